@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * edge_npu.h - libedge-npu, the public API of edge-npu (API version 0).
+ *
+ * Load a quantized transformer (GGUF), create sessions on it, feed tokens, read logits or
+ * generate text. The library places each op on a device (the reference CPU backend in this
+ * version; NPU, GPU and the fast CPU path come as backends behind the same calls).
+ *
+ * Errors: every fallible call returns an enum enpu_status. The context keeps a message for the
+ * last failure of any call made through it or its models and sessions, saying what was wrong
+ * and where (file, byte offset, tensor name, op index): enpu_last_error().
+ *
+ * Ownership: objects are created by enpu_*_create / enpu_model_load and released by the
+ * matching *_destroy / *_free, children before parents (sessions, then models, then the
+ * context). Pointers returned by getters stay owned by the library and valid as documented.
+ *
+ * Thread safety: distinct contexts are independent. Calls on one context and its children
+ * must not overlap (v0 is synchronous); a later version adds asynchronous jobs beside these
+ * calls without changing them.
+ *
+ * Extensibility: option and result structs begin with struct_size (set it to sizeof the
+ * struct you were compiled with, or use the *_INIT macros); the library reads and writes only
+ * the fields that size covers, so new fields are appended without breaking old callers.
+ */
+#ifndef EDGE_NPU_H
+#define EDGE_NPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(ENPU_BUILDING_LIB)
+#define ENPU_API __attribute__((visibility("default")))
+#else
+#define ENPU_API
+#endif
+
+#define ENPU_API_VERSION 0
+
+typedef enum enpu_status {
+	ENPU_OK = 0,
+	ENPU_ERR_INVALID_ARG = 1, /* a NULL or out-of-range argument */
+	ENPU_ERR_IO = 2,          /* a file could not be opened, read or mapped */
+	ENPU_ERR_FORMAT = 3,      /* a model file is malformed or inconsistent */
+	ENPU_ERR_UNSUPPORTED = 4, /* well-formed, but uses something not implemented */
+	ENPU_ERR_NO_MEMORY = 5,
+	ENPU_ERR_CONTEXT_FULL = 6, /* the session's context window is exhausted */
+	ENPU_ERR_DEVICE = 7,       /* a device failed or is not available */
+} enpu_status;
+
+typedef struct enpu_context enpu_context;
+typedef struct enpu_model enpu_model;
+typedef struct enpu_session enpu_session;
+typedef int32_t enpu_token;
+
+/* A short constant name for a status ("ENPU_ERR_FORMAT"). */
+ENPU_API const char *enpu_status_name(enpu_status status);
+
+/* ---- context ---------------------------------------------------------------------------- */
+
+struct enpu_context_options {
+	size_t struct_size;
+	/* Default device for models loaded through this context: "cpu" (reference CPU). NULL
+	 * selects the default. */
+	const char *device;
+};
+#define ENPU_CONTEXT_OPTIONS_INIT { .struct_size = sizeof(struct enpu_context_options) }
+
+/*
+ * Creates a context. opts may be NULL for the defaults. On failure *out_ctx is NULL; there is
+ * no context to hold a message, so failures are only ENPU_ERR_NO_MEMORY or
+ * ENPU_ERR_INVALID_ARG (unknown device name).
+ */
+ENPU_API enpu_status enpu_context_create(const struct enpu_context_options *opts,
+					 enpu_context **out_ctx);
+ENPU_API void enpu_context_destroy(enpu_context *ctx);
+
+/* The message of the last failed call on ctx or its children ("" when none). Valid until
+ * the next call on ctx. */
+ENPU_API const char *enpu_last_error(const enpu_context *ctx);
+
+/* ---- model ------------------------------------------------------------------------------ */
+
+/* Called while a model loads with done/total bytes; return false to cancel the load. */
+typedef bool (*enpu_progress_fn)(uint64_t done, uint64_t total, void *user);
+
+struct enpu_model_options {
+	size_t struct_size;
+	enpu_progress_fn progress; /* may be NULL */
+	void *progress_user;
+};
+#define ENPU_MODEL_OPTIONS_INIT { .struct_size = sizeof(struct enpu_model_options) }
+
+/*
+ * Loads a llama-architecture GGUF model (weights F32/F16/Q8_0/Q4_0, "llama" SentencePiece
+ * tokenizer). The file is mapped, not copied. Errors: ENPU_ERR_IO (path), ENPU_ERR_FORMAT
+ * (malformed file: the message names the field and byte offset, or the tensor or key),
+ * ENPU_ERR_UNSUPPORTED (architecture, tensor type or tokenizer not implemented).
+ */
+ENPU_API enpu_status enpu_model_load(enpu_context *ctx, const char *path,
+				     const struct enpu_model_options *opts,
+				     enpu_model **out_model);
+ENPU_API void enpu_model_free(enpu_model *model);
+
+struct enpu_model_info {
+	size_t struct_size;
+	const char *name;         /* general.name, or the file name */
+	const char *architecture; /* "llama" */
+	const char *weight_type;  /* type of most matmul weights: "Q8_0", "Q4_0", "F16", "F32" */
+	uint64_t n_params;
+	uint64_t file_bytes;
+	uint32_t n_vocab, n_ctx, n_embd, n_layer, n_head, n_head_kv, n_ff;
+};
+#define ENPU_MODEL_INFO_INIT { .struct_size = sizeof(struct enpu_model_info) }
+
+/* Fills *out (strings owned by the model). */
+ENPU_API enpu_status enpu_model_info(const enpu_model *model, struct enpu_model_info *out);
+
+/*
+ * Tokenizes len bytes of UTF-8 text, BOS first when add_bos. Writes up to cap ids and the
+ * total to *out_n; ENPU_ERR_INVALID_ARG with *out_n = needed count when cap is too small.
+ */
+ENPU_API enpu_status enpu_tokenize(enpu_model *model, const char *text, size_t len,
+				   bool add_bos, enpu_token *out, size_t cap, size_t *out_n);
+
+/* The text of one token (not NUL-terminated, up to cap bytes, full length in *out_len). */
+ENPU_API enpu_status enpu_token_to_piece(enpu_model *model, enpu_token token, char *buf,
+					 size_t cap, size_t *out_len);
+
+ENPU_API enpu_token enpu_token_bos(const enpu_model *model);
+ENPU_API enpu_token enpu_token_eos(const enpu_model *model);
+
+/* ---- session ---------------------------------------------------------------------------- */
+
+struct enpu_session_options {
+	size_t struct_size;
+	uint32_t n_ctx; /* context window in tokens; 0 = the model's (capped at 4096) */
+};
+#define ENPU_SESSION_OPTIONS_INIT { .struct_size = sizeof(struct enpu_session_options) }
+
+/* A session holds a KV cache and the logits of the last evaluated token. */
+ENPU_API enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_options *opts,
+					 enpu_session **out_session);
+ENPU_API void enpu_session_free(enpu_session *session);
+
+/* Forgets all evaluated tokens (the KV cache is reused). */
+ENPU_API enpu_status enpu_session_reset(enpu_session *session);
+
+/*
+ * Appends n tokens to the session and computes the logits of the last one (many tokens:
+ * prefill; one token: decode). ENPU_ERR_CONTEXT_FULL when the window would overflow,
+ * ENPU_ERR_INVALID_ARG for a token id outside the vocabulary (the message names its index).
+ */
+ENPU_API enpu_status enpu_session_eval(enpu_session *session, const enpu_token *tokens, size_t n);
+
+/* The logits (n_vocab floats) of the last evaluated token, valid until the next eval/reset. */
+ENPU_API enpu_status enpu_session_logits(enpu_session *session, const float **out_logits,
+					 size_t *out_n_vocab);
+
+/* Tokens evaluated so far. */
+ENPU_API uint32_t enpu_session_n_past(const enpu_session *session);
+
+/* ---- sampling and generation ------------------------------------------------------------ */
+
+struct enpu_sampler_options {
+	size_t struct_size;
+	float temperature; /* <= 0: greedy (argmax) */
+	uint32_t top_k;    /* 0: off */
+	float top_p;       /* >= 1: off */
+	uint64_t seed;
+};
+#define ENPU_SAMPLER_OPTIONS_INIT \
+	{ .struct_size = sizeof(struct enpu_sampler_options), .temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0 }
+
+/*
+ * Picks the next token from the session's logits. *rng_state carries the random stream
+ * between calls (initialise it with the seed; unused when greedy).
+ */
+ENPU_API enpu_status enpu_sample(enpu_session *session, const struct enpu_sampler_options *opts,
+				 uint64_t *rng_state, enpu_token *out_token);
+
+/* Per-device accounting of what ran where. */
+struct enpu_device_usage {
+	const char *device; /* "cpu-ref", ... */
+	uint64_t ops;
+	uint64_t busy_ns;
+	uint64_t bytes_copied;
+};
+
+#define ENPU_MAX_DEVICES 8
+
+struct enpu_generate_stats {
+	size_t struct_size;
+	uint32_t n_prompt, n_generated;
+	uint64_t prompt_ns, generate_ns; /* wall clock */
+	bool stopped_at_eos;
+	uint32_t n_devices;
+	struct enpu_device_usage devices[ENPU_MAX_DEVICES];
+};
+#define ENPU_GENERATE_STATS_INIT { .struct_size = sizeof(struct enpu_generate_stats) }
+
+/* Receives each generated token and its text as soon as it is produced; return false to stop. */
+typedef bool (*enpu_token_fn)(enpu_token token, const char *piece, size_t len, void *user);
+
+/*
+ * Tokenizes prompt (with BOS), evaluates it, then samples up to n_predict tokens, stopping at
+ * EOS or when on_token returns false. The session continues from its current state (reset it
+ * first for a fresh start). stats may be NULL.
+ */
+ENPU_API enpu_status enpu_generate(enpu_session *session, const char *prompt, uint32_t n_predict,
+				   const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
+				   void *user, struct enpu_generate_stats *stats);
+
+/* Fills usage with the session's per-device totals since creation; returns the count. */
+ENPU_API uint32_t enpu_session_device_usage(const enpu_session *session,
+					    struct enpu_device_usage *usage, uint32_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

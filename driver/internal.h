@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* internal.h - the objects behind libedge-npu's opaque handles. */
+#ifndef EDGE_NPU_DRIVER_INTERNAL_H
+#define EDGE_NPU_DRIVER_INTERNAL_H
+
+#include "edge_npu.h"
+#include "gguf.h"
+#include "hal/hal.h"
+#include "sched/graph.h"
+#include "tokenizer.h"
+
+#define ENPU_ERROR_LEN 1024
+/* Prefill is split into batches of at most this many tokens (bounds activation memory). */
+#define ENPU_MAX_BATCH 256
+#define ENPU_DEFAULT_MAX_CTX 4096
+
+struct enpu_context {
+	char error[ENPU_ERROR_LEN];
+	uint32_t n_devices;
+	struct hal_device *devices[ENPU_MAX_DEVICES];
+};
+
+struct enpu_model {
+	enpu_context *ctx;
+	struct gguf_file *gguf;
+	struct tok_vocab *vocab;
+	struct sched_model sm;
+	uint32_t n_weights;
+	struct sched_weight *weights; /* one per GGUF tensor, names NUL-terminated copies */
+	char *names;
+	char name[128];
+	uint32_t n_ctx_train;
+};
+
+struct enpu_session {
+	enpu_model *model;
+	uint32_t n_ctx;
+	uint32_t n_past;
+	float *kv; /* all K and V caches, one allocation */
+	struct hal_tensor *k_cache, *v_cache;
+	struct sched_graph *decode; /* n_tokens == 1, kept */
+	struct sched_graph *batch;  /* the last prefill size, kept until another is needed */
+	float *logits;
+	bool have_logits;
+	struct sched_usage usage[ENPU_MAX_DEVICES];
+};
+
+/* Records a formatted message in ctx and returns st (so callers can `return ctx_fail(...)`). */
+enpu_status ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void ctx_clear_error(enpu_context *ctx);
+
+#endif

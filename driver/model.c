@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/* model.c - loading a llama-architecture GGUF: metadata, weights, tokenizer, graph binding. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static enpu_status from_gguf(enum gguf_status st)
+{
+	switch (st) {
+	case GGUF_OK:
+		return ENPU_OK;
+	case GGUF_ERR_IO:
+		return ENPU_ERR_IO;
+	case GGUF_ERR_UNSUPPORTED:
+		return ENPU_ERR_UNSUPPORTED;
+	case GGUF_ERR_NOMEM:
+		return ENPU_ERR_NO_MEMORY;
+	default:
+		return ENPU_ERR_FORMAT;
+	}
+}
+
+static bool hal_type_of(uint32_t gguf_type, enum hal_type *out)
+{
+	switch (gguf_type) {
+	case GGUF_TENSOR_F32:
+		*out = HAL_TYPE_F32;
+		return true;
+	case GGUF_TENSOR_F16:
+		*out = HAL_TYPE_F16;
+		return true;
+	case GGUF_TENSOR_Q8_0:
+		*out = HAL_TYPE_Q8_0;
+		return true;
+	case GGUF_TENSOR_Q4_0:
+		*out = HAL_TYPE_Q4_0;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Reads a required u32 hyperparameter, "llama.<suffix>". */
+static enpu_status get_u32(enpu_model *m, const char *path, const char *suffix, bool required,
+			   uint32_t def, uint32_t *out)
+{
+	char key[96];
+	enum gguf_status st;
+
+	snprintf(key, sizeof(key), "llama.%s", suffix);
+	st = gguf_get_u32(m->gguf, key, out);
+	if (st == GGUF_ERR_NOT_FOUND && !required) {
+		*out = def;
+		return ENPU_OK;
+	}
+	if (st == GGUF_ERR_NOT_FOUND)
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: required key '%s' is missing", path,
+				key);
+	if (st)
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				"%s: key '%s' is not an unsigned 32-bit integer", path, key);
+	return ENPU_OK;
+}
+
+static enpu_status get_f32(enpu_model *m, const char *path, const char *suffix, bool required,
+			   float def, float *out)
+{
+	char key[96];
+	enum gguf_status st;
+
+	snprintf(key, sizeof(key), "llama.%s", suffix);
+	st = gguf_get_f32(m->gguf, key, out);
+	if (st == GGUF_ERR_NOT_FOUND && !required) {
+		*out = def;
+		return ENPU_OK;
+	}
+	if (st == GGUF_ERR_NOT_FOUND)
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: required key '%s' is missing", path,
+				key);
+	if (st)
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: key '%s' is not a float", path, key);
+	return ENPU_OK;
+}
+
+/* Linear RoPE scaling is supported; the others change the rotation itself. */
+static enpu_status read_rope_scaling(enpu_model *m, const char *path, float *freq_scale)
+{
+	struct gguf_str type;
+	float factor = 1.0f;
+
+	*freq_scale = 1.0f;
+	if (gguf_get_str(m->gguf, "llama.rope.scaling.type", &type) == GGUF_OK &&
+	    !gguf_str_eq(type, "none") && !gguf_str_eq(type, "linear"))
+		return ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+				"%s: llama.rope.scaling.type '%.*s' is not supported (none, linear)",
+				path, (int)type.len, type.ptr);
+	if (gguf_get_f32(m->gguf, "llama.rope.scaling.factor", &factor) != GGUF_OK &&
+	    gguf_get_f32(m->gguf, "llama.rope.scale_linear", &factor) != GGUF_OK)
+		factor = 1.0f;
+	if (!(factor > 0.0f))
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				"%s: llama.rope.scaling.factor %g must be positive", path, factor);
+	*freq_scale = 1.0f / factor;
+	return ENPU_OK;
+}
+
+/* Limits that keep a hostile file from asking for absurd allocations. */
+#define MAX_DIM (1u << 20)
+#define MAX_LAYERS 4096u
+
+static enpu_status read_hparams(enpu_model *m, const char *path, struct sched_hparams *hp)
+{
+	enpu_status st;
+	uint32_t n_vocab_key = 0;
+
+	memset(hp, 0, sizeof(*hp));
+	if ((st = get_u32(m, path, "embedding_length", true, 0, &hp->n_embd)) ||
+	    (st = get_u32(m, path, "block_count", true, 0, &hp->n_layer)) ||
+	    (st = get_u32(m, path, "attention.head_count", true, 0, &hp->n_head)) ||
+	    (st = get_u32(m, path, "feed_forward_length", true, 0, &hp->n_ff)) ||
+	    (st = get_u32(m, path, "context_length", true, 0, &m->n_ctx_train)) ||
+	    (st = get_u32(m, path, "attention.head_count_kv", false, hp->n_head, &hp->n_head_kv)) ||
+	    (st = get_u32(m, path, "vocab_size", false, 0, &n_vocab_key)) ||
+	    (st = get_f32(m, path, "attention.layer_norm_rms_epsilon", true, 0, &hp->rms_eps)) ||
+	    (st = get_f32(m, path, "rope.freq_base", false, 10000.0f, &hp->rope_freq_base)) ||
+	    (st = read_rope_scaling(m, path, &hp->rope_freq_scale)))
+		return st;
+
+	if (hp->n_embd == 0 || hp->n_embd > MAX_DIM)
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.embedding_length %u is out of range (1..%u)",
+				path, hp->n_embd, MAX_DIM);
+	if (hp->n_layer == 0 || hp->n_layer > MAX_LAYERS)
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.block_count %u is out of range (1..%u)",
+				path, hp->n_layer, MAX_LAYERS);
+	if (hp->n_ff == 0 || hp->n_ff > 4 * MAX_DIM)
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.feed_forward_length %u is out of range",
+				path, hp->n_ff);
+	if (hp->n_head == 0 || hp->n_embd % hp->n_head)
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				"%s: llama.attention.head_count (%u) does not divide llama.embedding_length (%u)",
+				path, hp->n_head, hp->n_embd);
+	if (hp->n_head_kv == 0 || hp->n_head % hp->n_head_kv)
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				"%s: llama.attention.head_count_kv (%u) does not divide llama.attention.head_count (%u)",
+				path, hp->n_head_kv, hp->n_head);
+	if (get_u32(m, path, "rope.dimension_count", false, sched_head_dim(hp), &hp->n_rot))
+		return ENPU_ERR_FORMAT;
+	if (hp->n_rot == 0 || hp->n_rot % 2 || hp->n_rot > sched_head_dim(hp))
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				"%s: llama.rope.dimension_count (%u) must be even and at most the head dimension (%u)",
+				path, hp->n_rot, sched_head_dim(hp));
+	if (!(hp->rms_eps > 0.0f) || !(hp->rope_freq_base > 0.0f))
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				"%s: llama.attention.layer_norm_rms_epsilon and llama.rope.freq_base must be positive",
+				path);
+	if (m->n_ctx_train == 0)
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.context_length is 0", path);
+
+	/* the vocabulary size comes from the tokenizer; a vocab_size key must agree with it */
+	hp->n_vocab = tok_n_tokens(m->vocab);
+	if (n_vocab_key && n_vocab_key != hp->n_vocab)
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				"%s: llama.vocab_size (%u) differs from the %u tokens of tokenizer.ggml.tokens",
+				path, n_vocab_key, hp->n_vocab);
+	return ENPU_OK;
+}
+
+/* Makes every tensor a sched_weight with a NUL-terminated name the graph can look up. */
+static enpu_status collect_weights(enpu_model *m, const char *path)
+{
+	const struct gguf_file *f = m->gguf;
+	size_t names_len = 0;
+
+	for (uint64_t i = 0; i < f->n_tensors; i++)
+		names_len += f->tensors[i].name.len + 1;
+	m->weights = calloc(f->n_tensors ? f->n_tensors : 1, sizeof(*m->weights));
+	m->names = malloc(names_len ? names_len : 1);
+	if (!m->weights || !m->names)
+		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "%s: out of memory for %llu tensor infos",
+				path, (unsigned long long)f->n_tensors);
+	char *p = m->names;
+	for (uint64_t i = 0; i < f->n_tensors; i++) {
+		const struct gguf_tensor_info *ti = &f->tensors[i];
+		struct sched_weight *w = &m->weights[i];
+
+		if (!hal_type_of(ti->type, &w->type))
+			return ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+					"%s: tensor '%.*s' has type %s, which edge-npu does not support",
+					path, (int)ti->name.len, ti->name.ptr,
+					gguf_tensor_type_name(ti->type));
+		memcpy(p, ti->name.ptr, ti->name.len);
+		p[ti->name.len] = 0;
+		w->name = p;
+		p += ti->name.len + 1;
+		w->n_dims = ti->n_dims;
+		memcpy(w->ne, ti->ne, sizeof(w->ne));
+		w->data = ti->data;
+	}
+	m->n_weights = (uint32_t)f->n_tensors;
+	return ENPU_OK;
+}
+
+static const struct sched_weight *find_weight(void *user, const char *name)
+{
+	enpu_model *m = user;
+	const struct gguf_tensor_info *ti = gguf_find_tensor(m->gguf, name);
+
+	return ti ? &m->weights[ti - m->gguf->tensors] : NULL;
+}
+
+/*
+ * Touches every page of the tensor data so that load time is the real cost of bringing the
+ * model into memory (not deferred to the first token), and reports progress as it goes.
+ */
+static enpu_status prefault(enpu_model *m, const struct enpu_model_options *opts)
+{
+	const uint8_t *base = m->gguf->base;
+	const uint64_t size = m->gguf->size;
+	const uint64_t step = 16u << 20;
+	const long page = sysconf(_SC_PAGESIZE);
+	enpu_progress_fn progress = NULL;
+	void *user = NULL;
+	volatile uint8_t sink = 0;
+
+	if (opts && opts->struct_size >= offsetof(struct enpu_model_options, progress_user) +
+						 sizeof(void *)) {
+		progress = opts->progress;
+		user = opts->progress_user;
+	}
+	for (uint64_t off = 0; off < size; off += step) {
+		uint64_t end = off + step < size ? off + step : size;
+		for (uint64_t p = off; p < end; p += (uint64_t)page)
+			sink ^= base[p];
+		if (progress && !progress(end, size, user))
+			return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "model load cancelled");
+	}
+	(void)sink;
+	return ENPU_OK;
+}
+
+static enpu_status load(enpu_model *m, const char *path, const struct enpu_model_options *opts)
+{
+	char err[512];
+	struct gguf_str s;
+	struct sched_hparams hp;
+	enum gguf_status gst;
+	enpu_status st;
+
+	gst = gguf_open(path, &m->gguf, err, sizeof(err));
+	if (gst)
+		return ctx_fail(m->ctx, from_gguf(gst), "%s", err);
+	if (gguf_get_str(m->gguf, "general.architecture", &s))
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				"%s: required key 'general.architecture' is missing or not a string",
+				path);
+	if (!gguf_str_eq(s, "llama"))
+		return ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+				"%s: general.architecture is '%.*s'; edge-npu runs 'llama' models",
+				path, (int)s.len, s.ptr);
+	if (gguf_get_str(m->gguf, "general.name", &s) == GGUF_OK)
+		snprintf(m->name, sizeof(m->name), "%.*s", (int)s.len, s.ptr);
+	else
+		snprintf(m->name, sizeof(m->name), "%s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+
+	enum tok_status tst = tok_vocab_from_gguf(m->gguf, &m->vocab, err, sizeof(err));
+	if (tst)
+		return ctx_fail(m->ctx, tst == TOK_ERR_UNSUPPORTED ? ENPU_ERR_UNSUPPORTED :
+				tst == TOK_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
+				"%s: %s", path, err);
+	if ((st = read_hparams(m, path, &hp)) || (st = collect_weights(m, path)))
+		return st;
+	enum sched_status sst = sched_model_bind(&hp, find_weight, m, &m->sm, err, sizeof(err));
+	if (sst)
+		return ctx_fail(m->ctx, sst == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
+				"%s: %s", path, err);
+	return prefault(m, opts);
+}
+
+enpu_status enpu_model_load(enpu_context *ctx, const char *path,
+			    const struct enpu_model_options *opts, enpu_model **out_model)
+{
+	if (!ctx)
+		return ENPU_ERR_INVALID_ARG;
+	if (!path || !out_model)
+		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_model_load: path and out_model are required");
+	*out_model = NULL;
+	ctx_clear_error(ctx);
+
+	enpu_model *m = calloc(1, sizeof(*m));
+	if (!m)
+		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "out of memory loading %s", path);
+	m->ctx = ctx;
+	enpu_status st = load(m, path, opts);
+	if (st) {
+		enpu_model_free(m);
+		return st;
+	}
+	*out_model = m;
+	return ENPU_OK;
+}
+
+void enpu_model_free(enpu_model *m)
+{
+	if (!m)
+		return;
+	sched_model_release(&m->sm);
+	tok_vocab_free(m->vocab);
+	gguf_close(m->gguf);
+	free(m->weights);
+	free(m->names);
+	free(m);
+}
+
+enpu_status enpu_model_info(const enpu_model *m, struct enpu_model_info *out)
+{
+	if (!m || !out || out->struct_size < sizeof(struct enpu_model_info))
+		return ENPU_ERR_INVALID_ARG;
+	const struct sched_hparams *hp = &m->sm.hp;
+
+	out->name = m->name;
+	out->architecture = "llama";
+	out->weight_type = hal_type_name(m->sm.layers[0].wq.type);
+	out->n_params = m->sm.n_params;
+	out->file_bytes = m->gguf->size;
+	out->n_vocab = hp->n_vocab;
+	out->n_ctx = m->n_ctx_train;
+	out->n_embd = hp->n_embd;
+	out->n_layer = hp->n_layer;
+	out->n_head = hp->n_head;
+	out->n_head_kv = hp->n_head_kv;
+	out->n_ff = hp->n_ff;
+	return ENPU_OK;
+}
+
+enpu_status enpu_tokenize(enpu_model *m, const char *text, size_t len, bool add_bos,
+			  enpu_token *out, size_t cap, size_t *out_n)
+{
+	if (!m)
+		return ENPU_ERR_INVALID_ARG;
+	if ((!text && len) || !out_n || (!out && cap))
+		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_tokenize: text/out/out_n missing");
+	enum tok_status st = tok_encode(m->vocab, text ? text : "", len, add_bos, out, cap, out_n);
+	if (st == TOK_ERR_RANGE)
+		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_tokenize: %zu tokens do not fit in %zu", *out_n, cap);
+	if (st)
+		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "enpu_tokenize: out of memory");
+	return ENPU_OK;
+}
+
+enpu_status enpu_token_to_piece(enpu_model *m, enpu_token token, char *buf, size_t cap,
+				size_t *out_len)
+{
+	if (!m)
+		return ENPU_ERR_INVALID_ARG;
+	if (!out_len || (!buf && cap))
+		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_token_to_piece: buf/out_len missing");
+	enum tok_status st = tok_decode_token(m->vocab, token, buf, cap, out_len);
+	if (st)
+		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_token_to_piece: token %d is out of range or its text exceeds %zu bytes",
+				token, cap);
+	return ENPU_OK;
+}
+
+enpu_token enpu_token_bos(const enpu_model *m)
+{
+	return m ? tok_bos(m->vocab) : -1;
+}
+
+enpu_token enpu_token_eos(const enpu_model *m)
+{
+	return m ? tok_eos(m->vocab) : -1;
+}

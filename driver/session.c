@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/* session.c - sessions: KV cache, batched evaluation, sampling and generation. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_options *opts,
+				enpu_session **out_session)
+{
+	if (!model)
+		return ENPU_ERR_INVALID_ARG;
+	enpu_context *ctx = model->ctx;
+	const struct sched_hparams *hp = &model->sm.hp;
+	uint32_t n_ctx = 0;
+
+	if (!out_session)
+		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_create: out_session is NULL");
+	*out_session = NULL;
+	if (opts && opts->struct_size >= offsetof(struct enpu_session_options, n_ctx) + sizeof(uint32_t))
+		n_ctx = opts->n_ctx;
+	if (n_ctx == 0)
+		n_ctx = model->n_ctx_train < ENPU_DEFAULT_MAX_CTX ? model->n_ctx_train
+								  : ENPU_DEFAULT_MAX_CTX;
+	if (n_ctx > model->n_ctx_train)
+		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_session_create: n_ctx %u exceeds the model's context length %u",
+				n_ctx, model->n_ctx_train);
+
+	enpu_session *s = calloc(1, sizeof(*s));
+	const uint32_t dkv = hp->n_head_kv * sched_head_dim(hp);
+	const size_t per_cache = (size_t)n_ctx * dkv;
+
+	if (!s)
+		goto nomem;
+	s->model = model;
+	s->n_ctx = n_ctx;
+	/* calloc: pages of the cache beyond what a session uses are never touched */
+	s->kv = calloc(2 * (size_t)hp->n_layer * per_cache, sizeof(float));
+	s->k_cache = calloc(hp->n_layer, sizeof(*s->k_cache));
+	s->v_cache = calloc(hp->n_layer, sizeof(*s->v_cache));
+	s->logits = calloc(hp->n_vocab, sizeof(float));
+	if (!s->kv || !s->k_cache || !s->v_cache || !s->logits)
+		goto nomem;
+	for (uint32_t l = 0; l < hp->n_layer; l++) {
+		s->k_cache[l] = (struct hal_tensor){ "k_cache", HAL_TYPE_F32, { dkv, n_ctx },
+						     s->kv + (2 * (size_t)l) * per_cache };
+		s->v_cache[l] = (struct hal_tensor){ "v_cache", HAL_TYPE_F32, { dkv, n_ctx },
+						     s->kv + (2 * (size_t)l + 1) * per_cache };
+	}
+	*out_session = s;
+	return ENPU_OK;
+nomem:
+	enpu_session_free(s);
+	return ctx_fail(ctx, ENPU_ERR_NO_MEMORY,
+			"enpu_session_create: out of memory for a %u-token KV cache", n_ctx);
+}
+
+void enpu_session_free(enpu_session *s)
+{
+	if (!s)
+		return;
+	sched_graph_free(s->decode);
+	sched_graph_free(s->batch);
+	free(s->kv);
+	free(s->k_cache);
+	free(s->v_cache);
+	free(s->logits);
+	free(s);
+}
+
+enpu_status enpu_session_reset(enpu_session *s)
+{
+	if (!s)
+		return ENPU_ERR_INVALID_ARG;
+	s->n_past = 0;
+	s->have_logits = false;
+	return ENPU_OK;
+}
+
+uint32_t enpu_session_n_past(const enpu_session *s)
+{
+	return s ? s->n_past : 0;
+}
+
+/* The graph for a batch of n tokens: the decode graph is kept, the last prefill size too. */
+static enpu_status graph_for(enpu_session *s, uint32_t n, struct sched_graph **out)
+{
+	struct sched_graph **slot = n == 1 ? &s->decode : &s->batch;
+	char err[256];
+
+	if (*slot && (*slot)->n_tokens == n) {
+		*out = *slot;
+		return ENPU_OK;
+	}
+	sched_graph_free(*slot);
+	*slot = NULL;
+	enum sched_status st = sched_graph_build(&s->model->sm, n, s->k_cache, s->v_cache, slot,
+						 err, sizeof(err));
+	if (st)
+		return ctx_fail(s->model->ctx, st == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY
+								     : ENPU_ERR_FORMAT,
+				"%s", err);
+	/* fixed placement in v0: every op on the context's first device (the CPU) */
+	for (uint32_t i = 0; i < (*slot)->n_nodes; i++)
+		(*slot)->nodes[i].device = 0;
+	*out = *slot;
+	return ENPU_OK;
+}
+
+static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_t n)
+{
+	enpu_context *ctx = s->model->ctx;
+	struct sched_graph *g = NULL;
+	char err[512];
+	enpu_status st = graph_for(s, n, &g);
+
+	if (st)
+		return st;
+	int32_t *ids = g->inp_tokens->data, *pos = g->inp_pos->data;
+	for (uint32_t i = 0; i < n; i++) {
+		ids[i] = tokens[i];
+		pos[i] = (int32_t)(s->n_past + i);
+	}
+	enum sched_status sst = sched_graph_run(g, ctx->devices, ctx->n_devices, s->usage, err,
+						sizeof(err));
+	if (sst)
+		return ctx_fail(ctx, ENPU_ERR_DEVICE, "evaluating tokens %u..%u: %s", s->n_past,
+				s->n_past + n - 1, err);
+	s->n_past += n;
+	memcpy(s->logits, g->logits->data, sizeof(float) * s->model->sm.hp.n_vocab);
+	s->have_logits = true;
+	return ENPU_OK;
+}
+
+enpu_status enpu_session_eval(enpu_session *s, const enpu_token *tokens, size_t n)
+{
+	if (!s)
+		return ENPU_ERR_INVALID_ARG;
+	enpu_context *ctx = s->model->ctx;
+	const uint32_t n_vocab = s->model->sm.hp.n_vocab;
+
+	ctx_clear_error(ctx);
+	if (!tokens || n == 0)
+		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_eval: no tokens given");
+	if (n > s->n_ctx - s->n_past)
+		return ctx_fail(ctx, ENPU_ERR_CONTEXT_FULL,
+				"enpu_session_eval: %zu tokens after %u do not fit the %u-token context",
+				n, s->n_past, s->n_ctx);
+	for (size_t i = 0; i < n; i++)
+		if (tokens[i] < 0 || (uint32_t)tokens[i] >= n_vocab)
+			return ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+					"enpu_session_eval: token %zu is %d, outside the vocabulary (0..%u)",
+					i, tokens[i], n_vocab - 1);
+	for (size_t done = 0; done < n;) {
+		uint32_t b = n - done > ENPU_MAX_BATCH ? ENPU_MAX_BATCH : (uint32_t)(n - done);
+		enpu_status st = eval_batch(s, tokens + done, b);
+		if (st)
+			return st;
+		done += b;
+	}
+	return ENPU_OK;
+}
+
+enpu_status enpu_session_logits(enpu_session *s, const float **out_logits, size_t *out_n_vocab)
+{
+	if (!s)
+		return ENPU_ERR_INVALID_ARG;
+	if (!out_logits || !out_n_vocab)
+		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG, "enpu_session_logits: NULL output");
+	if (!s->have_logits)
+		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_session_logits: no token has been evaluated yet");
+	*out_logits = s->logits;
+	*out_n_vocab = s->model->sm.hp.n_vocab;
+	return ENPU_OK;
+}
+
+/* ---- sampling ------------------------------------------------------------------------------ */
+
+static uint64_t splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+struct candidate {
+	float logit;
+	int32_t id;
+};
+
+static int by_logit_desc(const void *a, const void *b)
+{
+	const struct candidate *x = a, *y = b;
+
+	if (x->logit != y->logit)
+		return x->logit < y->logit ? 1 : -1;
+	return x->id - y->id;
+}
+
+static int32_t argmax(const float *logits, uint32_t n)
+{
+	int32_t best = 0;
+
+	for (uint32_t i = 1; i < n; i++)
+		if (logits[i] > logits[best])
+			best = (int32_t)i;
+	return best;
+}
+
+enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts,
+			uint64_t *rng_state, enpu_token *out_token)
+{
+	struct enpu_sampler_options o = ENPU_SAMPLER_OPTIONS_INIT;
+
+	if (!s)
+		return ENPU_ERR_INVALID_ARG;
+	if (!out_token || (opts && opts->struct_size < sizeof(o)))
+		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG, "enpu_sample: bad arguments");
+	if (!s->have_logits)
+		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_sample: no token has been evaluated yet");
+	if (opts)
+		o = *opts;
+	const uint32_t n = s->model->sm.hp.n_vocab;
+
+	if (o.temperature <= 0.0f) {
+		*out_token = argmax(s->logits, n);
+		return ENPU_OK;
+	}
+	if (!rng_state)
+		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_sample: temperature sampling needs rng_state");
+	struct candidate *c = malloc(sizeof(*c) * n);
+	if (!c)
+		return ctx_fail(s->model->ctx, ENPU_ERR_NO_MEMORY, "enpu_sample: out of memory");
+	for (uint32_t i = 0; i < n; i++)
+		c[i] = (struct candidate){ s->logits[i] / o.temperature, (int32_t)i };
+	qsort(c, n, sizeof(*c), by_logit_desc);
+
+	uint32_t keep = o.top_k && o.top_k < n ? o.top_k : n;
+	double sum = 0.0;
+	for (uint32_t i = 0; i < keep; i++)
+		sum += exp((double)(c[i].logit - c[0].logit));
+	/* top-p: the smallest prefix whose probability mass reaches top_p */
+	if (o.top_p < 1.0f) {
+		double mass = 0.0;
+		for (uint32_t i = 0; i < keep; i++) {
+			mass += exp((double)(c[i].logit - c[0].logit)) / sum;
+			if (mass >= o.top_p) {
+				keep = i + 1;
+				break;
+			}
+		}
+		sum = 0.0;
+		for (uint32_t i = 0; i < keep; i++)
+			sum += exp((double)(c[i].logit - c[0].logit));
+	}
+	double r = (double)(splitmix64(rng_state) >> 11) * (1.0 / 9007199254740992.0) * sum;
+	int32_t pick = c[keep - 1].id;
+	for (uint32_t i = 0; i < keep; i++) {
+		r -= exp((double)(c[i].logit - c[0].logit));
+		if (r < 0.0) {
+			pick = c[i].id;
+			break;
+		}
+	}
+	free(c);
+	*out_token = pick;
+	return ENPU_OK;
+}
+
+/* ---- generation ---------------------------------------------------------------------------- */
+
+uint32_t enpu_session_device_usage(const enpu_session *s, struct enpu_device_usage *usage,
+				   uint32_t cap)
+{
+	if (!s)
+		return 0;
+	const enpu_context *ctx = s->model->ctx;
+	uint32_t n = ctx->n_devices < cap ? ctx->n_devices : cap;
+
+	for (uint32_t i = 0; i < n; i++) {
+		usage[i].device = ctx->devices[i]->name;
+		usage[i].ops = s->usage[i].ops;
+		usage[i].busy_ns = s->usage[i].busy_ns;
+		usage[i].bytes_copied = ctx->devices[i]->stats.bytes_copied;
+	}
+	return n;
+}
+
+enpu_status enpu_generate(enpu_session *s, const char *prompt, uint32_t n_predict,
+			  const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
+			  void *user, struct enpu_generate_stats *stats)
+{
+	if (!s)
+		return ENPU_ERR_INVALID_ARG;
+	enpu_model *m = s->model;
+	struct enpu_generate_stats st = ENPU_GENERATE_STATS_INIT;
+	uint64_t rng = sampler ? sampler->seed : 0;
+	size_t n_prompt = 0, cap = strlen(prompt ? prompt : "") + 2;
+	enpu_status rc;
+
+	if (!prompt)
+		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: prompt is NULL");
+	if (stats && stats->struct_size < sizeof(*stats))
+		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: stats struct too small");
+	/* a SentencePiece vocabulary never yields more tokens than bytes, plus BOS */
+	enpu_token *toks = malloc(sizeof(*toks) * cap);
+	if (!toks)
+		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "enpu_generate: out of memory");
+	rc = enpu_tokenize(m, prompt, strlen(prompt), tok_add_bos(m->vocab), toks, cap, &n_prompt);
+	if (!rc && n_prompt == 0)
+		rc = ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
+			      "enpu_generate: the prompt is empty and the vocabulary adds no BOS");
+	uint64_t t0 = now_ns();
+	if (!rc)
+		rc = enpu_session_eval(s, toks, n_prompt);
+	free(toks);
+	if (rc)
+		return rc;
+	st.n_prompt = (uint32_t)n_prompt;
+	st.prompt_ns = now_ns() - t0;
+
+	t0 = now_ns();
+	char piece[256];
+	for (uint32_t i = 0; i < n_predict; i++) {
+		enpu_token t;
+		size_t len = 0;
+
+		if ((rc = enpu_sample(s, sampler, &rng, &t)))
+			return rc;
+		if (t == tok_eos(m->vocab)) {
+			st.stopped_at_eos = true;
+			break;
+		}
+		st.n_generated++;
+		if (tok_decode_token(m->vocab, t, piece, sizeof(piece), &len))
+			len = 0;
+		if (on_token && !on_token(t, piece, len, user))
+			break;
+		if (i + 1 == n_predict || s->n_past >= s->n_ctx)
+			break; /* nothing needs the logits after the last token */
+		if ((rc = enpu_session_eval(s, &t, 1)))
+			return rc;
+	}
+	st.generate_ns = now_ns() - t0;
+	st.n_devices = enpu_session_device_usage(s, st.devices, ENPU_MAX_DEVICES);
+	if (stats)
+		*stats = st;
+	return ENPU_OK;
+}

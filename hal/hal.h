@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hal.h - one interface over every compute backend (CPU, OpenCL, NPU in process, NPU via DRM).
+ *
+ * The scheduler above describes work as a sequence of hal_op records over hal_tensor
+ * operands; a backend is a hal_device whose vtable says which ops it supports and runs them.
+ * This header is the specification: each op's semantics below are what every backend must
+ * compute (within the tolerance the tests document), with the reference CPU backend
+ * (hal/cpu/cpu_ref.c) as the oracle.
+ *
+ * Conventions: every object starts with its vtable, every vtable starts with destroy, every
+ * fallible call returns an enum hal_status, outputs are out_* parameters.
+ */
+#ifndef EDGE_NPU_HAL_H
+#define EDGE_NPU_HAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum hal_status {
+	HAL_OK = 0,
+	HAL_ERR_INVALID = -1,     /* bad operands: shapes, types, null data */
+	HAL_ERR_UNSUPPORTED = -2, /* the device does not implement this op/type */
+	HAL_ERR_NOMEM = -3,
+	HAL_ERR_DEVICE = -4,      /* the device failed or is unavailable */
+};
+
+/*
+ * Element types. Quantized types store blocks of 32 elements along a row (ne[0]); the block
+ * layouts are the GGUF/ggml ones so that model files map directly (see quant.h).
+ */
+enum hal_type {
+	HAL_TYPE_F32,
+	HAL_TYPE_F16,
+	HAL_TYPE_Q8_0,
+	HAL_TYPE_Q4_0,
+	HAL_TYPE_I32,
+	HAL_TYPE_COUNT
+};
+
+const char *hal_type_name(enum hal_type type);
+/* Elements per block: 1 for plain types, 32 for Q8_0/Q4_0. */
+size_t hal_type_block_elems(enum hal_type type);
+/* Bytes per block: 4, 2, 34, 18, 4. */
+size_t hal_type_block_bytes(enum hal_type type);
+/* Bytes of one row of n elements; n must be a multiple of the block size. */
+size_t hal_row_bytes(enum hal_type type, uint64_t n);
+
+/*
+ * A 2-D tensor with contiguous rows: ne[0] elements per row, ne[1] rows, row r starting at
+ * (char *)data + r * hal_row_bytes(type, ne[0]). Vectors have ne[1] == 1.
+ */
+struct hal_tensor {
+	const char *name;
+	enum hal_type type;
+	uint32_t ne[2];
+	void *data;
+};
+
+static inline size_t hal_tensor_bytes(const struct hal_tensor *t)
+{
+	return hal_row_bytes(t->type, t->ne[0]) * t->ne[1];
+}
+
+/*
+ * The ops of a llama-architecture transformer. T = tokens in the batch, D = row width.
+ * Activations are F32 unless stated.
+ */
+enum hal_op_kind {
+	/* dst[T x D] row t = src[0] (table [V x D], any type) row src[1][t] (I32 [T x 1]). */
+	HAL_OP_EMBED,
+	/* dst[t,:] = src[0][t,:] / sqrt(mean_i(src[0][t,i]^2) + eps) * src[1] (F32 [D x 1]). */
+	HAL_OP_RMSNORM,
+	/*
+	 * dst[T x N] = src[1][T x K] . src[0]^T, src[0] the weights [N rows x K] of any type.
+	 * Quantized weights use the standard GGUF numerics: activations are quantized per block of
+	 * 32 to Q8_0 and each integer block dot product is scaled by both block scales; F16
+	 * weights take activations rounded to F16; F32 weights take F32.
+	 */
+	HAL_OP_MATMUL,
+	/*
+	 * In place on dst (== src[0], F32 [T x n_head*head_dim]) with positions src[1] (I32 [T x 1]):
+	 * in each head, the pairs (x[2i], x[2i+1]) for 2i < n_rot are rotated by the angle
+	 * pos * freq_scale * freq_base^(-2i/n_rot) (llama's "normal" mode, adjacent pairs).
+	 */
+	HAL_OP_ROPE,
+	/*
+	 * Causal grouped-query attention over a KV cache.
+	 * src[0] q [T x n_head*hd], src[1] k and src[2] v [T x n_head_kv*hd] (k already rotated),
+	 * src[3] K cache and src[4] V cache (F32 [n_ctx x n_head_kv*hd]), src[5] positions (I32 [T]).
+	 * First stores k, v row t at cache row pos[t]; then for token t and head h (kv head
+	 * h / (n_head / n_head_kv)): dst[t, h] = sum_j softmax_j(scale * q.K[j]) V[j] over cache
+	 * rows j = 0 .. pos[t].
+	 */
+	HAL_OP_ATTENTION,
+	/* dst = silu(src[0]) * src[1], silu(x) = x / (1 + exp(-x)). */
+	HAL_OP_SWIGLU,
+	/* dst = src[0] + src[1] (same shape; dst may alias src[0]). */
+	HAL_OP_ADD,
+	HAL_OP_COUNT
+};
+
+#define HAL_OP_MAX_SRC 6
+
+const char *hal_op_name(enum hal_op_kind kind);
+
+struct hal_op {
+	enum hal_op_kind kind;
+	struct hal_tensor *src[HAL_OP_MAX_SRC];
+	struct hal_tensor *dst;
+	union {
+		struct {
+			float eps;
+		} rmsnorm;
+		struct {
+			uint32_t n_head, head_dim, n_rot;
+			float freq_base, freq_scale;
+		} rope;
+		struct {
+			uint32_t n_head, n_head_kv, head_dim;
+			float scale;
+		} attn;
+	} p;
+};
+
+/*
+ * Checks the operands of op against the semantics above (types, shapes, non-null data).
+ * Returns HAL_OK or HAL_ERR_INVALID with a reason in msg (NUL-terminated, at most len bytes).
+ * Every backend calls it before running an op, so a malformed graph is an error, never a
+ * wild memory access.
+ */
+enum hal_status hal_op_check(const struct hal_op *op, char *msg, size_t len);
+
+/* Running totals a device keeps; read by sessions and, later, by telemetry. */
+struct hal_device_stats {
+	uint64_t ops;
+	uint64_t busy_ns;
+	uint64_t bytes_copied; /* bytes moved between devices (0 on unified memory) */
+};
+
+struct hal_device;
+
+struct hal_device_vtable {
+	void (*destroy)(struct hal_device *dev);
+	/* Whether the device can run this op with these operand types. */
+	bool (*supports)(struct hal_device *dev, const struct hal_op *op);
+	/* Runs op to completion (synchronous). */
+	enum hal_status (*run)(struct hal_device *dev, const struct hal_op *op);
+};
+
+struct hal_device {
+	const struct hal_device_vtable *vt;
+	const char *name;
+	struct hal_device_stats stats;
+	char error[256]; /* reason of the last failed run */
+};
+
+static inline void hal_device_destroy(struct hal_device *dev)
+{
+	if (dev)
+		dev->vt->destroy(dev);
+}
+
+/* The reference CPU backend: plain, single-threaded, obviously correct; the oracle. */
+enum hal_status hal_cpu_ref_create(struct hal_device **out_dev);
+
+#endif

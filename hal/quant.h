@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * quant.h - the GGUF/ggml block formats and their conversions, shared by every backend, the
+ * model generator and the tests. Numerics follow ggml's reference C code so that results are
+ * comparable with other GGUF runtimes.
+ */
+#ifndef EDGE_NPU_QUANT_H
+#define EDGE_NPU_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hal.h"
+
+#define QK 32 /* elements per quantized block */
+
+/* 34 bytes: scale d (IEEE half), 32 signed 8-bit values; x = d * qs[i]. */
+struct block_q8_0 {
+	uint16_t d;
+	int8_t qs[QK];
+};
+
+/* 18 bytes: scale d (IEEE half); qs[j] low nibble = element j, high nibble = element j + 16;
+ * x = d * (nibble - 8). */
+struct block_q4_0 {
+	uint16_t d;
+	uint8_t qs[QK / 2];
+};
+
+_Static_assert(sizeof(struct block_q8_0) == 34, "Q8_0 block layout");
+_Static_assert(sizeof(struct block_q4_0) == 18, "Q4_0 block layout");
+
+/* IEEE 754 binary16 <-> binary32, round to nearest even, NaN/Inf/subnormals preserved. */
+float fp16_to_fp32(uint16_t h);
+uint16_t fp32_to_fp16(float f);
+
+/* ggml's reference quantizers: Q8_0 d = amax/127; Q4_0 d = (signed max-magnitude)/-8. */
+void quantize_row_q8_0(const float *x, struct block_q8_0 *y, size_t n);
+void quantize_row_q4_0(const float *x, struct block_q4_0 *y, size_t n);
+
+/* Converts n F32 values into a row of type (F32, F16, Q8_0, Q4_0); n a multiple of the block. */
+void quantize_row(enum hal_type type, const float *x, void *y, size_t n);
+/* Converts a row of n elements of type (F32, F16, Q8_0, Q4_0) to F32. */
+void dequantize_row(enum hal_type type, const void *x, float *y, size_t n);
+
+#endif

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* exec.c - running a built graph on the devices its placement names, in order. */
+#include "graph.h"
+
+#include <stdio.h>
+#include <time.h>
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **devs,
+				  uint32_t n_devs, struct sched_usage *usage, char *err,
+				  size_t err_len)
+{
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		const struct sched_node *n = &g->nodes[i];
+		const struct hal_op *op = &n->op;
+
+		if (n->device >= n_devs) {
+			snprintf(err, err_len, "op %u (%s '%s'): placed on device %u of %u", i,
+				 hal_op_name(op->kind), op->dst->name, n->device, n_devs);
+			return SCHED_ERR_INVALID;
+		}
+		struct hal_device *dev = devs[n->device];
+		uint64_t t0 = now_ns();
+		enum hal_status st = dev->vt->run(dev, op);
+
+		if (st != HAL_OK) {
+			snprintf(err, err_len, "op %u (%s '%s') on %s: %s", i, hal_op_name(op->kind),
+				 op->dst->name, dev->name, dev->error);
+			return st == HAL_ERR_INVALID ? SCHED_ERR_INVALID : SCHED_ERR_DEVICE;
+		}
+		if (usage) {
+			usage[n->device].ops++;
+			usage[n->device].busy_ns += now_ns() - t0;
+		}
+	}
+	return SCHED_OK;
+}

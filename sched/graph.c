@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: MIT */
+/* graph.c - binding llama weights and building the op sequence of one batch. */
+#include "graph.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static enum sched_status fail(char *err, size_t len, enum sched_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* ---- binding ------------------------------------------------------------------------------ */
+
+struct bind_ctx {
+	sched_weight_fn lookup;
+	void *user;
+	uint64_t n_params;
+	char *err;
+	size_t err_len;
+};
+
+static void format_shape(char *buf, size_t len, uint32_t n_dims, const uint64_t *ne)
+{
+	size_t off = (size_t)snprintf(buf, len, "[");
+	for (uint32_t i = 0; i < n_dims && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%llu", i ? " x " : "",
+					(unsigned long long)ne[i]);
+	if (off < len)
+		snprintf(buf + off, len - off, "]");
+}
+
+/*
+ * Binds the weight `name` expecting [ne0 x ne1] (ne1 == 1: a vector); what explains the
+ * expected shape in terms of hyperparameters. Norm vectors must be F32.
+ */
+static enum sched_status bind(struct bind_ctx *b, struct hal_tensor *t, const char *name,
+			      uint32_t ne0, uint32_t ne1, const char *what, bool optional)
+{
+	const struct sched_weight *w = b->lookup(b->user, name);
+	uint64_t want[2] = { ne0, ne1 };
+	bool vector = ne1 == 1;
+	char got[96], exp[64];
+
+	memset(t, 0, sizeof(*t));
+	if (!w) {
+		if (optional)
+			return SCHED_OK;
+		return fail(b->err, b->err_len, SCHED_ERR_INVALID,
+			    "tensor '%s' is missing from the model", name);
+	}
+	bool ok = w->ne[0] == ne0 && (vector ? w->n_dims == 1 || (w->n_dims == 2 && w->ne[1] == 1)
+					     : w->n_dims == 2 && w->ne[1] == ne1);
+	if (!ok) {
+		format_shape(got, sizeof(got), w->n_dims, w->ne);
+		format_shape(exp, sizeof(exp), vector ? 1 : 2, want);
+		return fail(b->err, b->err_len, SCHED_ERR_INVALID,
+			    "tensor '%s' has shape %s, expected %s (%s)", name, got, exp, what);
+	}
+	if (vector && w->type != HAL_TYPE_F32)
+		return fail(b->err, b->err_len, SCHED_ERR_INVALID,
+			    "tensor '%s' has type %s, expected F32 (norm weights are F32)", name,
+			    hal_type_name(w->type));
+	if (!vector && w->type == HAL_TYPE_I32)
+		return fail(b->err, b->err_len, SCHED_ERR_INVALID,
+			    "tensor '%s' has type I32, expected a float or quantized weight type",
+			    name);
+	if (ne0 % hal_type_block_elems(w->type))
+		return fail(b->err, b->err_len, SCHED_ERR_INVALID,
+			    "tensor '%s': row of %u elements is not a whole number of %s blocks",
+			    name, ne0, hal_type_name(w->type));
+	t->name = w->name;
+	t->type = w->type;
+	t->ne[0] = ne0;
+	t->ne[1] = ne1;
+	t->data = (void *)w->data; /* weights are only ever read */
+	b->n_params += (uint64_t)ne0 * ne1;
+	return SCHED_OK;
+}
+
+static enum sched_status bind_layer(struct bind_ctx *b, const struct sched_hparams *hp,
+				    uint32_t il, struct sched_layer *l)
+{
+	const uint32_t d = hp->n_embd, dkv = hp->n_head_kv * sched_head_dim(hp), f = hp->n_ff;
+	const struct {
+		struct hal_tensor *t;
+		const char *suffix;
+		uint32_t ne0, ne1;
+		const char *what;
+	} w[] = {
+		{ &l->attn_norm, "attn_norm", d, 1, "n_embd" },
+		{ &l->wq, "attn_q", d, d, "n_embd x n_embd" },
+		{ &l->wk, "attn_k", d, dkv, "n_embd x n_head_kv*head_dim" },
+		{ &l->wv, "attn_v", d, dkv, "n_embd x n_head_kv*head_dim" },
+		{ &l->wo, "attn_output", d, d, "n_embd x n_embd" },
+		{ &l->ffn_norm, "ffn_norm", d, 1, "n_embd" },
+		{ &l->w_gate, "ffn_gate", d, f, "n_embd x n_ff" },
+		{ &l->w_up, "ffn_up", d, f, "n_embd x n_ff" },
+		{ &l->w_down, "ffn_down", f, d, "n_ff x n_embd" },
+	};
+	char name[64];
+
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		snprintf(name, sizeof(name), "blk.%u.%s.weight", il, w[i].suffix);
+		enum sched_status st = bind(b, w[i].t, name, w[i].ne0, w[i].ne1, w[i].what, false);
+		if (st)
+			return st;
+	}
+	return SCHED_OK;
+}
+
+enum sched_status sched_model_bind(const struct sched_hparams *hp, sched_weight_fn lookup,
+				   void *user, struct sched_model *out, char *err, size_t err_len)
+{
+	struct bind_ctx b = { lookup, user, 0, err, err_len };
+	enum sched_status st;
+
+	memset(out, 0, sizeof(*out));
+	out->hp = *hp;
+	st = bind(&b, &out->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab,
+		  "n_embd x n_vocab", false);
+	if (!st)
+		st = bind(&b, &out->output_norm, "output_norm.weight", hp->n_embd, 1, "n_embd",
+			  false);
+	if (!st)
+		st = bind(&b, &out->output, "output.weight", hp->n_embd, hp->n_vocab,
+			  "n_embd x n_vocab", true);
+	if (st)
+		return st;
+	out->tied_output = out->output.data == NULL;
+	if (out->tied_output)
+		out->output = out->tok_embd;
+
+	out->layers = calloc(hp->n_layer, sizeof(*out->layers));
+	if (!out->layers)
+		return fail(err, err_len, SCHED_ERR_NOMEM, "out of memory binding %u layers",
+			    hp->n_layer);
+	for (uint32_t il = 0; il < hp->n_layer; il++) {
+		st = bind_layer(&b, hp, il, &out->layers[il]);
+		if (st) {
+			sched_model_release(out);
+			return st;
+		}
+	}
+	out->n_params = b.n_params;
+	return SCHED_OK;
+}
+
+void sched_model_release(struct sched_model *m)
+{
+	free(m->layers);
+	m->layers = NULL;
+}
+
+/* ---- building ----------------------------------------------------------------------------- */
+
+/* Per activation tensor: the nodes that define and last use it, or the tensor it views. */
+struct sched_tensor_plan {
+	int32_t first, last;
+	int32_t view_of; /* -1, or the index of the tensor this one is a window into */
+	size_t view_offset;
+};
+
+struct builder {
+	struct sched_graph *g;
+	uint32_t cap_nodes, cap_tensors;
+	bool nomem;
+};
+
+static struct hal_tensor *new_tensor(struct builder *b, const char *name, uint32_t ne0,
+				     uint32_t ne1, enum hal_type type)
+{
+	struct sched_graph *g = b->g;
+
+	if (g->n_tensors == b->cap_tensors) {
+		b->nomem = true;
+		return NULL;
+	}
+	uint32_t i = g->n_tensors++;
+	struct hal_tensor *t = &g->tensors[i];
+
+	snprintf(g->names[i], SCHED_NAME_LEN, "%s", name);
+	t->name = g->names[i];
+	t->type = type;
+	t->ne[0] = ne0;
+	t->ne[1] = ne1;
+	g->plan[i] = (struct sched_tensor_plan){ -1, -1, -1, 0 };
+	return t;
+}
+
+static struct hal_tensor *layer_tensor(struct builder *b, int32_t il, const char *what,
+				       uint32_t ne0, uint32_t ne1)
+{
+	char name[SCHED_NAME_LEN];
+
+	snprintf(name, sizeof(name), "blk.%d.%s", il, what);
+	return new_tensor(b, name, ne0, ne1, HAL_TYPE_F32);
+}
+
+/* Whether t is one of the graph's activations (not a weight or a cache). */
+static int32_t activation_index(const struct sched_graph *g, const struct hal_tensor *t)
+{
+	if (t >= g->tensors && t < g->tensors + g->n_tensors)
+		return (int32_t)(t - g->tensors);
+	return -1;
+}
+
+static void note_use(struct sched_graph *g, const struct hal_tensor *t, int32_t node)
+{
+	int32_t i = activation_index(g, t);
+
+	while (i >= 0) {
+		struct sched_tensor_plan *p = &g->plan[i];
+		if (p->first < 0)
+			p->first = node;
+		if (p->last < node)
+			p->last = node;
+		i = p->view_of; /* using a view keeps its parent alive */
+	}
+}
+
+static struct hal_op *add_node(struct builder *b, enum hal_op_kind kind, int32_t layer,
+			       struct hal_tensor *dst, struct hal_tensor *s0,
+			       struct hal_tensor *s1, struct hal_tensor *s2)
+{
+	struct sched_graph *g = b->g;
+
+	if (!dst || !s0 || g->n_nodes == b->cap_nodes) {
+		b->nomem = true;
+		return NULL;
+	}
+	int32_t idx = (int32_t)g->n_nodes++;
+	struct sched_node *n = &g->nodes[idx];
+
+	memset(n, 0, sizeof(*n));
+	n->layer = layer;
+	n->op.kind = kind;
+	n->op.dst = dst;
+	n->op.src[0] = s0;
+	n->op.src[1] = s1;
+	n->op.src[2] = s2;
+	note_use(g, s0, idx);
+	if (s1)
+		note_use(g, s1, idx);
+	if (s2)
+		note_use(g, s2, idx);
+	note_use(g, dst, idx);
+	return &n->op;
+}
+
+static struct hal_tensor *rmsnorm(struct builder *b, int32_t il, const char *name,
+				  struct hal_tensor *x, struct hal_tensor *w, float eps)
+{
+	struct hal_tensor *y = layer_tensor(b, il, name, x ? x->ne[0] : 0, x ? x->ne[1] : 0);
+	struct hal_op *op = add_node(b, HAL_OP_RMSNORM, il, y, x, w, NULL);
+
+	if (op)
+		op->p.rmsnorm.eps = eps;
+	return y;
+}
+
+static struct hal_tensor *matmul(struct builder *b, int32_t il, const char *name,
+				 struct hal_tensor *w, struct hal_tensor *x)
+{
+	struct hal_tensor *y = layer_tensor(b, il, name, w->ne[1], x ? x->ne[1] : 0);
+
+	add_node(b, HAL_OP_MATMUL, il, y, w, x, NULL);
+	return y;
+}
+
+static void rope(struct builder *b, const struct sched_hparams *hp, int32_t il,
+		 struct hal_tensor *x, uint32_t n_head)
+{
+	struct hal_op *op = add_node(b, HAL_OP_ROPE, il, x, x, b->g->inp_pos, NULL);
+
+	if (op) {
+		op->p.rope.n_head = n_head;
+		op->p.rope.head_dim = sched_head_dim(hp);
+		op->p.rope.n_rot = hp->n_rot;
+		op->p.rope.freq_base = hp->rope_freq_base;
+		op->p.rope.freq_scale = hp->rope_freq_scale;
+	}
+}
+
+static void build_layer(struct builder *b, const struct sched_model *m, int32_t il,
+			struct hal_tensor *x, struct hal_tensor *kc, struct hal_tensor *vc)
+{
+	const struct sched_hparams *hp = &m->hp;
+	const struct sched_layer *l = &m->layers[il];
+	const uint32_t hd = sched_head_dim(hp);
+	struct hal_op *op;
+
+	struct hal_tensor *xn = rmsnorm(b, il, "attn_in", x, (struct hal_tensor *)&l->attn_norm,
+					hp->rms_eps);
+	struct hal_tensor *q = matmul(b, il, "q", (struct hal_tensor *)&l->wq, xn);
+	struct hal_tensor *k = matmul(b, il, "k", (struct hal_tensor *)&l->wk, xn);
+	struct hal_tensor *v = matmul(b, il, "v", (struct hal_tensor *)&l->wv, xn);
+
+	rope(b, hp, il, q, hp->n_head);
+	rope(b, hp, il, k, hp->n_head_kv);
+
+	struct hal_tensor *att = layer_tensor(b, il, "attn", hp->n_embd, b->g->n_tokens);
+	op = add_node(b, HAL_OP_ATTENTION, il, att, q, k, v);
+	if (op) {
+		op->src[3] = kc;
+		op->src[4] = vc;
+		op->src[5] = b->g->inp_pos;
+		note_use(b->g, b->g->inp_pos, (int32_t)b->g->n_nodes - 1);
+		op->p.attn.n_head = hp->n_head;
+		op->p.attn.n_head_kv = hp->n_head_kv;
+		op->p.attn.head_dim = hd;
+		op->p.attn.scale = 1.0f / sqrtf((float)hd);
+	}
+	struct hal_tensor *o = matmul(b, il, "attn_out", (struct hal_tensor *)&l->wo, att);
+	add_node(b, HAL_OP_ADD, il, x, x, o, NULL);
+
+	struct hal_tensor *fn = rmsnorm(b, il, "ffn_in", x, (struct hal_tensor *)&l->ffn_norm,
+					hp->rms_eps);
+	struct hal_tensor *gate = matmul(b, il, "gate", (struct hal_tensor *)&l->w_gate, fn);
+	struct hal_tensor *up = matmul(b, il, "up", (struct hal_tensor *)&l->w_up, fn);
+	struct hal_tensor *h = layer_tensor(b, il, "swiglu", hp->n_ff, b->g->n_tokens);
+	add_node(b, HAL_OP_SWIGLU, il, h, gate, up, NULL);
+	struct hal_tensor *down = matmul(b, il, "ffn_out", (struct hal_tensor *)&l->w_down, h);
+	add_node(b, HAL_OP_ADD, il, x, x, down, NULL);
+}
+
+/* Places every non-view activation in the arena: first fit among the tensors still alive. */
+static enum sched_status plan_arena(struct sched_graph *g)
+{
+	const size_t align = 64;
+	uint32_t *live = malloc(sizeof(*live) * (g->n_tensors + 1));
+	size_t *offs = calloc(g->n_tensors + 1, sizeof(*offs));
+	uint32_t n_live = 0;
+	size_t top = 0;
+
+	if (!live || !offs) {
+		free(live);
+		free(offs);
+		return SCHED_ERR_NOMEM;
+	}
+	for (uint32_t i = 0; i < g->n_tensors; i++) {
+		struct sched_tensor_plan *p = &g->plan[i];
+		size_t size = (hal_tensor_bytes(&g->tensors[i]) + align - 1) / align * align;
+
+		if (p->view_of >= 0)
+			continue;
+		/* drop tensors whose last use precedes this one's definition */
+		uint32_t k = 0;
+		for (uint32_t j = 0; j < n_live; j++)
+			if (g->plan[live[j]].last >= p->first)
+				live[k++] = live[j];
+		n_live = k;
+		/* lowest offset that overlaps no live tensor (live sorted by offset) */
+		size_t off = 0;
+		for (uint32_t j = 0; j < n_live; j++) {
+			size_t lo = offs[live[j]];
+			size_t hi = lo + (hal_tensor_bytes(&g->tensors[live[j]]) + align - 1) / align *
+						 align;
+			if (off + size <= lo)
+				break;
+			if (hi > off)
+				off = hi;
+		}
+		offs[i] = off;
+		if (off + size > top)
+			top = off + size;
+		/* insert keeping the order by offset */
+		uint32_t pos = n_live;
+		while (pos > 0 && offs[live[pos - 1]] > off) {
+			live[pos] = live[pos - 1];
+			pos--;
+		}
+		live[pos] = i;
+		n_live++;
+	}
+	g->arena_bytes = top;
+	g->arena = aligned_alloc(align, top ? top : align);
+	if (!g->arena) {
+		free(live);
+		free(offs);
+		return SCHED_ERR_NOMEM;
+	}
+	for (uint32_t i = 0; i < g->n_tensors; i++)
+		if (g->plan[i].view_of < 0)
+			g->tensors[i].data = (char *)g->arena + offs[i];
+	for (uint32_t i = 0; i < g->n_tensors; i++) {
+		const struct sched_tensor_plan *p = &g->plan[i];
+		if (p->view_of >= 0)
+			g->tensors[i].data = (char *)g->tensors[p->view_of].data + p->view_offset;
+	}
+	free(live);
+	free(offs);
+	return SCHED_OK;
+}
+
+enum sched_status sched_graph_build(const struct sched_model *m, uint32_t n_tokens,
+				    struct hal_tensor *k_cache, struct hal_tensor *v_cache,
+				    struct sched_graph **out, char *err, size_t err_len)
+{
+	const struct sched_hparams *hp = &m->hp;
+	struct builder b = { 0 };
+	struct sched_graph *g;
+
+	*out = NULL;
+	if (n_tokens == 0)
+		return fail(err, err_len, SCHED_ERR_INVALID, "a batch needs at least one token");
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return fail(err, err_len, SCHED_ERR_NOMEM, "out of memory building a graph");
+	b.g = g;
+	b.cap_nodes = 16 * hp->n_layer + 8;
+	b.cap_tensors = 12 * hp->n_layer + 8;
+	g->n_tokens = n_tokens;
+	g->nodes = calloc(b.cap_nodes, sizeof(*g->nodes));
+	g->tensors = calloc(b.cap_tensors, sizeof(*g->tensors));
+	g->names = calloc(b.cap_tensors, sizeof(*g->names));
+	g->plan = calloc(b.cap_tensors, sizeof(*g->plan));
+	if (!g->nodes || !g->tensors || !g->names || !g->plan) {
+		sched_graph_free(g);
+		return fail(err, err_len, SCHED_ERR_NOMEM, "out of memory building a graph");
+	}
+
+	g->inp_tokens = new_tensor(&b, "inp_tokens", n_tokens, 1, HAL_TYPE_I32);
+	g->inp_pos = new_tensor(&b, "inp_pos", n_tokens, 1, HAL_TYPE_I32);
+	/* the inputs are written before the first node and read throughout: keep them alive */
+	g->plan[0].first = g->plan[1].first = 0;
+	g->plan[0].last = g->plan[1].last = INT32_MAX;
+
+	struct hal_tensor *x = new_tensor(&b, "x", hp->n_embd, n_tokens, HAL_TYPE_F32);
+	add_node(&b, HAL_OP_EMBED, -1, x, (struct hal_tensor *)&m->tok_embd, g->inp_tokens, NULL);
+	for (uint32_t il = 0; il < hp->n_layer; il++)
+		build_layer(&b, m, (int32_t)il, x, &k_cache[il], &v_cache[il]);
+
+	/* only the last token's logits are needed: norm and project that row alone */
+	struct hal_tensor *last = new_tensor(&b, "x_last", hp->n_embd, 1, HAL_TYPE_F32);
+	if (last) {
+		uint32_t i = (uint32_t)(last - g->tensors);
+		g->plan[i].view_of = (int32_t)(x - g->tensors);
+		g->plan[i].view_offset = hal_row_bytes(HAL_TYPE_F32, hp->n_embd) * (n_tokens - 1);
+	}
+	struct hal_tensor *xo = rmsnorm(&b, -1, "out_in", last,
+					(struct hal_tensor *)&m->output_norm, hp->rms_eps);
+	g->logits = matmul(&b, -1, "logits", (struct hal_tensor *)&m->output, xo);
+	/* the caller reads the logits after the last node */
+	if (g->logits)
+		g->plan[g->logits - g->tensors].last = INT32_MAX;
+
+	if (b.nomem) {
+		sched_graph_free(g);
+		return fail(err, err_len, SCHED_ERR_NOMEM, "graph capacity exceeded (internal)");
+	}
+	if (plan_arena(g)) {
+		sched_graph_free(g);
+		return fail(err, err_len, SCHED_ERR_NOMEM,
+			    "out of memory allocating activations for %u tokens", n_tokens);
+	}
+	*out = g;
+	return SCHED_OK;
+}
+
+void sched_graph_free(struct sched_graph *g)
+{
+	if (!g)
+		return;
+	free(g->nodes);
+	free(g->tensors);
+	free(g->names);
+	free(g->plan);
+	free(g->arena);
+	free(g);
+}
+
+void sched_graph_count_ops(const struct sched_graph *g, uint32_t counts[HAL_OP_COUNT])
+{
+	memset(counts, 0, sizeof(uint32_t) * HAL_OP_COUNT);
+	for (uint32_t i = 0; i < g->n_nodes; i++)
+		counts[g->nodes[i].op.kind]++;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * graph.h - the graph IR of a llama-architecture transformer.
+ *
+ * sched_model_bind() checks a model's weights against its hyperparameters and binds them to
+ * HAL tensors; sched_graph_build() turns a bound model into the sequence of HAL ops that
+ * evaluates a batch of n_tokens (prefill: many, decode: one) against a KV cache, with every
+ * activation placed in one arena by liveness. The scheduler (placement, dispatch) works on
+ * this IR; nothing here knows about files: the caller passes weights by name.
+ */
+#ifndef EDGE_NPU_SCHED_GRAPH_H
+#define EDGE_NPU_SCHED_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hal/hal.h"
+
+enum sched_status {
+	SCHED_OK = 0,
+	SCHED_ERR_INVALID = -1, /* a weight is missing or has the wrong shape/type */
+	SCHED_ERR_NOMEM = -2,
+	SCHED_ERR_DEVICE = -3,  /* a device failed to run an op */
+};
+
+struct sched_hparams {
+	uint32_t n_vocab;
+	uint32_t n_embd;
+	uint32_t n_layer;
+	uint32_t n_head;
+	uint32_t n_head_kv;
+	uint32_t n_ff;
+	uint32_t n_rot; /* rotary dimensions per head (<= head_dim, even) */
+	float rope_freq_base;
+	float rope_freq_scale; /* 1 / linear scaling factor */
+	float rms_eps;
+};
+
+static inline uint32_t sched_head_dim(const struct sched_hparams *hp)
+{
+	return hp->n_embd / hp->n_head;
+}
+
+/* A weight as a model file holds it; ne[0] is the innermost dimension. */
+struct sched_weight {
+	const char *name;
+	enum hal_type type;
+	uint32_t n_dims;
+	uint64_t ne[4];
+	const void *data;
+};
+
+/* Returns the weight of that name, or NULL when the model has none. */
+typedef const struct sched_weight *(*sched_weight_fn)(void *user, const char *name);
+
+struct sched_layer {
+	struct hal_tensor attn_norm, wq, wk, wv, wo;
+	struct hal_tensor ffn_norm, w_gate, w_up, w_down;
+};
+
+struct sched_model {
+	struct sched_hparams hp;
+	struct hal_tensor tok_embd, output_norm, output;
+	bool tied_output; /* output.weight absent: the embedding table is the output projection */
+	struct sched_layer *layers;
+	uint64_t n_params;
+};
+
+/*
+ * Looks up every weight the llama graph needs (token_embd.weight, blk.N.attn_q.weight, ...,
+ * output.weight optional) and checks type and shape, e.g. "tensor 'blk.3.attn_k.weight' has
+ * shape [768 x 768], expected [768 x 256] (n_embd x n_head_kv*head_dim)". Norm weights must be
+ * F32. The weight names and data must outlive the model. Free with sched_model_release().
+ */
+enum sched_status sched_model_bind(const struct sched_hparams *hp, sched_weight_fn lookup,
+				   void *user, struct sched_model *out, char *err, size_t err_len);
+void sched_model_release(struct sched_model *m);
+
+/* One node of the graph: an op, the layer it belongs to (-1 outside layers), its device. */
+struct sched_node {
+	struct hal_op op;
+	int32_t layer;
+	uint32_t device; /* index into the executor's device list, set by placement */
+};
+
+#define SCHED_NAME_LEN 32
+
+struct sched_graph {
+	uint32_t n_tokens;
+	uint32_t n_nodes;
+	struct sched_node *nodes;
+	/* Activations: data points into arena once sched_graph_alloc() has run. */
+	uint32_t n_tensors;
+	struct hal_tensor *tensors;
+	char (*names)[SCHED_NAME_LEN];
+	size_t arena_bytes;
+	void *arena;
+	/* Inputs the caller fills before each run, and the output it reads. */
+	struct hal_tensor *inp_tokens; /* I32 [n_tokens] */
+	struct hal_tensor *inp_pos;    /* I32 [n_tokens] */
+	struct hal_tensor *logits;     /* F32 [n_vocab] of the last token */
+	/* private: tensor lifetimes and views, used by the arena planner */
+	struct sched_tensor_plan *plan;
+};
+
+/*
+ * Builds the op sequence for a batch of n_tokens over the KV caches k_cache[l] and v_cache[l]
+ * (F32, [n_ctx x n_head_kv*head_dim] each, owned by the caller), and allocates the arena
+ * (liveness-based: tensors whose lifetimes do not overlap share memory).
+ */
+enum sched_status sched_graph_build(const struct sched_model *m, uint32_t n_tokens,
+				    struct hal_tensor *k_cache, struct hal_tensor *v_cache,
+				    struct sched_graph **out, char *err, size_t err_len);
+void sched_graph_free(struct sched_graph *g);
+
+/* Counts of nodes per op kind (for reports and tests). */
+void sched_graph_count_ops(const struct sched_graph *g, uint32_t counts[HAL_OP_COUNT]);
+
+/* ---- execution (exec.c) ----------------------------------------------------------------- */
+
+/* Accumulated per device by sched_graph_run: what ran where and for how long. */
+struct sched_usage {
+	uint64_t ops;
+	uint64_t busy_ns;
+};
+
+/*
+ * Runs every node in order on devs[node->device]. On failure returns SCHED_ERR_DEVICE (or
+ * SCHED_ERR_INVALID for a rejected op) with a message naming the op index, kind and tensor.
+ * usage (n_devs entries, may be NULL) is incremented.
+ */
+enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **devs,
+				  uint32_t n_devs, struct sched_usage *usage, char *err,
+				  size_t err_len);
+
+#endif

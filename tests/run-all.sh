@@ -1,0 +1,26 @@
+#!/bin/sh
+# The whole test suite, as CI runs it: installs what is missing, then builds with -Werror and
+# runs every test twice, in a normal build and under AddressSanitizer + UBSan.
+set -eu
+cd "$(dirname "$0")/.."
+
+tools/install-deps.sh
+
+run_suite() {
+	dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson configure "$dir" -Dwerror=true "$@" >/dev/null
+	else
+		meson setup "$dir" -Dwerror=true "$@" >/dev/null
+	fi
+	ninja -C "$dir"
+	meson test -C "$dir" --print-errorlogs
+}
+
+echo "== normal build (build-ci)"
+run_suite build-ci
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer build (build-ci-asan)"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+run_suite build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian 12 packages edge-npu builds and tests with, when any is missing.
+# As root it runs apt-get; otherwise it prints the command to run and fails.
+set -eu
+
+packages="gcc meson ninja-build pkg-config libdrm-dev liburing-dev libnl-genl-3-dev check
+ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd"
+
+missing=""
+for p in $packages; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "edge-npu needs these Debian packages:$missing" >&2
+	echo "install them with: sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

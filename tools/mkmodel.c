@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/* mkmodel.c - generating llama GGUF models with seeded random weights. */
+#include "mkmodel.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "driver/gguf.h"
+#include "hal/quant.h"
+
+const struct mkmodel_params mkmodel_default = {
+	.dim = 512, .layers = 8, .heads = 8, .kv_heads = 4, .ffn = 1408, .ctx = 1024,
+	.type = HAL_TYPE_Q8_0, .seed = 1234, .tied = false, .vocab = NULL,
+	.name = "edge-npu default (random weights)",
+};
+
+const char *const mkmodel_default_vocab = ENPU_DEFAULT_VOCAB;
+
+bool mkmodel_parse_type(const char *s, enum hal_type *out)
+{
+	static const struct {
+		const char *name;
+		enum hal_type type;
+	} types[] = {
+		{ "f32", HAL_TYPE_F32 }, { "f16", HAL_TYPE_F16 },
+		{ "q8_0", HAL_TYPE_Q8_0 }, { "q4_0", HAL_TYPE_Q4_0 },
+	};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcasecmp(s, types[i].name)) {
+			*out = types[i].type;
+			return true;
+		}
+	return false;
+}
+
+static uint32_t gguf_type_of(enum hal_type t)
+{
+	switch (t) {
+	case HAL_TYPE_F16:
+		return GGUF_TENSOR_F16;
+	case HAL_TYPE_Q8_0:
+		return GGUF_TENSOR_Q8_0;
+	case HAL_TYPE_Q4_0:
+		return GGUF_TENSOR_Q4_0;
+	default:
+		return GGUF_TENSOR_F32;
+	}
+}
+
+/* ggml's file_type numbering (general.file_type), which other runtimes display. */
+static uint32_t file_type_of(enum hal_type t)
+{
+	switch (t) {
+	case HAL_TYPE_F16:
+		return 1;
+	case HAL_TYPE_Q4_0:
+		return 2;
+	case HAL_TYPE_Q8_0:
+		return 7;
+	default:
+		return 0;
+	}
+}
+
+/* xoshiro256+ seeded by splitmix64: fast and reproducible across platforms. */
+struct rng {
+	uint64_t s[4];
+};
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static void rng_seed(struct rng *r, uint64_t seed)
+{
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(struct rng *r)
+{
+	uint64_t *s = r->s, result = s[0] + s[3], t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return result;
+}
+
+/* Standard normal by Box-Muller, two values per call. */
+static void rng_normal2(struct rng *r, float *a, float *b)
+{
+	double u1 = ((rng_next(r) >> 11) + 1) * (1.0 / 9007199254740993.0);
+	double u2 = (rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+	double rad = sqrt(-2.0 * log(u1));
+
+	*a = (float)(rad * cos(2.0 * M_PI * u2));
+	*b = (float)(rad * sin(2.0 * M_PI * u2));
+}
+
+struct tensor_buf {
+	char name[64];
+	uint32_t n_dims;
+	uint64_t ne[2];
+	enum hal_type type;
+	void *data;
+};
+
+/*
+ * A matrix of rows x cols drawn from N(0, sigma^2), or a norm vector around 1. Each tensor has
+ * its own stream (seed, index) so the weights do not depend on generation order.
+ */
+static int fill_tensor(struct tensor_buf *t, uint64_t seed, uint32_t index, float sigma,
+		       bool norm, float *row)
+{
+	struct rng r;
+	const uint64_t cols = t->ne[0], rows = t->n_dims > 1 ? t->ne[1] : 1;
+	const size_t row_bytes = hal_row_bytes(t->type, cols);
+
+	t->data = malloc(row_bytes * rows);
+	if (!t->data)
+		return -1;
+	rng_seed(&r, seed ^ ((uint64_t)index * 0x9e3779b97f4a7c15ull));
+	for (uint64_t i = 0; i < rows; i++) {
+		for (uint64_t j = 0; j < cols; j += 2) {
+			float a, b;
+			rng_normal2(&r, &a, &b);
+			row[j] = norm ? 1.0f + 0.1f * a : sigma * a;
+			if (j + 1 < cols)
+				row[j + 1] = norm ? 1.0f + 0.1f * b : sigma * b;
+		}
+		quantize_row(t->type, row, (char *)t->data + i * row_bytes, cols);
+	}
+	return 0;
+}
+
+/* The tensors generated so far; their data must live until the writer has written them. */
+struct gen {
+	struct gguf_writer *w;
+	struct tensor_buf *t;
+	uint32_t n;
+	const struct mkmodel_params *p;
+	float *row;
+};
+
+/* Generates one tensor ([ne0] when ne1 == 1) and hands it to the writer. */
+static int gen_tensor(struct gen *g, const char *name, uint32_t ne0, uint32_t ne1, float sigma,
+		      bool norm)
+{
+	struct tensor_buf *tb = &g->t[g->n];
+
+	snprintf(tb->name, sizeof(tb->name), "%s", name);
+	tb->n_dims = ne1 > 1 ? 2 : 1;
+	tb->ne[0] = ne0;
+	tb->ne[1] = ne1;
+	tb->type = norm ? HAL_TYPE_F32 : g->p->type;
+	g->n++;
+	if (fill_tensor(tb, g->p->seed, g->n - 1, sigma, norm, g->row))
+		return -1;
+	return gguf_writer_add_tensor(g->w, tb->name, gguf_type_of(tb->type), tb->n_dims, tb->ne,
+				      tb->data) ? -1 : 0;
+}
+
+static void add_meta(struct gguf_writer *w, const struct mkmodel_params *p)
+{
+	gguf_writer_set_str(w, "general.architecture", "llama");
+	gguf_writer_set_str(w, "general.name", p->name ? p->name : "edge-npu random llama");
+	gguf_writer_set_u32(w, "general.file_type", file_type_of(p->type));
+	gguf_writer_set_u32(w, "llama.context_length", p->ctx);
+	gguf_writer_set_u32(w, "llama.embedding_length", p->dim);
+	gguf_writer_set_u32(w, "llama.block_count", p->layers);
+	gguf_writer_set_u32(w, "llama.feed_forward_length", p->ffn);
+	gguf_writer_set_u32(w, "llama.attention.head_count", p->heads);
+	gguf_writer_set_u32(w, "llama.attention.head_count_kv", p->kv_heads);
+	gguf_writer_set_u32(w, "llama.rope.dimension_count", p->dim / p->heads);
+	gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
+	gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+}
+
+static int check_params(const struct mkmodel_params *p, char *err, size_t len)
+{
+	if (!p->dim || !p->layers || !p->heads || !p->kv_heads || !p->ffn || !p->ctx) {
+		snprintf(err, len, "dim, layers, heads, kv-heads, ffn and ctx must all be positive");
+		return -1;
+	}
+	if (p->dim % p->heads || p->heads % p->kv_heads || (p->dim / p->heads) % 2) {
+		snprintf(err, len, "heads (%u) must divide dim (%u) into even head sizes, and "
+			 "kv-heads (%u) must divide heads", p->heads, p->dim, p->kv_heads);
+		return -1;
+	}
+	size_t blk = hal_type_block_elems(p->type);
+	if (p->dim % blk || p->ffn % blk) {
+		snprintf(err, len, "dim (%u) and ffn (%u) must be multiples of %zu for %s",
+			 p->dim, p->ffn, blk, hal_type_name(p->type));
+		return -1;
+	}
+	return 0;
+}
+
+int mkmodel_write(const struct mkmodel_params *p, const char *path, char *err, size_t err_len)
+{
+	const char *vocab_path = p->vocab ? p->vocab : mkmodel_default_vocab;
+	struct gguf_file *vocab = NULL;
+	struct gguf_writer *w = NULL;
+	struct tensor_buf *t = NULL;
+	float *row = NULL;
+	uint32_t n = 0, n_vocab;
+	int rc = -1;
+	char verr[512];
+
+	if (check_params(p, err, err_len))
+		return -1;
+	if (gguf_open(vocab_path, &vocab, verr, sizeof(verr))) {
+		snprintf(err, err_len, "vocabulary: %s", verr);
+		return -1;
+	}
+	const struct gguf_kv *tokens = gguf_find_kv(vocab, "tokenizer.ggml.tokens");
+	if (!tokens || tokens->type != GGUF_TYPE_ARRAY || !tokens->v.arr.n) {
+		snprintf(err, err_len, "%s: no tokenizer.ggml.tokens array", vocab_path);
+		goto out;
+	}
+	n_vocab = (uint32_t)tokens->v.arr.n;
+
+	const uint32_t hd = p->dim / p->heads, dkv = p->kv_heads * hd;
+	const uint32_t cap = 3 + 9 * p->layers;
+	t = calloc(cap, sizeof(*t));
+	w = gguf_writer_create();
+	row = malloc(sizeof(float) * (p->ffn > n_vocab ? p->ffn : n_vocab) * 2 + p->dim * 2);
+	if (!t || !w || !row) {
+		snprintf(err, err_len, "out of memory");
+		goto out;
+	}
+	add_meta(w, p);
+	for (uint64_t i = 0; i < vocab->n_kv; i++)
+		if (!strncmp(vocab->kv[i].key.ptr, "tokenizer.", 10) &&
+		    gguf_writer_copy_kv(w, &vocab->kv[i])) {
+			snprintf(err, err_len, "copying the tokenizer from %s failed", vocab_path);
+			goto out;
+		}
+
+	/*
+	 * Scales: projections N(0, 1/fan_in) keep activation variance steady through the layers;
+	 * the output projection is scaled so that logits have a standard deviation of about 3
+	 * (a clear but not one-hot next-token distribution).
+	 */
+	const float s_out = 3.0f / sqrtf((float)p->dim);
+	struct {
+		const char *fmt;
+		uint32_t ne0, ne1;
+		float sigma;
+		bool norm;
+	} spec[] = {
+		{ "blk.%u.attn_norm.weight", p->dim, 1, 0, true },
+		{ "blk.%u.attn_q.weight", p->dim, p->dim, 1.0f / sqrtf((float)p->dim), false },
+		{ "blk.%u.attn_k.weight", p->dim, dkv, 1.0f / sqrtf((float)p->dim), false },
+		{ "blk.%u.attn_v.weight", p->dim, dkv, 1.0f / sqrtf((float)p->dim), false },
+		{ "blk.%u.attn_output.weight", p->dim, p->dim, 1.0f / sqrtf((float)p->dim), false },
+		{ "blk.%u.ffn_norm.weight", p->dim, 1, 0, true },
+		{ "blk.%u.ffn_gate.weight", p->dim, p->ffn, 1.0f / sqrtf((float)p->dim), false },
+		{ "blk.%u.ffn_up.weight", p->dim, p->ffn, 1.0f / sqrtf((float)p->dim), false },
+		{ "blk.%u.ffn_down.weight", p->ffn, p->dim, 1.0f / sqrtf((float)p->ffn), false },
+	};
+
+	struct gen g = { w, t, 0, p, row };
+	int bad = gen_tensor(&g, "token_embd.weight", p->dim, n_vocab, p->tied ? s_out : 1.0f, false);
+	for (uint32_t l = 0; l < p->layers && !bad; l++)
+		for (size_t i = 0; i < sizeof(spec) / sizeof(spec[0]) && !bad; i++) {
+			char name[64];
+			snprintf(name, sizeof(name), spec[i].fmt, l);
+			bad = gen_tensor(&g, name, spec[i].ne0, spec[i].ne1, spec[i].sigma, spec[i].norm);
+		}
+	if (!bad)
+		bad = gen_tensor(&g, "output_norm.weight", p->dim, 1, 0, true);
+	if (!bad && !p->tied)
+		bad = gen_tensor(&g, "output.weight", p->dim, n_vocab, s_out, false);
+	n = g.n;
+	if (bad) {
+		snprintf(err, err_len, "out of memory generating %s", t[n - 1].name);
+		goto out;
+	}
+
+	rc = gguf_writer_write(w, path, err, err_len) ? -1 : 0;
+out:
+	for (uint32_t i = 0; i < n; i++)
+		free(t[i].data);
+	free(t);
+	free(row);
+	gguf_writer_free(w);
+	gguf_close(vocab);
+	return rc;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mkmodel.h - writes a llama-architecture GGUF with seeded random weights, for tests, demos and
+ * benchmarks (no model file is committed). Shared by npu-mkmodel and npu-run's default model.
+ */
+#ifndef EDGE_NPU_MKMODEL_H
+#define EDGE_NPU_MKMODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hal/hal.h"
+
+struct mkmodel_params {
+	uint32_t dim, layers, heads, kv_heads, ffn, ctx;
+	enum hal_type type; /* of every matrix, the embedding included; norms stay F32 */
+	uint64_t seed;
+	bool tied;          /* no output.weight: the embedding is the output projection */
+	const char *vocab;  /* GGUF whose tokenizer.* keys are copied */
+	const char *name;   /* general.name */
+};
+
+/* The built-in default model of npu-run (dim 512, 8 layers, GQA 8/4 heads, Q8_0). */
+extern const struct mkmodel_params mkmodel_default;
+
+/* Where the default vocabulary lives (../shared/vocab beside the source tree). */
+extern const char *const mkmodel_default_vocab;
+
+/* Parses "f32", "f16", "q8_0", "q4_0" (any case); false when unknown. */
+bool mkmodel_parse_type(const char *s, enum hal_type *out);
+
+/* Writes the model to path (atomically: a temporary file renamed). 0 or -1 with err set. */
+int mkmodel_write(const struct mkmodel_params *p, const char *path, char *err, size_t err_len);
+
+#endif

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* npu-mkmodel - writes a llama GGUF model with seeded random weights. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mkmodel.h"
+
+static void usage(FILE *f)
+{
+	const struct mkmodel_params *d = &mkmodel_default;
+
+	fprintf(f,
+		"usage: npu-mkmodel -o FILE [options]\n"
+		"Writes a llama-architecture GGUF model with seeded random weights and the tokenizer\n"
+		"of a vocabulary GGUF, for tests, demos and benchmarks.\n\n"
+		"  -o, --output FILE   where to write the model (required)\n"
+		"      --dim N         embedding size (default %u)\n"
+		"      --layers N      transformer blocks (default %u)\n"
+		"      --heads N       attention heads (default %u)\n"
+		"      --kv-heads N    key/value heads, dividing --heads (default %u)\n"
+		"      --ffn N         feed-forward size (default %u)\n"
+		"      --ctx N         context length (default %u)\n"
+		"  -t, --type T        weight type: f32, f16, q8_0, q4_0 (default q8_0); norms are f32\n"
+		"      --tied          no output.weight: the embedding is the output projection\n"
+		"      --seed N        random seed (default %llu)\n"
+		"      --vocab FILE    GGUF whose tokenizer is used (default %s)\n"
+		"      --name TEXT     general.name\n"
+		"  -h, --help          this help\n\n"
+		"The ~130 M-parameter model of the benchmarks:\n"
+		"  npu-mkmodel -o m.gguf --dim 768 --layers 12 --heads 12 --kv-heads 12 --ffn 2048\n",
+		d->dim, d->layers, d->heads, d->kv_heads, d->ffn, d->ctx,
+		(unsigned long long)d->seed, mkmodel_default_vocab);
+}
+
+static int parse_u32(const char *opt, const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || end == s || v > 0xffffffffull || s[0] == '-') {
+		fprintf(stderr, "npu-mkmodel: %s expects a non-negative integer, got '%s'\n", opt, s);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_DIM = 256, O_LAYERS, O_HEADS, O_KV, O_FFN, O_CTX, O_TIED, O_SEED, O_VOCAB, O_NAME };
+	static const struct option opts[] = {
+		{ "output", required_argument, 0, 'o' }, { "type", required_argument, 0, 't' },
+		{ "dim", required_argument, 0, O_DIM }, { "layers", required_argument, 0, O_LAYERS },
+		{ "heads", required_argument, 0, O_HEADS }, { "kv-heads", required_argument, 0, O_KV },
+		{ "ffn", required_argument, 0, O_FFN }, { "ctx", required_argument, 0, O_CTX },
+		{ "tied", no_argument, 0, O_TIED }, { "seed", required_argument, 0, O_SEED },
+		{ "vocab", required_argument, 0, O_VOCAB }, { "name", required_argument, 0, O_NAME },
+		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	struct mkmodel_params p = mkmodel_default;
+	const char *out = NULL;
+	bool kv_set = false;
+	uint32_t seed32;
+	int c, bad = 0;
+	char err[512];
+
+	p.name = "edge-npu random llama";
+	while ((c = getopt_long(argc, argv, "o:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 't':
+			if (!mkmodel_parse_type(optarg, &p.type)) {
+				fprintf(stderr, "npu-mkmodel: unknown --type '%s' (f32, f16, q8_0, q4_0)\n", optarg);
+				return 2;
+			}
+			break;
+		case O_DIM: bad |= parse_u32("--dim", optarg, &p.dim); break;
+		case O_LAYERS: bad |= parse_u32("--layers", optarg, &p.layers); break;
+		case O_HEADS: bad |= parse_u32("--heads", optarg, &p.heads); break;
+		case O_KV: bad |= parse_u32("--kv-heads", optarg, &p.kv_heads); kv_set = true; break;
+		case O_FFN: bad |= parse_u32("--ffn", optarg, &p.ffn); break;
+		case O_CTX: bad |= parse_u32("--ctx", optarg, &p.ctx); break;
+		case O_TIED: p.tied = true; break;
+		case O_SEED: bad |= parse_u32("--seed", optarg, &seed32); p.seed = seed32; break;
+		case O_VOCAB: p.vocab = optarg; break;
+		case O_NAME: p.name = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (bad)
+		return 2;
+	if (optind < argc) {
+		fprintf(stderr, "npu-mkmodel: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!out) {
+		fprintf(stderr, "npu-mkmodel: -o FILE is required (see --help)\n");
+		return 2;
+	}
+	if (!kv_set)
+		p.kv_heads = p.heads; /* plain multi-head attention unless asked for GQA */
+	if (mkmodel_write(&p, out, err, sizeof(err))) {
+		fprintf(stderr, "npu-mkmodel: %s\n", err);
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/* npu-run - run a GGUF model: stream the generated text, then a summary of where time went. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "edge_npu.h"
+#include "mkmodel.h"
+
+struct args {
+	const char *model, *prompt, *device;
+	uint32_t n_predict, n_ctx;
+	struct enpu_sampler_options sampler;
+	bool progress;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: npu-run [-m MODEL.gguf] [-p TEXT] [-n N] [options]\n"
+		"Generates text with a llama-architecture GGUF model (F32/F16/Q8_0/Q4_0 weights).\n"
+		"The text goes to stdout as it is produced; a summary (load time, tokens/s, peak\n"
+		"memory, which device ran what) goes to stderr.\n\n"
+		"  -m, --model FILE   GGUF model; without it, the built-in default model (random\n"
+		"                     weights, generated on first use and cached) is used\n"
+		"  -p, --prompt TEXT  prompt (default \"Once upon a time\")\n"
+		"  -n, --n-predict N  tokens to generate (default 32); stops early at end-of-text\n"
+		"      --temp T       sampling temperature; 0 = greedy (default 0)\n"
+		"      --top-k K      sample among the K most likely tokens (default 0 = all)\n"
+		"      --top-p P      sample within probability mass P (default 1 = off)\n"
+		"      --seed S       random seed for sampling (default 0)\n"
+		"  -c, --ctx N        context window in tokens (default: the model's, at most 4096)\n"
+		"      --device D     where ops run: cpu (default; the reference CPU backend)\n"
+		"      --no-progress  no progress bar while loading\n"
+		"  -h, --help         this help\n\n"
+		"Exit status: 0 on success, 1 when the model cannot be loaded or run, 2 on bad usage.\n");
+}
+
+static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	if (errno || *end || end == s || *out < lo || *out > hi) {
+		fprintf(stderr, "npu-run: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_DEVICE, O_NOPROG };
+	static const struct option opts[] = {
+		{ "model", required_argument, 0, 'm' }, { "prompt", required_argument, 0, 'p' },
+		{ "n-predict", required_argument, 0, 'n' }, { "ctx", required_argument, 0, 'c' },
+		{ "temp", required_argument, 0, O_TEMP }, { "top-k", required_argument, 0, O_TOPK },
+		{ "top-p", required_argument, 0, O_TOPP }, { "seed", required_argument, 0, O_SEED },
+		{ "device", required_argument, 0, O_DEVICE },
+		{ "no-progress", no_argument, 0, O_NOPROG }, { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	double v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "m:p:n:c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': a->model = optarg; break;
+		case 'p': a->prompt = optarg; break;
+		case 'n':
+			if (parse_num("-n", optarg, 0, 1e6, &v)) return 2;
+			a->n_predict = (uint32_t)v;
+			break;
+		case 'c':
+			if (parse_num("--ctx", optarg, 1, 1 << 20, &v)) return 2;
+			a->n_ctx = (uint32_t)v;
+			break;
+		case O_TEMP:
+			if (parse_num("--temp", optarg, 0, 100, &v)) return 2;
+			a->sampler.temperature = (float)v;
+			break;
+		case O_TOPK:
+			if (parse_num("--top-k", optarg, 0, 1e9, &v)) return 2;
+			a->sampler.top_k = (uint32_t)v;
+			break;
+		case O_TOPP:
+			if (parse_num("--top-p", optarg, 0, 1, &v)) return 2;
+			a->sampler.top_p = (float)v;
+			break;
+		case O_SEED:
+			if (parse_num("--seed", optarg, 0, 1.8e19, &v)) return 2;
+			a->sampler.seed = (uint64_t)v;
+			break;
+		case O_DEVICE: a->device = optarg; break;
+		case O_NOPROG: a->progress = false; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "npu-run: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return 2;
+	}
+	if (strcmp(a->device, "cpu") != 0) {
+		fprintf(stderr, "npu-run: unknown --device '%s' (available: cpu)\n", a->device);
+		return 2;
+	}
+	return 0;
+}
+
+/* The default model lives in the build tree when npu-run runs from it, else in ~/.cache. */
+static int default_model_path(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	struct stat st;
+	char dir[4096];
+
+	if (stat(ENPU_BUILD_DIR, &st) == 0 && access(ENPU_BUILD_DIR, W_OK) == 0)
+		snprintf(dir, sizeof(dir), "%s/models", ENPU_BUILD_DIR);
+	else if (xdg && *xdg)
+		snprintf(dir, sizeof(dir), "%s/edge-npu", xdg);
+	else if (home && *home)
+		snprintf(dir, sizeof(dir), "%s/.cache/edge-npu", home);
+	else
+		snprintf(dir, sizeof(dir), "/tmp/edge-npu-%u", (unsigned)getuid());
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		/* a missing parent such as ~/.cache: create it once */
+		char parent[4096];
+		snprintf(parent, sizeof(parent), "%s", dir);
+		char *slash = strrchr(parent, '/');
+		if (slash) {
+			*slash = 0;
+			mkdir(parent, 0755);
+		}
+		if (mkdir(dir, 0755) && errno != EEXIST) {
+			fprintf(stderr, "npu-run: cannot create the model cache %s: %s\n", dir,
+				strerror(errno));
+			return -1;
+		}
+	}
+	snprintf(buf, len, "%s/default-q8_0.gguf", dir);
+	return 0;
+}
+
+static int ensure_default_model(char *path, size_t len)
+{
+	const struct mkmodel_params *p = &mkmodel_default;
+	char err[512];
+
+	if (default_model_path(path, len))
+		return -1;
+	if (access(path, R_OK) == 0)
+		return 0;
+	fprintf(stderr, "npu-run: generating the built-in default model (dim %u, %u layers, %s, "
+		"random weights) into %s (first run only)\n", p->dim, p->layers,
+		hal_type_name(p->type), path);
+	if (mkmodel_write(p, path, err, sizeof(err))) {
+		fprintf(stderr, "npu-run: cannot generate the default model: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static bool draw_progress(uint64_t done, uint64_t total, void *user)
+{
+	const int width = 30;
+	int filled = total ? (int)(done * width / total) : width;
+
+	(void)user;
+	fprintf(stderr, "\rloading [%.*s%*s] %3d%% %llu/%llu MiB", filled,
+		"##############################", width - filled, "",
+		total ? (int)(done * 100 / total) : 100, (unsigned long long)(done >> 20),
+		(unsigned long long)(total >> 20));
+	if (done == total)
+		fprintf(stderr, "\r%*s\r", width + 40, "");
+	return true;
+}
+
+static bool print_token(enpu_token token, const char *piece, size_t len, void *user)
+{
+	(void)token;
+	(void)user;
+	fwrite(piece, 1, len, stdout);
+	fflush(stdout);
+	return true;
+}
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static double per_s(uint32_t n, uint64_t ns)
+{
+	return ns ? n / ((double)ns / 1e9) : 0.0;
+}
+
+static void print_summary(const struct enpu_model_info *mi, uint64_t load_ns,
+			  const struct enpu_generate_stats *st)
+{
+	struct rusage ru;
+	uint64_t total_ops = 0;
+
+	getrusage(RUSAGE_SELF, &ru);
+	for (uint32_t i = 0; i < st->n_devices; i++)
+		total_ops += st->devices[i].ops;
+	fprintf(stderr, "\n\n--- npu-run summary\n");
+	fprintf(stderr, "model:     %s (%s, %s weights, %.1f M parameters, %.1f MiB file)\n",
+		mi->name, mi->architecture, mi->weight_type, (double)mi->n_params / 1e6,
+		(double)mi->file_bytes / (1 << 20));
+	fprintf(stderr, "load:      %.1f ms\n", ms(load_ns));
+	fprintf(stderr, "prompt:    %u tokens in %.1f ms, %.1f tokens/s\n", st->n_prompt,
+		ms(st->prompt_ns), per_s(st->n_prompt, st->prompt_ns));
+	fprintf(stderr, "generate:  %u tokens in %.1f ms, %.1f tokens/s%s\n", st->n_generated,
+		ms(st->generate_ns), per_s(st->n_generated, st->generate_ns),
+		st->stopped_at_eos ? " (stopped at end-of-text)" : "");
+	fprintf(stderr, "peak RSS:  %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
+	for (uint32_t i = 0; i < st->n_devices; i++) {
+		const struct enpu_device_usage *d = &st->devices[i];
+		fprintf(stderr, "device:    %-8s ran %llu of %llu ops (%.0f%%), busy %.1f ms, %llu bytes copied\n",
+			d->device, (unsigned long long)d->ops, (unsigned long long)total_ops,
+			total_ops ? 100.0 * (double)d->ops / (double)total_ops : 0.0,
+			ms(d->busy_ns), (unsigned long long)d->bytes_copied);
+	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { NULL, "Once upon a time", "cpu", 32, 0, ENPU_SAMPLER_OPTIONS_INIT, true };
+	struct enpu_context_options copts = ENPU_CONTEXT_OPTIONS_INIT;
+	struct enpu_model_options mopts = ENPU_MODEL_OPTIONS_INIT;
+	struct enpu_session_options sopts = ENPU_SESSION_OPTIONS_INIT;
+	struct enpu_model_info mi = ENPU_MODEL_INFO_INIT;
+	struct enpu_generate_stats st = ENPU_GENERATE_STATS_INIT;
+	enpu_context *ctx = NULL;
+	enpu_model *model = NULL;
+	enpu_session *sess = NULL;
+	char default_path[4200];
+	int rc = parse_args(argc, argv, &a);
+	enpu_status s;
+
+	if (rc)
+		return rc;
+	if (!a.model) {
+		if (ensure_default_model(default_path, sizeof(default_path)))
+			return 1;
+		a.model = default_path;
+	}
+	copts.device = a.device;
+	s = enpu_context_create(&copts, &ctx);
+	if (s) {
+		fprintf(stderr, "npu-run: cannot create a context: %s\n", enpu_status_name(s));
+		return 1;
+	}
+	if (a.progress && isatty(STDERR_FILENO))
+		mopts.progress = draw_progress;
+	uint64_t t0 = now_ns();
+	s = enpu_model_load(ctx, a.model, &mopts, &model);
+	uint64_t load_ns = now_ns() - t0;
+	sopts.n_ctx = a.n_ctx;
+	if (!s)
+		s = enpu_model_info(model, &mi);
+	if (!s)
+		s = enpu_session_create(model, &sopts, &sess);
+	if (!s) {
+		fputs(a.prompt, stdout);
+		fflush(stdout);
+		s = enpu_generate(sess, a.prompt, a.n_predict, &a.sampler, print_token, NULL, &st);
+	}
+	if (s) {
+		fprintf(stderr, "%snpu-run: %s\n", sess ? "\n" : "", enpu_last_error(ctx));
+		rc = 1;
+	} else {
+		fputc('\n', stdout);
+		fflush(stdout);
+		print_summary(&mi, load_ns, &st);
+	}
+	enpu_session_free(sess);
+	enpu_model_free(model);
+	enpu_context_destroy(ctx);
+	return rc;
+}

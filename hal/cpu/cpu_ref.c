@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cpu_ref.c - the reference CPU backend: the oracle every other backend is tested against.
+ *
+ * Plain single-threaded C, one function per op, written to be read rather than to be fast.
+ * The numerics are ggml's reference ones (vec_dot_*, rms_norm, rope "normal", soft_max) so
+ * that results are comparable with other GGUF runtimes.
+ *
+ * Every row is copied into an aligned float scratch row before use and copied back after:
+ * tensor data may be unaligned (rows of mmap'd model files), and it makes the in-place ops
+ * (dst == src) trivially correct.
+ */
+#include "hal/hal.h"
+#include "hal/quant.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct cpu_ref {
+	struct hal_device base;
+};
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static char *row_ptr(const struct hal_tensor *t, uint64_t r)
+{
+	return (char *)t->data + r * hal_row_bytes(t->type, t->ne[0]);
+}
+
+/* Row r of an F32 tensor into out (ne[0] floats). */
+static void load_row(const struct hal_tensor *t, uint64_t r, float *out)
+{
+	memcpy(out, row_ptr(t, r), (size_t)t->ne[0] * sizeof(float));
+}
+
+static void store_row(const struct hal_tensor *t, uint64_t r, const float *in)
+{
+	memcpy(row_ptr(t, r), in, (size_t)t->ne[0] * sizeof(float));
+}
+
+/* Elements [off, off + n) of row r of an F32 tensor: one head of a cache row. */
+static void load_slice(const struct hal_tensor *t, uint64_t r, uint32_t off, uint32_t n,
+		       float *out)
+{
+	memcpy(out, row_ptr(t, r) + (size_t)off * sizeof(float), (size_t)n * sizeof(float));
+}
+
+static int32_t load_i32(const struct hal_tensor *t, uint64_t i)
+{
+	int32_t v;
+
+	memcpy(&v, (const char *)t->data + i * sizeof(v), sizeof(v));
+	return v;
+}
+
+static float load_f32(const uint8_t *p)
+{
+	float f;
+
+	memcpy(&f, p, sizeof(f));
+	return f;
+}
+
+static float load_f16(const uint8_t *p)
+{
+	uint16_t h;
+
+	memcpy(&h, p, sizeof(h));
+	return fp16_to_fp32(h);
+}
+
+__attribute__((format(printf, 2, 3)))
+static enum hal_status set_error(struct hal_device *dev, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
+	va_end(ap);
+	return HAL_ERR_INVALID;
+}
+
+static enum hal_status no_memory(struct hal_device *dev, const struct hal_op *op)
+{
+	snprintf(dev->error, sizeof(dev->error), "%s '%s': out of memory for scratch rows",
+		 hal_op_name(op->kind), op->dst && op->dst->name ? op->dst->name : "(unnamed)");
+	return HAL_ERR_NOMEM;
+}
+
+/* ---- EMBED -------------------------------------------------------------------------------- */
+
+static enum hal_status run_embed(struct hal_device *dev, const struct hal_op *op)
+{
+	const struct hal_tensor *table = op->src[0], *ids = op->src[1], *dst = op->dst;
+	float *row = malloc((size_t)table->ne[0] * sizeof(float));
+
+	if (!row)
+		return no_memory(dev, op);
+	for (uint64_t t = 0; t < dst->ne[1]; t++) {
+		/* ids were range-checked by hal_op_check */
+		dequantize_row(table->type, row_ptr(table, (uint64_t)load_i32(ids, t)), row,
+			       table->ne[0]);
+		store_row(dst, t, row);
+	}
+	free(row);
+	return HAL_OK;
+}
+
+/* ---- RMSNORM ------------------------------------------------------------------------------ */
+
+static enum hal_status run_rmsnorm(struct hal_device *dev, const struct hal_op *op)
+{
+	const struct hal_tensor *x = op->src[0], *wt = op->src[1];
+	uint32_t D = x->ne[0];
+	float *row = malloc((size_t)D * sizeof(float));
+	float *w = malloc((size_t)D * sizeof(float));
+
+	if (!row || !w) {
+		free(row);
+		free(w);
+		return no_memory(dev, op);
+	}
+	/* The weight is a vector of D elements whatever its [D x 1] / [1 x D] spelling. */
+	memcpy(w, wt->data, (size_t)D * sizeof(float));
+	for (uint64_t t = 0; t < x->ne[1]; t++) {
+		double sum = 0.0;
+
+		load_row(x, t, row);
+		/* ggml: float squares summed in double, the mean back in float. */
+		for (uint32_t i = 0; i < D; i++)
+			sum += (double)(row[i] * row[i]);
+		float mean = (float)(sum / D);
+		float scale = 1.0f / sqrtf(mean + op->p.rmsnorm.eps);
+
+		/* ggml scales, then multiplies by the norm weight in a separate op. */
+		for (uint32_t i = 0; i < D; i++)
+			row[i] = (row[i] * scale) * w[i];
+		store_row(op->dst, t, row);
+	}
+	free(row);
+	free(w);
+	return HAL_OK;
+}
+
+/* ---- MATMUL ------------------------------------------------------------------------------- */
+
+/* ggml_vec_dot_f32 (scalar): float products summed in double. */
+static float dot_f32(const uint8_t *w, const float *a, uint32_t K)
+{
+	double sum = 0.0;
+
+	for (uint32_t k = 0; k < K; k++)
+		sum += (double)(load_f32(w + 4 * (size_t)k) * a[k]);
+	return (float)sum;
+}
+
+/* ggml_vec_dot_f16: both operands half; their product is exact in float. */
+static float dot_f16(const uint8_t *w, const float *a16, uint32_t K)
+{
+	double sum = 0.0;
+
+	for (uint32_t k = 0; k < K; k++)
+		sum += (double)(load_f16(w + 2 * (size_t)k) * a16[k]);
+	return (float)sum;
+}
+
+/*
+ * ggml_vec_dot_q8_0_q8_0 / q4_0_q8_0: an exact integer dot per block of 32, scaled by both
+ * block scales, summed in float. |sumi| <= 32 * 127 * 127 < 2^24, exact as a float.
+ */
+static float dot_q8_0(const uint8_t *w, const uint8_t *a, uint32_t nb)
+{
+	float sumf = 0.0f;
+
+	for (uint32_t b = 0; b < nb; b++, w += sizeof(struct block_q8_0),
+	     a += sizeof(struct block_q8_0)) {
+		int sumi = 0;
+
+		for (int j = 0; j < QK; j++)
+			sumi += (int8_t)w[2 + j] * (int8_t)a[2 + j];
+		sumf += (float)sumi * (load_f16(w) * load_f16(a));
+	}
+	return sumf;
+}
+
+static float dot_q4_0(const uint8_t *w, const uint8_t *a, uint32_t nb)
+{
+	float sumf = 0.0f;
+
+	for (uint32_t b = 0; b < nb; b++, w += sizeof(struct block_q4_0),
+	     a += sizeof(struct block_q8_0)) {
+		int sumi = 0;
+
+		/* low nibble = element j, high nibble = element j + 16 */
+		for (int j = 0; j < QK / 2; j++) {
+			sumi += ((w[2 + j] & 0x0f) - 8) * (int8_t)a[2 + j];
+			sumi += ((w[2 + j] >> 4) - 8) * (int8_t)a[2 + j + QK / 2];
+		}
+		sumf += (float)sumi * (load_f16(w) * load_f16(a));
+	}
+	return sumf;
+}
+
+/*
+ * The activation row in the form the weight type's dot product takes, computed once per row:
+ * F32 as is, rounded to half for F16, Q8_0 blocks for quantized weights.
+ */
+static void prepare_activations(enum hal_type wtype, const float *a, uint32_t K, float *a16,
+				void *aq)
+{
+	switch (wtype) {
+	case HAL_TYPE_F16:
+		for (uint32_t k = 0; k < K; k++)
+			a16[k] = fp16_to_fp32(fp32_to_fp16(a[k]));
+		break;
+	case HAL_TYPE_Q8_0:
+	case HAL_TYPE_Q4_0:
+		quantize_row(HAL_TYPE_Q8_0, a, aq, K);
+		break;
+	default:
+		break;
+	}
+}
+
+static float dot_row(enum hal_type wtype, const uint8_t *w, const float *a, const float *a16,
+		     const uint8_t *aq, uint32_t K)
+{
+	switch (wtype) {
+	case HAL_TYPE_F32:
+		return dot_f32(w, a, K);
+	case HAL_TYPE_F16:
+		return dot_f16(w, a16, K);
+	case HAL_TYPE_Q8_0:
+		return dot_q8_0(w, aq, K / QK);
+	case HAL_TYPE_Q4_0:
+		return dot_q4_0(w, aq, K / QK);
+	default:
+		return 0.0f; /* excluded by hal_op_check */
+	}
+}
+
+static enum hal_status run_matmul(struct hal_device *dev, const struct hal_op *op)
+{
+	const struct hal_tensor *wt = op->src[0], *act = op->src[1], *dst = op->dst;
+	uint32_t K = wt->ne[0], N = wt->ne[1];
+	float *a = malloc((size_t)K * sizeof(float));
+	float *a16 = malloc((size_t)K * sizeof(float));
+	void *aq = malloc(hal_row_bytes(HAL_TYPE_Q8_0, K / QK * QK) + 1);
+	float *out = malloc((size_t)N * sizeof(float));
+	enum hal_status st = HAL_OK;
+
+	if (!a || !a16 || !aq || !out) {
+		st = no_memory(dev, op);
+		goto done;
+	}
+	for (uint64_t t = 0; t < act->ne[1]; t++) {
+		load_row(act, t, a);
+		prepare_activations(wt->type, a, K, a16, aq);
+		for (uint32_t n = 0; n < N; n++)
+			out[n] = dot_row(wt->type, (const uint8_t *)row_ptr(wt, n), a, a16, aq, K);
+		store_row(dst, t, out);
+	}
+done:
+	free(a);
+	free(a16);
+	free(aq);
+	free(out);
+	return st;
+}
+
+/* ---- ROPE --------------------------------------------------------------------------------- */
+
+/*
+ * ggml's rope "normal" mode (llama): adjacent pairs, theta_i = freq_scale * pos * ts^i with
+ * ts = freq_base^(-2/n_rot), the power built by repeated multiplication as ggml does.
+ */
+static void rope_head(float *x, uint32_t n_rot, float pos, float freq_scale, float theta_scale)
+{
+	float theta_base = pos;
+
+	for (uint32_t i0 = 0; i0 < n_rot; i0 += 2) {
+		float theta = freq_scale * theta_base;
+		float c = cosf(theta), s = sinf(theta);
+		float x0 = x[i0], x1 = x[i0 + 1];
+
+		x[i0] = x0 * c - x1 * s;
+		x[i0 + 1] = x0 * s + x1 * c;
+		theta_base *= theta_scale;
+	}
+}
+
+static enum hal_status run_rope(struct hal_device *dev, const struct hal_op *op)
+{
+	const struct hal_tensor *x = op->src[0];
+	uint32_t hd = op->p.rope.head_dim, n_rot = op->p.rope.n_rot;
+	float theta_scale = powf(op->p.rope.freq_base, -2.0f / (float)n_rot);
+	float *row = malloc((size_t)x->ne[0] * sizeof(float));
+
+	if (!row)
+		return no_memory(dev, op);
+	for (uint64_t t = 0; t < x->ne[1]; t++) {
+		float pos = (float)load_i32(op->src[1], t);
+
+		load_row(x, t, row);
+		for (uint32_t h = 0; h < op->p.rope.n_head; h++)
+			rope_head(row + (size_t)h * hd, n_rot, pos, op->p.rope.freq_scale,
+				  theta_scale);
+		store_row(op->dst, t, row);
+	}
+	free(row);
+	return HAL_OK;
+}
+
+/* ---- ATTENTION ---------------------------------------------------------------------------- */
+
+struct attn_scratch {
+	float *q;      /* the token's q row, n_head * hd */
+	float *out;    /* its output row */
+	float *krow;   /* a k or v row (n_head_kv * hd), or one head of a cache row */
+	float *p;      /* scores, then probabilities, n_ctx */
+	double *acc;   /* weighted V sum of one head, hd */
+};
+
+/* ggml_vec_soft_max_f32 after subtracting the max: exps in float, their sum in double. */
+static void softmax(float *p, uint32_t n)
+{
+	float max = -INFINITY;
+	double sum = 0.0;
+
+	for (uint32_t j = 0; j < n; j++)
+		max = fmaxf(max, p[j]);
+	for (uint32_t j = 0; j < n; j++) {
+		p[j] = expf(p[j] - max);
+		sum += (double)p[j];
+	}
+	float inv = (float)(1.0 / sum);
+
+	for (uint32_t j = 0; j < n; j++)
+		p[j] *= inv;
+}
+
+/* One head of one token: softmax(scale * q.K[j]) . V[j] over cache rows j <= last. */
+static void attend_head(const struct hal_op *op, struct attn_scratch *s, uint32_t h,
+			uint32_t last)
+{
+	const struct hal_tensor *kc = op->src[3], *vc = op->src[4];
+	uint32_t hd = op->p.attn.head_dim;
+	uint32_t kvh = h / (op->p.attn.n_head / op->p.attn.n_head_kv);
+	const float *q = s->q + (size_t)h * hd;
+
+	for (uint32_t j = 0; j <= last; j++) {
+		double dot = 0.0;
+
+		load_slice(kc, j, kvh * hd, hd, s->krow);
+		for (uint32_t i = 0; i < hd; i++)
+			dot += (double)(q[i] * s->krow[i]);
+		s->p[j] = op->p.attn.scale * (float)dot;
+	}
+	softmax(s->p, last + 1);
+	for (uint32_t i = 0; i < hd; i++)
+		s->acc[i] = 0.0;
+	for (uint32_t j = 0; j <= last; j++) {
+		load_slice(vc, j, kvh * hd, hd, s->krow);
+		for (uint32_t i = 0; i < hd; i++)
+			s->acc[i] += (double)(s->p[j] * s->krow[i]);
+	}
+	for (uint32_t i = 0; i < hd; i++)
+		s->out[(size_t)h * hd + i] = (float)s->acc[i];
+}
+
+static enum hal_status run_attention(struct hal_device *dev, const struct hal_op *op)
+{
+	const struct hal_tensor *q = op->src[0], *k = op->src[1], *v = op->src[2];
+	const struct hal_tensor *kc = op->src[3], *vc = op->src[4], *pos = op->src[5];
+	struct attn_scratch s = {
+		.q = malloc((size_t)q->ne[0] * sizeof(float)),
+		.out = malloc((size_t)q->ne[0] * sizeof(float)),
+		.krow = malloc((size_t)kc->ne[0] * sizeof(float)),
+		.p = malloc((size_t)kc->ne[1] * sizeof(float)),
+		.acc = malloc((size_t)op->p.attn.head_dim * sizeof(double)),
+	};
+	enum hal_status st = HAL_OK;
+
+	if (!s.q || !s.out || !s.krow || !s.p || !s.acc) {
+		st = no_memory(dev, op);
+		goto done;
+	}
+	/* Positions were range-checked (all of them, before any write) by hal_op_check. */
+	for (uint64_t t = 0; t < q->ne[1]; t++) {
+		uint32_t row = (uint32_t)load_i32(pos, t);
+
+		load_row(k, t, s.krow);
+		store_row(kc, row, s.krow);
+		load_row(v, t, s.krow);
+		store_row(vc, row, s.krow);
+	}
+	for (uint64_t t = 0; t < q->ne[1]; t++) {
+		load_row(q, t, s.q);
+		for (uint32_t h = 0; h < op->p.attn.n_head; h++)
+			attend_head(op, &s, h, (uint32_t)load_i32(pos, t));
+		store_row(op->dst, t, s.out);
+	}
+done:
+	free(s.q);
+	free(s.out);
+	free(s.krow);
+	free(s.p);
+	free(s.acc);
+	return st;
+}
+
+/* ---- SWIGLU, ADD -------------------------------------------------------------------------- */
+
+static enum hal_status run_binary(struct hal_device *dev, const struct hal_op *op)
+{
+	const struct hal_tensor *x = op->src[0], *y = op->src[1];
+	float *a = malloc((size_t)x->ne[0] * sizeof(float));
+	float *b = malloc((size_t)x->ne[0] * sizeof(float));
+
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return no_memory(dev, op);
+	}
+	for (uint64_t t = 0; t < x->ne[1]; t++) {
+		load_row(x, t, a);
+		load_row(y, t, b);
+		for (uint32_t i = 0; i < x->ne[0]; i++) {
+			if (op->kind == HAL_OP_SWIGLU)
+				a[i] = a[i] / (1.0f + expf(-a[i])) * b[i]; /* ggml_silu_f32 */
+			else
+				a[i] = a[i] + b[i];
+		}
+		store_row(op->dst, t, a);
+	}
+	free(a);
+	free(b);
+	return HAL_OK;
+}
+
+/* ---- the device --------------------------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void cpu_ref_destroy(struct hal_device *dev)
+{
+	free((struct cpu_ref *)dev);
+}
+
+static bool is_weight_type(enum hal_type type)
+{
+	return type == HAL_TYPE_F32 || type == HAL_TYPE_F16 || type == HAL_TYPE_Q8_0 ||
+	       type == HAL_TYPE_Q4_0;
+}
+
+/* Every op of hal.h with every type hal.h allows; malformed ops are run()'s to reject. */
+static bool cpu_ref_supports(struct hal_device *dev, const struct hal_op *op)
+{
+	(void)dev;
+	if (!op || (unsigned)op->kind >= HAL_OP_COUNT)
+		return false;
+	if ((op->kind == HAL_OP_MATMUL || op->kind == HAL_OP_EMBED) && op->src[0])
+		return is_weight_type(op->src[0]->type);
+	return true;
+}
+
+static enum hal_status cpu_ref_run(struct hal_device *dev, const struct hal_op *op)
+{
+	char msg[sizeof(dev->error)];
+	enum hal_status st = hal_op_check(op, msg, sizeof(msg));
+	uint64_t t0;
+
+	/* dev->error keeps the reason of the last failure: copy it only on failure. */
+	if (st) {
+		memcpy(dev->error, msg, sizeof(msg));
+		return st;
+	}
+	t0 = now_ns();
+	switch (op->kind) {
+	case HAL_OP_EMBED:
+		st = run_embed(dev, op);
+		break;
+	case HAL_OP_RMSNORM:
+		st = run_rmsnorm(dev, op);
+		break;
+	case HAL_OP_MATMUL:
+		st = run_matmul(dev, op);
+		break;
+	case HAL_OP_ROPE:
+		st = run_rope(dev, op);
+		break;
+	case HAL_OP_ATTENTION:
+		st = run_attention(dev, op);
+		break;
+	case HAL_OP_SWIGLU:
+	case HAL_OP_ADD:
+		st = run_binary(dev, op);
+		break;
+	default:
+		return set_error(dev, "unknown op kind %d", (int)op->kind);
+	}
+	if (st == HAL_OK) {
+		dev->stats.ops++;
+		dev->stats.busy_ns += now_ns() - t0;
+	}
+	return st;
+}
+
+static const struct hal_device_vtable cpu_ref_vtable = {
+	.destroy = cpu_ref_destroy,
+	.supports = cpu_ref_supports,
+	.run = cpu_ref_run,
+};
+
+enum hal_status hal_cpu_ref_create(struct hal_device **out_dev)
+{
+	struct cpu_ref *cr;
+
+	if (!out_dev)
+		return HAL_ERR_INVALID;
+	*out_dev = NULL;
+	cr = calloc(1, sizeof(*cr));
+	if (!cr)
+		return HAL_ERR_NOMEM;
+	cr->base.vt = &cpu_ref_vtable;
+	cr->base.name = "cpu-ref";
+	*out_dev = &cr->base;
+	return HAL_OK;
+}

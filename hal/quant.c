@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * quant.c - IEEE half precision and the GGUF Q8_0/Q4_0 blocks.
+ *
+ * The quantizers are ggml's reference C ones (quantize_row_q8_0_ref, quantize_row_q4_0_ref)
+ * so that a model quantized here is the model any GGUF runtime would produce. Blocks are
+ * read and written through byte pointers with memcpy for the scale: rows of model files are
+ * not necessarily 2-byte aligned, and the block structs are.
+ */
+#include "quant.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+_Static_assert(offsetof(struct block_q8_0, qs) == 2, "Q8_0 scale then quants");
+_Static_assert(offsetof(struct block_q4_0, qs) == 2, "Q4_0 scale then quants");
+
+static uint32_t f32_bits(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof(u));
+	return u;
+}
+
+static float bits_f32(uint32_t u)
+{
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+float fp16_to_fp32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+	uint32_t exp = (h >> 10) & 0x1f;
+	uint32_t mant = h & 0x3ff;
+
+	if (exp == 0x1f) /* Inf, or NaN with its payload (and quiet bit) kept */
+		return bits_f32(sign | 0x7f800000 | mant << 13);
+	if (exp == 0) {
+		/* Zero or subnormal: mant * 2^-24, exact in binary32. */
+		float f = (float)mant * 0x1p-24f;
+
+		return sign ? -f : f;
+	}
+	/* Normal: rebias the exponent from 15 to 127. */
+	return bits_f32(sign | (exp + 112) << 23 | mant << 13);
+}
+
+/* Shifts m right by shift bits, rounding to nearest, ties to even. */
+static uint32_t shift_rne(uint32_t m, unsigned shift)
+{
+	uint32_t q = m >> shift;
+	uint32_t rem = m & ((1u << shift) - 1);
+	uint32_t half = 1u << (shift - 1);
+
+	if (rem > half || (rem == half && (q & 1)))
+		q++;
+	return q;
+}
+
+uint16_t fp32_to_fp16(float f)
+{
+	uint32_t x = f32_bits(f);
+	uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+	uint32_t ax = x & 0x7fffffff;
+
+	if (ax > 0x7f800000) /* NaN: keep the top payload bits, force quiet so it stays NaN */
+		return sign | 0x7e00 | (uint16_t)((ax >> 13) & 0x3ff);
+	/* 65520 is halfway between 65504 (odd mantissa) and 2^16: it and above round to Inf. */
+	if (ax >= 0x477ff000)
+		return sign | 0x7c00;
+	if (ax >= 0x38800000) {
+		/*
+		 * Normal half (>= 2^-14): rebias and drop 13 mantissa bits. A carry out of the
+		 * mantissa correctly bumps the exponent (up to 0x7c00 is excluded above).
+		 */
+		return sign | (uint16_t)shift_rne(ax - 0x38000000, 13);
+	}
+	/* 2^-25 is the tie between 0 and the smallest subnormal 2^-24: even is 0. */
+	if (ax <= 0x33000000)
+		return sign;
+	/*
+	 * Subnormal half: the value in units of 2^-24 is m * 2^(e - 126) for the 24-bit
+	 * significand m and biased exponent e in [102, 112], so shift right by 126 - e. Rounding
+	 * up from 0x3ff gives 0x400, the smallest normal, as it should.
+	 */
+	uint32_t e = ax >> 23;
+	uint32_t m = (ax & 0x7fffff) | 0x800000;
+
+	return sign | (uint16_t)shift_rne(m, 126 - e);
+}
+
+/* float -> int8 truncating like a C cast, without UB for NaN (only non-finite input). */
+static int f32_to_int_trunc(float v)
+{
+	if (!(v > -129.0f && v < 128.0f))
+		return 0;
+	return (int)v;
+}
+
+static void store_scale(uint8_t *block, float d)
+{
+	uint16_t h = fp32_to_fp16(d);
+
+	memcpy(block, &h, sizeof(h));
+}
+
+static float load_scale(const uint8_t *block)
+{
+	uint16_t h;
+
+	memcpy(&h, block, sizeof(h));
+	return fp16_to_fp32(h);
+}
+
+/* One Q8_0 block into 34 bytes: d = amax / 127, q = round(x / d). */
+static void quantize_block_q8_0(const float *x, uint8_t *out)
+{
+	float amax = 0.0f;
+
+	for (int j = 0; j < QK; j++)
+		amax = fmaxf(amax, fabsf(x[j]));
+
+	float d = amax / 127.0f;
+	float id = d != 0.0f ? 1.0f / d : 0.0f;
+
+	store_scale(out, d);
+	for (int j = 0; j < QK; j++)
+		out[2 + j] = (uint8_t)(int8_t)f32_to_int_trunc(roundf(x[j] * id));
+}
+
+/*
+ * One Q4_0 block into 18 bytes. d = max / -8 with max the signed element of largest
+ * magnitude, so that element maps exactly to nibble 0 (-8 * d); the opposite extreme would
+ * be +8, which is clamped to 7. (int)(v + 8.5) is round-half-up for v + 8.5 >= 0.
+ */
+static void quantize_block_q4_0(const float *x, uint8_t *out)
+{
+	float amax = 0.0f, max = 0.0f;
+
+	for (int j = 0; j < QK; j++) {
+		if (amax < fabsf(x[j])) {
+			amax = fabsf(x[j]);
+			max = x[j];
+		}
+	}
+
+	float d = max / -8.0f;
+	float id = d != 0.0f ? 1.0f / d : 0.0f;
+
+	store_scale(out, d);
+	for (int j = 0; j < QK / 2; j++) {
+		int q0 = f32_to_int_trunc(x[j] * id + 8.5f);
+		int q1 = f32_to_int_trunc(x[j + QK / 2] * id + 8.5f);
+
+		/* ggml clamps only at 15; the lower clamp changes nothing for finite input. */
+		q0 = q0 > 15 ? 15 : q0 < 0 ? 0 : q0;
+		q1 = q1 > 15 ? 15 : q1 < 0 ? 0 : q1;
+		out[2 + j] = (uint8_t)(q0 | q1 << 4);
+	}
+}
+
+static void dequantize_block_q8_0(const uint8_t *in, float *y)
+{
+	float d = load_scale(in);
+
+	for (int j = 0; j < QK; j++)
+		y[j] = (float)(int8_t)in[2 + j] * d;
+}
+
+static void dequantize_block_q4_0(const uint8_t *in, float *y)
+{
+	float d = load_scale(in);
+
+	for (int j = 0; j < QK / 2; j++) {
+		y[j] = (float)((in[2 + j] & 0x0f) - 8) * d;
+		y[j + QK / 2] = (float)((in[2 + j] >> 4) - 8) * d;
+	}
+}
+
+void quantize_row_q8_0(const float *x, struct block_q8_0 *y, size_t n)
+{
+	for (size_t i = 0; i < n / QK; i++)
+		quantize_block_q8_0(x + i * QK, (uint8_t *)&y[i]);
+}
+
+void quantize_row_q4_0(const float *x, struct block_q4_0 *y, size_t n)
+{
+	for (size_t i = 0; i < n / QK; i++)
+		quantize_block_q4_0(x + i * QK, (uint8_t *)&y[i]);
+}
+
+void quantize_row(enum hal_type type, const float *x, void *y, size_t n)
+{
+	uint8_t *out = y;
+
+	switch (type) {
+	case HAL_TYPE_F32:
+		memcpy(out, x, n * sizeof(float));
+		break;
+	case HAL_TYPE_F16:
+		for (size_t i = 0; i < n; i++) {
+			uint16_t h = fp32_to_fp16(x[i]);
+
+			memcpy(out + 2 * i, &h, sizeof(h));
+		}
+		break;
+	case HAL_TYPE_Q8_0:
+		for (size_t i = 0; i < n / QK; i++)
+			quantize_block_q8_0(x + i * QK, out + i * sizeof(struct block_q8_0));
+		break;
+	case HAL_TYPE_Q4_0:
+		for (size_t i = 0; i < n / QK; i++)
+			quantize_block_q4_0(x + i * QK, out + i * sizeof(struct block_q4_0));
+		break;
+	case HAL_TYPE_I32:
+	case HAL_TYPE_COUNT:
+		break; /* not a float format; the callers check types first */
+	}
+}
+
+void dequantize_row(enum hal_type type, const void *x, float *y, size_t n)
+{
+	const uint8_t *in = x;
+
+	switch (type) {
+	case HAL_TYPE_F32:
+		memcpy(y, in, n * sizeof(float));
+		break;
+	case HAL_TYPE_F16:
+		for (size_t i = 0; i < n; i++) {
+			uint16_t h;
+
+			memcpy(&h, in + 2 * i, sizeof(h));
+			y[i] = fp16_to_fp32(h);
+		}
+		break;
+	case HAL_TYPE_Q8_0:
+		for (size_t i = 0; i < n / QK; i++)
+			dequantize_block_q8_0(in + i * sizeof(struct block_q8_0), y + i * QK);
+		break;
+	case HAL_TYPE_Q4_0:
+		for (size_t i = 0; i < n / QK; i++)
+			dequantize_block_q4_0(in + i * sizeof(struct block_q4_0), y + i * QK);
+		break;
+	case HAL_TYPE_I32:
+	case HAL_TYPE_COUNT:
+		break;
+	}
+}

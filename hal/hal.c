@@ -18,11 +18,11 @@ struct type_info {
 };
 
 static const struct type_info type_info[HAL_TYPE_COUNT] = {
-	[HAL_TYPE_F32] = { "f32", 1, 4 },
-	[HAL_TYPE_F16] = { "f16", 1, 2 },
-	[HAL_TYPE_Q8_0] = { "q8_0", 32, 34 },
-	[HAL_TYPE_Q4_0] = { "q4_0", 32, 18 },
-	[HAL_TYPE_I32] = { "i32", 1, 4 },
+	[HAL_TYPE_F32] = { "F32", 1, 4 },
+	[HAL_TYPE_F16] = { "F16", 1, 2 },
+	[HAL_TYPE_Q8_0] = { "Q8_0", 32, 34 },
+	[HAL_TYPE_Q4_0] = { "Q4_0", 32, 18 },
+	[HAL_TYPE_I32] = { "I32", 1, 4 },
 };
 
 static const char *const op_names[HAL_OP_COUNT] = {
@@ -115,10 +115,10 @@ static enum hal_status fail(struct check *c, const struct hal_tensor *t, const c
 static const char *type_list(unsigned mask)
 {
 	if (mask == T_F32)
-		return "f32";
+		return "F32";
 	if (mask == T_I32)
-		return "i32";
-	return "f32, f16, q8_0 or q4_0";
+		return "I32";
+	return "F32, F16, Q8_0 or Q4_0";
 }
 
 /*

@@ -851,12 +851,12 @@ START_TEST(test_check_matmul)
 	ta = *a;
 	ta.type = HAL_TYPE_F16;
 	op.src[1] = &ta;
-	expect_invalid(dev, &op, "activations tensor has type f16");
+	expect_invalid(dev, &op, "activations tensor has type F16");
 	op = ok;
 	tw = *w;
 	tw.type = HAL_TYPE_I32;
 	op.src[0] = &tw;
-	expect_invalid(dev, &op, "weights tensor has type i32");
+	expect_invalid(dev, &op, "weights tensor has type I32");
 	tw.type = (enum hal_type)42;
 	expect_invalid(dev, &op, "weights tensor has type invalid");
 	op = ok;
@@ -886,7 +886,7 @@ START_TEST(test_check_matmul)
 	ta.ne[0] = 48;
 	op.src[0] = &tw;
 	op.src[1] = &ta;
-	expect_invalid(dev, &op, "multiple of the q8_0 block");
+	expect_invalid(dev, &op, "multiple of the Q8_0 block");
 
 	/* Output shape: weight rows x tokens. */
 	op = ok;
@@ -962,7 +962,7 @@ START_TEST(test_check_attention)
 	t = *f.pos;
 	t.type = HAL_TYPE_F32;
 	op.src[5] = &t;
-	expect_invalid(dev, &op, "positions tensor has type f32, expected i32");
+	expect_invalid(dev, &op, "positions tensor has type F32, expected I32");
 	op = f.op;
 	t = *f.q;
 	t.data = NULL;
@@ -1027,7 +1027,7 @@ START_TEST(test_check_others)
 	t = *nw;
 	t.type = HAL_TYPE_F16;
 	op.src[1] = &t;
-	expect_invalid(dev, &op, "norm weight tensor has type f16");
+	expect_invalid(dev, &op, "norm weight tensor has type F16");
 
 	/* EMBED */
 	op = embed;
@@ -1108,12 +1108,12 @@ START_TEST(test_device)
 	ck_assert_int_eq(dev->vt->run(dev, &bad), HAL_ERR_INVALID);
 	ck_assert_uint_eq(dev->stats.ops, 3);
 	/* The reason of the last failure survives later successful runs. */
-	ck_assert_str_eq(dev->error, "matmul 'w': weights tensor has type i32, "
-				     "expected f32, f16, q8_0 or q4_0");
+	ck_assert_str_eq(dev->error, "matmul 'w': weights tensor has type I32, "
+				     "expected F32, F16, Q8_0 or Q4_0");
 	run_ok(dev, &op);
 	ck_assert_uint_eq(dev->stats.ops, 4);
-	ck_assert_str_eq(dev->error, "matmul 'w': weights tensor has type i32, "
-				     "expected f32, f16, q8_0 or q4_0");
+	ck_assert_str_eq(dev->error, "matmul 'w': weights tensor has type I32, "
+				     "expected F32, F16, Q8_0 or Q4_0");
 	ck_assert_uint_eq(dev->stats.bytes_copied, 0);
 	ck_assert_int_eq(hal_cpu_ref_create(NULL), HAL_ERR_INVALID);
 	hal_device_destroy(dev);

@@ -174,7 +174,7 @@ static void check_shape(uint32_t dim, uint32_t layers, uint32_t heads, uint32_t 
 	make_caches(&fm.hp, 64, &kc, &vc, &store);
 	ck_assert_int_eq(sched_graph_build(&m, n_tokens, kc, vc, &g, err, sizeof(err)), SCHED_OK);
 
-	ck_assert_uint_eq(g->n_nodes, 16 * layers + 3);
+	ck_assert_uint_eq(g->n_nodes, 15 * layers + 3);
 	sched_graph_count_ops(g, counts);
 	ck_assert_uint_eq(counts[HAL_OP_EMBED], 1);
 	ck_assert_uint_eq(counts[HAL_OP_MATMUL], 7 * layers + 1);
@@ -184,6 +184,11 @@ static void check_shape(uint32_t dim, uint32_t layers, uint32_t heads, uint32_t 
 	ck_assert_uint_eq(counts[HAL_OP_SWIGLU], layers);
 	ck_assert_uint_eq(counts[HAL_OP_ADD], 2 * layers);
 
+	/* token ids and positions are checked against the table and cache sizes */
+	for (uint32_t t = 0; t < n_tokens; t++) {
+		((int32_t *)g->inp_tokens->data)[t] = (int32_t)(t % vocab);
+		((int32_t *)g->inp_pos->data)[t] = (int32_t)t;
+	}
 	const uint32_t dkv = kv * (dim / heads);
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
 		const struct hal_op *op = &g->nodes[i].op;

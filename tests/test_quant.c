@@ -62,11 +62,11 @@ START_TEST(test_type_tables)
 		const char *name;
 		size_t elems, bytes;
 	} want[] = {
-		{ HAL_TYPE_F32, "f32", 1, 4 },
-		{ HAL_TYPE_F16, "f16", 1, 2 },
-		{ HAL_TYPE_Q8_0, "q8_0", 32, 34 },
-		{ HAL_TYPE_Q4_0, "q4_0", 32, 18 },
-		{ HAL_TYPE_I32, "i32", 1, 4 },
+		{ HAL_TYPE_F32, "F32", 1, 4 },
+		{ HAL_TYPE_F16, "F16", 1, 2 },
+		{ HAL_TYPE_Q8_0, "Q8_0", 32, 34 },
+		{ HAL_TYPE_Q4_0, "Q4_0", 32, 18 },
+		{ HAL_TYPE_I32, "I32", 1, 4 },
 	};
 
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

@@ -12,7 +12,8 @@
  *
  * Ownership: objects are created by enpu_*_create / enpu_model_load and released by the
  * matching *_destroy / *_free, children before parents (sessions, then models, then the
- * context). Pointers returned by getters stay owned by the library and valid as documented.
+ * context); each accepts NULL as a no-op. Pointers returned by getters stay owned by the
+ * library and valid as documented.
  *
  * Thread safety: distinct contexts are independent. Calls on one context and its children
  * must not overlap (v0 is synchronous); a later version adds asynchronous jobs beside these

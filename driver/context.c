@@ -40,28 +40,87 @@ void ctx_clear_error(enpu_context *ctx)
 	ctx->error[0] = 0;
 }
 
+/* Messages of failures that have no context to hold them (enpu_context_create). */
+static _Thread_local char create_error[ENPU_ERROR_LEN];
+
+static enpu_status create_fail(enpu_status st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static enpu_status create_fail(enpu_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(create_error, sizeof(create_error), fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* "cpu" is the fast CPU path once it is compiled in, the reference one until then. */
+static const struct hal_backend *find_backend(const char *name)
+{
+	const struct hal_backend *b = hal_backend_find(name);
+
+	if (!b && !strcmp(name, "cpu"))
+		b = hal_backend_find("cpu-ref");
+	return b;
+}
+
+static enpu_status open_device(enpu_context *ctx, const struct hal_backend *b)
+{
+	char err[256] = "";
+	struct hal_device *dev = NULL;
+	enum hal_status st = b->create(&dev, err, sizeof(err));
+
+	if (st != HAL_OK || !dev)
+		return create_fail(st == HAL_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_DEVICE,
+				   "device '%s' (%s) is not available: %s", b->name,
+				   b->description, err[0] ? err : "creation failed");
+	ctx->devices[ctx->n_devices++] = dev;
+	return ENPU_OK;
+}
+
+const char *const *enpu_device_names(void)
+{
+	static const char *names[ENPU_MAX_DEVICES + 2];
+
+	if (!names[0]) {
+		size_t n = 0;
+		if (!hal_backend_find("cpu"))
+			names[n++] = "cpu";
+		for (size_t i = 0; hal_backends[i] && n < ENPU_MAX_DEVICES + 1; i++)
+			names[n++] = hal_backends[i]->name;
+	}
+	return names;
+}
+
 enpu_status enpu_context_create(const struct enpu_context_options *opts, enpu_context **out_ctx)
 {
-	const char *device = NULL;
+	const char *device = "cpu";
+	enpu_status st;
 
+	create_error[0] = 0;
 	if (!out_ctx)
-		return ENPU_ERR_INVALID_ARG;
+		return create_fail(ENPU_ERR_INVALID_ARG, "enpu_context_create: out_ctx is NULL");
 	*out_ctx = NULL;
 	if (opts && opts->struct_size >= offsetof(struct enpu_context_options, device) +
-						 sizeof(opts->device))
+						 sizeof(opts->device) && opts->device)
 		device = opts->device;
-	/* v0 has one backend; other names are refused rather than silently ignored */
-	if (device && strcmp(device, "cpu") != 0)
-		return ENPU_ERR_INVALID_ARG;
+	const struct hal_backend *want = find_backend(device), *cpu = find_backend("cpu");
+	if (!want)
+		return create_fail(ENPU_ERR_INVALID_ARG, "unknown device '%s'", device);
 
 	enpu_context *ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
-		return ENPU_ERR_NO_MEMORY;
-	if (hal_cpu_ref_create(&ctx->devices[0]) != HAL_OK) {
-		free(ctx);
-		return ENPU_ERR_NO_MEMORY;
+		return create_fail(ENPU_ERR_NO_MEMORY, "out of memory creating a context");
+	/* device 0 runs whatever the requested device cannot: the CPU */
+	st = open_device(ctx, cpu);
+	if (!st && want != cpu)
+		st = open_device(ctx, want);
+	if (st) {
+		enpu_context_destroy(ctx);
+		return st;
 	}
-	ctx->n_devices = 1;
 	*out_ctx = ctx;
 	return ENPU_OK;
 }
@@ -77,5 +136,5 @@ void enpu_context_destroy(enpu_context *ctx)
 
 const char *enpu_last_error(const enpu_context *ctx)
 {
-	return ctx ? ctx->error : "no context";
+	return ctx ? ctx->error : create_error;
 }

@@ -241,6 +241,47 @@ static enpu_status prefault(enpu_model *m, const struct enpu_model_options *opts
 	return ENPU_OK;
 }
 
+/* Lets the context's preferred device convert the matmul weights to its own layout, once. */
+static enpu_status prepare_weights(enpu_model *m)
+{
+	struct hal_device *dev = m->ctx->devices[m->ctx->n_devices - 1];
+	uint32_t n = sched_model_matmul_weights(&m->sm, NULL, 0);
+	struct hal_tensor **w;
+
+	if (!dev->vt->prepare_weight)
+		return ENPU_OK;
+	/* a tied output projection shares the embedding's bytes: it gets its own copy */
+	w = calloc(n, sizeof(*w));
+	if (!w)
+		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "out of memory preparing weights");
+	sched_model_matmul_weights(&m->sm, w, n);
+	for (uint32_t i = 0; i < n; i++) {
+		enum hal_status st = dev->vt->prepare_weight(dev, w[i]);
+		if (st != HAL_OK) {
+			free(w);
+			return ctx_fail(m->ctx, st == HAL_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_DEVICE,
+					"device %s cannot take weight '%s': %s", dev->name,
+					w[i]->name, dev->error);
+		}
+	}
+	free(w);
+	return ENPU_OK;
+}
+
+static void release_weights(enpu_model *m)
+{
+	uint32_t n = m->sm.layers ? sched_model_matmul_weights(&m->sm, NULL, 0) : 0;
+	struct hal_tensor **w = n ? calloc(n, sizeof(*w)) : NULL;
+
+	if (!w)
+		return;
+	sched_model_matmul_weights(&m->sm, w, n);
+	for (uint32_t i = 0; i < n; i++)
+		if (w[i]->owner && w[i]->owner->vt->release_weight)
+			w[i]->owner->vt->release_weight(w[i]->owner, w[i]);
+	free(w);
+}
+
 static enpu_status load(enpu_model *m, const char *path, const struct enpu_model_options *opts)
 {
 	char err[512];
@@ -276,7 +317,9 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 	if (sst)
 		return ctx_fail(m->ctx, sst == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
 				"%s: %s", path, err);
-	return prefault(m, opts);
+	if ((st = prefault(m, opts)))
+		return st;
+	return prepare_weights(m);
 }
 
 enpu_status enpu_model_load(enpu_context *ctx, const char *path,
@@ -306,6 +349,7 @@ void enpu_model_free(enpu_model *m)
 {
 	if (!m)
 		return;
+	release_weights(m);
 	sched_model_release(&m->sm);
 	tok_vocab_free(m->vocab);
 	gguf_close(m->gguf);

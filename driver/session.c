@@ -54,10 +54,12 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 	if (!s->kv || !s->k_cache || !s->v_cache || !s->logits)
 		goto nomem;
 	for (uint32_t l = 0; l < hp->n_layer; l++) {
-		s->k_cache[l] = (struct hal_tensor){ "k_cache", HAL_TYPE_F32, { dkv, n_ctx },
-						     s->kv + (2 * (size_t)l) * per_cache };
-		s->v_cache[l] = (struct hal_tensor){ "v_cache", HAL_TYPE_F32, { dkv, n_ctx },
-						     s->kv + (2 * (size_t)l + 1) * per_cache };
+		s->k_cache[l] = (struct hal_tensor){ .name = "k_cache", .type = HAL_TYPE_F32,
+						     .ne = { dkv, n_ctx },
+						     .data = s->kv + (2 * (size_t)l) * per_cache };
+		s->v_cache[l] = (struct hal_tensor){ .name = "v_cache", .type = HAL_TYPE_F32,
+						     .ne = { dkv, n_ctx },
+						     .data = s->kv + (2 * (size_t)l + 1) * per_cache };
 	}
 	*out_session = s;
 	return ENPU_OK;
@@ -112,9 +114,8 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct sched_graph **o
 		return ctx_fail(s->model->ctx, st == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY
 								     : ENPU_ERR_FORMAT,
 				"%s", err);
-	/* fixed placement in v0: every op on the context's first device (the CPU) */
-	for (uint32_t i = 0; i < (*slot)->n_nodes; i++)
-		(*slot)->nodes[i].device = 0;
+	enpu_context *ctx = s->model->ctx;
+	sched_place_fixed(*slot, ctx->devices, ctx->n_devices, ctx->n_devices - 1);
 	*out = *slot;
 	return ENPU_OK;
 }

@@ -51,11 +51,19 @@ size_t hal_row_bytes(enum hal_type type, uint64_t n);
  * A 2-D tensor with contiguous rows: ne[0] elements per row, ne[1] rows, row r starting at
  * (char *)data + r * hal_row_bytes(type, ne[0]). Vectors have ne[1] == 1.
  */
+struct hal_device;
+
 struct hal_tensor {
 	const char *name;
 	enum hal_type type;
 	uint32_t ne[2];
 	void *data;
+	/*
+	 * NULL: data is in the layout above, readable by every device. Otherwise the weight was
+	 * converted by owner->vt->prepare_weight into that device's private layout (same type and
+	 * shape, other bytes), and only the owner may run ops on it.
+	 */
+	struct hal_device *owner;
 };
 
 static inline size_t hal_tensor_bytes(const struct hal_tensor *t)
@@ -139,14 +147,22 @@ struct hal_device_stats {
 	uint64_t bytes_copied; /* bytes moved between devices (0 on unified memory) */
 };
 
-struct hal_device;
-
 struct hal_device_vtable {
 	void (*destroy)(struct hal_device *dev);
 	/* Whether the device can run this op with these operand types. */
 	bool (*supports)(struct hal_device *dev, const struct hal_op *op);
 	/* Runs op to completion (synchronous). */
 	enum hal_status (*run)(struct hal_device *dev, const struct hal_op *op);
+	/*
+	 * Optional (NULL when the device uses weights as the file holds them). Called once per
+	 * matmul weight when a model is loaded for this device: the device may convert w into its
+	 * own layout (repacked, interleaved, NPU blocks, device memory), point w->data at memory
+	 * it owns and set w->owner = dev; or leave w untouched (HAL_OK either way). The original
+	 * bytes stay valid (they are the mapped file). The device frees what it allocated in
+	 * release_weight or when destroyed.
+	 */
+	enum hal_status (*prepare_weight)(struct hal_device *dev, struct hal_tensor *w);
+	void (*release_weight)(struct hal_device *dev, struct hal_tensor *w);
 };
 
 struct hal_device {
@@ -164,5 +180,19 @@ static inline void hal_device_destroy(struct hal_device *dev)
 
 /* The reference CPU backend: plain, single-threaded, obviously correct; the oracle. */
 enum hal_status hal_cpu_ref_create(struct hal_device **out_dev);
+
+/*
+ * The backends a context can open, by name. create() fills err (NUL-terminated) when the
+ * device is not available on this machine (no OpenCL platform, no kernel module, ...).
+ */
+struct hal_backend {
+	const char *name;        /* "cpu-ref", "cpu", "gpu", "npu", ... */
+	const char *description; /* one line for --help and error messages */
+	enum hal_status (*create)(struct hal_device **out_dev, char *err, size_t err_len);
+};
+
+/* The backends compiled in, NULL-terminated, in order of preference as the CPU fallback. */
+extern const struct hal_backend *const hal_backends[];
+const struct hal_backend *hal_backend_find(const char *name);
 
 #endif

@@ -94,10 +94,10 @@ static void make_caches(const struct sched_hparams *hp, uint32_t n_ctx, struct h
 	*v = calloc(hp->n_layer, sizeof(**v));
 	*store = calloc(2 * (size_t)hp->n_layer * n_ctx * dkv, sizeof(float));
 	for (uint32_t l = 0; l < hp->n_layer; l++) {
-		(*k)[l] = (struct hal_tensor){ "k", HAL_TYPE_F32, { dkv, n_ctx },
-					       *store + (2 * l) * (size_t)n_ctx * dkv };
-		(*v)[l] = (struct hal_tensor){ "v", HAL_TYPE_F32, { dkv, n_ctx },
-					       *store + (2 * l + 1) * (size_t)n_ctx * dkv };
+		(*k)[l] = (struct hal_tensor){ .name = "k", .type = HAL_TYPE_F32, .ne = { dkv, n_ctx },
+					       .data = *store + (2 * l) * (size_t)n_ctx * dkv };
+		(*v)[l] = (struct hal_tensor){ .name = "v", .type = HAL_TYPE_F32, .ne = { dkv, n_ctx },
+					       .data = *store + (2 * l + 1) * (size_t)n_ctx * dkv };
 	}
 }
 

@@ -36,7 +36,8 @@ static void usage(FILE *f)
 		"      --top-p P      sample within probability mass P (default 1 = off)\n"
 		"      --seed S       random seed for sampling (default 0)\n"
 		"  -c, --ctx N        context window in tokens (default: the model's, at most 4096)\n"
-		"      --device D     where ops run: cpu (default; the reference CPU backend)\n"
+		"      --device D     where ops run: cpu (default), cpu-ref (the plain reference\n"
+		"                     backend); ops a device lacks fall back to the CPU\n"
 		"      --no-progress  no progress bar while loading\n"
 		"  -h, --help         this help\n\n"
 		"Exit status: 0 on success, 1 when the model cannot be loaded or run, 2 on bad usage.\n");
@@ -108,11 +109,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "npu-run: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return 2;
 	}
-	if (strcmp(a->device, "cpu") != 0) {
-		fprintf(stderr, "npu-run: unknown --device '%s' (available: cpu)\n", a->device);
-		return 2;
-	}
-	return 0;
+	const char *const *names = enpu_device_names();
+	for (size_t i = 0; names[i]; i++)
+		if (!strcmp(names[i], a->device))
+			return 0;
+	fprintf(stderr, "npu-run: unknown --device '%s' (available:", a->device);
+	for (size_t i = 0; names[i]; i++)
+		fprintf(stderr, "%s %s", i ? "," : "", names[i]);
+	fprintf(stderr, ")\n");
+	return 2;
 }
 
 /* The default model lives in the build tree when npu-run runs from it, else in ~/.cache. */
@@ -264,7 +269,7 @@ int main(int argc, char **argv)
 	copts.device = a.device;
 	s = enpu_context_create(&copts, &ctx);
 	if (s) {
-		fprintf(stderr, "npu-run: cannot create a context: %s\n", enpu_status_name(s));
+		fprintf(stderr, "npu-run: %s\n", enpu_last_error(NULL));
 		return 1;
 	}
 	if (a.progress && isatty(STDERR_FILENO))

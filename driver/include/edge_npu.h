@@ -65,23 +65,31 @@ ENPU_API const char *enpu_status_name(enpu_status status);
 
 struct enpu_context_options {
 	size_t struct_size;
-	/* Default device for models loaded through this context: "cpu" (reference CPU). NULL
-	 * selects the default. */
+	/*
+	 * The device models run on: one of enpu_device_names(), e.g. "cpu" (default), "cpu-ref"
+	 * (the plain reference backend). Ops the device cannot run fall back to the CPU.
+	 */
 	const char *device;
 };
 #define ENPU_CONTEXT_OPTIONS_INIT { .struct_size = sizeof(struct enpu_context_options) }
 
+/* The device names this build knows, NULL-terminated (static storage). */
+ENPU_API const char *const *enpu_device_names(void);
+
 /*
- * Creates a context. opts may be NULL for the defaults. On failure *out_ctx is NULL; there is
- * no context to hold a message, so failures are only ENPU_ERR_NO_MEMORY or
- * ENPU_ERR_INVALID_ARG (unknown device name).
+ * Creates a context and opens its devices. opts may be NULL for the defaults. On failure
+ * *out_ctx is NULL and enpu_last_error(NULL) says why in this thread: ENPU_ERR_INVALID_ARG
+ * (unknown device name), ENPU_ERR_DEVICE (the device is not available here), or
+ * ENPU_ERR_NO_MEMORY.
  */
 ENPU_API enpu_status enpu_context_create(const struct enpu_context_options *opts,
 					 enpu_context **out_ctx);
 ENPU_API void enpu_context_destroy(enpu_context *ctx);
 
-/* The message of the last failed call on ctx or its children ("" when none). Valid until
- * the next call on ctx. */
+/*
+ * The message of the last failed call on ctx or its children ("" when none), valid until the
+ * next call on ctx. With ctx NULL: the last failed enpu_context_create of this thread.
+ */
 ENPU_API const char *enpu_last_error(const enpu_context *ctx);
 
 /* ---- model ------------------------------------------------------------------------------ */

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backends.c - the registry of compiled-in backends. A new backend adds one line here; the
+ * core never #ifdefs on a backend, and one that is not available at run time says so through
+ * its create() error.
+ */
+#include <string.h>
+
+#include "hal.h"
+
+static enum hal_status cpu_ref_create(struct hal_device **out, char *err, size_t len)
+{
+	(void)err;
+	(void)len;
+	return hal_cpu_ref_create(out);
+}
+
+static const struct hal_backend cpu_ref = {
+	"cpu-ref", "reference CPU backend: plain C, single thread, the oracle", cpu_ref_create,
+};
+
+const struct hal_backend *const hal_backends[] = {
+	&cpu_ref,
+	NULL,
+};
+
+const struct hal_backend *hal_backend_find(const char *name)
+{
+	for (size_t i = 0; hal_backends[i]; i++)
+		if (!strcmp(hal_backends[i]->name, name))
+			return hal_backends[i];
+	return NULL;
+}

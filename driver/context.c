@@ -66,11 +66,12 @@ static const struct hal_backend *find_backend(const char *name)
 	return b;
 }
 
-static enpu_status open_device(enpu_context *ctx, const struct hal_backend *b)
+static enpu_status open_device(enpu_context *ctx, const struct hal_backend *b,
+			       const struct hal_device_options *opts)
 {
 	char err[256] = "";
 	struct hal_device *dev = NULL;
-	enum hal_status st = b->create(&dev, err, sizeof(err));
+	enum hal_status st = b->create(opts, &dev, err, sizeof(err));
 
 	if (st != HAL_OK || !dev)
 		return create_fail(st == HAL_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_DEVICE,
@@ -97,6 +98,7 @@ const char *const *enpu_device_names(void)
 enpu_status enpu_context_create(const struct enpu_context_options *opts, enpu_context **out_ctx)
 {
 	const char *device = "cpu";
+	struct hal_device_options dopts = { 0 };
 	enpu_status st;
 
 	create_error[0] = 0;
@@ -106,6 +108,10 @@ enpu_status enpu_context_create(const struct enpu_context_options *opts, enpu_co
 	if (opts && opts->struct_size >= offsetof(struct enpu_context_options, device) +
 						 sizeof(opts->device) && opts->device)
 		device = opts->device;
+	if (opts && opts->struct_size >= sizeof(struct enpu_context_options)) {
+		dopts.n_threads = opts->n_threads;
+		dopts.select = opts->device_select;
+	}
 	const struct hal_backend *want = find_backend(device), *cpu = find_backend("cpu");
 	if (!want)
 		return create_fail(ENPU_ERR_INVALID_ARG, "unknown device '%s'", device);
@@ -114,9 +120,9 @@ enpu_status enpu_context_create(const struct enpu_context_options *opts, enpu_co
 	if (!ctx)
 		return create_fail(ENPU_ERR_NO_MEMORY, "out of memory creating a context");
 	/* device 0 runs whatever the requested device cannot: the CPU */
-	st = open_device(ctx, cpu);
+	st = open_device(ctx, cpu, &dopts);
 	if (!st && want != cpu)
-		st = open_device(ctx, want);
+		st = open_device(ctx, want, &dopts);
 	if (st) {
 		enpu_context_destroy(ctx);
 		return st;

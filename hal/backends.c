@@ -8,8 +8,10 @@
 
 #include "hal.h"
 
-static enum hal_status cpu_ref_create(struct hal_device **out, char *err, size_t len)
+static enum hal_status cpu_ref_create(const struct hal_device_options *opts,
+				      struct hal_device **out, char *err, size_t len)
 {
+	(void)opts;
 	(void)err;
 	(void)len;
 	return hal_cpu_ref_create(out);

@@ -181,6 +181,12 @@ static inline void hal_device_destroy(struct hal_device *dev)
 /* The reference CPU backend: plain, single-threaded, obviously correct; the oracle. */
 enum hal_status hal_cpu_ref_create(struct hal_device **out_dev);
 
+/* What a context asks of the devices it opens; zero means "the backend's default". */
+struct hal_device_options {
+	uint32_t n_threads; /* CPU worker threads (default: the online cores) */
+	const char *select; /* backend-specific choice, e.g. an OpenCL device name or index */
+};
+
 /*
  * The backends a context can open, by name. create() fills err (NUL-terminated) when the
  * device is not available on this machine (no OpenCL platform, no kernel module, ...).
@@ -188,7 +194,8 @@ enum hal_status hal_cpu_ref_create(struct hal_device **out_dev);
 struct hal_backend {
 	const char *name;        /* "cpu-ref", "cpu", "gpu", "npu", ... */
 	const char *description; /* one line for --help and error messages */
-	enum hal_status (*create)(struct hal_device **out_dev, char *err, size_t err_len);
+	enum hal_status (*create)(const struct hal_device_options *opts, struct hal_device **out_dev,
+				  char *err, size_t err_len);
 };
 
 /* The backends compiled in, NULL-terminated, in order of preference as the CPU fallback. */

@@ -15,7 +15,7 @@
 
 struct args {
 	const char *model, *prompt, *device;
-	uint32_t n_predict, n_ctx;
+	uint32_t n_predict, n_ctx, n_threads;
 	struct enpu_sampler_options sampler;
 	bool progress;
 };
@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"      --top-p P      sample within probability mass P (default 1 = off)\n"
 		"      --seed S       random seed for sampling (default 0)\n"
 		"  -c, --ctx N        context window in tokens (default: the model's, at most 4096)\n"
+		"  -t, --threads N    CPU worker threads (default: one per core)\n"
 		"      --device D     where ops run: cpu (default), cpu-ref (the plain reference\n"
 		"                     backend); ops a device lacks fall back to the CPU\n"
 		"      --no-progress  no progress bar while loading\n"
@@ -61,6 +62,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_DEVICE, O_NOPROG };
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "prompt", required_argument, 0, 'p' },
+		{ "threads", required_argument, 0, 't' },
 		{ "n-predict", required_argument, 0, 'n' }, { "ctx", required_argument, 0, 'c' },
 		{ "temp", required_argument, 0, O_TEMP }, { "top-k", required_argument, 0, O_TOPK },
 		{ "top-p", required_argument, 0, O_TOPP }, { "seed", required_argument, 0, O_SEED },
@@ -71,7 +73,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	double v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "m:p:n:c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:p:n:c:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': a->model = optarg; break;
 		case 'p': a->prompt = optarg; break;
@@ -82,6 +84,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'c':
 			if (parse_num("--ctx", optarg, 1, 1 << 20, &v)) return 2;
 			a->n_ctx = (uint32_t)v;
+			break;
+		case 't':
+			if (parse_num("--threads", optarg, 1, 1024, &v)) return 2;
+			a->n_threads = (uint32_t)v;
 			break;
 		case O_TEMP:
 			if (parse_num("--temp", optarg, 0, 100, &v)) return 2;
@@ -246,7 +252,7 @@ static uint64_t now_ns(void)
 
 int main(int argc, char **argv)
 {
-	struct args a = { NULL, "Once upon a time", "cpu", 32, 0, ENPU_SAMPLER_OPTIONS_INIT, true };
+	struct args a = { NULL, "Once upon a time", "cpu", 32, 0, 0, ENPU_SAMPLER_OPTIONS_INIT, true };
 	struct enpu_context_options copts = ENPU_CONTEXT_OPTIONS_INIT;
 	struct enpu_model_options mopts = ENPU_MODEL_OPTIONS_INIT;
 	struct enpu_session_options sopts = ENPU_SESSION_OPTIONS_INIT;
@@ -267,6 +273,7 @@ int main(int argc, char **argv)
 		a.model = default_path;
 	}
 	copts.device = a.device;
+	copts.n_threads = a.n_threads;
 	s = enpu_context_create(&copts, &ctx);
 	if (s) {
 		fprintf(stderr, "npu-run: %s\n", enpu_last_error(NULL));

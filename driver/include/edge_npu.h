@@ -70,6 +70,11 @@ struct enpu_context_options {
 	 * (the plain reference backend). Ops the device cannot run fall back to the CPU.
 	 */
 	const char *device;
+	/* CPU worker threads; 0 = one per online core. */
+	uint32_t n_threads;
+	/* Which physical device a backend opens when there are several (e.g. an OpenCL device
+	 * name or index); NULL = the backend's choice. */
+	const char *device_select;
 };
 #define ENPU_CONTEXT_OPTIONS_INIT { .struct_size = sizeof(struct enpu_context_options) }
 

@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR MIT */
+/*
+ * npu_engine.h - the edge-npu engine: validator, interpreter, time/energy model, telemetry.
+ *
+ * One implementation shared by the kernel module (kmod/) and the in-process simulator
+ * (hal/npu). It is pure computation over memory the caller owns: no allocation, no locking,
+ * no floating point. The caller passes the engine state, the command stream and the job's
+ * buffers; npu_engine_run() validates the whole stream and executes it only if every command
+ * is valid, so that a bad stream from one process never touches memory it did not name.
+ *
+ * Thread safety: none inside. One &struct npu_engine is one hardware queue; the caller
+ * serialises calls on it (the kernel from its scheduler, the simulator with a mutex).
+ * npu_validate() only reads the engine and may run concurrently with other validations.
+ */
+#ifndef NPU_ENGINE_H
+#define NPU_ENGINE_H
+
+#include "npu_engine_types.h"
+
+/**
+ * struct npu_buffer - one entry of a job's buffer list.
+ * @data: CPU address of the buffer (kernel: vmap of the GEM object; user: host pointer).
+ * @size: bytes at @data.
+ * @id: stable identity of the buffer's storage, used to key SRAM residency across jobs (the
+ *	GEM object's unique id; in process any id unique among live buffers). 0 = never resident.
+ * @flags: %ENPU_BUF_F_READ and/or %ENPU_BUF_F_WRITE.
+ *
+ * Distinct entries must not alias the same memory (the kernel refuses duplicate handles).
+ */
+struct npu_buffer {
+	void *data;
+	u64 size;
+	u64 id;
+	u32 flags;
+};
+
+/**
+ * struct npu_hw_params - the modeled hardware; every constant of the time/energy model.
+ * @mac_rows: MAC array height (K direction), int8 MACs.
+ * @mac_cols: MAC array width (N direction).
+ * @vector_lanes: element-wise / LUT / requantization lanes per cycle.
+ * @sram_bytes: on-chip SRAM.
+ * @sram_weight_bytes: part of @sram_bytes that may keep weights resident between commands
+ *	and jobs; the rest double-buffers activations.
+ * @sram_bytes_per_cycle: SRAM bandwidth to the datapath.
+ * @dram_mbytes_per_s: DRAM bandwidth in MB/s (10^6 bytes); independent of the NPU clock.
+ * @cmd_overhead_cycles: fixed cost of fetching and decoding one command.
+ * @barrier_cycles: cost of draining the pipeline at a barrier.
+ * @mac_fj: energy of one int8 MAC with int32 accumulation, femtojoules at @nominal_mv.
+ * @vector_op_fj: energy of one vector op (a 32-bit multiply-shift-add), fJ at @nominal_mv.
+ * @sram_byte_fj: energy of one SRAM byte read or written, fJ at @nominal_mv.
+ * @dram_byte_fj: energy of one DRAM byte transferred, fJ (DRAM has its own supply rail).
+ * @nominal_mv: the voltage at which the fJ figures hold.
+ * @residency_slots: entries of the residency LRU in use, 1..%NPU_RESIDENCY_SLOTS.
+ */
+struct npu_hw_params {
+	u32 mac_rows;
+	u32 mac_cols;
+	u32 vector_lanes;
+	u64 sram_bytes;
+	u64 sram_weight_bytes;
+	u32 sram_bytes_per_cycle;
+	u32 dram_mbytes_per_s;
+	u32 cmd_overhead_cycles;
+	u32 barrier_cycles;
+	u32 mac_fj;
+	u32 vector_op_fj;
+	u32 sram_byte_fj;
+	u32 dram_byte_fj;
+	u32 nominal_mv;
+	u32 residency_slots;
+};
+
+/* The default hardware (see the table in npu_engine.c for where every number comes from). */
+extern const struct npu_hw_params npu_default_hw;
+
+/**
+ * struct npu_opp - one operating point.
+ * @freq_mhz: NPU clock.
+ * @volt_mv: core supply voltage at that clock.
+ */
+struct npu_opp {
+	u32 freq_mhz;
+	u32 volt_mv;
+};
+
+/* The operating-point table, lowest first: the same table the kernel's devfreq exposes. */
+#define NPU_NUM_OPPS 5
+extern const struct npu_opp npu_opp_table[NPU_NUM_OPPS];
+
+/** NPU_CAP_DEBUG - engine capability: accept %ENPU_OP_DEBUG_STALL. */
+#define NPU_CAP_DEBUG (1u << 0)
+
+/** NPU_RESIDENCY_SLOTS - capacity of the weight-residency LRU. */
+#define NPU_RESIDENCY_SLOTS 64
+
+/**
+ * struct npu_resident - one weight region held in SRAM.
+ * @id: &npu_buffer.id of its buffer (0 = free slot).
+ * @offset: first byte in the buffer.
+ * @bytes: length.
+ * @last_use: engine tick of its last use (LRU order).
+ */
+struct npu_resident {
+	u64 id;
+	u64 offset;
+	u64 bytes;
+	u64 last_use;
+};
+
+/**
+ * struct npu_counters - telemetry: per job (&npu_job_stats.c) or cumulative (engine).
+ * @busy_cycles: modeled cycles spent executing.
+ * @macs: int8 multiply-accumulates.
+ * @vector_ops: element-wise, LUT, block-scaling and requantization operations.
+ * @dram_bytes: bytes moved between DRAM and the NPU.
+ * @sram_bytes: bytes read or written by the datapath in SRAM.
+ * @energy_pj: modeled energy, picojoules (per job: rounded down; cumulative: exact sum,
+ *	remainders carried).
+ * @jobs: jobs completed (cumulative only; 1 in a job's stats).
+ * @cmds: commands executed.
+ * @errors: jobs refused by the validator or stalled.
+ * @stalls: jobs that hung (debug stall).
+ */
+struct npu_counters {
+	u64 busy_cycles;
+	u64 macs;
+	u64 vector_ops;
+	u64 dram_bytes;
+	u64 sram_bytes;
+	u64 energy_pj;
+	u64 jobs;
+	u64 cmds;
+	u64 errors;
+	u64 stalls;
+};
+
+/**
+ * struct npu_job_stats - what one job cost.
+ * @c: the job's counters.
+ * @energy_fj: the job's energy in femtojoules (exact).
+ * @time_ns: @c.busy_cycles at the job's operating point, nanoseconds (rounded up).
+ * @opp: index of the operating point the job ran at.
+ */
+struct npu_job_stats {
+	struct npu_counters c;
+	u64 energy_fj;
+	u64 time_ns;
+	u32 opp;
+};
+
+/**
+ * struct npu_status - the verdict on a stream.
+ * @code: an &enum enpu_error (ENPU_ERR_NONE if valid).
+ * @cmd_index: index of the first bad command; %NPU_CMD_HEADER for the stream header.
+ * @cmd_offset: byte offset of that command in the stream.
+ * @reason: human-readable "<command>: <field>: <rule>", NUL-terminated.
+ */
+struct npu_status {
+	u32 code;
+	u32 cmd_index;
+	u32 cmd_offset;
+	char reason[96];
+};
+
+#define NPU_CMD_HEADER 0xffffffffu
+
+/**
+ * struct npu_engine - the state of one engine; the caller allocates it (it is plain data).
+ * @hw: the modeled hardware.
+ * @caps: %NPU_CAP_* bits.
+ * @opp: current operating point index.
+ * @tick: LRU clock.
+ * @resident_bytes: sum of @resident[].bytes.
+ * @resident: the SRAM weight-residency LRU.
+ * @total: cumulative telemetry.
+ * @energy_fj_rem: femtojoules not yet counted in @total.energy_pj.
+ */
+struct npu_engine {
+	struct npu_hw_params hw;
+	u32 caps;
+	u32 opp;
+	u64 tick;
+	u64 resident_bytes;
+	struct npu_resident resident[NPU_RESIDENCY_SLOTS];
+	struct npu_counters total;
+	u64 energy_fj_rem;
+};
+
+/**
+ * npu_engine_init() - puts an engine in its power-on state.
+ * @e: the engine.
+ * @hw: the hardware to model, or NULL for &npu_default_hw (copied; must have nonzero rates).
+ * @caps: %NPU_CAP_* bits.
+ *
+ * Starts at the highest operating point with empty SRAM and zero counters.
+ */
+void npu_engine_init(struct npu_engine *e, const struct npu_hw_params *hw, u32 caps);
+
+/**
+ * npu_engine_set_opp() - selects an operating point (devfreq target).
+ * @e: the engine.
+ * @opp: index into npu_opp_table.
+ *
+ * Return: 0, or -1 if @opp is out of range (nothing changes).
+ */
+int npu_engine_set_opp(struct npu_engine *e, u32 opp);
+
+/**
+ * npu_engine_reset() - engine reset after a hang: SRAM contents are lost, counters kept.
+ * @e: the engine.
+ */
+void npu_engine_reset(struct npu_engine *e);
+
+/**
+ * npu_engine_forget_buffer() - drops SRAM residency of a buffer whose contents change or die.
+ * @e: the engine.
+ * @id: the &npu_buffer.id.
+ *
+ * The caller must call it when the host writes a buffer that may hold resident weights or
+ * when a buffer id is freed; the engine itself forgets regions its commands overwrite.
+ */
+void npu_engine_forget_buffer(struct npu_engine *e, u64 id);
+
+/**
+ * npu_validate() - checks a whole stream against a buffer list without running anything.
+ * @e: the engine (its capabilities decide whether debug commands are allowed).
+ * @stream: the stream bytes (any alignment).
+ * @len: bytes at @stream.
+ * @bufs: the job's buffers.
+ * @nbufs: entries in @bufs.
+ * @st: out: the verdict; always written.
+ *
+ * Return: 0 if every command is valid, else -(&enum enpu_error) of the first bad one.
+ */
+int npu_validate(const struct npu_engine *e, const void *stream, u64 len,
+		 const struct npu_buffer *bufs, u32 nbufs, struct npu_status *st);
+
+/**
+ * npu_engine_run() - validates and, if valid, executes one job.
+ * @e: the engine.
+ * @stream: the stream bytes (any alignment; not modified).
+ * @len: bytes at @stream.
+ * @bufs: the job's buffers; outputs are written in place.
+ * @nbufs: entries in @bufs.
+ * @stats: out, may be NULL: the job's counters at the current operating point.
+ * @st: out: the verdict; always written.
+ *
+ * A refused stream executes nothing and counts one error. A stream that reaches
+ * %ENPU_OP_DEBUG_STALL executes the commands before it, then reports %ENPU_ERR_STALLED: the
+ * job never completes, and the caller's timeout handling must npu_engine_reset() the engine.
+ *
+ * Return: 0, or -(&enum enpu_error).
+ */
+int npu_engine_run(struct npu_engine *e, const void *stream, u64 len,
+		   const struct npu_buffer *bufs, u32 nbufs, struct npu_job_stats *stats,
+		   struct npu_status *st);
+
+/**
+ * npu_error_name() - the name of an &enum enpu_error ("out of bounds", ...).
+ * @code: the code.
+ *
+ * Return: a static string; "unknown error" for codes not defined.
+ */
+const char *npu_error_name(u32 code);
+
+/**
+ * npu_cycles_to_ns() - modeled time of @cycles at operating point @opp, rounded up.
+ * @cycles: cycles.
+ * @opp: index into npu_opp_table (clamped).
+ *
+ * Return: nanoseconds.
+ */
+u64 npu_cycles_to_ns(u64 cycles, u32 opp);
+
+#endif

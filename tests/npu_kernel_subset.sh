@@ -1,0 +1,81 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# npu_kernel_subset.sh - proves that kmod/npu_engine.c stays inside the C subset the Linux
+# kernel accepts, by building it the way a kernel build would: no system headers (-nostdinc,
+# only the typedef stubs in tests/kernel-stub/linux/), no floating-point registers
+# (-mgeneral-regs-only), no VLAs, no builtins, bounded stack frames, -D__KERNEL__. Then:
+#   - the object may call nothing but memcpy, memset and div64_u64;
+#   - the call graph has no cycle (no recursion);
+#   - negative controls: a float, a libc include and a VLA each fail the same build, so this
+#     check can fail.
+# Usage: npu_kernel_subset.sh [source-root]   (default: the parent of this script's directory)
+# Exit status 0 on success; the reason on stderr otherwise.
+set -eu
+
+ROOT=${1:-$(cd "$(dirname "$0")/.." && pwd)}
+CC=${CC:-gcc}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+FLAGS="-std=gnu11 -O2 -Wall -Wextra -Werror -Wvla -Werror=vla -Wframe-larger-than=1024
+ -Werror=double-promotion -mgeneral-regs-only -fno-builtin -ffreestanding -nostdinc
+ -fno-common -D__KERNEL__ -isystem $ROOT/tests/kernel-stub"
+
+fail() {
+	echo "npu_kernel_subset: $*" >&2
+	exit 1
+}
+
+# shellcheck disable=SC2086
+$CC $FLAGS -fcallgraph-info -c "$ROOT/kmod/npu_engine.c" -o "$TMP/npu_engine.o" \
+	-dumpdir "$TMP/" 2>"$TMP/err" || { cat "$TMP/err" >&2; fail "engine does not build"; }
+
+undef=$(nm -u "$TMP/npu_engine.o" | awk '{print $2}' | grep -v -x -e memcpy -e memset \
+	-e div64_u64 || true)
+[ -z "$undef" ] || fail "engine uses symbols outside the kernel subset: $undef"
+
+# Prints a function on a call-graph cycle of the gcc -fcallgraph-info file $1, if any.
+find_cycle() {
+	awk -F'"' '/^edge:/ { print $2, $4 }' "$1" | awk '
+	{ out[$1] = out[$1] " " $2; nodes[$1] = 1; nodes[$2] = 1 }
+	function visit(n,    i, k, succ) {
+		if (state[n] == 1) { found = n; return }
+		if (state[n] == 2) return
+		state[n] = 1
+		k = split(out[n], succ, " ")
+		for (i = 1; i <= k && !found; i++) visit(succ[i])
+		state[n] = 2
+	}
+	END { for (m in nodes) if (!found) visit(m); print found }'
+}
+
+ci="$TMP/npu_engine.ci"
+[ -s "$ci" ] || fail "no call graph produced"
+grep -q '^edge:' "$ci" || fail "empty call graph"
+cycle=$(find_cycle "$ci")
+[ -z "$cycle" ] || fail "recursion through $cycle"
+
+# Negative controls: each of these must be refused by the same flags.
+control() {
+	printf '%s\n' "$2" >"$TMP/ctl.c"
+	# shellcheck disable=SC2086
+	if $CC $FLAGS -c "$TMP/ctl.c" -o "$TMP/ctl.o" 2>/dev/null; then
+		fail "negative control '$1' compiled: the check is blind"
+	fi
+}
+control float '#include <linux/types.h>
+u32 f(u32 x) { float y = (float)x * 0.5f; return (u32)y; }'
+control libc '#include <stdio.h>
+int f(void) { return 0; }'
+control vla '#include <linux/types.h>
+u32 f(u32 n) { u8 a[n]; a[0] = 1; return a[0]; }'
+printf 'int g(int);\nint f(int x) { return x ? g(x - 1) : 0; }\nint g(int x) { return f(x); }\n' \
+	>"$TMP/rec.c"
+$CC -O0 -fcallgraph-info -c "$TMP/rec.c" -o "$TMP/rec.o" -dumpdir "$TMP/"
+[ -n "$(find_cycle "$TMP/rec.ci")" ] || fail "negative control 'recursion' not found: the check is blind"
+control bigframe '#include <linux/types.h>
+#include <linux/string.h>
+u32 f(u32 n) { u8 a[4096]; memset(a, 1, sizeof(a)); return a[n & 4095]; }'
+
+echo "npu_kernel_subset: ok (kmod/npu_engine.c builds as kernel C; no float, libc, VLA or recursion)"

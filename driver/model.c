@@ -43,46 +43,44 @@ static bool hal_type_of(uint32_t gguf_type, enum hal_type *out)
 	}
 }
 
-/* Reads a required u32 hyperparameter, "llama.<suffix>". */
-static enpu_status get_u32(enpu_model *m, const char *path, const char *suffix, bool required,
-			   uint32_t def, uint32_t *out)
+/*
+ * Reads the hyperparameter "llama.<suffix>" into *out_u (an unsigned 32-bit key) or *out_f (a
+ * float key); an absent optional key takes def.
+ */
+static enpu_status get_hparam(enpu_model *m, const char *path, const char *suffix, bool required,
+			      double def, uint32_t *out_u, float *out_f)
 {
 	char key[96];
 	enum gguf_status st;
 
 	snprintf(key, sizeof(key), "llama.%s", suffix);
-	st = gguf_get_u32(m->gguf, key, out);
+	st = out_u ? gguf_get_u32(m->gguf, key, out_u) : gguf_get_f32(m->gguf, key, out_f);
 	if (st == GGUF_ERR_NOT_FOUND && !required) {
-		*out = def;
+		if (out_u)
+			*out_u = (uint32_t)def;
+		else
+			*out_f = (float)def;
 		return ENPU_OK;
 	}
 	if (st == GGUF_ERR_NOT_FOUND)
 		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: required key '%s' is missing", path,
 				key);
 	if (st)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				"%s: key '%s' is not an unsigned 32-bit integer", path, key);
+		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: key '%s' is not %s", path, key,
+				out_u ? "an unsigned 32-bit integer" : "a float");
 	return ENPU_OK;
+}
+
+static enpu_status get_u32(enpu_model *m, const char *path, const char *suffix, bool required,
+			   uint32_t def, uint32_t *out)
+{
+	return get_hparam(m, path, suffix, required, def, out, NULL);
 }
 
 static enpu_status get_f32(enpu_model *m, const char *path, const char *suffix, bool required,
 			   float def, float *out)
 {
-	char key[96];
-	enum gguf_status st;
-
-	snprintf(key, sizeof(key), "llama.%s", suffix);
-	st = gguf_get_f32(m->gguf, key, out);
-	if (st == GGUF_ERR_NOT_FOUND && !required) {
-		*out = def;
-		return ENPU_OK;
-	}
-	if (st == GGUF_ERR_NOT_FOUND)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: required key '%s' is missing", path,
-				key);
-	if (st)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: key '%s' is not a float", path, key);
-	return ENPU_OK;
+	return get_hparam(m, path, suffix, required, def, NULL, out);
 }
 
 /* Linear RoPE scaling is supported; the others change the rotation itself. */

@@ -436,7 +436,8 @@ static int check_matmul(struct vctx *v, const struct enpu_cmd_matmul *c)
 		if (c->n % ENPU_QK)
 			return fail(v, ENPU_ERR_BAD_DIM, "n", "I32B output needs n % 32 == 0");
 		if (!all_zero(&c->requant, sizeof(c->requant)))
-			return fail(v, ENPU_ERR_RESERVED, "requant", "must be zero for I32B output");
+			return fail(v, ENPU_ERR_RESERVED, "requant",
+				    "must be zero for I32B output");
 	} else if (c->out_dtype == ENPU_DT_I8) {
 		err = check_requant(v, &c->requant, "requant");
 		if (err)
@@ -514,7 +515,8 @@ static int check_lut(struct vctx *v, const struct enpu_cmd_lut *c)
 		return err;
 	if (ranges_overlap(&ro, &rt) || (ranges_overlap(&ro, &ri) &&
 					 !same_place(&c->output, &c->input)))
-		return fail(v, ENPU_ERR_OVERLAP, "output", "overlaps the table or partly the input");
+		return fail(v, ENPU_ERR_OVERLAP, "output",
+			    "overlaps the table or partly the input");
 	return 0;
 }
 

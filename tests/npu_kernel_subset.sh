@@ -19,6 +19,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 FLAGS="-std=gnu11 -O2 -Wall -Wextra -Werror -Wvla -Werror=vla -Wframe-larger-than=1024
+ -Wdeclaration-after-statement -Wmissing-prototypes -Wstrict-prototypes -Wshadow
  -Werror=double-promotion -mgeneral-regs-only -fno-builtin -ffreestanding -nostdinc
  -fno-common -D__KERNEL__ -isystem $ROOT/tests/kernel-stub"
 
@@ -56,26 +57,34 @@ grep -q '^edge:' "$ci" || fail "empty call graph"
 cycle=$(find_cycle "$ci")
 [ -z "$cycle" ] || fail "recursion through $cycle"
 
-# Negative controls: each of these must be refused by the same flags.
+# Negative controls: each must be refused by the same flags, for the reason named (so that a
+# control failing on, say, a missing prototype does not hide a blind check).
 control() {
 	printf '%s\n' "$2" >"$TMP/ctl.c"
 	# shellcheck disable=SC2086
-	if $CC $FLAGS -c "$TMP/ctl.c" -o "$TMP/ctl.o" 2>/dev/null; then
+	if $CC $FLAGS -c "$TMP/ctl.c" -o "$TMP/ctl.o" 2>"$TMP/ctl.err"; then
 		fail "negative control '$1' compiled: the check is blind"
 	fi
+	grep -q -i -E "$3" "$TMP/ctl.err" ||
+		fail "negative control '$1' failed for another reason: $(cat "$TMP/ctl.err")"
 }
 control float '#include <linux/types.h>
-u32 f(u32 x) { float y = (float)x * 0.5f; return (u32)y; }'
+u32 f(u32 x);
+u32 f(u32 x) { float y = (float)x * 0.5f; return (u32)y; }' 'general-regs-only|SSE'
 control libc '#include <stdio.h>
-int f(void) { return 0; }'
+int f(void);
+int f(void) { return 0; }' 'stdio.h'
 control vla '#include <linux/types.h>
-u32 f(u32 n) { u8 a[n]; a[0] = 1; return a[0]; }'
+u32 f(u32 n);
+u32 f(u32 n) { u8 a[n]; a[0] = 1; return a[0]; }' 'variable length array'
+control bigframe '#include <linux/types.h>
+#include <linux/string.h>
+u32 f(u32 n);
+u32 f(u32 n) { u8 a[4096]; memset(a, 1, sizeof(a)); return a[n & 4095]; }' 'frame size'
 printf 'int g(int);\nint f(int x) { return x ? g(x - 1) : 0; }\nint g(int x) { return f(x); }\n' \
 	>"$TMP/rec.c"
 $CC -O0 -fcallgraph-info -c "$TMP/rec.c" -o "$TMP/rec.o" -dumpdir "$TMP/"
-[ -n "$(find_cycle "$TMP/rec.ci")" ] || fail "negative control 'recursion' not found: the check is blind"
-control bigframe '#include <linux/types.h>
-#include <linux/string.h>
-u32 f(u32 n) { u8 a[4096]; memset(a, 1, sizeof(a)); return a[n & 4095]; }'
+[ -n "$(find_cycle "$TMP/rec.ci")" ] ||
+	fail "negative control 'recursion' not detected: the check is blind"
 
-echo "npu_kernel_subset: ok (kmod/npu_engine.c builds as kernel C; no float, libc, VLA or recursion)"
+echo "npu_kernel_subset: ok (kmod/npu_engine.c is kernel C: no float, libc, VLA, recursion)"

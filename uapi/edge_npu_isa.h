@@ -124,7 +124,8 @@ struct enpu_block_q4 {
 
 /**
  * struct enpu_block_i32 - 32 int32 values sharing one exponent; x = q[i] * 2^exp.
- * @exp: the block exponent, chosen per block by the engine so that max |q| is in [2^29, 2^30).
+ * @exp: the block exponent, chosen per block by the engine so that max |q| is in [2^29, 2^30]
+ *	(0 for an all-zero block).
  * @q: the mantissas.
  */
 struct enpu_block_i32 {

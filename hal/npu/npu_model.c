@@ -205,6 +205,15 @@ void npu_dequantize_i8(const int8_t *q, size_t n, float scale, int32_t zero_poin
 		y[i] = scale * (float)(q[i] - zero_point);
 }
 
+float npu_i8_scale_for(const float *x, size_t n)
+{
+	float amax = 0.0f;
+
+	for (size_t i = 0; i < n; i++)
+		amax = fmaxf(amax, fabsf(x[i]));
+	return amax > 0.0f ? amax / 127.0f : 1.0f;
+}
+
 /* ---- (c) requantization and LUTs --------------------------------------------------------- */
 
 enum hal_status npu_requant_from_real(double real, int32_t zero_point, struct enpu_requant *rq)

@@ -69,6 +69,11 @@ void npu_dequantize_i32b_row(const void *src, uint32_t n, float *y);
 /* Per-tensor int8: q = clamp(round(x / scale) + zero_point), x = scale * (q - zero_point). */
 void npu_quantize_i8(const float *x, size_t n, float scale, int32_t zero_point, int8_t *q);
 void npu_dequantize_i8(const int8_t *q, size_t n, float scale, int32_t zero_point, float *y);
+/*
+ * A per-tensor scale chosen at the boundary from the data itself (LLM activations have no
+ * calibration): symmetric, zero point 0, max |x| maps to 127; 1.0 for an all-zero tensor.
+ */
+float npu_i8_scale_for(const float *x, size_t n);
 
 /* ---- (c) requantization pairs and LUTs --------------------------------------------------- */
 

@@ -988,8 +988,11 @@ static void cost_cmd(struct npu_engine *e, const union npu_cmd *c, const struct 
 		forget_operand(e, bufs, &c->cp.dst, c->cp.rows, c->cp.row_bytes);
 		break;
 	case ENPU_OP_BARRIER:
-		k->dram = c->bar.flags & ENPU_BARRIER_F_SIGNAL ? 4 : 0;
 		k->cycles = e->hw.cmd_overhead_cycles + e->hw.barrier_cycles;
+		if (c->bar.flags & ENPU_BARRIER_F_SIGNAL) {
+			k->dram = 4;
+			forget_range(e, bufs[c->bar.buffer].id, c->bar.offset, c->bar.offset + 4);
+		}
 		break;
 	default:
 		k->cycles = e->hw.cmd_overhead_cycles + c->stall.cycles;

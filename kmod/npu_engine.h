@@ -8,6 +8,12 @@
  * buffers; npu_engine_run() validates the whole stream and executes it only if every command
  * is valid, so that a bad stream from one process never touches memory it did not name.
  *
+ * Trust: the stream is read twice (validation, then execution), so the caller must hold a
+ * private copy that nobody else can modify (the kernel copies it from user space first).
+ * Buffer contents, on the other hand, are never trusted: they may change under a running job
+ * (shared GEM mappings) and then give wrong numbers, but never an access outside the buffers
+ * or undefined behaviour, because no address depends on data.
+ *
  * Thread safety: none inside. One &struct npu_engine is one hardware queue; the caller
  * serialises calls on it (the kernel from its scheduler, the simulator with a mutex).
  * npu_validate() only reads the engine and may run concurrently with other validations.

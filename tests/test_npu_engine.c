@@ -802,8 +802,20 @@ START_TEST(test_validator_refuses_streams)
 	/* truncated stream, and no stream */
 	struct npu_status st;
 	struct npu_engine e;
+	struct fixture *f = malloc(sizeof(*f));
 
+	/* the reason names the command, the operand and the rule */
 	npu_engine_init(&e, NULL, 0);
+	fixture_init(f);
+	mm.weights.offset = 36;
+	fx_stream(&s, &mm, sizeof(mm));
+	ck_assert_int_eq(npu_validate(&e, s.data, s.len, f->bufs, FX_NBUFS, &st),
+			 -ENPU_ERR_OUT_OF_BOUNDS);
+	ck_assert_str_eq(st.reason, "matmul: weights: extends past the end of its buffer");
+	ck_assert_uint_eq(st.cmd_offset, sizeof(struct enpu_stream_header) +
+			  sizeof(struct enpu_cmd_copy));
+	npu_stream_free(&s);
+	free(f);
 	ck_assert_int_eq(npu_validate(&e, &h, 16, NULL, 0, &st), -ENPU_ERR_BAD_LENGTH);
 	ck_assert_int_eq(npu_validate(&e, NULL, 0, NULL, 0, &st), -ENPU_ERR_BAD_LENGTH);
 }

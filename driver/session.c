@@ -299,7 +299,9 @@ uint32_t enpu_session_device_usage(const enpu_session *s, struct enpu_device_usa
 		usage[i].device = ctx->devices[i]->name;
 		usage[i].ops = s->usage[i].ops;
 		usage[i].busy_ns = s->usage[i].busy_ns;
-		usage[i].bytes_copied = ctx->devices[i]->stats.bytes_copied;
+		usage[i].bytes_copied = s->usage[i].bytes_copied;
+		usage[i].modeled_ns = s->usage[i].modeled_ns;
+		usage[i].modeled_energy_pj = s->usage[i].modeled_energy_pj;
 	}
 	return n;
 }

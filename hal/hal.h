@@ -145,6 +145,9 @@ struct hal_device_stats {
 	uint64_t ops;
 	uint64_t busy_ns;
 	uint64_t bytes_copied; /* bytes moved between devices (0 on unified memory) */
+	/* A device that models its own time and energy (the NPU) adds them here; 0 otherwise. */
+	uint64_t modeled_ns;
+	uint64_t modeled_energy_pj;
 };
 
 struct hal_device_vtable {

@@ -27,6 +27,7 @@ enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **dev
 			return SCHED_ERR_INVALID;
 		}
 		struct hal_device *dev = devs[n->device];
+		const struct hal_device_stats before = dev->stats;
 		uint64_t t0 = now_ns();
 		enum hal_status st = dev->vt->run(dev, op);
 
@@ -36,8 +37,13 @@ enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **dev
 			return st == HAL_ERR_INVALID ? SCHED_ERR_INVALID : SCHED_ERR_DEVICE;
 		}
 		if (usage) {
-			usage[n->device].ops++;
-			usage[n->device].busy_ns += now_ns() - t0;
+			struct sched_usage *u = &usage[n->device];
+			u->ops++;
+			u->busy_ns += now_ns() - t0;
+			u->bytes_copied += dev->stats.bytes_copied - before.bytes_copied;
+			u->modeled_ns += dev->stats.modeled_ns - before.modeled_ns;
+			u->modeled_energy_pj += dev->stats.modeled_energy_pj -
+						before.modeled_energy_pj;
 		}
 	}
 	return SCHED_OK;

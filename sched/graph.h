@@ -138,6 +138,9 @@ void sched_place_fixed(struct sched_graph *g, struct hal_device **devs, uint32_t
 struct sched_usage {
 	uint64_t ops;
 	uint64_t busy_ns;
+	uint64_t bytes_copied;
+	uint64_t modeled_ns;        /* the device's own model of its time (NPU), else 0 */
+	uint64_t modeled_energy_pj;
 };
 
 /*

@@ -239,6 +239,13 @@ static void print_summary(const struct enpu_model_info *mi, uint64_t load_ns,
 			d->device, (unsigned long long)d->ops, (unsigned long long)total_ops,
 			total_ops ? 100.0 * (double)d->ops / (double)total_ops : 0.0,
 			ms(d->busy_ns), (unsigned long long)d->bytes_copied);
+		if (d->modeled_ns || d->modeled_energy_pj) {
+			uint32_t tokens = st->n_prompt + st->n_generated;
+			fprintf(stderr, "           %-8s modeled (simulated silicon, not measured): "
+				"%.3f ms/token, %.3f mJ/token\n", d->device,
+				tokens ? ms(d->modeled_ns) / tokens : 0.0,
+				tokens ? (double)d->modeled_energy_pj / 1e9 / tokens : 0.0);
+		}
 	}
 }
 

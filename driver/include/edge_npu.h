@@ -201,8 +201,12 @@ ENPU_API enpu_status enpu_sample(enpu_session *session, const struct enpu_sample
 struct enpu_device_usage {
 	const char *device; /* "cpu-ref", ... */
 	uint64_t ops;
-	uint64_t busy_ns;
-	uint64_t bytes_copied;
+	uint64_t busy_ns;      /* measured wall time of its ops on this host */
+	uint64_t bytes_copied; /* between devices; 0 on unified memory */
+	/* Modeled by a simulated device (the NPU): its time and energy on the modeled silicon,
+	 * not measured on this host. 0 for devices without a model. */
+	uint64_t modeled_ns;
+	uint64_t modeled_energy_pj;
 };
 
 #define ENPU_MAX_DEVICES 8

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hal.h"
+#include "opencl/opencl.h"
 
 static enum hal_status cpu_ref_create(const struct hal_device_options *opts,
 				      struct hal_device **out, char *err, size_t len)
@@ -23,6 +24,7 @@ static const struct hal_backend cpu_ref = {
 
 const struct hal_backend *const hal_backends[] = {
 	&cpu_ref,
+	&hal_opencl_backend,
 	NULL,
 };
 

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * opencl_cache.c - the program: built once per device from the embedded source, its binary
+ * cached on disk so that the next process starts without compiling (~0.5 s on PoCL).
+ *
+ * The cache file is named by a hash of the key and holds the key itself, so a hash collision
+ * or a stale file is recognised: the key is platform, device name, device and driver
+ * versions, build options and a hash of the source. A file that does not verify (truncated,
+ * corrupt, other key) or that the driver refuses is ignored and rewritten, never fatal; a
+ * cache directory that cannot be written only costs the next run a compilation.
+ *
+ * File layout: "ENPUCLB1", u32 key length, key, u64 binary length, u64 FNV-1a of the binary,
+ * binary. Written to a temporary file and renamed, so readers never see half a file.
+ */
+#include "ocl_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CACHE_MAGIC "ENPUCLB1"
+#define CACHE_MAX_BYTES (512u << 20) /* larger than any program binary we produce */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t fnv1a(const void *data, size_t n, uint64_t h)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+#define FNV_INIT 0xcbf29ce484222325ull
+
+/* mkdir -p; false when the directory cannot be made. */
+static bool make_dirs(const char *path)
+{
+	char tmp[512];
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return false;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) && errno != EEXIST)
+			return false;
+		*p = '/';
+	}
+	return !mkdir(tmp, 0755) || errno == EEXIST;
+}
+
+/* The cache directory by precedence: ENPU_CL_CACHE_DIR, XDG_CACHE_HOME, HOME; "" if none. */
+static void cache_dir(char *out, size_t len)
+{
+	const char *env = getenv("ENPU_CL_CACHE_DIR");
+
+	out[0] = '\0';
+	if (env && env[0])
+		snprintf(out, len, "%s", env);
+	else if ((env = getenv("XDG_CACHE_HOME")) && env[0])
+		snprintf(out, len, "%s/edge-npu/cl", env);
+	else if ((env = getenv("HOME")) && env[0])
+		snprintf(out, len, "%s/.cache/edge-npu/cl", env);
+}
+
+static void cache_key(const struct ocl_dev *d, const char *source, const char *options,
+		      char *out, size_t len)
+{
+	const struct hal_opencl_caps *c = &d->info.caps;
+
+	snprintf(out, len, "platform=%s\ndevice=%s\nversion=%s\ndriver=%s\noptions=%s\n"
+		 "source=%016llx\n", c->platform, c->device, c->version, c->driver, options,
+		 (unsigned long long)fnv1a(source, strlen(source), FNV_INIT));
+}
+
+/* The whole file, or NULL; small files and missing files alike are simply "no cache". */
+static unsigned char *read_all(const char *path, size_t *out_len)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 || (unsigned long)n > CACHE_MAX_BYTES ||
+	    fseek(f, 0, SEEK_SET))
+		goto out;
+	buf = malloc((size_t)n);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	*out_len = (size_t)n;
+out:
+	fclose(f);
+	return buf;
+}
+
+/* Finds the binary inside a cache file of this key; false if anything does not verify. */
+static bool parse_cache(const unsigned char *buf, size_t n, const char *key,
+			const unsigned char **bin, size_t *bin_len)
+{
+	size_t klen = strlen(key), pos = 8;
+	uint32_t file_klen;
+	uint64_t blen, bhash;
+
+	if (n < pos + 4 || memcmp(buf, CACHE_MAGIC, 8))
+		return false;
+	memcpy(&file_klen, buf + pos, 4);
+	pos += 4;
+	if (file_klen != klen || n - pos < klen || memcmp(buf + pos, key, klen))
+		return false;
+	pos += klen;
+	if (n - pos < 16)
+		return false;
+	memcpy(&blen, buf + pos, 8);
+	memcpy(&bhash, buf + pos + 8, 8);
+	pos += 16;
+	if (blen == 0 || blen != n - pos || fnv1a(buf + pos, (size_t)blen, FNV_INIT) != bhash)
+		return false;
+	*bin = buf + pos;
+	*bin_len = (size_t)blen;
+	return true;
+}
+
+static cl_program load_cached(struct ocl_dev *d, const char *path, const char *key,
+			      const char *options)
+{
+	size_t n = 0, bin_len = 0;
+	unsigned char *buf = read_all(path, &n);
+	const unsigned char *bin;
+	cl_program prog = NULL;
+	cl_int err, bin_status;
+
+	if (buf && parse_cache(buf, n, key, &bin, &bin_len)) {
+		prog = clCreateProgramWithBinary(d->ctx, 1, &d->device, &bin_len, &bin, &bin_status,
+						 &err);
+		/* a binary the driver no longer accepts is just a cache miss */
+		if (prog && (bin_status != CL_SUCCESS ||
+			     clBuildProgram(prog, 1, &d->device, options, NULL, NULL) != CL_SUCCESS)) {
+			clReleaseProgram(prog);
+			prog = NULL;
+		}
+	}
+	free(buf);
+	return prog;
+}
+
+static void store_cached(struct ocl_dev *d, const char *dir, const char *path, const char *key)
+{
+	size_t bin_len = 0, klen = strlen(key);
+	unsigned char *bin = NULL;
+	char tmp[600];
+	FILE *f;
+
+	if (clGetProgramInfo(d->program, CL_PROGRAM_BINARY_SIZES, sizeof(bin_len), &bin_len,
+			     NULL) != CL_SUCCESS || !bin_len || !make_dirs(dir))
+		return;
+	bin = malloc(bin_len);
+	if (!bin || clGetProgramInfo(d->program, CL_PROGRAM_BINARIES, sizeof(bin), &bin,
+				     NULL) != CL_SUCCESS)
+		goto out;
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	f = fopen(tmp, "wb");
+	if (!f)
+		goto out;
+	uint32_t k32 = (uint32_t)klen;
+	uint64_t b64 = bin_len, h = fnv1a(bin, bin_len, FNV_INIT);
+	bool ok = fwrite(CACHE_MAGIC, 1, 8, f) == 8 && fwrite(&k32, 4, 1, f) == 1 &&
+		  fwrite(key, 1, klen, f) == klen && fwrite(&b64, 8, 1, f) == 1 &&
+		  fwrite(&h, 8, 1, f) == 1 && fwrite(bin, 1, bin_len, f) == bin_len;
+
+	if (fclose(f) || !ok || rename(tmp, path))
+		unlink(tmp);
+out:
+	free(bin);
+}
+
+/* Appends the build log to err (and prints all of it: it can be long). */
+static void build_log(struct ocl_dev *d, cl_program prog, char *err, size_t len)
+{
+	size_t n = 0, used = strlen(err);
+	char *log;
+
+	clGetProgramBuildInfo(prog, d->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
+	log = malloc(n + 1);
+	if (!log)
+		return;
+	log[0] = '\0';
+	clGetProgramBuildInfo(prog, d->device, CL_PROGRAM_BUILD_LOG, n, log, NULL);
+	log[n] = '\0';
+	fprintf(stderr, "edge-npu: OpenCL build log for '%s':\n%s\n", d->info.caps.device, log);
+	if (used < len)
+		snprintf(err + used, len - used, "; build log:\n%s", log);
+	free(log);
+}
+
+static enum hal_status build_source(struct ocl_dev *d, const char *source, const char *options,
+				    char *err, size_t len)
+{
+	cl_int e;
+	cl_program prog = clCreateProgramWithSource(d->ctx, 1, &source, NULL, &e);
+
+	if (!prog) {
+		snprintf(err, len, "clCreateProgramWithSource: %s", ocl_strerror(e));
+		return HAL_ERR_DEVICE;
+	}
+	e = clBuildProgram(prog, 1, &d->device, options, NULL, NULL);
+	if (e != CL_SUCCESS) {
+		snprintf(err, len, "building the OpenCL kernels for '%s' failed (%s)",
+			 d->info.caps.device, ocl_strerror(e));
+		build_log(d, prog, err, len);
+		clReleaseProgram(prog);
+		return HAL_ERR_DEVICE;
+	}
+	d->program = prog;
+	return HAL_OK;
+}
+
+enum hal_status ocl_program_get(struct ocl_dev *d, const char *source, const char *options,
+				char *err, size_t len)
+{
+	char dir[400], key[1024];
+	uint64_t t0 = now_ns();
+	enum hal_status st;
+
+	cache_dir(dir, sizeof(dir));
+	cache_key(d, source, options, key, sizeof(key));
+	d->info.cache_path[0] = '\0';
+	if (dir[0])
+		snprintf(d->info.cache_path, sizeof(d->info.cache_path), "%s/%016llx.clbin", dir,
+			 (unsigned long long)fnv1a(key, strlen(key), FNV_INIT));
+	if (d->info.cache_path[0]) {
+		d->program = load_cached(d, d->info.cache_path, key, options);
+		if (d->program) {
+			d->info.program_from_cache = true;
+			d->info.program_ns = now_ns() - t0;
+			return HAL_OK;
+		}
+	}
+	st = build_source(d, source, options, err, len);
+	if (st)
+		return st;
+	if (d->info.cache_path[0])
+		store_cached(d, dir, d->info.cache_path, key);
+	d->info.program_ns = now_ns() - t0;
+	return HAL_OK;
+}

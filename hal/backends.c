@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hal.h"
+#include "npu/npu_sim.h"
 #include "opencl/opencl.h"
 
 static enum hal_status cpu_ref_create(const struct hal_device_options *opts,

@@ -1,0 +1,651 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * npu_sim.c - the in-process NPU: the shared engine behind the HAL vtable. See npu_sim.h.
+ *
+ * Threads: the application thread(s) call the vtable; run() is serialised by run_lock (one
+ * scratch area, one weight table). The worker thread is the only one that runs the engine;
+ * elock guards the engine and the DVFS state against the few other readers (counters,
+ * release_weight's residency drop). The queue has its own lock so that submit never waits
+ * for a running job.
+ *
+ * Op coverage (supports()): only MATMUL. SWIGLU and ADD could be expressed in the ISA (LUT
+ * SiLU + int8 MUL, int8 ADD), but they need per-tensor int8 activations, which lose ~0.4% of
+ * each tensor's range per element (test_npu_engine's SwiGLU pipeline: max error ~1-2% of the
+ * output range); the residual ADD in int8 would round the residual stream itself every layer.
+ * Both cost four boundary conversions for a few thousand element operations, so they stay on
+ * the CPU, where they are exact and cheap.
+ */
+#include "hal/npu/npu_sim.h"
+#include "hal/npu/npu_model.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+struct npu_fence {
+	atomic_int refs;
+	atomic_bool signalled;
+	int efd;
+	uint64_t seqno;
+	/* written by the worker before signalled is set */
+	enum hal_status result;
+	struct npu_status st;
+	struct npu_job_stats js;
+};
+
+struct npu_job {
+	struct npu_job *next;
+	void *stream;
+	size_t len;
+	struct npu_buffer *bufs;
+	uint32_t nbufs;
+	struct npu_fence *fence;
+};
+
+/* A weight converted to the NPU layout at load; looked up by its (new) data pointer. */
+struct npu_weight {
+	void *npu_data;
+	void *orig_data;
+	uint64_t id;
+};
+
+struct npu_sim {
+	struct hal_device base;
+
+	pthread_mutex_t qlock; /* queue, stop, seqno */
+	pthread_cond_t qcond;
+	struct npu_job *head, *tail;
+	bool stop;
+	uint64_t seqno;
+	pthread_t worker;
+
+	pthread_mutex_t elock; /* engine and sysfs */
+	struct npu_engine engine;
+	struct npu_sysfs sysfs;
+
+	pthread_mutex_t run_lock; /* run(), prepare/release_weight */
+	struct npu_weight *weights;
+	uint32_t n_weights, cap_weights;
+	uint64_t next_id;
+	uint8_t *scratch;
+	size_t scratch_cap;
+	uint64_t energy_fj_rem;
+};
+
+static struct npu_sim *to_sim(struct hal_device *dev)
+{
+	return (struct npu_sim *)dev;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* ---- fences ------------------------------------------------------------------------------- */
+
+static struct npu_fence *fence_new(void)
+{
+	struct npu_fence *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f->efd < 0) {
+		free(f);
+		return NULL;
+	}
+	atomic_init(&f->refs, 2); /* the submitter's and the job's */
+	atomic_init(&f->signalled, false);
+	return f;
+}
+
+void npu_fence_put(struct npu_fence *f)
+{
+	if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
+		close(f->efd);
+		free(f);
+	}
+}
+
+static void fence_signal(struct npu_fence *f)
+{
+	uint64_t one = 1;
+
+	atomic_store_explicit(&f->signalled, true, memory_order_release);
+	/* cannot fail: the counter is far from overflow and the fd is ours */
+	if (write(f->efd, &one, sizeof(one)) != sizeof(one))
+		(void)0;
+	npu_fence_put(f);
+}
+
+int npu_fence_fd(const struct npu_fence *f)
+{
+	return f->efd;
+}
+
+uint64_t npu_fence_seqno(const struct npu_fence *f)
+{
+	return f->seqno;
+}
+
+bool npu_fence_signalled(const struct npu_fence *f)
+{
+	return atomic_load_explicit(&f->signalled, memory_order_acquire);
+}
+
+enum hal_status npu_fence_wait(struct npu_fence *f, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms < 0 ? 0 : now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	while (!npu_fence_signalled(f)) {
+		struct pollfd p = { .fd = f->efd, .events = POLLIN };
+		int left = -1;
+
+		if (timeout_ms >= 0) {
+			uint64_t t = now_ns();
+			if (t >= deadline)
+				return HAL_ERR_DEVICE;
+			left = (int)((deadline - t + 999999) / 1000000);
+		}
+		if (poll(&p, 1, left) < 0 && errno != EINTR)
+			return HAL_ERR_DEVICE;
+	}
+	return HAL_OK;
+}
+
+enum hal_status npu_fence_result(const struct npu_fence *f, struct npu_status *st,
+				 struct npu_job_stats *js)
+{
+	if (!npu_fence_signalled(f))
+		return HAL_ERR_INVALID;
+	if (st)
+		*st = f->st;
+	if (js)
+		*js = f->js;
+	return f->result;
+}
+
+/* ---- the queue and the worker ------------------------------------------------------------- */
+
+static void job_free(struct npu_job *j)
+{
+	free(j->stream);
+	free(j->bufs);
+	free(j);
+}
+
+/* Runs one job on the engine at the operating point the DVFS policy picks now. */
+static void run_job(struct npu_sim *d, struct npu_job *j)
+{
+	struct npu_fence *f = j->fence;
+	uint64_t t0 = now_ns(), t1;
+	struct npu_counters total;
+	uint32_t opp;
+	int rc;
+
+	pthread_mutex_lock(&d->elock);
+	opp = npu_sysfs_pick_opp(&d->sysfs, t0);
+	if (opp != d->engine.opp && npu_engine_set_opp(&d->engine, opp) == 0)
+		npu_sysfs_set_opp(&d->sysfs, opp, t0);
+	rc = npu_engine_run(&d->engine, j->stream, j->len, j->bufs, j->nbufs, &f->js, &f->st);
+	/* the hardware would hang until the job timeout; the engine says so at once */
+	if (rc == -ENPU_ERR_STALLED)
+		npu_engine_reset(&d->engine);
+	total = d->engine.total;
+	pthread_mutex_unlock(&d->elock);
+
+	f->result = rc ? HAL_ERR_DEVICE : HAL_OK;
+	fence_signal(f);
+	job_free(j);
+
+	/* housekeeping after the signal, so that it never delays the waiter */
+	t1 = now_ns();
+	pthread_mutex_lock(&d->elock);
+	npu_sysfs_job_done(&d->sysfs, t1 - t0, &total, t1, false);
+	pthread_mutex_unlock(&d->elock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct npu_sim *d = arg;
+
+	for (;;) {
+		struct npu_job *j;
+
+		pthread_mutex_lock(&d->qlock);
+		while (!d->head && !d->stop)
+			pthread_cond_wait(&d->qcond, &d->qlock);
+		j = d->head;
+		if (j) {
+			d->head = j->next;
+			if (!d->head)
+				d->tail = NULL;
+		}
+		pthread_mutex_unlock(&d->qlock);
+		if (!j)
+			return NULL; /* stopped with an empty queue */
+		run_job(d, j);
+	}
+}
+
+enum hal_status npu_sim_submit(struct hal_device *dev, const void *stream, size_t len,
+			       const struct npu_buffer *bufs, uint32_t nbufs,
+			       struct npu_fence **out_fence)
+{
+	struct npu_sim *d = to_sim(dev);
+	struct npu_job *j = calloc(1, sizeof(*j));
+	enum hal_status st = HAL_ERR_NOMEM;
+
+	*out_fence = NULL;
+	if (!j)
+		return st;
+	j->stream = malloc(len ? len : 1);
+	j->bufs = malloc((nbufs ? nbufs : 1) * sizeof(*bufs));
+	j->fence = fence_new();
+	if (!j->stream || !j->bufs || !j->fence)
+		goto fail;
+	memcpy(j->stream, stream, len);
+	if (nbufs)
+		memcpy(j->bufs, bufs, nbufs * sizeof(*bufs));
+	j->len = len;
+	j->nbufs = nbufs;
+
+	pthread_mutex_lock(&d->qlock);
+	if (d->stop) {
+		pthread_mutex_unlock(&d->qlock);
+		st = HAL_ERR_DEVICE;
+		goto fail;
+	}
+	j->fence->seqno = ++d->seqno;
+	if (d->tail)
+		d->tail->next = j;
+	else
+		d->head = j;
+	d->tail = j;
+	*out_fence = j->fence;
+	pthread_cond_signal(&d->qcond);
+	pthread_mutex_unlock(&d->qlock);
+	return HAL_OK;
+fail:
+	if (j->fence) {
+		npu_fence_put(j->fence);
+		npu_fence_put(j->fence);
+	}
+	job_free(j);
+	return st;
+}
+
+/* ---- telemetry ---------------------------------------------------------------------------- */
+
+void npu_sim_counters(struct hal_device *dev, struct npu_counters *out)
+{
+	struct npu_sim *d = to_sim(dev);
+
+	pthread_mutex_lock(&d->elock);
+	*out = d->engine.total;
+	pthread_mutex_unlock(&d->elock);
+}
+
+uint32_t npu_sim_opp(struct hal_device *dev)
+{
+	struct npu_sim *d = to_sim(dev);
+	uint32_t opp;
+
+	pthread_mutex_lock(&d->elock);
+	opp = d->engine.opp;
+	pthread_mutex_unlock(&d->elock);
+	return opp;
+}
+
+const char *npu_sim_sysfs_path(struct hal_device *dev)
+{
+	struct npu_sim *d = to_sim(dev);
+
+	return d->sysfs.dirfd >= 0 ? d->sysfs.path : "";
+}
+
+/* The job's modeled figures into the HAL totals; energy summed in fJ so nothing is lost. */
+static void account(struct npu_sim *d, const struct npu_job_stats *js)
+{
+	d->energy_fj_rem += js->energy_fj;
+	d->base.stats.modeled_energy_pj += d->energy_fj_rem / 1000;
+	d->energy_fj_rem %= 1000;
+	d->base.stats.modeled_ns += js->time_ns;
+}
+
+/* ---- weights ------------------------------------------------------------------------------ */
+
+static struct npu_weight *find_weight(struct npu_sim *d, const void *data)
+{
+	for (uint32_t i = 0; i < d->n_weights; i++)
+		if (d->weights[i].npu_data == data)
+			return &d->weights[i];
+	return NULL;
+}
+
+static bool shape_ok(const struct hal_tensor *w)
+{
+	return npu_weight_dtype(w->type) && w->ne[0] % ENPU_QK == 0 && w->ne[0] <= ENPU_MAX_K &&
+	       w->ne[1] % ENPU_QK == 0 && w->ne[1] && w->ne[1] <= ENPU_MAX_N;
+}
+
+/*
+ * The original bytes are the mapped file and stay valid, but nobody reads them while the NPU
+ * owns the weight: let the kernel reclaim them so that RSS does not hold both layouts.
+ * MADV_PAGEOUT never discards data (anonymous pages go to swap or stay), unlike DONTNEED.
+ */
+static void page_out(const void *p, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p, b = a + len;
+
+	if (page <= 0)
+		return;
+	a = (a + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	b &= ~((uintptr_t)page - 1);
+	if (b > a)
+		(void)madvise((void *)a, b - a, MADV_PAGEOUT);
+}
+
+static enum hal_status sim_prepare_weight(struct hal_device *dev, struct hal_tensor *w)
+{
+	struct npu_sim *d = to_sim(dev);
+	enum hal_status st = HAL_OK;
+	size_t bytes;
+	void *buf;
+
+	if (w->owner || !w->data || !shape_ok(w))
+		return HAL_OK; /* not ours to run: stays as the file holds it, for the CPU */
+	bytes = npu_weight_row_bytes(w->type, w->ne[0]) * w->ne[1];
+	pthread_mutex_lock(&d->run_lock);
+	if (d->n_weights == d->cap_weights) {
+		uint32_t cap = d->cap_weights ? 2 * d->cap_weights : 64;
+		struct npu_weight *nw = realloc(d->weights, cap * sizeof(*nw));
+
+		if (!nw) {
+			st = fail(dev, HAL_ERR_NOMEM, "'%s': out of memory", w->name);
+			goto out;
+		}
+		d->weights = nw;
+		d->cap_weights = cap;
+	}
+	buf = malloc(bytes);
+	if (!buf) {
+		st = fail(dev, HAL_ERR_NOMEM, "'%s': out of memory for %zu bytes of NPU weights",
+			  w->name, bytes);
+		goto out;
+	}
+	st = npu_convert_weights(w->type, w->data, w->ne[0], w->ne[1], buf, NULL);
+	if (st != HAL_OK) {
+		free(buf);
+		fail(dev, st, "'%s': cannot convert to the NPU layout", w->name);
+		goto out;
+	}
+	page_out(w->data, hal_tensor_bytes(w));
+	d->weights[d->n_weights++] = (struct npu_weight){ buf, w->data, ++d->next_id };
+	w->data = buf;
+	w->owner = dev;
+out:
+	pthread_mutex_unlock(&d->run_lock);
+	return st;
+}
+
+static void sim_release_weight(struct hal_device *dev, struct hal_tensor *w)
+{
+	struct npu_sim *d = to_sim(dev);
+	struct npu_weight *nw;
+
+	pthread_mutex_lock(&d->run_lock);
+	nw = w->owner == dev ? find_weight(d, w->data) : NULL;
+	if (nw) {
+		pthread_mutex_lock(&d->elock);
+		npu_engine_forget_buffer(&d->engine, nw->id);
+		pthread_mutex_unlock(&d->elock);
+		free(nw->npu_data);
+		w->data = nw->orig_data;
+		w->owner = NULL;
+		*nw = d->weights[--d->n_weights];
+	}
+	pthread_mutex_unlock(&d->run_lock);
+}
+
+/* ---- ops ---------------------------------------------------------------------------------- */
+
+static bool sim_supports(struct hal_device *dev, const struct hal_op *op)
+{
+	const struct hal_tensor *w = op->src[0], *x = op->src[1];
+
+	if (op->kind != HAL_OP_MATMUL || !w || !x || !op->dst)
+		return false;
+	if (w->owner && w->owner != dev)
+		return false;
+	return shape_ok(w) && x->type == HAL_TYPE_F32 && op->dst->type == HAL_TYPE_F32 &&
+	       x->ne[1] && x->ne[1] <= ENPU_MAX_ROWS;
+}
+
+static uint8_t *scratch(struct npu_sim *d, size_t bytes)
+{
+	if (bytes > d->scratch_cap) {
+		uint8_t *p = realloc(d->scratch, bytes);
+		if (!p)
+			return NULL;
+		d->scratch = p;
+		d->scratch_cap = bytes;
+	}
+	return d->scratch;
+}
+
+/* Submits a built stream and waits; the engine's refusal becomes dev->error. */
+static enum hal_status submit_wait(struct npu_sim *d, struct npu_stream *s, const char *what)
+{
+	struct npu_fence *f;
+	struct npu_job_stats js = { 0 };
+	struct npu_status vs = { 0 };
+	enum hal_status st = npu_stream_finish(s);
+
+	if (st != HAL_OK)
+		return fail(&d->base, st, "%s: out of memory building the stream", what);
+	st = npu_sim_submit(&d->base, s->data, s->len, s->bufs, s->nbufs, &f);
+	if (st != HAL_OK)
+		return fail(&d->base, st, "%s: cannot submit the job", what);
+	npu_fence_wait(f, -1);
+	st = npu_fence_result(f, &vs, &js);
+	npu_fence_put(f);
+	account(d, &js);
+	if (st != HAL_OK)
+		return fail(&d->base, st, "%s: npu command %u: %s (%s)%s", what, vs.cmd_index,
+			    vs.reason, npu_error_name(vs.code),
+			    vs.code == ENPU_ERR_STALLED ? "; engine reset" : "");
+	return HAL_OK;
+}
+
+/*
+ * MATMUL: F32 activations -> Q8B (host), the integer matmul with I32B output (NPU), I32B ->
+ * F32 (host). Weights the device converted at load are used in place with their SRAM identity;
+ * others (a graph built without a model load) are converted for this op only.
+ */
+static enum hal_status run_matmul(struct npu_sim *d, const struct hal_op *op)
+{
+	const struct hal_tensor *w = op->src[0], *x = op->src[1];
+	uint32_t k = w->ne[0], n = w->ne[1], m = x->ne[1];
+	size_t wrow = npu_weight_row_bytes(w->type, k), arow = npu_act_row_bytes(k);
+	size_t orow = npu_i32b_row_bytes(n), abytes = (arow * m + 7) & ~(size_t)7;
+	const struct npu_weight *nw = w->owner ? find_weight(d, w->data) : NULL;
+	void *wdata = nw ? nw->npu_data : NULL, *tmp = NULL;
+	enum hal_status st;
+	struct npu_stream s;
+	uint8_t *act, *out;
+
+	if (w->owner && !nw)
+		return fail(&d->base, HAL_ERR_INVALID, "'%s': weights not prepared by this device",
+			    w->name);
+	if (!wdata) {
+		tmp = wdata = malloc(wrow * n);
+		if (!tmp)
+			return fail(&d->base, HAL_ERR_NOMEM, "'%s': out of memory", op->dst->name);
+		npu_convert_weights(w->type, w->data, k, n, tmp, NULL);
+	}
+	act = scratch(d, abytes + orow * m);
+	if (!act) {
+		free(tmp);
+		return fail(&d->base, HAL_ERR_NOMEM, "'%s': out of memory", op->dst->name);
+	}
+	out = act + abytes;
+	for (uint32_t t = 0; t < m; t++)
+		npu_quantize_act_row((const float *)x->data + (size_t)t * k, k, act + t * arow);
+
+	npu_stream_begin(&s);
+	uint32_t bw = npu_stream_add_buffer(&s, wdata, (uint64_t)wrow * n, nw ? nw->id : 0,
+					    ENPU_BUF_F_READ);
+	uint32_t ba = npu_stream_add_buffer(&s, act, arow * m, 0, ENPU_BUF_F_READ);
+	uint32_t bo = npu_stream_add_buffer(&s, out, orow * m, 0, ENPU_BUF_F_WRITE);
+	npu_stream_matmul(&s, npu_weight_dtype(w->type), npu_operand(bw, 0, wrow),
+			  npu_operand(ba, 0, arow), npu_operand(bo, 0, orow), ENPU_DT_I32B, m, n,
+			  k, NULL);
+	st = submit_wait(d, &s, op->dst->name);
+	npu_stream_free(&s);
+	free(tmp);
+	if (st != HAL_OK)
+		return st;
+	for (uint32_t t = 0; t < m; t++)
+		npu_dequantize_i32b_row(out + t * orow, n, (float *)op->dst->data + (size_t)t * n);
+	return HAL_OK;
+}
+
+static enum hal_status sim_run(struct hal_device *dev, const struct hal_op *op)
+{
+	struct npu_sim *d = to_sim(dev);
+	char msg[sizeof(dev->error)];
+	uint64_t t0 = now_ns();
+	enum hal_status st;
+
+	if (hal_op_check(op, msg, sizeof(msg)) != HAL_OK) {
+		memcpy(dev->error, msg, sizeof(msg));
+		return HAL_ERR_INVALID;
+	}
+	if (!sim_supports(dev, op))
+		return fail(dev, HAL_ERR_UNSUPPORTED, "%s '%s': not supported by the NPU",
+			    hal_op_name(op->kind), op->dst->name);
+	pthread_mutex_lock(&d->run_lock);
+	st = run_matmul(d, op);
+	if (st == HAL_OK) {
+		dev->stats.ops++;
+		dev->stats.busy_ns += now_ns() - t0;
+	}
+	pthread_mutex_unlock(&d->run_lock);
+	return st;
+}
+
+/* ---- lifetime ----------------------------------------------------------------------------- */
+
+static void sim_destroy(struct hal_device *dev)
+{
+	struct npu_sim *d = to_sim(dev);
+	struct npu_counters c;
+
+	pthread_mutex_lock(&d->qlock);
+	d->stop = true;
+	pthread_cond_broadcast(&d->qcond);
+	pthread_mutex_unlock(&d->qlock);
+	pthread_join(d->worker, NULL); /* drains the queue first */
+
+	c = d->engine.total;
+	npu_sysfs_job_done(&d->sysfs, 0, &c, now_ns(), true);
+	npu_sysfs_close(&d->sysfs);
+	for (uint32_t i = 0; i < d->n_weights; i++)
+		free(d->weights[i].npu_data);
+	free(d->weights);
+	free(d->scratch);
+	pthread_mutex_destroy(&d->run_lock);
+	pthread_mutex_destroy(&d->elock);
+	pthread_cond_destroy(&d->qcond);
+	pthread_mutex_destroy(&d->qlock);
+	free(d);
+}
+
+static const struct hal_device_vtable sim_vt = {
+	.destroy = sim_destroy,
+	.supports = sim_supports,
+	.run = sim_run,
+	.prepare_weight = sim_prepare_weight,
+	.release_weight = sim_release_weight,
+};
+
+enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_device **out_dev,
+			       char *err, size_t err_len)
+{
+	struct npu_sim *d = calloc(1, sizeof(*d));
+	char why[512] = "";
+
+	*out_dev = NULL;
+	if (!d) {
+		snprintf(err, err_len, "out of memory");
+		return HAL_ERR_NOMEM;
+	}
+	d->base.vt = &sim_vt;
+	d->base.name = "npu";
+	npu_engine_init(&d->engine, NULL, opts ? opts->caps : 0);
+	if (npu_sysfs_open(&d->sysfs, d->engine.opp, why, sizeof(why))) {
+		snprintf(err, err_len, "%s", why);
+		free(d);
+		return HAL_ERR_DEVICE;
+	}
+	pthread_mutex_init(&d->qlock, NULL);
+	pthread_cond_init(&d->qcond, NULL);
+	pthread_mutex_init(&d->elock, NULL);
+	pthread_mutex_init(&d->run_lock, NULL);
+	if (pthread_create(&d->worker, NULL, worker_main, d)) {
+		snprintf(err, err_len, "cannot start the NPU worker thread");
+		npu_sysfs_close(&d->sysfs);
+		pthread_mutex_destroy(&d->run_lock);
+		pthread_mutex_destroy(&d->elock);
+		pthread_cond_destroy(&d->qcond);
+		pthread_mutex_destroy(&d->qlock);
+		free(d);
+		return HAL_ERR_DEVICE;
+	}
+	*out_dev = &d->base;
+	return HAL_OK;
+}
+
+static enum hal_status backend_create(const struct hal_device_options *opts,
+				      struct hal_device **out_dev, char *err, size_t err_len)
+{
+	(void)opts;
+	return npu_sim_create(NULL, out_dev, err, err_len);
+}
+
+const struct hal_backend hal_npu_sim_backend = {
+	"npu", "NPU, simulated in process (integer engine; DVFS in $XDG_RUNTIME_DIR/edge-npu)",
+	backend_create,
+};

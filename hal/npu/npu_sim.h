@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * npu_sim.h - the in-process NPU ("npu" backend): the shared engine (kmod/npu_engine.c) behind
+ * the HAL vtable, run by a worker thread as hardware would run it.
+ *
+ * The device is a queue: run() builds a command stream for one HAL op, submits it as a job
+ * {stream, buffers} and waits on the job's fence. The worker thread owns the engine; it
+ * applies the DVFS policy before each job (npu_sysfs below), runs the engine, folds the job's
+ * counters into telemetry and signals the fence (an eventfd, so that an application can poll()
+ * it with its other file descriptors).
+ *
+ * What runs on the device (supports()): MATMUL with Q8_0/Q4_0 weights, F32 activations in and
+ * out, N and K multiples of 32. The activations are quantized to Q8B on the host before the
+ * job and the I32B result is dequantized after it (the partition boundary), inside run(), so
+ * the op's measured time includes them; the modeled time and energy are the engine's only.
+ * Every other op (EMBED, RMSNORM, ROPE, ATTENTION, SWIGLU, ADD) runs on the CPU: see
+ * npu_sim.c for why SWIGLU and ADD, which the ISA could express in int8, are not offered.
+ *
+ * This header is internal (tests and the registry); applications see the device only through
+ * the public API and the sysfs-shaped directory.
+ */
+#ifndef EDGE_NPU_NPU_SIM_H
+#define EDGE_NPU_NPU_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hal/hal.h"
+#include "kmod/npu_engine.h"
+
+/* The registry entry (hal/backends.c). */
+extern const struct hal_backend hal_npu_sim_backend;
+
+struct npu_sim_options {
+	uint32_t caps; /* NPU_CAP_* of the engine (tests: NPU_CAP_DEBUG for stalls) */
+};
+
+/*
+ * Creates the device: the engine at its power-on state, the worker thread, and the DVFS
+ * directory (npu_sysfs_open). Fails only when threads or memory are missing, or when no
+ * runtime directory at all is writable; err says why.
+ */
+enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_device **out_dev,
+			       char *err, size_t err_len);
+
+/* ---- jobs and fences (internal API; run() is built on it) --------------------------------- */
+
+/*
+ * A job's completion. Signalled exactly once by the worker; stays signalled. Reference
+ * counted: the submitter holds one reference and drops it with npu_fence_put().
+ */
+struct npu_fence;
+
+/*
+ * Queues a job: stream (copied; the caller may free it on return) over bufs (the list is
+ * copied; the memory it names must stay valid until the fence signals). Validation happens in
+ * the worker, as in the kernel's scheduler: a bad stream still gets a fence, which signals
+ * with an error. Returns HAL_ERR_NOMEM, HAL_ERR_DEVICE (device shutting down, no eventfd), or
+ * HAL_OK with *out_fence.
+ */
+enum hal_status npu_sim_submit(struct hal_device *dev, const void *stream, size_t len,
+			       const struct npu_buffer *bufs, uint32_t nbufs,
+			       struct npu_fence **out_fence);
+
+/* The fence's eventfd: readable (POLLIN) once signalled. Do not read or close it. */
+int npu_fence_fd(const struct npu_fence *f);
+/* The job's sequence number on its device (1 for the first job; increasing). */
+uint64_t npu_fence_seqno(const struct npu_fence *f);
+/* Whether the fence has signalled (never blocks). */
+bool npu_fence_signalled(const struct npu_fence *f);
+/*
+ * Waits up to timeout_ms (< 0: forever) for the fence. Returns HAL_OK once signalled (whatever
+ * the job's result), HAL_ERR_DEVICE on timeout (the fence stays usable).
+ */
+enum hal_status npu_fence_wait(struct npu_fence *f, int timeout_ms);
+/*
+ * The result of a signalled job: HAL_OK, or HAL_ERR_DEVICE when the engine refused the stream
+ * (nothing executed) or stalled (the engine was reset). st and js (either may be NULL) get the
+ * engine's verdict and the job's counters. HAL_ERR_INVALID if the fence has not signalled.
+ */
+enum hal_status npu_fence_result(const struct npu_fence *f, struct npu_status *st,
+				 struct npu_job_stats *js);
+void npu_fence_put(struct npu_fence *f);
+
+/* ---- telemetry and operating point -------------------------------------------------------- */
+
+/* The engine's cumulative counters (consistent: read between jobs). */
+void npu_sim_counters(struct hal_device *dev, struct npu_counters *out);
+/* Index into npu_opp_table of the operating point the last job ran at (or will run at). */
+uint32_t npu_sim_opp(struct hal_device *dev);
+/* The device's DVFS directory, "" when it has none. */
+const char *npu_sim_sysfs_path(struct hal_device *dev);
+
+/* ---- the sysfs-shaped DVFS directory (npu_sysfs.c) ---------------------------------------- */
+
+/*
+ * Where: ${ENPU_SYSFS_DIR:-${XDG_RUNTIME_DIR}/edge-npu}/devfreq/npu<N>/, or, without
+ * XDG_RUNTIME_DIR, /tmp/edge-npu-<uid>/devfreq/npu<N>/. Each device instance leases the first
+ * npu<N> whose "owner" file no live process holds locked (flock, held for the device's
+ * life: a directory left by a dead process is simply reused, a live one is never shared), so
+ * the first NPU user on a machine is always npu0. Knob files already present in a reused
+ * directory are kept: an administrator writes them before starting the program.
+ *
+ * Files, in the kernel's devfreq names and units (Hz):
+ *   governor               rw  performance | powersave | userspace | simple_ondemand
+ *   available_governors    r
+ *   min_freq, max_freq     rw  bounds; any value in Hz, the device uses the OPPs within them
+ *   userspace/set_freq     rw  the userspace governor's request
+ *   cur_freq, target_freq  r   the operating point of the last job
+ *   available_frequencies  r   the OPP table, lowest first, space-separated
+ *   trans_stat             r   the kernel's transition table and time in state (ms, wall clock)
+ *   stats                  r   the engine's counters, "name value" per line
+ *   last_error             r   the last rejected knob write, "" if none
+ *   owner, name            r   the leasing pid; "npu-sim"
+ * A knob the device cannot parse is ignored (the file is rewritten with the value in force)
+ * and the reason goes to last_error and stderr.
+ */
+enum npu_governor {
+	NPU_GOV_PERFORMANCE,
+	NPU_GOV_POWERSAVE,
+	NPU_GOV_USERSPACE,
+	NPU_GOV_ONDEMAND,
+	NPU_GOV_COUNT
+};
+
+struct npu_sysfs {
+	int dirfd;  /* the device directory, -1 when there is none */
+	int lockfd; /* the flock'ed "owner" file */
+	int inofd;  /* inotify on the knobs, -1: re-read them before every job */
+	bool dirty; /* knobs changed since last read */
+	char path[512];
+	/* the knobs in force */
+	enum npu_governor gov;
+	uint64_t min_hz, max_hz, set_hz;
+	/* state and statistics */
+	uint32_t opp;
+	uint32_t trans[NPU_NUM_OPPS][NPU_NUM_OPPS];
+	uint64_t total_trans;
+	uint64_t state_ns[NPU_NUM_OPPS];
+	uint64_t state_since_ns;
+	uint64_t stats_written_ns;
+	/* simple_ondemand: busy time in the current sampling window */
+	uint64_t win_start_ns, win_busy_ns;
+	char last_error[256];
+};
+
+/*
+ * Leases and fills the directory; opp is the engine's current operating point. A directory
+ * that cannot be used (not writable, not ours) is reported on stderr and the next candidate is
+ * tried: the override or $XDG_RUNTIME_DIR/edge-npu, then /tmp/edge-npu-<uid>. Returns 0, or -1
+ * with err saying why when none is writable.
+ */
+int npu_sysfs_open(struct npu_sysfs *s, uint32_t opp, char *err, size_t err_len);
+/* The operating point the next job should run at (re-reads the knobs when they changed). */
+uint32_t npu_sysfs_pick_opp(struct npu_sysfs *s, uint64_t now_ns);
+/* Records that the engine now runs at opp (a transition when it differs). */
+void npu_sysfs_set_opp(struct npu_sysfs *s, uint32_t opp, uint64_t now_ns);
+/* After a job: busy time for ondemand; refreshes "stats" (at most every 100 ms unless force). */
+void npu_sysfs_job_done(struct npu_sysfs *s, uint64_t busy_ns, const struct npu_counters *c,
+			uint64_t now_ns, bool force);
+void npu_sysfs_close(struct npu_sysfs *s);
+const char *npu_governor_name(enum npu_governor g);
+
+#endif

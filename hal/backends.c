@@ -26,6 +26,7 @@ static const struct hal_backend cpu_ref = {
 const struct hal_backend *const hal_backends[] = {
 	&cpu_ref,
 	&hal_opencl_backend,
+	&hal_npu_sim_backend,
 	NULL,
 };
 

@@ -28,6 +28,7 @@ struct hal_opencl_caps {
 	char driver[64];    /* CL_DRIVER_VERSION */
 	char c_version[64]; /* CL_DEVICE_OPENCL_C_VERSION */
 	bool is_gpu;
+	bool is_cpu;         /* matmuls then give each work-item whole rows (no group reduction) */
 	bool unified_memory; /* host and device share memory: buffers are wrapped, not copied */
 	bool compiler;       /* an online compiler is available */
 	bool fp16;           /* cl_khr_fp16 (not needed: half is only loaded and stored) */

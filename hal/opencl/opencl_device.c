@@ -114,6 +114,7 @@ static void read_caps(cl_platform_id plat, cl_device_id dev, struct hal_opencl_c
 	dev_str(dev, CL_DEVICE_EXTENSIONS, ext, sizeof(ext));
 	clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof(type), &type, NULL);
 	c->is_gpu = type & CL_DEVICE_TYPE_GPU;
+	c->is_cpu = type & CL_DEVICE_TYPE_CPU;
 	c->unified_memory = dev_u64(dev, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof(cl_bool));
 	c->compiler = dev_u64(dev, CL_DEVICE_COMPILER_AVAILABLE, sizeof(cl_bool));
 	c->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
@@ -327,7 +328,8 @@ static enum hal_status build_kernels(struct ocl_dev *d, const char *source, char
 	cl_int e;
 
 	/* never fast-relaxed math: the numerics follow the reference backend */
-	snprintf(options, sizeof(options), "-cl-std=CL1.2 -DWG=%u%s", d->info.caps.work_group,
+	snprintf(options, sizeof(options), "-cl-std=CL1.2 -DWG=%u -DROW_PER_ITEM=%d%s",
+		 d->info.caps.work_group, d->info.caps.is_cpu,
 		 d->info.caps.correct_div_sqrt ? " -cl-fp32-correctly-rounded-divide-sqrt" : "");
 	st = ocl_program_get(d, source, options, err, len);
 	if (st)

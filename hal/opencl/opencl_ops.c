@@ -27,6 +27,7 @@ const char *const ocl_kernel_names[OCL_K_COUNT] = {
 
 #define TB 4             /* tokens per matmul work-group, as in matmul.cl */
 #define MAX_HEAD_DIM 1024 /* q of one head is staged in local memory */
+#define ROWS_PER_GROUP 16 /* CPU devices: rows (work-items) per work-group */
 
 /* ---- what the device takes -------------------------------------------------------------- */
 
@@ -213,6 +214,7 @@ static enum hal_status run_matmul(struct ocl_dev *d, const struct hal_op *op)
 	size_t wg = d->info.caps.work_group;
 	size_t global[2] = { (size_t)N * wg, (T + TB - 1) / TB }, local[2] = { wg, 1 };
 	cl_mem aq = NULL, ad = NULL;
+	bool row_per_item = d->info.caps.is_cpu; /* as the program was built (ROW_PER_ITEM) */
 	enum hal_status st = bind(d, o, 3);
 	struct launch l;
 
@@ -243,7 +245,9 @@ static enum hal_status run_matmul(struct ocl_dev *d, const struct hal_op *op)
 	arg_u32(&l, K);
 	arg_u32(&l, N);
 	arg_u32(&l, T);
-	if ((st = go(&l, 2, global, local)))
+	if (row_per_item)
+		global[0] = round_up(N, ROWS_PER_GROUP);
+	if ((st = go(&l, 2, global, row_per_item ? (size_t[2]){ ROWS_PER_GROUP, 1 } : local)))
 		return st;
 	return drain(d, o, 3);
 }

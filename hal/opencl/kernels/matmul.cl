@@ -17,6 +17,29 @@
 
 #define TB 4
 
+/*
+ * On a CPU device (ROW_PER_ITEM=1) a work-group per row costs more in scheduling and barriers
+ * than the row's arithmetic: there each work-item computes whole rows alone, without local
+ * memory, and the runtime vectorises across work-items. Same per-block terms, summed left to
+ * right as the reference does.
+ */
+#ifndef ROW_PER_ITEM
+#define ROW_PER_ITEM 0
+#endif
+#if ROW_PER_ITEM
+#define ROW_ID() get_global_id(0)
+#define LANE() 0
+#define LANES 1
+#define ROW_GUARD(n, N) \
+	if ((n) >= (N)) \
+		return
+#else
+#define ROW_ID() get_group_id(0)
+#define LANE() get_local_id(0)
+#define LANES WG
+#define ROW_GUARD(n, N)
+#endif
+
 /* One work-item per block of 32 activations: q = round(x / d), d = amax / 127 (as half). */
 __kernel void quantize_q8_act(__global const uchar *xb, ulong xoff, uint n_blocks,
 			      __global char *aq, __global float *ad)
@@ -56,10 +79,15 @@ inline void store_rows(__local float *red, float acc[TB], __global float *y, uin
 		       uint t0, uint T)
 {
 	for (uint k = 0; k < TB; k++) {
+#if ROW_PER_ITEM
+		if (t0 + k < T)
+			y[(size_t)(t0 + k) * N + n] = acc[k];
+#else
 		float r = wg_sum(red, acc[k]);
 
 		if (get_local_id(0) == 0 && t0 + k < T)
 			y[(size_t)(t0 + k) * N + n] = r;
+#endif
 	}
 }
 
@@ -68,12 +96,14 @@ __kernel void matmul_q8_0(__global const uchar *wb, ulong woff, __global const c
 			  uint N, uint T)
 {
 	__local float red[WG];
-	uint n = get_group_id(0), t0 = get_group_id(1) * TB;
+	uint n = ROW_ID(), t0 = get_group_id(1) * TB;
 	uint nb = K / QK;
 	__global const uchar *w = wb + woff + (size_t)n * nb * Q8_0_BYTES;
 	float acc[TB] = { 0.0f, 0.0f, 0.0f, 0.0f };
 
-	for (uint b = get_local_id(0); b < nb; b += WG) {
+	ROW_GUARD(n, N);
+
+	for (uint b = LANE(); b < nb; b += LANES) {
 		__global const uchar *blk = w + (size_t)b * Q8_0_BYTES;
 		__global const char *wq = (__global const char *)(blk + 2);
 		int16 w0 = convert_int16(vload16(0, wq)), w1 = convert_int16(vload16(1, wq));
@@ -96,12 +126,14 @@ __kernel void matmul_q4_0(__global const uchar *wb, ulong woff, __global const c
 			  uint N, uint T)
 {
 	__local float red[WG];
-	uint n = get_group_id(0), t0 = get_group_id(1) * TB;
+	uint n = ROW_ID(), t0 = get_group_id(1) * TB;
 	uint nb = K / QK;
 	__global const uchar *w = wb + woff + (size_t)n * nb * Q4_0_BYTES;
 	float acc[TB] = { 0.0f, 0.0f, 0.0f, 0.0f };
 
-	for (uint b = get_local_id(0); b < nb; b += WG) {
+	ROW_GUARD(n, N);
+
+	for (uint b = LANE(); b < nb; b += LANES) {
 		__global const uchar *blk = w + (size_t)b * Q4_0_BYTES;
 		uchar16 qs = vload16(0, blk + 2);
 		/* low nibble = element j, high nibble = element j + 16 */
@@ -126,11 +158,13 @@ __kernel void matmul_f16(__global const uchar *wb, ulong woff, __global const ha
 			 __global uchar *yb, ulong yoff, uint K, uint N, uint T)
 {
 	__local float red[WG];
-	uint n = get_group_id(0), t0 = get_group_id(1) * TB;
+	uint n = ROW_ID(), t0 = get_group_id(1) * TB;
 	__global const half *w = (__global const half *)(wb + woff) + (size_t)n * K;
 	float acc[TB] = { 0.0f, 0.0f, 0.0f, 0.0f };
 
-	for (uint i = get_local_id(0); i < K; i += WG) {
+	ROW_GUARD(n, N);
+
+	for (uint i = LANE(); i < K; i += LANES) {
 		float wv = vload_half(i, w);
 
 		for (uint k = 0; k < TB && t0 + k < T; k++)
@@ -143,12 +177,14 @@ __kernel void matmul_f32(__global const uchar *wb, ulong woff, __global const uc
 			 ulong xoff, __global uchar *yb, ulong yoff, uint K, uint N, uint T)
 {
 	__local float red[WG];
-	uint n = get_group_id(0), t0 = get_group_id(1) * TB;
+	uint n = ROW_ID(), t0 = get_group_id(1) * TB;
 	__global const float *w = CF32_AT(wb, woff) + (size_t)n * K;
 	__global const float *x = CF32_AT(xb, xoff);
 	float acc[TB] = { 0.0f, 0.0f, 0.0f, 0.0f };
 
-	for (uint i = get_local_id(0); i < K; i += WG) {
+	ROW_GUARD(n, N);
+
+	for (uint i = LANE(); i < K; i += LANES) {
 		float wv = w[i];
 
 		for (uint k = 0; k < TB && t0 + k < T; k++)

@@ -28,8 +28,8 @@
 #define MAX_DEVICES 64
 #define STATS_PERIOD_NS 100000000ull   /* "stats" and "trans_stat" refresh */
 #define ONDEMAND_WINDOW_NS 50000000ull /* simple_ondemand sampling window */
-#define ONDEMAND_UP 90                 /* load (%) above which it goes to the maximum */
-#define ONDEMAND_DOWN_DIFF 5           /* hysteresis below ONDEMAND_UP (kernel's defaults) */
+#define ONDEMAND_UP 45                 /* load (%) above which it goes to the maximum */
+#define ONDEMAND_DOWN_DIFF 5           /* hysteresis below ONDEMAND_UP */
 
 static const char *const gov_names[NPU_GOV_COUNT] = {
 	[NPU_GOV_PERFORMANCE] = "performance",
@@ -251,8 +251,12 @@ static void allowed_range(const struct npu_sysfs *s, uint32_t *lo, uint32_t *hi)
 }
 
 /*
- * simple_ondemand, as the kernel's: the worker's busy share of each window; above 90% the
- * maximum, within 5% below it unchanged, else the frequency that would make it ~87% busy.
+ * simple_ondemand, the kernel's algorithm with panfrost's tuning (upthreshold 45,
+ * downdifferential 5: busy time is job occupancy, which a back-to-back user with host work
+ * between jobs keeps well below 90%): load is the worker's busy share of each 50 ms window;
+ * above 45% the maximum, within 5% below it unchanged, else the frequency that would make it
+ * ~42% busy. Load is host time: the simulated clock does not shorten it, so the policy reacts
+ * to demand (a queue kept busy), which is what an application can influence here.
  */
 static uint32_t ondemand(struct npu_sysfs *s, uint64_t now)
 {

@@ -1,0 +1,842 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_npu_sim.c - the in-process NPU device ("npu"): lifetime, the ops it supports against
+ * the reference CPU backend, jobs and fences (wait, poll, errors, stall and reset), the
+ * submit -> complete overhead, the devfreq-shaped DVFS directory, and whole models through the
+ * public API against "cpu-ref".
+ *
+ * Every device here keeps its DVFS files under a private ENPU_SYSFS_DIR (set in main), so the
+ * tests never see or change an administrator's settings.
+ */
+#include <check.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "edge_npu.h"
+#include "hal/hal.h"
+#include "hal/npu/npu_model.h"
+#include "hal/npu/npu_sim.h"
+#include "hal/quant.h"
+#include "testutil.h"
+#include "tools/mkmodel.h"
+
+static char sysfs_base[512];
+
+static struct hal_device *open_npu(uint32_t caps)
+{
+	struct npu_sim_options o = { .caps = caps };
+	struct hal_device *dev = NULL;
+	char err[512] = "";
+
+	ck_assert_msg(npu_sim_create(&o, &dev, err, sizeof(err)) == HAL_OK, "%s", err);
+	ck_assert_ptr_nonnull(dev);
+	return dev;
+}
+
+static struct hal_device *open_ref(void)
+{
+	struct hal_device *dev = NULL;
+
+	ck_assert_int_eq(hal_cpu_ref_create(&dev), HAL_OK);
+	return dev;
+}
+
+struct agreement {
+	double cosine;
+	double max_abs;
+	double max_ref; /* max |b| */
+};
+
+static struct agreement compare(const float *a, const float *b, size_t n)
+{
+	double dot = 0, na = 0, nb = 0, maxerr = 0, maxref = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		dot += (double)a[i] * b[i];
+		na += (double)a[i] * a[i];
+		nb += (double)b[i] * b[i];
+		maxerr = fmax(maxerr, fabs((double)a[i] - b[i]));
+		maxref = fmax(maxref, fabs((double)b[i]));
+	}
+	return (struct agreement){ na && nb ? dot / sqrt(na * nb) : 1.0, maxerr, maxref };
+}
+
+/* ---- files of the DVFS directory ------------------------------------------------------------ */
+
+static char *read_text(const char *dir, const char *name)
+{
+	char path[1024];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return tu_read_file(path, &len);
+}
+
+static uint64_t read_u64(const char *dir, const char *name)
+{
+	char *t = read_text(dir, name);
+	uint64_t v = strtoull(t, NULL, 10);
+
+	free(t);
+	return v;
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	tu_write_file(path, text, strlen(text)); /* as `echo text > file`: truncate, write */
+}
+
+static uint64_t total_transitions(const char *dir)
+{
+	char *t = read_text(dir, "trans_stat"), *p = strstr(t, "Total transition : ");
+	uint64_t v;
+
+	ck_assert_ptr_nonnull(p);
+	v = strtoull(p + strlen("Total transition : "), NULL, 10);
+	free(t);
+	return v;
+}
+
+/* ---- jobs ------------------------------------------------------------------------------------ */
+
+/* Submits a built stream and waits; returns the job's result. */
+static enum hal_status run_stream(struct hal_device *dev, struct npu_stream *s,
+				  struct npu_status *st, struct npu_job_stats *js)
+{
+	struct npu_fence *f;
+	enum hal_status r;
+
+	ck_assert_int_eq(npu_stream_finish(s), HAL_OK);
+	ck_assert_int_eq(npu_sim_submit(dev, s->data, s->len, s->bufs, s->nbufs, &f), HAL_OK);
+	ck_assert_int_eq(npu_fence_wait(f, 10000), HAL_OK);
+	r = npu_fence_result(f, st, js);
+	npu_fence_put(f);
+	return r;
+}
+
+/* An empty job: header only, no buffers (what the overhead figure measures). */
+static enum hal_status run_empty(struct hal_device *dev, struct npu_job_stats *js)
+{
+	struct npu_stream s;
+	struct npu_status st;
+	enum hal_status r;
+
+	npu_stream_begin(&s);
+	r = run_stream(dev, &s, &st, js);
+	npu_stream_free(&s);
+	return r;
+}
+
+/* ---- lifetime ---------------------------------------------------------------------------------- */
+
+START_TEST(test_create_destroy)
+{
+	const struct hal_backend *b = hal_backend_find("npu");
+	struct hal_device *dev = NULL, *dev2;
+	char err[256] = "";
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_msg(strstr(b->description, "simulated"), "%s", b->description);
+	ck_assert_int_eq(b->create(&(struct hal_device_options){ 0 }, &dev, err, sizeof(err)),
+			 HAL_OK);
+	ck_assert_str_eq(dev->name, "npu");
+	/* the first device leases npu0, a second live one npu1; files in kernel units */
+	ck_assert_ptr_nonnull(strstr(npu_sim_sysfs_path(dev), sysfs_base));
+	ck_assert_ptr_nonnull(strstr(npu_sim_sysfs_path(dev), "/devfreq/npu0"));
+	dev2 = open_npu(0);
+	ck_assert_ptr_nonnull(strstr(npu_sim_sysfs_path(dev2), "/devfreq/npu1"));
+	char *freqs = read_text(npu_sim_sysfs_path(dev), "available_frequencies");
+	ck_assert_str_eq(freqs, "200000000 400000000 600000000 800000000 1000000000\n");
+	free(freqs);
+	ck_assert_uint_eq(read_u64(npu_sim_sysfs_path(dev), "owner"), (uint64_t)getpid());
+	hal_device_destroy(dev2);
+	hal_device_destroy(dev);
+	/* the lease is gone with the device: npu0 is free again */
+	dev = open_npu(0);
+	ck_assert_ptr_nonnull(strstr(npu_sim_sysfs_path(dev), "/devfreq/npu0"));
+	ck_assert_int_eq(run_empty(dev, NULL), HAL_OK);
+	hal_device_destroy(dev);
+}
+END_TEST
+
+/* ---- ops against the reference ---------------------------------------------------------------- */
+
+static void *make_weights(enum hal_type type, uint32_t n, uint32_t k, uint64_t *rng)
+{
+	size_t row = hal_row_bytes(type, k);
+	uint8_t *w = malloc(row * n);
+	float *f = malloc(sizeof(float) * k);
+
+	for (uint32_t r = 0; r < n; r++) {
+		/* rows of different magnitudes, as real weight matrices have */
+		float mag = 0.02f * (float)(1 + r % 7);
+		for (uint32_t i = 0; i < k; i++)
+			f[i] = mag * tu_rand_f32(rng);
+		quantize_row(type, f, w + r * row, k);
+	}
+	free(f);
+	return w;
+}
+
+/*
+ * One MATMUL on the NPU against cpu_ref, with weights converted per op (owner NULL) or at
+ * load (prepare_weight). Bound: the integer block dot products and the products of the block
+ * scales are bit-exact with the reference (npu_model.h); only the reference's float sum of
+ * K/32 scaled terms and the I32B rounding (2^-29 of a block's maximum) differ: a few float
+ * ulps of the partial sums, asserted as cosine >= 0.999999 and max |diff| <= 1e-5 max |ref|.
+ */
+static void check_matmul(enum hal_type type, uint32_t n, uint32_t k, uint32_t m, bool prepare)
+{
+	uint64_t rng = 7 + n + k + m;
+	void *wd = make_weights(type, n, k, &rng);
+	float *x = malloc(sizeof(float) * k * m), *yr = malloc(sizeof(float) * n * m);
+	float *yn = malloc(sizeof(float) * n * m);
+	struct hal_device *npu = open_npu(0), *ref = open_ref();
+	struct hal_tensor w = { "w", type, { k, n }, wd, NULL };
+	struct hal_tensor xt = { "x", HAL_TYPE_F32, { k, m }, x, NULL };
+	struct hal_tensor yt = { "y", HAL_TYPE_F32, { n, m }, yr, NULL };
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt };
+
+	for (size_t i = 0; i < (size_t)k * m; i++)
+		x[i] = 3.0f * tu_rand_f32(&rng);
+	ck_assert_int_eq(ref->vt->run(ref, &op), HAL_OK);
+	if (prepare) {
+		ck_assert_int_eq(npu->vt->prepare_weight(npu, &w), HAL_OK);
+		ck_assert_ptr_eq(w.owner, npu);
+		ck_assert_ptr_ne(w.data, wd);
+	}
+	ck_assert(npu->vt->supports(npu, &op));
+	yt.data = yn;
+	ck_assert_msg(npu->vt->run(npu, &op) == HAL_OK, "%s", npu->error);
+	struct agreement a = compare(yn, yr, (size_t)n * m);
+
+	printf("matmul %s %ux%u m=%u %s: cos %.9f max|diff| %.3g (max|ref| %.3g)\n",
+	       hal_type_name(type), n, k, m, prepare ? "prepared" : "per-op", a.cosine, a.max_abs,
+	       a.max_ref);
+	ck_assert(a.cosine >= 0.999999);
+	ck_assert(a.max_abs <= 1e-5 * a.max_ref);
+	ck_assert_uint_eq(npu->stats.ops, 1);
+	ck_assert(npu->stats.modeled_ns > 0 && npu->stats.modeled_energy_pj > 0);
+	if (prepare) {
+		npu->vt->release_weight(npu, &w);
+		ck_assert_ptr_null(w.owner);
+		ck_assert_ptr_eq(w.data, wd);
+	}
+	hal_device_destroy(npu);
+	hal_device_destroy(ref);
+	free(wd);
+	free(x);
+	free(yr);
+	free(yn);
+}
+
+START_TEST(test_matmul_vs_ref)
+{
+	static const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0 };
+
+	for (int t = 0; t < 2; t++) {
+		check_matmul(types[t], 96, 256, 1, false);
+		check_matmul(types[t], 96, 256, 1, true);
+		check_matmul(types[t], 64, 2048, 5, true);
+		check_matmul(types[t], 2048, 768, 3, true);
+	}
+}
+END_TEST
+
+/* What the device takes: quantized matmuls of block-aligned shapes; nothing else. */
+START_TEST(test_supports)
+{
+	struct hal_device *npu = open_npu(0), *ref = open_ref();
+	float buf[64 * 64] = { 0 };
+	struct hal_tensor w = { "w", HAL_TYPE_Q8_0, { 64, 64 }, buf, NULL };
+	struct hal_tensor x = { "x", HAL_TYPE_F32, { 64, 1 }, buf, NULL };
+	struct hal_tensor y = { "y", HAL_TYPE_F32, { 64, 1 }, buf, NULL };
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &x }, .dst = &y };
+
+	ck_assert(npu->vt->supports(npu, &op));
+	w.type = HAL_TYPE_Q4_0;
+	ck_assert(npu->vt->supports(npu, &op));
+	w.type = HAL_TYPE_F32;
+	ck_assert(!npu->vt->supports(npu, &op));
+	w.type = HAL_TYPE_F16;
+	ck_assert(!npu->vt->supports(npu, &op));
+	w.type = HAL_TYPE_Q8_0;
+	w.ne[1] = y.ne[0] = 48; /* I32B output needs N % 32 == 0 */
+	ck_assert(!npu->vt->supports(npu, &op));
+	w.ne[1] = y.ne[0] = 64;
+	w.owner = ref; /* another device's layout */
+	ck_assert(!npu->vt->supports(npu, &op));
+	w.owner = NULL;
+	for (int k = 0; k < HAL_OP_COUNT; k++) {
+		struct hal_op o = op;
+
+		o.kind = (enum hal_op_kind)k;
+		ck_assert_int_eq(npu->vt->supports(npu, &o), k == HAL_OP_MATMUL);
+	}
+	/* run() refuses what supports() refuses, with a reason */
+	op.kind = HAL_OP_ADD;
+	op.src[0] = &x;
+	op.src[1] = &x;
+	ck_assert_int_eq(npu->vt->run(npu, &op), HAL_ERR_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(npu->error, "not supported"));
+	hal_device_destroy(npu);
+	hal_device_destroy(ref);
+}
+END_TEST
+
+/* ---- fences ------------------------------------------------------------------------------------ */
+
+START_TEST(test_fence_wait_and_poll)
+{
+	struct hal_device *dev = open_npu(0);
+	uint8_t src[256], dst[256];
+	struct npu_fence *f[4];
+	struct npu_stream s;
+
+	for (int i = 0; i < 256; i++)
+		src[i] = (uint8_t)i;
+	memset(dst, 0, sizeof(dst));
+	npu_stream_begin(&s);
+	uint32_t bs = npu_stream_add_buffer(&s, src, sizeof(src), 0, ENPU_BUF_F_READ);
+	uint32_t bd = npu_stream_add_buffer(&s, dst, sizeof(dst), 0, ENPU_BUF_F_WRITE);
+	npu_stream_copy(&s, npu_operand(bs, 0, 0), npu_operand(bd, 0, 0), 1, 256);
+	ck_assert_int_eq(npu_stream_finish(&s), HAL_OK);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(npu_sim_submit(dev, s.data, s.len, s.bufs, s.nbufs, &f[i]),
+				 HAL_OK);
+	npu_stream_free(&s); /* the job holds its own copy of the stream */
+
+	/* poll() on the eventfds, as an application would with its other descriptors */
+	struct pollfd p[4];
+	int ready = 0;
+
+	for (int i = 0; i < 4; i++)
+		p[i] = (struct pollfd){ .fd = npu_fence_fd(f[i]), .events = POLLIN };
+	while (ready < 4) {
+		int n = poll(p, 4, 10000);
+
+		ck_assert_int_gt(n, 0);
+		ready = 0;
+		for (int i = 0; i < 4; i++) {
+			if (p[i].revents & POLLIN) {
+				ck_assert(npu_fence_signalled(f[i]));
+				ready++;
+			}
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		struct npu_job_stats js;
+
+		ck_assert_int_eq(npu_fence_wait(f[i], 0), HAL_OK); /* stays signalled */
+		ck_assert_int_eq(npu_fence_result(f[i], NULL, &js), HAL_OK);
+		ck_assert_uint_eq(js.c.cmds, 1);
+		ck_assert_uint_gt(js.time_ns, 0);
+		if (i)
+			ck_assert_uint_eq(npu_fence_seqno(f[i]), npu_fence_seqno(f[i - 1]) + 1);
+		npu_fence_put(f[i]);
+	}
+	ck_assert_mem_eq(dst, src, sizeof(src));
+	struct npu_counters c;
+
+	npu_sim_counters(dev, &c);
+	ck_assert_uint_eq(c.jobs, 4);
+	ck_assert_uint_eq(c.errors, 0);
+	hal_device_destroy(dev);
+}
+END_TEST
+
+/* A fence dropped before its job ran is freed by the worker; destroy drains the queue. */
+START_TEST(test_fence_put_early)
+{
+	struct hal_device *dev = open_npu(0);
+
+	for (int i = 0; i < 50; i++) {
+		struct npu_stream s;
+		struct npu_fence *f;
+
+		npu_stream_begin(&s);
+		ck_assert_int_eq(npu_stream_finish(&s), HAL_OK);
+		ck_assert_int_eq(npu_sim_submit(dev, s.data, s.len, NULL, 0, &f), HAL_OK);
+		npu_fence_put(f);
+		npu_stream_free(&s);
+	}
+	hal_device_destroy(dev); /* LeakSanitizer checks the fences and jobs are gone */
+}
+END_TEST
+
+/*
+ * A stream whose second command names a buffer the job does not have: the fence signals
+ * HAL_ERR_DEVICE with the validator's command index and reason, and the first command (a
+ * copy) did not run either: the whole stream is refused before execution.
+ */
+START_TEST(test_bad_stream_error)
+{
+	struct hal_device *dev = open_npu(0);
+	uint8_t src[64], dst[64];
+	struct npu_status st;
+	struct npu_stream s;
+	struct npu_counters c;
+
+	memset(src, 0x5a, sizeof(src));
+	memset(dst, 0, sizeof(dst));
+	npu_stream_begin(&s);
+	uint32_t bs = npu_stream_add_buffer(&s, src, sizeof(src), 0, ENPU_BUF_F_READ);
+	uint32_t bd = npu_stream_add_buffer(&s, dst, sizeof(dst), 0, ENPU_BUF_F_WRITE);
+	npu_stream_copy(&s, npu_operand(bs, 0, 0), npu_operand(bd, 0, 0), 1, 64);
+	npu_stream_copy(&s, npu_operand(bs, 0, 0), npu_operand(7, 0, 0), 1, 64);
+	ck_assert_int_eq(run_stream(dev, &s, &st, NULL), HAL_ERR_DEVICE);
+	ck_assert_uint_eq(st.cmd_index, 1);
+	ck_assert_uint_eq(st.code, ENPU_ERR_BAD_BUFFER);
+	ck_assert_msg(st.reason[0], "no reason");
+	for (int i = 0; i < 64; i++)
+		ck_assert_uint_eq(dst[i], 0);
+	npu_stream_free(&s);
+	npu_sim_counters(dev, &c);
+	ck_assert_uint_eq(c.errors, 1);
+	ck_assert_uint_eq(c.jobs, 0);
+	/* the device goes on */
+	ck_assert_int_eq(run_empty(dev, NULL), HAL_OK);
+	hal_device_destroy(dev);
+}
+END_TEST
+
+/* A hung job (debug stall) is reported, the engine reset, and the next job runs. */
+START_TEST(test_stall_resets_engine)
+{
+	struct hal_device *dev = open_npu(NPU_CAP_DEBUG), *plain = open_npu(0);
+	struct npu_status st;
+	struct npu_stream s;
+	struct npu_counters c;
+
+	npu_stream_begin(&s);
+	npu_stream_debug_stall(&s, 1000);
+	ck_assert_int_eq(run_stream(dev, &s, &st, NULL), HAL_ERR_DEVICE);
+	ck_assert_uint_eq(st.code, ENPU_ERR_STALLED);
+	ck_assert_uint_eq(st.cmd_index, 0);
+	npu_sim_counters(dev, &c);
+	ck_assert_uint_eq(c.stalls, 1);
+	ck_assert_int_eq(run_empty(dev, NULL), HAL_OK);
+	/* without the debug capability the same stream is refused, never run */
+	ck_assert_int_eq(run_stream(plain, &s, &st, NULL), HAL_ERR_DEVICE);
+	ck_assert_uint_eq(st.code, ENPU_ERR_DEBUG_DISABLED);
+	npu_stream_free(&s);
+	hal_device_destroy(plain);
+	hal_device_destroy(dev);
+}
+END_TEST
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The in-process submit -> complete overhead: an empty job (stream header only) from
+ * npu_sim_submit to npu_fence_wait returning. Printed, not asserted (a loaded machine).
+ */
+START_TEST(test_empty_job_latency)
+{
+	enum { N = 1000 };
+	struct hal_device *dev = open_npu(0);
+	static uint64_t t[N];
+	struct npu_stream s;
+
+	npu_stream_begin(&s);
+	ck_assert_int_eq(npu_stream_finish(&s), HAL_OK);
+	for (int i = 0; i < N + 50; i++) {
+		struct npu_fence *f;
+		uint64_t t0 = mono_ns();
+
+		ck_assert_int_eq(npu_sim_submit(dev, s.data, s.len, NULL, 0, &f), HAL_OK);
+		ck_assert_int_eq(npu_fence_wait(f, 10000), HAL_OK);
+		if (i >= 50) /* after warm-up */
+			t[i - 50] = mono_ns() - t0;
+		ck_assert_int_eq(npu_fence_result(f, NULL, NULL), HAL_OK);
+		npu_fence_put(f);
+	}
+	npu_stream_free(&s);
+	qsort(t, N, sizeof(t[0]), cmp_u64);
+	printf("empty job submit->complete (in process): median %.1f us, p90 %.1f us, "
+	       "min %.1f us over %d jobs\n", t[N / 2] / 1e3, t[N * 9 / 10] / 1e3, t[0] / 1e3, N);
+	hal_device_destroy(dev);
+}
+END_TEST
+
+/* ---- the DVFS directory ----------------------------------------------------------------------- */
+
+/* Runs one empty job and returns the frequency it ran at according to cur_freq. */
+static uint64_t job_freq(struct hal_device *dev, struct npu_job_stats *js)
+{
+	ck_assert_int_eq(run_empty(dev, js), HAL_OK);
+	return read_u64(npu_sim_sysfs_path(dev), "cur_freq");
+}
+
+START_TEST(test_sysfs_bounds_and_governors)
+{
+	struct hal_device *dev = open_npu(0);
+	const char *d = npu_sim_sysfs_path(dev);
+	struct npu_job_stats js;
+	char *t;
+
+	t = read_text(d, "governor");
+	ck_assert_str_eq(t, "performance\n");
+	free(t);
+	t = read_text(d, "available_governors");
+	ck_assert_str_eq(t, "performance powersave userspace simple_ondemand\n");
+	free(t);
+	ck_assert_uint_eq(job_freq(dev, &js), 1000000000);
+	ck_assert_uint_eq(js.opp, NPU_NUM_OPPS - 1);
+	ck_assert_uint_eq(total_transitions(d), 0);
+
+	/* a cap between OPPs: performance takes the highest OPP under it */
+	write_text(d, "max_freq", "500000000\n");
+	ck_assert_uint_eq(job_freq(dev, &js), 400000000);
+	ck_assert_uint_eq(js.opp, 1);
+	ck_assert_uint_eq(npu_sim_opp(dev), 1);
+	/* powersave takes the lowest OPP at or above min_freq */
+	write_text(d, "max_freq", "1000000000\n");
+	write_text(d, "min_freq", "600000000\n");
+	write_text(d, "governor", "powersave\n");
+	ck_assert_uint_eq(job_freq(dev, NULL), 600000000);
+	/* userspace: the request, rounded up to an OPP, within the bounds */
+	write_text(d, "governor", "userspace\n");
+	write_text(d, "userspace/set_freq", "700000000\n");
+	ck_assert_uint_eq(job_freq(dev, NULL), 800000000);
+	write_text(d, "userspace/set_freq", "200000000\n");
+	ck_assert_uint_eq(job_freq(dev, NULL), 600000000); /* min_freq wins over the request */
+	/* crossed bounds: the cap wins */
+	write_text(d, "min_freq", "800000000\n");
+	write_text(d, "max_freq", "400000000\n");
+	write_text(d, "governor", "performance\n");
+	ck_assert_uint_eq(job_freq(dev, &js), 400000000);
+
+	/* 1000 -> 400 -> 600 -> 800 -> 600 -> 400: five transitions, each counted in its cell */
+	ck_assert_uint_eq(total_transitions(d), 5);
+	t = read_text(d, "trans_stat");
+	ck_assert_ptr_nonnull(strstr(t, "     From  :   To\n"));
+	ck_assert_ptr_nonnull(strstr(t, "* 400000000:")); /* the current state is starred */
+	ck_assert_ptr_nonnull(strstr(t, " 1000000000:         0         1         0         0"));
+	free(t);
+	hal_device_destroy(dev);
+}
+END_TEST
+
+/*
+ * The same matmul costs more modeled time and less energy at a lower operating point (the
+ * core's energy scales with V^2; DRAM energy does not), and the HAL totals carry the figures.
+ */
+START_TEST(test_sysfs_opp_changes_model)
+{
+	struct hal_device *dev = open_npu(0);
+	const char *d = npu_sim_sysfs_path(dev);
+	enum { N = 128, K = 1024 };
+	uint64_t rng = 9, ns[2], pj[2];
+	void *wd = make_weights(HAL_TYPE_Q8_0, N, K, &rng);
+	float x[K] = { 0 }, y[N];
+	struct hal_tensor w = { "w", HAL_TYPE_Q8_0, { K, N }, wd, NULL };
+	struct hal_tensor xt = { "x", HAL_TYPE_F32, { K, 1 }, x, NULL };
+	struct hal_tensor yt = { "y", HAL_TYPE_F32, { N, 1 }, y, NULL };
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt };
+
+	for (int i = 0; i < K; i++)
+		x[i] = tu_rand_f32(&rng);
+	ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
+	ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK); /* the weights are now resident */
+	for (int i = 0; i < 2; i++) {
+		struct hal_device_stats before = dev->stats;
+
+		if (i)
+			write_text(d, "governor", "powersave\n");
+		ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK);
+		ck_assert_uint_eq(npu_sim_opp(dev), i ? 0 : NPU_NUM_OPPS - 1);
+		ns[i] = dev->stats.modeled_ns - before.modeled_ns;
+		pj[i] = dev->stats.modeled_energy_pj - before.modeled_energy_pj;
+	}
+	printf("matmul %ux%u at 1000 MHz: %llu ns, %llu pJ; at 200 MHz: %llu ns, %llu pJ\n", N, K,
+	       (unsigned long long)ns[0], (unsigned long long)pj[0], (unsigned long long)ns[1],
+	       (unsigned long long)pj[1]);
+	ck_assert_uint_gt(ns[1], ns[0]);
+	ck_assert_uint_lt(pj[1], pj[0]);
+	dev->vt->release_weight(dev, &w);
+	hal_device_destroy(dev);
+	free(wd);
+}
+END_TEST
+
+/* A value the device cannot parse is ignored, reported, and the knob restored; no crash. */
+START_TEST(test_sysfs_bogus_values)
+{
+	struct hal_device *dev = open_npu(0);
+	const char *d = npu_sim_sysfs_path(dev);
+	char *t;
+
+	write_text(d, "max_freq", "400000000\n");
+	ck_assert_uint_eq(job_freq(dev, NULL), 400000000);
+	write_text(d, "max_freq", "fast\n");
+	ck_assert_uint_eq(job_freq(dev, NULL), 400000000);
+	t = read_text(d, "last_error");
+	ck_assert_msg(strstr(t, "max_freq") && strstr(t, "fast"), "last_error: %s", t);
+	free(t);
+	ck_assert_uint_eq(read_u64(d, "max_freq"), 400000000); /* restored */
+
+	write_text(d, "governor", "turbo\n");
+	ck_assert_uint_eq(job_freq(dev, NULL), 400000000);
+	t = read_text(d, "last_error");
+	ck_assert_msg(strstr(t, "governor") && strstr(t, "turbo"), "last_error: %s", t);
+	free(t);
+	t = read_text(d, "governor");
+	ck_assert_str_eq(t, "performance\n");
+	free(t);
+	/* negative, trailing junk, empty, absurdly large: none moves the device */
+	write_text(d, "min_freq", "-5\n");
+	write_text(d, "max_freq", "4e8\n");
+	write_text(d, "userspace/set_freq", "");
+	write_text(d, "max_freq", "99999999999999999999999999\n");
+	ck_assert_uint_eq(job_freq(dev, NULL), 400000000);
+	ck_assert_uint_eq(read_u64(d, "min_freq"), 200000000);
+	hal_device_destroy(dev);
+}
+END_TEST
+
+/* The admin path: knobs written before the program starts are honoured by its first job. */
+START_TEST(test_sysfs_preset_by_admin)
+{
+	char dir[700];
+	struct hal_device *dev;
+
+	snprintf(dir, sizeof(dir), "%s/devfreq", sysfs_base);
+	mkdir(dir, 0700);
+	snprintf(dir, sizeof(dir), "%s/devfreq/npu0", sysfs_base);
+	mkdir(dir, 0700);
+	write_text(dir, "max_freq", "200000000\n");
+	write_text(dir, "governor", "performance\n");
+	dev = open_npu(0);
+	ck_assert_str_eq(npu_sim_sysfs_path(dev), dir);
+	ck_assert_uint_eq(job_freq(dev, NULL), 200000000);
+	hal_device_destroy(dev);
+	write_text(dir, "max_freq", "0\n"); /* 0: no cap, as in the kernel */
+	dev = open_npu(0);
+	ck_assert_uint_eq(job_freq(dev, NULL), 1000000000);
+	hal_device_destroy(dev);
+}
+END_TEST
+
+/* simple_ondemand: a busy device climbs to the maximum. */
+START_TEST(test_sysfs_ondemand)
+{
+	struct hal_device *dev = open_npu(0);
+	const char *d = npu_sim_sysfs_path(dev);
+	enum { N = 256, K = 4096 };
+	uint64_t rng = 5, t0;
+	void *wd = make_weights(HAL_TYPE_Q8_0, N, K, &rng);
+	float *x = calloc(K * 16, sizeof(float)), *y = malloc(sizeof(float) * N * 16);
+	struct hal_tensor w = { "w", HAL_TYPE_Q8_0, { K, N }, wd, NULL };
+	struct hal_tensor xt = { "x", HAL_TYPE_F32, { K, 16 }, x, NULL };
+	struct hal_tensor yt = { "y", HAL_TYPE_F32, { N, 16 }, y, NULL };
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt };
+
+	write_text(d, "governor", "powersave\n");
+	ck_assert_uint_eq(job_freq(dev, NULL), 200000000);
+	write_text(d, "governor", "simple_ondemand\n");
+	t0 = mono_ns();
+	/* back to back for 0.3 s: the worker is busy nearly all the time */
+	while (mono_ns() - t0 < 300000000ull)
+		ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK);
+	ck_assert_uint_eq(job_freq(dev, NULL), 1000000000);
+	hal_device_destroy(dev);
+	free(wd);
+	free(x);
+	free(y);
+}
+END_TEST
+
+/* ---- whole models through the public API --------------------------------------------------------- */
+
+struct run {
+	enpu_context *ctx;
+	enpu_model *model;
+	enpu_session *sess;
+};
+
+static void open_run(struct run *r, const char *path, const char *device)
+{
+	struct enpu_context_options o = ENPU_CONTEXT_OPTIONS_INIT;
+
+	o.device = device;
+	ck_assert_msg(enpu_context_create(&o, &r->ctx) == ENPU_OK, "%s", enpu_last_error(NULL));
+	ck_assert_msg(enpu_model_load(r->ctx, path, NULL, &r->model) == ENPU_OK, "%s",
+		      enpu_last_error(r->ctx));
+	ck_assert_int_eq(enpu_session_create(r->model, NULL, &r->sess), ENPU_OK);
+}
+
+static void close_run(struct run *r)
+{
+	enpu_session_free(r->sess);
+	enpu_model_free(r->model);
+	enpu_context_destroy(r->ctx);
+}
+
+static const float *logits(struct run *r, size_t *n)
+{
+	const float *lg;
+
+	ck_assert_int_eq(enpu_session_logits(r->sess, &lg, n), ENPU_OK);
+	return lg;
+}
+
+static enpu_token argmax(const float *x, size_t n)
+{
+	size_t best = 0;
+
+	for (size_t i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return (enpu_token)best;
+}
+
+/*
+ * "npu" (matmuls on the NPU, the rest on the CPU) against "cpu-ref" on a generated model:
+ * the prompt, then 16 decode steps teacher-forced with the reference's greedy tokens, so that
+ * both evaluate the same sequence. The matmuls agree to float rounding (test_matmul_vs_ref);
+ * what grows over layers is a rounding flip: an activation whose Q8 quantization lands on the
+ * other side of a half step differs by one quantum (1/127 of its block's max) in one element.
+ * Without a flip the logits differ by float rounding (~1e-7 of their range, measured); a flip
+ * moves one input of one matmul by <= 0.4% of its block maximum. Bound per step: cosine >=
+ * 0.99999 and max |diff| <= 1e-3 of the logits' range, room for a few flips and for the CPU
+ * backend's own summation order (the fast "cpu" runs the fallback ops); measured values printed.
+ */
+static void check_model(enum hal_type type)
+{
+	struct mkmodel_params p = mkmodel_default;
+	char err[512];
+	const char *path = tu_tmp_path(".gguf");
+	struct run npu, ref;
+	enpu_token toks[64];
+	size_t n_tok, nv, nv2;
+	double worst_cos = 1, worst_abs = 0, worst_rel = 0;
+
+	p.dim = 128;
+	p.layers = 3;
+	p.heads = 4;
+	p.kv_heads = 2;
+	p.ffn = 320;
+	p.ctx = 128;
+	p.type = type;
+	p.seed = 1234;
+	p.vocab = tu_vocab_path();
+	ck_assert_msg(mkmodel_write(&p, path, err, sizeof(err)) == 0, "mkmodel: %s", err);
+	open_run(&npu, path, "npu");
+	open_run(&ref, path, "cpu-ref");
+	ck_assert_int_eq(enpu_tokenize(ref.model, "Once upon a time", 16, true, toks, 64, &n_tok),
+			 ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(npu.sess, toks, n_tok), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(ref.sess, toks, n_tok), ENPU_OK);
+	for (int step = 0; step <= 16; step++) {
+		const float *a = logits(&npu, &nv), *b = logits(&ref, &nv2);
+		struct agreement ag;
+		float lo = b[0], hi = b[0];
+
+		ck_assert_uint_eq(nv, nv2);
+		ag = compare(a, b, nv);
+		for (size_t i = 0; i < nv; i++) {
+			lo = fminf(lo, b[i]);
+			hi = fmaxf(hi, b[i]);
+		}
+		worst_cos = fmin(worst_cos, ag.cosine);
+		worst_abs = fmax(worst_abs, ag.max_abs);
+		worst_rel = fmax(worst_rel, ag.max_abs / (hi - lo));
+		ck_assert_msg(ag.cosine >= 0.99999, "step %d: cosine %.7f", step, ag.cosine);
+		ck_assert_msg(ag.max_abs <= 1e-3 * (hi - lo), "step %d: max|diff| %g, range %g",
+			      step, ag.max_abs, (double)(hi - lo));
+		if (step == 16)
+			break;
+		enpu_token next = argmax(b, nv); /* teacher forcing: the reference's choice */
+		ck_assert_int_eq(enpu_session_eval(npu.sess, &next, 1), ENPU_OK);
+		ck_assert_int_eq(enpu_session_eval(ref.sess, &next, 1), ENPU_OK);
+	}
+	printf("model %s (%u layers) npu vs cpu-ref, 17 logit vectors: min cosine %.9f, "
+	       "max |diff| %.3g (%.3g of the logit range)\n", hal_type_name(type), p.layers,
+	       worst_cos, worst_abs, worst_rel);
+
+	/* every matmul ran on the NPU: 7 per layer + the output, per evaluation (1 + 16) */
+	struct enpu_device_usage u[ENPU_MAX_DEVICES];
+	uint32_t nd = enpu_session_device_usage(npu.sess, u, ENPU_MAX_DEVICES);
+	bool found = false;
+
+	for (uint32_t i = 0; i < nd; i++) {
+		if (strcmp(u[i].device, "npu"))
+			continue;
+		found = true;
+		ck_assert_uint_eq(u[i].ops, (uint64_t)(7 * p.layers + 1) * 17);
+		ck_assert_uint_gt(u[i].modeled_ns, 0);
+		ck_assert_uint_gt(u[i].modeled_energy_pj, 0);
+	}
+	ck_assert(found);
+	close_run(&npu);
+	close_run(&ref);
+}
+
+START_TEST(test_model_q8_0)
+{
+	check_model(HAL_TYPE_Q8_0);
+}
+END_TEST
+
+START_TEST(test_model_q4_0)
+{
+	check_model(HAL_TYPE_Q4_0);
+}
+END_TEST
+
+/* Each test gets a fresh DVFS base directory (Check may fork or not). */
+static void fresh_sysfs(void)
+{
+	snprintf(sysfs_base, sizeof(sysfs_base), "%s", tu_tmp_path("-sysfs"));
+	ck_assert_int_eq(mkdir(sysfs_base, 0700), 0);
+	setenv("ENPU_SYSFS_DIR", sysfs_base, 1);
+}
+
+int main(void)
+{
+	Suite *s = suite_create("npu_sim");
+	TCase *tc = tcase_create("device");
+
+	tcase_add_checked_fixture(tc, fresh_sysfs, NULL);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_create_destroy);
+	tcase_add_test(tc, test_supports);
+	tcase_add_test(tc, test_matmul_vs_ref);
+	tcase_add_test(tc, test_fence_wait_and_poll);
+	tcase_add_test(tc, test_fence_put_early);
+	tcase_add_test(tc, test_bad_stream_error);
+	tcase_add_test(tc, test_stall_resets_engine);
+	tcase_add_test(tc, test_empty_job_latency);
+	tcase_add_test(tc, test_sysfs_bounds_and_governors);
+	tcase_add_test(tc, test_sysfs_opp_changes_model);
+	tcase_add_test(tc, test_sysfs_bogus_values);
+	tcase_add_test(tc, test_sysfs_preset_by_admin);
+	tcase_add_test(tc, test_sysfs_ondemand);
+	tcase_add_test(tc, test_model_q8_0);
+	tcase_add_test(tc, test_model_q4_0);
+	suite_add_tcase(s, tc);
+	return tu_run_suite(s);
+}

@@ -23,7 +23,9 @@ static const struct hal_backend cpu_ref = {
 	"cpu-ref", "reference CPU backend: plain C, single thread, the oracle", cpu_ref_create,
 };
 
+extern const struct hal_backend hal_backend_cpu_fast; /* hal/cpu/cpu_fast.c */
 const struct hal_backend *const hal_backends[] = {
+	&hal_backend_cpu_fast,
 	&cpu_ref,
 	&hal_opencl_backend,
 	&hal_npu_sim_backend,

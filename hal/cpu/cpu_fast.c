@@ -1,0 +1,726 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cpu_fast.c - the fast CPU backend ("cpu"): SIMD kernels chosen at run time (kernels.h), a
+ * persistent thread pool (threadpool.h), Q8_0/Q4_0 weights repacked once at load.
+ *
+ * Numerics are the reference backend's (cpu_ref.c) up to float summation order: activations
+ * are quantized with quantize_row_q8_0's rules, block dots are exact integers scaled by both
+ * half scales. Every op splits its work by rows (weight rows, tokens, or token x head) into
+ * contiguous ranges that depend only on the thread count, and no row's arithmetic depends on
+ * the range it falls in, so any thread count gives bit-identical results.
+ */
+#include "cpu_fast.h"
+
+#include "hal/quant.h"
+#include "kernels.h"
+#include "threadpool.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+
+/* Elementwise ops below this many elements run on the calling thread: waking costs more. */
+#define PAR_MIN_ELEMS 16384
+
+/* A packed weight: this header, then the packed bytes at a 64-byte boundary. */
+struct packed {
+	struct packed *next, **pprev;
+	void *orig; /* w->data before packing, restored on release */
+	uint64_t magic;
+};
+
+#define PACKED_MAGIC 0x4b434150555043ull /* "CPUPACK" */
+#define PACKED_HDR 64
+
+_Static_assert(sizeof(struct packed) <= PACKED_HDR, "packed header fits its slot");
+
+struct cpu_fast {
+	struct hal_device base;
+	const struct cpu_kernels *k;
+	struct tpool *pool;
+	uint32_t n_threads;
+	struct packed *weights; /* every packed weight not yet released */
+	void *scratch;          /* grown on demand, freed in destroy */
+	size_t scratch_len;
+	char name[64];
+};
+
+static struct cpu_fast *to_fast(struct hal_device *dev)
+{
+	return (struct cpu_fast *)dev;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+__attribute__((format(printf, 3, 4)))
+static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* Part ith of n items split in nth contiguous ranges. */
+static void split(uint32_t n, uint32_t ith, uint32_t nth, uint32_t *lo, uint32_t *hi)
+{
+	*lo = (uint32_t)((uint64_t)n * ith / nth);
+	*hi = (uint32_t)((uint64_t)n * (ith + 1) / nth);
+}
+
+static float *row_f32(const struct hal_tensor *t, uint64_t r)
+{
+	return (float *)((char *)t->data + r * hal_row_bytes(t->type, t->ne[0]));
+}
+
+static int32_t load_i32(const struct hal_tensor *t, uint64_t i)
+{
+	int32_t v;
+
+	memcpy(&v, (const char *)t->data + i * sizeof(v), sizeof(v));
+	return v;
+}
+
+/* Scratch of at least len bytes, 64-byte aligned, valid until the next call. */
+static void *scratch(struct cpu_fast *cf, size_t len)
+{
+	if (len > cf->scratch_len) {
+		size_t want = (len + 4095) / 4096 * 4096;
+		void *p = aligned_alloc(64, want);
+
+		if (!p)
+			return NULL;
+		free(cf->scratch);
+		cf->scratch = p;
+		cf->scratch_len = want;
+	}
+	return cf->scratch;
+}
+
+/* ---- weight packing ----------------------------------------------------------------------- */
+
+static bool is_quant(enum hal_type t)
+{
+	return t == HAL_TYPE_Q8_0 || t == HAL_TYPE_Q4_0;
+}
+
+static size_t packed_bytes(enum hal_type type, uint32_t K, uint32_t N)
+{
+	size_t groups = (N + CPU_GROUP_ROWS - 1) / CPU_GROUP_ROWS;
+
+	return groups * CPU_GROUP_ROWS * hal_row_bytes(type, K);
+}
+
+/* Rows [16 gi, +16) of src (file layout) into the packed group at dst; missing rows are 0. */
+static void pack_group(enum hal_type type, const uint8_t *src, uint32_t K, uint32_t N,
+		       uint32_t gi, uint8_t *dst)
+{
+	const uint32_t nb = K / CPU_QK;
+	const bool q4 = type == HAL_TYPE_Q4_0;
+	const size_t chunk = q4 ? CPU_Q4_CHUNK : CPU_Q8_CHUNK;
+	const size_t bb = q4 ? sizeof(struct block_q4_0) : sizeof(struct block_q8_0);
+	const size_t rb = hal_row_bytes(type, K);
+	uint8_t *sc = dst + (size_t)nb * chunk;
+
+	memset(dst, q4 ? 0x88 : 0x80, (size_t)nb * chunk); /* padding rows: zero weights */
+	memset(sc, 0, (size_t)nb * 2 * CPU_GROUP_ROWS);
+	for (uint32_t r = 0; r < CPU_GROUP_ROWS; r++) {
+		uint32_t n = gi * CPU_GROUP_ROWS + r;
+
+		if (n >= N)
+			break;
+		for (uint32_t b = 0; b < nb; b++) {
+			const uint8_t *blk = src + n * rb + b * bb;
+			uint8_t *q = dst + b * chunk;
+
+			memcpy(sc + 2 * ((size_t)b * CPU_GROUP_ROWS + r), blk, 2);
+			for (uint32_t k = 0; k < (q4 ? 4u : 8u); k++)
+				for (int i = 0; i < 4; i++)
+					q[k * 64 + r * 4 + i] = q4 ? blk[2 + 4 * k + i]
+								   : blk[2 + 4 * k + i] ^ 0x80;
+		}
+	}
+}
+
+static void pack_all(enum hal_type type, const uint8_t *src, uint32_t K, uint32_t N,
+		     uint8_t *dst)
+{
+	size_t gb = CPU_GROUP_ROWS * hal_row_bytes(type, K);
+
+	for (uint32_t gi = 0; gi * CPU_GROUP_ROWS < N; gi++)
+		pack_group(type, src, K, N, gi, dst + gi * gb);
+}
+
+/*
+ * Whether [p, p + len) lies in one read-only private file mapping, whose pages MADV_DONTNEED
+ * drops and the kernel re-reads from the file if touched. Anything else (heap, anonymous,
+ * writable) would lose its contents: those are left alone.
+ */
+static bool is_private_file_mapping(const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p, e = a + len;
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	bool ok = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, off, ino;
+		char perms[8], dev[16];
+
+		if (sscanf(line, "%lx-%lx %7s %lx %15s %lu", &lo, &hi, perms, &off, dev, &ino) != 6)
+			continue;
+		if (a >= lo && a < hi) {
+			ok = e <= hi && ino != 0 && perms[1] == '-' && perms[3] == 'p';
+			break;
+		}
+	}
+	fclose(f);
+	return ok;
+}
+
+/* Gives back the pages of the file's copy now that the packed copy replaces it. */
+static void drop_original(const void *p, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)p + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+	uintptr_t hi = ((uintptr_t)p + len) / (uintptr_t)page * (uintptr_t)page;
+
+	if (page <= 0 || hi <= lo || !is_private_file_mapping(p, len))
+		return;
+	madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static enum hal_status cpu_fast_prepare_weight(struct hal_device *dev, struct hal_tensor *w)
+{
+	struct cpu_fast *cf = to_fast(dev);
+	struct packed *pk;
+	size_t len;
+
+	if (!w || !w->data || w->owner || !is_quant(w->type) || w->ne[0] % CPU_QK)
+		return HAL_OK; /* used as the file holds it */
+	len = packed_bytes(w->type, w->ne[0], w->ne[1]);
+	pk = aligned_alloc(64, PACKED_HDR + (len + 63) / 64 * 64);
+	if (!pk)
+		return fail(dev, HAL_ERR_NOMEM, "out of memory packing '%s' (%zu bytes)",
+			    w->name ? w->name : "(unnamed)", len);
+	pack_all(w->type, w->data, w->ne[0], w->ne[1], (uint8_t *)pk + PACKED_HDR);
+	pk->orig = w->data;
+	pk->magic = PACKED_MAGIC;
+	pk->next = cf->weights;
+	pk->pprev = &cf->weights;
+	if (cf->weights)
+		cf->weights->pprev = &pk->next;
+	cf->weights = pk;
+	drop_original(w->data, hal_tensor_bytes(w));
+	w->data = (uint8_t *)pk + PACKED_HDR;
+	w->owner = dev;
+	return HAL_OK;
+}
+
+static void cpu_fast_release_weight(struct hal_device *dev, struct hal_tensor *w)
+{
+	struct packed *pk;
+
+	if (!w || w->owner != dev || !w->data)
+		return;
+	pk = (struct packed *)((uint8_t *)w->data - PACKED_HDR);
+	if (pk->magic != PACKED_MAGIC)
+		return;
+	*pk->pprev = pk->next;
+	if (pk->next)
+		pk->next->pprev = pk->pprev;
+	w->data = pk->orig;
+	w->owner = NULL;
+	pk->magic = 0;
+	free(pk);
+}
+
+/* ---- MATMUL ------------------------------------------------------------------------------- */
+
+struct mm_job {
+	struct cpu_fast *cf;
+	const struct hal_tensor *w, *x, *dst;
+	struct cpu_act act;
+	const float *xh; /* activations rounded to half (F16 weights) */
+	const uint8_t *packed;
+};
+
+static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct mm_job *j = arg;
+	uint32_t lo, hi;
+
+	split(j->x->ne[1], ith, nth, &lo, &hi);
+	for (uint32_t t = lo; t < hi; t++)
+		j->cf->k->quantize_act(row_f32(j->x, t), &j->act, t);
+}
+
+static void gemm_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct mm_job *j = arg;
+	uint32_t groups = (j->w->ne[1] + CPU_GROUP_ROWS - 1) / CPU_GROUP_ROWS;
+	struct cpu_gemm_args g = {
+		.w = j->packed, .a = &j->act, .dst = j->dst->data, .ld = j->dst->ne[0],
+		.n_rows = j->w->ne[1], .t0 = 0, .t1 = j->x->ne[1],
+	};
+
+	split(groups, ith, nth, &g.g0, &g.g1);
+	if (g.g0 == g.g1)
+		return;
+	if (j->w->type == HAL_TYPE_Q4_0)
+		j->cf->k->gemm_q4(&g);
+	else
+		j->cf->k->gemm_q8(&g);
+}
+
+/* F32 and F16 weights stay in the file layout: one dot product per (row, token). */
+static void gemm_float_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct mm_job *j = arg;
+	const uint32_t K = j->w->ne[0], T = j->x->ne[1];
+	const size_t rb = hal_row_bytes(j->w->type, K);
+	uint32_t lo, hi;
+
+	split(j->w->ne[1], ith, nth, &lo, &hi);
+	for (uint32_t n = lo; n < hi; n++) {
+		const void *wr = (const char *)j->w->data + n * rb;
+
+		for (uint32_t t = 0; t < T; t++) {
+			float *out = row_f32(j->dst, t) + n;
+
+			if (j->w->type == HAL_TYPE_F16)
+				*out = j->cf->k->dot_f16(wr, j->xh + (size_t)t * K, K);
+			else
+				*out = j->cf->k->dot_f32(wr, row_f32(j->x, t), K);
+		}
+	}
+}
+
+static void half_round_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct mm_job *j = arg;
+	const uint32_t K = j->x->ne[0];
+	uint32_t lo, hi;
+
+	split(j->x->ne[1], ith, nth, &lo, &hi);
+	for (uint32_t t = lo; t < hi; t++) {
+		const float *x = row_f32(j->x, t);
+		float *y = (float *)j->xh + (size_t)t * K;
+
+		for (uint32_t i = 0; i < K; i++)
+			y[i] = cpu_half_round(x[i]);
+	}
+}
+
+/* Threads for a job over `rows` independent rows: one when there is a single row. */
+static uint32_t threads_for(const struct cpu_fast *cf, uint64_t rows)
+{
+	return rows > 1 ? cf->n_threads : 1;
+}
+
+static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
+{
+	const uint32_t K = j->w->ne[0], T = j->x->ne[1], nb = K / CPU_QK;
+	size_t act_bytes = (size_t)T * nb * (CPU_QK + 2 * sizeof(float));
+	uint8_t *s;
+
+	/*
+	 * A weight the loader did not prepare for this device (this device is the fallback, or
+	 * the loader skipped it) is prepared on first use, once: the tensor is the model's, so
+	 * the packed copy lives as long as the model's own (released by release_weight or
+	 * when the device is destroyed).
+	 */
+	if (!j->w->owner) {
+		enum hal_status st = cpu_fast_prepare_weight(&cf->base, (struct hal_tensor *)j->w);
+
+		if (st)
+			return st;
+	}
+	s = scratch(cf, act_bytes);
+	if (!s)
+		return fail(&cf->base, HAL_ERR_NOMEM, "matmul '%s': out of memory for scratch",
+			    j->dst->name ? j->dst->name : "(unnamed)");
+	j->act = (struct cpu_act){
+		.qs = (int8_t *)s,
+		.d = (float *)(s + (size_t)T * nb * CPU_QK),
+		.s = (int32_t *)(s + (size_t)T * nb * (CPU_QK + sizeof(float))),
+		.nb = nb,
+	};
+	j->packed = j->w->data;
+	tpool_run(cf->pool, act_quantize_job, j, threads_for(cf, T));
+	tpool_run(cf->pool, gemm_job, j, cf->n_threads);
+	return HAL_OK;
+}
+
+static enum hal_status run_matmul(struct cpu_fast *cf, const struct hal_op *op)
+{
+	struct mm_job j = { .cf = cf, .w = op->src[0], .x = op->src[1], .dst = op->dst };
+
+	if (is_quant(j.w->type))
+		return run_matmul_quant(cf, &j);
+	if (j.w->type == HAL_TYPE_F16) {
+		j.xh = scratch(cf, (size_t)j.x->ne[0] * j.x->ne[1] * sizeof(float));
+		if (!j.xh)
+			return fail(&cf->base, HAL_ERR_NOMEM, "matmul: out of memory for scratch");
+		tpool_run(cf->pool, half_round_job, &j, threads_for(cf, j.x->ne[1]));
+	}
+	tpool_run(cf->pool, gemm_float_job, &j, cf->n_threads);
+	return HAL_OK;
+}
+
+/* ---- EMBED, RMSNORM, ROPE ----------------------------------------------------------------- */
+
+static void run_embed(const struct hal_op *op)
+{
+	const struct hal_tensor *table = op->src[0], *ids = op->src[1];
+	size_t rb = hal_row_bytes(table->type, table->ne[0]);
+
+	for (uint32_t t = 0; t < op->dst->ne[1]; t++)
+		dequantize_row(table->type, (const char *)table->data + rb * load_i32(ids, t),
+			       row_f32(op->dst, t), table->ne[0]);
+}
+
+struct row_job {
+	struct cpu_fast *cf;
+	const struct hal_op *op;
+	float theta_scale;
+	float *scratch; /* per-thread, `stride` floats each */
+	size_t stride;
+};
+
+static void rmsnorm_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct row_job *j = arg;
+	const struct hal_tensor *x = j->op->src[0];
+	const float *w = j->op->src[1]->data;
+	const uint32_t D = x->ne[0];
+	uint32_t lo, hi;
+
+	split(x->ne[1], ith, nth, &lo, &hi);
+	for (uint32_t t = lo; t < hi; t++) {
+		const float *in = row_f32(x, t);
+		float *out = row_f32(j->op->dst, t);
+		float mean = j->cf->k->sumsq(in, D) / (float)D;
+		float scale = 1.0f / sqrtf(mean + j->op->p.rmsnorm.eps);
+
+		for (uint32_t i = 0; i < D; i++)
+			out[i] = (in[i] * scale) * w[i];
+	}
+}
+
+/*
+ * The angles depend on the position and pair only, not the head: cos/sin once per token
+ * (the same float operations as the reference, so the same values), then every head.
+ */
+static void rope_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct row_job *j = arg;
+	const struct hal_op *op = j->op;
+	const uint32_t hd = op->p.rope.head_dim, n_rot = op->p.rope.n_rot;
+	float *cs = j->scratch + ith * j->stride;
+	uint32_t lo, hi;
+
+	split(op->dst->ne[1], ith, nth, &lo, &hi);
+	for (uint32_t t = lo; t < hi; t++) {
+		float theta_base = (float)load_i32(op->src[1], t);
+		float *x = row_f32(op->dst, t);
+
+		for (uint32_t i0 = 0; i0 < n_rot; i0 += 2) {
+			float theta = op->p.rope.freq_scale * theta_base;
+
+			cs[i0] = cosf(theta);
+			cs[i0 + 1] = sinf(theta);
+			theta_base *= j->theta_scale;
+		}
+		for (uint32_t h = 0; h < op->p.rope.n_head; h++) {
+			float *xh = x + (size_t)h * hd;
+
+			for (uint32_t i0 = 0; i0 < n_rot; i0 += 2) {
+				float x0 = xh[i0], x1 = xh[i0 + 1];
+
+				xh[i0] = x0 * cs[i0] - x1 * cs[i0 + 1];
+				xh[i0 + 1] = x0 * cs[i0 + 1] + x1 * cs[i0];
+			}
+		}
+	}
+}
+
+static enum hal_status run_rows(struct cpu_fast *cf, const struct hal_op *op, tpool_fn fn,
+				size_t per_thread)
+{
+	struct row_job j = { .cf = cf, .op = op, .stride = per_thread };
+
+	if (per_thread) {
+		j.scratch = scratch(cf, per_thread * cf->n_threads * sizeof(float));
+		if (!j.scratch)
+			return fail(&cf->base, HAL_ERR_NOMEM, "%s: out of memory for scratch",
+				    hal_op_name(op->kind));
+	}
+	if (op->kind == HAL_OP_ROPE)
+		j.theta_scale = powf(op->p.rope.freq_base, -2.0f / (float)op->p.rope.n_rot);
+	tpool_run(cf->pool, fn, &j, threads_for(cf, op->dst->ne[1]));
+	return HAL_OK;
+}
+
+/* ---- ATTENTION ---------------------------------------------------------------------------- */
+
+/*
+ * One (token, head): scores against cache rows 0 .. last into a per-thread vector (one row
+ * of n_ctx floats, never a T x n_ctx matrix), softmax fused into the exp pass, V accumulated
+ * with the unnormalised weights and scaled once at the end.
+ */
+static void attend(struct row_job *j, float *p, float *acc, uint32_t t, uint32_t h)
+{
+	const struct hal_op *op = j->op;
+	const struct cpu_kernels *k = j->cf->k;
+	const uint32_t hd = op->p.attn.head_dim;
+	const uint32_t kvh = h / (op->p.attn.n_head / op->p.attn.n_head_kv);
+	const uint32_t last = (uint32_t)load_i32(op->src[5], t);
+	const float *q = row_f32(op->src[0], t) + (size_t)h * hd;
+	const float *kc = (const float *)op->src[3]->data + (size_t)kvh * hd;
+	const float *vc = (const float *)op->src[4]->data + (size_t)kvh * hd;
+	const size_t ld = op->src[3]->ne[0];
+	float max = -INFINITY;
+
+	for (uint32_t r = 0; r <= last; r++) {
+		p[r] = op->p.attn.scale * k->dot_f32(q, kc + r * ld, hd);
+		max = fmaxf(max, p[r]);
+	}
+	float inv = 1.0f / k->exp_sum(p, last + 1, max);
+
+	memset(acc, 0, hd * sizeof(float));
+	for (uint32_t r = 0; r <= last; r++)
+		k->axpy(acc, p[r], vc + r * ld, hd);
+	float *out = row_f32(op->dst, t) + (size_t)h * hd;
+
+	for (uint32_t i = 0; i < hd; i++)
+		out[i] = acc[i] * inv;
+}
+
+static void attention_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct row_job *j = arg;
+	const uint32_t n_head = j->op->p.attn.n_head;
+	float *p = j->scratch + ith * j->stride;
+	float *acc = p + j->op->src[3]->ne[1];
+	uint32_t lo, hi;
+
+	split(j->op->dst->ne[1] * n_head, ith, nth, &lo, &hi);
+	for (uint32_t u = lo; u < hi; u++)
+		attend(j, p, acc, u / n_head, u % n_head);
+}
+
+static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *op)
+{
+	const struct hal_tensor *k = op->src[1], *v = op->src[2];
+	const size_t rb = hal_row_bytes(HAL_TYPE_F32, k->ne[0]);
+	struct row_job j = { .cf = cf, .op = op };
+
+	/* every token's k, v in the cache before any token attends (causality within a batch) */
+	for (uint32_t t = 0; t < k->ne[1]; t++) {
+		uint32_t r = (uint32_t)load_i32(op->src[5], t);
+
+		memcpy(row_f32(op->src[3], r), row_f32(k, t), rb);
+		memcpy(row_f32(op->src[4], r), row_f32(v, t), rb);
+	}
+	j.stride = ((size_t)op->src[3]->ne[1] + op->p.attn.head_dim + 15) / 16 * 16;
+	j.scratch = scratch(cf, j.stride * cf->n_threads * sizeof(float));
+	if (!j.scratch)
+		return fail(&cf->base, HAL_ERR_NOMEM, "attention: out of memory for scratch");
+	tpool_run(cf->pool, attention_job, &j,
+		  threads_for(cf, (uint64_t)op->dst->ne[1] * op->p.attn.n_head));
+	return HAL_OK;
+}
+
+/* ---- SWIGLU, ADD -------------------------------------------------------------------------- */
+
+static void binary_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct row_job *j = arg;
+	const struct hal_op *op = j->op;
+	const uint32_t D = op->dst->ne[0];
+	uint32_t lo, hi;
+
+	split(op->dst->ne[1], ith, nth, &lo, &hi);
+	for (uint32_t t = lo; t < hi; t++) {
+		const float *a = row_f32(op->src[0], t), *b = row_f32(op->src[1], t);
+		float *d = row_f32(op->dst, t);
+
+		if (op->kind == HAL_OP_SWIGLU) {
+			j->cf->k->swiglu(d, a, b, D);
+		} else {
+			for (uint32_t i = 0; i < D; i++)
+				d[i] = a[i] + b[i];
+		}
+	}
+}
+
+static void run_binary(struct cpu_fast *cf, const struct hal_op *op)
+{
+	struct row_job j = { .cf = cf, .op = op };
+	uint64_t n = (uint64_t)op->dst->ne[0] * op->dst->ne[1];
+
+	tpool_run(cf->pool, binary_job, &j, n >= PAR_MIN_ELEMS ? threads_for(cf, op->dst->ne[1])
+							      : 1);
+}
+
+/* ---- the device --------------------------------------------------------------------------- */
+
+static bool is_weight_type(enum hal_type type)
+{
+	return type == HAL_TYPE_F32 || type == HAL_TYPE_F16 || is_quant(type);
+}
+
+static bool cpu_fast_supports(struct hal_device *dev, const struct hal_op *op)
+{
+	if (!op || (unsigned)op->kind >= HAL_OP_COUNT)
+		return false;
+	for (int i = 0; i < HAL_OP_MAX_SRC; i++)
+		if (op->src[i] && op->src[i]->owner && op->src[i]->owner != dev)
+			return false;
+	if ((op->kind == HAL_OP_MATMUL || op->kind == HAL_OP_EMBED) && op->src[0])
+		return is_weight_type(op->src[0]->type);
+	return true;
+}
+
+static enum hal_status dispatch(struct cpu_fast *cf, const struct hal_op *op)
+{
+	switch (op->kind) {
+	case HAL_OP_EMBED:
+		if (op->src[0]->owner)
+			return fail(&cf->base, HAL_ERR_UNSUPPORTED,
+				    "embed: table '%s' is packed for matmul", op->src[0]->name);
+		run_embed(op);
+		return HAL_OK;
+	case HAL_OP_RMSNORM:
+		return run_rows(cf, op, rmsnorm_job, 0);
+	case HAL_OP_MATMUL:
+		return run_matmul(cf, op);
+	case HAL_OP_ROPE:
+		return run_rows(cf, op, rope_job, op->p.rope.n_rot + 16);
+	case HAL_OP_ATTENTION:
+		return run_attention(cf, op);
+	case HAL_OP_SWIGLU:
+	case HAL_OP_ADD:
+		run_binary(cf, op);
+		return HAL_OK;
+	default:
+		return fail(&cf->base, HAL_ERR_INVALID, "unknown op kind %d", (int)op->kind);
+	}
+}
+
+static enum hal_status cpu_fast_run(struct hal_device *dev, const struct hal_op *op)
+{
+	char msg[sizeof(dev->error)];
+	enum hal_status st = hal_op_check(op, msg, sizeof(msg));
+	uint64_t t0;
+
+	if (st) {
+		memcpy(dev->error, msg, sizeof(msg));
+		return st;
+	}
+	for (int i = 0; i < HAL_OP_MAX_SRC; i++)
+		if (op->src[i] && op->src[i]->owner && op->src[i]->owner != dev)
+			return fail(dev, HAL_ERR_UNSUPPORTED, "%s: '%s' belongs to device %s",
+				    hal_op_name(op->kind), op->src[i]->name,
+				    op->src[i]->owner->name);
+	t0 = now_ns();
+	st = dispatch(to_fast(dev), op);
+	if (st == HAL_OK) {
+		dev->stats.ops++;
+		dev->stats.busy_ns += now_ns() - t0;
+	}
+	return st;
+}
+
+static void cpu_fast_destroy(struct hal_device *dev)
+{
+	struct cpu_fast *cf = to_fast(dev);
+
+	tpool_destroy(cf->pool);
+	/* weights never released belong to a model that outlived its context: free ours */
+	while (cf->weights) {
+		struct packed *pk = cf->weights;
+
+		cf->weights = pk->next;
+		pk->magic = 0;
+		free(pk);
+	}
+	free(cf->scratch);
+	free(cf);
+}
+
+static const struct hal_device_vtable cpu_fast_vtable = {
+	.destroy = cpu_fast_destroy,
+	.supports = cpu_fast_supports,
+	.run = cpu_fast_run,
+	.prepare_weight = cpu_fast_prepare_weight,
+	.release_weight = cpu_fast_release_weight,
+};
+
+enum hal_status hal_cpu_fast_create(const struct hal_device_options *opts,
+				    struct hal_device **out_dev, char *err, size_t err_len)
+{
+	const struct cpu_kernels *k;
+	struct cpu_fast *cf;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t n = opts && opts->n_threads ? opts->n_threads : (online > 0 ? (uint32_t)online : 1);
+
+	if (!out_dev)
+		return HAL_ERR_INVALID;
+	*out_dev = NULL;
+	if (n > 256)
+		n = 256;
+	k = cpu_kernels_select(err, err_len);
+	if (!k)
+		return HAL_ERR_DEVICE;
+	cf = calloc(1, sizeof(*cf));
+	if (!cf)
+		return HAL_ERR_NOMEM;
+	int e = tpool_create(n, &cf->pool);
+	if (e) {
+		snprintf(err, err_len, "cannot start %u threads: %s", n, strerror(-e));
+		free(cf);
+		return e == -ENOMEM ? HAL_ERR_NOMEM : HAL_ERR_DEVICE;
+	}
+	cf->k = k;
+	cf->n_threads = n;
+	snprintf(cf->name, sizeof(cf->name), "cpu");
+	cf->base.vt = &cpu_fast_vtable;
+	cf->base.name = cf->name;
+	*out_dev = &cf->base;
+	return HAL_OK;
+}
+
+const struct hal_backend hal_backend_cpu_fast = {
+	"cpu", "fast CPU backend: SIMD kernels (AVX-512 VNNI, AVX2 or scalar), a thread per core",
+	hal_cpu_fast_create,
+};
+
+const char *hal_cpu_fast_isa(const struct hal_device *dev)
+{
+	return ((const struct cpu_fast *)dev)->k->isa;
+}
+
+uint32_t hal_cpu_fast_threads(const struct hal_device *dev)
+{
+	return ((const struct cpu_fast *)dev)->n_threads;
+}

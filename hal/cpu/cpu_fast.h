@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cpu_fast.h - the fast CPU backend ("cpu" in hal_backends[]), for the registry, npu-bench
+ * and the tests. Everything else reaches it through the hal_device vtable.
+ */
+#ifndef EDGE_NPU_CPU_FAST_H
+#define EDGE_NPU_CPU_FAST_H
+
+#include "hal/hal.h"
+
+extern const struct hal_backend hal_backend_cpu_fast;
+
+/* Threads from opts->n_threads (0: the online cores), kernels from cpuid or ENPU_CPU_ISA. */
+enum hal_status hal_cpu_fast_create(const struct hal_device_options *opts,
+				    struct hal_device **out_dev, char *err, size_t err_len);
+/* The kernel set ("avx512", "avx2", "scalar") and thread count of a device made above. */
+const char *hal_cpu_fast_isa(const struct hal_device *dev);
+uint32_t hal_cpu_fast_threads(const struct hal_device *dev);
+
+#endif

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernels.h - the per-ISA kernels of the fast CPU backend (cpu_fast.c) and the table that
+ * dispatches them at run time.
+ *
+ * Every ISA file (kernels_scalar.c, kernels_avx2.c, kernels_avx512.c, kernels_neon.c) fills one
+ * struct cpu_kernels; cpu_kernels_select() picks the best one the CPU supports, or the one
+ * named by ENPU_CPU_ISA (scalar, avx2, avx512, neon) so that tests can run every compiled path.
+ *
+ * Quantized weights are repacked by the device at load time into groups of CPU_GROUP_ROWS
+ * rows ("packed layout", same byte count as the file's plus at most one group of padding):
+ *
+ *   group g = rows [16g, 16g + 16), nb = K / 32 blocks per row:
+ *     quants: nb chunks, chunk b = the 16 rows' block b, interleaved by 4 bytes:
+ *       Q8_0: 8 x 64 bytes, byte k*64 + r*4 + i = (w[r][32b + 4k + i] ^ 0x80) (unsigned)
+ *       Q4_0: 4 x 64 bytes, byte m*64 + r*4 + i = qs byte 4m + i of row r's block b
+ *             (low nibble element 4m + i, high nibble element 16 + 4m + i)
+ *     scales: nb x 16 half floats, scale b*16 + r of row r's block b
+ *
+ * so that one 64-byte vector holds the same 4 elements of 16 rows and an int8 dot product
+ * instruction (vpdpbusd: unsigned x signed bytes) leaves one row's partial sum in each lane,
+ * with no horizontal reduction. Both stored forms are unsigned: the dot product with an
+ * activation block a is sum(u * a) - bias * sum(a), bias 128 for Q8_0 and 8 for Q4_0, which
+ * is the reference integer sum exactly; sum(a) is computed once when activations are
+ * quantized.
+ */
+#ifndef EDGE_NPU_CPU_KERNELS_H
+#define EDGE_NPU_CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CPU_GROUP_ROWS 16
+#define CPU_QK 32
+
+/* Bytes of one packed block of 16 rows: quants then (elsewhere) 16 half scales. */
+#define CPU_Q8_CHUNK (CPU_GROUP_ROWS * CPU_QK)
+#define CPU_Q4_CHUNK (CPU_GROUP_ROWS * CPU_QK / 2)
+
+/*
+ * Activations quantized per block of 32 exactly as quantize_row_q8_0 does (same ints, same
+ * half-rounded scale), stored as separate arrays for the kernels: row t, block b at
+ * qs[(t * nb + b) * 32], d[t * nb + b], s[t * nb + b] = sum of the 32 quants.
+ */
+struct cpu_act {
+	int8_t *qs;
+	float *d;
+	int32_t *s;
+	uint32_t nb; /* blocks per row */
+};
+
+/*
+ * A slice of a packed matmul: weight groups [g0, g1), activation rows [t0, t1), results into
+ * dst[t * ld + n] for rows n < n_rows only (the last group may be padding).
+ */
+struct cpu_gemm_args {
+	const uint8_t *w; /* packed weights */
+	const struct cpu_act *a;
+	float *dst;
+	size_t ld;
+	uint32_t n_rows;
+	uint32_t g0, g1, t0, t1;
+};
+
+struct cpu_kernels {
+	const char *isa;
+	/* x[nb * 32] into row `row` of a (the rules of quantize_row_q8_0, bit for bit). */
+	void (*quantize_act)(const float *x, struct cpu_act *a, uint32_t row);
+	void (*gemm_q8)(const struct cpu_gemm_args *g);
+	void (*gemm_q4)(const struct cpu_gemm_args *g);
+	/* Unpacked rows (F32 weights; F16 weights against activations already rounded to F16). */
+	float (*dot_f32)(const float *w, const float *a, size_t n);
+	float (*dot_f16)(const uint16_t *w, const float *a, size_t n);
+	/* sum x[i]^2 */
+	float (*sumsq)(const float *x, size_t n);
+	/* p[i] = exp(p[i] - max); returns the sum */
+	float (*exp_sum)(float *p, size_t n, float max);
+	/* y[i] += a * x[i] */
+	void (*axpy)(float *y, float a, const float *x, size_t n);
+	/* d[i] = silu(g[i]) * u[i] */
+	void (*swiglu)(float *d, const float *g, const float *u, size_t n);
+};
+
+extern const struct cpu_kernels cpu_kernels_scalar;
+#if defined(__x86_64__)
+extern const struct cpu_kernels cpu_kernels_avx2;
+extern const struct cpu_kernels cpu_kernels_avx512;
+#endif
+#if defined(__aarch64__) && defined(ENPU_HAVE_NEON)
+extern const struct cpu_kernels cpu_kernels_neon;
+#endif
+
+/*
+ * The best kernels this CPU runs, or those ENPU_CPU_ISA names. NULL (with a reason in err)
+ * when ENPU_CPU_ISA names a path that is not compiled in or that this CPU lacks.
+ */
+const struct cpu_kernels *cpu_kernels_select(char *err, size_t err_len);
+/* The kernels of one ISA by name if compiled in and supported here, else NULL. */
+const struct cpu_kernels *cpu_kernels_by_name(const char *isa);
+
+/* Scalar helpers shared by every ISA file (kernels_scalar.c). */
+void cpu_quantize_act_scalar(const float *x, struct cpu_act *a, uint32_t row);
+float cpu_half_round(float d); /* fp16_to_fp32(fp32_to_fp16(d)) */
+
+#endif

@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernels_avx2.c - AVX2 + FMA + F16C kernels, for x86 CPUs without AVX-512 VNNI.
+ *
+ * Same packed layout as the AVX-512 path: the low 32 bytes of each 64-byte vector of a
+ * packed block are rows 0-7, the high 32 bytes rows 8-15. Without vpdpbusd the int8 dot is
+ * vpmaddubsw (unsigned x signed bytes into saturating int16 pairs) then vpmaddwd by ones:
+ * - Q4_0 nibbles are < 16, so 8 pair sums stay below 2^15 and add up in int16 first;
+ * - Q8_0 bytes (stored + 128) would saturate, so they go back to signed and take the usual
+ *   sign trick, |w| x sign(a, w), which is exact and needs no bias.
+ */
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define NT 2
+
+static inline int32_t load_i32(const int8_t *p)
+{
+	int32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline float hsum256(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+static inline int32_t hsum256_i32(__m256i v)
+{
+	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+	return _mm_cvtsi128_si32(s);
+}
+
+/* ---- activation quantization -------------------------------------------------------------- */
+
+static inline __m256 round_away(__m256 v)
+{
+	__m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+	__m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+	__m256 rest = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
+	__m256 up = _mm256_cmp_ps(rest, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+
+	return _mm256_add_ps(t, _mm256_and_ps(up, _mm256_or_ps(_mm256_set1_ps(1.0f), sign)));
+}
+
+static void quantize_act_avx2(const float *x, struct cpu_act *a, uint32_t row)
+{
+	const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+
+	for (uint32_t b = 0; b < a->nb; b++) {
+		const float *xb = x + (size_t)b * CPU_QK;
+		size_t i = (size_t)row * a->nb + b;
+		__m256 v[4], m;
+
+		for (int k = 0; k < 4; k++)
+			v[k] = _mm256_loadu_ps(xb + 8 * k);
+		m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs), _mm256_and_ps(v[1], abs)),
+				  _mm256_max_ps(_mm256_and_ps(v[2], abs), _mm256_and_ps(v[3], abs)));
+		__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+
+		h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+		h = _mm_max_ss(h, _mm_movehdup_ps(h));
+		float d = _mm_cvtss_f32(h) / 127.0f;
+		__m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+		__m256i q[4], sum = _mm256_setzero_si256();
+
+		for (int k = 0; k < 4; k++) {
+			q[k] = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(v[k], id)));
+			sum = _mm256_add_epi32(sum, q[k]);
+		}
+		/* int32 -> int8 with saturating packs (no-ops here), then undo their lane order */
+		__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]),
+					       _mm256_packs_epi32(q[2], q[3]));
+
+		p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+		_mm256_storeu_si256((__m256i *)(a->qs + i * CPU_QK), p);
+		a->s[i] = hsum256_i32(sum);
+		a->d[i] = cpu_half_round(d);
+	}
+}
+
+/* ---- quantized matmul --------------------------------------------------------------------- */
+
+static inline __m256i bcast(const int8_t *a, int k)
+{
+	return _mm256_set1_epi32(load_i32(a + 4 * k));
+}
+
+/* Signed Q8 bytes (stored + 128) against activation bytes: 8 dword sums. */
+static inline __m256i dot_q8(__m256i u, __m256i a)
+{
+	__m256i w = _mm256_xor_si256(u, _mm256_set1_epi8((char)0x80));
+	__m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
+
+	return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+static inline __attribute__((always_inline)) void
+tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
+	const int nt, float *out)
+{
+	const struct cpu_act *A = g->a;
+	const uint32_t nb = A->nb;
+	__m256 facc[NT][2];
+
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++)
+		facc[j][0] = facc[j][1] = _mm256_setzero_ps();
+	for (uint32_t b = 0; b < nb; b++) {
+		const uint8_t *q = qs + (size_t)b * CPU_Q8_CHUNK;
+		__m256 dw[2];
+
+		#pragma GCC unroll 8
+		for (int h = 0; h < 2; h++)
+			dw[h] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc + 32 * b + 16 * h)));
+		#pragma GCC unroll 8
+		for (int j = 0; j < nt; j++) {
+			size_t ai = (size_t)(t + j) * nb + b;
+			const int8_t *a = A->qs + ai * CPU_QK;
+			__m256 d = _mm256_set1_ps(A->d[ai]);
+
+			#pragma GCC unroll 8
+			for (int h = 0; h < 2; h++) {
+				__m256i s = _mm256_setzero_si256();
+
+				#pragma GCC unroll 8
+				for (int k = 0; k < 8; k++) {
+					__m256i w = _mm256_loadu_si256(
+						(const __m256i *)(q + 64 * k + 32 * h));
+
+					s = _mm256_add_epi32(s, dot_q8(w, bcast(a, k)));
+				}
+				facc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
+							     _mm256_mul_ps(dw[h], d), facc[j][h]);
+			}
+		}
+	}
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++) {
+		_mm256_storeu_ps(out + 16 * j, facc[j][0]);
+		_mm256_storeu_ps(out + 16 * j + 8, facc[j][1]);
+	}
+}
+
+static inline __attribute__((always_inline)) void
+tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
+	const int nt, float *out)
+{
+	const struct cpu_act *A = g->a;
+	const uint32_t nb = A->nb;
+	const __m256i m4 = _mm256_set1_epi8(0x0f);
+	__m256 facc[NT][2];
+
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++)
+		facc[j][0] = facc[j][1] = _mm256_setzero_ps();
+	for (uint32_t b = 0; b < nb; b++) {
+		const uint8_t *q = qs + (size_t)b * CPU_Q4_CHUNK;
+
+		#pragma GCC unroll 8
+		for (int h = 0; h < 2; h++) {
+			__m256i w[8];
+			__m256 dw = _mm256_cvtph_ps(
+				_mm_loadu_si128((const __m128i *)(sc + 32 * b + 16 * h)));
+
+			#pragma GCC unroll 8
+			for (int m = 0; m < 4; m++) {
+				__m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * m + 32 * h));
+
+				w[m] = _mm256_and_si256(v, m4);
+				w[m + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+			}
+			#pragma GCC unroll 8
+			for (int j = 0; j < nt; j++) {
+				size_t ai = (size_t)(t + j) * nb + b;
+				const int8_t *a = A->qs + ai * CPU_QK;
+				__m256i s16 = _mm256_maddubs_epi16(w[0], bcast(a, 0));
+
+				#pragma GCC unroll 8
+				for (int k = 1; k < 8; k++)
+					s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[k], bcast(a, k)));
+				__m256i s = _mm256_sub_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)),
+							     _mm256_set1_epi32(8 * A->s[ai]));
+				__m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(A->d[ai]));
+
+				facc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, facc[j][h]);
+			}
+		}
+	}
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++) {
+		_mm256_storeu_ps(out + 16 * j, facc[j][0]);
+		_mm256_storeu_ps(out + 16 * j + 8, facc[j][1]);
+	}
+}
+
+static void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t t, int nt,
+		     const float *out)
+{
+	uint32_t n0 = gi * CPU_GROUP_ROWS;
+	uint32_t rows = g->n_rows - n0 < CPU_GROUP_ROWS ? g->n_rows - n0 : CPU_GROUP_ROWS;
+
+	for (int j = 0; j < nt; j++)
+		memcpy(g->dst + (size_t)(t + j) * g->ld + n0, out + 16 * j, rows * sizeof(float));
+}
+
+#define GEMM_BODY(tile, chunk)								\
+	const uint32_t nb = g->a->nb;							\
+	const size_t group = (size_t)nb * ((chunk) + 2 * CPU_GROUP_ROWS);		\
+	float out[16 * NT] __attribute__((aligned(32)));				\
+											\
+	for (uint32_t gi = g->g0; gi < g->g1; gi++) {					\
+		const uint8_t *qs = g->w + gi * group;					\
+		const uint8_t *sc = qs + (size_t)nb * (chunk);				\
+		uint32_t t = g->t0;							\
+											\
+		for (; t + NT <= g->t1; t += NT) {					\
+			tile(g, qs, sc, t, NT, out);					\
+			put_tile(g, gi, t, NT, out);					\
+		}									\
+		for (; t < g->t1; t++) {						\
+			tile(g, qs, sc, t, 1, out);					\
+			put_tile(g, gi, t, 1, out);					\
+		}									\
+	}
+
+static void gemm_q8_avx2(const struct cpu_gemm_args *g)
+{
+	GEMM_BODY(tile_q8, CPU_Q8_CHUNK)
+}
+
+static void gemm_q4_avx2(const struct cpu_gemm_args *g)
+{
+	GEMM_BODY(tile_q4, CPU_Q4_CHUNK)
+}
+
+/* ---- float vectors ------------------------------------------------------------------------ */
+
+static float dot_f32_avx2(const float *w, const float *a, size_t n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	size_t i = 0;
+	float tail = 0.0f;
+
+	for (; i + 16 <= n; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(a + i + 8), s1);
+	}
+	for (; i + 8 <= n; i += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), s0);
+	for (; i < n; i++)
+		tail += w[i] * a[i];
+	return hsum256(_mm256_add_ps(s0, s1)) + tail;
+}
+
+static float dot_f16_avx2(const uint16_t *w, const float *a, size_t n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	size_t i = 0;
+	float tail = 0.0f;
+
+	for (; i + 16 <= n; i += 16) {
+		__m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+		__m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+
+		s0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a + i), s0);
+		s1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a + i + 8), s1);
+	}
+	for (; i < n; i++)
+		tail += _cvtsh_ss(w[i]) * a[i];
+	return hsum256(_mm256_add_ps(s0, s1)) + tail;
+}
+
+static float sumsq_avx2(const float *x, size_t n)
+{
+	return dot_f32_avx2(x, x, n);
+}
+
+/* Cephes expf as in the AVX-512 file; 2^n built in the exponent field, x clamped first. */
+static inline __m256 exp256(__m256 x)
+{
+	x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+	__m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+				   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+	__m256 p;
+
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+	p = _mm256_set1_ps(1.9875691500e-4f);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+	p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n),
+						       _mm256_set1_epi32(127)), 23);
+
+	return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static float exp_sum_avx2(float *p, size_t n, float max)
+{
+	__m256 vmax = _mm256_set1_ps(max), sum = _mm256_setzero_ps();
+	size_t i = 0;
+	float tail = 0.0f;
+
+	for (; i + 8 <= n; i += 8) {
+		__m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(p + i), vmax));
+
+		_mm256_storeu_ps(p + i, e);
+		sum = _mm256_add_ps(sum, e);
+	}
+	for (; i < n; i++) {
+		p[i] = expf(p[i] - max);
+		tail += p[i];
+	}
+	return hsum256(sum) + tail;
+}
+
+static void axpy_avx2(float *y, float a, const float *x, size_t n)
+{
+	__m256 va = _mm256_set1_ps(a);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i),
+							_mm256_loadu_ps(y + i)));
+	for (; i < n; i++)
+		y[i] += a * x[i];
+}
+
+static void swiglu_avx2(float *d, const float *g, const float *u, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		__m256 vg = _mm256_loadu_ps(g + i);
+		__m256 den = _mm256_add_ps(_mm256_set1_ps(1.0f),
+					   exp256(_mm256_sub_ps(_mm256_setzero_ps(), vg)));
+
+		_mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_div_ps(vg, den),
+						      _mm256_loadu_ps(u + i)));
+	}
+	for (; i < n; i++)
+		d[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+const struct cpu_kernels cpu_kernels_avx2 = {
+	.isa = "avx2",
+	.quantize_act = quantize_act_avx2,
+	.gemm_q8 = gemm_q8_avx2,
+	.gemm_q4 = gemm_q4_avx2,
+	.dot_f32 = dot_f32_avx2,
+	.dot_f16 = dot_f16_avx2,
+	.sumsq = sumsq_avx2,
+	.exp_sum = exp_sum_avx2,
+	.axpy = axpy_avx2,
+	.swiglu = swiglu_avx2,
+};

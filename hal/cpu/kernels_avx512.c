@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernels_avx512.c - AVX-512 (F/BW/VL) + VNNI kernels. Compiled with those flags alone (see
+ * meson.build) and only called after cpuid said yes (kernels_scalar.c).
+ *
+ * The quantized matmul keeps one packed block of 16 rows (8 or 4 zmm) in registers and runs
+ * it against NT activation rows: vpdpbusd with the activation's 4 bytes broadcast from memory
+ * leaves row r's partial sum in lane r, so no horizontal sums are needed anywhere.
+ */
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define NT 4 /* activation rows per tile: 4 x 2 int + 4 float accumulators + 8 weights */
+
+static inline int32_t load_i32(const int8_t *p)
+{
+	int32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* ---- activation quantization -------------------------------------------------------------- */
+
+/* roundf (half away from zero) exactly: truncate, then step away if the rest is >= 0.5. */
+static inline __m512 round_away(__m512 v)
+{
+	__m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+	__m512 rest = _mm512_abs_ps(_mm512_sub_ps(v, t));
+	__mmask16 up = _mm512_cmp_ps_mask(rest, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+	__m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f),
+				  _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
+
+	return _mm512_mask_add_ps(t, up, t, one);
+}
+
+static void quantize_act_avx512(const float *x, struct cpu_act *a, uint32_t row)
+{
+	for (uint32_t b = 0; b < a->nb; b++) {
+		const float *xb = x + (size_t)b * CPU_QK;
+		size_t i = (size_t)row * a->nb + b;
+		__m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+		float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0),
+								_mm512_abs_ps(x1)));
+		float d = amax / 127.0f;
+		__m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+		__m512i q0 = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(x0, id)));
+		__m512i q1 = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(x1, id)));
+
+		_mm_storeu_si128((__m128i *)(a->qs + i * CPU_QK), _mm512_cvtepi32_epi8(q0));
+		_mm_storeu_si128((__m128i *)(a->qs + i * CPU_QK + 16), _mm512_cvtepi32_epi8(q1));
+		a->s[i] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+		a->d[i] = cpu_half_round(d);
+	}
+}
+
+/* ---- quantized matmul --------------------------------------------------------------------- */
+
+static inline __m512i bcast(const int8_t *a, int k)
+{
+	return _mm512_set1_epi32(load_i32(a + 4 * k));
+}
+
+/* Rows [16 gi, +16) against activation rows t .. t + nt - 1 (nt a constant after inlining). */
+static inline __attribute__((always_inline)) void
+tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
+	const int nt, float *out)
+{
+	const struct cpu_act *A = g->a;
+	const uint32_t nb = A->nb;
+	__m512 facc[NT];
+
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++)
+		facc[j] = _mm512_setzero_ps();
+	for (uint32_t b = 0; b < nb; b++) {
+		const uint8_t *q = qs + (size_t)b * CPU_Q8_CHUNK;
+		__m512i w[8];
+		__m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32 * b)));
+
+		#pragma GCC unroll 8
+		for (int k = 0; k < 8; k++)
+			w[k] = _mm512_loadu_si512(q + 64 * k);
+		#pragma GCC unroll 8
+		for (int j = 0; j < nt; j++) {
+			size_t ai = (size_t)(t + j) * nb + b;
+			const int8_t *a = A->qs + ai * CPU_QK;
+			__m512i s0 = _mm512_set1_epi32(-128 * A->s[ai]);
+			__m512i s1 = _mm512_setzero_si512();
+
+			/* two chains halve the dependency on vpdpbusd's latency */
+			#pragma GCC unroll 8
+			for (int k = 0; k < 8; k += 2) {
+				s0 = _mm512_dpbusd_epi32(s0, w[k], bcast(a, k));
+				s1 = _mm512_dpbusd_epi32(s1, w[k + 1], bcast(a, k + 1));
+			}
+			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(A->d[ai]));
+
+			facc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), sc2,
+						  facc[j]);
+		}
+	}
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++)
+		_mm512_storeu_ps(out + 16 * j, facc[j]);
+}
+
+static inline __attribute__((always_inline)) void
+tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
+	const int nt, float *out)
+{
+	const struct cpu_act *A = g->a;
+	const uint32_t nb = A->nb;
+	const __m512i m4 = _mm512_set1_epi8(0x0f);
+	__m512 facc[NT];
+
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++)
+		facc[j] = _mm512_setzero_ps();
+	for (uint32_t b = 0; b < nb; b++) {
+		const uint8_t *q = qs + (size_t)b * CPU_Q4_CHUNK;
+		__m512i w[8];
+		__m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32 * b)));
+
+		#pragma GCC unroll 8
+		for (int m = 0; m < 4; m++) {
+			__m512i v = _mm512_loadu_si512(q + 64 * m);
+
+			w[m] = _mm512_and_si512(v, m4);
+			w[m + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+		}
+		#pragma GCC unroll 8
+		for (int j = 0; j < nt; j++) {
+			size_t ai = (size_t)(t + j) * nb + b;
+			const int8_t *a = A->qs + ai * CPU_QK;
+			__m512i s0 = _mm512_set1_epi32(-8 * A->s[ai]);
+			__m512i s1 = _mm512_setzero_si512();
+
+			#pragma GCC unroll 8
+			for (int k = 0; k < 8; k += 2) {
+				s0 = _mm512_dpbusd_epi32(s0, w[k], bcast(a, k));
+				s1 = _mm512_dpbusd_epi32(s1, w[k + 1], bcast(a, k + 1));
+			}
+			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(A->d[ai]));
+
+			facc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), sc2,
+						  facc[j]);
+		}
+	}
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++)
+		_mm512_storeu_ps(out + 16 * j, facc[j]);
+}
+
+/* Results of a tile into dst, the rows that exist only. */
+static void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t t, int nt,
+		     const float *out)
+{
+	uint32_t n0 = gi * CPU_GROUP_ROWS;
+	uint32_t rows = g->n_rows - n0 < CPU_GROUP_ROWS ? g->n_rows - n0 : CPU_GROUP_ROWS;
+
+	for (int j = 0; j < nt; j++)
+		memcpy(g->dst + (size_t)(t + j) * g->ld + n0, out + 16 * j, rows * sizeof(float));
+}
+
+#define GEMM_BODY(tile, chunk)								\
+	const uint32_t nb = g->a->nb;							\
+	const size_t group = (size_t)nb * ((chunk) + 2 * CPU_GROUP_ROWS);		\
+	float out[16 * NT] __attribute__((aligned(64)));				\
+											\
+	for (uint32_t gi = g->g0; gi < g->g1; gi++) {					\
+		const uint8_t *qs = g->w + gi * group;					\
+		const uint8_t *sc = qs + (size_t)nb * (chunk);				\
+		uint32_t t = g->t0;							\
+											\
+		for (; t + NT <= g->t1; t += NT) {					\
+			tile(g, qs, sc, t, NT, out);					\
+			put_tile(g, gi, t, NT, out);					\
+		}									\
+		for (; t < g->t1; t++) {						\
+			tile(g, qs, sc, t, 1, out);					\
+			put_tile(g, gi, t, 1, out);					\
+		}									\
+	}
+
+static void gemm_q8_avx512(const struct cpu_gemm_args *g)
+{
+	GEMM_BODY(tile_q8, CPU_Q8_CHUNK)
+}
+
+static void gemm_q4_avx512(const struct cpu_gemm_args *g)
+{
+	GEMM_BODY(tile_q4, CPU_Q4_CHUNK)
+}
+
+/* ---- float vectors ------------------------------------------------------------------------ */
+
+static float dot_f32_avx512(const float *w, const float *a, size_t n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	size_t i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(a + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(a + i + 16), s1);
+	}
+	for (; i + 16 <= n; i += 16)
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(a + i), s0);
+	if (i < n) {
+		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+
+		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, a + i),
+				     s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static float dot_f16_avx512(const uint16_t *w, const float *a, size_t n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	size_t i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		__m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i)));
+		__m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16)));
+
+		s0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(a + i), s0);
+		s1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(a + i + 16), s1);
+	}
+	if (i < n) {
+		__mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+		__m512 w0 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i));
+
+		s0 = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, a + i), s0);
+		i += 16;
+	}
+	if (i < n) {
+		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+		__m512 w1 = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i));
+
+		s1 = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(m, a + i), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static float sumsq_avx512(const float *x, size_t n)
+{
+	return dot_f32_avx512(x, x, n);
+}
+
+/*
+ * expf to about 1 ulp: n = round(x log2 e), r = x - n ln 2 in two parts, Cephes' polynomial,
+ * and vscalefps for 2^n, which also gives 0 and +inf where expf does.
+ */
+static inline __m512 exp512(__m512 x)
+{
+	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+	__m512 p;
+
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+	p = _mm512_set1_ps(1.9875691500e-4f);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+	p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+	/* keep n finite for NaN-free scaling; |x| > 104 saturates to 0 or inf either way */
+	n = _mm512_min_ps(_mm512_max_ps(n, _mm512_set1_ps(-160.0f)), _mm512_set1_ps(160.0f));
+	return _mm512_scalef_ps(p, n);
+}
+
+static float exp_sum_avx512(float *p, size_t n, float max)
+{
+	__m512 vmax = _mm512_set1_ps(max), sum = _mm512_setzero_ps();
+
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+		__m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + i), vmax));
+
+		_mm512_mask_storeu_ps(p + i, m, e);
+		sum = _mm512_mask_add_ps(sum, m, sum, e);
+	}
+	return _mm512_reduce_add_ps(sum);
+}
+
+static void axpy_avx512(float *y, float a, const float *x, size_t n)
+{
+	__m512 va = _mm512_set1_ps(a);
+
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+		__m512 v = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i),
+					   _mm512_maskz_loadu_ps(m, y + i));
+
+		_mm512_mask_storeu_ps(y + i, m, v);
+	}
+}
+
+static void swiglu_avx512(float *d, const float *g, const float *u, size_t n)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+		__m512 vg = _mm512_maskz_loadu_ps(m, g + i);
+		__m512 den = _mm512_add_ps(_mm512_set1_ps(1.0f),
+					   exp512(_mm512_sub_ps(_mm512_setzero_ps(), vg)));
+		__m512 v = _mm512_mul_ps(_mm512_div_ps(vg, den), _mm512_maskz_loadu_ps(m, u + i));
+
+		_mm512_mask_storeu_ps(d + i, m, v);
+	}
+}
+
+const struct cpu_kernels cpu_kernels_avx512 = {
+	.isa = "avx512",
+	.quantize_act = quantize_act_avx512,
+	.gemm_q8 = gemm_q8_avx512,
+	.gemm_q4 = gemm_q4_avx512,
+	.dot_f32 = dot_f32_avx512,
+	.dot_f16 = dot_f16_avx512,
+	.sumsq = sumsq_avx512,
+	.exp_sum = exp_sum_avx512,
+	.axpy = axpy_avx512,
+	.swiglu = swiglu_avx512,
+};

@@ -1,0 +1,627 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_cpu_fast.c - the fast CPU backend against the reference backend (the oracle), on every
+ * kernel path this machine runs (ENPU_CPU_ISA), with 1, 2 and 3 threads, op by op and as a
+ * whole model through the public API.
+ *
+ * Tolerances:
+ * - quantized matmul: the integer block dots are exact in both backends and the activations
+ *   are quantized bit for bit alike (checked separately), so only float rounding of the
+ *   per-block scaling and summation differs: 1e-5 of the sum of |terms| (K <= 768 terms of
+ *   rounding error 2^-24 each is far below that);
+ * - F32/F16 matmul: the reference sums in double, the kernels in float with several partial
+ *   sums: same bound, 1e-5 of sum |w x|;
+ * - rmsnorm, rope, swiglu: 1e-5 relative (|d| <= 1e-5 max(|ref|, 1e-3)); the vector exp is
+ *   within ~2 ulp of expf;
+ * - attention: 1e-5 of the terms' magnitude (V in [-1, 1]): the softmax sums in float instead
+ *   of double and weights V before normalising, so a small output that is the difference of
+ *   larger terms carries their rounding.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge_npu.h"
+#include "hal/cpu/cpu_fast.h"
+#include "hal/cpu/kernels.h"
+#include "hal/hal.h"
+#include "hal/quant.h"
+#include "testutil.h"
+#include "tools/mkmodel.h"
+
+static const char *const isas[] = { "scalar", "avx2", "avx512" };
+#define N_ISA (sizeof(isas) / sizeof(isas[0]))
+
+static struct hal_device *fast_dev(const char *isa, uint32_t threads)
+{
+	struct hal_device_options o = { .n_threads = threads };
+	struct hal_device *dev = NULL;
+	char err[256] = "";
+
+	if (isa && !cpu_kernels_by_name(isa))
+		return NULL; /* not compiled in or not supported by this CPU */
+	if (isa)
+		setenv("ENPU_CPU_ISA", isa, 1);
+	ck_assert_msg(hal_cpu_fast_create(&o, &dev, err, sizeof(err)) == HAL_OK, "%s", err);
+	unsetenv("ENPU_CPU_ISA");
+	if (isa)
+		ck_assert_str_eq(hal_cpu_fast_isa(dev), isa);
+	ck_assert_str_eq(dev->name, "cpu");
+	return dev;
+}
+
+static struct hal_device *ref_dev(void)
+{
+	struct hal_device *dev = NULL;
+
+	ck_assert_int_eq(hal_cpu_ref_create(&dev), HAL_OK);
+	return dev;
+}
+
+static float *rand_floats(size_t n, uint64_t *seed, float scale)
+{
+	float *x = malloc((n ? n : 1) * sizeof(float));
+
+	ck_assert_ptr_nonnull(x);
+	for (size_t i = 0; i < n; i++)
+		x[i] = scale * (2.0f * tu_rand_f32(seed) - 1.0f);
+	return x;
+}
+
+static struct hal_tensor tensor(const char *name, enum hal_type type, uint32_t ne0, uint32_t ne1,
+				void *data)
+{
+	return (struct hal_tensor){ name, type, { ne0, ne1 }, data, NULL };
+}
+
+/* A weight of type from random floats (the model generator's way). */
+static void *make_weight(enum hal_type type, uint32_t K, uint32_t N, uint64_t *seed)
+{
+	uint8_t *w = malloc(hal_row_bytes(type, K) * N);
+	float *row = rand_floats(K, seed, 0.5f);
+
+	ck_assert_ptr_nonnull(w);
+	for (uint32_t n = 0; n < N; n++) {
+		for (uint32_t k = 0; k < K; k++)
+			row[k] = 0.5f * (2.0f * tu_rand_f32(seed) - 1.0f);
+		quantize_row(type, row, w + n * hal_row_bytes(type, K), K);
+	}
+	free(row);
+	return w;
+}
+
+static void run_ok(struct hal_device *dev, const struct hal_op *op)
+{
+	ck_assert_msg(dev->vt->run(dev, op) == HAL_OK, "%s: %s", dev->name, dev->error);
+}
+
+/* ---- activation quantization: bit for bit quantize_row_q8_0 ------------------------------- */
+
+START_TEST(test_quantize_act_exact)
+{
+	const uint32_t nb = 8;
+	uint64_t seed = 11;
+	float *x = rand_floats(nb * 32, &seed, 3.0f);
+	struct block_q8_0 ref[8];
+	int8_t qs[8 * 32];
+	float d[8];
+	int32_t s[8];
+	struct cpu_act a = { qs, d, s, nb };
+
+	/* ties: with amax 127 the inverse scale is 1, so x.5 values hit roundf's tie rule */
+	for (int j = 0; j < 32; j++)
+		x[j] = (float)(j - 16) + 0.5f;
+	x[31] = 127.0f;
+	for (int j = 0; j < 32; j++)
+		x[32 + j] = 0.0f; /* an all-zero block: scale 0 */
+	x[64] = 1e-30f;           /* subnormal half scale */
+	quantize_row_q8_0(x, ref, nb * 32);
+	for (size_t i = 0; i < N_ISA; i++) {
+		const struct cpu_kernels *k = cpu_kernels_by_name(isas[i]);
+
+		if (!k)
+			continue;
+		k->quantize_act(x, &a, 0);
+		for (uint32_t b = 0; b < nb; b++) {
+			int32_t sum = 0;
+
+			ck_assert_msg(!memcmp(qs + 32 * b, ref[b].qs, 32), "%s block %u", isas[i], b);
+			ck_assert_float_eq(d[b], fp16_to_fp32(ref[b].d));
+			for (int j = 0; j < 32; j++)
+				sum += ref[b].qs[j];
+			ck_assert_int_eq(s[b], sum);
+		}
+	}
+	free(x);
+}
+END_TEST
+
+/* ---- matmul ------------------------------------------------------------------------------- */
+
+/* |fast - ref| within 1e-5 of sum_k |w x| for every output. */
+static void check_matmul(enum hal_type type, uint32_t K, uint32_t N, uint32_t T, const char *isa,
+			 uint32_t threads)
+{
+	struct hal_device *fast = fast_dev(isa, threads), *ref;
+	uint64_t seed = 1000 + K * 7 + N * 3 + T;
+	void *wd, *wd2;
+	float *x, *yr, *yf, *wf;
+
+	if (!fast)
+		return;
+	ref = ref_dev();
+	wd = make_weight(type, K, N, &seed);
+	wd2 = malloc(hal_row_bytes(type, K) * N);
+	memcpy(wd2, wd, hal_row_bytes(type, K) * N);
+	x = rand_floats((size_t)K * T, &seed, 2.0f);
+	yr = calloc((size_t)N * T, sizeof(float));
+	yf = calloc((size_t)N * T, sizeof(float));
+	wf = malloc((size_t)K * sizeof(float));
+	struct hal_tensor w = tensor("w", type, K, N, wd), w2 = tensor("w", type, K, N, wd2);
+	struct hal_tensor tx = tensor("x", HAL_TYPE_F32, K, T, x);
+	struct hal_tensor tyr = tensor("yr", HAL_TYPE_F32, N, T, yr);
+	struct hal_tensor tyf = tensor("yf", HAL_TYPE_F32, N, T, yf);
+	struct hal_op opr = { .kind = HAL_OP_MATMUL, .src = { &w, &tx }, .dst = &tyr };
+	struct hal_op opf = { .kind = HAL_OP_MATMUL, .src = { &w2, &tx }, .dst = &tyf };
+
+	run_ok(ref, &opr);
+	ck_assert_int_eq(fast->vt->prepare_weight(fast, &w2), HAL_OK);
+	run_ok(fast, &opf);
+	for (uint32_t n = 0; n < N; n++) {
+		dequantize_row(type, (const char *)wd + n * hal_row_bytes(type, K), wf, K);
+		for (uint32_t t = 0; t < T; t++) {
+			double mag = 0.0;
+
+			for (uint32_t k = 0; k < K; k++)
+				mag += fabs((double)wf[k] * x[(size_t)t * K + k]);
+			double diff = fabs((double)yf[t * N + n] - yr[t * N + n]);
+			ck_assert_msg(diff <= 1e-5 * mag + 1e-30,
+				      "%s %s K=%u N=%u T=%u threads=%u: row %u tok %u: %.9g vs %.9g",
+				      isa, hal_type_name(type), K, N, T, threads, n, t,
+				      yf[t * N + n], yr[t * N + n]);
+		}
+	}
+	fast->vt->release_weight(fast, &w2);
+	ck_assert_ptr_eq(w2.data, wd2);
+	ck_assert_ptr_null(w2.owner);
+	hal_device_destroy(fast);
+	hal_device_destroy(ref);
+	free(wd);
+	free(wd2);
+	free(x);
+	free(yr);
+	free(yf);
+	free(wf);
+}
+
+static const uint32_t mm_shapes[][3] = {
+	/* K, N, T: odd row counts, one partial group, several groups, T=1 and T>1 */
+	{ 32, 1, 1 }, { 64, 17, 1 }, { 64, 17, 3 }, { 96, 33, 5 }, { 256, 48, 1 },
+	{ 256, 50, 9 }, { 768, 40, 2 },
+};
+
+START_TEST(test_matmul_quant)
+{
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0 };
+
+	for (size_t i = 0; i < N_ISA; i++)
+		for (size_t t = 0; t < 2; t++)
+			for (size_t s = 0; s < sizeof(mm_shapes) / sizeof(mm_shapes[0]); s++)
+				check_matmul(types[t], mm_shapes[s][0], mm_shapes[s][1],
+					     mm_shapes[s][2], isas[i], 2);
+}
+END_TEST
+
+START_TEST(test_matmul_float)
+{
+	const enum hal_type types[] = { HAL_TYPE_F32, HAL_TYPE_F16 };
+	const uint32_t shapes[][3] = { { 1, 1, 1 }, { 33, 7, 2 }, { 100, 19, 1 }, { 256, 40, 4 } };
+
+	for (size_t i = 0; i < N_ISA; i++)
+		for (size_t t = 0; t < 2; t++)
+			for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+				check_matmul(types[t], shapes[s][0], shapes[s][1], shapes[s][2],
+					     isas[i], 2);
+}
+END_TEST
+
+/* Row splitting must not change any row's arithmetic: 1, 2, 3 threads give the same bits. */
+START_TEST(test_threads_identical)
+{
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
+	const uint32_t K = 256, N = 83, T = 7;
+
+	for (size_t i = 0; i < N_ISA; i++) {
+		for (size_t ty = 0; ty < 4; ty++) {
+			uint64_t seed = 5;
+			void *wd = make_weight(types[ty], K, N, &seed);
+			float *x = rand_floats((size_t)K * T, &seed, 1.0f);
+			float *y[3];
+
+			for (uint32_t th = 1; th <= 3; th++) {
+				struct hal_device *dev = fast_dev(isas[i], th);
+
+				y[th - 1] = calloc((size_t)N * T, sizeof(float));
+				if (!dev)
+					continue;
+				struct hal_tensor w = tensor("w", types[ty], K, N, wd);
+				struct hal_tensor tx = tensor("x", HAL_TYPE_F32, K, T, x);
+				struct hal_tensor tyy = tensor("y", HAL_TYPE_F32, N, T, y[th - 1]);
+				struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &tx },
+						     .dst = &tyy };
+
+				ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
+				run_ok(dev, &op);
+				dev->vt->release_weight(dev, &w);
+				hal_device_destroy(dev);
+			}
+			ck_assert(!memcmp(y[0], y[1], sizeof(float) * N * T));
+			ck_assert(!memcmp(y[0], y[2], sizeof(float) * N * T));
+			for (int j = 0; j < 3; j++)
+				free(y[j]);
+			free(wd);
+			free(x);
+		}
+	}
+}
+END_TEST
+
+/* ---- the other ops ------------------------------------------------------------------------ */
+
+/*
+ * 1e-5 relative to max(|want|, floor): floor is the magnitude of the terms that cancelled
+ * into want (1 for attention, whose outputs average V rows of values in [-1, 1]).
+ */
+static void assert_close(const float *got, const float *want, size_t n, const char *what,
+			 const char *isa, double floor)
+{
+	for (size_t i = 0; i < n; i++) {
+		double tol = 1e-5 * fmax(fabs((double)want[i]), floor);
+
+		ck_assert_msg(fabs((double)got[i] - want[i]) <= tol, "%s %s [%zu]: %.9g vs %.9g",
+			      isa, what, i, got[i], want[i]);
+	}
+}
+
+/* Runs op on both devices with copies of every F32/I32 operand, then compares dst. */
+struct op_case {
+	struct hal_op op;
+	struct hal_tensor t[8];
+	int n;
+	double floor;
+};
+
+static struct hal_tensor *add_t(struct op_case *c, enum hal_type type, uint32_t ne0,
+				uint32_t ne1, uint64_t *seed)
+{
+	struct hal_tensor *t = &c->t[c->n++];
+	size_t n = (size_t)ne0 * ne1;
+
+	*t = tensor("t", type, ne0, ne1, rand_floats(n, seed, 1.0f));
+	return t;
+}
+
+static void clone_case(const struct op_case *src, struct op_case *dst)
+{
+	*dst = *src;
+	for (int i = 0; i < src->n; i++) {
+		size_t len = hal_tensor_bytes(&src->t[i]);
+
+		dst->t[i].data = malloc(len);
+		memcpy(dst->t[i].data, src->t[i].data, len);
+	}
+	for (int s = 0; s < HAL_OP_MAX_SRC; s++)
+		if (src->op.src[s])
+			dst->op.src[s] = &dst->t[src->op.src[s] - src->t];
+	dst->op.dst = &dst->t[src->op.dst - src->t];
+}
+
+static void free_case(struct op_case *c)
+{
+	for (int i = 0; i < c->n; i++)
+		free(c->t[i].data);
+}
+
+static void compare_op(struct op_case *c, const char *what)
+{
+	for (size_t i = 0; i < N_ISA; i++) {
+		for (uint32_t th = 1; th <= 3; th += 2) {
+			struct hal_device *fast = fast_dev(isas[i], th), *ref;
+			struct op_case a, b;
+
+			if (!fast)
+				continue;
+			ref = ref_dev();
+			clone_case(c, &a);
+			clone_case(c, &b);
+			run_ok(ref, &a.op);
+			run_ok(fast, &b.op);
+			/* the caches too: attention writes them */
+			for (int k = 0; k < c->n; k++)
+				if (c->t[k].type == HAL_TYPE_F32)
+					assert_close(b.t[k].data, a.t[k].data,
+						     (size_t)c->t[k].ne[0] * c->t[k].ne[1], what,
+						     isas[i], c->floor);
+			free_case(&a);
+			free_case(&b);
+			hal_device_destroy(fast);
+			hal_device_destroy(ref);
+		}
+	}
+}
+
+START_TEST(test_rmsnorm)
+{
+	const uint32_t shapes[][2] = { { 64, 1 }, { 768, 5 }, { 33, 3 } };
+
+	for (size_t s = 0; s < 3; s++) {
+		struct op_case c = { .n = 0, .floor = 1e-3 };
+		uint64_t seed = 3 + s;
+		struct hal_tensor *x = add_t(&c, HAL_TYPE_F32, shapes[s][0], shapes[s][1], &seed);
+		struct hal_tensor *w = add_t(&c, HAL_TYPE_F32, shapes[s][0], 1, &seed);
+		struct hal_tensor *y = add_t(&c, HAL_TYPE_F32, shapes[s][0], shapes[s][1], &seed);
+
+		c.op = (struct hal_op){ .kind = HAL_OP_RMSNORM, .src = { x, w }, .dst = y,
+					.p.rmsnorm.eps = 1e-5f };
+		compare_op(&c, "rmsnorm");
+		free_case(&c);
+	}
+}
+END_TEST
+
+static struct hal_tensor *positions(struct op_case *c, uint32_t T, int32_t first)
+{
+	struct hal_tensor *p = &c->t[c->n++];
+	int32_t *v = malloc(T * sizeof(int32_t));
+
+	for (uint32_t t = 0; t < T; t++)
+		v[t] = first + (int32_t)t;
+	*p = tensor("pos", HAL_TYPE_I32, T, 1, v);
+	return p;
+}
+
+START_TEST(test_rope)
+{
+	const uint32_t T[] = { 1, 6 };
+
+	for (size_t s = 0; s < 2; s++) {
+		struct op_case c = { .n = 0, .floor = 1e-3 };
+		uint64_t seed = 9;
+		struct hal_tensor *x = add_t(&c, HAL_TYPE_F32, 4 * 32, T[s], &seed);
+		struct hal_tensor *p = positions(&c, T[s], 37);
+
+		c.op = (struct hal_op){ .kind = HAL_OP_ROPE, .src = { x, p }, .dst = x,
+					.p.rope = { 4, 32, 24, 10000.0f, 1.0f } };
+		compare_op(&c, "rope");
+		free_case(&c);
+	}
+}
+END_TEST
+
+START_TEST(test_attention)
+{
+	/* T = 1 (decode at position 20) and T = 5 (prefill 0..4); GQA 4 heads over 2 */
+	const uint32_t T[] = { 1, 5, 3 };
+	const int32_t first[] = { 20, 0, 61 };
+
+	for (size_t s = 0; s < 3; s++) {
+		const uint32_t H = 4, Hkv = 2, hd = 16, n_ctx = 64;
+		struct op_case c = { .n = 0, .floor = 1e-3 };
+		uint64_t seed = 21 + s;
+		struct hal_tensor *q = add_t(&c, HAL_TYPE_F32, H * hd, T[s], &seed);
+		struct hal_tensor *k = add_t(&c, HAL_TYPE_F32, Hkv * hd, T[s], &seed);
+		struct hal_tensor *v = add_t(&c, HAL_TYPE_F32, Hkv * hd, T[s], &seed);
+		struct hal_tensor *kc = add_t(&c, HAL_TYPE_F32, Hkv * hd, n_ctx, &seed);
+		struct hal_tensor *vc = add_t(&c, HAL_TYPE_F32, Hkv * hd, n_ctx, &seed);
+		struct hal_tensor *p = positions(&c, T[s], first[s]);
+		struct hal_tensor *o = add_t(&c, HAL_TYPE_F32, H * hd, T[s], &seed);
+
+		c.floor = 1.0;
+		c.op = (struct hal_op){ .kind = HAL_OP_ATTENTION, .src = { q, k, v, kc, vc, p },
+					.dst = o, .p.attn = { H, Hkv, hd, 0.25f } };
+		compare_op(&c, "attention");
+		free_case(&c);
+	}
+}
+END_TEST
+
+START_TEST(test_elementwise)
+{
+	const enum hal_op_kind kinds[] = { HAL_OP_SWIGLU, HAL_OP_ADD };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct op_case c = { .n = 0, .floor = 1e-3 };
+		uint64_t seed = 77;
+		struct hal_tensor *a = add_t(&c, HAL_TYPE_F32, 2048, 9, &seed);
+		struct hal_tensor *b = add_t(&c, HAL_TYPE_F32, 2048, 9, &seed);
+
+		/* silu's far tails: exp over- and underflow */
+		((float *)a->data)[0] = -120.0f;
+		((float *)a->data)[1] = 95.0f;
+		((float *)a->data)[2] = -30.0f;
+		c.op = (struct hal_op){ .kind = kinds[i], .src = { a, b }, .dst = a };
+		compare_op(&c, kinds[i] == HAL_OP_ADD ? "add" : "swiglu");
+		free_case(&c);
+	}
+}
+END_TEST
+
+START_TEST(test_embed_and_ownership)
+{
+	struct hal_device *fast = fast_dev(NULL, 2), *ref = ref_dev(), *other = ref_dev();
+	uint64_t seed = 4;
+	void *wd = make_weight(HAL_TYPE_Q8_0, 64, 10, &seed);
+	float *y = calloc(64 * 2, sizeof(float)), *yr = calloc(64 * 2, sizeof(float));
+	int32_t ids[2] = { 3, 9 };
+	struct hal_tensor w = tensor("table", HAL_TYPE_Q8_0, 64, 10, wd);
+	struct hal_tensor ti = tensor("ids", HAL_TYPE_I32, 2, 1, ids);
+	struct hal_tensor ty = tensor("y", HAL_TYPE_F32, 64, 2, y);
+	struct hal_tensor tyr = tensor("yr", HAL_TYPE_F32, 64, 2, yr);
+	struct hal_op op = { .kind = HAL_OP_EMBED, .src = { &w, &ti }, .dst = &ty };
+	struct hal_op opr = { .kind = HAL_OP_EMBED, .src = { &w, &ti }, .dst = &tyr };
+
+	run_ok(fast, &op);
+	run_ok(ref, &opr);
+	ck_assert(!memcmp(y, yr, 64 * 2 * sizeof(float)));
+	/* a weight another device owns is not ours to run */
+	w.owner = other;
+	ck_assert(!fast->vt->supports(fast, &op));
+	ck_assert_int_eq(fast->vt->run(fast, &op), HAL_ERR_UNSUPPORTED);
+	w.owner = NULL;
+	/* prepared twice is prepared once; a weight left prepared is freed by destroy */
+	ck_assert_int_eq(fast->vt->prepare_weight(fast, &w), HAL_OK);
+	void *packed = w.data;
+	ck_assert_int_eq(fast->vt->prepare_weight(fast, &w), HAL_OK);
+	ck_assert_ptr_eq(w.data, packed);
+	ck_assert_ptr_eq(w.owner, fast);
+	ck_assert_int_eq(fast->vt->run(fast, &op), HAL_ERR_UNSUPPORTED); /* packed table */
+	hal_device_destroy(fast);
+	hal_device_destroy(ref);
+	hal_device_destroy(other);
+	free(wd);
+	free(y);
+	free(yr);
+}
+END_TEST
+
+START_TEST(test_bad_isa)
+{
+	struct hal_device_options o = { 0 };
+	struct hal_device *dev = (struct hal_device *)1;
+	char err[256] = "";
+
+	setenv("ENPU_CPU_ISA", "mmx", 1);
+	ck_assert_int_eq(hal_cpu_fast_create(&o, &dev, err, sizeof(err)), HAL_ERR_DEVICE);
+	unsetenv("ENPU_CPU_ISA");
+	ck_assert_ptr_null(dev);
+	ck_assert_ptr_nonnull(strstr(err, "mmx"));
+}
+END_TEST
+
+/* ---- whole model: logits of "cpu" against "cpu-ref" through the public API ---------------- */
+
+static float *model_logits(const char *path, const char *device, uint32_t threads,
+			   uint32_t step)
+{
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	enpu_context *ctx;
+	enpu_model *m;
+	enpu_session *s;
+	const enpu_token prompt[7] = { 1, 450, 4996, 17354, 1701, 432, 1095 };
+	const float *lg;
+	size_t n;
+	float *out;
+
+	co.device = device;
+	co.n_threads = threads;
+	ck_assert_int_eq(enpu_context_create(&co, &ctx), ENPU_OK);
+	ck_assert_msg(enpu_model_load(ctx, path, NULL, &m) == ENPU_OK, "%s", enpu_last_error(ctx));
+	ck_assert_int_eq(enpu_session_create(m, NULL, &s), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(s, prompt, 7), ENPU_OK);
+	for (uint32_t i = 0; i < step; i++) {
+		enpu_token t = (enpu_token)(100 + 37 * i); /* fixed tokens: same inputs on both */
+
+		ck_assert_int_eq(enpu_session_eval(s, &t, 1), ENPU_OK);
+	}
+	ck_assert_int_eq(enpu_session_logits(s, &lg, &n), ENPU_OK);
+	out = malloc(n * sizeof(float));
+	memcpy(out, lg, n * sizeof(float));
+	enpu_session_free(s);
+	enpu_model_free(m);
+	enpu_context_destroy(ctx);
+	return out;
+}
+
+static void compare_model(enum hal_type type, bool tied)
+{
+	struct mkmodel_params p = mkmodel_default;
+	char err[256];
+	char *path = strdup(tu_tmp_path(".gguf"));
+
+	p.dim = 128;
+	p.layers = 2;
+	p.heads = 4;
+	p.kv_heads = 2;
+	p.ffn = 256;
+	p.ctx = 64;
+	p.type = type;
+	p.tied = tied;
+	p.seed = 99;
+	p.vocab = tu_vocab_path();
+	ck_assert_msg(mkmodel_write(&p, path, err, sizeof(err)) == 0, "%s", err);
+	for (uint32_t step = 0; step <= 3; step += 3) {
+		float *r = model_logits(path, "cpu-ref", 1, step);
+		float *f = model_logits(path, "cpu", 2, step);
+		float *f3 = model_logits(path, "cpu", 3, step);
+		double dot = 0, nr = 0, nf = 0, maxd = 0, maxr = 0;
+
+		for (size_t i = 0; i < 32000; i++) {
+			dot += (double)r[i] * f[i];
+			nr += (double)r[i] * r[i];
+			nf += (double)f[i] * f[i];
+			maxd = fmax(maxd, fabs((double)r[i] - f[i]));
+			maxr = fmax(maxr, fabs((double)r[i]));
+		}
+		ck_assert_msg(dot / sqrt(nr * nf) >= 0.99999, "%s: cosine %.9f", hal_type_name(type),
+			      dot / sqrt(nr * nf));
+		/* a flipped activation rounding moves a logit by ~1e-3 of its scale at most */
+		ck_assert_msg(maxd <= 2e-3 * maxr, "%s: max |diff| %g of max |logit| %g",
+			      hal_type_name(type), maxd, maxr);
+		ck_assert(!memcmp(f, f3, 32000 * sizeof(float)));
+		free(r);
+		free(f);
+		free(f3);
+	}
+	remove(path);
+	free(path);
+}
+
+START_TEST(test_model_q8)
+{
+	compare_model(HAL_TYPE_Q8_0, false);
+}
+END_TEST
+
+START_TEST(test_model_q4_tied)
+{
+	compare_model(HAL_TYPE_Q4_0, true);
+}
+END_TEST
+
+START_TEST(test_model_f16)
+{
+	compare_model(HAL_TYPE_F16, false);
+}
+END_TEST
+
+static Suite *cpu_fast_suite(void)
+{
+	Suite *s = suite_create("cpu_fast");
+	TCase *ops = tcase_create("ops"), *model = tcase_create("model");
+
+	tcase_set_timeout(ops, 600);
+	tcase_set_timeout(model, 600);
+	tcase_add_test(ops, test_quantize_act_exact);
+	tcase_add_test(ops, test_matmul_quant);
+	tcase_add_test(ops, test_matmul_float);
+	tcase_add_test(ops, test_threads_identical);
+	tcase_add_test(ops, test_rmsnorm);
+	tcase_add_test(ops, test_rope);
+	tcase_add_test(ops, test_attention);
+	tcase_add_test(ops, test_elementwise);
+	tcase_add_test(ops, test_embed_and_ownership);
+	tcase_add_test(ops, test_bad_isa);
+	tcase_add_test(model, test_model_q8);
+	tcase_add_test(model, test_model_q4_tied);
+	tcase_add_test(model, test_model_f16);
+	suite_add_tcase(s, ops);
+	suite_add_tcase(s, model);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run_suite(cpu_fast_suite());
+}

@@ -150,7 +150,7 @@ static cl_program load_cached(struct ocl_dev *d, const char *path, const char *k
 						 &err);
 		/* a binary the driver no longer accepts is just a cache miss */
 		if (prog && (bin_status != CL_SUCCESS ||
-			     clBuildProgram(prog, 1, &d->device, options, NULL, NULL) != CL_SUCCESS)) {
+			     clBuildProgram(prog, 1, &d->device, options, NULL, NULL))) {
 			clReleaseProgram(prog);
 			prog = NULL;
 		}

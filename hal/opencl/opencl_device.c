@@ -153,8 +153,8 @@ enum hal_status hal_opencl_check_caps(const struct hal_opencl_caps *c, char *err
 		return HAL_ERR_UNSUPPORTED;
 	}
 	if (c->local_mem < LOCAL_MEM_NEEDED) {
-		snprintf(err, len, "device '%s' has %llu bytes of local memory, the kernels need %zu",
-			 c->device, (unsigned long long)c->local_mem, (size_t)LOCAL_MEM_NEEDED);
+		snprintf(err, len, "device '%s' has %llu bytes of local memory, the kernels "
+			 "need %zu", c->device, (unsigned long long)c->local_mem, (size_t)LOCAL_MEM_NEEDED);
 		return HAL_ERR_UNSUPPORTED;
 	}
 	return HAL_OK;
@@ -230,8 +230,8 @@ static int choose(const struct ocl_candidate *c, size_t n, const char *select, c
 		if (isdigit((unsigned char)select[0]) && !*end) {
 			if (idx < n)
 				return (int)idx;
-			snprintf(err, len, "OpenCL device index %lu out of range (%zu devices)", idx,
-				 n);
+			snprintf(err, len, "OpenCL device index %lu out of range (%zu devices)",
+				 idx, n);
 			return -1;
 		}
 		for (size_t i = 0; i < n; i++)

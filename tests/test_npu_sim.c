@@ -713,26 +713,95 @@ static enpu_token argmax(const float *x, size_t n)
 	return (enpu_token)best;
 }
 
+struct logit_agreement {
+	double min_cos, max_abs, max_rel; /* worst over the steps; rel: of the logit range */
+	uint64_t ops_on_npu;
+	uint32_t layers;
+	double params_m;
+};
+
 /*
- * "npu" (matmuls on the NPU, the rest on the CPU) against "cpu-ref" on a generated model:
- * the prompt, then 16 decode steps teacher-forced with the reference's greedy tokens, so that
- * both evaluate the same sequence. The matmuls agree to float rounding (test_matmul_vs_ref);
- * what grows over layers is a rounding flip: an activation whose Q8 quantization lands on the
- * other side of a half step differs by one quantum (1/127 of its block's max) in one element.
- * Without a flip the logits differ by float rounding (~1e-7 of their range, measured); a flip
- * moves one input of one matmul by <= 0.4% of its block maximum. Bound per step: cosine >=
- * 0.99999 and max |diff| <= 1e-3 of the logits' range, room for a few flips and for the CPU
- * backend's own summation order (the fast "cpu" runs the fallback ops); measured values printed.
+ * device against "cpu-ref" on one model: the prompt, then 16 decode steps teacher-forced with
+ * the reference's greedy tokens, so that both evaluate the same sequence (17 logit vectors).
+ */
+static struct logit_agreement agree(const char *path, const char *device)
+{
+	struct logit_agreement r = { 1, 0, 0, 0, 0, 0 };
+	struct enpu_model_info info = ENPU_MODEL_INFO_INIT;
+	struct run dut, ref;
+	enpu_token toks[64];
+	size_t n_tok, nv, nv2;
+
+	open_run(&dut, path, device);
+	open_run(&ref, path, "cpu-ref");
+	ck_assert_int_eq(enpu_model_info(ref.model, &info), ENPU_OK);
+	r.layers = info.n_layer;
+	r.params_m = (double)info.n_params / 1e6;
+	ck_assert_int_eq(enpu_tokenize(ref.model, "Once upon a time", 16, true, toks, 64, &n_tok),
+			 ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(dut.sess, toks, n_tok), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(ref.sess, toks, n_tok), ENPU_OK);
+	for (int step = 0;; step++) {
+		const float *a = logits(&dut, &nv), *b = logits(&ref, &nv2);
+		float lo = b[0], hi = b[0];
+		struct agreement ag;
+
+		ck_assert_uint_eq(nv, nv2);
+		ag = compare(a, b, nv);
+		for (size_t i = 0; i < nv; i++) {
+			lo = fminf(lo, b[i]);
+			hi = fmaxf(hi, b[i]);
+		}
+		r.min_cos = fmin(r.min_cos, ag.cosine);
+		r.max_abs = fmax(r.max_abs, ag.max_abs);
+		r.max_rel = fmax(r.max_rel, ag.max_abs / (hi - lo));
+		if (step == 16)
+			break;
+		enpu_token next = argmax(b, nv); /* teacher forcing: the reference's choice */
+		ck_assert_int_eq(enpu_session_eval(dut.sess, &next, 1), ENPU_OK);
+		ck_assert_int_eq(enpu_session_eval(ref.sess, &next, 1), ENPU_OK);
+	}
+	struct enpu_device_usage u[ENPU_MAX_DEVICES];
+	uint32_t nd = enpu_session_device_usage(dut.sess, u, ENPU_MAX_DEVICES);
+
+	for (uint32_t i = 0; i < nd; i++) {
+		if (!strcmp(u[i].device, "npu")) {
+			r.ops_on_npu = u[i].ops;
+			ck_assert_uint_gt(u[i].modeled_ns, 0);
+			ck_assert_uint_gt(u[i].modeled_energy_pj, 0);
+		}
+	}
+	close_run(&dut);
+	close_run(&ref);
+	printf("model %s (%u layers, %.1f M params) %s vs cpu-ref, 17 logit vectors: min cosine "
+	       "%.9f, max |diff| %.3g (%.3g of the logit range)\n", path, r.layers, r.params_m,
+	       device, r.min_cos, r.max_abs, r.max_rel);
+	fflush(stdout);
+	return r;
+}
+
+/*
+ * "npu" (matmuls on the NPU, the rest on the fallback CPU) against "cpu-ref".
+ *
+ * The bound. The NPU's matmuls agree with the reference's to float rounding (block dot
+ * products and scale products bit-exact, test_matmul_vs_ref: <= 1e-6 relative). Through a
+ * model, a last-bit difference can flip the Q8 rounding of an activation (one quantum, <= 0.4%
+ * of its block maximum, in one element), and a deep model with random weights amplifies such
+ * flips layer after layer. Two correct CPU backends ("cpu" and "cpu-ref", which differ only in
+ * float summation order) disagree by exactly that mechanism, so their disagreement, measured
+ * in the same run, is the noise floor: the NPU may be at most 4x further from the reference
+ * than the fast CPU is, and never worse than cosine 0.99999 / 1e-3 of the logit range on the
+ * small default models, where no amplification happens (measured: ~1e-7 of the range).
  */
 static void check_model(enum hal_type type)
 {
 	struct mkmodel_params p = mkmodel_default;
-	char err[512];
 	const char *path = tu_tmp_path(".gguf");
-	struct run npu, ref;
-	enpu_token toks[64];
-	size_t n_tok, nv, nv2;
-	double worst_cos = 1, worst_abs = 0, worst_rel = 0;
+	/* a bigger model (the ~130 M one of the report) may be named in the environment */
+	const char *given = getenv(type == HAL_TYPE_Q8_0 ? "ENPU_TEST_MODEL_Q8_0"
+							 : "ENPU_TEST_MODEL_Q4_0");
+	struct logit_agreement npu, cpu = { 1, 0, 0, 0, 0, 0 };
+	char err[512];
 
 	p.dim = 128;
 	p.layers = 3;
@@ -743,56 +812,22 @@ static void check_model(enum hal_type type)
 	p.type = type;
 	p.seed = 1234;
 	p.vocab = tu_vocab_path();
-	ck_assert_msg(mkmodel_write(&p, path, err, sizeof(err)) == 0, "mkmodel: %s", err);
-	open_run(&npu, path, "npu");
-	open_run(&ref, path, "cpu-ref");
-	ck_assert_int_eq(enpu_tokenize(ref.model, "Once upon a time", 16, true, toks, 64, &n_tok),
-			 ENPU_OK);
-	ck_assert_int_eq(enpu_session_eval(npu.sess, toks, n_tok), ENPU_OK);
-	ck_assert_int_eq(enpu_session_eval(ref.sess, toks, n_tok), ENPU_OK);
-	for (int step = 0; step <= 16; step++) {
-		const float *a = logits(&npu, &nv), *b = logits(&ref, &nv2);
-		struct agreement ag;
-		float lo = b[0], hi = b[0];
+	if (given && *given)
+		path = given;
+	else
+		ck_assert_msg(mkmodel_write(&p, path, err, sizeof(err)) == 0, "mkmodel: %s", err);
+	npu = agree(path, "npu");
+	if (hal_backend_find("cpu")) /* the fast CPU backend, when compiled in */
+		cpu = agree(path, "cpu");
+	double cos_slack = fmax(1e-5, 4 * (1 - cpu.min_cos));
+	double rel_slack = fmax(1e-3, 4 * cpu.max_rel);
 
-		ck_assert_uint_eq(nv, nv2);
-		ag = compare(a, b, nv);
-		for (size_t i = 0; i < nv; i++) {
-			lo = fminf(lo, b[i]);
-			hi = fmaxf(hi, b[i]);
-		}
-		worst_cos = fmin(worst_cos, ag.cosine);
-		worst_abs = fmax(worst_abs, ag.max_abs);
-		worst_rel = fmax(worst_rel, ag.max_abs / (hi - lo));
-		ck_assert_msg(ag.cosine >= 0.99999, "step %d: cosine %.7f", step, ag.cosine);
-		ck_assert_msg(ag.max_abs <= 1e-3 * (hi - lo), "step %d: max|diff| %g, range %g",
-			      step, ag.max_abs, (double)(hi - lo));
-		if (step == 16)
-			break;
-		enpu_token next = argmax(b, nv); /* teacher forcing: the reference's choice */
-		ck_assert_int_eq(enpu_session_eval(npu.sess, &next, 1), ENPU_OK);
-		ck_assert_int_eq(enpu_session_eval(ref.sess, &next, 1), ENPU_OK);
-	}
-	printf("model %s (%u layers) npu vs cpu-ref, 17 logit vectors: min cosine %.9f, "
-	       "max |diff| %.3g (%.3g of the logit range)\n", hal_type_name(type), p.layers,
-	       worst_cos, worst_abs, worst_rel);
-
+	ck_assert_msg(npu.min_cos >= 1 - cos_slack, "cosine %.7f, floor %.7f", npu.min_cos,
+		      cpu.min_cos);
+	ck_assert_msg(npu.max_rel <= rel_slack, "max|diff| %.3g of the range, floor %.3g",
+		      npu.max_rel, cpu.max_rel);
 	/* every matmul ran on the NPU: 7 per layer + the output, per evaluation (1 + 16) */
-	struct enpu_device_usage u[ENPU_MAX_DEVICES];
-	uint32_t nd = enpu_session_device_usage(npu.sess, u, ENPU_MAX_DEVICES);
-	bool found = false;
-
-	for (uint32_t i = 0; i < nd; i++) {
-		if (strcmp(u[i].device, "npu"))
-			continue;
-		found = true;
-		ck_assert_uint_eq(u[i].ops, (uint64_t)(7 * p.layers + 1) * 17);
-		ck_assert_uint_gt(u[i].modeled_ns, 0);
-		ck_assert_uint_gt(u[i].modeled_energy_pj, 0);
-	}
-	ck_assert(found);
-	close_run(&npu);
-	close_run(&ref);
+	ck_assert_uint_eq(npu.ops_on_npu, (uint64_t)(7 * npu.layers + 1) * 17);
 }
 
 START_TEST(test_model_q8_0)

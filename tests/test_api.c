@@ -48,12 +48,21 @@ struct loaded {
 	enpu_session *sess;
 };
 
-static void load(struct loaded *l, const char *path)
+static void load_on(struct loaded *l, const char *path, const char *device)
 {
-	ck_assert_int_eq(enpu_context_create(NULL, &l->ctx), ENPU_OK);
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+
+	co.device = device;
+	ck_assert_msg(enpu_context_create(&co, &l->ctx) == ENPU_OK, "%s", enpu_last_error(NULL));
 	ck_assert_msg(enpu_model_load(l->ctx, path, NULL, &l->model) == ENPU_OK, "%s",
 		      enpu_last_error(l->ctx));
 	ck_assert_int_eq(enpu_session_create(l->model, NULL, &l->sess), ENPU_OK);
+}
+
+/* On the default device ("cpu", the fast path). */
+static void load(struct loaded *l, const char *path)
+{
+	load_on(l, path, NULL);
 }
 
 static void unload(struct loaded *l)
@@ -242,8 +251,12 @@ static struct agreement compare(const float *a, const double *b, size_t n)
 	return (struct agreement){ dot / sqrt(na * nb), mx };
 }
 
-/* The engine's logits after each of the tokens, prefill of 4 then decode, against ref. */
-static struct agreement against_reference(enum hal_type type, double min_cos, double max_abs)
+/*
+ * The engine's logits after each of the tokens, prefill of 4 then decode, against ref, on the
+ * reference CPU backend and on the default (fast) one.
+ */
+static struct agreement against_reference_on(const char *device, enum hal_type type,
+					     double min_cos, double max_abs)
 {
 	struct mkmodel_params p = small(type);
 	char *path = make_model(&p);
@@ -254,7 +267,7 @@ static struct agreement against_reference(enum hal_type type, double min_cos, do
 	double *ref = malloc(sizeof(double) * 32000);
 
 	ref_load(&r, &p, path);
-	load(&l, path);
+	load_on(&l, path, device);
 	ck_assert_int_eq(enpu_session_eval(l.sess, toks, 4), ENPU_OK);
 	for (uint32_t n = 4; n <= 8; n++) {
 		if (n > 4)
@@ -262,18 +275,24 @@ static struct agreement against_reference(enum hal_type type, double min_cos, do
 		ref_forward(&r, toks, n, ref);
 		struct agreement a = compare(logits_of(&l), ref, 32000);
 		ck_assert_msg(a.cosine >= min_cos && a.max_abs <= max_abs,
-			      "%s after %u tokens: cosine %.6f, max abs diff %.5f", hal_type_name(type),
-			      n, a.cosine, a.max_abs);
+			      "%s on %s after %u tokens: cosine %.6f, max abs diff %.5f",
+			      hal_type_name(type), device, n, a.cosine, a.max_abs);
 		worst.cosine = fmin(worst.cosine, a.cosine);
 		worst.max_abs = fmax(worst.max_abs, a.max_abs);
 	}
-	printf("%s vs double reference: worst cosine %.6f, max abs diff %.5f\n",
-	       hal_type_name(type), worst.cosine, worst.max_abs);
+	printf("%s on %s vs double reference: worst cosine %.6f, max abs diff %.5f\n",
+	       hal_type_name(type), device, worst.cosine, worst.max_abs);
 	unload(&l);
 	ref_free(&r);
 	free(ref);
 	free(path);
 	return worst;
+}
+
+static void against_reference(enum hal_type type, double min_cos, double max_abs)
+{
+	against_reference_on("cpu-ref", type, min_cos, max_abs);
+	against_reference_on("cpu", type, min_cos, max_abs);
 }
 
 /* F32 weights: only float rounding separates the engine from the double forward pass. */
@@ -457,7 +476,7 @@ static struct collected generate(const char *path, const struct enpu_sampler_opt
 	ck_assert_uint_eq(st.n_prompt, 5);
 	ck_assert_uint_eq(st.n_generated, c.n);
 	ck_assert_uint_eq(st.n_devices, 1);
-	ck_assert_str_eq(st.devices[0].device, "cpu-ref");
+	ck_assert_str_eq(st.devices[0].device, "cpu");
 	ck_assert_uint_gt(st.devices[0].ops, 0);
 	unload(&l);
 	return c;

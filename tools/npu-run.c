@@ -38,7 +38,11 @@ static void usage(FILE *f)
 		"  -c, --ctx N        context window in tokens (default: the model's, at most 4096)\n"
 		"  -t, --threads N    CPU worker threads (default: one per core)\n"
 		"      --device D     where ops run: cpu (default), cpu-ref (the plain reference\n"
-		"                     backend); ops a device lacks fall back to the CPU\n"
+		"                     backend), npu (matmuls on the NPU simulated in process;\n"
+		"                     modeled ms/mJ in the summary; DVFS knobs in\n"
+		"                     $XDG_RUNTIME_DIR/edge-npu/devfreq/npu0/, e.g.\n"
+		"                     echo powersave > .../governor); ops a device lacks fall\n"
+		"                     back to the CPU\n"
 		"      --no-progress  no progress bar while loading\n"
 		"  -h, --help         this help\n\n"
 		"Exit status: 0 on success, 1 when the model cannot be loaded or run, 2 on bad usage.\n");

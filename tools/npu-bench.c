@@ -70,6 +70,8 @@ struct bw_job {
 	uint64_t sink[64];
 };
 
+#define BW_BUF ((size_t)512 << 20)
+
 #if defined(__x86_64__)
 __attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n)
 {
@@ -112,28 +114,37 @@ static void bw_part(void *arg, uint32_t ith, uint32_t nth)
 	j->sink[ith % 64] ^= read_plain(j->buf + lo, hi - lo);
 }
 
-/* Read bandwidth in GB/s over a 512 MiB buffer on the pool's threads (best of reps). */
-static double measure_ceiling(struct tpool *pool, uint32_t reps)
+/* Seconds to read len bytes at off in buf (a 512 MiB buffer) on the pool's threads. */
+static double time_read(struct tpool *pool, const uint8_t *buf, size_t off, size_t len)
 {
-	struct bw_job j = { .len = (size_t)512 << 20 };
-	uint8_t *buf = aligned_alloc(4096, j.len);
+	struct bw_job j = { .buf = buf + off, .len = len };
+	double t0 = now_s();
+
+	tpool_run(pool, bw_part, &j, tpool_size(pool));
+	return now_s() - t0;
+}
+
+/* Read bandwidth in GB/s over the whole 512 MiB buffer (best of reps). */
+static double measure_ceiling(struct tpool *pool, const uint8_t *buf, uint32_t reps)
+{
 	double best = 0.0;
 
-	if (!buf)
-		return 0.0;
-	memset(buf, 1, j.len); /* fault every page in before timing */
-	j.buf = buf;
 	for (uint32_t r = 0; r < reps + 1; r++) {
-		double t0 = now_s();
-
-		tpool_run(pool, bw_part, &j, tpool_size(pool));
-		double gbs = (double)j.len / (now_s() - t0) / 1e9;
+		double gbs = (double)BW_BUF / time_read(pool, buf, 0, BW_BUF) / 1e9;
 
 		if (r > 0 && gbs > best) /* the first pass warms the TLB */
 			best = gbs;
 	}
-	free(buf);
 	return best;
+}
+
+static uint8_t *bw_buffer(void)
+{
+	uint8_t *buf = aligned_alloc(4096, BW_BUF);
+
+	if (buf)
+		memset(buf, 1, BW_BUF); /* fault every page in before timing */
+	return buf;
 }
 
 /* ---- kernels through the device ----------------------------------------------------------- */
@@ -141,6 +152,8 @@ static double measure_ceiling(struct tpool *pool, uint32_t reps)
 struct bench {
 	struct hal_device *dev;
 	struct tpool *pool;
+	const uint8_t *bw_buf;
+	size_t bw_off;
 	double ceiling;
 	uint32_t reps;
 };
@@ -186,6 +199,8 @@ static float *random_floats(size_t n, uint64_t *seed)
 	return x;
 }
 
+static double run_ceiling; /* the 512 MiB read of this run, for the second ratio */
+
 static void print_row(const char *what, const char *shape, double s, double bytes, double ops,
 		      double ceiling)
 {
@@ -194,7 +209,8 @@ static void print_row(const char *what, const char *shape, double s, double byte
 	printf("  %-22s %-18s %9.3f ms %8.1f GB/s %8.1f GOPS", what, shape, s * 1e3, gbs,
 	       ops / s / 1e9);
 	if (bytes > 0 && ceiling > 0)
-		printf("  %5.1f %% of ceiling", 100.0 * gbs / ceiling);
+		printf("  %5.1f %% of %4.1f, %5.1f %% of ceiling", 100.0 * gbs / ceiling, ceiling,
+		       100.0 * gbs / run_ceiling);
 	printf("\n");
 }
 
@@ -211,6 +227,7 @@ static int bench_matmul(struct bench *b, enum hal_type type, uint32_t K, uint32_
 	struct hal_tensor y = { "y", HAL_TYPE_F32, { N, T }, NULL, NULL };
 	uint64_t seed = 42;
 	double *times = calloc(b->reps, sizeof(double));
+	double *reads = calloc(b->reps, sizeof(double));
 	int rc = -1;
 	char what[48], shape[48];
 
@@ -218,7 +235,7 @@ static int bench_matmul(struct bench *b, enum hal_type type, uint32_t K, uint32_
 		copies = 64;
 	x.data = random_floats((size_t)K * T, &seed);
 	y.data = aligned_alloc(64, ((size_t)N * T * 4 + 63) / 64 * 64);
-	if (!w || !times || !x.data || !y.data)
+	if (!w || !times || !reads || !x.data || !y.data)
 		goto out;
 	for (uint32_t c = 0; c < copies; c++) {
 		w[c] = (struct hal_tensor){ "w", type, { K, N }, NULL, NULL };
@@ -237,11 +254,21 @@ static int bench_matmul(struct bench *b, enum hal_type type, uint32_t K, uint32_
 		}
 		if (r > 0)
 			times[r - 1] = now_s() - t0;
+		/*
+		 * The same number of bytes read from elsewhere right after: the ceiling each run
+		 * is compared with, so that drift of the host's bandwidth cancels out.
+		 */
+		if (b->bw_off + wbytes > BW_BUF)
+			b->bw_off = 0;
+		double rt = time_read(b->pool, b->bw_buf, b->bw_off, wbytes);
+		b->bw_off += (wbytes + 4095) / 4096 * 4096;
+		if (r > 0)
+			reads[r - 1] = rt;
 	}
 	snprintf(what, sizeof(what), "matmul %s T=%u", hal_type_name(type), T);
 	snprintf(shape, sizeof(shape), "%ux%u", K, N);
 	print_row(what, shape, median(times, b->reps), (double)wbytes, 2.0 * K * N * T,
-		  b->ceiling);
+		  (double)wbytes / median(reads, b->reps) / 1e9);
 	rc = 0;
 out:
 	for (uint32_t c = 0; w && c < copies; c++) {
@@ -253,6 +280,7 @@ out:
 	free(x.data);
 	free(y.data);
 	free(times);
+	free(reads);
 	return rc;
 }
 
@@ -379,10 +407,20 @@ static int cmd_cpu(const struct opts *o)
 		hal_device_destroy(b.dev);
 		return 1;
 	}
+	uint8_t *buf = bw_buffer();
+	if (!buf) {
+		tpool_destroy(b.pool);
+		hal_device_destroy(b.dev);
+		return 1;
+	}
+	b.bw_buf = buf;
 	printf("npu-bench cpu: kernels %s, %u threads, median of %u runs\n",
 	       hal_cpu_fast_isa(b.dev), hal_cpu_fast_threads(b.dev), b.reps);
-	b.ceiling = measure_ceiling(b.pool, 5);
-	printf("bandwidth ceiling (read, 512 MiB, %u threads): %.1f GB/s\n\n",
+	b.ceiling = measure_ceiling(b.pool, buf, 5);
+	run_ceiling = b.ceiling;
+	printf("bandwidth ceiling (read of 512 MiB, %u threads, best of 5): %.1f GB/s\n"
+	       "matmul rows: %% of the GB/s of a read of the same bytes timed right after each\n"
+	       "run (median; the host's bandwidth drift cancels out), then %% of the ceiling\n\n",
 	       hal_cpu_fast_threads(b.dev), b.ceiling);
 
 	printf("layer 4096 x 14336 (decode T=1, prefill T=128):\n");
@@ -407,9 +445,10 @@ static int cmd_cpu(const struct opts *o)
 	rc = rc ? rc : bench_attention(&b, 12, 64, 128, 128);
 	rc = rc ? rc : bench_attention(&b, 12, 64, 1, 4096);
 
-	double after = measure_ceiling(b.pool, 3);
+	double after = measure_ceiling(b.pool, buf, 3);
 	printf("\nbandwidth ceiling again at the end: %.1f GB/s (drift: compare with %.1f)\n",
 	       after, b.ceiling);
+	free(buf);
 	tpool_destroy(b.pool);
 	hal_device_destroy(b.dev);
 	return rc ? 1 : 0;
@@ -471,11 +510,13 @@ static int cmd_e2e(const struct opts *o)
 		prompt[i] = (enpu_token)(3 + rng_next(&seed) % (info.n_vocab - 3));
 	struct tpool *pool;
 	double ceiling = 0.0;
-	if (!tpool_create(o->threads ? o->threads : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN),
-			  &pool)) {
-		ceiling = measure_ceiling(pool, 5);
+	uint8_t *buf = bw_buffer();
+	if (buf && !tpool_create(o->threads ? o->threads
+					    : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN), &pool)) {
+		ceiling = measure_ceiling(pool, buf, 5);
 		tpool_destroy(pool);
 	}
+	free(buf);
 	printf("npu-bench e2e: %s, device %s, %u threads, prompt %u, generate %u, median of %u\n",
 	       o->model, o->device ? o->device : "cpu", o->threads, o->prompt, o->gen, o->reps);
 	printf("bandwidth ceiling (read, 512 MiB): %.1f GB/s\n", ceiling);

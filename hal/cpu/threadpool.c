@@ -9,24 +9,27 @@
  * much as one of them.
  *
  * Lost wake-ups cannot happen: a worker announces itself in `sleepers` (seq_cst) before
- * FUTEX_WAIT re-checks `gen`, and the caller bumps `gen` (seq_cst) before reading `sleepers`.
+ * FUTEX_WAIT re-checks `gen`, and the caller bumps `gen` (seq_cst) before reading `sleepers`;
+ * the same handshake on `pending` / `caller_sleeps` lets the caller sleep until the last
+ * worker is done.
  */
 #include "threadpool.h"
 
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Spin iterations before a worker sleeps (a pause is ~40-140 cycles: ~0.2-1 ms). */
-#define TPOOL_SPIN 20000
-/* Caller-side waits yield the CPU after this many pauses (a worker was descheduled). */
-#define TPOOL_YIELD_AFTER 50000
+/*
+ * Pauses before a waiting thread sleeps (a pause is ~40-140 cycles: ~10-50 us). Short: when
+ * the cores are shared with other processes a spinning thread steals the core the thread
+ * it waits for needs, and a long spin then costs a whole scheduler time slice.
+ */
+#define TPOOL_SPIN 1024
 
 struct tpool_worker {
 	struct tpool *pool;
@@ -40,6 +43,7 @@ struct tpool {
 	_Atomic uint32_t gen;
 	_Atomic uint32_t pending;
 	_Atomic uint32_t sleepers;
+	_Atomic uint32_t caller_sleeps; /* the caller sleeps on `pending` */
 	_Atomic bool stop;
 	tpool_fn fn;
 	void *arg;
@@ -95,7 +99,8 @@ static void *worker_main(void *opaque)
 			break;
 		if (w->ith < p->nth)
 			p->fn(p->arg, w->ith, p->nth);
-		atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+		if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_sleeps))
+			futex_wake_all(&p->pending);
 	}
 	return NULL;
 }
@@ -110,15 +115,17 @@ static void publish(struct tpool *p)
 
 static void wait_pending(struct tpool *p)
 {
-	unsigned spins = 0;
+	uint32_t left;
 
-	while (atomic_load_explicit(&p->pending, memory_order_acquire)) {
+	for (int i = 0; i < TPOOL_SPIN; i++) {
+		if (!atomic_load_explicit(&p->pending, memory_order_acquire))
+			return;
 		cpu_relax();
-		if (++spins >= TPOOL_YIELD_AFTER) {
-			sched_yield();
-			spins = 0;
-		}
 	}
+	atomic_store(&p->caller_sleeps, 1);
+	while ((left = atomic_load(&p->pending)))
+		futex_wait(&p->pending, left);
+	atomic_store(&p->caller_sleeps, 0);
 }
 
 static void stop_workers(struct tpool *p, uint32_t started)

@@ -67,7 +67,7 @@ static struct agreement compare(const float *a, const float *b, size_t n)
 	return (struct agreement){ na && nb ? dot / sqrt(na * nb) : 1.0, maxerr, maxref };
 }
 
-/* ---- files of the DVFS directory ------------------------------------------------------------ */
+/* ---- files of the DVFS directory ------------------------------------------------------------- */
 
 static char *read_text(const char *dir, const char *name)
 {
@@ -136,7 +136,7 @@ static enum hal_status run_empty(struct hal_device *dev, struct npu_job_stats *j
 	return r;
 }
 
-/* ---- lifetime ---------------------------------------------------------------------------------- */
+/* ---- lifetime -------------------------------------------------------------------------------- */
 
 START_TEST(test_create_destroy)
 {
@@ -168,7 +168,7 @@ START_TEST(test_create_destroy)
 }
 END_TEST
 
-/* ---- ops against the reference ---------------------------------------------------------------- */
+/* ---- ops against the reference --------------------------------------------------------------- */
 
 static void *make_weights(enum hal_type type, uint32_t n, uint32_t k, uint64_t *rng)
 {
@@ -293,7 +293,7 @@ START_TEST(test_supports)
 }
 END_TEST
 
-/* ---- fences ------------------------------------------------------------------------------------ */
+/* ---- fences ---------------------------------------------------------------------------------- */
 
 START_TEST(test_fence_wait_and_poll)
 {
@@ -481,7 +481,7 @@ START_TEST(test_empty_job_latency)
 }
 END_TEST
 
-/* ---- the DVFS directory ----------------------------------------------------------------------- */
+/* ---- the DVFS directory ---------------------------------------------------------------------- */
 
 /* Runs one empty job and returns the frequency it ran at according to cur_freq. */
 static uint64_t job_freq(struct hal_device *dev, struct npu_job_stats *js)
@@ -669,7 +669,7 @@ START_TEST(test_sysfs_ondemand)
 }
 END_TEST
 
-/* ---- whole models through the public API --------------------------------------------------------- */
+/* ---- whole models through the public API ----------------------------------------------------- */
 
 struct run {
 	enpu_context *ctx;

@@ -310,7 +310,8 @@ static void write_trans_stat(struct npu_sysfs *s, uint64_t now)
 	char buf[2048];
 	size_t n = 0;
 
-#define OUT(...) (n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, __VA_ARGS__))
+#define OUT(...) \
+	(n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, __VA_ARGS__))
 	OUT("     From  :   To\n           :");
 	for (uint32_t j = 0; j < NPU_NUM_OPPS; j++)
 		OUT("%10" PRIu64, opp_hz(j));
@@ -519,8 +520,9 @@ int npu_sysfs_open(struct npu_sysfs *s, uint32_t opp, char *err, size_t err_len)
 		if ((tmp && (mkdirs(cand[i]) || !ours(cand[i]))) || lease(s, cand[i])) {
 			saved = errno ? errno : EPERM;
 			if (!tmp)
-				fprintf(stderr, "edge-npu: npu: cannot use %s for the DVFS files "
-					"(%s); trying %s\n", cand[i], strerror(saved), cand[nc - 1]);
+				fprintf(stderr, "edge-npu: npu: cannot use %s for the DVFS "
+					"files (%s); trying %s\n", cand[i], strerror(saved),
+					cand[nc - 1]);
 			continue;
 		}
 		populate(s, now);

@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * edge_npu_drv.c - module, platform devices, DRM driver, file and context ioctls.
+ *
+ * The module creates num_devices platform devices named "edge-npu" (there is no hardware: the
+ * NPU is the shared engine of npu_engine.c, executed by the CPU) and binds its platform driver
+ * to them; each probe registers a DRM device: an accel node where the kernel has
+ * CONFIG_DRM_ACCEL, a render node otherwise.
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/platform_device.h>
+#include <linux/dma-mapping.h>
+#include <linux/pm_runtime.h>
+#include <linux/capability.h>
+#include <linux/slab.h>
+#include <drm/drm_drv.h>
+#include <drm/drm_ioctl.h>
+#include <drm/drm_gem.h>
+#include <drm/drm_prime.h>
+#if IS_ENABLED(CONFIG_DRM_ACCEL)
+#include <drm/drm_accel.h>
+#endif
+
+#include "edge_npu_drv.h"
+
+static unsigned int num_devices = 1;
+module_param(num_devices, uint, 0444);
+MODULE_PARM_DESC(num_devices, "NPU devices to create (1-8, default 1)");
+
+unsigned int enpu_num_engines = 2;
+module_param_named(num_engines, enpu_num_engines, uint, 0444);
+MODULE_PARM_DESC(num_engines, "engines (scheduler queues) per device (1-4, default 2)");
+
+unsigned int enpu_job_timeout_ms = 500;
+module_param_named(job_timeout_ms, enpu_job_timeout_ms, uint, 0444);
+MODULE_PARM_DESC(job_timeout_ms, "a job running longer is reset with -ETIMEDOUT (default 500)");
+
+bool enpu_debug_stall;
+module_param_named(debug_stall, enpu_debug_stall, bool, 0444);
+MODULE_PARM_DESC(debug_stall, "accept the ENPU_OP_DEBUG_STALL hang opcode (tests; default 0)");
+
+unsigned int enpu_autosuspend_ms = 100;
+module_param_named(autosuspend_ms, enpu_autosuspend_ms, uint, 0444);
+MODULE_PARM_DESC(autosuspend_ms, "runtime PM autosuspend delay (default 100)");
+
+static atomic64_t enpu_next_client_id = ATOMIC64_INIT(0);
+
+/* ---- contexts ---------------------------------------------------------------------------- */
+
+static void enpu_file_release(struct kref *ref)
+{
+	struct enpu_file *efile = container_of(ref, struct enpu_file, ref);
+
+	xa_destroy(&efile->ctxs);
+	kfree(efile);
+}
+
+static void enpu_ctx_release(struct kref *ref)
+{
+	struct enpu_ctx *ctx = container_of(ref, struct enpu_ctx, ref);
+
+	kref_put(&ctx->efile->ref, enpu_file_release);
+	kfree(ctx);
+}
+
+void enpu_ctx_put(struct enpu_ctx *ctx)
+{
+	kref_put(&ctx->ref, enpu_ctx_release);
+}
+
+/**
+ * enpu_ctx_lookup() - the context of a handle, with a reference.
+ * @efile: the file.
+ * @handle: the handle.
+ *
+ * Return: the context, or NULL if @handle names none.
+ */
+struct enpu_ctx *enpu_ctx_lookup(struct enpu_file *efile, u32 handle)
+{
+	struct enpu_ctx *ctx;
+
+	xa_lock(&efile->ctxs);
+	ctx = xa_load(&efile->ctxs, handle);
+	if (ctx)
+		kref_get(&ctx->ref);
+	xa_unlock(&efile->ctxs);
+	return ctx;
+}
+
+static void enpu_ctx_destroy(struct enpu_ctx *ctx)
+{
+	/* Waits (bounded) for queued jobs to reach the hardware; running jobs keep ctx alive. */
+	drm_sched_entity_destroy(&ctx->entity);
+	enpu_ctx_put(ctx);
+}
+
+static int enpu_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	static const enum drm_sched_priority prio[] = {
+		[DRM_EDGE_NPU_PRIORITY_LOW] = DRM_SCHED_PRIORITY_MIN,
+		[DRM_EDGE_NPU_PRIORITY_NORMAL] = DRM_SCHED_PRIORITY_NORMAL,
+		[DRM_EDGE_NPU_PRIORITY_HIGH] = DRM_SCHED_PRIORITY_HIGH,
+	};
+	struct enpu_device *edev = to_enpu(drm);
+	struct enpu_file *efile = file->driver_priv;
+	struct drm_edge_npu_ctx_create *args = data;
+	struct enpu_ctx *ctx;
+	u32 handle;
+	int ret;
+
+	if (args->flags || args->reserved)
+		return -EINVAL;
+	if (args->priority >= ARRAY_SIZE(prio))
+		return -EINVAL;
+	if (args->priority == DRM_EDGE_NPU_PRIORITY_HIGH && !capable(CAP_SYS_NICE))
+		return -EACCES;
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+	kref_init(&ctx->ref);
+	spin_lock_init(&ctx->lock);
+	ret = drm_sched_entity_init(&ctx->entity, prio[args->priority], edev->scheds,
+				    edev->num_engines, NULL);
+	if (ret) {
+		kfree(ctx);
+		return ret;
+	}
+	kref_get(&efile->ref);
+	ctx->efile = efile;
+
+	ret = xa_alloc(&efile->ctxs, &handle, ctx, xa_limit_32b, GFP_KERNEL);
+	if (ret) {
+		enpu_ctx_destroy(ctx);
+		return ret == -EBUSY ? -ENOSPC : ret;
+	}
+	args->handle = handle;
+	return 0;
+}
+
+static int enpu_ioctl_ctx_destroy(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	struct enpu_file *efile = file->driver_priv;
+	struct drm_edge_npu_ctx_destroy *args = data;
+	struct enpu_ctx *ctx;
+
+	if (args->reserved)
+		return -EINVAL;
+	ctx = xa_erase(&efile->ctxs, args->handle);
+	if (!ctx)
+		return -ENOENT;
+	enpu_ctx_destroy(ctx);
+	return 0;
+}
+
+static int enpu_ioctl_ctx_query(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	struct enpu_file *efile = file->driver_priv;
+	struct drm_edge_npu_ctx_query *args = data;
+	struct enpu_ctx *ctx;
+	u32 handle = args->handle;
+
+	if (args->reserved || args->reserved1)
+		return -EINVAL;
+	ctx = enpu_ctx_lookup(efile, handle);
+	if (!ctx)
+		return -ENOENT;
+	spin_lock(&ctx->lock);
+	*args = ctx->stats;
+	spin_unlock(&ctx->lock);
+	args->handle = handle;
+	args->reserved = 0;
+	args->reserved1 = 0;
+	enpu_ctx_put(ctx);
+	return 0;
+}
+
+/* ---- device parameters ------------------------------------------------------------------- */
+
+static int enpu_ioctl_get_param(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	struct enpu_device *edev = to_enpu(drm);
+	const struct npu_hw_params *hw = &edev->queues[0]->engine->hw;
+	struct drm_edge_npu_get_param *args = data;
+	bool indexed = args->param == DRM_EDGE_NPU_PARAM_OPP_FREQ_HZ ||
+		       args->param == DRM_EDGE_NPU_PARAM_OPP_VOLT_UV;
+
+	if (indexed ? args->index >= NPU_NUM_OPPS : args->index != 0)
+		return -EINVAL;
+
+	switch (args->param) {
+	case DRM_EDGE_NPU_PARAM_ISA_VERSION:
+		args->value = ENPU_ISA_VERSION;
+		break;
+	case DRM_EDGE_NPU_PARAM_NUM_ENGINES:
+		args->value = edev->num_engines;
+		break;
+	case DRM_EDGE_NPU_PARAM_SRAM_BYTES:
+		args->value = hw->sram_bytes;
+		break;
+	case DRM_EDGE_NPU_PARAM_MAC_ROWS:
+		args->value = hw->mac_rows;
+		break;
+	case DRM_EDGE_NPU_PARAM_MAC_COLS:
+		args->value = hw->mac_cols;
+		break;
+	case DRM_EDGE_NPU_PARAM_NUM_OPPS:
+		args->value = NPU_NUM_OPPS;
+		break;
+	case DRM_EDGE_NPU_PARAM_OPP_FREQ_HZ:
+		args->value = (u64)npu_opp_table[args->index].freq_mhz * 1000000;
+		break;
+	case DRM_EDGE_NPU_PARAM_OPP_VOLT_UV:
+		args->value = (u64)npu_opp_table[args->index].volt_mv * 1000;
+		break;
+	case DRM_EDGE_NPU_PARAM_CAPABILITIES:
+		args->value = DRM_EDGE_NPU_CAP_PRIME;
+		if (enpu_debug_stall)
+			args->value |= DRM_EDGE_NPU_CAP_DEBUG_STALL;
+		if (edev->pm.devfreq)
+			args->value |= DRM_EDGE_NPU_CAP_DEVFREQ;
+		break;
+	case DRM_EDGE_NPU_PARAM_MAX_STREAM_BYTES:
+		args->value = ENPU_MAX_STREAM_BYTES;
+		break;
+	case DRM_EDGE_NPU_PARAM_MAX_BOS:
+		args->value = DRM_EDGE_NPU_MAX_BOS;
+		break;
+	case DRM_EDGE_NPU_PARAM_CUR_FREQ_HZ:
+		args->value = (u64)enpu_pm_cur_freq_mhz(edev) * 1000000;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- files ------------------------------------------------------------------------------- */
+
+static int enpu_open(struct drm_device *drm, struct drm_file *file)
+{
+	struct enpu_file *efile;
+
+	efile = kzalloc(sizeof(*efile), GFP_KERNEL);
+	if (!efile)
+		return -ENOMEM;
+	kref_init(&efile->ref);
+	efile->edev = to_enpu(drm);
+	efile->client_id = atomic64_inc_return(&enpu_next_client_id);
+	xa_init_flags(&efile->ctxs, XA_FLAGS_ALLOC1);
+	file->driver_priv = efile;
+	return 0;
+}
+
+static void enpu_postclose(struct drm_device *drm, struct drm_file *file)
+{
+	struct enpu_file *efile = file->driver_priv;
+	struct enpu_ctx *ctx;
+	unsigned long handle;
+
+	xa_for_each(&efile->ctxs, handle, ctx) {
+		xa_erase(&efile->ctxs, handle);
+		enpu_ctx_destroy(ctx);
+	}
+	kref_put(&efile->ref, enpu_file_release);
+}
+
+static const struct drm_ioctl_desc enpu_ioctls[] = {
+#define ENPU_IOCTL(n, f) DRM_IOCTL_DEF_DRV(EDGE_NPU_##n, f, DRM_RENDER_ALLOW)
+	ENPU_IOCTL(GET_PARAM, enpu_ioctl_get_param),
+	ENPU_IOCTL(BO_CREATE, enpu_ioctl_bo_create),
+	ENPU_IOCTL(BO_MMAP_OFFSET, enpu_ioctl_bo_mmap_offset),
+	ENPU_IOCTL(BO_WAIT, enpu_ioctl_bo_wait),
+	ENPU_IOCTL(CTX_CREATE, enpu_ioctl_ctx_create),
+	ENPU_IOCTL(CTX_DESTROY, enpu_ioctl_ctx_destroy),
+	ENPU_IOCTL(SUBMIT, enpu_ioctl_submit),
+	ENPU_IOCTL(CTX_QUERY, enpu_ioctl_ctx_query),
+#undef ENPU_IOCTL
+};
+
+static const struct file_operations enpu_fops = {
+	.owner = THIS_MODULE,
+#if IS_ENABLED(CONFIG_DRM_ACCEL)
+	DRM_ACCEL_FOPS,
+#else
+	DRM_GEM_FOPS,
+#endif
+	.show_fdinfo = enpu_show_fdinfo,
+};
+
+static const struct drm_driver enpu_drm_driver = {
+#if IS_ENABLED(CONFIG_DRM_ACCEL)
+	.driver_features = DRIVER_COMPUTE_ACCEL | DRIVER_GEM | DRIVER_SYNCOBJ,
+#else
+	.driver_features = DRIVER_RENDER | DRIVER_GEM | DRIVER_SYNCOBJ,
+#endif
+	.open = enpu_open,
+	.postclose = enpu_postclose,
+	.ioctls = enpu_ioctls,
+	.num_ioctls = ARRAY_SIZE(enpu_ioctls),
+	.fops = &enpu_fops,
+	.gem_create_object = enpu_gem_create_object,
+	.prime_handle_to_fd = drm_gem_prime_handle_to_fd,
+	.prime_fd_to_handle = drm_gem_prime_fd_to_handle,
+	.gem_prime_import_sg_table = enpu_gem_prime_import_sg_table,
+	.gem_prime_mmap = drm_gem_prime_mmap,
+	.debugfs_init = enpu_debugfs_init,
+	.name = ENPU_DRIVER_NAME,
+	.desc = "edge-npu simulated NPU",
+	.date = "20250101",
+	.major = 1,
+	.minor = 0,
+};
+
+/* ---- platform driver --------------------------------------------------------------------- */
+
+static int enpu_probe(struct platform_device *pdev)
+{
+	struct enpu_device *edev;
+	int ret;
+
+	if (enpu_num_engines < 1 || enpu_num_engines > ENPU_MAX_ENGINES) {
+		dev_err(&pdev->dev, "num_engines must be 1..%d\n", ENPU_MAX_ENGINES);
+		return -EINVAL;
+	}
+	ret = dma_coerce_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+	if (ret)
+		return ret;
+
+	edev = devm_drm_dev_alloc(&pdev->dev, &enpu_drm_driver, struct enpu_device, drm);
+	if (IS_ERR(edev))
+		return PTR_ERR(edev);
+	platform_set_drvdata(pdev, edev);
+	mutex_init(&edev->sched_lock);
+	edev->num_engines = enpu_num_engines;
+
+	ret = enpu_queues_init(edev);
+	if (ret)
+		return ret;
+	ret = enpu_pm_init(edev);
+	if (ret)
+		goto err_queues;
+	ret = drm_dev_register(&edev->drm, 0);
+	if (ret)
+		goto err_pm;
+	dev_info(&pdev->dev, "%u engines, %s node, debug_stall %d, timeout %u ms\n",
+		 edev->num_engines, IS_ENABLED(CONFIG_DRM_ACCEL) ? "accel" : "render",
+		 enpu_debug_stall, enpu_job_timeout_ms);
+	return 0;
+
+err_pm:
+	enpu_pm_fini(edev);
+err_queues:
+	enpu_queues_fini(edev);
+	return ret;
+}
+
+static int enpu_remove(struct platform_device *pdev)
+{
+	struct enpu_device *edev = platform_get_drvdata(pdev);
+
+	int live;
+
+	drm_dev_unplug(&edev->drm);
+	enpu_pm_fini(edev);
+	enpu_queues_fini(edev);
+	live = atomic_read(&edev->bo_count);
+	if (live)
+		dev_err(&pdev->dev, "removed with %d BOs live\n", live);
+	else
+		dev_info(&pdev->dev, "removed, 0 BOs live\n");
+	return 0;
+}
+
+static struct platform_driver enpu_platform_driver = {
+	.probe = enpu_probe,
+	.remove = enpu_remove,
+	.driver = {
+		.name = ENPU_PDEV_NAME,
+		.pm = &enpu_pm_ops,
+		.dev_groups = enpu_dev_groups,
+	},
+};
+
+#define ENPU_MAX_DEVICES 8
+static struct platform_device *enpu_pdevs[ENPU_MAX_DEVICES];
+
+static void enpu_destroy_devices(void)
+{
+	int i;
+
+	for (i = ENPU_MAX_DEVICES - 1; i >= 0; i--) {
+		if (enpu_pdevs[i])
+			platform_device_unregister(enpu_pdevs[i]);
+		enpu_pdevs[i] = NULL;
+	}
+}
+
+static int __init enpu_init(void)
+{
+	unsigned int i;
+	int ret;
+
+	if (num_devices < 1 || num_devices > ENPU_MAX_DEVICES) {
+		pr_err("edge_npu: num_devices must be 1..%d\n", ENPU_MAX_DEVICES);
+		return -EINVAL;
+	}
+	ret = platform_driver_register(&enpu_platform_driver);
+	if (ret)
+		return ret;
+	for (i = 0; i < num_devices; i++) {
+		struct platform_device *pdev;
+
+		pdev = platform_device_register_simple(ENPU_PDEV_NAME, i, NULL, 0);
+		if (IS_ERR(pdev)) {
+			ret = PTR_ERR(pdev);
+			goto err;
+		}
+		enpu_pdevs[i] = pdev;
+		if (!platform_get_drvdata(pdev)) {
+			ret = -ENODEV; /* probe failed; it said why */
+			goto err;
+		}
+	}
+	return 0;
+
+err:
+	enpu_destroy_devices();
+	platform_driver_unregister(&enpu_platform_driver);
+	return ret;
+}
+
+static void __exit enpu_exit(void)
+{
+	enpu_destroy_devices();
+	platform_driver_unregister(&enpu_platform_driver);
+	pr_info("edge_npu: unloaded\n");
+}
+
+module_init(enpu_init);
+module_exit(enpu_exit);
+
+MODULE_AUTHOR("edge-npu developers");
+MODULE_DESCRIPTION("DRM driver for the simulated edge-npu NPU");
+MODULE_LICENSE("Dual MIT/GPL");
+MODULE_IMPORT_NS(DMA_BUF);
+MODULE_SOFTDEP("pre: governor_simpleondemand");

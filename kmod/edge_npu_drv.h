@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR MIT */
+/*
+ * edge_npu_drv.h - the types every file of the edge_npu DRM driver shares.
+ *
+ * One &struct enpu_device per platform device; it owns enpu_device.num_engines hardware queues
+ * (&struct enpu_queue), each a drm_sched scheduler in front of one &struct npu_engine (the
+ * shared engine of npu_engine.c). A file (&struct enpu_file) owns contexts (&struct enpu_ctx),
+ * each a drm_sched entity spread over the queues; a job (&struct enpu_job) holds a private copy
+ * of its command stream and the kernel mappings of its BOs.
+ */
+#ifndef EDGE_NPU_DRV_H
+#define EDGE_NPU_DRV_H
+
+#include <linux/kref.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/xarray.h>
+#include <linux/ktime.h>
+#include <linux/iosys-map.h>
+#include <drm/drm_device.h>
+#include <drm/drm_file.h>
+#include <drm/drm_gem_shmem_helper.h>
+#include <drm/gpu_scheduler.h>
+
+#include "npu_engine.h"
+#include "../uapi/drm/edge_npu_drm.h"
+
+#define ENPU_DRIVER_NAME	"edge_npu"
+#define ENPU_PDEV_NAME		"edge-npu"
+#define ENPU_MAX_ENGINES	4
+#define ENPU_MAX_BO_SIZE	(1ull << 32)
+
+/* Module parameters (edge_npu_drv.c). */
+extern unsigned int enpu_num_engines;
+extern unsigned int enpu_job_timeout_ms;
+extern bool enpu_debug_stall;
+extern unsigned int enpu_autosuspend_ms;
+
+struct enpu_device;
+
+/**
+ * struct enpu_queue - one hardware queue: a scheduler in front of one engine.
+ * @edev: the device.
+ * @index: engine number.
+ * @name: scheduler and fence timeline name.
+ * @sched: the drm_sched scheduler (hardware queue depth 1).
+ * @lock: serialises every use of @engine (runs, devfreq, reset, debugfs).
+ * @engine: the shared engine's state.
+ * @fence_context: dma-fence context of the hardware fences.
+ * @seqno: last hardware fence seqno.
+ * @fence_lock: lock of the hardware fences.
+ * @resets: engine resets after a timeout.
+ */
+struct enpu_queue {
+	struct enpu_device *edev;
+	u32 index;
+	char name[24];
+	struct drm_gpu_scheduler sched;
+	struct mutex lock;
+	struct npu_engine *engine;
+	u64 fence_context;
+	u64 seqno;
+	spinlock_t fence_lock;
+	u64 resets;
+};
+
+/**
+ * struct enpu_pm - runtime PM and devfreq state.
+ * @devfreq: the devfreq device, NULL when no governor could be used.
+ * @lock: protects the busy/idle accounting below.
+ * @busy_count: jobs executing now.
+ * @time_last_update: start of the current accounting window.
+ * @busy_time: busy time in the current window.
+ * @idle_time: idle time in the current window.
+ * @cur_opp: the operating point index applied to every engine.
+ * @powered: the modeled power state (true = on; runtime PM resumed).
+ * @suspends: runtime suspends so far.
+ */
+struct enpu_pm {
+	struct devfreq *devfreq;
+	spinlock_t lock;
+	unsigned int busy_count;
+	ktime_t time_last_update;
+	ktime_t busy_time;
+	ktime_t idle_time;
+	u32 cur_opp;
+	bool powered;
+	u64 suspends;
+};
+
+/**
+ * struct enpu_device - one edge-npu device.
+ * @drm: the DRM device.
+ * @num_engines: queues in @queues.
+ * @queues: the hardware queues.
+ * @scheds: the schedulers of @queues, the list every context's entity uses.
+ * @sched_lock: keeps job arming and pushing in one order.
+ * @pm: power and frequency state.
+ * @bo_count: live GEM objects of this device (created or imported).
+ * @next_bo_id: source of &enpu_bo.id (never reused).
+ * @next_client_id: source of &enpu_file.client_id.
+ * @jobs_done: jobs completed successfully.
+ * @jobs_failed: jobs completed with an error.
+ * @energy_pj: modeled energy of all completed jobs.
+ * @busy_cycles: modeled cycles of all completed jobs.
+ */
+struct enpu_device {
+	struct drm_device drm;
+	u32 num_engines;
+	struct enpu_queue *queues[ENPU_MAX_ENGINES];
+	struct drm_gpu_scheduler *scheds[ENPU_MAX_ENGINES];
+	struct mutex sched_lock;
+	struct enpu_pm pm;
+	atomic_t bo_count;
+	atomic64_t next_bo_id;
+	atomic64_t jobs_done;
+	atomic64_t jobs_failed;
+	atomic64_t energy_pj;
+	atomic64_t busy_cycles;
+};
+
+static inline struct enpu_device *to_enpu(struct drm_device *drm)
+{
+	return container_of(drm, struct enpu_device, drm);
+}
+
+/**
+ * struct enpu_file - per-open state; refcounted because jobs may finish after close.
+ * @ref: references: the drm_file and each context.
+ * @edev: the device.
+ * @client_id: drm-client-id of fdinfo.
+ * @ctxs: contexts by handle.
+ * @engine_ns: wall time the engines spent on this file's jobs.
+ * @cycles: modeled cycles of this file's jobs.
+ */
+struct enpu_file {
+	struct kref ref;
+	struct enpu_device *edev;
+	u64 client_id;
+	struct xarray ctxs;
+	atomic64_t engine_ns;
+	atomic64_t cycles;
+};
+
+/**
+ * struct enpu_ctx - a submission context: one drm_sched entity.
+ * @ref: references: the file's handle table and each job.
+ * @efile: the file (a reference).
+ * @entity: the scheduler entity.
+ * @lock: protects @seqno and the statistics.
+ * @seqno: last job sequence number.
+ * @stats: what &struct drm_edge_npu_ctx_query reports (handle and reserved unused).
+ */
+struct enpu_ctx {
+	struct kref ref;
+	struct enpu_file *efile;
+	struct drm_sched_entity entity;
+	spinlock_t lock;
+	u64 seqno;
+	struct drm_edge_npu_ctx_query stats;
+};
+
+/**
+ * struct enpu_bo - a GEM shmem object with the identity the engine keys SRAM residency by.
+ * @base: the shmem object.
+ * @id: unique, never reused (&npu_buffer.id).
+ */
+struct enpu_bo {
+	struct drm_gem_shmem_object base;
+	u64 id;
+};
+
+static inline struct enpu_bo *to_enpu_bo(struct drm_gem_object *obj)
+{
+	return container_of(to_drm_gem_shmem_obj(obj), struct enpu_bo, base);
+}
+
+/**
+ * struct enpu_job - one submitted job.
+ * @base: the scheduler job.
+ * @ctx: its context (a reference).
+ * @stream: private copy of the command stream.
+ * @stream_len: bytes at @stream.
+ * @num_bos: entries of @bos, @maps and @bufs.
+ * @bos: the BOs (references).
+ * @maps: their kernel mappings.
+ * @bufs: the engine's view of them.
+ * @hw_fence: the hardware fence, allocated at submit, initialised by run_job.
+ * @hw_fence_init: whether @hw_fence was initialised (else it is freed with kfree).
+ * @done: the scheduler's finished fence (a reference).
+ * @start: when the engine started the job.
+ * @pm_ref: the job holds a runtime PM reference and a devfreq busy mark.
+ */
+struct enpu_job {
+	struct drm_sched_job base;
+	struct enpu_ctx *ctx;
+	void *stream;
+	u32 stream_len;
+	u32 num_bos;
+	struct drm_gem_object **bos;
+	struct iosys_map *maps;
+	struct npu_buffer *bufs;
+	struct dma_fence *hw_fence;
+	bool hw_fence_init;
+	struct dma_fence *done;
+	ktime_t start;
+	bool pm_ref;
+};
+
+/* edge_npu_drv.c */
+struct enpu_ctx *enpu_ctx_lookup(struct enpu_file *efile, u32 handle);
+void enpu_ctx_put(struct enpu_ctx *ctx);
+
+/* edge_npu_gem.c */
+struct drm_gem_object *enpu_gem_create_object(struct drm_device *drm, size_t size);
+struct drm_gem_object *enpu_gem_prime_import_sg_table(struct drm_device *drm,
+						      struct dma_buf_attachment *attach,
+						      struct sg_table *sgt);
+int enpu_ioctl_bo_create(struct drm_device *drm, void *data, struct drm_file *file);
+int enpu_ioctl_bo_mmap_offset(struct drm_device *drm, void *data, struct drm_file *file);
+int enpu_ioctl_bo_wait(struct drm_device *drm, void *data, struct drm_file *file);
+
+/* edge_npu_job.c */
+int enpu_queues_init(struct enpu_device *edev);
+void enpu_queues_fini(struct enpu_device *edev);
+int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file);
+
+/* edge_npu_devfreq.c: devfreq, runtime PM and the modeled power state */
+int enpu_pm_init(struct enpu_device *edev);
+void enpu_pm_fini(struct enpu_device *edev);
+int enpu_pm_job_begin(struct enpu_device *edev);
+void enpu_pm_job_end(struct enpu_device *edev);
+u32 enpu_pm_cur_freq_mhz(struct enpu_device *edev);
+extern const struct dev_pm_ops enpu_pm_ops;
+
+/* edge_npu_sysfs.c */
+extern const struct attribute_group *enpu_dev_groups[];
+
+/* edge_npu_debugfs.c */
+void enpu_debugfs_init(struct drm_minor *minor);
+
+/* edge_npu_fdinfo.c */
+void enpu_show_fdinfo(struct seq_file *m, struct file *f);
+
+#endif

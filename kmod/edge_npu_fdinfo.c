@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * edge_npu_fdinfo.c - DRM usage statistics in /proc/<pid>/fdinfo/<fd>, following
+ * Documentation/gpu/drm-usage-stats.rst:
+ *
+ *   drm-driver:          edge_npu
+ *   drm-client-id:       unique per open file of the driver
+ *   drm-engine-npu:      ns the engines spent running this file's jobs (wall time)
+ *   drm-cycles-npu:      modeled NPU cycles of this file's jobs
+ *   drm-maxfreq-npu:     the highest operating point, MHz
+ *   drm-total-memory:    KiB of the BOs this file has handles to
+ *   drm-resident-memory: KiB of those whose pages are allocated
+ *
+ * Kernel 6.1 has no drm_show_fdinfo() helper, so the driver's file_operations.show_fdinfo
+ * prints the keys itself (the format is the same as the helper's on later kernels).
+ */
+#include <linux/fs.h>
+#include <linux/idr.h>
+#include <linux/seq_file.h>
+#include <drm/drm_file.h>
+#include <drm/drm_gem.h>
+
+#include "edge_npu_drv.h"
+
+static void enpu_fdinfo_memory(struct seq_file *m, struct drm_file *file)
+{
+	struct drm_gem_object *obj;
+	u64 total = 0, resident = 0;
+	int id;
+
+	spin_lock(&file->table_lock);
+	idr_for_each_entry(&file->object_idr, obj, id) {
+		struct drm_gem_shmem_object *shmem = to_drm_gem_shmem_obj(obj);
+
+		total += obj->size;
+		if (obj->import_attach || READ_ONCE(shmem->pages))
+			resident += obj->size;
+	}
+	spin_unlock(&file->table_lock);
+	seq_printf(m, "drm-total-memory:\t%llu KiB\n", total >> 10);
+	seq_printf(m, "drm-resident-memory:\t%llu KiB\n", resident >> 10);
+}
+
+void enpu_show_fdinfo(struct seq_file *m, struct file *f)
+{
+	struct drm_file *file = f->private_data;
+	struct enpu_file *efile = file->driver_priv;
+
+	seq_printf(m, "drm-driver:\t%s\n", ENPU_DRIVER_NAME);
+	seq_printf(m, "drm-client-id:\t%llu\n", efile->client_id);
+	seq_printf(m, "drm-engine-npu:\t%llu ns\n", (u64)atomic64_read(&efile->engine_ns));
+	seq_printf(m, "drm-cycles-npu:\t%llu\n", (u64)atomic64_read(&efile->cycles));
+	seq_printf(m, "drm-maxfreq-npu:\t%u MHz\n", npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz);
+	enpu_fdinfo_memory(m, file);
+}

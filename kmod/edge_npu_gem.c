@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * edge_npu_gem.c - buffer objects: GEM shmem, created or imported through PRIME, counted.
+ *
+ * Every object of the device is a &struct enpu_bo (the driver's gem_create_object), so that
+ * each carries a never-reused id for the engine's SRAM residency and is counted in
+ * enpu_device.bo_count from its creation to its free: a leak shows at module removal.
+ */
+#include <linux/dma-buf.h>
+#include <linux/dma-resv.h>
+#include <linux/slab.h>
+#include <drm/drm_gem.h>
+#include <drm/drm_prime.h>
+#include <drm/drm_utils.h>
+
+#include "edge_npu_drv.h"
+
+static void enpu_gem_free(struct drm_gem_object *obj)
+{
+	struct enpu_device *edev = to_enpu(obj->dev);
+
+	drm_gem_shmem_free(to_drm_gem_shmem_obj(obj));
+	atomic_dec(&edev->bo_count);
+}
+
+static const struct drm_gem_object_funcs enpu_gem_funcs = {
+	.free = enpu_gem_free,
+	.print_info = drm_gem_shmem_object_print_info,
+	.pin = drm_gem_shmem_object_pin,
+	.unpin = drm_gem_shmem_object_unpin,
+	.get_sg_table = drm_gem_shmem_object_get_sg_table,
+	.vmap = drm_gem_shmem_object_vmap,
+	.vunmap = drm_gem_shmem_object_vunmap,
+	.mmap = drm_gem_shmem_object_mmap,
+	.vm_ops = &drm_gem_shmem_vm_ops,
+};
+
+/*
+ * The shmem helpers call this to allocate every object. The count is taken only once the
+ * helper succeeded (its error paths kfree() the object without calling .free).
+ */
+struct drm_gem_object *enpu_gem_create_object(struct drm_device *drm, size_t size)
+{
+	struct enpu_bo *bo;
+
+	bo = kzalloc(sizeof(*bo), GFP_KERNEL);
+	if (!bo)
+		return ERR_PTR(-ENOMEM);
+	bo->id = atomic64_inc_return(&to_enpu(drm)->next_bo_id);
+	bo->base.base.funcs = &enpu_gem_funcs;
+	bo->base.map_wc = false; /* the "device" is the CPU: cached mappings are coherent */
+	return &bo->base.base;
+}
+
+struct drm_gem_object *enpu_gem_prime_import_sg_table(struct drm_device *drm,
+						      struct dma_buf_attachment *attach,
+						      struct sg_table *sgt)
+{
+	struct drm_gem_object *obj = drm_gem_shmem_prime_import_sg_table(drm, attach, sgt);
+
+	if (!IS_ERR(obj))
+		atomic_inc(&to_enpu(drm)->bo_count);
+	return obj;
+}
+
+int enpu_ioctl_bo_create(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	struct drm_edge_npu_bo_create *args = data;
+	struct drm_gem_shmem_object *shmem;
+	int ret;
+
+	if (args->flags || args->reserved)
+		return -EINVAL;
+	if (!args->size || args->size > ENPU_MAX_BO_SIZE)
+		return -EINVAL;
+
+	shmem = drm_gem_shmem_create(drm, args->size);
+	if (IS_ERR(shmem))
+		return PTR_ERR(shmem);
+	atomic_inc(&to_enpu(drm)->bo_count);
+
+	ret = drm_gem_handle_create(file, &shmem->base, &args->handle);
+	/* the handle holds the object now (or, on error, nothing does) */
+	drm_gem_object_put(&shmem->base);
+	if (ret)
+		return ret;
+	args->actual_size = shmem->base.size;
+	return 0;
+}
+
+int enpu_ioctl_bo_mmap_offset(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	struct drm_edge_npu_bo_mmap_offset *args = data;
+	struct drm_gem_object *obj;
+	int ret;
+
+	if (args->reserved)
+		return -EINVAL;
+	obj = drm_gem_object_lookup(file, args->handle);
+	if (!obj)
+		return -ENOENT;
+	ret = drm_gem_create_mmap_offset(obj);
+	if (!ret)
+		args->offset = drm_vma_node_offset_addr(&obj->vma_node);
+	drm_gem_object_put(obj);
+	return ret;
+}
+
+int enpu_ioctl_bo_wait(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	struct drm_edge_npu_bo_wait *args = data;
+	enum dma_resv_usage usage;
+	struct drm_gem_object *obj;
+	long ret;
+
+	if (args->flags & ~DRM_EDGE_NPU_BO_WAIT_READ_ONLY)
+		return -EINVAL;
+	if (args->timeout_ns < 0)
+		return -EINVAL;
+	/* READ_ONLY: the CPU will only read, so only writers matter */
+	usage = args->flags & DRM_EDGE_NPU_BO_WAIT_READ_ONLY ? DMA_RESV_USAGE_WRITE :
+							       DMA_RESV_USAGE_READ;
+	obj = drm_gem_object_lookup(file, args->handle);
+	if (!obj)
+		return -ENOENT;
+
+	if (!args->timeout_ns) {
+		ret = dma_resv_test_signaled(obj->resv, usage) ? 0 : -EBUSY;
+	} else {
+		ret = dma_resv_wait_timeout(obj->resv, usage, true,
+					    drm_timeout_abs_to_jiffies(args->timeout_ns));
+		if (ret == 0)
+			ret = -ETIME;
+		else if (ret > 0)
+			ret = 0;
+	}
+	drm_gem_object_put(obj);
+	return ret;
+}

@@ -1,0 +1,531 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * edge_npu_job.c - job submission, the drm_sched queues, execution on the shared engine,
+ * timeout and engine reset.
+ *
+ * SUBMIT copies the command stream out of its BO (the engine reads a stream twice, so it must
+ * be private), maps the job's BOs, and validates the whole stream against them with the shared
+ * validator: a bad stream is refused with -EINVAL and the validator's verdict before anything
+ * is queued. The job then waits for its in-syncobjs and for the implicit fences of its BOs,
+ * installs its own fence in their reservation objects and in the out-syncobj, and runs on one
+ * of the device's engines.
+ *
+ * Each engine is a scheduler with a hardware queue depth of one. run_job executes the job on
+ * the engine synchronously (the "hardware" is the CPU) and returns a signalled hardware fence,
+ * or, when the engine hangs (ENPU_OP_DEBUG_STALL), an unsignalled one: the scheduler's timeout
+ * then stops the queue, resets the engine, fails the guilty job with -ETIMEDOUT and restarts the
+ * queue, so that the jobs behind it, of every client, complete.
+ */
+#include <linux/dma-fence.h>
+#include <linux/dma-resv.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/version.h>
+#include <linux/ww_mutex.h>
+#include <drm/drm_gem.h>
+#include <drm/drm_syncobj.h>
+
+#include "edge_npu_drv.h"
+
+static inline struct enpu_job *to_enpu_job(struct drm_sched_job *sched_job)
+{
+	return container_of(sched_job, struct enpu_job, base);
+}
+
+static inline struct enpu_queue *to_enpu_queue(struct drm_gpu_scheduler *sched)
+{
+	return container_of(sched, struct enpu_queue, sched);
+}
+
+/* ---- hardware fences --------------------------------------------------------------------- */
+
+static const char *enpu_fence_get_driver_name(struct dma_fence *fence)
+{
+	return ENPU_DRIVER_NAME;
+}
+
+static const char *enpu_fence_get_timeline_name(struct dma_fence *fence)
+{
+	return "edge_npu-engine";
+}
+
+static const struct dma_fence_ops enpu_fence_ops = {
+	.get_driver_name = enpu_fence_get_driver_name,
+	.get_timeline_name = enpu_fence_get_timeline_name,
+};
+
+/* ---- job lifetime ------------------------------------------------------------------------ */
+
+static void enpu_job_release_bos(struct enpu_job *job)
+{
+	u32 i;
+
+	for (i = 0; i < job->num_bos; i++) {
+		if (!job->bos[i])
+			continue;
+		if (job->maps[i].vaddr)
+			drm_gem_shmem_vunmap(to_drm_gem_shmem_obj(job->bos[i]), &job->maps[i]);
+		drm_gem_object_put(job->bos[i]);
+	}
+	kvfree(job->bos);
+	kvfree(job->maps);
+	kvfree(job->bufs);
+}
+
+static void enpu_job_free_mem(struct enpu_job *job)
+{
+	enpu_job_release_bos(job);
+	kvfree(job->stream);
+	if (job->hw_fence_init)
+		dma_fence_put(job->hw_fence);
+	else
+		kfree(job->hw_fence);
+	if (job->done)
+		dma_fence_put(job->done);
+	if (job->ctx)
+		enpu_ctx_put(job->ctx);
+	kfree(job);
+}
+
+static void enpu_job_free(struct drm_sched_job *sched_job)
+{
+	struct enpu_job *job = to_enpu_job(sched_job);
+
+	drm_sched_job_cleanup(sched_job);
+	enpu_job_free_mem(job);
+}
+
+/* Accounts a finished job (stats NULL: it failed with err) and drops its power references. */
+static void enpu_job_account(struct enpu_job *job, const struct npu_job_stats *stats, int err)
+{
+	struct enpu_device *edev = job->ctx->efile->edev;
+	struct enpu_ctx *ctx = job->ctx;
+	u64 ns = ktime_to_ns(ktime_sub(ktime_get(), job->start));
+
+	atomic64_add(ns, &ctx->efile->engine_ns);
+	spin_lock(&ctx->lock);
+	if (stats) {
+		ctx->stats.jobs++;
+		ctx->stats.busy_cycles += stats->c.busy_cycles;
+		ctx->stats.modeled_ns += stats->time_ns;
+		ctx->stats.energy_pj += stats->c.energy_pj;
+		ctx->stats.macs += stats->c.macs;
+		ctx->stats.dram_bytes += stats->c.dram_bytes;
+	} else {
+		ctx->stats.errors++;
+		ctx->stats.last_error = err;
+	}
+	spin_unlock(&ctx->lock);
+	if (stats) {
+		atomic64_add(stats->c.busy_cycles, &ctx->efile->cycles);
+		atomic64_add(stats->c.busy_cycles, &edev->busy_cycles);
+		atomic64_add(stats->c.energy_pj, &edev->energy_pj);
+		atomic64_inc(&edev->jobs_done);
+	} else {
+		atomic64_inc(&edev->jobs_failed);
+	}
+	if (job->pm_ref) {
+		job->pm_ref = false;
+		enpu_pm_job_end(edev);
+	}
+}
+
+/* ---- scheduler backend ------------------------------------------------------------------- */
+
+static struct dma_fence *enpu_job_run(struct drm_sched_job *sched_job)
+{
+	struct enpu_job *job = to_enpu_job(sched_job);
+	struct enpu_queue *q = to_enpu_queue(sched_job->sched);
+	struct enpu_device *edev = q->edev;
+	struct npu_job_stats stats;
+	struct npu_status st;
+	int ret;
+
+	/* A job whose dependencies failed, or that was cancelled, does not run. */
+	if (unlikely(sched_job->s_fence->finished.error))
+		return NULL;
+
+	ret = enpu_pm_job_begin(edev);
+	if (ret)
+		return ERR_PTR(ret);
+	job->pm_ref = true;
+	job->start = ktime_get();
+
+	dma_fence_init(job->hw_fence, &enpu_fence_ops, &q->fence_lock, q->fence_context,
+		       ++q->seqno);
+	job->hw_fence_init = true;
+
+	mutex_lock(&q->lock);
+	ret = npu_engine_run(q->engine, job->stream, job->stream_len, job->bufs, job->num_bos,
+			     &stats, &st);
+	mutex_unlock(&q->lock);
+
+	if (ret == -ENPU_ERR_STALLED) {
+		/* The engine hung: the fence stays unsignalled until the timeout resets it. */
+		return dma_fence_get(job->hw_fence);
+	}
+	if (ret) {
+		/* Validated at submit; the buffers cannot have changed size. Defensive only. */
+		dma_fence_set_error(job->hw_fence, -EINVAL);
+		dma_fence_set_error(&sched_job->s_fence->finished, -EINVAL);
+		enpu_job_account(job, NULL, -EINVAL);
+	} else {
+		enpu_job_account(job, &stats, 0);
+	}
+	dma_fence_signal(job->hw_fence);
+	return dma_fence_get(job->hw_fence);
+}
+
+static enum drm_gpu_sched_stat enpu_job_timedout(struct drm_sched_job *sched_job)
+{
+	struct enpu_job *job = to_enpu_job(sched_job);
+	struct enpu_queue *q = to_enpu_queue(sched_job->sched);
+
+	drm_sched_stop(&q->sched, sched_job);
+
+	if (job->hw_fence_init && !dma_fence_is_signaled(job->hw_fence)) {
+		mutex_lock(&q->lock);
+		npu_engine_reset(q->engine);
+		q->resets++;
+		mutex_unlock(&q->lock);
+		dev_warn_ratelimited(q->edev->drm.dev,
+				     "engine %u: job timed out after %u ms, engine reset\n",
+				     q->index, enpu_job_timeout_ms);
+		dma_fence_set_error(&sched_job->s_fence->finished, -ETIMEDOUT);
+		dma_fence_set_error(job->hw_fence, -ETIMEDOUT);
+		enpu_job_account(job, NULL, -ETIMEDOUT);
+		dma_fence_signal(job->hw_fence);
+	}
+
+	drm_sched_start(&q->sched, true);
+	return DRM_GPU_SCHED_STAT_NOMINAL;
+}
+
+static const struct drm_sched_backend_ops enpu_sched_ops = {
+	.run_job = enpu_job_run,
+	.timedout_job = enpu_job_timedout,
+	.free_job = enpu_job_free,
+};
+
+int enpu_queues_init(struct enpu_device *edev)
+{
+	long timeout = msecs_to_jiffies(enpu_job_timeout_ms ? enpu_job_timeout_ms : 500);
+	u32 caps = enpu_debug_stall ? NPU_CAP_DEBUG : 0;
+	u32 i;
+	int ret;
+
+	for (i = 0; i < edev->num_engines; i++) {
+		struct enpu_queue *q;
+
+		q = kzalloc(sizeof(*q), GFP_KERNEL);
+		if (!q)
+			goto err_nomem;
+		q->engine = kzalloc(sizeof(*q->engine), GFP_KERNEL);
+		if (!q->engine) {
+			kfree(q);
+			goto err_nomem;
+		}
+		npu_engine_init(q->engine, NULL, caps);
+		q->edev = edev;
+		q->index = i;
+		snprintf(q->name, sizeof(q->name), "edge_npu-%u", i);
+		mutex_init(&q->lock);
+		spin_lock_init(&q->fence_lock);
+		q->fence_context = dma_fence_context_alloc(1);
+#ifdef ENPU_SCHED_INIT_ARGS
+		{
+			const struct drm_sched_init_args args = {
+				.ops = &enpu_sched_ops,
+				.credit_limit = 1,
+				.timeout = timeout,
+				.name = q->name,
+				.dev = edev->drm.dev,
+			};
+
+			ret = drm_sched_init(&q->sched, &args);
+		}
+#else
+		ret = drm_sched_init(&q->sched, &enpu_sched_ops, 1, 0, timeout, NULL, NULL,
+				     q->name, edev->drm.dev);
+#endif
+		if (ret) {
+			kfree(q->engine);
+			kfree(q);
+			goto err;
+		}
+		edev->queues[i] = q;
+		edev->scheds[i] = &q->sched;
+	}
+	return 0;
+
+err_nomem:
+	ret = -ENOMEM;
+err:
+	enpu_queues_fini(edev);
+	return ret;
+}
+
+void enpu_queues_fini(struct enpu_device *edev)
+{
+	u32 i;
+
+	for (i = 0; i < edev->num_engines; i++) {
+		struct enpu_queue *q = edev->queues[i];
+
+		if (!q)
+			continue;
+		drm_sched_fini(&q->sched);
+		mutex_destroy(&q->lock);
+		kfree(q->engine);
+		kfree(q);
+		edev->queues[i] = NULL;
+		edev->scheds[i] = NULL;
+	}
+}
+
+/* ---- SUBMIT ------------------------------------------------------------------------------ */
+
+/* Looks up, checks and maps the job's buffer list. */
+static int enpu_job_get_bos(struct enpu_job *job, struct drm_file *file,
+			    const struct drm_edge_npu_submit *args)
+{
+	u32 n = args->num_bos, i, j;
+	int ret;
+
+	job->bos = kvcalloc(n ? n : 1, sizeof(*job->bos), GFP_KERNEL);
+	job->maps = kvcalloc(n ? n : 1, sizeof(*job->maps), GFP_KERNEL);
+	job->bufs = kvcalloc(n ? n : 1, sizeof(*job->bufs), GFP_KERNEL);
+	if (!job->bos || !job->maps || !job->bufs)
+		return -ENOMEM;
+
+	for (i = 0; i < n; i++) {
+		struct drm_edge_npu_bo_ref ref;
+		void __user *uref = u64_to_user_ptr(args->bos + (u64)i * args->bo_ref_size);
+
+		ret = copy_struct_from_user(&ref, sizeof(ref), uref, args->bo_ref_size);
+		if (ret)
+			return ret == -E2BIG ? -EINVAL : ret;
+		if (!ref.flags || (ref.flags & ~(DRM_EDGE_NPU_BO_READ | DRM_EDGE_NPU_BO_WRITE)))
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (job->bufs[j].id == ref.handle) /* handles, until mapped below */
+				return -EINVAL;
+		job->bufs[i].id = ref.handle;
+		job->bufs[i].flags = (ref.flags & DRM_EDGE_NPU_BO_READ ? ENPU_BUF_F_READ : 0) |
+				     (ref.flags & DRM_EDGE_NPU_BO_WRITE ? ENPU_BUF_F_WRITE : 0);
+	}
+	job->num_bos = n;
+
+	for (i = 0; i < n; i++) {
+		struct drm_gem_object *obj = drm_gem_object_lookup(file, job->bufs[i].id);
+
+		if (!obj)
+			return -ENOENT;
+		job->bos[i] = obj;
+	}
+	for (i = 0; i < n; i++) {
+		/* Distinct handles of one file may still name one object (a self-import). */
+		for (j = 0; j < i; j++)
+			if (job->bos[j] == job->bos[i])
+				return -EINVAL;
+		ret = drm_gem_shmem_vmap(to_drm_gem_shmem_obj(job->bos[i]), &job->maps[i]);
+		if (ret)
+			return ret;
+		job->bufs[i].data = job->maps[i].vaddr;
+		job->bufs[i].size = job->bos[i]->size;
+		job->bufs[i].id = to_enpu_bo(job->bos[i])->id;
+	}
+	return 0;
+}
+
+/* Copies the stream out of its BO. */
+static int enpu_job_get_stream(struct enpu_job *job, struct drm_file *file,
+			       const struct drm_edge_npu_submit *args)
+{
+	struct drm_gem_object *obj;
+	struct iosys_map map;
+	int ret;
+
+	obj = drm_gem_object_lookup(file, args->cmd_bo);
+	if (!obj)
+		return -ENOENT;
+	if (args->cmd_offset > obj->size || args->cmd_size > obj->size - args->cmd_offset) {
+		ret = -EINVAL;
+		goto out;
+	}
+	job->stream = kvmalloc(args->cmd_size, GFP_KERNEL);
+	if (!job->stream) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = drm_gem_shmem_vmap(to_drm_gem_shmem_obj(obj), &map);
+	if (ret)
+		goto out;
+	memcpy(job->stream, (u8 *)map.vaddr + args->cmd_offset, args->cmd_size);
+	drm_gem_shmem_vunmap(to_drm_gem_shmem_obj(obj), &map);
+	job->stream_len = args->cmd_size;
+out:
+	drm_gem_object_put(obj);
+	return ret;
+}
+
+static int enpu_job_add_in_syncs(struct enpu_job *job, struct drm_file *file,
+				 const struct drm_edge_npu_submit *args)
+{
+	u32 __user *handles = u64_to_user_ptr(args->in_syncs);
+	u32 i;
+	int ret;
+
+	for (i = 0; i < args->num_in_syncs; i++) {
+		struct dma_fence *fence;
+		u32 handle;
+
+		if (get_user(handle, handles + i))
+			return -EFAULT;
+		ret = drm_syncobj_find_fence(file, handle, 0, 0, &fence);
+		if (ret)
+			return ret;
+		ret = drm_sched_job_add_dependency(&job->base, fence);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int enpu_submit_check_args(const struct drm_edge_npu_submit *args)
+{
+	if (args->flags || args->reserved)
+		return -EINVAL;
+	if (!args->cmd_size || args->cmd_size > ENPU_MAX_STREAM_BYTES || args->cmd_offset % 8)
+		return -EINVAL;
+	if (args->num_bos > DRM_EDGE_NPU_MAX_BOS || args->num_in_syncs > DRM_EDGE_NPU_MAX_IN_SYNCS)
+		return -EINVAL;
+	if (args->num_bos && args->bo_ref_size < sizeof(struct drm_edge_npu_bo_ref))
+		return -EINVAL;
+	if (args->bo_ref_size > PAGE_SIZE)
+		return -EINVAL;
+	return 0;
+}
+
+int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
+{
+	struct enpu_device *edev = to_enpu(drm);
+	struct enpu_file *efile = file->driver_priv;
+	struct drm_edge_npu_submit *args = data;
+	struct drm_syncobj *out_sync = NULL;
+	struct dma_fence *done;
+	struct ww_acquire_ctx ticket;
+	struct npu_status st;
+	struct enpu_job *job;
+	struct enpu_ctx *ctx;
+	bool sched_inited = false;
+	u32 i;
+	int ret;
+
+	/* outputs */
+	args->seqno = 0;
+	args->error_code = 0;
+	args->error_cmd = 0;
+	ret = enpu_submit_check_args(args);
+	if (ret)
+		return ret;
+	ctx = enpu_ctx_lookup(efile, args->ctx);
+	if (!ctx)
+		return -ENOENT;
+
+	job = kzalloc(sizeof(*job), GFP_KERNEL);
+	if (!job) {
+		enpu_ctx_put(ctx);
+		return -ENOMEM;
+	}
+	job->ctx = ctx;
+	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL);
+	if (!job->hw_fence) {
+		ret = -ENOMEM;
+		goto err;
+	}
+
+	ret = enpu_job_get_bos(job, file, args);
+	if (ret)
+		goto err;
+	ret = enpu_job_get_stream(job, file, args);
+	if (ret)
+		goto err;
+
+	if (npu_validate(edev->queues[0]->engine, job->stream, job->stream_len, job->bufs,
+			 job->num_bos, &st)) {
+		args->error_code = st.code;
+		args->error_cmd = st.cmd_index;
+		drm_dbg(drm, "stream refused: command %u: %s\n", st.cmd_index, st.reason);
+		ret = -EINVAL;
+		goto err;
+	}
+
+	if (args->out_sync) {
+		out_sync = drm_syncobj_find(file, args->out_sync);
+		if (!out_sync) {
+			ret = -ENOENT;
+			goto err;
+		}
+	}
+
+	ret = drm_sched_job_init(&job->base, &ctx->entity, NULL);
+	if (ret)
+		goto err;
+	sched_inited = true;
+
+	ret = enpu_job_add_in_syncs(job, file, args);
+	if (ret)
+		goto err;
+
+	ret = drm_gem_lock_reservations(job->bos, job->num_bos, &ticket);
+	if (ret)
+		goto err;
+	for (i = 0; i < job->num_bos; i++) {
+		bool write = job->bufs[i].flags & ENPU_BUF_F_WRITE;
+
+		ret = dma_resv_reserve_fences(job->bos[i]->resv, 1);
+		if (!ret)
+			ret = drm_sched_job_add_implicit_dependencies(&job->base, job->bos[i],
+								      write);
+		if (ret) {
+			drm_gem_unlock_reservations(job->bos, job->num_bos, &ticket);
+			goto err;
+		}
+	}
+
+	/*
+	 * Arm, publish the fence in the reservation objects, then push: once pushed the job may
+	 * run and be freed at any time, so nothing after the push touches it.
+	 */
+	mutex_lock(&edev->sched_lock);
+	drm_sched_job_arm(&job->base);
+	done = dma_fence_get(&job->base.s_fence->finished);
+	job->done = dma_fence_get(done);
+	for (i = 0; i < job->num_bos; i++)
+		dma_resv_add_fence(job->bos[i]->resv, done,
+				   job->bufs[i].flags & ENPU_BUF_F_WRITE ? DMA_RESV_USAGE_WRITE :
+									   DMA_RESV_USAGE_READ);
+	drm_gem_unlock_reservations(job->bos, job->num_bos, &ticket);
+	spin_lock(&ctx->lock);
+	args->seqno = ++ctx->seqno;
+	spin_unlock(&ctx->lock);
+	drm_sched_entity_push_job(&job->base);
+	mutex_unlock(&edev->sched_lock);
+
+	if (out_sync) {
+		drm_syncobj_replace_fence(out_sync, done);
+		drm_syncobj_put(out_sync);
+	}
+	dma_fence_put(done);
+	return 0;
+
+err:
+	if (out_sync)
+		drm_syncobj_put(out_sync);
+	if (sched_inited)
+		drm_sched_job_cleanup(&job->base);
+	enpu_job_free_mem(job);
+	return ret;
+}

@@ -1,0 +1,1102 @@
+// SPDX-License-Identifier: MIT
+/*
+ * enpu_kmod_test.c - the kernel test suite of edge_npu.ko, run inside the QEMU VM by
+ * tests/kmod/run.sh (static binary; needs root for sysfs writes and /dev/kmsg).
+ *
+ * Groups (each prints "ok"/"FAIL" lines, the last line is "enpu_kmod_test: N passed, M failed"):
+ *   contract  every ioctl argument error gets its errno, and the kernel logs nothing above info
+ *   isolation a client cannot reach another client's BOs or contexts
+ *   jobs      results bit-identical to the in-process engine (kmod/npu_engine.c linked here),
+ *             syncobj chains, implicit sync across contexts
+ *   hang      a stalled job (ENPU_OP_DEBUG_STALL, module debug_stall=1) is reset within the
+ *             timeout with -ETIMEDOUT, and the next jobs of every client complete
+ *   devfreq   min_freq/max_freq bound cur_freq; trans_stat, governor
+ *   pm        the device powers off when idle and on for work
+ *   fdinfo    the drm-usage-stats keys exist and grow with work
+ *   prime     a BO exported as a dma-buf and imported (same device, other fd, other device)
+ *             shares its pages: no copy
+ *   leaks     after every fd is closed, no BO is left (sysfs bo_count)
+ *
+ * Usage: enpu_kmod_test [--timeout-ms N]   (the module's job_timeout_ms, for the hang bound)
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/sync_file.h>
+
+#include <xf86drm.h>
+
+#include "uapi/drm/edge_npu_drm.h"
+#include "kmod/npu_engine.h"
+
+static int n_pass, n_fail;
+static unsigned int timeout_ms = 500;
+
+#define CHECK(cond, ...)                                                          \
+	do {                                                                      \
+		if (cond) {                                                       \
+			n_pass++;                                                 \
+		} else {                                                          \
+			n_fail++;                                                 \
+			printf("FAIL %s:%d: %s: ", __func__, __LINE__, #cond);    \
+			printf(__VA_ARGS__);                                      \
+			printf("\n");                                             \
+		}                                                                 \
+	} while (0)
+
+/* ioctl returning -errno (0 on success). */
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	return drmIoctl(fd, req, arg) ? -errno : 0;
+}
+
+#define CHECK_ERRNO(expr, want)                                                          \
+	do {                                                                             \
+		int got_ = (expr);                                                       \
+		CHECK(got_ == (want), "got %d (%s), want %d (%s)", got_, strerror(-got_), \
+		      (want), strerror(-(want)));                                        \
+	} while (0)
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- device discovery ------------------------------------------------------------------ */
+
+/* Opens the index-th edge_npu node among render and accel nodes; -1 if none. */
+static int open_npu(int index)
+{
+	static const char *const dirs[] = { "/dev/accel", "/dev/dri" };
+	int found = 0;
+
+	for (size_t d = 0; d < 2; d++) {
+		for (int minor = 0; minor < 256; minor++) {
+			char path[64];
+			int fd;
+
+			if (d == 0)
+				snprintf(path, sizeof(path), "%s/accel%d", dirs[d], minor);
+			else
+				snprintf(path, sizeof(path), "%s/renderD%d", dirs[d], 128 + minor);
+			fd = open(path, O_RDWR | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			drmVersionPtr v = drmGetVersion(fd);
+			bool ours = v && !strcmp(v->name, "edge_npu");
+
+			drmFreeVersion(v);
+			if (ours && found++ == index)
+				return fd;
+			close(fd);
+		}
+	}
+	return -1;
+}
+
+/* ---- small wrappers ------------------------------------------------------------------- */
+
+static uint32_t bo_new(int fd, uint64_t size)
+{
+	struct drm_edge_npu_bo_create c = { .size = size };
+
+	if (xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c))
+		return 0;
+	return c.handle;
+}
+
+static void *bo_map(int fd, uint32_t handle, size_t size)
+{
+	struct drm_edge_npu_bo_mmap_offset m = { .handle = handle };
+	void *p;
+
+	if (xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &m))
+		return NULL;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, m.offset);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static uint32_t ctx_new(int fd, uint32_t prio)
+{
+	struct drm_edge_npu_ctx_create c = { .priority = prio };
+
+	if (xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c))
+		return 0;
+	return c.handle;
+}
+
+static void ctx_free(int fd, uint32_t handle)
+{
+	struct drm_edge_npu_ctx_destroy d = { .handle = handle };
+
+	drmIoctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &d);
+}
+
+static void gem_close(int fd, uint32_t handle)
+{
+	struct drm_gem_close c = { .handle = handle };
+
+	drmIoctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
+}
+
+static uint64_t get_param(int fd, uint32_t param, uint32_t index)
+{
+	struct drm_edge_npu_get_param p = { .param = param, .index = index };
+
+	if (xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &p))
+		return UINT64_MAX;
+	return p.value;
+}
+
+/* ---- streams ---------------------------------------------------------------------------- */
+
+struct stream {
+	uint8_t data[4096];
+	uint32_t len, ncmds;
+};
+
+static void s_begin(struct stream *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->len = sizeof(struct enpu_stream_header);
+}
+
+static void s_add(struct stream *s, void *cmd, uint32_t size, uint16_t op)
+{
+	struct enpu_cmd_header *h = cmd;
+
+	h->opcode = op;
+	h->size = size;
+	memcpy(s->data + s->len, cmd, size);
+	s->len += size;
+	s->ncmds++;
+}
+
+static void s_finish(struct stream *s)
+{
+	struct enpu_stream_header h = {
+		.magic = ENPU_STREAM_MAGIC, .version = ENPU_ISA_VERSION,
+		.size = s->len, .num_cmds = s->ncmds,
+	};
+
+	memcpy(s->data, &h, sizeof(h));
+}
+
+static struct enpu_operand opnd(uint32_t buffer, uint64_t offset, uint64_t stride)
+{
+	struct enpu_operand o = { .buffer = buffer, .offset = offset, .stride = stride };
+
+	return o;
+}
+
+static void s_copy(struct stream *s, uint32_t src, uint32_t dst, uint32_t bytes)
+{
+	struct enpu_cmd_copy c = { .src = opnd(src, 0, bytes), .dst = opnd(dst, 0, bytes),
+				   .rows = 1, .row_bytes = bytes };
+
+	s_add(s, &c, sizeof(c), ENPU_OP_COPY);
+}
+
+static void s_stall(struct stream *s)
+{
+	struct enpu_cmd_debug_stall c = { .cycles = 1000 };
+
+	s_add(s, &c, sizeof(c), ENPU_OP_DEBUG_STALL);
+}
+
+/* A job: a context, a stream BO and a buffer list. */
+struct job {
+	uint32_t ctx;
+	uint32_t cmd_bo;
+	struct drm_edge_npu_bo_ref refs[8];
+	uint32_t nrefs;
+	uint32_t in_syncs[4];
+	uint32_t nin;
+	uint32_t out_sync;
+};
+
+static int submit(int fd, struct job *j, const struct stream *s,
+		  struct drm_edge_npu_submit *out)
+{
+	struct drm_edge_npu_submit a = {
+		.ctx = j->ctx, .cmd_bo = j->cmd_bo, .cmd_size = s->len,
+		.num_bos = j->nrefs, .bos = (uintptr_t)j->refs,
+		.bo_ref_size = sizeof(struct drm_edge_npu_bo_ref),
+		.num_in_syncs = j->nin, .in_syncs = (uintptr_t)j->in_syncs,
+		.out_sync = j->out_sync,
+	};
+	void *p = bo_map(fd, j->cmd_bo, 4096);
+	int ret;
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, s->data, s->len);
+	munmap(p, 4096);
+	ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a);
+	if (out)
+		*out = a;
+	return ret;
+}
+
+static int sync_wait(int fd, uint32_t sync, uint64_t ms)
+{
+	int64_t deadline;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + (int64_t)ms * 1000000;
+	return drmSyncobjWait(fd, &sync, 1, deadline, 0, NULL) ? -errno : 0;
+}
+
+/* The status of a syncobj's fence: 1 signalled ok, <0 the fence error, 0 pending. */
+static int sync_status(int fd, uint32_t sync)
+{
+	struct sync_file_info info = { 0 };
+	int sf, ret;
+
+	if (drmSyncobjExportSyncFile(fd, sync, &sf))
+		return -999;
+	ret = ioctl(sf, SYNC_IOC_FILE_INFO, &info) ? -998 : info.status;
+	close(sf);
+	return ret;
+}
+
+/* ---- kernel log ------------------------------------------------------------------------- */
+
+static int kmsg_open_at_end(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/* Counts records above info (level < 6) since kmsg_open_at_end(), printing them. */
+static int kmsg_count_loud(int fd)
+{
+	char rec[1024];
+	int n = 0;
+	ssize_t len;
+
+	while ((len = read(fd, rec, sizeof(rec) - 1)) > 0 || (len < 0 && errno == EPIPE)) {
+		if (len <= 0)
+			continue;
+		rec[len] = 0;
+		if ((atoi(rec) & 7) < 6) {
+			printf("  kernel: %s", strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* ---- sysfs ---------------------------------------------------------------------------- */
+
+static int read_str(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	return 0;
+}
+
+static int64_t read_num(const char *path)
+{
+	char buf[64];
+
+	if (read_str(path, buf, sizeof(buf)))
+		return -1;
+	return strtoll(buf, NULL, 0);
+}
+
+static int write_str(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "w");
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	if (fputs(s, f) < 0)
+		ret = -errno;
+	if (fclose(f))
+		ret = -errno;
+	return ret;
+}
+
+#define NPU_SYSFS(dev, attr) "/sys/bus/platform/devices/edge-npu." #dev "/npu/" attr
+#define DEVFREQ0 "/sys/class/devfreq/edge-npu.0/"
+
+/* ---- groups ----------------------------------------------------------------------------- */
+
+static void test_params(int fd)
+{
+	struct drm_edge_npu_get_param p = { 0 };
+
+	CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_ISA_VERSION, 0) == ENPU_ISA_VERSION, "isa");
+	CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_NUM_ENGINES, 0) >= 1, "engines");
+	CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_SRAM_BYTES, 0) == npu_default_hw.sram_bytes,
+	      "sram");
+	CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_MAC_COLS, 0) == npu_default_hw.mac_cols, "mac");
+	CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_NUM_OPPS, 0) == NPU_NUM_OPPS, "opps");
+	for (uint32_t i = 0; i < NPU_NUM_OPPS; i++)
+		CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_OPP_FREQ_HZ, i) ==
+		      npu_opp_table[i].freq_mhz * 1000000ull, "opp %u", i);
+	CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_CAPABILITIES, 0) & DRM_EDGE_NPU_CAP_PRIME, "caps");
+
+	p.param = 9999;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &p), -EINVAL);
+	p.param = DRM_EDGE_NPU_PARAM_ISA_VERSION;
+	p.index = 1;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &p), -EINVAL);
+	p.param = DRM_EDGE_NPU_PARAM_OPP_FREQ_HZ;
+	p.index = NPU_NUM_OPPS;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &p), -EINVAL);
+	/* an ioctl number the driver does not have */
+	CHECK_ERRNO(xioctl(fd, DRM_IOWR(DRM_COMMAND_BASE + 0x30, struct drm_edge_npu_get_param),
+			   &p), -EINVAL);
+}
+
+static void test_contract(int fd)
+{
+	struct drm_edge_npu_bo_create bc;
+	struct drm_edge_npu_bo_mmap_offset mo = { 0 };
+	struct drm_edge_npu_bo_wait bw = { 0 };
+	struct drm_edge_npu_ctx_create cc;
+	struct drm_edge_npu_ctx_destroy cd = { 0 };
+	struct drm_edge_npu_ctx_query cq = { 0 };
+	struct drm_edge_npu_submit sa, r;
+	struct stream s;
+	uint32_t ctx, cmd, a, b, sync;
+	struct job j = { 0 };
+	int kmsg = kmsg_open_at_end();
+
+	/* BO_CREATE */
+	bc = (struct drm_edge_npu_bo_create){ .size = 0 };
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &bc), -EINVAL);
+	bc = (struct drm_edge_npu_bo_create){ .size = 4096, .flags = 1 };
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &bc), -EINVAL);
+	bc = (struct drm_edge_npu_bo_create){ .size = 4096, .reserved = 1 };
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &bc), -EINVAL);
+	bc = (struct drm_edge_npu_bo_create){ .size = (1ull << 32) + 1 };
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &bc), -EINVAL);
+	bc = (struct drm_edge_npu_bo_create){ .size = 100 };
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &bc), 0);
+	CHECK(bc.handle && bc.actual_size == 4096, "handle %u size %llu", bc.handle,
+	      (unsigned long long)bc.actual_size);
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, (void *)8), -EFAULT);
+	gem_close(fd, bc.handle);
+
+	/* BO_MMAP_OFFSET, BO_WAIT */
+	mo.handle = 12345;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo), -ENOENT);
+	a = bo_new(fd, 4096);
+	mo.handle = a;
+	mo.reserved = 1;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo), -EINVAL);
+	bw.handle = 12345;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &bw), -ENOENT);
+	bw.handle = a;
+	bw.flags = 2;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &bw), -EINVAL);
+	bw.flags = 0;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &bw), 0);
+
+	/* CTX_* */
+	cc = (struct drm_edge_npu_ctx_create){ .priority = 3 };
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL);
+	cc = (struct drm_edge_npu_ctx_create){ .priority = 1, .flags = 1 };
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL);
+	cc = (struct drm_edge_npu_ctx_create){ .priority = 1, .reserved = 1 };
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL);
+	cd.handle = 777;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), -ENOENT);
+	ctx = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
+	CHECK(ctx != 0, "ctx");
+	cd.handle = ctx;
+	cd.reserved = 1;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), -EINVAL);
+	cq.handle = 777;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &cq), -ENOENT);
+	cq.handle = ctx;
+	cq.reserved1 = 5;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &cq), -EINVAL);
+
+	/* SUBMIT */
+	cmd = bo_new(fd, 4096);
+	b = bo_new(fd, 4096);
+	drmSyncobjCreate(fd, 0, &sync);
+	s_begin(&s);
+	s_copy(&s, 0, 1, 256);
+	s_finish(&s);
+	j = (struct job){ .ctx = ctx, .cmd_bo = cmd, .nrefs = 2 };
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ b, DRM_EDGE_NPU_BO_WRITE };
+	CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+
+	sa = (struct drm_edge_npu_submit){
+		.ctx = ctx, .cmd_bo = cmd, .cmd_size = s.len, .num_bos = 2,
+		.bos = (uintptr_t)j.refs, .bo_ref_size = sizeof(j.refs[0]),
+	};
+#define SUBMIT_ERR(field, value, want)                                               \
+	do {                                                                         \
+		r = sa;                                                              \
+		r.field = value;                                                     \
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), want);        \
+	} while (0)
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sa), 0);
+	SUBMIT_ERR(ctx, 999, -ENOENT);
+	SUBMIT_ERR(ctx, 0, -ENOENT);
+	SUBMIT_ERR(cmd_bo, 999, -ENOENT);
+	SUBMIT_ERR(cmd_offset, 8192, -EINVAL);
+	SUBMIT_ERR(cmd_offset, 4, -EINVAL);
+	SUBMIT_ERR(cmd_offset, UINT64_MAX - 7, -EINVAL);
+	SUBMIT_ERR(cmd_offset, 4096 - 8, -EINVAL); /* stream runs past the BO */
+	SUBMIT_ERR(cmd_size, 0, -EINVAL);
+	SUBMIT_ERR(cmd_size, 8192, -EINVAL);
+	SUBMIT_ERR(cmd_size, ENPU_MAX_STREAM_BYTES + 1, -EINVAL);
+	SUBMIT_ERR(num_bos, DRM_EDGE_NPU_MAX_BOS + 1, -EINVAL);
+	SUBMIT_ERR(bo_ref_size, 4, -EINVAL);
+	SUBMIT_ERR(bos, 8, -EFAULT);
+	SUBMIT_ERR(flags, 1, -EINVAL);
+	SUBMIT_ERR(reserved, 1, -EINVAL);
+	SUBMIT_ERR(seqno, 77, 0); /* outputs are ignored on input */
+	SUBMIT_ERR(num_in_syncs, DRM_EDGE_NPU_MAX_IN_SYNCS + 1, -EINVAL);
+	SUBMIT_ERR(out_sync, 4242, -ENOENT);
+	{
+		uint32_t bad_sync = 4242;
+
+		r = sa;
+		r.num_in_syncs = 1;
+		r.in_syncs = (uintptr_t)&bad_sync;
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -ENOENT);
+		r.in_syncs = 8;
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EFAULT);
+	}
+	{
+		struct drm_edge_npu_bo_ref refs[2] = { { a, DRM_EDGE_NPU_BO_READ },
+						       { 999, DRM_EDGE_NPU_BO_WRITE } };
+
+		r = sa;
+		r.bos = (uintptr_t)refs;
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -ENOENT);
+		refs[1].handle = a; /* duplicate */
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
+		refs[1] = (struct drm_edge_npu_bo_ref){ b, 4 }; /* undefined flag */
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
+		refs[1] = (struct drm_edge_npu_bo_ref){ b, 0 }; /* no access */
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
+	}
+	{
+		/* a longer (future) bo_ref: zero tail accepted, nonzero tail refused */
+		uint32_t big[2][4] = { { a, DRM_EDGE_NPU_BO_READ, 0, 0 },
+				       { b, DRM_EDGE_NPU_BO_WRITE, 0, 0 } };
+
+		r = sa;
+		r.bos = (uintptr_t)big;
+		r.bo_ref_size = 16;
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), 0);
+		big[1][3] = 1;
+		r = sa;
+		r.bos = (uintptr_t)big;
+		r.bo_ref_size = 16;
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
+	}
+	/* invalid streams: the verdict comes back */
+	{
+		struct stream bad = s;
+
+		bad.data[0] ^= 0xff; /* magic */
+		CHECK_ERRNO(submit(fd, &j, &bad, &r), -EINVAL);
+		CHECK(r.error_code == ENPU_ERR_BAD_MAGIC && r.error_cmd == NPU_CMD_HEADER,
+		      "code %u cmd %u", r.error_code, r.error_cmd);
+		s_begin(&bad);
+		s_copy(&bad, 0, 1, 256);
+		s_copy(&bad, 0, 1, 8192); /* past the 4 KiB buffers */
+		s_finish(&bad);
+		CHECK_ERRNO(submit(fd, &j, &bad, &r), -EINVAL);
+		CHECK(r.error_code == ENPU_ERR_OUT_OF_BOUNDS && r.error_cmd == 1, "code %u cmd %u",
+		      r.error_code, r.error_cmd);
+		s_begin(&bad);
+		s_copy(&bad, 1, 0, 256); /* reads the write-only buffer */
+		s_finish(&bad);
+		CHECK_ERRNO(submit(fd, &j, &bad, &r), -EINVAL);
+		CHECK(r.error_code == ENPU_ERR_NOT_READABLE, "code %u", r.error_code);
+		s_begin(&bad);
+		s_copy(&bad, 0, 2, 256); /* buffer index beyond the list */
+		s_finish(&bad);
+		CHECK_ERRNO(submit(fd, &j, &bad, &r), -EINVAL);
+		CHECK(r.error_code == ENPU_ERR_BAD_BUFFER, "code %u", r.error_code);
+	}
+	/* wait for the good jobs, then nothing above info may have been logged */
+	{
+		struct drm_edge_npu_bo_wait w = { .handle = b, .timeout_ns = INT64_MAX };
+
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &w), 0);
+	}
+	if (kmsg >= 0) {
+		CHECK(kmsg_count_loud(kmsg) == 0, "kernel logged above info during contract tests");
+		close(kmsg);
+	} else {
+		CHECK(0, "cannot open /dev/kmsg");
+	}
+	drmSyncobjDestroy(fd, sync);
+	gem_close(fd, a);
+	gem_close(fd, b);
+	gem_close(fd, cmd);
+	cd = (struct drm_edge_npu_ctx_destroy){ .handle = ctx };
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), 0);
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), -ENOENT);
+}
+
+static void test_isolation(int fd1, int fd2)
+{
+	uint32_t a = bo_new(fd1, 4096), ctx = ctx_new(fd1, 1), cmd2 = bo_new(fd2, 4096);
+	uint32_t ctx2 = ctx_new(fd2, 1);
+	struct drm_edge_npu_bo_mmap_offset mo = { .handle = a };
+	struct drm_edge_npu_ctx_query q = { .handle = ctx };
+	struct stream s;
+	struct job j = { .ctx = ctx2, .cmd_bo = cmd2, .nrefs = 2 };
+	void *p;
+
+	/* fd2 has BO cmd2 only; fd1's handles mean nothing there */
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ a == cmd2 ? a + 1 : a, DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ a + 7, DRM_EDGE_NPU_BO_WRITE };
+	s_begin(&s);
+	s_copy(&s, 0, 1, 64);
+	s_finish(&s);
+	CHECK_ERRNO(submit(fd2, &j, &s, NULL), -ENOENT);
+	mo.handle = a + 7;
+	CHECK_ERRNO(xioctl(fd2, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo), -ENOENT);
+	/* fd1's fake mmap offset does not map through fd2 */
+	mo.handle = a;
+	CHECK_ERRNO(xioctl(fd1, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo), 0);
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd2, mo.offset);
+	CHECK(p == MAP_FAILED, "fd2 mapped fd1's BO");
+	if (p != MAP_FAILED)
+		munmap(p, 4096);
+	/* contexts are per file too */
+	q.handle = ctx;
+	if (ctx != ctx2)
+		CHECK_ERRNO(xioctl(fd2, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), -ENOENT);
+	j.ctx = ctx + 100;
+	CHECK_ERRNO(submit(fd2, &j, &s, NULL), -ENOENT);
+	gem_close(fd1, a);
+	gem_close(fd2, cmd2);
+	ctx_free(fd1, ctx);
+	ctx_free(fd2, ctx2);
+}
+
+/* A matmul + copy job, run in the kernel and by the in-process engine: bytes must match. */
+#define MM_M 3
+#define MM_N 64
+#define MM_K 128
+#define Q8_ROW (MM_K / ENPU_QK * sizeof(struct enpu_block_q8))
+#define I32_ROW (MM_N / ENPU_QK * sizeof(struct enpu_block_i32))
+
+static void fill_q8(struct enpu_block_q8 *b, size_t n, unsigned int *seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		b[i].scale_m = (int16_t)(rand_r(seed) % 2047) - 1023;
+		b[i].scale_e = (int8_t)(rand_r(seed) % 9) - 14;
+		b[i].reserved = 0;
+		for (int k = 0; k < ENPU_QK; k++)
+			b[i].qs[k] = (int8_t)(rand_r(seed) % 255 - 127);
+	}
+}
+
+static void test_jobs(int fd)
+{
+	size_t wbytes = MM_N * Q8_ROW, xbytes = MM_M * Q8_ROW, ybytes = MM_M * I32_ROW;
+	uint32_t ctx1 = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_LOW), ctx2 = ctx_new(fd, 2);
+	uint32_t cmd = bo_new(fd, 4096), cmd2 = bo_new(fd, 4096);
+	uint32_t w = bo_new(fd, wbytes), x = bo_new(fd, xbytes), y = bo_new(fd, ybytes);
+	uint32_t z = bo_new(fd, ybytes), s1, s2;
+	uint8_t *pw = bo_map(fd, w, wbytes), *px = bo_map(fd, x, xbytes);
+	uint8_t *py = bo_map(fd, y, ybytes), *pz = bo_map(fd, z, ybytes);
+	uint8_t *hw_ = malloc(wbytes), *hx = malloc(xbytes), *hy = calloc(1, ybytes);
+	uint8_t *hz = calloc(1, ybytes);
+	struct npu_engine *e = calloc(1, sizeof(*e));
+	unsigned int seed = 42;
+	struct stream s, s_b;
+	struct job j = { .ctx = ctx1, .cmd_bo = cmd, .nrefs = 3 };
+	struct job jb = { .ctx = ctx2, .cmd_bo = cmd2, .nrefs = 2 };
+	struct drm_edge_npu_submit out;
+	struct npu_status st;
+	struct drm_edge_npu_ctx_query q = { .handle = ctx1 };
+
+	if (!ctx2) /* HIGH needs CAP_SYS_NICE: root in the VM has it */
+		CHECK(0, "high-priority context refused");
+	CHECK(pw && px && py && pz && e, "maps");
+	if (!pw || !px || !py || !pz || !e)
+		return;
+	fill_q8((struct enpu_block_q8 *)hw_, wbytes / sizeof(struct enpu_block_q8), &seed);
+	fill_q8((struct enpu_block_q8 *)hx, xbytes / sizeof(struct enpu_block_q8), &seed);
+	memcpy(pw, hw_, wbytes);
+	memcpy(px, hx, xbytes);
+	memset(py, 0x5a, ybytes);
+	memset(hy, 0x5a, ybytes);
+
+	s_begin(&s);
+	{
+		struct enpu_cmd_matmul mm = {
+			.weights = opnd(0, 0, Q8_ROW), .input = opnd(1, 0, Q8_ROW),
+			.output = opnd(2, 0, I32_ROW), .m = MM_M, .n = MM_N, .k = MM_K,
+			.w_dtype = ENPU_DT_Q8B, .out_dtype = ENPU_DT_I32B,
+		};
+
+		s_add(&s, &mm, sizeof(mm), ENPU_OP_MATMUL);
+	}
+	s_finish(&s);
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ w, DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ x, DRM_EDGE_NPU_BO_READ };
+	j.refs[2] = (struct drm_edge_npu_bo_ref){ y, DRM_EDGE_NPU_BO_WRITE };
+	drmSyncobjCreate(fd, 0, &s1);
+	drmSyncobjCreate(fd, 0, &s2);
+	j.out_sync = s1;
+	CHECK_ERRNO(submit(fd, &j, &s, &out), 0);
+	CHECK(out.seqno == 1, "seqno %llu", (unsigned long long)out.seqno);
+
+	/* second job on another context: copies y -> z, after job 1 through the syncobj and
+	 * through y's reservation object (implicit) */
+	s_begin(&s_b);
+	s_copy(&s_b, 0, 1, (uint32_t)ybytes);
+	s_finish(&s_b);
+	jb.refs[0] = (struct drm_edge_npu_bo_ref){ y, DRM_EDGE_NPU_BO_READ };
+	jb.refs[1] = (struct drm_edge_npu_bo_ref){ z, DRM_EDGE_NPU_BO_WRITE };
+	jb.in_syncs[0] = s1;
+	jb.nin = 1;
+	jb.out_sync = s2;
+	CHECK_ERRNO(submit(fd, &jb, &s_b, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, s2, 10000), 0);
+	CHECK(sync_status(fd, s2) == 1, "status %d", sync_status(fd, s2));
+
+	/* the same jobs in process */
+	npu_engine_init(e, NULL, 0);
+	{
+		struct npu_buffer bufs[3] = {
+			{ hw_, wbytes, 1, ENPU_BUF_F_READ }, { hx, xbytes, 2, ENPU_BUF_F_READ },
+			{ hy, ybytes, 3, ENPU_BUF_F_WRITE },
+		};
+		struct npu_buffer bufs2[2] = { { hy, ybytes, 3, ENPU_BUF_F_READ },
+					       { hz, ybytes, 4, ENPU_BUF_F_WRITE } };
+
+		CHECK(npu_engine_run(e, s.data, s.len, bufs, 3, NULL, &st) == 0, "%s", st.reason);
+		CHECK(npu_engine_run(e, s_b.data, s_b.len, bufs2, 2, NULL, &st) == 0, "%s",
+		      st.reason);
+	}
+	CHECK(!memcmp(py, hy, ybytes), "kernel matmul differs from the in-process engine");
+	CHECK(!memcmp(pz, hz, ybytes), "copied output differs");
+	CHECK(memcmp(hy, hz, 0) == 0 && ((int32_t *)hy)[1] != 0x5a5a5a5a, "output written");
+
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), 0);
+	CHECK(q.jobs == 1 && q.errors == 0 && q.busy_cycles > 0 && q.energy_pj > 0 &&
+	      q.macs == (uint64_t)MM_M * MM_N * MM_K, "jobs %llu macs %llu",
+	      (unsigned long long)q.jobs, (unsigned long long)q.macs);
+
+	/* many small jobs, all contexts, wait for the last: ordering and throughput */
+	{
+		uint64_t t0 = now_ms();
+
+		for (int i = 0; i < 50; i++)
+			CHECK_ERRNO(submit(fd, (i & 1) ? &jb : &j, (i & 1) ? &s_b : &s, NULL), 0);
+		CHECK_ERRNO(sync_wait(fd, s2, 20000), 0);
+		printf("  50 jobs in %llu ms\n", (unsigned long long)(now_ms() - t0));
+		CHECK(!memcmp(pz, hz, ybytes), "after 50 jobs");
+	}
+
+	munmap(pw, wbytes);
+	munmap(px, xbytes);
+	munmap(py, ybytes);
+	munmap(pz, ybytes);
+	free(hw_);
+	free(hx);
+	free(hy);
+	free(hz);
+	free(e);
+	drmSyncobjDestroy(fd, s1);
+	drmSyncobjDestroy(fd, s2);
+	/* closing handles and contexts with jobs possibly in flight is legal */
+	gem_close(fd, w);
+	gem_close(fd, x);
+	gem_close(fd, y);
+	gem_close(fd, z);
+	gem_close(fd, cmd);
+	gem_close(fd, cmd2);
+	ctx_free(fd, ctx1);
+	ctx_free(fd, ctx2);
+}
+
+static void test_hang(int fd1, int fd2)
+{
+	uint32_t ctx = ctx_new(fd1, 1), ctx_b = ctx_new(fd2, 1);
+	uint32_t cmd = bo_new(fd1, 4096), a = bo_new(fd1, 4096), b = bo_new(fd1, 4096);
+	uint32_t cmd_b = bo_new(fd2, 4096), c = bo_new(fd2, 4096), d = bo_new(fd2, 4096);
+	uint32_t s_hang, s_next, s_other;
+	struct job j = { .ctx = ctx, .cmd_bo = cmd, .nrefs = 2 };
+	struct job jo = { .ctx = ctx_b, .cmd_bo = cmd_b, .nrefs = 2 };
+	struct drm_edge_npu_ctx_query q = { .handle = ctx };
+	struct stream hang, ok;
+	int64_t resets0 = read_num(NPU_SYSFS(0, "engine_resets"));
+	uint64_t t0;
+
+	if (!(get_param(fd1, DRM_EDGE_NPU_PARAM_CAPABILITIES, 0) & DRM_EDGE_NPU_CAP_DEBUG_STALL)) {
+		CHECK(0, "module not loaded with debug_stall=1");
+		return;
+	}
+	drmSyncobjCreate(fd1, 0, &s_hang);
+	drmSyncobjCreate(fd1, 0, &s_next);
+	drmSyncobjCreate(fd2, 0, &s_other);
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ b, DRM_EDGE_NPU_BO_WRITE };
+	jo.refs[0] = (struct drm_edge_npu_bo_ref){ c, DRM_EDGE_NPU_BO_READ };
+	jo.refs[1] = (struct drm_edge_npu_bo_ref){ d, DRM_EDGE_NPU_BO_WRITE };
+	s_begin(&hang);
+	s_copy(&hang, 0, 1, 64);
+	s_stall(&hang);
+	s_finish(&hang);
+	s_begin(&ok);
+	s_copy(&ok, 0, 1, 4096);
+	s_finish(&ok);
+
+	t0 = now_ms();
+	j.out_sync = s_hang;
+	CHECK_ERRNO(submit(fd1, &j, &hang, NULL), 0);
+	j.out_sync = s_next; /* the guilty context's next job */
+	CHECK_ERRNO(submit(fd1, &j, &ok, NULL), 0);
+	jo.out_sync = s_other; /* another client's job */
+	CHECK_ERRNO(submit(fd2, &jo, &ok, NULL), 0);
+
+	CHECK_ERRNO(sync_wait(fd1, s_hang, timeout_ms * 4 + 5000), 0);
+	{
+		uint64_t dt = now_ms() - t0;
+
+		printf("  hung job reset after %llu ms (timeout %u ms)\n", (unsigned long long)dt,
+		       timeout_ms);
+		CHECK(dt >= timeout_ms / 2 && dt <= timeout_ms * 4 + 2000, "reset after %llu ms",
+		      (unsigned long long)dt);
+	}
+	CHECK(sync_status(fd1, s_hang) == -ETIMEDOUT, "hung job status %d",
+	      sync_status(fd1, s_hang));
+	CHECK_ERRNO(sync_wait(fd1, s_next, 10000), 0);
+	CHECK(sync_status(fd1, s_next) == 1, "next job status %d", sync_status(fd1, s_next));
+	CHECK_ERRNO(sync_wait(fd2, s_other, 10000), 0);
+	CHECK(sync_status(fd2, s_other) == 1, "other client's job status %d",
+	      sync_status(fd2, s_other));
+	CHECK_ERRNO(xioctl(fd1, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), 0);
+	CHECK(q.errors == 1 && q.last_error == -ETIMEDOUT && q.jobs == 1, "errors %llu last %d",
+	      (unsigned long long)q.errors, q.last_error);
+	CHECK(read_num(NPU_SYSFS(0, "engine_resets")) == resets0 + 1, "engine_resets %lld",
+	      (long long)read_num(NPU_SYSFS(0, "engine_resets")));
+	/* and the engine keeps working */
+	j.out_sync = s_next;
+	CHECK_ERRNO(submit(fd1, &j, &ok, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd1, s_next, 10000), 0);
+	CHECK(sync_status(fd1, s_next) == 1, "after reset %d", sync_status(fd1, s_next));
+
+	drmSyncobjDestroy(fd1, s_hang);
+	drmSyncobjDestroy(fd1, s_next);
+	drmSyncobjDestroy(fd2, s_other);
+	gem_close(fd1, cmd);
+	gem_close(fd1, a);
+	gem_close(fd1, b);
+	gem_close(fd2, cmd_b);
+	gem_close(fd2, c);
+	gem_close(fd2, d);
+	ctx_free(fd1, ctx);
+	ctx_free(fd2, ctx_b);
+}
+
+/* Runs n copy jobs of 1 MiB on a fresh context and waits for them. */
+static void busy_work(int fd, int n)
+{
+	uint32_t ctx = ctx_new(fd, 1), cmd = bo_new(fd, 4096);
+	uint32_t a = bo_new(fd, 1 << 20), b = bo_new(fd, 1 << 20), sync;
+	struct job j = { .ctx = ctx, .cmd_bo = cmd, .nrefs = 2 };
+	struct stream s;
+
+	drmSyncobjCreate(fd, 0, &sync);
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ b, DRM_EDGE_NPU_BO_WRITE };
+	j.out_sync = sync;
+	s_begin(&s);
+	s_copy(&s, 0, 1, 1 << 20);
+	s_finish(&s);
+	for (int i = 0; i < n; i++)
+		submit(fd, &j, &s, NULL);
+	CHECK_ERRNO(sync_wait(fd, sync, 20000), 0);
+	drmSyncobjDestroy(fd, sync);
+	gem_close(fd, a);
+	gem_close(fd, b);
+	gem_close(fd, cmd);
+	ctx_free(fd, ctx);
+}
+
+static void test_devfreq(int fd)
+{
+	char buf[512], lo[32], hi[32];
+	int64_t cur;
+
+	if (!(get_param(fd, DRM_EDGE_NPU_PARAM_CAPABILITIES, 0) & DRM_EDGE_NPU_CAP_DEVFREQ)) {
+		CHECK(0, "no devfreq (governor_simpleondemand not loaded?)");
+		return;
+	}
+	CHECK(read_str(DEVFREQ0 "governor", buf, sizeof(buf)) == 0 &&
+	      !strcmp(buf, "simple_ondemand"), "governor '%s'", buf);
+	CHECK(read_str(DEVFREQ0 "available_frequencies", buf, sizeof(buf)) == 0 &&
+	      strstr(buf, "200000000") && strstr(buf, "1000000000"), "freqs '%s'", buf);
+	snprintf(lo, sizeof(lo), "%llu", npu_opp_table[0].freq_mhz * 1000000ull);
+	snprintf(hi, sizeof(hi), "%llu", npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz * 1000000ull);
+
+	/* pin to the lowest: max_freq = lowest */
+	CHECK_ERRNO(write_str(DEVFREQ0 "min_freq", lo), 0);
+	CHECK_ERRNO(write_str(DEVFREQ0 "max_freq", lo), 0);
+	busy_work(fd, 8);
+	cur = read_num(DEVFREQ0 "cur_freq");
+	CHECK(cur == atoll(lo), "cur_freq %lld with max_freq %s", (long long)cur, lo);
+	CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_CUR_FREQ_HZ, 0) == (uint64_t)atoll(lo),
+	      "param cur freq");
+	CHECK(read_str(NPU_SYSFS(0, "opp"), buf, sizeof(buf)) == 0 && !strncmp(buf, "0 200 ", 6),
+	      "opp '%s'", buf);
+
+	/* pin to the highest: min_freq = highest, even when idle */
+	CHECK_ERRNO(write_str(DEVFREQ0 "max_freq", hi), 0);
+	CHECK_ERRNO(write_str(DEVFREQ0 "min_freq", hi), 0);
+	usleep(200 * 1000);
+	cur = read_num(DEVFREQ0 "cur_freq");
+	CHECK(cur == atoll(hi), "cur_freq %lld with min_freq %s", (long long)cur, hi);
+
+	/* a range in the middle: cur_freq stays inside under load and idle */
+	{
+		char mid_lo[32], mid_hi[32];
+
+		snprintf(mid_lo, sizeof(mid_lo), "%llu", npu_opp_table[1].freq_mhz * 1000000ull);
+		snprintf(mid_hi, sizeof(mid_hi), "%llu", npu_opp_table[3].freq_mhz * 1000000ull);
+		CHECK_ERRNO(write_str(DEVFREQ0 "min_freq", mid_lo), 0);
+		CHECK_ERRNO(write_str(DEVFREQ0 "max_freq", mid_hi), 0);
+		busy_work(fd, 8);
+		cur = read_num(DEVFREQ0 "cur_freq");
+		CHECK(cur >= atoll(mid_lo) && cur <= atoll(mid_hi), "busy cur_freq %lld",
+		      (long long)cur);
+		usleep(300 * 1000);
+		cur = read_num(DEVFREQ0 "cur_freq");
+		CHECK(cur >= atoll(mid_lo) && cur <= atoll(mid_hi), "idle cur_freq %lld",
+		      (long long)cur);
+	}
+	CHECK(read_str(DEVFREQ0 "trans_stat", buf, sizeof(buf)) == 0 &&
+	      strstr(buf, "Total transition"), "trans_stat '%s'", buf);
+	/* restore the full range */
+	write_str(DEVFREQ0 "min_freq", lo);
+	write_str(DEVFREQ0 "max_freq", hi);
+}
+
+static void test_pm(int fd, unsigned int autosuspend_ms)
+{
+	char st[16];
+	int64_t susp0 = read_num(NPU_SYSFS(0, "runtime_suspends"));
+	uint64_t t0;
+
+	busy_work(fd, 1);
+	/* off within the autosuspend delay plus slack */
+	t0 = now_ms();
+	do {
+		usleep(20 * 1000);
+		read_str(NPU_SYSFS(0, "power_state"), st, sizeof(st));
+	} while (strcmp(st, "off") && now_ms() - t0 < autosuspend_ms * 5 + 2000);
+	CHECK(!strcmp(st, "off"), "power_state '%s' after idle", st);
+	CHECK(read_num(NPU_SYSFS(0, "runtime_suspends")) > susp0, "runtime_suspends");
+	CHECK(read_str("/sys/bus/platform/devices/edge-npu.0/power/runtime_status", st,
+		       sizeof(st)) == 0 && !strcmp(st, "suspended"), "runtime_status '%s'", st);
+}
+
+struct fdinfo {
+	bool driver, client;
+	uint64_t engine_ns, cycles, maxfreq, total_kib, resident_kib;
+	int keys;
+};
+
+static struct fdinfo read_fdinfo(int fd)
+{
+	struct fdinfo fi = { 0 };
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return fi;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long v;
+
+		if (!strncmp(line, "drm-driver:\tedge_npu", 20))
+			fi.driver = true, fi.keys++;
+		else if (sscanf(line, "drm-client-id: %llu", &v) == 1)
+			fi.client = true, fi.keys++;
+		else if (sscanf(line, "drm-engine-npu: %llu ns", &v) == 1)
+			fi.engine_ns = v, fi.keys++;
+		else if (sscanf(line, "drm-cycles-npu: %llu", &v) == 1)
+			fi.cycles = v, fi.keys++;
+		else if (sscanf(line, "drm-maxfreq-npu: %llu MHz", &v) == 1)
+			fi.maxfreq = v, fi.keys++;
+		else if (sscanf(line, "drm-total-memory: %llu KiB", &v) == 1)
+			fi.total_kib = v, fi.keys++;
+		else if (sscanf(line, "drm-resident-memory: %llu KiB", &v) == 1)
+			fi.resident_kib = v, fi.keys++;
+	}
+	fclose(f);
+	return fi;
+}
+
+static void test_fdinfo(int fd)
+{
+	struct fdinfo a = read_fdinfo(fd), b;
+	uint32_t bo = bo_new(fd, 1 << 20);
+
+	CHECK(a.keys == 7 && a.driver && a.client, "%d keys", a.keys);
+	CHECK(a.maxfreq == 1000, "maxfreq %llu", (unsigned long long)a.maxfreq);
+	b = read_fdinfo(fd);
+	CHECK(b.total_kib >= a.total_kib + 1024, "total %llu -> %llu",
+	      (unsigned long long)a.total_kib, (unsigned long long)b.total_kib);
+	busy_work(fd, 4);
+	b = read_fdinfo(fd);
+	CHECK(b.engine_ns > a.engine_ns && b.cycles > a.cycles, "engine %llu -> %llu cycles %llu -> %llu",
+	      (unsigned long long)a.engine_ns, (unsigned long long)b.engine_ns,
+	      (unsigned long long)a.cycles, (unsigned long long)b.cycles);
+	printf("  fdinfo: engine %llu ns, cycles %llu, total %llu KiB, resident %llu KiB\n",
+	       (unsigned long long)b.engine_ns, (unsigned long long)b.cycles,
+	       (unsigned long long)b.total_kib, (unsigned long long)b.resident_kib);
+	gem_close(fd, bo);
+}
+
+/* Export from fd_a, import into fd_b; both mappings and a job on fd_b share the pages. */
+static void test_prime_pair(int fd_a, int fd_b, const char *what)
+{
+	uint32_t a = bo_new(fd_a, 8192), imported = 0, ctx = ctx_new(fd_b, 1);
+	uint32_t cmd = bo_new(fd_b, 4096), src = bo_new(fd_b, 8192), sync;
+	uint8_t *pa = bo_map(fd_a, a, 8192), *pb, *ps = bo_map(fd_b, src, 8192), *pd;
+	int dmabuf = -1;
+	struct job j = { .ctx = ctx, .cmd_bo = cmd, .nrefs = 2 };
+	struct stream s;
+
+	CHECK(drmPrimeHandleToFD(fd_a, a, DRM_CLOEXEC | DRM_RDWR, &dmabuf) == 0, "%s export",
+	      what);
+	CHECK(drmPrimeFDToHandle(fd_b, dmabuf, &imported) == 0, "%s import", what);
+	pb = bo_map(fd_b, imported, 8192);
+	CHECK(pa && pb && ps, "%s maps", what);
+	if (!pa || !pb || !ps)
+		return;
+	/* CPU write through one fd is visible through the other at once */
+	memset(pa, 0x11, 8192);
+	CHECK(pb[0] == 0x11 && pb[8191] == 0x11, "%s: import does not see the export", what);
+	/* the dma-buf fd maps the same pages too */
+	pd = mmap(NULL, 8192, PROT_READ, MAP_SHARED, dmabuf, 0);
+	CHECK(pd != MAP_FAILED && pd[4096] == 0x11, "%s: dma-buf mmap", what);
+	/* a job on fd_b writes the imported BO; fd_a reads the result in place */
+	for (int i = 0; i < 8192; i++)
+		ps[i] = (uint8_t)(i * 7);
+	drmSyncobjCreate(fd_b, 0, &sync);
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ src, DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ imported, DRM_EDGE_NPU_BO_WRITE };
+	j.out_sync = sync;
+	s_begin(&s);
+	s_copy(&s, 0, 1, 8192);
+	s_finish(&s);
+	CHECK_ERRNO(submit(fd_b, &j, &s, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd_b, sync, 10000), 0);
+	CHECK(!memcmp(pa, ps, 8192), "%s: job output not visible through the exporter", what);
+	if (pd != MAP_FAILED)
+		munmap(pd, 8192);
+	munmap(pa, 8192);
+	munmap(pb, 8192);
+	munmap(ps, 8192);
+	close(dmabuf);
+	drmSyncobjDestroy(fd_b, sync);
+	gem_close(fd_a, a);
+	gem_close(fd_b, imported);
+	gem_close(fd_b, cmd);
+	gem_close(fd_b, src);
+	ctx_free(fd_b, ctx);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int autosuspend_ms = 300;
+	int fd1, fd2, fd_dev1;
+
+	for (int i = 1; i + 1 < argc; i++) {
+		if (!strcmp(argv[i], "--timeout-ms"))
+			timeout_ms = (unsigned int)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--autosuspend-ms"))
+			autosuspend_ms = (unsigned int)atoi(argv[++i]);
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	fd1 = open_npu(0);
+	fd2 = open_npu(0);
+	fd_dev1 = open_npu(1);
+	if (fd1 < 0 || fd2 < 0) {
+		printf("FAIL: no edge_npu device node\nenpu_kmod_test: 0 passed, 1 failed\n");
+		return 1;
+	}
+
+#define GROUP(name, call)                                                             \
+	do {                                                                          \
+		int f0 = n_fail;                                                      \
+		call;                                                                 \
+		printf("%s %s\n", n_fail == f0 ? "ok  " : "FAIL", name);             \
+	} while (0)
+	GROUP("params", test_params(fd1));
+	GROUP("contract", test_contract(fd1));
+	GROUP("isolation", test_isolation(fd1, fd2));
+	GROUP("jobs", test_jobs(fd1));
+	GROUP("hang", test_hang(fd1, fd2));
+	GROUP("devfreq", test_devfreq(fd1));
+	GROUP("pm", test_pm(fd1, autosuspend_ms));
+	GROUP("fdinfo", test_fdinfo(fd2));
+	GROUP("prime same device", test_prime_pair(fd1, fd2, "same device"));
+	if (fd_dev1 >= 0)
+		GROUP("prime across devices", test_prime_pair(fd1, fd_dev1, "across devices"));
+	else
+		printf("skip prime across devices (one device)\n");
+
+	close(fd1);
+	close(fd2);
+	if (fd_dev1 >= 0)
+		close(fd_dev1);
+	/* BOs are freed when the last reference goes; jobs may still hold some briefly */
+	{
+		uint64_t t0 = now_ms();
+		int64_t n0, n1;
+
+		do {
+			n0 = read_num(NPU_SYSFS(0, "bo_count"));
+			n1 = fd_dev1 >= 0 ? read_num(NPU_SYSFS(1, "bo_count")) : 0;
+			if (!n0 && !n1)
+				break;
+			usleep(20 * 1000);
+		} while (now_ms() - t0 < 5000);
+		GROUP("leaks", CHECK(n0 == 0 && n1 == 0, "bo_count %lld %lld", (long long)n0,
+				     (long long)n1));
+	}
+	printf("enpu_kmod_test: %d passed, %d failed\n", n_pass, n_fail);
+	return n_fail ? 1 : 0;
+}

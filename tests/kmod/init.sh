@@ -1,0 +1,43 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# init.sh - /init of the test VM built by tests/kmod/run.sh: loads the DRM modules and
+# edge_npu.ko (two devices, debug stall allowed, 300 ms job timeout), runs the kernel test
+# suite and, when present, an end-to-end npu-run on the NPU through the driver, unloads the
+# module and prints the kernel log and one ENPU-RESULT line for the host to judge.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmp /tmp
+echo "ENPU-BOOTED $(cut -d' ' -f1 /proc/uptime)"
+
+TIMEOUT_MS=300
+AUTOSUSPEND_MS=300
+mods=0
+for m in drm drm_shmem_helper gpu-sched governor_simpleondemand; do
+	insmod /lib/modules/$m.ko || mods=1
+done
+insmod /lib/modules/edge_npu.ko num_devices=2 debug_stall=1 job_timeout_ms=$TIMEOUT_MS \
+	autosuspend_ms=$AUTOSUSPEND_MS || mods=1
+
+echo "ENPU-TESTS-BEGIN"
+tests=1
+if [ $mods -eq 0 ]; then
+	/bin/enpu_kmod_test --timeout-ms $TIMEOUT_MS --autosuspend-ms $AUTOSUSPEND_MS
+	tests=$?
+fi
+e2e=none
+if [ -x /bin/npu-run ] && [ -x /data/e2e.sh ]; then
+	if sh /data/e2e.sh; then e2e=pass; else e2e=fail; fi
+fi
+echo "ENPU-TESTS-END"
+
+rmmod edge_npu
+rmmod_rc=$?
+echo "ENPU-DMESG-BEGIN"
+dmesg
+echo "ENPU-DMESG-END"
+echo "ENPU-RESULT modules=$mods tests=$tests e2e=$e2e rmmod=$rmmod_rc uptime=$(cut -d' ' -f1 /proc/uptime) "
+poweroff -f

@@ -1,0 +1,141 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# run.sh - the kernel module under QEMU: builds kmod/edge_npu.ko against the installed Debian
+# kernel headers (the kernel version is the newest one in /lib/modules with headers and a
+# /boot/vmlinuz, never `uname -r`), builds the in-VM test binaries statically, packs an
+# initramfs (busybox-static, the module's dependencies from the kernel package, the module, the
+# tests), boots that kernel in qemu-system-x86_64 (TCG) and runs tests/kmod/enpu_kmod_test and,
+# when the build has it, an end-to-end npu-run (tests/kmod/init.sh says what runs).
+#
+# Fails if a test fails, the module does not unload cleanly, or the kernel log has an oops,
+# WARN, BUG, lockdep report or leaked BOs. Exits 0 with "SKIP: <reason>" only when the VM
+# cannot be run at all on this machine (no qemu, no kernel image or headers).
+#
+# Usage: tests/kmod/run.sh [build-dir]     (default: build-kmod; or $ENPU_KMOD_BUILD)
+#   ENPU_NPU_RUN=<path to npu-run>          also run npu-run --device npu-drm inside the VM
+#   ENPU_KMOD_TIMEOUT=<seconds>             VM time limit (default 300)
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${1:-${ENPU_KMOD_BUILD:-$ROOT/build-kmod}}
+case $OUT in /*) ;; *) OUT=$ROOT/$OUT ;; esac
+VM_TIMEOUT=${ENPU_KMOD_TIMEOUT:-300}
+CC=${CC:-gcc}
+
+skip() {
+	echo "SKIP: $*"
+	exit 0
+}
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# ---- what this machine has ---------------------------------------------------------------
+command -v qemu-system-x86_64 >/dev/null 2>&1 ||
+	skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+qemu-system-x86_64 -version >/dev/null 2>&1 || skip "qemu-system-x86_64 does not start"
+BUSYBOX=""
+for b in /bin/busybox /usr/bin/busybox $(command -v busybox 2>/dev/null || true); do
+	# static: no program interpreter
+	if [ -x "$b" ] && ! readelf -l "$b" 2>/dev/null | grep -q INTERP; then
+		BUSYBOX=$b
+		break
+	fi
+done
+[ -n "$BUSYBOX" ] || skip "no static busybox (apt-get install busybox-static)"
+KVER=""
+for v in $(ls -1 /lib/modules 2>/dev/null | sort -V -r); do
+	if [ -e "/lib/modules/$v/build/Makefile" ] && [ -r "/boot/vmlinuz-$v" ]; then
+		KVER=$v
+		break
+	fi
+done
+[ -n "$KVER" ] ||
+	skip "no kernel with headers and image installed (apt-get install linux-headers-amd64 linux-image-amd64)"
+KMODS=/lib/modules/$KVER/kernel
+
+mkdir -p "$OUT"
+LOG=$OUT/vm.log
+echo "kernel $KVER, build dir $OUT"
+
+# ---- the module, built from a copy so that the source tree stays clean ---------------------
+SRC=$OUT/src
+rm -rf "$SRC"
+mkdir -p "$SRC/kmod" "$SRC/uapi/drm"
+cp "$ROOT"/kmod/*.c "$ROOT"/kmod/*.h "$ROOT"/kmod/Kbuild "$SRC/kmod/"
+cp "$ROOT"/uapi/*.h "$SRC/uapi/"
+cp "$ROOT"/uapi/drm/*.h "$SRC/uapi/drm/"
+make -s -C "/lib/modules/$KVER/build" M="$SRC/kmod" modules >"$OUT/kbuild.log" 2>&1 ||
+	{ cat "$OUT/kbuild.log" >&2; fail "module build failed"; }
+if grep -E 'warning:' "$OUT/kbuild.log" | grep -v 'Skipping BTF' >&2; then
+	fail "module build has warnings"
+fi
+
+# ---- static test binaries ------------------------------------------------------------------
+# shellcheck disable=SC2046
+$CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$ROOT" \
+	$(pkg-config --static --cflags libdrm) \
+	-o "$OUT/enpu_kmod_test" "$ROOT/tests/kmod/enpu_kmod_test.c" "$ROOT/kmod/npu_engine.c" \
+	$(pkg-config --static --libs libdrm) || fail "test program build failed"
+
+# ---- initramfs ---------------------------------------------------------------------------
+RD=$OUT/initramfs
+rm -rf "$RD"
+mkdir -p "$RD/bin" "$RD/lib/modules" "$RD/proc" "$RD/sys" "$RD/dev" "$RD/tmp" "$RD/data"
+cp "$BUSYBOX" "$RD/bin/busybox"
+for app in sh mount umount insmod rmmod lsmod dmesg cat echo sleep poweroff ls grep mkdir \
+	cut tr head tail wc cmp test [ uptime; do
+	ln -s busybox "$RD/bin/$app"
+done
+for m in drivers/gpu/drm/drm drivers/gpu/drm/drm_shmem_helper \
+	drivers/gpu/drm/scheduler/gpu-sched drivers/devfreq/governor_simpleondemand; do
+	f=$KMODS/$m.ko
+	[ -r "$f" ] || fail "missing $f in the kernel package"
+	cp "$f" "$RD/lib/modules/"
+done
+cp "$SRC/kmod/edge_npu.ko" "$RD/lib/modules/"
+cp "$OUT/enpu_kmod_test" "$RD/bin/"
+if [ -n "${ENPU_NPU_RUN:-}" ]; then
+	cp "$ENPU_NPU_RUN" "$RD/bin/npu-run"
+	[ -n "${ENPU_NPU_RUN_DATA:-}" ] && cp -r "$ENPU_NPU_RUN_DATA"/. "$RD/data/"
+fi
+cp "$ROOT/tests/kmod/init.sh" "$RD/init"
+chmod +x "$RD/init"
+(cd "$RD" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1) >"$OUT/initramfs.gz" ||
+	fail "initramfs"
+
+# ---- boot ----------------------------------------------------------------------------------
+echo "booting $KVER in qemu (TCG), log in $LOG"
+start=$(date +%s.%N)
+set +e
+timeout "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1G \
+	-nographic -no-reboot -kernel "/boot/vmlinuz-$KVER" -initrd "$OUT/initramfs.gz" \
+	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic" </dev/null >"$LOG" 2>&1
+qrc=$?
+set -e
+end=$(date +%s.%N)
+tr -d '\r' <"$LOG" >"$LOG.txt"
+
+# ---- verdict -------------------------------------------------------------------------------
+sed -n '/^ENPU-TESTS-BEGIN/,/^ENPU-TESTS-END/p' "$LOG.txt" | grep -v '^ENPU-TESTS-'
+result=$(grep '^ENPU-RESULT' "$LOG.txt" | tail -n 1 || true)
+secs=$(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }')
+[ $qrc -eq 124 ] && { tail -n 30 "$LOG.txt" >&2; fail "VM timed out after ${VM_TIMEOUT}s"; }
+[ -n "$result" ] || { tail -n 40 "$LOG.txt" >&2; fail "VM ended without a result (qemu $qrc)"; }
+echo "$result"
+
+sed -n '/^ENPU-DMESG-BEGIN/,/^ENPU-DMESG-END/p' "$LOG.txt" >"$OUT/dmesg.txt"
+bad=$(grep -E 'Oops|WARNING:|BUG:|kernel BUG|Call Trace|general protection|circular locking|lockdep|possible recursive locking|UBSAN|KASAN|refcount_t|list_del corruption|removed with [0-9]+ BOs live' "$OUT/dmesg.txt" "$LOG.txt" || true)
+if [ -n "$bad" ]; then
+	echo "$bad" | head -n 20 >&2
+	fail "the kernel logged an oops/WARN/BUG/lockdep report or a leak (see $OUT/dmesg.txt)"
+fi
+grep -q 'removed, 0 BOs live' "$OUT/dmesg.txt" || fail "module removal did not report 0 live BOs"
+
+echo "$result" | grep -q 'tests=0 ' || fail "kernel tests failed"
+echo "$result" | grep -q 'rmmod=0 ' || fail "module unload failed"
+echo "$result" | grep -q 'e2e=fail' && fail "end-to-end npu-run failed"
+echo "boot-to-result: ${secs} s (host wall clock, qemu start to power-off)"
+echo "kernel module under QEMU: PASS"

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: (GPL-2.0-only WITH Linux-syscall-note) OR MIT */
+/*
+ * edge_npu_drm.h - the DRM user-space API of the edge-npu driver (kmod/edge_npu.ko).
+ *
+ * The device is a render node (/dev/dri/renderD*) on kernels without CONFIG_DRM_ACCEL and an
+ * accel node (/dev/accel/accel*) where it exists; find it by driver name ("edge_npu", from
+ * DRM_IOCTL_VERSION). A job is a command stream of the ISA in <edge_npu_isa.h> held in a
+ * buffer object (BO), plus the list of BOs the stream names by index, submitted to a context.
+ *
+ * Extensibility follows the kernel's accel drivers: structs only grow at the end (the DRM core
+ * zero-extends a shorter struct from older user space), every reserved field and undefined
+ * flag bit must be zero (else -EINVAL), and arrays of structs carry their element size so that
+ * elements can grow too. Fields marked "out" are ignored on input.
+ *
+ * Errors, for every ioctl: -EFAULT for an unreadable user pointer, -EINVAL for a nonzero
+ * reserved field, an undefined flag, a size or offset out of range, -ENOENT for a handle (BO,
+ * context, syncobj) that does not exist in this file, -ENOMEM when memory runs out.
+ */
+#ifndef _UAPI_EDGE_NPU_DRM_H
+#define _UAPI_EDGE_NPU_DRM_H
+
+#include "drm.h"
+
+#if defined(__cplusplus)
+extern "C" {
+#endif
+
+#define DRM_EDGE_NPU_GET_PARAM		0x00
+#define DRM_EDGE_NPU_BO_CREATE		0x01
+#define DRM_EDGE_NPU_BO_MMAP_OFFSET	0x02
+#define DRM_EDGE_NPU_BO_WAIT		0x03
+#define DRM_EDGE_NPU_CTX_CREATE		0x04
+#define DRM_EDGE_NPU_CTX_DESTROY	0x05
+#define DRM_EDGE_NPU_SUBMIT		0x06
+#define DRM_EDGE_NPU_CTX_QUERY		0x07
+
+/**
+ * enum drm_edge_npu_param - what DRM_IOCTL_EDGE_NPU_GET_PARAM reports.
+ * @DRM_EDGE_NPU_PARAM_ISA_VERSION: %ENPU_ISA_VERSION of the engine.
+ * @DRM_EDGE_NPU_PARAM_NUM_ENGINES: independent engines (one scheduler queue each).
+ * @DRM_EDGE_NPU_PARAM_SRAM_BYTES: on-chip SRAM per engine, bytes.
+ * @DRM_EDGE_NPU_PARAM_MAC_ROWS: MAC array height (reduction direction).
+ * @DRM_EDGE_NPU_PARAM_MAC_COLS: MAC array width (output direction).
+ * @DRM_EDGE_NPU_PARAM_NUM_OPPS: operating points.
+ * @DRM_EDGE_NPU_PARAM_OPP_FREQ_HZ: clock of operating point &drm_edge_npu_get_param.index
+ *	(0 = lowest).
+ * @DRM_EDGE_NPU_PARAM_OPP_VOLT_UV: core voltage of operating point @index, microvolts.
+ * @DRM_EDGE_NPU_PARAM_CAPABILITIES: &DRM_EDGE_NPU_CAP_* bits.
+ * @DRM_EDGE_NPU_PARAM_MAX_STREAM_BYTES: largest command stream accepted.
+ * @DRM_EDGE_NPU_PARAM_MAX_BOS: largest &drm_edge_npu_submit.num_bos.
+ * @DRM_EDGE_NPU_PARAM_CUR_FREQ_HZ: the clock now (devfreq may change it at any time).
+ */
+enum drm_edge_npu_param {
+	DRM_EDGE_NPU_PARAM_ISA_VERSION = 0,
+	DRM_EDGE_NPU_PARAM_NUM_ENGINES = 1,
+	DRM_EDGE_NPU_PARAM_SRAM_BYTES = 2,
+	DRM_EDGE_NPU_PARAM_MAC_ROWS = 3,
+	DRM_EDGE_NPU_PARAM_MAC_COLS = 4,
+	DRM_EDGE_NPU_PARAM_NUM_OPPS = 5,
+	DRM_EDGE_NPU_PARAM_OPP_FREQ_HZ = 6,
+	DRM_EDGE_NPU_PARAM_OPP_VOLT_UV = 7,
+	DRM_EDGE_NPU_PARAM_CAPABILITIES = 8,
+	DRM_EDGE_NPU_PARAM_MAX_STREAM_BYTES = 9,
+	DRM_EDGE_NPU_PARAM_MAX_BOS = 10,
+	DRM_EDGE_NPU_PARAM_CUR_FREQ_HZ = 11,
+};
+
+/** DRM_EDGE_NPU_CAP_DEBUG_STALL - %ENPU_OP_DEBUG_STALL is accepted (module debug_stall=1). */
+#define DRM_EDGE_NPU_CAP_DEBUG_STALL	(1ull << 0)
+/** DRM_EDGE_NPU_CAP_DEVFREQ - the clock is scaled by devfreq. */
+#define DRM_EDGE_NPU_CAP_DEVFREQ	(1ull << 1)
+/** DRM_EDGE_NPU_CAP_PRIME - BOs can be exported and imported as dma-bufs. */
+#define DRM_EDGE_NPU_CAP_PRIME		(1ull << 2)
+
+/**
+ * struct drm_edge_npu_get_param - DRM_IOCTL_EDGE_NPU_GET_PARAM.
+ * @param: in, an &enum drm_edge_npu_param; -EINVAL if unknown.
+ * @index: in, the operating point for the OPP params (-EINVAL if out of range), else zero.
+ * @value: out.
+ */
+struct drm_edge_npu_get_param {
+	__u32 param;
+	__u32 index;
+	__u64 value;
+};
+
+/**
+ * struct drm_edge_npu_bo_create - DRM_IOCTL_EDGE_NPU_BO_CREATE: a shmem-backed BO.
+ * @size: in, bytes, 1..2^32; rounded up to pages.
+ * @flags: in, zero (none defined).
+ * @handle: out, the GEM handle.
+ * @reserved: zero.
+ * @actual_size: out, the size after rounding.
+ */
+struct drm_edge_npu_bo_create {
+	__u64 size;
+	__u32 flags;
+	__u32 handle;
+	__u64 reserved;
+	__u64 actual_size;
+};
+
+/**
+ * struct drm_edge_npu_bo_mmap_offset - DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET.
+ * @handle: in, the BO.
+ * @reserved: zero.
+ * @offset: out, the fake offset to pass to mmap() on the device fd.
+ */
+struct drm_edge_npu_bo_mmap_offset {
+	__u32 handle;
+	__u32 reserved;
+	__u64 offset;
+};
+
+/**
+ * struct drm_edge_npu_bo_wait - DRM_IOCTL_EDGE_NPU_BO_WAIT: waits until no job uses the BO.
+ * @handle: in, the BO.
+ * @flags: in, %DRM_EDGE_NPU_BO_WAIT_READ_ONLY or 0.
+ * @timeout_ns: in, absolute CLOCK_MONOTONIC deadline in ns; 0 polls.
+ *
+ * Returns 0 when idle, -ETIME when the deadline passed (-EBUSY for a poll), -ERESTARTSYS if
+ * interrupted.
+ */
+struct drm_edge_npu_bo_wait {
+	__u32 handle;
+	__u32 flags;
+	__s64 timeout_ns;
+};
+
+/** DRM_EDGE_NPU_BO_WAIT_READ_ONLY - wait only for jobs that write the BO (CPU will read). */
+#define DRM_EDGE_NPU_BO_WAIT_READ_ONLY	(1u << 0)
+
+/**
+ * enum drm_edge_npu_priority - context priority.
+ * @DRM_EDGE_NPU_PRIORITY_LOW: background work.
+ * @DRM_EDGE_NPU_PRIORITY_NORMAL: the default.
+ * @DRM_EDGE_NPU_PRIORITY_HIGH: needs CAP_SYS_NICE (-EACCES otherwise).
+ */
+enum drm_edge_npu_priority {
+	DRM_EDGE_NPU_PRIORITY_LOW = 0,
+	DRM_EDGE_NPU_PRIORITY_NORMAL = 1,
+	DRM_EDGE_NPU_PRIORITY_HIGH = 2,
+};
+
+/**
+ * struct drm_edge_npu_ctx_create - DRM_IOCTL_EDGE_NPU_CTX_CREATE: a submission queue.
+ * @priority: in, an &enum drm_edge_npu_priority.
+ * @flags: in, zero.
+ * @handle: out, the context handle (nonzero), local to this file.
+ * @reserved: zero.
+ *
+ * Jobs of one context complete in submission order; the scheduler spreads contexts over the
+ * engines.
+ */
+struct drm_edge_npu_ctx_create {
+	__u32 priority;
+	__u32 flags;
+	__u32 handle;
+	__u32 reserved;
+};
+
+/**
+ * struct drm_edge_npu_ctx_destroy - DRM_IOCTL_EDGE_NPU_CTX_DESTROY.
+ * @handle: in, the context; its queued jobs still run to completion.
+ * @reserved: zero.
+ */
+struct drm_edge_npu_ctx_destroy {
+	__u32 handle;
+	__u32 reserved;
+};
+
+/**
+ * struct drm_edge_npu_ctx_query - DRM_IOCTL_EDGE_NPU_CTX_QUERY: what a context's jobs cost.
+ * @handle: in, the context.
+ * @reserved: zero.
+ * @jobs: out, jobs completed successfully.
+ * @errors: out, jobs that failed (timed out and reset, or refused at run time).
+ * @busy_cycles: out, modeled NPU cycles of the completed jobs.
+ * @modeled_ns: out, modeled time of the completed jobs at the clock they ran at, ns.
+ * @energy_pj: out, modeled energy of the completed jobs, picojoules.
+ * @macs: out, int8 multiply-accumulates.
+ * @dram_bytes: out, bytes moved between DRAM and the NPU.
+ * @last_error: out, the errno (negative) of the most recent failed job, 0 if none.
+ * @reserved1: zero on output.
+ */
+struct drm_edge_npu_ctx_query {
+	__u32 handle;
+	__u32 reserved;
+	__u64 jobs;
+	__u64 errors;
+	__u64 busy_cycles;
+	__u64 modeled_ns;
+	__u64 energy_pj;
+	__u64 macs;
+	__u64 dram_bytes;
+	__s32 last_error;
+	__u32 reserved1;
+};
+
+/** DRM_EDGE_NPU_BO_READ - the job's commands read the BO (%ENPU_BUF_F_READ). */
+#define DRM_EDGE_NPU_BO_READ		(1u << 0)
+/** DRM_EDGE_NPU_BO_WRITE - the job's commands write the BO (%ENPU_BUF_F_WRITE). */
+#define DRM_EDGE_NPU_BO_WRITE		(1u << 1)
+
+/**
+ * struct drm_edge_npu_bo_ref - one entry of a job's buffer list (index = operand buffer).
+ * @handle: the BO; a handle may appear once per job (-EINVAL otherwise).
+ * @flags: %DRM_EDGE_NPU_BO_READ and/or %DRM_EDGE_NPU_BO_WRITE, at least one. The job waits
+ *	for earlier writers (and, if it writes, readers) of the BO through its reservation
+ *	object, and installs its own fence there.
+ */
+struct drm_edge_npu_bo_ref {
+	__u32 handle;
+	__u32 flags;
+};
+
+/** DRM_EDGE_NPU_MAX_BOS - largest buffer list of a job. */
+#define DRM_EDGE_NPU_MAX_BOS		256
+/** DRM_EDGE_NPU_MAX_IN_SYNCS - largest list of in-syncobjs of a job. */
+#define DRM_EDGE_NPU_MAX_IN_SYNCS	64
+
+/**
+ * struct drm_edge_npu_submit - DRM_IOCTL_EDGE_NPU_SUBMIT: queues one job on a context.
+ * @ctx: in, the context handle.
+ * @cmd_bo: in, the BO holding the command stream.
+ * @cmd_offset: in, byte offset of the stream in @cmd_bo, a multiple of 8.
+ * @cmd_size: in, bytes of the stream, 1..%ENPU_MAX_STREAM_BYTES; must lie inside @cmd_bo.
+ *	The stream is copied at submit: later writes to @cmd_bo do not affect this job.
+ * @num_bos: in, entries at @bos, 0..%DRM_EDGE_NPU_MAX_BOS.
+ * @bos: in, user pointer to @num_bos elements of @bo_ref_size bytes, each a
+ *	&struct drm_edge_npu_bo_ref (possibly a longer future version whose tail must be 0).
+ * @bo_ref_size: in, sizeof(struct drm_edge_npu_bo_ref) as user space knows it (>= 8).
+ * @num_in_syncs: in, entries at @in_syncs, 0..%DRM_EDGE_NPU_MAX_IN_SYNCS.
+ * @in_syncs: in, user pointer to __u32 syncobj handles the job waits for.
+ * @out_sync: in, a syncobj that receives the job's done fence, or 0.
+ * @flags: in, zero.
+ * @seqno: out, the job's sequence number on its context (1, 2, ...).
+ * @error_code: out, when the stream is refused (-EINVAL): the &enum enpu_error; else 0.
+ * @error_cmd: out, index of the first bad command (0xffffffff: the stream header).
+ * @reserved: zero.
+ *
+ * The whole stream is validated against the buffer list before the job is queued; a refused
+ * stream returns -EINVAL with @error_code and @error_cmd set, and nothing runs. A job that
+ * hangs is reset after the module's job_timeout_ms: its fence signals with -ETIMEDOUT.
+ */
+struct drm_edge_npu_submit {
+	__u32 ctx;
+	__u32 cmd_bo;
+	__u64 cmd_offset;
+	__u32 cmd_size;
+	__u32 num_bos;
+	__u64 bos;
+	__u32 bo_ref_size;
+	__u32 num_in_syncs;
+	__u64 in_syncs;
+	__u32 out_sync;
+	__u32 flags;
+	__u64 seqno;
+	__u32 error_code;
+	__u32 error_cmd;
+	__u64 reserved;
+};
+
+#define DRM_IOCTL_EDGE_NPU_GET_PARAM \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EDGE_NPU_GET_PARAM, struct drm_edge_npu_get_param)
+#define DRM_IOCTL_EDGE_NPU_BO_CREATE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EDGE_NPU_BO_CREATE, struct drm_edge_npu_bo_create)
+#define DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EDGE_NPU_BO_MMAP_OFFSET, struct drm_edge_npu_bo_mmap_offset)
+#define DRM_IOCTL_EDGE_NPU_BO_WAIT \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_EDGE_NPU_BO_WAIT, struct drm_edge_npu_bo_wait)
+#define DRM_IOCTL_EDGE_NPU_CTX_CREATE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EDGE_NPU_CTX_CREATE, struct drm_edge_npu_ctx_create)
+#define DRM_IOCTL_EDGE_NPU_CTX_DESTROY \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_EDGE_NPU_CTX_DESTROY, struct drm_edge_npu_ctx_destroy)
+#define DRM_IOCTL_EDGE_NPU_SUBMIT \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EDGE_NPU_SUBMIT, struct drm_edge_npu_submit)
+#define DRM_IOCTL_EDGE_NPU_CTX_QUERY \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_EDGE_NPU_CTX_QUERY, struct drm_edge_npu_ctx_query)
+
+#if defined(__cplusplus)
+}
+#endif
+
+#endif /* _UAPI_EDGE_NPU_DRM_H */

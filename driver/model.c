@@ -256,10 +256,12 @@ static enpu_status prepare_weights(enpu_model *m)
 	for (uint32_t i = 0; i < n; i++) {
 		enum hal_status st = dev->vt->prepare_weight(dev, w[i]);
 		if (st != HAL_OK) {
+			enpu_status rc = ctx_fail(m->ctx, st == HAL_ERR_NOMEM ? ENPU_ERR_NO_MEMORY
+									 : ENPU_ERR_DEVICE,
+						  "device %s cannot take weight '%s': %s",
+						  dev->name, w[i]->name, dev->error);
 			free(w);
-			return ctx_fail(m->ctx, st == HAL_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_DEVICE,
-					"device %s cannot take weight '%s': %s", dev->name,
-					w[i]->name, dev->error);
+			return rc;
 		}
 	}
 	free(w);

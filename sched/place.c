@@ -33,11 +33,11 @@ uint32_t sched_model_matmul_weights(struct sched_model *m, struct hal_tensor **o
 		struct sched_layer *ly = &m->layers[l];
 		struct hal_tensor *w[] = { &ly->wq, &ly->wk, &ly->wv, &ly->wo,
 					   &ly->w_gate, &ly->w_up, &ly->w_down };
-		for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++, n++)
 			if (n < cap)
-				out[n++] = w[i];
+				out[n] = w[i];
 	}
 	if (n < cap)
-		out[n++] = &m->output;
-	return n;
+		out[n] = &m->output;
+	return n + 1;
 }

@@ -171,6 +171,12 @@ static void check_shape(uint32_t dim, uint32_t layers, uint32_t heads, uint32_t 
 	ck_assert_int_eq(m.tied_output, tied);
 	if (tied)
 		ck_assert_ptr_eq(m.output.data, m.tok_embd.data);
+	/* the matmul weights a device may convert at load: 7 per layer and the output */
+	struct hal_tensor *mw[128];
+	ck_assert_uint_eq(sched_model_matmul_weights(&m, NULL, 0), 7 * layers + 1);
+	ck_assert_uint_eq(sched_model_matmul_weights(&m, mw, 128), 7 * layers + 1);
+	ck_assert_ptr_eq(mw[0], &m.layers[0].wq);
+	ck_assert_ptr_eq(mw[7 * layers], &m.output);
 	make_caches(&fm.hp, 64, &kc, &vc, &store);
 	ck_assert_int_eq(sched_graph_build(&m, n_tokens, kc, vc, &g, err, sizeof(err)), SCHED_OK);
 

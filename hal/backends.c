@@ -24,11 +24,13 @@ static const struct hal_backend cpu_ref = {
 };
 
 extern const struct hal_backend hal_backend_cpu_fast; /* hal/cpu/cpu_fast.c */
+extern const struct hal_backend hal_npu_drm_backend; /* hal/npu_drm/npu_drm.c */
 const struct hal_backend *const hal_backends[] = {
 	&hal_backend_cpu_fast,
 	&cpu_ref,
 	&hal_opencl_backend,
 	&hal_npu_sim_backend,
+	&hal_npu_drm_backend,
 	NULL,
 };
 

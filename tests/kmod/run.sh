@@ -13,8 +13,12 @@
 # cannot be run at all on this machine (no qemu, no kernel image or headers).
 #
 # Usage: tests/kmod/run.sh [build-dir]     (default: build-kmod; or $ENPU_KMOD_BUILD)
-#   ENPU_NPU_RUN=<path to npu-run>          also run npu-run --device npu-drm inside the VM
+#   ENPU_MESON_BUILD=<meson build dir>      where npu-run and npu-mkmodel are built (default:
+#                                           <build-dir>/meson, configured and built here)
 #   ENPU_KMOD_TIMEOUT=<seconds>             VM time limit (default 300)
+# The end-to-end step runs, inside the VM, npu-run on a small generated Q8_0 model with
+# --device npu (in process) and --device npu-drm (through the module) and requires the same
+# text from both.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -86,7 +90,7 @@ rm -rf "$RD"
 mkdir -p "$RD/bin" "$RD/lib/modules" "$RD/proc" "$RD/sys" "$RD/dev" "$RD/tmp" "$RD/data"
 cp "$BUSYBOX" "$RD/bin/busybox"
 for app in sh mount umount insmod rmmod lsmod dmesg cat echo sleep poweroff ls grep mkdir \
-	cut tr head tail wc cmp test [ uptime; do
+	cut tr head tail wc cmp test [ uptime sed awk; do
 	ln -s busybox "$RD/bin/$app"
 done
 for m in drivers/gpu/drm/drm drivers/gpu/drm/drm_shmem_helper \
@@ -97,10 +101,26 @@ for m in drivers/gpu/drm/drm drivers/gpu/drm/drm_shmem_helper \
 done
 cp "$SRC/kmod/edge_npu.ko" "$RD/lib/modules/"
 cp "$OUT/enpu_kmod_test" "$RD/bin/"
-if [ -n "${ENPU_NPU_RUN:-}" ]; then
-	cp "$ENPU_NPU_RUN" "$RD/bin/npu-run"
-	[ -n "${ENPU_NPU_RUN_DATA:-}" ] && cp -r "$ENPU_NPU_RUN_DATA"/. "$RD/data/"
+
+# ---- end-to-end: npu-run, its shared libraries, a small model ------------------------------
+MB=${ENPU_MESON_BUILD:-$OUT/meson}
+case $MB in /*) ;; *) MB=$ROOT/$MB ;; esac
+if [ ! -f "$MB/build.ninja" ]; then
+	meson setup "$MB" "$ROOT" >"$OUT/meson.log" 2>&1 ||
+		{ cat "$OUT/meson.log" >&2; fail "meson setup for npu-run failed"; }
 fi
+ninja -C "$MB" tools/npu-run tools/npu-mkmodel >"$OUT/ninja.log" 2>&1 ||
+	{ cat "$OUT/ninja.log" >&2; fail "building npu-run failed"; }
+"$MB/tools/npu-mkmodel" -o "$RD/data/model.gguf" --dim 128 --layers 2 --heads 4 --ffn 256 \
+	--ctx 128 -t q8_0 >/dev/null || fail "npu-mkmodel failed"
+cp "$MB/tools/npu-run" "$RD/bin/npu-run"
+# the dynamic loader and libraries, at their paths
+for lib in $(ldd "$MB/tools/npu-run" | awk '/=> \// { print $3 } /^[[:space:]]*\// { print $1 }'); do
+	mkdir -p "$RD$(dirname "$lib")"
+	cp -L "$lib" "$RD$lib"
+done
+[ -e "$RD/lib64" ] || ln -s lib "$RD/lib64" 2>/dev/null || true
+cp "$ROOT/tests/kmod/e2e.sh" "$RD/data/e2e.sh"
 cp "$ROOT/tests/kmod/init.sh" "$RD/init"
 chmod +x "$RD/init"
 (cd "$RD" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1) >"$OUT/initramfs.gz" ||

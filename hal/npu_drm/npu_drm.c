@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * npu_drm.c - the "npu-drm" backend: HAL ops as jobs of the edge_npu kernel driver. See
+ * npu_drm.h.
+ *
+ * Threads: run(), prepare_weight() and release_weight() are serialised by one lock (one set of
+ * staging BOs, one weight table, one context whose jobs complete in order).
+ */
+#include "hal/npu_drm/npu_drm.h"
+#include "hal/npu/npu_model.h"
+#include "uapi/drm/edge_npu_drm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <xf86drm.h>
+
+/* A BO and its CPU mapping. */
+struct dbo {
+	uint32_t handle;
+	void *map;
+	size_t size;
+};
+
+/* A weight converted into a BO at load; found by its (new) data pointer = the mapping. */
+struct dweight {
+	struct dbo bo;
+	void *orig_data;
+};
+
+struct npu_drm {
+	struct hal_device base;
+	int fd;
+	uint32_t ctx;
+	uint32_t sync;
+	char path[64];
+	pthread_mutex_t lock;
+	struct dbo cmd, act, out, wtmp;
+	struct dweight *weights;
+	uint32_t n_weights, cap_weights;
+	struct drm_edge_npu_ctx_query last; /* counters already folded into base.stats */
+};
+
+static struct npu_drm *to_drm(struct hal_device *dev)
+{
+	return (struct npu_drm *)dev;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+/* ioctl returning 0 or -errno */
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	return drmIoctl(fd, req, arg) ? -errno : 0;
+}
+
+/* ---- device nodes ------------------------------------------------------------------------ */
+
+int npu_drm_open_node(uint32_t index, char *path, size_t path_len)
+{
+	uint32_t found = 0;
+
+	for (int kind = 0; kind < 2; kind++) {
+		for (int minor = 0; minor < 64; minor++) {
+			char p[64];
+			drmVersionPtr v;
+			bool ours;
+			int fd;
+
+			if (kind == 0)
+				snprintf(p, sizeof(p), "/dev/accel/accel%d", minor);
+			else
+				snprintf(p, sizeof(p), "%s/renderD%d", DRM_DIR_NAME, 128 + minor);
+			fd = open(p, O_RDWR | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			v = drmGetVersion(fd);
+			ours = v && v->name && !strcmp(v->name, "edge_npu");
+			drmFreeVersion(v);
+			if (ours && found++ == index) {
+				if (path)
+					snprintf(path, path_len, "%s", p);
+				return fd;
+			}
+			close(fd);
+		}
+	}
+	return -ENODEV;
+}
+
+/* ---- BOs --------------------------------------------------------------------------------- */
+
+static void dbo_free(int fd, struct dbo *b)
+{
+	if (b->map)
+		munmap(b->map, b->size);
+	if (b->handle) {
+		struct drm_gem_close c = { .handle = b->handle };
+
+		drmIoctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+static int dbo_create(int fd, size_t size, struct dbo *b)
+{
+	struct drm_edge_npu_bo_create c = { .size = size };
+	struct drm_edge_npu_bo_mmap_offset m = { 0 };
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c);
+	if (ret)
+		return ret;
+	b->handle = c.handle;
+	b->size = c.actual_size;
+	m.handle = c.handle;
+	ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &m);
+	if (!ret) {
+		b->map = mmap(NULL, b->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, m.offset);
+		if (b->map == MAP_FAILED) {
+			b->map = NULL;
+			ret = -errno;
+		}
+	}
+	if (ret)
+		dbo_free(fd, b);
+	return ret;
+}
+
+/* Makes b at least size bytes (contents not kept); grows by powers of two. */
+static int dbo_ensure(int fd, struct dbo *b, size_t size)
+{
+	size_t want = 4096;
+
+	if (b->handle && b->size >= size)
+		return 0;
+	while (want < size)
+		want *= 2;
+	dbo_free(fd, b);
+	return dbo_create(fd, want, b);
+}
+
+/* ---- ops --------------------------------------------------------------------------------- */
+
+static bool shape_ok(const struct hal_tensor *w)
+{
+	return npu_weight_dtype(w->type) && w->ne[0] % ENPU_QK == 0 && w->ne[0] <= ENPU_MAX_K &&
+	       w->ne[1] % ENPU_QK == 0 && w->ne[1] && w->ne[1] <= ENPU_MAX_N;
+}
+
+static bool drm_supports(struct hal_device *dev, const struct hal_op *op)
+{
+	const struct hal_tensor *w = op->src[0], *x = op->src[1];
+
+	if (op->kind != HAL_OP_MATMUL || !w || !x || !op->dst)
+		return false;
+	if (w->owner && w->owner != dev)
+		return false;
+	return shape_ok(w) && x->type == HAL_TYPE_F32 && op->dst->type == HAL_TYPE_F32 &&
+	       x->ne[1] && x->ne[1] <= ENPU_MAX_ROWS;
+}
+
+static struct dweight *find_weight(struct npu_drm *d, const void *data)
+{
+	for (uint32_t i = 0; i < d->n_weights; i++)
+		if (d->weights[i].bo.map == data)
+			return &d->weights[i];
+	return NULL;
+}
+
+/* Submits the stream over refs, waits, and folds the context's counters into the stats. */
+static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
+				   struct drm_edge_npu_bo_ref *refs, uint32_t nrefs,
+				   const char *what)
+{
+	struct drm_edge_npu_submit sub = { 0 };
+	struct drm_edge_npu_ctx_query q = { .handle = d->ctx };
+	enum hal_status st = npu_stream_finish(s);
+	int64_t deadline;
+	int ret;
+
+	if (st != HAL_OK)
+		return fail(&d->base, st, "%s: out of memory building the stream", what);
+	if (dbo_ensure(d->fd, &d->cmd, s->len))
+		return fail(&d->base, HAL_ERR_NOMEM, "%s: no BO for the stream", what);
+	memcpy(d->cmd.map, s->data, s->len);
+
+	sub.ctx = d->ctx;
+	sub.cmd_bo = d->cmd.handle;
+	sub.cmd_size = (uint32_t)s->len;
+	sub.num_bos = nrefs;
+	sub.bos = (uintptr_t)refs;
+	sub.bo_ref_size = sizeof(*refs);
+	sub.out_sync = d->sync;
+	ret = xioctl(d->fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sub);
+	if (ret == -EINVAL && sub.error_code)
+		return fail(&d->base, HAL_ERR_DEVICE, "%s: npu command %u refused: %s", what,
+			    sub.error_cmd, npu_error_name(sub.error_code));
+	if (ret)
+		return fail(&d->base, HAL_ERR_DEVICE, "%s: submit: %s", what, strerror(-ret));
+
+	deadline = (int64_t)(now_ns() + 60ull * 1000000000ull);
+	if (drmSyncobjWait(d->fd, &d->sync, 1, deadline, 0, NULL))
+		return fail(&d->base, HAL_ERR_DEVICE, "%s: waiting for the job: %s", what,
+			    strerror(errno));
+	ret = xioctl(d->fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q);
+	if (ret)
+		return fail(&d->base, HAL_ERR_DEVICE, "%s: context query: %s", what,
+			    strerror(-ret));
+	d->base.stats.modeled_ns += q.modeled_ns - d->last.modeled_ns;
+	d->base.stats.modeled_energy_pj += q.energy_pj - d->last.energy_pj;
+	if (q.errors != d->last.errors) {
+		d->last = q;
+		return fail(&d->base, HAL_ERR_DEVICE, "%s: the job failed: %s%s", what,
+			    strerror(-q.last_error),
+			    q.last_error == -ETIMEDOUT ? " (engine reset)" : "");
+	}
+	d->last = q;
+	return HAL_OK;
+}
+
+static enum hal_status run_matmul(struct npu_drm *d, const struct hal_op *op)
+{
+	const struct hal_tensor *w = op->src[0], *x = op->src[1];
+	uint32_t k = w->ne[0], n = w->ne[1], m = x->ne[1];
+	size_t wrow = npu_weight_row_bytes(w->type, k), arow = npu_act_row_bytes(k);
+	size_t orow = npu_i32b_row_bytes(n);
+	const struct dweight *nw = w->owner ? find_weight(d, w->data) : NULL;
+	struct drm_edge_npu_bo_ref refs[3];
+	uint32_t wbo;
+	enum hal_status st;
+	struct npu_stream s;
+
+	if (w->owner && !nw)
+		return fail(&d->base, HAL_ERR_INVALID, "'%s': weights not prepared by this device",
+			    w->name);
+	if (nw) {
+		wbo = nw->bo.handle;
+	} else {
+		if (dbo_ensure(d->fd, &d->wtmp, wrow * n))
+			return fail(&d->base, HAL_ERR_NOMEM, "'%s': no BO for the weights",
+				    op->dst->name);
+		npu_convert_weights(w->type, w->data, k, n, d->wtmp.map, NULL);
+		wbo = d->wtmp.handle;
+	}
+	if (dbo_ensure(d->fd, &d->act, arow * m) || dbo_ensure(d->fd, &d->out, orow * m))
+		return fail(&d->base, HAL_ERR_NOMEM, "'%s': no BOs for activations",
+			    op->dst->name);
+	for (uint32_t t = 0; t < m; t++)
+		npu_quantize_act_row((const float *)x->data + (size_t)t * k, k,
+				     (uint8_t *)d->act.map + t * arow);
+
+	/* The builder's buffer list is only used for indices here: the kernel names BOs. */
+	npu_stream_begin(&s);
+	uint32_t bw = npu_stream_add_buffer(&s, NULL, (uint64_t)wrow * n, 0, ENPU_BUF_F_READ);
+	uint32_t ba = npu_stream_add_buffer(&s, NULL, arow * m, 0, ENPU_BUF_F_READ);
+	uint32_t bo = npu_stream_add_buffer(&s, NULL, orow * m, 0, ENPU_BUF_F_WRITE);
+	npu_stream_matmul(&s, npu_weight_dtype(w->type), npu_operand(bw, 0, wrow),
+			  npu_operand(ba, 0, arow), npu_operand(bo, 0, orow), ENPU_DT_I32B, m, n,
+			  k, NULL);
+	refs[bw] = (struct drm_edge_npu_bo_ref){ wbo, DRM_EDGE_NPU_BO_READ };
+	refs[ba] = (struct drm_edge_npu_bo_ref){ d->act.handle, DRM_EDGE_NPU_BO_READ };
+	refs[bo] = (struct drm_edge_npu_bo_ref){ d->out.handle, DRM_EDGE_NPU_BO_WRITE };
+	st = submit_wait(d, &s, refs, 3, op->dst->name);
+	npu_stream_free(&s);
+	if (st != HAL_OK)
+		return st;
+	for (uint32_t t = 0; t < m; t++)
+		npu_dequantize_i32b_row((const uint8_t *)d->out.map + t * orow, n,
+					(float *)op->dst->data + (size_t)t * n);
+	return HAL_OK;
+}
+
+static enum hal_status drm_run(struct hal_device *dev, const struct hal_op *op)
+{
+	struct npu_drm *d = to_drm(dev);
+	uint64_t t0 = now_ns();
+	enum hal_status st;
+	char msg[160];
+
+	if (hal_op_check(op, msg, sizeof(msg)) != HAL_OK)
+		return fail(dev, HAL_ERR_INVALID, "%s", msg);
+	if (!drm_supports(dev, op))
+		return fail(dev, HAL_ERR_UNSUPPORTED, "%s '%s': not supported by the NPU",
+			    hal_op_name(op->kind), op->dst->name);
+	pthread_mutex_lock(&d->lock);
+	st = run_matmul(d, op);
+	if (st == HAL_OK) {
+		dev->stats.ops++;
+		dev->stats.busy_ns += now_ns() - t0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return st;
+}
+
+static enum hal_status drm_prepare_weight(struct hal_device *dev, struct hal_tensor *w)
+{
+	struct npu_drm *d = to_drm(dev);
+	enum hal_status st = HAL_OK;
+	struct dbo bo;
+	size_t bytes;
+
+	if (w->owner || !w->data || !shape_ok(w))
+		return HAL_OK; /* not ours to run: stays as the file holds it, for the CPU */
+	bytes = npu_weight_row_bytes(w->type, w->ne[0]) * w->ne[1];
+	pthread_mutex_lock(&d->lock);
+	if (d->n_weights == d->cap_weights) {
+		uint32_t cap = d->cap_weights ? 2 * d->cap_weights : 64;
+		struct dweight *nw = realloc(d->weights, cap * sizeof(*nw));
+
+		if (!nw) {
+			st = fail(dev, HAL_ERR_NOMEM, "'%s': out of memory", w->name);
+			goto out;
+		}
+		d->weights = nw;
+		d->cap_weights = cap;
+	}
+	if (dbo_create(d->fd, bytes, &bo)) {
+		st = fail(dev, HAL_ERR_NOMEM, "'%s': no BO for %zu bytes of NPU weights", w->name,
+			  bytes);
+		goto out;
+	}
+	st = npu_convert_weights(w->type, w->data, w->ne[0], w->ne[1], bo.map, NULL);
+	if (st != HAL_OK) {
+		dbo_free(d->fd, &bo);
+		fail(dev, st, "'%s': cannot convert to the NPU layout", w->name);
+		goto out;
+	}
+	d->weights[d->n_weights++] = (struct dweight){ bo, w->data };
+	w->data = bo.map;
+	w->owner = dev;
+out:
+	pthread_mutex_unlock(&d->lock);
+	return st;
+}
+
+static void drm_release_weight(struct hal_device *dev, struct hal_tensor *w)
+{
+	struct npu_drm *d = to_drm(dev);
+	struct dweight *nw;
+
+	pthread_mutex_lock(&d->lock);
+	nw = w->owner == dev ? find_weight(d, w->data) : NULL;
+	if (nw) {
+		w->data = nw->orig_data;
+		w->owner = NULL;
+		dbo_free(d->fd, &nw->bo);
+		*nw = d->weights[--d->n_weights];
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void drm_destroy(struct hal_device *dev)
+{
+	struct npu_drm *d = to_drm(dev);
+	struct drm_edge_npu_ctx_destroy cd = { .handle = d->ctx };
+
+	for (uint32_t i = 0; i < d->n_weights; i++)
+		dbo_free(d->fd, &d->weights[i].bo);
+	free(d->weights);
+	dbo_free(d->fd, &d->cmd);
+	dbo_free(d->fd, &d->act);
+	dbo_free(d->fd, &d->out);
+	dbo_free(d->fd, &d->wtmp);
+	if (d->sync)
+		drmSyncobjDestroy(d->fd, d->sync);
+	if (d->ctx)
+		drmIoctl(d->fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd);
+	close(d->fd);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+static const struct hal_device_vtable npu_drm_vtable = {
+	.destroy = drm_destroy,
+	.supports = drm_supports,
+	.run = drm_run,
+	.prepare_weight = drm_prepare_weight,
+	.release_weight = drm_release_weight,
+};
+
+int npu_drm_export(struct hal_device *dev, uint32_t handle)
+{
+	int fd;
+
+	if (drmPrimeHandleToFD(to_drm(dev)->fd, handle, DRM_CLOEXEC | DRM_RDWR, &fd))
+		return -errno;
+	return fd;
+}
+
+int npu_drm_import(struct hal_device *dev, int dmabuf_fd, uint32_t *out_handle)
+{
+	return drmPrimeFDToHandle(to_drm(dev)->fd, dmabuf_fd, out_handle) ? -errno : 0;
+}
+
+int npu_drm_fd(struct hal_device *dev)
+{
+	return to_drm(dev)->fd;
+}
+
+static enum hal_status npu_drm_create(const struct hal_device_options *opts,
+				      struct hal_device **out_dev, char *err, size_t err_len)
+{
+	const char *sel = opts ? opts->select : NULL;
+	struct drm_edge_npu_get_param p = { .param = DRM_EDGE_NPU_PARAM_ISA_VERSION };
+	struct drm_edge_npu_ctx_create cc = { .priority = DRM_EDGE_NPU_PRIORITY_NORMAL };
+	struct npu_drm *d;
+	int fd, ret;
+
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		snprintf(err, err_len, "npu-drm: out of memory");
+		return HAL_ERR_NOMEM;
+	}
+	if (sel && sel[0] == '/') {
+		fd = open(sel, O_RDWR | O_CLOEXEC);
+		fd = fd < 0 ? -errno : fd;
+		snprintf(d->path, sizeof(d->path), "%s", sel);
+	} else {
+		fd = npu_drm_open_node(sel && *sel ? (uint32_t)strtoul(sel, NULL, 10) : 0, d->path,
+				       sizeof(d->path));
+	}
+	if (fd < 0) {
+		snprintf(err, err_len,
+			 "npu-drm: no edge_npu device node%s%s (%s; is the edge_npu kernel module "
+			 "loaded? see kmod/README.md)", sel ? " " : "", sel ? sel : "",
+			 strerror(-fd));
+		free(d);
+		return HAL_ERR_DEVICE;
+	}
+	d->fd = fd;
+	ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &p);
+	if (ret || p.value != ENPU_ISA_VERSION) {
+		snprintf(err, err_len, "npu-drm: %s: not an edge_npu ISA %u device (%s)", d->path,
+			 ENPU_ISA_VERSION, ret ? strerror(-ret) : "version mismatch");
+		close(fd);
+		free(d);
+		return HAL_ERR_DEVICE;
+	}
+	ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc);
+	if (!ret && drmSyncobjCreate(fd, 0, &d->sync))
+		ret = -errno;
+	if (ret) {
+		snprintf(err, err_len, "npu-drm: %s: cannot create a context: %s", d->path,
+			 strerror(-ret));
+		if (cc.handle) {
+			struct drm_edge_npu_ctx_destroy cd = { .handle = cc.handle };
+
+			drmIoctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd);
+		}
+		close(fd);
+		free(d);
+		return HAL_ERR_DEVICE;
+	}
+	d->ctx = cc.handle;
+	d->last.handle = cc.handle;
+	pthread_mutex_init(&d->lock, NULL);
+	d->base.vt = &npu_drm_vtable;
+	d->base.name = "npu-drm";
+	*out_dev = &d->base;
+	return HAL_OK;
+}
+
+const struct hal_backend hal_npu_drm_backend = {
+	"npu-drm", "NPU through the edge_npu kernel driver (render/accel node, libdrm)",
+	npu_drm_create,
+};

@@ -8,14 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_options *opts,
 				enpu_session **out_session)
 {
@@ -330,16 +322,16 @@ enpu_status enpu_generate(enpu_session *s, const char *prompt, uint32_t n_predic
 	if (!rc && n_prompt == 0)
 		rc = ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
 			      "enpu_generate: the prompt is empty and the vocabulary adds no BOS");
-	uint64_t t0 = now_ns();
+	uint64_t t0 = hal_now_ns();
 	if (!rc)
 		rc = enpu_session_eval(s, toks, n_prompt);
 	free(toks);
 	if (rc)
 		return rc;
 	st.n_prompt = (uint32_t)n_prompt;
-	st.prompt_ns = now_ns() - t0;
+	st.prompt_ns = hal_now_ns() - t0;
 
-	t0 = now_ns();
+	t0 = hal_now_ns();
 	char piece[256];
 	for (uint32_t i = 0; i < n_predict; i++) {
 		enpu_token t;
@@ -361,7 +353,7 @@ enpu_status enpu_generate(enpu_session *s, const char *prompt, uint32_t n_predic
 		if ((rc = enpu_session_eval(s, &t, 1)))
 			return rc;
 	}
-	st.generate_ns = now_ns() - t0;
+	st.generate_ns = hal_now_ns() - t0;
 	st.n_devices = enpu_session_device_usage(s, st.devices, ENPU_MAX_DEVICES);
 	if (stats)
 		*stats = st;

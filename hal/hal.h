@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 enum hal_status {
 	HAL_OK = 0,
@@ -139,6 +140,15 @@ struct hal_op {
  * wild memory access.
  */
 enum hal_status hal_op_check(const struct hal_op *op, char *msg, size_t len);
+
+/* CLOCK_MONOTONIC in nanoseconds: how backends and the executor time ops. */
+static inline uint64_t hal_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* Running totals a device keeps; read by sessions and, later, by telemetry. */
 struct hal_device_stats {

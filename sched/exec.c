@@ -5,14 +5,6 @@
 #include <stdio.h>
 #include <time.h>
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **devs,
 				  uint32_t n_devs, struct sched_usage *usage, char *err,
 				  size_t err_len)
@@ -28,7 +20,7 @@ enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **dev
 		}
 		struct hal_device *dev = devs[n->device];
 		const struct hal_device_stats before = dev->stats;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = hal_now_ns();
 		enum hal_status st = dev->vt->run(dev, op);
 
 		if (st != HAL_OK) {
@@ -39,7 +31,7 @@ enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **dev
 		if (usage) {
 			struct sched_usage *u = &usage[n->device];
 			u->ops++;
-			u->busy_ns += now_ns() - t0;
+			u->busy_ns += hal_now_ns() - t0;
 			u->bytes_copied += dev->stats.bytes_copied - before.bytes_copied;
 			u->modeled_ns += dev->stats.modeled_ns - before.modeled_ns;
 			u->modeled_energy_pj += dev->stats.modeled_energy_pj -

@@ -58,14 +58,6 @@ static struct cpu_fast *to_fast(struct hal_device *dev)
 	return (struct cpu_fast *)dev;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 __attribute__((format(printf, 3, 4)))
 static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
 {
@@ -642,11 +634,11 @@ static enum hal_status cpu_fast_run(struct hal_device *dev, const struct hal_op 
 			return fail(dev, HAL_ERR_UNSUPPORTED, "%s: '%s' belongs to device %s",
 				    hal_op_name(op->kind), op->src[i]->name,
 				    op->src[i]->owner->name);
-	t0 = now_ns();
+	t0 = hal_now_ns();
 	st = dispatch(to_fast(dev), op);
 	if (st == HAL_OK) {
 		dev->stats.ops++;
-		dev->stats.busy_ns += now_ns() - t0;
+		dev->stats.busy_ns += hal_now_ns() - t0;
 	}
 	return st;
 }

@@ -444,14 +444,6 @@ static enum hal_status run_binary(struct hal_device *dev, const struct hal_op *o
 
 /* ---- the device --------------------------------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void cpu_ref_destroy(struct hal_device *dev)
 {
 	free((struct cpu_ref *)dev);
@@ -485,7 +477,7 @@ static enum hal_status cpu_ref_run(struct hal_device *dev, const struct hal_op *
 		memcpy(dev->error, msg, sizeof(msg));
 		return st;
 	}
-	t0 = now_ns();
+	t0 = hal_now_ns();
 	switch (op->kind) {
 	case HAL_OP_EMBED:
 		st = run_embed(dev, op);
@@ -511,7 +503,7 @@ static enum hal_status cpu_ref_run(struct hal_device *dev, const struct hal_op *
 	}
 	if (st == HAL_OK) {
 		dev->stats.ops++;
-		dev->stats.busy_ns += now_ns() - t0;
+		dev->stats.busy_ns += hal_now_ns() - t0;
 	}
 	return st;
 }

@@ -90,14 +90,6 @@ static struct npu_sim *to_sim(struct hal_device *dev)
 	return (struct npu_sim *)dev;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -165,14 +157,14 @@ bool npu_fence_signalled(const struct npu_fence *f)
 
 enum hal_status npu_fence_wait(struct npu_fence *f, int timeout_ms)
 {
-	uint64_t deadline = timeout_ms < 0 ? 0 : now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = timeout_ms < 0 ? 0 : hal_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 
 	while (!npu_fence_signalled(f)) {
 		struct pollfd p = { .fd = f->efd, .events = POLLIN };
 		int left = -1;
 
 		if (timeout_ms >= 0) {
-			uint64_t t = now_ns();
+			uint64_t t = hal_now_ns();
 			if (t >= deadline)
 				return HAL_ERR_DEVICE;
 			left = (int)((deadline - t + 999999) / 1000000);
@@ -208,7 +200,7 @@ static void job_free(struct npu_job *j)
 static void run_job(struct npu_sim *d, struct npu_job *j)
 {
 	struct npu_fence *f = j->fence;
-	uint64_t t0 = now_ns(), t1;
+	uint64_t t0 = hal_now_ns(), t1;
 	struct npu_counters total;
 	uint32_t opp;
 	int rc;
@@ -229,7 +221,7 @@ static void run_job(struct npu_sim *d, struct npu_job *j)
 	job_free(j);
 
 	/* housekeeping after the signal, so that it never delays the waiter */
-	t1 = now_ns();
+	t1 = hal_now_ns();
 	pthread_mutex_lock(&d->elock);
 	npu_sysfs_job_done(&d->sysfs, t1 - t0, &total, t1, false);
 	pthread_mutex_unlock(&d->elock);
@@ -546,7 +538,7 @@ static enum hal_status sim_run(struct hal_device *dev, const struct hal_op *op)
 {
 	struct npu_sim *d = to_sim(dev);
 	char msg[sizeof(dev->error)];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = hal_now_ns();
 	enum hal_status st;
 
 	if (hal_op_check(op, msg, sizeof(msg)) != HAL_OK) {
@@ -560,7 +552,7 @@ static enum hal_status sim_run(struct hal_device *dev, const struct hal_op *op)
 	st = run_matmul(d, op);
 	if (st == HAL_OK) {
 		dev->stats.ops++;
-		dev->stats.busy_ns += now_ns() - t0;
+		dev->stats.busy_ns += hal_now_ns() - t0;
 	}
 	pthread_mutex_unlock(&d->run_lock);
 	return st;
@@ -580,7 +572,7 @@ static void sim_destroy(struct hal_device *dev)
 	pthread_join(d->worker, NULL); /* drains the queue first */
 
 	c = d->engine.total;
-	npu_sysfs_job_done(&d->sysfs, 0, &c, now_ns(), true);
+	npu_sysfs_job_done(&d->sysfs, 0, &c, hal_now_ns(), true);
 	npu_sysfs_close(&d->sysfs);
 	for (uint32_t i = 0; i < d->n_weights; i++)
 		free(d->weights[i].npu_data);

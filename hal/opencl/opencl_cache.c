@@ -25,14 +25,6 @@
 #define CACHE_MAGIC "ENPUCLB1"
 #define CACHE_MAX_BYTES (512u << 20) /* larger than any program binary we produce */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t fnv1a(const void *data, size_t n, uint64_t h)
 {
 	const unsigned char *p = data;
@@ -234,7 +226,7 @@ enum hal_status ocl_program_get(struct ocl_dev *d, const char *source, const cha
 				char *err, size_t len)
 {
 	char dir[400], key[1024];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = hal_now_ns();
 	enum hal_status st;
 
 	cache_dir(dir, sizeof(dir));
@@ -247,7 +239,7 @@ enum hal_status ocl_program_get(struct ocl_dev *d, const char *source, const cha
 		d->program = load_cached(d, d->info.cache_path, key, options);
 		if (d->program) {
 			d->info.program_from_cache = true;
-			d->info.program_ns = now_ns() - t0;
+			d->info.program_ns = hal_now_ns() - t0;
 			return HAL_OK;
 		}
 	}
@@ -256,6 +248,6 @@ enum hal_status ocl_program_get(struct ocl_dev *d, const char *source, const cha
 		return st;
 	if (d->info.cache_path[0])
 		store_cached(d, dir, d->info.cache_path, key);
-	d->info.program_ns = now_ns() - t0;
+	d->info.program_ns = hal_now_ns() - t0;
 	return HAL_OK;
 }

@@ -250,14 +250,6 @@ static int choose(const struct ocl_candidate *c, size_t n, const char *select, c
 
 /* ---- the device ------------------------------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static const struct hal_device_vtable ocl_vtable;
 
 static void ocl_destroy(struct hal_device *dev)
@@ -467,7 +459,7 @@ enum hal_status hal_opencl_enqueue(struct hal_device *dev, const struct hal_op *
 	if (!f)
 		return ocl_fail(d, HAL_ERR_NOMEM, "out of memory for a fence");
 	f->dev = d;
-	f->t0 = now_ns();
+	f->t0 = hal_now_ns();
 	st = ocl_enqueue_op(d, op, n_wait, n_wait ? evs : NULL, &f->event);
 	if (st) {
 		/* commands already enqueued for this op must not outlive their operands */
@@ -498,7 +490,7 @@ enum hal_status hal_fence_wait(struct hal_fence *f)
 	}
 	if (e != CL_SUCCESS)
 		return ocl_fail(f->dev, HAL_ERR_DEVICE, "waiting for the op: %s", ocl_strerror(e));
-	f->dev->base.stats.busy_ns += now_ns() - f->t0;
+	f->dev->base.stats.busy_ns += hal_now_ns() - f->t0;
 	return HAL_OK;
 }
 

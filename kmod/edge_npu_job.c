@@ -17,6 +17,7 @@
  * queue, so that the jobs behind it, of every client, complete.
  */
 #include <linux/dma-fence.h>
+#include <linux/delay.h>
 #include <linux/dma-resv.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -266,6 +267,27 @@ err:
 	return ret;
 }
 
+/*
+ * Waits until the hardware queue has no job left: files are closed by now (no new jobs), but a
+ * hung job may still wait for its timeout, and drm_sched_fini() would leak it.
+ */
+static void enpu_queue_drain(struct enpu_queue *q)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(2 * enpu_job_timeout_ms + 1000);
+	bool empty;
+
+	for (;;) {
+		spin_lock(&q->sched.job_list_lock);
+		empty = list_empty(&q->sched.pending_list);
+		spin_unlock(&q->sched.job_list_lock);
+		if (empty || time_after(jiffies, deadline))
+			break;
+		msleep(10);
+	}
+	if (!empty)
+		dev_err(q->edev->drm.dev, "engine %u: jobs still pending at removal\n", q->index);
+}
+
 void enpu_queues_fini(struct enpu_device *edev)
 {
 	u32 i;
@@ -275,6 +297,7 @@ void enpu_queues_fini(struct enpu_device *edev)
 
 		if (!q)
 			continue;
+		enpu_queue_drain(q);
 		drm_sched_fini(&q->sched);
 		mutex_destroy(&q->lock);
 		kfree(q->engine);

@@ -24,3 +24,5 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build (build-ci-asan)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_suite build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false
+echo "== kernel module under QEMU (tests/kmod/run.sh; SKIP only where qemu cannot run)"
+ENPU_MESON_BUILD=build-ci tests/kmod/run.sh build-ci-kmod

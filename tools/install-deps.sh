@@ -4,7 +4,8 @@
 set -eu
 
 packages="gcc meson ninja-build pkg-config libdrm-dev liburing-dev libnl-genl-3-dev check
-ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd"
+ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
+linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static"
 
 missing=""
 for p in $packages; do

@@ -1038,6 +1038,40 @@ static void test_prime_pair(int fd_a, int fd_b, const char *what)
 	ctx_free(fd_b, ctx);
 }
 
+/*
+ * --leave-hung-job: submits a hung job and a job behind it, then closes the fd at once, so that
+ * the module is unloaded (by init.sh, right after) with work in flight.
+ */
+static int leave_hung_job(void)
+{
+	int fd = open_npu(0);
+	uint32_t ctx, cmd, a, b;
+	struct job j = { .nrefs = 2 };
+	struct stream hang, ok;
+
+	if (fd < 0)
+		return 1;
+	ctx = ctx_new(fd, 1);
+	cmd = bo_new(fd, 4096);
+	a = bo_new(fd, 4096);
+	b = bo_new(fd, 4096);
+	j.ctx = ctx;
+	j.cmd_bo = cmd;
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ b, DRM_EDGE_NPU_BO_WRITE };
+	s_begin(&hang);
+	s_stall(&hang);
+	s_finish(&hang);
+	s_begin(&ok);
+	s_copy(&ok, 0, 1, 4096);
+	s_finish(&ok);
+	if (submit(fd, &j, &hang, NULL) || submit(fd, &j, &ok, NULL))
+		return 1;
+	close(fd);
+	printf("left a hung job in flight\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned int autosuspend_ms = 300;
@@ -1050,6 +1084,8 @@ int main(int argc, char **argv)
 			autosuspend_ms = (unsigned int)atoi(argv[++i]);
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && !strcmp(argv[1], "--leave-hung-job"))
+		return leave_hung_job();
 	fd1 = open_npu(0);
 	fd2 = open_npu(0);
 	fd_dev1 = open_npu(1);

@@ -131,7 +131,7 @@ echo "booting $KVER in qemu (TCG), log in $LOG"
 start=$(date +%s.%N)
 set +e
 timeout "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1G \
-	-nographic -no-reboot -kernel "/boot/vmlinuz-$KVER" -initrd "$OUT/initramfs.gz" \
+	-nographic -no-reboot -nic none -kernel "/boot/vmlinuz-$KVER" -initrd "$OUT/initramfs.gz" \
 	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic" </dev/null >"$LOG" 2>&1
 qrc=$?
 set -e

@@ -229,7 +229,7 @@ struct drm_edge_npu_bo_ref {
  * @num_bos: in, entries at @bos, 0..%DRM_EDGE_NPU_MAX_BOS.
  * @bos: in, user pointer to @num_bos elements of @bo_ref_size bytes, each a
  *	&struct drm_edge_npu_bo_ref (possibly a longer future version whose tail must be 0).
- * @bo_ref_size: in, sizeof(struct drm_edge_npu_bo_ref) as user space knows it (>= 8).
+ * @bo_ref_size: in, sizeof(struct drm_edge_npu_bo_ref) as user space knows it, 8..4096.
  * @num_in_syncs: in, entries at @in_syncs, 0..%DRM_EDGE_NPU_MAX_IN_SYNCS.
  * @in_syncs: in, user pointer to __u32 syncobj handles the job waits for.
  * @out_sync: in, a syncobj that receives the job's done fence, or 0.

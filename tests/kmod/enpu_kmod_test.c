@@ -32,6 +32,9 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/capability.h>
 #include <linux/sync_file.h>
 
 #include <xf86drm.h>
@@ -377,6 +380,29 @@ static void test_params(int fd)
 			   &p), -EINVAL);
 }
 
+/* CTX_CREATE with HIGH priority in a child that dropped CAP_SYS_NICE; returns its errno. */
+static int high_prio_without_cap_sys_nice(int fd)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+		struct __user_cap_data_struct data[2];
+		struct drm_edge_npu_ctx_create cc = { .priority = DRM_EDGE_NPU_PRIORITY_HIGH };
+
+		if (syscall(SYS_capget, &hdr, data))
+			_exit(100);
+		data[0].effective &= ~(1u << CAP_SYS_NICE);
+		if (syscall(SYS_capset, &hdr, data))
+			_exit(101);
+		_exit(-xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc));
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -999;
+	return -WEXITSTATUS(status);
+}
+
 static void test_contract(int fd)
 {
 	struct drm_edge_npu_bo_create bc;
@@ -429,6 +455,7 @@ static void test_contract(int fd)
 	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL);
 	cc = (struct drm_edge_npu_ctx_create){ .priority = 1, .reserved = 1 };
 	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL);
+	CHECK_ERRNO(high_prio_without_cap_sys_nice(fd), -EACCES);
 	cd.handle = 777;
 	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), -ENOENT);
 	ctx = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
@@ -979,7 +1006,8 @@ static void test_fdinfo(int fd)
 	      (unsigned long long)a.total_kib, (unsigned long long)b.total_kib);
 	busy_work(fd, 4);
 	b = read_fdinfo(fd);
-	CHECK(b.engine_ns > a.engine_ns && b.cycles > a.cycles, "engine %llu -> %llu cycles %llu -> %llu",
+	CHECK(b.engine_ns > a.engine_ns && b.cycles > a.cycles,
+	      "engine %llu -> %llu cycles %llu -> %llu",
 	      (unsigned long long)a.engine_ns, (unsigned long long)b.engine_ns,
 	      (unsigned long long)a.cycles, (unsigned long long)b.cycles);
 	printf("  fdinfo: engine %llu ns, cycles %llu, total %llu KiB, resident %llu KiB\n",

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 #include <xf86drm.h>
 
@@ -51,14 +50,6 @@ struct npu_drm {
 static struct npu_drm *to_drm(struct hal_device *dev)
 {
 	return (struct npu_drm *)dev;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
@@ -226,7 +217,7 @@ static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 	if (ret)
 		return fail(&d->base, HAL_ERR_DEVICE, "%s: submit: %s", what, strerror(-ret));
 
-	deadline = (int64_t)(now_ns() + 60ull * 1000000000ull);
+	deadline = (int64_t)(hal_now_ns() + 60ull * 1000000000ull);
 	if (drmSyncobjWait(d->fd, &d->sync, 1, deadline, 0, NULL))
 		return fail(&d->base, HAL_ERR_DEVICE, "%s: waiting for the job: %s", what,
 			    strerror(errno));
@@ -301,7 +292,7 @@ static enum hal_status run_matmul(struct npu_drm *d, const struct hal_op *op)
 static enum hal_status drm_run(struct hal_device *dev, const struct hal_op *op)
 {
 	struct npu_drm *d = to_drm(dev);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = hal_now_ns();
 	enum hal_status st;
 	char msg[160];
 
@@ -314,7 +305,7 @@ static enum hal_status drm_run(struct hal_device *dev, const struct hal_op *op)
 	st = run_matmul(d, op);
 	if (st == HAL_OK) {
 		dev->stats.ops++;
-		dev->stats.busy_ns += now_ns() - t0;
+		dev->stats.busy_ns += hal_now_ns() - t0;
 	}
 	pthread_mutex_unlock(&d->lock);
 	return st;

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * enpu_dump - greedy decoding through libedge-npu, printed as one JSON line per prompt:
+ * {"prompt":..., "ids":[...], "steps":[{"top":[[id,logit],...5], "p1":..., "tok":id}, ...]}
+ * The same format as llama_dump.mjs prints for llama.cpp, so compare.mjs can diff them.
+ *
+ * usage: enpu_dump MODEL.gguf STEPS PROMPT...   (ENPU_DEVICE picks the device, default cpu-ref)
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <edge_npu.h>
+
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* The five largest logits, best first. */
+static void top5(const float *lg, size_t n, int top[5])
+{
+	for (int k = 0; k < 5; k++) {
+		top[k] = -1;
+		for (size_t i = 0; i < n; i++) {
+			int taken = 0;
+			for (int j = 0; j < k; j++)
+				taken |= top[j] == (int)i;
+			if (!taken && (top[k] < 0 || lg[i] > lg[top[k]]))
+				top[k] = (int)i;
+		}
+	}
+}
+
+static int dump(enpu_context *ctx, enpu_model *m, const char *prompt, int steps)
+{
+	enpu_token ids[4096];
+	enpu_session *s;
+	size_t n;
+
+	if (enpu_tokenize(m, prompt, strlen(prompt), true, ids, 4096, &n) ||
+	    enpu_session_create(m, NULL, &s))
+		return fprintf(stderr, "enpu_dump: %s\n", enpu_last_error(ctx)), 1;
+	printf("{\"prompt\":");
+	json_string(prompt);
+	printf(",\"ids\":[");
+	for (size_t i = 0; i < n; i++)
+		printf("%s%d", i ? "," : "", ids[i]);
+	printf("],\"steps\":[");
+	enpu_status st = enpu_session_eval(s, ids, n);
+	for (int k = 0; k < steps && !st; k++) {
+		const float *lg;
+		size_t nv;
+		int top[5];
+		enpu_token t;
+		double z = 0;
+
+		enpu_session_logits(s, &lg, &nv);
+		top5(lg, nv, top);
+		for (size_t i = 0; i < nv; i++)
+			z += exp(lg[i] - lg[top[0]]);
+		enpu_sample(s, NULL, NULL, &t);
+		printf("%s{\"top\":[", k ? "," : "");
+		for (int j = 0; j < 5; j++)
+			printf("%s[%d,%.6f]", j ? "," : "", top[j], lg[top[j]]);
+		printf("],\"p1\":%.6f,\"tok\":%d}", 1.0 / z, t);
+		if (t == enpu_token_eos(m))
+			break;
+		st = enpu_session_eval(s, &t, 1);
+	}
+	printf("]}\n");
+	enpu_session_free(s);
+	if (st)
+		fprintf(stderr, "enpu_dump: %s\n", enpu_last_error(ctx));
+	return st ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	enpu_context *ctx;
+	enpu_model *m;
+	int rc = 0;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: enpu_dump MODEL.gguf STEPS PROMPT...\n");
+		return 2;
+	}
+	co.device = getenv("ENPU_DEVICE") ? getenv("ENPU_DEVICE") : "cpu-ref";
+	co.n_threads = 1;
+	if (enpu_context_create(&co, &ctx))
+		return fprintf(stderr, "enpu_dump: %s\n", enpu_last_error(NULL)), 1;
+	if (enpu_model_load(ctx, argv[1], NULL, &m)) {
+		fprintf(stderr, "enpu_dump: %s\n", enpu_last_error(ctx));
+		enpu_context_destroy(ctx);
+		return 1;
+	}
+	for (int i = 3; i < argc && !rc; i++)
+		rc = dump(ctx, m, argv[i], atoi(argv[2]));
+	enpu_model_free(m);
+	enpu_context_destroy(ctx);
+	return rc;
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* session.c - sessions: KV cache, batched evaluation, sampling and generation. */
 #include "internal.h"
+#include "hal/telemetry.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -134,6 +135,7 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 	s->n_past += n;
 	memcpy(s->logits, g->logits->data, sizeof(float) * s->model->sm.hp.n_vocab);
 	s->have_logits = true;
+	hal_telemetry_publish_devices(ctx->devices, ctx->n_devices); /* for npu-top */
 	return ENPU_OK;
 }
 

@@ -17,6 +17,7 @@
  */
 #include "hal/npu/npu_sim.h"
 #include "hal/npu/npu_model.h"
+#include "hal/telemetry.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -75,6 +76,9 @@ struct npu_sim {
 	pthread_mutex_t elock; /* engine and sysfs */
 	struct npu_engine engine;
 	struct npu_sysfs sysfs;
+	uint64_t engine_busy_ns; /* telemetry: host time the engine ran jobs (worker only) */
+	atomic_uint queued;      /* telemetry: jobs submitted and not yet finished */
+	atomic_uint_fast64_t weight_bytes; /* telemetry: NPU-layout weights held */
 
 	pthread_mutex_t run_lock; /* run(), prepare/release_weight */
 	struct npu_weight *weights;
@@ -196,6 +200,34 @@ static void job_free(struct npu_job *j)
 	free(j);
 }
 
+/*
+ * The engine's view for npu-top (hal/telemetry.h): a few stores into shared memory after each
+ * job, so that another process sees the device without stopping it. Called with elock held.
+ */
+static void publish_engine(struct npu_sim *d, const struct npu_counters *c, uint64_t now)
+{
+	unsigned int queued = atomic_load(&d->queued);
+	struct hal_telem_engine e = {
+		.engine_busy_ns = d->engine_busy_ns,
+		.jobs = c->jobs,
+		.jobs_failed = c->errors,
+		.resets = c->stalls, /* every stall resets the engine */
+		.cycles = c->busy_cycles,
+		.energy_pj = c->energy_pj,
+		.cur_freq_hz = (uint64_t)npu_opp_table[d->engine.opp].freq_mhz * 1000000ull,
+		.min_freq_hz = d->sysfs.min_hz,
+		.max_freq_hz = d->sysfs.max_hz,
+		.mem_bytes = atomic_load(&d->weight_bytes),
+		.last_job_ns = now,
+		/* no power gating is modeled in process: powered, busy or waiting for work */
+		.power = queued ? HAL_TELEM_POWER_ACTIVE : HAL_TELEM_POWER_IDLE,
+		.queue_depth = queued,
+		.governor = npu_governor_name(d->sysfs.gov),
+	};
+
+	hal_telem_update_engine(&d->base, &e);
+}
+
 /* Runs one job on the engine at the operating point the DVFS policy picks now. */
 static void run_job(struct npu_sim *d, struct npu_job *j)
 {
@@ -214,6 +246,7 @@ static void run_job(struct npu_sim *d, struct npu_job *j)
 	if (rc == -ENPU_ERR_STALLED)
 		npu_engine_reset(&d->engine);
 	total = d->engine.total;
+	d->engine_busy_ns += hal_now_ns() - t0;
 	pthread_mutex_unlock(&d->elock);
 
 	f->result = rc ? HAL_ERR_DEVICE : HAL_OK;
@@ -224,6 +257,8 @@ static void run_job(struct npu_sim *d, struct npu_job *j)
 	t1 = hal_now_ns();
 	pthread_mutex_lock(&d->elock);
 	npu_sysfs_job_done(&d->sysfs, t1 - t0, &total, t1, false);
+	atomic_fetch_sub(&d->queued, 1);
+	publish_engine(d, &total, t1);
 	pthread_mutex_unlock(&d->elock);
 }
 
@@ -279,6 +314,7 @@ enum hal_status npu_sim_submit(struct hal_device *dev, const void *stream, size_
 		goto fail;
 	}
 	j->fence->seqno = ++d->seqno;
+	atomic_fetch_add(&d->queued, 1);
 	if (d->tail)
 		d->tail->next = j;
 	else
@@ -405,6 +441,7 @@ static enum hal_status sim_prepare_weight(struct hal_device *dev, struct hal_ten
 	}
 	page_out(w->data, hal_tensor_bytes(w));
 	d->weights[d->n_weights++] = (struct npu_weight){ buf, w->data, ++d->next_id };
+	atomic_fetch_add(&d->weight_bytes, bytes);
 	w->data = buf;
 	w->owner = dev;
 out:
@@ -424,6 +461,8 @@ static void sim_release_weight(struct hal_device *dev, struct hal_tensor *w)
 		npu_engine_forget_buffer(&d->engine, nw->id);
 		pthread_mutex_unlock(&d->elock);
 		free(nw->npu_data);
+		atomic_fetch_sub(&d->weight_bytes,
+				 npu_weight_row_bytes(w->type, w->ne[0]) * w->ne[1]);
 		w->data = nw->orig_data;
 		w->owner = NULL;
 		*nw = d->weights[--d->n_weights];
@@ -553,6 +592,7 @@ static enum hal_status sim_run(struct hal_device *dev, const struct hal_op *op)
 	if (st == HAL_OK) {
 		dev->stats.ops++;
 		dev->stats.busy_ns += hal_now_ns() - t0;
+		hal_telem_update_stats(dev, &dev->stats);
 	}
 	pthread_mutex_unlock(&d->run_lock);
 	return st;
@@ -571,6 +611,7 @@ static void sim_destroy(struct hal_device *dev)
 	pthread_mutex_unlock(&d->qlock);
 	pthread_join(d->worker, NULL); /* drains the queue first */
 
+	hal_telem_detach(dev);
 	c = d->engine.total;
 	npu_sysfs_job_done(&d->sysfs, 0, &c, hal_now_ns(), true);
 	npu_sysfs_close(&d->sysfs);
@@ -626,6 +667,13 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 		free(d);
 		return HAL_ERR_DEVICE;
 	}
+	/* npu-top finds the device by its devfreq directory's name: "npu0" */
+	const char *node = strrchr(d->sysfs.path, '/');
+
+	hal_telem_attach(&d->base, HAL_TELEM_KIND_NPU, node ? node + 1 : NULL);
+	pthread_mutex_lock(&d->elock);
+	publish_engine(d, &d->engine.total, 0);
+	pthread_mutex_unlock(&d->elock);
 	*out_dev = &d->base;
 	return HAL_OK;
 }

@@ -403,13 +403,9 @@ static int cmd_cpu(const struct opts *o)
 		fprintf(stderr, "npu-bench: cpu backend: %s\n", err);
 		return 1;
 	}
-	if (tpool_create(hal_cpu_fast_threads(b.dev), &b.pool)) {
-		hal_device_destroy(b.dev);
-		return 1;
-	}
+	b.pool = hal_cpu_fast_pool(b.dev);
 	uint8_t *buf = bw_buffer();
 	if (!buf) {
-		tpool_destroy(b.pool);
 		hal_device_destroy(b.dev);
 		return 1;
 	}
@@ -449,7 +445,6 @@ static int cmd_cpu(const struct opts *o)
 	printf("\nbandwidth ceiling again at the end: %.1f GB/s (drift: compare with %.1f)\n",
 	       after, b.ceiling);
 	free(buf);
-	tpool_destroy(b.pool);
 	hal_device_destroy(b.dev);
 	return rc ? 1 : 0;
 }

@@ -716,3 +716,8 @@ uint32_t hal_cpu_fast_threads(const struct hal_device *dev)
 {
 	return ((const struct cpu_fast *)dev)->n_threads;
 }
+
+struct tpool *hal_cpu_fast_pool(const struct hal_device *dev)
+{
+	return ((const struct cpu_fast *)dev)->pool;
+}

@@ -16,5 +16,10 @@ enum hal_status hal_cpu_fast_create(const struct hal_device_options *opts,
 /* The kernel set ("avx512", "avx2", "scalar") and thread count of a device made above. */
 const char *hal_cpu_fast_isa(const struct hal_device *dev);
 uint32_t hal_cpu_fast_threads(const struct hal_device *dev);
+/*
+ * The device's thread pool, for npu-bench: a second pool would put its workers next to this
+ * one's spinning workers on the same cores and time the contention.
+ */
+struct tpool *hal_cpu_fast_pool(const struct hal_device *dev);
 
 #endif

@@ -4,9 +4,9 @@
  *
  * The caller publishes (fn, arg, nth), bumps `gen` and wakes sleepers; each worker runs its
  * part and decrements `pending`; the caller runs part 0 and then waits for pending == 0.
- * Workers spin on `gen` for a while before sleeping on it with FUTEX_WAIT: a decode token is
- * ~180 ops of a few microseconds each, and a futex wake-up under a hypervisor costs about as
- * much as one of them.
+ * Workers spin on `gen` for up to TPOOL_SPIN_NS_DEFAULT before sleeping on it with
+ * FUTEX_WAIT: a decode token is ~180 ops of a few microseconds each, and a futex wake-up
+ * under a hypervisor costs about as much as several of them.
  *
  * Lost wake-ups cannot happen: a worker announces itself in `sleepers` (seq_cst) before
  * FUTEX_WAIT re-checks `gen`, and the caller bumps `gen` (seq_cst) before reading `sleepers`;
@@ -22,14 +22,18 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
- * Pauses before a waiting thread sleeps (a pause is ~40-140 cycles: ~10-50 us). Short: when
- * the cores are shared with other processes a spinning thread steals the core the thread
- * it waits for needs, and a long spin then costs a whole scheduler time slice.
+ * How long a waiting thread spins before it sleeps (ENPU_CPU_SPIN_US overrides). Bounded by
+ * time, not by a count of pauses: a pause costs 10 to 140 cycles depending on the CPU, and
+ * the gaps to cover (a decode token's single-threaded ops between two matmuls, a few us up
+ * to ~100 us for attention at long context) are times. Measured on the 130 M Q8_0 model
+ * (2 vCPUs, best of 4 rounds): 0 us spin decodes 87 tokens/s, 20 us 150, 200 us 152, 1 ms
+ * 145; a worker that sleeps starts each op ~20-50 us late.
  */
-#define TPOOL_SPIN 1024
+#define TPOOL_SPIN_NS_DEFAULT 100000ull
 
 struct tpool_worker {
 	struct tpool *pool;
@@ -45,6 +49,7 @@ struct tpool {
 	_Atomic uint32_t sleepers;
 	_Atomic uint32_t caller_sleeps; /* the caller sleeps on `pending` */
 	_Atomic bool stop;
+	uint64_t spin_ns;
 	tpool_fn fn;
 	void *arg;
 	uint32_t nth;
@@ -57,6 +62,14 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield");
 #endif
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
@@ -75,11 +88,15 @@ static uint32_t wait_gen(struct tpool *p, uint32_t seen)
 	uint32_t g;
 
 	for (;;) {
-		for (int i = 0; i < TPOOL_SPIN; i++) {
+		uint64_t t0 = now_ns();
+
+		for (uint32_t i = 1;; i++) {
 			g = atomic_load_explicit(&p->gen, memory_order_acquire);
 			if (g != seen)
 				return g;
 			cpu_relax();
+			if (i % 64 == 0 && now_ns() - t0 > p->spin_ns)
+				break;
 		}
 		atomic_fetch_add(&p->sleepers, 1);
 		futex_wait(&p->gen, seen);
@@ -116,11 +133,14 @@ static void publish(struct tpool *p)
 static void wait_pending(struct tpool *p)
 {
 	uint32_t left;
+	uint64_t t0 = now_ns();
 
-	for (int i = 0; i < TPOOL_SPIN; i++) {
+	for (uint32_t i = 1;; i++) {
 		if (!atomic_load_explicit(&p->pending, memory_order_acquire))
 			return;
 		cpu_relax();
+		if (i % 64 == 0 && now_ns() - t0 > p->spin_ns)
+			break;
 	}
 	atomic_store(&p->caller_sleeps, 1);
 	while ((left = atomic_load(&p->pending)))
@@ -148,6 +168,9 @@ int tpool_create(uint32_t n_threads, struct tpool **out)
 	if (!p)
 		return -ENOMEM;
 	p->n = n_threads;
+	p->spin_ns = TPOOL_SPIN_NS_DEFAULT;
+	if (getenv("ENPU_CPU_SPIN_US"))
+		p->spin_ns = strtoull(getenv("ENPU_CPU_SPIN_US"), NULL, 10) * 1000ull;
 	p->workers = calloc(n_threads, sizeof(*p->workers));
 	if (!p->workers) {
 		free(p);

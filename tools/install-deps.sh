@@ -3,8 +3,8 @@
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -eu
 
-packages="gcc meson ninja-build pkg-config libdrm-dev liburing-dev libnl-genl-3-dev check libncurses-dev tmux
-ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
+packages="gcc meson ninja-build pkg-config libdrm-dev liburing-dev libnl-genl-3-dev check
+libncurses-dev tmux ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
 linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static"
 
 missing=""

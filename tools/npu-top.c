@@ -116,7 +116,8 @@ static struct {
 
 /* ---- small file helpers ------------------------------------------------------------------- */
 
-static char *strf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static char *strf(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /*
  * snprintf that cuts silently: a path that does not fit names no file, a label is shortened.

@@ -15,6 +15,7 @@
 #include "hal/cpu/threadpool.h"
 #include "hal/hal.h"
 #include "hal/quant.h"
+#include "sched/bench.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -596,6 +597,9 @@ int main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	cmd = argv[1];
+	/* sched: the scheduler's modeled comparisons; its options live in sched/bench.c */
+	if (!strcmp(cmd, "sched"))
+		return sched_bench_main(argc - 1, argv + 1);
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "t:r:m:p:n:d:h", longopts, NULL)) != -1) {
 		long v = optarg ? strtol(optarg, NULL, 10) : 0;
@@ -627,7 +631,7 @@ int main(int argc, char **argv)
 		}
 		return cmd_e2e(&o);
 	}
-	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e)\n", cmd);
+	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, sched)\n", cmd);
 	usage(stderr);
 	return 2;
 }

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.c - DAG generators (random DAGs, the transformer graphs of model shapes) and the body
+ * of `npu-bench sched`: the partitioner against the exact optimum on small random DAGs, against
+ * HEFT and single-device placements on transformer graphs, and the power manager against every
+ * device at its top clock at the same latency target. Every figure it prints is MODELED (the
+ * profile's simulated silicon), except the scheduler's own run time, which is measured.
+ */
+#include "bench.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rnd(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static double unif(uint64_t *s)
+{
+	return (double)(rnd(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+enum sched_status sched_random_dag(uint64_t *seed, uint32_t n, struct sched_dag *out)
+{
+	uint32_t (*edges)[2] = malloc(sizeof(*edges) * (size_t)(n ? n : 1) * n);
+	double *bytes = malloc(sizeof(double) * (size_t)(n ? n : 1) * n);
+	struct sched_dag_node *nodes = calloc(n ? n : 1, sizeof(*nodes));
+	uint32_t ne = 0;
+	enum sched_status st = SCHED_ERR_NOMEM;
+
+	if (!edges || !bytes || !nodes)
+		goto out;
+	for (uint32_t v = 0; v < n; v++) {
+		static const enum hal_op_kind kinds[] = {
+			HAL_OP_MATMUL, HAL_OP_MATMUL, HAL_OP_MATMUL, HAL_OP_RMSNORM, HAL_OP_ROPE,
+			HAL_OP_ATTENTION, HAL_OP_SWIGLU, HAL_OP_ADD,
+		};
+		struct sched_dag_node *x = &nodes[v];
+		x->kind = kinds[rnd(seed) % (sizeof(kinds) / sizeof(kinds[0]))];
+		x->wtype = HAL_TYPE_F32;
+		x->layer = -1;
+		x->sig = rnd(seed);
+		/* batch of 1..64 tokens, widths 256..4096: decode-like and prefill-like ops mixed */
+		double T = (double)(1u << (rnd(seed) % 7)), D = 256.0 * (1u << (rnd(seed) % 5));
+		if (x->kind == HAL_OP_MATMUL) {
+			double N = 256.0 * (1u << (rnd(seed) % 5));
+			x->wtype = rnd(seed) % 4 ? HAL_TYPE_Q8_0 : HAL_TYPE_F16;
+			x->ops = 2 * D * N * T;
+			x->bytes = D * N * (x->wtype == HAL_TYPE_F16 ? 2.0 : 34.0 / 32) + 4 * T * (D + N);
+			x->out_bytes = 4 * T * N;
+		} else if (x->kind == HAL_OP_ATTENTION) {
+			double ctx = 64.0 * (1u << (rnd(seed) % 5));
+			x->ops = T * D * ctx * 4;
+			x->bytes = 8 * ctx * D + 16 * T * D;
+			x->out_bytes = 4 * T * D;
+		} else {
+			x->ops = (4 + 16 * unif(seed)) * D * T;
+			x->bytes = 12 * D * T;
+			x->out_bytes = 4 * D * T;
+		}
+		if (v == 0)
+			continue;
+		/* one input at least, more with falling probability: chains, forks and joins */
+		uint32_t first = (uint32_t)(rnd(seed) % v);
+		edges[ne][0] = first;
+		edges[ne][1] = v;
+		bytes[ne++] = nodes[first].out_bytes;
+		for (uint32_t u = 0; u < v; u++)
+			if (u != first && unif(seed) < 0.2) {
+				edges[ne][0] = u;
+				edges[ne][1] = v;
+				bytes[ne++] = nodes[u].out_bytes;
+			}
+	}
+	st = sched_dag_init(out, n, ne, (const uint32_t(*)[2])edges, bytes);
+	if (!st)
+		memcpy(out->nodes, nodes, sizeof(*nodes) * n);
+out:
+	free(edges);
+	free(bytes);
+	free(nodes);
+	return st;
+}
+
+/* ---- transformer graphs of a model shape, without weights ------------------------------- */
+
+struct shape_model {
+	struct sched_hparams hp;
+	enum hal_type type;
+	struct sched_weight w;
+	char name[64];
+};
+
+/* Every weight exists with the shape asked for: the graph needs shapes, never bytes. */
+static const struct sched_weight *shape_lookup(void *user, const char *name)
+{
+	struct shape_model *m = user;
+	const struct sched_hparams *hp = &m->hp;
+	const uint32_t d = hp->n_embd, dkv = hp->n_head_kv * sched_head_dim(hp);
+	uint64_t ne0 = d, ne1 = 1;
+	enum hal_type t = m->type;
+
+	if (strstr(name, "norm")) {
+		t = HAL_TYPE_F32;
+	} else if (!strcmp(name, "token_embd.weight") || !strcmp(name, "output.weight")) {
+		ne1 = hp->n_vocab;
+	} else if (strstr(name, "attn_k") || strstr(name, "attn_v")) {
+		ne1 = dkv;
+	} else if (strstr(name, "attn_q") || strstr(name, "attn_output")) {
+		ne1 = d;
+	} else if (strstr(name, "ffn_down")) {
+		ne0 = hp->n_ff;
+		ne1 = d;
+	} else {
+		ne1 = hp->n_ff;
+	}
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	m->w = (struct sched_weight){ m->name, t, ne1 > 1 ? 2 : 1, { ne0, ne1, 1, 1 }, NULL };
+	return &m->w;
+}
+
+enum sched_status sched_model_dag(const struct sched_hparams *hp, enum hal_type wtype,
+				  uint32_t n_tokens, uint32_t ctx_len, struct sched_dag *out,
+				  char *err, size_t err_len)
+{
+	struct shape_model sm = { .hp = *hp, .type = wtype };
+	struct sched_model m;
+	struct sched_graph *g = NULL;
+	enum sched_status st = sched_model_bind(hp, shape_lookup, &sm, &m, err, err_len);
+
+	if (st)
+		return st;
+	const uint32_t dkv = hp->n_head_kv * sched_head_dim(hp);
+	struct hal_tensor *kc = calloc(hp->n_layer, sizeof(*kc));
+	struct hal_tensor *vc = calloc(hp->n_layer, sizeof(*vc));
+	if (!kc || !vc) {
+		st = SCHED_ERR_NOMEM;
+		snprintf(err, err_len, "out of memory");
+		goto out;
+	}
+	for (uint32_t l = 0; l < hp->n_layer; l++) {
+		/* distinct fake addresses: each layer's cache is its own memory */
+		kc[l] = (struct hal_tensor){ "k_cache", HAL_TYPE_F32, { dkv, ctx_len }, NULL, NULL };
+		vc[l] = kc[l];
+		kc[l].data = (void *)(uintptr_t)(0x100000000ull * (2 * l + 1));
+		vc[l].data = (void *)(uintptr_t)(0x100000000ull * (2 * l + 2));
+	}
+	st = sched_graph_build(&m, n_tokens, kc, vc, &g, err, err_len);
+	if (!st)
+		st = sched_dag_from_graph(g, ctx_len, out, err, err_len);
+out:
+	sched_graph_free(g);
+	free(kc);
+	free(vc);
+	sched_model_release(&m);
+	return st;
+}
+
+/* The shapes npu-bench reports on: npu-mkmodel's default and the ~130 M model. */
+static const struct {
+	const char *name;
+	struct sched_hparams hp;
+	enum hal_type type;
+} models[] = {
+	{ "default-512x8 Q8_0", { 32000, 512, 8, 8, 4, 1408, 64, 10000, 1, 1e-5f }, HAL_TYPE_Q8_0 },
+	{ "130M Q8_0", { 32000, 768, 12, 12, 12, 2048, 64, 10000, 1, 1e-5f }, HAL_TYPE_Q8_0 },
+	{ "130M Q4_0", { 32000, 768, 12, 12, 12, 2048, 64, 10000, 1, 1e-5f }, HAL_TYPE_Q4_0 },
+};
+
+/* ---- npu-bench sched -------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+	return (double)hal_now_ns() / 1e9;
+}
+
+static int bench_small(const struct sched_profile *p, uint32_t count, uint64_t seed)
+{
+	double sum_ls = 0, worst_ls = 0, sum_heft = 0, worst_heft = 0;
+	uint32_t proven = 0, at_opt = 0;
+	double t_part = 0, t_exact = 0;
+
+	printf("\n== random DAGs of 4..10 ops on '%s' (%u devices), contention-free, modeled\n",
+	       p->name, p->n_dev);
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t n = 4 + (uint32_t)(rnd(&seed) % 7);
+		struct sched_dag d;
+		struct sched_plan pl;
+		struct sched_part_stats ps;
+		struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .improve = true,
+						.budget_w = -1 };
+		struct sched_sim_result r;
+		struct sched_sim_options so = { 0 };
+		char err[256];
+
+		if (sched_random_dag(&seed, n, &d) || sched_plan_alloc(&pl, n)) {
+			fprintf(stderr, "npu-bench sched: out of memory\n");
+			return 1;
+		}
+		double t0 = now_s();
+		/* budget_w < 0: no power budget (the comparison is about latency) */
+		o.budget_w = 0;
+		struct sched_profile nob = *p;
+		nob.budget_w = 0;
+		if (sched_partition(&nob, &d, &o, &pl, &ps, err, sizeof(err))) {
+			fprintf(stderr, "npu-bench sched: %s\n", err);
+			sched_dag_free(&d);
+			sched_plan_free(&pl);
+			return 1;
+		}
+		t_part += now_s() - t0;
+		sched_simulate(&nob, &d, &pl, &so, &r);
+		t0 = now_s();
+		double opt = sched_exhaustive(&nob, &d, r.makespan_s, 50000000, NULL);
+		t_exact += now_s() - t0;
+		if (opt > 0) {
+			double q = r.makespan_s / opt - 1, h = ps.heft_makespan_s / opt - 1;
+			proven++;
+			sum_ls += q;
+			sum_heft += h;
+			worst_ls = fmax(worst_ls, q);
+			worst_heft = fmax(worst_heft, h);
+			at_opt += q < 1e-6;
+		}
+		sched_dag_free(&d);
+		sched_plan_free(&pl);
+	}
+	printf("  %u DAGs, optimum proven on %u (branch and bound over assignments and orders)\n",
+	       count, proven);
+	if (!proven)
+		return 0;
+	printf("  HEFT alone:            mean %+6.2f %%  worst %+6.2f %% above the optimum\n",
+	       100 * sum_heft / proven, 100 * worst_heft);
+	printf("  HEFT + local search:   mean %+6.2f %%  worst %+6.2f %% above the optimum "
+	       "(target <= 5 %%: %s); optimal on %u of %u\n",
+	       100 * sum_ls / proven, 100 * worst_ls,
+	       100 * sum_ls / proven <= 5 && 100 * worst_ls <= 5 ? "met" : "NOT met", at_opt, proven);
+	printf("  time (measured): partitioner %.2f ms/DAG, exhaustive %.2f ms/DAG\n",
+	       1e3 * t_part / count, 1e3 * t_exact / count);
+	return 0;
+}
+
+static void count_line(const struct sched_profile *p, const struct sched_dag *d,
+		       const struct sched_plan *pl)
+{
+	for (uint32_t k = 0; k < p->n_dev; k++) {
+		uint32_t c[HAL_OP_COUNT] = { 0 }, tot = 0;
+		for (uint32_t v = 0; v < d->n; v++)
+			if (pl->dev[v] == k) {
+				c[d->nodes[v].kind]++;
+				tot++;
+			}
+		if (!tot)
+			continue;
+		printf("      %-10s %3u ops:", p->dev[k].name, tot);
+		for (int op = 0; op < HAL_OP_COUNT; op++)
+			if (c[op])
+				printf(" %s %u", hal_op_name((enum hal_op_kind)op), c[op]);
+		printf("  (opp %.0f MHz)\n", p->dev[k].opp[pl->opp[k]].freq_hz / 1e6);
+	}
+}
+
+static int bench_model(const struct sched_profile *p, const char *name,
+		       const struct sched_hparams *hp, enum hal_type type, uint32_t n_tokens,
+		       uint32_t ctx, bool verbose)
+{
+	struct sched_dag d;
+	struct sched_plan pl, heft, base;
+	struct sched_part_stats ps;
+	struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .contention = true,
+					.improve = true };
+	struct sched_sim_options so = { .contention = true };
+	struct sched_sim_result r, rh, rc, rn;
+	char err[256];
+
+	if (sched_model_dag(hp, type, n_tokens, ctx, &d, err, sizeof(err))) {
+		fprintf(stderr, "npu-bench sched: %s\n", err);
+		return 1;
+	}
+	if (sched_plan_alloc(&pl, d.n) || sched_plan_alloc(&heft, d.n) ||
+	    sched_plan_alloc(&base, d.n)) {
+		fprintf(stderr, "npu-bench sched: out of memory\n");
+		return 1;
+	}
+	/* latency without a budget first: the comparison with HEFT, which has none */
+	struct sched_profile nob = *p;
+	nob.budget_w = 0;
+	double t0 = now_s();
+	if (sched_partition(&nob, &d, &o, &pl, &ps, err, sizeof(err))) {
+		fprintf(stderr, "npu-bench sched: %s\n", err);
+		return 1;
+	}
+	double t_part = now_s() - t0;
+	sched_simulate(p, &d, &pl, &so, &r);
+	o.improve = false;
+	sched_partition(&nob, &d, &o, &heft, NULL, err, sizeof(err));
+	sched_simulate(p, &d, &heft, &so, &rh);
+	uint32_t cpu = 0, npu = UINT32_MAX;
+	for (uint32_t k = p->n_dev; k-- > 0;) {
+		if (p->dev[k].cls == SCHED_CLASS_CPU && p->dev[k].op_mask == (1u << HAL_OP_COUNT) - 1)
+			cpu = k;
+		if (p->dev[k].cls == SCHED_CLASS_NPU)
+			npu = k;
+	}
+	sched_plan_all_on(p, &d, cpu, &base);
+	sched_simulate(p, &d, &base, &so, &rc);
+	if (npu != UINT32_MAX) {
+		sched_plan_all_on(p, &d, npu, &base);
+		sched_simulate(p, &d, &base, &so, &rn);
+	}
+	printf("  %-20s %4u tok %3u ops | partitioner %9.3f ms | HEFT %9.3f (%+.1f %%) | "
+	       "all-%s %9.3f | all-npu+fb %9.3f | %u crossings, %.0f B copied | %.1f ms to place\n",
+	       name, n_tokens, d.n, 1e3 * r.makespan_s, 1e3 * rh.makespan_s,
+	       100 * (rh.makespan_s / r.makespan_s - 1), p->dev[cpu].name, 1e3 * rc.makespan_s,
+	       npu != UINT32_MAX ? 1e3 * rn.makespan_s : NAN, r.crossings, r.bytes_copied,
+	       1e3 * t_part);
+	if (verbose) {
+		printf("      fastest placement: %.2f W average, %.2f W peak\n", r.avg_w, r.peak_w);
+		count_line(p, &d, &pl);
+		/* the same under the profile's sustained budget */
+		struct sched_sim_result rb;
+		o.improve = true;
+		if (!sched_partition(p, &d, &o, &pl, NULL, err, sizeof(err))) {
+			sched_simulate(p, &d, &pl, &so, &rb);
+			printf("      under the %.3g W budget: %.3f ms, %.3f W average (%s)\n",
+			       p->budget_w, 1e3 * rb.makespan_s, rb.avg_w,
+			       rb.avg_w <= p->budget_w * 1.0001 ? "fits" : "over");
+			count_line(p, &d, &pl);
+		}
+	}
+	sched_plan_free(&pl);
+	sched_plan_free(&heft);
+	sched_plan_free(&base);
+	sched_dag_free(&d);
+	return 0;
+}
+
+/* The power manager against every device at its top OPP, same placement, same target. */
+static int bench_power(const struct sched_profile *p, const char *name,
+		       const struct sched_hparams *hp, enum hal_type type, uint32_t ctx)
+{
+	struct sched_dag d;
+	struct sched_plan pl;
+	struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .contention = true,
+					.improve = true };
+	struct sched_sim_options so = { .contention = true };
+	struct sched_sim_result r, rmax, rpm;
+	char err[256];
+
+	if (sched_model_dag(hp, type, 1, ctx, &d, err, sizeof(err)) || sched_plan_alloc(&pl, d.n)) {
+		fprintf(stderr, "npu-bench sched: %s\n", err);
+		return 1;
+	}
+	struct sched_profile nob = *p;
+	nob.budget_w = 0; /* the fastest placement defines what targets are reachable */
+	if (sched_partition(&nob, &d, &o, &pl, NULL, err, sizeof(err))) {
+		fprintf(stderr, "npu-bench sched: %s\n", err);
+		return 1;
+	}
+	sched_simulate(p, &d, &pl, &so, &r);
+	const double fastest = r.makespan_s;
+	printf("\n== power manager, %s decode (ctx %u) on '%s': energy per token at a latency "
+	       "target, modeled\n   fastest placement: %.3f ms/token at the top clocks\n",
+	       name, ctx, p->name, 1e3 * fastest);
+	static const double factors[] = { 1.1, 1.5, 2.0, 4.0 };
+	for (size_t i = 0; i < sizeof(factors) / sizeof(factors[0]); i++) {
+		double target = fastest * factors[i];
+		o.objective = SCHED_MIN_ENERGY;
+		o.latency_target_s = target;
+		/* energy-optimal placement and clocks for this target */
+		if (sched_partition(p, &d, &o, &pl, NULL, err, sizeof(err))) {
+			fprintf(stderr, "npu-bench sched: %s\n", err);
+			return 1;
+		}
+		so.period_s = target;
+		sched_simulate(p, &d, &pl, &so, &rpm);
+		uint32_t keep[SCHED_MAX_DEVS];
+		memcpy(keep, pl.opp, sizeof(keep));
+		sched_power_max(p, NULL, &pl);
+		sched_simulate(p, &d, &pl, &so, &rmax);
+		double save = 1 - rpm.energy_j / rmax.energy_j;
+		printf("   target %7.3f ms (%.1fx): power manager %7.3f mJ/token (%.3f ms, peak %.2f W, "
+		       "%.1f tokens/J) vs all-at-max %7.3f mJ/token: %4.1f %% less%s\n",
+		       1e3 * target, factors[i], 1e3 * rpm.energy_j, 1e3 * rpm.makespan_s,
+		       rpm.peak_w, 1 / rpm.energy_j, 1e3 * rmax.energy_j, 100 * save,
+		       save >= 0.30 ? "" : " (target: 30 %)");
+		printf("      clocks:");
+		for (uint32_t k = 0; k < p->n_dev; k++)
+			printf(" %s %.0f MHz%s", p->dev[k].name, p->dev[k].opp[keep[k]].freq_hz / 1e6,
+			       rpm.dev_ops[k] ? "" : " (unused, suspended)");
+		printf("\n");
+		memcpy(pl.opp, keep, sizeof(keep));
+	}
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+	return 0;
+}
+
+int sched_bench_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "profile", required_argument, NULL, 'P' },
+		{ "dags", required_argument, NULL, 'D' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *profiles[8] = { 0 };
+	uint32_t n_prof = 0, dags = 200;
+	uint64_t seed = 42;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'P':
+			if (n_prof < 8)
+				profiles[n_prof++] = optarg;
+			break;
+		case 'D': dags = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'S': seed = strtoull(optarg, NULL, 10); break;
+		case 'h':
+			printf("usage: npu-bench sched [--profile NAME|FILE]... [--dags N] [--seed S]\n"
+			       "Modeled comparisons of the partitioner and the power manager (profiles:\n"
+			       "phone and mw by default; see sched/profiles/README.md).\n");
+			return 0;
+		default: return 2;
+		}
+	}
+	if (!n_prof) {
+		profiles[n_prof++] = "phone";
+		profiles[n_prof++] = "mw";
+	}
+	for (uint32_t i = 0; i < n_prof; i++) {
+		struct sched_profile p;
+		char err[512];
+
+		if (sched_profile_find(profiles[i], &p, err, sizeof(err))) {
+			fprintf(stderr, "npu-bench sched: %s\n", err);
+			return 1;
+		}
+		printf("\n######## profile '%s': %s\n", p.name, p.description);
+		if (dags && bench_small(&p, dags, seed))
+			return 1;
+		printf("\n== transformer graphs (contention on the shared memory), modeled latency\n");
+		for (size_t m = 0; m < sizeof(models) / sizeof(models[0]); m++) {
+			bool v = m == 1;
+			if (bench_model(&p, models[m].name, &models[m].hp, models[m].type, 1, 128, v) ||
+			    bench_model(&p, models[m].name, &models[m].hp, models[m].type, 64, 64, v))
+				return 1;
+		}
+		if (bench_power(&p, models[1].name, &models[1].hp, models[1].type, 128))
+			return 1;
+	}
+	return 0;
+}

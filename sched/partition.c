@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * partition.c - the partitioner: HEFT as the baseline, then a local search judged by the
+ * simulator; the exact branch and bound for small DAGs; single-device baselines.
+ *
+ * Why local search over the simulator rather than a DP over the layer chain: HEFT's estimate
+ * of a node's finish time ignores two things the simulator counts, the bandwidth concurrent
+ * ops share and (in energy mode) idle and suspended power, and a transformer's layers are
+ * identical, so a move that helps one layer is found once and its "class" move (every node of
+ * the same signature) applies it to all. On random DAGs of <= 10 ops the result is within a
+ * few percent of the exact optimum (npu-bench sched prints mean and worst case).
+ */
+#include "sched.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Time of v on k at the device's top allowed OPP (HEFT's estimates). */
+static double node_time(const struct sched_profile *p, const struct sched_dag *d, uint32_t v,
+			uint32_t k, const struct sched_plan *pl, const struct sched_history *h)
+{
+	if (!sched_cost_supports(p, k, &d->nodes[v]))
+		return -1;
+	return sched_cost_op(p, d, v, k, pl->opp[k], h).time;
+}
+
+struct slot {
+	double s, f;
+};
+
+/* Earliest start >= ready in device k's busy list (sorted), for a node of length len. */
+static double insert_start(const struct slot *busy, uint32_t n, double ready, double len)
+{
+	double t = ready;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (t + len <= busy[i].s)
+			return t;
+		if (busy[i].f > t)
+			t = busy[i].f;
+	}
+	return t;
+}
+
+struct rank_item {
+	double key;
+	uint32_t v;
+};
+
+static int by_key_desc(const void *a, const void *b)
+{
+	const struct rank_item *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? 1 : -1;
+	return x->v < y->v ? -1 : x->v > y->v;
+}
+
+/* HEFT: upward ranks, then EFT with insertion. Fills pl->dev and pl->order. */
+static enum sched_status heft(const struct sched_profile *p, const struct sched_dag *d,
+			      const struct sched_history *h, struct sched_plan *pl, char *err,
+			      size_t err_len)
+{
+	const uint32_t n = d->n, nd = p->n_dev;
+	double *w = malloc(sizeof(double) * (n ? n : 1));
+	double *rank = malloc(sizeof(double) * (n ? n : 1));
+	double *aft = malloc(sizeof(double) * (n ? n : 1));
+	double *ast = malloc(sizeof(double) * (n ? n : 1));
+	struct rank_item *items = malloc(sizeof(*items) * (n ? n : 1));
+	struct slot *busy = malloc(sizeof(*busy) * (size_t)(n ? n : 1) * nd);
+	uint32_t nbusy[SCHED_MAX_DEVS] = { 0 };
+	enum sched_status st = SCHED_ERR_NOMEM;
+
+	if (!w || !rank || !aft || !ast || !items || !busy) {
+		snprintf(err, err_len, "out of memory partitioning %u nodes", n);
+		goto out;
+	}
+	/* mean cost over capable devices; mean crossing over pairs of distinct devices */
+	double mean_cross_per_byte = 0, mean_sync = 0;
+	uint32_t pairs = 0;
+	for (uint32_t a = 0; a < nd; a++)
+		for (uint32_t b = 0; b < nd; b++)
+			if (a != b) {
+				double t0 = sched_cost_edge(p, a, b, 0, NULL, NULL);
+				double t1 = sched_cost_edge(p, a, b, 1e6, NULL, NULL);
+				mean_sync += t0;
+				mean_cross_per_byte += (t1 - t0) / 1e6;
+				pairs++;
+			}
+	if (pairs) {
+		mean_sync /= pairs;
+		mean_cross_per_byte /= pairs;
+	}
+	for (uint32_t v = 0; v < n; v++) {
+		double s = 0;
+		uint32_t c = 0;
+		for (uint32_t k = 0; k < nd; k++) {
+			double t = node_time(p, d, v, k, pl, h);
+			if (t >= 0) {
+				s += t;
+				c++;
+			}
+		}
+		if (!c) {
+			snprintf(err, err_len, "node %u (%s, %s weights): no device of profile '%s' runs it",
+				 v, hal_op_name(d->nodes[v].kind), hal_type_name(d->nodes[v].wtype),
+				 p->name);
+			st = SCHED_ERR_INVALID;
+			goto out;
+		}
+		w[v] = s / c;
+	}
+	for (uint32_t v = n; v-- > 0;) {
+		double m = 0;
+		for (uint32_t s = d->succ_off[v]; s < d->succ_off[v + 1]; s++) {
+			uint32_t x = d->succ[s];
+			double c = pairs ? mean_sync + mean_cross_per_byte * d->edge_bytes[d->succ_edge[s]]
+					 : 0;
+			/* a device crossing happens on (nd-1)/nd of random placements */
+			c *= nd > 1 ? (double)(nd - 1) / nd : 0;
+			if (c + rank[x] > m)
+				m = c + rank[x];
+		}
+		rank[v] = w[v] + m;
+		items[v] = (struct rank_item){ rank[v], v };
+	}
+	qsort(items, n, sizeof(*items), by_key_desc);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t v = items[i].v, bk = 0;
+		double best_f = INFINITY, best_s = 0;
+		for (uint32_t k = 0; k < nd; k++) {
+			double t = node_time(p, d, v, k, pl, h);
+			if (t < 0)
+				continue;
+			double ready = 0;
+			for (uint32_t e = d->pred_off[v]; e < d->pred_off[v + 1]; e++) {
+				uint32_t u = d->pred[e];
+				double r = aft[u] + sched_cost_edge(p, pl->dev[u], k, d->edge_bytes[e],
+								    NULL, NULL);
+				if (r > ready)
+					ready = r;
+			}
+			double s = insert_start(busy + (size_t)k * n, nbusy[k], ready, t);
+			if (s + t < best_f) {
+				best_f = s + t;
+				best_s = s;
+				bk = k;
+			}
+		}
+		pl->dev[v] = (uint8_t)bk;
+		ast[v] = best_s;
+		aft[v] = best_f;
+		struct slot *b = busy + (size_t)bk * n;
+		uint32_t at = nbusy[bk]++;
+		while (at > 0 && b[at - 1].s > best_s) {
+			b[at] = b[at - 1];
+			at--;
+		}
+		b[at] = (struct slot){ best_s, best_f };
+	}
+	/* dispatch order: by start time, ties in rank order (which is topological) */
+	for (uint32_t i = 0; i < n; i++)
+		items[i] = (struct rank_item){ ast[items[i].v] + 0.0, items[i].v };
+	for (uint32_t i = 1; i < n; i++) {
+		/* insertion sort: stable, so equal starts keep their rank order */
+		struct rank_item x = items[i];
+		uint32_t j = i;
+		while (j > 0 && items[j - 1].key > x.key) {
+			items[j] = items[j - 1];
+			j--;
+		}
+		items[j] = x;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		pl->order[i] = items[i].v;
+	st = SCHED_OK;
+out:
+	free(w);
+	free(rank);
+	free(aft);
+	free(ast);
+	free(items);
+	free(busy);
+	return st;
+}
+
+/* ---- local search ------------------------------------------------------------------------- */
+
+struct search {
+	const struct sched_profile *p;
+	const struct sched_dag *d;
+	const struct sched_part_options *o;
+	struct sched_sim_options so;
+	double budget;
+	uint32_t evals, max_evals, moves;
+	struct sched_sim_result best;
+};
+
+static bool better(const struct search *s, const struct sched_sim_result *a,
+		   const struct sched_sim_result *b)
+{
+	if (s->o->objective == SCHED_MIN_ENERGY) {
+		double va = fmax(0, a->makespan_s - s->o->latency_target_s);
+		double vb = fmax(0, b->makespan_s - s->o->latency_target_s);
+		if (va != vb)
+			return va < vb;
+		return a->energy_j < b->energy_j * (1 - 1e-9);
+	}
+	double va = s->budget > 0 ? fmax(0, a->avg_w - s->budget) : 0;
+	double vb = s->budget > 0 ? fmax(0, b->avg_w - s->budget) : 0;
+	if (va != vb)
+		return va < vb;
+	return a->makespan_s < b->makespan_s * (1 - 1e-9);
+}
+
+/* Simulates pl; keeps it (returns true) when it beats the best so far. */
+static bool try_plan(struct search *s, const struct sched_plan *pl)
+{
+	struct sched_sim_result r;
+
+	s->evals++;
+	sched_simulate(s->p, s->d, pl, &s->so, &r);
+	if (better(s, &r, &s->best)) {
+		s->best = r;
+		s->moves++;
+		return true;
+	}
+	return false;
+}
+
+/* Assigns nodes [lo, hi) that can run on k to k; returns how many changed (old in save). */
+static uint32_t assign_run(struct search *s, struct sched_plan *pl, uint32_t lo, uint32_t hi,
+			   uint32_t k, uint8_t *save)
+{
+	uint32_t changed = 0;
+
+	for (uint32_t v = lo; v < hi; v++) {
+		save[v - lo] = pl->dev[v];
+		if (pl->dev[v] != k && sched_cost_supports(s->p, k, &s->d->nodes[v])) {
+			pl->dev[v] = (uint8_t)k;
+			changed++;
+		}
+	}
+	return changed;
+}
+
+static void local_search(struct search *s, struct sched_plan *pl)
+{
+	const struct sched_dag *d = s->d;
+	const uint32_t n = d->n, nd = s->p->n_dev;
+	static const uint32_t runs[] = { 1, 2, 3, 4, 6, 8, 12, 16 };
+	uint8_t *save = malloc(n ? n : 1);
+	uint8_t *sig_done = calloc(n ? n : 1, 1);
+	uint32_t *pos = malloc(sizeof(uint32_t) * (n ? n : 1));
+
+	if (!save || !sig_done || !pos)
+		goto out;
+	for (bool improved = true; improved && s->evals < s->max_evals;) {
+		improved = false;
+		/* class moves: every node with one signature to one device (all layers at once) */
+		memset(sig_done, 0, n);
+		for (uint32_t v = 0; v < n && s->evals < s->max_evals; v++) {
+			if (sig_done[v])
+				continue;
+			for (uint32_t k = 0; k < nd; k++) {
+				uint32_t changed = 0;
+				for (uint32_t x = v; x < n; x++) {
+					save[x] = pl->dev[x];
+					if (d->nodes[x].sig != d->nodes[v].sig)
+						continue;
+					sig_done[x] = 1;
+					if (pl->dev[x] != k && sched_cost_supports(s->p, k, &d->nodes[x])) {
+						pl->dev[x] = (uint8_t)k;
+						changed++;
+					}
+				}
+				if (!changed)
+					continue;
+				if (try_plan(s, pl)) {
+					improved = true;
+					continue;
+				}
+				for (uint32_t x = v; x < n; x++)
+					pl->dev[x] = save[x];
+			}
+		}
+		/* runs of consecutive nodes (a chain segment of a layer), single nodes included */
+		for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+			uint32_t len = runs[r];
+			if (len > n)
+				break;
+			for (uint32_t lo = 0; lo + len <= n && s->evals < s->max_evals; lo++)
+				for (uint32_t k = 0; k < nd; k++) {
+					if (!assign_run(s, pl, lo, lo + len, k, save))
+						continue;
+					if (try_plan(s, pl)) {
+						improved = true;
+						continue;
+					}
+					memcpy(pl->dev + lo, save, len);
+				}
+		}
+		/* dispatch order: swap neighbours that do not depend on each other */
+		for (uint32_t i = 0; i < n; i++)
+			pos[pl->order[i]] = i;
+		for (uint32_t i = 0; i + 1 < n && s->evals < s->max_evals; i++) {
+			uint32_t a = pl->order[i], b = pl->order[i + 1];
+			bool dep = false;
+			for (uint32_t e = d->pred_off[b]; e < d->pred_off[b + 1]; e++)
+				dep |= d->pred[e] == a;
+			if (dep)
+				continue;
+			pl->order[i] = b;
+			pl->order[i + 1] = a;
+			if (try_plan(s, pl)) {
+				improved = true;
+				continue;
+			}
+			pl->order[i] = a;
+			pl->order[i + 1] = b;
+		}
+	}
+out:
+	free(save);
+	free(sig_done);
+	free(pos);
+}
+
+enum sched_status sched_partition(const struct sched_profile *p, const struct sched_dag *d,
+				  const struct sched_part_options *o, struct sched_plan *pl,
+				  struct sched_part_stats *stats, char *err, size_t err_len)
+{
+	struct search s = { .p = p, .d = d, .o = o };
+	enum sched_status st;
+
+	s.so.contention = o->contention;
+	s.so.history = o->history;
+	s.so.period_s = o->objective == SCHED_MIN_ENERGY ? o->latency_target_s : 0;
+	s.budget = o->budget_w > 0 ? o->budget_w : p->budget_w;
+	s.max_evals = o->max_evals ? o->max_evals : 40000;
+	if (o->objective == SCHED_MIN_ENERGY && !(o->latency_target_s > 0)) {
+		snprintf(err, err_len, "minimising energy needs a latency target");
+		return SCHED_ERR_INVALID;
+	}
+	sched_power_max(p, o, pl);
+	if ((st = heft(p, d, o->history, pl, err, err_len)))
+		return st;
+	sched_simulate(p, d, pl, &s.so, &s.best);
+	if (stats) {
+		memset(stats, 0, sizeof(*stats));
+		stats->heft_makespan_s = s.best.makespan_s;
+	}
+	if (!o->improve)
+		return SCHED_OK;
+	/* search at the top clocks, let the power manager pick OPPs, search again at those */
+	for (int round = 0; round < 2; round++) {
+		local_search(&s, pl);
+		if (o->objective == SCHED_MIN_ENERGY || s.budget > 0) {
+			struct sched_plan keep;
+			if (sched_plan_alloc(&keep, d->n)) {
+				snprintf(err, err_len, "out of memory partitioning %u nodes", d->n);
+				return SCHED_ERR_NOMEM;
+			}
+			sched_plan_copy(&keep, pl);
+			struct sched_sim_result r;
+			sched_power_choose(p, d, o, pl, &r);
+			if (better(&s, &r, &s.best) || !better(&s, &s.best, &r))
+				s.best = r;
+			else
+				sched_plan_copy(pl, &keep);
+			sched_plan_free(&keep);
+		} else {
+			break;
+		}
+	}
+	if (stats) {
+		stats->evals = s.evals;
+		stats->moves = s.moves;
+	}
+	return SCHED_OK;
+}
+
+void sched_plan_all_on(const struct sched_profile *p, const struct sched_dag *d, uint32_t dev,
+		       struct sched_plan *pl)
+{
+	uint32_t fallback = 0;
+
+	for (uint32_t k = 0; k < p->n_dev; k++)
+		if (p->dev[k].cls == SCHED_CLASS_CPU && p->dev[k].op_mask == (1u << HAL_OP_COUNT) - 1) {
+			fallback = k;
+			break;
+		}
+	for (uint32_t v = 0; v < d->n; v++) {
+		pl->dev[v] = (uint8_t)(sched_cost_supports(p, dev, &d->nodes[v]) ? dev : fallback);
+		pl->order[v] = v;
+	}
+	sched_power_max(p, NULL, pl);
+}
+
+/* ---- exact branch and bound ---------------------------------------------------------------- */
+
+struct bb {
+	const struct sched_profile *p;
+	const struct sched_dag *d;
+	uint32_t n, nd;
+	double *cost;  /* [v * nd + k], < 0: unsupported */
+	double *blmin; /* cheapest path from v to an exit, without crossings */
+	double best;
+	uint8_t *dev, *best_dev;
+	uint32_t *seq, *best_seq;
+	double *fin;
+	double dev_free[SCHED_MAX_DEVS];
+	uint64_t scheduled; /* bitmask */
+	uint64_t visited, max_nodes;
+	bool aborted, found;
+};
+
+static double ready_on(const struct bb *b, uint32_t v, uint32_t k)
+{
+	double r = b->dev_free[k];
+
+	for (uint32_t e = b->d->pred_off[v]; e < b->d->pred_off[v + 1]; e++) {
+		uint32_t u = b->d->pred[e];
+		double a = b->fin[u] + sched_cost_edge(b->p, b->dev[u], k, b->d->edge_bytes[e], NULL,
+						      NULL);
+		if (a > r)
+			r = a;
+	}
+	return r;
+}
+
+static bool is_ready(const struct bb *b, uint32_t v)
+{
+	if (b->scheduled >> v & 1)
+		return false;
+	for (uint32_t e = b->d->pred_off[v]; e < b->d->pred_off[v + 1]; e++)
+		if (!(b->scheduled >> b->d->pred[e] & 1))
+			return false;
+	return true;
+}
+
+/*
+ * Every semi-active schedule is built exactly once: nodes are appended in order of
+ * (start, index), so a child must not start before the last one appended.
+ */
+static void dfs(struct bb *b, uint32_t depth, double last_s, uint32_t last_v, double span)
+{
+	if (b->aborted)
+		return;
+	if (++b->visited > b->max_nodes) {
+		b->aborted = true;
+		return;
+	}
+	if (depth == b->n) {
+		if (span < b->best) {
+			b->best = span;
+			b->found = true;
+			memcpy(b->best_dev, b->dev, b->n);
+			memcpy(b->best_seq, b->seq, sizeof(uint32_t) * b->n);
+		}
+		return;
+	}
+	/* bound: a ready node cannot start before last_s nor before its inputs are there */
+	double lb = span;
+	for (uint32_t v = 0; v < b->n; v++) {
+		if (!is_ready(b, v))
+			continue;
+		double est = INFINITY;
+		for (uint32_t k = 0; k < b->nd; k++)
+			if (b->cost[v * b->nd + k] >= 0)
+				est = fmin(est, fmax(ready_on(b, v, k), last_s));
+		lb = fmax(lb, est + b->blmin[v]);
+	}
+	if (lb >= b->best)
+		return;
+	for (uint32_t v = 0; v < b->n; v++) {
+		if (!is_ready(b, v))
+			continue;
+		for (uint32_t k = 0; k < b->nd; k++) {
+			double c = b->cost[v * b->nd + k];
+			if (c < 0)
+				continue;
+			double s = ready_on(b, v, k);
+			if (s < last_s || (s == last_s && v < last_v && depth > 0))
+				continue;
+			double keep_free = b->dev_free[k];
+			b->dev[v] = (uint8_t)k;
+			b->fin[v] = s + c;
+			b->dev_free[k] = s + c;
+			b->seq[depth] = v;
+			b->scheduled |= 1ull << v;
+			dfs(b, depth + 1, s, v, fmax(span, s + c));
+			b->scheduled &= ~(1ull << v);
+			b->dev_free[k] = keep_free;
+		}
+	}
+}
+
+double sched_exhaustive(const struct sched_profile *p, const struct sched_dag *d, double upper_s,
+			uint64_t max_nodes, struct sched_plan *pl)
+{
+	struct bb b = { .p = p, .d = d, .n = d->n, .nd = p->n_dev, .max_nodes = max_nodes };
+	struct sched_plan top;
+	double result = -1;
+
+	if (d->n > 63 || sched_plan_alloc(&top, d->n))
+		return -1;
+	sched_power_max(p, NULL, &top);
+	b.cost = malloc(sizeof(double) * d->n * b.nd + 1);
+	b.blmin = malloc(sizeof(double) * d->n + 1);
+	b.dev = calloc(d->n + 1, 1);
+	b.best_dev = calloc(d->n + 1, 1);
+	b.seq = calloc(d->n + 1, sizeof(uint32_t));
+	b.best_seq = calloc(d->n + 1, sizeof(uint32_t));
+	b.fin = calloc(d->n + 1, sizeof(double));
+	if (!b.cost || !b.blmin || !b.dev || !b.best_dev || !b.seq || !b.best_seq || !b.fin)
+		goto out;
+	for (uint32_t v = 0; v < d->n; v++)
+		for (uint32_t k = 0; k < b.nd; k++)
+			b.cost[v * b.nd + k] = node_time(p, d, v, k, &top, NULL);
+	for (uint32_t v = d->n; v-- > 0;) {
+		double m = INFINITY, after = 0;
+		for (uint32_t k = 0; k < b.nd; k++)
+			if (b.cost[v * b.nd + k] >= 0)
+				m = fmin(m, b.cost[v * b.nd + k]);
+		for (uint32_t s = d->succ_off[v]; s < d->succ_off[v + 1]; s++)
+			after = fmax(after, b.blmin[d->succ[s]]);
+		b.blmin[v] = m + after;
+	}
+	/* start just above the seed so that a schedule equal to it is still found */
+	b.best = upper_s > 0 ? upper_s * (1 + 1e-9) : INFINITY;
+	dfs(&b, 0, 0, 0, 0);
+	if (!b.aborted && b.found) {
+		result = b.best;
+		if (pl) {
+			memcpy(pl->dev, b.best_dev, d->n);
+			memcpy(pl->order, b.best_seq, sizeof(uint32_t) * d->n);
+			sched_power_max(p, NULL, pl);
+		}
+	}
+out:
+	free(b.cost);
+	free(b.blmin);
+	free(b.dev);
+	free(b.best_dev);
+	free(b.seq);
+	free(b.best_seq);
+	free(b.fin);
+	sched_plan_free(&top);
+	return result;
+}

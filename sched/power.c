@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * power.c - the power manager's choice of an operating point per device and job.
+ *
+ * Coordinate descent over the devices' OPPs, every candidate judged by the simulator: the
+ * energy it counts over the period includes the idle and suspended time after the job, so
+ * "lowest clock that meets the target" and "race to idle" are not two policies but two
+ * outcomes of one comparison (which wins depends on leakage, idle power and how memory-bound
+ * the device's ops are: a memory-bound op barely slows down at a lower clock).
+ */
+#include "sched.h"
+
+#include <math.h>
+#include <string.h>
+
+void sched_power_bounds(const struct sched_dev_profile *dp, double min_hz, double max_hz,
+			uint32_t *out_min, uint32_t *out_max)
+{
+	int32_t lo = -1, hi = -1;
+
+	for (uint32_t k = 0; k < dp->n_opp; k++) {
+		double f = dp->opp[k].freq_hz;
+		if (f >= min_hz && f <= max_hz) {
+			if (lo < 0)
+				lo = (int32_t)k;
+			hi = (int32_t)k;
+		}
+	}
+	if (lo < 0) {
+		/* no OPP inside: the one nearest the range (devfreq clamps the same way) */
+		uint32_t best = 0;
+		double bd = INFINITY;
+		for (uint32_t k = 0; k < dp->n_opp; k++) {
+			double f = dp->opp[k].freq_hz;
+			double dist = f < min_hz ? min_hz - f : f - max_hz;
+			if (dist < bd) {
+				bd = dist;
+				best = k;
+			}
+		}
+		lo = hi = (int32_t)best;
+	}
+	*out_min = (uint32_t)lo;
+	*out_max = (uint32_t)hi;
+}
+
+static void bounds(const struct sched_profile *p, const struct sched_part_options *o,
+		   uint32_t k, uint32_t *lo, uint32_t *hi)
+{
+	uint32_t top = p->dev[k].n_opp - 1;
+
+	*lo = 0;
+	*hi = top;
+	if (o && (o->opp_min[k] || o->opp_max[k])) {
+		*lo = o->opp_min[k] <= top ? o->opp_min[k] : top;
+		*hi = o->opp_max[k] <= top ? o->opp_max[k] : top;
+		if (*hi < *lo)
+			*hi = *lo;
+	}
+}
+
+void sched_power_max(const struct sched_profile *p, const struct sched_part_options *o,
+		     struct sched_plan *pl)
+{
+	for (uint32_t k = 0; k < p->n_dev; k++) {
+		uint32_t lo, hi;
+		bounds(p, o, k, &lo, &hi);
+		pl->opp[k] = hi;
+	}
+}
+
+/* Feasible first; then the objective. */
+static bool better(const struct sched_part_options *o, double budget,
+		   const struct sched_sim_result *a, const struct sched_sim_result *b)
+{
+	if (o->objective == SCHED_MIN_ENERGY) {
+		double va = fmax(0, a->makespan_s - o->latency_target_s);
+		double vb = fmax(0, b->makespan_s - o->latency_target_s);
+		if (va != vb)
+			return va < vb;
+		return a->energy_j < b->energy_j * (1 - 1e-9);
+	}
+	double va = budget > 0 ? fmax(0, a->avg_w - budget) : 0;
+	double vb = budget > 0 ? fmax(0, b->avg_w - budget) : 0;
+	if (va != vb)
+		return va < vb;
+	if (a->makespan_s != b->makespan_s)
+		return a->makespan_s < b->makespan_s * (1 - 1e-9);
+	return a->energy_j < b->energy_j * (1 - 1e-9);
+}
+
+void sched_power_choose(const struct sched_profile *p, const struct sched_dag *d,
+			const struct sched_part_options *o, struct sched_plan *pl,
+			struct sched_sim_result *out)
+{
+	struct sched_sim_options so = { 0 };
+	struct sched_sim_result best, r;
+	const double budget = o->budget_w > 0 ? o->budget_w : p->budget_w;
+	bool used[SCHED_MAX_DEVS] = { false };
+
+	so.contention = o->contention;
+	so.history = o->history;
+	so.period_s = o->objective == SCHED_MIN_ENERGY ? o->latency_target_s : 0;
+	for (uint32_t v = 0; v < pl->n; v++)
+		used[pl->dev[v]] = true;
+	sched_power_max(p, o, pl);
+	sched_simulate(p, d, pl, &so, &best);
+	for (int round = 0; round < 16; round++) {
+		bool improved = false;
+		uint32_t bk = 0, bo = 0;
+		struct sched_sim_result cand = best;
+
+		for (uint32_t k = 0; k < p->n_dev; k++) {
+			uint32_t lo, hi, keep = pl->opp[k];
+			if (!used[k])
+				continue; /* suspended all period: its clock does not matter */
+			bounds(p, o, k, &lo, &hi);
+			for (uint32_t opp = lo; opp <= hi; opp++) {
+				if (opp == keep)
+					continue;
+				pl->opp[k] = opp;
+				sched_simulate(p, d, pl, &so, &r);
+				if (better(o, budget, &r, &cand)) {
+					cand = r;
+					bk = k;
+					bo = opp;
+					improved = true;
+				}
+			}
+			pl->opp[k] = keep;
+		}
+		if (!improved)
+			break;
+		pl->opp[bk] = bo;
+		best = cand;
+	}
+	if (out)
+		*out = best;
+}

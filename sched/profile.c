@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * profile.c - device profiles: a line-oriented text format (sched/profiles/README.md), parsed
+ * with errors that name file:line, and written back by calibration.
+ */
+#include "sched.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef ENPU_PROFILE_SRC_DIR
+#define ENPU_PROFILE_SRC_DIR "sched/profiles"
+#endif
+#ifndef ENPU_PROFILE_DATA_DIR
+#define ENPU_PROFILE_DATA_DIR "/usr/local/share/edge-npu/profiles"
+#endif
+
+const char *sched_class_name(enum sched_dev_class c)
+{
+	static const char *const names[] = { "cpu", "gpu", "npu" };
+
+	return (unsigned)c < SCHED_CLASS_COUNT ? names[c] : "?";
+}
+
+struct parser {
+	const char *fname;
+	uint32_t line;
+	char *err;
+	size_t err_len;
+	struct sched_profile *p;
+	struct sched_dev_profile *dev; /* the device being declared, NULL before the first */
+};
+
+static enum sched_status perr(struct parser *ps, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static enum sched_status perr(struct parser *ps, const char *fmt, ...)
+{
+	va_list ap;
+	int off = snprintf(ps->err, ps->err_len, "%s:%u: ", ps->fname, ps->line);
+
+	if (off < 0 || (size_t)off >= ps->err_len)
+		return SCHED_ERR_INVALID;
+	va_start(ap, fmt);
+	vsnprintf(ps->err + off, ps->err_len - (size_t)off, fmt, ap);
+	va_end(ap);
+	return SCHED_ERR_INVALID;
+}
+
+static int op_by_name(const char *s)
+{
+	for (int k = 0; k < HAL_OP_COUNT; k++)
+		if (!strcasecmp(s, hal_op_name((enum hal_op_kind)k)))
+			return k;
+	return -1;
+}
+
+static int type_by_name(const char *s)
+{
+	for (int t = 0; t < HAL_TYPE_COUNT; t++)
+		if (!strcasecmp(s, hal_type_name((enum hal_type)t)))
+			return t;
+	return -1;
+}
+
+/* A number that must be finite and >= lo; word names the key for the message. */
+static enum sched_status num(struct parser *ps, const char *key, const char *s, double lo,
+			     double *out)
+{
+	char *end;
+
+	if (!s)
+		return perr(ps, "'%s' needs a value", key);
+	errno = 0;
+	*out = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(*out))
+		return perr(ps, "'%s': '%s' is not a number", key, s);
+	if (*out < lo)
+		return perr(ps, "'%s': %s is below %g", key, s, lo);
+	return SCHED_OK;
+}
+
+static enum sched_status need_dev(struct parser *ps, const char *key)
+{
+	if (!ps->dev)
+		return perr(ps, "'%s' outside a device (declare 'device NAME CLASS' first)", key);
+	return SCHED_OK;
+}
+
+/* Per-device keys that take one number: the key, its unit factor to SI, the field. */
+struct dev_num_key {
+	const char *key;
+	double scale, lo;
+	size_t off;
+};
+
+#define DK(k, s, l, f) { k, s, l, offsetof(struct sched_dev_profile, f) }
+static const struct dev_num_key dev_keys[] = {
+	DK("bandwidth_gbs", 1e9, 1e-9, bw),
+	DK("cap_nf", 1e-9, 0, cap_f),
+	DK("stall_activity", 1, 0, stall_activity),
+	DK("leak_mw", 1e-3, 0, leak_w),
+	DK("idle_mw", 1e-3, 0, idle_w),
+	DK("suspend_mw", 1e-3, 0, suspend_w),
+	DK("wake_us", 1e-6, 0, wake_s),
+	DK("autosuspend_us", 1e-6, 0, autosuspend_s),
+	DK("launch_us", 1e-6, 0, launch_s),
+	DK("sync_us", 1e-6, 0, sync_s),
+	DK("requant_gbs", 1e9, 0, requant_bps),
+};
+
+static enum sched_status parse_line(struct parser *ps, char **w, int nw, const char *rest)
+{
+	struct sched_profile *p = ps->p;
+	struct sched_dev_profile *d = ps->dev;
+	const char *k = w[0];
+	enum sched_status st;
+	double v, v2;
+
+	if (!strcmp(k, "profile")) {
+		if (nw != 2)
+			return perr(ps, "'profile' takes one name");
+		snprintf(p->name, sizeof(p->name), "%s", w[1]);
+		return SCHED_OK;
+	}
+	if (!strcmp(k, "description")) {
+		snprintf(p->description, sizeof(p->description), "%s", rest ? rest : "");
+		return SCHED_OK;
+	}
+	if (!strcmp(k, "memory")) {
+		if (nw < 3 || (strcmp(w[1], "unified") && strcmp(w[1], "discrete")))
+			return perr(ps, "'memory' takes 'unified GBS' or 'discrete GBS copy GBS'");
+		p->unified = !strcmp(w[1], "unified");
+		if ((st = num(ps, "memory", w[2], 1e-9, &v)))
+			return st;
+		p->mem_bw = v * 1e9;
+		if (!p->unified) {
+			if (nw != 5 || strcmp(w[3], "copy"))
+				return perr(ps, "discrete memory needs 'copy GBS' (bytes/s of a copy "
+					    "between devices)");
+			if ((st = num(ps, "copy", w[4], 1e-9, &v)))
+				return st;
+			p->copy_bw = v * 1e9;
+		} else if (nw != 3) {
+			return perr(ps, "'memory unified' takes one bandwidth in GB/s");
+		}
+		return SCHED_OK;
+	}
+	if (!strcmp(k, "dram_pj_per_byte")) {
+		if ((st = num(ps, k, nw > 1 ? w[1] : NULL, 0, &v)))
+			return st;
+		p->dram_j_per_byte = v * 1e-12;
+		return SCHED_OK;
+	}
+	if (!strcmp(k, "budget_mw")) {
+		if ((st = num(ps, k, nw > 1 ? w[1] : NULL, 0, &v)))
+			return st;
+		p->budget_w = v * 1e-3;
+		return SCHED_OK;
+	}
+	if (!strcmp(k, "device")) {
+		if (nw != 3)
+			return perr(ps, "'device' takes a name and a class (cpu, gpu or npu)");
+		if (p->n_dev == SCHED_MAX_DEVS)
+			return perr(ps, "more than %d devices", SCHED_MAX_DEVS);
+		int cls = -1;
+		for (int c = 0; c < SCHED_CLASS_COUNT; c++)
+			if (!strcmp(w[2], sched_class_name((enum sched_dev_class)c)))
+				cls = c;
+		if (cls < 0)
+			return perr(ps, "device '%s': class '%s' is not cpu, gpu or npu", w[1], w[2]);
+		for (uint32_t i = 0; i < p->n_dev; i++)
+			if (!strcmp(p->dev[i].name, w[1]))
+				return perr(ps, "device '%s' declared twice (first at line %u)", w[1],
+					    p->dev[i].line);
+		d = ps->dev = &p->dev[p->n_dev++];
+		memset(d, 0, sizeof(*d));
+		snprintf(d->name, sizeof(d->name), "%s", w[1]);
+		d->cls = (enum sched_dev_class)cls;
+		d->line = ps->line;
+		for (int t = 0; t < HAL_TYPE_COUNT; t++)
+			d->type_scale[t] = 1.0;
+		return SCHED_OK;
+	}
+	if ((st = need_dev(ps, k)))
+		return st;
+	if (!strcmp(k, "ops")) {
+		for (int i = 1; i < nw; i++) {
+			if (!strcmp(w[i], "all")) {
+				d->op_mask = (1u << HAL_OP_COUNT) - 1;
+				continue;
+			}
+			int op = op_by_name(w[i]);
+			if (op < 0)
+				return perr(ps, "unknown op '%s' (embed, rmsnorm, matmul, rope, "
+					    "attention, swiglu, add or all)", w[i]);
+			d->op_mask |= 1u << op;
+		}
+		return SCHED_OK;
+	}
+	if (!strcmp(k, "types")) {
+		for (int i = 1; i < nw; i++) {
+			int t = type_by_name(w[i]);
+			if (t < 0 || t == HAL_TYPE_I32)
+				return perr(ps, "unknown weight type '%s' (f32, f16, q8_0, q4_0)", w[i]);
+			d->type_mask |= 1u << t;
+		}
+		return SCHED_OK;
+	}
+	if (!strcmp(k, "rate")) {
+		if (nw != 3)
+			return perr(ps, "'rate' takes an op (or '*') and ops per cycle");
+		if ((st = num(ps, "rate", w[2], 1e-9, &v)))
+			return st;
+		if (!strcmp(w[1], "*")) {
+			for (int op = 0; op < HAL_OP_COUNT; op++)
+				if (d->rate[op] == 0)
+					d->rate[op] = v;
+			return SCHED_OK;
+		}
+		int op = op_by_name(w[1]);
+		if (op < 0)
+			return perr(ps, "'rate': unknown op '%s'", w[1]);
+		d->rate[op] = v;
+		return SCHED_OK;
+	}
+	if (!strcmp(k, "type_scale")) {
+		int t = nw == 3 ? type_by_name(w[1]) : -1;
+		if (t < 0)
+			return perr(ps, "'type_scale' takes a weight type and a factor");
+		if ((st = num(ps, k, w[2], 1e-9, &v)))
+			return st;
+		d->type_scale[t] = v;
+		return SCHED_OK;
+	}
+	if (!strcmp(k, "opp")) {
+		if (nw != 3)
+			return perr(ps, "'opp' takes a frequency in MHz and a voltage in mV");
+		if ((st = num(ps, "opp", w[1], 1e-6, &v)) || (st = num(ps, "opp", w[2], 1, &v2)))
+			return st;
+		if (d->n_opp == SCHED_MAX_OPPS)
+			return perr(ps, "more than %d operating points", SCHED_MAX_OPPS);
+		if (d->n_opp && d->opp[d->n_opp - 1].freq_hz >= v * 1e6)
+			return perr(ps, "operating points must be listed lowest frequency first");
+		d->opp[d->n_opp++] = (struct sched_opp){ v * 1e6, v2 * 1e-3 };
+		return SCHED_OK;
+	}
+	for (size_t i = 0; i < sizeof(dev_keys) / sizeof(dev_keys[0]); i++) {
+		if (strcmp(k, dev_keys[i].key))
+			continue;
+		if (nw != 2)
+			return perr(ps, "'%s' takes one number", k);
+		if ((st = num(ps, k, w[1], dev_keys[i].lo, &v)))
+			return st;
+		*(double *)((char *)d + dev_keys[i].off) = v * dev_keys[i].scale;
+		return SCHED_OK;
+	}
+	return perr(ps, "unknown key '%s'", k);
+}
+
+static enum sched_status check_profile(struct parser *ps)
+{
+	struct sched_profile *p = ps->p;
+	bool fallback = false;
+
+	if (!p->name[0])
+		return perr(ps, "no 'profile NAME' line");
+	if (p->n_dev == 0)
+		return perr(ps, "no device declared");
+	if (p->mem_bw <= 0)
+		return perr(ps, "no 'memory' line (unified GBS, or discrete GBS copy GBS)");
+	for (uint32_t i = 0; i < p->n_dev; i++) {
+		struct sched_dev_profile *d = &p->dev[i];
+
+		ps->line = d->line;
+		if (d->n_opp == 0)
+			return perr(ps, "device '%s' has no 'opp' line", d->name);
+		if (!d->op_mask)
+			return perr(ps, "device '%s' has no 'ops' line", d->name);
+		if (d->bw <= 0)
+			return perr(ps, "device '%s' has no 'bandwidth_gbs'", d->name);
+		if ((d->op_mask & (1u << HAL_OP_MATMUL)) && !d->type_mask)
+			return perr(ps, "device '%s' runs matmul but has no 'types' line", d->name);
+		for (int op = 0; op < HAL_OP_COUNT; op++)
+			if ((d->op_mask & (1u << op)) && d->rate[op] <= 0)
+				return perr(ps, "device '%s' runs %s but has no 'rate %s' (or 'rate *')",
+					    d->name, hal_op_name((enum hal_op_kind)op),
+					    hal_op_name((enum hal_op_kind)op));
+		if (d->stall_activity > 1)
+			return perr(ps, "device '%s': stall_activity is a fraction (0..1)", d->name);
+		if (d->cls == SCHED_CLASS_CPU && d->op_mask == (1u << HAL_OP_COUNT) - 1 &&
+		    (d->type_mask & (1u << HAL_TYPE_F32)) && (d->type_mask & (1u << HAL_TYPE_F16)) &&
+		    (d->type_mask & (1u << HAL_TYPE_Q8_0)) && (d->type_mask & (1u << HAL_TYPE_Q4_0)))
+			fallback = true;
+	}
+	if (!fallback)
+		return perr(ps, "no cpu device runs every op and weight type (the fallback)");
+	return SCHED_OK;
+}
+
+enum sched_status sched_profile_parse(const char *text, const char *fname,
+				      struct sched_profile *out, char *err, size_t err_len)
+{
+	struct parser ps = { fname ? fname : "<profile>", 0, err, err_len, out, NULL };
+	const char *s = text;
+	enum sched_status st = SCHED_OK;
+
+	memset(out, 0, sizeof(*out));
+	out->unified = true;
+	while (*s) {
+		char line[512], *w[24];
+		const char *nl = strchr(s, '\n');
+		size_t len = nl ? (size_t)(nl - s) : strlen(s);
+		int nw = 0;
+
+		ps.line++;
+		if (len >= sizeof(line))
+			return perr(&ps, "line longer than %zu characters", sizeof(line) - 1);
+		memcpy(line, s, len);
+		line[len] = 0;
+		s += len + (nl ? 1 : 0);
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = 0;
+		/* the rest of the line after the key, for free text (description) */
+		char *rest = line;
+		while (isspace((unsigned char)*rest))
+			rest++;
+		while (*rest && !isspace((unsigned char)*rest))
+			rest++;
+		while (isspace((unsigned char)*rest))
+			rest++;
+		char rest_copy[512];
+		snprintf(rest_copy, sizeof(rest_copy), "%s", rest);
+		for (size_t n = strlen(rest_copy); n && isspace((unsigned char)rest_copy[n - 1]);)
+			rest_copy[--n] = 0;
+		for (char *tok = strtok(line, " \t\r"); tok; tok = strtok(NULL, " \t\r")) {
+			if (nw == 24)
+				return perr(&ps, "too many words");
+			w[nw++] = tok;
+		}
+		if (nw == 0)
+			continue;
+		if ((st = parse_line(&ps, w, nw, rest_copy)))
+			return st;
+	}
+	return check_profile(&ps);
+}
+
+enum sched_status sched_profile_load(const char *path, struct sched_profile *out, char *err,
+				     size_t err_len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long size = 0;
+
+	if (!f) {
+		snprintf(err, err_len, "cannot open profile %s: %s", path, strerror(errno));
+		return SCHED_ERR_INVALID;
+	}
+	if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) ||
+	    size > (1 << 20) || !(buf = malloc((size_t)size + 1)) ||
+	    fread(buf, 1, (size_t)size, f) != (size_t)size) {
+		snprintf(err, err_len, "cannot read profile %s%s", path,
+			 size > (1 << 20) ? " (larger than 1 MiB)" : "");
+		free(buf);
+		fclose(f);
+		return SCHED_ERR_INVALID;
+	}
+	fclose(f);
+	buf[size] = 0;
+	const char *base = strrchr(path, '/');
+	enum sched_status st = sched_profile_parse(buf, base ? base + 1 : path, out, err, err_len);
+	free(buf);
+	if (!st)
+		snprintf(out->path, sizeof(out->path), "%s", path);
+	return st;
+}
+
+enum sched_status sched_profile_find(const char *name, struct sched_profile *out, char *err,
+				     size_t err_len)
+{
+	const char *env = getenv("ENPU_PROFILE_DIR");
+	const char *dirs[] = { env && *env ? env : NULL, ENPU_PROFILE_SRC_DIR,
+			       ENPU_PROFILE_DATA_DIR };
+	char path[512];
+	size_t n = strlen(name);
+
+	if (strchr(name, '/') || (n > 5 && !strcmp(name + n - 5, ".prof")))
+		return sched_profile_load(name, out, err, err_len);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (!dirs[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s.prof", dirs[i], name);
+		FILE *f = fopen(path, "rb");
+		if (f) {
+			fclose(f);
+			return sched_profile_load(path, out, err, err_len);
+		}
+	}
+	snprintf(err, err_len, "no profile '%s' (looked for %s.prof in $ENPU_PROFILE_DIR, %s, %s)",
+		 name, name, ENPU_PROFILE_SRC_DIR, ENPU_PROFILE_DATA_DIR);
+	return SCHED_ERR_INVALID;
+}
+
+int sched_profile_write(const struct sched_profile *p, const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "# written by npu-bench calibrate; format: sched/profiles/README.md\n");
+	fprintf(f, "profile %s\ndescription %s\n", p->name, p->description);
+	if (p->unified)
+		fprintf(f, "memory unified %.3f\n", p->mem_bw / 1e9);
+	else
+		fprintf(f, "memory discrete %.3f copy %.3f\n", p->mem_bw / 1e9, p->copy_bw / 1e9);
+	fprintf(f, "dram_pj_per_byte %.3f\nbudget_mw %.1f\n", p->dram_j_per_byte * 1e12,
+		p->budget_w * 1e3);
+	for (uint32_t i = 0; i < p->n_dev; i++) {
+		const struct sched_dev_profile *d = &p->dev[i];
+
+		fprintf(f, "\ndevice %s %s\nops", d->name, sched_class_name(d->cls));
+		for (int op = 0; op < HAL_OP_COUNT; op++)
+			if (d->op_mask & (1u << op))
+				fprintf(f, " %s", hal_op_name((enum hal_op_kind)op));
+		fprintf(f, "\ntypes");
+		for (int t = 0; t < HAL_TYPE_COUNT; t++)
+			if (d->type_mask & (1u << t))
+				fprintf(f, " %s", hal_type_name((enum hal_type)t));
+		fputc('\n', f);
+		for (int op = 0; op < HAL_OP_COUNT; op++)
+			if (d->op_mask & (1u << op))
+				fprintf(f, "rate %s %.6g\n", hal_op_name((enum hal_op_kind)op),
+					d->rate[op]);
+		for (int t = 0; t < HAL_TYPE_COUNT; t++)
+			if (d->type_scale[t] != 1.0)
+				fprintf(f, "type_scale %s %.6g\n", hal_type_name((enum hal_type)t),
+					d->type_scale[t]);
+		for (uint32_t k = 0; k < d->n_opp; k++)
+			fprintf(f, "opp %.3f %.1f\n", d->opp[k].freq_hz / 1e6, d->opp[k].volt * 1e3);
+		for (size_t k = 0; k < sizeof(dev_keys) / sizeof(dev_keys[0]); k++)
+			fprintf(f, "%s %.6g\n", dev_keys[k].key,
+				*(const double *)((const char *)d + dev_keys[k].off) /
+					dev_keys[k].scale);
+	}
+	return fclose(f) ? -1 : 0;
+}

@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_sched.c - the scheduler's pure computation: profiles (and their error messages), the
+ * dependency DAG of a llama graph, the partitioner on random DAGs (every op on a device that
+ * runs it, dependencies respected in the simulated schedule), optima known by hand, the exact
+ * search as a bound, the power manager (admin bounds, lower clocks for memory-bound work,
+ * race to idle under heavy leakage) and the measured-history correction.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sched/bench.h"
+#include "sched/sched.h"
+#include "testutil.h"
+
+static struct sched_profile load(const char *name)
+{
+	struct sched_profile p;
+	char err[512];
+
+	ck_assert_msg(sched_profile_find(name, &p, err, sizeof(err)) == SCHED_OK, "%s", err);
+	return p;
+}
+
+/* A two-device profile: a CPU that runs everything and an accelerator for Q8_0 matmuls. */
+static const char *const two_dev =
+	"profile two\n"
+	"memory unified 1000\n"
+	"device cpu cpu\nops all\ntypes f32 f16 q8_0 q4_0\nrate * 1\nbandwidth_gbs 1000\n"
+	"opp 1000 1000\n"
+	"device acc npu\nops matmul\ntypes q8_0\nrate * 1\nbandwidth_gbs 1000\nopp 1000 1000\n"
+	"sync_us %g\n";
+
+static struct sched_profile parse_two(double sync_us)
+{
+	struct sched_profile p;
+	char text[1024], err[256];
+
+	snprintf(text, sizeof(text), two_dev, sync_us);
+	ck_assert_msg(sched_profile_parse(text, "two.prof", &p, err, sizeof(err)) == SCHED_OK, "%s",
+		      err);
+	return p;
+}
+
+/* A DAG with explicit times per device (us; < 0 = cannot run). */
+static void fixed_dag(struct sched_dag *d, uint32_t n, const enum hal_op_kind *kinds,
+		      uint32_t ne, const uint32_t (*edges)[2], const double (*us)[2])
+{
+	ck_assert_int_eq(sched_dag_init(d, n, ne, edges, NULL), SCHED_OK);
+	d->fixed_n_dev = 2;
+	d->fixed_time = malloc(sizeof(double) * n * 2);
+	for (uint32_t v = 0; v < n; v++) {
+		d->nodes[v].kind = kinds[v];
+		d->nodes[v].wtype = HAL_TYPE_Q8_0;
+		d->fixed_time[2 * v] = us[v][0] * 1e-6;
+		d->fixed_time[2 * v + 1] = us[v][1] * 1e-6;
+	}
+}
+
+static double plan_makespan(const struct sched_profile *p, const struct sched_dag *d,
+			    const struct sched_plan *pl)
+{
+	struct sched_sim_options so = { 0 };
+	struct sched_sim_result r;
+
+	sched_simulate(p, d, pl, &so, &r);
+	return r.makespan_s;
+}
+
+/* ---- profiles ------------------------------------------------------------------------------ */
+
+START_TEST(profiles_in_tree_load)
+{
+	struct sched_profile p = load("phone");
+
+	ck_assert_str_eq(p.name, "phone");
+	ck_assert_uint_eq(p.n_dev, 4);
+	ck_assert(p.unified);
+	ck_assert_double_eq_tol(p.mem_bw, 60e9, 1);
+	ck_assert_int_eq(p.dev[0].cls, SCHED_CLASS_NPU);
+	ck_assert_double_eq_tol(p.dev[0].opp[p.dev[0].n_opp - 1].freq_hz, 1.4e9, 1);
+	/* 45 TOPS: rate x top clock */
+	ck_assert_double_le(fabs(p.dev[0].rate[HAL_OP_MATMUL] * 1.4e9 - 44.8e12), 1e9);
+	p = load("mw");
+	ck_assert_double_le(p.budget_w, 0.010);
+	p = load("host");
+	ck_assert_uint_ge(p.n_dev, 1);
+}
+END_TEST
+
+static void expect_error(const char *text, const char *want)
+{
+	struct sched_profile p;
+	char err[512] = "";
+
+	ck_assert_int_eq(sched_profile_parse(text, "bad.prof", &p, err, sizeof(err)),
+			 SCHED_ERR_INVALID);
+	ck_assert_msg(strstr(err, want), "error '%s' lacks '%s'", err, want);
+}
+
+START_TEST(profile_errors_name_file_and_line)
+{
+	expect_error("profile x\nmemory unified 10\ndevice c cpu\nbandwdith_gbs 3\n",
+		     "bad.prof:4: unknown key 'bandwdith_gbs'");
+	expect_error("profile x\nmemory unified ten\n", "bad.prof:2: 'memory': 'ten' is not a number");
+	expect_error("profile x\nops all\n", "bad.prof:2: 'ops' outside a device");
+	expect_error("profile x\nmemory unified 10\ndevice c cpu\nops all\ntypes f32 f16 q8_0 q4_0\n"
+		     "rate * 1\nbandwidth_gbs 1\nopp 100 500\nopp 50 400\n",
+		     "bad.prof:9: operating points must be listed lowest frequency first");
+	/* no device runs everything: there is no fallback */
+	expect_error("profile x\nmemory unified 10\ndevice n npu\nops matmul\ntypes q8_0\n"
+		     "rate * 1\nbandwidth_gbs 1\nopp 100 500\n", "(the fallback)");
+	expect_error("profile x\nmemory unified 10\ndevice c cpu\nops all\ntypes f32 f16 q8_0 q4_0\n"
+		     "bandwidth_gbs 1\nopp 100 500\n", "bad.prof:3: device 'c' runs embed but has no");
+	expect_error("profile x\nmemory unified 10\ndevice c tpu\n", "bad.prof:3: device 'c': class");
+}
+END_TEST
+
+START_TEST(profile_write_round_trip)
+{
+	struct sched_profile p = load("phone"), q;
+	char path[] = "/tmp/test_sched_XXXXXX", err[256];
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(sched_profile_write(&p, path), 0);
+	ck_assert_msg(sched_profile_load(path, &q, err, sizeof(err)) == SCHED_OK, "%s", err);
+	unlink(path);
+	ck_assert_uint_eq(q.n_dev, p.n_dev);
+	for (uint32_t k = 0; k < p.n_dev; k++) {
+		ck_assert_uint_eq(q.dev[k].op_mask, p.dev[k].op_mask);
+		ck_assert_uint_eq(q.dev[k].n_opp, p.dev[k].n_opp);
+		ck_assert_double_eq_tol(q.dev[k].cap_f, p.dev[k].cap_f, 1e-15);
+		ck_assert_double_eq_tol(q.dev[k].rate[HAL_OP_MATMUL], p.dev[k].rate[HAL_OP_MATMUL],
+					1e-3);
+	}
+}
+END_TEST
+
+/* ---- the DAG of a llama graph ------------------------------------------------------------- */
+
+START_TEST(model_dag_shape_and_edges)
+{
+	const struct sched_hparams hp = { 256, 64, 3, 4, 2, 128, 16, 10000, 1, 1e-5f };
+	struct sched_dag d;
+	char err[256];
+
+	ck_assert_msg(sched_model_dag(&hp, HAL_TYPE_Q8_0, 1, 16, &d, err, sizeof(err)) == SCHED_OK,
+		      "%s", err);
+	ck_assert_uint_eq(d.n, 15 * 3 + 3);
+	/* every edge goes forward, and each layer's q, k and v matmuls are independent */
+	for (uint32_t v = 0; v < d.n; v++)
+		for (uint32_t e = d.pred_off[v]; e < d.pred_off[v + 1]; e++)
+			ck_assert_uint_lt(d.pred[e], v);
+	/* layer 0: 1 embed, then rmsnorm (1), q (2), k (3), v (4): q, k, v depend on the norm only */
+	for (uint32_t v = 2; v <= 4; v++) {
+		ck_assert_int_eq(d.nodes[v].kind, HAL_OP_MATMUL);
+		ck_assert_uint_eq(d.pred_off[v + 1] - d.pred_off[v], 1);
+		ck_assert_uint_eq(d.pred[d.pred_off[v]], 1);
+		ck_assert_double_gt(d.edge_bytes[d.pred_off[v]], 0);
+	}
+	sched_dag_free(&d);
+}
+END_TEST
+
+/* ---- partitioner ---------------------------------------------------------------------------- */
+
+START_TEST(random_dags_placed_validly)
+{
+	static const char *const names[] = { "phone", "mw" };
+	uint64_t seed = 7;
+
+	for (size_t pi = 0; pi < 2; pi++) {
+		struct sched_profile p = load(names[pi]);
+		for (uint32_t i = 0; i < 30; i++) {
+			uint32_t n = 3 + (uint32_t)(i % 28);
+			struct sched_dag d;
+			struct sched_plan pl;
+			struct sched_part_options o = { .objective = SCHED_MIN_LATENCY,
+							.contention = i % 2, .improve = true,
+							.max_evals = 3000 };
+			char why[256];
+
+			ck_assert_int_eq(sched_random_dag(&seed, n, &d), SCHED_OK);
+			ck_assert_int_eq(sched_plan_alloc(&pl, n), SCHED_OK);
+			ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, why, sizeof(why)),
+					 SCHED_OK);
+			ck_assert_msg(sched_plan_valid(&p, &d, &pl, why, sizeof(why)), "%s", why);
+
+			double *start = calloc(n, sizeof(double)), *fin = calloc(n, sizeof(double));
+			struct sched_sim_options so = { .contention = true, .start = start,
+							.finish = fin };
+			struct sched_sim_result r;
+			sched_simulate(&p, &d, &pl, &so, &r);
+			ck_assert(isfinite(r.makespan_s));
+			for (uint32_t v = 0; v < n; v++) {
+				ck_assert_double_le(start[v], fin[v]);
+				for (uint32_t e = d.pred_off[v]; e < d.pred_off[v + 1]; e++)
+					ck_assert_double_le(fin[d.pred[e]], start[v] + 1e-15);
+				/* one op at a time per device */
+				for (uint32_t u = 0; u < v; u++)
+					if (pl.dev[u] == pl.dev[v])
+						ck_assert(fin[u] <= start[v] + 1e-15 ||
+							  fin[v] <= start[u] + 1e-15);
+			}
+			free(start);
+			free(fin);
+			sched_plan_free(&pl);
+			sched_dag_free(&d);
+		}
+	}
+}
+END_TEST
+
+START_TEST(unsupported_ops_fall_back)
+{
+	struct sched_profile p = parse_two(0);
+	/* F16 matmuls: the accelerator takes Q8_0 only, though it would be 10x faster */
+	const enum hal_op_kind k[] = { HAL_OP_MATMUL, HAL_OP_MATMUL };
+	const double us[][2] = { { 10, 1 }, { 10, 1 } };
+	const uint32_t e[][2] = { { 0, 1 } };
+	struct sched_dag d;
+	struct sched_plan pl;
+	struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .improve = true };
+	char err[256];
+
+	fixed_dag(&d, 2, k, 1, e, us);
+	d.nodes[1].wtype = HAL_TYPE_F16;
+	ck_assert_int_eq(sched_plan_alloc(&pl, 2), SCHED_OK);
+	ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, err, sizeof(err)), SCHED_OK);
+	ck_assert_uint_eq(pl.dev[0], 1);
+	ck_assert_uint_eq(pl.dev[1], 0);
+	/* an op no device runs is an error naming it */
+	d.nodes[1].kind = HAL_OP_ATTENTION;
+	p.dev[0].op_mask &= ~(1u << HAL_OP_ATTENTION);
+	ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, err, sizeof(err)),
+			 SCHED_ERR_INVALID);
+	ck_assert_msg(strstr(err, "node 1 (attention"), "%s", err);
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+}
+END_TEST
+
+/*
+ * Fork-join A -> {B, C} -> D. On the CPU A = D = 1, B = C = 4; the accelerator runs only the
+ * matmuls B and C, in 3 each. Best by hand: B on the accelerator (1..4), C on the CPU (1..5),
+ * D 5..6: makespan 6. Both on the accelerator: 8; all on the CPU: 10.
+ */
+START_TEST(fork_join_optimum_by_hand)
+{
+	struct sched_profile p = parse_two(0);
+	const enum hal_op_kind k[] = { HAL_OP_ADD, HAL_OP_MATMUL, HAL_OP_MATMUL, HAL_OP_ADD };
+	const double us[][2] = { { 1, -1 }, { 4, 3 }, { 4, 3 }, { 1, -1 } };
+	const uint32_t e[][2] = { { 0, 1 }, { 0, 2 }, { 1, 3 }, { 2, 3 } };
+	struct sched_dag d;
+	struct sched_plan pl;
+	struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .improve = true };
+	char err[256];
+
+	fixed_dag(&d, 4, k, 4, e, us);
+	ck_assert_int_eq(sched_plan_alloc(&pl, 4), SCHED_OK);
+	ck_assert_double_eq_tol(sched_exhaustive(&p, &d, 0, 1000000, &pl), 6e-6, 1e-12);
+	ck_assert_uint_ne(pl.dev[1], pl.dev[2]);
+	ck_assert_double_eq_tol(plan_makespan(&p, &d, &pl), 6e-6, 1e-12);
+	ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, err, sizeof(err)), SCHED_OK);
+	ck_assert_double_eq_tol(plan_makespan(&p, &d, &pl), 6e-6, 1e-12);
+	/* single-device baselines as computed by hand */
+	sched_plan_all_on(&p, &d, 0, &pl);
+	ck_assert_double_eq_tol(plan_makespan(&p, &d, &pl), 10e-6, 1e-12);
+	sched_plan_all_on(&p, &d, 1, &pl);
+	ck_assert_double_eq_tol(plan_makespan(&p, &d, &pl), 8e-6, 1e-12);
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+}
+END_TEST
+
+/*
+ * Chain A -> B -> C with B 3 us faster on the accelerator but each crossing costing 2 us:
+ * going there and back costs 4, so the optimum stays on the CPU (1 + 5 + 1 = 7, not 8).
+ */
+START_TEST(crossing_cost_keeps_chain_home)
+{
+	struct sched_profile p = parse_two(2);
+	const enum hal_op_kind k[] = { HAL_OP_ADD, HAL_OP_MATMUL, HAL_OP_ADD };
+	const double us[][2] = { { 1, -1 }, { 5, 2 }, { 1, -1 } };
+	const uint32_t e[][2] = { { 0, 1 }, { 1, 2 } };
+	struct sched_dag d;
+	struct sched_plan pl;
+	struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .improve = true };
+	char err[256];
+
+	fixed_dag(&d, 3, k, 2, e, us);
+	ck_assert_int_eq(sched_plan_alloc(&pl, 3), SCHED_OK);
+	ck_assert_double_eq_tol(sched_exhaustive(&p, &d, 0, 1000000, NULL), 7e-6, 1e-12);
+	ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, err, sizeof(err)), SCHED_OK);
+	ck_assert_uint_eq(pl.dev[1], 0);
+	ck_assert_double_eq_tol(plan_makespan(&p, &d, &pl), 7e-6, 1e-12);
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+}
+END_TEST
+
+START_TEST(near_exhaustive_optimum_on_small_dags)
+{
+	struct sched_profile p = load("phone");
+	uint64_t seed = 99;
+	double sum = 0;
+	uint32_t count = 0;
+
+	p.budget_w = 0;
+	for (uint32_t i = 0; i < 40; i++) {
+		uint32_t n = 3 + i % 6;
+		struct sched_dag d;
+		struct sched_plan pl;
+		struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .improve = true };
+		char err[256];
+
+		ck_assert_int_eq(sched_random_dag(&seed, n, &d), SCHED_OK);
+		ck_assert_int_eq(sched_plan_alloc(&pl, n), SCHED_OK);
+		ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, err, sizeof(err)), SCHED_OK);
+		double got = plan_makespan(&p, &d, &pl);
+		double opt = sched_exhaustive(&p, &d, 0, 20000000, NULL);
+		ck_assert_double_gt(opt, 0);
+		/* the optimum is a lower bound of every schedule, the partitioner's included */
+		ck_assert_double_le(opt, got * (1 + 1e-9));
+		sum += got / opt - 1;
+		count++;
+		sched_plan_free(&pl);
+		sched_dag_free(&d);
+	}
+	ck_assert_double_le(sum / count, 0.05);
+}
+END_TEST
+
+/* ---- power manager ------------------------------------------------------------------------- */
+
+/* One device, three OPPs; ops of given compute and memory, leakage as asked. */
+static struct sched_profile one_dev(double leak_mw, double idle_mw)
+{
+	struct sched_profile p;
+	char text[1024], err[256];
+
+	snprintf(text, sizeof(text),
+		 "profile one\nmemory unified 10\ndram_pj_per_byte 0\n"
+		 "device c cpu\nops all\ntypes f32 f16 q8_0 q4_0\nrate * 1\nbandwidth_gbs 10\n"
+		 "opp 500 600\nopp 1000 800\nopp 2000 1000\ncap_nf 1\nstall_activity 0.5\n"
+		 "leak_mw %g\nidle_mw %g\nsuspend_mw 0\nwake_us 0\nautosuspend_us 0\n",
+		 leak_mw, idle_mw);
+	ck_assert_msg(sched_profile_parse(text, "one.prof", &p, err, sizeof(err)) == SCHED_OK,
+		      "%s", err);
+	return p;
+}
+
+static void one_node(struct sched_dag *d, double ops, double bytes)
+{
+	ck_assert_int_eq(sched_dag_init(d, 1, 0, NULL, NULL), SCHED_OK);
+	d->nodes[0].kind = HAL_OP_ADD;
+	d->nodes[0].ops = ops;
+	d->nodes[0].bytes = bytes;
+}
+
+START_TEST(memory_bound_runs_at_low_clock)
+{
+	/* 1 MB at 10 GB/s = 100 us; 1e4 ops take 5 us even at 500 MHz */
+	struct sched_profile p = one_dev(10, 5);
+	struct sched_dag d;
+	struct sched_plan pl;
+	struct sched_part_options o = { .objective = SCHED_MIN_ENERGY, .latency_target_s = 200e-6 };
+	struct sched_sim_result r, rmax;
+
+	one_node(&d, 1e4, 1e6);
+	ck_assert_int_eq(sched_plan_alloc(&pl, 1), SCHED_OK);
+	sched_power_choose(&p, &d, &o, &pl, &r);
+	ck_assert_uint_eq(pl.opp[0], 0);
+	sched_power_max(&p, &o, &pl);
+	struct sched_sim_options so = { .period_s = 200e-6 };
+	sched_simulate(&p, &d, &pl, &so, &rmax);
+	ck_assert_double_lt(r.energy_j, rmax.energy_j);
+	ck_assert_double_le(r.makespan_s, 200e-6);
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+}
+END_TEST
+
+START_TEST(leaky_compute_bound_races_to_idle)
+{
+	/*
+	 * 2e5 ops: 100 us at 2 GHz, 400 us at 500 MHz. With 2 W of leakage while running and
+	 * nothing while suspended, finishing first is cheaper: 1 V^2 * 2e5 cycles = 0.2 mJ +
+	 * 0.2 mJ of leakage at the top, against 0.072 + 0.48 mJ at the bottom.
+	 */
+	struct sched_profile p = one_dev(2000, 0);
+	struct sched_dag d;
+	struct sched_plan pl;
+	struct sched_part_options o = { .objective = SCHED_MIN_ENERGY, .latency_target_s = 1e-3 };
+	struct sched_sim_result r;
+
+	one_node(&d, 2e5, 0);
+	ck_assert_int_eq(sched_plan_alloc(&pl, 1), SCHED_OK);
+	sched_power_choose(&p, &d, &o, &pl, &r);
+	ck_assert_uint_eq(pl.opp[0], 2);
+	/* without leakage the low clock wins */
+	p = one_dev(0, 0);
+	sched_power_choose(&p, &d, &o, &pl, &r);
+	ck_assert_uint_eq(pl.opp[0], 0);
+	/* and a target the low clock misses forces a higher one */
+	o.latency_target_s = 150e-6;
+	sched_power_choose(&p, &d, &o, &pl, &r);
+	ck_assert_uint_eq(pl.opp[0], 2);
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+}
+END_TEST
+
+START_TEST(admin_bounds_honoured)
+{
+	struct sched_profile p = load("phone");
+	uint32_t lo, hi;
+
+	/* npu OPPs 300, 600, 900, 1200, 1400 MHz */
+	sched_power_bounds(&p.dev[0], 500e6, 1000e6, &lo, &hi);
+	ck_assert_uint_eq(lo, 1);
+	ck_assert_uint_eq(hi, 2);
+	sched_power_bounds(&p.dev[0], 0, 200e6, &lo, &hi); /* below the table: the lowest */
+	ck_assert_uint_eq(lo, 0);
+	ck_assert_uint_eq(hi, 0);
+	sched_power_bounds(&p.dev[0], 1400e6, 1400e6, &lo, &hi);
+	ck_assert_uint_eq(lo, 4);
+	ck_assert_uint_eq(hi, 4);
+
+	const struct sched_hparams hp = { 512, 128, 2, 4, 4, 256, 32, 10000, 1, 1e-5f };
+	struct sched_dag d;
+	struct sched_plan pl;
+	char err[256];
+	ck_assert_int_eq(sched_model_dag(&hp, HAL_TYPE_Q8_0, 1, 32, &d, err, sizeof(err)),
+			 SCHED_OK);
+	ck_assert_int_eq(sched_plan_alloc(&pl, d.n), SCHED_OK);
+	for (int mode = 0; mode < 2; mode++) {
+		struct sched_part_options o = { .objective = mode ? SCHED_MIN_ENERGY
+								  : SCHED_MIN_LATENCY,
+						.latency_target_s = 1, .improve = true,
+						.contention = true, .max_evals = 2000 };
+		/* the admin pins the NPU to 900 MHz and caps the GPU at 500 MHz */
+		sched_power_bounds(&p.dev[0], 900e6, 900e6, &o.opp_min[0], &o.opp_max[0]);
+		sched_power_bounds(&p.dev[1], 0, 500e6, &o.opp_min[1], &o.opp_max[1]);
+		ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, err, sizeof(err)), SCHED_OK);
+		ck_assert_uint_eq(pl.opp[0], 2);
+		ck_assert_uint_le(pl.opp[1], 1);
+		struct sched_sim_result r;
+		sched_power_choose(&p, &d, &o, &pl, &r);
+		ck_assert_uint_eq(pl.opp[0], 2);
+		ck_assert_uint_le(pl.opp[1], 1);
+	}
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+}
+END_TEST
+
+START_TEST(power_budget_respected)
+{
+	struct sched_profile p = load("phone");
+	const struct sched_hparams hp = { 2048, 256, 2, 4, 4, 512, 64, 10000, 1, 1e-5f };
+	struct sched_dag d;
+	struct sched_plan pl;
+	struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .improve = true,
+					.contention = true, .budget_w = 0.5, .max_evals = 3000 };
+	struct sched_sim_options so = { .contention = true };
+	struct sched_sim_result r;
+	char err[256];
+
+	ck_assert_int_eq(sched_model_dag(&hp, HAL_TYPE_Q8_0, 32, 32, &d, err, sizeof(err)),
+			 SCHED_OK);
+	ck_assert_int_eq(sched_plan_alloc(&pl, d.n), SCHED_OK);
+	ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, err, sizeof(err)), SCHED_OK);
+	sched_simulate(&p, &d, &pl, &so, &r);
+	ck_assert_double_le(r.avg_w, 0.5 * 1.0001);
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+}
+END_TEST
+
+/* ---- history ------------------------------------------------------------------------------- */
+
+START_TEST(history_corrects_and_damps_outliers)
+{
+	struct sched_history *h = calloc(1, sizeof(*h));
+
+	ck_assert_double_eq(sched_history_factor(h, 42, 1), 1.0);
+	for (int i = 0; i < 20; i++)
+		sched_history_record(h, 42, 1, 1e-3, 2e-3);
+	ck_assert_double_eq_tol(sched_history_factor(h, 42, 1), 2.0, 1e-9);
+	ck_assert_double_eq(sched_history_factor(h, 42, 0), 1.0); /* per device */
+	sched_history_record(h, 42, 1, 1e-3, 1.0);                /* a 500x outlier */
+	double f = sched_history_factor(h, 42, 1);
+	ck_assert_double_lt(f, 2.4);
+	ck_assert_double_gt(f, 2.0);
+	free(h);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("sched");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, profiles_in_tree_load);
+	tcase_add_test(tc, profile_errors_name_file_and_line);
+	tcase_add_test(tc, profile_write_round_trip);
+	tcase_add_test(tc, model_dag_shape_and_edges);
+	tcase_add_test(tc, random_dags_placed_validly);
+	tcase_add_test(tc, unsupported_ops_fall_back);
+	tcase_add_test(tc, fork_join_optimum_by_hand);
+	tcase_add_test(tc, crossing_cost_keeps_chain_home);
+	tcase_add_test(tc, near_exhaustive_optimum_on_small_dags);
+	tcase_add_test(tc, memory_bound_runs_at_low_clock);
+	tcase_add_test(tc, leaky_compute_bound_races_to_idle);
+	tcase_add_test(tc, admin_bounds_honoured);
+	tcase_add_test(tc, power_budget_respected);
+	tcase_add_test(tc, history_corrects_and_damps_outliers);
+	suite_add_tcase(s, tc);
+	return tu_run_suite(s);
+}

@@ -19,6 +19,8 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +44,21 @@ struct packed {
 
 _Static_assert(sizeof(struct packed) <= PACKED_HDR, "packed header fits its slot");
 
+/*
+ * One thread's range of work items [lo, hi) packed as lo << 32 | hi, on its own cache line.
+ * Its owner takes chunks from the front, threads that ran out take chunks from the back.
+ */
+struct range_slot {
+	_Atomic uint64_t r;
+	char pad[56];
+};
+
 struct cpu_fast {
 	struct hal_device base;
 	const struct cpu_kernels *k;
 	struct tpool *pool;
 	uint32_t n_threads;
+	struct range_slot *slots; /* n_threads */
 	struct packed *weights; /* every packed weight not yet released */
 	void *scratch;          /* grown on demand, freed in destroy */
 	size_t scratch_len;
@@ -74,6 +86,55 @@ static void split(uint32_t n, uint32_t ith, uint32_t nth, uint32_t *lo, uint32_t
 {
 	*lo = (uint32_t)((uint64_t)n * ith / nth);
 	*hi = (uint32_t)((uint64_t)n * (ith + 1) / nth);
+}
+
+/*
+ * Work sharing that survives a late thread. Under a hypervisor a vCPU is now and then
+ * descheduled for tens of microseconds, as long as a whole decode matmul: with a static split
+ * the other thread then waits for it. Each thread still starts on its static range (so it
+ * streams one contiguous stretch of weights, which the prefetchers like), but whoever finishes
+ * first takes chunks from the end of the others' ranges. Which thread computes an item never
+ * changes how it is computed, so results stay bit-identical for any thread count.
+ */
+static void ranges_init(struct cpu_fast *cf, uint32_t n, uint32_t nth)
+{
+	for (uint32_t i = 0; i < nth; i++) {
+		uint32_t lo, hi;
+
+		split(n, i, nth, &lo, &hi);
+		atomic_store_explicit(&cf->slots[i].r, (uint64_t)lo << 32 | hi,
+				      memory_order_relaxed);
+	}
+}
+
+/* The next chunk of at most `chunk` items for thread ith into [*lo, *hi); false when none. */
+static bool range_take(struct cpu_fast *cf, uint32_t ith, uint32_t nth, uint32_t chunk,
+		       uint32_t *lo, uint32_t *hi)
+{
+	for (uint32_t k = 0; k < nth; k++) {
+		_Atomic uint64_t *r = &cf->slots[(ith + k) % nth].r;
+		uint64_t v = atomic_load_explicit(r, memory_order_relaxed), nv;
+
+		for (;;) {
+			uint32_t a = (uint32_t)(v >> 32), b = (uint32_t)v;
+
+			if (a >= b)
+				break;
+			if (k == 0) { /* our own range: from the front */
+				*lo = a;
+				*hi = b - a > chunk ? a + chunk : b;
+				nv = (uint64_t)*hi << 32 | b;
+			} else { /* another's: from the back */
+				*lo = b - a > chunk ? b - chunk : a;
+				*hi = b;
+				nv = (uint64_t)a << 32 | *lo;
+			}
+			if (atomic_compare_exchange_weak_explicit(r, &v, nv, memory_order_relaxed,
+								  memory_order_relaxed))
+				return true;
+		}
+	}
+	return false;
 }
 
 static float *row_f32(const struct hal_tensor *t, uint64_t r)
@@ -268,19 +329,21 @@ static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
 static void gemm_job(void *arg, uint32_t ith, uint32_t nth)
 {
 	struct mm_job *j = arg;
-	uint32_t groups = (j->w->ne[1] + CPU_GROUP_ROWS - 1) / CPU_GROUP_ROWS;
 	struct cpu_gemm_args g = {
 		.w = j->packed, .a = &j->act, .dst = j->dst->data, .ld = j->dst->ne[0],
 		.n_rows = j->w->ne[1], .t0 = 0, .t1 = j->x->ne[1],
 	};
+	const bool q4 = j->w->type == HAL_TYPE_Q4_0;
+	const size_t group_bytes = hal_row_bytes(j->w->type, j->w->ne[0]) * CPU_GROUP_ROWS;
+	/* ~32 KiB of weights per chunk: a CAS per chunk is noise, a late thread's share is not */
+	const uint32_t chunk = (uint32_t)((32768 + group_bytes - 1) / group_bytes);
 
-	split(groups, ith, nth, &g.g0, &g.g1);
-	if (g.g0 == g.g1)
-		return;
-	if (j->w->type == HAL_TYPE_Q4_0)
-		j->cf->k->gemm_q4(&g);
-	else
-		j->cf->k->gemm_q8(&g);
+	while (range_take(j->cf, ith, nth, chunk, &g.g0, &g.g1)) {
+		if (q4)
+			j->cf->k->gemm_q4(&g);
+		else
+			j->cf->k->gemm_q8(&g);
+	}
 }
 
 /* F32 and F16 weights stay in the file layout: one dot product per (row, token). */
@@ -358,7 +421,8 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	};
 	j->packed = j->w->data;
 	tpool_run(cf->pool, act_quantize_job, j, threads_for(cf, T));
-	tpool_run(cf->pool, gemm_job, j, cf->n_threads);
+	ranges_init(cf, (j->w->ne[1] + CPU_GROUP_ROWS - 1) / CPU_GROUP_ROWS, cf->n_threads);
+	tpool_run_shared(cf->pool, gemm_job, j, cf->n_threads);
 	return HAL_OK;
 }
 
@@ -515,9 +579,10 @@ static void attention_job(void *arg, uint32_t ith, uint32_t nth)
 	float *acc = p + j->op->src[3]->ne[1];
 	uint32_t lo, hi;
 
-	split(j->op->dst->ne[1] * n_head, ith, nth, &lo, &hi);
-	for (uint32_t u = lo; u < hi; u++)
-		attend(j, p, acc, u / n_head, u % n_head);
+	/* one (token, head) at a time: in a prefill later tokens attend to more rows */
+	while (range_take(j->cf, ith, nth, 1, &lo, &hi))
+		for (uint32_t u = lo; u < hi; u++)
+			attend(j, p, acc, u / n_head, u % n_head);
 }
 
 static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *op)
@@ -537,8 +602,10 @@ static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *o
 	j.scratch = scratch(cf, j.stride * cf->n_threads * sizeof(float));
 	if (!j.scratch)
 		return fail(&cf->base, HAL_ERR_NOMEM, "attention: out of memory for scratch");
-	tpool_run(cf->pool, attention_job, &j,
-		  threads_for(cf, (uint64_t)op->dst->ne[1] * op->p.attn.n_head));
+	uint32_t items = op->dst->ne[1] * op->p.attn.n_head, nth = threads_for(cf, items);
+
+	ranges_init(cf, items, nth);
+	tpool_run_shared(cf->pool, attention_job, &j, nth);
 	return HAL_OK;
 }
 
@@ -657,6 +724,7 @@ static void cpu_fast_destroy(struct hal_device *dev)
 		free(pk);
 	}
 	free(cf->scratch);
+	free(cf->slots);
 	free(cf);
 }
 
@@ -692,6 +760,12 @@ enum hal_status hal_cpu_fast_create(const struct hal_device_options *opts,
 		snprintf(err, err_len, "cannot start %u threads: %s", n, strerror(-e));
 		free(cf);
 		return e == -ENOMEM ? HAL_ERR_NOMEM : HAL_ERR_DEVICE;
+	}
+	cf->slots = aligned_alloc(64, n * sizeof(*cf->slots));
+	if (!cf->slots) {
+		tpool_destroy(cf->pool);
+		free(cf);
+		return HAL_ERR_NOMEM;
 	}
 	cf->k = k;
 	cf->n_threads = n;

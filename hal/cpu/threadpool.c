@@ -44,7 +44,8 @@ struct tpool_worker {
 struct tpool {
 	uint32_t n;
 	struct tpool_worker *workers; /* n - 1 */
-	_Atomic uint32_t gen;
+	_Atomic uint32_t gen; /* job counter << 1 | 1 for a shared job */
+	_Atomic uint64_t enter; /* shared job: gen << 32 | SHARED_CLOSED | workers inside */
 	_Atomic uint32_t pending;
 	_Atomic uint32_t sleepers;
 	_Atomic uint32_t caller_sleeps; /* the caller sleeps on `pending` */
@@ -54,6 +55,8 @@ struct tpool {
 	void *arg;
 	uint32_t nth;
 };
+
+#define SHARED_CLOSED (1ull << 31)
 
 static inline void cpu_relax(void)
 {
@@ -104,6 +107,24 @@ static uint32_t wait_gen(struct tpool *p, uint32_t seen)
 	}
 }
 
+/*
+ * A shared job: enter unless the caller has closed it (it finished without us) or moved on
+ * to a later job; only then are fn and arg read, and the caller does not return while we are
+ * inside.
+ */
+static void run_shared(struct tpool *p, uint32_t ith, uint32_t g)
+{
+	uint64_t v = atomic_load(&p->enter);
+
+	do {
+		if ((uint32_t)(v >> 32) != g || (v & SHARED_CLOSED))
+			return;
+	} while (!atomic_compare_exchange_weak(&p->enter, &v, v + 1));
+	if (ith < p->nth)
+		p->fn(p->arg, ith, p->nth);
+	atomic_fetch_sub(&p->enter, 1);
+}
+
 static void *worker_main(void *opaque)
 {
 	struct tpool_worker *w = opaque;
@@ -114,6 +135,10 @@ static void *worker_main(void *opaque)
 		seen = wait_gen(p, seen);
 		if (atomic_load_explicit(&p->stop, memory_order_acquire))
 			break;
+		if (seen & 1) {
+			run_shared(p, w->ith, seen);
+			continue;
+		}
 		if (w->ith < p->nth)
 			p->fn(p->arg, w->ith, p->nth);
 		if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_sleeps))
@@ -122,10 +147,14 @@ static void *worker_main(void *opaque)
 	return NULL;
 }
 
-/* Bumps the generation and wakes whoever sleeps on it. */
-static void publish(struct tpool *p)
+/* Moves to the next generation (odd: a shared job) and wakes whoever sleeps on it. */
+static void publish(struct tpool *p, bool shared)
 {
-	atomic_fetch_add(&p->gen, 1);
+	uint32_t g = ((atomic_load_explicit(&p->gen, memory_order_relaxed) >> 1) + 1) << 1;
+
+	if (shared)
+		atomic_store(&p->enter, (uint64_t)(g | 1) << 32);
+	atomic_store(&p->gen, g | shared);
 	if (atomic_load(&p->sleepers))
 		futex_wake_all(&p->gen);
 }
@@ -152,7 +181,7 @@ static void stop_workers(struct tpool *p, uint32_t started)
 {
 	atomic_store(&p->pending, started);
 	atomic_store(&p->stop, true);
-	publish(p);
+	publish(p, false);
 	for (uint32_t i = 0; i < started; i++)
 		pthread_join(p->workers[i].thread, NULL);
 }
@@ -218,7 +247,35 @@ void tpool_run(struct tpool *p, tpool_fn fn, void *arg, uint32_t nth)
 	p->nth = nth;
 	/* every worker acknowledges the generation, working or not, so none lags a job behind */
 	atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
-	publish(p);
+	publish(p, false);
 	fn(arg, 0, nth);
 	wait_pending(p);
+}
+
+void tpool_run_shared(struct tpool *p, tpool_fn fn, void *arg, uint32_t nth)
+{
+	uint64_t v;
+
+	if (nth > p->n)
+		nth = p->n;
+	if (nth <= 1) {
+		fn(arg, 0, 1);
+		return;
+	}
+	p->fn = fn;
+	p->arg = arg;
+	p->nth = nth;
+	publish(p, true);
+	fn(arg, 0, nth);
+	/* close the job once no worker is inside; one that comes later skips it */
+	v = atomic_load(&p->enter);
+	for (;;) {
+		if (v & (SHARED_CLOSED - 1)) {
+			cpu_relax();
+			v = atomic_load(&p->enter);
+			continue;
+		}
+		if (atomic_compare_exchange_weak(&p->enter, &v, v | SHARED_CLOSED))
+			break;
+	}
 }

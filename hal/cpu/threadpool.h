@@ -27,5 +27,12 @@ void tpool_destroy(struct tpool *p);
 uint32_t tpool_size(const struct tpool *p);
 /* Runs fn on nth threads (1 <= nth <= size; clamped) and waits for all of them. */
 void tpool_run(struct tpool *p, tpool_fn fn, void *arg, uint32_t nth);
+/*
+ * Like tpool_run for a job whose parts share their work so that any subset of the threads
+ * finishes it (each takes items until none are left): returns as soon as the caller's part
+ * is done and no worker is inside fn. A worker that has not started by then (its vCPU was
+ * descheduled, it was asleep) skips the job instead of making the caller wait for it.
+ */
+void tpool_run_shared(struct tpool *p, tpool_fn fn, void *arg, uint32_t nth);
 
 #endif

@@ -95,6 +95,55 @@ const char *const *enpu_device_names(void)
 	return names;
 }
 
+/*
+ * Several devices: the CPU first (the fallback), then each listed one that is available here,
+ * in the order given (the last prepares the matmul weights). One that is not available is
+ * skipped: the scheduler places ops on what exists.
+ */
+static enpu_status create_many(const char *list, const struct hal_device_options *dopts,
+			       enpu_context **out_ctx)
+{
+	const struct hal_backend *cpu = find_backend("cpu");
+	enpu_context *ctx = calloc(1, sizeof(*ctx));
+	char name[64];
+
+	if (!ctx)
+		return create_fail(ENPU_ERR_NO_MEMORY, "out of memory creating a context");
+	enpu_status st = open_device(ctx, cpu, dopts);
+	for (const char *p = list; !st && *p;) {
+		size_t n = strcspn(p, ",");
+		const struct hal_backend *b;
+
+		snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), p);
+		p += n + (p[n] == ',');
+		if (!name[0])
+			continue;
+		if (!(b = find_backend(name))) {
+			st = create_fail(ENPU_ERR_INVALID_ARG, "unknown device '%s' in '%s'", name, list);
+			break;
+		}
+		bool have = false;
+		for (uint32_t i = 0; i < ctx->n_devices; i++)
+			have |= !strcmp(ctx->devices[i]->name, b->name);
+		if (have)
+			continue;
+		if (ctx->n_devices == ENPU_MAX_DEVICES) {
+			st = create_fail(ENPU_ERR_INVALID_ARG, "more than %d devices in '%s'",
+					 ENPU_MAX_DEVICES, list);
+			break;
+		}
+		if (open_device(ctx, b, dopts) == ENPU_ERR_NO_MEMORY)
+			st = ENPU_ERR_NO_MEMORY;
+	}
+	if (st) {
+		enpu_context_destroy(ctx);
+		return st;
+	}
+	create_error[0] = 0; /* a skipped device is not an error */
+	*out_ctx = ctx;
+	return ENPU_OK;
+}
+
 enpu_status enpu_context_create(const struct enpu_context_options *opts, enpu_context **out_ctx)
 {
 	const char *device = "cpu";
@@ -112,6 +161,12 @@ enpu_status enpu_context_create(const struct enpu_context_options *opts, enpu_co
 		dopts.n_threads = opts->n_threads;
 		dopts.select = opts->device_select;
 	}
+	const char *list = NULL;
+	if (opts && opts->struct_size >= offsetof(struct enpu_context_options, devices) +
+						 sizeof(opts->devices))
+		list = opts->devices;
+	if (list)
+		return create_many(list, &dopts, out_ctx);
 	const struct hal_backend *want = find_backend(device), *cpu = find_backend("cpu");
 	if (!want)
 		return create_fail(ENPU_ERR_INVALID_ARG, "unknown device '%s'", device);

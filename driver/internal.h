@@ -7,6 +7,7 @@
 #include "gguf.h"
 #include "hal/hal.h"
 #include "sched/graph.h"
+#include "sched/sched.h"
 #include "tokenizer.h"
 
 #define ENPU_ERROR_LEN 1024
@@ -43,6 +44,11 @@ struct enpu_session {
 	float *logits;
 	bool have_logits;
 	struct sched_usage usage[ENPU_MAX_DEVICES];
+	/* "auto" placement: the profile partitioned on (NULL: the fixed rule) and its options */
+	struct sched_profile *profile;
+	struct sched_part_options part;
+	struct enpu_schedule_report report; /* of the last decode graph placed (else prefill) */
+	bool have_report;
 };
 
 /* Records a formatted message in ctx and returns st (so callers can `return ctx_fail(...)`). */

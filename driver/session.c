@@ -23,6 +23,25 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 	*out_session = NULL;
 	if (opts && opts->struct_size >= offsetof(struct enpu_session_options, n_ctx) + sizeof(uint32_t))
 		n_ctx = opts->n_ctx;
+	const char *placement = NULL, *profile = NULL;
+	uint32_t objective = 0;
+	double target_ms = 0;
+	if (opts && opts->struct_size >= offsetof(struct enpu_session_options, latency_target_ms) +
+						 sizeof(double)) {
+		placement = opts->placement;
+		profile = opts->profile;
+		objective = opts->objective;
+		target_ms = opts->latency_target_ms;
+	}
+	if (placement && strcmp(placement, "fixed") && strcmp(placement, "auto"))
+		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_session_create: placement '%s' is neither 'fixed' nor 'auto'",
+				placement);
+	if (objective > 1 || (objective == 1 && !(target_ms > 0)))
+		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_session_create: objective %u needs %s", objective,
+				objective > 1 ? "to be 0 (latency) or 1 (energy)"
+					      : "a latency_target_ms above 0");
 	if (n_ctx == 0)
 		n_ctx = model->n_ctx_train < ENPU_DEFAULT_MAX_CTX ? model->n_ctx_train
 								  : ENPU_DEFAULT_MAX_CTX;
@@ -39,6 +58,20 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 		goto nomem;
 	s->model = model;
 	s->n_ctx = n_ctx;
+	if (placement && !strcmp(placement, "auto")) {
+		char err[512];
+		s->profile = malloc(sizeof(*s->profile));
+		if (!s->profile)
+			goto nomem;
+		if (sched_profile_find(profile ? profile : "host", s->profile, err, sizeof(err))) {
+			enpu_session_free(s);
+			return ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_create: %s", err);
+		}
+		s->part.objective = objective ? SCHED_MIN_ENERGY : SCHED_MIN_LATENCY;
+		s->part.latency_target_s = target_ms / 1e3;
+		s->part.contention = true;
+		s->part.improve = true;
+	}
 	/* calloc: pages of the cache beyond what a session uses are never touched */
 	s->kv = calloc(2 * (size_t)hp->n_layer * per_cache, sizeof(float));
 	s->k_cache = calloc(hp->n_layer, sizeof(*s->k_cache));
@@ -72,6 +105,7 @@ void enpu_session_free(enpu_session *s)
 	free(s->k_cache);
 	free(s->v_cache);
 	free(s->logits);
+	free(s->profile);
 	free(s);
 }
 
@@ -87,6 +121,135 @@ enpu_status enpu_session_reset(enpu_session *s)
 uint32_t enpu_session_n_past(const enpu_session *s)
 {
 	return s ? s->n_past : 0;
+}
+
+/* Which profile device class a context device is (by backend name). */
+static enum sched_dev_class host_class(const struct hal_device *dev)
+{
+	if (!strncmp(dev->name, "npu", 3))
+		return SCHED_CLASS_NPU;
+	if (!strcmp(dev->name, "gpu"))
+		return SCHED_CLASS_GPU;
+	return SCHED_CLASS_CPU;
+}
+
+/*
+ * "auto" placement: partition the graph on the profile (modeled), then map each op onto this
+ * host's device of the same class, falling back to the CPU (device 0) where that device
+ * cannot run the op or another device owns its weights.
+ */
+static enpu_status place_auto(enpu_session *s, struct sched_graph *g)
+{
+	enpu_context *ctx = s->model->ctx;
+	const struct sched_profile *p = s->profile;
+	struct sched_dag d;
+	struct sched_plan pl;
+	struct sched_sim_result r;
+	char err[256];
+	uint64_t t0 = hal_now_ns();
+
+	if (sched_dag_from_graph(g, s->n_past + g->n_tokens, &d, err, sizeof(err)))
+		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "placing the graph: %s", err);
+	if (sched_plan_alloc(&pl, d.n)) {
+		sched_dag_free(&d);
+		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "placing the graph: out of memory");
+	}
+	enum sched_status st = sched_partition(p, &d, &s->part, &pl, NULL, err, sizeof(err));
+	if (st) {
+		sched_plan_free(&pl);
+		sched_dag_free(&d);
+		return ctx_fail(ctx, ENPU_ERR_UNSUPPORTED, "placing the graph on profile '%s': %s",
+				p->name, err);
+	}
+	struct sched_sim_options so = { .contention = true };
+	if (s->part.objective == SCHED_MIN_ENERGY)
+		so.period_s = s->part.latency_target_s;
+	sched_simulate(p, &d, &pl, &so, &r);
+
+	uint32_t cls_dev[SCHED_CLASS_COUNT] = { 0, 0, 0 };
+	for (uint32_t i = ctx->n_devices; i-- > 0;)
+		cls_dev[host_class(ctx->devices[i])] = i;
+	uint32_t prof[HAL_OP_COUNT][SCHED_MAX_DEVS] = { { 0 } };
+	uint32_t host[HAL_OP_COUNT][ENPU_MAX_DEVICES] = { { 0 } };
+	for (uint32_t v = 0; v < g->n_nodes; v++) {
+		struct sched_node *n = &g->nodes[v];
+		const struct hal_device *owner = n->op.src[0] ? n->op.src[0]->owner : NULL;
+		uint32_t k = cls_dev[p->dev[pl.dev[v]].cls];
+
+		if (owner) {
+			for (uint32_t i = 0; i < ctx->n_devices; i++)
+				if (ctx->devices[i] == owner)
+					k = i;
+		} else if (!ctx->devices[k]->vt->supports(ctx->devices[k], &n->op)) {
+			k = 0;
+		}
+		n->device = k;
+		prof[n->op.kind][pl.dev[v]]++;
+		host[n->op.kind][k]++;
+	}
+	double place_ms = (double)(hal_now_ns() - t0) / 1e6;
+
+	if (g->n_tokens == 1 || !s->have_report || s->report.n_tokens != 1) {
+		struct enpu_schedule_report *rep = &s->report;
+		size_t off = 0;
+
+		memset(rep, 0, sizeof(*rep));
+		rep->struct_size = sizeof(*rep);
+		snprintf(rep->profile, sizeof(rep->profile), "%s", p->name);
+		rep->n_tokens = g->n_tokens;
+		rep->modeled_ms = r.makespan_s * 1e3;
+		rep->modeled_mj = r.energy_j * 1e3;
+		rep->peak_w = r.peak_w;
+		rep->avg_w = r.avg_w;
+		rep->crossings = r.crossings;
+		rep->bytes_copied = r.bytes_copied;
+		rep->place_ms = place_ms;
+		for (int op = 0; op < HAL_OP_COUNT && off < sizeof(rep->table); op++) {
+			uint32_t total = 0;
+			for (uint32_t k = 0; k < p->n_dev; k++)
+				total += prof[op][k];
+			if (!total)
+				continue;
+			off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
+						"%-10s %4u |", hal_op_name((enum hal_op_kind)op), total);
+			for (uint32_t k = 0; k < p->n_dev && off < sizeof(rep->table); k++)
+				if (prof[op][k])
+					off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
+								" %s %u (%.0f MHz)", p->dev[k].name,
+								prof[op][k],
+								p->dev[k].opp[pl.opp[k]].freq_hz / 1e6);
+			if (off < sizeof(rep->table))
+				off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
+							" | host:");
+			for (uint32_t k = 0; k < ctx->n_devices && off < sizeof(rep->table); k++)
+				if (host[op][k])
+					off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
+								" %s %u", ctx->devices[k]->name,
+								host[op][k]);
+			if (off < sizeof(rep->table))
+				off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off, "\n");
+		}
+		s->have_report = true;
+	}
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+	return ENPU_OK;
+}
+
+enpu_status enpu_session_schedule_report(const enpu_session *s, struct enpu_schedule_report *out)
+{
+	if (!s)
+		return ENPU_ERR_INVALID_ARG;
+	if (!out || out->struct_size < sizeof(*out))
+		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_session_schedule_report: out is NULL or too small");
+	if (!s->profile || !s->have_report)
+		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_session_schedule_report: %s",
+				s->profile ? "nothing has been evaluated yet"
+					   : "the session does not use automatic placement");
+	*out = s->report;
+	return ENPU_OK;
 }
 
 /* The graph for a batch of n tokens: the decode graph is kept, the last prefill size too. */
@@ -109,6 +272,14 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct sched_graph **o
 				"%s", err);
 	enpu_context *ctx = s->model->ctx;
 	sched_place_fixed(*slot, ctx->devices, ctx->n_devices, ctx->n_devices - 1);
+	if (s->profile) {
+		enpu_status pst = place_auto(s, *slot);
+		if (pst) {
+			sched_graph_free(*slot);
+			*slot = NULL;
+			return pst;
+		}
+	}
 	*out = *slot;
 	return ENPU_OK;
 }

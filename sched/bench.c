@@ -122,7 +122,11 @@ static const struct sched_weight *shape_lookup(void *user, const char *name)
 	} else {
 		ne1 = hp->n_ff;
 	}
-	snprintf(m->name, sizeof(m->name), "%s", name);
+	size_t len = strlen(name);
+	if (len >= sizeof(m->name))
+		len = sizeof(m->name) - 1;
+	memcpy(m->name, name, len);
+	m->name[len] = 0;
 	m->w = (struct sched_weight){ m->name, t, ne1 > 1 ? 2 : 1, { ne0, ne1, 1, 1 }, NULL };
 	return &m->w;
 }

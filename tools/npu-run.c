@@ -15,6 +15,9 @@
 
 struct args {
 	const char *model, *prompt, *device;
+	const char *placement, *profile;
+	uint32_t objective;
+	double target_ms;
 	uint32_t n_predict, n_ctx, n_threads;
 	struct enpu_sampler_options sampler;
 	bool progress;
@@ -43,6 +46,15 @@ static void usage(FILE *f)
 		"                     $XDG_RUNTIME_DIR/edge-npu/devfreq/npu0/, e.g.\n"
 		"                     echo powersave > .../governor); ops a device lacks fall\n"
 		"                     back to the CPU\n"
+		"      --placement P  fixed (default: the rule above) or auto: the scheduler's\n"
+		"                     partitioner on --profile, mapped onto this host's cpu, gpu and\n"
+		"                     npu (all opened); prints the placement table and the modeled\n"
+		"                     ms/token, mJ/token, tokens/J and peak power beside the measured\n"
+		"                     wall time\n"
+		"      --profile P    phone, mw, host (default) or a .prof file (sched/profiles/)\n"
+		"      --objective O  latency (default: least latency under the profile's power\n"
+		"                     budget) or energy (least energy within --target-ms)\n"
+		"      --target-ms T  modeled latency target per token for --objective energy\n"
 		"      --no-progress  no progress bar while loading\n"
 		"  -h, --help         this help\n\n"
 		"Exit status: 0 on success, 1 when the model cannot be loaded or run, 2 on bad usage.\n");
@@ -63,7 +75,8 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_DEVICE, O_NOPROG };
+	enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_DEVICE, O_NOPROG, O_PLACE, O_PROF, O_OBJ,
+	       O_TARGET };
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "prompt", required_argument, 0, 'p' },
 		{ "threads", required_argument, 0, 't' },
@@ -72,6 +85,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "top-p", required_argument, 0, O_TOPP }, { "seed", required_argument, 0, O_SEED },
 		{ "device", required_argument, 0, O_DEVICE },
 		{ "no-progress", no_argument, 0, O_NOPROG }, { "help", no_argument, 0, 'h' },
+		{ "placement", required_argument, 0, O_PLACE },
+		{ "profile", required_argument, 0, O_PROF },
+		{ "objective", required_argument, 0, O_OBJ },
+		{ "target-ms", required_argument, 0, O_TARGET },
 		{ 0, 0, 0, 0 },
 	};
 	double v;
@@ -111,12 +128,37 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case O_DEVICE: a->device = optarg; break;
 		case O_NOPROG: a->progress = false; break;
+		case O_PLACE:
+			if (strcmp(optarg, "auto") && strcmp(optarg, "fixed")) {
+				fprintf(stderr, "npu-run: --placement is auto or fixed, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			a->placement = optarg;
+			break;
+		case O_PROF: a->profile = optarg; break;
+		case O_OBJ:
+			if (strcmp(optarg, "latency") && strcmp(optarg, "energy")) {
+				fprintf(stderr, "npu-run: --objective is latency or energy, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			a->objective = !strcmp(optarg, "energy");
+			break;
+		case O_TARGET:
+			if (parse_num("--target-ms", optarg, 1e-6, 1e9, &v)) return 2;
+			a->target_ms = v;
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "npu-run: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return 2;
+	}
+	if (a->objective && !(a->target_ms > 0)) {
+		fprintf(stderr, "npu-run: --objective energy needs --target-ms\n");
 		return 2;
 	}
 	const char *const *names = enpu_device_names();
@@ -253,6 +295,29 @@ static void print_summary(const struct enpu_model_info *mi, uint64_t load_ns,
 	}
 }
 
+/* The automatic placement: the table, the modeled figures and the measured ones beside them. */
+static void print_schedule(enpu_session *sess, const struct enpu_generate_stats *st)
+{
+	struct enpu_schedule_report r = ENPU_SCHEDULE_REPORT_INIT;
+
+	if (enpu_session_schedule_report(sess, &r)) {
+		fprintf(stderr, "schedule:  no report\n");
+		return;
+	}
+	fprintf(stderr, "placement: auto on profile '%s' (graph of %u token%s; per op class: "
+		"ops on each profile device at its chosen clock | where they ran on this host)\n%s",
+		r.profile, r.n_tokens, r.n_tokens == 1 ? "" : "s", r.table);
+	double per_tok = r.n_tokens ? 1.0 / r.n_tokens : 1.0;
+	fprintf(stderr, "modeled:   %.3f ms/token, %.3f mJ/token, %.1f tokens/J, peak %.2f W, "
+		"average %.2f W, %u device crossings, %.0f bytes copied/token (profile '%s', "
+		"simulated, not measured)\n", r.modeled_ms * per_tok, r.modeled_mj * per_tok,
+		r.modeled_mj > 0 ? 1e3 / (r.modeled_mj * per_tok) : 0.0, r.peak_w, r.avg_w,
+		r.crossings, r.bytes_copied * per_tok, r.profile);
+	fprintf(stderr, "measured:  %.3f ms/token decode wall time on this host; placing took "
+		"%.1f ms once per graph shape (cached)\n",
+		st->n_generated ? ms(st->generate_ns) / st->n_generated : 0.0, r.place_ms);
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -263,7 +328,8 @@ static uint64_t now_ns(void)
 
 int main(int argc, char **argv)
 {
-	struct args a = { NULL, "Once upon a time", "cpu", 32, 0, 0, ENPU_SAMPLER_OPTIONS_INIT, true };
+	struct args a = { .prompt = "Once upon a time", .device = "cpu", .n_predict = 32,
+			  .sampler = ENPU_SAMPLER_OPTIONS_INIT, .progress = true };
 	struct enpu_context_options copts = ENPU_CONTEXT_OPTIONS_INIT;
 	struct enpu_model_options mopts = ENPU_MODEL_OPTIONS_INIT;
 	struct enpu_session_options sopts = ENPU_SESSION_OPTIONS_INIT;
@@ -285,6 +351,11 @@ int main(int argc, char **argv)
 	}
 	copts.device = a.device;
 	copts.n_threads = a.n_threads;
+	bool place_auto = a.placement && !strcmp(a.placement, "auto");
+	/* auto placement maps the profile onto every device this host has (the NPU last: it
+	 * prepares the matmul weights); an explicit --device keeps the context to that one */
+	if (place_auto && !strcmp(a.device, "cpu"))
+		copts.devices = "gpu,npu";
 	s = enpu_context_create(&copts, &ctx);
 	if (s) {
 		fprintf(stderr, "npu-run: %s\n", enpu_last_error(NULL));
@@ -296,6 +367,10 @@ int main(int argc, char **argv)
 	s = enpu_model_load(ctx, a.model, &mopts, &model);
 	uint64_t load_ns = now_ns() - t0;
 	sopts.n_ctx = a.n_ctx;
+	sopts.placement = a.placement;
+	sopts.profile = a.profile;
+	sopts.objective = a.objective;
+	sopts.latency_target_ms = a.target_ms;
 	if (!s)
 		s = enpu_model_info(model, &mi);
 	if (!s)
@@ -312,6 +387,8 @@ int main(int argc, char **argv)
 		fputc('\n', stdout);
 		fflush(stdout);
 		print_summary(&mi, load_ns, &st);
+		if (place_auto)
+			print_schedule(sess, &st);
 	}
 	enpu_session_free(sess);
 	enpu_model_free(model);

@@ -75,6 +75,14 @@ struct enpu_context_options {
 	/* Which physical device a backend opens when there are several (e.g. an OpenCL device
 	 * name or index); NULL = the backend's choice. */
 	const char *device_select;
+	/*
+	 * Several devices at once for the scheduler, comma-separated (e.g. "cpu,npu,gpu"); when
+	 * set, `device` is ignored. The CPU is always opened first (device 0, the fallback); each
+	 * listed device that is not available on this machine is skipped (the scheduler does
+	 * without it), an unknown name is ENPU_ERR_INVALID_ARG. Matmul weights are prepared for
+	 * the last device opened.
+	 */
+	const char *devices;
 };
 #define ENPU_CONTEXT_OPTIONS_INIT { .struct_size = sizeof(struct enpu_context_options) }
 
@@ -153,6 +161,20 @@ ENPU_API enpu_token enpu_token_eos(const enpu_model *model);
 struct enpu_session_options {
 	size_t struct_size;
 	uint32_t n_ctx; /* context window in tokens; 0 = the model's (capped at 4096) */
+	/*
+	 * Placement of the graph's ops on the context's devices. NULL or "fixed": the fixed rule
+	 * (ops the last device supports run there, the rest on the CPU). "auto": the scheduler's
+	 * partitioner on the device profile `profile` ("phone", "mw", "host" or a .prof path; NULL
+	 * = "host"), computed once per graph shape; the profile's device classes (cpu, gpu, npu)
+	 * are mapped onto the context's devices of the same class (the CPU when there is none, or
+	 * when the real device cannot run the op or its weights belong to another device).
+	 */
+	const char *placement;
+	const char *profile;
+	/* "auto": 0 = least latency under the profile's power budget, 1 = least energy per token
+	 * with a modeled latency of at most latency_target_ms (required then). */
+	uint32_t objective;
+	double latency_target_ms;
 };
 #define ENPU_SESSION_OPTIONS_INIT { .struct_size = sizeof(struct enpu_session_options) }
 
@@ -236,6 +258,35 @@ ENPU_API enpu_status enpu_generate(enpu_session *session, const char *prompt, ui
 /* Fills usage with the session's per-device totals since creation; returns the count. */
 ENPU_API uint32_t enpu_session_device_usage(const enpu_session *session,
 					    struct enpu_device_usage *usage, uint32_t cap);
+
+/*
+ * What the automatic placement chose and what it models, for the last decode graph (one
+ * token; the last prefill graph when no decode has run). Every figure except place_ms and
+ * mapped_ops is MODELED on the profile's silicon (a discrete-event simulation of the placed
+ * graph), not measured on this host.
+ */
+struct enpu_schedule_report {
+	size_t struct_size;
+	char profile[32];
+	uint32_t n_tokens;         /* batch of the graph reported */
+	double modeled_ms;         /* latency of one evaluation of that graph */
+	double modeled_mj;         /* energy of one evaluation (idle/suspended time included) */
+	double peak_w, avg_w;      /* modeled power */
+	uint32_t crossings;        /* dependencies between ops on different devices */
+	double bytes_copied;       /* between devices (0 on unified memory) */
+	double place_ms;           /* measured time to partition (once per graph shape) */
+	/* The placement table: per op class, how many ops on each profile device and where they
+	 * ran on this host. NUL-terminated text, one line per row. */
+	char table[2048];
+};
+#define ENPU_SCHEDULE_REPORT_INIT { .struct_size = sizeof(struct enpu_schedule_report) }
+
+/*
+ * Fills *out. ENPU_ERR_INVALID_ARG when the session does not use "auto" placement or has not
+ * evaluated anything yet. Not thread-safe against a concurrent eval on the same session.
+ */
+ENPU_API enpu_status enpu_session_schedule_report(const enpu_session *session,
+						  struct enpu_schedule_report *out);
 
 #ifdef __cplusplus
 }

@@ -81,9 +81,27 @@ u32 enpu_pm_cur_freq_mhz(struct enpu_device *edev)
 	return npu_opp_table[READ_ONCE(edev->pm.cur_opp)].freq_mhz;
 }
 
+/**
+ * enpu_pm_freq_bounds() - the clock range devfreq may choose from now.
+ * @edev: the device.
+ * @min_hz: the min_freq bound (the lowest OPP without devfreq).
+ * @max_hz: the max_freq bound (the highest OPP without devfreq).
+ */
+void enpu_pm_freq_bounds(struct enpu_device *edev, unsigned long *min_hz, unsigned long *max_hz)
+{
+	struct devfreq *df = edev->pm.devfreq;
+
+	*min_hz = (unsigned long)npu_opp_table[0].freq_mhz * 1000000;
+	*max_hz = (unsigned long)npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz * 1000000;
+	if (df) {
+		*min_hz = max(*min_hz, READ_ONCE(df->scaling_min_freq));
+		*max_hz = min(*max_hz, READ_ONCE(df->scaling_max_freq));
+	}
+}
+
 static void enpu_set_opp(struct enpu_device *edev, u32 opp)
 {
-	u32 i;
+	u32 old = READ_ONCE(edev->pm.cur_opp), i;
 
 	for (i = 0; i < edev->num_engines; i++) {
 		mutex_lock(&edev->queues[i]->lock);
@@ -91,6 +109,37 @@ static void enpu_set_opp(struct enpu_device *edev, u32 opp)
 		mutex_unlock(&edev->queues[i]->lock);
 	}
 	WRITE_ONCE(edev->pm.cur_opp, opp);
+	if (opp != old)
+		enpu_genl_freq_change(edev, (u64)npu_opp_table[old].freq_mhz * 1000000,
+				      (u64)npu_opp_table[opp].freq_mhz * 1000000);
+}
+
+static struct devfreq_simple_ondemand_data enpu_ondemand = {
+	.upthreshold = 50,
+	.downdifferential = 10,
+};
+
+/*
+ * Throttling, as a telemetry event: the device is busier than the governor's up-threshold
+ * (it would go to a higher clock) but already runs at the max_freq bound, below the highest
+ * OPP. Reported when that starts and when it stops. Called from get_dev_status, under the
+ * devfreq lock, with the window's load.
+ */
+static void enpu_pm_check_throttle(struct enpu_device *edev, u64 busy, u64 total)
+{
+	unsigned long min_hz, max_hz, cur_hz = (unsigned long)enpu_pm_cur_freq_mhz(edev) * 1000000;
+	unsigned long top_hz = (unsigned long)npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz * 1000000;
+	bool throttled;
+
+	if (!edev->pm.devfreq || !total)
+		return;
+	enpu_pm_freq_bounds(edev, &min_hz, &max_hz);
+	throttled = div64_u64(busy * 100, total) >= enpu_ondemand.upthreshold &&
+		    max_hz < top_hz && cur_hz >= max_hz;
+	if (throttled != edev->pm.throttled) {
+		edev->pm.throttled = throttled;
+		enpu_genl_throttle(edev, throttled, cur_hz, max_hz);
+	}
 }
 
 static int enpu_devfreq_target(struct device *dev, unsigned long *freq, u32 flags)
@@ -128,6 +177,7 @@ static int enpu_devfreq_get_dev_status(struct device *dev, struct devfreq_dev_st
 	pm->busy_time = 0;
 	pm->idle_time = 0;
 	spin_unlock_irqrestore(&pm->lock, flags);
+	enpu_pm_check_throttle(edev, status->busy_time, status->total_time);
 	return 0;
 }
 
@@ -145,10 +195,6 @@ static struct devfreq_dev_profile enpu_devfreq_profile = {
 	.get_cur_freq = enpu_devfreq_get_cur_freq,
 };
 
-static struct devfreq_simple_ondemand_data enpu_ondemand = {
-	.upthreshold = 50,
-	.downdifferential = 10,
-};
 
 static int enpu_devfreq_init(struct enpu_device *edev)
 {
@@ -229,6 +275,7 @@ static int enpu_runtime_suspend(struct device *dev)
 	}
 	WRITE_ONCE(edev->pm.powered, false);
 	edev->pm.suspends++;
+	enpu_genl_power_state(edev, false);
 	return 0;
 }
 
@@ -237,6 +284,7 @@ static int enpu_runtime_resume(struct device *dev)
 	struct enpu_device *edev = dev_get_drvdata(dev);
 
 	WRITE_ONCE(edev->pm.powered, true);
+	enpu_genl_power_state(edev, true);
 	return 0;
 }
 

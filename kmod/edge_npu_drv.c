@@ -334,6 +334,7 @@ static int enpu_probe(struct platform_device *pdev)
 	platform_set_drvdata(pdev, edev);
 	mutex_init(&edev->sched_lock);
 	edev->num_engines = enpu_num_engines;
+	edev->index = pdev->id < 0 ? 0 : pdev->id;
 
 	ret = enpu_queues_init(edev);
 	if (ret)
@@ -344,6 +345,11 @@ static int enpu_probe(struct platform_device *pdev)
 	ret = drm_dev_register(&edev->drm, 0);
 	if (ret)
 		goto err_pm;
+	ret = enpu_genl_add_device(edev);
+	if (ret) {
+		drm_dev_unregister(&edev->drm);
+		goto err_pm;
+	}
 	dev_info(&pdev->dev, "%u engines, %s node, debug_stall %d, timeout %u ms\n",
 		 edev->num_engines, IS_ENABLED(CONFIG_DRM_ACCEL) ? "accel" : "render",
 		 enpu_debug_stall, enpu_job_timeout_ms);
@@ -362,6 +368,7 @@ static int enpu_remove(struct platform_device *pdev)
 
 	int live;
 
+	enpu_genl_remove_device(edev);
 	drm_dev_unplug(&edev->drm);
 	enpu_pm_fini(edev);
 	enpu_queues_fini(edev);
@@ -406,9 +413,14 @@ static int __init enpu_init(void)
 		pr_err("edge_npu: num_devices must be 1..%d\n", ENPU_MAX_DEVICES);
 		return -EINVAL;
 	}
-	ret = platform_driver_register(&enpu_platform_driver);
+	ret = enpu_genl_init();
 	if (ret)
 		return ret;
+	ret = platform_driver_register(&enpu_platform_driver);
+	if (ret) {
+		enpu_genl_exit();
+		return ret;
+	}
 	for (i = 0; i < num_devices; i++) {
 		struct platform_device *pdev;
 
@@ -428,6 +440,7 @@ static int __init enpu_init(void)
 err:
 	enpu_destroy_devices();
 	platform_driver_unregister(&enpu_platform_driver);
+	enpu_genl_exit();
 	return ret;
 }
 
@@ -435,6 +448,7 @@ static void __exit enpu_exit(void)
 {
 	enpu_destroy_devices();
 	platform_driver_unregister(&enpu_platform_driver);
+	enpu_genl_exit();
 	pr_info("edge_npu: unloaded\n");
 }
 

@@ -29,6 +29,7 @@
 #define ENPU_PDEV_NAME		"edge-npu"
 #define ENPU_MAX_ENGINES	4
 #define ENPU_MAX_BO_SIZE	(1ull << 32)
+#define ENPU_NUM_PRIORITIES	3	/* DRM_EDGE_NPU_PRIORITY_LOW..HIGH */
 
 /* Module parameters (edge_npu_drv.c). */
 extern unsigned int enpu_num_engines;
@@ -75,6 +76,7 @@ struct enpu_queue {
  * @cur_opp: the operating point index applied to every engine.
  * @powered: the modeled power state (true = on; runtime PM resumed).
  * @suspends: runtime suspends so far.
+ * @throttled: the max_freq bound holds back a busy device (genl THROTTLE events).
  */
 struct enpu_pm {
 	struct devfreq *devfreq;
@@ -86,6 +88,7 @@ struct enpu_pm {
 	u32 cur_opp;
 	bool powered;
 	u64 suspends;
+	bool throttled;
 };
 
 /**
@@ -103,6 +106,11 @@ struct enpu_pm {
  * @jobs_failed: jobs completed with an error.
  * @energy_pj: modeled energy of all completed jobs.
  * @busy_cycles: modeled cycles of all completed jobs.
+ * @index: N of the platform device edge-npu.N (genl EDGE_NPU_A_DEVICE).
+ * @busy_ns: wall time the engines spent running jobs.
+ * @bo_bytes: bytes of the live GEM objects.
+ * @queued: jobs submitted and not finished, per context priority.
+ * @last_power_uw: modeled power of the last completed job while it ran.
  */
 struct enpu_device {
 	struct drm_device drm;
@@ -117,6 +125,11 @@ struct enpu_device {
 	atomic64_t jobs_failed;
 	atomic64_t energy_pj;
 	atomic64_t busy_cycles;
+	u32 index;
+	atomic64_t busy_ns;
+	atomic64_t bo_bytes;
+	atomic_t queued[ENPU_NUM_PRIORITIES];
+	u64 last_power_uw;
 };
 
 static inline struct enpu_device *to_enpu(struct drm_device *drm)
@@ -190,6 +203,9 @@ static inline struct enpu_bo *to_enpu_bo(struct drm_gem_object *obj)
  * @done: the scheduler's finished fence (a reference).
  * @start: when the engine started the job.
  * @pm_ref: the job holds a runtime PM reference and a devfreq busy mark.
+ * @prio: its context's priority (index of &enpu_device.queued).
+ * @queued: counted in &enpu_device.queued until it finishes.
+ * @pid: thread-group id of the submitter (genl events).
  */
 struct enpu_job {
 	struct drm_sched_job base;
@@ -205,6 +221,9 @@ struct enpu_job {
 	struct dma_fence *done;
 	ktime_t start;
 	bool pm_ref;
+	u8 prio;
+	bool queued;
+	u32 pid;
 };
 
 /* edge_npu_drv.c */
@@ -231,6 +250,7 @@ void enpu_pm_fini(struct enpu_device *edev);
 int enpu_pm_job_begin(struct enpu_device *edev);
 void enpu_pm_job_end(struct enpu_device *edev);
 u32 enpu_pm_cur_freq_mhz(struct enpu_device *edev);
+void enpu_pm_freq_bounds(struct enpu_device *edev, unsigned long *min_hz, unsigned long *max_hz);
 extern const struct dev_pm_ops enpu_pm_ops;
 
 /* edge_npu_sysfs.c */
@@ -241,5 +261,17 @@ void enpu_debugfs_init(struct drm_minor *minor);
 
 /* edge_npu_fdinfo.c */
 void enpu_show_fdinfo(struct seq_file *m, struct file *f);
+
+/* edge_npu_genl.c: the "edge_npu" generic-netlink family (uapi/edge_npu_genl.h) */
+int enpu_genl_init(void);
+void enpu_genl_exit(void);
+int enpu_genl_add_device(struct enpu_device *edev);
+void enpu_genl_remove_device(struct enpu_device *edev);
+void enpu_genl_job_fault(struct enpu_device *edev, u32 engine, int error, u32 pid);
+void enpu_genl_job_timeout(struct enpu_device *edev, u32 engine, u32 pid);
+void enpu_genl_engine_reset(struct enpu_device *edev, u32 engine);
+void enpu_genl_power_state(struct enpu_device *edev, bool on);
+void enpu_genl_freq_change(struct enpu_device *edev, u64 old_hz, u64 new_hz);
+void enpu_genl_throttle(struct enpu_device *edev, bool throttled, u64 cur_hz, u64 max_hz);
 
 #endif

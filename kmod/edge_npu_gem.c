@@ -19,6 +19,7 @@ static void enpu_gem_free(struct drm_gem_object *obj)
 {
 	struct enpu_device *edev = to_enpu(obj->dev);
 
+	atomic64_sub(obj->size, &edev->bo_bytes);
 	drm_gem_shmem_free(to_drm_gem_shmem_obj(obj));
 	atomic_dec(&edev->bo_count);
 }
@@ -58,8 +59,10 @@ struct drm_gem_object *enpu_gem_prime_import_sg_table(struct drm_device *drm,
 {
 	struct drm_gem_object *obj = drm_gem_shmem_prime_import_sg_table(drm, attach, sgt);
 
-	if (!IS_ERR(obj))
+	if (!IS_ERR(obj)) {
 		atomic_inc(&to_enpu(drm)->bo_count);
+		atomic64_add(obj->size, &to_enpu(drm)->bo_bytes);
+	}
 	return obj;
 }
 
@@ -78,6 +81,7 @@ int enpu_ioctl_bo_create(struct drm_device *drm, void *data, struct drm_file *fi
 	if (IS_ERR(shmem))
 		return PTR_ERR(shmem);
 	atomic_inc(&to_enpu(drm)->bo_count);
+	atomic64_add(shmem->base.size, &to_enpu(drm)->bo_bytes);
 
 	ret = drm_gem_handle_create(file, &shmem->base, &args->handle);
 	/* the handle holds the object now (or, on error, nothing does) */

@@ -89,10 +89,20 @@ static void enpu_job_free_mem(struct enpu_job *job)
 	kfree(job);
 }
 
+/* The job left its priority's queue depth (finished, failed or cancelled). */
+static void enpu_job_unqueue(struct enpu_job *job)
+{
+	if (job->queued) {
+		job->queued = false;
+		atomic_dec(&job->ctx->efile->edev->queued[job->prio]);
+	}
+}
+
 static void enpu_job_free(struct drm_sched_job *sched_job)
 {
 	struct enpu_job *job = to_enpu_job(sched_job);
 
+	enpu_job_unqueue(job);
 	drm_sched_job_cleanup(sched_job);
 	enpu_job_free_mem(job);
 }
@@ -105,6 +115,8 @@ static void enpu_job_account(struct enpu_job *job, const struct npu_job_stats *s
 	u64 ns = ktime_to_ns(ktime_sub(ktime_get(), job->start));
 
 	atomic64_add(ns, &ctx->efile->engine_ns);
+	atomic64_add(ns, &edev->busy_ns);
+	enpu_job_unqueue(job);
 	spin_lock(&ctx->lock);
 	if (stats) {
 		ctx->stats.jobs++;
@@ -123,8 +135,13 @@ static void enpu_job_account(struct enpu_job *job, const struct npu_job_stats *s
 		atomic64_add(stats->c.busy_cycles, &edev->busy_cycles);
 		atomic64_add(stats->c.energy_pj, &edev->energy_pj);
 		atomic64_inc(&edev->jobs_done);
+		/* pJ per ns is mW: times 1000 for uW */
+		if (stats->time_ns)
+			WRITE_ONCE(edev->last_power_uw,
+				   div64_u64(stats->c.energy_pj * 1000, stats->time_ns));
 	} else {
 		atomic64_inc(&edev->jobs_failed);
+		enpu_genl_job_fault(edev, to_enpu_queue(job->base.sched)->index, err, job->pid);
 	}
 	if (job->pm_ref) {
 		job->pm_ref = false;
@@ -186,10 +203,12 @@ static enum drm_gpu_sched_stat enpu_job_timedout(struct drm_sched_job *sched_job
 	drm_sched_stop(&q->sched, sched_job);
 
 	if (job->hw_fence_init && !dma_fence_is_signaled(job->hw_fence)) {
+		enpu_genl_job_timeout(q->edev, q->index, job->pid);
 		mutex_lock(&q->lock);
 		npu_engine_reset(q->engine);
-		q->resets++;
+		WRITE_ONCE(q->resets, q->resets + 1);
 		mutex_unlock(&q->lock);
+		enpu_genl_engine_reset(q->edev, q->index);
 		dev_warn_ratelimited(q->edev->drm.dev,
 				     "engine %u: job timed out after %u ms, engine reset\n",
 				     q->index, enpu_job_timeout_ms);
@@ -463,6 +482,9 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 		return -ENOMEM;
 	}
 	job->ctx = ctx;
+	job->pid = task_tgid_nr(current);
+	/* the entity's drm_sched priority is the context's (MIN, NORMAL, HIGH = LOW..HIGH) */
+	job->prio = min_t(u32, ctx->entity.priority, ENPU_NUM_PRIORITIES - 1);
 	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL);
 	if (!job->hw_fence) {
 		ret = -ENOMEM;
@@ -534,6 +556,8 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	spin_lock(&ctx->lock);
 	args->seqno = ++ctx->seqno;
 	spin_unlock(&ctx->lock);
+	job->queued = true;
+	atomic_inc(&edev->queued[job->prio]);
 	drm_sched_entity_push_job(&job->base);
 	mutex_unlock(&edev->sched_lock);
 

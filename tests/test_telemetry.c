@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hal/npu_drm/npu_drm_genl.h"
 #include "hal/telemetry.h"
 #include "testutil.h"
 
@@ -342,6 +343,289 @@ START_TEST(malformed_files_are_refused)
 }
 END_TEST
 
+/* ---- generic netlink: the kernel's telemetry messages, parsed against malformed input ---- */
+
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+
+/* A message builder: nlmsghdr + genlmsghdr + attributes, as the kernel lays them out. */
+struct msg {
+	uint8_t buf[1024] __attribute__((aligned(8)));
+	size_t len;
+	size_t nest; /* offset of the open nested attribute, 0 if none */
+};
+
+static void msg_begin(struct msg *m, uint8_t cmd)
+{
+	memset(m, 0, sizeof(*m));
+	m->len = NLMSG_HDRLEN + GENL_HDRLEN;
+	((struct genlmsghdr *)(m->buf + NLMSG_HDRLEN))->cmd = cmd;
+	((struct genlmsghdr *)(m->buf + NLMSG_HDRLEN))->version = EDGE_NPU_GENL_VERSION;
+}
+
+static void msg_attr(struct msg *m, uint16_t type, const void *data, uint16_t len)
+{
+	struct nlattr *a = (struct nlattr *)(m->buf + m->len);
+
+	a->nla_type = type;
+	a->nla_len = (uint16_t)(NLA_HDRLEN + len);
+	if (len)
+		memcpy(m->buf + m->len + NLA_HDRLEN, data, len);
+	m->len += NLA_ALIGN(NLA_HDRLEN + len);
+}
+
+static void msg_u32(struct msg *m, uint16_t type, uint32_t v)
+{
+	msg_attr(m, type, &v, 4);
+}
+
+static void msg_u64(struct msg *m, uint16_t type, uint64_t v)
+{
+	msg_attr(m, type, &v, 8);
+}
+
+static void msg_nest_begin(struct msg *m, uint16_t type)
+{
+	m->nest = m->len;
+	msg_attr(m, type | NLA_F_NESTED, NULL, 0);
+}
+
+static void msg_nest_end(struct msg *m)
+{
+	((struct nlattr *)(m->buf + m->nest))->nla_len = (uint16_t)(m->len - m->nest);
+	m->nest = 0;
+}
+
+static size_t msg_end(struct msg *m)
+{
+	((struct nlmsghdr *)m->buf)->nlmsg_len = (uint32_t)m->len;
+	((struct nlmsghdr *)m->buf)->nlmsg_type = 0x20; /* a resolved family id */
+	return m->len;
+}
+
+/* A complete GET_STATS reply as the kernel sends it (edge_npu_genl.c). */
+static void stats_reply(struct msg *m)
+{
+	msg_begin(m, EDGE_NPU_CMD_GET_STATS);
+	msg_u32(m, EDGE_NPU_A_DEVICE, 1);
+	msg_attr(m, EDGE_NPU_A_DEV_NAME, "edge-npu.1", 11);
+	msg_u32(m, EDGE_NPU_A_ENGINES, 2);
+	msg_u64(m, EDGE_NPU_A_BUSY_NS, 123456789);
+	msg_u64(m, EDGE_NPU_A_CYCLES, 1ull << 40);
+	msg_u64(m, EDGE_NPU_A_CUR_FREQ_HZ, 400000000);
+	msg_u64(m, EDGE_NPU_A_MIN_FREQ_HZ, 200000000);
+	msg_u64(m, EDGE_NPU_A_MAX_FREQ_HZ, 1000000000);
+	msg_u64(m, EDGE_NPU_A_POWER_UW, 750000);
+	msg_u64(m, EDGE_NPU_A_ENERGY_UJ, 42);
+	msg_u32(m, EDGE_NPU_A_POWER_STATE, EDGE_NPU_POWER_ON);
+	msg_nest_begin(m, EDGE_NPU_A_QUEUE);
+	msg_u32(m, EDGE_NPU_QUEUE_LOW, 1);
+	msg_u32(m, EDGE_NPU_QUEUE_NORMAL, 5);
+	msg_u32(m, EDGE_NPU_QUEUE_HIGH, 0);
+	msg_nest_end(m);
+	msg_u64(m, EDGE_NPU_A_JOBS_COMPLETED, 1000);
+	msg_u64(m, EDGE_NPU_A_JOBS_FAILED, 3);
+	msg_u64(m, EDGE_NPU_A_JOBS_RESET, 2);
+	msg_u64(m, EDGE_NPU_A_MEM_USED, 1 << 20);
+	msg_end(m);
+}
+
+START_TEST(genl_parses_a_stats_reply)
+{
+	struct msg m;
+	struct npu_genl_stats st;
+	char err[200] = "";
+
+	stats_reply(&m);
+	ck_assert_msg(npu_genl_parse_stats(m.buf, m.len, &st, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(st.device, 1);
+	ck_assert_str_eq(st.name, "edge-npu.1");
+	ck_assert_uint_eq(st.engines, 2);
+	ck_assert_uint_eq(st.busy_ns, 123456789);
+	ck_assert_uint_eq(st.cycles, 1ull << 40);
+	ck_assert_uint_eq(st.cur_freq_hz, 400000000);
+	ck_assert_uint_eq(st.min_freq_hz, 200000000);
+	ck_assert_uint_eq(st.max_freq_hz, 1000000000);
+	ck_assert_uint_eq(st.power_uw, 750000);
+	ck_assert_uint_eq(st.energy_uj, 42);
+	ck_assert_uint_eq(st.power_state, EDGE_NPU_POWER_ON);
+	ck_assert_uint_eq(st.queue[0], 1);
+	ck_assert_uint_eq(st.queue[1], 5);
+	ck_assert_uint_eq(st.queue[2], 0);
+	ck_assert_uint_eq(st.jobs_completed, 1000);
+	ck_assert_uint_eq(st.jobs_failed, 3);
+	ck_assert_uint_eq(st.jobs_reset, 2);
+	ck_assert_uint_eq(st.mem_used, 1 << 20);
+	ck_assert(st.have & (1ull << EDGE_NPU_A_QUEUE));
+	ck_assert(!(st.have & (1ull << EDGE_NPU_A_EVENT)));
+
+	/* an attribute of a newer kernel is ignored; a missing optional one reads as absent */
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 0);
+	msg_u64(&m, EDGE_NPU_A_MAX + 5, 7);
+	msg_end(&m);
+	ck_assert_msg(npu_genl_parse_stats(m.buf, m.len, &st, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(st.have, 1ull << EDGE_NPU_A_DEVICE);
+	ck_assert_str_eq(st.name, "");
+}
+END_TEST
+
+static void expect_bad_stats(const struct msg *m, size_t len, const char *why)
+{
+	struct npu_genl_stats st;
+	char err[200] = "";
+
+	ck_assert_msg(npu_genl_parse_stats(m->buf, len, &st, err, sizeof(err)) == -EINVAL,
+		      "accepted: %s", why);
+	ck_assert_msg(err[0], "no reason given for: %s", why);
+}
+
+START_TEST(genl_refuses_malformed_messages)
+{
+	struct msg m;
+	uint8_t three[3] = { 1, 2, 3 };
+
+	stats_reply(&m);
+	/* framing */
+	expect_bad_stats(&m, 0, "empty");
+	expect_bad_stats(&m, NLMSG_HDRLEN + 2, "cut inside the genl header");
+	expect_bad_stats(&m, m.len - 4, "nlmsg_len beyond the buffer");
+	((struct nlmsghdr *)m.buf)->nlmsg_len = NLMSG_HDRLEN;
+	expect_bad_stats(&m, m.len, "nlmsg_len shorter than the headers");
+	stats_reply(&m);
+	((struct genlmsghdr *)(m.buf + NLMSG_HDRLEN))->cmd = EDGE_NPU_CMD_EVENT;
+	expect_bad_stats(&m, m.len, "wrong command");
+
+	/* attribute lengths against the policy */
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 0);
+	msg_u32(&m, EDGE_NPU_A_BUSY_NS, 5); /* a u64 in 4 bytes */
+	expect_bad_stats(&m, msg_end(&m), "short u64");
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_u64(&m, EDGE_NPU_A_DEVICE, 0); /* a u32 in 8 bytes */
+	expect_bad_stats(&m, msg_end(&m), "long u32");
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_attr(&m, EDGE_NPU_A_DEVICE, three, 3);
+	expect_bad_stats(&m, msg_end(&m), "3-byte u32");
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 0);
+	msg_attr(&m, EDGE_NPU_A_DEV_NAME, "edge-npu", 8); /* no terminating NUL */
+	expect_bad_stats(&m, msg_end(&m), "unterminated name");
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 0);
+	msg_attr(&m, EDGE_NPU_A_DEV_NAME, "", 0);
+	expect_bad_stats(&m, msg_end(&m), "empty name");
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 0);
+	char longname[64];
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[63] = 0;
+	msg_attr(&m, EDGE_NPU_A_DEV_NAME, longname, 64);
+	expect_bad_stats(&m, msg_end(&m), "name longer than the policy allows");
+
+	/* an attribute whose length runs past the message */
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 0);
+	msg_u64(&m, EDGE_NPU_A_CYCLES, 9);
+	((struct nlattr *)(m.buf + m.len - 12))->nla_len = 200;
+	expect_bad_stats(&m, msg_end(&m), "attribute past the end");
+	/* an attribute shorter than its own header */
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 0);
+	msg_u32(&m, EDGE_NPU_A_ENGINES, 2);
+	((struct nlattr *)(m.buf + m.len - 8))->nla_len = 2;
+	expect_bad_stats(&m, msg_end(&m), "attribute shorter than its header");
+
+	/* nested queue depths */
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 0);
+	msg_nest_begin(&m, EDGE_NPU_A_QUEUE);
+	msg_u64(&m, EDGE_NPU_QUEUE_NORMAL, 1); /* u32 expected */
+	msg_nest_end(&m);
+	expect_bad_stats(&m, msg_end(&m), "bad attribute inside the queue nest");
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 0);
+	msg_nest_begin(&m, EDGE_NPU_A_QUEUE);
+	msg_u32(&m, EDGE_NPU_QUEUE_LOW, 1);
+	msg_nest_end(&m);
+	((struct nlattr *)(m.buf + m.len - 8))->nla_len = 40; /* inner runs out of the nest */
+	expect_bad_stats(&m, msg_end(&m), "inner attribute outside its nest");
+
+	/* the device index is required */
+	msg_begin(&m, EDGE_NPU_CMD_GET_STATS);
+	msg_u64(&m, EDGE_NPU_A_BUSY_NS, 1);
+	expect_bad_stats(&m, msg_end(&m), "no device");
+}
+END_TEST
+
+START_TEST(genl_parses_events)
+{
+	struct msg m;
+	struct npu_genl_event ev;
+	char err[200] = "";
+
+	msg_begin(&m, EDGE_NPU_CMD_EVENT);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 0);
+	msg_u32(&m, EDGE_NPU_A_EVENT, EDGE_NPU_EVENT_JOB_FAULT);
+	msg_u32(&m, EDGE_NPU_A_ENGINE, 1);
+	msg_u32(&m, EDGE_NPU_A_ERROR, (uint32_t)-ETIMEDOUT);
+	msg_u32(&m, EDGE_NPU_A_PID, 4242);
+	msg_end(&m);
+	ck_assert_msg(npu_genl_parse_event(m.buf, m.len, &ev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(ev.event, EDGE_NPU_EVENT_JOB_FAULT);
+	ck_assert_str_eq(npu_genl_event_name(ev.event), "job_fault");
+	ck_assert_uint_eq(ev.engine, 1);
+	ck_assert_int_eq(ev.error, -ETIMEDOUT);
+	ck_assert_uint_eq(ev.pid, 4242);
+
+	msg_begin(&m, EDGE_NPU_CMD_EVENT);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 1);
+	msg_u32(&m, EDGE_NPU_A_EVENT, EDGE_NPU_EVENT_FREQ_CHANGE);
+	msg_u64(&m, EDGE_NPU_A_OLD_FREQ_HZ, 1000000000);
+	msg_u64(&m, EDGE_NPU_A_CUR_FREQ_HZ, 200000000);
+	msg_end(&m);
+	ck_assert_msg(npu_genl_parse_event(m.buf, m.len, &ev, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(ev.device, 1);
+	ck_assert_uint_eq(ev.old_freq_hz, 1000000000);
+	ck_assert_uint_eq(ev.cur_freq_hz, 200000000);
+	ck_assert_str_eq(npu_genl_event_name(ev.event), "freq_change");
+	ck_assert_str_eq(npu_genl_event_name(999), "?");
+
+	/* an event without its kind, or a stats reply offered as an event */
+	msg_begin(&m, EDGE_NPU_CMD_EVENT);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 1);
+	ck_assert_int_eq(npu_genl_parse_event(m.buf, msg_end(&m), &ev, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "EDGE_NPU_A_EVENT"));
+	stats_reply(&m);
+	ck_assert_int_eq(npu_genl_parse_event(m.buf, m.len, &ev, err, sizeof(err)), -EINVAL);
+	msg_begin(&m, EDGE_NPU_CMD_EVENT);
+	msg_u32(&m, EDGE_NPU_A_DEVICE, 1);
+	msg_u64(&m, EDGE_NPU_A_EVENT, 5);
+	ck_assert_int_eq(npu_genl_parse_event(m.buf, msg_end(&m), &ev, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
+/* Without the module (this host): a clear error, not a crash. */
+START_TEST(genl_without_module)
+{
+	struct npu_genl *g = (struct npu_genl *)1;
+	char err[200] = "";
+	int rc = npu_genl_open(&g, err, sizeof(err));
+
+	if (rc == 0) { /* the module is loaded here: the dump must work then */
+		struct npu_genl_stats st[8];
+
+		ck_assert_int_ge(npu_genl_get_stats(g, st, 8, err, sizeof(err)), 0);
+		npu_genl_close(g);
+		return;
+	}
+	ck_assert_ptr_null(g);
+	ck_assert_msg(rc == -ENOENT || rc == -EIO, "rc %d: %s", rc, err);
+	ck_assert_msg(strstr(err, "edge_npu") || strstr(err, "netlink"), "%s", err);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("telemetry");
@@ -356,6 +640,12 @@ int main(void)
 	tcase_add_test(tc, snapshots_are_consistent_under_writes);
 	tcase_add_test(tc, full_file_recycles_the_oldest_unmanaged_slot);
 	tcase_add_test(tc, malformed_files_are_refused);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("genl");
+	tcase_add_test(tc, genl_parses_a_stats_reply);
+	tcase_add_test(tc, genl_refuses_malformed_messages);
+	tcase_add_test(tc, genl_parses_events);
+	tcase_add_test(tc, genl_without_module);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -83,6 +83,14 @@ $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$ROOT" \
 	$(pkg-config --static --cflags libdrm) \
 	-o "$OUT/enpu_kmod_test" "$ROOT/tests/kmod/enpu_kmod_test.c" "$ROOT/kmod/npu_engine.c" \
 	$(pkg-config --static --libs libdrm) || fail "test program build failed"
+# the generic-netlink subscriber, through the user-space reader (libnl-genl, static)
+# shellcheck disable=SC2046
+$CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$ROOT" \
+	$(pkg-config --static --cflags libnl-genl-3.0) \
+	-o "$OUT/enpu_genl_test" "$ROOT/tests/kmod/enpu_genl_test.c" \
+	"$ROOT/hal/npu_drm/npu_drm_genl.c" \
+	$(pkg-config --static --libs libnl-genl-3.0) 2>"$OUT/genl-build.log" ||
+	{ cat "$OUT/genl-build.log" >&2; fail "genl test program build failed"; }
 
 # ---- initramfs ---------------------------------------------------------------------------
 RD=$OUT/initramfs
@@ -100,7 +108,7 @@ for m in drivers/gpu/drm/drm drivers/gpu/drm/drm_shmem_helper \
 	cp "$f" "$RD/lib/modules/"
 done
 cp "$SRC/kmod/edge_npu.ko" "$RD/lib/modules/"
-cp "$OUT/enpu_kmod_test" "$RD/bin/"
+cp "$OUT/enpu_kmod_test" "$OUT/enpu_genl_test" "$RD/bin/"
 
 # ---- end-to-end: npu-run, its shared libraries, a small model ------------------------------
 MB=${ENPU_MESON_BUILD:-$OUT/meson}

@@ -4,7 +4,8 @@
  *
  * Sources, sampled every interval (busy % = Δbusy / Δt, clamped, as intel_gpu_top does):
  *  - kernel devices: /sys/bus/platform/devices/edge-npu.N/npu/ (power state, jobs, cycles,
- *    energy) and /sys/class/devfreq/edge-npu.N/ (frequency, governor);
+ *    energy), /sys/class/devfreq/edge-npu.N/ (frequency, governor) and the driver's
+ *    generic-netlink GET_STATS (busy time, queue depths; hal/npu_drm/npu_drm_genl.h);
  *  - in-process NPUs: their devfreq-shaped directories <runtime>/devfreq/npuN/ (leased by a
  *    live process) and the per-process statistics files <runtime>/procs/<pid>.stats
  *    (hal/telemetry.h), which also carry the CPU and GPU backends of every process;
@@ -33,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hal/npu_drm/npu_drm_genl.h"
 #include "hal/telemetry.h"
 
 #define MAX_DEVS 32
@@ -51,6 +53,7 @@ struct dev {
 	long pid;             /* the owning process of an in-process NPU, 0 otherwise */
 	int engines;          /* hardware queues (kernel), busy % is over all of them */
 	bool has_busy;
+	bool busy_from_genl;  /* busy_ns is the driver's own (else the sum over its clients) */
 	uint64_t busy_ns;     /* cumulative */
 	bool has_cycles;
 	uint64_t cycles;
@@ -263,6 +266,40 @@ static void scan_kernel(struct sample *s)
 	closedir(dd);
 }
 
+/* The driver's own statistics over generic netlink, when the family is there. */
+static void scan_genl(struct sample *s)
+{
+	struct npu_genl_stats st[MAX_DEVS];
+	struct npu_genl *g;
+	char err[256], id[40];
+	int n;
+
+	if (!s->n_devs || npu_genl_open(&g, err, sizeof(err)))
+		return; /* no kernel device, or a kernel without the family: sysfs is enough */
+	n = npu_genl_get_stats(g, st, MAX_DEVS, err, sizeof(err));
+	npu_genl_close(g);
+	for (int i = 0; i < n; i++) {
+		struct dev *d = NULL;
+
+		strf(id, sizeof(id), "edge-npu.%u", st[i].device);
+		for (int k = 0; k < s->n_devs; k++)
+			if (!strcmp(s->devs[k].id, id))
+				d = &s->devs[k];
+		if (!d)
+			continue;
+		if (st[i].have & (1ull << EDGE_NPU_A_BUSY_NS)) {
+			d->has_busy = true;
+			d->busy_from_genl = true;
+			d->busy_ns = st[i].busy_ns;
+		}
+		d->queue = st[i].queue[0] + st[i].queue[1] + st[i].queue[2];
+		if (st[i].have & (1ull << EDGE_NPU_A_MEM_USED))
+			d->mem_bytes = st[i].mem_used;
+		if (st[i].engines)
+			d->engines = (int)st[i].engines;
+	}
+}
+
 /* ---- in-process NPUs (devfreq-shaped directories) ----------------------------------------- */
 
 /*
@@ -362,10 +399,10 @@ static void scan_shm(struct sample *s)
 			struct dev *d;
 			struct client *c;
 
-			/* a device of its own (npu0) or the process's share of a shared one (cpu) */
+			/* a device of its own (npu0), or the process's share of a shared one */
 			strf(id, sizeof(id), "%s", sl->node[0] ? sl->node : sl->name);
 			if (!strcmp(sl->name, "npu-drm"))
-				continue; /* its work is the kernel device's: fdinfo shows the client */
+				continue; /* the kernel device's work: fdinfo shows the client */
 			d = add_dev(s, id);
 			if (!d)
 				continue;
@@ -519,8 +556,8 @@ static void scan_fdinfo_pid(struct sample *s, long pid)
 			strf(d->source, sizeof(d->source), "kernel");
 			strf(d->driver, sizeof(d->driver), "%s", driver);
 		}
-		if (d) {
-			/* device busy time = the sum over its clients (sysfs has only cycles) */
+		if (d && !d->busy_from_genl) {
+			/* without the driver's figure: the sum over its clients */
 			d->has_busy = true;
 			d->busy_ns += busy;
 			d->mem_bytes += mem;
@@ -546,6 +583,7 @@ static void take_sample(struct sample *s)
 {
 	memset(s, 0, offsetof(struct sample, devs));
 	scan_kernel(s);
+	scan_genl(s);
 	scan_sim_devfreq(s);
 	scan_fdinfo(s);
 	scan_shm(s);
@@ -690,7 +728,12 @@ static int make_client_views(const struct sample *prev, const struct sample *cur
 		memset(v, 0, sizeof(*v));
 		v->c = c;
 		if (p && dt > 0) {
-			v->busy_pct = clamp_pct(delta(p->busy_ns, c->busy_ns) / dt * 100.0, 100.0);
+			/* over the device's engines, as the device's own busy % */
+			const struct dev *d = find_dev(cur, c->dev);
+			int engines = d && d->engines > 0 ? d->engines : 1;
+
+			v->busy_pct = delta(p->busy_ns, c->busy_ns) / dt * 100.0 / engines;
+			v->busy_pct = clamp_pct(v->busy_pct, 100.0);
 			if (c->has_jobs && p->has_jobs) {
 				v->has_jobs_rate = true;
 				v->jobs_per_s = delta(p->jobs, c->jobs) / dt * 1e9;

@@ -4,6 +4,8 @@
 # e2e.sh - inside the test VM (tests/kmod/init.sh runs it): npu-run on the same model and
 # prompt with the NPU in process (--device npu) and through the kernel driver (--device
 # npu-drm); the generated text must be identical and the driver must have run the matmuls.
+# Then npu-top -J while npu-run works through the driver: it must list the kernel device and
+# the process as a DRM client (fdinfo of the render node).
 export XDG_RUNTIME_DIR=/tmp
 set -- -m /data/model.gguf -p "Once upon a time" -n 16 -t 2 --no-progress
 npu-run "$@" --device npu >/tmp/npu.txt 2>/tmp/npu.err || { cat /tmp/npu.err; exit 1; }
@@ -14,3 +16,26 @@ grep '^device:' /tmp/drm.err | sed 's/^/e2e: /'
 grep -q 'npu-drm *ran [1-9]' /tmp/drm.err || { echo "e2e: FAIL npu-drm ran no op"; exit 1; }
 cmp -s /tmp/npu.txt /tmp/drm.txt || { echo "e2e: FAIL outputs differ"; exit 1; }
 echo "e2e: identical output"
+
+# npu-top while npu-run works through the driver
+if [ -x /bin/npu-top ]; then
+	npu-run -m /data/model.gguf -p "Once upon a time" -n 64 -t 2 --no-progress \
+		--device npu-drm >/dev/null 2>&1 &
+	run=$!
+	found=0
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		npu-top -J -s 0.5 >/tmp/top.json 2>/tmp/top.err || { cat /tmp/top.err; exit 1; }
+		want="\"pid\":$run,\"name\":\"npu-run\",\"device\":\"edge-npu.0\""
+		if grep -q "$want,\"source\":\"fdinfo\"" /tmp/top.json; then
+			found=1
+			break
+		fi
+	done
+	wait $run
+	echo "e2e: npu-top -J: $(cat /tmp/top.json)"
+	[ $found -eq 1 ] ||
+		{ echo "e2e: FAIL npu-top does not show npu-run on edge-npu.0"; exit 1; }
+	grep -q '"id":"edge-npu.0","kind":"npu","source":"kernel","driver":"edge_npu"' \
+		/tmp/top.json || { echo "e2e: FAIL npu-top does not show edge-npu.0"; exit 1; }
+	echo "e2e: npu-top shows the kernel device and its client"
+fi

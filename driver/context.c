@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* context.c - contexts: the devices a process uses and the last error message. */
 #include "internal.h"
+#include "hal/telemetry.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -190,8 +191,11 @@ void enpu_context_destroy(enpu_context *ctx)
 {
 	if (!ctx)
 		return;
-	for (uint32_t i = 0; i < ctx->n_devices; i++)
+	for (uint32_t i = 0; i < ctx->n_devices; i++) {
+		/* free the device's stats slot so npu-top stops listing a device that is gone */
+		hal_telem_detach(ctx->devices[i]);
 		hal_device_destroy(ctx->devices[i]);
+	}
 	free(ctx);
 }
 

@@ -49,11 +49,25 @@ struct enpu_session {
 	struct sched_part_options part;
 	struct enpu_schedule_report report; /* of the last decode graph placed (else prefill) */
 	bool have_report;
+	struct enpu_trace *trace; /* enpu_session_trace_start() .. stop (NULL: not tracing) */
 };
 
 /* Records a formatted message in ctx and returns st (so callers can `return ctx_fail(...)`). */
 enpu_status ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void ctx_clear_error(enpu_context *ctx);
+
+/* ---- trace.c: Chrome Trace Event export of the ops a session runs ---- */
+struct enpu_trace;
+/* Creates path and writes the header; the devices are ctx's (they outlive the trace). */
+enpu_status trace_open(enpu_context *ctx, const char *path, struct enpu_trace **out);
+/* Writes the tail, closes and frees t; ENPU_ERR_IO when the file could not be written. */
+enpu_status trace_close(enpu_context *ctx, struct enpu_trace *t);
+/* Before each run of g: finds (or builds, once per graph) its dependency edges. */
+void trace_begin_run(struct enpu_trace *t, const struct sched_graph *g);
+/* Before g is freed: its address may come back for another graph. t may be NULL. */
+void trace_forget_graph(struct enpu_trace *t, const struct sched_graph *g);
+/* The executor's observer (user: the trace). */
+void trace_op(void *user, const struct sched_graph *g, const struct sched_op_record *r);
 
 #endif

@@ -99,6 +99,8 @@ void enpu_session_free(enpu_session *s)
 {
 	if (!s)
 		return;
+	/* the trace is a valid file even when the caller forgot to stop it */
+	trace_close(s->model->ctx, s->trace);
 	sched_graph_free(s->decode);
 	sched_graph_free(s->batch);
 	free(s->kv);
@@ -252,6 +254,33 @@ enpu_status enpu_session_schedule_report(const enpu_session *s, struct enpu_sche
 	return ENPU_OK;
 }
 
+enpu_status enpu_session_trace_start(enpu_session *s, const char *path)
+{
+	if (!s)
+		return ENPU_ERR_INVALID_ARG;
+	enpu_context *ctx = s->model->ctx;
+
+	if (!path || !*path)
+		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_trace_start: no path given");
+	if (s->trace)
+		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_session_trace_start: the session is already tracing");
+	return trace_open(ctx, path, &s->trace);
+}
+
+enpu_status enpu_session_trace_stop(enpu_session *s)
+{
+	if (!s)
+		return ENPU_ERR_INVALID_ARG;
+	if (!s->trace)
+		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_session_trace_stop: the session is not tracing");
+	struct enpu_trace *t = s->trace;
+
+	s->trace = NULL;
+	return trace_close(s->model->ctx, t);
+}
+
 /* The graph for a batch of n tokens: the decode graph is kept, the last prefill size too. */
 static enpu_status graph_for(enpu_session *s, uint32_t n, struct sched_graph **out)
 {
@@ -262,6 +291,7 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct sched_graph **o
 		*out = *slot;
 		return ENPU_OK;
 	}
+	trace_forget_graph(s->trace, *slot);
 	sched_graph_free(*slot);
 	*slot = NULL;
 	enum sched_status st = sched_graph_build(&s->model->sm, n, s->k_cache, s->v_cache, slot,
@@ -275,6 +305,7 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct sched_graph **o
 	if (s->profile) {
 		enpu_status pst = place_auto(s, *slot);
 		if (pst) {
+			trace_forget_graph(s->trace, *slot);
 			sched_graph_free(*slot);
 			*slot = NULL;
 			return pst;
@@ -298,8 +329,11 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 		ids[i] = tokens[i];
 		pos[i] = (int32_t)(s->n_past + i);
 	}
-	enum sched_status sst = sched_graph_run(g, ctx->devices, ctx->n_devices, s->usage, err,
-						sizeof(err));
+	const struct sched_observer obs = { trace_op, s->trace };
+	if (s->trace)
+		trace_begin_run(s->trace, g);
+	enum sched_status sst = sched_graph_run_observed(g, ctx->devices, ctx->n_devices, s->usage,
+							 s->trace ? &obs : NULL, err, sizeof(err));
 	if (sst)
 		return ctx_fail(ctx, ENPU_ERR_DEVICE, "evaluating tokens %u..%u: %s", s->n_past,
 				s->n_past + n - 1, err);

@@ -158,6 +158,7 @@ struct hal_device_stats {
 	/* A device that models its own time and energy (the NPU) adds them here; 0 otherwise. */
 	uint64_t modeled_ns;
 	uint64_t modeled_energy_pj;
+	uint64_t cur_freq_hz; /* clock of the last op, for traces; 0 when the device does not say */
 };
 
 struct hal_device_vtable {

@@ -5,9 +5,10 @@
 #include <stdio.h>
 #include <time.h>
 
-enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **devs,
-				  uint32_t n_devs, struct sched_usage *usage, char *err,
-				  size_t err_len)
+enum sched_status sched_graph_run_observed(struct sched_graph *g, struct hal_device **devs,
+					   uint32_t n_devs, struct sched_usage *usage,
+					   const struct sched_observer *obs, char *err,
+					   size_t err_len)
 {
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
 		const struct sched_node *n = &g->nodes[i];
@@ -28,15 +29,33 @@ enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **dev
 				 op->dst->name, dev->name, dev->error);
 			return st == HAL_ERR_INVALID ? SCHED_ERR_INVALID : SCHED_ERR_DEVICE;
 		}
+		uint64_t t1 = hal_now_ns();
+		uint64_t m_ns = dev->stats.modeled_ns - before.modeled_ns;
+		uint64_t m_pj = dev->stats.modeled_energy_pj - before.modeled_energy_pj;
+
 		if (usage) {
 			struct sched_usage *u = &usage[n->device];
 			u->ops++;
-			u->busy_ns += hal_now_ns() - t0;
+			u->busy_ns += t1 - t0;
 			u->bytes_copied += dev->stats.bytes_copied - before.bytes_copied;
-			u->modeled_ns += dev->stats.modeled_ns - before.modeled_ns;
-			u->modeled_energy_pj += dev->stats.modeled_energy_pj -
-						before.modeled_energy_pj;
+			u->modeled_ns += m_ns;
+			u->modeled_energy_pj += m_pj;
+		}
+		if (obs) {
+			const struct sched_op_record rec = {
+				.node = i, .device = n->device, .t_start_ns = t0, .t_end_ns = t1,
+				.modeled_ns = m_ns, .modeled_energy_pj = m_pj,
+				.cur_freq_hz = dev->stats.cur_freq_hz,
+			};
+			obs->op(obs->user, g, &rec);
 		}
 	}
 	return SCHED_OK;
+}
+
+enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **devs,
+				  uint32_t n_devs, struct sched_usage *usage, char *err,
+				  size_t err_len)
+{
+	return sched_graph_run_observed(g, devs, n_devs, usage, NULL, err, err_len);
 }

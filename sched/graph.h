@@ -152,4 +152,28 @@ enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **dev
 				  uint32_t n_devs, struct sched_usage *usage, char *err,
 				  size_t err_len);
 
+/* One op as the executor ran it: what a trace records. */
+struct sched_op_record {
+	uint32_t node;   /* index into g->nodes */
+	uint32_t device; /* index into devs */
+	uint64_t t_start_ns, t_end_ns; /* hal_now_ns() around the device's run() */
+	uint64_t modeled_ns, modeled_energy_pj; /* this op's share of the device's model, else 0 */
+	uint64_t cur_freq_hz; /* the device's clock after the op (0: the device does not say) */
+};
+
+/* Called after each op that succeeded, on the calling thread, before the next op starts. */
+struct sched_observer {
+	void (*op)(void *user, const struct sched_graph *g, const struct sched_op_record *rec);
+	void *user;
+};
+
+/*
+ * sched_graph_run() with an observer (may be NULL: then exactly sched_graph_run, at the cost
+ * of one test per op).
+ */
+enum sched_status sched_graph_run_observed(struct sched_graph *g, struct hal_device **devs,
+					   uint32_t n_devs, struct sched_usage *usage,
+					   const struct sched_observer *obs, char *err,
+					   size_t err_len);
+
 #endif

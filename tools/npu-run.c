@@ -16,6 +16,7 @@
 struct args {
 	const char *model, *prompt, *device;
 	const char *placement, *profile;
+	const char *trace;
 	uint32_t objective;
 	double target_ms;
 	uint32_t n_predict, n_ctx, n_threads;
@@ -55,6 +56,9 @@ static void usage(FILE *f)
 		"      --objective O  latency (default: least latency under the profile's power\n"
 		"                     budget) or energy (least energy within --target-ms)\n"
 		"      --target-ms T  modeled latency target per token for --objective energy\n"
+		"      --trace FILE   write a Chrome/Perfetto trace of every op (a track per device\n"
+		"                     queue, arrows between devices, frequency and modeled power\n"
+		"                     counters) to FILE; open it in ui.perfetto.dev\n"
 		"      --no-progress  no progress bar while loading\n"
 		"  -h, --help         this help\n\n"
 		"Exit status: 0 on success, 1 when the model cannot be loaded or run, 2 on bad usage.\n");
@@ -76,7 +80,7 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_DEVICE, O_NOPROG, O_PLACE, O_PROF, O_OBJ,
-	       O_TARGET };
+	       O_TARGET, O_TRACE };
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "prompt", required_argument, 0, 'p' },
 		{ "threads", required_argument, 0, 't' },
@@ -89,6 +93,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "profile", required_argument, 0, O_PROF },
 		{ "objective", required_argument, 0, O_OBJ },
 		{ "target-ms", required_argument, 0, O_TARGET },
+		{ "trace", required_argument, 0, O_TRACE },
 		{ 0, 0, 0, 0 },
 	};
 	double v;
@@ -149,6 +154,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			if (parse_num("--target-ms", optarg, 1e-6, 1e9, &v)) return 2;
 			a->target_ms = v;
 			break;
+		case O_TRACE: a->trace = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}
@@ -375,10 +381,18 @@ int main(int argc, char **argv)
 		s = enpu_model_info(model, &mi);
 	if (!s)
 		s = enpu_session_create(model, &sopts, &sess);
+	if (!s && a.trace)
+		s = enpu_session_trace_start(sess, a.trace);
 	if (!s) {
 		fputs(a.prompt, stdout);
 		fflush(stdout);
 		s = enpu_generate(sess, a.prompt, a.n_predict, &a.sampler, print_token, NULL, &st);
+	}
+	/* stopped even after a failed run: the ops up to the failure are what one wants to see */
+	if (sess && a.trace) {
+		enpu_status ts = enpu_session_trace_stop(sess);
+		if (!s)
+			s = ts;
 	}
 	if (s) {
 		fprintf(stderr, "%snpu-run: %s\n", sess ? "\n" : "", enpu_last_error(ctx));
@@ -389,6 +403,8 @@ int main(int argc, char **argv)
 		print_summary(&mi, load_ns, &st);
 		if (place_auto)
 			print_schedule(sess, &st);
+		if (a.trace)
+			fprintf(stderr, "trace:     %s (open in ui.perfetto.dev)\n", a.trace);
 	}
 	enpu_session_free(sess);
 	enpu_model_free(model);

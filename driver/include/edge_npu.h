@@ -288,6 +288,30 @@ struct enpu_schedule_report {
 ENPU_API enpu_status enpu_session_schedule_report(const enpu_session *session,
 						  struct enpu_schedule_report *out);
 
+/* ---- tracing ----------------------------------------------------------------------------- */
+
+/*
+ * Records every op the session runs from now until enpu_session_trace_stop() (or
+ * enpu_session_free()) into path, as a Chrome Trace Event JSON file that ui.perfetto.dev and
+ * chrome://tracing open: one track per device queue, a slice per op named by its kind and
+ * result tensor (args: shape, device, layer, node index, modeled time and energy where the
+ * device models them), arrows for data dependencies between ops on different devices, and
+ * per-device counters of clock frequency and MODELED power. Timestamps are microseconds since
+ * the start of the trace. Events stream to the file as ops complete; the file is complete
+ * (valid JSON) only once tracing stops.
+ *
+ * Errors: ENPU_ERR_INVALID_ARG (no path, already tracing), ENPU_ERR_IO (path cannot be
+ * created; the message names it and why). Same thread-safety rules as enpu_session_eval.
+ */
+ENPU_API enpu_status enpu_session_trace_start(enpu_session *session, const char *path);
+
+/*
+ * Finishes and closes the trace file. ENPU_ERR_INVALID_ARG when the session is not tracing,
+ * ENPU_ERR_IO when the file could not be written in full (e.g. disk full), ENPU_ERR_NO_MEMORY
+ * when the file is complete but lacks dependency arrows. Tracing has stopped in every case.
+ */
+ENPU_API enpu_status enpu_session_trace_stop(enpu_session *session);
+
 #ifdef __cplusplus
 }
 #endif

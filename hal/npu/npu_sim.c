@@ -369,6 +369,7 @@ static void account(struct npu_sim *d, const struct npu_job_stats *js)
 	d->base.stats.modeled_energy_pj += d->energy_fj_rem / 1000;
 	d->energy_fj_rem %= 1000;
 	d->base.stats.modeled_ns += js->time_ns;
+	d->base.stats.cur_freq_hz = (uint64_t)npu_opp_table[js->opp].freq_mhz * 1000000ull;
 }
 
 /* ---- weights ------------------------------------------------------------------------------ */

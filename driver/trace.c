@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trace.c - a session's ops as a Chrome Trace Event file (JSON object format), for
+ * ui.perfetto.dev and chrome://tracing.
+ *
+ * One process ("edge-npu"), one thread per device queue (tid = device index + 1), an "X"
+ * slice per op, a flow ("s" then "f" bound to the enclosing slice) per data dependency
+ * between ops on different devices, and per-device counters: the clock a device reports and
+ * its modeled power (the op's modeled energy over its modeled time, held for the op's host
+ * slice). Events are streamed to the file as ops complete (stdio buffers them), so a long
+ * trace costs no memory; the closing bracket is written at stop.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRACE_PID 1
+
+/* The data dependencies of one graph and when each of its nodes started in the current run. */
+struct trace_graph {
+	const struct sched_graph *g;
+	uint32_t n_nodes;
+	uint32_t *pred_off, *pred; /* CSR, data edges only (ordering-only edges carry no arrow) */
+	uint64_t *t_start;         /* µs-ready ns of the node's start in this run */
+};
+
+struct enpu_trace {
+	FILE *f;
+	char *path;
+	uint64_t t0_ns;
+	uint64_t n_events;
+	uint64_t next_flow;
+	struct hal_device *const *devs;
+	uint32_t n_devs;
+	bool named[ENPU_MAX_DEVICES];      /* thread_name emitted */
+	uint64_t freq_hz[ENPU_MAX_DEVICES]; /* last frequency counter value emitted */
+	struct trace_graph cache[2];       /* a session keeps two graphs: decode and prefill */
+	uint32_t evict;
+	struct trace_graph *cur;
+	bool nomem; /* a dependency DAG could not be built: flows are missing */
+};
+
+/* Timestamps are µs since trace start, as the format wants, with ns resolution kept. */
+static double us(const struct enpu_trace *t, uint64_t ns)
+{
+	return ns > t->t0_ns ? (double)(ns - t->t0_ns) / 1e3 : 0.0;
+}
+
+/* Writes s as a JSON string body (the quotes are the caller's). */
+static void put_escaped(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+}
+
+/* Starts an event: every one after the first is preceded by a comma. */
+static FILE *ev(struct enpu_trace *t)
+{
+	fputs(t->n_events++ ? ",\n" : "\n", t->f);
+	return t->f;
+}
+
+static void name_track(struct enpu_trace *t, uint32_t dev)
+{
+	if (dev >= ENPU_MAX_DEVICES || t->named[dev])
+		return;
+	t->named[dev] = true;
+	fprintf(ev(t), "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%u,"
+		"\"args\":{\"name\":\"", TRACE_PID, dev + 1);
+	put_escaped(t->f, t->devs[dev]->name);
+	fputs(" queue\"}}", t->f);
+	fprintf(ev(t), "{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%d,\"tid\":%u,"
+		"\"args\":{\"sort_index\":%u}}", TRACE_PID, dev + 1, dev);
+}
+
+enpu_status trace_open(enpu_context *ctx, const char *path, struct enpu_trace **out)
+{
+	struct enpu_trace *t = calloc(1, sizeof(*t));
+
+	if (!t || !(t->path = strdup(path))) {
+		free(t);
+		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_trace_start: out of memory");
+	}
+	t->f = fopen(path, "w");
+	if (!t->f) {
+		int e = errno;
+		free(t->path);
+		free(t);
+		return ctx_fail(ctx, ENPU_ERR_IO, "enpu_session_trace_start: cannot create '%s': %s",
+				path, strerror(e));
+	}
+	t->devs = ctx->devices;
+	t->n_devs = ctx->n_devices;
+	t->t0_ns = hal_now_ns();
+	fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", t->f);
+	fprintf(ev(t), "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,"
+		"\"args\":{\"name\":\"edge-npu\"}}", TRACE_PID);
+	*out = t;
+	return ENPU_OK;
+}
+
+static void graph_clear(struct trace_graph *c)
+{
+	free(c->pred_off);
+	free(c->pred);
+	free(c->t_start);
+	memset(c, 0, sizeof(*c));
+}
+
+void trace_forget_graph(struct enpu_trace *t, const struct sched_graph *g)
+{
+	for (int i = 0; t && i < 2; i++)
+		if (t->cache[i].g == g)
+			graph_clear(&t->cache[i]);
+	if (t && t->cur && !t->cur->g)
+		t->cur = NULL;
+}
+
+/* Keeps the data edges of g's dependency DAG (built once per graph: it is quadratic). */
+static bool graph_build(struct trace_graph *c, const struct sched_graph *g)
+{
+	struct sched_dag d;
+	char err[128];
+
+	if (sched_dag_from_graph(g, g->n_tokens, &d, err, sizeof(err)))
+		return false;
+	uint32_t ne = d.pred_off[d.n];
+	c->pred_off = calloc(d.n + 1, sizeof(uint32_t));
+	c->pred = malloc(sizeof(uint32_t) * (ne ? ne : 1));
+	c->t_start = calloc(d.n ? d.n : 1, sizeof(uint64_t));
+	if (!c->pred_off || !c->pred || !c->t_start) {
+		sched_dag_free(&d);
+		graph_clear(c);
+		return false;
+	}
+	uint32_t k = 0;
+	for (uint32_t v = 0; v < d.n; v++) {
+		for (uint32_t e = d.pred_off[v]; e < d.pred_off[v + 1]; e++)
+			if (d.edge_bytes[e] > 0)
+				c->pred[k++] = d.pred[e];
+		c->pred_off[v + 1] = k;
+	}
+	c->g = g;
+	c->n_nodes = d.n;
+	sched_dag_free(&d);
+	return true;
+}
+
+void trace_begin_run(struct enpu_trace *t, const struct sched_graph *g)
+{
+	t->cur = NULL;
+	for (int i = 0; i < 2; i++)
+		if (t->cache[i].g == g && t->cache[i].n_nodes == g->n_nodes)
+			t->cur = &t->cache[i];
+	if (t->cur)
+		return;
+	struct trace_graph *c = !t->cache[0].g ? &t->cache[0]
+			      : !t->cache[1].g ? &t->cache[1]
+					       : &t->cache[t->evict++ % 2];
+	graph_clear(c);
+	if (graph_build(c, g))
+		t->cur = c;
+	else
+		t->nomem = true; /* slices and counters still; stop reports the missing flows */
+}
+
+void trace_op(void *user, const struct sched_graph *g, const struct sched_op_record *r)
+{
+	struct enpu_trace *t = user;
+	const struct sched_node *n = &g->nodes[r->node];
+	const struct hal_tensor *dst = n->op.dst;
+	const uint32_t tid = r->device + 1;
+	const double ts = us(t, r->t_start_ns), te = us(t, r->t_end_ns);
+	FILE *f;
+
+	name_track(t, r->device);
+	f = ev(t);
+	fprintf(f, "{\"name\":\"%s ", hal_op_name(n->op.kind));
+	put_escaped(f, dst->name);
+	fprintf(f, "\",\"cat\":\"op\",\"ph\":\"X\",\"pid\":%d,\"tid\":%u,\"ts\":%.3f,"
+		"\"dur\":%.3f,\"args\":{\"node\":%u,\"shape\":[%u,%u],\"device\":\"", TRACE_PID, tid,
+		ts, te - ts, r->node, dst->ne[0], dst->ne[1]);
+	put_escaped(f, t->devs[r->device]->name);
+	fprintf(f, "\",\"layer\":%d,\"n_tokens\":%u", n->layer, g->n_tokens);
+	if (r->modeled_ns)
+		fprintf(f, ",\"modeled_ns\":%" PRIu64 ",\"modeled_energy_pj\":%" PRIu64,
+			r->modeled_ns, r->modeled_energy_pj);
+	fputs("}}", f);
+
+	/* an arrow from each producer on another device; both ends written now, so they pair */
+	if (t->cur && t->cur->g == g && r->node < t->cur->n_nodes) {
+		const struct trace_graph *c = t->cur;
+		t->cur->t_start[r->node] = r->t_start_ns;
+		for (uint32_t e = c->pred_off[r->node]; e < c->pred_off[r->node + 1]; e++) {
+			const uint32_t a = c->pred[e], da = g->nodes[a].device;
+			if (da == r->device)
+				continue;
+			const uint64_t id = ++t->next_flow;
+			fprintf(ev(t), "{\"name\":\"dep\",\"cat\":\"dep\",\"ph\":\"s\",\"id\":%" PRIu64
+				",\"pid\":%d,\"tid\":%u,\"ts\":%.3f}", id, TRACE_PID, da + 1,
+				us(t, c->t_start[a]));
+			fprintf(ev(t), "{\"name\":\"dep\",\"cat\":\"dep\",\"ph\":\"f\",\"bp\":\"e\","
+				"\"id\":%" PRIu64 ",\"pid\":%d,\"tid\":%u,\"ts\":%.3f}", id, TRACE_PID,
+				tid, ts);
+		}
+	}
+
+	/* counters: per device, so a track per device in the viewer */
+	const char *dn = t->devs[r->device]->name;
+	if (r->cur_freq_hz && r->device < ENPU_MAX_DEVICES && r->cur_freq_hz != t->freq_hz[r->device]) {
+		t->freq_hz[r->device] = r->cur_freq_hz;
+		fprintf(ev(t), "{\"name\":\"");
+		put_escaped(f, dn);
+		fprintf(f, " frequency\",\"ph\":\"C\",\"pid\":%d,\"ts\":%.3f,\"args\":{\"MHz\":%.1f}}",
+			TRACE_PID, ts, (double)r->cur_freq_hz / 1e6);
+	}
+	if (r->modeled_ns) {
+		/* pJ / ns = mW */
+		double w = (double)r->modeled_energy_pj / (double)r->modeled_ns / 1e3;
+		for (int k = 0; k < 2; k++) {
+			fprintf(ev(t), "{\"name\":\"");
+			put_escaped(f, dn);
+			fprintf(f, " modeled power\",\"ph\":\"C\",\"pid\":%d,\"ts\":%.3f,"
+				"\"args\":{\"W\":%.6f}}", TRACE_PID, k ? te : ts, k ? 0.0 : w);
+		}
+	}
+}
+
+enpu_status trace_close(enpu_context *ctx, struct enpu_trace *t)
+{
+	enpu_status st = ENPU_OK;
+
+	if (!t)
+		return ENPU_OK;
+	fputs("\n]}\n", t->f);
+	bool werr = ferror(t->f) != 0;
+	int e = werr ? EIO : 0;
+	if (fclose(t->f) && !werr) {
+		werr = true;
+		e = errno;
+	}
+	if (werr)
+		st = ctx_fail(ctx, ENPU_ERR_IO, "enpu_session_trace_stop: writing '%s': %s", t->path,
+			      strerror(e));
+	else if (t->nomem)
+		st = ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_trace_stop: '%s' is written "
+			      "but lacks dependency arrows: out of memory building a DAG", t->path);
+	for (int i = 0; i < 2; i++)
+		graph_clear(&t->cache[i]);
+	free(t->path);
+	free(t);
+	return st;
+}

@@ -410,11 +410,24 @@ enum sched_status sched_profile_find(const char *name, struct sched_profile *out
 
 int sched_profile_write(const struct sched_profile *p, const char *path)
 {
+	return sched_profile_write_notes(p, path, NULL);
+}
+
+int sched_profile_write_notes(const struct sched_profile *p, const char *path,
+			      const char *notes)
+{
 	FILE *f = fopen(path, "w");
 
 	if (!f)
 		return -1;
 	fprintf(f, "# written by npu-bench calibrate; format: sched/profiles/README.md\n");
+	/* each line of notes becomes a comment: the parser must see nothing but keys */
+	for (const char *s = notes; s && *s;) {
+		size_t n = strcspn(s, "\n");
+
+		fprintf(f, "# %.*s\n", (int)n, s);
+		s += n + (s[n] == '\n');
+	}
 	fprintf(f, "profile %s\ndescription %s\n", p->name, p->description);
 	if (p->unified)
 		fprintf(f, "memory unified %.3f\n", p->mem_bw / 1e9);

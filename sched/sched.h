@@ -89,6 +89,9 @@ enum sched_status sched_profile_find(const char *name_or_path, struct sched_prof
 				     char *err, size_t err_len);
 /* Writes p in the file format (calibration output); returns 0 or -1 with errno. */
 int sched_profile_write(const struct sched_profile *p, const char *path);
+/* The same with notes (lines, '\n'-separated) written as comments under the header line. */
+int sched_profile_write_notes(const struct sched_profile *p, const char *path,
+			      const char *notes);
 
 /* ---- the DAG the scheduler works on (dag.c) ---------------------------------------------- */
 

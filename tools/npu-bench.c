@@ -7,6 +7,8 @@
  *                  backend on the shapes of a 4096 x 14336 layer and of the ~130 M model,
  *                  printing each kernel's ratio to the ceiling of the same run.
  *   npu-bench e2e  prefill and decode tokens/s of a model through the public API (medians).
+ *   npu-bench calibrate  measures the cpu and gpu devices and writes a device profile
+ *                  (sched/calibrate.c does the measuring, so that a test can run it).
  *
  * The machine's bandwidth drifts from minute to minute: compare ratios, not absolute figures.
  */
@@ -16,7 +18,10 @@
 #include "hal/hal.h"
 #include "hal/quant.h"
 #include "sched/bench.h"
+#include "sched/calibrate.h"
+#include "sched/sched.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -25,13 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 struct opts {
 	uint32_t threads, reps, prompt, gen;
-	const char *model, *device;
+	const char *model, *device, *output, *base;
+	bool no_gpu;
 };
 
 static double now_s(void)
@@ -65,64 +67,13 @@ static uint64_t rng_next(uint64_t *s)
 
 /* ---- bandwidth ceiling -------------------------------------------------------------------- */
 
-struct bw_job {
-	const uint8_t *buf;
-	size_t len;
-	uint64_t sink[64];
-};
-
 #define BW_BUF ((size_t)512 << 20)
-
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n)
-{
-	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-
-	for (size_t i = 0; i + 128 <= n; i += 128) {
-		a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(p + i)));
-		a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(p + i + 32)));
-		a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(p + i + 64)));
-		a3 = _mm256_xor_si256(a3, _mm256_load_si256((const __m256i *)(p + i + 96)));
-	}
-	a0 = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
-	return (uint64_t)_mm256_extract_epi64(a0, 0) ^ (uint64_t)_mm256_extract_epi64(a0, 3);
-}
-#endif
-
-static uint64_t read_plain(const uint8_t *p, size_t n)
-{
-	uint64_t a[8] = { 0 }, v;
-
-	for (size_t i = 0; i + 64 <= n; i += 64)
-		for (int j = 0; j < 8; j++) {
-			memcpy(&v, p + i + 8 * j, sizeof(v));
-			a[j] ^= v;
-		}
-	return a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
-}
-
-static void bw_part(void *arg, uint32_t ith, uint32_t nth)
-{
-	struct bw_job *j = arg;
-	size_t lo = j->len / nth * ith / 4096 * 4096, hi = j->len / nth * (ith + 1) / 4096 * 4096;
-
-#if defined(__x86_64__)
-	if (__builtin_cpu_supports("avx2")) {
-		j->sink[ith % 64] ^= read_avx2(j->buf + lo, hi - lo);
-		return;
-	}
-#endif
-	j->sink[ith % 64] ^= read_plain(j->buf + lo, hi - lo);
-}
 
 /* Seconds to read len bytes at off in buf (a 512 MiB buffer) on the pool's threads. */
 static double time_read(struct tpool *pool, const uint8_t *buf, size_t off, size_t len)
 {
-	struct bw_job j = { .buf = buf + off, .len = len };
-	double t0 = now_s();
-
-	tpool_run(pool, bw_part, &j, tpool_size(pool));
-	return now_s() - t0;
+	/* the same read as calibrate's, so that both compare with the same ceiling */
+	return sched_calib_time_read(pool, buf + off, len);
 }
 
 /* Read bandwidth in GB/s over the whole 512 MiB buffer (best of reps). */
@@ -552,6 +503,59 @@ out:
 	return rc;
 }
 
+/* ---- calibrate ---------------------------------------------------------------------------- */
+
+static const char calib_notes[] =
+	"Measured on this host by `npu-bench calibrate`: per device, launch_us is the median time\n"
+	"of an add of 32 floats; bandwidth_gbs the best GB/s of a decode (T=1) matmul streaming its\n"
+	"weights from DRAM; each rate the ops of a prefill-shaped op (counted as sched/dag.c counts\n"
+	"them) over its time less the launch, per cycle of the top opp; type_scale each weight\n"
+	"type's prefill matmul rate over Q8_0's; gpu sync_us the cpu->gpu->cpu round trip of a\n"
+	"tiny tensor less both launches; memory the 512 MiB read ceiling.\n"
+	"NOT measured: the opp lines (the clock rates are relative to), cap_nf, stall_activity,\n"
+	"leak_mw, idle_mw, suspend_mw, wake_us, autosuspend_us, dram_pj_per_byte and budget_mw are\n"
+	"estimates kept from the base profile; no power meter is readable on this host.\n"
+	"The npu device is the in-process simulated NPU: its opps, matmul rate (2 x the MAC array),\n"
+	"bandwidth and launch are the engine model's (kmod/npu_engine.c), not measured.";
+
+static int cmd_calibrate(const struct opts *o)
+{
+	struct sched_calib_opts co = { .reps = o->reps, .threads = o->threads,
+				       .no_gpu = o->no_gpu, .log = stdout };
+	struct sched_profile *base = calloc(1, sizeof(*base)), *out = calloc(1, sizeof(*out));
+	const char *path = o->output ? o->output : "host.prof";
+	char err[512] = "";
+	int rc = 1;
+
+	if (!base || !out)
+		goto done;
+	if (sched_profile_find(o->base ? o->base : "host", base, err, sizeof(err))) {
+		fprintf(stderr, "npu-bench calibrate: base profile: %s\n", err);
+		goto done;
+	}
+	printf("npu-bench calibrate: base %s, median of %u runs\n", base->path, co.reps);
+	if (sched_calibrate(&co, base, out, err, sizeof(err))) {
+		fprintf(stderr, "npu-bench calibrate: %s\n", err);
+		goto done;
+	}
+	if (sched_profile_write_notes(out, path, calib_notes)) {
+		fprintf(stderr, "npu-bench calibrate: %s: %s\n", path, strerror(errno));
+		goto done;
+	}
+	/* what was written must be what the scheduler reads: parse it back */
+	if (sched_profile_load(path, base, err, sizeof(err))) {
+		fprintf(stderr, "npu-bench calibrate: wrote %s but it does not parse: %s\n", path,
+			err);
+		goto done;
+	}
+	printf("wrote %s (parsed back: profile %s, %u devices)\n", path, base->name, base->n_dev);
+	rc = 0;
+done:
+	free(base);
+	free(out);
+	return rc;
+}
+
 /* ---- command line ------------------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -560,12 +564,20 @@ static void usage(FILE *f)
 		"usage: npu-bench cpu [--threads N] [--reps N]\n"
 		"       npu-bench e2e -m MODEL.gguf [--threads N] [--prompt-tokens N]\n"
 		"                     [--gen-tokens N] [--reps N] [--device D]\n"
+		"       npu-bench calibrate [-o FILE] [--base PROFILE] [--reps N] [--threads N]\n"
+		"                     [--no-gpu]\n"
+		"       npu-bench sched --help\n"
 		"\n"
 		"cpu: the memory-bandwidth ceiling (read of a 512 MiB buffer) and every kernel of\n"
 		"     the fast CPU backend on a 4096x14336 layer and the ~130 M model's shapes:\n"
 		"     time, GB/s of weights streamed, GOPS, and the ratio to the ceiling measured\n"
 		"     in the same run. ENPU_CPU_ISA=scalar|avx2|avx512 picks the kernels.\n"
 		"e2e: prefill and decode tokens/s through the public API, median of --reps runs.\n"
+		"calibrate: measures devices cpu and (if it opens) gpu on the ~130 M model's shapes\n"
+		"     (bandwidth, per-op rates, matmul type scales, launch and sync overhead) and\n"
+		"     writes a device profile from the base profile (default: host), whose power\n"
+		"     figures and opps are kept as estimates; the npu device gets the engine model's\n"
+		"     figures. The file is parsed back before npu-bench says where it wrote it.\n"
 		"\n"
 		"  -t, --threads N        threads (default: one per online core)\n"
 		"  -r, --reps N           repetitions, the median is printed (default 10 cpu, 5 e2e)\n"
@@ -573,6 +585,9 @@ static void usage(FILE *f)
 		"  -p, --prompt-tokens N  prefill length (default 128)\n"
 		"  -n, --gen-tokens N     decoded tokens per run (default 64)\n"
 		"  -d, --device D         device for e2e (default cpu)\n"
+		"  -o, --output FILE      calibrate: profile to write (default ./host.prof)\n"
+		"  -b, --base PROFILE     calibrate: name or path of the profile to start from\n"
+		"      --no-gpu           calibrate: do not open the OpenCL device\n"
 		"  -h, --help             this help\n");
 }
 
@@ -585,6 +600,9 @@ int main(int argc, char **argv)
 		{ "prompt-tokens", required_argument, NULL, 'p' },
 		{ "gen-tokens", required_argument, NULL, 'n' },
 		{ "device", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "base", required_argument, NULL, 'b' },
+		{ "no-gpu", no_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -601,7 +619,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "sched"))
 		return sched_bench_main(argc - 1, argv + 1);
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "t:r:m:p:n:d:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:r:m:p:n:d:o:b:h", longopts, NULL)) != -1) {
 		long v = optarg ? strtol(optarg, NULL, 10) : 0;
 
 		if (strchr("trpn", c) && (v <= 0 || v > 1000000)) {
@@ -615,6 +633,9 @@ int main(int argc, char **argv)
 		case 'p': o.prompt = (uint32_t)v; break;
 		case 'n': o.gen = (uint32_t)v; break;
 		case 'd': o.device = optarg; break;
+		case 'o': o.output = optarg; break;
+		case 'b': o.base = optarg; break;
+		case 'G': o.no_gpu = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -631,7 +652,11 @@ int main(int argc, char **argv)
 		}
 		return cmd_e2e(&o);
 	}
-	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, sched)\n", cmd);
+	if (!strcmp(cmd, "calibrate")) {
+		o.reps = o.reps ? o.reps : 10;
+		return cmd_calibrate(&o);
+	}
+	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, calibrate, sched)\n", cmd);
 	usage(stderr);
 	return 2;
 }

@@ -1,0 +1,681 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * calibrate.c - a device profile for this host from measured kernel times.
+ *
+ * The cost model predicts an op as launch + max(ops / (rate * f), bytes / bandwidth). Each
+ * number is therefore measured the way the model uses it: launch from an op too small to do
+ * any work, bandwidth from the decode (T=1) matmuls that stream their weights from DRAM, and
+ * each op's rate from a shape that keeps the device busy (prefill), with ops and bytes
+ * counted exactly as sched_dag_from_graph() counts them, and the launch subtracted. The rate
+ * is per cycle of the profile's top OPP, whatever that clock is: rate * f is what was
+ * measured.
+ */
+#include "calibrate.h"
+
+#include "hal/cpu/cpu_fast.h"
+#include "hal/cpu/threadpool.h"
+#include "hal/hal.h"
+#include "hal/quant.h"
+#include "kmod/npu_engine.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* ---- bandwidth ---------------------------------------------------------------------------- */
+
+struct bw_job {
+	const uint8_t *buf;
+	size_t len;
+	uint64_t sink[64];
+};
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n)
+{
+	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+
+	for (size_t i = 0; i + 128 <= n; i += 128) {
+		a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(p + i)));
+		a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(p + i + 32)));
+		a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(p + i + 64)));
+		a3 = _mm256_xor_si256(a3, _mm256_load_si256((const __m256i *)(p + i + 96)));
+	}
+	a0 = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+	return (uint64_t)_mm256_extract_epi64(a0, 0) ^ (uint64_t)_mm256_extract_epi64(a0, 3);
+}
+#endif
+
+static uint64_t read_plain(const uint8_t *p, size_t n)
+{
+	uint64_t a[8] = { 0 }, v;
+
+	for (size_t i = 0; i + 64 <= n; i += 64)
+		for (int j = 0; j < 8; j++) {
+			memcpy(&v, p + i + 8 * j, sizeof(v));
+			a[j] ^= v;
+		}
+	return a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
+}
+
+static void bw_part(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct bw_job *j = arg;
+	size_t lo = j->len / nth * ith / 4096 * 4096, hi = j->len / nth * (ith + 1) / 4096 * 4096;
+
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("avx2")) {
+		j->sink[ith % 64] ^= read_avx2(j->buf + lo, hi - lo);
+		return;
+	}
+#endif
+	j->sink[ith % 64] ^= read_plain(j->buf + lo, hi - lo);
+}
+
+static double now_s(void)
+{
+	return 1e-9 * (double)hal_now_ns();
+}
+
+double sched_calib_time_read(struct tpool *pool, const uint8_t *buf, size_t len)
+{
+	struct bw_job j = { .buf = buf, .len = len };
+	double t0 = now_s();
+
+	tpool_run(pool, bw_part, &j, tpool_size(pool));
+	return now_s() - t0;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, uint32_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* 64-byte aligned, length rounded up (aligned_alloc wants a multiple of the alignment). */
+static void *alloc64(size_t bytes)
+{
+	return aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+}
+
+static float *random_floats(size_t n, uint64_t *seed)
+{
+	float *x = alloc64(n * sizeof(float));
+
+	for (size_t i = 0; x && i < n; i++)
+		x[i] = (float)(rng_next(seed) % 20001) / 10000.0f - 1.0f;
+	return x;
+}
+
+/* Weights of a type with small finite values (random bits could make F16/F32 NaNs). */
+static void *random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t *seed)
+{
+	size_t len = hal_row_bytes(type, K) * N, bb = hal_type_block_bytes(type);
+	uint8_t *w = alloc64(len);
+
+	if (!w)
+		return NULL;
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t v = rng_next(seed);
+
+		memcpy(w + i, &v, len - i < 8 ? len - i : 8);
+	}
+	if (type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0) {
+		uint16_t h = fp32_to_fp16(0.01f);
+
+		for (size_t i = 0; i < len; i += bb)
+			memcpy(w + i, &h, 2);
+	} else if (type == HAL_TYPE_F16) {
+		for (size_t i = 0; i < len; i += 2) {
+			uint16_t v = fp32_to_fp16((float)(w[i] % 200) / 100.0f - 1.0f);
+			memcpy(w + i, &v, 2);
+		}
+	} else if (type == HAL_TYPE_F32) {
+		for (size_t i = 0; i < len; i += 4) {
+			float f = (float)(w[i] % 200) / 100.0f - 1.0f;
+			memcpy(w + i, &f, 4);
+		}
+	}
+	return w;
+}
+
+struct cal {
+	const struct sched_calib_opts *o;
+	struct hal_device *dev;
+	char *err;
+	size_t err_len;
+};
+
+static void logf_(const struct cal *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void logf_(const struct cal *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!c->o->log)
+		return;
+	va_start(ap, fmt);
+	vfprintf(c->o->log, fmt, ap);
+	va_end(ap);
+}
+
+/* Median seconds of op on the device; the first run (page faults, kernel builds) is not timed. */
+static int time_op(struct cal *c, const struct hal_op *op, double *out)
+{
+	double *t = calloc(c->o->reps, sizeof(double));
+
+	if (!t) {
+		snprintf(c->err, c->err_len, "out of memory");
+		return -1;
+	}
+	for (uint32_t r = 0; r < c->o->reps + 1; r++) {
+		double t0 = now_s();
+
+		if (c->dev->vt->run(c->dev, op)) {
+			snprintf(c->err, c->err_len, "%s: %s: %s", c->dev->name,
+				 hal_op_name(op->kind), c->dev->error);
+			free(t);
+			return -1;
+		}
+		if (r > 0)
+			t[r - 1] = now_s() - t0;
+	}
+	*out = median(t, c->o->reps);
+	free(t);
+	return 0;
+}
+
+/*
+ * Median seconds of a [N x K] matmul of type over T rows. At T=1 the weight is cycled through
+ * enough copies to exceed the cache, as a model's layers do; at prefill one copy is reused
+ * (the op is compute-bound, and that is what its rate must say).
+ */
+static int time_matmul(struct cal *c, enum hal_type type, uint32_t K, uint32_t N, uint32_t T,
+		       double *out)
+{
+	size_t wbytes = hal_row_bytes(type, K) * N;
+	size_t stream = c->o->stream_bytes ? c->o->stream_bytes : (size_t)96 << 20;
+	uint32_t copies = T == 1 ? (uint32_t)(stream / wbytes + 1) : 1;
+	uint64_t seed = 42;
+	int rc = -1;
+
+	if (copies > 64)
+		copies = 64;
+	struct hal_tensor *w = calloc(copies, sizeof(*w));
+	struct hal_tensor x = { "x", HAL_TYPE_F32, { K, T }, NULL, NULL };
+	struct hal_tensor y = { "y", HAL_TYPE_F32, { N, T }, NULL, NULL };
+	double *t = calloc(c->o->reps, sizeof(double));
+
+	x.data = random_floats((size_t)K * T, &seed);
+	y.data = alloc64((size_t)N * T * sizeof(float));
+	if (!w || !t || !x.data || !y.data) {
+		snprintf(c->err, c->err_len, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < copies; i++) {
+		w[i] = (struct hal_tensor){ "w", type, { K, N }, NULL, NULL };
+		w[i].data = random_weights(type, K, N, &seed);
+		if (!w[i].data) {
+			snprintf(c->err, c->err_len, "out of memory");
+			goto out;
+		}
+		if (c->dev->vt->prepare_weight && c->dev->vt->prepare_weight(c->dev, &w[i])) {
+			snprintf(c->err, c->err_len, "%s: prepare %s weight: %s", c->dev->name,
+				 hal_type_name(type), c->dev->error);
+			goto out;
+		}
+	}
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w[0], &x }, .dst = &y };
+	for (uint32_t r = 0; r < c->o->reps + copies; r++) {
+		op.src[0] = &w[r % copies];
+		double t0 = now_s();
+
+		if (c->dev->vt->run(c->dev, &op)) {
+			snprintf(c->err, c->err_len, "%s: matmul %s: %s", c->dev->name,
+				 hal_type_name(type), c->dev->error);
+			goto out;
+		}
+		/* the first pass over the copies faults them in and warms the device */
+		if (r >= copies)
+			t[r - copies] = now_s() - t0;
+	}
+	*out = median(t, c->o->reps);
+	rc = 0;
+out:
+	for (uint32_t i = 0; w && i < copies; i++) {
+		if (w[i].owner && c->dev->vt->release_weight)
+			c->dev->vt->release_weight(c->dev, &w[i]);
+		free(w[i].data);
+	}
+	free(w);
+	free(x.data);
+	free(y.data);
+	free(t);
+	return rc;
+}
+
+/* What the model counts for a matmul (sched/dag.c): ops and bytes. */
+static void matmul_work(enum hal_type type, uint32_t K, uint32_t N, uint32_t T, double *ops,
+			double *bytes)
+{
+	*ops = 2.0 * K * N * T;
+	*bytes = (double)hal_row_bytes(type, K) * N + (double)T * (K + N) * sizeof(float);
+}
+
+/* ---- one device --------------------------------------------------------------------------- */
+
+struct measured {
+	double launch_s, sync_s, bw;
+	double op_rate[HAL_OP_COUNT];   /* ops/s, 0: not measured */
+	double type_rate[HAL_TYPE_COUNT]; /* matmul ops/s at prefill per weight type */
+};
+
+/* The time an op spent working: what is left after the dispatch overhead, never below 5 %. */
+static double body(double t, double launch)
+{
+	return t - launch > 0.05 * t ? t - launch : 0.05 * t;
+}
+
+static int tiny_op_time(struct cal *c, double *out)
+{
+	float a[32], b[32];
+	struct hal_tensor ta = { "a", HAL_TYPE_F32, { 32, 1 }, a, NULL };
+	struct hal_tensor tb = { "b", HAL_TYPE_F32, { 32, 1 }, b, NULL };
+	struct hal_op add = { .kind = HAL_OP_ADD, .src = { &ta, &tb }, .dst = &ta };
+
+	for (int i = 0; i < 32; i++) {
+		a[i] = 0.0f;
+		b[i] = 1e-3f;
+	}
+	return time_op(c, &add, out);
+}
+
+/* Element-wise and norm ops at D x T: rate = the model's ops / (time - launch). */
+static int measure_rows(struct cal *c, uint32_t D, uint32_t T, struct measured *m)
+{
+	uint64_t seed = 7;
+	float *x = random_floats((size_t)D * T, &seed), *y = random_floats((size_t)D * T, &seed);
+	float *nw = random_floats(D, &seed);
+	int32_t *pos = calloc(T, sizeof(int32_t));
+	struct hal_tensor tx = { "x", HAL_TYPE_F32, { D, T }, x, NULL };
+	struct hal_tensor ty = { "y", HAL_TYPE_F32, { D, T }, y, NULL };
+	struct hal_tensor tw = { "norm", HAL_TYPE_F32, { D, 1 }, nw, NULL };
+	struct hal_tensor tp = { "pos", HAL_TYPE_I32, { T, 1 }, pos, NULL };
+	int rc = -1;
+
+	if (!x || !y || !nw || !pos) {
+		snprintf(c->err, c->err_len, "out of memory");
+		goto out;
+	}
+	for (uint32_t t = 0; t < T; t++)
+		pos[t] = (int32_t)t;
+	const uint32_t hd = D % 64 ? D : 64, nh = D / hd;
+	struct {
+		struct hal_op op;
+		double ops;
+	} k[] = {
+		{ { .kind = HAL_OP_RMSNORM, .src = { &tx, &tw }, .dst = &ty,
+		    .p.rmsnorm.eps = 1e-5f }, 4.0 * D * T },
+		{ { .kind = HAL_OP_ROPE, .src = { &ty, &tp }, .dst = &ty,
+		    .p.rope = { nh, hd, hd, 10000.0f, 1.0f } }, (double)T * D / 2 * 20.0 },
+		{ { .kind = HAL_OP_SWIGLU, .src = { &tx, &ty }, .dst = &ty }, 8.0 * D * T },
+		{ { .kind = HAL_OP_ADD, .src = { &tx, &ty }, .dst = &tx }, 1.0 * D * T },
+	};
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		double t;
+
+		if (!c->dev->vt->supports(c->dev, &k[i].op)) {
+			logf_(c, "  %-10s %-22s not supported\n", hal_op_name(k[i].op.kind), "");
+			continue;
+		}
+		/* rope then rmsnorm rewrite y from x each rep: values stay bounded */
+		if (time_op(c, &k[i].op, &t))
+			goto out;
+		m->op_rate[k[i].op.kind] = k[i].ops / body(t, m->launch_s);
+		logf_(c, "  %-10s %ux%-18u %9.1f us %8.2f GOPS\n", hal_op_name(k[i].op.kind), D, T,
+		      t * 1e6, m->op_rate[k[i].op.kind] / 1e9);
+	}
+	rc = 0;
+out:
+	free(x);
+	free(y);
+	free(nw);
+	free(pos);
+	return rc;
+}
+
+static int measure_embed(struct cal *c, uint32_t D, uint32_t V, uint32_t T, struct measured *m)
+{
+	uint64_t seed = 11;
+	void *table = random_weights(HAL_TYPE_Q8_0, D, V, &seed);
+	float *y = alloc64((size_t)D * T * sizeof(float));
+	int32_t *ids = calloc(T, sizeof(int32_t));
+	struct hal_tensor tt = { "table", HAL_TYPE_Q8_0, { D, V }, table, NULL };
+	struct hal_tensor ti = { "ids", HAL_TYPE_I32, { T, 1 }, ids, NULL };
+	struct hal_tensor ty = { "y", HAL_TYPE_F32, { D, T }, y, NULL };
+	struct hal_op op = { .kind = HAL_OP_EMBED, .src = { &tt, &ti }, .dst = &ty };
+	int rc = -1;
+	double t;
+
+	if (!table || !y || !ids) {
+		snprintf(c->err, c->err_len, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < T; i++)
+		ids[i] = (int32_t)(rng_next(&seed) % V);
+	if (!c->dev->vt->supports(c->dev, &op)) {
+		logf_(c, "  embed      not supported\n");
+		rc = 0;
+		goto out;
+	}
+	if (time_op(c, &op, &t))
+		goto out;
+	m->op_rate[HAL_OP_EMBED] = (double)D * T / body(t, m->launch_s);
+	logf_(c, "  %-10s %ux%-18u %9.1f us %8.2f GOPS\n", "embed", D, T, t * 1e6,
+	      m->op_rate[HAL_OP_EMBED] / 1e9);
+	rc = 0;
+out:
+	free(table);
+	free(y);
+	free(ids);
+	return rc;
+}
+
+/* Prefill attention: T tokens over a context of T (the model's op count, sched/dag.c). */
+static int measure_attention(struct cal *c, uint32_t D, uint32_t T, struct measured *m)
+{
+	const uint32_t hd = D % 64 ? D : 64, nh = D / hd;
+	uint64_t seed = 9;
+	float *q = random_floats((size_t)D * T, &seed), *k = random_floats((size_t)D * T, &seed);
+	float *v = random_floats((size_t)D * T, &seed), *o = random_floats((size_t)D * T, &seed);
+	float *kc = random_floats((size_t)D * T, &seed), *vc = random_floats((size_t)D * T, &seed);
+	int32_t *pos = calloc(T, sizeof(int32_t));
+	int rc = -1;
+	double t;
+
+	if (!q || !k || !v || !o || !kc || !vc || !pos) {
+		snprintf(c->err, c->err_len, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < T; i++)
+		pos[i] = (int32_t)i;
+	struct hal_tensor tq = { "q", HAL_TYPE_F32, { D, T }, q, NULL };
+	struct hal_tensor tk = { "k", HAL_TYPE_F32, { D, T }, k, NULL };
+	struct hal_tensor tv = { "v", HAL_TYPE_F32, { D, T }, v, NULL };
+	struct hal_tensor to = { "o", HAL_TYPE_F32, { D, T }, o, NULL };
+	struct hal_tensor tkc = { "kc", HAL_TYPE_F32, { D, T }, kc, NULL };
+	struct hal_tensor tvc = { "vc", HAL_TYPE_F32, { D, T }, vc, NULL };
+	struct hal_tensor tp = { "pos", HAL_TYPE_I32, { T, 1 }, pos, NULL };
+	struct hal_op op = { .kind = HAL_OP_ATTENTION,
+			     .src = { &tq, &tk, &tv, &tkc, &tvc, &tp }, .dst = &to,
+			     .p.attn = { nh, nh, hd, 1.0f / sqrtf((float)hd) } };
+	if (!c->dev->vt->supports(c->dev, &op)) {
+		logf_(c, "  attention  not supported\n");
+		rc = 0;
+		goto out;
+	}
+	if (time_op(c, &op, &t))
+		goto out;
+	/* dag.c costs every token over the whole context it is given: T x T x heads */
+	double ops = (double)T * nh * T * (4.0 * hd + 5.0);
+	m->op_rate[HAL_OP_ATTENTION] = ops / body(t, m->launch_s);
+	logf_(c, "  %-10s %uh T=ctx=%-13u %9.1f us %8.2f GOPS\n", "attention", nh, T, t * 1e6,
+	      m->op_rate[HAL_OP_ATTENTION] / 1e9);
+	rc = 0;
+out:
+	free(q);
+	free(k);
+	free(v);
+	free(o);
+	free(kc);
+	free(vc);
+	free(pos);
+	return rc;
+}
+
+static int measure_matmuls(struct cal *c, const struct sched_calib_opts *o, struct measured *m)
+{
+	static const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16,
+					       HAL_TYPE_F32 };
+	double best_bw = 0;
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		enum hal_type ty = types[i];
+		/* quantized: the FFN's up projection; F16/F32 weights are the small square ones */
+		uint32_t K = o->dim, N = ty == HAL_TYPE_Q8_0 || ty == HAL_TYPE_Q4_0 ? o->ffn : o->dim;
+		const uint32_t Ts[2] = { 1, o->prefill };
+
+		for (int j = 0; j < 2; j++) {
+			double t, ops, bytes;
+
+			if (time_matmul(c, ty, K, N, Ts[j], &t))
+				return -1;
+			matmul_work(ty, K, N, Ts[j], &ops, &bytes);
+			double b = body(t, m->launch_s);
+			logf_(c, "  matmul %-4s %ux%u T=%-10u %9.1f us %8.2f GOPS %7.2f GB/s\n",
+			      hal_type_name(ty), K, N, Ts[j], t * 1e6, ops / b / 1e9,
+			      bytes / b / 1e9);
+			/* decode streams the weights: what one op draws from memory alone */
+			if (Ts[j] == 1 && ty != HAL_TYPE_F32 && bytes / b > best_bw)
+				best_bw = bytes / b;
+			if (Ts[j] > 1)
+				m->type_rate[ty] = ops / b;
+		}
+	}
+	m->bw = best_bw;
+	m->op_rate[HAL_OP_MATMUL] = m->type_rate[HAL_TYPE_Q8_0];
+	/* the attention of the decode reads the KV cache, still the ~130 M shape */
+	return 0;
+}
+
+static int measure_device(struct cal *c, const struct sched_calib_opts *o, struct measured *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (tiny_op_time(c, &m->launch_s))
+		return -1;
+	logf_(c, "  launch (add of 32 floats)  %9.2f us\n", m->launch_s * 1e6);
+	if (measure_matmuls(c, o, m) || measure_rows(c, o->dim, o->prefill, m) ||
+	    measure_rows(c, o->ffn, o->prefill, m) ||
+	    measure_embed(c, o->dim, o->vocab, o->prefill, m) ||
+	    measure_attention(c, o->dim, o->prefill, m))
+		return -1;
+	return 0;
+}
+
+/*
+ * Round trip of a tensor between the two devices: a tiny add on cpu, then on gpu over the
+ * same memory, and back. What is beyond the two launches is the hand-off (the GPU's upload,
+ * fence wait and read-back of data the other device just wrote).
+ */
+static int measure_pingpong(struct cal *cc, struct cal *cg, double *out)
+{
+	float a[32], b[32];
+	struct hal_tensor ta = { "a", HAL_TYPE_F32, { 32, 1 }, a, NULL };
+	struct hal_tensor tb = { "b", HAL_TYPE_F32, { 32, 1 }, b, NULL };
+	struct hal_op add = { .kind = HAL_OP_ADD, .src = { &ta, &tb }, .dst = &ta };
+	double *t = calloc(cc->o->reps, sizeof(double));
+
+	if (!t) {
+		snprintf(cc->err, cc->err_len, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < 32; i++) {
+		a[i] = 0.0f;
+		b[i] = 1e-3f;
+	}
+	if (!cg->dev->vt->supports(cg->dev, &add)) {
+		*out = 0; /* no element-wise op on the GPU: its launch stands for the hand-off */
+		free(t);
+		return 0;
+	}
+	for (uint32_t r = 0; r < cc->o->reps + 1; r++) {
+		double t0 = now_s();
+
+		if (cc->dev->vt->run(cc->dev, &add) || cg->dev->vt->run(cg->dev, &add)) {
+			snprintf(cc->err, cc->err_len, "ping-pong: %s / %s", cc->dev->error,
+				 cg->dev->error);
+			free(t);
+			return -1;
+		}
+		if (r > 0)
+			t[r - 1] = now_s() - t0;
+	}
+	*out = median(t, cc->o->reps);
+	free(t);
+	return 0;
+}
+
+/* ---- into the profile --------------------------------------------------------------------- */
+
+static int find_dev(const struct sched_profile *p, enum sched_dev_class cls)
+{
+	for (uint32_t i = 0; i < p->n_dev; i++)
+		if (p->dev[i].cls == cls)
+			return (int)i;
+	return -1;
+}
+
+static void apply(struct sched_dev_profile *d, const struct measured *m)
+{
+	const double f = d->opp[d->n_opp - 1].freq_hz;
+
+	d->launch_s = m->launch_s;
+	d->sync_s = m->sync_s;
+	if (m->bw > 0)
+		d->bw = m->bw;
+	for (int op = 0; op < HAL_OP_COUNT; op++)
+		if (m->op_rate[op] > 0 && (d->op_mask & (1u << op)))
+			d->rate[op] = m->op_rate[op] / f;
+	const double ref = m->type_rate[HAL_TYPE_Q8_0];
+	for (int t = 0; t < HAL_TYPE_COUNT; t++)
+		if (ref > 0 && m->type_rate[t] > 0)
+			d->type_scale[t] = m->type_rate[t] / ref;
+}
+
+/* The in-process NPU's figures are the engine model's (kmod/npu_engine.c), not a clock's. */
+static void apply_npu(struct sched_dev_profile *d)
+{
+	const struct npu_hw_params *hw = &npu_default_hw;
+
+	d->n_opp = NPU_NUM_OPPS < SCHED_MAX_OPPS ? NPU_NUM_OPPS : SCHED_MAX_OPPS;
+	for (uint32_t i = 0; i < d->n_opp; i++) {
+		d->opp[i].freq_hz = npu_opp_table[i].freq_mhz * 1e6;
+		d->opp[i].volt = npu_opp_table[i].volt_mv * 1e-3;
+	}
+	/* a MAC is two operations; the array retires mac_rows x mac_cols of them a cycle */
+	d->rate[HAL_OP_MATMUL] = 2.0 * hw->mac_rows * hw->mac_cols;
+	d->bw = hw->dram_mbytes_per_s * 1e6;
+	d->launch_s = hw->cmd_overhead_cycles / d->opp[d->n_opp - 1].freq_hz;
+}
+
+int sched_calibrate(const struct sched_calib_opts *opts, const struct sched_profile *base,
+		    struct sched_profile *out, char *err, size_t err_len)
+{
+	struct sched_calib_opts o = *opts;
+	struct hal_device_options dopts = { .n_threads = o.threads };
+	struct cal cc = { &o, NULL, err, err_len }, cg = { &o, NULL, err, err_len };
+	struct measured mc, mg;
+	uint8_t *buf = NULL;
+	char gerr[256] = "";
+	int rc = -1, ic = find_dev(base, SCHED_CLASS_CPU), ig = find_dev(base, SCHED_CLASS_GPU);
+
+	o.reps = o.reps ? o.reps : 10;
+	o.bw_bytes = o.bw_bytes ? o.bw_bytes / 4096 * 4096 : (size_t)512 << 20;
+	o.dim = o.dim ? o.dim : 768;
+	o.ffn = o.ffn ? o.ffn : 2048;
+	o.vocab = o.vocab ? o.vocab : 32000;
+	o.prefill = o.prefill ? o.prefill : 128;
+	if (ic < 0 || o.dim % 32 || o.ffn % 32 || o.bw_bytes < 4096) {
+		snprintf(err, err_len, ic < 0 ? "the base profile has no cpu device"
+					      : "dim and ffn must be multiples of 32");
+		return -1;
+	}
+	*out = *base;
+	if (hal_cpu_fast_create(&dopts, &cc.dev, err, err_len))
+		return -1;
+	buf = aligned_alloc(4096, o.bw_bytes);
+	if (!buf) {
+		snprintf(err, err_len, "out of memory (%zu bytes for the bandwidth read)",
+			 o.bw_bytes);
+		goto out;
+	}
+	memset(buf, 1, o.bw_bytes); /* fault every page in before timing */
+	struct tpool *pool = hal_cpu_fast_pool(cc.dev);
+	double ceiling = 0;
+	for (uint32_t r = 0; r < 6; r++) { /* best of 5; the first warms the TLB */
+		double gbs = (double)o.bw_bytes / sched_calib_time_read(pool, buf, o.bw_bytes);
+
+		if (r > 0 && gbs > ceiling)
+			ceiling = gbs;
+	}
+	logf_(&cc, "bandwidth ceiling (read of %zu MiB, %u threads, best of 5): %.2f GB/s\n",
+	      o.bw_bytes >> 20, tpool_size(pool), ceiling / 1e9);
+
+	logf_(&cc, "device cpu (%s kernels, %u threads), median of %u runs:\n",
+	      hal_cpu_fast_isa(cc.dev), hal_cpu_fast_threads(cc.dev), o.reps);
+	if (measure_device(&cc, &o, &mc))
+		goto out;
+	/* a tensor handed to the CPU wakes its pool: the tiny op's round trip is that */
+	mc.sync_s = mc.launch_s;
+	if (mc.bw <= 0)
+		mc.bw = ceiling;
+
+	const struct hal_backend *gb = o.no_gpu ? NULL : hal_backend_find("gpu");
+	if (ig >= 0 && gb && !gb->create(&dopts, &cg.dev, gerr, sizeof(gerr))) {
+		logf_(&cc, "device gpu (%s), median of %u runs:\n", cg.dev->name, o.reps);
+		if (measure_device(&cg, &o, &mg))
+			goto out;
+		double rt;
+		if (measure_pingpong(&cc, &cg, &rt))
+			goto out;
+		/* floor: a crossing is never free, and 0 would read as "not measured" */
+		mg.sync_s = fmax(rt - mc.launch_s - mg.launch_s, 0.1e-6);
+		logf_(&cc, "  cpu -> gpu -> cpu round trip of a tiny tensor %.2f us: sync %.2f us\n",
+		      rt * 1e6, mg.sync_s * 1e6);
+		if (mg.bw <= 0)
+			mg.bw = ceiling;
+		apply(&out->dev[ig], &mg);
+	} else if (ig >= 0) {
+		logf_(&cc, "device gpu: not measured (%s); the base profile's figures are kept\n",
+		      o.no_gpu ? "--no-gpu" : gb ? gerr : "no OpenCL backend compiled in");
+	}
+	apply(&out->dev[ic], &mc);
+	int in = find_dev(base, SCHED_CLASS_NPU);
+	if (in >= 0)
+		apply_npu(&out->dev[in]);
+	/* every device shares the one DRAM: its ceiling is what concurrent ops split */
+	out->unified = true;
+	out->mem_bw = ceiling;
+	snprintf(out->description, sizeof(out->description),
+		 "this host, calibrated: cpu %s x%u%s", hal_cpu_fast_isa(cc.dev),
+		 hal_cpu_fast_threads(cc.dev), cg.dev ? ", gpu OpenCL" : ", gpu not measured");
+	rc = 0;
+out:
+	hal_device_destroy(cg.dev);
+	hal_device_destroy(cc.dev);
+	free(buf);
+	return rc;
+}

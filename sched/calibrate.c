@@ -589,6 +589,9 @@ static void apply_npu(struct sched_dev_profile *d)
 	d->rate[HAL_OP_MATMUL] = 2.0 * hw->mac_rows * hw->mac_cols;
 	d->bw = hw->dram_mbytes_per_s * 1e6;
 	d->launch_s = hw->cmd_overhead_cycles / d->opp[d->n_opp - 1].freq_hz;
+	/* the engine charges mac_fj per MAC at nominal_mv: C V^2 per cycle of the full array */
+	const double v = hw->nominal_mv * 1e-3;
+	d->cap_f = hw->mac_fj * 1e-15 * hw->mac_rows * hw->mac_cols / (v * v);
 }
 
 int sched_calibrate(const struct sched_calib_opts *opts, const struct sched_profile *base,
@@ -666,9 +669,12 @@ int sched_calibrate(const struct sched_calib_opts *opts, const struct sched_prof
 	int in = find_dev(base, SCHED_CLASS_NPU);
 	if (in >= 0)
 		apply_npu(&out->dev[in]);
-	/* every device shares the one DRAM: its ceiling is what concurrent ops split */
+	/*
+	 * every device shares the one DRAM: its ceiling is what concurrent ops split (never below
+	 * what one op drew alone: the read drifts, and less would throttle an op on its own)
+	 */
 	out->unified = true;
-	out->mem_bw = ceiling;
+	out->mem_bw = fmax(ceiling, fmax(out->dev[ic].bw, ig >= 0 ? out->dev[ig].bw : 0));
 	snprintf(out->description, sizeof(out->description),
 		 "this host, calibrated: cpu %s x%u%s", hal_cpu_fast_isa(cc.dev),
 		 hal_cpu_fast_threads(cc.dev), cg.dev ? ", gpu OpenCL" : ", gpu not measured");

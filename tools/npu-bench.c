@@ -511,12 +511,14 @@ static const char calib_notes[] =
 	"weights from DRAM; each rate the ops of a prefill-shaped op (counted as sched/dag.c counts\n"
 	"them) over its time less the launch, per cycle of the top opp; type_scale each weight\n"
 	"type's prefill matmul rate over Q8_0's; gpu sync_us the cpu->gpu->cpu round trip of a\n"
-	"tiny tensor less both launches; memory the 512 MiB read ceiling.\n"
+	"tiny tensor less both launches; memory the 512 MiB read ceiling (at least the\n"
+	"best bandwidth_gbs).\n"
 	"NOT measured: the opp lines (the clock rates are relative to), cap_nf, stall_activity,\n"
 	"leak_mw, idle_mw, suspend_mw, wake_us, autosuspend_us, dram_pj_per_byte and budget_mw are\n"
 	"estimates kept from the base profile; no power meter is readable on this host.\n"
 	"The npu device is the in-process simulated NPU: its opps, matmul rate (2 x the MAC array),\n"
-	"bandwidth and launch are the engine model's (kmod/npu_engine.c), not measured.";
+	"bandwidth, launch and cap_nf (its energy per MAC) are the engine model's\n"
+	"(kmod/npu_engine.c), not measured; its leakage and idle lines are estimates as above.";
 
 static int cmd_calibrate(const struct opts *o)
 {

@@ -101,13 +101,13 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static double median(double *v, uint32_t n)
+double sched_calib_median(double *v, uint32_t n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static uint64_t rng_next(uint64_t *s)
+uint64_t sched_calib_rng_next(uint64_t *s)
 {
 	*s ^= *s << 13;
 	*s ^= *s >> 7;
@@ -121,17 +121,17 @@ static void *alloc64(size_t bytes)
 	return aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
 }
 
-static float *random_floats(size_t n, uint64_t *seed)
+float *sched_calib_random_floats(size_t n, uint64_t *seed)
 {
 	float *x = alloc64(n * sizeof(float));
 
 	for (size_t i = 0; x && i < n; i++)
-		x[i] = (float)(rng_next(seed) % 20001) / 10000.0f - 1.0f;
+		x[i] = (float)(sched_calib_rng_next(seed) % 20001) / 10000.0f - 1.0f;
 	return x;
 }
 
 /* Weights of a type with small finite values (random bits could make F16/F32 NaNs). */
-static void *random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t *seed)
+void *sched_calib_random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t *seed)
 {
 	size_t len = hal_row_bytes(type, K) * N, bb = hal_type_block_bytes(type);
 	uint8_t *w = alloc64(len);
@@ -139,7 +139,7 @@ static void *random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t
 	if (!w)
 		return NULL;
 	for (size_t i = 0; i < len; i += 8) {
-		uint64_t v = rng_next(seed);
+		uint64_t v = sched_calib_rng_next(seed);
 
 		memcpy(w + i, &v, len - i < 8 ? len - i : 8);
 	}
@@ -203,7 +203,7 @@ static int time_op(struct cal *c, const struct hal_op *op, double *out)
 		if (r > 0)
 			t[r - 1] = now_s() - t0;
 	}
-	*out = median(t, c->o->reps);
+	*out = sched_calib_median(t, c->o->reps);
 	free(t);
 	return 0;
 }
@@ -229,7 +229,7 @@ static int time_matmul(struct cal *c, enum hal_type type, uint32_t K, uint32_t N
 	struct hal_tensor y = { "y", HAL_TYPE_F32, { N, T }, NULL, NULL };
 	double *t = calloc(c->o->reps, sizeof(double));
 
-	x.data = random_floats((size_t)K * T, &seed);
+	x.data = sched_calib_random_floats((size_t)K * T, &seed);
 	y.data = alloc64((size_t)N * T * sizeof(float));
 	if (!w || !t || !x.data || !y.data) {
 		snprintf(c->err, c->err_len, "out of memory");
@@ -237,7 +237,7 @@ static int time_matmul(struct cal *c, enum hal_type type, uint32_t K, uint32_t N
 	}
 	for (uint32_t i = 0; i < copies; i++) {
 		w[i] = (struct hal_tensor){ "w", type, { K, N }, NULL, NULL };
-		w[i].data = random_weights(type, K, N, &seed);
+		w[i].data = sched_calib_random_weights(type, K, N, &seed);
 		if (!w[i].data) {
 			snprintf(c->err, c->err_len, "out of memory");
 			goto out;
@@ -262,7 +262,7 @@ static int time_matmul(struct cal *c, enum hal_type type, uint32_t K, uint32_t N
 		if (r >= copies)
 			t[r - copies] = now_s() - t0;
 	}
-	*out = median(t, c->o->reps);
+	*out = sched_calib_median(t, c->o->reps);
 	rc = 0;
 out:
 	for (uint32_t i = 0; w && i < copies; i++) {
@@ -317,8 +317,9 @@ static int tiny_op_time(struct cal *c, double *out)
 static int measure_rows(struct cal *c, uint32_t D, uint32_t T, struct measured *m)
 {
 	uint64_t seed = 7;
-	float *x = random_floats((size_t)D * T, &seed), *y = random_floats((size_t)D * T, &seed);
-	float *nw = random_floats(D, &seed);
+	float *x = sched_calib_random_floats((size_t)D * T, &seed);
+	float *y = sched_calib_random_floats((size_t)D * T, &seed);
+	float *nw = sched_calib_random_floats(D, &seed);
 	int32_t *pos = calloc(T, sizeof(int32_t));
 	struct hal_tensor tx = { "x", HAL_TYPE_F32, { D, T }, x, NULL };
 	struct hal_tensor ty = { "y", HAL_TYPE_F32, { D, T }, y, NULL };
@@ -370,7 +371,7 @@ out:
 static int measure_embed(struct cal *c, uint32_t D, uint32_t V, uint32_t T, struct measured *m)
 {
 	uint64_t seed = 11;
-	void *table = random_weights(HAL_TYPE_Q8_0, D, V, &seed);
+	void *table = sched_calib_random_weights(HAL_TYPE_Q8_0, D, V, &seed);
 	float *y = alloc64((size_t)D * T * sizeof(float));
 	int32_t *ids = calloc(T, sizeof(int32_t));
 	struct hal_tensor tt = { "table", HAL_TYPE_Q8_0, { D, V }, table, NULL };
@@ -385,7 +386,7 @@ static int measure_embed(struct cal *c, uint32_t D, uint32_t V, uint32_t T, stru
 		goto out;
 	}
 	for (uint32_t i = 0; i < T; i++)
-		ids[i] = (int32_t)(rng_next(&seed) % V);
+		ids[i] = (int32_t)(sched_calib_rng_next(&seed) % V);
 	if (!c->dev->vt->supports(c->dev, &op)) {
 		logf_(c, "  embed      not supported\n");
 		rc = 0;
@@ -409,9 +410,12 @@ static int measure_attention(struct cal *c, uint32_t D, uint32_t T, struct measu
 {
 	const uint32_t hd = D % 64 ? D : 64, nh = D / hd;
 	uint64_t seed = 9;
-	float *q = random_floats((size_t)D * T, &seed), *k = random_floats((size_t)D * T, &seed);
-	float *v = random_floats((size_t)D * T, &seed), *o = random_floats((size_t)D * T, &seed);
-	float *kc = random_floats((size_t)D * T, &seed), *vc = random_floats((size_t)D * T, &seed);
+	float *q = sched_calib_random_floats((size_t)D * T, &seed);
+	float *k = sched_calib_random_floats((size_t)D * T, &seed);
+	float *v = sched_calib_random_floats((size_t)D * T, &seed);
+	float *o = sched_calib_random_floats((size_t)D * T, &seed);
+	float *kc = sched_calib_random_floats((size_t)D * T, &seed);
+	float *vc = sched_calib_random_floats((size_t)D * T, &seed);
 	int32_t *pos = calloc(T, sizeof(int32_t));
 	int rc = -1;
 	double t;
@@ -543,7 +547,7 @@ static int measure_pingpong(struct cal *cc, struct cal *cg, double *out)
 		if (r > 0)
 			t[r - 1] = now_s() - t0;
 	}
-	*out = median(t, cc->o->reps);
+	*out = sched_calib_median(t, cc->o->reps);
 	free(t);
 	return 0;
 }

@@ -44,4 +44,20 @@ int sched_calibrate(const struct sched_calib_opts *o, const struct sched_profile
  */
 double sched_calib_time_read(struct tpool *pool, const uint8_t *buf, size_t len);
 
+/* Median of v[0..n) (sorts v). */
+double sched_calib_median(double *v, uint32_t n);
+
+/* xorshift64 step of *s (nonzero): the random numbers of the measurements and of npu-bench. */
+uint64_t sched_calib_rng_next(uint64_t *s);
+
+/* n floats uniform in [-1, 1], 64-byte aligned (free()); NULL when out of memory. */
+float *sched_calib_random_floats(size_t n, uint64_t *seed);
+
+/*
+ * An N x K weight of type with small finite values: quants uniform, block scales 0.01, F16 and
+ * F32 in [-1, 1) (random bits could make NaNs); 64-byte aligned (free()), NULL when out of
+ * memory.
+ */
+void *sched_calib_random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t *seed);
+
 #endif

@@ -44,27 +44,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, uint32_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 /* ---- bandwidth ceiling -------------------------------------------------------------------- */
 
 #define BW_BUF ((size_t)512 << 20)
@@ -110,47 +89,6 @@ struct bench {
 	uint32_t reps;
 };
 
-/* Random weights of a type: quants uniform, half scales ~0.01 (the values do not matter). */
-static void *random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t *seed)
-{
-	size_t len = hal_row_bytes(type, K) * N;
-	uint8_t *w = malloc(len);
-
-	if (!w)
-		return NULL;
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t v = rng_next(seed);
-
-		memcpy(w + i, &v, len - i < 8 ? len - i : 8);
-	}
-	size_t bb = hal_type_block_bytes(type);
-	uint16_t h = fp32_to_fp16(0.01f);
-
-	if (type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0)
-		for (size_t i = 0; i < len; i += bb)
-			memcpy(w + i, &h, 2);
-	else if (type == HAL_TYPE_F16)
-		for (size_t i = 0; i < len; i += 2) {
-			uint16_t v = fp32_to_fp16((float)(w[i] % 200) / 100.0f - 1.0f);
-			memcpy(w + i, &v, 2);
-		}
-	else if (type == HAL_TYPE_F32)
-		for (size_t i = 0; i < len; i += 4) {
-			float f = (float)(w[i] % 200) / 100.0f - 1.0f;
-			memcpy(w + i, &f, 4);
-		}
-	return w;
-}
-
-static float *random_floats(size_t n, uint64_t *seed)
-{
-	float *x = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
-
-	for (size_t i = 0; x && i < n; i++)
-		x[i] = (float)(rng_next(seed) % 20001) / 10000.0f - 1.0f;
-	return x;
-}
-
 static double run_ceiling; /* the 512 MiB read of this run, for the second ratio */
 
 static void print_row(const char *what, const char *shape, double s, double bytes, double ops,
@@ -185,13 +123,13 @@ static int bench_matmul(struct bench *b, enum hal_type type, uint32_t K, uint32_
 
 	if (copies > 64)
 		copies = 64;
-	x.data = random_floats((size_t)K * T, &seed);
+	x.data = sched_calib_random_floats((size_t)K * T, &seed);
 	y.data = aligned_alloc(64, ((size_t)N * T * 4 + 63) / 64 * 64);
 	if (!w || !times || !reads || !x.data || !y.data)
 		goto out;
 	for (uint32_t c = 0; c < copies; c++) {
 		w[c] = (struct hal_tensor){ "w", type, { K, N }, NULL, NULL };
-		w[c].data = random_weights(type, K, N, &seed);
+		w[c].data = sched_calib_random_weights(type, K, N, &seed);
 		if (!w[c].data || b->dev->vt->prepare_weight(b->dev, &w[c]))
 			goto out;
 	}
@@ -219,8 +157,8 @@ static int bench_matmul(struct bench *b, enum hal_type type, uint32_t K, uint32_
 	}
 	snprintf(what, sizeof(what), "matmul %s T=%u", hal_type_name(type), T);
 	snprintf(shape, sizeof(shape), "%ux%u", K, N);
-	print_row(what, shape, median(times, b->reps), (double)wbytes, 2.0 * K * N * T,
-		  (double)wbytes / median(reads, b->reps) / 1e9);
+	print_row(what, shape, sched_calib_median(times, b->reps), (double)wbytes,
+		  2.0 * K * N * T, (double)wbytes / sched_calib_median(reads, b->reps) / 1e9);
 	rc = 0;
 out:
 	for (uint32_t c = 0; w && c < copies; c++) {
@@ -255,7 +193,7 @@ static int bench_op(struct bench *b, struct hal_op *op, const char *what, const 
 		if (r > 0)
 			times[r - 1] = now_s() - t0;
 	}
-	print_row(what, shape, median(times, b->reps), bytes, ops, 0.0);
+	print_row(what, shape, sched_calib_median(times, b->reps), bytes, ops, 0.0);
 	free(times);
 	return 0;
 }
@@ -263,8 +201,9 @@ static int bench_op(struct bench *b, struct hal_op *op, const char *what, const 
 static int bench_rows(struct bench *b, uint32_t D, uint32_t T)
 {
 	uint64_t seed = 7;
-	float *x = random_floats((size_t)D * T, &seed), *y = random_floats((size_t)D * T, &seed);
-	float *nw = random_floats(D, &seed);
+	float *x = sched_calib_random_floats((size_t)D * T, &seed);
+	float *y = sched_calib_random_floats((size_t)D * T, &seed);
+	float *nw = sched_calib_random_floats(D, &seed);
 	int32_t *pos = calloc(T, sizeof(int32_t));
 	struct hal_tensor tx = { "x", HAL_TYPE_F32, { D, T }, x, NULL };
 	struct hal_tensor ty = { "y", HAL_TYPE_F32, { D, T }, y, NULL };
@@ -304,10 +243,12 @@ static int bench_attention(struct bench *b, uint32_t n_head, uint32_t hd, uint32
 {
 	const uint32_t D = n_head * hd, n_ctx = ctx;
 	uint64_t seed = 9;
-	float *q = random_floats((size_t)D * T, &seed), *k = random_floats((size_t)D * T, &seed);
-	float *v = random_floats((size_t)D * T, &seed), *o = random_floats((size_t)D * T, &seed);
-	float *kc = random_floats((size_t)D * n_ctx, &seed);
-	float *vc = random_floats((size_t)D * n_ctx, &seed);
+	float *q = sched_calib_random_floats((size_t)D * T, &seed);
+	float *k = sched_calib_random_floats((size_t)D * T, &seed);
+	float *v = sched_calib_random_floats((size_t)D * T, &seed);
+	float *o = sched_calib_random_floats((size_t)D * T, &seed);
+	float *kc = sched_calib_random_floats((size_t)D * n_ctx, &seed);
+	float *vc = sched_calib_random_floats((size_t)D * n_ctx, &seed);
 	int32_t *pos = calloc(T, sizeof(int32_t));
 	char shape[48];
 	int rc = -1;
@@ -454,7 +395,7 @@ static int cmd_e2e(const struct opts *o)
 		goto out;
 	}
 	for (uint32_t i = 0; i < o->prompt; i++)
-		prompt[i] = (enpu_token)(3 + rng_next(&seed) % (info.n_vocab - 3));
+		prompt[i] = (enpu_token)(3 + sched_calib_rng_next(&seed) % (info.n_vocab - 3));
 	struct tpool *pool;
 	double ceiling = 0.0;
 	uint8_t *buf = bw_buffer();
@@ -479,7 +420,8 @@ static int cmd_e2e(const struct opts *o)
 			dec[r - 1] = d;
 		}
 	}
-	double pf_tps = o->prompt / median(pf, o->reps), dec_tps = o->gen / median(dec, o->reps);
+	double pf_tps = o->prompt / sched_calib_median(pf, o->reps);
+	double dec_tps = o->gen / sched_calib_median(dec, o->reps);
 	long fsize = 0;
 	FILE *f = fopen(o->model, "rb");
 	if (f && !fseek(f, 0, SEEK_END))

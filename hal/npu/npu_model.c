@@ -495,6 +495,63 @@ enum hal_status npu_stream_finish(struct npu_stream *s)
 	return HAL_OK;
 }
 
+/* ---- the F32 matmul -------------------------------------------------------------------- */
+
+bool npu_matmul_weight_ok(const struct hal_tensor *w)
+{
+	return npu_weight_dtype(w->type) && w->ne[0] % ENPU_QK == 0 && w->ne[0] <= ENPU_MAX_K &&
+	       w->ne[1] % ENPU_QK == 0 && w->ne[1] && w->ne[1] <= ENPU_MAX_N;
+}
+
+bool npu_matmul_op_ok(const struct hal_device *dev, const struct hal_op *op)
+{
+	const struct hal_tensor *w = op->src[0], *x = op->src[1];
+
+	if (op->kind != HAL_OP_MATMUL || !w || !x || !op->dst)
+		return false;
+	if (w->owner && w->owner != dev)
+		return false;
+	return npu_matmul_weight_ok(w) && x->type == HAL_TYPE_F32 &&
+	       op->dst->type == HAL_TYPE_F32 && x->ne[1] && x->ne[1] <= ENPU_MAX_ROWS;
+}
+
+void npu_quantize_act_rows(const float *x, uint32_t m, uint32_t k, void *act)
+{
+	size_t arow = npu_act_row_bytes(k);
+
+	for (uint32_t t = 0; t < m; t++)
+		npu_quantize_act_row(x + (size_t)t * k, k, (uint8_t *)act + t * arow);
+}
+
+void npu_dequantize_i32b_rows(const void *out, uint32_t m, uint32_t n, float *y)
+{
+	size_t orow = npu_i32b_row_bytes(n);
+
+	for (uint32_t t = 0; t < m; t++)
+		npu_dequantize_i32b_row((const uint8_t *)out + t * orow, n, y + (size_t)t * n);
+}
+
+void npu_stream_matmul_f32(struct npu_stream *s, enum enpu_dtype w_dtype, void *w,
+			   uint64_t w_id, void *act, void *out, uint32_t m, uint32_t n,
+			   uint32_t k, uint32_t idx[3])
+{
+	size_t wrow = w_dtype == ENPU_DT_Q8B ? npu_weight_row_bytes(HAL_TYPE_Q8_0, k)
+					     : npu_weight_row_bytes(HAL_TYPE_Q4_0, k);
+	size_t arow = npu_act_row_bytes(k), orow = npu_i32b_row_bytes(n);
+	uint32_t bw, ba, bo;
+
+	bw = npu_stream_add_buffer(s, w, (uint64_t)wrow * n, w_id, ENPU_BUF_F_READ);
+	ba = npu_stream_add_buffer(s, act, arow * m, 0, ENPU_BUF_F_READ);
+	bo = npu_stream_add_buffer(s, out, orow * m, 0, ENPU_BUF_F_WRITE);
+	npu_stream_matmul(s, w_dtype, npu_operand(bw, 0, wrow), npu_operand(ba, 0, arow),
+			  npu_operand(bo, 0, orow), ENPU_DT_I32B, m, n, k, NULL);
+	if (idx) {
+		idx[0] = bw;
+		idx[1] = ba;
+		idx[2] = bo;
+	}
+}
+
 /* ---- convenience: one matmul ------------------------------------------------------------- */
 
 enum hal_status npu_matmul_f32(struct npu_engine *e, enum enpu_dtype w_dtype, const void *w,
@@ -502,28 +559,19 @@ enum hal_status npu_matmul_f32(struct npu_engine *e, enum enpu_dtype w_dtype, co
 			       uint32_t m, float *y, struct npu_job_stats *stats, char *err,
 			       size_t err_len)
 {
-	size_t wrow = w_dtype == ENPU_DT_Q8B ? npu_weight_row_bytes(HAL_TYPE_Q8_0, k)
-					     : npu_weight_row_bytes(HAL_TYPE_Q4_0, k);
 	size_t arow = npu_act_row_bytes(k), orow = npu_i32b_row_bytes(n);
 	uint8_t *act = malloc(arow * m + 1), *out = malloc(orow * m + 1);
 	struct npu_status st;
 	struct npu_stream s;
 	enum hal_status ret;
-	uint32_t bw, ba, bo;
 
 	npu_stream_begin(&s);
 	if (!act || !out) {
 		ret = HAL_ERR_NOMEM;
 		goto done;
 	}
-	for (uint32_t t = 0; t < m; t++)
-		npu_quantize_act_row(x + (size_t)t * k, k, act + t * arow);
-	bw = npu_stream_add_buffer(&s, (void *)w, (uint64_t)wrow * n, weights_id,
-				   ENPU_BUF_F_READ);
-	ba = npu_stream_add_buffer(&s, act, arow * m, 0, ENPU_BUF_F_READ);
-	bo = npu_stream_add_buffer(&s, out, orow * m, 0, ENPU_BUF_F_WRITE);
-	npu_stream_matmul(&s, w_dtype, npu_operand(bw, 0, wrow), npu_operand(ba, 0, arow),
-			  npu_operand(bo, 0, orow), ENPU_DT_I32B, m, n, k, NULL);
+	npu_quantize_act_rows(x, m, k, act);
+	npu_stream_matmul_f32(&s, w_dtype, (void *)w, weights_id, act, out, m, n, k, NULL);
 	ret = npu_stream_finish(&s);
 	if (ret != HAL_OK)
 		goto done;
@@ -534,8 +582,7 @@ enum hal_status npu_matmul_f32(struct npu_engine *e, enum enpu_dtype w_dtype, co
 		ret = HAL_ERR_INVALID;
 		goto done;
 	}
-	for (uint32_t t = 0; t < m; t++)
-		npu_dequantize_i32b_row(out + t * orow, n, y + (size_t)t * n);
+	npu_dequantize_i32b_rows(out, m, n, y);
 done:
 	npu_stream_free(&s);
 	free(act);

@@ -170,6 +170,32 @@ void npu_stream_add_raw(struct npu_stream *s, const void *cmd, size_t size);
 /* Writes the stream header; returns s->err. The stream is then s->data, s->len bytes. */
 enum hal_status npu_stream_finish(struct npu_stream *s);
 
+/* ---- the F32 matmul: host side of the NPU devices (npu_sim.c, npu_drm.c) ----------------- */
+
+/* Whether the NPU runs weight w: a type it converts, k and n multiples of ENPU_QK in range. */
+bool npu_matmul_weight_ok(const struct hal_tensor *w);
+
+/*
+ * Whether an NPU device dev runs op: a MATMUL of such a weight (not prepared by another
+ * device), F32 activations of 1..ENPU_MAX_ROWS rows and F32 output.
+ */
+bool npu_matmul_op_ok(const struct hal_device *dev, const struct hal_op *op);
+
+/* x[m x k] (F32) into act: m rows of npu_act_row_bytes(k). */
+void npu_quantize_act_rows(const float *x, uint32_t m, uint32_t k, void *act);
+/* m I32B rows of n outputs (npu_i32b_row_bytes(n) each) into y[m x n] (F32). */
+void npu_dequantize_i32b_rows(const void *out, uint32_t m, uint32_t n, float *y);
+
+/*
+ * Appends to s the buffers w (n rows of dtype w_dtype, SRAM identity w_id, 0: none), act (m
+ * Q8B rows) and out (m I32B rows), in this order, and out = act . w^T as one I32B matmul. The
+ * pointers may be NULL where the list only gives indices (the kernel driver names BOs). idx
+ * (may be NULL) gets the three buffer indices.
+ */
+void npu_stream_matmul_f32(struct npu_stream *s, enum enpu_dtype w_dtype, void *w,
+			   uint64_t w_id, void *act, void *out, uint32_t m, uint32_t n,
+			   uint32_t k, uint32_t idx[3]);
+
 /* ---- convenience: one matmul through the engine ------------------------------------------ */
 
 /*

@@ -382,12 +382,6 @@ static struct npu_weight *find_weight(struct npu_sim *d, const void *data)
 	return NULL;
 }
 
-static bool shape_ok(const struct hal_tensor *w)
-{
-	return npu_weight_dtype(w->type) && w->ne[0] % ENPU_QK == 0 && w->ne[0] <= ENPU_MAX_K &&
-	       w->ne[1] % ENPU_QK == 0 && w->ne[1] && w->ne[1] <= ENPU_MAX_N;
-}
-
 /*
  * The original bytes are the mapped file and stay valid, but nobody reads them while the NPU
  * owns the weight: let the kernel reclaim them so that RSS does not hold both layouts.
@@ -413,7 +407,7 @@ static enum hal_status sim_prepare_weight(struct hal_device *dev, struct hal_ten
 	size_t bytes;
 	void *buf;
 
-	if (w->owner || !w->data || !shape_ok(w))
+	if (w->owner || !w->data || !npu_matmul_weight_ok(w))
 		return HAL_OK; /* not ours to run: stays as the file holds it, for the CPU */
 	bytes = npu_weight_row_bytes(w->type, w->ne[0]) * w->ne[1];
 	pthread_mutex_lock(&d->run_lock);
@@ -475,14 +469,7 @@ static void sim_release_weight(struct hal_device *dev, struct hal_tensor *w)
 
 static bool sim_supports(struct hal_device *dev, const struct hal_op *op)
 {
-	const struct hal_tensor *w = op->src[0], *x = op->src[1];
-
-	if (op->kind != HAL_OP_MATMUL || !w || !x || !op->dst)
-		return false;
-	if (w->owner && w->owner != dev)
-		return false;
-	return shape_ok(w) && x->type == HAL_TYPE_F32 && op->dst->type == HAL_TYPE_F32 &&
-	       x->ne[1] && x->ne[1] <= ENPU_MAX_ROWS;
+	return npu_matmul_op_ok(dev, op);
 }
 
 static uint8_t *scratch(struct npu_sim *d, size_t bytes)
@@ -553,24 +540,17 @@ static enum hal_status run_matmul(struct npu_sim *d, const struct hal_op *op)
 		return fail(&d->base, HAL_ERR_NOMEM, "'%s': out of memory", op->dst->name);
 	}
 	out = act + abytes;
-	for (uint32_t t = 0; t < m; t++)
-		npu_quantize_act_row((const float *)x->data + (size_t)t * k, k, act + t * arow);
+	npu_quantize_act_rows(x->data, m, k, act);
 
 	npu_stream_begin(&s);
-	uint32_t bw = npu_stream_add_buffer(&s, wdata, (uint64_t)wrow * n, nw ? nw->id : 0,
-					    ENPU_BUF_F_READ);
-	uint32_t ba = npu_stream_add_buffer(&s, act, arow * m, 0, ENPU_BUF_F_READ);
-	uint32_t bo = npu_stream_add_buffer(&s, out, orow * m, 0, ENPU_BUF_F_WRITE);
-	npu_stream_matmul(&s, npu_weight_dtype(w->type), npu_operand(bw, 0, wrow),
-			  npu_operand(ba, 0, arow), npu_operand(bo, 0, orow), ENPU_DT_I32B, m, n,
-			  k, NULL);
+	npu_stream_matmul_f32(&s, npu_weight_dtype(w->type), wdata, nw ? nw->id : 0, act, out, m,
+			      n, k, NULL);
 	st = submit_wait(d, &s, op->dst->name);
 	npu_stream_free(&s);
 	free(tmp);
 	if (st != HAL_OK)
 		return st;
-	for (uint32_t t = 0; t < m; t++)
-		npu_dequantize_i32b_row(out + t * orow, n, (float *)op->dst->data + (size_t)t * n);
+	npu_dequantize_i32b_rows(out, m, n, op->dst->data);
 	return HAL_OK;
 }
 

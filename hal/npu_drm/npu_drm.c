@@ -160,22 +160,9 @@ static int dbo_ensure(int fd, struct dbo *b, size_t size)
 
 /* ---- ops --------------------------------------------------------------------------------- */
 
-static bool shape_ok(const struct hal_tensor *w)
-{
-	return npu_weight_dtype(w->type) && w->ne[0] % ENPU_QK == 0 && w->ne[0] <= ENPU_MAX_K &&
-	       w->ne[1] % ENPU_QK == 0 && w->ne[1] && w->ne[1] <= ENPU_MAX_N;
-}
-
 static bool drm_supports(struct hal_device *dev, const struct hal_op *op)
 {
-	const struct hal_tensor *w = op->src[0], *x = op->src[1];
-
-	if (op->kind != HAL_OP_MATMUL || !w || !x || !op->dst)
-		return false;
-	if (w->owner && w->owner != dev)
-		return false;
-	return shape_ok(w) && x->type == HAL_TYPE_F32 && op->dst->type == HAL_TYPE_F32 &&
-	       x->ne[1] && x->ne[1] <= ENPU_MAX_ROWS;
+	return npu_matmul_op_ok(dev, op);
 }
 
 static struct dweight *find_weight(struct npu_drm *d, const void *data)
@@ -245,7 +232,7 @@ static enum hal_status run_matmul(struct npu_drm *d, const struct hal_op *op)
 	size_t orow = npu_i32b_row_bytes(n);
 	const struct dweight *nw = w->owner ? find_weight(d, w->data) : NULL;
 	struct drm_edge_npu_bo_ref refs[3];
-	uint32_t wbo;
+	uint32_t wbo, idx[3];
 	enum hal_status st;
 	struct npu_stream s;
 
@@ -264,28 +251,19 @@ static enum hal_status run_matmul(struct npu_drm *d, const struct hal_op *op)
 	if (dbo_ensure(d->fd, &d->act, arow * m) || dbo_ensure(d->fd, &d->out, orow * m))
 		return fail(&d->base, HAL_ERR_NOMEM, "'%s': no BOs for activations",
 			    op->dst->name);
-	for (uint32_t t = 0; t < m; t++)
-		npu_quantize_act_row((const float *)x->data + (size_t)t * k, k,
-				     (uint8_t *)d->act.map + t * arow);
+	npu_quantize_act_rows(x->data, m, k, d->act.map);
 
 	/* The builder's buffer list is only used for indices here: the kernel names BOs. */
 	npu_stream_begin(&s);
-	uint32_t bw = npu_stream_add_buffer(&s, NULL, (uint64_t)wrow * n, 0, ENPU_BUF_F_READ);
-	uint32_t ba = npu_stream_add_buffer(&s, NULL, arow * m, 0, ENPU_BUF_F_READ);
-	uint32_t bo = npu_stream_add_buffer(&s, NULL, orow * m, 0, ENPU_BUF_F_WRITE);
-	npu_stream_matmul(&s, npu_weight_dtype(w->type), npu_operand(bw, 0, wrow),
-			  npu_operand(ba, 0, arow), npu_operand(bo, 0, orow), ENPU_DT_I32B, m, n,
-			  k, NULL);
-	refs[bw] = (struct drm_edge_npu_bo_ref){ wbo, DRM_EDGE_NPU_BO_READ };
-	refs[ba] = (struct drm_edge_npu_bo_ref){ d->act.handle, DRM_EDGE_NPU_BO_READ };
-	refs[bo] = (struct drm_edge_npu_bo_ref){ d->out.handle, DRM_EDGE_NPU_BO_WRITE };
+	npu_stream_matmul_f32(&s, npu_weight_dtype(w->type), NULL, 0, NULL, NULL, m, n, k, idx);
+	refs[idx[0]] = (struct drm_edge_npu_bo_ref){ wbo, DRM_EDGE_NPU_BO_READ };
+	refs[idx[1]] = (struct drm_edge_npu_bo_ref){ d->act.handle, DRM_EDGE_NPU_BO_READ };
+	refs[idx[2]] = (struct drm_edge_npu_bo_ref){ d->out.handle, DRM_EDGE_NPU_BO_WRITE };
 	st = submit_wait(d, &s, refs, 3, op->dst->name);
 	npu_stream_free(&s);
 	if (st != HAL_OK)
 		return st;
-	for (uint32_t t = 0; t < m; t++)
-		npu_dequantize_i32b_row((const uint8_t *)d->out.map + t * orow, n,
-					(float *)op->dst->data + (size_t)t * n);
+	npu_dequantize_i32b_rows(d->out.map, m, n, op->dst->data);
 	return HAL_OK;
 }
 
@@ -318,7 +296,7 @@ static enum hal_status drm_prepare_weight(struct hal_device *dev, struct hal_ten
 	struct dbo bo;
 	size_t bytes;
 
-	if (w->owner || !w->data || !shape_ok(w))
+	if (w->owner || !w->data || !npu_matmul_weight_ok(w))
 		return HAL_OK; /* not ours to run: stays as the file holds it, for the CPU */
 	bytes = npu_weight_row_bytes(w->type, w->ne[0]) * w->ne[1];
 	pthread_mutex_lock(&d->lock);

@@ -16,40 +16,6 @@
 #include "hal/quant.h"
 #include "testutil.h"
 
-/* ---- tensors that are freed at the end of each test --------------------------------------- */
-
-static void *pool[256];
-static int n_pool;
-
-static void *talloc(size_t size)
-{
-	void *p = calloc(1, size ? size : 1);
-
-	ck_assert_ptr_nonnull(p);
-	ck_assert_int_lt(n_pool, 256);
-	pool[n_pool++] = p;
-	return p;
-}
-
-static void pool_free(void)
-{
-	while (n_pool)
-		free(pool[--n_pool]);
-}
-
-static struct hal_tensor *tensor_new(const char *name, enum hal_type type, uint32_t ne0,
-				     uint32_t ne1)
-{
-	struct hal_tensor *t = talloc(sizeof(*t));
-
-	t->name = name;
-	t->type = type;
-	t->ne[0] = ne0;
-	t->ne[1] = ne1;
-	t->data = talloc(hal_tensor_bytes(t));
-	return t;
-}
-
 /* The data of an F32 tensor (ours are malloc'd, hence aligned). */
 static float *F(const struct hal_tensor *t)
 {
@@ -59,45 +25,6 @@ static float *F(const struct hal_tensor *t)
 static int32_t *I(const struct hal_tensor *t)
 {
 	return t->data;
-}
-
-static struct hal_tensor *tensor_rand(const char *name, uint32_t ne0, uint32_t ne1,
-				      uint64_t *rng, float scale)
-{
-	struct hal_tensor *t = tensor_new(name, HAL_TYPE_F32, ne0, ne1);
-
-	for (uint64_t i = 0; i < (uint64_t)ne0 * ne1; i++)
-		F(t)[i] = scale * tu_rand_f32(rng);
-	return t;
-}
-
-static struct hal_tensor *tensor_i32(const char *name, const int32_t *v, uint32_t n)
-{
-	struct hal_tensor *t = tensor_new(name, HAL_TYPE_I32, 1, n);
-
-	memcpy(t->data, v, n * sizeof(*v));
-	return t;
-}
-
-/* A weight of type type from random floats; *out_f the weights decoded back to float. */
-static struct hal_tensor *weight_rand(const char *name, enum hal_type type, uint32_t K,
-				      uint32_t N, uint64_t *rng, float **out_f)
-{
-	struct hal_tensor *w = tensor_new(name, type, K, N);
-	float *src = talloc((size_t)K * N * sizeof(float));
-	float *deq = talloc((size_t)K * N * sizeof(float));
-
-	for (size_t i = 0; i < (size_t)K * N; i++)
-		src[i] = tu_rand_f32(rng);
-	for (uint32_t n = 0; n < N; n++) {
-		char *row = (char *)w->data + n * hal_row_bytes(type, K);
-
-		quantize_row(type, src + (size_t)n * K, row, K);
-		dequantize_row(type, row, deq + (size_t)n * K, K);
-	}
-	if (out_f)
-		*out_f = deq;
-	return w;
 }
 
 static struct hal_device *dev_new(void)
@@ -151,9 +78,9 @@ START_TEST(test_matmul_f32)
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 		uint32_t K = shapes[s].K, N = shapes[s].N, T = shapes[s].T;
 		float *wf;
-		struct hal_tensor *w = weight_rand("w", HAL_TYPE_F32, K, N, &rng, &wf);
-		struct hal_tensor *a = tensor_rand("a", K, T, &rng, 2.0f);
-		struct hal_tensor *d = tensor_new("y", HAL_TYPE_F32, N, T);
+		struct hal_tensor *w = tu_weight_rand("w", HAL_TYPE_F32, K, N, &rng, &wf);
+		struct hal_tensor *a = tu_tensor_rand("a", K, T, &rng, 2.0f);
+		struct hal_tensor *d = tu_tensor_new("y", HAL_TYPE_F32, N, T);
 		struct hal_op op = matmul_op(w, a, d);
 
 		run_ok(dev, &op);
@@ -188,9 +115,9 @@ START_TEST(test_matmul_f16)
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 		uint32_t K = shapes[s].K, N = shapes[s].N, T = shapes[s].T;
 		float *wf;
-		struct hal_tensor *w = weight_rand("w16", HAL_TYPE_F16, K, N, &rng, &wf);
-		struct hal_tensor *a = tensor_rand("a", K, T, &rng, 3.0f);
-		struct hal_tensor *d = tensor_new("y", HAL_TYPE_F32, N, T);
+		struct hal_tensor *w = tu_weight_rand("w16", HAL_TYPE_F16, K, N, &rng, &wf);
+		struct hal_tensor *a = tu_tensor_rand("a", K, T, &rng, 3.0f);
+		struct hal_tensor *d = tu_tensor_new("y", HAL_TYPE_F32, N, T);
 		struct hal_op op = matmul_op(w, a, d);
 
 		run_ok(dev, &op);
@@ -234,9 +161,9 @@ static void check_matmul_quant(enum hal_type type, uint64_t seed)
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 		uint32_t K = shapes[s].K, N = shapes[s].N, T = shapes[s].T, nb = K / QK;
 		float *wf;
-		struct hal_tensor *w = weight_rand("wq", type, K, N, &rng, &wf);
-		struct hal_tensor *a = tensor_rand("a", K, T, &rng, 2.0f);
-		struct hal_tensor *d = tensor_new("y", HAL_TYPE_F32, N, T);
+		struct hal_tensor *w = tu_weight_rand("wq", type, K, N, &rng, &wf);
+		struct hal_tensor *a = tu_tensor_rand("a", K, T, &rng, 2.0f);
+		struct hal_tensor *d = tu_tensor_new("y", HAL_TYPE_F32, N, T);
 		struct hal_op op = matmul_op(w, a, d);
 
 		/* A zero block and an outlier: the scales differ wildly between blocks. */
@@ -302,9 +229,9 @@ static void check_matmul_exact(enum hal_type type)
 	enum { K = 160, N = 9, T = 3, NB = K / QK };
 	struct hal_device *dev = dev_new();
 	uint64_t rng = 5;
-	struct hal_tensor *w = weight_rand("wq", type, K, N, &rng, NULL);
-	struct hal_tensor *a = tensor_rand("a", K, T, &rng, 1.5f);
-	struct hal_tensor *d = tensor_new("y", HAL_TYPE_F32, N, T);
+	struct hal_tensor *w = tu_weight_rand("wq", type, K, N, &rng, NULL);
+	struct hal_tensor *a = tu_tensor_rand("a", K, T, &rng, 1.5f);
+	struct hal_tensor *d = tu_tensor_new("y", HAL_TYPE_F32, N, T);
 	struct hal_op op = matmul_op(w, a, d);
 	struct block_q8_0 aq[NB];
 	size_t bsize = hal_type_block_bytes(type);
@@ -350,12 +277,12 @@ START_TEST(test_matmul_unaligned)
 	uint64_t rng = 6;
 
 	for (size_t i = 0; i < 4; i++) {
-		struct hal_tensor *w = weight_rand("w", types[i], 64, 5, &rng, NULL);
+		struct hal_tensor *w = tu_weight_rand("w", types[i], 64, 5, &rng, NULL);
 		struct hal_tensor wu = *w;
-		char *buf = talloc(hal_tensor_bytes(w) + 1);
-		struct hal_tensor *a = tensor_rand("a", 64, 2, &rng, 1.0f);
-		struct hal_tensor *d1 = tensor_new("y1", HAL_TYPE_F32, 5, 2);
-		struct hal_tensor *d2 = tensor_new("y2", HAL_TYPE_F32, 5, 2);
+		char *buf = tu_talloc(hal_tensor_bytes(w) + 1);
+		struct hal_tensor *a = tu_tensor_rand("a", 64, 2, &rng, 1.0f);
+		struct hal_tensor *d1 = tu_tensor_new("y1", HAL_TYPE_F32, 5, 2);
+		struct hal_tensor *d2 = tu_tensor_new("y2", HAL_TYPE_F32, 5, 2);
 		struct hal_op op1 = matmul_op(w, a, d1), op2 = matmul_op(&wu, a, d2);
 
 		memcpy(buf + 1, w->data, hal_tensor_bytes(w));
@@ -385,9 +312,9 @@ START_TEST(test_rmsnorm)
 
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		uint32_t D = cases[c].D, T = cases[c].T;
-		struct hal_tensor *x = tensor_rand("x", D, T, &rng, 3.0f);
-		struct hal_tensor *w = tensor_rand("norm", D, 1, &rng, 2.0f);
-		struct hal_tensor *d = tensor_new("y", HAL_TYPE_F32, D, T);
+		struct hal_tensor *x = tu_tensor_rand("x", D, T, &rng, 3.0f);
+		struct hal_tensor *w = tu_tensor_rand("norm", D, 1, &rng, 2.0f);
+		struct hal_tensor *d = tu_tensor_new("y", HAL_TYPE_F32, D, T);
 		struct hal_op op = { .kind = HAL_OP_RMSNORM, .src = { x, w }, .dst = d,
 				     .p.rmsnorm.eps = cases[c].eps };
 
@@ -424,9 +351,9 @@ END_TEST
 START_TEST(test_rmsnorm_eps)
 {
 	struct hal_device *dev = dev_new();
-	struct hal_tensor *x = tensor_new("x", HAL_TYPE_F32, 32, 1);
-	struct hal_tensor *w = tensor_new("norm", HAL_TYPE_F32, 32, 1);
-	struct hal_tensor *d = tensor_new("y", HAL_TYPE_F32, 32, 1);
+	struct hal_tensor *x = tu_tensor_new("x", HAL_TYPE_F32, 32, 1);
+	struct hal_tensor *w = tu_tensor_new("norm", HAL_TYPE_F32, 32, 1);
+	struct hal_tensor *d = tu_tensor_new("y", HAL_TYPE_F32, 32, 1);
 	struct hal_op op = { .kind = HAL_OP_RMSNORM, .src = { x, w }, .dst = d,
 			     .p.rmsnorm.eps = 1e-4f };
 
@@ -468,9 +395,9 @@ START_TEST(test_rope)
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		uint32_t H = cases[c].n_head, hd = cases[c].hd, n_rot = cases[c].n_rot;
 		uint32_t T = cases[c].T, W = H * hd;
-		struct hal_tensor *x = tensor_rand("q", W, T, &rng, 2.0f);
-		struct hal_tensor *pos = tensor_i32("pos", cases[c].pos, T);
-		float *orig = talloc(hal_tensor_bytes(x));
+		struct hal_tensor *x = tu_tensor_rand("q", W, T, &rng, 2.0f);
+		struct hal_tensor *pos = tu_tensor_i32("pos", cases[c].pos, T);
+		float *orig = tu_talloc(hal_tensor_bytes(x));
 		struct hal_op op = { .kind = HAL_OP_ROPE, .src = { x, pos }, .dst = x,
 				     .p.rope = { H, hd, n_rot, cases[c].base, cases[c].fscale } };
 
@@ -519,13 +446,13 @@ static void attn_setup(struct attn_fixture *f, const struct attn_case *c, uint64
 	uint32_t qw = c->n_head * c->hd, kvw = c->n_kv * c->hd;
 
 	/* Magnitudes of a few units make the softmax far from uniform. */
-	f->q = tensor_rand("q", qw, c->T, rng, 2.0f);
-	f->k = tensor_rand("k", kvw, c->T, rng, 2.0f);
-	f->v = tensor_rand("v", kvw, c->T, rng, 1.0f);
-	f->kc = tensor_rand("cache_k", kvw, c->n_ctx, rng, 2.0f); /* earlier tokens */
-	f->vc = tensor_rand("cache_v", kvw, c->n_ctx, rng, 1.0f);
-	f->pos = tensor_i32("pos", c->pos, c->T);
-	f->dst = tensor_new("attn_out", HAL_TYPE_F32, qw, c->T);
+	f->q = tu_tensor_rand("q", qw, c->T, rng, 2.0f);
+	f->k = tu_tensor_rand("k", kvw, c->T, rng, 2.0f);
+	f->v = tu_tensor_rand("v", kvw, c->T, rng, 1.0f);
+	f->kc = tu_tensor_rand("cache_k", kvw, c->n_ctx, rng, 2.0f); /* earlier tokens */
+	f->vc = tu_tensor_rand("cache_v", kvw, c->n_ctx, rng, 1.0f);
+	f->pos = tu_tensor_i32("pos", c->pos, c->T);
+	f->dst = tu_tensor_new("attn_out", HAL_TYPE_F32, qw, c->T);
 	f->op = (struct hal_op){
 		.kind = HAL_OP_ATTENTION,
 		.src = { f->q, f->k, f->v, f->kc, f->vc, f->pos },
@@ -544,8 +471,8 @@ static void attn_check(const struct attn_fixture *f, const struct attn_case *c,
 		       const float *kc0, const float *vc0)
 {
 	uint32_t qw = c->n_head * c->hd, kvw = c->n_kv * c->hd, group = c->n_head / c->n_kv;
-	float *kc = talloc(hal_tensor_bytes(f->kc)), *vc = talloc(hal_tensor_bytes(f->vc));
-	double *p = talloc(c->n_ctx * sizeof(double));
+	float *kc = tu_talloc(hal_tensor_bytes(f->kc)), *vc = tu_talloc(hal_tensor_bytes(f->vc));
+	double *p = tu_talloc(c->n_ctx * sizeof(double));
 	float scale = f->op.p.attn.scale;
 
 	/* The caches: row pos[t] is k/v row t, every other row as before. */
@@ -607,8 +534,8 @@ START_TEST(test_attention)
 		float *kc0, *vc0;
 
 		attn_setup(&f, &cases[c], &rng);
-		kc0 = talloc(hal_tensor_bytes(f.kc));
-		vc0 = talloc(hal_tensor_bytes(f.vc));
+		kc0 = tu_talloc(hal_tensor_bytes(f.kc));
+		vc0 = tu_talloc(hal_tensor_bytes(f.vc));
 		memcpy(kc0, f.kc->data, hal_tensor_bytes(f.kc));
 		memcpy(vc0, f.vc->data, hal_tensor_bytes(f.vc));
 		run_ok(dev, &f.op);
@@ -660,7 +587,7 @@ START_TEST(test_attention_pos_out_of_range)
 		memset(f.dst->data, 0x5a, hal_tensor_bytes(f.dst));
 
 		size_t kb = hal_tensor_bytes(f.kc), db = hal_tensor_bytes(f.dst);
-		void *kc0 = talloc(kb), *vc0 = talloc(kb), *d0 = talloc(db);
+		void *kc0 = tu_talloc(kb), *vc0 = tu_talloc(kb), *d0 = tu_talloc(db);
 		uint64_t ops = dev->stats.ops;
 
 		memcpy(kc0, f.kc->data, kb);
@@ -697,8 +624,8 @@ START_TEST(test_embed)
 
 	for (size_t ti = 0; ti < 4; ti++) {
 		enum hal_type type = types[ti];
-		struct hal_tensor *table = tensor_new("tok_embd", type, D, V);
-		float *src = talloc(V * D * sizeof(float)), *row = talloc(D * sizeof(float));
+		struct hal_tensor *table = tu_tensor_new("tok_embd", type, D, V);
+		float *src = tu_talloc(V * D * sizeof(float)), *row = tu_talloc(D * sizeof(float));
 
 		for (int i = 0; i < V * D; i++)
 			src[i] = 3.0f * tu_rand_f32(&rng);
@@ -707,8 +634,8 @@ START_TEST(test_embed)
 				     (char *)table->data + r * hal_row_bytes(type, D), D);
 
 		for (uint32_t T = 1; T <= 4; T += 3) {
-			struct hal_tensor *id = tensor_i32("tokens", ids + 4 - T, T);
-			struct hal_tensor *d = tensor_new("embd", HAL_TYPE_F32, D, T);
+			struct hal_tensor *id = tu_tensor_i32("tokens", ids + 4 - T, T);
+			struct hal_tensor *d = tu_tensor_new("embd", HAL_TYPE_F32, D, T);
 			struct hal_op op = { .kind = HAL_OP_EMBED, .src = { table, id }, .dst = d };
 
 			run_ok(dev, &op);
@@ -755,9 +682,9 @@ START_TEST(test_swiglu)
 
 	for (size_t s = 0; s < 2; s++) {
 		uint32_t D = shapes[s][0], T = shapes[s][1];
-		struct hal_tensor *g = tensor_rand("gate", D, T, &rng, 8.0f);
-		struct hal_tensor *u = tensor_rand("up", D, T, &rng, 2.0f);
-		struct hal_tensor *d = tensor_new("ffn", HAL_TYPE_F32, D, T);
+		struct hal_tensor *g = tu_tensor_rand("gate", D, T, &rng, 8.0f);
+		struct hal_tensor *u = tu_tensor_rand("up", D, T, &rng, 2.0f);
+		struct hal_tensor *d = tu_tensor_new("ffn", HAL_TYPE_F32, D, T);
 		struct hal_op op = { .kind = HAL_OP_SWIGLU, .src = { g, u }, .dst = d };
 
 		run_ok(dev, &op);
@@ -785,9 +712,9 @@ START_TEST(test_add)
 
 	for (size_t s = 0; s < 3; s++) {
 		uint32_t D = shapes[s][0], T = shapes[s][1];
-		struct hal_tensor *a = tensor_rand("a", D, T, &rng, 4.0f);
-		struct hal_tensor *b = tensor_rand("b", D, T, &rng, 1.0f);
-		struct hal_tensor *d = tensor_new("sum", HAL_TYPE_F32, D, T);
+		struct hal_tensor *a = tu_tensor_rand("a", D, T, &rng, 4.0f);
+		struct hal_tensor *b = tu_tensor_rand("b", D, T, &rng, 1.0f);
+		struct hal_tensor *d = tu_tensor_new("sum", HAL_TYPE_F32, D, T);
 		struct hal_op op = { .kind = HAL_OP_ADD, .src = { a, b }, .dst = d };
 
 		run_ok(dev, &op);
@@ -828,11 +755,11 @@ START_TEST(test_check_matmul)
 {
 	struct hal_device *dev = dev_new();
 	uint64_t rng = 15;
-	struct hal_tensor *w = weight_rand("blk.0.attn_q.weight", HAL_TYPE_Q8_0, 768, 4, &rng,
-					   NULL);
-	struct hal_tensor *a = tensor_rand("x", 768, 2, &rng, 1.0f);
-	struct hal_tensor *a512 = tensor_rand("x", 512, 2, &rng, 1.0f);
-	struct hal_tensor *d = tensor_new("y", HAL_TYPE_F32, 4, 2);
+	struct hal_tensor *w = tu_weight_rand("blk.0.attn_q.weight", HAL_TYPE_Q8_0, 768, 4, &rng,
+					      NULL);
+	struct hal_tensor *a = tu_tensor_rand("x", 768, 2, &rng, 1.0f);
+	struct hal_tensor *a512 = tu_tensor_rand("x", 512, 2, &rng, 1.0f);
+	struct hal_tensor *d = tu_tensor_new("y", HAL_TYPE_F32, 4, 2);
 	struct hal_op ok = matmul_op(w, a, d), op;
 	struct hal_tensor tw, ta, td;
 	char msg[256];
@@ -982,14 +909,14 @@ START_TEST(test_check_others)
 {
 	struct hal_device *dev = dev_new();
 	uint64_t rng = 17;
-	struct hal_tensor *x = tensor_rand("x", 64, 3, &rng, 1.0f);
-	struct hal_tensor *y = tensor_rand("y", 64, 3, &rng, 1.0f);
-	struct hal_tensor *d = tensor_new("d", HAL_TYPE_F32, 64, 3);
-	struct hal_tensor *nw = tensor_rand("norm", 64, 1, &rng, 1.0f);
-	struct hal_tensor *table = weight_rand("tok_embd", HAL_TYPE_Q4_0, 64, 10, &rng, NULL);
+	struct hal_tensor *x = tu_tensor_rand("x", 64, 3, &rng, 1.0f);
+	struct hal_tensor *y = tu_tensor_rand("y", 64, 3, &rng, 1.0f);
+	struct hal_tensor *d = tu_tensor_new("d", HAL_TYPE_F32, 64, 3);
+	struct hal_tensor *nw = tu_tensor_rand("norm", 64, 1, &rng, 1.0f);
+	struct hal_tensor *table = tu_weight_rand("tok_embd", HAL_TYPE_Q4_0, 64, 10, &rng, NULL);
 	static const int32_t ids_v[] = { 1, 2, 9 }, bad_ids[] = { 1, 10, 2 };
-	struct hal_tensor *ids = tensor_i32("tokens", ids_v, 3);
-	struct hal_tensor *bad = tensor_i32("tokens", bad_ids, 3);
+	struct hal_tensor *ids = tu_tensor_i32("tokens", ids_v, 3);
+	struct hal_tensor *bad = tu_tensor_i32("tokens", bad_ids, 3);
 	struct hal_tensor t;
 	struct hal_op op;
 	const struct hal_op rope = { .kind = HAL_OP_ROPE, .src = { x, ids }, .dst = x,
@@ -1079,9 +1006,9 @@ START_TEST(test_device)
 	struct hal_device *dev = dev_new();
 	uint64_t rng = 18;
 	float *wf;
-	struct hal_tensor *w = weight_rand("w", HAL_TYPE_Q4_0, 1024, 256, &rng, &wf);
-	struct hal_tensor *a = tensor_rand("a", 1024, 4, &rng, 1.0f);
-	struct hal_tensor *d = tensor_new("y", HAL_TYPE_F32, 256, 4);
+	struct hal_tensor *w = tu_weight_rand("w", HAL_TYPE_Q4_0, 1024, 256, &rng, &wf);
+	struct hal_tensor *a = tu_tensor_rand("a", 1024, 4, &rng, 1.0f);
+	struct hal_tensor *d = tu_tensor_new("y", HAL_TYPE_F32, 256, 4);
 	struct hal_op op = matmul_op(w, a, d), bad = op;
 	struct hal_tensor tw = *w;
 
@@ -1127,8 +1054,8 @@ static Suite *cpu_ref_suite(void)
 	TCase *ops = tcase_create("ops");
 	TCase *check = tcase_create("check");
 
-	tcase_add_checked_fixture(ops, NULL, pool_free);
-	tcase_add_checked_fixture(check, NULL, pool_free);
+	tcase_add_checked_fixture(ops, NULL, tu_pool_free);
+	tcase_add_checked_fixture(check, NULL, tu_pool_free);
 	tcase_set_timeout(ops, 120);
 	tcase_add_test(ops, test_matmul_f32);
 	tcase_add_test(ops, test_matmul_f16);

@@ -1,47 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* test_npu_run.c - npu-run and npu-mkmodel as a user runs them: output, exit codes, errors. */
 #include <check.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "testutil.h"
-
-struct run {
-	int status;
-	char *out, *err;
-};
-
-/* Runs a shell command line, capturing stdout and stderr. */
-static struct run run(const char *fmt, ...)
-{
-	char cmd[4096];
-	struct run r;
-	size_t n;
-	const char *out = strdup(tu_tmp_path(".out")), *err = strdup(tu_tmp_path(".err"));
-	va_list ap;
-
-	va_start(ap, fmt);
-	int len = vsnprintf(cmd, sizeof(cmd) - 600, fmt, ap);
-	va_end(ap);
-	snprintf(cmd + len, sizeof(cmd) - (size_t)len, " </dev/null >%s 2>%s", out, err);
-	int st = system(cmd);
-	ck_assert_int_ne(st, -1);
-	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	r.out = tu_read_file(out, &n);
-	r.err = tu_read_file(err, &n);
-	free((void *)out);
-	free((void *)err);
-	return r;
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
 
 static int count_lines(const char *s)
 {
@@ -63,18 +27,18 @@ static const char *small_model(void)
 
 	if (!path[0]) {
 		snprintf(path, sizeof(path), "%s", tu_tmp_path(".gguf"));
-		struct run r = run("%s -o %s --dim 64 --layers 2 --heads 4 --kv-heads 2 --ffn 128 "
-				   "--ctx 256 -t q4_0 --vocab %s", getenv("NPU_MKMODEL"), path,
-				   tu_vocab_path());
+		struct tu_run r = tu_run("%s -o %s --dim 64 --layers 2 --heads 4 --kv-heads 2 "
+					 "--ffn 128 --ctx 256 -t q4_0 --vocab %s",
+					 getenv("NPU_MKMODEL"), path, tu_vocab_path());
 		ck_assert_msg(r.status == 0, "npu-mkmodel failed: %s", r.err);
-		run_free(&r);
+		tu_run_free(&r);
 	}
 	return path;
 }
 
 START_TEST(generates_and_summarises)
 {
-	struct run r = run("%s -m %s -p 'Hello world' -n 16", npu_run(), small_model());
+	struct tu_run r = tu_run("%s -m %s -p 'Hello world' -n 16", npu_run(), small_model());
 
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 	ck_assert_msg(!strncmp(r.out, "Hello world", 11), "stdout: %s", r.out);
@@ -87,35 +51,37 @@ START_TEST(generates_and_summarises)
 	ck_assert_ptr_nonnull(strstr(r.err, "device:    cpu "));
 	/* no progress bar when stderr is not a terminal */
 	ck_assert_ptr_null(strstr(r.err, "loading ["));
-	run_free(&r);
+	tu_run_free(&r);
 }
 END_TEST
 
 START_TEST(deterministic_output)
 {
 	const char *m = small_model();
-	struct run a = run("%s -m %s -p 'The' -n 12 --temp 0.8 --top-k 20 --seed 3", npu_run(), m);
-	struct run b = run("%s -m %s -p 'The' -n 12 --temp 0.8 --top-k 20 --seed 3", npu_run(), m);
-	struct run g1 = run("%s -m %s -p 'The' -n 12", npu_run(), m);
-	struct run g2 = run("%s -m %s -p 'The' -n 12", npu_run(), m);
+	struct tu_run a = tu_run("%s -m %s -p 'The' -n 12 --temp 0.8 --top-k 20 --seed 3",
+				 npu_run(), m);
+	struct tu_run b = tu_run("%s -m %s -p 'The' -n 12 --temp 0.8 --top-k 20 --seed 3",
+				 npu_run(), m);
+	struct tu_run g1 = tu_run("%s -m %s -p 'The' -n 12", npu_run(), m);
+	struct tu_run g2 = tu_run("%s -m %s -p 'The' -n 12", npu_run(), m);
 
 	ck_assert_int_eq(a.status, 0);
 	ck_assert_str_eq(a.out, b.out);
 	ck_assert_int_eq(g1.status, 0);
 	ck_assert_str_eq(g1.out, g2.out);
-	run_free(&a), run_free(&b), run_free(&g1), run_free(&g2);
+	tu_run_free(&a), tu_run_free(&b), tu_run_free(&g1), tu_run_free(&g2);
 }
 END_TEST
 
 START_TEST(missing_model_one_line)
 {
-	struct run r = run("%s -m /nonexistent/x.gguf -p hi", npu_run());
+	struct tu_run r = tu_run("%s -m /nonexistent/x.gguf -p hi", npu_run());
 
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_int_eq(count_lines(r.err), 1);
 	ck_assert_ptr_nonnull(strstr(r.err, "npu-run: /nonexistent/x.gguf"));
 	ck_assert_str_eq(r.out, "");
-	run_free(&r);
+	tu_run_free(&r);
 }
 END_TEST
 
@@ -126,18 +92,18 @@ START_TEST(malformed_model_one_line)
 	char *bytes = tu_read_file(small_model(), &n);
 
 	tu_write_file(bad, bytes, 300);
-	struct run r = run("%s -m %s", npu_run(), bad);
+	struct tu_run r = tu_run("%s -m %s", npu_run(), bad);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_int_eq(count_lines(r.err), 1);
 	ck_assert_ptr_nonnull(strstr(r.err, bad));
 	ck_assert_ptr_nonnull(strstr(r.err, "byte"));
-	run_free(&r);
+	tu_run_free(&r);
 
 	tu_write_file(bad, "GGUF\x03\0\0\0", 8);
-	r = run("%s -m %s", npu_run(), bad);
+	r = tu_run("%s -m %s", npu_run(), bad);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_int_eq(count_lines(r.err), 1);
-	run_free(&r);
+	tu_run_free(&r);
 	free(bytes);
 	free((void *)bad);
 }
@@ -145,46 +111,46 @@ END_TEST
 
 START_TEST(usage_errors)
 {
-	struct run h = run("%s --help", npu_run());
+	struct tu_run h = tu_run("%s --help", npu_run());
 	ck_assert_int_eq(h.status, 0);
 	for (const char *opt = "-m\0-p\0-n\0--temp\0--top-k\0--top-p\0--seed\0--device\0"; *opt;
 	     opt += strlen(opt) + 1)
 		ck_assert_msg(strstr(h.out, opt), "--help does not document %s", opt);
-	run_free(&h);
+	tu_run_free(&h);
 
-	struct run r = run("%s --bogus", npu_run());
+	struct tu_run r = tu_run("%s --bogus", npu_run());
 	ck_assert_int_eq(r.status, 2);
-	run_free(&r);
-	r = run("%s -n lots", npu_run());
+	tu_run_free(&r);
+	r = tu_run("%s -n lots", npu_run());
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "-n expects a number"));
-	run_free(&r);
-	r = run("%s --device tpu", npu_run());
+	tu_run_free(&r);
+	r = tu_run("%s --device tpu", npu_run());
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "tpu"));
-	run_free(&r);
-	r = run("%s --help", getenv("NPU_MKMODEL"));
+	tu_run_free(&r);
+	r = tu_run("%s --help", getenv("NPU_MKMODEL"));
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "--kv-heads"));
-	run_free(&r);
-	r = run("%s -o /tmp/x.gguf --dim 100 --heads 3", getenv("NPU_MKMODEL"));
+	tu_run_free(&r);
+	r = tu_run("%s -o /tmp/x.gguf --dim 100 --heads 3", getenv("NPU_MKMODEL"));
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_ptr_nonnull(strstr(r.err, "heads"));
-	run_free(&r);
+	tu_run_free(&r);
 }
 END_TEST
 
 /* Without -m the default model is generated once into the build tree, then reused. */
 START_TEST(default_model_cached)
 {
-	struct run a = run("%s -p 'Hi' -n 4", npu_run());
+	struct tu_run a = tu_run("%s -p 'Hi' -n 4", npu_run());
 	ck_assert_msg(a.status == 0, "exit %d: %s", a.status, a.err);
-	struct run b = run("%s -p 'Hi' -n 4", npu_run());
+	struct tu_run b = tu_run("%s -p 'Hi' -n 4", npu_run());
 	ck_assert_int_eq(b.status, 0);
 	ck_assert_ptr_null(strstr(b.err, "generating"));
 	ck_assert_ptr_nonnull(strstr(b.err, "edge-npu default"));
 	ck_assert_str_eq(a.out, b.out);
-	run_free(&a), run_free(&b);
+	tu_run_free(&a), tu_run_free(&b);
 }
 END_TEST
 

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,42 +22,6 @@
 #include <unistd.h>
 
 #include "testutil.h"
-
-struct run {
-	int status;
-	char *out, *err;
-};
-
-static struct run run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Runs a shell command line, capturing stdout and stderr. */
-static struct run run(const char *fmt, ...)
-{
-	char cmd[8192], *out = strdup(tu_tmp_path(".out")), *err = strdup(tu_tmp_path(".err"));
-	struct run r;
-	size_t n;
-	va_list ap;
-
-	va_start(ap, fmt);
-	int len = vsnprintf(cmd, sizeof(cmd) - 1200, fmt, ap);
-	va_end(ap);
-	snprintf(cmd + len, sizeof(cmd) - (size_t)len, " </dev/null >%s 2>%s", out, err);
-	int st = system(cmd);
-
-	ck_assert_int_ne(st, -1);
-	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	r.out = tu_read_file(out, &n);
-	r.err = tu_read_file(err, &n);
-	free(out);
-	free(err);
-	return r;
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
 
 static const char *npu_top(void)
 {
@@ -83,11 +46,11 @@ static const char *model(void)
 	static char path[512];
 
 	snprintf(path, sizeof(path), "%s", tu_tmp_path(".gguf"));
-	struct run r = run("%s -o %s --dim 256 --layers 4 --heads 4 --kv-heads 2 --ffn 512 "
-			   "--ctx 4096 -t q8_0 --vocab %s", getenv("NPU_MKMODEL"), path,
-			   tu_vocab_path());
+	struct tu_run r = tu_run("%s -o %s --dim 256 --layers 4 --heads 4 --kv-heads 2 --ffn 512 "
+				 "--ctx 4096 -t q8_0 --vocab %s", getenv("NPU_MKMODEL"), path,
+				 tu_vocab_path());
 	ck_assert_msg(r.status == 0, "npu-mkmodel failed: %s", r.err);
-	run_free(&r);
+	tu_run_free(&r);
 	return path;
 }
 
@@ -190,27 +153,27 @@ START_TEST(json_snapshot_schema_and_growth)
 
 	tu_write_file(py, schema_py, strlen(schema_py));
 	wait_for_device(w);
-	struct run ra = run("%s -J -s 0.3", npu_top());
-	struct run rb = run("%s -J -s 0.3", npu_top());
+	struct tu_run ra = tu_run("%s -J -s 0.3", npu_top());
+	struct tu_run rb = tu_run("%s -J -s 0.3", npu_top());
 
 	ck_assert_msg(ra.status == 0 && rb.status == 0, "npu-top -J: %s%s", ra.err, rb.err);
 	tu_write_file(a, ra.out, strlen(ra.out));
 	tu_write_file(b, rb.out, strlen(rb.out));
-	struct run chk = run("python3 %s %s %s %ld", py, a, b, (long)w);
+	struct tu_run chk = tu_run("python3 %s %s %s %ld", py, a, b, (long)w);
 
 	stop_worker(w);
 	ck_assert_msg(chk.status == 0 && !strcmp(chk.out, "ok\n"), "schema: %s%s", chk.out,
 		      chk.err);
 
 	/* the worker is gone (killed: no clean-up of its own): nothing is shown, its file goes */
-	struct run rc = run("%s -J -s 0.05", npu_top());
+	struct tu_run rc = tu_run("%s -J -s 0.05", npu_top());
 	char stats[700];
 
 	ck_assert_int_eq(rc.status, 0);
 	ck_assert_msg(strstr(rc.out, "\"devices\":[]"), "stale device shown: %s", rc.out);
 	snprintf(stats, sizeof(stats), "%s/procs/%ld.stats", rt, (long)w);
 	ck_assert_int_ne(access(stats, F_OK), 0);
-	run_free(&ra), run_free(&rb), run_free(&chk), run_free(&rc);
+	tu_run_free(&ra), tu_run_free(&rb), tu_run_free(&chk), tu_run_free(&rc);
 	free(py), free(a), free(b);
 }
 END_TEST
@@ -220,7 +183,7 @@ START_TEST(json_lines_count)
 	pid_t w = start_worker();
 
 	wait_for_device(w);
-	struct run r = run("%s -l -n 3 -s 0.1 -d npu", npu_top());
+	struct tu_run r = tu_run("%s -l -n 3 -s 0.1 -d npu", npu_top());
 
 	stop_worker(w);
 	ck_assert_int_eq(r.status, 0);
@@ -232,7 +195,7 @@ START_TEST(json_lines_count)
 	/* -d npu: the CPU row is filtered out */
 	ck_assert_ptr_nonnull(strstr(r.out, "\"id\":\"npu0\""));
 	ck_assert_ptr_null(strstr(r.out, "\"id\":\"cpu\""));
-	run_free(&r);
+	tu_run_free(&r);
 }
 END_TEST
 
@@ -247,14 +210,14 @@ START_TEST(screen_in_tmux)
 	wait_for_device(w);
 	snprintf(session, sizeof(session), "enpu-top-%ld", (long)getpid());
 	/* a private tmux server (-L) so that the test never touches a user's sessions */
-	struct run r = run("tmux -L %s new-session -d -s %s -x 160 -y 50 "
-			   "'ENPU_SYSFS_DIR=%s NPU_TOP_SYSFS_ROOT=%s TERM=xterm %s -s 0.3'",
-			   session, session, rt, sysroot, npu_top());
+	struct tu_run r = tu_run("tmux -L %s new-session -d -s %s -x 160 -y 50 "
+				 "'ENPU_SYSFS_DIR=%s NPU_TOP_SYSFS_ROOT=%s TERM=xterm %s -s 0.3'",
+				 session, session, rt, sysroot, npu_top());
 
 	ck_assert_msg(r.status == 0, "tmux: %s", r.err);
-	run_free(&r);
+	tu_run_free(&r);
 	for (int i = 0; i < 50; i++) {
-		struct run c = run("tmux -L %s capture-pane -p -t %s", session, session);
+		struct tu_run c = tu_run("tmux -L %s capture-pane -p -t %s", session, session);
 
 		free(screen);
 		screen = c.out;
@@ -264,13 +227,13 @@ START_TEST(screen_in_tmux)
 			break;
 		usleep(100000);
 	}
-	struct run q = run("tmux -L %s send-keys -t %s q", session, session);
+	struct tu_run q = tu_run("tmux -L %s send-keys -t %s q", session, session);
 
-	run_free(&q);
+	tu_run_free(&q);
 	usleep(300000);
-	struct run k = run("tmux -L %s kill-server", session);
+	struct tu_run k = tu_run("tmux -L %s kill-server", session);
 
-	run_free(&k);
+	tu_run_free(&k);
 	stop_worker(w);
 	ck_assert_msg(strstr(screen, "npu-top - "), "no header:\n%s", screen);
 	ck_assert_msg(strstr(screen, "DEVICE") && strstr(screen, "PID"), "no tables:\n%s", screen);
@@ -297,12 +260,12 @@ static void put(const char *dir, const char *name, const char *text)
 START_TEST(kernel_device_from_sysfs)
 {
 	char npu[900], df[900];
-	struct run r;
+	struct tu_run r;
 
 	snprintf(npu, sizeof(npu), "%s/bus/platform/devices/edge-npu.0/npu", sysroot);
 	snprintf(df, sizeof(df), "%s/class/devfreq/edge-npu.0", sysroot);
-	r = run("mkdir -p %s %s", npu, df);
-	run_free(&r);
+	r = tu_run("mkdir -p %s %s", npu, df);
+	tu_run_free(&r);
 	put(npu, "jobs_completed", "10\n");
 	put(npu, "jobs_failed", "1\n");
 	put(npu, "engine_resets", "1\n");
@@ -314,7 +277,7 @@ START_TEST(kernel_device_from_sysfs)
 	put(df, "min_freq", "200000000\n");
 	put(df, "max_freq", "1000000000\n");
 	put(df, "governor", "simple_ondemand\n");
-	r = run("%s -J -s 0.05", npu_top());
+	r = tu_run("%s -J -s 0.05", npu_top());
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	ck_assert_msg(strstr(r.out, "{\"id\":\"edge-npu.0\",\"kind\":\"npu\",\"source\":\"kernel\","
 				    "\"driver\":\"edge_npu\",\"pid\":0,\"engines\":2,"), "%s", r.out);
@@ -324,33 +287,33 @@ START_TEST(kernel_device_from_sysfs)
 	ck_assert_msg(strstr(r.out, "\"energy_uj\":3.000"), "%s", r.out);
 	ck_assert_msg(strstr(r.out, "\"jobs\":10,\"jobs_failed\":1,\"resets\":1"), "%s", r.out);
 	ck_assert_msg(strstr(r.out, "\"warnings\":[]"), "%s", r.out);
-	run_free(&r);
+	tu_run_free(&r);
 }
 END_TEST
 
 START_TEST(clean_messages_without_device_or_terminal)
 {
-	struct run r = run("%s -J -s 0.05", npu_top());
+	struct tu_run r = tu_run("%s -J -s 0.05", npu_top());
 
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	ck_assert_ptr_nonnull(strstr(r.out, "\"devices\":[]"));
 	ck_assert_msg(strstr(r.out, "no edge-npu device found"), "%s", r.out);
-	run_free(&r);
+	tu_run_free(&r);
 
-	r = run("%s", npu_top()); /* stdout is a file here */
+	r = tu_run("%s", npu_top()); /* stdout is a file here */
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_msg(strstr(r.err, "not a terminal; use -J"), "%s", r.err);
-	run_free(&r);
+	tu_run_free(&r);
 
-	r = run("%s -s 0", npu_top());
+	r = tu_run("%s -s 0", npu_top());
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "-s 0: the interval is seconds"));
-	run_free(&r);
+	tu_run_free(&r);
 
-	r = run("%s --bogus", npu_top());
+	r = tu_run("%s --bogus", npu_top());
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "usage: npu-top"));
-	run_free(&r);
+	tu_run_free(&r);
 }
 END_TEST
 

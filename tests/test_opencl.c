@@ -32,75 +32,9 @@
 
 #define U 0x1p-24 /* unit roundoff of float */
 
-/* ---- tensors freed at the end of each test --------------------------------------------- */
-
-static void *pool[512];
-static int n_pool;
-
-static void *talloc(size_t size)
-{
-	void *p = calloc(1, size ? size : 1);
-
-	ck_assert_ptr_nonnull(p);
-	ck_assert_int_lt(n_pool, 512);
-	pool[n_pool++] = p;
-	return p;
-}
-
-static void pool_free(void)
-{
-	while (n_pool)
-		free(pool[--n_pool]);
-}
-
-static struct hal_tensor *tensor_new(const char *name, enum hal_type type, uint32_t ne0,
-				     uint32_t ne1)
-{
-	struct hal_tensor *t = talloc(sizeof(*t));
-
-	t->name = name;
-	t->type = type;
-	t->ne[0] = ne0;
-	t->ne[1] = ne1;
-	t->data = talloc(hal_tensor_bytes(t));
-	return t;
-}
-
 static float *F(const struct hal_tensor *t)
 {
 	return t->data;
-}
-
-static struct hal_tensor *tensor_rand(const char *name, uint32_t ne0, uint32_t ne1,
-				      uint64_t *rng, float scale)
-{
-	struct hal_tensor *t = tensor_new(name, HAL_TYPE_F32, ne0, ne1);
-
-	for (uint64_t i = 0; i < (uint64_t)ne0 * ne1; i++)
-		F(t)[i] = scale * tu_rand_f32(rng);
-	return t;
-}
-
-static struct hal_tensor *tensor_i32(const char *name, const int32_t *v, uint32_t n)
-{
-	struct hal_tensor *t = tensor_new(name, HAL_TYPE_I32, 1, n);
-
-	memcpy(t->data, v, n * sizeof(*v));
-	return t;
-}
-
-static struct hal_tensor *weight_rand(const char *name, enum hal_type type, uint32_t K,
-				      uint32_t N, uint64_t *rng)
-{
-	struct hal_tensor *w = tensor_new(name, type, K, N);
-	float *src = talloc((size_t)K * sizeof(float));
-
-	for (uint32_t n = 0; n < N; n++) {
-		for (uint32_t k = 0; k < K; k++)
-			src[k] = tu_rand_f32(rng);
-		quantize_row(type, src, (char *)w->data + n * hal_row_bytes(type, K), K);
-	}
-	return w;
 }
 
 /* A deep copy of op's tensors for the second device; aliasing (dst == src) is kept. */
@@ -120,9 +54,9 @@ static void op_twin(const struct hal_op *op, struct hal_op *twin)
 			if (orig[j]->data == t->data)
 				c = copy[j];
 		if (!c) {
-			c = talloc(sizeof(*c));
+			c = tu_talloc(sizeof(*c));
 			*c = *t;
-			c->data = talloc(hal_tensor_bytes(t));
+			c->data = tu_talloc(hal_tensor_bytes(t));
 			memcpy(c->data, t->data, hal_tensor_bytes(t));
 			orig[n] = t;
 			copy[n++] = c;
@@ -195,7 +129,7 @@ static void compare(const char *what, struct hal_op *op, const float *tol)
 
 static float *tol_new(const struct hal_tensor *dst)
 {
-	return talloc((size_t)dst->ne[0] * dst->ne[1] * sizeof(float));
+	return tu_talloc((size_t)dst->ne[0] * dst->ne[1] * sizeof(float));
 }
 
 /* ---- MATMUL ------------------------------------------------------------------------------- */
@@ -212,8 +146,8 @@ static void tol_matmul_quant(const struct hal_op *op, float *tol)
 {
 	const struct hal_tensor *w = op->src[0], *a = op->src[1];
 	uint32_t K = w->ne[0], N = w->ne[1], nb = K / QK;
-	struct block_q8_0 *aq = talloc(nb * sizeof(*aq));
-	float *wrow = talloc(K * sizeof(float));
+	struct block_q8_0 *aq = tu_talloc(nb * sizeof(*aq));
+	float *wrow = tu_talloc(K * sizeof(float));
 
 	for (uint32_t t = 0; t < a->ne[1]; t++) {
 		quantize_row_q8_0(F(a) + (size_t)t * K, aq, K);
@@ -243,7 +177,7 @@ static void tol_matmul_float(const struct hal_op *op, float *tol)
 {
 	const struct hal_tensor *w = op->src[0], *a = op->src[1];
 	uint32_t K = w->ne[0], N = w->ne[1];
-	float *wrow = talloc(K * sizeof(float));
+	float *wrow = tu_talloc(K * sizeof(float));
 
 	for (uint32_t n = 0; n < N; n++) {
 		dequantize_row(w->type, (char *)w->data + n * hal_row_bytes(w->type, K), wrow, K);
@@ -263,9 +197,9 @@ static void check_matmul(enum hal_type type, uint32_t K, uint32_t N, uint32_t T,
 	struct hal_op op = { .kind = HAL_OP_MATMUL };
 	char what[64];
 
-	op.src[0] = weight_rand("w", type, K, N, &rng);
-	op.src[1] = tensor_rand("a", K, T, &rng, 2.0f);
-	op.dst = tensor_new("y", HAL_TYPE_F32, N, T);
+	op.src[0] = tu_weight_rand("w", type, K, N, &rng, NULL);
+	op.src[1] = tu_tensor_rand("a", K, T, &rng, 2.0f);
+	op.dst = tu_tensor_new("y", HAL_TYPE_F32, N, T);
 	float *tol = tol_new(op.dst);
 
 	if (type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0)
@@ -320,9 +254,9 @@ static void check_rmsnorm(uint32_t D, uint32_t T, bool in_place, uint64_t seed)
 	struct hal_op op = { .kind = HAL_OP_RMSNORM, .p.rmsnorm.eps = 1e-5f };
 	char what[64];
 
-	op.src[0] = tensor_rand("x", D, T, &rng, 3.0f);
-	op.src[1] = tensor_rand("w", D, 1, &rng, 1.0f);
-	op.dst = in_place ? op.src[0] : tensor_new("y", HAL_TYPE_F32, D, T);
+	op.src[0] = tu_tensor_rand("x", D, T, &rng, 3.0f);
+	op.src[1] = tu_tensor_rand("w", D, 1, &rng, 1.0f);
+	op.dst = in_place ? op.src[0] : tu_tensor_new("y", HAL_TYPE_F32, D, T);
 	float *tol = tol_new(op.dst);
 
 	for (uint32_t t = 0; t < T; t++) {
@@ -369,9 +303,9 @@ static void check_rope(uint32_t n_head, uint32_t hd, uint32_t n_rot, uint32_t T,
 	op.p.rope.n_rot = n_rot;
 	op.p.rope.freq_base = 10000.0f;
 	op.p.rope.freq_scale = 0.5f;
-	op.src[0] = tensor_rand("x", W, T, &rng, 2.0f);
-	op.src[1] = tensor_i32("pos", pos, T);
-	op.dst = in_place ? op.src[0] : tensor_new("y", HAL_TYPE_F32, W, T);
+	op.src[0] = tu_tensor_rand("x", W, T, &rng, 2.0f);
+	op.src[1] = tu_tensor_i32("pos", pos, T);
+	op.dst = in_place ? op.src[0] : tu_tensor_new("y", HAL_TYPE_F32, W, T);
 	float *tol = tol_new(op.dst);
 
 	for (uint32_t t = 0; t < T; t++)
@@ -408,9 +342,9 @@ static void check_binary(enum hal_op_kind kind, uint32_t D, uint32_t T, bool in_
 	struct hal_op op = { .kind = kind };
 	char what[64];
 
-	op.src[0] = tensor_rand("a", D, T, &rng, 8.0f);
-	op.src[1] = tensor_rand("b", D, T, &rng, 2.0f);
-	op.dst = in_place ? op.src[0] : tensor_new("y", HAL_TYPE_F32, D, T);
+	op.src[0] = tu_tensor_rand("a", D, T, &rng, 8.0f);
+	op.src[1] = tu_tensor_rand("b", D, T, &rng, 2.0f);
+	op.dst = in_place ? op.src[0] : tu_tensor_new("y", HAL_TYPE_F32, D, T);
 	float *tol = tol_new(op.dst);
 
 	for (size_t i = 0; i < (size_t)D * T; i++) {
@@ -441,9 +375,9 @@ START_TEST(embed)
 		uint64_t rng = 60 + i;
 		struct hal_op op = { .kind = HAL_OP_EMBED };
 
-		op.src[0] = weight_rand("table", types[i], 96, 7, &rng);
-		op.src[1] = tensor_i32("ids", ids, 4);
-		op.dst = tensor_new("x", HAL_TYPE_F32, 96, 4);
+		op.src[0] = tu_weight_rand("table", types[i], 96, 7, &rng, NULL);
+		op.src[1] = tu_tensor_i32("ids", ids, 4);
+		op.dst = tu_tensor_new("x", HAL_TYPE_F32, 96, 4);
 		compare("embed", &op, tol_new(op.dst));
 	}
 }
@@ -502,14 +436,14 @@ static void check_attention(uint32_t n_head, uint32_t n_kv, uint32_t hd, uint32_
 	op.p.attn.n_head_kv = n_kv;
 	op.p.attn.head_dim = hd;
 	op.p.attn.scale = 1.0f / sqrtf((float)hd);
-	op.src[0] = tensor_rand("q", n_head * hd, T, &rng, 2.0f);
-	op.src[1] = tensor_rand("k", n_kv * hd, T, &rng, 2.0f);
-	op.src[2] = tensor_rand("v", n_kv * hd, T, &rng, 1.0f);
+	op.src[0] = tu_tensor_rand("q", n_head * hd, T, &rng, 2.0f);
+	op.src[1] = tu_tensor_rand("k", n_kv * hd, T, &rng, 2.0f);
+	op.src[2] = tu_tensor_rand("v", n_kv * hd, T, &rng, 1.0f);
 	/* earlier rows of the caches hold previous tokens: random, like a real cache */
-	op.src[3] = tensor_rand("k_cache", n_kv * hd, n_ctx, &rng, 2.0f);
-	op.src[4] = tensor_rand("v_cache", n_kv * hd, n_ctx, &rng, 1.0f);
-	op.src[5] = tensor_i32("pos", pos, T);
-	op.dst = in_place ? op.src[0] : tensor_new("out", HAL_TYPE_F32, n_head * hd, T);
+	op.src[3] = tu_tensor_rand("k_cache", n_kv * hd, n_ctx, &rng, 2.0f);
+	op.src[4] = tu_tensor_rand("v_cache", n_kv * hd, n_ctx, &rng, 1.0f);
+	op.src[5] = tu_tensor_i32("pos", pos, T);
+	op.dst = in_place ? op.src[0] : tu_tensor_new("out", HAL_TYPE_F32, n_head * hd, T);
 	for (uint32_t t = 0; t < T; t++)
 		last = (uint32_t)pos[t] > last ? (uint32_t)pos[t] : last;
 	float *tol = tol_new(op.dst), tv = attn_tol(&op, last + 1);
@@ -540,10 +474,10 @@ START_TEST(fences_chain)
 {
 	struct hal_device *gpu = gpu_new();
 	uint64_t rng = 80;
-	struct hal_tensor *a = tensor_rand("a", 100, 2, &rng, 1.0f);
-	struct hal_tensor *b = tensor_rand("b", 100, 2, &rng, 1.0f);
-	struct hal_tensor *y = tensor_new("y", HAL_TYPE_F32, 100, 2);
-	struct hal_tensor *z = tensor_new("z", HAL_TYPE_F32, 100, 2);
+	struct hal_tensor *a = tu_tensor_rand("a", 100, 2, &rng, 1.0f);
+	struct hal_tensor *b = tu_tensor_rand("b", 100, 2, &rng, 1.0f);
+	struct hal_tensor *y = tu_tensor_new("y", HAL_TYPE_F32, 100, 2);
+	struct hal_tensor *z = tu_tensor_new("z", HAL_TYPE_F32, 100, 2);
 	struct hal_op add1 = { .kind = HAL_OP_ADD, .src = { a, b }, .dst = y };
 	struct hal_op add2 = { .kind = HAL_OP_ADD, .src = { y, y }, .dst = z };
 	struct hal_fence *f1 = NULL, *f2 = NULL;
@@ -570,7 +504,7 @@ START_TEST(zero_copy_map)
 {
 	struct hal_device *gpu = gpu_new();
 	struct hal_opencl_info info;
-	char *mem = talloc(8192 + 256);
+	char *mem = tu_talloc(8192 + 256);
 	char *page = (char *)(((uintptr_t)mem + 4095) & ~(uintptr_t)4095);
 	const size_t offs[] = { 0, 4, 64, 128, 6 };
 
@@ -602,9 +536,9 @@ START_TEST(copy_mode_counts)
 	unsetenv("ENPU_CL_FORCE_COPY");
 	ck_assert(hal_opencl_get_info(gpu, &info));
 	ck_assert(info.copy_mode);
-	op.src[0] = weight_rand("w", HAL_TYPE_Q8_0, 64, 10, &rng);
-	op.src[1] = tensor_rand("a", 64, 2, &rng, 1.0f);
-	op.dst = tensor_new("y", HAL_TYPE_F32, 10, 2);
+	op.src[0] = tu_weight_rand("w", HAL_TYPE_Q8_0, 64, 10, &rng, NULL);
+	op.src[1] = tu_tensor_rand("a", 64, 2, &rng, 1.0f);
+	op.dst = tu_tensor_new("y", HAL_TYPE_F32, 10, 2);
 	struct hal_op twin;
 	struct hal_device *ref = ref_new();
 
@@ -950,7 +884,7 @@ END_TEST
 
 static void teardown(void)
 {
-	pool_free();
+	tu_pool_free();
 }
 
 static Suite *opencl_suite(void)

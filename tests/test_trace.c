@@ -56,9 +56,7 @@ static int check_trace(const char *path, const char *extra)
 
 	snprintf(cmd, sizeof(cmd), "python3 %s/tests/trace_check.py '%s' %s </dev/null",
 		 ENPU_SOURCE_ROOT, path, extra);
-	int st = system(cmd);
-	ck_assert_int_ne(st, -1);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return tu_system(cmd);
 }
 
 struct loaded {

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include "testutil.h"
 
+#include "hal/quant.h"
+
 #include <check.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmp_dir[256];
@@ -78,6 +82,111 @@ uint64_t tu_rand_u64(uint64_t *state)
 float tu_rand_f32(uint64_t *state)
 {
 	return (float)((tu_rand_u64(state) >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+static void *pool[512];
+static int n_pool;
+
+void *tu_talloc(size_t size)
+{
+	void *p = calloc(1, size ? size : 1);
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_lt(n_pool, 512);
+	pool[n_pool++] = p;
+	return p;
+}
+
+void tu_pool_free(void)
+{
+	while (n_pool)
+		free(pool[--n_pool]);
+}
+
+struct hal_tensor *tu_tensor_new(const char *name, enum hal_type type, uint32_t ne0,
+				 uint32_t ne1)
+{
+	struct hal_tensor *t = tu_talloc(sizeof(*t));
+
+	t->name = name;
+	t->type = type;
+	t->ne[0] = ne0;
+	t->ne[1] = ne1;
+	t->data = tu_talloc(hal_tensor_bytes(t));
+	return t;
+}
+
+struct hal_tensor *tu_tensor_rand(const char *name, uint32_t ne0, uint32_t ne1, uint64_t *rng,
+				  float scale)
+{
+	struct hal_tensor *t = tu_tensor_new(name, HAL_TYPE_F32, ne0, ne1);
+	float *d = t->data;
+
+	for (uint64_t i = 0; i < (uint64_t)ne0 * ne1; i++)
+		d[i] = scale * tu_rand_f32(rng);
+	return t;
+}
+
+struct hal_tensor *tu_tensor_i32(const char *name, const int32_t *v, uint32_t n)
+{
+	struct hal_tensor *t = tu_tensor_new(name, HAL_TYPE_I32, 1, n);
+
+	memcpy(t->data, v, n * sizeof(*v));
+	return t;
+}
+
+struct hal_tensor *tu_weight_rand(const char *name, enum hal_type type, uint32_t K,
+				  uint32_t N, uint64_t *rng, float **out_f)
+{
+	struct hal_tensor *w = tu_tensor_new(name, type, K, N);
+	float *src = tu_talloc((size_t)K * sizeof(float));
+	float *deq = out_f ? tu_talloc((size_t)K * N * sizeof(float)) : NULL;
+
+	for (uint32_t n = 0; n < N; n++) {
+		char *row = (char *)w->data + n * hal_row_bytes(type, K);
+
+		for (uint32_t k = 0; k < K; k++)
+			src[k] = tu_rand_f32(rng);
+		quantize_row(type, src, row, K);
+		if (deq)
+			dequantize_row(type, row, deq + (size_t)n * K, K);
+	}
+	if (out_f)
+		*out_f = deq;
+	return w;
+}
+
+int tu_system(const char *cmd)
+{
+	int st = system(cmd);
+
+	ck_assert_int_ne(st, -1);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+struct tu_run tu_run(const char *fmt, ...)
+{
+	char cmd[8192], *out = strdup(tu_tmp_path(".out")), *err = strdup(tu_tmp_path(".err"));
+	struct tu_run r;
+	size_t n;
+	va_list ap;
+
+	va_start(ap, fmt);
+	int len = vsnprintf(cmd, sizeof(cmd) - 1200, fmt, ap);
+	va_end(ap);
+	snprintf(cmd + len, sizeof(cmd) - (size_t)len, " </dev/null >%s 2>%s", out, err);
+	r.status = tu_system(cmd);
+	r.out = tu_read_file(out, &n);
+	r.err = tu_read_file(err, &n);
+	free(out);
+	free(err);
+	return r;
+}
+
+void tu_run_free(struct tu_run *r)
+{
+	free(r->out);
+	free(r->err);
 }
 
 int tu_run_suite(Suite *s)

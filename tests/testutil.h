@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hal/hal.h"
+
 /* Path of the shared llama SPM vocabulary GGUF (../shared/vocab). */
 const char *tu_vocab_path(void);
 /* A fresh path in a per-process temporary directory (removed at exit), ending in suffix. */
@@ -18,6 +20,38 @@ void *tu_read_file(const char *path, size_t *len);
 uint64_t tu_rand_u64(uint64_t *state);
 /* Uniform in [-1, 1). */
 float tu_rand_f32(uint64_t *state);
+/*
+ * Tensors freed at the end of each test: tu_pool_free() as the test case's checked teardown.
+ * tu_talloc() returns zeroed memory (at least 1 byte) and aborts the test when out of memory.
+ */
+void *tu_talloc(size_t size);
+void tu_pool_free(void);
+/* A tensor of type with zeroed data, both from the pool. */
+struct hal_tensor *tu_tensor_new(const char *name, enum hal_type type, uint32_t ne0,
+				 uint32_t ne1);
+/* An F32 tensor of scale * tu_rand_f32(). */
+struct hal_tensor *tu_tensor_rand(const char *name, uint32_t ne0, uint32_t ne1, uint64_t *rng,
+				  float scale);
+/* An I32 tensor [1 x n] holding v. */
+struct hal_tensor *tu_tensor_i32(const char *name, const int32_t *v, uint32_t n);
+/*
+ * A weight [N x K] of type quantized from tu_rand_f32() values, row by row; *out_f (when
+ * out_f is not NULL) gets the weights decoded back to float (from the pool).
+ */
+struct hal_tensor *tu_weight_rand(const char *name, enum hal_type type, uint32_t K,
+				  uint32_t N, uint64_t *rng, float **out_f);
+
+/* system(cmd) as an exit status: the command's, or 128 + the signal that ended it. */
+int tu_system(const char *cmd);
+/* A command line's exit status (as tu_system()) and its captured stdout and stderr. */
+struct tu_run {
+	int status;
+	char *out, *err;
+};
+/* Runs a shell command line with stdin from /dev/null, capturing stdout and stderr. */
+struct tu_run tu_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void tu_run_free(struct tu_run *r);
+
 /* Runs a Check suite and returns the process exit status. */
 struct Suite;
 int tu_run_suite(struct Suite *s);

@@ -256,6 +256,12 @@ static enum hal_status run_matmul(struct npu_drm *d, const struct hal_op *op)
 	/* The builder's buffer list is only used for indices here: the kernel names BOs. */
 	npu_stream_begin(&s);
 	npu_stream_matmul_f32(&s, npu_weight_dtype(w->type), NULL, 0, NULL, NULL, m, n, k, idx);
+	/* a builder out of memory hands back UINT32_MAX: never index refs with it */
+	if (idx[0] >= 3 || idx[1] >= 3 || idx[2] >= 3) {
+		npu_stream_free(&s);
+		return fail(&d->base, HAL_ERR_NOMEM, "'%s': out of memory building the stream",
+			    op->dst->name);
+	}
 	refs[idx[0]] = (struct drm_edge_npu_bo_ref){ wbo, DRM_EDGE_NPU_BO_READ };
 	refs[idx[1]] = (struct drm_edge_npu_bo_ref){ d->act.handle, DRM_EDGE_NPU_BO_READ };
 	refs[idx[2]] = (struct drm_edge_npu_bo_ref){ d->out.handle, DRM_EDGE_NPU_BO_WRITE };

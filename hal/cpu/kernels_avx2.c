@@ -206,35 +206,7 @@ tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 	}
 }
 
-static void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t t, int nt,
-		     const float *out)
-{
-	uint32_t n0 = gi * CPU_GROUP_ROWS;
-	uint32_t rows = g->n_rows - n0 < CPU_GROUP_ROWS ? g->n_rows - n0 : CPU_GROUP_ROWS;
-
-	for (int j = 0; j < nt; j++)
-		memcpy(g->dst + (size_t)(t + j) * g->ld + n0, out + 16 * j, rows * sizeof(float));
-}
-
-#define GEMM_BODY(tile, chunk)								\
-	const uint32_t nb = g->a->nb;							\
-	const size_t group = (size_t)nb * ((chunk) + 2 * CPU_GROUP_ROWS);		\
-	float out[16 * NT] __attribute__((aligned(32)));				\
-											\
-	for (uint32_t gi = g->g0; gi < g->g1; gi++) {					\
-		const uint8_t *qs = g->w + gi * group;					\
-		const uint8_t *sc = qs + (size_t)nb * (chunk);				\
-		uint32_t t = g->t0;							\
-											\
-		for (; t + NT <= g->t1; t += NT) {					\
-			tile(g, qs, sc, t, NT, out);					\
-			put_tile(g, gi, t, NT, out);					\
-		}									\
-		for (; t < g->t1; t++) {						\
-			tile(g, qs, sc, t, 1, out);					\
-			put_tile(g, gi, t, 1, out);					\
-		}									\
-	}
+#include "gemm_loop.h"
 
 static void gemm_q8_avx2(const struct cpu_gemm_args *g)
 {

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gemm_loop.h - the loop over packed 16-row weight groups and activation tiles that every SIMD
+ * quantized matmul shares. Included by each kernels_<isa>.c after it defines NT and its
+ * tile_q8/tile_q4, so that the tiles inline into a loop compiled with that file's ISA flags.
+ */
+#ifndef EDGE_NPU_CPU_GEMM_LOOP_H
+#define EDGE_NPU_CPU_GEMM_LOOP_H
+
+#include <string.h>
+
+#include "kernels.h"
+
+/* Results of a tile into dst, the rows that exist only. */
+static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t t, int nt,
+			    const float *out)
+{
+	uint32_t n0 = gi * CPU_GROUP_ROWS;
+	uint32_t rows = g->n_rows - n0 < CPU_GROUP_ROWS ? g->n_rows - n0 : CPU_GROUP_ROWS;
+
+	for (int j = 0; j < nt; j++)
+		memcpy(g->dst + (size_t)(t + j) * g->ld + n0, out + 16 * j, rows * sizeof(float));
+}
+
+/* The body of gemm_<type>_<isa>(g): NT tokens per tile while they last, then one at a time. */
+#define GEMM_BODY(tile, chunk)								\
+	const uint32_t nb = g->a->nb;							\
+	const size_t group = (size_t)nb * ((chunk) + 2 * CPU_GROUP_ROWS);		\
+	float out[16 * NT] __attribute__((aligned(64)));				\
+											\
+	for (uint32_t gi = g->g0; gi < g->g1; gi++) {					\
+		const uint8_t *qs = g->w + gi * group;					\
+		const uint8_t *sc = qs + (size_t)nb * (chunk);				\
+		uint32_t t = g->t0;							\
+											\
+		for (; t + NT <= g->t1; t += NT) {					\
+			tile(g, qs, sc, t, NT, out);					\
+			put_tile(g, gi, t, NT, out);					\
+		}									\
+		for (; t < g->t1; t++) {						\
+			tile(g, qs, sc, t, 1, out);					\
+			put_tile(g, gi, t, 1, out);					\
+		}									\
+	}
+
+#endif

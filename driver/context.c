@@ -31,14 +31,18 @@ enpu_status ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
+	pthread_mutex_lock(&ctx->error_lock);
 	vsnprintf(ctx->error, sizeof(ctx->error), fmt, ap);
+	pthread_mutex_unlock(&ctx->error_lock);
 	va_end(ap);
 	return st;
 }
 
 void ctx_clear_error(enpu_context *ctx)
 {
+	pthread_mutex_lock(&ctx->error_lock);
 	ctx->error[0] = 0;
+	pthread_mutex_unlock(&ctx->error_lock);
 }
 
 /* Messages of failures that have no context to hold them (enpu_context_create). */
@@ -96,6 +100,28 @@ const char *const *enpu_device_names(void)
 	return names;
 }
 
+static enpu_context *new_context(void)
+{
+	enpu_context *ctx = calloc(1, sizeof(*ctx));
+
+	if (ctx)
+		pthread_mutex_init(&ctx->error_lock, NULL);
+	return ctx;
+}
+
+/* The devices are open: start their queues and hand ctx out (destroyed on failure). */
+static enpu_status start_context(enpu_context *ctx, enpu_context **out_ctx)
+{
+	char err[256];
+
+	if (sched_exec_create(ctx->devices, ctx->n_devices, &ctx->exec, err, sizeof(err))) {
+		enpu_context_destroy(ctx);
+		return create_fail(ENPU_ERR_NO_MEMORY, "%s", err);
+	}
+	*out_ctx = ctx;
+	return ENPU_OK;
+}
+
 /*
  * Several devices: the CPU first (the fallback), then each listed one that is available here,
  * in the order given (the last prepares the matmul weights). One that is not available is
@@ -105,7 +131,7 @@ static enpu_status create_many(const char *list, const struct hal_device_options
 			       enpu_context **out_ctx)
 {
 	const struct hal_backend *cpu = find_backend("cpu");
-	enpu_context *ctx = calloc(1, sizeof(*ctx));
+	enpu_context *ctx = new_context();
 	char name[64];
 
 	if (!ctx)
@@ -141,8 +167,7 @@ static enpu_status create_many(const char *list, const struct hal_device_options
 		return st;
 	}
 	create_error[0] = 0; /* a skipped device is not an error */
-	*out_ctx = ctx;
-	return ENPU_OK;
+	return start_context(ctx, out_ctx);
 }
 
 enpu_status enpu_context_create(const struct enpu_context_options *opts, enpu_context **out_ctx)
@@ -172,7 +197,7 @@ enpu_status enpu_context_create(const struct enpu_context_options *opts, enpu_co
 	if (!want)
 		return create_fail(ENPU_ERR_INVALID_ARG, "unknown device '%s'", device);
 
-	enpu_context *ctx = calloc(1, sizeof(*ctx));
+	enpu_context *ctx = new_context();
 	if (!ctx)
 		return create_fail(ENPU_ERR_NO_MEMORY, "out of memory creating a context");
 	/* device 0 runs whatever the requested device cannot: the CPU */
@@ -183,19 +208,20 @@ enpu_status enpu_context_create(const struct enpu_context_options *opts, enpu_co
 		enpu_context_destroy(ctx);
 		return st;
 	}
-	*out_ctx = ctx;
-	return ENPU_OK;
+	return start_context(ctx, out_ctx);
 }
 
 void enpu_context_destroy(enpu_context *ctx)
 {
 	if (!ctx)
 		return;
+	sched_exec_destroy(ctx->exec); /* the queues stop before their devices go */
 	for (uint32_t i = 0; i < ctx->n_devices; i++) {
 		/* free the device's stats slot so npu-top stops listing a device that is gone */
 		hal_telem_detach(ctx->devices[i]);
 		hal_device_destroy(ctx->devices[i]);
 	}
+	pthread_mutex_destroy(&ctx->error_lock);
 	free(ctx);
 }
 

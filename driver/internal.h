@@ -6,9 +6,12 @@
 #include "edge_npu.h"
 #include "gguf.h"
 #include "hal/hal.h"
+#include "sched/exec.h"
 #include "sched/graph.h"
 #include "sched/sched.h"
 #include "tokenizer.h"
+
+#include <pthread.h>
 
 #define ENPU_ERROR_LEN 1024
 /* Prefill is split into batches of at most this many tokens (bounds activation memory). */
@@ -17,8 +20,10 @@
 
 struct enpu_context {
 	char error[ENPU_ERROR_LEN];
+	pthread_mutex_t error_lock; /* sessions of one context may fail in different threads */
 	uint32_t n_devices;
 	struct hal_device *devices[ENPU_MAX_DEVICES];
+	struct sched_exec *exec; /* the devices' queues, shared by the context's sessions */
 };
 
 struct enpu_model {
@@ -39,8 +44,22 @@ struct enpu_session {
 	uint32_t n_past;
 	float *kv; /* all K and V caches, one allocation */
 	struct hal_tensor *k_cache, *v_cache;
-	struct sched_graph *decode; /* n_tokens == 1, kept */
-	struct sched_graph *batch;  /* the last prefill size, kept until another is needed */
+	/* A built graph, its dependencies (what the queues order it by) and its run count. */
+	struct graph_slot {
+		struct sched_graph *g;
+		struct sched_dag deps;
+		uint32_t runs;
+		/* "auto": per node, what the cost model predicted where the plan put it */
+		struct slot_node {
+			uint64_t sig;
+			float predicted_s;
+			uint8_t prof_dev; /* the profile's device */
+			bool measurable;  /* runs on this host where planned (history can learn) */
+		} *nodes;
+		/* the power manager's clock per context device (0: no wish) */
+		uint64_t hint_hz[ENPU_MAX_DEVICES];
+	} decode, batch; /* n_tokens == 1, kept; the last prefill size, kept until another */
+	int32_t priority; /* on devices shared with the context's other sessions */
 	float *logits;
 	bool have_logits;
 	struct sched_usage usage[ENPU_MAX_DEVICES];
@@ -49,6 +68,11 @@ struct enpu_session {
 	struct sched_part_options part;
 	struct enpu_schedule_report report; /* of the last decode graph placed (else prefill) */
 	bool have_report;
+	/* "auto" on the host profile: measured op times correct the cost model */
+	struct sched_history history;
+	uint32_t replacements;
+	/* decode steps measured: wall time and the part no device was running one of its ops */
+	uint64_t steps, step_wall_ns, step_idle_ns;
 	struct enpu_trace *trace; /* enpu_session_trace_start() .. stop (NULL: not tracing) */
 };
 
@@ -56,6 +80,16 @@ struct enpu_session {
 enpu_status ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void ctx_clear_error(enpu_context *ctx);
+
+/* ---- placement.c: "auto" placement, the power manager's clocks, measured history ---- */
+/* Partitions slot's graph on the session's profile and maps it onto the context's devices. */
+enpu_status place_auto(enpu_session *s, struct graph_slot *slot);
+/* Before each run of slot: passes the power manager's clocks on to the devices. */
+void place_apply_clocks(enpu_session *s, const struct graph_slot *slot);
+/* After each op of an "auto" session: feeds the measured time to the history. */
+void place_learn(enpu_session *s, const struct graph_slot *slot, const struct sched_op_record *r);
+/* Whether slot should be placed again now that history has corrected the cost model. */
+bool place_stale(const enpu_session *s, const struct graph_slot *slot);
 
 /* ---- trace.c: Chrome Trace Event export of the ops a session runs ---- */
 struct enpu_trace;

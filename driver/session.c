@@ -33,6 +33,10 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 		objective = opts->objective;
 		target_ms = opts->latency_target_ms;
 	}
+	int32_t priority = 0;
+	if (opts && opts->struct_size >= offsetof(struct enpu_session_options, priority) +
+						 sizeof(opts->priority))
+		priority = opts->priority;
 	if (placement && strcmp(placement, "fixed") && strcmp(placement, "auto"))
 		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
 				"enpu_session_create: placement '%s' is neither 'fixed' nor 'auto'",
@@ -58,6 +62,7 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 		goto nomem;
 	s->model = model;
 	s->n_ctx = n_ctx;
+	s->priority = priority;
 	if (placement && !strcmp(placement, "auto")) {
 		char err[512];
 		s->profile = malloc(sizeof(*s->profile));
@@ -71,6 +76,7 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 		s->part.latency_target_s = target_ms / 1e3;
 		s->part.contention = true;
 		s->part.improve = true;
+		s->part.history = &s->history;
 	}
 	/* calloc: pages of the cache beyond what a session uses are never touched */
 	s->kv = calloc(2 * (size_t)hp->n_layer * per_cache, sizeof(float));
@@ -95,14 +101,24 @@ nomem:
 			"enpu_session_create: out of memory for a %u-token KV cache", n_ctx);
 }
 
+static void slot_clear(enpu_session *s, struct graph_slot *slot)
+{
+	trace_forget_graph(s->trace, slot->g);
+	sched_graph_free(slot->g);
+	sched_dag_free(&slot->deps);
+	free(slot->nodes);
+	memset(slot, 0, sizeof(*slot));
+}
+
 void enpu_session_free(enpu_session *s)
 {
 	if (!s)
 		return;
 	/* the trace is a valid file even when the caller forgot to stop it */
 	trace_close(s->model->ctx, s->trace);
-	sched_graph_free(s->decode);
-	sched_graph_free(s->batch);
+	s->trace = NULL;
+	slot_clear(s, &s->decode);
+	slot_clear(s, &s->batch);
 	free(s->kv);
 	free(s->k_cache);
 	free(s->v_cache);
@@ -123,135 +139,6 @@ enpu_status enpu_session_reset(enpu_session *s)
 uint32_t enpu_session_n_past(const enpu_session *s)
 {
 	return s ? s->n_past : 0;
-}
-
-/* Which profile device class a context device is (by backend name). */
-static enum sched_dev_class host_class(const struct hal_device *dev)
-{
-	if (!strncmp(dev->name, "npu", 3))
-		return SCHED_CLASS_NPU;
-	if (!strcmp(dev->name, "gpu"))
-		return SCHED_CLASS_GPU;
-	return SCHED_CLASS_CPU;
-}
-
-/*
- * "auto" placement: partition the graph on the profile (modeled), then map each op onto this
- * host's device of the same class, falling back to the CPU (device 0) where that device
- * cannot run the op or another device owns its weights.
- */
-static enpu_status place_auto(enpu_session *s, struct sched_graph *g)
-{
-	enpu_context *ctx = s->model->ctx;
-	const struct sched_profile *p = s->profile;
-	struct sched_dag d;
-	struct sched_plan pl;
-	struct sched_sim_result r;
-	char err[256];
-	uint64_t t0 = hal_now_ns();
-
-	if (sched_dag_from_graph(g, s->n_past + g->n_tokens, &d, err, sizeof(err)))
-		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "placing the graph: %s", err);
-	if (sched_plan_alloc(&pl, d.n)) {
-		sched_dag_free(&d);
-		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "placing the graph: out of memory");
-	}
-	enum sched_status st = sched_partition(p, &d, &s->part, &pl, NULL, err, sizeof(err));
-	if (st) {
-		sched_plan_free(&pl);
-		sched_dag_free(&d);
-		return ctx_fail(ctx, ENPU_ERR_UNSUPPORTED, "placing the graph on profile '%s': %s",
-				p->name, err);
-	}
-	struct sched_sim_options so = { .contention = true };
-	if (s->part.objective == SCHED_MIN_ENERGY)
-		so.period_s = s->part.latency_target_s;
-	sched_simulate(p, &d, &pl, &so, &r);
-
-	uint32_t cls_dev[SCHED_CLASS_COUNT] = { 0, 0, 0 };
-	for (uint32_t i = ctx->n_devices; i-- > 0;)
-		cls_dev[host_class(ctx->devices[i])] = i;
-	uint32_t prof[HAL_OP_COUNT][SCHED_MAX_DEVS] = { { 0 } };
-	uint32_t host[HAL_OP_COUNT][ENPU_MAX_DEVICES] = { { 0 } };
-	for (uint32_t v = 0; v < g->n_nodes; v++) {
-		struct sched_node *n = &g->nodes[v];
-		const struct hal_device *owner = n->op.src[0] ? n->op.src[0]->owner : NULL;
-		uint32_t k = cls_dev[p->dev[pl.dev[v]].cls];
-
-		if (owner) {
-			for (uint32_t i = 0; i < ctx->n_devices; i++)
-				if (ctx->devices[i] == owner)
-					k = i;
-		} else if (!ctx->devices[k]->vt->supports(ctx->devices[k], &n->op)) {
-			k = 0;
-		}
-		n->device = k;
-		prof[n->op.kind][pl.dev[v]]++;
-		host[n->op.kind][k]++;
-	}
-	double place_ms = (double)(hal_now_ns() - t0) / 1e6;
-
-	if (g->n_tokens == 1 || !s->have_report || s->report.n_tokens != 1) {
-		struct enpu_schedule_report *rep = &s->report;
-		size_t off = 0;
-
-		memset(rep, 0, sizeof(*rep));
-		rep->struct_size = sizeof(*rep);
-		snprintf(rep->profile, sizeof(rep->profile), "%s", p->name);
-		rep->n_tokens = g->n_tokens;
-		rep->modeled_ms = r.makespan_s * 1e3;
-		rep->modeled_mj = r.energy_j * 1e3;
-		rep->peak_w = r.peak_w;
-		rep->avg_w = r.avg_w;
-		rep->crossings = r.crossings;
-		rep->bytes_copied = r.bytes_copied;
-		rep->place_ms = place_ms;
-		for (int op = 0; op < HAL_OP_COUNT && off < sizeof(rep->table); op++) {
-			uint32_t total = 0;
-			for (uint32_t k = 0; k < p->n_dev; k++)
-				total += prof[op][k];
-			if (!total)
-				continue;
-			off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
-						"%-10s %4u |", hal_op_name((enum hal_op_kind)op), total);
-			for (uint32_t k = 0; k < p->n_dev && off < sizeof(rep->table); k++)
-				if (prof[op][k])
-					off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
-								" %s %u (%.0f MHz)", p->dev[k].name,
-								prof[op][k],
-								p->dev[k].opp[pl.opp[k]].freq_hz / 1e6);
-			if (off < sizeof(rep->table))
-				off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
-							" | host:");
-			for (uint32_t k = 0; k < ctx->n_devices && off < sizeof(rep->table); k++)
-				if (host[op][k])
-					off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
-								" %s %u", ctx->devices[k]->name,
-								host[op][k]);
-			if (off < sizeof(rep->table))
-				off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off, "\n");
-		}
-		s->have_report = true;
-	}
-	sched_plan_free(&pl);
-	sched_dag_free(&d);
-	return ENPU_OK;
-}
-
-enpu_status enpu_session_schedule_report(const enpu_session *s, struct enpu_schedule_report *out)
-{
-	if (!s)
-		return ENPU_ERR_INVALID_ARG;
-	if (!out || out->struct_size < sizeof(*out))
-		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_session_schedule_report: out is NULL or too small");
-	if (!s->profile || !s->have_report)
-		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_session_schedule_report: %s",
-				s->profile ? "nothing has been evaluated yet"
-					   : "the session does not use automatic placement");
-	*out = s->report;
-	return ENPU_OK;
 }
 
 enpu_status enpu_session_trace_start(enpu_session *s, const char *path)
@@ -281,66 +168,103 @@ enpu_status enpu_session_trace_stop(enpu_session *s)
 	return trace_close(s->model->ctx, t);
 }
 
-/* The graph for a batch of n tokens: the decode graph is kept, the last prefill size too. */
-static enpu_status graph_for(enpu_session *s, uint32_t n, struct sched_graph **out)
+/*
+ * The graph for a batch of n tokens: the decode graph is kept, the last prefill size too;
+ * placed once, and again when measured history says the cost model has changed.
+ */
+static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **out)
 {
-	struct sched_graph **slot = n == 1 ? &s->decode : &s->batch;
+	struct graph_slot *slot = n == 1 ? &s->decode : &s->batch;
+	enpu_context *ctx = s->model->ctx;
 	char err[256];
 
-	if (*slot && (*slot)->n_tokens == n) {
-		*out = *slot;
-		return ENPU_OK;
+	if (slot->g && slot->g->n_tokens == n) {
+		*out = slot;
+		if (!place_stale(s, slot))
+			return ENPU_OK;
+		s->replacements++;
+		return place_auto(s, slot);
 	}
-	trace_forget_graph(s->trace, *slot);
-	sched_graph_free(*slot);
-	*slot = NULL;
-	enum sched_status st = sched_graph_build(&s->model->sm, n, s->k_cache, s->v_cache, slot,
-						 err, sizeof(err));
-	if (st)
-		return ctx_fail(s->model->ctx, st == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY
-								     : ENPU_ERR_FORMAT,
+	slot_clear(s, slot); /* the trace forgets the graph before its address is reused */
+	enum sched_status st = sched_graph_build(&s->model->sm, n, s->k_cache, s->v_cache,
+						 &slot->g, err, sizeof(err));
+	if (!st)
+		st = sched_dag_from_graph(slot->g, s->n_past + n, &slot->deps, err, sizeof(err));
+	if (st) {
+		slot_clear(s, slot);
+		return ctx_fail(ctx, st == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
 				"%s", err);
-	enpu_context *ctx = s->model->ctx;
-	sched_place_fixed(*slot, ctx->devices, ctx->n_devices, ctx->n_devices - 1);
+	}
+	sched_place_fixed(slot->g, ctx->devices, ctx->n_devices, ctx->n_devices - 1);
 	if (s->profile) {
-		enpu_status pst = place_auto(s, *slot);
+		enpu_status pst = place_auto(s, slot);
 		if (pst) {
-			trace_forget_graph(s->trace, *slot);
-			sched_graph_free(*slot);
-			*slot = NULL;
+			slot_clear(s, slot);
 			return pst;
 		}
 	}
-	*out = *slot;
+	*out = slot;
 	return ENPU_OK;
+}
+
+/* The dispatcher's observer: learns from each op and passes it on to the trace. */
+struct run_observer {
+	enpu_session *s;
+	const struct graph_slot *slot;
+};
+
+static void observe_op(void *user, const struct sched_graph *g, const struct sched_op_record *r)
+{
+	struct run_observer *o = user;
+
+	place_learn(o->s, o->slot, r);
+	if (o->s->trace)
+		trace_op(o->s->trace, g, r);
 }
 
 static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_t n)
 {
 	enpu_context *ctx = s->model->ctx;
-	struct sched_graph *g = NULL;
+	struct graph_slot *slot = NULL;
 	char err[512];
-	enpu_status st = graph_for(s, n, &g);
+	const uint64_t t0 = hal_now_ns();
+	enpu_status st = graph_for(s, n, &slot);
 
 	if (st)
 		return st;
+	struct sched_graph *g = slot->g;
 	int32_t *ids = g->inp_tokens->data, *pos = g->inp_pos->data;
 	for (uint32_t i = 0; i < n; i++) {
 		ids[i] = tokens[i];
 		pos[i] = (int32_t)(s->n_past + i);
 	}
-	const struct sched_observer obs = { trace_op, s->trace };
+	struct run_observer ro = { s, slot };
+	const struct sched_observer obs = { observe_op, &ro };
+	const struct sched_run_options opts = {
+		.priority = s->priority,
+		.usage = s->usage,
+		.obs = s->trace || s->profile ? &obs : NULL,
+	};
+	struct sched_run_stats rs;
 	if (s->trace)
 		trace_begin_run(s->trace, g);
-	enum sched_status sst = sched_graph_run_observed(g, ctx->devices, ctx->n_devices, s->usage,
-							 s->trace ? &obs : NULL, err, sizeof(err));
+	place_apply_clocks(s, slot);
+	enum sched_status sst = sched_exec_run(ctx->exec, g, &slot->deps, &opts, &rs, err,
+					       sizeof(err));
 	if (sst)
 		return ctx_fail(ctx, ENPU_ERR_DEVICE, "evaluating tokens %u..%u: %s", s->n_past,
 				s->n_past + n - 1, err);
+	slot->runs++;
 	s->n_past += n;
 	memcpy(s->logits, g->logits->data, sizeof(float) * s->model->sm.hp.n_vocab);
 	s->have_logits = true;
 	hal_telemetry_publish_devices(ctx->devices, ctx->n_devices); /* for npu-top */
+	if (n == 1) {
+		const uint64_t wall = hal_now_ns() - t0;
+		s->steps++;
+		s->step_wall_ns += wall;
+		s->step_idle_ns += wall > rs.active_ns ? wall - rs.active_ns : 0;
+	}
 	return ENPU_OK;
 }
 

@@ -161,6 +161,58 @@ struct hal_device_stats {
 	uint64_t cur_freq_hz; /* clock of the last op, for traces; 0 when the device does not say */
 };
 
+/*
+ * A fence: a one-shot signal that the op it belongs to has completed, with the op's status.
+ * The scheduler's device queues (sched/exec.c) give every op of a run one; a queue starts an
+ * op once the fences of its inputs are signalled, so a device hands its result straight to
+ * the device that consumes it, never through the thread that submitted the graph. Signal
+ * once per reset; any thread may test or wait.
+ */
+struct hal_fence {
+	uint32_t signalled; /* futex word: 0 pending, 1 signalled */
+	int32_t status;     /* enum hal_status of the op, valid once signalled */
+};
+
+static inline void hal_fence_reset(struct hal_fence *f)
+{
+	__atomic_store_n(&f->status, HAL_OK, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->signalled, 0, __ATOMIC_RELEASE);
+}
+
+/* Whether f is signalled; its status goes to *st then. */
+static inline bool hal_fence_done(const struct hal_fence *f, enum hal_status *st)
+{
+	if (!__atomic_load_n(&f->signalled, __ATOMIC_ACQUIRE))
+		return false;
+	*st = (enum hal_status)__atomic_load_n(&f->status, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Signals f with st and wakes every thread blocked in hal_fence_wait(f). */
+void hal_fence_signal(struct hal_fence *f, enum hal_status st);
+/* Blocks until f is signalled; returns its status. */
+enum hal_status hal_fence_wait(struct hal_fence *f);
+
+/*
+ * A device's DVFS state as its devfreq attributes give it (the kernel's
+ * /sys/class/devfreq/<dev>/, or the in-process NPU's files of the same names).
+ */
+#define HAL_MAX_OPPS 16
+struct hal_devfreq {
+	uint32_t n_opp;
+	uint64_t freq_hz[HAL_MAX_OPPS]; /* available_frequencies, ascending */
+	uint64_t min_hz, max_hz;        /* the admin's bounds (min_freq, max_freq) */
+	uint64_t cur_hz;                /* cur_freq */
+	char governor[32];
+};
+
+/*
+ * Reads dir/{available_frequencies,min_freq,max_freq,cur_freq,governor}. Returns HAL_OK, or
+ * HAL_ERR_DEVICE with err naming the file and what is wrong with it.
+ */
+enum hal_status hal_devfreq_read(const char *dir, struct hal_devfreq *out, char *err,
+				 size_t err_len);
+
 struct hal_device_vtable {
 	void (*destroy)(struct hal_device *dev);
 	/* Whether the device can run this op with these operand types. */
@@ -177,6 +229,16 @@ struct hal_device_vtable {
 	 */
 	enum hal_status (*prepare_weight)(struct hal_device *dev, struct hal_tensor *w);
 	void (*release_weight)(struct hal_device *dev, struct hal_tensor *w);
+	/*
+	 * Optional DVFS (NULL: the device has one clock). devfreq_dir: the directory of its
+	 * devfreq attributes (see hal_devfreq_read), NULL when it has none. freq_hint: the
+	 * scheduler's power manager asks that the following jobs run at hz (0: no preference,
+	 * the governor decides). The device clamps the hint to the admin's min_freq/max_freq and
+	 * follows it only under a demand-driven governor (simple_ondemand): a governor the admin
+	 * chose explicitly (performance, powersave, userspace) wins.
+	 */
+	const char *(*devfreq_dir)(struct hal_device *dev);
+	void (*freq_hint)(struct hal_device *dev, uint64_t hz);
 };
 
 struct hal_device {

@@ -1,61 +1,334 @@
 /* SPDX-License-Identifier: MIT */
-/* exec.c - running a built graph on the devices its placement names, in order. */
-#include "graph.h"
+/*
+ * exec.c - the runtime dispatcher (exec.h): a queue and a worker thread per device, ops
+ * ordered across devices by HAL fences.
+ *
+ * Locking: one mutex guards the queues and every run's bookkeeping (which ops are taken, how
+ * many remain, the active-time clock); ops run outside it. A worker looks for an op whose
+ * inputs' fences are signalled while holding the mutex and sleeps on its queue's condition
+ * variable otherwise; whoever signals a fence then takes the mutex and wakes the queues of the
+ * devices that consume it, so no wake-up is lost. Observers are called under a second mutex,
+ * one call at a time.
+ */
+#include "sched/exec.h"
 
+#include <pthread.h>
 #include <stdio.h>
-#include <time.h>
+#include <stdlib.h>
+#include <string.h>
 
-enum sched_status sched_graph_run_observed(struct sched_graph *g, struct hal_device **devs,
-					   uint32_t n_devs, struct sched_usage *usage,
-					   const struct sched_observer *obs, char *err,
-					   size_t err_len)
+struct run {
+	struct sched_graph *g;
+	const struct sched_dag *deps;
+	struct sched_run_options o;
+	uint64_t seq;
+	struct hal_fence *fence; /* per node */
+	uint8_t *taken;          /* per node: a worker has started (or skipped) it */
+	uint32_t *by_dev;        /* node indices grouped by device, in graph order */
+	uint32_t dev_off[SCHED_MAX_DEVS + 1];
+	uint32_t cursor[SCHED_MAX_DEVS]; /* per device: first entry of by_dev not yet taken */
+	struct run *next[SCHED_MAX_DEVS]; /* the device queues' links */
+	uint32_t remaining;
+	uint32_t active; /* ops of this run running now */
+	uint64_t active_since, active_ns, ops_ns, t_submit;
+	bool failed;
+	char err[512];
+	struct hal_fence done;
+};
+
+struct queue {
+	struct sched_exec *x;
+	uint32_t dev;
+	pthread_t thread;
+	pthread_cond_t cv;
+	struct run *head; /* runs with ops not yet taken here, highest priority, then oldest first */
+};
+
+struct sched_exec {
+	pthread_mutex_t mu, obs_mu;
+	bool stop;
+	uint64_t seq;
+	uint32_t n_devs;
+	struct hal_device *devs[SCHED_MAX_DEVS];
+	struct queue q[SCHED_MAX_DEVS];
+};
+
+/* Whether every input of node v has signalled; *failed when one of them carries an error. */
+static bool inputs_ready(const struct run *r, uint32_t v, enum hal_status *failed)
 {
-	for (uint32_t i = 0; i < g->n_nodes; i++) {
-		const struct sched_node *n = &g->nodes[i];
-		const struct hal_op *op = &n->op;
+	const struct sched_dag *d = r->deps;
 
-		if (n->device >= n_devs) {
-			snprintf(err, err_len, "op %u (%s '%s'): placed on device %u of %u", i,
-				 hal_op_name(op->kind), op->dst->name, n->device, n_devs);
-			return SCHED_ERR_INVALID;
-		}
-		struct hal_device *dev = devs[n->device];
-		const struct hal_device_stats before = dev->stats;
-		uint64_t t0 = hal_now_ns();
-		enum hal_status st = dev->vt->run(dev, op);
+	*failed = HAL_OK;
+	for (uint32_t e = d->pred_off[v]; e < d->pred_off[v + 1]; e++) {
+		enum hal_status st;
 
-		if (st != HAL_OK) {
-			snprintf(err, err_len, "op %u (%s '%s') on %s: %s", i, hal_op_name(op->kind),
-				 op->dst->name, dev->name, dev->error);
-			return st == HAL_ERR_INVALID ? SCHED_ERR_INVALID : SCHED_ERR_DEVICE;
-		}
-		uint64_t t1 = hal_now_ns();
-		uint64_t m_ns = dev->stats.modeled_ns - before.modeled_ns;
-		uint64_t m_pj = dev->stats.modeled_energy_pj - before.modeled_energy_pj;
+		if (!hal_fence_done(&r->fence[d->pred[e]], &st))
+			return false;
+		if (st != HAL_OK)
+			*failed = st;
+	}
+	return true;
+}
 
-		if (usage) {
-			struct sched_usage *u = &usage[n->device];
-			u->ops++;
-			u->busy_ns += t1 - t0;
-			u->bytes_copied += dev->stats.bytes_copied - before.bytes_copied;
-			u->modeled_ns += m_ns;
-			u->modeled_energy_pj += m_pj;
-		}
-		if (obs) {
-			const struct sched_op_record rec = {
-				.node = i, .device = n->device, .t_start_ns = t0, .t_end_ns = t1,
-				.modeled_ns = m_ns, .modeled_energy_pj = m_pj,
-				.cur_freq_hz = dev->stats.cur_freq_hz,
-			};
-			obs->op(obs->user, g, &rec);
+/* Under mu: the next op queue q may start (its run in *out_run), or UINT32_MAX. */
+static uint32_t pick(struct queue *q, struct run **out_run, enum hal_status *failed)
+{
+	const uint32_t k = q->dev;
+
+	for (struct run **link = &q->head; *link; link = &(*link)->next[k]) {
+		struct run *r = *link;
+
+		for (uint32_t i = r->cursor[k]; i < r->dev_off[k + 1]; i++) {
+			uint32_t v = r->by_dev[i];
+
+			if (r->taken[v] || !inputs_ready(r, v, failed))
+				continue;
+			r->taken[v] = 1;
+			while (r->cursor[k] < r->dev_off[k + 1] && r->taken[r->by_dev[r->cursor[k]]])
+				r->cursor[k]++;
+			if (r->cursor[k] == r->dev_off[k + 1])
+				*link = r->next[k]; /* nothing left for this device */
+			*out_run = r;
+			return v;
 		}
 	}
+	return UINT32_MAX;
+}
+
+/* Runs node v of r on device k (outside mu); returns the status its fence carries. */
+static enum hal_status execute(struct sched_exec *x, struct run *r, uint32_t k, uint32_t v)
+{
+	const struct sched_node *n = &r->g->nodes[v];
+	struct hal_device *dev = x->devs[k];
+	const struct hal_device_stats before = dev->stats;
+	uint64_t t0 = hal_now_ns();
+	enum hal_status st = dev->vt->run(dev, &n->op);
+	uint64_t t1 = hal_now_ns();
+
+	if (st != HAL_OK) {
+		pthread_mutex_lock(&x->mu);
+		if (!r->failed)
+			snprintf(r->err, sizeof(r->err), "op %u (%s '%s') on %s: %s", v,
+				 hal_op_name(n->op.kind), n->op.dst->name, dev->name, dev->error);
+		r->failed = true;
+		pthread_mutex_unlock(&x->mu);
+		return st;
+	}
+	uint64_t m_ns = dev->stats.modeled_ns - before.modeled_ns;
+	uint64_t m_pj = dev->stats.modeled_energy_pj - before.modeled_energy_pj;
+
+	if (r->o.usage) {
+		/* only this device's worker writes its entry */
+		struct sched_usage *u = &r->o.usage[k];
+		u->ops++;
+		u->busy_ns += t1 - t0;
+		u->bytes_copied += dev->stats.bytes_copied - before.bytes_copied;
+		u->modeled_ns += m_ns;
+		u->modeled_energy_pj += m_pj;
+	}
+	if (r->o.obs) {
+		const struct sched_op_record rec = {
+			.node = v, .device = k, .t_start_ns = t0, .t_end_ns = t1,
+			.modeled_ns = m_ns, .modeled_energy_pj = m_pj,
+			.cur_freq_hz = dev->stats.cur_freq_hz,
+		};
+		pthread_mutex_lock(&x->obs_mu);
+		r->o.obs->op(r->o.obs->user, r->g, &rec);
+		pthread_mutex_unlock(&x->obs_mu);
+	}
+	return HAL_OK;
+}
+
+static void *worker(void *arg)
+{
+	struct queue *q = arg;
+	struct sched_exec *x = q->x;
+	const uint32_t k = q->dev;
+
+	pthread_mutex_lock(&x->mu);
+	while (!x->stop) {
+		struct run *r = NULL;
+		enum hal_status st;
+		uint32_t v = pick(q, &r, &st);
+
+		if (v == UINT32_MAX) {
+			pthread_cond_wait(&q->cv, &x->mu);
+			continue;
+		}
+		const bool runs = st == HAL_OK; /* else an input failed: skip, pass the error on */
+		uint64_t t0 = hal_now_ns();
+		if (runs && r->active++ == 0)
+			r->active_since = t0;
+		pthread_mutex_unlock(&x->mu);
+
+		if (runs)
+			st = execute(x, r, k, v);
+		uint64_t t1 = hal_now_ns();
+		hal_fence_signal(&r->fence[v], st);
+
+		pthread_mutex_lock(&x->mu);
+		if (runs) {
+			r->ops_ns += t1 - t0;
+			if (--r->active == 0)
+				r->active_ns += t1 - r->active_since;
+		}
+		/* wake the other devices that consume v (this one looks again by itself) */
+		uint32_t woken = 1u << k;
+		const struct sched_dag *d = r->deps;
+		for (uint32_t e = d->succ_off[v]; e < d->succ_off[v + 1]; e++) {
+			uint32_t w = r->g->nodes[d->succ[e]].device;
+
+			if (!(woken & 1u << w)) {
+				woken |= 1u << w;
+				pthread_cond_signal(&x->q[w].cv);
+			}
+		}
+		if (--r->remaining == 0) {
+			/* the submitter frees r once done is signalled: touch nothing after */
+			pthread_mutex_unlock(&x->mu);
+			hal_fence_signal(&r->done, r->failed ? HAL_ERR_DEVICE : HAL_OK);
+			pthread_mutex_lock(&x->mu);
+		}
+	}
+	pthread_mutex_unlock(&x->mu);
+	return NULL;
+}
+
+void sched_exec_destroy(struct sched_exec *x)
+{
+	if (!x)
+		return;
+	pthread_mutex_lock(&x->mu);
+	x->stop = true;
+	for (uint32_t k = 0; k < x->n_devs; k++)
+		pthread_cond_signal(&x->q[k].cv);
+	pthread_mutex_unlock(&x->mu);
+	for (uint32_t k = 0; k < x->n_devs; k++) {
+		pthread_join(x->q[k].thread, NULL);
+		pthread_cond_destroy(&x->q[k].cv);
+	}
+	pthread_mutex_destroy(&x->obs_mu);
+	pthread_mutex_destroy(&x->mu);
+	free(x);
+}
+
+enum sched_status sched_exec_create(struct hal_device **devs, uint32_t n_devs,
+				    struct sched_exec **out, char *err, size_t err_len)
+{
+	struct sched_exec *x;
+
+	*out = NULL;
+	if (!n_devs || n_devs > SCHED_MAX_DEVS) {
+		snprintf(err, err_len, "dispatcher: %u devices (1 to %d)", n_devs, SCHED_MAX_DEVS);
+		return SCHED_ERR_INVALID;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		snprintf(err, err_len, "dispatcher: out of memory");
+		return SCHED_ERR_NOMEM;
+	}
+	pthread_mutex_init(&x->mu, NULL);
+	pthread_mutex_init(&x->obs_mu, NULL);
+	for (uint32_t k = 0; k < n_devs; k++) {
+		struct queue *q = &x->q[k];
+
+		x->devs[k] = devs[k];
+		q->x = x;
+		q->dev = k;
+		pthread_cond_init(&q->cv, NULL);
+		int e = pthread_create(&q->thread, NULL, worker, q);
+		if (e) {
+			snprintf(err, err_len, "dispatcher: starting the queue of %s: %s",
+				 devs[k]->name, strerror(e));
+			pthread_cond_destroy(&q->cv);
+			x->n_devs = k;
+			sched_exec_destroy(x);
+			return SCHED_ERR_DEVICE;
+		}
+		x->n_devs = k + 1;
+	}
+	*out = x;
 	return SCHED_OK;
 }
 
-enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **devs,
-				  uint32_t n_devs, struct sched_usage *usage, char *err,
-				  size_t err_len)
+/* Under mu: links r into queue k, after the runs of its priority or higher. */
+static void enqueue(struct sched_exec *x, uint32_t k, struct run *r)
 {
-	return sched_graph_run_observed(g, devs, n_devs, usage, NULL, err, err_len);
+	struct run **link = &x->q[k].head;
+
+	while (*link && (*link)->o.priority >= r->o.priority)
+		link = &(*link)->next[k];
+	r->next[k] = *link;
+	*link = r;
+	pthread_cond_signal(&x->q[k].cv);
+}
+
+enum sched_status sched_exec_run(struct sched_exec *x, struct sched_graph *g,
+				 const struct sched_dag *deps, const struct sched_run_options *o,
+				 struct sched_run_stats *stats, char *err, size_t err_len)
+{
+	const uint32_t n = g->n_nodes;
+	struct run r = { .g = g, .deps = deps, .remaining = n };
+	enum sched_status st = SCHED_OK;
+
+	if (o)
+		r.o = *o;
+	if (deps->n != n) {
+		snprintf(err, err_len, "dispatcher: %u dependency nodes for a graph of %u ops", deps->n,
+			 n);
+		return SCHED_ERR_INVALID;
+	}
+	for (uint32_t v = 0; v < n; v++) {
+		if (g->nodes[v].device >= x->n_devs) {
+			snprintf(err, err_len, "op %u (%s '%s'): placed on device %u of %u", v,
+				 hal_op_name(g->nodes[v].op.kind), g->nodes[v].op.dst->name,
+				 g->nodes[v].device, x->n_devs);
+			return SCHED_ERR_INVALID;
+		}
+		r.dev_off[g->nodes[v].device + 1]++;
+	}
+	r.fence = malloc(sizeof(*r.fence) * (n ? n : 1));
+	r.taken = calloc(n ? n : 1, 1);
+	r.by_dev = malloc(sizeof(uint32_t) * (n ? n : 1));
+	if (!r.fence || !r.taken || !r.by_dev) {
+		snprintf(err, err_len, "dispatcher: out of memory for a run of %u ops", n);
+		st = SCHED_ERR_NOMEM;
+		goto out;
+	}
+	uint32_t fill[SCHED_MAX_DEVS];
+	for (uint32_t k = 0; k < x->n_devs; k++) {
+		r.dev_off[k + 1] += r.dev_off[k];
+		fill[k] = r.cursor[k] = r.dev_off[k];
+	}
+	for (uint32_t v = 0; v < n; v++) {
+		hal_fence_reset(&r.fence[v]);
+		r.by_dev[fill[g->nodes[v].device]++] = v;
+	}
+	hal_fence_reset(&r.done);
+	r.t_submit = hal_now_ns();
+	if (n) {
+		pthread_mutex_lock(&x->mu);
+		r.seq = x->seq++;
+		for (uint32_t k = 0; k < x->n_devs; k++)
+			if (r.dev_off[k + 1] > r.dev_off[k])
+				enqueue(x, k, &r);
+		pthread_mutex_unlock(&x->mu);
+		if (hal_fence_wait(&r.done) != HAL_OK) {
+			snprintf(err, err_len, "%s", r.err);
+			st = SCHED_ERR_DEVICE;
+			for (uint32_t v = 0; v < n; v++)
+				if (r.fence[v].status == HAL_ERR_INVALID)
+					st = SCHED_ERR_INVALID;
+		}
+	}
+	if (stats) {
+		stats->wall_ns = hal_now_ns() - r.t_submit;
+		stats->active_ns = r.active_ns;
+		stats->ops_ns = r.ops_ns;
+	}
+out:
+	free(r.fence);
+	free(r.taken);
+	free(r.by_dev);
+	return st;
 }

@@ -132,9 +132,9 @@ uint32_t sched_model_matmul_weights(struct sched_model *m, struct hal_tensor **o
 void sched_place_fixed(struct sched_graph *g, struct hal_device **devs, uint32_t n_devs,
 		       uint32_t preferred);
 
-/* ---- execution (exec.c) ----------------------------------------------------------------- */
+/* ---- execution (the dispatcher, exec.h) ---------------------------------------------- */
 
-/* Accumulated per device by sched_graph_run: what ran where and for how long. */
+/* Accumulated per device by sched_exec_run: what ran where and for how long. */
 struct sched_usage {
 	uint64_t ops;
 	uint64_t busy_ns;
@@ -142,15 +142,6 @@ struct sched_usage {
 	uint64_t modeled_ns;        /* the device's own model of its time (NPU), else 0 */
 	uint64_t modeled_energy_pj;
 };
-
-/*
- * Runs every node in order on devs[node->device]. On failure returns SCHED_ERR_DEVICE (or
- * SCHED_ERR_INVALID for a rejected op) with a message naming the op index, kind and tensor.
- * usage (n_devs entries, may be NULL) is incremented.
- */
-enum sched_status sched_graph_run(struct sched_graph *g, struct hal_device **devs,
-				  uint32_t n_devs, struct sched_usage *usage, char *err,
-				  size_t err_len);
 
 /* One op as the executor ran it: what a trace records. */
 struct sched_op_record {
@@ -161,19 +152,13 @@ struct sched_op_record {
 	uint64_t cur_freq_hz; /* the device's clock after the op (0: the device does not say) */
 };
 
-/* Called after each op that succeeded, on the calling thread, before the next op starts. */
+/*
+ * Called after each op that succeeded, from the queue thread of the device that ran it, one
+ * call at a time (the dispatcher, exec.h, serialises them).
+ */
 struct sched_observer {
 	void (*op)(void *user, const struct sched_graph *g, const struct sched_op_record *rec);
 	void *user;
 };
-
-/*
- * sched_graph_run() with an observer (may be NULL: then exactly sched_graph_run, at the cost
- * of one test per op).
- */
-enum sched_status sched_graph_run_observed(struct sched_graph *g, struct hal_device **devs,
-					   uint32_t n_devs, struct sched_usage *usage,
-					   const struct sched_observer *obs, char *err,
-					   size_t err_len);
 
 #endif

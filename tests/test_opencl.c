@@ -480,15 +480,15 @@ START_TEST(fences_chain)
 	struct hal_tensor *z = tu_tensor_new("z", HAL_TYPE_F32, 100, 2);
 	struct hal_op add1 = { .kind = HAL_OP_ADD, .src = { a, b }, .dst = y };
 	struct hal_op add2 = { .kind = HAL_OP_ADD, .src = { y, y }, .dst = z };
-	struct hal_fence *f1 = NULL, *f2 = NULL;
+	struct hal_opencl_event *f1 = NULL, *f2 = NULL;
 
 	ck_assert_int_eq(hal_opencl_enqueue(gpu, &add1, 0, NULL, &f1), HAL_OK);
 	ck_assert_int_eq(hal_opencl_enqueue(gpu, &add2, 1, &f1, &f2), HAL_OK);
-	ck_assert_int_eq(hal_fence_wait(f2), HAL_OK);
+	ck_assert_int_eq(hal_opencl_event_wait(f2), HAL_OK);
 	for (int i = 0; i < 200; i++)
 		ck_assert_float_eq(F(z)[i], (F(a)[i] + F(b)[i]) + (F(a)[i] + F(b)[i]));
-	hal_fence_release(f1);
-	hal_fence_release(f2);
+	hal_opencl_event_release(f1);
+	hal_opencl_event_release(f2);
 	/* a malformed op is rejected at enqueue with hal_op_check's reason */
 	add2.dst = NULL;
 	ck_assert_int_eq(hal_opencl_enqueue(gpu, &add2, 0, NULL, &f1), HAL_ERR_INVALID);

@@ -320,8 +320,12 @@ static void print_schedule(enpu_session *sess, const struct enpu_generate_stats 
 		r.modeled_mj > 0 ? 1e3 / (r.modeled_mj * per_tok) : 0.0, r.peak_w, r.avg_w,
 		r.crossings, r.bytes_copied * per_tok, r.profile);
 	fprintf(stderr, "measured:  %.3f ms/token decode wall time on this host; placing took "
-		"%.1f ms once per graph shape (cached)\n",
-		st->n_generated ? ms(st->generate_ns) / st->n_generated : 0.0, r.place_ms);
+		"%.1f ms once per graph shape (cached%s)\n",
+		st->n_generated ? ms(st->generate_ns) / st->n_generated : 0.0, r.place_ms,
+		r.replacements ? ", placed again from measured op times" : "");
+	fprintf(stderr, "overhead:  %.1f%% of each decode step's %.3f ms no device ran an op "
+		"(dispatch, placement, hand-offs; %llu steps measured)\n", r.overhead_pct,
+		r.step_ms, (unsigned long long)r.decode_steps);
 }
 
 static uint64_t now_ns(void)

@@ -15,9 +15,11 @@
  * context); each accepts NULL as a no-op. Pointers returned by getters stay owned by the
  * library and valid as documented.
  *
- * Thread safety: distinct contexts are independent. Calls on one context and its children
- * must not overlap (v0 is synchronous); a later version adds asynchronous jobs beside these
- * calls without changing them.
+ * Thread safety: distinct contexts are independent. Within a context, different sessions may
+ * be evaluated (enpu_session_eval, enpu_generate) from different threads at the same time:
+ * their ops share the devices' queues, ordered by session priority; the error message then
+ * holds the last failure of any of them. Calls on one session must not overlap, and model
+ * loading and freeing and context destruction must not overlap with any other call.
  *
  * Extensibility: option and result structs begin with struct_size (set it to sizeof the
  * struct you were compiled with, or use the *_INIT macros); the library reads and writes only
@@ -175,6 +177,12 @@ struct enpu_session_options {
 	 * with a modeled latency of at most latency_target_ms (required then). */
 	uint32_t objective;
 	double latency_target_ms;
+	/*
+	 * Sessions of one context share its devices' queues: a device runs the ready ops of the
+	 * session with the highest priority first (0 = normal; negative = background). Ops already
+	 * running are not preempted.
+	 */
+	int32_t priority;
 };
 #define ENPU_SESSION_OPTIONS_INIT { .struct_size = sizeof(struct enpu_session_options) }
 
@@ -278,6 +286,15 @@ struct enpu_schedule_report {
 	/* The placement table: per op class, how many ops on each profile device and where they
 	 * ran on this host. NUL-terminated text, one line per row. */
 	char table[2048];
+	/* Measured on this host over the decode steps so far: wall time per step, and the share
+	 * of it during which no device ran an op of this session (dispatch, placement, hand-offs
+	 * between devices: the scheduler's overhead). */
+	uint64_t decode_steps;
+	double step_ms;
+	double overhead_pct;
+	/* Times a graph was placed again after measured op times corrected the cost model
+	 * (profile "host" only). */
+	uint32_t replacements;
 };
 #define ENPU_SCHEDULE_REPORT_INIT { .struct_size = sizeof(struct enpu_schedule_report) }
 

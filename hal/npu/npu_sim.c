@@ -607,12 +607,27 @@ static void sim_destroy(struct hal_device *dev)
 	free(d);
 }
 
+static const char *sim_devfreq_dir(struct hal_device *dev)
+{
+	const char *path = npu_sim_sysfs_path(dev);
+
+	return *path ? path : NULL;
+}
+
+static void sim_freq_hint(struct hal_device *dev, uint64_t hz)
+{
+	/* read by the worker in npu_sysfs_pick_opp before each job */
+	__atomic_store_n(&to_sim(dev)->sysfs.hint_hz, hz, __ATOMIC_RELAXED);
+}
+
 static const struct hal_device_vtable sim_vt = {
 	.destroy = sim_destroy,
 	.supports = sim_supports,
 	.run = sim_run,
 	.prepare_weight = sim_prepare_weight,
 	.release_weight = sim_release_weight,
+	.devfreq_dir = sim_devfreq_dir,
+	.freq_hint = sim_freq_hint,
 };
 
 enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_device **out_dev,

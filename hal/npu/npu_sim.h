@@ -133,6 +133,8 @@ struct npu_sysfs {
 	/* the knobs in force */
 	enum npu_governor gov;
 	uint64_t min_hz, max_hz, set_hz;
+	/* the scheduler's wish for the next jobs (hal freq_hint; 0 none), set from any thread */
+	uint64_t hint_hz;
 	/* state and statistics */
 	uint32_t opp;
 	uint32_t trans[NPU_NUM_OPPS][NPU_NUM_OPPS];

@@ -292,9 +292,13 @@ uint32_t npu_sysfs_pick_opp(struct npu_sysfs *s, uint64_t now_ns)
 	case NPU_GOV_USERSPACE:
 		opp = s->set_hz ? opp_ceil(s->set_hz) : s->opp;
 		break;
-	case NPU_GOV_ONDEMAND:
-		opp = ondemand(s, now_ns);
+	case NPU_GOV_ONDEMAND: {
+		/* the scheduler knows the demand ahead of the load window: its hint wins */
+		uint64_t hint = __atomic_load_n(&s->hint_hz, __ATOMIC_RELAXED);
+
+		opp = hint ? opp_ceil(hint) : ondemand(s, now_ns);
 		break;
+	}
 	default:
 		opp = hi;
 		break;

@@ -78,18 +78,17 @@ enum hal_status hal_opencl_map_host(struct hal_device *dev, void *ptr, size_t by
 				    void **out_mapped);
 
 /*
- * Fences: an op is enqueued after the ops whose fences it waits for and returns its own;
- * run() is enqueue + wait. A proposal for hal.h once the scheduler dispatches asynchronously:
- * struct hal_fence would become a HAL object with a vtable (wait, release, is_done) that
- * every backend implements (an OpenCL event here, a DRM syncobj on the NPU).
+ * Events: an op is enqueued after the ops whose events it waits for and returns its own;
+ * run() is enqueue + wait. The scheduler's queues order ops across devices with HAL fences
+ * (hal.h); these OpenCL events let a caller chain several GPU ops without a host wait.
  */
-struct hal_fence;
+struct hal_opencl_event;
 
 enum hal_status hal_opencl_enqueue(struct hal_device *dev, const struct hal_op *op,
-				   uint32_t n_wait, struct hal_fence *const *wait,
-				   struct hal_fence **out_fence);
+				   uint32_t n_wait, struct hal_opencl_event *const *wait,
+				   struct hal_opencl_event **out_fence);
 /* Blocks until the op of f has completed; the op's error (if any) goes to dev->error. */
-enum hal_status hal_fence_wait(struct hal_fence *f);
-void hal_fence_release(struct hal_fence *f);
+enum hal_status hal_opencl_event_wait(struct hal_opencl_event *f);
+void hal_opencl_event_release(struct hal_opencl_event *f);
 
 #endif

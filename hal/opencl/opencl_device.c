@@ -275,12 +275,12 @@ static void ocl_destroy(struct hal_device *dev)
 
 static enum hal_status ocl_run(struct hal_device *dev, const struct hal_op *op)
 {
-	struct hal_fence *f = NULL;
+	struct hal_opencl_event *f = NULL;
 	enum hal_status st = hal_opencl_enqueue(dev, op, 0, NULL, &f);
 
 	if (st == HAL_OK)
-		st = hal_fence_wait(f);
-	hal_fence_release(f);
+		st = hal_opencl_event_wait(f);
+	hal_opencl_event_release(f);
 	return st;
 }
 
@@ -427,20 +427,20 @@ enum hal_status hal_opencl_map_host(struct hal_device *dev, void *ptr, size_t by
 
 /* ---- fences ----------------------------------------------------------------------------- */
 
-struct hal_fence {
+struct hal_opencl_event {
 	struct ocl_dev *dev;
 	cl_event event;
 	uint64_t t0; /* when the op was enqueued: busy time is enqueue to completion */
 };
 
 enum hal_status hal_opencl_enqueue(struct hal_device *dev, const struct hal_op *op,
-				   uint32_t n_wait, struct hal_fence *const *wait,
-				   struct hal_fence **out_fence)
+				   uint32_t n_wait, struct hal_opencl_event *const *wait,
+				   struct hal_opencl_event **out_fence)
 {
 	struct ocl_dev *d = (struct ocl_dev *)dev;
 	cl_event evs[HAL_OP_MAX_SRC * 2];
 	char msg[sizeof(dev->error)];
-	struct hal_fence *f;
+	struct hal_opencl_event *f;
 	enum hal_status st;
 
 	if (!dev || dev->vt != &ocl_vtable || !out_fence)
@@ -472,7 +472,7 @@ enum hal_status hal_opencl_enqueue(struct hal_device *dev, const struct hal_op *
 	return HAL_OK;
 }
 
-enum hal_status hal_fence_wait(struct hal_fence *f)
+enum hal_status hal_opencl_event_wait(struct hal_opencl_event *f)
 {
 	cl_int e;
 
@@ -494,7 +494,7 @@ enum hal_status hal_fence_wait(struct hal_fence *f)
 	return HAL_OK;
 }
 
-void hal_fence_release(struct hal_fence *f)
+void hal_opencl_event_release(struct hal_opencl_event *f)
 {
 	if (!f)
 		return;

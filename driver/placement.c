@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * placement.c - "auto" placement: the partitioner's plan on a device profile (modeled), mapped
+ * onto this host's devices; the power manager's clocks within the admin's devfreq bounds,
+ * handed to the devices before each run; and, on the host's own profile, the measured time
+ * of each op fed back into the cost model, with the graph placed again once it has learnt.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Which profile device class a context device is (by backend name). */
+static enum sched_dev_class host_class(const struct hal_device *dev)
+{
+	if (!strncmp(dev->name, "npu", 3))
+		return SCHED_CLASS_NPU;
+	if (!strcmp(dev->name, "gpu"))
+		return SCHED_CLASS_GPU;
+	return SCHED_CLASS_CPU;
+}
+
+
+/* The top clock of profile device dp, and the devfreq attributes of host device dev. */
+static double top_hz(const struct sched_dev_profile *dp)
+{
+	return dp->opp[dp->n_opp - 1].freq_hz;
+}
+
+static bool read_devfreq(struct hal_device *dev, struct hal_devfreq *df)
+{
+	const char *dir = dev->vt->devfreq_dir ? dev->vt->devfreq_dir(dev) : NULL;
+	char err[256];
+
+	return dir && hal_devfreq_read(dir, df, err, sizeof(err)) == HAL_OK && df->n_opp;
+}
+
+/*
+ * The admin's bounds: a context device with devfreq attributes bounds the OPPs of the
+ * profile's devices of its class at the same fractions of the top clock (on "host" the NPU's
+ * table is the simulated NPU's own, so the bounds map one to one).
+ */
+static void admin_bounds(const enpu_session *s, struct sched_part_options *o)
+{
+	const struct sched_profile *p = s->profile;
+	const enpu_context *ctx = s->model->ctx;
+
+	for (uint32_t k = 0; k < p->n_dev; k++) {
+		o->opp_min[k] = 0;
+		o->opp_max[k] = p->dev[k].n_opp - 1;
+	}
+	for (uint32_t i = 0; i < ctx->n_devices; i++) {
+		struct hal_devfreq df;
+
+		if (!read_devfreq(ctx->devices[i], &df))
+			continue;
+		const double fmax = (double)df.freq_hz[df.n_opp - 1];
+		for (uint32_t k = 0; k < p->n_dev; k++) {
+			if (p->dev[k].cls != host_class(ctx->devices[i]))
+				continue;
+			const double top = top_hz(&p->dev[k]);
+			double lo = (double)df.min_hz / fmax * top * (1 - 1e-9);
+			double hi = df.max_hz ? (double)df.max_hz / fmax * top * (1 + 1e-9) : top;
+			sched_power_bounds(&p->dev[k], lo, hi, &o->opp_min[k], &o->opp_max[k]);
+		}
+	}
+}
+
+/*
+ * The clock each host device should run this graph at: the OPP the power manager chose for
+ * the profile device of its class that runs most of the graph, at the same fraction of the
+ * top clock. 0 (the governor decides) when the plan gives that class nothing.
+ */
+static void choose_clocks(enpu_session *s, struct graph_slot *slot, const struct sched_plan *pl,
+			  const uint32_t prof[HAL_OP_COUNT][SCHED_MAX_DEVS])
+{
+	const struct sched_profile *p = s->profile;
+	const enpu_context *ctx = s->model->ctx;
+
+	for (uint32_t i = 0; i < ctx->n_devices; i++) {
+		struct hal_devfreq df;
+		uint32_t best = 0, best_ops = 0;
+
+		slot->hint_hz[i] = 0;
+		if (!ctx->devices[i]->vt->freq_hint || !read_devfreq(ctx->devices[i], &df))
+			continue;
+		for (uint32_t k = 0; k < p->n_dev; k++) {
+			uint32_t ops = 0;
+
+			for (int op = 0; op < HAL_OP_COUNT; op++)
+				ops += prof[op][k];
+			if (p->dev[k].cls == host_class(ctx->devices[i]) && ops > best_ops) {
+				best = k;
+				best_ops = ops;
+			}
+		}
+		if (best_ops)
+			slot->hint_hz[i] = (uint64_t)llround(p->dev[best].opp[pl->opp[best]].freq_hz /
+							    top_hz(&p->dev[best]) *
+							    (double)df.freq_hz[df.n_opp - 1]);
+	}
+}
+
+/*
+ * "auto" placement: partition the graph on the profile (modeled), then map each op onto this
+ * host's device of the same class, falling back to the CPU (device 0) where that device
+ * cannot run the op or another device owns its weights.
+ */
+enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
+{
+	struct sched_graph *g = slot->g;
+	enpu_context *ctx = s->model->ctx;
+	const struct sched_profile *p = s->profile;
+	struct sched_dag d;
+	struct sched_plan pl;
+	struct sched_sim_result r;
+	char err[256];
+	uint64_t t0 = hal_now_ns();
+
+	if (sched_dag_from_graph(g, s->n_past + g->n_tokens, &d, err, sizeof(err)))
+		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "placing the graph: %s", err);
+	free(slot->nodes);
+	slot->nodes = calloc(d.n ? d.n : 1, sizeof(*slot->nodes));
+	if (!slot->nodes || sched_plan_alloc(&pl, d.n)) {
+		sched_dag_free(&d);
+		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "placing the graph: out of memory");
+	}
+	struct sched_part_options po = s->part;
+	admin_bounds(s, &po);
+	enum sched_status st = sched_partition(p, &d, &po, &pl, NULL, err, sizeof(err));
+	if (st) {
+		sched_plan_free(&pl);
+		sched_dag_free(&d);
+		return ctx_fail(ctx, ENPU_ERR_UNSUPPORTED, "placing the graph on profile '%s': %s",
+				p->name, err);
+	}
+	struct sched_sim_options so = { .contention = true };
+	if (s->part.objective == SCHED_MIN_ENERGY)
+		so.period_s = s->part.latency_target_s;
+	sched_simulate(p, &d, &pl, &so, &r);
+
+	uint32_t cls_dev[SCHED_CLASS_COUNT] = { 0, 0, 0 };
+	for (uint32_t i = ctx->n_devices; i-- > 0;)
+		cls_dev[host_class(ctx->devices[i])] = i;
+	uint32_t prof[HAL_OP_COUNT][SCHED_MAX_DEVS] = { { 0 } };
+	uint32_t host[HAL_OP_COUNT][ENPU_MAX_DEVICES] = { { 0 } };
+	for (uint32_t v = 0; v < g->n_nodes; v++) {
+		struct sched_node *n = &g->nodes[v];
+		const struct hal_device *owner = n->op.src[0] ? n->op.src[0]->owner : NULL;
+		uint32_t k = cls_dev[p->dev[pl.dev[v]].cls];
+
+		if (owner) {
+			for (uint32_t i = 0; i < ctx->n_devices; i++)
+				if (ctx->devices[i] == owner)
+					k = i;
+		} else if (!ctx->devices[k]->vt->supports(ctx->devices[k], &n->op)) {
+			k = 0;
+		}
+		n->device = k;
+		prof[n->op.kind][pl.dev[v]]++;
+		host[n->op.kind][k]++;
+		slot->nodes[v] = (struct slot_node){
+			.sig = d.nodes[v].sig,
+			.predicted_s = (float)sched_cost_op(p, &d, v, pl.dev[v], pl.opp[pl.dev[v]],
+							    NULL).time,
+			.prof_dev = pl.dev[v],
+			/* attention's cost grows with the context the graph was placed at */
+			.measurable = k == cls_dev[p->dev[pl.dev[v]].cls] &&
+				      n->op.kind != HAL_OP_ATTENTION,
+		};
+	}
+	choose_clocks(s, slot, &pl, prof);
+	double place_ms = (double)(hal_now_ns() - t0) / 1e6;
+
+	if (g->n_tokens == 1 || !s->have_report || s->report.n_tokens != 1) {
+		struct enpu_schedule_report *rep = &s->report;
+		size_t off = 0;
+
+		memset(rep, 0, sizeof(*rep));
+		rep->struct_size = sizeof(*rep);
+		snprintf(rep->profile, sizeof(rep->profile), "%s", p->name);
+		rep->n_tokens = g->n_tokens;
+		rep->modeled_ms = r.makespan_s * 1e3;
+		rep->modeled_mj = r.energy_j * 1e3;
+		rep->peak_w = r.peak_w;
+		rep->avg_w = r.avg_w;
+		rep->crossings = r.crossings;
+		rep->bytes_copied = r.bytes_copied;
+		rep->place_ms = place_ms;
+		for (int op = 0; op < HAL_OP_COUNT && off < sizeof(rep->table); op++) {
+			uint32_t total = 0;
+			for (uint32_t k = 0; k < p->n_dev; k++)
+				total += prof[op][k];
+			if (!total)
+				continue;
+			off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
+						"%-10s %4u |", hal_op_name((enum hal_op_kind)op), total);
+			for (uint32_t k = 0; k < p->n_dev && off < sizeof(rep->table); k++)
+				if (prof[op][k])
+					off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
+								" %s %u (%.0f MHz)", p->dev[k].name,
+								prof[op][k],
+								p->dev[k].opp[pl.opp[k]].freq_hz / 1e6);
+			if (off < sizeof(rep->table))
+				off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
+							" | host:");
+			for (uint32_t k = 0; k < ctx->n_devices && off < sizeof(rep->table); k++)
+				if (host[op][k])
+					off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off,
+								" %s %u", ctx->devices[k]->name,
+								host[op][k]);
+			if (off < sizeof(rep->table))
+				off += (size_t)snprintf(rep->table + off, sizeof(rep->table) - off, "\n");
+		}
+		s->have_report = true;
+	}
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+	return ENPU_OK;
+}
+
+
+void place_apply_clocks(enpu_session *s, const struct graph_slot *slot)
+{
+	enpu_context *ctx = s->model->ctx;
+
+	for (uint32_t i = 0; i < ctx->n_devices; i++)
+		if (ctx->devices[i]->vt->freq_hint)
+			ctx->devices[i]->vt->freq_hint(ctx->devices[i], s->profile ? slot->hint_hz[i] : 0);
+}
+
+/* Only the host's own profile predicts times this host can measure. */
+static bool learns(const enpu_session *s)
+{
+	return s->profile && !strcmp(s->profile->name, "host");
+}
+
+void place_learn(enpu_session *s, const struct graph_slot *slot, const struct sched_op_record *r)
+{
+	const struct slot_node *n;
+
+	if (!learns(s) || !slot->nodes)
+		return;
+	n = &slot->nodes[r->node];
+	if (n->measurable)
+		sched_history_record(&s->history, n->sig, n->prof_dev, n->predicted_s,
+				     (double)(r->t_end_ns - r->t_start_ns) / 1e9);
+}
+
+/* Placed again after a few runs (the history has a sample of every op), then now and then. */
+#define PLACE_AGAIN_FIRST 4
+#define PLACE_AGAIN_EVERY 256
+
+bool place_stale(const enpu_session *s, const struct graph_slot *slot)
+{
+	return learns(s) && slot->runs >= PLACE_AGAIN_FIRST &&
+	       (slot->runs == PLACE_AGAIN_FIRST || slot->runs % PLACE_AGAIN_EVERY == 0);
+}
+
+enpu_status enpu_session_schedule_report(const enpu_session *s, struct enpu_schedule_report *out)
+{
+	if (!s)
+		return ENPU_ERR_INVALID_ARG;
+	if (!out || out->struct_size < sizeof(*out))
+		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_session_schedule_report: out is NULL or too small");
+	if (!s->profile || !s->have_report)
+		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				"enpu_session_schedule_report: %s",
+				s->profile ? "nothing has been evaluated yet"
+					   : "the session does not use automatic placement");
+	*out = s->report;
+	out->decode_steps = s->steps;
+	out->step_ms = s->steps ? (double)s->step_wall_ns / (double)s->steps / 1e6 : 0;
+	out->overhead_pct = s->step_wall_ns ? 100.0 * (double)s->step_idle_ns /
+						      (double)s->step_wall_ns : 0;
+	out->replacements = s->replacements;
+	return ENPU_OK;
+}

@@ -48,6 +48,7 @@ struct sched_exec {
 	pthread_mutex_t mu, obs_mu;
 	bool stop;
 	uint64_t seq;
+	uint32_t pending; /* runs submitted, not finished */
 	uint32_t n_devs;
 	struct hal_device *devs[SCHED_MAX_DEVS];
 	struct queue q[SCHED_MAX_DEVS];
@@ -184,6 +185,7 @@ static void *worker(void *arg)
 			}
 		}
 		if (--r->remaining == 0) {
+			x->pending--;
 			/* the submitter frees r once done is signalled: touch nothing after */
 			pthread_mutex_unlock(&x->mu);
 			hal_fence_signal(&r->done, r->failed ? HAL_ERR_DEVICE : HAL_OK);
@@ -309,6 +311,7 @@ enum sched_status sched_exec_run(struct sched_exec *x, struct sched_graph *g,
 	if (n) {
 		pthread_mutex_lock(&x->mu);
 		r.seq = x->seq++;
+		x->pending++;
 		for (uint32_t k = 0; k < x->n_devs; k++)
 			if (r.dev_off[k + 1] > r.dev_off[k])
 				enqueue(x, k, &r);
@@ -331,4 +334,12 @@ out:
 	free(r.taken);
 	free(r.by_dev);
 	return st;
+}
+
+uint32_t sched_exec_pending(struct sched_exec *x)
+{
+	pthread_mutex_lock(&x->mu);
+	uint32_t n = x->pending;
+	pthread_mutex_unlock(&x->mu);
+	return n;
 }

@@ -54,4 +54,7 @@ enum sched_status sched_exec_run(struct sched_exec *x, struct sched_graph *g,
 				 const struct sched_dag *deps, const struct sched_run_options *o,
 				 struct sched_run_stats *stats, char *err, size_t err_len);
 
+/* Runs submitted and not yet finished (queue depth, for tools and tests). */
+uint32_t sched_exec_pending(struct sched_exec *x);
+
 #endif

@@ -242,6 +242,8 @@ struct sched_part_options {
 	bool contention;
 	bool improve;            /* false: HEFT alone (the baseline) */
 	uint32_t max_evals;      /* improvement budget in simulations (0: default) */
+	bool local_only;         /* improve without the exact search on small graphs */
+	uint64_t exact_nodes;    /* that search's budget in branch-and-bound nodes (0: default) */
 	const struct sched_history *history;
 	/* Admin bounds: OPP index range per device (all zero: the whole table). */
 	uint32_t opp_min[SCHED_MAX_DEVS], opp_max[SCHED_MAX_DEVS];
@@ -251,13 +253,23 @@ struct sched_part_stats {
 	double heft_makespan_s; /* the HEFT schedule, as simulated */
 	uint32_t evals;         /* simulations the improvement step ran */
 	uint32_t moves;         /* improving moves it accepted */
+	uint64_t exact_nodes;   /* branch-and-bound nodes of the exact search (0: not run) */
+	bool exact_proven;      /* it finished: the plan is optimal (contention-free makespan) */
+	bool exact_kept;        /* it found a better plan than the local search's */
 };
+
+/* Graphs up to this size get the exact search, within this many nodes, after local search. */
+#define SCHED_PART_EXACT_N 12
+#define SCHED_PART_EXACT_NODES 500000
 
 /*
  * HEFT (Topcuoglu et al. 2002): upward rank with mean costs over the devices that can run
  * each node, then earliest-finish-time list scheduling with insertion; then (improve) a local
- * search that re-places single nodes and runs of consecutive nodes, judged by the simulator,
- * and in SCHED_MIN_ENERGY mode the power manager's OPPs. pl must be allocated for d->n.
+ * search that re-places single nodes, runs of consecutive nodes, a node with its consumers,
+ * and on small graphs pairs of nodes and a node at any place in its device's order, judged
+ * by the simulator; on graphs of <= SCHED_PART_EXACT_N nodes the exact branch and bound
+ * seeded with that (kept when the simulator says it is better); and in SCHED_MIN_ENERGY mode
+ * the power manager's OPPs. pl must be allocated for d->n.
  * Fails only when some node has no device at all.
  */
 enum sched_status sched_partition(const struct sched_profile *p, const struct sched_dag *d,

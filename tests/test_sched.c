@@ -305,6 +305,77 @@ START_TEST(crossing_cost_keeps_chain_home)
 }
 END_TEST
 
+/* Partitions d for latency (local search alone or with the exact step); its makespan. */
+static double partition_latency(const struct sched_profile *p, const struct sched_dag *d,
+				struct sched_plan *pl, bool local_only, struct sched_part_stats *ps)
+{
+	struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .improve = true,
+					.local_only = local_only };
+	char err[256];
+
+	ck_assert_int_eq(sched_partition(p, d, &o, pl, ps, err, sizeof(err)), SCHED_OK);
+	ck_assert_msg(sched_plan_valid(p, d, pl, err, sizeof(err)), "%s", err);
+	return plan_makespan(p, d, pl);
+}
+
+/*
+ * Three independent ops, two devices; A runs on the CPU in 1 or the accelerator in 7, B on the
+ * CPU only in 5, C in 5 or 6. HEFT takes C first (highest rank) onto the CPU, B after it, and
+ * A to the accelerator: 10. The optimum by hand is A and B on the CPU, C on the accelerator:
+ * 6. No single re-placement reaches it (A to the CPU: 11; C to the accelerator: 13), so the
+ * local search needs its pair move (two nodes' devices at once).
+ */
+START_TEST(greedy_trap_needs_pair_move)
+{
+	struct sched_profile p = parse_two(0);
+	const enum hal_op_kind k[] = { HAL_OP_MATMUL, HAL_OP_ADD, HAL_OP_MATMUL };
+	const double us[][2] = { { 1, 7 }, { 5, -1 }, { 5, 6 } };
+	struct sched_dag d;
+	struct sched_plan pl;
+	struct sched_part_stats ps;
+
+	fixed_dag(&d, 3, k, 0, NULL, us);
+	ck_assert_int_eq(sched_plan_alloc(&pl, 3), SCHED_OK);
+	ck_assert_double_eq_tol(sched_exhaustive(&p, &d, 0, 1000000, NULL), 6e-6, 1e-12);
+	ck_assert_double_eq_tol(partition_latency(&p, &d, &pl, true, &ps), 6e-6, 1e-12);
+	ck_assert_double_eq_tol(ps.heft_makespan_s, 10e-6, 1e-12);
+	ck_assert_uint_eq(pl.dev[2], 1);
+	ck_assert_uint_eq(ps.exact_nodes, 0); /* local search alone */
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+}
+END_TEST
+
+/*
+ * Three independent ops: A 4 on the CPU or 3 on the accelerator, B 3 or 7, C 8 or 8. HEFT puts
+ * C on the CPU (0..8), B and A on the accelerator (10); the optimum by hand is C alone on the
+ * accelerator and A, B on the CPU: 8. That takes all three nodes moving at once, which the
+ * local search does not try; the exact step (the graph is tiny) finds it.
+ */
+START_TEST(exact_step_beats_local_search_on_tiny_graph)
+{
+	struct sched_profile p = parse_two(0);
+	const enum hal_op_kind k[] = { HAL_OP_MATMUL, HAL_OP_MATMUL, HAL_OP_MATMUL };
+	const double us[][2] = { { 4, 3 }, { 3, 7 }, { 8, 8 } };
+	struct sched_dag d;
+	struct sched_plan pl;
+	struct sched_part_stats ps;
+
+	fixed_dag(&d, 3, k, 0, NULL, us);
+	for (uint32_t v = 0; v < 3; v++)
+		d.nodes[v].sig = v + 1; /* distinct ops: no class move relabels them together */
+	ck_assert_int_eq(sched_plan_alloc(&pl, 3), SCHED_OK);
+	ck_assert_double_eq_tol(sched_exhaustive(&p, &d, 0, 1000000, NULL), 8e-6, 1e-12);
+	ck_assert_double_gt(partition_latency(&p, &d, &pl, true, &ps), 8e-6 * (1 + 1e-9));
+	ck_assert_double_eq_tol(partition_latency(&p, &d, &pl, false, &ps), 8e-6, 1e-12);
+	ck_assert(ps.exact_proven);
+	ck_assert(ps.exact_kept);
+	ck_assert_uint_gt(ps.exact_nodes, 0);
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+}
+END_TEST
+
 START_TEST(near_exhaustive_optimum_on_small_dags)
 {
 	struct sched_profile p = load("phone");
@@ -317,23 +388,26 @@ START_TEST(near_exhaustive_optimum_on_small_dags)
 		uint32_t n = 3 + i % 6;
 		struct sched_dag d;
 		struct sched_plan pl;
-		struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .improve = true };
-		char err[256];
+		struct sched_part_stats ps;
 
 		ck_assert_int_eq(sched_random_dag(&seed, n, &d), SCHED_OK);
 		ck_assert_int_eq(sched_plan_alloc(&pl, n), SCHED_OK);
-		ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, err, sizeof(err)), SCHED_OK);
-		double got = plan_makespan(&p, &d, &pl);
+		double got = partition_latency(&p, &d, &pl, true, &ps);
 		double opt = sched_exhaustive(&p, &d, 0, 20000000, NULL);
 		ck_assert_double_gt(opt, 0);
 		/* the optimum is a lower bound of every schedule, the partitioner's included */
 		ck_assert_double_le(opt, got * (1 + 1e-9));
+		/* local search alone: within 10 % on every one of these */
+		ck_assert_double_le(got / opt - 1, 0.10);
 		sum += got / opt - 1;
 		count++;
+		/* with the exact step (n <= 12): the optimum, proven */
+		ck_assert_double_eq_tol(partition_latency(&p, &d, &pl, false, &ps), opt, opt * 1e-9);
+		ck_assert(ps.exact_proven);
 		sched_plan_free(&pl);
 		sched_dag_free(&d);
 	}
-	ck_assert_double_le(sum / count, 0.05);
+	ck_assert_double_le(sum / count, 0.02);
 }
 END_TEST
 
@@ -517,6 +591,8 @@ int main(void)
 	tcase_add_test(tc, unsupported_ops_fall_back);
 	tcase_add_test(tc, fork_join_optimum_by_hand);
 	tcase_add_test(tc, crossing_cost_keeps_chain_home);
+	tcase_add_test(tc, greedy_trap_needs_pair_move);
+	tcase_add_test(tc, exact_step_beats_local_search_on_tiny_graph);
 	tcase_add_test(tc, near_exhaustive_optimum_on_small_dags);
 	tcase_add_test(tc, memory_bound_runs_at_low_clock);
 	tcase_add_test(tc, leaky_compute_bound_races_to_idle);

@@ -5,6 +5,7 @@
  * determinism, and every error a user can cause.
  */
 #include <check.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -506,6 +507,69 @@ START_TEST(deterministic_generation)
 }
 END_TEST
 
+/* Two sessions of one context generating from two threads at once share the devices. */
+struct gen_job {
+	enpu_session *sess;
+	const char *prompt;
+	struct collected out;
+	enpu_status st;
+};
+
+static void *gen_thread(void *p)
+{
+	struct gen_job *j = p;
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+
+	j->st = enpu_generate(j->sess, j->prompt, 12, &greedy, collect, &j->out, NULL);
+	return NULL;
+}
+
+START_TEST(concurrent_sessions)
+{
+	struct mkmodel_params p = small(HAL_TYPE_Q8_0);
+	char *path = make_model(&p);
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	struct enpu_session_options hi = ENPU_SESSION_OPTIONS_INIT;
+	enpu_context *ctx;
+	enpu_model *model;
+	struct gen_job jobs[2] = { { .prompt = "Once upon a time" },
+				   { .prompt = "The quick brown fox" } };
+	struct gen_job alone[2] = { { .prompt = "Once upon a time" },
+				    { .prompt = "The quick brown fox" } };
+
+	co.devices = "npu"; /* the CPU and the NPU: matmuls on the NPU, the rest on the CPU */
+	ck_assert_msg(enpu_context_create(&co, &ctx) == ENPU_OK, "%s", enpu_last_error(NULL));
+	ck_assert_msg(enpu_model_load(ctx, path, NULL, &model) == ENPU_OK, "%s",
+		      enpu_last_error(ctx));
+	hi.priority = 3;
+	/* each prompt alone, one after the other */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(enpu_session_create(model, NULL, &alone[i].sess), ENPU_OK);
+		gen_thread(&alone[i]);
+		ck_assert_int_eq(alone[i].st, ENPU_OK);
+		enpu_session_free(alone[i].sess);
+	}
+	/* both at once, one of them at a higher priority */
+	pthread_t th[2];
+	ck_assert_int_eq(enpu_session_create(model, NULL, &jobs[0].sess), ENPU_OK);
+	ck_assert_int_eq(enpu_session_create(model, &hi, &jobs[1].sess), ENPU_OK);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, gen_thread, &jobs[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_msg(jobs[i].st == ENPU_OK, "%s", enpu_last_error(ctx));
+		ck_assert_uint_eq(jobs[i].out.n, 12);
+		ck_assert_msg(!memcmp(&jobs[i].out, &alone[i].out, sizeof(jobs[i].out)),
+			      "session %d generated other tokens beside another session", i);
+		enpu_session_free(jobs[i].sess);
+	}
+	enpu_model_free(model);
+	enpu_context_destroy(ctx);
+	free(path);
+}
+END_TEST
+
 /* Generating the same model twice gives the same bytes. */
 START_TEST(generator_deterministic)
 {
@@ -644,6 +708,7 @@ int main(void)
 	tcase_add_test(tc, generator_deterministic);
 	tcase_add_test(tc, load_errors_named);
 	tcase_add_test(tc, session_errors);
+	tcase_add_test(tc, concurrent_sessions);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

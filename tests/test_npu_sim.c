@@ -842,6 +842,108 @@ START_TEST(test_model_q4_0)
 }
 END_TEST
 
+/* ---- the scheduler's power manager on this device ----------------------------------------- */
+
+/* A session with "auto" placement on profile, the npu context's, evaluated on a short prompt. */
+static uint64_t auto_session_clock(const char *path, const char *profile, uint32_t objective,
+				   double target_ms, const char *max_freq, double *npu_mhz)
+{
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct enpu_schedule_report rep = ENPU_SCHEDULE_REPORT_INIT;
+	enpu_context *ctx;
+	enpu_model *model;
+	enpu_session *sess;
+	const enpu_token toks[4] = { 1, 100, 200, 300 };
+	char dir[700];
+
+	co.device = "npu";
+	ck_assert_msg(enpu_context_create(&co, &ctx) == ENPU_OK, "%s", enpu_last_error(NULL));
+	snprintf(dir, sizeof(dir), "%s/devfreq/npu0", sysfs_base);
+	/* the scheduler's hint is followed under a demand-driven governor (the default is
+	 * performance); the admin may cap the clock before the program places its graph */
+	write_text(dir, "governor", "simple_ondemand\n");
+	if (max_freq)
+		write_text(dir, "max_freq", max_freq);
+	ck_assert_msg(enpu_model_load(ctx, path, NULL, &model) == ENPU_OK, "%s",
+		      enpu_last_error(ctx));
+	so.placement = "auto";
+	so.profile = profile;
+	so.objective = objective;
+	so.latency_target_ms = target_ms;
+	ck_assert_msg(enpu_session_create(model, &so, &sess) == ENPU_OK, "%s", enpu_last_error(ctx));
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(enpu_session_eval(sess, &toks[i], 1) == ENPU_OK, "%s",
+			      enpu_last_error(ctx));
+	ck_assert_int_eq(enpu_session_schedule_report(sess, &rep), ENPU_OK);
+	/* "npu 13 (300 MHz)": the profile NPU's ops and the clock the power manager chose */
+	const char *row = strstr(rep.table, " npu ");
+	ck_assert_msg(row, "no npu in the placement table:\n%s", rep.table);
+	const char *mhz = strchr(row, '(');
+	ck_assert_ptr_nonnull(mhz);
+	*npu_mhz = atof(mhz + 1);
+	ck_assert_uint_eq(rep.decode_steps, 4); /* one token per eval: each is a decode step */
+	uint64_t cur = read_u64(dir, "cur_freq");
+	enpu_session_free(sess);
+	enpu_model_free(model);
+	enpu_context_destroy(ctx);
+	return cur;
+}
+
+/*
+ * The power manager's clock reaches the device (simple_ondemand follows the hint), and the
+ * admin's max_freq bounds what the partitioner may choose, mapped onto the profile's table.
+ */
+START_TEST(test_power_manager_clocks)
+{
+	struct mkmodel_params p = mkmodel_default;
+	char path[512], err[512];
+	double mhz;
+
+	snprintf(path, sizeof(path), "%s", tu_tmp_path(".gguf"));
+
+	p.dim = 128;
+	p.layers = 2;
+	p.heads = 4;
+	p.kv_heads = 2;
+	p.ffn = 320;
+	p.ctx = 64;
+	p.type = HAL_TYPE_Q8_0;
+	p.vocab = tu_vocab_path();
+	ck_assert_msg(mkmodel_write(&p, path, err, sizeof(err)) == 0, "mkmodel: %s", err);
+
+	/*
+	 * The host's profile without its GPU and with a CPU too slow for matmuls, so that the
+	 * plan puts them on the profile's npu, whose OPP table is this device's.
+	 */
+	size_t len;
+	char *host = tu_read_file(ENPU_SOURCE_ROOT "/sched/profiles/host.prof", &len);
+	char *gpu = strstr(host, "\ndevice gpu"), *npu = strstr(host, "\ndevice npu");
+	ck_assert(gpu && npu);
+	*gpu = 0;
+	char *rate = strstr(host, "rate matmul ");
+	ck_assert_ptr_nonnull(rate);
+	*rate = 0;
+	char *prof = malloc(len + 64);
+	sprintf(prof, "%s" "rate matmul 0.01%s%s\n", host, strchr(rate + 1, '\n'), npu);
+	char prof_path[512];
+	snprintf(prof_path, sizeof(prof_path), "%s", tu_tmp_path(".prof"));
+	tu_write_file(prof_path, prof, strlen(prof));
+	free(prof);
+	free(host);
+
+	uint64_t cur = auto_session_clock(path, prof_path, 1, 1000.0, NULL, &mhz);
+	ck_assert_msg(cur == (uint64_t)llround(mhz * 1e6), "chose %.0f MHz, device at %llu Hz",
+		      mhz, (unsigned long long)cur);
+
+	/* least latency wants the top clock; the admin allows 400 MHz at most */
+	cur = auto_session_clock(path, prof_path, 0, 0, "400000000\n", &mhz);
+	ck_assert_msg(mhz <= 400, "chose %.0f MHz above the admin's 400 MHz", mhz);
+	ck_assert_uint_le(cur, 400000000);
+	ck_assert_uint_eq(cur, (uint64_t)llround(mhz * 1e6));
+}
+END_TEST
+
 /* Each test gets a fresh DVFS base directory (Check may fork or not). */
 static void fresh_sysfs(void)
 {
@@ -872,6 +974,7 @@ int main(void)
 	tcase_add_test(tc, test_sysfs_ondemand);
 	tcase_add_test(tc, test_model_q8_0);
 	tcase_add_test(tc, test_model_q4_0);
+	tcase_add_test(tc, test_power_manager_clocks);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -31,7 +31,7 @@
 #include "testutil.h"
 #include "tools/mkmodel.h"
 
-static const char *const isas[] = { "scalar", "avx2", "avx512" };
+static const char *const isas[] = { "scalar", "avx2", "avx512", "amx" };
 #define N_ISA (sizeof(isas) / sizeof(isas[0]))
 
 static struct hal_device *fast_dev(const char *isa, uint32_t threads)
@@ -200,6 +200,8 @@ static const uint32_t mm_shapes[][3] = {
 	/* K, N, T: odd row counts, one partial group, several groups, T=1 and T>1 */
 	{ 32, 1, 1 }, { 64, 17, 1 }, { 64, 17, 3 }, { 96, 33, 5 }, { 256, 48, 1 },
 	{ 256, 50, 9 }, { 768, 40, 2 },
+	/* 16-token tiles (AMX) with an odd block count, then the leftover tokens */
+	{ 96, 33, 37 }, { 64, 40, 16 },
 };
 
 START_TEST(test_matmul_quant)
@@ -227,11 +229,34 @@ START_TEST(test_matmul_float)
 }
 END_TEST
 
+/* y = w x on the fast device with these kernels and threads; NULL if this CPU lacks them. */
+static float *matmul_on(const char *isa, uint32_t threads, enum hal_type type, void *wd,
+			float *x, uint32_t K, uint32_t N, uint32_t T)
+{
+	struct hal_device *dev = fast_dev(isa, threads);
+	float *y;
+
+	if (!dev)
+		return NULL;
+	y = calloc((size_t)N * T, sizeof(float));
+	ck_assert_ptr_nonnull(y);
+	struct hal_tensor w = tensor("w", type, K, N, wd);
+	struct hal_tensor tx = tensor("x", HAL_TYPE_F32, K, T, x);
+	struct hal_tensor ty = tensor("y", HAL_TYPE_F32, N, T, y);
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &tx }, .dst = &ty };
+
+	ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
+	run_ok(dev, &op);
+	dev->vt->release_weight(dev, &w);
+	hal_device_destroy(dev);
+	return y;
+}
+
 /* Row splitting must not change any row's arithmetic: 1, 2, 3 threads give the same bits. */
 START_TEST(test_threads_identical)
 {
 	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
-	const uint32_t K = 256, N = 83, T = 7;
+	const uint32_t K = 256, N = 83, T = 23; /* a 16-token tile, a 4-token one, 3 single */
 
 	for (size_t i = 0; i < N_ISA; i++) {
 		for (size_t ty = 0; ty < 4; ty++) {
@@ -240,30 +265,40 @@ START_TEST(test_threads_identical)
 			float *x = rand_floats((size_t)K * T, &seed, 1.0f);
 			float *y[3];
 
-			for (uint32_t th = 1; th <= 3; th++) {
-				struct hal_device *dev = fast_dev(isas[i], th);
-
-				y[th - 1] = calloc((size_t)N * T, sizeof(float));
-				if (!dev)
-					continue;
-				struct hal_tensor w = tensor("w", types[ty], K, N, wd);
-				struct hal_tensor tx = tensor("x", HAL_TYPE_F32, K, T, x);
-				struct hal_tensor tyy = tensor("y", HAL_TYPE_F32, N, T, y[th - 1]);
-				struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &tx },
-						     .dst = &tyy };
-
-				ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
-				run_ok(dev, &op);
-				dev->vt->release_weight(dev, &w);
-				hal_device_destroy(dev);
+			for (uint32_t th = 1; th <= 3; th++)
+				y[th - 1] = matmul_on(isas[i], th, types[ty], wd, x, K, N, T);
+			if (y[0]) {
+				ck_assert(!memcmp(y[0], y[1], sizeof(float) * N * T));
+				ck_assert(!memcmp(y[0], y[2], sizeof(float) * N * T));
 			}
-			ck_assert(!memcmp(y[0], y[1], sizeof(float) * N * T));
-			ck_assert(!memcmp(y[0], y[2], sizeof(float) * N * T));
 			for (int j = 0; j < 3; j++)
 				free(y[j]);
 			free(wd);
 			free(x);
 		}
+	}
+}
+END_TEST
+
+/* The AMX tiles do the AVX-512 path's arithmetic: the same bits, token by token. */
+START_TEST(test_amx_same_bits)
+{
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0 };
+	const uint32_t K = 160, N = 50, T = 37;
+
+	for (size_t ty = 0; ty < 2; ty++) {
+		uint64_t seed = 11;
+		void *wd = make_weight(types[ty], K, N, &seed);
+		float *x = rand_floats((size_t)K * T, &seed, 1.0f);
+		float *a = matmul_on("amx", 2, types[ty], wd, x, K, N, T);
+		float *b = matmul_on("avx512", 2, types[ty], wd, x, K, N, T);
+
+		if (a && b)
+			ck_assert(!memcmp(a, b, sizeof(float) * N * T));
+		free(a);
+		free(b);
+		free(wd);
+		free(x);
 	}
 }
 END_TEST
@@ -607,6 +642,7 @@ static Suite *cpu_fast_suite(void)
 	tcase_add_test(ops, test_matmul_quant);
 	tcase_add_test(ops, test_matmul_float);
 	tcase_add_test(ops, test_threads_identical);
+	tcase_add_test(ops, test_amx_same_bits);
 	tcase_add_test(ops, test_rmsnorm);
 	tcase_add_test(ops, test_rope);
 	tcase_add_test(ops, test_attention);

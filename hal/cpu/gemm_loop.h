@@ -22,17 +22,25 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 		memcpy(g->dst + (size_t)(t + j) * g->ld + n0, out + 16 * j, rows * sizeof(float));
 }
 
-/* The body of gemm_<type>_<isa>(g): NT tokens per tile while they last, then one at a time. */
-#define GEMM_BODY(tile, chunk)								\
+/*
+ * The body of gemm_<type>_<isa>(g): BIG tokens per call of big() while they last (for a
+ * matrix unit; BIG 0: none), then NT per tile(), then one at a time. Every token's sums are
+ * the same arithmetic whichever of the three computes it.
+ */
+#define GEMM_BODY_BIG(big, BIG, tile, chunk)						\
 	const uint32_t nb = g->a->nb;							\
 	const size_t group = (size_t)nb * ((chunk) + 2 * CPU_GROUP_ROWS);		\
-	float out[16 * NT] __attribute__((aligned(64)));				\
+	float out[16 * (NT > (BIG) ? NT : (BIG))] __attribute__((aligned(64)));		\
 											\
 	for (uint32_t gi = g->g0; gi < g->g1; gi++) {					\
 		const uint8_t *qs = g->w + gi * group;					\
 		const uint8_t *sc = qs + (size_t)nb * (chunk);				\
 		uint32_t t = g->t0;							\
 											\
+		for (; (BIG) && t + (BIG) <= g->t1; t += (BIG)) {			\
+			big(g, qs, sc, t, out);						\
+			put_tile(g, gi, t, (BIG), out);					\
+		}									\
 		for (; t + NT <= g->t1; t += NT) {					\
 			tile(g, qs, sc, t, NT, out);					\
 			put_tile(g, gi, t, NT, out);					\
@@ -42,5 +50,8 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 			put_tile(g, gi, t, 1, out);					\
 		}									\
 	}
+
+#define GEMM_NO_BIG(g, qs, sc, t, out) ((void)0)
+#define GEMM_BODY(tile, chunk) GEMM_BODY_BIG(GEMM_NO_BIG, 0, tile, chunk)
 
 #endif

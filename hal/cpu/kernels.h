@@ -5,7 +5,8 @@
  *
  * Every ISA file (kernels_scalar.c, kernels_avx2.c, kernels_avx512.c, kernels_neon.c) fills one
  * struct cpu_kernels; cpu_kernels_select() picks the best one the CPU supports, or the one
- * named by ENPU_CPU_ISA (scalar, avx2, avx512, neon) so that tests can run every compiled path.
+ * named by ENPU_CPU_ISA (scalar, avx2, avx512, amx, neon) so that tests can run every compiled
+ * path.
  *
  * Quantized weights are repacked by the device at load time into groups of CPU_GROUP_ROWS
  * rows ("packed layout", same byte count as the file's plus at most one group of padding):
@@ -85,6 +86,9 @@ extern const struct cpu_kernels cpu_kernels_scalar;
 #if defined(__x86_64__)
 extern const struct cpu_kernels cpu_kernels_avx2;
 extern const struct cpu_kernels cpu_kernels_avx512;
+#endif
+#if defined(__x86_64__) && defined(ENPU_HAVE_AMX)
+extern const struct cpu_kernels cpu_kernels_amx;
 #endif
 #if defined(__aarch64__) && defined(ENPU_HAVE_NEON)
 extern const struct cpu_kernels cpu_kernels_neon;

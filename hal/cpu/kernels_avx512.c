@@ -167,6 +167,156 @@ static void gemm_q4_avx512(const struct cpu_gemm_args *g)
 	GEMM_BODY(tile_q4, CPU_Q4_CHUNK)
 }
 
+/* ---- AMX: 16 tokens x 16 rows per tile multiply ------------------------------------------- */
+
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+/*
+ * One packed block of a group is, once made signed, exactly AMX's B operand for K = 32:
+ * 8 rows (4 elements each) x 64 bytes (16 weight rows x 4). The A operand is 16 activation
+ * rows' block b (32 bytes each, stride nb * 32), so tdpbssd leaves the 16 x 16 exact integer
+ * block sums in C, which get the same float epilogue as the VNNI tile: the results are
+ * bit-identical to the AVX-512 path's, token by token.
+ *
+ * Two sets of tiles (A0 B0 C0, A1 B1 C1) alternate between even and odd blocks, so that the
+ * next block's multiply runs while the previous block's sums are scaled.
+ */
+struct amx_cfg {
+	uint8_t palette, start_row, reserved[14];
+	uint16_t colsb[16];
+	uint8_t rows[16];
+};
+
+/* A: 16 tokens x 32 bytes; B: 8 x (16 rows x 4 bytes); C: 16 tokens x 16 int32; twice. */
+static const struct amx_cfg amx_cfg __attribute__((aligned(64))) = {
+	.palette = 1,
+	.colsb = { CPU_QK, 64, 64, CPU_QK, 64, 64 },
+	.rows = { 16, CPU_QK / 4, 16, 16, CPU_QK / 4, 16 },
+};
+
+static void amx_config(void)
+{
+	/* a constant in memory: the intrinsic's asm tells the compiler of 8 bytes read only */
+	_tile_loadconfig(&amx_cfg);
+}
+
+/* Block b of the group as signed bytes in B's layout: Q8 stored + 128, Q4 nibbles - 8. */
+static inline __attribute__((always_inline)) void
+amx_b(const uint8_t *q, int q4, int8_t *b)
+{
+	if (q4) {
+		const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+
+		#pragma GCC unroll 4
+		for (int m = 0; m < 4; m++) {
+			__m512i v = _mm512_loadu_si512(q + 64 * m);
+			__m512i lo = _mm512_and_si512(v, m4);
+			__m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+
+			_mm512_store_si512(b + 64 * m, _mm512_sub_epi8(lo, eight));
+			_mm512_store_si512(b + 64 * (m + 4), _mm512_sub_epi8(hi, eight));
+		}
+	} else {
+		const __m512i x80 = _mm512_set1_epi8((char)0x80);
+
+		#pragma GCC unroll 8
+		for (int k = 0; k < 8; k++)
+			_mm512_store_si512(b + 64 * k,
+					   _mm512_xor_si512(_mm512_loadu_si512(q + 64 * k), x80));
+	}
+}
+
+/* A, B and C = A x B of block b into the tile set (a, bt, c); immediates after inlining. */
+#define AMX_MUL(a, bt, c, blk)								\
+	do {										\
+		amx_b(qs + (size_t)(blk) * chunk, q4, bbuf[(blk) & 1]);			\
+		_tile_loadd(a, A->qs + ((size_t)t * nb + (blk)) * CPU_QK, stride);	\
+		_tile_loadd(bt, bbuf[(blk) & 1], 64);					\
+		_tile_zero(c);								\
+		_tile_dpbssd(c, a, bt);							\
+	} while (0)
+
+/* C of block b scaled into the accumulators, as tile_q8/tile_q4 do for each token. */
+#define AMX_SCALE(c, blk)								\
+	do {										\
+		__m512 dw = _mm512_cvtph_ps(						\
+			_mm256_loadu_si256((const __m256i *)(sc + 32 * (size_t)(blk))));	\
+											\
+		_tile_stored(c, cbuf[(blk) & 1], 64);					\
+		_Pragma("GCC unroll 16")						\
+		for (int j = 0; j < 16; j++) {						\
+			float da = A->d[(size_t)(t + j) * nb + (blk)];			\
+			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(da));		\
+			const int32_t *cj = cbuf[(blk) & 1] + 16 * j;			\
+			__m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(cj));		\
+											\
+			facc[j] = _mm512_fmadd_ps(v, sc2, facc[j]);			\
+		}									\
+	} while (0)
+
+static inline __attribute__((always_inline)) void
+amx_tile(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
+	 float *out, const int q4)
+{
+	const struct cpu_act *A = g->a;
+	const uint32_t nb = A->nb;
+	const size_t chunk = q4 ? CPU_Q4_CHUNK : CPU_Q8_CHUNK, stride = (size_t)nb * CPU_QK;
+	int8_t bbuf[2][8 * 64] __attribute__((aligned(64)));
+	int32_t cbuf[2][16 * 16] __attribute__((aligned(64)));
+	__m512 facc[16];
+
+	#pragma GCC unroll 16
+	for (int j = 0; j < 16; j++)
+		facc[j] = _mm512_setzero_ps();
+	AMX_MUL(0, 1, 2, 0);
+	for (uint32_t b = 0; b < nb; b += 2) {
+		if (b + 1 < nb)
+			AMX_MUL(3, 4, 5, b + 1);
+		AMX_SCALE(2, b);
+		if (b + 1 < nb) {
+			if (b + 2 < nb)
+				AMX_MUL(0, 1, 2, b + 2);
+			AMX_SCALE(5, b + 1);
+		}
+	}
+	#pragma GCC unroll 16
+	for (int j = 0; j < 16; j++)
+		_mm512_store_ps(out + 16 * j, facc[j]);
+}
+
+static inline __attribute__((always_inline)) void
+amx_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
+       float *out)
+{
+	amx_tile(g, qs, sc, t, out, 0);
+}
+
+static inline __attribute__((always_inline)) void
+amx_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
+       float *out)
+{
+	amx_tile(g, qs, sc, t, out, 1);
+}
+
+/* Tiles are configured per call (the state is per thread) and released before returning. */
+static void gemm_q8_amx(const struct cpu_gemm_args *g)
+{
+	amx_config();
+	{
+		GEMM_BODY_BIG(amx_q8, 16, tile_q8, CPU_Q8_CHUNK)
+	}
+	_tile_release();
+}
+
+static void gemm_q4_amx(const struct cpu_gemm_args *g)
+{
+	amx_config();
+	{
+		GEMM_BODY_BIG(amx_q4, 16, tile_q4, CPU_Q4_CHUNK)
+	}
+	_tile_release();
+}
+#endif
+
 /* ---- float vectors ------------------------------------------------------------------------ */
 
 static float dot_f32_avx512(const float *w, const float *a, size_t n)
@@ -286,15 +436,28 @@ static void swiglu_avx512(float *d, const float *g, const float *u, size_t n)
 	}
 }
 
+#define AVX512_COMMON								\
+	.quantize_act = quantize_act_avx512,					\
+	.dot_f32 = dot_f32_avx512,						\
+	.dot_f16 = dot_f16_avx512,						\
+	.sumsq = sumsq_avx512,							\
+	.exp_sum = exp_sum_avx512,						\
+	.axpy = axpy_avx512,							\
+	.swiglu = swiglu_avx512
+
 const struct cpu_kernels cpu_kernels_avx512 = {
 	.isa = "avx512",
-	.quantize_act = quantize_act_avx512,
 	.gemm_q8 = gemm_q8_avx512,
 	.gemm_q4 = gemm_q4_avx512,
-	.dot_f32 = dot_f32_avx512,
-	.dot_f16 = dot_f16_avx512,
-	.sumsq = sumsq_avx512,
-	.exp_sum = exp_sum_avx512,
-	.axpy = axpy_avx512,
-	.swiglu = swiglu_avx512,
+	AVX512_COMMON,
 };
+
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+/* AVX-512 with the quantized matmul's 16-token tiles on AMX (prefill); T < 16 is unchanged. */
+const struct cpu_kernels cpu_kernels_amx = {
+	.isa = "amx",
+	.gemm_q8 = gemm_q8_amx,
+	.gemm_q4 = gemm_q4_amx,
+	AVX512_COMMON,
+};
+#endif

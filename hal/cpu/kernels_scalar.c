@@ -194,15 +194,45 @@ const struct cpu_kernels cpu_kernels_scalar = {
 
 /* ---- run-time choice ---------------------------------------------------------------------- */
 
+#if defined(__x86_64__) && defined(ENPU_HAVE_AMX)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+/*
+ * AMX-TILE and AMX-INT8 in cpuid, and the kernel's leave to use the tile data (Linux >= 5.16
+ * hands it out per process on request; a hypervisor or kernel without it says no).
+ */
+static bool amx_usable(void)
+{
+	static int ok = -1;
+	unsigned int a, b, c, d;
+
+	if (ok < 0) {
+		ok = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) && (d >> 25 & 1) &&
+		     syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+	}
+	return ok;
+}
+#endif
+
 const struct cpu_kernels *cpu_kernels_by_name(const char *isa)
 {
 #if defined(__x86_64__)
 	__builtin_cpu_init();
+	bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+		      __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("f16c");
+
 	if (!strcmp(isa, "avx512"))
-		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		       __builtin_cpu_supports("avx512vl") &&
-		       __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("f16c") ?
-		       &cpu_kernels_avx512 : NULL;
+		return avx512 ? &cpu_kernels_avx512 : NULL;
+#if defined(ENPU_HAVE_AMX)
+	if (!strcmp(isa, "amx"))
+		return avx512 && amx_usable() ? &cpu_kernels_amx : NULL;
+#endif
 	if (!strcmp(isa, "avx2"))
 		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
 		       __builtin_cpu_supports("f16c") ? &cpu_kernels_avx2 : NULL;
@@ -218,7 +248,7 @@ const struct cpu_kernels *cpu_kernels_by_name(const char *isa)
 
 const struct cpu_kernels *cpu_kernels_select(char *err, size_t err_len)
 {
-	static const char *const order[] = { "avx512", "avx2", "neon", "scalar" };
+	static const char *const order[] = { "amx", "avx512", "avx2", "neon", "scalar" };
 	const char *want = getenv("ENPU_CPU_ISA");
 	const struct cpu_kernels *k;
 
@@ -227,7 +257,7 @@ const struct cpu_kernels *cpu_kernels_select(char *err, size_t err_len)
 		if (!k)
 			snprintf(err, err_len,
 				 "ENPU_CPU_ISA=%s: not compiled in or not supported by this CPU "
-				 "(scalar, avx2, avx512, neon)", want);
+				 "(scalar, avx2, avx512, amx, neon)", want);
 		return k;
 	}
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)

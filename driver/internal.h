@@ -36,7 +36,30 @@ struct enpu_model {
 	char *names;
 	char name[128];
 	uint32_t n_ctx_train;
+	/*
+	 * The matmul weights (sched_model_matmul_weights order), as the file holds them before the
+	 * preferred device converted them, and the copies other devices prepared when "auto"
+	 * placement put a matmul on them (model_weight_for). Copies are freed with the model.
+	 */
+	uint32_t n_mm;
+	struct hal_tensor **mm, *mm_orig;
+	struct weight_copy {
+		uint32_t idx;
+		struct hal_device *dev;
+		struct hal_tensor t;
+	} **copies;
+	uint32_t n_copies;
+	pthread_mutex_t copies_lock; /* sessions place their graphs from their own threads */
 };
+
+/*
+ * The version of matmul weight w (the model's, or a copy of it) that dev can run: the model's
+ * when dev owns it (or neither needs a private layout), else a copy of the file's bytes that
+ * dev prepared, made once and kept. NULL when w is not a matmul weight of m or dev fails to
+ * take it (dev->error says why).
+ */
+struct hal_tensor *model_weight_for(enpu_model *m, const struct hal_tensor *w,
+				    struct hal_device *dev);
 
 struct enpu_session {
 	enpu_model *model;
@@ -71,6 +94,7 @@ struct enpu_session {
 	/* "auto" on the host profile: measured op times correct the cost model */
 	struct sched_history history;
 	uint32_t replacements;
+	double place_total_ms; /* every placement and re-placement, measured */
 	/* decode steps measured: wall time and the part no device was running one of its ops */
 	uint64_t steps, step_wall_ns, step_idle_ns;
 	struct enpu_trace *trace; /* enpu_session_trace_start() .. stop (NULL: not tracing) */

@@ -239,47 +239,102 @@ static enpu_status prefault(enpu_model *m, const struct enpu_model_options *opts
 	return ENPU_OK;
 }
 
-/* Lets the context's preferred device convert the matmul weights to its own layout, once. */
+/*
+ * Lets the context's preferred device convert the matmul weights to its own layout, once,
+ * keeping their original tensors for the copies other devices may need (model_weight_for).
+ */
 static enpu_status prepare_weights(enpu_model *m)
 {
 	struct hal_device *dev = m->ctx->devices[m->ctx->n_devices - 1];
 	uint32_t n = sched_model_matmul_weights(&m->sm, NULL, 0);
-	struct hal_tensor **w;
+	struct hal_tensor **w = calloc(n, sizeof(*w));
 
+	m->mm = w;
+	m->mm_orig = malloc(sizeof(*m->mm_orig) * n);
+	if (!w || !m->mm_orig)
+		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "out of memory preparing weights");
+	m->n_mm = n;
+	sched_model_matmul_weights(&m->sm, w, n);
+	for (uint32_t i = 0; i < n; i++)
+		m->mm_orig[i] = *w[i];
 	if (!dev->vt->prepare_weight)
 		return ENPU_OK;
 	/* a tied output projection shares the embedding's bytes: it gets its own copy */
-	w = calloc(n, sizeof(*w));
-	if (!w)
-		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "out of memory preparing weights");
-	sched_model_matmul_weights(&m->sm, w, n);
 	for (uint32_t i = 0; i < n; i++) {
 		enum hal_status st = dev->vt->prepare_weight(dev, w[i]);
-		if (st != HAL_OK) {
-			enpu_status rc = ctx_fail(m->ctx, st == HAL_ERR_NOMEM ? ENPU_ERR_NO_MEMORY
-									 : ENPU_ERR_DEVICE,
-						  "device %s cannot take weight '%s': %s",
-						  dev->name, w[i]->name, dev->error);
-			free(w);
-			return rc;
-		}
+		if (st != HAL_OK)
+			return ctx_fail(m->ctx, st == HAL_ERR_NOMEM ? ENPU_ERR_NO_MEMORY
+								: ENPU_ERR_DEVICE,
+					"device %s cannot take weight '%s': %s", dev->name,
+					w[i]->name, dev->error);
 	}
-	free(w);
 	return ENPU_OK;
+}
+
+struct hal_tensor *model_weight_for(enpu_model *m, const struct hal_tensor *w,
+				    struct hal_device *dev)
+{
+	struct hal_tensor *out = NULL;
+	uint32_t idx = UINT32_MAX;
+
+	pthread_mutex_lock(&m->copies_lock);
+	for (uint32_t i = 0; i < m->n_mm && idx == UINT32_MAX; i++)
+		if (m->mm[i] == w)
+			idx = i;
+	for (uint32_t c = 0; c < m->n_copies && idx == UINT32_MAX; c++)
+		if (&m->copies[c]->t == w)
+			idx = m->copies[c]->idx;
+	if (idx == UINT32_MAX)
+		goto out;
+	struct hal_tensor *own = m->mm[idx];
+	/* the model's own tensor, when it is dev's or in the file's layout that dev reads */
+	if (own->owner == dev || (!own->owner && !dev->vt->prepare_weight)) {
+		out = own;
+		goto out;
+	}
+	for (uint32_t c = 0; c < m->n_copies; c++)
+		if (m->copies[c]->idx == idx && m->copies[c]->dev == dev) {
+			out = &m->copies[c]->t;
+			goto out;
+		}
+	void *grown = realloc(m->copies, sizeof(*m->copies) * (m->n_copies + 1));
+	struct weight_copy *wc = grown ? malloc(sizeof(*wc)) : NULL;
+	if (grown)
+		m->copies = grown;
+	if (!wc) {
+		snprintf(dev->error, sizeof(dev->error), "out of memory copying weight '%s'",
+			 own->name);
+		goto out;
+	}
+	*wc = (struct weight_copy){ idx, dev, m->mm_orig[idx] };
+	if (dev->vt->prepare_weight && dev->vt->prepare_weight(dev, &wc->t) != HAL_OK) {
+		free(wc);
+		goto out;
+	}
+	m->copies[m->n_copies++] = wc;
+	out = &wc->t;
+out:
+	pthread_mutex_unlock(&m->copies_lock);
+	return out;
+}
+
+static void release_weight(struct hal_tensor *w)
+{
+	if (w->owner && w->owner->vt->release_weight)
+		w->owner->vt->release_weight(w->owner, w);
 }
 
 static void release_weights(enpu_model *m)
 {
-	uint32_t n = m->sm.layers ? sched_model_matmul_weights(&m->sm, NULL, 0) : 0;
-	struct hal_tensor **w = n ? calloc(n, sizeof(*w)) : NULL;
-
-	if (!w)
-		return;
-	sched_model_matmul_weights(&m->sm, w, n);
-	for (uint32_t i = 0; i < n; i++)
-		if (w[i]->owner && w[i]->owner->vt->release_weight)
-			w[i]->owner->vt->release_weight(w[i]->owner, w[i]);
-	free(w);
+	for (uint32_t c = 0; c < m->n_copies; c++) {
+		release_weight(&m->copies[c]->t);
+		free(m->copies[c]);
+	}
+	free(m->copies);
+	for (uint32_t i = 0; i < m->n_mm; i++)
+		release_weight(m->mm[i]);
+	free(m->mm);
+	free(m->mm_orig);
 }
 
 static enpu_status load(enpu_model *m, const char *path, const struct enpu_model_options *opts)
@@ -336,6 +391,7 @@ enpu_status enpu_model_load(enpu_context *ctx, const char *path,
 	if (!m)
 		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "out of memory loading %s", path);
 	m->ctx = ctx;
+	pthread_mutex_init(&m->copies_lock, NULL);
 	enpu_status st = load(m, path, opts);
 	if (st) {
 		enpu_model_free(m);
@@ -355,6 +411,7 @@ void enpu_model_free(enpu_model *m)
 	gguf_close(m->gguf);
 	free(m->weights);
 	free(m->names);
+	pthread_mutex_destroy(&m->copies_lock);
 	free(m);
 }
 

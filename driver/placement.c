@@ -105,8 +105,8 @@ static void choose_clocks(enpu_session *s, struct graph_slot *slot, const struct
 
 /*
  * "auto" placement: partition the graph on the profile (modeled), then map each op onto this
- * host's device of the same class, falling back to the CPU (device 0) where that device
- * cannot run the op or another device owns its weights.
+ * host's device of the same class, with its matmul weights in that device's layout, falling
+ * back to the CPU (device 0) where that device cannot run the op.
  */
 enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 {
@@ -148,15 +148,27 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 	uint32_t host[HAL_OP_COUNT][ENPU_MAX_DEVICES] = { { 0 } };
 	for (uint32_t v = 0; v < g->n_nodes; v++) {
 		struct sched_node *n = &g->nodes[v];
-		const struct hal_device *owner = n->op.src[0] ? n->op.src[0]->owner : NULL;
 		uint32_t k = cls_dev[p->dev[pl.dev[v]].cls];
 
-		if (owner) {
+		if (n->op.kind == HAL_OP_MATMUL) {
+			/* the weights in the layout of the device the plan chose (a copy made once) */
+			struct hal_tensor *w = model_weight_for(s->model, n->op.src[0], ctx->devices[k]);
+			if (w)
+				n->op.src[0] = w;
+		}
+		const struct hal_device *owner = n->op.src[0] ? n->op.src[0]->owner : NULL;
+		if (owner && owner != ctx->devices[k]) {
 			for (uint32_t i = 0; i < ctx->n_devices; i++)
 				if (ctx->devices[i] == owner)
 					k = i;
 		} else if (!ctx->devices[k]->vt->supports(ctx->devices[k], &n->op)) {
 			k = 0;
+			if (n->op.kind == HAL_OP_MATMUL) {
+				struct hal_tensor *w = model_weight_for(s->model, n->op.src[0],
+									ctx->devices[0]);
+				if (w)
+					n->op.src[0] = w;
+			}
 		}
 		n->device = k;
 		prof[n->op.kind][pl.dev[v]]++;
@@ -173,6 +185,7 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 	}
 	choose_clocks(s, slot, &pl, prof);
 	double place_ms = (double)(hal_now_ns() - t0) / 1e6;
+	s->place_total_ms += place_ms;
 
 	if (g->n_tokens == 1 || !s->have_report || s->report.n_tokens != 1) {
 		struct enpu_schedule_report *rep = &s->report;
@@ -277,5 +290,6 @@ enpu_status enpu_session_schedule_report(const enpu_session *s, struct enpu_sche
 	out->overhead_pct = s->step_wall_ns ? 100.0 * (double)s->step_idle_ns /
 						      (double)s->step_wall_ns : 0;
 	out->replacements = s->replacements;
+	out->place_total_ms = s->place_total_ms;
 	return ENPU_OK;
 }

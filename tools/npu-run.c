@@ -323,9 +323,10 @@ static void print_schedule(enpu_session *sess, const struct enpu_generate_stats 
 		"%.1f ms once per graph shape (cached%s)\n",
 		st->n_generated ? ms(st->generate_ns) / st->n_generated : 0.0, r.place_ms,
 		r.replacements ? ", placed again from measured op times" : "");
-	fprintf(stderr, "overhead:  %.1f%% of each decode step's %.3f ms no device ran an op "
-		"(dispatch, placement, hand-offs; %llu steps measured)\n", r.overhead_pct,
-		r.step_ms, (unsigned long long)r.decode_steps);
+	fprintf(stderr, "overhead:  dispatch %.2f%% of each decode step's %.3f ms (time no device "
+		"ran an op; %llu steps); placing %.1f ms in all (%u re-placement%s from measured "
+		"op times)\n", r.overhead_pct, r.step_ms, (unsigned long long)r.decode_steps,
+		r.place_total_ms, r.replacements, r.replacements == 1 ? "" : "s");
 }
 
 static uint64_t now_ns(void)

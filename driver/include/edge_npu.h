@@ -287,14 +287,15 @@ struct enpu_schedule_report {
 	 * ran on this host. NUL-terminated text, one line per row. */
 	char table[2048];
 	/* Measured on this host over the decode steps so far: wall time per step, and the share
-	 * of it during which no device ran an op of this session (dispatch, placement, hand-offs
-	 * between devices: the scheduler's overhead). */
+	 * of it during which no device ran an op of this session (dispatch and hand-offs between
+	 * devices: the dispatcher's overhead; placing is counted apart, below). */
 	uint64_t decode_steps;
 	double step_ms;
 	double overhead_pct;
 	/* Times a graph was placed again after measured op times corrected the cost model
-	 * (profile "host" only). */
+	 * (profile "host" only), and the time all placements took. */
 	uint32_t replacements;
+	double place_total_ms;
 };
 #define ENPU_SCHEDULE_REPORT_INIT { .struct_size = sizeof(struct enpu_schedule_report) }
 

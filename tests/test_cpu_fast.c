@@ -437,12 +437,17 @@ END_TEST
 
 START_TEST(test_attention)
 {
-	/* T = 1 (decode at position 20) and T = 5 (prefill 0..4); GQA 4 heads over 2 */
-	const uint32_t T[] = { 1, 5, 3 };
-	const int32_t first[] = { 20, 0, 61 };
+	/*
+	 * T = 1 (decode at position 20) and T = 5 (prefill 0..4); GQA 4 heads over 2. Head
+	 * sizes 16 (the generic loop), 64 and 128 (kernels with q in registers), with 16-row
+	 * batches and leftover rows.
+	 */
+	const uint32_t T[] = { 1, 5, 3, 1, 2, 7 };
+	const int32_t first[] = { 20, 0, 61, 36, 61, 9 };
+	const uint32_t hds[] = { 16, 16, 16, 64, 64, 128 };
 
-	for (size_t s = 0; s < 3; s++) {
-		const uint32_t H = 4, Hkv = 2, hd = 16, n_ctx = 64;
+	for (size_t s = 0; s < 6; s++) {
+		const uint32_t H = 4, Hkv = 2, hd = hds[s], n_ctx = 64;
 		struct op_case c = { .n = 0, .floor = 1e-3 };
 		uint64_t seed = 21 + s;
 		struct hal_tensor *q = add_t(&c, HAL_TYPE_F32, H * hd, T[s], &seed);

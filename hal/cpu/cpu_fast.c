@@ -556,15 +556,23 @@ static void attend(struct row_job *j, float *p, float *acc, uint32_t t, uint32_t
 	const size_t ld = op->src[3]->ne[0];
 	float max = -INFINITY;
 
-	for (uint32_t r = 0; r <= last; r++) {
-		p[r] = op->p.attn.scale * k->dot_f32(q, kc + r * ld, hd);
-		max = fmaxf(max, p[r]);
+	if (k->attn_scores) {
+		max = k->attn_scores(q, kc, ld, last + 1, hd, op->p.attn.scale, p);
+	} else {
+		for (uint32_t r = 0; r <= last; r++) {
+			p[r] = op->p.attn.scale * k->dot_f32(q, kc + r * ld, hd);
+			max = fmaxf(max, p[r]);
+		}
 	}
 	float inv = 1.0f / k->exp_sum(p, last + 1, max);
 
-	memset(acc, 0, hd * sizeof(float));
-	for (uint32_t r = 0; r <= last; r++)
-		k->axpy(acc, p[r], vc + r * ld, hd);
+	if (k->attn_values) {
+		k->attn_values(acc, p, vc, ld, last + 1, hd);
+	} else {
+		memset(acc, 0, hd * sizeof(float));
+		for (uint32_t r = 0; r <= last; r++)
+			k->axpy(acc, p[r], vc + r * ld, hd);
+	}
 	float *out = row_f32(op->dst, t) + (size_t)h * hd;
 
 	for (uint32_t i = 0; i < hd; i++)

@@ -80,6 +80,16 @@ struct cpu_kernels {
 	void (*axpy)(float *y, float a, const float *x, size_t n);
 	/* d[i] = silu(g[i]) * u[i] */
 	void (*swiglu)(float *d, const float *g, const float *u, size_t n);
+	/*
+	 * One query head against n cache rows (row r at k + r * ld, hd floats):
+	 * attn_scores: p[r] = scale * dot(q, k_r), returns the max of p;
+	 * attn_values: acc[i] = sum_r p[r] * v_r[i].
+	 * NULL where the ISA has none: the device then loops over dot_f32 and axpy.
+	 */
+	float (*attn_scores)(const float *q, const float *k, size_t ld, size_t n, size_t hd,
+			     float scale, float *p);
+	void (*attn_values)(float *acc, const float *p, const float *v, size_t ld, size_t n,
+			    size_t hd);
 };
 
 extern const struct cpu_kernels cpu_kernels_scalar;

@@ -436,6 +436,121 @@ static void swiglu_avx512(float *d, const float *g, const float *u, size_t n)
 	}
 }
 
+/* ---- attention over the KV cache ---------------------------------------------------------- */
+
+/*
+ * Head sizes that are whole vectors (64, 128 for the models here) keep q, or the output
+ * accumulators, in registers across all cache rows: HD a constant after inlining.
+ */
+static inline __attribute__((always_inline)) float
+scores_hd(const float *q, const float *k, size_t ld, size_t n, float scale, float *p,
+	  const int HD)
+{
+	__m512 qv[HD / 16], vmax = _mm512_set1_ps(-INFINITY);
+	const __m512 vs = _mm512_set1_ps(scale);
+	float max = -INFINITY;
+	size_t r = 0;
+
+	#pragma GCC unroll 8
+	for (int c = 0; c < HD / 16; c++)
+		qv[c] = _mm512_loadu_ps(q + 16 * c);
+	for (; r + 16 <= n; r += 16) {
+		float s[16] __attribute__((aligned(64)));
+
+		#pragma GCC unroll 16
+		for (int j = 0; j < 16; j++) {
+			const float *kr = k + (r + j) * ld;
+			__m512 a = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+
+			#pragma GCC unroll 8
+			for (int c = 1; c < HD / 16; c++)
+				a = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), a);
+			s[j] = _mm512_reduce_add_ps(a);
+		}
+		__m512 v = _mm512_mul_ps(vs, _mm512_load_ps(s));
+
+		_mm512_storeu_ps(p + r, v);
+		vmax = _mm512_max_ps(vmax, v);
+	}
+	for (; r < n; r++) {
+		const float *kr = k + r * ld;
+		__m512 a = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+
+		#pragma GCC unroll 8
+		for (int c = 1; c < HD / 16; c++)
+			a = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), a);
+		p[r] = scale * _mm512_reduce_add_ps(a);
+		max = fmaxf(max, p[r]);
+	}
+	return fmaxf(max, _mm512_reduce_max_ps(vmax));
+}
+
+static float attn_scores_avx512(const float *q, const float *k, size_t ld, size_t n, size_t hd,
+				float scale, float *p)
+{
+	float max = -INFINITY;
+
+	if (hd == 64)
+		return scores_hd(q, k, ld, n, scale, p, 64);
+	if (hd == 128)
+		return scores_hd(q, k, ld, n, scale, p, 128);
+	for (size_t r = 0; r < n; r++) {
+		p[r] = scale * dot_f32_avx512(q, k + r * ld, hd);
+		max = fmaxf(max, p[r]);
+	}
+	return max;
+}
+
+static inline __attribute__((always_inline)) void
+values_hd(float *acc, const float *p, const float *v, size_t ld, size_t n, const int HD)
+{
+	__m512 a[2][HD / 16];
+
+	#pragma GCC unroll 8
+	for (int c = 0; c < HD / 16; c++)
+		a[0][c] = a[1][c] = _mm512_setzero_ps();
+	/* two rows per step in two sets of accumulators: twice the independent FMAs */
+	size_t r = 0;
+
+	for (; r + 2 <= n; r += 2) {
+		#pragma GCC unroll 2
+		for (int i = 0; i < 2; i++) {
+			__m512 pr = _mm512_set1_ps(p[r + i]);
+
+			#pragma GCC unroll 8
+			for (int c = 0; c < HD / 16; c++)
+				a[i][c] = _mm512_fmadd_ps(pr, _mm512_loadu_ps(v + (r + i) * ld + 16 * c),
+							  a[i][c]);
+		}
+	}
+	if (r < n) {
+		__m512 pr = _mm512_set1_ps(p[r]);
+
+		#pragma GCC unroll 8
+		for (int c = 0; c < HD / 16; c++)
+			a[0][c] = _mm512_fmadd_ps(pr, _mm512_loadu_ps(v + r * ld + 16 * c), a[0][c]);
+	}
+	#pragma GCC unroll 8
+	for (int c = 0; c < HD / 16; c++)
+		_mm512_storeu_ps(acc + 16 * c, _mm512_add_ps(a[0][c], a[1][c]));
+}
+
+static void attn_values_avx512(float *acc, const float *p, const float *v, size_t ld, size_t n,
+			       size_t hd)
+{
+	if (hd == 64) {
+		values_hd(acc, p, v, ld, n, 64);
+		return;
+	}
+	if (hd == 128) {
+		values_hd(acc, p, v, ld, n, 128);
+		return;
+	}
+	memset(acc, 0, hd * sizeof(float));
+	for (size_t r = 0; r < n; r++)
+		axpy_avx512(acc, p[r], v + r * ld, hd);
+}
+
 #define AVX512_COMMON								\
 	.quantize_act = quantize_act_avx512,					\
 	.dot_f32 = dot_f32_avx512,						\
@@ -443,7 +558,9 @@ static void swiglu_avx512(float *d, const float *g, const float *u, size_t n)
 	.sumsq = sumsq_avx512,							\
 	.exp_sum = exp_sum_avx512,						\
 	.axpy = axpy_avx512,							\
-	.swiglu = swiglu_avx512
+	.swiglu = swiglu_avx512,						\
+	.attn_scores = attn_scores_avx512,					\
+	.attn_values = attn_values_avx512
 
 const struct cpu_kernels cpu_kernels_avx512 = {
 	.isa = "avx512",

@@ -23,24 +23,21 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 }
 
 /*
- * The body of gemm_<type>_<isa>(g): BIG tokens per call of big() while they last (for a
- * matrix unit; BIG 0: none), then NT per tile(), then one at a time. Every token's sums are
- * the same arithmetic whichever of the three computes it.
+ * The body of gemm_<type>_<isa>(g): per group, big(g, qs, sc, gi, t0) first takes the tokens
+ * it wants (a matrix unit's whole tiles) and returns the first one it left; then NT tokens per
+ * tile() while they last, then one at a time. Every token's sums are the same arithmetic
+ * whichever computes it.
  */
-#define GEMM_BODY_BIG(big, BIG, tile, chunk)						\
+#define GEMM_BODY_BIG(big, tile, chunk)							\
 	const uint32_t nb = g->a->nb;							\
 	const size_t group = (size_t)nb * ((chunk) + 2 * CPU_GROUP_ROWS);		\
-	float out[16 * (NT > (BIG) ? NT : (BIG))] __attribute__((aligned(64)));		\
+	float out[16 * NT] __attribute__((aligned(64)));				\
 											\
 	for (uint32_t gi = g->g0; gi < g->g1; gi++) {					\
 		const uint8_t *qs = g->w + gi * group;					\
 		const uint8_t *sc = qs + (size_t)nb * (chunk);				\
-		uint32_t t = g->t0;							\
+		uint32_t t = big(g, qs, sc, gi, g->t0);					\
 											\
-		for (; (BIG) && t + (BIG) <= g->t1; t += (BIG)) {			\
-			big(g, qs, sc, t, out);						\
-			put_tile(g, gi, t, (BIG), out);					\
-		}									\
 		for (; t + NT <= g->t1; t += NT) {					\
 			tile(g, qs, sc, t, NT, out);					\
 			put_tile(g, gi, t, NT, out);					\
@@ -51,7 +48,7 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 		}									\
 	}
 
-#define GEMM_NO_BIG(g, qs, sc, t, out) ((void)0)
-#define GEMM_BODY(tile, chunk) GEMM_BODY_BIG(GEMM_NO_BIG, 0, tile, chunk)
+#define GEMM_NO_BIG(g, qs, sc, gi, t0) (t0)
+#define GEMM_BODY(tile, chunk) GEMM_BODY_BIG(GEMM_NO_BIG, tile, chunk)
 
 #endif

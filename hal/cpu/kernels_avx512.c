@@ -225,76 +225,115 @@ amx_b(const uint8_t *q, int q4, int8_t *b)
 	}
 }
 
-/* A, B and C = A x B of block b into the tile set (a, bt, c); immediates after inlining. */
-#define AMX_MUL(a, bt, c, blk)								\
+/* Blocks of B unpacked at a time (16 KiB), and 16-token tiles that share them (8 KiB). */
+#define AMX_KB 32
+#define AMX_TT 8
+
+/* A x B of block b0 + i into the tile set (a, bt, c); tile numbers are immediates. */
+#define AMX_MUL(a, bt, c, i)								\
 	do {										\
-		amx_b(qs + (size_t)(blk) * chunk, q4, bbuf[(blk) & 1]);			\
-		_tile_loadd(a, A->qs + ((size_t)t * nb + (blk)) * CPU_QK, stride);	\
-		_tile_loadd(bt, bbuf[(blk) & 1], 64);					\
+		_tile_loadd(a, A->qs + ((size_t)t * nb + b0 + (i)) * CPU_QK, stride);	\
+		_tile_loadd(bt, bq + (size_t)(i) * 512, 64);				\
 		_tile_zero(c);								\
 		_tile_dpbssd(c, a, bt);							\
 	} while (0)
 
-/* C of block b scaled into the accumulators, as tile_q8/tile_q4 do for each token. */
-#define AMX_SCALE(c, blk)								\
+/* C of block b0 + i (stored in cbuf[i & 1] one step before) scaled into the accumulators. */
+#define AMX_SCALE(i)									\
 	do {										\
+		const size_t blk = b0 + (i);						\
 		__m512 dw = _mm512_cvtph_ps(						\
-			_mm256_loadu_si256((const __m256i *)(sc + 32 * (size_t)(blk))));	\
+			_mm256_loadu_si256((const __m256i *)(sc + 32 * blk)));		\
 											\
-		_tile_stored(c, cbuf[(blk) & 1], 64);					\
 		_Pragma("GCC unroll 16")						\
 		for (int j = 0; j < 16; j++) {						\
-			float da = A->d[(size_t)(t + j) * nb + (blk)];			\
+			float da = A->d[(size_t)(t + j) * nb + blk];			\
 			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(da));		\
-			const int32_t *cj = cbuf[(blk) & 1] + 16 * j;			\
+			const int32_t *cj = cbuf[(i) & 1] + 16 * j;			\
 			__m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(cj));		\
 											\
 			facc[j] = _mm512_fmadd_ps(v, sc2, facc[j]);			\
 		}									\
 	} while (0)
 
-static inline __attribute__((always_inline)) void
-amx_tile(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
-	 float *out, const int q4)
+/*
+ * Tokens t .. t + 15 against blocks b0 .. b0 + n - 1 (unpacked in bq), accumulated into acc
+ * (16 x 16 floats). Blocks alternate between two tile sets, and each block's sums are read
+ * back one step after they were stored: the next multiply and the store run while the vector
+ * units scale the block before.
+ */
+static void amx_span(const struct cpu_act *A, const int8_t *bq, const uint8_t *sc, uint32_t t,
+		     uint32_t b0, uint32_t n, float *acc)
 {
-	const struct cpu_act *A = g->a;
 	const uint32_t nb = A->nb;
-	const size_t chunk = q4 ? CPU_Q4_CHUNK : CPU_Q8_CHUNK, stride = (size_t)nb * CPU_QK;
-	int8_t bbuf[2][8 * 64] __attribute__((aligned(64)));
+	const size_t stride = (size_t)nb * CPU_QK;
 	int32_t cbuf[2][16 * 16] __attribute__((aligned(64)));
 	__m512 facc[16];
 
 	#pragma GCC unroll 16
 	for (int j = 0; j < 16; j++)
-		facc[j] = _mm512_setzero_ps();
+		facc[j] = _mm512_load_ps(acc + 16 * j);
 	AMX_MUL(0, 1, 2, 0);
-	for (uint32_t b = 0; b < nb; b += 2) {
-		if (b + 1 < nb)
-			AMX_MUL(3, 4, 5, b + 1);
-		AMX_SCALE(2, b);
-		if (b + 1 < nb) {
-			if (b + 2 < nb)
-				AMX_MUL(0, 1, 2, b + 2);
-			AMX_SCALE(5, b + 1);
+	for (uint32_t i = 0; i < n; i += 2) {
+		/* even blocks in tiles 0-2, odd ones in 3-5 */
+		if (i + 1 < n)
+			AMX_MUL(3, 4, 5, i + 1);
+		_tile_stored(2, cbuf[0], 64);
+		if (i > 0)
+			AMX_SCALE(i - 1);
+		if (i + 1 < n) {
+			if (i + 2 < n)
+				AMX_MUL(0, 1, 2, i + 2);
+			_tile_stored(5, cbuf[1], 64);
+			AMX_SCALE(i);
 		}
 	}
+	AMX_SCALE(n - 1);
 	#pragma GCC unroll 16
 	for (int j = 0; j < 16; j++)
-		_mm512_store_ps(out + 16 * j, facc[j]);
+		_mm512_store_ps(acc + 16 * j, facc[j]);
 }
 
-static inline __attribute__((always_inline)) void
-amx_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
-       float *out)
+/*
+ * Group gi's tokens in whole 16-token tiles from t0: up to AMX_TT tiles at a time, each chunk
+ * of AMX_KB blocks unpacked once for all of them. Returns the first token left over.
+ */
+static uint32_t amx_group(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
+			  uint32_t gi, uint32_t t0, const int q4)
 {
-	amx_tile(g, qs, sc, t, out, 0);
+	const uint32_t nb = g->a->nb, tiles = (g->t1 - t0) / 16;
+	const size_t chunk = q4 ? CPU_Q4_CHUNK : CPU_Q8_CHUNK;
+	int8_t bq[AMX_KB * 512] __attribute__((aligned(64)));
+	float acc[AMX_TT][16 * 16] __attribute__((aligned(64)));
+
+	for (uint32_t tc = 0; tc < tiles; tc += AMX_TT) {
+		uint32_t ntt = tiles - tc < AMX_TT ? tiles - tc : AMX_TT;
+
+		memset(acc, 0, sizeof(acc));
+		for (uint32_t kb = 0; kb < nb; kb += AMX_KB) {
+			uint32_t nk = nb - kb < AMX_KB ? nb - kb : AMX_KB;
+
+			for (uint32_t i = 0; i < nk; i++)
+				amx_b(qs + (size_t)(kb + i) * chunk, q4, bq + (size_t)i * 512);
+			for (uint32_t i = 0; i < ntt; i++)
+				amx_span(g->a, bq, sc, t0 + 16 * (tc + i), kb, nk, acc[i]);
+		}
+		for (uint32_t i = 0; i < ntt; i++)
+			put_tile(g, gi, t0 + 16 * (tc + i), 16, acc[i]);
+	}
+	return t0 + 16 * tiles;
 }
 
-static inline __attribute__((always_inline)) void
-amx_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
-       float *out)
+static uint32_t amx_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
+		       uint32_t gi, uint32_t t0)
 {
-	amx_tile(g, qs, sc, t, out, 1);
+	return amx_group(g, qs, sc, gi, t0, 0);
+}
+
+static uint32_t amx_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
+		       uint32_t gi, uint32_t t0)
+{
+	return amx_group(g, qs, sc, gi, t0, 1);
 }
 
 /* Tiles are configured per call (the state is per thread) and released before returning. */
@@ -302,7 +341,7 @@ static void gemm_q8_amx(const struct cpu_gemm_args *g)
 {
 	amx_config();
 	{
-		GEMM_BODY_BIG(amx_q8, 16, tile_q8, CPU_Q8_CHUNK)
+		GEMM_BODY_BIG(amx_q8, tile_q8, CPU_Q8_CHUNK)
 	}
 	_tile_release();
 }
@@ -311,7 +350,7 @@ static void gemm_q4_amx(const struct cpu_gemm_args *g)
 {
 	amx_config();
 	{
-		GEMM_BODY_BIG(amx_q4, 16, tile_q4, CPU_Q4_CHUNK)
+		GEMM_BODY_BIG(amx_q4, tile_q4, CPU_Q4_CHUNK)
 	}
 	_tile_release();
 }

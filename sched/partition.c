@@ -14,7 +14,10 @@
  * On random DAGs of 4..10 ops (npu-bench sched, phone profile) HEFT is +1.58 % mean / +42 %
  * worst above the exact optimum, this local search +0.14 % / +5.5 %; small graphs
  * (<= SCHED_PART_EXACT_N nodes) then get the exact branch and bound seeded with its plan,
- * which proves the optimum on all of them for ~10 % more time.
+ * which proves the optimum on all of them for ~10 % more time. Layered graphs also get class
+ * moves by place in the layer (q and k matmuls share a shape, not a role) and one layer's
+ * placement copied onto all. Minimising energy, a second start from the op-by-op cheapest
+ * placement at the lowest clocks; the better of the two is kept.
  */
 #include "sched.h"
 
@@ -392,6 +395,84 @@ static bool order_moves(struct search *s, struct sched_plan *pl, uint32_t *pos)
 	return improved;
 }
 
+/*
+ * Class moves: every node of one key to one device at once (UINT64_MAX: no class). save and
+ * done are scratch of n entries. True if one was kept.
+ */
+static bool class_moves(struct search *s, struct sched_plan *pl, const uint64_t *key,
+			uint8_t *save, uint8_t *done)
+{
+	const struct sched_dag *d = s->d;
+	const uint32_t n = d->n;
+	bool improved = false;
+
+	for (uint32_t v = 0; v < n; v++)
+		done[v] = key[v] == UINT64_MAX;
+	for (uint32_t v = 0; v < n && s->evals < s->max_evals; v++) {
+		if (done[v])
+			continue;
+		for (uint32_t k = 0; k < s->p->n_dev; k++) {
+			uint32_t changed = 0;
+			for (uint32_t x = v; x < n; x++) {
+				save[x] = pl->dev[x];
+				if (key[x] != key[v])
+					continue;
+				done[x] = 1;
+				if (pl->dev[x] != k && sched_cost_supports(s->p, k, &d->nodes[x])) {
+					pl->dev[x] = (uint8_t)k;
+					changed++;
+				}
+			}
+			if (!changed)
+				continue;
+			if (try_placed(s, pl)) {
+				improved = true;
+				continue;
+			}
+			for (uint32_t x = v; x < n; x++)
+				pl->dev[x] = save[x];
+		}
+	}
+	return improved;
+}
+
+/*
+ * Layer pattern moves: one layer's placement copied onto every layer (node by node at the
+ * same place in the layer, where the op is the same and the device runs it), which moves an
+ * odd layer out of a local optimum that single moves would each make worse.
+ */
+static bool pattern_moves(struct search *s, struct sched_plan *pl, const uint32_t *lpos,
+			  uint8_t *save)
+{
+	const struct sched_dag *d = s->d;
+	const uint32_t n = d->n;
+	bool improved = false;
+
+	for (uint32_t v = 0; v < n && s->evals < s->max_evals; v++) {
+		if (lpos[v] != 0)
+			continue; /* v starts layer d->nodes[v].layer */
+		uint32_t len = 1, changed = 0;
+		while (v + len < n && lpos[v + len] == len)
+			len++;
+		memcpy(save, pl->dev, n);
+		for (uint32_t x = 0; x < n; x++) {
+			uint32_t src = v + lpos[x];
+			if (lpos[x] >= len || d->nodes[x].sig != d->nodes[src].sig ||
+			    pl->dev[x] == save[src] ||
+			    !sched_cost_supports(s->p, save[src], &d->nodes[x]))
+				continue;
+			pl->dev[x] = save[src];
+			changed++;
+		}
+		if (!changed || try_placed(s, pl)) {
+			improved |= changed > 0;
+			continue;
+		}
+		memcpy(pl->dev, save, n);
+	}
+	return improved;
+}
+
 static void local_search(struct search *s, struct sched_plan *pl)
 {
 	const struct sched_dag *d = s->d;
@@ -400,37 +481,31 @@ static void local_search(struct search *s, struct sched_plan *pl)
 	uint8_t *save = malloc(n ? n : 1);
 	uint8_t *sig_done = calloc(n ? n : 1, 1);
 	uint32_t *pos = malloc(sizeof(uint32_t) * (n ? n : 1));
+	uint32_t *lpos = malloc(sizeof(uint32_t) * (n ? n : 1));
+	uint64_t *sigkey = malloc(sizeof(uint64_t) * (n ? n : 1));
+	uint64_t *lkey = malloc(sizeof(uint64_t) * (n ? n : 1));
+	bool layered = false;
 
-	if (!save || !sig_done || !pos)
+	if (!save || !sig_done || !pos || !lpos || !sigkey || !lkey)
 		goto out;
+	/* each node's place in its layer (layers are runs of the DAG's order); UINT32_MAX: none */
+	for (uint32_t v = 0, start = 0; v < n; v++) {
+		if (v == 0 || d->nodes[v].layer != d->nodes[v - 1].layer)
+			start = v;
+		lpos[v] = d->nodes[v].layer >= 0 ? v - start : UINT32_MAX;
+		layered |= d->nodes[v].layer > 0;
+		sigkey[v] = d->nodes[v].sig;
+		lkey[v] = lpos[v] == UINT32_MAX ? UINT64_MAX
+						: d->nodes[v].sig ^ (lpos[v] + 1) * 0x9e3779b97f4a7c15ull;
+	}
 	for (bool improved = true; improved && s->evals < s->max_evals;) {
 		improved = false;
 		/* class moves: every node with one signature to one device (all layers at once) */
-		memset(sig_done, 0, n);
-		for (uint32_t v = 0; v < n && s->evals < s->max_evals; v++) {
-			if (sig_done[v])
-				continue;
-			for (uint32_t k = 0; k < nd; k++) {
-				uint32_t changed = 0;
-				for (uint32_t x = v; x < n; x++) {
-					save[x] = pl->dev[x];
-					if (d->nodes[x].sig != d->nodes[v].sig)
-						continue;
-					sig_done[x] = 1;
-					if (pl->dev[x] != k && sched_cost_supports(s->p, k, &d->nodes[x])) {
-						pl->dev[x] = (uint8_t)k;
-						changed++;
-					}
-				}
-				if (!changed)
-					continue;
-				if (try_placed(s, pl)) {
-					improved = true;
-					continue;
-				}
-				for (uint32_t x = v; x < n; x++)
-					pl->dev[x] = save[x];
-			}
+		improved |= class_moves(s, pl, sigkey, save, sig_done);
+		/* the same by place in the layer: q and k matmuls share a shape, not a role */
+		if (layered) {
+			improved |= class_moves(s, pl, lkey, save, sig_done);
+			improved |= pattern_moves(s, pl, lpos, save);
 		}
 		/* runs of consecutive nodes (a chain segment of a layer), single nodes included */
 		for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
@@ -494,6 +569,9 @@ out:
 	free(save);
 	free(sig_done);
 	free(pos);
+	free(lpos);
+	free(sigkey);
+	free(lkey);
 }
 
 static double exhaustive(const struct sched_profile *p, const struct sched_dag *d,
@@ -535,6 +613,59 @@ static enum sched_status exact_step(struct search *s, struct sched_plan *pl,
 	return SCHED_OK;
 }
 
+/*
+ * The improvement step from pl (s->best its simulation): search at the top clocks, let the
+ * power manager pick OPPs, search again at those. keep is scratch of pl's size.
+ */
+static enum sched_status improve(struct search *s, struct sched_plan *pl, struct sched_plan *keep,
+				 struct sched_part_stats *stats)
+{
+	const struct sched_part_options *o = s->o;
+	enum sched_status st;
+
+	for (int round = 0; round < 2; round++) {
+		local_search(s, pl);
+		if (round == 0 && !o->local_only && s->d->n <= SCHED_PART_EXACT_N &&
+		    (st = exact_step(s, pl, stats)))
+			return st;
+		if (o->objective != SCHED_MIN_ENERGY && !(s->budget > 0))
+			break;
+		sched_plan_copy(keep, pl);
+		struct sched_sim_result r;
+		sched_power_choose(s->p, s->d, o, pl, &r);
+		if (better(s, &r, 0, &s->best, 0) || !better(s, &s->best, 0, &r, 0)) {
+			s->best = r;
+			/* the power manager's simulation wrote no finish times: take them now */
+			sched_simulate(s->p, s->d, pl, &s->so, &r);
+			s->best_flow = flow(s);
+		} else {
+			sched_plan_copy(pl, keep);
+		}
+	}
+	return SCHED_OK;
+}
+
+/* Every node on the device where it alone costs the least energy, at the lowest clocks. */
+static void energy_seed(const struct sched_profile *p, const struct sched_dag *d,
+			const struct sched_part_options *o, struct sched_plan *pl)
+{
+	sched_power_min(p, o, pl);
+	for (uint32_t v = 0; v < d->n; v++) {
+		double best = INFINITY;
+		for (uint32_t k = 0; k < p->n_dev; k++) {
+			if (!sched_cost_supports(p, k, &d->nodes[v]))
+				continue;
+			struct sched_op_cost c = sched_cost_op(p, d, v, k, pl->opp[k], o->history);
+			double e = sched_cost_energy(p, d, v, k, pl->opp[k], &c, c.time);
+			if (e < best) {
+				best = e;
+				pl->dev[v] = (uint8_t)k;
+			}
+		}
+		pl->order[v] = v; /* the DAG's own order is topological */
+	}
+}
+
 enum sched_status sched_partition(const struct sched_profile *p, const struct sched_dag *d,
 				  const struct sched_part_options *o, struct sched_plan *pl,
 				  struct sched_part_stats *stats, char *err, size_t err_len)
@@ -561,7 +692,7 @@ enum sched_status sched_partition(const struct sched_profile *p, const struct sc
 	}
 	if (!o->improve)
 		return SCHED_OK;
-	struct sched_plan keep = { 0 };
+	struct sched_plan keep = { 0 }, seed = { 0 };
 	/* re-derived orders on small graphs only: they double the cost of a failed move */
 	if ((d->n <= SCHED_PART_PAIR_N && (st = sched_plan_alloc(&s.alt, d->n))) ||
 	    (st = sched_plan_alloc(&keep, d->n)))
@@ -572,27 +703,26 @@ enum sched_status sched_partition(const struct sched_profile *p, const struct sc
 		sched_simulate(p, d, pl, &s.so, &s.best);
 		s.best_flow = flow(&s);
 	}
-	/* search at the top clocks, let the power manager pick OPPs, search again at those */
-	for (int round = 0; round < 2; round++) {
-		local_search(&s, pl);
-		if (round == 0 && !o->local_only && d->n <= SCHED_PART_EXACT_N &&
-		    (st = exact_step(&s, pl, stats)))
+	if ((st = improve(&s, pl, &keep, stats)))
+		goto out;
+	/*
+	 * Energy: a second start from the placement that is cheapest op by op, since the local
+	 * search from HEFT's (latency-minded) placement can stop at a plan that keeps a
+	 * power-hungry device busy where the efficient ones would still meet the target.
+	 */
+	if (o->objective == SCHED_MIN_ENERGY && (st = sched_plan_alloc(&seed, d->n)) == SCHED_OK) {
+		struct search s2 = s;
+		energy_seed(p, d, o, &seed);
+		s2.evals = 0;
+		sched_simulate(p, d, &seed, &s2.so, &s2.best);
+		if ((st = improve(&s2, &seed, &keep, NULL)))
 			goto out;
-		if (o->objective == SCHED_MIN_ENERGY || s.budget > 0) {
-			sched_plan_copy(&keep, pl);
-			struct sched_sim_result r;
-			sched_power_choose(p, d, o, pl, &r);
-			if (better(&s, &r, 0, &s.best, 0) || !better(&s, &s.best, 0, &r, 0)) {
-				s.best = r;
-				/* the power manager's simulation wrote no finish times: take them now */
-				sched_simulate(p, d, pl, &s.so, &r);
-				s.best_flow = flow(&s);
-			}
-			else
-				sched_plan_copy(pl, &keep);
-		} else {
-			break;
+		if (better(&s, &s2.best, 0, &s.best, 0)) {
+			sched_plan_copy(pl, &seed);
+			s.best = s2.best;
 		}
+		s.evals += s2.evals;
+		s.moves += s2.moves;
 	}
 	if (stats) {
 		stats->evals = s.evals;
@@ -603,6 +733,7 @@ out:
 		snprintf(err, err_len, "out of memory partitioning %u nodes", d->n);
 	sched_plan_free(&s.alt);
 	sched_plan_free(&keep);
+	sched_plan_free(&seed);
 	free(s.finish);
 	return st;
 }

@@ -6,7 +6,16 @@
  * energy it counts over the period includes the idle and suspended time after the job, so
  * "lowest clock that meets the target" and "race to idle" are not two policies but two
  * outcomes of one comparison (which wins depends on leakage, idle power and how memory-bound
- * the device's ops are: a memory-bound op barely slows down at a lower clock).
+ * the device's ops are: a memory-bound op barely slows down at a lower clock). Steepest
+ * descent over one device's clock at a time, then over two devices' together when that stalls
+ * (one down and another up): on random two-device chains the single-device descent alone
+ * missed the least-energy combination in 7 % of the cases, by up to 23 %.
+ *
+ * What it cannot remove: on a memory-bound decode most of the energy is the memory traffic
+ * (30 pJ/byte x the weights on the phone profile), the same at every clock, so against the
+ * same placement at the top clocks DVFS saves 23-45 % there, while against the fastest
+ * placement at the top clocks (what runs without energy management) the energy objective's
+ * placement plus these clocks save 56-62 % (npu-bench sched).
  */
 #include "sched.h"
 
@@ -59,14 +68,27 @@ static void bounds(const struct sched_profile *p, const struct sched_part_option
 	}
 }
 
-void sched_power_max(const struct sched_profile *p, const struct sched_part_options *o,
-		     struct sched_plan *pl)
+/* Every device at the top (or bottom) of its allowed range. */
+static void power_edge(const struct sched_profile *p, const struct sched_part_options *o,
+		       struct sched_plan *pl, bool top)
 {
 	for (uint32_t k = 0; k < p->n_dev; k++) {
 		uint32_t lo, hi;
 		bounds(p, o, k, &lo, &hi);
-		pl->opp[k] = hi;
+		pl->opp[k] = top ? hi : lo;
 	}
+}
+
+void sched_power_max(const struct sched_profile *p, const struct sched_part_options *o,
+		     struct sched_plan *pl)
+{
+	power_edge(p, o, pl, true);
+}
+
+void sched_power_min(const struct sched_profile *p, const struct sched_part_options *o,
+		     struct sched_plan *pl)
+{
+	power_edge(p, o, pl, false);
 }
 
 /* Feasible first; then the objective. */
@@ -89,12 +111,59 @@ static bool better(const struct sched_part_options *o, double budget,
 	return a->energy_j < b->energy_j * (1 - 1e-9);
 }
 
+/*
+ * The best change of one device's OPP, or with `pairs` of two devices' at once (one clock
+ * down and another up can meet the target where each alone misses it or saves nothing).
+ * Returns whether one beats *cand (then in *cand, pl->opp changed).
+ */
+static bool best_change(const struct sched_profile *p, const struct sched_dag *d,
+			const struct sched_part_options *o, double budget,
+			const struct sched_sim_options *so, const bool *used, bool pairs,
+			struct sched_plan *pl, struct sched_sim_result *cand)
+{
+	uint32_t best[SCHED_MAX_DEVS], lo[SCHED_MAX_DEVS], hi[SCHED_MAX_DEVS];
+	struct sched_sim_result r;
+	bool improved = false;
+
+	memcpy(best, pl->opp, sizeof(best));
+	for (uint32_t k = 0; k < p->n_dev; k++)
+		bounds(p, o, k, &lo[k], &hi[k]);
+	for (uint32_t a = 0; a < p->n_dev; a++) {
+		if (!used[a])
+			continue; /* suspended all period: its clock does not matter */
+		/* b == a: a alone; b > a: both (pairs only) */
+		for (uint32_t b = a; b < (pairs ? p->n_dev : a + 1); b++) {
+			if (!used[b] || (pairs && b == a))
+				continue;
+			uint32_t keep_a = pl->opp[a], keep_b = pl->opp[b];
+			for (uint32_t oa = lo[a]; oa <= hi[a]; oa++)
+				for (uint32_t ob = b == a ? oa : lo[b]; ob <= (b == a ? oa : hi[b]);
+				     ob++) {
+					if (oa == keep_a && ob == keep_b)
+						continue;
+					pl->opp[a] = oa;
+					pl->opp[b] = ob;
+					sched_simulate(p, d, pl, so, &r);
+					if (better(o, budget, &r, cand)) {
+						*cand = r;
+						memcpy(best, pl->opp, sizeof(best));
+						improved = true;
+					}
+				}
+			pl->opp[a] = keep_a;
+			pl->opp[b] = keep_b;
+		}
+	}
+	memcpy(pl->opp, best, sizeof(best));
+	return improved;
+}
+
 void sched_power_choose(const struct sched_profile *p, const struct sched_dag *d,
 			const struct sched_part_options *o, struct sched_plan *pl,
 			struct sched_sim_result *out)
 {
 	struct sched_sim_options so = { 0 };
-	struct sched_sim_result best, r;
+	struct sched_sim_result best;
 	const double budget = o->budget_w > 0 ? o->budget_w : p->budget_w;
 	bool used[SCHED_MAX_DEVS] = { false };
 
@@ -105,35 +174,11 @@ void sched_power_choose(const struct sched_profile *p, const struct sched_dag *d
 		used[pl->dev[v]] = true;
 	sched_power_max(p, o, pl);
 	sched_simulate(p, d, pl, &so, &best);
-	for (int round = 0; round < 16; round++) {
-		bool improved = false;
-		uint32_t bk = 0, bo = 0;
-		struct sched_sim_result cand = best;
-
-		for (uint32_t k = 0; k < p->n_dev; k++) {
-			uint32_t lo, hi, keep = pl->opp[k];
-			if (!used[k])
-				continue; /* suspended all period: its clock does not matter */
-			bounds(p, o, k, &lo, &hi);
-			for (uint32_t opp = lo; opp <= hi; opp++) {
-				if (opp == keep)
-					continue;
-				pl->opp[k] = opp;
-				sched_simulate(p, d, pl, &so, &r);
-				if (better(o, budget, &r, &cand)) {
-					cand = r;
-					bk = k;
-					bo = opp;
-					improved = true;
-				}
-			}
-			pl->opp[k] = keep;
-		}
-		if (!improved)
+	/* steepest descent over single devices' clocks; pairs of devices when that stalls */
+	for (int round = 0; round < 32; round++)
+		if (!best_change(p, d, o, budget, &so, used, false, pl, &best) &&
+		    !best_change(p, d, o, budget, &so, used, true, pl, &best))
 			break;
-		pl->opp[bk] = bo;
-		best = cand;
-	}
 	if (out)
 		*out = best;
 }

@@ -304,6 +304,9 @@ void sched_power_choose(const struct sched_profile *p, const struct sched_dag *d
 /* Sets every device to its highest OPP within the bounds. */
 void sched_power_max(const struct sched_profile *p, const struct sched_part_options *o,
 		     struct sched_plan *pl);
+/* Sets every device to its lowest OPP within the bounds. */
+void sched_power_min(const struct sched_profile *p, const struct sched_part_options *o,
+		     struct sched_plan *pl);
 /*
  * Maps admin bounds in Hz (devfreq min_freq/max_freq) to an OPP index range of dp:
  * the OPPs with min_hz <= f <= max_hz; when none fits, the one nearest the range.

@@ -413,18 +413,19 @@ END_TEST
 
 /* ---- power manager ------------------------------------------------------------------------- */
 
+/* A CPU-class device with three OPPs (name, cap_nf, leak_mw, idle_mw), suspending at once. */
+#define DEV3 "device %s cpu\nops all\ntypes f32 f16 q8_0 q4_0\nrate * 1\nbandwidth_gbs 10\n" \
+	     "opp 500 600\nopp 1000 800\nopp 2000 1000\ncap_nf %g\nstall_activity 0.5\n"   \
+	     "leak_mw %g\nidle_mw %g\nsuspend_mw 0\nwake_us 0\nautosuspend_us 0\n"
+
 /* One device, three OPPs; ops of given compute and memory, leakage as asked. */
 static struct sched_profile one_dev(double leak_mw, double idle_mw)
 {
 	struct sched_profile p;
 	char text[1024], err[256];
 
-	snprintf(text, sizeof(text),
-		 "profile one\nmemory unified 10\ndram_pj_per_byte 0\n"
-		 "device c cpu\nops all\ntypes f32 f16 q8_0 q4_0\nrate * 1\nbandwidth_gbs 10\n"
-		 "opp 500 600\nopp 1000 800\nopp 2000 1000\ncap_nf 1\nstall_activity 0.5\n"
-		 "leak_mw %g\nidle_mw %g\nsuspend_mw 0\nwake_us 0\nautosuspend_us 0\n",
-		 leak_mw, idle_mw);
+	snprintf(text, sizeof(text), "profile one\nmemory unified 10\ndram_pj_per_byte 0\n" DEV3,
+		 "c", 1.0, leak_mw, idle_mw);
 	ck_assert_msg(sched_profile_parse(text, "one.prof", &p, err, sizeof(err)) == SCHED_OK,
 		      "%s", err);
 	return p;
@@ -487,6 +488,128 @@ START_TEST(leaky_compute_bound_races_to_idle)
 	sched_power_choose(&p, &d, &o, &pl, &r);
 	ck_assert_uint_eq(pl.opp[0], 2);
 	sched_plan_free(&pl);
+	sched_dag_free(&d);
+}
+END_TEST
+
+/* Uniform in [0, 1). */
+static double unif(uint64_t *seed)
+{
+	return (double)(tu_rand_u64(seed) >> 11) * 0x1p-53;
+}
+
+/*
+ * Two devices in a chain, three OPPs each, random work, leakage, latency target and admin
+ * bounds: the power manager's clocks are within the bounds and cost exactly the least energy
+ * of all the allowed combinations that meet the target (checked by trying them all). One
+ * device's clock at a time is not enough: lowering the first can leave the second no slack
+ * where the reverse would save more (the old single-device descent missed the optimum in 148
+ * of 2239 such cases, by up to 23 %).
+ */
+START_TEST(power_choose_jointly_optimal_within_bounds)
+{
+	uint64_t seed = 7;
+	uint32_t feasible = 0;
+
+	for (int it = 0; it < 300; it++) {
+		struct sched_profile p;
+		char text[2048], err[256];
+		double leak_a = 500 * unif(&seed), leak_b = 500 * unif(&seed);
+		snprintf(text, sizeof(text),
+			 "profile t\nmemory unified 100\ndram_pj_per_byte 0\n" DEV3 DEV3, "a", 1.0,
+			 leak_a, 5.0, "b", 2.0, leak_b, 5.0);
+		ck_assert_msg(sched_profile_parse(text, "t.prof", &p, err, sizeof(err)) == SCHED_OK,
+			      "%s", err);
+		const uint32_t e[][2] = { { 0, 1 } };
+		struct sched_dag d;
+		struct sched_plan pl;
+		ck_assert_int_eq(sched_dag_init(&d, 2, 1, e, NULL), SCHED_OK);
+		ck_assert_int_eq(sched_plan_alloc(&pl, 2), SCHED_OK);
+		for (uint32_t v = 0; v < 2; v++) {
+			d.nodes[v].kind = HAL_OP_ADD;
+			d.nodes[v].ops = 1e5 + 4e5 * unif(&seed);
+			d.nodes[v].bytes = 2e6 * unif(&seed);
+			pl.dev[v] = (uint8_t)v;
+		}
+		struct sched_part_options o = { .objective = SCHED_MIN_ENERGY,
+						.latency_target_s = (100 + 900 * unif(&seed)) * 1e-6 };
+		if (it % 3 == 0) { /* every third case: the admin caps a or raises b's floor */
+			o.opp_max[0] = 1;
+			o.opp_min[1] = 1;
+			o.opp_max[1] = 2;
+		}
+		struct sched_sim_result r;
+		sched_power_choose(&p, &d, &o, &pl, &r);
+		for (uint32_t k = 0; k < 2; k++) {
+			uint32_t lo = o.opp_max[k] ? o.opp_min[k] : 0, hi = o.opp_max[k] ? o.opp_max[k] : 2;
+			ck_assert_uint_ge(pl.opp[k], lo);
+			ck_assert_uint_le(pl.opp[k], hi);
+		}
+		double best = INFINITY;
+		for (uint32_t a = 0; a <= (o.opp_max[0] ? o.opp_max[0] : 2); a++)
+			for (uint32_t b = o.opp_min[1]; b <= 2; b++) {
+				struct sched_plan q = pl;
+				struct sched_sim_options so = { .period_s = o.latency_target_s };
+				struct sched_sim_result rq;
+				q.opp[0] = a;
+				q.opp[1] = b;
+				sched_simulate(&p, &d, &q, &so, &rq);
+				if (rq.makespan_s <= o.latency_target_s && rq.energy_j < best)
+					best = rq.energy_j;
+			}
+		if (best < INFINITY) {
+			feasible++;
+			ck_assert_double_le(r.makespan_s, o.latency_target_s);
+			ck_assert_double_le(r.energy_j, best * (1 + 1e-9));
+		}
+		sched_plan_free(&pl);
+		sched_dag_free(&d);
+	}
+	ck_assert_uint_gt(feasible, 100);
+}
+END_TEST
+
+/*
+ * Energy mode on the phone profile: the plan meets its latency target and costs less than the
+ * same placement with every device at its top clock, and less than the fastest placement at
+ * the top clocks, at the same target.
+ */
+START_TEST(energy_mode_meets_target_below_max_clocks)
+{
+	struct sched_profile p = load("phone");
+	const struct sched_hparams hp = { 2048, 256, 2, 4, 4, 512, 64, 10000, 1, 1e-5f };
+	struct sched_dag d;
+	struct sched_plan pl, fast;
+	struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .improve = true,
+					.contention = true, .max_evals = 3000 };
+	struct sched_sim_options so = { .contention = true };
+	struct sched_sim_result r, rmax, rfast;
+	char err[256];
+
+	p.budget_w = 0;
+	ck_assert_int_eq(sched_model_dag(&hp, HAL_TYPE_Q8_0, 1, 32, &d, err, sizeof(err)),
+			 SCHED_OK);
+	ck_assert_int_eq(sched_plan_alloc(&pl, d.n), SCHED_OK);
+	ck_assert_int_eq(sched_plan_alloc(&fast, d.n), SCHED_OK);
+	ck_assert_int_eq(sched_partition(&p, &d, &o, &fast, NULL, err, sizeof(err)), SCHED_OK);
+	sched_simulate(&p, &d, &fast, &so, &r);
+	for (double f = 1.1; f < 5; f *= 2) {
+		o.objective = SCHED_MIN_ENERGY;
+		o.latency_target_s = r.makespan_s * f;
+		so.period_s = o.latency_target_s;
+		ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, err, sizeof(err)), SCHED_OK);
+		ck_assert_msg(sched_plan_valid(&p, &d, &pl, err, sizeof(err)), "%s", err);
+		struct sched_sim_result re;
+		sched_simulate(&p, &d, &pl, &so, &re);
+		ck_assert_double_le(re.makespan_s, o.latency_target_s);
+		sched_power_max(&p, NULL, &pl);
+		sched_simulate(&p, &d, &pl, &so, &rmax);
+		sched_simulate(&p, &d, &fast, &so, &rfast);
+		ck_assert_double_lt(re.energy_j, rmax.energy_j);
+		ck_assert_double_lt(re.energy_j, rfast.energy_j);
+	}
+	sched_plan_free(&pl);
+	sched_plan_free(&fast);
 	sched_dag_free(&d);
 }
 END_TEST
@@ -596,6 +719,8 @@ int main(void)
 	tcase_add_test(tc, near_exhaustive_optimum_on_small_dags);
 	tcase_add_test(tc, memory_bound_runs_at_low_clock);
 	tcase_add_test(tc, leaky_compute_bound_races_to_idle);
+	tcase_add_test(tc, power_choose_jointly_optimal_within_bounds);
+	tcase_add_test(tc, energy_mode_meets_target_below_max_clocks);
 	tcase_add_test(tc, admin_bounds_honoured);
 	tcase_add_test(tc, power_budget_respected);
 	tcase_add_test(tc, history_corrects_and_damps_outliers);

@@ -108,7 +108,7 @@ START_TEST(test_quantize_act_exact)
 	int8_t qs[8 * 32];
 	float d[8];
 	int32_t s[8];
-	struct cpu_act a = { qs, d, s, nb };
+	struct cpu_act a = { .qs = qs, .d = d, .s = s, .nb = nb, .n_rows = 1 };
 
 	/* ties: with amax 127 the inverse scale is 1, so x.5 values hit roundf's tie rule */
 	for (int j = 0; j < 32; j++)

@@ -322,8 +322,11 @@ static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
 	uint32_t lo, hi;
 
 	split(j->x->ne[1], ith, nth, &lo, &hi);
-	for (uint32_t t = lo; t < hi; t++)
+	for (uint32_t t = lo; t < hi; t++) {
 		j->cf->k->quantize_act(row_f32(j->x, t), &j->act, t);
+		for (uint32_t b = 0; b < j->act.nb; b++)
+			j->act.dt[(size_t)b * j->act.n_rows + t] = j->act.d[(size_t)t * j->act.nb + b];
+	}
 }
 
 static void gemm_job(void *arg, uint32_t ith, uint32_t nth)
@@ -394,7 +397,7 @@ static uint32_t threads_for(const struct cpu_fast *cf, uint64_t rows)
 static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 {
 	const uint32_t K = j->w->ne[0], T = j->x->ne[1], nb = K / CPU_QK;
-	size_t act_bytes = (size_t)T * nb * (CPU_QK + 2 * sizeof(float));
+	size_t act_bytes = (size_t)T * nb * (CPU_QK + 3 * sizeof(float));
 	uint8_t *s;
 
 	/*
@@ -417,7 +420,9 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 		.qs = (int8_t *)s,
 		.d = (float *)(s + (size_t)T * nb * CPU_QK),
 		.s = (int32_t *)(s + (size_t)T * nb * (CPU_QK + sizeof(float))),
+		.dt = (float *)(s + (size_t)T * nb * (CPU_QK + 2 * sizeof(float))),
 		.nb = nb,
+		.n_rows = T,
 	};
 	j->packed = j->w->data;
 	tpool_run(cf->pool, act_quantize_job, j, threads_for(cf, T));

@@ -18,8 +18,14 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 	uint32_t n0 = gi * CPU_GROUP_ROWS;
 	uint32_t rows = g->n_rows - n0 < CPU_GROUP_ROWS ? g->n_rows - n0 : CPU_GROUP_ROWS;
 
-	for (int j = 0; j < nt; j++)
-		memcpy(g->dst + (size_t)(t + j) * g->ld + n0, out + 16 * j, rows * sizeof(float));
+	for (int j = 0; j < nt; j++) {
+		float *d = g->dst + (size_t)(t + j) * g->ld + n0;
+
+		if (rows == CPU_GROUP_ROWS) /* a constant size: one vector store */
+			memcpy(d, out + 16 * j, CPU_GROUP_ROWS * sizeof(float));
+		else
+			memcpy(d, out + 16 * j, rows * sizeof(float));
+	}
 }
 
 /*

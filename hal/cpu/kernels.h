@@ -41,13 +41,16 @@
 /*
  * Activations quantized per block of 32 exactly as quantize_row_q8_0 does (same ints, same
  * half-rounded scale), stored as separate arrays for the kernels: row t, block b at
- * qs[(t * nb + b) * 32], d[t * nb + b], s[t * nb + b] = sum of the 32 quants.
+ * qs[(t * nb + b) * 32], d[t * nb + b], s[t * nb + b] = sum of the 32 quants (and d again by
+ * block, dt, for the AMX tiles' scaling of 16 tokens at once).
  */
 struct cpu_act {
 	int8_t *qs;
 	float *d;
 	int32_t *s;
-	uint32_t nb; /* blocks per row */
+	float *dt;       /* d by block: dt[b * n_rows + t] = d[t * nb + b] */
+	uint32_t nb;     /* blocks per row */
+	uint32_t n_rows; /* rows (tokens) */
 };
 
 /*

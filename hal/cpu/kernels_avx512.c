@@ -242,13 +242,13 @@ amx_b(const uint8_t *q, int q4, int8_t *b)
 #define AMX_SCALE(i)									\
 	do {										\
 		const size_t blk = b0 + (i);						\
+		const float *da = A->dt + blk * A->n_rows + t;				\
 		__m512 dw = _mm512_cvtph_ps(						\
 			_mm256_loadu_si256((const __m256i *)(sc + 32 * blk)));		\
 											\
 		_Pragma("GCC unroll 16")						\
 		for (int j = 0; j < 16; j++) {						\
-			float da = A->d[(size_t)(t + j) * nb + blk];			\
-			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(da));		\
+			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(da[j]));		\
 			const int32_t *cj = cbuf[(i) & 1] + 16 * j;			\
 			__m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(cj));		\
 											\

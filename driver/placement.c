@@ -71,35 +71,64 @@ static void admin_bounds(const enpu_session *s, struct sched_part_options *o)
 /*
  * The clock each host device should run this graph at: the OPP the power manager chose for
  * the profile device of its class that runs most of the graph, at the same fraction of the
- * top clock. 0 (the governor decides) when the plan gives that class nothing.
+ * top clock. 0 (the governor decides) when the plan gives that class nothing. What was read
+ * and chosen goes to text (one line per device with devfreq attributes).
  */
 static void choose_clocks(enpu_session *s, struct graph_slot *slot, const struct sched_plan *pl,
-			  const uint32_t prof[HAL_OP_COUNT][SCHED_MAX_DEVS])
+			  const uint32_t prof[HAL_OP_COUNT][SCHED_MAX_DEVS], char *text,
+			  size_t len)
 {
 	const struct sched_profile *p = s->profile;
 	const enpu_context *ctx = s->model->ctx;
+	size_t off = 0;
 
+	text[0] = 0;
 	for (uint32_t i = 0; i < ctx->n_devices; i++) {
+		struct hal_device *dev = ctx->devices[i];
 		struct hal_devfreq df;
 		uint32_t best = 0, best_ops = 0;
 
 		slot->hint_hz[i] = 0;
-		if (!ctx->devices[i]->vt->freq_hint || !read_devfreq(ctx->devices[i], &df))
+		if (!read_devfreq(dev, &df))
 			continue;
 		for (uint32_t k = 0; k < p->n_dev; k++) {
 			uint32_t ops = 0;
 
 			for (int op = 0; op < HAL_OP_COUNT; op++)
 				ops += prof[op][k];
-			if (p->dev[k].cls == host_class(ctx->devices[i]) && ops > best_ops) {
+			if (p->dev[k].cls == host_class(dev) && ops > best_ops) {
 				best = k;
 				best_ops = ops;
 			}
 		}
-		if (best_ops)
-			slot->hint_hz[i] = (uint64_t)llround(p->dev[best].opp[pl->opp[best]].freq_hz /
-							    top_hz(&p->dev[best]) *
-							    (double)df.freq_hz[df.n_opp - 1]);
+		if (best_ops && dev->vt->freq_hint) {
+			/* the same fraction of the top clock, up to the device's next OPP */
+			double want = p->dev[best].opp[pl->opp[best]].freq_hz /
+				      top_hz(&p->dev[best]) * (double)df.freq_hz[df.n_opp - 1];
+			uint32_t o = 0;
+			while (o + 1 < df.n_opp && (double)df.freq_hz[o] < want * (1 - 1e-9))
+				o++;
+			slot->hint_hz[i] = df.freq_hz[o];
+		}
+		if (off >= len)
+			continue;
+		off += (size_t)snprintf(text + off, len - off,
+					"%s: devfreq %s, governor %s, admin bounds %.0f..%.0f MHz, ",
+					dev->name, dev->vt->devfreq_dir(dev), df.governor,
+					(double)df.min_hz / 1e6, (double)df.max_hz / 1e6);
+		if (off >= len)
+			continue;
+		if (slot->hint_hz[i])
+			off += (size_t)snprintf(text + off, len - off, "asked for %.0f MHz%s\n",
+						(double)slot->hint_hz[i] / 1e6,
+						strcmp(df.governor, "simple_ondemand")
+							? " (ignored: the governor is the admin's)"
+							: "");
+		else
+			off += (size_t)snprintf(text + off, len - off, "%s\n",
+						dev->vt->freq_hint ? "no clock asked (no ops planned)"
+								   : "no clock asked (the driver "
+								     "takes no request)");
 	}
 }
 
@@ -183,7 +212,8 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 				      n->op.kind != HAL_OP_ATTENTION,
 		};
 	}
-	choose_clocks(s, slot, &pl, prof);
+	char clocks[sizeof(s->report.clocks)];
+	choose_clocks(s, slot, &pl, prof, clocks, sizeof(clocks));
 	double place_ms = (double)(hal_now_ns() - t0) / 1e6;
 	s->place_total_ms += place_ms;
 
@@ -192,6 +222,7 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 		size_t off = 0;
 
 		memset(rep, 0, sizeof(*rep));
+		memcpy(rep->clocks, clocks, sizeof(clocks));
 		rep->struct_size = sizeof(*rep);
 		snprintf(rep->profile, sizeof(rep->profile), "%s", p->name);
 		rep->n_tokens = g->n_tokens;

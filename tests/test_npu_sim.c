@@ -498,7 +498,7 @@ START_TEST(test_sysfs_bounds_and_governors)
 	char *t;
 
 	t = read_text(d, "governor");
-	ck_assert_str_eq(t, "performance\n");
+	ck_assert_str_eq(t, "simple_ondemand\n");
 	free(t);
 	t = read_text(d, "available_governors");
 	ck_assert_str_eq(t, "performance powersave userspace simple_ondemand\n");
@@ -604,7 +604,7 @@ START_TEST(test_sysfs_bogus_values)
 	ck_assert_msg(strstr(t, "governor") && strstr(t, "turbo"), "last_error: %s", t);
 	free(t);
 	t = read_text(d, "governor");
-	ck_assert_str_eq(t, "performance\n");
+	ck_assert_str_eq(t, "simple_ondemand\n");
 	free(t);
 	/* negative, trailing junk, empty, absurdly large: none moves the device */
 	write_text(d, "min_freq", "-5\n");

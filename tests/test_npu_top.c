@@ -132,7 +132,7 @@ static const char *const schema_py =
 	"    return m[0]\n"
 	"da, db = npu(a), npu(b)\n"
 	"assert da['id'] == 'npu0' and da['source'] == 'in-process' and da['driver'] == 'npu-sim'\n"
-	"assert da['governor'] == 'performance' and da['cur_freq_hz'] > 0, da\n"
+	"assert da['governor'] == 'simple_ondemand' and da['cur_freq_hz'] > 0, da\n"
 	"assert db['max_freq_hz'] >= db['cur_freq_hz'] >= db['min_freq_hz'] > 0, db\n"
 	"assert db['memory_bytes'] > 0, 'converted weights not counted'\n"
 	"for k in ('jobs', 'cycles', 'energy_uj', 'busy_ns'):\n"
@@ -223,7 +223,7 @@ START_TEST(screen_in_tmux)
 		screen = c.out;
 		free(c.err);
 		if (strstr(screen, "npu-run") && strstr(screen, "npu0") &&
-		    strstr(screen, "performance"))
+		    strstr(screen, "simple_ondemand"))
 			break;
 		usleep(100000);
 	}
@@ -239,7 +239,7 @@ START_TEST(screen_in_tmux)
 	ck_assert_msg(strstr(screen, "DEVICE") && strstr(screen, "PID"), "no tables:\n%s", screen);
 	ck_assert_msg(strstr(screen, "npu0"), "device missing:\n%s", screen);
 	ck_assert_msg(strstr(screen, "in-process"), "source missing:\n%s", screen);
-	ck_assert_msg(strstr(screen, "performance"), "governor missing:\n%s", screen);
+	ck_assert_msg(strstr(screen, "simple_ondemand"), "governor missing:\n%s", screen);
 	char pidline[64];
 
 	snprintf(pidline, sizeof(pidline), "%-8ld npu-run", (long)w);

@@ -323,6 +323,11 @@ static void print_schedule(enpu_session *sess, const struct enpu_generate_stats 
 		"%.1f ms once per graph shape (cached%s)\n",
 		st->n_generated ? ms(st->generate_ns) / st->n_generated : 0.0, r.place_ms,
 		r.replacements ? ", placed again from measured op times" : "");
+	for (const char *l = r.clocks; *l;) {
+		int n = (int)strcspn(l, "\n");
+		fprintf(stderr, "clock:     %.*s\n", n, l);
+		l += n + (l[n] == '\n');
+	}
 	fprintf(stderr, "overhead:  dispatch %.2f%% of each decode step's %.3f ms (time no device "
 		"ran an op; %llu steps); placing %.1f ms in all (%u re-placement%s from measured "
 		"op times)\n", r.overhead_pct, r.step_ms, (unsigned long long)r.decode_steps,

@@ -296,6 +296,10 @@ struct enpu_schedule_report {
 	 * (profile "host" only), and the time all placements took. */
 	uint32_t replacements;
 	double place_total_ms;
+	/* Per device with devfreq attributes: where they are, the governor, the admin's
+	 * min_freq..max_freq (which bound the plan's clocks) and the clock asked for this graph.
+	 * NUL-terminated text, one line per device. */
+	char clocks[1024];
 };
 #define ENPU_SCHEDULE_REPORT_INIT { .struct_size = sizeof(struct enpu_schedule_report) }
 

@@ -507,7 +507,7 @@ int npu_sysfs_open(struct npu_sysfs *s, uint32_t opp, char *err, size_t err_len)
 	memset(s, 0, sizeof(*s));
 	s->dirfd = s->lockfd = s->inofd = -1;
 	s->opp = opp < NPU_NUM_OPPS ? opp : NPU_NUM_OPPS - 1;
-	s->gov = NPU_GOV_PERFORMANCE;
+	s->gov = NPU_GOV_ONDEMAND; /* the kernel driver's default too */
 	s->min_hz = opp_hz(0);
 	s->max_hz = opp_hz(NPU_NUM_OPPS - 1);
 	s->set_hz = opp_hz(s->opp);

@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <xf86drm.h>
 
@@ -40,6 +43,7 @@ struct npu_drm {
 	uint32_t ctx;
 	uint32_t sync;
 	char path[64];
+	char devfreq[512]; /* its devfreq directory in sysfs ("" when it has none) */
 	pthread_mutex_t lock;
 	struct dbo cmd, act, out, wtmp;
 	struct dweight *weights;
@@ -373,12 +377,45 @@ static void drm_destroy(struct hal_device *dev)
 	free(d);
 }
 
+/*
+ * The devfreq directory of the device behind the node: the node's parent device holds its
+ * devfreq device as a child (/sys/class/devfreq/edge-npu.0 on the module's platform device).
+ */
+static void find_devfreq(struct npu_drm *d)
+{
+	struct stat st;
+	char dir[128];
+	DIR *dp;
+	struct dirent *e;
+
+	if (fstat(d->fd, &st) || !S_ISCHR(st.st_mode))
+		return;
+	snprintf(dir, sizeof(dir), "/sys/dev/char/%u:%u/device/devfreq", major(st.st_rdev),
+		 minor(st.st_rdev));
+	dp = opendir(dir);
+	if (!dp)
+		return;
+	while ((e = readdir(dp)))
+		if (e->d_name[0] != '.') {
+			snprintf(d->devfreq, sizeof(d->devfreq), "%s/%s", dir, e->d_name);
+			break;
+		}
+	closedir(dp);
+}
+
+static const char *drm_devfreq_dir(struct hal_device *dev)
+{
+	return to_drm(dev)->devfreq[0] ? to_drm(dev)->devfreq : NULL;
+}
+
 static const struct hal_device_vtable npu_drm_vtable = {
 	.destroy = drm_destroy,
 	.supports = drm_supports,
 	.run = drm_run,
 	.prepare_weight = drm_prepare_weight,
 	.release_weight = drm_release_weight,
+	/* no freq_hint: the kernel driver has no per-job clock request yet */
+	.devfreq_dir = drm_devfreq_dir,
 };
 
 int npu_drm_export(struct hal_device *dev, uint32_t handle)
@@ -456,6 +493,7 @@ static enum hal_status npu_drm_create(const struct hal_device_options *opts,
 	}
 	d->ctx = cc.handle;
 	d->last.handle = cc.handle;
+	find_devfreq(d);
 	pthread_mutex_init(&d->lock, NULL);
 	d->base.vt = &npu_drm_vtable;
 	d->base.name = "npu-drm";

@@ -17,6 +17,19 @@ grep -q 'npu-drm *ran [1-9]' /tmp/drm.err || { echo "e2e: FAIL npu-drm ran no op
 cmp -s /tmp/npu.txt /tmp/drm.txt || { echo "e2e: FAIL outputs differ"; exit 1; }
 echo "e2e: identical output"
 
+# auto placement reads the kernel driver's devfreq bounds (the admin caps the clock first)
+df=/sys/class/devfreq/edge-npu.0
+old_max=$(cat $df/max_freq)
+echo 400000000 >$df/max_freq
+npu-run "$@" -n 4 --device npu-drm --placement auto --profile /data/profiles/phone.prof >/tmp/auto.txt \
+	2>/tmp/auto.err || { cat /tmp/auto.err; exit 1; }
+echo "$old_max" >$df/max_freq
+grep '^clock:' /tmp/auto.err | sed 's/^/e2e: /'
+grep -q "^clock: *npu-drm: devfreq .*/edge-npu.0, governor simple_ondemand, admin bounds [0-9]*\.\.400 MHz" \
+	/tmp/auto.err || { echo "e2e: FAIL auto placement did not read the devfreq bounds"; \
+	cat /tmp/auto.err; exit 1; }
+echo "e2e: auto placement read the admin's devfreq bounds"
+
 # npu-top while npu-run works through the driver
 if [ -x /bin/npu-top ]; then
 	npu-run -m /data/model.gguf -p "Once upon a time" -n 64 -t 2 --no-progress \

@@ -129,6 +129,8 @@ for lib in $(ldd "$MB/tools/npu-run" "$MB/tools/npu-top" |
 	cp -L "$lib" "$RD$lib"
 done
 [ -e "$RD/lib64" ] || ln -s lib "$RD/lib64" 2>/dev/null || true
+mkdir -p "$RD/data/profiles"
+cp "$ROOT"/sched/profiles/*.prof "$RD/data/profiles/"
 cp "$ROOT/tests/kmod/e2e.sh" "$RD/data/e2e.sh"
 cp "$ROOT/tests/kmod/init.sh" "$RD/init"
 chmod +x "$RD/init"

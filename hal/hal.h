@@ -169,7 +169,7 @@ struct hal_device_stats {
  * once per reset; any thread may test or wait.
  */
 struct hal_fence {
-	uint32_t signalled; /* futex word: 0 pending, 1 signalled */
+	uint32_t signalled; /* futex word: 0 pending, 1 signalled, 2 pending with a sleeper */
 	int32_t status;     /* enum hal_status of the op, valid once signalled */
 };
 
@@ -182,7 +182,7 @@ static inline void hal_fence_reset(struct hal_fence *f)
 /* Whether f is signalled; its status goes to *st then. */
 static inline bool hal_fence_done(const struct hal_fence *f, enum hal_status *st)
 {
-	if (!__atomic_load_n(&f->signalled, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&f->signalled, __ATOMIC_ACQUIRE) != 1)
 		return false;
 	*st = (enum hal_status)__atomic_load_n(&f->status, __ATOMIC_RELAXED);
 	return true;

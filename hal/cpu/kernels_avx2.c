@@ -87,7 +87,7 @@ static void quantize_act_avx2(const float *x, struct cpu_act *a, uint32_t row)
 		p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 		_mm256_storeu_si256((__m256i *)(a->qs + i * CPU_QK), p);
 		a->s[i] = hsum256_i32(sum);
-		a->d[i] = cpu_half_round(d);
+		a->d[i] = cpu_half_round_f16c(d);
 	}
 }
 

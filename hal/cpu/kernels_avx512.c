@@ -53,7 +53,7 @@ static void quantize_act_avx512(const float *x, struct cpu_act *a, uint32_t row)
 		_mm_storeu_si128((__m128i *)(a->qs + i * CPU_QK), _mm512_cvtepi32_epi8(q0));
 		_mm_storeu_si128((__m128i *)(a->qs + i * CPU_QK + 16), _mm512_cvtepi32_epi8(q1));
 		a->s[i] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-		a->d[i] = cpu_half_round(d);
+		a->d[i] = cpu_half_round_f16c(d);
 	}
 }
 

@@ -283,11 +283,12 @@ static int bench_small(const struct sched_profile *p, uint32_t count, uint64_t s
 	if (!proven)
 		return 0;
 	quality_line("HEFT alone:", &heft, proven, count, false);
-	quality_line("HEFT + local search:", &ls, proven, count, true);
-	quality_line("HEFT + local search + exact:", &full, proven, count, true);
-	printf("  (the partitioner runs the exact search on graphs of <= %u ops within %u nodes, "
-	       "seeded with the local search's plan; it improved on it for %u DAGs; times measured)\n",
-	       SCHED_PART_EXACT_N, (unsigned)SCHED_PART_EXACT_NODES, kept);
+	quality_line("local search + kicks alone:", &ls, proven, count, true);
+	quality_line("local search + exact step:", &full, proven, count, true);
+	printf("  (by default graphs of <= %u ops get the exact search, within %u nodes, seeded "
+	       "with the local\n   search's plan, instead of its kicks, which larger graphs of <= "
+	       "%u ops get; it improved on\n   the local search for %u DAGs; times measured)\n",
+	       SCHED_PART_EXACT_N, (unsigned)SCHED_PART_EXACT_NODES, SCHED_PART_PAIR_N, kept);
 	return 0;
 }
 

@@ -261,6 +261,12 @@ struct sched_part_stats {
 /* Graphs up to this size get the exact search, within this many nodes, after local search. */
 #define SCHED_PART_EXACT_N 12
 #define SCHED_PART_EXACT_NODES 500000
+/*
+ * Graphs up to this size get the local search's quadratic moves (pairs of nodes, any place in
+ * the order), re-placements tried with a re-derived order, and kicks where the exact search
+ * does not run.
+ */
+#define SCHED_PART_PAIR_N 24
 
 /*
  * HEFT (Topcuoglu et al. 2002): upward rank with mean costs over the devices that can run

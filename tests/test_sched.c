@@ -349,10 +349,11 @@ END_TEST
 /*
  * Three independent ops: A 4 on the CPU or 3 on the accelerator, B 3 or 7, C 8 or 8. HEFT puts
  * C on the CPU (0..8), B and A on the accelerator (10); the optimum by hand is C alone on the
- * accelerator and A, B on the CPU: 8. That takes all three nodes moving at once, which the
- * local search does not try; the exact step (the graph is tiny) finds it.
+ * accelerator and A, B on the CPU: 8. That takes all three nodes moving at once, which no move
+ * of the local search does: its kicks (random re-placements, then the search again) find it,
+ * and by default, the graph being tiny, the exact step instead, which also proves it optimal.
  */
-START_TEST(exact_step_beats_local_search_on_tiny_graph)
+START_TEST(three_node_trap_left_by_kicks_and_exact_step)
 {
 	struct sched_profile p = parse_two(0);
 	const enum hal_op_kind k[] = { HAL_OP_MATMUL, HAL_OP_MATMUL, HAL_OP_MATMUL };
@@ -366,10 +367,12 @@ START_TEST(exact_step_beats_local_search_on_tiny_graph)
 		d.nodes[v].sig = v + 1; /* distinct ops: no class move relabels them together */
 	ck_assert_int_eq(sched_plan_alloc(&pl, 3), SCHED_OK);
 	ck_assert_double_eq_tol(sched_exhaustive(&p, &d, 0, 1000000, NULL), 8e-6, 1e-12);
-	ck_assert_double_gt(partition_latency(&p, &d, &pl, true, &ps), 8e-6 * (1 + 1e-9));
+	ck_assert_double_eq_tol(partition_latency(&p, &d, &pl, true, &ps), 8e-6, 1e-12);
+	ck_assert_double_eq_tol(ps.heft_makespan_s, 10e-6, 1e-12);
+	ck_assert_uint_eq(ps.exact_nodes, 0);
 	ck_assert_double_eq_tol(partition_latency(&p, &d, &pl, false, &ps), 8e-6, 1e-12);
 	ck_assert(ps.exact_proven);
-	ck_assert(ps.exact_kept);
+	ck_assert(ps.exact_kept); /* the local search without kicks had stopped at 10 */
 	ck_assert_uint_gt(ps.exact_nodes, 0);
 	sched_plan_free(&pl);
 	sched_dag_free(&d);
@@ -715,7 +718,7 @@ int main(void)
 	tcase_add_test(tc, fork_join_optimum_by_hand);
 	tcase_add_test(tc, crossing_cost_keeps_chain_home);
 	tcase_add_test(tc, greedy_trap_needs_pair_move);
-	tcase_add_test(tc, exact_step_beats_local_search_on_tiny_graph);
+	tcase_add_test(tc, three_node_trap_left_by_kicks_and_exact_step);
 	tcase_add_test(tc, near_exhaustive_optimum_on_small_dags);
 	tcase_add_test(tc, memory_bound_runs_at_low_clock);
 	tcase_add_test(tc, leaky_compute_bound_races_to_idle);

@@ -570,6 +570,69 @@ START_TEST(concurrent_sessions)
 }
 END_TEST
 
+/*
+ * "auto" placement on a profile that puts the matmuls on the GPU and the NPU: the context's
+ * CPU, GPU (OpenCL) and in-process NPU all run ops of the graph, each matmul with its weights
+ * in its device's layout, and the logits match the reference backend's token after token.
+ */
+START_TEST(auto_placement_on_cpu_gpu_npu_matches_reference)
+{
+	struct mkmodel_params p = small(HAL_TYPE_Q8_0);
+	char *path = make_model(&p);
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct loaded ref, dut;
+	const enpu_token toks[8] = { 1, 15, 300, 4000, 27, 99, 512, 7 };
+
+	load_on(&ref, path, "cpu-ref");
+	co.devices = "gpu,npu";
+	ck_assert_msg(enpu_context_create(&co, &dut.ctx) == ENPU_OK, "%s", enpu_last_error(NULL));
+	ck_assert_msg(enpu_model_load(dut.ctx, path, NULL, &dut.model) == ENPU_OK, "%s",
+		      enpu_last_error(dut.ctx));
+	so.placement = "auto";
+	so.profile = tu_profile_slow_cpu(false);
+	ck_assert_msg(enpu_session_create(dut.model, &so, &dut.sess) == ENPU_OK, "%s",
+		      enpu_last_error(dut.ctx));
+	/* a prefill of 4, then decode steps */
+	for (int i = 0; i < 5; i++) {
+		const enpu_token *t = i ? &toks[3 + i] : toks;
+		size_t n = i ? 1 : 4, nv, nv2;
+		const float *a, *b;
+
+		ck_assert_msg(enpu_session_eval(dut.sess, t, n) == ENPU_OK, "%s",
+			      enpu_last_error(dut.ctx));
+		ck_assert_int_eq(enpu_session_eval(ref.sess, t, n), ENPU_OK);
+		ck_assert_int_eq(enpu_session_logits(dut.sess, &a, &nv), ENPU_OK);
+		ck_assert_int_eq(enpu_session_logits(ref.sess, &b, &nv2), ENPU_OK);
+		ck_assert_uint_eq(nv, nv2);
+		double dot = 0, na = 0, nb = 0;
+		for (size_t k = 0; k < nv; k++)
+			dot += (double)a[k] * b[k], na += (double)a[k] * a[k], nb += (double)b[k] * b[k];
+		ck_assert_msg(dot / sqrt(na * nb) > 0.9999, "step %d: cosine %.6f", i,
+			      dot / sqrt(na * nb));
+	}
+	struct enpu_device_usage u[ENPU_MAX_DEVICES];
+	uint32_t n = enpu_session_device_usage(dut.sess, u, ENPU_MAX_DEVICES);
+	ck_assert_uint_eq(n, 3);
+	for (uint32_t i = 0; i < n; i++) {
+		ck_assert_msg(u[i].ops > 0, "%s ran no op", u[i].device);
+		ck_assert_uint_eq(u[i].bytes_copied, 0);
+	}
+	struct enpu_schedule_report rep = ENPU_SCHEDULE_REPORT_INIT;
+	ck_assert_int_eq(enpu_session_schedule_report(dut.sess, &rep), ENPU_OK);
+	ck_assert_msg(strstr(rep.table, "host: ") && strstr(rep.table, " gpu ") &&
+			      strstr(rep.table, " npu "), "table:\n%s", rep.table);
+	ck_assert_uint_eq(rep.decode_steps, 4);
+	for (int i = 0; i < 2; i++) {
+		struct loaded *l = i ? &dut : &ref;
+		enpu_session_free(l->sess);
+		enpu_model_free(l->model);
+		enpu_context_destroy(l->ctx);
+	}
+	free(path);
+}
+END_TEST
+
 /* Generating the same model twice gives the same bytes. */
 START_TEST(generator_deterministic)
 {
@@ -709,6 +772,7 @@ int main(void)
 	tcase_add_test(tc, load_errors_named);
 	tcase_add_test(tc, session_errors);
 	tcase_add_test(tc, concurrent_sessions);
+	tcase_add_test(tc, auto_placement_on_cpu_gpu_npu_matches_reference);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -912,25 +912,9 @@ START_TEST(test_power_manager_clocks)
 	p.vocab = tu_vocab_path();
 	ck_assert_msg(mkmodel_write(&p, path, err, sizeof(err)) == 0, "mkmodel: %s", err);
 
-	/*
-	 * The host's profile without its GPU and with a CPU too slow for matmuls, so that the
-	 * plan puts them on the profile's npu, whose OPP table is this device's.
-	 */
-	size_t len;
-	char *host = tu_read_file(ENPU_SOURCE_ROOT "/sched/profiles/host.prof", &len);
-	char *gpu = strstr(host, "\ndevice gpu"), *npu = strstr(host, "\ndevice npu");
-	ck_assert(gpu && npu);
-	*gpu = 0;
-	char *rate = strstr(host, "rate matmul ");
-	ck_assert_ptr_nonnull(rate);
-	*rate = 0;
-	char *prof = malloc(len + 64);
-	sprintf(prof, "%s" "rate matmul 0.01%s%s\n", host, strchr(rate + 1, '\n'), npu);
+	/* the plan puts the matmuls on the profile's npu, whose OPP table is this device's */
 	char prof_path[512];
-	snprintf(prof_path, sizeof(prof_path), "%s", tu_tmp_path(".prof"));
-	tu_write_file(prof_path, prof, strlen(prof));
-	free(prof);
-	free(host);
+	snprintf(prof_path, sizeof(prof_path), "%s", tu_profile_slow_cpu(true));
 
 	uint64_t cur = auto_session_clock(path, prof_path, 1, 1000.0, NULL, &mhz);
 	ck_assert_msg(cur == (uint64_t)llround(mhz * 1e6), "chose %.0f MHz, device at %llu Hz",

@@ -197,3 +197,25 @@ int tu_run_suite(Suite *s)
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+const char *tu_profile_slow_cpu(bool without_gpu)
+{
+	static char out[512];
+	size_t len;
+	char *host = tu_read_file(ENPU_SOURCE_ROOT "/sched/profiles/host.prof", &len);
+	char *gpu = strstr(host, "\ndevice gpu"), *npu = strstr(host, "\ndevice npu");
+	char *rate = strstr(host, "rate matmul ");
+
+	ck_assert_msg(gpu && npu && rate && rate < gpu, "host.prof: no cpu, gpu and npu sections");
+	char *text = malloc(len + 64), *rest = strchr(rate, '\n');
+	ck_assert_ptr_nonnull(text);
+	*rate = 0;
+	if (without_gpu)
+		*gpu = 0;
+	sprintf(text, "%srate matmul 0.01%s%s\n", host, rest, without_gpu ? npu : "");
+	snprintf(out, sizeof(out), "%s", tu_tmp_path(".prof"));
+	tu_write_file(out, text, strlen(text));
+	free(text);
+	free(host);
+	return out;
+}

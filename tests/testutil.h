@@ -3,6 +3,7 @@
 #ifndef EDGE_NPU_TESTUTIL_H
 #define EDGE_NPU_TESTUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,13 @@ struct hal_tensor *tu_tensor_i32(const char *name, const int32_t *v, uint32_t n)
  */
 struct hal_tensor *tu_weight_rand(const char *name, enum hal_type type, uint32_t K,
 				  uint32_t N, uint64_t *rng, float **out_f);
+
+/*
+ * A device profile made from the source tree's host.prof with the CPU's matmul rate set to
+ * 0.01 ops/cycle, so that the partitioner puts the matmuls on the accelerators (the GPU and
+ * the NPU, or the NPU alone without_gpu). Written to a fresh temporary path, returned.
+ */
+const char *tu_profile_slow_cpu(bool without_gpu);
 
 /* system(cmd) as an exit status: the command's, or 128 + the signal that ended it. */
 int tu_system(const char *cmd);

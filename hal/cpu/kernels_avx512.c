@@ -125,6 +125,32 @@ tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 		__m512i w[8];
 		__m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32 * b)));
 
+		if (nt == 1) {
+			/*
+			 * Decode: the high nibbles stay in place (v & 0xf0 = 16 x nibble), their
+			 * sums in a chain of their own are exactly 16 x theirs and shift back:
+			 * one AND per vector instead of a shift and an AND.
+			 */
+			size_t ai = (size_t)t * nb + b;
+			const int8_t *a = A->qs + ai * CPU_QK;
+			__m512i lo = _mm512_set1_epi32(-8 * A->s[ai]), hi = _mm512_setzero_si512();
+
+			#pragma GCC unroll 4
+			for (int m = 0; m < 4; m++) {
+				__m512i v = _mm512_loadu_si512(q + 64 * m);
+
+				__m512i l4 = _mm512_and_si512(v, m4);
+				__m512i h4 = _mm512_andnot_si512(m4, v);
+
+				lo = _mm512_dpbusd_epi32(lo, l4, bcast(a, m));
+				hi = _mm512_dpbusd_epi32(hi, h4, bcast(a, m + 4));
+			}
+			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(A->d[ai]));
+			__m512i s = _mm512_add_epi32(lo, _mm512_srai_epi32(hi, 4));
+
+			facc[0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc2, facc[0]);
+			continue;
+		}
 		#pragma GCC unroll 8
 		for (int m = 0; m < 4; m++) {
 			__m512i v = _mm512_loadu_si512(q + 64 * m);
@@ -556,18 +582,23 @@ values_hd(float *acc, const float *p, const float *v, size_t ld, size_t n, const
 		for (int i = 0; i < 2; i++) {
 			__m512 pr = _mm512_set1_ps(p[r + i]);
 
+			const float *vr = v + (r + i) * ld;
+
 			#pragma GCC unroll 8
-			for (int c = 0; c < HD / 16; c++)
-				a[i][c] = _mm512_fmadd_ps(pr, _mm512_loadu_ps(v + (r + i) * ld + 16 * c),
-							  a[i][c]);
+			for (int c = 0; c < HD / 16; c++) {
+				__m512 x = _mm512_loadu_ps(vr + 16 * c);
+
+				a[i][c] = _mm512_fmadd_ps(pr, x, a[i][c]);
+			}
 		}
 	}
 	if (r < n) {
 		__m512 pr = _mm512_set1_ps(p[r]);
+		const float *vr = v + r * ld;
 
 		#pragma GCC unroll 8
 		for (int c = 0; c < HD / 16; c++)
-			a[0][c] = _mm512_fmadd_ps(pr, _mm512_loadu_ps(v + r * ld + 16 * c), a[0][c]);
+			a[0][c] = _mm512_fmadd_ps(pr, _mm512_loadu_ps(vr + 16 * c), a[0][c]);
 	}
 	#pragma GCC unroll 8
 	for (int c = 0; c < HD / 16; c++)

@@ -77,6 +77,13 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 		s->part.contention = true;
 		s->part.improve = true;
 		s->part.history = &s->history;
+		/*
+		 * The partitioner's default budget (40k simulations) is for npu-bench; at run time
+		 * placing delays the first token. On the ~130 M model's decode graph 2k simulations
+		 * give the same modeled latency within 0.03 % (phone 2.985 vs 2.984 ms, host 5.384
+		 * both) in 80-120 ms instead of 300-700 ms.
+		 */
+		s->part.max_evals = 2000;
 	}
 	/* calloc: pages of the cache beyond what a session uses are never touched */
 	s->kv = calloc(2 * (size_t)hp->n_layer * per_cache, sizeof(float));

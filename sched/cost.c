@@ -127,11 +127,14 @@ void sched_history_record(struct sched_history *h, uint64_t sig, uint32_t dev,
 	if (s == SCHED_HISTORY_SLOTS || !(predicted_s > 0) || !(measured_s > 0))
 		return;
 	double x = log(measured_s / predicted_s);
+	const uint32_t dk = dev < SCHED_MAX_DEVS ? dev : SCHED_MAX_DEVS - 1;
 	if (!found) {
 		h->slot[s].sig = sig;
 		h->slot[s].dev = dev;
 		h->slot[s].n = 1;
 		h->slot[s].log_ratio = x;
+		h->dev_log_sum[dk] += x;
+		h->dev_slots[dk]++;
 		return;
 	}
 	/* damp outliers: a sample counts at most a factor 2 away from the estimate */
@@ -144,12 +147,24 @@ void sched_history_record(struct sched_history *h, uint64_t sig, uint32_t dev,
 	uint32_t n = h->slot[s].n < 8 ? h->slot[s].n + 1 : 8;
 	h->slot[s].log_ratio = cur + (x - cur) / n;
 	h->slot[s].n++;
+	h->dev_log_sum[dk] += h->slot[s].log_ratio - cur;
 }
 
 double sched_history_factor(const struct sched_history *h, uint64_t sig, uint32_t dev)
 {
 	bool found;
 	uint32_t s = slot_of(h, sig, dev, &found);
+	const uint32_t dk = dev < SCHED_MAX_DEVS ? dev : SCHED_MAX_DEVS - 1;
 
-	return found ? exp(h->slot[s].log_ratio) : 1.0;
+	if (found)
+		return exp(h->slot[s].log_ratio);
+	if (h->dev_slots[dk])
+		return exp(h->dev_log_sum[dk] / h->dev_slots[dk]);
+	double sum = 0;
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < SCHED_MAX_DEVS; k++) {
+		sum += h->dev_log_sum[k];
+		n += h->dev_slots[k];
+	}
+	return n && sum > 0 ? exp(sum / n) : 1.0;
 }

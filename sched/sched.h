@@ -145,11 +145,20 @@ struct sched_history {
 		uint32_t dev, n;
 		double log_ratio;
 	} slot[SCHED_HISTORY_SLOTS];
+	/* per device: the sum of its slots' log ratios and how many (the prior for new ops) */
+	double dev_log_sum[SCHED_MAX_DEVS];
+	uint32_t dev_slots[SCHED_MAX_DEVS];
 };
 
 void sched_history_record(struct sched_history *h, uint64_t sig, uint32_t dev,
 			  double predicted_s, double measured_s);
-/* Factor to apply to the profile's prediction (1 when nothing was recorded). */
+/*
+ * Factor to apply to the profile's prediction: the op's own history; for an op not measured
+ * yet on dev, the mean of dev's (its other ops tell how far the profile is off there); on a
+ * device not measured at all, the mean over every measured op, but never below 1: an
+ * unmeasured device is not assumed faster than its profile, so that the partitioner does not
+ * move work onto it only because the devices it measured were slower than modeled.
+ */
 double sched_history_factor(const struct sched_history *h, uint64_t sig, uint32_t dev);
 
 /* Whether device dev of p can run node n. */

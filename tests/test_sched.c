@@ -694,11 +694,19 @@ START_TEST(history_corrects_and_damps_outliers)
 	for (int i = 0; i < 20; i++)
 		sched_history_record(h, 42, 1, 1e-3, 2e-3);
 	ck_assert_double_eq_tol(sched_history_factor(h, 42, 1), 2.0, 1e-9);
-	ck_assert_double_eq(sched_history_factor(h, 42, 0), 1.0); /* per device */
 	sched_history_record(h, 42, 1, 1e-3, 1.0);                /* a 500x outlier */
 	double f = sched_history_factor(h, 42, 1);
 	ck_assert_double_lt(f, 2.4);
 	ck_assert_double_gt(f, 2.0);
+	/* an op not measured on device 1 yet takes device 1's mean */
+	ck_assert_double_eq_tol(sched_history_factor(h, 7, 1), f, 1e-9);
+	/* device 0, never measured: the mean of all, as the devices measured were slower */
+	ck_assert_double_eq_tol(sched_history_factor(h, 42, 0), f, 1e-9);
+	/* measured faster than modeled: an unmeasured device is still not assumed faster */
+	memset(h, 0, sizeof(*h));
+	sched_history_record(h, 42, 1, 1e-3, 0.5e-3);
+	ck_assert_double_eq_tol(sched_history_factor(h, 42, 1), 0.5, 1e-9);
+	ck_assert_double_eq(sched_history_factor(h, 42, 0), 1.0);
 	free(h);
 }
 END_TEST

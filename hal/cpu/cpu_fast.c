@@ -338,8 +338,12 @@ static void gemm_job(void *arg, uint32_t ith, uint32_t nth)
 	};
 	const bool q4 = j->w->type == HAL_TYPE_Q4_0;
 	const size_t group_bytes = hal_row_bytes(j->w->type, j->w->ne[0]) * CPU_GROUP_ROWS;
-	/* ~32 KiB of weights per chunk: a CAS per chunk is noise, a late thread's share is not */
-	const uint32_t chunk = (uint32_t)((32768 + group_bytes - 1) / group_bytes);
+	/*
+	 * ~32 KiB of weights x tokens per chunk: a CAS per chunk is noise, a late thread's share
+	 * is not (a prefill's group is already T times the work of a decode's)
+	 */
+	const uint64_t work = (uint64_t)group_bytes * g.t1;
+	const uint32_t chunk = (uint32_t)((32768 + work - 1) / work);
 
 	while (range_take(j->cf, ith, nth, chunk, &g.g0, &g.g1)) {
 		if (q4)

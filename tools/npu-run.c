@@ -301,6 +301,17 @@ static void print_summary(const struct enpu_model_info *mi, uint64_t load_ns,
 	}
 }
 
+/* The dispatcher's share of each decode step, measured. */
+static void print_overhead(enpu_session *sess)
+{
+	struct enpu_schedule_report r = ENPU_SCHEDULE_REPORT_INIT;
+
+	if (enpu_session_schedule_report(sess, &r) == ENPU_OK)
+		fprintf(stderr, "overhead:  dispatch %.2f%% of each decode step's %.3f ms (time no "
+			"device ran an op; %llu steps)\n", r.overhead_pct, r.step_ms,
+			(unsigned long long)r.decode_steps);
+}
+
 /* The automatic placement: the table, the modeled figures and the measured ones beside them. */
 static void print_schedule(enpu_session *sess, const struct enpu_generate_stats *st)
 {
@@ -413,6 +424,8 @@ int main(int argc, char **argv)
 		print_summary(&mi, load_ns, &st);
 		if (place_auto)
 			print_schedule(sess, &st);
+		else
+			print_overhead(sess);
 		if (a.trace)
 			fprintf(stderr, "trace:     %s (open in ui.perfetto.dev)\n", a.trace);
 	}

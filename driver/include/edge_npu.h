@@ -304,8 +304,10 @@ struct enpu_schedule_report {
 #define ENPU_SCHEDULE_REPORT_INIT { .struct_size = sizeof(struct enpu_schedule_report) }
 
 /*
- * Fills *out. ENPU_ERR_INVALID_ARG when the session does not use "auto" placement or has not
- * evaluated anything yet. Not thread-safe against a concurrent eval on the same session.
+ * Fills *out. Under the fixed rule only the measured fields (decode_steps, step_ms,
+ * overhead_pct) are set; the rest is zero and profile is empty. ENPU_ERR_INVALID_ARG when an
+ * "auto" session has evaluated nothing yet, or a fixed one has decoded nothing. Not
+ * thread-safe against a concurrent eval on the same session.
  */
 ENPU_API enpu_status enpu_session_schedule_report(const enpu_session *session,
 						  struct enpu_schedule_report *out);

@@ -351,6 +351,8 @@ static void gemm_job(void *arg, uint32_t ith, uint32_t nth)
 		else
 			j->cf->k->gemm_q8(&g);
 	}
+	if (j->cf->k->gemm_done)
+		j->cf->k->gemm_done();
 }
 
 /* F32 and F16 weights stay in the file layout: one dot product per (row, token). */

@@ -72,6 +72,8 @@ struct cpu_kernels {
 	void (*quantize_act)(const float *x, struct cpu_act *a, uint32_t row);
 	void (*gemm_q8)(const struct cpu_gemm_args *g);
 	void (*gemm_q4)(const struct cpu_gemm_args *g);
+	/* After a thread's last gemm_q8/gemm_q4 call of a matmul (NULL: nothing to do). */
+	void (*gemm_done)(void);
 	/* Unpacked rows (F32 weights; F16 weights against activations already rounded to F16). */
 	float (*dot_f32)(const float *w, const float *a, size_t n);
 	float (*dot_f16)(const uint16_t *w, const float *a, size_t n);

@@ -219,10 +219,28 @@ static const struct amx_cfg amx_cfg __attribute__((aligned(64))) = {
 	.rows = { 16, CPU_QK / 4, 16, 16, CPU_QK / 4, 16 },
 };
 
+/*
+ * Whether this thread's tiles hold amx_cfg. Configured when a call first has 16 tokens (a
+ * decode never touches the tiles) and kept across the calls of one matmul: ldtilecfg and
+ * tilerelease cost about as much as a decode's chunk of work. gemm_done releases them.
+ */
+static __thread int amx_ready;
+
 static void amx_config(void)
 {
-	/* a constant in memory: the intrinsic's asm tells the compiler of 8 bytes read only */
-	_tile_loadconfig(&amx_cfg);
+	if (!amx_ready) {
+		/* a constant in memory: the intrinsic's asm tells the compiler of 8 bytes read */
+		_tile_loadconfig(&amx_cfg);
+		amx_ready = 1;
+	}
+}
+
+static void gemm_done_amx(void)
+{
+	if (amx_ready) {
+		_tile_release();
+		amx_ready = 0;
+	}
 }
 
 /* Block b of the group as signed bytes in B's layout: Q8 stored + 128, Q4 nibbles - 8. */
@@ -332,6 +350,9 @@ static uint32_t amx_group(const struct cpu_gemm_args *g, const uint8_t *qs, cons
 	int8_t bq[AMX_KB * 512] __attribute__((aligned(64)));
 	float acc[AMX_TT][16 * 16] __attribute__((aligned(64)));
 
+	if (tiles)
+		amx_config();
+
 	for (uint32_t tc = 0; tc < tiles; tc += AMX_TT) {
 		uint32_t ntt = tiles - tc < AMX_TT ? tiles - tc : AMX_TT;
 
@@ -362,23 +383,14 @@ static uint32_t amx_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const u
 	return amx_group(g, qs, sc, gi, t0, 1);
 }
 
-/* Tiles are configured per call (the state is per thread) and released before returning. */
 static void gemm_q8_amx(const struct cpu_gemm_args *g)
 {
-	amx_config();
-	{
-		GEMM_BODY_BIG(amx_q8, tile_q8, CPU_Q8_CHUNK)
-	}
-	_tile_release();
+	GEMM_BODY_BIG(amx_q8, tile_q8, CPU_Q8_CHUNK)
 }
 
 static void gemm_q4_amx(const struct cpu_gemm_args *g)
 {
-	amx_config();
-	{
-		GEMM_BODY_BIG(amx_q4, tile_q4, CPU_Q4_CHUNK)
-	}
-	_tile_release();
+	GEMM_BODY_BIG(amx_q4, tile_q4, CPU_Q4_CHUNK)
 }
 #endif
 
@@ -645,6 +657,7 @@ const struct cpu_kernels cpu_kernels_amx = {
 	.isa = "amx",
 	.gemm_q8 = gemm_q8_amx,
 	.gemm_q4 = gemm_q4_amx,
+	.gemm_done = gemm_done_amx,
 	AVX512_COMMON,
 };
 #endif

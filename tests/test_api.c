@@ -623,12 +623,8 @@ START_TEST(auto_placement_on_cpu_gpu_npu_matches_reference)
 	ck_assert_msg(strstr(rep.table, "host: ") && strstr(rep.table, " gpu ") &&
 			      strstr(rep.table, " npu "), "table:\n%s", rep.table);
 	ck_assert_uint_eq(rep.decode_steps, 4);
-	for (int i = 0; i < 2; i++) {
-		struct loaded *l = i ? &dut : &ref;
-		enpu_session_free(l->sess);
-		enpu_model_free(l->model);
-		enpu_context_destroy(l->ctx);
-	}
+	unload(&dut);
+	unload(&ref);
 	free(path);
 }
 END_TEST

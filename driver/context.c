@@ -26,20 +26,32 @@ const char *enpu_status_name(enpu_status status)
 	return "ENPU_ERR_UNKNOWN";
 }
 
+/*
+ * A failure's message goes to the context (any thread reads it) and to the failing thread's
+ * own copy: when sessions of one context run in several threads, each thread reads back its
+ * own failure, not the last one of any thread.
+ */
+static _Thread_local const enpu_context *thread_ctx;
+static _Thread_local char thread_error[ENPU_ERROR_LEN];
+
 enpu_status ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	pthread_mutex_lock(&ctx->error_lock);
-	vsnprintf(ctx->error, sizeof(ctx->error), fmt, ap);
-	pthread_mutex_unlock(&ctx->error_lock);
+	vsnprintf(thread_error, sizeof(thread_error), fmt, ap);
 	va_end(ap);
+	thread_ctx = ctx;
+	pthread_mutex_lock(&ctx->error_lock);
+	memcpy(ctx->error, thread_error, sizeof(ctx->error));
+	pthread_mutex_unlock(&ctx->error_lock);
 	return st;
 }
 
 void ctx_clear_error(enpu_context *ctx)
 {
+	if (thread_ctx == ctx)
+		thread_error[0] = 0;
 	pthread_mutex_lock(&ctx->error_lock);
 	ctx->error[0] = 0;
 	pthread_mutex_unlock(&ctx->error_lock);
@@ -215,6 +227,8 @@ void enpu_context_destroy(enpu_context *ctx)
 {
 	if (!ctx)
 		return;
+	if (thread_ctx == ctx)
+		thread_ctx = NULL; /* another context may get the same address */
 	sched_exec_destroy(ctx->exec); /* the queues stop before their devices go */
 	for (uint32_t i = 0; i < ctx->n_devices; i++) {
 		/* free the device's stats slot so npu-top stops listing a device that is gone */
@@ -227,5 +241,7 @@ void enpu_context_destroy(enpu_context *ctx)
 
 const char *enpu_last_error(const enpu_context *ctx)
 {
-	return ctx ? ctx->error : create_error;
+	if (!ctx)
+		return create_error;
+	return thread_ctx == ctx ? thread_error : ctx->error;
 }

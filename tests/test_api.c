@@ -562,8 +562,18 @@ START_TEST(concurrent_sessions)
 		ck_assert_uint_eq(jobs[i].out.n, 12);
 		ck_assert_msg(!memcmp(&jobs[i].out, &alone[i].out, sizeof(jobs[i].out)),
 			      "session %d generated other tokens beside another session", i);
-		enpu_session_free(jobs[i].sess);
 	}
+	/* a failure in this thread stays this thread's message while another thread succeeds */
+	const enpu_token bad = 1000000;
+	ck_assert_int_eq(enpu_session_eval(jobs[0].sess, &bad, 1), ENPU_ERR_INVALID_ARG);
+	jobs[1].out.n = 0;
+	ck_assert_int_eq(pthread_create(&th[1], NULL, gen_thread, &jobs[1]), 0);
+	pthread_join(th[1], NULL);
+	ck_assert_int_eq(jobs[1].st, ENPU_OK);
+	ck_assert_msg(strstr(enpu_last_error(ctx), "outside the vocabulary"), "%s",
+		      enpu_last_error(ctx));
+	for (int i = 0; i < 2; i++)
+		enpu_session_free(jobs[i].sess);
 	enpu_model_free(model);
 	enpu_context_destroy(ctx);
 	free(path);

@@ -33,6 +33,10 @@ struct enpu_model {
 	struct sched_model sm;
 	uint32_t n_weights;
 	struct sched_weight *weights; /* one per GGUF tensor, names NUL-terminated copies */
+	/* Q6_K tensors converted to Q8_0 at load: their new bytes, and how many */
+	void **converted;
+	uint32_t n_converted;
+	const char *first_converted;
 	char *names;
 	char name[128];
 	uint32_t n_ctx_train;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* model.c - loading a llama-architecture GGUF: metadata, weights, tokenizer, graph binding. */
 #include "internal.h"
+#include "hal/quant.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +169,42 @@ static enpu_status read_hparams(enpu_model *m, const char *path, struct sched_hp
 }
 
 /* Makes every tensor a sched_weight with a NUL-terminated name the graph can look up. */
+/*
+ * A Q6_K tensor becomes Q8_0 in memory the model owns: every device computes on Q8_0, and
+ * 8 bits per value with a scale per 32 hold the 6-bit values with a scale per 16 to within
+ * half a Q8_0 step (the same error as quantizing F32 weights to Q8_0).
+ */
+static enpu_status convert_q6_k(enpu_model *m, const char *path, struct sched_weight *w)
+{
+	const uint64_t cols = w->ne[0], rows = w->n_dims > 1 ? w->ne[1] * w->ne[2] * w->ne[3] : 1;
+	const size_t row_bytes = hal_row_bytes(HAL_TYPE_Q8_0, cols);
+	float *tmp = malloc(sizeof(float) * cols);
+	void **grown = realloc(m->converted, sizeof(*m->converted) * (m->n_converted + 1));
+	uint8_t *out = rows <= SIZE_MAX / row_bytes ? malloc(row_bytes * rows) : NULL;
+
+	if (grown)
+		m->converted = grown;
+	if (!tmp || !grown || !out) {
+		free(tmp);
+		free(out);
+		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY,
+				"%s: out of memory converting tensor '%s' from Q6_K to Q8_0", path,
+				w->name);
+	}
+	const struct block_q6_k *in = w->data;
+	for (uint64_t r = 0; r < rows; r++) {
+		dequantize_row_q6_k(in + r * (cols / QK_K), tmp, cols);
+		quantize_row_q8_0(tmp, (struct block_q8_0 *)(out + r * row_bytes), cols);
+	}
+	free(tmp);
+	m->converted[m->n_converted++] = out;
+	w->type = HAL_TYPE_Q8_0;
+	w->data = out;
+	if (!m->first_converted)
+		m->first_converted = w->name;
+	return ENPU_OK;
+}
+
 static enpu_status collect_weights(enpu_model *m, const char *path)
 {
 	const struct gguf_file *f = m->gguf;
@@ -184,11 +222,6 @@ static enpu_status collect_weights(enpu_model *m, const char *path)
 		const struct gguf_tensor_info *ti = &f->tensors[i];
 		struct sched_weight *w = &m->weights[i];
 
-		if (!hal_type_of(ti->type, &w->type))
-			return ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
-					"%s: tensor '%.*s' has type %s, which edge-npu does not support",
-					path, (int)ti->name.len, ti->name.ptr,
-					gguf_tensor_type_name(ti->type));
 		memcpy(p, ti->name.ptr, ti->name.len);
 		p[ti->name.len] = 0;
 		w->name = p;
@@ -196,6 +229,15 @@ static enpu_status collect_weights(enpu_model *m, const char *path)
 		w->n_dims = ti->n_dims;
 		memcpy(w->ne, ti->ne, sizeof(w->ne));
 		w->data = ti->data;
+		if (ti->type == GGUF_TENSOR_Q6_K) {
+			enpu_status st = convert_q6_k(m, path, w);
+			if (st)
+				return st;
+		} else if (!hal_type_of(ti->type, &w->type)) {
+			return ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+					"%s: tensor '%s' has type %s, which edge-npu does not support",
+					path, w->name, gguf_tensor_type_name(ti->type));
+		}
 	}
 	m->n_weights = (uint32_t)f->n_tensors;
 	return ENPU_OK;
@@ -409,6 +451,9 @@ void enpu_model_free(enpu_model *m)
 	sched_model_release(&m->sm);
 	tok_vocab_free(m->vocab);
 	gguf_close(m->gguf);
+	for (uint32_t i = 0; i < m->n_converted; i++)
+		free(m->converted[i]);
+	free(m->converted);
 	free(m->weights);
 	free(m->names);
 	pthread_mutex_destroy(&m->copies_lock);
@@ -417,7 +462,7 @@ void enpu_model_free(enpu_model *m)
 
 enpu_status enpu_model_info(const enpu_model *m, struct enpu_model_info *out)
 {
-	if (!m || !out || out->struct_size < sizeof(struct enpu_model_info))
+	if (!m || !out || out->struct_size < offsetof(struct enpu_model_info, n_converted))
 		return ENPU_ERR_INVALID_ARG;
 	const struct sched_hparams *hp = &m->sm.hp;
 
@@ -433,6 +478,10 @@ enpu_status enpu_model_info(const enpu_model *m, struct enpu_model_info *out)
 	out->n_head = hp->n_head;
 	out->n_head_kv = hp->n_head_kv;
 	out->n_ff = hp->n_ff;
+	if (out->struct_size >= sizeof(struct enpu_model_info)) {
+		out->n_converted = m->n_converted;
+		out->converted = m->first_converted;
+	}
 	return ENPU_OK;
 }
 

@@ -252,3 +252,74 @@ void dequantize_row(enum hal_type type, const void *x, float *y, size_t n)
 		break;
 	}
 }
+
+/* ---- Q6_K ------------------------------------------------------------------------------- */
+
+/* Where element e's low nibble and high bits live in a block (see quant.h). */
+static inline void q6_k_pos(size_t e, size_t *ql, unsigned *ql_shift, size_t *qh,
+			    unsigned *qh_shift)
+{
+	const size_t h = e / 128, m = e % 128, l = m % 32, g = m / 32;
+
+	*ql = 64 * h + l + 32 * (g & 1);
+	*ql_shift = 4 * (unsigned)(g >> 1);
+	*qh = 32 * h + l;
+	*qh_shift = 2 * (unsigned)g;
+}
+
+void dequantize_row_q6_k(const struct block_q6_k *x, float *y, size_t n)
+{
+	for (size_t b = 0; b < n / QK_K; b++, x++) {
+		const float d = fp16_to_fp32(x->d);
+
+		for (size_t e = 0; e < QK_K; e++) {
+			size_t ql, qh;
+			unsigned sl, sh;
+
+			q6_k_pos(e, &ql, &sl, &qh, &sh);
+			const int q = ((x->ql[ql] >> sl) & 0xf) | (((x->qh[qh] >> sh) & 3) << 4);
+			y[b * QK_K + e] = d * (float)x->scales[e / 16] * (float)(q - 32);
+		}
+	}
+}
+
+/*
+ * A plain Q6_K quantizer (for generated test models): each sub-block's scale is its
+ * max |x| / 31, the block's d the largest of those / 127, each sub-block's integer scale
+ * that over d rounded up, and every value rounds to the nearest step of d * scale. ggml's own searches scales more finely; the format is the same.
+ */
+void quantize_row_q6_k(const float *x, struct block_q6_k *y, size_t n)
+{
+	for (size_t b = 0; b < n / QK_K; b++, y++, x += QK_K) {
+		float sub[QK_K / 16], top = 0;
+
+		for (size_t j = 0; j < QK_K / 16; j++) {
+			float amax = 0;
+			for (size_t i = 0; i < 16; i++)
+				amax = fmaxf(amax, fabsf(x[16 * j + i]));
+			sub[j] = amax / 31;
+			top = fmaxf(top, sub[j]);
+		}
+		const float d = top / 127;
+		y->d = fp32_to_fp16(d);
+		if (fp16_to_fp32(y->d) < d)
+			y->d++; /* the next half up (d >= 0): no sub-block scale above 127 steps */
+		const float dq = fp16_to_fp32(y->d);
+		memset(y->ql, 0, sizeof(y->ql));
+		memset(y->qh, 0, sizeof(y->qh));
+		for (size_t j = 0; j < QK_K / 16; j++)
+			/* rounded up, so that no value needs more than 31 steps */
+			y->scales[j] = (int8_t)(dq > 0 ? fminf(127, ceilf(sub[j] / dq)) : 0);
+		for (size_t e = 0; e < QK_K; e++) {
+			const float step = dq * (float)y->scales[e / 16];
+			int q = step > 0 ? (int)roundf(x[e] / step) : 0;
+			size_t ql, qh;
+			unsigned sl, sh;
+
+			q = (q < -32 ? -32 : q > 31 ? 31 : q) + 32;
+			q6_k_pos(e, &ql, &sl, &qh, &sh);
+			y->ql[ql] |= (uint8_t)((q & 0xf) << sl);
+			y->qh[qh] |= (uint8_t)((q >> 4) << sh);
+		}
+	}
+}

@@ -27,7 +27,24 @@ struct block_q4_0 {
 	uint8_t qs[QK / 2];
 };
 
+/*
+ * Q6_K (ggml's "k-quant" of 6 bits, which llama.cpp's quantizer gives output.weight in Q4_0
+ * files): 256 elements in 16 sub-blocks of 16, 210 bytes. Element e has the 6-bit value q (0..63)
+ * made of a low nibble in ql and two high bits in qh, and x = d * scales[e / 16] * (q - 32).
+ * Within each half of 128 (h = e / 128, m = e % 128, l = m % 32, g = m / 32): the low nibble is
+ * ql[64h + l + 32 * (g & 1)] >> (4 * (g >> 1)), the high bits qh[32h + l] >> (2 * g).
+ * Not a HAL type: the model loader converts it to Q8_0 (quant_q6_k_row_to_q8_0).
+ */
+#define QK_K 256
+struct block_q6_k {
+	uint8_t ql[QK_K / 2];
+	uint8_t qh[QK_K / 4];
+	int8_t scales[QK_K / 16];
+	uint16_t d;
+};
+
 _Static_assert(sizeof(struct block_q8_0) == 34, "Q8_0 block layout");
+_Static_assert(sizeof(struct block_q6_k) == 210, "Q6_K block layout");
 _Static_assert(sizeof(struct block_q4_0) == 18, "Q4_0 block layout");
 
 /* IEEE 754 binary16 <-> binary32, round to nearest even, NaN/Inf/subnormals preserved. */
@@ -42,5 +59,9 @@ void quantize_row_q4_0(const float *x, struct block_q4_0 *y, size_t n);
 void quantize_row(enum hal_type type, const float *x, void *y, size_t n);
 /* Converts a row of n elements of type (F32, F16, Q8_0, Q4_0) to F32. */
 void dequantize_row(enum hal_type type, const void *x, float *y, size_t n);
+
+/* Q6_K rows of n elements (a multiple of 256) from and to F32. */
+void quantize_row_q6_k(const float *x, struct block_q6_k *y, size_t n);
+void dequantize_row_q6_k(const struct block_q6_k *x, float *y, size_t n);
 
 #endif

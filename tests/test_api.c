@@ -103,7 +103,12 @@ static double *dequant(const struct gguf_file *f, const char *name, size_t *n_ou
 
 	ck_assert_ptr_nonnull(t);
 	for (size_t r = 0; r < rows; r++) {
-		dequantize_row(type, (const char *)t->data + r * hal_row_bytes(type, cols), tmp, cols);
+		if (t->type == GGUF_TENSOR_Q6_K) /* the file's own values, not edge-npu's Q8_0 */
+			dequantize_row_q6_k((const struct block_q6_k *)t->data + r * (cols / QK_K),
+					    tmp, cols);
+		else
+			dequantize_row(type, (const char *)t->data + r * hal_row_bytes(type, cols),
+				       tmp, cols);
 		for (size_t c = 0; c < cols; c++)
 			out[r * cols + c] = tmp[c];
 	}
@@ -256,10 +261,11 @@ static struct agreement compare(const float *a, const double *b, size_t n)
  * The engine's logits after each of the tokens, prefill of 4 then decode, against ref, on the
  * reference CPU backend and on the default (fast) one.
  */
-static struct agreement against_reference_on(const char *device, enum hal_type type,
-					     double min_cos, double max_abs)
+static struct agreement against_reference_of(const struct mkmodel_params *pp,
+					     const char *device, double min_cos, double max_abs)
 {
-	struct mkmodel_params p = small(type);
+	struct mkmodel_params p = *pp;
+	const enum hal_type type = p.type;
 	char *path = make_model(&p);
 	const int32_t toks[8] = { 1, 15043, 3186, 29892, 445, 338, 263, 1243 };
 	struct agreement worst = { 1.0, 0.0 };
@@ -288,6 +294,14 @@ static struct agreement against_reference_on(const char *device, enum hal_type t
 	free(ref);
 	free(path);
 	return worst;
+}
+
+static struct agreement against_reference_on(const char *device, enum hal_type type,
+					     double min_cos, double max_abs)
+{
+	struct mkmodel_params p = small(type);
+
+	return against_reference_of(&p, device, min_cos, max_abs);
 }
 
 static void against_reference(enum hal_type type, double min_cos, double max_abs)
@@ -323,6 +337,31 @@ END_TEST
 START_TEST(q4_0_matches_double_forward)
 {
 	against_reference(HAL_TYPE_Q4_0, 0.999, 0.25);
+}
+END_TEST
+
+/*
+ * A Q4_0 model whose output.weight is Q6_K, as llama.cpp's quantizer writes them: it loads
+ * (the Q6_K tensor converted to Q8_0, reported in the model info) and stays as close to the
+ * double forward pass on the file's own Q6_K values as an all-Q4_0 model does.
+ */
+START_TEST(q6_k_output_matches_double_forward)
+{
+	struct mkmodel_params p = small(HAL_TYPE_Q4_0);
+	struct enpu_model_info mi = ENPU_MODEL_INFO_INIT;
+	struct loaded l;
+
+	p.dim = 256; /* Q6_K blocks are 256 wide */
+	p.output_q6_k = true;
+	char *path = make_model(&p);
+	load_on(&l, path, "cpu");
+	ck_assert_int_eq(enpu_model_info(l.model, &mi), ENPU_OK);
+	ck_assert_uint_eq(mi.n_converted, 1);
+	ck_assert_str_eq(mi.converted, "output.weight");
+	unload(&l);
+	free(path);
+	against_reference_of(&p, "cpu-ref", 0.999, 0.25);
+	against_reference_of(&p, "cpu", 0.999, 0.25);
 }
 END_TEST
 
@@ -770,6 +809,7 @@ int main(void)
 	tcase_add_test(tc, f16_matches_double_forward);
 	tcase_add_test(tc, q8_0_matches_double_forward);
 	tcase_add_test(tc, q4_0_matches_double_forward);
+	tcase_add_test(tc, q6_k_output_matches_double_forward);
 	tcase_add_test(tc, q8_0_vs_f32_decode);
 	tcase_add_test(tc, logits_finite_and_spread);
 	tcase_add_test(tc, prefill_equals_decode);

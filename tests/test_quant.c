@@ -367,6 +367,57 @@ END_TEST
 
 /* ---- zero rows and the generic row functions ---------------------------------------------- */
 
+/*
+ * Q6_K: a block of arbitrary bytes decodes as ggml's loop over the two halves reads it (four
+ * values per step: ql low and high nibbles at l and l + 32, qh's four 2-bit fields), and a
+ * quantized row comes back within half a step of each sub-block's scale.
+ */
+START_TEST(test_q6_k_layout_and_error)
+{
+	struct block_q6_k b[2];
+	uint64_t rng = 99;
+	float got[512];
+
+	for (size_t i = 0; i < sizeof(b); i++)
+		((uint8_t *)b)[i] = (uint8_t)tu_rand_u64(&rng);
+	for (int k = 0; k < 2; k++)
+		b[k].d = fp32_to_fp16(0.01f * (float)(k + 1));
+	dequantize_row_q6_k(b, got, 512);
+	for (int k = 0; k < 2; k++) {
+		const float d = fp16_to_fp32(b[k].d);
+		const float *y = got + 256 * k;
+
+		for (int h = 0; h < 2; h++) {
+			const uint8_t *ql = b[k].ql + 64 * h, *qh = b[k].qh + 32 * h;
+			const int8_t *sc = b[k].scales + 8 * h;
+			for (int l = 0; l < 32; l++) {
+				const int is = l / 16;
+				const int q1 = ((ql[l] & 0xf) | ((qh[l] & 3) << 4)) - 32;
+				const int q2 = ((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32;
+				const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+				const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+				ck_assert_float_eq(y[128 * h + l], d * sc[is] * (float)q1);
+				ck_assert_float_eq(y[128 * h + l + 32], d * sc[is + 2] * (float)q2);
+				ck_assert_float_eq(y[128 * h + l + 64], d * sc[is + 4] * (float)q3);
+				ck_assert_float_eq(y[128 * h + l + 96], d * sc[is + 6] * (float)q4);
+			}
+		}
+	}
+
+	float x[512], back[512];
+	for (int i = 0; i < 512; i++)
+		x[i] = tu_rand_f32(&rng) * (i < 256 ? 1.0f : 0.001f);
+	quantize_row_q6_k(x, b, 512);
+	dequantize_row_q6_k(b, back, 512);
+	for (int i = 0; i < 512; i++) {
+		const int k = i / 256;
+		const float step = fp16_to_fp32(b[k].d) * (float)b[k].scales[(i % 256) / 16];
+		ck_assert_msg(fabsf(back[i] - x[i]) <= 0.5f * step * 1.0001f + 1e-12f,
+			      "element %d: %g back as %g (step %g)", i, x[i], back[i], step);
+	}
+}
+END_TEST
+
 START_TEST(test_zero_rows)
 {
 	float x[2 * QK] = { 0 }, y[2 * QK];
@@ -451,6 +502,7 @@ static Suite *quant_suite(void)
 	tcase_add_test(tc, test_q8_0_error_bound);
 	tcase_add_test(tc, test_q4_0_known_block);
 	tcase_add_test(tc, test_q4_0_error_bound);
+	tcase_add_test(tc, test_q6_k_layout_and_error);
 	tcase_add_test(tc, test_zero_rows);
 	tcase_add_test(tc, test_generic_rows);
 	suite_add_tcase(s, tc);

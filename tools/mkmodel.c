@@ -119,6 +119,7 @@ struct tensor_buf {
 	uint32_t n_dims;
 	uint64_t ne[2];
 	enum hal_type type;
+	bool q6_k; /* written as Q6_K instead of type */
 	void *data;
 };
 
@@ -131,7 +132,8 @@ static int fill_tensor(struct tensor_buf *t, uint64_t seed, uint32_t index, floa
 {
 	struct rng r;
 	const uint64_t cols = t->ne[0], rows = t->n_dims > 1 ? t->ne[1] : 1;
-	const size_t row_bytes = hal_row_bytes(t->type, cols);
+	const size_t row_bytes = t->q6_k ? cols / QK_K * sizeof(struct block_q6_k)
+					 : hal_row_bytes(t->type, cols);
 
 	t->data = malloc(row_bytes * rows);
 	if (!t->data)
@@ -145,7 +147,11 @@ static int fill_tensor(struct tensor_buf *t, uint64_t seed, uint32_t index, floa
 			if (j + 1 < cols)
 				row[j + 1] = norm ? 1.0f + 0.1f * b : sigma * b;
 		}
-		quantize_row(t->type, row, (char *)t->data + i * row_bytes, cols);
+		if (t->q6_k)
+			quantize_row_q6_k(row, (struct block_q6_k *)((char *)t->data + i * row_bytes),
+					  cols);
+		else
+			quantize_row(t->type, row, (char *)t->data + i * row_bytes, cols);
 	}
 	return 0;
 }
@@ -170,11 +176,13 @@ static int gen_tensor(struct gen *g, const char *name, uint32_t ne0, uint32_t ne
 	tb->ne[0] = ne0;
 	tb->ne[1] = ne1;
 	tb->type = norm ? HAL_TYPE_F32 : g->p->type;
+	tb->q6_k = g->p->output_q6_k && !strcmp(name, "output.weight");
 	g->n++;
 	if (fill_tensor(tb, g->p->seed, g->n - 1, sigma, norm, g->row))
 		return -1;
-	return gguf_writer_add_tensor(g->w, tb->name, gguf_type_of(tb->type), tb->n_dims, tb->ne,
-				      tb->data) ? -1 : 0;
+	return gguf_writer_add_tensor(g->w, tb->name,
+				      tb->q6_k ? GGUF_TENSOR_Q6_K : gguf_type_of(tb->type),
+				      tb->n_dims, tb->ne, tb->data) ? -1 : 0;
 }
 
 static void add_meta(struct gguf_writer *w, const struct mkmodel_params *p)
@@ -208,6 +216,11 @@ static int check_params(const struct mkmodel_params *p, char *err, size_t len)
 	if (p->dim % blk || p->ffn % blk) {
 		snprintf(err, len, "dim (%u) and ffn (%u) must be multiples of %zu for %s",
 			 p->dim, p->ffn, blk, hal_type_name(p->type));
+		return -1;
+	}
+	if (p->output_q6_k && (p->tied || p->dim % QK_K)) {
+		snprintf(err, len, "a Q6_K output.weight needs an untied output and dim (%u) a "
+			 "multiple of %d", p->dim, QK_K);
 		return -1;
 	}
 	return 0;

@@ -17,6 +17,8 @@ struct mkmodel_params {
 	enum hal_type type; /* of every matrix, the embedding included; norms stay F32 */
 	uint64_t seed;
 	bool tied;          /* no output.weight: the embedding is the output projection */
+	/* output.weight in Q6_K, as llama.cpp's quantizer writes it in Q4_0 (and other) files */
+	bool output_q6_k;
 	const char *vocab;  /* GGUF whose tokenizer.* keys are copied */
 	const char *name;   /* general.name */
 };

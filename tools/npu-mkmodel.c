@@ -25,6 +25,8 @@ static void usage(FILE *f)
 		"      --ctx N         context length (default %u)\n"
 		"  -t, --type T        weight type: f32, f16, q8_0, q4_0 (default q8_0); norms are f32\n"
 		"      --tied          no output.weight: the embedding is the output projection\n"
+		"      --output-q6k    output.weight in Q6_K, as llama.cpp's quantizer writes it in\n"
+		"                      Q4_0 files (edge-npu converts it to Q8_0 when loading)\n"
 		"      --seed N        random seed (default %llu)\n"
 		"      --vocab FILE    GGUF whose tokenizer is used (default %s)\n"
 		"      --name TEXT     general.name\n"
@@ -52,7 +54,8 @@ static int parse_u32(const char *opt, const char *s, uint32_t *out)
 
 int main(int argc, char **argv)
 {
-	enum { O_DIM = 256, O_LAYERS, O_HEADS, O_KV, O_FFN, O_CTX, O_TIED, O_SEED, O_VOCAB, O_NAME };
+	enum { O_DIM = 256, O_LAYERS, O_HEADS, O_KV, O_FFN, O_CTX, O_TIED, O_SEED, O_VOCAB, O_NAME,
+	       O_OUT_Q6K };
 	static const struct option opts[] = {
 		{ "output", required_argument, 0, 'o' }, { "type", required_argument, 0, 't' },
 		{ "dim", required_argument, 0, O_DIM }, { "layers", required_argument, 0, O_LAYERS },
@@ -60,6 +63,7 @@ int main(int argc, char **argv)
 		{ "ffn", required_argument, 0, O_FFN }, { "ctx", required_argument, 0, O_CTX },
 		{ "tied", no_argument, 0, O_TIED }, { "seed", required_argument, 0, O_SEED },
 		{ "vocab", required_argument, 0, O_VOCAB }, { "name", required_argument, 0, O_NAME },
+		{ "output-q6k", no_argument, 0, O_OUT_Q6K },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct mkmodel_params p = mkmodel_default;
@@ -86,6 +90,7 @@ int main(int argc, char **argv)
 		case O_FFN: bad |= parse_u32("--ffn", optarg, &p.ffn); break;
 		case O_CTX: bad |= parse_u32("--ctx", optarg, &p.ctx); break;
 		case O_TIED: p.tied = true; break;
+		case O_OUT_Q6K: p.output_q6_k = true; break;
 		case O_SEED: bad |= parse_u32("--seed", optarg, &seed32); p.seed = seed32; break;
 		case O_VOCAB: p.vocab = optarg; break;
 		case O_NAME: p.name = optarg; break;

@@ -140,6 +140,10 @@ struct enpu_model_info {
 	uint64_t n_params;
 	uint64_t file_bytes;
 	uint32_t n_vocab, n_ctx, n_embd, n_layer, n_head, n_head_kv, n_ff;
+	/* Tensors stored in a type no device computes on (Q6_K, as llama.cpp's quantizer gives
+	 * output.weight in Q4_0 files), converted to Q8_0 when loaded, and the first one's name. */
+	uint32_t n_converted;
+	const char *converted;
 };
 #define ENPU_MODEL_INFO_INIT { .struct_size = sizeof(struct enpu_model_info) }
 

@@ -478,8 +478,9 @@ START_TEST(test_elementwise)
 	for (size_t i = 0; i < 2; i++) {
 		struct op_case c = { .n = 0, .floor = 1e-3 };
 		uint64_t seed = 77;
-		struct hal_tensor *a = add_t(&c, HAL_TYPE_F32, 2048, 9, &seed);
-		struct hal_tensor *b = add_t(&c, HAL_TYPE_F32, 2048, 9, &seed);
+		/* rows of 2045: the vector kernels' masked tails */
+		struct hal_tensor *a = add_t(&c, HAL_TYPE_F32, 2045, 9, &seed);
+		struct hal_tensor *b = add_t(&c, HAL_TYPE_F32, 2045, 9, &seed);
 
 		/* silu's far tails: exp over- and underflow */
 		((float *)a->data)[0] = -120.0f;

@@ -488,6 +488,10 @@ static void rmsnorm_job(void *arg, uint32_t ith, uint32_t nth)
 		float mean = j->cf->k->sumsq(in, D) / (float)D;
 		float scale = 1.0f / sqrtf(mean + j->op->p.rmsnorm.eps);
 
+		if (j->cf->k->scale_mul) {
+			j->cf->k->scale_mul(out, in, scale, w, D);
+			continue;
+		}
 		for (uint32_t i = 0; i < D; i++)
 			out[i] = (in[i] * scale) * w[i];
 	}
@@ -644,6 +648,8 @@ static void binary_job(void *arg, uint32_t ith, uint32_t nth)
 
 		if (op->kind == HAL_OP_SWIGLU) {
 			j->cf->k->swiglu(d, a, b, D);
+		} else if (j->cf->k->add) {
+			j->cf->k->add(d, a, b, D);
 		} else {
 			for (uint32_t i = 0; i < D; i++)
 				d[i] = a[i] + b[i];

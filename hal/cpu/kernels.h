@@ -86,6 +86,12 @@ struct cpu_kernels {
 	/* d[i] = silu(g[i]) * u[i] */
 	void (*swiglu)(float *d, const float *g, const float *u, size_t n);
 	/*
+	 * d[i] = (x[i] * s) * w[i] (RMSNorm's scaling, in the reference's order) and
+	 * d[i] = a[i] + b[i]; d may be x or a. NULL: the device's plain loops.
+	 */
+	void (*scale_mul)(float *d, const float *x, float s, const float *w, size_t n);
+	void (*add)(float *d, const float *a, const float *b, size_t n);
+	/*
 	 * One query head against n cache rows (row r at k + r * ld, hd floats):
 	 * attn_scores: p[r] = scale * dot(q, k_r), returns the max of p;
 	 * attn_values: acc[i] = sum_r p[r] * v_r[i].

@@ -513,6 +513,28 @@ static void swiglu_avx512(float *d, const float *g, const float *u, size_t n)
 	}
 }
 
+static void scale_mul_avx512(float *d, const float *x, float s, const float *w, size_t n)
+{
+	__m512 vs = _mm512_set1_ps(s);
+
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+		__m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vs);
+
+		_mm512_mask_storeu_ps(d + i, m, _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i)));
+	}
+}
+
+static void add_avx512(float *d, const float *a, const float *b, size_t n)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+
+		_mm512_mask_storeu_ps(d + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + i),
+							      _mm512_maskz_loadu_ps(m, b + i)));
+	}
+}
+
 /* ---- attention over the KV cache ---------------------------------------------------------- */
 
 /*
@@ -641,6 +663,8 @@ static void attn_values_avx512(float *acc, const float *p, const float *v, size_
 	.exp_sum = exp_sum_avx512,						\
 	.axpy = axpy_avx512,							\
 	.swiglu = swiglu_avx512,						\
+	.scale_mul = scale_mul_avx512,						\
+	.add = add_avx512,							\
 	.attn_scores = attn_scores_avx512,					\
 	.attn_values = attn_values_avx512
 

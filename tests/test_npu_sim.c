@@ -23,6 +23,7 @@
 #include "hal/npu/npu_model.h"
 #include "hal/npu/npu_sim.h"
 #include "hal/quant.h"
+#include "hal/telemetry.h"
 #include "testutil.h"
 #include "tools/mkmodel.h"
 
@@ -842,6 +843,38 @@ START_TEST(test_model_q4_0)
 }
 END_TEST
 
+/* The device's power state as this process publishes it for npu-top. */
+static uint32_t published_power(void)
+{
+	static struct hal_telem_proc p;
+
+	ck_assert_int_eq(hal_telem_read_file(hal_telem_path(), &p), 0);
+	for (uint32_t i = 0; i < p.n_slots; i++)
+		if (!strcmp(p.slot[i].name, "npu"))
+			return p.slot[i].power;
+	ck_abort_msg("no npu slot in %s", hal_telem_path());
+	return HAL_TELEM_POWER_UNKNOWN;
+}
+
+/* Runtime PM: off about 100 ms after the last job, as the kernel driver; a job powers it on. */
+START_TEST(test_autosuspend)
+{
+	struct hal_device *dev = open_npu(0);
+	uint64_t t0;
+
+	ck_assert_int_eq(run_empty(dev, NULL), HAL_OK);
+	ck_assert_uint_ne(published_power(), HAL_TELEM_POWER_OFF);
+	t0 = mono_ns();
+	while (published_power() != HAL_TELEM_POWER_OFF && mono_ns() - t0 < 5000000000ull)
+		usleep(10000);
+	ck_assert_uint_eq(published_power(), HAL_TELEM_POWER_OFF);
+	ck_assert_uint_ge(mono_ns() - t0, 50000000ull); /* not before the delay */
+	ck_assert_int_eq(run_empty(dev, NULL), HAL_OK);
+	ck_assert_uint_ne(published_power(), HAL_TELEM_POWER_OFF);
+	hal_device_destroy(dev);
+}
+END_TEST
+
 /* ---- the scheduler's power manager on this device ----------------------------------------- */
 
 /* A session with "auto" placement on profile, the npu context's, evaluated on a short prompt. */
@@ -959,6 +992,7 @@ int main(void)
 	tcase_add_test(tc, test_model_q8_0);
 	tcase_add_test(tc, test_model_q4_0);
 	tcase_add_test(tc, test_power_manager_clocks);
+	tcase_add_test(tc, test_autosuspend);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

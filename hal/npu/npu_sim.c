@@ -77,6 +77,9 @@ struct npu_sim {
 	struct npu_engine engine;
 	struct npu_sysfs sysfs;
 	uint64_t engine_busy_ns; /* telemetry: host time the engine ran jobs (worker only) */
+	/* runtime PM, as the kernel driver's: powered off NPU_AUTOSUSPEND_NS after the last job */
+	bool powered;
+	uint64_t last_job_end_ns, suspends;
 	atomic_uint queued;      /* telemetry: jobs submitted and not yet finished */
 	atomic_uint_fast64_t weight_bytes; /* telemetry: NPU-layout weights held */
 
@@ -219,8 +222,9 @@ static void publish_engine(struct npu_sim *d, const struct npu_counters *c, uint
 		.max_freq_hz = d->sysfs.max_hz,
 		.mem_bytes = atomic_load(&d->weight_bytes),
 		.last_job_ns = now,
-		/* no power gating is modeled in process: powered, busy or waiting for work */
-		.power = queued ? HAL_TELEM_POWER_ACTIVE : HAL_TELEM_POWER_IDLE,
+		.power = !d->powered ? HAL_TELEM_POWER_OFF
+			 : queued    ? HAL_TELEM_POWER_ACTIVE
+				     : HAL_TELEM_POWER_IDLE,
 		.queue_depth = queued,
 		.governor = npu_governor_name(d->sysfs.gov),
 	};
@@ -238,6 +242,10 @@ static void run_job(struct npu_sim *d, struct npu_job *j)
 	int rc;
 
 	pthread_mutex_lock(&d->elock);
+	if (!d->powered) { /* resumed: its SRAM starts empty after a suspend */
+		d->powered = true;
+		publish_engine(d, &d->engine.total, t0);
+	}
 	opp = npu_sysfs_pick_opp(&d->sysfs, t0);
 	if (opp != d->engine.opp && npu_engine_set_opp(&d->engine, opp) == 0)
 		npu_sysfs_set_opp(&d->sysfs, opp, t0);
@@ -260,6 +268,24 @@ static void run_job(struct npu_sim *d, struct npu_job *j)
 	atomic_fetch_sub(&d->queued, 1);
 	publish_engine(d, &total, t1);
 	pthread_mutex_unlock(&d->elock);
+	d->last_job_end_ns = t1;
+}
+
+/*
+ * Runtime PM: the kernel driver's default autosuspend delay. Suspending powers the engine off
+ * as the driver does: its SRAM forgets the resident weights, which the next job loads again
+ * (the engine's model counts that traffic), and npu-top shows the device off.
+ */
+#define NPU_AUTOSUSPEND_NS (100 * 1000000ull)
+
+static void suspend(struct npu_sim *d)
+{
+	pthread_mutex_lock(&d->elock);
+	npu_engine_reset(&d->engine);
+	d->powered = false;
+	d->suspends++;
+	publish_engine(d, &d->engine.total, hal_now_ns());
+	pthread_mutex_unlock(&d->elock);
 }
 
 static void *worker_main(void *arg)
@@ -270,8 +296,21 @@ static void *worker_main(void *arg)
 		struct npu_job *j;
 
 		pthread_mutex_lock(&d->qlock);
-		while (!d->head && !d->stop)
-			pthread_cond_wait(&d->qcond, &d->qlock);
+		while (!d->head && !d->stop) {
+			/* worker-only state: read without elock */
+			const uint64_t due = d->last_job_end_ns + NPU_AUTOSUSPEND_NS;
+			struct timespec ts = { (time_t)(due / 1000000000ull),
+					       (long)(due % 1000000000ull) };
+
+			if (!d->powered) {
+				pthread_cond_wait(&d->qcond, &d->qlock);
+			} else if (pthread_cond_timedwait(&d->qcond, &d->qlock, &ts) == ETIMEDOUT &&
+				   !d->head && !d->stop) {
+				pthread_mutex_unlock(&d->qlock);
+				suspend(d);
+				pthread_mutex_lock(&d->qlock);
+			}
+		}
 		j = d->head;
 		if (j) {
 			d->head = j->next;
@@ -650,7 +689,13 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 		return HAL_ERR_DEVICE;
 	}
 	pthread_mutex_init(&d->qlock, NULL);
-	pthread_cond_init(&d->qcond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the autosuspend deadline's clock */
+	pthread_cond_init(&d->qcond, &ca);
+	pthread_condattr_destroy(&ca);
+	d->powered = true;
+	d->last_job_end_ns = hal_now_ns();
 	pthread_mutex_init(&d->elock, NULL);
 	pthread_mutex_init(&d->run_lock, NULL);
 	if (pthread_create(&d->worker, NULL, worker_main, d)) {

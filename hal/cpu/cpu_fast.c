@@ -5,9 +5,10 @@
  *
  * Numerics are the reference backend's (cpu_ref.c) up to float summation order: activations
  * are quantized with quantize_row_q8_0's rules, block dots are exact integers scaled by both
- * half scales. Every op splits its work by rows (weight rows, tokens, or token x head) into
- * contiguous ranges that depend only on the thread count, and no row's arithmetic depends on
- * the range it falls in, so any thread count gives bit-identical results.
+ * half scales. Every op shares its work by rows (weight rows, tokens, or token x head): each
+ * thread starts on its own contiguous range and takes chunks of the others' when done, and no
+ * row's arithmetic depends on which thread or chunk computes it, so any thread count gives
+ * bit-identical results.
  */
 #include "cpu_fast.h"
 
@@ -135,6 +136,26 @@ static bool range_take(struct cpu_fast *cf, uint32_t ith, uint32_t nth, uint32_t
 		}
 	}
 	return false;
+}
+
+/*
+ * Every op shares its rows this way (not a static split): a thread whose vCPU the host has
+ * descheduled costs the others nothing, where a static split made them wait for it (an
+ * op of ~10 us then took ~0.2 ms on this host now and then). Rows are taken 8 at a time.
+ */
+#define ROW_CHUNK 8
+
+static void run_rows_shared(struct cpu_fast *cf, tpool_fn fn, void *arg, uint32_t rows,
+			    uint32_t nth)
+{
+	ranges_init(cf, rows, nth);
+	tpool_run_shared(cf->pool, fn, arg, nth);
+}
+
+static bool next_rows(struct cpu_fast *cf, uint32_t ith, uint32_t nth, uint32_t *lo,
+		      uint32_t *hi)
+{
+	return range_take(cf, ith, nth, ROW_CHUNK, lo, hi);
 }
 
 static float *row_f32(const struct hal_tensor *t, uint64_t r)
@@ -321,11 +342,14 @@ static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
 	struct mm_job *j = arg;
 	uint32_t lo, hi;
 
-	split(j->x->ne[1], ith, nth, &lo, &hi);
-	for (uint32_t t = lo; t < hi; t++) {
-		j->cf->k->quantize_act(row_f32(j->x, t), &j->act, t);
-		for (uint32_t b = 0; b < j->act.nb; b++)
-			j->act.dt[(size_t)b * j->act.n_rows + t] = j->act.d[(size_t)t * j->act.nb + b];
+	while (next_rows(j->cf, ith, nth, &lo, &hi)) {
+		for (uint32_t t = lo; t < hi; t++) {
+			const struct cpu_act *a = &j->act;
+
+			j->cf->k->quantize_act(row_f32(j->x, t), &j->act, t);
+			for (uint32_t b = 0; b < a->nb; b++)
+				a->dt[(size_t)b * a->n_rows + t] = a->d[(size_t)t * a->nb + b];
+		}
 	}
 }
 
@@ -363,17 +387,18 @@ static void gemm_float_job(void *arg, uint32_t ith, uint32_t nth)
 	const size_t rb = hal_row_bytes(j->w->type, K);
 	uint32_t lo, hi;
 
-	split(j->w->ne[1], ith, nth, &lo, &hi);
-	for (uint32_t n = lo; n < hi; n++) {
-		const void *wr = (const char *)j->w->data + n * rb;
+	while (range_take(j->cf, ith, nth, 16, &lo, &hi)) {
+		for (uint32_t n = lo; n < hi; n++) {
+			const void *wr = (const char *)j->w->data + n * rb;
 
-		for (uint32_t t = 0; t < T; t++) {
-			float *out = row_f32(j->dst, t) + n;
+			for (uint32_t t = 0; t < T; t++) {
+				float *out = row_f32(j->dst, t) + n;
 
-			if (j->w->type == HAL_TYPE_F16)
-				*out = j->cf->k->dot_f16(wr, j->xh + (size_t)t * K, K);
-			else
-				*out = j->cf->k->dot_f32(wr, row_f32(j->x, t), K);
+				if (j->w->type == HAL_TYPE_F16)
+					*out = j->cf->k->dot_f16(wr, j->xh + (size_t)t * K, K);
+				else
+					*out = j->cf->k->dot_f32(wr, row_f32(j->x, t), K);
+			}
 		}
 	}
 }
@@ -384,13 +409,14 @@ static void half_round_job(void *arg, uint32_t ith, uint32_t nth)
 	const uint32_t K = j->x->ne[0];
 	uint32_t lo, hi;
 
-	split(j->x->ne[1], ith, nth, &lo, &hi);
-	for (uint32_t t = lo; t < hi; t++) {
-		const float *x = row_f32(j->x, t);
-		float *y = (float *)j->xh + (size_t)t * K;
+	while (next_rows(j->cf, ith, nth, &lo, &hi)) {
+		for (uint32_t t = lo; t < hi; t++) {
+			const float *x = row_f32(j->x, t);
+			float *y = (float *)j->xh + (size_t)t * K;
 
-		for (uint32_t i = 0; i < K; i++)
-			y[i] = cpu_half_round(x[i]);
+			for (uint32_t i = 0; i < K; i++)
+				y[i] = cpu_half_round(x[i]);
+		}
 	}
 }
 
@@ -431,7 +457,7 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 		.n_rows = T,
 	};
 	j->packed = j->w->data;
-	tpool_run(cf->pool, act_quantize_job, j, threads_for(cf, T));
+	run_rows_shared(cf, act_quantize_job, j, T, threads_for(cf, T));
 	ranges_init(cf, (j->w->ne[1] + CPU_GROUP_ROWS - 1) / CPU_GROUP_ROWS, cf->n_threads);
 	tpool_run_shared(cf->pool, gemm_job, j, cf->n_threads);
 	return HAL_OK;
@@ -447,9 +473,9 @@ static enum hal_status run_matmul(struct cpu_fast *cf, const struct hal_op *op)
 		j.xh = scratch(cf, (size_t)j.x->ne[0] * j.x->ne[1] * sizeof(float));
 		if (!j.xh)
 			return fail(&cf->base, HAL_ERR_NOMEM, "matmul: out of memory for scratch");
-		tpool_run(cf->pool, half_round_job, &j, threads_for(cf, j.x->ne[1]));
+		run_rows_shared(cf, half_round_job, &j, j.x->ne[1], threads_for(cf, j.x->ne[1]));
 	}
-	tpool_run(cf->pool, gemm_float_job, &j, cf->n_threads);
+	run_rows_shared(cf, gemm_float_job, &j, j.w->ne[1], cf->n_threads);
 	return HAL_OK;
 }
 
@@ -468,20 +494,19 @@ static void run_embed(const struct hal_op *op)
 struct row_job {
 	struct cpu_fast *cf;
 	const struct hal_op *op;
+	/* rows [lo, hi) of the op on thread ith */
+	void (*rows)(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t hi);
 	float theta_scale;
 	float *scratch; /* per-thread, `stride` floats each */
 	size_t stride;
 };
 
-static void rmsnorm_job(void *arg, uint32_t ith, uint32_t nth)
+static void rmsnorm_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t hi)
 {
-	struct row_job *j = arg;
+	(void)ith;
 	const struct hal_tensor *x = j->op->src[0];
 	const float *w = j->op->src[1]->data;
 	const uint32_t D = x->ne[0];
-	uint32_t lo, hi;
-
-	split(x->ne[1], ith, nth, &lo, &hi);
 	for (uint32_t t = lo; t < hi; t++) {
 		const float *in = row_f32(x, t);
 		float *out = row_f32(j->op->dst, t);
@@ -501,15 +526,11 @@ static void rmsnorm_job(void *arg, uint32_t ith, uint32_t nth)
  * The angles depend on the position and pair only, not the head: cos/sin once per token
  * (the same float operations as the reference, so the same values), then every head.
  */
-static void rope_job(void *arg, uint32_t ith, uint32_t nth)
+static void rope_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t hi)
 {
-	struct row_job *j = arg;
 	const struct hal_op *op = j->op;
 	const uint32_t hd = op->p.rope.head_dim, n_rot = op->p.rope.n_rot;
 	float *cs = j->scratch + ith * j->stride;
-	uint32_t lo, hi;
-
-	split(op->dst->ne[1], ith, nth, &lo, &hi);
 	for (uint32_t t = lo; t < hi; t++) {
 		float theta_base = (float)load_i32(op->src[1], t);
 		float *x = row_f32(op->dst, t);
@@ -534,10 +555,21 @@ static void rope_job(void *arg, uint32_t ith, uint32_t nth)
 	}
 }
 
-static enum hal_status run_rows(struct cpu_fast *cf, const struct hal_op *op, tpool_fn fn,
+/* A row_job's rows, shared between the threads. */
+static void rows_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct row_job *j = arg;
+	uint32_t lo, hi;
+
+	while (next_rows(j->cf, ith, nth, &lo, &hi))
+		j->rows(j, ith, lo, hi);
+}
+
+static enum hal_status run_rows(struct cpu_fast *cf, const struct hal_op *op,
+				void (*rows)(struct row_job *, uint32_t, uint32_t, uint32_t),
 				size_t per_thread)
 {
-	struct row_job j = { .cf = cf, .op = op, .stride = per_thread };
+	struct row_job j = { .cf = cf, .op = op, .rows = rows, .stride = per_thread };
 
 	if (per_thread) {
 		j.scratch = scratch(cf, per_thread * cf->n_threads * sizeof(float));
@@ -547,7 +579,7 @@ static enum hal_status run_rows(struct cpu_fast *cf, const struct hal_op *op, tp
 	}
 	if (op->kind == HAL_OP_ROPE)
 		j.theta_scale = powf(op->p.rope.freq_base, -2.0f / (float)op->p.rope.n_rot);
-	tpool_run(cf->pool, fn, &j, threads_for(cf, op->dst->ne[1]));
+	run_rows_shared(cf, rows_job, &j, op->dst->ne[1], threads_for(cf, op->dst->ne[1]));
 	return HAL_OK;
 }
 
@@ -634,14 +666,11 @@ static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *o
 
 /* ---- SWIGLU, ADD -------------------------------------------------------------------------- */
 
-static void binary_job(void *arg, uint32_t ith, uint32_t nth)
+static void binary_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t hi)
 {
-	struct row_job *j = arg;
+	(void)ith;
 	const struct hal_op *op = j->op;
 	const uint32_t D = op->dst->ne[0];
-	uint32_t lo, hi;
-
-	split(op->dst->ne[1], ith, nth, &lo, &hi);
 	for (uint32_t t = lo; t < hi; t++) {
 		const float *a = row_f32(op->src[0], t), *b = row_f32(op->src[1], t);
 		float *d = row_f32(op->dst, t);
@@ -659,11 +688,11 @@ static void binary_job(void *arg, uint32_t ith, uint32_t nth)
 
 static void run_binary(struct cpu_fast *cf, const struct hal_op *op)
 {
-	struct row_job j = { .cf = cf, .op = op };
+	struct row_job j = { .cf = cf, .op = op, .rows = binary_rows };
 	uint64_t n = (uint64_t)op->dst->ne[0] * op->dst->ne[1];
 
-	tpool_run(cf->pool, binary_job, &j, n >= PAR_MIN_ELEMS ? threads_for(cf, op->dst->ne[1])
-							      : 1);
+	run_rows_shared(cf, rows_job, &j, op->dst->ne[1],
+			n >= PAR_MIN_ELEMS ? threads_for(cf, op->dst->ne[1]) : 1);
 }
 
 /* ---- the device --------------------------------------------------------------------------- */
@@ -695,11 +724,11 @@ static enum hal_status dispatch(struct cpu_fast *cf, const struct hal_op *op)
 		run_embed(op);
 		return HAL_OK;
 	case HAL_OP_RMSNORM:
-		return run_rows(cf, op, rmsnorm_job, 0);
+		return run_rows(cf, op, rmsnorm_rows, 0);
 	case HAL_OP_MATMUL:
 		return run_matmul(cf, op);
 	case HAL_OP_ROPE:
-		return run_rows(cf, op, rope_job, op->p.rope.n_rot + 16);
+		return run_rows(cf, op, rope_rows, op->p.rope.n_rot + 16);
 	case HAL_OP_ATTENTION:
 		return run_attention(cf, op);
 	case HAL_OP_SWIGLU:

@@ -41,3 +41,8 @@ const struct hal_backend *hal_backend_find(const char *name)
 			return hal_backends[i];
 	return NULL;
 }
+
+bool hal_backend_runs_all_ops(const struct hal_backend *b)
+{
+	return b == &cpu_ref || b == &hal_backend_cpu_fast;
+}

@@ -277,5 +277,7 @@ struct hal_backend {
 /* The backends compiled in, NULL-terminated, in order of preference as the CPU fallback. */
 extern const struct hal_backend *const hal_backends[];
 const struct hal_backend *hal_backend_find(const char *name);
+/* Whether b's devices run every op (then a context needs no CPU fallback beside them). */
+bool hal_backend_runs_all_ops(const struct hal_backend *b);
 
 #endif

@@ -542,6 +542,10 @@ static void rope_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t hi)
 			cs[i0 + 1] = sinf(theta);
 			theta_base *= j->theta_scale;
 		}
+		if (j->cf->k->rope) {
+			j->cf->k->rope(x, cs, n_rot, op->p.rope.n_head, hd);
+			continue;
+		}
 		for (uint32_t h = 0; h < op->p.rope.n_head; h++) {
 			float *xh = x + (size_t)h * hd;
 

@@ -92,6 +92,11 @@ struct cpu_kernels {
 	void (*scale_mul)(float *d, const float *x, float s, const float *w, size_t n);
 	void (*add)(float *d, const float *a, const float *b, size_t n);
 	/*
+	 * RoPE of one token: the first n_rot values (pairs) of each of n_head heads of hd
+	 * values in x, rotated by cs = cos, sin of each pair's angle. NULL: the device's loop.
+	 */
+	void (*rope)(float *x, const float *cs, uint32_t n_rot, uint32_t n_head, uint32_t hd);
+	/*
 	 * One query head against n cache rows (row r at k + r * ld, hd floats):
 	 * attn_scores: p[r] = scale * dot(q, k_r), returns the max of p;
 	 * attn_values: acc[i] = sum_r p[r] * v_r[i].

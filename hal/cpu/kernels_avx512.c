@@ -535,6 +535,24 @@ static void add_avx512(float *d, const float *a, const float *b, size_t n)
 	}
 }
 
+/* x0' = x0 c - x1 s, x1' = x1 c + x0 s for 8 pairs a vector: one fmaddsub on swapped pairs. */
+static void rope_avx512(float *x, const float *cs, uint32_t n_rot, uint32_t n_head, uint32_t hd)
+{
+	for (uint32_t i = 0; i < n_rot; i += 16) {
+		__mmask16 m = (__mmask16)(n_rot - i >= 16 ? 0xffff : (1u << (n_rot - i)) - 1);
+		__m512 v = _mm512_maskz_loadu_ps(m, cs + i);
+		__m512 c = _mm512_moveldup_ps(v), sn = _mm512_movehdup_ps(v);
+
+		for (uint32_t h = 0; h < n_head; h++) {
+			float *xh = x + (size_t)h * hd + i;
+			__m512 xv = _mm512_maskz_loadu_ps(m, xh);
+			__m512 sw = _mm512_permute_ps(xv, 0xb1);
+
+			_mm512_mask_storeu_ps(xh, m, _mm512_fmaddsub_ps(xv, c, _mm512_mul_ps(sw, sn)));
+		}
+	}
+}
+
 /* ---- attention over the KV cache ---------------------------------------------------------- */
 
 /*
@@ -665,6 +683,7 @@ static void attn_values_avx512(float *acc, const float *p, const float *v, size_
 	.swiglu = swiglu_avx512,						\
 	.scale_mul = scale_mul_avx512,						\
 	.add = add_avx512,							\
+	.rope = rope_avx512,							\
 	.attn_scores = attn_scores_avx512,					\
 	.attn_values = attn_values_avx512
 

@@ -546,9 +546,9 @@ static void rope_avx512(float *x, const float *cs, uint32_t n_rot, uint32_t n_he
 		for (uint32_t h = 0; h < n_head; h++) {
 			float *xh = x + (size_t)h * hd + i;
 			__m512 xv = _mm512_maskz_loadu_ps(m, xh);
-			__m512 sw = _mm512_permute_ps(xv, 0xb1);
+			__m512 sw = _mm512_mul_ps(_mm512_permute_ps(xv, 0xb1), sn);
 
-			_mm512_mask_storeu_ps(xh, m, _mm512_fmaddsub_ps(xv, c, _mm512_mul_ps(sw, sn)));
+			_mm512_mask_storeu_ps(xh, m, _mm512_fmaddsub_ps(xv, c, sw));
 		}
 	}
 }

@@ -636,10 +636,15 @@ static void attention_job(void *arg, uint32_t ith, uint32_t nth)
 	const uint32_t n_head = j->op->p.attn.n_head;
 	float *p = j->scratch + ith * j->stride;
 	float *acc = p + j->op->src[3]->ne[1];
+	const uint32_t items = j->op->dst->ne[1] * n_head;
+	/*
+	 * a 64th of a thread's share at a time (one item in a decode): in a prefill later tokens
+	 * attend to more rows, and each take waits for the stores before it to drain
+	 */
+	const uint32_t chunk = items / (64 * nth) ? items / (64 * nth) : 1;
 	uint32_t lo, hi;
 
-	/* one (token, head) at a time: in a prefill later tokens attend to more rows */
-	while (range_take(j->cf, ith, nth, 1, &lo, &hi))
+	while (range_take(j->cf, ith, nth, chunk, &lo, &hi))
 		for (uint32_t u = lo; u < hi; u++)
 			attend(j, p, acc, u / n_head, u % n_head);
 }

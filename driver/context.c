@@ -48,13 +48,11 @@ enpu_status ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 	return st;
 }
 
+/* A call on ctx starts: this thread's message is cleared; the shared one stays. */
 void ctx_clear_error(enpu_context *ctx)
 {
-	if (thread_ctx == ctx)
-		thread_error[0] = 0;
-	pthread_mutex_lock(&ctx->error_lock);
-	ctx->error[0] = 0;
-	pthread_mutex_unlock(&ctx->error_lock);
+	thread_ctx = ctx;
+	thread_error[0] = 0;
 }
 
 /* Messages of failures that have no context to hold them (enpu_context_create). */
@@ -126,9 +124,12 @@ static enpu_status start_context(enpu_context *ctx, enpu_context **out_ctx)
 {
 	char err[256];
 
-	if (sched_exec_create(ctx->devices, ctx->n_devices, &ctx->exec, err, sizeof(err))) {
+	enum sched_status st = sched_exec_create(ctx->devices, ctx->n_devices, &ctx->exec, err,
+						 sizeof(err));
+	if (st) {
 		enpu_context_destroy(ctx);
-		return create_fail(ENPU_ERR_NO_MEMORY, "%s", err);
+		return create_fail(st == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_DEVICE, "%s",
+				   err);
 	}
 	*out_ctx = ctx;
 	return ENPU_OK;

@@ -112,8 +112,6 @@ void ctx_clear_error(enpu_context *ctx);
 /* ---- placement.c: "auto" placement, the power manager's clocks, measured history ---- */
 /* Partitions slot's graph on the session's profile and maps it onto the context's devices. */
 enpu_status place_auto(enpu_session *s, struct graph_slot *slot);
-/* Before each run of slot: passes the power manager's clocks on to the devices. */
-void place_apply_clocks(enpu_session *s, const struct graph_slot *slot);
 /* After each op of an "auto" session: feeds the measured time to the history. */
 void place_learn(enpu_session *s, const struct graph_slot *slot, const struct sched_op_record *r);
 /* Whether slot should be placed again now that history has corrected the cost model. */

@@ -133,6 +133,20 @@ static void choose_clocks(enpu_session *s, struct graph_slot *slot, const struct
 }
 
 /*
+ * model_weight_for on context device k, with the device's queue held: converting weights
+ * into its layout must not overlap its ops (other sessions may be running on it).
+ */
+static struct hal_tensor *weight_for(enpu_session *s, const struct hal_tensor *w, uint32_t k)
+{
+	enpu_context *ctx = s->model->ctx;
+
+	sched_exec_hold_device(ctx->exec, k);
+	struct hal_tensor *out = model_weight_for(s->model, w, ctx->devices[k]);
+	sched_exec_release_device(ctx->exec, k);
+	return out;
+}
+
+/*
  * "auto" placement: partition the graph on the profile (modeled), then map each op onto this
  * host's device of the same class, with its matmul weights in that device's layout, falling
  * back to the CPU (device 0) where that device cannot run the op.
@@ -181,7 +195,7 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 
 		if (n->op.kind == HAL_OP_MATMUL) {
 			/* the weights in the layout of the device the plan chose (a copy made once) */
-			struct hal_tensor *w = model_weight_for(s->model, n->op.src[0], ctx->devices[k]);
+			struct hal_tensor *w = weight_for(s, n->op.src[0], k);
 			if (w)
 				n->op.src[0] = w;
 		}
@@ -193,8 +207,7 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 		} else if (!ctx->devices[k]->vt->supports(ctx->devices[k], &n->op)) {
 			k = 0;
 			if (n->op.kind == HAL_OP_MATMUL) {
-				struct hal_tensor *w = model_weight_for(s->model, n->op.src[0],
-									ctx->devices[0]);
+				struct hal_tensor *w = weight_for(s, n->op.src[0], 0);
 				if (w)
 					n->op.src[0] = w;
 			}
@@ -265,15 +278,6 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 	return ENPU_OK;
 }
 
-
-void place_apply_clocks(enpu_session *s, const struct graph_slot *slot)
-{
-	enpu_context *ctx = s->model->ctx;
-
-	for (uint32_t i = 0; i < ctx->n_devices; i++)
-		if (ctx->devices[i]->vt->freq_hint)
-			ctx->devices[i]->vt->freq_hint(ctx->devices[i], s->profile ? slot->hint_hz[i] : 0);
-}
 
 /* Only the host's own profile predicts times this host can measure. */
 static bool learns(const enpu_session *s)

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* session.c - sessions: KV cache, batched evaluation, sampling and generation. */
 #include "internal.h"
-#include "hal/telemetry.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -187,10 +186,14 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **ou
 
 	if (slot->g && slot->g->n_tokens == n) {
 		*out = slot;
-		if (!place_stale(s, slot))
-			return ENPU_OK;
-		s->replacements++;
-		return place_auto(s, slot);
+		/* placing again is an improvement: when it fails, the placement in force stays */
+		if (place_stale(s, slot)) {
+			if (place_auto(s, slot) == ENPU_OK)
+				s->replacements++;
+			else
+				ctx_clear_error(ctx);
+		}
+		return ENPU_OK;
 	}
 	slot_clear(s, slot); /* the trace forgets the graph before its address is reused */
 	enum sched_status st = sched_graph_build(&s->model->sm, n, s->k_cache, s->v_cache,
@@ -251,11 +254,11 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 		.priority = s->priority,
 		.usage = s->usage,
 		.obs = s->trace || s->profile ? &obs : NULL,
+		.freq_hint_hz = s->profile ? slot->hint_hz : NULL, /* the power manager's clocks */
 	};
 	struct sched_run_stats rs;
 	if (s->trace)
 		trace_begin_run(s->trace, g);
-	place_apply_clocks(s, slot);
 	enum sched_status sst = sched_exec_run(ctx->exec, g, &slot->deps, &opts, &rs, err,
 					       sizeof(err));
 	if (sst)
@@ -265,7 +268,6 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 	s->n_past += n;
 	memcpy(s->logits, g->logits->data, sizeof(float) * s->model->sm.hp.n_vocab);
 	s->have_logits = true;
-	hal_telemetry_publish_devices(ctx->devices, ctx->n_devices); /* for npu-top */
 	if (n == 1) {
 		const uint64_t wall = hal_now_ns() - t0;
 		s->steps++;

@@ -65,11 +65,10 @@ enum hal_status hal_devfreq_read(const char *dir, struct hal_devfreq *out, char 
 			break;
 		errno = 0;
 		hz = strtoull(p, &end, 10);
-		if (errno || end == p || (*end && *end != ' ') ||
-		    (out->n_opp && hz <= out->freq_hz[out->n_opp - 1])) {
+		if (errno || end == p || (*end && *end != ' ')) {
 			snprintf(err, err_len,
-				 "%s/available_frequencies: '%.64s' is not a list of ascending "
-				 "frequencies in Hz", dir, buf);
+				 "%s/available_frequencies: '%.64s' is not a list of frequencies in "
+				 "Hz", dir, buf);
 			return HAL_ERR_DEVICE;
 		}
 		if (out->n_opp == HAL_MAX_OPPS) {
@@ -84,6 +83,13 @@ enum hal_status hal_devfreq_read(const char *dir, struct hal_devfreq *out, char 
 		snprintf(err, err_len, "%s/available_frequencies: empty", dir);
 		return HAL_ERR_DEVICE;
 	}
+	/* devfreq lists a table in the driver's order, ascending or descending: sort it */
+	for (uint32_t i = 1; i < out->n_opp; i++)
+		for (uint32_t j = i; j > 0 && out->freq_hz[j - 1] > out->freq_hz[j]; j--) {
+			uint64_t t = out->freq_hz[j];
+			out->freq_hz[j] = out->freq_hz[j - 1];
+			out->freq_hz[j - 1] = t;
+		}
 	if (read_hz(dir, "min_freq", &out->min_hz, err, err_len) ||
 	    read_hz(dir, "max_freq", &out->max_hz, err, err_len) ||
 	    read_hz(dir, "cur_freq", &out->cur_hz, err, err_len) ||

@@ -188,7 +188,11 @@ static inline bool hal_fence_done(const struct hal_fence *f, enum hal_status *st
 	return true;
 }
 
-/* Signals f with st and wakes every thread blocked in hal_fence_wait(f). */
+/*
+ * Signals f with st and wakes every thread blocked in hal_fence_wait(f). A waiter may see the
+ * signal and return (and free f) before the wake-up is issued: a fence's memory may take one
+ * late futex wake, harmless because every futex waiter checks its word again.
+ */
 void hal_fence_signal(struct hal_fence *f, enum hal_status st);
 /* Blocks until f is signalled; returns its status. */
 enum hal_status hal_fence_wait(struct hal_fence *f);
@@ -200,7 +204,7 @@ enum hal_status hal_fence_wait(struct hal_fence *f);
 #define HAL_MAX_OPPS 16
 struct hal_devfreq {
 	uint32_t n_opp;
-	uint64_t freq_hz[HAL_MAX_OPPS]; /* available_frequencies, ascending */
+	uint64_t freq_hz[HAL_MAX_OPPS]; /* available_frequencies, sorted ascending */
 	uint64_t min_hz, max_hz;        /* the admin's bounds (min_freq, max_freq) */
 	uint64_t cur_hz;                /* cur_freq */
 	char governor[32];

@@ -267,18 +267,26 @@ static inline void q6_k_pos(size_t e, size_t *ql, unsigned *ql_shift, size_t *qh
 	*qh_shift = 2 * (unsigned)g;
 }
 
-void dequantize_row_q6_k(const struct block_q6_k *x, float *y, size_t n)
+void dequantize_row_q6_k(const void *x, float *y, size_t n)
 {
-	for (size_t b = 0; b < n / QK_K; b++, x++) {
-		const float d = fp16_to_fp32(x->d);
+	/* by bytes: tensors in a file need not be aligned for the struct's 16-bit scale */
+	const uint8_t *blk = x;
 
+	for (size_t b = 0; b < n / QK_K; b++, blk += sizeof(struct block_q6_k)) {
+		const uint8_t *ql_b = blk + offsetof(struct block_q6_k, ql);
+		const uint8_t *qh_b = blk + offsetof(struct block_q6_k, qh);
+		const int8_t *sc = (const int8_t *)(blk + offsetof(struct block_q6_k, scales));
+		uint16_t h;
+
+		memcpy(&h, blk + offsetof(struct block_q6_k, d), sizeof(h));
+		const float d = fp16_to_fp32(h);
 		for (size_t e = 0; e < QK_K; e++) {
 			size_t ql, qh;
 			unsigned sl, sh;
 
 			q6_k_pos(e, &ql, &sl, &qh, &sh);
-			const int q = ((x->ql[ql] >> sl) & 0xf) | (((x->qh[qh] >> sh) & 3) << 4);
-			y[b * QK_K + e] = d * (float)x->scales[e / 16] * (float)(q - 32);
+			const int q = ((ql_b[ql] >> sl) & 0xf) | (((qh_b[qh] >> sh) & 3) << 4);
+			y[b * QK_K + e] = d * (float)sc[e / 16] * (float)(q - 32);
 		}
 	}
 }

@@ -33,7 +33,7 @@ struct block_q4_0 {
  * made of a low nibble in ql and two high bits in qh, and x = d * scales[e / 16] * (q - 32).
  * Within each half of 128 (h = e / 128, m = e % 128, l = m % 32, g = m / 32): the low nibble is
  * ql[64h + l + 32 * (g & 1)] >> (4 * (g >> 1)), the high bits qh[32h + l] >> (2 * g).
- * Not a HAL type: the model loader converts it to Q8_0 (quant_q6_k_row_to_q8_0).
+ * Not a HAL type: the model loader converts it to Q8_0 (convert_q6_k in driver/model.c).
  */
 #define QK_K 256
 struct block_q6_k {
@@ -62,6 +62,6 @@ void dequantize_row(enum hal_type type, const void *x, float *y, size_t n);
 
 /* Q6_K rows of n elements (a multiple of 256) from and to F32. */
 void quantize_row_q6_k(const float *x, struct block_q6_k *y, size_t n);
-void dequantize_row_q6_k(const struct block_q6_k *x, float *y, size_t n);
+void dequantize_row_q6_k(const void *x, float *y, size_t n); /* x: any alignment */
 
 #endif

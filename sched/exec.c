@@ -11,6 +11,7 @@
  * one call at a time.
  */
 #include "sched/exec.h"
+#include "hal/telemetry.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -42,10 +43,15 @@ struct queue {
 	pthread_t thread;
 	pthread_cond_t cv;
 	struct run *head; /* runs with ops not yet taken here, highest priority, then oldest first */
+	bool running;     /* the worker is inside one of the device's ops */
+	uint32_t held;    /* sched_exec_hold_device: start nothing */
+	uint64_t hint_hz; /* the clock last asked of the device (freq_hint) */
+	uint64_t published_ns; /* last telemetry publish of the device's counters */
 };
 
 struct sched_exec {
 	pthread_mutex_t mu, obs_mu;
+	pthread_cond_t idle; /* a device's op ended: for sched_exec_hold_device */
 	bool stop;
 	uint64_t seq;
 	uint32_t pending; /* runs submitted, not finished */
@@ -76,6 +82,8 @@ static uint32_t pick(struct queue *q, struct run **out_run, enum hal_status *fai
 {
 	const uint32_t k = q->dev;
 
+	if (q->held)
+		return UINT32_MAX;
 	for (struct run **link = &q->head; *link; link = &(*link)->next[k]) {
 		struct run *r = *link;
 
@@ -96,11 +104,22 @@ static uint32_t pick(struct queue *q, struct run **out_run, enum hal_status *fai
 	return UINT32_MAX;
 }
 
-/* Runs node v of r on device k (outside mu); returns the status its fence carries. */
-static enum hal_status execute(struct sched_exec *x, struct run *r, uint32_t k, uint32_t v)
+/*
+ * Runs node v of r on q's device (outside mu, on q's worker); returns the status its fence
+ * carries. The run's clock for the device goes with the op, so that each op runs at the
+ * clock its own session's power manager chose.
+ */
+static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run *r, uint32_t v)
 {
+	const uint32_t k = q->dev;
 	const struct sched_node *n = &r->g->nodes[v];
 	struct hal_device *dev = x->devs[k];
+	const uint64_t hint = r->o.freq_hint_hz ? r->o.freq_hint_hz[k] : 0;
+
+	if (dev->vt->freq_hint && hint != q->hint_hz) {
+		dev->vt->freq_hint(dev, hint);
+		q->hint_hz = hint;
+	}
 	const struct hal_device_stats before = dev->stats;
 	uint64_t t0 = hal_now_ns();
 	enum hal_status st = dev->vt->run(dev, &n->op);
@@ -140,6 +159,19 @@ static enum hal_status execute(struct sched_exec *x, struct run *r, uint32_t k, 
 	return HAL_OK;
 }
 
+/*
+ * The device's counters for npu-top, from its worker: the only thread that runs the device's
+ * ops, hence the only writer of its stats. At most every PUBLISH_NS while busy, and when the
+ * queue runs dry (now 0: called under mu, which the publish does not need).
+ */
+#define PUBLISH_NS 20000000ull
+
+static void publish(struct sched_exec *x, struct queue *q, uint64_t now)
+{
+	hal_telemetry_publish_devices(&x->devs[q->dev], 1);
+	q->published_ns = now;
+}
+
 static void *worker(void *arg)
 {
 	struct queue *q = arg;
@@ -153,6 +185,8 @@ static void *worker(void *arg)
 		uint32_t v = pick(q, &r, &st);
 
 		if (v == UINT32_MAX) {
+			if (q->published_ns)
+				publish(x, q, 0); /* idle: the counters as they stand */
 			pthread_cond_wait(&q->cv, &x->mu);
 			continue;
 		}
@@ -160,14 +194,19 @@ static void *worker(void *arg)
 		uint64_t t0 = hal_now_ns();
 		if (runs && r->active++ == 0)
 			r->active_since = t0;
+		q->running = true;
 		pthread_mutex_unlock(&x->mu);
 
 		if (runs)
-			st = execute(x, r, k, v);
+			st = execute(x, q, r, v);
 		uint64_t t1 = hal_now_ns();
 		hal_fence_signal(&r->fence[v], st);
+		if (t1 - q->published_ns > PUBLISH_NS)
+			publish(x, q, t1);
 
 		pthread_mutex_lock(&x->mu);
+		q->running = false;
+		pthread_cond_broadcast(&x->idle);
 		if (runs) {
 			r->ops_ns += t1 - t0;
 			if (--r->active == 0)
@@ -209,6 +248,7 @@ void sched_exec_destroy(struct sched_exec *x)
 		pthread_join(x->q[k].thread, NULL);
 		pthread_cond_destroy(&x->q[k].cv);
 	}
+	pthread_cond_destroy(&x->idle);
 	pthread_mutex_destroy(&x->obs_mu);
 	pthread_mutex_destroy(&x->mu);
 	free(x);
@@ -231,6 +271,7 @@ enum sched_status sched_exec_create(struct hal_device **devs, uint32_t n_devs,
 	}
 	pthread_mutex_init(&x->mu, NULL);
 	pthread_mutex_init(&x->obs_mu, NULL);
+	pthread_cond_init(&x->idle, NULL);
 	for (uint32_t k = 0; k < n_devs; k++) {
 		struct queue *q = &x->q[k];
 
@@ -342,4 +383,21 @@ uint32_t sched_exec_pending(struct sched_exec *x)
 	uint32_t n = x->pending;
 	pthread_mutex_unlock(&x->mu);
 	return n;
+}
+
+void sched_exec_hold_device(struct sched_exec *x, uint32_t dev)
+{
+	pthread_mutex_lock(&x->mu);
+	x->q[dev].held++; /* the worker starts nothing more ... */
+	while (x->q[dev].running) /* ... and the op it is in ends */
+		pthread_cond_wait(&x->idle, &x->mu);
+	pthread_mutex_unlock(&x->mu);
+}
+
+void sched_exec_release_device(struct sched_exec *x, uint32_t dev)
+{
+	pthread_mutex_lock(&x->mu);
+	if (--x->q[dev].held == 0)
+		pthread_cond_signal(&x->q[dev].cv);
+	pthread_mutex_unlock(&x->mu);
 }

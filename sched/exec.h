@@ -12,7 +12,8 @@
  *
  * Several runs (the sessions of one context, from different threads) share the queues: each
  * device picks, among the ops whose inputs are ready, those of the highest-priority run first,
- * then the oldest run. A running op is never preempted.
+ * then the oldest run. A running op is never preempted. The workers also publish their
+ * devices' counters for npu-top (hal/telemetry.h), being their only writers.
  *
  * An op that fails signals its fence with the error; the ops that depend on it are skipped
  * (their fences carry the error on), and the run returns the first failure's message.
@@ -35,6 +36,9 @@ struct sched_run_options {
 	int32_t priority;                   /* higher runs first on a shared device; 0 normal */
 	struct sched_usage *usage;          /* per device, added to (may be NULL) */
 	const struct sched_observer *obs;   /* called after each op, one call at a time (NULL) */
+	/* per device, the clock its ops of this run should run at (the device's freq_hint; 0 or
+	 * NULL: no wish), handed to the device before each of them */
+	const uint64_t *freq_hint_hz;
 };
 
 /* What a run cost the host beyond its ops. */
@@ -53,6 +57,14 @@ struct sched_run_stats {
 enum sched_status sched_exec_run(struct sched_exec *x, struct sched_graph *g,
 				 const struct sched_dag *deps, const struct sched_run_options *o,
 				 struct sched_run_stats *stats, char *err, size_t err_len);
+
+/*
+ * Work on a device outside its queue (converting weights into its layout while other runs use
+ * it): hold waits until the device's worker is in none of its ops and keeps it from starting
+ * one until release. Holds nest.
+ */
+void sched_exec_hold_device(struct sched_exec *x, uint32_t dev);
+void sched_exec_release_device(struct sched_exec *x, uint32_t dev);
 
 /* Runs submitted and not yet finished (queue depth, for tools and tests). */
 uint32_t sched_exec_pending(struct sched_exec *x);

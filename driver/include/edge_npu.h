@@ -103,9 +103,10 @@ ENPU_API void enpu_context_destroy(enpu_context *ctx);
 
 /*
  * The message of the last failed call on ctx or its children ("" when none), valid until the
- * next call on ctx. A thread that has called into ctx reads its own last failure (sessions
- * evaluated in several threads do not overwrite each other's messages); another thread reads
- * the last failure of any. With ctx NULL: the last failed enpu_context_create of this thread.
+ * next call on ctx. A thread that has loaded a model or evaluated on ctx reads its own last
+ * failure ("" after a call that succeeded), so sessions evaluated in several threads do not
+ * overwrite each other's messages; another thread reads a snapshot of the last failure of
+ * any. With ctx NULL: the last failed enpu_context_create of this thread.
  */
 ENPU_API const char *enpu_last_error(const enpu_context *ctx);
 

@@ -297,6 +297,10 @@ uint32_t npu_sysfs_pick_opp(struct npu_sysfs *s, uint64_t now_ns)
 		uint64_t hint = __atomic_load_n(&s->hint_hz, __ATOMIC_RELAXED);
 
 		opp = hint ? opp_ceil(hint) : ondemand(s, now_ns);
+		if (hint) { /* the load window starts again when the governor takes over */
+			s->win_start_ns = now_ns;
+			s->win_busy_ns = 0;
+		}
 		break;
 	}
 	default:

@@ -112,6 +112,8 @@ void ctx_clear_error(enpu_context *ctx);
 /* ---- placement.c: "auto" placement, the power manager's clocks, measured history ---- */
 /* Partitions slot's graph on the session's profile and maps it onto the context's devices. */
 enpu_status place_auto(enpu_session *s, struct graph_slot *slot);
+/* Whether this run of slot should feed the history (the observer costs per op). */
+bool place_learns_now(const enpu_session *s, const struct graph_slot *slot);
 /* After each op of an "auto" session: feeds the measured time to the history. */
 void place_learn(enpu_session *s, const struct graph_slot *slot, const struct sched_op_record *r);
 /* Whether slot should be placed again now that history has corrected the cost model. */

@@ -285,6 +285,12 @@ static bool learns(const enpu_session *s)
 	return s->profile && !strcmp(s->profile->name, "host");
 }
 
+/* Every run at first, then one in 16: enough to follow drift, cheap per decode step. */
+bool place_learns_now(const enpu_session *s, const struct graph_slot *slot)
+{
+	return learns(s) && (slot->runs < 8 || slot->runs % 16 == 0);
+}
+
 void place_learn(enpu_session *s, const struct graph_slot *slot, const struct sched_op_record *r)
 {
 	const struct slot_node *n;

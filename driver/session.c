@@ -227,7 +227,8 @@ static void observe_op(void *user, const struct sched_graph *g, const struct sch
 {
 	struct run_observer *o = user;
 
-	place_learn(o->s, o->slot, r);
+	if (place_learns_now(o->s, o->slot))
+		place_learn(o->s, o->slot, r);
 	if (o->s->trace)
 		trace_op(o->s->trace, g, r);
 }
@@ -253,7 +254,7 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 	const struct sched_run_options opts = {
 		.priority = s->priority,
 		.usage = s->usage,
-		.obs = s->trace || s->profile ? &obs : NULL,
+		.obs = s->trace || place_learns_now(s, slot) ? &obs : NULL,
 		.freq_hint_hz = s->profile ? slot->hint_hz : NULL, /* the power manager's clocks */
 	};
 	struct sched_run_stats rs;

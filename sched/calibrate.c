@@ -15,6 +15,7 @@
 #include "hal/cpu/cpu_fast.h"
 #include "hal/cpu/threadpool.h"
 #include "hal/hal.h"
+#include "hal/opencl/opencl.h"
 #include "hal/quant.h"
 #include "kmod/npu_engine.h"
 
@@ -665,6 +666,13 @@ int sched_calibrate(const struct sched_calib_opts *opts, const struct sched_prof
 		if (mg.bw <= 0)
 			mg.bw = ceiling;
 		apply(&out->dev[ig], &mg);
+		struct hal_opencl_info info;
+		if (ic >= 0 && hal_opencl_get_info(cg.dev, &info) && info.caps.is_cpu) {
+			/* PoCL and the like: no parallel hardware, the same cores as the CPU's */
+			out->dev[ig].shares_cores = (uint32_t)ic + 1;
+			logf_(&cc, "  an OpenCL CPU device (%s): it shares the cores of '%s'\n",
+			      info.caps.device, out->dev[ic].name);
+		}
 	} else if (ig >= 0) {
 		logf_(&cc, "device gpu: not measured (%s); the base profile's figures are kept\n",
 		      o.no_gpu ? "--no-gpu" : gb ? gerr : "no OpenCL backend compiled in");

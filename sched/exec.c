@@ -109,7 +109,8 @@ static uint32_t pick(struct queue *q, struct run **out_run, enum hal_status *fai
  * carries. The run's clock for the device goes with the op, so that each op runs at the
  * clock its own session's power manager chose.
  */
-static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run *r, uint32_t v)
+static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run *r, uint32_t v,
+			       uint64_t *out_t0, uint64_t *out_t1)
 {
 	const uint32_t k = q->dev;
 	const struct sched_node *n = &r->g->nodes[v];
@@ -124,6 +125,9 @@ static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run
 	uint64_t t0 = hal_now_ns();
 	enum hal_status st = dev->vt->run(dev, &n->op);
 	uint64_t t1 = hal_now_ns();
+
+	*out_t0 = t0;
+	*out_t1 = t1;
 
 	if (st != HAL_OK) {
 		pthread_mutex_lock(&x->mu);
@@ -191,23 +195,26 @@ static void *worker(void *arg)
 			continue;
 		}
 		const bool runs = st == HAL_OK; /* else an input failed: skip, pass the error on */
-		uint64_t t0 = hal_now_ns();
-		if (runs && r->active++ == 0)
-			r->active_since = t0;
+		/* the op that finds the run idle opens its active interval, with its own start */
+		const bool opens = runs && r->active++ == 0;
+		uint64_t t0 = 0, t1 = 0;
+
 		q->running = true;
 		pthread_mutex_unlock(&x->mu);
 
 		if (runs)
-			st = execute(x, q, r, v);
-		uint64_t t1 = hal_now_ns();
+			st = execute(x, q, r, v, &t0, &t1);
 		hal_fence_signal(&r->fence[v], st);
-		if (t1 - q->published_ns > PUBLISH_NS)
+		if (runs && t1 - q->published_ns > PUBLISH_NS)
 			publish(x, q, t1);
 
 		pthread_mutex_lock(&x->mu);
 		q->running = false;
-		pthread_cond_broadcast(&x->idle);
+		if (q->held)
+			pthread_cond_broadcast(&x->idle);
 		if (runs) {
+			if (opens)
+				r->active_since = t0;
 			r->ops_ns += t1 - t0;
 			if (--r->active == 0)
 				r->active_ns += t1 - r->active_since;

@@ -250,6 +250,16 @@ static enum sched_status parse_line(struct parser *ps, char **w, int nw, const c
 		d->opp[d->n_opp++] = (struct sched_opp){ v * 1e6, v2 * 1e-3 };
 		return SCHED_OK;
 	}
+	if (!strcmp(k, "shares_cores")) {
+		if (nw != 2)
+			return perr(ps, "'shares_cores' takes the name of a device declared before");
+		for (uint32_t i = 0; i + 1 < p->n_dev; i++)
+			if (!strcmp(p->dev[i].name, w[1])) {
+				d->shares_cores = i + 1;
+				return SCHED_OK;
+			}
+		return perr(ps, "shares_cores: no device '%s' declared before '%s'", w[1], d->name);
+	}
 	for (size_t i = 0; i < sizeof(dev_keys) / sizeof(dev_keys[0]); i++) {
 		if (strcmp(k, dev_keys[i].key))
 			continue;
@@ -461,6 +471,8 @@ int sched_profile_write_notes(const struct sched_profile *p, const char *path,
 			fprintf(f, "%s %.6g\n", dev_keys[k].key,
 				*(const double *)((const char *)d + dev_keys[k].off) /
 					dev_keys[k].scale);
+		if (d->shares_cores)
+			fprintf(f, "shares_cores %s\n", p->dev[d->shares_cores - 1].name);
 	}
 	return fclose(f) ? -1 : 0;
 }

@@ -55,6 +55,12 @@ struct sched_dev_profile {
 	double launch_s;       /* per-op dispatch overhead */
 	double sync_s;         /* fence hand-off when a tensor crosses to/from another device */
 	double requant_bps;    /* int8 boundary: bytes/s of (de)quantizing a crossing tensor; 0 */
+	/*
+	 * 1 + the index of the device whose cores it computes on (an OpenCL CPU device such as
+	 * PoCL beside the CPU backend): the two never compute at the same time. 0: its own
+	 * hardware (so that a zeroed profile means independent devices).
+	 */
+	uint32_t shares_cores;
 	uint32_t line;         /* where the device was declared (messages) */
 };
 

@@ -98,6 +98,19 @@ struct running {
 	double power;       /* average power while it runs alone (peak estimate) */
 };
 
+/* Whether a device that shares k's cores (either way round) is computing now. */
+static bool cores_taken(const struct sched_profile *p, const struct running *run, uint32_t k)
+{
+	const uint32_t s = p->dev[k].shares_cores;
+
+	if (s && run[s - 1].v >= 0)
+		return true;
+	for (uint32_t j = 0; j < p->n_dev; j++)
+		if (p->dev[j].shares_cores == k + 1 && run[j].v >= 0)
+			return true;
+	return false;
+}
+
 void sched_simulate(const struct sched_profile *p, const struct sched_dag *d,
 		    const struct sched_plan *pl, const struct sched_sim_options *o,
 		    struct sched_sim_result *out)
@@ -142,7 +155,8 @@ void sched_simulate(const struct sched_profile *p, const struct sched_dag *d,
 	while (done < n) {
 		/* start what can start now */
 		for (uint32_t k = 0; k < nd; k++) {
-			if (run[k].v >= 0 || qpos[k] == qoff[k + 1] - qoff[k])
+			if (run[k].v >= 0 || qpos[k] == qoff[k + 1] - qoff[k] ||
+			    cores_taken(p, run, k))
 				continue;
 			uint32_t v = queue[qoff[k] + qpos[k]];
 			if (waiting[v] || arrive[v] > t)
@@ -203,7 +217,8 @@ void sched_simulate(const struct sched_profile *p, const struct sched_dag *d,
 		}
 		/* an input that arrives later (a crossing's latency) is an event too */
 		for (uint32_t k = 0; k < nd; k++) {
-			if (run[k].v >= 0 || qpos[k] == qoff[k + 1] - qoff[k])
+			if (run[k].v >= 0 || qpos[k] == qoff[k + 1] - qoff[k] ||
+			    cores_taken(p, run, k))
 				continue;
 			uint32_t v = queue[qoff[k] + qpos[k]];
 			if (!waiting[v] && arrive[v] > t)

@@ -684,6 +684,44 @@ START_TEST(power_budget_respected)
 }
 END_TEST
 
+/*
+ * shares_cores: an OpenCL CPU device computes on the CPU's cores, so two independent ops on
+ * the two never overlap in the simulation, and the partitioner gains nothing by splitting
+ * them; the key is written back by sched_profile_write and refused when it names no device.
+ */
+START_TEST(shared_cores_serialise)
+{
+	struct sched_profile p = parse_two(0), q;
+	const enum hal_op_kind kinds[2] = { HAL_OP_MATMUL, HAL_OP_MATMUL };
+	const double us[2][2] = { { 100, 100 }, { 100, 100 } };
+	struct sched_dag d;
+	struct sched_plan pl;
+	char err[256];
+
+	fixed_dag(&d, 2, kinds, 0, NULL, us);
+	ck_assert_int_eq(sched_plan_alloc(&pl, 2), SCHED_OK);
+	pl.dev[0] = 0;
+	pl.dev[1] = 1;
+	ck_assert_double_eq_tol(plan_makespan(&p, &d, &pl), 100e-6, 1e-9);
+	p.dev[1].shares_cores = 1; /* acc runs on cpu's cores */
+	ck_assert_double_eq_tol(plan_makespan(&p, &d, &pl), 200e-6, 1e-9);
+
+	const char *path = tu_tmp_path(".prof");
+	ck_assert_int_eq(sched_profile_write(&p, path), 0);
+	ck_assert_msg(sched_profile_load(path, &q, err, sizeof(err)) == SCHED_OK, "%s", err);
+	ck_assert_uint_eq(q.dev[1].shares_cores, 1);
+	ck_assert_uint_eq(q.dev[0].shares_cores, 0);
+	char text[1024];
+	snprintf(text, sizeof(text), two_dev, 0.0);
+	strcat(text, "shares_cores gpu0\n");
+	ck_assert_int_eq(sched_profile_parse(text, "bad.prof", &q, err, sizeof(err)),
+			 SCHED_ERR_INVALID);
+	ck_assert_msg(strstr(err, "shares_cores: no device 'gpu0'"), "%s", err);
+	sched_plan_free(&pl);
+	sched_dag_free(&d);
+}
+END_TEST
+
 /* ---- history ------------------------------------------------------------------------------- */
 
 START_TEST(history_corrects_and_damps_outliers)
@@ -735,6 +773,7 @@ int main(void)
 	tcase_add_test(tc, admin_bounds_honoured);
 	tcase_add_test(tc, power_budget_respected);
 	tcase_add_test(tc, history_corrects_and_damps_outliers);
+	tcase_add_test(tc, shared_cores_serialise);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -13,6 +13,7 @@
 #include "calibrate.h"
 
 #include "hal/cpu/cpu_fast.h"
+#include "hal/cpu/kernels.h"
 #include "hal/cpu/threadpool.h"
 #include "hal/hal.h"
 #include "hal/opencl/opencl.h"
@@ -43,6 +44,9 @@ __attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size
 	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
 
 	for (size_t i = 0; i + 128 <= n; i += 128) {
+		/* as the decode kernels stream their weights (hal/cpu/kernels.h) */
+		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES, 0, 3);
+		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES + 64, 0, 3);
 		a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(p + i)));
 		a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(p + i + 32)));
 		a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(p + i + 64)));
@@ -57,11 +61,13 @@ static uint64_t read_plain(const uint8_t *p, size_t n)
 {
 	uint64_t a[8] = { 0 }, v;
 
-	for (size_t i = 0; i + 64 <= n; i += 64)
+	for (size_t i = 0; i + 64 <= n; i += 64) {
+		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES, 0, 3);
 		for (int j = 0; j < 8; j++) {
 			memcpy(&v, p + i + 8 * j, sizeof(v));
 			a[j] ^= v;
 		}
+	}
 	return a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
 }
 

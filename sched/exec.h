@@ -8,12 +8,14 @@
  * (the graph's dependency DAG: read-after-write, write-after-read and write-after-write over
  * the memory the ops touch) are signalled. Ops on different devices overlap wherever the
  * graph allows, and a device hands its result to the next device itself: the thread that
- * submitted the run only waits for its end.
+ * submitted the run only waits for its end. A run on one device is run by the submitting
+ * thread itself whenever the device is free (no hand-off between threads at all).
  *
  * Several runs (the sessions of one context, from different threads) share the queues: each
  * device picks, among the ops whose inputs are ready, those of the highest-priority run first,
- * then the oldest run. A running op is never preempted. The workers also publish their
- * devices' counters for npu-top (hal/telemetry.h), being their only writers.
+ * then the oldest run. A running op is never preempted. Whichever thread runs a device's op
+ * publishes the device's counters for npu-top (hal/telemetry.h): one op at a time runs on a
+ * device, so its counters have one writer at a time.
  *
  * An op that fails signals its fence with the error; the ops that depend on it are skipped
  * (their fences carry the error on), and the run returns the first failure's message.

@@ -243,6 +243,12 @@ struct hal_device_vtable {
 	 */
 	const char *(*devfreq_dir)(struct hal_device *dev);
 	void (*freq_hint)(struct hal_device *dev, uint64_t hz);
+	/*
+	 * Optional: whether threads of the device may spin waiting for its next op (true, the
+	 * default) or must sleep at once because other devices' threads need the cores (a run
+	 * placed across devices on a host whose other devices also compute on its CPU).
+	 */
+	void (*spin)(struct hal_device *dev, bool spin);
 };
 
 struct hal_device {

@@ -791,12 +791,18 @@ static void cpu_fast_destroy(struct hal_device *dev)
 	free(cf);
 }
 
+static void cpu_fast_spin(struct hal_device *dev, bool spin)
+{
+	tpool_set_spin(((struct cpu_fast *)dev)->pool, spin);
+}
+
 static const struct hal_device_vtable cpu_fast_vtable = {
 	.destroy = cpu_fast_destroy,
 	.supports = cpu_fast_supports,
 	.run = cpu_fast_run,
 	.prepare_weight = cpu_fast_prepare_weight,
 	.release_weight = cpu_fast_release_weight,
+	.spin = cpu_fast_spin,
 };
 
 enum hal_status hal_cpu_fast_create(const struct hal_device_options *opts,

@@ -50,6 +50,7 @@ struct tpool {
 	_Atomic uint32_t sleepers;
 	_Atomic uint32_t caller_sleeps; /* the caller sleeps on `pending` */
 	_Atomic bool stop;
+	_Atomic bool no_spin; /* tpool_set_spin(false): waiting workers sleep at once */
 	uint64_t spin_ns;
 	tpool_fn fn;
 	void *arg;
@@ -98,7 +99,8 @@ static uint32_t wait_gen(struct tpool *p, uint32_t seen)
 			if (g != seen)
 				return g;
 			cpu_relax();
-			if (i % 64 == 0 && now_ns() - t0 > p->spin_ns)
+			if (i % 64 == 0 && (now_ns() - t0 > p->spin_ns ||
+					    atomic_load_explicit(&p->no_spin, memory_order_relaxed)))
 				break;
 		}
 		atomic_fetch_add(&p->sleepers, 1);
@@ -232,6 +234,11 @@ void tpool_destroy(struct tpool *p)
 uint32_t tpool_size(const struct tpool *p)
 {
 	return p->n;
+}
+
+void tpool_set_spin(struct tpool *p, bool spin)
+{
+	atomic_store_explicit(&p->no_spin, !spin, memory_order_relaxed);
 }
 
 void tpool_run(struct tpool *p, tpool_fn fn, void *arg, uint32_t nth)

@@ -13,6 +13,7 @@
 #ifndef EDGE_NPU_CPU_THREADPOOL_H
 #define EDGE_NPU_CPU_THREADPOOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct tpool;
@@ -27,6 +28,11 @@ void tpool_destroy(struct tpool *p);
 uint32_t tpool_size(const struct tpool *p);
 /* Runs fn on nth threads (1 <= nth <= size; clamped) and waits for all of them. */
 void tpool_run(struct tpool *p, tpool_fn fn, void *arg, uint32_t nth);
+/*
+ * Whether idle workers spin for the next job (the default) or sleep at once: other threads
+ * need the cores (other devices' queues in a mixed placement, PoCL, the simulated NPU).
+ */
+void tpool_set_spin(struct tpool *p, bool spin);
 /*
  * Like tpool_run for a job whose parts share their work so that any subset of the threads
  * finishes it (each takes items until none are left): returns as soon as the caller's part

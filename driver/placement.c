@@ -2,7 +2,7 @@
 /*
  * placement.c - "auto" placement: the partitioner's plan on a device profile (modeled), mapped
  * onto this host's devices; the power manager's clocks within the admin's devfreq bounds,
- * handed to the devices before each run; and, on the host's own profile, the measured time
+ * which the dispatcher hands to the devices with each run's ops; and, on the host's own profile, the measured time
  * of each op fed back into the cost model, with the graph placed again once it has learnt.
  */
 #include "internal.h"
@@ -23,18 +23,22 @@ static enum sched_dev_class host_class(const struct hal_device *dev)
 }
 
 
-/* The top clock of profile device dp, and the devfreq attributes of host device dev. */
 static double top_hz(const struct sched_dev_profile *dp)
 {
 	return dp->opp[dp->n_opp - 1].freq_hz;
 }
 
-static bool read_devfreq(struct hal_device *dev, struct hal_devfreq *df)
+/* The devfreq attributes of every context device, read once per placement (n_opp 0: none). */
+static void read_devfreqs(const enpu_context *ctx, struct hal_devfreq df[ENPU_MAX_DEVICES])
 {
-	const char *dir = dev->vt->devfreq_dir ? dev->vt->devfreq_dir(dev) : NULL;
-	char err[256];
+	for (uint32_t i = 0; i < ctx->n_devices; i++) {
+		struct hal_device *dev = ctx->devices[i];
+		const char *dir = dev->vt->devfreq_dir ? dev->vt->devfreq_dir(dev) : NULL;
+		char err[256];
 
-	return dir && hal_devfreq_read(dir, df, err, sizeof(err)) == HAL_OK && df->n_opp;
+		if (!dir || hal_devfreq_read(dir, &df[i], err, sizeof(err)) != HAL_OK)
+			df[i].n_opp = 0;
+	}
 }
 
 /*
@@ -42,7 +46,8 @@ static bool read_devfreq(struct hal_device *dev, struct hal_devfreq *df)
  * profile's devices of its class at the same fractions of the top clock (on "host" the NPU's
  * table is the simulated NPU's own, so the bounds map one to one).
  */
-static void admin_bounds(const enpu_session *s, struct sched_part_options *o)
+static void admin_bounds(const enpu_session *s, const struct hal_devfreq *devfreq,
+			 struct sched_part_options *o)
 {
 	const struct sched_profile *p = s->profile;
 	const enpu_context *ctx = s->model->ctx;
@@ -52,9 +57,9 @@ static void admin_bounds(const enpu_session *s, struct sched_part_options *o)
 		o->opp_max[k] = p->dev[k].n_opp - 1;
 	}
 	for (uint32_t i = 0; i < ctx->n_devices; i++) {
-		struct hal_devfreq df;
+		const struct hal_devfreq df = devfreq[i];
 
-		if (!read_devfreq(ctx->devices[i], &df))
+		if (!df.n_opp)
 			continue;
 		const double fmax = (double)df.freq_hz[df.n_opp - 1];
 		for (uint32_t k = 0; k < p->n_dev; k++) {
@@ -74,7 +79,8 @@ static void admin_bounds(const enpu_session *s, struct sched_part_options *o)
  * top clock. 0 (the governor decides) when the plan gives that class nothing. What was read
  * and chosen goes to text (one line per device with devfreq attributes).
  */
-static void choose_clocks(enpu_session *s, struct graph_slot *slot, const struct sched_plan *pl,
+static void choose_clocks(enpu_session *s, const struct hal_devfreq *devfreq,
+			  struct graph_slot *slot, const struct sched_plan *pl,
 			  const uint32_t prof[HAL_OP_COUNT][SCHED_MAX_DEVS], char *text,
 			  size_t len)
 {
@@ -85,11 +91,11 @@ static void choose_clocks(enpu_session *s, struct graph_slot *slot, const struct
 	text[0] = 0;
 	for (uint32_t i = 0; i < ctx->n_devices; i++) {
 		struct hal_device *dev = ctx->devices[i];
-		struct hal_devfreq df;
+		const struct hal_devfreq df = devfreq[i];
 		uint32_t best = 0, best_ops = 0;
 
 		slot->hint_hz[i] = 0;
-		if (!read_devfreq(dev, &df))
+		if (!df.n_opp)
 			continue;
 		for (uint32_t k = 0; k < p->n_dev; k++) {
 			uint32_t ops = 0;
@@ -171,7 +177,9 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "placing the graph: out of memory");
 	}
 	struct sched_part_options po = s->part;
-	admin_bounds(s, &po);
+	struct hal_devfreq devfreq[ENPU_MAX_DEVICES];
+	read_devfreqs(ctx, devfreq);
+	admin_bounds(s, devfreq, &po);
 	enum sched_status st = sched_partition(p, &d, &po, &pl, NULL, err, sizeof(err));
 	if (st) {
 		sched_plan_free(&pl);
@@ -226,7 +234,7 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 		};
 	}
 	char clocks[sizeof(s->report.clocks)];
-	choose_clocks(s, slot, &pl, prof, clocks, sizeof(clocks));
+	choose_clocks(s, devfreq, slot, &pl, prof, clocks, sizeof(clocks));
 	double place_ms = (double)(hal_now_ns() - t0) / 1e6;
 	s->place_total_ms += place_ms;
 

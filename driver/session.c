@@ -221,13 +221,14 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **ou
 struct run_observer {
 	enpu_session *s;
 	const struct graph_slot *slot;
+	bool learn; /* place_learns_now for this run */
 };
 
 static void observe_op(void *user, const struct sched_graph *g, const struct sched_op_record *r)
 {
 	struct run_observer *o = user;
 
-	if (place_learns_now(o->s, o->slot))
+	if (o->learn)
 		place_learn(o->s, o->slot, r);
 	if (o->s->trace)
 		trace_op(o->s->trace, g, r);
@@ -249,12 +250,12 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 		ids[i] = tokens[i];
 		pos[i] = (int32_t)(s->n_past + i);
 	}
-	struct run_observer ro = { s, slot };
+	struct run_observer ro = { s, slot, place_learns_now(s, slot) };
 	const struct sched_observer obs = { observe_op, &ro };
 	const struct sched_run_options opts = {
 		.priority = s->priority,
 		.usage = s->usage,
-		.obs = s->trace || place_learns_now(s, slot) ? &obs : NULL,
+		.obs = s->trace || ro.learn ? &obs : NULL,
 		.freq_hint_hz = s->profile ? slot->hint_hz : NULL, /* the power manager's clocks */
 	};
 	struct sched_run_stats rs;

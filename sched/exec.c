@@ -80,7 +80,21 @@ static bool inputs_ready(const struct run *r, uint32_t v, enum hal_status *faile
 	return true;
 }
 
-/* Under mu: the next op queue q may start (its run in *out_run), or UINT32_MAX. */
+/*
+ * Under mu: the first op of run r that queue q could start now (its index in r->by_dev), or
+ * UINT32_MAX; *failed when one of its inputs carries an error.
+ */
+static uint32_t first_ready(const struct queue *q, const struct run *r, enum hal_status *failed)
+{
+	const uint32_t k = q->dev;
+
+	for (uint32_t i = r->cursor[k]; i < r->dev_off[k + 1]; i++)
+		if (!r->taken[r->by_dev[i]] && inputs_ready(r, r->by_dev[i], failed))
+			return i;
+	return UINT32_MAX;
+}
+
+/* Under mu: takes the next op queue q may start (its run in *out_run), or UINT32_MAX. */
 static uint32_t pick(struct queue *q, struct run **out_run, enum hal_status *failed)
 {
 	const uint32_t k = q->dev;
@@ -89,27 +103,25 @@ static uint32_t pick(struct queue *q, struct run **out_run, enum hal_status *fai
 		return UINT32_MAX;
 	for (struct run **link = &q->head; *link; link = &(*link)->next[k]) {
 		struct run *r = *link;
+		uint32_t i = first_ready(q, r, failed);
 
-		for (uint32_t i = r->cursor[k]; i < r->dev_off[k + 1]; i++) {
-			uint32_t v = r->by_dev[i];
-
-			if (r->taken[v] || !inputs_ready(r, v, failed))
-				continue;
-			r->taken[v] = 1;
-			while (r->cursor[k] < r->dev_off[k + 1] && r->taken[r->by_dev[r->cursor[k]]])
-				r->cursor[k]++;
-			if (r->cursor[k] == r->dev_off[k + 1])
-				*link = r->next[k]; /* nothing left for this device */
-			*out_run = r;
-			return v;
-		}
+		if (i == UINT32_MAX)
+			continue;
+		uint32_t v = r->by_dev[i];
+		r->taken[v] = 1;
+		while (r->cursor[k] < r->dev_off[k + 1] && r->taken[r->by_dev[r->cursor[k]]])
+			r->cursor[k]++;
+		if (r->cursor[k] == r->dev_off[k + 1])
+			*link = r->next[k]; /* nothing left for this device */
+		*out_run = r;
+		return v;
 	}
 	return UINT32_MAX;
 }
 
 /*
- * Runs node v of r on q's device (outside mu, on q's worker); returns the status its fence
- * carries. The run's clock for the device goes with the op, so that each op runs at the
+ * Runs node v of r on q's device (outside mu, on q's worker or a helping submitter: one op at
+ * a time per device); returns the status its fence carries. The run's clock for the device goes with the op, so that each op runs at the
  * clock its own session's power manager chose.
  */
 static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run *r, uint32_t v,
@@ -145,7 +157,7 @@ static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run
 	uint64_t m_pj = dev->stats.modeled_energy_pj - before.modeled_energy_pj;
 
 	if (r->o.usage) {
-		/* only this device's worker writes its entry */
+		/* one op at a time per device: one writer of its entry */
 		struct sched_usage *u = &r->o.usage[k];
 		u->ops++;
 		u->busy_ns += t1 - t0;
@@ -167,9 +179,9 @@ static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run
 }
 
 /*
- * The device's counters for npu-top, from its worker: the only thread that runs the device's
- * ops, hence the only writer of its stats. At most every PUBLISH_NS while busy, and when the
- * queue runs dry (now 0: called under mu, which the publish does not need).
+ * The device's counters for npu-top, from the thread that runs its ops (one at a time, so one
+ * writer of its stats). At most every PUBLISH_NS while busy, and when the queue runs dry or
+ * a run ends (now 0: called under mu, which the publish does not need).
  */
 #define PUBLISH_NS 20000000ull
 
@@ -264,14 +276,9 @@ static void wake_ready(struct sched_exec *x, uint32_t skip)
 		if (k == skip || q->running || q->held)
 			continue;
 		for (struct run *r = q->head; r; r = r->next[k]) {
-			bool ready = false;
+			enum hal_status st;
 
-			for (uint32_t i = r->cursor[k]; i < r->dev_off[k + 1] && !ready; i++) {
-				enum hal_status st;
-
-				ready = !r->taken[r->by_dev[i]] && inputs_ready(r, r->by_dev[i], &st);
-			}
-			if (ready) {
+			if (first_ready(q, r, &st) != UINT32_MAX) {
 				pthread_cond_signal(&q->cv);
 				break;
 			}

@@ -843,6 +843,37 @@ START_TEST(test_model_q4_0)
 }
 END_TEST
 
+/* hal_devfreq_read: the kernel's attribute files, a table in either order, bad files named. */
+START_TEST(test_devfreq_read)
+{
+	char dir[600], err[512];
+	struct hal_devfreq df;
+
+	snprintf(dir, sizeof(dir), "%s/df", sysfs_base);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	write_text(dir, "available_frequencies", "800000000 400000000 200000000\n");
+	write_text(dir, "min_freq", "200000000\n");
+	write_text(dir, "max_freq", "400000000\n");
+	write_text(dir, "cur_freq", "400000000\n");
+	write_text(dir, "governor", "simple_ondemand\n");
+	ck_assert_msg(hal_devfreq_read(dir, &df, err, sizeof(err)) == HAL_OK, "%s", err);
+	ck_assert_uint_eq(df.n_opp, 3);
+	ck_assert_uint_eq(df.freq_hz[0], 200000000);
+	ck_assert_uint_eq(df.freq_hz[2], 800000000);
+	ck_assert_uint_eq(df.max_hz, 400000000);
+	ck_assert_str_eq(df.governor, "simple_ondemand");
+	write_text(dir, "max_freq", "fast\n");
+	ck_assert_int_eq(hal_devfreq_read(dir, &df, err, sizeof(err)), HAL_ERR_DEVICE);
+	ck_assert_msg(strstr(err, "max_freq: 'fast' is not a frequency in Hz"), "%s", err);
+	write_text(dir, "available_frequencies", "200000000 x\n");
+	ck_assert_int_eq(hal_devfreq_read(dir, &df, err, sizeof(err)), HAL_ERR_DEVICE);
+	ck_assert_msg(strstr(err, "available_frequencies"), "%s", err);
+	snprintf(dir, sizeof(dir), "%s/none", sysfs_base);
+	ck_assert_int_eq(hal_devfreq_read(dir, &df, err, sizeof(err)), HAL_ERR_DEVICE);
+	ck_assert_msg(strstr(err, "none/available_frequencies"), "%s", err);
+}
+END_TEST
+
 /* The device's power state as this process publishes it for npu-top. */
 static uint32_t published_power(void)
 {
@@ -993,6 +1024,7 @@ int main(void)
 	tcase_add_test(tc, test_model_q4_0);
 	tcase_add_test(tc, test_power_manager_clocks);
 	tcase_add_test(tc, test_autosuspend);
+	tcase_add_test(tc, test_devfreq_read);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -649,6 +649,38 @@ static void attention_job(void *arg, uint32_t ith, uint32_t nth)
 			attend(j, p, acc, u / n_head, u % n_head);
 }
 
+/*
+ * A prefill in blocks of 16 consecutive tokens of one head (the ISA's attn_block, which puts
+ * the queries in the vector lanes): the item is (block, head).
+ */
+static void attention_block_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct row_job *j = arg;
+	const struct hal_op *op = j->op;
+	const uint32_t n_head = op->p.attn.n_head, hd = op->p.attn.head_dim;
+	const uint32_t T = op->dst->ne[1], group = n_head / op->p.attn.n_head_kv;
+	const size_t ld = op->src[3]->ne[0];
+	float *ws = j->scratch + ith * j->stride;
+	uint32_t lo, hi;
+
+	while (range_take(j->cf, ith, nth, 1, &lo, &hi)) {
+		for (uint32_t u = lo; u < hi; u++) {
+			const uint32_t t0 = u / n_head * 16, h = u % n_head, kvh = h / group;
+			const uint32_t nq = T - t0 < 16 ? T - t0 : 16;
+			uint32_t last[16];
+
+			for (uint32_t i = 0; i < nq; i++)
+				last[i] = (uint32_t)load_i32(op->src[5], t0 + i);
+			j->cf->k->attn_block(row_f32(op->src[0], t0) + (size_t)h * hd,
+					     op->src[0]->ne[0], last, nq,
+					     (const float *)op->src[3]->data + (size_t)kvh * hd,
+					     (const float *)op->src[4]->data + (size_t)kvh * hd, ld,
+					     hd, op->p.attn.scale,
+					     row_f32(op->dst, t0) + (size_t)h * hd, op->dst->ne[0], ws);
+		}
+	}
+}
+
 static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *op)
 {
 	const struct hal_tensor *k = op->src[1], *v = op->src[2];
@@ -662,14 +694,18 @@ static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *o
 		memcpy(row_f32(op->src[3], r), row_f32(k, t), rb);
 		memcpy(row_f32(op->src[4], r), row_f32(v, t), rb);
 	}
-	j.stride = ((size_t)op->src[3]->ne[1] + op->p.attn.head_dim + 15) / 16 * 16;
+	const uint32_t T = op->dst->ne[1], n_ctx = op->src[3]->ne[1], hd = op->p.attn.head_dim;
+	const bool blocks = T > 1 && cf->k->attn_block && hd % 16 == 0;
+
+	j.stride = blocks ? CPU_ATTN_BLOCK_WS(n_ctx, hd) : ((size_t)n_ctx + hd + 15) / 16 * 16;
 	j.scratch = scratch(cf, j.stride * cf->n_threads * sizeof(float));
 	if (!j.scratch)
 		return fail(&cf->base, HAL_ERR_NOMEM, "attention: out of memory for scratch");
-	uint32_t items = op->dst->ne[1] * op->p.attn.n_head, nth = threads_for(cf, items);
+	uint32_t items = (blocks ? (T + 15) / 16 : T) * op->p.attn.n_head;
+	uint32_t nth = threads_for(cf, items);
 
 	ranges_init(cf, items, nth);
-	tpool_run_shared(cf->pool, attention_job, &j, nth);
+	tpool_run_shared(cf->pool, blocks ? attention_block_job : attention_job, &j, nth);
 	return HAL_OK;
 }
 

@@ -106,7 +106,19 @@ struct cpu_kernels {
 			     float scale, float *p);
 	void (*attn_values)(float *acc, const float *p, const float *v, size_t ld, size_t n,
 			    size_t hd);
+	/*
+	 * Up to 16 queries of one head at once (a prefill): query i (row q + i * ldq) against
+	 * cache rows 0 .. last[i], softmax(scale q k^T) v into out + i * ldo. hd is a multiple
+	 * of 16; ws holds CPU_ATTN_BLOCK_WS(n, hd) floats, n = the largest last + 1, 64-byte
+	 * aligned. NULL where the ISA has none: the device then attends one query at a time.
+	 */
+	void (*attn_block)(const float *q, size_t ldq, const uint32_t *last, uint32_t nq,
+			   const float *k, const float *v, size_t ld, size_t hd, float scale,
+			   float *out, size_t ldo, float *ws);
 };
+
+/* Scratch floats of attn_block: the 16 queries' scores by cache row, and q transposed. */
+#define CPU_ATTN_BLOCK_WS(n, hd) (16 * ((size_t)(n) + (hd)))
 
 extern const struct cpu_kernels cpu_kernels_scalar;
 #if defined(__x86_64__)

@@ -681,6 +681,121 @@ static void attn_values_avx512(float *acc, const float *p, const float *v, size_
 		axpy_avx512(acc, p[r], v + r * ld, hd);
 }
 
+/*
+ * A prefill's attention, 16 queries of one head at a time, with the queries in the lanes: q
+ * is transposed once (qt[d] = the 16 queries' element d, scaled), so that one cache row's
+ * scores for all 16 queries are hd FMAs against its broadcast elements, with no horizontal
+ * sum per row. The softmax is then vertical too (one lane per query, rows past a query's
+ * own position masked out), and the values are accumulated for four queries at a time, each
+ * cache row's V loaded once for the four.
+ */
+static inline __attribute__((always_inline)) void
+block_values(const float *st, const float *v, size_t ld, uint32_t n, const float *inv,
+	     uint32_t nq, size_t hd, float *out, size_t ldo, const int NV)
+{
+	for (size_t d0 = 0; d0 < hd; d0 += 16 * NV) {
+		for (uint32_t i0 = 0; i0 < nq; i0 += 4) {
+			__m512 a[4][4]; /* fixed sizes: an array sized by NV would be a VLA */
+
+			#pragma GCC unroll 4
+			for (int i = 0; i < 4; i++)
+				#pragma GCC unroll 4
+				for (int c = 0; c < NV; c++)
+					a[i][c] = _mm512_setzero_ps();
+			for (uint32_t r = 0; r < n; r++) {
+				const float *vr = v + r * ld + d0;
+				__m512 x[4];
+
+				#pragma GCC unroll 4
+				for (int c = 0; c < NV; c++)
+					x[c] = _mm512_loadu_ps(vr + 16 * c);
+				#pragma GCC unroll 4
+				for (int i = 0; i < 4; i++) {
+					__m512 pr = _mm512_set1_ps(st[16 * r + i0 + i]);
+
+					#pragma GCC unroll 4
+					for (int c = 0; c < NV; c++)
+						a[i][c] = _mm512_fmadd_ps(pr, x[c], a[i][c]);
+				}
+			}
+			for (uint32_t i = 0; i < 4 && i0 + i < nq; i++) {
+				__m512 s = _mm512_set1_ps(inv[i0 + i]);
+
+				#pragma GCC unroll 4
+				for (int c = 0; c < NV; c++)
+					_mm512_storeu_ps(out + (i0 + i) * ldo + d0 + 16 * c,
+							 _mm512_mul_ps(a[i][c], s));
+			}
+		}
+	}
+}
+
+static void attn_block_avx512(const float *q, size_t ldq, const uint32_t *last, uint32_t nq,
+			      const float *k, const float *v, size_t ld, size_t hd, float scale,
+			      float *out, size_t ldo, float *ws)
+{
+	float *qt = ws, *st = ws + 16 * hd;
+	int32_t lastv[16] __attribute__((aligned(64)));
+	float inv[16];
+	uint32_t n = 0;
+
+	/* lanes past nq: a zero query over row 0 only, never stored */
+	for (uint32_t i = 0; i < 16; i++) {
+		lastv[i] = i < nq ? (int32_t)last[i] : 0;
+		if (i < nq && last[i] + 1 > n)
+			n = last[i] + 1;
+		for (size_t d = 0; d < hd; d++)
+			qt[16 * d + i] = i < nq ? scale * q[i * ldq + d] : 0.0f;
+	}
+	/* scores, 16 dims of q in registers per pass over the rows */
+	for (size_t d0 = 0; d0 < hd; d0 += 16) {
+		__m512 qr[16];
+
+		#pragma GCC unroll 16
+		for (int c = 0; c < 16; c++)
+			qr[c] = _mm512_load_ps(qt + 16 * (d0 + c));
+		for (uint32_t r = 0; r < n; r++) {
+			const float *kr = k + r * ld + d0;
+			__m512 s[4];
+
+			/* four chains of four, summed as a tree: rounding like a dot's vector lanes */
+			#pragma GCC unroll 4
+			for (int c = 0; c < 4; c++)
+				s[c] = _mm512_mul_ps(qr[c], _mm512_set1_ps(kr[c]));
+			#pragma GCC unroll 12
+			for (int c = 4; c < 16; c++)
+				s[c & 3] = _mm512_fmadd_ps(qr[c], _mm512_set1_ps(kr[c]), s[c & 3]);
+			__m512 sum = _mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3]));
+
+			if (d0)
+				sum = _mm512_add_ps(_mm512_load_ps(st + 16 * r), sum);
+			_mm512_store_ps(st + 16 * r, sum);
+		}
+	}
+	/* softmax down each lane, over the rows that query may see */
+	const __m512i vl = _mm512_load_si512(lastv);
+	__m512 m = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+
+	for (uint32_t r = 0; r < n; r++) {
+		__mmask16 live = _mm512_cmpge_epi32_mask(vl, _mm512_set1_epi32((int32_t)r));
+
+		m = _mm512_mask_max_ps(m, live, m, _mm512_load_ps(st + 16 * r));
+	}
+	for (uint32_t r = 0; r < n; r++) {
+		__mmask16 live = _mm512_cmpge_epi32_mask(vl, _mm512_set1_epi32((int32_t)r));
+		__m512 e = _mm512_maskz_mov_ps(live, exp512(_mm512_sub_ps(
+							     _mm512_load_ps(st + 16 * r), m)));
+
+		_mm512_store_ps(st + 16 * r, e);
+		sum = _mm512_add_ps(sum, e);
+	}
+	_mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), sum));
+	if (hd % 64 == 0)
+		block_values(st, v, ld, n, inv, nq, hd, out, ldo, 4);
+	else
+		block_values(st, v, ld, n, inv, nq, hd, out, ldo, 1);
+}
+
 #define AVX512_COMMON								\
 	.quantize_act = quantize_act_avx512,					\
 	.dot_f32 = dot_f32_avx512,						\
@@ -693,7 +808,8 @@ static void attn_values_avx512(float *acc, const float *p, const float *v, size_
 	.add = add_avx512,							\
 	.rope = rope_avx512,							\
 	.attn_scores = attn_scores_avx512,					\
-	.attn_values = attn_values_avx512
+	.attn_values = attn_values_avx512,					\
+	.attn_block = attn_block_avx512
 
 const struct cpu_kernels cpu_kernels_avx512 = {
 	.isa = "avx512",

@@ -284,11 +284,15 @@ END_TEST
 START_TEST(test_amx_same_bits)
 {
 	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0 };
-	/* odd block counts; 34 blocks: two chunks of unpacked B; 150 tokens: 9 tiles + 6 */
-	const uint32_t shapes[][3] = { { 160, 50, 37 }, { 1088, 20, 150 } };
+	/*
+	 * odd block counts; 34 blocks: two chunks of unpacked B. Tokens past the whole tiles: 37
+	 * = 2 tiles + 5 on the VNNI tile; 150 = 9 tiles + 6 and 27 = 1 + 11 in a last AMX tile
+	 * over the zero padding.
+	 */
+	const uint32_t shapes[][3] = { { 160, 50, 37 }, { 1088, 20, 150 }, { 256, 40, 27 } };
 
 	for (size_t ty = 0; ty < 2; ty++) {
-		for (size_t sh = 0; sh < 2; sh++) {
+		for (size_t sh = 0; sh < 3; sh++) {
 			const uint32_t K = shapes[sh][0], N = shapes[sh][1], T = shapes[sh][2];
 			uint64_t seed = 11;
 			void *wd = make_weight(types[ty], K, N, &seed);

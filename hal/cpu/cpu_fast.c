@@ -428,8 +428,9 @@ static uint32_t threads_for(const struct cpu_fast *cf, uint64_t rows)
 
 static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 {
-	const uint32_t K = j->w->ne[0], T = j->x->ne[1], nb = K / CPU_QK;
-	size_t act_bytes = (size_t)T * nb * (CPU_QK + 3 * sizeof(float));
+	const uint32_t K = j->w->ne[0], T = j->x->ne[1], nb = K / CPU_QK, pad = cf->k->pad_rows;
+	const uint32_t rows = pad && T > 1 ? (T + pad - 1) / pad * pad : T;
+	size_t act_bytes = (size_t)rows * nb * (CPU_QK + 3 * sizeof(float));
 	uint8_t *s;
 
 	/*
@@ -450,13 +451,23 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 			    j->dst->name ? j->dst->name : "(unnamed)");
 	j->act = (struct cpu_act){
 		.qs = (int8_t *)s,
-		.d = (float *)(s + (size_t)T * nb * CPU_QK),
-		.s = (int32_t *)(s + (size_t)T * nb * (CPU_QK + sizeof(float))),
-		.dt = (float *)(s + (size_t)T * nb * (CPU_QK + 2 * sizeof(float))),
+		.d = (float *)(s + (size_t)rows * nb * CPU_QK),
+		.s = (int32_t *)(s + (size_t)rows * nb * (CPU_QK + sizeof(float))),
+		.dt = (float *)(s + (size_t)rows * nb * (CPU_QK + 2 * sizeof(float))),
 		.nb = nb,
-		.n_rows = T,
+		.n_rows = rows,
 	};
 	j->packed = j->w->data;
+	if (rows > T) {
+		/* the padding rows: zero quants and scales (dt's are zeroed per block below) */
+		const size_t pad_blocks = (size_t)(rows - T) * nb;
+
+		memset(j->act.qs + (size_t)T * nb * CPU_QK, 0, pad_blocks * CPU_QK);
+		memset(j->act.d + (size_t)T * nb, 0, pad_blocks * sizeof(float));
+		memset(j->act.s + (size_t)T * nb, 0, pad_blocks * sizeof(int32_t));
+		for (uint32_t b = 0; b < nb; b++)
+			memset(j->act.dt + (size_t)b * rows + T, 0, (rows - T) * sizeof(float));
+	}
 	run_rows_shared(cf, act_quantize_job, j, T, threads_for(cf, T));
 	ranges_init(cf, (j->w->ne[1] + CPU_GROUP_ROWS - 1) / CPU_GROUP_ROWS, cf->n_threads);
 	tpool_run_shared(cf->pool, gemm_job, j, cf->n_threads);

@@ -50,7 +50,11 @@ struct cpu_act {
 	int32_t *s;
 	float *dt;       /* d by block: dt[b * n_rows + t] = d[t * nb + b] */
 	uint32_t nb;     /* blocks per row */
-	uint32_t n_rows; /* rows (tokens) */
+	/*
+	 * Rows stored: the tokens, then zero rows up to the ISA's pad_rows multiple (so that a
+	 * matrix unit may load a whole tile past the last token). A gemm's t1 is the tokens.
+	 */
+	uint32_t n_rows;
 };
 
 /*
@@ -68,6 +72,8 @@ struct cpu_gemm_args {
 
 struct cpu_kernels {
 	const char *isa;
+	/* Activation rows are padded with zero rows to a multiple of this (0: not padded). */
+	uint32_t pad_rows;
 	/* x[nb * 32] into row `row` of a (the rules of quantize_row_q8_0, bit for bit). */
 	void (*quantize_act)(const float *x, struct cpu_act *a, uint32_t row);
 	void (*gemm_q8)(const struct cpu_gemm_args *g);

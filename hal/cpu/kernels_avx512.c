@@ -343,13 +343,22 @@ static void amx_span(const struct cpu_act *A, const int8_t *bq, const uint8_t *s
 }
 
 /*
- * Group gi's tokens in whole 16-token tiles from t0: up to AMX_TT tiles at a time, each chunk
- * of AMX_KB blocks unpacked once for all of them. Returns the first token left over.
+ * Fewest tokens past the last whole tile worth a tile of their own (the padding rows are
+ * zeros): AMX takes 16 tokens in about the time the VNNI tile takes 6.
+ */
+#define AMX_PARTIAL_MIN 6
+
+/*
+ * Group gi's tokens in 16-token tiles from t0: up to AMX_TT tiles at a time, each chunk of
+ * AMX_KB blocks unpacked once for all of them. The last tile may run past t1 into the
+ * activations' zero padding. Returns the first token left over.
  */
 static uint32_t amx_group(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 			  uint32_t gi, uint32_t t0, const int q4)
 {
-	const uint32_t nb = g->a->nb, tiles = (g->t1 - t0) / 16;
+	const uint32_t nb = g->a->nb, left = (g->t1 - t0) % 16;
+	const uint32_t tiles = (g->t1 - t0) / 16 +
+			       (left >= AMX_PARTIAL_MIN && g->t1 - left + 16 <= g->a->n_rows);
 	const size_t chunk = q4 ? CPU_Q4_CHUNK : CPU_Q8_CHUNK;
 	int8_t bq[AMX_KB * 512] __attribute__((aligned(64)));
 	float acc[AMX_TT][16 * 16] __attribute__((aligned(64)));
@@ -369,10 +378,13 @@ static uint32_t amx_group(const struct cpu_gemm_args *g, const uint8_t *qs, cons
 			for (uint32_t i = 0; i < ntt; i++)
 				amx_span(g->a, bq, sc, t0 + 16 * (tc + i), kb, nk, acc[i]);
 		}
-		for (uint32_t i = 0; i < ntt; i++)
-			put_tile(g, gi, t0 + 16 * (tc + i), 16, acc[i]);
+		for (uint32_t i = 0; i < ntt; i++) {
+			uint32_t t = t0 + 16 * (tc + i);
+
+			put_tile(g, gi, t, g->t1 - t < 16 ? g->t1 - t : 16, acc[i]);
+		}
 	}
-	return t0 + 16 * tiles;
+	return t0 + 16 * tiles < g->t1 ? t0 + 16 * tiles : g->t1;
 }
 
 static uint32_t amx_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
@@ -822,6 +834,7 @@ const struct cpu_kernels cpu_kernels_avx512 = {
 /* AVX-512 with the quantized matmul's 16-token tiles on AMX (prefill); T < 16 is unchanged. */
 const struct cpu_kernels cpu_kernels_amx = {
 	.isa = "amx",
+	.pad_rows = 16,
 	.gemm_q8 = gemm_q8_amx,
 	.gemm_q4 = gemm_q4_amx,
 	.gemm_done = gemm_done_amx,

@@ -31,7 +31,7 @@
 #include "testutil.h"
 #include "tools/mkmodel.h"
 
-static const char *const isas[] = { "scalar", "avx2", "avx512", "amx" };
+static const char *const isas[] = { "scalar", "avx2", "avxvnni", "avx512", "amx" };
 #define N_ISA (sizeof(isas) / sizeof(isas[0]))
 
 static struct hal_device *fast_dev(const char *isa, uint32_t threads)

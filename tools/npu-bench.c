@@ -516,7 +516,7 @@ static void usage(FILE *f)
 		"cpu: the memory-bandwidth ceiling (read of a 512 MiB buffer) and every kernel of\n"
 		"     the fast CPU backend on a 4096x14336 layer and the ~130 M model's shapes:\n"
 		"     time, GB/s of weights streamed, GOPS, and the ratio to the ceiling measured\n"
-		"     in the same run. ENPU_CPU_ISA=scalar|avx2|avx512|amx picks the kernels.\n"
+		"     in the same run. ENPU_CPU_ISA=scalar|avx2|avxvnni|avx512|amx picks the kernels.\n"
 		"e2e: prefill and decode tokens/s through the public API, median of --reps runs.\n"
 		"calibrate: measures devices cpu and (if it opens) gpu on the ~130 M model's shapes\n"
 		"     (bandwidth, per-op rates, matmul type scales, launch and sync overhead) and\n"

@@ -4,9 +4,9 @@
  * dispatches them at run time.
  *
  * Every ISA file (kernels_scalar.c, kernels_avx2.c, kernels_avx512.c, kernels_neon.c) fills one
- * struct cpu_kernels; cpu_kernels_select() picks the best one the CPU supports, or the one
- * named by ENPU_CPU_ISA (scalar, avx2, avx512, amx, neon) so that tests can run every compiled
- * path.
+ * struct cpu_kernels (kernels_avx2.c two: avx2 and, built with -mavxvnni, avxvnni);
+ * cpu_kernels_select() picks the best one the CPU supports, or the one named by ENPU_CPU_ISA
+ * (scalar, avx2, avxvnni, avx512, amx, neon) so that tests can run every compiled path.
  *
  * Quantized weights are repacked by the device at load time into groups of CPU_GROUP_ROWS
  * rows ("packed layout", same byte count as the file's plus at most one group of padding):
@@ -130,6 +130,9 @@ extern const struct cpu_kernels cpu_kernels_scalar;
 #if defined(__x86_64__)
 extern const struct cpu_kernels cpu_kernels_avx2;
 extern const struct cpu_kernels cpu_kernels_avx512;
+#endif
+#if defined(__x86_64__) && defined(ENPU_HAVE_AVXVNNI)
+extern const struct cpu_kernels cpu_kernels_avxvnni;
 #endif
 #if defined(__x86_64__) && defined(ENPU_HAVE_AMX)
 extern const struct cpu_kernels cpu_kernels_amx;

@@ -8,6 +8,10 @@
  * - Q4_0 nibbles are < 16, so 8 pair sums stay below 2^15 and add up in int16 first;
  * - Q8_0 bytes (stored + 128) would saturate, so they go back to signed and take the usual
  *   sign trick, |w| x sign(a, w), which is exact and needs no bias.
+ *
+ * Built a second time with -mavxvnni (__AVXVNNI__: Alder Lake and later cores, Zen 5) as the
+ * "avxvnni" table: there vpdpbusd on 256-bit vectors does each int8 dot in one instruction,
+ * on the stored unsigned bytes, with the AVX-512 path's bias correction (bias x sum(a)).
  */
 #include "kernels.h"
 
@@ -98,6 +102,16 @@ static inline __m256i bcast(const int8_t *a, int k)
 	return _mm256_set1_epi32(load_i32(a + 4 * k));
 }
 
+#if defined(__AVXVNNI__)
+#define KERNELS cpu_kernels_avxvnni
+#define KERNELS_ISA "avxvnni"
+/* s + the unsigned stored bytes u against activation bytes a: 8 dword sums, one instruction. */
+#define DOT_U8(s, u, a) _mm256_dpbusd_avx_epi32(s, u, a)
+#else
+#define KERNELS cpu_kernels_avx2
+#define KERNELS_ISA "avx2"
+#endif
+
 /* Signed Q8 bytes (stored + 128) against activation bytes: 8 dword sums. */
 static inline __m256i dot_q8(__m256i u, __m256i a)
 {
@@ -142,8 +156,15 @@ tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 					__m256i w = _mm256_loadu_si256(
 						(const __m256i *)(q + 64 * k + 32 * h));
 
+#if defined(DOT_U8)
+					s = DOT_U8(s, w, bcast(a, k));
+#else
 					s = _mm256_add_epi32(s, dot_q8(w, bcast(a, k)));
+#endif
 				}
+#if defined(DOT_U8)
+				s = _mm256_sub_epi32(s, _mm256_set1_epi32(128 * A->s[ai]));
+#endif
 				facc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
 							     _mm256_mul_ps(dw[h], d), facc[j][h]);
 			}
@@ -190,6 +211,14 @@ tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 			for (int j = 0; j < nt; j++) {
 				size_t ai = (size_t)(t + j) * nb + b;
 				const int8_t *a = A->qs + ai * CPU_QK;
+#if defined(DOT_U8)
+				__m256i s = _mm256_setzero_si256();
+
+				#pragma GCC unroll 8
+				for (int k = 0; k < 8; k++)
+					s = DOT_U8(s, w[k], bcast(a, k));
+				s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * A->s[ai]));
+#else
 				__m256i s16 = _mm256_maddubs_epi16(w[0], bcast(a, 0));
 
 				#pragma GCC unroll 8
@@ -197,6 +226,7 @@ tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 					s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[k], bcast(a, k)));
 				__m256i s = _mm256_sub_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)),
 							     _mm256_set1_epi32(8 * A->s[ai]));
+#endif
 				__m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(A->d[ai]));
 
 				facc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, facc[j][h]);
@@ -334,8 +364,8 @@ static void swiglu_avx2(float *d, const float *g, const float *u, size_t n)
 		d[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-const struct cpu_kernels cpu_kernels_avx2 = {
-	.isa = "avx2",
+const struct cpu_kernels KERNELS = {
+	.isa = KERNELS_ISA,
 	.quantize_act = quantize_act_avx2,
 	.gemm_q8 = gemm_q8_avx2,
 	.gemm_q4 = gemm_q4_avx2,

@@ -219,6 +219,18 @@ static bool amx_usable(void)
 }
 #endif
 
+#if defined(__x86_64__) && defined(ENPU_HAVE_AVXVNNI)
+#include <cpuid.h>
+
+/* AVX-VNNI: cpuid leaf 7 subleaf 1, eax bit 4 (the VEX form of vpdpbusd). */
+static bool avx_vnni(void)
+{
+	unsigned int a, b, c, d;
+
+	return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1);
+}
+#endif
+
 const struct cpu_kernels *cpu_kernels_by_name(const char *isa)
 {
 #if defined(__x86_64__)
@@ -233,9 +245,15 @@ const struct cpu_kernels *cpu_kernels_by_name(const char *isa)
 	if (!strcmp(isa, "amx"))
 		return avx512 && amx_usable() ? &cpu_kernels_amx : NULL;
 #endif
+	bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+		    __builtin_cpu_supports("f16c");
+
 	if (!strcmp(isa, "avx2"))
-		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-		       __builtin_cpu_supports("f16c") ? &cpu_kernels_avx2 : NULL;
+		return avx2 ? &cpu_kernels_avx2 : NULL;
+#if defined(ENPU_HAVE_AVXVNNI)
+	if (!strcmp(isa, "avxvnni"))
+		return avx2 && avx_vnni() ? &cpu_kernels_avxvnni : NULL;
+#endif
 #endif
 #if defined(__aarch64__) && defined(ENPU_HAVE_NEON)
 	if (!strcmp(isa, "neon"))
@@ -248,7 +266,7 @@ const struct cpu_kernels *cpu_kernels_by_name(const char *isa)
 
 const struct cpu_kernels *cpu_kernels_select(char *err, size_t err_len)
 {
-	static const char *const order[] = { "amx", "avx512", "avx2", "neon", "scalar" };
+	static const char *const order[] = { "amx", "avx512", "avxvnni", "avx2", "neon", "scalar" };
 	const char *want = getenv("ENPU_CPU_ISA");
 	const struct cpu_kernels *k;
 
@@ -257,7 +275,7 @@ const struct cpu_kernels *cpu_kernels_select(char *err, size_t err_len)
 		if (!k)
 			snprintf(err, err_len,
 				 "ENPU_CPU_ISA=%s: not compiled in or not supported by this CPU "
-				 "(scalar, avx2, avx512, amx, neon)", want);
+				 "(scalar, avx2, avxvnni, avx512, amx, neon)", want);
 		return k;
 	}
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)

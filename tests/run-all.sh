@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: installs what is missing, then builds with -Werror and
-# runs every test twice, in a normal build and under AddressSanitizer + UBSan.
+# runs every test twice, in a normal build and under AddressSanitizer + UBSan; then the kernel
+# module's tests in QEMU and the fast CPU kernels' op tests built for Arm64, under qemu-user.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -26,3 +27,10 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_suite build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false
 echo "== kernel module under QEMU (tests/kmod/run.sh; SKIP only where qemu cannot run)"
 ENPU_MESON_BUILD=build-ci tests/kmod/run.sh build-ci-kmod
+echo "== fast CPU kernels for Arm64 (tests/cross/aarch64.sh: neon and scalar under qemu-user)"
+# SKIP only where the cross packages cannot be installed (an archive without arm64)
+if tools/install-deps.sh --cross; then
+	tests/cross/aarch64.sh build-ci-aarch64 || { rc=$?; [ "$rc" -eq 77 ] || exit "$rc"; }
+else
+	echo "SKIP: the Arm64 cross compiler, qemu-user or Check for arm64 could not be installed"
+fi

@@ -1,11 +1,18 @@
 #!/bin/sh
 # Installs the Debian 12 packages edge-npu builds and tests with, when any is missing.
 # As root it runs apt-get; otherwise it prints the command to run and fails.
+# --cross: also what tests/cross/aarch64.sh needs (an Arm64 cross compiler, qemu-user and
+# Check for arm64, which adds arm64 as a dpkg foreign architecture).
 set -eu
 
 packages="gcc meson ninja-build pkg-config libdrm-dev liburing-dev libnl-genl-3-dev check
 libncurses-dev tmux ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
 linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static"
+cross=""
+if [ "${1:-}" = "--cross" ]; then
+	packages="$packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static check:arm64"
+	cross=1
+fi
 
 missing=""
 for p in $packages; do
@@ -16,12 +23,16 @@ done
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
+	[ -n "$cross" ] && echo "first: sudo dpkg --add-architecture arm64 && sudo apt-get update" >&2
 	echo "edge-npu needs these Debian packages:$missing" >&2
 	echo "install them with: sudo apt-get install -y$missing" >&2
 	exit 1
 fi
 echo "installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+if [ -n "$cross" ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	dpkg --add-architecture arm64
+fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -169,6 +169,8 @@ static inline void cpu_prefetch_decode(const uint8_t *q, size_t chunk, const uin
 /* Scalar helpers shared by every ISA file (kernels_scalar.c). */
 void cpu_quantize_act_scalar(const float *x, struct cpu_act *a, uint32_t row);
 float cpu_half_round(float d); /* fp16_to_fp32(fp32_to_fp16(d)) */
+float cpu_exp_sum_scalar(float *p, size_t n, float max);
+void cpu_swiglu_scalar(float *d, const float *g, const float *u, size_t n);
 
 #if defined(__F16C__)
 #include <immintrin.h>

@@ -156,7 +156,7 @@ static float sumsq_scalar(const float *x, size_t n)
 	return dot_f32_scalar(x, x, n);
 }
 
-static float exp_sum_scalar(float *p, size_t n, float max)
+float cpu_exp_sum_scalar(float *p, size_t n, float max)
 {
 	float sum = 0.0f;
 
@@ -173,7 +173,7 @@ static void axpy_scalar(float *y, float a, const float *x, size_t n)
 		y[i] += a * x[i];
 }
 
-static void swiglu_scalar(float *d, const float *g, const float *u, size_t n)
+void cpu_swiglu_scalar(float *d, const float *g, const float *u, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		d[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
@@ -187,9 +187,9 @@ const struct cpu_kernels cpu_kernels_scalar = {
 	.dot_f32 = dot_f32_scalar,
 	.dot_f16 = dot_f16_scalar,
 	.sumsq = sumsq_scalar,
-	.exp_sum = exp_sum_scalar,
+	.exp_sum = cpu_exp_sum_scalar,
 	.axpy = axpy_scalar,
-	.swiglu = swiglu_scalar,
+	.swiglu = cpu_swiglu_scalar,
 };
 
 /* ---- run-time choice ---------------------------------------------------------------------- */
@@ -231,6 +231,11 @@ static bool avx_vnni(void)
 }
 #endif
 
+#if defined(__aarch64__) && defined(ENPU_HAVE_NEON)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 const struct cpu_kernels *cpu_kernels_by_name(const char *isa)
 {
 #if defined(__x86_64__)
@@ -257,7 +262,7 @@ const struct cpu_kernels *cpu_kernels_by_name(const char *isa)
 #endif
 #if defined(__aarch64__) && defined(ENPU_HAVE_NEON)
 	if (!strcmp(isa, "neon"))
-		return &cpu_kernels_neon;
+		return getauxval(AT_HWCAP) & HWCAP_ASIMDDP ? &cpu_kernels_neon : NULL;
 #endif
 	if (!strcmp(isa, "scalar"))
 		return &cpu_kernels_scalar;

@@ -126,6 +126,27 @@ struct cpu_kernels {
 /* Scratch floats of attn_block: the 16 queries' scores by cache row, and q transposed. */
 #define CPU_ATTN_BLOCK_WS(n, hd) (16 * ((size_t)(n) + (hd)))
 
+/*
+ * attn_block's setup for `lanes` queries in the vector lanes: qt[lanes * d + i] = scale *
+ * query i's element d and lastv[i] = last[i]; lanes past nq get a zero query over row 0
+ * only (computed, never stored). Returns the rows to visit, the largest last + 1.
+ */
+static inline uint32_t cpu_attn_block_lanes(const float *q, size_t ldq, const uint32_t *last,
+					    uint32_t nq, size_t hd, float scale, uint32_t lanes,
+					    float *qt, int32_t *lastv)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < lanes; i++) {
+		lastv[i] = i < nq ? (int32_t)last[i] : 0;
+		if (i < nq && last[i] + 1 > n)
+			n = last[i] + 1;
+		for (size_t d = 0; d < hd; d++)
+			qt[lanes * d + i] = i < nq ? scale * q[i * ldq + d] : 0.0f;
+	}
+	return n;
+}
+
 extern const struct cpu_kernels cpu_kernels_scalar;
 #if defined(__x86_64__)
 extern const struct cpu_kernels cpu_kernels_avx2;

@@ -364,6 +364,161 @@ static void swiglu_avx2(float *d, const float *g, const float *u, size_t n)
 		d[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+static void scale_mul_avx2(float *d, const float *x, float s, const float *w, size_t n)
+{
+	__m256 vs = _mm256_set1_ps(s);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs),
+						      _mm256_loadu_ps(w + i)));
+	for (; i < n; i++)
+		d[i] = (x[i] * s) * w[i];
+}
+
+static void add_avx2(float *d, const float *a, const float *b, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+	for (; i < n; i++)
+		d[i] = a[i] + b[i];
+}
+
+/* x0' = x0 c - x1 s, x1' = x1 c + x0 s for 4 pairs a vector: one fmaddsub on swapped pairs. */
+static void rope_avx2(float *x, const float *cs, uint32_t n_rot, uint32_t n_head, uint32_t hd)
+{
+	uint32_t i = 0;
+
+	for (; i + 8 <= n_rot; i += 8) {
+		__m256 v = _mm256_loadu_ps(cs + i);
+		__m256 c = _mm256_moveldup_ps(v), sn = _mm256_movehdup_ps(v);
+
+		for (uint32_t h = 0; h < n_head; h++) {
+			float *xh = x + (size_t)h * hd + i;
+			__m256 xv = _mm256_loadu_ps(xh);
+			__m256 sw = _mm256_mul_ps(_mm256_permute_ps(xv, 0xb1), sn);
+
+			_mm256_storeu_ps(xh, _mm256_fmaddsub_ps(xv, c, sw));
+		}
+	}
+	for (uint32_t h = 0; h < n_head; h++) {
+		float *xh = x + (size_t)h * hd;
+
+		for (uint32_t j = i; j < n_rot; j += 2) {
+			float x0 = xh[j], x1 = xh[j + 1];
+
+			xh[j] = x0 * cs[j] - x1 * cs[j + 1];
+			xh[j + 1] = x0 * cs[j + 1] + x1 * cs[j];
+		}
+	}
+}
+
+/*
+ * A prefill's attention for 8 queries of one head with the queries in the lanes, as the
+ * AVX-512 file's attn_block does for 16 (see there); attn_block_avx2 takes a block of 16 as
+ * two of 8.
+ */
+static inline __attribute__((always_inline)) void
+block8_values(const float *st, const float *v, size_t ld, uint32_t n, const float *inv,
+	      uint32_t nq, size_t hd, float *out, size_t ldo, const int NV)
+{
+	for (size_t d0 = 0; d0 < hd; d0 += 8 * NV) {
+		for (uint32_t i0 = 0; i0 < nq; i0 += 2) {
+			__m256 a[2][4]; /* fixed sizes: an array sized by NV would be a VLA */
+
+			for (int i = 0; i < 2; i++)
+				for (int c = 0; c < NV; c++)
+					a[i][c] = _mm256_setzero_ps();
+			for (uint32_t r = 0; r < n; r++) {
+				const float *vr = v + r * ld + d0;
+				__m256 x[4];
+
+				for (int c = 0; c < NV; c++)
+					x[c] = _mm256_loadu_ps(vr + 8 * c);
+				for (int i = 0; i < 2; i++) {
+					__m256 pr = _mm256_broadcast_ss(st + 8 * r + i0 + i);
+
+					for (int c = 0; c < NV; c++)
+						a[i][c] = _mm256_fmadd_ps(pr, x[c], a[i][c]);
+				}
+			}
+			for (uint32_t i = 0; i < 2 && i0 + i < nq; i++)
+				for (int c = 0; c < NV; c++)
+					_mm256_storeu_ps(out + (i0 + i) * ldo + d0 + 8 * c,
+							 _mm256_mul_ps(a[i][c],
+								       _mm256_set1_ps(inv[i0 + i])));
+		}
+	}
+}
+
+static void attn_block8(const float *q, size_t ldq, const uint32_t *last, uint32_t nq,
+			const float *k, const float *v, size_t ld, size_t hd, float scale,
+			float *out, size_t ldo, float *ws)
+{
+	float *qt = ws, *st = ws + 8 * hd;
+	int32_t lastv[8];
+	float inv[8];
+	const uint32_t n = cpu_attn_block_lanes(q, ldq, last, nq, hd, scale, 8, qt, lastv);
+
+	/* scores, 8 dims of q in registers per pass over the rows, two chains of four */
+	for (size_t d0 = 0; d0 < hd; d0 += 8) {
+		__m256 qr[8];
+
+		for (int c = 0; c < 8; c++)
+			qr[c] = _mm256_loadu_ps(qt + 8 * (d0 + c));
+		for (uint32_t r = 0; r < n; r++) {
+			const float *kr = k + r * ld + d0;
+			__m256 s0 = _mm256_mul_ps(qr[0], _mm256_broadcast_ss(kr));
+			__m256 s1 = _mm256_mul_ps(qr[1], _mm256_broadcast_ss(kr + 1));
+
+			for (int c = 2; c < 8; c += 2) {
+				s0 = _mm256_fmadd_ps(qr[c], _mm256_broadcast_ss(kr + c), s0);
+				s1 = _mm256_fmadd_ps(qr[c + 1], _mm256_broadcast_ss(kr + c + 1), s1);
+			}
+			__m256 sum = _mm256_add_ps(s0, s1);
+
+			if (d0)
+				sum = _mm256_add_ps(_mm256_loadu_ps(st + 8 * r), sum);
+			_mm256_storeu_ps(st + 8 * r, sum);
+		}
+	}
+	/* softmax down each lane, over the rows that query may see */
+	const __m256i vl = _mm256_loadu_si256((const __m256i *)lastv);
+	const __m256 ninf = _mm256_set1_ps(-INFINITY);
+	__m256 m = ninf, sum = _mm256_setzero_ps();
+
+	for (uint32_t r = 0; r < n; r++) {
+		__m256 live = _mm256_castsi256_ps(
+			_mm256_cmpgt_epi32(vl, _mm256_set1_epi32((int32_t)r - 1)));
+
+		m = _mm256_max_ps(m, _mm256_blendv_ps(ninf, _mm256_loadu_ps(st + 8 * r), live));
+	}
+	for (uint32_t r = 0; r < n; r++) {
+		__m256 live = _mm256_castsi256_ps(
+			_mm256_cmpgt_epi32(vl, _mm256_set1_epi32((int32_t)r - 1)));
+		__m256 e = _mm256_and_ps(live, exp256(_mm256_sub_ps(_mm256_loadu_ps(st + 8 * r), m)));
+
+		_mm256_storeu_ps(st + 8 * r, e);
+		sum = _mm256_add_ps(sum, e);
+	}
+	_mm256_storeu_ps(inv, _mm256_div_ps(_mm256_set1_ps(1.0f), sum));
+	if (hd % 32 == 0)
+		block8_values(st, v, ld, n, inv, nq, hd, out, ldo, 4);
+	else
+		block8_values(st, v, ld, n, inv, nq, hd, out, ldo, 1);
+}
+
+static void attn_block_avx2(const float *q, size_t ldq, const uint32_t *last, uint32_t nq,
+			    const float *k, const float *v, size_t ld, size_t hd, float scale,
+			    float *out, size_t ldo, float *ws)
+{
+	for (uint32_t h = 0; h < nq; h += 8)
+		attn_block8(q + h * ldq, ldq, last + h, nq - h < 8 ? nq - h : 8, k, v, ld, hd,
+			    scale, out + h * ldo, ldo, ws);
+}
+
 const struct cpu_kernels KERNELS = {
 	.isa = KERNELS_ISA,
 	.quantize_act = quantize_act_avx2,
@@ -375,4 +530,8 @@ const struct cpu_kernels KERNELS = {
 	.exp_sum = exp_sum_avx2,
 	.axpy = axpy_avx2,
 	.swiglu = swiglu_avx2,
+	.scale_mul = scale_mul_avx2,
+	.add = add_avx2,
+	.rope = rope_avx2,
+	.attn_block = attn_block_avx2,
 };

@@ -749,16 +749,8 @@ static void attn_block_avx512(const float *q, size_t ldq, const uint32_t *last, 
 	float *qt = ws, *st = ws + 16 * hd;
 	int32_t lastv[16] __attribute__((aligned(64)));
 	float inv[16];
-	uint32_t n = 0;
+	const uint32_t n = cpu_attn_block_lanes(q, ldq, last, nq, hd, scale, 16, qt, lastv);
 
-	/* lanes past nq: a zero query over row 0 only, never stored */
-	for (uint32_t i = 0; i < 16; i++) {
-		lastv[i] = i < nq ? (int32_t)last[i] : 0;
-		if (i < nq && last[i] + 1 > n)
-			n = last[i] + 1;
-		for (size_t d = 0; d < hd; d++)
-			qt[16 * d + i] = i < nq ? scale * q[i * ldq + d] : 0.0f;
-	}
 	/* scores, 16 dims of q in registers per pass over the rows */
 	for (size_t d0 = 0; d0 < hd; d0 += 16) {
 		__m512 qr[16];

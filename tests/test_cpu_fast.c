@@ -551,6 +551,30 @@ START_TEST(test_bad_isa)
 }
 END_TEST
 
+/* npu-bench's compute ceilings: a rate and an instruction for every kernel set that has one. */
+START_TEST(test_compute_ceiling)
+{
+	for (size_t i = 0; i < N_ISA; i++) {
+		struct hal_device *dev = fast_dev(isas[i], 2);
+		const char *what = "";
+
+		if (!dev)
+			continue;
+		const struct cpu_kernels *k = cpu_kernels_by_name(isas[i]);
+		double peak = hal_cpu_fast_peak_gmacs(dev, &what);
+		double scale = hal_cpu_fast_scale_gmacs(dev);
+
+		if (k->peak_macs) {
+			ck_assert_msg(peak > 0 && what && *what, "%s: peak %g", isas[i], peak);
+		} else {
+			ck_assert(peak == 0 && !what);
+		}
+		ck_assert_msg(k->scale_macs ? scale > 0 : scale == 0, "%s: scale %g", isas[i], scale);
+		hal_device_destroy(dev);
+	}
+}
+END_TEST
+
 /*
  * The default choice is the ISA ENPU_EXPECT_ISA names, when set: a run meant for one kernel
  * set (tests/cross/aarch64.sh: neon) fails instead of skipping it where the CPU lacks it.
@@ -688,6 +712,7 @@ static Suite *cpu_fast_suite(void)
 	tcase_add_test(ops, test_embed_and_ownership);
 	tcase_add_test(ops, test_bad_isa);
 	tcase_add_test(ops, test_expected_isa);
+	tcase_add_test(ops, test_compute_ceiling);
 	suite_add_tcase(s, ops);
 #ifndef ENPU_CPU_OPS_ONLY
 	TCase *model = tcase_create("model");

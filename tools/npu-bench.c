@@ -3,9 +3,10 @@
  * npu-bench - benchmarks as programs, not timed tests.
  *
  *   npu-bench cpu  measures the memory-bandwidth ceiling (a STREAM-like read over a buffer far
- *                  larger than the last-level cache) and then each kernel of the fast CPU
+ *                  larger than the last-level cache) and the compute ceiling (the kernels'
+ *                  int8 dot instruction on every thread), then each kernel of the fast CPU
  *                  backend on the shapes of a 4096 x 14336 layer and of the ~130 M model,
- *                  printing each kernel's ratio to the ceiling of the same run.
+ *                  printing each kernel's ratio to the ceiling of the same run that bounds it.
  *   npu-bench e2e  prefill and decode tokens/s of a model through the public API (medians).
  *   npu-bench calibrate  measures the cpu and gpu devices and writes a device profile
  *                  (sched/calibrate.c does the measuring, so that a test can run it).
@@ -90,15 +91,27 @@ struct bench {
 };
 
 static double run_ceiling; /* the 512 MiB read of this run, for the second ratio */
+static double run_peak_gops; /* the int8 dot instruction's rate in this run (2 ops a MAC) */
+static double run_scale_gops; /* AMX: the rate the blocks' float scaling allows */
 
+/*
+ * A kernel's time and rates, with its ratio to the ceiling that bounds it: a read of the same
+ * bytes and the 512 MiB read (memory-bound rows), or the peak int8 rate (compute-bound rows,
+ * peak set: quantized prefills).
+ */
 static void print_row(const char *what, const char *shape, double s, double bytes, double ops,
-		      double ceiling)
+		      double ceiling, bool peak)
 {
 	double gbs = bytes / s / 1e9;
 
 	printf("  %-22s %-18s %9.3f ms %8.1f GB/s %8.1f GOPS", what, shape, s * 1e3, gbs,
 	       ops / s / 1e9);
-	if (bytes > 0 && ceiling > 0)
+	if (peak && run_peak_gops > 0 && run_scale_gops > 0)
+		printf("  %5.1f %% of peak int8, %5.1f %% of scaling", 100.0 * ops / s / 1e9 /
+		       run_peak_gops, 100.0 * ops / s / 1e9 / run_scale_gops);
+	else if (peak && run_peak_gops > 0)
+		printf("  %5.1f %% of peak int8", 100.0 * ops / s / 1e9 / run_peak_gops);
+	else if (bytes > 0 && ceiling > 0)
 		printf("  %5.1f %% of %4.1f, %5.1f %% of ceiling", 100.0 * gbs / ceiling, ceiling,
 		       100.0 * gbs / run_ceiling);
 	printf("\n");
@@ -158,7 +171,8 @@ static int bench_matmul(struct bench *b, enum hal_type type, uint32_t K, uint32_
 	snprintf(what, sizeof(what), "matmul %s T=%u", hal_type_name(type), T);
 	snprintf(shape, sizeof(shape), "%ux%u", K, N);
 	print_row(what, shape, sched_calib_median(times, b->reps), (double)wbytes,
-		  2.0 * K * N * T, (double)wbytes / sched_calib_median(reads, b->reps) / 1e9);
+		  2.0 * K * N * T, (double)wbytes / sched_calib_median(reads, b->reps) / 1e9,
+		  T > 1 && (type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0));
 	rc = 0;
 out:
 	for (uint32_t c = 0; w && c < copies; c++) {
@@ -193,7 +207,7 @@ static int bench_op(struct bench *b, struct hal_op *op, const char *what, const 
 		if (r > 0)
 			times[r - 1] = now_s() - t0;
 	}
-	print_row(what, shape, sched_calib_median(times, b->reps), bytes, ops, 0.0);
+	print_row(what, shape, sched_calib_median(times, b->reps), bytes, ops, 0.0, false);
 	free(times);
 	return 0;
 }
@@ -307,10 +321,23 @@ static int cmd_cpu(const struct opts *o)
 	       hal_cpu_fast_isa(b.dev), hal_cpu_fast_threads(b.dev), b.reps);
 	b.ceiling = measure_ceiling(b.pool, buf, 5);
 	run_ceiling = b.ceiling;
-	printf("bandwidth ceiling (read of 512 MiB, %u threads, best of 5): %.1f GB/s\n"
-	       "matmul rows: %% of the GB/s of a read of the same bytes timed right after each\n"
-	       "run (median; the host's bandwidth drift cancels out), then %% of the ceiling\n\n",
+	const char *instr;
+	double gmacs = hal_cpu_fast_peak_gmacs(b.dev, &instr);
+
+	run_peak_gops = 2.0 * gmacs;
+	printf("bandwidth ceiling (read of 512 MiB, %u threads, best of 5): %.1f GB/s\n",
 	       hal_cpu_fast_threads(b.dev), b.ceiling);
+	if (gmacs > 0)
+		printf("compute ceiling (%s, %u threads, best of 5): %.1f GOPS int8\n", instr,
+		       hal_cpu_fast_threads(b.dev), run_peak_gops);
+	run_scale_gops = 2.0 * hal_cpu_fast_scale_gmacs(b.dev);
+	if (run_scale_gops > 0)
+		printf("scaling ceiling (the float scaling of each 16x16 tile's sums per 32-deep\n"
+		       "block, on the vector unit alone, %u threads, best of 5): %.1f GOPS\n",
+		       hal_cpu_fast_threads(b.dev), run_scale_gops);
+	printf("decode rows: %% of the GB/s of a read of the same bytes timed right after each\n"
+	       "run (median; the host's bandwidth drift cancels out), then %% of the bandwidth\n"
+	       "ceiling; quantized prefill rows (T=128): %% of the compute ceiling\n\n");
 
 	printf("layer 4096 x 14336 (decode T=1, prefill T=128):\n");
 	const enum hal_type big[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16 };
@@ -516,8 +543,9 @@ static void usage(FILE *f)
 		"cpu: the memory-bandwidth ceiling (read of a 512 MiB buffer) and every kernel of\n"
 		"     the fast CPU backend on a 4096x14336 layer and the ~130 M model's shapes:\n"
 		"     time, GB/s of weights streamed, GOPS, and the ratio to the ceiling measured\n"
-		"     in the same run. ENPU_CPU_ISA=scalar|avx2|avxvnni|avx512|amx|neon picks the\n"
-		"     kernels.\n"
+		"     in the same run: the read for decode, the int8 dot instruction's rate for\n"
+		"     prefill (and on AMX the rate of the blocks' float scaling alone).\n"
+		"     ENPU_CPU_ISA=scalar|avx2|avxvnni|avx512|amx|neon picks the kernels.\n"
 		"e2e: prefill and decode tokens/s through the public API, median of --reps runs.\n"
 		"calibrate: measures devices cpu and (if it opens) gpu on the ~130 M model's shapes\n"
 		"     (bandwidth, per-op rates, matmul type scales, launch and sync overhead) and\n"

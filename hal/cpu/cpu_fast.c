@@ -908,6 +908,73 @@ uint32_t hal_cpu_fast_threads(const struct hal_device *dev)
 	return ((const struct cpu_fast *)dev)->n_threads;
 }
 
+struct peak_job {
+	const struct cpu_kernels *k;
+	uint64_t rounds;
+	_Atomic uint64_t macs;
+	const char *what;
+	uint32_t runs;
+	bool scaling;
+};
+
+static void peak_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct peak_job *j = arg;
+	const char *what = "block scaling";
+
+	(void)nth;
+	if (j->scaling)
+		atomic_fetch_add(&j->macs, j->k->scale_macs(j->rounds));
+	else
+		atomic_fetch_add(&j->macs, j->k->peak_macs(j->rounds, &what));
+	if (ith == 0)
+		j->what = what;
+}
+
+/* Best of 5 runs of peak_macs (or scale_macs) on every thread, each about 20 ms long. */
+static double peak_gmacs(const struct cpu_fast *cf, bool scaling, const char **what)
+{
+	struct peak_job j = { .k = cf->k, .rounds = 1000, .scaling = scaling };
+	double best = 0.0;
+
+	for (;;) {
+		struct timespec a, b;
+
+		atomic_store(&j.macs, 0);
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		tpool_run(cf->pool, peak_job, &j, cf->n_threads);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		double s = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+
+		if (s < 0.02 && j.rounds < (1ull << 40)) {
+			j.rounds *= 2;
+			continue;
+		}
+		if (atomic_load(&j.macs) / s / 1e9 > best)
+			best = (double)atomic_load(&j.macs) / s / 1e9;
+		if (++j.runs == 5)
+			break;
+	}
+	*what = j.what;
+	return best;
+}
+
+double hal_cpu_fast_peak_gmacs(const struct hal_device *dev, const char **what)
+{
+	const struct cpu_fast *cf = (const struct cpu_fast *)dev;
+
+	*what = NULL;
+	return cf->k->peak_macs ? peak_gmacs(cf, false, what) : 0.0;
+}
+
+double hal_cpu_fast_scale_gmacs(const struct hal_device *dev)
+{
+	const struct cpu_fast *cf = (const struct cpu_fast *)dev;
+	const char *what;
+
+	return cf->k->scale_macs ? peak_gmacs(cf, true, &what) : 0.0;
+}
+
 struct tpool *hal_cpu_fast_pool(const struct hal_device *dev)
 {
 	return ((const struct cpu_fast *)dev)->pool;

@@ -13,7 +13,8 @@ extern const struct hal_backend hal_backend_cpu_fast;
 /* Threads from opts->n_threads (0: the online cores), kernels from cpuid or ENPU_CPU_ISA. */
 enum hal_status hal_cpu_fast_create(const struct hal_device_options *opts,
 				    struct hal_device **out_dev, char *err, size_t err_len);
-/* The kernel set ("avx512", "avx2", "scalar") and thread count of a device made above. */
+/* The kernel set ("amx", "avx512", "avxvnni", "avx2", "neon", "scalar") and thread count of a
+ * device made above. */
 const char *hal_cpu_fast_isa(const struct hal_device *dev);
 uint32_t hal_cpu_fast_threads(const struct hal_device *dev);
 /*
@@ -21,5 +22,16 @@ uint32_t hal_cpu_fast_threads(const struct hal_device *dev);
  * one's spinning workers on the same cores and time the contention.
  */
 struct tpool *hal_cpu_fast_pool(const struct hal_device *dev);
+/*
+ * The compute ceiling of the device's kernels: int8 multiply-accumulates per second (1e9) of
+ * their dot instruction on every thread, best of 5 runs; *what names the instruction. 0 (and
+ * *what NULL) when the kernel set has none (scalar).
+ */
+double hal_cpu_fast_peak_gmacs(const struct hal_device *dev, const char **what);
+/*
+ * Where the int8 unit outruns the vectors (AMX), the rate the float scaling of the blocks'
+ * sums allows, in multiply-accumulates per second (1e9) on every thread; 0 elsewhere.
+ */
+double hal_cpu_fast_scale_gmacs(const struct hal_device *dev);
 
 #endif

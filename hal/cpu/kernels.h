@@ -121,6 +121,18 @@ struct cpu_kernels {
 	void (*attn_block)(const float *q, size_t ldq, const uint32_t *last, uint32_t nq,
 			   const float *k, const float *v, size_t ld, size_t hd, float scale,
 			   float *out, size_t ldo, float *ws);
+	/*
+	 * The compute ceiling npu-bench compares prefill with: `rounds` rounds of the ISA's
+	 * int8 dot instruction on independent registers (no memory traffic); returns the
+	 * multiply-accumulates done and names the instruction in *what. NULL: none.
+	 */
+	uint64_t (*peak_macs)(uint64_t rounds, const char **what);
+	/*
+	 * Where the int8 unit outruns the vectors (AMX): `rounds` of the float scaling that each
+	 * 16 x 16 tile of block sums needs (one per 32-deep quantization block), alone; returns
+	 * the multiply-accumulates those tiles stand for, 16 x 16 x 32 each. NULL elsewhere.
+	 */
+	uint64_t (*scale_macs)(uint64_t rounds);
 };
 
 /* Scratch floats of attn_block: the 16 queries' scores by cache row, and q transposed. */

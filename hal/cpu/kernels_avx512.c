@@ -800,6 +800,28 @@ static void attn_block_avx512(const float *q, size_t ldq, const uint32_t *last, 
 		block_values(st, v, ld, n, inv, nq, hd, out, ldo, 1);
 }
 
+/* ---- compute ceiling ---------------------------------------------------------------------- */
+
+/* Keeps a register's value live without a store: the loops below are not optimised away. */
+#define KEEP(v) __asm__ volatile("" : "+v"(v))
+
+static uint64_t peak_macs_avx512(uint64_t rounds, const char **what)
+{
+	__m512i acc[8], a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-5);
+
+	for (int i = 0; i < 8; i++)
+		acc[i] = _mm512_setzero_si512();
+	for (uint64_t r = 0; r < rounds; r++) {
+		#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++) {
+			acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+			KEEP(acc[i]);
+		}
+	}
+	*what = "vpdpbusd zmm";
+	return rounds * 8 * 64;
+}
+
 #define AVX512_COMMON								\
 	.quantize_act = quantize_act_avx512,					\
 	.dot_f32 = dot_f32_avx512,						\
@@ -820,9 +842,75 @@ const struct cpu_kernels cpu_kernels_avx512 = {
 	.gemm_q8 = gemm_q8_avx512,
 	.gemm_q4 = gemm_q4_avx512,
 	AVX512_COMMON,
+	.peak_macs = peak_macs_avx512,
 };
 
 #if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+/*
+ * AMX's ceiling: tdpbssd on whole tiles (16 x 64 bytes by 16 x 64: 16384 multiply-accumulates)
+ * into four C tiles. The matmul's tiles use K = 32 (one quantization block), half of this.
+ */
+static uint64_t peak_macs_amx(uint64_t rounds, const char **what)
+{
+	static const struct amx_cfg full __attribute__((aligned(64))) = {
+		.palette = 1,
+		.colsb = { 64, 64, 64, 64, 64, 64 },
+		.rows = { 16, 16, 16, 16, 16, 16 },
+	};
+
+	gemm_done_amx(); /* a matmul's configuration, if this thread holds one */
+	_tile_loadconfig(&full);
+	_tile_zero(0);
+	_tile_zero(1);
+	for (uint64_t r = 0; r < rounds; r++) {
+		_tile_dpbssd(2, 0, 1);
+		_tile_dpbssd(3, 0, 1);
+		_tile_dpbssd(4, 0, 1);
+		_tile_dpbssd(5, 0, 1);
+	}
+	_tile_release();
+	*what = "tdpbssd (K = 64)";
+	return rounds * 4 * 16 * 16 * 64;
+}
+
+/*
+ * The scaling of amx_span alone (AMX_SCALE: per token row a broadcast multiply, a convert and
+ * an FMA) over block sums kept in L1: the bound of the AMX matmul wherever the vector unit's
+ * float rate, not the tile unit, is the limit.
+ */
+static uint64_t scale_macs_amx(uint64_t rounds)
+{
+	int32_t cbuf[4][16 * 16] __attribute__((aligned(64)));
+	float da[16] __attribute__((aligned(64)));
+	uint16_t dws[16];
+	__m512 facc[16];
+
+	for (int i = 0; i < 16 * 16; i++)
+		cbuf[0][i] = cbuf[1][i] = cbuf[2][i] = cbuf[3][i] = i;
+	for (int j = 0; j < 16; j++) {
+		da[j] = 1.0f / (float)(j + 1);
+		dws[j] = 0x2c00; /* 1/16 */
+		facc[j] = _mm512_setzero_ps();
+	}
+	const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dws));
+
+	for (uint64_t r = 0; r < rounds; r++) {
+		const int32_t *c = cbuf[r & 3];
+
+		#pragma GCC unroll 16
+		for (int j = 0; j < 16; j++) {
+			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(da[j]));
+			__m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * j));
+
+			facc[j] = _mm512_fmadd_ps(v, sc2, facc[j]);
+		}
+		__asm__ volatile("" ::: "memory"); /* the sums are read again each round */
+	}
+	for (int j = 0; j < 16; j++)
+		KEEP(facc[j]);
+	return rounds * 16 * 16 * CPU_QK;
+}
+
 /* AVX-512 with the quantized matmul's 16-token tiles on AMX (prefill); T < 16 is unchanged. */
 const struct cpu_kernels cpu_kernels_amx = {
 	.isa = "amx",
@@ -831,5 +919,7 @@ const struct cpu_kernels cpu_kernels_amx = {
 	.gemm_q4 = gemm_q4_amx,
 	.gemm_done = gemm_done_amx,
 	AVX512_COMMON,
+	.peak_macs = peak_macs_amx,
+	.scale_macs = scale_macs_amx,
 };
 #endif

@@ -255,6 +255,24 @@ static void add_neon(float *d, const float *a, const float *b, size_t n)
 		d[i] = a[i] + b[i];
 }
 
+/* The compute ceiling: sdot on 8 independent accumulators (16 MACs each). */
+static uint64_t peak_macs_neon(uint64_t rounds, const char **what)
+{
+	int32x4_t acc[8];
+	const int8x16_t a = vdupq_n_s8(3), b = vdupq_n_s8(-5);
+
+	for (int i = 0; i < 8; i++)
+		acc[i] = vdupq_n_s32(0);
+	for (uint64_t r = 0; r < rounds; r++) {
+		for (int i = 0; i < 8; i++) {
+			acc[i] = vdotq_s32(acc[i], a, b);
+			__asm__ volatile("" : "+w"(acc[i]));
+		}
+	}
+	*what = "sdot";
+	return rounds * 8 * 16;
+}
+
 /* The exponentials (softmax, SiLU) stay libm's expf: the scalar functions. */
 const struct cpu_kernels cpu_kernels_neon = {
 	.isa = "neon",
@@ -268,4 +286,5 @@ const struct cpu_kernels cpu_kernels_neon = {
 	.axpy = axpy_neon,
 	.swiglu = cpu_swiglu_scalar,
 	.add = add_neon,
+	.peak_macs = peak_macs_neon,
 };

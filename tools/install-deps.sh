@@ -22,17 +22,26 @@ for p in $packages; do
 done
 [ -z "$missing" ] && exit 0
 
+added_arch=""
+if [ -n "$cross" ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	added_arch=1
+fi
 if [ "$(id -u)" -ne 0 ]; then
-	[ -n "$cross" ] && echo "first: sudo dpkg --add-architecture arm64 && sudo apt-get update" >&2
+	if [ -n "$added_arch" ]; then
+		echo "first: sudo dpkg --add-architecture arm64 && sudo apt-get update" >&2
+	fi
 	echo "edge-npu needs these Debian packages:$missing" >&2
 	echo "install them with: sudo apt-get install -y$missing" >&2
 	exit 1
 fi
 echo "installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-if [ -n "$cross" ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
-	dpkg --add-architecture arm64
-fi
-apt-get update -qq
+[ -n "$added_arch" ] && dpkg --add-architecture arm64
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if ! apt-get update -qq || ! apt-get install -y -qq --no-install-recommends $missing >/dev/null
+then
+	# an archive without arm64 must not leave the architecture behind for later apt runs
+	[ -n "$added_arch" ] && dpkg --remove-architecture arm64 && apt-get update -qq
+	echo "install-deps: apt-get could not install:$missing" >&2
+	exit 1
+fi

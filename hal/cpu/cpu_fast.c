@@ -429,7 +429,7 @@ static uint32_t threads_for(const struct cpu_fast *cf, uint64_t rows)
 static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 {
 	const uint32_t K = j->w->ne[0], T = j->x->ne[1], nb = K / CPU_QK, pad = cf->k->pad_rows;
-	const uint32_t rows = pad && T > 1 ? (T + pad - 1) / pad * pad : T;
+	const uint32_t rows = pad && T % pad >= CPU_PAD_MIN ? (T + pad - 1) / pad * pad : T;
 	size_t act_bytes = (size_t)rows * nb * (CPU_QK + 3 * sizeof(float));
 	uint8_t *s;
 
@@ -661,8 +661,9 @@ static void attention_job(void *arg, uint32_t ith, uint32_t nth)
 }
 
 /*
- * A prefill in blocks of 16 consecutive tokens of one head (the ISA's attn_block, which puts
- * the queries in the vector lanes): the item is (block, head).
+ * A prefill in blocks of 16 consecutive rows of the batch, one head at a time (the ISA's
+ * attn_block, which puts the queries in the vector lanes; their positions may be any, each
+ * query sees the cache rows up to its own): the item is (block, head).
  */
 static void attention_block_job(void *arg, uint32_t ith, uint32_t nth)
 {

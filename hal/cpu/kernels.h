@@ -72,7 +72,10 @@ struct cpu_gemm_args {
 
 struct cpu_kernels {
 	const char *isa;
-	/* Activation rows are padded with zero rows to a multiple of this (0: not padded). */
+	/*
+	 * Activation rows are padded with zero rows to a multiple of this (0: not padded), when
+	 * CPU_PAD_MIN or more rows are past the last whole multiple.
+	 */
 	uint32_t pad_rows;
 	/* x[nb * 32] into row `row` of a (the rules of quantize_row_q8_0, bit for bit). */
 	void (*quantize_act)(const float *x, struct cpu_act *a, uint32_t row);
@@ -135,6 +138,12 @@ struct cpu_kernels {
 	uint64_t (*scale_macs)(uint64_t rounds);
 };
 
+/*
+ * Fewest rows past the last whole tile worth a tile of their own over zero padding (AMX
+ * takes 16 tokens in about the time the VNNI tile takes 6).
+ */
+#define CPU_PAD_MIN 6
+
 /* Scratch floats of attn_block: the 16 queries' scores by cache row, and q transposed. */
 #define CPU_ATTN_BLOCK_WS(n, hd) (16 * ((size_t)(n) + (hd)))
 
@@ -157,6 +166,23 @@ static inline uint32_t cpu_attn_block_lanes(const float *q, size_t ldq, const ui
 			qt[lanes * d + i] = i < nq ? scale * q[i * ldq + d] : 0.0f;
 	}
 	return n;
+}
+
+/*
+ * Of queries i0 .. i0 + k - 1 (those below nq), the cache rows all of them see, [0, *lo), and
+ * the end of those any of them sees, *hi: rows in [lo, hi) must be added query by query.
+ */
+static inline void cpu_attn_rows(const int32_t *lastv, uint32_t i0, uint32_t k, uint32_t nq,
+				 uint32_t *lo, uint32_t *hi)
+{
+	*lo = UINT32_MAX;
+	*hi = 0;
+	for (uint32_t i = i0; i < i0 + k && i < nq; i++) {
+		uint32_t n = (uint32_t)lastv[i] + 1;
+
+		*lo = n < *lo ? n : *lo;
+		*hi = n > *hi ? n : *hi;
+	}
 }
 
 extern const struct cpu_kernels cpu_kernels_scalar;

@@ -68,10 +68,13 @@ static void quantize_act_avx2(const float *x, struct cpu_act *a, uint32_t row)
 		size_t i = (size_t)row * a->nb + b;
 		__m256 v[4], m;
 
-		for (int k = 0; k < 4; k++)
+		/* max(|x|, 0) is 0 for NaN: the scalar path's fmaxf skips NaN */
+		m = _mm256_setzero_ps();
+		for (int k = 0; k < 4; k++) {
 			v[k] = _mm256_loadu_ps(xb + 8 * k);
-		m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs), _mm256_and_ps(v[1], abs)),
-				  _mm256_max_ps(_mm256_and_ps(v[2], abs), _mm256_and_ps(v[3], abs)));
+			m = _mm256_max_ps(m, _mm256_max_ps(_mm256_and_ps(v[k], abs),
+							   _mm256_setzero_ps()));
+		}
 		__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
 
 		h = _mm_max_ps(h, _mm_movehl_ps(h, h));
@@ -81,7 +84,13 @@ static void quantize_act_avx2(const float *x, struct cpu_act *a, uint32_t row)
 		__m256i q[4], sum = _mm256_setzero_si256();
 
 		for (int k = 0; k < 4; k++) {
-			q[k] = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(v[k], id)));
+			__m256 y = _mm256_mul_ps(v[k], id);
+			/* what rounds outside -128..127 (NaN, inf) is 0, as in quant.c */
+			__m256 ok = _mm256_and_ps(_mm256_cmp_ps(y, _mm256_set1_ps(127.5f), _CMP_LT_OQ),
+						  _mm256_cmp_ps(y, _mm256_set1_ps(-128.5f), _CMP_GT_OQ));
+
+			q[k] = _mm256_and_si256(_mm256_cvttps_epi32(round_away(y)),
+						_mm256_castps_si256(ok));
 			sum = _mm256_add_epi32(sum, q[k]);
 		}
 		/* int32 -> int8 with saturating packs (no-ops here), then undo their lane order */
@@ -421,17 +430,28 @@ static void rope_avx2(float *x, const float *cs, uint32_t n_rot, uint32_t n_head
  * two of 8.
  */
 static inline __attribute__((always_inline)) void
-block8_values(const float *st, const float *v, size_t ld, uint32_t n, const float *inv,
-	      uint32_t nq, size_t hd, float *out, size_t ldo, const int NV)
+block8_values(const float *st, const float *v, size_t ld, const int32_t *lastv,
+	      const float *inv, uint32_t nq, size_t hd, float *out, size_t ldo, const int NV)
 {
 	for (size_t d0 = 0; d0 < hd; d0 += 8 * NV) {
 		for (uint32_t i0 = 0; i0 < nq; i0 += 2) {
 			__m256 a[2][4]; /* fixed sizes: an array sized by NV would be a VLA */
+			uint32_t lo, hi;
 
+			/* rows both queries see, then the rows only one does (as in AVX-512) */
+			cpu_attn_rows(lastv, i0, 2, nq, &lo, &hi);
 			for (int i = 0; i < 2; i++)
 				for (int c = 0; c < NV; c++)
 					a[i][c] = _mm256_setzero_ps();
-			for (uint32_t r = 0; r < n; r++) {
+			for (uint32_t r = lo; r < hi; r++)
+				for (uint32_t i = 0; i < 2 && i0 + i < nq; i++)
+					if ((int32_t)r <= lastv[i0 + i])
+						for (int c = 0; c < NV; c++)
+							a[i][c] = _mm256_fmadd_ps(
+								_mm256_broadcast_ss(st + 8 * r + i0 + i),
+								_mm256_loadu_ps(v + r * ld + d0 + 8 * c),
+								a[i][c]);
+			for (uint32_t r = 0; r < lo; r++) {
 				const float *vr = v + r * ld + d0;
 				__m256 x[4];
 
@@ -505,9 +525,9 @@ static void attn_block8(const float *q, size_t ldq, const uint32_t *last, uint32
 	}
 	_mm256_storeu_ps(inv, _mm256_div_ps(_mm256_set1_ps(1.0f), sum));
 	if (hd % 32 == 0)
-		block8_values(st, v, ld, n, inv, nq, hd, out, ldo, 4);
+		block8_values(st, v, ld, lastv, inv, nq, hd, out, ldo, 4);
 	else
-		block8_values(st, v, ld, n, inv, nq, hd, out, ldo, 1);
+		block8_values(st, v, ld, lastv, inv, nq, hd, out, ldo, 1);
 }
 
 static void attn_block_avx2(const float *q, size_t ldq, const uint32_t *last, uint32_t nq,

@@ -43,12 +43,20 @@ static void quantize_act_avx512(const float *x, struct cpu_act *a, uint32_t row)
 		const float *xb = x + (size_t)b * CPU_QK;
 		size_t i = (size_t)row * a->nb + b;
 		__m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
-		float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0),
-								_mm512_abs_ps(x1)));
+		const __m512 zero = _mm512_setzero_ps();
+		/* max(|x|, 0) is 0 for NaN: the scalar path's fmaxf skips NaN */
+		float amax = _mm512_reduce_max_ps(_mm512_max_ps(
+			_mm512_max_ps(_mm512_abs_ps(x0), zero), _mm512_max_ps(_mm512_abs_ps(x1), zero)));
 		float d = amax / 127.0f;
 		__m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
-		__m512i q0 = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(x0, id)));
-		__m512i q1 = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(x1, id)));
+		__m512 v0 = _mm512_mul_ps(x0, id), v1 = _mm512_mul_ps(x1, id);
+		/* what rounds outside -128..127 (NaN, inf: a non-finite block) is 0, as in quant.c */
+		__mmask16 ok0 = _mm512_cmp_ps_mask(v0, _mm512_set1_ps(127.5f), _CMP_LT_OQ) &
+				_mm512_cmp_ps_mask(v0, _mm512_set1_ps(-128.5f), _CMP_GT_OQ);
+		__mmask16 ok1 = _mm512_cmp_ps_mask(v1, _mm512_set1_ps(127.5f), _CMP_LT_OQ) &
+				_mm512_cmp_ps_mask(v1, _mm512_set1_ps(-128.5f), _CMP_GT_OQ);
+		__m512i q0 = _mm512_maskz_mov_epi32(ok0, _mm512_cvttps_epi32(round_away(v0)));
+		__m512i q1 = _mm512_maskz_mov_epi32(ok1, _mm512_cvttps_epi32(round_away(v1)));
 
 		_mm_storeu_si128((__m128i *)(a->qs + i * CPU_QK), _mm512_cvtepi32_epi8(q0));
 		_mm_storeu_si128((__m128i *)(a->qs + i * CPU_QK + 16), _mm512_cvtepi32_epi8(q1));
@@ -342,11 +350,6 @@ static void amx_span(const struct cpu_act *A, const int8_t *bq, const uint8_t *s
 		_mm512_store_ps(acc + 16 * j, facc[j]);
 }
 
-/*
- * Fewest tokens past the last whole tile worth a tile of their own (the padding rows are
- * zeros): AMX takes 16 tokens in about the time the VNNI tile takes 6.
- */
-#define AMX_PARTIAL_MIN 6
 
 /*
  * Group gi's tokens in 16-token tiles from t0: up to AMX_TT tiles at a time, each chunk of
@@ -358,7 +361,7 @@ static uint32_t amx_group(const struct cpu_gemm_args *g, const uint8_t *qs, cons
 {
 	const uint32_t nb = g->a->nb, left = (g->t1 - t0) % 16;
 	const uint32_t tiles = (g->t1 - t0) / 16 +
-			       (left >= AMX_PARTIAL_MIN && g->t1 - left + 16 <= g->a->n_rows);
+			       (left >= CPU_PAD_MIN && g->t1 - left + 16 <= g->a->n_rows);
 	const size_t chunk = q4 ? CPU_Q4_CHUNK : CPU_Q8_CHUNK;
 	int8_t bq[AMX_KB * 512] __attribute__((aligned(64)));
 	float acc[AMX_TT][16 * 16] __attribute__((aligned(64)));
@@ -702,19 +705,25 @@ static void attn_values_avx512(float *acc, const float *p, const float *v, size_
  * cache row's V loaded once for the four.
  */
 static inline __attribute__((always_inline)) void
-block_values(const float *st, const float *v, size_t ld, uint32_t n, const float *inv,
-	     uint32_t nq, size_t hd, float *out, size_t ldo, const int NV)
+block_values(const float *st, const float *v, size_t ld, const int32_t *lastv,
+	     const float *inv, uint32_t nq, size_t hd, float *out, size_t ldo, const int NV)
 {
 	for (size_t d0 = 0; d0 < hd; d0 += 16 * NV) {
 		for (uint32_t i0 = 0; i0 < nq; i0 += 4) {
 			__m512 a[4][4]; /* fixed sizes: an array sized by NV would be a VLA */
+			uint32_t lo, hi;
 
+			/*
+			 * Rows every query of the four may see, then the rows only some may
+			 * (their weight 0 for the others would still carry a non-finite V in)
+			 */
+			cpu_attn_rows(lastv, i0, 4, nq, &lo, &hi);
 			#pragma GCC unroll 4
 			for (int i = 0; i < 4; i++)
 				#pragma GCC unroll 4
 				for (int c = 0; c < NV; c++)
 					a[i][c] = _mm512_setzero_ps();
-			for (uint32_t r = 0; r < n; r++) {
+			for (uint32_t r = 0; r < lo; r++) {
 				const float *vr = v + r * ld + d0;
 				__m512 x[4];
 
@@ -730,6 +739,14 @@ block_values(const float *st, const float *v, size_t ld, uint32_t n, const float
 						a[i][c] = _mm512_fmadd_ps(pr, x[c], a[i][c]);
 				}
 			}
+			for (uint32_t r = lo; r < hi; r++)
+				for (uint32_t i = 0; i < 4 && i0 + i < nq; i++)
+					if ((int32_t)r <= lastv[i0 + i])
+						for (int c = 0; c < NV; c++)
+							a[i][c] = _mm512_fmadd_ps(
+								_mm512_set1_ps(st[16 * r + i0 + i]),
+								_mm512_loadu_ps(v + r * ld + d0 + 16 * c),
+								a[i][c]);
 			for (uint32_t i = 0; i < 4 && i0 + i < nq; i++) {
 				__m512 s = _mm512_set1_ps(inv[i0 + i]);
 
@@ -795,9 +812,9 @@ static void attn_block_avx512(const float *q, size_t ldq, const uint32_t *last, 
 	}
 	_mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), sum));
 	if (hd % 64 == 0)
-		block_values(st, v, ld, n, inv, nq, hd, out, ldo, 4);
+		block_values(st, v, ld, lastv, inv, nq, hd, out, ldo, 4);
 	else
-		block_values(st, v, ld, n, inv, nq, hd, out, ldo, 1);
+		block_values(st, v, ld, lastv, inv, nq, hd, out, ldo, 1);
 }
 
 /* ---- compute ceiling ---------------------------------------------------------------------- */
@@ -911,7 +928,10 @@ static uint64_t scale_macs_amx(uint64_t rounds)
 	return rounds * 16 * 16 * CPU_QK;
 }
 
-/* AVX-512 with the quantized matmul's 16-token tiles on AMX (prefill); T < 16 is unchanged. */
+/*
+ * AVX-512 with the quantized matmul's 16-token tiles on AMX (prefill): whole tiles, and a last
+ * one over zero padding rows when CPU_PAD_MIN tokens or more are left.
+ */
 const struct cpu_kernels cpu_kernels_amx = {
 	.isa = "amx",
 	.pad_rows = 16,

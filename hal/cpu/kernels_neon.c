@@ -22,10 +22,18 @@
 /* ---- activation quantization -------------------------------------------------------------- */
 
 /*
- * As cpu_quantize_act_scalar, bit for bit: vcvtaq rounds half away from zero as roundf does,
- * and turns NaN into 0 as the scalar range check does (an infinite input makes every x * id
- * NaN or 0, since id is then 0).
+ * roundf(y) where it lands in -128..127, else 0 (NaN, inf: quant.c's range check): vcvtaq
+ * rounds half away from zero as roundf does.
  */
+static inline int32x4_t quant_lanes(float32x4_t y)
+{
+	uint32x4_t ok = vandq_u32(vcltq_f32(y, vdupq_n_f32(127.5f)),
+				  vcgtq_f32(y, vdupq_n_f32(-128.5f)));
+
+	return vandq_s32(vcvtaq_s32_f32(y), vreinterpretq_s32_u32(ok));
+}
+
+/* As cpu_quantize_act_scalar, bit for bit, for any input (NaN, inf and tiny blocks too). */
 static void quantize_act_neon(const float *x, struct cpu_act *a, uint32_t row)
 {
 	for (uint32_t b = 0; b < a->nb; b++) {
@@ -44,8 +52,8 @@ static void quantize_act_neon(const float *x, struct cpu_act *a, uint32_t row)
 		int16x8_t h[4];
 
 		for (int k = 0; k < 8; k += 2) {
-			int32x4_t q0 = vcvtaq_s32_f32(vmulq_f32(v[k], id));
-			int32x4_t q1 = vcvtaq_s32_f32(vmulq_f32(v[k + 1], id));
+			int32x4_t q0 = quant_lanes(vmulq_f32(v[k], id));
+			int32x4_t q1 = quant_lanes(vmulq_f32(v[k + 1], id));
 
 			sum = vaddq_s32(sum, vaddq_s32(q0, q1));
 			h[k / 2] = vcombine_s16(vqmovn_s32(q0), vqmovn_s32(q1));

@@ -4,7 +4,7 @@
 # (Advanced SIMD + dotprod) and "scalar" kernels against the reference backend, on 1 and 3
 # threads. The HAL alone is built (no libdrm, OpenCL or driver), so only Check is needed for
 # arm64.
-# usage: tests/cross/aarch64.sh [OUTDIR]   (default build-aarch64)
+# usage: tests/cross/aarch64.sh [OUTDIR]   (default build-aarch64; relative to the checkout)
 # Needs: gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static check:arm64
 # (tools/install-deps.sh --cross installs them). Exits 77 (skip) when they are missing.
 set -eu
@@ -31,14 +31,14 @@ cflags="-std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -pthread"
 cflags="$cflags -I. -Ihal/cpu -Idriver/include"
 # testutil.c wants the vocabulary's path; the op tests never read it
 vocab="$PWD/../shared/vocab/ggml-vocab-llama-spm.gguf"
-defs="-DENPU_HAVE_NEON -DENPU_CPU_OPS_ONLY -DENPU_SOURCE_ROOT=\"$PWD\" -DENPU_VOCAB_PATH=\"$vocab\""
 objs=""
 for src in hal/hal.c hal/quant.c hal/fence.c hal/devfreq.c hal/cpu/cpu_fast.c \
 	hal/cpu/cpu_ref.c hal/cpu/threadpool.c hal/cpu/kernels_scalar.c \
 	tests/test_cpu_fast.c tests/testutil.c; do
 	obj="$out/$(echo "$src" | tr / _).o"
 	# shellcheck disable=SC2086
-	$cc $cflags $defs -c "$src" -o "$obj"
+	$cc $cflags -DENPU_HAVE_NEON -DENPU_CPU_OPS_ONLY "-DENPU_SOURCE_ROOT=\"$PWD\"" \
+		"-DENPU_VOCAB_PATH=\"$vocab\"" -c "$src" -o "$obj"
 	objs="$objs $obj"
 done
 # shellcheck disable=SC2086

@@ -693,19 +693,31 @@ static void attention_block_job(void *arg, uint32_t ith, uint32_t nth)
 	}
 }
 
-static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *op)
+/* Tokens [lo, hi)'s k and v rows into the caches at their positions. */
+static void cache_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t hi)
 {
-	const struct hal_tensor *k = op->src[1], *v = op->src[2];
-	const size_t rb = hal_row_bytes(HAL_TYPE_F32, k->ne[0]);
-	struct row_job j = { .cf = cf, .op = op };
+	const struct hal_op *op = j->op;
+	const size_t rb = hal_row_bytes(HAL_TYPE_F32, op->src[1]->ne[0]);
 
-	/* every token's k, v in the cache before any token attends (causality within a batch) */
-	for (uint32_t t = 0; t < k->ne[1]; t++) {
+	(void)ith;
+	for (uint32_t t = lo; t < hi; t++) {
 		uint32_t r = (uint32_t)load_i32(op->src[5], t);
 
-		memcpy(row_f32(op->src[3], r), row_f32(k, t), rb);
-		memcpy(row_f32(op->src[4], r), row_f32(v, t), rb);
+		memcpy(row_f32(op->src[3], r), row_f32(op->src[1], t), rb);
+		memcpy(row_f32(op->src[4], r), row_f32(op->src[2], t), rb);
 	}
+}
+
+static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *op)
+{
+	struct row_job j = { .cf = cf, .op = op, .rows = cache_rows };
+
+	/*
+	 * every token's k, v in the cache before any token attends (causality within a batch);
+	 * a prefill's rows on every thread: a first prompt writes fresh cache pages, and the
+	 * threads take their page faults side by side
+	 */
+	run_rows_shared(cf, rows_job, &j, op->src[1]->ne[1], threads_for(cf, op->src[1]->ne[1]));
 	const uint32_t T = op->dst->ne[1], n_ctx = op->src[3]->ne[1], hd = op->p.attn.head_dim;
 	const bool blocks = T > 1 && cf->k->attn_block && hd % 16 == 0;
 

@@ -432,8 +432,12 @@ static int cmd_e2e(const struct opts *o)
 		tpool_destroy(pool);
 	}
 	free(buf);
+	/* --threads 0 (the default): one per online core, as the CPU device takes it */
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t threads = o->threads ? o->threads : online > 0 ? (uint32_t)online : 1;
+
 	printf("npu-bench e2e: %s, device %s, %u threads, prompt %u, generate %u, median of %u\n",
-	       o->model, o->device ? o->device : "cpu", o->threads, o->prompt, o->gen, o->reps);
+	       o->model, o->device ? o->device : "cpu", threads, o->prompt, o->gen, o->reps);
 	printf("bandwidth ceiling (read, 512 MiB): %.1f GB/s\n", ceiling);
 	for (uint32_t r = 0; r < o->reps + 1; r++) {
 		double a, d;

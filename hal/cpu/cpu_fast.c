@@ -907,7 +907,8 @@ enum hal_status hal_cpu_fast_create(const struct hal_device_options *opts,
 
 const struct hal_backend hal_backend_cpu_fast = {
 	"cpu",
-	"fast CPU backend: SIMD kernels (AMX, AVX-512 VNNI, AVX-VNNI, AVX2 or scalar), a thread per core",
+	"fast CPU backend: SIMD kernels (AMX, AVX-512 VNNI, AVX-VNNI, AVX2, NEON dotprod or "
+	"scalar), a thread per core",
 	hal_cpu_fast_create,
 };
 

@@ -925,49 +925,45 @@ uint32_t hal_cpu_fast_threads(const struct hal_device *dev)
 struct peak_job {
 	const struct cpu_kernels *k;
 	uint64_t rounds;
-	_Atomic uint64_t macs;
-	const char *what;
-	uint32_t runs;
 	bool scaling;
+	_Atomic uint64_t macs;
+	const char *what; /* peak_macs' instruction, from thread 0 */
 };
 
 static void peak_job(void *arg, uint32_t ith, uint32_t nth)
 {
 	struct peak_job *j = arg;
-	const char *what = "block scaling";
+	const char *what;
 
 	(void)nth;
-	if (j->scaling)
+	if (j->scaling) {
 		atomic_fetch_add(&j->macs, j->k->scale_macs(j->rounds));
-	else
-		atomic_fetch_add(&j->macs, j->k->peak_macs(j->rounds, &what));
+		return;
+	}
+	atomic_fetch_add(&j->macs, j->k->peak_macs(j->rounds, &what));
 	if (ith == 0)
 		j->what = what;
 }
 
-/* Best of 5 runs of peak_macs (or scale_macs) on every thread, each about 20 ms long. */
+/* Best of 5 runs of peak_macs (or scale_macs) on every thread, each at least 20 ms long. */
 static double peak_gmacs(const struct cpu_fast *cf, bool scaling, const char **what)
 {
 	struct peak_job j = { .k = cf->k, .rounds = 1000, .scaling = scaling };
 	double best = 0.0;
 
-	for (;;) {
-		struct timespec a, b;
-
+	for (int run = 0; run < 5;) {
 		atomic_store(&j.macs, 0);
-		clock_gettime(CLOCK_MONOTONIC, &a);
+		uint64_t t0 = hal_now_ns();
 		tpool_run(cf->pool, peak_job, &j, cf->n_threads);
-		clock_gettime(CLOCK_MONOTONIC, &b);
-		double s = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+		double s = 1e-9 * (double)(hal_now_ns() - t0);
 
 		if (s < 0.02 && j.rounds < (1ull << 40)) {
-			j.rounds *= 2;
+			j.rounds *= 2; /* too short to time: longer, and not counted */
 			continue;
 		}
-		if (atomic_load(&j.macs) / s / 1e9 > best)
+		if ((double)atomic_load(&j.macs) / s / 1e9 > best)
 			best = (double)atomic_load(&j.macs) / s / 1e9;
-		if (++j.runs == 5)
-			break;
+		run++;
 	}
 	*what = j.what;
 	return best;

@@ -295,21 +295,29 @@ amx_b(const uint8_t *q, int q4, int8_t *b)
 	} while (0)
 
 /* C of block b0 + i (stored in cbuf[i & 1] one step before) scaled into the accumulators. */
+/*
+ * One 16 x 16 tile of block sums c (token rows) into the accumulators: facc[j] += c[j] *
+ * (dw * da[j]), dw the 16 weight rows' scales and da[j] token j's.
+ */
+static inline __attribute__((always_inline)) void
+amx_scale_tile(const int32_t *c, __m512 dw, const float *da, __m512 facc[16])
+{
+	#pragma GCC unroll 16
+	for (int j = 0; j < 16; j++) {
+		__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(da[j]));
+		__m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * j));
+
+		facc[j] = _mm512_fmadd_ps(v, sc2, facc[j]);
+	}
+}
+
 #define AMX_SCALE(i)									\
 	do {										\
 		const size_t blk = b0 + (i);						\
-		const float *da = A->dt + blk * A->n_rows + t;				\
 		__m512 dw = _mm512_cvtph_ps(						\
 			_mm256_loadu_si256((const __m256i *)(sc + 32 * blk)));		\
 											\
-		_Pragma("GCC unroll 16")						\
-		for (int j = 0; j < 16; j++) {						\
-			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(da[j]));		\
-			const int32_t *cj = cbuf[(i) & 1] + 16 * j;			\
-			__m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(cj));		\
-											\
-			facc[j] = _mm512_fmadd_ps(v, sc2, facc[j]);			\
-		}									\
+		amx_scale_tile(cbuf[(i) & 1], dw, A->dt + blk * A->n_rows + t, facc);	\
 	} while (0)
 
 /*
@@ -891,8 +899,8 @@ static uint64_t peak_macs_amx(uint64_t rounds, const char **what)
 }
 
 /*
- * The scaling of amx_span alone (AMX_SCALE: per token row a broadcast multiply, a convert and
- * an FMA) over block sums kept in L1: the bound of the AMX matmul wherever the vector unit's
+ * The scaling of amx_span alone (amx_scale_tile: per token row a broadcast multiply, a convert
+ * and an FMA) over block sums kept in L1: the bound of the AMX matmul wherever the vector unit's
  * float rate, not the tile unit, is the limit.
  */
 static uint64_t scale_macs_amx(uint64_t rounds)
@@ -912,15 +920,7 @@ static uint64_t scale_macs_amx(uint64_t rounds)
 	const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dws));
 
 	for (uint64_t r = 0; r < rounds; r++) {
-		const int32_t *c = cbuf[r & 3];
-
-		#pragma GCC unroll 16
-		for (int j = 0; j < 16; j++) {
-			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(da[j]));
-			__m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * j));
-
-			facc[j] = _mm512_fmadd_ps(v, sc2, facc[j]);
-		}
+		amx_scale_tile(cbuf[r & 3], dw, da, facc);
 		__asm__ volatile("" ::: "memory"); /* the sums are read again each round */
 	}
 	for (int j = 0; j < 16; j++)

@@ -110,8 +110,12 @@ enpu_status ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 void ctx_clear_error(enpu_context *ctx);
 
 /* ---- placement.c: "auto" placement, the power manager's clocks, measured history ---- */
-/* Partitions slot's graph on the session's profile and maps it onto the context's devices. */
-enpu_status place_auto(enpu_session *s, struct graph_slot *slot);
+/*
+ * Partitions slot's graph on the session's profile and maps it onto the context's devices:
+ * first on slot->deps, again (after measured history) on the dependencies at today's context.
+ * A failure leaves the placement in force.
+ */
+enpu_status place_auto(enpu_session *s, struct graph_slot *slot, bool again);
 /* Whether this run of slot should feed the history (the observer costs per op). */
 bool place_learns_now(const enpu_session *s, const struct graph_slot *slot);
 /* After each op of an "auto" session: feeds the measured time to the history. */

@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,23 +158,26 @@ static struct hal_tensor *weight_for(enpu_session *s, const struct hal_tensor *w
  * host's device of the same class, with its matmul weights in that device's layout, falling
  * back to the CPU (device 0) where that device cannot run the op.
  */
-enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
+enpu_status place_auto(enpu_session *s, struct graph_slot *slot, bool again)
 {
 	struct sched_graph *g = slot->g;
 	enpu_context *ctx = s->model->ctx;
 	const struct sched_profile *p = s->profile;
-	struct sched_dag d;
+	struct sched_dag fresh = { 0 };
 	struct sched_plan pl;
 	struct sched_sim_result r;
 	char err[256];
 	uint64_t t0 = hal_now_ns();
 
-	if (sched_dag_from_graph(g, s->n_past + g->n_tokens, &d, err, sizeof(err)))
+	/* placed again later: attention is costed at the context reached since slot->deps */
+	if (again && sched_dag_from_graph(g, s->n_past + g->n_tokens, &fresh, err, sizeof(err)))
 		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "placing the graph: %s", err);
-	free(slot->nodes);
-	slot->nodes = calloc(d.n ? d.n : 1, sizeof(*slot->nodes));
-	if (!slot->nodes || sched_plan_alloc(&pl, d.n)) {
-		sched_dag_free(&d);
+	const struct sched_dag d = again ? fresh : slot->deps;
+	/* the nodes in force stay until this placement has succeeded */
+	struct slot_node *nodes = calloc(d.n ? d.n : 1, sizeof(*nodes));
+	if (!nodes || sched_plan_alloc(&pl, d.n)) {
+		free(nodes);
+		sched_dag_free(&fresh);
 		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "placing the graph: out of memory");
 	}
 	struct sched_part_options po = s->part;
@@ -182,8 +186,9 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 	admin_bounds(s, devfreq, &po);
 	enum sched_status st = sched_partition(p, &d, &po, &pl, NULL, err, sizeof(err));
 	if (st) {
+		free(nodes);
 		sched_plan_free(&pl);
-		sched_dag_free(&d);
+		sched_dag_free(&fresh);
 		return ctx_fail(ctx, ENPU_ERR_UNSUPPORTED, "placing the graph on profile '%s': %s",
 				p->name, err);
 	}
@@ -223,7 +228,7 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 		n->device = k;
 		prof[n->op.kind][pl.dev[v]]++;
 		host[n->op.kind][k]++;
-		slot->nodes[v] = (struct slot_node){
+		nodes[v] = (struct slot_node){
 			.sig = d.nodes[v].sig,
 			.predicted_s = (float)sched_cost_op(p, &d, v, pl.dev[v], pl.opp[pl.dev[v]],
 							    NULL).time,
@@ -233,6 +238,8 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 				      n->op.kind != HAL_OP_ATTENTION,
 		};
 	}
+	free(slot->nodes);
+	slot->nodes = nodes;
 	char clocks[sizeof(s->report.clocks)];
 	choose_clocks(s, devfreq, slot, &pl, prof, clocks, sizeof(clocks));
 	double place_ms = (double)(hal_now_ns() - t0) / 1e6;
@@ -282,7 +289,7 @@ enpu_status place_auto(enpu_session *s, struct graph_slot *slot)
 		s->have_report = true;
 	}
 	sched_plan_free(&pl);
-	sched_dag_free(&d);
+	sched_dag_free(&fresh);
 	return ENPU_OK;
 }
 
@@ -325,19 +332,24 @@ enpu_status enpu_session_schedule_report(const enpu_session *s, struct enpu_sche
 {
 	if (!s)
 		return ENPU_ERR_INVALID_ARG;
-	if (!out || out->struct_size < sizeof(*out))
+	/* a caller built against the first version of the struct gets the fields it has */
+	if (!out || out->struct_size < offsetof(struct enpu_schedule_report, decode_steps))
 		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
 				"enpu_session_schedule_report: out is NULL or too small");
 	if (!s->have_report && !s->steps)
 		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
 				"enpu_session_schedule_report: nothing has been %s yet",
 				s->profile ? "evaluated" : "decoded");
-	*out = s->report; /* all zero under the fixed rule but for the measured fields below */
-	out->decode_steps = s->steps;
-	out->step_ms = s->steps ? (double)s->step_wall_ns / (double)s->steps / 1e6 : 0;
-	out->overhead_pct = s->step_wall_ns ? 100.0 * (double)s->step_idle_ns /
-						      (double)s->step_wall_ns : 0;
-	out->replacements = s->replacements;
-	out->place_total_ms = s->place_total_ms;
+	struct enpu_schedule_report r = s->report; /* zero under the fixed rule */
+	size_t size = out->struct_size < sizeof(r) ? out->struct_size : sizeof(r);
+
+	r.struct_size = size;
+	r.decode_steps = s->steps;
+	r.step_ms = s->steps ? (double)s->step_wall_ns / (double)s->steps / 1e6 : 0;
+	r.overhead_pct = s->step_wall_ns ? 100.0 * (double)s->step_idle_ns /
+						   (double)s->step_wall_ns : 0;
+	r.replacements = s->replacements;
+	r.place_total_ms = s->place_total_ms;
+	memcpy(out, &r, size);
 	return ENPU_OK;
 }

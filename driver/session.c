@@ -188,7 +188,7 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **ou
 		*out = slot;
 		/* placing again is an improvement: when it fails, the placement in force stays */
 		if (place_stale(s, slot)) {
-			if (place_auto(s, slot) == ENPU_OK)
+			if (place_auto(s, slot, true) == ENPU_OK)
 				s->replacements++;
 			else
 				ctx_clear_error(ctx);
@@ -207,7 +207,7 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **ou
 	}
 	sched_place_fixed(slot->g, ctx->devices, ctx->n_devices, ctx->n_devices - 1);
 	if (s->profile) {
-		enpu_status pst = place_auto(s, slot);
+		enpu_status pst = place_auto(s, slot, false);
 		if (pst) {
 			slot_clear(s, slot);
 			return pst;

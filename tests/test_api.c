@@ -7,6 +7,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -673,6 +674,15 @@ START_TEST(auto_placement_on_cpu_gpu_npu_matches_reference)
 	ck_assert_msg(strstr(rep.table, "host: ") && strstr(rep.table, " gpu ") &&
 			      strstr(rep.table, " npu "), "table:\n%s", rep.table);
 	ck_assert_uint_eq(rep.decode_steps, 4);
+	/* the same struct again (its size kept), and a caller's struct of the first version */
+	ck_assert_uint_eq(rep.struct_size, sizeof(rep));
+	ck_assert_int_eq(enpu_session_schedule_report(dut.sess, &rep), ENPU_OK);
+	struct enpu_schedule_report old = { .struct_size = offsetof(struct enpu_schedule_report,
+								    decode_steps),
+					    .decode_steps = 12345 };
+	ck_assert_int_eq(enpu_session_schedule_report(dut.sess, &old), ENPU_OK);
+	ck_assert_str_eq(old.table, rep.table);
+	ck_assert_uint_eq(old.decode_steps, 12345); /* past its size: untouched */
 	unload(&dut);
 	unload(&ref);
 	free(path);

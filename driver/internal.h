@@ -59,11 +59,11 @@ struct enpu_model {
 /*
  * The version of matmul weight w (the model's, or a copy of it) that dev can run: the model's
  * when dev owns it (or neither needs a private layout), else a copy of the file's bytes that
- * dev prepared, made once and kept. NULL when w is not a matmul weight of m or dev fails to
- * take it (dev->error says why).
+ * dev prepared, made once and kept (only when create: else NULL where a copy is missing).
+ * NULL when w is not a matmul weight of m or dev fails to take it (dev->error says why).
  */
 struct hal_tensor *model_weight_for(enpu_model *m, const struct hal_tensor *w,
-				    struct hal_device *dev);
+				    struct hal_device *dev, bool create);
 
 struct enpu_session {
 	enpu_model *model;

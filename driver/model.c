@@ -168,7 +168,6 @@ static enpu_status read_hparams(enpu_model *m, const char *path, struct sched_hp
 	return ENPU_OK;
 }
 
-/* Makes every tensor a sched_weight with a NUL-terminated name the graph can look up. */
 /*
  * A Q6_K tensor becomes Q8_0 in memory the model owns: every device computes on Q8_0, and
  * 8 bits per value with a scale per 32 hold the 6-bit values with a scale per 16 to within
@@ -205,6 +204,7 @@ static enpu_status convert_q6_k(enpu_model *m, const char *path, struct sched_we
 	return ENPU_OK;
 }
 
+/* Makes every tensor a sched_weight with a NUL-terminated name the graph can look up. */
 static enpu_status collect_weights(enpu_model *m, const char *path)
 {
 	const struct gguf_file *f = m->gguf;
@@ -314,7 +314,7 @@ static enpu_status prepare_weights(enpu_model *m)
 }
 
 struct hal_tensor *model_weight_for(enpu_model *m, const struct hal_tensor *w,
-				    struct hal_device *dev)
+				    struct hal_device *dev, bool create)
 {
 	struct hal_tensor *out = NULL;
 	uint32_t idx = UINT32_MAX;
@@ -339,6 +339,8 @@ struct hal_tensor *model_weight_for(enpu_model *m, const struct hal_tensor *w,
 			out = &m->copies[c]->t;
 			goto out;
 		}
+	if (!create)
+		goto out;
 	void *grown = realloc(m->copies, sizeof(*m->copies) * (m->n_copies + 1));
 	struct weight_copy *wc = grown ? malloc(sizeof(*wc)) : NULL;
 	if (grown)

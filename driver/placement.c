@@ -140,16 +140,20 @@ static void choose_clocks(enpu_session *s, const struct hal_devfreq *devfreq,
 }
 
 /*
- * model_weight_for on context device k, with the device's queue held: converting weights
- * into its layout must not overlap its ops (other sessions may be running on it).
+ * model_weight_for on context device k. A weight the device has already is looked up; one
+ * converted into its layout now is made with the device's queue held, as converting must not
+ * overlap its ops (other sessions may be running on it).
  */
 static struct hal_tensor *weight_for(enpu_session *s, const struct hal_tensor *w, uint32_t k)
 {
 	enpu_context *ctx = s->model->ctx;
+	struct hal_tensor *out = model_weight_for(s->model, w, ctx->devices[k], false);
 
-	sched_exec_hold_device(ctx->exec, k);
-	struct hal_tensor *out = model_weight_for(s->model, w, ctx->devices[k]);
-	sched_exec_release_device(ctx->exec, k);
+	if (!out) {
+		sched_exec_hold_device(ctx->exec, k);
+		out = model_weight_for(s->model, w, ctx->devices[k], true);
+		sched_exec_release_device(ctx->exec, k);
+	}
 	return out;
 }
 

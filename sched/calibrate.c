@@ -673,12 +673,14 @@ int sched_calibrate(const struct sched_calib_opts *opts, const struct sched_prof
 			mg.bw = ceiling;
 		apply(&out->dev[ig], &mg);
 		struct hal_opencl_info info;
-		if (ic >= 0 && hal_opencl_get_info(cg.dev, &info) && info.caps.is_cpu) {
-			/* PoCL and the like: no parallel hardware, the same cores as the CPU's */
-			out->dev[ig].shares_cores = (uint32_t)ic + 1;
+		/* PoCL and the like: no parallel hardware, the same cores as the CPU's; a GPU
+		 * of its own drops the base profile's shares_cores */
+		bool on_cpu = ic >= 0 && hal_opencl_get_info(cg.dev, &info) && info.caps.is_cpu;
+
+		out->dev[ig].shares_cores = on_cpu ? (uint32_t)ic + 1 : 0;
+		if (on_cpu)
 			logf_(&cc, "  an OpenCL CPU device (%s): it shares the cores of '%s'\n",
 			      info.caps.device, out->dev[ic].name);
-		}
 	} else if (ig >= 0) {
 		logf_(&cc, "device gpu: not measured (%s); the base profile's figures are kept\n",
 		      o.no_gpu ? "--no-gpu" : gb ? gerr : "no OpenCL backend compiled in");

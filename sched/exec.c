@@ -22,7 +22,6 @@ struct run {
 	struct sched_graph *g;
 	const struct sched_dag *deps;
 	struct sched_run_options o;
-	uint64_t seq;
 	struct hal_fence *fence; /* per node */
 	uint8_t *taken;          /* per node: a worker has started (or skipped) it */
 	uint32_t *by_dev;        /* node indices grouped by device, in graph order */
@@ -31,8 +30,8 @@ struct run {
 	struct run *next[SCHED_MAX_DEVS]; /* the device queues' links */
 	uint32_t remaining;
 	uint32_t active; /* ops of this run running now */
-	uint64_t active_since, active_ns, ops_ns, t_submit;
-	bool failed;
+	uint64_t active_since, active_ns, ops_ns;
+	enum hal_status failed; /* the first failed op's status (its message in err) */
 	char err[512];
 	struct hal_fence done;
 };
@@ -56,7 +55,6 @@ struct sched_exec {
 	pthread_cond_t progress; /* an op ended: for submitters waiting in sched_exec_run */
 	uint32_t sleepers;       /* submitters waiting on progress */
 	bool stop;
-	uint64_t seq;
 	uint32_t pending; /* runs submitted, not finished */
 	uint32_t n_devs;
 	struct hal_device *devs[SCHED_MAX_DEVS];
@@ -146,10 +144,11 @@ static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run
 
 	if (st != HAL_OK) {
 		pthread_mutex_lock(&x->mu);
-		if (!r->failed)
+		if (!r->failed) {
 			snprintf(r->err, sizeof(r->err), "op %u (%s '%s') on %s: %s", v,
 				 hal_op_name(n->op.kind), n->op.dst->name, dev->name, dev->error);
-		r->failed = true;
+			r->failed = st;
+		}
 		pthread_mutex_unlock(&x->mu);
 		return st;
 	}
@@ -237,8 +236,8 @@ static void run_one(struct sched_exec *x, struct queue *q, struct run *r, uint32
 	}
 	if (--r->remaining == 0) {
 		x->pending--;
-		/* under mu: the submitter frees r only once it holds mu again and sees this */
-		hal_fence_signal(&r->done, r->failed ? HAL_ERR_DEVICE : HAL_OK);
+		/* the last touch of r: the submitter may free it as soon as this is signalled */
+		hal_fence_signal(&r->done, r->failed);
 	}
 	if (x->sleepers)
 		pthread_cond_broadcast(&x->progress);
@@ -453,10 +452,9 @@ enum sched_status sched_exec_run(struct sched_exec *x, struct sched_graph *g,
 		r.by_dev[fill[g->nodes[v].device]++] = v;
 	}
 	hal_fence_reset(&r.done);
-	r.t_submit = hal_now_ns();
+	const uint64_t t_submit = hal_now_ns();
 	if (n) {
 		pthread_mutex_lock(&x->mu);
-		r.seq = x->seq++;
 		x->pending++;
 		uint32_t used = 0;
 		for (uint32_t k = 0; k < x->n_devs; k++)
@@ -478,16 +476,14 @@ enum sched_status sched_exec_run(struct sched_exec *x, struct sched_graph *g,
 			pthread_mutex_unlock(&x->mu);
 			hal_fence_wait(&r.done);
 		}
-		if (!hal_fence_done(&r.done, &dst) || dst != HAL_OK) {
+		hal_fence_done(&r.done, &dst);
+		if (dst != HAL_OK) {
 			snprintf(err, err_len, "%s", r.err);
-			st = SCHED_ERR_DEVICE;
-			for (uint32_t v = 0; v < n; v++)
-				if (r.fence[v].status == HAL_ERR_INVALID)
-					st = SCHED_ERR_INVALID;
+			st = dst == HAL_ERR_INVALID ? SCHED_ERR_INVALID : SCHED_ERR_DEVICE;
 		}
 	}
 	if (stats) {
-		stats->wall_ns = hal_now_ns() - r.t_submit;
+		stats->wall_ns = hal_now_ns() - t_submit;
 		stats->active_ns = r.active_ns;
 		stats->ops_ns = r.ops_ns;
 	}

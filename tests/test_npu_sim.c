@@ -924,8 +924,9 @@ static uint64_t auto_session_clock(const char *path, const char *profile, uint32
 	co.device = "npu";
 	ck_assert_msg(enpu_context_create(&co, &ctx) == ENPU_OK, "%s", enpu_last_error(NULL));
 	snprintf(dir, sizeof(dir), "%s/devfreq/npu0", sysfs_base);
-	/* the scheduler's hint is followed under a demand-driven governor (the default is
-	 * performance); the admin may cap the clock before the program places its graph */
+	/* the scheduler's hint is followed under the demand-driven governor, the default (a
+	 * governor an earlier test set would win); the admin may cap the clock before the
+	 * program places its graph */
 	write_text(dir, "governor", "simple_ondemand\n");
 	if (max_freq)
 		write_text(dir, "max_freq", max_freq);

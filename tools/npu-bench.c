@@ -423,18 +423,17 @@ static int cmd_e2e(const struct opts *o)
 	}
 	for (uint32_t i = 0; i < o->prompt; i++)
 		prompt[i] = (enpu_token)(3 + sched_calib_rng_next(&seed) % (info.n_vocab - 3));
+	/* --threads 0 (the default): one per online core, as the CPU device takes it */
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t threads = o->threads ? o->threads : online > 0 ? (uint32_t)online : 1;
 	struct tpool *pool;
 	double ceiling = 0.0;
 	uint8_t *buf = bw_buffer();
-	if (buf && !tpool_create(o->threads ? o->threads
-					    : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN), &pool)) {
+	if (buf && !tpool_create(threads, &pool)) {
 		ceiling = measure_ceiling(pool, buf, 5);
 		tpool_destroy(pool);
 	}
 	free(buf);
-	/* --threads 0 (the default): one per online core, as the CPU device takes it */
-	long online = sysconf(_SC_NPROCESSORS_ONLN);
-	uint32_t threads = o->threads ? o->threads : online > 0 ? (uint32_t)online : 1;
 
 	printf("npu-bench e2e: %s, device %s, %u threads, prompt %u, generate %u, median of %u\n",
 	       o->model, o->device ? o->device : "cpu", threads, o->prompt, o->gen, o->reps);

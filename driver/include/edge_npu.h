@@ -17,8 +17,8 @@
  *
  * Thread safety: distinct contexts are independent. Within a context, different sessions may
  * be evaluated (enpu_session_eval, enpu_generate) from different threads at the same time:
- * their ops share the devices' queues, ordered by session priority; the error message then
- * holds the last failure of any of them. Calls on one session must not overlap, and model
+ * their ops share the devices' queues, ordered by session priority; each thread reads its own
+ * last failure (enpu_last_error). Calls on one session must not overlap, and model
  * loading and freeing and context destruction must not overlap with any other call.
  *
  * Extensibility: option and result structs begin with struct_size (set it to sizeof the

@@ -79,7 +79,7 @@ struct npu_sim {
 	uint64_t engine_busy_ns; /* telemetry: host time the engine ran jobs (worker only) */
 	/* runtime PM, as the kernel driver's: powered off NPU_AUTOSUSPEND_NS after the last job */
 	bool powered;
-	uint64_t last_job_end_ns, suspends;
+	uint64_t last_job_end_ns;
 	atomic_uint queued;      /* telemetry: jobs submitted and not yet finished */
 	atomic_uint_fast64_t weight_bytes; /* telemetry: NPU-layout weights held */
 
@@ -283,7 +283,6 @@ static void suspend(struct npu_sim *d)
 	pthread_mutex_lock(&d->elock);
 	npu_engine_reset(&d->engine);
 	d->powered = false;
-	d->suspends++;
 	publish_engine(d, &d->engine.total, hal_now_ns());
 	pthread_mutex_unlock(&d->elock);
 }

@@ -192,7 +192,7 @@ static enpu_status convert_q6_k(enpu_model *m, const char *path, struct sched_we
 	}
 	const uint8_t *in = w->data;
 	for (uint64_t r = 0; r < rows; r++) {
-		dequantize_row_q6_k(in + r * (cols / QK_K) * sizeof(struct block_q6_k), tmp, cols);
+		dequantize_row_q6_k(in + r * q6_k_row_bytes(cols), tmp, cols);
 		quantize_row_q8_0(tmp, (struct block_q8_0 *)(out + r * row_bytes), cols);
 	}
 	free(tmp);

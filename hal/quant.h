@@ -60,6 +60,12 @@ void quantize_row(enum hal_type type, const float *x, void *y, size_t n);
 /* Converts a row of n elements of type (F32, F16, Q8_0, Q4_0) to F32. */
 void dequantize_row(enum hal_type type, const void *x, float *y, size_t n);
 
+/* Bytes of a Q6_K row of n elements (a multiple of 256). */
+static inline size_t q6_k_row_bytes(size_t n)
+{
+	return n / QK_K * sizeof(struct block_q6_k);
+}
+
 /* Q6_K rows of n elements (a multiple of 256) from and to F32. */
 void quantize_row_q6_k(const float *x, struct block_q6_k *y, size_t n);
 void dequantize_row_q6_k(const void *x, float *y, size_t n); /* x: any alignment */

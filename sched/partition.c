@@ -723,24 +723,29 @@ enum sched_status sched_partition(const struct sched_profile *p, const struct sc
 	sched_power_max(p, o, pl);
 	if ((st = heft(p, d, o->history, pl, false, err, err_len)))
 		return st;
+	/* the latency search wants each op's finish time from every simulation, HEFT's too */
+	if (o->improve && o->objective == SCHED_MIN_LATENCY) {
+		s.finish = calloc(d->n ? d->n : 1, sizeof(double));
+		if (!s.finish) {
+			snprintf(err, err_len, "out of memory");
+			return SCHED_ERR_NOMEM;
+		}
+		s.so.finish = s.finish;
+	}
 	sched_simulate(p, d, pl, &s.so, &s.best);
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));
 		stats->heft_makespan_s = s.best.makespan_s;
 	}
 	if (!o->improve)
-		return SCHED_OK;
+		return SCHED_OK; /* s.finish is only allocated when improving */
 	struct sched_plan keep = { 0 }, seed = { 0 };
 	/* re-derived orders on small graphs only: they double the cost of a failed move */
 	if ((d->n <= SCHED_PART_PAIR_N && (st = sched_plan_alloc(&s.alt, d->n))) ||
 	    (st = sched_plan_alloc(&keep, d->n)))
 		goto out;
-	if (o->objective == SCHED_MIN_LATENCY) {
-		s.finish = calloc(d->n ? d->n : 1, sizeof(double));
-		s.so.finish = s.finish;
-		sched_simulate(p, d, pl, &s.so, &s.best);
+	if (o->objective == SCHED_MIN_LATENCY)
 		s.best_flow = flow(&s);
-	}
 	if ((st = improve(&s, pl, &keep, stats)))
 		goto out;
 	/*

@@ -132,8 +132,7 @@ static int fill_tensor(struct tensor_buf *t, uint64_t seed, uint32_t index, floa
 {
 	struct rng r;
 	const uint64_t cols = t->ne[0], rows = t->n_dims > 1 ? t->ne[1] : 1;
-	const size_t row_bytes = t->q6_k ? cols / QK_K * sizeof(struct block_q6_k)
-					 : hal_row_bytes(t->type, cols);
+	const size_t row_bytes = t->q6_k ? q6_k_row_bytes(cols) : hal_row_bytes(t->type, cols);
 
 	t->data = malloc(row_bytes * rows);
 	if (!t->data)

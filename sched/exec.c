@@ -47,6 +47,7 @@ struct queue {
 	uint32_t held;    /* sched_exec_hold_device: start nothing */
 	uint64_t hint_hz; /* the clock last asked of the device (freq_hint) */
 	uint64_t published_ns; /* last telemetry publish of the device's counters */
+	bool dirty;            /* an op ran since then */
 };
 
 struct sched_exec {
@@ -179,8 +180,8 @@ static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run
 
 /*
  * The device's counters for npu-top, from the thread that runs its ops (one at a time, so one
- * writer of its stats). At most every PUBLISH_NS while busy, and when the queue runs dry or
- * a run ends (now 0: called under mu, which the publish does not need).
+ * writer of its stats). At most every PUBLISH_NS while busy, and once when the queue runs dry
+ * or a run ends after ops ran (dirty).
  */
 #define PUBLISH_NS 20000000ull
 
@@ -188,6 +189,7 @@ static void publish(struct sched_exec *x, struct queue *q, uint64_t now)
 {
 	hal_telemetry_publish_devices(&x->devs[q->dev], 1);
 	q->published_ns = now;
+	q->dirty = false;
 }
 
 /*
@@ -209,6 +211,7 @@ static void run_one(struct sched_exec *x, struct queue *q, struct run *r, uint32
 	if (runs)
 		st = execute(x, q, r, v, &t0, &t1);
 	hal_fence_signal(&r->fence[v], st);
+	q->dirty |= runs;
 	if (runs && t1 - q->published_ns > PUBLISH_NS)
 		publish(x, q, t1);
 
@@ -255,8 +258,8 @@ static void *worker(void *arg)
 		uint32_t v = pick(q, &r, &st);
 
 		if (v == UINT32_MAX) {
-			if (q->published_ns)
-				publish(x, q, 0); /* idle: the counters as they stand */
+			if (q->dirty)
+				publish(x, q, hal_now_ns()); /* idle: the counters as they stand */
 			pthread_cond_wait(&q->cv, &x->mu);
 			continue;
 		}
@@ -405,8 +408,8 @@ static void help(struct sched_exec *x, struct run *r)
 	}
 	wake_ready(x, UINT32_MAX); /* other runs' ops go back to the workers */
 	for (uint32_t k = 0; k < x->n_devs; k++)
-		if (!x->q[k].running && x->q[k].published_ns)
-			publish(x, &x->q[k], 0); /* the counters as the run left them */
+		if (!x->q[k].running && x->q[k].dirty)
+			publish(x, &x->q[k], hal_now_ns()); /* the counters as the run left them */
 }
 
 enum sched_status sched_exec_run(struct sched_exec *x, struct sched_graph *g,

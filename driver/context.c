@@ -214,7 +214,7 @@ enpu_status enpu_context_create(const struct enpu_context_options *opts, enpu_co
 	if (!ctx)
 		return create_fail(ENPU_ERR_NO_MEMORY, "out of memory creating a context");
 	/* device 0 runs whatever the requested device cannot: the CPU, unless it runs them all */
-	st = want == cpu || !hal_backend_runs_all_ops(want) ? open_device(ctx, cpu, &dopts) : ENPU_OK;
+	st = want == cpu || !(want->caps & HAL_CAP_ALL_OPS) ? open_device(ctx, cpu, &dopts) : ENPU_OK;
 	if (!st && want != cpu)
 		st = open_device(ctx, want, &dopts);
 	if (st) {

@@ -13,16 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Which profile device class a context device is (by backend name). */
+/* Which profile device class a context device is: its HAL class (the two enums agree). */
 static enum sched_dev_class host_class(const struct hal_device *dev)
 {
-	if (!strncmp(dev->name, "npu", 3))
-		return SCHED_CLASS_NPU;
-	if (!strcmp(dev->name, "gpu"))
-		return SCHED_CLASS_GPU;
-	return SCHED_CLASS_CPU;
+	_Static_assert((int)SCHED_CLASS_CPU == HAL_CLASS_CPU && (int)SCHED_CLASS_GPU == HAL_CLASS_GPU &&
+			       (int)SCHED_CLASS_NPU == HAL_CLASS_NPU,
+		       "profile classes are the HAL's");
+	return (enum sched_dev_class)dev->cls;
 }
-
 
 static double top_hz(const struct sched_dev_profile *dp)
 {

@@ -20,7 +20,11 @@ static enum hal_status cpu_ref_create(const struct hal_device_options *opts,
 }
 
 static const struct hal_backend cpu_ref = {
-	"cpu-ref", "reference CPU backend: plain C, single thread, the oracle", cpu_ref_create,
+	.name = "cpu-ref",
+	.description = "reference CPU backend: plain C, single thread, the oracle",
+	.cls = HAL_CLASS_CPU,
+	.caps = HAL_CAP_ALL_OPS,
+	.create = cpu_ref_create,
 };
 
 extern const struct hal_backend hal_backend_cpu_fast; /* hal/cpu/cpu_fast.c */
@@ -42,7 +46,3 @@ const struct hal_backend *hal_backend_find(const char *name)
 	return NULL;
 }
 
-bool hal_backend_runs_all_ops(const struct hal_backend *b)
-{
-	return b == &cpu_ref || b == &hal_backend_cpu_fast;
-}

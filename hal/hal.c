@@ -68,6 +68,13 @@ const char *hal_op_name(enum hal_op_kind kind)
 	return (unsigned)kind < HAL_OP_COUNT ? op_names[kind] : "invalid";
 }
 
+const char *hal_class_name(enum hal_device_class cls)
+{
+	static const char *const names[HAL_CLASS_COUNT] = { "cpu", "gpu", "npu" };
+
+	return (unsigned)cls < HAL_CLASS_COUNT ? names[cls] : "?";
+}
+
 /* ---- hal_op_check ------------------------------------------------------------------------ */
 
 /* Type masks for the operand checks. */

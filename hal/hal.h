@@ -251,9 +251,31 @@ struct hal_device_vtable {
 	void (*spin)(struct hal_device *dev, bool spin);
 };
 
+/*
+ * What a device is. The scheduler maps the devices of a profile onto this host's by class, and
+ * decides by capability, never by a backend's name.
+ */
+enum hal_device_class { HAL_CLASS_CPU, HAL_CLASS_GPU, HAL_CLASS_NPU, HAL_CLASS_COUNT };
+
+/* "cpu", "gpu", "npu" (the words profiles use); "?" out of range. */
+const char *hal_class_name(enum hal_device_class cls);
+
+/* Capabilities, bits of hal_device.caps and hal_backend.caps. */
+enum hal_device_cap {
+	/* Runs every op on every operand type: a context needs no CPU fallback beside it. */
+	HAL_CAP_ALL_OPS = 1u << 0,
+	/*
+	 * Computes on the host CPU's cores (an OpenCL CPU device such as PoCL): it never runs at
+	 * the same time as the CPU backend without taking its cores.
+	 */
+	HAL_CAP_HOST_CORES = 1u << 1,
+};
+
 struct hal_device {
 	const struct hal_device_vtable *vt;
 	const char *name;
+	enum hal_device_class cls;
+	uint32_t caps; /* enum hal_device_cap bits */
 	struct hal_device_stats stats;
 	char error[256]; /* reason of the last failed run */
 };
@@ -280,6 +302,8 @@ struct hal_device_options {
 struct hal_backend {
 	const char *name;        /* "cpu-ref", "cpu", "gpu", "npu", ... */
 	const char *description; /* one line for --help and error messages */
+	enum hal_device_class cls; /* of every device it creates */
+	uint32_t caps;           /* the capabilities every device it creates has */
 	enum hal_status (*create)(const struct hal_device_options *opts, struct hal_device **out_dev,
 				  char *err, size_t err_len);
 };
@@ -287,7 +311,5 @@ struct hal_backend {
 /* The backends compiled in, NULL-terminated, in order of preference as the CPU fallback. */
 extern const struct hal_backend *const hal_backends[];
 const struct hal_backend *hal_backend_find(const char *name);
-/* Whether b's devices run every op (then a context needs no CPU fallback beside them). */
-bool hal_backend_runs_all_ops(const struct hal_backend *b);
 
 #endif

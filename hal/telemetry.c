@@ -235,15 +235,14 @@ static int find_slot(const void *dev)
 	return -1;
 }
 
-static enum hal_telem_kind kind_of(const char *name)
+/* The file's kind of a device: its class, one above (0 is a free slot). */
+static enum hal_telem_kind kind_of(const struct hal_device *dev)
 {
-	if (!name)
-		return HAL_TELEM_KIND_CPU;
-	if (!strncmp(name, "npu", 3))
-		return HAL_TELEM_KIND_NPU;
-	if (!strcmp(name, "gpu") || !strncmp(name, "opencl", 6))
-		return HAL_TELEM_KIND_GPU;
-	return HAL_TELEM_KIND_CPU;
+	_Static_assert(HAL_TELEM_KIND_CPU == 1 + HAL_CLASS_CPU &&
+			       HAL_TELEM_KIND_GPU == 1 + HAL_CLASS_GPU &&
+			       HAL_TELEM_KIND_NPU == 1 + HAL_CLASS_NPU,
+		       "telemetry kinds follow the device classes");
+	return (enum hal_telem_kind)(1 + dev->cls);
 }
 
 /*
@@ -342,7 +341,7 @@ void hal_telem_detach(const struct hal_device *dev)
 
 static void update_stats_locked(const struct hal_device *dev, const struct hal_device_stats *st)
 {
-	int i = attach_locked(dev, kind_of(dev->name), NULL);
+	int i = attach_locked(dev, kind_of(dev), NULL);
 	struct hal_telem_slot *s;
 
 	if (i < 0)
@@ -375,7 +374,7 @@ void hal_telem_update_engine(const struct hal_device *dev, const struct hal_tele
 	if (!dev || !e)
 		return;
 	pthread_mutex_lock(&W.lock);
-	i = attach_locked(dev, kind_of(dev->name), NULL);
+	i = attach_locked(dev, kind_of(dev), NULL);
 	if (i >= 0) {
 		s = &W.map->slot[i];
 		slot_write_begin(s);

@@ -32,9 +32,15 @@ static void setup(void)
 	ck_assert_int_eq(setenv("ENPU_SYSFS_DIR", base, 1), 0);
 }
 
+/* A device of the class its name says, as the backends create them. */
 static struct hal_device fake(const char *name)
 {
-	return (struct hal_device){ .name = name };
+	enum hal_device_class cls = HAL_CLASS_CPU;
+
+	for (int c = 0; c < HAL_CLASS_COUNT; c++)
+		if (!strcmp(name, hal_class_name((enum hal_device_class)c)))
+			cls = (enum hal_device_class)c;
+	return (struct hal_device){ .name = name, .cls = cls };
 }
 
 static const struct hal_telem_slot *find(const struct hal_telem_proc *p, const char *name)

@@ -901,15 +901,19 @@ enum hal_status hal_cpu_fast_create(const struct hal_device_options *opts,
 	snprintf(cf->name, sizeof(cf->name), "cpu");
 	cf->base.vt = &cpu_fast_vtable;
 	cf->base.name = cf->name;
+	cf->base.cls = hal_backend_cpu_fast.cls;
+	cf->base.caps = hal_backend_cpu_fast.caps;
 	*out_dev = &cf->base;
 	return HAL_OK;
 }
 
 const struct hal_backend hal_backend_cpu_fast = {
-	"cpu",
-	"fast CPU backend: SIMD kernels (AMX, AVX-512 VNNI, AVX-VNNI, AVX2, NEON dotprod or "
-	"scalar), a thread per core",
-	hal_cpu_fast_create,
+	.name = "cpu",
+	.description = "fast CPU backend: SIMD kernels (AMX, AVX-512 VNNI, AVX-VNNI, AVX2, NEON "
+		       "dotprod or scalar), a thread per core",
+	.cls = HAL_CLASS_CPU,
+	.caps = HAL_CAP_ALL_OPS,
+	.create = hal_cpu_fast_create,
 };
 
 const char *hal_cpu_fast_isa(const struct hal_device *dev)

@@ -526,6 +526,8 @@ enum hal_status hal_cpu_ref_create(struct hal_device **out_dev)
 		return HAL_ERR_NOMEM;
 	cr->base.vt = &cpu_ref_vtable;
 	cr->base.name = "cpu-ref";
+	cr->base.cls = HAL_CLASS_CPU;
+	cr->base.caps = HAL_CAP_ALL_OPS;
 	*out_dev = &cr->base;
 	return HAL_OK;
 }

@@ -681,6 +681,7 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 	}
 	d->base.vt = &sim_vt;
 	d->base.name = "npu";
+	d->base.cls = HAL_CLASS_NPU;
 	npu_engine_init(&d->engine, NULL, opts ? opts->caps : 0);
 	if (npu_sysfs_open(&d->sysfs, d->engine.opp, why, sizeof(why))) {
 		snprintf(err, err_len, "%s", why);
@@ -726,6 +727,9 @@ static enum hal_status backend_create(const struct hal_device_options *opts,
 }
 
 const struct hal_backend hal_npu_sim_backend = {
-	"npu", "NPU, simulated in process (integer engine; DVFS in $XDG_RUNTIME_DIR/edge-npu)",
-	backend_create,
+	.name = "npu",
+	.description = "NPU, simulated in process (integer engine; DVFS in "
+		       "$XDG_RUNTIME_DIR/edge-npu)",
+	.cls = HAL_CLASS_NPU,
+	.create = backend_create,
 };

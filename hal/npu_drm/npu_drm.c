@@ -497,11 +497,14 @@ static enum hal_status npu_drm_create(const struct hal_device_options *opts,
 	pthread_mutex_init(&d->lock, NULL);
 	d->base.vt = &npu_drm_vtable;
 	d->base.name = "npu-drm";
+	d->base.cls = HAL_CLASS_NPU;
 	*out_dev = &d->base;
 	return HAL_OK;
 }
 
 const struct hal_backend hal_npu_drm_backend = {
-	"npu-drm", "NPU through the edge_npu kernel driver (render/accel node, libdrm)",
-	npu_drm_create,
+	.name = "npu-drm",
+	.description = "NPU through the edge_npu kernel driver (render/accel node, libdrm)",
+	.cls = HAL_CLASS_NPU,
+	.create = npu_drm_create,
 };

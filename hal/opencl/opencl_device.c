@@ -383,11 +383,14 @@ enum hal_status hal_opencl_create(const struct hal_device_options *opts, const c
 	}
 	d->base.vt = &ocl_vtable;
 	d->base.name = "gpu";
+	d->base.cls = HAL_CLASS_GPU;
 	st = open_device(d, opts, source, err, len);
 	if (st) {
 		ocl_destroy(&d->base);
 		return st;
 	}
+	if (d->info.caps.is_cpu)
+		d->base.caps |= HAL_CAP_HOST_CORES;
 	*out_dev = &d->base;
 	return HAL_OK;
 }
@@ -512,6 +515,9 @@ static enum hal_status backend_create(const struct hal_device_options *opts,
 }
 
 const struct hal_backend hal_opencl_backend = {
-	"gpu", "OpenCL device (a GPU if present, else an accelerator or CPU device, e.g. PoCL)",
-	backend_create,
+	.name = "gpu",
+	.description = "OpenCL device (a GPU if present, else an accelerator or CPU device, "
+		       "e.g. PoCL)",
+	.cls = HAL_CLASS_GPU,
+	.create = backend_create,
 };

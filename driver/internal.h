@@ -8,6 +8,7 @@
 #include "hal/hal.h"
 #include "sched/exec.h"
 #include "sched/graph.h"
+#include "sched/placement.h"
 #include "sched/sched.h"
 #include "tokenizer.h"
 
@@ -17,6 +18,7 @@
 /* Prefill is split into batches of at most this many tokens (bounds activation memory). */
 #define ENPU_MAX_BATCH 256
 #define ENPU_DEFAULT_MAX_CTX 4096
+_Static_assert(ENPU_MAX_DEVICES <= SCHED_MAX_HOST_DEVS, "placement covers a context's devices");
 
 struct enpu_context {
 	char error[ENPU_ERROR_LEN];
@@ -76,28 +78,17 @@ struct enpu_session {
 		struct sched_graph *g;
 		struct sched_dag deps;
 		uint32_t runs;
-		/* "auto": per node, what the cost model predicted where the plan put it */
-		struct slot_node {
-			uint64_t sig;
-			float predicted_s;
-			uint8_t prof_dev; /* the profile's device */
-			bool measurable;  /* runs on this host where planned (history can learn) */
-		} *nodes;
-		/* the power manager's clock per context device (0: no wish) */
-		uint64_t hint_hz[ENPU_MAX_DEVICES];
+		struct sched_placement placed; /* "auto": the placement in force */
 	} decode, batch; /* n_tokens == 1, kept; the last prefill size, kept until another */
 	int32_t priority; /* on devices shared with the context's other sessions */
 	float *logits;
 	bool have_logits;
 	struct sched_usage usage[ENPU_MAX_DEVICES];
-	/* "auto" placement: the profile partitioned on (NULL: the fixed rule) and its options */
-	struct sched_profile *profile;
-	struct sched_part_options part;
+	/* "auto" placement: the profile, objective and history (NULL: the fixed rule) */
+	struct sched_placer *placer;
 	struct enpu_schedule_report report; /* of the last decode graph placed (else prefill) */
 	bool have_report;
-	/* "auto" on the host profile: measured op times correct the cost model */
-	struct sched_history history;
-	uint32_t replacements;
+	uint32_t replacements; /* graphs placed again after the history corrected the model */
 	double place_total_ms; /* every placement and re-placement, measured */
 	/* decode steps measured: wall time and the part no device was running one of its ops */
 	uint64_t steps, step_wall_ns, step_idle_ns;
@@ -109,19 +100,9 @@ enpu_status ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void ctx_clear_error(enpu_context *ctx);
 
-/* ---- placement.c: "auto" placement, the power manager's clocks, measured history ---- */
-/*
- * Partitions slot's graph on the session's profile and maps it onto the context's devices:
- * first on slot->deps, again (after measured history) on the dependencies at today's context.
- * A failure leaves the placement in force.
- */
-enpu_status place_auto(enpu_session *s, struct graph_slot *slot, bool again);
-/* Whether this run of slot should feed the history (the observer costs per op). */
-bool place_learns_now(const enpu_session *s, const struct graph_slot *slot);
-/* After each op of an "auto" session: feeds the measured time to the history. */
-void place_learn(enpu_session *s, const struct graph_slot *slot, const struct sched_op_record *r);
-/* Whether slot should be placed again now that history has corrected the cost model. */
-bool place_stale(const enpu_session *s, const struct graph_slot *slot);
+/* ---- schedule_report.c: the "auto" placement as enpu_session_schedule_report tells it ---- */
+/* After slot's graph was placed: the report's table and clock lines from slot->placed. */
+void report_placement(enpu_session *s, const struct graph_slot *slot);
 
 /* ---- trace.c: Chrome Trace Event export of the ops a session runs ---- */
 struct enpu_trace;

@@ -64,25 +64,14 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 	s->priority = priority;
 	if (placement && !strcmp(placement, "auto")) {
 		char err[512];
-		s->profile = malloc(sizeof(*s->profile));
-		if (!s->profile)
+		s->placer = malloc(sizeof(*s->placer));
+		if (!s->placer)
 			goto nomem;
-		if (sched_profile_find(profile ? profile : "host", s->profile, err, sizeof(err))) {
+		if (sched_placer_init(s->placer, profile, objective == 1, target_ms / 1e3, err,
+				      sizeof(err))) {
 			enpu_session_free(s);
 			return ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_create: %s", err);
 		}
-		s->part.objective = objective ? SCHED_MIN_ENERGY : SCHED_MIN_LATENCY;
-		s->part.latency_target_s = target_ms / 1e3;
-		s->part.contention = true;
-		s->part.improve = true;
-		s->part.history = &s->history;
-		/*
-		 * The partitioner's default budget (40k simulations) is for npu-bench; at run time
-		 * placing delays the first token. On the ~130 M model's decode graph 2k simulations
-		 * give the same modeled latency within 0.03 % (phone 2.985 vs 2.984 ms, host 5.384
-		 * both) in 80-120 ms instead of 300-700 ms.
-		 */
-		s->part.max_evals = 2000;
 	}
 	/* calloc: pages of the cache beyond what a session uses are never touched */
 	s->kv = calloc(2 * (size_t)hp->n_layer * per_cache, sizeof(float));
@@ -112,7 +101,7 @@ static void slot_clear(enpu_session *s, struct graph_slot *slot)
 	trace_forget_graph(s->trace, slot->g);
 	sched_graph_free(slot->g);
 	sched_dag_free(&slot->deps);
-	free(slot->nodes);
+	sched_placement_free(&slot->placed);
 	memset(slot, 0, sizeof(*slot));
 }
 
@@ -129,7 +118,7 @@ void enpu_session_free(enpu_session *s)
 	free(s->k_cache);
 	free(s->v_cache);
 	free(s->logits);
-	free(s->profile);
+	free(s->placer);
 	free(s);
 }
 
@@ -175,6 +164,47 @@ enpu_status enpu_session_trace_stop(enpu_session *s)
 }
 
 /*
+ * Materialising for "auto" placement: model_weight_for on context device k. A weight the
+ * device has already is looked up; one converted into its layout now is made with the
+ * device's queue held, as converting must not overlap its ops (other sessions may be running
+ * on it).
+ */
+static struct hal_tensor *weight_for(void *user, const struct hal_tensor *w, uint32_t k)
+{
+	enpu_session *s = user;
+	enpu_context *ctx = s->model->ctx;
+	struct hal_tensor *out = model_weight_for(s->model, w, ctx->devices[k], false);
+
+	if (!out) {
+		sched_exec_hold_device(ctx->exec, k);
+		out = model_weight_for(s->model, w, ctx->devices[k], true);
+		sched_exec_release_device(ctx->exec, k);
+	}
+	return out;
+}
+
+/*
+ * "auto" placement of slot's graph: on slot->deps the first time, on the dependencies at
+ * today's context when placed again. A failure leaves the placement in force.
+ */
+static enpu_status place_auto(enpu_session *s, struct graph_slot *slot, bool again)
+{
+	enpu_context *ctx = s->model->ctx;
+	const struct sched_host host = { ctx->devices, ctx->n_devices, weight_for, s };
+	char err[512];
+	enum sched_status st = sched_place_auto(s->placer, &host, slot->g,
+						again ? NULL : &slot->deps,
+						s->n_past + slot->g->n_tokens, &slot->placed, err,
+						sizeof(err));
+
+	if (st)
+		return ctx_fail(ctx, st == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_UNSUPPORTED,
+				"%s", err);
+	report_placement(s, slot);
+	return ENPU_OK;
+}
+
+/*
  * The graph for a batch of n tokens: the decode graph is kept, the last prefill size too;
  * placed once, and again when measured history says the cost model has changed.
  */
@@ -187,7 +217,7 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **ou
 	if (slot->g && slot->g->n_tokens == n) {
 		*out = slot;
 		/* placing again is an improvement: when it fails, the placement in force stays */
-		if (place_stale(s, slot)) {
+		if (sched_placer_stale(s->placer, slot->runs)) {
 			if (place_auto(s, slot, true) == ENPU_OK)
 				s->replacements++;
 			else
@@ -206,7 +236,7 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **ou
 				"%s", err);
 	}
 	sched_place_fixed(slot->g, ctx->devices, ctx->n_devices, ctx->n_devices - 1);
-	if (s->profile) {
+	if (s->placer) {
 		enpu_status pst = place_auto(s, slot, false);
 		if (pst) {
 			slot_clear(s, slot);
@@ -215,23 +245,6 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **ou
 	}
 	*out = slot;
 	return ENPU_OK;
-}
-
-/* The dispatcher's observer: learns from each op and passes it on to the trace. */
-struct run_observer {
-	enpu_session *s;
-	const struct graph_slot *slot;
-	bool learn; /* place_learns_now for this run */
-};
-
-static void observe_op(void *user, const struct sched_graph *g, const struct sched_op_record *r)
-{
-	struct run_observer *o = user;
-
-	if (o->learn)
-		place_learn(o->s, o->slot, r);
-	if (o->s->trace)
-		trace_op(o->s->trace, g, r);
 }
 
 static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_t n)
@@ -250,13 +263,15 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 		ids[i] = tokens[i];
 		pos[i] = (int32_t)(s->n_past + i);
 	}
-	struct run_observer ro = { s, slot, place_learns_now(s, slot) };
-	const struct sched_observer obs = { observe_op, &ro };
+	const struct sched_observer obs = { trace_op, s->trace };
+	const bool learn = sched_placer_learns_now(s->placer, slot->runs);
 	const struct sched_run_options opts = {
 		.priority = s->priority,
 		.usage = s->usage,
-		.obs = s->trace || ro.learn ? &obs : NULL,
-		.freq_hint_hz = s->profile ? slot->hint_hz : NULL, /* the power manager's clocks */
+		.obs = s->trace ? &obs : NULL,
+		.learn = learn ? s->placer : NULL,
+		.placed = &slot->placed,
+		.freq_hint_hz = s->placer ? slot->placed.hint_hz : NULL, /* the power manager's clocks */
 	};
 	struct sched_run_stats rs;
 	if (s->trace)

@@ -165,14 +165,17 @@ static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run
 		u->modeled_ns += m_ns;
 		u->modeled_energy_pj += m_pj;
 	}
-	if (r->o.obs) {
+	if (r->o.obs || r->o.learn) {
 		const struct sched_op_record rec = {
 			.node = v, .device = k, .t_start_ns = t0, .t_end_ns = t1,
 			.modeled_ns = m_ns, .modeled_energy_pj = m_pj,
 			.cur_freq_hz = dev->stats.cur_freq_hz,
 		};
 		pthread_mutex_lock(&x->obs_mu);
-		r->o.obs->op(r->o.obs->user, r->g, &rec);
+		if (r->o.learn)
+			sched_placer_learn(r->o.learn, r->o.placed, &rec);
+		if (r->o.obs)
+			r->o.obs->op(r->o.obs->user, r->g, &rec);
 		pthread_mutex_unlock(&x->obs_mu);
 	}
 	return HAL_OK;

@@ -24,6 +24,7 @@
 #define EDGE_NPU_SCHED_EXEC_H
 
 #include "sched/graph.h"
+#include "sched/placement.h"
 #include "sched/sched.h"
 
 struct sched_exec;
@@ -38,6 +39,12 @@ struct sched_run_options {
 	int32_t priority;                   /* higher runs first on a shared device; 0 normal */
 	struct sched_usage *usage;          /* per device, added to (may be NULL) */
 	const struct sched_observer *obs;   /* called after each op, one call at a time (NULL) */
+	/*
+	 * "auto" placement that learns (NULL: none): after each op, its measured time goes to
+	 * sched_placer_learn(learn, placed, ...), one call at a time with the observer's.
+	 */
+	struct sched_placer *learn;
+	const struct sched_placement *placed;
 	/* per device, the clock its ops of this run should run at (the device's freq_hint; 0 or
 	 * NULL: no wish), handed to the device before each of them */
 	const uint64_t *freq_hint_hz;

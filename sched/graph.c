@@ -160,6 +160,23 @@ void sched_model_release(struct sched_model *m)
 	m->layers = NULL;
 }
 
+uint32_t sched_model_matmul_weights(struct sched_model *m, struct hal_tensor **out, uint32_t cap)
+{
+	uint32_t n = 0;
+
+	for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+		struct sched_layer *ly = &m->layers[l];
+		struct hal_tensor *w[] = { &ly->wq, &ly->wk, &ly->wv, &ly->wo,
+					   &ly->w_gate, &ly->w_up, &ly->w_down };
+		for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++, n++)
+			if (n < cap)
+				out[n] = w[i];
+	}
+	if (n < cap)
+		out[n] = &m->output;
+	return n + 1;
+}
+
 /* ---- building ----------------------------------------------------------------------------- */
 
 /* Per activation tensor: the nodes that define and last use it, or the tensor it views. */

@@ -123,15 +123,6 @@ void sched_graph_count_ops(const struct sched_graph *g, uint32_t counts[HAL_OP_C
  */
 uint32_t sched_model_matmul_weights(struct sched_model *m, struct hal_tensor **out, uint32_t cap);
 
-/* ---- placement (place.c) ---------------------------------------------------------------- */
-
-/*
- * The fixed rule until the partitioner exists: ops whose weights a device owns run there;
- * others on devs[preferred] when it supports them; the rest on devs[0] (the CPU fallback).
- */
-void sched_place_fixed(struct sched_graph *g, struct hal_device **devs, uint32_t n_devs,
-		       uint32_t preferred);
-
 /* ---- execution (the dispatcher, exec.h) ---------------------------------------------- */
 
 /* Accumulated per device by sched_exec_run: what ran where and for how long. */

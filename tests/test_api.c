@@ -688,6 +688,39 @@ START_TEST(auto_placement_on_cpu_gpu_npu_matches_reference)
 }
 END_TEST
 
+/*
+ * "auto" on the host's own profile learns: the dispatcher feeds each op's measured time to the
+ * placer, and after its first runs the decode graph is placed again on what was learnt.
+ */
+START_TEST(auto_placement_on_host_places_again_after_learning)
+{
+	struct mkmodel_params p = small(HAL_TYPE_Q8_0);
+	char *path = make_model(&p);
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct loaded dut;
+	const enpu_token toks[8] = { 1, 15, 300, 4000, 27, 99, 512, 7 };
+
+	load_on(&dut, path, "cpu");
+	enpu_session_free(dut.sess);
+	so.placement = "auto";
+	so.profile = "host";
+	ck_assert_msg(enpu_session_create(dut.model, &so, &dut.sess) == ENPU_OK, "%s",
+		      enpu_last_error(dut.ctx));
+	for (int i = 0; i < 8; i++)
+		ck_assert_msg(enpu_session_eval(dut.sess, &toks[i], 1) == ENPU_OK, "%s",
+			      enpu_last_error(dut.ctx));
+	struct enpu_schedule_report rep = ENPU_SCHEDULE_REPORT_INIT;
+	ck_assert_int_eq(enpu_session_schedule_report(dut.sess, &rep), ENPU_OK);
+	ck_assert_str_eq(rep.profile, "host");
+	ck_assert_uint_eq(rep.decode_steps, 8);
+	ck_assert_uint_eq(rep.replacements, 1); /* after the 4th run; next at the 256th */
+	ck_assert_msg(rep.place_total_ms > rep.place_ms, "%.3f ms in all, %.3f once",
+		      rep.place_total_ms, rep.place_ms);
+	unload(&dut);
+	free(path);
+}
+END_TEST
+
 /* Generating the same model twice gives the same bytes. */
 START_TEST(generator_deterministic)
 {
@@ -829,6 +862,7 @@ int main(void)
 	tcase_add_test(tc, session_errors);
 	tcase_add_test(tc, concurrent_sessions);
 	tcase_add_test(tc, auto_placement_on_cpu_gpu_npu_matches_reference);
+	tcase_add_test(tc, auto_placement_on_host_places_again_after_learning);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -373,6 +373,56 @@ static void count_op(void *user, const struct sched_graph *g, const struct sched
 	(*(int *)user)++;
 }
 
+/*
+ * "auto" placement learns from the dispatcher itself: each op the run measures goes to the
+ * placer's history, for the ops the placement marked measurable only, and only while the
+ * placer learns (the host's own profile).
+ */
+START_TEST(dispatcher_teaches_the_placer)
+{
+	struct hal_device *ref = NULL;
+	struct sched_exec *x = NULL;
+	struct sched_placer *pr = calloc(1, sizeof(*pr));
+	struct tgraph t;
+	char err[256];
+
+	ck_assert_ptr_nonnull(pr);
+	ck_assert_int_eq(hal_cpu_ref_create(&ref), HAL_OK);
+	ck_assert_int_eq(sched_exec_create(&ref, 1, &x, err, sizeof(err)), SCHED_OK);
+	ck_assert_msg(sched_placer_init(pr, "host", false, 0, err, sizeof(err)) == SCHED_OK, "%s",
+		      err);
+	ck_assert(pr->learns);
+	chain(&t, 3, 7);
+	struct sched_placed_node nodes[3] = {
+		{ .sig = 101, .predicted_s = 1e-6f, .prof_dev = 0, .measurable = true },
+		{ .sig = 102, .predicted_s = 1e-6f, .prof_dev = 0, .measurable = false },
+		{ .sig = 103, .predicted_s = 1e-6f, .prof_dev = 1, .measurable = true },
+	};
+	struct sched_placement pl = { .n_nodes = 3, .nodes = nodes };
+	struct sched_run_options o = { .learn = pr, .placed = &pl };
+
+	ck_assert_int_eq(sched_exec_run(x, &t.g, &t.deps, &o, NULL, err, sizeof(err)), SCHED_OK);
+	uint32_t seen[3] = { 0 };
+	for (uint32_t i = 0; i < SCHED_HISTORY_SLOTS; i++)
+		for (uint32_t k = 0; k < 3; k++)
+			if (pr->history.slot[i].n && pr->history.slot[i].sig == nodes[k].sig &&
+			    pr->history.slot[i].dev == nodes[k].prof_dev)
+				seen[k] += pr->history.slot[i].n;
+	ck_assert_uint_eq(seen[0], 1);
+	ck_assert_uint_eq(seen[1], 0);
+	ck_assert_uint_eq(seen[2], 1);
+	/* a profile of other silicon teaches nothing */
+	pr->learns = false;
+	ck_assert_int_eq(sched_exec_run(x, &t.g, &t.deps, &o, NULL, err, sizeof(err)), SCHED_OK);
+	ck_assert_uint_eq(pr->history.dev_slots[0] + pr->history.dev_slots[1], 2);
+	ck_assert(!sched_placer_learns_now(pr, 0));
+	sched_dag_free(&t.deps);
+	sched_exec_destroy(x);
+	hal_device_destroy(ref);
+	free(pr);
+}
+END_TEST
+
 START_TEST(failed_op_is_named_and_stops_dependents)
 {
 	struct hal_device *devs[2] = { open_backend("cpu"), open_backend("npu") };
@@ -423,6 +473,7 @@ int main(void)
 	tcase_add_test(tc, concurrent_runs_share_queues);
 	tcase_add_test(tc, priority_orders_a_shared_device);
 	tcase_add_test(tc, failed_op_is_named_and_stops_dependents);
+	tcase_add_test(tc, dispatcher_teaches_the_placer);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "kmod/npu_engine.h"
-#include "sched/calibrate.h"
+#include "bench/calibrate.h"
 #include "sched/sched.h"
 
 static void assert_pos(double v, const char *dev, const char *what)
@@ -23,7 +23,7 @@ static void assert_pos(double v, const char *dev, const char *what)
 
 START_TEST(calibrate_tiny_writes_a_valid_profile)
 {
-	struct sched_calib_opts o = {
+	struct bench_calib_opts o = {
 		.reps = 1, .bw_bytes = 4u << 20, .stream_bytes = 1u << 20,
 		.dim = 64, .ffn = 128, .vocab = 256, .prefill = 8,
 	};
@@ -35,7 +35,7 @@ START_TEST(calibrate_tiny_writes_a_valid_profile)
 	ck_assert(base && out && back && fd >= 0);
 	close(fd);
 	ck_assert_msg(sched_profile_find("host", base, err, sizeof(err)) == SCHED_OK, "%s", err);
-	ck_assert_msg(sched_calibrate(&o, base, out, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(bench_calibrate(&o, base, out, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_int_eq(sched_profile_write_notes(out, path, "a note\nwith two lines"), 0);
 	ck_assert_msg(sched_profile_load(path, back, err, sizeof(err)) == SCHED_OK, "%s", err);
 	unlink(path);
@@ -76,13 +76,13 @@ END_TEST
 
 START_TEST(calibrate_rejects_bad_shapes)
 {
-	struct sched_calib_opts o = { .reps = 1, .dim = 60, .bw_bytes = 1u << 20 };
+	struct bench_calib_opts o = { .reps = 1, .dim = 60, .bw_bytes = 1u << 20 };
 	struct sched_profile *base = calloc(1, sizeof(*base)), *out = calloc(1, sizeof(*out));
 	char err[512] = "";
 
 	ck_assert(base && out);
 	ck_assert_msg(sched_profile_find("host", base, err, sizeof(err)) == SCHED_OK, "%s", err);
-	ck_assert_int_eq(sched_calibrate(&o, base, out, err, sizeof(err)), -1);
+	ck_assert_int_eq(bench_calibrate(&o, base, out, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "multiples of 32"), "%s", err);
 	free(base);
 	free(out);

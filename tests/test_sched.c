@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sched/bench.h"
+#include "bench/sched_bench.h"
 #include "sched/sched.h"
 #include "testutil.h"
 
@@ -150,7 +150,7 @@ START_TEST(model_dag_shape_and_edges)
 	struct sched_dag d;
 	char err[256];
 
-	ck_assert_msg(sched_model_dag(&hp, HAL_TYPE_Q8_0, 1, 16, &d, err, sizeof(err)) == SCHED_OK,
+	ck_assert_msg(bench_model_dag(&hp, HAL_TYPE_Q8_0, 1, 16, &d, err, sizeof(err)) == SCHED_OK,
 		      "%s", err);
 	ck_assert_uint_eq(d.n, 15 * 3 + 3);
 	/* every edge goes forward, and each layer's q, k and v matmuls are independent */
@@ -186,7 +186,7 @@ START_TEST(random_dags_placed_validly)
 							.max_evals = 3000 };
 			char why[256];
 
-			ck_assert_int_eq(sched_random_dag(&seed, n, &d), SCHED_OK);
+			ck_assert_int_eq(bench_random_dag(&seed, n, &d), SCHED_OK);
 			ck_assert_int_eq(sched_plan_alloc(&pl, n), SCHED_OK);
 			ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, why, sizeof(why)),
 					 SCHED_OK);
@@ -393,7 +393,7 @@ START_TEST(near_exhaustive_optimum_on_small_dags)
 		struct sched_plan pl;
 		struct sched_part_stats ps;
 
-		ck_assert_int_eq(sched_random_dag(&seed, n, &d), SCHED_OK);
+		ck_assert_int_eq(bench_random_dag(&seed, n, &d), SCHED_OK);
 		ck_assert_int_eq(sched_plan_alloc(&pl, n), SCHED_OK);
 		double got = partition_latency(&p, &d, &pl, true, &ps);
 		double opt = sched_exhaustive(&p, &d, 0, 20000000, NULL);
@@ -590,7 +590,7 @@ START_TEST(energy_mode_meets_target_below_max_clocks)
 	char err[256];
 
 	p.budget_w = 0;
-	ck_assert_int_eq(sched_model_dag(&hp, HAL_TYPE_Q8_0, 1, 32, &d, err, sizeof(err)),
+	ck_assert_int_eq(bench_model_dag(&hp, HAL_TYPE_Q8_0, 1, 32, &d, err, sizeof(err)),
 			 SCHED_OK);
 	ck_assert_int_eq(sched_plan_alloc(&pl, d.n), SCHED_OK);
 	ck_assert_int_eq(sched_plan_alloc(&fast, d.n), SCHED_OK);
@@ -637,7 +637,7 @@ START_TEST(admin_bounds_honoured)
 	struct sched_dag d;
 	struct sched_plan pl;
 	char err[256];
-	ck_assert_int_eq(sched_model_dag(&hp, HAL_TYPE_Q8_0, 1, 32, &d, err, sizeof(err)),
+	ck_assert_int_eq(bench_model_dag(&hp, HAL_TYPE_Q8_0, 1, 32, &d, err, sizeof(err)),
 			 SCHED_OK);
 	ck_assert_int_eq(sched_plan_alloc(&pl, d.n), SCHED_OK);
 	for (int mode = 0; mode < 2; mode++) {
@@ -673,7 +673,7 @@ START_TEST(power_budget_respected)
 	struct sched_sim_result r;
 	char err[256];
 
-	ck_assert_int_eq(sched_model_dag(&hp, HAL_TYPE_Q8_0, 32, 32, &d, err, sizeof(err)),
+	ck_assert_int_eq(bench_model_dag(&hp, HAL_TYPE_Q8_0, 32, 32, &d, err, sizeof(err)),
 			 SCHED_OK);
 	ck_assert_int_eq(sched_plan_alloc(&pl, d.n), SCHED_OK);
 	ck_assert_int_eq(sched_partition(&p, &d, &o, &pl, NULL, err, sizeof(err)), SCHED_OK);

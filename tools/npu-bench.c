@@ -9,17 +9,16 @@
  *                  printing each kernel's ratio to the ceiling of the same run that bounds it.
  *   npu-bench e2e  prefill and decode tokens/s of a model through the public API (medians).
  *   npu-bench calibrate  measures the cpu and gpu devices and writes a device profile
- *                  (sched/calibrate.c does the measuring, so that a test can run it).
+ *                  (tools/bench/calibrate.c does the measuring, so that a test can run it).
  *
  * The machine's bandwidth drifts from minute to minute: compare ratios, not absolute figures.
  */
+#include "bench/calibrate.h"
+#include "bench/measure.h"
+#include "bench/sched_bench.h"
 #include "edge_npu.h"
 #include "hal/cpu/cpu_fast.h"
-#include "hal/cpu/threadpool.h"
 #include "hal/hal.h"
-#include "hal/quant.h"
-#include "sched/bench.h"
-#include "sched/calibrate.h"
 #include "sched/sched.h"
 
 #include <errno.h>
@@ -37,32 +36,18 @@ struct opts {
 	bool no_gpu;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- bandwidth ceiling -------------------------------------------------------------------- */
 
 #define BW_BUF ((size_t)512 << 20)
 
-/* Seconds to read len bytes at off in buf (a 512 MiB buffer) on the pool's threads. */
-static double time_read(struct tpool *pool, const uint8_t *buf, size_t off, size_t len)
-{
-	/* the same read as calibrate's, so that both compare with the same ceiling */
-	return sched_calib_time_read(pool, buf + off, len);
-}
-
-/* Read bandwidth in GB/s over the whole 512 MiB buffer (best of reps). */
-static double measure_ceiling(struct tpool *pool, const uint8_t *buf, uint32_t reps)
+/* Read bandwidth in GB/s over the whole 512 MiB buffer (best of reps) on cpu's threads. */
+static double measure_ceiling(const struct hal_device *cpu, const uint8_t *buf, uint32_t reps)
 {
 	double best = 0.0;
 
 	for (uint32_t r = 0; r < reps + 1; r++) {
-		double gbs = (double)BW_BUF / time_read(pool, buf, 0, BW_BUF) / 1e9;
+		double gbs = (double)BW_BUF / hal_cpu_fast_time_read(cpu, buf, BW_BUF) / 1e9;
 
 		if (r > 0 && gbs > best) /* the first pass warms the TLB */
 			best = gbs;
@@ -83,7 +68,6 @@ static uint8_t *bw_buffer(void)
 
 struct bench {
 	struct hal_device *dev;
-	struct tpool *pool;
 	const uint8_t *bw_buf;
 	size_t bw_off;
 	double ceiling;
@@ -136,42 +120,42 @@ static int bench_matmul(struct bench *b, enum hal_type type, uint32_t K, uint32_
 
 	if (copies > 64)
 		copies = 64;
-	x.data = sched_calib_random_floats((size_t)K * T, &seed);
+	x.data = bench_random_floats((size_t)K * T, &seed);
 	y.data = aligned_alloc(64, ((size_t)N * T * 4 + 63) / 64 * 64);
 	if (!w || !times || !reads || !x.data || !y.data)
 		goto out;
 	for (uint32_t c = 0; c < copies; c++) {
 		w[c] = (struct hal_tensor){ "w", type, { K, N }, NULL, NULL };
-		w[c].data = sched_calib_random_weights(type, K, N, &seed);
+		w[c].data = bench_random_weights(type, K, N, &seed);
 		if (!w[c].data || b->dev->vt->prepare_weight(b->dev, &w[c]))
 			goto out;
 	}
 	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w[0], &x }, .dst = &y };
 	for (uint32_t r = 0, c = 0; r < b->reps + 1; r++, c = (c + 1) % copies) {
 		op.src[0] = &w[c];
-		double t0 = now_s();
+		double t0 = bench_now_s();
 
 		if (b->dev->vt->run(b->dev, &op)) {
 			fprintf(stderr, "npu-bench: matmul: %s\n", b->dev->error);
 			goto out;
 		}
 		if (r > 0)
-			times[r - 1] = now_s() - t0;
+			times[r - 1] = bench_now_s() - t0;
 		/*
 		 * The same number of bytes read from elsewhere right after: the ceiling each run
 		 * is compared with, so that drift of the host's bandwidth cancels out.
 		 */
 		if (b->bw_off + wbytes > BW_BUF)
 			b->bw_off = 0;
-		double rt = time_read(b->pool, b->bw_buf, b->bw_off, wbytes);
+		double rt = hal_cpu_fast_time_read(b->dev, b->bw_buf + b->bw_off, wbytes);
 		b->bw_off += (wbytes + 4095) / 4096 * 4096;
 		if (r > 0)
 			reads[r - 1] = rt;
 	}
 	snprintf(what, sizeof(what), "matmul %s T=%u", hal_type_name(type), T);
 	snprintf(shape, sizeof(shape), "%ux%u", K, N);
-	print_row(what, shape, sched_calib_median(times, b->reps), (double)wbytes,
-		  2.0 * K * N * T, (double)wbytes / sched_calib_median(reads, b->reps) / 1e9,
+	print_row(what, shape, bench_median(times, b->reps), (double)wbytes,
+		  2.0 * K * N * T, (double)wbytes / bench_median(reads, b->reps) / 1e9,
 		  T > 1 && (type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0));
 	rc = 0;
 out:
@@ -197,7 +181,7 @@ static int bench_op(struct bench *b, struct hal_op *op, const char *what, const 
 	if (!times)
 		return -1;
 	for (uint32_t r = 0; r < b->reps + 1; r++) {
-		double t0 = now_s();
+		double t0 = bench_now_s();
 
 		if (b->dev->vt->run(b->dev, op)) {
 			fprintf(stderr, "npu-bench: %s: %s\n", what, b->dev->error);
@@ -205,9 +189,9 @@ static int bench_op(struct bench *b, struct hal_op *op, const char *what, const 
 			return -1;
 		}
 		if (r > 0)
-			times[r - 1] = now_s() - t0;
+			times[r - 1] = bench_now_s() - t0;
 	}
-	print_row(what, shape, sched_calib_median(times, b->reps), bytes, ops, 0.0, false);
+	print_row(what, shape, bench_median(times, b->reps), bytes, ops, 0.0, false);
 	free(times);
 	return 0;
 }
@@ -215,9 +199,9 @@ static int bench_op(struct bench *b, struct hal_op *op, const char *what, const 
 static int bench_rows(struct bench *b, uint32_t D, uint32_t T)
 {
 	uint64_t seed = 7;
-	float *x = sched_calib_random_floats((size_t)D * T, &seed);
-	float *y = sched_calib_random_floats((size_t)D * T, &seed);
-	float *nw = sched_calib_random_floats(D, &seed);
+	float *x = bench_random_floats((size_t)D * T, &seed);
+	float *y = bench_random_floats((size_t)D * T, &seed);
+	float *nw = bench_random_floats(D, &seed);
 	int32_t *pos = calloc(T, sizeof(int32_t));
 	struct hal_tensor tx = { "x", HAL_TYPE_F32, { D, T }, x, NULL };
 	struct hal_tensor ty = { "y", HAL_TYPE_F32, { D, T }, y, NULL };
@@ -251,51 +235,20 @@ out:
 	return rc;
 }
 
-/* T new tokens at positions ctx - T .. ctx - 1 over a cache of n_ctx rows. */
+/* T new tokens at positions ctx - T .. ctx - 1 over a cache of ctx rows. */
 static int bench_attention(struct bench *b, uint32_t n_head, uint32_t hd, uint32_t T,
 			   uint32_t ctx)
 {
-	const uint32_t D = n_head * hd, n_ctx = ctx;
-	uint64_t seed = 9;
-	float *q = sched_calib_random_floats((size_t)D * T, &seed);
-	float *k = sched_calib_random_floats((size_t)D * T, &seed);
-	float *v = sched_calib_random_floats((size_t)D * T, &seed);
-	float *o = sched_calib_random_floats((size_t)D * T, &seed);
-	float *kc = sched_calib_random_floats((size_t)D * n_ctx, &seed);
-	float *vc = sched_calib_random_floats((size_t)D * n_ctx, &seed);
-	int32_t *pos = calloc(T, sizeof(int32_t));
+	const uint32_t D = n_head * hd;
+	struct bench_attention a;
 	char shape[48];
-	int rc = -1;
 
-	if (!q || !k || !v || !o || !kc || !vc || !pos)
-		goto out;
-	for (uint32_t t = 0; t < T; t++)
-		pos[t] = (int32_t)(ctx - T + t);
-	struct hal_tensor tq = { "q", HAL_TYPE_F32, { D, T }, q, NULL };
-	struct hal_tensor tk = { "k", HAL_TYPE_F32, { D, T }, k, NULL };
-	struct hal_tensor tv = { "v", HAL_TYPE_F32, { D, T }, v, NULL };
-	struct hal_tensor to = { "o", HAL_TYPE_F32, { D, T }, o, NULL };
-	struct hal_tensor tkc = { "kc", HAL_TYPE_F32, { D, n_ctx }, kc, NULL };
-	struct hal_tensor tvc = { "vc", HAL_TYPE_F32, { D, n_ctx }, vc, NULL };
-	struct hal_tensor tp = { "pos", HAL_TYPE_I32, { T, 1 }, pos, NULL };
-	struct hal_op op = { .kind = HAL_OP_ATTENTION,
-			     .src = { &tq, &tk, &tv, &tkc, &tvc, &tp }, .dst = &to,
-			     .p.attn = { n_head, n_head, hd, 1.0f / sqrtf((float)hd) } };
-	double rows = 0;
-
-	for (uint32_t t = 0; t < T; t++)
-		rows += pos[t] + 1;
+	if (bench_attention_init(&a, n_head, hd, T, ctx))
+		return -1;
 	snprintf(shape, sizeof(shape), "%uh T=%u ctx=%u", n_head, T, ctx);
-	rc = bench_op(b, &op, "attention", shape, T == 1 ? 8.0 * D * ctx : 0.0,
-		      4.0 * rows * D);
-out:
-	free(q);
-	free(k);
-	free(v);
-	free(o);
-	free(kc);
-	free(vc);
-	free(pos);
+	int rc = bench_op(b, &a.op, "attention", shape, T == 1 ? 8.0 * D * ctx : 0.0,
+			  4.0 * a.cache_rows * D);
+	bench_attention_free(&a);
 	return rc;
 }
 
@@ -310,7 +263,6 @@ static int cmd_cpu(const struct opts *o)
 		fprintf(stderr, "npu-bench: cpu backend: %s\n", err);
 		return 1;
 	}
-	b.pool = hal_cpu_fast_pool(b.dev);
 	uint8_t *buf = bw_buffer();
 	if (!buf) {
 		hal_device_destroy(b.dev);
@@ -319,7 +271,7 @@ static int cmd_cpu(const struct opts *o)
 	b.bw_buf = buf;
 	printf("npu-bench cpu: kernels %s, %u threads, median of %u runs\n",
 	       hal_cpu_fast_isa(b.dev), hal_cpu_fast_threads(b.dev), b.reps);
-	b.ceiling = measure_ceiling(b.pool, buf, 5);
+	b.ceiling = measure_ceiling(b.dev, buf, 5);
 	run_ceiling = b.ceiling;
 	const char *instr;
 	double gmacs = hal_cpu_fast_peak_gmacs(b.dev, &instr);
@@ -361,7 +313,7 @@ static int cmd_cpu(const struct opts *o)
 	rc = rc ? rc : bench_attention(&b, 12, 64, 128, 128);
 	rc = rc ? rc : bench_attention(&b, 12, 64, 1, 4096);
 
-	double after = measure_ceiling(b.pool, buf, 3);
+	double after = measure_ceiling(b.dev, buf, 3);
 	printf("\nbandwidth ceiling again at the end: %.1f GB/s (drift: compare with %.1f)\n",
 	       after, b.ceiling);
 	free(buf);
@@ -383,16 +335,16 @@ static int run_once(enpu_session *s, const enpu_token *prompt, const struct opts
 	enpu_token tok;
 	uint64_t rng = 1;
 	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	if (enpu_session_reset(s) || enpu_session_eval(s, prompt, o->prompt))
 		return -1;
-	*pf_s = now_s() - t0;
-	t0 = now_s();
+	*pf_s = bench_now_s() - t0;
+	t0 = bench_now_s();
 	for (uint32_t i = 0; i < o->gen; i++)
 		if (enpu_sample(s, &greedy, &rng, &tok) || enpu_session_eval(s, &tok, 1))
 			return -1;
-	*dec_s = now_s() - t0;
+	*dec_s = bench_now_s() - t0;
 	return 0;
 }
 
@@ -422,17 +374,18 @@ static int cmd_e2e(const struct opts *o)
 		goto out;
 	}
 	for (uint32_t i = 0; i < o->prompt; i++)
-		prompt[i] = (enpu_token)(3 + sched_calib_rng_next(&seed) % (info.n_vocab - 3));
+		prompt[i] = (enpu_token)(3 + bench_rng_next(&seed) % (info.n_vocab - 3));
 	/* --threads 0 (the default): one per online core, as the CPU device takes it */
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	uint32_t threads = o->threads ? o->threads : online > 0 ? (uint32_t)online : 1;
-	struct tpool *pool;
+	const struct hal_device_options dopts = { .n_threads = threads };
+	struct hal_device *cpu = NULL;
+	char err[256];
 	double ceiling = 0.0;
 	uint8_t *buf = bw_buffer();
-	if (buf && !tpool_create(threads, &pool)) {
-		ceiling = measure_ceiling(pool, buf, 5);
-		tpool_destroy(pool);
-	}
+	if (buf && !hal_cpu_fast_create(&dopts, &cpu, err, sizeof(err)))
+		ceiling = measure_ceiling(cpu, buf, 5);
+	hal_device_destroy(cpu);
 	free(buf);
 
 	printf("npu-bench e2e: %s, device %s, %u threads, prompt %u, generate %u, median of %u\n",
@@ -450,8 +403,8 @@ static int cmd_e2e(const struct opts *o)
 			dec[r - 1] = d;
 		}
 	}
-	double pf_tps = o->prompt / sched_calib_median(pf, o->reps);
-	double dec_tps = o->gen / sched_calib_median(dec, o->reps);
+	double pf_tps = o->prompt / bench_median(pf, o->reps);
+	double dec_tps = o->gen / bench_median(dec, o->reps);
 	long fsize = 0;
 	FILE *f = fopen(o->model, "rb");
 	if (f && !fseek(f, 0, SEEK_END))
@@ -495,7 +448,7 @@ static const char calib_notes[] =
 
 static int cmd_calibrate(const struct opts *o)
 {
-	struct sched_calib_opts co = { .reps = o->reps, .threads = o->threads,
+	struct bench_calib_opts co = { .reps = o->reps, .threads = o->threads,
 				       .no_gpu = o->no_gpu, .log = stdout };
 	struct sched_profile *base = calloc(1, sizeof(*base)), *out = calloc(1, sizeof(*out));
 	const char *path = o->output ? o->output : "host.prof";
@@ -509,7 +462,7 @@ static int cmd_calibrate(const struct opts *o)
 		goto done;
 	}
 	printf("npu-bench calibrate: base %s, median of %u runs\n", base->path, co.reps);
-	if (sched_calibrate(&co, base, out, err, sizeof(err))) {
+	if (bench_calibrate(&co, base, out, err, sizeof(err))) {
 		fprintf(stderr, "npu-bench calibrate: %s\n", err);
 		goto done;
 	}
@@ -594,7 +547,7 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	/* sched: the scheduler's modeled comparisons; its options live in sched/bench.c */
 	if (!strcmp(cmd, "sched"))
-		return sched_bench_main(argc - 1, argv + 1);
+		return bench_sched_main(argc - 1, argv + 1);
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "t:r:m:p:n:d:o:b:h", longopts, NULL)) != -1) {
 		long v = optarg ? strtol(optarg, NULL, 10) : 0;

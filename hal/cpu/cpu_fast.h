@@ -18,10 +18,17 @@ enum hal_status hal_cpu_fast_create(const struct hal_device_options *opts,
 const char *hal_cpu_fast_isa(const struct hal_device *dev);
 uint32_t hal_cpu_fast_threads(const struct hal_device *dev);
 /*
- * The device's thread pool, for npu-bench: a second pool would put its workers next to this
- * one's spinning workers on the same cores and time the contention.
+ * The device's thread pool, for hal/cpu's own measuring code (bandwidth.c): a second pool
+ * would put its workers next to this one's spinning workers on the same cores and time the
+ * contention.
  */
 struct tpool *hal_cpu_fast_pool(const struct hal_device *dev);
+/*
+ * The read ceiling: seconds for the device's threads to read len bytes of buf (64-byte
+ * aligned) the way the decode kernels stream their weights. What npu-bench and calibration
+ * compare memory-bound kernels with.
+ */
+double hal_cpu_fast_time_read(const struct hal_device *dev, const void *buf, size_t len);
 /*
  * The compute ceiling of the device's kernels: int8 multiply-accumulates per second (1e9) of
  * their dot instruction on every thread, best of 5 runs; *what names the instruction. 0 (and

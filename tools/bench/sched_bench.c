@@ -6,7 +6,8 @@
  * device at its top clock at the same latency target. Every figure it prints is MODELED (the
  * profile's simulated silicon), except the scheduler's own run time, which is measured.
  */
-#include "bench.h"
+#include "sched_bench.h"
+#include "measure.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -28,7 +29,7 @@ static double unif(uint64_t *s)
 	return (double)(rnd(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-enum sched_status sched_random_dag(uint64_t *seed, uint32_t n, struct sched_dag *out)
+enum sched_status bench_random_dag(uint64_t *seed, uint32_t n, struct sched_dag *out)
 {
 	uint32_t (*edges)[2] = malloc(sizeof(*edges) * (size_t)(n ? n : 1) * n);
 	double *bytes = malloc(sizeof(double) * (size_t)(n ? n : 1) * n);
@@ -131,7 +132,7 @@ static const struct sched_weight *shape_lookup(void *user, const char *name)
 	return &m->w;
 }
 
-enum sched_status sched_model_dag(const struct sched_hparams *hp, enum hal_type wtype,
+enum sched_status bench_model_dag(const struct sched_hparams *hp, enum hal_type wtype,
 				  uint32_t n_tokens, uint32_t ctx_len, struct sched_dag *out,
 				  char *err, size_t err_len)
 {
@@ -181,10 +182,6 @@ static const struct {
 
 /* ---- npu-bench sched -------------------------------------------------------------------- */
 
-static double now_s(void)
-{
-	return (double)hal_now_ns() / 1e9;
-}
 
 /* Quality of one partitioner variant against the optimum over the DAGs. */
 struct quality {
@@ -247,27 +244,27 @@ static int bench_small(const struct sched_profile *p, uint32_t count, uint64_t s
 		double span[2];
 		char err[256];
 
-		if (sched_random_dag(&seed, n, &d) || sched_plan_alloc(&pl, n)) {
+		if (bench_random_dag(&seed, n, &d) || sched_plan_alloc(&pl, n)) {
 			fprintf(stderr, "npu-bench sched: out of memory\n");
 			return 1;
 		}
 		for (int exact = 0; exact < 2; exact++) {
 			o.local_only = !exact;
-			double t0 = now_s();
+			double t0 = bench_now_s();
 			if (sched_partition(&nob, &d, &o, &pl, &ps, err, sizeof(err))) {
 				fprintf(stderr, "npu-bench sched: %s\n", err);
 				sched_dag_free(&d);
 				sched_plan_free(&pl);
 				return 1;
 			}
-			(exact ? &full : &ls)->time_s += now_s() - t0;
+			(exact ? &full : &ls)->time_s += bench_now_s() - t0;
 			sched_simulate(&nob, &d, &pl, &so, &r);
 			span[exact] = r.makespan_s;
 		}
 		kept += ps.exact_kept;
-		double t0 = now_s();
+		double t0 = bench_now_s();
 		double opt = sched_exhaustive(&nob, &d, fmin(span[0], span[1]), 50000000, NULL);
-		t_exact += now_s() - t0;
+		t_exact += bench_now_s() - t0;
 		if (opt > 0) {
 			proven++;
 			quality_add(&heft, ps.heft_makespan_s, opt);
@@ -325,7 +322,7 @@ static int bench_model(const struct sched_profile *p, const char *name,
 	struct sched_sim_result r, rh, rc, rn;
 	char err[256];
 
-	if (sched_model_dag(hp, type, n_tokens, ctx, &d, err, sizeof(err))) {
+	if (bench_model_dag(hp, type, n_tokens, ctx, &d, err, sizeof(err))) {
 		fprintf(stderr, "npu-bench sched: %s\n", err);
 		return 1;
 	}
@@ -337,12 +334,12 @@ static int bench_model(const struct sched_profile *p, const char *name,
 	/* latency without a budget first: the comparison with HEFT, which has none */
 	struct sched_profile nob = *p;
 	nob.budget_w = 0;
-	double t0 = now_s();
+	double t0 = bench_now_s();
 	if (sched_partition(&nob, &d, &o, &pl, &ps, err, sizeof(err))) {
 		fprintf(stderr, "npu-bench sched: %s\n", err);
 		return 1;
 	}
-	double t_part = now_s() - t0;
+	double t_part = bench_now_s() - t0;
 	sched_simulate(p, &d, &pl, &so, &r);
 	o.improve = false;
 	sched_partition(&nob, &d, &o, &heft, NULL, err, sizeof(err));
@@ -406,7 +403,7 @@ static int bench_power(const struct sched_profile *p, const char *name,
 	struct sched_sim_result r, rmax, rpm, rfast;
 	char err[256];
 
-	if (sched_model_dag(hp, type, 1, ctx, &d, err, sizeof(err)) || sched_plan_alloc(&pl, d.n) ||
+	if (bench_model_dag(hp, type, 1, ctx, &d, err, sizeof(err)) || sched_plan_alloc(&pl, d.n) ||
 	    sched_plan_alloc(&fast, d.n)) {
 		fprintf(stderr, "npu-bench sched: %s\n", err);
 		return 1;
@@ -470,7 +467,7 @@ static int bench_power(const struct sched_profile *p, const char *name,
 	return 0;
 }
 
-int sched_bench_main(int argc, char **argv)
+int bench_sched_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "profile", required_argument, NULL, 'P' },

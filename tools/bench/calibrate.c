@@ -12,12 +12,11 @@
  */
 #include "calibrate.h"
 
+#include "measure.h"
+
 #include "hal/cpu/cpu_fast.h"
-#include "hal/cpu/kernels.h"
-#include "hal/cpu/threadpool.h"
 #include "hal/hal.h"
 #include "hal/opencl/opencl.h"
-#include "hal/quant.h"
 #include "kmod/npu_engine.h"
 
 #include <math.h>
@@ -26,151 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
-/* ---- bandwidth ---------------------------------------------------------------------------- */
-
-struct bw_job {
-	const uint8_t *buf;
-	size_t len;
-	uint64_t sink[64];
-};
-
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n)
-{
-	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-
-	for (size_t i = 0; i + 128 <= n; i += 128) {
-		/* as the decode kernels stream their weights (hal/cpu/kernels.h) */
-		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES, 0, 3);
-		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES + 64, 0, 3);
-		a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(p + i)));
-		a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(p + i + 32)));
-		a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(p + i + 64)));
-		a3 = _mm256_xor_si256(a3, _mm256_load_si256((const __m256i *)(p + i + 96)));
-	}
-	a0 = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
-	return (uint64_t)_mm256_extract_epi64(a0, 0) ^ (uint64_t)_mm256_extract_epi64(a0, 3);
-}
-#endif
-
-static uint64_t read_plain(const uint8_t *p, size_t n)
-{
-	uint64_t a[8] = { 0 }, v;
-
-	for (size_t i = 0; i + 64 <= n; i += 64) {
-		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES, 0, 3);
-		for (int j = 0; j < 8; j++) {
-			memcpy(&v, p + i + 8 * j, sizeof(v));
-			a[j] ^= v;
-		}
-	}
-	return a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
-}
-
-static void bw_part(void *arg, uint32_t ith, uint32_t nth)
-{
-	struct bw_job *j = arg;
-	size_t lo = j->len / nth * ith / 4096 * 4096, hi = j->len / nth * (ith + 1) / 4096 * 4096;
-
-#if defined(__x86_64__)
-	if (__builtin_cpu_supports("avx2")) {
-		j->sink[ith % 64] ^= read_avx2(j->buf + lo, hi - lo);
-		return;
-	}
-#endif
-	j->sink[ith % 64] ^= read_plain(j->buf + lo, hi - lo);
-}
-
-static double now_s(void)
-{
-	return 1e-9 * (double)hal_now_ns();
-}
-
-double sched_calib_time_read(struct tpool *pool, const uint8_t *buf, size_t len)
-{
-	struct bw_job j = { .buf = buf, .len = len };
-	double t0 = now_s();
-
-	tpool_run(pool, bw_part, &j, tpool_size(pool));
-	return now_s() - t0;
-}
-
-/* ---- helpers ------------------------------------------------------------------------------ */
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-double sched_calib_median(double *v, uint32_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-uint64_t sched_calib_rng_next(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-/* 64-byte aligned, length rounded up (aligned_alloc wants a multiple of the alignment). */
-static void *alloc64(size_t bytes)
-{
-	return aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-}
-
-float *sched_calib_random_floats(size_t n, uint64_t *seed)
-{
-	float *x = alloc64(n * sizeof(float));
-
-	for (size_t i = 0; x && i < n; i++)
-		x[i] = (float)(sched_calib_rng_next(seed) % 20001) / 10000.0f - 1.0f;
-	return x;
-}
-
-/* Weights of a type with small finite values (random bits could make F16/F32 NaNs). */
-void *sched_calib_random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t *seed)
-{
-	size_t len = hal_row_bytes(type, K) * N, bb = hal_type_block_bytes(type);
-	uint8_t *w = alloc64(len);
-
-	if (!w)
-		return NULL;
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t v = sched_calib_rng_next(seed);
-
-		memcpy(w + i, &v, len - i < 8 ? len - i : 8);
-	}
-	if (type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0) {
-		uint16_t h = fp32_to_fp16(0.01f);
-
-		for (size_t i = 0; i < len; i += bb)
-			memcpy(w + i, &h, 2);
-	} else if (type == HAL_TYPE_F16) {
-		for (size_t i = 0; i < len; i += 2) {
-			uint16_t v = fp32_to_fp16((float)(w[i] % 200) / 100.0f - 1.0f);
-			memcpy(w + i, &v, 2);
-		}
-	} else if (type == HAL_TYPE_F32) {
-		for (size_t i = 0; i < len; i += 4) {
-			float f = (float)(w[i] % 200) / 100.0f - 1.0f;
-			memcpy(w + i, &f, 4);
-		}
-	}
-	return w;
-}
-
 struct cal {
-	const struct sched_calib_opts *o;
+	const struct bench_calib_opts *o;
 	struct hal_device *dev;
 	char *err;
 	size_t err_len;
@@ -199,7 +55,7 @@ static int time_op(struct cal *c, const struct hal_op *op, double *out)
 		return -1;
 	}
 	for (uint32_t r = 0; r < c->o->reps + 1; r++) {
-		double t0 = now_s();
+		double t0 = bench_now_s();
 
 		if (c->dev->vt->run(c->dev, op)) {
 			snprintf(c->err, c->err_len, "%s: %s: %s", c->dev->name,
@@ -208,9 +64,9 @@ static int time_op(struct cal *c, const struct hal_op *op, double *out)
 			return -1;
 		}
 		if (r > 0)
-			t[r - 1] = now_s() - t0;
+			t[r - 1] = bench_now_s() - t0;
 	}
-	*out = sched_calib_median(t, c->o->reps);
+	*out = bench_median(t, c->o->reps);
 	free(t);
 	return 0;
 }
@@ -236,15 +92,15 @@ static int time_matmul(struct cal *c, enum hal_type type, uint32_t K, uint32_t N
 	struct hal_tensor y = { "y", HAL_TYPE_F32, { N, T }, NULL, NULL };
 	double *t = calloc(c->o->reps, sizeof(double));
 
-	x.data = sched_calib_random_floats((size_t)K * T, &seed);
-	y.data = alloc64((size_t)N * T * sizeof(float));
+	x.data = bench_random_floats((size_t)K * T, &seed);
+	y.data = bench_alloc64((size_t)N * T * sizeof(float));
 	if (!w || !t || !x.data || !y.data) {
 		snprintf(c->err, c->err_len, "out of memory");
 		goto out;
 	}
 	for (uint32_t i = 0; i < copies; i++) {
 		w[i] = (struct hal_tensor){ "w", type, { K, N }, NULL, NULL };
-		w[i].data = sched_calib_random_weights(type, K, N, &seed);
+		w[i].data = bench_random_weights(type, K, N, &seed);
 		if (!w[i].data) {
 			snprintf(c->err, c->err_len, "out of memory");
 			goto out;
@@ -258,7 +114,7 @@ static int time_matmul(struct cal *c, enum hal_type type, uint32_t K, uint32_t N
 	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w[0], &x }, .dst = &y };
 	for (uint32_t r = 0; r < c->o->reps + copies; r++) {
 		op.src[0] = &w[r % copies];
-		double t0 = now_s();
+		double t0 = bench_now_s();
 
 		if (c->dev->vt->run(c->dev, &op)) {
 			snprintf(c->err, c->err_len, "%s: matmul %s: %s", c->dev->name,
@@ -267,9 +123,9 @@ static int time_matmul(struct cal *c, enum hal_type type, uint32_t K, uint32_t N
 		}
 		/* the first pass over the copies faults them in and warms the device */
 		if (r >= copies)
-			t[r - copies] = now_s() - t0;
+			t[r - copies] = bench_now_s() - t0;
 	}
-	*out = sched_calib_median(t, c->o->reps);
+	*out = bench_median(t, c->o->reps);
 	rc = 0;
 out:
 	for (uint32_t i = 0; w && i < copies; i++) {
@@ -324,9 +180,9 @@ static int tiny_op_time(struct cal *c, double *out)
 static int measure_rows(struct cal *c, uint32_t D, uint32_t T, struct measured *m)
 {
 	uint64_t seed = 7;
-	float *x = sched_calib_random_floats((size_t)D * T, &seed);
-	float *y = sched_calib_random_floats((size_t)D * T, &seed);
-	float *nw = sched_calib_random_floats(D, &seed);
+	float *x = bench_random_floats((size_t)D * T, &seed);
+	float *y = bench_random_floats((size_t)D * T, &seed);
+	float *nw = bench_random_floats(D, &seed);
 	int32_t *pos = calloc(T, sizeof(int32_t));
 	struct hal_tensor tx = { "x", HAL_TYPE_F32, { D, T }, x, NULL };
 	struct hal_tensor ty = { "y", HAL_TYPE_F32, { D, T }, y, NULL };
@@ -378,8 +234,8 @@ out:
 static int measure_embed(struct cal *c, uint32_t D, uint32_t V, uint32_t T, struct measured *m)
 {
 	uint64_t seed = 11;
-	void *table = sched_calib_random_weights(HAL_TYPE_Q8_0, D, V, &seed);
-	float *y = alloc64((size_t)D * T * sizeof(float));
+	void *table = bench_random_weights(HAL_TYPE_Q8_0, D, V, &seed);
+	float *y = bench_alloc64((size_t)D * T * sizeof(float));
 	int32_t *ids = calloc(T, sizeof(int32_t));
 	struct hal_tensor tt = { "table", HAL_TYPE_Q8_0, { D, V }, table, NULL };
 	struct hal_tensor ti = { "ids", HAL_TYPE_I32, { T, 1 }, ids, NULL };
@@ -393,7 +249,7 @@ static int measure_embed(struct cal *c, uint32_t D, uint32_t V, uint32_t T, stru
 		goto out;
 	}
 	for (uint32_t i = 0; i < T; i++)
-		ids[i] = (int32_t)(sched_calib_rng_next(&seed) % V);
+		ids[i] = (int32_t)(bench_rng_next(&seed) % V);
 	if (!c->dev->vt->supports(c->dev, &op)) {
 		logf_(c, "  embed      not supported\n");
 		rc = 0;
@@ -416,58 +272,30 @@ out:
 static int measure_attention(struct cal *c, uint32_t D, uint32_t T, struct measured *m)
 {
 	const uint32_t hd = D % 64 ? D : 64, nh = D / hd;
-	uint64_t seed = 9;
-	float *q = sched_calib_random_floats((size_t)D * T, &seed);
-	float *k = sched_calib_random_floats((size_t)D * T, &seed);
-	float *v = sched_calib_random_floats((size_t)D * T, &seed);
-	float *o = sched_calib_random_floats((size_t)D * T, &seed);
-	float *kc = sched_calib_random_floats((size_t)D * T, &seed);
-	float *vc = sched_calib_random_floats((size_t)D * T, &seed);
-	int32_t *pos = calloc(T, sizeof(int32_t));
-	int rc = -1;
+	struct bench_attention a;
 	double t;
+	int rc = -1;
 
-	if (!q || !k || !v || !o || !kc || !vc || !pos) {
+	if (bench_attention_init(&a, nh, hd, T, T)) {
 		snprintf(c->err, c->err_len, "out of memory");
-		goto out;
+		return -1;
 	}
-	for (uint32_t i = 0; i < T; i++)
-		pos[i] = (int32_t)i;
-	struct hal_tensor tq = { "q", HAL_TYPE_F32, { D, T }, q, NULL };
-	struct hal_tensor tk = { "k", HAL_TYPE_F32, { D, T }, k, NULL };
-	struct hal_tensor tv = { "v", HAL_TYPE_F32, { D, T }, v, NULL };
-	struct hal_tensor to = { "o", HAL_TYPE_F32, { D, T }, o, NULL };
-	struct hal_tensor tkc = { "kc", HAL_TYPE_F32, { D, T }, kc, NULL };
-	struct hal_tensor tvc = { "vc", HAL_TYPE_F32, { D, T }, vc, NULL };
-	struct hal_tensor tp = { "pos", HAL_TYPE_I32, { T, 1 }, pos, NULL };
-	struct hal_op op = { .kind = HAL_OP_ATTENTION,
-			     .src = { &tq, &tk, &tv, &tkc, &tvc, &tp }, .dst = &to,
-			     .p.attn = { nh, nh, hd, 1.0f / sqrtf((float)hd) } };
-	if (!c->dev->vt->supports(c->dev, &op)) {
+	if (!c->dev->vt->supports(c->dev, &a.op)) {
 		logf_(c, "  attention  not supported\n");
 		rc = 0;
-		goto out;
+	} else if (!time_op(c, &a.op, &t)) {
+		/* dag.c costs every token over the whole context it is given: T x T x heads */
+		double ops = (double)T * nh * T * (4.0 * hd + 5.0);
+		m->op_rate[HAL_OP_ATTENTION] = ops / body(t, m->launch_s);
+		logf_(c, "  %-10s %uh T=ctx=%-13u %9.1f us %8.2f GOPS\n", "attention", nh, T,
+		      t * 1e6, m->op_rate[HAL_OP_ATTENTION] / 1e9);
+		rc = 0;
 	}
-	if (time_op(c, &op, &t))
-		goto out;
-	/* dag.c costs every token over the whole context it is given: T x T x heads */
-	double ops = (double)T * nh * T * (4.0 * hd + 5.0);
-	m->op_rate[HAL_OP_ATTENTION] = ops / body(t, m->launch_s);
-	logf_(c, "  %-10s %uh T=ctx=%-13u %9.1f us %8.2f GOPS\n", "attention", nh, T, t * 1e6,
-	      m->op_rate[HAL_OP_ATTENTION] / 1e9);
-	rc = 0;
-out:
-	free(q);
-	free(k);
-	free(v);
-	free(o);
-	free(kc);
-	free(vc);
-	free(pos);
+	bench_attention_free(&a);
 	return rc;
 }
 
-static int measure_matmuls(struct cal *c, const struct sched_calib_opts *o, struct measured *m)
+static int measure_matmuls(struct cal *c, const struct bench_calib_opts *o, struct measured *m)
 {
 	static const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16,
 					       HAL_TYPE_F32 };
@@ -502,7 +330,7 @@ static int measure_matmuls(struct cal *c, const struct sched_calib_opts *o, stru
 	return 0;
 }
 
-static int measure_device(struct cal *c, const struct sched_calib_opts *o, struct measured *m)
+static int measure_device(struct cal *c, const struct bench_calib_opts *o, struct measured *m)
 {
 	memset(m, 0, sizeof(*m));
 	if (tiny_op_time(c, &m->launch_s))
@@ -543,7 +371,7 @@ static int measure_pingpong(struct cal *cc, struct cal *cg, double *out)
 		return 0;
 	}
 	for (uint32_t r = 0; r < cc->o->reps + 1; r++) {
-		double t0 = now_s();
+		double t0 = bench_now_s();
 
 		if (cc->dev->vt->run(cc->dev, &add) || cg->dev->vt->run(cg->dev, &add)) {
 			snprintf(cc->err, cc->err_len, "ping-pong: %s / %s", cc->dev->error,
@@ -552,9 +380,9 @@ static int measure_pingpong(struct cal *cc, struct cal *cg, double *out)
 			return -1;
 		}
 		if (r > 0)
-			t[r - 1] = now_s() - t0;
+			t[r - 1] = bench_now_s() - t0;
 	}
-	*out = sched_calib_median(t, cc->o->reps);
+	*out = bench_median(t, cc->o->reps);
 	free(t);
 	return 0;
 }
@@ -605,10 +433,10 @@ static void apply_npu(struct sched_dev_profile *d)
 	d->cap_f = hw->mac_fj * 1e-15 * hw->mac_rows * hw->mac_cols / (v * v);
 }
 
-int sched_calibrate(const struct sched_calib_opts *opts, const struct sched_profile *base,
+int bench_calibrate(const struct bench_calib_opts *opts, const struct sched_profile *base,
 		    struct sched_profile *out, char *err, size_t err_len)
 {
-	struct sched_calib_opts o = *opts;
+	struct bench_calib_opts o = *opts;
 	struct hal_device_options dopts = { .n_threads = o.threads };
 	struct cal cc = { &o, NULL, err, err_len }, cg = { &o, NULL, err, err_len };
 	struct measured mc, mg;
@@ -637,16 +465,15 @@ int sched_calibrate(const struct sched_calib_opts *opts, const struct sched_prof
 		goto out;
 	}
 	memset(buf, 1, o.bw_bytes); /* fault every page in before timing */
-	struct tpool *pool = hal_cpu_fast_pool(cc.dev);
 	double ceiling = 0;
 	for (uint32_t r = 0; r < 6; r++) { /* best of 5; the first warms the TLB */
-		double gbs = (double)o.bw_bytes / sched_calib_time_read(pool, buf, o.bw_bytes);
+		double gbs = (double)o.bw_bytes / hal_cpu_fast_time_read(cc.dev, buf, o.bw_bytes);
 
 		if (r > 0 && gbs > ceiling)
 			ceiling = gbs;
 	}
 	logf_(&cc, "bandwidth ceiling (read of %zu MiB, %u threads, best of 5): %.2f GB/s\n",
-	      o.bw_bytes >> 20, tpool_size(pool), ceiling / 1e9);
+	      o.bw_bytes >> 20, hal_cpu_fast_threads(cc.dev), ceiling / 1e9);
 
 	logf_(&cc, "device cpu (%s kernels, %u threads), median of %u runs:\n",
 	      hal_cpu_fast_isa(cc.dev), hal_cpu_fast_threads(cc.dev), o.reps);
@@ -675,7 +502,8 @@ int sched_calibrate(const struct sched_calib_opts *opts, const struct sched_prof
 		struct hal_opencl_info info;
 		/* PoCL and the like: no parallel hardware, the same cores as the CPU's; a GPU
 		 * of its own drops the base profile's shares_cores */
-		bool on_cpu = ic >= 0 && hal_opencl_get_info(cg.dev, &info) && info.caps.is_cpu;
+		bool on_cpu = ic >= 0 && (cg.dev->caps & HAL_CAP_HOST_CORES) &&
+			      hal_opencl_get_info(cg.dev, &info);
 
 		out->dev[ig].shares_cores = on_cpu ? (uint32_t)ic + 1 : 0;
 		if (on_cpu)

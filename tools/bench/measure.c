@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* measure.c - medians, seeded random inputs and benchmark ops (measure.h). */
+#include "measure.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hal/quant.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double bench_median(double *v, uint32_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+uint64_t bench_rng_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+void *bench_alloc64(size_t bytes)
+{
+	/* aligned_alloc wants a multiple of the alignment */
+	return aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+}
+
+float *bench_random_floats(size_t n, uint64_t *seed)
+{
+	float *x = bench_alloc64(n * sizeof(float));
+
+	for (size_t i = 0; x && i < n; i++)
+		x[i] = (float)(bench_rng_next(seed) % 20001) / 10000.0f - 1.0f;
+	return x;
+}
+
+/* Weights of a type with small finite values (random bits could make F16/F32 NaNs). */
+void *bench_random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t *seed)
+{
+	size_t len = hal_row_bytes(type, K) * N, bb = hal_type_block_bytes(type);
+	uint8_t *w = bench_alloc64(len);
+
+	if (!w)
+		return NULL;
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t v = bench_rng_next(seed);
+
+		memcpy(w + i, &v, len - i < 8 ? len - i : 8);
+	}
+	if (type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0) {
+		uint16_t h = fp32_to_fp16(0.01f);
+
+		for (size_t i = 0; i < len; i += bb)
+			memcpy(w + i, &h, 2);
+	} else if (type == HAL_TYPE_F16) {
+		for (size_t i = 0; i < len; i += 2) {
+			uint16_t v = fp32_to_fp16((float)(w[i] % 200) / 100.0f - 1.0f);
+			memcpy(w + i, &v, 2);
+		}
+	} else if (type == HAL_TYPE_F32) {
+		for (size_t i = 0; i < len; i += 4) {
+			float f = (float)(w[i] % 200) / 100.0f - 1.0f;
+			memcpy(w + i, &f, 4);
+		}
+	}
+	return w;
+}
+
+int bench_attention_init(struct bench_attention *a, uint32_t n_head, uint32_t hd, uint32_t T,
+			 uint32_t ctx)
+{
+	const uint32_t D = n_head * hd;
+	uint64_t seed = 9;
+	struct hal_tensor *f32[] = { &a->q, &a->k, &a->v, &a->out, &a->k_cache, &a->v_cache };
+	static const char *const names[] = { "q", "k", "v", "o", "kc", "vc" };
+
+	memset(a, 0, sizeof(*a));
+	for (int i = 0; i < 6; i++) {
+		const uint32_t rows = i < 4 ? T : ctx;
+		*f32[i] = (struct hal_tensor){ names[i], HAL_TYPE_F32, { D, rows }, NULL, NULL };
+		f32[i]->data = bench_random_floats((size_t)D * rows, &seed);
+	}
+	int32_t *pos = calloc(T, sizeof(int32_t));
+	a->pos = (struct hal_tensor){ "pos", HAL_TYPE_I32, { T, 1 }, pos, NULL };
+	for (int i = 0; i < 6; i++)
+		if (!f32[i]->data)
+			pos = NULL;
+	if (!pos) {
+		bench_attention_free(a);
+		return -1;
+	}
+	for (uint32_t t = 0; t < T; t++) {
+		pos[t] = (int32_t)(ctx - T + t);
+		a->cache_rows += pos[t] + 1;
+	}
+	a->op = (struct hal_op){ .kind = HAL_OP_ATTENTION,
+				 .src = { &a->q, &a->k, &a->v, &a->k_cache, &a->v_cache, &a->pos },
+				 .dst = &a->out,
+				 .p.attn = { n_head, n_head, hd, 1.0f / sqrtf((float)hd) } };
+	return 0;
+}
+
+void bench_attention_free(struct bench_attention *a)
+{
+	struct hal_tensor *all[] = { &a->q, &a->k, &a->v, &a->out, &a->k_cache, &a->v_cache,
+				     &a->pos };
+
+	for (int i = 0; i < 7; i++) {
+		free(all[i]->data);
+		all[i]->data = NULL;
+	}
+}

@@ -34,7 +34,7 @@ const char *enpu_status_name(enpu_status status)
 static _Thread_local const enpu_context *thread_ctx;
 static _Thread_local char thread_error[ENPU_ERROR_LEN];
 
-enpu_status ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
+enpu_status drv_ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -49,7 +49,7 @@ enpu_status ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 }
 
 /* A call on ctx starts: this thread's message is cleared; the shared one stays. */
-void ctx_clear_error(enpu_context *ctx)
+void drv_ctx_clear_error(enpu_context *ctx)
 {
 	thread_ctx = ctx;
 	thread_error[0] = 0;

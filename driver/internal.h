@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* internal.h - the objects behind libedge-npu's opaque handles. */
+/*
+ * internal.h - the objects behind libedge-npu's opaque handles, and the calls between the
+ * driver's files. Internal names carry drv_ (the public API is enpu_, edge_npu.h).
+ */
 #ifndef EDGE_NPU_DRIVER_INTERNAL_H
 #define EDGE_NPU_DRIVER_INTERNAL_H
 
@@ -45,7 +48,7 @@ struct enpu_model {
 	/*
 	 * The matmul weights (sched_model_matmul_weights order), as the file holds them before the
 	 * preferred device converted them, and the copies other devices prepared when "auto"
-	 * placement put a matmul on them (model_weight_for). Copies are freed with the model.
+	 * placement put a matmul on them (drv_model_weight_for). Copies are freed with the model.
 	 */
 	uint32_t n_mm;
 	struct hal_tensor **mm, *mm_orig;
@@ -64,8 +67,8 @@ struct enpu_model {
  * dev prepared, made once and kept (only when create: else NULL where a copy is missing).
  * NULL when w is not a matmul weight of m or dev fails to take it (dev->error says why).
  */
-struct hal_tensor *model_weight_for(enpu_model *m, const struct hal_tensor *w,
-				    struct hal_device *dev, bool create);
+struct hal_tensor *drv_model_weight_for(enpu_model *m, const struct hal_tensor *w,
+					struct hal_device *dev, bool create);
 
 struct enpu_session {
 	enpu_model *model;
@@ -95,26 +98,26 @@ struct enpu_session {
 	struct enpu_trace *trace; /* enpu_session_trace_start() .. stop (NULL: not tracing) */
 };
 
-/* Records a formatted message in ctx and returns st (so callers can `return ctx_fail(...)`). */
-enpu_status ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
+/* Records a formatted message in ctx and returns st (so callers can `return drv_ctx_fail(...)`). */
+enpu_status drv_ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void ctx_clear_error(enpu_context *ctx);
+void drv_ctx_clear_error(enpu_context *ctx);
 
 /* ---- schedule_report.c: the "auto" placement as enpu_session_schedule_report tells it ---- */
 /* After slot's graph was placed: the report's table and clock lines from slot->placed. */
-void report_placement(enpu_session *s, const struct graph_slot *slot);
+void drv_report_placement(enpu_session *s, const struct graph_slot *slot);
 
 /* ---- trace.c: Chrome Trace Event export of the ops a session runs ---- */
 struct enpu_trace;
 /* Creates path and writes the header; the devices are ctx's (they outlive the trace). */
-enpu_status trace_open(enpu_context *ctx, const char *path, struct enpu_trace **out);
+enpu_status drv_trace_open(enpu_context *ctx, const char *path, struct enpu_trace **out);
 /* Writes the tail, closes and frees t; ENPU_ERR_IO when the file could not be written. */
-enpu_status trace_close(enpu_context *ctx, struct enpu_trace *t);
+enpu_status drv_trace_close(enpu_context *ctx, struct enpu_trace *t);
 /* Before each run of g: finds (or builds, once per graph) its dependency edges. */
-void trace_begin_run(struct enpu_trace *t, const struct sched_graph *g);
+void drv_trace_begin_run(struct enpu_trace *t, const struct sched_graph *g);
 /* Before g is freed: its address may come back for another graph. t may be NULL. */
-void trace_forget_graph(struct enpu_trace *t, const struct sched_graph *g);
+void drv_trace_forget_graph(struct enpu_trace *t, const struct sched_graph *g);
 /* The executor's observer (user: the trace). */
-void trace_op(void *user, const struct sched_graph *g, const struct sched_op_record *r);
+void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op_record *r);
 
 #endif

@@ -65,11 +65,11 @@ static enpu_status get_hparam(enpu_model *m, const char *path, const char *suffi
 		return ENPU_OK;
 	}
 	if (st == GGUF_ERR_NOT_FOUND)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: required key '%s' is missing", path,
-				key);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: required key '%s' is missing", path,
+				    key);
 	if (st)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: key '%s' is not %s", path, key,
-				out_u ? "an unsigned 32-bit integer" : "a float");
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: key '%s' is not %s", path, key,
+				    out_u ? "an unsigned 32-bit integer" : "a float");
 	return ENPU_OK;
 }
 
@@ -94,15 +94,15 @@ static enpu_status read_rope_scaling(enpu_model *m, const char *path, float *fre
 	*freq_scale = 1.0f;
 	if (gguf_get_str(m->gguf, "llama.rope.scaling.type", &type) == GGUF_OK &&
 	    !gguf_str_eq(type, "none") && !gguf_str_eq(type, "linear"))
-		return ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
-				"%s: llama.rope.scaling.type '%.*s' is not supported (none, linear)",
-				path, (int)type.len, type.ptr);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+				    "%s: llama.rope.scaling.type '%.*s' is not supported (none, linear)",
+				    path, (int)type.len, type.ptr);
 	if (gguf_get_f32(m->gguf, "llama.rope.scaling.factor", &factor) != GGUF_OK &&
 	    gguf_get_f32(m->gguf, "llama.rope.scale_linear", &factor) != GGUF_OK)
 		factor = 1.0f;
 	if (!(factor > 0.0f))
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				"%s: llama.rope.scaling.factor %g must be positive", path, factor);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: llama.rope.scaling.factor %g must be positive", path, factor);
 	*freq_scale = 1.0f / factor;
 	return ENPU_OK;
 }
@@ -130,41 +130,41 @@ static enpu_status read_hparams(enpu_model *m, const char *path, struct sched_hp
 		return st;
 
 	if (hp->n_embd == 0 || hp->n_embd > MAX_DIM)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.embedding_length %u is out of range (1..%u)",
-				path, hp->n_embd, MAX_DIM);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.embedding_length %u is out of range (1..%u)",
+				    path, hp->n_embd, MAX_DIM);
 	if (hp->n_layer == 0 || hp->n_layer > MAX_LAYERS)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.block_count %u is out of range (1..%u)",
-				path, hp->n_layer, MAX_LAYERS);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.block_count %u is out of range (1..%u)",
+				    path, hp->n_layer, MAX_LAYERS);
 	if (hp->n_ff == 0 || hp->n_ff > 4 * MAX_DIM)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.feed_forward_length %u is out of range",
-				path, hp->n_ff);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.feed_forward_length %u is out of range",
+				    path, hp->n_ff);
 	if (hp->n_head == 0 || hp->n_embd % hp->n_head)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				"%s: llama.attention.head_count (%u) does not divide llama.embedding_length (%u)",
-				path, hp->n_head, hp->n_embd);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: llama.attention.head_count (%u) does not divide llama.embedding_length (%u)",
+				    path, hp->n_head, hp->n_embd);
 	if (hp->n_head_kv == 0 || hp->n_head % hp->n_head_kv)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				"%s: llama.attention.head_count_kv (%u) does not divide llama.attention.head_count (%u)",
-				path, hp->n_head_kv, hp->n_head);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: llama.attention.head_count_kv (%u) does not divide llama.attention.head_count (%u)",
+				    path, hp->n_head_kv, hp->n_head);
 	if (get_u32(m, path, "rope.dimension_count", false, sched_head_dim(hp), &hp->n_rot))
 		return ENPU_ERR_FORMAT;
 	if (hp->n_rot == 0 || hp->n_rot % 2 || hp->n_rot > sched_head_dim(hp))
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				"%s: llama.rope.dimension_count (%u) must be even and at most the head dimension (%u)",
-				path, hp->n_rot, sched_head_dim(hp));
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: llama.rope.dimension_count (%u) must be even and at most the head dimension (%u)",
+				    path, hp->n_rot, sched_head_dim(hp));
 	if (!(hp->rms_eps > 0.0f) || !(hp->rope_freq_base > 0.0f))
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				"%s: llama.attention.layer_norm_rms_epsilon and llama.rope.freq_base must be positive",
-				path);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: llama.attention.layer_norm_rms_epsilon and llama.rope.freq_base must be positive",
+				    path);
 	if (m->n_ctx_train == 0)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.context_length is 0", path);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.context_length is 0", path);
 
 	/* the vocabulary size comes from the tokenizer; a vocab_size key must agree with it */
 	hp->n_vocab = tok_n_tokens(m->vocab);
 	if (n_vocab_key && n_vocab_key != hp->n_vocab)
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				"%s: llama.vocab_size (%u) differs from the %u tokens of tokenizer.ggml.tokens",
-				path, n_vocab_key, hp->n_vocab);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: llama.vocab_size (%u) differs from the %u tokens of tokenizer.ggml.tokens",
+				    path, n_vocab_key, hp->n_vocab);
 	return ENPU_OK;
 }
 
@@ -186,9 +186,9 @@ static enpu_status convert_q6_k(enpu_model *m, const char *path, struct sched_we
 	if (!tmp || !grown || !out) {
 		free(tmp);
 		free(out);
-		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY,
-				"%s: out of memory converting tensor '%s' from Q6_K to Q8_0", path,
-				w->name);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY,
+				    "%s: out of memory converting tensor '%s' from Q6_K to Q8_0", path,
+				    w->name);
 	}
 	const uint8_t *in = w->data;
 	for (uint64_t r = 0; r < rows; r++) {
@@ -215,8 +215,8 @@ static enpu_status collect_weights(enpu_model *m, const char *path)
 	m->weights = calloc(f->n_tensors ? f->n_tensors : 1, sizeof(*m->weights));
 	m->names = malloc(names_len ? names_len : 1);
 	if (!m->weights || !m->names)
-		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "%s: out of memory for %llu tensor infos",
-				path, (unsigned long long)f->n_tensors);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "%s: out of memory for %llu tensor infos",
+				    path, (unsigned long long)f->n_tensors);
 	char *p = m->names;
 	for (uint64_t i = 0; i < f->n_tensors; i++) {
 		const struct gguf_tensor_info *ti = &f->tensors[i];
@@ -234,9 +234,9 @@ static enpu_status collect_weights(enpu_model *m, const char *path)
 			if (st)
 				return st;
 		} else if (!hal_type_of(ti->type, &w->type)) {
-			return ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
-					"%s: tensor '%s' has type %s, which edge-npu does not support",
-					path, w->name, gguf_tensor_type_name(ti->type));
+			return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+					    "%s: tensor '%s' has type %s, which edge-npu does not support",
+					    path, w->name, gguf_tensor_type_name(ti->type));
 		}
 	}
 	m->n_weights = (uint32_t)f->n_tensors;
@@ -275,7 +275,7 @@ static enpu_status prefault(enpu_model *m, const struct enpu_model_options *opts
 		for (uint64_t p = off; p < end; p += (uint64_t)page)
 			sink ^= base[p];
 		if (progress && !progress(end, size, user))
-			return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "model load cancelled");
+			return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "model load cancelled");
 	}
 	(void)sink;
 	return ENPU_OK;
@@ -283,7 +283,7 @@ static enpu_status prefault(enpu_model *m, const struct enpu_model_options *opts
 
 /*
  * Lets the context's preferred device convert the matmul weights to its own layout, once,
- * keeping their original tensors for the copies other devices may need (model_weight_for).
+ * keeping their original tensors for the copies other devices may need (drv_model_weight_for).
  */
 static enpu_status prepare_weights(enpu_model *m)
 {
@@ -294,7 +294,7 @@ static enpu_status prepare_weights(enpu_model *m)
 	m->mm = w;
 	m->mm_orig = malloc(sizeof(*m->mm_orig) * n);
 	if (!w || !m->mm_orig)
-		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "out of memory preparing weights");
+		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "out of memory preparing weights");
 	m->n_mm = n;
 	sched_model_matmul_weights(&m->sm, w, n);
 	for (uint32_t i = 0; i < n; i++)
@@ -305,16 +305,16 @@ static enpu_status prepare_weights(enpu_model *m)
 	for (uint32_t i = 0; i < n; i++) {
 		enum hal_status st = dev->vt->prepare_weight(dev, w[i]);
 		if (st != HAL_OK)
-			return ctx_fail(m->ctx, st == HAL_ERR_NOMEM ? ENPU_ERR_NO_MEMORY
+			return drv_ctx_fail(m->ctx, st == HAL_ERR_NOMEM ? ENPU_ERR_NO_MEMORY
 								: ENPU_ERR_DEVICE,
-					"device %s cannot take weight '%s': %s", dev->name,
-					w[i]->name, dev->error);
+					    "device %s cannot take weight '%s': %s", dev->name,
+					    w[i]->name, dev->error);
 	}
 	return ENPU_OK;
 }
 
-struct hal_tensor *model_weight_for(enpu_model *m, const struct hal_tensor *w,
-				    struct hal_device *dev, bool create)
+struct hal_tensor *drv_model_weight_for(enpu_model *m, const struct hal_tensor *w,
+					struct hal_device *dev, bool create)
 {
 	struct hal_tensor *out = NULL;
 	uint32_t idx = UINT32_MAX;
@@ -391,15 +391,15 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 
 	gst = gguf_open(path, &m->gguf, err, sizeof(err));
 	if (gst)
-		return ctx_fail(m->ctx, from_gguf(gst), "%s", err);
+		return drv_ctx_fail(m->ctx, from_gguf(gst), "%s", err);
 	if (gguf_get_str(m->gguf, "general.architecture", &s))
-		return ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				"%s: required key 'general.architecture' is missing or not a string",
-				path);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: required key 'general.architecture' is missing or not a string",
+				    path);
 	if (!gguf_str_eq(s, "llama"))
-		return ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
-				"%s: general.architecture is '%.*s'; edge-npu runs 'llama' models",
-				path, (int)s.len, s.ptr);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+				    "%s: general.architecture is '%.*s'; edge-npu runs 'llama' models",
+				    path, (int)s.len, s.ptr);
 	if (gguf_get_str(m->gguf, "general.name", &s) == GGUF_OK)
 		snprintf(m->name, sizeof(m->name), "%.*s", (int)s.len, s.ptr);
 	else
@@ -407,15 +407,15 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 
 	enum tok_status tst = tok_vocab_from_gguf(m->gguf, &m->vocab, err, sizeof(err));
 	if (tst)
-		return ctx_fail(m->ctx, tst == TOK_ERR_UNSUPPORTED ? ENPU_ERR_UNSUPPORTED :
-				tst == TOK_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
-				"%s: %s", path, err);
+		return drv_ctx_fail(m->ctx, tst == TOK_ERR_UNSUPPORTED ? ENPU_ERR_UNSUPPORTED :
+				    tst == TOK_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
+				    "%s: %s", path, err);
 	if ((st = read_hparams(m, path, &hp)) || (st = collect_weights(m, path)))
 		return st;
 	enum sched_status sst = sched_model_bind(&hp, find_weight, m, &m->sm, err, sizeof(err));
 	if (sst)
-		return ctx_fail(m->ctx, sst == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
-				"%s: %s", path, err);
+		return drv_ctx_fail(m->ctx, sst == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
+				    "%s: %s", path, err);
 	if ((st = prefault(m, opts)))
 		return st;
 	return prepare_weights(m);
@@ -427,13 +427,13 @@ enpu_status enpu_model_load(enpu_context *ctx, const char *path,
 	if (!ctx)
 		return ENPU_ERR_INVALID_ARG;
 	if (!path || !out_model)
-		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_model_load: path and out_model are required");
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_model_load: path and out_model are required");
 	*out_model = NULL;
-	ctx_clear_error(ctx);
+	drv_ctx_clear_error(ctx);
 
 	enpu_model *m = calloc(1, sizeof(*m));
 	if (!m)
-		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "out of memory loading %s", path);
+		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "out of memory loading %s", path);
 	m->ctx = ctx;
 	pthread_mutex_init(&m->copies_lock, NULL);
 	enpu_status st = load(m, path, opts);
@@ -493,13 +493,13 @@ enpu_status enpu_tokenize(enpu_model *m, const char *text, size_t len, bool add_
 	if (!m)
 		return ENPU_ERR_INVALID_ARG;
 	if ((!text && len) || !out_n || (!out && cap))
-		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_tokenize: text/out/out_n missing");
+		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_tokenize: text/out/out_n missing");
 	enum tok_status st = tok_encode(m->vocab, text ? text : "", len, add_bos, out, cap, out_n);
 	if (st == TOK_ERR_RANGE)
-		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_tokenize: %zu tokens do not fit in %zu", *out_n, cap);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_tokenize: %zu tokens do not fit in %zu", *out_n, cap);
 	if (st)
-		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "enpu_tokenize: out of memory");
+		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "enpu_tokenize: out of memory");
 	return ENPU_OK;
 }
 
@@ -509,12 +509,12 @@ enpu_status enpu_token_to_piece(enpu_model *m, enpu_token token, char *buf, size
 	if (!m)
 		return ENPU_ERR_INVALID_ARG;
 	if (!out_len || (!buf && cap))
-		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_token_to_piece: buf/out_len missing");
+		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_token_to_piece: buf/out_len missing");
 	enum tok_status st = tok_decode_token(m->vocab, token, buf, cap, out_len);
 	if (st)
-		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_token_to_piece: token %d is out of range or its text exceeds %zu bytes",
-				token, cap);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_token_to_piece: token %d is out of range or its text exceeds %zu bytes",
+				    token, cap);
 	return ENPU_OK;
 }
 

@@ -83,7 +83,7 @@ static void format_clocks(const enpu_session *s, const struct sched_placement *p
 	}
 }
 
-void report_placement(enpu_session *s, const struct graph_slot *slot)
+void drv_report_placement(enpu_session *s, const struct graph_slot *slot)
 {
 	const struct sched_placement *pl = &slot->placed;
 	struct enpu_schedule_report *rep = &s->report;
@@ -114,12 +114,12 @@ enpu_status enpu_session_schedule_report(const enpu_session *s, struct enpu_sche
 		return ENPU_ERR_INVALID_ARG;
 	/* a caller built against the first version of the struct gets the fields it has */
 	if (!out || out->struct_size < offsetof(struct enpu_schedule_report, decode_steps))
-		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_session_schedule_report: out is NULL or too small");
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_schedule_report: out is NULL or too small");
 	if (!s->have_report && !s->steps)
-		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_session_schedule_report: nothing has been %s yet",
-				s->placer ? "evaluated" : "decoded");
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_schedule_report: nothing has been %s yet",
+				    s->placer ? "evaluated" : "decoded");
 	struct enpu_schedule_report r = s->report; /* zero under the fixed rule */
 	size_t size = out->struct_size < sizeof(r) ? out->struct_size : sizeof(r);
 

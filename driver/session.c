@@ -18,7 +18,7 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 	uint32_t n_ctx = 0;
 
 	if (!out_session)
-		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_create: out_session is NULL");
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_create: out_session is NULL");
 	*out_session = NULL;
 	if (opts && opts->struct_size >= offsetof(struct enpu_session_options, n_ctx) + sizeof(uint32_t))
 		n_ctx = opts->n_ctx;
@@ -37,21 +37,21 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 						 sizeof(opts->priority))
 		priority = opts->priority;
 	if (placement && strcmp(placement, "fixed") && strcmp(placement, "auto"))
-		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_session_create: placement '%s' is neither 'fixed' nor 'auto'",
-				placement);
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: placement '%s' is neither 'fixed' nor 'auto'",
+				    placement);
 	if (objective > 1 || (objective == 1 && !(target_ms > 0)))
-		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_session_create: objective %u needs %s", objective,
-				objective > 1 ? "to be 0 (latency) or 1 (energy)"
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: objective %u needs %s", objective,
+				    objective > 1 ? "to be 0 (latency) or 1 (energy)"
 					      : "a latency_target_ms above 0");
 	if (n_ctx == 0)
 		n_ctx = model->n_ctx_train < ENPU_DEFAULT_MAX_CTX ? model->n_ctx_train
 								  : ENPU_DEFAULT_MAX_CTX;
 	if (n_ctx > model->n_ctx_train)
-		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_session_create: n_ctx %u exceeds the model's context length %u",
-				n_ctx, model->n_ctx_train);
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: n_ctx %u exceeds the model's context length %u",
+				    n_ctx, model->n_ctx_train);
 
 	enpu_session *s = calloc(1, sizeof(*s));
 	const uint32_t dkv = hp->n_head_kv * sched_head_dim(hp);
@@ -70,7 +70,7 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 		if (sched_placer_init(s->placer, profile, objective == 1, target_ms / 1e3, err,
 				      sizeof(err))) {
 			enpu_session_free(s);
-			return ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_create: %s", err);
+			return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_create: %s", err);
 		}
 	}
 	/* calloc: pages of the cache beyond what a session uses are never touched */
@@ -92,13 +92,13 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 	return ENPU_OK;
 nomem:
 	enpu_session_free(s);
-	return ctx_fail(ctx, ENPU_ERR_NO_MEMORY,
-			"enpu_session_create: out of memory for a %u-token KV cache", n_ctx);
+	return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY,
+			    "enpu_session_create: out of memory for a %u-token KV cache", n_ctx);
 }
 
 static void slot_clear(enpu_session *s, struct graph_slot *slot)
 {
-	trace_forget_graph(s->trace, slot->g);
+	drv_trace_forget_graph(s->trace, slot->g);
 	sched_graph_free(slot->g);
 	sched_dag_free(&slot->deps);
 	sched_placement_free(&slot->placed);
@@ -110,7 +110,7 @@ void enpu_session_free(enpu_session *s)
 	if (!s)
 		return;
 	/* the trace is a valid file even when the caller forgot to stop it */
-	trace_close(s->model->ctx, s->trace);
+	drv_trace_close(s->model->ctx, s->trace);
 	s->trace = NULL;
 	slot_clear(s, &s->decode);
 	slot_clear(s, &s->batch);
@@ -143,11 +143,11 @@ enpu_status enpu_session_trace_start(enpu_session *s, const char *path)
 	enpu_context *ctx = s->model->ctx;
 
 	if (!path || !*path)
-		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_trace_start: no path given");
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_trace_start: no path given");
 	if (s->trace)
-		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_session_trace_start: the session is already tracing");
-	return trace_open(ctx, path, &s->trace);
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_trace_start: the session is already tracing");
+	return drv_trace_open(ctx, path, &s->trace);
 }
 
 enpu_status enpu_session_trace_stop(enpu_session *s)
@@ -155,16 +155,16 @@ enpu_status enpu_session_trace_stop(enpu_session *s)
 	if (!s)
 		return ENPU_ERR_INVALID_ARG;
 	if (!s->trace)
-		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_session_trace_stop: the session is not tracing");
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_trace_stop: the session is not tracing");
 	struct enpu_trace *t = s->trace;
 
 	s->trace = NULL;
-	return trace_close(s->model->ctx, t);
+	return drv_trace_close(s->model->ctx, t);
 }
 
 /*
- * Materialising for "auto" placement: model_weight_for on context device k. A weight the
+ * Materialising for "auto" placement: drv_model_weight_for on context device k. A weight the
  * device has already is looked up; one converted into its layout now is made with the
  * device's queue held, as converting must not overlap its ops (other sessions may be running
  * on it).
@@ -173,11 +173,11 @@ static struct hal_tensor *weight_for(void *user, const struct hal_tensor *w, uin
 {
 	enpu_session *s = user;
 	enpu_context *ctx = s->model->ctx;
-	struct hal_tensor *out = model_weight_for(s->model, w, ctx->devices[k], false);
+	struct hal_tensor *out = drv_model_weight_for(s->model, w, ctx->devices[k], false);
 
 	if (!out) {
 		sched_exec_hold_device(ctx->exec, k);
-		out = model_weight_for(s->model, w, ctx->devices[k], true);
+		out = drv_model_weight_for(s->model, w, ctx->devices[k], true);
 		sched_exec_release_device(ctx->exec, k);
 	}
 	return out;
@@ -198,9 +198,9 @@ static enpu_status place_auto(enpu_session *s, struct graph_slot *slot, bool aga
 						sizeof(err));
 
 	if (st)
-		return ctx_fail(ctx, st == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_UNSUPPORTED,
-				"%s", err);
-	report_placement(s, slot);
+		return drv_ctx_fail(ctx, st == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_UNSUPPORTED,
+				    "%s", err);
+	drv_report_placement(s, slot);
 	return ENPU_OK;
 }
 
@@ -221,7 +221,7 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **ou
 			if (place_auto(s, slot, true) == ENPU_OK)
 				s->replacements++;
 			else
-				ctx_clear_error(ctx);
+				drv_ctx_clear_error(ctx);
 		}
 		return ENPU_OK;
 	}
@@ -232,8 +232,8 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **ou
 		st = sched_dag_from_graph(slot->g, s->n_past + n, &slot->deps, err, sizeof(err));
 	if (st) {
 		slot_clear(s, slot);
-		return ctx_fail(ctx, st == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
-				"%s", err);
+		return drv_ctx_fail(ctx, st == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
+				    "%s", err);
 	}
 	sched_place_fixed(slot->g, ctx->devices, ctx->n_devices, ctx->n_devices - 1);
 	if (s->placer) {
@@ -263,7 +263,7 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 		ids[i] = tokens[i];
 		pos[i] = (int32_t)(s->n_past + i);
 	}
-	const struct sched_observer obs = { trace_op, s->trace };
+	const struct sched_observer obs = { drv_trace_op, s->trace };
 	const bool learn = sched_placer_learns_now(s->placer, slot->runs);
 	const struct sched_run_options opts = {
 		.priority = s->priority,
@@ -275,12 +275,12 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 	};
 	struct sched_run_stats rs;
 	if (s->trace)
-		trace_begin_run(s->trace, g);
+		drv_trace_begin_run(s->trace, g);
 	enum sched_status sst = sched_exec_run(ctx->exec, g, &slot->deps, &opts, &rs, err,
 					       sizeof(err));
 	if (sst)
-		return ctx_fail(ctx, ENPU_ERR_DEVICE, "evaluating tokens %u..%u: %s", s->n_past,
-				s->n_past + n - 1, err);
+		return drv_ctx_fail(ctx, ENPU_ERR_DEVICE, "evaluating tokens %u..%u: %s", s->n_past,
+				    s->n_past + n - 1, err);
 	slot->runs++;
 	s->n_past += n;
 	memcpy(s->logits, g->logits->data, sizeof(float) * s->model->sm.hp.n_vocab);
@@ -301,18 +301,18 @@ enpu_status enpu_session_eval(enpu_session *s, const enpu_token *tokens, size_t 
 	enpu_context *ctx = s->model->ctx;
 	const uint32_t n_vocab = s->model->sm.hp.n_vocab;
 
-	ctx_clear_error(ctx);
+	drv_ctx_clear_error(ctx);
 	if (!tokens || n == 0)
-		return ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_eval: no tokens given");
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_eval: no tokens given");
 	if (n > s->n_ctx - s->n_past)
-		return ctx_fail(ctx, ENPU_ERR_CONTEXT_FULL,
-				"enpu_session_eval: %zu tokens after %u do not fit the %u-token context",
-				n, s->n_past, s->n_ctx);
+		return drv_ctx_fail(ctx, ENPU_ERR_CONTEXT_FULL,
+				    "enpu_session_eval: %zu tokens after %u do not fit the %u-token context",
+				    n, s->n_past, s->n_ctx);
 	for (size_t i = 0; i < n; i++)
 		if (tokens[i] < 0 || (uint32_t)tokens[i] >= n_vocab)
-			return ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
-					"enpu_session_eval: token %zu is %d, outside the vocabulary (0..%u)",
-					i, tokens[i], n_vocab - 1);
+			return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+					    "enpu_session_eval: token %zu is %d, outside the vocabulary (0..%u)",
+					    i, tokens[i], n_vocab - 1);
 	for (size_t done = 0; done < n;) {
 		uint32_t b = n - done > ENPU_MAX_BATCH ? ENPU_MAX_BATCH : (uint32_t)(n - done);
 		enpu_status st = eval_batch(s, tokens + done, b);
@@ -328,10 +328,10 @@ enpu_status enpu_session_logits(enpu_session *s, const float **out_logits, size_
 	if (!s)
 		return ENPU_ERR_INVALID_ARG;
 	if (!out_logits || !out_n_vocab)
-		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG, "enpu_session_logits: NULL output");
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG, "enpu_session_logits: NULL output");
 	if (!s->have_logits)
-		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_session_logits: no token has been evaluated yet");
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_logits: no token has been evaluated yet");
 	*out_logits = s->logits;
 	*out_n_vocab = s->model->sm.hp.n_vocab;
 	return ENPU_OK;
@@ -406,10 +406,10 @@ enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts
 	if (!s)
 		return ENPU_ERR_INVALID_ARG;
 	if (!out_token || (opts && opts->struct_size < sizeof(o)))
-		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG, "enpu_sample: bad arguments");
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG, "enpu_sample: bad arguments");
 	if (!s->have_logits)
-		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_sample: no token has been evaluated yet");
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_sample: no token has been evaluated yet");
 	if (opts)
 		o = *opts;
 	const uint32_t n = s->model->sm.hp.n_vocab;
@@ -419,11 +419,11 @@ enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts
 		return ENPU_OK;
 	}
 	if (!rng_state)
-		return ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
-				"enpu_sample: temperature sampling needs rng_state");
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_sample: temperature sampling needs rng_state");
 	struct candidate *c = malloc(sizeof(*c) * n);
 	if (!c)
-		return ctx_fail(s->model->ctx, ENPU_ERR_NO_MEMORY, "enpu_sample: out of memory");
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_NO_MEMORY, "enpu_sample: out of memory");
 	for (uint32_t i = 0; i < n; i++)
 		c[i] = (struct candidate){ s->logits[i] / o.temperature, (int32_t)i };
 	qsort(c, n, sizeof(*c), by_logit_desc);
@@ -494,17 +494,17 @@ enpu_status enpu_generate(enpu_session *s, const char *prompt, uint32_t n_predic
 	enpu_status rc;
 
 	if (!prompt)
-		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: prompt is NULL");
+		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: prompt is NULL");
 	if (stats && stats->struct_size < sizeof(*stats))
-		return ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: stats struct too small");
+		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: stats struct too small");
 	/* a SentencePiece vocabulary never yields more tokens than bytes, plus BOS */
 	enpu_token *toks = malloc(sizeof(*toks) * cap);
 	if (!toks)
-		return ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "enpu_generate: out of memory");
+		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "enpu_generate: out of memory");
 	rc = enpu_tokenize(m, prompt, strlen(prompt), tok_add_bos(m->vocab), toks, cap, &n_prompt);
 	if (!rc && n_prompt == 0)
-		rc = ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
-			      "enpu_generate: the prompt is empty and the vocabulary adds no BOS");
+		rc = drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
+				  "enpu_generate: the prompt is empty and the vocabulary adds no BOS");
 	uint64_t t0 = hal_now_ns();
 	if (!rc)
 		rc = enpu_session_eval(s, toks, n_prompt);

@@ -84,21 +84,21 @@ static void name_track(struct enpu_trace *t, uint32_t dev)
 		"\"args\":{\"sort_index\":%u}}", TRACE_PID, dev + 1, dev);
 }
 
-enpu_status trace_open(enpu_context *ctx, const char *path, struct enpu_trace **out)
+enpu_status drv_trace_open(enpu_context *ctx, const char *path, struct enpu_trace **out)
 {
 	struct enpu_trace *t = calloc(1, sizeof(*t));
 
 	if (!t || !(t->path = strdup(path))) {
 		free(t);
-		return ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_trace_start: out of memory");
+		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_trace_start: out of memory");
 	}
 	t->f = fopen(path, "w");
 	if (!t->f) {
 		int e = errno;
 		free(t->path);
 		free(t);
-		return ctx_fail(ctx, ENPU_ERR_IO, "enpu_session_trace_start: cannot create '%s': %s",
-				path, strerror(e));
+		return drv_ctx_fail(ctx, ENPU_ERR_IO, "enpu_session_trace_start: cannot create '%s': %s",
+				    path, strerror(e));
 	}
 	t->devs = ctx->devices;
 	t->n_devs = ctx->n_devices;
@@ -118,7 +118,7 @@ static void graph_clear(struct trace_graph *c)
 	memset(c, 0, sizeof(*c));
 }
 
-void trace_forget_graph(struct enpu_trace *t, const struct sched_graph *g)
+void drv_trace_forget_graph(struct enpu_trace *t, const struct sched_graph *g)
 {
 	for (int i = 0; t && i < 2; i++)
 		if (t->cache[i].g == g)
@@ -157,7 +157,7 @@ static bool graph_build(struct trace_graph *c, const struct sched_graph *g)
 	return true;
 }
 
-void trace_begin_run(struct enpu_trace *t, const struct sched_graph *g)
+void drv_trace_begin_run(struct enpu_trace *t, const struct sched_graph *g)
 {
 	t->cur = NULL;
 	for (int i = 0; i < 2; i++)
@@ -175,7 +175,7 @@ void trace_begin_run(struct enpu_trace *t, const struct sched_graph *g)
 		t->nomem = true; /* slices and counters still; stop reports the missing flows */
 }
 
-void trace_op(void *user, const struct sched_graph *g, const struct sched_op_record *r)
+void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op_record *r)
 {
 	struct enpu_trace *t = user;
 	const struct sched_node *n = &g->nodes[r->node];
@@ -237,7 +237,7 @@ void trace_op(void *user, const struct sched_graph *g, const struct sched_op_rec
 	}
 }
 
-enpu_status trace_close(enpu_context *ctx, struct enpu_trace *t)
+enpu_status drv_trace_close(enpu_context *ctx, struct enpu_trace *t)
 {
 	enpu_status st = ENPU_OK;
 
@@ -251,11 +251,11 @@ enpu_status trace_close(enpu_context *ctx, struct enpu_trace *t)
 		e = errno;
 	}
 	if (werr)
-		st = ctx_fail(ctx, ENPU_ERR_IO, "enpu_session_trace_stop: writing '%s': %s", t->path,
-			      strerror(e));
+		st = drv_ctx_fail(ctx, ENPU_ERR_IO, "enpu_session_trace_stop: writing '%s': %s", t->path,
+				  strerror(e));
 	else if (t->nomem)
-		st = ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_trace_stop: '%s' is written "
-			      "but lacks dependency arrows: out of memory building a DAG", t->path);
+		st = drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_trace_stop: '%s' is written "
+				  "but lacks dependency arrows: out of memory building a DAG", t->path);
 	for (int i = 0; i < 2; i++)
 		graph_clear(&t->cache[i]);
 	free(t->path);

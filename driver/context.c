@@ -71,16 +71,6 @@ static enpu_status create_fail(enpu_status st, const char *fmt, ...)
 	return st;
 }
 
-/* "cpu" is the fast CPU path once it is compiled in, the reference one until then. */
-static const struct hal_backend *find_backend(const char *name)
-{
-	const struct hal_backend *b = hal_backend_find(name);
-
-	if (!b && !strcmp(name, "cpu"))
-		b = hal_backend_find("cpu-ref");
-	return b;
-}
-
 static enpu_status open_device(enpu_context *ctx, const struct hal_backend *b,
 			       const struct hal_device_options *opts)
 {
@@ -102,8 +92,6 @@ const char *const *enpu_device_names(void)
 
 	if (!names[0]) {
 		size_t n = 0;
-		if (!hal_backend_find("cpu"))
-			names[n++] = "cpu";
 		for (size_t i = 0; hal_backends[i] && n < ENPU_MAX_DEVICES + 1; i++)
 			names[n++] = hal_backends[i]->name;
 	}
@@ -143,7 +131,7 @@ static enpu_status start_context(enpu_context *ctx, enpu_context **out_ctx)
 static enpu_status create_many(const char *list, const struct hal_device_options *dopts,
 			       enpu_context **out_ctx)
 {
-	const struct hal_backend *cpu = find_backend("cpu");
+	const struct hal_backend *cpu = hal_backend_find("cpu");
 	enpu_context *ctx = new_context();
 	char name[64];
 
@@ -158,7 +146,7 @@ static enpu_status create_many(const char *list, const struct hal_device_options
 		p += n + (p[n] == ',');
 		if (!name[0])
 			continue;
-		if (!(b = find_backend(name))) {
+		if (!(b = hal_backend_find(name))) {
 			st = create_fail(ENPU_ERR_INVALID_ARG, "unknown device '%s' in '%s'", name, list);
 			break;
 		}
@@ -206,7 +194,7 @@ enpu_status enpu_context_create(const struct enpu_context_options *opts, enpu_co
 		list = opts->devices;
 	if (list)
 		return create_many(list, &dopts, out_ctx);
-	const struct hal_backend *want = find_backend(device), *cpu = find_backend("cpu");
+	const struct hal_backend *want = hal_backend_find(device), *cpu = hal_backend_find("cpu");
 	if (!want)
 		return create_fail(ENPU_ERR_INVALID_ARG, "unknown device '%s'", device);
 

@@ -3,8 +3,11 @@
  * edge_npu.h - libedge-npu, the public API of edge-npu (API version 0).
  *
  * Load a quantized transformer (GGUF), create sessions on it, feed tokens, read logits or
- * generate text. The library places each op on a device (the reference CPU backend in this
- * version; NPU, GPU and the fast CPU path come as backends behind the same calls).
+ * generate text. A context opens devices by name (enpu_device_names(): the fast CPU path, the
+ * reference CPU backend, an OpenCL GPU, the NPU simulated in process or behind the kernel
+ * driver); the library places each op of the model's graph on one of them, by a fixed rule or
+ * by the scheduler's cost model ("auto" placement on a device profile), and runs the ops on
+ * per-device queues.
  *
  * Errors: every fallible call returns an enum enpu_status. The context keeps a message for the
  * last failure of any call made through it or its models and sessions, saying what was wrong

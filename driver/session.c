@@ -8,6 +8,53 @@
 #include <string.h>
 #include <time.h>
 
+/* Whether the caller's options struct (of struct_size bytes) reaches past field of size len. */
+#define HAS_FIELD(o, field) \
+	((o) && (o)->struct_size >= offsetof(struct enpu_session_options, field) + sizeof((o)->field))
+
+/* The caller's options as far as its struct_size reaches, the rest zero (the defaults). */
+static struct enpu_session_options read_options(const struct enpu_session_options *opts)
+{
+	struct enpu_session_options o = { 0 };
+
+	if (HAS_FIELD(opts, n_ctx))
+		o.n_ctx = opts->n_ctx;
+	/* placement, profile, objective and target came in one version: all or none */
+	if (HAS_FIELD(opts, latency_target_ms)) {
+		o.placement = opts->placement;
+		o.profile = opts->profile;
+		o.objective = opts->objective;
+		o.latency_target_ms = opts->latency_target_ms;
+	}
+	if (HAS_FIELD(opts, priority))
+		o.priority = opts->priority;
+	return o;
+}
+
+/* Checks o against model; fills in the default context. */
+static enpu_status check_options(enpu_model *model, struct enpu_session_options *o)
+{
+	enpu_context *ctx = model->ctx;
+
+	if (o->placement && strcmp(o->placement, "fixed") && strcmp(o->placement, "auto"))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: placement '%s' is neither 'fixed' nor 'auto'",
+				    o->placement);
+	if (o->objective > 1 || (o->objective == 1 && !(o->latency_target_ms > 0)))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: objective %u needs %s", o->objective,
+				    o->objective > 1 ? "to be 0 (latency) or 1 (energy)"
+						     : "a latency_target_ms above 0");
+	if (o->n_ctx == 0)
+		o->n_ctx = model->n_ctx_train < ENPU_DEFAULT_MAX_CTX ? model->n_ctx_train
+								     : ENPU_DEFAULT_MAX_CTX;
+	if (o->n_ctx > model->n_ctx_train)
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: n_ctx %u exceeds the model's context length %u",
+				    o->n_ctx, model->n_ctx_train);
+	return ENPU_OK;
+}
+
 enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_options *opts,
 				enpu_session **out_session)
 {
@@ -15,43 +62,19 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 		return ENPU_ERR_INVALID_ARG;
 	enpu_context *ctx = model->ctx;
 	const struct sched_hparams *hp = &model->sm.hp;
-	uint32_t n_ctx = 0;
 
 	if (!out_session)
 		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_create: out_session is NULL");
 	*out_session = NULL;
-	if (opts && opts->struct_size >= offsetof(struct enpu_session_options, n_ctx) + sizeof(uint32_t))
-		n_ctx = opts->n_ctx;
-	const char *placement = NULL, *profile = NULL;
-	uint32_t objective = 0;
-	double target_ms = 0;
-	if (opts && opts->struct_size >= offsetof(struct enpu_session_options, latency_target_ms) +
-						 sizeof(double)) {
-		placement = opts->placement;
-		profile = opts->profile;
-		objective = opts->objective;
-		target_ms = opts->latency_target_ms;
-	}
-	int32_t priority = 0;
-	if (opts && opts->struct_size >= offsetof(struct enpu_session_options, priority) +
-						 sizeof(opts->priority))
-		priority = opts->priority;
-	if (placement && strcmp(placement, "fixed") && strcmp(placement, "auto"))
-		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
-				    "enpu_session_create: placement '%s' is neither 'fixed' nor 'auto'",
-				    placement);
-	if (objective > 1 || (objective == 1 && !(target_ms > 0)))
-		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
-				    "enpu_session_create: objective %u needs %s", objective,
-				    objective > 1 ? "to be 0 (latency) or 1 (energy)"
-					      : "a latency_target_ms above 0");
-	if (n_ctx == 0)
-		n_ctx = model->n_ctx_train < ENPU_DEFAULT_MAX_CTX ? model->n_ctx_train
-								  : ENPU_DEFAULT_MAX_CTX;
-	if (n_ctx > model->n_ctx_train)
-		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
-				    "enpu_session_create: n_ctx %u exceeds the model's context length %u",
-				    n_ctx, model->n_ctx_train);
+	struct enpu_session_options o = read_options(opts);
+	enpu_status st = check_options(model, &o);
+	if (st)
+		return st;
+	const uint32_t n_ctx = o.n_ctx;
+	const char *placement = o.placement, *profile = o.profile;
+	const uint32_t objective = o.objective;
+	const double target_ms = o.latency_target_ms;
+	const int32_t priority = o.priority;
 
 	enpu_session *s = calloc(1, sizeof(*s));
 	const uint32_t dkv = hp->n_head_kv * sched_head_dim(hp);

@@ -433,16 +433,10 @@ static void apply_npu(struct sched_dev_profile *d)
 	d->cap_f = hw->mac_fj * 1e-15 * hw->mac_rows * hw->mac_cols / (v * v);
 }
 
-int bench_calibrate(const struct bench_calib_opts *opts, const struct sched_profile *base,
-		    struct sched_profile *out, char *err, size_t err_len)
+/* The options with their defaults filled in. */
+static struct bench_calib_opts with_defaults(const struct bench_calib_opts *opts)
 {
 	struct bench_calib_opts o = *opts;
-	struct hal_device_options dopts = { .n_threads = o.threads };
-	struct cal cc = { &o, NULL, err, err_len }, cg = { &o, NULL, err, err_len };
-	struct measured mc, mg;
-	uint8_t *buf = NULL;
-	char gerr[256] = "";
-	int rc = -1, ic = find_dev(base, SCHED_CLASS_CPU), ig = find_dev(base, SCHED_CLASS_GPU);
 
 	o.reps = o.reps ? o.reps : 10;
 	o.bw_bytes = o.bw_bytes ? o.bw_bytes / 4096 * 4096 : (size_t)512 << 20;
@@ -450,6 +444,77 @@ int bench_calibrate(const struct bench_calib_opts *opts, const struct sched_prof
 	o.ffn = o.ffn ? o.ffn : 2048;
 	o.vocab = o.vocab ? o.vocab : 32000;
 	o.prefill = o.prefill ? o.prefill : 128;
+	return o;
+}
+
+/* The read ceiling in bytes/s on the CPU device's threads: best of 5, the first warms the TLB. */
+static int measure_ceiling(struct cal *c, double *out)
+{
+	const size_t len = c->o->bw_bytes;
+	uint8_t *buf = aligned_alloc(4096, len);
+
+	if (!buf) {
+		snprintf(c->err, c->err_len, "out of memory (%zu bytes for the bandwidth read)", len);
+		return -1;
+	}
+	memset(buf, 1, len); /* fault every page in before timing */
+	*out = 0;
+	for (uint32_t r = 0; r < 6; r++) {
+		double gbs = (double)len / hal_cpu_fast_time_read(c->dev, buf, len);
+
+		if (r > 0 && gbs > *out)
+			*out = gbs;
+	}
+	free(buf);
+	logf_(c, "bandwidth ceiling (read of %zu MiB, %u threads, best of 5): %.2f GB/s\n",
+	      len >> 20, hal_cpu_fast_threads(c->dev), *out / 1e9);
+	return 0;
+}
+
+/*
+ * The OpenCL device cg (open): its figures into out->dev[ig], its sync from a round trip with
+ * the CPU (cc, measured as mc), and whether it computes on the CPU's cores (device ic).
+ */
+static int calibrate_gpu(struct cal *cc, struct cal *cg, const struct measured *mc,
+			 double ceiling, int ic, int ig, struct sched_profile *out)
+{
+	struct measured mg;
+	double rt;
+
+	logf_(cc, "device gpu (%s), median of %u runs:\n", cg->dev->name, cc->o->reps);
+	if (measure_device(cg, cc->o, &mg) || measure_pingpong(cc, cg, &rt))
+		return -1;
+	/* floor: a crossing is never free, and 0 would read as "not measured" */
+	mg.sync_s = fmax(rt - mc->launch_s - mg.launch_s, 0.1e-6);
+	logf_(cc, "  cpu -> gpu -> cpu round trip of a tiny tensor %.2f us: sync %.2f us\n",
+	      rt * 1e6, mg.sync_s * 1e6);
+	if (mg.bw <= 0)
+		mg.bw = ceiling;
+	apply(&out->dev[ig], &mg);
+	struct hal_opencl_info info;
+	/* PoCL and the like: no parallel hardware, the same cores as the CPU's; a GPU of its own
+	 * drops the base profile's shares_cores */
+	bool on_cpu = ic >= 0 && (cg->dev->caps & HAL_CAP_HOST_CORES) &&
+		      hal_opencl_get_info(cg->dev, &info);
+
+	out->dev[ig].shares_cores = on_cpu ? (uint32_t)ic + 1 : 0;
+	if (on_cpu)
+		logf_(cc, "  an OpenCL CPU device (%s): it shares the cores of '%s'\n",
+		      info.caps.device, out->dev[ic].name);
+	return 0;
+}
+
+int bench_calibrate(const struct bench_calib_opts *opts, const struct sched_profile *base,
+		    struct sched_profile *out, char *err, size_t err_len)
+{
+	const struct bench_calib_opts o = with_defaults(opts);
+	struct hal_device_options dopts = { .n_threads = o.threads };
+	struct cal cc = { &o, NULL, err, err_len }, cg = { &o, NULL, err, err_len };
+	struct measured mc;
+	char gerr[256] = "";
+	double ceiling;
+	int rc = -1, ic = find_dev(base, SCHED_CLASS_CPU), ig = find_dev(base, SCHED_CLASS_GPU);
+
 	if (ic < 0 || o.dim % 32 || o.ffn % 32 || o.bw_bytes < 4096) {
 		snprintf(err, err_len, ic < 0 ? "the base profile has no cpu device"
 					      : "dim and ffn must be multiples of 32");
@@ -458,23 +523,8 @@ int bench_calibrate(const struct bench_calib_opts *opts, const struct sched_prof
 	*out = *base;
 	if (hal_cpu_fast_create(&dopts, &cc.dev, err, err_len))
 		return -1;
-	buf = aligned_alloc(4096, o.bw_bytes);
-	if (!buf) {
-		snprintf(err, err_len, "out of memory (%zu bytes for the bandwidth read)",
-			 o.bw_bytes);
+	if (measure_ceiling(&cc, &ceiling))
 		goto out;
-	}
-	memset(buf, 1, o.bw_bytes); /* fault every page in before timing */
-	double ceiling = 0;
-	for (uint32_t r = 0; r < 6; r++) { /* best of 5; the first warms the TLB */
-		double gbs = (double)o.bw_bytes / hal_cpu_fast_time_read(cc.dev, buf, o.bw_bytes);
-
-		if (r > 0 && gbs > ceiling)
-			ceiling = gbs;
-	}
-	logf_(&cc, "bandwidth ceiling (read of %zu MiB, %u threads, best of 5): %.2f GB/s\n",
-	      o.bw_bytes >> 20, hal_cpu_fast_threads(cc.dev), ceiling / 1e9);
-
 	logf_(&cc, "device cpu (%s kernels, %u threads), median of %u runs:\n",
 	      hal_cpu_fast_isa(cc.dev), hal_cpu_fast_threads(cc.dev), o.reps);
 	if (measure_device(&cc, &o, &mc))
@@ -486,29 +536,8 @@ int bench_calibrate(const struct bench_calib_opts *opts, const struct sched_prof
 
 	const struct hal_backend *gb = o.no_gpu ? NULL : hal_backend_find("gpu");
 	if (ig >= 0 && gb && !gb->create(&dopts, &cg.dev, gerr, sizeof(gerr))) {
-		logf_(&cc, "device gpu (%s), median of %u runs:\n", cg.dev->name, o.reps);
-		if (measure_device(&cg, &o, &mg))
+		if (calibrate_gpu(&cc, &cg, &mc, ceiling, ic, ig, out))
 			goto out;
-		double rt;
-		if (measure_pingpong(&cc, &cg, &rt))
-			goto out;
-		/* floor: a crossing is never free, and 0 would read as "not measured" */
-		mg.sync_s = fmax(rt - mc.launch_s - mg.launch_s, 0.1e-6);
-		logf_(&cc, "  cpu -> gpu -> cpu round trip of a tiny tensor %.2f us: sync %.2f us\n",
-		      rt * 1e6, mg.sync_s * 1e6);
-		if (mg.bw <= 0)
-			mg.bw = ceiling;
-		apply(&out->dev[ig], &mg);
-		struct hal_opencl_info info;
-		/* PoCL and the like: no parallel hardware, the same cores as the CPU's; a GPU
-		 * of its own drops the base profile's shares_cores */
-		bool on_cpu = ic >= 0 && (cg.dev->caps & HAL_CAP_HOST_CORES) &&
-			      hal_opencl_get_info(cg.dev, &info);
-
-		out->dev[ig].shares_cores = on_cpu ? (uint32_t)ic + 1 : 0;
-		if (on_cpu)
-			logf_(&cc, "  an OpenCL CPU device (%s): it shares the cores of '%s'\n",
-			      info.caps.device, out->dev[ic].name);
 	} else if (ig >= 0) {
 		logf_(&cc, "device gpu: not measured (%s); the base profile's figures are kept\n",
 		      o.no_gpu ? "--no-gpu" : gb ? gerr : "no OpenCL backend compiled in");
@@ -530,6 +559,5 @@ int bench_calibrate(const struct bench_calib_opts *opts, const struct sched_prof
 out:
 	hal_device_destroy(cg.dev);
 	hal_device_destroy(cc.dev);
-	free(buf);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_npu_engine.c - the NPU ISA, engine, validator and time/energy model (kmod/npu_engine.c)
- * and the host helpers around them (hal/npu/npu_model.c).
+ * test_npu_engine.c - the NPU ISA, engine, validator and time/energy model
+ * (kmod/silicon/npu_engine.c) and the host helpers around them (hal/npu/npu_model.c).
  *
  * Oracles: hal/cpu/cpu_ref.c for matmul (the same GGUF weights and F32 inputs), float
  * arithmetic for element-wise ops and LUTs, hand-computed numbers for the cost model, and a

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * npu_model.h - host-side helpers around the NPU engine (kmod/npu_engine.h): converting GGUF
- * weights to the NPU layout, quantizing activations at partition boundaries, computing
- * requantization pairs and LUTs, and building command streams.
+ * npu_model.h - host-side helpers around the NPU engine (kmod/silicon/npu_engine.h):
+ * converting GGUF weights to the NPU layout, quantizing activations at partition boundaries,
+ * computing requantization pairs and LUTs, and building command streams.
  *
  * User space only (uses float). Used by the in-process NPU device (hal/npu-sim), the model
  * compiler and the kernel driver's user-space side. No global state; every function is
@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "hal/hal.h"
-#include "kmod/npu_engine.h"
+#include "kmod/silicon/npu_engine.h"
 
 /* ---- (a) weights ------------------------------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_npu_engine.c - the NPU ISA, engine, validator and time/energy model
- * (kmod/silicon/npu_engine.c) and the host helpers around them (hal/npu/npu_model.c).
+ * (kmod/silicon/npu_engine.c) and the host helpers around them (hal/npu_host.c).
  *
  * Oracles: hal/cpu/cpu_ref.c for matmul (the same GGUF weights and F32 inputs), float
  * arithmetic for element-wise ops and LUTs, hand-computed numbers for the cost model, and a
@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "hal/hal.h"
-#include "hal/npu/npu_model.h"
+#include "hal/npu_host.h"
 #include "hal/quant.h"
 #include "testutil.h"
 

@@ -16,7 +16,7 @@
  * the CPU, where they are exact and cheap.
  */
 #include "hal/npu/npu_sim.h"
-#include "hal/npu/npu_model.h"
+#include "hal/npu_host.h"
 #include "hal/telemetry.h"
 
 #include <errno.h>

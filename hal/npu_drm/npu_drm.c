@@ -7,7 +7,7 @@
  * staging BOs, one weight table, one context whose jobs complete in order).
  */
 #include "hal/npu_drm/npu_drm.h"
-#include "hal/npu/npu_model.h"
+#include "hal/npu_host.h"
 #include "uapi/drm/edge_npu_drm.h"
 
 #include <errno.h>

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * npu_model.c - host-side helpers of the NPU: weight conversion, boundary quantization,
- * requantization pairs, LUTs and the command-stream builder. See npu_model.h.
+ * npu_host.c - the host side of the NPU boundary: weight conversion, boundary quantization,
+ * requantization pairs, LUTs and the command-stream builder. See npu_host.h.
  */
-#include "hal/npu/npu_model.h"
+#include "hal/npu_host.h"
 #include "hal/quant.h"
 
 #include <math.h>

@@ -14,8 +14,6 @@
 #include "hal/quant.h"
 
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -73,22 +71,11 @@ static float load_f16(const uint8_t *p)
 	return fp16_to_fp32(h);
 }
 
-__attribute__((format(printf, 2, 3)))
-static enum hal_status set_error(struct hal_device *dev, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
-	va_end(ap);
-	return HAL_ERR_INVALID;
-}
-
 static enum hal_status no_memory(struct hal_device *dev, const struct hal_op *op)
 {
-	snprintf(dev->error, sizeof(dev->error), "%s '%s': out of memory for scratch rows",
-		 hal_op_name(op->kind), op->dst && op->dst->name ? op->dst->name : "(unnamed)");
-	return HAL_ERR_NOMEM;
+	return hal_device_fail(dev, HAL_ERR_NOMEM, "%s '%s': out of memory for scratch rows",
+			       hal_op_name(op->kind),
+			       op->dst && op->dst->name ? op->dst->name : "(unnamed)");
 }
 
 /* ---- EMBED -------------------------------------------------------------------------------- */
@@ -499,7 +486,7 @@ static enum hal_status cpu_ref_run(struct hal_device *dev, const struct hal_op *
 		st = run_binary(dev, op);
 		break;
 	default:
-		return set_error(dev, "unknown op kind %d", (int)op->kind);
+		return hal_device_fail(dev, HAL_ERR_INVALID, "unknown op kind %d", (int)op->kind);
 	}
 	if (st == HAL_OK) {
 		dev->stats.ops++;

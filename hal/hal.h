@@ -319,6 +319,11 @@ struct hal_backend {
 
 /* The backends compiled in, NULL-terminated, in order of preference as the CPU fallback. */
 extern const struct hal_backend *const hal_backends[];
+/*
+ * The registry entry of the reference CPU backend (hal/cpu/cpu_ref.c); every other backend's
+ * hal_backend_<name> is declared in that backend's header.
+ */
+extern const struct hal_backend hal_backend_cpu_ref;
 const struct hal_backend *hal_backend_find(const char *name);
 
 #endif

@@ -518,3 +518,21 @@ enum hal_status hal_cpu_ref_create(struct hal_device **out_dev)
 	*out_dev = &cr->base;
 	return HAL_OK;
 }
+
+/* The registry's create(): the reference backend takes no options and cannot be missing. */
+static enum hal_status cpu_ref_create(const struct hal_device_options *opts,
+				      struct hal_device **out, char *err, size_t len)
+{
+	(void)opts;
+	(void)err;
+	(void)len;
+	return hal_cpu_ref_create(out);
+}
+
+const struct hal_backend hal_backend_cpu_ref = {
+	.name = "cpu-ref",
+	.description = "reference CPU backend: plain C, single thread, the oracle",
+	.cls = HAL_CLASS_CPU,
+	.caps = HAL_CAP_ALL_OPS,
+	.create = cpu_ref_create,
+};

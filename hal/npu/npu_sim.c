@@ -716,7 +716,7 @@ static enum hal_status backend_create(const struct hal_device_options *opts,
 	return npu_sim_create(NULL, out_dev, err, err_len);
 }
 
-const struct hal_backend hal_npu_sim_backend = {
+const struct hal_backend hal_backend_npu_sim = {
 	.name = "npu",
 	.description = "NPU, simulated in process (integer engine; DVFS in "
 		       "$XDG_RUNTIME_DIR/edge-npu)",

@@ -31,7 +31,7 @@
 #include "kmod/silicon/npu_engine.h"
 
 /* The registry entry (hal/backends.c). */
-extern const struct hal_backend hal_npu_sim_backend;
+extern const struct hal_backend hal_backend_npu_sim;
 
 struct npu_sim_options {
 	uint32_t caps; /* NPU_CAP_* of the engine (tests: NPU_CAP_DEBUG for stalls) */

@@ -490,7 +490,7 @@ static enum hal_status npu_drm_create(const struct hal_device_options *opts,
 	return HAL_OK;
 }
 
-const struct hal_backend hal_npu_drm_backend = {
+const struct hal_backend hal_backend_npu_drm = {
 	.name = "npu-drm",
 	.description = "NPU through the edge_npu kernel driver (render/accel node, libdrm)",
 	.cls = HAL_CLASS_NPU,

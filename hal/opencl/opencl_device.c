@@ -507,7 +507,7 @@ static enum hal_status backend_create(const struct hal_device_options *opts,
 	return hal_opencl_create(opts, NULL, out, err, len);
 }
 
-const struct hal_backend hal_opencl_backend = {
+const struct hal_backend hal_backend_opencl = {
 	.name = "gpu",
 	.description = "OpenCL device (a GPU if present, else an accelerator or CPU device, "
 		       "e.g. PoCL)",

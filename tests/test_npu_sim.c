@@ -182,7 +182,7 @@ static void *make_weights(enum hal_type type, uint32_t n, uint32_t k, uint64_t *
 		float mag = 0.02f * (float)(1 + r % 7);
 		for (uint32_t i = 0; i < k; i++)
 			f[i] = mag * tu_rand_f32(rng);
-		quantize_row(type, f, w + r * row, k);
+		hal_quantize_row(type, f, w + r * row, k);
 	}
 	free(f);
 	return w;

@@ -4,7 +4,7 @@
  * persistent thread pool (threadpool.h), Q8_0/Q4_0 weights repacked once at load.
  *
  * Numerics are the reference backend's (cpu_ref.c) up to float summation order: activations
- * are quantized with quantize_row_q8_0's rules, block dots are exact integers scaled by both
+ * are quantized with hal_quantize_row_q8_0's rules, block dots are exact integers scaled by both
  * half scales. Every op shares its work by rows (weight rows, tokens, or token x head): each
  * thread starts on its own contiguous range and takes chunks of the others' when done, and no
  * row's arithmetic depends on which thread or chunk computes it, so any thread count gives
@@ -196,7 +196,7 @@ static void pack_group(enum hal_type type, const uint8_t *src, uint32_t K, uint3
 	const uint32_t nb = K / CPU_QK;
 	const bool q4 = type == HAL_TYPE_Q4_0;
 	const size_t chunk = q4 ? CPU_Q4_CHUNK : CPU_Q8_CHUNK;
-	const size_t bb = q4 ? sizeof(struct block_q4_0) : sizeof(struct block_q8_0);
+	const size_t bb = q4 ? sizeof(struct hal_block_q4_0) : sizeof(struct hal_block_q8_0);
 	const size_t rb = hal_row_bytes(type, K);
 	uint8_t *sc = dst + (size_t)nb * chunk;
 
@@ -488,8 +488,8 @@ static void run_embed(const struct hal_op *op)
 	size_t rb = hal_row_bytes(table->type, table->ne[0]);
 
 	for (uint32_t t = 0; t < op->dst->ne[1]; t++)
-		dequantize_row(table->type, (const char *)table->data + rb * load_i32(ids, t),
-			       row_f32(op->dst, t), table->ne[0]);
+		hal_dequantize_row(table->type, (const char *)table->data + rb * load_i32(ids, t),
+				   row_f32(op->dst, t), table->ne[0]);
 }
 
 struct row_job {

@@ -192,8 +192,8 @@ static enpu_status convert_q6_k(enpu_model *m, const char *path, struct sched_we
 	}
 	const uint8_t *in = w->data;
 	for (uint64_t r = 0; r < rows; r++) {
-		dequantize_row_q6_k(in + r * q6_k_row_bytes(cols), tmp, cols);
-		quantize_row_q8_0(tmp, (struct block_q8_0 *)(out + r * row_bytes), cols);
+		hal_dequantize_row_q6_k(in + r * hal_q6_k_row_bytes(cols), tmp, cols);
+		hal_quantize_row_q8_0(tmp, (struct hal_block_q8_0 *)(out + r * row_bytes), cols);
 	}
 	free(tmp);
 	m->converted[m->n_converted++] = out;

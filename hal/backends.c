@@ -7,34 +7,21 @@
 #include <string.h>
 
 #include "hal.h"
+#include "cpu/cpu_fast.h"
 #include "npu/npu_sim.h"
+#include "npu_drm/npu_drm.h"
 #include "opencl/opencl.h"
 
-static enum hal_status cpu_ref_create(const struct hal_device_options *opts,
-				      struct hal_device **out, char *err, size_t len)
-{
-	(void)opts;
-	(void)err;
-	(void)len;
-	return hal_cpu_ref_create(out);
-}
-
-static const struct hal_backend cpu_ref = {
-	.name = "cpu-ref",
-	.description = "reference CPU backend: plain C, single thread, the oracle",
-	.cls = HAL_CLASS_CPU,
-	.caps = HAL_CAP_ALL_OPS,
-	.create = cpu_ref_create,
-};
-
-extern const struct hal_backend hal_backend_cpu_fast; /* hal/cpu/cpu_fast.c */
-extern const struct hal_backend hal_npu_drm_backend; /* hal/npu_drm/npu_drm.c */
+/*
+ * Each entry is hal_backend_<name>, defined beside its device and declared in its backend's
+ * header (hal_backend_cpu_ref, part of the core, in hal.h).
+ */
 const struct hal_backend *const hal_backends[] = {
 	&hal_backend_cpu_fast,
-	&cpu_ref,
-	&hal_opencl_backend,
-	&hal_npu_sim_backend,
-	&hal_npu_drm_backend,
+	&hal_backend_cpu_ref,
+	&hal_backend_opencl,
+	&hal_backend_npu_sim,
+	&hal_backend_npu_drm,
 	NULL,
 };
 

@@ -75,6 +75,16 @@ const char *hal_class_name(enum hal_device_class cls)
 	return (unsigned)cls < HAL_CLASS_COUNT ? names[cls] : "?";
 }
 
+enum hal_status hal_device_fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
+	va_end(ap);
+	return st;
+}
+
 /* ---- hal_op_check ------------------------------------------------------------------------ */
 
 /* Type masks for the operand checks. */

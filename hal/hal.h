@@ -286,6 +286,15 @@ static inline void hal_device_destroy(struct hal_device *dev)
 		dev->vt->destroy(dev);
 }
 
+/*
+ * For backends: formats printf-style into dev->error (truncated to its size, always
+ * NUL-terminated) and returns st, so that a failing path reads "return hal_device_fail(dev,
+ * HAL_ERR_..., ...)". It only writes dev->error: the caller serialises it with whatever else
+ * writes that device's error (the device's queue or lock), as for any other write to it.
+ */
+enum hal_status hal_device_fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* The reference CPU backend: plain, single-threaded, obviously correct; the oracle. */
 enum hal_status hal_cpu_ref_create(struct hal_device **out_dev);
 
@@ -310,6 +319,11 @@ struct hal_backend {
 
 /* The backends compiled in, NULL-terminated, in order of preference as the CPU fallback. */
 extern const struct hal_backend *const hal_backends[];
+/*
+ * The registry entry of the reference CPU backend (hal/cpu/cpu_ref.c); every other backend's
+ * hal_backend_<name> is declared in that backend's header.
+ */
+extern const struct hal_backend hal_backend_cpu_ref;
 const struct hal_backend *hal_backend_find(const char *name);
 
 #endif

@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <string.h>
 
-_Static_assert(offsetof(struct block_q8_0, qs) == 2, "Q8_0 scale then quants");
-_Static_assert(offsetof(struct block_q4_0, qs) == 2, "Q4_0 scale then quants");
+_Static_assert(offsetof(struct hal_block_q8_0, qs) == 2, "Q8_0 scale then quants");
+_Static_assert(offsetof(struct hal_block_q4_0, qs) == 2, "Q4_0 scale then quants");
 
 static uint32_t f32_bits(float f)
 {
@@ -32,7 +32,7 @@ static float bits_f32(uint32_t u)
 	return f;
 }
 
-float fp16_to_fp32(uint16_t h)
+float hal_fp16_to_fp32(uint16_t h)
 {
 	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
 	uint32_t exp = (h >> 10) & 0x1f;
@@ -62,7 +62,7 @@ static uint32_t shift_rne(uint32_t m, unsigned shift)
 	return q;
 }
 
-uint16_t fp32_to_fp16(float f)
+uint16_t hal_fp32_to_fp16(float f)
 {
 	uint32_t x = f32_bits(f);
 	uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
@@ -104,7 +104,7 @@ static int f32_to_int_trunc(float v)
 
 static void store_scale(uint8_t *block, float d)
 {
-	uint16_t h = fp32_to_fp16(d);
+	uint16_t h = hal_fp32_to_fp16(d);
 
 	memcpy(block, &h, sizeof(h));
 }
@@ -114,7 +114,7 @@ static float load_scale(const uint8_t *block)
 	uint16_t h;
 
 	memcpy(&h, block, sizeof(h));
-	return fp16_to_fp32(h);
+	return hal_fp16_to_fp32(h);
 }
 
 /* One Q8_0 block into 34 bytes: d = amax / 127, q = round(x / d). */
@@ -122,14 +122,14 @@ static void quantize_block_q8_0(const float *x, uint8_t *out)
 {
 	float amax = 0.0f;
 
-	for (int j = 0; j < QK; j++)
+	for (int j = 0; j < HAL_QK; j++)
 		amax = fmaxf(amax, fabsf(x[j]));
 
 	float d = amax / 127.0f;
 	float id = d != 0.0f ? 1.0f / d : 0.0f;
 
 	store_scale(out, d);
-	for (int j = 0; j < QK; j++)
+	for (int j = 0; j < HAL_QK; j++)
 		out[2 + j] = (uint8_t)(int8_t)f32_to_int_trunc(roundf(x[j] * id));
 }
 
@@ -142,7 +142,7 @@ static void quantize_block_q4_0(const float *x, uint8_t *out)
 {
 	float amax = 0.0f, max = 0.0f;
 
-	for (int j = 0; j < QK; j++) {
+	for (int j = 0; j < HAL_QK; j++) {
 		if (amax < fabsf(x[j])) {
 			amax = fabsf(x[j]);
 			max = x[j];
@@ -153,9 +153,9 @@ static void quantize_block_q4_0(const float *x, uint8_t *out)
 	float id = d != 0.0f ? 1.0f / d : 0.0f;
 
 	store_scale(out, d);
-	for (int j = 0; j < QK / 2; j++) {
+	for (int j = 0; j < HAL_QK / 2; j++) {
 		int q0 = f32_to_int_trunc(x[j] * id + 8.5f);
-		int q1 = f32_to_int_trunc(x[j + QK / 2] * id + 8.5f);
+		int q1 = f32_to_int_trunc(x[j + HAL_QK / 2] * id + 8.5f);
 
 		/* ggml clamps only at 15; the lower clamp changes nothing for finite input. */
 		q0 = q0 > 15 ? 15 : q0 < 0 ? 0 : q0;
@@ -168,7 +168,7 @@ static void dequantize_block_q8_0(const uint8_t *in, float *y)
 {
 	float d = load_scale(in);
 
-	for (int j = 0; j < QK; j++)
+	for (int j = 0; j < HAL_QK; j++)
 		y[j] = (float)(int8_t)in[2 + j] * d;
 }
 
@@ -176,25 +176,25 @@ static void dequantize_block_q4_0(const uint8_t *in, float *y)
 {
 	float d = load_scale(in);
 
-	for (int j = 0; j < QK / 2; j++) {
+	for (int j = 0; j < HAL_QK / 2; j++) {
 		y[j] = (float)((in[2 + j] & 0x0f) - 8) * d;
-		y[j + QK / 2] = (float)((in[2 + j] >> 4) - 8) * d;
+		y[j + HAL_QK / 2] = (float)((in[2 + j] >> 4) - 8) * d;
 	}
 }
 
-void quantize_row_q8_0(const float *x, struct block_q8_0 *y, size_t n)
+void hal_quantize_row_q8_0(const float *x, struct hal_block_q8_0 *y, size_t n)
 {
-	for (size_t i = 0; i < n / QK; i++)
-		quantize_block_q8_0(x + i * QK, (uint8_t *)&y[i]);
+	for (size_t i = 0; i < n / HAL_QK; i++)
+		quantize_block_q8_0(x + i * HAL_QK, (uint8_t *)&y[i]);
 }
 
-void quantize_row_q4_0(const float *x, struct block_q4_0 *y, size_t n)
+void hal_quantize_row_q4_0(const float *x, struct hal_block_q4_0 *y, size_t n)
 {
-	for (size_t i = 0; i < n / QK; i++)
-		quantize_block_q4_0(x + i * QK, (uint8_t *)&y[i]);
+	for (size_t i = 0; i < n / HAL_QK; i++)
+		quantize_block_q4_0(x + i * HAL_QK, (uint8_t *)&y[i]);
 }
 
-void quantize_row(enum hal_type type, const float *x, void *y, size_t n)
+void hal_quantize_row(enum hal_type type, const float *x, void *y, size_t n)
 {
 	uint8_t *out = y;
 
@@ -204,18 +204,20 @@ void quantize_row(enum hal_type type, const float *x, void *y, size_t n)
 		break;
 	case HAL_TYPE_F16:
 		for (size_t i = 0; i < n; i++) {
-			uint16_t h = fp32_to_fp16(x[i]);
+			uint16_t h = hal_fp32_to_fp16(x[i]);
 
 			memcpy(out + 2 * i, &h, sizeof(h));
 		}
 		break;
 	case HAL_TYPE_Q8_0:
-		for (size_t i = 0; i < n / QK; i++)
-			quantize_block_q8_0(x + i * QK, out + i * sizeof(struct block_q8_0));
+		for (size_t i = 0; i < n / HAL_QK; i++)
+			quantize_block_q8_0(x + i * HAL_QK,
+					    out + i * sizeof(struct hal_block_q8_0));
 		break;
 	case HAL_TYPE_Q4_0:
-		for (size_t i = 0; i < n / QK; i++)
-			quantize_block_q4_0(x + i * QK, out + i * sizeof(struct block_q4_0));
+		for (size_t i = 0; i < n / HAL_QK; i++)
+			quantize_block_q4_0(x + i * HAL_QK,
+					    out + i * sizeof(struct hal_block_q4_0));
 		break;
 	case HAL_TYPE_I32:
 	case HAL_TYPE_COUNT:
@@ -223,7 +225,7 @@ void quantize_row(enum hal_type type, const float *x, void *y, size_t n)
 	}
 }
 
-void dequantize_row(enum hal_type type, const void *x, float *y, size_t n)
+void hal_dequantize_row(enum hal_type type, const void *x, float *y, size_t n)
 {
 	const uint8_t *in = x;
 
@@ -236,16 +238,18 @@ void dequantize_row(enum hal_type type, const void *x, float *y, size_t n)
 			uint16_t h;
 
 			memcpy(&h, in + 2 * i, sizeof(h));
-			y[i] = fp16_to_fp32(h);
+			y[i] = hal_fp16_to_fp32(h);
 		}
 		break;
 	case HAL_TYPE_Q8_0:
-		for (size_t i = 0; i < n / QK; i++)
-			dequantize_block_q8_0(in + i * sizeof(struct block_q8_0), y + i * QK);
+		for (size_t i = 0; i < n / HAL_QK; i++)
+			dequantize_block_q8_0(in + i * sizeof(struct hal_block_q8_0),
+					      y + i * HAL_QK);
 		break;
 	case HAL_TYPE_Q4_0:
-		for (size_t i = 0; i < n / QK; i++)
-			dequantize_block_q4_0(in + i * sizeof(struct block_q4_0), y + i * QK);
+		for (size_t i = 0; i < n / HAL_QK; i++)
+			dequantize_block_q4_0(in + i * sizeof(struct hal_block_q4_0),
+					      y + i * HAL_QK);
 		break;
 	case HAL_TYPE_I32:
 	case HAL_TYPE_COUNT:
@@ -267,26 +271,26 @@ static inline void q6_k_pos(size_t e, size_t *ql, unsigned *ql_shift, size_t *qh
 	*qh_shift = 2 * (unsigned)g;
 }
 
-void dequantize_row_q6_k(const void *x, float *y, size_t n)
+void hal_dequantize_row_q6_k(const void *x, float *y, size_t n)
 {
 	/* by bytes: tensors in a file need not be aligned for the struct's 16-bit scale */
 	const uint8_t *blk = x;
 
-	for (size_t b = 0; b < n / QK_K; b++, blk += sizeof(struct block_q6_k)) {
-		const uint8_t *ql_b = blk + offsetof(struct block_q6_k, ql);
-		const uint8_t *qh_b = blk + offsetof(struct block_q6_k, qh);
-		const int8_t *sc = (const int8_t *)(blk + offsetof(struct block_q6_k, scales));
+	for (size_t b = 0; b < n / HAL_QK_K; b++, blk += sizeof(struct hal_block_q6_k)) {
+		const uint8_t *ql_b = blk + offsetof(struct hal_block_q6_k, ql);
+		const uint8_t *qh_b = blk + offsetof(struct hal_block_q6_k, qh);
+		const int8_t *sc = (const int8_t *)(blk + offsetof(struct hal_block_q6_k, scales));
 		uint16_t h;
 
-		memcpy(&h, blk + offsetof(struct block_q6_k, d), sizeof(h));
-		const float d = fp16_to_fp32(h);
-		for (size_t e = 0; e < QK_K; e++) {
+		memcpy(&h, blk + offsetof(struct hal_block_q6_k, d), sizeof(h));
+		const float d = hal_fp16_to_fp32(h);
+		for (size_t e = 0; e < HAL_QK_K; e++) {
 			size_t ql, qh;
 			unsigned sl, sh;
 
 			q6_k_pos(e, &ql, &sl, &qh, &sh);
 			const int q = ((ql_b[ql] >> sl) & 0xf) | (((qh_b[qh] >> sh) & 3) << 4);
-			y[b * QK_K + e] = d * (float)sc[e / 16] * (float)(q - 32);
+			y[b * HAL_QK_K + e] = d * (float)sc[e / 16] * (float)(q - 32);
 		}
 	}
 }
@@ -296,12 +300,12 @@ void dequantize_row_q6_k(const void *x, float *y, size_t n)
  * max |x| / 31, the block's d the largest of those / 127, each sub-block's integer scale
  * that over d rounded up, and every value rounds to the nearest step of d * scale. ggml's own searches scales more finely; the format is the same.
  */
-void quantize_row_q6_k(const float *x, struct block_q6_k *y, size_t n)
+void hal_quantize_row_q6_k(const float *x, struct hal_block_q6_k *y, size_t n)
 {
-	for (size_t b = 0; b < n / QK_K; b++, y++, x += QK_K) {
-		float sub[QK_K / 16], top = 0;
+	for (size_t b = 0; b < n / HAL_QK_K; b++, y++, x += HAL_QK_K) {
+		float sub[HAL_QK_K / 16], top = 0;
 
-		for (size_t j = 0; j < QK_K / 16; j++) {
+		for (size_t j = 0; j < HAL_QK_K / 16; j++) {
 			float amax = 0;
 			for (size_t i = 0; i < 16; i++)
 				amax = fmaxf(amax, fabsf(x[16 * j + i]));
@@ -309,16 +313,16 @@ void quantize_row_q6_k(const float *x, struct block_q6_k *y, size_t n)
 			top = fmaxf(top, sub[j]);
 		}
 		const float d = top / 127;
-		y->d = fp32_to_fp16(d);
-		if (fp16_to_fp32(y->d) < d)
+		y->d = hal_fp32_to_fp16(d);
+		if (hal_fp16_to_fp32(y->d) < d)
 			y->d++; /* the next half up (d >= 0): no sub-block scale above 127 steps */
-		const float dq = fp16_to_fp32(y->d);
+		const float dq = hal_fp16_to_fp32(y->d);
 		memset(y->ql, 0, sizeof(y->ql));
 		memset(y->qh, 0, sizeof(y->qh));
-		for (size_t j = 0; j < QK_K / 16; j++)
+		for (size_t j = 0; j < HAL_QK_K / 16; j++)
 			/* rounded up, so that no value needs more than 31 steps */
 			y->scales[j] = (int8_t)(dq > 0 ? fminf(127, ceilf(sub[j] / dq)) : 0);
-		for (size_t e = 0; e < QK_K; e++) {
+		for (size_t e = 0; e < HAL_QK_K; e++) {
 			const float step = dq * (float)y->scales[e / 16];
 			int q = step > 0 ? (int)roundf(x[e] / step) : 0;
 			size_t ql, qh;

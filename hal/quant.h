@@ -12,19 +12,19 @@
 
 #include "hal.h"
 
-#define QK 32 /* elements per quantized block */
+#define HAL_QK 32 /* elements per quantized block */
 
 /* 34 bytes: scale d (IEEE half), 32 signed 8-bit values; x = d * qs[i]. */
-struct block_q8_0 {
+struct hal_block_q8_0 {
 	uint16_t d;
-	int8_t qs[QK];
+	int8_t qs[HAL_QK];
 };
 
 /* 18 bytes: scale d (IEEE half); qs[j] low nibble = element j, high nibble = element j + 16;
  * x = d * (nibble - 8). */
-struct block_q4_0 {
+struct hal_block_q4_0 {
 	uint16_t d;
-	uint8_t qs[QK / 2];
+	uint8_t qs[HAL_QK / 2];
 };
 
 /*
@@ -35,39 +35,39 @@ struct block_q4_0 {
  * ql[64h + l + 32 * (g & 1)] >> (4 * (g >> 1)), the high bits qh[32h + l] >> (2 * g).
  * Not a HAL type: the model loader converts it to Q8_0 (convert_q6_k in driver/model.c).
  */
-#define QK_K 256
-struct block_q6_k {
-	uint8_t ql[QK_K / 2];
-	uint8_t qh[QK_K / 4];
-	int8_t scales[QK_K / 16];
+#define HAL_QK_K 256
+struct hal_block_q6_k {
+	uint8_t ql[HAL_QK_K / 2];
+	uint8_t qh[HAL_QK_K / 4];
+	int8_t scales[HAL_QK_K / 16];
 	uint16_t d;
 };
 
-_Static_assert(sizeof(struct block_q8_0) == 34, "Q8_0 block layout");
-_Static_assert(sizeof(struct block_q6_k) == 210, "Q6_K block layout");
-_Static_assert(sizeof(struct block_q4_0) == 18, "Q4_0 block layout");
+_Static_assert(sizeof(struct hal_block_q8_0) == 34, "Q8_0 block layout");
+_Static_assert(sizeof(struct hal_block_q6_k) == 210, "Q6_K block layout");
+_Static_assert(sizeof(struct hal_block_q4_0) == 18, "Q4_0 block layout");
 
 /* IEEE 754 binary16 <-> binary32, round to nearest even, NaN/Inf/subnormals preserved. */
-float fp16_to_fp32(uint16_t h);
-uint16_t fp32_to_fp16(float f);
+float hal_fp16_to_fp32(uint16_t h);
+uint16_t hal_fp32_to_fp16(float f);
 
 /* ggml's reference quantizers: Q8_0 d = amax/127; Q4_0 d = (signed max-magnitude)/-8. */
-void quantize_row_q8_0(const float *x, struct block_q8_0 *y, size_t n);
-void quantize_row_q4_0(const float *x, struct block_q4_0 *y, size_t n);
+void hal_quantize_row_q8_0(const float *x, struct hal_block_q8_0 *y, size_t n);
+void hal_quantize_row_q4_0(const float *x, struct hal_block_q4_0 *y, size_t n);
 
 /* Converts n F32 values into a row of type (F32, F16, Q8_0, Q4_0); n a multiple of the block. */
-void quantize_row(enum hal_type type, const float *x, void *y, size_t n);
+void hal_quantize_row(enum hal_type type, const float *x, void *y, size_t n);
 /* Converts a row of n elements of type (F32, F16, Q8_0, Q4_0) to F32. */
-void dequantize_row(enum hal_type type, const void *x, float *y, size_t n);
+void hal_dequantize_row(enum hal_type type, const void *x, float *y, size_t n);
 
 /* Bytes of a Q6_K row of n elements (a multiple of 256). */
-static inline size_t q6_k_row_bytes(size_t n)
+static inline size_t hal_q6_k_row_bytes(size_t n)
 {
-	return n / QK_K * sizeof(struct block_q6_k);
+	return n / HAL_QK_K * sizeof(struct hal_block_q6_k);
 }
 
 /* Q6_K rows of n elements (a multiple of 256) from and to F32. */
-void quantize_row_q6_k(const float *x, struct block_q6_k *y, size_t n);
-void dequantize_row_q6_k(const void *x, float *y, size_t n); /* x: any alignment */
+void hal_quantize_row_q6_k(const float *x, struct hal_block_q6_k *y, size_t n);
+void hal_dequantize_row_q6_k(const void *x, float *y, size_t n); /* x: any alignment */
 
 #endif

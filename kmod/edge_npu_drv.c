@@ -3,8 +3,8 @@
  * edge_npu_drv.c - module, platform devices, DRM driver, file and context ioctls.
  *
  * The module creates num_devices platform devices named "edge-npu" (there is no hardware: the
- * NPU is the shared engine of npu_engine.c, executed by the CPU) and binds its platform driver
- * to them; each probe registers a DRM device: an accel node where the kernel has
+ * NPU is the shared engine of silicon/npu_engine.c, executed by the CPU) and binds its platform
+ * driver to them; each probe registers a DRM device: an accel node where the kernel has
  * CONFIG_DRM_ACCEL, a render node otherwise.
  */
 #include <linux/module.h>

@@ -4,9 +4,9 @@
  *
  * One &struct enpu_device per platform device; it owns enpu_device.num_engines hardware queues
  * (&struct enpu_queue), each a drm_sched scheduler in front of one &struct npu_engine (the
- * shared engine of npu_engine.c). A file (&struct enpu_file) owns contexts (&struct enpu_ctx),
- * each a drm_sched entity spread over the queues; a job (&struct enpu_job) holds a private copy
- * of its command stream and the kernel mappings of its BOs.
+ * shared engine of silicon/npu_engine.c). A file (&struct enpu_file) owns contexts
+ * (&struct enpu_ctx), each a drm_sched entity spread over the queues; a job (&struct enpu_job)
+ * holds a private copy of its command stream and the kernel mappings of its BOs.
  */
 #ifndef EDGE_NPU_DRV_H
 #define EDGE_NPU_DRV_H
@@ -22,7 +22,7 @@
 #include <drm/drm_gem_shmem_helper.h>
 #include <drm/gpu_scheduler.h>
 
-#include "npu_engine.h"
+#include "silicon/npu_engine.h"
 #include "../uapi/drm/edge_npu_drm.h"
 
 #define ENPU_DRIVER_NAME	"edge_npu"

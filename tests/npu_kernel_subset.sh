@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# npu_kernel_subset.sh - proves that kmod/npu_engine.c stays inside the C subset the Linux
+# npu_kernel_subset.sh - proves that kmod/silicon/npu_engine.c stays inside the C subset the Linux
 # kernel accepts, by building it the way a kernel build would: no system headers (-nostdinc,
 # only the typedef stubs in tests/kernel-stub/linux/), no floating-point registers
 # (-mgeneral-regs-only), no VLAs, no builtins, bounded stack frames, -D__KERNEL__. Then:
@@ -29,7 +29,7 @@ fail() {
 }
 
 # shellcheck disable=SC2086
-$CC $FLAGS -fcallgraph-info -c "$ROOT/kmod/npu_engine.c" -o "$TMP/npu_engine.o" \
+$CC $FLAGS -fcallgraph-info -c "$ROOT/kmod/silicon/npu_engine.c" -o "$TMP/npu_engine.o" \
 	-dumpdir "$TMP/" 2>"$TMP/err" || { cat "$TMP/err" >&2; fail "engine does not build"; }
 
 undef=$(nm -u "$TMP/npu_engine.o" | awk '{print $2}' | grep -v -x -e memcpy -e memset \
@@ -87,4 +87,4 @@ $CC -O0 -fcallgraph-info -c "$TMP/rec.c" -o "$TMP/rec.o" -dumpdir "$TMP/"
 [ -n "$(find_cycle "$TMP/rec.ci")" ] ||
 	fail "negative control 'recursion' not detected: the check is blind"
 
-echo "npu_kernel_subset: ok (kmod/npu_engine.c is kernel C: no float, libc, VLA, recursion)"
+echo "npu_kernel_subset: ok (kmod/silicon/npu_engine.c is kernel C: no float, libc, VLA, recursion)"

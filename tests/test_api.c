@@ -105,11 +105,12 @@ static double *dequant(const struct gguf_file *f, const char *name, size_t *n_ou
 	ck_assert_ptr_nonnull(t);
 	for (size_t r = 0; r < rows; r++) {
 		if (t->type == GGUF_TENSOR_Q6_K) /* the file's own values, not edge-npu's Q8_0 */
-			dequantize_row_q6_k((const char *)t->data + r * q6_k_row_bytes(cols),
-					    tmp, cols);
+			hal_dequantize_row_q6_k((const char *)t->data +
+							r * hal_q6_k_row_bytes(cols), tmp, cols);
 		else
-			dequantize_row(type, (const char *)t->data + r * hal_row_bytes(type, cols),
-				       tmp, cols);
+			hal_dequantize_row(type,
+					   (const char *)t->data + r * hal_row_bytes(type, cols),
+					   tmp, cols);
 		for (size_t c = 0; c < cols; c++)
 			out[r * cols + c] = tmp[c];
 	}

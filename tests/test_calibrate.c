@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kmod/npu_engine.h"
+#include "kmod/silicon/npu_engine.h"
 #include "bench/calibrate.h"
 #include "sched/sched.h"
 

@@ -86,7 +86,7 @@ static void *make_weight(enum hal_type type, uint32_t K, uint32_t N, uint64_t *s
 	for (uint32_t n = 0; n < N; n++) {
 		for (uint32_t k = 0; k < K; k++)
 			row[k] = 0.5f * (2.0f * tu_rand_f32(seed) - 1.0f);
-		quantize_row(type, row, w + n * hal_row_bytes(type, K), K);
+		hal_quantize_row(type, row, w + n * hal_row_bytes(type, K), K);
 	}
 	free(row);
 	return w;
@@ -97,14 +97,14 @@ static void run_ok(struct hal_device *dev, const struct hal_op *op)
 	ck_assert_msg(dev->vt->run(dev, op) == HAL_OK, "%s: %s", dev->name, dev->error);
 }
 
-/* ---- activation quantization: bit for bit quantize_row_q8_0 ------------------------------- */
+/* ---- activation quantization: bit for bit hal_quantize_row_q8_0 --------------------------- */
 
 START_TEST(test_quantize_act_exact)
 {
 	const uint32_t nb = 8;
 	uint64_t seed = 11;
 	float *x = rand_floats(nb * 32, &seed, 3.0f);
-	struct block_q8_0 ref[8];
+	struct hal_block_q8_0 ref[8];
 	int8_t qs[8 * 32];
 	float d[8];
 	int32_t s[8];
@@ -121,7 +121,7 @@ START_TEST(test_quantize_act_exact)
 	for (int j = 0; j < 32; j++)
 		x[128 + j] = 1e-38f * (float)(j - 16); /* 1 / d overflows to inf: all 0 */
 	x[160 + 7] = INFINITY;    /* an infinite scale: all 0 */
-	quantize_row_q8_0(x, ref, nb * 32);
+	hal_quantize_row_q8_0(x, ref, nb * 32);
 	for (size_t i = 0; i < N_ISA; i++) {
 		const struct cpu_kernels *k = cpu_kernels_by_name(isas[i]);
 
@@ -132,7 +132,7 @@ START_TEST(test_quantize_act_exact)
 			int32_t sum = 0;
 
 			ck_assert_msg(!memcmp(qs + 32 * b, ref[b].qs, 32), "%s block %u", isas[i], b);
-			ck_assert_float_eq(d[b], fp16_to_fp32(ref[b].d));
+			ck_assert_float_eq(d[b], hal_fp16_to_fp32(ref[b].d));
 			for (int j = 0; j < 32; j++)
 				sum += ref[b].qs[j];
 			ck_assert_int_eq(s[b], sum);
@@ -174,7 +174,7 @@ static void check_matmul(enum hal_type type, uint32_t K, uint32_t N, uint32_t T,
 	ck_assert_int_eq(fast->vt->prepare_weight(fast, &w2), HAL_OK);
 	run_ok(fast, &opf);
 	for (uint32_t n = 0; n < N; n++) {
-		dequantize_row(type, (const char *)wd + n * hal_row_bytes(type, K), wf, K);
+		hal_dequantize_row(type, (const char *)wd + n * hal_row_bytes(type, K), wf, K);
 		for (uint32_t t = 0; t < T; t++) {
 			double mag = 0.0;
 

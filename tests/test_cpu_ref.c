@@ -4,7 +4,7 @@
  * computations written here, plus hal_op_check's rejections and the device's bookkeeping.
  *
  * Each comparison states its tolerance and where it comes from; the references share no
- * code with the kernels (only dequantize_row, tested in test_quant, to read weights back).
+ * code with the kernels (only hal_dequantize_row, tested in test_quant, to read weights back).
  */
 #include <check.h>
 #include <math.h>
@@ -159,7 +159,7 @@ static void check_matmul_quant(enum hal_type type, uint64_t seed)
 	uint64_t rng = seed;
 
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
-		uint32_t K = shapes[s].K, N = shapes[s].N, T = shapes[s].T, nb = K / QK;
+		uint32_t K = shapes[s].K, N = shapes[s].N, T = shapes[s].T, nb = K / HAL_QK;
 		float *wf;
 		struct hal_tensor *w = tu_weight_rand("wq", type, K, N, &rng, &wf);
 		struct hal_tensor *a = tu_tensor_rand("a", K, T, &rng, 2.0f);
@@ -168,7 +168,7 @@ static void check_matmul_quant(enum hal_type type, uint64_t seed)
 
 		/* A zero block and an outlier: the scales differ wildly between blocks. */
 		if (T > 1) {
-			memset(F(a) + K, 0, QK * sizeof(float));
+			memset(F(a) + K, 0, HAL_QK * sizeof(float));
 			F(a)[2 * K + 5] = 40.0f;
 		}
 		run_ok(dev, &op);
@@ -182,7 +182,7 @@ static void check_matmul_quant(enum hal_type type, uint64_t seed)
 				for (uint32_t b = 0; b < nb; b++) {
 					double amax = 0, wsum = 0;
 
-					for (uint32_t k = b * QK; k < (b + 1) * QK; k++) {
+					for (uint32_t k = b * HAL_QK; k < (b + 1) * HAL_QK; k++) {
 						amax = fmax(amax, fabs(ar[k]));
 						wsum += fabs(wr[k]);
 						ref += (double)wr[k] * ar[k];
@@ -214,10 +214,10 @@ END_TEST
 static int weight_quant(enum hal_type type, const void *blk, int j)
 {
 	if (type == HAL_TYPE_Q8_0)
-		return ((const struct block_q8_0 *)blk)->qs[j];
-	const struct block_q4_0 *b = blk;
+		return ((const struct hal_block_q8_0 *)blk)->qs[j];
+	const struct hal_block_q4_0 *b = blk;
 
-	return (j < QK / 2 ? b->qs[j] & 0x0f : b->qs[j - QK / 2] >> 4) - 8;
+	return (j < HAL_QK / 2 ? b->qs[j] & 0x0f : b->qs[j - HAL_QK / 2] >> 4) - 8;
 }
 
 /*
@@ -226,19 +226,19 @@ static int weight_quant(enum hal_type type, const void *blk, int j)
  */
 static void check_matmul_exact(enum hal_type type)
 {
-	enum { K = 160, N = 9, T = 3, NB = K / QK };
+	enum { K = 160, N = 9, T = 3, NB = K / HAL_QK };
 	struct hal_device *dev = dev_new();
 	uint64_t rng = 5;
 	struct hal_tensor *w = tu_weight_rand("wq", type, K, N, &rng, NULL);
 	struct hal_tensor *a = tu_tensor_rand("a", K, T, &rng, 1.5f);
 	struct hal_tensor *d = tu_tensor_new("y", HAL_TYPE_F32, N, T);
 	struct hal_op op = matmul_op(w, a, d);
-	struct block_q8_0 aq[NB];
+	struct hal_block_q8_0 aq[NB];
 	size_t bsize = hal_type_block_bytes(type);
 
 	run_ok(dev, &op);
 	for (uint32_t t = 0; t < T; t++) {
-		quantize_row_q8_0(F(a) + t * K, aq, K);
+		hal_quantize_row_q8_0(F(a) + t * K, aq, K);
 		for (uint32_t n = 0; n < N; n++) {
 			const char *row = (const char *)w->data + n * hal_row_bytes(type, K);
 			float sumf = 0.0f;
@@ -249,9 +249,10 @@ static void check_matmul_exact(enum hal_type type)
 				int sumi = 0;
 
 				memcpy(&dw, blk, sizeof(dw));
-				for (int j = 0; j < QK; j++)
+				for (int j = 0; j < HAL_QK; j++)
 					sumi += weight_quant(type, blk, j) * aq[b].qs[j];
-				sumf += (float)sumi * (fp16_to_fp32(dw) * fp16_to_fp32(aq[b].d));
+				sumf += (float)sumi *
+					(hal_fp16_to_fp32(dw) * hal_fp16_to_fp32(aq[b].d));
 			}
 			ck_assert_msg(F(d)[t * N + n] == sumf, "%s y[%u,%u] = %a, expected %a",
 				      hal_type_name(type), t, n, (double)F(d)[t * N + n],
@@ -608,7 +609,7 @@ END_TEST
 /* ---- EMBED -------------------------------------------------------------------------------- */
 
 /*
- * Each output row is the table row decoded: bit for bit dequantize_row's output, and within
+ * Each output row is the table row decoded: bit for bit hal_dequantize_row's output, and within
  * the format's error of the floats the table was made from (F32 exact; F16 half an ulp,
  * 2^-11 relative + 2^-25; Q8_0 0.5625 * amax/127 and Q4_0 |d| = amax/8 plus the scale's
  * rounding 8 * 2^-11 |d|, as derived in test_quant).
@@ -630,8 +631,8 @@ START_TEST(test_embed)
 		for (int i = 0; i < V * D; i++)
 			src[i] = 3.0f * tu_rand_f32(&rng);
 		for (int r = 0; r < V; r++)
-			quantize_row(type, src + r * D,
-				     (char *)table->data + r * hal_row_bytes(type, D), D);
+			hal_quantize_row(type, src + r * D,
+					 (char *)table->data + r * hal_row_bytes(type, D), D);
 
 		for (uint32_t T = 1; T <= 4; T += 3) {
 			struct hal_tensor *id = tu_tensor_i32("tokens", ids + 4 - T, T);
@@ -643,16 +644,16 @@ START_TEST(test_embed)
 				int32_t r = I(id)[t];
 				const float *x = src + r * D, *y = F(d) + t * D;
 
-				dequantize_row(type,
-					       (char *)table->data + r * hal_row_bytes(type, D),
-					       row, D);
+				hal_dequantize_row(type,
+						   (char *)table->data + r * hal_row_bytes(type, D),
+						   row, D);
 				ck_assert_mem_eq(y, row, D * sizeof(float));
-				for (int b = 0; b < D / QK; b++) {
+				for (int b = 0; b < D / HAL_QK; b++) {
 					double amax = 0, tol;
 
-					for (int i = b * QK; i < (b + 1) * QK; i++)
+					for (int i = b * HAL_QK; i < (b + 1) * HAL_QK; i++)
 						amax = fmax(amax, fabs(x[i]));
-					for (int i = b * QK; i < (b + 1) * QK; i++) {
+					for (int i = b * HAL_QK; i < (b + 1) * HAL_QK; i++) {
 						if (type == HAL_TYPE_F32)
 							tol = 0;
 						else if (type == HAL_TYPE_F16)

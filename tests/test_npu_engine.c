@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_npu_engine.c - the NPU ISA, engine, validator and time/energy model (kmod/npu_engine.c)
- * and the host helpers around them (hal/npu/npu_model.c).
+ * test_npu_engine.c - the NPU ISA, engine, validator and time/energy model
+ * (kmod/silicon/npu_engine.c) and the host helpers around them (hal/npu_host.c).
  *
  * Oracles: hal/cpu/cpu_ref.c for matmul (the same GGUF weights and F32 inputs), float
  * arithmetic for element-wise ops and LUTs, hand-computed numbers for the cost model, and a
@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "hal/hal.h"
-#include "hal/npu/npu_model.h"
+#include "hal/npu_host.h"
 #include "hal/quant.h"
 #include "testutil.h"
 
@@ -54,7 +54,7 @@ static void *make_gguf_weights(enum hal_type type, uint32_t n, uint32_t k, uint6
 
 		for (uint32_t i = 0; i < k; i++)
 			row[i] = mag * tu_rand_f32(rng);
-		quantize_row(type, row, w + r * rb, k);
+		hal_quantize_row(type, row, w + r * rb, k);
 	}
 	free(row);
 	return w;
@@ -114,7 +114,7 @@ START_TEST(test_fp16_scale_exact)
 		int16_t m;
 		int8_t e;
 		bool ok = npu_fp16_scale((uint16_t)h, &m, &e);
-		float f = fp16_to_fp32((uint16_t)h);
+		float f = hal_fp16_to_fp32((uint16_t)h);
 
 		ck_assert_int_le(abs(m), 2047);
 		if (isfinite(f)) {
@@ -142,7 +142,8 @@ START_TEST(test_convert_weights_layout)
 			 HAL_ERR_UNSUPPORTED);
 	ck_assert_int_eq(npu_convert_weights(HAL_TYPE_Q8_0, g, 48, 3, w, NULL), HAL_ERR_INVALID);
 	/* row 2 decodes to the same values as the GGUF row */
-	dequantize_row(HAL_TYPE_Q4_0, (uint8_t *)g + 2 * hal_row_bytes(HAL_TYPE_Q4_0, 64), a, 64);
+	hal_dequantize_row(HAL_TYPE_Q4_0, (uint8_t *)g + 2 * hal_row_bytes(HAL_TYPE_Q4_0, 64), a,
+			   64);
 	for (int blk = 0; blk < 2; blk++) {
 		const uint8_t *p = w + 2 * rb + blk * sizeof(struct enpu_block_q4);
 		int16_t m;
@@ -168,15 +169,15 @@ START_TEST(test_act_quant_matches_ggml)
 	uint64_t rng = 11;
 	float x[256], y[256], z[256];
 	uint8_t q[8 * 36];
-	struct block_q8_0 g[8];
+	struct hal_block_q8_0 g[8];
 
 	fill_acts(x, 256, &rng);
 	npu_quantize_act_row(x, 256, q);
-	quantize_row_q8_0(x, g, 256);
+	hal_quantize_row_q8_0(x, g, 256);
 	for (int b = 0; b < 8; b++)
 		ck_assert_mem_eq(q + b * 36 + 4, g[b].qs, 32);
 	npu_dequantize_q8b_row(q, 256, y);
-	dequantize_row(HAL_TYPE_Q8_0, g, z, 256);
+	hal_dequantize_row(HAL_TYPE_Q8_0, g, z, 256);
 	ck_assert_mem_eq(y, z, sizeof(y));
 }
 END_TEST

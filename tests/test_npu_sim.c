@@ -20,7 +20,7 @@
 
 #include "edge_npu.h"
 #include "hal/hal.h"
-#include "hal/npu/npu_model.h"
+#include "hal/npu_host.h"
 #include "hal/npu/npu_sim.h"
 #include "hal/quant.h"
 #include "hal/telemetry.h"
@@ -182,7 +182,7 @@ static void *make_weights(enum hal_type type, uint32_t n, uint32_t k, uint64_t *
 		float mag = 0.02f * (float)(1 + r % 7);
 		for (uint32_t i = 0; i < k; i++)
 			f[i] = mag * tu_rand_f32(rng);
-		quantize_row(type, f, w + r * row, k);
+		hal_quantize_row(type, f, w + r * row, k);
 	}
 	free(f);
 	return w;
@@ -191,7 +191,7 @@ static void *make_weights(enum hal_type type, uint32_t n, uint32_t k, uint64_t *
 /*
  * One MATMUL on the NPU against cpu_ref, with weights converted per op (owner NULL) or at
  * load (prepare_weight). Bound: the integer block dot products and the products of the block
- * scales are bit-exact with the reference (npu_model.h); only the reference's float sum of
+ * scales are bit-exact with the reference (npu_host.h); only the reference's float sum of
  * K/32 scaled terms and the I32B rounding (2^-29 of a block's maximum) differ: a few float
  * ulps of the partial sums, asserted as cosine >= 0.999999 and max |diff| <= 1e-5 max |ref|.
  */

@@ -145,24 +145,24 @@ static float *tol_new(const struct hal_tensor *dst)
 static void tol_matmul_quant(const struct hal_op *op, float *tol)
 {
 	const struct hal_tensor *w = op->src[0], *a = op->src[1];
-	uint32_t K = w->ne[0], N = w->ne[1], nb = K / QK;
-	struct block_q8_0 *aq = tu_talloc(nb * sizeof(*aq));
+	uint32_t K = w->ne[0], N = w->ne[1], nb = K / HAL_QK;
+	struct hal_block_q8_0 *aq = tu_talloc(nb * sizeof(*aq));
 	float *wrow = tu_talloc(K * sizeof(float));
 
 	for (uint32_t t = 0; t < a->ne[1]; t++) {
-		quantize_row_q8_0(F(a) + (size_t)t * K, aq, K);
+		hal_quantize_row_q8_0(F(a) + (size_t)t * K, aq, K);
 		for (uint32_t n = 0; n < N; n++) {
 			double S = 0.0;
 
 			/* |isum * d_w| * |d_a| = sum over the block of |w_dequant * q_a| * |d_a| */
-			dequantize_row(w->type, (char *)w->data + n * hal_row_bytes(w->type, K),
-				       wrow, K);
+			hal_dequantize_row(w->type, (char *)w->data + n * hal_row_bytes(w->type, K),
+					   wrow, K);
 			for (uint32_t b = 0; b < nb; b++) {
 				double isum_dw = 0.0;
 
-				for (int j = 0; j < QK; j++)
-					isum_dw += (double)wrow[b * QK + j] * aq[b].qs[j];
-				S += fabs(isum_dw) * fp16_to_fp32(aq[b].d);
+				for (int j = 0; j < HAL_QK; j++)
+					isum_dw += (double)wrow[b * HAL_QK + j] * aq[b].qs[j];
+				S += fabs(isum_dw) * hal_fp16_to_fp32(aq[b].d);
 			}
 			tol[(size_t)t * N + n] = (float)(2.0 * (nb + 1) * U * S * 1.01 + 1e-30);
 		}
@@ -180,7 +180,8 @@ static void tol_matmul_float(const struct hal_op *op, float *tol)
 	float *wrow = tu_talloc(K * sizeof(float));
 
 	for (uint32_t n = 0; n < N; n++) {
-		dequantize_row(w->type, (char *)w->data + n * hal_row_bytes(w->type, K), wrow, K);
+		hal_dequantize_row(w->type, (char *)w->data + n * hal_row_bytes(w->type, K), wrow,
+				   K);
 		for (uint32_t t = 0; t < a->ne[1]; t++) {
 			double S = 0.0;
 

@@ -93,26 +93,27 @@ START_TEST(test_fp16_all_patterns)
 {
 	for (uint32_t i = 0; i < 65536; i++) {
 		uint16_t h = (uint16_t)i;
-		float f = fp16_to_fp32(h);
+		float f = hal_fp16_to_fp32(h);
 		float want = (float)bits_f16(h);
 
 		if (f16_is_nan(h)) {
 			ck_assert_msg(isnan(f), "0x%04x must decode to NaN", h);
 			ck_assert_msg(signbit(f) == signbit(want), "0x%04x NaN sign", h);
-			ck_assert_msg(f16_is_nan(fp32_to_fp16(f)), "0x%04x NaN must stay NaN", h);
+			ck_assert_msg(f16_is_nan(hal_fp32_to_fp16(f)), "0x%04x NaN must stay NaN",
+				      h);
 			continue;
 		}
 		ck_assert_msg(f32_bits(f) == f32_bits(want), "0x%04x decodes to %a, expected %a",
 			      h, (double)f, (double)want);
-		ck_assert_msg(fp32_to_fp16(f) == h, "0x%04x round trip gives 0x%04x", h,
-			      fp32_to_fp16(f));
+		ck_assert_msg(hal_fp32_to_fp16(f) == h, "0x%04x round trip gives 0x%04x", h,
+			      hal_fp32_to_fp16(f));
 	}
 }
 END_TEST
 
 static void check_encode(float f)
 {
-	uint16_t got = fp32_to_fp16(f);
+	uint16_t got = hal_fp32_to_fp16(f);
 	uint16_t want = f16_bits((_Float16)f);
 
 	if (isnan(f)) {
@@ -181,29 +182,29 @@ END_TEST
  */
 START_TEST(test_q8_0_known_block)
 {
-	static const int8_t want_qs[QK] = {
+	static const int8_t want_qs[HAL_QK] = {
 		0, 4, 8, 12, 16, 20, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61,
 		66, 70, 74, 78, 82, 86, 90, 94, 98, 102, 107, 111, 115, 119, 123, 127,
 	};
-	float x[QK], y[QK];
-	struct block_q8_0 b;
+	float x[HAL_QK], y[HAL_QK];
+	struct hal_block_q8_0 b;
 
-	for (int j = 0; j < QK; j++)
+	for (int j = 0; j < HAL_QK; j++)
 		x[j] = (float)j;
-	quantize_row_q8_0(x, &b, QK);
+	hal_quantize_row_q8_0(x, &b, HAL_QK);
 	ck_assert_uint_eq(b.d, 0x33d0);
-	for (int j = 0; j < QK; j++)
+	for (int j = 0; j < HAL_QK; j++)
 		ck_assert_msg(b.qs[j] == want_qs[j], "qs[%d] = %d, expected %d", j, b.qs[j],
 			      want_qs[j]);
 	/* Negated row: same scale, negated quants. */
-	for (int j = 0; j < QK; j++)
+	for (int j = 0; j < HAL_QK; j++)
 		x[j] = -(float)j;
-	quantize_row_q8_0(x, &b, QK);
+	hal_quantize_row_q8_0(x, &b, HAL_QK);
 	ck_assert_uint_eq(b.d, 0x33d0);
-	for (int j = 0; j < QK; j++)
+	for (int j = 0; j < HAL_QK; j++)
 		ck_assert_int_eq(b.qs[j], -want_qs[j]);
-	dequantize_row(HAL_TYPE_Q8_0, &b, y, QK);
-	for (int j = 0; j < QK; j++)
+	hal_dequantize_row(HAL_TYPE_Q8_0, &b, y, HAL_QK);
+	for (int j = 0; j < HAL_QK; j++)
 		ck_assert_float_eq(y[j], -want_qs[j] * 0.244140625f);
 }
 END_TEST
@@ -220,18 +221,18 @@ END_TEST
  */
 static void check_q8_0_block(const float *x)
 {
-	struct block_q8_0 b;
-	float y[QK], amax = 0.0f;
+	struct hal_block_q8_0 b;
+	float y[HAL_QK], amax = 0.0f;
 
-	quantize_row_q8_0(x, &b, QK);
-	dequantize_row(HAL_TYPE_Q8_0, &b, y, QK);
-	for (int j = 0; j < QK; j++)
+	hal_quantize_row_q8_0(x, &b, HAL_QK);
+	hal_dequantize_row(HAL_TYPE_Q8_0, &b, y, HAL_QK);
+	for (int j = 0; j < HAL_QK; j++)
 		amax = fmaxf(amax, fabsf(x[j]));
 
-	double d = amax / 127.0f, dh = fp16_to_fp32(b.d);
+	double d = amax / 127.0f, dh = hal_fp16_to_fp32(b.d);
 
 	ck_assert_msg(fabs(d - dh) <= fmax(0x1p-11 * d, 0x1p-25), "scale %g stored as %g", d, dh);
-	for (int j = 0; j < QK; j++) {
+	for (int j = 0; j < HAL_QK; j++) {
 		double err = fabs((double)x[j] - y[j]);
 		double bound = d * (0.5 + 0x1p-16) + abs(b.qs[j]) * fabs(d - dh) +
 			       0x1p-24 * fabs(y[j]);
@@ -246,14 +247,14 @@ static void check_q8_0_block(const float *x)
 START_TEST(test_q8_0_error_bound)
 {
 	uint64_t rng = 7;
-	float x[QK];
+	float x[HAL_QK];
 
 	/* Magnitudes from tiny (scale subnormal in half) to large. */
 	static const float mags[] = { 1e-6f, 1e-3f, 0.1f, 1.0f, 3.0f, 100.0f, 1000.0f };
 
 	for (size_t m = 0; m < sizeof(mags) / sizeof(mags[0]); m++) {
 		for (int it = 0; it < 2000; it++) {
-			for (int j = 0; j < QK; j++)
+			for (int j = 0; j < HAL_QK; j++)
 				x[j] = mags[m] * tu_rand_f32(&rng);
 			check_q8_0_block(x);
 		}
@@ -270,35 +271,35 @@ END_TEST
  */
 START_TEST(test_q4_0_known_block)
 {
-	static const uint8_t want_q[QK] = {
+	static const uint8_t want_q[HAL_QK] = {
 		8, 8, 7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4,
 		4, 4, 3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0,
 	};
-	float x[QK], y[QK];
-	struct block_q4_0 b;
+	float x[HAL_QK], y[HAL_QK];
+	struct hal_block_q4_0 b;
 
-	for (int j = 0; j < QK; j++)
+	for (int j = 0; j < HAL_QK; j++)
 		x[j] = (float)j;
-	quantize_row_q4_0(x, &b, QK);
+	hal_quantize_row_q4_0(x, &b, HAL_QK);
 	ck_assert_uint_eq(b.d, 0xc3c0);
-	for (int j = 0; j < QK / 2; j++)
+	for (int j = 0; j < HAL_QK / 2; j++)
 		ck_assert_msg(b.qs[j] == (want_q[j] | want_q[j + 16] << 4),
 			      "qs[%d] = 0x%02x, expected 0x%02x", j, b.qs[j],
 			      want_q[j] | want_q[j + 16] << 4);
-	dequantize_row(HAL_TYPE_Q4_0, &b, y, QK);
-	for (int j = 0; j < QK; j++)
+	hal_dequantize_row(HAL_TYPE_Q4_0, &b, y, HAL_QK);
+	for (int j = 0; j < HAL_QK; j++)
 		ck_assert_float_eq(y[j], (want_q[j] - 8) * -3.875f);
 	/* The max-magnitude element itself is exact: 31 = -8 * d. */
 	ck_assert_float_eq(y[31], 31.0f);
 
 	/* Near the opposite extreme, v = x/d = 7.97 rounds to 8, clamped to nibble 15. */
 	x[0] = -30.9f;
-	quantize_row_q4_0(x, &b, QK);
+	hal_quantize_row_q4_0(x, &b, HAL_QK);
 	ck_assert_uint_eq(b.d, 0xc3c0);
 	ck_assert_uint_eq(b.qs[0] & 0x0f, 15);
 	/* Equal magnitudes: the first one found sets the sign of d (ggml's strict <). */
 	x[0] = -31.0f;
-	quantize_row_q4_0(x, &b, QK);
+	hal_quantize_row_q4_0(x, &b, HAL_QK);
 	ck_assert_uint_eq(b.d, 0x43c0);
 	ck_assert_uint_eq(b.qs[0] & 0x0f, 0);
 	ck_assert_uint_eq(b.qs[15] >> 4, 15); /* x[31] = 31 = +8 * d, clamped */
@@ -318,22 +319,22 @@ END_TEST
  */
 static void check_q4_0_block(const float *x)
 {
-	struct block_q4_0 b;
-	float y[QK], amax = 0.0f, max = 0.0f;
+	struct hal_block_q4_0 b;
+	float y[HAL_QK], amax = 0.0f, max = 0.0f;
 
-	quantize_row_q4_0(x, &b, QK);
-	dequantize_row(HAL_TYPE_Q4_0, &b, y, QK);
-	for (int j = 0; j < QK; j++) {
+	hal_quantize_row_q4_0(x, &b, HAL_QK);
+	hal_dequantize_row(HAL_TYPE_Q4_0, &b, y, HAL_QK);
+	for (int j = 0; j < HAL_QK; j++) {
 		if (fabsf(x[j]) > amax) {
 			amax = fabsf(x[j]);
 			max = x[j];
 		}
 	}
 
-	double d = max / -8.0f, dh = fp16_to_fp32(b.d);
+	double d = max / -8.0f, dh = hal_fp16_to_fp32(b.d);
 
 	ck_assert_msg(fabs(d - dh) <= fmax(0x1p-11 * fabs(d), 0x1p-25), "scale %g as %g", d, dh);
-	for (int j = 0; j < QK; j++) {
+	for (int j = 0; j < HAL_QK; j++) {
 		int q = j < 16 ? (b.qs[j] & 0x0f) : (b.qs[j - 16] >> 4);
 		double v = d != 0 ? x[j] / d : 0;
 		double err = fabs((double)x[j] - y[j]);
@@ -349,16 +350,16 @@ static void check_q4_0_block(const float *x)
 START_TEST(test_q4_0_error_bound)
 {
 	uint64_t rng = 11;
-	float x[QK];
+	float x[HAL_QK];
 	static const float mags[] = { 1e-6f, 1e-3f, 0.1f, 1.0f, 3.0f, 100.0f, 1000.0f };
 
 	for (size_t m = 0; m < sizeof(mags) / sizeof(mags[0]); m++) {
 		for (int it = 0; it < 2000; it++) {
-			for (int j = 0; j < QK; j++)
+			for (int j = 0; j < HAL_QK; j++)
 				x[j] = mags[m] * tu_rand_f32(&rng);
 			/* Sometimes put both extremes in, to exercise the clamp at 15. */
 			if (it % 4 == 0)
-				x[it % QK] = -x[(it + 5) % QK];
+				x[it % HAL_QK] = -x[(it + 5) % HAL_QK];
 			check_q4_0_block(x);
 		}
 	}
@@ -374,17 +375,17 @@ END_TEST
  */
 START_TEST(test_q6_k_layout_and_error)
 {
-	struct block_q6_k b[2];
+	struct hal_block_q6_k b[2];
 	uint64_t rng = 99;
 	float got[512];
 
 	for (size_t i = 0; i < sizeof(b); i++)
 		((uint8_t *)b)[i] = (uint8_t)tu_rand_u64(&rng);
 	for (int k = 0; k < 2; k++)
-		b[k].d = fp32_to_fp16(0.01f * (float)(k + 1));
-	dequantize_row_q6_k(b, got, 512);
+		b[k].d = hal_fp32_to_fp16(0.01f * (float)(k + 1));
+	hal_dequantize_row_q6_k(b, got, 512);
 	for (int k = 0; k < 2; k++) {
-		const float d = fp16_to_fp32(b[k].d);
+		const float d = hal_fp16_to_fp32(b[k].d);
 		const float *y = got + 256 * k;
 
 		for (int h = 0; h < 2; h++) {
@@ -407,11 +408,11 @@ START_TEST(test_q6_k_layout_and_error)
 	float x[512], back[512];
 	for (int i = 0; i < 512; i++)
 		x[i] = tu_rand_f32(&rng) * (i < 256 ? 1.0f : 0.001f);
-	quantize_row_q6_k(x, b, 512);
-	dequantize_row_q6_k(b, back, 512);
+	hal_quantize_row_q6_k(x, b, 512);
+	hal_dequantize_row_q6_k(b, back, 512);
 	for (int i = 0; i < 512; i++) {
 		const int k = i / 256;
-		const float step = fp16_to_fp32(b[k].d) * (float)b[k].scales[(i % 256) / 16];
+		const float step = hal_fp16_to_fp32(b[k].d) * (float)b[k].scales[(i % 256) / 16];
 		ck_assert_msg(fabsf(back[i] - x[i]) <= 0.5f * step * 1.0001f + 1e-12f,
 			      "element %d: %g back as %g (step %g)", i, x[i], back[i], step);
 	}
@@ -420,69 +421,73 @@ END_TEST
 
 START_TEST(test_zero_rows)
 {
-	float x[2 * QK] = { 0 }, y[2 * QK];
-	struct block_q8_0 b8[2];
-	struct block_q4_0 b4[2];
+	float x[2 * HAL_QK] = { 0 }, y[2 * HAL_QK];
+	struct hal_block_q8_0 b8[2];
+	struct hal_block_q4_0 b4[2];
 
 	memset(b8, 0x55, sizeof(b8));
 	memset(b4, 0x55, sizeof(b4));
-	quantize_row_q8_0(x, b8, 2 * QK);
-	quantize_row_q4_0(x, b4, 2 * QK);
+	hal_quantize_row_q8_0(x, b8, 2 * HAL_QK);
+	hal_quantize_row_q4_0(x, b4, 2 * HAL_QK);
 	for (int i = 0; i < 2; i++) {
 		ck_assert_uint_eq(b8[i].d, 0);
 		/* ggml: d = 0 / -8 = -0.0, and id = 0 maps every element to nibble 8. */
 		ck_assert_uint_eq(b4[i].d, 0x8000);
-		for (int j = 0; j < QK; j++)
+		for (int j = 0; j < HAL_QK; j++)
 			ck_assert_int_eq(b8[i].qs[j], 0);
-		for (int j = 0; j < QK / 2; j++)
+		for (int j = 0; j < HAL_QK / 2; j++)
 			ck_assert_uint_eq(b4[i].qs[j], 0x88);
 	}
-	dequantize_row(HAL_TYPE_Q8_0, b8, y, 2 * QK);
-	for (int j = 0; j < 2 * QK; j++)
+	hal_dequantize_row(HAL_TYPE_Q8_0, b8, y, 2 * HAL_QK);
+	for (int j = 0; j < 2 * HAL_QK; j++)
 		ck_assert(y[j] == 0.0f);
-	dequantize_row(HAL_TYPE_Q4_0, b4, y, 2 * QK);
-	for (int j = 0; j < 2 * QK; j++)
+	hal_dequantize_row(HAL_TYPE_Q4_0, b4, y, 2 * HAL_QK);
+	for (int j = 0; j < 2 * HAL_QK; j++)
 		ck_assert(y[j] == 0.0f);
 }
 END_TEST
 
-/* quantize_row/dequantize_row agree with the per-type functions, at odd byte offsets too. */
+/*
+ * hal_quantize_row/hal_dequantize_row agree with the per-type functions, at odd byte offsets
+ * too.
+ */
 START_TEST(test_generic_rows)
 {
-	enum { N = 4 * QK };
+	enum { N = 4 * HAL_QK };
 	uint64_t rng = 3;
 	float x[N], y[N], z[N];
 	static uint8_t buf[N * 4 + 1];
-	struct block_q8_0 b8[N / QK];
-	struct block_q4_0 b4[N / QK];
+	struct hal_block_q8_0 b8[N / HAL_QK];
+	struct hal_block_q4_0 b4[N / HAL_QK];
 
 	for (int i = 0; i < N; i++)
 		x[i] = 4.0f * tu_rand_f32(&rng);
 
 	/* Unaligned destination: rows of model files need not be aligned. */
-	quantize_row(HAL_TYPE_F32, x, buf + 1, N);
-	dequantize_row(HAL_TYPE_F32, buf + 1, y, N);
+	hal_quantize_row(HAL_TYPE_F32, x, buf + 1, N);
+	hal_dequantize_row(HAL_TYPE_F32, buf + 1, y, N);
 	ck_assert_mem_eq(x, y, sizeof(x));
 
-	quantize_row(HAL_TYPE_F16, x, buf + 1, N);
-	dequantize_row(HAL_TYPE_F16, buf + 1, y, N);
+	hal_quantize_row(HAL_TYPE_F16, x, buf + 1, N);
+	hal_dequantize_row(HAL_TYPE_F16, buf + 1, y, N);
 	for (int i = 0; i < N; i++)
 		ck_assert_float_eq(y[i], (float)(_Float16)x[i]);
 
-	quantize_row_q8_0(x, b8, N);
-	quantize_row(HAL_TYPE_Q8_0, x, buf + 1, N);
+	hal_quantize_row_q8_0(x, b8, N);
+	hal_quantize_row(HAL_TYPE_Q8_0, x, buf + 1, N);
 	ck_assert_mem_eq(buf + 1, b8, sizeof(b8));
-	dequantize_row(HAL_TYPE_Q8_0, buf + 1, y, N);
-	dequantize_row(HAL_TYPE_Q8_0, b8, z, N);
+	hal_dequantize_row(HAL_TYPE_Q8_0, buf + 1, y, N);
+	hal_dequantize_row(HAL_TYPE_Q8_0, b8, z, N);
 	ck_assert_mem_eq(y, z, sizeof(y));
 	for (int i = 0; i < N; i++)
-		ck_assert_float_eq(y[i], b8[i / QK].qs[i % QK] * fp16_to_fp32(b8[i / QK].d));
+		ck_assert_float_eq(y[i], b8[i / HAL_QK].qs[i % HAL_QK] *
+					 hal_fp16_to_fp32(b8[i / HAL_QK].d));
 
-	quantize_row_q4_0(x, b4, N);
-	quantize_row(HAL_TYPE_Q4_0, x, buf + 1, N);
+	hal_quantize_row_q4_0(x, b4, N);
+	hal_quantize_row(HAL_TYPE_Q4_0, x, buf + 1, N);
 	ck_assert_mem_eq(buf + 1, b4, sizeof(b4));
-	dequantize_row(HAL_TYPE_Q4_0, buf + 1, y, N);
-	dequantize_row(HAL_TYPE_Q4_0, b4, z, N);
+	hal_dequantize_row(HAL_TYPE_Q4_0, buf + 1, y, N);
+	hal_dequantize_row(HAL_TYPE_Q4_0, b4, z, N);
 	ck_assert_mem_eq(y, z, sizeof(y));
 	ck_assert_uint_eq(hal_row_bytes(HAL_TYPE_Q4_0, N), sizeof(b4));
 }

@@ -147,9 +147,9 @@ struct hal_tensor *tu_weight_rand(const char *name, enum hal_type type, uint32_t
 
 		for (uint32_t k = 0; k < K; k++)
 			src[k] = tu_rand_f32(rng);
-		quantize_row(type, src, row, K);
+		hal_quantize_row(type, src, row, K);
 		if (deq)
-			dequantize_row(type, row, deq + (size_t)n * K, K);
+			hal_dequantize_row(type, row, deq + (size_t)n * K, K);
 	}
 	if (out_f)
 		*out_f = deq;

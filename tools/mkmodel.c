@@ -132,13 +132,15 @@ static int fill_tensor(struct tensor_buf *t, uint64_t seed, uint32_t index, floa
 {
 	struct rng r;
 	const uint64_t cols = t->ne[0], rows = t->n_dims > 1 ? t->ne[1] : 1;
-	const size_t row_bytes = t->q6_k ? q6_k_row_bytes(cols) : hal_row_bytes(t->type, cols);
+	const size_t row_bytes = t->q6_k ? hal_q6_k_row_bytes(cols) : hal_row_bytes(t->type, cols);
 
 	t->data = malloc(row_bytes * rows);
 	if (!t->data)
 		return -1;
 	rng_seed(&r, seed ^ ((uint64_t)index * 0x9e3779b97f4a7c15ull));
 	for (uint64_t i = 0; i < rows; i++) {
+		char *dst = (char *)t->data + i * row_bytes;
+
 		for (uint64_t j = 0; j < cols; j += 2) {
 			float a, b;
 			rng_normal2(&r, &a, &b);
@@ -147,10 +149,9 @@ static int fill_tensor(struct tensor_buf *t, uint64_t seed, uint32_t index, floa
 				row[j + 1] = norm ? 1.0f + 0.1f * b : sigma * b;
 		}
 		if (t->q6_k)
-			quantize_row_q6_k(row, (struct block_q6_k *)((char *)t->data + i * row_bytes),
-					  cols);
+			hal_quantize_row_q6_k(row, (struct hal_block_q6_k *)dst, cols);
 		else
-			quantize_row(t->type, row, (char *)t->data + i * row_bytes, cols);
+			hal_quantize_row(t->type, row, dst, cols);
 	}
 	return 0;
 }
@@ -217,9 +218,9 @@ static int check_params(const struct mkmodel_params *p, char *err, size_t len)
 			 p->dim, p->ffn, blk, hal_type_name(p->type));
 		return -1;
 	}
-	if (p->output_q6_k && (p->tied || p->dim % QK_K)) {
+	if (p->output_q6_k && (p->tied || p->dim % HAL_QK_K)) {
 		snprintf(err, len, "a Q6_K output.weight needs an untied output and dim (%u) a "
-			 "multiple of %d", p->dim, QK_K);
+			 "multiple of %d", p->dim, HAL_QK_K);
 		return -1;
 	}
 	return 0;

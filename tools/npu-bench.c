@@ -444,7 +444,8 @@ static const char calib_notes[] =
 	"estimates kept from the base profile; no power meter is readable on this host.\n"
 	"The npu device is the in-process simulated NPU: its opps, matmul rate (2 x the MAC array),\n"
 	"bandwidth, launch and cap_nf (its energy per MAC) are the engine model's\n"
-	"(kmod/npu_engine.c), not measured; its leakage and idle lines are estimates as above.";
+	"(kmod/silicon/npu_engine.c), not measured; its leakage and idle lines are estimates "
+	"as above.";
 
 static int cmd_calibrate(const struct opts *o)
 {

@@ -4,7 +4,7 @@
  * persistent thread pool (threadpool.h), Q8_0/Q4_0 weights repacked once at load.
  *
  * Numerics are the reference backend's (cpu_ref.c) up to float summation order: activations
- * are quantized with quantize_row_q8_0's rules, block dots are exact integers scaled by both
+ * are quantized with hal_quantize_row_q8_0's rules, block dots are exact integers scaled by both
  * half scales. Every op shares its work by rows (weight rows, tokens, or token x head): each
  * thread starts on its own contiguous range and takes chunks of the others' when done, and no
  * row's arithmetic depends on which thread or chunk computes it, so any thread count gives
@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -69,17 +68,6 @@ struct cpu_fast {
 static struct cpu_fast *to_fast(struct hal_device *dev)
 {
 	return (struct cpu_fast *)dev;
-}
-
-__attribute__((format(printf, 3, 4)))
-static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
-	va_end(ap);
-	return st;
 }
 
 /* Part ith of n items split in nth contiguous ranges. */
@@ -208,7 +196,7 @@ static void pack_group(enum hal_type type, const uint8_t *src, uint32_t K, uint3
 	const uint32_t nb = K / CPU_QK;
 	const bool q4 = type == HAL_TYPE_Q4_0;
 	const size_t chunk = q4 ? CPU_Q4_CHUNK : CPU_Q8_CHUNK;
-	const size_t bb = q4 ? sizeof(struct block_q4_0) : sizeof(struct block_q8_0);
+	const size_t bb = q4 ? sizeof(struct hal_block_q4_0) : sizeof(struct hal_block_q8_0);
 	const size_t rb = hal_row_bytes(type, K);
 	uint8_t *sc = dst + (size_t)nb * chunk;
 
@@ -293,8 +281,8 @@ static enum hal_status cpu_fast_prepare_weight(struct hal_device *dev, struct ha
 	len = packed_bytes(w->type, w->ne[0], w->ne[1]);
 	pk = aligned_alloc(64, PACKED_HDR + (len + 63) / 64 * 64);
 	if (!pk)
-		return fail(dev, HAL_ERR_NOMEM, "out of memory packing '%s' (%zu bytes)",
-			    w->name ? w->name : "(unnamed)", len);
+		return hal_device_fail(dev, HAL_ERR_NOMEM, "out of memory packing '%s' (%zu bytes)",
+				       w->name ? w->name : "(unnamed)", len);
 	pack_all(w->type, w->data, w->ne[0], w->ne[1], (uint8_t *)pk + PACKED_HDR);
 	pk->orig = w->data;
 	pk->magic = PACKED_MAGIC;
@@ -447,8 +435,9 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	}
 	s = scratch(cf, act_bytes);
 	if (!s)
-		return fail(&cf->base, HAL_ERR_NOMEM, "matmul '%s': out of memory for scratch",
-			    j->dst->name ? j->dst->name : "(unnamed)");
+		return hal_device_fail(&cf->base, HAL_ERR_NOMEM,
+				       "matmul '%s': out of memory for scratch",
+				       j->dst->name ? j->dst->name : "(unnamed)");
 	j->act = (struct cpu_act){
 		.qs = (int8_t *)s,
 		.d = (float *)(s + (size_t)rows * nb * CPU_QK),
@@ -483,7 +472,8 @@ static enum hal_status run_matmul(struct cpu_fast *cf, const struct hal_op *op)
 	if (j.w->type == HAL_TYPE_F16) {
 		j.xh = scratch(cf, (size_t)j.x->ne[0] * j.x->ne[1] * sizeof(float));
 		if (!j.xh)
-			return fail(&cf->base, HAL_ERR_NOMEM, "matmul: out of memory for scratch");
+			return hal_device_fail(&cf->base, HAL_ERR_NOMEM,
+					       "matmul: out of memory for scratch");
 		run_rows_shared(cf, half_round_job, &j, j.x->ne[1], threads_for(cf, j.x->ne[1]));
 	}
 	run_rows_shared(cf, gemm_float_job, &j, j.w->ne[1], cf->n_threads);
@@ -498,8 +488,8 @@ static void run_embed(const struct hal_op *op)
 	size_t rb = hal_row_bytes(table->type, table->ne[0]);
 
 	for (uint32_t t = 0; t < op->dst->ne[1]; t++)
-		dequantize_row(table->type, (const char *)table->data + rb * load_i32(ids, t),
-			       row_f32(op->dst, t), table->ne[0]);
+		hal_dequantize_row(table->type, (const char *)table->data + rb * load_i32(ids, t),
+				   row_f32(op->dst, t), table->ne[0]);
 }
 
 struct row_job {
@@ -589,8 +579,9 @@ static enum hal_status run_rows(struct cpu_fast *cf, const struct hal_op *op,
 	if (per_thread) {
 		j.scratch = scratch(cf, per_thread * cf->n_threads * sizeof(float));
 		if (!j.scratch)
-			return fail(&cf->base, HAL_ERR_NOMEM, "%s: out of memory for scratch",
-				    hal_op_name(op->kind));
+			return hal_device_fail(&cf->base, HAL_ERR_NOMEM,
+					       "%s: out of memory for scratch",
+					       hal_op_name(op->kind));
 	}
 	if (op->kind == HAL_OP_ROPE)
 		j.theta_scale = powf(op->p.rope.freq_base, -2.0f / (float)op->p.rope.n_rot);
@@ -724,7 +715,8 @@ static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *o
 	j.stride = blocks ? CPU_ATTN_BLOCK_WS(n_ctx, hd) : ((size_t)n_ctx + hd + 15) / 16 * 16;
 	j.scratch = scratch(cf, j.stride * cf->n_threads * sizeof(float));
 	if (!j.scratch)
-		return fail(&cf->base, HAL_ERR_NOMEM, "attention: out of memory for scratch");
+		return hal_device_fail(&cf->base, HAL_ERR_NOMEM,
+				       "attention: out of memory for scratch");
 	uint32_t items = (blocks ? (T + 15) / 16 : T) * op->p.attn.n_head;
 	uint32_t nth = threads_for(cf, items);
 
@@ -788,8 +780,9 @@ static enum hal_status dispatch(struct cpu_fast *cf, const struct hal_op *op)
 	switch (op->kind) {
 	case HAL_OP_EMBED:
 		if (op->src[0]->owner)
-			return fail(&cf->base, HAL_ERR_UNSUPPORTED,
-				    "embed: table '%s' is packed for matmul", op->src[0]->name);
+			return hal_device_fail(&cf->base, HAL_ERR_UNSUPPORTED,
+					       "embed: table '%s' is packed for matmul",
+					       op->src[0]->name);
 		run_embed(op);
 		return HAL_OK;
 	case HAL_OP_RMSNORM:
@@ -805,7 +798,8 @@ static enum hal_status dispatch(struct cpu_fast *cf, const struct hal_op *op)
 		run_binary(cf, op);
 		return HAL_OK;
 	default:
-		return fail(&cf->base, HAL_ERR_INVALID, "unknown op kind %d", (int)op->kind);
+		return hal_device_fail(&cf->base, HAL_ERR_INVALID, "unknown op kind %d",
+				       (int)op->kind);
 	}
 }
 
@@ -821,9 +815,10 @@ static enum hal_status cpu_fast_run(struct hal_device *dev, const struct hal_op 
 	}
 	for (int i = 0; i < HAL_OP_MAX_SRC; i++)
 		if (op->src[i] && op->src[i]->owner && op->src[i]->owner != dev)
-			return fail(dev, HAL_ERR_UNSUPPORTED, "%s: '%s' belongs to device %s",
-				    hal_op_name(op->kind), op->src[i]->name,
-				    op->src[i]->owner->name);
+			return hal_device_fail(dev, HAL_ERR_UNSUPPORTED,
+					       "%s: '%s' belongs to device %s",
+					       hal_op_name(op->kind), op->src[i]->name,
+					       op->src[i]->owner->name);
 	t0 = hal_now_ns();
 	st = dispatch(to_fast(dev), op);
 	if (st == HAL_OK) {

@@ -8,6 +8,7 @@
 
 #include "hal/hal.h"
 
+/* The registry entry (hal/backends.c). */
 extern const struct hal_backend hal_backend_cpu_fast;
 
 /* Threads from opts->n_threads (0: the online cores), kernels from cpuid or ENPU_CPU_ISA. */

@@ -14,8 +14,6 @@
 #include "hal/quant.h"
 
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -70,25 +68,14 @@ static float load_f16(const uint8_t *p)
 	uint16_t h;
 
 	memcpy(&h, p, sizeof(h));
-	return fp16_to_fp32(h);
-}
-
-__attribute__((format(printf, 2, 3)))
-static enum hal_status set_error(struct hal_device *dev, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
-	va_end(ap);
-	return HAL_ERR_INVALID;
+	return hal_fp16_to_fp32(h);
 }
 
 static enum hal_status no_memory(struct hal_device *dev, const struct hal_op *op)
 {
-	snprintf(dev->error, sizeof(dev->error), "%s '%s': out of memory for scratch rows",
-		 hal_op_name(op->kind), op->dst && op->dst->name ? op->dst->name : "(unnamed)");
-	return HAL_ERR_NOMEM;
+	return hal_device_fail(dev, HAL_ERR_NOMEM, "%s '%s': out of memory for scratch rows",
+			       hal_op_name(op->kind),
+			       op->dst && op->dst->name ? op->dst->name : "(unnamed)");
 }
 
 /* ---- EMBED -------------------------------------------------------------------------------- */
@@ -102,8 +89,8 @@ static enum hal_status run_embed(struct hal_device *dev, const struct hal_op *op
 		return no_memory(dev, op);
 	for (uint64_t t = 0; t < dst->ne[1]; t++) {
 		/* ids were range-checked by hal_op_check */
-		dequantize_row(table->type, row_ptr(table, (uint64_t)load_i32(ids, t)), row,
-			       table->ne[0]);
+		hal_dequantize_row(table->type, row_ptr(table, (uint64_t)load_i32(ids, t)), row,
+				   table->ne[0]);
 		store_row(dst, t, row);
 	}
 	free(row);
@@ -176,11 +163,11 @@ static float dot_q8_0(const uint8_t *w, const uint8_t *a, uint32_t nb)
 {
 	float sumf = 0.0f;
 
-	for (uint32_t b = 0; b < nb; b++, w += sizeof(struct block_q8_0),
-	     a += sizeof(struct block_q8_0)) {
+	for (uint32_t b = 0; b < nb; b++, w += sizeof(struct hal_block_q8_0),
+	     a += sizeof(struct hal_block_q8_0)) {
 		int sumi = 0;
 
-		for (int j = 0; j < QK; j++)
+		for (int j = 0; j < HAL_QK; j++)
 			sumi += (int8_t)w[2 + j] * (int8_t)a[2 + j];
 		sumf += (float)sumi * (load_f16(w) * load_f16(a));
 	}
@@ -191,14 +178,14 @@ static float dot_q4_0(const uint8_t *w, const uint8_t *a, uint32_t nb)
 {
 	float sumf = 0.0f;
 
-	for (uint32_t b = 0; b < nb; b++, w += sizeof(struct block_q4_0),
-	     a += sizeof(struct block_q8_0)) {
+	for (uint32_t b = 0; b < nb; b++, w += sizeof(struct hal_block_q4_0),
+	     a += sizeof(struct hal_block_q8_0)) {
 		int sumi = 0;
 
 		/* low nibble = element j, high nibble = element j + 16 */
-		for (int j = 0; j < QK / 2; j++) {
+		for (int j = 0; j < HAL_QK / 2; j++) {
 			sumi += ((w[2 + j] & 0x0f) - 8) * (int8_t)a[2 + j];
-			sumi += ((w[2 + j] >> 4) - 8) * (int8_t)a[2 + j + QK / 2];
+			sumi += ((w[2 + j] >> 4) - 8) * (int8_t)a[2 + j + HAL_QK / 2];
 		}
 		sumf += (float)sumi * (load_f16(w) * load_f16(a));
 	}
@@ -215,11 +202,11 @@ static void prepare_activations(enum hal_type wtype, const float *a, uint32_t K,
 	switch (wtype) {
 	case HAL_TYPE_F16:
 		for (uint32_t k = 0; k < K; k++)
-			a16[k] = fp16_to_fp32(fp32_to_fp16(a[k]));
+			a16[k] = hal_fp16_to_fp32(hal_fp32_to_fp16(a[k]));
 		break;
 	case HAL_TYPE_Q8_0:
 	case HAL_TYPE_Q4_0:
-		quantize_row(HAL_TYPE_Q8_0, a, aq, K);
+		hal_quantize_row(HAL_TYPE_Q8_0, a, aq, K);
 		break;
 	default:
 		break;
@@ -235,9 +222,9 @@ static float dot_row(enum hal_type wtype, const uint8_t *w, const float *a, cons
 	case HAL_TYPE_F16:
 		return dot_f16(w, a16, K);
 	case HAL_TYPE_Q8_0:
-		return dot_q8_0(w, aq, K / QK);
+		return dot_q8_0(w, aq, K / HAL_QK);
 	case HAL_TYPE_Q4_0:
-		return dot_q4_0(w, aq, K / QK);
+		return dot_q4_0(w, aq, K / HAL_QK);
 	default:
 		return 0.0f; /* excluded by hal_op_check */
 	}
@@ -249,7 +236,7 @@ static enum hal_status run_matmul(struct hal_device *dev, const struct hal_op *o
 	uint32_t K = wt->ne[0], N = wt->ne[1];
 	float *a = malloc((size_t)K * sizeof(float));
 	float *a16 = malloc((size_t)K * sizeof(float));
-	void *aq = malloc(hal_row_bytes(HAL_TYPE_Q8_0, K / QK * QK) + 1);
+	void *aq = malloc(hal_row_bytes(HAL_TYPE_Q8_0, K / HAL_QK * HAL_QK) + 1);
 	float *out = malloc((size_t)N * sizeof(float));
 	enum hal_status st = HAL_OK;
 
@@ -499,7 +486,7 @@ static enum hal_status cpu_ref_run(struct hal_device *dev, const struct hal_op *
 		st = run_binary(dev, op);
 		break;
 	default:
-		return set_error(dev, "unknown op kind %d", (int)op->kind);
+		return hal_device_fail(dev, HAL_ERR_INVALID, "unknown op kind %d", (int)op->kind);
 	}
 	if (st == HAL_OK) {
 		dev->stats.ops++;
@@ -531,3 +518,21 @@ enum hal_status hal_cpu_ref_create(struct hal_device **out_dev)
 	*out_dev = &cr->base;
 	return HAL_OK;
 }
+
+/* The registry's create(): the reference backend takes no options and cannot be missing. */
+static enum hal_status cpu_ref_create(const struct hal_device_options *opts,
+				      struct hal_device **out, char *err, size_t len)
+{
+	(void)opts;
+	(void)err;
+	(void)len;
+	return hal_cpu_ref_create(out);
+}
+
+const struct hal_backend hal_backend_cpu_ref = {
+	.name = "cpu-ref",
+	.description = "reference CPU backend: plain C, single thread, the oracle",
+	.cls = HAL_CLASS_CPU,
+	.caps = HAL_CAP_ALL_OPS,
+	.create = cpu_ref_create,
+};

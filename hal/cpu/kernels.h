@@ -39,7 +39,7 @@
 #define CPU_Q4_CHUNK (CPU_GROUP_ROWS * CPU_QK / 2)
 
 /*
- * Activations quantized per block of 32 exactly as quantize_row_q8_0 does (same ints, same
+ * Activations quantized per block of 32 exactly as hal_quantize_row_q8_0 does (same ints, same
  * half-rounded scale), stored as separate arrays for the kernels: row t, block b at
  * qs[(t * nb + b) * 32], d[t * nb + b], s[t * nb + b] = sum of the 32 quants (and d again by
  * block, dt, for the AMX tiles' scaling of 16 tokens at once).
@@ -77,7 +77,7 @@ struct cpu_kernels {
 	 * CPU_PAD_MIN or more rows are past the last whole multiple.
 	 */
 	uint32_t pad_rows;
-	/* x[nb * 32] into row `row` of a (the rules of quantize_row_q8_0, bit for bit). */
+	/* x[nb * 32] into row `row` of a (the rules of hal_quantize_row_q8_0, bit for bit). */
 	void (*quantize_act)(const float *x, struct cpu_act *a, uint32_t row);
 	void (*gemm_q8)(const struct cpu_gemm_args *g);
 	void (*gemm_q4)(const struct cpu_gemm_args *g);
@@ -227,14 +227,14 @@ static inline void cpu_prefetch_decode(const uint8_t *q, size_t chunk, const uin
 
 /* Scalar helpers shared by every ISA file (kernels_scalar.c). */
 void cpu_quantize_act_scalar(const float *x, struct cpu_act *a, uint32_t row);
-float cpu_half_round(float d); /* fp16_to_fp32(fp32_to_fp16(d)) */
+float cpu_half_round(float d); /* hal_fp16_to_fp32(hal_fp32_to_fp16(d)) */
 float cpu_exp_sum_scalar(float *p, size_t n, float max);
 void cpu_swiglu_scalar(float *d, const float *g, const float *u, size_t n);
 
 #if defined(__F16C__)
 #include <immintrin.h>
 
-/* cpu_half_round in two instructions: F16C rounds to nearest even as fp32_to_fp16 does. */
+/* cpu_half_round in two instructions: F16C rounds to nearest even as hal_fp32_to_fp16 does. */
 static inline float cpu_half_round_f16c(float d)
 {
 	__m128i h = _mm_cvtps_ph(_mm_set_ss(d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

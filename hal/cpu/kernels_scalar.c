@@ -15,7 +15,7 @@
 
 float cpu_half_round(float d)
 {
-	return fp16_to_fp32(fp32_to_fp16(d));
+	return hal_fp16_to_fp32(hal_fp32_to_fp16(d));
 }
 
 /* Block of 32 as quantize_block_q8_0 in quant.c: d = amax / 127, q = roundf(x / d). */
@@ -50,7 +50,7 @@ static float load_half(const uint8_t *p)
 	uint16_t h;
 
 	memcpy(&h, p, sizeof(h));
-	return fp16_to_fp32(h);
+	return hal_fp16_to_fp32(h);
 }
 
 /* One packed block of 16 rows against one activation block: 16 exact integer sums. */
@@ -147,7 +147,7 @@ static float dot_f16_scalar(const uint16_t *w, const float *a, size_t n)
 	float s = 0.0f;
 
 	for (size_t i = 0; i < n; i++)
-		s += fp16_to_fp32(w[i]) * a[i];
+		s += hal_fp16_to_fp32(w[i]) * a[i];
 	return s;
 }
 

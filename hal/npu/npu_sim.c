@@ -16,13 +16,12 @@
  * the CPU, where they are exact and cheap.
  */
 #include "hal/npu/npu_sim.h"
-#include "hal/npu/npu_model.h"
+#include "hal/npu_host.h"
 #include "hal/telemetry.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,19 +94,6 @@ struct npu_sim {
 static struct npu_sim *to_sim(struct hal_device *dev)
 {
 	return (struct npu_sim *)dev;
-}
-
-static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
-	va_end(ap);
-	return st;
 }
 
 /* ---- fences ------------------------------------------------------------------------------- */
@@ -454,7 +440,7 @@ static enum hal_status sim_prepare_weight(struct hal_device *dev, struct hal_ten
 		struct npu_weight *nw = realloc(d->weights, cap * sizeof(*nw));
 
 		if (!nw) {
-			st = fail(dev, HAL_ERR_NOMEM, "'%s': out of memory", w->name);
+			st = hal_device_fail(dev, HAL_ERR_NOMEM, "'%s': out of memory", w->name);
 			goto out;
 		}
 		d->weights = nw;
@@ -462,14 +448,15 @@ static enum hal_status sim_prepare_weight(struct hal_device *dev, struct hal_ten
 	}
 	buf = malloc(bytes);
 	if (!buf) {
-		st = fail(dev, HAL_ERR_NOMEM, "'%s': out of memory for %zu bytes of NPU weights",
-			  w->name, bytes);
+		st = hal_device_fail(dev, HAL_ERR_NOMEM,
+				     "'%s': out of memory for %zu bytes of NPU weights", w->name,
+				     bytes);
 		goto out;
 	}
 	st = npu_convert_weights(w->type, w->data, w->ne[0], w->ne[1], buf, NULL);
 	if (st != HAL_OK) {
 		free(buf);
-		fail(dev, st, "'%s': cannot convert to the NPU layout", w->name);
+		hal_device_fail(dev, st, "'%s': cannot convert to the NPU layout", w->name);
 		goto out;
 	}
 	page_out(w->data, hal_tensor_bytes(w));
@@ -531,18 +518,18 @@ static enum hal_status submit_wait(struct npu_sim *d, struct npu_stream *s, cons
 	enum hal_status st = npu_stream_finish(s);
 
 	if (st != HAL_OK)
-		return fail(&d->base, st, "%s: out of memory building the stream", what);
+		return hal_device_fail(&d->base, st, "%s: out of memory building the stream", what);
 	st = npu_sim_submit(&d->base, s->data, s->len, s->bufs, s->nbufs, &f);
 	if (st != HAL_OK)
-		return fail(&d->base, st, "%s: cannot submit the job", what);
+		return hal_device_fail(&d->base, st, "%s: cannot submit the job", what);
 	npu_fence_wait(f, -1);
 	st = npu_fence_result(f, &vs, &js);
 	npu_fence_put(f);
 	account(d, &js);
 	if (st != HAL_OK)
-		return fail(&d->base, st, "%s: npu command %u: %s (%s)%s", what, vs.cmd_index,
-			    vs.reason, npu_error_name(vs.code),
-			    vs.code == ENPU_ERR_STALLED ? "; engine reset" : "");
+		return hal_device_fail(&d->base, st, "%s: npu command %u: %s (%s)%s", what,
+				       vs.cmd_index, vs.reason, npu_error_name(vs.code),
+				       vs.code == ENPU_ERR_STALLED ? "; engine reset" : "");
 	return HAL_OK;
 }
 
@@ -564,18 +551,20 @@ static enum hal_status run_matmul(struct npu_sim *d, const struct hal_op *op)
 	uint8_t *act, *out;
 
 	if (w->owner && !nw)
-		return fail(&d->base, HAL_ERR_INVALID, "'%s': weights not prepared by this device",
-			    w->name);
+		return hal_device_fail(&d->base, HAL_ERR_INVALID,
+				       "'%s': weights not prepared by this device", w->name);
 	if (!wdata) {
 		tmp = wdata = malloc(wrow * n);
 		if (!tmp)
-			return fail(&d->base, HAL_ERR_NOMEM, "'%s': out of memory", op->dst->name);
+			return hal_device_fail(&d->base, HAL_ERR_NOMEM, "'%s': out of memory",
+					       op->dst->name);
 		npu_convert_weights(w->type, w->data, k, n, tmp, NULL);
 	}
 	act = scratch(d, abytes + orow * m);
 	if (!act) {
 		free(tmp);
-		return fail(&d->base, HAL_ERR_NOMEM, "'%s': out of memory", op->dst->name);
+		return hal_device_fail(&d->base, HAL_ERR_NOMEM, "'%s': out of memory",
+				       op->dst->name);
 	}
 	out = act + abytes;
 	npu_quantize_act_rows(x->data, m, k, act);
@@ -604,8 +593,9 @@ static enum hal_status sim_run(struct hal_device *dev, const struct hal_op *op)
 		return HAL_ERR_INVALID;
 	}
 	if (!sim_supports(dev, op))
-		return fail(dev, HAL_ERR_UNSUPPORTED, "%s '%s': not supported by the NPU",
-			    hal_op_name(op->kind), op->dst->name);
+		return hal_device_fail(dev, HAL_ERR_UNSUPPORTED,
+				       "%s '%s': not supported by the NPU", hal_op_name(op->kind),
+				       op->dst->name);
 	pthread_mutex_lock(&d->run_lock);
 	st = run_matmul(d, op);
 	if (st == HAL_OK) {
@@ -726,7 +716,7 @@ static enum hal_status backend_create(const struct hal_device_options *opts,
 	return npu_sim_create(NULL, out_dev, err, err_len);
 }
 
-const struct hal_backend hal_npu_sim_backend = {
+const struct hal_backend hal_backend_npu_sim = {
 	.name = "npu",
 	.description = "NPU, simulated in process (integer engine; DVFS in "
 		       "$XDG_RUNTIME_DIR/edge-npu)",

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * npu_sim.h - the in-process NPU ("npu" backend): the shared engine (kmod/npu_engine.c) behind
- * the HAL vtable, run by a worker thread as hardware would run it.
+ * npu_sim.h - the in-process NPU ("npu" backend): the shared engine
+ * (kmod/silicon/npu_engine.c) behind the HAL vtable, run by a worker thread as hardware would
+ * run it.
  *
  * The device is a queue: run() builds a command stream for one HAL op, submits it as a job
  * {stream, buffers} and waits on the job's fence. The worker thread owns the engine; it
@@ -27,10 +28,10 @@
 #include <stdint.h>
 
 #include "hal/hal.h"
-#include "kmod/npu_engine.h"
+#include "kmod/silicon/npu_engine.h"
 
 /* The registry entry (hal/backends.c). */
-extern const struct hal_backend hal_npu_sim_backend;
+extern const struct hal_backend hal_backend_npu_sim;
 
 struct npu_sim_options {
 	uint32_t caps; /* NPU_CAP_* of the engine (tests: NPU_CAP_DEBUG for stalls) */

@@ -7,13 +7,12 @@
  * staging BOs, one weight table, one context whose jobs complete in order).
  */
 #include "hal/npu_drm/npu_drm.h"
-#include "hal/npu/npu_model.h"
+#include "hal/npu_host.h"
 #include "uapi/drm/edge_npu_drm.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,19 +53,6 @@ struct npu_drm {
 static struct npu_drm *to_drm(struct hal_device *dev)
 {
 	return (struct npu_drm *)dev;
-}
-
-static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static enum hal_status fail(struct hal_device *dev, enum hal_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
-	va_end(ap);
-	return st;
 }
 
 /* ioctl returning 0 or -errno */
@@ -189,9 +175,9 @@ static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 	int ret;
 
 	if (st != HAL_OK)
-		return fail(&d->base, st, "%s: out of memory building the stream", what);
+		return hal_device_fail(&d->base, st, "%s: out of memory building the stream", what);
 	if (dbo_ensure(d->fd, &d->cmd, s->len))
-		return fail(&d->base, HAL_ERR_NOMEM, "%s: no BO for the stream", what);
+		return hal_device_fail(&d->base, HAL_ERR_NOMEM, "%s: no BO for the stream", what);
 	memcpy(d->cmd.map, s->data, s->len);
 
 	sub.ctx = d->ctx;
@@ -203,26 +189,27 @@ static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 	sub.out_sync = d->sync;
 	ret = xioctl(d->fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sub);
 	if (ret == -EINVAL && sub.error_code)
-		return fail(&d->base, HAL_ERR_DEVICE, "%s: npu command %u refused: %s", what,
-			    sub.error_cmd, npu_error_name(sub.error_code));
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: npu command %u refused: %s",
+				       what, sub.error_cmd, npu_error_name(sub.error_code));
 	if (ret)
-		return fail(&d->base, HAL_ERR_DEVICE, "%s: submit: %s", what, strerror(-ret));
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: submit: %s", what,
+				       strerror(-ret));
 
 	deadline = (int64_t)(hal_now_ns() + 60ull * 1000000000ull);
 	if (drmSyncobjWait(d->fd, &d->sync, 1, deadline, 0, NULL))
-		return fail(&d->base, HAL_ERR_DEVICE, "%s: waiting for the job: %s", what,
-			    strerror(errno));
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: waiting for the job: %s",
+				       what, strerror(errno));
 	ret = xioctl(d->fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q);
 	if (ret)
-		return fail(&d->base, HAL_ERR_DEVICE, "%s: context query: %s", what,
-			    strerror(-ret));
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: context query: %s", what,
+				       strerror(-ret));
 	d->base.stats.modeled_ns += q.modeled_ns - d->last.modeled_ns;
 	d->base.stats.modeled_energy_pj += q.energy_pj - d->last.energy_pj;
 	if (q.errors != d->last.errors) {
 		d->last = q;
-		return fail(&d->base, HAL_ERR_DEVICE, "%s: the job failed: %s%s", what,
-			    strerror(-q.last_error),
-			    q.last_error == -ETIMEDOUT ? " (engine reset)" : "");
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: the job failed: %s%s", what,
+				       strerror(-q.last_error),
+				       q.last_error == -ETIMEDOUT ? " (engine reset)" : "");
 	}
 	d->last = q;
 	return HAL_OK;
@@ -241,20 +228,20 @@ static enum hal_status run_matmul(struct npu_drm *d, const struct hal_op *op)
 	struct npu_stream s;
 
 	if (w->owner && !nw)
-		return fail(&d->base, HAL_ERR_INVALID, "'%s': weights not prepared by this device",
-			    w->name);
+		return hal_device_fail(&d->base, HAL_ERR_INVALID,
+				       "'%s': weights not prepared by this device", w->name);
 	if (nw) {
 		wbo = nw->bo.handle;
 	} else {
 		if (dbo_ensure(d->fd, &d->wtmp, wrow * n))
-			return fail(&d->base, HAL_ERR_NOMEM, "'%s': no BO for the weights",
-				    op->dst->name);
+			return hal_device_fail(&d->base, HAL_ERR_NOMEM,
+					       "'%s': no BO for the weights", op->dst->name);
 		npu_convert_weights(w->type, w->data, k, n, d->wtmp.map, NULL);
 		wbo = d->wtmp.handle;
 	}
 	if (dbo_ensure(d->fd, &d->act, arow * m) || dbo_ensure(d->fd, &d->out, orow * m))
-		return fail(&d->base, HAL_ERR_NOMEM, "'%s': no BOs for activations",
-			    op->dst->name);
+		return hal_device_fail(&d->base, HAL_ERR_NOMEM, "'%s': no BOs for activations",
+				       op->dst->name);
 	npu_quantize_act_rows(x->data, m, k, d->act.map);
 
 	/* The builder's buffer list is only used for indices here: the kernel names BOs. */
@@ -263,8 +250,8 @@ static enum hal_status run_matmul(struct npu_drm *d, const struct hal_op *op)
 	/* a builder out of memory hands back UINT32_MAX: never index refs with it */
 	if (idx[0] >= 3 || idx[1] >= 3 || idx[2] >= 3) {
 		npu_stream_free(&s);
-		return fail(&d->base, HAL_ERR_NOMEM, "'%s': out of memory building the stream",
-			    op->dst->name);
+		return hal_device_fail(&d->base, HAL_ERR_NOMEM,
+				       "'%s': out of memory building the stream", op->dst->name);
 	}
 	refs[idx[0]] = (struct drm_edge_npu_bo_ref){ wbo, DRM_EDGE_NPU_BO_READ };
 	refs[idx[1]] = (struct drm_edge_npu_bo_ref){ d->act.handle, DRM_EDGE_NPU_BO_READ };
@@ -285,10 +272,11 @@ static enum hal_status drm_run(struct hal_device *dev, const struct hal_op *op)
 	char msg[160];
 
 	if (hal_op_check(op, msg, sizeof(msg)) != HAL_OK)
-		return fail(dev, HAL_ERR_INVALID, "%s", msg);
+		return hal_device_fail(dev, HAL_ERR_INVALID, "%s", msg);
 	if (!drm_supports(dev, op))
-		return fail(dev, HAL_ERR_UNSUPPORTED, "%s '%s': not supported by the NPU",
-			    hal_op_name(op->kind), op->dst->name);
+		return hal_device_fail(dev, HAL_ERR_UNSUPPORTED,
+				       "%s '%s': not supported by the NPU", hal_op_name(op->kind),
+				       op->dst->name);
 	pthread_mutex_lock(&d->lock);
 	st = run_matmul(d, op);
 	if (st == HAL_OK) {
@@ -315,21 +303,21 @@ static enum hal_status drm_prepare_weight(struct hal_device *dev, struct hal_ten
 		struct dweight *nw = realloc(d->weights, cap * sizeof(*nw));
 
 		if (!nw) {
-			st = fail(dev, HAL_ERR_NOMEM, "'%s': out of memory", w->name);
+			st = hal_device_fail(dev, HAL_ERR_NOMEM, "'%s': out of memory", w->name);
 			goto out;
 		}
 		d->weights = nw;
 		d->cap_weights = cap;
 	}
 	if (dbo_create(d->fd, bytes, &bo)) {
-		st = fail(dev, HAL_ERR_NOMEM, "'%s': no BO for %zu bytes of NPU weights", w->name,
-			  bytes);
+		st = hal_device_fail(dev, HAL_ERR_NOMEM, "'%s': no BO for %zu bytes of NPU weights",
+				     w->name, bytes);
 		goto out;
 	}
 	st = npu_convert_weights(w->type, w->data, w->ne[0], w->ne[1], bo.map, NULL);
 	if (st != HAL_OK) {
 		dbo_free(d->fd, &bo);
-		fail(dev, st, "'%s': cannot convert to the NPU layout", w->name);
+		hal_device_fail(dev, st, "'%s': cannot convert to the NPU layout", w->name);
 		goto out;
 	}
 	d->weights[d->n_weights++] = (struct dweight){ bo, w->data };
@@ -502,7 +490,7 @@ static enum hal_status npu_drm_create(const struct hal_device_options *opts,
 	return HAL_OK;
 }
 
-const struct hal_backend hal_npu_drm_backend = {
+const struct hal_backend hal_backend_npu_drm = {
 	.name = "npu-drm",
 	.description = "NPU through the edge_npu kernel driver (render/accel node, libdrm)",
 	.cls = HAL_CLASS_NPU,

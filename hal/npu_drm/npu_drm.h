@@ -23,7 +23,8 @@
 #include "hal/hal.h"
 
 /* The registry entry (hal/backends.c). */
-extern const struct hal_backend hal_npu_drm_backend;
+/* The registry entry (hal/backends.c). */
+extern const struct hal_backend hal_backend_npu_drm;
 
 /*
  * Opens the index-th edge_npu node among /dev/accel/accel* and /dev/dri/renderD* (found by

@@ -59,9 +59,6 @@ struct ocl_dev {
 	size_t scratch_bytes[OCL_S_COUNT];
 };
 
-/* Formats an error into dev->error; returns st. */
-enum hal_status ocl_fail(struct ocl_dev *d, enum hal_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 const char *ocl_strerror(cl_int err);
 
 /* ---- opencl_buffers.c ---- */

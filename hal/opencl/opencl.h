@@ -18,7 +18,7 @@
 #include "hal/hal.h"
 
 /* The registry entry (hal/backends.c). */
-extern const struct hal_backend hal_opencl_backend;
+extern const struct hal_backend hal_backend_opencl;
 
 /* What the device offers; read by the scheduler, checked by hal_opencl_check_caps(). */
 struct hal_opencl_caps {

@@ -73,7 +73,8 @@ static enum hal_status buf_create(struct ocl_dev *d, char *lo, char *hi, bool re
 		struct ocl_buf *nb = realloc(d->bufs, cap * sizeof(*nb));
 
 		if (!nb)
-			return ocl_fail(d, HAL_ERR_NOMEM, "out of memory for buffer wrappers");
+			return hal_device_fail(&d->base, HAL_ERR_NOMEM,
+					       "out of memory for buffer wrappers");
 		d->bufs = nb;
 		d->cap_bufs = cap;
 	}
@@ -82,8 +83,9 @@ static enum hal_status buf_create(struct ocl_dev *d, char *lo, char *hi, bool re
 	mem = clCreateBuffer(d->ctx, flags, (size_t)(hi - lo), d->info.copy_mode ? NULL : lo,
 			     &err);
 	if (!mem)
-		return ocl_fail(d, HAL_ERR_DEVICE, "clCreateBuffer of %zu bytes at %p: %s",
-				(size_t)(hi - lo), (void *)lo, ocl_strerror(err));
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE,
+				       "clCreateBuffer of %zu bytes at %p: %s", (size_t)(hi - lo),
+				       (void *)lo, ocl_strerror(err));
 	d->bufs[d->n_bufs++] = (struct ocl_buf){ lo, (size_t)(hi - lo), mem, read_only, false };
 	return HAL_OK;
 }
@@ -119,7 +121,8 @@ static enum hal_status upload(struct ocl_dev *d, struct ocl_buf *b, const char *
 					  0, NULL, NULL);
 
 	if (err != CL_SUCCESS)
-		return ocl_fail(d, HAL_ERR_DEVICE, "uploading %zu bytes: %s", n, ocl_strerror(err));
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "uploading %zu bytes: %s", n,
+				       ocl_strerror(err));
 	d->base.stats.bytes_copied += n;
 	return HAL_OK;
 }
@@ -131,7 +134,8 @@ enum hal_status ocl_buf_arg(struct ocl_dev *d, void *ptr, size_t bytes, enum ocl
 	enum hal_status st = HAL_OK;
 
 	if (!b)
-		return ocl_fail(d, HAL_ERR_DEVICE, "no buffer reserved for %p (+%zu)", ptr, bytes);
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "no buffer reserved for %p (+%zu)",
+				       ptr, bytes);
 	out->mem = b->mem;
 	out->off = (cl_ulong)((char *)ptr - b->host);
 	if (!d->info.copy_mode || acc == OCL_WRITE)
@@ -155,12 +159,13 @@ enum hal_status ocl_buf_download(struct ocl_dev *d, void *ptr, size_t bytes)
 		return HAL_OK;
 	b = find(d, ptr, bytes);
 	if (!b)
-		return ocl_fail(d, HAL_ERR_DEVICE, "no buffer reserved for %p (+%zu)", ptr, bytes);
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "no buffer reserved for %p (+%zu)",
+				       ptr, bytes);
 	err = clEnqueueReadBuffer(d->queue, b->mem, CL_FALSE, (size_t)((char *)ptr - b->host),
 				  bytes, ptr, 0, NULL, NULL);
 	if (err != CL_SUCCESS)
-		return ocl_fail(d, HAL_ERR_DEVICE, "downloading %zu bytes: %s", bytes,
-				ocl_strerror(err));
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "downloading %zu bytes: %s", bytes,
+				       ocl_strerror(err));
 	d->base.stats.bytes_copied += bytes;
 	return HAL_OK;
 }
@@ -177,8 +182,9 @@ enum hal_status ocl_scratch(struct ocl_dev *d, enum ocl_scratch s, size_t bytes,
 		d->scratch_bytes[s] = 0;
 		d->scratch[s] = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
 		if (!d->scratch[s])
-			return ocl_fail(d, HAL_ERR_NOMEM, "scratch buffer of %zu bytes: %s", bytes,
-					ocl_strerror(err));
+			return hal_device_fail(&d->base, HAL_ERR_NOMEM,
+					       "scratch buffer of %zu bytes: %s", bytes,
+					       ocl_strerror(err));
 		d->scratch_bytes[s] = bytes;
 	}
 	*out = d->scratch[s];

@@ -10,7 +10,6 @@
 #include "ocl_internal.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +20,6 @@
 #define MAX_PLATFORMS 16
 #define MAX_DEVICES 64
 #define PREFERRED_WG 64 /* a multiple of every GPU's SIMD width (32 or 64) */
-
-enum hal_status ocl_fail(struct ocl_dev *d, enum hal_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(d->base.error, sizeof(d->base.error), fmt, ap);
-	va_end(ap);
-	return st;
-}
 
 const char *ocl_strerror(cl_int err)
 {
@@ -420,12 +409,14 @@ enum hal_status hal_opencl_map_host(struct hal_device *dev, void *ptr, size_t by
 	m = clEnqueueMapBuffer(d->queue, a.mem, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, a.off, bytes,
 			       0, NULL, NULL, &e);
 	if (!m)
-		return ocl_fail(d, HAL_ERR_DEVICE, "clEnqueueMapBuffer: %s", ocl_strerror(e));
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "clEnqueueMapBuffer: %s",
+				       ocl_strerror(e));
 	*out_mapped = m;
 	e = clEnqueueUnmapMemObject(d->queue, a.mem, m, 0, NULL, NULL);
 	if (e == CL_SUCCESS)
 		e = clFinish(d->queue);
-	return e == CL_SUCCESS ? HAL_OK : ocl_fail(d, HAL_ERR_DEVICE, "unmap: %s", ocl_strerror(e));
+	return e == CL_SUCCESS ? HAL_OK : hal_device_fail(&d->base, HAL_ERR_DEVICE, "unmap: %s",
+							  ocl_strerror(e));
 }
 
 /* ---- fences ----------------------------------------------------------------------------- */
@@ -454,13 +445,14 @@ enum hal_status hal_opencl_enqueue(struct hal_device *dev, const struct hal_op *
 		return st;
 	}
 	if (n_wait > sizeof(evs) / sizeof(evs[0]))
-		return ocl_fail(d, HAL_ERR_INVALID, "%u fences to wait for (at most %zu)", n_wait,
-				sizeof(evs) / sizeof(evs[0]));
+		return hal_device_fail(&d->base, HAL_ERR_INVALID,
+				       "%u fences to wait for (at most %zu)", n_wait,
+				       sizeof(evs) / sizeof(evs[0]));
 	for (uint32_t i = 0; i < n_wait; i++)
 		evs[i] = wait[i]->event;
 	f = calloc(1, sizeof(*f));
 	if (!f)
-		return ocl_fail(d, HAL_ERR_NOMEM, "out of memory for a fence");
+		return hal_device_fail(&d->base, HAL_ERR_NOMEM, "out of memory for a fence");
 	f->dev = d;
 	f->t0 = hal_now_ns();
 	st = ocl_enqueue_op(d, op, n_wait, n_wait ? evs : NULL, &f->event);
@@ -492,7 +484,8 @@ enum hal_status hal_opencl_event_wait(struct hal_opencl_event *f)
 			e = status;
 	}
 	if (e != CL_SUCCESS)
-		return ocl_fail(f->dev, HAL_ERR_DEVICE, "waiting for the op: %s", ocl_strerror(e));
+		return hal_device_fail(&f->dev->base, HAL_ERR_DEVICE, "waiting for the op: %s",
+				       ocl_strerror(e));
 	f->dev->base.stats.busy_ns += hal_now_ns() - f->t0;
 	return HAL_OK;
 }
@@ -514,7 +507,7 @@ static enum hal_status backend_create(const struct hal_device_options *opts,
 	return hal_opencl_create(opts, NULL, out, err, len);
 }
 
-const struct hal_backend hal_opencl_backend = {
+const struct hal_backend hal_backend_opencl = {
 	.name = "gpu",
 	.description = "OpenCL device (a GPU if present, else an accelerator or CPU device, "
 		       "e.g. PoCL)",

@@ -163,8 +163,8 @@ static enum hal_status go(struct launch *l, cl_uint dims, const size_t *global,
 		e = clEnqueueNDRangeKernel(l->d->queue, l->d->kernels[l->k], dims, NULL, global,
 					   local, 0, NULL, NULL);
 	if (e != CL_SUCCESS)
-		return ocl_fail(l->d, HAL_ERR_DEVICE, "kernel %s: %s", ocl_kernel_names[l->k],
-				ocl_strerror(e));
+		return hal_device_fail(&l->d->base, HAL_ERR_DEVICE, "kernel %s: %s",
+				       ocl_kernel_names[l->k], ocl_strerror(e));
 	return HAL_OK;
 }
 
@@ -399,8 +399,8 @@ static enum hal_status run_op(struct ocl_dev *d, const struct hal_op *op)
 	case HAL_OP_EMBED:
 		return run_embed(d, op);
 	default:
-		return ocl_fail(d, HAL_ERR_UNSUPPORTED, "op %s is not supported",
-				hal_op_name(op->kind));
+		return hal_device_fail(&d->base, HAL_ERR_UNSUPPORTED, "op %s is not supported",
+				       hal_op_name(op->kind));
 	}
 }
 
@@ -416,15 +416,17 @@ enum hal_status ocl_enqueue_op(struct ocl_dev *d, const struct hal_op *op, cl_ui
 	cl_int e;
 
 	if (!ocl_supports(&d->base, op))
-		return ocl_fail(d, HAL_ERR_UNSUPPORTED, "%s '%s': operands this device cannot take "
-				"(type or alignment)", hal_op_name(op->kind),
-				op->dst->name ? op->dst->name : "(unnamed)");
+		return hal_device_fail(&d->base, HAL_ERR_UNSUPPORTED,
+				       "%s '%s': operands this device cannot take "
+				       "(type or alignment)", hal_op_name(op->kind),
+				       op->dst->name ? op->dst->name : "(unnamed)");
 	if (n_wait && (e = clEnqueueMarkerWithWaitList(d->queue, n_wait, wait, NULL)))
-		return ocl_fail(d, HAL_ERR_DEVICE, "waiting for fences: %s", ocl_strerror(e));
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "waiting for fences: %s",
+				       ocl_strerror(e));
 	if ((st = run_op(d, op)))
 		return st;
 	e = clEnqueueMarkerWithWaitList(d->queue, 0, NULL, out_ev);
 	if (e != CL_SUCCESS)
-		return ocl_fail(d, HAL_ERR_DEVICE, "marker: %s", ocl_strerror(e));
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "marker: %s", ocl_strerror(e));
 	return HAL_OK;
 }

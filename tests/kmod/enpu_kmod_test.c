@@ -6,8 +6,8 @@
  * Groups (each prints "ok"/"FAIL" lines, the last line is "enpu_kmod_test: N passed, M failed"):
  *   contract  every ioctl argument error gets its errno, and the kernel logs nothing above info
  *   isolation a client cannot reach another client's BOs or contexts
- *   jobs      results bit-identical to the in-process engine (kmod/npu_engine.c linked here),
- *             syncobj chains, implicit sync across contexts
+ *   jobs      results bit-identical to the in-process engine (kmod/silicon/npu_engine.c linked
+ *             here), syncobj chains, implicit sync across contexts
  *   hang      a stalled job (ENPU_OP_DEBUG_STALL, module debug_stall=1) is reset within the
  *             timeout with -ETIMEDOUT, and the next jobs of every client complete
  *   devfreq   min_freq/max_freq bound cur_freq; trans_stat, governor
@@ -40,7 +40,7 @@
 #include <xf86drm.h>
 
 #include "uapi/drm/edge_npu_drm.h"
-#include "kmod/npu_engine.h"
+#include "kmod/silicon/npu_engine.h"
 
 static int n_pass, n_fail;
 static unsigned int timeout_ms = 500;

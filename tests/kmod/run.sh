@@ -67,8 +67,9 @@ echo "kernel $KVER, build dir $OUT"
 # ---- the module, built from a copy so that the source tree stays clean ---------------------
 SRC=$OUT/src
 rm -rf "$SRC"
-mkdir -p "$SRC/kmod" "$SRC/uapi/drm"
+mkdir -p "$SRC/kmod/silicon" "$SRC/uapi/drm"
 cp "$ROOT"/kmod/*.c "$ROOT"/kmod/*.h "$ROOT"/kmod/Kbuild "$SRC/kmod/"
+cp "$ROOT"/kmod/silicon/*.c "$ROOT"/kmod/silicon/*.h "$SRC/kmod/silicon/"
 cp "$ROOT"/uapi/*.h "$SRC/uapi/"
 cp "$ROOT"/uapi/drm/*.h "$SRC/uapi/drm/"
 make -s -C "/lib/modules/$KVER/build" M="$SRC/kmod" modules >"$OUT/kbuild.log" 2>&1 ||
@@ -81,7 +82,8 @@ fi
 # shellcheck disable=SC2046
 $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$ROOT" \
 	$(pkg-config --static --cflags libdrm) \
-	-o "$OUT/enpu_kmod_test" "$ROOT/tests/kmod/enpu_kmod_test.c" "$ROOT/kmod/npu_engine.c" \
+	-o "$OUT/enpu_kmod_test" "$ROOT/tests/kmod/enpu_kmod_test.c" \
+	"$ROOT/kmod/silicon/npu_engine.c" \
 	$(pkg-config --static --libs libdrm) || fail "test program build failed"
 # the generic-netlink subscriber, through the user-space reader (libnl-genl, static)
 # shellcheck disable=SC2046

@@ -17,7 +17,7 @@
 #include "hal/cpu/cpu_fast.h"
 #include "hal/hal.h"
 #include "hal/opencl/opencl.h"
-#include "kmod/npu_engine.h"
+#include "kmod/silicon/npu_engine.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -414,7 +414,10 @@ static void apply(struct sched_dev_profile *d, const struct measured *m)
 			d->type_scale[t] = m->type_rate[t] / ref;
 }
 
-/* The in-process NPU's figures are the engine model's (kmod/npu_engine.c), not a clock's. */
+/*
+ * The in-process NPU's figures are the engine model's (kmod/silicon/npu_engine.c), not a
+ * clock's.
+ */
 static void apply_npu(struct sched_dev_profile *d)
 {
 	const struct npu_hw_params *hw = &npu_default_hw;

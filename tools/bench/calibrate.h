@@ -30,8 +30,8 @@ struct bench_calib_opts {
  * Measures device "cpu" and, when it opens, "gpu"; fills out from base (which supplies what
  * cannot be measured here: power, OPPs as the clock the rates are relative to, wake and
  * suspend figures) with the measured bandwidths, rates, type scales, launch and sync times.
- * The NPU device of base, if any, gets the figures of the engine model (kmod/npu_engine.c),
- * since its time is modeled, not measured. Returns 0, or -1 with err set.
+ * The NPU device of base, if any, gets the figures of the engine model
+ * (kmod/silicon/npu_engine.c), since its time is modeled, not measured. Returns 0, or -1 with err set.
  */
 int bench_calibrate(const struct bench_calib_opts *o, const struct sched_profile *base,
 		    struct sched_profile *out, char *err, size_t err_len);

@@ -58,13 +58,13 @@ void *bench_random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t 
 		memcpy(w + i, &v, len - i < 8 ? len - i : 8);
 	}
 	if (type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0) {
-		uint16_t h = fp32_to_fp16(0.01f);
+		uint16_t h = hal_fp32_to_fp16(0.01f);
 
 		for (size_t i = 0; i < len; i += bb)
 			memcpy(w + i, &h, 2);
 	} else if (type == HAL_TYPE_F16) {
 		for (size_t i = 0; i < len; i += 2) {
-			uint16_t v = fp32_to_fp16((float)(w[i] % 200) / 100.0f - 1.0f);
+			uint16_t v = hal_fp32_to_fp16((float)(w[i] % 200) / 100.0f - 1.0f);
 			memcpy(w + i, &v, 2);
 		}
 	} else if (type == HAL_TYPE_F32) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A stand-in for the kernel's <linux/types.h> used by tests/npu_kernel_subset.sh: typedefs
- * only, so that kmod/npu_engine.c compiles with -nostdinc -D__KERNEL__ and any use of libc
+ * only, so that kmod/silicon/npu_engine.c compiles with -nostdinc -D__KERNEL__ and any use of libc
  * or of a kernel facility the engine does not declare breaks the build.
  */
 #ifndef _STUB_LINUX_TYPES_H

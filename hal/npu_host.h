@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * npu_model.h - host-side helpers around the NPU engine (kmod/npu_engine.h): converting GGUF
- * weights to the NPU layout, quantizing activations at partition boundaries, computing
- * requantization pairs and LUTs, and building command streams.
+ * npu_host.h - the host side of the NPU boundary, around the simulated silicon's engine
+ * (kmod/silicon/npu_engine.h): converting GGUF weights to the NPU layout, quantizing
+ * activations at partition boundaries, computing requantization pairs and LUTs, and building
+ * command streams.
  *
- * User space only (uses float). Used by the in-process NPU device (hal/npu-sim), the model
- * compiler and the kernel driver's user-space side. No global state; every function is
- * thread-safe on distinct arguments.
+ * User space only (uses float). Shared by both NPU backends, the in-process device (hal/npu)
+ * and the kernel driver's (hal/npu_drm), which is why it sits in hal/ rather than in either.
+ * No global state; every function is thread-safe on distinct arguments.
  *
  * Numerics (measured by tests/test_npu_engine.c against hal/cpu/cpu_ref.c):
  *  - Weights: an fp16 block scale is exactly m * 2^e with |m| <= 2047, so conversion is
@@ -19,15 +20,15 @@
  *    outputs). Measured: cosine >= 0.9999999, max |error| <= 1e-6 of the output range (the
  *    difference is the reference's own float rounding).
  */
-#ifndef EDGE_NPU_NPU_MODEL_H
-#define EDGE_NPU_NPU_MODEL_H
+#ifndef EDGE_NPU_HAL_NPU_HOST_H
+#define EDGE_NPU_HAL_NPU_HOST_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "hal/hal.h"
-#include "kmod/npu_engine.h"
+#include "kmod/silicon/npu_engine.h"
 
 /* ---- (a) weights ------------------------------------------------------------------------- */
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * npu_model.c - host-side helpers of the NPU: weight conversion, boundary quantization,
- * requantization pairs, LUTs and the command-stream builder. See npu_model.h.
+ * npu_host.c - the host side of the NPU boundary: weight conversion, boundary quantization,
+ * requantization pairs, LUTs and the command-stream builder. See npu_host.h.
  */
-#include "hal/npu/npu_model.h"
+#include "hal/npu_host.h"
 #include "hal/quant.h"
 
 #include <math.h>
@@ -102,13 +102,13 @@ enum hal_status npu_convert_weights(enum hal_type type, const void *src, uint32_
 			memcpy(&h, s, 2);
 			clamped += !put_scale(d, h);
 			memcpy(d + 4, s + 2, ENPU_QK);
-			s += sizeof(struct block_q8_0);
+			s += sizeof(struct hal_block_q8_0);
 			d += sizeof(struct enpu_block_q8);
 		} else {
 			memcpy(&h, s, 2);
 			clamped += !put_scale(d, h);
 			memcpy(d + 4, s + 2, ENPU_QK / 2); /* same nibble order as GGUF */
-			s += sizeof(struct block_q4_0);
+			s += sizeof(struct hal_block_q4_0);
 			d += sizeof(struct enpu_block_q4);
 		}
 	}
@@ -131,14 +131,14 @@ size_t npu_i32b_row_bytes(uint32_t n)
 
 void npu_quantize_act_row(const float *x, uint32_t k, void *dst)
 {
-	struct block_q8_0 q[8];
+	struct hal_block_q8_0 q[8];
 	uint8_t *d = dst;
 
 	/* through ggml's own quantizer, 8 blocks at a time, so the int8 values are its values */
 	for (uint32_t i = 0; i < k; i += 8 * ENPU_QK) {
 		uint32_t n = k - i < 8 * ENPU_QK ? k - i : 8 * ENPU_QK;
 
-		quantize_row_q8_0(x + i, q, n);
+		hal_quantize_row_q8_0(x + i, q, n);
 		for (uint32_t b = 0; b < n / ENPU_QK; b++) {
 			put_scale(d, q[b].d);
 			memcpy(d + 4, q[b].qs, ENPU_QK);

@@ -40,6 +40,6 @@ static inline u64 npu_div_u64(u64 a, u64 b)
 #endif
 
 /* The ISA header takes its __u32 & co. from <linux/types.h> in both worlds. */
-#include "../uapi/edge_npu_isa.h"
+#include "../../uapi/edge_npu_isa.h"
 
 #endif

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "hal/npu_drm/npu_drm_genl.h"
+#include "hal/rundir.h"
 #include "hal/telemetry.h"
 
 #define MAX_DEVS 32
@@ -303,23 +304,21 @@ static void scan_genl(struct sample *s)
 /* ---- in-process NPUs (devfreq-shaped directories) ----------------------------------------- */
 
 /*
- * Where in-process devices publish: the writers' candidates (hal_telem_base_dirs), except that
+ * Where in-process devices publish: the writers' candidates (hal_rundir_bases), except that
  * an explicit ENPU_SYSFS_DIR means "only there" (a private runtime, as the tests use).
  */
-static int base_dirs(char bases[2][HAL_TELEM_PATH_MAX])
+static int base_dirs(char bases[2][HAL_RUNDIR_PATH_MAX])
 {
-	const char *over = getenv("ENPU_SYSFS_DIR");
-
-	return hal_telem_base_dirs(bases, over && *over ? 1 : 2);
+	return hal_rundir_bases(bases, hal_rundir_explicit() ? 1 : 2);
 }
 
 static void scan_sim_devfreq(struct sample *s)
 {
-	char bases[2][HAL_TELEM_PATH_MAX];
+	char bases[2][HAL_RUNDIR_PATH_MAX];
 	int nb = base_dirs(bases);
 
 	for (int b = 0; b < nb; b++) {
-		char dir[HAL_TELEM_PATH_MAX + 16], path[HAL_TELEM_PATH_MAX + 300];
+		char dir[HAL_RUNDIR_PATH_MAX + 16], path[HAL_RUNDIR_PATH_MAX + 300];
 		char buf[1024];
 		DIR *dd;
 		struct dirent *de;
@@ -374,7 +373,7 @@ static void scan_sim_devfreq(struct sample *s)
 static void scan_shm(struct sample *s)
 {
 	static struct hal_telem_proc procs[MAX_PROCS];
-	char bases[2][HAL_TELEM_PATH_MAX], dir[HAL_TELEM_PATH_MAX + 8];
+	char bases[2][HAL_RUNDIR_PATH_MAX], dir[HAL_RUNDIR_PATH_MAX + 8];
 	int nb = base_dirs(bases), n = 0;
 
 	for (int b = 0; b < nb; b++) {

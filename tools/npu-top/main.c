@@ -115,13 +115,14 @@ static int parse_args(int argc, char **argv, struct mode *m)
 
 int main(int argc, char **argv)
 {
+	const char *sysfs_root = getenv("ENPU_SYSFS_ROOT");
 	struct mode m = { .count = -1 };
 	int r = parse_args(argc, argv, &m);
 
 	if (r >= 0)
 		return r;
-	if (getenv("NPU_TOP_SYSFS_ROOT"))
-		opt.sysfs = getenv("NPU_TOP_SYSFS_ROOT");
+	if (sysfs_root)
+		opt.sysfs = sysfs_root;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);

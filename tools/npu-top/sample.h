@@ -79,7 +79,7 @@ struct options {
 	enum sort_key sort;
 	bool reverse;
 	bool hide_idle;
-	const char *sysfs;    /* root of sysfs (tests point it at a fake tree) */
+	const char *sysfs;    /* root of sysfs: $ENPU_SYSFS_ROOT (tests: a fake tree) or /sys */
 	const char *proc;
 };
 

@@ -8,6 +8,7 @@
  * the state is reset when the pid changes.
  */
 #include "hal/telemetry.h"
+#include "hal/rundir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,50 +22,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ---- directories -------------------------------------------------------------------------- */
-
-int hal_telem_base_dirs(char out[][HAL_TELEM_PATH_MAX], int max)
-{
-	const char *over = getenv("ENPU_SYSFS_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
-	int n = 0;
-
-	if (max < 1)
-		return 0;
-	if (over && *over)
-		snprintf(out[n++], HAL_TELEM_PATH_MAX, "%s", over);
-	else if (xdg && *xdg)
-		snprintf(out[n++], HAL_TELEM_PATH_MAX, "%s/edge-npu", xdg);
-	if (n < max)
-		snprintf(out[n++], HAL_TELEM_PATH_MAX, "/tmp/edge-npu-%ld", (long)getuid());
-	return n;
-}
-
-/* mkdir -p, mode 0700 for what it creates. */
-static int mkdirs(const char *path)
-{
-	char tmp[HAL_TELEM_PATH_MAX];
-
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -1;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0700) && errno != EEXIST ? -1 : 0;
-}
-
-/* In the shared /tmp, a directory someone else made (or a symlink) must not be used. */
-static bool ours(const char *path)
-{
-	struct stat st;
-
-	return !lstat(path, &st) && S_ISDIR(st.st_mode) && st.st_uid == getuid();
-}
 
 /* ---- seqlock ------------------------------------------------------------------------------ */
 
@@ -119,7 +76,7 @@ static struct {
 	int fd;                    /* the flock'ed file; 0 = none (never a valid choice here) */
 	struct hal_telem_file *map;
 	const void *owner[HAL_TELEM_MAX_SLOTS];
-	char path[HAL_TELEM_PATH_MAX + 64];
+	char path[HAL_RUNDIR_PATH_MAX + 64];
 	char error[640];
 	bool failed;               /* creation failed once: do not retry on every op */
 } W = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -139,7 +96,7 @@ static void read_comm(char out[16])
 /* Creates, locks, initialises and publishes (rename) this process's file in base/procs. */
 static int create_in(const char *base)
 {
-	char dir[HAL_TELEM_PATH_MAX + 8], tmp[HAL_TELEM_PATH_MAX + 64];
+	char dir[HAL_RUNDIR_PATH_MAX + 8], tmp[HAL_RUNDIR_PATH_MAX + 64];
 	struct hal_telem_file *f;
 	int fd, e;
 
@@ -150,7 +107,7 @@ static int create_in(const char *base)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (mkdirs(dir))
+	if (hal_rundir_mkdirs(dir))
 		return -1;
 	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -189,7 +146,7 @@ fail:
 /* The file, created on first use; false when there is none. Called with W.lock held. */
 static bool ensure_file(void)
 {
-	char bases[2][HAL_TELEM_PATH_MAX];
+	char bases[2][HAL_RUNDIR_PATH_MAX];
 	int n, saved = 0;
 
 	if (W.pid != getpid()) {
@@ -209,9 +166,9 @@ static bool ensure_file(void)
 		return true;
 	if (W.failed)
 		return false;
-	n = hal_telem_base_dirs(bases, 2);
+	n = hal_rundir_bases(bases, 2);
 	for (int i = 0; i < n; i++) {
-		if (i == n - 1 && (mkdirs(bases[i]) || !ours(bases[i]))) {
+		if (i == n - 1 && (hal_rundir_mkdirs(bases[i]) || !hal_rundir_ours(bases[i]))) {
 			saved = errno ? errno : EPERM;
 			continue;
 		}
@@ -525,7 +482,7 @@ static int scan_dir(const char *dir, struct hal_telem_proc *out, int max, bool c
 	if (!d)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
 	while ((de = readdir(d)) && n < max) {
-		char path[HAL_TELEM_PATH_MAX + 300];
+		char path[HAL_RUNDIR_PATH_MAX + 300];
 		int fd;
 
 		if (!stats_name(de->d_name))
@@ -546,12 +503,12 @@ static int scan_dir(const char *dir, struct hal_telem_proc *out, int max, bool c
 
 int hal_telem_scan(const char *dir, struct hal_telem_proc *out, int max, bool clean)
 {
-	char bases[2][HAL_TELEM_PATH_MAX], sub[HAL_TELEM_PATH_MAX + 8];
+	char bases[2][HAL_RUNDIR_PATH_MAX], sub[HAL_RUNDIR_PATH_MAX + 8];
 	int nb, n = 0, got = 0, err = 0;
 
 	if (dir)
 		return scan_dir(dir, out, max, clean);
-	nb = hal_telem_base_dirs(bases, 2);
+	nb = hal_rundir_bases(bases, 2);
 	for (int i = 0; i < nb; i++) {
 		int k;
 

@@ -9,9 +9,9 @@
  *   ${ENPU_SYSFS_DIR:-$XDG_RUNTIME_DIR/edge-npu}/procs/<pid>.stats
  *   (without XDG_RUNTIME_DIR: /tmp/edge-npu-<uid>/procs/<pid>.stats)
  *
- * the same directory scheme as the in-process NPU's devfreq files (npu_sim.h). Another process
- * (npu-top) maps it read-only and reads a consistent snapshot at any moment without stopping
- * or signalling the writer.
+ * the same directory scheme as the in-process NPU's devfreq files (hal/rundir.h). Another
+ * process (npu-top) maps it read-only and reads a consistent snapshot at any moment without
+ * stopping or signalling the writer.
  *
  * Layout (struct hal_telem_file, little-endian host order, 4096 bytes): a versioned header
  * and HAL_TELEM_MAX_SLOTS device slots. Each slot is a seqlock: the writer makes slot.seq odd,
@@ -154,16 +154,6 @@ const char *hal_telem_error(void);
 
 /* ---- reader ------------------------------------------------------------------------------- */
 
-/*
- * The runtime directories of edge-npu in the order writers try them: ENPU_SYSFS_DIR or
- * $XDG_RUNTIME_DIR/edge-npu, then /tmp/edge-npu-<uid> (where a writer falls back when the first
- * is not writable). The telemetry files are in <base>/procs, the in-process NPUs' devfreq
- * directories in <base>/devfreq. Returns how many of out[] were filled (1 or 2); the
- * directories may not exist.
- */
-#define HAL_TELEM_PATH_MAX 512
-int hal_telem_base_dirs(char out[][HAL_TELEM_PATH_MAX], int max);
-
 /* One process's published devices, as read at one moment. */
 struct hal_telem_proc {
 	pid_t pid;
@@ -180,7 +170,7 @@ struct hal_telem_proc {
 int hal_telem_read_file(const char *path, struct hal_telem_proc *out);
 
 /*
- * Reads every live process's file in dir (NULL: <base>/procs of every hal_telem_base_dirs()).
+ * Reads every live process's file in dir (NULL: <base>/procs of every hal_rundir_bases()).
  * Files of dead processes are unlinked when clean is true. Returns the number of processes
  * stored in out (at most max; 0 when no directory exists: no process ever published), or -1
  * with errno when a directory exists but cannot be read.

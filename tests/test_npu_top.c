@@ -6,7 +6,7 @@
  * messages (not crashes) without a device or a terminal.
  *
  * Each test gets a private runtime directory (ENPU_SYSFS_DIR, which npu-top then reads
- * exclusively) and an empty sysfs root (NPU_TOP_SYSFS_ROOT), so that other programs on the
+ * exclusively) and an empty sysfs root (ENPU_SYSFS_ROOT), so that other programs on the
  * machine do not show up. The JSON is checked by python3 (which meson itself runs on).
  */
 #include <check.h>
@@ -37,7 +37,7 @@ static void setup(void)
 	ck_assert_int_eq(mkdir(rt, 0700), 0);
 	ck_assert_int_eq(mkdir(sysroot, 0700), 0);
 	setenv("ENPU_SYSFS_DIR", rt, 1);
-	setenv("NPU_TOP_SYSFS_ROOT", sysroot, 1);
+	setenv("ENPU_SYSFS_ROOT", sysroot, 1);
 	unsetenv("XDG_RUNTIME_DIR");
 }
 
@@ -211,7 +211,7 @@ START_TEST(screen_in_tmux)
 	snprintf(session, sizeof(session), "enpu-top-%ld", (long)getpid());
 	/* a private tmux server (-L) so that the test never touches a user's sessions */
 	struct tu_run r = tu_run("tmux -L %s new-session -d -s %s -x 160 -y 50 "
-				 "'ENPU_SYSFS_DIR=%s NPU_TOP_SYSFS_ROOT=%s TERM=xterm %s -s 0.3'",
+				 "'ENPU_SYSFS_DIR=%s ENPU_SYSFS_ROOT=%s TERM=xterm %s -s 0.3'",
 				 session, session, rt, sysroot, npu_top());
 
 	ck_assert_msg(r.status == 0, "tmux: %s", r.err);

@@ -190,6 +190,7 @@ static void stop_workers(struct tpool *p, uint32_t started)
 
 int tpool_create(uint32_t n_threads, struct tpool **out)
 {
+	const char *spin_us = getenv("ENPU_CPU_SPIN_US");
 	struct tpool *p;
 
 	*out = NULL;
@@ -200,8 +201,8 @@ int tpool_create(uint32_t n_threads, struct tpool **out)
 		return -ENOMEM;
 	p->n = n_threads;
 	p->spin_ns = TPOOL_SPIN_NS_DEFAULT;
-	if (getenv("ENPU_CPU_SPIN_US"))
-		p->spin_ns = strtoull(getenv("ENPU_CPU_SPIN_US"), NULL, 10) * 1000ull;
+	if (spin_us)
+		p->spin_ns = strtoull(spin_us, NULL, 10) * 1000ull;
 	p->workers = calloc(n_threads, sizeof(*p->workers));
 	if (!p->workers) {
 		free(p);

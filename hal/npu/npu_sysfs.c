@@ -10,6 +10,7 @@
  * never sees half a file.
  */
 #include "hal/npu/npu_sim.h"
+#include "hal/rundir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -387,32 +388,6 @@ void npu_sysfs_job_done(struct npu_sysfs *s, uint64_t busy_ns, const struct npu_
 
 /* ---- the directory ------------------------------------------------------------------------ */
 
-/* mkdir -p with mode 0700 for what it creates. */
-static int mkdirs(const char *path)
-{
-	char tmp[512];
-
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -1;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0700) && errno != EEXIST ? -1 : 0;
-}
-
-/* In the shared /tmp a directory someone else made (or a symlink) must not be used. */
-static bool ours(const char *path)
-{
-	struct stat st;
-
-	return !lstat(path, &st) && S_ISDIR(st.st_mode) && st.st_uid == getuid();
-}
-
 /* Leases npu<N> under base/devfreq: 0, or -1 with errno. */
 static int lease(struct npu_sysfs *s, const char *base)
 {
@@ -420,7 +395,7 @@ static int lease(struct npu_sysfs *s, const char *base)
 		int dfd, lfd;
 
 		if (snprintf(s->path, sizeof(s->path), "%s/devfreq/npu%d", base, i) >=
-		    (int)sizeof(s->path) || mkdirs(s->path))
+		    (int)sizeof(s->path) || hal_rundir_mkdirs(s->path))
 			return -1;
 		dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (dfd < 0)
@@ -503,10 +478,9 @@ static uint64_t mono_ns(void)
 
 int npu_sysfs_open(struct npu_sysfs *s, uint32_t opp, char *err, size_t err_len)
 {
-	const char *over = getenv("ENPU_SYSFS_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
-	char cand[2][512];
+	char cand[2][HAL_RUNDIR_PATH_MAX];
 	uint64_t now = mono_ns();
-	int nc = 0, saved = 0;
+	int nc = hal_rundir_bases(cand, 2), saved = 0;
 
 	memset(s, 0, sizeof(*s));
 	s->dirfd = s->lockfd = s->inofd = -1;
@@ -517,15 +491,11 @@ int npu_sysfs_open(struct npu_sysfs *s, uint32_t opp, char *err, size_t err_len)
 	s->set_hz = opp_hz(s->opp);
 	s->state_since_ns = s->win_start_ns = s->stats_written_ns = now;
 
-	if (over && *over)
-		snprintf(cand[nc++], sizeof(cand[0]), "%s", over);
-	else if (xdg && *xdg)
-		snprintf(cand[nc++], sizeof(cand[0]), "%s/edge-npu", xdg);
-	snprintf(cand[nc++], sizeof(cand[0]), "/tmp/edge-npu-%ld", (long)getuid());
 	for (int i = 0; i < nc; i++) {
 		bool tmp = i == nc - 1;
 
-		if ((tmp && (mkdirs(cand[i]) || !ours(cand[i]))) || lease(s, cand[i])) {
+		if ((tmp && (hal_rundir_mkdirs(cand[i]) || !hal_rundir_ours(cand[i]))) ||
+		    lease(s, cand[i])) {
 			saved = errno ? errno : EPERM;
 			if (!tmp)
 				fprintf(stderr, "edge-npu: npu: cannot use %s for the DVFS "

@@ -89,6 +89,7 @@ static int dump(enpu_context *ctx, enpu_model *m, const char *prompt, int steps)
 int main(int argc, char **argv)
 {
 	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	const char *device = getenv("ENPU_DEVICE");
 	enpu_context *ctx;
 	enpu_model *m;
 	int rc = 0;
@@ -97,7 +98,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: enpu_dump MODEL.gguf STEPS PROMPT...\n");
 		return 2;
 	}
-	co.device = getenv("ENPU_DEVICE") ? getenv("ENPU_DEVICE") : "cpu-ref";
+	co.device = device ? device : "cpu-ref";
 	co.n_threads = 1;
 	if (enpu_context_create(&co, &ctx))
 		return fprintf(stderr, "enpu_dump: %s\n", enpu_last_error(NULL)), 1;

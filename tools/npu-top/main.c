@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * npu-top - what the edge-npu devices are doing, and for whom.
+ *
+ * Every interval it takes a sample of all the devices and their clients (sample.h) and shows
+ * the rates since the previous one (view.h): on a curses screen, as one JSON snapshot (-J) or
+ * as JSON lines (-l), the latter two without a terminal. Missing devices or unreadable
+ * processes are reported, never fatal.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "view.h"
+
+struct options opt = { .interval = 1.0, .sort = SORT_ENGINE, .sysfs = "/sys", .proc = "/proc" };
+
+volatile sig_atomic_t stop;
+
+/* What the command line asks for besides opt. */
+struct mode {
+	bool json, lines;
+	long count;
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: npu-top [-J | -l [-n N]] [-s SECONDS] [-d DEVICE]\n"
+		"Shows edge-npu devices (kernel driver and in-process NPUs, plus the CPU/GPU\n"
+		"backends of programs using the stack) and the processes using them.\n\n"
+		"  -s, --interval S  sampling interval in seconds (default 1; 0.05 .. 3600)\n"
+		"  -d, --device D    only devices whose id contains D (edge-npu.0, npu0, cpu)\n"
+		"  -J, --json        one JSON snapshot (two samples S apart) on stdout, then exit\n"
+		"  -l, --json-lines  a JSON snapshot per interval, one per line\n"
+		"  -n, --count N     with -l: stop after N lines\n"
+		"  -h, --help        this help\n\n"
+		"Keys: q quit, e/p/m/j/n sort by engine%%/pid/memory/jobs/name, r reverse,\n"
+		"f cycle a device filter, i hide idle processes, +/- interval.\n"
+		"Busy %% is delta busy time over delta wall time, clamped to 100 (per engine).\n"
+		"In-process devices are found in $XDG_RUNTIME_DIR/edge-npu and /tmp/edge-npu-UID,\n"
+		"or only in $ENPU_SYSFS_DIR when it is set. Power is modeled: the engine's energy\n"
+		"over the modeled time it ran.\n");
+}
+
+/* One option into opt or m: -1 to go on, else the exit status. */
+static int parse_option(int c, const char *arg, struct mode *m)
+{
+	char *end;
+
+	switch (c) {
+	case 's':
+		opt.interval = strtod(arg, &end);
+		if (*end || !(opt.interval >= 0.05 && opt.interval <= 3600)) {
+			fprintf(stderr, "npu-top: -s %s: the interval is seconds, 0.05 to 3600\n",
+				arg);
+			return 2;
+		}
+		return -1;
+	case 'd':
+		opt.dev_filter = arg;
+		return -1;
+	case 'J':
+		m->json = true;
+		return -1;
+	case 'l':
+		m->lines = true;
+		return -1;
+	case 'n':
+		m->count = strtol(arg, &end, 10);
+		if (*end || m->count < 1) {
+			fprintf(stderr, "npu-top: -n %s: a positive count\n", arg);
+			return 2;
+		}
+		return -1;
+	case 'h':
+		usage(stdout);
+		return 0;
+	default:
+		usage(stderr);
+		return 2;
+	}
+}
+
+/* The command line into opt and m: -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct mode *m)
+{
+	static const struct option longopts[] = {
+		{ "interval", required_argument, NULL, 's' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "json-lines", no_argument, NULL, 'l' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "s:d:Jln:h", longopts, NULL)) != -1)
+		if ((r = parse_option(c, optarg, m)) >= 0)
+			return r;
+	if (optind < argc) {
+		fprintf(stderr, "npu-top: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *sysfs_root = getenv("ENPU_SYSFS_ROOT");
+	struct mode m = { .count = -1 };
+	int r = parse_args(argc, argv, &m);
+
+	if (r >= 0)
+		return r;
+	if (sysfs_root)
+		opt.sysfs = sysfs_root;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	if (!m.json && !m.lines)
+		return run_curses();
+	return run_json(m.json, m.count);
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * view_json.c - the JSON view (-J, -l): one object per snapshot on one line, for scripts and
+ * tests. Absent figures are null, never 0, so that "no data" and "idle" differ.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <time.h>
+
+#include "view.h"
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_u64(FILE *f, bool have, uint64_t v)
+{
+	if (have)
+		fprintf(f, "%" PRIu64, v);
+	else
+		fputs("null", f);
+}
+
+static void json_num(FILE *f, bool have, double v)
+{
+	if (have && isfinite(v))
+		fprintf(f, "%.3f", v);
+	else
+		fputs("null", f);
+}
+
+/* ,"key": then the string s */
+static void json_key_str(FILE *f, const char *key, const char *s)
+{
+	fprintf(f, ",\"%s\":", key);
+	json_str(f, s);
+}
+
+static void json_dev(FILE *f, const struct dev_view *v)
+{
+	const struct dev *d = v->d;
+
+	fputs("{\"id\":", f);
+	json_str(f, d->id);
+	json_key_str(f, "kind", d->kind);
+	json_key_str(f, "source", d->source);
+	json_key_str(f, "driver", d->driver);
+	fprintf(f, ",\"pid\":%ld,\"engines\":%d,\"busy_pct\":", d->pid, d->engines);
+	json_num(f, v->has_busy, v->busy_pct);
+	fprintf(f, ",\"cur_freq_hz\":%" PRIu64 ",\"min_freq_hz\":%" PRIu64
+		",\"max_freq_hz\":%" PRIu64, d->cur_hz, d->min_hz, d->max_hz);
+	json_key_str(f, "governor", d->governor);
+	json_key_str(f, "power_state", v->power);
+	fputs(",\"power_mw\":", f);
+	json_num(f, v->has_power, v->power_mw);
+	fputs(",\"energy_uj\":", f);
+	json_num(f, d->has_energy, (double)d->energy_pj / 1e6);
+	fputs(",\"temperature_c\":null,\"jobs\":", f);
+	json_u64(f, d->has_jobs, d->jobs);
+	fputs(",\"jobs_failed\":", f);
+	json_u64(f, d->has_jobs, d->jobs_failed);
+	fputs(",\"resets\":", f);
+	json_u64(f, d->has_jobs, d->resets);
+	fputs(",\"jobs_per_s\":", f);
+	json_num(f, v->has_jobs_rate, v->jobs_per_s);
+	fputs(",\"cycles\":", f);
+	json_u64(f, d->has_cycles, d->cycles);
+	fprintf(f, ",\"busy_ns\":%" PRIu64 ",\"memory_bytes\":%" PRIu64
+		",\"queue_depth\":%u}", d->busy_ns, d->mem_bytes, d->queue);
+}
+
+static void json_client(FILE *f, const struct client_view *v)
+{
+	const struct client *c = v->c;
+
+	fprintf(f, "{\"pid\":%ld,\"name\":", c->pid);
+	json_str(f, c->comm);
+	json_key_str(f, "device", c->dev);
+	json_key_str(f, "source", c->source);
+	fputs(",\"engine_pct\":", f);
+	json_num(f, true, v->busy_pct);
+	fprintf(f, ",\"busy_ns\":%" PRIu64 ",\"memory_bytes\":%" PRIu64 ",\"jobs\":",
+		c->busy_ns, c->mem_bytes);
+	json_u64(f, c->has_jobs, c->jobs);
+	fputs(",\"jobs_per_s\":", f);
+	json_num(f, v->has_jobs_rate, v->jobs_per_s);
+	fputc('}', f);
+}
+
+static void print_json(FILE *f, const struct sample *prev, const struct sample *cur,
+		       const char *warning)
+{
+	static struct dev_view dv[MAX_DEVS];
+	static struct client_view cv[MAX_CLIENTS];
+	int nd = make_dev_views(prev, cur, dv), nc = make_client_views(prev, cur, cv);
+	struct timespec rt;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	fprintf(f, "{\"version\":1,\"time\":%.3f,\"interval_s\":%.3f,\"devices\":[",
+		(double)rt.tv_sec + rt.tv_nsec / 1e9, (double)(cur->t_ns - prev->t_ns) / 1e9);
+	for (int i = 0; i < nd; i++) {
+		fputs(i ? "," : "", f);
+		json_dev(f, &dv[i]);
+	}
+	fputs("],\"processes\":[", f);
+	for (int i = 0; i < nc; i++) {
+		fputs(i ? "," : "", f);
+		json_client(f, &cv[i]);
+	}
+	fputs("],\"warnings\":[", f);
+	if (warning)
+		json_str(f, warning);
+	fputs("]}\n", f);
+	fflush(f);
+}
+
+int run_json(bool once, long count)
+{
+	static struct sample a, b;
+	struct sample *prev = &a, *cur = &b, *t;
+	char why[256];
+
+	take_sample(prev);
+	for (long i = 0; !stop && (count < 0 || i < count); i++) {
+		struct timespec ts = { (time_t)opt.interval,
+				       (long)((opt.interval - (time_t)opt.interval) * 1e9) };
+
+		nanosleep(&ts, NULL);
+		take_sample(cur);
+		print_json(stdout, prev, cur, why_empty(cur, why, sizeof(why)));
+		if (ferror(stdout))
+			return 1;
+		if (once)
+			break;
+		t = prev;
+		prev = cur;
+		cur = t;
+	}
+	return 0;
+}

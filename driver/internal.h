@@ -7,8 +7,13 @@
 #include "gguf.h"
 #include "hal/hal.h"
 #include "sched/exec.h"
+#include "sched/cost.h"
+#include "sched/dag.h"
 #include "sched/graph.h"
-#include "sched/sched.h"
+#include "sched/partition.h"
+#include "sched/power.h"
+#include "sched/profile.h"
+#include "sched/simulate.h"
 #include "tokenizer.h"
 
 #include <pthread.h>

@@ -8,6 +8,11 @@
  */
 #include "bench.h"
 
+#include "sched/partition.h"
+#include "sched/power.h"
+#include "sched/profile.h"
+#include "sched/simulate.h"
+
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>

@@ -13,7 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sched.h"
+#include "hal/hal.h"
+#include "sched/profile.h"
 
 struct tpool;
 

@@ -21,7 +21,11 @@
  * role) and one layer's placement copied onto all. Minimising energy, a second start from the
  * op-by-op cheapest placement at the lowest clocks; the better of the two is kept.
  */
-#include "sched.h"
+#include "sched/partition.h"
+
+#include "sched/cost.h"
+#include "sched/power.h"
+#include "sched/simulate.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * profile.c - device profiles: a line-oriented text format (sched/profiles/README.md), parsed
  * with errors that name file:line, and written back by calibration.
  */
-#include "sched.h"
+#include "sched/profile.h"
 
 #include <ctype.h>
 #include <errno.h>

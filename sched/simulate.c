@@ -3,7 +3,9 @@
  * simulate.c - placement plans and the discrete-event simulation of a placed graph on a
  * profile: the modeled clock behind every modeled latency, energy and power figure.
  */
-#include "sched.h"
+#include "sched/simulate.h"
+
+#include "sched/cost.h"
 
 #include <math.h>
 #include <stdio.h>

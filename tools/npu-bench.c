@@ -20,7 +20,7 @@
 #include "hal/quant.h"
 #include "sched/bench.h"
 #include "sched/calibrate.h"
-#include "sched/sched.h"
+#include "sched/profile.h"
 
 #include <errno.h>
 #include <getopt.h>

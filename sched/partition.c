@@ -546,23 +546,97 @@ static bool pattern_moves(struct search *s, struct sched_plan *pl, const uint32_
 	return improved;
 }
 
-static void local_search(struct search *s, struct sched_plan *pl)
+/*
+ * Runs of consecutive nodes (a chain segment of a layer), single nodes included, each to
+ * every device at once. save is scratch of n entries. True if one was kept.
+ */
+static bool run_moves(struct search *s, struct sched_plan *pl, uint8_t *save)
+{
+	static const uint32_t runs[] = { 1, 2, 3, 4, 6, 8, 12, 16 };
+	const uint32_t n = s->d->n;
+	bool improved = false;
+
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		uint32_t len = runs[r];
+		if (len > n)
+			break;
+		for (uint32_t lo = 0; lo + len <= n && s->evals < s->max_evals; lo++)
+			for (uint32_t k = 0; k < s->p->n_dev; k++) {
+				if (!assign_run(s, pl, lo, lo + len, k, save))
+					continue;
+				if (try_placed(s, pl)) {
+					improved = true;
+					continue;
+				}
+				memcpy(pl->dev + lo, save, len);
+			}
+	}
+	return improved;
+}
+
+/*
+ * A node with its direct consumers, to every device at once: a producer moves to where its
+ * output is used. save is scratch of n entries. True if one was kept.
+ */
+static bool consumer_moves(struct search *s, struct sched_plan *pl, uint8_t *save)
 {
 	const struct sched_dag *d = s->d;
-	const uint32_t n = d->n, nd = s->p->n_dev;
-	static const uint32_t runs[] = { 1, 2, 3, 4, 6, 8, 12, 16 };
-	uint8_t *save = malloc(n ? n : 1);
-	uint8_t *sig_done = calloc(n ? n : 1, 1);
-	uint32_t *pos = malloc(sizeof(uint32_t) * (n ? n : 1));
-	uint32_t *lpos = malloc(sizeof(uint32_t) * (n ? n : 1));
-	uint64_t *sigkey = malloc(sizeof(uint64_t) * (n ? n : 1));
-	uint64_t *lkey = malloc(sizeof(uint64_t) * (n ? n : 1));
+	const uint32_t n = d->n;
+	bool improved = false;
+
+	for (uint32_t v = 0; v < n && s->evals < s->max_evals; v++)
+		for (uint32_t k = 0; k < s->p->n_dev; k++) {
+			uint32_t changed = 0;
+			memcpy(save, pl->dev, n);
+			changed += assign_run(s, pl, v, v + 1, k, save + v);
+			for (uint32_t e = d->succ_off[v]; e < d->succ_off[v + 1]; e++)
+				changed += assign_run(s, pl, d->succ[e], d->succ[e] + 1, k,
+						      save + d->succ[e]);
+			if (!changed || try_placed(s, pl)) {
+				improved |= changed > 0;
+				continue;
+			}
+			memcpy(pl->dev, save, n);
+		}
+	return improved;
+}
+
+/* Dispatch order: neighbours that do not depend on each other swapped. True if one was kept. */
+static bool neighbour_swaps(struct search *s, struct sched_plan *pl)
+{
+	const struct sched_dag *d = s->d;
+	bool improved = false;
+
+	for (uint32_t i = 0; i + 1 < d->n && s->evals < s->max_evals; i++) {
+		uint32_t a = pl->order[i], b = pl->order[i + 1];
+		bool dep = false;
+		for (uint32_t e = d->pred_off[b]; e < d->pred_off[b + 1]; e++)
+			dep |= d->pred[e] == a;
+		if (dep)
+			continue;
+		pl->order[i] = b;
+		pl->order[i + 1] = a;
+		if (try_plan(s, pl)) {
+			improved = true;
+			continue;
+		}
+		pl->order[i] = a;
+		pl->order[i + 1] = b;
+	}
+	return improved;
+}
+
+/*
+ * The keys of the class moves: each node's signature (sigkey) and its signature with its
+ * place in its layer (lkey; layers are runs of the DAG's order), and that place (lpos;
+ * UINT32_MAX and UINT64_MAX outside layers). True when some node is in a layer after layer 0.
+ */
+static bool layer_keys(const struct sched_dag *d, uint32_t *lpos, uint64_t *sigkey,
+		       uint64_t *lkey)
+{
 	bool layered = false;
 
-	if (!save || !sig_done || !pos || !lpos || !sigkey || !lkey)
-		goto out;
-	/* each node's place in its layer (layers are runs of the DAG's order); UINT32_MAX: none */
-	for (uint32_t v = 0, start = 0; v < n; v++) {
+	for (uint32_t v = 0, start = 0; v < d->n; v++) {
 		if (v == 0 || d->nodes[v].layer != d->nodes[v - 1].layer)
 			start = v;
 		lpos[v] = d->nodes[v].layer >= 0 ? v - start : UINT32_MAX;
@@ -571,6 +645,23 @@ static void local_search(struct search *s, struct sched_plan *pl)
 		lkey[v] = lpos[v] == UINT32_MAX ? UINT64_MAX
 						: d->nodes[v].sig ^ (lpos[v] + 1) * 0x9e3779b97f4a7c15ull;
 	}
+	return layered;
+}
+
+/* Every kind of move, round after round, until a round keeps none or the budget is spent. */
+static void local_search(struct search *s, struct sched_plan *pl)
+{
+	const uint32_t n = s->d->n;
+	uint8_t *save = malloc(n ? n : 1);
+	uint8_t *sig_done = calloc(n ? n : 1, 1);
+	uint32_t *pos = malloc(sizeof(uint32_t) * (n ? n : 1));
+	uint32_t *lpos = malloc(sizeof(uint32_t) * (n ? n : 1));
+	uint64_t *sigkey = malloc(sizeof(uint64_t) * (n ? n : 1));
+	uint64_t *lkey = malloc(sizeof(uint64_t) * (n ? n : 1));
+
+	if (!save || !sig_done || !pos || !lpos || !sigkey || !lkey)
+		goto out;
+	const bool layered = layer_keys(s->d, lpos, sigkey, lkey);
 	for (bool improved = true; improved && s->evals < s->max_evals;) {
 		improved = false;
 		/* class moves: every node with one signature to one device (all layers at once) */
@@ -580,37 +671,8 @@ static void local_search(struct search *s, struct sched_plan *pl)
 			improved |= class_moves(s, pl, lkey, save, sig_done);
 			improved |= pattern_moves(s, pl, lpos, save);
 		}
-		/* runs of consecutive nodes (a chain segment of a layer), single nodes included */
-		for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
-			uint32_t len = runs[r];
-			if (len > n)
-				break;
-			for (uint32_t lo = 0; lo + len <= n && s->evals < s->max_evals; lo++)
-				for (uint32_t k = 0; k < nd; k++) {
-					if (!assign_run(s, pl, lo, lo + len, k, save))
-						continue;
-					if (try_placed(s, pl)) {
-						improved = true;
-						continue;
-					}
-					memcpy(pl->dev + lo, save, len);
-				}
-		}
-		/* a node with its direct consumers: a producer moves to where its output is used */
-		for (uint32_t v = 0; v < n && s->evals < s->max_evals; v++)
-			for (uint32_t k = 0; k < nd; k++) {
-				uint32_t changed = 0;
-				memcpy(save, pl->dev, n);
-				changed += assign_run(s, pl, v, v + 1, k, save + v);
-				for (uint32_t e = d->succ_off[v]; e < d->succ_off[v + 1]; e++)
-					changed += assign_run(s, pl, d->succ[e], d->succ[e] + 1, k,
-							      save + d->succ[e]);
-				if (!changed || try_placed(s, pl)) {
-					improved |= changed > 0;
-					continue;
-				}
-				memcpy(pl->dev, save, n);
-			}
+		improved |= run_moves(s, pl, save);
+		improved |= consumer_moves(s, pl, save);
 		/*
 		 * Small graphs: two nodes re-placed at once (a swap of their devices, or two moves
 		 * neither of which helps alone), and each node moved anywhere in its device's order.
@@ -620,23 +682,7 @@ static void local_search(struct search *s, struct sched_plan *pl)
 			improved |= order_moves(s, pl, pos);
 			continue;
 		}
-		/* dispatch order: swap neighbours that do not depend on each other */
-		for (uint32_t i = 0; i + 1 < n && s->evals < s->max_evals; i++) {
-			uint32_t a = pl->order[i], b = pl->order[i + 1];
-			bool dep = false;
-			for (uint32_t e = d->pred_off[b]; e < d->pred_off[b + 1]; e++)
-				dep |= d->pred[e] == a;
-			if (dep)
-				continue;
-			pl->order[i] = b;
-			pl->order[i + 1] = a;
-			if (try_plan(s, pl)) {
-				improved = true;
-				continue;
-			}
-			pl->order[i] = a;
-			pl->order[i + 1] = b;
-		}
+		improved |= neighbour_swaps(s, pl);
 	}
 out:
 	free(save);

@@ -824,6 +824,36 @@ static void energy_seed(const struct sched_profile *p, const struct sched_dag *d
 	}
 }
 
+/*
+ * Energy: a second start from the placement that is cheapest op by op, since the local
+ * search from HEFT's (latency-minded) placement can stop at a plan that keeps a
+ * power-hungry device busy where the efficient ones would still meet the target. Its plan
+ * replaces pl when better; keep is scratch of pl's size.
+ */
+static enum sched_status energy_restart(struct search *s, struct sched_plan *pl,
+					struct sched_plan *keep)
+{
+	struct sched_plan seed;
+	enum sched_status st;
+
+	if ((st = sched_plan_alloc(&seed, s->d->n)))
+		return st;
+	struct search s2 = *s;
+	energy_seed(s->p, s->d, s->o, &seed);
+	s2.evals = 0;
+	sched_simulate(s->p, s->d, &seed, &s2.so, &s2.best);
+	if ((st = improve(&s2, &seed, keep, NULL)) == SCHED_OK) {
+		if (better(s, &s2.best, 0, &s->best, 0)) {
+			sched_plan_copy(pl, &seed);
+			s->best = s2.best;
+		}
+		s->evals += s2.evals;
+		s->moves += s2.moves;
+	}
+	sched_plan_free(&seed);
+	return st;
+}
+
 enum sched_status sched_partition(const struct sched_profile *p, const struct sched_dag *d,
 				  const struct sched_part_options *o, struct sched_plan *pl,
 				  struct sched_part_stats *stats, char *err, size_t err_len)
@@ -859,7 +889,7 @@ enum sched_status sched_partition(const struct sched_profile *p, const struct sc
 	}
 	if (!o->improve)
 		return SCHED_OK; /* s.finish is only allocated when improving */
-	struct sched_plan keep = { 0 }, seed = { 0 };
+	struct sched_plan keep = { 0 };
 	/* re-derived orders on small graphs only: they double the cost of a failed move */
 	if ((d->n <= SCHED_PART_PAIR_N && (st = sched_plan_alloc(&s.alt, d->n))) ||
 	    (st = sched_plan_alloc(&keep, d->n)))
@@ -868,25 +898,8 @@ enum sched_status sched_partition(const struct sched_profile *p, const struct sc
 		s.best_flow = flow(&s);
 	if ((st = improve(&s, pl, &keep, stats)))
 		goto out;
-	/*
-	 * Energy: a second start from the placement that is cheapest op by op, since the local
-	 * search from HEFT's (latency-minded) placement can stop at a plan that keeps a
-	 * power-hungry device busy where the efficient ones would still meet the target.
-	 */
-	if (o->objective == SCHED_MIN_ENERGY && (st = sched_plan_alloc(&seed, d->n)) == SCHED_OK) {
-		struct search s2 = s;
-		energy_seed(p, d, o, &seed);
-		s2.evals = 0;
-		sched_simulate(p, d, &seed, &s2.so, &s2.best);
-		if ((st = improve(&s2, &seed, &keep, NULL)))
-			goto out;
-		if (better(&s, &s2.best, 0, &s.best, 0)) {
-			sched_plan_copy(pl, &seed);
-			s.best = s2.best;
-		}
-		s.evals += s2.evals;
-		s.moves += s2.moves;
-	}
+	if (o->objective == SCHED_MIN_ENERGY && (st = energy_restart(&s, pl, &keep)))
+		goto out;
 	if (stats) {
 		stats->evals = s.evals;
 		stats->moves = s.moves;
@@ -896,7 +909,6 @@ out:
 		snprintf(err, err_len, "out of memory partitioning %u nodes", d->n);
 	sched_plan_free(&s.alt);
 	sched_plan_free(&keep);
-	sched_plan_free(&seed);
 	free(s.finish);
 	return st;
 }

@@ -120,7 +120,7 @@ uint32_t sched_model_matmul_weights(struct sched_model *m, struct hal_tensor **o
 /* ---- placement (place.c) ---------------------------------------------------------------- */
 
 /*
- * The fixed rule until the partitioner exists: ops whose weights a device owns run there;
+ * The fixed rule (placement other than "auto"): ops whose weights a device owns run there;
  * others on devs[preferred] when it supports them; the rest on devs[0] (the CPU fallback).
  */
 void sched_place_fixed(struct sched_graph *g, struct hal_device **devs, uint32_t n_devs,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * place.c - the fixed placement rule used until the cost-model partitioner exists: an op runs
- * on the device that owns its weights, else on the preferred device when that device supports
- * it, else on the fallback (device 0, the CPU).
+ * place.c - the fixed placement rule, used when a session's placement is not "auto" (then the
+ * cost-model partitioner places the graph, driver/placement.c): an op runs on the device that
+ * owns its weights, else on the preferred device when that device supports it, else on the
+ * fallback (device 0, the CPU).
  */
 #include "graph.h"
 

@@ -10,9 +10,11 @@
 #include "gguf.h"
 #include "hal/hal.h"
 #include "sched/exec.h"
+#include "sched/cost.h"
+#include "sched/dag.h"
 #include "sched/graph.h"
 #include "sched/placement.h"
-#include "sched/sched.h"
+#include "sched/profile.h"
 #include "tokenizer.h"
 
 #include <pthread.h>

@@ -4,7 +4,7 @@
  * the device's memory bandwidth), energy from C*V^2*f plus leakage plus memory traffic, the
  * cost of a tensor crossing devices, and the run-time correction by measured history.
  */
-#include "sched.h"
+#include "sched/cost.h"
 
 #include <math.h>
 #include <string.h>

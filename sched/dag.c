@@ -3,7 +3,7 @@
  * dag.c - the dependency DAG the scheduler works on: built from a graph by the memory every op
  * reads and writes, or from explicit edges.
  */
-#include "sched.h"
+#include "sched/dag.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -23,13 +23,14 @@
 #ifndef EDGE_NPU_SCHED_EXEC_H
 #define EDGE_NPU_SCHED_EXEC_H
 
+#include "sched/common.h"
+#include "sched/dag.h"
 #include "sched/graph.h"
 #include "sched/placement.h"
-#include "sched/sched.h"
 
 struct sched_exec;
 
-/* Starts one worker per device; devs must outlive the dispatcher. */
+/* Starts one worker per device (1 to SCHED_MAX_DEVS); devs must outlive the dispatcher. */
 enum sched_status sched_exec_create(struct hal_device **devs, uint32_t n_devs,
 				    struct sched_exec **out, char *err, size_t err_len);
 /* Stops the workers (no run may be in flight). NULL is a no-op. */

@@ -16,13 +16,7 @@
 #include <stdint.h>
 
 #include "hal/hal.h"
-
-enum sched_status {
-	SCHED_OK = 0,
-	SCHED_ERR_INVALID = -1, /* a weight is missing or has the wrong shape/type */
-	SCHED_ERR_NOMEM = -2,
-	SCHED_ERR_DEVICE = -3,  /* a device failed to run an op */
-};
+#include "sched/common.h"
 
 struct sched_hparams {
 	uint32_t n_vocab;

@@ -21,7 +21,11 @@
  * role) and one layer's placement copied onto all. Minimising energy, a second start from the
  * op-by-op cheapest placement at the lowest clocks; the better of the two is kept.
  */
-#include "sched.h"
+#include "sched/partition.h"
+
+#include "sched/cost.h"
+#include "sched/power.h"
+#include "sched/simulate.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -69,51 +73,60 @@ static int by_key_desc(const void *a, const void *b)
 	return x->v < y->v ? -1 : x->v > y->v;
 }
 
-/*
- * HEFT: upward ranks, then EFT with insertion. Fills pl->dev and pl->order. With `fixed`, the
- * devices are pl->dev as given: ranks use their costs and crossings, and only the dispatch
- * order is derived (each node inserted at its earliest start on its own device), the order a
- * re-placement move is also tried with.
- */
-static enum sched_status heft(const struct sched_profile *p, const struct sched_dag *d,
-			      const struct sched_history *h, struct sched_plan *pl, bool fixed,
-			      char *err, size_t err_len)
-{
-	const uint32_t n = d->n, nd = p->n_dev;
-	double *w = malloc(sizeof(double) * (n ? n : 1));
-	double *rank = malloc(sizeof(double) * (n ? n : 1));
-	double *aft = malloc(sizeof(double) * (n ? n : 1));
-	double *ast = malloc(sizeof(double) * (n ? n : 1));
-	struct rank_item *items = malloc(sizeof(*items) * (n ? n : 1));
-	struct slot *busy = malloc(sizeof(*busy) * (size_t)(n ? n : 1) * nd);
-	uint32_t nbusy[SCHED_MAX_DEVS] = { 0 };
-	enum sched_status st = SCHED_ERR_NOMEM;
+/* HEFT's working state over one DAG (heft() below). */
+struct heft {
+	const struct sched_profile *p;
+	const struct sched_dag *d;
+	const struct sched_history *h;
+	struct sched_plan *pl;
+	bool fixed;                 /* devices as pl->dev gives them: only the order is derived */
+	double *w;                  /* per node: mean cost over the devices it may run on */
+	double *rank;               /* per node: upward rank */
+	double *ast, *aft;          /* per node: scheduled start and finish */
+	struct rank_item *items;    /* nodes by rank, then by start */
+	struct slot *busy;          /* per device, n slots: its busy intervals, sorted */
+	uint32_t nbusy[SCHED_MAX_DEVS];
+	/* a crossing's mean cost over pairs of distinct devices: sync + per byte (pairs: 0: none) */
+	double mean_sync, mean_cross_per_byte;
+	uint32_t pairs;
+};
 
-	if (!w || !rank || !aft || !ast || !items || !busy) {
-		snprintf(err, err_len, "out of memory partitioning %u nodes", n);
-		goto out;
-	}
-	/* mean cost over capable devices; mean crossing over pairs of distinct devices */
-	double mean_cross_per_byte = 0, mean_sync = 0;
-	uint32_t pairs = 0;
+/* Time of v on k for HEFT: -1 where k cannot run it, or (fixed) is not v's device. */
+static double heft_time(const struct heft *hs, uint32_t v, uint32_t k)
+{
+	return hs->fixed && k != hs->pl->dev[v] ? -1 : node_time(hs->p, hs->d, v, k, hs->pl, hs->h);
+}
+
+/* The mean crossing over pairs of distinct devices, as a fence sync plus a cost per byte. */
+static void mean_crossing(struct heft *hs)
+{
+	const uint32_t nd = hs->p->n_dev;
+
 	for (uint32_t a = 0; a < nd; a++)
 		for (uint32_t b = 0; b < nd; b++)
 			if (a != b) {
-				double t0 = sched_cost_edge(p, a, b, 0, NULL, NULL);
-				double t1 = sched_cost_edge(p, a, b, 1e6, NULL, NULL);
-				mean_sync += t0;
-				mean_cross_per_byte += (t1 - t0) / 1e6;
-				pairs++;
+				double t0 = sched_cost_edge(hs->p, a, b, 0, NULL, NULL);
+				double t1 = sched_cost_edge(hs->p, a, b, 1e6, NULL, NULL);
+				hs->mean_sync += t0;
+				hs->mean_cross_per_byte += (t1 - t0) / 1e6;
+				hs->pairs++;
 			}
-	if (pairs) {
-		mean_sync /= pairs;
-		mean_cross_per_byte /= pairs;
+	if (hs->pairs) {
+		hs->mean_sync /= hs->pairs;
+		hs->mean_cross_per_byte /= hs->pairs;
 	}
-	for (uint32_t v = 0; v < n; v++) {
+}
+
+/* Each node's mean cost over the devices that can run it; fails for a node none can. */
+static enum sched_status mean_costs(struct heft *hs, char *err, size_t err_len)
+{
+	const struct sched_dag *d = hs->d;
+
+	for (uint32_t v = 0; v < d->n; v++) {
 		double s = 0;
 		uint32_t c = 0;
-		for (uint32_t k = 0; k < nd; k++) {
-			double t = fixed && k != pl->dev[v] ? -1 : node_time(p, d, v, k, pl, h);
+		for (uint32_t k = 0; k < hs->p->n_dev; k++) {
+			double t = heft_time(hs, v, k);
 			if (t >= 0) {
 				s += t;
 				c++;
@@ -122,66 +135,95 @@ static enum sched_status heft(const struct sched_profile *p, const struct sched_
 		if (!c) {
 			snprintf(err, err_len, "node %u (%s, %s weights): no device of profile '%s' runs it",
 				 v, hal_op_name(d->nodes[v].kind), hal_type_name(d->nodes[v].wtype),
-				 p->name);
-			st = SCHED_ERR_INVALID;
-			goto out;
+				 hs->p->name);
+			return SCHED_ERR_INVALID;
 		}
-		w[v] = s / c;
+		hs->w[v] = s / c;
 	}
-	for (uint32_t v = n; v-- > 0;) {
+	return SCHED_OK;
+}
+
+/* Upward ranks (a node's cost plus its costliest path to an exit), nodes sorted by them. */
+static void upward_ranks(struct heft *hs)
+{
+	const struct sched_dag *d = hs->d;
+	const uint32_t nd = hs->p->n_dev;
+
+	for (uint32_t v = d->n; v-- > 0;) {
 		double m = 0;
 		for (uint32_t s = d->succ_off[v]; s < d->succ_off[v + 1]; s++) {
 			uint32_t x = d->succ[s];
-			double c = pairs ? mean_sync + mean_cross_per_byte * d->edge_bytes[d->succ_edge[s]]
-					 : 0;
+			double bytes = d->edge_bytes[d->succ_edge[s]];
+			double c = hs->pairs ? hs->mean_sync + hs->mean_cross_per_byte * bytes : 0;
 			/* a device crossing happens on (nd-1)/nd of random placements */
 			c *= nd > 1 ? (double)(nd - 1) / nd : 0;
-			if (fixed)
-				c = sched_cost_edge(p, pl->dev[v], pl->dev[x],
-						    d->edge_bytes[d->succ_edge[s]], NULL, NULL);
-			if (c + rank[x] > m)
-				m = c + rank[x];
+			if (hs->fixed)
+				c = sched_cost_edge(hs->p, hs->pl->dev[v], hs->pl->dev[x], bytes, NULL,
+						    NULL);
+			if (c + hs->rank[x] > m)
+				m = c + hs->rank[x];
 		}
-		rank[v] = w[v] + m;
-		items[v] = (struct rank_item){ rank[v], v };
+		hs->rank[v] = hs->w[v] + m;
+		hs->items[v] = (struct rank_item){ hs->rank[v], v };
 	}
-	qsort(items, n, sizeof(*items), by_key_desc);
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t v = items[i].v, bk = 0;
-		double best_f = INFINITY, best_s = 0;
-		for (uint32_t k = 0; k < nd; k++) {
-			double t = fixed && k != pl->dev[v] ? -1 : node_time(p, d, v, k, pl, h);
-			if (t < 0)
-				continue;
-			double ready = 0;
-			for (uint32_t e = d->pred_off[v]; e < d->pred_off[v + 1]; e++) {
-				uint32_t u = d->pred[e];
-				double r = aft[u] + sched_cost_edge(p, pl->dev[u], k, d->edge_bytes[e],
-								    NULL, NULL);
-				if (r > ready)
-					ready = r;
-			}
-			double s = insert_start(busy + (size_t)k * n, nbusy[k], ready, t);
-			if (s + t < best_f) {
-				best_f = s + t;
-				best_s = s;
-				bk = k;
-			}
-		}
-		pl->dev[v] = (uint8_t)bk;
-		ast[v] = best_s;
-		aft[v] = best_f;
-		struct slot *b = busy + (size_t)bk * n;
-		uint32_t at = nbusy[bk]++;
-		while (at > 0 && b[at - 1].s > best_s) {
-			b[at] = b[at - 1];
-			at--;
-		}
-		b[at] = (struct slot){ best_s, best_f };
+	qsort(hs->items, d->n, sizeof(*hs->items), by_key_desc);
+}
+
+/* When v's inputs are all on device k, each from its producer's device. */
+static double inputs_ready(const struct heft *hs, uint32_t v, uint32_t k)
+{
+	const struct sched_dag *d = hs->d;
+	double ready = 0;
+
+	for (uint32_t e = d->pred_off[v]; e < d->pred_off[v + 1]; e++) {
+		uint32_t u = d->pred[e];
+		double r = hs->aft[u] + sched_cost_edge(hs->p, hs->pl->dev[u], k, d->edge_bytes[e],
+							NULL, NULL);
+		if (r > ready)
+			ready = r;
 	}
-	/* dispatch order: by start time, ties in rank order (which is topological) */
+	return ready;
+}
+
+/* v on the device where it finishes first, inserted into that device's busy list. */
+static void place_earliest_finish(struct heft *hs, uint32_t v)
+{
+	const uint32_t n = hs->d->n;
+	uint32_t bk = 0;
+	double best_f = INFINITY, best_s = 0;
+
+	for (uint32_t k = 0; k < hs->p->n_dev; k++) {
+		double t = heft_time(hs, v, k);
+		if (t < 0)
+			continue;
+		double ready = inputs_ready(hs, v, k);
+		double s = insert_start(hs->busy + (size_t)k * n, hs->nbusy[k], ready, t);
+		if (s + t < best_f) {
+			best_f = s + t;
+			best_s = s;
+			bk = k;
+		}
+	}
+	hs->pl->dev[v] = (uint8_t)bk;
+	hs->ast[v] = best_s;
+	hs->aft[v] = best_f;
+	struct slot *b = hs->busy + (size_t)bk * n;
+	uint32_t at = hs->nbusy[bk]++;
+	while (at > 0 && b[at - 1].s > best_s) {
+		b[at] = b[at - 1];
+		at--;
+	}
+	b[at] = (struct slot){ best_s, best_f };
+}
+
+/* The dispatch order: by start time, ties in rank order (which is topological). */
+static void order_by_start(struct heft *hs)
+{
+	const uint32_t n = hs->d->n;
+	struct rank_item *items = hs->items;
+
 	for (uint32_t i = 0; i < n; i++)
-		items[i] = (struct rank_item){ ast[items[i].v] + 0.0, items[i].v };
+		items[i] = (struct rank_item){ hs->ast[items[i].v] + 0.0, items[i].v };
 	for (uint32_t i = 1; i < n; i++) {
 		/* insertion sort: stable, so equal starts keep their rank order */
 		struct rank_item x = items[i];
@@ -193,15 +235,47 @@ static enum sched_status heft(const struct sched_profile *p, const struct sched_
 		items[j] = x;
 	}
 	for (uint32_t i = 0; i < n; i++)
-		pl->order[i] = items[i].v;
-	st = SCHED_OK;
+		hs->pl->order[i] = items[i].v;
+}
+
+/*
+ * HEFT: upward ranks, then EFT with insertion. Fills pl->dev and pl->order. With `fixed`, the
+ * devices are pl->dev as given: ranks use their costs and crossings, and only the dispatch
+ * order is derived (each node inserted at its earliest start on its own device), the order a
+ * re-placement move is also tried with.
+ */
+static enum sched_status heft(const struct sched_profile *p, const struct sched_dag *d,
+			      const struct sched_history *h, struct sched_plan *pl, bool fixed,
+			      char *err, size_t err_len)
+{
+	const uint32_t n = d->n;
+	struct heft hs = { .p = p, .d = d, .h = h, .pl = pl, .fixed = fixed };
+	enum sched_status st = SCHED_ERR_NOMEM;
+
+	hs.w = malloc(sizeof(double) * (n ? n : 1));
+	hs.rank = malloc(sizeof(double) * (n ? n : 1));
+	hs.aft = malloc(sizeof(double) * (n ? n : 1));
+	hs.ast = malloc(sizeof(double) * (n ? n : 1));
+	hs.items = malloc(sizeof(*hs.items) * (n ? n : 1));
+	hs.busy = malloc(sizeof(*hs.busy) * (size_t)(n ? n : 1) * p->n_dev);
+	if (!hs.w || !hs.rank || !hs.aft || !hs.ast || !hs.items || !hs.busy) {
+		snprintf(err, err_len, "out of memory partitioning %u nodes", n);
+		goto out;
+	}
+	mean_crossing(&hs);
+	if ((st = mean_costs(&hs, err, err_len)))
+		goto out;
+	upward_ranks(&hs);
+	for (uint32_t i = 0; i < n; i++)
+		place_earliest_finish(&hs, hs.items[i].v);
+	order_by_start(&hs);
 out:
-	free(w);
-	free(rank);
-	free(aft);
-	free(ast);
-	free(items);
-	free(busy);
+	free(hs.w);
+	free(hs.rank);
+	free(hs.aft);
+	free(hs.ast);
+	free(hs.items);
+	free(hs.busy);
 	return st;
 }
 
@@ -472,23 +546,97 @@ static bool pattern_moves(struct search *s, struct sched_plan *pl, const uint32_
 	return improved;
 }
 
-static void local_search(struct search *s, struct sched_plan *pl)
+/*
+ * Runs of consecutive nodes (a chain segment of a layer), single nodes included, each to
+ * every device at once. save is scratch of n entries. True if one was kept.
+ */
+static bool run_moves(struct search *s, struct sched_plan *pl, uint8_t *save)
+{
+	static const uint32_t runs[] = { 1, 2, 3, 4, 6, 8, 12, 16 };
+	const uint32_t n = s->d->n;
+	bool improved = false;
+
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		uint32_t len = runs[r];
+		if (len > n)
+			break;
+		for (uint32_t lo = 0; lo + len <= n && s->evals < s->max_evals; lo++)
+			for (uint32_t k = 0; k < s->p->n_dev; k++) {
+				if (!assign_run(s, pl, lo, lo + len, k, save))
+					continue;
+				if (try_placed(s, pl)) {
+					improved = true;
+					continue;
+				}
+				memcpy(pl->dev + lo, save, len);
+			}
+	}
+	return improved;
+}
+
+/*
+ * A node with its direct consumers, to every device at once: a producer moves to where its
+ * output is used. save is scratch of n entries. True if one was kept.
+ */
+static bool consumer_moves(struct search *s, struct sched_plan *pl, uint8_t *save)
 {
 	const struct sched_dag *d = s->d;
-	const uint32_t n = d->n, nd = s->p->n_dev;
-	static const uint32_t runs[] = { 1, 2, 3, 4, 6, 8, 12, 16 };
-	uint8_t *save = malloc(n ? n : 1);
-	uint8_t *sig_done = calloc(n ? n : 1, 1);
-	uint32_t *pos = malloc(sizeof(uint32_t) * (n ? n : 1));
-	uint32_t *lpos = malloc(sizeof(uint32_t) * (n ? n : 1));
-	uint64_t *sigkey = malloc(sizeof(uint64_t) * (n ? n : 1));
-	uint64_t *lkey = malloc(sizeof(uint64_t) * (n ? n : 1));
+	const uint32_t n = d->n;
+	bool improved = false;
+
+	for (uint32_t v = 0; v < n && s->evals < s->max_evals; v++)
+		for (uint32_t k = 0; k < s->p->n_dev; k++) {
+			uint32_t changed = 0;
+			memcpy(save, pl->dev, n);
+			changed += assign_run(s, pl, v, v + 1, k, save + v);
+			for (uint32_t e = d->succ_off[v]; e < d->succ_off[v + 1]; e++)
+				changed += assign_run(s, pl, d->succ[e], d->succ[e] + 1, k,
+						      save + d->succ[e]);
+			if (!changed || try_placed(s, pl)) {
+				improved |= changed > 0;
+				continue;
+			}
+			memcpy(pl->dev, save, n);
+		}
+	return improved;
+}
+
+/* Dispatch order: neighbours that do not depend on each other swapped. True if one was kept. */
+static bool neighbour_swaps(struct search *s, struct sched_plan *pl)
+{
+	const struct sched_dag *d = s->d;
+	bool improved = false;
+
+	for (uint32_t i = 0; i + 1 < d->n && s->evals < s->max_evals; i++) {
+		uint32_t a = pl->order[i], b = pl->order[i + 1];
+		bool dep = false;
+		for (uint32_t e = d->pred_off[b]; e < d->pred_off[b + 1]; e++)
+			dep |= d->pred[e] == a;
+		if (dep)
+			continue;
+		pl->order[i] = b;
+		pl->order[i + 1] = a;
+		if (try_plan(s, pl)) {
+			improved = true;
+			continue;
+		}
+		pl->order[i] = a;
+		pl->order[i + 1] = b;
+	}
+	return improved;
+}
+
+/*
+ * The keys of the class moves: each node's signature (sigkey) and its signature with its
+ * place in its layer (lkey; layers are runs of the DAG's order), and that place (lpos;
+ * UINT32_MAX and UINT64_MAX outside layers). True when some node is in a layer after layer 0.
+ */
+static bool layer_keys(const struct sched_dag *d, uint32_t *lpos, uint64_t *sigkey,
+		       uint64_t *lkey)
+{
 	bool layered = false;
 
-	if (!save || !sig_done || !pos || !lpos || !sigkey || !lkey)
-		goto out;
-	/* each node's place in its layer (layers are runs of the DAG's order); UINT32_MAX: none */
-	for (uint32_t v = 0, start = 0; v < n; v++) {
+	for (uint32_t v = 0, start = 0; v < d->n; v++) {
 		if (v == 0 || d->nodes[v].layer != d->nodes[v - 1].layer)
 			start = v;
 		lpos[v] = d->nodes[v].layer >= 0 ? v - start : UINT32_MAX;
@@ -497,6 +645,23 @@ static void local_search(struct search *s, struct sched_plan *pl)
 		lkey[v] = lpos[v] == UINT32_MAX ? UINT64_MAX
 						: d->nodes[v].sig ^ (lpos[v] + 1) * 0x9e3779b97f4a7c15ull;
 	}
+	return layered;
+}
+
+/* Every kind of move, round after round, until a round keeps none or the budget is spent. */
+static void local_search(struct search *s, struct sched_plan *pl)
+{
+	const uint32_t n = s->d->n;
+	uint8_t *save = malloc(n ? n : 1);
+	uint8_t *sig_done = calloc(n ? n : 1, 1);
+	uint32_t *pos = malloc(sizeof(uint32_t) * (n ? n : 1));
+	uint32_t *lpos = malloc(sizeof(uint32_t) * (n ? n : 1));
+	uint64_t *sigkey = malloc(sizeof(uint64_t) * (n ? n : 1));
+	uint64_t *lkey = malloc(sizeof(uint64_t) * (n ? n : 1));
+
+	if (!save || !sig_done || !pos || !lpos || !sigkey || !lkey)
+		goto out;
+	const bool layered = layer_keys(s->d, lpos, sigkey, lkey);
 	for (bool improved = true; improved && s->evals < s->max_evals;) {
 		improved = false;
 		/* class moves: every node with one signature to one device (all layers at once) */
@@ -506,37 +671,8 @@ static void local_search(struct search *s, struct sched_plan *pl)
 			improved |= class_moves(s, pl, lkey, save, sig_done);
 			improved |= pattern_moves(s, pl, lpos, save);
 		}
-		/* runs of consecutive nodes (a chain segment of a layer), single nodes included */
-		for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
-			uint32_t len = runs[r];
-			if (len > n)
-				break;
-			for (uint32_t lo = 0; lo + len <= n && s->evals < s->max_evals; lo++)
-				for (uint32_t k = 0; k < nd; k++) {
-					if (!assign_run(s, pl, lo, lo + len, k, save))
-						continue;
-					if (try_placed(s, pl)) {
-						improved = true;
-						continue;
-					}
-					memcpy(pl->dev + lo, save, len);
-				}
-		}
-		/* a node with its direct consumers: a producer moves to where its output is used */
-		for (uint32_t v = 0; v < n && s->evals < s->max_evals; v++)
-			for (uint32_t k = 0; k < nd; k++) {
-				uint32_t changed = 0;
-				memcpy(save, pl->dev, n);
-				changed += assign_run(s, pl, v, v + 1, k, save + v);
-				for (uint32_t e = d->succ_off[v]; e < d->succ_off[v + 1]; e++)
-					changed += assign_run(s, pl, d->succ[e], d->succ[e] + 1, k,
-							      save + d->succ[e]);
-				if (!changed || try_placed(s, pl)) {
-					improved |= changed > 0;
-					continue;
-				}
-				memcpy(pl->dev, save, n);
-			}
+		improved |= run_moves(s, pl, save);
+		improved |= consumer_moves(s, pl, save);
 		/*
 		 * Small graphs: two nodes re-placed at once (a swap of their devices, or two moves
 		 * neither of which helps alone), and each node moved anywhere in its device's order.
@@ -546,23 +682,7 @@ static void local_search(struct search *s, struct sched_plan *pl)
 			improved |= order_moves(s, pl, pos);
 			continue;
 		}
-		/* dispatch order: swap neighbours that do not depend on each other */
-		for (uint32_t i = 0; i + 1 < n && s->evals < s->max_evals; i++) {
-			uint32_t a = pl->order[i], b = pl->order[i + 1];
-			bool dep = false;
-			for (uint32_t e = d->pred_off[b]; e < d->pred_off[b + 1]; e++)
-				dep |= d->pred[e] == a;
-			if (dep)
-				continue;
-			pl->order[i] = b;
-			pl->order[i + 1] = a;
-			if (try_plan(s, pl)) {
-				improved = true;
-				continue;
-			}
-			pl->order[i] = a;
-			pl->order[i + 1] = b;
-		}
+		improved |= neighbour_swaps(s, pl);
 	}
 out:
 	free(save);
@@ -704,6 +824,36 @@ static void energy_seed(const struct sched_profile *p, const struct sched_dag *d
 	}
 }
 
+/*
+ * Energy: a second start from the placement that is cheapest op by op, since the local
+ * search from HEFT's (latency-minded) placement can stop at a plan that keeps a
+ * power-hungry device busy where the efficient ones would still meet the target. Its plan
+ * replaces pl when better; keep is scratch of pl's size.
+ */
+static enum sched_status energy_restart(struct search *s, struct sched_plan *pl,
+					struct sched_plan *keep)
+{
+	struct sched_plan seed;
+	enum sched_status st;
+
+	if ((st = sched_plan_alloc(&seed, s->d->n)))
+		return st;
+	struct search s2 = *s;
+	energy_seed(s->p, s->d, s->o, &seed);
+	s2.evals = 0;
+	sched_simulate(s->p, s->d, &seed, &s2.so, &s2.best);
+	if ((st = improve(&s2, &seed, keep, NULL)) == SCHED_OK) {
+		if (better(s, &s2.best, 0, &s->best, 0)) {
+			sched_plan_copy(pl, &seed);
+			s->best = s2.best;
+		}
+		s->evals += s2.evals;
+		s->moves += s2.moves;
+	}
+	sched_plan_free(&seed);
+	return st;
+}
+
 enum sched_status sched_partition(const struct sched_profile *p, const struct sched_dag *d,
 				  const struct sched_part_options *o, struct sched_plan *pl,
 				  struct sched_part_stats *stats, char *err, size_t err_len)
@@ -739,7 +889,7 @@ enum sched_status sched_partition(const struct sched_profile *p, const struct sc
 	}
 	if (!o->improve)
 		return SCHED_OK; /* s.finish is only allocated when improving */
-	struct sched_plan keep = { 0 }, seed = { 0 };
+	struct sched_plan keep = { 0 };
 	/* re-derived orders on small graphs only: they double the cost of a failed move */
 	if ((d->n <= SCHED_PART_PAIR_N && (st = sched_plan_alloc(&s.alt, d->n))) ||
 	    (st = sched_plan_alloc(&keep, d->n)))
@@ -748,25 +898,8 @@ enum sched_status sched_partition(const struct sched_profile *p, const struct sc
 		s.best_flow = flow(&s);
 	if ((st = improve(&s, pl, &keep, stats)))
 		goto out;
-	/*
-	 * Energy: a second start from the placement that is cheapest op by op, since the local
-	 * search from HEFT's (latency-minded) placement can stop at a plan that keeps a
-	 * power-hungry device busy where the efficient ones would still meet the target.
-	 */
-	if (o->objective == SCHED_MIN_ENERGY && (st = sched_plan_alloc(&seed, d->n)) == SCHED_OK) {
-		struct search s2 = s;
-		energy_seed(p, d, o, &seed);
-		s2.evals = 0;
-		sched_simulate(p, d, &seed, &s2.so, &s2.best);
-		if ((st = improve(&s2, &seed, &keep, NULL)))
-			goto out;
-		if (better(&s, &s2.best, 0, &s.best, 0)) {
-			sched_plan_copy(pl, &seed);
-			s.best = s2.best;
-		}
-		s.evals += s2.evals;
-		s.moves += s2.moves;
-	}
+	if (o->objective == SCHED_MIN_ENERGY && (st = energy_restart(&s, pl, &keep)))
+		goto out;
 	if (stats) {
 		stats->evals = s.evals;
 		stats->moves = s.moves;
@@ -776,7 +909,6 @@ out:
 		snprintf(err, err_len, "out of memory partitioning %u nodes", d->n);
 	sched_plan_free(&s.alt);
 	sched_plan_free(&keep);
-	sched_plan_free(&seed);
 	free(s.finish);
 	return st;
 }

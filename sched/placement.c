@@ -5,6 +5,9 @@
  */
 #include "sched/placement.h"
 
+#include "sched/dag.h"
+#include "sched/power.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

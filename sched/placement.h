@@ -34,7 +34,10 @@
 
 #include "hal/hal.h"
 #include "sched/graph.h"
-#include "sched/sched.h"
+#include "sched/cost.h"
+#include "sched/partition.h"
+#include "sched/profile.h"
+#include "sched/simulate.h"
 
 /* Devices of a host a placement can use (a context opens at most this many). */
 #define SCHED_MAX_HOST_DEVS 8

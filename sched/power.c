@@ -17,7 +17,9 @@
  * placement at the top clocks (what runs without energy management) the energy objective's
  * placement plus these clocks save 56-62 % (npu-bench sched).
  */
-#include "sched.h"
+#include "sched/power.h"
+
+#include "sched/simulate.h"
 
 #include <math.h>
 #include <string.h>

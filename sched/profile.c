@@ -3,7 +3,7 @@
  * profile.c - device profiles: a line-oriented text format (sched/profiles/README.md), parsed
  * with errors that name file:line, and written back by calibration.
  */
-#include "sched.h"
+#include "sched/profile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -92,185 +92,277 @@ static enum sched_status need_dev(struct parser *ps, const char *key)
 	return SCHED_OK;
 }
 
-/* Per-device keys that take one number: the key, its unit factor to SI, the field. */
-struct dev_num_key {
-	const char *key;
+/* One line of a profile, split: its words (w[0] the key) and the text after the key. */
+struct line {
+	char **w;
+	int nw;
+	const char *rest;
+};
+
+struct key;
+typedef enum sched_status (*key_fn)(struct parser *ps, const struct key *k, const struct line *l);
+
+/*
+ * A key of the format: whether it belongs to the profile or to the device being declared,
+ * the function that parses its line, and for a number the unit's factor to SI, the lowest
+ * value and the field it goes to (in struct sched_profile or struct sched_dev_profile).
+ */
+struct key {
+	const char *name;
+	bool of_device;
+	key_fn parse;
 	double scale, lo;
 	size_t off;
 };
 
-#define DK(k, s, l, f) { k, s, l, offsetof(struct sched_dev_profile, f) }
-static const struct dev_num_key dev_keys[] = {
-	DK("bandwidth_gbs", 1e9, 1e-9, bw),
-	DK("cap_nf", 1e-9, 0, cap_f),
-	DK("stall_activity", 1, 0, stall_activity),
-	DK("leak_mw", 1e-3, 0, leak_w),
-	DK("idle_mw", 1e-3, 0, idle_w),
-	DK("suspend_mw", 1e-3, 0, suspend_w),
-	DK("wake_us", 1e-6, 0, wake_s),
-	DK("autosuspend_us", 1e-6, 0, autosuspend_s),
-	DK("launch_us", 1e-6, 0, launch_s),
-	DK("sync_us", 1e-6, 0, sync_s),
-	DK("requant_gbs", 1e9, 0, requant_bps),
-};
+/*
+ * One number into a field. A device's key takes exactly one; the profile's keys read the word
+ * after the key and have always ignored any beyond it.
+ */
+static enum sched_status parse_number(struct parser *ps, const struct key *k, const struct line *l)
+{
+	enum sched_status st;
+	double v;
 
-static enum sched_status parse_line(struct parser *ps, char **w, int nw, const char *rest)
+	if (k->of_device && l->nw != 2)
+		return perr(ps, "'%s' takes one number", k->name);
+	if ((st = num(ps, k->name, l->nw > 1 ? l->w[1] : NULL, k->lo, &v)))
+		return st;
+	char *base = k->of_device ? (char *)ps->dev : (char *)ps->p;
+	*(double *)(base + k->off) = v * k->scale;
+	return SCHED_OK;
+}
+
+static enum sched_status parse_name(struct parser *ps, const struct key *k, const struct line *l)
+{
+	(void)k;
+	if (l->nw != 2)
+		return perr(ps, "'profile' takes one name");
+	snprintf(ps->p->name, sizeof(ps->p->name), "%s", l->w[1]);
+	return SCHED_OK;
+}
+
+static enum sched_status parse_description(struct parser *ps, const struct key *k,
+					   const struct line *l)
+{
+	(void)k;
+	snprintf(ps->p->description, sizeof(ps->p->description), "%s", l->rest ? l->rest : "");
+	return SCHED_OK;
+}
+
+static enum sched_status parse_memory(struct parser *ps, const struct key *k, const struct line *l)
 {
 	struct sched_profile *p = ps->p;
+	char **w = l->w;
+	enum sched_status st;
+	double v;
+
+	(void)k;
+	if (l->nw < 3 || (strcmp(w[1], "unified") && strcmp(w[1], "discrete")))
+		return perr(ps, "'memory' takes 'unified GBS' or 'discrete GBS copy GBS'");
+	p->unified = !strcmp(w[1], "unified");
+	if ((st = num(ps, "memory", w[2], 1e-9, &v)))
+		return st;
+	p->mem_bw = v * 1e9;
+	if (!p->unified) {
+		if (l->nw != 5 || strcmp(w[3], "copy"))
+			return perr(ps, "discrete memory needs 'copy GBS' (bytes/s of a copy "
+				    "between devices)");
+		if ((st = num(ps, "copy", w[4], 1e-9, &v)))
+			return st;
+		p->copy_bw = v * 1e9;
+	} else if (l->nw != 3) {
+		return perr(ps, "'memory unified' takes one bandwidth in GB/s");
+	}
+	return SCHED_OK;
+}
+
+/* 'device NAME CLASS': the device the keys after it describe, its type scales 1. */
+static enum sched_status parse_device(struct parser *ps, const struct key *k, const struct line *l)
+{
+	struct sched_profile *p = ps->p;
+	char **w = l->w;
+	int cls = -1;
+
+	(void)k;
+	if (l->nw != 3)
+		return perr(ps, "'device' takes a name and a class (cpu, gpu or npu)");
+	if (p->n_dev == SCHED_MAX_DEVS)
+		return perr(ps, "more than %d devices", SCHED_MAX_DEVS);
+	for (int c = 0; c < SCHED_CLASS_COUNT; c++)
+		if (!strcmp(w[2], sched_class_name((enum sched_dev_class)c)))
+			cls = c;
+	if (cls < 0)
+		return perr(ps, "device '%s': class '%s' is not cpu, gpu or npu", w[1], w[2]);
+	for (uint32_t i = 0; i < p->n_dev; i++)
+		if (!strcmp(p->dev[i].name, w[1]))
+			return perr(ps, "device '%s' declared twice (first at line %u)", w[1],
+				    p->dev[i].line);
+	struct sched_dev_profile *d = ps->dev = &p->dev[p->n_dev++];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "%s", w[1]);
+	d->cls = (enum sched_dev_class)cls;
+	d->line = ps->line;
+	for (int t = 0; t < HAL_TYPE_COUNT; t++)
+		d->type_scale[t] = 1.0;
+	return SCHED_OK;
+}
+
+static enum sched_status parse_ops(struct parser *ps, const struct key *k, const struct line *l)
+{
+	(void)k;
+	for (int i = 1; i < l->nw; i++) {
+		if (!strcmp(l->w[i], "all")) {
+			ps->dev->op_mask = (1u << HAL_OP_COUNT) - 1;
+			continue;
+		}
+		int op = op_by_name(l->w[i]);
+		if (op < 0)
+			return perr(ps, "unknown op '%s' (embed, rmsnorm, matmul, rope, "
+				    "attention, swiglu, add or all)", l->w[i]);
+		ps->dev->op_mask |= 1u << op;
+	}
+	return SCHED_OK;
+}
+
+static enum sched_status parse_types(struct parser *ps, const struct key *k, const struct line *l)
+{
+	(void)k;
+	for (int i = 1; i < l->nw; i++) {
+		int t = type_by_name(l->w[i]);
+		if (t < 0 || t == HAL_TYPE_I32)
+			return perr(ps, "unknown weight type '%s' (f32, f16, q8_0, q4_0)", l->w[i]);
+		ps->dev->type_mask |= 1u << t;
+	}
+	return SCHED_OK;
+}
+
+/* 'rate OP N', or 'rate * N' for every op without a rate of its own yet. */
+static enum sched_status parse_rate(struct parser *ps, const struct key *k, const struct line *l)
+{
 	struct sched_dev_profile *d = ps->dev;
-	const char *k = w[0];
+	enum sched_status st;
+	double v;
+
+	(void)k;
+	if (l->nw != 3)
+		return perr(ps, "'rate' takes an op (or '*') and ops per cycle");
+	if ((st = num(ps, "rate", l->w[2], 1e-9, &v)))
+		return st;
+	if (!strcmp(l->w[1], "*")) {
+		for (int op = 0; op < HAL_OP_COUNT; op++)
+			if (d->rate[op] == 0)
+				d->rate[op] = v;
+		return SCHED_OK;
+	}
+	int op = op_by_name(l->w[1]);
+	if (op < 0)
+		return perr(ps, "'rate': unknown op '%s'", l->w[1]);
+	d->rate[op] = v;
+	return SCHED_OK;
+}
+
+static enum sched_status parse_type_scale(struct parser *ps, const struct key *k,
+					  const struct line *l)
+{
+	enum sched_status st;
+	int t = l->nw == 3 ? type_by_name(l->w[1]) : -1;
+	double v;
+
+	if (t < 0)
+		return perr(ps, "'type_scale' takes a weight type and a factor");
+	if ((st = num(ps, k->name, l->w[2], 1e-9, &v)))
+		return st;
+	ps->dev->type_scale[t] = v;
+	return SCHED_OK;
+}
+
+static enum sched_status parse_opp(struct parser *ps, const struct key *k, const struct line *l)
+{
+	struct sched_dev_profile *d = ps->dev;
 	enum sched_status st;
 	double v, v2;
 
-	if (!strcmp(k, "profile")) {
-		if (nw != 2)
-			return perr(ps, "'profile' takes one name");
-		snprintf(p->name, sizeof(p->name), "%s", w[1]);
-		return SCHED_OK;
-	}
-	if (!strcmp(k, "description")) {
-		snprintf(p->description, sizeof(p->description), "%s", rest ? rest : "");
-		return SCHED_OK;
-	}
-	if (!strcmp(k, "memory")) {
-		if (nw < 3 || (strcmp(w[1], "unified") && strcmp(w[1], "discrete")))
-			return perr(ps, "'memory' takes 'unified GBS' or 'discrete GBS copy GBS'");
-		p->unified = !strcmp(w[1], "unified");
-		if ((st = num(ps, "memory", w[2], 1e-9, &v)))
-			return st;
-		p->mem_bw = v * 1e9;
-		if (!p->unified) {
-			if (nw != 5 || strcmp(w[3], "copy"))
-				return perr(ps, "discrete memory needs 'copy GBS' (bytes/s of a copy "
-					    "between devices)");
-			if ((st = num(ps, "copy", w[4], 1e-9, &v)))
-				return st;
-			p->copy_bw = v * 1e9;
-		} else if (nw != 3) {
-			return perr(ps, "'memory unified' takes one bandwidth in GB/s");
-		}
-		return SCHED_OK;
-	}
-	if (!strcmp(k, "dram_pj_per_byte")) {
-		if ((st = num(ps, k, nw > 1 ? w[1] : NULL, 0, &v)))
-			return st;
-		p->dram_j_per_byte = v * 1e-12;
-		return SCHED_OK;
-	}
-	if (!strcmp(k, "budget_mw")) {
-		if ((st = num(ps, k, nw > 1 ? w[1] : NULL, 0, &v)))
-			return st;
-		p->budget_w = v * 1e-3;
-		return SCHED_OK;
-	}
-	if (!strcmp(k, "device")) {
-		if (nw != 3)
-			return perr(ps, "'device' takes a name and a class (cpu, gpu or npu)");
-		if (p->n_dev == SCHED_MAX_DEVS)
-			return perr(ps, "more than %d devices", SCHED_MAX_DEVS);
-		int cls = -1;
-		for (int c = 0; c < SCHED_CLASS_COUNT; c++)
-			if (!strcmp(w[2], sched_class_name((enum sched_dev_class)c)))
-				cls = c;
-		if (cls < 0)
-			return perr(ps, "device '%s': class '%s' is not cpu, gpu or npu", w[1], w[2]);
-		for (uint32_t i = 0; i < p->n_dev; i++)
-			if (!strcmp(p->dev[i].name, w[1]))
-				return perr(ps, "device '%s' declared twice (first at line %u)", w[1],
-					    p->dev[i].line);
-		d = ps->dev = &p->dev[p->n_dev++];
-		memset(d, 0, sizeof(*d));
-		snprintf(d->name, sizeof(d->name), "%s", w[1]);
-		d->cls = (enum sched_dev_class)cls;
-		d->line = ps->line;
-		for (int t = 0; t < HAL_TYPE_COUNT; t++)
-			d->type_scale[t] = 1.0;
-		return SCHED_OK;
-	}
-	if ((st = need_dev(ps, k)))
+	(void)k;
+	if (l->nw != 3)
+		return perr(ps, "'opp' takes a frequency in MHz and a voltage in mV");
+	if ((st = num(ps, "opp", l->w[1], 1e-6, &v)) || (st = num(ps, "opp", l->w[2], 1, &v2)))
 		return st;
-	if (!strcmp(k, "ops")) {
-		for (int i = 1; i < nw; i++) {
-			if (!strcmp(w[i], "all")) {
-				d->op_mask = (1u << HAL_OP_COUNT) - 1;
-				continue;
-			}
-			int op = op_by_name(w[i]);
-			if (op < 0)
-				return perr(ps, "unknown op '%s' (embed, rmsnorm, matmul, rope, "
-					    "attention, swiglu, add or all)", w[i]);
-			d->op_mask |= 1u << op;
-		}
-		return SCHED_OK;
-	}
-	if (!strcmp(k, "types")) {
-		for (int i = 1; i < nw; i++) {
-			int t = type_by_name(w[i]);
-			if (t < 0 || t == HAL_TYPE_I32)
-				return perr(ps, "unknown weight type '%s' (f32, f16, q8_0, q4_0)", w[i]);
-			d->type_mask |= 1u << t;
-		}
-		return SCHED_OK;
-	}
-	if (!strcmp(k, "rate")) {
-		if (nw != 3)
-			return perr(ps, "'rate' takes an op (or '*') and ops per cycle");
-		if ((st = num(ps, "rate", w[2], 1e-9, &v)))
-			return st;
-		if (!strcmp(w[1], "*")) {
-			for (int op = 0; op < HAL_OP_COUNT; op++)
-				if (d->rate[op] == 0)
-					d->rate[op] = v;
+	if (d->n_opp == SCHED_MAX_OPPS)
+		return perr(ps, "more than %d operating points", SCHED_MAX_OPPS);
+	if (d->n_opp && d->opp[d->n_opp - 1].freq_hz >= v * 1e6)
+		return perr(ps, "operating points must be listed lowest frequency first");
+	d->opp[d->n_opp++] = (struct sched_opp){ v * 1e6, v2 * 1e-3 };
+	return SCHED_OK;
+}
+
+static enum sched_status parse_shares_cores(struct parser *ps, const struct key *k,
+					    const struct line *l)
+{
+	struct sched_profile *p = ps->p;
+
+	(void)k;
+	if (l->nw != 2)
+		return perr(ps, "'shares_cores' takes the name of a device declared before");
+	for (uint32_t i = 0; i + 1 < p->n_dev; i++)
+		if (!strcmp(p->dev[i].name, l->w[1])) {
+			ps->dev->shares_cores = i + 1;
 			return SCHED_OK;
 		}
-		int op = op_by_name(w[1]);
-		if (op < 0)
-			return perr(ps, "'rate': unknown op '%s'", w[1]);
-		d->rate[op] = v;
-		return SCHED_OK;
-	}
-	if (!strcmp(k, "type_scale")) {
-		int t = nw == 3 ? type_by_name(w[1]) : -1;
-		if (t < 0)
-			return perr(ps, "'type_scale' takes a weight type and a factor");
-		if ((st = num(ps, k, w[2], 1e-9, &v)))
-			return st;
-		d->type_scale[t] = v;
-		return SCHED_OK;
-	}
-	if (!strcmp(k, "opp")) {
-		if (nw != 3)
-			return perr(ps, "'opp' takes a frequency in MHz and a voltage in mV");
-		if ((st = num(ps, "opp", w[1], 1e-6, &v)) || (st = num(ps, "opp", w[2], 1, &v2)))
-			return st;
-		if (d->n_opp == SCHED_MAX_OPPS)
-			return perr(ps, "more than %d operating points", SCHED_MAX_OPPS);
-		if (d->n_opp && d->opp[d->n_opp - 1].freq_hz >= v * 1e6)
-			return perr(ps, "operating points must be listed lowest frequency first");
-		d->opp[d->n_opp++] = (struct sched_opp){ v * 1e6, v2 * 1e-3 };
-		return SCHED_OK;
-	}
-	if (!strcmp(k, "shares_cores")) {
-		if (nw != 2)
-			return perr(ps, "'shares_cores' takes the name of a device declared before");
-		for (uint32_t i = 0; i + 1 < p->n_dev; i++)
-			if (!strcmp(p->dev[i].name, w[1])) {
-				d->shares_cores = i + 1;
-				return SCHED_OK;
-			}
-		return perr(ps, "shares_cores: no device '%s' declared before '%s'", w[1], d->name);
-	}
-	for (size_t i = 0; i < sizeof(dev_keys) / sizeof(dev_keys[0]); i++) {
-		if (strcmp(k, dev_keys[i].key))
-			continue;
-		if (nw != 2)
-			return perr(ps, "'%s' takes one number", k);
-		if ((st = num(ps, k, w[1], dev_keys[i].lo, &v)))
-			return st;
-		*(double *)((char *)d + dev_keys[i].off) = v * dev_keys[i].scale;
-		return SCHED_OK;
-	}
-	return perr(ps, "unknown key '%s'", k);
+	return perr(ps, "shares_cores: no device '%s' declared before '%s'", l->w[1],
+		    ps->dev->name);
+}
+
+#define PROFILE_KEY(k, fn) { k, false, fn, 0, 0, 0 }
+#define PROFILE_NUM(k, s, l, f) \
+	{ k, false, parse_number, s, l, offsetof(struct sched_profile, f) }
+#define DEVICE_KEY(k, fn) { k, true, fn, 0, 0, 0 }
+#define DEVICE_NUM(k, s, l, f) \
+	{ k, true, parse_number, s, l, offsetof(struct sched_dev_profile, f) }
+/* The device numbers are written back in this order (sched_profile_write). */
+static const struct key keys[] = {
+	PROFILE_KEY("profile", parse_name),
+	PROFILE_KEY("description", parse_description),
+	PROFILE_KEY("memory", parse_memory),
+	PROFILE_NUM("dram_pj_per_byte", 1e-12, 0, dram_j_per_byte),
+	PROFILE_NUM("budget_mw", 1e-3, 0, budget_w),
+	PROFILE_KEY("device", parse_device),
+	DEVICE_KEY("ops", parse_ops),
+	DEVICE_KEY("types", parse_types),
+	DEVICE_KEY("rate", parse_rate),
+	DEVICE_KEY("type_scale", parse_type_scale),
+	DEVICE_KEY("opp", parse_opp),
+	DEVICE_KEY("shares_cores", parse_shares_cores),
+	DEVICE_NUM("bandwidth_gbs", 1e9, 1e-9, bw),
+	DEVICE_NUM("cap_nf", 1e-9, 0, cap_f),
+	DEVICE_NUM("stall_activity", 1, 0, stall_activity),
+	DEVICE_NUM("leak_mw", 1e-3, 0, leak_w),
+	DEVICE_NUM("idle_mw", 1e-3, 0, idle_w),
+	DEVICE_NUM("suspend_mw", 1e-3, 0, suspend_w),
+	DEVICE_NUM("wake_us", 1e-6, 0, wake_s),
+	DEVICE_NUM("autosuspend_us", 1e-6, 0, autosuspend_s),
+	DEVICE_NUM("launch_us", 1e-6, 0, launch_s),
+	DEVICE_NUM("sync_us", 1e-6, 0, sync_s),
+	DEVICE_NUM("requant_gbs", 1e9, 0, requant_bps),
+};
+
+/*
+ * Parses one line by its key. Before the first 'device' line, a device's key and an unknown
+ * key alike get the message that names the missing 'device' line, as they always have.
+ */
+static enum sched_status parse_line(struct parser *ps, const struct line *l)
+{
+	const struct key *k = NULL;
+	enum sched_status st;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]) && !k; i++)
+		if (!strcmp(l->w[0], keys[i].name))
+			k = &keys[i];
+	if ((!k || k->of_device) && (st = need_dev(ps, l->w[0])))
+		return st;
+	if (!k)
+		return perr(ps, "unknown key '%s'", l->w[0]);
+	return k->parse(ps, k, l);
 }
 
 static enum sched_status check_profile(struct parser *ps)
@@ -356,7 +448,7 @@ enum sched_status sched_profile_parse(const char *text, const char *fname,
 		}
 		if (nw == 0)
 			continue;
-		if ((st = parse_line(&ps, w, nw, rest_copy)))
+		if ((st = parse_line(&ps, &(struct line){ w, nw, rest_copy })))
 			return st;
 	}
 	return check_profile(&ps);
@@ -467,10 +559,11 @@ int sched_profile_write_notes(const struct sched_profile *p, const char *path,
 					d->type_scale[t]);
 		for (uint32_t k = 0; k < d->n_opp; k++)
 			fprintf(f, "opp %.3f %.1f\n", d->opp[k].freq_hz / 1e6, d->opp[k].volt * 1e3);
-		for (size_t k = 0; k < sizeof(dev_keys) / sizeof(dev_keys[0]); k++)
-			fprintf(f, "%s %.6g\n", dev_keys[k].key,
-				*(const double *)((const char *)d + dev_keys[k].off) /
-					dev_keys[k].scale);
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (keys[k].of_device && keys[k].parse == parse_number)
+				fprintf(f, "%s %.6g\n", keys[k].name,
+					*(const double *)((const char *)d + keys[k].off) /
+						keys[k].scale);
 		if (d->shares_cores)
 			fprintf(f, "shares_cores %s\n", p->dev[d->shares_cores - 1].name);
 	}

@@ -3,7 +3,9 @@
  * simulate.c - placement plans and the discrete-event simulation of a placed graph on a
  * profile: the modeled clock behind every modeled latency, energy and power figure.
  */
-#include "sched.h"
+#include "sched/simulate.h"
+
+#include "sched/cost.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -98,6 +100,25 @@ struct running {
 	double power;       /* average power while it runs alone (peak estimate) */
 };
 
+/* The state of one simulation: the modeled clock, the devices' queues and what they run. */
+struct sim {
+	const struct sched_profile *p;
+	const struct sched_dag *d;
+	const struct sched_plan *pl;
+	const struct sched_sim_options *o;
+	struct sched_sim_result *out;
+	uint32_t *waiting; /* per node: inputs not produced yet */
+	double *arrive;    /* per node: when its last input arrives (so far) */
+	/* each device's queue, queue[qoff[k] .. qoff[k+1]), and how far it got */
+	uint32_t *queue;
+	uint32_t qoff[SCHED_MAX_DEVS + 1], qpos[SCHED_MAX_DEVS];
+	/* per device: its first op's start (-1: none yet), its last op's end, its gaps' energy */
+	double first[SCHED_MAX_DEVS], last[SCHED_MAX_DEVS], gaps_e[SCHED_MAX_DEVS];
+	struct running run[SCHED_MAX_DEVS];
+	double t;
+	uint32_t done;
+};
+
 /* Whether a device that shares k's cores (either way round) is computing now. */
 static bool cores_taken(const struct sched_profile *p, const struct running *run, uint32_t k)
 {
@@ -111,189 +132,238 @@ static bool cores_taken(const struct sched_profile *p, const struct running *run
 	return false;
 }
 
-void sched_simulate(const struct sched_profile *p, const struct sched_dag *d,
-		    const struct sched_plan *pl, const struct sched_sim_options *o,
-		    struct sched_sim_result *out)
+/* Each device's queue (the plan's order filtered to its nodes), every device idle. */
+static void sim_init(struct sim *s)
 {
-	const uint32_t n = d->n, nd = p->n_dev;
-	uint32_t *waiting = malloc(sizeof(uint32_t) * (n ? n : 1));
-	double *arrive = calloc(n ? n : 1, sizeof(double));
-	double *fin = malloc(sizeof(double) * (n ? n : 1));
-	uint32_t *queue = malloc(sizeof(uint32_t) * (n ? n : 1));
-	uint32_t qoff[SCHED_MAX_DEVS + 1] = { 0 }, qpos[SCHED_MAX_DEVS] = { 0 };
-	double first[SCHED_MAX_DEVS], last[SCHED_MAX_DEVS], gaps_e[SCHED_MAX_DEVS] = { 0 };
-	struct running run[SCHED_MAX_DEVS];
-	double t = 0;
-	uint32_t done = 0;
+	const uint32_t n = s->d->n, nd = s->p->n_dev;
+	uint32_t fill[SCHED_MAX_DEVS] = { 0 };
 
-	memset(out, 0, sizeof(*out));
-	if (!waiting || !arrive || !fin || !queue) {
-		out->makespan_s = INFINITY;
-		goto out;
-	}
-	/* each device's queue: the plan's order filtered to its nodes */
 	for (uint32_t i = 0; i < n; i++)
-		qoff[pl->dev[i] + 1]++;
+		s->qoff[s->pl->dev[i] + 1]++;
 	for (uint32_t k = 0; k < nd; k++)
-		qoff[k + 1] += qoff[k];
-	{
-		uint32_t fill[SCHED_MAX_DEVS] = { 0 };
-		for (uint32_t i = 0; i < n; i++) {
-			uint32_t v = pl->order[i], k = pl->dev[v];
-			queue[qoff[k] + fill[k]++] = v;
-		}
+		s->qoff[k + 1] += s->qoff[k];
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t v = s->pl->order[i], k = s->pl->dev[v];
+		s->queue[s->qoff[k] + fill[k]++] = v;
 	}
 	for (uint32_t v = 0; v < n; v++)
-		waiting[v] = d->pred_off[v + 1] - d->pred_off[v];
+		s->waiting[v] = s->d->pred_off[v + 1] - s->d->pred_off[v];
 	for (uint32_t k = 0; k < nd; k++) {
-		run[k].v = -1;
-		first[k] = -1;
-		last[k] = 0;
+		s->run[k].v = -1;
+		s->first[k] = -1;
+		s->last[k] = 0;
 	}
+}
 
-	const double bus = o->contention ? p->mem_bw : INFINITY;
-	while (done < n) {
-		/* start what can start now */
-		for (uint32_t k = 0; k < nd; k++) {
-			if (run[k].v >= 0 || qpos[k] == qoff[k + 1] - qoff[k] ||
-			    cores_taken(p, run, k))
-				continue;
-			uint32_t v = queue[qoff[k] + qpos[k]];
-			if (waiting[v] || arrive[v] > t)
-				continue;
-			struct running *r = &run[k];
-			r->v = (int32_t)v;
-			r->c = sched_cost_op(p, d, v, k, pl->opp[k], o->history);
-			r->launch_left = p->dev[k].launch_s;
-			r->left = 1.0;
-			r->start = t;
-			r->power = sched_cost_energy(p, d, v, k, pl->opp[k], &r->c, r->c.time) /
-				   (r->c.time > 0 ? r->c.time : 1);
-			if (first[k] < 0)
-				first[k] = t;
-			else
-				gaps_e[k] += gap_energy(&p->dev[k], t - last[k]);
-			if (o->start)
-				o->start[v] = t;
-			qpos[k]++;
-		}
-		/* rates: bodies share the bus in proportion to what each would draw alone */
-		double demand[SCHED_MAX_DEVS] = { 0 }, total = 0, rate[SCHED_MAX_DEVS] = { 0 };
-		double p_now = 0;
-		bool any = false;
-		for (uint32_t k = 0; k < nd; k++) {
-			struct running *r = &run[k];
-			if (r->v < 0) {
-				p_now += first[k] >= 0 ? p->dev[k].idle_w : p->dev[k].suspend_w;
-				continue;
-			}
-			any = true;
-			p_now += r->power;
-			if (r->launch_left > 0)
-				continue;
-			double body = r->c.t_comp > r->c.t_mem ? r->c.t_comp : r->c.t_mem;
-			demand[k] = body > 0 ? d->nodes[r->v].bytes / body : 0;
-			if (d->fixed_time)
-				demand[k] = 0;
-			total += demand[k];
-		}
-		if (p_now > out->peak_w)
-			out->peak_w = p_now;
-		double share = total > bus ? bus / total : 1.0;
-		double dt = INFINITY;
-		for (uint32_t k = 0; k < nd; k++) {
-			struct running *r = &run[k];
-			if (r->v < 0)
-				continue;
-			if (r->launch_left > 0) {
-				dt = fmin(dt, r->launch_left);
-				continue;
-			}
-			double body = fmax(r->c.t_comp, r->c.t_mem);
-			/* alone the body takes `body`; starved of bandwidth, the memory part stretches */
-			double b = share < 1.0 ? fmax(r->c.t_comp, r->c.t_mem / share) : body;
-			rate[k] = b > 0 ? 1.0 / b : INFINITY;
-			dt = fmin(dt, rate[k] == INFINITY ? 0 : r->left / rate[k]);
-		}
-		/* an input that arrives later (a crossing's latency) is an event too */
-		for (uint32_t k = 0; k < nd; k++) {
-			if (run[k].v >= 0 || qpos[k] == qoff[k + 1] - qoff[k] ||
-			    cores_taken(p, run, k))
-				continue;
-			uint32_t v = queue[qoff[k] + qpos[k]];
-			if (!waiting[v] && arrive[v] > t)
-				dt = fmin(dt, arrive[v] - t);
-		}
-		if (dt == INFINITY) {
-			/* nothing runs and nothing will: the order is not topological */
-			out->makespan_s = INFINITY;
-			goto out;
-		}
-		(void)any;
-		t += dt;
-		for (uint32_t k = 0; k < nd; k++) {
-			struct running *r = &run[k];
-			if (r->v < 0)
-				continue;
-			if (r->launch_left > 0) {
-				r->launch_left -= dt;
-				if (r->launch_left > 1e-15)
-					continue;
-				r->launch_left = 0;
-				/* a zero-length body ends with its launch */
-				if (fmax(r->c.t_comp, r->c.t_mem) > 0)
-					continue;
-			} else {
-				r->left -= rate[k] == INFINITY ? r->left : dt * rate[k];
-				if (r->left > 1e-12)
-					continue;
-			}
-			/* finished */
-			uint32_t v = (uint32_t)r->v;
-			double took = t - r->start;
-			out->dev_energy_j[k] += sched_cost_energy(p, d, v, k, pl->opp[k], &r->c, took);
-			out->busy_s[k] += took;
-			out->dev_ops[k]++;
-			fin[v] = t;
-			last[k] = t;
-			if (o->finish)
-				o->finish[v] = t;
-			r->v = -1;
-			done++;
-			for (uint32_t s = d->succ_off[v]; s < d->succ_off[v + 1]; s++) {
-				uint32_t w = d->succ[s], e = d->succ_edge[s];
-				double ee, copied;
-				double lat = sched_cost_edge(p, k, pl->dev[w], d->edge_bytes[e], &ee,
-							     &copied);
-				if (k != pl->dev[w]) {
-					out->crossings++;
-					out->bytes_copied += copied;
-					out->energy_j += ee;
-				}
-				if (t + lat > arrive[w])
-					arrive[w] = t + lat;
-				waiting[w]--;
-			}
-		}
+/* Whether device k could start a node now (free, cores free, queue not empty): *v, its next. */
+static bool queue_head(const struct sim *s, uint32_t k, uint32_t *v)
+{
+	if (s->run[k].v >= 0 || s->qpos[k] == s->qoff[k + 1] - s->qoff[k] ||
+	    cores_taken(s->p, s->run, k))
+		return false;
+	*v = s->queue[s->qoff[k] + s->qpos[k]];
+	return true;
+}
+
+/* Starts, on every device that can, the head of its queue when its inputs are there. */
+static void start_ready(struct sim *s)
+{
+	const struct sched_profile *p = s->p;
+
+	for (uint32_t k = 0; k < p->n_dev; k++) {
+		uint32_t v;
+		if (!queue_head(s, k, &v) || s->waiting[v] || s->arrive[v] > s->t)
+			continue;
+		struct running *r = &s->run[k];
+		r->v = (int32_t)v;
+		r->c = sched_cost_op(p, s->d, v, k, s->pl->opp[k], s->o->history);
+		r->launch_left = p->dev[k].launch_s;
+		r->left = 1.0;
+		r->start = s->t;
+		r->power = sched_cost_energy(p, s->d, v, k, s->pl->opp[k], &r->c, r->c.time) /
+			   (r->c.time > 0 ? r->c.time : 1);
+		if (s->first[k] < 0)
+			s->first[k] = s->t;
+		else
+			s->gaps_e[k] += gap_energy(&p->dev[k], s->t - s->last[k]);
+		if (s->o->start)
+			s->o->start[v] = s->t;
+		s->qpos[k]++;
 	}
-	out->makespan_s = t;
-	out->period_s = o->period_s > t ? o->period_s : t;
-	for (uint32_t k = 0; k < nd; k++) {
-		const struct sched_dev_profile *dp = &p->dev[k];
+}
+
+/*
+ * The share of its bandwidth demand each running body gets from the bus now (1: all of it):
+ * bodies share the bus in proportion to what each would draw alone. Records the power of
+ * this instant for the peak.
+ */
+static double bus_share(struct sim *s)
+{
+	const struct sched_profile *p = s->p;
+	const double bus = s->o->contention ? p->mem_bw : INFINITY;
+	double demand[SCHED_MAX_DEVS] = { 0 }, total = 0;
+	double p_now = 0;
+
+	for (uint32_t k = 0; k < p->n_dev; k++) {
+		struct running *r = &s->run[k];
+		if (r->v < 0) {
+			p_now += s->first[k] >= 0 ? p->dev[k].idle_w : p->dev[k].suspend_w;
+			continue;
+		}
+		p_now += r->power;
+		if (r->launch_left > 0)
+			continue;
+		double body = r->c.t_comp > r->c.t_mem ? r->c.t_comp : r->c.t_mem;
+		demand[k] = body > 0 ? s->d->nodes[r->v].bytes / body : 0;
+		if (s->d->fixed_time)
+			demand[k] = 0;
+		total += demand[k];
+	}
+	if (p_now > s->out->peak_w)
+		s->out->peak_w = p_now;
+	return total > bus ? bus / total : 1.0;
+}
+
+/*
+ * Time to the next event at this bus share: a launch or a body ending, or an input arriving
+ * at a device waiting for it (a crossing's latency). Fills rate[k], the fraction of its body
+ * device k does per second. INFINITY: nothing runs and nothing will.
+ */
+static double next_event(const struct sim *s, double share, double rate[SCHED_MAX_DEVS])
+{
+	double dt = INFINITY;
+
+	for (uint32_t k = 0; k < s->p->n_dev; k++) {
+		const struct running *r = &s->run[k];
+		if (r->v < 0)
+			continue;
+		if (r->launch_left > 0) {
+			dt = fmin(dt, r->launch_left);
+			continue;
+		}
+		double body = fmax(r->c.t_comp, r->c.t_mem);
+		/* alone the body takes `body`; starved of bandwidth, the memory part stretches */
+		double b = share < 1.0 ? fmax(r->c.t_comp, r->c.t_mem / share) : body;
+		rate[k] = b > 0 ? 1.0 / b : INFINITY;
+		dt = fmin(dt, rate[k] == INFINITY ? 0 : r->left / rate[k]);
+	}
+	for (uint32_t k = 0; k < s->p->n_dev; k++) {
+		uint32_t v;
+		if (queue_head(s, k, &v) && !s->waiting[v] && s->arrive[v] > s->t)
+			dt = fmin(dt, s->arrive[v] - s->t);
+	}
+	return dt;
+}
+
+/* Device k's op ends now: its energy and time, and its outputs on their way to consumers. */
+static void finish_op(struct sim *s, uint32_t k)
+{
+	const struct sched_dag *d = s->d;
+	struct sched_sim_result *out = s->out;
+	struct running *r = &s->run[k];
+	uint32_t v = (uint32_t)r->v;
+	double took = s->t - r->start;
+
+	out->dev_energy_j[k] += sched_cost_energy(s->p, d, v, k, s->pl->opp[k], &r->c, took);
+	out->busy_s[k] += took;
+	out->dev_ops[k]++;
+	s->last[k] = s->t;
+	if (s->o->finish)
+		s->o->finish[v] = s->t;
+	r->v = -1;
+	s->done++;
+	for (uint32_t i = d->succ_off[v]; i < d->succ_off[v + 1]; i++) {
+		uint32_t w = d->succ[i], e = d->succ_edge[i];
+		double ee, copied;
+		double lat = sched_cost_edge(s->p, k, s->pl->dev[w], d->edge_bytes[e], &ee, &copied);
+		if (k != s->pl->dev[w]) {
+			out->crossings++;
+			out->bytes_copied += copied;
+			out->energy_j += ee;
+		}
+		if (s->t + lat > s->arrive[w])
+			s->arrive[w] = s->t + lat;
+		s->waiting[w]--;
+	}
+}
+
+/* Moves the clock dt ahead: launches and bodies progress, those that end finish. */
+static void advance(struct sim *s, double dt, const double rate[SCHED_MAX_DEVS])
+{
+	s->t += dt;
+	for (uint32_t k = 0; k < s->p->n_dev; k++) {
+		struct running *r = &s->run[k];
+		if (r->v < 0)
+			continue;
+		if (r->launch_left > 0) {
+			r->launch_left -= dt;
+			if (r->launch_left > 1e-15)
+				continue;
+			r->launch_left = 0;
+			/* a zero-length body ends with its launch */
+			if (fmax(r->c.t_comp, r->c.t_mem) > 0)
+				continue;
+		} else {
+			r->left -= rate[k] == INFINITY ? r->left : dt * rate[k];
+			if (r->left > 1e-12)
+				continue;
+		}
+		finish_op(s, k);
+	}
+}
+
+/* The period's idle and suspended energy of every device, and the totals over it. */
+static void sim_close(struct sim *s)
+{
+	struct sched_sim_result *out = s->out;
+
+	out->makespan_s = s->t;
+	out->period_s = s->o->period_s > s->t ? s->o->period_s : s->t;
+	for (uint32_t k = 0; k < s->p->n_dev; k++) {
+		const struct sched_dev_profile *dp = &s->p->dev[k];
 		double e;
-		if (first[k] < 0) {
+		if (s->first[k] < 0) {
 			e = dp->suspend_w * out->period_s;
 		} else {
 			/* steady decoding: the tail of one period and the head of the next are one gap */
-			e = gaps_e[k] + gap_energy(dp, out->period_s - last[k] + first[k]);
+			e = s->gaps_e[k] + gap_energy(dp, out->period_s - s->last[k] + s->first[k]);
 		}
 		out->dev_energy_j[k] += e;
 		out->energy_j += out->dev_energy_j[k];
 	}
 	out->avg_w = out->period_s > 0 ? out->energy_j / out->period_s : 0;
+}
+
+void sched_simulate(const struct sched_profile *p, const struct sched_dag *d,
+		    const struct sched_plan *pl, const struct sched_sim_options *o,
+		    struct sched_sim_result *out)
+{
+	const uint32_t n = d->n;
+	struct sim s = { .p = p, .d = d, .pl = pl, .o = o, .out = out };
+
+	memset(out, 0, sizeof(*out));
+	s.waiting = malloc(sizeof(uint32_t) * (n ? n : 1));
+	s.arrive = calloc(n ? n : 1, sizeof(double));
+	s.queue = malloc(sizeof(uint32_t) * (n ? n : 1));
+	if (!s.waiting || !s.arrive || !s.queue) {
+		out->makespan_s = INFINITY;
+		goto out;
+	}
+	sim_init(&s);
+	while (s.done < n) {
+		double rate[SCHED_MAX_DEVS] = { 0 };
+		start_ready(&s);
+		double dt = next_event(&s, bus_share(&s), rate);
+		if (dt == INFINITY) {
+			/* nothing runs and nothing will: the order is not topological */
+			out->makespan_s = INFINITY;
+			goto out;
+		}
+		advance(&s, dt, rate);
+	}
+	sim_close(&s);
 out:
-	free(waiting);
-	free(arrive);
-	free(fin);
-	free(queue);
+	free(s.waiting);
+	free(s.arrive);
+	free(s.queue);
 }

@@ -14,7 +14,7 @@
 
 #include "kmod/silicon/npu_engine.h"
 #include "bench/calibrate.h"
-#include "sched/sched.h"
+#include "sched/profile.h"
 
 static void assert_pos(double v, const char *dev, const char *what)
 {

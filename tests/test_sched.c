@@ -14,7 +14,12 @@
 #include <unistd.h>
 
 #include "bench/sched_bench.h"
-#include "sched/sched.h"
+#include "sched/cost.h"
+#include "sched/dag.h"
+#include "sched/partition.h"
+#include "sched/power.h"
+#include "sched/profile.h"
+#include "sched/simulate.h"
 #include "testutil.h"
 
 static struct sched_profile load(const char *name)

@@ -19,7 +19,7 @@
 #include "edge_npu.h"
 #include "hal/cpu/cpu_fast.h"
 #include "hal/hal.h"
-#include "sched/sched.h"
+#include "sched/profile.h"
 
 #include <errno.h>
 #include <getopt.h>

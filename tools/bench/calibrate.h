@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sched/sched.h"
+#include "sched/profile.h"
 
 struct bench_calib_opts {
 	uint32_t reps;     /* timed runs per kernel, the median is used (default 10) */

@@ -9,6 +9,11 @@
 #include "sched_bench.h"
 #include "measure.h"
 
+#include "sched/partition.h"
+#include "sched/power.h"
+#include "sched/profile.h"
+#include "sched/simulate.h"
+
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>

@@ -3,7 +3,8 @@
 #ifndef EDGE_NPU_TOOLS_BENCH_SCHED_BENCH_H
 #define EDGE_NPU_TOOLS_BENCH_SCHED_BENCH_H
 
-#include "sched/sched.h"
+#include "sched/dag.h"
+#include "sched/graph.h"
 
 /* A random DAG of n llama-like ops (mixed sizes, forks and joins); *seed advances. */
 enum sched_status bench_random_dag(uint64_t *seed, uint32_t n, struct sched_dag *out);

@@ -919,7 +919,7 @@ void sched_plan_all_on(const struct sched_profile *p, const struct sched_dag *d,
 	uint32_t fallback = 0;
 
 	for (uint32_t k = 0; k < p->n_dev; k++)
-		if (p->dev[k].cls == SCHED_CLASS_CPU && p->dev[k].op_mask == (1u << HAL_OP_COUNT) - 1) {
+		if (p->dev[k].cls == HAL_CLASS_CPU && p->dev[k].op_mask == (1u << HAL_OP_COUNT) - 1) {
 			fallback = k;
 			break;
 		}

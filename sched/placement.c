@@ -107,7 +107,7 @@ static void admin_bounds(const struct sched_profile *p, const struct sched_host 
 			continue;
 		const double fmax = (double)df.freq_hz[df.n_opp - 1];
 		for (uint32_t k = 0; k < p->n_dev; k++) {
-			if ((int)p->dev[k].cls != (int)host->devs[i]->cls)
+			if (p->dev[k].cls != host->devs[i]->cls)
 				continue;
 			const double top = top_hz(&p->dev[k]);
 			double lo = (double)df.min_hz / fmax * top * (1 - 1e-9);
@@ -197,7 +197,7 @@ static void choose_clocks(const struct sched_profile *p, const struct sched_host
 
 			for (int op = 0; op < HAL_OP_COUNT; op++)
 				ops += out->prof_ops[op][k];
-			if ((int)p->dev[k].cls == (int)dev->cls && ops > best_ops) {
+			if (p->dev[k].cls == dev->cls && ops > best_ops) {
 				best = k;
 				best_ops = ops;
 			}

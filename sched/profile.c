@@ -20,13 +20,6 @@
 #define ENPU_PROFILE_DATA_DIR "/usr/local/share/edge-npu/profiles"
 #endif
 
-const char *sched_class_name(enum sched_dev_class c)
-{
-	static const char *const names[] = { "cpu", "gpu", "npu" };
-
-	return (unsigned)c < SCHED_CLASS_COUNT ? names[c] : "?";
-}
-
 struct parser {
 	const char *fname;
 	uint32_t line;
@@ -189,8 +182,8 @@ static enum sched_status parse_device(struct parser *ps, const struct key *k, co
 		return perr(ps, "'device' takes a name and a class (cpu, gpu or npu)");
 	if (p->n_dev == SCHED_MAX_DEVS)
 		return perr(ps, "more than %d devices", SCHED_MAX_DEVS);
-	for (int c = 0; c < SCHED_CLASS_COUNT; c++)
-		if (!strcmp(w[2], sched_class_name((enum sched_dev_class)c)))
+	for (int c = 0; c < HAL_CLASS_COUNT; c++)
+		if (!strcmp(w[2], hal_class_name((enum hal_device_class)c)))
 			cls = c;
 	if (cls < 0)
 		return perr(ps, "device '%s': class '%s' is not cpu, gpu or npu", w[1], w[2]);
@@ -201,7 +194,7 @@ static enum sched_status parse_device(struct parser *ps, const struct key *k, co
 	struct sched_dev_profile *d = ps->dev = &p->dev[p->n_dev++];
 	memset(d, 0, sizeof(*d));
 	snprintf(d->name, sizeof(d->name), "%s", w[1]);
-	d->cls = (enum sched_dev_class)cls;
+	d->cls = (enum hal_device_class)cls;
 	d->line = ps->line;
 	for (int t = 0; t < HAL_TYPE_COUNT; t++)
 		d->type_scale[t] = 1.0;
@@ -395,7 +388,7 @@ static enum sched_status check_profile(struct parser *ps)
 					    hal_op_name((enum hal_op_kind)op));
 		if (d->stall_activity > 1)
 			return perr(ps, "device '%s': stall_activity is a fraction (0..1)", d->name);
-		if (d->cls == SCHED_CLASS_CPU && d->op_mask == (1u << HAL_OP_COUNT) - 1 &&
+		if (d->cls == HAL_CLASS_CPU && d->op_mask == (1u << HAL_OP_COUNT) - 1 &&
 		    (d->type_mask & (1u << HAL_TYPE_F32)) && (d->type_mask & (1u << HAL_TYPE_F16)) &&
 		    (d->type_mask & (1u << HAL_TYPE_Q8_0)) && (d->type_mask & (1u << HAL_TYPE_Q4_0)))
 			fallback = true;
@@ -540,7 +533,7 @@ int sched_profile_write_notes(const struct sched_profile *p, const char *path,
 	for (uint32_t i = 0; i < p->n_dev; i++) {
 		const struct sched_dev_profile *d = &p->dev[i];
 
-		fprintf(f, "\ndevice %s %s\nops", d->name, sched_class_name(d->cls));
+		fprintf(f, "\ndevice %s %s\nops", d->name, hal_class_name(d->cls));
 		for (int op = 0; op < HAL_OP_COUNT; op++)
 			if (d->op_mask & (1u << op))
 				fprintf(f, " %s", hal_op_name((enum hal_op_kind)op));

@@ -23,10 +23,6 @@
 #define SCHED_MAX_OPPS 16
 #define SCHED_PROF_NAME 32
 
-enum sched_dev_class { SCHED_CLASS_CPU, SCHED_CLASS_GPU, SCHED_CLASS_NPU, SCHED_CLASS_COUNT };
-
-const char *sched_class_name(enum sched_dev_class c);
-
 struct sched_opp {
 	double freq_hz;
 	double volt;
@@ -34,7 +30,7 @@ struct sched_opp {
 
 struct sched_dev_profile {
 	char name[SCHED_PROF_NAME];
-	enum sched_dev_class cls;
+	enum hal_device_class cls; /* the HAL's class: host devices of it run the ops placed here */
 	uint32_t op_mask;   /* bit (1 << hal_op_kind): ops it runs */
 	uint32_t type_mask; /* bit (1 << hal_type): matmul weight types it runs */
 	double rate[HAL_OP_COUNT];       /* arithmetic ops per cycle, per op kind */

@@ -61,7 +61,7 @@ START_TEST(calibrate_tiny_writes_a_valid_profile)
 			assert_pos(d->type_scale[t], d->name, hal_type_name((enum hal_type)t));
 		ck_assert(fabs(d->idle_w - b->idle_w) <= 1e-6 * b->idle_w);
 		ck_assert(fabs(d->leak_w - b->leak_w) <= 1e-6 * b->leak_w);
-		if (d->cls == SCHED_CLASS_NPU) {
+		if (d->cls == HAL_CLASS_NPU) {
 			ck_assert_uint_eq(d->n_opp, NPU_NUM_OPPS);
 			for (uint32_t k = 0; k < d->n_opp; k++)
 				ck_assert(fabs(d->opp[k].freq_hz -

@@ -86,7 +86,7 @@ START_TEST(profiles_in_tree_load)
 	ck_assert_uint_eq(p.n_dev, 4);
 	ck_assert(p.unified);
 	ck_assert_double_eq_tol(p.mem_bw, 60e9, 1);
-	ck_assert_int_eq(p.dev[0].cls, SCHED_CLASS_NPU);
+	ck_assert_int_eq(p.dev[0].cls, HAL_CLASS_NPU);
 	ck_assert_double_eq_tol(p.dev[0].opp[p.dev[0].n_opp - 1].freq_hz, 1.4e9, 1);
 	/* 45 TOPS: rate x top clock */
 	ck_assert_double_le(fabs(p.dev[0].rate[HAL_OP_MATMUL] * 1.4e9 - 44.8e12), 1e9);

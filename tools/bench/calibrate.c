@@ -389,7 +389,7 @@ static int measure_pingpong(struct cal *cc, struct cal *cg, double *out)
 
 /* ---- into the profile --------------------------------------------------------------------- */
 
-static int find_dev(const struct sched_profile *p, enum sched_dev_class cls)
+static int find_dev(const struct sched_profile *p, enum hal_device_class cls)
 {
 	for (uint32_t i = 0; i < p->n_dev; i++)
 		if (p->dev[i].cls == cls)
@@ -516,7 +516,7 @@ int bench_calibrate(const struct bench_calib_opts *opts, const struct sched_prof
 	struct measured mc;
 	char gerr[256] = "";
 	double ceiling;
-	int rc = -1, ic = find_dev(base, SCHED_CLASS_CPU), ig = find_dev(base, SCHED_CLASS_GPU);
+	int rc = -1, ic = find_dev(base, HAL_CLASS_CPU), ig = find_dev(base, HAL_CLASS_GPU);
 
 	if (ic < 0 || o.dim % 32 || o.ffn % 32 || o.bw_bytes < 4096) {
 		snprintf(err, err_len, ic < 0 ? "the base profile has no cpu device"
@@ -546,7 +546,7 @@ int bench_calibrate(const struct bench_calib_opts *opts, const struct sched_prof
 		      o.no_gpu ? "--no-gpu" : gb ? gerr : "no OpenCL backend compiled in");
 	}
 	apply(&out->dev[ic], &mc);
-	int in = find_dev(base, SCHED_CLASS_NPU);
+	int in = find_dev(base, HAL_CLASS_NPU);
 	if (in >= 0)
 		apply_npu(&out->dev[in]);
 	/*

@@ -351,9 +351,9 @@ static int bench_model(const struct sched_profile *p, const char *name,
 	sched_simulate(p, &d, &heft, &so, &rh);
 	uint32_t cpu = 0, npu = UINT32_MAX;
 	for (uint32_t k = p->n_dev; k-- > 0;) {
-		if (p->dev[k].cls == SCHED_CLASS_CPU && p->dev[k].op_mask == (1u << HAL_OP_COUNT) - 1)
+		if (p->dev[k].cls == HAL_CLASS_CPU && p->dev[k].op_mask == (1u << HAL_OP_COUNT) - 1)
 			cpu = k;
-		if (p->dev[k].cls == SCHED_CLASS_NPU)
+		if (p->dev[k].cls == HAL_CLASS_NPU)
 			npu = k;
 	}
 	sched_plan_all_on(p, &d, cpu, &base);

@@ -723,3 +723,19 @@ const struct hal_backend hal_backend_npu_sim = {
 	.cls = HAL_CLASS_NPU,
 	.create = backend_create,
 };
+
+void npu_sim_figures(struct npu_sim_figures *out)
+{
+	const struct npu_hw_params *hw = &npu_default_hw;
+
+	out->n_opp = NPU_NUM_OPPS;
+	for (uint32_t i = 0; i < NPU_NUM_OPPS; i++) {
+		out->freq_hz[i] = npu_opp_table[i].freq_mhz * 1e6;
+		out->volt[i] = npu_opp_table[i].volt_mv * 1e-3;
+	}
+	out->macs_per_cycle = (double)hw->mac_rows * hw->mac_cols;
+	out->dram_bytes_per_s = hw->dram_mbytes_per_s * 1e6;
+	out->job_overhead_cycles = hw->cmd_overhead_cycles;
+	out->mac_j = hw->mac_fj * 1e-15;
+	out->nominal_v = hw->nominal_mv * 1e-3;
+}

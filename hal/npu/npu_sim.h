@@ -165,4 +165,21 @@ void npu_sysfs_job_done(struct npu_sysfs *s, uint64_t busy_ns, const struct npu_
 void npu_sysfs_close(struct npu_sysfs *s);
 const char *npu_governor_name(enum npu_governor g);
 
+/*
+ * The simulated silicon as a cost model sees it (the engine's model at its default hardware):
+ * what calibration writes into a profile's npu device, since that device's time is modeled,
+ * not measured.
+ */
+struct npu_sim_figures {
+	uint32_t n_opp;
+	double freq_hz[NPU_NUM_OPPS], volt[NPU_NUM_OPPS]; /* operating points, lowest first */
+	double macs_per_cycle;      /* the MAC array */
+	double dram_bytes_per_s;
+	double job_overhead_cycles; /* a job's fixed cost */
+	double mac_j;               /* energy of one MAC at nominal_v */
+	double nominal_v;
+};
+
+void npu_sim_figures(struct npu_sim_figures *out);
+
 #endif

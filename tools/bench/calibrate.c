@@ -16,8 +16,8 @@
 
 #include "hal/cpu/cpu_fast.h"
 #include "hal/hal.h"
+#include "hal/npu/npu_sim.h"
 #include "hal/opencl/opencl.h"
-#include "kmod/silicon/npu_engine.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -420,20 +420,20 @@ static void apply(struct sched_dev_profile *d, const struct measured *m)
  */
 static void apply_npu(struct sched_dev_profile *d)
 {
-	const struct npu_hw_params *hw = &npu_default_hw;
+	struct npu_sim_figures f;
 
-	d->n_opp = NPU_NUM_OPPS < SCHED_MAX_OPPS ? NPU_NUM_OPPS : SCHED_MAX_OPPS;
+	npu_sim_figures(&f);
+	d->n_opp = f.n_opp < SCHED_MAX_OPPS ? f.n_opp : SCHED_MAX_OPPS;
 	for (uint32_t i = 0; i < d->n_opp; i++) {
-		d->opp[i].freq_hz = npu_opp_table[i].freq_mhz * 1e6;
-		d->opp[i].volt = npu_opp_table[i].volt_mv * 1e-3;
+		d->opp[i].freq_hz = f.freq_hz[i];
+		d->opp[i].volt = f.volt[i];
 	}
-	/* a MAC is two operations; the array retires mac_rows x mac_cols of them a cycle */
-	d->rate[HAL_OP_MATMUL] = 2.0 * hw->mac_rows * hw->mac_cols;
-	d->bw = hw->dram_mbytes_per_s * 1e6;
-	d->launch_s = hw->cmd_overhead_cycles / d->opp[d->n_opp - 1].freq_hz;
-	/* the engine charges mac_fj per MAC at nominal_mv: C V^2 per cycle of the full array */
-	const double v = hw->nominal_mv * 1e-3;
-	d->cap_f = hw->mac_fj * 1e-15 * hw->mac_rows * hw->mac_cols / (v * v);
+	/* a MAC is two operations; the array retires macs_per_cycle of them a cycle */
+	d->rate[HAL_OP_MATMUL] = 2.0 * f.macs_per_cycle;
+	d->bw = f.dram_bytes_per_s;
+	d->launch_s = f.job_overhead_cycles / d->opp[d->n_opp - 1].freq_hz;
+	/* the engine charges mac_j per MAC at nominal_v: C V^2 per cycle of the full array */
+	d->cap_f = f.mac_j * f.macs_per_cycle / (f.nominal_v * f.nominal_v);
 }
 
 /* The options with their defaults filled in. */

@@ -214,7 +214,7 @@ const struct cpu_kernels *cpu_kernels_by_name(const char *isa);
  * (Xeon VM, 2 threads, 4096x14336 matrices cycled through 460-870 MB so that the 300 MiB L3
  * holds none) the hardware prefetchers alone streamed Q4_0 at 15-19 GB/s and Q8_0 at 21;
  * with 4 KiB ahead 26 and 29 GB/s (1 KiB: 20; 8 KiB: 25; 16 KiB: 24 for Q4_0). The bandwidth
- * ceiling's read kernel (sched/calibrate.c) prefetches the same way, so ratios stay fair.
+ * ceiling's read kernel (hal/cpu/bandwidth.c) prefetches the same way, so ratios stay fair.
  */
 #define CPU_PREFETCH_BYTES 4096
 

@@ -176,62 +176,31 @@ out:
 static int bench_op(struct bench *b, struct hal_op *op, const char *what, const char *shape,
 		    double bytes, double ops)
 {
-	double *times = calloc(b->reps, sizeof(double));
+	char err[512];
+	double s;
 
-	if (!times)
+	if (bench_time_op(&b->dev, 1, op, b->reps, &s, err, sizeof(err))) {
+		fprintf(stderr, "npu-bench: %s: %s\n", what, err);
 		return -1;
-	for (uint32_t r = 0; r < b->reps + 1; r++) {
-		double t0 = bench_now_s();
-
-		if (b->dev->vt->run(b->dev, op)) {
-			fprintf(stderr, "npu-bench: %s: %s\n", what, b->dev->error);
-			free(times);
-			return -1;
-		}
-		if (r > 0)
-			times[r - 1] = bench_now_s() - t0;
 	}
-	print_row(what, shape, bench_median(times, b->reps), bytes, ops, 0.0, false);
-	free(times);
+	print_row(what, shape, s, bytes, ops, 0.0, false);
 	return 0;
 }
 
 static int bench_rows(struct bench *b, uint32_t D, uint32_t T)
 {
-	uint64_t seed = 7;
-	float *x = bench_random_floats((size_t)D * T, &seed);
-	float *y = bench_random_floats((size_t)D * T, &seed);
-	float *nw = bench_random_floats(D, &seed);
-	int32_t *pos = calloc(T, sizeof(int32_t));
-	struct hal_tensor tx = { "x", HAL_TYPE_F32, { D, T }, x, NULL };
-	struct hal_tensor ty = { "y", HAL_TYPE_F32, { D, T }, y, NULL };
-	struct hal_tensor tw = { "norm", HAL_TYPE_F32, { D, 1 }, nw, NULL };
-	struct hal_tensor tp = { "pos", HAL_TYPE_I32, { T, 1 }, pos, NULL };
+	const double bytes = 4.0 * D * T;
+	struct bench_rows r;
 	char shape[48];
-	int rc = -1;
 
-	if (!x || !y || !nw || !pos)
-		goto out;
-	for (uint32_t t = 0; t < T; t++)
-		pos[t] = (int32_t)t;
+	if (bench_rows_init(&r, D, T))
+		return -1;
 	snprintf(shape, sizeof(shape), "%ux%u", D, T);
-	double bytes = 4.0 * D * T;
-	struct hal_op rms = { .kind = HAL_OP_RMSNORM, .src = { &tx, &tw }, .dst = &ty,
-			      .p.rmsnorm.eps = 1e-5f };
-	struct hal_op rope = { .kind = HAL_OP_ROPE, .src = { &ty, &tp }, .dst = &ty,
-			       .p.rope = { D / 64, 64, 64, 10000.0f, 1.0f } };
-	struct hal_op swi = { .kind = HAL_OP_SWIGLU, .src = { &tx, &ty }, .dst = &ty };
-	struct hal_op add = { .kind = HAL_OP_ADD, .src = { &tx, &ty }, .dst = &tx };
-
-	rc = bench_op(b, &rms, "rmsnorm", shape, 2 * bytes, 3.0 * D * T);
-	rc = rc ? rc : bench_op(b, &rope, "rope", shape, 2 * bytes, 3.0 * D * T);
-	rc = rc ? rc : bench_op(b, &swi, "swiglu", shape, 3 * bytes, 5.0 * D * T);
-	rc = rc ? rc : bench_op(b, &add, "add", shape, 3 * bytes, 1.0 * D * T);
-out:
-	free(x);
-	free(y);
-	free(nw);
-	free(pos);
+	int rc = bench_op(b, &r.rmsnorm, "rmsnorm", shape, 2 * bytes, 3.0 * D * T);
+	rc = rc ? rc : bench_op(b, &r.rope, "rope", shape, 2 * bytes, 3.0 * D * T);
+	rc = rc ? rc : bench_op(b, &r.swiglu, "swiglu", shape, 3 * bytes, 5.0 * D * T);
+	rc = rc ? rc : bench_op(b, &r.add, "add", shape, 3 * bytes, 1.0 * D * T);
+	bench_rows_free(&r);
 	return rc;
 }
 

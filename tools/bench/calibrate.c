@@ -48,27 +48,7 @@ static void logf_(const struct cal *c, const char *fmt, ...)
 /* Median seconds of op on the device; the first run (page faults, kernel builds) is not timed. */
 static int time_op(struct cal *c, const struct hal_op *op, double *out)
 {
-	double *t = calloc(c->o->reps, sizeof(double));
-
-	if (!t) {
-		snprintf(c->err, c->err_len, "out of memory");
-		return -1;
-	}
-	for (uint32_t r = 0; r < c->o->reps + 1; r++) {
-		double t0 = bench_now_s();
-
-		if (c->dev->vt->run(c->dev, op)) {
-			snprintf(c->err, c->err_len, "%s: %s: %s", c->dev->name,
-				 hal_op_name(op->kind), c->dev->error);
-			free(t);
-			return -1;
-		}
-		if (r > 0)
-			t[r - 1] = bench_now_s() - t0;
-	}
-	*out = bench_median(t, c->o->reps);
-	free(t);
-	return 0;
+	return bench_time_op(&c->dev, 1, op, c->o->reps, out, c->err, c->err_len);
 }
 
 /*
@@ -179,55 +159,39 @@ static int tiny_op_time(struct cal *c, double *out)
 /* Element-wise and norm ops at D x T: rate = the model's ops / (time - launch). */
 static int measure_rows(struct cal *c, uint32_t D, uint32_t T, struct measured *m)
 {
-	uint64_t seed = 7;
-	float *x = bench_random_floats((size_t)D * T, &seed);
-	float *y = bench_random_floats((size_t)D * T, &seed);
-	float *nw = bench_random_floats(D, &seed);
-	int32_t *pos = calloc(T, sizeof(int32_t));
-	struct hal_tensor tx = { "x", HAL_TYPE_F32, { D, T }, x, NULL };
-	struct hal_tensor ty = { "y", HAL_TYPE_F32, { D, T }, y, NULL };
-	struct hal_tensor tw = { "norm", HAL_TYPE_F32, { D, 1 }, nw, NULL };
-	struct hal_tensor tp = { "pos", HAL_TYPE_I32, { T, 1 }, pos, NULL };
-	int rc = -1;
+	struct bench_rows r;
 
-	if (!x || !y || !nw || !pos) {
+	if (bench_rows_init(&r, D, T)) {
 		snprintf(c->err, c->err_len, "out of memory");
-		goto out;
+		return -1;
 	}
-	for (uint32_t t = 0; t < T; t++)
-		pos[t] = (int32_t)t;
-	const uint32_t hd = D % 64 ? D : 64, nh = D / hd;
-	struct {
-		struct hal_op op;
+	const struct {
+		const struct hal_op *op;
 		double ops;
 	} k[] = {
-		{ { .kind = HAL_OP_RMSNORM, .src = { &tx, &tw }, .dst = &ty,
-		    .p.rmsnorm.eps = 1e-5f }, 4.0 * D * T },
-		{ { .kind = HAL_OP_ROPE, .src = { &ty, &tp }, .dst = &ty,
-		    .p.rope = { nh, hd, hd, 10000.0f, 1.0f } }, (double)T * D / 2 * 20.0 },
-		{ { .kind = HAL_OP_SWIGLU, .src = { &tx, &ty }, .dst = &ty }, 8.0 * D * T },
-		{ { .kind = HAL_OP_ADD, .src = { &tx, &ty }, .dst = &tx }, 1.0 * D * T },
+		{ &r.rmsnorm, 4.0 * D * T },
+		{ &r.rope, (double)T * D / 2 * 20.0 },
+		{ &r.swiglu, 8.0 * D * T },
+		{ &r.add, 1.0 * D * T },
 	};
-	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+	int rc = 0;
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]) && !rc; i++) {
+		const enum hal_op_kind kind = k[i].op->kind;
 		double t;
 
-		if (!c->dev->vt->supports(c->dev, &k[i].op)) {
-			logf_(c, "  %-10s %-22s not supported\n", hal_op_name(k[i].op.kind), "");
+		if (!c->dev->vt->supports(c->dev, k[i].op)) {
+			logf_(c, "  %-10s %-22s not supported\n", hal_op_name(kind), "");
 			continue;
 		}
 		/* rope then rmsnorm rewrite y from x each rep: values stay bounded */
-		if (time_op(c, &k[i].op, &t))
-			goto out;
-		m->op_rate[k[i].op.kind] = k[i].ops / body(t, m->launch_s);
-		logf_(c, "  %-10s %ux%-18u %9.1f us %8.2f GOPS\n", hal_op_name(k[i].op.kind), D, T,
-		      t * 1e6, m->op_rate[k[i].op.kind] / 1e9);
+		rc = time_op(c, k[i].op, &t);
+		if (rc)
+			break;
+		m->op_rate[kind] = k[i].ops / body(t, m->launch_s);
+		logf_(c, "  %-10s %ux%-18u %9.1f us %8.2f GOPS\n", hal_op_name(kind), D, T, t * 1e6,
+		      m->op_rate[kind] / 1e9);
 	}
-	rc = 0;
-out:
-	free(x);
-	free(y);
-	free(nw);
-	free(pos);
+	bench_rows_free(&r);
 	return rc;
 }
 
@@ -355,36 +319,17 @@ static int measure_pingpong(struct cal *cc, struct cal *cg, double *out)
 	struct hal_tensor ta = { "a", HAL_TYPE_F32, { 32, 1 }, a, NULL };
 	struct hal_tensor tb = { "b", HAL_TYPE_F32, { 32, 1 }, b, NULL };
 	struct hal_op add = { .kind = HAL_OP_ADD, .src = { &ta, &tb }, .dst = &ta };
-	double *t = calloc(cc->o->reps, sizeof(double));
+	struct hal_device *const both[] = { cc->dev, cg->dev };
 
-	if (!t) {
-		snprintf(cc->err, cc->err_len, "out of memory");
-		return -1;
-	}
 	for (int i = 0; i < 32; i++) {
 		a[i] = 0.0f;
 		b[i] = 1e-3f;
 	}
 	if (!cg->dev->vt->supports(cg->dev, &add)) {
 		*out = 0; /* no element-wise op on the GPU: its launch stands for the hand-off */
-		free(t);
 		return 0;
 	}
-	for (uint32_t r = 0; r < cc->o->reps + 1; r++) {
-		double t0 = bench_now_s();
-
-		if (cc->dev->vt->run(cc->dev, &add) || cg->dev->vt->run(cg->dev, &add)) {
-			snprintf(cc->err, cc->err_len, "ping-pong: %s / %s", cc->dev->error,
-				 cg->dev->error);
-			free(t);
-			return -1;
-		}
-		if (r > 0)
-			t[r - 1] = bench_now_s() - t0;
-	}
-	*out = bench_median(t, cc->o->reps);
-	free(t);
-	return 0;
+	return bench_time_op(both, 2, &add, cc->o->reps, out, cc->err, cc->err_len);
 }
 
 /* ---- into the profile --------------------------------------------------------------------- */

@@ -3,6 +3,7 @@
 #include "measure.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +117,72 @@ void bench_attention_free(struct bench_attention *a)
 				     &a->pos };
 
 	for (int i = 0; i < 7; i++) {
+		free(all[i]->data);
+		all[i]->data = NULL;
+	}
+}
+
+int bench_time_op(struct hal_device *const *devs, uint32_t n_devs, const struct hal_op *op,
+		  uint32_t reps, double *out_s, char *err, size_t err_len)
+{
+	double *t = calloc(reps, sizeof(double));
+
+	if (!t) {
+		snprintf(err, err_len, "out of memory");
+		return -1;
+	}
+	for (uint32_t r = 0; r < reps + 1; r++) {
+		double t0 = bench_now_s();
+
+		for (uint32_t d = 0; d < n_devs; d++) {
+			if (devs[d]->vt->run(devs[d], op)) {
+				snprintf(err, err_len, "%s: %s: %s", devs[d]->name,
+					 hal_op_name(op->kind), devs[d]->error);
+				free(t);
+				return -1;
+			}
+		}
+		if (r > 0)
+			t[r - 1] = bench_now_s() - t0;
+	}
+	*out_s = bench_median(t, reps);
+	free(t);
+	return 0;
+}
+
+int bench_rows_init(struct bench_rows *r, uint32_t D, uint32_t T)
+{
+	const uint32_t hd = D % 64 ? D : 64, nh = D / hd;
+	uint64_t seed = 7;
+	float *x = bench_random_floats((size_t)D * T, &seed);
+	float *y = bench_random_floats((size_t)D * T, &seed);
+	float *nw = bench_random_floats(D, &seed);
+	int32_t *pos = calloc(T, sizeof(int32_t));
+
+	r->x = (struct hal_tensor){ "x", HAL_TYPE_F32, { D, T }, x, NULL };
+	r->y = (struct hal_tensor){ "y", HAL_TYPE_F32, { D, T }, y, NULL };
+	r->norm = (struct hal_tensor){ "norm", HAL_TYPE_F32, { D, 1 }, nw, NULL };
+	r->pos = (struct hal_tensor){ "pos", HAL_TYPE_I32, { T, 1 }, pos, NULL };
+	if (!x || !y || !nw || !pos) {
+		bench_rows_free(r);
+		return -1;
+	}
+	for (uint32_t t = 0; t < T; t++)
+		pos[t] = (int32_t)t;
+	r->rmsnorm = (struct hal_op){ .kind = HAL_OP_RMSNORM, .src = { &r->x, &r->norm },
+				      .dst = &r->y, .p.rmsnorm.eps = 1e-5f };
+	r->rope = (struct hal_op){ .kind = HAL_OP_ROPE, .src = { &r->y, &r->pos }, .dst = &r->y,
+				   .p.rope = { nh, hd, hd, 10000.0f, 1.0f } };
+	r->swiglu = (struct hal_op){ .kind = HAL_OP_SWIGLU, .src = { &r->x, &r->y }, .dst = &r->y };
+	r->add = (struct hal_op){ .kind = HAL_OP_ADD, .src = { &r->x, &r->y }, .dst = &r->x };
+	return 0;
+}
+
+void bench_rows_free(struct bench_rows *r)
+{
+	struct hal_tensor *all[] = { &r->x, &r->y, &r->norm, &r->pos };
+
+	for (int i = 0; i < 4; i++) {
 		free(all[i]->data);
 		all[i]->data = NULL;
 	}

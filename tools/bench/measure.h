@@ -38,6 +38,28 @@ float *bench_random_floats(size_t n, uint64_t *seed);
 void *bench_random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t *seed);
 
 /*
+ * Runs op reps + 1 times on each of devs[0..n_devs) in turn (n_devs > 1: a round trip of its
+ * tensors between the devices), the first round untimed (page faults, kernel builds), and
+ * gives the median seconds of a round. -1 with err naming the device, the op and its error.
+ */
+int bench_time_op(struct hal_device *const *devs, uint32_t n_devs, const struct hal_op *op,
+		  uint32_t reps, double *out_s, char *err, size_t err_len);
+
+/*
+ * The row ops of a layer at D x T over random x and y (rope in heads of 64, or one head when
+ * D is not a multiple of 64; positions 0 .. T-1): rmsnorm(x) -> y, rope(y) in place,
+ * swiglu(x, y) -> y, add(x, y) -> x. Run in that order, the values stay bounded.
+ */
+struct bench_rows {
+	struct hal_tensor x, y, norm, pos;
+	struct hal_op rmsnorm, rope, swiglu, add;
+};
+
+/* Fills *r (its buffers allocated); -1 when out of memory (nothing left allocated). */
+int bench_rows_init(struct bench_rows *r, uint32_t D, uint32_t T);
+void bench_rows_free(struct bench_rows *r);
+
+/*
  * An attention op of n_head heads of hd over random q, k, v: T new tokens at positions
  * ctx - T .. ctx - 1 over a cache of ctx rows (as a model's decode or prefill sees it).
  */

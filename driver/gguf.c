@@ -895,7 +895,8 @@ enum gguf_status gguf_open(const char *path, struct gguf_file **out, char *err, 
 	int fd;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* without blocking: a FIFO at path is refused below instead of hanging the open */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return open_err(err, err_len, path, "cannot open", errno);
 	if (fstat(fd, &sb)) {

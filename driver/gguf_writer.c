@@ -11,6 +11,7 @@
  * gguf_writer_write(): a caller that ignores a setter's status still cannot write a file that
  * silently lacks a key or a tensor.
  */
+#include "files.h"
 #include "gguf.h"
 
 #include <endian.h>
@@ -592,29 +593,33 @@ static enum gguf_status io_err(char *err, size_t err_len, const char *what, cons
 	return GGUF_ERR_IO;
 }
 
-/* Writes, flushes and syncs tmp; unlinks it on any failure. */
-static enum gguf_status write_tmp(struct gguf_writer *w, const char *tmp, uint64_t alignment,
-				  char *err, size_t err_len)
+/* Writes tmp (open as fd), syncs it and renames it to path; removes tmp on any failure. */
+static enum gguf_status write_file(struct gguf_writer *w, int fd, const char *tmp,
+				   const char *path, uint64_t alignment, char *err, size_t err_len)
 {
 	struct out o = { 0 };
-	int e;
 
-	o.fp = fopen(tmp, "wb");
-	if (!o.fp)
-		return io_err(err, err_len, "cannot create", tmp, errno);
+	o.fp = fdopen(fd, "wb");
+	if (!o.fp) {
+		int e = errno;
+		drv_file_abandon(fd, tmp);
+		return io_err(err, err_len, "cannot write", tmp, e);
+	}
 	write_all(w, &o, alignment);
 	if (!o.err && fflush(o.fp))
 		o.err = errno;
 	/* the rename must not publish a file whose blocks are still only in the page cache */
-	if (!o.err && fsync(fileno(o.fp)))
+	if (!o.err && fsync(fd))
 		o.err = errno;
-	e = fclose(o.fp) ? errno : 0;
+	int e = fclose(o.fp) ? errno : 0;
 	if (!o.err && e)
 		o.err = e;
 	if (o.err) {
 		unlink(tmp);
 		return io_err(err, err_len, "write failed", tmp, o.err);
 	}
+	if (drv_file_publish(tmp, path, err, err_len))
+		return GGUF_ERR_IO;
 	return GGUF_OK;
 }
 
@@ -639,19 +644,15 @@ enum gguf_status gguf_writer_write(struct gguf_writer *w, const char *path, char
 			snprintf(err, err_len, "%s: not written: %s", path, w->msg);
 		return w->status;
 	}
-	tmp = malloc(strlen(path) + sizeof(".tmp"));
+	tmp = malloc(strlen(path) + 8);
 	if (!tmp) {
 		if (err && err_len)
 			snprintf(err, err_len, "%s: out of memory", path);
 		return GGUF_ERR_NOMEM;
 	}
-	strcpy(tmp, path);
-	strcat(tmp, ".tmp");
-	st = write_tmp(w, tmp, alignment, err, err_len);
-	if (!st && rename(tmp, path)) {
-		st = io_err(err, err_len, "cannot rename to its final name", tmp, errno);
-		unlink(tmp);
-	}
+	/* never through a symlink or into a FIFO or device at path, never a half-written path */
+	int fd = drv_file_create(path, tmp, strlen(path) + 8, err, err_len);
+	st = fd < 0 ? GGUF_ERR_IO : write_file(w, fd, tmp, path, alignment, err, err_len);
 	free(tmp);
 	return st;
 }

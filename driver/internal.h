@@ -88,6 +88,13 @@ struct enpu_session {
 	int32_t priority; /* on devices shared with the context's other sessions */
 	float *logits;
 	bool have_logits;
+	/*
+	 * The last token enpu_generate produced (streamed, or the EOS that ended it): part of the
+	 * sequence, evaluated at the start of the session's next eval (nothing needed its logits
+	 * before).
+	 */
+	enpu_token pending;
+	bool has_pending;
 	struct sched_usage usage[ENPU_MAX_DEVICES];
 	/* "auto" placement: the profile, objective and history (NULL: the fixed rule) */
 	struct sched_placer *placer;

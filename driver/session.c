@@ -151,6 +151,7 @@ enpu_status enpu_session_reset(enpu_session *s)
 		return ENPU_ERR_INVALID_ARG;
 	s->n_past = 0;
 	s->have_logits = false;
+	s->has_pending = false;
 	return ENPU_OK;
 }
 
@@ -317,6 +318,17 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 	return ENPU_OK;
 }
 
+/* The token the last enpu_generate left unevaluated, first (its room is the caller's check). */
+static enpu_status eval_pending(enpu_session *s)
+{
+	if (!s->has_pending)
+		return ENPU_OK;
+	enpu_status st = eval_batch(s, &s->pending, 1);
+	if (!st)
+		s->has_pending = false;
+	return st;
+}
+
 enpu_status enpu_session_eval(enpu_session *s, const enpu_token *tokens, size_t n)
 {
 	if (!s)
@@ -327,18 +339,22 @@ enpu_status enpu_session_eval(enpu_session *s, const enpu_token *tokens, size_t 
 	drv_ctx_clear_error(ctx);
 	if (!tokens || n == 0)
 		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_eval: no tokens given");
-	if (n > s->n_ctx - s->n_past)
+	if (n + s->has_pending > s->n_ctx - s->n_past)
 		return drv_ctx_fail(ctx, ENPU_ERR_CONTEXT_FULL,
-				    "enpu_session_eval: %zu tokens after %u do not fit the %u-token context",
-				    n, s->n_past, s->n_ctx);
+				    "enpu_session_eval: %zu tokens after %u%s do not fit the %u-token context",
+				    n, s->n_past, s->has_pending ? " and the last one generated" : "",
+				    s->n_ctx);
 	for (size_t i = 0; i < n; i++)
 		if (tokens[i] < 0 || (uint32_t)tokens[i] >= n_vocab)
 			return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
 					    "enpu_session_eval: token %zu is %d, outside the vocabulary (0..%u)",
 					    i, tokens[i], n_vocab - 1);
+	enpu_status st = eval_pending(s);
+	if (st)
+		return st;
 	for (size_t done = 0; done < n;) {
 		uint32_t b = n - done > ENPU_MAX_BATCH ? ENPU_MAX_BATCH : (uint32_t)(n - done);
-		enpu_status st = eval_batch(s, tokens + done, b);
+		st = eval_batch(s, tokens + done, b);
 		if (st)
 			return st;
 		done += b;
@@ -504,64 +520,118 @@ uint32_t enpu_session_device_usage(const enpu_session *s, struct enpu_device_usa
 	return n;
 }
 
+/*
+ * The prompt's tokens: BOS first only when the session starts with it (nothing evaluated or
+ * pending), so that a second prompt continues the sequence. *out (malloc) may hold 0 tokens.
+ */
+static enpu_status tokenize_prompt(enpu_session *s, const char *prompt, enpu_token **out,
+				   size_t *out_n)
+{
+	enpu_model *m = s->model;
+	const bool bos = tok_add_bos(m->vocab) && s->n_past == 0 && !s->has_pending;
+	/* a SentencePiece vocabulary never yields more tokens than bytes, plus BOS */
+	size_t cap = strlen(prompt) + 2;
+	enpu_token *toks = malloc(sizeof(*toks) * cap);
+
+	if (!toks)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "enpu_generate: out of memory");
+	enpu_status rc = enpu_tokenize(m, prompt, strlen(prompt), bos, toks, cap, out_n);
+	if (!rc && *out_n == 0 && !s->has_pending && !s->have_logits)
+		rc = drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
+				  "enpu_generate: the prompt is empty and the session has nothing to "
+				  "continue from");
+	if (rc) {
+		free(toks);
+		return rc;
+	}
+	*out = toks;
+	return ENPU_OK;
+}
+
+/* Evaluates the prompt (after the pending token); its time and size go to st. */
+static enpu_status eval_prompt(enpu_session *s, const char *prompt,
+			       struct enpu_generate_stats *st)
+{
+	enpu_token *toks = NULL;
+	size_t n = 0;
+	const uint64_t t0 = hal_now_ns();
+	enpu_status rc = tokenize_prompt(s, prompt, &toks, &n);
+
+	if (!rc)
+		rc = n ? enpu_session_eval(s, toks, n) : eval_pending(s);
+	free(toks);
+	st->n_prompt = (uint32_t)n;
+	st->prompt_ns = hal_now_ns() - t0;
+	return rc;
+}
+
+/*
+ * Samples up to n_predict tokens. Each one joins the sequence as the pending token, which the
+ * next step evaluates; the last one stays pending (nothing needs its logits yet).
+ */
+static enpu_status generate_tokens(enpu_session *s, uint32_t n_predict,
+				   const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
+				   void *user, struct enpu_generate_stats *st)
+{
+	enpu_model *m = s->model;
+	uint64_t rng = sampler ? sampler->seed : 0;
+	char piece[256];
+
+	for (uint32_t i = 0; i < n_predict; i++) {
+		enpu_token t;
+		size_t len = 0;
+		enpu_status rc = enpu_sample(s, sampler, &rng, &t);
+
+		if (rc)
+			return rc;
+		s->pending = t;
+		s->has_pending = true;
+		if (t == tok_eos(m->vocab)) {
+			st->stopped_at_eos = true;
+			return ENPU_OK;
+		}
+		st->n_generated++;
+		if (tok_decode_token(m->vocab, t, piece, sizeof(piece), &len))
+			len = 0;
+		if ((on_token && !on_token(t, piece, len, user)) || i + 1 == n_predict)
+			return ENPU_OK;
+		if (s->n_past >= s->n_ctx)
+			return drv_ctx_fail(m->ctx, ENPU_ERR_CONTEXT_FULL,
+					    "enpu_generate: the %u-token context is full after %u of %u "
+					    "tokens",
+					    s->n_ctx, st->n_generated, n_predict);
+		if ((rc = eval_pending(s)))
+			return rc;
+	}
+	return ENPU_OK;
+}
+
 enpu_status enpu_generate(enpu_session *s, const char *prompt, uint32_t n_predict,
 			  const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
 			  void *user, struct enpu_generate_stats *stats)
 {
 	if (!s)
 		return ENPU_ERR_INVALID_ARG;
-	enpu_model *m = s->model;
+	enpu_context *ctx = s->model->ctx;
 	struct enpu_generate_stats st = ENPU_GENERATE_STATS_INIT;
-	uint64_t rng = sampler ? sampler->seed : 0;
-	size_t n_prompt = 0, cap = strlen(prompt ? prompt : "") + 2;
-	enpu_status rc;
 
+	drv_ctx_clear_error(ctx);
 	if (!prompt)
-		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: prompt is NULL");
-	if (stats && stats->struct_size < sizeof(*stats))
-		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: stats struct too small");
-	/* a SentencePiece vocabulary never yields more tokens than bytes, plus BOS */
-	enpu_token *toks = malloc(sizeof(*toks) * cap);
-	if (!toks)
-		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "enpu_generate: out of memory");
-	rc = enpu_tokenize(m, prompt, strlen(prompt), tok_add_bos(m->vocab), toks, cap, &n_prompt);
-	if (!rc && n_prompt == 0)
-		rc = drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
-				  "enpu_generate: the prompt is empty and the vocabulary adds no BOS");
-	uint64_t t0 = hal_now_ns();
-	if (!rc)
-		rc = enpu_session_eval(s, toks, n_prompt);
-	free(toks);
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: prompt is NULL");
+	if (stats && stats->struct_size < offsetof(struct enpu_generate_stats, stopped_at_ctx_full))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: stats struct too small");
+	enpu_status rc = eval_prompt(s, prompt, &st);
 	if (rc)
 		return rc;
-	st.n_prompt = (uint32_t)n_prompt;
-	st.prompt_ns = hal_now_ns() - t0;
-
-	t0 = hal_now_ns();
-	char piece[256];
-	for (uint32_t i = 0; i < n_predict; i++) {
-		enpu_token t;
-		size_t len = 0;
-
-		if ((rc = enpu_sample(s, sampler, &rng, &t)))
-			return rc;
-		if (t == tok_eos(m->vocab)) {
-			st.stopped_at_eos = true;
-			break;
-		}
-		st.n_generated++;
-		if (tok_decode_token(m->vocab, t, piece, sizeof(piece), &len))
-			len = 0;
-		if (on_token && !on_token(t, piece, len, user))
-			break;
-		if (i + 1 == n_predict || s->n_past >= s->n_ctx)
-			break; /* nothing needs the logits after the last token */
-		if ((rc = enpu_session_eval(s, &t, 1)))
-			return rc;
-	}
+	const uint64_t t0 = hal_now_ns();
+	rc = generate_tokens(s, n_predict, sampler, on_token, user, &st);
+	st.stopped_at_ctx_full = rc == ENPU_ERR_CONTEXT_FULL;
 	st.generate_ns = hal_now_ns() - t0;
 	st.n_devices = enpu_session_device_usage(s, st.devices, ENPU_MAX_DEVICES);
-	if (stats)
-		*stats = st;
-	return ENPU_OK;
+	if (stats && (!rc || st.stopped_at_ctx_full)) {
+		size_t size = stats->struct_size < sizeof(st) ? stats->struct_size : sizeof(st);
+		st.struct_size = size;
+		memcpy(stats, &st, size);
+	}
+	return rc;
 }

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "driver/gguf.h"
 #include "edge_npu.h"
@@ -722,6 +724,195 @@ START_TEST(auto_placement_on_host_places_again_after_learning)
 }
 END_TEST
 
+static size_t tokenize(enpu_model *m, const char *text, bool bos, enpu_token *out, size_t cap)
+{
+	size_t n = 0;
+
+	ck_assert_int_eq(enpu_tokenize(m, text, strlen(text), bos, out, cap, &n), ENPU_OK);
+	return n;
+}
+
+static void assert_same_logits(enpu_session *a, enpu_session *b, float tol)
+{
+	const float *la, *lb;
+	size_t na, nb;
+
+	ck_assert_int_eq(enpu_session_logits(a, &la, &na), ENPU_OK);
+	ck_assert_int_eq(enpu_session_logits(b, &lb, &nb), ENPU_OK);
+	ck_assert_uint_eq(na, nb);
+	for (size_t i = 0; i < na; i++)
+		ck_assert_msg(fabsf(la[i] - lb[i]) <= tol, "logit %zu: %g vs %g", i, la[i], lb[i]);
+}
+
+/*
+ * A second enpu_generate continues the session: no BOS in the middle, and the last token the
+ * first call produced is evaluated before the new prompt. Checked against evaluating the
+ * whole sequence by hand on the reference backend.
+ */
+START_TEST(generate_continues_the_conversation)
+{
+	struct mkmodel_params p = small(HAL_TYPE_Q8_0);
+	char *path = make_model(&p);
+	struct loaded a, b;
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+	struct enpu_generate_stats st = ENPU_GENERATE_STATS_INIT;
+	struct collected g1 = { .n = 0 }, g2 = { .n = 0 };
+	enpu_token seq[512];
+	size_t n = 0;
+
+	load_on(&a, path, "cpu-ref");
+	load_on(&b, path, "cpu-ref");
+	ck_assert_int_eq(enpu_generate(a.sess, "Hello there", 6, &greedy, collect, &g1, &st),
+			 ENPU_OK);
+	const uint32_t after_first = enpu_session_n_past(a.sess);
+	ck_assert_int_eq(enpu_generate(a.sess, " and then", 5, &greedy, collect, &g2, NULL),
+			 ENPU_OK);
+	/* the same sequence by hand: BOS + first prompt + what it produced + second prompt */
+	n = tokenize(b.model, "Hello there", true, seq, 512);
+	ck_assert_uint_eq(after_first, n + g1.n - 1 + st.stopped_at_eos);
+	for (uint32_t i = 0; i < g1.n; i++)
+		seq[n++] = g1.toks[i];
+	if (st.stopped_at_eos)
+		seq[n++] = enpu_token_eos(b.model);
+	n += tokenize(b.model, " and then", false, seq + n, 512 - n);
+	ck_assert_int_eq(enpu_session_eval(b.sess, seq, n), ENPU_OK);
+	for (uint32_t i = 0; i < g2.n; i++) {
+		enpu_token t;
+		uint64_t rng = 0;
+
+		ck_assert_int_eq(enpu_sample(b.sess, &greedy, &rng, &t), ENPU_OK);
+		ck_assert_int_eq(t, g2.toks[i]);
+		ck_assert_int_eq(enpu_session_eval(b.sess, &t, 1), ENPU_OK);
+	}
+	unload(&a);
+	unload(&b);
+	free(path);
+}
+END_TEST
+
+/* A context that fills is an error that says so, after streaming what fit; stats filled. */
+START_TEST(generate_reports_a_full_context)
+{
+	struct mkmodel_params p = small(HAL_TYPE_Q8_0);
+	char *path = make_model(&p);
+	struct loaded a;
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+	struct enpu_generate_stats st = ENPU_GENERATE_STATS_INIT;
+	struct collected g = { .n = 0 };
+
+	load_on(&a, path, "cpu");
+	enpu_session_free(a.sess);
+	so.n_ctx = 12;
+	ck_assert_int_eq(enpu_session_create(a.model, &so, &a.sess), ENPU_OK);
+	enpu_status rc = enpu_generate(a.sess, "Once upon", 50, &greedy, collect, &g, &st);
+	/* this model and prompt run into the window before any EOS */
+	ck_assert(!st.stopped_at_eos);
+	ck_assert_int_eq(rc, ENPU_ERR_CONTEXT_FULL);
+	ck_assert(st.stopped_at_ctx_full);
+	ck_assert_msg(strstr(enpu_last_error(a.ctx), "context is full after"), "%s",
+		      enpu_last_error(a.ctx));
+	/* every position was used, and one more token was produced into the last */
+	ck_assert_uint_eq(enpu_session_n_past(a.sess), 12);
+	ck_assert_uint_eq(st.n_prompt + st.n_generated, 13);
+	ck_assert_uint_eq(g.n, st.n_generated);
+	unload(&a);
+	free(path);
+}
+END_TEST
+
+/* Truncating rewinds: the same tokens evaluated again give the same logits, bit for bit. */
+START_TEST(truncate_rewinds_the_sequence)
+{
+	struct mkmodel_params p = small(HAL_TYPE_Q4_0);
+	char *path = make_model(&p);
+	struct loaded a, b;
+	const enpu_token toks[10] = { 1, 15, 300, 4000, 27, 99, 512, 7, 2000, 31 };
+
+	load(&a, path);
+	load(&b, path);
+	ck_assert_int_eq(enpu_session_eval(a.sess, toks, 5), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(a.sess, toks + 5, 5), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(b.sess, toks, 5), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(b.sess, (const enpu_token[]){ 8, 9, 10 }, 3), ENPU_OK);
+	ck_assert_int_eq(enpu_session_truncate(b.sess, 11), ENPU_ERR_INVALID_ARG);
+	ck_assert_int_eq(enpu_session_truncate(b.sess, 5), ENPU_OK);
+	ck_assert_uint_eq(enpu_session_n_past(b.sess), 5);
+	const float *l;
+	size_t nv;
+	ck_assert_int_eq(enpu_session_logits(b.sess, &l, &nv), ENPU_ERR_INVALID_ARG);
+	ck_assert_int_eq(enpu_session_eval(b.sess, toks + 5, 5), ENPU_OK);
+	assert_same_logits(a.sess, b.sess, 0.0f);
+	unload(&a);
+	unload(&b);
+	free(path);
+}
+END_TEST
+
+/*
+ * A saved state restored into a fresh session (from a buffer and from a file) continues
+ * exactly as the original does, pending token included; a state of another model, a short
+ * buffer and special files are refused with messages that say so.
+ */
+START_TEST(state_save_and_restore)
+{
+	struct mkmodel_params p = small(HAL_TYPE_Q8_0), q = small(HAL_TYPE_Q8_0);
+	char *path = make_model(&p), *other;
+	struct loaded a, b, c, d;
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+	struct collected g = { .n = 0 };
+	const enpu_token next = 77;
+	char file[600], fifo[600];
+	size_t len = 0;
+
+	q.seed = 7;
+	other = make_model(&q);
+	load(&a, path);
+	load(&b, path);
+	load(&c, path);
+	load(&d, other);
+	ck_assert_int_eq(enpu_generate(a.sess, "Hello", 3, &greedy, collect, &g, NULL), ENPU_OK);
+	ck_assert_int_eq(enpu_session_state_save(a.sess, NULL, 0, &len), ENPU_ERR_INVALID_ARG);
+	ck_assert_uint_eq(len, enpu_session_state_size(a.sess));
+	char *buf = malloc(len);
+	ck_assert_int_eq(enpu_session_state_save(a.sess, buf, len, &len), ENPU_OK);
+	snprintf(file, sizeof(file), "%s", tu_tmp_path(".state"));
+	ck_assert_msg(enpu_session_save_file(a.sess, file) == ENPU_OK, "%s",
+		      enpu_last_error(a.ctx));
+
+	ck_assert_int_eq(enpu_session_state_load(b.sess, buf, len), ENPU_OK);
+	ck_assert_msg(enpu_session_load_file(c.sess, file) == ENPU_OK, "%s",
+		      enpu_last_error(c.ctx));
+	ck_assert_uint_eq(enpu_session_n_past(b.sess), enpu_session_n_past(a.sess));
+	ck_assert_int_eq(enpu_session_eval(a.sess, &next, 1), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(b.sess, &next, 1), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(c.sess, &next, 1), ENPU_OK);
+	assert_same_logits(a.sess, b.sess, 0.0f);
+	assert_same_logits(a.sess, c.sess, 0.0f);
+
+	/* refused: another model, a short buffer, a FIFO, a symlink to write through */
+	ck_assert_int_eq(enpu_session_state_load(d.sess, buf, len), ENPU_ERR_FORMAT);
+	ck_assert_msg(strstr(enpu_last_error(d.ctx), "another model"), "%s",
+		      enpu_last_error(d.ctx));
+	ck_assert_int_eq(enpu_session_state_load(b.sess, buf, len - 4), ENPU_ERR_FORMAT);
+	ck_assert_int_eq(enpu_session_state_load(b.sess, buf, 10), ENPU_ERR_FORMAT);
+	snprintf(fifo, sizeof(fifo), "%s", tu_tmp_path(".fifo"));
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(enpu_session_load_file(b.sess, fifo), ENPU_ERR_IO);
+	ck_assert_msg(strstr(enpu_last_error(b.ctx), "FIFO"), "%s", enpu_last_error(b.ctx));
+	ck_assert_int_eq(enpu_session_save_file(b.sess, fifo), ENPU_ERR_IO);
+	unlink(fifo);
+	unlink(file);
+	free(buf);
+	unload(&a);
+	unload(&b);
+	unload(&c);
+	unload(&d);
+	free(path);
+	free(other);
+}
+END_TEST
+
 /* Generating the same model twice gives the same bytes. */
 START_TEST(generator_deterministic)
 {
@@ -864,6 +1055,10 @@ int main(void)
 	tcase_add_test(tc, concurrent_sessions);
 	tcase_add_test(tc, auto_placement_on_cpu_gpu_npu_matches_reference);
 	tcase_add_test(tc, auto_placement_on_host_places_again_after_learning);
+	tcase_add_test(tc, generate_continues_the_conversation);
+	tcase_add_test(tc, generate_reports_a_full_context);
+	tcase_add_test(tc, truncate_rewinds_the_sequence);
+	tcase_add_test(tc, state_save_and_restore);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

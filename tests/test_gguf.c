@@ -1005,6 +1005,49 @@ START_TEST(test_open_errors)
 }
 END_TEST
 
+/*
+ * Special files where a file is written or read: the writer refuses to replace a symlink, a
+ * FIFO or a device (and never writes through the link), and the reader refuses a FIFO at once
+ * instead of blocking in open().
+ */
+START_TEST(test_special_files)
+{
+	char err[512], fifo[600], link[600], target[600];
+	struct gguf_writer *w = gguf_writer_create();
+	struct gguf_file *f = NULL;
+
+	gguf_writer_set_u32(w, "a", 1);
+	snprintf(fifo, sizeof(fifo), "%s", tu_tmp_path(".fifo"));
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(gguf_open(fifo, &f, err, sizeof(err)), GGUF_ERR_IO);
+	ck_assert_msg(strstr(err, fifo) && strstr(err, "not a regular file"), "%s", err);
+	ck_assert_int_eq(gguf_writer_write(w, fifo, err, sizeof(err)), GGUF_ERR_IO);
+	ck_assert_msg(strstr(err, "is a FIFO; refusing to replace it"), "%s", err);
+
+	snprintf(target, sizeof(target), "%s", tu_tmp_path(".target"));
+	snprintf(link, sizeof(link), "%s", tu_tmp_path(".link"));
+	FILE *t = fopen(target, "w");
+	ck_assert_ptr_nonnull(t);
+	fputs("keep", t);
+	fclose(t);
+	ck_assert_int_eq(symlink(target, link), 0);
+	ck_assert_int_eq(gguf_writer_write(w, link, err, sizeof(err)), GGUF_ERR_IO);
+	ck_assert_msg(strstr(err, "is a symbolic link; refusing"), "%s", err);
+	size_t len;
+	char *kept = tu_read_file(target, &len);
+	ck_assert_uint_eq(len, 4);
+	ck_assert(!memcmp(kept, "keep", 4));
+	free(kept);
+
+	ck_assert_int_eq(gguf_writer_write(w, "/dev/null", err, sizeof(err)), GGUF_ERR_IO);
+	ck_assert_msg(strstr(err, "is a device"), "%s", err);
+	gguf_writer_free(w);
+	unlink(fifo);
+	unlink(link);
+	unlink(target);
+}
+END_TEST
+
 START_TEST(test_writer_errors)
 {
 	static const float data[64];
@@ -1017,7 +1060,7 @@ START_TEST(test_writer_errors)
 	gguf_writer_set_u32(w, "a", 1);
 	snprintf(path, sizeof(path), "%s/no/such/dir/x.gguf", tu_tmp_path(""));
 	ck_assert_int_eq(gguf_writer_write(w, path, err, sizeof(err)), GGUF_ERR_IO);
-	ck_assert_msg(strstr(err, "x.gguf.tmp") && strstr(err, "No such file or directory"),
+	ck_assert_msg(strstr(err, "x.gguf.") && strstr(err, "No such file or directory"),
 		      "%s", err);
 	gguf_writer_free(w);
 
@@ -1111,6 +1154,7 @@ int main(void)
 	tcase_add_test(api, test_getters);
 	tcase_add_test(api, test_open_errors);
 	tcase_add_test(api, test_writer_errors);
+	tcase_add_test(api, test_special_files);
 	tcase_add_test(api, test_writer_replace);
 	suite_add_tcase(s, good);
 	suite_add_tcase(s, bad);

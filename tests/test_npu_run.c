@@ -73,6 +73,21 @@ START_TEST(deterministic_output)
 }
 END_TEST
 
+/* A window that fills before -n tokens: what fit is printed, then why it stopped, exit 1. */
+START_TEST(full_context_is_reported)
+{
+	struct tu_run r = tu_run("%s -m %s -p 'Hello world' -n 40 --ctx 10", npu_run(),
+				 small_model());
+
+	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(!strncmp(r.out, "Hello world", 11), "stdout: %s", r.out);
+	ck_assert_ptr_nonnull(strstr(r.err, "generate:  8 tokens"));
+	ck_assert_msg(strstr(r.err, "npu-run: stopped early: enpu_generate: the 10-token context "
+				    "is full after 8 of 40 tokens"), "%s", r.err);
+	tu_run_free(&r);
+}
+END_TEST
+
 START_TEST(missing_model_one_line)
 {
 	struct tu_run r = tu_run("%s -m /nonexistent/x.gguf -p hi", npu_run());
@@ -162,6 +177,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, generates_and_summarises);
 	tcase_add_test(tc, deterministic_output);
+	tcase_add_test(tc, full_context_is_reported);
 	tcase_add_test(tc, missing_model_one_line);
 	tcase_add_test(tc, malformed_model_one_line);
 	tcase_add_test(tc, usage_errors);

@@ -420,7 +420,15 @@ int main(int argc, char **argv)
 		if (!s)
 			s = ts;
 	}
-	if (s) {
+	if (s == ENPU_ERR_CONTEXT_FULL && st.stopped_at_ctx_full) {
+		/* what was generated stands: the summary, then why it stopped short */
+		fputc('\n', stdout);
+		fflush(stdout);
+		print_summary(&mi, load_ns, &st);
+		fprintf(stderr, "npu-run: stopped early: %s (--ctx sets the window)\n",
+			enpu_last_error(ctx));
+		rc = 1;
+	} else if (s) {
 		fprintf(stderr, "%snpu-run: %s\n", sess ? "\n" : "", enpu_last_error(ctx));
 		rc = 1;
 	} else {

@@ -215,8 +215,37 @@ ENPU_API enpu_status enpu_session_eval(enpu_session *session, const enpu_token *
 ENPU_API enpu_status enpu_session_logits(enpu_session *session, const float **out_logits,
 					 size_t *out_n_vocab);
 
-/* Tokens evaluated so far. */
+/* Tokens evaluated so far (not the token enpu_generate left pending, see there). */
 ENPU_API uint32_t enpu_session_n_past(const enpu_session *session);
+
+/*
+ * Rewinds the session to the first n tokens of its sequence (n_past, plus a pending token),
+ * forgetting the rest: the next eval continues at position n. The logits stay only when n is
+ * the number of evaluated tokens; otherwise evaluate a token before sampling.
+ * ENPU_ERR_INVALID_ARG when n exceeds the sequence. Same thread-safety as enpu_session_eval.
+ */
+ENPU_API enpu_status enpu_session_truncate(enpu_session *session, uint32_t n);
+
+/*
+ * Saving and restoring a session: the evaluated tokens' KV cache, the pending token and the
+ * logits, so that a conversation can be resumed later (in this process or another) on the
+ * same model. The state is plain bytes (format in driver/session_state.c); restoring it into
+ * a session of another model, or of a context too small for it, is ENPU_ERR_FORMAT.
+ *
+ * enpu_session_state_size: the bytes a save takes now. enpu_session_state_save: writes them
+ * into buf (cap bytes; ENPU_ERR_INVALID_ARG when too small, *out_len says how many are
+ * needed). enpu_session_state_load: replaces the session's state with buf's (len bytes).
+ * enpu_session_save_file writes the state to path through a temporary file renamed into
+ * place (never through a symlink, into a FIFO or a device: those are refused); the load reads
+ * it back (a FIFO or device is refused without blocking). ENPU_ERR_IO names the file and why.
+ */
+ENPU_API size_t enpu_session_state_size(const enpu_session *session);
+ENPU_API enpu_status enpu_session_state_save(const enpu_session *session, void *buf, size_t cap,
+					     size_t *out_len);
+ENPU_API enpu_status enpu_session_state_load(enpu_session *session, const void *buf,
+					     size_t len);
+ENPU_API enpu_status enpu_session_save_file(const enpu_session *session, const char *path);
+ENPU_API enpu_status enpu_session_load_file(enpu_session *session, const char *path);
 
 /* ---- sampling and generation ------------------------------------------------------------ */
 
@@ -258,6 +287,8 @@ struct enpu_generate_stats {
 	bool stopped_at_eos;
 	uint32_t n_devices;
 	struct enpu_device_usage devices[ENPU_MAX_DEVICES];
+	/* the session's context window filled before n_predict tokens (ENPU_ERR_CONTEXT_FULL) */
+	bool stopped_at_ctx_full;
 };
 #define ENPU_GENERATE_STATS_INIT { .struct_size = sizeof(struct enpu_generate_stats) }
 
@@ -265,9 +296,20 @@ struct enpu_generate_stats {
 typedef bool (*enpu_token_fn)(enpu_token token, const char *piece, size_t len, void *user);
 
 /*
- * Tokenizes prompt (with BOS), evaluates it, then samples up to n_predict tokens, stopping at
- * EOS or when on_token returns false. The session continues from its current state (reset it
- * first for a fresh start). stats may be NULL.
+ * Tokenizes prompt, evaluates it, then samples up to n_predict tokens, stopping at EOS or when
+ * on_token returns false.
+ *
+ * The session continues from its current state (reset it first for a fresh start): BOS is
+ * added only when the session is empty, so a second call continues the conversation. The
+ * last token a call produces (streamed, or the EOS that ended it) is part of the sequence but
+ * is evaluated only at the start of the next eval or generate on the session (nothing needed
+ * its logits before); enpu_session_n_past() does not count it until then. An empty prompt
+ * continues from where the session is.
+ *
+ * Errors: ENPU_ERR_CONTEXT_FULL when the prompt does not fit, or when the context window
+ * fills before n_predict tokens: the tokens produced until then were streamed, and stats is
+ * filled with stopped_at_ctx_full set. stats may be NULL; a struct of the first version
+ * (without stopped_at_ctx_full) is filled as far as its struct_size reaches.
  */
 ENPU_API enpu_status enpu_generate(enpu_session *session, const char *prompt, uint32_t n_predict,
 				   const struct enpu_sampler_options *sampler, enpu_token_fn on_token,

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* files.c - creating, committing and opening user-named files safely (files.h). */
+#include "files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int fail(char *err, size_t len, const char *path, const char *what, int errnum)
+{
+	snprintf(err, len, "%s: %s%s%s", path, what, errnum ? ": " : "",
+		 errnum ? strerror(errnum) : "");
+	return -1;
+}
+
+static const char *kind_of(mode_t mode)
+{
+	return S_ISLNK(mode) ? "a symbolic link" : S_ISFIFO(mode) ? "a FIFO" :
+	       S_ISDIR(mode) ? "a directory" : S_ISCHR(mode) || S_ISBLK(mode) ? "a device" :
+	       S_ISSOCK(mode) ? "a socket" : "not a regular file";
+}
+
+int drv_file_create(const char *path, char *tmp, size_t tmp_len, char *err, size_t err_len)
+{
+	struct stat sb;
+	char what[96];
+
+	if (!lstat(path, &sb) && !S_ISREG(sb.st_mode)) {
+		snprintf(what, sizeof(what), "is %s; refusing to replace it", kind_of(sb.st_mode));
+		return fail(err, err_len, path, what, 0);
+	}
+	if ((size_t)snprintf(tmp, tmp_len, "%s.XXXXXX", path) >= tmp_len)
+		return fail(err, err_len, path, "path too long", 0);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return fail(err, err_len, tmp, "cannot create", errno);
+	/* mkstemp makes it 0600; a saved file gets what the umask allows, as fopen would */
+	mode_t mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0666 & ~mask)) {
+		int e = errno;
+		drv_file_abandon(fd, tmp);
+		return fail(err, err_len, tmp, "cannot set its mode", e);
+	}
+	return fd;
+}
+
+int drv_file_commit(int fd, const char *tmp, const char *path, char *err, size_t err_len)
+{
+	/* the rename must not publish a file whose blocks are still only in the page cache */
+	if (fsync(fd)) {
+		int e = errno;
+		drv_file_abandon(fd, tmp);
+		return fail(err, err_len, tmp, "write failed", e);
+	}
+	if (close(fd)) {
+		int e = errno;
+		unlink(tmp);
+		return fail(err, err_len, tmp, "write failed", e);
+	}
+	return drv_file_publish(tmp, path, err, err_len);
+}
+
+int drv_file_publish(const char *tmp, const char *path, char *err, size_t err_len)
+{
+	if (rename(tmp, path)) {
+		int e = errno;
+		unlink(tmp);
+		return fail(err, err_len, tmp, "cannot rename to its final name", e);
+	}
+	return 0;
+}
+
+void drv_file_abandon(int fd, const char *tmp)
+{
+	close(fd);
+	unlink(tmp);
+}
+
+int drv_file_open_regular(const char *path, size_t *out_size, char *err, size_t err_len)
+{
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return fail(err, err_len, path, "cannot open", errno);
+	if (fstat(fd, &sb)) {
+		int e = errno;
+
+		close(fd);
+		return fail(err, err_len, path, "cannot stat", e);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		char what[64];
+
+		close(fd);
+		snprintf(what, sizeof(what), "is %s, not a file", kind_of(sb.st_mode));
+		return fail(err, err_len, path, what, 0);
+	}
+	/* reads block as usual from here on */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	*out_size = (size_t)sb.st_size;
+	return fd;
+}

@@ -19,6 +19,8 @@ const char *enpu_status_name(enpu_status status)
 		[ENPU_ERR_NO_MEMORY] = "ENPU_ERR_NO_MEMORY",
 		[ENPU_ERR_CONTEXT_FULL] = "ENPU_ERR_CONTEXT_FULL",
 		[ENPU_ERR_DEVICE] = "ENPU_ERR_DEVICE",
+		[ENPU_ERR_CANCELLED] = "ENPU_ERR_CANCELLED",
+		[ENPU_ERR_TIMEOUT] = "ENPU_ERR_TIMEOUT",
 	};
 
 	if ((unsigned)status < sizeof(names) / sizeof(names[0]) && names[status])
@@ -102,8 +104,10 @@ static enpu_context *new_context(void)
 {
 	enpu_context *ctx = calloc(1, sizeof(*ctx));
 
-	if (ctx)
+	if (ctx) {
 		pthread_mutex_init(&ctx->error_lock, NULL);
+		pthread_mutex_init(&ctx->jobs_init_lock, NULL);
+	}
 	return ctx;
 }
 
@@ -218,6 +222,7 @@ void enpu_context_destroy(enpu_context *ctx)
 		return;
 	if (thread_ctx == ctx)
 		thread_ctx = NULL; /* another context may get the same address */
+	drv_jobs_destroy(ctx); /* the job thread runs no session any more: they are freed */
 	sched_exec_destroy(ctx->exec); /* the queues stop before their devices go */
 	for (uint32_t i = 0; i < ctx->n_devices; i++) {
 		/* free the device's stats slot so npu-top stops listing a device that is gone */
@@ -225,6 +230,7 @@ void enpu_context_destroy(enpu_context *ctx)
 		hal_device_destroy(ctx->devices[i]);
 	}
 	pthread_mutex_destroy(&ctx->error_lock);
+	pthread_mutex_destroy(&ctx->jobs_init_lock);
 	free(ctx);
 }
 

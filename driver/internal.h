@@ -31,6 +31,8 @@ struct enpu_context {
 	uint32_t n_devices;
 	struct hal_device *devices[ENPU_MAX_DEVICES];
 	struct sched_exec *exec; /* the devices' queues, shared by the context's sessions */
+	struct drv_jobs *jobs;   /* async jobs: the queue and its thread, made at the first job */
+	pthread_mutex_t jobs_init_lock;
 };
 
 struct enpu_model {
@@ -95,6 +97,7 @@ struct enpu_session {
 	 */
 	enpu_token pending;
 	bool has_pending;
+	const int *cancel; /* a job's cancel flag while a job runs the session (job.c), else NULL */
 	struct sched_usage usage[ENPU_MAX_DEVICES];
 	/* "auto" placement: the profile, objective and history (NULL: the fixed rule) */
 	struct sched_placer *placer;
@@ -111,6 +114,29 @@ struct enpu_session {
 enpu_status drv_ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void drv_ctx_clear_error(enpu_context *ctx);
+
+/* ---- session.c: evaluation and generation in steps, for enpu_generate and async jobs ---- */
+/* Evaluates the token the last generation left pending, if any (its room is the caller's). */
+enpu_status drv_eval_pending(enpu_session *s);
+/* Tokenizes prompt (BOS only on an empty session) and evaluates it; size and time into st. */
+enpu_status drv_eval_prompt(enpu_session *s, const char *prompt, struct enpu_generate_stats *st);
+/*
+ * One token: samples it into the pending slot, counts and streams it. *more: whether another
+ * step should follow (after drv_eval_pending). ENPU_ERR_CONTEXT_FULL (st->stopped_at_ctx_full)
+ * when there is no room to evaluate it.
+ */
+enpu_status drv_generate_step(enpu_session *s, const struct enpu_sampler_options *sampler,
+			      uint64_t *rng, uint32_t n_predict, enpu_token_fn on_token, void *user,
+			      struct enpu_generate_stats *st, bool *more);
+
+/* Whether s is a session that was created and not yet freed (a pointer compare, never a read). */
+bool drv_session_alive(const enpu_session *s);
+
+/* ---- job.c: asynchronous jobs ---- */
+/* Stops the context's job thread (its jobs were freed with their sessions). */
+void drv_jobs_destroy(enpu_context *ctx);
+/* Before s is freed: cancels its unfinished jobs and waits until they have finished. */
+void drv_jobs_forget_session(enpu_session *s);
 
 /* ---- schedule_report.c: the "auto" placement as enpu_session_schedule_report tells it ---- */
 /* After slot's graph was placed: the report's table and clock lines from slot->placed. */

@@ -8,6 +8,56 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * The sessions alive in this process, so that a call given a freed session can say so
+ * instead of reading freed memory: a pointer compare only (few sessions live at once).
+ */
+static struct {
+	pthread_mutex_t lock;
+	const enpu_session **s;
+	size_t n, cap;
+} live = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool live_add(const enpu_session *s)
+{
+	pthread_mutex_lock(&live.lock);
+	if (live.n == live.cap) {
+		size_t cap = live.cap ? 2 * live.cap : 16;
+		const enpu_session **p = realloc(live.s, cap * sizeof(*p));
+		if (!p) {
+			pthread_mutex_unlock(&live.lock);
+			return false;
+		}
+		live.s = p;
+		live.cap = cap;
+	}
+	live.s[live.n++] = s;
+	pthread_mutex_unlock(&live.lock);
+	return true;
+}
+
+static void live_remove(const enpu_session *s)
+{
+	pthread_mutex_lock(&live.lock);
+	for (size_t i = 0; i < live.n; i++)
+		if (live.s[i] == s) {
+			live.s[i] = live.s[--live.n];
+			break;
+		}
+	pthread_mutex_unlock(&live.lock);
+}
+
+bool drv_session_alive(const enpu_session *s)
+{
+	bool alive = false;
+
+	pthread_mutex_lock(&live.lock);
+	for (size_t i = 0; s && i < live.n && !alive; i++)
+		alive = live.s[i] == s;
+	pthread_mutex_unlock(&live.lock);
+	return alive;
+}
+
 /* Whether the caller's options struct (of struct_size bytes) reaches past field of size len. */
 #define HAS_FIELD(o, field) \
 	((o) && (o)->struct_size >= offsetof(struct enpu_session_options, field) + sizeof((o)->field))
@@ -111,6 +161,8 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 						     .ne = { dkv, n_ctx },
 						     .data = s->kv + (2 * (size_t)l + 1) * per_cache };
 	}
+	if (!live_add(s))
+		goto nomem;
 	*out_session = s;
 	return ENPU_OK;
 nomem:
@@ -132,6 +184,8 @@ void enpu_session_free(enpu_session *s)
 {
 	if (!s)
 		return;
+	drv_jobs_forget_session(s);
+	live_remove(s);
 	/* the trace is a valid file even when the caller forgot to stop it */
 	drv_trace_close(s->model->ctx, s->trace);
 	s->trace = NULL;
@@ -296,6 +350,7 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 		.learn = learn ? s->placer : NULL,
 		.placed = &slot->placed,
 		.freq_hint_hz = s->placer ? slot->placed.hint_hz : NULL, /* the power manager's clocks */
+		.cancel = s->cancel,
 	};
 	struct sched_run_stats rs;
 	if (s->trace)
@@ -303,8 +358,10 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 	enum sched_status sst = sched_exec_run(ctx->exec, g, &slot->deps, &opts, &rs, err,
 					       sizeof(err));
 	if (sst)
-		return drv_ctx_fail(ctx, ENPU_ERR_DEVICE, "evaluating tokens %u..%u: %s", s->n_past,
-				    s->n_past + n - 1, err);
+		return drv_ctx_fail(ctx, sst == SCHED_ERR_CANCELLED ? ENPU_ERR_CANCELLED
+								    : ENPU_ERR_DEVICE,
+				    "evaluating tokens %u..%u: %s", s->n_past, s->n_past + n - 1,
+				    err);
 	slot->runs++;
 	s->n_past += n;
 	memcpy(s->logits, g->logits->data, sizeof(float) * s->model->sm.hp.n_vocab);
@@ -318,8 +375,7 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 	return ENPU_OK;
 }
 
-/* The token the last enpu_generate left unevaluated, first (its room is the caller's check). */
-static enpu_status eval_pending(enpu_session *s)
+enpu_status drv_eval_pending(enpu_session *s)
 {
 	if (!s->has_pending)
 		return ENPU_OK;
@@ -349,7 +405,7 @@ enpu_status enpu_session_eval(enpu_session *s, const enpu_token *tokens, size_t 
 			return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
 					    "enpu_session_eval: token %zu is %d, outside the vocabulary (0..%u)",
 					    i, tokens[i], n_vocab - 1);
-	enpu_status st = eval_pending(s);
+	enpu_status st = drv_eval_pending(s);
 	if (st)
 		return st;
 	for (size_t done = 0; done < n;) {
@@ -548,9 +604,7 @@ static enpu_status tokenize_prompt(enpu_session *s, const char *prompt, enpu_tok
 	return ENPU_OK;
 }
 
-/* Evaluates the prompt (after the pending token); its time and size go to st. */
-static enpu_status eval_prompt(enpu_session *s, const char *prompt,
-			       struct enpu_generate_stats *st)
+enpu_status drv_eval_prompt(enpu_session *s, const char *prompt, struct enpu_generate_stats *st)
 {
 	enpu_token *toks = NULL;
 	size_t n = 0;
@@ -558,52 +612,62 @@ static enpu_status eval_prompt(enpu_session *s, const char *prompt,
 	enpu_status rc = tokenize_prompt(s, prompt, &toks, &n);
 
 	if (!rc)
-		rc = n ? enpu_session_eval(s, toks, n) : eval_pending(s);
+		rc = n ? enpu_session_eval(s, toks, n) : drv_eval_pending(s);
 	free(toks);
 	st->n_prompt = (uint32_t)n;
 	st->prompt_ns = hal_now_ns() - t0;
 	return rc;
 }
 
-/*
- * Samples up to n_predict tokens. Each one joins the sequence as the pending token, which the
- * next step evaluates; the last one stays pending (nothing needs its logits yet).
- */
+enpu_status drv_generate_step(enpu_session *s, const struct enpu_sampler_options *sampler,
+			      uint64_t *rng, uint32_t n_predict, enpu_token_fn on_token, void *user,
+			      struct enpu_generate_stats *st, bool *more)
+{
+	enpu_model *m = s->model;
+	char piece[256];
+	size_t len = 0;
+	enpu_token t;
+	enpu_status rc = enpu_sample(s, sampler, rng, &t);
+
+	*more = false;
+	if (rc)
+		return rc;
+	s->pending = t;
+	s->has_pending = true;
+	if (t == tok_eos(m->vocab)) {
+		st->stopped_at_eos = true;
+		return ENPU_OK;
+	}
+	st->n_generated++;
+	if (tok_decode_token(m->vocab, t, piece, sizeof(piece), &len))
+		len = 0;
+	if ((on_token && !on_token(t, piece, len, user)) || st->n_generated == n_predict)
+		return ENPU_OK;
+	if (s->n_past >= s->n_ctx) {
+		st->stopped_at_ctx_full = true;
+		return drv_ctx_fail(m->ctx, ENPU_ERR_CONTEXT_FULL,
+				    "enpu_generate: the %u-token context is full after %u of %u tokens",
+				    s->n_ctx, st->n_generated, n_predict);
+	}
+	*more = true;
+	return ENPU_OK;
+}
+
+/* Samples up to n_predict tokens, evaluating each before the next is sampled. */
 static enpu_status generate_tokens(enpu_session *s, uint32_t n_predict,
 				   const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
 				   void *user, struct enpu_generate_stats *st)
 {
-	enpu_model *m = s->model;
 	uint64_t rng = sampler ? sampler->seed : 0;
-	char piece[256];
+	bool more = n_predict > 0;
+	enpu_status rc = ENPU_OK;
 
-	for (uint32_t i = 0; i < n_predict; i++) {
-		enpu_token t;
-		size_t len = 0;
-		enpu_status rc = enpu_sample(s, sampler, &rng, &t);
-
-		if (rc)
-			return rc;
-		s->pending = t;
-		s->has_pending = true;
-		if (t == tok_eos(m->vocab)) {
-			st->stopped_at_eos = true;
-			return ENPU_OK;
-		}
-		st->n_generated++;
-		if (tok_decode_token(m->vocab, t, piece, sizeof(piece), &len))
-			len = 0;
-		if ((on_token && !on_token(t, piece, len, user)) || i + 1 == n_predict)
-			return ENPU_OK;
-		if (s->n_past >= s->n_ctx)
-			return drv_ctx_fail(m->ctx, ENPU_ERR_CONTEXT_FULL,
-					    "enpu_generate: the %u-token context is full after %u of %u "
-					    "tokens",
-					    s->n_ctx, st->n_generated, n_predict);
-		if ((rc = eval_pending(s)))
-			return rc;
+	while (more && !rc) {
+		rc = drv_generate_step(s, sampler, &rng, n_predict, on_token, user, st, &more);
+		if (!rc && more)
+			rc = drv_eval_pending(s);
 	}
-	return ENPU_OK;
+	return rc;
 }
 
 enpu_status enpu_generate(enpu_session *s, const char *prompt, uint32_t n_predict,
@@ -620,12 +684,11 @@ enpu_status enpu_generate(enpu_session *s, const char *prompt, uint32_t n_predic
 		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: prompt is NULL");
 	if (stats && stats->struct_size < offsetof(struct enpu_generate_stats, stopped_at_ctx_full))
 		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: stats struct too small");
-	enpu_status rc = eval_prompt(s, prompt, &st);
+	enpu_status rc = drv_eval_prompt(s, prompt, &st);
 	if (rc)
 		return rc;
 	const uint64_t t0 = hal_now_ns();
 	rc = generate_tokens(s, n_predict, sampler, on_token, user, &st);
-	st.stopped_at_ctx_full = rc == ENPU_ERR_CONTEXT_FULL;
 	st.generate_ns = hal_now_ns() - t0;
 	st.n_devices = enpu_session_device_usage(s, st.devices, ENPU_MAX_DEVICES);
 	if (stats && (!rc || st.stopped_at_ctx_full)) {

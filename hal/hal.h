@@ -25,6 +25,7 @@ enum hal_status {
 	HAL_ERR_UNSUPPORTED = -2, /* the device does not implement this op/type */
 	HAL_ERR_NOMEM = -3,
 	HAL_ERR_DEVICE = -4,      /* the device failed or is unavailable */
+	HAL_ERR_CANCELLED = -5,   /* not run: the run it belongs to was cancelled */
 };
 
 /*

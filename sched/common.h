@@ -13,6 +13,7 @@ enum sched_status {
 	SCHED_ERR_INVALID = -1, /* bad input: a missing or misshapen weight, a bad profile line */
 	SCHED_ERR_NOMEM = -2,
 	SCHED_ERR_DEVICE = -3,  /* a device failed to run an op */
+	SCHED_ERR_CANCELLED = -4, /* the caller cancelled the run (sched_run_options.cancel) */
 };
 
 /* Devices of one profile, of one dispatcher: every per-device array has this many entries. */

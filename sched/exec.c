@@ -203,7 +203,16 @@ static void run_one(struct sched_exec *x, struct queue *q, struct run *r, uint32
 		    enum hal_status st)
 {
 	const uint32_t k = q->dev;
-	const bool runs = st == HAL_OK; /* else an input failed: skip, pass the error on */
+
+	if (st == HAL_OK && r->o.cancel && __atomic_load_n(r->o.cancel, __ATOMIC_ACQUIRE)) {
+		st = HAL_ERR_CANCELLED;
+		if (!r->failed) {
+			snprintf(r->err, sizeof(r->err), "cancelled before op %u (%s)", v,
+				 hal_op_name(r->g->nodes[v].op.kind));
+			r->failed = st;
+		}
+	}
+	const bool runs = st == HAL_OK; /* else an input failed or the run was cancelled: skip */
 	/* the op that finds the run idle opens its active interval, with its own start */
 	const bool opens = runs && r->active++ == 0;
 	uint64_t t0 = 0, t1 = 0;
@@ -485,7 +494,8 @@ enum sched_status sched_exec_run(struct sched_exec *x, struct sched_graph *g,
 		hal_fence_done(&r.done, &dst);
 		if (dst != HAL_OK) {
 			snprintf(err, err_len, "%s", r.err);
-			st = dst == HAL_ERR_INVALID ? SCHED_ERR_INVALID : SCHED_ERR_DEVICE;
+			st = dst == HAL_ERR_INVALID     ? SCHED_ERR_INVALID :
+			     dst == HAL_ERR_CANCELLED ? SCHED_ERR_CANCELLED : SCHED_ERR_DEVICE;
 		}
 	}
 	if (stats) {

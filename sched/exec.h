@@ -46,6 +46,12 @@ struct sched_run_options {
 	 */
 	struct sched_placer *learn;
 	const struct sched_placement *placed;
+	/*
+	 * Cancellation (NULL: none): once *cancel is nonzero (any thread may set it, atomically),
+	 * no op of the run starts any more; the ops running finish, the rest are skipped, and the
+	 * run returns SCHED_ERR_CANCELLED. So a cancel takes effect within one op.
+	 */
+	const int *cancel;
 	/* per device, the clock its ops of this run should run at (the device's freq_hint; 0 or
 	 * NULL: no wish), handed to the device before each of them */
 	const uint64_t *freq_hint_hz;

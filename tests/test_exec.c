@@ -423,6 +423,55 @@ START_TEST(dispatcher_teaches_the_placer)
 }
 END_TEST
 
+/* Sets the run's cancel flag after the second op it sees. */
+struct canceller {
+	int flag;
+	int seen;
+};
+
+static void cancel_after_two(void *user, const struct sched_graph *g,
+			     const struct sched_op_record *r)
+{
+	struct canceller *c = user;
+
+	(void)g;
+	(void)r;
+	if (++c->seen == 2)
+		__atomic_store_n(&c->flag, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * A cancelled run starts no op after the cancel: in a chain of 6 ops cancelled during the
+ * second, the second finishes, the other four never run, and the run says it was cancelled.
+ */
+START_TEST(cancel_stops_the_run_within_one_op)
+{
+	struct hal_device *ref = NULL;
+	struct sched_exec *x = NULL;
+	struct tgraph t;
+	char err[256];
+	struct canceller c = { 0, 0 };
+	struct sched_observer obs = { cancel_after_two, &c };
+	struct sched_run_options o = { .obs = &obs, .cancel = &c.flag };
+
+	ck_assert_int_eq(hal_cpu_ref_create(&ref), HAL_OK);
+	ck_assert_int_eq(sched_exec_create(&ref, 1, &x, err, sizeof(err)), SCHED_OK);
+	chain(&t, 6, 11);
+	ck_assert_int_eq(sched_exec_run(x, &t.g, &t.deps, &o, NULL, err, sizeof(err)),
+			 SCHED_ERR_CANCELLED);
+	ck_assert_int_eq(c.seen, 2);
+	ck_assert_msg(strstr(err, "cancelled before op 2 (add)"), "%s", err);
+	/* the same graph runs whole again once the flag is down */
+	c.flag = 0;
+	c.seen = -100;
+	ck_assert_int_eq(sched_exec_run(x, &t.g, &t.deps, &o, NULL, err, sizeof(err)), SCHED_OK);
+	ck_assert_int_eq(c.seen, -94);
+	sched_dag_free(&t.deps);
+	sched_exec_destroy(x);
+	hal_device_destroy(ref);
+}
+END_TEST
+
 START_TEST(failed_op_is_named_and_stops_dependents)
 {
 	struct hal_device *devs[2] = { open_backend("cpu"), open_backend("npu") };
@@ -474,6 +523,7 @@ int main(void)
 	tcase_add_test(tc, priority_orders_a_shared_device);
 	tcase_add_test(tc, failed_op_is_named_and_stops_dependents);
 	tcase_add_test(tc, dispatcher_teaches_the_placer);
+	tcase_add_test(tc, cancel_stops_the_run_within_one_op);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -56,6 +56,8 @@ typedef enum enpu_status {
 	ENPU_ERR_NO_MEMORY = 5,
 	ENPU_ERR_CONTEXT_FULL = 6, /* the session's context window is exhausted */
 	ENPU_ERR_DEVICE = 7,       /* a device failed or is not available */
+	ENPU_ERR_CANCELLED = 8,    /* the job was cancelled (enpu_job_cancel) */
+	ENPU_ERR_TIMEOUT = 9,      /* the wait ended before the job did */
 } enpu_status;
 
 typedef struct enpu_context enpu_context;
@@ -363,6 +365,102 @@ struct enpu_schedule_report {
  */
 ENPU_API enpu_status enpu_session_schedule_report(const enpu_session *session,
 						  struct enpu_schedule_report *out);
+
+/* ---- asynchronous jobs ------------------------------------------------------------------- */
+
+/*
+ * A job evaluates tokens or generates text on a session without blocking the caller: it is
+ * submitted, runs on the context's job thread, and completes later. Each job has a file
+ * descriptor that becomes readable when the job makes progress (a token generated) and when
+ * it finishes, for poll, epoll or io_uring; the context also hands out one descriptor that is
+ * readable while finished jobs wait in its completion queue.
+ *
+ * Order and sharing: a session's jobs run one after another in submission order; jobs of
+ * different sessions are interleaved token by token on the context's job thread. While a
+ * session has unfinished jobs, no other call may use it (no eval, generate or reset).
+ *
+ * Ownership: the caller owns each job and frees it with enpu_job_free(), before freeing its
+ * session (enpu_session_free cancels the session's unfinished jobs and waits for them). All
+ * job calls are thread-safe on distinct jobs and may be called from any thread; calls on one
+ * job are safe against the job thread but not against each other.
+ */
+typedef struct enpu_job enpu_job;
+
+enum enpu_job_kind {
+	ENPU_JOB_EVAL = 0,     /* append tokens to the session (a prefill), compute the logits */
+	ENPU_JOB_GENERATE = 1, /* what enpu_generate does, without blocking */
+};
+
+struct enpu_job_options {
+	size_t struct_size;
+	enum enpu_job_kind kind;
+	const enpu_token *tokens; /* EVAL: the tokens (copied at submit) */
+	size_t n_tokens;
+	const char *prompt;       /* GENERATE: the prompt (copied; "" continues the session) */
+	uint32_t n_predict;       /* GENERATE: at most this many tokens */
+	struct enpu_sampler_options sampler;
+	void *user;               /* the caller's, returned in the result */
+};
+#define ENPU_JOB_OPTIONS_INIT \
+	{ .struct_size = sizeof(struct enpu_job_options), .sampler = ENPU_SAMPLER_OPTIONS_INIT }
+
+/*
+ * Queues a job on session. ENPU_ERR_INVALID_ARG for bad options (no tokens, no prompt, an
+ * unknown kind, a token outside the vocabulary) or a session that was freed;
+ * ENPU_ERR_NO_MEMORY, or ENPU_ERR_DEVICE when the job thread or an eventfd cannot be made.
+ */
+ENPU_API enpu_status enpu_job_submit(enpu_session *session, const struct enpu_job_options *opts,
+				     enpu_job **out_job);
+
+/*
+ * The job's descriptor: readable after each token and once finished; enpu_job_result()
+ * consumes the readiness. Owned by the job (do not close it); valid until enpu_job_free.
+ */
+ENPU_API int enpu_job_fd(const enpu_job *job);
+
+/*
+ * Blocks until the job has finished or timeout_ms passed (< 0: no limit). ENPU_OK once
+ * finished (whatever the job's own status: see the result), ENPU_ERR_TIMEOUT otherwise.
+ * Waiting on a finished job returns at once.
+ */
+ENPU_API enpu_status enpu_job_wait(enpu_job *job, int timeout_ms);
+
+/*
+ * Asks the job to stop: no further op of it starts (so it takes effect within one op, in the
+ * middle of a prefill too), and it finishes with ENPU_ERR_CANCELLED. The session keeps the
+ * tokens evaluated until then (enpu_session_n_past). ENPU_ERR_INVALID_ARG when the job has
+ * already finished.
+ */
+ENPU_API enpu_status enpu_job_cancel(enpu_job *job);
+
+struct enpu_job_result {
+	size_t struct_size;
+	bool finished;
+	enpu_status status;       /* once finished: ENPU_OK or what stopped it */
+	const char *error;        /* its message ("" when none); owned by the job */
+	uint32_t n_tokens;        /* GENERATE: tokens generated so far */
+	const enpu_token *tokens; /* ... owned by the job, valid until enpu_job_free */
+	struct enpu_generate_stats stats; /* GENERATE, once finished */
+	void *user;
+};
+#define ENPU_JOB_RESULT_INIT { .struct_size = sizeof(struct enpu_job_result) }
+
+/*
+ * The job's progress and, once finished, its outcome; consumes the readiness of its fd.
+ * Never blocks.
+ */
+ENPU_API enpu_status enpu_job_result(enpu_job *job, struct enpu_job_result *out);
+
+/* Frees a job; an unfinished one is cancelled and waited for first. NULL is a no-op. */
+ENPU_API void enpu_job_free(enpu_job *job);
+
+/*
+ * One descriptor for every job of ctx: readable while finished jobs wait in the context's
+ * completion queue. enpu_context_next_finished() pops the next one (each finished job exactly
+ * once; NULL when none waits). Owned by the context.
+ */
+ENPU_API int enpu_context_job_fd(enpu_context *ctx);
+ENPU_API enpu_job *enpu_context_next_finished(enpu_context *ctx);
 
 /* ---- tracing ----------------------------------------------------------------------------- */
 

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * job.c - asynchronous jobs (edge_npu.h): a queue per context and one job thread that runs
+ * them, a session's jobs in submission order, different sessions' jobs interleaved a token at
+ * a time. Each job signals an eventfd on progress and completion; the context keeps a queue
+ * of finished jobs behind a semaphore eventfd, so each is delivered once.
+ *
+ * Locking: jobs->lock guards the lists, each job's published state (finished, status, error,
+ * n_out) and the waits. The job thread works on a job's session and private state outside
+ * the lock; the caller touches only the published state, the cancel flag (atomic) and the
+ * tokens already published (each written once, before n_out is raised with release order).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct drv_jobs {
+	pthread_mutex_t lock;
+	pthread_cond_t work;    /* the job thread: a job was submitted or cancelled, or stop */
+	pthread_cond_t changed; /* waiters: a job finished */
+	pthread_t thread;
+	bool stop;
+	enpu_job *head, *tail;         /* unfinished jobs, in submission order */
+	enpu_job *fin_head, *fin_tail; /* finished, not yet popped by next_finished */
+	int fd;                        /* semaphore eventfd: one count per job in fin */
+};
+
+struct enpu_job {
+	enpu_context *ctx;
+	enpu_session *s;
+	enum enpu_job_kind kind;
+	enpu_token *in;
+	size_t n_in;
+	char *prompt;
+	uint32_t n_predict;
+	struct enpu_sampler_options sampler;
+	void *user;
+	int fd;
+	int cancel; /* atomic */
+	/* the job thread's own */
+	bool started;
+	uint64_t rng, t_gen;
+	struct enpu_generate_stats stats;
+	/* published (under jobs->lock, n_out also atomic) */
+	enpu_token *out;
+	uint32_t n_out, cap_out;
+	bool finished, in_fin;
+	enpu_status status;
+	char error[ENPU_ERROR_LEN];
+	enpu_job *next, *next_fin;
+};
+
+/* Makes an eventfd readable (adds one to its counter). */
+static void notify(int fd)
+{
+	const uint64_t one = 1;
+
+	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* Takes what is there without blocking (one count of a semaphore eventfd). */
+static void drain(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- the job thread --------------------------------------------------------------------- */
+
+/* Under lock: the job is done: off the run list, onto the finished queue, everyone told. */
+static void finish_locked(struct drv_jobs *J, enpu_job *j, enpu_status st)
+{
+	enpu_job **link = &J->head;
+
+	while (*link != j)
+		link = &(*link)->next;
+	*link = j->next;
+	if (J->tail == j) {
+		J->tail = NULL;
+		for (enpu_job *k = J->head; k; k = k->next)
+			J->tail = k;
+	}
+	j->status = st;
+	snprintf(j->error, sizeof(j->error), "%s", st ? enpu_last_error(j->ctx) : "");
+	j->finished = true;
+	j->in_fin = true;
+	j->next_fin = NULL;
+	if (J->fin_tail)
+		J->fin_tail->next_fin = j;
+	else
+		J->fin_head = j;
+	J->fin_tail = j;
+	notify(J->fd);
+	notify(j->fd);
+	pthread_cond_broadcast(&J->changed);
+}
+
+/* Streams a generated token into the job: published once written. */
+static bool on_token(enpu_token t, const char *piece, size_t len, void *user)
+{
+	enpu_job *j = user;
+
+	(void)piece;
+	(void)len;
+	if (j->n_out < j->cap_out) {
+		j->out[j->n_out] = t;
+		__atomic_store_n(&j->n_out, j->n_out + 1, __ATOMIC_RELEASE);
+	}
+	notify(j->fd);
+	return true;
+}
+
+/* The job's first step: its tokens, or its prompt, evaluated. ENPU_OK and *done as it goes. */
+static enpu_status start(enpu_job *j, bool *done)
+{
+	j->started = true;
+	if (j->kind == ENPU_JOB_EVAL) {
+		*done = true;
+		return enpu_session_eval(j->s, j->in, j->n_in);
+	}
+	enpu_status st = drv_eval_prompt(j->s, j->prompt, &j->stats);
+	j->rng = j->sampler.seed;
+	j->t_gen = hal_now_ns();
+	*done = st || j->n_predict == 0;
+	return st;
+}
+
+/* One token of a generation: sampled and streamed, then evaluated unless it is the last. */
+static enpu_status step(enpu_job *j, bool *done)
+{
+	bool more;
+	enpu_status st = drv_generate_step(j->s, &j->sampler, &j->rng, j->n_predict, on_token, j,
+					   &j->stats, &more);
+
+	if (!st && more)
+		st = drv_eval_pending(j->s);
+	*done = st || !more;
+	if (*done) {
+		j->stats.generate_ns = hal_now_ns() - j->t_gen;
+		j->stats.n_devices = enpu_session_device_usage(j->s, j->stats.devices,
+							       ENPU_MAX_DEVICES);
+	}
+	return st;
+}
+
+/* One unit of work on j (outside the lock): whether it finished, and how. */
+static enpu_status advance(enpu_job *j, bool *done)
+{
+	enpu_status st;
+
+	drv_ctx_clear_error(j->ctx);
+	if (__atomic_load_n(&j->cancel, __ATOMIC_ACQUIRE)) {
+		*done = true;
+		return drv_ctx_fail(j->ctx, ENPU_ERR_CANCELLED, "the job was cancelled");
+	}
+	j->s->cancel = &j->cancel;
+	st = j->started ? step(j, done) : start(j, done);
+	j->s->cancel = NULL;
+	return st;
+}
+
+/* Under lock: the first unfinished job of each session, in submission order, into out. */
+static uint32_t runnable(struct drv_jobs *J, enpu_job **out, uint32_t cap)
+{
+	uint32_t n = 0;
+
+	for (enpu_job *j = J->head; j && n < cap; j = j->next) {
+		bool first = true;
+
+		for (enpu_job *k = J->head; k != j; k = k->next)
+			first &= k->s != j->s;
+		if (first)
+			out[n++] = j;
+	}
+	return n;
+}
+
+#define ROUND_MAX 64 /* jobs advanced per round; the rest wait for the next */
+
+static void *job_thread(void *arg)
+{
+	enpu_context *ctx = arg;
+	struct drv_jobs *J = ctx->jobs;
+	enpu_job *round[ROUND_MAX];
+
+	pthread_mutex_lock(&J->lock);
+	while (!J->stop) {
+		uint32_t n = runnable(J, round, ROUND_MAX);
+
+		if (!n) {
+			pthread_cond_wait(&J->work, &J->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&J->lock);
+		for (uint32_t i = 0; i < n; i++) {
+			bool done = false;
+			enpu_status st = advance(round[i], &done);
+
+			if (done) {
+				pthread_mutex_lock(&J->lock);
+				finish_locked(J, round[i], st);
+				pthread_mutex_unlock(&J->lock);
+			}
+		}
+		pthread_mutex_lock(&J->lock);
+	}
+	pthread_mutex_unlock(&J->lock);
+	return NULL;
+}
+
+/* ---- the context's side ----------------------------------------------------------------- */
+
+/* The context's job queue and thread, made at its first job. */
+static enpu_status jobs_of(enpu_context *ctx, struct drv_jobs **out)
+{
+	pthread_mutex_lock(&ctx->jobs_init_lock);
+	struct drv_jobs *J = ctx->jobs;
+
+	if (!J && (J = calloc(1, sizeof(*J)))) {
+		pthread_mutex_init(&J->lock, NULL);
+		pthread_cond_init(&J->work, NULL);
+		pthread_cond_init(&J->changed, NULL);
+		J->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+		ctx->jobs = J;
+		if (J->fd < 0 || pthread_create(&J->thread, NULL, job_thread, ctx)) {
+			if (J->fd >= 0)
+				close(J->fd);
+			free(J);
+			ctx->jobs = J = NULL;
+		}
+	}
+	pthread_mutex_unlock(&ctx->jobs_init_lock);
+	*out = J;
+	return J ? ENPU_OK
+		 : drv_ctx_fail(ctx, ENPU_ERR_DEVICE,
+				"enpu_job_submit: the job thread or its eventfd could not be made");
+}
+
+void drv_jobs_destroy(enpu_context *ctx)
+{
+	struct drv_jobs *J = ctx->jobs;
+
+	if (!J)
+		return;
+	pthread_mutex_lock(&J->lock);
+	J->stop = true;
+	pthread_cond_signal(&J->work);
+	pthread_mutex_unlock(&J->lock);
+	pthread_join(J->thread, NULL);
+	close(J->fd);
+	pthread_cond_destroy(&J->work);
+	pthread_cond_destroy(&J->changed);
+	pthread_mutex_destroy(&J->lock);
+	free(J);
+	ctx->jobs = NULL;
+}
+
+void drv_jobs_forget_session(enpu_session *s)
+{
+	struct drv_jobs *J = s->model->ctx->jobs;
+	bool busy = true;
+
+	if (!J)
+		return;
+	pthread_mutex_lock(&J->lock);
+	while (busy) {
+		busy = false;
+		for (enpu_job *j = J->head; j; j = j->next)
+			if (j->s == s) {
+				__atomic_store_n(&j->cancel, 1, __ATOMIC_RELEASE);
+				busy = true;
+			}
+		if (busy) {
+			pthread_cond_signal(&J->work);
+			pthread_cond_wait(&J->changed, &J->lock);
+		}
+	}
+	pthread_mutex_unlock(&J->lock);
+}
+
+/* ---- the API ------------------------------------------------------------------------------ */
+
+/* Checks opts for s; fills j's copy of them. */
+static enpu_status take_options(enpu_session *s, const struct enpu_job_options *o, enpu_job *j)
+{
+	enpu_context *ctx = s->model->ctx;
+	const uint32_t n_vocab = s->model->sm.hp.n_vocab;
+
+	if (!o || o->struct_size < sizeof(*o))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_job_submit: options missing or of an unknown size");
+	j->kind = o->kind;
+	j->user = o->user;
+	j->sampler = o->sampler;
+	if (o->kind == ENPU_JOB_EVAL) {
+		if (!o->tokens || !o->n_tokens)
+			return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+					    "enpu_job_submit: an eval job needs tokens");
+		for (size_t i = 0; i < o->n_tokens; i++)
+			if (o->tokens[i] < 0 || (uint32_t)o->tokens[i] >= n_vocab)
+				return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+						    "enpu_job_submit: token %zu is %d, outside the "
+						    "vocabulary (0..%u)", i, o->tokens[i], n_vocab - 1);
+		j->n_in = o->n_tokens;
+		j->in = malloc(sizeof(*j->in) * o->n_tokens);
+		if (!j->in)
+			return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_job_submit: out of memory");
+		memcpy(j->in, o->tokens, sizeof(*j->in) * o->n_tokens);
+		return ENPU_OK;
+	}
+	if (o->kind != ENPU_JOB_GENERATE)
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_job_submit: unknown kind %d",
+				    (int)o->kind);
+	if (!o->prompt)
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_job_submit: a generate job needs a prompt (\"\" continues)");
+	j->n_predict = o->n_predict;
+	/* never more tokens than the window holds, plus the one left pending */
+	j->cap_out = o->n_predict < s->n_ctx + 1 ? o->n_predict : s->n_ctx + 1;
+	j->prompt = strdup(o->prompt);
+	j->out = malloc(sizeof(*j->out) * (j->cap_out ? j->cap_out : 1));
+	if (!j->prompt || !j->out)
+		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_job_submit: out of memory");
+	j->stats = (struct enpu_generate_stats)ENPU_GENERATE_STATS_INIT;
+	return ENPU_OK;
+}
+
+static void job_release(enpu_job *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j->in);
+	free(j->prompt);
+	free(j->out);
+	free(j);
+}
+
+enpu_status enpu_job_submit(enpu_session *s, const struct enpu_job_options *o, enpu_job **out)
+{
+	if (out)
+		*out = NULL;
+	if (!drv_session_alive(s))
+		return ENPU_ERR_INVALID_ARG;
+	enpu_context *ctx = s->model->ctx;
+	struct drv_jobs *J;
+	enpu_job *j = calloc(1, sizeof(*j));
+
+	drv_ctx_clear_error(ctx);
+	if (!out) {
+		free(j);
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_job_submit: out_job is NULL");
+	}
+	if (!j)
+		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_job_submit: out of memory");
+	j->ctx = ctx;
+	j->s = s;
+	j->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	enpu_status st = take_options(s, o, j);
+	if (!st && j->fd < 0)
+		st = drv_ctx_fail(ctx, ENPU_ERR_DEVICE, "enpu_job_submit: eventfd: %s",
+				  strerror(errno));
+	if (!st)
+		st = jobs_of(ctx, &J);
+	if (st) {
+		job_release(j);
+		return st;
+	}
+	pthread_mutex_lock(&J->lock);
+	if (J->tail)
+		J->tail->next = j;
+	else
+		J->head = j;
+	J->tail = j;
+	pthread_cond_signal(&J->work);
+	pthread_mutex_unlock(&J->lock);
+	*out = j;
+	return ENPU_OK;
+}
+
+int enpu_job_fd(const enpu_job *j)
+{
+	return j ? j->fd : -1;
+}
+
+enpu_status enpu_job_wait(enpu_job *j, int timeout_ms)
+{
+	if (!j)
+		return ENPU_ERR_INVALID_ARG;
+	struct drv_jobs *J = j->ctx->jobs;
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	if (timeout_ms > 0) {
+		until.tv_sec += timeout_ms / 1000;
+		until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+	}
+	pthread_mutex_lock(&J->lock);
+	while (!j->finished && rc != ETIMEDOUT)
+		rc = timeout_ms < 0 ? pthread_cond_wait(&J->changed, &J->lock)
+				    : pthread_cond_timedwait(&J->changed, &J->lock, &until);
+	const bool finished = j->finished;
+	pthread_mutex_unlock(&J->lock);
+	return finished ? ENPU_OK : ENPU_ERR_TIMEOUT;
+}
+
+enpu_status enpu_job_cancel(enpu_job *j)
+{
+	if (!j)
+		return ENPU_ERR_INVALID_ARG;
+	struct drv_jobs *J = j->ctx->jobs;
+
+	pthread_mutex_lock(&J->lock);
+	const bool finished = j->finished;
+	if (!finished) {
+		__atomic_store_n(&j->cancel, 1, __ATOMIC_RELEASE);
+		pthread_cond_signal(&J->work);
+	}
+	pthread_mutex_unlock(&J->lock);
+	return finished ? drv_ctx_fail(j->ctx, ENPU_ERR_INVALID_ARG,
+				       "enpu_job_cancel: the job has already finished")
+			: ENPU_OK;
+}
+
+enpu_status enpu_job_result(enpu_job *j, struct enpu_job_result *out)
+{
+	if (!j)
+		return ENPU_ERR_INVALID_ARG;
+	if (!out || out->struct_size < sizeof(*out))
+		return drv_ctx_fail(j->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_job_result: out is NULL or of an unknown size");
+	struct drv_jobs *J = j->ctx->jobs;
+
+	drain(j->fd);
+	pthread_mutex_lock(&J->lock);
+	out->finished = j->finished;
+	out->status = j->finished ? j->status : ENPU_OK;
+	out->error = j->finished ? j->error : "";
+	out->n_tokens = __atomic_load_n(&j->n_out, __ATOMIC_ACQUIRE);
+	out->tokens = j->out;
+	out->stats = j->finished ? j->stats
+				 : (struct enpu_generate_stats)ENPU_GENERATE_STATS_INIT;
+	out->user = j->user;
+	pthread_mutex_unlock(&J->lock);
+	return ENPU_OK;
+}
+
+void enpu_job_free(enpu_job *j)
+{
+	if (!j)
+		return;
+	struct drv_jobs *J = j->ctx->jobs;
+
+	pthread_mutex_lock(&J->lock);
+	__atomic_store_n(&j->cancel, 1, __ATOMIC_RELEASE);
+	pthread_cond_signal(&J->work);
+	while (!j->finished)
+		pthread_cond_wait(&J->changed, &J->lock);
+	if (j->in_fin) {
+		enpu_job **link = &J->fin_head, *prev = NULL;
+
+		while (*link != j) {
+			prev = *link;
+			link = &(*link)->next_fin;
+		}
+		*link = j->next_fin;
+		if (J->fin_tail == j)
+			J->fin_tail = prev;
+		drain(J->fd); /* its count in the context's semaphore */
+	}
+	pthread_mutex_unlock(&J->lock);
+	job_release(j);
+}
+
+int enpu_context_job_fd(enpu_context *ctx)
+{
+	struct drv_jobs *J;
+
+	if (!ctx)
+		return -1;
+	return jobs_of(ctx, &J) ? -1 : J->fd;
+}
+
+enpu_job *enpu_context_next_finished(enpu_context *ctx)
+{
+	struct drv_jobs *J = ctx ? ctx->jobs : NULL;
+	enpu_job *j = NULL;
+
+	if (!J)
+		return NULL;
+	pthread_mutex_lock(&J->lock);
+	if ((j = J->fin_head)) {
+		J->fin_head = j->next_fin;
+		if (!J->fin_head)
+			J->fin_tail = NULL;
+		j->in_fin = false;
+		drain(J->fd);
+	}
+	pthread_mutex_unlock(&J->lock);
+	return j;
+}

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_jobs.c - asynchronous jobs (edge_npu.h): an eval job and a generate job give what the
+ * blocking calls give; jobs of several sessions interleave and each still matches its session
+ * alone; a session's jobs run in order; cancel takes effect mid-generation and returns
+ * ENPU_ERR_CANCELLED; the context's completion queue delivers every finished job once; and
+ * every misuse is a clear error.
+ */
+#include <check.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge_npu.h"
+#include "testutil.h"
+#include "tools/mkmodel.h"
+
+static char *model_path;
+
+static void make_model(void)
+{
+	struct mkmodel_params p = mkmodel_default;
+	char err[512];
+
+	p.dim = 64;
+	p.layers = 2;
+	p.heads = 4;
+	p.kv_heads = 2;
+	p.ffn = 128;
+	p.ctx = 256;
+	p.type = HAL_TYPE_Q8_0;
+	p.seed = 42;
+	p.vocab = tu_vocab_path();
+	model_path = strdup(tu_tmp_path(".gguf"));
+	ck_assert_msg(mkmodel_write(&p, model_path, err, sizeof(err)) == 0, "mkmodel: %s", err);
+}
+
+struct rig {
+	enpu_context *ctx;
+	enpu_model *model;
+	enpu_session *s[4];
+};
+
+static void rig_open(struct rig *r, int n_sessions)
+{
+	memset(r, 0, sizeof(*r));
+	if (!model_path)
+		make_model();
+	ck_assert_int_eq(enpu_context_create(NULL, &r->ctx), ENPU_OK);
+	ck_assert_int_eq(enpu_model_load(r->ctx, model_path, NULL, &r->model), ENPU_OK);
+	for (int i = 0; i < n_sessions; i++)
+		ck_assert_int_eq(enpu_session_create(r->model, NULL, &r->s[i]), ENPU_OK);
+}
+
+static void rig_close(struct rig *r)
+{
+	for (int i = 0; i < 4; i++)
+		enpu_session_free(r->s[i]);
+	enpu_model_free(r->model);
+	enpu_context_destroy(r->ctx);
+}
+
+static enpu_job *submit_generate(enpu_session *s, const char *prompt, uint32_t n)
+{
+	struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+	enpu_job *j = NULL;
+
+	o.kind = ENPU_JOB_GENERATE;
+	o.prompt = prompt;
+	o.n_predict = n;
+	ck_assert_int_eq(enpu_job_submit(s, &o, &j), ENPU_OK);
+	return j;
+}
+
+static struct enpu_job_result result_of(enpu_job *j)
+{
+	struct enpu_job_result r = ENPU_JOB_RESULT_INIT;
+
+	ck_assert_int_eq(enpu_job_result(j, &r), ENPU_OK);
+	return r;
+}
+
+struct streamed {
+	enpu_token t[64];
+	uint32_t n;
+};
+
+static bool keep(enpu_token t, const char *piece, size_t len, void *user)
+{
+	struct streamed *st = user;
+
+	(void)piece;
+	(void)len;
+	st->t[st->n++] = t;
+	return st->n < 64;
+}
+
+/* What enpu_generate gives on a fresh session of its own. */
+static struct streamed blocking_generate(const char *prompt, uint32_t n)
+{
+	struct rig r;
+	struct streamed out = { .n = 0 };
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+
+	rig_open(&r, 1);
+	ck_assert_int_eq(enpu_generate(r.s[0], prompt, n, &greedy, keep, &out, NULL), ENPU_OK);
+	rig_close(&r);
+	return out;
+}
+
+START_TEST(eval_job_matches_blocking_eval)
+{
+	struct rig r;
+	const enpu_token toks[6] = { 1, 15, 300, 4000, 27, 99 };
+	struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+	enpu_job *j = NULL;
+	const float *a, *b;
+	size_t na, nb;
+
+	rig_open(&r, 2);
+	o.kind = ENPU_JOB_EVAL;
+	o.tokens = toks;
+	o.n_tokens = 6;
+	o.user = &r;
+	ck_assert_int_eq(enpu_job_submit(r.s[0], &o, &j), ENPU_OK);
+	ck_assert_int_eq(enpu_job_wait(j, -1), ENPU_OK);
+	struct enpu_job_result res = result_of(j);
+	ck_assert(res.finished);
+	ck_assert_int_eq(res.status, ENPU_OK);
+	ck_assert_ptr_eq(res.user, &r);
+	ck_assert_int_eq(enpu_session_eval(r.s[1], toks, 6), ENPU_OK);
+	ck_assert_int_eq(enpu_session_logits(r.s[0], &a, &na), ENPU_OK);
+	ck_assert_int_eq(enpu_session_logits(r.s[1], &b, &nb), ENPU_OK);
+	ck_assert(!memcmp(a, b, na * sizeof(float)));
+	/* waiting again on a finished job returns at once; cancelling it is an error */
+	ck_assert_int_eq(enpu_job_wait(j, 0), ENPU_OK);
+	ck_assert_int_eq(enpu_job_cancel(j), ENPU_ERR_INVALID_ARG);
+	ck_assert_msg(strstr(enpu_last_error(r.ctx), "already finished"), "%s",
+		      enpu_last_error(r.ctx));
+	enpu_job_free(j);
+	rig_close(&r);
+}
+END_TEST
+
+/*
+ * Generate jobs on three sessions at once (interleaved a token at a time on the job thread),
+ * each with the tokens enpu_generate gives alone; two jobs on one session run in order and
+ * the second continues the first.
+ */
+START_TEST(generate_jobs_interleave_and_match)
+{
+	const char *prompts[3] = { "Once upon a time", "The quick brown fox", "Hello" };
+	struct streamed want[3];
+	struct rig r;
+	enpu_job *j[4];
+
+	for (int i = 0; i < 3; i++)
+		want[i] = blocking_generate(prompts[i], 12);
+	rig_open(&r, 3);
+	for (int i = 0; i < 3; i++)
+		j[i] = submit_generate(r.s[i], prompts[i], 12);
+	j[3] = submit_generate(r.s[0], " and then", 4);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(enpu_job_wait(j[i], -1), ENPU_OK);
+	for (int i = 0; i < 3; i++) {
+		struct enpu_job_result res = result_of(j[i]);
+
+		ck_assert_int_eq(res.status, ENPU_OK);
+		ck_assert_uint_eq(res.n_tokens, want[i].n);
+		ck_assert(!memcmp(res.tokens, want[i].t, want[i].n * sizeof(enpu_token)));
+		ck_assert_uint_eq(res.stats.n_generated, want[i].n);
+	}
+	/* the second job evaluated the first one's pending token, then its own prompt */
+	struct enpu_job_result first = result_of(j[0]), second = result_of(j[3]);
+	ck_assert_int_eq(second.status, ENPU_OK);
+	ck_assert(!first.stats.stopped_at_eos && !second.stats.stopped_at_eos);
+	ck_assert_uint_eq(enpu_session_n_past(r.s[0]),
+			  first.stats.n_prompt + first.stats.n_generated + second.stats.n_prompt +
+				  second.stats.n_generated - 1);
+	for (int i = 0; i < 4; i++)
+		enpu_job_free(j[i]);
+	rig_close(&r);
+}
+END_TEST
+
+/* A generation cancelled after its first token stops with ENPU_ERR_CANCELLED. */
+START_TEST(cancel_stops_a_generation)
+{
+	struct rig r;
+	struct pollfd pfd;
+
+	rig_open(&r, 1);
+	enpu_job *j = submit_generate(r.s[0], "Once upon a time", 200);
+	pfd = (struct pollfd){ .fd = enpu_job_fd(j), .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 10000), 1); /* the first token */
+	ck_assert_int_eq(enpu_job_cancel(j), ENPU_OK);
+	ck_assert_int_eq(enpu_job_wait(j, 10000), ENPU_OK);
+	struct enpu_job_result res = result_of(j);
+	ck_assert(res.finished);
+	ck_assert_int_eq(res.status, ENPU_ERR_CANCELLED);
+	ck_assert_msg(strstr(res.error, "cancelled"), "%s", res.error);
+	ck_assert_uint_ge(res.n_tokens, 1);
+	ck_assert_uint_lt(res.n_tokens, 200);
+	/* the session goes on from where the job stopped */
+	ck_assert_uint_ge(enpu_session_n_past(r.s[0]), 5);
+	enpu_job_free(j);
+	rig_close(&r);
+}
+END_TEST
+
+/* The context's descriptor and queue deliver each finished job once. */
+START_TEST(completion_queue_delivers_each_job_once)
+{
+	struct rig r;
+	enpu_job *j[3];
+	int seen[3] = { 0 };
+
+	rig_open(&r, 3);
+	int fd = enpu_context_job_fd(r.ctx);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 0; i < 3; i++)
+		j[i] = submit_generate(r.s[i], "Hi", 3);
+	for (int done = 0; done < 3;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+		enpu_job *f;
+		while ((f = enpu_context_next_finished(r.ctx))) {
+			for (int i = 0; i < 3; i++)
+				seen[i] += f == j[i];
+			done++;
+		}
+	}
+	ck_assert_ptr_null(enpu_context_next_finished(r.ctx));
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0); /* nothing left to say */
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(seen[i], 1);
+		enpu_job_free(j[i]);
+	}
+	rig_close(&r);
+}
+END_TEST
+
+/* Misuse: clear errors, nothing lost or leaked (the sanitizer build checks the latter). */
+START_TEST(bad_input)
+{
+	struct rig r;
+	struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+	const enpu_token bad = 1 << 30;
+	enpu_job *j = NULL;
+
+	rig_open(&r, 2);
+	ck_assert_int_eq(enpu_job_submit(r.s[0], NULL, &j), ENPU_ERR_INVALID_ARG);
+	ck_assert_ptr_null(j);
+	o.kind = ENPU_JOB_EVAL;
+	ck_assert_int_eq(enpu_job_submit(r.s[0], &o, &j), ENPU_ERR_INVALID_ARG);
+	o.tokens = &bad;
+	o.n_tokens = 1;
+	ck_assert_int_eq(enpu_job_submit(r.s[0], &o, &j), ENPU_ERR_INVALID_ARG);
+	ck_assert_msg(strstr(enpu_last_error(r.ctx), "outside the vocabulary"), "%s",
+		      enpu_last_error(r.ctx));
+	o.kind = 7;
+	ck_assert_int_eq(enpu_job_submit(r.s[0], &o, &j), ENPU_ERR_INVALID_ARG);
+	o.kind = ENPU_JOB_GENERATE;
+	o.prompt = NULL;
+	ck_assert_int_eq(enpu_job_submit(r.s[0], &o, &j), ENPU_ERR_INVALID_ARG);
+	ck_assert_int_eq(enpu_job_submit(NULL, &o, &j), ENPU_ERR_INVALID_ARG);
+	ck_assert_int_eq(enpu_job_wait(NULL, 0), ENPU_ERR_INVALID_ARG);
+	ck_assert_int_eq(enpu_job_cancel(NULL), ENPU_ERR_INVALID_ARG);
+	enpu_job_free(NULL);
+
+	/* a session freed with its jobs in flight cancels them; a freed session is refused */
+	enpu_job *busy = submit_generate(r.s[1], "Once upon a time", 200);
+	enpu_session *gone = r.s[1];
+	enpu_session_free(r.s[1]);
+	r.s[1] = NULL;
+	struct enpu_job_result res = result_of(busy);
+	ck_assert(res.finished);
+	ck_assert(res.status == ENPU_ERR_CANCELLED || res.status == ENPU_OK);
+	enpu_job_free(busy);
+	o.prompt = "x";
+	ck_assert_int_eq(enpu_job_submit(gone, &o, &j), ENPU_ERR_INVALID_ARG);
+
+	/* a job freed before it ran, and one that is still waiting for the session */
+	enpu_job *a = submit_generate(r.s[0], "Once upon a time", 50);
+	enpu_job *b = submit_generate(r.s[0], "more", 50);
+	enpu_job_free(b);
+	enpu_job_free(a);
+	rig_close(&r);
+}
+END_TEST
+
+/*
+ * The example program (driver/examples/jobs_epoll.c) as a user runs it: three requests from
+ * one epoll loop, each streamed, the third cancelled after its third token.
+ */
+START_TEST(example_program_runs)
+{
+	if (!model_path)
+		make_model();
+	struct tu_run r = tu_run("%s %s 10", getenv("JOBS_EPOLL"), model_path);
+
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "[0] done: ENPU_OK, 10 tokens"), "%s", r.out);
+	ck_assert_msg(strstr(r.out, "[1] done: ENPU_OK, 10 tokens"), "%s", r.out);
+	ck_assert_msg(strstr(r.out, "[2] done: ENPU_ERR_CANCELLED, "), "%s", r.out);
+	tu_run_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("jobs");
+	TCase *tc = tcase_create("jobs");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, eval_job_matches_blocking_eval);
+	tcase_add_test(tc, generate_jobs_interleave_and_match);
+	tcase_add_test(tc, cancel_stops_a_generation);
+	tcase_add_test(tc, completion_queue_delivers_each_job_once);
+	tcase_add_test(tc, bad_input);
+	tcase_add_test(tc, example_program_runs);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	free(model_path);
+	return failed ? 1 : 0;
+}

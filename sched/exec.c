@@ -270,8 +270,10 @@ static void *worker(void *arg)
 		uint32_t v = pick(q, &r, &st);
 
 		if (v == UINT32_MAX) {
-			if (q->dirty)
-				publish(x, q, hal_now_ns()); /* idle: the counters as they stand */
+			/* idle: the counters as they stand (unless a helping submitter is in an op
+			 * of this device: the counters and dirty are that thread's until it ends) */
+			if (!q->running && q->dirty)
+				publish(x, q, hal_now_ns());
 			pthread_cond_wait(&q->cv, &x->mu);
 			continue;
 		}

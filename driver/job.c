@@ -134,38 +134,70 @@ static enpu_status start(enpu_job *j, bool *done)
 	return st;
 }
 
-/* One token of a generation: sampled and streamed, then evaluated unless it is the last. */
-static enpu_status step(enpu_job *j, bool *done)
+/* Its statistics, once a generation ends. */
+static void close_stats(enpu_job *j)
 {
-	bool more;
-	enpu_status st = drv_generate_step(j->s, &j->sampler, &j->rng, j->n_predict, on_token, j,
-					   &j->stats, &more);
+	j->stats.generate_ns = hal_now_ns() - j->t_gen;
+	j->stats.n_devices = enpu_session_device_usage(j->s, j->stats.devices, ENPU_MAX_DEVICES);
+}
 
-	if (!st && more)
-		st = drv_eval_pending(j->s);
-	*done = st || !more;
-	if (*done) {
-		j->stats.generate_ns = hal_now_ns() - j->t_gen;
-		j->stats.n_devices = enpu_session_device_usage(j->s, j->stats.devices,
-							       ENPU_MAX_DEVICES);
-	}
+/*
+ * One token of a generation, sampled and streamed; *more when it must be evaluated before the
+ * next (the round's second phase does that, for every such job together).
+ */
+static enpu_status sample_step(enpu_job *j, bool *more)
+{
+	enpu_status st = drv_generate_step(j->s, &j->sampler, &j->rng, j->n_predict, on_token, j,
+					   &j->stats, more);
+
+	if (st || !*more)
+		close_stats(j);
 	return st;
 }
 
-/* One unit of work on j (outside the lock): whether it finished, and how. */
-static enpu_status advance(enpu_job *j, bool *done)
+/*
+ * The first phase of a round on j (outside the lock): its start, or its next token.
+ * *done when it finished (with the status returned); *eval when its pending token awaits
+ * the second phase.
+ */
+static enpu_status advance(enpu_job *j, bool *done, bool *eval)
 {
 	enpu_status st;
 
+	*eval = false;
 	drv_ctx_clear_error(j->ctx);
 	if (__atomic_load_n(&j->cancel, __ATOMIC_ACQUIRE)) {
 		*done = true;
 		return drv_ctx_fail(j->ctx, ENPU_ERR_CANCELLED, "the job was cancelled");
 	}
 	j->s->cancel = &j->cancel;
-	st = j->started ? step(j, done) : start(j, done);
+	if (j->started) {
+		st = sample_step(j, eval);
+		*done = st || !*eval;
+	} else {
+		st = start(j, done);
+	}
 	j->s->cancel = NULL;
 	return st;
+}
+
+/*
+ * The second phase: the pending token of every job that sampled one, evaluated. One after
+ * another today; sessions of one model are where a batched step (one graph run for all of
+ * them, the weights read once) plugs in.
+ */
+static void eval_pending(enpu_job *const *jobs, uint32_t n, enpu_status *st)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		enpu_job *j = jobs[i];
+
+		drv_ctx_clear_error(j->ctx);
+		j->s->cancel = &j->cancel;
+		st[i] = drv_eval_pending(j->s);
+		j->s->cancel = NULL;
+		if (st[i])
+			close_stats(j);
+	}
 }
 
 /* Under lock: the first unfinished job of each session, in submission order, into out. */
@@ -186,6 +218,36 @@ static uint32_t runnable(struct drv_jobs *J, enpu_job **out, uint32_t cap)
 
 #define ROUND_MAX 64 /* jobs advanced per round; the rest wait for the next */
 
+/* Under lock: j's outcome delivered (its message read in this thread, which made it). */
+static void finish(struct drv_jobs *J, enpu_job *j, enpu_status st)
+{
+	pthread_mutex_lock(&J->lock);
+	finish_locked(J, j, st);
+	pthread_mutex_unlock(&J->lock);
+}
+
+/* One round over the runnable jobs: each advances a step, then the pending tokens are run. */
+static void run_round(struct drv_jobs *J, enpu_job *const *round, uint32_t n)
+{
+	enpu_job *evals[ROUND_MAX];
+	enpu_status st[ROUND_MAX];
+	uint32_t n_eval = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		bool done = false, eval;
+		enpu_status s = advance(round[i], &done, &eval);
+
+		if (eval)
+			evals[n_eval++] = round[i];
+		else if (done)
+			finish(J, round[i], s);
+	}
+	eval_pending(evals, n_eval, st);
+	for (uint32_t i = 0; i < n_eval; i++)
+		if (st[i])
+			finish(J, evals[i], st[i]);
+}
+
 static void *job_thread(void *arg)
 {
 	enpu_context *ctx = arg;
@@ -201,16 +263,7 @@ static void *job_thread(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&J->lock);
-		for (uint32_t i = 0; i < n; i++) {
-			bool done = false;
-			enpu_status st = advance(round[i], &done);
-
-			if (done) {
-				pthread_mutex_lock(&J->lock);
-				finish_locked(J, round[i], st);
-				pthread_mutex_unlock(&J->lock);
-			}
-		}
+		run_round(J, round, n);
 		pthread_mutex_lock(&J->lock);
 	}
 	pthread_mutex_unlock(&J->lock);

@@ -11,7 +11,7 @@
  * gguf_writer_write(): a caller that ignores a setter's status still cannot write a file that
  * silently lacks a key or a tensor.
  */
-#include "files.h"
+#include "hal/files.h"
 #include "gguf.h"
 
 #include <endian.h>
@@ -602,7 +602,7 @@ static enum gguf_status write_file(struct gguf_writer *w, int fd, const char *tm
 	o.fp = fdopen(fd, "wb");
 	if (!o.fp) {
 		int e = errno;
-		drv_file_abandon(fd, tmp);
+		hal_file_abandon(fd, tmp);
 		return io_err(err, err_len, "cannot write", tmp, e);
 	}
 	write_all(w, &o, alignment);
@@ -618,7 +618,7 @@ static enum gguf_status write_file(struct gguf_writer *w, int fd, const char *tm
 		unlink(tmp);
 		return io_err(err, err_len, "write failed", tmp, o.err);
 	}
-	if (drv_file_publish(tmp, path, err, err_len))
+	if (hal_file_publish(tmp, path, err, err_len))
 		return GGUF_ERR_IO;
 	return GGUF_OK;
 }
@@ -651,7 +651,7 @@ enum gguf_status gguf_writer_write(struct gguf_writer *w, const char *path, char
 		return GGUF_ERR_NOMEM;
 	}
 	/* never through a symlink or into a FIFO or device at path, never a half-written path */
-	int fd = drv_file_create(path, tmp, strlen(path) + 8, err, err_len);
+	int fd = hal_file_create(path, tmp, strlen(path) + 8, err, err_len);
 	st = fd < 0 ? GGUF_ERR_IO : write_file(w, fd, tmp, path, alignment, err, err_len);
 	free(tmp);
 	return st;

@@ -100,9 +100,10 @@ static enpu_status read_rope_scaling(enpu_model *m, const char *path, float *fre
 	if (gguf_get_f32(m->gguf, "llama.rope.scaling.factor", &factor) != GGUF_OK &&
 	    gguf_get_f32(m->gguf, "llama.rope.scale_linear", &factor) != GGUF_OK)
 		factor = 1.0f;
-	if (!(factor > 0.0f))
+	if (!(factor >= 1e-3f && factor <= 1e4f)) /* NaN and inf fail too */
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				    "%s: llama.rope.scaling.factor %g must be positive", path, factor);
+				    "%s: llama.rope.scaling.factor %g is out of range (0.001..10000)",
+				    path, factor);
 	*freq_scale = 1.0f / factor;
 	return ENPU_OK;
 }
@@ -152,10 +153,15 @@ static enpu_status read_hparams(enpu_model *m, const char *path, struct sched_hp
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
 				    "%s: llama.rope.dimension_count (%u) must be even and at most the head dimension (%u)",
 				    path, hp->n_rot, sched_head_dim(hp));
-	if (!(hp->rms_eps > 0.0f) || !(hp->rope_freq_base > 0.0f))
+	/* written so that NaN fails them too */
+	if (!(hp->rms_eps > 0.0f && hp->rms_eps < 1.0f))
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				    "%s: llama.attention.layer_norm_rms_epsilon and llama.rope.freq_base must be positive",
-				    path);
+				    "%s: llama.attention.layer_norm_rms_epsilon %g is out of range (0..1)",
+				    path, hp->rms_eps);
+	if (!(hp->rope_freq_base > 0.0f && hp->rope_freq_base <= 1e9f))
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: llama.rope.freq_base %g is out of range (0..1e9)", path,
+				    hp->rope_freq_base);
 	if (m->n_ctx_train == 0)
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.context_length is 0", path);
 
@@ -511,10 +517,14 @@ enpu_status enpu_token_to_piece(enpu_model *m, enpu_token token, char *buf, size
 	if (!out_len || (!buf && cap))
 		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG, "enpu_token_to_piece: buf/out_len missing");
 	enum tok_status st = tok_decode_token(m->vocab, token, buf, cap, out_len);
+	if (st && *out_len > cap)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_token_to_piece: token %d's text takes %zu bytes, buf has %zu",
+				    token, *out_len, cap);
 	if (st)
 		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
-				    "enpu_token_to_piece: token %d is out of range or its text exceeds %zu bytes",
-				    token, cap);
+				    "enpu_token_to_piece: token %d is outside the vocabulary (0..%u)",
+				    token, tok_n_tokens(m->vocab) - 1);
 	return ENPU_OK;
 }
 

@@ -507,6 +507,10 @@ enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts
 				    "enpu_sample: no token has been evaluated yet");
 	if (opts)
 		o = *opts;
+	if (isnan(o.temperature) || isinf(o.temperature) || isnan(o.top_p))
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_sample: temperature %g and top_p %g must be numbers, the "
+				    "temperature finite", o.temperature, o.top_p);
 	const uint32_t n = s->model->sm.hp.n_vocab;
 
 	if (o.temperature <= 0.0f) {
@@ -560,7 +564,7 @@ enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts
 uint32_t enpu_session_device_usage(const enpu_session *s, struct enpu_device_usage *usage,
 				   uint32_t cap)
 {
-	if (!s)
+	if (!s || (!usage && cap))
 		return 0;
 	const enpu_context *ctx = s->model->ctx;
 	uint32_t n = ctx->n_devices < cap ? ctx->n_devices : cap;
@@ -585,13 +589,20 @@ static enpu_status tokenize_prompt(enpu_session *s, const char *prompt, enpu_tok
 {
 	enpu_model *m = s->model;
 	const bool bos = tok_add_bos(m->vocab) && s->n_past == 0 && !s->has_pending;
-	/* a SentencePiece vocabulary never yields more tokens than bytes, plus BOS */
+	/* enough for SentencePiece (never more tokens than bytes, plus BOS); else grown below */
 	size_t cap = strlen(prompt) + 2;
 	enpu_token *toks = malloc(sizeof(*toks) * cap);
 
 	if (!toks)
 		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "enpu_generate: out of memory");
 	enpu_status rc = enpu_tokenize(m, prompt, strlen(prompt), bos, toks, cap, out_n);
+	if (rc == ENPU_ERR_INVALID_ARG && *out_n > cap) {
+		/* a vocabulary without single-byte pieces for everything: what it asks for */
+		enpu_token *more = realloc(toks, sizeof(*toks) * *out_n);
+		rc = more ? enpu_tokenize(m, prompt, strlen(prompt), bos, more, *out_n, out_n)
+			  : drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "enpu_generate: out of memory");
+		toks = more ? more : toks;
+	}
 	if (!rc && *out_n == 0 && !s->has_pending && !s->have_logits)
 		rc = drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
 				  "enpu_generate: the prompt is empty and the session has nothing to "

@@ -11,7 +11,7 @@
  * the hyperparameters and each weight's name, type, shape and first bytes) keeps a state from
  * being restored into another model of the same shape.
  */
-#include "files.h"
+#include "hal/files.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -229,7 +229,7 @@ enpu_status enpu_session_save_file(const enpu_session *s, const char *path)
 				    "enpu_session_save_file: out of memory for %zu bytes", len);
 	}
 	enpu_status st = enpu_session_state_save(s, buf, len, NULL);
-	int fd = st ? -1 : drv_file_create(path, tmp, strlen(path) + 8, err, sizeof(err));
+	int fd = st ? -1 : hal_file_create(path, tmp, strlen(path) + 8, err, sizeof(err));
 
 	if (!st && fd < 0)
 		st = io_fail(s, "enpu_session_save_file", err);
@@ -240,12 +240,12 @@ enpu_status enpu_session_save_file(const enpu_session *s, const char *path)
 		if (n <= 0) {
 			snprintf(err, sizeof(err), "%s: write failed: %s", tmp,
 				 n < 0 ? strerror(errno) : "no progress");
-			drv_file_abandon(fd, tmp);
+			hal_file_abandon(fd, tmp);
 			st = io_fail(s, "enpu_session_save_file", err);
 		}
 		off += n > 0 ? (size_t)n : 0;
 	}
-	if (!st && drv_file_commit(fd, tmp, path, err, sizeof(err)))
+	if (!st && hal_file_commit(fd, tmp, path, err, sizeof(err)))
 		st = io_fail(s, "enpu_session_save_file", err);
 	free(buf);
 	free(tmp);
@@ -260,7 +260,7 @@ enpu_status enpu_session_load_file(enpu_session *s, const char *path)
 			 : ENPU_ERR_INVALID_ARG;
 	char err[512];
 	size_t len;
-	int fd = drv_file_open_regular(path, &len, err, sizeof(err));
+	int fd = hal_file_open_regular(path, &len, err, sizeof(err));
 
 	if (fd < 0)
 		return io_fail(s, "enpu_session_load_file", err);

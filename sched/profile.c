@@ -4,6 +4,7 @@
  * with errors that name file:line, and written back by calibration.
  */
 #include "sched/profile.h"
+#include "hal/files.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef ENPU_PROFILE_SRC_DIR
 #define ENPU_PROFILE_SRC_DIR "sched/profiles"
@@ -503,18 +505,15 @@ enum sched_status sched_profile_find(const char *name, struct sched_profile *out
 	return SCHED_ERR_INVALID;
 }
 
-int sched_profile_write(const struct sched_profile *p, const char *path)
+int sched_profile_write(const struct sched_profile *p, const char *path, char *err,
+			size_t err_len)
 {
-	return sched_profile_write_notes(p, path, NULL);
+	return sched_profile_write_notes(p, path, NULL, err, err_len);
 }
 
-int sched_profile_write_notes(const struct sched_profile *p, const char *path,
-			      const char *notes)
+/* The profile as text into f. */
+static void print_profile(FILE *f, const struct sched_profile *p, const char *notes)
 {
-	FILE *f = fopen(path, "w");
-
-	if (!f)
-		return -1;
 	fprintf(f, "# written by npu-bench calibrate; format: sched/profiles/README.md\n");
 	/* each line of notes becomes a comment: the parser must see nothing but keys */
 	for (const char *s = notes; s && *s;) {
@@ -560,5 +559,32 @@ int sched_profile_write_notes(const struct sched_profile *p, const char *path,
 		if (d->shares_cores)
 			fprintf(f, "shares_cores %s\n", p->dev[d->shares_cores - 1].name);
 	}
-	return fclose(f) ? -1 : 0;
+}
+
+int sched_profile_write_notes(const struct sched_profile *p, const char *path,
+			      const char *notes, char *err, size_t err_len)
+{
+	char *tmp = malloc(strlen(path) + 8);
+	int fd = tmp ? hal_file_create(path, tmp, strlen(path) + 8, err, err_len) : -1;
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+
+	if (!f) {
+		if (fd >= 0)
+			hal_file_abandon(fd, tmp);
+		else if (!tmp)
+			snprintf(err, err_len, "%s: out of memory", path);
+		free(tmp);
+		return -1;
+	}
+	print_profile(f, p, notes);
+	int e = fflush(f) || fsync(fd) ? errno : 0;
+	if (fclose(f) && !e)
+		e = errno;
+	int rc = e ? -1 : hal_file_publish(tmp, path, err, err_len);
+	if (e) {
+		unlink(tmp);
+		snprintf(err, err_len, "%s: write failed: %s", tmp, strerror(e));
+	}
+	free(tmp);
+	return rc;
 }

@@ -86,10 +86,15 @@ enum sched_status sched_profile_load(const char *path, struct sched_profile *out
  */
 enum sched_status sched_profile_find(const char *name_or_path, struct sched_profile *out,
 				     char *err, size_t err_len);
-/* Writes p in the file format (calibration output); returns 0 or -1 with errno. */
-int sched_profile_write(const struct sched_profile *p, const char *path);
-/* The same with notes (lines, '\n'-separated) written as comments under the header line. */
+/* Writes p in the file format (calibration output); 0, or -1 with err naming the file. */
+int sched_profile_write(const struct sched_profile *p, const char *path, char *err,
+			size_t err_len);
+/*
+ * The same with notes (lines, '\n'-separated) written as comments under the header line.
+ * Both write a temporary beside path and rename it into place, refusing a path that is a
+ * symlink, FIFO or device (hal/files.h).
+ */
 int sched_profile_write_notes(const struct sched_profile *p, const char *path,
-			      const char *notes);
+			      const char *notes, char *err, size_t err_len);
 
 #endif

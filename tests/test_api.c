@@ -941,7 +941,9 @@ static void expect_load_error(const char *path, enpu_status want, const char *ne
 }
 
 /* Rewrites a generated model with one key changed or dropped. */
-static char *model_with(const char *src, const char *key, int64_t value)
+/* src with key set to *u32 or *f32 (neither: removed), written to a fresh path. */
+static char *model_edited(const char *src, const char *key, const uint32_t *u32,
+			  const float *f32)
 {
 	struct gguf_file *f;
 	struct gguf_writer *w = gguf_writer_create();
@@ -951,8 +953,10 @@ static char *model_with(const char *src, const char *key, int64_t value)
 	ck_assert_int_eq(gguf_open(src, &f, err, sizeof(err)), GGUF_OK);
 	for (uint64_t i = 0; i < f->n_kv; i++) {
 		if (gguf_str_eq(f->kv[i].key, key)) {
-			if (value >= 0)
-				gguf_writer_set_u32(w, key, (uint32_t)value);
+			if (u32)
+				gguf_writer_set_u32(w, key, *u32);
+			if (f32)
+				gguf_writer_set_f32(w, key, *f32);
 			continue;
 		}
 		ck_assert_int_eq(gguf_writer_copy_kv(w, &f->kv[i]), GGUF_OK);
@@ -969,6 +973,39 @@ static char *model_with(const char *src, const char *key, int64_t value)
 	gguf_close(f);
 	return path;
 }
+
+/* src with key set to value (a u32), or removed (value < 0). */
+static char *model_with(const char *src, const char *key, int64_t value)
+{
+	const uint32_t v = (uint32_t)value;
+
+	return model_edited(src, key, value >= 0 ? &v : NULL, NULL);
+}
+
+/* NaN, infinities and absurd floats in the hyperparameters are refused, naming the key. */
+START_TEST(non_finite_hparams_refused)
+{
+	struct mkmodel_params p = small(HAL_TYPE_Q8_0);
+	char *good = make_model(&p);
+	const struct {
+		const char *key;
+		float value;
+	} bad[] = {
+		{ "llama.attention.layer_norm_rms_epsilon", NAN },
+		{ "llama.attention.layer_norm_rms_epsilon", INFINITY },
+		{ "llama.rope.freq_base", INFINITY },
+		{ "llama.rope.freq_base", NAN },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *m = model_edited(good, bad[i].key, NULL, &bad[i].value);
+
+		expect_load_error(m, ENPU_ERR_FORMAT, bad[i].key);
+		free(m);
+	}
+	free(good);
+}
+END_TEST
 
 START_TEST(load_errors_named)
 {
@@ -1020,6 +1057,26 @@ START_TEST(session_errors)
 	ck_assert_int_eq(enpu_session_eval(s, ok, 1), ENPU_ERR_CONTEXT_FULL);
 	ck_assert_int_eq(enpu_session_reset(s), ENPU_OK);
 	ck_assert_int_eq(enpu_session_eval(s, ok, 1), ENPU_OK);
+	/* NULL where an array belongs, NaN where a number belongs, a buffer too small */
+	ck_assert_uint_eq(enpu_session_device_usage(s, NULL, 4), 0);
+	struct enpu_sampler_options nan_temp = ENPU_SAMPLER_OPTIONS_INIT;
+	uint64_t rng = 1;
+	enpu_token t;
+	nan_temp.temperature = NAN;
+	ck_assert_int_eq(enpu_sample(s, &nan_temp, &rng, &t), ENPU_ERR_INVALID_ARG);
+	ck_assert_ptr_nonnull(strstr(enpu_last_error(ctx), "must be numbers"));
+	char piece[2];
+	size_t len = 0;
+	enpu_token hello;
+	size_t one = 0;
+	ck_assert_int_eq(enpu_tokenize(m, "Hello", 5, false, &hello, 1, &one), ENPU_OK);
+	ck_assert_int_eq(enpu_token_to_piece(m, hello, piece, sizeof(piece), &len),
+			 ENPU_ERR_INVALID_ARG);
+	ck_assert_uint_eq(len, 6); /* " Hello": call again with that much */
+	ck_assert(!memcmp(piece, " H", 2));
+	ck_assert_int_eq(enpu_token_to_piece(m, -3, piece, sizeof(piece), &len),
+			 ENPU_ERR_INVALID_ARG);
+	ck_assert_uint_eq(len, 0);
 	enpu_session_free(s);
 	so.n_ctx = 100000;
 	ck_assert_int_eq(enpu_session_create(m, &so, &s), ENPU_ERR_INVALID_ARG);
@@ -1051,6 +1108,7 @@ int main(void)
 	tcase_add_test(tc, deterministic_generation);
 	tcase_add_test(tc, generator_deterministic);
 	tcase_add_test(tc, load_errors_named);
+	tcase_add_test(tc, non_finite_hparams_refused);
 	tcase_add_test(tc, session_errors);
 	tcase_add_test(tc, concurrent_sessions);
 	tcase_add_test(tc, auto_placement_on_cpu_gpu_npu_matches_reference);

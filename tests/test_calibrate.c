@@ -36,7 +36,8 @@ START_TEST(calibrate_tiny_writes_a_valid_profile)
 	close(fd);
 	ck_assert_msg(sched_profile_find("host", base, err, sizeof(err)) == SCHED_OK, "%s", err);
 	ck_assert_msg(bench_calibrate(&o, base, out, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_int_eq(sched_profile_write_notes(out, path, "a note\nwith two lines"), 0);
+	ck_assert_msg(sched_profile_write_notes(out, path, "a note\nwith two lines", err,
+					  sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(sched_profile_load(path, back, err, sizeof(err)) == SCHED_OK, "%s", err);
 	unlink(path);
 

@@ -144,6 +144,20 @@ START_TEST(usage_errors)
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "tpu"));
 	tu_run_free(&r);
+	/* NaN is not a number in range */
+	r = tu_run("%s --temp nan", npu_run());
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "--temp expects a number"));
+	tu_run_free(&r);
+	r = tu_run("%s --top-p nan", npu_run());
+	ck_assert_int_eq(r.status, 2);
+	tu_run_free(&r);
+	/* a trace that cannot be created is named with why, not "not tracing" */
+	r = tu_run("%s -m %s -n 2 --trace /proc/nope/t.json", npu_run(), small_model());
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "/proc/nope/t.json") && !strstr(r.err, "not tracing"), "%s",
+		      r.err);
+	tu_run_free(&r);
 	r = tu_run("%s --help", getenv("NPU_MKMODEL"));
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "--kv-heads"));

@@ -7,6 +7,7 @@
  * race to idle under heavy leakage) and the measured-history correction.
  */
 #include <check.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,9 +134,18 @@ START_TEST(profile_write_round_trip)
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(sched_profile_write(&p, path), 0);
+	ck_assert_msg(sched_profile_write(&p, path, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(sched_profile_load(path, &q, err, sizeof(err)) == SCHED_OK, "%s", err);
 	unlink(path);
+	/* a FIFO or a symlink where the profile goes is refused, never written through */
+	char fifo[] = "/tmp/test_sched_fifo_XXXXXX";
+	ck_assert_int_ge((fd = mkstemp(fifo)), 0);
+	close(fd);
+	unlink(fifo);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(sched_profile_write(&p, fifo, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "is a FIFO"), "%s", err);
+	unlink(fifo);
 	ck_assert_uint_eq(q.n_dev, p.n_dev);
 	for (uint32_t k = 0; k < p.n_dev; k++) {
 		ck_assert_uint_eq(q.dev[k].op_mask, p.dev[k].op_mask);
@@ -712,7 +722,7 @@ START_TEST(shared_cores_serialise)
 	ck_assert_double_eq_tol(plan_makespan(&p, &d, &pl), 200e-6, 1e-9);
 
 	const char *path = tu_tmp_path(".prof");
-	ck_assert_int_eq(sched_profile_write(&p, path), 0);
+	ck_assert_msg(sched_profile_write(&p, path, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(sched_profile_load(path, &q, err, sizeof(err)) == SCHED_OK, "%s", err);
 	ck_assert_uint_eq(q.dev[1].shares_cores, 1);
 	ck_assert_uint_eq(q.dev[0].shares_cores, 0);

@@ -431,13 +431,18 @@ static int cmd_calibrate(const struct opts *o)
 		fprintf(stderr, "npu-bench calibrate: base profile: %s\n", err);
 		goto done;
 	}
+	/* a path that cannot be written is said now, not after minutes of measuring */
+	if (sched_profile_write(base, path, err, sizeof(err))) {
+		fprintf(stderr, "npu-bench calibrate: %s\n", err);
+		goto done;
+	}
 	printf("npu-bench calibrate: base %s, median of %u runs\n", base->path, co.reps);
 	if (bench_calibrate(&co, base, out, err, sizeof(err))) {
 		fprintf(stderr, "npu-bench calibrate: %s\n", err);
 		goto done;
 	}
-	if (sched_profile_write_notes(out, path, calib_notes)) {
-		fprintf(stderr, "npu-bench calibrate: %s: %s\n", path, strerror(errno));
+	if (sched_profile_write_notes(out, path, calib_notes, err, sizeof(err))) {
+		fprintf(stderr, "npu-bench calibrate: %s\n", err);
 		goto done;
 	}
 	/* what was written must be what the scheduler reads: parse it back */

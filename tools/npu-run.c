@@ -71,7 +71,7 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 
 	errno = 0;
 	*out = strtod(s, &end);
-	if (errno || *end || end == s || *out < lo || *out > hi) {
+	if (errno || *end || end == s || !(*out >= lo && *out <= hi)) { /* NaN fails too */
 		fprintf(stderr, "npu-run: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
 		return -1;
 	}
@@ -407,15 +407,16 @@ int main(int argc, char **argv)
 		s = enpu_model_info(model, &mi);
 	if (!s)
 		s = enpu_session_create(model, &sopts, &sess);
+	bool tracing = false;
 	if (!s && a.trace)
-		s = enpu_session_trace_start(sess, a.trace);
+		tracing = !(s = enpu_session_trace_start(sess, a.trace));
 	if (!s) {
 		fputs(a.prompt, stdout);
 		fflush(stdout);
 		s = enpu_generate(sess, a.prompt, a.n_predict, &a.sampler, print_token, NULL, &st);
 	}
 	/* stopped even after a failed run: the ops up to the failure are what one wants to see */
-	if (sess && a.trace) {
+	if (tracing) {
 		enpu_status ts = enpu_session_trace_stop(sess);
 		if (!s)
 			s = ts;

@@ -163,7 +163,12 @@ ENPU_API enpu_status enpu_model_info(const enpu_model *model, struct enpu_model_
 ENPU_API enpu_status enpu_tokenize(enpu_model *model, const char *text, size_t len,
 				   bool add_bos, enpu_token *out, size_t cap, size_t *out_n);
 
-/* The text of one token (not NUL-terminated, up to cap bytes, full length in *out_len). */
+/*
+ * The text of one token, not NUL-terminated, in buf (cap bytes) with its length in *out_len.
+ * When it is longer than cap: ENPU_ERR_INVALID_ARG, the first cap bytes written and the full
+ * length in *out_len (call again with that much). A token outside the vocabulary:
+ * ENPU_ERR_INVALID_ARG with *out_len 0.
+ */
 ENPU_API enpu_status enpu_token_to_piece(enpu_model *model, enpu_token token, char *buf,
 					 size_t cap, size_t *out_len);
 

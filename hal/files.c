@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* files.c - creating, committing and opening user-named files safely (files.h). */
-#include "files.h"
+#include "hal/files.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ static const char *kind_of(mode_t mode)
 	       S_ISSOCK(mode) ? "a socket" : "not a regular file";
 }
 
-int drv_file_create(const char *path, char *tmp, size_t tmp_len, char *err, size_t err_len)
+int hal_file_create(const char *path, char *tmp, size_t tmp_len, char *err, size_t err_len)
 {
 	struct stat sb;
 	char what[96];
@@ -37,24 +38,24 @@ int drv_file_create(const char *path, char *tmp, size_t tmp_len, char *err, size
 		return fail(err, err_len, path, "path too long", 0);
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, err_len, tmp, "cannot create", errno);
+		return fail(err, err_len, path, "cannot create", errno);
 	/* mkstemp makes it 0600; a saved file gets what the umask allows, as fopen would */
 	mode_t mask = umask(0);
 	umask(mask);
 	if (fchmod(fd, 0666 & ~mask)) {
 		int e = errno;
-		drv_file_abandon(fd, tmp);
+		hal_file_abandon(fd, tmp);
 		return fail(err, err_len, tmp, "cannot set its mode", e);
 	}
 	return fd;
 }
 
-int drv_file_commit(int fd, const char *tmp, const char *path, char *err, size_t err_len)
+int hal_file_commit(int fd, const char *tmp, const char *path, char *err, size_t err_len)
 {
 	/* the rename must not publish a file whose blocks are still only in the page cache */
 	if (fsync(fd)) {
 		int e = errno;
-		drv_file_abandon(fd, tmp);
+		hal_file_abandon(fd, tmp);
 		return fail(err, err_len, tmp, "write failed", e);
 	}
 	if (close(fd)) {
@@ -62,10 +63,10 @@ int drv_file_commit(int fd, const char *tmp, const char *path, char *err, size_t
 		unlink(tmp);
 		return fail(err, err_len, tmp, "write failed", e);
 	}
-	return drv_file_publish(tmp, path, err, err_len);
+	return hal_file_publish(tmp, path, err, err_len);
 }
 
-int drv_file_publish(const char *tmp, const char *path, char *err, size_t err_len)
+int hal_file_publish(const char *tmp, const char *path, char *err, size_t err_len)
 {
 	if (rename(tmp, path)) {
 		int e = errno;
@@ -75,13 +76,13 @@ int drv_file_publish(const char *tmp, const char *path, char *err, size_t err_le
 	return 0;
 }
 
-void drv_file_abandon(int fd, const char *tmp)
+void hal_file_abandon(int fd, const char *tmp)
 {
 	close(fd);
 	unlink(tmp);
 }
 
-int drv_file_open_regular(const char *path, size_t *out_size, char *err, size_t err_len)
+int hal_file_open_regular(const char *path, size_t *out_size, char *err, size_t err_len)
 {
 	struct stat sb;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * files.h - how the stack writes and reads the files a user names (models, session states,
+ * profiles): never through a planted symlink or into a device or FIFO, never blocking on a
+ * FIFO, never leaving a half-written file under the final name.
+ */
+#ifndef EDGE_NPU_HAL_FILES_H
+#define EDGE_NPU_HAL_FILES_H
+
+#include <stddef.h>
+
+/*
+ * A new file for path: refused (-1, err says why) when path exists and is not a regular file
+ * (a symlink, FIFO, device or directory); else a fresh temporary beside it, created
+ * exclusively (so a link planted at its name is never followed). Returns its descriptor and
+ * its name in tmp (tmp_len >= strlen(path) + 8); finish with hal_file_commit or
+ * hal_file_abandon.
+ */
+int hal_file_create(const char *path, char *tmp, size_t tmp_len, char *err, size_t err_len);
+/* Syncs and closes fd, then renames tmp to path. 0, or -1 with tmp removed and err set. */
+int hal_file_commit(int fd, const char *tmp, const char *path, char *err, size_t err_len);
+/* The rename alone, for a caller that synced and closed tmp itself (a stdio stream). */
+int hal_file_publish(const char *tmp, const char *path, char *err, size_t err_len);
+/* Closes fd and removes tmp (a write failed). */
+void hal_file_abandon(int fd, const char *tmp);
+
+/*
+ * Opens path for reading: a FIFO or device is refused at once (it is opened without blocking
+ * and checked before any read). Returns the descriptor and the size, or -1 with err set.
+ */
+int hal_file_open_regular(const char *path, size_t *out_size, char *err, size_t err_len);
+
+#endif

@@ -759,6 +759,56 @@ static enum gguf_status place_tensor(struct reader *r, struct gguf_file *f, uint
 	return GGUF_OK;
 }
 
+struct span {
+	uint64_t lo, hi, index;
+};
+
+static int by_start(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	/* the later tensor of two at one offset is the one named as overlapping */
+	if (x->lo != y->lo)
+		return (x->lo > y->lo) - (x->lo < y->lo);
+	return (x->index > y->index) - (x->index < y->index);
+}
+
+/*
+ * No two tensors share data bytes: a file whose tensors overlap was not written by a
+ * converter (and one that points them all at one offset multiplies the work of a load).
+ */
+static enum gguf_status check_overlaps(struct reader *r, struct gguf_file *f)
+{
+	struct span *s = malloc(sizeof(*s) * (f->n_tensors ? f->n_tensors : 1));
+	uint64_t n = 0;
+	enum gguf_status st = GGUF_OK;
+
+	if (!s)
+		return fail(r, GGUF_ERR_NOMEM, "out of memory checking %" PRIu64 " tensors",
+			    f->n_tensors);
+	for (uint64_t i = 0; i < f->n_tensors; i++)
+		if (f->tensors[i].size)
+			s[n++] = (struct span){ f->tensors[i].offset,
+						f->tensors[i].offset + f->tensors[i].size, i };
+	qsort(s, n, sizeof(*s), by_start);
+	for (uint64_t k = 1; k < n && !st; k++) {
+		if (s[k].lo >= s[k - 1].hi)
+			continue;
+		const struct gguf_tensor_info *prev = &f->tensors[s[k - 1].index];
+		char name[96];
+
+		printable_name(name, sizeof(name), prev->name);
+		r->sec = SEC_TENSOR;
+		r->index = s[k].index;
+		r->name = f->tensors[s[k].index].name;
+		st = fail(r, GGUF_ERR_FORMAT, "data offsets %" PRIu64 "..%" PRIu64 " overlap tensor "
+			  "'%s' (%" PRIu64 "..%" PRIu64 ")", s[k].lo, s[k].hi, name, s[k - 1].lo,
+			  s[k - 1].hi);
+	}
+	free(s);
+	return st;
+}
+
 static enum gguf_status read_header(struct reader *r, struct gguf_file *f)
 {
 	uint32_t version = 0;
@@ -844,7 +894,7 @@ static enum gguf_status parse(struct reader *r, struct gguf_file *f, struct gguf
 	}
 	for (i = 0; !st && i < f->n_tensors; i++)
 		st = place_tensor(r, f, i);
-	return st;
+	return st ? st : check_overlaps(r, f);
 }
 
 enum gguf_status gguf_parse(const void *data, size_t size, struct gguf_file **out,

@@ -838,6 +838,32 @@ START_TEST(test_tensor_errors)
 		bb_free(&b);
 	}
 
+	/* two tensors over the same bytes (exactly, and by a part) */
+	{
+		struct tspec t[3] = {
+			{ "a", 1, { 16 }, GGUF_TENSOR_F32, 0 },
+			{ "b", 1, { 8 }, GGUF_TENSOR_F32, 64 },
+			{ "c", 1, { 8 }, GGUF_TENSOR_F32, 0 },
+		};
+
+		build(&b, 3, t, 3, 128);
+		expect_fail(&b, GGUF_ERR_FORMAT, "('c'): data offsets 0..32 overlap tensor 'a'");
+		bb_free(&b);
+		t[2].offset = 32;
+		build(&b, 3, t, 3, 128);
+		expect_fail(&b, GGUF_ERR_FORMAT, "data offsets 32..64 overlap tensor 'a' (0..64)");
+		bb_free(&b);
+		t[2].offset = 96; /* apart: fine */
+		build(&b, 3, t, 3, 128);
+		{
+			struct parsed p;
+
+			expect_ok(&b, &p);
+			parsed_free(&p);
+		}
+		bb_free(&b);
+	}
+
 	/* duplicate tensor names */
 	{
 		struct tspec t[2] = {

@@ -63,3 +63,10 @@ bool hal_rundir_ours(const char *path)
 
 	return !lstat(path, &st) && S_ISDIR(st.st_mode) && st.st_uid == getuid();
 }
+
+bool hal_rundir_readable(const char *base)
+{
+	struct stat sb;
+
+	return lstat(base, &sb) ? errno == ENOENT : hal_rundir_ours(base);
+}

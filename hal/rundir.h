@@ -45,4 +45,11 @@ int hal_rundir_mkdirs(const char *path);
 /* Whether path is a directory (not a symlink to one) owned by this process's user. */
 bool hal_rundir_ours(const char *path);
 
+/*
+ * For readers: whether candidate base may be read: it does not exist (nothing to read) or it
+ * is ours. Another user's directory (or a symlink) at the shared fallback is skipped, so that
+ * nobody can make a reader list their files as devices or stall it on their locks.
+ */
+bool hal_rundir_readable(const char *base);
+
 #endif

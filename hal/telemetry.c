@@ -446,7 +446,8 @@ out:
 
 int hal_telem_read_file(const char *path, struct hal_telem_proc *out)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc, e;
+	/* without blocking: a FIFO planted at path fails in mmap instead of hanging the open */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), rc, e;
 
 	if (fd < 0)
 		return -1;
@@ -488,7 +489,7 @@ static int scan_dir(const char *dir, struct hal_telem_proc *out, int max, bool c
 		if (!stats_name(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
 			continue;
 		if (!read_fd(fd, &out[n]))
@@ -512,7 +513,7 @@ int hal_telem_scan(const char *dir, struct hal_telem_proc *out, int max, bool cl
 	for (int i = 0; i < nb; i++) {
 		int k;
 
-		if (i > 0 && !strcmp(bases[i], bases[0]))
+		if ((i > 0 && !strcmp(bases[i], bases[0])) || !hal_rundir_readable(bases[i]))
 			continue;
 		snprintf(sub, sizeof(sub), "%s/procs", bases[i]);
 		k = scan_dir(sub, out + n, max - n, clean);

@@ -317,6 +317,32 @@ START_TEST(clean_messages_without_device_or_terminal)
 }
 END_TEST
 
+/*
+ * FIFOs planted where npu-top reads (a process's stats file, an in-process NPU's cur_freq)
+ * are skipped at once: the snapshot comes back instead of blocking in open().
+ */
+START_TEST(fifos_do_not_block)
+{
+	char path[700];
+
+	snprintf(path, sizeof(path), "%s/procs", rt);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/procs/1.stats", rt);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/devfreq", rt);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/devfreq/npu0", rt);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/devfreq/npu0/cur_freq", rt);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+
+	struct tu_run r = tu_run("timeout 20 %s -J -s 0.05", npu_top());
+	ck_assert_msg(r.status == 0, "exit %d (124: it blocked): %s", r.status, r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "\"devices\""));
+	tu_run_free(&r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("npu_top");
@@ -329,6 +355,7 @@ int main(void)
 	tcase_add_test(tc, screen_in_tmux);
 	tcase_add_test(tc, kernel_device_from_sysfs);
 	tcase_add_test(tc, clean_messages_without_device_or_terminal);
+	tcase_add_test(tc, fifos_do_not_block);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "hal/npu_drm/npu_drm_genl.h"
+#include "hal/rundir.h"
 #include "hal/telemetry.h"
 #include "testutil.h"
 
@@ -436,6 +437,33 @@ static void stats_reply(struct msg *m)
 	msg_end(m);
 }
 
+/*
+ * A reader takes a runtime directory only when it is this user's: missing is fine (nothing to
+ * read), a symlink or (as root) another user's directory is skipped.
+ */
+START_TEST(readers_skip_directories_of_others)
+{
+	char mine[600], link[600], theirs[600];
+
+	snprintf(mine, sizeof(mine), "%s", tu_tmp_path(".mine"));
+	snprintf(link, sizeof(link), "%s", tu_tmp_path(".link"));
+	snprintf(theirs, sizeof(theirs), "%s", tu_tmp_path(".theirs"));
+	ck_assert(hal_rundir_readable(mine)); /* not there yet */
+	ck_assert_int_eq(mkdir(mine, 0700), 0);
+	ck_assert(hal_rundir_readable(mine));
+	ck_assert_int_eq(symlink(mine, link), 0);
+	ck_assert(!hal_rundir_readable(link));
+	ck_assert_int_eq(mkdir(theirs, 0755), 0);
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(theirs, 65534, 65534), 0);
+		ck_assert(!hal_rundir_readable(theirs));
+	}
+	unlink(link);
+	rmdir(mine);
+	rmdir(theirs);
+}
+END_TEST
+
 START_TEST(genl_parses_a_stats_reply)
 {
 	struct msg m;
@@ -646,6 +674,7 @@ int main(void)
 	tcase_add_test(tc, snapshots_are_consistent_under_writes);
 	tcase_add_test(tc, full_file_recycles_the_oldest_unmanaged_slot);
 	tcase_add_test(tc, malformed_files_are_refused);
+	tcase_add_test(tc, readers_skip_directories_of_others);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("genl");
 	tcase_add_test(tc, genl_parses_a_stats_reply);

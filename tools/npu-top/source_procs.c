@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,13 +20,29 @@
 /*
  * Where in-process devices publish: the writers' candidates (hal_rundir_bases), except that
  * an explicit ENPU_SYSFS_DIR means "only there" (a private runtime, as the tests use). A
- * candidate that repeats the first is dropped.
+ * candidate that repeats the first is dropped, and one that is another user's is skipped,
+ * said once on stderr.
  */
 static int base_dirs(char bases[2][HAL_RUNDIR_PATH_MAX])
 {
-	int n = hal_rundir_bases(bases, hal_rundir_explicit() ? 1 : 2);
+	static bool warned;
+	int n = hal_rundir_bases(bases, hal_rundir_explicit() ? 1 : 2), kept = 0;
 
-	return n == 2 && !strcmp(bases[1], bases[0]) ? 1 : n;
+	for (int i = 0; i < n; i++) {
+		if (i > 0 && !strcmp(bases[i], bases[0]))
+			continue;
+		if (!hal_rundir_readable(bases[i])) {
+			if (!warned)
+				fprintf(stderr, "npu-top: skipping %s: not a directory of yours\n",
+					bases[i]);
+			warned = true;
+			continue;
+		}
+		if (kept != i)
+			memcpy(bases[kept], bases[i], HAL_RUNDIR_PATH_MAX);
+		kept++;
+	}
+	return kept;
 }
 
 static bool pid_alive(long pid)

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sample.h"
@@ -23,11 +24,17 @@ char *strf(char *buf, size_t len, const char *fmt, ...)
 
 int read_text(const char *path, char *buf, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* never blocking: a FIFO or device planted where a text file belongs is refused */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat sb;
 	ssize_t n;
 
 	if (fd < 0)
 		return -1;
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -1;
+	}
 	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n < 0)

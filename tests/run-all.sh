@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: installs what is missing, then builds with -Werror and
-# runs every test twice, in a normal build and under AddressSanitizer + UBSan; then the kernel
-# module's tests in QEMU and the fast CPU kernels' op tests built for Arm64, under qemu-user.
+# runs every test twice, in a normal build and under AddressSanitizer + UBSan; the
+# multi-threaded tests under ThreadSanitizer; then the kernel module's tests in QEMU and the
+# fast CPU kernels' op tests built for Arm64, under qemu-user.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,19 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build (build-ci-asan)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_suite build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false
+echo "== ThreadSanitizer build (build-ci-tsan): the multi-threaded tests and the 8-session stress"
+# Only what runs threads: the dispatcher, async jobs, telemetry's seqlocks, and many sessions
+# on every device at once (test_stress). 0 reports: halt_on_error fails the test.
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+tsan_tests="test_exec test_jobs test_telemetry test_stress"
+if [ -f build-ci-tsan/build.ninja ]; then
+	meson configure build-ci-tsan -Db_sanitize=thread -Db_lundef=false >/dev/null
+else
+	meson setup build-ci-tsan -Db_sanitize=thread -Db_lundef=false >/dev/null
+fi
+ninja -C build-ci-tsan driver/jobs_epoll $(for t in $tsan_tests; do printf 'tests/%s ' "$t"; done)
+meson test -C build-ci-tsan --no-rebuild --print-errorlogs $tsan_tests
+unset TSAN_OPTIONS
 echo "== kernel module under QEMU (tests/kmod/run.sh; SKIP only where qemu cannot run)"
 ENPU_MESON_BUILD=build-ci tests/kmod/run.sh build-ci-kmod
 echo "== fast CPU kernels for Arm64 (tests/cross/aarch64.sh: neon and scalar under qemu-user)"

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_stress.c - many sessions at once across every device: 8 threads each generate on a
+ * session of their own, four on one context (fixed placement, and "auto" placement across the
+ * CPU, the GPU and the NPU on the phone profile), four on contexts of their own (the CPU, the
+ * NPU in process), while a job thread
+ * runs async jobs and npu-top's reader scans the telemetry. Every thread must produce what
+ * its session gives alone. Run under ThreadSanitizer by tests/run-all.sh, where it must
+ * report nothing.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge_npu.h"
+#include "hal/telemetry.h"
+#include "testutil.h"
+#include "tools/mkmodel.h"
+
+#define THREADS 8
+#define TOKENS 12
+
+static char *model_path;
+
+struct worker {
+	enpu_model *model;
+	const char *own_device; /* a context of its own on this device (NULL: the shared one) */
+	const char *placement; /* NULL: fixed */
+	const char *prompt;
+	enpu_token out[TOKENS];
+	uint32_t n;
+	enpu_status st;
+};
+
+static bool keep(enpu_token t, const char *piece, size_t len, void *user)
+{
+	struct worker *w = user;
+
+	(void)piece;
+	(void)len;
+	if (w->n < TOKENS)
+		w->out[w->n++] = t;
+	return true;
+}
+
+static void generate(struct worker *w)
+{
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	enpu_context *own = NULL;
+	enpu_model *shared = w->model;
+	enpu_session *s = NULL;
+
+	co.device = w->own_device;
+	if (w->own_device) {
+		/* contexts of their own: their devices publish into the process's one telemetry */
+		w->st = enpu_context_create(&co, &own);
+		if (!w->st)
+			w->st = enpu_model_load(own, model_path, NULL, &w->model);
+		if (w->st) {
+			enpu_context_destroy(own);
+			w->model = shared;
+			return;
+		}
+	}
+	so.placement = w->placement;
+	so.profile = w->placement ? "phone" : NULL;
+	w->n = 0;
+	w->st = enpu_session_create(w->model, &so, &s);
+	if (!w->st)
+		w->st = enpu_generate(s, w->prompt, TOKENS, &greedy, keep, w, NULL);
+	enpu_session_free(s);
+	if (own) {
+		enpu_model_free(w->model);
+		enpu_context_destroy(own);
+		w->model = shared;
+	}
+}
+
+static void *run(void *arg)
+{
+	generate(arg);
+	return NULL;
+}
+
+/* npu-top's reader, scanning while everything runs (the telemetry's seqlocks under load). */
+static void *scan(void *arg)
+{
+	struct hal_telem_proc procs[8];
+	volatile int *stop = arg;
+
+	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE))
+		hal_telem_scan(NULL, procs, 8, false);
+	return NULL;
+}
+
+START_TEST(eight_sessions_every_device)
+{
+	static const char *const prompts[4] = { "Once upon a time", "The quick brown fox",
+						"Hello world", "In a galaxy" };
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	struct worker alone[THREADS], w[THREADS];
+	enpu_context *ctx;
+	enpu_model *model;
+	pthread_t th[THREADS], reader;
+	int stop = 0;
+
+	co.devices = "gpu,npu"; /* with the CPU: every device of this host */
+	ck_assert_msg(enpu_context_create(&co, &ctx) == ENPU_OK, "%s", enpu_last_error(NULL));
+	ck_assert_int_eq(enpu_model_load(ctx, model_path, NULL, &model), ENPU_OK);
+	for (int i = 0; i < THREADS; i++) {
+		/* 0-3 share the context, fixed and auto; 4-7 have their own, cpu and npu */
+		w[i] = (struct worker){ .model = model, .prompt = prompts[i % 4],
+					.placement = i < 4 && i % 2 ? "auto" : NULL,
+					.own_device = i < 4 ? NULL : i % 2 ? "npu" : "cpu" };
+		alone[i] = w[i];
+		generate(&alone[i]);
+		ck_assert_msg(alone[i].st == ENPU_OK, "%s", enpu_last_error(ctx));
+	}
+	ck_assert_int_eq(pthread_create(&reader, NULL, scan, &stop), 0);
+	for (int i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, run, &w[i]), 0);
+	/* async jobs beside them, on sessions of their own */
+	enpu_session *js[2];
+	enpu_job *jobs[2];
+	for (int i = 0; i < 2; i++) {
+		struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+
+		o.kind = ENPU_JOB_GENERATE;
+		o.prompt = alone[2 * i].prompt; /* the fixed placement, as alone[2 * i] */
+		o.n_predict = TOKENS;
+		ck_assert_int_eq(enpu_session_create(model, NULL, &js[i]), ENPU_OK);
+		ck_assert_int_eq(enpu_job_submit(js[i], &o, &jobs[i]), ENPU_OK);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 2; i++) {
+		struct enpu_job_result r = ENPU_JOB_RESULT_INIT;
+
+		ck_assert_int_eq(enpu_job_wait(jobs[i], -1), ENPU_OK);
+		ck_assert_int_eq(enpu_job_result(jobs[i], &r), ENPU_OK);
+		ck_assert_int_eq(r.status, ENPU_OK);
+		ck_assert_uint_eq(r.n_tokens, alone[2 * i].n);
+		ck_assert(!memcmp(r.tokens, alone[2 * i].out, r.n_tokens * sizeof(enpu_token)));
+		enpu_job_free(jobs[i]);
+		enpu_session_free(js[i]);
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	pthread_join(reader, NULL);
+	for (int i = 0; i < THREADS; i++) {
+		ck_assert_msg(w[i].st == ENPU_OK, "thread %d: %s", i, enpu_status_name(w[i].st));
+		ck_assert_uint_eq(w[i].n, alone[i].n);
+		ck_assert_msg(!memcmp(w[i].out, alone[i].out, w[i].n * sizeof(enpu_token)),
+			      "thread %d (%s) differs from its session alone", i,
+			      w[i].placement ? "auto" : "fixed");
+	}
+	enpu_model_free(model);
+	enpu_context_destroy(ctx);
+}
+END_TEST
+
+static void make_model(void)
+{
+	struct mkmodel_params p = mkmodel_default;
+	char err[512];
+
+	p.dim = 128;
+	p.layers = 2;
+	p.heads = 4;
+	p.kv_heads = 2;
+	p.ffn = 256;
+	p.ctx = 256;
+	p.type = HAL_TYPE_Q8_0;
+	p.seed = 9;
+	p.vocab = tu_vocab_path();
+	model_path = strdup(tu_tmp_path(".gguf"));
+	ck_assert_msg(mkmodel_write(&p, model_path, err, sizeof(err)) == 0, "mkmodel: %s", err);
+}
+
+int main(void)
+{
+	Suite *s = suite_create("stress");
+	TCase *tc = tcase_create("stress");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, make_model, NULL);
+	tcase_set_timeout(tc, 900);
+	tcase_add_test(tc, eight_sessions_every_device);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

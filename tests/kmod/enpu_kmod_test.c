@@ -958,7 +958,7 @@ static void test_pm(int fd, unsigned int autosuspend_ms)
 
 struct fdinfo {
 	bool driver, client;
-	uint64_t engine_ns, cycles, maxfreq, total_kib, resident_kib;
+	uint64_t engine_ns, cycles, maxfreq, total_kib, resident_kib, capacity;
 	int keys;
 };
 
@@ -981,6 +981,8 @@ static struct fdinfo read_fdinfo(int fd)
 			fi.client = true, fi.keys++;
 		else if (sscanf(line, "drm-engine-npu: %llu ns", &v) == 1)
 			fi.engine_ns = v, fi.keys++;
+		else if (sscanf(line, "drm-engine-capacity-npu: %llu", &v) == 1)
+			fi.capacity = v, fi.keys++;
 		else if (sscanf(line, "drm-cycles-npu: %llu", &v) == 1)
 			fi.cycles = v, fi.keys++;
 		else if (sscanf(line, "drm-maxfreq-npu: %llu MHz", &v) == 1)
@@ -999,7 +1001,10 @@ static void test_fdinfo(int fd)
 	struct fdinfo a = read_fdinfo(fd), b;
 	uint32_t bo = bo_new(fd, 1 << 20);
 
-	CHECK(a.keys == 7 && a.driver && a.client, "%d keys", a.keys);
+	CHECK(a.keys == 8 && a.driver && a.client, "%d keys", a.keys);
+	/* drm-engine-npu sums the engines: the capacity says how many */
+	CHECK(a.capacity == get_param(fd, DRM_EDGE_NPU_PARAM_NUM_ENGINES, 0),
+	      "drm-engine-capacity-npu %llu", (unsigned long long)a.capacity);
 	CHECK(a.maxfreq == 1000, "maxfreq %llu", (unsigned long long)a.maxfreq);
 	b = read_fdinfo(fd);
 	CHECK(b.total_kib >= a.total_kib + 1024, "total %llu -> %llu",

@@ -44,6 +44,24 @@ unsigned int enpu_autosuspend_ms = 100;
 module_param_named(autosuspend_ms, enpu_autosuspend_ms, uint, 0444);
 MODULE_PARM_DESC(autosuspend_ms, "runtime PM autosuspend delay (default 100)");
 
+/*
+ * Per-file limits, so that one client cannot exhaust the device (mmap-offset space, contexts,
+ * kernel memory) for the others: past a limit the ioctl fails with -ENOSPC. Writable at run
+ * time; a new value applies to later allocations, not to what a file already holds.
+ */
+unsigned int enpu_max_ctxs_per_file = 256;
+module_param_named(max_ctxs_per_file, enpu_max_ctxs_per_file, uint, 0644);
+MODULE_PARM_DESC(max_ctxs_per_file, "contexts one open file may hold (default 256)");
+
+unsigned int enpu_max_bos_per_file = 16384;
+module_param_named(max_bos_per_file, enpu_max_bos_per_file, uint, 0644);
+MODULE_PARM_DESC(max_bos_per_file, "GEM handles one open file may hold (default 16384)");
+
+unsigned long long enpu_max_bo_bytes_per_file = 16ull << 30;
+module_param_named(max_bo_bytes_per_file, enpu_max_bo_bytes_per_file, ullong, 0644);
+MODULE_PARM_DESC(max_bo_bytes_per_file,
+		 "bytes of the BOs one open file may hold handles to (default 16 GiB)");
+
 static atomic64_t enpu_next_client_id = ATOMIC64_INIT(0);
 
 /* ---- contexts ---------------------------------------------------------------------------- */
@@ -92,6 +110,7 @@ static void enpu_ctx_destroy(struct enpu_ctx *ctx)
 {
 	/* Waits (bounded) for queued jobs to reach the hardware; running jobs keep ctx alive. */
 	drm_sched_entity_destroy(&ctx->entity);
+	atomic_dec(&ctx->efile->num_ctxs);
 	enpu_ctx_put(ctx);
 }
 
@@ -115,22 +134,30 @@ static int enpu_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_
 		return -EINVAL;
 	if (args->priority == DRM_EDGE_NPU_PRIORITY_HIGH && !capable(CAP_SYS_NICE))
 		return -EACCES;
+	if (atomic_inc_return(&efile->num_ctxs) > READ_ONCE(enpu_max_ctxs_per_file)) {
+		atomic_dec(&efile->num_ctxs);
+		return -ENOSPC;
+	}
 
-	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
-	if (!ctx)
+	/* Charged to the caller's memory cgroup: a client pays for the contexts it holds. */
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
+	if (!ctx) {
+		atomic_dec(&efile->num_ctxs);
 		return -ENOMEM;
+	}
 	kref_init(&ctx->ref);
 	spin_lock_init(&ctx->lock);
 	ret = drm_sched_entity_init(&ctx->entity, prio[args->priority], edev->scheds,
 				    edev->num_engines, NULL);
 	if (ret) {
 		kfree(ctx);
+		atomic_dec(&efile->num_ctxs);
 		return ret;
 	}
 	kref_get(&efile->ref);
 	ctx->efile = efile;
 
-	ret = xa_alloc(&efile->ctxs, &handle, ctx, xa_limit_32b, GFP_KERNEL);
+	ret = xa_alloc(&efile->ctxs, &handle, ctx, xa_limit_32b, GFP_KERNEL_ACCOUNT);
 	if (ret) {
 		enpu_ctx_destroy(ctx);
 		return ret == -EBUSY ? -ENOSPC : ret;
@@ -242,7 +269,7 @@ static int enpu_open(struct drm_device *drm, struct drm_file *file)
 {
 	struct enpu_file *efile;
 
-	efile = kzalloc(sizeof(*efile), GFP_KERNEL);
+	efile = kzalloc(sizeof(*efile), GFP_KERNEL_ACCOUNT);
 	if (!efile)
 		return -ENOMEM;
 	kref_init(&efile->ref);

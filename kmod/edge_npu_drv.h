@@ -36,6 +36,9 @@ extern unsigned int enpu_num_engines;
 extern unsigned int enpu_job_timeout_ms;
 extern bool enpu_debug_stall;
 extern unsigned int enpu_autosuspend_ms;
+extern unsigned int enpu_max_ctxs_per_file;
+extern unsigned int enpu_max_bos_per_file;
+extern unsigned long long enpu_max_bo_bytes_per_file;
 
 struct enpu_device;
 
@@ -145,6 +148,9 @@ static inline struct enpu_device *to_enpu(struct drm_device *drm)
  * @ctxs: contexts by handle.
  * @engine_ns: wall time the engines spent on this file's jobs.
  * @cycles: modeled cycles of this file's jobs.
+ * @num_ctxs: live contexts (limit: max_ctxs_per_file).
+ * @num_bos: GEM handles of this file (limit: max_bos_per_file).
+ * @bo_bytes: bytes of the objects behind those handles (limit: max_bo_bytes_per_file).
  */
 struct enpu_file {
 	struct kref ref;
@@ -153,6 +159,9 @@ struct enpu_file {
 	struct xarray ctxs;
 	atomic64_t engine_ns;
 	atomic64_t cycles;
+	atomic_t num_ctxs;
+	atomic_t num_bos;
+	atomic64_t bo_bytes;
 };
 
 /**

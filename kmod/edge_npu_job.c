@@ -335,9 +335,9 @@ static int enpu_job_get_bos(struct enpu_job *job, struct drm_file *file,
 	u32 n = args->num_bos, i, j;
 	int ret;
 
-	job->bos = kvcalloc(n ? n : 1, sizeof(*job->bos), GFP_KERNEL);
-	job->maps = kvcalloc(n ? n : 1, sizeof(*job->maps), GFP_KERNEL);
-	job->bufs = kvcalloc(n ? n : 1, sizeof(*job->bufs), GFP_KERNEL);
+	job->bos = kvcalloc(n ? n : 1, sizeof(*job->bos), GFP_KERNEL_ACCOUNT);
+	job->maps = kvcalloc(n ? n : 1, sizeof(*job->maps), GFP_KERNEL_ACCOUNT);
+	job->bufs = kvcalloc(n ? n : 1, sizeof(*job->bufs), GFP_KERNEL_ACCOUNT);
 	if (!job->bos || !job->maps || !job->bufs)
 		return -ENOMEM;
 
@@ -396,7 +396,7 @@ static int enpu_job_get_stream(struct enpu_job *job, struct drm_file *file,
 		ret = -EINVAL;
 		goto out;
 	}
-	job->stream = kvmalloc(args->cmd_size, GFP_KERNEL);
+	job->stream = kvmalloc(args->cmd_size, GFP_KERNEL_ACCOUNT);
 	if (!job->stream) {
 		ret = -ENOMEM;
 		goto out;
@@ -476,7 +476,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	if (!ctx)
 		return -ENOENT;
 
-	job = kzalloc(sizeof(*job), GFP_KERNEL);
+	job = kzalloc(sizeof(*job), GFP_KERNEL_ACCOUNT);
 	if (!job) {
 		enpu_ctx_put(ctx);
 		return -ENOMEM;
@@ -485,7 +485,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	job->pid = task_tgid_nr(current);
 	/* the entity's drm_sched priority is the context's (MIN, NORMAL, HIGH = LOW..HIGH) */
 	job->prio = min_t(u32, ctx->entity.priority, ENPU_NUM_PRIORITIES - 1);
-	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL);
+	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL_ACCOUNT);
 	if (!job->hw_fence) {
 		ret = -ENOMEM;
 		goto err;

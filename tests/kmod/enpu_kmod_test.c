@@ -15,6 +15,8 @@
  *   fdinfo    the drm-usage-stats keys exist and grow with work
  *   prime     a BO exported as a dma-buf and imported (same device, other fd, other device)
  *             shares its pages: no copy
+ *   limits    per-file limits on contexts, BO count and BO bytes: -ENOSPC, others unaffected
+ *   memcg     contexts are charged to the caller's memory cgroup
  *   leaks     after every fd is closed, no BO is left (sysfs bo_count)
  *
  * Usage: enpu_kmod_test [--timeout-ms N]   (the module's job_timeout_ms, for the hang bound)
@@ -30,6 +32,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -1071,6 +1075,163 @@ static void test_prime_pair(int fd_a, int fd_b, const char *what)
 	ctx_free(fd_b, ctx);
 }
 
+/* ---- issue 14 defects ----------------------------------------------------------------------- */
+
+#define PARAM(name) "/sys/module/edge_npu/parameters/" name
+
+/* Writes a module parameter, returning its old value in old (NULL: not kept). */
+static int set_param(const char *path, const char *val, char *old, size_t len)
+{
+	if (old && read_str(path, old, len))
+		return -1;
+	return write_str(path, val);
+}
+
+static int bo_create_errno(int fd, uint64_t size, uint32_t *handle)
+{
+	struct drm_edge_npu_bo_create c = { .size = size };
+	int ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c);
+
+	if (!ret && handle)
+		*handle = c.handle;
+	return ret;
+}
+
+static int ctx_create_errno(int fd, uint32_t *handle)
+{
+	struct drm_edge_npu_ctx_create c = { .priority = 1 };
+	int ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c);
+
+	if (!ret && handle)
+		*handle = c.handle;
+	return ret;
+}
+
+/*
+ * Per-file limits (module parameters max_ctxs_per_file, max_bos_per_file,
+ * max_bo_bytes_per_file, lowered here): past a limit -ENOSPC, and another file is unaffected.
+ */
+static void test_limits(void)
+{
+	char old_ctxs[32], old_bos[32], old_bytes[32];
+	int fa = open_npu(0), fb = open_npu(0);
+	uint32_t ctxs[8], h[8], hb, extra, imported;
+	int i, n, dmabuf = -1;
+
+	if (fa < 0 || fb < 0 ||
+	    set_param(PARAM("max_ctxs_per_file"), "4", old_ctxs, sizeof(old_ctxs)) ||
+	    set_param(PARAM("max_bos_per_file"), "4", old_bos, sizeof(old_bos)) ||
+	    set_param(PARAM("max_bo_bytes_per_file"), "67108864", old_bytes, sizeof(old_bytes))) {
+		CHECK(0, "limit module parameters missing or not writable");
+		goto out;
+	}
+	/* contexts */
+	for (n = 0; n < 4; n++)
+		CHECK_ERRNO(ctx_create_errno(fa, &ctxs[n]), 0);
+	CHECK_ERRNO(ctx_create_errno(fa, &extra), -ENOSPC);
+	CHECK_ERRNO(ctx_create_errno(fb, &extra), 0); /* the other client is unaffected */
+	ctx_free(fb, extra);
+	ctx_free(fa, ctxs[0]);
+	CHECK_ERRNO(ctx_create_errno(fa, &ctxs[0]), 0); /* a destroyed context frees its slot */
+	for (i = 0; i < 4; i++)
+		ctx_free(fa, ctxs[i]);
+
+	/* BO bytes: 2 x 32 MiB fill 64 MiB */
+	CHECK_ERRNO(bo_create_errno(fa, 32 << 20, &h[0]), 0);
+	CHECK_ERRNO(bo_create_errno(fa, 32 << 20, &h[1]), 0);
+	CHECK_ERRNO(bo_create_errno(fa, 4096, &extra), -ENOSPC);
+	CHECK_ERRNO(bo_create_errno(fb, 32 << 20, &hb), 0);
+	/* an import is a handle too: fb's BO cannot enter the full file fa */
+	CHECK(drmPrimeHandleToFD(fb, hb, DRM_CLOEXEC | DRM_RDWR, &dmabuf) == 0, "export");
+	CHECK(drmPrimeFDToHandle(fa, dmabuf, &imported) != 0 && errno == ENOSPC,
+	      "import into a full file: errno %d", errno);
+	gem_close(fa, h[1]);
+	CHECK(drmPrimeFDToHandle(fa, dmabuf, &imported) == 0, "import after a close");
+	gem_close(fa, imported);
+	close(dmabuf);
+	gem_close(fa, h[0]);
+	gem_close(fb, hb);
+
+	/* BO count */
+	for (n = 0; n < 4; n++)
+		CHECK_ERRNO(bo_create_errno(fa, 4096, &h[n]), 0);
+	CHECK_ERRNO(bo_create_errno(fa, 4096, &extra), -ENOSPC);
+	CHECK_ERRNO(bo_create_errno(fb, 4096, &hb), 0);
+	gem_close(fb, hb);
+	for (i = 0; i < 4; i++)
+		gem_close(fa, h[i]);
+	CHECK_ERRNO(bo_create_errno(fa, 4096, &extra), 0);
+	gem_close(fa, extra);
+	set_param(PARAM("max_ctxs_per_file"), old_ctxs, NULL, 0);
+	set_param(PARAM("max_bos_per_file"), old_bos, NULL, 0);
+	set_param(PARAM("max_bo_bytes_per_file"), old_bytes, NULL, 0);
+out:
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+}
+
+/* The value of key in a cgroup's memory.stat; -1 if absent. */
+static int64_t memcg_stat(const char *cg, const char *key)
+{
+	char path[128], line[128];
+	int64_t v = -1;
+	size_t kl = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.stat", cg);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ' ')
+			v = atoll(line + kl + 1);
+	fclose(f);
+	return v;
+}
+
+/*
+ * Contexts are charged to the caller's memory cgroup: 4 files x 200 contexts in a child
+ * cgroup grow its unreclaimable slab by at least 256 bytes per context.
+ */
+static void test_memcg(void)
+{
+	const char *root = "/sys/fs/cgroup", *cg = "/sys/fs/cgroup/enpu";
+	char pid[16];
+	int fds[4], nf = 0, i, n;
+	int64_t before, after;
+
+	mkdir(root, 0755);
+	mount("none", root, "cgroup2", 0, NULL); /* may be mounted already */
+	if (write_str("/sys/fs/cgroup/cgroup.subtree_control", "+memory") ||
+	    (mkdir(cg, 0755) && errno != EEXIST)) {
+		CHECK(0, "no cgroup2 memory controller");
+		return;
+	}
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	CHECK(write_str("/sys/fs/cgroup/enpu/cgroup.procs", pid) == 0, "join cgroup");
+	for (i = 0; i < 4; i++)
+		if ((fds[nf] = open_npu(0)) >= 0)
+			nf++;
+	usleep(2500 * 1000); /* memcg statistics are flushed every 2 s */
+	before = memcg_stat(cg, "slab_unreclaimable");
+	for (i = 0; i < nf; i++)
+		for (n = 0; n < 200; n++)
+			ctx_new(fds[i], 1);
+	usleep(2500 * 1000);
+	after = memcg_stat(cg, "slab_unreclaimable");
+	printf("  memcg slab_unreclaimable %lld -> %lld for %d contexts\n", (long long)before,
+	       (long long)after, nf * 200);
+	CHECK(nf == 4 && before >= 0 && after - before >= (int64_t)nf * 200 * 256,
+	      "contexts not charged to the caller's cgroup: %lld -> %lld", (long long)before,
+	      (long long)after);
+	for (i = 0; i < nf; i++)
+		close(fds[i]);
+	write_str("/sys/fs/cgroup/cgroup.procs", pid);
+	rmdir(cg);
+}
+
 /*
  * --leave-hung-job: submits a hung job and a job behind it, then closes the fd at once, so that
  * the module is unloaded (by init.sh, right after) with work in flight.
@@ -1146,6 +1307,8 @@ int main(int argc, char **argv)
 		GROUP("prime across devices", test_prime_pair(fd1, fd_dev1, "across devices"));
 	else
 		printf("skip prime across devices (one device)\n");
+	GROUP("limits", test_limits());
+	GROUP("memcg", test_memcg());
 
 	close(fd1);
 	close(fd2);

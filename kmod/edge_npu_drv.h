@@ -215,6 +215,8 @@ static inline struct enpu_bo *to_enpu_bo(struct drm_gem_object *obj)
  * @prio: its context's priority (index of &enpu_device.queued).
  * @queued: counted in &enpu_device.queued until it finishes.
  * @pid: thread-group id of the submitter (genl events).
+ * @num_deps: entries of @deps.
+ * @deps: the in-syncs' fences, watched for an error (enpu_job_dep_signaled()).
  */
 struct enpu_job {
 	struct drm_sched_job base;
@@ -233,6 +235,21 @@ struct enpu_job {
 	u8 prio;
 	bool queued;
 	u32 pid;
+	u32 num_deps;
+	struct enpu_job_dep *deps;
+};
+
+/**
+ * struct enpu_job_dep - an in-sync fence of a job and the callback that fails the job when the
+ * fence signals an error (kernel 6.1's scheduler does not propagate dependency errors).
+ * @cb: callback on @fence.
+ * @fence: the fence (a reference).
+ * @job: the dependent job.
+ */
+struct enpu_job_dep {
+	struct dma_fence_cb cb;
+	struct dma_fence *fence;
+	struct enpu_job *job;
 };
 
 /* edge_npu_drv.c */

@@ -74,8 +74,46 @@ static void enpu_job_release_bos(struct enpu_job *job)
 	kvfree(job->bufs);
 }
 
+/*
+ * An in-sync fence signalled. Kernel 6.1's scheduler runs a job whose dependency failed as if
+ * nothing happened, so the job fails here instead, with the dependency's error: its finished
+ * fence carries the error and run_job skips a job whose finished fence has one. The callback
+ * runs before the scheduler learns that the dependency signalled (it is added at SUBMIT
+ * before the push, so before the scheduler's own callback, or is called at once for a fence
+ * that signalled already), so the error is set before run_job looks.
+ */
+static void enpu_job_dep_signaled(struct dma_fence *fence, struct dma_fence_cb *cb)
+{
+	struct enpu_job_dep *dep = container_of(cb, struct enpu_job_dep, cb);
+	struct dma_fence *finished = &dep->job->base.s_fence->finished;
+	unsigned long flags;
+
+	if (fence->error >= 0)
+		return;
+	/* under the fence lock: a signalled fence's error must not change */
+	spin_lock_irqsave(finished->lock, flags);
+	if (!test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &finished->flags) && !finished->error)
+		dma_fence_set_error(finished, fence->error);
+	spin_unlock_irqrestore(finished->lock, flags);
+}
+
+/* Removes the in-sync callbacks (before the scheduler fence goes) and drops the fences. */
+static void enpu_job_put_deps(struct enpu_job *job)
+{
+	u32 i;
+
+	for (i = 0; i < job->num_deps; i++) {
+		dma_fence_remove_callback(job->deps[i].fence, &job->deps[i].cb);
+		dma_fence_put(job->deps[i].fence);
+	}
+	job->num_deps = 0;
+	kvfree(job->deps);
+	job->deps = NULL;
+}
+
 static void enpu_job_free_mem(struct enpu_job *job)
 {
+	enpu_job_put_deps(job);
 	enpu_job_release_bos(job);
 	kvfree(job->stream);
 	if (job->hw_fence_init)
@@ -103,6 +141,7 @@ static void enpu_job_free(struct drm_sched_job *sched_job)
 	struct enpu_job *job = to_enpu_job(sched_job);
 
 	enpu_job_unqueue(job);
+	enpu_job_put_deps(job);
 	drm_sched_job_cleanup(sched_job);
 	enpu_job_free_mem(job);
 }
@@ -419,7 +458,13 @@ static int enpu_job_add_in_syncs(struct enpu_job *job, struct drm_file *file,
 	u32 i;
 	int ret;
 
+	if (args->num_in_syncs) {
+		job->deps = kvcalloc(args->num_in_syncs, sizeof(*job->deps), GFP_KERNEL_ACCOUNT);
+		if (!job->deps)
+			return -ENOMEM;
+	}
 	for (i = 0; i < args->num_in_syncs; i++) {
+		struct enpu_job_dep *dep = &job->deps[i];
 		struct dma_fence *fence;
 		u32 handle;
 
@@ -428,11 +473,31 @@ static int enpu_job_add_in_syncs(struct enpu_job *job, struct drm_file *file,
 		ret = drm_syncobj_find_fence(file, handle, 0, 0, &fence);
 		if (ret)
 			return ret;
+		/* watched from the arm on (enpu_job_watch_deps()); removable until then */
+		INIT_LIST_HEAD(&dep->cb.node);
+		dep->fence = dma_fence_get(fence);
+		dep->job = job;
+		job->num_deps++;
 		ret = drm_sched_job_add_dependency(&job->base, fence);
 		if (ret)
 			return ret;
 	}
 	return 0;
+}
+
+/*
+ * Watches the in-sync fences for an error. Called between arm (which initialises the finished
+ * fence the callback sets the error on) and push (after which the scheduler adds its own
+ * callbacks, behind these).
+ */
+static void enpu_job_watch_deps(struct enpu_job *job)
+{
+	u32 i;
+
+	for (i = 0; i < job->num_deps; i++)
+		if (dma_fence_add_callback(job->deps[i].fence, &job->deps[i].cb,
+					   enpu_job_dep_signaled))
+			enpu_job_dep_signaled(job->deps[i].fence, &job->deps[i].cb);
 }
 
 static int enpu_submit_check_args(const struct drm_edge_npu_submit *args)
@@ -546,6 +611,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	 */
 	mutex_lock(&edev->sched_lock);
 	drm_sched_job_arm(&job->base);
+	enpu_job_watch_deps(job);
 	done = dma_fence_get(&job->base.s_fence->finished);
 	job->done = dma_fence_get(done);
 	for (i = 0; i < job->num_bos; i++)
@@ -571,6 +637,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 err:
 	if (out_sync)
 		drm_syncobj_put(out_sync);
+	enpu_job_put_deps(job); /* before the scheduler fence its callbacks use goes */
 	if (sched_inited)
 		drm_sched_job_cleanup(&job->base);
 	enpu_job_free_mem(job);

@@ -17,6 +17,7 @@
  *             shares its pages: no copy
  *   limits    per-file limits on contexts, BO count and BO bytes: -ENOSPC, others unaffected
  *   memcg     contexts are charged to the caller's memory cgroup
+ *   dep error a job whose in-sync failed fails with the same error and does not run
  *   leaks     after every fd is closed, no BO is left (sysfs bo_count)
  *
  * Usage: enpu_kmod_test [--timeout-ms N]   (the module's job_timeout_ms, for the hang bound)
@@ -1233,6 +1234,89 @@ static void test_memcg(void)
 }
 
 /*
+ * A job whose in-sync failed (a hung job reset with -ETIMEDOUT) fails with the same error and
+ * does not run: on another context of the same file and on the failed job's own context.
+ */
+static void test_dep_error(int fd)
+{
+	uint32_t ctx = ctx_new(fd, 1), ctx2 = ctx_new(fd, 1);
+	uint32_t cmd = bo_new(fd, 4096), cmd2 = bo_new(fd, 4096), cmd3 = bo_new(fd, 4096);
+	uint32_t a = bo_new(fd, 4096), b = bo_new(fd, 4096), c = bo_new(fd, 4096);
+	uint32_t d = bo_new(fd, 4096);
+	uint8_t *pa = bo_map(fd, a, 4096), *pc = bo_map(fd, c, 4096), *pd = bo_map(fd, d, 4096);
+	uint32_t s_hang, s_dep, s_same;
+	struct job j = { .ctx = ctx, .cmd_bo = cmd, .nrefs = 2 };
+	struct job jd = { .ctx = ctx2, .cmd_bo = cmd2, .nrefs = 2, .nin = 1 };
+	struct job js = { .ctx = ctx, .cmd_bo = cmd3, .nrefs = 2, .nin = 1 };
+	struct stream hang, ok;
+
+	if (!pa || !pc || !pd) {
+		CHECK(0, "maps");
+		return;
+	}
+	memset(pa, 0x5a, 4096);
+	memset(pc, 0, 4096);
+	memset(pd, 0, 4096);
+	drmSyncobjCreate(fd, 0, &s_hang);
+	drmSyncobjCreate(fd, 0, &s_dep);
+	drmSyncobjCreate(fd, 0, &s_same);
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ b, DRM_EDGE_NPU_BO_WRITE };
+	jd.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
+	jd.refs[1] = (struct drm_edge_npu_bo_ref){ c, DRM_EDGE_NPU_BO_WRITE };
+	js.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
+	js.refs[1] = (struct drm_edge_npu_bo_ref){ d, DRM_EDGE_NPU_BO_WRITE };
+	s_begin(&hang);
+	s_stall(&hang);
+	s_finish(&hang);
+	s_begin(&ok);
+	s_copy(&ok, 0, 1, 4096);
+	s_finish(&ok);
+
+	j.out_sync = s_hang;
+	CHECK_ERRNO(submit(fd, &j, &hang, NULL), 0);
+	jd.in_syncs[0] = s_hang;
+	jd.out_sync = s_dep;
+	CHECK_ERRNO(submit(fd, &jd, &ok, NULL), 0);
+	js.in_syncs[0] = s_hang;
+	js.out_sync = s_same;
+	CHECK_ERRNO(submit(fd, &js, &ok, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, s_dep, timeout_ms * 4 + 5000), 0);
+	CHECK_ERRNO(sync_wait(fd, s_same, 5000), 0);
+	CHECK(sync_status(fd, s_hang) == -ETIMEDOUT, "hung job %d", sync_status(fd, s_hang));
+	CHECK(sync_status(fd, s_dep) == -ETIMEDOUT, "dependent job (other context) %d, want %d",
+	      sync_status(fd, s_dep), -ETIMEDOUT);
+	CHECK(sync_status(fd, s_same) == -ETIMEDOUT, "dependent job (same context) %d, want %d",
+	      sync_status(fd, s_same), -ETIMEDOUT);
+	CHECK(pc[0] == 0 && pc[4095] == 0, "the dependent job ran (other context)");
+	CHECK(pd[0] == 0 && pd[4095] == 0, "the dependent job ran (same context)");
+	/* a job after an in-sync that succeeded still runs */
+	jd.in_syncs[0] = s_dep;
+	jd.nin = 0;
+	jd.out_sync = s_dep;
+	CHECK_ERRNO(submit(fd, &jd, &ok, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, s_dep, 5000), 0);
+	CHECK(sync_status(fd, s_dep) == 1 && pc[100] == 0x5a, "job without failed in-sync: %d",
+	      sync_status(fd, s_dep));
+
+	munmap(pa, 4096);
+	munmap(pc, 4096);
+	munmap(pd, 4096);
+	drmSyncobjDestroy(fd, s_hang);
+	drmSyncobjDestroy(fd, s_dep);
+	drmSyncobjDestroy(fd, s_same);
+	gem_close(fd, cmd);
+	gem_close(fd, cmd2);
+	gem_close(fd, cmd3);
+	gem_close(fd, a);
+	gem_close(fd, b);
+	gem_close(fd, c);
+	gem_close(fd, d);
+	ctx_free(fd, ctx);
+	ctx_free(fd, ctx2);
+}
+
+/*
  * --leave-hung-job: submits a hung job and a job behind it, then closes the fd at once, so that
  * the module is unloaded (by init.sh, right after) with work in flight.
  */
@@ -1309,6 +1393,7 @@ int main(int argc, char **argv)
 		printf("skip prime across devices (one device)\n");
 	GROUP("limits", test_limits());
 	GROUP("memcg", test_memcg());
+	GROUP("dep error", test_dep_error(fd1));
 
 	close(fd1);
 	close(fd2);

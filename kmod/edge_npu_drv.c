@@ -79,6 +79,7 @@ static void enpu_ctx_release(struct kref *ref)
 	struct enpu_ctx *ctx = container_of(ref, struct enpu_ctx, ref);
 
 	kref_put(&ctx->efile->ref, enpu_file_release);
+	mutex_destroy(&ctx->submit_lock);
 	kfree(ctx);
 }
 
@@ -108,6 +109,16 @@ struct enpu_ctx *enpu_ctx_lookup(struct enpu_file *efile, u32 handle)
 
 static void enpu_ctx_destroy(struct enpu_ctx *ctx)
 {
+	/*
+	 * A SUBMIT that looked the context up before its handle was erased may still be on its
+	 * way to the push; 6.1's push would put the job on the destroyed entity (re-adding it to
+	 * the run queue after the context is freed). Mark the context dead under the lock SUBMIT
+	 * holds from job init to push: after this, SUBMIT either has pushed (and the destroy
+	 * below flushes the job) or fails with -ENOENT.
+	 */
+	mutex_lock(&ctx->submit_lock);
+	ctx->dead = true;
+	mutex_unlock(&ctx->submit_lock);
 	/* Waits (bounded) for queued jobs to reach the hardware; running jobs keep ctx alive. */
 	drm_sched_entity_destroy(&ctx->entity);
 	atomic_dec(&ctx->efile->num_ctxs);
@@ -146,10 +157,12 @@ static int enpu_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_
 		return -ENOMEM;
 	}
 	kref_init(&ctx->ref);
+	mutex_init(&ctx->submit_lock);
 	spin_lock_init(&ctx->lock);
 	ret = drm_sched_entity_init(&ctx->entity, prio[args->priority], edev->scheds,
 				    edev->num_engines, NULL);
 	if (ret) {
+		mutex_destroy(&ctx->submit_lock);
 		kfree(ctx);
 		atomic_dec(&efile->num_ctxs);
 		return ret;

@@ -169,6 +169,9 @@ struct enpu_file {
  * @ref: references: the file's handle table and each job.
  * @efile: the file (a reference).
  * @entity: the scheduler entity.
+ * @submit_lock: held by SUBMIT from drm_sched_job_init() to the push, and by CTX_DESTROY
+ *	while it marks the context @dead, so that no job is pushed to a destroyed entity.
+ * @dead: the entity is (being) destroyed; SUBMIT fails with -ENOENT.
  * @lock: protects @seqno and the statistics.
  * @seqno: last job sequence number.
  * @stats: what &struct drm_edge_npu_ctx_query reports (handle and reserved unused).
@@ -177,6 +180,8 @@ struct enpu_ctx {
 	struct kref ref;
 	struct enpu_file *efile;
 	struct drm_sched_entity entity;
+	struct mutex submit_lock;
+	bool dead;
 	spinlock_t lock;
 	u64 seqno;
 	struct drm_edge_npu_ctx_query stats;

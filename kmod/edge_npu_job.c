@@ -580,18 +580,24 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 		}
 	}
 
+	/* held to the push: CTX_DESTROY cannot destroy the entity in between (enpu_ctx_destroy) */
+	mutex_lock(&ctx->submit_lock);
+	if (ctx->dead) {
+		ret = -ENOENT;
+		goto err_unlock;
+	}
 	ret = drm_sched_job_init(&job->base, &ctx->entity, NULL);
 	if (ret)
-		goto err;
+		goto err_unlock;
 	sched_inited = true;
 
 	ret = enpu_job_add_in_syncs(job, file, args);
 	if (ret)
-		goto err;
+		goto err_unlock;
 
 	ret = drm_gem_lock_reservations(job->bos, job->num_bos, &ticket);
 	if (ret)
-		goto err;
+		goto err_unlock;
 	for (i = 0; i < job->num_bos; i++) {
 		bool write = job->bufs[i].flags & ENPU_BUF_F_WRITE;
 
@@ -601,7 +607,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 								      write);
 		if (ret) {
 			drm_gem_unlock_reservations(job->bos, job->num_bos, &ticket);
-			goto err;
+			goto err_unlock;
 		}
 	}
 
@@ -626,6 +632,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	atomic_inc(&edev->queued[job->prio]);
 	drm_sched_entity_push_job(&job->base);
 	mutex_unlock(&edev->sched_lock);
+	mutex_unlock(&ctx->submit_lock);
 
 	if (out_sync) {
 		drm_syncobj_replace_fence(out_sync, done);
@@ -634,6 +641,8 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	dma_fence_put(done);
 	return 0;
 
+err_unlock:
+	mutex_unlock(&ctx->submit_lock);
 err:
 	if (out_sync)
 		drm_syncobj_put(out_sync);

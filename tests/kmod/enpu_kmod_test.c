@@ -18,14 +18,18 @@
  *   limits    per-file limits on contexts, BO count and BO bytes: -ENOSPC, others unaffected
  *   memcg     contexts are charged to the caller's memory cgroup
  *   dep error a job whose in-sync failed fails with the same error and does not run
+ *   ctx race  CTX_DESTROY racing SUBMIT from several threads: every pushed job signals
  *   leaks     after every fd is closed, no BO is left (sysfs bo_count)
  *
- * Usage: enpu_kmod_test [--timeout-ms N]   (the module's job_timeout_ms, for the hang bound)
+ * Usage: enpu_kmod_test [--timeout-ms N] [--race-secs S]
+ *          (the module's job_timeout_ms, for the hang bound; how long the race runs, default 10)
+ *        enpu_kmod_test --leave-hung-job
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1078,6 +1082,17 @@ static void test_prime_pair(int fd_a, int fd_b, const char *what)
 
 /* ---- issue 14 defects ----------------------------------------------------------------------- */
 
+/* A new context on fd and the BOs of a 4 KiB copy job: refs[0] read, refs[1] written. */
+static void job_new(int fd, struct job *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->ctx = ctx_new(fd, 1);
+	j->cmd_bo = bo_new(fd, 4096);
+	j->nrefs = 2;
+	j->refs[0] = (struct drm_edge_npu_bo_ref){ bo_new(fd, 4096), DRM_EDGE_NPU_BO_READ };
+	j->refs[1] = (struct drm_edge_npu_bo_ref){ bo_new(fd, 4096), DRM_EDGE_NPU_BO_WRITE };
+}
+
 #define PARAM(name) "/sys/module/edge_npu/parameters/" name
 
 /* Writes a module parameter, returning its old value in old (NULL: not kept). */
@@ -1316,6 +1331,105 @@ static void test_dep_error(int fd)
 	ctx_free(fd, ctx2);
 }
 
+/* CTX_DESTROY racing SUBMIT: destroyer and submitter threads on one file. */
+#define RACE_SLOTS 4
+#define RACE_SUBMITTERS 3
+
+static struct {
+	int fd;
+	uint64_t end_ms;
+	uint32_t slot[RACE_SLOTS];
+	unsigned long submits, enoent, bad, lost, destroys;
+	int first_bad;
+} race;
+
+static void *race_submitter(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg;
+	int fd = race.fd;
+	uint32_t sync;
+	struct job j;
+	struct stream s;
+
+	job_new(fd, &j);
+	ctx_free(fd, j.ctx); /* the jobs go to the race's contexts */
+	drmSyncobjCreate(fd, 0, &sync);
+	j.out_sync = sync;
+	s_begin(&s);
+	s_copy(&s, 0, 1, 256);
+	s_finish(&s);
+	while (now_ms() < race.end_ms) {
+		int ret;
+
+		j.ctx = __atomic_load_n(&race.slot[rand_r(&seed) % RACE_SLOTS], __ATOMIC_RELAXED);
+		ret = submit(fd, &j, &s, NULL);
+		if (ret == -ENOENT) {
+			__atomic_add_fetch(&race.enoent, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (ret) {
+			__atomic_add_fetch(&race.bad, 1, __ATOMIC_RELAXED);
+			race.first_bad = ret;
+			continue;
+		}
+		__atomic_add_fetch(&race.submits, 1, __ATOMIC_RELAXED);
+		/* a pushed job finishes (or is cancelled with its context): its fence signals */
+		if (sync_wait(fd, sync, 10000))
+			__atomic_add_fetch(&race.lost, 1, __ATOMIC_RELAXED);
+	}
+	drmSyncobjDestroy(fd, sync);
+	gem_close(fd, j.cmd_bo);
+	gem_close(fd, j.refs[0].handle);
+	gem_close(fd, j.refs[1].handle);
+	return NULL;
+}
+
+static void *race_destroyer(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg;
+
+	while (now_ms() < race.end_ms) {
+		uint32_t fresh = ctx_new(race.fd, 1), old;
+
+		old = __atomic_exchange_n(&race.slot[rand_r(&seed) % RACE_SLOTS], fresh,
+					  __ATOMIC_RELAXED);
+		ctx_free(race.fd, old);
+		race.destroys++;
+	}
+	return NULL;
+}
+
+static void test_ctx_race(unsigned int secs)
+{
+	pthread_t sub[RACE_SUBMITTERS], des;
+	int kmsg = kmsg_open_at_end();
+	int i;
+
+	memset(&race, 0, sizeof(race));
+	race.fd = open_npu(0);
+	if (race.fd < 0) {
+		CHECK(0, "open");
+		return;
+	}
+	for (i = 0; i < RACE_SLOTS; i++)
+		race.slot[i] = ctx_new(race.fd, 1);
+	race.end_ms = now_ms() + secs * 1000ull;
+	for (i = 0; i < RACE_SUBMITTERS; i++)
+		pthread_create(&sub[i], NULL, race_submitter, (void *)(uintptr_t)(i + 1));
+	pthread_create(&des, NULL, race_destroyer, (void *)(uintptr_t)99);
+	for (i = 0; i < RACE_SUBMITTERS; i++)
+		pthread_join(sub[i], NULL);
+	pthread_join(des, NULL);
+	printf("  %u s: %lu jobs pushed, %lu refused (context gone), %lu contexts destroyed\n",
+	       secs, race.submits, race.enoent, race.destroys);
+	CHECK(race.submits > 0 && race.destroys > 0, "no race ran");
+	CHECK(race.bad == 0, "%lu submits failed otherwise (first %d)", race.bad, race.first_bad);
+	CHECK(race.lost == 0, "%lu pushed jobs never signalled", race.lost);
+	CHECK(kmsg_count_loud(kmsg) == 0, "the kernel logged errors during the race");
+	close(kmsg);
+	close(race.fd);
+}
+
 /*
  * --leave-hung-job: submits a hung job and a job behind it, then closes the fd at once, so that
  * the module is unloaded (by init.sh, right after) with work in flight.
@@ -1352,7 +1466,7 @@ static int leave_hung_job(void)
 
 int main(int argc, char **argv)
 {
-	unsigned int autosuspend_ms = 300;
+	unsigned int autosuspend_ms = 300, race_secs = 10;
 	int fd1, fd2, fd_dev1;
 
 	for (int i = 1; i + 1 < argc; i++) {
@@ -1360,6 +1474,8 @@ int main(int argc, char **argv)
 			timeout_ms = (unsigned int)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--autosuspend-ms"))
 			autosuspend_ms = (unsigned int)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--race-secs"))
+			race_secs = (unsigned int)atoi(argv[++i]);
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 1 && !strcmp(argv[1], "--leave-hung-job"))
@@ -1394,6 +1510,7 @@ int main(int argc, char **argv)
 	GROUP("limits", test_limits());
 	GROUP("memcg", test_memcg());
 	GROUP("dep error", test_dep_error(fd1));
+	GROUP("ctx race", test_ctx_race(race_secs));
 
 	close(fd1);
 	close(fd2);

@@ -16,6 +16,9 @@ echo "ENPU-BOOTED $(cut -d' ' -f1 /proc/uptime)"
 
 TIMEOUT_MS=300
 AUTOSUSPEND_MS=300
+# how long the CTX_DESTROY/SUBMIT race runs: enpu_race_secs=N on the kernel command line
+RACE_SECS=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^enpu_race_secs=//p')
+RACE_SECS=${RACE_SECS:-10}
 mods=0
 for m in drm drm_shmem_helper gpu-sched governor_simpleondemand; do
 	insmod /lib/modules/$m.ko || mods=1
@@ -26,7 +29,8 @@ insmod /lib/modules/edge_npu.ko num_devices=2 debug_stall=1 job_timeout_ms=$TIME
 echo "ENPU-TESTS-BEGIN"
 tests=1
 if [ $mods -eq 0 ]; then
-	/bin/enpu_kmod_test --timeout-ms $TIMEOUT_MS --autosuspend-ms $AUTOSUSPEND_MS
+	/bin/enpu_kmod_test --timeout-ms $TIMEOUT_MS --autosuspend-ms $AUTOSUSPEND_MS \
+		--race-secs "$RACE_SECS"
 	tests=$?
 	# generic netlink: statistics, and the events of a hung job and a frequency change
 	/bin/enpu_genl_test --timeout-ms $TIMEOUT_MS || tests=1

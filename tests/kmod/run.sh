@@ -16,6 +16,7 @@
 #   ENPU_MESON_BUILD=<meson build dir>      where npu-run and npu-mkmodel are built (default:
 #                                           <build-dir>/meson, configured and built here)
 #   ENPU_KMOD_TIMEOUT=<seconds>             VM time limit (default 300)
+#   ENPU_KMOD_RACE_SECS=<seconds>           how long the CTX_DESTROY/SUBMIT race runs (default 10)
 # The kernel runs with slub_debug=FZPU (red zones, poisoning, sanity checks: a use-after-free
 # or overflow of a slab object is caught), a 30 s hung-task timeout and the soft-lockup
 # watchdog; the run fails on any oops, WARN, BUG, soft lockup, hung task or RCU stall.
@@ -83,7 +84,7 @@ fi
 
 # ---- static test binaries ------------------------------------------------------------------
 # shellcheck disable=SC2046
-$CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$ROOT" \
+$CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -I"$ROOT" \
 	$(pkg-config --static --cflags libdrm) \
 	-o "$OUT/enpu_kmod_test" "$ROOT/tests/kmod/enpu_kmod_test.c" \
 	"$ROOT/kmod/silicon/npu_engine.c" \
@@ -149,7 +150,8 @@ set +e
 timeout "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1G \
 	-nographic -no-reboot -nic none -kernel "/boot/vmlinuz-$KVER" -initrd "$OUT/initramfs.gz" \
 	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic slub_debug=FZPU \
-sysctl.kernel.hung_task_timeout_secs=30" </dev/null >"$LOG" 2>&1
+sysctl.kernel.hung_task_timeout_secs=30 enpu_race_secs=${ENPU_KMOD_RACE_SECS:-10}" \
+	</dev/null >"$LOG" 2>&1
 qrc=$?
 set -e
 end=$(date +%s.%N)

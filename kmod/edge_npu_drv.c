@@ -18,6 +18,7 @@
 #include <drm/drm_ioctl.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_prime.h>
+#include <drm/drm_managed.h>
 #if IS_ENABLED(CONFIG_DRM_ACCEL)
 #include <drm/drm_accel.h>
 #endif
@@ -355,6 +356,20 @@ static const struct drm_driver enpu_drm_driver = {
 
 /* ---- platform driver --------------------------------------------------------------------- */
 
+/* The last reference to the DRM device is gone: no file, job or dma-buf uses it any more. */
+static void enpu_drm_release(struct drm_device *drm, void *data)
+{
+	struct enpu_device *edev = data;
+	int live;
+
+	enpu_queues_fini(edev);
+	live = atomic_read(&edev->bo_count);
+	if (live)
+		dev_err(drm->dev, "removed with %d BOs live\n", live);
+	else
+		dev_info(drm->dev, "removed, 0 BOs live\n");
+}
+
 static int enpu_probe(struct platform_device *pdev)
 {
 	struct enpu_device *edev;
@@ -379,9 +394,16 @@ static int enpu_probe(struct platform_device *pdev)
 	ret = enpu_queues_init(edev);
 	if (ret)
 		return ret;
+	/*
+	 * The schedulers live as long as the DRM device, not the binding: files still open after
+	 * an unbind destroy their contexts' entities in postclose, on these schedulers.
+	 */
+	ret = drmm_add_action_or_reset(&edev->drm, enpu_drm_release, edev);
+	if (ret)
+		return ret;
 	ret = enpu_pm_init(edev);
 	if (ret)
-		goto err_queues;
+		return ret;
 	ret = drm_dev_register(&edev->drm, 0);
 	if (ret)
 		goto err_pm;
@@ -397,26 +419,23 @@ static int enpu_probe(struct platform_device *pdev)
 
 err_pm:
 	enpu_pm_fini(edev);
-err_queues:
-	enpu_queues_fini(edev);
 	return ret;
 }
 
+/*
+ * Unbind (or module removal): files may stay open. Unplugging first makes every ioctl and
+ * every later job start fail with -ENODEV (they run inside drm_dev_enter()); the jobs already
+ * running finish (a hung one at its timeout) before runtime PM and devfreq, which they use,
+ * go away. The schedulers stay until the last file is closed (enpu_drm_release()).
+ */
 static int enpu_remove(struct platform_device *pdev)
 {
 	struct enpu_device *edev = platform_get_drvdata(pdev);
 
-	int live;
-
 	enpu_genl_remove_device(edev);
 	drm_dev_unplug(&edev->drm);
+	enpu_queues_drain(edev);
 	enpu_pm_fini(edev);
-	enpu_queues_fini(edev);
-	live = atomic_read(&edev->bo_count);
-	if (live)
-		dev_err(&pdev->dev, "removed with %d BOs live\n", live);
-	else
-		dev_info(&pdev->dev, "removed, 0 BOs live\n");
 	return 0;
 }
 

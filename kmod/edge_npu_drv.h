@@ -272,6 +272,7 @@ int enpu_ioctl_bo_wait(struct drm_device *drm, void *data, struct drm_file *file
 
 /* edge_npu_job.c */
 int enpu_queues_init(struct enpu_device *edev);
+void enpu_queues_drain(struct enpu_device *edev);
 void enpu_queues_fini(struct enpu_device *edev);
 int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file);
 

@@ -24,6 +24,7 @@
 #include <linux/uaccess.h>
 #include <linux/version.h>
 #include <linux/ww_mutex.h>
+#include <drm/drm_drv.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_syncobj.h>
 
@@ -326,8 +327,9 @@ err:
 }
 
 /*
- * Waits until the hardware queue has no job left: files are closed by now (no new jobs), but a
- * hung job may still wait for its timeout, and drm_sched_fini() would leak it.
+ * Waits until the hardware queue has no job left: no new job can start (files are closed, or
+ * the device is unplugged and enpu_pm_job_begin() refuses), but a hung job may still wait for
+ * its timeout, and drm_sched_fini() would leak it.
  */
 static void enpu_queue_drain(struct enpu_queue *q)
 {
@@ -344,6 +346,19 @@ static void enpu_queue_drain(struct enpu_queue *q)
 	}
 	if (!empty)
 		dev_err(q->edev->drm.dev, "engine %u: jobs still pending at removal\n", q->index);
+}
+
+/**
+ * enpu_queues_drain() - waits (bounded by the job timeout) for the jobs on the engines.
+ * @edev: the device, unplugged.
+ */
+void enpu_queues_drain(struct enpu_device *edev)
+{
+	u32 i;
+
+	for (i = 0; i < edev->num_engines; i++)
+		if (edev->queues[i])
+			enpu_queue_drain(edev->queues[i]);
 }
 
 void enpu_queues_fini(struct enpu_device *edev)
@@ -527,6 +542,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	struct enpu_job *job;
 	struct enpu_ctx *ctx;
 	bool sched_inited = false;
+	int idx;
 	u32 i;
 	int ret;
 
@@ -537,13 +553,19 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	ret = enpu_submit_check_args(args);
 	if (ret)
 		return ret;
+	/* No job is queued once the device is unplugged (enpu_remove() drains the engines). */
+	if (!drm_dev_enter(drm, &idx))
+		return -ENODEV;
 	ctx = enpu_ctx_lookup(efile, args->ctx);
-	if (!ctx)
+	if (!ctx) {
+		drm_dev_exit(idx);
 		return -ENOENT;
+	}
 
 	job = kzalloc(sizeof(*job), GFP_KERNEL_ACCOUNT);
 	if (!job) {
 		enpu_ctx_put(ctx);
+		drm_dev_exit(idx);
 		return -ENOMEM;
 	}
 	job->ctx = ctx;
@@ -639,6 +661,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 		drm_syncobj_put(out_sync);
 	}
 	dma_fence_put(done);
+	drm_dev_exit(idx);
 	return 0;
 
 err_unlock:
@@ -650,5 +673,6 @@ err:
 	if (sched_inited)
 		drm_sched_job_cleanup(&job->base);
 	enpu_job_free_mem(job);
+	drm_dev_exit(idx);
 	return ret;
 }

@@ -20,15 +20,17 @@
  *   dep error a job whose in-sync failed fails with the same error and does not run
  *   ctx race  CTX_DESTROY racing SUBMIT from several threads: every pushed job signals
  *   leaks     after every fd is closed, no BO is left (sysfs bo_count)
+ *   unbind    sysfs unbind of edge-npu.1 with a file open and jobs in flight, then rebind
  *
  * Usage: enpu_kmod_test [--timeout-ms N] [--race-secs S]
  *          (the module's job_timeout_ms, for the hang bound; how long the race runs, default 10)
- *        enpu_kmod_test --leave-hung-job
+ *        enpu_kmod_test --leave-hung-job | --hold-jobs MS
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1093,6 +1095,17 @@ static void job_new(int fd, struct job *j)
 	j->refs[1] = (struct drm_edge_npu_bo_ref){ bo_new(fd, 4096), DRM_EDGE_NPU_BO_WRITE };
 }
 
+/* A stream that hangs the engine (debug_stall=1) and one that copies 4 KiB from 0 to 1. */
+static void streams_hang_ok(struct stream *hang, struct stream *ok)
+{
+	s_begin(hang);
+	s_stall(hang);
+	s_finish(hang);
+	s_begin(ok);
+	s_copy(ok, 0, 1, 4096);
+	s_finish(ok);
+}
+
 #define PARAM(name) "/sys/module/edge_npu/parameters/" name
 
 /* Writes a module parameter, returning its old value in old (NULL: not kept). */
@@ -1430,37 +1443,130 @@ static void test_ctx_race(unsigned int secs)
 	close(race.fd);
 }
 
+/* Waits for a sync_file to signal; its status (1, or the error), or 0 on timeout. */
+static int sync_file_wait(int sf, int ms)
+{
+	struct pollfd p = { .fd = sf, .events = POLLIN };
+	struct sync_file_info info = { 0 };
+
+	if (poll(&p, 1, ms) != 1)
+		return 0;
+	return ioctl(sf, SYNC_IOC_FILE_INFO, &info) ? -998 : info.status;
+}
+
+/*
+ * Unbind edge-npu.1 through sysfs while a file is open with a hung job and jobs behind it: the
+ * jobs end, the open file's ioctls fail with -ENODEV, closing it is clean, and a rebound
+ * device works.
+ */
+static void test_unbind(void)
+{
+	int fd = open_npu(1), sf[3] = { -1, -1, -1 };
+	uint32_t syncs[3];
+	struct job j, j2;
+	struct stream hang, ok;
+	uint64_t t0;
+	int i;
+
+	if (fd < 0) {
+		printf("  (skipped: needs a second device)\n");
+		return;
+	}
+	job_new(fd, &j);
+	job_new(fd, &j2);
+	streams_hang_ok(&hang, &ok);
+	for (i = 0; i < 3; i++)
+		drmSyncobjCreate(fd, 0, &syncs[i]);
+	j.out_sync = syncs[0];
+	CHECK_ERRNO(submit(fd, &j, &hang, NULL), 0);
+	j.out_sync = syncs[1];
+	CHECK_ERRNO(submit(fd, &j, &ok, NULL), 0);
+	j2.out_sync = syncs[2];
+	CHECK_ERRNO(submit(fd, &j2, &ok, NULL), 0);
+	for (i = 0; i < 3; i++)
+		CHECK(drmSyncobjExportSyncFile(fd, syncs[i], &sf[i]) == 0, "export sync %d", i);
+
+	t0 = now_ms();
+	CHECK(write_str("/sys/bus/platform/drivers/edge-npu/unbind", "edge-npu.1") == 0,
+	      "unbind");
+	printf("  unbind took %llu ms with a hung job in flight\n",
+	       (unsigned long long)(now_ms() - t0));
+	for (i = 0; i < 3; i++) {
+		int st = sync_file_wait(sf[i], 5000);
+
+		CHECK(st != 0, "job %d did not end after unbind", i);
+		close(sf[i]);
+	}
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &(struct drm_edge_npu_submit){ 0 }),
+		    -ENODEV);
+	CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_NUM_ENGINES, 0) == UINT64_MAX && errno == ENODEV,
+	      "GET_PARAM after unbind: errno %d", errno);
+	close(fd); /* postclose destroys the contexts on the unbound device */
+
+	CHECK(write_str("/sys/bus/platform/drivers/edge-npu/bind", "edge-npu.1") == 0,
+	      "bind again");
+	fd = open_npu(1);
+	CHECK(fd >= 0, "no node after rebind");
+	if (fd >= 0) {
+		uint32_t s1;
+
+		job_new(fd, &j);
+		drmSyncobjCreate(fd, 0, &s1);
+		j.out_sync = s1;
+		CHECK_ERRNO(submit(fd, &j, &ok, NULL), 0);
+		CHECK_ERRNO(sync_wait(fd, s1, 5000), 0);
+		CHECK(sync_status(fd, s1) == 1, "job after rebind %d", sync_status(fd, s1));
+		close(fd);
+	}
+}
+
+/* Opens device 0 and submits a hung job and a job behind it on one context: the fd, or -1. */
+static int open_with_hung_jobs(void)
+{
+	int fd = open_npu(0);
+	struct job j;
+	struct stream hang, ok;
+
+	if (fd < 0)
+		return -1;
+	job_new(fd, &j);
+	streams_hang_ok(&hang, &ok);
+	if (submit(fd, &j, &hang, NULL) || submit(fd, &j, &ok, NULL)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /*
  * --leave-hung-job: submits a hung job and a job behind it, then closes the fd at once, so that
  * the module is unloaded (by init.sh, right after) with work in flight.
  */
 static int leave_hung_job(void)
 {
-	int fd = open_npu(0);
-	uint32_t ctx, cmd, a, b;
-	struct job j = { .nrefs = 2 };
-	struct stream hang, ok;
+	int fd = open_with_hung_jobs();
 
 	if (fd < 0)
 		return 1;
-	ctx = ctx_new(fd, 1);
-	cmd = bo_new(fd, 4096);
-	a = bo_new(fd, 4096);
-	b = bo_new(fd, 4096);
-	j.ctx = ctx;
-	j.cmd_bo = cmd;
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ b, DRM_EDGE_NPU_BO_WRITE };
-	s_begin(&hang);
-	s_stall(&hang);
-	s_finish(&hang);
-	s_begin(&ok);
-	s_copy(&ok, 0, 1, 4096);
-	s_finish(&ok);
-	if (submit(fd, &j, &hang, NULL) || submit(fd, &j, &ok, NULL))
-		return 1;
 	close(fd);
 	printf("left a hung job in flight\n");
+	return 0;
+}
+
+/*
+ * --hold-jobs: keeps a file open with a hung job and a job behind it for ms milliseconds
+ * (init.sh tries rmmod meanwhile: it must fail with EBUSY, cleanly). Prints "holding" once
+ * submitted.
+ */
+static int hold_jobs(unsigned int ms)
+{
+	int fd = open_with_hung_jobs();
+
+	if (fd < 0)
+		return 1;
+	printf("holding\n");
+	usleep(ms * 1000);
+	close(fd);
 	return 0;
 }
 
@@ -1480,6 +1586,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 1 && !strcmp(argv[1], "--leave-hung-job"))
 		return leave_hung_job();
+	if (argc > 2 && !strcmp(argv[1], "--hold-jobs"))
+		return hold_jobs((unsigned int)atoi(argv[2]));
 	fd1 = open_npu(0);
 	fd2 = open_npu(0);
 	fd_dev1 = open_npu(1);
@@ -1531,6 +1639,7 @@ int main(int argc, char **argv)
 		GROUP("leaks", CHECK(n0 == 0 && n1 == 0, "bo_count %lld %lld", (long long)n0,
 				     (long long)n1));
 	}
+	GROUP("unbind", test_unbind());
 	printf("enpu_kmod_test: %d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }

@@ -39,6 +39,24 @@ e2e=none
 if [ -x /bin/npu-run ] && [ -x /data/e2e.sh ]; then
 	if sh /data/e2e.sh; then e2e=pass; else e2e=fail; fi
 fi
+# unload with work in flight and the fd open: rmmod must fail (EBUSY), cleanly
+/bin/enpu_kmod_test --hold-jobs 8000 >/tmp/hold.log 2>&1 &
+hold=$!
+i=0
+while ! grep -q holding /tmp/hold.log && [ $i -lt 5 ]; do
+	sleep 1
+	i=$((i + 1))
+done
+if rmmod edge_npu 2>/dev/null; then
+	echo "FAIL rmmod with an open file and jobs in flight succeeded"
+	tests=1
+elif ! grep -q '^edge_npu ' /proc/modules; then
+	echo "FAIL rmmod failed but the module is gone"
+	tests=1
+else
+	echo "ok   rmmod with an open file and jobs in flight refused"
+fi
+wait $hold || tests=1
 # unload with work in flight: a hung job and one behind it, their fd already closed
 /bin/enpu_kmod_test --leave-hung-job || tests=1
 echo "ENPU-TESTS-END"

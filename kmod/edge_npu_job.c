@@ -91,8 +91,12 @@ static void enpu_job_dep_signaled(struct dma_fence *fence, struct dma_fence_cb *
 
 	if (fence->error >= 0)
 		return;
-	/* under the fence lock: a signalled fence's error must not change */
-	spin_lock_irqsave(finished->lock, flags);
+	/*
+	 * Under the finished fence's lock: a signalled fence's error must not change. Called
+	 * with the in-sync fence's lock held; that may be another job's scheduler fence, whose
+	 * lock has the same lockdep class, hence the nesting annotation.
+	 */
+	spin_lock_irqsave_nested(finished->lock, flags, SINGLE_DEPTH_NESTING);
 	if (!test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &finished->flags) && !finished->error)
 		dma_fence_set_error(finished, fence->error);
 	spin_unlock_irqrestore(finished->lock, flags);

@@ -18,6 +18,7 @@
 #include <linux/devfreq.h>
 #include <linux/pm_opp.h>
 #include <linux/pm_runtime.h>
+#include <drm/drm_drv.h>
 
 #include "edge_npu_drv.h"
 
@@ -36,14 +37,21 @@ static void enpu_pm_update_utilization(struct enpu_pm *pm)
  * enpu_pm_job_begin() - powers the device up (if needed) and marks it busy for one job.
  * @edev: the device.
  *
- * Return: 0 or the runtime PM error.
+ * Return: 0, -ENODEV once the device is unplugged, or the runtime PM error.
  */
 int enpu_pm_job_begin(struct enpu_device *edev)
 {
 	unsigned long flags;
-	int ret;
+	int idx, ret;
 
+	/*
+	 * After unplug, enpu_remove() waits for the jobs that got here and then tears runtime PM
+	 * and devfreq down: a job that starts later fails instead of using them.
+	 */
+	if (!drm_dev_enter(&edev->drm, &idx))
+		return -ENODEV;
 	ret = pm_runtime_resume_and_get(edev->drm.dev);
+	drm_dev_exit(idx);
 	if (ret < 0)
 		return ret;
 	spin_lock_irqsave(&edev->pm.lock, flags);

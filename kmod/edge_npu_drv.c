@@ -18,6 +18,7 @@
 #include <drm/drm_ioctl.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_prime.h>
+#include <drm/drm_managed.h>
 #if IS_ENABLED(CONFIG_DRM_ACCEL)
 #include <drm/drm_accel.h>
 #endif
@@ -44,6 +45,24 @@ unsigned int enpu_autosuspend_ms = 100;
 module_param_named(autosuspend_ms, enpu_autosuspend_ms, uint, 0444);
 MODULE_PARM_DESC(autosuspend_ms, "runtime PM autosuspend delay (default 100)");
 
+/*
+ * Per-file limits, so that one client cannot exhaust the device (mmap-offset space, contexts,
+ * kernel memory) for the others: past a limit the ioctl fails with -ENOSPC. Writable at run
+ * time; a new value applies to later allocations, not to what a file already holds.
+ */
+unsigned int enpu_max_ctxs_per_file = 256;
+module_param_named(max_ctxs_per_file, enpu_max_ctxs_per_file, uint, 0644);
+MODULE_PARM_DESC(max_ctxs_per_file, "contexts one open file may hold (default 256)");
+
+unsigned int enpu_max_bos_per_file = 16384;
+module_param_named(max_bos_per_file, enpu_max_bos_per_file, uint, 0644);
+MODULE_PARM_DESC(max_bos_per_file, "GEM handles one open file may hold (default 16384)");
+
+unsigned long long enpu_max_bo_bytes_per_file = 16ull << 30;
+module_param_named(max_bo_bytes_per_file, enpu_max_bo_bytes_per_file, ullong, 0644);
+MODULE_PARM_DESC(max_bo_bytes_per_file,
+		 "bytes of the BOs one open file may hold handles to (default 16 GiB)");
+
 static atomic64_t enpu_next_client_id = ATOMIC64_INIT(0);
 
 /* ---- contexts ---------------------------------------------------------------------------- */
@@ -61,6 +80,7 @@ static void enpu_ctx_release(struct kref *ref)
 	struct enpu_ctx *ctx = container_of(ref, struct enpu_ctx, ref);
 
 	kref_put(&ctx->efile->ref, enpu_file_release);
+	mutex_destroy(&ctx->submit_lock);
 	kfree(ctx);
 }
 
@@ -90,8 +110,19 @@ struct enpu_ctx *enpu_ctx_lookup(struct enpu_file *efile, u32 handle)
 
 static void enpu_ctx_destroy(struct enpu_ctx *ctx)
 {
+	/*
+	 * A SUBMIT that looked the context up before its handle was erased may still be on its
+	 * way to the push; 6.1's push would put the job on the destroyed entity (re-adding it to
+	 * the run queue after the context is freed). Mark the context dead under the lock SUBMIT
+	 * holds from job init to push: after this, SUBMIT either has pushed (and the destroy
+	 * below flushes the job) or fails with -ENOENT.
+	 */
+	mutex_lock(&ctx->submit_lock);
+	ctx->dead = true;
+	mutex_unlock(&ctx->submit_lock);
 	/* Waits (bounded) for queued jobs to reach the hardware; running jobs keep ctx alive. */
 	drm_sched_entity_destroy(&ctx->entity);
+	atomic_dec(&ctx->efile->num_ctxs);
 	enpu_ctx_put(ctx);
 }
 
@@ -115,22 +146,32 @@ static int enpu_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_
 		return -EINVAL;
 	if (args->priority == DRM_EDGE_NPU_PRIORITY_HIGH && !capable(CAP_SYS_NICE))
 		return -EACCES;
+	if (atomic_inc_return(&efile->num_ctxs) > READ_ONCE(enpu_max_ctxs_per_file)) {
+		atomic_dec(&efile->num_ctxs);
+		return -ENOSPC;
+	}
 
-	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
-	if (!ctx)
+	/* Charged to the caller's memory cgroup: a client pays for the contexts it holds. */
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
+	if (!ctx) {
+		atomic_dec(&efile->num_ctxs);
 		return -ENOMEM;
+	}
 	kref_init(&ctx->ref);
+	mutex_init(&ctx->submit_lock);
 	spin_lock_init(&ctx->lock);
 	ret = drm_sched_entity_init(&ctx->entity, prio[args->priority], edev->scheds,
 				    edev->num_engines, NULL);
 	if (ret) {
+		mutex_destroy(&ctx->submit_lock);
 		kfree(ctx);
+		atomic_dec(&efile->num_ctxs);
 		return ret;
 	}
 	kref_get(&efile->ref);
 	ctx->efile = efile;
 
-	ret = xa_alloc(&efile->ctxs, &handle, ctx, xa_limit_32b, GFP_KERNEL);
+	ret = xa_alloc(&efile->ctxs, &handle, ctx, xa_limit_32b, GFP_KERNEL_ACCOUNT);
 	if (ret) {
 		enpu_ctx_destroy(ctx);
 		return ret == -EBUSY ? -ENOSPC : ret;
@@ -242,7 +283,7 @@ static int enpu_open(struct drm_device *drm, struct drm_file *file)
 {
 	struct enpu_file *efile;
 
-	efile = kzalloc(sizeof(*efile), GFP_KERNEL);
+	efile = kzalloc(sizeof(*efile), GFP_KERNEL_ACCOUNT);
 	if (!efile)
 		return -ENOMEM;
 	kref_init(&efile->ref);
@@ -315,6 +356,20 @@ static const struct drm_driver enpu_drm_driver = {
 
 /* ---- platform driver --------------------------------------------------------------------- */
 
+/* The last reference to the DRM device is gone: no file, job or dma-buf uses it any more. */
+static void enpu_drm_release(struct drm_device *drm, void *data)
+{
+	struct enpu_device *edev = data;
+	int live;
+
+	enpu_queues_fini(edev);
+	live = atomic_read(&edev->bo_count);
+	if (live)
+		dev_err(drm->dev, "removed with %d BOs live\n", live);
+	else
+		dev_info(drm->dev, "removed, 0 BOs live\n");
+}
+
 static int enpu_probe(struct platform_device *pdev)
 {
 	struct enpu_device *edev;
@@ -339,9 +394,16 @@ static int enpu_probe(struct platform_device *pdev)
 	ret = enpu_queues_init(edev);
 	if (ret)
 		return ret;
+	/*
+	 * The schedulers live as long as the DRM device, not the binding: files still open after
+	 * an unbind destroy their contexts' entities in postclose, on these schedulers.
+	 */
+	ret = drmm_add_action_or_reset(&edev->drm, enpu_drm_release, edev);
+	if (ret)
+		return ret;
 	ret = enpu_pm_init(edev);
 	if (ret)
-		goto err_queues;
+		return ret;
 	ret = drm_dev_register(&edev->drm, 0);
 	if (ret)
 		goto err_pm;
@@ -357,26 +419,23 @@ static int enpu_probe(struct platform_device *pdev)
 
 err_pm:
 	enpu_pm_fini(edev);
-err_queues:
-	enpu_queues_fini(edev);
 	return ret;
 }
 
+/*
+ * Unbind (or module removal): files may stay open. Unplugging first makes every ioctl and
+ * every later job start fail with -ENODEV (they run inside drm_dev_enter()); the jobs already
+ * running finish (a hung one at its timeout) before runtime PM and devfreq, which they use,
+ * go away. The schedulers stay until the last file is closed (enpu_drm_release()).
+ */
 static int enpu_remove(struct platform_device *pdev)
 {
 	struct enpu_device *edev = platform_get_drvdata(pdev);
 
-	int live;
-
 	enpu_genl_remove_device(edev);
 	drm_dev_unplug(&edev->drm);
+	enpu_queues_drain(edev);
 	enpu_pm_fini(edev);
-	enpu_queues_fini(edev);
-	live = atomic_read(&edev->bo_count);
-	if (live)
-		dev_err(&pdev->dev, "removed with %d BOs live\n", live);
-	else
-		dev_info(&pdev->dev, "removed, 0 BOs live\n");
 	return 0;
 }
 

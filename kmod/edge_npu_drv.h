@@ -36,6 +36,9 @@ extern unsigned int enpu_num_engines;
 extern unsigned int enpu_job_timeout_ms;
 extern bool enpu_debug_stall;
 extern unsigned int enpu_autosuspend_ms;
+extern unsigned int enpu_max_ctxs_per_file;
+extern unsigned int enpu_max_bos_per_file;
+extern unsigned long long enpu_max_bo_bytes_per_file;
 
 struct enpu_device;
 
@@ -145,6 +148,9 @@ static inline struct enpu_device *to_enpu(struct drm_device *drm)
  * @ctxs: contexts by handle.
  * @engine_ns: wall time the engines spent on this file's jobs.
  * @cycles: modeled cycles of this file's jobs.
+ * @num_ctxs: live contexts (limit: max_ctxs_per_file).
+ * @num_bos: GEM handles of this file (limit: max_bos_per_file).
+ * @bo_bytes: bytes of the objects behind those handles (limit: max_bo_bytes_per_file).
  */
 struct enpu_file {
 	struct kref ref;
@@ -153,6 +159,9 @@ struct enpu_file {
 	struct xarray ctxs;
 	atomic64_t engine_ns;
 	atomic64_t cycles;
+	atomic_t num_ctxs;
+	atomic_t num_bos;
+	atomic64_t bo_bytes;
 };
 
 /**
@@ -160,6 +169,9 @@ struct enpu_file {
  * @ref: references: the file's handle table and each job.
  * @efile: the file (a reference).
  * @entity: the scheduler entity.
+ * @submit_lock: held by SUBMIT from drm_sched_job_init() to the push, and by CTX_DESTROY
+ *	while it marks the context @dead, so that no job is pushed to a destroyed entity.
+ * @dead: the entity is (being) destroyed; SUBMIT fails with -ENOENT.
  * @lock: protects @seqno and the statistics.
  * @seqno: last job sequence number.
  * @stats: what &struct drm_edge_npu_ctx_query reports (handle and reserved unused).
@@ -168,6 +180,8 @@ struct enpu_ctx {
 	struct kref ref;
 	struct enpu_file *efile;
 	struct drm_sched_entity entity;
+	struct mutex submit_lock;
+	bool dead;
 	spinlock_t lock;
 	u64 seqno;
 	struct drm_edge_npu_ctx_query stats;
@@ -206,6 +220,8 @@ static inline struct enpu_bo *to_enpu_bo(struct drm_gem_object *obj)
  * @prio: its context's priority (index of &enpu_device.queued).
  * @queued: counted in &enpu_device.queued until it finishes.
  * @pid: thread-group id of the submitter (genl events).
+ * @num_deps: entries of @deps.
+ * @deps: the in-syncs' fences, watched for an error (enpu_job_dep_signaled()).
  */
 struct enpu_job {
 	struct drm_sched_job base;
@@ -224,6 +240,21 @@ struct enpu_job {
 	u8 prio;
 	bool queued;
 	u32 pid;
+	u32 num_deps;
+	struct enpu_job_dep *deps;
+};
+
+/**
+ * struct enpu_job_dep - an in-sync fence of a job and the callback that fails the job when the
+ * fence signals an error (kernel 6.1's scheduler does not propagate dependency errors).
+ * @cb: callback on @fence.
+ * @fence: the fence (a reference).
+ * @job: the dependent job.
+ */
+struct enpu_job_dep {
+	struct dma_fence_cb cb;
+	struct dma_fence *fence;
+	struct enpu_job *job;
 };
 
 /* edge_npu_drv.c */
@@ -241,6 +272,7 @@ int enpu_ioctl_bo_wait(struct drm_device *drm, void *data, struct drm_file *file
 
 /* edge_npu_job.c */
 int enpu_queues_init(struct enpu_device *edev);
+void enpu_queues_drain(struct enpu_device *edev);
 void enpu_queues_fini(struct enpu_device *edev);
 int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file);
 

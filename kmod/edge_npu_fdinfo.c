@@ -5,7 +5,10 @@
  *
  *   drm-driver:          edge_npu
  *   drm-client-id:       unique per open file of the driver
- *   drm-engine-npu:      ns the engines spent running this file's jobs (wall time)
+ *   drm-engine-npu:      ns the engines spent running this file's jobs (wall time), summed
+ *                        over the device's engines
+ *   drm-engine-capacity-npu: the engines of the device, so that a reader divides by it (the
+ *                        sum grows up to this many ns per ns of wall time)
  *   drm-cycles-npu:      modeled NPU cycles of this file's jobs
  *   drm-maxfreq-npu:     the highest operating point, MHz
  *   drm-total-memory:    KiB of the BOs this file has handles to
@@ -49,6 +52,7 @@ void enpu_show_fdinfo(struct seq_file *m, struct file *f)
 	seq_printf(m, "drm-driver:\t%s\n", ENPU_DRIVER_NAME);
 	seq_printf(m, "drm-client-id:\t%llu\n", efile->client_id);
 	seq_printf(m, "drm-engine-npu:\t%llu ns\n", (u64)atomic64_read(&efile->engine_ns));
+	seq_printf(m, "drm-engine-capacity-npu:\t%u\n", efile->edev->num_engines);
 	seq_printf(m, "drm-cycles-npu:\t%llu\n", (u64)atomic64_read(&efile->cycles));
 	seq_printf(m, "drm-maxfreq-npu:\t%u MHz\n", npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz);
 	enpu_fdinfo_memory(m, file);

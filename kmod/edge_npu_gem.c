@@ -24,8 +24,42 @@ static void enpu_gem_free(struct drm_gem_object *obj)
 	atomic_dec(&edev->bo_count);
 }
 
+/*
+ * A handle of a file is created (BO_CREATE, PRIME import, also of an object another file
+ * created): charge the object to the file, within the per-file limits. Charging handles rather
+ * than creations also covers imports, and what a file holds is what it can keep alive.
+ */
+static int enpu_gem_open(struct drm_gem_object *obj, struct drm_file *file)
+{
+	struct enpu_file *efile = file->driver_priv;
+
+	if (atomic_inc_return(&efile->num_bos) > READ_ONCE(enpu_max_bos_per_file))
+		goto err_count;
+	if (atomic64_add_return(obj->size, &efile->bo_bytes) >
+	    READ_ONCE(enpu_max_bo_bytes_per_file))
+		goto err_bytes;
+	return 0;
+
+err_bytes:
+	atomic64_sub(obj->size, &efile->bo_bytes);
+err_count:
+	atomic_dec(&efile->num_bos);
+	return -ENOSPC;
+}
+
+/* The handle is gone (GEM_CLOSE or the file's close); called only after a successful open. */
+static void enpu_gem_close(struct drm_gem_object *obj, struct drm_file *file)
+{
+	struct enpu_file *efile = file->driver_priv;
+
+	atomic64_sub(obj->size, &efile->bo_bytes);
+	atomic_dec(&efile->num_bos);
+}
+
 static const struct drm_gem_object_funcs enpu_gem_funcs = {
 	.free = enpu_gem_free,
+	.open = enpu_gem_open,
+	.close = enpu_gem_close,
 	.print_info = drm_gem_shmem_object_print_info,
 	.pin = drm_gem_shmem_object_pin,
 	.unpin = drm_gem_shmem_object_unpin,
@@ -44,7 +78,8 @@ struct drm_gem_object *enpu_gem_create_object(struct drm_device *drm, size_t siz
 {
 	struct enpu_bo *bo;
 
-	bo = kzalloc(sizeof(*bo), GFP_KERNEL);
+	/* charged to the caller's memory cgroup (the pages are, by shmem) */
+	bo = kzalloc(sizeof(*bo), GFP_KERNEL_ACCOUNT);
 	if (!bo)
 		return ERR_PTR(-ENOMEM);
 	bo->id = atomic64_inc_return(&to_enpu(drm)->next_bo_id);

@@ -45,7 +45,7 @@ static u64 enpu_genl_resets(struct enpu_device *edev)
 }
 
 static int enpu_genl_fill_stats(struct sk_buff *msg, struct enpu_device *edev, u32 portid,
-				u32 seq, int flags)
+				u32 seq, int flags, bool energy)
 {
 	unsigned long min_hz, max_hz;
 	struct nlattr *queue;
@@ -65,9 +65,10 @@ static int enpu_genl_fill_stats(struct sk_buff *msg, struct enpu_device *edev, u
 			      (u64)enpu_pm_cur_freq_mhz(edev) * 1000000) ||
 	    enpu_genl_put_u64(msg, EDGE_NPU_A_MIN_FREQ_HZ, min_hz) ||
 	    enpu_genl_put_u64(msg, EDGE_NPU_A_MAX_FREQ_HZ, max_hz) ||
-	    enpu_genl_put_u64(msg, EDGE_NPU_A_POWER_UW, READ_ONCE(edev->last_power_uw)) ||
-	    enpu_genl_put_u64(msg, EDGE_NPU_A_ENERGY_UJ,
-			      div_u64(atomic64_read(&edev->energy_pj), 1000000)) ||
+	    (energy &&
+	     (enpu_genl_put_u64(msg, EDGE_NPU_A_POWER_UW, READ_ONCE(edev->last_power_uw)) ||
+	      enpu_genl_put_u64(msg, EDGE_NPU_A_ENERGY_UJ,
+				div_u64(atomic64_read(&edev->energy_pj), 1000000)))) ||
 	    nla_put_u32(msg, EDGE_NPU_A_POWER_STATE,
 			READ_ONCE(edev->pm.powered) ? EDGE_NPU_POWER_ON : EDGE_NPU_POWER_OFF) ||
 	    enpu_genl_put_u64(msg, EDGE_NPU_A_JOBS_COMPLETED, atomic64_read(&edev->jobs_done)) ||
@@ -88,6 +89,17 @@ static int enpu_genl_fill_stats(struct sk_buff *msg, struct enpu_device *edev, u
 cancel:
 	genlmsg_cancel(msg, hdr);
 	return -EMSGSIZE;
+}
+
+/*
+ * Device-wide energy and power are readable as the kernel's RAPL powercap energy_uj is since
+ * the PLATYPUS side channel (CVE-2020-8694): by the administrator only. They integrate every
+ * client's work, so they leak the activity of other users; the energy of one's own jobs stays
+ * readable through CTX_QUERY. sysfs energy_uj is mode 0400 for the same reason.
+ */
+static bool enpu_genl_may_read_energy(struct sk_buff *skb)
+{
+	return netlink_capable(skb, CAP_SYS_ADMIN);
 }
 
 static struct enpu_device *enpu_genl_find(u32 index)
@@ -122,7 +134,8 @@ static int enpu_genl_get_stats_doit(struct sk_buff *skb, struct genl_info *info)
 				    "no edge-npu device with this index");
 		return -ENODEV;
 	}
-	ret = enpu_genl_fill_stats(msg, edev, info->snd_portid, info->snd_seq, 0);
+	ret = enpu_genl_fill_stats(msg, edev, info->snd_portid, info->snd_seq, 0,
+				   enpu_genl_may_read_energy(skb));
 	mutex_unlock(&enpu_genl_lock);
 	if (ret) {
 		nlmsg_free(msg);
@@ -140,7 +153,8 @@ static int enpu_genl_get_stats_dumpit(struct sk_buff *skb, struct netlink_callba
 		if (!enpu_genl_devs[i])
 			continue;
 		if (enpu_genl_fill_stats(skb, enpu_genl_devs[i], NETLINK_CB(cb->skb).portid,
-					 cb->nlh->nlmsg_seq, NLM_F_MULTI))
+					 cb->nlh->nlmsg_seq, NLM_F_MULTI,
+					 enpu_genl_may_read_energy(cb->skb)))
 			break;
 	}
 	mutex_unlock(&enpu_genl_lock);
@@ -156,8 +170,13 @@ static const struct genl_ops enpu_genl_ops[] = {
 	},
 };
 
+/*
+ * Events name the submitter's pid and its job's error: other users' activity. Joining the group
+ * needs CAP_SYS_ADMIN (in the network namespace's user namespace), as the kernel's own
+ * diagnostic groups (drop_monitor, psample) do.
+ */
 static const struct genl_multicast_group enpu_genl_mcgrps[] = {
-	{ .name = EDGE_NPU_GENL_MCGRP_EVENTS },
+	{ .name = EDGE_NPU_GENL_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_SYS_ADMIN },
 };
 
 static struct genl_family enpu_genl_family = {
@@ -170,8 +189,10 @@ static struct genl_family enpu_genl_family = {
 	.n_ops = ARRAY_SIZE(enpu_genl_ops),
 	.mcgrps = enpu_genl_mcgrps,
 	.n_mcgrps = ARRAY_SIZE(enpu_genl_mcgrps),
-	/* every command validates strictly and needs a policy */
-	.resv_start_op = __EDGE_NPU_CMD_MAX,
+	/*
+	 * resv_start_op stays 0: every command is at or past it, so the core validates strictly
+	 * and refuses a request whose genlmsghdr.reserved is not zero.
+	 */
 };
 
 /* ---- events ------------------------------------------------------------------------------ */

@@ -24,6 +24,7 @@
 #include <linux/uaccess.h>
 #include <linux/version.h>
 #include <linux/ww_mutex.h>
+#include <drm/drm_drv.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_syncobj.h>
 
@@ -74,8 +75,50 @@ static void enpu_job_release_bos(struct enpu_job *job)
 	kvfree(job->bufs);
 }
 
+/*
+ * An in-sync fence signalled. Kernel 6.1's scheduler runs a job whose dependency failed as if
+ * nothing happened, so the job fails here instead, with the dependency's error: its finished
+ * fence carries the error and run_job skips a job whose finished fence has one. The callback
+ * runs before the scheduler learns that the dependency signalled (it is added at SUBMIT
+ * before the push, so before the scheduler's own callback, or is called at once for a fence
+ * that signalled already), so the error is set before run_job looks.
+ */
+static void enpu_job_dep_signaled(struct dma_fence *fence, struct dma_fence_cb *cb)
+{
+	struct enpu_job_dep *dep = container_of(cb, struct enpu_job_dep, cb);
+	struct dma_fence *finished = &dep->job->base.s_fence->finished;
+	unsigned long flags;
+
+	if (fence->error >= 0)
+		return;
+	/*
+	 * Under the finished fence's lock: a signalled fence's error must not change. Called
+	 * with the in-sync fence's lock held; that may be another job's scheduler fence, whose
+	 * lock has the same lockdep class, hence the nesting annotation.
+	 */
+	spin_lock_irqsave_nested(finished->lock, flags, SINGLE_DEPTH_NESTING);
+	if (!test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &finished->flags) && !finished->error)
+		dma_fence_set_error(finished, fence->error);
+	spin_unlock_irqrestore(finished->lock, flags);
+}
+
+/* Removes the in-sync callbacks (before the scheduler fence goes) and drops the fences. */
+static void enpu_job_put_deps(struct enpu_job *job)
+{
+	u32 i;
+
+	for (i = 0; i < job->num_deps; i++) {
+		dma_fence_remove_callback(job->deps[i].fence, &job->deps[i].cb);
+		dma_fence_put(job->deps[i].fence);
+	}
+	job->num_deps = 0;
+	kvfree(job->deps);
+	job->deps = NULL;
+}
+
 static void enpu_job_free_mem(struct enpu_job *job)
 {
+	enpu_job_put_deps(job);
 	enpu_job_release_bos(job);
 	kvfree(job->stream);
 	if (job->hw_fence_init)
@@ -103,6 +146,7 @@ static void enpu_job_free(struct drm_sched_job *sched_job)
 	struct enpu_job *job = to_enpu_job(sched_job);
 
 	enpu_job_unqueue(job);
+	enpu_job_put_deps(job);
 	drm_sched_job_cleanup(sched_job);
 	enpu_job_free_mem(job);
 }
@@ -287,8 +331,9 @@ err:
 }
 
 /*
- * Waits until the hardware queue has no job left: files are closed by now (no new jobs), but a
- * hung job may still wait for its timeout, and drm_sched_fini() would leak it.
+ * Waits until the hardware queue has no job left: no new job can start (files are closed, or
+ * the device is unplugged and enpu_pm_job_begin() refuses), but a hung job may still wait for
+ * its timeout, and drm_sched_fini() would leak it.
  */
 static void enpu_queue_drain(struct enpu_queue *q)
 {
@@ -305,6 +350,19 @@ static void enpu_queue_drain(struct enpu_queue *q)
 	}
 	if (!empty)
 		dev_err(q->edev->drm.dev, "engine %u: jobs still pending at removal\n", q->index);
+}
+
+/**
+ * enpu_queues_drain() - waits (bounded by the job timeout) for the jobs on the engines.
+ * @edev: the device, unplugged.
+ */
+void enpu_queues_drain(struct enpu_device *edev)
+{
+	u32 i;
+
+	for (i = 0; i < edev->num_engines; i++)
+		if (edev->queues[i])
+			enpu_queue_drain(edev->queues[i]);
 }
 
 void enpu_queues_fini(struct enpu_device *edev)
@@ -335,9 +393,9 @@ static int enpu_job_get_bos(struct enpu_job *job, struct drm_file *file,
 	u32 n = args->num_bos, i, j;
 	int ret;
 
-	job->bos = kvcalloc(n ? n : 1, sizeof(*job->bos), GFP_KERNEL);
-	job->maps = kvcalloc(n ? n : 1, sizeof(*job->maps), GFP_KERNEL);
-	job->bufs = kvcalloc(n ? n : 1, sizeof(*job->bufs), GFP_KERNEL);
+	job->bos = kvcalloc(n ? n : 1, sizeof(*job->bos), GFP_KERNEL_ACCOUNT);
+	job->maps = kvcalloc(n ? n : 1, sizeof(*job->maps), GFP_KERNEL_ACCOUNT);
+	job->bufs = kvcalloc(n ? n : 1, sizeof(*job->bufs), GFP_KERNEL_ACCOUNT);
 	if (!job->bos || !job->maps || !job->bufs)
 		return -ENOMEM;
 
@@ -396,7 +454,7 @@ static int enpu_job_get_stream(struct enpu_job *job, struct drm_file *file,
 		ret = -EINVAL;
 		goto out;
 	}
-	job->stream = kvmalloc(args->cmd_size, GFP_KERNEL);
+	job->stream = kvmalloc(args->cmd_size, GFP_KERNEL_ACCOUNT);
 	if (!job->stream) {
 		ret = -ENOMEM;
 		goto out;
@@ -419,7 +477,13 @@ static int enpu_job_add_in_syncs(struct enpu_job *job, struct drm_file *file,
 	u32 i;
 	int ret;
 
+	if (args->num_in_syncs) {
+		job->deps = kvcalloc(args->num_in_syncs, sizeof(*job->deps), GFP_KERNEL_ACCOUNT);
+		if (!job->deps)
+			return -ENOMEM;
+	}
 	for (i = 0; i < args->num_in_syncs; i++) {
+		struct enpu_job_dep *dep = &job->deps[i];
 		struct dma_fence *fence;
 		u32 handle;
 
@@ -428,11 +492,31 @@ static int enpu_job_add_in_syncs(struct enpu_job *job, struct drm_file *file,
 		ret = drm_syncobj_find_fence(file, handle, 0, 0, &fence);
 		if (ret)
 			return ret;
+		/* watched from the arm on (enpu_job_watch_deps()); removable until then */
+		INIT_LIST_HEAD(&dep->cb.node);
+		dep->fence = dma_fence_get(fence);
+		dep->job = job;
+		job->num_deps++;
 		ret = drm_sched_job_add_dependency(&job->base, fence);
 		if (ret)
 			return ret;
 	}
 	return 0;
+}
+
+/*
+ * Watches the in-sync fences for an error. Called between arm (which initialises the finished
+ * fence the callback sets the error on) and push (after which the scheduler adds its own
+ * callbacks, behind these).
+ */
+static void enpu_job_watch_deps(struct enpu_job *job)
+{
+	u32 i;
+
+	for (i = 0; i < job->num_deps; i++)
+		if (dma_fence_add_callback(job->deps[i].fence, &job->deps[i].cb,
+					   enpu_job_dep_signaled))
+			enpu_job_dep_signaled(job->deps[i].fence, &job->deps[i].cb);
 }
 
 static int enpu_submit_check_args(const struct drm_edge_npu_submit *args)
@@ -462,6 +546,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	struct enpu_job *job;
 	struct enpu_ctx *ctx;
 	bool sched_inited = false;
+	int idx;
 	u32 i;
 	int ret;
 
@@ -472,20 +557,26 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	ret = enpu_submit_check_args(args);
 	if (ret)
 		return ret;
+	/* No job is queued once the device is unplugged (enpu_remove() drains the engines). */
+	if (!drm_dev_enter(drm, &idx))
+		return -ENODEV;
 	ctx = enpu_ctx_lookup(efile, args->ctx);
-	if (!ctx)
+	if (!ctx) {
+		drm_dev_exit(idx);
 		return -ENOENT;
+	}
 
-	job = kzalloc(sizeof(*job), GFP_KERNEL);
+	job = kzalloc(sizeof(*job), GFP_KERNEL_ACCOUNT);
 	if (!job) {
 		enpu_ctx_put(ctx);
+		drm_dev_exit(idx);
 		return -ENOMEM;
 	}
 	job->ctx = ctx;
 	job->pid = task_tgid_nr(current);
 	/* the entity's drm_sched priority is the context's (MIN, NORMAL, HIGH = LOW..HIGH) */
 	job->prio = min_t(u32, ctx->entity.priority, ENPU_NUM_PRIORITIES - 1);
-	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL);
+	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL_ACCOUNT);
 	if (!job->hw_fence) {
 		ret = -ENOMEM;
 		goto err;
@@ -515,18 +606,24 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 		}
 	}
 
+	/* held to the push: CTX_DESTROY cannot destroy the entity in between (enpu_ctx_destroy) */
+	mutex_lock(&ctx->submit_lock);
+	if (ctx->dead) {
+		ret = -ENOENT;
+		goto err_unlock;
+	}
 	ret = drm_sched_job_init(&job->base, &ctx->entity, NULL);
 	if (ret)
-		goto err;
+		goto err_unlock;
 	sched_inited = true;
 
 	ret = enpu_job_add_in_syncs(job, file, args);
 	if (ret)
-		goto err;
+		goto err_unlock;
 
 	ret = drm_gem_lock_reservations(job->bos, job->num_bos, &ticket);
 	if (ret)
-		goto err;
+		goto err_unlock;
 	for (i = 0; i < job->num_bos; i++) {
 		bool write = job->bufs[i].flags & ENPU_BUF_F_WRITE;
 
@@ -536,7 +633,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 								      write);
 		if (ret) {
 			drm_gem_unlock_reservations(job->bos, job->num_bos, &ticket);
-			goto err;
+			goto err_unlock;
 		}
 	}
 
@@ -546,6 +643,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	 */
 	mutex_lock(&edev->sched_lock);
 	drm_sched_job_arm(&job->base);
+	enpu_job_watch_deps(job);
 	done = dma_fence_get(&job->base.s_fence->finished);
 	job->done = dma_fence_get(done);
 	for (i = 0; i < job->num_bos; i++)
@@ -560,19 +658,25 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	atomic_inc(&edev->queued[job->prio]);
 	drm_sched_entity_push_job(&job->base);
 	mutex_unlock(&edev->sched_lock);
+	mutex_unlock(&ctx->submit_lock);
 
 	if (out_sync) {
 		drm_syncobj_replace_fence(out_sync, done);
 		drm_syncobj_put(out_sync);
 	}
 	dma_fence_put(done);
+	drm_dev_exit(idx);
 	return 0;
 
+err_unlock:
+	mutex_unlock(&ctx->submit_lock);
 err:
 	if (out_sync)
 		drm_syncobj_put(out_sync);
+	enpu_job_put_deps(job); /* before the scheduler fence its callbacks use goes */
 	if (sched_inited)
 		drm_sched_job_cleanup(&job->base);
 	enpu_job_free_mem(job);
+	drm_dev_exit(idx);
 	return ret;
 }

@@ -9,7 +9,7 @@
  *   jobs_completed jobs that completed successfully
  *   jobs_failed    jobs that completed with an error (timeout)
  *   busy_cycles    modeled cycles of completed jobs
- *   energy_uj      modeled energy of completed jobs, microjoules
+ *   energy_uj      modeled energy of completed jobs, microjoules (root only: 0400)
  *   bo_count       live buffer objects (created or imported)
  *   runtime_suspends  times the device powered off
  */
@@ -67,7 +67,17 @@ static DEVICE_ATTR_RO(name)
 ENPU_ATOMIC64_ATTR(jobs_completed, jobs_done, 1);
 ENPU_ATOMIC64_ATTR(jobs_failed, jobs_failed, 1);
 ENPU_ATOMIC64_ATTR(busy_cycles, busy_cycles, 1);
-ENPU_ATOMIC64_ATTR(energy_uj, energy_pj, 1000000);
+
+/*
+ * Device-wide energy integrates every client's work: readable by root only (mode 0400), as the
+ * kernel's RAPL powercap energy_uj is since the PLATYPUS side channel (CVE-2020-8694).
+ */
+static ssize_t energy_uj_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n",
+			  div_u64(atomic64_read(&enpu_from_dev(dev)->energy_pj), 1000000));
+}
+static DEVICE_ATTR_ADMIN_RO(energy_uj);
 
 static ssize_t bo_count_show(struct device *dev, struct device_attribute *attr, char *buf)
 {

@@ -5,14 +5,17 @@
  * Family "edge_npu" (version 1), resolved by name through the generic-netlink controller.
  * Every message has the generic-netlink header and no family header; attributes are the
  * EDGE_NPU_A_* below, validated by the kernel against a strict policy (an unknown or
- * malformed attribute in a request is refused with -EINVAL and an extended ack).
+ * malformed attribute in a request, or a non-zero genlmsghdr.reserved, is refused with -EINVAL
+ * and an extended ack).
  *
  * Commands:
  *   EDGE_NPU_CMD_GET_STATS  request: no attribute (NLM_F_DUMP: every device) or
  *                           EDGE_NPU_A_DEVICE (that device; -ENODEV if none). Reply: one
  *                           message per device with the statistics attributes.
- *                           Unprivileged.
- *   EDGE_NPU_CMD_EVENT      notification only, on the multicast group "events":
+ *                           Unprivileged, except EDGE_NPU_A_POWER_UW and
+ *                           EDGE_NPU_A_ENERGY_UJ: only a CAP_SYS_ADMIN requester gets them.
+ *   EDGE_NPU_CMD_EVENT      notification only, on the multicast group "events" (joining it
+ *                           needs CAP_SYS_ADMIN: events name other users' pids and errors):
  *                           EDGE_NPU_A_DEVICE, EDGE_NPU_A_EVENT and the attributes the event
  *                           lists below.
  *
@@ -45,8 +48,9 @@ enum edge_npu_genl_cmd {
  * @EDGE_NPU_A_MIN_FREQ_HZ: u64, the lowest clock devfreq may choose now (min_freq bound).
  * @EDGE_NPU_A_MAX_FREQ_HZ: u64, the highest clock devfreq may choose now (max_freq bound).
  * @EDGE_NPU_A_POWER_UW: u64, modeled power of the last job while it ran (energy / modeled
- *	time), microwatts; 0 before the first job.
- * @EDGE_NPU_A_ENERGY_UJ: u64, modeled energy of all jobs, microjoules.
+ *	time), microwatts; 0 before the first job. CAP_SYS_ADMIN only.
+ * @EDGE_NPU_A_ENERGY_UJ: u64, modeled energy of all jobs, microjoules. CAP_SYS_ADMIN only
+ *	(a power side channel across users, as RAPL's energy_uj).
  * @EDGE_NPU_A_POWER_STATE: u32, an &enum edge_npu_power_state.
  * @EDGE_NPU_A_QUEUE: nested: one u32 per priority, attribute type = EDGE_NPU_QUEUE_* ; jobs
  *	submitted at that priority and not finished.

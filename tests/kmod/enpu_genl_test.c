@@ -10,7 +10,9 @@
  *  - events: a subscriber sees what a faulting job causes (a hung job: JOB_TIMEOUT,
  *    ENGINE_RESET, JOB_FAULT -ETIMEDOUT; the queue depth while it hangs; the power state
  *    when the device autosuspends after it) and what a frequency change causes (FREQ_CHANGE
- *    with the new clock, after min_freq/max_freq are written).
+ *    with the new clock, after min_freq/max_freq are written);
+ *  - access: a request with genlmsghdr.reserved set is refused; an unprivileged user cannot
+ *    join the events group or read the device-wide energy (genl or sysfs), but gets GET_STATS.
  *
  * Usage: enpu_genl_test [--timeout-ms N] (the module's job_timeout_ms)
  */
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,8 +108,12 @@ static void print_event(const struct npu_genl_event *e)
 	       (unsigned long long)e->jobs_reset);
 }
 
-/* Sends a raw GET_STATS request (doit) with the given attributes; returns the kernel's error. */
-static int raw_request(uint32_t device, bool bogus_attr, struct npu_genl_stats *out)
+/*
+ * Sends a raw GET_STATS request (doit) with the given attributes and genlmsghdr.reserved;
+ * returns the kernel's error.
+ */
+static int raw_request(uint32_t device, bool bogus_attr, uint16_t reserved,
+		       struct npu_genl_stats *out)
 {
 	struct nl_sock *sk = nl_socket_alloc();
 	struct nl_msg *msg = nlmsg_alloc();
@@ -118,6 +125,7 @@ static int raw_request(uint32_t device, bool bogus_attr, struct npu_genl_stats *
 	if (fam < 0 || !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, fam, 0, 0,
 				    EDGE_NPU_CMD_GET_STATS, EDGE_NPU_GENL_VERSION))
 		goto out;
+	((struct genlmsghdr *)nlmsg_data(nlmsg_hdr(msg)))->reserved = reserved;
 	nla_put_u32(msg, EDGE_NPU_A_DEVICE, device);
 	if (bogus_attr)
 		nla_put_string(msg, EDGE_NPU_A_DEV_NAME, "not a request attribute");
@@ -153,6 +161,65 @@ out:
 	nlmsg_free(msg);
 	nl_socket_free(sk);
 	return rc;
+}
+
+/*
+ * What an unprivileged user may see: not the events group (other users' pids and errors),
+ * not the device-wide energy (GET_STATS omits it; sysfs energy_uj is 0400), but the rest of
+ * GET_STATS. Runs in a child that dropped to nobody.
+ */
+static void test_access(void)
+{
+	struct npu_genl_stats root_st[8];
+	struct npu_genl *g = NULL;
+	char err[256] = "";
+	int status = 0, n;
+	pid_t pid;
+
+	n = raw_request(0, false, 1, NULL);
+	CHECK(n == -NLE_INVAL, "GET_STATS with genlmsghdr.reserved = 1: %d (%s), want -NLE_INVAL",
+	      n, nl_geterror(n));
+	if (npu_genl_open(&g, err, sizeof(err)) == 0) {
+		n = npu_genl_get_stats(g, root_st, 8, err, sizeof(err));
+		CHECK(n >= 1 && root_st[0].energy_uj > 0, "root sees the energy: %d devices, %llu uJ",
+		      n, n >= 1 ? (unsigned long long)root_st[0].energy_uj : 0ull);
+		npu_genl_close(g);
+		g = NULL;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct npu_genl_stats st[8];
+		int bad = 0;
+
+		if (setgroups(0, NULL) || setregid(65534, 65534) ||
+		    setreuid(65534, 65534))
+			_exit(64);
+		if (npu_genl_open(&g, err, sizeof(err)))
+			_exit(65);
+		if (npu_genl_subscribe(g, err, sizeof(err)) == 0)
+			bad |= 1; /* joined the events group */
+		npu_genl_close(g);
+		if (npu_genl_open(&g, err, sizeof(err)))
+			_exit(65);
+		n = npu_genl_get_stats(g, st, 8, err, sizeof(err));
+		if (n < 1)
+			bad |= 2; /* GET_STATS stays unprivileged */
+		else if (st[0].energy_uj || st[0].power_uw)
+			bad |= 4; /* saw the device-wide energy */
+		npu_genl_close(g);
+		if (access(NPU_SYSFS(0, "energy_uj"), R_OK) == 0)
+			bad |= 8;
+		_exit(bad);
+	}
+	waitpid(pid, &status, 0);
+	n = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	CHECK(n < 64, "unprivileged child could not run (%d)", n);
+	if (n < 64) {
+		CHECK(!(n & 1), "an unprivileged user joined the events group");
+		CHECK(!(n & 2), "an unprivileged user cannot GET_STATS");
+		CHECK(!(n & 4), "an unprivileged user reads the device energy over genl");
+		CHECK(!(n & 8), "an unprivileged user reads sysfs energy_uj");
+	}
 }
 
 static void test_stats(struct npu_genl *g)
@@ -194,12 +261,12 @@ static void test_stats(struct npu_genl *g)
 		      "the hang test's failures: failed %llu resets %llu",
 		      (unsigned long long)st[0].jobs_failed, (unsigned long long)st[0].jobs_reset);
 	}
-	n = raw_request(1, false, &one);
+	n = raw_request(1, false, 0, &one);
 	CHECK(n == 0 && one.device == 1 && !strcmp(one.name, "edge-npu.1"),
 	      "GET_STATS device 1: %d %s", n, one.name);
-	n = raw_request(7, false, NULL);
+	n = raw_request(7, false, 0, NULL);
 	CHECK(n < 0, "GET_STATS for a missing device: %d", n);
-	n = raw_request(0, true, NULL);
+	n = raw_request(0, true, 0, NULL);
 	CHECK(n < 0, "a request attribute outside the policy was accepted: %d", n);
 }
 
@@ -331,6 +398,7 @@ int main(int argc, char **argv)
 		printf("%s genl %s\n", n_fail == f0 ? "ok  " : "FAIL", name);               \
 	} while (0)
 	GROUP("stats", test_stats(g));
+	GROUP("access", test_access());
 	if (npu_genl_subscribe(g, err, sizeof(err))) {
 		printf("FAIL genl subscribe: %s\n", err);
 		n_fail++;

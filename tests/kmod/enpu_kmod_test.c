@@ -15,14 +15,23 @@
  *   fdinfo    the drm-usage-stats keys exist and grow with work
  *   prime     a BO exported as a dma-buf and imported (same device, other fd, other device)
  *             shares its pages: no copy
+ *   limits    per-file limits on contexts, BO count and BO bytes: -ENOSPC, others unaffected
+ *   memcg     contexts are charged to the caller's memory cgroup
+ *   dep error a job whose in-sync failed fails with the same error and does not run
+ *   ctx race  CTX_DESTROY racing SUBMIT from several threads: every pushed job signals
  *   leaks     after every fd is closed, no BO is left (sysfs bo_count)
+ *   unbind    sysfs unbind of edge-npu.1 with a file open and jobs in flight, then rebind
  *
- * Usage: enpu_kmod_test [--timeout-ms N]   (the module's job_timeout_ms, for the hang bound)
+ * Usage: enpu_kmod_test [--timeout-ms N] [--race-secs S]
+ *          (the module's job_timeout_ms, for the hang bound; how long the race runs, default 10)
+ *        enpu_kmod_test --leave-hung-job | --hold-jobs MS
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +39,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -958,7 +969,7 @@ static void test_pm(int fd, unsigned int autosuspend_ms)
 
 struct fdinfo {
 	bool driver, client;
-	uint64_t engine_ns, cycles, maxfreq, total_kib, resident_kib;
+	uint64_t engine_ns, cycles, maxfreq, total_kib, resident_kib, capacity;
 	int keys;
 };
 
@@ -981,6 +992,8 @@ static struct fdinfo read_fdinfo(int fd)
 			fi.client = true, fi.keys++;
 		else if (sscanf(line, "drm-engine-npu: %llu ns", &v) == 1)
 			fi.engine_ns = v, fi.keys++;
+		else if (sscanf(line, "drm-engine-capacity-npu: %llu", &v) == 1)
+			fi.capacity = v, fi.keys++;
 		else if (sscanf(line, "drm-cycles-npu: %llu", &v) == 1)
 			fi.cycles = v, fi.keys++;
 		else if (sscanf(line, "drm-maxfreq-npu: %llu MHz", &v) == 1)
@@ -999,7 +1012,10 @@ static void test_fdinfo(int fd)
 	struct fdinfo a = read_fdinfo(fd), b;
 	uint32_t bo = bo_new(fd, 1 << 20);
 
-	CHECK(a.keys == 7 && a.driver && a.client, "%d keys", a.keys);
+	CHECK(a.keys == 8 && a.driver && a.client, "%d keys", a.keys);
+	/* drm-engine-npu sums the engines: the capacity says how many */
+	CHECK(a.capacity == get_param(fd, DRM_EDGE_NPU_PARAM_NUM_ENGINES, 0),
+	      "drm-engine-capacity-npu %llu", (unsigned long long)a.capacity);
 	CHECK(a.maxfreq == 1000, "maxfreq %llu", (unsigned long long)a.maxfreq);
 	b = read_fdinfo(fd);
 	CHECK(b.total_kib >= a.total_kib + 1024, "total %llu -> %llu",
@@ -1066,43 +1082,497 @@ static void test_prime_pair(int fd_a, int fd_b, const char *what)
 	ctx_free(fd_b, ctx);
 }
 
-/*
- * --leave-hung-job: submits a hung job and a job behind it, then closes the fd at once, so that
- * the module is unloaded (by init.sh, right after) with work in flight.
- */
-static int leave_hung_job(void)
+/* ---- issue 14 defects ----------------------------------------------------------------------- */
+
+/* A new context on fd and the BOs of a 4 KiB copy job: refs[0] read, refs[1] written. */
+static void job_new(int fd, struct job *j)
 {
-	int fd = open_npu(0);
-	uint32_t ctx, cmd, a, b;
-	struct job j = { .nrefs = 2 };
+	memset(j, 0, sizeof(*j));
+	j->ctx = ctx_new(fd, 1);
+	j->cmd_bo = bo_new(fd, 4096);
+	j->nrefs = 2;
+	j->refs[0] = (struct drm_edge_npu_bo_ref){ bo_new(fd, 4096), DRM_EDGE_NPU_BO_READ };
+	j->refs[1] = (struct drm_edge_npu_bo_ref){ bo_new(fd, 4096), DRM_EDGE_NPU_BO_WRITE };
+}
+
+/* A stream that hangs the engine (debug_stall=1) and one that copies 4 KiB from 0 to 1. */
+static void streams_hang_ok(struct stream *hang, struct stream *ok)
+{
+	s_begin(hang);
+	s_stall(hang);
+	s_finish(hang);
+	s_begin(ok);
+	s_copy(ok, 0, 1, 4096);
+	s_finish(ok);
+}
+
+#define PARAM(name) "/sys/module/edge_npu/parameters/" name
+
+/* Writes a module parameter, returning its old value in old (NULL: not kept). */
+static int set_param(const char *path, const char *val, char *old, size_t len)
+{
+	if (old && read_str(path, old, len))
+		return -1;
+	return write_str(path, val);
+}
+
+static int bo_create_errno(int fd, uint64_t size, uint32_t *handle)
+{
+	struct drm_edge_npu_bo_create c = { .size = size };
+	int ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c);
+
+	if (!ret && handle)
+		*handle = c.handle;
+	return ret;
+}
+
+static int ctx_create_errno(int fd, uint32_t *handle)
+{
+	struct drm_edge_npu_ctx_create c = { .priority = 1 };
+	int ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c);
+
+	if (!ret && handle)
+		*handle = c.handle;
+	return ret;
+}
+
+/*
+ * Per-file limits (module parameters max_ctxs_per_file, max_bos_per_file,
+ * max_bo_bytes_per_file, lowered here): past a limit -ENOSPC, and another file is unaffected.
+ */
+static void test_limits(void)
+{
+	char old_ctxs[32], old_bos[32], old_bytes[32];
+	int fa = open_npu(0), fb = open_npu(0);
+	uint32_t ctxs[8], h[8], hb, extra, imported;
+	int i, n, dmabuf = -1;
+
+	if (fa < 0 || fb < 0 ||
+	    set_param(PARAM("max_ctxs_per_file"), "4", old_ctxs, sizeof(old_ctxs)) ||
+	    set_param(PARAM("max_bos_per_file"), "4", old_bos, sizeof(old_bos)) ||
+	    set_param(PARAM("max_bo_bytes_per_file"), "67108864", old_bytes, sizeof(old_bytes))) {
+		CHECK(0, "limit module parameters missing or not writable");
+		goto out;
+	}
+	/* contexts */
+	for (n = 0; n < 4; n++)
+		CHECK_ERRNO(ctx_create_errno(fa, &ctxs[n]), 0);
+	CHECK_ERRNO(ctx_create_errno(fa, &extra), -ENOSPC);
+	CHECK_ERRNO(ctx_create_errno(fb, &extra), 0); /* the other client is unaffected */
+	ctx_free(fb, extra);
+	ctx_free(fa, ctxs[0]);
+	CHECK_ERRNO(ctx_create_errno(fa, &ctxs[0]), 0); /* a destroyed context frees its slot */
+	for (i = 0; i < 4; i++)
+		ctx_free(fa, ctxs[i]);
+
+	/* BO bytes: 2 x 32 MiB fill 64 MiB */
+	CHECK_ERRNO(bo_create_errno(fa, 32 << 20, &h[0]), 0);
+	CHECK_ERRNO(bo_create_errno(fa, 32 << 20, &h[1]), 0);
+	CHECK_ERRNO(bo_create_errno(fa, 4096, &extra), -ENOSPC);
+	CHECK_ERRNO(bo_create_errno(fb, 32 << 20, &hb), 0);
+	/* an import is a handle too: fb's BO cannot enter the full file fa */
+	CHECK(drmPrimeHandleToFD(fb, hb, DRM_CLOEXEC | DRM_RDWR, &dmabuf) == 0, "export");
+	CHECK(drmPrimeFDToHandle(fa, dmabuf, &imported) != 0 && errno == ENOSPC,
+	      "import into a full file: errno %d", errno);
+	gem_close(fa, h[1]);
+	CHECK(drmPrimeFDToHandle(fa, dmabuf, &imported) == 0, "import after a close");
+	gem_close(fa, imported);
+	close(dmabuf);
+	gem_close(fa, h[0]);
+	gem_close(fb, hb);
+
+	/* BO count */
+	for (n = 0; n < 4; n++)
+		CHECK_ERRNO(bo_create_errno(fa, 4096, &h[n]), 0);
+	CHECK_ERRNO(bo_create_errno(fa, 4096, &extra), -ENOSPC);
+	CHECK_ERRNO(bo_create_errno(fb, 4096, &hb), 0);
+	gem_close(fb, hb);
+	for (i = 0; i < 4; i++)
+		gem_close(fa, h[i]);
+	CHECK_ERRNO(bo_create_errno(fa, 4096, &extra), 0);
+	gem_close(fa, extra);
+	set_param(PARAM("max_ctxs_per_file"), old_ctxs, NULL, 0);
+	set_param(PARAM("max_bos_per_file"), old_bos, NULL, 0);
+	set_param(PARAM("max_bo_bytes_per_file"), old_bytes, NULL, 0);
+out:
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+}
+
+/* The value of key in a cgroup's memory.stat; -1 if absent. */
+static int64_t memcg_stat(const char *cg, const char *key)
+{
+	char path[128], line[128];
+	int64_t v = -1;
+	size_t kl = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.stat", cg);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ' ')
+			v = atoll(line + kl + 1);
+	fclose(f);
+	return v;
+}
+
+/*
+ * Contexts are charged to the caller's memory cgroup: 4 files x 200 contexts in a child
+ * cgroup grow its unreclaimable slab by at least 256 bytes per context.
+ */
+static void test_memcg(void)
+{
+	const char *root = "/sys/fs/cgroup", *cg = "/sys/fs/cgroup/enpu";
+	char pid[16];
+	int fds[4], nf = 0, i, n;
+	int64_t before, after;
+
+	mkdir(root, 0755);
+	mount("none", root, "cgroup2", 0, NULL); /* may be mounted already */
+	if (write_str("/sys/fs/cgroup/cgroup.subtree_control", "+memory") ||
+	    (mkdir(cg, 0755) && errno != EEXIST)) {
+		CHECK(0, "no cgroup2 memory controller");
+		return;
+	}
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	CHECK(write_str("/sys/fs/cgroup/enpu/cgroup.procs", pid) == 0, "join cgroup");
+	for (i = 0; i < 4; i++)
+		if ((fds[nf] = open_npu(0)) >= 0)
+			nf++;
+	usleep(2500 * 1000); /* memcg statistics are flushed every 2 s */
+	before = memcg_stat(cg, "slab_unreclaimable");
+	for (i = 0; i < nf; i++)
+		for (n = 0; n < 200; n++)
+			ctx_new(fds[i], 1);
+	usleep(2500 * 1000);
+	after = memcg_stat(cg, "slab_unreclaimable");
+	printf("  memcg slab_unreclaimable %lld -> %lld for %d contexts\n", (long long)before,
+	       (long long)after, nf * 200);
+	CHECK(nf == 4 && before >= 0 && after - before >= (int64_t)nf * 200 * 256,
+	      "contexts not charged to the caller's cgroup: %lld -> %lld", (long long)before,
+	      (long long)after);
+	for (i = 0; i < nf; i++)
+		close(fds[i]);
+	write_str("/sys/fs/cgroup/cgroup.procs", pid);
+	rmdir(cg);
+}
+
+/*
+ * A job whose in-sync failed (a hung job reset with -ETIMEDOUT) fails with the same error and
+ * does not run: on another context of the same file and on the failed job's own context.
+ */
+static void test_dep_error(int fd)
+{
+	uint32_t ctx = ctx_new(fd, 1), ctx2 = ctx_new(fd, 1);
+	uint32_t cmd = bo_new(fd, 4096), cmd2 = bo_new(fd, 4096), cmd3 = bo_new(fd, 4096);
+	uint32_t a = bo_new(fd, 4096), b = bo_new(fd, 4096), c = bo_new(fd, 4096);
+	uint32_t d = bo_new(fd, 4096);
+	uint8_t *pa = bo_map(fd, a, 4096), *pc = bo_map(fd, c, 4096), *pd = bo_map(fd, d, 4096);
+	uint32_t s_hang, s_dep, s_same;
+	struct job j = { .ctx = ctx, .cmd_bo = cmd, .nrefs = 2 };
+	struct job jd = { .ctx = ctx2, .cmd_bo = cmd2, .nrefs = 2, .nin = 1 };
+	struct job js = { .ctx = ctx, .cmd_bo = cmd3, .nrefs = 2, .nin = 1 };
 	struct stream hang, ok;
 
-	if (fd < 0)
-		return 1;
-	ctx = ctx_new(fd, 1);
-	cmd = bo_new(fd, 4096);
-	a = bo_new(fd, 4096);
-	b = bo_new(fd, 4096);
-	j.ctx = ctx;
-	j.cmd_bo = cmd;
+	if (!pa || !pc || !pd) {
+		CHECK(0, "maps");
+		return;
+	}
+	memset(pa, 0x5a, 4096);
+	memset(pc, 0, 4096);
+	memset(pd, 0, 4096);
+	drmSyncobjCreate(fd, 0, &s_hang);
+	drmSyncobjCreate(fd, 0, &s_dep);
+	drmSyncobjCreate(fd, 0, &s_same);
 	j.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
 	j.refs[1] = (struct drm_edge_npu_bo_ref){ b, DRM_EDGE_NPU_BO_WRITE };
+	jd.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
+	jd.refs[1] = (struct drm_edge_npu_bo_ref){ c, DRM_EDGE_NPU_BO_WRITE };
+	js.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
+	js.refs[1] = (struct drm_edge_npu_bo_ref){ d, DRM_EDGE_NPU_BO_WRITE };
 	s_begin(&hang);
 	s_stall(&hang);
 	s_finish(&hang);
 	s_begin(&ok);
 	s_copy(&ok, 0, 1, 4096);
 	s_finish(&ok);
-	if (submit(fd, &j, &hang, NULL) || submit(fd, &j, &ok, NULL))
+
+	j.out_sync = s_hang;
+	CHECK_ERRNO(submit(fd, &j, &hang, NULL), 0);
+	jd.in_syncs[0] = s_hang;
+	jd.out_sync = s_dep;
+	CHECK_ERRNO(submit(fd, &jd, &ok, NULL), 0);
+	js.in_syncs[0] = s_hang;
+	js.out_sync = s_same;
+	CHECK_ERRNO(submit(fd, &js, &ok, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, s_dep, timeout_ms * 4 + 5000), 0);
+	CHECK_ERRNO(sync_wait(fd, s_same, 5000), 0);
+	CHECK(sync_status(fd, s_hang) == -ETIMEDOUT, "hung job %d", sync_status(fd, s_hang));
+	CHECK(sync_status(fd, s_dep) == -ETIMEDOUT, "dependent job (other context) %d, want %d",
+	      sync_status(fd, s_dep), -ETIMEDOUT);
+	CHECK(sync_status(fd, s_same) == -ETIMEDOUT, "dependent job (same context) %d, want %d",
+	      sync_status(fd, s_same), -ETIMEDOUT);
+	CHECK(pc[0] == 0 && pc[4095] == 0, "the dependent job ran (other context)");
+	CHECK(pd[0] == 0 && pd[4095] == 0, "the dependent job ran (same context)");
+	/* a job after an in-sync that succeeded still runs */
+	jd.in_syncs[0] = s_dep;
+	jd.nin = 0;
+	jd.out_sync = s_dep;
+	CHECK_ERRNO(submit(fd, &jd, &ok, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, s_dep, 5000), 0);
+	CHECK(sync_status(fd, s_dep) == 1 && pc[100] == 0x5a, "job without failed in-sync: %d",
+	      sync_status(fd, s_dep));
+
+	munmap(pa, 4096);
+	munmap(pc, 4096);
+	munmap(pd, 4096);
+	drmSyncobjDestroy(fd, s_hang);
+	drmSyncobjDestroy(fd, s_dep);
+	drmSyncobjDestroy(fd, s_same);
+	gem_close(fd, cmd);
+	gem_close(fd, cmd2);
+	gem_close(fd, cmd3);
+	gem_close(fd, a);
+	gem_close(fd, b);
+	gem_close(fd, c);
+	gem_close(fd, d);
+	ctx_free(fd, ctx);
+	ctx_free(fd, ctx2);
+}
+
+/* CTX_DESTROY racing SUBMIT: destroyer and submitter threads on one file. */
+#define RACE_SLOTS 4
+#define RACE_SUBMITTERS 3
+
+static struct {
+	int fd;
+	uint64_t end_ms;
+	uint32_t slot[RACE_SLOTS];
+	unsigned long submits, enoent, bad, lost, destroys;
+	int first_bad;
+} race;
+
+static void *race_submitter(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg;
+	int fd = race.fd;
+	uint32_t sync;
+	struct job j;
+	struct stream s;
+
+	job_new(fd, &j);
+	ctx_free(fd, j.ctx); /* the jobs go to the race's contexts */
+	drmSyncobjCreate(fd, 0, &sync);
+	j.out_sync = sync;
+	s_begin(&s);
+	s_copy(&s, 0, 1, 256);
+	s_finish(&s);
+	while (now_ms() < race.end_ms) {
+		int ret;
+
+		j.ctx = __atomic_load_n(&race.slot[rand_r(&seed) % RACE_SLOTS], __ATOMIC_RELAXED);
+		ret = submit(fd, &j, &s, NULL);
+		if (ret == -ENOENT) {
+			__atomic_add_fetch(&race.enoent, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (ret) {
+			__atomic_add_fetch(&race.bad, 1, __ATOMIC_RELAXED);
+			race.first_bad = ret;
+			continue;
+		}
+		__atomic_add_fetch(&race.submits, 1, __ATOMIC_RELAXED);
+		/* a pushed job finishes (or is cancelled with its context): its fence signals */
+		if (sync_wait(fd, sync, 10000))
+			__atomic_add_fetch(&race.lost, 1, __ATOMIC_RELAXED);
+	}
+	drmSyncobjDestroy(fd, sync);
+	gem_close(fd, j.cmd_bo);
+	gem_close(fd, j.refs[0].handle);
+	gem_close(fd, j.refs[1].handle);
+	return NULL;
+}
+
+static void *race_destroyer(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg;
+
+	while (now_ms() < race.end_ms) {
+		uint32_t fresh = ctx_new(race.fd, 1), old;
+
+		old = __atomic_exchange_n(&race.slot[rand_r(&seed) % RACE_SLOTS], fresh,
+					  __ATOMIC_RELAXED);
+		ctx_free(race.fd, old);
+		race.destroys++;
+	}
+	return NULL;
+}
+
+static void test_ctx_race(unsigned int secs)
+{
+	pthread_t sub[RACE_SUBMITTERS], des;
+	int kmsg = kmsg_open_at_end();
+	int i;
+
+	memset(&race, 0, sizeof(race));
+	race.fd = open_npu(0);
+	if (race.fd < 0) {
+		CHECK(0, "open");
+		return;
+	}
+	for (i = 0; i < RACE_SLOTS; i++)
+		race.slot[i] = ctx_new(race.fd, 1);
+	race.end_ms = now_ms() + secs * 1000ull;
+	for (i = 0; i < RACE_SUBMITTERS; i++)
+		pthread_create(&sub[i], NULL, race_submitter, (void *)(uintptr_t)(i + 1));
+	pthread_create(&des, NULL, race_destroyer, (void *)(uintptr_t)99);
+	for (i = 0; i < RACE_SUBMITTERS; i++)
+		pthread_join(sub[i], NULL);
+	pthread_join(des, NULL);
+	printf("  %u s: %lu jobs pushed, %lu refused (context gone), %lu contexts destroyed\n",
+	       secs, race.submits, race.enoent, race.destroys);
+	CHECK(race.submits > 0 && race.destroys > 0, "no race ran");
+	CHECK(race.bad == 0, "%lu submits failed otherwise (first %d)", race.bad, race.first_bad);
+	CHECK(race.lost == 0, "%lu pushed jobs never signalled", race.lost);
+	CHECK(kmsg_count_loud(kmsg) == 0, "the kernel logged errors during the race");
+	close(kmsg);
+	close(race.fd);
+}
+
+/* Waits for a sync_file to signal; its status (1, or the error), or 0 on timeout. */
+static int sync_file_wait(int sf, int ms)
+{
+	struct pollfd p = { .fd = sf, .events = POLLIN };
+	struct sync_file_info info = { 0 };
+
+	if (poll(&p, 1, ms) != 1)
+		return 0;
+	return ioctl(sf, SYNC_IOC_FILE_INFO, &info) ? -998 : info.status;
+}
+
+/*
+ * Unbind edge-npu.1 through sysfs while a file is open with a hung job and jobs behind it: the
+ * jobs end, the open file's ioctls fail with -ENODEV, closing it is clean, and a rebound
+ * device works.
+ */
+static void test_unbind(void)
+{
+	int fd = open_npu(1), sf[3] = { -1, -1, -1 };
+	uint32_t syncs[3];
+	struct job j, j2;
+	struct stream hang, ok;
+	uint64_t t0;
+	int i;
+
+	if (fd < 0) {
+		printf("  (skipped: needs a second device)\n");
+		return;
+	}
+	job_new(fd, &j);
+	job_new(fd, &j2);
+	streams_hang_ok(&hang, &ok);
+	for (i = 0; i < 3; i++)
+		drmSyncobjCreate(fd, 0, &syncs[i]);
+	j.out_sync = syncs[0];
+	CHECK_ERRNO(submit(fd, &j, &hang, NULL), 0);
+	j.out_sync = syncs[1];
+	CHECK_ERRNO(submit(fd, &j, &ok, NULL), 0);
+	j2.out_sync = syncs[2];
+	CHECK_ERRNO(submit(fd, &j2, &ok, NULL), 0);
+	for (i = 0; i < 3; i++)
+		CHECK(drmSyncobjExportSyncFile(fd, syncs[i], &sf[i]) == 0, "export sync %d", i);
+
+	t0 = now_ms();
+	CHECK(write_str("/sys/bus/platform/drivers/edge-npu/unbind", "edge-npu.1") == 0,
+	      "unbind");
+	printf("  unbind took %llu ms with a hung job in flight\n",
+	       (unsigned long long)(now_ms() - t0));
+	for (i = 0; i < 3; i++) {
+		int st = sync_file_wait(sf[i], 5000);
+
+		CHECK(st != 0, "job %d did not end after unbind", i);
+		close(sf[i]);
+	}
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &(struct drm_edge_npu_submit){ 0 }),
+		    -ENODEV);
+	CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_NUM_ENGINES, 0) == UINT64_MAX && errno == ENODEV,
+	      "GET_PARAM after unbind: errno %d", errno);
+	close(fd); /* postclose destroys the contexts on the unbound device */
+
+	CHECK(write_str("/sys/bus/platform/drivers/edge-npu/bind", "edge-npu.1") == 0,
+	      "bind again");
+	fd = open_npu(1);
+	CHECK(fd >= 0, "no node after rebind");
+	if (fd >= 0) {
+		uint32_t s1;
+
+		job_new(fd, &j);
+		drmSyncobjCreate(fd, 0, &s1);
+		j.out_sync = s1;
+		CHECK_ERRNO(submit(fd, &j, &ok, NULL), 0);
+		CHECK_ERRNO(sync_wait(fd, s1, 5000), 0);
+		CHECK(sync_status(fd, s1) == 1, "job after rebind %d", sync_status(fd, s1));
+		close(fd);
+	}
+}
+
+/* Opens device 0 and submits a hung job and a job behind it on one context: the fd, or -1. */
+static int open_with_hung_jobs(void)
+{
+	int fd = open_npu(0);
+	struct job j;
+	struct stream hang, ok;
+
+	if (fd < 0)
+		return -1;
+	job_new(fd, &j);
+	streams_hang_ok(&hang, &ok);
+	if (submit(fd, &j, &hang, NULL) || submit(fd, &j, &ok, NULL)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * --leave-hung-job: submits a hung job and a job behind it, then closes the fd at once, so that
+ * the module is unloaded (by init.sh, right after) with work in flight.
+ */
+static int leave_hung_job(void)
+{
+	int fd = open_with_hung_jobs();
+
+	if (fd < 0)
 		return 1;
 	close(fd);
 	printf("left a hung job in flight\n");
 	return 0;
 }
 
+/*
+ * --hold-jobs: keeps a file open with a hung job and a job behind it for ms milliseconds
+ * (init.sh tries rmmod meanwhile: it must fail with EBUSY, cleanly). Prints "holding" once
+ * submitted.
+ */
+static int hold_jobs(unsigned int ms)
+{
+	int fd = open_with_hung_jobs();
+
+	if (fd < 0)
+		return 1;
+	printf("holding\n");
+	usleep(ms * 1000);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	unsigned int autosuspend_ms = 300;
+	unsigned int autosuspend_ms = 300, race_secs = 10;
 	int fd1, fd2, fd_dev1;
 
 	for (int i = 1; i + 1 < argc; i++) {
@@ -1110,10 +1580,14 @@ int main(int argc, char **argv)
 			timeout_ms = (unsigned int)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--autosuspend-ms"))
 			autosuspend_ms = (unsigned int)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--race-secs"))
+			race_secs = (unsigned int)atoi(argv[++i]);
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 1 && !strcmp(argv[1], "--leave-hung-job"))
 		return leave_hung_job();
+	if (argc > 2 && !strcmp(argv[1], "--hold-jobs"))
+		return hold_jobs((unsigned int)atoi(argv[2]));
 	fd1 = open_npu(0);
 	fd2 = open_npu(0);
 	fd_dev1 = open_npu(1);
@@ -1141,6 +1615,10 @@ int main(int argc, char **argv)
 		GROUP("prime across devices", test_prime_pair(fd1, fd_dev1, "across devices"));
 	else
 		printf("skip prime across devices (one device)\n");
+	GROUP("limits", test_limits());
+	GROUP("memcg", test_memcg());
+	GROUP("dep error", test_dep_error(fd1));
+	GROUP("ctx race", test_ctx_race(race_secs));
 
 	close(fd1);
 	close(fd2);
@@ -1161,6 +1639,7 @@ int main(int argc, char **argv)
 		GROUP("leaks", CHECK(n0 == 0 && n1 == 0, "bo_count %lld %lld", (long long)n0,
 				     (long long)n1));
 	}
+	GROUP("unbind", test_unbind());
 	printf("enpu_kmod_test: %d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }

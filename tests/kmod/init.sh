@@ -16,6 +16,9 @@ echo "ENPU-BOOTED $(cut -d' ' -f1 /proc/uptime)"
 
 TIMEOUT_MS=300
 AUTOSUSPEND_MS=300
+# how long the CTX_DESTROY/SUBMIT race runs: enpu_race_secs=N on the kernel command line
+RACE_SECS=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^enpu_race_secs=//p')
+RACE_SECS=${RACE_SECS:-10}
 mods=0
 for m in drm drm_shmem_helper gpu-sched governor_simpleondemand; do
 	insmod /lib/modules/$m.ko || mods=1
@@ -26,7 +29,8 @@ insmod /lib/modules/edge_npu.ko num_devices=2 debug_stall=1 job_timeout_ms=$TIME
 echo "ENPU-TESTS-BEGIN"
 tests=1
 if [ $mods -eq 0 ]; then
-	/bin/enpu_kmod_test --timeout-ms $TIMEOUT_MS --autosuspend-ms $AUTOSUSPEND_MS
+	/bin/enpu_kmod_test --timeout-ms $TIMEOUT_MS --autosuspend-ms $AUTOSUSPEND_MS \
+		--race-secs "$RACE_SECS"
 	tests=$?
 	# generic netlink: statistics, and the events of a hung job and a frequency change
 	/bin/enpu_genl_test --timeout-ms $TIMEOUT_MS || tests=1
@@ -35,6 +39,24 @@ e2e=none
 if [ -x /bin/npu-run ] && [ -x /data/e2e.sh ]; then
 	if sh /data/e2e.sh; then e2e=pass; else e2e=fail; fi
 fi
+# unload with work in flight and the fd open: rmmod must fail (EBUSY), cleanly
+/bin/enpu_kmod_test --hold-jobs 8000 >/tmp/hold.log 2>&1 &
+hold=$!
+i=0
+while ! grep -q holding /tmp/hold.log && [ $i -lt 5 ]; do
+	sleep 1
+	i=$((i + 1))
+done
+if rmmod edge_npu 2>/dev/null; then
+	echo "FAIL rmmod with an open file and jobs in flight succeeded"
+	tests=1
+elif ! grep -q '^edge_npu ' /proc/modules; then
+	echo "FAIL rmmod failed but the module is gone"
+	tests=1
+else
+	echo "ok   rmmod with an open file and jobs in flight refused"
+fi
+wait $hold || tests=1
 # unload with work in flight: a hung job and one behind it, their fd already closed
 /bin/enpu_kmod_test --leave-hung-job || tests=1
 echo "ENPU-TESTS-END"

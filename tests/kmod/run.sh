@@ -16,6 +16,10 @@
 #   ENPU_MESON_BUILD=<meson build dir>      where npu-run and npu-mkmodel are built (default:
 #                                           <build-dir>/meson, configured and built here)
 #   ENPU_KMOD_TIMEOUT=<seconds>             VM time limit (default 300)
+#   ENPU_KMOD_RACE_SECS=<seconds>           how long the CTX_DESTROY/SUBMIT race runs (default 10)
+# The kernel runs with slub_debug=FZPU (red zones, poisoning, sanity checks: a use-after-free
+# or overflow of a slab object is caught), a 30 s hung-task timeout and the soft-lockup
+# watchdog; the run fails on any oops, WARN, BUG, soft lockup, hung task or RCU stall.
 # The end-to-end step runs, inside the VM, npu-run on a small generated Q8_0 model with
 # --device npu (in process) and --device npu-drm (through the module) and requires the same
 # text from both.
@@ -80,7 +84,7 @@ fi
 
 # ---- static test binaries ------------------------------------------------------------------
 # shellcheck disable=SC2046
-$CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$ROOT" \
+$CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -I"$ROOT" \
 	$(pkg-config --static --cflags libdrm) \
 	-o "$OUT/enpu_kmod_test" "$ROOT/tests/kmod/enpu_kmod_test.c" \
 	"$ROOT/kmod/silicon/npu_engine.c" \
@@ -145,7 +149,9 @@ start=$(date +%s.%N)
 set +e
 timeout "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1G \
 	-nographic -no-reboot -nic none -kernel "/boot/vmlinuz-$KVER" -initrd "$OUT/initramfs.gz" \
-	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic" </dev/null >"$LOG" 2>&1
+	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic slub_debug=FZPU \
+sysctl.kernel.hung_task_timeout_secs=30 enpu_race_secs=${ENPU_KMOD_RACE_SECS:-10}" \
+	</dev/null >"$LOG" 2>&1
 qrc=$?
 set -e
 end=$(date +%s.%N)
@@ -160,12 +166,14 @@ secs=$(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }')
 echo "$result"
 
 sed -n '/^ENPU-DMESG-BEGIN/,/^ENPU-DMESG-END/p' "$LOG.txt" >"$OUT/dmesg.txt"
-bad=$(grep -E 'Oops|WARNING:|BUG:|kernel BUG|Call Trace|general protection|circular locking|lockdep|possible recursive locking|UBSAN|KASAN|refcount_t|list_del corruption|removed with [0-9]+ BOs live' "$OUT/dmesg.txt" "$LOG.txt" || true)
+bad=$(grep -E 'Oops|WARNING:|BUG:|kernel BUG|Call Trace|general protection|circular locking|lockdep|possible recursive locking|UBSAN|KASAN|refcount_t|list_del corruption|removed with [0-9]+ BOs live|soft lockup|blocked for more than|rcu.*stall|Poison overwritten|Redzone|Object padding|slab_out_of_bounds|killed entity' "$OUT/dmesg.txt" "$LOG.txt" || true)
 if [ -n "$bad" ]; then
 	echo "$bad" | head -n 20 >&2
 	fail "the kernel logged an oops/WARN/BUG/lockdep report or a leak (see $OUT/dmesg.txt)"
 fi
 grep -q 'removed, 0 BOs live' "$OUT/dmesg.txt" || fail "module removal did not report 0 live BOs"
+# the debugging the verdict relies on was on
+grep -q 'slub_debug=FZPU' "$OUT/dmesg.txt" || fail "the kernel did not run with slub_debug=FZPU"
 
 echo "$result" | grep -q 'tests=0 ' || fail "kernel tests failed"
 echo "$result" | grep -q 'rmmod=0 ' || fail "module unload failed"

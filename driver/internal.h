@@ -61,6 +61,9 @@ struct enpu_model {
 	} **copies;
 	uint32_t n_copies;
 	pthread_mutex_t copies_lock; /* sessions place their graphs from their own threads */
+	/* enpu_session_eval_many's graphs, one per number of sessions (batch.c) */
+	struct drv_batch_slot *batch[ENPU_EVAL_MANY_MAX + 1];
+	pthread_mutex_t batch_lock; /* guards batch[] (each slot has its own run lock) */
 };
 
 /*
@@ -99,6 +102,10 @@ struct enpu_session {
 	uint64_t steps, step_wall_ns, step_idle_ns;
 	struct enpu_trace *trace; /* enpu_session_trace_start() .. stop (NULL: not tracing) */
 };
+
+/* ---- batch.c: several sessions' decode steps as one graph run (enpu_session_eval_many) ---- */
+/* Frees the multi-sequence graphs m keeps (enpu_model_free; no run may be in flight). */
+void drv_batch_release(enpu_model *m);
 
 /* Records a formatted message in ctx and returns st (so callers can `return drv_ctx_fail(...)`). */
 enpu_status drv_ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)

@@ -232,6 +232,26 @@ START_TEST(bad_input_refused)
 }
 END_TEST
 
+/* npu-bench batch as a user runs it: a row per size with its ratio to one session. */
+START_TEST(bench_batch_runs)
+{
+	char *path = make_model(HAL_TYPE_Q8_0);
+	struct tu_run r = tu_run("%s batch -m %s -t 2 -s 3,2 -r 2 -n 3 -p 4", getenv("NPU_BENCH"),
+				 path);
+
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.out, "vs one") && strstr(r.out, "1.00x"), "%s", r.out);
+	const char *one = strstr(r.out, "\n        1 "), *three = strstr(r.out, "\n        3 ");
+	ck_assert_msg(one && three && strstr(r.out, "\n        2 "), "%s", r.out);
+	tu_run_free(&r);
+	r = tu_run("%s batch -m %s -s 4,x", getenv("NPU_BENCH"), path);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "--sizes '4,x'"), "%s", r.err);
+	tu_run_free(&r);
+	free(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("batch");
@@ -242,6 +262,7 @@ int main(void)
 	tcase_add_test(tc, bit_identical_cpu_ref);
 	tcase_add_test(tc, bit_identical_npu);
 	tcase_add_test(tc, bad_input_refused);
+	tcase_add_test(tc, bench_batch_runs);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -6,6 +6,7 @@
  * evaluated.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,62 @@ START_TEST(bit_identical_npu)
 }
 END_TEST
 
+/* Steps of two sessions of a twins set, batched (from a thread of its own). */
+struct pair_job {
+	struct twins *t;
+	int idx[2];
+};
+
+static void *pair_steps(void *arg)
+{
+	struct pair_job *j = arg;
+
+	for (int round = 0; round < 6; round++) {
+		enpu_session *b[2] = { j->t->b[j->idx[0]], j->t->b[j->idx[1]] };
+		enpu_token tok[2] = { (enpu_token)(700 + round + j->idx[0]),
+				      (enpu_token)(900 + round + j->idx[1]) };
+		if (enpu_session_eval_many(b, tok, 2))
+			return "eval_many failed";
+	}
+	return NULL;
+}
+
+/* Two threads batching disjoint pairs at once take turns on the model's 2-session graph. */
+START_TEST(concurrent_batches)
+{
+	char *path = make_model(HAL_TYPE_Q8_0);
+	enpu_context *ctx = open_ctx("cpu");
+	enpu_model *m = load(ctx, path);
+	struct twins t;
+	struct pair_job jobs[2] = { { &t, { 0, 5 } }, { &t, { 3, 6 } } };
+	pthread_t th[2];
+	void *res[2];
+
+	twins_init(&t, m);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, pair_steps, &jobs[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], &res[i]);
+		ck_assert_msg(!res[i], "%s: %s", (char *)res[i], enpu_last_error(ctx));
+	}
+	/* the same tokens alone, one session after another */
+	for (int i = 0; i < 2; i++)
+		for (int k = 0; k < 2; k++)
+			for (int round = 0; round < 6; round++) {
+				int s = jobs[i].idx[k];
+				enpu_token tok = (enpu_token)((k ? 900 : 700) + round + s);
+				ck_assert_int_eq(enpu_session_eval(t.r[s], &tok, 1), ENPU_OK);
+			}
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(!memcmp(logits(t.b[i]), logits(t.r[i]), 32000 * sizeof(float)),
+			      "session %d differs from alone after concurrent batches", i);
+	twins_free(&t);
+	enpu_model_free(m);
+	enpu_context_destroy(ctx);
+	free(path);
+}
+END_TEST
+
 /* The call fails with want and a message containing needle; nothing was evaluated. */
 static void refused(enpu_session *const *s, const enpu_token *tok, size_t n, enpu_status want,
 		    enpu_context *ctx, const char *needle, enpu_session *const *watch)
@@ -261,6 +318,7 @@ int main(void)
 	tcase_add_test(tc, bit_identical_cpu);
 	tcase_add_test(tc, bit_identical_cpu_ref);
 	tcase_add_test(tc, bit_identical_npu);
+	tcase_add_test(tc, concurrent_batches);
 	tcase_add_test(tc, bad_input_refused);
 	tcase_add_test(tc, bench_batch_runs);
 	suite_add_tcase(s, tc);

@@ -225,8 +225,10 @@ ENPU_API enpu_status enpu_session_eval(enpu_session *session, const enpu_token *
  *
  * The graph of n sessions is built on first use and kept by the model (like a session's
  * decode graph), whichever sessions later use it. Ops are placed by the fixed rule (see
- * enpu_session_options.placement), also for sessions created with "auto"; the run has the
- * highest priority among the sessions. Each session's device usage (enpu_session_device_usage)
+ * enpu_session_options.placement), also for sessions created with "auto": such a session's
+ * batched logits are the fixed rule's, equal to its own only where both rules run each op on
+ * the same device (e.g. a context with one device). The run has the highest priority among
+ * the sessions. Each session's device usage (enpu_session_device_usage)
  * gets an equal share of the run's, and a tracing session (the first in the array, if several
  * trace) records the run's ops.
  *

@@ -93,18 +93,27 @@ static void range_of(const double *v, uint32_t n, double *lo, double *hi)
 	}
 }
 
-static void report(struct size_run *runs, const struct bench_batch_options *o)
+/*
+ * Per size: tokens/s (median, range) and the ratio to one session round by round (median,
+ * range): a round measures the sizes back to back, so its ratio sees one load of a shared
+ * machine where the medians of the sizes may come from different minutes.
+ */
+static void report(const struct size_run *runs, const struct bench_batch_options *o,
+		   double *tmp)
 {
-	double med[BENCH_BATCH_MAX_SIZES];
-
-	printf("%9s %14s %21s %10s\n", "sessions", "tokens/s", "range", "vs one");
+	printf("%9s %10s %21s %9s %19s\n", "sessions", "tokens/s", "range", "vs one",
+	       "range per round");
 	for (uint32_t k = 0; k < o->n_sizes; k++) {
-		double lo, hi;
+		double lo, hi, rlo, rhi;
 
-		range_of(runs[k].tps, o->reps, &lo, &hi);
-		med[k] = bench_median(runs[k].tps, o->reps); /* sorts: the range first */
-		printf("%9u %14.1f %10.1f .. %7.1f %9.2fx\n", runs[k].n, med[k], lo, hi,
-		       med[k] / med[0]);
+		for (uint32_t r = 0; r < o->reps; r++)
+			tmp[r] = runs[k].tps[r] / runs[0].tps[r];
+		range_of(tmp, o->reps, &rlo, &rhi);
+		const double ratio = bench_median(tmp, o->reps); /* sorts tmp, never tps */
+		memcpy(tmp, runs[k].tps, sizeof(double) * o->reps);
+		range_of(tmp, o->reps, &lo, &hi);
+		printf("%9u %10.1f %10.1f .. %7.1f %8.2fx %8.2f .. %6.2fx\n", runs[k].n,
+		       bench_median(tmp, o->reps), lo, hi, ratio, rlo, rhi);
 	}
 }
 
@@ -128,7 +137,11 @@ static int run_all(enpu_model *m, struct size_run *runs, const struct bench_batc
 		for (uint32_t k = 0; k < o->n_sizes; k++)
 			if (measure(&runs[k], o, r, n_vocab))
 				return -1;
-	report(runs, o);
+	double *tmp = calloc(o->reps, sizeof(double));
+	if (!tmp)
+		return -1;
+	report(runs, o, tmp);
+	free(tmp);
 	return 0;
 }
 

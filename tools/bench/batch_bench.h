@@ -28,8 +28,9 @@ int bench_batch_parse_sizes(const char *list, struct bench_batch_options *o);
  * For each round, for each size n: n sessions prefill distinct prompts of the same length
  * (untimed), then take `steps` decode steps together, each a greedy sample per session and one
  * enpu_session_eval_many() of all n (timed). Prints per size the aggregate tokens/s (median
- * and range over the rounds) and the ratio of its median to one session's, measured in the
- * same run with the sizes interleaved round by round. Returns the exit status.
+ * and range over the rounds) and its ratio to one session's in the same round (median and
+ * range over the rounds: the sizes of a round run back to back, under one load of a shared
+ * machine). Returns the exit status.
  */
 int bench_batch_main(const struct bench_batch_options *o);
 

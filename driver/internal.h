@@ -63,6 +63,9 @@ struct enpu_model {
 	} **copies;
 	uint32_t n_copies;
 	pthread_mutex_t copies_lock; /* sessions place their graphs from their own threads */
+	/* enpu_session_eval_many's graphs, one per number of sessions (batch.c) */
+	struct drv_batch_slot *batch[ENPU_EVAL_MANY_MAX + 1];
+	pthread_mutex_t batch_lock; /* guards batch[] (each slot has its own run lock) */
 };
 
 /*
@@ -110,6 +113,10 @@ struct enpu_session {
 	struct enpu_trace *trace; /* enpu_session_trace_start() .. stop (NULL: not tracing) */
 };
 
+/* ---- batch.c: several sessions' decode steps as one graph run (enpu_session_eval_many) ---- */
+/* Frees the multi-sequence graphs m keeps (enpu_model_free; no run may be in flight). */
+void drv_batch_release(enpu_model *m);
+
 /* Records a formatted message in ctx and returns st (so callers can `return drv_ctx_fail(...)`). */
 enpu_status drv_ctx_fail(enpu_context *ctx, enpu_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -131,6 +138,12 @@ enpu_status drv_generate_step(enpu_session *s, const struct enpu_sampler_options
 
 /* Whether s is a session that was created and not yet freed (a pointer compare, never a read). */
 bool drv_session_alive(const enpu_session *s);
+
+/*
+ * batch.c: the pending tokens of n (<= ENPU_EVAL_MANY_MAX) sessions of one model, evaluated
+ * as one batched run (what a round of async generate jobs does between tokens).
+ */
+enpu_status drv_eval_pending_many(enpu_session *const *sessions, uint32_t n);
 
 /* ---- job.c: asynchronous jobs ---- */
 /* Stops the context's job thread (its jobs were freed with their sessions). */

@@ -20,6 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Jobs advanced per round (the rest wait for the next): a batched step's most sessions. */
+#define ROUND_MAX ENPU_EVAL_MANY_MAX
+
 struct drv_jobs {
 	pthread_mutex_t lock;
 	pthread_cond_t work;    /* the job thread: a job was submitted or cancelled, or stop */
@@ -181,23 +184,51 @@ static enpu_status advance(enpu_job *j, bool *done, bool *eval)
 	return st;
 }
 
+/* One job's pending token alone (its own placement, its cancel flag on the run). */
+static enpu_status eval_alone(enpu_job *j)
+{
+	j->s->cancel = &j->cancel;
+	enpu_status st = drv_eval_pending(j->s);
+	j->s->cancel = NULL;
+	return st;
+}
+
 /*
- * The second phase: the pending token of every job that sampled one, evaluated. One after
- * another today; sessions of one model are where a batched step (one graph run for all of
- * them, the weights read once) plugs in.
+ * The second phase: the pending token of every job that sampled one. The sessions of one
+ * model under the fixed rule go as one batched run (the weights read once for all of them,
+ * each session's logits as alone: driver/batch.c); an "auto" session keeps its own placement
+ * and runs alone. A batched run is not cancelled midway: a cancel takes effect at the next
+ * step, one decode step later at most.
  */
 static void eval_pending(enpu_job *const *jobs, uint32_t n, enpu_status *st)
 {
-	for (uint32_t i = 0; i < n; i++) {
-		enpu_job *j = jobs[i];
+	bool done[ROUND_MAX] = { false };
 
-		drv_ctx_clear_error(j->ctx);
-		j->s->cancel = &j->cancel;
-		st[i] = drv_eval_pending(j->s);
-		j->s->cancel = NULL;
-		if (st[i])
-			close_stats(j);
+	for (uint32_t i = 0; i < n; i++) {
+		enpu_session *batch[ROUND_MAX];
+		uint32_t idx[ROUND_MAX], k = 0;
+
+		if (done[i])
+			continue;
+		for (uint32_t l = i; l < n && !jobs[i]->s->placer; l++)
+			if (!done[l] && !jobs[l]->s->placer && jobs[l]->s->model == jobs[i]->s->model) {
+				done[l] = true;
+				idx[k] = l;
+				batch[k++] = jobs[l]->s;
+			}
+		drv_ctx_clear_error(jobs[i]->ctx);
+		if (k > 1) {
+			enpu_status r = drv_eval_pending_many(batch, k);
+			for (uint32_t m = 0; m < k; m++)
+				st[idx[m]] = r;
+		} else {
+			done[i] = true;
+			st[i] = eval_alone(jobs[i]);
+		}
 	}
+	for (uint32_t i = 0; i < n; i++)
+		if (st[i])
+			close_stats(jobs[i]);
 }
 
 /* Under lock: the first unfinished job of each session, in submission order, into out. */
@@ -215,8 +246,6 @@ static uint32_t runnable(struct drv_jobs *J, enpu_job **out, uint32_t cap)
 	}
 	return n;
 }
-
-#define ROUND_MAX 64 /* jobs advanced per round; the rest wait for the next */
 
 /* Under lock: j's outcome delivered (its message read in this thread, which made it). */
 static void finish(struct drv_jobs *J, enpu_job *j, enpu_status st)

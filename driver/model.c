@@ -442,6 +442,7 @@ enpu_status enpu_model_load(enpu_context *ctx, const char *path,
 		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "out of memory loading %s", path);
 	m->ctx = ctx;
 	pthread_mutex_init(&m->copies_lock, NULL);
+	pthread_mutex_init(&m->batch_lock, NULL);
 	enpu_status st = load(m, path, opts);
 	if (st) {
 		enpu_model_free(m);
@@ -455,6 +456,7 @@ void enpu_model_free(enpu_model *m)
 {
 	if (!m)
 		return;
+	drv_batch_release(m); /* its graphs point at the weights */
 	release_weights(m);
 	sched_model_release(&m->sm);
 	tok_vocab_free(m->vocab);
@@ -465,6 +467,7 @@ void enpu_model_free(enpu_model *m)
 	free(m->weights);
 	free(m->names);
 	pthread_mutex_destroy(&m->copies_lock);
+	pthread_mutex_destroy(&m->batch_lock);
 	free(m);
 }
 

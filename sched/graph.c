@@ -190,6 +190,9 @@ struct builder {
 	struct sched_graph *g;
 	uint32_t cap_nodes, cap_tensors;
 	bool nomem;
+	/* sequence s's caches: k_caches[s][layer]; positions[s] its I32 [1] (NULL: one sequence) */
+	struct hal_tensor *const *k_caches, *const *v_caches;
+	struct hal_tensor **positions;
 };
 
 static struct hal_tensor *new_tensor(struct builder *b, const char *name, uint32_t ne0,
@@ -211,6 +214,33 @@ static struct hal_tensor *new_tensor(struct builder *b, const char *name, uint32
 	t->ne[1] = ne1;
 	g->plan[i] = (struct sched_tensor_plan){ -1, -1, -1, 0 };
 	return t;
+}
+
+/* A window of (ne0 x ne1) at byte offset off into parent, which the window keeps alive. */
+static struct hal_tensor *view(struct builder *b, struct hal_tensor *parent, uint32_t s,
+			       uint32_t ne0, uint32_t ne1, size_t off)
+{
+	char name[SCHED_NAME_LEN];
+
+	if (!parent) {
+		b->nomem = true;
+		return NULL;
+	}
+	snprintf(name, sizeof(name), "%.24s[%u]", parent->name, s);
+	struct hal_tensor *t = new_tensor(b, name, ne0, ne1, parent->type);
+
+	if (t) {
+		struct sched_tensor_plan *p = &b->g->plan[t - b->g->tensors];
+		p->view_of = (int32_t)(parent - b->g->tensors);
+		p->view_offset = off;
+	}
+	return t;
+}
+
+/* Row s of an F32 activation, as a one-row tensor. */
+static struct hal_tensor *row_view(struct builder *b, struct hal_tensor *x, uint32_t s)
+{
+	return view(b, x, s, x ? x->ne[0] : 0, 1, x ? hal_row_bytes(x->type, x->ne[0]) * s : 0);
 }
 
 static struct hal_tensor *layer_tensor(struct builder *b, int32_t il, const char *what,
@@ -307,14 +337,31 @@ static void rope(struct builder *b, const struct sched_hparams *hp, int32_t il,
 	}
 }
 
+static void attention(struct builder *b, const struct sched_hparams *hp, int32_t il,
+		      struct hal_tensor *att, struct hal_tensor *q, struct hal_tensor *k,
+		      struct hal_tensor *v, struct hal_tensor *kc, struct hal_tensor *vc,
+		      struct hal_tensor *pos)
+{
+	const uint32_t hd = sched_head_dim(hp);
+	struct hal_op *op = add_node(b, HAL_OP_ATTENTION, il, att, q, k, v);
+
+	if (!op)
+		return;
+	op->src[3] = kc;
+	op->src[4] = vc;
+	op->src[5] = pos;
+	note_use(b->g, pos, (int32_t)b->g->n_nodes - 1);
+	op->p.attn.n_head = hp->n_head;
+	op->p.attn.n_head_kv = hp->n_head_kv;
+	op->p.attn.head_dim = hd;
+	op->p.attn.scale = 1.0f / sqrtf((float)hd);
+}
+
 static void build_layer(struct builder *b, const struct sched_model *m, int32_t il,
 			struct hal_tensor *x, struct hal_tensor *kc, struct hal_tensor *vc)
 {
 	const struct sched_hparams *hp = &m->hp;
 	const struct sched_layer *l = &m->layers[il];
-	const uint32_t hd = sched_head_dim(hp);
-	struct hal_op *op;
-
 	struct hal_tensor *xn = rmsnorm(b, il, "attn_in", x, (struct hal_tensor *)&l->attn_norm,
 					hp->rms_eps);
 	struct hal_tensor *q = matmul(b, il, "q", (struct hal_tensor *)&l->wq, xn);
@@ -325,16 +372,14 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 	rope(b, hp, il, k, hp->n_head_kv);
 
 	struct hal_tensor *att = layer_tensor(b, il, "attn", hp->n_embd, b->g->n_tokens);
-	op = add_node(b, HAL_OP_ATTENTION, il, att, q, k, v);
-	if (op) {
-		op->src[3] = kc;
-		op->src[4] = vc;
-		op->src[5] = b->g->inp_pos;
-		note_use(b->g, b->g->inp_pos, (int32_t)b->g->n_nodes - 1);
-		op->p.attn.n_head = hp->n_head;
-		op->p.attn.n_head_kv = hp->n_head_kv;
-		op->p.attn.head_dim = hd;
-		op->p.attn.scale = 1.0f / sqrtf((float)hd);
+	if (!b->positions) {
+		attention(b, hp, il, att, q, k, v, kc, vc, b->g->inp_pos);
+	} else {
+		/* one op per sequence: its row of q, k, v against its own caches */
+		for (uint32_t s = 0; s < b->g->n_seq; s++)
+			attention(b, hp, il, row_view(b, att, s), row_view(b, q, s),
+				  row_view(b, k, s), row_view(b, v, s), &b->k_caches[s][il],
+				  &b->v_caches[s][il], b->positions[s]);
 	}
 	struct hal_tensor *o = matmul(b, il, "attn_out", (struct hal_tensor *)&l->wo, att);
 	add_node(b, HAL_OP_ADD, il, x, x, o, NULL);
@@ -418,68 +463,157 @@ static enum sched_status plan_arena(struct sched_graph *g)
 	return SCHED_OK;
 }
 
-enum sched_status sched_graph_build(const struct sched_model *m, uint32_t n_tokens,
-				    struct hal_tensor *k_cache, struct hal_tensor *v_cache,
-				    struct sched_graph **out, char *err, size_t err_len)
+/* The graph's arrays: per layer 16 nodes and 12 tensors, plus per sequence (n_seq > 1) an
+ * attention node and four row views, and a position view each. */
+static enum sched_status graph_new(struct builder *b, const struct sched_hparams *hp,
+				   uint32_t n_tokens, uint32_t n_seq)
 {
-	const struct sched_hparams *hp = &m->hp;
-	struct builder b = { 0 };
-	struct sched_graph *g;
+	struct sched_graph *g = calloc(1, sizeof(*g));
+	const uint32_t per_seq = n_seq > 1 ? n_seq : 0;
 
-	*out = NULL;
-	if (n_tokens == 0)
-		return fail(err, err_len, SCHED_ERR_INVALID, "a batch needs at least one token");
-	g = calloc(1, sizeof(*g));
+	b->g = g;
 	if (!g)
-		return fail(err, err_len, SCHED_ERR_NOMEM, "out of memory building a graph");
-	b.g = g;
-	b.cap_nodes = 16 * hp->n_layer + 8;
-	b.cap_tensors = 12 * hp->n_layer + 8;
+		return SCHED_ERR_NOMEM;
+	b->cap_nodes = (16 + per_seq) * hp->n_layer + 8;
+	b->cap_tensors = (12 + 4 * per_seq) * hp->n_layer + per_seq + 8;
 	g->n_tokens = n_tokens;
-	g->nodes = calloc(b.cap_nodes, sizeof(*g->nodes));
-	g->tensors = calloc(b.cap_tensors, sizeof(*g->tensors));
-	g->names = calloc(b.cap_tensors, sizeof(*g->names));
-	g->plan = calloc(b.cap_tensors, sizeof(*g->plan));
-	if (!g->nodes || !g->tensors || !g->names || !g->plan) {
-		sched_graph_free(g);
-		return fail(err, err_len, SCHED_ERR_NOMEM, "out of memory building a graph");
-	}
-
-	g->inp_tokens = new_tensor(&b, "inp_tokens", n_tokens, 1, HAL_TYPE_I32);
-	g->inp_pos = new_tensor(&b, "inp_pos", n_tokens, 1, HAL_TYPE_I32);
+	g->n_seq = n_seq;
+	g->nodes = calloc(b->cap_nodes, sizeof(*g->nodes));
+	g->tensors = calloc(b->cap_tensors, sizeof(*g->tensors));
+	g->names = calloc(b->cap_tensors, sizeof(*g->names));
+	g->plan = calloc(b->cap_tensors, sizeof(*g->plan));
+	if (!g->nodes || !g->tensors || !g->names || !g->plan)
+		return SCHED_ERR_NOMEM;
+	g->inp_tokens = new_tensor(b, "inp_tokens", n_tokens, 1, HAL_TYPE_I32);
+	g->inp_pos = new_tensor(b, "inp_pos", n_tokens, 1, HAL_TYPE_I32);
 	/* the inputs are written before the first node and read throughout: keep them alive */
 	g->plan[0].first = g->plan[1].first = 0;
 	g->plan[0].last = g->plan[1].last = INT32_MAX;
+	return SCHED_OK;
+}
 
-	struct hal_tensor *x = new_tensor(&b, "x", hp->n_embd, n_tokens, HAL_TYPE_F32);
-	add_node(&b, HAL_OP_EMBED, -1, x, (struct hal_tensor *)&m->tok_embd, g->inp_tokens, NULL);
-	for (uint32_t il = 0; il < hp->n_layer; il++)
-		build_layer(&b, m, (int32_t)il, x, &k_cache[il], &v_cache[il]);
+/* The embedding and every layer; returns the residual stream x [n_embd x n_tokens]. */
+static struct hal_tensor *build_layers(struct builder *b, const struct sched_model *m)
+{
+	const struct sched_hparams *hp = &m->hp;
+	struct sched_graph *g = b->g;
+	struct hal_tensor *x = new_tensor(b, "x", hp->n_embd, g->n_tokens, HAL_TYPE_F32);
 
-	/* only the last token's logits are needed: norm and project that row alone */
-	struct hal_tensor *last = new_tensor(&b, "x_last", hp->n_embd, 1, HAL_TYPE_F32);
-	if (last) {
-		uint32_t i = (uint32_t)(last - g->tensors);
-		g->plan[i].view_of = (int32_t)(x - g->tensors);
-		g->plan[i].view_offset = hal_row_bytes(HAL_TYPE_F32, hp->n_embd) * (n_tokens - 1);
-	}
-	struct hal_tensor *xo = rmsnorm(&b, -1, "out_in", last,
-					(struct hal_tensor *)&m->output_norm, hp->rms_eps);
-	g->logits = matmul(&b, -1, "logits", (struct hal_tensor *)&m->output, xo);
+	add_node(b, HAL_OP_EMBED, -1, x, (struct hal_tensor *)&m->tok_embd, g->inp_tokens, NULL);
+	for (uint32_t il = 0; il < hp->n_layer && x; il++)
+		build_layer(b, m, (int32_t)il, x, &b->k_caches[0][il], &b->v_caches[0][il]);
+	return x;
+}
+
+/* Norms and projects xl to the logits, plans the arena; frees the graph on failure. */
+static enum sched_status build_finish(struct builder *b, const struct sched_model *m,
+				      struct hal_tensor *xl, struct sched_graph **out, char *err,
+				      size_t err_len)
+{
+	struct sched_graph *g = b->g;
+	struct hal_tensor *xo = rmsnorm(b, -1, "out_in", xl, (struct hal_tensor *)&m->output_norm,
+					m->hp.rms_eps);
+
+	g->logits = matmul(b, -1, "logits", (struct hal_tensor *)&m->output, xo);
 	/* the caller reads the logits after the last node */
 	if (g->logits)
 		g->plan[g->logits - g->tensors].last = INT32_MAX;
-
-	if (b.nomem) {
+	if (b->nomem) {
 		sched_graph_free(g);
 		return fail(err, err_len, SCHED_ERR_NOMEM, "graph capacity exceeded (internal)");
 	}
 	if (plan_arena(g)) {
+		const uint32_t n_tokens = g->n_tokens;
+
 		sched_graph_free(g);
 		return fail(err, err_len, SCHED_ERR_NOMEM,
 			    "out of memory allocating activations for %u tokens", n_tokens);
 	}
 	*out = g;
+	return SCHED_OK;
+}
+
+enum sched_status sched_graph_build(const struct sched_model *m, uint32_t n_tokens,
+				    struct hal_tensor *k_cache, struct hal_tensor *v_cache,
+				    struct sched_graph **out, char *err, size_t err_len)
+{
+	const struct sched_hparams *hp = &m->hp;
+	struct builder b = { .k_caches = &k_cache, .v_caches = &v_cache };
+
+	*out = NULL;
+	if (n_tokens == 0)
+		return fail(err, err_len, SCHED_ERR_INVALID, "a batch needs at least one token");
+	if (graph_new(&b, hp, n_tokens, 1)) {
+		sched_graph_free(b.g);
+		return fail(err, err_len, SCHED_ERR_NOMEM, "out of memory building a graph");
+	}
+	struct hal_tensor *x = build_layers(&b, m);
+
+	/* only the last token's logits are needed: norm and project that row alone */
+	struct hal_tensor *last = view(&b, x, n_tokens - 1, hp->n_embd, 1,
+				       hal_row_bytes(HAL_TYPE_F32, hp->n_embd) * (n_tokens - 1));
+	if (last)
+		snprintf(b.g->names[last - b.g->tensors], SCHED_NAME_LEN, "x_last");
+	return build_finish(&b, m, last, out, err, err_len);
+}
+
+enum sched_status sched_graph_build_seqs(const struct sched_model *m, uint32_t n_seq,
+					 struct hal_tensor *const *k_caches,
+					 struct hal_tensor *const *v_caches,
+					 struct sched_graph **out, char *err, size_t err_len)
+{
+	struct builder b = { .k_caches = k_caches, .v_caches = v_caches };
+
+	*out = NULL;
+	if (n_seq < 2)
+		return fail(err, err_len, SCHED_ERR_INVALID,
+			    "a multi-sequence graph needs at least two sequences, not %u", n_seq);
+	b.positions = calloc(n_seq, sizeof(*b.positions));
+	if (!b.positions || graph_new(&b, &m->hp, n_seq, n_seq)) {
+		free(b.positions);
+		sched_graph_free(b.g);
+		return fail(err, err_len, SCHED_ERR_NOMEM, "out of memory building a graph");
+	}
+	for (uint32_t s = 0; s < n_seq; s++)
+		b.positions[s] = view(&b, b.g->inp_pos, s, 1, 1, s * sizeof(int32_t));
+	/* every row is a sequence's last token: norm and project them all */
+	struct hal_tensor *x = build_layers(&b, m);
+	enum sched_status st = build_finish(&b, m, x, out, err, err_len);
+
+	free(b.positions);
+	return st;
+}
+
+/* Points sequence s's attention at layer l at its caches, or (apply false) checks it could. */
+static bool bind_seqs(struct sched_graph *g, struct hal_tensor *const *k_caches,
+		      struct hal_tensor *const *v_caches, bool apply)
+{
+	uint32_t i = 0;
+
+	/* the attention nodes come layer by layer, sequence by sequence within a layer */
+	for (uint32_t n = 0; n < g->n_nodes; n++) {
+		struct hal_op *op = &g->nodes[n].op;
+		if (op->kind != HAL_OP_ATTENTION)
+			continue;
+		const uint32_t l = i / g->n_seq, s = i % g->n_seq;
+		struct hal_tensor *kc = &k_caches[s][l], *vc = &v_caches[s][l];
+		i++;
+		if (!apply && (kc->ne[0] != op->src[3]->ne[0] || vc->ne[0] != op->src[4]->ne[0]))
+			return false;
+		if (apply) {
+			op->src[3] = kc;
+			op->src[4] = vc;
+		}
+	}
+	return true;
+}
+
+enum sched_status sched_graph_bind_seqs(struct sched_graph *g, struct hal_tensor *const *k_caches,
+					struct hal_tensor *const *v_caches)
+{
+	if (g->n_seq < 2 || !bind_seqs(g, k_caches, v_caches, false))
+		return SCHED_ERR_INVALID;
+	bind_seqs(g, k_caches, v_caches, true);
 	return SCHED_OK;
 }
 

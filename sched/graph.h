@@ -82,6 +82,11 @@ struct sched_node {
 
 struct sched_graph {
 	uint32_t n_tokens;
+	/*
+	 * 1: one sequence (n_tokens of it). Above 1: a multi-sequence decode graph
+	 * (sched_graph_build_seqs), one token of each sequence per row, n_tokens == n_seq.
+	 */
+	uint32_t n_seq;
 	uint32_t n_nodes;
 	struct sched_node *nodes;
 	/* Activations: data points into arena once sched_graph_alloc() has run. */
@@ -93,7 +98,8 @@ struct sched_graph {
 	/* Inputs the caller fills before each run, and the output it reads. */
 	struct hal_tensor *inp_tokens; /* I32 [n_tokens] */
 	struct hal_tensor *inp_pos;    /* I32 [n_tokens] */
-	struct hal_tensor *logits;     /* F32 [n_vocab] of the last token */
+	struct hal_tensor *logits;     /* F32 [n_vocab] of the last token; [n_vocab x n_seq]
+					* of every sequence's token when n_seq > 1 */
 	/* private: tensor lifetimes and views, used by the arena planner */
 	struct sched_tensor_plan *plan;
 };
@@ -107,6 +113,31 @@ enum sched_status sched_graph_build(const struct sched_model *m, uint32_t n_toke
 				    struct hal_tensor *k_cache, struct hal_tensor *v_cache,
 				    struct sched_graph **out, char *err, size_t err_len);
 void sched_graph_free(struct sched_graph *g);
+
+/*
+ * The decode graph of n_seq >= 2 sequences at once: one token of sequence s in row s of
+ * inp_tokens and inp_pos (each sequence at its own position), against sequence s's caches
+ * k_caches[s][l] and v_caches[s][l] (n_layer each, as for sched_graph_build). Every row-wise op
+ * and every matmul covers all rows, so a matmul reads its weights once for all sequences;
+ * attention is one op per sequence and layer, over one-row views of q, k, v, the output and
+ * the positions, and that sequence's caches: the ops keep their single-sequence semantics
+ * (hal.h), and a row's arithmetic is the arithmetic of the same token in a one-token graph
+ * wherever the backend computes a row independently of the others. logits holds every row.
+ * The caches of different sequences must not overlap (the dependencies assume it).
+ */
+enum sched_status sched_graph_build_seqs(const struct sched_model *m, uint32_t n_seq,
+					 struct hal_tensor *const *k_caches,
+					 struct hal_tensor *const *v_caches,
+					 struct sched_graph **out, char *err, size_t err_len);
+
+/*
+ * Points a multi-sequence graph's attention at other sequences' caches (of the same row
+ * width; non-overlapping), so that one graph serves any set of n_seq sequences: its
+ * dependencies (dag.h) stay valid, as no other op touches a cache. SCHED_ERR_INVALID, and g
+ * untouched, when g has one sequence or a cache's width differs.
+ */
+enum sched_status sched_graph_bind_seqs(struct sched_graph *g, struct hal_tensor *const *k_caches,
+					struct hal_tensor *const *v_caches);
 
 /* Counts of nodes per op kind (for reports and tests). */
 void sched_graph_count_ops(const struct sched_graph *g, uint32_t counts[HAL_OP_COUNT]);

@@ -284,6 +284,43 @@ START_TEST(test_threads_identical)
 }
 END_TEST
 
+/*
+ * A row's result does not depend on the batch around it (batched decoding, driver/batch.c,
+ * relies on it): the rows of a 5-, 9- and 23-token matmul (4-token tiles and single rows;
+ * with AMX a 16-token tile and one over the padding) are the bits of each row alone (T = 1,
+ * the decode path).
+ */
+START_TEST(test_rows_independent_of_batch)
+{
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
+	const uint32_t K = 160, N = 40, Ts[] = { 5, 9, 23 }, T_MAX = 23;
+
+	for (size_t i = 0; i < N_ISA; i++) {
+		for (size_t ty = 0; ty < 4; ty++) {
+			uint64_t seed = 11;
+			void *wd = make_weight(types[ty], K, N, &seed);
+			float *x = rand_floats((size_t)K * T_MAX, &seed, 1.0f);
+			float *alone[23];
+
+			for (uint32_t t = 0; t < T_MAX; t++)
+				alone[t] = matmul_on(isas[i], 2, types[ty], wd, x + (size_t)t * K, K, N, 1);
+			for (size_t k = 0; k < 3 && alone[0]; k++) {
+				float *y = matmul_on(isas[i], 2, types[ty], wd, x, K, N, Ts[k]);
+				for (uint32_t t = 0; t < Ts[k]; t++)
+					ck_assert_msg(!memcmp(y + (size_t)t * N, alone[t], sizeof(float) * N),
+						      "%s %s: row %u of %u differs from the row alone",
+						      isas[i], hal_type_name(types[ty]), t, Ts[k]);
+				free(y);
+			}
+			for (uint32_t t = 0; t < T_MAX; t++)
+				free(alone[t]);
+			free(wd);
+			free(x);
+		}
+	}
+}
+END_TEST
+
 /* The AMX tiles do the AVX-512 path's arithmetic: the same bits, token by token. */
 START_TEST(test_amx_same_bits)
 {
@@ -722,6 +759,7 @@ static Suite *cpu_fast_suite(void)
 	tcase_add_test(ops, test_matmul_quant);
 	tcase_add_test(ops, test_matmul_float);
 	tcase_add_test(ops, test_threads_identical);
+	tcase_add_test(ops, test_rows_independent_of_batch);
 	tcase_add_test(ops, test_amx_same_bits);
 	tcase_add_test(ops, test_rmsnorm);
 	tcase_add_test(ops, test_rope);

@@ -141,9 +141,10 @@ static void check_arena(const struct sched_graph *g)
 			size_t sb = hal_tensor_bytes(&g->tensors[b]);
 			bool live_together = first[a] <= last[b] && first[b] <= last[a];
 			bool overlap = pa < pb + sb && pb < pa + sa;
-			/* x_last is a view into x by design */
+			/* x_last and the per-sequence rows "name[s]" are views by design */
 			bool view = !strcmp(g->tensors[a].name, "x_last") ||
-				    !strcmp(g->tensors[b].name, "x_last");
+				    !strcmp(g->tensors[b].name, "x_last") ||
+				    strchr(g->tensors[a].name, '[') || strchr(g->tensors[b].name, '[');
 			ck_assert_msg(!(live_together && overlap) || view,
 				      "%s and %s are live together and share memory",
 				      g->tensors[a].name, g->tensors[b].name);
@@ -316,6 +317,73 @@ START_TEST(empty_batch_refused)
 }
 END_TEST
 
+/* Sequence s's attention at layer l reads its caches and its own row of q and positions. */
+static void check_seq_attention(const struct sched_graph *g, const struct hal_op *op, uint32_t l,
+				uint32_t s, struct hal_tensor *const *kc, struct hal_tensor *const *vc)
+{
+	const struct hal_tensor *q = NULL;
+	char msg[256];
+
+	ck_assert_msg(hal_op_check(op, msg, sizeof(msg)) == HAL_OK, "%s", msg);
+	ck_assert_ptr_eq(op->src[3], &kc[s][l]);
+	ck_assert_ptr_eq(op->src[4], &vc[s][l]);
+	ck_assert_uint_eq(op->src[0]->ne[1], 1);
+	ck_assert_ptr_eq(op->src[5]->data, (int32_t *)g->inp_pos->data + s);
+	for (uint32_t i = 0; i < g->n_nodes && !q; i++)
+		if (g->nodes[i].layer == (int32_t)l && g->nodes[i].op.kind == HAL_OP_ROPE)
+			q = g->nodes[i].op.dst; /* the first rope of a layer rotates q */
+	ck_assert_ptr_eq(op->src[0]->data, (const char *)q->data + s * hal_row_bytes(q->type, q->ne[0]));
+}
+
+START_TEST(multi_sequence_graph)
+{
+	enum { L = 2, S = 5 };
+	struct fake_model fm;
+	struct sched_model m;
+	struct sched_graph *g = (void *)1;
+	struct hal_tensor *kc[S], *vc[S];
+	float *store[S];
+	char err[256];
+	uint32_t counts[HAL_OP_COUNT], a = 0;
+
+	fake_init(&fm, 64, L, 4, 2, 128, 96, false);
+	ck_assert_int_eq(sched_model_bind(&fm.hp, fake_lookup, &fm, &m, err, sizeof(err)), SCHED_OK);
+	for (int s = 0; s < S; s++)
+		make_caches(&fm.hp, 16 + 8 * s, &kc[s], &vc[s], &store[s]);
+	ck_assert_int_eq(sched_graph_build_seqs(&m, 1, kc, vc, &g, err, sizeof(err)),
+			 SCHED_ERR_INVALID);
+	ck_assert_ptr_null(g);
+	ck_assert_int_eq(sched_graph_build_seqs(&m, 3, kc, vc, &g, err, sizeof(err)), SCHED_OK);
+	/* one attention per sequence and layer; the matmuls as many as for one sequence */
+	sched_graph_count_ops(g, counts);
+	ck_assert_uint_eq(counts[HAL_OP_ATTENTION], 3 * L);
+	ck_assert_uint_eq(counts[HAL_OP_MATMUL], 7 * L + 1);
+	ck_assert_uint_eq(g->n_seq, 3);
+	ck_assert_uint_eq(g->logits->ne[0], 96);
+	ck_assert_uint_eq(g->logits->ne[1], 3);
+	check_arena(g);
+	/* bound again to sequences 2, 4, 0: each attention follows its sequence */
+	struct hal_tensor *k2[3] = { kc[2], kc[4], kc[0] }, *v2[3] = { vc[2], vc[4], vc[0] };
+	ck_assert_int_eq(sched_graph_bind_seqs(g, k2, v2), SCHED_OK);
+	for (uint32_t i = 0; i < 3; i++)
+		((int32_t *)g->inp_pos->data)[i] = (int32_t)i;
+	for (uint32_t i = 0; i < g->n_nodes; i++)
+		if (g->nodes[i].op.kind == HAL_OP_ATTENTION) {
+			check_seq_attention(g, &g->nodes[i].op, a / 3, a % 3, k2, v2);
+			a++;
+		}
+	sched_graph_free(g);
+	/* a one-sequence graph has nothing to bind */
+	ck_assert_int_eq(sched_graph_build(&m, 1, kc[0], vc[0], &g, err, sizeof(err)), SCHED_OK);
+	ck_assert_int_eq(sched_graph_bind_seqs(g, kc, vc), SCHED_ERR_INVALID);
+	sched_graph_free(g);
+	for (int s = 0; s < S; s++)
+		free(kc[s]), free(vc[s]), free(store[s]);
+	sched_model_release(&m);
+	fake_free(&fm);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("graph");
@@ -328,6 +396,7 @@ int main(void)
 	tcase_add_test(tc, norm_must_be_f32);
 	tcase_add_test(tc, embedding_vocab_mismatch);
 	tcase_add_test(tc, empty_batch_refused);
+	tcase_add_test(tc, multi_sequence_graph);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

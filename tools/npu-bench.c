@@ -8,11 +8,15 @@
  *                  backend on the shapes of a 4096 x 14336 layer and of the ~130 M model,
  *                  printing each kernel's ratio to the ceiling of the same run that bounds it.
  *   npu-bench e2e  prefill and decode tokens/s of a model through the public API (medians).
+ *   npu-bench batch  aggregate decode tokens/s of 1, 4, 8, ... sessions batched together
+ *                  (enpu_session_eval_many) and the ratio to one session, in the same run
+ *                  (tools/bench/batch_bench.c).
  *   npu-bench calibrate  measures the cpu and gpu devices and writes a device profile
  *                  (tools/bench/calibrate.c does the measuring, so that a test can run it).
  *
  * The machine's bandwidth drifts from minute to minute: compare ratios, not absolute figures.
  */
+#include "bench/batch_bench.h"
 #include "bench/calibrate.h"
 #include "bench/measure.h"
 #include "bench/sched_bench.h"
@@ -32,7 +36,7 @@
 
 struct opts {
 	uint32_t threads, reps, prompt, gen;
-	const char *model, *device, *output, *base;
+	const char *model, *device, *output, *base, *sizes;
 	bool no_gpu;
 };
 
@@ -397,6 +401,28 @@ out:
 	return rc;
 }
 
+/* ---- batch ------------------------------------------------------------------------------- */
+
+static int cmd_batch(const struct opts *o)
+{
+	struct bench_batch_options b = {
+		.model = o->model, .device = o->device, .threads = o->threads,
+		.reps = o->reps ? o->reps : 5, .prompt = o->prompt ? o->prompt : 32,
+		.steps = o->gen ? o->gen : 32,
+	};
+
+	if (!o->model) {
+		fprintf(stderr, "npu-bench batch: -m MODEL.gguf is required\n");
+		return 2;
+	}
+	if (bench_batch_parse_sizes(o->sizes ? o->sizes : "1,4,8", &b)) {
+		fprintf(stderr, "npu-bench batch: --sizes '%s': numbers 1..%d separated by commas, "
+			"at most %d\n", o->sizes, ENPU_EVAL_MANY_MAX, BENCH_BATCH_MAX_SIZES);
+		return 2;
+	}
+	return bench_batch_main(&b);
+}
+
 /* ---- calibrate ---------------------------------------------------------------------------- */
 
 static const char calib_notes[] =
@@ -467,6 +493,8 @@ static void usage(FILE *f)
 		"usage: npu-bench cpu [--threads N] [--reps N]\n"
 		"       npu-bench e2e -m MODEL.gguf [--threads N] [--prompt-tokens N]\n"
 		"                     [--gen-tokens N] [--reps N] [--device D]\n"
+		"       npu-bench batch -m MODEL.gguf [--threads N] [--sizes 1,4,8] [--reps N]\n"
+		"                     [--prompt-tokens N] [--gen-tokens N] [--device D]\n"
 		"       npu-bench calibrate [-o FILE] [--base PROFILE] [--reps N] [--threads N]\n"
 		"                     [--no-gpu]\n"
 		"       npu-bench sched --help\n"
@@ -478,6 +506,10 @@ static void usage(FILE *f)
 		"     prefill (and on AMX the rate of the blocks' float scaling alone).\n"
 		"     ENPU_CPU_ISA=scalar|avx2|avxvnni|avx512|amx|neon picks the kernels.\n"
 		"e2e: prefill and decode tokens/s through the public API, median of --reps runs.\n"
+		"batch: n sessions decoding together, one enpu_session_eval_many per step: aggregate\n"
+		"     tokens/s per n (median and range of --reps rounds, the sizes interleaved) and\n"
+		"     its ratio to one session in the same round (median and range over the rounds;\n"
+		"     defaults: 32 prompt tokens, 32 steps, 5 rounds).\n"
 		"calibrate: measures devices cpu and (if it opens) gpu on the ~130 M model's shapes\n"
 		"     (bandwidth, per-op rates, matmul type scales, launch and sync overhead) and\n"
 		"     writes a device profile from the base profile (default: host), whose power\n"
@@ -489,7 +521,8 @@ static void usage(FILE *f)
 		"  -m, --model FILE       model for e2e (make one with npu-mkmodel)\n"
 		"  -p, --prompt-tokens N  prefill length (default 128)\n"
 		"  -n, --gen-tokens N     decoded tokens per run (default 64)\n"
-		"  -d, --device D         device for e2e (default cpu)\n"
+		"  -d, --device D         device for e2e and batch (default cpu)\n"
+		"  -s, --sizes LIST       batch: numbers of sessions, comma-separated (default 1,4,8)\n"
 		"  -o, --output FILE      calibrate: profile to write (default ./host.prof)\n"
 		"  -b, --base PROFILE     calibrate: name or path of the profile to start from\n"
 		"      --no-gpu           calibrate: do not open the OpenCL device\n"
@@ -508,10 +541,11 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "base", required_argument, NULL, 'b' },
 		{ "no-gpu", no_argument, NULL, 'G' },
+		{ "sizes", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .prompt = 128, .gen = 64 };
+	struct opts o = { 0 };
 	const char *cmd;
 	int c;
 
@@ -524,7 +558,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "sched"))
 		return bench_sched_main(argc - 1, argv + 1);
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "t:r:m:p:n:d:o:b:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:r:m:p:n:d:o:b:s:h", longopts, NULL)) != -1) {
 		long v = optarg ? strtol(optarg, NULL, 10) : 0;
 
 		if (strchr("trpn", c) && (v <= 0 || v > 1000000)) {
@@ -541,6 +575,7 @@ int main(int argc, char **argv)
 		case 'o': o.output = optarg; break;
 		case 'b': o.base = optarg; break;
 		case 'G': o.no_gpu = true; break;
+		case 's': o.sizes = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -549,8 +584,12 @@ int main(int argc, char **argv)
 		o.reps = o.reps ? o.reps : 10;
 		return cmd_cpu(&o);
 	}
+	if (!strcmp(cmd, "batch"))
+		return cmd_batch(&o);
 	if (!strcmp(cmd, "e2e")) {
 		o.reps = o.reps ? o.reps : 5;
+		o.prompt = o.prompt ? o.prompt : 128;
+		o.gen = o.gen ? o.gen : 64;
 		if (!o.model) {
 			fprintf(stderr, "npu-bench e2e: -m MODEL.gguf is required\n");
 			return 2;
@@ -561,7 +600,7 @@ int main(int argc, char **argv)
 		o.reps = o.reps ? o.reps : 10;
 		return cmd_calibrate(&o);
 	}
-	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, calibrate, sched)\n", cmd);
+	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, batch, calibrate, sched)\n", cmd);
 	usage(stderr);
 	return 2;
 }

@@ -218,6 +218,43 @@ ENPU_API enpu_status enpu_session_reset(enpu_session *session);
  */
 ENPU_API enpu_status enpu_session_eval(enpu_session *session, const enpu_token *tokens, size_t n);
 
+/* Most sessions one enpu_session_eval_many() call takes. */
+#define ENPU_EVAL_MANY_MAX 64
+
+/*
+ * Batched decoding: appends tokens[i] to sessions[i], for n sessions of one model, and
+ * computes each one's logits, as one graph run in which every matmul reads its weights once
+ * for all n (each session keeps its own position and KV cache). Each session's logits (and
+ * so whatever enpu_sample() picks from them) are bit-identical to what enpu_session_eval()
+ * of that one token would give on the same session: the CPU, reference CPU and NPU backends
+ * compute every row of a batch as they compute it alone (the tests check it). Blocks until
+ * all n are done. n == 1 is enpu_session_eval(sessions[0], tokens, 1).
+ *
+ * The graph of n sessions is built on first use and kept by the model (like a session's
+ * decode graph), whichever sessions later use it. Ops are placed by the fixed rule (see
+ * enpu_session_options.placement), also for sessions created with "auto": such a session's
+ * batched logits are the fixed rule's, equal to its own only where both rules run each op on
+ * the same device (e.g. a context with one device). The run has the highest priority among
+ * the sessions. Each session's device usage (enpu_session_device_usage)
+ * gets an equal share of the run's, and a tracing session (the first in the array, if several
+ * trace) records the run's ops.
+ *
+ * Ownership: the arrays are only read during the call; the sessions stay the caller's.
+ * Thread safety: the call counts as a call on each of the n sessions (no other call on any of
+ * them may overlap it); calls on disjoint sets of sessions may run from several threads, and
+ * two calls with the same n on one model take turns on that model's graph for n.
+ *
+ * Errors (nothing is evaluated then: every session keeps its tokens, logits and position):
+ * ENPU_ERR_INVALID_ARG for NULL arrays, n == 0 or above ENPU_EVAL_MANY_MAX, a NULL session,
+ * a session that appears twice, sessions of different models, or a token outside the
+ * vocabulary; ENPU_ERR_CONTEXT_FULL when a session's window is full; ENPU_ERR_NO_MEMORY;
+ * ENPU_ERR_DEVICE when an op fails. The message (enpu_last_error on sessions[0]'s context)
+ * names the session's index. When sessions, sessions[0] is NULL or n is 0 there is no
+ * context to record a message in: only the status says so.
+ */
+ENPU_API enpu_status enpu_session_eval_many(enpu_session *const *sessions,
+					    const enpu_token *tokens, size_t n);
+
 /* The logits (n_vocab floats) of the last evaluated token, valid until the next eval/reset. */
 ENPU_API enpu_status enpu_session_logits(enpu_session *session, const float **out_logits,
 					 size_t *out_n_vocab);

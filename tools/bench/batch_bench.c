@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/* batch_bench.c - `npu-bench batch`: batched decoding's aggregate tokens/s against one session. */
+#include "bench/batch_bench.h"
+
+#include "bench/measure.h"
+#include "edge_npu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int bench_batch_parse_sizes(const char *list, struct bench_batch_options *o)
+{
+	const char *p = list;
+
+	o->n_sizes = 1;
+	o->sizes[0] = 1;
+	while (*p) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+
+		if (end == p || v < 1 || v > ENPU_EVAL_MANY_MAX || (*end && *end != ','))
+			return -1;
+		if (v > 1 && o->n_sizes == BENCH_BATCH_MAX_SIZES)
+			return -1;
+		if (v > 1)
+			o->sizes[o->n_sizes++] = (uint32_t)v;
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+/* What one size needs: its sessions and this round's measurements. */
+struct size_run {
+	uint32_t n;
+	enpu_session *s[ENPU_EVAL_MANY_MAX];
+	enpu_token tok[ENPU_EVAL_MANY_MAX];
+	double *tps; /* per round */
+};
+
+/* Session i's prompt: prompt tokens of its own (so that the sessions differ). */
+static int prefill(enpu_session *s, const struct bench_batch_options *o, uint32_t i,
+		   uint32_t n_vocab)
+{
+	enpu_token *t = malloc(sizeof(*t) * o->prompt);
+	uint64_t seed = 1000 + i;
+	int rc;
+
+	if (!t)
+		return -1;
+	for (uint32_t k = 0; k < o->prompt; k++)
+		t[k] = (enpu_token)(3 + bench_rng_next(&seed) % (n_vocab - 3));
+	rc = enpu_session_reset(s) || enpu_session_eval(s, t, o->prompt) ? -1 : 0;
+	free(t);
+	return rc;
+}
+
+/* One step of every session of r: a greedy pick each, then one batched evaluation. */
+static int decode_step(struct size_run *r)
+{
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+
+	for (uint32_t i = 0; i < r->n; i++)
+		if (enpu_sample(r->s[i], &greedy, NULL, &r->tok[i]))
+			return -1;
+	return enpu_session_eval_many(r->s, r->tok, r->n) ? -1 : 0;
+}
+
+/* Round `round` of size r: prefill, one untimed step (the graph is built), the timed steps. */
+static int measure(struct size_run *r, const struct bench_batch_options *o, uint32_t round,
+		   uint32_t n_vocab)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		if (prefill(r->s[i], o, i, n_vocab))
+			return -1;
+	if (decode_step(r))
+		return -1;
+	const double t0 = bench_now_s();
+	for (uint32_t k = 0; k < o->steps; k++)
+		if (decode_step(r))
+			return -1;
+	r->tps[round] = (double)r->n * o->steps / (bench_now_s() - t0);
+	return 0;
+}
+
+static void range_of(const double *v, uint32_t n, double *lo, double *hi)
+{
+	*lo = *hi = v[0];
+	for (uint32_t i = 1; i < n; i++) {
+		*lo = v[i] < *lo ? v[i] : *lo;
+		*hi = v[i] > *hi ? v[i] : *hi;
+	}
+}
+
+/*
+ * Per size: tokens/s (median, range) and the ratio to one session round by round (median,
+ * range): a round measures the sizes back to back, so its ratio sees one load of a shared
+ * machine where the medians of the sizes may come from different minutes.
+ */
+static void report(const struct size_run *runs, const struct bench_batch_options *o,
+		   double *tmp)
+{
+	printf("%9s %10s %21s %9s %19s\n", "sessions", "tokens/s", "range", "vs one",
+	       "range per round");
+	for (uint32_t k = 0; k < o->n_sizes; k++) {
+		double lo, hi, rlo, rhi;
+
+		for (uint32_t r = 0; r < o->reps; r++)
+			tmp[r] = runs[k].tps[r] / runs[0].tps[r];
+		range_of(tmp, o->reps, &rlo, &rhi);
+		const double ratio = bench_median(tmp, o->reps); /* sorts tmp, never tps */
+		memcpy(tmp, runs[k].tps, sizeof(double) * o->reps);
+		range_of(tmp, o->reps, &lo, &hi);
+		printf("%9u %10.1f %10.1f .. %7.1f %8.2fx %8.2f .. %6.2fx\n", runs[k].n,
+		       bench_median(tmp, o->reps), lo, hi, ratio, rlo, rhi);
+	}
+}
+
+/* Sessions for every size, then the rounds, sizes interleaved within each. */
+static int run_all(enpu_model *m, struct size_run *runs, const struct bench_batch_options *o,
+		   uint32_t n_vocab)
+{
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+
+	so.n_ctx = o->prompt + o->steps + 2;
+	for (uint32_t k = 0; k < o->n_sizes; k++) {
+		runs[k].n = o->sizes[k];
+		runs[k].tps = calloc(o->reps, sizeof(double));
+		if (!runs[k].tps)
+			return -1;
+		for (uint32_t i = 0; i < runs[k].n; i++)
+			if (enpu_session_create(m, &so, &runs[k].s[i]))
+				return -1;
+	}
+	for (uint32_t r = 0; r < o->reps; r++)
+		for (uint32_t k = 0; k < o->n_sizes; k++)
+			if (measure(&runs[k], o, r, n_vocab))
+				return -1;
+	double *tmp = calloc(o->reps, sizeof(double));
+	if (!tmp)
+		return -1;
+	report(runs, o, tmp);
+	free(tmp);
+	return 0;
+}
+
+int bench_batch_main(const struct bench_batch_options *o)
+{
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	struct enpu_model_info info = ENPU_MODEL_INFO_INIT;
+	struct size_run runs[BENCH_BATCH_MAX_SIZES] = { 0 };
+	enpu_context *ctx = NULL;
+	enpu_model *m = NULL;
+	int rc = 1;
+
+	co.device = o->device;
+	co.n_threads = o->threads;
+	if (enpu_context_create(&co, &ctx)) {
+		fprintf(stderr, "npu-bench batch: %s\n", enpu_last_error(NULL));
+		return 1;
+	}
+	if (enpu_model_load(ctx, o->model, NULL, &m) || enpu_model_info(m, &info)) {
+		fprintf(stderr, "npu-bench batch: %s: %s\n", o->model, enpu_last_error(ctx));
+		goto out;
+	}
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	printf("npu-bench batch: %s, device %s, %u threads, prompt %u, %u decode steps, "
+	       "%u rounds (median and range)\n", o->model, o->device ? o->device : "cpu",
+	       o->threads ? o->threads : (uint32_t)(online > 0 ? online : 1), o->prompt, o->steps,
+	       o->reps);
+	if (run_all(m, runs, o, info.n_vocab)) {
+		fprintf(stderr, "npu-bench batch: %s\n", enpu_last_error(ctx));
+		goto out;
+	}
+	rc = 0;
+out:
+	for (uint32_t k = 0; k < BENCH_BATCH_MAX_SIZES; k++) {
+		for (uint32_t i = 0; i < runs[k].n; i++)
+			enpu_session_free(runs[k].s[i]);
+		free(runs[k].tps);
+	}
+	enpu_model_free(m);
+	enpu_context_destroy(ctx);
+	return rc;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* batch_bench.h - `npu-bench batch`: aggregate decode tokens/s of n sessions batched together. */
+#ifndef EDGE_NPU_TOOLS_BENCH_BATCH_BENCH_H
+#define EDGE_NPU_TOOLS_BENCH_BATCH_BENCH_H
+
+#include <stdint.h>
+
+#define BENCH_BATCH_MAX_SIZES 16
+
+struct bench_batch_options {
+	const char *model;
+	const char *device;  /* NULL: cpu */
+	uint32_t threads;    /* 0: one per online core */
+	uint32_t reps;       /* rounds over all sizes; medians and ranges over them */
+	uint32_t prompt;     /* tokens each session prefills before the timed steps */
+	uint32_t steps;      /* timed decode steps per round */
+	uint32_t n_sizes;
+	uint32_t sizes[BENCH_BATCH_MAX_SIZES]; /* sessions decoding at once; sizes[0] is 1 */
+};
+
+/*
+ * Parses a list such as "1,4,8" into o->sizes (1 first, added when missing; each 1 ..
+ * ENPU_EVAL_MANY_MAX). -1 when the list is malformed.
+ */
+int bench_batch_parse_sizes(const char *list, struct bench_batch_options *o);
+
+/*
+ * For each round, for each size n: n sessions prefill distinct prompts of the same length
+ * (untimed), then take `steps` decode steps together, each a greedy sample per session and one
+ * enpu_session_eval_many() of all n (timed). Prints per size the aggregate tokens/s (median
+ * and range over the rounds) and its ratio to one session's in the same round (median and
+ * range over the rounds: the sizes of a round run back to back, under one load of a shared
+ * machine). Returns the exit status.
+ */
+int bench_batch_main(const struct bench_batch_options *o);
+
+#endif

@@ -292,6 +292,35 @@ START_TEST(bad_input)
 END_TEST
 
 /*
+ * A batch of sessions that generations left with a pending token evaluates those first: the
+ * same logits as each session going on alone.
+ */
+START_TEST(eval_many_takes_pending_tokens_first)
+{
+	struct rig r;
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+	const enpu_token next[2] = { 42, 43 };
+
+	rig_open(&r, 4);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(enpu_generate(r.s[i], i % 2 ? "Hello" : "Once upon", 3, &greedy,
+					       NULL, NULL, NULL), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval_many(r.s, next, 2), ENPU_OK);
+	for (int i = 0; i < 2; i++) {
+		const float *a, *b;
+		size_t na, nb;
+
+		ck_assert_int_eq(enpu_session_eval(r.s[2 + i], &next[i], 1), ENPU_OK);
+		ck_assert_uint_eq(enpu_session_n_past(r.s[i]), enpu_session_n_past(r.s[2 + i]));
+		ck_assert_int_eq(enpu_session_logits(r.s[i], &a, &na), ENPU_OK);
+		ck_assert_int_eq(enpu_session_logits(r.s[2 + i], &b, &nb), ENPU_OK);
+		ck_assert(!memcmp(a, b, na * sizeof(float)));
+	}
+	rig_close(&r);
+}
+END_TEST
+
+/*
  * The example program (driver/examples/jobs_epoll.c) as a user runs it: three requests from
  * one epoll loop, each streamed, the third cancelled after its third token.
  */
@@ -322,6 +351,7 @@ int main(void)
 	tcase_add_test(tc, cancel_stops_a_generation);
 	tcase_add_test(tc, completion_queue_delivers_each_job_once);
 	tcase_add_test(tc, bad_input);
+	tcase_add_test(tc, eval_many_takes_pending_tokens_first);
 	tcase_add_test(tc, example_program_runs);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

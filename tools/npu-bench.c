@@ -38,6 +38,7 @@ struct opts {
 	uint32_t threads, reps, prompt, gen;
 	const char *model, *device, *output, *base, *sizes;
 	bool no_gpu;
+	bool jobs;
 };
 
 
@@ -408,7 +409,7 @@ static int cmd_batch(const struct opts *o)
 	struct bench_batch_options b = {
 		.model = o->model, .device = o->device, .threads = o->threads,
 		.reps = o->reps ? o->reps : 5, .prompt = o->prompt ? o->prompt : 32,
-		.steps = o->gen ? o->gen : 32,
+		.steps = o->gen ? o->gen : 32, .jobs = o->jobs,
 	};
 
 	if (!o->model) {
@@ -523,6 +524,8 @@ static void usage(FILE *f)
 		"  -n, --gen-tokens N     decoded tokens per run (default 64)\n"
 		"  -d, --device D         device for e2e and batch (default cpu)\n"
 		"  -s, --sizes LIST       batch: numbers of sessions, comma-separated (default 1,4,8)\n"
+		"      --jobs             batch: through async generate jobs (the job thread batches\n"
+		"                         their steps), and one session's against enpu_generate\n"
 		"  -o, --output FILE      calibrate: profile to write (default ./host.prof)\n"
 		"  -b, --base PROFILE     calibrate: name or path of the profile to start from\n"
 		"      --no-gpu           calibrate: do not open the OpenCL device\n"
@@ -542,6 +545,7 @@ int main(int argc, char **argv)
 		{ "base", required_argument, NULL, 'b' },
 		{ "no-gpu", no_argument, NULL, 'G' },
 		{ "sizes", required_argument, NULL, 's' },
+		{ "jobs", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -575,6 +579,7 @@ int main(int argc, char **argv)
 		case 'o': o.output = optarg; break;
 		case 'b': o.base = optarg; break;
 		case 'G': o.no_gpu = true; break;
+		case 'J': o.jobs = true; break;
 		case 's': o.sizes = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -37,6 +37,7 @@ struct size_run {
 	enpu_session *s[ENPU_EVAL_MANY_MAX];
 	enpu_token tok[ENPU_EVAL_MANY_MAX];
 	double *tps; /* per round */
+	double *blocking_tps; /* --jobs, one session: enpu_generate's, per round */
 };
 
 /* Session i's prompt: prompt tokens of its own (so that the sessions differ). */
@@ -67,6 +68,38 @@ static int decode_step(struct size_run *r)
 	return enpu_session_eval_many(r->s, r->tok, r->n) ? -1 : 0;
 }
 
+/* `steps` tokens of every session of r as generate jobs submitted at once, until all end. */
+static int job_steps(struct size_run *r, const struct bench_batch_options *o)
+{
+	enpu_job *j[ENPU_EVAL_MANY_MAX] = { NULL };
+	int rc = 0;
+
+	for (uint32_t i = 0; i < r->n && !rc; i++) {
+		struct enpu_job_options jo = ENPU_JOB_OPTIONS_INIT;
+
+		jo.kind = ENPU_JOB_GENERATE;
+		jo.prompt = ""; /* continue from the prefill */
+		jo.n_predict = o->steps;
+		rc = enpu_job_submit(r->s[i], &jo, &j[i]) ? -1 : 0;
+	}
+	for (uint32_t i = 0; i < r->n; i++) {
+		struct enpu_job_result res = ENPU_JOB_RESULT_INIT;
+
+		if (j[i] && (enpu_job_wait(j[i], -1) || enpu_job_result(j[i], &res) || res.status))
+			rc = -1;
+		enpu_job_free(j[i]);
+	}
+	return rc;
+}
+
+/* The blocking call for one session, the same work as job_steps: the async overhead's base. */
+static int blocking_steps(struct size_run *r, const struct bench_batch_options *o)
+{
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+
+	return enpu_generate(r->s[0], "", o->steps, &greedy, NULL, NULL, NULL) ? -1 : 0;
+}
+
 /* Round `round` of size r: prefill, one untimed step (the graph is built), the timed steps. */
 static int measure(struct size_run *r, const struct bench_batch_options *o, uint32_t round,
 		   uint32_t n_vocab)
@@ -77,10 +110,20 @@ static int measure(struct size_run *r, const struct bench_batch_options *o, uint
 	if (decode_step(r))
 		return -1;
 	const double t0 = bench_now_s();
-	for (uint32_t k = 0; k < o->steps; k++)
+	for (uint32_t k = 0; k < o->steps && !o->jobs; k++)
 		if (decode_step(r))
 			return -1;
+	if (o->jobs && job_steps(r, o))
+		return -1;
 	r->tps[round] = (double)r->n * o->steps / (bench_now_s() - t0);
+	if (o->jobs && r->n == 1) { /* the same again, blocking */
+		if (prefill(r->s[0], o, 0, n_vocab) || decode_step(r))
+			return -1;
+		const double t1 = bench_now_s();
+		if (blocking_steps(r, o))
+			return -1;
+		r->blocking_tps[round] = (double)o->steps / (bench_now_s() - t1);
+	}
 	return 0;
 }
 
@@ -127,7 +170,8 @@ static int run_all(enpu_model *m, struct size_run *runs, const struct bench_batc
 	for (uint32_t k = 0; k < o->n_sizes; k++) {
 		runs[k].n = o->sizes[k];
 		runs[k].tps = calloc(o->reps, sizeof(double));
-		if (!runs[k].tps)
+		runs[k].blocking_tps = calloc(o->reps, sizeof(double));
+		if (!runs[k].tps || !runs[k].blocking_tps)
 			return -1;
 		for (uint32_t i = 0; i < runs[k].n; i++)
 			if (enpu_session_create(m, &so, &runs[k].s[i]))
@@ -141,6 +185,15 @@ static int run_all(enpu_model *m, struct size_run *runs, const struct bench_batc
 	if (!tmp)
 		return -1;
 	report(runs, o, tmp);
+	if (o->jobs) {
+		double lo, hi;
+
+		for (uint32_t r = 0; r < o->reps; r++)
+			tmp[r] = 100.0 * (runs[0].blocking_tps[r] / runs[0].tps[r] - 1.0);
+		range_of(tmp, o->reps, &lo, &hi);
+		printf("async overhead per decode step, one session: %+.1f %% of the blocking "
+		       "enpu_generate (range %+.1f .. %+.1f %%)\n", bench_median(tmp, o->reps), lo, hi);
+	}
 	free(tmp);
 	return 0;
 }
@@ -179,6 +232,7 @@ out:
 		for (uint32_t i = 0; i < runs[k].n; i++)
 			enpu_session_free(runs[k].s[i]);
 		free(runs[k].tps);
+		free(runs[k].blocking_tps);
 	}
 	enpu_model_free(m);
 	enpu_context_destroy(ctx);

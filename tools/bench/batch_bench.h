@@ -3,6 +3,7 @@
 #ifndef EDGE_NPU_TOOLS_BENCH_BATCH_BENCH_H
 #define EDGE_NPU_TOOLS_BENCH_BATCH_BENCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define BENCH_BATCH_MAX_SIZES 16
@@ -16,6 +17,12 @@ struct bench_batch_options {
 	uint32_t steps;      /* timed decode steps per round */
 	uint32_t n_sizes;
 	uint32_t sizes[BENCH_BATCH_MAX_SIZES]; /* sessions decoding at once; sizes[0] is 1 */
+	/*
+	 * Through async generate jobs (the context's job thread batches their steps) instead of
+	 * explicit enpu_session_eval_many calls; one session's jobs are also timed against the
+	 * blocking enpu_generate (the async overhead).
+	 */
+	bool jobs;
 };
 
 /*

@@ -1101,10 +1101,8 @@ static void add_cost(struct npu_counters *j, const struct cost *k)
 	j->cmds++;
 }
 
-/* Folds a job's counters into the engine's cumulative ones. */
-static void account_job(struct npu_engine *e, const struct npu_job_stats *js)
+void npu_counters_add(struct npu_counters *t, u64 *fj_rem, const struct npu_job_stats *js)
 {
-	struct npu_counters *t = &e->total;
 	u64 pj;
 
 	t->busy_cycles += js->c.busy_cycles;
@@ -1116,10 +1114,10 @@ static void account_job(struct npu_engine *e, const struct npu_job_stats *js)
 	t->jobs += js->c.jobs;
 	t->errors += js->c.errors;
 	t->stalls += js->c.stalls;
-	e->energy_fj_rem += js->energy_fj;
-	pj = npu_div_u64(e->energy_fj_rem, 1000);
+	*fj_rem += js->energy_fj;
+	pj = npu_div_u64(*fj_rem, 1000);
 	t->energy_pj += pj;
-	e->energy_fj_rem -= pj * 1000;
+	*fj_rem -= pj * 1000;
 }
 
 /* The current command is kept decoded in the cursor's opaque words: it must fit. */
@@ -1265,7 +1263,7 @@ void npu_exec_finish(struct npu_engine *e, struct npu_exec *x, struct npu_job_st
 	js->energy_fj = job_energy_fj(e, &js->c);
 	js->c.energy_pj = npu_div_u64(js->energy_fj, 1000);
 	js->time_ns = npu_cycles_to_ns(js->c.busy_cycles, js->opp);
-	account_job(e, js);
+	npu_counters_add(&e->total, &e->energy_fj_rem, js);
 	if (stats)
 		*stats = *js;
 }

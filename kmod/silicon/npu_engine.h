@@ -374,6 +374,14 @@ void npu_exec_abort(struct npu_exec *x, u32 code, const char *reason);
 void npu_exec_finish(struct npu_engine *e, struct npu_exec *x, struct npu_job_stats *stats);
 
 /**
+ * npu_counters_add() - folds a job's counters into cumulative ones.
+ * @t: the cumulative counters.
+ * @fj_rem: femtojoules not yet counted in @t->energy_pj (carried between calls).
+ * @js: the job's stats.
+ */
+void npu_counters_add(struct npu_counters *t, u64 *fj_rem, const struct npu_job_stats *js);
+
+/**
  * npu_error_name() - the name of an &enum enpu_error ("out of bounds", ...).
  * @code: the code.
  *

@@ -8,6 +8,9 @@
  *                  backend on the shapes of a 4096 x 14336 layer and of the ~130 M model,
  *                  printing each kernel's ratio to the ceiling of the same run that bounds it.
  *   npu-bench e2e  prefill and decode tokens/s of a model through the public API (medians).
+ *   npu-bench npu  submit-to-complete of an empty job on the NPU (ring, doorbell, the device
+ *                  model's context, interrupt, fence), in process or through the kernel
+ *                  driver, beside the engine called directly (tools/bench/npu_latency.c).
  *   npu-bench calibrate  measures the cpu and gpu devices and writes a device profile
  *                  (tools/bench/calibrate.c does the measuring, so that a test can run it).
  *
@@ -15,6 +18,7 @@
  */
 #include "bench/calibrate.h"
 #include "bench/measure.h"
+#include "bench/npu_latency.h"
 #include "bench/sched_bench.h"
 #include "edge_npu.h"
 #include "hal/cpu/cpu_fast.h"
@@ -464,6 +468,7 @@ static void usage(FILE *f)
 		"                     [--gen-tokens N] [--reps N] [--device D]\n"
 		"       npu-bench calibrate [-o FILE] [--base PROFILE] [--reps N] [--threads N]\n"
 		"                     [--no-gpu]\n"
+		"       npu-bench npu [--device npu|npu-drm] [--reps N]\n"
 		"       npu-bench sched --help\n"
 		"\n"
 		"cpu: the memory-bandwidth ceiling (read of a 512 MiB buffer) and every kernel of\n"
@@ -473,6 +478,9 @@ static void usage(FILE *f)
 		"     prefill (and on AMX the rate of the blocks' float scaling alone).\n"
 		"     ENPU_CPU_ISA=scalar|avx2|avxvnni|avx512|amx|neon picks the kernels.\n"
 		"e2e: prefill and decode tokens/s through the public API, median of --reps runs.\n"
+		"npu: submit-to-complete of an empty job, one at a time (median, p99 of --reps,\n"
+		"     default 2000), in process (npu) or through edge_npu.ko (npu-drm), beside\n"
+		"     the engine called directly on the same stream.\n"
 		"calibrate: measures devices cpu and (if it opens) gpu on the ~130 M model's shapes\n"
 		"     (bandwidth, per-op rates, matmul type scales, launch and sync overhead) and\n"
 		"     writes a device profile from the base profile (default: host), whose power\n"
@@ -552,11 +560,13 @@ int main(int argc, char **argv)
 		}
 		return cmd_e2e(&o);
 	}
+	if (!strcmp(cmd, "npu"))
+		return bench_npu_latency(o.device, o.reps ? o.reps : 2000);
 	if (!strcmp(cmd, "calibrate")) {
 		o.reps = o.reps ? o.reps : 10;
 		return cmd_calibrate(&o);
 	}
-	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, calibrate, sched)\n", cmd);
+	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, npu, calibrate, sched)\n", cmd);
 	usage(stderr);
 	return 2;
 }

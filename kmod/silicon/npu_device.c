@@ -278,7 +278,7 @@ static u32 reg_read(const struct npu_device *d, u32 off)
 	case NPU_REG_TEMP_MC:
 		return 35000; /* thermal behaviour is not modeled yet: ambient */
 	default:
-		/* 64-bit counters; reads are under the lock, so LO and HI of one read agree */
+		/* 64-bit counters: a driver reads HI around LO until HI is stable */
 		return off & 4 ? (u32)(counter64(d, off - 4) >> 32) : (u32)counter64(d, off);
 	}
 }

@@ -241,14 +241,17 @@ static irqreturn_t enpu_irq(int irq, void *arg)
 	return IRQ_WAKE_THREAD;
 }
 
+/*
+ * Acknowledges and retires. A status of 0 is not spurious: the previous run of this thread
+ * retired the job of an interrupt raised while it ran.
+ */
 static irqreturn_t enpu_irq_thread(int irq, void *arg)
 {
 	struct enpu_queue *q = arg;
 	u32 status = enpu_reg_read(q->hw, NPU_REG_IRQ_STATUS);
 
-	if (!status)
-		return IRQ_NONE;
-	enpu_reg_write(q->hw, NPU_REG_IRQ_CLEAR, status);
+	if (status)
+		enpu_reg_write(q->hw, NPU_REG_IRQ_CLEAR, status);
 	mutex_lock(&q->lock);
 	enpu_ring_retire(q);
 	mutex_unlock(&q->lock);

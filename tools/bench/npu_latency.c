@@ -110,11 +110,13 @@ static int drm_job_open(struct drm_job *j)
 
 static int through_kernel(uint64_t *ns, uint32_t reps)
 {
+	uint64_t *ioctl_ns = calloc(reps, sizeof(*ioctl_ns));
 	struct drm_job j;
 	int ret = drm_job_open(&j);
 
 	if (ret) {
 		fprintf(stderr, "npu-bench npu: no edge_npu device: %s\n", strerror(-ret));
+		free(ioctl_ns);
 		return 1;
 	}
 	for (uint32_t i = 0; i < reps; i++) {
@@ -124,16 +126,19 @@ static int through_kernel(uint64_t *ns, uint32_t reps)
 		};
 		uint64_t t0 = hal_now_ns();
 
-		if (drmIoctl(j.fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &s) ||
-		    drmSyncobjWait(j.fd, &j.sync, 1, INT64_MAX, 0, NULL)) {
+		ret = drmIoctl(j.fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &s);
+		ioctl_ns[i] = hal_now_ns() - t0;
+		if (ret || drmSyncobjWait(j.fd, &j.sync, 1, INT64_MAX, 0, NULL)) {
 			fprintf(stderr, "npu-bench npu: job %u: %s\n", i, strerror(errno));
-			close(j.fd);
-			return 1;
+			break;
 		}
 		ns[i] = hal_now_ns() - t0;
 	}
 	close(j.fd);
-	return 0;
+	if (!ret)
+		report("npu-drm: of which the SUBMIT ioctl", ioctl_ns, reps);
+	free(ioctl_ns);
+	return ret ? 1 : 0;
 }
 
 int bench_npu_latency(const char *device, uint32_t reps)

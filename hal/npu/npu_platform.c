@@ -3,6 +3,7 @@
 #include "hal/npu/npu_platform.h"
 
 #include <sched.h>
+#include <stdbool.h>
 #include <time.h>
 
 static struct npu_pthread_host *to_host(void *host)
@@ -37,9 +38,20 @@ static void p_lock(void *host)
 	pthread_mutex_lock(&to_host(host)->lock);
 }
 
+/*
+ * A wake asked for under the lock is signalled after the unlock: the woken thread would
+ * otherwise wake only to block on the mutex (two more context switches). The waiter re-checks
+ * the state it waits for under the lock, so no wake-up can be lost.
+ */
 static void p_unlock(void *host)
 {
-	pthread_mutex_unlock(&to_host(host)->lock);
+	struct npu_pthread_host *h = to_host(host);
+	bool wake = h->wake_pending;
+
+	h->wake_pending = false;
+	pthread_mutex_unlock(&h->lock);
+	if (wake)
+		pthread_cond_signal(&h->cond);
 }
 
 static u64 p_now_ns(void *host)
@@ -65,7 +77,7 @@ static void p_wait(void *host, u64 timeout_ns)
 
 static void p_wake(void *host)
 {
-	pthread_cond_signal(&to_host(host)->cond);
+	to_host(host)->wake_pending = true;
 }
 
 static void p_yield(void *host)

@@ -9,6 +9,7 @@
 #define EDGE_NPU_NPU_PLATFORM_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "kmod/silicon/npu_platform.h"
 
@@ -17,6 +18,7 @@ struct npu_pthread_host {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	bool wake_pending; /* a wake to signal at the next unlock */
 	void (*main)(void *arg);
 	void *arg;
 	void (*irq)(void *ctx);

@@ -84,10 +84,11 @@ struct npu_sim {
 	struct npu_pthread_host host;
 
 	pthread_mutex_t rlock; /* the ring */
-	pthread_cond_t rcond;  /* a slot was retired, or the device went idle */
+	pthread_cond_t rcond;  /* a slot was retired (ring_waiters), power-on, or stop */
 	struct npu_ring_desc ring[NPU_SIM_RING];
 	struct npu_job *slots[NPU_SIM_RING];
 	uint32_t tail, retired;
+	uint32_t ring_waiters; /* threads waiting on rcond for a retirement */
 	bool stop;
 	uint64_t seqno;
 	pthread_t pm_thread;
@@ -250,14 +251,12 @@ static void retire(struct npu_sim *d, struct npu_job *j)
 	f->js = j->result.stats;
 	f->st = j->result.status;
 	f->result = j->result.state == NPU_RESULT_DONE ? HAL_OK : HAL_ERR_DEVICE;
-	/* the counters are the device's as soon as the waiter wakes */
+	/*
+	 * Housekeeping before the signal: the counters are the device's as soon as the waiter
+	 * wakes, and a waiter that submits again at once does not wait for elock.
+	 */
 	pthread_mutex_lock(&d->elock);
 	npu_counters_add(&d->total, &d->total_fj_rem, &j->result.stats);
-	pthread_mutex_unlock(&d->elock);
-	fence_signal(f);
-
-	/* housekeeping after the signal, so that it never delays the waiter */
-	pthread_mutex_lock(&d->elock);
 	busy = t - (j->submit_ns > d->busy_since_ns ? j->submit_ns : d->busy_since_ns);
 	d->busy_since_ns = t;
 	d->engine_busy_ns += busy;
@@ -266,6 +265,7 @@ static void retire(struct npu_sim *d, struct npu_job *j)
 	d->last_job_end_ns = t;
 	publish_engine(d, t);
 	pthread_mutex_unlock(&d->elock);
+	fence_signal(f);
 	job_free(j);
 }
 
@@ -286,7 +286,8 @@ static void irq_handler(void *arg)
 		done[n++] = d->slots[d->retired % NPU_SIM_RING];
 		d->slots[d->retired++ % NPU_SIM_RING] = NULL;
 	}
-	pthread_cond_broadcast(&d->rcond);
+	if (d->ring_waiters)
+		pthread_cond_broadcast(&d->rcond);
 	pthread_mutex_unlock(&d->rlock);
 	for (uint32_t i = 0; i < n; i++)
 		retire(d, done[i]);
@@ -305,7 +306,7 @@ static void hw_init(struct npu_sim *d)
 	npu_dev_write(d->dev, NPU_REG_CONTROL, NPU_CONTROL_ENABLE);
 }
 
-/* Applies the DVFS policy for the next job and powers the device up; elock held. */
+/* Applies the DVFS policy for the next job and powers the device up; rlock and elock held. */
 static void prepare_device(struct npu_sim *d, uint64_t now)
 {
 	uint32_t opp = npu_sysfs_pick_opp(&d->sysfs, now);
@@ -313,6 +314,8 @@ static void prepare_device(struct npu_sim *d, uint64_t now)
 	if (!d->powered) { /* resumed: its SRAM starts empty after a suspend */
 		npu_dev_write(d->dev, NPU_REG_POWER, 1);
 		d->powered = true;
+		pthread_cond_broadcast(&d->rcond); /* the runtime-PM thread watches again */
+		publish_engine(d, now);
 	}
 	if (opp != d->opp) {
 		npu_dev_write(d->dev, NPU_REG_CLOCK, opp);
@@ -322,7 +325,6 @@ static void prepare_device(struct npu_sim *d, uint64_t now)
 	if (!atomic_load(&d->queued))
 		d->busy_since_ns = now;
 	atomic_fetch_add(&d->queued, 1);
-	publish_engine(d, now);
 }
 
 /* Builds a job: private copies of the stream and the buffer table. */
@@ -384,8 +386,11 @@ enum hal_status npu_sim_submit(struct hal_device *dev, const void *stream, size_
 	if (!j)
 		return HAL_ERR_NOMEM;
 	pthread_mutex_lock(&d->rlock);
-	while (d->tail - d->retired == NPU_SIM_RING && !d->stop)
+	while (d->tail - d->retired == NPU_SIM_RING && !d->stop) {
+		d->ring_waiters++;
 		pthread_cond_wait(&d->rcond, &d->rlock);
+		d->ring_waiters--;
+	}
 	if (d->stop) {
 		pthread_mutex_unlock(&d->rlock);
 		npu_fence_put(j->fence);
@@ -433,10 +438,14 @@ static void *pm_main(void *arg)
 		struct timespec ts;
 
 		pthread_mutex_lock(&d->elock);
-		bool idle = autosuspend_due(d, hal_now_ns(), &due) || !d->powered;
+		bool off = autosuspend_due(d, hal_now_ns(), &due) || !d->powered;
 		pthread_mutex_unlock(&d->elock);
-		if (idle || atomic_load(&d->queued))
-			due = hal_now_ns() + NPU_AUTOSUSPEND_NS; /* look again later */
+		if (off) { /* until a job powers the device on (prepare_device wakes us) */
+			pthread_cond_wait(&d->rcond, &d->rlock);
+			continue;
+		}
+		if (atomic_load(&d->queued))
+			due = hal_now_ns() + NPU_AUTOSUSPEND_NS; /* busy: look again later */
 		ts = (struct timespec){ (time_t)(due / 1000000000ull), (long)(due % 1000000000ull) };
 		pthread_cond_timedwait(&d->rcond, &d->rlock, &ts);
 	}
@@ -699,8 +708,11 @@ static void sim_destroy(struct hal_device *dev)
 	struct npu_sim *d = to_sim(dev);
 
 	pthread_mutex_lock(&d->rlock);
-	while (d->retired != d->tail) /* drain: every fence signals */
+	while (d->retired != d->tail) { /* drain: every fence signals */
+		d->ring_waiters++;
 		pthread_cond_wait(&d->rcond, &d->rlock);
+		d->ring_waiters--;
+	}
 	d->stop = true;
 	pthread_cond_broadcast(&d->rcond);
 	pthread_mutex_unlock(&d->rlock);

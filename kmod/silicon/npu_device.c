@@ -96,7 +96,10 @@ static u32 fetch(struct npu_device *d)
 	return err ? end_job(d, NPU_RESULT_REFUSED) : 0;
 }
 
-/* Runs one slice with the lock released, then yields; returns the interrupt bits to assert. */
+/*
+ * Runs one slice with the lock released, and yields if the job goes on; returns the interrupt
+ * bits to assert.
+ */
 static u32 run_slice(struct npu_device *d)
 {
 	u64 t0, dt;
@@ -106,7 +109,8 @@ static u32 run_slice(struct npu_device *d)
 	t0 = now(d);
 	rc = npu_exec_step(&d->engine, &d->job, NPU_SLICE_WORK);
 	dt = now(d) - t0;
-	d->ops->yield(d->host);
+	if (rc > 0)
+		d->ops->yield(d->host);
 	d->ops->lock(d->host);
 	d->slices++;
 	if (dt > d->slice_max_ns)
@@ -306,8 +310,8 @@ static void ring_write(struct npu_device *d, u32 off, u32 val)
 		d->ring_size = val;
 }
 
-/* Returns the interrupt bits that the write made pending and unmasked. */
-static u32 reg_write(struct npu_device *d, u32 off, u32 val)
+/* Writes that give the device's context something to do wake it; the others only store. */
+static void reg_write_wake(struct npu_device *d, u32 off, u32 val)
 {
 	switch (off) {
 	case NPU_REG_CONTROL:
@@ -316,12 +320,30 @@ static u32 reg_write(struct npu_device *d, u32 off, u32 val)
 	case NPU_REG_RESET:
 		d->reset |= val & 1;
 		break;
+	case NPU_REG_HANG_US:
+		d->hang_us = val;
+		break;
+	default: /* DOORBELL */
+		break;
+	}
+	d->ops->wake(d->host);
+}
+
+/* Returns the interrupt bits that the write made pending and unmasked. */
+static u32 reg_write(struct npu_device *d, u32 off, u32 val)
+{
+	switch (off) {
+	case NPU_REG_CONTROL:
+	case NPU_REG_RESET:
+	case NPU_REG_HANG_US:
 	case NPU_REG_DOORBELL:
+		reg_write_wake(d, off, val);
 		break;
 	case NPU_REG_POWER:
 		/* power can only be cut when idle; the SRAM forgets its weights */
 		if (val) {
 			d->power = 1;
+			d->ops->wake(d->host); /* jobs may be waiting on the ring */
 		} else if (d->job.state == NPU_EXEC_IDLE && d->power) {
 			d->power = 0;
 			npu_engine_reset(&d->engine);
@@ -330,9 +352,6 @@ static u32 reg_write(struct npu_device *d, u32 off, u32 val)
 	case NPU_REG_CLOCK:
 		if (val < NPU_NUM_OPPS)
 			d->clock = val;
-		break;
-	case NPU_REG_HANG_US:
-		d->hang_us = val;
 		break;
 	case NPU_REG_RING_BASE_LO:
 	case NPU_REG_RING_BASE_HI:
@@ -349,9 +368,8 @@ static u32 reg_write(struct npu_device *d, u32 off, u32 val)
 		d->irq_status &= ~val;
 		break;
 	default:
-		return 0;
+		break;
 	}
-	d->ops->wake(d->host);
 	return 0;
 }
 

@@ -24,7 +24,7 @@
  * @unlock: releases it.
  * @wait: with the lock held: releases it, sleeps until @wake or @timeout_ns (0: no timeout)
  *	passes, retakes it. May return early; the model re-checks its state.
- * @wake: with the lock held: ends a @wait.
+ * @wake: with the lock held: ends a @wait (the host may deliver it when the lock is released).
  * @yield: without the lock: lets the host run other work between two slices.
  * @now_ns: a monotonic clock.
  * @irq: without the lock: asserts the interrupt line (edge); the driver's handler runs later,

@@ -446,7 +446,8 @@ static void *pm_main(void *arg)
 		}
 		if (atomic_load(&d->queued))
 			due = hal_now_ns() + NPU_AUTOSUSPEND_NS; /* busy: look again later */
-		ts = (struct timespec){ (time_t)(due / 1000000000ull), (long)(due % 1000000000ull) };
+		ts.tv_sec = (time_t)(due / 1000000000ull);
+		ts.tv_nsec = (long)(due % 1000000000ull);
 		pthread_cond_timedwait(&d->rcond, &d->rlock, &ts);
 	}
 	pthread_mutex_unlock(&d->rlock);

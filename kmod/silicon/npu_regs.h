@@ -40,11 +40,11 @@
 /* ---- control ------------------------------------------------------------------------------ */
 #define NPU_REG_CONTROL		0x020	/* rw: NPU_CONTROL_* */
 #define NPU_REG_STATUS		0x024	/* ro: NPU_STATUS_* */
-#define NPU_REG_RESET		0x028	/* w 1: soft reset; reads 1 until the reset is done */
+#define NPU_REG_RESET		0x028	/* w 1: soft reset; reads 1 until done */
 #define NPU_REG_DOORBELL	0x02c	/* w any: RING_TAIL moved, fetch */
-#define NPU_REG_POWER		0x030	/* rw: 1 on, 0 off (SRAM contents lost; idle only) */
-#define NPU_REG_CLOCK		0x034	/* rw: operating point index, applied at the next job */
-#define NPU_REG_HANG_US		0x038	/* rw: hang detector, 0 = off (see below) */
+#define NPU_REG_POWER		0x030	/* rw: 1 on, 0 off (idle only; SRAM lost) */
+#define NPU_REG_CLOCK		0x034	/* rw: OPP index, from the next job on */
+#define NPU_REG_HANG_US		0x038	/* rw: hang detector (npu_device.c), 0 off */
 
 #define NPU_CONTROL_ENABLE	(1u << 0)	/* the ring consumer runs */
 
@@ -54,7 +54,7 @@
 #define NPU_STATUS_POWERED	(1u << 3)
 
 /* ---- the ring ----------------------------------------------------------------------------- */
-#define NPU_REG_RING_BASE_LO	0x040	/* rw: device address of slot 0 (64-byte aligned) */
+#define NPU_REG_RING_BASE_LO	0x040	/* rw: device address of slot 0 */
 #define NPU_REG_RING_BASE_HI	0x044
 #define NPU_REG_RING_SIZE	0x048	/* rw: slots, a power of two, 0 = no ring */
 #define NPU_REG_RING_HEAD	0x04c	/* ro: descriptors the device has ended */

@@ -869,8 +869,10 @@ static bool kmsg_has(int fd, const char *const *needles, int n)
 			continue;
 		rec[len] = 0;
 		for (int i = 0; i < n; i++) {
+			const char *msg = strchr(rec, ';');
+
 			if (strstr(rec, needles[i])) {
-				printf("  kernel: %s", strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
+				printf("  kernel: %s", msg ? msg + 1 : rec);
 				found = true;
 			}
 		}

@@ -2,7 +2,7 @@
 /*
  * edge_npu_debugfs.c - /sys/kernel/debug/dri/<minor>/: engine state for developers.
  *
- *   engines  per engine: operating point, SRAM residency, cumulative counters, resets
+ *   engines  per engine, from its registers: operating point, status, ring, counters, slices
  *   bos      live buffer objects of the device
  */
 #include <linux/debugfs.h>
@@ -12,33 +12,35 @@
 
 #include "edge_npu_drv.h"
 
+/* One engine, as its registers tell it. */
+static void enpu_debugfs_engine(struct seq_file *m, struct enpu_queue *q)
+{
+	struct enpu_silicon *hw = q->hw;
+	u32 opp = enpu_reg_read(hw, NPU_REG_CLOCK);
+
+	seq_printf(m, "engine %u: opp %u (%u MHz), status 0x%x, resets %llu\n", q->index, opp,
+		   npu_opp_table[opp].freq_mhz, enpu_reg_read(hw, NPU_REG_STATUS),
+		   READ_ONCE(q->resets));
+	seq_printf(m, "  ring head %u tail %u, irq status 0x%x mask 0x%x\n",
+		   enpu_reg_read(hw, NPU_REG_RING_HEAD), enpu_reg_read(hw, NPU_REG_RING_TAIL),
+		   enpu_reg_read(hw, NPU_REG_IRQ_STATUS), enpu_reg_read(hw, NPU_REG_IRQ_MASK));
+	seq_printf(m, "  jobs %llu errors %llu\n", enpu_reg_read64(hw, NPU_REG_JOBS_LO),
+		   enpu_reg_read64(hw, NPU_REG_ERRORS_LO));
+	seq_printf(m, "  busy_cycles %llu energy_pj %llu\n", enpu_reg_read64(hw, NPU_REG_CYCLES_LO),
+		   enpu_reg_read64(hw, NPU_REG_ENERGY_LO));
+	seq_printf(m, "  slices %llu longest %llu ns\n", enpu_reg_read64(hw, NPU_REG_DBG_SLICES_LO),
+		   enpu_reg_read64(hw, NPU_REG_DBG_SLICE_MAX_NS_LO));
+	seq_printf(m, "  hw_jobs_in_flight %d\n", atomic_read(&q->sched.hw_rq_count));
+}
+
 static int enpu_debugfs_engines(struct seq_file *m, void *data)
 {
 	struct drm_info_node *node = m->private;
 	struct enpu_device *edev = to_enpu(node->minor->dev);
 	u32 i;
 
-	for (i = 0; i < edev->num_engines; i++) {
-		struct enpu_queue *q = edev->queues[i];
-		struct npu_counters c;
-		u64 resident;
-		u32 opp;
-
-		mutex_lock(&q->lock);
-		c = q->engine->total;
-		resident = q->engine->resident_bytes;
-		opp = q->engine->opp;
-		mutex_unlock(&q->lock);
-		seq_printf(m, "engine %u: opp %u (%u MHz), resident %llu bytes, resets %llu\n",
-			   i, opp, npu_opp_table[opp].freq_mhz, resident, READ_ONCE(q->resets));
-		seq_printf(m, "  jobs %llu cmds %llu errors %llu stalls %llu\n",
-			   c.jobs, c.cmds, c.errors, c.stalls);
-		seq_printf(m, "  busy_cycles %llu macs %llu vector_ops %llu\n",
-			   c.busy_cycles, c.macs, c.vector_ops);
-		seq_printf(m, "  dram_bytes %llu sram_bytes %llu energy_pj %llu\n",
-			   c.dram_bytes, c.sram_bytes, c.energy_pj);
-		seq_printf(m, "  hw_jobs_in_flight %d\n", atomic_read(&q->sched.hw_rq_count));
-	}
+	for (i = 0; i < edev->num_engines; i++)
+		enpu_debugfs_engine(m, edev->queues[i]);
 	return 0;
 }
 

@@ -111,12 +111,9 @@ static void enpu_set_opp(struct enpu_device *edev, u32 opp)
 {
 	u32 old = READ_ONCE(edev->pm.cur_opp), i;
 
-	for (i = 0; i < edev->num_engines; i++) {
-		mutex_lock(&edev->queues[i]->lock);
-		npu_engine_set_opp(edev->queues[i]->engine, opp);
-		mutex_unlock(&edev->queues[i]->lock);
-	}
 	WRITE_ONCE(edev->pm.cur_opp, opp);
+	for (i = 0; i < edev->num_engines; i++)
+		enpu_reg_write(edev->queues[i]->hw, NPU_REG_CLOCK, opp);
 	if (opp != old)
 		enpu_genl_freq_change(edev, (u64)npu_opp_table[old].freq_mhz * 1000000,
 				      (u64)npu_opp_table[opp].freq_mhz * 1000000);
@@ -276,11 +273,8 @@ static int enpu_runtime_suspend(struct device *dev)
 	u32 i;
 
 	/* Power off: the SRAM forgets its resident weights. */
-	for (i = 0; i < edev->num_engines; i++) {
-		mutex_lock(&edev->queues[i]->lock);
-		npu_engine_reset(edev->queues[i]->engine);
-		mutex_unlock(&edev->queues[i]->lock);
-	}
+	for (i = 0; i < edev->num_engines; i++)
+		enpu_reg_write(edev->queues[i]->hw, NPU_REG_POWER, 0);
 	WRITE_ONCE(edev->pm.powered, false);
 	edev->pm.suspends++;
 	enpu_genl_power_state(edev, false);
@@ -290,7 +284,10 @@ static int enpu_runtime_suspend(struct device *dev)
 static int enpu_runtime_resume(struct device *dev)
 {
 	struct enpu_device *edev = dev_get_drvdata(dev);
+	u32 i;
 
+	for (i = 0; i < edev->num_engines; i++)
+		enpu_reg_write(edev->queues[i]->hw, NPU_REG_POWER, 1);
 	WRITE_ONCE(edev->pm.powered, true);
 	enpu_genl_power_state(edev, true);
 	return 0;

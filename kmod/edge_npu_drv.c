@@ -3,8 +3,8 @@
  * edge_npu_drv.c - module, platform devices, DRM driver, file and context ioctls.
  *
  * The module creates num_devices platform devices named "edge-npu" (there is no hardware: the
- * NPU is the shared engine of silicon/npu_engine.c, executed by the CPU) and binds its platform
- * driver to them; each probe registers a DRM device: an accel node where the kernel has
+ * NPU is the simulated silicon of silicon/, a device model behind registers that
+ * edge_npu_platform.c hosts on kernel threads) and binds its platform driver to them; each probe registers a DRM device: an accel node where the kernel has
  * CONFIG_DRM_ACCEL, a render node otherwise.
  */
 #include <linux/module.h>
@@ -222,7 +222,7 @@ static int enpu_ioctl_ctx_query(struct drm_device *drm, void *data, struct drm_f
 static int enpu_ioctl_get_param(struct drm_device *drm, void *data, struct drm_file *file)
 {
 	struct enpu_device *edev = to_enpu(drm);
-	const struct npu_hw_params *hw = &edev->queues[0]->engine->hw;
+	struct enpu_silicon *hw = edev->queues[0]->hw;
 	struct drm_edge_npu_get_param *args = data;
 	bool indexed = args->param == DRM_EDGE_NPU_PARAM_OPP_FREQ_HZ ||
 		       args->param == DRM_EDGE_NPU_PARAM_OPP_VOLT_UV;
@@ -238,13 +238,13 @@ static int enpu_ioctl_get_param(struct drm_device *drm, void *data, struct drm_f
 		args->value = edev->num_engines;
 		break;
 	case DRM_EDGE_NPU_PARAM_SRAM_BYTES:
-		args->value = hw->sram_bytes;
+		args->value = (u64)enpu_reg_read(hw, NPU_REG_SRAM_KIB) << 10;
 		break;
 	case DRM_EDGE_NPU_PARAM_MAC_ROWS:
-		args->value = hw->mac_rows;
+		args->value = enpu_reg_read(hw, NPU_REG_MAC_ARRAY) >> 16;
 		break;
 	case DRM_EDGE_NPU_PARAM_MAC_COLS:
-		args->value = hw->mac_cols;
+		args->value = enpu_reg_read(hw, NPU_REG_MAC_ARRAY) & 0xffff;
 		break;
 	case DRM_EDGE_NPU_PARAM_NUM_OPPS:
 		args->value = NPU_NUM_OPPS;

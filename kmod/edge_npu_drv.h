@@ -3,8 +3,9 @@
  * edge_npu_drv.h - the types every file of the edge_npu DRM driver shares.
  *
  * One &struct enpu_device per platform device; it owns enpu_device.num_engines hardware queues
- * (&struct enpu_queue), each a drm_sched scheduler in front of one &struct npu_engine (the
- * shared engine of silicon/npu_engine.c). A file (&struct enpu_file) owns contexts
+ * (&struct enpu_queue), each a drm_sched scheduler in front of one engine of the silicon,
+ * programmed through its registers and command ring (silicon/npu_regs.h; the simulated
+ * silicon's device model lives behind enpu_reg_read/enpu_reg_write, edge_npu_platform.c). A file (&struct enpu_file) owns contexts
  * (&struct enpu_ctx), each a drm_sched entity spread over the queues; a job (&struct enpu_job)
  * holds a private copy of its command stream and the kernel mappings of its BOs.
  */
@@ -23,6 +24,7 @@
 #include <drm/gpu_scheduler.h>
 
 #include "silicon/npu_engine.h"
+#include "silicon/npu_device.h"
 #include "../uapi/drm/edge_npu_drm.h"
 
 #define ENPU_DRIVER_NAME	"edge_npu"
@@ -30,6 +32,7 @@
 #define ENPU_MAX_ENGINES	4
 #define ENPU_MAX_BO_SIZE	(1ull << 32)
 #define ENPU_NUM_PRIORITIES	3	/* DRM_EDGE_NPU_PRIORITY_LOW..HIGH */
+#define ENPU_RING_SIZE		16	/* descriptors per engine ring (a power of two) */
 
 /* Module parameters (edge_npu_drv.c). */
 extern unsigned int enpu_num_engines;
@@ -42,14 +45,22 @@ extern unsigned long long enpu_max_bo_bytes_per_file;
 
 struct enpu_device;
 
+struct enpu_silicon;
+struct enpu_job;
+
 /**
  * struct enpu_queue - one hardware queue: a scheduler in front of one engine.
  * @edev: the device.
  * @index: engine number.
- * @name: scheduler and fence timeline name.
+ * @name: scheduler, fence timeline and IRQ name.
  * @sched: the drm_sched scheduler (hardware queue depth 1).
- * @lock: serialises every use of @engine (runs, devfreq, reset, debugfs).
- * @engine: the shared engine's state.
+ * @lock: serialises the ring (@slots, @tail, @retired), resets and retirement.
+ * @hw: the engine's registers (the simulated silicon).
+ * @ring: the command ring, in memory the engine reads (%ENPU_RING_SIZE descriptors).
+ * @slots: the job of each posted descriptor, until retired.
+ * @tail: descriptors posted (RING_TAIL).
+ * @retired: descriptors retired (up to RING_HEAD).
+ * @irq: the engine's interrupt, 0 when not requested.
  * @fence_context: dma-fence context of the hardware fences.
  * @seqno: last hardware fence seqno.
  * @fence_lock: lock of the hardware fences.
@@ -61,7 +72,12 @@ struct enpu_queue {
 	char name[24];
 	struct drm_gpu_scheduler sched;
 	struct mutex lock;
-	struct npu_engine *engine;
+	struct enpu_silicon *hw;
+	struct npu_ring_desc *ring;
+	struct enpu_job *slots[ENPU_RING_SIZE];
+	u32 tail;
+	u32 retired;
+	int irq;
 	u64 fence_context;
 	u64 seqno;
 	spinlock_t fence_lock;
@@ -114,6 +130,7 @@ struct enpu_pm {
  * @bo_bytes: bytes of the live GEM objects.
  * @queued: jobs submitted and not finished, per context priority.
  * @last_power_uw: modeled power of the last completed job while it ran.
+ * @validator: the engine state SUBMIT validates streams against (capabilities only).
  */
 struct enpu_device {
 	struct drm_device drm;
@@ -133,6 +150,7 @@ struct enpu_device {
 	atomic64_t bo_bytes;
 	atomic_t queued[ENPU_NUM_PRIORITIES];
 	u64 last_power_uw;
+	struct npu_engine *validator;
 };
 
 static inline struct enpu_device *to_enpu(struct drm_device *drm)
@@ -211,7 +229,9 @@ static inline struct enpu_bo *to_enpu_bo(struct drm_gem_object *obj)
  * @num_bos: entries of @bos, @maps and @bufs.
  * @bos: the BOs (references).
  * @maps: their kernel mappings.
- * @bufs: the engine's view of them.
+ * @bufs: the validator's view of them.
+ * @table: the engine's buffer table (device addresses), which the descriptor points at.
+ * @result: where the engine writes how the job ended.
  * @hw_fence: the hardware fence, allocated at submit, initialised by run_job.
  * @hw_fence_init: whether @hw_fence was initialised (else it is freed with kfree).
  * @done: the scheduler's finished fence (a reference).
@@ -232,6 +252,8 @@ struct enpu_job {
 	struct drm_gem_object **bos;
 	struct iosys_map *maps;
 	struct npu_buffer *bufs;
+	struct npu_buf_desc *table;
+	struct npu_job_result result;
 	struct dma_fence *hw_fence;
 	bool hw_fence_init;
 	struct dma_fence *done;
@@ -269,6 +291,14 @@ struct drm_gem_object *enpu_gem_prime_import_sg_table(struct drm_device *drm,
 int enpu_ioctl_bo_create(struct drm_device *drm, void *data, struct drm_file *file);
 int enpu_ioctl_bo_mmap_offset(struct drm_device *drm, void *data, struct drm_file *file);
 int enpu_ioctl_bo_wait(struct drm_device *drm, void *data, struct drm_file *file);
+
+/* edge_npu_platform.c: the simulated silicon's host and register backend */
+int enpu_silicon_create(u32 caps, struct enpu_silicon **out);
+void enpu_silicon_destroy(struct enpu_silicon *s);
+int enpu_silicon_irq(struct enpu_silicon *s);
+u32 enpu_reg_read(struct enpu_silicon *s, u32 off);
+void enpu_reg_write(struct enpu_silicon *s, u32 off, u32 val);
+u64 enpu_reg_read64(struct enpu_silicon *s, u32 lo);
 
 /* edge_npu_job.c */
 int enpu_queues_init(struct enpu_device *edev);

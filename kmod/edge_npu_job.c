@@ -10,15 +10,19 @@
  * installs its own fence in their reservation objects and in the out-syncobj, and runs on one
  * of the device's engines.
  *
- * Each engine is a scheduler with a hardware queue depth of one. run_job executes the job on
- * the engine synchronously (the "hardware" is the CPU) and returns a signalled hardware fence,
- * or, when the engine hangs (ENPU_OP_DEBUG_STALL), an unsignalled one: the scheduler's timeout
- * then stops the queue, resets the engine, fails the guilty job with -ETIMEDOUT and restarts the
- * queue, so that the jobs behind it, of every client, complete.
+ * Each engine is a scheduler with a hardware queue depth of one in front of the engine's
+ * command ring (silicon/npu_regs.h). run_job only writes the job's descriptor into the ring and
+ * rings the doorbell; the engine runs the job in bounded slices on its own context and raises
+ * its interrupt when the job ends, and the threaded IRQ handler retires the ring up to
+ * RING_HEAD, accounts the jobs and signals their hardware fences. A job that runs past
+ * job_timeout_ms (a hang, or simply too much work) is stopped by the scheduler's timeout: it
+ * stops the queue, soft-resets the engine (the job stops within one slice), fails the job with
+ * -ETIMEDOUT and restarts the queue, so that the jobs behind it, of every client, run.
  */
 #include <linux/dma-fence.h>
 #include <linux/delay.h>
 #include <linux/dma-resv.h>
+#include <linux/interrupt.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -73,6 +77,7 @@ static void enpu_job_release_bos(struct enpu_job *job)
 	kvfree(job->bos);
 	kvfree(job->maps);
 	kvfree(job->bufs);
+	kvfree(job->table);
 }
 
 /*
@@ -193,22 +198,155 @@ static void enpu_job_account(struct enpu_job *job, const struct npu_job_stats *s
 	}
 }
 
+/* ---- the ring ---------------------------------------------------------------------------- */
+
+/* Programs the engine: ring, interrupts, consumer on (at probe and after every reset). */
+static void enpu_hw_init(struct enpu_queue *q)
+{
+	u64 base = (uintptr_t)q->ring;
+
+	enpu_reg_write(q->hw, NPU_REG_RING_BASE_LO, lower_32_bits(base));
+	enpu_reg_write(q->hw, NPU_REG_RING_BASE_HI, upper_32_bits(base));
+	enpu_reg_write(q->hw, NPU_REG_RING_SIZE, ENPU_RING_SIZE);
+	enpu_reg_write(q->hw, NPU_REG_CLOCK, READ_ONCE(q->edev->pm.cur_opp));
+	enpu_reg_write(q->hw, NPU_REG_IRQ_MASK, NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR);
+	enpu_reg_write(q->hw, NPU_REG_CONTROL, NPU_CONTROL_ENABLE);
+	q->tail = 0;
+	q->retired = 0;
+}
+
+/* Writes the job's descriptor and rings the doorbell; q->lock held. */
+static void enpu_ring_post(struct enpu_queue *q, struct enpu_job *job)
+{
+	u32 slot = q->tail % ENPU_RING_SIZE;
+
+	memset(&job->result, 0, sizeof(job->result));
+	q->slots[slot] = job;
+	q->ring[slot] = (struct npu_ring_desc){
+		.stream_addr = (uintptr_t)job->stream,
+		.bufs_addr = (uintptr_t)job->table,
+		.result_addr = (uintptr_t)&job->result,
+		.stream_len = job->stream_len,
+		.nbufs = job->num_bos,
+	};
+	/* the descriptor is in memory before the engine can see the new tail */
+	wmb();
+	enpu_reg_write(q->hw, NPU_REG_RING_TAIL, ++q->tail);
+	enpu_reg_write(q->hw, NPU_REG_DOORBELL, 1);
+}
+
+/* The errno of a job that did not complete, from how the engine says it ended. */
+static int enpu_result_errno(const struct npu_job_result *r)
+{
+	switch (r->state) {
+	case NPU_RESULT_REFUSED:
+		return -EINVAL;
+	case NPU_RESULT_ABORTED:
+		return -ETIMEDOUT;
+	default:
+		return -EIO;
+	}
+}
+
+/* Ends a job the engine is done with: accounts it and signals its hardware fence. */
+static void enpu_job_retire(struct enpu_job *job, int err)
+{
+	if (!err && job->result.state != NPU_RESULT_DONE)
+		err = enpu_result_errno(&job->result);
+	if (err) {
+		dma_fence_set_error(job->hw_fence, err);
+		dma_fence_set_error(&job->base.s_fence->finished, err);
+		enpu_job_account(job, NULL, err);
+	} else {
+		enpu_job_account(job, &job->result.stats, 0);
+	}
+	dma_fence_signal(job->hw_fence);
+}
+
+/* Retires every descriptor the engine has ended (RING_HEAD); q->lock held. */
+static void enpu_ring_retire(struct enpu_queue *q)
+{
+	u32 head = enpu_reg_read(q->hw, NPU_REG_RING_HEAD);
+
+	rmb(); /* results are read after the head that covers them */
+	while (q->retired != head) {
+		u32 slot = q->retired++ % ENPU_RING_SIZE;
+		struct enpu_job *job = q->slots[slot];
+
+		q->slots[slot] = NULL;
+		if (job)
+			enpu_job_retire(job, 0);
+	}
+}
+
+/* The line is ours alone: the status is read in the thread, where the lock may sleep. */
+static irqreturn_t enpu_irq(int irq, void *arg)
+{
+	return IRQ_WAKE_THREAD;
+}
+
+/*
+ * Acknowledges and retires. A status of 0 is not spurious: the previous run of this thread
+ * retired the job of an interrupt raised while it ran.
+ */
+static irqreturn_t enpu_irq_thread(int irq, void *arg)
+{
+	struct enpu_queue *q = arg;
+	u32 status = enpu_reg_read(q->hw, NPU_REG_IRQ_STATUS);
+
+	if (status)
+		enpu_reg_write(q->hw, NPU_REG_IRQ_CLEAR, status);
+	mutex_lock(&q->lock);
+	enpu_ring_retire(q);
+	mutex_unlock(&q->lock);
+	return IRQ_HANDLED;
+}
+
+/*
+ * Soft-resets the engine: the job on it stops at its next slice boundary (the model's slices
+ * are bounded, so this takes at most one slice). Fails the jobs still on the ring with
+ * -ETIMEDOUT and programs the engine again. q->lock held.
+ */
+static void enpu_hw_reset(struct enpu_queue *q)
+{
+	ktime_t deadline = ktime_add_ms(ktime_get(), 2000);
+	u32 i;
+
+	enpu_reg_write(q->hw, NPU_REG_RESET, 1);
+	while (enpu_reg_read(q->hw, NPU_REG_RESET)) {
+		if (ktime_after(ktime_get(), deadline)) {
+			dev_err(q->edev->drm.dev, "engine %u: reset did not complete\n",
+				q->index);
+			break;
+		}
+		usleep_range(50, 200);
+	}
+	WRITE_ONCE(q->resets, q->resets + 1);
+	enpu_genl_engine_reset(q->edev, q->index);
+	for (i = q->retired; i != q->tail; i++) {
+		struct enpu_job *job = q->slots[i % ENPU_RING_SIZE];
+
+		q->slots[i % ENPU_RING_SIZE] = NULL;
+		if (job)
+			enpu_job_retire(job, -ETIMEDOUT);
+	}
+	enpu_hw_init(q);
+}
+
 /* ---- scheduler backend ------------------------------------------------------------------- */
 
+/* Puts the job on the engine's ring; the engine runs it and interrupts when it ends. */
 static struct dma_fence *enpu_job_run(struct drm_sched_job *sched_job)
 {
 	struct enpu_job *job = to_enpu_job(sched_job);
 	struct enpu_queue *q = to_enpu_queue(sched_job->sched);
-	struct enpu_device *edev = q->edev;
-	struct npu_job_stats stats;
-	struct npu_status st;
 	int ret;
 
 	/* A job whose dependencies failed, or that was cancelled, does not run. */
 	if (unlikely(sched_job->s_fence->finished.error))
 		return NULL;
 
-	ret = enpu_pm_job_begin(edev);
+	ret = enpu_pm_job_begin(q->edev);
 	if (ret)
 		return ERR_PTR(ret);
 	job->pm_ref = true;
@@ -217,26 +355,12 @@ static struct dma_fence *enpu_job_run(struct drm_sched_job *sched_job)
 	dma_fence_init(job->hw_fence, &enpu_fence_ops, &q->fence_lock, q->fence_context,
 		       ++q->seqno);
 	job->hw_fence_init = true;
+	dma_fence_get(job->hw_fence); /* the scheduler's reference */
 
 	mutex_lock(&q->lock);
-	ret = npu_engine_run(q->engine, job->stream, job->stream_len, job->bufs, job->num_bos,
-			     &stats, &st);
+	enpu_ring_post(q, job);
 	mutex_unlock(&q->lock);
-
-	if (ret == -ENPU_ERR_STALLED) {
-		/* The engine hung: the fence stays unsignalled until the timeout resets it. */
-		return dma_fence_get(job->hw_fence);
-	}
-	if (ret) {
-		/* Validated at submit; the buffers cannot have changed size. Defensive only. */
-		dma_fence_set_error(job->hw_fence, -EINVAL);
-		dma_fence_set_error(&sched_job->s_fence->finished, -EINVAL);
-		enpu_job_account(job, NULL, -EINVAL);
-	} else {
-		enpu_job_account(job, &stats, 0);
-	}
-	dma_fence_signal(job->hw_fence);
-	return dma_fence_get(job->hw_fence);
+	return job->hw_fence;
 }
 
 static enum drm_gpu_sched_stat enpu_job_timedout(struct drm_sched_job *sched_job)
@@ -246,21 +370,16 @@ static enum drm_gpu_sched_stat enpu_job_timedout(struct drm_sched_job *sched_job
 
 	drm_sched_stop(&q->sched, sched_job);
 
+	mutex_lock(&q->lock);
+	enpu_ring_retire(q); /* it may have ended before its interrupt was handled */
 	if (job->hw_fence_init && !dma_fence_is_signaled(job->hw_fence)) {
 		enpu_genl_job_timeout(q->edev, q->index, job->pid);
-		mutex_lock(&q->lock);
-		npu_engine_reset(q->engine);
-		WRITE_ONCE(q->resets, q->resets + 1);
-		mutex_unlock(&q->lock);
-		enpu_genl_engine_reset(q->edev, q->index);
+		enpu_hw_reset(q);
 		dev_warn_ratelimited(q->edev->drm.dev,
 				     "engine %u: job timed out after %u ms, engine reset\n",
 				     q->index, enpu_job_timeout_ms);
-		dma_fence_set_error(&sched_job->s_fence->finished, -ETIMEDOUT);
-		dma_fence_set_error(job->hw_fence, -ETIMEDOUT);
-		enpu_job_account(job, NULL, -ETIMEDOUT);
-		dma_fence_signal(job->hw_fence);
 	}
+	mutex_unlock(&q->lock);
 
 	drm_sched_start(&q->sched, true);
 	return DRM_GPU_SCHED_STAT_NOMINAL;
@@ -272,62 +391,96 @@ static const struct drm_sched_backend_ops enpu_sched_ops = {
 	.free_job = enpu_job_free,
 };
 
-int enpu_queues_init(struct enpu_device *edev)
+/* The engine, its ring and its interrupt. */
+static int enpu_queue_hw_init(struct enpu_queue *q, u32 caps)
+{
+	int ret;
+
+	q->ring = kcalloc(ENPU_RING_SIZE, sizeof(*q->ring), GFP_KERNEL);
+	if (!q->ring)
+		return -ENOMEM;
+	ret = enpu_silicon_create(caps, &q->hw);
+	if (ret)
+		return ret;
+	enpu_hw_init(q);
+	ret = request_threaded_irq(enpu_silicon_irq(q->hw), enpu_irq, enpu_irq_thread, 0,
+				   q->name, q);
+	if (ret)
+		return ret;
+	q->irq = enpu_silicon_irq(q->hw);
+	return 0;
+}
+
+static void enpu_queue_hw_fini(struct enpu_queue *q)
+{
+	if (q->irq)
+		free_irq(q->irq, q);
+	enpu_silicon_destroy(q->hw);
+	kfree(q->ring);
+}
+
+static int enpu_queue_sched_init(struct enpu_queue *q)
 {
 	long timeout = msecs_to_jiffies(enpu_job_timeout_ms ? enpu_job_timeout_ms : 500);
+
+#ifdef ENPU_SCHED_INIT_ARGS
+	const struct drm_sched_init_args args = {
+		.ops = &enpu_sched_ops,
+		.credit_limit = 1,
+		.timeout = timeout,
+		.name = q->name,
+		.dev = q->edev->drm.dev,
+	};
+
+	return drm_sched_init(&q->sched, &args);
+#else
+	return drm_sched_init(&q->sched, &enpu_sched_ops, 1, 0, timeout, NULL, NULL,
+			      q->name, q->edev->drm.dev);
+#endif
+}
+
+static int enpu_queue_init(struct enpu_device *edev, u32 i, u32 caps)
+{
+	struct enpu_queue *q = kzalloc(sizeof(*q), GFP_KERNEL);
+	int ret;
+
+	if (!q)
+		return -ENOMEM;
+	q->edev = edev;
+	q->index = i;
+	snprintf(q->name, sizeof(q->name), "edge_npu-%u", i);
+	mutex_init(&q->lock);
+	spin_lock_init(&q->fence_lock);
+	q->fence_context = dma_fence_context_alloc(1);
+	edev->queues[i] = q; /* enpu_queues_fini() undoes a partial init */
+	ret = enpu_queue_hw_init(q, caps);
+	if (ret)
+		return ret;
+	ret = enpu_queue_sched_init(q);
+	if (ret)
+		return ret;
+	edev->scheds[i] = &q->sched;
+	return 0;
+}
+
+int enpu_queues_init(struct enpu_device *edev)
+{
 	u32 caps = enpu_debug_stall ? NPU_CAP_DEBUG : 0;
 	u32 i;
 	int ret;
 
+	edev->validator = kzalloc(sizeof(*edev->validator), GFP_KERNEL);
+	if (!edev->validator)
+		return -ENOMEM;
+	npu_engine_init(edev->validator, NULL, caps);
 	for (i = 0; i < edev->num_engines; i++) {
-		struct enpu_queue *q;
-
-		q = kzalloc(sizeof(*q), GFP_KERNEL);
-		if (!q)
-			goto err_nomem;
-		q->engine = kzalloc(sizeof(*q->engine), GFP_KERNEL);
-		if (!q->engine) {
-			kfree(q);
-			goto err_nomem;
-		}
-		npu_engine_init(q->engine, NULL, caps);
-		q->edev = edev;
-		q->index = i;
-		snprintf(q->name, sizeof(q->name), "edge_npu-%u", i);
-		mutex_init(&q->lock);
-		spin_lock_init(&q->fence_lock);
-		q->fence_context = dma_fence_context_alloc(1);
-#ifdef ENPU_SCHED_INIT_ARGS
-		{
-			const struct drm_sched_init_args args = {
-				.ops = &enpu_sched_ops,
-				.credit_limit = 1,
-				.timeout = timeout,
-				.name = q->name,
-				.dev = edev->drm.dev,
-			};
-
-			ret = drm_sched_init(&q->sched, &args);
-		}
-#else
-		ret = drm_sched_init(&q->sched, &enpu_sched_ops, 1, 0, timeout, NULL, NULL,
-				     q->name, edev->drm.dev);
-#endif
+		ret = enpu_queue_init(edev, i, caps);
 		if (ret) {
-			kfree(q->engine);
-			kfree(q);
-			goto err;
+			enpu_queues_fini(edev);
+			return ret;
 		}
-		edev->queues[i] = q;
-		edev->scheds[i] = &q->sched;
 	}
 	return 0;
-
-err_nomem:
-	ret = -ENOMEM;
-err:
-	enpu_queues_fini(edev);
-	return ret;
 }
 
 /*
@@ -374,14 +527,18 @@ void enpu_queues_fini(struct enpu_device *edev)
 
 		if (!q)
 			continue;
-		enpu_queue_drain(q);
-		drm_sched_fini(&q->sched);
+		if (edev->scheds[i]) {
+			enpu_queue_drain(q);
+			drm_sched_fini(&q->sched);
+		}
+		enpu_queue_hw_fini(q);
 		mutex_destroy(&q->lock);
-		kfree(q->engine);
 		kfree(q);
 		edev->queues[i] = NULL;
 		edev->scheds[i] = NULL;
 	}
+	kfree(edev->validator);
+	edev->validator = NULL;
 }
 
 /* ---- SUBMIT ------------------------------------------------------------------------------ */
@@ -396,7 +553,8 @@ static int enpu_job_get_bos(struct enpu_job *job, struct drm_file *file,
 	job->bos = kvcalloc(n ? n : 1, sizeof(*job->bos), GFP_KERNEL_ACCOUNT);
 	job->maps = kvcalloc(n ? n : 1, sizeof(*job->maps), GFP_KERNEL_ACCOUNT);
 	job->bufs = kvcalloc(n ? n : 1, sizeof(*job->bufs), GFP_KERNEL_ACCOUNT);
-	if (!job->bos || !job->maps || !job->bufs)
+	job->table = kvcalloc(n ? n : 1, sizeof(*job->table), GFP_KERNEL_ACCOUNT);
+	if (!job->bos || !job->maps || !job->bufs || !job->table)
 		return -ENOMEM;
 
 	for (i = 0; i < n; i++) {
@@ -435,6 +593,10 @@ static int enpu_job_get_bos(struct enpu_job *job, struct drm_file *file,
 		job->bufs[i].data = job->maps[i].vaddr;
 		job->bufs[i].size = job->bos[i]->size;
 		job->bufs[i].id = to_enpu_bo(job->bos[i])->id;
+		job->table[i] = (struct npu_buf_desc){
+			.addr = (uintptr_t)job->bufs[i].data, .size = job->bufs[i].size,
+			.id = job->bufs[i].id, .flags = job->bufs[i].flags,
+		};
 	}
 	return 0;
 }
@@ -589,7 +751,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	if (ret)
 		goto err;
 
-	if (npu_validate(edev->queues[0]->engine, job->stream, job->stream_len, job->bufs,
+	if (npu_validate(edev->validator, job->stream, job->stream_len, job->bufs,
 			 job->num_bos, &st)) {
 		args->error_code = st.code;
 		args->error_cmd = st.cmd_index;

@@ -56,6 +56,19 @@ static ssize_t engine_resets_show(struct device *dev, struct device_attribute *a
 }
 static DEVICE_ATTR_RO(engine_resets);
 
+/* The longest slice of engine work any engine ran (host time): how long the NPU can hold a CPU. */
+static ssize_t max_slice_ns_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct enpu_device *edev = enpu_from_dev(dev);
+	u64 m = 0;
+	u32 i;
+
+	for (i = 0; i < edev->num_engines; i++)
+		m = max(m, enpu_reg_read64(edev->queues[i]->hw, NPU_REG_DBG_SLICE_MAX_NS_LO));
+	return sysfs_emit(buf, "%llu\n", m);
+}
+static DEVICE_ATTR_RO(max_slice_ns);
+
 #define ENPU_ATOMIC64_ATTR(name, field, div)						\
 static ssize_t name##_show(struct device *dev, struct device_attribute *attr, char *buf)	\
 {											\
@@ -103,6 +116,7 @@ static struct attribute *enpu_attrs[] = {
 	&dev_attr_energy_uj.attr,
 	&dev_attr_bo_count.attr,
 	&dev_attr_runtime_suspends.attr,
+	&dev_attr_max_slice_ns.attr,
 	NULL,
 };
 

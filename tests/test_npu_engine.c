@@ -1164,8 +1164,29 @@ static void random_cmd(struct npu_stream *s, uint64_t *rng, uint64_t *out_pos)
 	*out_pos = (*out_pos + 7) / 8 * 8;
 }
 
-/* Builds and runs one random job on fresh copies of the inputs; returns the outputs. */
-static uint8_t *random_job(uint64_t seed, struct npu_job_stats *js)
+/* Runs a job in slices of budget work units, as the device model does. */
+static void run_sliced(struct npu_engine *e, struct npu_stream *s, uint64_t budget,
+		       struct npu_job_stats *js)
+{
+	struct npu_exec *x = calloc(1, sizeof(*x));
+	int rc;
+
+	ck_assert_int_eq(npu_stream_finish(s), HAL_OK);
+	ck_assert_int_eq(npu_exec_begin(e, x, s->data, s->len, s->bufs, s->nbufs), 0);
+	do {
+		rc = npu_exec_step(e, x, budget);
+		ck_assert_uint_le(x->last_work, budget + ENPU_MAX_K);
+	} while (rc > 0);
+	ck_assert_int_eq(rc, 0);
+	npu_exec_finish(e, x, js);
+	free(x);
+}
+
+/*
+ * Builds and runs one random job on fresh copies of the inputs, whole (budget 0) or in slices
+ * of budget work units; returns the outputs.
+ */
+static uint8_t *random_job(uint64_t seed, uint64_t budget, struct npu_job_stats *js)
 {
 	uint64_t rng = seed, pos = 0;
 	uint8_t *in = malloc(RND_IN), *rw = malloc(RND_IN), *out = calloc(1, RND_OUT);
@@ -1188,7 +1209,10 @@ static uint8_t *random_job(uint64_t seed, struct npu_job_stats *js)
 	}
 	ck_assert_uint_le(pos, RND_OUT);
 	npu_engine_init(&e, NULL, 0);
-	expect_run_ok(&e, &s, js);
+	if (budget)
+		run_sliced(&e, &s, budget, js);
+	else
+		expect_run_ok(&e, &s, js);
 	npu_stream_free(&s);
 	free(in);
 	free(rw);
@@ -1199,11 +1223,29 @@ START_TEST(test_random_streams_deterministic)
 {
 	for (uint64_t seed = 1; seed <= 12; seed++) {
 		struct npu_job_stats j1, j2;
-		uint8_t *o1 = random_job(seed, &j1), *o2 = random_job(seed, &j2);
+		uint8_t *o1 = random_job(seed, 0, &j1), *o2 = random_job(seed, 0, &j2);
 
 		ck_assert_mem_eq(o1, o2, RND_OUT);
 		ck_assert_mem_eq(&j1, &j2, sizeof(j1));
 		ck_assert_uint_eq(j1.c.cmds >= RND_CMDS, 1);
+		free(o1);
+		free(o2);
+	}
+}
+END_TEST
+
+/* A job cut into slices of any size gives the bytes and counters of the whole run. */
+START_TEST(test_sliced_equals_whole)
+{
+	static const uint64_t budgets[] = { 1, 7, 33, 100, 1000, 4096 };
+
+	for (uint64_t seed = 1; seed <= 12; seed++) {
+		struct npu_job_stats j1, j2;
+		uint64_t budget = budgets[seed % 6];
+		uint8_t *o1 = random_job(seed, 0, &j1), *o2 = random_job(seed, budget, &j2);
+
+		ck_assert_mem_eq(o1, o2, RND_OUT);
+		ck_assert_mem_eq(&j1, &j2, sizeof(j1));
 		free(o1);
 		free(o2);
 	}
@@ -1295,6 +1337,7 @@ static Suite *npu_engine_suite(void)
 	tcase_add_test(tc, test_residency_invalidated_by_write);
 	tcase_add_test(tc, test_second_step_cheaper);
 	tcase_add_test(tc, test_random_streams_deterministic);
+	tcase_add_test(tc, test_sliced_equals_whole);
 	tcase_add_test(tc, test_requant_from_real);
 	tcase_add_test(tc, test_error_names);
 	tcase_add_test(tc, test_engine_is_kernel_c);

@@ -11,6 +11,9 @@
  *   npu-bench batch  aggregate decode tokens/s of 1, 4, 8, ... sessions batched together
  *                  (enpu_session_eval_many) and the ratio to one session, in the same run
  *                  (tools/bench/batch_bench.c).
+ *   npu-bench npu  submit-to-complete of an empty job on the NPU (ring, doorbell, the device
+ *                  model's context, interrupt, fence), in process or through the kernel
+ *                  driver, beside the engine called directly (tools/bench/npu_latency.c).
  *   npu-bench calibrate  measures the cpu and gpu devices and writes a device profile
  *                  (tools/bench/calibrate.c does the measuring, so that a test can run it).
  *
@@ -19,6 +22,7 @@
 #include "bench/batch_bench.h"
 #include "bench/calibrate.h"
 #include "bench/measure.h"
+#include "bench/npu_latency.h"
 #include "bench/sched_bench.h"
 #include "edge_npu.h"
 #include "hal/cpu/cpu_fast.h"
@@ -498,6 +502,7 @@ static void usage(FILE *f)
 		"                     [--prompt-tokens N] [--gen-tokens N] [--device D]\n"
 		"       npu-bench calibrate [-o FILE] [--base PROFILE] [--reps N] [--threads N]\n"
 		"                     [--no-gpu]\n"
+		"       npu-bench npu [--device npu|npu-drm] [--reps N]\n"
 		"       npu-bench sched --help\n"
 		"\n"
 		"cpu: the memory-bandwidth ceiling (read of a 512 MiB buffer) and every kernel of\n"
@@ -511,6 +516,9 @@ static void usage(FILE *f)
 		"     tokens/s per n (median and range of --reps rounds, the sizes interleaved) and\n"
 		"     its ratio to one session in the same round (median and range over the rounds;\n"
 		"     defaults: 32 prompt tokens, 32 steps, 5 rounds).\n"
+		"npu: submit-to-complete of an empty job, one at a time (median, p99 of --reps,\n"
+		"     default 2000), in process (npu) or through edge_npu.ko (npu-drm), beside\n"
+		"     the engine called directly on the same stream.\n"
 		"calibrate: measures devices cpu and (if it opens) gpu on the ~130 M model's shapes\n"
 		"     (bandwidth, per-op rates, matmul type scales, launch and sync overhead) and\n"
 		"     writes a device profile from the base profile (default: host), whose power\n"
@@ -601,11 +609,14 @@ int main(int argc, char **argv)
 		}
 		return cmd_e2e(&o);
 	}
+	if (!strcmp(cmd, "npu"))
+		return bench_npu_latency(o.device, o.reps ? o.reps : 2000);
 	if (!strcmp(cmd, "calibrate")) {
 		o.reps = o.reps ? o.reps : 10;
 		return cmd_calibrate(&o);
 	}
-	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, batch, calibrate, sched)\n", cmd);
+	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, batch, npu, calibrate, sched)\n",
+		cmd);
 	usage(stderr);
 	return 2;
 }

@@ -374,6 +374,7 @@ struct enpu_cmd_debug_stall {
  * @ENPU_ERR_MISALIGNED: a block-format operand offset or stride not a multiple of 4.
  * @ENPU_ERR_DEBUG_DISABLED: a debug command on an engine not configured to allow it.
  * @ENPU_ERR_STALLED: the job hung (debug stall); the engine must be reset.
+ * @ENPU_ERR_ABORTED: the job was stopped between two slices by an engine reset (a timeout).
  */
 enum enpu_error {
 	ENPU_ERR_NONE = 0,
@@ -396,6 +397,7 @@ enum enpu_error {
 	ENPU_ERR_MISALIGNED = 17,
 	ENPU_ERR_DEBUG_DISABLED = 18,
 	ENPU_ERR_STALLED = 19,
+	ENPU_ERR_ABORTED = 20,
 };
 
 #if defined(__cplusplus)

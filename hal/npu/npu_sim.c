@@ -2,11 +2,19 @@
 /*
  * npu_sim.c - the in-process NPU: the shared engine behind the HAL vtable. See npu_sim.h.
  *
+ * The device is the simulated silicon's device model (kmod/silicon/npu_device.c), programmed
+ * through its registers exactly as the kernel driver programs it: submit writes a descriptor
+ * into the ring, moves RING_TAIL and rings the DOORBELL; the model runs the job in slices on
+ * its own thread and raises its interrupt, whose handler (irq_handler, called on the model's
+ * thread: user space has no interrupt context) retires the descriptors up to RING_HEAD and
+ * signals their fences. A hung job is ended by the device's hang detector (HANG_US), which
+ * this driver sets to report a stall at once, as this backend always did.
+ *
  * Threads: the application thread(s) call the vtable; run() is serialised by run_lock (one
- * scratch area, one weight table). The worker thread is the only one that runs the engine;
- * elock guards the engine and the DVFS state against the few other readers (counters,
- * release_weight's residency drop). The queue has its own lock so that submit never waits
- * for a running job.
+ * scratch area, one weight table). rlock guards the ring (slots, tail, retired count), elock
+ * the DVFS state, counters and telemetry. Lock order: rlock, then elock, then the device's.
+ * A small runtime-PM thread powers the device off when it has been idle for
+ * NPU_AUTOSUSPEND_NS, as the kernel's autosuspend timer does.
  *
  * Op coverage (supports()): only MATMUL. SWIGLU and ADD could be expressed in the ISA (LUT
  * SiLU + int8 MUL, int8 ADD), but they need per-tensor int8 activations, which lose ~0.4% of
@@ -16,6 +24,8 @@
  * the CPU, where they are exact and cheap.
  */
 #include "hal/npu/npu_sim.h"
+#include "hal/npu/npu_platform.h"
+#include "kmod/silicon/npu_device.h"
 #include "hal/npu_host.h"
 #include "hal/telemetry.h"
 
@@ -46,14 +56,19 @@ struct npu_fence {
 	struct npu_job_stats js;
 };
 
+/* A job in the ring: what the device reads (stream, buffer table) and writes (result). */
 struct npu_job {
-	struct npu_job *next;
 	void *stream;
 	size_t len;
-	struct npu_buffer *bufs;
+	struct npu_buf_desc *table;
 	uint32_t nbufs;
 	struct npu_fence *fence;
+	struct npu_job_result result;
+	uint64_t submit_ns;
 };
+
+/* Ring slots: enough for every session's queue to keep the device busy. */
+#define NPU_SIM_RING 64
 
 /* A weight converted to the NPU layout at load; looked up by its (new) data pointer. */
 struct npu_weight {
@@ -65,17 +80,26 @@ struct npu_weight {
 struct npu_sim {
 	struct hal_device base;
 
-	pthread_mutex_t qlock; /* queue, stop, seqno */
-	pthread_cond_t qcond;
-	struct npu_job *head, *tail;
+	struct npu_device *dev; /* the silicon */
+	struct npu_pthread_host host;
+
+	pthread_mutex_t rlock; /* the ring */
+	pthread_cond_t rcond;  /* a slot was retired (ring_waiters), power-on, or stop */
+	struct npu_ring_desc ring[NPU_SIM_RING];
+	struct npu_job *slots[NPU_SIM_RING];
+	uint32_t tail, retired;
+	uint32_t ring_waiters; /* threads waiting on rcond for a retirement */
 	bool stop;
 	uint64_t seqno;
-	pthread_t worker;
+	pthread_t pm_thread;
 
-	pthread_mutex_t elock; /* engine and sysfs */
-	struct npu_engine engine;
+	pthread_mutex_t elock; /* DVFS, counters, telemetry */
 	struct npu_sysfs sysfs;
-	uint64_t engine_busy_ns; /* telemetry: host time the engine ran jobs (worker only) */
+	uint32_t opp;            /* CLOCK as last written */
+	struct npu_counters total; /* the jobs' counters, summed from their results */
+	uint64_t total_fj_rem;
+	uint64_t engine_busy_ns; /* telemetry: host time the device had jobs */
+	uint64_t busy_since_ns;  /* when the device last went from idle to busy */
 	/* runtime PM, as the kernel driver's: powered off NPU_AUTOSUSPEND_NS after the last job */
 	bool powered;
 	uint64_t last_job_end_ns;
@@ -180,12 +204,12 @@ enum hal_status npu_fence_result(const struct npu_fence *f, struct npu_status *s
 	return f->result;
 }
 
-/* ---- the queue and the worker ------------------------------------------------------------- */
+/* ---- the ring and the interrupt ----------------------------------------------------------- */
 
 static void job_free(struct npu_job *j)
 {
 	free(j->stream);
-	free(j->bufs);
+	free(j->table);
 	free(j);
 }
 
@@ -193,17 +217,17 @@ static void job_free(struct npu_job *j)
  * The engine's view for npu-top (hal/telemetry.h): a few stores into shared memory after each
  * job, so that another process sees the device without stopping it. Called with elock held.
  */
-static void publish_engine(struct npu_sim *d, const struct npu_counters *c, uint64_t now)
+static void publish_engine(struct npu_sim *d, uint64_t now)
 {
 	unsigned int queued = atomic_load(&d->queued);
 	struct hal_telem_engine e = {
 		.engine_busy_ns = d->engine_busy_ns,
-		.jobs = c->jobs,
-		.jobs_failed = c->errors,
-		.resets = c->stalls, /* every stall resets the engine */
-		.cycles = c->busy_cycles,
-		.energy_pj = c->energy_pj,
-		.cur_freq_hz = (uint64_t)npu_opp_table[d->engine.opp].freq_mhz * 1000000ull,
+		.jobs = d->total.jobs,
+		.jobs_failed = d->total.errors,
+		.resets = d->total.stalls, /* every stall resets the engine */
+		.cycles = d->total.busy_cycles,
+		.energy_pj = d->total.energy_pj,
+		.cur_freq_hz = (uint64_t)npu_opp_table[d->opp].freq_mhz * 1000000ull,
 		.min_freq_hz = d->sysfs.min_hz,
 		.max_freq_hz = d->sysfs.max_hz,
 		.mem_bytes = atomic_load(&d->weight_bytes),
@@ -218,95 +242,134 @@ static void publish_engine(struct npu_sim *d, const struct npu_counters *c, uint
 	hal_telem_update_engine(&d->base, &e);
 }
 
-/* Runs one job on the engine at the operating point the DVFS policy picks now. */
-static void run_job(struct npu_sim *d, struct npu_job *j)
+/* A job ended: its result into the fence, its counters into DVFS and telemetry. */
+static void retire(struct npu_sim *d, struct npu_job *j)
 {
 	struct npu_fence *f = j->fence;
-	uint64_t t0 = hal_now_ns(), t1;
-	struct npu_counters total;
-	uint32_t opp;
-	int rc;
+	uint64_t t = hal_now_ns(), busy;
 
+	f->js = j->result.stats;
+	f->st = j->result.status;
+	f->result = j->result.state == NPU_RESULT_DONE ? HAL_OK : HAL_ERR_DEVICE;
+	/*
+	 * Housekeeping before the signal: the counters are the device's as soon as the waiter
+	 * wakes, and a waiter that submits again at once does not wait for elock.
+	 */
 	pthread_mutex_lock(&d->elock);
-	if (!d->powered) { /* resumed: its SRAM starts empty after a suspend */
-		d->powered = true;
-		publish_engine(d, &d->engine.total, t0);
-	}
-	opp = npu_sysfs_pick_opp(&d->sysfs, t0);
-	if (opp != d->engine.opp && npu_engine_set_opp(&d->engine, opp) == 0)
-		npu_sysfs_set_opp(&d->sysfs, opp, t0);
-	rc = npu_engine_run(&d->engine, j->stream, j->len, j->bufs, j->nbufs, &f->js, &f->st);
-	/* the hardware would hang until the job timeout; the engine says so at once */
-	if (rc == -ENPU_ERR_STALLED)
-		npu_engine_reset(&d->engine);
-	total = d->engine.total;
-	d->engine_busy_ns += hal_now_ns() - t0;
+	npu_counters_add(&d->total, &d->total_fj_rem, &j->result.stats);
+	busy = t - (j->submit_ns > d->busy_since_ns ? j->submit_ns : d->busy_since_ns);
+	d->busy_since_ns = t;
+	d->engine_busy_ns += busy;
+	npu_sysfs_job_done(&d->sysfs, busy, &d->total, t, false);
+	atomic_fetch_sub(&d->queued, 1);
+	d->last_job_end_ns = t;
+	publish_engine(d, t);
 	pthread_mutex_unlock(&d->elock);
-
-	f->result = rc ? HAL_ERR_DEVICE : HAL_OK;
 	fence_signal(f);
 	job_free(j);
-
-	/* housekeeping after the signal, so that it never delays the waiter */
-	t1 = hal_now_ns();
-	pthread_mutex_lock(&d->elock);
-	npu_sysfs_job_done(&d->sysfs, t1 - t0, &total, t1, false);
-	atomic_fetch_sub(&d->queued, 1);
-	publish_engine(d, &total, t1);
-	pthread_mutex_unlock(&d->elock);
-	d->last_job_end_ns = t1;
 }
 
 /*
- * Runtime PM: the kernel driver's default autosuspend delay. Suspending powers the engine off
- * as the driver does: its SRAM forgets the resident weights, which the next job loads again
- * (the engine's model counts that traffic), and npu-top shows the device off.
+ * The interrupt handler: acknowledges the device's interrupt and retires every descriptor the
+ * device has ended (RING_HEAD), in ring order.
  */
-#define NPU_AUTOSUSPEND_NS (100 * 1000000ull)
-
-static void suspend(struct npu_sim *d)
-{
-	pthread_mutex_lock(&d->elock);
-	npu_engine_reset(&d->engine);
-	d->powered = false;
-	publish_engine(d, &d->engine.total, hal_now_ns());
-	pthread_mutex_unlock(&d->elock);
-}
-
-static void *worker_main(void *arg)
+static void irq_handler(void *arg)
 {
 	struct npu_sim *d = arg;
+	struct npu_job *done[NPU_SIM_RING];
+	uint32_t n = 0, head;
 
-	for (;;) {
-		struct npu_job *j;
-
-		pthread_mutex_lock(&d->qlock);
-		while (!d->head && !d->stop) {
-			/* worker-only state: read without elock */
-			const uint64_t due = d->last_job_end_ns + NPU_AUTOSUSPEND_NS;
-			struct timespec ts = { (time_t)(due / 1000000000ull),
-					       (long)(due % 1000000000ull) };
-
-			if (!d->powered) {
-				pthread_cond_wait(&d->qcond, &d->qlock);
-			} else if (pthread_cond_timedwait(&d->qcond, &d->qlock, &ts) == ETIMEDOUT &&
-				   !d->head && !d->stop) {
-				pthread_mutex_unlock(&d->qlock);
-				suspend(d);
-				pthread_mutex_lock(&d->qlock);
-			}
-		}
-		j = d->head;
-		if (j) {
-			d->head = j->next;
-			if (!d->head)
-				d->tail = NULL;
-		}
-		pthread_mutex_unlock(&d->qlock);
-		if (!j)
-			return NULL; /* stopped with an empty queue */
-		run_job(d, j);
+	npu_dev_write(d->dev, NPU_REG_IRQ_CLEAR, npu_dev_read(d->dev, NPU_REG_IRQ_STATUS));
+	pthread_mutex_lock(&d->rlock);
+	head = npu_dev_read(d->dev, NPU_REG_RING_HEAD);
+	while (d->retired != head) {
+		done[n++] = d->slots[d->retired % NPU_SIM_RING];
+		d->slots[d->retired++ % NPU_SIM_RING] = NULL;
 	}
+	if (d->ring_waiters)
+		pthread_cond_broadcast(&d->rcond);
+	pthread_mutex_unlock(&d->rlock);
+	for (uint32_t i = 0; i < n; i++)
+		retire(d, done[i]);
+}
+
+/* Programs the ring, the interrupt mask and the hang detector (power-on and after a reset). */
+static void hw_init(struct npu_sim *d)
+{
+	uintptr_t base = (uintptr_t)d->ring;
+
+	npu_dev_write(d->dev, NPU_REG_RING_BASE_LO, (uint32_t)base);
+	npu_dev_write(d->dev, NPU_REG_RING_BASE_HI, (uint32_t)((uint64_t)base >> 32));
+	npu_dev_write(d->dev, NPU_REG_RING_SIZE, NPU_SIM_RING);
+	npu_dev_write(d->dev, NPU_REG_HANG_US, 1); /* report a hung job at once */
+	npu_dev_write(d->dev, NPU_REG_IRQ_MASK, NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR);
+	npu_dev_write(d->dev, NPU_REG_CONTROL, NPU_CONTROL_ENABLE);
+}
+
+/* Applies the DVFS policy for the next job and powers the device up; rlock and elock held. */
+static void prepare_device(struct npu_sim *d, uint64_t now)
+{
+	uint32_t opp = npu_sysfs_pick_opp(&d->sysfs, now);
+
+	if (!d->powered) { /* resumed: its SRAM starts empty after a suspend */
+		npu_dev_write(d->dev, NPU_REG_POWER, 1);
+		d->powered = true;
+		pthread_cond_broadcast(&d->rcond); /* the runtime-PM thread watches again */
+		publish_engine(d, now);
+	}
+	if (opp != d->opp) {
+		npu_dev_write(d->dev, NPU_REG_CLOCK, opp);
+		npu_sysfs_set_opp(&d->sysfs, opp, now);
+		d->opp = opp;
+	}
+	if (!atomic_load(&d->queued))
+		d->busy_since_ns = now;
+	atomic_fetch_add(&d->queued, 1);
+}
+
+/* Builds a job: private copies of the stream and the buffer table. */
+static struct npu_job *job_new(const void *stream, size_t len, const struct npu_buffer *bufs,
+			       uint32_t nbufs)
+{
+	struct npu_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->stream = malloc(len ? len : 1);
+	j->table = calloc(nbufs ? nbufs : 1, sizeof(*j->table));
+	j->fence = fence_new();
+	if (!j->stream || !j->table || !j->fence) {
+		if (j->fence) {
+			npu_fence_put(j->fence);
+			npu_fence_put(j->fence);
+		}
+		job_free(j);
+		return NULL;
+	}
+	memcpy(j->stream, stream, len);
+	for (uint32_t i = 0; i < nbufs; i++)
+		j->table[i] = (struct npu_buf_desc){ (uintptr_t)bufs[i].data, bufs[i].size,
+						     bufs[i].id, bufs[i].flags, 0 };
+	j->len = len;
+	j->nbufs = nbufs;
+	return j;
+}
+
+/* Writes the job's descriptor into the next slot and rings the doorbell; rlock held. */
+static void post(struct npu_sim *d, struct npu_job *j)
+{
+	uint32_t slot = d->tail % NPU_SIM_RING;
+
+	d->slots[slot] = j;
+	d->ring[slot] = (struct npu_ring_desc){
+		.stream_addr = (uintptr_t)j->stream,
+		.bufs_addr = (uintptr_t)j->table,
+		.result_addr = (uintptr_t)&j->result,
+		.stream_len = (uint32_t)j->len,
+		.nbufs = j->nbufs,
+	};
+	npu_dev_write(d->dev, NPU_REG_RING_TAIL, ++d->tail);
+	npu_dev_write(d->dev, NPU_REG_DOORBELL, 1);
 }
 
 enum hal_status npu_sim_submit(struct hal_device *dev, const void *stream, size_t len,
@@ -314,47 +377,81 @@ enum hal_status npu_sim_submit(struct hal_device *dev, const void *stream, size_
 			       struct npu_fence **out_fence)
 {
 	struct npu_sim *d = to_sim(dev);
-	struct npu_job *j = calloc(1, sizeof(*j));
-	enum hal_status st = HAL_ERR_NOMEM;
+	struct npu_job *j;
 
 	*out_fence = NULL;
+	if (len > ENPU_MAX_STREAM_BYTES || nbufs > NPU_DEV_MAX_BUFS)
+		len = 0; /* the device refuses it, through the fence, as any bad stream */
+	j = job_new(stream, len, bufs, nbufs > NPU_DEV_MAX_BUFS ? 0 : nbufs);
 	if (!j)
-		return st;
-	j->stream = malloc(len ? len : 1);
-	j->bufs = malloc((nbufs ? nbufs : 1) * sizeof(*bufs));
-	j->fence = fence_new();
-	if (!j->stream || !j->bufs || !j->fence)
-		goto fail;
-	memcpy(j->stream, stream, len);
-	if (nbufs)
-		memcpy(j->bufs, bufs, nbufs * sizeof(*bufs));
-	j->len = len;
-	j->nbufs = nbufs;
-
-	pthread_mutex_lock(&d->qlock);
+		return HAL_ERR_NOMEM;
+	pthread_mutex_lock(&d->rlock);
+	while (d->tail - d->retired == NPU_SIM_RING && !d->stop) {
+		d->ring_waiters++;
+		pthread_cond_wait(&d->rcond, &d->rlock);
+		d->ring_waiters--;
+	}
 	if (d->stop) {
-		pthread_mutex_unlock(&d->qlock);
-		st = HAL_ERR_DEVICE;
-		goto fail;
+		pthread_mutex_unlock(&d->rlock);
+		npu_fence_put(j->fence);
+		npu_fence_put(j->fence);
+		job_free(j);
+		return HAL_ERR_DEVICE;
 	}
 	j->fence->seqno = ++d->seqno;
-	atomic_fetch_add(&d->queued, 1);
-	if (d->tail)
-		d->tail->next = j;
-	else
-		d->head = j;
-	d->tail = j;
+	j->submit_ns = hal_now_ns();
+	pthread_mutex_lock(&d->elock);
+	prepare_device(d, j->submit_ns);
+	pthread_mutex_unlock(&d->elock);
 	*out_fence = j->fence;
-	pthread_cond_signal(&d->qcond);
-	pthread_mutex_unlock(&d->qlock);
+	post(d, j);
+	pthread_mutex_unlock(&d->rlock);
 	return HAL_OK;
-fail:
-	if (j->fence) {
-		npu_fence_put(j->fence);
-		npu_fence_put(j->fence);
+}
+
+/*
+ * Runtime PM: the kernel driver's default autosuspend delay. Suspending powers the device off
+ * as the driver does (POWER = 0): its SRAM forgets the resident weights, which the next job
+ * loads again (the engine's model counts that traffic), and npu-top shows the device off.
+ */
+#define NPU_AUTOSUSPEND_NS (100 * 1000000ull)
+
+/* Powers the device off once it has been idle for NPU_AUTOSUSPEND_NS; elock held. */
+static bool autosuspend_due(struct npu_sim *d, uint64_t now, uint64_t *due)
+{
+	*due = d->last_job_end_ns + NPU_AUTOSUSPEND_NS;
+	if (!d->powered || atomic_load(&d->queued) || now < *due)
+		return false;
+	npu_dev_write(d->dev, NPU_REG_POWER, 0);
+	d->powered = false;
+	publish_engine(d, now);
+	return true;
+}
+
+static void *pm_main(void *arg)
+{
+	struct npu_sim *d = arg;
+	uint64_t due = 0;
+
+	pthread_mutex_lock(&d->rlock);
+	while (!d->stop) {
+		struct timespec ts;
+
+		pthread_mutex_lock(&d->elock);
+		bool off = autosuspend_due(d, hal_now_ns(), &due) || !d->powered;
+		pthread_mutex_unlock(&d->elock);
+		if (off) { /* until a job powers the device on (prepare_device wakes us) */
+			pthread_cond_wait(&d->rcond, &d->rlock);
+			continue;
+		}
+		if (atomic_load(&d->queued))
+			due = hal_now_ns() + NPU_AUTOSUSPEND_NS; /* busy: look again later */
+		ts.tv_sec = (time_t)(due / 1000000000ull);
+		ts.tv_nsec = (long)(due % 1000000000ull);
+		pthread_cond_timedwait(&d->rcond, &d->rlock, &ts);
 	}
-	job_free(j);
-	return st;
+	pthread_mutex_unlock(&d->rlock);
+	return NULL;
 }
 
 /* ---- telemetry ---------------------------------------------------------------------------- */
@@ -364,7 +461,7 @@ void npu_sim_counters(struct hal_device *dev, struct npu_counters *out)
 	struct npu_sim *d = to_sim(dev);
 
 	pthread_mutex_lock(&d->elock);
-	*out = d->engine.total;
+	*out = d->total;
 	pthread_mutex_unlock(&d->elock);
 }
 
@@ -374,7 +471,7 @@ uint32_t npu_sim_opp(struct hal_device *dev)
 	uint32_t opp;
 
 	pthread_mutex_lock(&d->elock);
-	opp = d->engine.opp;
+	opp = d->opp;
 	pthread_mutex_unlock(&d->elock);
 	return opp;
 }
@@ -477,9 +574,7 @@ static void sim_release_weight(struct hal_device *dev, struct hal_tensor *w)
 	pthread_mutex_lock(&d->run_lock);
 	nw = w->owner == dev ? find_weight(d, w->data) : NULL;
 	if (nw) {
-		pthread_mutex_lock(&d->elock);
-		npu_engine_forget_buffer(&d->engine, nw->id);
-		pthread_mutex_unlock(&d->elock);
+		/* ids are never reused: the SRAM's entry for it just ages out of the LRU */
 		free(nw->npu_data);
 		atomic_fetch_sub(&d->weight_bytes,
 				 npu_weight_row_bytes(w->type, w->ne[0]) * w->ne[1]);
@@ -612,26 +707,32 @@ static enum hal_status sim_run(struct hal_device *dev, const struct hal_op *op)
 static void sim_destroy(struct hal_device *dev)
 {
 	struct npu_sim *d = to_sim(dev);
-	struct npu_counters c;
 
-	pthread_mutex_lock(&d->qlock);
+	pthread_mutex_lock(&d->rlock);
+	while (d->retired != d->tail) { /* drain: every fence signals */
+		d->ring_waiters++;
+		pthread_cond_wait(&d->rcond, &d->rlock);
+		d->ring_waiters--;
+	}
 	d->stop = true;
-	pthread_cond_broadcast(&d->qcond);
-	pthread_mutex_unlock(&d->qlock);
-	pthread_join(d->worker, NULL); /* drains the queue first */
+	pthread_cond_broadcast(&d->rcond);
+	pthread_mutex_unlock(&d->rlock);
+	pthread_join(d->pm_thread, NULL);
+	npu_dev_stop(d->dev);
 
 	hal_telem_detach(dev);
-	c = d->engine.total;
-	npu_sysfs_job_done(&d->sysfs, 0, &c, hal_now_ns(), true);
+	npu_sysfs_job_done(&d->sysfs, 0, &d->total, hal_now_ns(), true);
 	npu_sysfs_close(&d->sysfs);
 	for (uint32_t i = 0; i < d->n_weights; i++)
 		free(d->weights[i].npu_data);
 	free(d->weights);
 	free(d->scratch);
+	npu_pthread_host_destroy(&d->host);
+	free(d->dev);
 	pthread_mutex_destroy(&d->run_lock);
 	pthread_mutex_destroy(&d->elock);
-	pthread_cond_destroy(&d->qcond);
-	pthread_mutex_destroy(&d->qlock);
+	pthread_cond_destroy(&d->rcond);
+	pthread_mutex_destroy(&d->rlock);
 	free(d);
 }
 
@@ -658,6 +759,33 @@ static const struct hal_device_vtable sim_vt = {
 	.freq_hint = sim_freq_hint,
 };
 
+/* Frees what npu_sim_create set up before its device ran. */
+static void sim_free_early(struct npu_sim *d, bool sysfs_open)
+{
+	npu_pthread_host_destroy(&d->host);
+	if (sysfs_open)
+		npu_sysfs_close(&d->sysfs);
+	pthread_mutex_destroy(&d->run_lock);
+	pthread_mutex_destroy(&d->elock);
+	pthread_cond_destroy(&d->rcond);
+	pthread_mutex_destroy(&d->rlock);
+	free(d->dev);
+	free(d);
+}
+
+static void init_locks(struct npu_sim *d)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&d->rlock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the autosuspend deadline's clock */
+	pthread_cond_init(&d->rcond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&d->elock, NULL);
+	pthread_mutex_init(&d->run_lock, NULL);
+}
+
 enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_device **out_dev,
 			       char *err, size_t err_len)
 {
@@ -665,37 +793,37 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 	char why[512] = "";
 
 	*out_dev = NULL;
-	if (!d) {
+	if (d)
+		d->dev = calloc(1, sizeof(*d->dev));
+	if (!d || !d->dev) {
+		free(d);
 		snprintf(err, err_len, "out of memory");
 		return HAL_ERR_NOMEM;
 	}
 	d->base.vt = &sim_vt;
 	d->base.name = "npu";
 	d->base.cls = HAL_CLASS_NPU;
-	npu_engine_init(&d->engine, NULL, opts ? opts->caps : 0);
-	if (npu_sysfs_open(&d->sysfs, d->engine.opp, why, sizeof(why))) {
+	init_locks(d);
+	npu_pthread_host_init(&d->host, irq_handler, d);
+	npu_dev_init(d->dev, &npu_pthread_ops, &d->host, opts ? opts->caps : 0);
+	d->opp = npu_dev_read(d->dev, NPU_REG_CLOCK);
+	if (npu_sysfs_open(&d->sysfs, d->opp, why, sizeof(why))) {
 		snprintf(err, err_len, "%s", why);
-		free(d);
+		sim_free_early(d, false);
 		return HAL_ERR_DEVICE;
 	}
-	pthread_mutex_init(&d->qlock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the autosuspend deadline's clock */
-	pthread_cond_init(&d->qcond, &ca);
-	pthread_condattr_destroy(&ca);
 	d->powered = true;
 	d->last_job_end_ns = hal_now_ns();
-	pthread_mutex_init(&d->elock, NULL);
-	pthread_mutex_init(&d->run_lock, NULL);
-	if (pthread_create(&d->worker, NULL, worker_main, d)) {
-		snprintf(err, err_len, "cannot start the NPU worker thread");
-		npu_sysfs_close(&d->sysfs);
-		pthread_mutex_destroy(&d->run_lock);
-		pthread_mutex_destroy(&d->elock);
-		pthread_cond_destroy(&d->qcond);
-		pthread_mutex_destroy(&d->qlock);
-		free(d);
+	hw_init(d);
+	if (npu_dev_start(d->dev)) {
+		snprintf(err, err_len, "cannot start the NPU device model's thread");
+		sim_free_early(d, true);
+		return HAL_ERR_DEVICE;
+	}
+	if (pthread_create(&d->pm_thread, NULL, pm_main, d)) {
+		snprintf(err, err_len, "cannot start the NPU runtime-PM thread");
+		npu_dev_stop(d->dev);
+		sim_free_early(d, true);
 		return HAL_ERR_DEVICE;
 	}
 	/* npu-top finds the device by its devfreq directory's name: "npu0" */
@@ -703,7 +831,7 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 
 	hal_telem_attach(&d->base, HAL_TELEM_KIND_NPU, node ? node + 1 : NULL);
 	pthread_mutex_lock(&d->elock);
-	publish_engine(d, &d->engine.total, 0);
+	publish_engine(d, 0);
 	pthread_mutex_unlock(&d->elock);
 	*out_dev = &d->base;
 	return HAL_OK;

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * npu_sim.h - the in-process NPU ("npu" backend): the shared engine
- * (kmod/silicon/npu_engine.c) behind the HAL vtable, run by a worker thread as hardware would
- * run it.
+ * npu_sim.h - the in-process NPU ("npu" backend): the simulated silicon's device model
+ * (kmod/silicon/npu_device.c, the same one the kernel module drives) behind the HAL vtable,
+ * programmed through its registers and command ring as the kernel driver programs it.
  *
  * The device is a queue: run() builds a command stream for one HAL op, submits it as a job
- * {stream, buffers} and waits on the job's fence. The worker thread owns the engine; it
- * applies the DVFS policy before each job (npu_sysfs below), runs the engine, folds the job's
- * counters into telemetry and signals the fence (an eventfd, so that an application can poll()
- * it with its other file descriptors).
+ * {stream, buffers} and waits on the job's fence. Submission applies the DVFS policy (npu_sysfs
+ * below; the CLOCK register), writes the job's descriptor into the ring and rings the
+ * doorbell; the device model runs the job in slices on its own thread and raises its
+ * interrupt, whose handler folds the job's counters into telemetry and signals the fence (an
+ * eventfd, so that an application can poll() it with its other file descriptors).
  *
  * What runs on the device (supports()): MATMUL with Q8_0/Q4_0 weights, F32 activations in and
  * out, N and K multiples of 32. The activations are quantized to Q8B on the host before the

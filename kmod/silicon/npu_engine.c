@@ -169,6 +169,7 @@ static const char *const error_names[] = {
 	[ENPU_ERR_MISALIGNED] = "misaligned operand",
 	[ENPU_ERR_DEBUG_DISABLED] = "debug command not allowed",
 	[ENPU_ERR_STALLED] = "engine stalled",
+	[ENPU_ERR_ABORTED] = "aborted by engine reset",
 };
 
 const char *npu_error_name(u32 code)
@@ -736,34 +737,46 @@ static s8 requant_value(s64 acc, s32 exp, const struct enpu_requant *rq)
 						 (s64)1 << 20));
 }
 
-static void exec_matmul(const struct enpu_cmd_matmul *c, const struct npu_buffer *bufs)
+/*
+ * Runs outputs of a matmul from the job's cursor (x->row, x->col) until the budget is spent:
+ * one output (k MACs) at a time. The accumulators of the current block of 32 outputs live in
+ * the cursor, so a slice may end inside a block and the results are those of one run.
+ */
+static u64 step_matmul(struct npu_exec *x, const struct enpu_cmd_matmul *c, u64 budget)
 {
+	const struct npu_buffer *bufs = x->bufs;
 	const u8 *w0 = (const u8 *)bufs[c->weights.buffer].data + c->weights.offset;
 	const u8 *a0 = (const u8 *)bufs[c->input.buffer].data + c->input.offset;
 	u8 *o0 = (u8 *)bufs[c->output.buffer].data + c->output.offset;
-	u64 nb = c->k / ENPU_QK, t, n0;
-	s64 acc[ENPU_QK];
-	s32 exp[ENPU_QK];
+	u64 nb = c->k / ENPU_QK, used = 0, n0;
 	u32 j, cnt;
 
-	for (t = 0; t < c->m; t++) {
-		const u8 *a = a0 + t * c->input.stride;
-		u8 *o = o0 + t * c->output.stride;
+	while (x->row < c->m && used < budget) {
+		u8 *o = o0 + x->row * c->output.stride;
 
-		for (n0 = 0; n0 < c->n; n0 += ENPU_QK) {
-			cnt = c->n - n0 < ENPU_QK ? (u32)(c->n - n0) : ENPU_QK;
-			for (j = 0; j < cnt; j++)
-				dot_row(c->w_dtype, w0 + (n0 + j) * c->weights.stride, a, nb,
-					&acc[j], &exp[j]);
+		j = (u32)x->col & (ENPU_QK - 1);
+		dot_row(c->w_dtype, w0 + x->col * c->weights.stride,
+			a0 + x->row * c->input.stride, nb, &x->acc[j], &x->exp[j]);
+		used += c->k;
+		x->col++;
+		if (j == ENPU_QK - 1 || x->col == c->n) {
+			cnt = j + 1;
+			n0 = x->col - cnt;
 			if (c->out_dtype == ENPU_DT_I32B) {
 				emit_i32_block(o + n0 / ENPU_QK * sizeof(struct enpu_block_i32),
-					       acc, exp, cnt);
-				continue;
+					       x->acc, x->exp, cnt);
+			} else {
+				for (j = 0; j < cnt; j++)
+					o[n0 + j] = (u8)requant_value(x->acc[j], x->exp[j],
+								      &c->requant);
 			}
-			for (j = 0; j < cnt; j++)
-				o[n0 + j] = (u8)requant_value(acc[j], exp[j], &c->requant);
+		}
+		if (x->col == c->n) {
+			x->col = 0;
+			x->row++;
 		}
 	}
+	return used;
 }
 
 /* ---- execution: element-wise, LUT, copy ---------------------------------------------------- */
@@ -787,47 +800,74 @@ static s8 eltwise_one(const struct enpu_cmd_eltwise *c, s8 qa, s8 qb)
 		    rshift_round(x * c->out_rq.multiplier, c->out_rq.shift));
 }
 
-static void exec_eltwise(const struct enpu_cmd_eltwise *c, const struct npu_buffer *bufs)
+/*
+ * The element-wise commands walk rows x cols from the cursor in chunks of at most the budget;
+ * returns the elements (or bytes) of the chunk and advances the cursor past it.
+ */
+static u64 chunk(struct npu_exec *x, u64 rows, u64 cols, u64 budget)
 {
-	const u8 *a0 = (const u8 *)bufs[c->a.buffer].data + c->a.offset;
-	const u8 *b0 = (const u8 *)bufs[c->b.buffer].data + c->b.offset;
-	u8 *o0 = (u8 *)bufs[c->out.buffer].data + c->out.offset;
-	u64 r, i;
+	u64 n = cols - x->col;
 
-	for (r = 0; r < c->rows; r++) {
-		const u8 *a = a0 + r * c->a.stride, *b = b0 + r * c->b.stride;
-		u8 *o = o0 + r * c->out.stride;
+	if (x->row >= rows)
+		return 0;
+	return n < budget ? n : budget;
+}
 
-		/* in place is exact aliasing: element i is read before it is written */
-		for (i = 0; i < c->cols; i++)
-			o[i] = (u8)eltwise_one(c, (s8)a[i], (s8)b[i]);
+static void advance(struct npu_exec *x, u64 cols, u64 n)
+{
+	x->col += n;
+	if (x->col == cols) {
+		x->col = 0;
+		x->row++;
 	}
 }
 
-static void exec_lut(const struct enpu_cmd_lut *c, const struct npu_buffer *bufs)
+static u64 step_eltwise(struct npu_exec *x, const struct enpu_cmd_eltwise *c, u64 budget)
 {
-	const u8 *in0 = (const u8 *)bufs[c->input.buffer].data + c->input.offset;
-	const u8 *tab = (const u8 *)bufs[c->table.buffer].data + c->table.offset;
-	u8 *o0 = (u8 *)bufs[c->output.buffer].data + c->output.offset;
-	u64 r, i;
+	u64 n = chunk(x, c->rows, c->cols, budget), i, r = x->row, c0 = x->col;
+	const u8 *a, *b;
+	u8 *o;
 
-	for (r = 0; r < c->rows; r++) {
-		const u8 *in = in0 + r * c->input.stride;
-		u8 *o = o0 + r * c->output.stride;
-
-		for (i = 0; i < c->cols; i++)
-			o[i] = tab[(u8)(in[i] ^ 0x80)]; /* (s8)in + 128 */
-	}
+	if (!n)
+		return 0;
+	a = (const u8 *)x->bufs[c->a.buffer].data + c->a.offset + r * c->a.stride + c0;
+	b = (const u8 *)x->bufs[c->b.buffer].data + c->b.offset + r * c->b.stride + c0;
+	o = (u8 *)x->bufs[c->out.buffer].data + c->out.offset + r * c->out.stride + c0;
+	/* in place is exact aliasing: element i is read before it is written */
+	for (i = 0; i < n; i++)
+		o[i] = (u8)eltwise_one(c, (s8)a[i], (s8)b[i]);
+	advance(x, c->cols, n);
+	return n;
 }
 
-static void exec_copy(const struct enpu_cmd_copy *c, const struct npu_buffer *bufs)
+static u64 step_lut(struct npu_exec *x, const struct enpu_cmd_lut *c, u64 budget)
 {
-	const u8 *s0 = (const u8 *)bufs[c->src.buffer].data + c->src.offset;
-	u8 *d0 = (u8 *)bufs[c->dst.buffer].data + c->dst.offset;
-	u64 r;
+	u64 n = chunk(x, c->rows, c->cols, budget), i, r = x->row, c0 = x->col;
+	const u8 *tab = (const u8 *)x->bufs[c->table.buffer].data + c->table.offset;
+	const u8 *in;
+	u8 *o;
 
-	for (r = 0; r < c->rows; r++)
-		memcpy(d0 + r * c->dst.stride, s0 + r * c->src.stride, c->row_bytes);
+	if (!n)
+		return 0;
+	in = (const u8 *)x->bufs[c->input.buffer].data + c->input.offset + r * c->input.stride + c0;
+	o = (u8 *)x->bufs[c->output.buffer].data + c->output.offset + r * c->output.stride + c0;
+	for (i = 0; i < n; i++)
+		o[i] = tab[(u8)(in[i] ^ 0x80)]; /* (s8)in + 128 */
+	advance(x, c->cols, n);
+	return n;
+}
+
+static u64 step_copy(struct npu_exec *x, const struct enpu_cmd_copy *c, u64 budget)
+{
+	u64 n = chunk(x, c->rows, c->row_bytes, budget), r = x->row, c0 = x->col;
+
+	if (!n)
+		return 0;
+	memcpy((u8 *)x->bufs[c->dst.buffer].data + c->dst.offset + r * c->dst.stride + c0,
+	       (const u8 *)x->bufs[c->src.buffer].data + c->src.offset + r * c->src.stride + c0,
+	       n);
+	advance(x, c->row_bytes, n);
+	return n;
 }
 
 static void exec_barrier(const struct enpu_cmd_barrier *c, const struct npu_buffer *bufs)
@@ -1051,29 +1091,6 @@ u64 npu_cycles_to_ns(u64 cycles, u32 opp)
 	return div_round_up(cycles * 1000, npu_opp_table[opp].freq_mhz);
 }
 
-static void exec_cmd(const union npu_cmd *c, const struct npu_buffer *bufs)
-{
-	switch (c->hdr.opcode) {
-	case ENPU_OP_MATMUL:
-		exec_matmul(&c->mm, bufs);
-		break;
-	case ENPU_OP_ELTWISE:
-		exec_eltwise(&c->elt, bufs);
-		break;
-	case ENPU_OP_LUT:
-		exec_lut(&c->lut, bufs);
-		break;
-	case ENPU_OP_COPY:
-		exec_copy(&c->cp, bufs);
-		break;
-	case ENPU_OP_BARRIER:
-		exec_barrier(&c->bar, bufs);
-		break;
-	default:
-		break;
-	}
-}
-
 static void add_cost(struct npu_counters *j, const struct cost *k)
 {
 	j->busy_cycles += k->cycles;
@@ -1084,10 +1101,8 @@ static void add_cost(struct npu_counters *j, const struct cost *k)
 	j->cmds++;
 }
 
-/* Folds a job's counters into the engine's cumulative ones. */
-static void account_job(struct npu_engine *e, const struct npu_job_stats *js)
+void npu_counters_add(struct npu_counters *t, u64 *fj_rem, const struct npu_job_stats *js)
 {
-	struct npu_counters *t = &e->total;
 	u64 pj;
 
 	t->busy_cycles += js->c.busy_cycles;
@@ -1099,59 +1114,173 @@ static void account_job(struct npu_engine *e, const struct npu_job_stats *js)
 	t->jobs += js->c.jobs;
 	t->errors += js->c.errors;
 	t->stalls += js->c.stalls;
-	e->energy_fj_rem += js->energy_fj;
-	pj = npu_div_u64(e->energy_fj_rem, 1000);
+	*fj_rem += js->energy_fj;
+	pj = npu_div_u64(*fj_rem, 1000);
 	t->energy_pj += pj;
-	e->energy_fj_rem -= pj * 1000;
+	*fj_rem -= pj * 1000;
+}
+
+/* The current command is kept decoded in the cursor's opaque words: it must fit. */
+_Static_assert(sizeof(union npu_cmd) <= sizeof(((struct npu_exec *)0)->cmd),
+	       "npu_exec.cmd too small for union npu_cmd");
+
+static union npu_cmd *cur_cmd(struct npu_exec *x)
+{
+	return (union npu_cmd *)x->cmd;
+}
+
+/* Rows of the current command: it is complete once the cursor's row reaches them. */
+static u64 cmd_rows(const union npu_cmd *c)
+{
+	switch (c->hdr.opcode) {
+	case ENPU_OP_MATMUL:
+		return c->mm.m;
+	case ENPU_OP_ELTWISE:
+		return c->elt.rows;
+	case ENPU_OP_LUT:
+		return c->lut.rows;
+	case ENPU_OP_COPY:
+		return c->cp.rows;
+	default:
+		return 1;
+	}
+}
+
+/* Runs the current command from the cursor for about budget work; returns the work done. */
+static u64 step_cmd(struct npu_exec *x, const union npu_cmd *c, u64 budget)
+{
+	switch (c->hdr.opcode) {
+	case ENPU_OP_MATMUL:
+		return step_matmul(x, &c->mm, budget);
+	case ENPU_OP_ELTWISE:
+		return step_eltwise(x, &c->elt, budget);
+	case ENPU_OP_LUT:
+		return step_lut(x, &c->lut, budget);
+	case ENPU_OP_COPY:
+		return step_copy(x, &c->cp, budget);
+	default:
+		exec_barrier(&c->bar, x->bufs);
+		x->row = 1;
+		return 1;
+	}
+}
+
+int npu_exec_begin(struct npu_engine *e, struct npu_exec *x, const void *stream, u64 len,
+		   const struct npu_buffer *bufs, u32 nbufs)
+{
+	struct enpu_stream_header sh;
+	int err;
+
+	memset(x, 0, sizeof(*x));
+	x->js.opp = e->opp;
+	err = npu_validate(e, stream, len, bufs, nbufs, &x->st);
+	if (err) {
+		x->js.c.errors = 1;
+		x->state = NPU_EXEC_FAILED;
+		return err;
+	}
+	memcpy(&sh, stream, sizeof(sh));
+	x->stream = stream;
+	x->len = len;
+	x->bufs = bufs;
+	x->nbufs = nbufs;
+	x->ncmds = sh.num_cmds;
+	x->pos = sizeof(sh);
+	x->state = NPU_EXEC_RUNNING;
+	return 0;
+}
+
+/* Starts the next command: its cost is charged up front, as the model has always done. */
+static int next_cmd(struct npu_engine *e, struct npu_exec *x)
+{
+	struct vctx v = { .e = e, .bufs = x->bufs, .nbufs = x->nbufs, .st = &x->st };
+	union npu_cmd *c = cur_cmd(x);
+	struct cost k;
+
+	decode_cmd(&v, x->stream, x->len, &x->pos, c); /* validated at begin: cannot fail */
+	cost_cmd(e, c, x->bufs, &k);
+	add_cost(&x->js.c, &k);
+	x->row = 0;
+	x->col = 0;
+	x->in_cmd = 1;
+	if (c->hdr.opcode != ENPU_OP_DEBUG_STALL)
+		return 0;
+	/* the hang: nothing after this command runs; only a reset recovers */
+	x->js.c.errors = 1;
+	x->js.c.stalls = 1;
+	x->st.code = ENPU_ERR_STALLED;
+	x->st.cmd_index = x->cmd_index;
+	x->st.reason[0] = 0;
+	reason_add(&x->st, "debug_stall: engine hung; reset required");
+	x->state = NPU_EXEC_STALLED;
+	return -ENPU_ERR_STALLED;
+}
+
+int npu_exec_step(struct npu_engine *e, struct npu_exec *x, u64 budget)
+{
+	u64 used = 0;
+
+	while (x->state == NPU_EXEC_RUNNING && used < budget) {
+		if (!x->in_cmd) {
+			if (x->cmd_index == x->ncmds) {
+				x->js.c.jobs = 1;
+				x->state = NPU_EXEC_DONE;
+				break;
+			}
+			if (next_cmd(e, x))
+				break;
+		}
+		used += step_cmd(x, cur_cmd(x), budget - used);
+		if (x->row >= cmd_rows(cur_cmd(x))) {
+			x->in_cmd = 0;
+			x->cmd_index++;
+		}
+	}
+	x->last_work = used;
+	if (x->state == NPU_EXEC_RUNNING)
+		return 1;
+	return x->state == NPU_EXEC_DONE ? 0 : -(int)x->st.code;
+}
+
+void npu_exec_abort(struct npu_exec *x, u32 code, const char *reason)
+{
+	if (x->state != NPU_EXEC_RUNNING && x->state != NPU_EXEC_STALLED)
+		return;
+	if (x->state == NPU_EXEC_RUNNING) {
+		x->js.c.errors = 1;
+		x->st.code = code;
+		x->st.cmd_index = x->cmd_index;
+		x->st.reason[0] = 0;
+		reason_add(&x->st, reason);
+	}
+	x->state = NPU_EXEC_ABORTED;
+}
+
+void npu_exec_finish(struct npu_engine *e, struct npu_exec *x, struct npu_job_stats *stats)
+{
+	struct npu_job_stats *js = &x->js;
+
+	js->energy_fj = job_energy_fj(e, &js->c);
+	js->c.energy_pj = npu_div_u64(js->energy_fj, 1000);
+	js->time_ns = npu_cycles_to_ns(js->c.busy_cycles, js->opp);
+	npu_counters_add(&e->total, &e->energy_fj_rem, js);
+	if (stats)
+		*stats = *js;
 }
 
 int npu_engine_run(struct npu_engine *e, const void *stream, u64 len,
 		   const struct npu_buffer *bufs, u32 nbufs, struct npu_job_stats *stats,
 		   struct npu_status *st)
 {
-	struct vctx v = { .e = e, .bufs = bufs, .nbufs = nbufs, .st = st };
-	struct npu_job_stats js;
-	struct enpu_stream_header sh;
-	const u8 *s = stream;
-	u64 pos = sizeof(struct enpu_stream_header);
-	union npu_cmd c;
-	struct cost k;
-	u32 ncmds, i;
-	int err;
+	struct npu_exec *x = &e->run;
+	int err = npu_exec_begin(e, x, stream, len, bufs, nbufs);
 
-	memset(&js, 0, sizeof(js));
-	js.opp = e->opp;
-	err = npu_validate(e, stream, len, bufs, nbufs, st);
-	if (err) {
-		js.c.errors = 1;
-		goto out;
+	if (!err) {
+		do
+			err = npu_exec_step(e, x, ~0ull);
+		while (err > 0);
 	}
-	memcpy(&sh, s, sizeof(sh));
-	ncmds = sh.num_cmds;
-	for (i = 0; i < ncmds; i++) {
-		decode_cmd(&v, s, len, &pos, &c); /* validated above: cannot fail */
-		cost_cmd(e, &c, bufs, &k);
-		add_cost(&js.c, &k);
-		if (c.hdr.opcode == ENPU_OP_DEBUG_STALL) {
-			/* the hang: nothing after this command runs; only a reset recovers */
-			js.c.errors = 1;
-			js.c.stalls = 1;
-			st->code = ENPU_ERR_STALLED;
-			st->cmd_index = i;
-			st->reason[0] = 0;
-			reason_add(st, "debug_stall: engine hung; reset required");
-			err = -ENPU_ERR_STALLED;
-			goto out;
-		}
-		exec_cmd(&c, bufs);
-	}
-	js.c.jobs = 1;
-out:
-	js.energy_fj = job_energy_fj(e, &js.c);
-	js.c.energy_pj = npu_div_u64(js.energy_fj, 1000);
-	js.time_ns = npu_cycles_to_ns(js.c.busy_cycles, js.opp);
-	account_job(e, &js);
-	if (stats)
-		*stats = js;
+	npu_exec_finish(e, x, stats);
+	*st = x->st;
 	return err;
 }

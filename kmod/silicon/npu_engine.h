@@ -172,6 +172,74 @@ struct npu_status {
 #define NPU_CMD_HEADER 0xffffffffu
 
 /**
+ * enum npu_exec_state - where a job on the engine stands.
+ * @NPU_EXEC_IDLE: no job (a zeroed cursor).
+ * @NPU_EXEC_RUNNING: started; npu_exec_step() runs more of it.
+ * @NPU_EXEC_DONE: every command ran.
+ * @NPU_EXEC_FAILED: refused by the validator; nothing ran.
+ * @NPU_EXEC_STALLED: reached %ENPU_OP_DEBUG_STALL; the engine hangs until a reset.
+ * @NPU_EXEC_ABORTED: stopped between two slices by a reset (npu_exec_abort()).
+ */
+enum npu_exec_state {
+	NPU_EXEC_IDLE,
+	NPU_EXEC_RUNNING,
+	NPU_EXEC_DONE,
+	NPU_EXEC_FAILED,
+	NPU_EXEC_STALLED,
+	NPU_EXEC_ABORTED,
+};
+
+/**
+ * NPU_SLICE_WORK - the work of one slice of execution: MACs for a matmul, elements for the
+ * element-wise commands, bytes for a copy. A slice ends at the first output, row chunk or
+ * command boundary past it, so it does at most NPU_SLICE_WORK + %ENPU_MAX_K units (one output
+ * of the longest matmul row); the device model checks for reset between slices. 2^18 MACs
+ * take ~0.1-0.3 ms on a host CPU and a few ms under QEMU's TCG: short enough that a reset
+ * stops a job at once, long enough that the yield between slices costs nothing measurable.
+ */
+#define NPU_SLICE_WORK (1ull << 18)
+
+/**
+ * struct npu_exec - the cursor of a job executed in slices (npu_exec_begin/step/finish).
+ * @stream: the job's stream (validated; private to the caller until finish).
+ * @len: bytes at @stream.
+ * @bufs: the job's buffers.
+ * @nbufs: entries in @bufs.
+ * @ncmds: commands in the stream.
+ * @cmd_index: index of the current command.
+ * @pos: byte offset of the command after the current one.
+ * @in_cmd: the current command has started (its cost is charged).
+ * @state: an &enum npu_exec_state.
+ * @row: progress inside the current command: row (or matmul output row).
+ * @col: progress inside the row: element, byte or matmul output column.
+ * @last_work: work units the last npu_exec_step() did.
+ * @acc: matmul accumulators of the current block of 32 outputs.
+ * @exp: their exponents.
+ * @cmd: the current command, decoded (opaque to callers).
+ * @js: the job's counters so far.
+ * @st: the verdict (validation, stall or abort).
+ */
+struct npu_exec {
+	const void *stream;
+	u64 len;
+	const struct npu_buffer *bufs;
+	u32 nbufs;
+	u32 ncmds;
+	u32 cmd_index;
+	u64 pos;
+	u32 in_cmd;
+	u32 state;
+	u64 row;
+	u64 col;
+	u64 last_work;
+	s64 acc[ENPU_QK];
+	s32 exp[ENPU_QK];
+	u64 cmd[32];
+	struct npu_job_stats js;
+	struct npu_status st;
+};
+
+/**
  * struct npu_engine - the state of one engine; the caller allocates it (it is plain data).
  * @hw: the modeled hardware.
  * @caps: %NPU_CAP_* bits.
@@ -181,6 +249,7 @@ struct npu_status {
  * @resident: the SRAM weight-residency LRU.
  * @total: cumulative telemetry.
  * @energy_fj_rem: femtojoules not yet counted in @total.energy_pj.
+ * @run: the cursor npu_engine_run() uses (kept here: too big for a kernel stack frame).
  */
 struct npu_engine {
 	struct npu_hw_params hw;
@@ -191,6 +260,7 @@ struct npu_engine {
 	struct npu_resident resident[NPU_RESIDENCY_SLOTS];
 	struct npu_counters total;
 	u64 energy_fj_rem;
+	struct npu_exec run;
 };
 
 /**
@@ -261,6 +331,57 @@ int npu_validate(const struct npu_engine *e, const void *stream, u64 len,
 int npu_engine_run(struct npu_engine *e, const void *stream, u64 len,
 		   const struct npu_buffer *bufs, u32 nbufs, struct npu_job_stats *stats,
 		   struct npu_status *st);
+
+/**
+ * npu_exec_begin() - validates a job and, if valid, starts it on the engine (nothing runs yet).
+ * @e: the engine (its operating point now is the job's).
+ * @x: the job's cursor (overwritten).
+ * @stream: the stream bytes; must stay valid and unmodified until npu_exec_finish().
+ * @len: bytes at @stream.
+ * @bufs: the job's buffers (the list must stay valid too).
+ * @nbufs: entries in @bufs.
+ *
+ * Return: 0, or -(&enum enpu_error) with the verdict in @x->st (finish the job all the same).
+ */
+int npu_exec_begin(struct npu_engine *e, struct npu_exec *x, const void *stream, u64 len,
+		   const struct npu_buffer *bufs, u32 nbufs);
+
+/**
+ * npu_exec_step() - runs one slice of a started job.
+ * @e: the engine.
+ * @x: the job's cursor.
+ * @budget: work units of the slice (%NPU_SLICE_WORK, or ~0 for the whole job).
+ *
+ * Results are bit-identical whatever the budgets: a slice boundary only pauses the cursor.
+ *
+ * Return: 1 if more remains, 0 when the job completed, -(&enum enpu_error) when it stopped
+ * (%ENPU_ERR_STALLED: hung at a debug stall; or the code of a refusal or abort).
+ */
+int npu_exec_step(struct npu_engine *e, struct npu_exec *x, u64 budget);
+
+/**
+ * npu_exec_abort() - stops a running or stalled job between slices (engine reset).
+ * @x: the job's cursor.
+ * @code: the &enum enpu_error to report for a running job (a stall keeps its own).
+ * @reason: the reason text.
+ */
+void npu_exec_abort(struct npu_exec *x, u32 code, const char *reason);
+
+/**
+ * npu_exec_finish() - accounts a job that ended (any state) into the engine's counters.
+ * @e: the engine.
+ * @x: the job's cursor.
+ * @stats: out, may be NULL: the job's counters.
+ */
+void npu_exec_finish(struct npu_engine *e, struct npu_exec *x, struct npu_job_stats *stats);
+
+/**
+ * npu_counters_add() - folds a job's counters into cumulative ones.
+ * @t: the cumulative counters.
+ * @fj_rem: femtojoules not yet counted in @t->energy_pj (carried between calls).
+ * @js: the job's stats.
+ */
+void npu_counters_add(struct npu_counters *t, u64 *fj_rem, const struct npu_job_stats *js);
 
 /**
  * npu_error_name() - the name of an &enum enpu_error ("out of bounds", ...).

@@ -4,8 +4,9 @@
 # e2e.sh - inside the test VM (tests/kmod/init.sh runs it): npu-run on the same model and
 # prompt with the NPU in process (--device npu) and through the kernel driver (--device
 # npu-drm); the generated text must be identical and the driver must have run the matmuls.
-# Then npu-top -J while npu-run works through the driver: it must list the kernel device and
-# the process as a DRM client (fdinfo of the render node).
+# Then npu-bench npu prints the submit-to-complete time of an empty job both ways, and
+# npu-top -J while npu-run works through the driver must list the kernel device and the
+# process as a DRM client (fdinfo of the render node).
 export XDG_RUNTIME_DIR=/tmp
 set -- -m /data/model.gguf -p "Once upon a time" -n 16 -t 2 --no-progress
 npu-run "$@" --device npu >/tmp/npu.txt 2>/tmp/npu.err || { cat /tmp/npu.err; exit 1; }
@@ -29,6 +30,15 @@ grep -q "^clock: *npu-drm: devfreq .*/edge-npu.0, governor simple_ondemand, admi
 	/tmp/auto.err || { echo "e2e: FAIL auto placement did not read the devfreq bounds"; \
 	cat /tmp/auto.err; exit 1; }
 echo "e2e: auto placement read the admin's devfreq bounds"
+
+# submit-to-complete of an empty job, in process and through the driver (figures, not checks)
+if [ -x /bin/npu-bench ]; then
+	for dev in npu npu-drm; do
+		npu-bench npu --device $dev --reps 500 >/tmp/bench.txt 2>&1 ||
+			{ cat /tmp/bench.txt; exit 1; }
+		sed 's/^/e2e: bench: /' /tmp/bench.txt
+	done
+fi
 
 # npu-top while npu-run works through the driver
 if [ -x /bin/npu-top ]; then

@@ -10,6 +10,9 @@
  *             here), syncobj chains, implicit sync across contexts
  *   hang      a stalled job (ENPU_OP_DEBUG_STALL, module debug_stall=1) is reset within the
  *             timeout with -ETIMEDOUT, and the next jobs of every client complete
+ *   long job  a valid job of 4e9 MACs (the long-job DoS) ends with -ETIMEDOUT within
+ *             2 x job_timeout_ms, another client's job completes, the kernel logs no soft
+ *             lockup or hung task; prints the longest slice the engine held a CPU
  *   devfreq   min_freq/max_freq bound cur_freq; trans_stat, governor
  *   pm        the device powers off when idle and on for work
  *   fdinfo    the drm-usage-stats keys exist and grow with work
@@ -865,6 +868,100 @@ static void test_hang(int fd1, int fd2)
 	ctx_free(fd2, ctx_b);
 }
 
+/* Whether the kernel logged a line containing any of the needles since kmsg_open_at_end(). */
+static bool kmsg_has(int fd, const char *const *needles, int n)
+{
+	char rec[1024];
+	bool found = false;
+	ssize_t len;
+
+	while ((len = read(fd, rec, sizeof(rec) - 1)) > 0 || (len < 0 && errno == EPIPE)) {
+		if (len <= 0)
+			continue;
+		rec[len] = 0;
+		for (int i = 0; i < n; i++) {
+			const char *msg = strchr(rec, ';');
+
+			if (strstr(rec, needles[i])) {
+				printf("  kernel: %s", msg ? msg + 1 : rec);
+				found = true;
+			}
+		}
+	}
+	return found;
+}
+
+/*
+ * The long-job DoS of issue 14: m = 1, n = 60591, k = 65536 with stride-0 weights and input in
+ * one 72 KiB BO, a valid job of 4e9 MACs (31 s on one CPU before the engine ran in slices,
+ * with soft lockups). It must end with -ETIMEDOUT within 2 x job_timeout_ms of its submission,
+ * another client's job submitted behind it must complete, and the kernel must log no soft
+ * lockup or hung task.
+ */
+static void test_long_job(int fd1, int fd2)
+{
+	const uint32_t n = 60591, k = 65536;
+	const uint32_t row = k / ENPU_QK * (uint32_t)sizeof(struct enpu_block_q8);
+	uint32_t ctx = ctx_new(fd1, 1), ctx_b = ctx_new(fd2, 1), cmd = bo_new(fd1, 4096);
+	uint32_t in = bo_new(fd1, row), out = bo_new(fd1, 65536), s_long, s_other;
+	uint32_t cmd_b = bo_new(fd2, 4096), c = bo_new(fd2, 4096), d = bo_new(fd2, 4096);
+	struct job j = { .ctx = ctx, .cmd_bo = cmd, .nrefs = 2 };
+	struct job jo = { .ctx = ctx_b, .cmd_bo = cmd_b, .nrefs = 2 };
+	struct enpu_cmd_matmul mm = {
+		.weights = opnd(0, 0, 0), .input = opnd(0, 0, 0), .output = opnd(1, 0, n),
+		.m = 1, .n = n, .k = k, .w_dtype = ENPU_DT_Q8B, .out_dtype = ENPU_DT_I8,
+		.requant = { .multiplier = 1 << 30, .shift = 40 },
+	};
+	static const char *const bad[] = { "soft lockup", "hung task", "blocked for more than" };
+	int kmsg = kmsg_open_at_end();
+	struct stream s, ok;
+	uint64_t t0, dt;
+
+	drmSyncobjCreate(fd1, 0, &s_long);
+	drmSyncobjCreate(fd2, 0, &s_other);
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ in, DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ out, DRM_EDGE_NPU_BO_WRITE };
+	jo.refs[0] = (struct drm_edge_npu_bo_ref){ c, DRM_EDGE_NPU_BO_READ };
+	jo.refs[1] = (struct drm_edge_npu_bo_ref){ d, DRM_EDGE_NPU_BO_WRITE };
+	s_begin(&s);
+	s_add(&s, &mm, sizeof(mm), ENPU_OP_MATMUL);
+	s_finish(&s);
+	s_begin(&ok);
+	s_copy(&ok, 0, 1, 4096);
+	s_finish(&ok);
+
+	t0 = now_ms();
+	j.out_sync = s_long;
+	CHECK_ERRNO(submit(fd1, &j, &s, NULL), 0);
+	jo.out_sync = s_other;
+	CHECK_ERRNO(submit(fd2, &jo, &ok, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd1, s_long, 60000), 0);
+	dt = now_ms() - t0;
+	printf("  long job (4e9 MACs) ended after %llu ms with status %d (timeout %u ms); "
+	       "longest engine slice %lld ns\n", (unsigned long long)dt, sync_status(fd1, s_long),
+	       timeout_ms, (long long)read_num(NPU_SYSFS(0, "max_slice_ns")));
+	CHECK(dt <= 2 * timeout_ms, "ended after %llu ms, more than 2 x %u ms",
+	      (unsigned long long)dt, timeout_ms);
+	CHECK(sync_status(fd1, s_long) == -ETIMEDOUT, "long job status %d",
+	      sync_status(fd1, s_long));
+	CHECK_ERRNO(sync_wait(fd2, s_other, 10000), 0);
+	CHECK(sync_status(fd2, s_other) == 1, "other client's job status %d",
+	      sync_status(fd2, s_other));
+	CHECK(kmsg >= 0 && !kmsg_has(kmsg, bad, 3), "soft lockup or hung task in the kernel log");
+	if (kmsg >= 0)
+		close(kmsg);
+	drmSyncobjDestroy(fd1, s_long);
+	drmSyncobjDestroy(fd2, s_other);
+	gem_close(fd1, cmd);
+	gem_close(fd1, in);
+	gem_close(fd1, out);
+	gem_close(fd2, cmd_b);
+	gem_close(fd2, c);
+	gem_close(fd2, d);
+	ctx_free(fd1, ctx);
+	ctx_free(fd2, ctx_b);
+}
+
 /* Runs n copy jobs of 1 MiB on a fresh context and waits for them. */
 static void busy_work(int fd, int n)
 {
@@ -1607,6 +1704,7 @@ int main(int argc, char **argv)
 	GROUP("isolation", test_isolation(fd1, fd2));
 	GROUP("jobs", test_jobs(fd1));
 	GROUP("hang", test_hang(fd1, fd2));
+	GROUP("long job", test_long_job(fd1, fd2));
 	GROUP("devfreq", test_devfreq(fd1));
 	GROUP("pm", test_pm(fd1, autosuspend_ms));
 	GROUP("fdinfo", test_fdinfo(fd2));

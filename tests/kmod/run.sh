@@ -123,13 +123,13 @@ if [ ! -f "$MB/build.ninja" ]; then
 	meson setup "$MB" "$ROOT" >"$OUT/meson.log" 2>&1 ||
 		{ cat "$OUT/meson.log" >&2; fail "meson setup for npu-run failed"; }
 fi
-ninja -C "$MB" tools/npu-run tools/npu-mkmodel tools/npu-top >"$OUT/ninja.log" 2>&1 ||
+ninja -C "$MB" tools/npu-run tools/npu-mkmodel tools/npu-top tools/npu-bench >"$OUT/ninja.log" 2>&1 ||
 	{ cat "$OUT/ninja.log" >&2; fail "building npu-run failed"; }
 "$MB/tools/npu-mkmodel" -o "$RD/data/model.gguf" --dim 128 --layers 2 --heads 4 --ffn 256 \
 	--ctx 128 -t q8_0 >/dev/null || fail "npu-mkmodel failed"
-cp "$MB/tools/npu-run" "$MB/tools/npu-top" "$RD/bin/"
+cp "$MB/tools/npu-run" "$MB/tools/npu-top" "$MB/tools/npu-bench" "$RD/bin/"
 # the dynamic loader and libraries, at their paths
-for lib in $(ldd "$MB/tools/npu-run" "$MB/tools/npu-top" |
+for lib in $(ldd "$MB/tools/npu-run" "$MB/tools/npu-top" "$MB/tools/npu-bench" |
 	awk '/:$/ { next } /=> \// { print $3 } /^[[:space:]]*\// { print $1 }' | sort -u); do
 	mkdir -p "$RD$(dirname "$lib")"
 	cp -L "$lib" "$RD$lib"

@@ -26,6 +26,7 @@ typedef __s64 s64;
 typedef __u64 u64;
 
 typedef __SIZE_TYPE__ size_t;
+typedef __UINTPTR_TYPE__ uintptr_t;
 typedef _Bool bool;
 
 #define NULL ((void *)0)

@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * npu_device.c - the device model of one NPU engine (see npu_device.h and npu_regs.h).
+ *
+ * Kernel C subset, as the engine (no libc, no float, no VLA, no recursion, no allocation).
+ * The model's state is guarded by the host's lock; engine work runs with the lock released,
+ * one slice at a time, on the context the host started, and only that context touches the
+ * engine's SRAM and cursor while a job is on it.
+ */
+#include "npu_device.h"
+
+/* No MMU yet: a device address is the host's address of the memory (see npu_regs.h). */
+static void *dev_ptr(u64 addr)
+{
+	return (void *)(uintptr_t)addr;
+}
+
+static u64 now(struct npu_device *d)
+{
+	return d->ops->now_ns(d->host);
+}
+
+void npu_dev_init(struct npu_device *d, const struct npu_platform_ops *ops, void *host, u32 caps)
+{
+	memset(d, 0, sizeof(*d));
+	d->ops = ops;
+	d->host = host;
+	npu_engine_init(&d->engine, NULL, caps);
+	d->power = 1;
+	d->clock = d->engine.opp;
+}
+
+/* ---- the job on the engine ----------------------------------------------------------------- */
+
+/* Writes the job's result, retires its descriptor; returns the interrupt bits to assert. */
+static u32 end_job(struct npu_device *d, u32 state)
+{
+	struct npu_job_result *r = dev_ptr(d->job_result);
+	struct npu_job_stats js;
+
+	npu_exec_finish(&d->engine, &d->job, &js);
+	if (r) {
+		r->stats = js;
+		r->status = d->job.st;
+		r->state = state;
+	}
+	d->job.state = NPU_EXEC_IDLE;
+	d->stalled_since = 0;
+	if (state == NPU_RESULT_ABORTED)
+		return 0; /* the reset that aborted it empties the ring */
+	d->ring_head++;
+	d->irq_status |= NPU_IRQ_JOB_DONE | (state == NPU_RESULT_DONE ? 0 : NPU_IRQ_JOB_ERROR);
+	return d->irq_status & d->irq_mask;
+}
+
+static int can_fetch(const struct npu_device *d)
+{
+	return (d->control & NPU_CONTROL_ENABLE) && d->power && d->ring_size &&
+	       d->ring_head != d->ring_tail && d->job.state == NPU_EXEC_IDLE;
+}
+
+/* Copies the buffer table into the engine's view; -1 if the descriptor is malformed. */
+static int load_bufs(struct npu_device *d, const struct npu_ring_desc *desc)
+{
+	const struct npu_buf_desc *t = dev_ptr(desc->bufs_addr);
+	u32 i;
+
+	if (desc->nbufs > NPU_DEV_MAX_BUFS || desc->flags || (desc->nbufs && !t))
+		return -1;
+	for (i = 0; i < desc->nbufs; i++) {
+		d->bufs[i].data = dev_ptr(t[i].addr);
+		d->bufs[i].size = t[i].size;
+		d->bufs[i].id = t[i].id;
+		d->bufs[i].flags = t[i].flags;
+	}
+	return 0;
+}
+
+/*
+ * Fetches the descriptor at RING_HEAD and starts it. The device's own validator checks the
+ * stream first, with the lock released (a stream is up to 4 MiB).
+ */
+static u32 fetch(struct npu_device *d)
+{
+	const struct npu_ring_desc *ring = dev_ptr(d->ring_base);
+	struct npu_ring_desc desc = ring[d->ring_head & (d->ring_size - 1)];
+	int bad = load_bufs(d, &desc), err;
+
+	d->job_result = desc.result_addr;
+	npu_engine_set_opp(&d->engine, d->clock);
+	d->job.state = NPU_EXEC_RUNNING; /* the engine is taken while the lock is dropped */
+	d->ops->unlock(d->host);
+	err = npu_exec_begin(&d->engine, &d->job, bad ? NULL : dev_ptr(desc.stream_addr),
+			     desc.stream_len, d->bufs, bad ? 0 : desc.nbufs);
+	d->ops->lock(d->host);
+	return err ? end_job(d, NPU_RESULT_REFUSED) : 0;
+}
+
+/*
+ * Runs one slice with the lock released, and yields if the job goes on; returns the interrupt
+ * bits to assert.
+ */
+static u32 run_slice(struct npu_device *d)
+{
+	u64 t0, dt;
+	int rc;
+
+	d->ops->unlock(d->host);
+	t0 = now(d);
+	rc = npu_exec_step(&d->engine, &d->job, NPU_SLICE_WORK);
+	dt = now(d) - t0;
+	if (rc > 0)
+		d->ops->yield(d->host);
+	d->ops->lock(d->host);
+	d->slices++;
+	if (dt > d->slice_max_ns)
+		d->slice_max_ns = dt;
+	if (rc > 0)
+		return 0;
+	if (rc == -ENPU_ERR_STALLED) {
+		d->stalled_since = now(d) | 1;
+		return 0;
+	}
+	return end_job(d, rc ? NPU_RESULT_REFUSED : NPU_RESULT_DONE);
+}
+
+/*
+ * A hung engine makes no progress. With HANG_US set, the hang detector ends the job once it
+ * has hung that long (and empties the SRAM, as a reset would); else only RESET recovers.
+ */
+static u32 hung(struct npu_device *d)
+{
+	u64 limit = (u64)d->hang_us * 1000, waited = now(d) - d->stalled_since;
+
+	if (d->hang_us && waited >= limit) {
+		npu_engine_reset(&d->engine);
+		return end_job(d, NPU_RESULT_HUNG);
+	}
+	d->ops->wait(d->host, d->hang_us ? limit - waited : 0);
+	return 0;
+}
+
+/* Soft reset: the job on the engine ends ABORTED, the SRAM empties, registers go to reset. */
+static void reset(struct npu_device *d)
+{
+	if (d->job.state == NPU_EXEC_RUNNING || d->job.state == NPU_EXEC_STALLED) {
+		npu_exec_abort(&d->job, ENPU_ERR_ABORTED, "aborted by engine reset");
+		end_job(d, NPU_RESULT_ABORTED);
+	}
+	npu_engine_reset(&d->engine);
+	d->control = 0;
+	d->ring_base = 0;
+	d->ring_size = 0;
+	d->ring_head = 0;
+	d->ring_tail = 0;
+	d->irq_status = 0;
+	d->irq_mask = 0;
+	d->reset = 0;
+}
+
+/* The device's execution context: the ring consumer and the engine's clock. */
+static void dev_main(void *arg)
+{
+	struct npu_device *d = arg;
+	u32 irq;
+
+	d->ops->lock(d->host);
+	while (!d->stop) {
+		irq = 0;
+		if (d->reset)
+			reset(d);
+		else if (d->job.state == NPU_EXEC_RUNNING)
+			irq = run_slice(d);
+		else if (d->job.state == NPU_EXEC_STALLED)
+			irq = hung(d);
+		else if (can_fetch(d))
+			irq = fetch(d);
+		else
+			d->ops->wait(d->host, 0);
+		if (irq) {
+			d->ops->unlock(d->host);
+			d->ops->irq(d->host);
+			d->ops->lock(d->host);
+		}
+	}
+	d->ops->unlock(d->host);
+}
+
+int npu_dev_start(struct npu_device *d)
+{
+	return d->ops->start(d->host, dev_main, d) ? -1 : 0;
+}
+
+void npu_dev_stop(struct npu_device *d)
+{
+	d->ops->lock(d->host);
+	d->stop = 1;
+	d->ops->wake(d->host);
+	d->ops->unlock(d->host);
+	d->ops->join(d->host);
+}
+
+/* ---- registers ------------------------------------------------------------------------------ */
+
+static u32 status(const struct npu_device *d)
+{
+	u32 s = d->power ? NPU_STATUS_POWERED : 0;
+
+	if (d->job.state == NPU_EXEC_RUNNING || d->job.state == NPU_EXEC_STALLED)
+		s |= NPU_STATUS_BUSY;
+	if (d->job.state == NPU_EXEC_STALLED)
+		s |= NPU_STATUS_HUNG;
+	if (d->reset)
+		s |= NPU_STATUS_RESETTING;
+	return s;
+}
+
+/* The 64-bit counter whose LO register is at off (HI at off + 4); 0 if none. */
+static u64 counter64(const struct npu_device *d, u32 off)
+{
+	switch (off) {
+	case NPU_REG_CYCLES_LO:
+		return d->engine.total.busy_cycles;
+	case NPU_REG_ENERGY_LO:
+		return d->engine.total.energy_pj;
+	case NPU_REG_JOBS_LO:
+		return d->engine.total.jobs;
+	case NPU_REG_ERRORS_LO:
+		return d->engine.total.errors;
+	case NPU_REG_DBG_SLICE_MAX_NS_LO:
+		return d->slice_max_ns;
+	case NPU_REG_DBG_SLICES_LO:
+		return d->slices;
+	default:
+		return 0;
+	}
+}
+
+static u32 reg_read(const struct npu_device *d, u32 off)
+{
+	const struct npu_hw_params *hw = &d->engine.hw;
+
+	switch (off) {
+	case NPU_REG_ID:
+		return NPU_ID_VALUE;
+	case NPU_REG_VERSION:
+		return NPU_VERSION_VALUE;
+	case NPU_REG_CAPS:
+		return d->engine.caps & NPU_CAP_DEBUG ? NPU_CAPS_DEBUG_STALL : 0;
+	case NPU_REG_MAC_ARRAY:
+		return hw->mac_rows << 16 | hw->mac_cols;
+	case NPU_REG_SRAM_KIB:
+		return (u32)(hw->sram_bytes >> 10);
+	case NPU_REG_NUM_OPPS:
+		return NPU_NUM_OPPS;
+	case NPU_REG_CONTROL:
+		return d->control;
+	case NPU_REG_STATUS:
+		return status(d);
+	case NPU_REG_RESET:
+		return d->reset;
+	case NPU_REG_POWER:
+		return d->power;
+	case NPU_REG_CLOCK:
+		return d->clock;
+	case NPU_REG_HANG_US:
+		return d->hang_us;
+	case NPU_REG_RING_BASE_LO:
+		return (u32)d->ring_base;
+	case NPU_REG_RING_BASE_HI:
+		return (u32)(d->ring_base >> 32);
+	case NPU_REG_RING_SIZE:
+		return d->ring_size;
+	case NPU_REG_RING_HEAD:
+		return d->ring_head;
+	case NPU_REG_RING_TAIL:
+		return d->ring_tail;
+	case NPU_REG_IRQ_STATUS:
+		return d->irq_status;
+	case NPU_REG_IRQ_MASK:
+		return d->irq_mask;
+	case NPU_REG_TEMP_MC:
+		return 35000; /* thermal behaviour is not modeled yet: ambient */
+	default:
+		/* 64-bit counters: a driver reads HI around LO until HI is stable */
+		return off & 4 ? (u32)(counter64(d, off - 4) >> 32) : (u32)counter64(d, off);
+	}
+}
+
+u32 npu_dev_read(struct npu_device *d, u32 off)
+{
+	u32 v;
+
+	d->ops->lock(d->host);
+	v = reg_read(d, off);
+	d->ops->unlock(d->host);
+	return v;
+}
+
+/* Ring geometry may change only while the consumer is off. */
+static void ring_write(struct npu_device *d, u32 off, u32 val)
+{
+	if (d->control & NPU_CONTROL_ENABLE)
+		return;
+	if (off == NPU_REG_RING_BASE_LO)
+		d->ring_base = (d->ring_base & ~0xffffffffull) | val;
+	else if (off == NPU_REG_RING_BASE_HI)
+		d->ring_base = (d->ring_base & 0xffffffffull) | (u64)val << 32;
+	else if (val <= NPU_RING_MAX_SIZE && !(val & (val - 1)))
+		d->ring_size = val;
+}
+
+/* Writes that give the device's context something to do wake it; the others only store. */
+static void reg_write_wake(struct npu_device *d, u32 off, u32 val)
+{
+	switch (off) {
+	case NPU_REG_CONTROL:
+		d->control = val & NPU_CONTROL_ENABLE;
+		break;
+	case NPU_REG_RESET:
+		d->reset |= val & 1;
+		break;
+	case NPU_REG_HANG_US:
+		d->hang_us = val;
+		break;
+	default: /* DOORBELL */
+		break;
+	}
+	d->ops->wake(d->host);
+}
+
+/* Returns the interrupt bits that the write made pending and unmasked. */
+static u32 reg_write(struct npu_device *d, u32 off, u32 val)
+{
+	switch (off) {
+	case NPU_REG_CONTROL:
+	case NPU_REG_RESET:
+	case NPU_REG_HANG_US:
+	case NPU_REG_DOORBELL:
+		reg_write_wake(d, off, val);
+		break;
+	case NPU_REG_POWER:
+		/* power can only be cut when idle; the SRAM forgets its weights */
+		if (val) {
+			d->power = 1;
+			d->ops->wake(d->host); /* jobs may be waiting on the ring */
+		} else if (d->job.state == NPU_EXEC_IDLE && d->power) {
+			d->power = 0;
+			npu_engine_reset(&d->engine);
+		}
+		break;
+	case NPU_REG_CLOCK:
+		if (val < NPU_NUM_OPPS)
+			d->clock = val;
+		break;
+	case NPU_REG_RING_BASE_LO:
+	case NPU_REG_RING_BASE_HI:
+	case NPU_REG_RING_SIZE:
+		ring_write(d, off, val);
+		break;
+	case NPU_REG_RING_TAIL:
+		d->ring_tail = val;
+		break;
+	case NPU_REG_IRQ_MASK:
+		d->irq_mask = val & (NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR);
+		return d->irq_status & d->irq_mask;
+	case NPU_REG_IRQ_CLEAR:
+		d->irq_status &= ~val;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+void npu_dev_write(struct npu_device *d, u32 off, u32 val)
+{
+	u32 irq;
+
+	d->ops->lock(d->host);
+	irq = reg_write(d, off, val);
+	d->ops->unlock(d->host);
+	if (irq)
+		d->ops->irq(d->host);
+}

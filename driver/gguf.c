@@ -981,6 +981,21 @@ enum gguf_status gguf_open(const char *path, struct gguf_file **out, char *err, 
 	return GGUF_OK;
 }
 
+enum gguf_status gguf_adopt(void *map, size_t size, const char *name, struct gguf_file **out,
+			    char *err, size_t err_len)
+{
+	char msg[512];
+	enum gguf_status st = gguf_parse(map, size, out, msg, sizeof(msg));
+
+	if (st) {
+		if (err && err_len)
+			snprintf(err, err_len, "%s: %s", name, msg);
+		return st;
+	}
+	(*out)->mapped = map != NULL;
+	return GGUF_OK;
+}
+
 void gguf_close(struct gguf_file *f)
 {
 	struct gguf_priv *priv;

@@ -115,6 +115,12 @@ enum gguf_status gguf_parse(const void *data, size_t size, struct gguf_file **ou
 
 /* mmaps path read-only and parses it; messages start with the path. */
 enum gguf_status gguf_open(const char *path, struct gguf_file **out, char *err, size_t err_len);
+/*
+ * Parses size bytes of a whole file at map, a mapping (mmap: file or anonymous) that *out
+ * then owns and unmaps when closed; on error the caller keeps it. Messages start with name.
+ */
+enum gguf_status gguf_adopt(void *map, size_t size, const char *name, struct gguf_file **out,
+			    char *err, size_t err_len);
 
 void gguf_close(struct gguf_file *f);
 

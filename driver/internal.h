@@ -48,6 +48,7 @@ struct enpu_model {
 	const char *first_converted;
 	char *names;
 	char name[128];
+	char read_method[96]; /* how the file came into memory (enpu_model_info.read_method) */
 	uint32_t n_ctx_train;
 	/*
 	 * The matmul weights (sched_model_matmul_weights order), as the file holds them before the
@@ -76,6 +77,15 @@ struct enpu_model {
  */
 struct hal_tensor *drv_model_weight_for(enpu_model *m, const struct hal_tensor *w,
 					struct hal_device *dev, bool create);
+
+/*
+ * model_file.c: path read whole into anonymous memory through io_uring (pread where io_uring
+ * is refused; method says which). 0 with *out (an mmap of *out_size bytes, the caller's to
+ * munmap), -2 when progress cancelled it, -1 with err naming the file and why.
+ */
+int drv_model_file_read(const char *path, enpu_progress_fn progress, void *user, void **out,
+			size_t *out_size, char *method, size_t method_len, char *err,
+			size_t err_len);
 
 struct enpu_session {
 	enpu_model *model;

@@ -913,6 +913,63 @@ START_TEST(state_save_and_restore)
 }
 END_TEST
 
+/*
+ * A model read through io_uring is the same model as the mapped one (the same logits, bit for
+ * bit), says how it was read, and a FIFO or a cancelled load is refused cleanly.
+ */
+static bool cancel_at_half(uint64_t done, uint64_t total, void *user)
+{
+	(void)user;
+	return done * 2 < total;
+}
+
+START_TEST(model_read_through_io_uring)
+{
+	struct mkmodel_params p = small(HAL_TYPE_Q8_0);
+	char *path = make_model(&p);
+	struct enpu_model_options mo = ENPU_MODEL_OPTIONS_INIT;
+	struct enpu_model_info info = ENPU_MODEL_INFO_INIT;
+	enpu_model *read = NULL, *cancelled = NULL;
+	struct loaded mapped;
+	enpu_session *s = NULL;
+	const enpu_token toks[4] = { 1, 15, 300, 4000 };
+
+	load(&mapped, path);
+	ck_assert_int_eq(enpu_model_info(mapped.model, &info), ENPU_OK);
+	ck_assert_str_eq(info.read_method, "mmap");
+	mo.read = ENPU_READ_URING;
+	ck_assert_msg(enpu_model_load(mapped.ctx, path, &mo, &read) == ENPU_OK, "%s",
+		      enpu_last_error(mapped.ctx));
+	ck_assert_int_eq(enpu_model_info(read, &info), ENPU_OK);
+	ck_assert_msg(!strcmp(info.read_method, "io_uring") ||
+			      !strncmp(info.read_method, "pread (io_uring refused", 23),
+		      "%s", info.read_method);
+	ck_assert_int_eq(enpu_session_create(read, NULL, &s), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(s, toks, 4), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(mapped.sess, toks, 4), ENPU_OK);
+	assert_same_logits(mapped.sess, s, 0.0f);
+	enpu_session_free(s);
+	enpu_model_free(read);
+
+	mo.progress = cancel_at_half;
+	ck_assert_int_eq(enpu_model_load(mapped.ctx, path, &mo, &cancelled), ENPU_ERR_INVALID_ARG);
+	ck_assert_msg(strstr(enpu_last_error(mapped.ctx), "cancelled"), "%s",
+		      enpu_last_error(mapped.ctx));
+	ck_assert_ptr_null(cancelled);
+	mo.progress = NULL;
+	const char *fifo = tu_tmp_path(".fifo");
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(enpu_model_load(mapped.ctx, fifo, &mo, &cancelled), ENPU_ERR_IO);
+	ck_assert_msg(strstr(enpu_last_error(mapped.ctx), "not a regular file"), "%s",
+		      enpu_last_error(mapped.ctx));
+	mo.read = 7;
+	ck_assert_int_eq(enpu_model_load(mapped.ctx, path, &mo, &cancelled), ENPU_ERR_INVALID_ARG);
+	unlink(fifo);
+	unload(&mapped);
+	free(path);
+}
+END_TEST
+
 /* Generating the same model twice gives the same bytes. */
 START_TEST(generator_deterministic)
 {
@@ -1117,6 +1174,7 @@ int main(void)
 	tcase_add_test(tc, generate_reports_a_full_context);
 	tcase_add_test(tc, truncate_rewinds_the_sequence);
 	tcase_add_test(tc, state_save_and_restore);
+	tcase_add_test(tc, model_read_through_io_uring);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

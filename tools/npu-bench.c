@@ -21,6 +21,7 @@
  */
 #include "bench/batch_bench.h"
 #include "bench/calibrate.h"
+#include "bench/load_bench.h"
 #include "bench/measure.h"
 #include "bench/npu_latency.h"
 #include "bench/sched_bench.h"
@@ -503,6 +504,7 @@ static void usage(FILE *f)
 		"       npu-bench calibrate [-o FILE] [--base PROFILE] [--reps N] [--threads N]\n"
 		"                     [--no-gpu]\n"
 		"       npu-bench npu [--device npu|npu-drm] [--reps N]\n"
+		"       npu-bench load -m MODEL.gguf [--device D] [--reps N]\n"
 		"       npu-bench sched --help\n"
 		"\n"
 		"cpu: the memory-bandwidth ceiling (read of a 512 MiB buffer) and every kernel of\n"
@@ -516,6 +518,8 @@ static void usage(FILE *f)
 		"     tokens/s per n (median and range of --reps rounds, the sizes interleaved) and\n"
 		"     its ratio to one session in the same round (median and range over the rounds;\n"
 		"     defaults: 32 prompt tokens, 32 steps, 5 rounds).\n"
+		"load: enpu_model_load with the file mapped and read through io_uring, cold (its\n"
+		"     pages dropped from the page cache) and warm (median and range of --reps, 5).\n"
 		"npu: submit-to-complete of an empty job, one at a time (median, p99 of --reps,\n"
 		"     default 2000), in process (npu) or through edge_npu.ko (npu-drm), beside\n"
 		"     the engine called directly on the same stream.\n"
@@ -597,6 +601,13 @@ int main(int argc, char **argv)
 		o.reps = o.reps ? o.reps : 10;
 		return cmd_cpu(&o);
 	}
+	if (!strcmp(cmd, "load")) {
+		if (!o.model) {
+			fprintf(stderr, "npu-bench load: -m MODEL.gguf is required\n");
+			return 2;
+		}
+		return bench_load_main(o.model, o.device, o.reps ? o.reps : 5);
+	}
 	if (!strcmp(cmd, "batch"))
 		return cmd_batch(&o);
 	if (!strcmp(cmd, "e2e")) {
@@ -615,7 +626,7 @@ int main(int argc, char **argv)
 		o.reps = o.reps ? o.reps : 10;
 		return cmd_calibrate(&o);
 	}
-	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, batch, npu, calibrate, sched)\n",
+	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, batch, npu, load, calibrate, sched)\n",
 		cmd);
 	usage(stderr);
 	return 2;

@@ -120,10 +120,18 @@ ENPU_API const char *enpu_last_error(const enpu_context *ctx);
 /* Called while a model loads with done/total bytes; return false to cancel the load. */
 typedef bool (*enpu_progress_fn)(uint64_t done, uint64_t total, void *user);
 
+/* How a model file comes into memory (enpu_model_options.read). */
+enum enpu_read_method {
+	ENPU_READ_DEFAULT = 0, /* the faster one as measured by `npu-bench load`: the mapping */
+	ENPU_READ_MMAP = 1,    /* mapped, its pages faulted in one after another */
+	ENPU_READ_URING = 2,   /* read into memory the model owns, reads in flight on io_uring */
+};
+
 struct enpu_model_options {
 	size_t struct_size;
 	enpu_progress_fn progress; /* may be NULL */
 	void *progress_user;
+	enum enpu_read_method read;
 };
 #define ENPU_MODEL_OPTIONS_INIT { .struct_size = sizeof(struct enpu_model_options) }
 
@@ -150,6 +158,8 @@ struct enpu_model_info {
 	 * output.weight in Q4_0 files), converted to Q8_0 when loaded, and the first one's name. */
 	uint32_t n_converted;
 	const char *converted;
+	/* how the file came into memory: "mmap", "io_uring", or "pread (io_uring refused: ...)" */
+	const char *read_method;
 };
 #define ENPU_MODEL_INFO_INIT { .struct_size = sizeof(struct enpu_model_info) }
 

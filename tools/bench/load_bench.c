@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/* load_bench.c - `npu-bench load`: which way of bringing a model into memory is faster. */
+#include "bench/load_bench.h"
+
+#include "bench/measure.h"
+#include "edge_npu.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Drops the file's pages from the page cache: the next load reads it from the disk. */
+static void drop_cache(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fdatasync(fd);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+}
+
+/* Seconds of one enpu_model_load with the method (-1 on failure, said on stderr). */
+static double load_once(enpu_context *ctx, const char *path, enum enpu_read_method how)
+{
+	struct enpu_model_options mo = ENPU_MODEL_OPTIONS_INIT;
+	enpu_model *m = NULL;
+
+	mo.read = how;
+	const double t0 = bench_now_s();
+	if (enpu_model_load(ctx, path, &mo, &m)) {
+		fprintf(stderr, "npu-bench load: %s\n", enpu_last_error(ctx));
+		return -1;
+	}
+	const double s = bench_now_s() - t0;
+	enpu_model_free(m);
+	return s;
+}
+
+int bench_load_main(const char *model, const char *device, uint32_t reps)
+{
+	static const char *const method[2] = { "mmap", "io_uring" };
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	enpu_context *ctx = NULL;
+	struct stat sb;
+	double *t[2][2]; /* [method][cold, warm] */
+	int rc = 1;
+
+	co.device = device;
+	if (stat(model, &sb) || enpu_context_create(&co, &ctx)) {
+		fprintf(stderr, "npu-bench load: %s\n", ctx ? model : enpu_last_error(NULL));
+		return 1;
+	}
+	for (int m = 0; m < 2; m++)
+		for (int w = 0; w < 2; w++)
+			t[m][w] = calloc(reps, sizeof(double));
+	printf("npu-bench load: %s (%.1f MiB), device %s, %u runs each, methods interleaved\n",
+	       model, (double)sb.st_size / (1 << 20), device ? device : "cpu", reps);
+	for (uint32_t r = 0; r < reps; r++)
+		for (int m = 0; m < 2; m++) {
+			drop_cache(model);
+			if ((t[m][0][r] = load_once(ctx, model, m ? ENPU_READ_URING : ENPU_READ_MMAP)) < 0 ||
+			    (t[m][1][r] = load_once(ctx, model, m ? ENPU_READ_URING : ENPU_READ_MMAP)) < 0)
+				goto out;
+		}
+	printf("%-9s %-5s %10s %21s %10s\n", "method", "cache", "load ms", "range", "GB/s");
+	for (int m = 0; m < 2; m++)
+		for (int w = 0; w < 2; w++) {
+			double lo = t[m][w][0], hi = lo;
+
+			for (uint32_t r = 1; r < reps; r++) {
+				lo = t[m][w][r] < lo ? t[m][w][r] : lo;
+				hi = t[m][w][r] > hi ? t[m][w][r] : hi;
+			}
+			const double med = bench_median(t[m][w], reps);
+			printf("%-9s %-5s %10.1f %9.1f .. %9.1f %10.2f\n", method[m],
+			       w ? "warm" : "cold", med * 1e3, lo * 1e3, hi * 1e3,
+			       (double)sb.st_size / med / 1e9);
+		}
+	rc = 0;
+out:
+	for (int m = 0; m < 2; m++)
+		for (int w = 0; w < 2; w++)
+			free(t[m][w]);
+	enpu_context_destroy(ctx);
+	return rc;
+}

@@ -109,8 +109,8 @@ static void twins_free(struct twins *t)
 /* One batched step of the sessions idx[0..n) against each twin's step alone. */
 static void step(struct twins *t, const int *idx, int n, int round, const char *device)
 {
-	enpu_session *b[N];
-	enpu_token tok[N];
+	enpu_session *b[N] = { NULL };
+	enpu_token tok[N] = { 0 };
 
 	for (int i = 0; i < n; i++) {
 		b[i] = t->b[idx[i]];

@@ -696,6 +696,110 @@ static int enpu_submit_check_args(const struct drm_edge_npu_submit *args)
 	return 0;
 }
 
+/*
+ * A job of the caller's context ctx_id (its reference held by the job), charged to the
+ * caller; -ENOENT for an unknown context.
+ */
+static int enpu_job_new(struct enpu_file *efile, u32 ctx_id, struct enpu_job **out)
+{
+	struct enpu_ctx *ctx = enpu_ctx_lookup(efile, ctx_id);
+	struct enpu_job *job;
+
+	if (!ctx)
+		return -ENOENT;
+	job = kzalloc(sizeof(*job), GFP_KERNEL_ACCOUNT);
+	if (!job) {
+		enpu_ctx_put(ctx);
+		return -ENOMEM;
+	}
+	job->ctx = ctx;
+	job->pid = task_tgid_nr(current);
+	/* the entity's drm_sched priority is the context's (MIN, NORMAL, HIGH = LOW..HIGH) */
+	job->prio = min_t(u32, ctx->entity.priority, ENPU_NUM_PRIORITIES - 1);
+	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL_ACCOUNT);
+	if (!job->hw_fence) {
+		enpu_job_free_mem(job);
+		return -ENOMEM;
+	}
+	*out = job;
+	return 0;
+}
+
+/* The job's buffers and command stream, and the stream validated against them. */
+static int enpu_job_load(struct enpu_device *edev, struct enpu_job *job, struct drm_file *file,
+			 struct drm_edge_npu_submit *args)
+{
+	struct npu_status st;
+	int ret = enpu_job_get_bos(job, file, args);
+
+	if (!ret)
+		ret = enpu_job_get_stream(job, file, args);
+	if (ret)
+		return ret;
+	if (npu_validate(edev->validator, job->stream, job->stream_len, job->bufs, job->num_bos,
+			 &st)) {
+		args->error_code = st.code;
+		args->error_cmd = st.cmd_index;
+		drm_dbg(&edev->drm, "stream refused: command %u: %s\n", st.cmd_index, st.reason);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Locks the job's reservation objects with room for its fence, and depends on what they
+ * hold (implicit sync). Unlocked again on failure.
+ */
+static int enpu_job_lock_bos(struct enpu_job *job, struct ww_acquire_ctx *ticket)
+{
+	int ret = drm_gem_lock_reservations(job->bos, job->num_bos, ticket);
+	u32 i;
+
+	for (i = 0; !ret && i < job->num_bos; i++) {
+		bool write = job->bufs[i].flags & ENPU_BUF_F_WRITE;
+
+		ret = dma_resv_reserve_fences(job->bos[i]->resv, 1);
+		if (!ret)
+			ret = drm_sched_job_add_implicit_dependencies(&job->base, job->bos[i],
+								      write);
+		if (ret)
+			drm_gem_unlock_reservations(job->bos, job->num_bos, ticket);
+	}
+	return ret;
+}
+
+/*
+ * Arms the job, publishes its fence in the (locked) reservation objects, unlocks them and
+ * pushes it; returns a reference to its finished fence. Once pushed the job may run and be
+ * freed at any time, so nothing after the push touches it.
+ */
+static struct dma_fence *enpu_job_push(struct enpu_device *edev, struct enpu_ctx *ctx,
+				       struct enpu_job *job, struct ww_acquire_ctx *ticket,
+				       struct drm_edge_npu_submit *args)
+{
+	struct dma_fence *done;
+	u32 i;
+
+	mutex_lock(&edev->sched_lock);
+	drm_sched_job_arm(&job->base);
+	enpu_job_watch_deps(job);
+	done = dma_fence_get(&job->base.s_fence->finished);
+	job->done = dma_fence_get(done);
+	for (i = 0; i < job->num_bos; i++)
+		dma_resv_add_fence(job->bos[i]->resv, done,
+				   job->bufs[i].flags & ENPU_BUF_F_WRITE ? DMA_RESV_USAGE_WRITE :
+									   DMA_RESV_USAGE_READ);
+	drm_gem_unlock_reservations(job->bos, job->num_bos, ticket);
+	spin_lock(&ctx->lock);
+	args->seqno = ++ctx->seqno;
+	spin_unlock(&ctx->lock);
+	job->queued = true;
+	atomic_inc(&edev->queued[job->prio]);
+	drm_sched_entity_push_job(&job->base);
+	mutex_unlock(&edev->sched_lock);
+	return done;
+}
+
 int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 {
 	struct enpu_device *edev = to_enpu(drm);
@@ -704,12 +808,10 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	struct drm_syncobj *out_sync = NULL;
 	struct dma_fence *done;
 	struct ww_acquire_ctx ticket;
-	struct npu_status st;
 	struct enpu_job *job;
 	struct enpu_ctx *ctx;
 	bool sched_inited = false;
 	int idx;
-	u32 i;
 	int ret;
 
 	/* outputs */
@@ -722,43 +824,16 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	/* No job is queued once the device is unplugged (enpu_remove() drains the engines). */
 	if (!drm_dev_enter(drm, &idx))
 		return -ENODEV;
-	ctx = enpu_ctx_lookup(efile, args->ctx);
-	if (!ctx) {
+	ret = enpu_job_new(efile, args->ctx, &job);
+	if (ret) {
 		drm_dev_exit(idx);
-		return -ENOENT;
+		return ret;
 	}
+	ctx = job->ctx;
 
-	job = kzalloc(sizeof(*job), GFP_KERNEL_ACCOUNT);
-	if (!job) {
-		enpu_ctx_put(ctx);
-		drm_dev_exit(idx);
-		return -ENOMEM;
-	}
-	job->ctx = ctx;
-	job->pid = task_tgid_nr(current);
-	/* the entity's drm_sched priority is the context's (MIN, NORMAL, HIGH = LOW..HIGH) */
-	job->prio = min_t(u32, ctx->entity.priority, ENPU_NUM_PRIORITIES - 1);
-	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL_ACCOUNT);
-	if (!job->hw_fence) {
-		ret = -ENOMEM;
-		goto err;
-	}
-
-	ret = enpu_job_get_bos(job, file, args);
+	ret = enpu_job_load(edev, job, file, args);
 	if (ret)
 		goto err;
-	ret = enpu_job_get_stream(job, file, args);
-	if (ret)
-		goto err;
-
-	if (npu_validate(edev->validator, job->stream, job->stream_len, job->bufs,
-			 job->num_bos, &st)) {
-		args->error_code = st.code;
-		args->error_cmd = st.cmd_index;
-		drm_dbg(drm, "stream refused: command %u: %s\n", st.cmd_index, st.reason);
-		ret = -EINVAL;
-		goto err;
-	}
 
 	if (args->out_sync) {
 		out_sync = drm_syncobj_find(file, args->out_sync);
@@ -783,43 +858,10 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 	if (ret)
 		goto err_unlock;
 
-	ret = drm_gem_lock_reservations(job->bos, job->num_bos, &ticket);
+	ret = enpu_job_lock_bos(job, &ticket);
 	if (ret)
 		goto err_unlock;
-	for (i = 0; i < job->num_bos; i++) {
-		bool write = job->bufs[i].flags & ENPU_BUF_F_WRITE;
-
-		ret = dma_resv_reserve_fences(job->bos[i]->resv, 1);
-		if (!ret)
-			ret = drm_sched_job_add_implicit_dependencies(&job->base, job->bos[i],
-								      write);
-		if (ret) {
-			drm_gem_unlock_reservations(job->bos, job->num_bos, &ticket);
-			goto err_unlock;
-		}
-	}
-
-	/*
-	 * Arm, publish the fence in the reservation objects, then push: once pushed the job may
-	 * run and be freed at any time, so nothing after the push touches it.
-	 */
-	mutex_lock(&edev->sched_lock);
-	drm_sched_job_arm(&job->base);
-	enpu_job_watch_deps(job);
-	done = dma_fence_get(&job->base.s_fence->finished);
-	job->done = dma_fence_get(done);
-	for (i = 0; i < job->num_bos; i++)
-		dma_resv_add_fence(job->bos[i]->resv, done,
-				   job->bufs[i].flags & ENPU_BUF_F_WRITE ? DMA_RESV_USAGE_WRITE :
-									   DMA_RESV_USAGE_READ);
-	drm_gem_unlock_reservations(job->bos, job->num_bos, &ticket);
-	spin_lock(&ctx->lock);
-	args->seqno = ++ctx->seqno;
-	spin_unlock(&ctx->lock);
-	job->queued = true;
-	atomic_inc(&edev->queued[job->prio]);
-	drm_sched_entity_push_job(&job->base);
-	mutex_unlock(&edev->sched_lock);
+	done = enpu_job_push(edev, ctx, job, &ticket, args);
 	mutex_unlock(&ctx->submit_lock);
 
 	if (out_sync) {

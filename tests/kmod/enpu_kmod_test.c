@@ -313,6 +313,9 @@ static int kmsg_count_loud(int fd)
 		if (len <= 0)
 			continue;
 		rec[len] = 0;
+		/* what a slow host makes an emulated CPU say about itself is not the driver's */
+		if (strstr(rec, "hrtimer: interrupt took") || strstr(rec, "clocksource"))
+			continue;
 		if ((atoi(rec) & 7) < 6) {
 			printf("  kernel: %s", strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
 			n++;

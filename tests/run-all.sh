@@ -1,7 +1,9 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: installs what is missing, then builds with -Werror and
-# runs every test twice, in a normal build and under AddressSanitizer + UBSan; then the kernel
-# module's tests in QEMU and the fast CPU kernels' op tests built for Arm64, under qemu-user.
+# runs every test twice, in a normal build and under AddressSanitizer + UBSan (both replay the
+# fuzz targets' corpora and regression inputs); then a bounded run of every fuzz target, the
+# kernel module's tests in QEMU and the fast CPU kernels' op tests built for Arm64, under
+# qemu-user.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,8 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build (build-ci-asan)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_suite build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false
+echo "== fuzz targets, bounded (tests/fuzz/run.sh: clang + libFuzzer, ASan + UBSan; SKIP without clang)"
+tests/fuzz/run.sh build-ci-fuzz || { rc=$?; [ "$rc" -eq 77 ] || exit "$rc"; }
 echo "== kernel module under QEMU (tests/kmod/run.sh; SKIP only where qemu cannot run)"
 ENPU_MESON_BUILD=build-ci tests/kmod/run.sh build-ci-kmod
 echo "== fast CPU kernels for Arm64 (tests/cross/aarch64.sh: neon and scalar under qemu-user)"

@@ -2,13 +2,17 @@
 /*
  * fuzz_gguf.c - the GGUF reader (driver/gguf.h): gguf_parse() on the input as a whole file,
  * then every accessor a loader uses on what it accepted (keys, typed getters, array elements,
- * tensor lookups), since those read the mapping through offsets the parser computed.
+ * tensor lookups), since those read the mapping through offsets the parser computed; and the
+ * tokenizer built from its keys (tok_vocab_from_gguf), which trusts the arrays the parser
+ * accepted, then used. A parse is fast, so this reaches the vocabulary checks far more often
+ * than fuzz_model_load does.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "driver/gguf.h"
+#include "driver/tokenizer.h"
 #include "fuzz.h"
 
 /* Reads every element of an array the way the tokenizer and the loader do. */
@@ -34,6 +38,29 @@ static void read_array(const struct gguf_kv *kv)
 			return; /* nested arrays, bools, f64: no accessor reads them element-wise */
 		}
 	}
+}
+
+/* Builds the tokenizer of f when it has one, and runs it on a text that merges and falls back. */
+static void use_vocab(const struct gguf_file *f)
+{
+	static const char text[] = " Hello wörld\n<s>\x01 the end";
+	struct tok_vocab *v = NULL;
+	int32_t ids[sizeof(text) + 2];
+	char err[256], piece[32];
+	size_t n = 0, len;
+
+	if (tok_vocab_from_gguf(f, &v, err, sizeof(err)) != TOK_OK) {
+		FUZZ_CHECK(v == NULL && err[0], "vocabulary refused without a message");
+		return;
+	}
+	if (tok_encode(v, text, sizeof(text) - 1, true, ids, sizeof(ids) / sizeof(ids[0]), &n) ==
+	    TOK_OK)
+		for (size_t i = 0; i < n; i++) {
+			FUZZ_CHECK(ids[i] >= 0 && (uint32_t)ids[i] < tok_n_tokens(v),
+				   "token %zu: id %d of %u", i, ids[i], tok_n_tokens(v));
+			(void)tok_decode_token(v, ids[i], piece, sizeof(piece), &len);
+		}
+	tok_vocab_free(v);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -84,6 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)gguf_find_tensor(f, key);
 		(void)gguf_tensor_type_name(t->type);
 	}
+	use_vocab(f);
 	gguf_close(f);
 	return 0;
 }

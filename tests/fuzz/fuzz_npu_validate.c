@@ -11,7 +11,7 @@
  * Each buffer is a heap allocation of exactly its size, so AddressSanitizer stops any access
  * outside it. npu_validate() must give a verdict; npu_engine_run() on a fresh engine must give
  * the same one, and when that is "valid" it executes the stream: whatever the validator
- * accepts must run inside the buffers. Sizes are capped at 8 KiB because the validator bounds
+ * accepts must run inside the buffers, and what it refuses must leave them untouched. Sizes are capped at 8 KiB because the validator bounds
  * the work of a command by its buffers (an output row per result), so small buffers keep a
  * run short.
  */
@@ -67,6 +67,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* a stall is a valid stream that never completes: the run says so, validation cannot */
 	FUZZ_CHECK(rrc == vrc || (vrc == 0 && rrc == -ENPU_ERR_STALLED && caps),
 		   "validate %d (%s), run %d (%s)", vrc, vst.reason, rrc, rst.reason);
+	/* a refused stream executes nothing: every buffer still holds its fill byte */
+	for (uint32_t i = 0; vrc && i < nbufs; i++) {
+		const uint8_t *b = bufs[i].data, fill = data[1 + 4 * i + 3];
+
+		for (uint64_t j = 0; j < bufs[i].size; j++)
+			FUZZ_CHECK(b[j] == fill, "refused stream wrote buffer %u at %llu", i,
+				   (unsigned long long)j);
+	}
 	free(e);
 	for (uint32_t i = 0; i < nbufs; i++)
 		free(bufs[i].data);

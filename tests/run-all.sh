@@ -1,8 +1,9 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: installs what is missing, then builds with -Werror and
-# runs every test twice, in a normal build and under AddressSanitizer + UBSan; the
-# multi-threaded tests under ThreadSanitizer; then the kernel module's tests in QEMU and the
-# fast CPU kernels' op tests built for Arm64, under qemu-user.
+# runs every test twice, in a normal build and under AddressSanitizer + UBSan (both replay the
+# fuzz targets' corpora and regression inputs); the multi-threaded tests under
+# ThreadSanitizer; then a bounded run of every fuzz target, the kernel module's tests in QEMU
+# and the fast CPU kernels' op tests built for Arm64, under qemu-user.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,8 @@ fi
 ninja -C build-ci-tsan driver/jobs_epoll $(for t in $tsan_tests; do printf 'tests/%s ' "$t"; done)
 meson test -C build-ci-tsan --no-rebuild --print-errorlogs $tsan_tests
 unset TSAN_OPTIONS
+echo "== fuzz targets, bounded (tests/fuzz/run.sh: clang + libFuzzer, ASan + UBSan; SKIP without clang)"
+tests/fuzz/run.sh build-ci-fuzz || { rc=$?; [ "$rc" -eq 77 ] || exit "$rc"; }
 echo "== kernel module under QEMU (tests/kmod/run.sh; SKIP only where qemu cannot run)"
 ENPU_MESON_BUILD=build-ci tests/kmod/run.sh build-ci-kmod
 echo "== fast CPU kernels for Arm64 (tests/cross/aarch64.sh: neon and scalar under qemu-user)"

@@ -7,7 +7,7 @@ set -eu
 
 packages="gcc meson ninja-build pkg-config libdrm-dev liburing-dev libnl-genl-3-dev check
 libncurses-dev tmux ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
-linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static"
+linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static clang libclang-rt-14-dev"
 cross=""
 if [ "${1:-}" = "--cross" ]; then
 	packages="$packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static check:arm64"

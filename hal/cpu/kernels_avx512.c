@@ -207,7 +207,16 @@ static void gemm_q4_avx512(const struct cpu_gemm_args *g)
 
 /* ---- AMX: 16 tokens x 16 rows per tile multiply ------------------------------------------- */
 
-#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+/*
+ * Whether -mamx-tile -mamx-int8 are on: meson passes them when the compiler takes them and
+ * kernels_scalar.c then expects cpu_kernels_amx. gcc and clang spell the macros differently.
+ */
+#if (defined(__AMX_TILE__) || defined(__AMXTILE__)) && \
+	(defined(__AMX_INT8__) || defined(__AMXINT8__))
+#define ENPU_AMX_ON 1
+#endif
+
+#if defined(ENPU_AMX_ON)
 /*
  * One packed block of a group is, once made signed, exactly AMX's B operand for K = 32:
  * 8 rows (4 elements each) x 64 bytes (16 weight rows x 4). The A operand is 16 activation
@@ -870,7 +879,7 @@ const struct cpu_kernels cpu_kernels_avx512 = {
 	.peak_macs = peak_macs_avx512,
 };
 
-#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+#if defined(ENPU_AMX_ON)
 /*
  * AMX's ceiling: tdpbssd on whole tiles (16 x 64 bytes by 16 x 64: 16384 multiply-accumulates)
  * into four C tiles. The matmul's tiles use K = 32 (one quantization block), half of this.

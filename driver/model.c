@@ -212,6 +212,33 @@ static enpu_status convert_q6_k(enpu_model *m, const char *path, struct sched_we
 }
 
 /* Makes every tensor a sched_weight with a NUL-terminated name the graph can look up. */
+/*
+ * The first value of w (size bytes as the file holds them) that is NaN or infinite: an F32 or
+ * F16 element, or a Q8_0/Q4_0 block's scale. -1 when every one is finite. One pass over the
+ * weights, part of the load's first touch of them.
+ */
+static int64_t first_non_finite(const struct sched_weight *w, uint64_t size)
+{
+	const uint8_t *b = w->data;
+	const uint64_t step = w->type == HAL_TYPE_F32 ? 4 : w->type == HAL_TYPE_F16 ? 2 :
+			      hal_type_block_bytes(w->type);
+
+	for (uint64_t off = 0; step && off + 2 <= size; off += step) {
+		uint32_t v = 0;
+
+		if (w->type == HAL_TYPE_F32) {
+			memcpy(&v, b + off, 4);
+			if ((v & 0x7f800000u) == 0x7f800000u)
+				return (int64_t)(off / step);
+		} else {
+			memcpy(&v, b + off, 2); /* an F16 element or a block's fp16 scale */
+			if ((v & 0x7c00u) == 0x7c00u)
+				return (int64_t)(off / step);
+		}
+	}
+	return -1;
+}
+
 static enpu_status collect_weights(enpu_model *m, const char *path)
 {
 	const struct gguf_file *f = m->gguf;
@@ -244,6 +271,15 @@ static enpu_status collect_weights(enpu_model *m, const char *path)
 			return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
 					    "%s: tensor '%s' has type %s, which edge-npu does not support",
 					    path, w->name, gguf_tensor_type_name(ti->type));
+		} else {
+			int64_t bad = first_non_finite(w, ti->size);
+			if (bad >= 0)
+				return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+						    "%s: tensor '%s' %s %lld is NaN or infinite", path,
+						    w->name, w->type == HAL_TYPE_F32 ||
+								     w->type == HAL_TYPE_F16
+							     ? "element" : "block scale of block",
+						    (long long)bad);
 		}
 	}
 	m->n_weights = (uint32_t)f->n_tensors;

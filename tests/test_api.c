@@ -1039,7 +1039,7 @@ static char *model_with(const char *src, const char *key, int64_t value)
 	return model_edited(src, key, value >= 0 ? &v : NULL, NULL);
 }
 
-/* NaN, infinities and absurd floats in the hyperparameters are refused, naming the key. */
+/* NaN, infinities and absurd floats in the hyperparameters and the weights are refused. */
 START_TEST(non_finite_hparams_refused)
 {
 	struct mkmodel_params p = small(HAL_TYPE_Q8_0);
@@ -1060,6 +1060,32 @@ START_TEST(non_finite_hparams_refused)
 		expect_load_error(m, ENPU_ERR_FORMAT, bad[i].key);
 		free(m);
 	}
+	/* a NaN block scale in a weight, and an infinite F32 norm element */
+	struct gguf_file *f;
+	char err[256];
+	size_t n;
+	ck_assert_int_eq(gguf_open(good, &f, err, sizeof(err)), GGUF_OK);
+	const struct gguf_tensor_info *q = gguf_find_tensor(f, "blk.1.attn_q.weight");
+	const struct gguf_tensor_info *nw = gguf_find_tensor(f, "blk.0.attn_norm.weight");
+	ck_assert(q && nw);
+	const uint64_t q_at = f->data_offset + q->offset + 2 * 34; /* block 2's scale */
+	const uint64_t nw_at = f->data_offset + nw->offset + 5 * 4; /* element 5 */
+	gguf_close(f);
+	char *bytes = tu_read_file(good, &n);
+	const char *nan_scale = tu_tmp_path(".gguf"), *inf_norm = tu_tmp_path(".gguf");
+	const uint16_t h_nan = 0x7e00;
+	const float inf = INFINITY;
+	memcpy(bytes + q_at, &h_nan, 2);
+	tu_write_file(nan_scale, bytes, n);
+	expect_load_error(nan_scale, ENPU_ERR_FORMAT,
+			  "tensor 'blk.1.attn_q.weight' block scale of block 2 is NaN or infinite");
+	free(bytes);
+	bytes = tu_read_file(good, &n);
+	memcpy(bytes + nw_at, &inf, 4);
+	tu_write_file(inf_norm, bytes, n);
+	expect_load_error(inf_norm, ENPU_ERR_FORMAT,
+			  "tensor 'blk.0.attn_norm.weight' element 5 is NaN or infinite");
+	free(bytes);
 	free(good);
 }
 END_TEST

@@ -1670,9 +1670,158 @@ static int hold_jobs(unsigned int ms)
 	return 0;
 }
 
+/* ---- load: many processes and threads, every completion once ------------------------------ */
+
+#define LOAD_PROCS 8
+#define LOAD_THREADS 2
+
+struct load_thread {
+	int fd;
+	uint32_t prio, jobs, tag;
+	uint32_t ok, failed, lost, wrong; /* results of this thread's jobs */
+};
+
+/*
+ * One thread's jobs, one after another on a context of its own: a 4 KiB copy of a pattern
+ * that names the thread and the job; each must complete once, succeed and copy exactly that.
+ */
+static void *load_thread(void *arg)
+{
+	struct load_thread *t = arg;
+	struct job j;
+	struct stream s;
+	uint32_t *in, *out;
+
+	memset(&j, 0, sizeof(j));
+	j.ctx = ctx_new(t->fd, t->prio);
+	j.cmd_bo = bo_new(t->fd, 4096);
+	j.nrefs = 2;
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ bo_new(t->fd, 4096), DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ bo_new(t->fd, 4096), DRM_EDGE_NPU_BO_WRITE };
+	if (!j.ctx || drmSyncobjCreate(t->fd, 0, &j.out_sync)) {
+		t->failed = t->jobs;
+		return NULL;
+	}
+	in = bo_map(t->fd, j.refs[0].handle, 4096);
+	out = bo_map(t->fd, j.refs[1].handle, 4096);
+	s_begin(&s);
+	s_copy(&s, 0, 1, 4096);
+	s_finish(&s);
+	for (uint32_t k = 0; k < t->jobs && in && out; k++) {
+		const uint32_t mark = t->tag << 20 | k;
+
+		for (int w = 0; w < 1024; w++)
+			in[w] = mark ^ (uint32_t)w;
+		drmSyncobjReset(t->fd, &j.out_sync, 1);
+		if (submit(t->fd, &j, &s, NULL)) {
+			t->failed++;
+			continue;
+		}
+		if (sync_wait(t->fd, j.out_sync, 30000)) {
+			t->lost++;
+			continue;
+		}
+		if (sync_status(t->fd, j.out_sync) != 1) {
+			t->failed++;
+			continue;
+		}
+		bool same = true;
+		for (int w = 0; w < 1024; w++)
+			same &= out[w] == (mark ^ (uint32_t)w);
+		if (same)
+			t->ok++;
+		else
+			t->wrong++;
+	}
+	if (in)
+		munmap(in, 4096);
+	if (out)
+		munmap(out, 4096);
+	drmSyncobjDestroy(t->fd, j.out_sync);
+	return NULL;
+}
+
+/* One process: its own file, LOAD_THREADS threads; its totals written to the pipe. */
+static void load_process(int index, uint32_t jobs, int pipe_w)
+{
+	struct load_thread t[LOAD_THREADS];
+	pthread_t th[LOAD_THREADS];
+	bool started[LOAD_THREADS] = { false };
+	uint32_t sum[4] = { 0 };
+	int fd = open_npu(0);
+
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		/* the three priorities across the processes (HIGH needs CAP_SYS_NICE: root here) */
+		t[i] = (struct load_thread){ .fd = fd, .prio = (uint32_t)(index % 3), .jobs = jobs,
+					     .tag = (uint32_t)(index * LOAD_THREADS + i) };
+		started[i] = fd >= 0 && !pthread_create(&th[i], NULL, load_thread, &t[i]);
+		if (!started[i])
+			t[i].failed = jobs;
+	}
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		sum[0] += t[i].ok;
+		sum[1] += t[i].failed;
+		sum[2] += t[i].lost;
+		sum[3] += t[i].wrong;
+	}
+	if (write(pipe_w, sum, sizeof(sum)) != sizeof(sum))
+		_exit(2);
+	_exit(0);
+}
+
+/*
+ * LOAD_PROCS processes x LOAD_THREADS threads x jobs jobs against one device at once, at
+ * three priorities: 0 lost, 0 failed, every job's output its own; the driver's BO count and
+ * failed-job counter back where they were.
+ */
+static void test_load(uint32_t jobs)
+{
+	const int64_t bos0 = read_num(NPU_SYSFS(0, "bo_count"));
+	const int64_t failed0 = read_num(NPU_SYSFS(0, "jobs_failed"));
+	uint32_t total[4] = { 0 };
+	uint64_t t0 = now_ms();
+	int p[2];
+
+	CHECK(pipe(p) == 0, "pipe");
+	for (int i = 0; i < LOAD_PROCS; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			load_process(i, jobs, p[1]);
+		CHECK(pid > 0, "fork");
+	}
+	close(p[1]);
+	for (int i = 0; i < LOAD_PROCS; i++) {
+		uint32_t sum[4];
+
+		if (read(p[0], sum, sizeof(sum)) != sizeof(sum))
+			break;
+		for (int k = 0; k < 4; k++)
+			total[k] += sum[k];
+	}
+	close(p[0]);
+	while (wait(NULL) > 0)
+		;
+	const uint64_t want = (uint64_t)LOAD_PROCS * LOAD_THREADS * jobs;
+	printf("  %d processes x %d threads x %u jobs in %.1f s: %u ok, %u failed, %u lost, "
+	       "%u wrong\n", LOAD_PROCS, LOAD_THREADS, jobs, (double)(now_ms() - t0) / 1e3,
+	       total[0], total[1], total[2], total[3]);
+	CHECK(total[0] == want && !total[1] && !total[2] && !total[3],
+	      "%u of %llu jobs completed once and right", total[0], (unsigned long long)want);
+	uint64_t t1 = now_ms();
+	int64_t bos;
+	while ((bos = read_num(NPU_SYSFS(0, "bo_count"))) != bos0 && now_ms() - t1 < 5000)
+		usleep(20 * 1000);
+	CHECK(bos == bos0, "bo_count %lld after the load, %lld before", (long long)bos,
+	      (long long)bos0);
+	CHECK(read_num(NPU_SYSFS(0, "jobs_failed")) == failed0, "jobs failed during the load");
+}
+
 int main(int argc, char **argv)
 {
-	unsigned int autosuspend_ms = 300, race_secs = 10;
+	unsigned int autosuspend_ms = 300, race_secs = 10, load_jobs = 1000;
 	int fd1, fd2, fd_dev1;
 
 	for (int i = 1; i + 1 < argc; i++) {
@@ -1682,6 +1831,8 @@ int main(int argc, char **argv)
 			autosuspend_ms = (unsigned int)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--race-secs"))
 			race_secs = (unsigned int)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--load-jobs"))
+			load_jobs = (unsigned int)atoi(argv[++i]);
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 1 && !strcmp(argv[1], "--leave-hung-job"))
@@ -1720,6 +1871,7 @@ int main(int argc, char **argv)
 	GROUP("memcg", test_memcg());
 	GROUP("dep error", test_dep_error(fd1));
 	GROUP("ctx race", test_ctx_race(race_secs));
+	GROUP("load", test_load(load_jobs));
 
 	close(fd1);
 	close(fd2);

@@ -19,6 +19,9 @@ AUTOSUSPEND_MS=300
 # how long the CTX_DESTROY/SUBMIT race runs: enpu_race_secs=N on the kernel command line
 RACE_SECS=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^enpu_race_secs=//p')
 RACE_SECS=${RACE_SECS:-10}
+# jobs per thread of the load test (8 processes x 2 threads): enpu_load_jobs=N
+LOAD_JOBS=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^enpu_load_jobs=//p')
+LOAD_JOBS=${LOAD_JOBS:-1000}
 mods=0
 for m in drm drm_shmem_helper gpu-sched governor_simpleondemand; do
 	insmod /lib/modules/$m.ko || mods=1
@@ -30,7 +33,7 @@ echo "ENPU-TESTS-BEGIN"
 tests=1
 if [ $mods -eq 0 ]; then
 	/bin/enpu_kmod_test --timeout-ms $TIMEOUT_MS --autosuspend-ms $AUTOSUSPEND_MS \
-		--race-secs "$RACE_SECS"
+		--race-secs "$RACE_SECS" --load-jobs "$LOAD_JOBS"
 	tests=$?
 	# generic netlink: statistics, and the events of a hung job and a frequency change
 	/bin/enpu_genl_test --timeout-ms $TIMEOUT_MS || tests=1

@@ -17,6 +17,7 @@
 #                                           <build-dir>/meson, configured and built here)
 #   ENPU_KMOD_TIMEOUT=<seconds>             VM time limit (default 300)
 #   ENPU_KMOD_RACE_SECS=<seconds>           how long the CTX_DESTROY/SUBMIT race runs (default 10)
+#   ENPU_KMOD_LOAD_JOBS=<n>                 jobs per thread of the 8 x 2 load test (default 1000)
 # The kernel runs with slub_debug=FZPU (red zones, poisoning, sanity checks: a use-after-free
 # or overflow of a slab object is caught), a 30 s hung-task timeout and the soft-lockup
 # watchdog; the run fails on any oops, WARN, BUG, soft lockup, hung task or RCU stall.
@@ -28,7 +29,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${1:-${ENPU_KMOD_BUILD:-$ROOT/build-kmod}}
 case $OUT in /*) ;; *) OUT=$ROOT/$OUT ;; esac
-VM_TIMEOUT=${ENPU_KMOD_TIMEOUT:-300}
+VM_TIMEOUT=${ENPU_KMOD_TIMEOUT:-900}
 CC=${CC:-gcc}
 
 skip() {
@@ -150,7 +151,8 @@ set +e
 timeout "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1G \
 	-nographic -no-reboot -nic none -kernel "/boot/vmlinuz-$KVER" -initrd "$OUT/initramfs.gz" \
 	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic slub_debug=FZPU \
-sysctl.kernel.hung_task_timeout_secs=30 enpu_race_secs=${ENPU_KMOD_RACE_SECS:-10}" \
+sysctl.kernel.hung_task_timeout_secs=30 enpu_race_secs=${ENPU_KMOD_RACE_SECS:-10} \
+enpu_load_jobs=${ENPU_KMOD_LOAD_JOBS:-1000}" \
 	</dev/null >"$LOG" 2>&1
 qrc=$?
 set -e

@@ -21,6 +21,7 @@
  */
 #include "bench/batch_bench.h"
 #include "bench/calibrate.h"
+#include "bench/cancel_bench.h"
 #include "bench/load_bench.h"
 #include "bench/measure.h"
 #include "bench/npu_latency.h"
@@ -505,6 +506,7 @@ static void usage(FILE *f)
 		"                     [--no-gpu]\n"
 		"       npu-bench npu [--device npu|npu-drm] [--reps N]\n"
 		"       npu-bench load -m MODEL.gguf [--device D] [--reps N]\n"
+		"       npu-bench cancel -m MODEL.gguf [--prompt-tokens N] [--device D] [--reps N]\n"
 		"       npu-bench sched --help\n"
 		"\n"
 		"cpu: the memory-bandwidth ceiling (read of a 512 MiB buffer) and every kernel of\n"
@@ -518,6 +520,8 @@ static void usage(FILE *f)
 		"     tokens/s per n (median and range of --reps rounds, the sizes interleaved) and\n"
 		"     its ratio to one session in the same round (median and range over the rounds;\n"
 		"     defaults: 32 prompt tokens, 32 steps, 5 rounds).\n"
+		"cancel: an async eval job of --prompt-tokens (512) cancelled halfway: how long\n"
+		"     from the cancel until the job has finished (median and range of --reps, 10).\n"
 		"load: enpu_model_load with the file mapped and read through io_uring, cold (its\n"
 		"     pages dropped from the page cache) and warm (median and range of --reps, 5).\n"
 		"npu: submit-to-complete of an empty job, one at a time (median, p99 of --reps,\n"
@@ -601,6 +605,14 @@ int main(int argc, char **argv)
 		o.reps = o.reps ? o.reps : 10;
 		return cmd_cpu(&o);
 	}
+	if (!strcmp(cmd, "cancel")) {
+		if (!o.model) {
+			fprintf(stderr, "npu-bench cancel: -m MODEL.gguf is required\n");
+			return 2;
+		}
+		return bench_cancel_main(o.model, o.device, o.threads, o.prompt ? o.prompt : 512,
+					 o.reps ? o.reps : 10);
+	}
 	if (!strcmp(cmd, "load")) {
 		if (!o.model) {
 			fprintf(stderr, "npu-bench load: -m MODEL.gguf is required\n");
@@ -626,7 +638,7 @@ int main(int argc, char **argv)
 		o.reps = o.reps ? o.reps : 10;
 		return cmd_calibrate(&o);
 	}
-	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, batch, npu, load, calibrate, sched)\n",
+	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, batch, npu, load, cancel, calibrate, sched)\n",
 		cmd);
 	usage(stderr);
 	return 2;

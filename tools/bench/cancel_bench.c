@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* cancel_bench.c - `npu-bench cancel`: cancel latency of an async job in the middle of a prefill. */
+#include "bench/cancel_bench.h"
+
+#include "bench/measure.h"
+#include "edge_npu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* An eval job of the prompt on s (reset first); cancelled after cancel_s unless negative. */
+static int run_job(enpu_session *s, const enpu_token *toks, uint32_t n, double cancel_s,
+		   double *out_total_s, double *out_latency_s)
+{
+	struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+	struct enpu_job_result r = ENPU_JOB_RESULT_INIT;
+	enpu_job *j = NULL;
+
+	o.kind = ENPU_JOB_EVAL;
+	o.tokens = toks;
+	o.n_tokens = n;
+	if (enpu_session_reset(s))
+		return -1;
+	const double t0 = bench_now_s();
+	if (enpu_job_submit(s, &o, &j))
+		return -1;
+	double t_cancel = t0;
+	if (cancel_s >= 0) {
+		struct timespec ts = { (time_t)cancel_s, (long)((cancel_s - (time_t)cancel_s) * 1e9) };
+
+		nanosleep(&ts, NULL);
+		t_cancel = bench_now_s();
+		enpu_job_cancel(j);
+	}
+	int rc = enpu_job_wait(j, -1) || enpu_job_result(j, &r) ? -1 : 0;
+	const double t1 = bench_now_s();
+
+	*out_total_s = t1 - t0;
+	*out_latency_s = t1 - t_cancel;
+	if (cancel_s < 0 && r.status)
+		rc = -1;
+	if (cancel_s >= 0 && r.status != ENPU_ERR_CANCELLED)
+		rc = 1; /* it finished before the cancel came: not counted */
+	enpu_job_free(j);
+	return rc;
+}
+
+int bench_cancel_main(const char *model, const char *device, uint32_t threads, uint32_t prompt,
+		      uint32_t reps)
+{
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	struct enpu_model_info info = ENPU_MODEL_INFO_INIT;
+	enpu_context *ctx = NULL;
+	enpu_model *m = NULL;
+	enpu_session *s = NULL;
+	enpu_token *toks = calloc(prompt, sizeof(*toks));
+	double *lat = calloc(reps, sizeof(double)), whole = 0, total, l;
+	uint64_t seed = 5;
+	uint32_t n = 0;
+	int rc = 1;
+
+	co.device = device;
+	co.n_threads = threads;
+	if (!toks || !lat || enpu_context_create(&co, &ctx) ||
+	    enpu_model_load(ctx, model, NULL, &m) || enpu_model_info(m, &info) ||
+	    enpu_session_create(m, NULL, &s)) {
+		fprintf(stderr, "npu-bench cancel: %s\n", enpu_last_error(ctx));
+		goto out;
+	}
+	for (uint32_t i = 0; i < prompt; i++)
+		toks[i] = (enpu_token)(3 + bench_rng_next(&seed) % (info.n_vocab - 3));
+	for (int i = 0; i < 3; i++) { /* the prefill alone: warm, then its best of two */
+		if (run_job(s, toks, prompt, -1, &total, &l))
+			goto out;
+		whole = i == 1 || total < whole ? total : whole;
+	}
+	for (uint32_t r = 0; r < reps; r++) {
+		int k = run_job(s, toks, prompt, whole / 2, &total, &l);
+
+		if (k < 0)
+			goto out;
+		if (k == 0)
+			lat[n++] = l;
+	}
+	printf("npu-bench cancel: %s, device %s, prefill of %u tokens %.1f ms; cancelled at half:\n",
+	       model, device ? device : "cpu", prompt, whole * 1e3);
+	if (n) {
+		double lo = lat[0], hi = lat[0];
+		for (uint32_t i = 1; i < n; i++) {
+			lo = lat[i] < lo ? lat[i] : lo;
+			hi = lat[i] > hi ? lat[i] : hi;
+		}
+		printf("  cancel to finished: median %.2f ms, range %.2f .. %.2f ms over %u of %u runs "
+		       "(%.1f %% of the prefill)\n", bench_median(lat, n) * 1e3, lo * 1e3, hi * 1e3,
+		       n, reps, 100.0 * bench_median(lat, n) / whole);
+	} else {
+		printf("  every run finished before its cancel\n");
+	}
+	rc = 0;
+out:
+	enpu_session_free(s);
+	enpu_model_free(m);
+	enpu_context_destroy(ctx);
+	free(toks);
+	free(lat);
+	return rc;
+}

@@ -316,6 +316,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
+	tu_require_shared_vocab();
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, eval_job_matches_blocking_eval);
 	tcase_add_test(tc, generate_jobs_interleave_and_match);

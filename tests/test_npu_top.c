@@ -348,6 +348,7 @@ int main(void)
 	Suite *s = suite_create("npu_top");
 	TCase *tc = tcase_create("npu_top");
 
+	tu_require_shared_vocab();
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, json_snapshot_schema_and_growth);

@@ -72,6 +72,7 @@ int main(void)
 	Suite *s = suite_create("readme");
 	TCase *tc = tcase_create("readme");
 
+	tu_require_shared_vocab();
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, readme_example_compiles_and_runs);
 	suite_add_tcase(s, tc);

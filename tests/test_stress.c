@@ -186,6 +186,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
+	tu_require_shared_vocab();
 	tcase_add_checked_fixture(tc, make_model, NULL);
 	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, eight_sessions_every_device);

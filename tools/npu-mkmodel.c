@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mkmodel.h"
+#include "vocab.h"
 
 static void usage(FILE *f)
 {
@@ -14,8 +15,9 @@ static void usage(FILE *f)
 
 	fprintf(f,
 		"usage: npu-mkmodel -o FILE [options]\n"
-		"Writes a llama-architecture GGUF model with seeded random weights and the tokenizer\n"
-		"of a vocabulary GGUF, for tests, demos and benchmarks.\n\n"
+		"Writes a llama-architecture GGUF model with seeded random weights, for tests, demos\n"
+		"and benchmarks. Its tokenizer is edge-npu's own English vocabulary (%u pieces at\n"
+		"most, with byte fallback), or that of the vocabulary GGUF --vocab names.\n\n"
 		"  -o, --output FILE   where to write the model (required)\n"
 		"      --dim N         embedding size (default %u)\n"
 		"      --layers N      transformer blocks (default %u)\n"
@@ -28,13 +30,13 @@ static void usage(FILE *f)
 		"      --output-q6k    output.weight in Q6_K, as llama.cpp's quantizer writes it in\n"
 		"                      Q4_0 files (edge-npu converts it to Q8_0 when loading)\n"
 		"      --seed N        random seed (default %llu)\n"
-		"      --vocab FILE    GGUF whose tokenizer is used (default %s)\n"
+		"      --vocab FILE    GGUF whose tokenizer is used (default: the built-in one)\n"
 		"      --name TEXT     general.name\n"
 		"  -h, --help          this help\n\n"
 		"The ~130 M-parameter model of the benchmarks:\n"
 		"  npu-mkmodel -o m.gguf --dim 768 --layers 12 --heads 12 --kv-heads 12 --ffn 2048\n",
-		d->dim, d->layers, d->heads, d->kv_heads, d->ffn, d->ctx,
-		(unsigned long long)d->seed, mkmodel_default_vocab);
+		VOCAB_MAX_TOKENS, d->dim, d->layers, d->heads, d->kv_heads, d->ffn, d->ctx,
+		(unsigned long long)d->seed);
 }
 
 static int parse_u32(const char *opt, const char *s, uint32_t *out)

@@ -12,6 +12,7 @@
 
 #include "edge_npu.h"
 #include "mkmodel.h"
+#include "vocab.h"
 
 struct args {
 	const char *model, *prompt, *device;
@@ -179,37 +180,53 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 2;
 }
 
-/* The default model lives in the build tree when npu-run runs from it, else in ~/.cache. */
+/* mkdir -p for the cache: the missing parents too (~/.cache on a fresh account), private. */
+static int make_dirs(char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		int rc = make_dirs(dir);
+		*slash = '/';
+		if (rc)
+			return rc;
+	}
+	return mkdir(dir, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+/*
+ * The default model is cached per user as the XDG base directory spec says:
+ * $XDG_CACHE_HOME/edge-npu (an absolute path), else ~/.cache/edge-npu. The name carries the
+ * vocabulary's revision, so a newer npu-run never reuses a model with an older vocabulary.
+ */
 static int default_model_path(char *buf, size_t len)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	struct stat st;
 	char dir[4096];
 
-	if (stat(ENPU_BUILD_DIR, &st) == 0 && access(ENPU_BUILD_DIR, W_OK) == 0)
-		snprintf(dir, sizeof(dir), "%s/models", ENPU_BUILD_DIR);
-	else if (xdg && *xdg)
+	if (xdg && xdg[0] == '/')
 		snprintf(dir, sizeof(dir), "%s/edge-npu", xdg);
-	else if (home && *home)
+	else if (home && home[0] == '/')
 		snprintf(dir, sizeof(dir), "%s/.cache/edge-npu", home);
-	else
-		snprintf(dir, sizeof(dir), "/tmp/edge-npu-%u", (unsigned)getuid());
-	if (mkdir(dir, 0755) && errno != EEXIST) {
-		/* a missing parent such as ~/.cache: create it once */
-		char parent[4096];
-		snprintf(parent, sizeof(parent), "%s", dir);
-		char *slash = strrchr(parent, '/');
-		if (slash) {
-			*slash = 0;
-			mkdir(parent, 0755);
-		}
-		if (mkdir(dir, 0755) && errno != EEXIST) {
-			fprintf(stderr, "npu-run: cannot create the model cache %s: %s\n", dir,
-				strerror(errno));
-			return -1;
-		}
+	else {
+		fprintf(stderr, "npu-run: no cache directory for the default model: set "
+			"XDG_CACHE_HOME or HOME, or name a model with -m\n");
+		return -1;
 	}
-	snprintf(buf, len, "%s/default-q8_0.gguf", dir);
+	if (make_dirs(dir)) {
+		fprintf(stderr, "npu-run: cannot create the model cache %s: %s\n", dir,
+			strerror(errno));
+		return -1;
+	}
+	if ((size_t)snprintf(buf, len, "%s/default-v%d-%s.gguf", dir, VOCAB_REVISION,
+			     hal_type_name(mkmodel_default.type)) >= len) {
+		fprintf(stderr, "npu-run: the cache path %s is too long\n", dir);
+		return -1;
+	}
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "edge_npu.h"
 #include "mkmodel.h"
 #include "vocab.h"
 
@@ -32,7 +33,8 @@ static void usage(FILE *f)
 		"      --seed N        random seed (default %llu)\n"
 		"      --vocab FILE    GGUF whose tokenizer is used (default: the built-in one)\n"
 		"      --name TEXT     general.name\n"
-		"  -h, --help          this help\n\n"
+		"  -h, --help          this help\n"
+		"      --version       the version\n\n"
 		"The ~130 M-parameter model of the benchmarks:\n"
 		"  npu-mkmodel -o m.gguf --dim 768 --layers 12 --heads 12 --kv-heads 12 --ffn 2048\n",
 		VOCAB_MAX_TOKENS, d->dim, d->layers, d->heads, d->kv_heads, d->ffn, d->ctx,
@@ -57,7 +59,7 @@ static int parse_u32(const char *opt, const char *s, uint32_t *out)
 int main(int argc, char **argv)
 {
 	enum { O_DIM = 256, O_LAYERS, O_HEADS, O_KV, O_FFN, O_CTX, O_TIED, O_SEED, O_VOCAB, O_NAME,
-	       O_OUT_Q6K };
+	       O_OUT_Q6K, O_VERSION };
 	static const struct option opts[] = {
 		{ "output", required_argument, 0, 'o' }, { "type", required_argument, 0, 't' },
 		{ "dim", required_argument, 0, O_DIM }, { "layers", required_argument, 0, O_LAYERS },
@@ -66,7 +68,8 @@ int main(int argc, char **argv)
 		{ "tied", no_argument, 0, O_TIED }, { "seed", required_argument, 0, O_SEED },
 		{ "vocab", required_argument, 0, O_VOCAB }, { "name", required_argument, 0, O_NAME },
 		{ "output-q6k", no_argument, 0, O_OUT_Q6K },
-		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, O_VERSION },
+		{ 0, 0, 0, 0 },
 	};
 	struct mkmodel_params p = mkmodel_default;
 	const char *out = NULL;
@@ -97,6 +100,7 @@ int main(int argc, char **argv)
 		case O_VOCAB: p.vocab = optarg; break;
 		case O_NAME: p.name = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case O_VERSION: printf("npu-mkmodel (edge-npu) %s\n", enpu_version()); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

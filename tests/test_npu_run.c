@@ -306,6 +306,44 @@ START_TEST(version_and_build)
 }
 END_TEST
 
+/*
+ * Every long option a tool's --help names is in its man page (built by scdoc) and in the
+ * bash completion, so that neither falls behind the code.
+ */
+START_TEST(man_pages_and_completion_cover_options)
+{
+	static const char *const tools[][2] = {
+		{ "NPU_RUN", "npu-run" }, { "NPU_MKMODEL", "npu-mkmodel" },
+		{ "NPU_TOP", "npu-top" }, { "NPU_BENCH", "npu-bench" },
+	};
+	char path[1024];
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/completions/edge-npu.bash", ENPU_SOURCE_ROOT);
+	char *completion = tu_read_file(path, &n);
+	for (size_t t = 0; t < sizeof(tools) / sizeof(tools[0]); t++) {
+		struct tu_run h = tu_run("%s --help", getenv(tools[t][0]));
+		snprintf(path, sizeof(path), "%s/%s.1", getenv("ENPU_MAN_DIR"), tools[t][1]);
+		char *man = tu_read_file(path, &n);
+		ck_assert_ptr_nonnull(strstr(man, ".TH"));
+		for (const char *o = strstr(h.out, "--"); o; o = strstr(o + 2, "--")) {
+			char opt[40];
+			size_t len = strspn(o + 2, "abcdefghijklmnopqrstuvwxyz-");
+			if (!len || o[-1] != ' ')
+				continue;
+			snprintf(opt, sizeof(opt), "--%.*s", (int)len, o + 2);
+			ck_assert_msg(strstr(man, opt), "%s(1) does not document %s", tools[t][1],
+				      opt);
+			ck_assert_msg(strstr(completion, opt), "the completion lacks %s %s",
+				      tools[t][1], opt);
+		}
+		free(man);
+		tu_run_free(&h);
+	}
+	free(completion);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("npu-run");
@@ -323,6 +361,7 @@ int main(void)
 	tcase_add_test(tc, sigterm_prints_summary_and_closes_trace);
 	tcase_add_test(tc, llama_cpp_flags);
 	tcase_add_test(tc, version_and_build);
+	tcase_add_test(tc, man_pages_and_completion_cover_options);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -5,7 +5,7 @@
 # Check for arm64, which adds arm64 as a dpkg foreign architecture).
 set -eu
 
-packages="gcc meson ninja-build pkg-config libdrm-dev liburing-dev libnl-genl-3-dev check
+packages="gcc meson ninja-build pkg-config scdoc libdrm-dev liburing-dev libnl-genl-3-dev check
 libncurses-dev tmux ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
 linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static"
 cross=""

@@ -3,6 +3,7 @@
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 # --cross: also what tests/cross/aarch64.sh needs (an Arm64 cross compiler, qemu-user and
 # Check for arm64, which adds arm64 as a dpkg foreign architecture).
+# --deb: also what tests/deb/ needs (debhelper, DKMS's helper, lintian, debootstrap).
 set -eu
 
 packages="gcc meson ninja-build pkg-config scdoc libdrm-dev liburing-dev libnl-genl-3-dev check
@@ -12,6 +13,8 @@ cross=""
 if [ "${1:-}" = "--cross" ]; then
 	packages="$packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static check:arm64"
 	cross=1
+elif [ "${1:-}" = "--deb" ]; then
+	packages="$packages dpkg-dev debhelper dh-dkms lintian debootstrap bash-completion"
 fi
 
 missing=""

@@ -202,7 +202,8 @@ static const char *long_model(void)
 
 /*
  * SIGINT or SIGTERM mid-generation: the text so far, the summary, a trace that is valid
- * JSON, and 128 + the signal. The signal is sent once tokens are streaming.
+ * JSON, and 128 + the signal. The signal is sent once tokens are streaming (the output file
+ * exists before npu-run starts, so the wait never reads a missing file).
  */
 static void stopped_by(const char *sig, int status)
 {
@@ -211,9 +212,9 @@ static void stopped_by(const char *sig, int status)
 	snprintf(out, sizeof(out), "%s", tu_tmp_path(".out"));
 	const char *model = long_model();
 	struct tu_run r = tu_run(
-		"( %s -m %s -n 16000 -c 16384 --ignore-eos --trace %s > %s & pid=$!; "
+		"( : > %s; %s -m %s -n 16000 -c 16384 --ignore-eos --trace %s > %s & pid=$!; "
 		"while [ $(wc -c < %s) -lt 200 ]; do sleep 0.05; done; "
-		"kill -%s $pid; wait $pid )", npu_run(), model, trace, out, out, sig);
+		"kill -%s $pid; wait $pid )", out, npu_run(), model, trace, out, out, sig);
 
 	ck_assert_msg(r.status == status, "exit %d, not %d: %s", r.status, status, r.err);
 	ck_assert_msg(strstr(r.err, "--- npu-run summary"), "no summary: %s", r.err);

@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *enpu_version(void)
+{
+	return ENPU_VERSION;
+}
+
 const char *enpu_status_name(enpu_status status)
 {
 	static const char *const names[] = {

@@ -165,6 +165,12 @@ enum gguf_status gguf_writer_set_bool(struct gguf_writer *w, const char *key, bo
 enum gguf_status gguf_writer_set_str(struct gguf_writer *w, const char *key, const char *v);
 /* Copies a key/value (any type, arrays included) from a parsed file, e.g. a tokenizer. */
 enum gguf_status gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv);
+/* An array of n 32-bit elements (UINT32, INT32 or FLOAT32) from host memory. */
+enum gguf_status gguf_writer_set_arr32(struct gguf_writer *w, const char *key,
+				       enum gguf_value_type type, const void *elems, uint64_t n);
+/* An array of n NUL-terminated strings. */
+enum gguf_status gguf_writer_set_str_arr(struct gguf_writer *w, const char *key,
+					 const char *const *strs, uint64_t n);
 /* ne[0] innermost; size is computed from type and shape. */
 enum gguf_status gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type,
 					uint32_t n_dims, const uint64_t *ne, const void *data);

@@ -386,6 +386,51 @@ enum gguf_status gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv
 	return add_kv(w, kv->key.ptr, kv->key.len, kv->type, &b);
 }
 
+/*
+ * Arrays built in memory (a vocabulary the project writes itself): 32-bit elements are
+ * stored little-endian, so the host's words are swapped one by one where it is big-endian.
+ */
+enum gguf_status gguf_writer_set_arr32(struct gguf_writer *w, const char *key,
+				       enum gguf_value_type type, const void *elems, uint64_t n)
+{
+	struct buf b = { 0 };
+	const uint32_t *e = elems;
+
+	if (!w)
+		return GGUF_ERR_NOMEM;
+	if (check_key(w, key))
+		return GGUF_ERR_FORMAT;
+	if (scalar_size(type) != 4 || (n && !elems))
+		return w_fail(w, GGUF_ERR_FORMAT, "key '%s': not an array of 32-bit elements", key);
+	buf_u32(&b, type);
+	buf_u64(&b, n);
+	for (uint64_t i = 0; i < n; i++)
+		buf_u32(&b, e[i]);
+	return add_kv(w, key, strlen(key), GGUF_TYPE_ARRAY, &b);
+}
+
+enum gguf_status gguf_writer_set_str_arr(struct gguf_writer *w, const char *key,
+					 const char *const *strs, uint64_t n)
+{
+	struct buf b = { 0 };
+
+	if (!w)
+		return GGUF_ERR_NOMEM;
+	if (check_key(w, key))
+		return GGUF_ERR_FORMAT;
+	buf_u32(&b, GGUF_TYPE_STRING);
+	buf_u64(&b, n);
+	for (uint64_t i = 0; i < n; i++) {
+		if (!strs[i]) {
+			free(b.p);
+			return w_fail(w, GGUF_ERR_FORMAT, "key '%s': string %llu is NULL", key,
+				      (unsigned long long)i);
+		}
+		buf_str(&b, strs[i], strlen(strs[i]));
+	}
+	return add_kv(w, key, strlen(key), GGUF_TYPE_ARRAY, &b);
+}
+
 /* ---- tensors ---- */
 
 static enum gguf_status tensor_size(struct gguf_writer *w, const char *name, uint32_t type,

@@ -121,6 +121,10 @@ struct enpu_session {
 	/* decode steps measured: wall time and the part no device was running one of its ops */
 	uint64_t steps, step_wall_ns, step_idle_ns;
 	struct enpu_trace *trace; /* enpu_session_trace_start() .. stop (NULL: not tracing) */
+	/* the token at each position < n_past, for the repetition penalty; those before
+	 * history_from are unknown (a restored state carries no tokens) */
+	enpu_token *history;
+	uint32_t history_from;
 };
 
 /* ---- batch.c: several sessions' decode steps as one graph run (enpu_session_eval_many) ---- */
@@ -145,6 +149,25 @@ enpu_status drv_eval_prompt(enpu_session *s, const char *prompt, struct enpu_gen
 enpu_status drv_generate_step(enpu_session *s, const struct enpu_sampler_options *sampler,
 			      uint64_t *rng, uint32_t n_predict, enpu_token_fn on_token, void *user,
 			      struct enpu_generate_stats *st, bool *more);
+
+/* ---- sampler.c: the sampler's steps that need no candidate list ---- */
+/*
+ * The last tokens of s's sequence (the pending one included), at most last_n, oldest first,
+ * into out (room for last_n); returns how many.
+ */
+size_t drv_recent_tokens(const enpu_session *s, uint32_t last_n, enpu_token *out);
+/*
+ * llama.cpp's repetition penalty on logits, in place: each distinct token of recent (sorted
+ * here) has its logit divided by penalty when positive, multiplied when not.
+ */
+void drv_penalize_repeats(float *logits, uint32_t n_vocab, enpu_token *recent, size_t n,
+			  float penalty);
+/*
+ * The logits enpu_sample picks from: s's own, or (with a penalty or ignore_eos in o) an
+ * adjusted copy in *copy (malloc'd, for the caller to free). NULL when out of memory.
+ */
+const float *drv_sampler_logits(const enpu_session *s, const struct enpu_sampler_options *o,
+				float **copy);
 
 /* Whether s is a session that was created and not yet freed (a pointer compare, never a read). */
 bool drv_session_alive(const enpu_session *s);

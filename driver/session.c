@@ -151,7 +151,8 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 	s->k_cache = calloc(hp->n_layer, sizeof(*s->k_cache));
 	s->v_cache = calloc(hp->n_layer, sizeof(*s->v_cache));
 	s->logits = calloc(hp->n_vocab, sizeof(float));
-	if (!s->kv || !s->k_cache || !s->v_cache || !s->logits)
+	s->history = calloc(n_ctx, sizeof(*s->history));
+	if (!s->kv || !s->k_cache || !s->v_cache || !s->logits || !s->history)
 		goto nomem;
 	for (uint32_t l = 0; l < hp->n_layer; l++) {
 		s->k_cache[l] = (struct hal_tensor){ .name = "k_cache", .type = HAL_TYPE_F32,
@@ -195,6 +196,7 @@ void enpu_session_free(enpu_session *s)
 	free(s->k_cache);
 	free(s->v_cache);
 	free(s->logits);
+	free(s->history);
 	free(s->placer);
 	free(s);
 }
@@ -204,6 +206,7 @@ enpu_status enpu_session_reset(enpu_session *s)
 	if (!s)
 		return ENPU_ERR_INVALID_ARG;
 	s->n_past = 0;
+	s->history_from = 0;
 	s->have_logits = false;
 	s->has_pending = false;
 	return ENPU_OK;
@@ -363,6 +366,7 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 				    "evaluating tokens %u..%u: %s", s->n_past, s->n_past + n - 1,
 				    err);
 	slot->runs++;
+	memcpy(s->history + s->n_past, tokens, sizeof(*tokens) * n);
 	s->n_past += n;
 	memcpy(s->logits, g->logits->data, sizeof(float) * s->model->sm.hp.n_vocab);
 	s->have_logits = true;
@@ -493,6 +497,23 @@ static int32_t argmax(const float *logits, uint32_t n)
 	return (int32_t)bi[k0];
 }
 
+/*
+ * How many of the first keep sorted candidates min-p keeps: those with p >= min_p * p_max at
+ * temperature 1 (llama.cpp applies it before the temperature), i.e. whose logit is at least
+ * the largest plus log(min_p).
+ */
+static uint32_t min_p_keep(const struct candidate *c, uint32_t keep, const float *logits,
+			   float min_p)
+{
+	if (!(min_p > 0.0f))
+		return keep;
+	const double floor = (double)logits[c[0].id] + log((double)min_p);
+	for (uint32_t i = 1; i < keep; i++)
+		if ((double)logits[c[i].id] < floor)
+			return i;
+	return keep;
+}
+
 enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts,
 			uint64_t *rng_state, enpu_token *out_token)
 {
@@ -500,31 +521,43 @@ enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts
 
 	if (!s)
 		return ENPU_ERR_INVALID_ARG;
-	if (!out_token || (opts && opts->struct_size < sizeof(o)))
+	/* the first version of the struct ends at min_p: the later fields keep their defaults */
+	if (!out_token || (opts && opts->struct_size < offsetof(struct enpu_sampler_options, min_p)))
 		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG, "enpu_sample: bad arguments");
 	if (!s->have_logits)
 		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
 				    "enpu_sample: no token has been evaluated yet");
 	if (opts)
-		o = *opts;
+		memcpy(&o, opts, opts->struct_size < sizeof(o) ? opts->struct_size : sizeof(o));
 	if (isnan(o.temperature) || isinf(o.temperature) || isnan(o.top_p))
 		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
 				    "enpu_sample: temperature %g and top_p %g must be numbers, the "
 				    "temperature finite", o.temperature, o.top_p);
+	if (!(o.min_p >= 0.0f && o.min_p <= 1.0f) || !(o.repeat_penalty > 0.0f) ||
+	    isinf(o.repeat_penalty))
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_sample: min_p %g must be in [0, 1] and repeat_penalty %g "
+				    "positive and finite", o.min_p, o.repeat_penalty);
 	const uint32_t n = s->model->sm.hp.n_vocab;
+	float *penalized;
+	const float *logits = drv_sampler_logits(s, &o, &penalized);
 
+	if (!logits)
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_NO_MEMORY, "enpu_sample: out of memory");
 	if (o.temperature <= 0.0f) {
-		*out_token = argmax(s->logits, n);
+		*out_token = argmax(logits, n);
+		free(penalized);
 		return ENPU_OK;
 	}
-	if (!rng_state)
-		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
-				    "enpu_sample: temperature sampling needs rng_state");
-	struct candidate *c = malloc(sizeof(*c) * n);
-	if (!c)
-		return drv_ctx_fail(s->model->ctx, ENPU_ERR_NO_MEMORY, "enpu_sample: out of memory");
+	struct candidate *c = rng_state ? malloc(sizeof(*c) * n) : NULL;
+	if (!c) {
+		free(penalized);
+		return drv_ctx_fail(s->model->ctx, rng_state ? ENPU_ERR_NO_MEMORY : ENPU_ERR_INVALID_ARG,
+				    rng_state ? "enpu_sample: out of memory"
+					      : "enpu_sample: temperature sampling needs rng_state");
+	}
 	for (uint32_t i = 0; i < n; i++)
-		c[i] = (struct candidate){ s->logits[i] / o.temperature, (int32_t)i };
+		c[i] = (struct candidate){ logits[i] / o.temperature, (int32_t)i };
 	qsort(c, n, sizeof(*c), by_logit_desc);
 
 	uint32_t keep = o.top_k && o.top_k < n ? o.top_k : n;
@@ -541,10 +574,11 @@ enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts
 				break;
 			}
 		}
-		sum = 0.0;
-		for (uint32_t i = 0; i < keep; i++)
-			sum += exp((double)(c[i].logit - c[0].logit));
 	}
+	keep = min_p_keep(c, keep, logits, o.min_p);
+	sum = 0.0;
+	for (uint32_t i = 0; i < keep; i++)
+		sum += exp((double)(c[i].logit - c[0].logit));
 	double r = (double)(splitmix64(rng_state) >> 11) * (1.0 / 9007199254740992.0) * sum;
 	int32_t pick = c[keep - 1].id;
 	for (uint32_t i = 0; i < keep; i++) {
@@ -555,6 +589,7 @@ enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts
 		}
 	}
 	free(c);
+	free(penalized);
 	*out_token = pick;
 	return ENPU_OK;
 }

@@ -92,6 +92,8 @@ enpu_status enpu_session_truncate(enpu_session *s, uint32_t n)
 	if (n < s->n_past)
 		s->have_logits = false;
 	s->n_past = n;
+	if (s->history_from > n)
+		s->history_from = n; /* positions below n stay unknown; those after are new */
 	return ENPU_OK;
 }
 
@@ -203,6 +205,7 @@ enpu_status enpu_session_state_load(enpu_session *s, const void *buf, size_t len
 	if (s->have_logits)
 		memcpy(s->logits, p, sizeof(float) * b.n_vocab);
 	s->n_past = b.n_past;
+	s->history_from = b.n_past; /* a state holds no tokens: the penalty sees only new ones */
 	s->has_pending = b.flags & STATE_PENDING;
 	s->pending = b.pending;
 	return ENPU_OK;

@@ -4,6 +4,7 @@
  * with errors that name file:line, and written back by calibration.
  */
 #include "sched/profile.h"
+#include "sched/profile_builtin.h"
 #include "hal/files.h"
 
 #include <ctype.h>
@@ -479,29 +480,62 @@ enum sched_status sched_profile_load(const char *path, struct sched_profile *out
 	return st;
 }
 
+/* A profile compiled in (profile_builtin.h) by name; SCHED_ERR_INVALID when none has it. */
+static enum sched_status builtin_profile(const char *name, struct sched_profile *out, char *err,
+					 size_t err_len)
+{
+	char file[80];
+
+	for (const struct sched_builtin_profile *b = sched_builtin_profiles; b->name; b++) {
+		if (strcmp(b->name, name))
+			continue;
+		char *text = strdup(b->text); /* the parser cuts its buffer into words */
+		if (!text) {
+			snprintf(err, err_len, "out of memory");
+			return SCHED_ERR_INVALID;
+		}
+		snprintf(file, sizeof(file), "%s.prof", name);
+		enum sched_status st = sched_profile_parse(text, file, out, err, err_len);
+		free(text);
+		if (!st)
+			snprintf(out->path, sizeof(out->path), "(built in) %s", file);
+		return st;
+	}
+	return SCHED_ERR_INVALID;
+}
+
+/* <dir>/<name>.prof when it exists: loaded (SCHED_OK or the parse error); else -1. */
+static int profile_in_dir(const char *dir, const char *name, struct sched_profile *out,
+			  char *err, size_t err_len)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s.prof", dir, name);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	fclose(f);
+	return sched_profile_load(path, out, err, err_len);
+}
+
 enum sched_status sched_profile_find(const char *name, struct sched_profile *out, char *err,
 				     size_t err_len)
 {
 	const char *env = getenv("ENPU_PROFILE_DIR");
-	const char *dirs[] = { env && *env ? env : NULL, ENPU_PROFILE_SRC_DIR,
-			       ENPU_PROFILE_DATA_DIR };
-	char path[512];
 	size_t n = strlen(name);
+	int rc;
 
 	if (strchr(name, '/') || (n > 5 && !strcmp(name + n - 5, ".prof")))
 		return sched_profile_load(name, out, err, err_len);
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		if (!dirs[i])
-			continue;
-		snprintf(path, sizeof(path), "%s/%s.prof", dirs[i], name);
-		FILE *f = fopen(path, "rb");
-		if (f) {
-			fclose(f);
-			return sched_profile_load(path, out, err, err_len);
-		}
-	}
-	snprintf(err, err_len, "no profile '%s' (looked for %s.prof in $ENPU_PROFILE_DIR, %s, %s)",
-		 name, name, ENPU_PROFILE_SRC_DIR, ENPU_PROFILE_DATA_DIR);
+	if (env && *env && (rc = profile_in_dir(env, name, out, err, err_len)) >= 0)
+		return (enum sched_status)rc;
+	if (builtin_profile(name, out, err, err_len) == SCHED_OK)
+		return SCHED_OK;
+	if ((rc = profile_in_dir(ENPU_PROFILE_DATA_DIR, name, out, err, err_len)) >= 0)
+		return (enum sched_status)rc;
+	snprintf(err, err_len, "no profile '%s' (looked for %s.prof in $ENPU_PROFILE_DIR, among "
+		 "the built-in ones (phone, mw, host) and in %s)", name, name,
+		 ENPU_PROFILE_DATA_DIR);
 	return SCHED_ERR_INVALID;
 }
 

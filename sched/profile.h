@@ -80,9 +80,9 @@ enum sched_status sched_profile_parse(const char *text, const char *fname,
 enum sched_status sched_profile_load(const char *path, struct sched_profile *out, char *err,
 				     size_t err_len);
 /*
- * Finds a profile by name ("phone", "mw", "host": <dir>/<name>.prof, with dir
- * $ENPU_PROFILE_DIR, then the source tree's sched/profiles, then the installed data dir) or
- * by path (anything with a '/' or ending in ".prof").
+ * Finds a profile by name ("phone", "mw", "host": <name>.prof in $ENPU_PROFILE_DIR, then
+ * the copy of sched/profiles compiled into the library, then the installed data dir) or by
+ * path (anything with a '/' or ending in ".prof").
  */
 enum sched_status sched_profile_find(const char *name_or_path, struct sched_profile *out,
 				     char *err, size_t err_len);

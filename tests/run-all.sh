@@ -44,6 +44,11 @@ echo "== fuzz targets, bounded (tests/fuzz/run.sh: clang + libFuzzer, ASan + UBS
 tests/fuzz/run.sh build-ci-fuzz || { rc=$?; [ "$rc" -eq 77 ] || exit "$rc"; }
 echo "== kernel module under QEMU (tests/kmod/run.sh; SKIP only where qemu cannot run)"
 ENPU_MESON_BUILD=build-ci tests/kmod/run.sh build-ci-kmod
+echo "== Debian packages (tests/deb/build.sh: dpkg-buildpackage, lintian; install-check.sh: a clean chroot)"
+tools/install-deps.sh --deb
+deb_out=$(mktemp -d /tmp/edge-npu-deb.XXXXXX)
+tests/deb/build.sh "$deb_out" >"$deb_out/summary.txt"
+tests/deb/install-check.sh "$deb_out" || { rc=$?; [ "$rc" -eq 77 ] || exit "$rc"; }
 echo "== fast CPU kernels for Arm64 (tests/cross/aarch64.sh: neon and scalar under qemu-user)"
 # SKIP only where the cross packages cannot be installed (an archive without arm64)
 if tools/install-deps.sh --cross; then

@@ -1178,6 +1178,7 @@ int main(void)
 	Suite *s = suite_create("api");
 	TCase *tc = tcase_create("api");
 
+	tu_require_shared_vocab();
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, info_and_tokenize);
 	tcase_add_test(tc, f32_matches_double_forward);

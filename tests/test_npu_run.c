@@ -28,8 +28,7 @@ static const char *small_model(void)
 	if (!path[0]) {
 		snprintf(path, sizeof(path), "%s", tu_tmp_path(".gguf"));
 		struct tu_run r = tu_run("%s -o %s --dim 64 --layers 2 --heads 4 --kv-heads 2 "
-					 "--ffn 128 --ctx 256 -t q4_0 --vocab %s",
-					 getenv("NPU_MKMODEL"), path, tu_vocab_path());
+					 "--ffn 128 --ctx 256 -t q4_0", getenv("NPU_MKMODEL"), path);
 		ck_assert_msg(r.status == 0, "npu-mkmodel failed: %s", r.err);
 		tu_run_free(&r);
 	}
@@ -38,10 +37,10 @@ static const char *small_model(void)
 
 START_TEST(generates_and_summarises)
 {
-	struct tu_run r = tu_run("%s -m %s -p 'Hello world' -n 16", npu_run(), small_model());
+	struct tu_run r = tu_run("%s -m %s -p 'Once upon' -n 16", npu_run(), small_model());
 
 	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
-	ck_assert_msg(!strncmp(r.out, "Hello world", 11), "stdout: %s", r.out);
+	ck_assert_msg(!strncmp(r.out, "Once upon", 9), "stdout: %s", r.out);
 	ck_assert_uint_gt(strlen(r.out), 12);
 	ck_assert_ptr_nonnull(strstr(r.err, "load:"));
 	ck_assert_ptr_nonnull(strstr(r.err, "prompt:    3 tokens"));
@@ -76,11 +75,11 @@ END_TEST
 /* A window that fills before -n tokens: what fit is printed, then why it stopped, exit 1. */
 START_TEST(full_context_is_reported)
 {
-	struct tu_run r = tu_run("%s -m %s -p 'Hello world' -n 40 --ctx 10", npu_run(),
+	struct tu_run r = tu_run("%s -m %s -p 'Once upon' -n 40 --ctx 10", npu_run(),
 				 small_model());
 
 	ck_assert_msg(r.status == 1, "exit %d: %s", r.status, r.err);
-	ck_assert_msg(!strncmp(r.out, "Hello world", 11), "stdout: %s", r.out);
+	ck_assert_msg(!strncmp(r.out, "Once upon", 9), "stdout: %s", r.out);
 	ck_assert_ptr_nonnull(strstr(r.err, "generate:  8 tokens"));
 	ck_assert_msg(strstr(r.err, "npu-run: stopped early: enpu_generate: the 10-token context "
 				    "is full after 8 of 40 tokens"), "%s", r.err);
@@ -169,7 +168,10 @@ START_TEST(usage_errors)
 }
 END_TEST
 
-/* Without -m the default model is generated once into the build tree, then reused. */
+/*
+ * Without -m the default model is generated once into $XDG_CACHE_HOME/edge-npu (the build
+ * tree's test-cache in the test environment), then reused.
+ */
 START_TEST(default_model_cached)
 {
 	struct tu_run a = tu_run("%s -p 'Hi' -n 4", npu_run());
@@ -180,6 +182,166 @@ START_TEST(default_model_cached)
 	ck_assert_ptr_nonnull(strstr(b.err, "edge-npu default"));
 	ck_assert_str_eq(a.out, b.out);
 	tu_run_free(&a), tu_run_free(&b);
+}
+END_TEST
+
+/* A model with a long context, for runs stopped by a signal long before it fills. */
+static const char *long_model(void)
+{
+	static char path[512];
+
+	if (!path[0]) {
+		snprintf(path, sizeof(path), "%s", tu_tmp_path(".gguf"));
+		struct tu_run r = tu_run("%s -o %s --dim 64 --layers 2 --heads 4 --kv-heads 2 "
+					 "--ffn 128 --ctx 16384", getenv("NPU_MKMODEL"), path);
+		ck_assert_msg(r.status == 0, "npu-mkmodel failed: %s", r.err);
+		tu_run_free(&r);
+	}
+	return path;
+}
+
+/*
+ * SIGINT or SIGTERM mid-generation: the text so far, the summary, a trace that is valid
+ * JSON, and 128 + the signal. The signal is sent once tokens are streaming (the output file
+ * exists before npu-run starts, so the wait never reads a missing file).
+ */
+static void stopped_by(const char *sig, int status)
+{
+	char trace[512], out[512]; /* tu_tmp_path's buffer is reused by the next call */
+	snprintf(trace, sizeof(trace), "%s", tu_tmp_path(".json"));
+	snprintf(out, sizeof(out), "%s", tu_tmp_path(".out"));
+	const char *model = long_model();
+	struct tu_run r = tu_run(
+		"( : > %s; %s -m %s -n 16000 -c 16384 --ignore-eos --trace %s > %s & pid=$!; "
+		"while [ $(wc -c < %s) -lt 200 ]; do sleep 0.05; done; "
+		"kill -%s $pid; wait $pid )", out, npu_run(), model, trace, out, out, sig);
+
+	ck_assert_msg(r.status == status, "exit %d, not %d: %s", r.status, status, r.err);
+	ck_assert_msg(strstr(r.err, "--- npu-run summary"), "no summary: %s", r.err);
+	ck_assert_msg(strstr(r.err, "npu-run: stopped by SIG"), "%s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.err, sig));
+	ck_assert_ptr_null(strstr(r.err, "generate:  16000 tokens"));
+	tu_run_free(&r);
+	r = tu_run("python3 %s/tests/trace_check.py '%s'", ENPU_SOURCE_ROOT, trace);
+	ck_assert_msg(r.status == 0, "the trace is not valid: %s%s", r.out, r.err);
+	tu_run_free(&r);
+}
+
+START_TEST(sigint_prints_summary_and_closes_trace)
+{
+	stopped_by("INT", 130);
+}
+END_TEST
+
+START_TEST(sigterm_prints_summary_and_closes_trace)
+{
+	stopped_by("TERM", 143);
+}
+END_TEST
+
+/* llama.cpp's common flags where they mean the same; those that do not apply, refused. */
+START_TEST(llama_cpp_flags)
+{
+	char prompt[512]; /* tu_tmp_path's buffer is reused by the next call */
+	snprintf(prompt, sizeof(prompt), "%s", tu_tmp_path(".txt"));
+	tu_write_file(prompt, "Once upon\n", 10);
+	struct tu_run a = tu_run("%s -m %s -f %s -n 8 -s 3 --temp 0.8 --min-p 0.05 "
+				 "--repeat-penalty 1.1 --repeat-last-n 32 -c 128", npu_run(),
+				 small_model(), prompt);
+	struct tu_run b = tu_run("%s -m %s -p 'Once upon' -n 8 --seed 3 --temp 0.8 --min-p 0.05 "
+				 "--repeat-penalty 1.1 --repeat-last-n 32 --ctx-size 128", npu_run(),
+				 small_model());
+
+	ck_assert_msg(a.status == 0, "exit %d: %s", a.status, a.err);
+	ck_assert_msg(b.status == 0, "exit %d: %s", b.status, b.err);
+	ck_assert_str_eq(a.out, b.out); /* -f, -s, -c: the same as -p, --seed, --ctx-size */
+	ck_assert_ptr_nonnull(strstr(a.err, "prompt:    3 tokens"));
+	tu_run_free(&a), tu_run_free(&b);
+
+	for (const char *f = "-ngl 99\0--n-gpu-layers 99\0--n-gpu-layers=99\0-fa\0--mlock\0"; *f;
+	     f += strlen(f) + 1) {
+		struct tu_run r = tu_run("%s -m %s %s", npu_run(), small_model(), f);
+		char name[32];
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(f, " ="), f);
+		ck_assert_msg(r.status == 2, "%s: exit %d", f, r.status);
+		ck_assert_msg(strstr(r.err, name) && strstr(r.err, "does not apply"), "%s", r.err);
+		tu_run_free(&r);
+	}
+	struct tu_run r = tu_run("%s -p x -f %s", npu_run(), prompt);
+	ck_assert_int_eq(r.status, 2);
+	tu_run_free(&r);
+	r = tu_run("%s -f /nonexistent/prompt.txt", npu_run());
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "/nonexistent/prompt.txt"));
+	tu_run_free(&r);
+	r = tu_run("%s --min-p 2", npu_run());
+	ck_assert_int_eq(r.status, 2);
+	tu_run_free(&r);
+}
+END_TEST
+
+/* --version, and --help listing this build's devices and CPU kernel sets. */
+START_TEST(version_and_build)
+{
+	struct tu_run r = tu_run("%s --version", npu_run());
+
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "npu-run (edge-npu) " ENPU_VERSION "\n");
+	tu_run_free(&r);
+	r = tu_run("%s --version", getenv("NPU_MKMODEL"));
+	ck_assert_str_eq(r.out, "npu-mkmodel (edge-npu) " ENPU_VERSION "\n");
+	tu_run_free(&r);
+	r = tu_run("%s --version", getenv("NPU_TOP"));
+	ck_assert_str_eq(r.out, "npu-top (edge-npu) " ENPU_VERSION "\n");
+	tu_run_free(&r);
+	r = tu_run("%s --version", getenv("NPU_BENCH"));
+	ck_assert_str_eq(r.out, "npu-bench (edge-npu) " ENPU_VERSION "\n");
+	tu_run_free(&r);
+
+	r = tu_run("%s --help", npu_run());
+	ck_assert_ptr_nonnull(strstr(r.out, "devices: cpu cpu-ref"));
+	ck_assert_ptr_nonnull(strstr(r.out, " npu"));
+	ck_assert_ptr_nonnull(strstr(r.out, "scalar"));
+	ck_assert_ptr_nonnull(strstr(r.out, "(default)"));
+	tu_run_free(&r);
+}
+END_TEST
+
+/*
+ * Every long option a tool's --help names is in its man page (built by scdoc) and in the
+ * bash completion, so that neither falls behind the code.
+ */
+START_TEST(man_pages_and_completion_cover_options)
+{
+	static const char *const tools[][2] = {
+		{ "NPU_RUN", "npu-run" }, { "NPU_MKMODEL", "npu-mkmodel" },
+		{ "NPU_TOP", "npu-top" }, { "NPU_BENCH", "npu-bench" },
+	};
+	char path[1024];
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/completions/edge-npu.bash", ENPU_SOURCE_ROOT);
+	char *completion = tu_read_file(path, &n);
+	for (size_t t = 0; t < sizeof(tools) / sizeof(tools[0]); t++) {
+		struct tu_run h = tu_run("%s --help", getenv(tools[t][0]));
+		snprintf(path, sizeof(path), "%s/%s.1", getenv("ENPU_MAN_DIR"), tools[t][1]);
+		char *man = tu_read_file(path, &n);
+		ck_assert_ptr_nonnull(strstr(man, ".TH"));
+		for (const char *o = strstr(h.out, "--"); o; o = strstr(o + 2, "--")) {
+			char opt[40];
+			size_t len = strspn(o + 2, "abcdefghijklmnopqrstuvwxyz-");
+			if (!len || o[-1] != ' ')
+				continue;
+			snprintf(opt, sizeof(opt), "--%.*s", (int)len, o + 2);
+			ck_assert_msg(strstr(man, opt), "%s(1) does not document %s", tools[t][1],
+				      opt);
+			ck_assert_msg(strstr(completion, opt), "the completion lacks %s %s",
+				      tools[t][1], opt);
+		}
+		free(man);
+		tu_run_free(&h);
+	}
+	free(completion);
 }
 END_TEST
 
@@ -196,6 +358,11 @@ int main(void)
 	tcase_add_test(tc, malformed_model_one_line);
 	tcase_add_test(tc, usage_errors);
 	tcase_add_test(tc, default_model_cached);
+	tcase_add_test(tc, sigint_prints_summary_and_closes_trace);
+	tcase_add_test(tc, sigterm_prints_summary_and_closes_trace);
+	tcase_add_test(tc, llama_cpp_flags);
+	tcase_add_test(tc, version_and_build);
+	tcase_add_test(tc, man_pages_and_completion_cover_options);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

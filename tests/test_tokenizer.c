@@ -13,6 +13,7 @@
 #include "driver/gguf.h"
 #include "driver/tokenizer.h"
 #include "testutil.h"
+#include "vocab.h"
 
 #define SEPARATOR "\n__ggml_vocab_test__\n"
 #define N_VECTORS 46
@@ -723,28 +724,144 @@ START_TEST(test_writer_refusals)
 }
 END_TEST
 
+/* ---- the built-in vocabulary (tools/vocab.c), which needs nothing of ../shared ---- */
+
+/* The built-in vocabulary written to a GGUF of its own and loaded, as a model carries it. */
+static struct tok_vocab *builtin_vocab(uint32_t *n_tokens)
+{
+	struct gguf_writer *w = gguf_writer_create();
+	struct gguf_file *f;
+	struct tok_vocab *v;
+	char err[256] = "";
+	const char *path = tu_tmp_path(".gguf");
+
+	ck_assert_msg(vocab_write_builtin(w, n_tokens, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(gguf_writer_write(w, path, err, sizeof(err)) == GGUF_OK, "%s", err);
+	gguf_writer_free(w);
+	ck_assert_msg(gguf_open(path, &f, err, sizeof(err)) == GGUF_OK, "%s", err);
+	ck_assert_msg(tok_vocab_from_gguf(f, &v, err, sizeof(err)) == TOK_OK, "%s", err);
+	gguf_close(f);
+	return v;
+}
+
+START_TEST(test_builtin_shape)
+{
+	uint32_t n;
+	struct tok_vocab *v = builtin_vocab(&n);
+
+	ck_assert_uint_eq(tok_n_tokens(v), n);
+	ck_assert_uint_gt(n, 3 + 256 + 95 + 700); /* controls, bytes, ASCII, learnt pieces */
+	ck_assert_uint_le(n, VOCAB_MAX_TOKENS);
+	ck_assert_int_eq(tok_bos(v), 1);
+	ck_assert_int_eq(tok_eos(v), 2);
+	ck_assert(tok_add_bos(v));
+	ck_assert_str_eq(tok_token_text(v, 0), "<unk>");
+	ck_assert_str_eq(tok_token_text(v, 3), "<0x00>");
+	ck_assert_str_eq(tok_token_text(v, 258), "<0xFF>");
+	tok_vocab_free(v);
+}
+END_TEST
+
+/* Common words are one piece each: the demo prompt, and a sentence not in the corpus. */
+START_TEST(test_builtin_words)
+{
+	static const char *const want[] = { "\xe2\x96\x81Once", "\xe2\x96\x81upon",
+					    "\xe2\x96\x81" "a", "\xe2\x96\x81time" };
+	static const char text[] = "The children asked their teacher where the river goes "
+				   "after it leaves the forest, and she said that nobody knows.";
+	struct tok_vocab *v = builtin_vocab(NULL);
+	size_t n;
+	int32_t *ids = encode(v, "Once upon a time", 16, true, &n);
+
+	ck_assert_uint_eq(n, 5);
+	ck_assert_int_eq(ids[0], 1);
+	for (size_t i = 1; i < n; i++)
+		ck_assert_str_eq(tok_token_text(v, ids[i]), want[i - 1]);
+	free(ids);
+	ids = encode(v, text, strlen(text), false, &n);
+	/* about a word a piece (22 words, 2 punctuation marks), far from a byte a piece */
+	ck_assert_msg(n <= 32, "%zu pieces for %zu bytes", n, strlen(text));
+	free(ids);
+	tok_vocab_free(v);
+}
+END_TEST
+
+/* Any text round-trips: what the pieces lack goes through the byte pieces. */
+START_TEST(test_builtin_round_trip)
+{
+	static const char *const texts[] = {
+		"Hello, world!", "naive caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+		"tabs\tand\nnewlines", "  two  spaces", "x = y + 42; /* code */", "\xf0\x9f\x98\x80",
+	};
+	struct tok_vocab *v = builtin_vocab(NULL);
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		size_t n, len, tl = strlen(texts[i]);
+		int32_t *ids = encode(v, texts[i], tl, false, &n);
+		char *s = decode(v, ids, n, &len);
+
+		for (size_t k = 0; k < n; k++)
+			ck_assert_int_ne(ids[k], 0); /* never <unk> */
+		ck_assert_msg(len == tl + 1 && s[0] == ' ' && !memcmp(s + 1, texts[i], tl),
+			      "text %zu does not round-trip: \"%s\"", i, s);
+		free(s);
+		free(ids);
+	}
+	tok_vocab_free(v);
+}
+END_TEST
+
+/* The same corpus always gives the same file: default models are reproducible. */
+START_TEST(test_builtin_deterministic)
+{
+	char err[256] = "";
+	const char *a = tu_tmp_path(".gguf"), *b = tu_tmp_path(".gguf");
+
+	for (int k = 0; k < 2; k++) {
+		struct gguf_writer *w = gguf_writer_create();
+		ck_assert_msg(vocab_write_builtin(w, NULL, err, sizeof(err)) == 0, "%s", err);
+		ck_assert_msg(gguf_writer_write(w, k ? b : a, err, sizeof(err)) == GGUF_OK, "%s",
+			      err);
+		gguf_writer_free(w);
+	}
+	size_t la, lb;
+	void *da = tu_read_file(a, &la), *db = tu_read_file(b, &lb);
+	ck_assert(la == lb && !memcmp(da, db, la));
+	free(da);
+	free(db);
+}
+END_TEST
+
 static Suite *tokenizer_suite(void)
 {
 	Suite *s = suite_create("tokenizer");
-	TCase *real = tcase_create("llama-spm");
 	TCase *small = tcase_create("small");
+	TCase *builtin = tcase_create("built-in");
 
-	tcase_add_checked_fixture(real, vocab_setup, vocab_teardown);
-	tcase_add_test(real, test_all_vectors);
-	tcase_add_test(real, test_vocab_info);
-	tcase_add_test(real, test_add_bos);
-	tcase_add_test(real, test_special_in_text);
-	tcase_add_test(real, test_round_trip);
-	tcase_add_test(real, test_byte_fallback);
-	tcase_add_test(real, test_decode_tokens);
-	tcase_add_test(real, test_range_errors);
-	tcase_add_test(real, test_long_text_is_fast);
-	suite_add_tcase(s, real);
+	tcase_add_test(builtin, test_builtin_shape);
+	tcase_add_test(builtin, test_builtin_words);
+	tcase_add_test(builtin, test_builtin_round_trip);
+	tcase_add_test(builtin, test_builtin_deterministic);
+	suite_add_tcase(s, builtin);
+	if (tu_have_shared_vocab()) { /* the conformance vectors; else said on stderr */
+		TCase *real = tcase_create("llama-spm");
 
+		tcase_add_checked_fixture(real, vocab_setup, vocab_teardown);
+		tcase_add_test(real, test_all_vectors);
+		tcase_add_test(real, test_vocab_info);
+		tcase_add_test(real, test_add_bos);
+		tcase_add_test(real, test_special_in_text);
+		tcase_add_test(real, test_round_trip);
+		tcase_add_test(real, test_byte_fallback);
+		tcase_add_test(real, test_decode_tokens);
+		tcase_add_test(real, test_range_errors);
+		tcase_add_test(real, test_long_text_is_fast);
+		tcase_add_test(real, test_writer_refusals); /* copies this vocabulary's arrays */
+		suite_add_tcase(s, real);
+	}
 	tcase_add_test(small, test_small_merges);
 	tcase_add_test(small, test_small_space_prefix);
 	tcase_add_test(small, test_small_refusals);
-	tcase_add_test(small, test_writer_refusals);
 	suite_add_tcase(s, small);
 	return s;
 }

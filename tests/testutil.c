@@ -32,6 +32,26 @@ const char *tu_vocab_path(void)
 	return p ? p : ENPU_VOCAB_PATH;
 }
 
+bool tu_have_shared_vocab(void)
+{
+	static bool said;
+
+	if (access(tu_vocab_path(), R_OK) == 0)
+		return true;
+	if (!said)
+		fprintf(stderr, "SKIP: %s is absent: the tests that need the conformance data of "
+			"../shared/vocab (the 32000-token llama tokenizer and its test vectors) are "
+			"skipped; it sits beside the checkout in the project's CI\n", tu_vocab_path());
+	said = true;
+	return false;
+}
+
+void tu_require_shared_vocab(void)
+{
+	if (!tu_have_shared_vocab())
+		exit(77);
+}
+
 const char *tu_tmp_path(const char *suffix)
 {
 	static unsigned counter;

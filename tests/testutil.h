@@ -11,6 +11,13 @@
 
 /* Path of the shared llama SPM vocabulary GGUF (../shared/vocab). */
 const char *tu_vocab_path(void);
+/*
+ * Whether that conformance data is there (a user's clone has no ../shared). When it is not,
+ * says once on stderr what is missing and that the tests needing it are skipped.
+ */
+bool tu_have_shared_vocab(void);
+/* For a test program that needs it throughout: exits 77 (skipped) with the reason without it. */
+void tu_require_shared_vocab(void);
 /* A fresh path in a per-process temporary directory (removed at exit), ending in suffix. */
 const char *tu_tmp_path(const char *suffix);
 /* Writes len bytes to path; aborts the test on failure. */

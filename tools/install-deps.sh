@@ -3,15 +3,18 @@
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 # --cross: also what tests/cross/aarch64.sh needs (an Arm64 cross compiler, qemu-user and
 # Check for arm64, which adds arm64 as a dpkg foreign architecture).
+# --deb: also what tests/deb/ needs (debhelper, DKMS's helper, lintian, debootstrap).
 set -eu
 
-packages="gcc meson ninja-build pkg-config libdrm-dev liburing-dev libnl-genl-3-dev check
+packages="gcc meson ninja-build pkg-config scdoc libdrm-dev liburing-dev libnl-genl-3-dev check
 libncurses-dev tmux ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
 linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static clang libclang-rt-14-dev"
 cross=""
 if [ "${1:-}" = "--cross" ]; then
 	packages="$packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static check:arm64"
 	cross=1
+elif [ "${1:-}" = "--deb" ]; then
+	packages="$packages dpkg-dev debhelper dh-dkms lintian debootstrap bash-completion"
 fi
 
 missing=""

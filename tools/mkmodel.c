@@ -10,14 +10,13 @@
 
 #include "driver/gguf.h"
 #include "hal/quant.h"
+#include "vocab.h"
 
 const struct mkmodel_params mkmodel_default = {
 	.dim = 512, .layers = 8, .heads = 8, .kv_heads = 4, .ffn = 1408, .ctx = 1024,
 	.type = HAL_TYPE_Q8_0, .seed = 1234, .tied = false, .vocab = NULL,
 	.name = "edge-npu default (random weights)",
 };
-
-const char *const mkmodel_default_vocab = ENPU_DEFAULT_VOCAB;
 
 bool mkmodel_parse_type(const char *s, enum hal_type *out)
 {
@@ -226,46 +225,65 @@ static int check_params(const struct mkmodel_params *p, char *err, size_t len)
 	return 0;
 }
 
+/*
+ * The tokenizer keys into w: copied from the GGUF at path, or the project's own vocabulary
+ * when path is NULL. *n_vocab gets the token count; *vocab keeps the opened file alive (its
+ * arrays are referenced until the model is written).
+ */
+static int add_tokenizer(struct gguf_writer *w, const char *path, struct gguf_file **vocab,
+			 uint32_t *n_vocab, char *err, size_t err_len)
+{
+	char verr[512];
+
+	if (!path)
+		return vocab_write_builtin(w, n_vocab, err, err_len);
+	if (gguf_open(path, vocab, verr, sizeof(verr))) {
+		snprintf(err, err_len, "vocabulary: %s", verr);
+		return -1;
+	}
+	const struct gguf_kv *tokens = gguf_find_kv(*vocab, "tokenizer.ggml.tokens");
+	if (!tokens || tokens->type != GGUF_TYPE_ARRAY || !tokens->v.arr.n) {
+		snprintf(err, err_len, "%s: no tokenizer.ggml.tokens array", path);
+		return -1;
+	}
+	*n_vocab = (uint32_t)tokens->v.arr.n;
+	for (uint64_t i = 0; i < (*vocab)->n_kv; i++)
+		if (!strncmp((*vocab)->kv[i].key.ptr, "tokenizer.", 10) &&
+		    gguf_writer_copy_kv(w, &(*vocab)->kv[i])) {
+			snprintf(err, err_len, "copying the tokenizer from %s failed", path);
+			return -1;
+		}
+	return 0;
+}
+
 int mkmodel_write(const struct mkmodel_params *p, const char *path, char *err, size_t err_len)
 {
-	const char *vocab_path = p->vocab ? p->vocab : mkmodel_default_vocab;
 	struct gguf_file *vocab = NULL;
 	struct gguf_writer *w = NULL;
 	struct tensor_buf *t = NULL;
 	float *row = NULL;
-	uint32_t n = 0, n_vocab;
+	uint32_t n = 0, n_vocab = 0;
 	int rc = -1;
-	char verr[512];
 
 	if (check_params(p, err, err_len))
 		return -1;
-	if (gguf_open(vocab_path, &vocab, verr, sizeof(verr))) {
-		snprintf(err, err_len, "vocabulary: %s", verr);
+	w = gguf_writer_create();
+	if (!w) {
+		snprintf(err, err_len, "out of memory");
 		return -1;
 	}
-	const struct gguf_kv *tokens = gguf_find_kv(vocab, "tokenizer.ggml.tokens");
-	if (!tokens || tokens->type != GGUF_TYPE_ARRAY || !tokens->v.arr.n) {
-		snprintf(err, err_len, "%s: no tokenizer.ggml.tokens array", vocab_path);
+	add_meta(w, p);
+	if (add_tokenizer(w, p->vocab, &vocab, &n_vocab, err, err_len))
 		goto out;
-	}
-	n_vocab = (uint32_t)tokens->v.arr.n;
 
 	const uint32_t hd = p->dim / p->heads, dkv = p->kv_heads * hd;
 	const uint32_t cap = 3 + 9 * p->layers;
 	t = calloc(cap, sizeof(*t));
-	w = gguf_writer_create();
 	row = malloc(sizeof(float) * (p->ffn > n_vocab ? p->ffn : n_vocab) * 2 + p->dim * 2);
-	if (!t || !w || !row) {
+	if (!t || !row) {
 		snprintf(err, err_len, "out of memory");
 		goto out;
 	}
-	add_meta(w, p);
-	for (uint64_t i = 0; i < vocab->n_kv; i++)
-		if (!strncmp(vocab->kv[i].key.ptr, "tokenizer.", 10) &&
-		    gguf_writer_copy_kv(w, &vocab->kv[i])) {
-			snprintf(err, err_len, "copying the tokenizer from %s failed", vocab_path);
-			goto out;
-		}
 
 	/*
 	 * Scales: projections N(0, 1/fan_in) keep activation variance steady through the layers;

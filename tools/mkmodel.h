@@ -19,15 +19,12 @@ struct mkmodel_params {
 	bool tied;          /* no output.weight: the embedding is the output projection */
 	/* output.weight in Q6_K, as llama.cpp's quantizer writes it in Q4_0 (and other) files */
 	bool output_q6_k;
-	const char *vocab;  /* GGUF whose tokenizer.* keys are copied */
+	const char *vocab;  /* GGUF whose tokenizer.* keys are copied; NULL: the built-in one */
 	const char *name;   /* general.name */
 };
 
 /* The built-in default model of npu-run (dim 512, 8 layers, GQA 8/4 heads, Q8_0). */
 extern const struct mkmodel_params mkmodel_default;
-
-/* Where the default vocabulary lives (../shared/vocab beside the source tree). */
-extern const char *const mkmodel_default_vocab;
 
 /* Parses "f32", "f16", "q8_0", "q4_0" (any case); false when unknown. */
 bool mkmodel_parse_type(const char *s, enum hal_type *out);

@@ -545,7 +545,8 @@ static void usage(FILE *f)
 		"  -o, --output FILE      calibrate: profile to write (default ./host.prof)\n"
 		"  -b, --base PROFILE     calibrate: name or path of the profile to start from\n"
 		"      --no-gpu           calibrate: do not open the OpenCL device\n"
-		"  -h, --help             this help\n");
+		"  -h, --help             this help\n"
+		"      --version          the version\n");
 }
 
 int main(int argc, char **argv)
@@ -572,6 +573,10 @@ int main(int argc, char **argv)
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("npu-bench (edge-npu) %s\n", enpu_version());
+		return 0;
 	}
 	cmd = argv[1];
 	/* sched: the scheduler's modeled comparisons; its options live in sched/bench.c */

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "edge_npu.h"
 #include "mkmodel.h"
+#include "vocab.h"
 
 static void usage(FILE *f)
 {
@@ -14,8 +16,9 @@ static void usage(FILE *f)
 
 	fprintf(f,
 		"usage: npu-mkmodel -o FILE [options]\n"
-		"Writes a llama-architecture GGUF model with seeded random weights and the tokenizer\n"
-		"of a vocabulary GGUF, for tests, demos and benchmarks.\n\n"
+		"Writes a llama-architecture GGUF model with seeded random weights, for tests, demos\n"
+		"and benchmarks. Its tokenizer is edge-npu's own English vocabulary (%u pieces at\n"
+		"most, with byte fallback), or that of the vocabulary GGUF --vocab names.\n\n"
 		"  -o, --output FILE   where to write the model (required)\n"
 		"      --dim N         embedding size (default %u)\n"
 		"      --layers N      transformer blocks (default %u)\n"
@@ -28,13 +31,14 @@ static void usage(FILE *f)
 		"      --output-q6k    output.weight in Q6_K, as llama.cpp's quantizer writes it in\n"
 		"                      Q4_0 files (edge-npu converts it to Q8_0 when loading)\n"
 		"      --seed N        random seed (default %llu)\n"
-		"      --vocab FILE    GGUF whose tokenizer is used (default %s)\n"
+		"      --vocab FILE    GGUF whose tokenizer is used (default: the built-in one)\n"
 		"      --name TEXT     general.name\n"
-		"  -h, --help          this help\n\n"
+		"  -h, --help          this help\n"
+		"      --version       the version\n\n"
 		"The ~130 M-parameter model of the benchmarks:\n"
 		"  npu-mkmodel -o m.gguf --dim 768 --layers 12 --heads 12 --kv-heads 12 --ffn 2048\n",
-		d->dim, d->layers, d->heads, d->kv_heads, d->ffn, d->ctx,
-		(unsigned long long)d->seed, mkmodel_default_vocab);
+		VOCAB_MAX_TOKENS, d->dim, d->layers, d->heads, d->kv_heads, d->ffn, d->ctx,
+		(unsigned long long)d->seed);
 }
 
 static int parse_u32(const char *opt, const char *s, uint32_t *out)
@@ -55,7 +59,7 @@ static int parse_u32(const char *opt, const char *s, uint32_t *out)
 int main(int argc, char **argv)
 {
 	enum { O_DIM = 256, O_LAYERS, O_HEADS, O_KV, O_FFN, O_CTX, O_TIED, O_SEED, O_VOCAB, O_NAME,
-	       O_OUT_Q6K };
+	       O_OUT_Q6K, O_VERSION };
 	static const struct option opts[] = {
 		{ "output", required_argument, 0, 'o' }, { "type", required_argument, 0, 't' },
 		{ "dim", required_argument, 0, O_DIM }, { "layers", required_argument, 0, O_LAYERS },
@@ -64,7 +68,8 @@ int main(int argc, char **argv)
 		{ "tied", no_argument, 0, O_TIED }, { "seed", required_argument, 0, O_SEED },
 		{ "vocab", required_argument, 0, O_VOCAB }, { "name", required_argument, 0, O_NAME },
 		{ "output-q6k", no_argument, 0, O_OUT_Q6K },
-		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, O_VERSION },
+		{ 0, 0, 0, 0 },
 	};
 	struct mkmodel_params p = mkmodel_default;
 	const char *out = NULL;
@@ -95,6 +100,7 @@ int main(int argc, char **argv)
 		case O_VOCAB: p.vocab = optarg; break;
 		case O_NAME: p.name = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case O_VERSION: printf("npu-mkmodel (edge-npu) %s\n", enpu_version()); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -2,6 +2,7 @@
 /* npu-run - run a GGUF model: stream the generated text, then a summary of where time went. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,49 +12,81 @@
 #include <unistd.h>
 
 #include "edge_npu.h"
+#include "hal/cpu/kernels.h"
 #include "mkmodel.h"
+#include "vocab.h"
 
 struct args {
-	const char *model, *prompt, *device;
+	const char *model, *prompt, *prompt_file, *device;
 	const char *placement, *profile;
 	const char *trace;
 	uint32_t objective;
 	double target_ms;
 	uint32_t n_predict, n_ctx, n_threads;
 	struct enpu_sampler_options sampler;
-	bool progress;
+	bool progress, prompt_set;
 };
+
+/* What this build has: the registry's devices and the CPU kernel sets this CPU runs. */
+static void print_build(FILE *f)
+{
+	static const char *const isas[] = { "amx", "avx512", "avxvnni", "avx2", "neon", "scalar" };
+	const char *const *names = enpu_device_names();
+	char err[256];
+	const struct cpu_kernels *best = cpu_kernels_select(err, sizeof(err));
+
+	fprintf(f, "This build (edge-npu %s):\n  devices:", enpu_version());
+	for (size_t i = 0; names[i]; i++)
+		fprintf(f, " %s", names[i]);
+	fprintf(f, "\n  CPU kernel sets this CPU runs (ENPU_CPU_ISA):");
+	for (size_t i = 0; i < sizeof(isas) / sizeof(isas[0]); i++)
+		if (cpu_kernels_by_name(isas[i]) || !strcmp(isas[i], "scalar"))
+			fprintf(f, " %s%s", isas[i],
+				best && !strcmp(best->isa, isas[i]) ? " (default)" : "");
+	fprintf(f, "\n");
+}
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: npu-run [-m MODEL.gguf] [-p TEXT] [-n N] [options]\n"
+		"usage: npu-run [-m MODEL.gguf] [-p TEXT | -f FILE] [-n N] [options]\n"
 		"Generates text with a llama-architecture GGUF model (F32/F16/Q8_0/Q4_0 weights;\n"
 		"Q6_K tensors are converted to Q8_0 while loading).\n"
 		"The text goes to stdout as it is produced; a summary (load time, tokens/s, peak\n"
-		"memory, which device ran what) goes to stderr.\n\n"
+		"memory, which device ran what) goes to stderr. Ctrl-C (SIGINT) or SIGTERM stops\n"
+		"the generation: the summary is printed and the trace closed.\n\n"
 		"  -m, --model FILE   GGUF model; without it, the built-in default model (random\n"
-		"                     weights, generated on first use and cached) is used\n"
+		"                     weights, generated on first use and cached in\n"
+		"                     $XDG_CACHE_HOME/edge-npu, else ~/.cache/edge-npu) is used\n"
 		"  -p, --prompt TEXT  prompt (default \"Once upon a time\")\n"
+		"  -f, --file FILE    read the prompt from FILE (one trailing newline dropped)\n"
 		"  -n, --n-predict N  tokens to generate (default 32); stops early at end-of-text\n"
 		"      --temp T       sampling temperature; 0 = greedy (default 0)\n"
 		"      --top-k K      sample among the K most likely tokens (default 0 = all)\n"
 		"      --top-p P      sample within probability mass P (default 1 = off)\n"
-		"      --seed S       random seed for sampling (default 0)\n"
-		"  -c, --ctx N        context window in tokens (default: the model's, at most 4096)\n"
+		"      --min-p P      keep tokens at least P times as likely as the most likely\n"
+		"                     (default 0 = off)\n"
+		"      --repeat-penalty F  divide the positive logits (multiply the negative ones)\n"
+		"                     of tokens seen recently by F (default 1 = off)\n"
+		"      --repeat-last-n N  how many recent tokens the penalty looks at (default 64;\n"
+		"                     -1 = the whole context, 0 = none)\n"
+		"  -s, --seed S       random seed for sampling (default 0)\n"
+		"      --ignore-eos   never stop at end-of-text: generate all -n tokens\n"
+		"  -c, --ctx-size N   context window in tokens (default: the model's, at most\n"
+		"                     4096; also --ctx)\n"
 		"  -t, --threads N    CPU worker threads (default: one per core)\n"
-		"      --device D     where ops run: cpu (default), cpu-ref (the plain reference\n"
-		"                     backend), npu (matmuls on the NPU simulated in process;\n"
-		"                     modeled ms/mJ in the summary; DVFS knobs in\n"
-		"                     $XDG_RUNTIME_DIR/edge-npu/devfreq/npu0/, e.g.\n"
-		"                     echo powersave > .../governor); ops a device lacks fall\n"
-		"                     back to the CPU\n"
+		"      --device D     where ops run (default cpu): cpu, cpu-ref (the plain\n"
+		"                     reference backend), gpu (OpenCL), npu (matmuls on the NPU\n"
+		"                     simulated in process; modeled ms/mJ in the summary; DVFS\n"
+		"                     knobs in $XDG_RUNTIME_DIR/edge-npu/devfreq/npu0/), npu-drm\n"
+		"                     (the NPU through the kernel module); ops a device lacks fall\n"
+		"                     back to the CPU. This build's are listed below\n"
 		"      --placement P  fixed (default: the rule above) or auto: the scheduler's\n"
 		"                     partitioner on --profile, mapped onto this host's cpu, gpu and\n"
 		"                     npu (all opened); prints the placement table and the modeled\n"
 		"                     ms/token, mJ/token, tokens/J and peak power beside the measured\n"
 		"                     wall time\n"
-		"      --profile P    phone, mw, host (default) or a .prof file (sched/profiles/)\n"
+		"      --profile P    phone, mw, host (default) or a .prof file\n"
 		"      --objective O  latency (default: least latency under the profile's power\n"
 		"                     budget) or energy (least energy within --target-ms)\n"
 		"      --target-ms T  modeled latency target per token for --objective energy\n"
@@ -61,8 +94,13 @@ static void usage(FILE *f)
 		"                     queue, arrows between devices, frequency and modeled power\n"
 		"                     counters) to FILE; open it in ui.perfetto.dev\n"
 		"      --no-progress  no progress bar while loading\n"
-		"  -h, --help         this help\n\n"
-		"Exit status: 0 on success, 1 when the model cannot be loaded or run, 2 on bad usage.\n");
+		"  -h, --help         this help\n"
+		"      --version      the version\n\n"
+		"llama.cpp's -ngl/--n-gpu-layers (and its other GPU offload and memory flags) do not\n"
+		"apply: edge-npu places every op itself (--device, --placement auto).\n"
+		"Exit status: 0 on success, 1 when the model cannot be loaded or run, 2 on bad usage,\n"
+		"130 (SIGINT) or 143 (SIGTERM) when stopped by a signal.\n\n");
+	print_build(f);
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -78,16 +116,89 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 	return 0;
 }
 
+/*
+ * llama.cpp's flags that have no meaning here, refused by name before getopt (which would
+ * read "-ngl 99" as "-n gl"): GPU offload and memory locking are the library's business.
+ */
+static int refuse_foreign_flags(int argc, char **argv)
+{
+	static const char *const foreign[] = {
+		"-ngl", "--n-gpu-layers", "--gpu-layers", "-sm", "--split-mode", "-ts",
+		"--tensor-split", "-mg", "--main-gpu", "-fa", "--flash-attn", "--mlock",
+		"--no-mmap", "--numa",
+	};
+
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		for (size_t k = 0; k < sizeof(foreign) / sizeof(foreign[0]); k++) {
+			size_t n = strlen(foreign[k]);
+			if (strncmp(argv[i], foreign[k], n) || (argv[i][n] && argv[i][n] != '='))
+				continue;
+			fprintf(stderr, "npu-run: %s is a llama.cpp option that does not apply here: "
+				"edge-npu places every op itself (choose the device with --device, or "
+				"--placement auto)\n", foreign[k]);
+			return 2;
+		}
+	return 0;
+}
+
+enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_PENALTY, O_LASTN, O_DEVICE, O_NOPROG, O_PLACE,
+       O_PROF, O_OBJ, O_TARGET, O_TRACE, O_VERSION, O_NOEOS };
+
+/* The sampler's options; 1 when c is not one of them, 2 on a bad value. */
+static int parse_sampler_opt(int c, const char *arg, struct enpu_sampler_options *o)
+{
+	double v;
+
+	switch (c) {
+	case O_TEMP:
+		if (parse_num("--temp", arg, 0, 100, &v)) return 2;
+		o->temperature = (float)v;
+		return 0;
+	case O_TOPK:
+		if (parse_num("--top-k", arg, 0, 1e9, &v)) return 2;
+		o->top_k = (uint32_t)v;
+		return 0;
+	case O_TOPP:
+		if (parse_num("--top-p", arg, 0, 1, &v)) return 2;
+		o->top_p = (float)v;
+		return 0;
+	case O_MINP:
+		if (parse_num("--min-p", arg, 0, 1, &v)) return 2;
+		o->min_p = (float)v;
+		return 0;
+	case O_PENALTY:
+		if (parse_num("--repeat-penalty", arg, 1e-3, 1e3, &v)) return 2;
+		o->repeat_penalty = (float)v;
+		return 0;
+	case O_LASTN: /* -1: the whole context, as in llama.cpp */
+		if (parse_num("--repeat-last-n", arg, -1, 1 << 20, &v)) return 2;
+		o->repeat_last_n = v < 0 ? UINT32_MAX : (uint32_t)v;
+		return 0;
+	case 's':
+		if (parse_num("--seed", arg, 0, 1.8e19, &v)) return 2;
+		o->seed = (uint64_t)v;
+		return 0;
+	case O_NOEOS:
+		o->ignore_eos = true;
+		return 0;
+	}
+	return 1;
+}
+
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_DEVICE, O_NOPROG, O_PLACE, O_PROF, O_OBJ,
-	       O_TARGET, O_TRACE };
 	static const struct option opts[] = {
 		{ "model", required_argument, 0, 'm' }, { "prompt", required_argument, 0, 'p' },
-		{ "threads", required_argument, 0, 't' },
+		{ "file", required_argument, 0, 'f' }, { "threads", required_argument, 0, 't' },
 		{ "n-predict", required_argument, 0, 'n' }, { "ctx", required_argument, 0, 'c' },
+		{ "ctx-size", required_argument, 0, 'c' },
 		{ "temp", required_argument, 0, O_TEMP }, { "top-k", required_argument, 0, O_TOPK },
-		{ "top-p", required_argument, 0, O_TOPP }, { "seed", required_argument, 0, O_SEED },
+		{ "top-p", required_argument, 0, O_TOPP }, { "seed", required_argument, 0, 's' },
+		{ "min-p", required_argument, 0, O_MINP },
+		{ "repeat-penalty", required_argument, 0, O_PENALTY },
+		{ "repeat-last-n", required_argument, 0, O_LASTN },
+		{ "version", no_argument, 0, O_VERSION },
+		{ "ignore-eos", no_argument, 0, O_NOEOS },
 		{ "device", required_argument, 0, O_DEVICE },
 		{ "no-progress", no_argument, 0, O_NOPROG }, { "help", no_argument, 0, 'h' },
 		{ "placement", required_argument, 0, O_PLACE },
@@ -98,12 +209,20 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ 0, 0, 0, 0 },
 	};
 	double v;
-	int c;
+	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "m:p:n:c:t:h", opts, NULL)) != -1) {
+	if (refuse_foreign_flags(argc, argv))
+		return 2;
+	while ((c = getopt_long(argc, argv, "m:p:f:n:c:t:s:h", opts, NULL)) != -1) {
+		if ((rc = parse_sampler_opt(c, optarg, &a->sampler)) != 1) {
+			if (rc)
+				return rc;
+			continue;
+		}
 		switch (c) {
 		case 'm': a->model = optarg; break;
-		case 'p': a->prompt = optarg; break;
+		case 'p': a->prompt = optarg, a->prompt_set = true; break;
+		case 'f': a->prompt_file = optarg; break;
 		case 'n':
 			if (parse_num("-n", optarg, 0, 1e6, &v)) return 2;
 			a->n_predict = (uint32_t)v;
@@ -115,22 +234,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 't':
 			if (parse_num("--threads", optarg, 1, 1024, &v)) return 2;
 			a->n_threads = (uint32_t)v;
-			break;
-		case O_TEMP:
-			if (parse_num("--temp", optarg, 0, 100, &v)) return 2;
-			a->sampler.temperature = (float)v;
-			break;
-		case O_TOPK:
-			if (parse_num("--top-k", optarg, 0, 1e9, &v)) return 2;
-			a->sampler.top_k = (uint32_t)v;
-			break;
-		case O_TOPP:
-			if (parse_num("--top-p", optarg, 0, 1, &v)) return 2;
-			a->sampler.top_p = (float)v;
-			break;
-		case O_SEED:
-			if (parse_num("--seed", optarg, 0, 1.8e19, &v)) return 2;
-			a->sampler.seed = (uint64_t)v;
 			break;
 		case O_DEVICE: a->device = optarg; break;
 		case O_NOPROG: a->progress = false; break;
@@ -157,11 +260,16 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case O_TRACE: a->trace = optarg; break;
 		case 'h': usage(stdout); exit(0);
+		case O_VERSION: printf("npu-run (edge-npu) %s\n", enpu_version()); exit(0);
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "npu-run: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return 2;
+	}
+	if (a->prompt_file && a->prompt_set) {
+		fprintf(stderr, "npu-run: -p and -f both give the prompt: use one\n");
 		return 2;
 	}
 	if (a->objective && !(a->target_ms > 0)) {
@@ -179,37 +287,53 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 2;
 }
 
-/* The default model lives in the build tree when npu-run runs from it, else in ~/.cache. */
+/* mkdir -p for the cache: the missing parents too (~/.cache on a fresh account), private. */
+static int make_dirs(char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		int rc = make_dirs(dir);
+		*slash = '/';
+		if (rc)
+			return rc;
+	}
+	return mkdir(dir, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+/*
+ * The default model is cached per user as the XDG base directory spec says:
+ * $XDG_CACHE_HOME/edge-npu (an absolute path), else ~/.cache/edge-npu. The name carries the
+ * vocabulary's revision, so a newer npu-run never reuses a model with an older vocabulary.
+ */
 static int default_model_path(char *buf, size_t len)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	struct stat st;
 	char dir[4096];
 
-	if (stat(ENPU_BUILD_DIR, &st) == 0 && access(ENPU_BUILD_DIR, W_OK) == 0)
-		snprintf(dir, sizeof(dir), "%s/models", ENPU_BUILD_DIR);
-	else if (xdg && *xdg)
+	if (xdg && xdg[0] == '/')
 		snprintf(dir, sizeof(dir), "%s/edge-npu", xdg);
-	else if (home && *home)
+	else if (home && home[0] == '/')
 		snprintf(dir, sizeof(dir), "%s/.cache/edge-npu", home);
-	else
-		snprintf(dir, sizeof(dir), "/tmp/edge-npu-%u", (unsigned)getuid());
-	if (mkdir(dir, 0755) && errno != EEXIST) {
-		/* a missing parent such as ~/.cache: create it once */
-		char parent[4096];
-		snprintf(parent, sizeof(parent), "%s", dir);
-		char *slash = strrchr(parent, '/');
-		if (slash) {
-			*slash = 0;
-			mkdir(parent, 0755);
-		}
-		if (mkdir(dir, 0755) && errno != EEXIST) {
-			fprintf(stderr, "npu-run: cannot create the model cache %s: %s\n", dir,
-				strerror(errno));
-			return -1;
-		}
+	else {
+		fprintf(stderr, "npu-run: no cache directory for the default model: set "
+			"XDG_CACHE_HOME or HOME, or name a model with -m\n");
+		return -1;
 	}
-	snprintf(buf, len, "%s/default-q8_0.gguf", dir);
+	if (make_dirs(dir)) {
+		fprintf(stderr, "npu-run: cannot create the model cache %s: %s\n", dir,
+			strerror(errno));
+		return -1;
+	}
+	if ((size_t)snprintf(buf, len, "%s/default-v%d-%s.gguf", dir, VOCAB_REVISION,
+			     hal_type_name(mkmodel_default.type)) >= len) {
+		fprintf(stderr, "npu-run: the cache path %s is too long\n", dir);
+		return -1;
+	}
 	return 0;
 }
 
@@ -247,13 +371,69 @@ static bool draw_progress(uint64_t done, uint64_t total, void *user)
 	return true;
 }
 
+/* The signal that asked generation to stop (SIGINT, SIGTERM), 0 while none has. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/*
+ * From here on, SIGINT and SIGTERM end the generation at the next token instead of the
+ * process, so that the summary is printed and the trace closed; a second one kills as usual.
+ */
+static void catch_stop_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND | SA_RESTART };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 static bool print_token(enpu_token token, const char *piece, size_t len, void *user)
 {
 	(void)token;
 	(void)user;
 	fwrite(piece, 1, len, stdout);
 	fflush(stdout);
-	return true;
+	return !stop_signal;
+}
+
+/* The prompt of -f FILE, malloc'd, without one trailing newline (as llama.cpp reads it). */
+static char *read_prompt_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+
+	if (!f || !buf) {
+		fprintf(stderr, "npu-run: -f %s: %s\n", path, f ? "out of memory" : strerror(errno));
+		goto fail;
+	}
+	for (size_t got; (got = fread(buf + len, 1, cap - len - 1, f)) > 0;) {
+		len += got;
+		char *more = len + 1 == cap && cap < (64u << 20) ? realloc(buf, cap *= 2) : buf;
+		if (!more || len + 1 == cap) {
+			fprintf(stderr, "npu-run: -f %s: larger than 64 MiB\n", path);
+			goto fail;
+		}
+		buf = more;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "npu-run: -f %s: %s\n", path, strerror(errno));
+		goto fail;
+	}
+	fclose(f);
+	len -= len && buf[len - 1] == '\n';
+	buf[len] = 0;
+	return buf;
+fail:
+	if (f)
+		fclose(f);
+	free(buf);
+	return NULL;
 }
 
 static double ms(uint64_t ns)
@@ -376,6 +556,11 @@ int main(int argc, char **argv)
 
 	if (rc)
 		return rc;
+	char *file_prompt = a.prompt_file ? read_prompt_file(a.prompt_file) : NULL;
+	if (a.prompt_file && !file_prompt)
+		return 1;
+	if (file_prompt)
+		a.prompt = file_prompt;
 	if (!a.model) {
 		if (ensure_default_model(default_path, sizeof(default_path)))
 			return 1;
@@ -408,6 +593,7 @@ int main(int argc, char **argv)
 	if (!s)
 		s = enpu_session_create(model, &sopts, &sess);
 	bool tracing = false;
+	catch_stop_signals();
 	if (!s && a.trace)
 		tracing = !(s = enpu_session_trace_start(sess, a.trace));
 	if (!s) {
@@ -443,8 +629,14 @@ int main(int argc, char **argv)
 		if (a.trace)
 			fprintf(stderr, "trace:     %s (open in ui.perfetto.dev)\n", a.trace);
 	}
+	if (stop_signal && rc != 1) {
+		fprintf(stderr, "npu-run: stopped by %s after %u of %u tokens\n",
+			stop_signal == SIGINT ? "SIGINT" : "SIGTERM", st.n_generated, a.n_predict);
+		rc = 128 + stop_signal;
+	}
 	enpu_session_free(sess);
 	enpu_model_free(model);
 	enpu_context_destroy(ctx);
+	free(file_prompt);
 	return rc;
 }

@@ -65,6 +65,9 @@ typedef struct enpu_model enpu_model;
 typedef struct enpu_session enpu_session;
 typedef int32_t enpu_token;
 
+/* The library's release, "MAJOR.MINOR.PATCH" (a static string). */
+ENPU_API const char *enpu_version(void);
+
 /* A short constant name for a status ("ENPU_ERR_FORMAT"). */
 ENPU_API const char *enpu_status_name(enpu_status status);
 
@@ -303,19 +306,37 @@ ENPU_API enpu_status enpu_session_load_file(enpu_session *session, const char *p
 
 /* ---- sampling and generation ------------------------------------------------------------ */
 
+/*
+ * How the next token is chosen, in llama.cpp's order: the repetition penalty on the logits,
+ * then (when temperature > 0) top-k, top-p and min-p cut the candidates, which are drawn from
+ * at the temperature; else the largest logit wins.
+ */
 struct enpu_sampler_options {
 	size_t struct_size;
 	float temperature; /* <= 0: greedy (argmax) */
 	uint32_t top_k;    /* 0: off */
 	float top_p;       /* >= 1: off */
 	uint64_t seed;
+	/* appended in 0.1 (a struct_size that ends before them gives their defaults): */
+	/* keeps the tokens whose probability (at temperature 1) is at least min_p times the most
+	 * likely one's; 0: off */
+	float min_p;
+	/* the logits of the tokens among the last repeat_last_n of the session (prompt and
+	 * generated, each counted once) are divided by it when positive and multiplied by it when
+	 * negative; 1: off. repeat_last_n 0: none looked at */
+	float repeat_penalty;
+	uint32_t repeat_last_n;
+	bool ignore_eos; /* never picks the end-of-text token: generation runs n_predict tokens */
 };
 #define ENPU_SAMPLER_OPTIONS_INIT \
-	{ .struct_size = sizeof(struct enpu_sampler_options), .temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0 }
+	{ .struct_size = sizeof(struct enpu_sampler_options), .temperature = 0.0f, .top_k = 0, \
+	  .top_p = 1.0f, .seed = 0, .min_p = 0.0f, .repeat_penalty = 1.0f, .repeat_last_n = 64, \
+	  .ignore_eos = false }
 
 /*
- * Picks the next token from the session's logits. *rng_state carries the random stream
- * between calls (initialise it with the seed; unused when greedy).
+ * Picks the next token from the session's logits (which it leaves as they are). *rng_state
+ * carries the random stream between calls (initialise it with the seed; unused when greedy).
+ * ENPU_ERR_INVALID_ARG for options out of range (NaN, min_p outside [0, 1], a penalty <= 0).
  */
 ENPU_API enpu_status enpu_sample(enpu_session *session, const struct enpu_sampler_options *opts,
 				 uint64_t *rng_state, enpu_token *out_token);

@@ -41,7 +41,8 @@ static void usage(FILE *f)
 		"  -J, --json        one JSON snapshot (two samples S apart) on stdout, then exit\n"
 		"  -l, --json-lines  a JSON snapshot per interval, one per line\n"
 		"  -n, --count N     with -l: stop after N lines\n"
-		"  -h, --help        this help\n\n"
+		"  -h, --help        this help\n"
+		"      --version     the version\n\n"
 		"Keys: q quit, e/p/m/j/n sort by engine%%/pid/memory/jobs/name, r reverse,\n"
 		"f cycle a device filter, i hide idle processes, +/- interval.\n"
 		"Busy %% is delta busy time over delta wall time, clamped to 100 (per engine).\n"
@@ -83,6 +84,9 @@ static int parse_option(int c, const char *arg, struct mode *m)
 	case 'h':
 		usage(stdout);
 		return 0;
+	case 'V': /* the release the build was made from (npu-top does not link the library) */
+		printf("npu-top (edge-npu) %s\n", ENPU_VERSION);
+		return 0;
 	default:
 		usage(stderr);
 		return 2;
@@ -99,6 +103,7 @@ static int parse_args(int argc, char **argv, struct mode *m)
 		{ "json-lines", no_argument, NULL, 'l' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, r;

@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: MIT
+# bash completion for edge-npu's tools: npu-run, npu-mkmodel, npu-bench and npu-top.
+# Installed once per command name, as bash-completion loads completions on first use.
+
+# The devices this build has, from the first "devices:" line of npu-run --help.
+_enpu_devices()
+{
+	npu-run --help 2>/dev/null | sed -n 's/^ *devices: //p' | head -n 1
+}
+
+_npu_run()
+{
+	local cur prev
+	_init_completion || return
+	case $prev in
+	-m | --model) _filedir gguf; return ;;
+	-f | --file | --trace) _filedir; return ;;
+	--device) COMPREPLY=($(compgen -W "$(_enpu_devices)" -- "$cur")); return ;;
+	--placement) COMPREPLY=($(compgen -W "fixed auto" -- "$cur")); return ;;
+	--profile) COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
+	--objective) COMPREPLY=($(compgen -W "latency energy" -- "$cur")); return ;;
+	-p | --prompt | -n | --n-predict | --temp | --top-k | --top-p | --min-p | \
+	--repeat-penalty | --repeat-last-n | -s | --seed | -c | --ctx | --ctx-size | \
+	-t | --threads | --target-ms) return ;;
+	esac
+	COMPREPLY=($(compgen -W "-m --model -p --prompt -f --file -n --n-predict --temp --top-k
+		--top-p --min-p --repeat-penalty --repeat-last-n --ignore-eos -s --seed -c
+		--ctx-size -t --threads --device --placement --profile --objective --target-ms
+		--trace --no-progress -h --help --version" -- "$cur"))
+}
+
+_npu_mkmodel()
+{
+	local cur prev
+	_init_completion || return
+	case $prev in
+	-o | --output) _filedir gguf; return ;;
+	--vocab) _filedir gguf; return ;;
+	-t | --type) COMPREPLY=($(compgen -W "f32 f16 q8_0 q4_0" -- "$cur")); return ;;
+	--dim | --layers | --heads | --kv-heads | --ffn | --ctx | --seed | --name) return ;;
+	esac
+	COMPREPLY=($(compgen -W "-o --output --dim --layers --heads --kv-heads --ffn --ctx -t
+		--type --tied --output-q6k --seed --vocab --name -h --help --version" -- "$cur"))
+}
+
+_npu_bench()
+{
+	local cur prev words cword
+	_init_completion || return
+	if [ "$cword" -eq 1 ]; then
+		COMPREPLY=($(compgen -W "cpu e2e calibrate sched --help --version" -- "$cur"))
+		return
+	fi
+	case $prev in
+	-m | --model) _filedir gguf; return ;;
+	-o | --output) _filedir prof; return ;;
+	-b | --base | --profile)
+		COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
+	-d | --device) COMPREPLY=($(compgen -W "$(_enpu_devices)" -- "$cur")); return ;;
+	esac
+	case ${words[1]} in
+	cpu) COMPREPLY=($(compgen -W "-t --threads -r --reps" -- "$cur")) ;;
+	e2e) COMPREPLY=($(compgen -W "-m --model -t --threads -p --prompt-tokens -n
+		--gen-tokens -r --reps -d --device" -- "$cur")) ;;
+	calibrate) COMPREPLY=($(compgen -W "-o --output -b --base -r --reps -t --threads
+		--no-gpu" -- "$cur")) ;;
+	sched) COMPREPLY=($(compgen -W "--profile --dags --seed --help" -- "$cur")) ;;
+	esac
+}
+
+_npu_top()
+{
+	local cur prev
+	_init_completion || return
+	case $prev in
+	-s | --interval | -d | --device | -n | --count) return ;;
+	esac
+	COMPREPLY=($(compgen -W "-J --json -l --json-lines -n --count -s --interval -d
+		--device -h --help --version" -- "$cur"))
+}
+
+complete -F _npu_run npu-run
+complete -F _npu_mkmodel npu-mkmodel
+complete -F _npu_bench npu-bench
+complete -F _npu_top npu-top

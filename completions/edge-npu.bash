@@ -48,7 +48,8 @@ _npu_bench()
 	local cur prev words cword
 	_init_completion || return
 	if [ "$cword" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "cpu e2e calibrate sched --help --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "cpu e2e batch npu load cancel calibrate sched --help
+			--version" -- "$cur"))
 		return
 	fi
 	case $prev in
@@ -62,6 +63,12 @@ _npu_bench()
 	cpu) COMPREPLY=($(compgen -W "-t --threads -r --reps" -- "$cur")) ;;
 	e2e) COMPREPLY=($(compgen -W "-m --model -t --threads -p --prompt-tokens -n
 		--gen-tokens -r --reps -d --device" -- "$cur")) ;;
+	batch) COMPREPLY=($(compgen -W "-m --model -t --threads -s --sizes --jobs -p
+		--prompt-tokens -n --gen-tokens -r --reps -d --device" -- "$cur")) ;;
+	npu) COMPREPLY=($(compgen -W "-d --device -r --reps" -- "$cur")) ;;
+	load) COMPREPLY=($(compgen -W "-m --model -d --device -r --reps" -- "$cur")) ;;
+	cancel) COMPREPLY=($(compgen -W "-m --model -p --prompt-tokens -d --device -r --reps
+		-t --threads" -- "$cur")) ;;
 	calibrate) COMPREPLY=($(compgen -W "-o --output -b --base -r --reps -t --threads
 		--no-gpu" -- "$cur")) ;;
 	sched) COMPREPLY=($(compgen -W "--profile --dags --seed --help" -- "$cur")) ;;

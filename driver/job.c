@@ -382,7 +382,16 @@ static enpu_status take_options(enpu_session *s, const struct enpu_job_options *
 				    "enpu_job_submit: options missing or of an unknown size");
 	j->kind = o->kind;
 	j->user = o->user;
-	j->sampler = o->sampler;
+	j->sampler = (struct enpu_sampler_options)ENPU_SAMPLER_OPTIONS_INIT;
+	if (o->sampler) {
+		const size_t n = o->sampler->struct_size;
+
+		if (n < offsetof(struct enpu_sampler_options, seed) + sizeof(uint64_t))
+			return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+					    "enpu_job_submit: sampler of an unknown size %zu", n);
+		memcpy(&j->sampler, o->sampler, n < sizeof(j->sampler) ? n : sizeof(j->sampler));
+		j->sampler.struct_size = sizeof(j->sampler);
+	}
 	if (o->kind == ENPU_JOB_EVAL) {
 		if (!o->tokens || !o->n_tokens)
 			return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,

@@ -196,7 +196,9 @@ START_TEST(cancel_stops_a_generation)
 	o.kind = ENPU_JOB_GENERATE;
 	o.prompt = "Once upon a time";
 	o.n_predict = 200;
-	o.sampler.ignore_eos = true; /* still running when the cancel comes */
+	struct enpu_sampler_options greedy_on = ENPU_SAMPLER_OPTIONS_INIT;
+	greedy_on.ignore_eos = true; /* still running when the cancel comes */
+	o.sampler = &greedy_on;
 	ck_assert_int_eq(enpu_job_submit(r.s[0], &o, &j), ENPU_OK);
 	pfd = (struct pollfd){ .fd = enpu_job_fd(j), .events = POLLIN };
 	ck_assert_int_eq(poll(&pfd, 1, 10000), 1); /* the first token */

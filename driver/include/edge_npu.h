@@ -471,11 +471,14 @@ struct enpu_job_options {
 	size_t n_tokens;
 	const char *prompt;       /* GENERATE: the prompt (copied; "" continues the session) */
 	uint32_t n_predict;       /* GENERATE: at most this many tokens */
-	struct enpu_sampler_options sampler;
+	/*
+	 * GENERATE: the sampler (NULL: greedy), copied at submit as far as its own struct_size
+	 * reaches; a pointer, so that the sampler's struct can grow without moving these fields.
+	 */
+	const struct enpu_sampler_options *sampler;
 	void *user;               /* the caller's, returned in the result */
 };
-#define ENPU_JOB_OPTIONS_INIT \
-	{ .struct_size = sizeof(struct enpu_job_options), .sampler = ENPU_SAMPLER_OPTIONS_INIT }
+#define ENPU_JOB_OPTIONS_INIT { .struct_size = sizeof(struct enpu_job_options) }
 
 /*
  * Queues a job on session. ENPU_ERR_INVALID_ARG for bad options (no tokens, no prompt, an

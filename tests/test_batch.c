@@ -19,21 +19,7 @@ enum { N = 8 };
 
 static char *make_model(enum hal_type type)
 {
-	struct mkmodel_params p = mkmodel_default;
-	char err[512];
-	char *path = strdup(tu_tmp_path(".gguf"));
-
-	p.dim = 128;
-	p.layers = 2;
-	p.heads = 4;
-	p.kv_heads = 2;
-	p.ffn = 256;
-	p.ctx = 128;
-	p.type = type;
-	p.seed = 7;
-	p.vocab = tu_vocab_path();
-	ck_assert_msg(mkmodel_write(&p, path, err, sizeof(err)) == 0, "mkmodel: %s", err);
-	return path;
+	return tu_small_model(128, 256, 128, type, 7, tu_vocab_path());
 }
 
 /* A context on one device ("npu": the CPU and the NPU, matmuls on the NPU). */

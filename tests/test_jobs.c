@@ -19,20 +19,8 @@ static char *model_path;
 
 static void make_model(void)
 {
-	struct mkmodel_params p = mkmodel_default;
-	char err[512];
-
-	p.dim = 64;
-	p.layers = 2;
-	p.heads = 4;
-	p.kv_heads = 2;
-	p.ffn = 128;
-	p.ctx = 256;
-	p.type = HAL_TYPE_Q8_0;
-	p.seed = 42;
-	p.vocab = NULL; /* the built-in vocabulary: the test needs no ../shared */
-	model_path = strdup(tu_tmp_path(".gguf"));
-	ck_assert_msg(mkmodel_write(&p, model_path, err, sizeof(err)) == 0, "mkmodel: %s", err);
+	/* the built-in vocabulary: the test needs no ../shared */
+	model_path = tu_small_model(64, 128, 256, HAL_TYPE_Q8_0, 42, NULL);
 }
 
 struct rig {

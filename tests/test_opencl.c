@@ -739,21 +739,8 @@ END_TEST
 
 static char *make_model(enum hal_type type)
 {
-	struct mkmodel_params p = mkmodel_default;
-	char err[512];
-	char *path = strdup(tu_tmp_path(".gguf"));
-
-	p.dim = 128;
-	p.layers = 2;
-	p.heads = 4;
-	p.kv_heads = 2;
-	p.ffn = 160;
-	p.ctx = 64;
-	p.type = type;
-	p.seed = 7;
-	p.vocab = NULL; /* the built-in vocabulary: the test needs no ../shared */
-	ck_assert_msg(mkmodel_write(&p, path, err, sizeof(err)) == 0, "mkmodel: %s", err);
-	return path;
+	/* the built-in vocabulary: the test needs no ../shared */
+	return tu_small_model(128, 160, 64, type, 7, NULL);
 }
 
 struct loaded {

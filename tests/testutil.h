@@ -56,6 +56,14 @@ struct hal_tensor *tu_weight_rand(const char *name, enum hal_type type, uint32_t
  */
 const char *tu_profile_slow_cpu(bool without_gpu);
 
+/*
+ * A small llama model (2 layers, 4 heads of which 2 hold K/V) of width dim, FFN ffn, context
+ * ctx, every matrix of type, seeded, with the tokenizer of vocab (NULL: edge-npu's built-in
+ * one), written to a fresh temporary path (free() it); aborts the test on failure.
+ */
+char *tu_small_model(uint32_t dim, uint32_t ffn, uint32_t ctx, enum hal_type type,
+		     uint64_t seed, const char *vocab);
+
 /* system(cmd) as an exit status: the command's, or 128 + the signal that ended it. */
 int tu_system(const char *cmd);
 /* A command line's exit status (as tu_system()) and its captured stdout and stderr. */

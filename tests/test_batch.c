@@ -297,6 +297,8 @@ END_TEST
 
 int main(void)
 {
+	/* the models use the 32000-token llama vocabulary of ../shared (token ids up to ~4000) */
+	tu_require_shared_vocab();
 	Suite *s = suite_create("batch");
 	TCase *tc = tcase_create("batch");
 

@@ -437,7 +437,10 @@ enum sched_status sched_profile_parse(const char *text, const char *fname,
 		snprintf(rest_copy, sizeof(rest_copy), "%s", rest);
 		for (size_t n = strlen(rest_copy); n && isspace((unsigned char)rest_copy[n - 1]);)
 			rest_copy[--n] = 0;
-		for (char *tok = strtok(line, " \t\r"); tok; tok = strtok(NULL, " \t\r")) {
+		/* strtok_r: sessions parse profiles from several threads at once */
+		char *save = NULL;
+		for (char *tok = strtok_r(line, " \t\r", &save); tok;
+		     tok = strtok_r(NULL, " \t\r", &save)) {
 			if (nw == 24)
 				return perr(&ps, "too many words");
 			w[nw++] = tok;

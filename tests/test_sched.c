@@ -7,6 +7,7 @@
  * race to idle under heavy leakage) and the measured-history correction.
  */
 #include <check.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <math.h>
 #include <stdio.h>
@@ -764,6 +765,36 @@ START_TEST(history_corrects_and_damps_outliers)
 }
 END_TEST
 
+/* Profiles are parsed from several threads at once (sessions placed "auto"): each gets its own. */
+static void *find_profiles(void *arg)
+{
+	struct sched_profile *p = malloc(sizeof(*p));
+	char err[256];
+	long bad = 0;
+
+	for (int i = 0; p && i < 200; i++)
+		bad += sched_profile_find(i % 2 ? "phone" : "mw", p, err, sizeof(err)) != SCHED_OK ||
+		       strcmp(p->name, i % 2 ? "phone" : "mw");
+	free(p);
+	(void)arg;
+	return (void *)bad;
+}
+
+START_TEST(profiles_parse_in_parallel)
+{
+	pthread_t th[4];
+
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, find_profiles, NULL), 0);
+	for (int i = 0; i < 4; i++) {
+		void *bad;
+
+		pthread_join(th[i], &bad);
+		ck_assert_ptr_null(bad);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sched");
@@ -773,6 +804,7 @@ int main(void)
 	tcase_add_test(tc, profiles_in_tree_load);
 	tcase_add_test(tc, profile_errors_name_file_and_line);
 	tcase_add_test(tc, profile_write_round_trip);
+	tcase_add_test(tc, profiles_parse_in_parallel);
 	tcase_add_test(tc, model_dag_shape_and_edges);
 	tcase_add_test(tc, random_dags_placed_validly);
 	tcase_add_test(tc, unsupported_ops_fall_back);

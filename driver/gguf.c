@@ -13,6 +13,7 @@
  * info i, the name once it is known, and the array element indices on the way down.
  */
 #include "gguf.h"
+#include "hal/files.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -936,51 +937,6 @@ static enum gguf_status open_err(char *err, size_t err_len, const char *path, co
 	return GGUF_ERR_IO;
 }
 
-enum gguf_status gguf_open(const char *path, struct gguf_file **out, char *err, size_t err_len)
-{
-	char msg[512];
-	enum gguf_status st;
-	struct stat sb;
-	void *map = NULL;
-	int fd;
-
-	*out = NULL;
-	/* without blocking: a FIFO at path is refused below instead of hanging the open */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return open_err(err, err_len, path, "cannot open", errno);
-	if (fstat(fd, &sb)) {
-		st = open_err(err, err_len, path, "cannot stat", errno);
-		close(fd);
-		return st;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		close(fd);
-		return open_err(err, err_len, path, "not a regular file",
-				S_ISDIR(sb.st_mode) ? EISDIR : EINVAL);
-	}
-	/* mmap refuses empty mappings; an empty file is simply truncated at byte 0. */
-	if (sb.st_size > 0) {
-		map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED) {
-			st = open_err(err, err_len, path, "cannot mmap", errno);
-			close(fd);
-			return st;
-		}
-	}
-	close(fd);
-	st = gguf_parse(map, (size_t)sb.st_size, out, msg, sizeof(msg));
-	if (st) {
-		if (map)
-			munmap(map, (size_t)sb.st_size);
-		if (err && err_len)
-			snprintf(err, err_len, "%s: %s", path, msg);
-		return st;
-	}
-	(*out)->mapped = map != NULL;
-	return GGUF_OK;
-}
-
 enum gguf_status gguf_adopt(void *map, size_t size, const char *name, struct gguf_file **out,
 			    char *err, size_t err_len)
 {
@@ -994,6 +950,33 @@ enum gguf_status gguf_adopt(void *map, size_t size, const char *name, struct ggu
 	}
 	(*out)->mapped = map != NULL;
 	return GGUF_OK;
+}
+
+enum gguf_status gguf_open(const char *path, struct gguf_file **out, char *err, size_t err_len)
+{
+	enum gguf_status st;
+	void *map = NULL;
+	size_t size;
+	/* a FIFO or device is refused without blocking (hal/files.h) */
+	int fd = hal_file_open_regular(path, &size, err, err_len);
+
+	*out = NULL;
+	if (fd < 0)
+		return GGUF_ERR_IO;
+	/* mmap refuses empty mappings; an empty file is simply truncated at byte 0. */
+	if (size > 0) {
+		map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (map == MAP_FAILED) {
+			st = open_err(err, err_len, path, "cannot mmap", errno);
+			close(fd);
+			return st;
+		}
+	}
+	close(fd);
+	st = gguf_adopt(map, size, path, out, err, err_len);
+	if (st && map)
+		munmap(map, size);
+	return st;
 }
 
 void gguf_close(struct gguf_file *f)

@@ -6,6 +6,7 @@
  * the same reads go through pread, and the method says so.
  */
 #include "internal.h"
+#include "hal/files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -113,20 +114,12 @@ int drv_model_file_read(const char *path, enpu_progress_fn progress, void *user,
 			size_t err_len)
 {
 	struct reader r = { .progress = progress, .user = user };
-	struct stat sb;
 	int refused = 0, rc;
 
 	*out = NULL;
-	r.fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
-	if (r.fd < 0 || fstat(r.fd, &sb) || !S_ISREG(sb.st_mode)) {
-		snprintf(err, err_len, "%s: %s", path,
-			 r.fd < 0 ? strerror(errno) : "cannot open: not a regular file");
-		if (r.fd >= 0)
-			close(r.fd);
+	r.fd = hal_file_open_regular(path, &r.size, err, err_len); /* never blocks on a FIFO */
+	if (r.fd < 0)
 		return -1;
-	}
-	fcntl(r.fd, F_SETFL, fcntl(r.fd, F_GETFL) & ~O_NONBLOCK);
-	r.size = (size_t)sb.st_size;
 	r.buf = r.size ? mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			      -1, 0) : NULL;
 	if (r.size && r.buf == MAP_FAILED) {

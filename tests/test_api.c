@@ -960,7 +960,7 @@ START_TEST(model_read_through_io_uring)
 	const char *fifo = tu_tmp_path(".fifo");
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 	ck_assert_int_eq(enpu_model_load(mapped.ctx, fifo, &mo, &cancelled), ENPU_ERR_IO);
-	ck_assert_msg(strstr(enpu_last_error(mapped.ctx), "not a regular file"), "%s",
+	ck_assert_msg(strstr(enpu_last_error(mapped.ctx), "is a FIFO, not a file"), "%s",
 		      enpu_last_error(mapped.ctx));
 	mo.read = 7;
 	ck_assert_int_eq(enpu_model_load(mapped.ctx, path, &mo, &cancelled), ENPU_ERR_INVALID_ARG);

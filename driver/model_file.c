@@ -9,12 +9,10 @@
 #include "hal/files.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <liburing.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define READ_CHUNK ((size_t)4 << 20) /* bytes per read */

@@ -138,8 +138,9 @@ static uint64_t share(uint64_t total, uint32_t i, uint32_t n)
 }
 
 /* After a run: each session's token, logits, position and share of the usage and step time. */
-static void commit(enpu_session *const *sessions, uint32_t n, const struct sched_graph *g,
-		   const struct sched_usage *usage, uint64_t wall, uint64_t active)
+static void commit(enpu_session *const *sessions, const enpu_token *tokens, uint32_t n,
+		   const struct sched_graph *g, const struct sched_usage *usage, uint64_t wall,
+		   uint64_t active)
 {
 	const uint32_t n_vocab = sessions[0]->model->sm.hp.n_vocab;
 	const uint32_t n_dev = sessions[0]->model->ctx->n_devices;
@@ -150,7 +151,7 @@ static void commit(enpu_session *const *sessions, uint32_t n, const struct sched
 		memcpy(s->logits, (const float *)g->logits->data + (size_t)i * n_vocab,
 		       sizeof(float) * n_vocab);
 		s->have_logits = true;
-		s->n_past++;
+		s->history[s->n_past++] = tokens[i]; /* what the repetition penalty looks back on */
 		for (uint32_t d = 0; d < n_dev; d++) {
 			s->usage[d].ops += share(usage[d].ops, i, n);
 			s->usage[d].busy_ns += share(usage[d].busy_ns, i, n);
@@ -213,7 +214,7 @@ static enpu_status run(enpu_session *const *sessions, const enpu_token *tokens, 
 		st = drv_ctx_fail(m->ctx, ENPU_ERR_DEVICE, "enpu_session_eval_many: %u sessions: %s",
 				  n, err);
 	else
-		commit(sessions, n, slot->g, usage, hal_now_ns() - t0, rs.active_ns);
+		commit(sessions, tokens, n, slot->g, usage, hal_now_ns() - t0, rs.active_ns);
 	pthread_mutex_unlock(&slot->run);
 	return st;
 }

@@ -222,7 +222,6 @@ static void eval_pending(enpu_job *const *jobs, uint32_t n, enpu_status *st)
 			for (uint32_t m = 0; m < k; m++)
 				st[idx[m]] = r;
 		} else {
-			done[i] = true;
 			st[i] = eval_alone(jobs[i]);
 		}
 	}

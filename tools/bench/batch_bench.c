@@ -127,15 +127,6 @@ static int measure(struct size_run *r, const struct bench_batch_options *o, uint
 	return 0;
 }
 
-static void range_of(const double *v, uint32_t n, double *lo, double *hi)
-{
-	*lo = *hi = v[0];
-	for (uint32_t i = 1; i < n; i++) {
-		*lo = v[i] < *lo ? v[i] : *lo;
-		*hi = v[i] > *hi ? v[i] : *hi;
-	}
-}
-
 /*
  * Per size: tokens/s (median, range) and the ratio to one session round by round (median,
  * range): a round measures the sizes back to back, so its ratio sees one load of a shared
@@ -151,10 +142,10 @@ static void report(const struct size_run *runs, const struct bench_batch_options
 
 		for (uint32_t r = 0; r < o->reps; r++)
 			tmp[r] = runs[k].tps[r] / runs[0].tps[r];
-		range_of(tmp, o->reps, &rlo, &rhi);
+		bench_range(tmp, o->reps, &rlo, &rhi);
 		const double ratio = bench_median(tmp, o->reps); /* sorts tmp, never tps */
 		memcpy(tmp, runs[k].tps, sizeof(double) * o->reps);
-		range_of(tmp, o->reps, &lo, &hi);
+		bench_range(tmp, o->reps, &lo, &hi);
 		printf("%9u %10.1f %10.1f .. %7.1f %8.2fx %8.2f .. %6.2fx\n", runs[k].n,
 		       bench_median(tmp, o->reps), lo, hi, ratio, rlo, rhi);
 	}
@@ -190,7 +181,7 @@ static int run_all(enpu_model *m, struct size_run *runs, const struct bench_batc
 
 		for (uint32_t r = 0; r < o->reps; r++)
 			tmp[r] = 100.0 * (runs[0].blocking_tps[r] / runs[0].tps[r] - 1.0);
-		range_of(tmp, o->reps, &lo, &hi);
+		bench_range(tmp, o->reps, &lo, &hi);
 		printf("async overhead per decode step, one session: %+.1f %% of the blocking "
 		       "enpu_generate (range %+.1f .. %+.1f %%)\n", bench_median(tmp, o->reps), lo, hi);
 	}

@@ -86,11 +86,9 @@ int bench_cancel_main(const char *model, const char *device, uint32_t threads, u
 	printf("npu-bench cancel: %s, device %s, prefill of %u tokens %.1f ms; cancelled at half:\n",
 	       model, device ? device : "cpu", prompt, whole * 1e3);
 	if (n) {
-		double lo = lat[0], hi = lat[0];
-		for (uint32_t i = 1; i < n; i++) {
-			lo = lat[i] < lo ? lat[i] : lo;
-			hi = lat[i] > hi ? lat[i] : hi;
-		}
+		double lo, hi;
+
+		bench_range(lat, n, &lo, &hi);
 		printf("  cancel to finished: median %.2f ms, range %.2f .. %.2f ms over %u of %u runs "
 		       "(%.1f %% of the prefill)\n", bench_median(lat, n) * 1e3, lo * 1e3, hi * 1e3,
 		       n, reps, 100.0 * bench_median(lat, n) / whole);

@@ -6,6 +6,7 @@
 #include "edge_npu.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -54,9 +55,14 @@ int bench_load_main(const char *model, const char *device, uint32_t reps)
 		fprintf(stderr, "npu-bench load: %s\n", ctx ? model : enpu_last_error(NULL));
 		return 1;
 	}
+	bool nomem = false;
 	for (int m = 0; m < 2; m++)
 		for (int w = 0; w < 2; w++)
-			t[m][w] = calloc(reps, sizeof(double));
+			nomem |= !(t[m][w] = calloc(reps, sizeof(double)));
+	if (nomem) {
+		fprintf(stderr, "npu-bench load: out of memory\n");
+		goto out;
+	}
 	printf("npu-bench load: %s (%.1f MiB), device %s, %u runs each, methods interleaved\n",
 	       model, (double)sb.st_size / (1 << 20), device ? device : "cpu", reps);
 	for (uint32_t r = 0; r < reps; r++)
@@ -69,12 +75,9 @@ int bench_load_main(const char *model, const char *device, uint32_t reps)
 	printf("%-9s %-5s %10s %21s %10s\n", "method", "cache", "load ms", "range", "GB/s");
 	for (int m = 0; m < 2; m++)
 		for (int w = 0; w < 2; w++) {
-			double lo = t[m][w][0], hi = lo;
+			double lo, hi;
 
-			for (uint32_t r = 1; r < reps; r++) {
-				lo = t[m][w][r] < lo ? t[m][w][r] : lo;
-				hi = t[m][w][r] > hi ? t[m][w][r] : hi;
-			}
+			bench_range(t[m][w], reps, &lo, &hi);
 			const double med = bench_median(t[m][w], reps);
 			printf("%-9s %-5s %10.1f %9.1f .. %9.1f %10.2f\n", method[m],
 			       w ? "warm" : "cold", med * 1e3, lo * 1e3, hi * 1e3,

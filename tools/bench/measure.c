@@ -16,6 +16,15 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+void bench_range(const double *v, uint32_t n, double *lo, double *hi)
+{
+	*lo = *hi = v[0];
+	for (uint32_t i = 1; i < n; i++) {
+		*lo = v[i] < *lo ? v[i] : *lo;
+		*hi = v[i] > *hi ? v[i] : *hi;
+	}
+}
+
 double bench_median(double *v, uint32_t n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);

@@ -18,6 +18,9 @@ static inline double bench_now_s(void)
 	return 1e-9 * (double)hal_now_ns();
 }
 
+/* The smallest and largest of v[0..n) (n >= 1). */
+void bench_range(const double *v, uint32_t n, double *lo, double *hi);
+
 /* Median of v[0..n) (sorts v). */
 double bench_median(double *v, uint32_t n);
 

@@ -129,6 +129,7 @@ static int through_kernel(uint64_t *ns, uint32_t reps)
 		ret = drmIoctl(j.fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &s);
 		ioctl_ns[i] = hal_now_ns() - t0;
 		if (ret || drmSyncobjWait(j.fd, &j.sync, 1, INT64_MAX, 0, NULL)) {
+			ret = -1; /* no figures from a run cut short */
 			fprintf(stderr, "npu-bench npu: job %u: %s\n", i, strerror(errno));
 			break;
 		}

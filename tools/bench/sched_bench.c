@@ -247,7 +247,7 @@ static int bench_small(const struct sched_profile *p, uint32_t count, uint64_t s
 		struct sched_sim_result r;
 		struct sched_sim_options so = { 0 };
 		double span[2];
-		char err[256];
+		char err[256] = "out of memory";
 
 		if (bench_random_dag(&seed, n, &d) || sched_plan_alloc(&pl, n)) {
 			fprintf(stderr, "npu-bench sched: out of memory\n");
@@ -325,7 +325,7 @@ static int bench_model(const struct sched_profile *p, const char *name,
 					.improve = true };
 	struct sched_sim_options so = { .contention = true };
 	struct sched_sim_result r, rh, rc, rn;
-	char err[256];
+	char err[256] = "out of memory";
 
 	if (bench_model_dag(hp, type, n_tokens, ctx, &d, err, sizeof(err))) {
 		fprintf(stderr, "npu-bench sched: %s\n", err);
@@ -406,7 +406,7 @@ static int bench_power(const struct sched_profile *p, const char *name,
 					.improve = true };
 	struct sched_sim_options so = { .contention = true };
 	struct sched_sim_result r, rmax, rpm, rfast;
-	char err[256];
+	char err[256] = "out of memory";
 
 	if (bench_model_dag(hp, type, 1, ctx, &d, err, sizeof(err)) || sched_plan_alloc(&pl, d.n) ||
 	    sched_plan_alloc(&fast, d.n)) {

@@ -54,23 +54,26 @@ _npu_bench()
 	fi
 	case $prev in
 	-m | --model) _filedir gguf; return ;;
-	-o | --output) _filedir prof; return ;;
+	-o | --output) COMPREPLY=($(compgen -W "text csv json md" -- "$cur")); return ;;
+	-w | --write) _filedir prof; return ;;
+	-t | --threads | -p | --prompt-tokens | -n | --gen-tokens | -r | --reps | -s | --sizes)
+		return ;;
 	-b | --base | --profile)
 		COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
 	-d | --device) COMPREPLY=($(compgen -W "$(_enpu_devices)" -- "$cur")); return ;;
 	esac
 	case ${words[1]} in
-	cpu) COMPREPLY=($(compgen -W "-t --threads -r --reps" -- "$cur")) ;;
+	cpu) COMPREPLY=($(compgen -W "-t --threads -r --reps -o --output" -- "$cur")) ;;
 	e2e) COMPREPLY=($(compgen -W "-m --model -t --threads -p --prompt-tokens -n
-		--gen-tokens -r --reps -d --device" -- "$cur")) ;;
+		--gen-tokens -r --reps -d --device -o --output" -- "$cur")) ;;
 	batch) COMPREPLY=($(compgen -W "-m --model -t --threads -s --sizes --jobs -p
-		--prompt-tokens -n --gen-tokens -r --reps -d --device" -- "$cur")) ;;
-	npu) COMPREPLY=($(compgen -W "-d --device -r --reps" -- "$cur")) ;;
-	load) COMPREPLY=($(compgen -W "-m --model -d --device -r --reps" -- "$cur")) ;;
+		--prompt-tokens -n --gen-tokens -r --reps -d --device -o --output" -- "$cur")) ;;
+	npu) COMPREPLY=($(compgen -W "-d --device -r --reps -o --output" -- "$cur")) ;;
+	load) COMPREPLY=($(compgen -W "-m --model -d --device -r --reps -o --output" -- "$cur")) ;;
 	cancel) COMPREPLY=($(compgen -W "-m --model -p --prompt-tokens -d --device -r --reps
-		-t --threads" -- "$cur")) ;;
-	calibrate) COMPREPLY=($(compgen -W "-o --output -b --base -r --reps -t --threads
-		--no-gpu" -- "$cur")) ;;
+		-t --threads -o --output" -- "$cur")) ;;
+	calibrate) COMPREPLY=($(compgen -W "-w --write -b --base -r --reps -t --threads
+		--no-gpu -o --output" -- "$cur")) ;;
 	sched) COMPREPLY=($(compgen -W "--profile --dags --seed --help" -- "$cur")) ;;
 	esac
 }

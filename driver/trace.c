@@ -11,6 +11,7 @@
  * trace costs no memory; the closing bracket is written at stop.
  */
 #include "internal.h"
+#include "hal/json.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -50,20 +51,6 @@ static double us(const struct enpu_trace *t, uint64_t ns)
 	return ns > t->t0_ns ? (double)(ns - t->t0_ns) / 1e3 : 0.0;
 }
 
-/* Writes s as a JSON string body (the quotes are the caller's). */
-static void put_escaped(FILE *f, const char *s)
-{
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-}
-
 /* Starts an event: every one after the first is preceded by a comma. */
 static FILE *ev(struct enpu_trace *t)
 {
@@ -78,7 +65,7 @@ static void name_track(struct enpu_trace *t, uint32_t dev)
 	t->named[dev] = true;
 	fprintf(ev(t), "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%u,"
 		"\"args\":{\"name\":\"", TRACE_PID, dev + 1);
-	put_escaped(t->f, t->devs[dev]->name);
+	hal_json_escape(t->f, t->devs[dev]->name, false);
 	fputs(" queue\"}}", t->f);
 	fprintf(ev(t), "{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%d,\"tid\":%u,"
 		"\"args\":{\"sort_index\":%u}}", TRACE_PID, dev + 1, dev);
@@ -187,11 +174,11 @@ void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op
 	name_track(t, r->device);
 	f = ev(t);
 	fprintf(f, "{\"name\":\"%s ", hal_op_name(n->op.kind));
-	put_escaped(f, dst->name);
+	hal_json_escape(f, dst->name, false);
 	fprintf(f, "\",\"cat\":\"op\",\"ph\":\"X\",\"pid\":%d,\"tid\":%u,\"ts\":%.3f,"
 		"\"dur\":%.3f,\"args\":{\"node\":%u,\"shape\":[%u,%u],\"device\":\"", TRACE_PID, tid,
 		ts, te - ts, r->node, dst->ne[0], dst->ne[1]);
-	put_escaped(f, t->devs[r->device]->name);
+	hal_json_escape(f, t->devs[r->device]->name, false);
 	fprintf(f, "\",\"layer\":%d,\"n_tokens\":%u", n->layer, g->n_tokens);
 	if (r->modeled_ns)
 		fprintf(f, ",\"modeled_ns\":%" PRIu64 ",\"modeled_energy_pj\":%" PRIu64,
@@ -221,7 +208,7 @@ void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op
 	if (r->cur_freq_hz && r->device < ENPU_MAX_DEVICES && r->cur_freq_hz != t->freq_hz[r->device]) {
 		t->freq_hz[r->device] = r->cur_freq_hz;
 		fprintf(ev(t), "{\"name\":\"");
-		put_escaped(f, dn);
+		hal_json_escape(f, dn, false);
 		fprintf(f, " frequency\",\"ph\":\"C\",\"pid\":%d,\"ts\":%.3f,\"args\":{\"MHz\":%.1f}}",
 			TRACE_PID, ts, (double)r->cur_freq_hz / 1e6);
 	}
@@ -230,7 +217,7 @@ void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op
 		double w = (double)r->modeled_energy_pj / (double)r->modeled_ns / 1e3;
 		for (int k = 0; k < 2; k++) {
 			fprintf(ev(t), "{\"name\":\"");
-			put_escaped(f, dn);
+			hal_json_escape(f, dn, false);
 			fprintf(f, " modeled power\",\"ph\":\"C\",\"pid\":%d,\"ts\":%.3f,"
 				"\"args\":{\"W\":%.6f}}", TRACE_PID, k ? te : ts, k ? 0.0 : w);
 		}

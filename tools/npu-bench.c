@@ -7,7 +7,8 @@
  *                  int8 dot instruction on every thread), then each kernel of the fast CPU
  *                  backend on the shapes of a 4096 x 14336 layer and of the ~130 M model,
  *                  printing each kernel's ratio to the ceiling of the same run that bounds it.
- *   npu-bench e2e  prefill and decode tokens/s of a model through the public API (medians).
+ *   npu-bench e2e  prefill (ppN) and decode (tgN) tokens/s of a model through the public API,
+ *                  mean and standard deviation over the repetitions, as llama-bench prints them.
  *   npu-bench batch  aggregate decode tokens/s of 1, 4, 8, ... sessions batched together
  *                  (enpu_session_eval_many) and the ratio to one session, in the same run
  *                  (tools/bench/batch_bench.c).
@@ -17,6 +18,10 @@
  *   npu-bench calibrate  measures the cpu and gpu devices and writes a device profile
  *                  (tools/bench/calibrate.c does the measuring, so that a test can run it).
  *
+ * Every subcommand writes its results through tools/bench/report.c: a table for people, or
+ * CSV, JSON or Markdown with -o. Options that do not apply to a subcommand are refused by name
+ * rather than ignored, and -t, -p, -n, -m and -d take comma lists where a subcommand sweeps.
+ *
  * The machine's bandwidth drifts from minute to minute: compare ratios, not absolute figures.
  */
 #include "bench/batch_bench.h"
@@ -25,6 +30,7 @@
 #include "bench/load_bench.h"
 #include "bench/measure.h"
 #include "bench/npu_latency.h"
+#include "bench/report.h"
 #include "bench/sched_bench.h"
 #include "edge_npu.h"
 #include "hal/cpu/cpu_fast.h"
@@ -40,13 +46,47 @@
 #include <time.h>
 #include <unistd.h>
 
+#define MAX_LIST 16
+
+/* A comma list of an option ("64,128,512"); one value when the subcommand does not sweep. */
+struct u32_list {
+	uint32_t n, v[MAX_LIST];
+};
+
+struct str_list {
+	uint32_t n;
+	const char *v[MAX_LIST];
+	char *buf; /* the copy of the argument the entries point into */
+};
+
 struct opts {
-	uint32_t threads, reps, prompt, gen;
-	const char *model, *device, *output, *base, *sizes;
+	enum bench_format fmt;
+	struct u32_list threads, prompt, gen;
+	struct str_list model, device;
+	uint32_t reps;
+	const char *profile_out, *base, *sizes;
 	bool no_gpu;
 	bool jobs;
 };
 
+/* The one value of a list option, or dflt when it was not given. */
+static uint32_t one_u32(const struct u32_list *l, uint32_t dflt)
+{
+	return l->n ? l->v[0] : dflt;
+}
+
+static const char *one_str(const struct str_list *l)
+{
+	return l->n ? l->v[0] : NULL;
+}
+
+/* Threads as the CPU device takes 0 (the default): one per online core. */
+static uint32_t real_threads(uint32_t t)
+{
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return t ? t : online > 0 ? (uint32_t)online : 1;
+}
 
 /* ---- bandwidth ceiling -------------------------------------------------------------------- */
 
@@ -79,6 +119,7 @@ static uint8_t *bw_buffer(void)
 
 struct bench {
 	struct hal_device *dev;
+	struct bench_report *rep;
 	const uint8_t *bw_buf;
 	size_t bw_off;
 	double ceiling;
@@ -89,27 +130,59 @@ static double run_ceiling; /* the 512 MiB read of this run, for the second ratio
 static double run_peak_gops; /* the int8 dot instruction's rate in this run (2 ops a MAC) */
 static double run_scale_gops; /* AMX: the rate the blocks' float scaling allows */
 
-/*
- * A kernel's time and rates, with its ratio to the ceiling that bounds it: a read of the same
- * bytes and the 512 MiB read (memory-bound rows), or the peak int8 rate (compute-bound rows,
- * peak set: quantized prefills).
- */
-static void print_row(const char *what, const char *shape, double s, double bytes, double ops,
-		      double ceiling, bool peak)
-{
-	double gbs = bytes / s / 1e9;
+enum { K_THREADS, K_ISA, K_KERNEL, K_SHAPE, K_US, K_GBS, K_GOPS, K_READ, K_CEIL, K_PEAK, K_SCALE };
 
-	printf("  %-22s %-18s %9.3f ms %8.1f GB/s %8.1f GOPS", what, shape, s * 1e3, gbs,
-	       ops / s / 1e9);
+static const struct bench_col kernel_cols[] = {
+	[K_THREADS] = { "threads", NULL, BENCH_COL_INT, 7, 0, NULL },
+	[K_ISA] = { "isa", NULL, BENCH_COL_STR, 6, 0, NULL },
+	[K_KERNEL] = { "kernel", NULL, BENCH_COL_STR, 18, 0, NULL },
+	[K_SHAPE] = { "shape", NULL, BENCH_COL_STR, 16, 0, NULL },
+	[K_US] = { "us", NULL, BENCH_COL_STAT, 18, 1, NULL },
+	[K_GBS] = { "gbs", "GB/s", BENCH_COL_NUM, 7, 1, NULL },
+	[K_GOPS] = { "gops", "GOPS", BENCH_COL_NUM, 7, 1, NULL },
+	[K_READ] = { "read_pct", "%read", BENCH_COL_NUM, 6, 1, NULL },
+	[K_CEIL] = { "ceiling_pct", "%ceil", BENCH_COL_NUM, 6, 1, NULL },
+	[K_PEAK] = { "peak_int8_pct", "%int8", BENCH_COL_NUM, 6, 1, NULL },
+	[K_SCALE] = { "scaling_pct", "%scale", BENCH_COL_NUM, 6, 1, NULL },
+};
+
+/*
+ * A kernel's time (samples s[0..reps)) and rates, with its ratio to the ceiling that bounds it:
+ * a read of the same bytes and the 512 MiB read (memory-bound rows), or the peak int8 rate
+ * (compute-bound rows, peak set: quantized prefills). The rates are of the median time, which
+ * one descheduled run on a shared machine does not move.
+ */
+static void kernel_row(struct bench *b, const char *what, const char *shape, const double *s,
+		       double bytes, double ops, double ceiling, bool peak)
+{
+	struct bench_report *r = b->rep;
+	struct bench_stat st;
+
+	bench_stat_of(s, b->reps, &st);
+	const double gbs = bytes / st.median / 1e9, gops = ops / st.median / 1e9;
+	double *us = malloc(sizeof(double) * b->reps);
+
+	for (uint32_t i = 0; us && i < b->reps; i++)
+		us[i] = s[i] * 1e6;
+	bench_report_int(r, K_THREADS, hal_cpu_fast_threads(b->dev));
+	bench_report_str(r, K_ISA, hal_cpu_fast_isa(b->dev));
+	bench_report_str(r, K_KERNEL, what);
+	bench_report_str(r, K_SHAPE, shape);
+	if (us)
+		bench_report_stat(r, K_US, us, b->reps);
+	if (bytes > 0)
+		bench_report_num(r, K_GBS, gbs);
+	bench_report_num(r, K_GOPS, gops);
+	if (peak && run_peak_gops > 0)
+		bench_report_num(r, K_PEAK, 100.0 * gops / run_peak_gops);
 	if (peak && run_peak_gops > 0 && run_scale_gops > 0)
-		printf("  %5.1f %% of peak int8, %5.1f %% of scaling", 100.0 * ops / s / 1e9 /
-		       run_peak_gops, 100.0 * ops / s / 1e9 / run_scale_gops);
-	else if (peak && run_peak_gops > 0)
-		printf("  %5.1f %% of peak int8", 100.0 * ops / s / 1e9 / run_peak_gops);
-	else if (bytes > 0 && ceiling > 0)
-		printf("  %5.1f %% of %4.1f, %5.1f %% of ceiling", 100.0 * gbs / ceiling, ceiling,
-		       100.0 * gbs / run_ceiling);
-	printf("\n");
+		bench_report_num(r, K_SCALE, 100.0 * gops / run_scale_gops);
+	if (!peak && bytes > 0 && ceiling > 0)
+		bench_report_num(r, K_READ, 100.0 * gbs / ceiling);
+	if (!peak && bytes > 0)
+		bench_report_num(r, K_CEIL, 100.0 * gbs / run_ceiling);
+	bench_report_row(r);
+	free(us);
 }
 
 /*
@@ -165,9 +238,9 @@ static int bench_matmul(struct bench *b, enum hal_type type, uint32_t K, uint32_
 	}
 	snprintf(what, sizeof(what), "matmul %s T=%u", hal_type_name(type), T);
 	snprintf(shape, sizeof(shape), "%ux%u", K, N);
-	print_row(what, shape, bench_median(times, b->reps), (double)wbytes,
-		  2.0 * K * N * T, (double)wbytes / bench_median(reads, b->reps) / 1e9,
-		  T > 1 && (type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0));
+	kernel_row(b, what, shape, times, (double)wbytes, 2.0 * K * N * T,
+		   (double)wbytes / bench_median(reads, b->reps) / 1e9,
+		   T > 1 && (type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0));
 	rc = 0;
 out:
 	for (uint32_t c = 0; w && c < copies; c++) {
@@ -183,21 +256,22 @@ out:
 	return rc;
 }
 
-/* Times op on the device (median of reps); bytes and ops for the rates. */
+/* Times op on the device (reps rounds); bytes and ops for the rates. */
 static int bench_op(struct bench *b, struct hal_op *op, const char *what, const char *shape,
 		    double bytes, double ops)
 {
 	char err[512];
-	double s;
+	double *s = calloc(b->reps, sizeof(double));
 
-	if (bench_time_op(&b->dev, 1, op, b->reps, &s, err, sizeof(err))) {
-		fprintf(stderr, "npu-bench: %s: %s\n", what, err);
+	if (!s || bench_time_op_samples(&b->dev, 1, op, b->reps, s, err, sizeof(err))) {
+		fprintf(stderr, "npu-bench: %s: %s\n", what, s ? err : "out of memory");
+		free(s);
 		return -1;
 	}
-	print_row(what, shape, s, bytes, ops, 0.0, false);
+	kernel_row(b, what, shape, s, bytes, ops, 0.0, false);
+	free(s);
 	return 0;
 }
-
 static int bench_rows(struct bench *b, uint32_t D, uint32_t T)
 {
 	const double bytes = 4.0 * D * T;
@@ -232,180 +306,299 @@ static int bench_attention(struct bench *b, uint32_t n_head, uint32_t hd, uint32
 	return rc;
 }
 
-static int cmd_cpu(const struct opts *o)
+/* Every kernel on one thread count: the ceilings of this run, then a row per kernel. */
+static int cpu_threads(struct bench *b, uint32_t threads, uint8_t *buf)
 {
-	struct hal_device_options dopts = { .n_threads = o->threads };
-	struct bench b = { .reps = o->reps };
+	struct hal_device_options dopts = { .n_threads = threads };
 	char err[256] = "";
 	int rc = 0;
 
-	if (hal_cpu_fast_create(&dopts, &b.dev, err, sizeof(err))) {
+	if (hal_cpu_fast_create(&dopts, &b->dev, err, sizeof(err))) {
 		fprintf(stderr, "npu-bench: cpu backend: %s\n", err);
-		return 1;
+		return -1;
 	}
-	uint8_t *buf = bw_buffer();
-	if (!buf) {
-		hal_device_destroy(b.dev);
-		return 1;
-	}
-	b.bw_buf = buf;
-	printf("npu-bench cpu: kernels %s, %u threads, median of %u runs\n",
-	       hal_cpu_fast_isa(b.dev), hal_cpu_fast_threads(b.dev), b.reps);
-	b.ceiling = measure_ceiling(b.dev, buf, 5);
-	run_ceiling = b.ceiling;
+	const uint32_t nt = hal_cpu_fast_threads(b->dev);
+	b->ceiling = measure_ceiling(b->dev, buf, 5);
+	run_ceiling = b->ceiling;
 	const char *instr;
-	double gmacs = hal_cpu_fast_peak_gmacs(b.dev, &instr);
+	double gmacs = hal_cpu_fast_peak_gmacs(b->dev, &instr);
 
 	run_peak_gops = 2.0 * gmacs;
-	printf("bandwidth ceiling (read of 512 MiB, %u threads, best of 5): %.1f GB/s\n",
-	       hal_cpu_fast_threads(b.dev), b.ceiling);
+	run_scale_gops = 2.0 * hal_cpu_fast_scale_gmacs(b->dev);
+	bench_report_note(b->rep, "%u threads: bandwidth ceiling (read of 512 MiB, best of 5) "
+			  "%.1f GB/s", nt, b->ceiling);
 	if (gmacs > 0)
-		printf("compute ceiling (%s, %u threads, best of 5): %.1f GOPS int8\n", instr,
-		       hal_cpu_fast_threads(b.dev), run_peak_gops);
-	run_scale_gops = 2.0 * hal_cpu_fast_scale_gmacs(b.dev);
+		bench_report_note(b->rep, "; compute ceiling (%s) %.1f GOPS int8", instr,
+				  run_peak_gops);
 	if (run_scale_gops > 0)
-		printf("scaling ceiling (the float scaling of each 16x16 tile's sums per 32-deep\n"
-		       "block, on the vector unit alone, %u threads, best of 5): %.1f GOPS\n",
-		       hal_cpu_fast_threads(b.dev), run_scale_gops);
-	printf("decode rows: %% of the GB/s of a read of the same bytes timed right after each\n"
-	       "run (median; the host's bandwidth drift cancels out), then %% of the bandwidth\n"
-	       "ceiling; quantized prefill rows (T=128): %% of the compute ceiling\n\n");
+		bench_report_note(b->rep, "; scaling ceiling (the float scaling of each 16x16 tile's "
+				  "sums per 32-deep block, vector unit alone) %.1f GOPS",
+				  run_scale_gops);
+	bench_report_note(b->rep, "\n");
 
-	printf("layer 4096 x 14336 (decode T=1, prefill T=128):\n");
+	/* a 4096 x 14336 layer (decode T=1, prefill T=128) */
 	const enum hal_type big[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16 };
 	for (size_t i = 0; i < 3 && !rc; i++)
-		rc = bench_matmul(&b, big[i], 4096, 14336, 1);
+		rc = bench_matmul(b, big[i], 4096, 14336, 1);
 	for (size_t i = 0; i < 2 && !rc; i++)
-		rc = bench_matmul(&b, big[i], 4096, 14336, 128);
+		rc = bench_matmul(b, big[i], 4096, 14336, 128);
 
-	printf("\n~130 M model (dim 768, ffn 2048, vocab 32000):\n");
+	/* the ~130 M model (dim 768, ffn 2048, vocab 32000) */
 	const uint32_t shapes[][2] = { { 768, 768 }, { 768, 2048 }, { 2048, 768 }, { 768, 32000 } };
 	for (size_t t = 0; t < 2 && !rc; t++)
 		for (size_t s = 0; s < 4 && !rc; s++)
 			for (uint32_t T = 1; T <= 128 && !rc; T += 127)
-				rc = bench_matmul(&b, t ? HAL_TYPE_Q4_0 : HAL_TYPE_Q8_0,
+				rc = bench_matmul(b, t ? HAL_TYPE_Q4_0 : HAL_TYPE_Q8_0,
 						  shapes[s][0], shapes[s][1], T);
-	rc = rc ? rc : bench_matmul(&b, HAL_TYPE_F32, 768, 768, 1);
-	rc = rc ? rc : bench_rows(&b, 768, 1);
-	rc = rc ? rc : bench_rows(&b, 768, 128);
-	rc = rc ? rc : bench_rows(&b, 2048, 128);
-	rc = rc ? rc : bench_attention(&b, 12, 64, 1, 512);
-	rc = rc ? rc : bench_attention(&b, 12, 64, 128, 128);
-	rc = rc ? rc : bench_attention(&b, 12, 64, 1, 4096);
+	rc = rc ? rc : bench_matmul(b, HAL_TYPE_F32, 768, 768, 1);
+	rc = rc ? rc : bench_rows(b, 768, 1);
+	rc = rc ? rc : bench_rows(b, 768, 128);
+	rc = rc ? rc : bench_rows(b, 2048, 128);
+	rc = rc ? rc : bench_attention(b, 12, 64, 1, 512);
+	rc = rc ? rc : bench_attention(b, 12, 64, 128, 128);
+	rc = rc ? rc : bench_attention(b, 12, 64, 1, 4096);
+	if (!rc)
+		bench_report_note(b->rep, "%u threads: bandwidth ceiling again at the end: %.1f GB/s "
+				  "(drift: compare with %.1f)\n", nt, measure_ceiling(b->dev, buf, 3),
+				  b->ceiling);
+	hal_device_destroy(b->dev);
+	b->dev = NULL;
+	return rc;
+}
 
-	double after = measure_ceiling(b.dev, buf, 3);
-	printf("\nbandwidth ceiling again at the end: %.1f GB/s (drift: compare with %.1f)\n",
-	       after, b.ceiling);
+static int cmd_cpu(const struct opts *o)
+{
+	struct bench_report rep;
+	uint8_t *buf = bw_buffer();
+	struct bench b = { .reps = o->reps, .rep = &rep, .bw_buf = buf };
+	int rc = 0;
+
+	if (!buf) {
+		fprintf(stderr, "npu-bench cpu: out of memory (512 MiB for the bandwidth read)\n");
+		return 1;
+	}
+	bench_report_begin(&rep, o->fmt, stdout, kernel_cols,
+			   sizeof(kernel_cols) / sizeof(kernel_cols[0]));
+	bench_report_note(&rep, "npu-bench cpu: us is the mean ± stddev of %u runs; the rates are "
+			  "of the median. Decode rows: %%read is the share of the GB/s of a read\n"
+			  "of the same bytes timed right after each run (the host's bandwidth drift "
+			  "cancels out), %%ceil of the bandwidth ceiling;\nquantized prefill rows "
+			  "(T=128): %%int8 of the compute ceiling (%%scale: of the scaling ceiling)\n",
+			  b.reps);
+	for (uint32_t i = 0; i < o->threads.n && !rc; i++)
+		rc = cpu_threads(&b, o->threads.v[i], buf);
+	bench_report_end(&rep);
 	free(buf);
-	hal_device_destroy(b.dev);
 	return rc ? 1 : 0;
 }
 
 /* ---- end to end --------------------------------------------------------------------------- */
 
-static int e2e_fail(enpu_context *ctx, const char *what)
+enum { E_MODEL, E_MIB, E_DEVICE, E_THREADS, E_TEST, E_PROMPT, E_GEN, E_TPS, E_WGBS, E_CEIL,
+       E_CEILGBS };
+
+static const struct bench_col e2e_cols[] = {
+	[E_MODEL] = { "model", NULL, BENCH_COL_STR, 16, 0, NULL },
+	[E_MIB] = { "size_mib", "MiB", BENCH_COL_NUM, 7, 1, NULL },
+	[E_DEVICE] = { "device", NULL, BENCH_COL_STR, 7, 0, NULL },
+	[E_THREADS] = { "threads", NULL, BENCH_COL_INT, 7, 0, NULL },
+	[E_TEST] = { "test", NULL, BENCH_COL_STR, 7, 0, NULL },
+	[E_PROMPT] = { "n_prompt", NULL, BENCH_COL_INT, 8, 0, NULL },
+	[E_GEN] = { "n_gen", NULL, BENCH_COL_INT, 5, 0, NULL },
+	[E_TPS] = { "tps", "t/s", BENCH_COL_STAT, 18, 2, NULL },
+	[E_WGBS] = { "weights_gbs", "GB/s", BENCH_COL_NUM, 6, 1, NULL },
+	[E_CEIL] = { "ceiling_pct", "%ceil", BENCH_COL_NUM, 5, 0, NULL },
+	[E_CEILGBS] = { "ceiling_gbs", "ceil GB/s", BENCH_COL_NUM, 9, 1, NULL },
+};
+
+/* What every test of one model, device and thread count shares. */
+struct e2e_run {
+	const struct opts *o;
+	struct bench_report *rep;
+	enpu_session *s;
+	enpu_token *prompt; /* the longest prompt; shorter tests take its start */
+	const char *model, *device;
+	double file_bytes, ceiling;
+	uint32_t threads;
+};
+
+static void e2e_row(const struct e2e_run *e, const char *test, uint32_t n_prompt,
+		    uint32_t n_gen, const double *tps)
 {
-	fprintf(stderr, "npu-bench: %s: %s\n", what, enpu_last_error(ctx));
-	return 1;
+	struct bench_report *r = e->rep;
+	const char *base = strrchr(e->model, '/');
+
+	bench_report_str(r, E_MODEL, base ? base + 1 : e->model);
+	bench_report_num(r, E_MIB, e->file_bytes / (1 << 20));
+	bench_report_str(r, E_DEVICE, e->device ? e->device : "cpu");
+	bench_report_int(r, E_THREADS, e->threads);
+	bench_report_str(r, E_TEST, test);
+	bench_report_int(r, E_PROMPT, n_prompt);
+	bench_report_int(r, E_GEN, n_gen);
+	bench_report_stat(r, E_TPS, tps, e->o->reps);
+	if (e->ceiling > 0)
+		bench_report_num(r, E_CEILGBS, e->ceiling);
+	if (n_gen && e->file_bytes > 0) {
+		struct bench_stat st;
+
+		/* a decoded token reads every weight once: the file's bytes per token */
+		bench_stat_of(tps, e->o->reps, &st);
+		bench_report_num(r, E_WGBS, e->file_bytes * st.mean / 1e9);
+		if (e->ceiling > 0)
+			bench_report_num(r, E_CEIL, 100.0 * e->file_bytes * st.mean / 1e9 /
+					 e->ceiling);
+	}
+	bench_report_row(r);
 }
 
-static int run_once(enpu_session *s, const enpu_token *prompt, const struct opts *o,
-		    double *pf_s, double *dec_s)
+/*
+ * ppN: N prompt tokens evaluated at once from an empty cache. tgN: N tokens decoded one at a
+ * time (greedy) after a prefill of n_prompt tokens, the prefill not timed. reps timed runs
+ * after one untimed (it faults pages and builds the graphs of these sizes).
+ */
+static int e2e_test(const struct e2e_run *e, uint32_t n_prompt, uint32_t n_gen, double *tps)
 {
-	enpu_token tok;
-	uint64_t rng = 1;
 	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
-	double t0 = bench_now_s();
 
-	if (enpu_session_reset(s) || enpu_session_eval(s, prompt, o->prompt))
-		return -1;
-	*pf_s = bench_now_s() - t0;
-	t0 = bench_now_s();
-	for (uint32_t i = 0; i < o->gen; i++)
-		if (enpu_sample(s, &greedy, &rng, &tok) || enpu_session_eval(s, &tok, 1))
+	for (uint32_t r = 0; r < e->o->reps + 1; r++) {
+		enpu_token tok;
+		double t0 = bench_now_s();
+
+		if (enpu_session_reset(e->s) || enpu_session_eval(e->s, e->prompt, n_prompt))
 			return -1;
-	*dec_s = bench_now_s() - t0;
+		if (n_gen)
+			t0 = bench_now_s();
+		for (uint32_t i = 0; i < n_gen; i++)
+			if (enpu_sample(e->s, &greedy, NULL, &tok) || enpu_session_eval(e->s, &tok, 1))
+				return -1;
+		if (r > 0)
+			tps[r - 1] = (n_gen ? n_gen : n_prompt) / (bench_now_s() - t0);
+	}
 	return 0;
 }
 
-static int cmd_e2e(const struct opts *o)
+static double measure_ceiling_threads(uint32_t threads)
 {
-	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
-	struct enpu_model_info info = ENPU_MODEL_INFO_INIT;
-	enpu_context *ctx = NULL;
-	enpu_model *m = NULL;
-	enpu_session *s = NULL;
-	double *pf = calloc(o->reps, sizeof(double)), *dec = calloc(o->reps, sizeof(double));
-	enpu_token *prompt = calloc(o->prompt, sizeof(enpu_token));
-	uint64_t seed = 3;
-	int rc = 1;
-
-	co.device = o->device;
-	co.n_threads = o->threads;
-	if (!pf || !dec || !prompt)
-		goto out;
-	if (enpu_context_create(&co, &ctx)) {
-		rc = e2e_fail(NULL, "context");
-		goto out;
-	}
-	if (enpu_model_load(ctx, o->model, NULL, &m) || enpu_model_info(m, &info) ||
-	    enpu_session_create(m, NULL, &s)) {
-		rc = e2e_fail(ctx, o->model);
-		goto out;
-	}
-	for (uint32_t i = 0; i < o->prompt; i++)
-		prompt[i] = (enpu_token)(3 + bench_rng_next(&seed) % (info.n_vocab - 3));
-	/* --threads 0 (the default): one per online core, as the CPU device takes it */
-	long online = sysconf(_SC_NPROCESSORS_ONLN);
-	uint32_t threads = o->threads ? o->threads : online > 0 ? (uint32_t)online : 1;
 	const struct hal_device_options dopts = { .n_threads = threads };
 	struct hal_device *cpu = NULL;
 	char err[256];
 	double ceiling = 0.0;
 	uint8_t *buf = bw_buffer();
+
 	if (buf && !hal_cpu_fast_create(&dopts, &cpu, err, sizeof(err)))
 		ceiling = measure_ceiling(cpu, buf, 5);
 	hal_device_destroy(cpu);
 	free(buf);
+	return ceiling;
+}
 
-	printf("npu-bench e2e: %s, device %s, %u threads, prompt %u, generate %u, median of %u\n",
-	       o->model, o->device ? o->device : "cpu", threads, o->prompt, o->gen, o->reps);
-	printf("bandwidth ceiling (read, 512 MiB): %.1f GB/s\n", ceiling);
-	for (uint32_t r = 0; r < o->reps + 1; r++) {
-		double a, d;
+static uint32_t list_max(const struct u32_list *l)
+{
+	uint32_t m = 0;
 
-		if (run_once(s, prompt, o, &a, &d)) {
-			rc = e2e_fail(ctx, "eval");
-			goto out;
-		}
-		if (r > 0) { /* the first run faults pages and builds graphs */
-			pf[r - 1] = a;
-			dec[r - 1] = d;
-		}
+	for (uint32_t i = 0; i < l->n; i++)
+		m = l->v[i] > m ? l->v[i] : m;
+	return m;
+}
+
+/* Every test of one model on one device and thread count. */
+static int e2e_config(struct e2e_run *e, double *tps)
+{
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct enpu_model_info info = ENPU_MODEL_INFO_INIT;
+	const struct opts *o = e->o;
+	enpu_context *ctx = NULL;
+	enpu_model *m = NULL;
+	uint64_t seed = 3;
+	int rc = -1;
+	char test[32];
+
+	co.device = e->device;
+	co.n_threads = e->threads;
+	so.n_ctx = list_max(&o->prompt) + list_max(&o->gen) + 1;
+	if (enpu_context_create(&co, &ctx)) {
+		fprintf(stderr, "npu-bench e2e: %s\n", enpu_last_error(NULL));
+		return -1;
 	}
-	double pf_tps = o->prompt / bench_median(pf, o->reps);
-	double dec_tps = o->gen / bench_median(dec, o->reps);
-	long fsize = 0;
-	FILE *f = fopen(o->model, "rb");
-	if (f && !fseek(f, 0, SEEK_END))
-		fsize = ftell(f);
-	if (f)
-		fclose(f);
-	printf("prefill: %8.1f tokens/s (%u tokens)\n", pf_tps, o->prompt);
-	printf("decode:  %8.1f tokens/s (%u tokens)", dec_tps, o->gen);
-	if (fsize > 0 && ceiling > 0)
-		printf("  ~%.1f GB/s of weights, %.0f %% of ceiling", fsize * dec_tps / 1e9,
-		       100.0 * fsize * dec_tps / 1e9 / ceiling);
-	printf("\n");
+	if (enpu_model_load(ctx, e->model, NULL, &m) || enpu_model_info(m, &info) ||
+	    enpu_session_create(m, &so, &e->s)) {
+		fprintf(stderr, "npu-bench e2e: %s: %s\n", e->model, enpu_last_error(ctx));
+		goto out;
+	}
+	for (uint32_t i = 0; i < list_max(&o->prompt); i++)
+		e->prompt[i] = (enpu_token)(3 + bench_rng_next(&seed) % (info.n_vocab - 3));
+	for (uint32_t i = 0; i < o->prompt.n; i++) {
+		if (e2e_test(e, o->prompt.v[i], 0, tps))
+			goto fail;
+		snprintf(test, sizeof(test), "pp%u", o->prompt.v[i]);
+		e2e_row(e, test, o->prompt.v[i], 0, tps);
+	}
+	for (uint32_t i = 0; i < o->gen.n; i++) {
+		if (e2e_test(e, o->prompt.v[0], o->gen.v[i], tps))
+			goto fail;
+		snprintf(test, sizeof(test), "tg%u", o->gen.v[i]);
+		e2e_row(e, test, o->prompt.v[0], o->gen.v[i], tps);
+	}
 	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "npu-bench e2e: eval: %s\n", enpu_last_error(ctx));
 out:
-	enpu_session_free(s);
+	enpu_session_free(e->s);
+	e->s = NULL;
 	enpu_model_free(m);
 	enpu_context_destroy(ctx);
-	free(pf);
-	free(dec);
-	free(prompt);
 	return rc;
+}
+
+static double file_bytes(const char *path)
+{
+	long size = 0;
+	FILE *f = fopen(path, "rb");
+
+	if (f && !fseek(f, 0, SEEK_END))
+		size = ftell(f);
+	if (f)
+		fclose(f);
+	return size > 0 ? (double)size : 0.0;
+}
+
+static int cmd_e2e(const struct opts *o)
+{
+	struct bench_report rep;
+	struct e2e_run e = { .o = o, .rep = &rep };
+	double *tps = calloc(o->reps, sizeof(double));
+	double ceilings[MAX_LIST];
+	int rc = 0;
+
+	e.prompt = calloc(list_max(&o->prompt), sizeof(enpu_token));
+	if (!tps || !e.prompt) {
+		free(tps);
+		free(e.prompt);
+		return 1;
+	}
+	bench_report_begin(&rep, o->fmt, stdout, e2e_cols, sizeof(e2e_cols) / sizeof(e2e_cols[0]));
+	bench_report_note(&rep, "npu-bench e2e: t/s is the mean ± stddev of %u runs after an "
+			  "untimed one; ppN: N prompt tokens at once, tgN: N tokens decoded after "
+			  "n_prompt;\nGB/s: the weights a decoded token reads, %%ceil: of the "
+			  "bandwidth ceiling (read of 512 MiB, best of 5)\n", o->reps);
+	for (uint32_t t = 0; t < o->threads.n; t++)
+		ceilings[t] = measure_ceiling_threads(real_threads(o->threads.v[t]));
+	for (uint32_t mi = 0; mi < o->model.n && !rc; mi++)
+		for (uint32_t d = 0; d < o->device.n && !rc; d++)
+			for (uint32_t t = 0; t < o->threads.n && !rc; t++) {
+				e.model = o->model.v[mi];
+				e.device = o->device.v[d];
+				e.threads = real_threads(o->threads.v[t]);
+				e.ceiling = ceilings[t];
+				e.file_bytes = file_bytes(e.model);
+				rc = e2e_config(&e, tps);
+			}
+	bench_report_end(&rep);
+	free(tps);
+	free(e.prompt);
+	return rc ? 1 : 0;
 }
 
 /* ---- batch ------------------------------------------------------------------------------- */
@@ -413,15 +606,12 @@ out:
 static int cmd_batch(const struct opts *o)
 {
 	struct bench_batch_options b = {
-		.model = o->model, .device = o->device, .threads = o->threads,
-		.reps = o->reps ? o->reps : 5, .prompt = o->prompt ? o->prompt : 32,
-		.steps = o->gen ? o->gen : 32, .jobs = o->jobs,
+		.model = one_str(&o->model), .device = one_str(&o->device),
+		.threads = one_u32(&o->threads, 0), .reps = o->reps ? o->reps : 5,
+		.prompt = one_u32(&o->prompt, 32), .steps = one_u32(&o->gen, 32), .jobs = o->jobs,
+		.fmt = o->fmt,
 	};
 
-	if (!o->model) {
-		fprintf(stderr, "npu-bench batch: -m MODEL.gguf is required\n");
-		return 2;
-	}
 	if (bench_batch_parse_sizes(o->sizes ? o->sizes : "1,4,8", &b)) {
 		fprintf(stderr, "npu-bench batch: --sizes '%s': numbers 1..%d separated by commas, "
 			"at most %d\n", o->sizes, ENPU_EVAL_MANY_MAX, BENCH_BATCH_MAX_SIZES);
@@ -449,12 +639,51 @@ static const char calib_notes[] =
 	"(kmod/silicon/npu_engine.c), not measured; its leakage and idle lines are estimates "
 	"as above.";
 
+enum { C_DEVICE, C_LAUNCH, C_SYNC, C_BW, C_MATMUL, C_Q4, C_F16, C_ATTN, C_MEM };
+
+static const struct bench_col calib_cols[] = {
+	[C_DEVICE] = { "device", NULL, BENCH_COL_STR, 8, 0, NULL },
+	[C_LAUNCH] = { "launch_us", "launch us", BENCH_COL_NUM, 9, 2, NULL },
+	[C_SYNC] = { "sync_us", "sync us", BENCH_COL_NUM, 8, 2, NULL },
+	[C_BW] = { "bandwidth_gbs", "GB/s", BENCH_COL_NUM, 7, 2, NULL },
+	[C_MATMUL] = { "matmul_ops_per_cycle", "matmul/cyc", BENCH_COL_NUM, 10, 1, NULL },
+	[C_Q4] = { "q4_0_scale", "q4_0 x", BENCH_COL_NUM, 7, 3, NULL },
+	[C_F16] = { "f16_scale", "f16 x", BENCH_COL_NUM, 7, 3, NULL },
+	[C_ATTN] = { "attention_ops_per_cycle", "attn/cyc", BENCH_COL_NUM, 9, 1, NULL },
+	[C_MEM] = { "memory_gbs", "mem GB/s", BENCH_COL_NUM, 8, 2, NULL },
+};
+
+/* The profile as written and parsed back, a row per device: what the scheduler will use. */
+static void calib_report(enum bench_format fmt, const struct sched_profile *p)
+{
+	struct bench_report rep;
+
+	bench_report_begin(&rep, fmt, stdout, calib_cols, sizeof(calib_cols) / sizeof(calib_cols[0]));
+	for (uint32_t k = 0; k < p->n_dev; k++) {
+		const struct sched_dev_profile *d = &p->dev[k];
+
+		bench_report_str(&rep, C_DEVICE, d->name);
+		bench_report_num(&rep, C_LAUNCH, d->launch_s * 1e6);
+		bench_report_num(&rep, C_SYNC, d->sync_s * 1e6);
+		bench_report_num(&rep, C_BW, d->bw / 1e9);
+		bench_report_num(&rep, C_MATMUL, d->rate[HAL_OP_MATMUL]);
+		bench_report_num(&rep, C_Q4, d->type_scale[HAL_TYPE_Q4_0]);
+		bench_report_num(&rep, C_F16, d->type_scale[HAL_TYPE_F16]);
+		bench_report_num(&rep, C_ATTN, d->rate[HAL_OP_ATTENTION]);
+		bench_report_num(&rep, C_MEM, p->mem_bw / 1e9);
+		bench_report_row(&rep);
+	}
+	bench_report_end(&rep);
+}
+
 static int cmd_calibrate(const struct opts *o)
 {
-	struct bench_calib_opts co = { .reps = o->reps, .threads = o->threads,
-				       .no_gpu = o->no_gpu, .log = stdout };
+	struct bench_calib_opts co = { .reps = o->reps, .threads = one_u32(&o->threads, 0),
+				       .no_gpu = o->no_gpu,
+				       /* the measurements as they come are prose: beside the table */
+				       .log = o->fmt == BENCH_FMT_TEXT ? stdout : stderr };
 	struct sched_profile *base = calloc(1, sizeof(*base)), *out = calloc(1, sizeof(*out));
-	const char *path = o->output ? o->output : "host.prof";
+	const char *path = o->profile_out ? o->profile_out : "host.prof";
 	char err[512] = "";
 	int rc = 1;
 
@@ -469,7 +698,7 @@ static int cmd_calibrate(const struct opts *o)
 		fprintf(stderr, "npu-bench calibrate: %s\n", err);
 		goto done;
 	}
-	printf("npu-bench calibrate: base %s, median of %u runs\n", base->path, co.reps);
+	fprintf(co.log, "npu-bench calibrate: base %s, median of %u runs\n", base->path, co.reps);
 	if (bench_calibrate(&co, base, out, err, sizeof(err))) {
 		fprintf(stderr, "npu-bench calibrate: %s\n", err);
 		goto done;
@@ -484,7 +713,9 @@ static int cmd_calibrate(const struct opts *o)
 			err);
 		goto done;
 	}
-	printf("wrote %s (parsed back: profile %s, %u devices)\n", path, base->name, base->n_dev);
+	fprintf(co.log, "wrote %s (parsed back: profile %s, %u devices)\n", path, base->name,
+		base->n_dev);
+	calib_report(o->fmt, base);
 	rc = 0;
 done:
 	free(base);
@@ -497,16 +728,18 @@ done:
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: npu-bench cpu [--threads N] [--reps N]\n"
-		"       npu-bench e2e -m MODEL.gguf [--threads N] [--prompt-tokens N]\n"
-		"                     [--gen-tokens N] [--reps N] [--device D]\n"
-		"       npu-bench batch -m MODEL.gguf [--threads N] [--sizes 1,4,8] [--reps N]\n"
-		"                     [--prompt-tokens N] [--gen-tokens N] [--device D]\n"
-		"       npu-bench calibrate [-o FILE] [--base PROFILE] [--reps N] [--threads N]\n"
-		"                     [--no-gpu]\n"
-		"       npu-bench npu [--device npu|npu-drm] [--reps N]\n"
-		"       npu-bench load -m MODEL.gguf [--device D] [--reps N]\n"
-		"       npu-bench cancel -m MODEL.gguf [--prompt-tokens N] [--device D] [--reps N]\n"
+		"usage: npu-bench cpu [--threads N,...] [--reps N] [-o FMT]\n"
+		"       npu-bench e2e -m MODEL.gguf,... [--threads N,...] [--prompt-tokens N,...]\n"
+		"                     [--gen-tokens N,...] [--reps N] [--device D,...] [-o FMT]\n"
+		"       npu-bench batch -m MODEL.gguf [--threads N] [--sizes 1,4,8] [--jobs]\n"
+		"                     [--reps N] [--prompt-tokens N] [--gen-tokens N] [--device D]\n"
+		"                     [-o FMT]\n"
+		"       npu-bench calibrate [-w FILE] [--base PROFILE] [--reps N] [--threads N]\n"
+		"                     [--no-gpu] [-o FMT]\n"
+		"       npu-bench npu [--device npu|npu-drm] [--reps N] [-o FMT]\n"
+		"       npu-bench load -m MODEL.gguf [--device D] [--reps N] [-o FMT]\n"
+		"       npu-bench cancel -m MODEL.gguf [--prompt-tokens N] [--device D] [--threads N]\n"
+		"                     [--reps N] [-o FMT]\n"
 		"       npu-bench sched --help\n"
 		"\n"
 		"cpu: the memory-bandwidth ceiling (read of a 512 MiB buffer) and every kernel of\n"
@@ -515,15 +748,16 @@ static void usage(FILE *f)
 		"     in the same run: the read for decode, the int8 dot instruction's rate for\n"
 		"     prefill (and on AMX the rate of the blocks' float scaling alone).\n"
 		"     ENPU_CPU_ISA=scalar|avx2|avxvnni|avx512|amx|neon picks the kernels.\n"
-		"e2e: prefill and decode tokens/s through the public API, median of --reps runs.\n"
+		"e2e: prefill (ppN) and decode (tgN) tokens/s through the public API, mean ± stddev\n"
+		"     of --reps runs, as llama-bench prints them; every combination of the lists.\n"
 		"batch: n sessions decoding together, one enpu_session_eval_many per step: aggregate\n"
-		"     tokens/s per n (median and range of --reps rounds, the sizes interleaved) and\n"
-		"     its ratio to one session in the same round (median and range over the rounds;\n"
-		"     defaults: 32 prompt tokens, 32 steps, 5 rounds).\n"
+		"     tokens/s per n and its ratio to one session in the same round (mean ± stddev\n"
+		"     over --reps rounds, the sizes interleaved; defaults: 32 prompt tokens, 32\n"
+		"     steps, 5 rounds).\n"
 		"cancel: an async eval job of --prompt-tokens (512) cancelled halfway: how long\n"
-		"     from the cancel until the job has finished (median and range of --reps, 10).\n"
+		"     from the cancel until the job has finished (over --reps runs, 10).\n"
 		"load: enpu_model_load with the file mapped and read through io_uring, cold (its\n"
-		"     pages dropped from the page cache) and warm (median and range of --reps, 5).\n"
+		"     pages dropped from the page cache) and warm (over --reps runs, 5).\n"
 		"npu: submit-to-complete of an empty job, one at a time (median, p99 of --reps,\n"
 		"     default 2000), in process (npu) or through edge_npu.ko (npu-drm), beside\n"
 		"     the engine called directly on the same stream.\n"
@@ -531,44 +765,216 @@ static void usage(FILE *f)
 		"     (bandwidth, per-op rates, matmul type scales, launch and sync overhead) and\n"
 		"     writes a device profile from the base profile (default: host), whose power\n"
 		"     figures and opps are kept as estimates; the npu device gets the engine model's\n"
-		"     figures. The file is parsed back before npu-bench says where it wrote it.\n"
+		"     figures. The file is parsed back, and its devices' figures printed.\n"
 		"\n"
-		"  -t, --threads N        threads (default: one per online core)\n"
-		"  -r, --reps N           repetitions, the median is printed (default 10 cpu, 5 e2e)\n"
-		"  -m, --model FILE       model for e2e (make one with npu-mkmodel)\n"
-		"  -p, --prompt-tokens N  prefill length (default 128)\n"
-		"  -n, --gen-tokens N     decoded tokens per run (default 64)\n"
-		"  -d, --device D         device for e2e and batch (default cpu)\n"
+		"  -o, --output FMT       text (default, a table for people), csv, json or md\n"
+		"  -t, --threads N,...    threads (default: one per online core)\n"
+		"  -r, --reps N           repetitions (default 10 cpu, 5 e2e)\n"
+		"  -m, --model FILE,...   model (make one with npu-mkmodel)\n"
+		"  -p, --prompt-tokens N,...  prefill lengths (e2e default 128)\n"
+		"  -n, --gen-tokens N,...     decoded tokens per run (e2e default 64)\n"
+		"  -d, --device D,...     device (default cpu)\n"
 		"  -s, --sizes LIST       batch: numbers of sessions, comma-separated (default 1,4,8)\n"
 		"      --jobs             batch: through async generate jobs (the job thread batches\n"
 		"                         their steps), and one session's against enpu_generate\n"
-		"  -o, --output FILE      calibrate: profile to write (default ./host.prof)\n"
+		"  -w, --write FILE       calibrate: profile to write (default ./host.prof)\n"
 		"  -b, --base PROFILE     calibrate: name or path of the profile to start from\n"
 		"      --no-gpu           calibrate: do not open the OpenCL device\n"
 		"  -h, --help             this help\n"
-		"      --version          the version\n");
+		"      --version          the version\n"
+		"Lists (N,...) sweep where a subcommand says so (cpu: -t; e2e: -t -p -n -m -d);\n"
+		"an option a subcommand does not take is refused.\n");
+}
+
+/* What each subcommand takes (getopt letters) and which of those may be comma lists. */
+static const struct subcommand {
+	const char *name, *takes, *lists;
+} subcommands[] = {
+	{ "cpu", "tro", "t" },
+	{ "e2e", "trmpndo", "tmpnd" },
+	{ "batch", "trmpndsJo", "" },
+	{ "npu", "dro", "" },
+	{ "load", "mdro", "" },
+	{ "cancel", "mpdtro", "" },
+	{ "calibrate", "rtwbGo", "" },
+};
+
+static const struct option longopts[] = {
+	{ "threads", required_argument, NULL, 't' },
+	{ "reps", required_argument, NULL, 'r' },
+	{ "model", required_argument, NULL, 'm' },
+	{ "prompt-tokens", required_argument, NULL, 'p' },
+	{ "gen-tokens", required_argument, NULL, 'n' },
+	{ "device", required_argument, NULL, 'd' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "write", required_argument, NULL, 'w' },
+	{ "base", required_argument, NULL, 'b' },
+	{ "no-gpu", no_argument, NULL, 'G' },
+	{ "sizes", required_argument, NULL, 's' },
+	{ "jobs", no_argument, NULL, 'J' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* "--threads (-t)" for messages: the names a user may have typed. */
+static const char *opt_name(int c, char *buf, size_t len)
+{
+	for (const struct option *o = longopts; o->name; o++)
+		if (o->val == c) {
+			if (strchr("trmpndowbsh", c))
+				snprintf(buf, len, "--%s (-%c)", o->name, c);
+			else
+				snprintf(buf, len, "--%s", o->name);
+			return buf;
+		}
+	snprintf(buf, len, "-%c", c);
+	return buf;
+}
+
+/* Splits s at commas into l (at most MAX_LIST entries, none empty); -1 when malformed. */
+static int parse_str_list(const char *s, struct str_list *l)
+{
+	free(l->buf);
+	l->buf = strdup(s);
+	l->n = 0;
+	if (!l->buf)
+		return -1;
+	for (char *p = l->buf, *save = NULL, *tok; (tok = strtok_r(p, ",", &save)); p = NULL) {
+		if (l->n == MAX_LIST)
+			return -1;
+		l->v[l->n++] = tok;
+	}
+	/* "a,,b", ",a" and "a," are typing mistakes, not lists with an empty entry */
+	return l->n && !strstr(s, ",,") && s[0] != ',' && s[strlen(s) - 1] != ',' ? 0 : -1;
+}
+
+/* Numbers 1..1000000 separated by commas; -1 when malformed. */
+static int parse_u32_list(const char *s, struct u32_list *l)
+{
+	struct str_list sl = { 0 };
+	int rc = parse_str_list(s, &sl);
+
+	l->n = 0;
+	for (uint32_t i = 0; !rc && i < sl.n; i++) {
+		char *end;
+		errno = 0;
+		long v = strtol(sl.v[i], &end, 10);
+
+		if (errno || *end || end == sl.v[i] || v <= 0 || v > 1000000)
+			rc = -1;
+		else
+			l->v[l->n++] = (uint32_t)v;
+	}
+	free(sl.buf);
+	return rc;
+}
+
+/* One option of sub into o; 2 (the exit status) when refused, said on stderr. */
+static int take_option(const struct subcommand *sub, int c, const char *arg, struct opts *o)
+{
+	char name[48];
+
+	if (!strchr(sub->takes, c)) {
+		fprintf(stderr, "npu-bench %s: %s does not apply to %s\n", sub->name,
+			opt_name(c, name, sizeof(name)), sub->name);
+		return 2;
+	}
+	if (arg && strchr(arg, ',') && strchr("tmpnd", c) && !strchr(sub->lists, c)) {
+		fprintf(stderr, "npu-bench %s: %s takes one value here, not a list ('%s')\n",
+			sub->name, opt_name(c, name, sizeof(name)), arg);
+		return 2;
+	}
+	switch (c) {
+	case 't': case 'p': case 'n':
+		if (parse_u32_list(arg, c == 't' ? &o->threads : c == 'p' ? &o->prompt : &o->gen))
+			goto bad_number;
+		return 0;
+	case 'r': {
+		struct u32_list r;
+
+		if (parse_u32_list(arg, &r) || r.n != 1)
+			goto bad_number;
+		o->reps = r.v[0];
+		return 0;
+	}
+	case 'm': case 'd':
+		if (parse_str_list(arg, c == 'm' ? &o->model : &o->device)) {
+			fprintf(stderr, "npu-bench %s: %s '%s': names separated by commas\n",
+				sub->name, opt_name(c, name, sizeof(name)), arg);
+			return 2;
+		}
+		return 0;
+	case 'o':
+		if (bench_format_parse(arg, &o->fmt)) {
+			fprintf(stderr, "npu-bench %s: -o '%s': text, csv, json or md%s\n", sub->name,
+				arg, !strcmp(sub->name, "calibrate") ?
+				" (the profile is written with -w FILE)" : "");
+			return 2;
+		}
+		return 0;
+	case 'w': o->profile_out = arg; return 0;
+	case 'b': o->base = arg; return 0;
+	case 'G': o->no_gpu = true; return 0;
+	case 'J': o->jobs = true; return 0;
+	case 's': o->sizes = arg; return 0;
+	}
+	return 2;
+bad_number:
+	fprintf(stderr, "npu-bench %s: %s '%s': %s from 1 to 1000000\n", sub->name,
+		opt_name(c, name, sizeof(name)), arg,
+		strchr(sub->lists, c) ? "numbers separated by commas," : "a number");
+	return 2;
+}
+
+/* Every default a subcommand has, and its required options; 2 when one is missing. */
+static int defaults(const struct subcommand *sub, struct opts *o)
+{
+	const bool e2e = !strcmp(sub->name, "e2e");
+
+	if (!o->threads.n)
+		o->threads = (struct u32_list){ 1, { 0 } };
+	if (e2e && !o->prompt.n)
+		o->prompt = (struct u32_list){ 1, { 128 } };
+	if (e2e && !o->gen.n)
+		o->gen = (struct u32_list){ 1, { 64 } };
+	if (!o->device.n)
+		o->device = (struct str_list){ 1, { NULL }, NULL };
+	if (!o->model.n && strchr(sub->takes, 'm')) {
+		fprintf(stderr, "npu-bench %s: -m MODEL.gguf is required\n", sub->name);
+		return 2;
+	}
+	if (!o->reps)
+		o->reps = !strcmp(sub->name, "cpu") || !strcmp(sub->name, "calibrate") ? 10
+			  : !strcmp(sub->name, "npu") ? 2000 : !strcmp(sub->name, "cancel") ? 10 : 5;
+	return 0;
+}
+
+static int run(const struct subcommand *sub, struct opts *o)
+{
+	const char *name = sub->name;
+
+	if (!strcmp(name, "cpu"))
+		return cmd_cpu(o);
+	if (!strcmp(name, "e2e"))
+		return cmd_e2e(o);
+	if (!strcmp(name, "batch"))
+		return cmd_batch(o);
+	if (!strcmp(name, "cancel"))
+		return bench_cancel_main(one_str(&o->model), one_str(&o->device),
+					 one_u32(&o->threads, 0), one_u32(&o->prompt, 512), o->reps,
+					 o->fmt);
+	if (!strcmp(name, "load"))
+		return bench_load_main(one_str(&o->model), one_str(&o->device), o->reps, o->fmt);
+	if (!strcmp(name, "npu"))
+		return bench_npu_latency(one_str(&o->device), o->reps, o->fmt);
+	return cmd_calibrate(o);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "threads", required_argument, NULL, 't' },
-		{ "reps", required_argument, NULL, 'r' },
-		{ "model", required_argument, NULL, 'm' },
-		{ "prompt-tokens", required_argument, NULL, 'p' },
-		{ "gen-tokens", required_argument, NULL, 'n' },
-		{ "device", required_argument, NULL, 'd' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "base", required_argument, NULL, 'b' },
-		{ "no-gpu", no_argument, NULL, 'G' },
-		{ "sizes", required_argument, NULL, 's' },
-		{ "jobs", no_argument, NULL, 'J' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct subcommand *sub = NULL;
 	struct opts o = { 0 };
-	const char *cmd;
-	int c;
+	int c, rc = 0;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
@@ -578,73 +984,37 @@ int main(int argc, char **argv)
 		printf("npu-bench (edge-npu) %s\n", enpu_version());
 		return 0;
 	}
-	cmd = argv[1];
-	/* sched: the scheduler's modeled comparisons; its options live in sched/bench.c */
-	if (!strcmp(cmd, "sched"))
+	/* sched: the scheduler's modeled comparisons; its options live in tools/bench/sched_bench.c */
+	if (!strcmp(argv[1], "sched"))
 		return bench_sched_main(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (!strcmp(argv[1], subcommands[i].name))
+			sub = &subcommands[i];
+	if (!sub) {
+		fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, batch, npu, load, "
+			"cancel, calibrate, sched)\n", argv[1]);
+		usage(stderr);
+		return 2;
+	}
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "t:r:m:p:n:d:o:b:s:h", longopts, NULL)) != -1) {
-		long v = optarg ? strtol(optarg, NULL, 10) : 0;
-
-		if (strchr("trpn", c) && (v <= 0 || v > 1000000)) {
-			fprintf(stderr, "npu-bench: bad number '%s'\n", optarg);
+	while (!rc && (c = getopt_long(argc, argv, "t:r:m:p:n:d:o:w:b:s:h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return 0;
+		}
+		if (c == '?') {
+			usage(stderr);
 			return 2;
 		}
-		switch (c) {
-		case 't': o.threads = (uint32_t)v; break;
-		case 'r': o.reps = (uint32_t)v; break;
-		case 'm': o.model = optarg; break;
-		case 'p': o.prompt = (uint32_t)v; break;
-		case 'n': o.gen = (uint32_t)v; break;
-		case 'd': o.device = optarg; break;
-		case 'o': o.output = optarg; break;
-		case 'b': o.base = optarg; break;
-		case 'G': o.no_gpu = true; break;
-		case 'J': o.jobs = true; break;
-		case 's': o.sizes = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
+		rc = take_option(sub, c, optarg, &o);
 	}
-	if (!strcmp(cmd, "cpu")) {
-		o.reps = o.reps ? o.reps : 10;
-		return cmd_cpu(&o);
+	if (!rc && optind < argc) {
+		fprintf(stderr, "npu-bench %s: unexpected argument '%s'\n", sub->name, argv[optind]);
+		rc = 2;
 	}
-	if (!strcmp(cmd, "cancel")) {
-		if (!o.model) {
-			fprintf(stderr, "npu-bench cancel: -m MODEL.gguf is required\n");
-			return 2;
-		}
-		return bench_cancel_main(o.model, o.device, o.threads, o.prompt ? o.prompt : 512,
-					 o.reps ? o.reps : 10);
-	}
-	if (!strcmp(cmd, "load")) {
-		if (!o.model) {
-			fprintf(stderr, "npu-bench load: -m MODEL.gguf is required\n");
-			return 2;
-		}
-		return bench_load_main(o.model, o.device, o.reps ? o.reps : 5);
-	}
-	if (!strcmp(cmd, "batch"))
-		return cmd_batch(&o);
-	if (!strcmp(cmd, "e2e")) {
-		o.reps = o.reps ? o.reps : 5;
-		o.prompt = o.prompt ? o.prompt : 128;
-		o.gen = o.gen ? o.gen : 64;
-		if (!o.model) {
-			fprintf(stderr, "npu-bench e2e: -m MODEL.gguf is required\n");
-			return 2;
-		}
-		return cmd_e2e(&o);
-	}
-	if (!strcmp(cmd, "npu"))
-		return bench_npu_latency(o.device, o.reps ? o.reps : 2000);
-	if (!strcmp(cmd, "calibrate")) {
-		o.reps = o.reps ? o.reps : 10;
-		return cmd_calibrate(&o);
-	}
-	fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, batch, npu, load, cancel, calibrate, sched)\n",
-		cmd);
-	usage(stderr);
-	return 2;
+	rc = rc ? rc : defaults(sub, &o);
+	rc = rc ? rc : run(sub, &o);
+	free(o.model.buf);
+	free(o.device.buf);
+	return rc;
 }

@@ -127,33 +127,50 @@ static int measure(struct size_run *r, const struct bench_batch_options *o, uint
 	return 0;
 }
 
+enum { B_SESSIONS, B_DEVICE, B_THREADS, B_TPS, B_RATIO, B_ASYNC };
+
+static const struct bench_col batch_cols[] = {
+	[B_SESSIONS] = { "sessions", NULL, BENCH_COL_INT, 9, 0, NULL },
+	[B_DEVICE] = { "device", NULL, BENCH_COL_STR, 7, 0, NULL },
+	[B_THREADS] = { "threads", NULL, BENCH_COL_INT, 7, 0, NULL },
+	[B_TPS] = { "tps", "tokens/s", BENCH_COL_STAT, 18, 1, NULL },
+	[B_RATIO] = { "vs_one", "vs one", BENCH_COL_STAT, 14, 2, "x" },
+	[B_ASYNC] = { "async_overhead_pct", "async overhead %", BENCH_COL_STAT, 16, 1, NULL },
+};
+
 /*
- * Per size: tokens/s (median, range) and the ratio to one session round by round (median,
- * range): a round measures the sizes back to back, so its ratio sees one load of a shared
- * machine where the medians of the sizes may come from different minutes.
+ * A row per size: tokens/s and the ratio to one session round by round (a round measures the
+ * sizes back to back, so its ratio sees one load of a shared machine where the sizes' means
+ * may come from different minutes). With --jobs, one session's row also has the async
+ * overhead: the blocking enpu_generate's tokens/s against the jobs', per round.
  */
 static void report(const struct size_run *runs, const struct bench_batch_options *o,
-		   double *tmp)
+		   uint32_t threads, double *tmp)
 {
-	printf("%9s %10s %21s %9s %19s\n", "sessions", "tokens/s", "range", "vs one",
-	       "range per round");
-	for (uint32_t k = 0; k < o->n_sizes; k++) {
-		double lo, hi, rlo, rhi;
+	struct bench_report rep;
 
+	bench_report_begin(&rep, o->fmt, stdout, batch_cols, o->jobs ? 6 : 5);
+	for (uint32_t k = 0; k < o->n_sizes; k++) {
+		bench_report_int(&rep, B_SESSIONS, runs[k].n);
+		bench_report_str(&rep, B_DEVICE, o->device ? o->device : "cpu");
+		bench_report_int(&rep, B_THREADS, threads);
+		bench_report_stat(&rep, B_TPS, runs[k].tps, o->reps);
 		for (uint32_t r = 0; r < o->reps; r++)
 			tmp[r] = runs[k].tps[r] / runs[0].tps[r];
-		bench_range(tmp, o->reps, &rlo, &rhi);
-		const double ratio = bench_median(tmp, o->reps); /* sorts tmp, never tps */
-		memcpy(tmp, runs[k].tps, sizeof(double) * o->reps);
-		bench_range(tmp, o->reps, &lo, &hi);
-		printf("%9u %10.1f %10.1f .. %7.1f %8.2fx %8.2f .. %6.2fx\n", runs[k].n,
-		       bench_median(tmp, o->reps), lo, hi, ratio, rlo, rhi);
+		bench_report_stat(&rep, B_RATIO, tmp, o->reps);
+		if (o->jobs && k == 0) {
+			for (uint32_t r = 0; r < o->reps; r++)
+				tmp[r] = 100.0 * (runs[0].blocking_tps[r] / runs[0].tps[r] - 1.0);
+			bench_report_stat(&rep, B_ASYNC, tmp, o->reps);
+		}
+		bench_report_row(&rep);
 	}
+	bench_report_end(&rep);
 }
 
 /* Sessions for every size, then the rounds, sizes interleaved within each. */
 static int run_all(enpu_model *m, struct size_run *runs, const struct bench_batch_options *o,
-		   uint32_t n_vocab)
+		   uint32_t n_vocab, uint32_t threads)
 {
 	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
 
@@ -175,16 +192,7 @@ static int run_all(enpu_model *m, struct size_run *runs, const struct bench_batc
 	double *tmp = calloc(o->reps, sizeof(double));
 	if (!tmp)
 		return -1;
-	report(runs, o, tmp);
-	if (o->jobs) {
-		double lo, hi;
-
-		for (uint32_t r = 0; r < o->reps; r++)
-			tmp[r] = 100.0 * (runs[0].blocking_tps[r] / runs[0].tps[r] - 1.0);
-		bench_range(tmp, o->reps, &lo, &hi);
-		printf("async overhead per decode step, one session: %+.1f %% of the blocking "
-		       "enpu_generate (range %+.1f .. %+.1f %%)\n", bench_median(tmp, o->reps), lo, hi);
-	}
+	report(runs, o, threads, tmp);
 	free(tmp);
 	return 0;
 }
@@ -209,11 +217,14 @@ int bench_batch_main(const struct bench_batch_options *o)
 		goto out;
 	}
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
-	printf("npu-bench batch: %s, device %s, %u threads, prompt %u, %u decode steps, "
-	       "%u rounds (median and range)\n", o->model, o->device ? o->device : "cpu",
-	       o->threads ? o->threads : (uint32_t)(online > 0 ? online : 1), o->prompt, o->steps,
-	       o->reps);
-	if (run_all(m, runs, o, info.n_vocab)) {
+	const uint32_t threads = o->threads ? o->threads : (uint32_t)(online > 0 ? online : 1);
+	/* prose beside the text table; on stderr when stdout is CSV, JSON or Markdown */
+	fprintf(o->fmt == BENCH_FMT_TEXT ? stdout : stderr,
+		"npu-bench batch: %s, device %s, %u threads, prompt %u, %u decode steps, mean ± "
+		"stddev of %u rounds%s\n", o->model, o->device ? o->device : "cpu", threads,
+		o->prompt, o->steps, o->reps, o->jobs ? "; async overhead: the blocking "
+		"enpu_generate against one session's jobs, % of its tokens/s" : "");
+	if (run_all(m, runs, o, info.n_vocab, threads)) {
 		fprintf(stderr, "npu-bench batch: %s\n", enpu_last_error(ctx));
 		goto out;
 	}

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bench/report.h"
+
 #define BENCH_BATCH_MAX_SIZES 16
 
 struct bench_batch_options {
@@ -23,6 +25,7 @@ struct bench_batch_options {
 	 * blocking enpu_generate (the async overhead).
 	 */
 	bool jobs;
+	enum bench_format fmt; /* how the rows are written (report.h) */
 };
 
 /*
@@ -34,10 +37,9 @@ int bench_batch_parse_sizes(const char *list, struct bench_batch_options *o);
 /*
  * For each round, for each size n: n sessions prefill distinct prompts of the same length
  * (untimed), then take `steps` decode steps together, each a greedy sample per session and one
- * enpu_session_eval_many() of all n (timed). Prints per size the aggregate tokens/s (median
- * and range over the rounds) and its ratio to one session's in the same round (median and
- * range over the rounds: the sizes of a round run back to back, under one load of a shared
- * machine). Returns the exit status.
+ * enpu_session_eval_many() of all n (timed). Writes a row per size: the aggregate tokens/s
+ * and its ratio to one session's in the same round (mean ± stddev over the rounds: the sizes
+ * of a round run back to back, under one load of a shared machine). Returns the exit status.
  */
 int bench_batch_main(const struct bench_batch_options *o);
 

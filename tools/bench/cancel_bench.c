@@ -46,8 +46,43 @@ static int run_job(enpu_session *s, const enpu_token *toks, uint32_t n, double c
 	return rc;
 }
 
+enum { X_DEVICE, X_PROMPT, X_PREFILL, X_RUNS, X_LATENCY, X_SHARE };
+
+static const struct bench_col cancel_cols[] = {
+	[X_DEVICE] = { "device", NULL, BENCH_COL_STR, 7, 0, NULL },
+	[X_PROMPT] = { "n_prompt", NULL, BENCH_COL_INT, 8, 0, NULL },
+	[X_PREFILL] = { "prefill_ms", "prefill ms", BENCH_COL_NUM, 10, 1, NULL },
+	[X_RUNS] = { "cancelled_runs", "cancelled", BENCH_COL_INT, 9, 0, NULL },
+	[X_LATENCY] = { "cancel_to_finished_ms", "cancel to finished ms", BENCH_COL_STAT, 21, 2,
+			NULL },
+	[X_SHARE] = { "of_prefill_pct", "% of prefill", BENCH_COL_NUM, 12, 1, NULL },
+};
+
+static void report(enum bench_format fmt, const char *device, uint32_t prompt, double whole,
+		   double *lat, uint32_t n)
+{
+	struct bench_report rep;
+
+	bench_report_begin(&rep, fmt, stdout, cancel_cols, sizeof(cancel_cols) / sizeof(cancel_cols[0]));
+	bench_report_str(&rep, X_DEVICE, device ? device : "cpu");
+	bench_report_int(&rep, X_PROMPT, prompt);
+	bench_report_num(&rep, X_PREFILL, whole * 1e3);
+	bench_report_int(&rep, X_RUNS, n);
+	if (n) {
+		struct bench_stat st;
+
+		for (uint32_t i = 0; i < n; i++)
+			lat[i] *= 1e3;
+		bench_report_stat(&rep, X_LATENCY, lat, n);
+		bench_stat_of(lat, n, &st);
+		bench_report_num(&rep, X_SHARE, 100.0 * st.mean / (whole * 1e3));
+	}
+	bench_report_row(&rep);
+	bench_report_end(&rep);
+}
+
 int bench_cancel_main(const char *model, const char *device, uint32_t threads, uint32_t prompt,
-		      uint32_t reps)
+		      uint32_t reps, enum bench_format fmt)
 {
 	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
 	struct enpu_model_info info = ENPU_MODEL_INFO_INIT;
@@ -83,18 +118,10 @@ int bench_cancel_main(const char *model, const char *device, uint32_t threads, u
 		if (k == 0)
 			lat[n++] = l;
 	}
-	printf("npu-bench cancel: %s, device %s, prefill of %u tokens %.1f ms; cancelled at half:\n",
-	       model, device ? device : "cpu", prompt, whole * 1e3);
-	if (n) {
-		double lo, hi;
-
-		bench_range(lat, n, &lo, &hi);
-		printf("  cancel to finished: median %.2f ms, range %.2f .. %.2f ms over %u of %u runs "
-		       "(%.1f %% of the prefill)\n", bench_median(lat, n) * 1e3, lo * 1e3, hi * 1e3,
-		       n, reps, 100.0 * bench_median(lat, n) / whole);
-	} else {
-		printf("  every run finished before its cancel\n");
-	}
+	fprintf(fmt == BENCH_FMT_TEXT ? stdout : stderr, "npu-bench cancel: %s, prefill of %u "
+		"tokens (best of two) cancelled at half, %u runs; the runs that finished before "
+		"their cancel are not counted\n", model, prompt, reps);
+	report(fmt, device, prompt, whole, lat, n);
 	rc = 0;
 out:
 	enpu_session_free(s);

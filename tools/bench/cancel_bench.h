@@ -5,13 +5,15 @@
 
 #include <stdint.h>
 
+#include "bench/report.h"
+
 /*
  * Times a prefill of `prompt` tokens as an eval job, then, reps times, submits it again and
- * cancels it at half that time: prints the median and range of cancel-to-finished (the op
- * running when the cancel came finishes, no other starts) beside the prefill's own time and
- * its longest op. Returns the exit status.
+ * cancels it at half that time: writes a row (fmt, report.h) with cancel-to-finished over the
+ * runs the cancel caught (the op running when the cancel came finishes, no other starts)
+ * beside the prefill's own time. Returns the exit status.
  */
 int bench_cancel_main(const char *model, const char *device, uint32_t threads, uint32_t prompt,
-		      uint32_t reps);
+		      uint32_t reps, enum bench_format fmt);
 
 #endif

@@ -41,7 +41,17 @@ static double load_once(enpu_context *ctx, const char *path, enum enpu_read_meth
 	return s;
 }
 
-int bench_load_main(const char *model, const char *device, uint32_t reps)
+enum { L_METHOD, L_CACHE, L_DEVICE, L_MS, L_GBS };
+
+static const struct bench_col load_cols[] = {
+	[L_METHOD] = { "method", NULL, BENCH_COL_STR, 9, 0, NULL },
+	[L_CACHE] = { "cache", NULL, BENCH_COL_STR, 5, 0, NULL },
+	[L_DEVICE] = { "device", NULL, BENCH_COL_STR, 7, 0, NULL },
+	[L_MS] = { "load_ms", "load ms", BENCH_COL_STAT, 18, 1, NULL },
+	[L_GBS] = { "gbs", "GB/s", BENCH_COL_NUM, 7, 2, NULL },
+};
+
+int bench_load_main(const char *model, const char *device, uint32_t reps, enum bench_format fmt)
 {
 	static const char *const method[2] = { "mmap", "io_uring" };
 	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
@@ -63,8 +73,9 @@ int bench_load_main(const char *model, const char *device, uint32_t reps)
 		fprintf(stderr, "npu-bench load: out of memory\n");
 		goto out;
 	}
-	printf("npu-bench load: %s (%.1f MiB), device %s, %u runs each, methods interleaved\n",
-	       model, (double)sb.st_size / (1 << 20), device ? device : "cpu", reps);
+	fprintf(fmt == BENCH_FMT_TEXT ? stdout : stderr, "npu-bench load: %s (%.1f MiB), %u runs "
+		"each, methods interleaved; GB/s at the median\n", model,
+		(double)sb.st_size / (1 << 20), reps);
 	for (uint32_t r = 0; r < reps; r++)
 		for (int m = 0; m < 2; m++) {
 			drop_cache(model);
@@ -72,17 +83,23 @@ int bench_load_main(const char *model, const char *device, uint32_t reps)
 			    (t[m][1][r] = load_once(ctx, model, m ? ENPU_READ_URING : ENPU_READ_MMAP)) < 0)
 				goto out;
 		}
-	printf("%-9s %-5s %10s %21s %10s\n", "method", "cache", "load ms", "range", "GB/s");
+	struct bench_report rep;
+	bench_report_begin(&rep, fmt, stdout, load_cols, sizeof(load_cols) / sizeof(load_cols[0]));
 	for (int m = 0; m < 2; m++)
 		for (int w = 0; w < 2; w++) {
-			double lo, hi;
+			struct bench_stat st;
 
-			bench_range(t[m][w], reps, &lo, &hi);
-			const double med = bench_median(t[m][w], reps);
-			printf("%-9s %-5s %10.1f %9.1f .. %9.1f %10.2f\n", method[m],
-			       w ? "warm" : "cold", med * 1e3, lo * 1e3, hi * 1e3,
-			       (double)sb.st_size / med / 1e9);
+			for (uint32_t r = 0; r < reps; r++)
+				t[m][w][r] *= 1e3;
+			bench_stat_of(t[m][w], reps, &st);
+			bench_report_str(&rep, L_METHOD, method[m]);
+			bench_report_str(&rep, L_CACHE, w ? "warm" : "cold");
+			bench_report_str(&rep, L_DEVICE, device ? device : "cpu");
+			bench_report_stat(&rep, L_MS, t[m][w], reps);
+			bench_report_num(&rep, L_GBS, (double)sb.st_size / (st.median / 1e3) / 1e9);
+			bench_report_row(&rep);
 		}
+	bench_report_end(&rep);
 	rc = 0;
 out:
 	for (int m = 0; m < 2; m++)

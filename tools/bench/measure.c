@@ -131,6 +131,26 @@ void bench_attention_free(struct bench_attention *a)
 	}
 }
 
+int bench_time_op_samples(struct hal_device *const *devs, uint32_t n_devs,
+			  const struct hal_op *op, uint32_t reps, double *out_s, char *err,
+			  size_t err_len)
+{
+	for (uint32_t r = 0; r < reps + 1; r++) {
+		double t0 = bench_now_s();
+
+		for (uint32_t d = 0; d < n_devs; d++) {
+			if (devs[d]->vt->run(devs[d], op)) {
+				snprintf(err, err_len, "%s: %s: %s", devs[d]->name,
+					 hal_op_name(op->kind), devs[d]->error);
+				return -1;
+			}
+		}
+		if (r > 0)
+			out_s[r - 1] = bench_now_s() - t0;
+	}
+	return 0;
+}
+
 int bench_time_op(struct hal_device *const *devs, uint32_t n_devs, const struct hal_op *op,
 		  uint32_t reps, double *out_s, char *err, size_t err_len)
 {
@@ -140,23 +160,11 @@ int bench_time_op(struct hal_device *const *devs, uint32_t n_devs, const struct 
 		snprintf(err, err_len, "out of memory");
 		return -1;
 	}
-	for (uint32_t r = 0; r < reps + 1; r++) {
-		double t0 = bench_now_s();
-
-		for (uint32_t d = 0; d < n_devs; d++) {
-			if (devs[d]->vt->run(devs[d], op)) {
-				snprintf(err, err_len, "%s: %s: %s", devs[d]->name,
-					 hal_op_name(op->kind), devs[d]->error);
-				free(t);
-				return -1;
-			}
-		}
-		if (r > 0)
-			t[r - 1] = bench_now_s() - t0;
-	}
-	*out_s = bench_median(t, reps);
+	int rc = bench_time_op_samples(devs, n_devs, op, reps, t, err, err_len);
+	if (!rc)
+		*out_s = bench_median(t, reps);
 	free(t);
-	return 0;
+	return rc;
 }
 
 int bench_rows_init(struct bench_rows *r, uint32_t D, uint32_t T)

@@ -48,6 +48,11 @@ void *bench_random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t 
 int bench_time_op(struct hal_device *const *devs, uint32_t n_devs, const struct hal_op *op,
 		  uint32_t reps, double *out_s, char *err, size_t err_len);
 
+/* The same, every timed round's seconds to out_s[0..reps) instead of their median. */
+int bench_time_op_samples(struct hal_device *const *devs, uint32_t n_devs,
+			  const struct hal_op *op, uint32_t reps, double *out_s, char *err,
+			  size_t err_len);
+
 /*
  * The row ops of a layer at D x T over random x and y (rope in heads of 64, or one head when
  * D is not a multiple of 64; positions 0 .. T-1): rmsnorm(x) -> y, rope(y) in place,

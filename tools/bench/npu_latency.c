@@ -27,12 +27,32 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Sorts the samples and prints median and p99 in microseconds. */
-static void report(const char *what, uint64_t *ns, uint32_t n)
+enum { N_PATH, N_JOBS, N_MEDIAN, N_P99, N_US };
+
+static const struct bench_col npu_cols[] = {
+	[N_PATH] = { "path", NULL, BENCH_COL_STR, 34, 0, NULL },
+	[N_JOBS] = { "jobs", NULL, BENCH_COL_INT, 6, 0, NULL },
+	[N_MEDIAN] = { "median_us", "median us", BENCH_COL_NUM, 9, 2, NULL },
+	[N_P99] = { "p99_us", "p99 us", BENCH_COL_NUM, 9, 2, NULL },
+	[N_US] = { "us", NULL, BENCH_COL_STAT, 16, 2, NULL },
+};
+
+/* A row of the samples (sorted here): median and p99, mean ± stddev, in microseconds. */
+static void report(struct bench_report *rep, const char *what, uint64_t *ns, uint32_t n)
 {
+	double *us = malloc(sizeof(double) * n);
+
 	qsort(ns, n, sizeof(*ns), cmp_u64);
-	printf("%-34s median %8.2f us   p99 %8.2f us   (%u jobs)\n", what, ns[n / 2] / 1e3,
-	       ns[n * 99 / 100] / 1e3, n);
+	bench_report_str(rep, N_PATH, what);
+	bench_report_int(rep, N_JOBS, n);
+	bench_report_num(rep, N_MEDIAN, ns[n / 2] / 1e3);
+	bench_report_num(rep, N_P99, ns[n * 99 / 100] / 1e3);
+	for (uint32_t i = 0; us && i < n; i++)
+		us[i] = ns[i] / 1e3;
+	if (us)
+		bench_report_stat(rep, N_US, us, n);
+	bench_report_row(rep);
+	free(us);
 }
 
 /* The engine called directly on the stream: the floor any device path adds to. */
@@ -108,7 +128,7 @@ static int drm_job_open(struct drm_job *j)
 	return 0;
 }
 
-static int through_kernel(uint64_t *ns, uint32_t reps)
+static int through_kernel(struct bench_report *rep, uint64_t *ns, uint32_t reps)
 {
 	uint64_t *ioctl_ns = calloc(reps, sizeof(*ioctl_ns));
 	struct drm_job j;
@@ -137,24 +157,33 @@ static int through_kernel(uint64_t *ns, uint32_t reps)
 	}
 	close(j.fd);
 	if (!ret)
-		report("npu-drm: of which the SUBMIT ioctl", ioctl_ns, reps);
+		report(rep, "npu-drm: of which the SUBMIT ioctl", ioctl_ns, reps);
 	free(ioctl_ns);
 	return ret ? 1 : 0;
 }
 
-int bench_npu_latency(const char *device, uint32_t reps)
+int bench_npu_latency(const char *device, uint32_t reps, enum bench_format fmt)
 {
 	uint64_t *ns = calloc(reps, sizeof(*ns));
 	bool drm = device && !strcmp(device, "npu-drm");
+	struct bench_report rep;
 	int ret;
 
 	if (!ns)
 		return 1;
+	if (device && !drm && strcmp(device, "npu")) {
+		fprintf(stderr, "npu-bench npu: --device '%s': npu or npu-drm\n", device);
+		free(ns);
+		return 2;
+	}
+	bench_report_begin(&rep, fmt, stdout, npu_cols, sizeof(npu_cols) / sizeof(npu_cols[0]));
 	engine_call(ns, reps);
-	report("engine call (no device path)", ns, reps);
-	ret = drm ? through_kernel(ns, reps) : in_process(ns, reps);
+	report(&rep, "engine call (no device path)", ns, reps);
+	ret = drm ? through_kernel(&rep, ns, reps) : in_process(ns, reps);
 	if (!ret)
-		report(drm ? "npu-drm: submit to complete" : "npu: submit to complete", ns, reps);
+		report(&rep, drm ? "npu-drm: submit to complete" : "npu: submit to complete", ns,
+		       reps);
+	bench_report_end(&rep);
 	free(ns);
 	return ret;
 }

@@ -9,12 +9,14 @@
 
 #include <stdint.h>
 
+#include "bench/report.h"
+
 /*
  * Runs reps empty jobs one after another on device ("npu": in process; "npu-drm": through
- * /dev/dri or /dev/accel) and prints the median and 99th percentile of submit-to-complete,
- * with the engine call's own time for the same stream. Returns 0, or 1 when the device cannot
- * be used (said on stderr).
+ * /dev/dri or /dev/accel) and writes (fmt, report.h) the median, 99th percentile, mean and
+ * stddev of submit-to-complete, with the engine call's own time for the same stream. Returns
+ * 0, or 1 when the device cannot be used (said on stderr).
  */
-int bench_npu_latency(const char *device, uint32_t reps);
+int bench_npu_latency(const char *device, uint32_t reps, enum bench_format fmt);
 
 #endif

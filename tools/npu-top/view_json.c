@@ -8,20 +8,12 @@
 #include <time.h>
 
 #include "view.h"
+#include "hal/json.h"
 
 static void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
+	hal_json_escape(f, s, true);
 	fputc('"', f);
 }
 

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_npu_bench.c - npu-bench's output layer (tools/bench/report.c) and its command line:
+ * the statistics against values worked out by hand, each format of a report read back, the
+ * subcommands' -o csv|json|md checked by tests/bench_check.py (valid JSON whose statistics
+ * agree with their samples, CSV rows as wide as the header, a Markdown table), comma-list
+ * sweeps giving one row per combination, and options that do not apply refused by name.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/report.h"
+#include "testutil.h"
+
+static const char *bench(void)
+{
+	return getenv("NPU_BENCH");
+}
+
+/* A report of cols written in fmt with the rows that fill() writes, as one string (free()). */
+static char *render(enum bench_format fmt, const struct bench_col *cols, uint32_t n,
+		    void (*fill)(struct bench_report *))
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct bench_report r;
+
+	ck_assert_ptr_nonnull(f);
+	bench_report_begin(&r, fmt, f, cols, n);
+	fill(&r);
+	bench_report_end(&r);
+	fclose(f);
+	return buf;
+}
+
+static const struct bench_col cols[] = {
+	{ "name", NULL, BENCH_COL_STR, 8, 0, NULL },
+	{ "n", NULL, BENCH_COL_INT, 3, 0, NULL },
+	{ "ratio", "vs one", BENCH_COL_NUM, 6, 2, "x" },
+	{ "tps", "t/s", BENCH_COL_STAT, 14, 2, NULL },
+};
+
+static void fill(struct bench_report *r)
+{
+	const double v[] = { 1, 2, 3, 4 };
+
+	bench_report_str(r, 0, "a,\"b\"|c");
+	bench_report_int(r, 1, 7);
+	bench_report_num(r, 2, NAN);
+	bench_report_stat(r, 3, v, 4);
+	bench_report_row(r);
+	bench_report_str(r, 0, "plain");
+	bench_report_num(r, 2, 1.5);
+	bench_report_row(r);
+}
+
+/* mean 2.5, sample stddev sqrt(5/3) = 1.2910, median 2.5 of 1..4: llama-bench's n - 1 */
+START_TEST(stat_by_hand)
+{
+	const double v[] = { 4, 1, 3, 2 }, one = 5;
+	struct bench_stat st;
+
+	bench_stat_of(v, 4, &st);
+	ck_assert_double_eq_tol(st.mean, 2.5, 1e-12);
+	ck_assert_double_eq_tol(st.stddev, sqrt(5.0 / 3.0), 1e-12);
+	ck_assert_double_eq_tol(st.median, 2.5, 1e-12);
+	ck_assert_double_eq(st.min, 1);
+	ck_assert_double_eq(st.max, 4);
+	ck_assert_double_eq(v[0], 4); /* the samples are not reordered */
+	bench_stat_of(&one, 1, &st);
+	ck_assert_double_eq(st.stddev, 0);
+	ck_assert_double_eq(st.median, 5);
+}
+END_TEST
+
+START_TEST(formats_by_hand)
+{
+	enum bench_format f;
+	char *s;
+
+	ck_assert_int_eq(bench_format_parse("json", &f), 0);
+	ck_assert_int_eq(f, BENCH_FMT_JSON);
+	ck_assert_int_eq(bench_format_parse("xml", &f), -1);
+	ck_assert_int_eq(bench_format_parse(NULL, &f), -1);
+
+	s = render(BENCH_FMT_TEXT, cols, 4, fill);
+	/* columns at their widths, "mean ± stddev", an unset or NaN cell left blank */
+	ck_assert_str_eq(s, "name        n  vs one             t/s\n"
+			    "a,\"b\"|c     7             2.50 ± 1.29\n"
+			    "plain           1.50x\n");
+	free(s);
+	s = render(BENCH_FMT_CSV, cols, 4, fill);
+	ck_assert_str_eq(s, "name,n,ratio,tps_mean,tps_stddev,tps_median,tps_min,tps_max\n"
+			    "\"a,\"\"b\"\"|c\",7,,2.5,1.29099445,2.5,1,4\n"
+			    "plain,,1.5,,,,,\n");
+	free(s);
+	s = render(BENCH_FMT_MD, cols, 4, fill);
+	ck_assert_str_eq(s, "| name | n | vs one | t/s |\n"
+			    "| --- | ---: | ---: | ---: |\n"
+			    "| a,\"b\"\\|c | 7 |  | 2.50 ± 1.29 |\n"
+			    "| plain |  | 1.50x |  |\n");
+	free(s);
+	s = render(BENCH_FMT_JSON, cols, 4, fill);
+	ck_assert_str_eq(s, "[\n  {\"name\": \"a,\\\"b\\\"|c\", \"n\": 7, \"ratio\": null, "
+			    "\"tps\": {\"mean\": 2.5, \"stddev\": 1.29099445, \"median\": 2.5, "
+			    "\"min\": 1, \"max\": 4, \"n\": 4, \"samples\": [1, 2, 3, 4]}},\n"
+			    "  {\"name\": \"plain\", \"n\": null, \"ratio\": 1.5, \"tps\": null}\n]\n");
+	free(s);
+}
+END_TEST
+
+static void no_rows(struct bench_report *r)
+{
+	(void)r;
+}
+
+/* A benchmark that measured nothing still writes a document its reader can parse. */
+START_TEST(empty_reports_parse)
+{
+	char *s = render(BENCH_FMT_JSON, cols, 4, no_rows);
+
+	ck_assert_str_eq(s, "[\n]\n");
+	free(s);
+	s = render(BENCH_FMT_CSV, cols, 2, no_rows);
+	ck_assert_str_eq(s, "name,n\n");
+	free(s);
+}
+END_TEST
+
+/* Runs npu-bench ARGS -o fmt into a file and has bench_check.py read it. */
+static void check_format(const char *args, const char *fmt, int rows, const char *keys)
+{
+	char out[512];
+
+	/* tu_run takes temporary paths of its own: keep this one */
+	snprintf(out, sizeof(out), "%s", tu_tmp_path(fmt));
+
+	struct tu_run r = tu_run("%s %s -o %s", bench(), args, fmt);
+
+	ck_assert_msg(r.status == 0, "npu-bench %s -o %s: status %d: %s", args, fmt, r.status,
+		      r.err);
+	tu_write_file(out, r.out, strlen(r.out));
+	tu_run_free(&r);
+	r = tu_run("python3 %s/tests/bench_check.py %s %s %d '%s'", ENPU_SOURCE_ROOT, fmt, out,
+		   rows, keys);
+	ck_assert_msg(r.status == 0, "npu-bench %s -o %s: %s", args, fmt, r.err);
+	tu_run_free(&r);
+}
+
+/* e2e: a row per model, device, thread count and test; pp and tg as llama-bench names them. */
+START_TEST(e2e_sweeps_in_every_format)
+{
+	char *m = tu_small_model(64, 128, 256, HAL_TYPE_Q8_0, 5, NULL);
+	char args[1024];
+
+	snprintf(args, sizeof(args), "e2e -m %s -p 8,16 -n 4 -t 1,2 -r 3", m);
+	check_format(args, "json", 6, "model,device,threads,test,n_prompt,n_gen,tps");
+	check_format(args, "csv", 6, "test,n_prompt,n_gen,tps_mean,tps_stddev");
+	check_format(args, "md", 6, "test,t/s");
+
+	/* the rows: pp8, pp16 and tg4 for 1 then 2 threads, in that order */
+	struct tu_run r = tu_run("%s %s -o csv", bench(), args);
+	ck_assert_int_eq(r.status, 0);
+	const char *tests[] = { ",1,pp8,8,0,", ",1,pp16,16,0,", ",1,tg4,8,4,",
+				",2,pp8,8,0,", ",2,pp16,16,0,", ",2,tg4,8,4," };
+	const char *p = r.out;
+	for (int i = 0; i < 6; i++) {
+		p = strstr(p, tests[i]);
+		ck_assert_msg(p, "no %s in order in\n%s", tests[i], r.out);
+	}
+	/* stdout holds the CSV alone: the notes about the run went to stderr */
+	ck_assert_msg(strstr(r.err, "mean ± stddev"), "%s", r.err);
+	ck_assert_msg(!strstr(r.out, "npu-bench e2e:"), "%s", r.out);
+	tu_run_free(&r);
+
+	/* for people: the notes, then a table with "mean ± stddev" per test */
+	r = tu_run("%s e2e -m %s -p 8 -n 4 -t 1 -r 2", bench(), m);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.out, "npu-bench e2e:") < strstr(r.out, "\nmodel "), "%s", r.out);
+	ck_assert_msg(strstr(r.out, " pp8 ") && strstr(r.out, " tg4 ") && strstr(r.out, " ± "),
+		      "%s", r.out);
+	tu_run_free(&r);
+	free(m);
+}
+END_TEST
+
+/* The other subcommands through the same layer (the cheap ones: npu and load). */
+START_TEST(npu_and_load_formats)
+{
+	char *m = tu_small_model(64, 128, 256, HAL_TYPE_Q8_0, 5, NULL);
+	char args[1024];
+
+	check_format("npu -r 50", "json", 2, "path,jobs,median_us,p99_us,us");
+	check_format("npu -r 50", "csv", 2, "path,median_us,us_mean,us_stddev");
+	check_format("npu -r 50", "md", 2, "path,us");
+	snprintf(args, sizeof(args), "load -m %s -r 2", m);
+	check_format(args, "json", 4, "method,cache,load_ms,gbs");
+	check_format(args, "csv", 4, "method,cache,load_ms_mean");
+	free(m);
+}
+END_TEST
+
+/* Each refusal: exit status 2 and a message naming the option and the subcommand. */
+static void refused(const char *args, const char *msg)
+{
+	struct tu_run r = tu_run("%s %s", bench(), args);
+
+	ck_assert_msg(r.status == 2, "npu-bench %s: status %d", args, r.status);
+	ck_assert_msg(strstr(r.err, msg), "npu-bench %s: %s", args, r.err);
+	ck_assert_str_eq(r.out, "");
+	tu_run_free(&r);
+}
+
+START_TEST(options_refused_by_name)
+{
+	refused("load -m x.gguf -p 5", "npu-bench load: --prompt-tokens (-p) does not apply to load");
+	refused("cpu -m x.gguf", "npu-bench cpu: --model (-m) does not apply to cpu");
+	refused("npu --jobs", "npu-bench npu: --jobs does not apply to npu");
+	refused("e2e -m x.gguf --no-gpu", "npu-bench e2e: --no-gpu does not apply to e2e");
+	refused("e2e -m x.gguf -s 1,2", "npu-bench e2e: --sizes (-s) does not apply to e2e");
+	refused("batch -m x.gguf -t 1,2", "--threads (-t) takes one value here, not a list");
+	refused("e2e -m x.gguf -o xml", "-o 'xml': text, csv, json or md");
+	refused("calibrate -o host.prof", "(the profile is written with -w FILE)");
+	refused("e2e -m x.gguf -p 64,,128", "--prompt-tokens (-p) '64,,128'");
+	refused("e2e -m x.gguf -n 4,0", "--gen-tokens (-n) '4,0'");
+	refused("e2e -m x.gguf -ngl 99", "--gen-tokens (-n) 'gl'");
+	refused("e2e", "npu-bench e2e: -m MODEL.gguf is required");
+	refused("e2e -m x.gguf extra", "unexpected argument 'extra'");
+	refused("npu --device cpu", "--device 'cpu': npu or npu-drm");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("npu_bench");
+	TCase *tc = tcase_create("npu_bench");
+
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, stat_by_hand);
+	tcase_add_test(tc, formats_by_hand);
+	tcase_add_test(tc, empty_reports_parse);
+	tcase_add_test(tc, e2e_sweeps_in_every_format);
+	tcase_add_test(tc, npu_and_load_formats);
+	tcase_add_test(tc, options_refused_by_name);
+	suite_add_tcase(s, tc);
+	return tu_run_suite(s);
+}

@@ -86,7 +86,7 @@ _npu_top()
 	-s | --interval | -d | --device | -n | --count) return ;;
 	esac
 	COMPREPLY=($(compgen -W "-J --json -l --json-lines -n --count -s --interval -d
-		--device -h --help --version" -- "$cur"))
+		--device -m --mono -h --help --version" -- "$cur"))
 }
 
 complete -F _npu_run npu-run

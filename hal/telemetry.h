@@ -98,7 +98,14 @@ struct hal_telem_slot {
 	uint32_t power;          /* enum hal_telem_power */
 	uint32_t queue_depth;    /* jobs waiting or running */
 	char governor[24];
-	uint8_t reserved[256 - 232];
+	/*
+	 * The integral of queue_depth over time (jobs x ns): its delta over an interval is the
+	 * average depth, which a sample of queue_depth alone misses when jobs run one at a time
+	 * (0 after each retire, the moment the slot is written most).
+	 */
+	uint64_t queue_ns;
+	uint32_t temp_mc;        /* the device's die temperature, milli-degrees C; 0 unknown */
+	uint8_t reserved[256 - 244];
 };
 
 struct hal_telem_file {
@@ -138,6 +145,8 @@ struct hal_telem_engine {
 	uint64_t cur_freq_hz, min_freq_hz, max_freq_hz, mem_bytes, last_job_ns;
 	enum hal_telem_power power;
 	uint32_t queue_depth;
+	uint64_t queue_ns;
+	uint32_t temp_mc;
 	const char *governor;
 };
 void hal_telem_update_engine(const struct hal_device *dev, const struct hal_telem_engine *e);

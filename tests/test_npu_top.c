@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,12 +105,13 @@ static const char *const schema_py =
 	"num = (int, float); opt = (int, float, type(None))\n"
 	"top = {'version': int, 'time': num, 'interval_s': num, 'devices': list,\n"
 	"       'processes': list, 'warnings': list}\n"
-	"dev = {'id': str, 'kind': str, 'source': str, 'driver': str, 'pid': int, 'engines': int,\n"
+	"dev = {'id': str, 'kind': str, 'source': str, 'driver': str, 'node': str, 'pid': int,\n"
+	"       'engines': int,\n"
 	"       'busy_pct': opt, 'cur_freq_hz': int, 'min_freq_hz': int, 'max_freq_hz': int,\n"
 	"       'governor': str, 'power_state': str, 'power_mw': opt, 'energy_uj': opt,\n"
 	"       'temperature_c': opt, 'jobs': opt, 'jobs_failed': opt, 'resets': opt,\n"
 	"       'jobs_per_s': opt, 'cycles': opt, 'busy_ns': int, 'memory_bytes': int,\n"
-	"       'queue_depth': int}\n"
+	"       'queue_depth': int, 'queue_avg': opt}\n"
 	"proc = {'pid': int, 'name': str, 'device': str, 'source': str, 'engine_pct': num,\n"
 	"        'busy_ns': int, 'memory_bytes': int, 'jobs': opt, 'jobs_per_s': opt}\n"
 	"def check(obj, schema, what):\n"
@@ -118,7 +121,7 @@ static const char *const schema_py =
 	"            '%s.%s: %r is not %s' % (what, k, obj[k], t)\n"
 	"for s in (a, b):\n"
 	"    check(s, top, 'snapshot')\n"
-	"    assert s['version'] == 1\n"
+	"    assert s['version'] == 2\n"
 	"    for d in s['devices']:\n"
 	"        check(d, dev, 'device ' + d.get('id', '?'))\n"
 	"        assert d['busy_pct'] is None or 0 <= d['busy_pct'] <= 100, d\n"
@@ -130,16 +133,22 @@ static const char *const schema_py =
 	"    assert len(m) == 1, 'the worker NPU is not listed once: %r' % s['devices']\n"
 	"    return m[0]\n"
 	"da, db = npu(a), npu(b)\n"
-	"assert da['id'] == 'npu0' and da['source'] == 'in-process' and da['driver'] == 'npu-sim'\n"
+	"assert da['id'] == 'npu@%d' % pid and da['node'] == 'npu0', da\n"
+	"assert da['source'] == 'in-process' and da['driver'] == 'npu-sim'\n"
 	"assert da['governor'] == 'simple_ondemand' and da['cur_freq_hz'] > 0, da\n"
 	"assert db['max_freq_hz'] >= db['cur_freq_hz'] >= db['min_freq_hz'] > 0, db\n"
 	"assert db['memory_bytes'] > 0, 'converted weights not counted'\n"
 	"for k in ('jobs', 'cycles', 'energy_uj', 'busy_ns'):\n"
 	"    assert db[k] > da[k] > 0, '%s did not grow with work: %r -> %r' % (k, da[k], db[k])\n"
 	"assert db['busy_pct'] > 0 and db['jobs_per_s'] > 0 and db['power_mw'] > 0, db\n"
+	"# the queue as the device saw it over the interval, not the 0 left after each retire:\n"
+	"# one job at a time, so its average depth is the busy share (apart by the sampling)\n"
+	"assert 0 < db['queue_avg'] <= 1.05, db\n"
+	"assert abs(db['queue_avg'] - db['busy_pct'] / 100) < 0.25, db\n"
+	"assert db['temperature_c'] == 35.0, 'the die temperature register: %r' % db\n"
 	"assert db['power_state'] in ('active', 'idle'), db\n"
 	"procs = [p for p in b['processes'] if p['pid'] == pid]\n"
-	"assert any(p['device'] == 'npu0' and p['name'] == 'npu-run' and p['source'] == 'shm'\n"
+	"assert any(p['device'] == 'npu@%d' % pid and p['name'] == 'npu-run' and p['source'] == 'shm'\n"
 	"           and p['jobs'] > 0 and p['memory_bytes'] > 0 for p in procs), procs\n"
 	"assert any(p['device'] == 'cpu' for p in procs), 'the CPU share is missing: %r' % procs\n"
 	"print('ok')\n";
@@ -183,6 +192,7 @@ START_TEST(json_lines_count)
 
 	wait_for_device(w);
 	struct tu_run r = tu_run("%s -l -n 3 -s 0.1 -d npu", npu_top());
+	char id[64];
 
 	stop_worker(w);
 	ck_assert_int_eq(r.status, 0);
@@ -192,58 +202,180 @@ START_TEST(json_lines_count)
 		lines++;
 	ck_assert_int_eq(lines, 3);
 	/* -d npu: the CPU row is filtered out */
-	ck_assert_ptr_nonnull(strstr(r.out, "\"id\":\"npu0\""));
+	snprintf(id, sizeof(id), "\"id\":\"npu@%ld\"", (long)w);
+	ck_assert_msg(strstr(r.out, id), "%s", r.out);
+	ck_assert_msg(strstr(r.out, "\"node\":\"npu0\""), "%s", r.out);
 	ck_assert_ptr_null(strstr(r.out, "\"id\":\"cpu\""));
 	tu_run_free(&r);
 }
 END_TEST
 
+/* A private tmux server (-L) per test process, so that the tests never touch a user's sessions. */
+static const char *tmux_server(void)
+{
+	static char name[64];
+
+	snprintf(name, sizeof(name), "enpu-top-%ld", (long)getpid());
+	return name;
+}
+
+/* npu-top in a new tmux window of cols x rows, with env (VAR=value ...) before it. */
+static void tmux_start(const char *session, int cols, int rows, const char *env)
+{
+	struct tu_run r = tu_run("tmux -L %s new-session -d -s %s -x %d -y %d "
+				 "'ENPU_SYSFS_DIR=%s ENPU_SYSFS_ROOT=%s LANG=C.UTF-8 %s %s -s 0.3; "
+				 "sleep 30'", tmux_server(), session, cols, rows, rt, sysroot, env,
+				 npu_top());
+
+	ck_assert_msg(r.status == 0, "tmux: %s", r.err);
+	tu_run_free(&r);
+}
+
+/*
+ * The screen of session (with its escape sequences when escapes) once it shows all of the
+ * NULL-terminated needles, or after 10 s whatever it shows (the caller's checks then fail).
+ */
+static char *tmux_screen(const char *session, bool escapes, ...)
+{
+	char *screen = NULL;
+
+	for (int i = 0; i < 100; i++) {
+		struct tu_run c = tu_run("tmux -L %s capture-pane -p %s -t %s", tmux_server(),
+					 escapes ? "-e" : "", session);
+		va_list ap;
+		const char *needle;
+		bool all = true;
+
+		free(screen);
+		screen = c.out;
+		free(c.err);
+		va_start(ap, escapes);
+		while ((needle = va_arg(ap, const char *)))
+			all &= strstr(screen, needle) != NULL;
+		va_end(ap);
+		if (all)
+			break;
+		usleep(100000);
+	}
+	return screen;
+}
+
+static void tmux_keys(const char *session, const char *keys)
+{
+	struct tu_run r = tu_run("tmux -L %s send-keys -t %s %s", tmux_server(), session, keys);
+
+	tu_run_free(&r);
+}
+
+/* An SGR foreground colour (30-37, 38;...) in a screen captured with its escapes; 39 is none. */
+static bool has_colour(const char *screen)
+{
+	for (const char *p = screen; (p = strstr(p, "\033[")); p++) {
+		const char *q = p + 2;
+
+		/* the parameters of one sequence: "0;1;36m" */
+		while (*q && *q != 'm') {
+			if (q[0] == '3' && q[1] >= '0' && q[1] <= '8' && (q == p + 2 || q[-1] == ';'))
+				return true;
+			q++;
+		}
+	}
+	return false;
+}
+
+/* No line of the screen is wider than cols (tmux cuts nothing: a longer line would wrap). */
+static void assert_fits(const char *screen, int cols)
+{
+	for (const char *p = screen; *p;) {
+		const char *e = strchr(p, '\n');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		int w = 0;
+
+		for (size_t i = 0; i < len; i++)
+			w += ((unsigned char)p[i] & 0xc0) != 0x80;
+		ck_assert_msg(w <= cols, "a line of %d columns on %d:\n%s", w, cols, screen);
+		p += len + (e ? 1 : 0);
+	}
+}
+
+/*
+ * The live view as a user sees it while npu-run generates on the in-process NPU: at 80 and
+ * 200 columns every figure of the device whole (none cut), its graphs drawn, the process
+ * listed; the help screen lists every key; NO_COLOR and -m draw without colour, TERM=dumb
+ * prints plain frames.
+ */
 START_TEST(screen_in_tmux)
 {
-	char session[64], *screen = NULL;
+	static const char *const figures[] = { "busy ", "clock ", "gov simple_ondemand",
+					       "state ", "power ", "energy ", "temp 35.0 C",
+					       "jobs/s ", "queue ", "mem " };
+	char dev[64], pidline[64], *screen;
 	pid_t w;
 
 	ck_assert_msg(system("tmux -V >/dev/null 2>&1") == 0,
 		      "tmux is missing (tools/install-deps.sh installs it)");
 	w = start_worker();
 	wait_for_device(w);
-	snprintf(session, sizeof(session), "enpu-top-%ld", (long)getpid());
-	/* a private tmux server (-L) so that the test never touches a user's sessions */
-	struct tu_run r = tu_run("tmux -L %s new-session -d -s %s -x 160 -y 50 "
-				 "'ENPU_SYSFS_DIR=%s ENPU_SYSFS_ROOT=%s TERM=xterm %s -s 0.3'",
-				 session, session, rt, sysroot, npu_top());
+	snprintf(dev, sizeof(dev), "npu@%ld", (long)w);
+	snprintf(pidline, sizeof(pidline), "%-8ld npu-run", (long)w);
+	tmux_start("c80", 80, 24, "TERM=xterm-256color");
+	tmux_start("c200", 200, 50, "TERM=xterm-256color");
+	tmux_start("mono", 80, 24, "TERM=xterm-256color NO_COLOR=1");
+	tmux_start("dumb", 80, 24, "TERM=dumb");
 
-	ck_assert_msg(r.status == 0, "tmux: %s", r.err);
-	tu_run_free(&r);
-	for (int i = 0; i < 50; i++) {
-		struct tu_run c = tu_run("tmux -L %s capture-pane -p -t %s", session, session);
+	for (int k = 0; k < 2; k++) {
+		const char *session = k ? "c200" : "c80";
 
+		/* the graphs have a few samples once a bar of the busy graph is up */
+		screen = tmux_screen(session, false, dev, "(npu0)", "queue ", pidline, "▁", NULL);
+		assert_fits(screen, k ? 200 : 80);
+		ck_assert_msg(strstr(screen, "npu-top - "), "no header:\n%s", screen);
+		ck_assert_msg(strstr(screen, "PID") && strstr(screen, "DEVICE"), "%s", screen);
+		ck_assert_msg(strstr(screen, pidline), "process %ld missing:\n%s", (long)w, screen);
+		for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++)
+			ck_assert_msg(strstr(screen, figures[i]), "%s missing at %s:\n%s",
+				      figures[i], session, screen);
+		/* a graph line for each metric, with block glyphs in it */
+		ck_assert_msg(strstr(screen, "  busy ") && strstr(screen, "  clock ") &&
+			      strstr(screen, "  power ") && strstr(screen, "  temp "), "%s", screen);
+		ck_assert_msg(strstr(screen, "▁") || strstr(screen, "█"), "no graph:\n%s", screen);
 		free(screen);
-		screen = c.out;
-		free(c.err);
-		if (strstr(screen, "npu-run") && strstr(screen, "npu0") &&
-		    strstr(screen, "simple_ondemand"))
-			break;
-		usleep(100000);
 	}
-	struct tu_run q = tu_run("tmux -L %s send-keys -t %s q", session, session);
+	/* colour where the terminal has it: SGR colour codes; none with NO_COLOR */
+	screen = tmux_screen("c80", true, "\033[36m", NULL);
+	ck_assert_msg(has_colour(screen), "no colour:\n%s", screen);
+	free(screen);
+	screen = tmux_screen("mono", true, dev, "queue ", NULL);
+	ck_assert_msg(strstr(screen, dev) && !has_colour(screen), "colour with NO_COLOR:\n%s",
+		      screen);
+	free(screen);
+	/* braille graphs, then the help screen with every key */
+	tmux_keys("c80", "g");
+	screen = tmux_screen("c80", false, "⣀", NULL);
+	ck_assert_msg(strstr(screen, "⣀") || strstr(screen, "⣿"), "no braille:\n%s", screen);
+	free(screen);
+	tmux_keys("c80", "?");
+	screen = tmux_screen("c80", false, "npu-top keys", NULL);
+	static const char *const keys[] = { "q Q ", "h ? ", "e ", "p ", "m ", "j ", "n ", "r ",
+					    "f ", "i ", "g ", "c ", "+ - " };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char want[16];
 
-	tu_run_free(&q);
-	usleep(300000);
-	struct tu_run k = tu_run("tmux -L %s kill-server", session);
+		snprintf(want, sizeof(want), "\n  %s", keys[i]);
+		ck_assert_msg(strstr(screen, want), "help lacks '%s':\n%s", keys[i], screen);
+	}
+	assert_fits(screen, 80);
+	free(screen);
+	/* a dumb terminal: plain frames, ASCII graphs, the same figures */
+	screen = tmux_screen("dumb", false, dev, "temp 35.0 C", pidline, NULL);
+	ck_assert_msg(strstr(screen, dev) && strstr(screen, pidline), "dumb:\n%s", screen);
+	ck_assert_msg(!strstr(screen, "▁") && !strstr(screen, "█"), "UTF-8 on dumb:\n%s", screen);
+	free(screen);
 
+	tmux_keys("c80", "q");
+	struct tu_run k = tu_run("tmux -L %s kill-server", tmux_server());
 	tu_run_free(&k);
 	stop_worker(w);
-	ck_assert_msg(strstr(screen, "npu-top - "), "no header:\n%s", screen);
-	ck_assert_msg(strstr(screen, "DEVICE") && strstr(screen, "PID"), "no tables:\n%s", screen);
-	ck_assert_msg(strstr(screen, "npu0"), "device missing:\n%s", screen);
-	ck_assert_msg(strstr(screen, "in-process"), "source missing:\n%s", screen);
-	ck_assert_msg(strstr(screen, "simple_ondemand"), "governor missing:\n%s", screen);
-	char pidline[64];
-
-	snprintf(pidline, sizeof(pidline), "%-8ld npu-run", (long)w);
-	ck_assert_msg(strstr(screen, pidline), "process %ld missing:\n%s", (long)w, screen);
-	free(screen);
 }
 END_TEST
 
@@ -279,7 +411,7 @@ START_TEST(kernel_device_from_sysfs)
 	r = tu_run("%s -J -s 0.05", npu_top());
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	ck_assert_msg(strstr(r.out, "{\"id\":\"edge-npu.0\",\"kind\":\"npu\",\"source\":\"kernel\","
-				    "\"driver\":\"edge_npu\",\"pid\":0,\"engines\":2,"), "%s", r.out);
+				    "\"driver\":\"edge_npu\",\"node\":\"\",\"pid\":0,\"engines\":2,"), "%s", r.out);
 	ck_assert_msg(strstr(r.out, "\"cur_freq_hz\":400000000,\"min_freq_hz\":200000000,"
 				    "\"max_freq_hz\":1000000000,\"governor\":\"simple_ondemand\","
 				    "\"power_state\":\"off\""), "%s", r.out);

@@ -104,6 +104,7 @@ struct npu_sim {
 	bool powered;
 	uint64_t last_job_end_ns;
 	atomic_uint queued;      /* telemetry: jobs submitted and not yet finished */
+	uint64_t queue_ns, queue_since_ns; /* telemetry: the integral of queued; elock */
 	atomic_uint_fast64_t weight_bytes; /* telemetry: NPU-layout weights held */
 
 	pthread_mutex_t run_lock; /* run(), prepare/release_weight */
@@ -213,11 +214,20 @@ static void job_free(struct npu_job *j)
 	free(j);
 }
 
+/* Adds the time since the last change of the queue, at its depth then; elock held. */
+static void queue_account(struct npu_sim *d, uint64_t now)
+{
+	uint64_t dt = now > d->queue_since_ns ? now - d->queue_since_ns : 0;
+
+	d->queue_ns += (uint64_t)atomic_load(&d->queued) * dt;
+	d->queue_since_ns = now;
+}
+
 /*
  * The engine's view for npu-top (hal/telemetry.h): a few stores into shared memory after each
  * job, so that another process sees the device without stopping it. Called with elock held.
  */
-static void publish_engine(struct npu_sim *d, uint64_t now)
+static void publish_engine(struct npu_sim *d)
 {
 	unsigned int queued = atomic_load(&d->queued);
 	struct hal_telem_engine e = {
@@ -231,11 +241,13 @@ static void publish_engine(struct npu_sim *d, uint64_t now)
 		.min_freq_hz = d->sysfs.min_hz,
 		.max_freq_hz = d->sysfs.max_hz,
 		.mem_bytes = atomic_load(&d->weight_bytes),
-		.last_job_ns = now,
+		.last_job_ns = d->last_job_end_ns,
 		.power = !d->powered ? HAL_TELEM_POWER_OFF
 			 : queued    ? HAL_TELEM_POWER_ACTIVE
 				     : HAL_TELEM_POWER_IDLE,
 		.queue_depth = queued,
+		.queue_ns = d->queue_ns,
+		.temp_mc = npu_dev_read(d->dev, NPU_REG_TEMP_MC),
 		.governor = npu_governor_name(d->sysfs.gov),
 	};
 
@@ -261,9 +273,10 @@ static void retire(struct npu_sim *d, struct npu_job *j)
 	d->busy_since_ns = t;
 	d->engine_busy_ns += busy;
 	npu_sysfs_job_done(&d->sysfs, busy, &d->total, t, false);
-	atomic_fetch_sub(&d->queued, 1);
 	d->last_job_end_ns = t;
-	publish_engine(d, t);
+	queue_account(d, t);
+	atomic_fetch_sub(&d->queued, 1);
+	publish_engine(d);
 	pthread_mutex_unlock(&d->elock);
 	fence_signal(f);
 	job_free(j);
@@ -315,7 +328,7 @@ static void prepare_device(struct npu_sim *d, uint64_t now)
 		npu_dev_write(d->dev, NPU_REG_POWER, 1);
 		d->powered = true;
 		pthread_cond_broadcast(&d->rcond); /* the runtime-PM thread watches again */
-		publish_engine(d, now);
+		publish_engine(d);
 	}
 	if (opp != d->opp) {
 		npu_dev_write(d->dev, NPU_REG_CLOCK, opp);
@@ -324,7 +337,9 @@ static void prepare_device(struct npu_sim *d, uint64_t now)
 	}
 	if (!atomic_load(&d->queued))
 		d->busy_since_ns = now;
+	queue_account(d, now);
 	atomic_fetch_add(&d->queued, 1);
+	publish_engine(d); /* a reader sees the job waiting or running, not only 0 */
 }
 
 /* Builds a job: private copies of the stream and the buffer table. */
@@ -424,7 +439,7 @@ static bool autosuspend_due(struct npu_sim *d, uint64_t now, uint64_t *due)
 		return false;
 	npu_dev_write(d->dev, NPU_REG_POWER, 0);
 	d->powered = false;
-	publish_engine(d, now);
+	publish_engine(d);
 	return true;
 }
 
@@ -831,7 +846,7 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 
 	hal_telem_attach(&d->base, HAL_TELEM_KIND_NPU, node ? node + 1 : NULL);
 	pthread_mutex_lock(&d->elock);
-	publish_engine(d, 0);
+	publish_engine(d);
 	pthread_mutex_unlock(&d->elock);
 	*out_dev = &d->base;
 	return HAL_OK;

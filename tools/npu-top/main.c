@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "view.h"
 
@@ -33,18 +34,23 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: npu-top [-J | -l [-n N]] [-s SECONDS] [-d DEVICE]\n"
+		"usage: npu-top [-J | -l [-n N]] [-s SECONDS] [-d DEVICE] [-m]\n"
 		"Shows edge-npu devices (kernel driver and in-process NPUs, plus the CPU/GPU\n"
 		"backends of programs using the stack) and the processes using them.\n\n"
 		"  -s, --interval S  sampling interval in seconds (default 1; 0.05 .. 3600)\n"
-		"  -d, --device D    only devices whose id contains D (edge-npu.0, npu0, cpu)\n"
+		"  -d, --device D    only devices whose id or node contains D (edge-npu.0,\n"
+		"                    npu@1234, npu0, cpu)\n"
+		"  -m, --mono        no colour (also with NO_COLOR set, or TERM=dumb)\n"
 		"  -J, --json        one JSON snapshot (two samples S apart) on stdout, then exit\n"
 		"  -l, --json-lines  a JSON snapshot per interval, one per line\n"
 		"  -n, --count N     with -l: stop after N lines\n"
 		"  -h, --help        this help\n"
 		"      --version     the version\n\n"
-		"Keys: q quit, e/p/m/j/n sort by engine%%/pid/memory/jobs/name, r reverse,\n"
-		"f cycle a device filter, i hide idle processes, +/- interval.\n"
+		"Keys: q quit, h or ? help (every key), e/p/m/j/n sort by engine%%/pid/memory/\n"
+		"jobs/name, r reverse, f cycle a device filter, i hide idle processes, g graphs\n"
+		"(blocks, braille, off), c colour, +/- interval.\n"
+		"An in-process NPU is npu@PID, its owner's pid (its devfreq directory npuN is\n"
+		"shown beside it: N is the next free number when the process started).\n"
 		"Busy %% is delta busy time over delta wall time, clamped to 100 (per engine).\n"
 		"In-process devices are found in $XDG_RUNTIME_DIR/edge-npu and /tmp/edge-npu-UID,\n"
 		"or only in $ENPU_SYSFS_DIR when it is set. Power is modeled: the engine's energy\n"
@@ -67,6 +73,9 @@ static int parse_option(int c, const char *arg, struct mode *m)
 		return -1;
 	case 'd':
 		opt.dev_filter = arg;
+		return -1;
+	case 'm':
+		opt.mono = true;
 		return -1;
 	case 'J':
 		m->json = true;
@@ -99,6 +108,7 @@ static int parse_args(int argc, char **argv, struct mode *m)
 	static const struct option longopts[] = {
 		{ "interval", required_argument, NULL, 's' },
 		{ "device", required_argument, NULL, 'd' },
+		{ "mono", no_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "json-lines", no_argument, NULL, 'l' },
 		{ "count", required_argument, NULL, 'n' },
@@ -108,7 +118,7 @@ static int parse_args(int argc, char **argv, struct mode *m)
 	};
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "s:d:Jln:h", longopts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "s:d:mJln:h", longopts, NULL)) != -1)
 		if ((r = parse_option(c, optarg, m)) >= 0)
 			return r;
 	if (optind < argc) {
@@ -128,6 +138,10 @@ int main(int argc, char **argv)
 		return r;
 	if (sysfs_root)
 		opt.sysfs = sysfs_root;
+	/* https://no-color.org: set and not empty; a dumb terminal has no colours to ask for */
+	const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+	if ((nc && nc[0]) || (term && !strcmp(term, "dumb")))
+		opt.mono = true;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);

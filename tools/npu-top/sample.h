@@ -27,7 +27,13 @@
 #define MAX_CLIENTS 256
 
 struct dev {
-	char id[40];          /* "edge-npu.0", "npu0", "cpu", "gpu" */
+	/*
+	 * "edge-npu.0" (kernel), "npu@1234" (the in-process NPU of process 1234: the name stays
+	 * the device's while the process lives, where npuN is reused by the next process),
+	 * "cpu", "gpu" (every process's share of its backend)
+	 */
+	char id[40];
+	char node[16];        /* the in-process NPU's devfreq directory: "npu0" ("" otherwise) */
 	char kind[8];         /* npu, cpu, gpu */
 	char source[16];      /* kernel, in-process */
 	char driver[16];      /* edge_npu, npu-sim, or the backend */
@@ -46,7 +52,10 @@ struct dev {
 	char governor[32];
 	char power[16];       /* on, off, active, idle, "" unknown */
 	uint64_t mem_bytes;
-	unsigned int queue;
+	unsigned int queue;   /* jobs waiting or running when sampled */
+	bool has_queue_ns;
+	uint64_t queue_ns;    /* the integral of the queue depth (jobs x ns), for its average */
+	uint32_t temp_mc;     /* die temperature, milli-degrees C; 0: unknown */
 };
 
 struct client {
@@ -79,6 +88,7 @@ struct options {
 	enum sort_key sort;
 	bool reverse;
 	bool hide_idle;
+	bool mono;            /* -m, NO_COLOR, TERM=dumb: no colour, attributes only */
 	const char *sysfs;    /* root of sysfs: $ENPU_SYSFS_ROOT (tests: a fake tree) or /sys */
 	const char *proc;
 };

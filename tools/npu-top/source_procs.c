@@ -5,6 +5,7 @@
  * under the runtime directories of hal/rundir.h.
  */
 #include <ctype.h>
+#include <inttypes.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +101,7 @@ static void read_sim_dev(struct dev *d, const char *dir, const char *name)
 /* The npu<N> directories in dir whose owner is alive. */
 static void scan_devfreq_dir(struct sample *s, const char *dir)
 {
-	char path[HAL_RUNDIR_PATH_MAX + 300];
+	char path[HAL_RUNDIR_PATH_MAX + 300], id[40];
 	DIR *dd = opendir(dir);
 	struct dirent *de;
 
@@ -116,10 +117,11 @@ static void scan_devfreq_dir(struct sample *s, const char *dir)
 		/* a directory outlives its process: only a live owner's is a device */
 		if (!read_u64(path, &pid) || !pid_alive((long)pid))
 			continue;
-		d = add_dev(s, de->d_name);
+		d = add_dev(s, strf(id, sizeof(id), "npu@%" PRIu64, pid));
 		if (!d)
 			break;
 		d->pid = (long)pid;
+		strf(d->node, sizeof(d->node), "%s", de->d_name);
 		read_sim_dev(d, dir, de->d_name);
 	}
 	closedir(dd);
@@ -164,6 +166,9 @@ static void read_slot_engine(struct dev *d, long pid, const struct hal_telem_slo
 	d->cur_hz = sl->cur_freq_hz;
 	d->mem_bytes = sl->mem_bytes;
 	d->queue = sl->queue_depth;
+	d->has_queue_ns = true;
+	d->queue_ns = sl->queue_ns;
+	d->temp_mc = sl->temp_mc;
 	if (!d->governor[0])
 		strf(d->governor, sizeof(d->governor), "%s", sl->governor);
 	strf(d->power, sizeof(d->power), "%s", power_name(sl->power));
@@ -211,13 +216,18 @@ static void add_slot(struct sample *s, const struct hal_telem_proc *p, uint32_t 
 	char id[40];
 	struct dev *d;
 
-	/* a device of its own (npu0), or the process's share of a shared one */
-	strf(id, sizeof(id), "%s", sl->node[0] ? sl->node : sl->name);
+	/* a device of its own (npu@PID, node npu0), or the process's share of a shared one */
+	if (sl->node[0])
+		strf(id, sizeof(id), "%s@%d", sl->name, p->pid);
+	else
+		strf(id, sizeof(id), "%s", sl->name);
 	if (!strcmp(sl->name, "npu-drm"))
 		return; /* the kernel device's work: fdinfo shows the client */
 	d = add_dev(s, id);
 	if (!d)
 		return;
+	if (sl->node[0])
+		strf(d->node, sizeof(d->node), "%s", sl->node);
 	read_slot_dev(d, p->pid, sl);
 	add_slot_client(s, p, k, id);
 }

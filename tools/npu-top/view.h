@@ -18,6 +18,8 @@ struct dev_view {
 	const struct dev *d;
 	double busy_pct, power_mw, jobs_per_s;
 	bool has_busy, has_power, has_jobs_rate;
+	double queue_avg;  /* the average queue depth over the interval */
+	bool has_queue_avg;
 	const char *power; /* power state over the interval */
 };
 

@@ -49,6 +49,7 @@ static void json_dev(FILE *f, const struct dev_view *v)
 	json_key_str(f, "kind", d->kind);
 	json_key_str(f, "source", d->source);
 	json_key_str(f, "driver", d->driver);
+	json_key_str(f, "node", d->node);
 	fprintf(f, ",\"pid\":%ld,\"engines\":%d,\"busy_pct\":", d->pid, d->engines);
 	json_num(f, v->has_busy, v->busy_pct);
 	fprintf(f, ",\"cur_freq_hz\":%" PRIu64 ",\"min_freq_hz\":%" PRIu64
@@ -59,7 +60,9 @@ static void json_dev(FILE *f, const struct dev_view *v)
 	json_num(f, v->has_power, v->power_mw);
 	fputs(",\"energy_uj\":", f);
 	json_num(f, d->has_energy, (double)d->energy_pj / 1e6);
-	fputs(",\"temperature_c\":null,\"jobs\":", f);
+	fputs(",\"temperature_c\":", f);
+	json_num(f, d->temp_mc > 0, d->temp_mc / 1e3);
+	fputs(",\"jobs\":", f);
 	json_u64(f, d->has_jobs, d->jobs);
 	fputs(",\"jobs_failed\":", f);
 	json_u64(f, d->has_jobs, d->jobs_failed);
@@ -70,7 +73,9 @@ static void json_dev(FILE *f, const struct dev_view *v)
 	fputs(",\"cycles\":", f);
 	json_u64(f, d->has_cycles, d->cycles);
 	fprintf(f, ",\"busy_ns\":%" PRIu64 ",\"memory_bytes\":%" PRIu64
-		",\"queue_depth\":%u}", d->busy_ns, d->mem_bytes, d->queue);
+		",\"queue_depth\":%u,\"queue_avg\":", d->busy_ns, d->mem_bytes, d->queue);
+	json_num(f, v->has_queue_avg, v->queue_avg);
+	fputc('}', f);
 }
 
 static void json_client(FILE *f, const struct client_view *v)
@@ -100,7 +105,7 @@ static void print_json(FILE *f, const struct sample *prev, const struct sample *
 	struct timespec rt;
 
 	clock_gettime(CLOCK_REALTIME, &rt);
-	fprintf(f, "{\"version\":1,\"time\":%.3f,\"interval_s\":%.3f,\"devices\":[",
+	fprintf(f, "{\"version\":2,\"time\":%.3f,\"interval_s\":%.3f,\"devices\":[",
 		(double)rt.tv_sec + rt.tv_nsec / 1e9, (double)(cur->t_ns - prev->t_ns) / 1e9);
 	for (int i = 0; i < nd; i++) {
 		fputs(i ? "," : "", f);

@@ -19,9 +19,10 @@ static double clamp_pct(double v, double max)
 	return v < 0 ? 0 : v > max ? max : v;
 }
 
-static bool dev_matches(const char *id)
+static bool dev_matches(const char *id, const char *node)
 {
-	return !opt.dev_filter || strstr(id, opt.dev_filter);
+	return !opt.dev_filter || strstr(id, opt.dev_filter) ||
+	       (node && node[0] && strstr(node, opt.dev_filter));
 }
 
 /* busy %: the driver's busy time, else (modeled occupancy) its cycles at the current clock */
@@ -64,6 +65,11 @@ static void dev_rates(struct dev_view *v, const struct dev *p, double dt)
 		v->has_jobs_rate = true;
 		v->jobs_per_s = delta(p->jobs, d->jobs) / dt * 1e9;
 	}
+	/* as iostat's average queue size: the time jobs spent queued over the interval */
+	if (d->has_queue_ns && p->has_queue_ns) {
+		v->has_queue_avg = true;
+		v->queue_avg = delta(p->queue_ns, d->queue_ns) / dt;
+	}
 	/*
 	 * An in-process engine is idle between two synchronous jobs most of the instants
 	 * one could sample it at: over the interval, it was active if any job completed.
@@ -81,7 +87,7 @@ int make_dev_views(const struct sample *prev, const struct sample *cur, struct d
 		const struct dev *d = &cur->devs[i], *p = find_dev(prev, d->id);
 		struct dev_view *v = &out[n];
 
-		if (!dev_matches(d->id))
+		if (!dev_matches(d->id, d->node))
 			continue;
 		memset(v, 0, sizeof(*v));
 		v->d = d;
@@ -153,7 +159,9 @@ int make_client_views(const struct sample *prev, const struct sample *cur,
 		const struct client *c = &cur->clients[i], *p = find_client(prev, c->key);
 		struct client_view *v = &out[n];
 
-		if (!dev_matches(c->dev))
+		const struct dev *cd = find_dev(cur, c->dev);
+
+		if (!dev_matches(c->dev, cd ? cd->node : NULL))
 			continue;
 		memset(v, 0, sizeof(*v));
 		v->c = c;

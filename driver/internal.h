@@ -198,6 +198,16 @@ enpu_status drv_trace_close(enpu_context *ctx, struct enpu_trace *t);
 void drv_trace_begin_run(struct enpu_trace *t, const struct sched_graph *g);
 /* Before g is freed: its address may come back for another graph. t may be NULL. */
 void drv_trace_forget_graph(struct enpu_trace *t, const struct sched_graph *g);
+/*
+ * A slice on the calling thread's track (a prefill, a decode step, a generated token) from
+ * t0_ns to t1_ns (hal_now_ns), in category cat, with args the body of its JSON args object
+ * ("\"n_tokens\":1", or NULL). Written when called: call it when the span ends, inner spans
+ * first, so that the file's slices end in order.
+ */
+void drv_trace_span(struct enpu_trace *t, const char *name, const char *cat, uint64_t t0_ns,
+		    uint64_t t1_ns, const char *args);
+/* The end of a graph run: a sample of every device's clock counter at now_ns. */
+void drv_trace_step_end(struct enpu_trace *t, uint64_t now_ns);
 /* The executor's observer (user: the trace). */
 void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op_record *r);
 

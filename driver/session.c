@@ -366,6 +366,15 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 				    "evaluating tokens %u..%u: %s", s->n_past, s->n_past + n - 1,
 				    err);
 	slot->runs++;
+	if (s->trace) {
+		char args[96];
+		const uint64_t t1 = hal_now_ns();
+
+		snprintf(args, sizeof(args), "\"n_past\":%u,\"n_tokens\":%u,\"ops\":%u", s->n_past,
+			 n, g->n_nodes);
+		drv_trace_span(s->trace, n == 1 ? "decode step" : "prefill", "step", t0, t1, args);
+		drv_trace_step_end(s->trace, t1);
+	}
 	memcpy(s->history + s->n_past, tokens, sizeof(*tokens) * n);
 	s->n_past += n;
 	memcpy(s->logits, g->logits->data, sizeof(float) * s->model->sm.hp.n_vocab);
@@ -709,9 +718,20 @@ static enpu_status generate_tokens(enpu_session *s, uint32_t n_predict,
 	enpu_status rc = ENPU_OK;
 
 	while (more && !rc) {
+		const uint64_t t0 = hal_now_ns();
+		const uint32_t k = st->n_generated;
+
 		rc = drv_generate_step(s, sampler, &rng, n_predict, on_token, user, st, &more);
 		if (!rc && more)
 			rc = drv_eval_pending(s);
+		if (s->trace && !rc && st->n_generated > k) {
+			/* the token's sampling, its delivery and the decode step that evaluates it */
+			char name[32], args[64];
+
+			snprintf(name, sizeof(name), "token %u", k);
+			snprintf(args, sizeof(args), "\"token\":%d,\"index\":%u", (int)s->pending, k);
+			drv_trace_span(s->trace, name, "token", t0, hal_now_ns(), args);
+		}
 	}
 	return rc;
 }

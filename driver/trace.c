@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * trace.c - a session's ops as a Chrome Trace Event file (JSON object format), for
+ * trace.c - a session's work as a Chrome Trace Event file (JSON object format), for
  * ui.perfetto.dev and chrome://tracing.
  *
- * One process ("edge-npu"), one thread per device queue (tid = device index + 1), an "X"
- * slice per op, a flow ("s" then "f" bound to the enclosing slice) per data dependency
- * between ops on different devices, and per-device counters: the clock a device reports and
- * its modeled power (the op's modeled energy over its modeled time, held for the op's host
- * slice). Events are streamed to the file as ops complete (stdio buffers them), so a long
- * trace costs no memory; the closing bracket is written at stop.
+ * The process's real pid; a track per thread by its real thread id: the session's caller,
+ * with a slice per prefill and per decode step (the graph run of its tokens) and, under
+ * enpu_generate, a slice per generated token around its sampling and its decode step; and
+ * each device queue's worker, with an "X" slice per op. A flow ("s" then "f" bound to the
+ * enclosing slice) per data dependency between ops on different devices. Counters per device:
+ * its clock, sampled at every op where it changes and at the end of every step (so the track
+ * has a value per step however steady the clock), and its modeled power (the op's modeled
+ * energy over its modeled time, held for the op's host slice). Events are streamed to the file
+ * as ops complete (stdio buffers them), so a long trace costs no memory; the closing bracket
+ * is written at stop.
+ *
+ * Ordering, which tests/trace_check.py verifies: on each thread's track a slice is written
+ * when it ends, so the ends are monotonic in file order and slices nest (a step inside its
+ * token, an op inside the step that ran it); a counter's samples are monotonic in time.
  */
 #include "internal.h"
 #include "hal/json.h"
@@ -18,8 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#define TRACE_PID 1
+#define TRACE_MAX_THREADS 64
 
 /* The data dependencies of one graph and when each of its nodes started in the current run. */
 struct trace_graph {
@@ -32,12 +42,15 @@ struct trace_graph {
 struct enpu_trace {
 	FILE *f;
 	char *path;
+	int pid;
 	uint64_t t0_ns;
 	uint64_t n_events;
 	uint64_t next_flow;
 	struct hal_device *const *devs;
 	uint32_t n_devs;
-	bool named[ENPU_MAX_DEVICES];      /* thread_name emitted */
+	long tids[TRACE_MAX_THREADS];      /* threads whose track is named */
+	uint32_t n_tids;
+	long dev_tid[ENPU_MAX_DEVICES];    /* the worker thread each device's ops ran on */
 	uint64_t freq_hz[ENPU_MAX_DEVICES]; /* last frequency counter value emitted */
 	struct trace_graph cache[2];       /* a session keeps two graphs: decode and prefill */
 	uint32_t evict;
@@ -58,17 +71,30 @@ static FILE *ev(struct enpu_trace *t)
 	return t->f;
 }
 
-static void name_track(struct enpu_trace *t, uint32_t dev)
+/* The caller's kernel thread id: the tid viewers match with perf, top -H and gdb. */
+static long this_tid(void)
 {
-	if (dev >= ENPU_MAX_DEVICES || t->named[dev])
-		return;
-	t->named[dev] = true;
-	fprintf(ev(t), "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%u,"
-		"\"args\":{\"name\":\"", TRACE_PID, dev + 1);
-	hal_json_escape(t->f, t->devs[dev]->name, false);
-	fputs(" queue\"}}", t->f);
-	fprintf(ev(t), "{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%d,\"tid\":%u,"
-		"\"args\":{\"sort_index\":%u}}", TRACE_PID, dev + 1, dev);
+	return (long)syscall(SYS_gettid);
+}
+
+/*
+ * Names the track of thread tid once: what ran there ("npu queue", "session") and where it
+ * sorts (the session first, then the devices in order).
+ */
+static void name_thread(struct enpu_trace *t, long tid, const char *name, const char *suffix,
+			uint32_t sort)
+{
+	for (uint32_t i = 0; i < t->n_tids; i++)
+		if (t->tids[i] == tid)
+			return;
+	if (t->n_tids < TRACE_MAX_THREADS)
+		t->tids[t->n_tids++] = tid;
+	fprintf(ev(t), "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%ld,"
+		"\"args\":{\"name\":\"", t->pid, tid);
+	hal_json_escape(t->f, name, false);
+	fprintf(t->f, "%s\"}}", suffix);
+	fprintf(ev(t), "{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%d,\"tid\":%ld,"
+		"\"args\":{\"sort_index\":%u}}", t->pid, tid, sort);
 }
 
 enpu_status drv_trace_open(enpu_context *ctx, const char *path, struct enpu_trace **out)
@@ -89,10 +115,13 @@ enpu_status drv_trace_open(enpu_context *ctx, const char *path, struct enpu_trac
 	}
 	t->devs = ctx->devices;
 	t->n_devs = ctx->n_devices;
+	t->pid = (int)getpid();
 	t->t0_ns = hal_now_ns();
 	fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", t->f);
-	fprintf(ev(t), "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,"
-		"\"args\":{\"name\":\"edge-npu\"}}", TRACE_PID);
+	fprintf(ev(t), "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
+		"\"args\":{\"name\":\"edge-npu (", t->pid, t->pid);
+	hal_json_escape(t->f, program_invocation_short_name, false);
+	fputs(")\"}}", t->f);
 	*out = t;
 	return ENPU_OK;
 }
@@ -162,21 +191,54 @@ void drv_trace_begin_run(struct enpu_trace *t, const struct sched_graph *g)
 		t->nomem = true; /* slices and counters still; stop reports the missing flows */
 }
 
+/* Device dev's clock counter at ts (µs): the last clock its ops reported. */
+static void freq_counter(struct enpu_trace *t, uint32_t dev, double ts)
+{
+	fputs("{\"name\":\"", ev(t));
+	hal_json_escape(t->f, t->devs[dev]->name, false);
+	fprintf(t->f, " frequency\",\"ph\":\"C\",\"pid\":%d,\"ts\":%.3f,\"args\":{\"MHz\":%.1f}}",
+		t->pid, ts, (double)t->freq_hz[dev] / 1e6);
+}
+
+void drv_trace_span(struct enpu_trace *t, const char *name, const char *cat, uint64_t t0_ns,
+		    uint64_t t1_ns, const char *args)
+{
+	const long tid = this_tid();
+	const double ts = us(t, t0_ns), te = us(t, t1_ns);
+
+	name_thread(t, tid, "session", "", 0);
+	fprintf(ev(t), "{\"name\":\"");
+	hal_json_escape(t->f, name, false);
+	fprintf(t->f, "\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%ld,\"ts\":%.3f,"
+		"\"dur\":%.3f,\"args\":{%s}}", cat, t->pid, tid, ts, te - ts, args ? args : "");
+}
+
+void drv_trace_step_end(struct enpu_trace *t, uint64_t now_ns)
+{
+	/* every device that has reported a clock, once a step: the counter is sampled */
+	for (uint32_t d = 0; d < t->n_devs && d < ENPU_MAX_DEVICES; d++)
+		if (t->freq_hz[d])
+			freq_counter(t, d, us(t, now_ns));
+}
+
 void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op_record *r)
 {
 	struct enpu_trace *t = user;
 	const struct sched_node *n = &g->nodes[r->node];
 	const struct hal_tensor *dst = n->op.dst;
-	const uint32_t tid = r->device + 1;
+	/* the observer runs on the queue thread that ran the op (sched/graph.h) */
+	const long tid = this_tid();
 	const double ts = us(t, r->t_start_ns), te = us(t, r->t_end_ns);
 	FILE *f;
 
-	name_track(t, r->device);
+	name_thread(t, tid, t->devs[r->device]->name, " queue", r->device + 1);
+	if (r->device < ENPU_MAX_DEVICES)
+		t->dev_tid[r->device] = tid;
 	f = ev(t);
 	fprintf(f, "{\"name\":\"%s ", hal_op_name(n->op.kind));
 	hal_json_escape(f, dst->name, false);
-	fprintf(f, "\",\"cat\":\"op\",\"ph\":\"X\",\"pid\":%d,\"tid\":%u,\"ts\":%.3f,"
-		"\"dur\":%.3f,\"args\":{\"node\":%u,\"shape\":[%u,%u],\"device\":\"", TRACE_PID, tid,
+	fprintf(f, "\",\"cat\":\"op\",\"ph\":\"X\",\"pid\":%d,\"tid\":%ld,\"ts\":%.3f,"
+		"\"dur\":%.3f,\"args\":{\"node\":%u,\"shape\":[%u,%u],\"device\":\"", t->pid, tid,
 		ts, te - ts, r->node, dst->ne[0], dst->ne[1]);
 	hal_json_escape(f, t->devs[r->device]->name, false);
 	fprintf(f, "\",\"layer\":%d,\"n_tokens\":%u", n->layer, g->n_tokens);
@@ -191,14 +253,15 @@ void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op
 		t->cur->t_start[r->node] = r->t_start_ns;
 		for (uint32_t e = c->pred_off[r->node]; e < c->pred_off[r->node + 1]; e++) {
 			const uint32_t a = c->pred[e], da = g->nodes[a].device;
-			if (da == r->device)
+			/* the producer's track: the thread its device's ops ran on */
+			if (da == r->device || da >= ENPU_MAX_DEVICES || !t->dev_tid[da])
 				continue;
 			const uint64_t id = ++t->next_flow;
 			fprintf(ev(t), "{\"name\":\"dep\",\"cat\":\"dep\",\"ph\":\"s\",\"id\":%" PRIu64
-				",\"pid\":%d,\"tid\":%u,\"ts\":%.3f}", id, TRACE_PID, da + 1,
+				",\"pid\":%d,\"tid\":%ld,\"ts\":%.3f}", id, t->pid, t->dev_tid[da],
 				us(t, c->t_start[a]));
 			fprintf(ev(t), "{\"name\":\"dep\",\"cat\":\"dep\",\"ph\":\"f\",\"bp\":\"e\","
-				"\"id\":%" PRIu64 ",\"pid\":%d,\"tid\":%u,\"ts\":%.3f}", id, TRACE_PID,
+				"\"id\":%" PRIu64 ",\"pid\":%d,\"tid\":%ld,\"ts\":%.3f}", id, t->pid,
 				tid, ts);
 		}
 	}
@@ -207,10 +270,7 @@ void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op
 	const char *dn = t->devs[r->device]->name;
 	if (r->cur_freq_hz && r->device < ENPU_MAX_DEVICES && r->cur_freq_hz != t->freq_hz[r->device]) {
 		t->freq_hz[r->device] = r->cur_freq_hz;
-		fprintf(ev(t), "{\"name\":\"");
-		hal_json_escape(f, dn, false);
-		fprintf(f, " frequency\",\"ph\":\"C\",\"pid\":%d,\"ts\":%.3f,\"args\":{\"MHz\":%.1f}}",
-			TRACE_PID, ts, (double)r->cur_freq_hz / 1e6);
+		freq_counter(t, r->device, ts);
 	}
 	if (r->modeled_ns) {
 		/* pJ / ns = mW */
@@ -219,7 +279,7 @@ void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op
 			fprintf(ev(t), "{\"name\":\"");
 			hal_json_escape(f, dn, false);
 			fprintf(f, " modeled power\",\"ph\":\"C\",\"pid\":%d,\"ts\":%.3f,"
-				"\"args\":{\"W\":%.6f}}", TRACE_PID, k ? te : ts, k ? 0.0 : w);
+				"\"args\":{\"W\":%.6f}}", t->pid, k ? te : ts, k ? 0.0 : w);
 		}
 	}
 }

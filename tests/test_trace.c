@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "edge_npu.h"
 #include "testutil.h"
@@ -108,8 +109,33 @@ START_TEST(api_npu_trace_is_valid)
 	uint64_t ops = total_ops(&l, devices, sizeof(devices));
 	ck_assert_int_eq(enpu_session_eval(l.sess, prompt + 3, 1), ENPU_OK);
 	ck_assert_msg(strstr(devices, "npu") && strstr(devices, "cpu"), "devices:%s", devices);
-	snprintf(extra, sizeof(extra), "%llu%s", (unsigned long long)ops, devices);
+	/* this process's pid on every event; a step slice per run: the prefill and two steps */
+	snprintf(extra, sizeof(extra), "--pid=%d --steps=3 --tokens=0 %llu%s", (int)getpid(),
+		 (unsigned long long)ops, devices);
 	ck_assert_int_eq(check_trace(path, extra), 0);
+	/* real thread ids: the steps on this thread, the ops on the queues' live threads */
+	struct tu_run r = tu_run("python3 -c \"import json\n"
+				 "for e in json.load(open('%s'))['traceEvents']:\n"
+				 "    if e['name'] == 'thread_name': print(e['tid'], e['args']['name'])\"",
+				 path);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	char want[64];
+	snprintf(want, sizeof(want), "%d session\n", (int)getpid());
+	ck_assert_msg(strstr(r.out, want), "%s", r.out);
+	int queues = 0;
+	for (char *p = r.out; *p; p = strchr(p, '\n') + 1) {
+		long tid = strtol(p, NULL, 10);
+		char task[64];
+
+		if (strstr(p, " queue\n") < strchr(p, '\n') && strstr(p, " queue\n")) {
+			queues++;
+			ck_assert_int_ne(tid, getpid());
+			snprintf(task, sizeof(task), "/proc/self/task/%ld", tid);
+			ck_assert_msg(access(task, F_OK) == 0, "tid %ld is no thread of ours", tid);
+		}
+	}
+	ck_assert_int_eq(queues, 2);
+	tu_run_free(&r);
 
 	size_t len;
 	char *text = tu_read_file(path, &len);
@@ -182,6 +208,23 @@ START_TEST(checker_rejects_malformed)
 		"\"tid\":1,\"ts\":1,\"dur\":2,\"args\":{\"shape\":[1,1],\"device\":\"cpu\","
 		"\"layer\":0}},{\"name\":\"d\",\"ph\":\"s\",\"id\":1,\"pid\":1,\"tid\":1,"
 		"\"ts\":1}]}", /* flow without a finish */
+		"{\"traceEvents\":[{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,"
+		"\"args\":{\"name\":\"session\"}},{\"name\":\"a\",\"cat\":\"step\",\"ph\":\"X\","
+		"\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":5},{\"name\":\"b\",\"cat\":\"token\","
+		"\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":3,\"dur\":5}]}", /* overlap, no nesting */
+		"{\"traceEvents\":[{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,"
+		"\"args\":{\"name\":\"session\"}},{\"name\":\"a\",\"cat\":\"step\",\"ph\":\"X\","
+		"\"pid\":1,\"tid\":1,\"ts\":10,\"dur\":5},{\"name\":\"b\",\"cat\":\"step\","
+		"\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":2}]}", /* ends out of order */
+		"{\"traceEvents\":[{\"name\":\"f\",\"ph\":\"C\",\"pid\":1,\"ts\":5,"
+		"\"args\":{\"MHz\":1}},{\"name\":\"f\",\"ph\":\"C\",\"pid\":1,\"ts\":4,"
+		"\"args\":{\"MHz\":2}}]}", /* a counter going back in time */
+		"{\"traceEvents\":[{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,"
+		"\"args\":{\"name\":\"session\"}},{\"name\":\"thread_name\",\"ph\":\"M\","
+		"\"pid\":1,\"tid\":2,\"args\":{\"name\":\"cpu queue\"}},{\"name\":\"op\","
+		"\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":20,\"dur\":2,\"args\":{\"shape\":[1,1],"
+		"\"device\":\"cpu\",\"layer\":0}},{\"name\":\"s\",\"cat\":\"step\",\"ph\":\"X\","
+		"\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":5}]}", /* an op outside every step */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *p = tmp_json();
@@ -200,7 +243,8 @@ START_TEST(npu_run_trace)
 		 "--trace %s </dev/null >/dev/null 2>&1", getenv("NPU_RUN"), model_path(), out);
 	int st = system(cmd);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "npu-run --trace: status %d", st);
-	ck_assert_int_eq(check_trace(out, "- cpu npu"), 0);
+	/* a slice per generated token, each around the decode step that evaluates it */
+	ck_assert_int_eq(check_trace(out, "--tokens=3 - cpu npu"), 0);
 	snprintf(cmd, sizeof(cmd), "%s --help | grep -q -- '--trace FILE'", getenv("NPU_RUN"));
 	ck_assert_int_eq(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "%s -m %s -n 1 --no-progress --trace /nonexistent-dir/t.json "

@@ -10,7 +10,7 @@ _enpu_devices()
 
 _npu_run()
 {
-	local cur prev
+	local cur prev words cword
 	_init_completion || return
 	case $prev in
 	-m | --model) _filedir gguf; return ;;
@@ -31,7 +31,7 @@ _npu_run()
 
 _npu_mkmodel()
 {
-	local cur prev
+	local cur prev words cword
 	_init_completion || return
 	case $prev in
 	-o | --output) _filedir gguf; return ;;
@@ -80,13 +80,19 @@ _npu_bench()
 
 _npu_top()
 {
-	local cur prev
+	local cur prev words cword
 	_init_completion || return
 	case $prev in
-	-s | --interval | -d | --device | -n | --count) return ;;
+	-s | --interval | -d | --device | -n | --count | --set) return ;;
 	esac
+	if [[ " ${words[*]} " == *" --set "* ]]; then
+		COMPREPLY=($(compgen -W "governor= min_freq= max_freq= userspace/set_freq=" \
+			-- "$cur"))
+		compopt -o nospace
+		return
+	fi
 	COMPREPLY=($(compgen -W "-J --json -l --json-lines -n --count -s --interval -d
-		--device -m --mono -h --help --version" -- "$cur"))
+		--device -m --mono --set -h --help --version" -- "$cur"))
 }
 
 complete -F _npu_run npu-run

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * devfreq.c - reading a device's devfreq attributes (the kernel's /sys/class/devfreq/<dev>/
- * or the in-process NPU's files of the same names and formats), for the power manager.
+ * or the in-process NPU's files of the same names and formats), for the power manager, and
+ * the rule a write to them must pass (hal_devfreq_check), one copy for the device and the
+ * admin's tool.
  */
 #include "hal.h"
 
@@ -96,4 +98,110 @@ enum hal_status hal_devfreq_read(const char *dir, struct hal_devfreq *out, char 
 	    read_attr(dir, "governor", out->governor, sizeof(out->governor), err, err_len))
 		return HAL_ERR_DEVICE;
 	return HAL_OK;
+}
+
+/* The value without the white space around it, into buf; false when it does not fit. */
+static bool trimmed(const char *value, char *buf, size_t len)
+{
+	size_t n;
+
+	while (*value && strchr(" \t\r\n", *value))
+		value++;
+	n = strlen(value);
+	while (n && strchr(" \t\r\n", value[n - 1]))
+		n--;
+	if (n >= len)
+		return false;
+	memcpy(buf, value, n);
+	buf[n] = 0;
+	return true;
+}
+
+/* Whether word is one of the space-separated words of list. */
+static bool in_list(const char *word, const char *list)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; *p;) {
+		size_t k = strcspn(p, " \t\n");
+
+		if (k == n && !strncmp(p, word, n))
+			return true;
+		p += k;
+		p += strspn(p, " \t\n");
+	}
+	return false;
+}
+
+/* The lowest and highest of a list of frequencies; false when it holds none. */
+static bool freq_range(const char *freqs, uint64_t *lo, uint64_t *hi)
+{
+	bool any = false;
+	char *end;
+
+	for (const char *p = freqs; *p; p = end) {
+		p += strspn(p, " \t\n");
+		if (!*p)
+			break;
+		errno = 0;
+		uint64_t v = strtoull(p, &end, 10);
+		if (errno || end == p)
+			return false;
+		*lo = any && *lo < v ? *lo : v;
+		*hi = any && *hi > v ? *hi : v;
+		any = true;
+	}
+	return any;
+}
+
+enum hal_status hal_devfreq_check(const char *knob, const char *value, const char *govs,
+				  const char *freqs, char *err, size_t err_len)
+{
+	const bool bound = !strcmp(knob, "min_freq") || !strcmp(knob, "max_freq");
+	const bool request = !strcmp(knob, "userspace/set_freq") || !strcmp(knob, "set_freq");
+	char v[64], *end;
+	uint64_t hz, lo, hi;
+
+	if (!trimmed(value, v, sizeof(v))) {
+		snprintf(err, err_len, "%s: the value is too long", knob);
+		return HAL_ERR_INVALID;
+	}
+	if (!strcmp(knob, "governor")) {
+		if (v[0] && in_list(v, govs))
+			return HAL_OK;
+		snprintf(err, err_len, "governor: '%.32s' is not one of available_governors (%s)", v,
+			 govs);
+		return HAL_ERR_INVALID;
+	}
+	if (!bound && !request) {
+		snprintf(err, err_len, "%s: not a writable attribute (governor, min_freq, max_freq, "
+			 "userspace/set_freq)", knob);
+		return HAL_ERR_INVALID;
+	}
+	errno = 0;
+	hz = strtoull(v, &end, 10);
+	if (!(v[0] >= '0' && v[0] <= '9') || errno || *end) {
+		snprintf(err, err_len, "%s: '%.32s' is not a frequency in Hz", knob, v);
+		return HAL_ERR_INVALID;
+	}
+	if (!freq_range(freqs, &lo, &hi)) {
+		snprintf(err, err_len, "%s: available_frequencies is empty or malformed", knob);
+		return HAL_ERR_INVALID;
+	}
+	if ((bound && hz == 0) || (hz >= lo && hz <= hi))
+		return HAL_OK;
+	snprintf(err, err_len, "%s: %" PRIu64 " Hz is outside available_frequencies (%" PRIu64
+		 " .. %" PRIu64 "%s)", knob, hz, lo, hi, bound ? ", or 0 for no bound" : "");
+	return HAL_ERR_INVALID;
+}
+
+enum hal_status hal_devfreq_check_dir(const char *dir, const char *knob, const char *value,
+				      char *err, size_t err_len)
+{
+	char govs[256], freqs[512];
+
+	if (read_attr(dir, "available_governors", govs, sizeof(govs), err, err_len) ||
+	    read_attr(dir, "available_frequencies", freqs, sizeof(freqs), err, err_len))
+		return HAL_ERR_DEVICE;
+	return hal_devfreq_check(knob, value, govs, freqs, err, err_len);
 }

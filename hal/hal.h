@@ -218,6 +218,26 @@ struct hal_devfreq {
 enum hal_status hal_devfreq_read(const char *dir, struct hal_devfreq *out, char *err,
 				 size_t err_len);
 
+/*
+ * Whether value (white space around it ignored, as echo's newline) may be written to the
+ * devfreq attribute knob of a device whose available_governors and available_frequencies
+ * files hold govs and freqs (space-separated): the rule the in-process NPU applies to its
+ * files and `npu-top --set` applies before writing, so that a refusal reaches the writer.
+ *   governor                      one of govs;
+ *   min_freq, max_freq            a decimal number of Hz, 0 (no bound, as in the kernel) or
+ *                                 within the lowest .. the highest of freqs (a value between
+ *                                 two OPPs is kept and rounded to them when used);
+ *   userspace/set_freq (set_freq) a decimal number of Hz within that range;
+ *   anything else                 refused: read-only, or no such attribute.
+ * HAL_OK, or HAL_ERR_INVALID with err saying what is wrong ("max_freq: 123 Hz is outside
+ * available_frequencies (200000000 .. 1000000000)").
+ */
+enum hal_status hal_devfreq_check(const char *knob, const char *value, const char *govs,
+				  const char *freqs, char *err, size_t err_len);
+/* The same, with govs and freqs read from dir's files; HAL_ERR_DEVICE when they cannot be. */
+enum hal_status hal_devfreq_check_dir(const char *dir, const char *knob, const char *value,
+				      char *err, size_t err_len);
+
 struct hal_device_vtable {
 	void (*destroy)(struct hal_device *dev);
 	/* Whether the device can run this op with these operand types. */

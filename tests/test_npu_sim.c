@@ -607,6 +607,18 @@ START_TEST(test_sysfs_bogus_values)
 	t = read_text(d, "governor");
 	ck_assert_str_eq(t, "simple_ondemand\n");
 	free(t);
+	/* outside available_frequencies (below the lowest OPP, above the highest): refused */
+	write_text(d, "max_freq", "123\n");
+	ck_assert_uint_eq(job_freq(dev, NULL), 400000000);
+	t = read_text(d, "last_error");
+	ck_assert_msg(strstr(t, "max_freq: 123 Hz is outside available_frequencies"), "%s", t);
+	free(t);
+	write_text(d, "userspace/set_freq", "2000000000\n");
+	ck_assert_uint_eq(job_freq(dev, NULL), 400000000);
+	t = read_text(d, "last_error");
+	ck_assert_msg(strstr(t, "userspace/set_freq: 2000000000 Hz is outside"), "%s", t);
+	free(t);
+	ck_assert_uint_eq(read_u64(d, "max_freq"), 400000000); /* restored */
 	/* negative, trailing junk, empty, absurdly large: none moves the device */
 	write_text(d, "min_freq", "-5\n");
 	write_text(d, "max_freq", "4e8\n");

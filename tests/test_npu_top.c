@@ -379,6 +379,104 @@ START_TEST(screen_in_tmux)
 }
 END_TEST
 
+/* The text of the worker's devfreq file name (npu0 in the private runtime), trimmed. */
+static char *devfreq_file(const char *name)
+{
+	char path[900];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/devfreq/npu0/%s", rt, name);
+	char *t = tu_read_file(path, &len);
+	while (len && (t[len - 1] == '\n' || t[len - 1] == ' '))
+		t[--len] = 0;
+	return t;
+}
+
+/* npu-top --set ARGS: its status, with stderr holding want (NULL: empty) */
+static void set_expect(const char *args, int status, const char *want)
+{
+	struct tu_run r = tu_run("%s --set %s", npu_top(), args);
+
+	ck_assert_msg(r.status == status, "--set %s: status %d: %s", args, r.status, r.err);
+	if (want)
+		ck_assert_msg(strstr(r.err, want), "--set %s: %s", args, r.err);
+	else
+		ck_assert_msg(!r.err[0], "--set %s: %s", args, r.err);
+	tu_run_free(&r);
+}
+
+/*
+ * Admin writes that fail like sysfs: npu-top --set refuses, with an error and exit status 1,
+ * a governor or frequency the device does not have (checked against its
+ * available_governors and available_frequencies), and leaves the file alone; a good value is
+ * written and the device runs by it. A bad value written to the file directly (echo) is
+ * refused by the device: the file is restored and last_error says why.
+ */
+START_TEST(admin_writes_refused_like_sysfs)
+{
+	pid_t w = start_worker();
+	char dev[64], args[256];
+
+	wait_for_device(w);
+	snprintf(dev, sizeof(dev), "npu@%ld", (long)w);
+	snprintf(args, sizeof(args), "%s governor=bogus", dev);
+	set_expect(args, 1, "governor: 'bogus' is not one of available_governors (performance "
+			    "powersave userspace simple_ondemand): Invalid argument");
+	char *t = devfreq_file("governor");
+	ck_assert_str_eq(t, "simple_ondemand");
+	free(t);
+	snprintf(args, sizeof(args), "%s max_freq=123", dev);
+	set_expect(args, 1, "max_freq: 123 Hz is outside available_frequencies (200000000 .. "
+			    "1000000000, or 0 for no bound)");
+	snprintf(args, sizeof(args), "%s max_freq=2000000000", dev);
+	set_expect(args, 1, "max_freq: 2000000000 Hz is outside available_frequencies");
+	set_expect("npu0 userspace/set_freq=fast", 1, "'fast' is not a frequency in Hz");
+	set_expect("npu0 cur_freq=400000000", 1, "cur_freq: not a writable attribute");
+	set_expect("npu0 governor", 2, "'governor' is not KNOB=VALUE");
+	set_expect("npu@1 governor=performance", 1, "--set npu@1: no such device");
+	t = devfreq_file("max_freq");
+	ck_assert_str_eq(t, "1000000000"); /* nothing refused was written */
+	free(t);
+
+	/* accepted, by the device's node name too: the device runs at the cap */
+	set_expect("npu0 max_freq=400000000", 0, NULL);
+	t = devfreq_file("max_freq");
+	ck_assert_str_eq(t, "400000000");
+	free(t);
+	uint64_t hz = 0;
+	for (int i = 0; i < 100; i++) {
+		t = devfreq_file("cur_freq");
+		hz = strtoull(t, NULL, 10);
+		free(t);
+		if (hz && hz <= 400000000)
+			break;
+		usleep(50000);
+	}
+	ck_assert_msg(hz && hz <= 400000000, "cur_freq %llu over the cap", (unsigned long long)hz);
+
+	/* the file written directly: the device refuses it, restores it and says why */
+	char path[900];
+	snprintf(path, sizeof(path), "%s/devfreq/npu0/max_freq", rt);
+	tu_write_file(path, "123\n", 4);
+	for (int i = 0; i < 100; i++) {
+		t = devfreq_file("max_freq");
+		bool restored = !strcmp(t, "400000000");
+		free(t);
+		if (restored)
+			break;
+		usleep(50000);
+	}
+	t = devfreq_file("max_freq");
+	ck_assert_str_eq(t, "400000000");
+	free(t);
+	t = devfreq_file("last_error");
+	ck_assert_msg(strstr(t, "max_freq: 123 Hz is outside available_frequencies") &&
+		      strstr(t, "kept 400000000"), "last_error: %s", t);
+	free(t);
+	stop_worker(w);
+}
+END_TEST
+
 static void put(const char *dir, const char *name, const char *text)
 {
 	char path[1024];
@@ -484,6 +582,7 @@ int main(void)
 	tcase_add_test(tc, json_snapshot_schema_and_growth);
 	tcase_add_test(tc, json_lines_count);
 	tcase_add_test(tc, screen_in_tmux);
+	tcase_add_test(tc, admin_writes_refused_like_sysfs);
 	tcase_add_test(tc, kernel_device_from_sysfs);
 	tcase_add_test(tc, clean_messages_without_device_or_terminal);
 	tcase_add_test(tc, fifos_do_not_block);

@@ -107,16 +107,19 @@ const char *npu_sim_sysfs_path(struct hal_device *dev);
  * Files, in the kernel's devfreq names and units (Hz):
  *   governor               rw  performance | powersave | userspace | simple_ondemand
  *   available_governors    r
- *   min_freq, max_freq     rw  bounds; any value in Hz, the device uses the OPPs within them
- *   userspace/set_freq     rw  the userspace governor's request
+ *   min_freq, max_freq     rw  bounds in Hz within available_frequencies' range (0: none);
+ *                              the device uses the OPPs within them
+ *   userspace/set_freq     rw  the userspace governor's request, in that range
  *   cur_freq, target_freq  r   the operating point of the last job
  *   available_frequencies  r   the OPP table, lowest first, space-separated
  *   trans_stat             r   the kernel's transition table and time in state (ms, wall clock)
  *   stats                  r   the engine's counters, "name value" per line
  *   last_error             r   the last rejected knob write, "" if none
  *   owner, name            r   the leasing pid; "npu-sim"
- * A knob the device cannot parse is ignored (the file is rewritten with the value in force)
- * and the reason goes to last_error and stderr.
+ * A knob that fails hal_devfreq_check (hal.h: what `npu-top --set` checks before it writes, and
+ * the way a refusal reaches the writer: these are plain files, which cannot fail a write) is
+ * ignored, the file rewritten with the value in force, and the reason goes to last_error and
+ * stderr.
  */
 enum npu_governor {
 	NPU_GOV_PERFORMANCE,

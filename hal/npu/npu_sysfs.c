@@ -129,19 +129,39 @@ static void report(struct npu_sysfs *s, const char *fmt, ...)
 
 /* ---- knobs -------------------------------------------------------------------------------- */
 
-static int parse_hz(const char *text, uint64_t *out)
+/* available_frequencies and available_governors, as the files hold them (no newline). */
+static void list_freqs(char *buf, size_t len)
 {
-	char *end;
-	unsigned long long v;
+	size_t n = 0;
 
-	if (!(*text >= '0' && *text <= '9'))
-		return -1;
-	errno = 0;
-	v = strtoull(text, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = v;
-	return 0;
+	buf[0] = 0;
+	for (uint32_t i = 0; i < NPU_NUM_OPPS && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%" PRIu64, i ? " " : "", opp_hz(i));
+}
+
+static void list_govs(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (int g = 0; g < NPU_GOV_COUNT && n < len; g++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", g ? " " : "", gov_names[g]);
+}
+
+/*
+ * Whether the text of knob passes the rule an admin's write must pass (hal_devfreq_check, the
+ * one `npu-top --set` applies before it writes); when not, the reason goes to last_error.
+ */
+static bool knob_ok(struct npu_sysfs *s, const char *knob, const char *text, const char *kept)
+{
+	char govs[128], freqs[256], err[200];
+
+	list_govs(govs, sizeof(govs));
+	list_freqs(freqs, sizeof(freqs));
+	if (hal_devfreq_check(knob, text, govs, freqs, err, sizeof(err)) == HAL_OK)
+		return true;
+	report(s, "%s; kept %s", err, kept);
+	return false;
 }
 
 static void put_hz_knob(struct npu_sysfs *s, const char *name, uint64_t hz)
@@ -152,20 +172,19 @@ static void put_hz_knob(struct npu_sysfs *s, const char *name, uint64_t hz)
 	put_knob(s, name, buf);
 }
 
-/* Reads one frequency knob; an unparsable value is rejected and overwritten. */
+/* Reads one frequency knob; a value the rule refuses is reported and overwritten. */
 static void load_hz(struct npu_sysfs *s, const char *name, uint64_t *val)
 {
-	char buf[64];
-	uint64_t v;
+	char buf[64], kept[32];
 
 	if (!get_knob(s, name, buf, sizeof(buf)))
 		return;
-	if (parse_hz(buf, &v)) {
-		report(s, "%s: '%.32s' is not a frequency in Hz; kept %" PRIu64, name, buf, *val);
+	snprintf(kept, sizeof(kept), "%" PRIu64, *val);
+	if (!knob_ok(s, name, buf, kept)) {
 		put_hz_knob(s, name, *val);
 		return;
 	}
-	*val = v;
+	*val = strtoull(buf, NULL, 10);
 }
 
 static void load_governor(struct npu_sysfs *s)
@@ -180,8 +199,7 @@ static void load_governor(struct npu_sysfs *s)
 			return;
 		}
 	}
-	report(s, "governor: '%.32s' is not one of available_governors; kept %s", buf,
-	       gov_names[s->gov]);
+	knob_ok(s, "governor", buf, gov_names[s->gov]);
 	snprintf(buf, sizeof(buf), "%s\n", gov_names[s->gov]);
 	put_knob(s, "governor", buf);
 }
@@ -421,21 +439,16 @@ static int lease(struct npu_sysfs *s, const char *base)
 static void populate(struct npu_sysfs *s, uint64_t now)
 {
 	char buf[256];
-	size_t n = 0;
 
 	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (ftruncate(s->lockfd, 0) || pwrite(s->lockfd, buf, strlen(buf), 0) < 0)
 		(void)0; /* informational only */
 	put_status(s, "name", "npu-sim\n");
-	for (uint32_t i = 0; i < NPU_NUM_OPPS; i++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%" PRIu64, i ? " " : "",
-				      opp_hz(i));
-	snprintf(buf + n, sizeof(buf) - n, "\n");
+	list_freqs(buf, sizeof(buf) - 1);
+	strcat(buf, "\n");
 	put_status(s, "available_frequencies", buf);
-	n = 0;
-	for (int g = 0; g < NPU_GOV_COUNT; g++)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", g ? " " : "", gov_names[g]);
-	snprintf(buf + n, sizeof(buf) - n, "\n");
+	list_govs(buf, sizeof(buf) - 1);
+	strcat(buf, "\n");
 	put_status(s, "available_governors", buf);
 	put_status(s, "last_error", "\n");
 	if (mkdirat(s->dirfd, "userspace", 0755) && errno != EEXIST)

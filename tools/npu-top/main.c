@@ -23,6 +23,7 @@ volatile sig_atomic_t stop;
 struct mode {
 	bool json, lines;
 	long count;
+	const char *set;      /* --set DEV: the devfreq writes in the arguments */
 };
 
 static void on_signal(int sig)
@@ -35,6 +36,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: npu-top [-J | -l [-n N]] [-s SECONDS] [-d DEVICE] [-m]\n"
+		"       npu-top --set DEVICE KNOB=VALUE...\n"
 		"Shows edge-npu devices (kernel driver and in-process NPUs, plus the CPU/GPU\n"
 		"backends of programs using the stack) and the processes using them.\n\n"
 		"  -s, --interval S  sampling interval in seconds (default 1; 0.05 .. 3600)\n"
@@ -44,6 +46,11 @@ static void usage(FILE *f)
 		"  -J, --json        one JSON snapshot (two samples S apart) on stdout, then exit\n"
 		"  -l, --json-lines  a JSON snapshot per interval, one per line\n"
 		"  -n, --count N     with -l: stop after N lines\n"
+		"      --set DEV KNOB=VALUE...  write devfreq attributes (governor, min_freq,\n"
+		"                    max_freq, userspace/set_freq) of DEV (npu@PID, npuN,\n"
+		"                    edge-npu.N); a refused value is an error (exit 1), as sysfs\n"
+		"                    refuses it, checked against available_governors and\n"
+		"                    available_frequencies for an in-process NPU\n"
 		"  -h, --help        this help\n"
 		"      --version     the version\n\n"
 		"Keys: q quit, h or ? help (every key), e/p/m/j/n sort by engine%%/pid/memory/\n"
@@ -76,6 +83,9 @@ static int parse_option(int c, const char *arg, struct mode *m)
 		return -1;
 	case 'm':
 		opt.mono = true;
+		return -1;
+	case 'S':
+		m->set = arg;
 		return -1;
 	case 'J':
 		m->json = true;
@@ -112,6 +122,7 @@ static int parse_args(int argc, char **argv, struct mode *m)
 		{ "json", no_argument, NULL, 'J' },
 		{ "json-lines", no_argument, NULL, 'l' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "set", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -121,7 +132,7 @@ static int parse_args(int argc, char **argv, struct mode *m)
 	while ((c = getopt_long(argc, argv, "s:d:mJln:h", longopts, NULL)) != -1)
 		if ((r = parse_option(c, optarg, m)) >= 0)
 			return r;
-	if (optind < argc) {
+	if (optind < argc && !m->set) {
 		fprintf(stderr, "npu-top: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
@@ -142,6 +153,8 @@ int main(int argc, char **argv)
 	const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
 	if ((nc && nc[0]) || (term && !strcmp(term, "dumb")))
 		opt.mono = true;
+	if (m.set)
+		return run_set(m.set, argv + optind, argc - optind);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);

@@ -116,6 +116,12 @@ void scan_sim_devfreq(struct sample *s); /* source_procs.c: in-process NPUs */
 void scan_fdinfo(struct sample *s);      /* source_fdinfo.c: DRM clients */
 void scan_shm(struct sample *s);         /* source_procs.c: per-process statistics files */
 
+/*
+ * The devfreq directory of the live in-process NPU id ("npu@PID" or its node "npuN") into out:
+ * 0, or -1 when no live process has it.
+ */
+int find_sim_devfreq(const char *id, char *out, size_t len);
+
 /* ---- reading small files (sysfile.c) ------------------------------------------------------ */
 
 /* snprintf that cuts silently: a path that does not fit names no file, a label is shortened. */

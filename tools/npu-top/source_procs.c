@@ -249,3 +249,35 @@ void scan_shm(struct sample *s)
 		for (uint32_t k = 0; k < procs[i].n_slots; k++)
 			add_slot(s, &procs[i], k);
 }
+
+/* ---- the admin's writes (npu-top --set) -------------------------------------------------- */
+
+int find_sim_devfreq(const char *id, char *out, size_t len)
+{
+	char bases[2][HAL_RUNDIR_PATH_MAX], dir[HAL_RUNDIR_PATH_MAX + 16];
+	char path[HAL_RUNDIR_PATH_MAX + 300];
+	int nb = base_dirs(bases);
+	long want_pid = !strncmp(id, "npu@", 4) ? strtol(id + 4, NULL, 10) : 0;
+
+	for (int b = 0; b < nb; b++) {
+		DIR *dd = opendir(strf(dir, sizeof(dir), "%s/devfreq", bases[b]));
+		struct dirent *de;
+		uint64_t pid;
+
+		while (dd && (de = readdir(dd))) {
+			if (strncmp(de->d_name, "npu", 3) || !isdigit((unsigned char)de->d_name[3]))
+				continue;
+			strf(path, sizeof(path), "%s/%s/owner", dir, de->d_name);
+			if (!read_u64(path, &pid) || !pid_alive((long)pid))
+				continue; /* a dead process's directory is no device */
+			if (want_pid ? (long)pid == want_pid : !strcmp(de->d_name, id)) {
+				strf(out, len, "%s/%s", dir, de->d_name);
+				closedir(dd);
+				return 0;
+			}
+		}
+		if (dd)
+			closedir(dd);
+	}
+	return -1;
+}

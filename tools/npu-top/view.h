@@ -52,4 +52,10 @@ int run_json(bool once, long count);
 /* The live view until q or a signal: 0, or 2 without a usable terminal. */
 int run_curses(void);
 
+/*
+ * --set DEV KNOB=VALUE...: each devfreq write in turn (admin.c); the exit status: 0, 1 at the
+ * first refusal (said on stderr, as the kernel's EINVAL), 2 for a malformed assignment.
+ */
+int run_set(const char *dev, char *const *assignments, int n);
+
 #endif

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * admin.c - `npu-top --set DEV KNOB=VALUE...`: the admin's devfreq writes, refused the way the
+ * kernel's sysfs refuses them, with an error to the writer.
+ *
+ * A kernel device's attribute (/sys/class/devfreq/edge-npu.N/) is written as is: the driver's
+ * EINVAL comes back from write() and is said. An in-process NPU's files are plain files, which
+ * cannot fail a write (the device sees a bad value only later, restores the file and says why
+ * in last_error): so the value is checked first against the device's own
+ * available_governors and available_frequencies, by the rule the device applies
+ * (hal_devfreq_check), and only a value that passes is written, atomically (a rename, which
+ * the device's inotify sees as one write).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hal/hal.h"
+#include "view.h"
+
+/* Writes "value\n" to path in one write(); the errno of the refusal, or 0. */
+static int write_attr(const char *path, const char *value)
+{
+	char buf[128];
+	int fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC), e = 0;
+
+	if (fd < 0)
+		return errno;
+	snprintf(buf, sizeof(buf), "%s\n", value);
+	if (write(fd, buf, strlen(buf)) != (ssize_t)strlen(buf))
+		e = errno ? errno : EIO;
+	if (close(fd) && !e)
+		e = errno;
+	return e;
+}
+
+/* Replaces path with "value\n" through a temporary beside it; the errno, or 0. */
+static int replace_attr(const char *path, const char *value)
+{
+	char tmp[1024];
+	int e;
+
+	strf(tmp, sizeof(tmp), "%s.set-%ld", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return errno;
+	close(fd);
+	e = write_attr(tmp, value);
+	if (!e && rename(tmp, path))
+		e = errno;
+	if (e)
+		unlink(tmp);
+	return e;
+}
+
+/* One KNOB=VALUE on the device in dir: 0, or 1 (said on stderr) when refused. */
+static int set_one(const char *dev, const char *dir, bool kernel, const char *assignment)
+{
+	char knob[64], path[1024], err[300];
+	const char *eq = strchr(assignment, '='), *value = eq ? eq + 1 : NULL;
+
+	if (!eq || eq == assignment || (size_t)(eq - assignment) >= sizeof(knob)) {
+		fprintf(stderr, "npu-top: --set %s: '%s' is not KNOB=VALUE\n", dev, assignment);
+		return 2;
+	}
+	strf(knob, sizeof(knob), "%.*s", (int)(eq - assignment), assignment);
+	if (!strcmp(knob, "set_freq"))
+		strf(knob, sizeof(knob), "userspace/set_freq");
+	if (strstr(knob, "..") || knob[0] == '/') {
+		fprintf(stderr, "npu-top: --set %s: '%s' is no attribute\n", dev, knob);
+		return 1;
+	}
+	strf(path, sizeof(path), "%s/%s", dir, knob);
+	if (!kernel && hal_devfreq_check_dir(dir, knob, value, err, sizeof(err)) != HAL_OK) {
+		fprintf(stderr, "npu-top: %s: %s: %s\n", dev, err, strerror(EINVAL));
+		return 1;
+	}
+	int e = kernel ? write_attr(path, value) : replace_attr(path, value);
+	if (e) {
+		fprintf(stderr, "npu-top: %s: %s: '%s': %s\n", dev, knob, value, strerror(e));
+		return 1;
+	}
+	printf("%s: %s = %s%s\n", dev, knob, value,
+	       kernel ? "" : " (the device applies it at its next job)");
+	return 0;
+}
+
+int run_set(const char *dev, char *const *assignments, int n)
+{
+	char dir[1024];
+	bool kernel = !strncmp(dev, "edge-npu.", 9);
+
+	if (n < 1) {
+		fprintf(stderr, "npu-top: --set %s: no KNOB=VALUE given (governor, min_freq, "
+			"max_freq, userspace/set_freq)\n", dev);
+		return 2;
+	}
+	if (kernel ? !strf(dir, sizeof(dir), "%s/class/devfreq/%s", opt.sysfs, dev) ||
+		     access(dir, F_OK)
+		   : find_sim_devfreq(dev, dir, sizeof(dir))) {
+		fprintf(stderr, "npu-top: --set %s: no such device (npu@PID or npuN of a running "
+			"program, edge-npu.N of the kernel driver; npu-top lists them)\n", dev);
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		int rc = set_one(dev, dir, kernel, assignments[i]);
+
+		if (rc)
+			return rc; /* the next assignments may have depended on this one */
+	}
+	return 0;
+}

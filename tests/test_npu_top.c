@@ -520,6 +520,31 @@ START_TEST(kernel_device_from_sysfs)
 }
 END_TEST
 
+/* --set on a kernel device: the same check against its sysfs lists, then the attribute. */
+START_TEST(admin_set_kernel_device)
+{
+	char df[900], path[1000];
+	struct tu_run r;
+
+	snprintf(df, sizeof(df), "%s/class/devfreq/edge-npu.0", sysroot);
+	r = tu_run("mkdir -p %s", df);
+	tu_run_free(&r);
+	put(df, "available_frequencies", "200000000 400000000 1000000000\n");
+	put(df, "available_governors", "userspace powersave performance simple_ondemand\n");
+	put(df, "max_freq", "1000000000\n");
+	set_expect("edge-npu.0 max_freq=123", 1, "max_freq: 123 Hz is outside "
+		   "available_frequencies (200000000 .. 1000000000, or 0 for no bound)");
+	set_expect("edge-npu.0 governor=turbo", 1, "'turbo' is not one of available_governors");
+	set_expect("edge-npu.0 max_freq=400000000", 0, NULL);
+	snprintf(path, sizeof(path), "%s/max_freq", df);
+	size_t len;
+	char *t = tu_read_file(path, &len);
+	ck_assert_str_eq(t, "400000000\n");
+	free(t);
+	set_expect("edge-npu.7 max_freq=400000000", 1, "--set edge-npu.7: no such device");
+}
+END_TEST
+
 START_TEST(clean_messages_without_device_or_terminal)
 {
 	struct tu_run r = tu_run("%s -J -s 0.05", npu_top());
@@ -584,6 +609,7 @@ int main(void)
 	tcase_add_test(tc, screen_in_tmux);
 	tcase_add_test(tc, admin_writes_refused_like_sysfs);
 	tcase_add_test(tc, kernel_device_from_sysfs);
+	tcase_add_test(tc, admin_set_kernel_device);
 	tcase_add_test(tc, clean_messages_without_device_or_terminal);
 	tcase_add_test(tc, fifos_do_not_block);
 	suite_add_tcase(s, tc);

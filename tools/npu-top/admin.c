@@ -3,13 +3,14 @@
  * admin.c - `npu-top --set DEV KNOB=VALUE...`: the admin's devfreq writes, refused the way the
  * kernel's sysfs refuses them, with an error to the writer.
  *
- * A kernel device's attribute (/sys/class/devfreq/edge-npu.N/) is written as is: the driver's
- * EINVAL comes back from write() and is said. An in-process NPU's files are plain files, which
- * cannot fail a write (the device sees a bad value only later, restores the file and says why
- * in last_error): so the value is checked first against the device's own
- * available_governors and available_frequencies, by the rule the device applies
- * (hal_devfreq_check), and only a value that passes is written, atomically (a rename, which
- * the device's inotify sees as one write).
+ * The value is checked first against the device's own available_governors and
+ * available_frequencies, by the rule the in-process NPU applies (hal_devfreq_check): an
+ * in-process NPU's files are plain files, which cannot fail a write (the device sees a bad
+ * value only later, restores the file and says why in last_error), and the kernel's devfreq
+ * takes any max_freq (it clamps it) where the admin asked for a frequency the device has.
+ * Only a value that passes is written: to a kernel attribute (/sys/class/devfreq/edge-npu.N/)
+ * as is, the driver's error said if write() fails; to an in-process file atomically (a
+ * rename, which the device's inotify sees as one write).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,7 +75,7 @@ static int set_one(const char *dev, const char *dir, bool kernel, const char *as
 		return 1;
 	}
 	strf(path, sizeof(path), "%s/%s", dir, knob);
-	if (!kernel && hal_devfreq_check_dir(dir, knob, value, err, sizeof(err)) != HAL_OK) {
+	if (hal_devfreq_check_dir(dir, knob, value, err, sizeof(err)) != HAL_OK) {
 		fprintf(stderr, "npu-top: %s: %s: %s\n", dev, err, strerror(EINVAL));
 		return 1;
 	}

@@ -74,7 +74,7 @@ _npu_bench()
 		-t --threads -o --output" -- "$cur")) ;;
 	calibrate) COMPREPLY=($(compgen -W "-w --write -b --base -r --reps -t --threads
 		--no-gpu -o --output" -- "$cur")) ;;
-	sched) COMPREPLY=($(compgen -W "--profile --dags --seed --help" -- "$cur")) ;;
+	sched) COMPREPLY=($(compgen -W "--profile --dags --seed -o --output --help" -- "$cur")) ;;
 	esac
 }
 

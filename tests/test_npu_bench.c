@@ -3,7 +3,8 @@
  * test_npu_bench.c - npu-bench's output layer (tools/bench/report.c) and its command line:
  * the statistics against values worked out by hand, each format of a report read back, the
  * subcommands' -o csv|json|md checked by tests/bench_check.py (valid JSON whose statistics
- * agree with their samples, CSV rows as wide as the header, a Markdown table), comma-list
+ * agree with their samples, CSV rows as wide as the header, a Markdown table) for e2e, npu,
+ * load and sched, comma-list
  * sweeps giving one row per combination, and options that do not apply refused by name.
  */
 #include <check.h>
@@ -204,6 +205,24 @@ START_TEST(npu_and_load_formats)
 }
 END_TEST
 
+/*
+ * sched, whose prose compares each figure with its baseline, writes its figures as rows too:
+ * the quality against the optimum (3), the transformer graphs (3 models x 2 batches), the
+ * power manager at 4 latency targets.
+ */
+START_TEST(sched_formats)
+{
+	check_format("sched --dags 4 --profile mw", "json", 13,
+		     "section,profile,name,partitioner_ms,heft_ms,mj_per_token,target_met");
+	check_format("sched --dags 4 --profile mw", "csv", 13, "section,heft_above_pct");
+	check_format("sched --dags 4 --profile mw", "md", 13, "section,name");
+	struct tu_run r = tu_run("%s sched -o xml", bench());
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "-o 'xml': text, csv, json or md"), "%s", r.err);
+	tu_run_free(&r);
+}
+END_TEST
+
 /* Each refusal: exit status 2 and a message naming the option and the subcommand. */
 static void refused(const char *args, const char *msg)
 {
@@ -245,6 +264,7 @@ int main(void)
 	tcase_add_test(tc, empty_reports_parse);
 	tcase_add_test(tc, e2e_sweeps_in_every_format);
 	tcase_add_test(tc, npu_and_load_formats);
+	tcase_add_test(tc, sched_formats);
 	tcase_add_test(tc, options_refused_by_name);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);

@@ -19,7 +19,7 @@
  *                  (tools/bench/calibrate.c does the measuring, so that a test can run it).
  *
  * Every subcommand writes its results through tools/bench/report.c: a table for people, or
- * CSV, JSON or Markdown with -o. Options that do not apply to a subcommand are refused by name
+ * CSV, JSON or Markdown with -o (sched: prose for people, its figures as rows with -o). Options that do not apply to a subcommand are refused by name
  * rather than ignored, and -t, -p, -n, -m and -d take comma lists where a subcommand sweeps.
  *
  * The machine's bandwidth drifts from minute to minute: compare ratios, not absolute figures.
@@ -740,7 +740,7 @@ static void usage(FILE *f)
 		"       npu-bench load -m MODEL.gguf [--device D] [--reps N] [-o FMT]\n"
 		"       npu-bench cancel -m MODEL.gguf [--prompt-tokens N] [--device D] [--threads N]\n"
 		"                     [--reps N] [-o FMT]\n"
-		"       npu-bench sched --help\n"
+		"       npu-bench sched [-o FMT] (sched --help lists its options)\n"
 		"\n"
 		"cpu: the memory-bandwidth ceiling (read of a 512 MiB buffer) and every kernel of\n"
 		"     the fast CPU backend on a 4096x14336 layer and the ~130 M model's shapes:\n"

@@ -46,7 +46,7 @@ struct bench_col {
 	const char *unit;  /* text and Markdown: after the (mean) value, e.g. "x"; may be NULL */
 };
 
-#define BENCH_REPORT_MAX_COLS 24
+#define BENCH_REPORT_MAX_COLS 32
 
 /* Mean, sample standard deviation (0 for one sample), median, min and max of n samples. */
 struct bench_stat {

@@ -8,6 +8,7 @@
  */
 #include "sched_bench.h"
 #include "measure.h"
+#include "report.h"
 
 #include "sched/partition.h"
 #include "sched/power.h"
@@ -16,6 +17,7 @@
 
 #include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +189,73 @@ static const struct {
 
 /* ---- npu-bench sched -------------------------------------------------------------------- */
 
+/*
+ * The figures as rows of one report (report.c) for -o csv|json|md, a section per comparison,
+ * each row filling the columns its section has; for people (text), the prose below instead,
+ * which says what each figure is compared with.
+ */
+enum { S_SECTION, S_PROFILE, S_NAME, S_TOKENS, S_OPS, S_MEAN, S_WORST, S_OPTIMAL, S_PROVEN,
+       S_MS_DAG, S_TARGET_MET, S_PART_MS, S_HEFT_MS, S_HEFT_PCT, S_CPU_MS, S_NPU_MS, S_CROSS,
+       S_COPIED, S_PLACE_MS, S_TARGET_MS, S_FACTOR, S_MJ, S_MAKESPAN_MS, S_PEAK_W, S_TPJ,
+       S_FAST_MJ, S_SAVE_PCT, S_MAXCLK_MJ, S_DVFS_PCT, S_COUNT };
+
+static const struct bench_col sched_cols[S_COUNT] = {
+	[S_SECTION] = { "section", NULL, BENCH_COL_STR, 8, 0, NULL },
+	[S_PROFILE] = { "profile", NULL, BENCH_COL_STR, 8, 0, NULL },
+	[S_NAME] = { "name", NULL, BENCH_COL_STR, 20, 0, NULL },
+	[S_TOKENS] = { "n_tokens", NULL, BENCH_COL_INT, 5, 0, NULL },
+	[S_OPS] = { "n_ops", NULL, BENCH_COL_INT, 5, 0, NULL },
+	[S_MEAN] = { "mean_above_optimum_pct", NULL, BENCH_COL_NUM, 6, 3, NULL },
+	[S_WORST] = { "worst_above_optimum_pct", NULL, BENCH_COL_NUM, 6, 3, NULL },
+	[S_OPTIMAL] = { "optimal", NULL, BENCH_COL_INT, 4, 0, NULL },
+	[S_PROVEN] = { "proven", NULL, BENCH_COL_INT, 4, 0, NULL },
+	[S_MS_DAG] = { "ms_per_dag", NULL, BENCH_COL_NUM, 6, 3, NULL },
+	[S_TARGET_MET] = { "target_met", NULL, BENCH_COL_STR, 3, 0, NULL },
+	[S_PART_MS] = { "partitioner_ms", NULL, BENCH_COL_NUM, 9, 4, NULL },
+	[S_HEFT_MS] = { "heft_ms", NULL, BENCH_COL_NUM, 9, 4, NULL },
+	[S_HEFT_PCT] = { "heft_above_pct", NULL, BENCH_COL_NUM, 6, 2, NULL },
+	[S_CPU_MS] = { "all_cpu_ms", NULL, BENCH_COL_NUM, 9, 4, NULL },
+	[S_NPU_MS] = { "all_npu_ms", NULL, BENCH_COL_NUM, 9, 4, NULL },
+	[S_CROSS] = { "crossings", NULL, BENCH_COL_INT, 5, 0, NULL },
+	[S_COPIED] = { "bytes_copied", NULL, BENCH_COL_NUM, 9, 0, NULL },
+	[S_PLACE_MS] = { "place_ms", NULL, BENCH_COL_NUM, 7, 2, NULL },
+	[S_TARGET_MS] = { "target_ms", NULL, BENCH_COL_NUM, 8, 4, NULL },
+	[S_FACTOR] = { "target_factor", NULL, BENCH_COL_NUM, 4, 1, NULL },
+	[S_MJ] = { "mj_per_token", NULL, BENCH_COL_NUM, 8, 4, NULL },
+	[S_MAKESPAN_MS] = { "ms_per_token", NULL, BENCH_COL_NUM, 8, 4, NULL },
+	[S_PEAK_W] = { "peak_w", NULL, BENCH_COL_NUM, 6, 3, NULL },
+	[S_TPJ] = { "tokens_per_j", NULL, BENCH_COL_NUM, 7, 1, NULL },
+	[S_FAST_MJ] = { "fastest_at_max_clocks_mj", NULL, BENCH_COL_NUM, 8, 4, NULL },
+	[S_SAVE_PCT] = { "saved_vs_fastest_pct", NULL, BENCH_COL_NUM, 6, 2, NULL },
+	[S_MAXCLK_MJ] = { "same_at_max_clocks_mj", NULL, BENCH_COL_NUM, 8, 4, NULL },
+	[S_DVFS_PCT] = { "saved_by_dvfs_pct", NULL, BENCH_COL_NUM, 6, 2, NULL },
+};
+
+/* The machine-readable report, NULL for people: then the prose goes to stdout. */
+static struct bench_report *rep;
+static const char *cur_profile;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prose: stdout for people; stderr beside a CSV, JSON or Markdown report. */
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(rep ? stderr : stdout, fmt, ap);
+	va_end(ap);
+}
+
+/* A row of section for the current profile, its other cells set by the caller first. */
+static void sched_row(const char *section, const char *name)
+{
+	bench_report_str(rep, S_SECTION, section);
+	bench_report_str(rep, S_PROFILE, cur_profile);
+	bench_report_str(rep, S_NAME, name);
+	bench_report_row(rep);
+}
+
 
 /* Quality of one partitioner variant against the optimum over the DAGs. */
 struct quality {
@@ -209,14 +278,30 @@ static void quality_add(struct quality *q, double got, double opt)
 static void quality_line(const char *what, const struct quality *q, uint32_t proven,
 			 uint32_t count, bool verdict)
 {
-	printf("  %-30s mean %+6.2f %%  worst %+6.2f %% above the optimum; optimal on %3u of %u",
+	if (rep) {
+		const bool met = q->sum / proven <= 0.05 && q->worst <= 0.05;
+		char name[48];
+
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(what, ":"), what);
+		bench_report_num(rep, S_MEAN, 100 * q->sum / proven);
+		bench_report_num(rep, S_WORST, 100 * q->worst);
+		bench_report_int(rep, S_OPTIMAL, q->at_opt);
+		bench_report_int(rep, S_PROVEN, proven);
+		if (q->time_s > 0)
+			bench_report_num(rep, S_MS_DAG, 1e3 * q->time_s / count);
+		if (verdict)
+			bench_report_str(rep, S_TARGET_MET, met ? "yes" : "no");
+		sched_row("optimum", name);
+		return;
+	}
+	say("  %-30s mean %+6.2f %%  worst %+6.2f %% above the optimum; optimal on %3u of %u",
 	       what, 100 * q->sum / proven, 100 * q->worst, q->at_opt, proven);
 	if (q->time_s > 0)
-		printf("; %.2f ms/DAG", 1e3 * q->time_s / count);
+		say("; %.2f ms/DAG", 1e3 * q->time_s / count);
 	if (verdict)
-		printf(" (target <= 5 %%: %s)",
+		say(" (target <= 5 %%: %s)",
 		       q->sum / proven <= 0.05 && q->worst <= 0.05 ? "met" : "NOT met");
-	printf("\n");
+	say("\n");
 }
 
 /*
@@ -234,7 +319,7 @@ static int bench_small(const struct sched_profile *p, uint32_t count, uint64_t s
 	struct sched_profile nob = *p;
 
 	nob.budget_w = 0; /* no power budget: the comparison is about latency */
-	printf("\n== random DAGs of 4..10 ops on '%s' (%u devices): modeled makespan against the "
+	say("\n== random DAGs of 4..10 ops on '%s' (%u devices): modeled makespan against the "
 	       "exact optimum\n   (like with like: both contention-free, top clocks, no power "
 	       "budget)\n",
 	       p->name, p->n_dev);
@@ -279,7 +364,7 @@ static int bench_small(const struct sched_profile *p, uint32_t count, uint64_t s
 		sched_dag_free(&d);
 		sched_plan_free(&pl);
 	}
-	printf("  %u DAGs, optimum proven on %u (branch and bound over assignments and orders, "
+	say("  %u DAGs, optimum proven on %u (branch and bound over assignments and orders, "
 	       "%.2f ms/DAG)\n",
 	       count, proven, 1e3 * t_exact / count);
 	if (!proven)
@@ -287,7 +372,7 @@ static int bench_small(const struct sched_profile *p, uint32_t count, uint64_t s
 	quality_line("HEFT alone:", &heft, proven, count, false);
 	quality_line("local search + kicks alone:", &ls, proven, count, true);
 	quality_line("local search + exact step:", &full, proven, count, true);
-	printf("  (by default graphs of <= %u ops get the exact search, within %u nodes, seeded "
+	say("  (by default graphs of <= %u ops get the exact search, within %u nodes, seeded "
 	       "with the local\n   search's plan, instead of its kicks, which larger graphs of <= "
 	       "%u ops get; it improved on\n   the local search for %u DAGs; times measured)\n",
 	       SCHED_PART_EXACT_N, (unsigned)SCHED_PART_EXACT_NODES, SCHED_PART_PAIR_N, kept);
@@ -306,11 +391,11 @@ static void count_line(const struct sched_profile *p, const struct sched_dag *d,
 			}
 		if (!tot)
 			continue;
-		printf("      %-10s %3u ops:", p->dev[k].name, tot);
+		say("      %-10s %3u ops:", p->dev[k].name, tot);
 		for (int op = 0; op < HAL_OP_COUNT; op++)
 			if (c[op])
-				printf(" %s %u", hal_op_name((enum hal_op_kind)op), c[op]);
-		printf("  (opp %.0f MHz)\n", p->dev[k].opp[pl->opp[k]].freq_hz / 1e6);
+				say(" %s %u", hal_op_name((enum hal_op_kind)op), c[op]);
+		say("  (opp %.0f MHz)\n", p->dev[k].opp[pl->opp[k]].freq_hz / 1e6);
 	}
 }
 
@@ -362,21 +447,36 @@ static int bench_model(const struct sched_profile *p, const char *name,
 		sched_plan_all_on(p, &d, npu, &base);
 		sched_simulate(p, &d, &base, &so, &rn);
 	}
-	printf("  %-20s %4u tok %3u ops | partitioner %9.3f ms | HEFT %9.3f (%+.1f %%) | "
+	if (rep) {
+		bench_report_int(rep, S_TOKENS, n_tokens);
+		bench_report_int(rep, S_OPS, d.n);
+		bench_report_num(rep, S_PART_MS, 1e3 * r.makespan_s);
+		bench_report_num(rep, S_HEFT_MS, 1e3 * rh.makespan_s);
+		bench_report_num(rep, S_HEFT_PCT, 100 * (rh.makespan_s / r.makespan_s - 1));
+		bench_report_num(rep, S_CPU_MS, 1e3 * rc.makespan_s);
+		if (npu != UINT32_MAX)
+			bench_report_num(rep, S_NPU_MS, 1e3 * rn.makespan_s);
+		bench_report_int(rep, S_CROSS, r.crossings);
+		bench_report_num(rep, S_COPIED, r.bytes_copied);
+		bench_report_num(rep, S_PLACE_MS, 1e3 * t_part);
+		sched_row("latency", name);
+		verbose = false; /* the placements' detail is prose */
+	} else
+	say("  %-20s %4u tok %3u ops | partitioner %9.3f ms | HEFT %9.3f (%+.1f %%) | "
 	       "all-%s %9.3f | all-npu+fb %9.3f | %u crossings, %.0f B copied | %.1f ms to place\n",
 	       name, n_tokens, d.n, 1e3 * r.makespan_s, 1e3 * rh.makespan_s,
 	       100 * (rh.makespan_s / r.makespan_s - 1), p->dev[cpu].name, 1e3 * rc.makespan_s,
 	       npu != UINT32_MAX ? 1e3 * rn.makespan_s : NAN, r.crossings, r.bytes_copied,
 	       1e3 * t_part);
 	if (verbose) {
-		printf("      fastest placement: %.2f W average, %.2f W peak\n", r.avg_w, r.peak_w);
+		say("      fastest placement: %.2f W average, %.2f W peak\n", r.avg_w, r.peak_w);
 		count_line(p, &d, &pl);
 		/* the same under the profile's sustained budget */
 		struct sched_sim_result rb;
 		o.improve = true;
 		if (!sched_partition(p, &d, &o, &pl, NULL, err, sizeof(err))) {
 			sched_simulate(p, &d, &pl, &so, &rb);
-			printf("      under the %.3g W budget: %.3f ms, %.3f W average (%s)\n",
+			say("      under the %.3g W budget: %.3f ms, %.3f W average (%s)\n",
 			       p->budget_w, 1e3 * rb.makespan_s, rb.avg_w,
 			       rb.avg_w <= p->budget_w * 1.0001 ? "fits" : "over");
 			count_line(p, &d, &pl);
@@ -425,7 +525,7 @@ static int bench_power(const struct sched_profile *p, const char *name,
 	for (uint32_t v = 0; v < d.n; v++)
 		bytes += d.nodes[v].bytes;
 	const double e_mem = bytes * p->dram_j_per_byte;
-	printf("\n== power manager, %s decode (ctx %u) on '%s': energy per token at a latency "
+	say("\n== power manager, %s decode (ctx %u) on '%s': energy per token at a latency "
 	       "target, modeled\n   fastest placement: %.3f ms/token at the top clocks; memory "
 	       "traffic %.1f MB/token = %.3f mJ/token\n   (%.0f pJ/byte) in every plan below\n",
 	       name, ctx, p->name, 1e3 * fastest, bytes / 1e6, 1e3 * e_mem,
@@ -448,22 +548,37 @@ static int bench_power(const struct sched_profile *p, const char *name,
 		sched_power_max(p, NULL, &pl);
 		sched_simulate(p, &d, &pl, &so, &rmax);
 		double save = 1 - rpm.energy_j / rfast.energy_j, dvfs = 1 - rpm.energy_j / rmax.energy_j;
-		printf("   target %7.3f ms (%.1fx): power manager %7.3f mJ/token (%.3f ms: %s, peak "
+		if (rep) {
+			bench_report_num(rep, S_TARGET_MS, 1e3 * target);
+			bench_report_num(rep, S_FACTOR, factors[i]);
+			bench_report_num(rep, S_MJ, 1e3 * rpm.energy_j);
+			bench_report_num(rep, S_MAKESPAN_MS, 1e3 * rpm.makespan_s);
+			bench_report_str(rep, S_TARGET_MET,
+					 rpm.makespan_s <= target * (1 + 1e-9) ? "yes" : "no");
+			bench_report_num(rep, S_PEAK_W, rpm.peak_w);
+			bench_report_num(rep, S_TPJ, 1 / rpm.energy_j);
+			bench_report_num(rep, S_FAST_MJ, 1e3 * rfast.energy_j);
+			bench_report_num(rep, S_SAVE_PCT, 100 * save);
+			bench_report_num(rep, S_MAXCLK_MJ, 1e3 * rmax.energy_j);
+			bench_report_num(rep, S_DVFS_PCT, 100 * dvfs);
+			sched_row("power", name);
+		}
+		say("   target %7.3f ms (%.1fx): power manager %7.3f mJ/token (%.3f ms: %s, peak "
 		       "%.2f W, %.1f tokens/J)\n",
 		       1e3 * target, factors[i], 1e3 * rpm.energy_j, 1e3 * rpm.makespan_s,
 		       rpm.makespan_s <= target * (1 + 1e-9) ? "meets it" : "MISSES it", rpm.peak_w,
 		       1 / rpm.energy_j);
-		printf("      vs all at max clocks, fastest placement %7.3f mJ/token: %4.1f %% less "
+		say("      vs all at max clocks, fastest placement %7.3f mJ/token: %4.1f %% less "
 		       "(target 30 %%: %s)\n",
 		       1e3 * rfast.energy_j, 100 * save, save >= 0.30 ? "met" : "NOT met");
-		printf("      vs all at max clocks, same placement    %7.3f mJ/token: %4.1f %% less "
+		say("      vs all at max clocks, same placement    %7.3f mJ/token: %4.1f %% less "
 		       "(DVFS and suspend alone; at most %.1f %% if compute cost nothing)\n",
 		       1e3 * rmax.energy_j, 100 * dvfs, 100 * (1 - e_mem / rmax.energy_j));
-		printf("      clocks:");
+		say("      clocks:");
 		for (uint32_t k = 0; k < p->n_dev; k++)
-			printf(" %s %.0f MHz%s", p->dev[k].name, p->dev[k].opp[keep[k]].freq_hz / 1e6,
+			say(" %s %.0f MHz%s", p->dev[k].name, p->dev[k].opp[keep[k]].freq_hz / 1e6,
 			       rpm.dev_ops[k] ? "" : " (unused, suspended)");
-		printf("\n");
+		say("\n");
 		memcpy(pl.opp, keep, sizeof(keep));
 	}
 	sched_plan_free(&pl);
@@ -478,16 +593,19 @@ int bench_sched_main(int argc, char **argv)
 		{ "profile", required_argument, NULL, 'P' },
 		{ "dags", required_argument, NULL, 'D' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *profiles[8] = { 0 };
 	uint32_t n_prof = 0, dags = 200;
 	uint64_t seed = 42;
-	int c;
+	static struct bench_report report;
+	enum bench_format fmt = BENCH_FMT_TEXT;
+	int c, rc = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'P':
 			if (n_prof < 8)
@@ -495,8 +613,16 @@ int bench_sched_main(int argc, char **argv)
 			break;
 		case 'D': dags = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'S': seed = strtoull(optarg, NULL, 10); break;
+		case 'o':
+			if (bench_format_parse(optarg, &fmt)) {
+				fprintf(stderr, "npu-bench sched: -o '%s': text, csv, json or md\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'h':
-			printf("usage: npu-bench sched [--profile NAME|FILE]... [--dags N] [--seed S]\n"
+			printf("usage: npu-bench sched [--profile NAME|FILE]... [--dags N] [--seed S] "
+			       "[-o FMT]\n"
 			       "Modeled comparisons of the partitioner and the power manager (profiles:\n"
 			       "phone and mw by default; see sched/profiles/README.md).\n");
 			return 0;
@@ -507,26 +633,35 @@ int bench_sched_main(int argc, char **argv)
 		profiles[n_prof++] = "phone";
 		profiles[n_prof++] = "mw";
 	}
-	for (uint32_t i = 0; i < n_prof; i++) {
+	if (fmt != BENCH_FMT_TEXT) {
+		bench_report_begin(&report, fmt, stdout, sched_cols, S_COUNT);
+		rep = &report;
+	}
+	for (uint32_t i = 0; i < n_prof && !rc; i++) {
 		struct sched_profile p;
 		char err[512];
 
 		if (sched_profile_find(profiles[i], &p, err, sizeof(err))) {
 			fprintf(stderr, "npu-bench sched: %s\n", err);
-			return 1;
+			rc = 1;
+			break;
 		}
-		printf("\n######## profile '%s': %s\n", p.name, p.description);
-		if (dags && bench_small(&p, dags, seed))
-			return 1;
-		printf("\n== transformer graphs (contention on the shared memory), modeled latency\n");
-		for (size_t m = 0; m < sizeof(models) / sizeof(models[0]); m++) {
+		cur_profile = p.name;
+		say("\n######## profile '%s': %s\n", p.name, p.description);
+		rc = dags ? bench_small(&p, dags, seed) : 0;
+		if (!rc)
+			say("\n== transformer graphs (contention on the shared memory), modeled "
+			    "latency\n");
+		for (size_t m = 0; m < sizeof(models) / sizeof(models[0]) && !rc; m++) {
 			bool v = m == 1;
-			if (bench_model(&p, models[m].name, &models[m].hp, models[m].type, 1, 128, v) ||
-			    bench_model(&p, models[m].name, &models[m].hp, models[m].type, 64, 64, v))
-				return 1;
+			rc = bench_model(&p, models[m].name, &models[m].hp, models[m].type, 1, 128, v) ||
+			     bench_model(&p, models[m].name, &models[m].hp, models[m].type, 64, 64, v);
 		}
-		if (bench_power(&p, models[1].name, &models[1].hp, models[1].type, 128))
-			return 1;
+		rc = rc ? rc : bench_power(&p, models[1].name, &models[1].hp, models[1].type, 128);
 	}
-	return 0;
+	/* a document cut short by an error still parses: the rows so far, closed */
+	if (rep)
+		bench_report_end(rep);
+	rep = NULL;
+	return rc ? 1 : 0;
 }

@@ -9,6 +9,8 @@
  * tests never see or change an administrator's settings.
  */
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -583,9 +585,14 @@ START_TEST(test_sysfs_opp_changes_model)
 }
 END_TEST
 
-/* A value the device cannot parse is ignored, reported, and the knob restored; no crash. */
+/*
+ * A value the device cannot parse is ignored, reported, and the knob restored; no crash. This
+ * is the device's own check of plain files, what runs where FUSE cannot be mounted: the test
+ * asks for the plain files, since through FUSE the writes themselves fail (the next test).
+ */
 START_TEST(test_sysfs_bogus_values)
 {
+	setenv("ENPU_DEVFREQ_FUSE", "0", 1);
 	struct hal_device *dev = open_npu(0);
 	const char *d = npu_sim_sysfs_path(dev);
 	char *t;
@@ -627,6 +634,102 @@ START_TEST(test_sysfs_bogus_values)
 	ck_assert_uint_eq(job_freq(dev, NULL), 400000000);
 	ck_assert_uint_eq(read_u64(d, "min_freq"), 200000000);
 	hal_device_destroy(dev);
+}
+END_TEST
+
+/* `echo text > dir/name` as the shell does it: the errno of the write or the close, or 0. */
+static int echo_errno(const char *dir, const char *name, const char *text)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	int e = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : errno;
+	if (close(fd) && !e)
+		e = errno;
+	return e;
+}
+
+/*
+ * Where FUSE can be mounted (here: /dev/fuse and the setuid fusermount3 of Debian's fuse3), the
+ * directory is served through it, and a write the device refuses fails in the writer with
+ * EINVAL, as the kernel's sysfs fails it; the file never shows the refused value. A second
+ * device leases npu1 through the mount; the status files are read-only.
+ */
+START_TEST(test_sysfs_fuse_writes_fail_like_sysfs)
+{
+	if (access("/dev/fuse", R_OK | W_OK) || access("/usr/bin/fusermount3", X_OK)) {
+		fprintf(stderr, "test_npu_sim: no /dev/fuse or fusermount3 here: the FUSE-served "
+			"directory is not tested (test_sysfs_bogus_values covers the plain files)\n");
+		return;
+	}
+	struct hal_device *dev = open_npu(0), *second = open_npu(0);
+	const char *d = npu_sim_sysfs_path(dev);
+	char *t;
+
+	ck_assert_msg(tu_is_fuse_mount(d), "%s is not served through FUSE", d);
+	ck_assert_int_eq(echo_errno(d, "governor", "bogus\n"), EINVAL);
+	ck_assert_int_eq(echo_errno(d, "max_freq", "123\n"), EINVAL);
+	ck_assert_int_eq(echo_errno(d, "max_freq", "2000000000\n"), EINVAL);
+	ck_assert_int_eq(echo_errno(d, "userspace/set_freq", "fast\n"), EINVAL);
+	t = read_text(d, "governor");
+	ck_assert_str_eq(t, "simple_ondemand\n");
+	free(t);
+	ck_assert_uint_eq(read_u64(d, "max_freq"), 1000000000);
+	/* accepted, and in force for the next job */
+	ck_assert_int_eq(echo_errno(d, "max_freq", "400000000\n"), 0);
+	ck_assert_int_eq(echo_errno(d, "governor", "performance\n"), 0);
+	ck_assert_uint_eq(job_freq(dev, NULL), 400000000);
+	/* read-only attributes and the directory itself, as sysfs's */
+	ck_assert_int_eq(echo_errno(d, "cur_freq", "5\n"), EACCES);
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/stats", d);
+	ck_assert_int_ne(unlink(path), 0);
+	/* the second device found npu0 leased through the mount */
+	ck_assert_msg(strstr(npu_sim_sysfs_path(second), "/devfreq/npu1"), "%s",
+		      npu_sim_sysfs_path(second));
+	hal_device_destroy(second);
+	hal_device_destroy(dev);
+	ck_assert_msg(!tu_is_fuse_mount(d), "%s still mounted after the device is gone", d);
+}
+END_TEST
+
+/* hal_devfreq_check, the rule of the device's files and of npu-top --set. */
+START_TEST(test_devfreq_check)
+{
+	const char *govs = "performance powersave userspace simple_ondemand";
+	const char *freqs = "200000000 400000000 1000000000";
+	char err[256];
+
+	ck_assert_int_eq(hal_devfreq_check("governor", " powersave\n", govs, freqs, err,
+					   sizeof(err)), HAL_OK);
+	ck_assert_int_eq(hal_devfreq_check("governor", "power", govs, freqs, err, sizeof(err)),
+			 HAL_ERR_INVALID);
+	ck_assert_msg(strstr(err, "'power' is not one of available_governors"), "%s", err);
+	ck_assert_int_eq(hal_devfreq_check("governor", "", govs, freqs, err, sizeof(err)),
+			 HAL_ERR_INVALID);
+	/* between two OPPs is kept (rounded when used); 0 is "no bound" for the bounds alone */
+	ck_assert_int_eq(hal_devfreq_check("max_freq", "500000000\n", govs, freqs, err,
+					   sizeof(err)), HAL_OK);
+	ck_assert_int_eq(hal_devfreq_check("min_freq", "0", govs, freqs, err, sizeof(err)), HAL_OK);
+	ck_assert_int_eq(hal_devfreq_check("userspace/set_freq", "0", govs, freqs, err,
+					   sizeof(err)), HAL_ERR_INVALID);
+	ck_assert_int_eq(hal_devfreq_check("max_freq", "199999999", govs, freqs, err, sizeof(err)),
+			 HAL_ERR_INVALID);
+	ck_assert_msg(strstr(err, "max_freq: 199999999 Hz is outside available_frequencies "
+				  "(200000000 .. 1000000000, or 0 for no bound)"), "%s", err);
+	ck_assert_int_eq(hal_devfreq_check("set_freq", "1000000001", govs, freqs, err,
+					   sizeof(err)), HAL_ERR_INVALID);
+	ck_assert_int_eq(hal_devfreq_check("max_freq", "4e8", govs, freqs, err, sizeof(err)),
+			 HAL_ERR_INVALID);
+	ck_assert_msg(strstr(err, "'4e8' is not a frequency in Hz"), "%s", err);
+	ck_assert_int_eq(hal_devfreq_check("max_freq", "-5", govs, freqs, err, sizeof(err)),
+			 HAL_ERR_INVALID);
+	ck_assert_int_eq(hal_devfreq_check("cur_freq", "400000000", govs, freqs, err,
+					   sizeof(err)), HAL_ERR_INVALID);
+	ck_assert_msg(strstr(err, "cur_freq: not a writable attribute"), "%s", err);
 }
 END_TEST
 
@@ -1008,6 +1111,7 @@ END_TEST
 /* Each test gets a fresh DVFS base directory (Check may fork or not). */
 static void fresh_sysfs(void)
 {
+	unsetenv("ENPU_DEVFREQ_FUSE"); /* the FUSE-served directory where it can be mounted */
 	snprintf(sysfs_base, sizeof(sysfs_base), "%s", tu_tmp_path("-sysfs"));
 	ck_assert_int_eq(mkdir(sysfs_base, 0700), 0);
 	setenv("ENPU_SYSFS_DIR", sysfs_base, 1);
@@ -1031,6 +1135,8 @@ int main(void)
 	tcase_add_test(tc, test_sysfs_bounds_and_governors);
 	tcase_add_test(tc, test_sysfs_opp_changes_model);
 	tcase_add_test(tc, test_sysfs_bogus_values);
+	tcase_add_test(tc, test_sysfs_fuse_writes_fail_like_sysfs);
+	tcase_add_test(tc, test_devfreq_check);
 	tcase_add_test(tc, test_sysfs_preset_by_admin);
 	tcase_add_test(tc, test_sysfs_ondemand);
 	tcase_add_test(tc, test_model_q8_0);

@@ -379,6 +379,15 @@ START_TEST(screen_in_tmux)
 }
 END_TEST
 
+/* Whether the directory of file is a FUSE mount (the in-process NPU's files served by it). */
+static bool mounted_fuse(const char *file)
+{
+	char dir[900];
+
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(file, '/') - file), file);
+	return tu_is_fuse_mount(dir);
+}
+
 /* The text of the worker's devfreq file name (npu0 in the private runtime), trimmed. */
 static char *devfreq_file(const char *name)
 {
@@ -406,18 +415,25 @@ static void set_expect(const char *args, int status, const char *want)
 }
 
 /*
- * Admin writes that fail like sysfs: npu-top --set refuses, with an error and exit status 1,
+ * Admin writes that fail like sysfs (run with the directory served through FUSE where it can be,
+ * and with plain files): npu-top --set refuses, with an error and exit status 1,
  * a governor or frequency the device does not have (checked against its
  * available_governors and available_frequencies), and leaves the file alone; a good value is
  * written and the device runs by it. A bad value written to the file directly (echo) is
  * refused by the device: the file is restored and last_error says why.
  */
-START_TEST(admin_writes_refused_like_sysfs)
+static void admin_writes(bool plain)
 {
-	pid_t w = start_worker();
-	char dev[64], args[256];
+	bool fuse_here = !access("/dev/fuse", R_OK | W_OK) && !access("/usr/bin/fusermount3", X_OK);
+	char dev[64], args[256], owner[900];
 
+	if (plain)
+		setenv("ENPU_DEVFREQ_FUSE", "0", 1); /* the worker keeps plain files */
+	pid_t w = start_worker();
 	wait_for_device(w);
+	snprintf(owner, sizeof(owner), "%s/devfreq/npu0/owner", rt);
+	/* FUSE where it can be mounted, never when refused: no silent change of route */
+	ck_assert_int_eq(mounted_fuse(owner), fuse_here && !plain);
 	snprintf(dev, sizeof(dev), "npu@%ld", (long)w);
 	snprintf(args, sizeof(args), "%s governor=bogus", dev);
 	set_expect(args, 1, "governor: 'bogus' is not one of available_governors (performance "
@@ -438,8 +454,11 @@ START_TEST(admin_writes_refused_like_sysfs)
 	ck_assert_str_eq(t, "1000000000"); /* nothing refused was written */
 	free(t);
 
-	/* accepted, by the device's node name too: the device runs at the cap */
-	set_expect("npu0 max_freq=400000000", 0, NULL);
+	/*
+	 * Accepted, by the device's node name too: the device runs at the cap (under performance,
+	 * exactly at it, so that the clock shows the cap is in force, not a lower ondemand step).
+	 */
+	set_expect("npu0 governor=performance max_freq=400000000", 0, NULL);
 	t = devfreq_file("max_freq");
 	ck_assert_str_eq(t, "400000000");
 	free(t);
@@ -448,32 +467,58 @@ START_TEST(admin_writes_refused_like_sysfs)
 		t = devfreq_file("cur_freq");
 		hz = strtoull(t, NULL, 10);
 		free(t);
-		if (hz && hz <= 400000000)
+		if (hz == 400000000)
 			break;
 		usleep(50000);
 	}
-	ck_assert_msg(hz && hz <= 400000000, "cur_freq %llu over the cap", (unsigned long long)hz);
+	ck_assert_msg(hz == 400000000, "cur_freq %llu, not the cap", (unsigned long long)hz);
 
-	/* the file written directly: the device refuses it, restores it and says why */
+	/*
+	 * The file written directly: where the directory is served through FUSE, the write
+	 * itself fails with EINVAL, as sysfs's; with plain files, the device refuses the value
+	 * at its next job, restores the file and says why in last_error.
+	 */
 	char path[900];
 	snprintf(path, sizeof(path), "%s/devfreq/npu0/max_freq", rt);
-	tu_write_file(path, "123\n", 4);
-	for (int i = 0; i < 100; i++) {
-		t = devfreq_file("max_freq");
-		bool restored = !strcmp(t, "400000000");
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ssize_t wr = write(fd, "123\n", 4);
+	int werr = wr < 0 ? errno : 0;
+	close(fd);
+	if (mounted_fuse(path)) {
+		ck_assert_msg(wr < 0 && werr == EINVAL, "a refused write through FUSE: %zd, %s", wr,
+			      strerror(werr));
+	} else {
+		ck_assert_int_eq(wr, 4);
+		for (int i = 0; i < 100; i++) {
+			t = devfreq_file("max_freq");
+			bool restored = !strcmp(t, "400000000");
+			free(t);
+			if (restored)
+				break;
+			usleep(50000);
+		}
+		t = devfreq_file("last_error");
+		ck_assert_msg(strstr(t, "max_freq: 123 Hz is outside available_frequencies") &&
+			      strstr(t, "kept 400000000"), "last_error: %s", t);
 		free(t);
-		if (restored)
-			break;
-		usleep(50000);
 	}
 	t = devfreq_file("max_freq");
 	ck_assert_str_eq(t, "400000000");
 	free(t);
-	t = devfreq_file("last_error");
-	ck_assert_msg(strstr(t, "max_freq: 123 Hz is outside available_frequencies") &&
-		      strstr(t, "kept 400000000"), "last_error: %s", t);
-	free(t);
 	stop_worker(w);
+}
+
+START_TEST(admin_writes_refused_like_sysfs)
+{
+	admin_writes(false);
+}
+END_TEST
+
+/* The same where FUSE cannot be used: the plain files, npu-top --set and the device's check. */
+START_TEST(admin_writes_refused_plain_files)
+{
+	admin_writes(true);
 }
 END_TEST
 
@@ -608,6 +653,7 @@ int main(void)
 	tcase_add_test(tc, json_lines_count);
 	tcase_add_test(tc, screen_in_tmux);
 	tcase_add_test(tc, admin_writes_refused_like_sysfs);
+	tcase_add_test(tc, admin_writes_refused_plain_files);
 	tcase_add_test(tc, kernel_device_from_sysfs);
 	tcase_add_test(tc, admin_set_kernel_device);
 	tcase_add_test(tc, clean_messages_without_device_or_terminal);

@@ -239,3 +239,23 @@ const char *tu_profile_slow_cpu(bool without_gpu)
 	free(host);
 	return out;
 }
+
+bool tu_is_fuse_mount(const char *dir)
+{
+	char line[2048], mnt[1024], type[64];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	bool found = false;
+
+	/* the mount point is the fifth field; the type follows the " - " separator */
+	while (f && fgets(line, sizeof(line), f)) {
+		const char *dash = strstr(line, " - ");
+
+		if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1 && dash &&
+		    sscanf(dash + 3, "%63s", type) == 1 && !strcmp(mnt, dir) &&
+		    !strncmp(type, "fuse", 4))
+			found = true;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}

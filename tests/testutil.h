@@ -75,6 +75,9 @@ struct tu_run {
 struct tu_run tu_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tu_run_free(struct tu_run *r);
 
+/* Whether dir is a FUSE mount point of this mount namespace (/proc/self/mountinfo). */
+bool tu_is_fuse_mount(const char *dir);
+
 /* Runs a Check suite and returns the process exit status. */
 struct Suite;
 int tu_run_suite(struct Suite *s);

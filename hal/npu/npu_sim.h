@@ -116,10 +116,11 @@ const char *npu_sim_sysfs_path(struct hal_device *dev);
  *   stats                  r   the engine's counters, "name value" per line
  *   last_error             r   the last rejected knob write, "" if none
  *   owner, name            r   the leasing pid; "npu-sim"
- * A knob that fails hal_devfreq_check (hal.h: what `npu-top --set` checks before it writes, and
- * the way a refusal reaches the writer: these are plain files, which cannot fail a write) is
+ * Where FUSE can be mounted, the directory is served through it (npu_fuse.c) and a write that
+ * fails hal_devfreq_check (hal.h) fails in the writer with EINVAL, as with sysfs. Otherwise
+ * the files are plain files, which cannot fail a write: a knob that fails the check is
  * ignored, the file rewritten with the value in force, and the reason goes to last_error and
- * stderr.
+ * stderr (`npu-top --set` checks before it writes, so that its writer hears of it).
  */
 enum npu_governor {
 	NPU_GOV_PERFORMANCE,
@@ -150,7 +151,40 @@ struct npu_sysfs {
 	/* simple_ondemand: busy time in the current sampling window */
 	uint64_t win_start_ns, win_busy_ns;
 	char last_error[256];
+	void *fuse; /* npu_fuse_serve's mount over path, NULL: the plain files */
 };
+
+/*
+ * The directory at path (dirfd: the same, opened before) served through FUSE from a thread of
+ * this process, so that a refused knob write fails with EINVAL in the writer (npu_fuse.c).
+ * Returns a handle, or NULL when FUSE cannot be used here or ENPU_DEVFREQ_FUSE=0: the files
+ * stay plain files. Built only with libfuse3 (ENPU_HAVE_FUSE); without it, always NULL.
+ */
+#ifdef ENPU_HAVE_FUSE
+void *npu_fuse_serve(const char *path, int dirfd);
+/* Unmounts and frees what npu_fuse_serve returned (NULL: nothing). */
+void npu_fuse_stop(void *handle);
+/*
+ * Detaches a dead mount at path (ENOTCONN: its process died and the unmount that auto_unmount
+ * asks of fusermount3 did not happen), so that npu<N> can be leased again: 0, or -1.
+ */
+int npu_fuse_detach_dead(const char *path);
+#else
+static inline void *npu_fuse_serve(const char *path, int dirfd)
+{
+	(void)path, (void)dirfd;
+	return NULL; /* a build without libfuse3: the plain files, checked as they are read */
+}
+static inline void npu_fuse_stop(void *handle)
+{
+	(void)handle;
+}
+static inline int npu_fuse_detach_dead(const char *path)
+{
+	(void)path;
+	return -1; /* no FUSE here: nothing of ours can be mounted */
+}
+#endif
 
 /*
  * Leases and fills the directory; opp is the engine's current operating point. A directory

@@ -413,9 +413,14 @@ static int lease(struct npu_sysfs *s, const char *base)
 		int dfd, lfd;
 
 		if (snprintf(s->path, sizeof(s->path), "%s/devfreq/npu%d", base, i) >=
-		    (int)sizeof(s->path) || hal_rundir_mkdirs(s->path))
+		    (int)sizeof(s->path))
+			return -1;
+		if (hal_rundir_mkdirs(s->path))
 			return -1;
 		dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		/* a dead FUSE mount of a killed program: detached, the directory is free again */
+		if (dfd < 0 && errno == ENOTCONN && !npu_fuse_detach_dead(s->path))
+			dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (dfd < 0)
 			return -1;
 		lfd = openat(dfd, "owner", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -517,7 +522,10 @@ int npu_sysfs_open(struct npu_sysfs *s, uint32_t opp, char *err, size_t err_len)
 			continue;
 		}
 		populate(s, now);
-		watch(s);
+		watch(s); /* before the mount: the watch is on the files underneath */
+		s->fuse = npu_fuse_serve(s->path, s->dirfd);
+		/* a mount takes a while (fusermount3): simple_ondemand's first window starts now */
+		s->win_start_ns = mono_ns();
 		return 0;
 	}
 	snprintf(err, err_len, "no writable runtime directory for the DVFS files (tried %s%s%s: "
@@ -531,6 +539,8 @@ void npu_sysfs_close(struct npu_sysfs *s)
 {
 	uint64_t now = mono_ns();
 
+	npu_fuse_stop(s->fuse);
+	s->fuse = NULL;
 	if (s->dirfd >= 0) {
 		write_trans_stat(s, now);
 		close(s->dirfd);

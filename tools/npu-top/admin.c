@@ -4,13 +4,14 @@
  * kernel's sysfs refuses them, with an error to the writer.
  *
  * The value is checked first against the device's own available_governors and
- * available_frequencies, by the rule the in-process NPU applies (hal_devfreq_check): an
- * in-process NPU's files are plain files, which cannot fail a write (the device sees a bad
- * value only later, restores the file and says why in last_error), and the kernel's devfreq
+ * available_frequencies, by the rule the in-process NPU applies (hal_devfreq_check): where its
+ * directory is not served through FUSE, an in-process NPU's files are plain files, which
+ * cannot fail a write (the device sees a bad value only later, restores the file and says why
+ * in last_error), and the kernel's devfreq
  * takes any max_freq (it clamps it) where the admin asked for a frequency the device has.
- * Only a value that passes is written: to a kernel attribute (/sys/class/devfreq/edge-npu.N/)
- * as is, the driver's error said if write() fails; to an in-process file atomically (a
- * rename, which the device's inotify sees as one write).
+ * Only a value that passes is written, in one write() as echo does it (the device reads a knob
+ * when it is closed after writing; where its directory is served through FUSE, the write is
+ * checked again there), and the driver's or the device's error is said if write() fails.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,25 +39,6 @@ static int write_attr(const char *path, const char *value)
 	return e;
 }
 
-/* Replaces path with "value\n" through a temporary beside it; the errno, or 0. */
-static int replace_attr(const char *path, const char *value)
-{
-	char tmp[1024];
-	int e;
-
-	strf(tmp, sizeof(tmp), "%s.set-%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return errno;
-	close(fd);
-	e = write_attr(tmp, value);
-	if (!e && rename(tmp, path))
-		e = errno;
-	if (e)
-		unlink(tmp);
-	return e;
-}
-
 /* One KNOB=VALUE on the device in dir: 0, or 1 (said on stderr) when refused. */
 static int set_one(const char *dev, const char *dir, bool kernel, const char *assignment)
 {
@@ -79,7 +61,7 @@ static int set_one(const char *dev, const char *dir, bool kernel, const char *as
 		fprintf(stderr, "npu-top: %s: %s: %s\n", dev, err, strerror(EINVAL));
 		return 1;
 	}
-	int e = kernel ? write_attr(path, value) : replace_attr(path, value);
+	int e = write_attr(path, value);
 	if (e) {
 		fprintf(stderr, "npu-top: %s: %s: '%s': %s\n", dev, knob, value, strerror(e));
 		return 1;

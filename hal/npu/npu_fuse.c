@@ -36,6 +36,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,19 +332,65 @@ static bool disabled(void)
 	return v && !strcmp(v, "0");
 }
 
+/* Whether fusermount3 is on PATH: the watcher unmounts with it (and a user mounts with it). */
+static bool have_fusermount(void)
+{
+	const char *path = getenv("PATH");
+	char dir[512], file[600];
+
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t n = strcspn(p, ":");
+
+		snprintf(dir, sizeof(dir), "%.*s", (int)n, p);
+		snprintf(file, sizeof(file), "%s/fusermount3", dir[0] ? dir : ".");
+		if (!access(file, X_OK))
+			return true;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
+
+/*
+ * libfuse's own messages (a mount refused in a container, say): dropped, since the plain files
+ * are a working fallback and a program's stderr is its user's.
+ */
+static void quiet(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	(void)level, (void)fmt, (void)ap;
+}
+
+/* Whether /etc/fuse.conf lets a user's mount admit others (user_allow_other). */
+static bool users_may_allow_other(void)
+{
+	char line[256];
+	FILE *f = fopen("/etc/fuse.conf", "r");
+	bool yes = false;
+
+	while (f && fgets(line, sizeof(line), f))
+		yes |= !strncmp(line, "user_allow_other", 16);
+	if (f)
+		fclose(f);
+	return yes;
+}
+
 void *npu_fuse_serve(const char *path, int dirfd)
 {
-	/* root may be the admin of another user's directory: let it in, under the files' modes */
+	/*
+	 * An admin (root) must reach a program's knobs as with plain files: the mount admits
+	 * other users, under the files' modes, where that is allowed (root, or user_allow_other);
+	 * elsewhere only the program's user reaches them.
+	 */
+	const bool others = geteuid() == 0 || users_may_allow_other();
 	char *argv[] = { "edge-npu", "-o",
-			 geteuid() == 0 ? "fsname=edge-npu,subtype=devfreq,allow_other,"
-					  "default_permissions"
-					: "fsname=edge-npu,subtype=devfreq",
+			 others ? "fsname=edge-npu,subtype=devfreq,allow_other,default_permissions"
+				: "fsname=edge-npu,subtype=devfreq",
 			 NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	struct npu_fuse *f;
 
-	if (disabled() || access("/dev/fuse", R_OK | W_OK))
+	if (disabled() || access("/dev/fuse", R_OK | W_OK) || !have_fusermount())
 		return NULL;
+	fuse_set_log_func(quiet);
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;

@@ -355,7 +355,8 @@ START_TEST(screen_in_tmux)
 	ck_assert_msg(strstr(screen, "⣀") || strstr(screen, "⣿"), "no braille:\n%s", screen);
 	free(screen);
 	tmux_keys("c80", "?");
-	screen = tmux_screen("c80", false, "npu-top keys", NULL);
+	/* its last line: the screen is drawn whole */
+	screen = tmux_screen("c80", false, "npu-top keys", "jobs waiting or running.", NULL);
 	static const char *const keys[] = { "q Q ", "h ? ", "e ", "p ", "m ", "j ", "n ", "r ",
 					    "f ", "i ", "g ", "c ", "+ - " };
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {

@@ -47,14 +47,10 @@ void history_push(struct history *h, int *n, int max, const struct dev_view *v)
 		x->n++;
 }
 
-void history_prune(struct history *h, int *n, const struct dev_view *views, int nv)
+void history_prune(struct history *h, int *n, const struct sample *cur)
 {
 	for (int i = 0; i < *n;) {
-		bool seen = false;
-
-		for (int k = 0; k < nv && !seen; k++)
-			seen = !strcmp(views[k].d->id, h[i].id);
-		if (seen) {
+		if (find_dev(cur, h[i].id)) {
 			i++;
 			continue;
 		}

@@ -33,8 +33,11 @@ struct history {
  * sample keeps its slot until history_prune), with this sample's values appended.
  */
 void history_push(struct history *h, int *n, int max, const struct dev_view *v);
-/* Drops the histories of devices that are not in views[0..nv). */
-void history_prune(struct history *h, int *n, const struct dev_view *views, int nv);
+/*
+ * Drops the histories of devices gone from the sample cur (one filtered out by -d or f keeps
+ * its history, without samples while it is hidden).
+ */
+void history_prune(struct history *h, int *n, const struct sample *cur);
 const struct history *history_find(const struct history *h, int n, const char *id);
 
 /*

@@ -304,7 +304,7 @@ static void draw(const struct sample *prev, const struct sample *cur, bool fresh
 	if (fresh) { /* a new sample, not a key's redraw: the graphs move */
 		for (int i = 0; i < nd; i++)
 			history_push(hist, &n_hist, MAX_DEVS, &dv[i]);
-		history_prune(hist, &n_hist, dv, nd);
+		history_prune(hist, &n_hist, cur);
 	}
 	if (ui.help) {
 		draw_help();

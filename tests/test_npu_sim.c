@@ -690,9 +690,11 @@ START_TEST(test_sysfs_fuse_writes_fail_like_sysfs)
 	/* the second device found npu0 leased through the mount */
 	ck_assert_msg(strstr(npu_sim_sysfs_path(second), "/devfreq/npu1"), "%s",
 		      npu_sim_sysfs_path(second));
+	char dir[700];
+	snprintf(dir, sizeof(dir), "%s", d); /* the device's string goes with it */
 	hal_device_destroy(second);
 	hal_device_destroy(dev);
-	ck_assert_msg(!tu_is_fuse_mount(d), "%s still mounted after the device is gone", d);
+	ck_assert_msg(!tu_is_fuse_mount(dir), "%s still mounted after the device is gone", dir);
 }
 END_TEST
 

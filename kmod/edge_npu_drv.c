@@ -63,6 +63,19 @@ module_param_named(max_bo_bytes_per_file, enpu_max_bo_bytes_per_file, ullong, 06
 MODULE_PARM_DESC(max_bo_bytes_per_file,
 		 "bytes of the BOs one open file may hold handles to (default 16 GiB)");
 
+/*
+ * Simulation only: each job completes no earlier than its modeled duration at the operating
+ * point it runs at, times this factor (the silicon's SIM_PACE register): 0 off (host speed,
+ * the default, so tests run fast), 1 real time, N a device slowed N times (the host computes
+ * most jobs more slowly than the modeled silicon would, so at 1 only small jobs are held).
+ * Then a lower clock shows in wall time, busy time and fdinfo as in the modeled figures.
+ * Writable at run time, applied to jobs posted after the write. The paced time counts towards
+ * job_timeout_ms, as a slow job on silicon would.
+ */
+unsigned int enpu_pace;
+module_param_named(pace, enpu_pace, uint, 0644);
+MODULE_PARM_DESC(pace, "jobs last N times their modeled time at the current clock (0 off)");
+
 static atomic64_t enpu_next_client_id = ATOMIC64_INIT(0);
 
 /* ---- contexts ---------------------------------------------------------------------------- */

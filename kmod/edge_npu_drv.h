@@ -42,6 +42,7 @@ extern unsigned int enpu_autosuspend_ms;
 extern unsigned int enpu_max_ctxs_per_file;
 extern unsigned int enpu_max_bos_per_file;
 extern unsigned long long enpu_max_bo_bytes_per_file;
+extern unsigned int enpu_pace;
 
 struct enpu_device;
 

@@ -96,9 +96,10 @@ static void enpu_silicon_wait(void *host, u64 timeout_ns)
 	u64 seq = s->wake_seq;
 
 	spin_unlock(&s->lock);
+	/* a high-resolution timeout: a paced job's end is due within microseconds, not jiffies */
 	if (timeout_ns)
-		wait_event_interruptible_timeout(s->wq, READ_ONCE(s->wake_seq) != seq,
-						 nsecs_to_jiffies(timeout_ns) + 1);
+		wait_event_interruptible_hrtimeout(s->wq, READ_ONCE(s->wake_seq) != seq,
+						   ns_to_ktime(timeout_ns));
 	else
 		wait_event_interruptible(s->wq, READ_ONCE(s->wake_seq) != seq);
 	spin_lock(&s->lock);
@@ -241,6 +242,12 @@ u32 enpu_reg_read(struct enpu_silicon *s, u32 off)
  */
 void enpu_reg_write(struct enpu_silicon *s, u32 off, u32 val)
 {
+	/*
+	 * The pace parameter is the simulation's setting, not the driver's: this host hands
+	 * it to the model with each doorbell, so a write to the parameter reaches the next jobs.
+	 */
+	if (off == NPU_REG_DOORBELL)
+		npu_dev_write(&s->dev, NPU_REG_SIM_PACE, READ_ONCE(enpu_pace));
 	npu_dev_write(&s->dev, off, val);
 }
 

@@ -583,6 +583,98 @@ START_TEST(test_sysfs_opp_changes_model)
 }
 END_TEST
 
+/* What RUNS runs of one matmul cost at one operating point. */
+struct pace_figures {
+	uint64_t wall_ns, busy_ns, modeled_ns, energy_pj;
+};
+
+/*
+ * Runs a 128x1024 matmul (weights resident) RUNS times at the top operating point
+ * (performance) and at the lowest (powersave) on a device created with pacing factor pace.
+ */
+static void paced_runs(uint32_t pace, struct pace_figures out[2])
+{
+	struct npu_sim_options o = { .pace = pace };
+	struct hal_device *dev = NULL;
+	char err[512] = "";
+	enum { N = 128, K = 1024, RUNS = 4 };
+	uint64_t rng = 9;
+	void *wd = make_weights(HAL_TYPE_Q8_0, N, K, &rng);
+	float x[K], y[N];
+	struct hal_tensor w = { "w", HAL_TYPE_Q8_0, { K, N }, wd, NULL };
+	struct hal_tensor xt = { "x", HAL_TYPE_F32, { K, 1 }, x, NULL };
+	struct hal_tensor yt = { "y", HAL_TYPE_F32, { N, 1 }, y, NULL };
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt };
+
+	ck_assert_msg(npu_sim_create(&o, &dev, err, sizeof(err)) == HAL_OK, "%s", err);
+	for (int i = 0; i < K; i++)
+		x[i] = tu_rand_f32(&rng);
+	ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
+	for (int i = 0; i < 2; i++) {
+		const char *gov = i ? "powersave\n" : "performance\n";
+
+		write_text(npu_sim_sysfs_path(dev), "governor", gov);
+		ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK); /* the clock moves; resident */
+		ck_assert_uint_eq(npu_sim_opp(dev), i ? 0 : NPU_NUM_OPPS - 1);
+		struct hal_device_stats before = dev->stats;
+		uint64_t t0 = mono_ns();
+
+		for (int r = 0; r < RUNS; r++)
+			ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK);
+		out[i] = (struct pace_figures){
+			.wall_ns = mono_ns() - t0,
+			.busy_ns = dev->stats.busy_ns - before.busy_ns,
+			.modeled_ns = dev->stats.modeled_ns - before.modeled_ns,
+			.energy_pj = dev->stats.modeled_energy_pj - before.modeled_energy_pj,
+		};
+	}
+	dev->vt->release_weight(dev, &w);
+	hal_device_destroy(dev);
+	free(wd);
+}
+
+/*
+ * Pacing (npu_sim_options.pace, the SIM_PACE register): a paced job lasts at least pace times
+ * its modeled duration, so the lowest clock's wall and busy time exceed the top clock's by the
+ * model's ratio (the factor makes the modeled time dwarf the host's own computing; bounds are
+ * generous, for a loaded host). Pacing changes no modeled figure: time and energy are those of
+ * the same jobs unpaced, and the lower clock still costs less energy.
+ */
+START_TEST(test_pacing_follows_clock)
+{
+	const uint32_t pace = 10000;
+	struct pace_figures fast[2], paced[2];
+
+	paced_runs(0, fast);
+	paced_runs(pace, paced);
+	for (int i = 0; i < 2; i++) {
+		printf("pace %u, %s: wall %.2f ms, busy %.2f ms, modeled %.2f us x %u = %.2f ms, "
+		       "%llu pJ (unpaced: wall %.2f ms)\n",
+		       pace, i ? "200 MHz" : "1000 MHz", paced[i].wall_ns / 1e6,
+		       paced[i].busy_ns / 1e6, paced[i].modeled_ns / 1e3, pace,
+		       paced[i].modeled_ns * (double)pace / 1e6,
+		       (unsigned long long)paced[i].energy_pj, fast[i].wall_ns / 1e6);
+		ck_assert_uint_eq(paced[i].modeled_ns, fast[i].modeled_ns);
+		ck_assert_uint_eq(paced[i].energy_pj, fast[i].energy_pj);
+		ck_assert_uint_ge(paced[i].wall_ns, paced[i].modeled_ns * pace);
+		ck_assert_uint_ge(paced[i].busy_ns, paced[i].modeled_ns * pace);
+	}
+	double model = (double)paced[1].modeled_ns / paced[0].modeled_ns;
+	double wall = (double)paced[1].wall_ns / paced[0].wall_ns;
+	double busy = (double)paced[1].busy_ns / paced[0].busy_ns;
+
+	printf("200 vs 1000 MHz: modeled %.2fx, wall %.2fx, busy %.2fx\n", model, wall, busy);
+	ck_assert_double_gt(model, 3.0);
+	ck_assert_double_ge(wall, 0.6 * model);
+	ck_assert_double_le(wall, 1.4 * model);
+	ck_assert_double_ge(busy, 0.6 * model);
+	ck_assert_double_le(busy, 1.4 * model);
+	ck_assert_uint_lt(paced[1].energy_pj, paced[0].energy_pj);
+	/* unpaced, the same jobs are not held: the host's speed, far under the paced time */
+	ck_assert_uint_lt(fast[1].wall_ns, paced[1].wall_ns / 2);
+}
+END_TEST
+
 /* A value the device cannot parse is ignored, reported, and the knob restored; no crash. */
 START_TEST(test_sysfs_bogus_values)
 {
@@ -1018,6 +1110,7 @@ int main(void)
 	tcase_add_test(tc, test_empty_job_latency);
 	tcase_add_test(tc, test_sysfs_bounds_and_governors);
 	tcase_add_test(tc, test_sysfs_opp_changes_model);
+	tcase_add_test(tc, test_pacing_follows_clock);
 	tcase_add_test(tc, test_sysfs_bogus_values);
 	tcase_add_test(tc, test_sysfs_preset_by_admin);
 	tcase_add_test(tc, test_sysfs_ondemand);

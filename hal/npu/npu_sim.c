@@ -113,6 +113,7 @@ struct npu_sim {
 	uint8_t *scratch;
 	size_t scratch_cap;
 	uint64_t energy_fj_rem;
+	uint32_t pace; /* SIM_PACE: jobs take their modeled time times this (options.pace) */
 };
 
 static struct npu_sim *to_sim(struct hal_device *dev)
@@ -303,6 +304,7 @@ static void hw_init(struct npu_sim *d)
 	npu_dev_write(d->dev, NPU_REG_RING_SIZE, NPU_SIM_RING);
 	npu_dev_write(d->dev, NPU_REG_HANG_US, 1); /* report a hung job at once */
 	npu_dev_write(d->dev, NPU_REG_IRQ_MASK, NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR);
+	npu_dev_write(d->dev, NPU_REG_SIM_PACE, d->pace);
 	npu_dev_write(d->dev, NPU_REG_CONTROL, NPU_CONTROL_ENABLE);
 }
 
@@ -773,6 +775,22 @@ static void sim_free_early(struct npu_sim *d, bool sysfs_open)
 	free(d);
 }
 
+/* ENPU_NPU_PACE=N: pacing for every in-process NPU (tools, benchmarks); read once per device. */
+static uint32_t pace_from_env(void)
+{
+	const char *v = getenv("ENPU_NPU_PACE");
+	char *end;
+	unsigned long n = v ? strtoul(v, &end, 10) : 0;
+
+	if (!v || !*v || *end || n > NPU_SIM_PACE_MAX) {
+		if (v && *v)
+			fprintf(stderr, "edge-npu: ENPU_NPU_PACE='%s' is not 0 to %d; pacing off\n", v,
+				NPU_SIM_PACE_MAX);
+		return 0;
+	}
+	return (uint32_t)n;
+}
+
 static void init_locks(struct npu_sim *d)
 {
 	pthread_condattr_t ca;
@@ -814,6 +832,7 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 	}
 	d->powered = true;
 	d->last_job_end_ns = hal_now_ns();
+	d->pace = opts && opts->pace ? opts->pace : pace_from_env();
 	hw_init(d);
 	if (npu_dev_start(d->dev)) {
 		snprintf(err, err_len, "cannot start the NPU device model's thread");

@@ -53,6 +53,36 @@ static u32 end_job(struct npu_device *d, u32 state)
 	return d->irq_status & d->irq_mask;
 }
 
+/*
+ * Pacing (SIM_PACE = N): a job whose computation is done completes only once N times its
+ * modeled duration at its operating point has passed since it started, as on silicon running
+ * at that clock (N = 1), or slowed down N times.
+ * pace_hold() decides at the end of the last slice; pace_wait() then sleeps on the host's wait
+ * (interruptible: a reset or stop wakes it, and the loop looks again) rather than spin.
+ */
+static int pace_hold(struct npu_device *d)
+{
+	u64 due = d->job_start_ns +
+		  npu_cycles_to_ns(d->job.js.c.busy_cycles, d->job.js.opp) * d->pace;
+
+	if (!d->pace || due <= now(d))
+		return 0;
+	d->pace_due_ns = due;
+	return 1;
+}
+
+static u32 pace_wait(struct npu_device *d)
+{
+	u64 t = now(d);
+
+	if (t < d->pace_due_ns) {
+		d->ops->wait(d->host, d->pace_due_ns - t);
+		return 0;
+	}
+	d->pace_due_ns = 0;
+	return end_job(d, NPU_RESULT_DONE);
+}
+
 static int can_fetch(const struct npu_device *d)
 {
 	return (d->control & NPU_CONTROL_ENABLE) && d->power && d->ring_size &&
@@ -89,6 +119,7 @@ static u32 fetch(struct npu_device *d)
 	d->job_result = desc.result_addr;
 	npu_engine_set_opp(&d->engine, d->clock);
 	d->job.state = NPU_EXEC_RUNNING; /* the engine is taken while the lock is dropped */
+	d->job_start_ns = now(d);
 	d->ops->unlock(d->host);
 	err = npu_exec_begin(&d->engine, &d->job, bad ? NULL : dev_ptr(desc.stream_addr),
 			     desc.stream_len, d->bufs, bad ? 0 : desc.nbufs);
@@ -121,6 +152,8 @@ static u32 run_slice(struct npu_device *d)
 		d->stalled_since = now(d) | 1;
 		return 0;
 	}
+	if (!rc && pace_hold(d))
+		return 0;
 	return end_job(d, rc ? NPU_RESULT_REFUSED : NPU_RESULT_DONE);
 }
 
@@ -143,6 +176,11 @@ static u32 hung(struct npu_device *d)
 /* Soft reset: the job on the engine ends ABORTED, the SRAM empties, registers go to reset. */
 static void reset(struct npu_device *d)
 {
+	if (d->pace_due_ns) { /* computed but held: still on the engine, so it is aborted */
+		d->pace_due_ns = 0;
+		d->job.js.c.jobs = 0;
+		d->job.state = NPU_EXEC_RUNNING;
+	}
 	if (d->job.state == NPU_EXEC_RUNNING || d->job.state == NPU_EXEC_STALLED) {
 		npu_exec_abort(&d->job, ENPU_ERR_ABORTED, "aborted by engine reset");
 		end_job(d, NPU_RESULT_ABORTED);
@@ -169,6 +207,8 @@ static void dev_main(void *arg)
 		irq = 0;
 		if (d->reset)
 			reset(d);
+		else if (d->pace_due_ns)
+			irq = pace_wait(d);
 		else if (d->job.state == NPU_EXEC_RUNNING)
 			irq = run_slice(d);
 		else if (d->job.state == NPU_EXEC_STALLED)
@@ -206,7 +246,7 @@ static u32 status(const struct npu_device *d)
 {
 	u32 s = d->power ? NPU_STATUS_POWERED : 0;
 
-	if (d->job.state == NPU_EXEC_RUNNING || d->job.state == NPU_EXEC_STALLED)
+	if (d->job.state == NPU_EXEC_RUNNING || d->job.state == NPU_EXEC_STALLED || d->pace_due_ns)
 		s |= NPU_STATUS_BUSY;
 	if (d->job.state == NPU_EXEC_STALLED)
 		s |= NPU_STATUS_HUNG;
@@ -281,6 +321,8 @@ static u32 reg_read(const struct npu_device *d, u32 off)
 		return d->irq_mask;
 	case NPU_REG_TEMP_MC:
 		return 35000; /* thermal behaviour is not modeled yet: ambient */
+	case NPU_REG_SIM_PACE:
+		return d->pace;
 	default:
 		/* 64-bit counters: a driver reads HI around LO until HI is stable */
 		return off & 4 ? (u32)(counter64(d, off - 4) >> 32) : (u32)counter64(d, off);
@@ -352,6 +394,9 @@ static u32 reg_write(struct npu_device *d, u32 off, u32 val)
 	case NPU_REG_CLOCK:
 		if (val < NPU_NUM_OPPS)
 			d->clock = val;
+		break;
+	case NPU_REG_SIM_PACE:
+		d->pace = val < NPU_SIM_PACE_MAX ? val : NPU_SIM_PACE_MAX;
 		break;
 	case NPU_REG_RING_BASE_LO:
 	case NPU_REG_RING_BASE_HI:

@@ -45,6 +45,9 @@
  * @stalled_since: host time the engine hung at (0: not hung).
  * @slice_max_ns: longest slice (debug register).
  * @slices: slices run (debug register).
+ * @pace: SIM_PACE.
+ * @job_start_ns: host time the job on the engine was fetched.
+ * @pace_due_ns: host time a computed job may complete at (0: not held for pacing).
  */
 struct npu_device {
 	const struct npu_platform_ops *ops;
@@ -68,6 +71,9 @@ struct npu_device {
 	u64 stalled_since;
 	u64 slice_max_ns;
 	u64 slices;
+	u32 pace;
+	u64 job_start_ns;
+	u64 pace_due_ns;
 };
 
 /**

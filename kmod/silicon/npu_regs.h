@@ -91,6 +91,21 @@
 #define NPU_REG_DBG_SLICES_LO		0x0f8
 #define NPU_REG_DBG_SLICES_HI		0x0fc
 
+/*
+ * Simulation control, rw: paces jobs to the clock. The model computes a job at host speed;
+ * with SIM_PACE = N (1 to NPU_SIM_PACE_MAX) it holds the job's completion (result, RING_HEAD,
+ * interrupt) until N times the job's modeled duration at its operating point has passed on the
+ * host's clock since the job started, so that DVFS changes wall time and busy time as it
+ * changes modeled time. N = 1 is real time; a larger N is a slowed-down device, for hosts that
+ * compute the model more slowly than the silicon it models would run (the default MAC array
+ * does 1024 MACs a cycle: most jobs take longer on the host than their modeled time, and are
+ * not held at all at N = 1). The job stays BUSY meanwhile and a reset still aborts it. Read at
+ * each job's end; 0 (off) at power-on, so that tests run fast, and kept across resets (it is
+ * the simulation's setting, not the device's state). Silicon has no such register.
+ */
+#define NPU_REG_SIM_PACE		0x0e0
+#define NPU_SIM_PACE_MAX		1000000
+
 #define NPU_REG_BLOCK_SIZE	0x100
 
 /**

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "edge_npu.h"
+#include "hal/completion.h"
 #include "hal/hal.h"
 #include "hal/npu_host.h"
 #include "hal/npu/npu_sim.h"
@@ -675,6 +676,51 @@ START_TEST(test_pacing_follows_clock)
 }
 END_TEST
 
+/*
+ * One matmul on a fresh device, its job waited for on the process's io_uring or, with
+ * ENPU_NO_URING=1, by poll() (hal/completion.h); out gets its N results.
+ */
+static void matmul_waited(bool forced_poll, float *out, uint32_t n, uint32_t k)
+{
+	uint64_t rng = 21;
+	void *wd = make_weights(HAL_TYPE_Q8_0, n, k, &rng);
+	float *x = malloc(sizeof(float) * k);
+	struct hal_tensor w = { "w", HAL_TYPE_Q8_0, { k, n }, wd, NULL };
+	struct hal_tensor xt = { "x", HAL_TYPE_F32, { k, 1 }, x, NULL };
+	struct hal_tensor yt = { "y", HAL_TYPE_F32, { n, 1 }, out, NULL };
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt };
+	struct hal_device *dev;
+
+	if (forced_poll)
+		setenv("ENPU_NO_URING", "1", 1);
+	dev = open_npu(0); /* the first device of the process starts the ring, or not */
+	unsetenv("ENPU_NO_URING");
+	printf("npu: completions waited for with %s\n", hal_completion_method());
+	if (forced_poll)
+		ck_assert_str_eq(hal_completion_method(), "poll (ENPU_NO_URING=1)");
+	else
+		ck_assert_str_ne(hal_completion_method(), "poll (ENPU_NO_URING=1)");
+	for (uint32_t i = 0; i < k; i++)
+		x[i] = tu_rand_f32(&rng);
+	ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK);
+	hal_device_destroy(dev);
+	free(x);
+	free(wd);
+}
+
+/* The same job waited for on the ring and by poll(): the same bits. */
+START_TEST(test_completions_ring_and_poll)
+{
+	enum { N = 96, K = 512 };
+	float ring[N], polled[N];
+
+	matmul_waited(false, ring, N, K);
+	matmul_waited(true, polled, N, K);
+	ck_assert_mem_eq(ring, polled, sizeof(ring));
+	ck_assert_str_eq(hal_completion_method(), "none"); /* the last device stopped it */
+}
+END_TEST
+
 /* A value the device cannot parse is ignored, reported, and the knob restored; no crash. */
 START_TEST(test_sysfs_bogus_values)
 {
@@ -1111,6 +1157,7 @@ int main(void)
 	tcase_add_test(tc, test_sysfs_bounds_and_governors);
 	tcase_add_test(tc, test_sysfs_opp_changes_model);
 	tcase_add_test(tc, test_pacing_follows_clock);
+	tcase_add_test(tc, test_completions_ring_and_poll);
 	tcase_add_test(tc, test_sysfs_bogus_values);
 	tcase_add_test(tc, test_sysfs_preset_by_admin);
 	tcase_add_test(tc, test_sysfs_ondemand);

@@ -118,6 +118,16 @@ ENPU_API void enpu_context_destroy(enpu_context *ctx);
  */
 ENPU_API const char *enpu_last_error(const enpu_context *ctx);
 
+/*
+ * How this process waits for device completions (NPU jobs in process and through the kernel
+ * driver, OpenCL ops): "io_uring" when one completion thread watches them all on an io_uring;
+ * "poll (<why>)" when each wait is a poll() instead, because ENPU_NO_URING=1 asked for it or
+ * the kernel refused io_uring (the refusal is also said once on stderr); "none" while no
+ * context has a device that waits. Results are the same either way. A static string; any
+ * thread may call it.
+ */
+ENPU_API const char *enpu_completion_method(void);
+
 /* ---- model ------------------------------------------------------------------------------ */
 
 /* Called while a model loads with done/total bytes; return false to cancel the load. */

@@ -27,10 +27,10 @@
 #include "hal/npu/npu_platform.h"
 #include "kmod/silicon/npu_device.h"
 #include "hal/npu_host.h"
+#include "hal/completion.h"
 #include "hal/telemetry.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -173,12 +173,12 @@ bool npu_fence_signalled(const struct npu_fence *f)
 	return atomic_load_explicit(&f->signalled, memory_order_acquire);
 }
 
+/* On the process's completion ring (hal/completion.h), the eventfd as an application sees it. */
 enum hal_status npu_fence_wait(struct npu_fence *f, int timeout_ms)
 {
 	uint64_t deadline = timeout_ms < 0 ? 0 : hal_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 
 	while (!npu_fence_signalled(f)) {
-		struct pollfd p = { .fd = f->efd, .events = POLLIN };
 		int left = -1;
 
 		if (timeout_ms >= 0) {
@@ -187,7 +187,8 @@ enum hal_status npu_fence_wait(struct npu_fence *f, int timeout_ms)
 				return HAL_ERR_DEVICE;
 			left = (int)((deadline - t + 999999) / 1000000);
 		}
-		if (poll(&p, 1, left) < 0 && errno != EINTR)
+		/* readable means signalled: the flag is set before the eventfd is written */
+		if (hal_completion_wait(f->efd, left) != HAL_OK && timeout_ms < 0)
 			return HAL_ERR_DEVICE;
 	}
 	return HAL_OK;
@@ -736,6 +737,7 @@ static void sim_destroy(struct hal_device *dev)
 	pthread_cond_destroy(&d->rcond);
 	pthread_mutex_destroy(&d->rlock);
 	free(d);
+	hal_completion_put();
 }
 
 static const char *sim_devfreq_dir(struct hal_device *dev)
@@ -849,6 +851,7 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 	const char *node = strrchr(d->sysfs.path, '/');
 
 	hal_telem_attach(&d->base, HAL_TELEM_KIND_NPU, node ? node + 1 : NULL);
+	hal_completion_get(); /* its fences are waited for on the process's ring */
 	pthread_mutex_lock(&d->elock);
 	publish_engine(d, 0);
 	pthread_mutex_unlock(&d->elock);

@@ -7,6 +7,7 @@
  * staging BOs, one weight table, one context whose jobs complete in order).
  */
 #include "hal/npu_drm/npu_drm.h"
+#include "hal/completion.h"
 #include "hal/npu_host.h"
 #include "uapi/drm/edge_npu_drm.h"
 
@@ -163,6 +164,28 @@ static struct dweight *find_weight(struct npu_drm *d, const void *data)
 	return NULL;
 }
 
+/* A job's longest wait: far past the module's job timeout, which ends any job. */
+#define JOB_WAIT_MS 60000
+
+int npu_drm_wait_syncobj(int fd, uint32_t sync, int timeout_ms)
+{
+	int sf;
+
+	if (drmSyncobjExportSyncFile(fd, sync, &sf) == 0) {
+		enum hal_status st = hal_completion_wait(sf, timeout_ms);
+
+		close(sf);
+		if (st == HAL_OK)
+			return 0;
+		errno = ETIME;
+		return -1;
+	}
+	int64_t deadline = timeout_ms < 0 ? INT64_MAX
+					  : (int64_t)(hal_now_ns() + timeout_ms * 1000000ull);
+
+	return drmSyncobjWait(fd, &sync, 1, deadline, 0, NULL) ? -1 : 0;
+}
+
 /* Submits the stream over refs, waits, and folds the context's counters into the stats. */
 static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 				   struct drm_edge_npu_bo_ref *refs, uint32_t nrefs,
@@ -171,7 +194,6 @@ static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 	struct drm_edge_npu_submit sub = { 0 };
 	struct drm_edge_npu_ctx_query q = { .handle = d->ctx };
 	enum hal_status st = npu_stream_finish(s);
-	int64_t deadline;
 	int ret;
 
 	if (st != HAL_OK)
@@ -195,8 +217,7 @@ static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: submit: %s", what,
 				       strerror(-ret));
 
-	deadline = (int64_t)(hal_now_ns() + 60ull * 1000000000ull);
-	if (drmSyncobjWait(d->fd, &d->sync, 1, deadline, 0, NULL))
+	if (npu_drm_wait_syncobj(d->fd, d->sync, JOB_WAIT_MS))
 		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: waiting for the job: %s",
 				       what, strerror(errno));
 	ret = xioctl(d->fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q);
@@ -363,6 +384,7 @@ static void drm_destroy(struct hal_device *dev)
 	close(d->fd);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
+	hal_completion_put();
 }
 
 /*
@@ -486,6 +508,7 @@ static enum hal_status npu_drm_create(const struct hal_device_options *opts,
 	d->base.vt = &npu_drm_vtable;
 	d->base.name = "npu-drm";
 	d->base.cls = HAL_CLASS_NPU;
+	hal_completion_get(); /* its jobs are waited for on the process's ring */
 	*out_dev = &d->base;
 	return HAL_OK;
 }

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * completion.c - device completions on one io_uring per process (completion.h).
+ *
+ * Submissions come from any thread, so the submission queue is guarded by sq_lock; only the
+ * completion thread reaps the completion queue. A wait's state lives on the waiter's stack
+ * (struct waiter): the completion thread writes its result and signals its fence, and never
+ * touches it again, so the waiter may return as soon as the fence is signalled.
+ */
+#include "hal/completion.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One POLL_ADD and, with a timeout, one LINK_TIMEOUT per wait in flight. */
+#define RING_ENTRIES 256
+
+/* user_data of the completions that carry no waiter */
+#define TAG_TIMEOUT 0ull /* a linked timeout's own completion */
+#define TAG_STOP 1ull    /* the NOP the last put queues to stop the thread */
+
+/* A wait in flight: its fence carries HAL_OK when fd became readable, else HAL_ERR_DEVICE. */
+struct waiter {
+	struct hal_fence done;
+};
+
+static struct {
+	pthread_mutex_t lock; /* refs, running, the method; held across start and stop */
+	pthread_mutex_t sq_lock;
+	unsigned int refs;
+	bool running; /* a ring and its thread exist */
+	struct io_uring ring;
+	pthread_t thread;
+	const char *method;
+	char refused[128]; /* why the kernel refused io_uring: written once per process */
+} C = { .lock = PTHREAD_MUTEX_INITIALIZER, .sq_lock = PTHREAD_MUTEX_INITIALIZER,
+	.method = "none" };
+
+static void *completion_main(void *arg)
+{
+	bool stop = false;
+
+	(void)arg;
+	while (!stop) {
+		struct io_uring_cqe *cqe;
+		unsigned int head, seen = 0;
+
+		if (io_uring_wait_cqe(&C.ring, &cqe) < 0)
+			continue; /* EINTR; nothing else can fail with a ring that stays up */
+		io_uring_for_each_cqe(&C.ring, head, cqe) {
+			uint64_t tag = io_uring_cqe_get_data64(cqe);
+
+			seen++;
+			if (tag == TAG_STOP) {
+				stop = true;
+			} else if (tag != TAG_TIMEOUT) {
+				struct waiter *w = (struct waiter *)(uintptr_t)tag;
+
+				/* revents (> 0), or -ECANCELED when the linked timeout fired first */
+				hal_fence_signal(&w->done, cqe->res > 0 ? HAL_OK : HAL_ERR_DEVICE);
+			}
+		}
+		io_uring_cq_advance(&C.ring, seen);
+	}
+	return NULL;
+}
+
+/* Under C.lock: the ring and its thread, or the poll fallback and the reason for it. */
+static void start(void)
+{
+	const char *off = getenv("ENPU_NO_URING");
+	int rc;
+
+	if (off && strcmp(off, "1") == 0) {
+		C.method = "poll (ENPU_NO_URING=1)";
+		return;
+	}
+	rc = io_uring_queue_init(RING_ENTRIES, &C.ring, 0);
+	if (rc == 0) {
+		if (pthread_create(&C.thread, NULL, completion_main, NULL) == 0) {
+			C.running = true;
+			C.method = "io_uring";
+			return;
+		}
+		io_uring_queue_exit(&C.ring);
+		rc = -EAGAIN;
+	}
+	if (!C.refused[0]) {
+		snprintf(C.refused, sizeof(C.refused), "poll (io_uring refused: %s)",
+			 strerror(-rc));
+		fprintf(stderr, "edge-npu: io_uring unavailable (%s): device completions are "
+				"waited for with poll()\n", strerror(-rc));
+	}
+	C.method = C.refused;
+}
+
+/* Queues the stop NOP; the thread reaps what is left and returns. Under C.lock. */
+static void stop(void)
+{
+	struct io_uring_sqe *sqe;
+
+	pthread_mutex_lock(&C.sq_lock);
+	while (!(sqe = io_uring_get_sqe(&C.ring)))
+		io_uring_submit(&C.ring);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, TAG_STOP);
+	io_uring_submit(&C.ring);
+	pthread_mutex_unlock(&C.sq_lock);
+	pthread_join(C.thread, NULL);
+	io_uring_queue_exit(&C.ring);
+	C.running = false;
+}
+
+void hal_completion_put(void)
+{
+	pthread_mutex_lock(&C.lock);
+	if (C.refs && --C.refs == 0) {
+		if (C.running)
+			stop();
+		C.method = "none";
+	}
+	pthread_mutex_unlock(&C.lock);
+}
+
+const char *hal_completion_method(void)
+{
+	pthread_mutex_lock(&C.lock);
+	const char *m = C.method;
+	pthread_mutex_unlock(&C.lock);
+	return m;
+}
+
+/* The fallback: a poll() in this thread, EINTR retried against the same deadline. */
+static enum hal_status wait_poll(int fd, int timeout_ms)
+{
+	uint64_t deadline = hal_now_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000ull;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int left = -1, n;
+
+		if (timeout_ms >= 0) {
+			uint64_t t = hal_now_ns();
+
+			left = t >= deadline ? 0 : (int)((deadline - t + 999999) / 1000000);
+		}
+		n = poll(&p, 1, left);
+		if (n > 0)
+			return p.revents & POLLNVAL ? HAL_ERR_DEVICE : HAL_OK;
+		if (n == 0 || errno != EINTR)
+			return HAL_ERR_DEVICE;
+	}
+}
+
+/*
+ * Queues the poll of fd for w, and its timeout. Once the entries are in the ring the kernel
+ * will complete them, so the waiter then always waits for its fence: a submit that the kernel
+ * defers (EAGAIN, EBUSY while the completion thread drains) is retried, never abandoned.
+ */
+static void queue_poll(int fd, int timeout_ms, struct waiter *w)
+{
+	struct __kernel_timespec ts = { timeout_ms / 1000, (long long)(timeout_ms % 1000) * 1000000 };
+	struct io_uring_sqe *sqe;
+	int rc;
+
+	pthread_mutex_lock(&C.sq_lock);
+	/* every submit below hands its entries to the kernel: the queue is empty here */
+	sqe = io_uring_get_sqe(&C.ring);
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)w);
+	if (timeout_ms >= 0) {
+		sqe->flags |= IOSQE_IO_LINK;
+		sqe = io_uring_get_sqe(&C.ring);
+		/* the kernel copies ts while it takes the entry, within the submit below */
+		io_uring_prep_link_timeout(sqe, &ts, 0);
+		io_uring_sqe_set_data64(sqe, TAG_TIMEOUT);
+	}
+	while ((rc = io_uring_submit(&C.ring)) == -EINTR || rc == -EAGAIN || rc == -EBUSY)
+		sched_yield();
+	pthread_mutex_unlock(&C.sq_lock);
+}
+
+/* hal_completion_get, telling whether the ring runs (it cannot stop while the ref is held). */
+static bool get_ring(void)
+{
+	bool ring;
+
+	pthread_mutex_lock(&C.lock);
+	if (C.refs++ == 0)
+		start();
+	ring = C.running;
+	pthread_mutex_unlock(&C.lock);
+	return ring;
+}
+
+void hal_completion_get(void)
+{
+	get_ring();
+}
+
+enum hal_status hal_completion_wait(int fd, int timeout_ms)
+{
+	struct waiter w;
+	enum hal_status st;
+
+	if (get_ring()) {
+		hal_fence_reset(&w.done);
+		queue_poll(fd, timeout_ms, &w);
+		st = hal_fence_wait(&w.done);
+	} else {
+		st = wait_poll(fd, timeout_ms);
+	}
+	hal_completion_put();
+	return st;
+}

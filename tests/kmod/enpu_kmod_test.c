@@ -24,6 +24,8 @@
  *   ctx race  CTX_DESTROY racing SUBMIT from several threads: every pushed job signals
  *   leaks     after every fd is closed, no BO is left (sysfs bo_count)
  *   unbind    sysfs unbind of edge-npu.1 with a file open and jobs in flight, then rebind
+ *   pacing    the pace parameter: wall and engine time follow the clock by the model's ratio,
+ *             modeled figures unchanged, a job paced past the timeout is reset
  *
  * Usage: enpu_kmod_test [--timeout-ms N] [--race-secs S]
  *          (the module's job_timeout_ms, for the hang bound; how long the race runs, default 10)
@@ -1216,6 +1218,176 @@ static int set_param(const char *path, const char *val, char *old, size_t len)
 	return write_str(path, val);
 }
 
+/*
+ * What n jobs cost at one clock: host wall time and engine time (fdinfo) in all, and the
+ * modeled time and energy of the cheapest job. The cheapest, because the context's jobs may
+ * run on either engine, and a job on an engine whose SRAM does not hold the weights yet pays
+ * for loading them: the cheapest job is one with its weights resident, at any pace.
+ */
+struct pace_run {
+	uint64_t wall_ns, engine_ns, modeled_ns, job_ns, job_pj;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Pins the device's clock to freq_hz (min = max) and waits until the governor applied it. */
+static void pin_clock(int fd, uint64_t freq_hz)
+{
+	char f[32];
+	uint64_t t0 = now_ms();
+
+	snprintf(f, sizeof(f), "%llu", (unsigned long long)freq_hz);
+	write_str(DEVFREQ0 "max_freq", "1000000000"); /* any order of the two writes is valid */
+	write_str(DEVFREQ0 "min_freq", f);
+	write_str(DEVFREQ0 "max_freq", f);
+	while ((uint64_t)read_num(DEVFREQ0 "cur_freq") != freq_hz && now_ms() - t0 < 3000) {
+		busy_work(fd, 1);
+		usleep(20 * 1000);
+	}
+	CHECK((uint64_t)read_num(DEVFREQ0 "cur_freq") == freq_hz, "cur_freq %lld, pinned %s",
+	      (long long)read_num(DEVFREQ0 "cur_freq"), f);
+}
+
+/* Runs job j (stream s) n times, one after another, each waited for. */
+static struct pace_run pace_jobs(int fd, struct job *j, const struct stream *s, int n)
+{
+	struct drm_edge_npu_ctx_query q0 = { .handle = j->ctx }, q1 = q0;
+	struct fdinfo a = read_fdinfo(fd), b;
+	struct pace_run r = { .job_ns = UINT64_MAX, .job_pj = UINT64_MAX };
+	uint64_t t0 = now_ns();
+
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q0), 0);
+	for (int i = 0; i < n; i++) {
+		CHECK_ERRNO(submit(fd, j, s, NULL), 0);
+		CHECK_ERRNO(sync_wait(fd, j->out_sync, 10000), 0);
+		CHECK(sync_status(fd, j->out_sync) == 1, "job status %d",
+		      sync_status(fd, j->out_sync));
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q1), 0);
+		if (q1.modeled_ns - q0.modeled_ns < r.job_ns)
+			r.job_ns = q1.modeled_ns - q0.modeled_ns;
+		if (q1.energy_pj - q0.energy_pj < r.job_pj)
+			r.job_pj = q1.energy_pj - q0.energy_pj;
+		r.modeled_ns += q1.modeled_ns - q0.modeled_ns;
+		q0 = q1;
+	}
+	r.wall_ns = now_ns() - t0;
+	b = read_fdinfo(fd);
+	r.engine_ns = b.engine_ns - a.engine_ns;
+	return r;
+}
+
+/*
+ * pacing: with the pace parameter at N, a job lasts at least N times its modeled duration at
+ * the clock it runs at, so at the lowest clock wall time and fdinfo engine time exceed the
+ * highest clock's by about the model's ratio. N is chosen so that a job at the lowest clock is
+ * held about 150 ms: long against what QEMU takes to compute it, short of job_timeout_ms; the
+ * bounds are generous. Pacing changes no modeled figure. A job paced past job_timeout_ms is
+ * reset at the timeout like any other, and the engine serves the next job.
+ */
+static void test_pacing(int fd)
+{
+	const uint64_t lo = npu_opp_table[0].freq_mhz * 1000000ull;
+	const uint64_t hi = npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz * 1000000ull;
+	uint32_t ctx = ctx_new(fd, 1), cmd = bo_new(fd, 4096), sync, w, x, y;
+	struct job j = { .ctx = ctx, .cmd_bo = cmd, .nrefs = 3 };
+	struct pace_run fast[2], paced[2];
+	char pace[32];
+	uint64_t t0, dt, n;
+	struct stream s;
+	struct enpu_cmd_matmul mm = {
+		.weights = opnd(0, 0, Q8_ROW), .input = opnd(1, 0, Q8_ROW),
+		.output = opnd(2, 0, I32_ROW), .m = MM_M, .n = MM_N, .k = MM_K,
+		.w_dtype = ENPU_DT_Q8B, .out_dtype = ENPU_DT_I32B,
+	};
+	enum { WARM = 4, RUNS = 3 };
+
+	w = bo_new(fd, MM_N * Q8_ROW);
+	x = bo_new(fd, MM_M * Q8_ROW);
+	y = bo_new(fd, MM_M * I32_ROW);
+	drmSyncobjCreate(fd, 0, &sync);
+	j.out_sync = sync;
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ w, DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ x, DRM_EDGE_NPU_BO_READ };
+	j.refs[2] = (struct drm_edge_npu_bo_ref){ y, DRM_EDGE_NPU_BO_WRITE };
+	s_begin(&s);
+	s_add(&s, &mm, sizeof(mm), ENPU_OP_MATMUL);
+	s_finish(&s);
+
+	for (int i = 0; i < 2; i++) { /* unpaced: the modeled figures the paced runs must keep */
+		pin_clock(fd, i ? lo : hi);
+		pace_jobs(fd, &j, &s, WARM); /* the weights resident on both engines */
+		fast[i] = pace_jobs(fd, &j, &s, RUNS);
+	}
+	n = 150000000ull / (fast[1].modeled_ns / RUNS ? fast[1].modeled_ns / RUNS : 1);
+	snprintf(pace, sizeof(pace), "%llu",
+		 (unsigned long long)(n < 1 ? 1 : n > 1000000 ? 1000000 : n));
+	n = strtoull(pace, NULL, 10);
+	CHECK_ERRNO(set_param(PARAM("pace"), pace, NULL, 0), 0);
+	for (int i = 0; i < 2; i++) {
+		pin_clock(fd, i ? lo : hi);
+		pace_jobs(fd, &j, &s, WARM);
+		paced[i] = pace_jobs(fd, &j, &s, RUNS);
+		printf("  pace %s at %s MHz: wall %.1f ms, engine %.1f ms for %.2f us modeled; "
+		       "a resident job %llu ns, %llu pJ (unpaced: wall %.1f ms, engine %.1f ms, "
+		       "%llu ns, %llu pJ)\n", pace, i ? "200" : "1000", paced[i].wall_ns / 1e6,
+		       paced[i].engine_ns / 1e6, paced[i].modeled_ns / 1e3,
+		       (unsigned long long)paced[i].job_ns, (unsigned long long)paced[i].job_pj,
+		       fast[i].wall_ns / 1e6, fast[i].engine_ns / 1e6,
+		       (unsigned long long)fast[i].job_ns, (unsigned long long)fast[i].job_pj);
+		CHECK(paced[i].job_ns == fast[i].job_ns && paced[i].job_pj == fast[i].job_pj,
+		      "a paced job modeled %llu ns %llu pJ, unpaced %llu ns %llu pJ",
+		      (unsigned long long)paced[i].job_ns, (unsigned long long)paced[i].job_pj,
+		      (unsigned long long)fast[i].job_ns, (unsigned long long)fast[i].job_pj);
+		CHECK(paced[i].wall_ns >= paced[i].modeled_ns * n &&
+		      paced[i].engine_ns >= paced[i].modeled_ns * n,
+		      "wall %llu ns, engine %llu ns: under the paced %llu ns",
+		      (unsigned long long)paced[i].wall_ns, (unsigned long long)paced[i].engine_ns,
+		      (unsigned long long)(paced[i].modeled_ns * n));
+	}
+	double model = (double)paced[1].modeled_ns / paced[0].modeled_ns;
+	double wall = (double)paced[1].wall_ns / paced[0].wall_ns;
+	double eng = (double)paced[1].engine_ns / paced[0].engine_ns;
+
+	printf("  200 vs 1000 MHz paced: modeled %.2fx, wall %.2fx, engine time %.2fx\n", model,
+	       wall, eng);
+	CHECK(model > 3.0, "modeled ratio %.2f", model);
+	CHECK(wall >= 0.5 * model && wall <= 1.4 * model, "wall ratio %.2f, model %.2f", wall,
+	      model);
+	CHECK(eng >= 0.5 * model && eng <= 1.4 * model, "engine ratio %.2f, model %.2f", eng,
+	      model);
+	CHECK(paced[1].job_pj < paced[0].job_pj, "a job's energy at the lowest clock %llu pJ, "
+	      "at the highest %llu pJ", (unsigned long long)paced[1].job_pj,
+	      (unsigned long long)paced[0].job_pj);
+
+	/* held past the timeout: reset, -ETIMEDOUT within 2 x the timeout, the next job runs */
+	CHECK_ERRNO(set_param(PARAM("pace"), "1000000", NULL, 0), 0);
+	t0 = now_ms();
+	CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, sync, 10000), 0);
+	dt = now_ms() - t0;
+	printf("  a job paced past the %u ms timeout ended after %llu ms, status %d\n", timeout_ms,
+	       (unsigned long long)dt, sync_status(fd, sync));
+	CHECK(sync_status(fd, sync) == -ETIMEDOUT, "status %d", sync_status(fd, sync));
+	CHECK(dt <= 2 * timeout_ms, "ended after %llu ms", (unsigned long long)dt);
+	CHECK_ERRNO(set_param(PARAM("pace"), "0", NULL, 0), 0);
+	pace_jobs(fd, &j, &s, 1);
+
+	write_str(DEVFREQ0 "min_freq", "200000000");
+	write_str(DEVFREQ0 "max_freq", "1000000000");
+	drmSyncobjDestroy(fd, sync);
+	gem_close(fd, w);
+	gem_close(fd, x);
+	gem_close(fd, y);
+	gem_close(fd, cmd);
+	ctx_free(fd, ctx);
+}
+
 static int bo_create_errno(int fd, uint64_t size, uint32_t *handle)
 {
 	struct drm_edge_npu_bo_create c = { .size = size };
@@ -1860,6 +2032,7 @@ int main(int argc, char **argv)
 	GROUP("hang", test_hang(fd1, fd2));
 	GROUP("long job", test_long_job(fd1, fd2));
 	GROUP("devfreq", test_devfreq(fd1));
+	GROUP("pacing", test_pacing(fd1));
 	GROUP("pm", test_pm(fd1, autosuspend_ms));
 	GROUP("fdinfo", test_fdinfo(fd2));
 	GROUP("prime same device", test_prime_pair(fd1, fd2, "same device"));

@@ -78,6 +78,15 @@ struct enpu_context_options {
 	/*
 	 * The device models run on: one of enpu_device_names(), e.g. "cpu" (default), "cpu-ref"
 	 * (the plain reference backend). Ops the device cannot run fall back to the CPU.
+	 *
+	 * "npu" is the NPU simulated in this process: each context that opens it gets an NPU of
+	 * its own (its device model, SRAM, clock and counters), never shared with another
+	 * process. Sharing one would need a broker process that owns the device model and
+	 * validates every job of every client, as the kernel driver does; a device model in one
+	 * client's memory could be corrupted or stopped by that client, and its jobs would read
+	 * the other clients' buffers. Processes that must share one NPU, with priorities, the
+	 * job timeout and per-client limits, use "npu-drm" (the kernel driver). npu-top lists
+	 * each in-process NPU (npu0, npu1, ...) with the pid of the process that owns it.
 	 */
 	const char *device;
 	/* CPU worker threads; 0 = one per online core. */

@@ -39,6 +39,13 @@ static struct {
 	pthread_t thread;
 	const char *method;
 	char refused[128]; /* why the kernel refused io_uring: written once per process */
+	/*
+	 * Waits queued (under sq_lock). The kernel carries a waiter's entry to the completion
+	 * thread, unseen by the C memory model and by ThreadSanitizer: each waiter adds one here
+	 * (release) before its submit, and the completion thread reads it (acquire) after it has
+	 * reaped, so that the waiter's fence is ordered before the completion thread signals it.
+	 */
+	uint64_t queued;
 } C = { .lock = PTHREAD_MUTEX_INITIALIZER, .sq_lock = PTHREAD_MUTEX_INITIALIZER,
 	.method = "none" };
 
@@ -53,6 +60,7 @@ static void *completion_main(void *arg)
 
 		if (io_uring_wait_cqe(&C.ring, &cqe) < 0)
 			continue; /* EINTR; nothing else can fail with a ring that stays up */
+		(void)__atomic_load_n(&C.queued, __ATOMIC_ACQUIRE);
 		io_uring_for_each_cqe(&C.ring, head, cqe) {
 			uint64_t tag = io_uring_cqe_get_data64(cqe);
 
@@ -170,6 +178,7 @@ static void queue_poll(int fd, int timeout_ms, struct waiter *w)
 	int rc;
 
 	pthread_mutex_lock(&C.sq_lock);
+	__atomic_fetch_add(&C.queued, 1, __ATOMIC_RELEASE);
 	/* every submit below hands its entries to the kernel: the queue is empty here */
 	sqe = io_uring_get_sqe(&C.ring);
 	io_uring_prep_poll_add(sqe, fd, POLLIN);

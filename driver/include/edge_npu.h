@@ -129,7 +129,7 @@ ENPU_API const char *enpu_last_error(const enpu_context *ctx);
 
 /*
  * How this process waits for device completions (NPU jobs in process and through the kernel
- * driver, OpenCL ops): "io_uring" when one completion thread watches them all on an io_uring;
+ * driver, OpenCL ops): "io_uring" when they are all watched on one io_uring;
  * "poll (<why>)" when each wait is a poll() instead, because ENPU_NO_URING=1 asked for it or
  * the kernel refused io_uring (the refusal is also said once on stderr); "none" while no
  * context has a device that waits. Results are the same either way. A static string; any

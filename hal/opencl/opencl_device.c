@@ -507,10 +507,15 @@ static cl_int queue_drained(struct ocl_dev *d)
 		 * The callback will write efd once the marker completes, so efd stays open until
 		 * it has: the marker reaches the device with the flush (or the finish).
 		 */
+		uint64_t n;
+
 		if (clFlush(d->queue) != CL_SUCCESS)
 			clFinish(d->queue);
 		if (hal_completion_wait(efd, -1) != HAL_OK)
 			e = clFinish(d->queue);
+		/* readable: consume the count, which also orders the callback's write before close */
+		while (read(efd, &n, sizeof(n)) < 0 && errno == EINTR)
+			;
 	} else {
 		e = clFinish(d->queue);
 	}

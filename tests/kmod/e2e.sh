@@ -47,6 +47,10 @@ if [ -x /bin/npu-bench ]; then
 		# the kernel in the VM allows io_uring: the driver's fences are waited for on it
 		grep -q "completions waited for with: io_uring" /tmp/bench.txt ||
 			{ echo "e2e: FAIL $dev completions not on the io_uring"; exit 1; }
+		# the same waits by poll(), beside them
+		ENPU_NO_URING=1 npu-bench npu --device $dev --reps 500 >/tmp/bench.txt 2>&1 ||
+			{ cat /tmp/bench.txt; exit 1; }
+		sed 's/^/e2e: bench: /' /tmp/bench.txt
 	done
 fi
 

@@ -114,6 +114,20 @@ static enum hal_status wait_ring(struct waiter *w)
 	return st;
 }
 
+/*
+ * The ring. A poll's completion runs as task work of the thread that queued it; cooperative
+ * task running lets it wait for that thread's next entry into the kernel (the waiter is in
+ * io_uring_enter or wakes on its condition variable anyway) instead of interrupting it with
+ * an inter-processor kick. Kernels before 5.19 lack the flag: a plain ring there.
+ */
+static int ring_init(void)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_COOP_TASKRUN };
+	int rc = io_uring_queue_init_params(RING_ENTRIES, &C.ring, &p);
+
+	return rc == -EINVAL ? io_uring_queue_init(RING_ENTRIES, &C.ring, 0) : rc;
+}
+
 /* Under C.lock: the ring, or the poll fallback and the reason for it. */
 static void start(void)
 {
@@ -124,7 +138,7 @@ static void start(void)
 		C.method = "poll (ENPU_NO_URING=1)";
 		return;
 	}
-	rc = io_uring_queue_init(RING_ENTRIES, &C.ring, 0);
+	rc = ring_init();
 	if (rc == 0) {
 		C.running = true;
 		C.method = "io_uring";

@@ -23,6 +23,7 @@
 #include <drm/drm_gem_shmem_helper.h>
 #include <drm/gpu_scheduler.h>
 
+#include "edge_npu_compat.h"
 #include "silicon/npu_engine.h"
 #include "silicon/npu_device.h"
 #include "../uapi/drm/edge_npu_drm.h"
@@ -322,7 +323,11 @@ extern const struct attribute_group *enpu_dev_groups[];
 void enpu_debugfs_init(struct drm_minor *minor);
 
 /* edge_npu_fdinfo.c */
+struct drm_printer;
+void enpu_fdinfo_keys(struct drm_printer *p, struct drm_file *file);
+#ifndef ENPU_DRM_SHOW_FDINFO
 void enpu_show_fdinfo(struct seq_file *m, struct file *f);
+#endif
 
 /* edge_npu_genl.c: the "edge_npu" generic-netlink family (uapi/edge_npu_genl.h) */
 int enpu_genl_init(void);

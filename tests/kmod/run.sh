@@ -228,7 +228,11 @@ enpu_load_jobs=${ENPU_KMOD_LOAD_JOBS:-1000}" \
 	echo "$KVER: kernel module under QEMU: PASS"
 }
 
+# every kernel runs, whatever the one before did (a subshell each: fail ends only that one)
+failed=""
 for v in $KVERS; do
-	boot_kernel "$v"
+	(boot_kernel "$v") || failed="$failed $v"
 done
+KVER=""
+[ -z "$failed" ] || fail "the kernel suite failed on$failed"
 echo "kernel module under QEMU: PASS on$KVERS"

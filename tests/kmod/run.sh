@@ -228,10 +228,18 @@ enpu_load_jobs=${ENPU_KMOD_LOAD_JOBS:-1000}" \
 	echo "$KVER: kernel module under QEMU: PASS"
 }
 
-# every kernel runs, whatever the one before did (a subshell each: fail ends only that one)
+# every kernel runs, whatever the one before did: a subshell each, so that fail (or any failed
+# command, set -e) ends only that one; not tested with || or if, which would turn set -e off
 failed=""
 for v in $KVERS; do
-	(boot_kernel "$v") || failed="$failed $v"
+	set +e
+	(
+		set -e
+		boot_kernel "$v"
+	)
+	rc=$?
+	set -e
+	[ $rc -eq 0 ] || failed="$failed $v"
 done
 KVER=""
 [ -z "$failed" ] || fail "the kernel suite failed on$failed"

@@ -160,6 +160,7 @@ static int enpu_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_
 		return -ENOMEM;
 	}
 	kref_init(&ctx->ref);
+	ctx->priority = args->priority;
 	mutex_init(&ctx->submit_lock);
 	spin_lock_init(&ctx->lock);
 	ret = drm_sched_entity_init(&ctx->entity, prio[args->priority], edev->scheds,

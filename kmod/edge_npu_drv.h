@@ -188,6 +188,8 @@ struct enpu_file {
  * @ref: references: the file's handle table and each job.
  * @efile: the file (a reference).
  * @entity: the scheduler entity.
+ * @priority: DRM_EDGE_NPU_PRIORITY_*, the index of its jobs in &enpu_device.queued (the
+ *	entity's drm_sched priority cannot be: its order differs between kernels).
  * @submit_lock: held by SUBMIT from drm_sched_job_init() to the push, and by CTX_DESTROY
  *	while it marks the context @dead, so that no job is pushed to a destroyed entity.
  * @dead: the entity is (being) destroyed; SUBMIT fails with -ENOENT.
@@ -199,6 +201,7 @@ struct enpu_ctx {
 	struct kref ref;
 	struct enpu_file *efile;
 	struct drm_sched_entity entity;
+	u32 priority;
 	struct mutex submit_lock;
 	bool dead;
 	spinlock_t lock;

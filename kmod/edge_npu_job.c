@@ -724,8 +724,7 @@ static int enpu_job_new(struct enpu_file *efile, u32 ctx_id, struct enpu_job **o
 	}
 	job->ctx = ctx;
 	job->pid = task_tgid_nr(current);
-	/* the entity's drm_sched priority is the context's (MIN, NORMAL, HIGH = LOW..HIGH) */
-	job->prio = min_t(u32, ctx->entity.priority, ENPU_NUM_PRIORITIES - 1);
+	job->prio = ctx->priority;
 	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL_ACCOUNT);
 	if (!job->hw_fence) {
 		enpu_job_free_mem(job);

@@ -305,10 +305,10 @@ static void test_fault_events(struct npu_genl *g, unsigned int timeout_ms)
 		_exit(127);
 	}
 	/*
-	 * The child submits a hung job and one behind it, then closes its fd. On 6.1 the close
-	 * waits for them (drm_sched flushes the entity); 6.12's returns at once and the jobs stay
-	 * in flight until the timeout resets the engine. Sample the queue depth while the child
-	 * runs and, after it exited, for one timeout more.
+	 * The child submits a hung job and one behind it, then closes its fd; the close waits
+	 * for them only a bounded time (drm_sched flushes the entity), and the hung job stays in
+	 * flight until the timeout resets the engine. Sample the queue depth while the child runs
+	 * and, after it exited, for one timeout more.
 	 */
 	uint32_t depth = 0;
 	int exited_polls = -1, polls_after_exit = (int)(timeout_ms / 2);

@@ -76,7 +76,9 @@ unsigned int enpu_pace;
 module_param_named(pace, enpu_pace, uint, 0644);
 MODULE_PARM_DESC(pace, "jobs last N times their modeled time at the current clock (0 off)");
 
+#ifndef ENPU_DRM_SHOW_FDINFO /* later kernels number files themselves (drm_file.client_id) */
 static atomic64_t enpu_next_client_id = ATOMIC64_INIT(0);
+#endif
 
 /* ---- contexts ---------------------------------------------------------------------------- */
 
@@ -142,7 +144,7 @@ static void enpu_ctx_destroy(struct enpu_ctx *ctx)
 static int enpu_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_file *file)
 {
 	static const enum drm_sched_priority prio[] = {
-		[DRM_EDGE_NPU_PRIORITY_LOW] = DRM_SCHED_PRIORITY_MIN,
+		[DRM_EDGE_NPU_PRIORITY_LOW] = ENPU_SCHED_PRIORITY_LOWEST,
 		[DRM_EDGE_NPU_PRIORITY_NORMAL] = DRM_SCHED_PRIORITY_NORMAL,
 		[DRM_EDGE_NPU_PRIORITY_HIGH] = DRM_SCHED_PRIORITY_HIGH,
 	};
@@ -171,6 +173,7 @@ static int enpu_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_
 		return -ENOMEM;
 	}
 	kref_init(&ctx->ref);
+	ctx->priority = args->priority;
 	mutex_init(&ctx->submit_lock);
 	spin_lock_init(&ctx->lock);
 	ret = drm_sched_entity_init(&ctx->entity, prio[args->priority], edev->scheds,
@@ -301,7 +304,11 @@ static int enpu_open(struct drm_device *drm, struct drm_file *file)
 		return -ENOMEM;
 	kref_init(&efile->ref);
 	efile->edev = to_enpu(drm);
+#ifdef ENPU_DRM_SHOW_FDINFO
+	efile->client_id = file->client_id; /* the id drm_show_fdinfo() prints */
+#else
 	efile->client_id = atomic64_inc_return(&enpu_next_client_id);
+#endif
 	xa_init_flags(&efile->ctxs, XA_FLAGS_ALLOC1);
 	file->driver_priv = efile;
 	return 0;
@@ -340,7 +347,11 @@ static const struct file_operations enpu_fops = {
 #else
 	DRM_GEM_FOPS,
 #endif
+#ifdef ENPU_DRM_SHOW_FDINFO
+	.show_fdinfo = drm_show_fdinfo, /* drm-driver, drm-client-id, then enpu_fdinfo_keys() */
+#else
 	.show_fdinfo = enpu_show_fdinfo,
+#endif
 };
 
 static const struct drm_driver enpu_drm_driver = {
@@ -354,11 +365,16 @@ static const struct drm_driver enpu_drm_driver = {
 	.ioctls = enpu_ioctls,
 	.num_ioctls = ARRAY_SIZE(enpu_ioctls),
 	.fops = &enpu_fops,
+#ifdef ENPU_DRM_SHOW_FDINFO
+	.show_fdinfo = enpu_fdinfo_keys,
+#endif
 	.gem_create_object = enpu_gem_create_object,
 	.prime_handle_to_fd = drm_gem_prime_handle_to_fd,
 	.prime_fd_to_handle = drm_gem_prime_fd_to_handle,
 	.gem_prime_import_sg_table = enpu_gem_prime_import_sg_table,
+#ifdef ENPU_DRM_GEM_PRIME_MMAP /* later kernels map dma-bufs through GEM without being asked */
 	.gem_prime_mmap = drm_gem_prime_mmap,
+#endif
 	.debugfs_init = enpu_debugfs_init,
 	.name = ENPU_DRIVER_NAME,
 	.desc = "edge-npu simulated NPU",
@@ -441,7 +457,7 @@ err_pm:
  * running finish (a hung one at its timeout) before runtime PM and devfreq, which they use,
  * go away. The schedulers stay until the last file is closed (enpu_drm_release()).
  */
-static int enpu_remove(struct platform_device *pdev)
+static void enpu_remove(struct platform_device *pdev)
 {
 	struct enpu_device *edev = platform_get_drvdata(pdev);
 
@@ -449,12 +465,15 @@ static int enpu_remove(struct platform_device *pdev)
 	drm_dev_unplug(&edev->drm);
 	enpu_queues_drain(edev);
 	enpu_pm_fini(edev);
-	return 0;
 }
 
 static struct platform_driver enpu_platform_driver = {
 	.probe = enpu_probe,
+#ifdef ENPU_PLATFORM_REMOVE_VOID
 	.remove = enpu_remove,
+#else
+	.remove_new = enpu_remove,
+#endif
 	.driver = {
 		.name = ENPU_PDEV_NAME,
 		.pm = &enpu_pm_ops,

@@ -23,6 +23,7 @@
 #include <drm/drm_gem_shmem_helper.h>
 #include <drm/gpu_scheduler.h>
 
+#include "edge_npu_compat.h"
 #include "silicon/npu_engine.h"
 #include "silicon/npu_device.h"
 #include "../uapi/drm/edge_npu_drm.h"
@@ -188,6 +189,8 @@ struct enpu_file {
  * @ref: references: the file's handle table and each job.
  * @efile: the file (a reference).
  * @entity: the scheduler entity.
+ * @priority: DRM_EDGE_NPU_PRIORITY_*, the index of its jobs in &enpu_device.queued (the
+ *	entity's drm_sched priority cannot be: its order differs between kernels).
  * @submit_lock: held by SUBMIT from drm_sched_job_init() to the push, and by CTX_DESTROY
  *	while it marks the context @dead, so that no job is pushed to a destroyed entity.
  * @dead: the entity is (being) destroyed; SUBMIT fails with -ENOENT.
@@ -199,6 +202,7 @@ struct enpu_ctx {
 	struct kref ref;
 	struct enpu_file *efile;
 	struct drm_sched_entity entity;
+	u32 priority;
 	struct mutex submit_lock;
 	bool dead;
 	spinlock_t lock;
@@ -323,7 +327,11 @@ extern const struct attribute_group *enpu_dev_groups[];
 void enpu_debugfs_init(struct drm_minor *minor);
 
 /* edge_npu_fdinfo.c */
+struct drm_printer;
+void enpu_fdinfo_keys(struct drm_printer *p, struct drm_file *file);
+#ifndef ENPU_DRM_SHOW_FDINFO
 void enpu_show_fdinfo(struct seq_file *m, struct file *f);
+#endif
 
 /* edge_npu_genl.c: the "edge_npu" generic-netlink family (uapi/edge_npu_genl.h) */
 int enpu_genl_init(void);

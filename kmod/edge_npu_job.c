@@ -26,7 +26,6 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include <linux/version.h>
 #include <linux/ww_mutex.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_gem.h>
@@ -71,7 +70,7 @@ static void enpu_job_release_bos(struct enpu_job *job)
 		if (!job->bos[i])
 			continue;
 		if (job->maps[i].vaddr)
-			drm_gem_shmem_vunmap(to_drm_gem_shmem_obj(job->bos[i]), &job->maps[i]);
+			enpu_bo_vunmap(job->bos[i], &job->maps[i]);
 		drm_gem_object_put(job->bos[i]);
 	}
 	kvfree(job->bos);
@@ -381,7 +380,15 @@ static enum drm_gpu_sched_stat enpu_job_timedout(struct drm_sched_job *sched_job
 	}
 	mutex_unlock(&q->lock);
 
-	drm_sched_start(&q->sched, true);
+	/*
+	 * drm_sched_stop() detached the job's hardware fence if it had not signalled; the reset
+	 * has now signalled it with -ETIMEDOUT. Handing it back as the job's parent lets
+	 * drm_sched_start() finish the job with that error on every kernel: without a parent,
+	 * 6.12's scheduler would finish it with -ECANCELED over the error already set.
+	 */
+	if (job->hw_fence_init && !sched_job->s_fence->parent)
+		sched_job->s_fence->parent = dma_fence_get(job->hw_fence);
+	enpu_sched_start(&q->sched);
 	return DRM_GPU_SCHED_STAT_NOMINAL;
 }
 
@@ -426,6 +433,9 @@ static int enpu_queue_sched_init(struct enpu_queue *q)
 #ifdef ENPU_SCHED_INIT_ARGS
 	const struct drm_sched_init_args args = {
 		.ops = &enpu_sched_ops,
+#ifdef ENPU_SCHED_NUM_RQS /* one run queue per priority (the contexts' LOW/NORMAL/HIGH) */
+		.num_rqs = DRM_SCHED_PRIORITY_COUNT,
+#endif
 		.credit_limit = 1,
 		.timeout = timeout,
 		.name = q->name,
@@ -587,7 +597,7 @@ static int enpu_job_get_bos(struct enpu_job *job, struct drm_file *file,
 		for (j = 0; j < i; j++)
 			if (job->bos[j] == job->bos[i])
 				return -EINVAL;
-		ret = drm_gem_shmem_vmap(to_drm_gem_shmem_obj(job->bos[i]), &job->maps[i]);
+		ret = enpu_bo_vmap(job->bos[i], &job->maps[i]);
 		if (ret)
 			return ret;
 		job->bufs[i].data = job->maps[i].vaddr;
@@ -621,11 +631,11 @@ static int enpu_job_get_stream(struct enpu_job *job, struct drm_file *file,
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = drm_gem_shmem_vmap(to_drm_gem_shmem_obj(obj), &map);
+	ret = enpu_bo_vmap(obj, &map);
 	if (ret)
 		goto out;
 	memcpy(job->stream, (u8 *)map.vaddr + args->cmd_offset, args->cmd_size);
-	drm_gem_shmem_vunmap(to_drm_gem_shmem_obj(obj), &map);
+	enpu_bo_vunmap(obj, &map);
 	job->stream_len = args->cmd_size;
 out:
 	drm_gem_object_put(obj);
@@ -714,8 +724,7 @@ static int enpu_job_new(struct enpu_file *efile, u32 ctx_id, struct enpu_job **o
 	}
 	job->ctx = ctx;
 	job->pid = task_tgid_nr(current);
-	/* the entity's drm_sched priority is the context's (MIN, NORMAL, HIGH = LOW..HIGH) */
-	job->prio = min_t(u32, ctx->entity.priority, ENPU_NUM_PRIORITIES - 1);
+	job->prio = ctx->priority;
 	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL_ACCOUNT);
 	if (!job->hw_fence) {
 		enpu_job_free_mem(job);
@@ -849,7 +858,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 		ret = -ENOENT;
 		goto err_unlock;
 	}
-	ret = drm_sched_job_init(&job->base, &ctx->entity, NULL);
+	ret = enpu_sched_job_init(&job->base, &ctx->entity, file);
 	if (ret)
 		goto err_unlock;
 	sched_inited = true;

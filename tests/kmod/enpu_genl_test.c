@@ -305,16 +305,23 @@ static void test_fault_events(struct npu_genl *g, unsigned int timeout_ms)
 		_exit(127);
 	}
 	/*
-	 * The child submits a hung job and one behind it, then closes its fd, which waits for
-	 * them (drm_sched flushes the entity): sample the queue depth meanwhile.
+	 * The child submits a hung job and one behind it, then closes its fd; the close waits
+	 * for them only a bounded time (drm_sched flushes the entity), and the hung job stays in
+	 * flight until the timeout resets the engine. Sample the queue depth while the child runs
+	 * and, after it exited, for one timeout more.
 	 */
 	uint32_t depth = 0;
+	int exited_polls = -1, polls_after_exit = (int)(timeout_ms / 2);
 
-	while (waitpid(child, &status, WNOHANG) == 0) {
+	while (exited_polls < polls_after_exit && !(exited_polls >= 0 && depth)) {
 		int n = npu_genl_get_stats(g, st, 8, err, sizeof(err));
 
 		if (n >= 1 && st[0].queue[1] > depth)
 			depth = st[0].queue[1];
+		if (exited_polls >= 0)
+			exited_polls++;
+		else if (waitpid(child, &status, WNOHANG) != 0)
+			exited_polls = 0;
 		usleep(2000);
 	}
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "submitting a hung job failed");

@@ -28,14 +28,14 @@ fail() {
 	exit 1
 }
 
-SILICON="npu_engine npu_device"
+SILICON="npu_engine npu_device npu_mmu"
 for f in $SILICON; do
 	# shellcheck disable=SC2086
 	$CC $FLAGS -fcallgraph-info -c "$ROOT/kmod/silicon/$f.c" -o "$TMP/$f.o" \
 		-dumpdir "$TMP/" 2>"$TMP/err" || { cat "$TMP/err" >&2; fail "$f.c does not build"; }
 done
 # the device model calls the engine (and its host through a table): link them as one object
-ld -r -o "$TMP/silicon.o" "$TMP/npu_engine.o" "$TMP/npu_device.o"
+ld -r -o "$TMP/silicon.o" "$TMP/npu_engine.o" "$TMP/npu_device.o" "$TMP/npu_mmu.o"
 undef=$(nm -u "$TMP/silicon.o" | awk '{print $2}' | grep -v -x -e memcpy -e memset \
 	-e div64_u64 || true)
 [ -z "$undef" ] || fail "silicon uses symbols outside the kernel subset: $undef"
@@ -56,7 +56,7 @@ find_cycle() {
 }
 
 # one call graph for both files (calls through the platform table are not edges: the host's)
-cat "$TMP/npu_engine.ci" "$TMP/npu_device.ci" >"$TMP/silicon.ci"
+cat "$TMP/npu_engine.ci" "$TMP/npu_device.ci" "$TMP/npu_mmu.ci" >"$TMP/silicon.ci"
 ci="$TMP/silicon.ci"
 [ -s "$ci" ] || fail "no call graph produced"
 grep -q '^edge:' "$ci" || fail "empty call graph"

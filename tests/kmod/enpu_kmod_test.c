@@ -739,11 +739,11 @@ static void test_jobs(int fd)
 	npu_engine_init(e, NULL, 0);
 	{
 		struct npu_buffer bufs[3] = {
-			{ hw_, wbytes, 1, ENPU_BUF_F_READ }, { hx, xbytes, 2, ENPU_BUF_F_READ },
-			{ hy, ybytes, 3, ENPU_BUF_F_WRITE },
+			{ hw_, wbytes, 1, ENPU_BUF_F_READ, 0 }, { hx, xbytes, 2, ENPU_BUF_F_READ, 0 },
+			{ hy, ybytes, 3, ENPU_BUF_F_WRITE, 0 },
 		};
-		struct npu_buffer bufs2[2] = { { hy, ybytes, 3, ENPU_BUF_F_READ },
-					       { hz, ybytes, 4, ENPU_BUF_F_WRITE } };
+		struct npu_buffer bufs2[2] = { { hy, ybytes, 3, ENPU_BUF_F_READ, 0 },
+					       { hz, ybytes, 4, ENPU_BUF_F_WRITE, 0 } };
 
 		CHECK(npu_engine_run(e, s.data, s.len, bufs, 3, NULL, &st) == 0, "%s", st.reason);
 		CHECK(npu_engine_run(e, s_b.data, s_b.len, bufs2, 2, NULL, &st) == 0, "%s",

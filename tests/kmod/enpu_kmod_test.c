@@ -32,7 +32,7 @@
  *
  * Usage: enpu_kmod_test [--timeout-ms N] [--race-secs S]
  *          (the module's job_timeout_ms, for the hang bound; how long the race runs, default 10)
- *        enpu_kmod_test --leave-hung-job | --hold-jobs MS
+ *        enpu_kmod_test --leave-hung-job | --hold-jobs MS | --mmu-fault
  */
 #include <dirent.h>
 #include <errno.h>
@@ -1963,6 +1963,34 @@ static int leave_hung_job(void)
 }
 
 /*
+ * --mmu-fault: runs one job that reads a page its context has not mapped (for the genl test's
+ * JOB_FAULT event with -EFAULT); exits 0 if the job failed with -EFAULT.
+ */
+static int mmu_fault_job(void)
+{
+	int fd = open_npu(0);
+	uint32_t ctx = ctx_new(fd, 1), sync = 0;
+	struct job j = { .ctx = ctx, .cmd_bo = bo_new(fd, 4096), .nrefs = 2 };
+	struct stream s;
+	int status;
+
+	if (fd < 0 || !ctx || drmSyncobjCreate(fd, 0, &sync))
+		return 1;
+	j.out_sync = sync;
+	s_begin(&s);
+	s_copy(&s, 0, 1, 4096);
+	s_finish(&s);
+	j.refs[0] = va_ref(VA1, 4096, RD);
+	j.refs[1] = va_ref(VA1 + 4096, 4096, WR);
+	if (submit(fd, &j, &s, NULL) || sync_wait(fd, sync, 5000))
+		return 1;
+	status = sync_status(fd, sync);
+	close(fd);
+	printf("mmu fault job: status %d\n", status);
+	return status == -EFAULT ? 0 : 1;
+}
+
+/*
  * --hold-jobs: keeps a file open with a hung job and a job behind it for ms milliseconds
  * (init.sh tries rmmod meanwhile: it must fail with EBUSY, cleanly). Prints "holding" once
  * submitted.
@@ -2146,6 +2174,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 1 && !strcmp(argv[1], "--leave-hung-job"))
 		return leave_hung_job();
+	if (argc > 1 && !strcmp(argv[1], "--mmu-fault"))
+		return mmu_fault_job();
 	if (argc > 2 && !strcmp(argv[1], "--hold-jobs"))
 		return hold_jobs((unsigned int)atoi(argv[2]));
 	fd1 = open_npu(0);

@@ -268,8 +268,10 @@ static inline struct enpu_bo *to_enpu_bo(struct drm_gem_object *obj)
  * @table: the engine's buffer table (device addresses), which the descriptor points at.
  * @num_bos: entries of @bos and @maps: the buffers named by BO handle.
  * @bos: those BOs (references), for implicit synchronisation.
- * @maps: their mappings in the driver's half of the context's space, for the job's life.
+ * @maps: their mappings in the driver's half of the context's space, for the job's life
+ *	(the range of the whole BO; the pages the stream touches mapped).
  * @bo_write: whether the job writes each of them.
+ * @bo_buf: the buffer (index of @bufs) each of them is.
  * @result: where the engine writes how the job ended.
  * @hw_fence: the hardware fence, allocated at submit, initialised by run_job.
  * @hw_fence_init: whether @hw_fence was initialised (else it is freed with kfree).
@@ -294,6 +296,7 @@ struct enpu_job {
 	struct drm_gem_object **bos;
 	struct enpu_mapping **maps;
 	bool *bo_write;
+	u32 *bo_buf;
 	struct npu_job_result result;
 	struct dma_fence *hw_fence;
 	bool hw_fence_init;
@@ -337,8 +340,10 @@ int enpu_ioctl_bo_wait(struct drm_device *drm, void *data, struct drm_file *file
 int enpu_vm_create(struct enpu_device *edev, struct enpu_vm **out);
 void enpu_vm_destroy(struct enpu_vm *vm);
 u64 enpu_vm_root(const struct enpu_vm *vm);
-int enpu_vm_map(struct enpu_vm *vm, struct drm_gem_object *obj, u64 bo_offset, u64 va,
-		u64 size, u64 perm, struct enpu_mapping **out);
+int enpu_vm_reserve(struct enpu_vm *vm, struct drm_gem_object *obj, u64 perm,
+		    struct enpu_mapping **out);
+int enpu_vm_populate(struct enpu_vm *vm, struct enpu_mapping *m, unsigned long first,
+		     unsigned long n);
 void enpu_vm_unmap(struct enpu_vm *vm, struct enpu_mapping *m);
 u64 enpu_vm_mapping_addr(const struct enpu_mapping *m);
 void enpu_vm_set_last(struct enpu_vm *vm, struct dma_fence *fence);

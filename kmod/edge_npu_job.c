@@ -79,6 +79,7 @@ static void enpu_job_release_bos(struct enpu_job *job)
 	kvfree(job->bos);
 	kvfree(job->maps);
 	kvfree(job->bo_write);
+	kvfree(job->bo_buf);
 	kvfree(job->bufs);
 	kvfree(job->table);
 }
@@ -622,10 +623,11 @@ static int enpu_job_get_ref(const struct drm_edge_npu_submit *args, u32 i,
 }
 
 /*
- * A buffer named by handle: looked up (once per job), then mapped whole into the driver's
- * half of the context's space for the job's life. Returns its device address.
+ * Buffer i, named by handle: looked up (once per job), and given the range of the whole BO in
+ * the driver's half of the context's space for the job's life (its pages are mapped once the
+ * stream says which it uses: enpu_job_map_pages()). Returns its device address.
  */
-static int enpu_job_map_bo(struct enpu_job *job, struct drm_file *file,
+static int enpu_job_map_bo(struct enpu_job *job, struct drm_file *file, u32 i,
 			   const struct drm_edge_npu_bo_ref *ref, u64 *addr)
 {
 	struct drm_gem_object *obj = drm_gem_object_lookup(file, ref->handle);
@@ -643,11 +645,12 @@ static int enpu_job_map_bo(struct enpu_job *job, struct drm_file *file,
 	}
 	job->bos[n] = obj;
 	job->bo_write[n] = ref->flags & DRM_EDGE_NPU_BO_WRITE;
+	job->bo_buf[n] = i;
 	job->num_bos++;
-	ret = enpu_vm_map(job->ctx->vm, obj, 0, 0, obj->size,
-			  (ref->flags & DRM_EDGE_NPU_BO_READ ? NPU_PTE_READ : 0) |
-			  (ref->flags & DRM_EDGE_NPU_BO_WRITE ? NPU_PTE_WRITE : 0),
-			  &job->maps[n]);
+	ret = enpu_vm_reserve(job->ctx->vm, obj,
+			      (ref->flags & DRM_EDGE_NPU_BO_READ ? NPU_PTE_READ : 0) |
+			      (ref->flags & DRM_EDGE_NPU_BO_WRITE ? NPU_PTE_WRITE : 0),
+			      &job->maps[n]);
 	if (!ret)
 		*addr = enpu_vm_mapping_addr(job->maps[n]);
 	return ret;
@@ -664,10 +667,12 @@ static int enpu_job_get_bos(struct enpu_job *job, struct drm_file *file,
 	job->bos = kvcalloc(n ? n : 1, sizeof(*job->bos), GFP_KERNEL_ACCOUNT);
 	job->maps = kvcalloc(n ? n : 1, sizeof(*job->maps), GFP_KERNEL_ACCOUNT);
 	job->bo_write = kvcalloc(n ? n : 1, sizeof(*job->bo_write), GFP_KERNEL_ACCOUNT);
+	job->bo_buf = kvcalloc(n ? n : 1, sizeof(*job->bo_buf), GFP_KERNEL_ACCOUNT);
 	job->bufs = kvcalloc(n ? n : 1, sizeof(*job->bufs), GFP_KERNEL_ACCOUNT);
 	job->table = kvcalloc(n ? n : 1, sizeof(*job->table), GFP_KERNEL_ACCOUNT);
 	refs = kvcalloc(n ? n : 1, sizeof(*refs), GFP_KERNEL_ACCOUNT);
-	if (!job->bos || !job->maps || !job->bo_write || !job->bufs || !job->table || !refs) {
+	if (!job->bos || !job->maps || !job->bo_write || !job->bo_buf || !job->bufs ||
+	    !job->table || !refs) {
 		kvfree(refs);
 		return -ENOMEM;
 	}
@@ -688,7 +693,7 @@ static int enpu_job_get_bos(struct enpu_job *job, struct drm_file *file,
 			b->size = refs[i].size;
 			b->id = enpu_vm_range_id(job->ctx->vm, b->addr, b->size);
 		} else {
-			ret = enpu_job_map_bo(job, file, &refs[i], &b->addr);
+			ret = enpu_job_map_bo(job, file, i, &refs[i], &b->addr);
 			if (ret)
 				break;
 			b->size = job->bos[job->num_bos - 1]->size;
@@ -826,10 +831,34 @@ static int enpu_job_new(struct enpu_file *efile, u32 ctx_id, struct enpu_job **o
 	return 0;
 }
 
-/* The job's buffers and command stream, and the stream validated against them. */
+/*
+ * Maps, of each BO named by handle, the pages the stream touches (the extents the validator
+ * found): a job that uses one page of a huge BO pins one page.
+ */
+static int enpu_job_map_pages(struct enpu_job *job, const struct npu_extent *ext)
+{
+	u32 j;
+	int ret;
+
+	for (j = 0; j < job->num_bos; j++) {
+		const struct npu_extent *x = &ext[job->bo_buf[j]];
+		unsigned long first = x->start >> PAGE_SHIFT;
+
+		if (x->start >= x->end)
+			continue; /* no command names it */
+		ret = enpu_vm_populate(job->ctx->vm, job->maps[j], first,
+				       DIV_ROUND_UP(x->end, PAGE_SIZE) - first);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* The job's buffers and command stream, the stream validated against them, the pages mapped. */
 static int enpu_job_load(struct enpu_device *edev, struct enpu_job *job, struct drm_file *file,
 			 struct drm_edge_npu_submit *args)
 {
+	struct npu_extent *ext;
 	struct npu_status st;
 	int ret = enpu_job_get_bos(job, file, args);
 
@@ -837,14 +866,20 @@ static int enpu_job_load(struct enpu_device *edev, struct enpu_job *job, struct 
 		ret = enpu_job_get_stream(job, file, args);
 	if (ret)
 		return ret;
-	if (npu_validate(edev->validator, job->stream, job->stream_len, job->bufs, job->num_bufs,
-			 &st)) {
+	ext = kvcalloc(job->num_bufs ? job->num_bufs : 1, sizeof(*ext), GFP_KERNEL_ACCOUNT);
+	if (!ext)
+		return -ENOMEM;
+	if (npu_validate_extents(edev->validator, job->stream, job->stream_len, job->bufs,
+				 job->num_bufs, &st, ext)) {
 		args->error_code = st.code;
 		args->error_cmd = st.cmd_index;
 		drm_dbg(&edev->drm, "stream refused: command %u: %s\n", st.cmd_index, st.reason);
-		return -EINVAL;
+		ret = -EINVAL;
+	} else {
+		ret = enpu_job_map_pages(job, ext);
 	}
-	return 0;
+	kvfree(ext);
+	return ret;
 }
 
 /*

@@ -5,12 +5,13 @@
  * them.
  *
  * The space is 48 bits. The user half (below 2^47) holds what VM_BIND maps where its caller
- * says; the driver's half holds the whole-BO mappings of jobs that name BOs by handle (the
- * interface before VM_BIND), made at SUBMIT and dropped when the job is freed. A drm_mm keeps
- * the ranges (overlaps are refused by it); a mapping pins exactly the BO pages of its range
- * (shmem pages looked up one by one: a window of a huge BO pins the window), writes one leaf
- * entry per page, and holds a reference to the BO. Nothing is ever vmapped: the device reaches
- * the pages through its own tables, by physical address.
+ * says; the driver's half holds the BOs of jobs that name BOs by handle (the interface before
+ * VM_BIND): SUBMIT reserves the range of the whole BO there, and, once the validator has said
+ * which bytes of each buffer the stream touches, pins and maps only those pages; the mapping
+ * goes when the job is freed. A drm_mm keeps the ranges (overlaps are refused by it); a mapping
+ * pins exactly the BO pages it maps (shmem pages looked up one by one: a window of a huge BO
+ * pins the window), writes one leaf entry per page, and holds a reference to the BO. Nothing
+ * is ever vmapped: the device reaches the pages through its own tables, by physical address.
  *
  * Tables are pages of the kernel, allocated as a range first needs them (charged to the
  * caller's memory cgroup) and freed with the space. The device may walk them while they
@@ -45,19 +46,24 @@ static_assert(PAGE_SIZE == NPU_PAGE_SIZE);
  * @obj: the BO (a reference).
  * @perm: %NPU_PTE_READ and/or %NPU_PTE_WRITE.
  * @bo_offset: byte of @obj at @node.start.
- * @pages: the pinned pages of the range (a reference each).
+ * @first: the first page of the range that is mapped.
+ * @npages: pages mapped from @first on (all of the range, but for a job's BO: what it uses).
+ * @pages: those pages, pinned (a reference each).
  */
 struct enpu_mapping {
 	struct drm_mm_node node;
 	struct drm_gem_object *obj;
 	u64 perm;
 	u64 bo_offset;
+	unsigned long first;
+	unsigned long npages;
 	struct page **pages;
 };
 
-static unsigned long enpu_mapping_npages(const struct enpu_mapping *m)
+/* Device address of page i of the mapped pages. */
+static u64 enpu_mapping_va(const struct enpu_mapping *m, unsigned long i)
 {
-	return m->node.size >> PAGE_SHIFT;
+	return m->node.start + ((u64)(m->first + i) << PAGE_SHIFT);
 }
 
 /* ---- BO pages ------------------------------------------------------------------------------ */
@@ -166,13 +172,13 @@ static u64 *enpu_vm_pte(struct enpu_vm *vm, u64 va, bool alloc)
 	return &t[npu_pt_index(va, NPU_PT_LEVELS - 1)];
 }
 
-/* Clears the leaf entries of the first n pages of m. */
+/* Clears the leaf entries of the first n mapped pages of m. */
 static void enpu_vm_clear(struct enpu_vm *vm, struct enpu_mapping *m, unsigned long n)
 {
 	unsigned long i;
 
 	for (i = 0; i < n; i++) {
-		u64 *pte = enpu_vm_pte(vm, m->node.start + (i << PAGE_SHIFT), false);
+		u64 *pte = enpu_vm_pte(vm, enpu_mapping_va(m, i), false);
 
 		if (pte)
 			WRITE_ONCE(*pte, 0);
@@ -182,10 +188,10 @@ static void enpu_vm_clear(struct enpu_vm *vm, struct enpu_mapping *m, unsigned l
 /* Writes the leaf entries of m; all or none. */
 static int enpu_vm_fill(struct enpu_vm *vm, struct enpu_mapping *m)
 {
-	unsigned long i, n = enpu_mapping_npages(m);
+	unsigned long i;
 
-	for (i = 0; i < n; i++) {
-		u64 *pte = enpu_vm_pte(vm, m->node.start + (i << PAGE_SHIFT), true);
+	for (i = 0; i < m->npages; i++) {
+		u64 *pte = enpu_vm_pte(vm, enpu_mapping_va(m, i), true);
 
 		if (!pte) {
 			enpu_vm_clear(vm, m, i);
@@ -229,12 +235,10 @@ int enpu_vm_create(struct enpu_device *edev, struct enpu_vm **out)
 /* Takes m out of the space and releases its pages and BO; vm->lock held, no job running. */
 static void enpu_vm_remove(struct enpu_vm *vm, struct enpu_mapping *m)
 {
-	unsigned long n = enpu_mapping_npages(m);
-
-	enpu_vm_clear(vm, m, n);
+	enpu_vm_clear(vm, m, m->npages);
 	drm_mm_remove_node(&m->node);
-	enpu_put_pages(m->pages, n);
-	atomic64_sub(n, &vm->edev->pinned_pages);
+	enpu_put_pages(m->pages, m->npages);
+	atomic64_sub(m->npages, &vm->edev->pinned_pages);
 	drm_gem_object_put(m->obj);
 	kvfree(m->pages);
 	kfree(m);
@@ -276,38 +280,18 @@ u64 enpu_vm_root(const struct enpu_vm *vm)
 	return page_to_phys(vm->root);
 }
 
-/**
- * enpu_vm_map() - maps [@bo_offset, @bo_offset + @size) of a BO into the space.
- * @vm: the space.
- * @obj: the BO (the mapping takes its own reference).
- * @bo_offset: page-aligned.
- * @va: the address (page-aligned, range checked by the caller), or 0: anywhere in the
- *	driver's half.
- * @size: page-aligned, nonzero, inside the BO.
- * @perm: %NPU_PTE_READ and/or %NPU_PTE_WRITE.
- * @out: the mapping (may be NULL).
- *
- * Return: 0; -EEXIST if the range overlaps a mapping; -ENOSPC if the driver's half is full;
- * -ENOMEM.
+/*
+ * Puts a mapping of obj (from bo_offset) at [va, va + size) of the space, or anywhere in the
+ * driver's half for va 0, with no page mapped yet.
  */
-int enpu_vm_map(struct enpu_vm *vm, struct drm_gem_object *obj, u64 bo_offset, u64 va,
-		u64 size, u64 perm, struct enpu_mapping **out)
+static int enpu_vm_insert(struct enpu_vm *vm, struct drm_gem_object *obj, u64 bo_offset,
+			  u64 va, u64 size, u64 perm, struct enpu_mapping **out)
 {
-	unsigned long n = size >> PAGE_SHIFT;
 	struct enpu_mapping *m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	int ret;
 
 	if (!m)
 		return -ENOMEM;
-	m->pages = kvmalloc_array(n, sizeof(*m->pages), GFP_KERNEL_ACCOUNT);
-	if (!m->pages) {
-		kfree(m);
-		return -ENOMEM;
-	}
-	ret = enpu_bo_get_pages(obj, bo_offset >> PAGE_SHIFT, n, m->pages);
-	if (ret)
-		goto err_free;
-	m->obj = obj;
 	m->perm = perm;
 	m->bo_offset = bo_offset;
 	mutex_lock(&vm->lock);
@@ -322,25 +306,94 @@ int enpu_vm_map(struct enpu_vm *vm, struct drm_gem_object *obj, u64 bo_offset, u
 						  ENPU_VA_KERNEL_START, ENPU_VA_END,
 						  DRM_MM_INSERT_BEST);
 	}
-	if (!ret) {
-		ret = enpu_vm_fill(vm, m);
-		if (ret)
-			drm_mm_remove_node(&m->node);
-	}
 	mutex_unlock(&vm->lock);
-	if (ret)
-		goto err_put;
+	if (ret) {
+		kfree(m);
+		return ret;
+	}
 	drm_gem_object_get(obj);
-	atomic64_add(n, &vm->edev->pinned_pages);
-	if (out)
-		*out = m;
+	m->obj = obj;
+	*out = m;
 	return 0;
+}
 
-err_put:
-	enpu_put_pages(m->pages, n);
-err_free:
-	kvfree(m->pages);
-	kfree(m);
+/**
+ * enpu_vm_populate() - pins and maps pages [@first, @first + @n) of a mapping's range (the
+ *	mapping has none mapped yet).
+ * @vm: the space.
+ * @m: the mapping.
+ * @first: first page, from the range's start.
+ * @n: pages, inside the range.
+ *
+ * Return: 0, or a negative errno (nothing mapped).
+ */
+int enpu_vm_populate(struct enpu_vm *vm, struct enpu_mapping *m, unsigned long first,
+		     unsigned long n)
+{
+	struct page **pages = kvmalloc_array(n ? n : 1, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	int ret;
+
+	if (!pages)
+		return -ENOMEM;
+	ret = enpu_bo_get_pages(m->obj, (m->bo_offset >> PAGE_SHIFT) + first, n, pages);
+	if (ret) {
+		kvfree(pages);
+		return ret;
+	}
+	mutex_lock(&vm->lock);
+	m->pages = pages;
+	m->first = first;
+	m->npages = n;
+	ret = enpu_vm_fill(vm, m);
+	if (ret)
+		m->npages = 0;
+	mutex_unlock(&vm->lock);
+	if (ret) {
+		enpu_put_pages(pages, n);
+		return ret;
+	}
+	atomic64_add(n, &vm->edev->pinned_pages);
+	return 0;
+}
+
+/**
+ * enpu_vm_reserve() - reserves the range of a whole BO in the driver's half, mapping none of
+ *	its pages yet (enpu_vm_populate() maps what a job uses).
+ * @vm: the space.
+ * @obj: the BO (the mapping takes its own reference).
+ * @perm: %NPU_PTE_READ and/or %NPU_PTE_WRITE.
+ * @out: the mapping.
+ *
+ * Return: 0, -ENOSPC if the driver's half is full, -ENOMEM.
+ */
+int enpu_vm_reserve(struct enpu_vm *vm, struct drm_gem_object *obj, u64 perm,
+		    struct enpu_mapping **out)
+{
+	return enpu_vm_insert(vm, obj, 0, 0, obj->size, perm, out);
+}
+
+/**
+ * enpu_vm_map() - maps [@bo_offset, @bo_offset + @size) of a BO at @va (VM_BIND).
+ * @vm: the space.
+ * @obj: the BO (the mapping takes its own reference).
+ * @bo_offset: page-aligned.
+ * @va: the address, page-aligned, range checked by the caller.
+ * @size: page-aligned, nonzero, inside the BO.
+ * @perm: %NPU_PTE_READ and/or %NPU_PTE_WRITE.
+ *
+ * Return: 0; -EEXIST if the range overlaps a mapping; -ENOMEM.
+ */
+static int enpu_vm_map(struct enpu_vm *vm, struct drm_gem_object *obj, u64 bo_offset, u64 va,
+		       u64 size, u64 perm)
+{
+	struct enpu_mapping *m;
+	int ret = enpu_vm_insert(vm, obj, bo_offset, va, size, perm, &m);
+
+	if (ret)
+		return ret;
+	ret = enpu_vm_populate(vm, m, 0, size >> PAGE_SHIFT);
+	if (ret)
+		enpu_vm_unmap(vm, m);
 	return ret;
 }
 
@@ -470,7 +523,7 @@ static int enpu_vm_bind_map(struct enpu_vm *vm, struct drm_file *file,
 	if (!obj)
 		return -ENOENT;
 	if (args->bo_offset <= obj->size && args->size <= obj->size - args->bo_offset)
-		ret = enpu_vm_map(vm, obj, args->bo_offset, args->addr, args->size, perm, NULL);
+		ret = enpu_vm_map(vm, obj, args->bo_offset, args->addr, args->size, perm);
 	drm_gem_object_put(obj);
 	return ret;
 }

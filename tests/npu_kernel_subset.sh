@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# npu_kernel_subset.sh - proves that the simulated silicon (kmod/silicon/*.c: the engine and the
-# device model) stays inside the C subset the Linux kernel accepts, by building it the way a kernel build would: no system headers (-nostdinc,
+# npu_kernel_subset.sh - proves that the simulated silicon (kmod/silicon/*.c: the engine, the
+# device model and the MMU) stays inside the C subset the Linux kernel accepts, by building it the way a kernel build would: no system headers (-nostdinc,
 # only the typedef stubs in tests/kernel-stub/linux/), no floating-point registers
 # (-mgeneral-regs-only), no VLAs, no builtins, bounded stack frames, -D__KERNEL__. Then:
 #   - the objects may call nothing but memcpy, memset and div64_u64 (and each other);
@@ -93,4 +93,4 @@ $CC -O0 -fcallgraph-info -c "$TMP/rec.c" -o "$TMP/rec.o" -dumpdir "$TMP/"
 [ -n "$(find_cycle "$TMP/rec.ci")" ] ||
 	fail "negative control 'recursion' not detected: the check is blind"
 
-echo "npu_kernel_subset: ok (kmod/silicon/{npu_engine,npu_device}.c are kernel C: no float, libc, VLA, recursion)"
+echo "npu_kernel_subset: ok (kmod/silicon/{npu_engine,npu_device,npu_mmu}.c are kernel C: no float, libc, VLA, recursion)"

@@ -1428,6 +1428,30 @@ static void fault_job(struct npu_stream *s, uint8_t *src, uint8_t *dst)
 	npu_stream_fence(s, 1, 12000, 0xfeed);
 }
 
+/* The bytes of each buffer a stream may touch: what a driver maps for it. */
+START_TEST(test_validate_extents)
+{
+	static uint8_t src[3 * 4096], dst[3 * 4096], unused[64];
+	struct npu_extent ext[3];
+	struct npu_engine e;
+	struct npu_stream s;
+	struct npu_status st;
+
+	npu_engine_init(&e, NULL, 0);
+	fault_job(&s, src, dst);
+	npu_stream_add_buffer(&s, unused, sizeof(unused), 3, ENPU_BUF_F_READ);
+	ck_assert_int_eq(npu_stream_finish(&s), HAL_OK);
+	ck_assert_int_eq(npu_validate_extents(&e, s.data, s.len, s.bufs, s.nbufs, &st, ext), 0);
+	/* rows of 2600 bytes 4000 apart from 100; 2700 apart from 0, and the fence at 12000 */
+	ck_assert_uint_eq(ext[0].start, 100);
+	ck_assert_uint_eq(ext[0].end, 100 + 2 * 4000 + 2600);
+	ck_assert_uint_eq(ext[1].start, 0);
+	ck_assert_uint_eq(ext[1].end, 12004);
+	ck_assert_uint_ge(ext[2].start, ext[2].end); /* named by no command */
+	npu_stream_free(&s);
+}
+END_TEST
+
 /* An unmapped page and a read-only page: the job stops at the access, with its address. */
 START_TEST(test_mmu_faults)
 {
@@ -1575,6 +1599,7 @@ static Suite *npu_engine_suite(void)
 	tcase_add_test(tc, test_sliced_equals_whole);
 	tcase_add_test(tc, test_mmu_scattered_equals_direct);
 	tcase_add_test(tc, test_mmu_faults);
+	tcase_add_test(tc, test_validate_extents);
 	tcase_add_test(tc, test_requant_from_real);
 	tcase_add_test(tc, test_error_names);
 	tcase_add_test(tc, test_engine_is_kernel_c);

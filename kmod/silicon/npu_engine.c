@@ -206,13 +206,14 @@ static void reason_hex(struct npu_status *st, u64 v)
 	reason_add(st, buf + n);
 }
 
-/* Validation context: where we are, and the first failure. */
+/* Validation context: where we are, the first failure, the extents seen (if wanted). */
 struct vctx {
 	const struct npu_engine *e;
 	const struct npu_buffer *bufs;
 	u32 nbufs;
 	struct npu_status *st;
 	const char *cmd_name;
+	struct npu_extent *ext;
 };
 
 static int fail(struct vctx *v, u32 code, const char *field, const char *rule)
@@ -380,6 +381,14 @@ static int check_operand(struct vctx *v, const struct enpu_operand *o, const cha
 	r->buffer = o->buffer;
 	r->start = o->offset;
 	r->end = end;
+	if (v->ext) {
+		struct npu_extent *x = &v->ext[o->buffer];
+
+		if (r->start < x->start)
+			x->start = r->start;
+		if (r->end > x->end)
+			x->end = r->end;
+	}
 	return 0;
 }
 
@@ -605,7 +614,14 @@ static int check_cmd(struct vctx *v, const union npu_cmd *c)
 int npu_validate(const struct npu_engine *e, const void *stream, u64 len,
 		 const struct npu_buffer *bufs, u32 nbufs, struct npu_status *st)
 {
-	struct vctx v = { .e = e, .bufs = bufs, .nbufs = nbufs, .st = st };
+	return npu_validate_extents(e, stream, len, bufs, nbufs, st, NULL);
+}
+
+int npu_validate_extents(const struct npu_engine *e, const void *stream, u64 len,
+			 const struct npu_buffer *bufs, u32 nbufs, struct npu_status *st,
+			 struct npu_extent *ext)
+{
+	struct vctx v = { .e = e, .bufs = bufs, .nbufs = nbufs, .st = st, .ext = ext };
 	const u8 *s = stream;
 	union npu_cmd c;
 	u64 pos = sizeof(struct enpu_stream_header);
@@ -614,6 +630,10 @@ int npu_validate(const struct npu_engine *e, const void *stream, u64 len,
 
 	memset(st, 0, sizeof(*st));
 	st->cmd_index = NPU_CMD_HEADER;
+	for (i = 0; ext && i < nbufs; i++) {
+		ext[i].start = ~0ull;
+		ext[i].end = 0;
+	}
 	if (!stream)
 		return fail(&v, ENPU_ERR_BAD_LENGTH, "stream", "no stream");
 	err = check_stream_header(&v, s, len, &ncmds);

@@ -324,6 +324,33 @@ int npu_validate(const struct npu_engine *e, const void *stream, u64 len,
 		 const struct npu_buffer *bufs, u32 nbufs, struct npu_status *st);
 
 /**
+ * struct npu_extent - the bytes of one buffer a stream's commands may touch.
+ * @start: first byte (~0 if no command names the buffer).
+ * @end: one past the last byte (0 if none).
+ */
+struct npu_extent {
+	u64 start;
+	u64 end;
+};
+
+/**
+ * npu_validate_extents() - npu_validate(), also returning the extent each buffer is touched
+ *	in: what a driver must map for the job, and no more.
+ * @e: as npu_validate().
+ * @stream: as npu_validate().
+ * @len: as npu_validate().
+ * @bufs: as npu_validate().
+ * @nbufs: as npu_validate().
+ * @st: as npu_validate().
+ * @ext: out: @nbufs extents (meaningful when the stream is valid).
+ *
+ * Return: as npu_validate().
+ */
+int npu_validate_extents(const struct npu_engine *e, const void *stream, u64 len,
+			 const struct npu_buffer *bufs, u32 nbufs, struct npu_status *st,
+			 struct npu_extent *ext);
+
+/**
  * npu_engine_run() - validates and, if valid, executes one job.
  * @e: the engine.
  * @stream: the stream bytes (any alignment; not modified).

@@ -24,8 +24,8 @@
  *   mmu       VM_BIND's argument errors and overlaps; jobs by device address; a job touching
  *             an unmapped or read-only page faults (-EFAULT, context guilty, the fault's
  *             address) while another context's jobs complete; a 4 KiB window of a 1 GiB BO
- *             pins one page (sysfs pinned_pages), and a job naming BOs pins them only for
- *             its life
+ *             pins one page (sysfs pinned_pages), and a job naming BOs by handle pins the
+ *             pages its stream touches (one of a 1 GiB BO), for its life only
  *   ctx race  CTX_DESTROY racing SUBMIT from several threads: every pushed job signals
  *   leaks     after every fd is closed, no BO is left (sysfs bo_count)
  *   unbind    sysfs unbind of edge-npu.1 with a file open and jobs in flight, then rebind
@@ -1659,6 +1659,32 @@ static void test_vm_pinning(int fd)
 		CHECK(pinned_settles(pinned0) == pinned0, "pinned after the job by handle: %lld",
 		      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
 		gem_close(fd, a);
+	}
+	/*
+	 * by handle, the 1 GiB BO: the job reads the page at 512 MiB into dst, then hangs (debug
+	 * stall) until its timeout; while it hangs, that page and dst's are all it pins
+	 */
+	{
+		struct enpu_cmd_copy c = { .src = opnd(0, at, 4096), .dst = opnd(1, 0, 4096),
+					   .rows = 1, .row_bytes = 4096 };
+		int64_t during;
+
+		s_begin(&s);
+		s_add(&s, &c, sizeof(c), ENPU_OP_COPY);
+		s_stall(&s);
+		s_finish(&s);
+		j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = big, .flags = RD };
+		j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = dst, .flags = WR };
+		CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+		usleep(timeout_ms * 1000 / 3);
+		during = read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0;
+		CHECK(during == 2, "pinned by a job using one page of a 1 GiB BO: %lld",
+		      (long long)during);
+		CHECK_ERRNO(sync_wait(fd, sync, 5000), 0);
+		CHECK(sync_status(fd, sync) == -ETIMEDOUT && pd[0] == 0x5c,
+		      "the stalled job: %d, copied %#x", sync_status(fd, sync), pd[0]);
+		CHECK(pinned_settles(pinned0) == pinned0, "pinned after it: %lld",
+		      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
 	}
 	munmap(ps, 4096);
 	munmap(pd, 4096);

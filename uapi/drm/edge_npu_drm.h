@@ -17,8 +17,8 @@
  * device fault: its fence signals -EFAULT, the context becomes guilty (its later SUBMITs fail
  * with -ECANCELED; CTX_QUERY reports %DRM_EDGE_NPU_CTX_GUILTY and the address) and nothing of
  * another context is touched. A buffer entry that names a BO handle (without
- * %DRM_EDGE_NPU_BO_VA, the interface before VM_BIND) still works: the driver maps the whole
- * BO into the context's kernel half for the job's duration.
+ * %DRM_EDGE_NPU_BO_VA, the interface before VM_BIND) still works: the driver maps the pages
+ * of the BO the stream touches into the context's kernel half for the job's duration.
  *
  * Extensibility follows the kernel's accel drivers: structs only grow at the end (the DRM core
  * zero-extends a shorter struct from older user space), every reserved field and undefined
@@ -241,7 +241,8 @@ struct drm_edge_npu_ctx_query {
  * @handle: the BO (without %DRM_EDGE_NPU_BO_VA); a handle may appear once per job (-EINVAL
  *	otherwise). Zero with %DRM_EDGE_NPU_BO_VA.
  * @flags: %DRM_EDGE_NPU_BO_READ and/or %DRM_EDGE_NPU_BO_WRITE, at least one, and
- *	%DRM_EDGE_NPU_BO_VA or not. A BO: the driver maps all of it for the job; the job waits
+ *	%DRM_EDGE_NPU_BO_VA or not. A BO: the driver maps the pages of it the stream touches
+ *	for the job's life (at an address of its choosing); the job waits
  *	for earlier writers (and, if it writes, readers) of the BO through its reservation
  *	object, and installs its own fence there. A range (%DRM_EDGE_NPU_BO_VA): the stream's
  *	operands in this buffer are at @addr + offset; no implicit synchronisation (use the

@@ -617,8 +617,8 @@ static int enpu_job_get_ref(const struct drm_edge_npu_submit *args, u32 i,
 	if (!(ref->flags & DRM_EDGE_NPU_BO_VA))
 		return ref->addr || ref->size ? -EINVAL : 0;
 	if (ref->handle || !ref->addr || !ref->size ||
-	    check_add_overflow(ref->addr, ref->size, &end) || end > 1ull << NPU_VA_BITS)
-		return -EINVAL;
+	    check_add_overflow(ref->addr, ref->size, &end) || end > DRM_EDGE_NPU_VA_USER_END)
+		return -EINVAL; /* the driver's half holds other jobs' BOs */
 	return 0;
 }
 

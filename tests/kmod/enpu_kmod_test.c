@@ -567,6 +567,9 @@ static void test_contract(int fd)
 							DRM_EDGE_NPU_BO_WRITE,
 							.addr = (1ull << 48) - 4096, .size = 8192 };
 		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL); /* past 2^48 */
+		refs[1].addr = DRM_EDGE_NPU_VA_USER_END;
+		refs[1].size = 4096;
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL); /* driver's half */
 		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
 		refs[1] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = 0 }; /* no access */
 		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);

@@ -249,7 +249,8 @@ struct drm_edge_npu_ctx_query {
  *	syncobjs); the driver does not check that the range is mapped: the device MMU does, and
  *	an access to an unmapped page faults.
  * @addr: with %DRM_EDGE_NPU_BO_VA, the device address of the buffer, nonzero; else zero.
- * @size: with %DRM_EDGE_NPU_BO_VA, its bytes, nonzero, @addr + @size <= 2^48; else zero.
+ * @size: with %DRM_EDGE_NPU_BO_VA, its bytes, nonzero, @addr + @size <=
+ *	%DRM_EDGE_NPU_VA_USER_END (the half VM_BIND maps); else zero.
  *
  * Versions: the first had @handle and @flags only (8 bytes); the kernel zero-extends it.
  */

@@ -232,16 +232,66 @@ int enpu_vm_create(struct enpu_device *edev, struct enpu_vm **out)
 	return 0;
 }
 
-/* Takes m out of the space and releases its pages and BO; vm->lock held, no job running. */
+/* A mapping of obj from bo_offset, in no space yet, with no pages. */
+static struct enpu_mapping *enpu_mapping_new(struct drm_gem_object *obj, u64 bo_offset,
+					     u64 perm)
+{
+	struct enpu_mapping *m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
+
+	if (!m)
+		return NULL;
+	drm_gem_object_get(obj);
+	m->obj = obj;
+	m->bo_offset = bo_offset;
+	m->perm = perm;
+	return m;
+}
+
+/* Pins pages [first, first + n) of m's range, which has none yet; m is not yet mapped. */
+static int enpu_mapping_pin(struct enpu_vm *vm, struct enpu_mapping *m, unsigned long first,
+			    unsigned long n)
+{
+	struct page **pages = kvmalloc_array(n ? n : 1, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	int ret;
+
+	if (!pages)
+		return -ENOMEM;
+	ret = enpu_bo_get_pages(m->obj, (m->bo_offset >> PAGE_SHIFT) + first, n, pages);
+	if (ret) {
+		kvfree(pages);
+		return ret;
+	}
+	m->pages = pages;
+	m->first = first;
+	m->npages = n;
+	atomic64_add(n, &vm->edev->pinned_pages);
+	return 0;
+}
+
+/* Unpins m's pages (none of them mapped). */
+static void enpu_mapping_unpin(struct enpu_vm *vm, struct enpu_mapping *m)
+{
+	enpu_put_pages(m->pages, m->npages);
+	atomic64_sub(m->npages, &vm->edev->pinned_pages);
+	kvfree(m->pages);
+	m->pages = NULL;
+	m->npages = 0;
+}
+
+/* Unpins m's pages and frees it (out of the space, or never in it). */
+static void enpu_mapping_free(struct enpu_vm *vm, struct enpu_mapping *m)
+{
+	enpu_mapping_unpin(vm, m);
+	drm_gem_object_put(m->obj);
+	kfree(m);
+}
+
+/* Takes m out of the space and frees it; vm->lock held, no job running that may use it. */
 static void enpu_vm_remove(struct enpu_vm *vm, struct enpu_mapping *m)
 {
 	enpu_vm_clear(vm, m, m->npages);
 	drm_mm_remove_node(&m->node);
-	enpu_put_pages(m->pages, m->npages);
-	atomic64_sub(m->npages, &vm->edev->pinned_pages);
-	drm_gem_object_put(m->obj);
-	kvfree(m->pages);
-	kfree(m);
+	enpu_mapping_free(vm, m);
 }
 
 /**
@@ -281,20 +331,13 @@ u64 enpu_vm_root(const struct enpu_vm *vm)
 }
 
 /*
- * Puts a mapping of obj (from bo_offset) at [va, va + size) of the space, or anywhere in the
- * driver's half for va 0, with no page mapped yet.
+ * Puts m at [va, va + size) of the space, or anywhere in the driver's half for va 0, and maps
+ * the pages it has pinned; vm->lock held. A mapping is complete when others can see it.
  */
-static int enpu_vm_insert(struct enpu_vm *vm, struct drm_gem_object *obj, u64 bo_offset,
-			  u64 va, u64 size, u64 perm, struct enpu_mapping **out)
+static int enpu_vm_place(struct enpu_vm *vm, struct enpu_mapping *m, u64 va, u64 size)
 {
-	struct enpu_mapping *m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	int ret;
 
-	if (!m)
-		return -ENOMEM;
-	m->perm = perm;
-	m->bo_offset = bo_offset;
-	mutex_lock(&vm->lock);
 	if (va) {
 		m->node.start = va;
 		m->node.size = size;
@@ -306,54 +349,12 @@ static int enpu_vm_insert(struct enpu_vm *vm, struct drm_gem_object *obj, u64 bo
 						  ENPU_VA_KERNEL_START, ENPU_VA_END,
 						  DRM_MM_INSERT_BEST);
 	}
-	mutex_unlock(&vm->lock);
-	if (ret) {
-		kfree(m);
-		return ret;
+	if (!ret && m->npages) {
+		ret = enpu_vm_fill(vm, m);
+		if (ret)
+			drm_mm_remove_node(&m->node);
 	}
-	drm_gem_object_get(obj);
-	m->obj = obj;
-	*out = m;
-	return 0;
-}
-
-/**
- * enpu_vm_populate() - pins and maps pages [@first, @first + @n) of a mapping's range (the
- *	mapping has none mapped yet).
- * @vm: the space.
- * @m: the mapping.
- * @first: first page, from the range's start.
- * @n: pages, inside the range.
- *
- * Return: 0, or a negative errno (nothing mapped).
- */
-int enpu_vm_populate(struct enpu_vm *vm, struct enpu_mapping *m, unsigned long first,
-		     unsigned long n)
-{
-	struct page **pages = kvmalloc_array(n ? n : 1, sizeof(*pages), GFP_KERNEL_ACCOUNT);
-	int ret;
-
-	if (!pages)
-		return -ENOMEM;
-	ret = enpu_bo_get_pages(m->obj, (m->bo_offset >> PAGE_SHIFT) + first, n, pages);
-	if (ret) {
-		kvfree(pages);
-		return ret;
-	}
-	mutex_lock(&vm->lock);
-	m->pages = pages;
-	m->first = first;
-	m->npages = n;
-	ret = enpu_vm_fill(vm, m);
-	if (ret)
-		m->npages = 0;
-	mutex_unlock(&vm->lock);
-	if (ret) {
-		enpu_put_pages(pages, n);
-		return ret;
-	}
-	atomic64_add(n, &vm->edev->pinned_pages);
-	return 0;
+	return ret;
 }
 
 /**
@@ -369,31 +370,68 @@ int enpu_vm_populate(struct enpu_vm *vm, struct enpu_mapping *m, unsigned long f
 int enpu_vm_reserve(struct enpu_vm *vm, struct drm_gem_object *obj, u64 perm,
 		    struct enpu_mapping **out)
 {
-	return enpu_vm_insert(vm, obj, 0, 0, obj->size, perm, out);
+	struct enpu_mapping *m = enpu_mapping_new(obj, 0, perm);
+	int ret;
+
+	if (!m)
+		return -ENOMEM;
+	mutex_lock(&vm->lock);
+	ret = enpu_vm_place(vm, m, 0, obj->size);
+	mutex_unlock(&vm->lock);
+	if (ret) {
+		enpu_mapping_free(vm, m);
+		return ret;
+	}
+	*out = m;
+	return 0;
 }
 
 /**
- * enpu_vm_map() - maps [@bo_offset, @bo_offset + @size) of a BO at @va (VM_BIND).
+ * enpu_vm_populate() - pins and maps pages [@first, @first + @n) of a reserved range
+ *	(enpu_vm_reserve(), no page mapped yet; its job's alone: UNMAP cannot reach the
+ *	driver's half).
  * @vm: the space.
- * @obj: the BO (the mapping takes its own reference).
- * @bo_offset: page-aligned.
- * @va: the address, page-aligned, range checked by the caller.
- * @size: page-aligned, nonzero, inside the BO.
- * @perm: %NPU_PTE_READ and/or %NPU_PTE_WRITE.
+ * @m: the mapping.
+ * @first: first page, from the range's start.
+ * @n: pages, inside the range.
  *
- * Return: 0; -EEXIST if the range overlaps a mapping; -ENOMEM.
+ * Return: 0, or a negative errno (nothing mapped).
+ */
+int enpu_vm_populate(struct enpu_vm *vm, struct enpu_mapping *m, unsigned long first,
+		     unsigned long n)
+{
+	int ret = enpu_mapping_pin(vm, m, first, n);
+
+	if (ret)
+		return ret;
+	mutex_lock(&vm->lock);
+	ret = enpu_vm_fill(vm, m);
+	mutex_unlock(&vm->lock);
+	if (ret)
+		enpu_mapping_unpin(vm, m);
+	return ret;
+}
+
+/*
+ * VM_BIND's MAP: pins [bo_offset, bo_offset + size) of the BO, then places and maps it at va
+ * in one hold of the lock. Returns 0, -EEXIST if the range overlaps a mapping, -ENOMEM.
  */
 static int enpu_vm_map(struct enpu_vm *vm, struct drm_gem_object *obj, u64 bo_offset, u64 va,
 		       u64 size, u64 perm)
 {
-	struct enpu_mapping *m;
-	int ret = enpu_vm_insert(vm, obj, bo_offset, va, size, perm, &m);
+	struct enpu_mapping *m = enpu_mapping_new(obj, bo_offset, perm);
+	int ret;
 
+	if (!m)
+		return -ENOMEM;
+	ret = enpu_mapping_pin(vm, m, 0, size >> PAGE_SHIFT);
+	if (!ret) {
+		mutex_lock(&vm->lock);
+		ret = enpu_vm_place(vm, m, va, size);
+		mutex_unlock(&vm->lock);
+	}
 	if (ret)
-		return ret;
-	ret = enpu_vm_populate(vm, m, 0, size >> PAGE_SHIFT);
-	if (ret)
-		enpu_vm_unmap(vm, m);
+		enpu_mapping_free(vm, m);
 	return ret;
 }
 

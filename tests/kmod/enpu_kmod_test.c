@@ -1689,6 +1689,28 @@ static void test_vm_pinning(int fd)
 		CHECK(pinned_settles(pinned0) == pinned0, "pinned after it: %lld",
 		      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
 	}
+	/* UNMAP waits for the context's jobs: a stalled job that reads the range ends first */
+	{
+		uint64_t t0;
+		int64_t during;
+
+		CHECK_ERRNO(vm_map(fd, ctx, big, RD, at, va_big, 4096), 0);
+		j.refs[0] = va_ref(va_big, 4096, RD);
+		j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = dst, .flags = WR };
+		s_begin(&s);
+		s_copy(&s, 0, 1, 4096);
+		s_stall(&s);
+		s_finish(&s);
+		CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+		t0 = now_ms();
+		CHECK_ERRNO(vm_unmap(fd, ctx, va_big, 4096), 0);
+		during = (int64_t)(now_ms() - t0);
+		CHECK(sync_status(fd, sync) == -ETIMEDOUT && during >= timeout_ms / 2,
+		      "UNMAP returned after %lld ms, the job's status %d", (long long)during,
+		      sync_status(fd, sync));
+		CHECK(pinned_settles(pinned0) == pinned0, "pinned after UNMAP: %lld",
+		      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
+	}
 	munmap(ps, 4096);
 	munmap(pd, 4096);
 	drmSyncobjDestroy(fd, sync);

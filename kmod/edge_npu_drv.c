@@ -123,6 +123,7 @@ static void enpu_ctx_destroy(struct enpu_ctx *ctx)
 	mutex_unlock(&ctx->submit_lock);
 	/* Waits (bounded) for queued jobs to reach the hardware; running jobs keep ctx alive. */
 	drm_sched_entity_destroy(&ctx->entity);
+	enpu_vm_unmap_user(ctx->vm);
 	atomic_dec(&ctx->efile->num_ctxs);
 	enpu_ctx_put(ctx);
 }

@@ -339,6 +339,7 @@ int enpu_ioctl_bo_wait(struct drm_device *drm, void *data, struct drm_file *file
 /* edge_npu_vm.c: the contexts' device address spaces */
 int enpu_vm_create(struct enpu_device *edev, struct enpu_vm **out);
 void enpu_vm_destroy(struct enpu_vm *vm);
+void enpu_vm_unmap_user(struct enpu_vm *vm);
 u64 enpu_vm_root(const struct enpu_vm *vm);
 int enpu_vm_reserve(struct enpu_vm *vm, struct drm_gem_object *obj, u64 perm,
 		    struct enpu_mapping **out);

@@ -320,6 +320,31 @@ void enpu_vm_destroy(struct enpu_vm *vm)
 }
 
 /**
+ * enpu_vm_unmap_user() - unmaps what VM_BIND mapped, once the context's last job has ended
+ *	(CTX_DESTROY, after the entity is gone: no job is queued any more, and those on the
+ *	engines end within the job timeout). The BOs go then, not when the last job is freed.
+ * @vm: the space.
+ */
+void enpu_vm_unmap_user(struct enpu_vm *vm)
+{
+	struct drm_mm_node *node, *next;
+	struct dma_fence *last;
+
+	mutex_lock(&vm->lock);
+	last = vm->last ? dma_fence_get(vm->last) : NULL;
+	mutex_unlock(&vm->lock);
+	if (last) {
+		dma_fence_wait(last, false);
+		dma_fence_put(last);
+	}
+	mutex_lock(&vm->lock);
+	drm_mm_for_each_node_safe(node, next, &vm->mm)
+		if (node->start < DRM_EDGE_NPU_VA_USER_END)
+			enpu_vm_remove(vm, container_of(node, struct enpu_mapping, node));
+	mutex_unlock(&vm->lock);
+}
+
+/**
  * enpu_vm_root() - the physical address of the space's root table, for AS_n_TRANSTAB.
  * @vm: the space.
  *

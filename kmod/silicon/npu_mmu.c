@@ -108,17 +108,21 @@ static u8 *translate(struct npu_mmu *m, u64 va, u64 perm)
 }
 
 /*
- * Translates every page of [va, va + len) for perm. Returns the pointer of va, with *contig
- * set if the span is contiguous in host memory; NULL on a fault (or an address overflow).
+ * Translates every page of [va, va + len) for perm, and records where each piece of the span
+ * is in host memory in l->piece (when the span fits a lane). Returns the pointer of va, with
+ * *contig set if the span is contiguous in host memory; NULL on a fault.
  */
-static u8 *translate_span(struct npu_mmu *m, u64 va, u64 len, u64 perm, int *contig)
+static u8 *translate_span(struct npu_mmu *m, struct npu_mmu_lane *l, u64 va, u64 len, u64 perm,
+			  int *contig)
 {
 	u8 *first, *p;
 	u64 done;
+	u32 k = 1;
 
 	if (va + len < va)
 		return fault(m, va, NPU_FAULT_ADDR_SIZE, perm);
 	first = translate(m, va, perm);
+	l->piece[0] = first;
 	*contig = 1;
 	for (done = npu_mmu_page_left(va); first && done < len; done += NPU_PAGE_SIZE) {
 		p = translate(m, va + done, perm);
@@ -126,27 +130,26 @@ static u8 *translate_span(struct npu_mmu *m, u64 va, u64 len, u64 perm, int *con
 			return NULL;
 		if (p != first + done)
 			*contig = 0;
+		if (k < NPU_MMU_SPAN_PAGES)
+			l->piece[k++] = p;
 	}
 	return first;
 }
 
-/* Copies between a staging lane and the pages of its span (translated already). */
-static void copy_span(struct npu_mmu *m, struct npu_mmu_lane *l, int to_pages)
+/* Copies between a staging lane and the pieces of its span (translated and checked). */
+static void copy_span(struct npu_mmu_lane *l, int to_pages)
 {
 	u64 done = 0, n;
-	u8 *p;
+	u32 k;
 
-	while (done < l->len) {
+	for (k = 0; done < l->len; k++) {
 		n = npu_mmu_page_left(l->va + done);
 		if (n > l->len - done)
 			n = l->len - done;
-		p = translate(m, l->va + done, to_pages ? NPU_PTE_WRITE : NPU_PTE_READ);
-		if (!p)
-			return; /* cannot happen: the span was checked; the fault is recorded */
 		if (to_pages)
-			memcpy(p, l->buf + done, n);
+			memcpy(l->piece[k], l->buf + done, n);
 		else
-			memcpy(l->buf + done, p, n);
+			memcpy(l->buf + done, l->piece[k], n);
 		done += n;
 	}
 }
@@ -155,18 +158,20 @@ const u8 *npu_mmu_read(struct npu_mmu *m, u32 lane, u64 va, u64 len)
 {
 	struct npu_mmu_lane *l = &m->lane[lane];
 	int contig;
-	u8 *p = translate_span(m, va, len, NPU_PTE_READ, &contig);
+	u8 *p;
 
+	/* the same staged row again within one command: checked then, and its data unchanged */
+	if (l->len == len && l->va == va && l->gen == m->gen)
+		return l->buf;
+	p = translate_span(m, l, va, len, NPU_PTE_READ, &contig);
 	if (!p || contig)
 		return p;
 	if (len > NPU_MMU_STAGE_BYTES)
 		return fault(m, va, NPU_FAULT_ADDR_SIZE, NPU_PTE_READ);
-	if (l->len == len && l->va == va && l->gen == m->gen)
-		return l->buf; /* the same row again within one command: its data is unchanged */
 	l->va = va;
 	l->len = len;
 	l->gen = m->gen;
-	copy_span(m, l, 0);
+	copy_span(l, 0);
 	return l->buf;
 }
 
@@ -174,7 +179,7 @@ u8 *npu_mmu_write_begin(struct npu_mmu *m, u32 lane, u64 va, u64 len)
 {
 	struct npu_mmu_lane *l = &m->lane[lane];
 	int contig;
-	u8 *p = translate_span(m, va, len, NPU_PTE_WRITE, &contig);
+	u8 *p = translate_span(m, l, va, len, NPU_PTE_WRITE, &contig);
 
 	l->pending = 0;
 	if (!p || contig)
@@ -195,6 +200,6 @@ void npu_mmu_write_end(struct npu_mmu *m, u32 lane)
 	if (!l->pending)
 		return;
 	l->pending = 0;
-	copy_span(m, l, 1);
+	copy_span(l, 1);
 	l->len = 0;
 }

@@ -81,6 +81,8 @@ static inline u32 npu_pt_index(u64 va, u32 level)
  */
 #define NPU_MMU_LANES		3
 #define NPU_MMU_STAGE_BYTES	(ENPU_MAX_K / ENPU_QK * 36)
+/* Pages a staged span touches at most. */
+#define NPU_MMU_SPAN_PAGES	(NPU_MMU_STAGE_BYTES / NPU_PAGE_SIZE + 2)
 
 /**
  * struct npu_tlb_entry - one cached translation.
@@ -100,6 +102,7 @@ struct npu_tlb_entry {
  * @len: bytes.
  * @gen: &npu_mmu.gen when it was read (a read is reused within one command only).
  * @pending: a staged write awaits npu_mmu_write_end().
+ * @piece: host address of each page's piece of the span (translated once, copied through).
  * @buf: the bytes.
  */
 struct npu_mmu_lane {
@@ -107,6 +110,7 @@ struct npu_mmu_lane {
 	u64 len;
 	u64 gen;
 	u32 pending;
+	u8 *piece[NPU_MMU_SPAN_PAGES];
 	u8 buf[NPU_MMU_STAGE_BYTES];
 };
 

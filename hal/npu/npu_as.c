@@ -82,11 +82,13 @@ int npu_as_map(struct npu_as *as, uint64_t va, const void *host, uint64_t npages
 		return -1;
 	for (uint64_t i = 0; i < npages; i++) {
 		uint64_t *e = leaf(as, va + (i << NPU_PAGE_SHIFT));
+		uint64_t v = perm ? (page + (i << NPU_PAGE_SHIFT)) | perm | NPU_PTE_VALID : 0;
 
 		if (!e)
 			return -1;
-		__atomic_store_n(e, perm ? (page + (i << NPU_PAGE_SHIFT)) | perm | NPU_PTE_VALID : 0,
-				 __ATOMIC_RELEASE);
+		/* an entry the device may be reading is only ever rewritten with its own value */
+		if (__atomic_load_n(e, __ATOMIC_RELAXED) != v)
+			__atomic_store_n(e, v, __ATOMIC_RELEASE);
 	}
 	return 0;
 }

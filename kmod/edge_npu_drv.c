@@ -94,6 +94,7 @@ static void enpu_ctx_release(struct kref *ref)
 {
 	struct enpu_ctx *ctx = container_of(ref, struct enpu_ctx, ref);
 
+	enpu_vm_destroy(ctx->vm); /* no job is left: each held a reference */
 	kref_put(&ctx->efile->ref, enpu_file_release);
 	mutex_destroy(&ctx->submit_lock);
 	kfree(ctx);
@@ -137,6 +138,7 @@ static void enpu_ctx_destroy(struct enpu_ctx *ctx)
 	mutex_unlock(&ctx->submit_lock);
 	/* Waits (bounded) for queued jobs to reach the hardware; running jobs keep ctx alive. */
 	drm_sched_entity_destroy(&ctx->entity);
+	enpu_vm_unmap_user(ctx->vm);
 	atomic_dec(&ctx->efile->num_ctxs);
 	enpu_ctx_put(ctx);
 }
@@ -176,9 +178,12 @@ static int enpu_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_
 	ctx->priority = args->priority;
 	mutex_init(&ctx->submit_lock);
 	spin_lock_init(&ctx->lock);
-	ret = drm_sched_entity_init(&ctx->entity, prio[args->priority], edev->scheds,
-				    edev->num_engines, NULL);
+	ret = enpu_vm_create(edev, &ctx->vm);
+	if (!ret)
+		ret = drm_sched_entity_init(&ctx->entity, prio[args->priority], edev->scheds,
+					    edev->num_engines, NULL);
 	if (ret) {
+		enpu_vm_destroy(ctx->vm);
 		mutex_destroy(&ctx->submit_lock);
 		kfree(ctx);
 		atomic_dec(&efile->num_ctxs);
@@ -218,7 +223,8 @@ static int enpu_ioctl_ctx_query(struct drm_device *drm, void *data, struct drm_f
 	struct enpu_ctx *ctx;
 	u32 handle = args->handle;
 
-	if (args->reserved || args->reserved1)
+	if (args->reserved || args->state || args->fault_addr || args->fault_status ||
+	    args->reserved2)
 		return -EINVAL;
 	ctx = enpu_ctx_lookup(efile, handle);
 	if (!ctx)
@@ -228,7 +234,8 @@ static int enpu_ioctl_ctx_query(struct drm_device *drm, void *data, struct drm_f
 	spin_unlock(&ctx->lock);
 	args->handle = handle;
 	args->reserved = 0;
-	args->reserved1 = 0;
+	args->state = READ_ONCE(ctx->guilty) ? DRM_EDGE_NPU_CTX_GUILTY : 0;
+	args->reserved2 = 0;
 	enpu_ctx_put(ctx);
 	return 0;
 }
@@ -272,7 +279,7 @@ static int enpu_ioctl_get_param(struct drm_device *drm, void *data, struct drm_f
 		args->value = (u64)npu_opp_table[args->index].volt_mv * 1000;
 		break;
 	case DRM_EDGE_NPU_PARAM_CAPABILITIES:
-		args->value = DRM_EDGE_NPU_CAP_PRIME;
+		args->value = DRM_EDGE_NPU_CAP_PRIME | DRM_EDGE_NPU_CAP_VM_BIND;
 		if (enpu_debug_stall)
 			args->value |= DRM_EDGE_NPU_CAP_DEBUG_STALL;
 		if (edev->pm.devfreq)
@@ -337,6 +344,7 @@ static const struct drm_ioctl_desc enpu_ioctls[] = {
 	ENPU_IOCTL(CTX_DESTROY, enpu_ioctl_ctx_destroy),
 	ENPU_IOCTL(SUBMIT, enpu_ioctl_submit),
 	ENPU_IOCTL(CTX_QUERY, enpu_ioctl_ctx_query),
+	ENPU_IOCTL(VM_BIND, enpu_ioctl_vm_bind),
 #undef ENPU_IOCTL
 };
 

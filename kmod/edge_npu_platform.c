@@ -20,6 +20,7 @@
 #include <linux/irq.h>
 #include <linux/irq_work.h>
 #include <linux/kthread.h>
+#include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/wait.h>
@@ -128,6 +129,15 @@ static void enpu_silicon_raise_irq(void *host)
 	irq_work_queue(&to_silicon(host)->irq_work);
 }
 
+/*
+ * The device reaches memory by physical address, here through the kernel's direct map: the
+ * driver's page tables hold page_to_phys() of shmem pages and of its own table pages.
+ */
+static void *enpu_silicon_phys_to_ptr(void *host, u64 phys)
+{
+	return pfn_valid(PHYS_PFN(phys)) ? phys_to_virt(phys) : NULL;
+}
+
 static const struct npu_platform_ops enpu_silicon_ops = {
 	.start = enpu_silicon_start,
 	.join = enpu_silicon_join,
@@ -138,6 +148,7 @@ static const struct npu_platform_ops enpu_silicon_ops = {
 	.yield = enpu_silicon_yield,
 	.now_ns = enpu_silicon_now_ns,
 	.irq = enpu_silicon_raise_irq,
+	.phys_to_ptr = enpu_silicon_phys_to_ptr,
 };
 
 /* Hard-IRQ context: the line is asserted; Linux runs the handlers requested on it. */

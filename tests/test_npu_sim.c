@@ -23,6 +23,9 @@
 #include "hal/hal.h"
 #include "hal/npu_host.h"
 #include "hal/npu/npu_sim.h"
+#include "hal/npu/npu_as.h"
+#include "hal/npu/npu_platform.h"
+#include "kmod/silicon/npu_device.h"
 #include "hal/quant.h"
 #include "hal/telemetry.h"
 #include "testutil.h"
@@ -139,6 +142,140 @@ static enum hal_status run_empty(struct hal_device *dev, struct npu_job_stats *j
 }
 
 /* ---- lifetime -------------------------------------------------------------------------------- */
+
+/* ---- the device MMU, at the registers ------------------------------------------------------- */
+
+static void count_irq(void *ctx)
+{
+	__atomic_add_fetch((int *)ctx, 1, __ATOMIC_RELAXED);
+}
+
+/* A job of one copy of len bytes from device address src to dst, as a driver posts it. */
+struct mmu_job {
+	struct npu_stream s;
+	struct npu_buf_desc table[2];
+	struct npu_job_result result;
+};
+
+static void mmu_job_init(struct mmu_job *j, uint64_t src, uint64_t dst, uint32_t len)
+{
+	static uint8_t dummy[2];
+
+	npu_stream_begin(&j->s);
+	/* the builder's buffers only give the indices: the table below names device addresses */
+	npu_stream_add_buffer(&j->s, dummy, len, 1, ENPU_BUF_F_READ);
+	npu_stream_add_buffer(&j->s, dummy + 1, len, 2, ENPU_BUF_F_WRITE);
+	npu_stream_copy(&j->s, npu_operand(0, 0, len), npu_operand(1, 0, len), 1, len);
+	ck_assert_int_eq(npu_stream_finish(&j->s), HAL_OK);
+	j->table[0] = (struct npu_buf_desc){ src, len, 0, ENPU_BUF_F_READ, 0 };
+	j->table[1] = (struct npu_buf_desc){ dst, len, 0, ENPU_BUF_F_WRITE, 0 };
+	memset(&j->result, 0, sizeof(j->result));
+}
+
+static void set_slot(struct npu_device *dev, uint32_t slot, const struct npu_as *as)
+{
+	npu_dev_write(dev, NPU_REG_AS(slot, NPU_REG_AS_TRANSTAB_LO), (uint32_t)npu_as_root(as));
+	npu_dev_write(dev, NPU_REG_AS(slot, NPU_REG_AS_TRANSTAB_HI),
+		      (uint32_t)(npu_as_root(as) >> 32));
+}
+
+/*
+ * Two address spaces on one device, in slots 1 and 2, with the same device addresses on
+ * different pages: the job of slot 1 reads a page its space lacks and faults (result FAULT,
+ * JOB_ERROR and MMU_FAULT raised, the fault registers say where and which slot), after copying
+ * what it could; the job of slot 2, behind it on the ring, completes with its own data.
+ */
+START_TEST(test_device_mmu_spaces)
+{
+	enum { VA_SRC = 0x10000, VA_DST = 0x40000 };
+	struct npu_device *dev = calloc(1, sizeof(*dev));
+	uint8_t *mem = aligned_alloc(4096, 8 * 4096);
+	uint8_t *src1 = mem, *dst1 = mem + 2 * 4096, *src2 = mem + 4 * 4096, *dst2 = mem + 6 * 4096;
+	struct npu_ring_desc ring[4] = { 0 };
+	struct mmu_job j1, j2;
+	struct npu_pthread_host host;
+	struct npu_as as1, as2;
+	int irqs = 0;
+
+	ck_assert(dev && mem);
+	memset(mem, 0, 8 * 4096);
+	memset(src1, 0x11, 2 * 4096);
+	memset(src2, 0x22, 2 * 4096);
+	ck_assert_int_eq(npu_as_init(&as1), 0);
+	ck_assert_int_eq(npu_as_init(&as2), 0);
+	/* space 1 maps one page of its source: the copy's second page is not there */
+	ck_assert_int_eq(npu_as_map(&as1, VA_SRC, src1, 1, NPU_PTE_READ), 0);
+	ck_assert_int_eq(npu_as_map(&as1, VA_DST, dst1, 2, NPU_PTE_READ | NPU_PTE_WRITE), 0);
+	ck_assert_int_eq(npu_as_map(&as2, VA_SRC, src2, 2, NPU_PTE_READ), 0);
+	ck_assert_int_eq(npu_as_map(&as2, VA_DST, dst2, 2, NPU_PTE_READ | NPU_PTE_WRITE), 0);
+
+	npu_pthread_host_init(&host, count_irq, &irqs);
+	npu_dev_init(dev, &npu_pthread_ops, &host, 0);
+	npu_dev_write(dev, NPU_REG_RING_BASE_LO, (uint32_t)(uintptr_t)ring);
+	npu_dev_write(dev, NPU_REG_RING_BASE_HI, (uint32_t)((uintptr_t)ring >> 32));
+	npu_dev_write(dev, NPU_REG_RING_SIZE, 4);
+	npu_dev_write(dev, NPU_REG_IRQ_MASK, NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR |
+						NPU_IRQ_MMU_FAULT);
+	set_slot(dev, 1, &as1);
+	set_slot(dev, 2, &as2);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_VERSION), 0x00010001);
+	ck_assert_int_eq(npu_dev_start(dev), 0);
+	npu_dev_write(dev, NPU_REG_CONTROL, NPU_CONTROL_ENABLE);
+
+	mmu_job_init(&j1, VA_SRC, VA_DST, 2 * 4096);
+	mmu_job_init(&j2, VA_SRC, VA_DST, 2 * 4096);
+	ring[0] = (struct npu_ring_desc){ .stream_addr = (uintptr_t)j1.s.data,
+					  .bufs_addr = (uintptr_t)j1.table,
+					  .result_addr = (uintptr_t)&j1.result,
+					  .stream_len = (uint32_t)j1.s.len, .nbufs = 2, .as = 1 };
+	ring[1] = (struct npu_ring_desc){ .stream_addr = (uintptr_t)j2.s.data,
+					  .bufs_addr = (uintptr_t)j2.table,
+					  .result_addr = (uintptr_t)&j2.result,
+					  .stream_len = (uint32_t)j2.s.len, .nbufs = 2, .as = 2 };
+	npu_dev_write(dev, NPU_REG_RING_TAIL, 2);
+	npu_dev_write(dev, NPU_REG_DOORBELL, 1);
+	for (int i = 0; i < 5000 && npu_dev_read(dev, NPU_REG_RING_HEAD) != 2; i++)
+		usleep(1000);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_RING_HEAD), 2);
+
+	ck_assert_uint_eq(j1.result.state, NPU_RESULT_FAULT);
+	ck_assert_uint_eq(j1.result.status.code, ENPU_ERR_MMU_FAULT);
+	ck_assert_uint_eq(j1.result.fault_addr, VA_SRC + 4096);
+	ck_assert_uint_eq(j1.result.fault_status, NPU_FAULT_VALID | NPU_FAULT_TRANSLATION |
+						  1u << NPU_FAULT_AS_SHIFT | NPU_FAULT_ACCESS_READ);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_MMU_FAULT_ADDR_LO), VA_SRC + 4096);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_MMU_FAULT_STATUS), j1.result.fault_status);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_IRQ_STATUS) &
+			  (NPU_IRQ_MMU_FAULT | NPU_IRQ_JOB_ERROR | NPU_IRQ_JOB_DONE),
+			  NPU_IRQ_MMU_FAULT | NPU_IRQ_JOB_ERROR | NPU_IRQ_JOB_DONE);
+	ck_assert_int_gt(__atomic_load_n(&irqs, __ATOMIC_RELAXED), 0);
+	/* the first page was copied before the fault; the second was not */
+	ck_assert_uint_eq(dst1[0], 0x11);
+	ck_assert_uint_eq(dst1[4095], 0x11);
+	ck_assert_uint_eq(dst1[4096], 0);
+	/* slot 2: its own pages, whole */
+	ck_assert_uint_eq(j2.result.state, NPU_RESULT_DONE);
+	ck_assert_uint_eq(j2.result.fault_status, 0);
+	for (int i = 0; i < 2 * 4096; i++)
+		ck_assert_uint_eq(dst2[i], 0x22);
+	ck_assert_uint_eq(src1[0], 0x11);
+
+	/* a reset empties the slots (the driver programs them again) */
+	npu_dev_write(dev, NPU_REG_RESET, 1);
+	for (int i = 0; i < 5000 && npu_dev_read(dev, NPU_REG_RESET); i++)
+		usleep(1000);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_AS(2, NPU_REG_AS_TRANSTAB_LO)), 0);
+
+	npu_dev_stop(dev);
+	npu_pthread_host_destroy(&host);
+	npu_stream_free(&j1.s);
+	npu_stream_free(&j2.s);
+	npu_as_destroy(&as1);
+	npu_as_destroy(&as2);
+	free(mem);
+	free(dev);
+}
+END_TEST
 
 START_TEST(test_create_destroy)
 {
@@ -1147,6 +1284,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, fresh_sysfs, NULL);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_create_destroy);
+	tcase_add_test(tc, test_device_mmu_spaces);
 	tcase_add_test(tc, test_supports);
 	tcase_add_test(tc, test_matmul_vs_ref);
 	tcase_add_test(tc, test_fence_wait_and_poll);

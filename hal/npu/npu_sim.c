@@ -10,6 +10,12 @@
  * signals their fences. A hung job is ended by the device's hang detector (HANG_US), which
  * this driver sets to report a stall at once, as this backend always did.
  *
+ * The device reaches a job's buffers through its MMU only, so this driver builds page tables
+ * too (npu_as.c), in process memory: one address space (slot 0) for the one client, the
+ * process, in which a buffer's device address is its host address. Submit maps the pages of
+ * the job's buffers there, read-write, before posting it; they stay mapped (a page mapped to
+ * itself can only ever name this process's memory), so a buffer used again costs nothing.
+ *
  * Threads: the application thread(s) call the vtable; run() is serialised by run_lock (one
  * scratch area, one weight table). rlock guards the ring (slots, tail, retired count), elock
  * the DVFS state, counters and telemetry. Lock order: rlock, then elock, then the device's.
@@ -24,6 +30,7 @@
  * the CPU, where they are exact and cheap.
  */
 #include "hal/npu/npu_sim.h"
+#include "hal/npu/npu_as.h"
 #include "hal/npu/npu_platform.h"
 #include "kmod/silicon/npu_device.h"
 #include "hal/npu_host.h"
@@ -83,7 +90,8 @@ struct npu_sim {
 	struct npu_device *dev; /* the silicon */
 	struct npu_pthread_host host;
 
-	pthread_mutex_t rlock; /* the ring */
+	pthread_mutex_t rlock; /* the ring and the address space */
+	struct npu_as as;      /* the device address space of the process (slot 0) */
 	pthread_cond_t rcond;  /* a slot was retired (ring_waiters), power-on, or stop */
 	struct npu_ring_desc ring[NPU_SIM_RING];
 	struct npu_job *slots[NPU_SIM_RING];
@@ -303,6 +311,9 @@ static void hw_init(struct npu_sim *d)
 	npu_dev_write(d->dev, NPU_REG_RING_BASE_LO, (uint32_t)base);
 	npu_dev_write(d->dev, NPU_REG_RING_BASE_HI, (uint32_t)((uint64_t)base >> 32));
 	npu_dev_write(d->dev, NPU_REG_RING_SIZE, NPU_SIM_RING);
+	npu_dev_write(d->dev, NPU_REG_AS(0, NPU_REG_AS_TRANSTAB_LO), (uint32_t)npu_as_root(&d->as));
+	npu_dev_write(d->dev, NPU_REG_AS(0, NPU_REG_AS_TRANSTAB_HI),
+		      (uint32_t)(npu_as_root(&d->as) >> 32));
 	npu_dev_write(d->dev, NPU_REG_HANG_US, 1); /* report a hung job at once */
 	npu_dev_write(d->dev, NPU_REG_IRQ_MASK, NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR);
 	npu_dev_write(d->dev, NPU_REG_SIM_PACE, d->pace);
@@ -358,6 +369,14 @@ static struct npu_job *job_new(const void *stream, size_t len, const struct npu_
 	return j;
 }
 
+/* A job that was never posted: both references of its fence and the job go. */
+static void job_drop(struct npu_job *j)
+{
+	npu_fence_put(j->fence);
+	npu_fence_put(j->fence);
+	job_free(j);
+}
+
 /* Writes the job's descriptor into the next slot and rings the doorbell; rlock held. */
 static void post(struct npu_sim *d, struct npu_job *j)
 {
@@ -370,6 +389,7 @@ static void post(struct npu_sim *d, struct npu_job *j)
 		.result_addr = (uintptr_t)&j->result,
 		.stream_len = (uint32_t)j->len,
 		.nbufs = j->nbufs,
+		.as = 0,
 	};
 	npu_dev_write(d->dev, NPU_REG_RING_TAIL, ++d->tail);
 	npu_dev_write(d->dev, NPU_REG_DOORBELL, 1);
@@ -396,10 +416,15 @@ enum hal_status npu_sim_submit(struct hal_device *dev, const void *stream, size_
 	}
 	if (d->stop) {
 		pthread_mutex_unlock(&d->rlock);
-		npu_fence_put(j->fence);
-		npu_fence_put(j->fence);
-		job_free(j);
+		job_drop(j);
 		return HAL_ERR_DEVICE;
+	}
+	for (uint32_t i = 0; i < j->nbufs; i++) {
+		if (npu_as_map_identity(&d->as, bufs[i].data, bufs[i].size)) {
+			pthread_mutex_unlock(&d->rlock);
+			job_drop(j);
+			return HAL_ERR_NOMEM;
+		}
 	}
 	j->fence->seqno = ++d->seqno;
 	j->submit_ns = hal_now_ns();
@@ -732,6 +757,7 @@ static void sim_destroy(struct hal_device *dev)
 	free(d->scratch);
 	npu_pthread_host_destroy(&d->host);
 	free(d->dev);
+	npu_as_destroy(&d->as);
 	pthread_mutex_destroy(&d->run_lock);
 	pthread_mutex_destroy(&d->elock);
 	pthread_cond_destroy(&d->rcond);
@@ -769,6 +795,7 @@ static void sim_free_early(struct npu_sim *d, bool sysfs_open)
 	npu_pthread_host_destroy(&d->host);
 	if (sysfs_open)
 		npu_sysfs_close(&d->sysfs);
+	npu_as_destroy(&d->as);
 	pthread_mutex_destroy(&d->run_lock);
 	pthread_mutex_destroy(&d->elock);
 	pthread_cond_destroy(&d->rcond);
@@ -815,7 +842,11 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 	*out_dev = NULL;
 	if (d)
 		d->dev = calloc(1, sizeof(*d->dev));
-	if (!d || !d->dev) {
+	if (!d || !d->dev || npu_as_init(&d->as)) {
+		if (d) {
+			npu_as_destroy(&d->as);
+			free(d->dev);
+		}
 		free(d);
 		snprintf(err, err_len, "out of memory");
 		return HAL_ERR_NOMEM;

@@ -82,7 +82,7 @@ echo "kernels:$KVERS, build dir $OUT"
 $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -I"$ROOT" \
 	$(pkg-config --static --cflags libdrm) \
 	-o "$OUT/enpu_kmod_test" "$ROOT/tests/kmod/enpu_kmod_test.c" \
-	"$ROOT/kmod/silicon/npu_engine.c" \
+	"$ROOT/kmod/silicon/npu_engine.c" "$ROOT/kmod/silicon/npu_mmu.c" \
 	$(pkg-config --static --libs libdrm) || fail "test program build failed"
 # the generic-netlink subscriber, through the user-space reader (libnl-genl, static)
 # shellcheck disable=SC2046

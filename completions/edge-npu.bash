@@ -19,14 +19,15 @@ _npu_run()
 	--placement) COMPREPLY=($(compgen -W "fixed auto" -- "$cur")); return ;;
 	--profile) COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
 	--objective) COMPREPLY=($(compgen -W "latency energy" -- "$cur")); return ;;
+	--cache-type) COMPREPLY=($(compgen -W "f16 q8_0 f32" -- "$cur")); return ;;
 	-p | --prompt | -n | --n-predict | --temp | --top-k | --top-p | --min-p | \
 	--repeat-penalty | --repeat-last-n | -s | --seed | -c | --ctx | --ctx-size | \
 	-t | --threads | --target-ms) return ;;
 	esac
 	COMPREPLY=($(compgen -W "-m --model -p --prompt -f --file -n --n-predict --temp --top-k
 		--top-p --min-p --repeat-penalty --repeat-last-n --ignore-eos -s --seed -c
-		--ctx-size -t --threads --device --placement --profile --objective --target-ms
-		--trace --no-progress -h --help --version" -- "$cur"))
+		--ctx-size --cache-type -t --threads --device --placement --profile --objective
+		--target-ms --trace --no-progress -h --help --version" -- "$cur"))
 }
 
 _npu_mkmodel()

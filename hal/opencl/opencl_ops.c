@@ -323,6 +323,7 @@ static enum hal_status run_attention(struct ocl_dev *d, const struct hal_op *op)
 	arg_buf(&l, &o[4].a);
 	arg_buf(&l, &o[5].a);
 	arg_u32(&l, (size_t)n_kv * hd);
+	arg_u32(&l, (uint32_t)op->src[3]->type); /* the caches' type, a hal_type number */
 	if ((st = go(&l, 2, g_store, NULL)))
 		return st;
 	l = kernel(d, OCL_K_ATTENTION);
@@ -337,6 +338,7 @@ static enum hal_status run_attention(struct ocl_dev *d, const struct hal_op *op)
 	arg_u32(&l, hd);
 	arg_u32(&l, n_ctx);
 	arg_f32(&l, op->p.attn.scale);
+	arg_u32(&l, (uint32_t)op->src[3]->type);
 	arg(&l, (size_t)hd * sizeof(float), NULL); /* __local q of the head */
 	if ((st = go(&l, 2, g_attn, l_attn)))
 		return st;

@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ext_avx2.c - kernels_ext.h on AVX2 + FMA + F16C: F16 cache rows through vcvtph2ps, Q8_0 rows
+ * widened to float per block of 32, K-quant rows unpacked with byte masks and their dots with
+ * vpmaddubsw (|w| x sign(a, w), exact: |w| <= 32, |a| <= 127) then vpmaddwd.
+ *
+ * The unpacking and cache functions are shared with the AVX-512 table (ext_avx512.c), which
+ * only replaces the dot product.
+ */
+#include "ext_x86.h"
+
+#include "hal/quant.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+static inline float hsum(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+static inline float load_half(const uint8_t *p)
+{
+	uint16_t h;
+
+	memcpy(&h, p, sizeof(h));
+	return _cvtsh_ss(h);
+}
+
+/* 8 int8 at p as 8 floats. */
+static inline __m256 i8x8_ps(const uint8_t *p)
+{
+	return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+static inline __m256 f16x8_ps(const uint8_t *p)
+{
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+/* ---- KV caches ---------------------------------------------------------------------------- */
+
+static float dot_f16(const float *q, const uint8_t *k, size_t hd)
+{
+	__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+	size_t i = 0;
+
+	for (; i + 16 <= hd; i += 16) {
+		a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), f16x8_ps(k + 2 * i), a0);
+		a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), f16x8_ps(k + 2 * i + 16), a1);
+	}
+	if (i < hd)
+		a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), f16x8_ps(k + 2 * i), a0);
+	return hsum(_mm256_add_ps(a0, a1));
+}
+
+static float dot_q8(const float *q, const uint8_t *k, size_t hd)
+{
+	__m256 acc = _mm256_setzero_ps();
+
+	for (size_t b = 0; b < hd / HAL_QK; b++, k += sizeof(struct hal_block_q8_0), q += HAL_QK) {
+		__m256 p0 = _mm256_mul_ps(_mm256_loadu_ps(q), i8x8_ps(k + 2));
+		__m256 p1 = _mm256_mul_ps(_mm256_loadu_ps(q + 8), i8x8_ps(k + 10));
+
+		p0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 16), i8x8_ps(k + 18), p0);
+		p1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 24), i8x8_ps(k + 26), p1);
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(load_half(k)), _mm256_add_ps(p0, p1), acc);
+	}
+	return hsum(acc);
+}
+
+float cpu_ext_avx2_cache_scores(enum hal_type t, const float *q, const uint8_t *k, size_t ld,
+				size_t n, size_t hd, float scale, float *p)
+{
+	float max = -INFINITY;
+
+	if (hd % 8)
+		return cpu_ext_cache_scores_scalar(t, q, k, ld, n, hd, scale, p);
+	for (size_t r = 0; r < n; r++) {
+		p[r] = scale * (t == HAL_TYPE_F16 ? dot_f16(q, k + r * ld, hd)
+						  : dot_q8(q, k + r * ld, hd));
+		max = fmaxf(max, p[r]);
+	}
+	return max;
+}
+
+void cpu_ext_avx2_cache_values(enum hal_type t, float *acc, const float *p, const uint8_t *v,
+			       size_t ld, size_t n, size_t hd)
+{
+	if (hd % 8) {
+		cpu_ext_cache_values_scalar(t, acc, p, v, ld, n, hd);
+		return;
+	}
+	memset(acc, 0, hd * sizeof(float));
+	for (size_t r = 0; r < n; r++) {
+		const uint8_t *row = v + r * ld;
+
+		if (t == HAL_TYPE_F16) {
+			const __m256 w = _mm256_set1_ps(p[r]);
+
+			for (size_t i = 0; i < hd; i += 8)
+				_mm256_storeu_ps(acc + i, _mm256_fmadd_ps(w, f16x8_ps(row + 2 * i),
+									  _mm256_loadu_ps(acc + i)));
+			continue;
+		}
+		for (size_t b = 0; b < hd / HAL_QK; b++, row += sizeof(struct hal_block_q8_0)) {
+			const __m256 w = _mm256_set1_ps(p[r] * load_half(row));
+			float *a = acc + b * HAL_QK;
+
+			for (int i = 0; i < 4; i++)
+				_mm256_storeu_ps(a + 8 * i,
+						 _mm256_fmadd_ps(w, i8x8_ps(row + 2 + 8 * i),
+								 _mm256_loadu_ps(a + 8 * i)));
+		}
+	}
+}
+
+void cpu_ext_avx2_cache_load(enum hal_type t, const uint8_t *src, size_t ld, size_t n,
+			     size_t hd, float *dst)
+{
+	for (size_t r = 0; r < n; r++, src += ld, dst += hd) {
+		if (hd % 8) {
+			hal_dequantize_row(t, src, dst, hd);
+		} else if (t == HAL_TYPE_F16) {
+			for (size_t i = 0; i < hd; i += 8)
+				_mm256_storeu_ps(dst + i, f16x8_ps(src + 2 * i));
+		} else {
+			for (size_t b = 0; b < hd / HAL_QK; b++) {
+				const uint8_t *blk = src + b * sizeof(struct hal_block_q8_0);
+				const __m256 d = _mm256_set1_ps(load_half(blk));
+
+				for (int i = 0; i < 4; i++)
+					_mm256_storeu_ps(dst + b * HAL_QK + 8 * i,
+							 _mm256_mul_ps(d, i8x8_ps(blk + 2 + 8 * i)));
+			}
+		}
+	}
+}
+
+/* F16 with vcvtps2ph's round to nearest even, as hal_fp32_to_fp16 rounds; Q8_0 as quant.c. */
+void cpu_ext_avx2_cache_store(enum hal_type t, const float *x, uint8_t *dst, size_t n)
+{
+	size_t i = 0;
+
+	if (t != HAL_TYPE_F16) {
+		hal_quantize_row(t, x, dst, n);
+		return;
+	}
+	for (; i + 8 <= n; i += 8)
+		_mm_storeu_si128((__m128i *)(dst + 2 * i),
+				 _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+	if (i < n)
+		hal_quantize_row(t, x + i, dst + 2 * i, n - i);
+}
+
+/* ---- K-quant rows ------------------------------------------------------------------------- */
+
+/* Q4_K/Q5_K: 4 x 64 elements, each 32 bytes of qs giving 32 low then 32 high nibbles. */
+static void unpack_k45(const uint8_t *blk, bool q5, int8_t *v)
+{
+	const uint8_t *qh = blk + 16, *qs = blk + (q5 ? 16 + HAL_QK_K / 8 : 16);
+	const __m256i m4 = _mm256_set1_epi8(15), sixteen = _mm256_set1_epi8(16);
+	const __m256i h = q5 ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+
+	for (int c = 0; c < 4; c++) {
+		__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+		__m256i lo = _mm256_and_si256(q, m4);
+		__m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+
+		if (q5) {
+			const __m256i bl = _mm256_set1_epi8((char)(1 << (2 * c)));
+			const __m256i bh = _mm256_set1_epi8((char)(1 << (2 * c + 1)));
+
+			lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(
+						_mm256_and_si256(h, bl), bl), sixteen));
+			hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(
+						_mm256_and_si256(h, bh), bh), sixteen));
+		}
+		_mm256_storeu_si256((__m256i *)(v + 64 * c), lo);
+		_mm256_storeu_si256((__m256i *)(v + 64 * c + 32), hi);
+	}
+}
+
+/* Q6_K: per half of 128, four groups of 32 from two 32-byte ql runs and one qh run. */
+static void unpack_q6_k(const uint8_t *blk, int8_t *v)
+{
+	const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+	const __m256i off = _mm256_set1_epi8(32);
+
+	for (int h = 0; h < 2; h++) {
+		const __m256i l0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * h));
+		const __m256i l1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32));
+		const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
+		const __m256i lo[4] = { _mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
+					_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+					_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4) };
+
+		for (int g = 0; g < 4; g++) {
+			__m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m2);
+			__m256i q = _mm256_or_si256(lo[g], _mm256_slli_epi16(hb, 4));
+
+			_mm256_storeu_si256((__m256i *)(v + 128 * h + 32 * g),
+					    _mm256_sub_epi8(q, off));
+		}
+	}
+}
+
+void cpu_ext_avx2_kq_unpack(enum hal_type t, const uint8_t *row, uint32_t K,
+			    const struct cpu_kq_row *r)
+{
+	const size_t bb = hal_type_block_bytes(t);
+
+	for (uint32_t b = 0; b < K / HAL_QK_K; b++, row += bb) {
+		float *fs = r->fs + 16 * b, *fm = r->fm + 8 * b;
+
+		if (t == HAL_TYPE_Q6_K) {
+			const float d = load_half(row + offsetof(struct hal_block_q6_k, d));
+			const int8_t *sc = (const int8_t *)(row + offsetof(struct hal_block_q6_k,
+									   scales));
+			const __m256 dv = _mm256_set1_ps(d);
+			const __m128i s8 = _mm_loadu_si128((const __m128i *)sc);
+
+			_mm256_storeu_ps(fs, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(
+								  _mm256_cvtepi8_epi32(s8))));
+			_mm256_storeu_ps(fs + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(
+								      _mm256_cvtepi8_epi32(
+									      _mm_srli_si128(s8, 8)))));
+			_mm256_storeu_ps(fm, _mm256_setzero_ps());
+			unpack_q6_k(row, r->v + (size_t)b * HAL_QK_K);
+			continue;
+		}
+		cpu_ext_k45_scales(row, fs, fm);
+		unpack_k45(row, t == HAL_TYPE_Q5_K, r->v + (size_t)b * HAL_QK_K);
+	}
+}
+
+/* Two blocks of 32 per step, so that two independent chains fill the FMA latency. */
+static float kq_dot_avx2(const struct cpu_kq_row *r, const struct cpu_act *a, uint32_t row)
+{
+	const int8_t *x = a->qs + (size_t)row * a->nb * CPU_QK;
+	const float *d = a->d + (size_t)row * a->nb;
+	const int32_t *s = a->s + (size_t)row * a->nb;
+	const __m256i ones = _mm256_set1_epi16(1);
+	__m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
+	float mins = 0.0f;
+
+	for (uint32_t b = 0; b < a->nb; b++) {
+		const __m256i w = _mm256_load_si256((const __m256i *)(r->v + (size_t)b * CPU_QK));
+		const __m256i y = _mm256_loadu_si256((const __m256i *)(x + (size_t)b * CPU_QK));
+		const __m256i p = _mm256_madd_epi16(
+			_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w)), ones);
+		/* lanes 0-3 are elements 0-15 (scale fs[2b]), lanes 4-7 elements 16-31 */
+		const __m256 sc = _mm256_mul_ps(
+			_mm256_set1_ps(d[b]),
+			_mm256_set_m128(_mm_set1_ps(r->fs[2 * b + 1]), _mm_set1_ps(r->fs[2 * b])));
+
+		acc[b & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, acc[b & 1]);
+		mins += d[b] * r->fm[b] * (float)s[b];
+	}
+	return hsum(_mm256_add_ps(acc[0], acc[1])) - mins;
+}
+
+const struct cpu_ext_kernels cpu_ext_avx2 = {
+	.isa = "avx2",
+	.cache_scores = cpu_ext_avx2_cache_scores,
+	.cache_values = cpu_ext_avx2_cache_values,
+	.cache_load = cpu_ext_avx2_cache_load,
+	.cache_store = cpu_ext_avx2_cache_store,
+	.kq_unpack = cpu_ext_avx2_kq_unpack,
+	.kq_dot = kq_dot_avx2,
+};

@@ -37,7 +37,8 @@ _npu_mkmodel()
 	case $prev in
 	-o | --output) _filedir gguf; return ;;
 	--vocab) _filedir gguf; return ;;
-	-t | --type) COMPREPLY=($(compgen -W "f32 f16 q8_0 q4_0" -- "$cur")); return ;;
+	-t | --type) COMPREPLY=($(compgen -W "f32 f16 q8_0 q4_0 q4_k q5_k q6_k q4_k_m" -- "$cur"))
+		return ;;
 	--dim | --layers | --heads | --kv-heads | --ffn | --ctx | --seed | --name) return ;;
 	esac
 	COMPREPLY=($(compgen -W "-o --output --dim --layers --heads --kv-heads --ffn --ctx -t

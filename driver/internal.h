@@ -42,10 +42,6 @@ struct enpu_model {
 	struct sched_model sm;
 	uint32_t n_weights;
 	struct sched_weight *weights; /* one per GGUF tensor, names NUL-terminated copies */
-	/* Q6_K tensors converted to Q8_0 at load: their new bytes, and how many */
-	void **converted;
-	uint32_t n_converted;
-	const char *first_converted;
 	char *names;
 	char name[128];
 	char read_method[96]; /* how the file came into memory (enpu_model_info.read_method) */

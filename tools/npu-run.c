@@ -51,8 +51,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: npu-run [-m MODEL.gguf] [-p TEXT | -f FILE] [-n N] [options]\n"
-		"Generates text with a llama-architecture GGUF model (F32/F16/Q8_0/Q4_0 weights;\n"
-		"Q6_K tensors are converted to Q8_0 while loading).\n"
+		"Generates text with a llama-architecture GGUF model (F32, F16, Q8_0, Q4_0, Q4_K,\n"
+		"Q5_K or Q6_K weights, as llama.cpp's Q4_K_M files mix them).\n"
 		"The text goes to stdout as it is produced; a summary (load time, tokens/s, peak\n"
 		"memory, which device ran what) goes to stderr. Ctrl-C (SIGINT) or SIGTERM stops\n"
 		"the generation: the summary is printed and the trace closed.\n\n"
@@ -474,10 +474,6 @@ static void print_summary(const struct enpu_model_info *mi, uint64_t load_ns,
 		mi->name, mi->architecture, mi->weight_type, (double)mi->n_params / 1e6,
 		(double)mi->file_bytes / (1 << 20));
 	fprintf(stderr, "load:      %.1f ms\n", ms(load_ns));
-	if (mi->n_converted)
-		fprintf(stderr, "converted: %u tensor%s from Q6_K to Q8_0 while loading (%s%s)\n",
-			mi->n_converted, mi->n_converted == 1 ? "" : "s", mi->converted,
-			mi->n_converted > 1 ? ", ..." : "");
 	fprintf(stderr, "prompt:    %u tokens in %.1f ms, %.1f tokens/s\n", st->n_prompt,
 		ms(st->prompt_ns), per_s(st->n_prompt, st->prompt_ns));
 	fprintf(stderr, "generate:  %u tokens in %.1f ms, %.1f tokens/s%s\n", st->n_generated,

@@ -153,12 +153,16 @@ struct enpu_model_info {
 	size_t struct_size;
 	const char *name;         /* general.name, or the file name */
 	const char *architecture; /* "llama" */
-	const char *weight_type;  /* type of most matmul weights: "Q8_0", "Q4_0", "F16", "F32" */
+	/* type of most matmul weights: "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "F16", "F32" */
+	const char *weight_type;
 	uint64_t n_params;
 	uint64_t file_bytes;
 	uint32_t n_vocab, n_ctx, n_embd, n_layer, n_head, n_head_kv, n_ff;
-	/* Tensors stored in a type no device computes on (Q6_K, as llama.cpp's quantizer gives
-	 * output.weight in Q4_0 files), converted to Q8_0 when loaded, and the first one's name. */
+	/*
+	 * Tensors converted to another type while loading, and the first one's name: 0 and NULL,
+	 * as every type a model may hold (F32, F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) is computed as
+	 * stored. Kept for callers of earlier versions, which converted Q6_K to Q8_0 here.
+	 */
 	uint32_t n_converted;
 	const char *converted;
 	/* how the file came into memory: "mmap", "io_uring", or "pread (io_uring refused: ...)" */

@@ -60,11 +60,12 @@ _npu_bench()
 	-b | --base | --profile)
 		COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
 	-d | --device) COMPREPLY=($(compgen -W "$(_enpu_devices)" -- "$cur")); return ;;
+	--cache-type) COMPREPLY=($(compgen -W "f16 q8_0 f32" -- "$cur")); return ;;
 	esac
 	case ${words[1]} in
 	cpu) COMPREPLY=($(compgen -W "-t --threads -r --reps" -- "$cur")) ;;
 	e2e) COMPREPLY=($(compgen -W "-m --model -t --threads -p --prompt-tokens -n
-		--gen-tokens -r --reps -d --device" -- "$cur")) ;;
+		--gen-tokens -r --reps -d --device --cache-type" -- "$cur")) ;;
 	batch) COMPREPLY=($(compgen -W "-m --model -t --threads -s --sizes --jobs -p
 		--prompt-tokens -n --gen-tokens -r --reps -d --device" -- "$cur")) ;;
 	npu) COMPREPLY=($(compgen -W "-d --device -r --reps" -- "$cur")) ;;

@@ -210,6 +210,35 @@ static void unpack_q6_k(const uint8_t *blk, int8_t *v)
 	}
 }
 
+/*
+ * A Q4_K/Q5_K block's 8 scales and 8 mins without branches: the 12 bytes as three words a, b,
+ * c (bytes j, j + 4, j + 8 of each sub-block pair j, j + 4), the 6-bit fields masked out of
+ * all four bytes of a word at once (the packing hal_k_scale_min documents), then widened to
+ * floats; each scale is stored twice (fs is per 16 elements).
+ */
+static void k45_scales(const uint8_t *blk, float *fs, float *fm)
+{
+	uint32_t a, b, c;
+
+	memcpy(&a, blk + 4, 4);
+	memcpy(&b, blk + 8, 4);
+	memcpy(&c, blk + 12, 4);
+	const uint64_t sc = (uint64_t)(a & 0x3f3f3f3fu) |
+			    (uint64_t)((c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
+	const uint64_t mn = (uint64_t)(b & 0x3f3f3f3fu) |
+			    (uint64_t)(((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)) << 32;
+	const __m256 s = _mm256_mul_ps(_mm256_set1_ps(load_half(blk)),
+				       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+					       _mm_cvtsi64_si128((long long)sc))));
+	const __m256 lo = _mm256_unpacklo_ps(s, s), hi = _mm256_unpackhi_ps(s, s);
+
+	_mm256_storeu_ps(fs, _mm256_permute2f128_ps(lo, hi, 0x20));
+	_mm256_storeu_ps(fs + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+	_mm256_storeu_ps(fm, _mm256_mul_ps(_mm256_set1_ps(load_half(blk + 2)),
+					   _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+						   _mm_cvtsi64_si128((long long)mn)))));
+}
+
 void cpu_ext_avx2_kq_unpack(enum hal_type t, const uint8_t *row, uint32_t K,
 			    const struct cpu_kq_row *r)
 {
@@ -234,7 +263,7 @@ void cpu_ext_avx2_kq_unpack(enum hal_type t, const uint8_t *row, uint32_t K,
 			unpack_q6_k(row, r->v + (size_t)b * HAL_QK_K);
 			continue;
 		}
-		cpu_ext_k45_scales(row, fs, fm);
+		k45_scales(row, fs, fm);
 		unpack_k45(row, t == HAL_TYPE_Q5_K, r->v + (size_t)b * HAL_QK_K);
 	}
 }

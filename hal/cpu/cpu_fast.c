@@ -493,6 +493,7 @@ static void kq_job(void *arg, uint32_t ith, uint32_t nth)
 	const uint32_t K = j->w->ne[0], T = j->x->ne[1];
 	const size_t rb = hal_row_bytes(j->w->type, K);
 	const struct cpu_kq_row r = cpu_kq_row_at(j->kq_rows + ith * cpu_kq_row_bytes(K), K);
+	float *y = j->dst->data;
 	uint32_t lo, hi;
 
 	while (range_take(j->cf, ith, nth, CPU_GROUP_ROWS, &lo, &hi)) {
@@ -503,8 +504,8 @@ static void kq_job(void *arg, uint32_t ith, uint32_t nth)
 				for (size_t o = 0; o < rb; o += 64)
 					__builtin_prefetch(row + rb + o, 0, 3);
 			j->cf->x->kq_unpack(j->w->type, row, K, &r);
-			for (uint32_t t = 0; t < T; t++)
-				row_f32(j->dst, t)[n] = j->cf->x->kq_dot(&r, &j->act, t);
+			for (uint32_t t = 0; t < T; t++) /* dst is F32: rows of ne[0] floats */
+				y[(size_t)t * j->dst->ne[0] + n] = j->cf->x->kq_dot(&r, &j->act, t);
 		}
 	}
 }

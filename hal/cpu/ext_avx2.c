@@ -214,9 +214,9 @@ static void unpack_q6_k(const uint8_t *blk, int8_t *v)
  * A Q4_K/Q5_K block's 8 scales and 8 mins without branches: the 12 bytes as three words a, b,
  * c (bytes j, j + 4, j + 8 of each sub-block pair j, j + 4), the 6-bit fields masked out of
  * all four bytes of a word at once (the packing hal_k_scale_min documents), then widened to
- * floats; each scale is stored twice (fs is per 16 elements).
+ * floats; each scale is stored 8 times (fsl is per 4 elements, a scale covers 32).
  */
-static void k45_scales(const uint8_t *blk, float *fs, float *fm)
+static void k45_scales(const uint8_t *blk, float *fsl, float *fm)
 {
 	uint32_t a, b, c;
 
@@ -230,10 +230,9 @@ static void k45_scales(const uint8_t *blk, float *fs, float *fm)
 	const __m256 s = _mm256_mul_ps(_mm256_set1_ps(load_half(blk)),
 				       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
 					       _mm_cvtsi64_si128((long long)sc))));
-	const __m256 lo = _mm256_unpacklo_ps(s, s), hi = _mm256_unpackhi_ps(s, s);
 
-	_mm256_storeu_ps(fs, _mm256_permute2f128_ps(lo, hi, 0x20));
-	_mm256_storeu_ps(fs + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+	for (int j = 0; j < 8; j++)
+		_mm256_store_ps(fsl + 8 * j, _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(j)));
 	_mm256_storeu_ps(fm, _mm256_mul_ps(_mm256_set1_ps(load_half(blk + 2)),
 					   _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
 						   _mm_cvtsi64_si128((long long)mn)))));
@@ -245,7 +244,7 @@ void cpu_ext_avx2_kq_unpack(enum hal_type t, const uint8_t *row, uint32_t K,
 	const size_t bb = hal_type_block_bytes(t);
 
 	for (uint32_t b = 0; b < K / HAL_QK_K; b++, row += bb) {
-		float *fs = r->fs + 16 * b, *fm = r->fm + 8 * b;
+		float *fsl = r->fsl + 64 * b, *fm = r->fm + 8 * b;
 
 		if (t == HAL_TYPE_Q6_K) {
 			const float d = load_half(row + offsetof(struct hal_block_q6_k, d));
@@ -253,45 +252,74 @@ void cpu_ext_avx2_kq_unpack(enum hal_type t, const uint8_t *row, uint32_t K,
 									   scales));
 			const __m256 dv = _mm256_set1_ps(d);
 			const __m128i s8 = _mm_loadu_si128((const __m128i *)sc);
-
-			_mm256_storeu_ps(fs, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(
-								  _mm256_cvtepi8_epi32(s8))));
-			_mm256_storeu_ps(fs + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(
-								      _mm256_cvtepi8_epi32(
-									      _mm_srli_si128(s8, 8)))));
+			const __m256 s[2] = {
+				_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(s8))),
+				_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+							  _mm_srli_si128(s8, 8)))),
+			};
+			/* lanes of 4: scale i of 16 twice in each 8 */
+			for (int j = 0; j < 8; j++)
+				_mm256_store_ps(fsl + 8 * j, _mm256_permutevar8x32_ps(
+						s[j / 4], _mm256_setr_epi32(2 * (j % 4), 2 * (j % 4),
+									    2 * (j % 4), 2 * (j % 4),
+									    2 * (j % 4) + 1, 2 * (j % 4) + 1,
+									    2 * (j % 4) + 1,
+									    2 * (j % 4) + 1)));
 			_mm256_storeu_ps(fm, _mm256_setzero_ps());
 			unpack_q6_k(row, r->v + (size_t)b * HAL_QK_K);
 			continue;
 		}
-		k45_scales(row, fs, fm);
+		k45_scales(row, fsl, fm);
 		unpack_k45(row, t == HAL_TYPE_Q5_K, r->v + (size_t)b * HAL_QK_K);
 	}
 }
 
-/* Two blocks of 32 per step, so that two independent chains fill the FMA latency. */
+/*
+ * sum_b d[b] fm[b] s[b] over a row's nb blocks (a multiple of 8: 8 blocks a super-block),
+ * shared with the AVX-512 dot.
+ */
+float cpu_ext_avx2_kq_mins(const float *fm, const float *d, const int32_t *s, uint32_t nb)
+{
+	__m256 acc = _mm256_setzero_ps();
+
+	for (uint32_t b = 0; b < nb; b += 8)
+		acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_load_ps(fm + b), _mm256_loadu_ps(d + b)),
+				      _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(s + b))),
+				      acc);
+	return hsum(acc);
+}
+
+/*
+ * Each block's 8 int32 sums of 4 products meet their lane scales in one load (lanes 0-3
+ * elements 0-15, lanes 4-7 elements 16-31); two chains fill the FMA latency.
+ */
+static inline __m256 kq_block(const struct cpu_kq_row *r, const int8_t *x, const float *d,
+			      uint32_t b, __m256 acc)
+{
+	const __m256i w = _mm256_load_si256((const __m256i *)(r->v + (size_t)b * CPU_QK));
+	const __m256i y = _mm256_loadu_si256((const __m256i *)(x + (size_t)b * CPU_QK));
+	const __m256i p = _mm256_madd_epi16(
+		_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w)),
+		_mm256_set1_epi16(1));
+	const __m256 sc = _mm256_mul_ps(_mm256_broadcast_ss(d + b),
+					_mm256_load_ps(r->fsl + 8 * (size_t)b));
+
+	return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, acc);
+}
+
 static float kq_dot_avx2(const struct cpu_kq_row *r, const struct cpu_act *a, uint32_t row)
 {
 	const int8_t *x = a->qs + (size_t)row * a->nb * CPU_QK;
 	const float *d = a->d + (size_t)row * a->nb;
 	const int32_t *s = a->s + (size_t)row * a->nb;
-	const __m256i ones = _mm256_set1_epi16(1);
-	__m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
-	float mins = 0.0f;
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
 
-	for (uint32_t b = 0; b < a->nb; b++) {
-		const __m256i w = _mm256_load_si256((const __m256i *)(r->v + (size_t)b * CPU_QK));
-		const __m256i y = _mm256_loadu_si256((const __m256i *)(x + (size_t)b * CPU_QK));
-		const __m256i p = _mm256_madd_epi16(
-			_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w)), ones);
-		/* lanes 0-3 are elements 0-15 (scale fs[2b]), lanes 4-7 elements 16-31 */
-		const __m256 sc = _mm256_mul_ps(
-			_mm256_set1_ps(d[b]),
-			_mm256_set_m128(_mm_set1_ps(r->fs[2 * b + 1]), _mm_set1_ps(r->fs[2 * b])));
-
-		acc[b & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, acc[b & 1]);
-		mins += d[b] * r->fm[b] * (float)s[b];
+	/* nb is a multiple of 8 (8 blocks a super-block) */
+	for (uint32_t b = 0; b < a->nb; b += 2) {
+		acc0 = kq_block(r, x, d, b, acc0);
+		acc1 = kq_block(r, x, d, b + 1, acc1);
 	}
-	return hsum(_mm256_add_ps(acc[0], acc[1])) - mins;
+	return hsum(_mm256_add_ps(acc0, acc1)) - cpu_ext_avx2_kq_mins(r->fm, d, s, a->nb);
 }
 
 const struct cpu_ext_kernels cpu_ext_avx2 = {

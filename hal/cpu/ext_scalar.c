@@ -110,6 +110,12 @@ static void unpack_q6_k_scales(const uint8_t *blk, float *fs, float *fm)
 		fm[j] = 0.0f;
 }
 
+void cpu_ext_kq_lanes(const float *fs, float *fsl)
+{
+	for (int i = 0; i < 64; i++)
+		fsl[i] = fs[i / 4];
+}
+
 void cpu_ext_kq_unpack_scalar(enum hal_type t, const uint8_t *row, uint32_t K,
 			      const struct cpu_kq_row *r)
 {
@@ -117,9 +123,11 @@ void cpu_ext_kq_unpack_scalar(enum hal_type t, const uint8_t *row, uint32_t K,
 
 	for (uint32_t b = 0; b < K / HAL_QK_K; b++, row += bb) {
 		int8_t *v = r->v + (size_t)b * HAL_QK_K;
+		float fs[16];
 
 		if (t == HAL_TYPE_Q6_K) {
-			unpack_q6_k_scales(row, r->fs + 16 * b, r->fm + 8 * b);
+			unpack_q6_k_scales(row, fs, r->fm + 8 * b);
+			cpu_ext_kq_lanes(fs, r->fsl + 64 * b);
 			const uint8_t *ql = row, *qh = row + HAL_QK_K / 2;
 
 			for (size_t e = 0; e < HAL_QK_K; e++) {
@@ -134,7 +142,8 @@ void cpu_ext_kq_unpack_scalar(enum hal_type t, const uint8_t *row, uint32_t K,
 		const bool q5 = t == HAL_TYPE_Q5_K;
 		const uint8_t *qh = row + 16, *qs = row + (q5 ? 16 + HAL_QK_K / 8 : 16);
 
-		cpu_ext_k45_scales(row, r->fs + 16 * b, r->fm + 8 * b);
+		cpu_ext_k45_scales(row, fs, r->fm + 8 * b);
+		cpu_ext_kq_lanes(fs, r->fsl + 64 * b);
 		for (size_t e = 0; e < HAL_QK_K; e++) {
 			const uint8_t byte = qs[32 * (e / 64) + e % 32];
 			int q = e % 64 < 32 ? byte & 15 : byte >> 4;
@@ -159,7 +168,7 @@ static float kq_dot_scalar(const struct cpu_kq_row *r, const struct cpu_act *a, 
 			s0 += v[i] * x[i];
 			s1 += v[16 + i] * x[16 + i];
 		}
-		sum += a->d[ab] * (r->fs[2 * b] * (float)s0 + r->fs[2 * b + 1] * (float)s1 -
+		sum += a->d[ab] * (r->fsl[8 * b] * (float)s0 + r->fsl[8 * b + 4] * (float)s1 -
 				   r->fm[b] * (float)a->s[ab]);
 	}
 	return sum;

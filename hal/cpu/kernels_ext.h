@@ -14,11 +14,14 @@
  * Rows are ld bytes apart.
  *
  * K-quants: a weight row (the file's bytes, any alignment) is first unpacked into the form
- * every kernel set's dot product takes (struct cpu_kq_row): one signed byte per element, a
- * float scale per 16 elements and a float to subtract per 32 (Q4_K and Q5_K store
- * x = d * sc * q - dmin * m per sub-block of 32; Q6_K x = d * sc * (q - 32) per 16). The dot
- * with an activation row quantized to Q8_0 blocks (struct cpu_act) is then, per block b of 32:
- *   a.d[b] * (fs[2b] * sum_{i<16} v[i] a[i] + fs[2b+1] * sum_{i>=16} v[i] a[i] - fm[b] * a.s[b])
+ * every kernel set's dot product takes (struct cpu_kq_row): one signed byte per element, the
+ * float scale of each group of 4 elements (fsl: each scale of 16 elements 4 times over, so
+ * that a vector of int32 sums of 4 products meets its scales in one load) and a float to
+ * subtract per 32 (Q4_K and Q5_K store x = d * sc * q - dmin * m per sub-block of 32; Q6_K
+ * x = d * sc * (q - 32) per 16). The dot with an activation row quantized to Q8_0 blocks
+ * (struct cpu_act) is then, per block b of 32, with fs(e) = fsl[e / 4]:
+ *   a.d[b] * (fs(32b) * sum_{i<16} v[i] a[i] + fs(32b+16) * sum_{i>=16} v[i] a[i]
+ *             - fm[b] * a.s[b])
  * with exact integer sums: the reference backend's numerics (cpu_ref.c) up to float order.
  */
 #ifndef EDGE_NPU_CPU_KERNELS_EXT_H
@@ -30,10 +33,10 @@
 #include "hal/hal.h"
 #include "kernels.h"
 
-/* A K-quant row unpacked: K elements, K / 16 scales, K / 32 mins; 64-byte aligned arrays. */
+/* A K-quant row unpacked: K elements, K / 4 lane scales, K / 32 mins; 64-byte aligned. */
 struct cpu_kq_row {
 	int8_t *v;
-	float *fs;
+	float *fsl;
 	float *fm;
 };
 
@@ -45,7 +48,7 @@ static inline size_t cpu_kq_round64(size_t n)
 /* Bytes of scratch an unpacked row of K elements needs: the three arrays, each 64-aligned. */
 static inline size_t cpu_kq_row_bytes(uint32_t K)
 {
-	return cpu_kq_round64(K) + cpu_kq_round64((size_t)K / 16 * sizeof(float)) +
+	return cpu_kq_round64(K) + cpu_kq_round64((size_t)K / 4 * sizeof(float)) +
 	       cpu_kq_round64((size_t)K / 32 * sizeof(float));
 }
 
@@ -56,8 +59,8 @@ static inline struct cpu_kq_row cpu_kq_row_at(void *scratch, uint32_t K)
 	struct cpu_kq_row r = { .v = (int8_t *)p };
 
 	p += cpu_kq_round64(K);
-	r.fs = (float *)p;
-	p += cpu_kq_round64((size_t)K / 16 * sizeof(float));
+	r.fsl = (float *)p;
+	p += cpu_kq_round64((size_t)K / 4 * sizeof(float));
 	r.fm = (float *)p;
 	return r;
 }
@@ -101,6 +104,8 @@ void cpu_ext_cache_values_scalar(enum hal_type t, float *acc, const float *p, co
 				 size_t ld, size_t n, size_t hd);
 /* A Q4_K/Q5_K block's scales and mins as floats: fs (16, each sub-block's twice), fm (8). */
 void cpu_ext_k45_scales(const uint8_t *blk, float *fs, float *fm);
+/* The 16 scales of a block (one per 16 elements) as its 64 lane scales. */
+void cpu_ext_kq_lanes(const float *fs, float *fsl);
 void cpu_ext_kq_unpack_scalar(enum hal_type t, const uint8_t *row, uint32_t K,
 			      const struct cpu_kq_row *r);
 

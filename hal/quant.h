@@ -90,12 +90,6 @@ void hal_quantize_row(enum hal_type type, const float *x, void *y, size_t n);
 /* Converts a row of n elements of type (any but I32) to F32; x may have any alignment. */
 void hal_dequantize_row(enum hal_type type, const void *x, float *y, size_t n);
 
-/* Bytes of a Q6_K row of n elements (a multiple of 256). */
-static inline size_t hal_q6_k_row_bytes(size_t n)
-{
-	return n / HAL_QK_K * sizeof(struct hal_block_q6_k);
-}
-
 /* Q6_K rows of n elements (a multiple of 256) from and to F32. */
 void hal_quantize_row_q6_k(const float *x, struct hal_block_q6_k *y, size_t n);
 void hal_dequantize_row_q6_k(const void *x, float *y, size_t n); /* x: any alignment */

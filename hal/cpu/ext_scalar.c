@@ -85,7 +85,8 @@ static void cache_store_scalar(enum hal_type t, const float *x, uint8_t *dst, si
 
 /* ---- K-quant rows ------------------------------------------------------------------------- */
 
-void cpu_ext_k45_scales(const uint8_t *blk, float *fs, float *fm)
+/* A Q4_K/Q5_K block's scales and mins as floats: fs (16, each sub-block's twice), fm (8). */
+static void k45_scales(const uint8_t *blk, float *fs, float *fm)
 {
 	const float d = load_half(blk), dmin = load_half(blk + 2);
 
@@ -110,13 +111,14 @@ static void unpack_q6_k_scales(const uint8_t *blk, float *fs, float *fm)
 		fm[j] = 0.0f;
 }
 
-void cpu_ext_kq_lanes(const float *fs, float *fsl)
+/* The 16 scales of a block (one per 16 elements) as its 64 lane scales. */
+static void kq_lanes(const float *fs, float *fsl)
 {
 	for (int i = 0; i < 64; i++)
 		fsl[i] = fs[i / 4];
 }
 
-void cpu_ext_kq_unpack_scalar(enum hal_type t, const uint8_t *row, uint32_t K,
+static void kq_unpack_scalar(enum hal_type t, const uint8_t *row, uint32_t K,
 			      const struct cpu_kq_row *r)
 {
 	const size_t bb = hal_type_block_bytes(t);
@@ -127,7 +129,7 @@ void cpu_ext_kq_unpack_scalar(enum hal_type t, const uint8_t *row, uint32_t K,
 
 		if (t == HAL_TYPE_Q6_K) {
 			unpack_q6_k_scales(row, fs, r->fm + 8 * b);
-			cpu_ext_kq_lanes(fs, r->fsl + 64 * b);
+			kq_lanes(fs, r->fsl + 64 * b);
 			const uint8_t *ql = row, *qh = row + HAL_QK_K / 2;
 
 			for (size_t e = 0; e < HAL_QK_K; e++) {
@@ -142,8 +144,8 @@ void cpu_ext_kq_unpack_scalar(enum hal_type t, const uint8_t *row, uint32_t K,
 		const bool q5 = t == HAL_TYPE_Q5_K;
 		const uint8_t *qh = row + 16, *qs = row + (q5 ? 16 + HAL_QK_K / 8 : 16);
 
-		cpu_ext_k45_scales(row, fs, r->fm + 8 * b);
-		cpu_ext_kq_lanes(fs, r->fsl + 64 * b);
+		k45_scales(row, fs, r->fm + 8 * b);
+		kq_lanes(fs, r->fsl + 64 * b);
 		for (size_t e = 0; e < HAL_QK_K; e++) {
 			const uint8_t byte = qs[32 * (e / 64) + e % 32];
 			int q = e % 64 < 32 ? byte & 15 : byte >> 4;
@@ -180,7 +182,7 @@ const struct cpu_ext_kernels cpu_ext_scalar = {
 	.cache_values = cpu_ext_cache_values_scalar,
 	.cache_load = cache_load_scalar,
 	.cache_store = cache_store_scalar,
-	.kq_unpack = cpu_ext_kq_unpack_scalar,
+	.kq_unpack = kq_unpack_scalar,
 	.kq_dot = kq_dot_scalar,
 };
 

@@ -102,11 +102,5 @@ float cpu_ext_cache_scores_scalar(enum hal_type t, const float *q, const uint8_t
 				  size_t n, size_t hd, float scale, float *p);
 void cpu_ext_cache_values_scalar(enum hal_type t, float *acc, const float *p, const uint8_t *v,
 				 size_t ld, size_t n, size_t hd);
-/* A Q4_K/Q5_K block's scales and mins as floats: fs (16, each sub-block's twice), fm (8). */
-void cpu_ext_k45_scales(const uint8_t *blk, float *fs, float *fm);
-/* The 16 scales of a block (one per 16 elements) as its 64 lane scales. */
-void cpu_ext_kq_lanes(const float *fs, float *fsl);
-void cpu_ext_kq_unpack_scalar(enum hal_type t, const uint8_t *row, uint32_t K,
-			      const struct cpu_kq_row *r);
 
 #endif

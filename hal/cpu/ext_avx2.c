@@ -45,79 +45,159 @@ static inline __m256 f16x8_ps(const uint8_t *p)
 
 /* ---- KV caches ---------------------------------------------------------------------------- */
 
-static float dot_f16(const float *q, const uint8_t *k, size_t hd)
-{
-	__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-	size_t i = 0;
+/*
+ * A head is read in chunks of CH columns (64, then 32 for a remainder: hd a multiple of 32),
+ * so that one chunk of q, or of the output, stays in registers while the rows stream by:
+ * rows are hd * 2 (F16) or hd / 32 * 34 (Q8_0) bytes of a cache row ld bytes long, four rows
+ * in flight at once and each fetched CACHE_AHEAD rows ahead (a decode at a long context
+ * reads the cache from memory, one or two lines a row at a stride of ld).
+ */
+#define CACHE_AHEAD 16
 
-	for (; i + 16 <= hd; i += 16) {
-		a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), f16x8_ps(k + 2 * i), a0);
-		a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), f16x8_ps(k + 2 * i + 16), a1);
-	}
-	if (i < hd)
-		a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), f16x8_ps(k + 2 * i), a0);
-	return hsum(_mm256_add_ps(a0, a1));
+/* Columns c .. c + 7 of a chunk starting at row pointer k, as floats (Q8_0: unscaled). */
+static inline __m256 cols8(enum hal_type t, const uint8_t *k, int c)
+{
+	if (t == HAL_TYPE_F16)
+		return f16x8_ps(k + 2 * c);
+	return i8x8_ps(k + (c / HAL_QK) * sizeof(struct hal_block_q8_0) + 2 + c % HAL_QK);
 }
 
-static float dot_q8(const float *q, const uint8_t *k, size_t hd)
+/* dot(q[0..CH), row chunk k) with q in registers; Q8_0 blocks scaled one by one. */
+static inline __attribute__((always_inline)) __m256 chunk_dot(enum hal_type t, const __m256 *qv,
+							     const uint8_t *k, const int CH)
 {
 	__m256 acc = _mm256_setzero_ps();
 
-	for (size_t b = 0; b < hd / HAL_QK; b++, k += sizeof(struct hal_block_q8_0), q += HAL_QK) {
-		__m256 p0 = _mm256_mul_ps(_mm256_loadu_ps(q), i8x8_ps(k + 2));
-		__m256 p1 = _mm256_mul_ps(_mm256_loadu_ps(q + 8), i8x8_ps(k + 10));
+	for (int b = 0; b < CH / HAL_QK; b++) {
+		__m256 part = _mm256_mul_ps(qv[4 * b], cols8(t, k, HAL_QK * b));
 
-		p0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 16), i8x8_ps(k + 18), p0);
-		p1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 24), i8x8_ps(k + 26), p1);
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(load_half(k)), _mm256_add_ps(p0, p1), acc);
+		for (int c = 1; c < 4; c++)
+			part = _mm256_fmadd_ps(qv[4 * b + c], cols8(t, k, HAL_QK * b + 8 * c), part);
+		acc = t == HAL_TYPE_F16 ? _mm256_add_ps(acc, part)
+					: _mm256_fmadd_ps(_mm256_set1_ps(load_half(
+						  k + b * sizeof(struct hal_block_q8_0))), part, acc);
 	}
-	return hsum(acc);
+	return acc;
+}
+
+/* The four sums of a, b, c, d. */
+static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d)
+{
+	const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+
+	return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+/* p[r] (+)= the chunk's dot for rows 0 .. n - 1; first: p[r] = it. */
+static inline __attribute__((always_inline)) void
+scores_chunk(enum hal_type t, const float *q, const uint8_t *k, size_t ld, size_t n, float *p,
+	     bool first, const int CH)
+{
+	__m256 qv[CH / 8];
+	size_t r = 0;
+
+	for (int c = 0; c < CH / 8; c++)
+		qv[c] = _mm256_loadu_ps(q + 8 * c);
+	for (; r + 4 <= n; r += 4) {
+		__m256 a[4];
+
+		for (int j = 0; j < 4; j++) {
+			const uint8_t *row = k + (r + j) * ld;
+
+			__builtin_prefetch(row + CACHE_AHEAD * ld, 0, 0);
+			__builtin_prefetch(row + CACHE_AHEAD * ld + 64, 0, 0);
+			a[j] = chunk_dot(t, qv, row, CH);
+		}
+		__m128 sum = hsum4(a[0], a[1], a[2], a[3]);
+
+		if (!first)
+			sum = _mm_add_ps(sum, _mm_loadu_ps(p + r));
+		_mm_storeu_ps(p + r, sum);
+	}
+	for (; r < n; r++) {
+		const float d = hsum(chunk_dot(t, qv, k + r * ld, CH));
+
+		p[r] = first ? d : p[r] + d;
+	}
+}
+
+/* Bytes from a row's start to column c of a head (c a multiple of 32 for Q8_0). */
+static size_t col_bytes(enum hal_type t, size_t c)
+{
+	return t == HAL_TYPE_F16 ? 2 * c : c / HAL_QK * sizeof(struct hal_block_q8_0);
 }
 
 float cpu_ext_avx2_cache_scores(enum hal_type t, const float *q, const uint8_t *k, size_t ld,
 				size_t n, size_t hd, float scale, float *p)
 {
+	__m256 vmax = _mm256_set1_ps(-INFINITY);
 	float max = -INFINITY;
+	size_t c = 0, r = 0;
 
-	if (hd % 8)
+	if (hd % HAL_QK)
 		return cpu_ext_cache_scores_scalar(t, q, k, ld, n, hd, scale, p);
-	for (size_t r = 0; r < n; r++) {
-		p[r] = scale * (t == HAL_TYPE_F16 ? dot_f16(q, k + r * ld, hd)
-						  : dot_q8(q, k + r * ld, hd));
+	for (; c + 64 <= hd; c += 64)
+		scores_chunk(t, q + c, k + col_bytes(t, c), ld, n, p, c == 0, 64);
+	if (c < hd)
+		scores_chunk(t, q + c, k + col_bytes(t, c), ld, n, p, c == 0, 32);
+	for (; r + 8 <= n; r += 8) {
+		const __m256 v = _mm256_mul_ps(_mm256_set1_ps(scale), _mm256_loadu_ps(p + r));
+
+		_mm256_storeu_ps(p + r, v);
+		vmax = _mm256_max_ps(vmax, v);
+	}
+	for (; r < n; r++) {
+		p[r] *= scale;
 		max = fmaxf(max, p[r]);
 	}
-	return max;
+	__m128 m = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+
+	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_max_ss(m, _mm_movehdup_ps(m));
+	return fmaxf(max, _mm_cvtss_f32(m));
+}
+
+/* out[0..CH) = sum_r p[r] row_r[chunk] with the sums in registers. */
+static inline __attribute__((always_inline)) void
+values_chunk(enum hal_type t, float *out, const float *p, const uint8_t *v, size_t ld, size_t n,
+	     const int CH)
+{
+	__m256 acc[CH / 8];
+
+	for (int c = 0; c < CH / 8; c++)
+		acc[c] = _mm256_setzero_ps();
+	for (size_t r = 0; r < n; r++) {
+		const uint8_t *row = v + r * ld;
+
+		__builtin_prefetch(row + CACHE_AHEAD * ld, 0, 0);
+		__builtin_prefetch(row + CACHE_AHEAD * ld + 64, 0, 0);
+		for (int b = 0; b < CH / HAL_QK; b++) {
+			const __m256 w = _mm256_set1_ps(
+				t == HAL_TYPE_F16 ? p[r]
+						  : p[r] * load_half(row + b * sizeof(struct hal_block_q8_0)));
+
+			for (int c = 0; c < 4; c++)
+				acc[4 * b + c] = _mm256_fmadd_ps(w, cols8(t, row, HAL_QK * b + 8 * c),
+								 acc[4 * b + c]);
+		}
+	}
+	for (int c = 0; c < CH / 8; c++)
+		_mm256_storeu_ps(out + 8 * c, acc[c]);
 }
 
 void cpu_ext_avx2_cache_values(enum hal_type t, float *acc, const float *p, const uint8_t *v,
 			       size_t ld, size_t n, size_t hd)
 {
-	if (hd % 8) {
+	size_t c = 0;
+
+	if (hd % HAL_QK) {
 		cpu_ext_cache_values_scalar(t, acc, p, v, ld, n, hd);
 		return;
 	}
-	memset(acc, 0, hd * sizeof(float));
-	for (size_t r = 0; r < n; r++) {
-		const uint8_t *row = v + r * ld;
-
-		if (t == HAL_TYPE_F16) {
-			const __m256 w = _mm256_set1_ps(p[r]);
-
-			for (size_t i = 0; i < hd; i += 8)
-				_mm256_storeu_ps(acc + i, _mm256_fmadd_ps(w, f16x8_ps(row + 2 * i),
-									  _mm256_loadu_ps(acc + i)));
-			continue;
-		}
-		for (size_t b = 0; b < hd / HAL_QK; b++, row += sizeof(struct hal_block_q8_0)) {
-			const __m256 w = _mm256_set1_ps(p[r] * load_half(row));
-			float *a = acc + b * HAL_QK;
-
-			for (int i = 0; i < 4; i++)
-				_mm256_storeu_ps(a + 8 * i,
-						 _mm256_fmadd_ps(w, i8x8_ps(row + 2 + 8 * i),
-								 _mm256_loadu_ps(a + 8 * i)));
-		}
-	}
+	for (; c + 64 <= hd; c += 64)
+		values_chunk(t, acc + c, p, v + col_bytes(t, c), ld, n, 64);
+	if (c < hd)
+		values_chunk(t, acc + c, p, v + col_bytes(t, c), ld, n, 32);
 }
 
 void cpu_ext_avx2_cache_load(enum hal_type t, const uint8_t *src, size_t ld, size_t n,

@@ -159,15 +159,15 @@ START_TEST(e2e_sweeps_in_every_format)
 	char args[1024];
 
 	snprintf(args, sizeof(args), "e2e -m %s -p 8,16 -n 4 -t 1,2 -r 3", m);
-	check_format(args, "json", 6, "model,device,threads,test,n_prompt,n_gen,tps");
+	check_format(args, "json", 6, "model,device,threads,cache_type,test,n_prompt,n_gen,tps");
 	check_format(args, "csv", 6, "test,n_prompt,n_gen,tps_mean,tps_stddev");
 	check_format(args, "md", 6, "test,t/s");
 
-	/* the rows: pp8, pp16 and tg4 for 1 then 2 threads, in that order */
+	/* the rows: pp8, pp16 and tg4 for 1 then 2 threads (the default F16 cache), in order */
 	struct tu_run r = tu_run("%s %s -o csv", bench(), args);
 	ck_assert_int_eq(r.status, 0);
-	const char *tests[] = { ",1,pp8,8,0,", ",1,pp16,16,0,", ",1,tg4,8,4,",
-				",2,pp8,8,0,", ",2,pp16,16,0,", ",2,tg4,8,4," };
+	const char *tests[] = { ",1,f16,pp8,8,0,", ",1,f16,pp16,16,0,", ",1,f16,tg4,8,4,",
+				",2,f16,pp8,8,0,", ",2,f16,pp16,16,0,", ",2,f16,tg4,8,4," };
 	const char *p = r.out;
 	for (int i = 0; i < 6; i++) {
 		p = strstr(p, tests[i]);
@@ -250,6 +250,8 @@ START_TEST(options_refused_by_name)
 	refused("e2e", "npu-bench e2e: -m MODEL.gguf is required");
 	refused("e2e -m x.gguf extra", "unexpected argument 'extra'");
 	refused("npu --device cpu", "--device 'cpu': npu or npu-drm");
+	refused("load -m x.gguf --cache-type f16", "npu-bench load: --cache-type does not apply");
+	refused("e2e -m x.gguf --cache-type q4_0", "--cache-type is f16, q8_0 or f32, got 'q4_0'");
 }
 END_TEST
 

@@ -65,6 +65,7 @@ struct opts {
 	struct str_list model, device;
 	uint32_t reps;
 	const char *profile_out, *base, *sizes;
+	enum enpu_cache_type cache_type; /* e2e's KV cache (0: f16, the default) */
 	bool no_gpu;
 	bool jobs;
 };
@@ -350,6 +351,11 @@ static int cpu_threads(struct bench *b, uint32_t threads, uint8_t *buf)
 			for (uint32_t T = 1; T <= 128 && !rc; T += 127)
 				rc = bench_matmul(b, t ? HAL_TYPE_Q4_0 : HAL_TYPE_Q8_0,
 						  shapes[s][0], shapes[s][1], T);
+	/* llama.cpp's K-quants (Q4_K_M files), in the file layout: decode rows */
+	const enum hal_type kq[] = { HAL_TYPE_Q4_K, HAL_TYPE_Q5_K, HAL_TYPE_Q6_K };
+	for (size_t t = 0; t < 3 && !rc; t++)
+		for (size_t s = 0; s < 4 && !rc; s++)
+			rc = bench_matmul(b, kq[t], shapes[s][0], shapes[s][1], 1);
 	rc = rc ? rc : bench_matmul(b, HAL_TYPE_F32, 768, 768, 1);
 	rc = rc ? rc : bench_rows(b, 768, 1);
 	rc = rc ? rc : bench_rows(b, 768, 128);
@@ -394,14 +400,15 @@ static int cmd_cpu(const struct opts *o)
 
 /* ---- end to end --------------------------------------------------------------------------- */
 
-enum { E_MODEL, E_MIB, E_DEVICE, E_THREADS, E_TEST, E_PROMPT, E_GEN, E_TPS, E_WGBS, E_CEIL,
-       E_CEILGBS };
+enum { E_MODEL, E_MIB, E_DEVICE, E_THREADS, E_CACHE, E_TEST, E_PROMPT, E_GEN, E_TPS, E_WGBS,
+       E_CEIL, E_CEILGBS, E_KV_MIB };
 
 static const struct bench_col e2e_cols[] = {
 	[E_MODEL] = { "model", NULL, BENCH_COL_STR, 16, 0, NULL },
 	[E_MIB] = { "size_mib", "MiB", BENCH_COL_NUM, 7, 1, NULL },
 	[E_DEVICE] = { "device", NULL, BENCH_COL_STR, 7, 0, NULL },
 	[E_THREADS] = { "threads", NULL, BENCH_COL_INT, 7, 0, NULL },
+	[E_CACHE] = { "cache_type", "KV", BENCH_COL_STR, 4, 0, NULL },
 	[E_TEST] = { "test", NULL, BENCH_COL_STR, 7, 0, NULL },
 	[E_PROMPT] = { "n_prompt", NULL, BENCH_COL_INT, 8, 0, NULL },
 	[E_GEN] = { "n_gen", NULL, BENCH_COL_INT, 5, 0, NULL },
@@ -409,6 +416,7 @@ static const struct bench_col e2e_cols[] = {
 	[E_WGBS] = { "weights_gbs", "GB/s", BENCH_COL_NUM, 6, 1, NULL },
 	[E_CEIL] = { "ceiling_pct", "%ceil", BENCH_COL_NUM, 5, 0, NULL },
 	[E_CEILGBS] = { "ceiling_gbs", "ceil GB/s", BENCH_COL_NUM, 9, 1, NULL },
+	[E_KV_MIB] = { "kv_cache_mib", "KV MiB", BENCH_COL_NUM, 7, 2, NULL },
 };
 
 /* What every test of one model, device and thread count shares. */
@@ -418,7 +426,7 @@ struct e2e_run {
 	enpu_session *s;
 	enpu_token *prompt; /* the longest prompt; shorter tests take its start */
 	const char *model, *device;
-	double file_bytes, ceiling;
+	double file_bytes, ceiling, kv_bytes;
 	uint32_t threads;
 };
 
@@ -432,6 +440,8 @@ static void e2e_row(const struct e2e_run *e, const char *test, uint32_t n_prompt
 	bench_report_num(r, E_MIB, e->file_bytes / (1 << 20));
 	bench_report_str(r, E_DEVICE, e->device ? e->device : "cpu");
 	bench_report_int(r, E_THREADS, e->threads);
+	bench_report_str(r, E_CACHE, enpu_cache_type_name(e->o->cache_type));
+	bench_report_num(r, E_KV_MIB, e->kv_bytes / (1 << 20));
 	bench_report_str(r, E_TEST, test);
 	bench_report_int(r, E_PROMPT, n_prompt);
 	bench_report_int(r, E_GEN, n_gen);
@@ -517,6 +527,7 @@ static int e2e_config(struct e2e_run *e, double *tps)
 	co.device = e->device;
 	co.n_threads = e->threads;
 	so.n_ctx = list_max(&o->prompt) + list_max(&o->gen) + 1;
+	so.cache_type = o->cache_type;
 	if (enpu_context_create(&co, &ctx)) {
 		fprintf(stderr, "npu-bench e2e: %s\n", enpu_last_error(NULL));
 		return -1;
@@ -528,6 +539,8 @@ static int e2e_config(struct e2e_run *e, double *tps)
 	}
 	for (uint32_t i = 0; i < list_max(&o->prompt); i++)
 		e->prompt[i] = (enpu_token)(3 + bench_rng_next(&seed) % (info.n_vocab - 3));
+	/* at a long context, what the cache's format saves: its bytes for this session */
+	e->kv_bytes = (double)enpu_session_cache_bytes(e->s, NULL);
 	for (uint32_t i = 0; i < o->prompt.n; i++) {
 		if (e2e_test(e, o->prompt.v[i], 0, tps))
 			goto fail;
@@ -730,7 +743,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: npu-bench cpu [--threads N,...] [--reps N] [-o FMT]\n"
 		"       npu-bench e2e -m MODEL.gguf,... [--threads N,...] [--prompt-tokens N,...]\n"
-		"                     [--gen-tokens N,...] [--reps N] [--device D,...] [-o FMT]\n"
+		"                     [--gen-tokens N,...] [--reps N] [--device D,...]\n"
+		"                     [--cache-type T] [-o FMT]\n"
 		"       npu-bench batch -m MODEL.gguf [--threads N] [--sizes 1,4,8] [--jobs]\n"
 		"                     [--reps N] [--prompt-tokens N] [--gen-tokens N] [--device D]\n"
 		"                     [-o FMT]\n"
@@ -774,6 +788,7 @@ static void usage(FILE *f)
 		"  -p, --prompt-tokens N,...  prefill lengths (e2e default 128)\n"
 		"  -n, --gen-tokens N,...     decoded tokens per run (e2e default 64)\n"
 		"  -d, --device D,...     device (default cpu)\n"
+		"      --cache-type T     e2e: KV cache f16 (default), q8_0 or f32\n"
 		"  -s, --sizes LIST       batch: numbers of sessions, comma-separated (default 1,4,8)\n"
 		"      --jobs             batch: through async generate jobs (the job thread batches\n"
 		"                         their steps), and one session's against enpu_generate\n"
@@ -791,7 +806,7 @@ static const struct subcommand {
 	const char *name, *takes, *lists;
 } subcommands[] = {
 	{ "cpu", "tro", "t" },
-	{ "e2e", "trmpndo", "tmpnd" },
+	{ "e2e", "trmpndoC", "tmpnd" },
 	{ "batch", "trmpndsJo", "" },
 	{ "npu", "dro", "" },
 	{ "load", "mdro", "" },
@@ -812,6 +827,7 @@ static const struct option longopts[] = {
 	{ "no-gpu", no_argument, NULL, 'G' },
 	{ "sizes", required_argument, NULL, 's' },
 	{ "jobs", no_argument, NULL, 'J' },
+	{ "cache-type", required_argument, NULL, 'C' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -916,6 +932,13 @@ static int take_option(const struct subcommand *sub, int c, const char *arg, str
 	case 'b': o->base = arg; return 0;
 	case 'G': o->no_gpu = true; return 0;
 	case 'J': o->jobs = true; return 0;
+	case 'C':
+		if (!enpu_cache_type_parse(arg, &o->cache_type)) {
+			fprintf(stderr, "npu-bench %s: --cache-type is f16, q8_0 or f32, got '%s'\n",
+				sub->name, arg);
+			return 2;
+		}
+		return 0;
 	case 's': o->sizes = arg; return 0;
 	}
 	return 2;

@@ -96,7 +96,7 @@ START_TEST(formats_by_hand)
 	free(s);
 	s = render(BENCH_FMT_CSV, cols, 4, fill);
 	ck_assert_str_eq(s, "name,n,ratio,tps_mean,tps_stddev,tps_median,tps_min,tps_max\n"
-			    "\"a,\"\"b\"\"|c\",7,,2.5,1.29099445,2.5,1,4\n"
+			    "\"a,\"\"b\"\"|c\",7,,2.5,1.2909944487358056,2.5,1,4\n"
 			    "plain,,1.5,,,,,\n");
 	free(s);
 	s = render(BENCH_FMT_MD, cols, 4, fill);
@@ -107,7 +107,7 @@ START_TEST(formats_by_hand)
 	free(s);
 	s = render(BENCH_FMT_JSON, cols, 4, fill);
 	ck_assert_str_eq(s, "[\n  {\"name\": \"a,\\\"b\\\"|c\", \"n\": 7, \"ratio\": null, "
-			    "\"tps\": {\"mean\": 2.5, \"stddev\": 1.29099445, \"median\": 2.5, "
+			    "\"tps\": {\"mean\": 2.5, \"stddev\": 1.2909944487358056, \"median\": 2.5, "
 			    "\"min\": 1, \"max\": 4, \"n\": 4, \"samples\": [1, 2, 3, 4]}},\n"
 			    "  {\"name\": \"plain\", \"n\": null, \"ratio\": 1.5, \"tps\": null}\n]\n");
 	free(s);

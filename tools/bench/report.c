@@ -112,11 +112,15 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* A number as JSON and CSV take it: NaN and infinities have no JSON spelling, they are null. */
+/*
+ * A number as JSON and CSV take it, to the last bit (%.17g reads back as the same double), so
+ * that statistics recomputed from the printed samples agree with the printed ones; NaN and
+ * infinities have no JSON spelling, they are null.
+ */
 static void num(FILE *f, double v, bool json)
 {
 	if (isfinite(v))
-		fprintf(f, "%.9g", v);
+		fprintf(f, "%.17g", v);
 	else if (json)
 		fputs("null", f);
 }

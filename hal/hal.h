@@ -87,6 +87,14 @@ enum hal_op_kind {
 	 * Quantized weights use the standard GGUF numerics: activations are quantized per block of
 	 * 32 to Q8_0 and each integer block dot product is scaled by both block scales; F16
 	 * weights take activations rounded to F16; F32 weights take F32.
+	 *
+	 * Fused form (only to devices with HAL_CAP_FUSED_MATMUL): src[2] and src[3] (optional,
+	 * in that order) are further weights [N2 x K], [N3 x K] of src[0]'s type read against
+	 * the same activations, and dst [T x (N + N2 + N3)] holds the stacked results: the
+	 * T x N matrix of src[0] (row-major, as above), then the T x N2 of src[2], then the
+	 * T x N3 of src[3], so that each is a contiguous window of dst (Q, K and V of a layer,
+	 * or its FFN gate and up, as one op: one quantization of the activations and one pass of
+	 * the threads over all the weights). Each result is bit-identical to src[i] alone.
 	 */
 	HAL_OP_MATMUL,
 	/*
@@ -133,6 +141,30 @@ struct hal_op {
 		} attn;
 	} p;
 };
+
+/*
+ * The weights of a MATMUL into w[0..2]: src[0], then src[2] and src[3] while present (the
+ * fused form). Returns how many, 1 to 3.
+ */
+static inline uint32_t hal_matmul_weights(const struct hal_op *op, const struct hal_tensor **w)
+{
+	static const int slot[3] = { 0, 2, 3 };
+	uint32_t n = 0;
+
+	while (n < 3 && op->src[slot[n]]) {
+		w[n] = op->src[slot[n]];
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Part i (< hal_matmul_weights) of a MATMUL as a one-weight MATMUL of its own: *part gets
+ * weights w[i], the same activations and dst = *dst_part, the window of op->dst that holds
+ * w[i]'s results (a backend without a fused kernel runs the parts one after the other).
+ */
+void hal_matmul_part(const struct hal_op *op, uint32_t i, struct hal_op *part,
+		     struct hal_tensor *dst_part);
 
 /*
  * Checks the operands of op against the semantics above (types, shapes, non-null data).
@@ -270,6 +302,8 @@ enum hal_device_cap {
 	 * the same time as the CPU backend without taking its cores.
 	 */
 	HAL_CAP_HOST_CORES = 1u << 1,
+	/* Runs the fused form of HAL_OP_MATMUL (several weights); no other device is given one. */
+	HAL_CAP_FUSED_MATMUL = 1u << 2,
 };
 
 struct hal_device {

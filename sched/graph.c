@@ -323,6 +323,43 @@ static struct hal_tensor *matmul(struct builder *b, int32_t il, const char *name
 	return y;
 }
 
+/*
+ * The n matmuls of weights w[i] over one activation x into out[i] (named names[i]). Where the
+ * model allows it, each run of consecutive weights of one type is one fused op (hal.h) whose
+ * results are windows of a tensor `fused` (Q, K, V of one type: one op; a V of another type,
+ * as in llama.cpp's mixed files: Q, K fused and V alone). Either way out[i] is a contiguous
+ * [N_i x T] tensor.
+ */
+static void matmuls(struct builder *b, const struct sched_model *m, int32_t il,
+		    const char *fused, const char *const *names, const struct hal_tensor *const *w,
+		    uint32_t n, struct hal_tensor *x, struct hal_tensor **out)
+{
+	for (uint32_t i = 0, j; i < n; i = j) {
+		uint32_t rows = w[i]->ne[1];
+
+		for (j = i + 1; m->fuse_matmuls && x && j < n && w[j]->type == w[i]->type; j++)
+			rows += w[j]->ne[1];
+		if (j == i + 1) {
+			out[i] = matmul(b, il, names[i], (struct hal_tensor *)w[i], x);
+			continue;
+		}
+		struct hal_tensor *y = layer_tensor(b, il, fused, rows, x->ne[1]);
+		struct hal_op *op = add_node(b, HAL_OP_MATMUL, il, y, (struct hal_tensor *)w[i], x,
+					     (struct hal_tensor *)w[i + 1]);
+		size_t off = 0;
+
+		if (op && j - i > 2)
+			op->src[3] = (struct hal_tensor *)w[i + 2];
+		for (uint32_t k = i; k < j; k++) {
+			out[k] = view(b, y, k, w[k]->ne[1], x->ne[1], off);
+			if (out[k])
+				snprintf(b->g->names[out[k] - b->g->tensors], SCHED_NAME_LEN,
+					 "blk.%d.%s", il, names[k]);
+			off += hal_row_bytes(HAL_TYPE_F32, w[k]->ne[1]) * x->ne[1];
+		}
+	}
+}
+
 static void rope(struct builder *b, const struct sched_hparams *hp, int32_t il,
 		 struct hal_tensor *x, uint32_t n_head)
 {
@@ -364,9 +401,14 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 	const struct sched_layer *l = &m->layers[il];
 	struct hal_tensor *xn = rmsnorm(b, il, "attn_in", x, (struct hal_tensor *)&l->attn_norm,
 					hp->rms_eps);
-	struct hal_tensor *q = matmul(b, il, "q", (struct hal_tensor *)&l->wq, xn);
-	struct hal_tensor *k = matmul(b, il, "k", (struct hal_tensor *)&l->wk, xn);
-	struct hal_tensor *v = matmul(b, il, "v", (struct hal_tensor *)&l->wv, xn);
+	static const char *const qkv_names[] = { "q", "k", "v" }, *const ffn_names[] = { "gate",
+											  "up" };
+	const struct hal_tensor *wqkv[] = { &l->wq, &l->wk, &l->wv };
+	const struct hal_tensor *wffn[] = { &l->w_gate, &l->w_up };
+	struct hal_tensor *qkv[3], *ffn[2];
+
+	matmuls(b, m, il, "qkv", qkv_names, wqkv, 3, xn, qkv);
+	struct hal_tensor *q = qkv[0], *k = qkv[1], *v = qkv[2];
 
 	rope(b, hp, il, q, hp->n_head);
 	rope(b, hp, il, k, hp->n_head_kv);
@@ -386,10 +428,9 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 
 	struct hal_tensor *fn = rmsnorm(b, il, "ffn_in", x, (struct hal_tensor *)&l->ffn_norm,
 					hp->rms_eps);
-	struct hal_tensor *gate = matmul(b, il, "gate", (struct hal_tensor *)&l->w_gate, fn);
-	struct hal_tensor *up = matmul(b, il, "up", (struct hal_tensor *)&l->w_up, fn);
+	matmuls(b, m, il, "gate_up", ffn_names, wffn, 2, fn, ffn);
 	struct hal_tensor *h = layer_tensor(b, il, "swiglu", hp->n_ff, b->g->n_tokens);
-	add_node(b, HAL_OP_SWIGLU, il, h, gate, up, NULL);
+	add_node(b, HAL_OP_SWIGLU, il, h, ffn[0], ffn[1], NULL);
 	struct hal_tensor *down = matmul(b, il, "ffn_out", (struct hal_tensor *)&l->w_down, h);
 	add_node(b, HAL_OP_ADD, il, x, x, down, NULL);
 }
@@ -463,7 +504,7 @@ static enum sched_status plan_arena(struct sched_graph *g)
 	return SCHED_OK;
 }
 
-/* The graph's arrays: per layer 16 nodes and 12 tensors, plus per sequence (n_seq > 1) an
+/* The graph's arrays: per layer 16 nodes and 12 tensors (14 fused), plus per sequence (n_seq > 1) an
  * attention node and four row views, and a position view each. */
 static enum sched_status graph_new(struct builder *b, const struct sched_hparams *hp,
 				   uint32_t n_tokens, uint32_t n_seq)
@@ -475,7 +516,7 @@ static enum sched_status graph_new(struct builder *b, const struct sched_hparams
 	if (!g)
 		return SCHED_ERR_NOMEM;
 	b->cap_nodes = (16 + per_seq) * hp->n_layer + 8;
-	b->cap_tensors = (12 + 4 * per_seq) * hp->n_layer + per_seq + 8;
+	b->cap_tensors = (14 + 4 * per_seq) * hp->n_layer + per_seq + 8;
 	g->n_tokens = n_tokens;
 	g->n_seq = n_seq;
 	g->nodes = calloc(b->cap_nodes, sizeof(*g->nodes));

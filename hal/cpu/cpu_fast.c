@@ -322,7 +322,15 @@ struct mm_job {
 	const struct hal_tensor *w, *x, *dst;
 	struct cpu_act act;
 	const float *xh; /* activations rounded to half (F16 weights) */
-	const uint8_t *packed;
+	/*
+	 * Quantized: the weights of the (fused) matmul, 1 to 3 (w is ws[0]), and where each one's
+	 * 16-row groups start in the one range of work items the threads share: weight i has
+	 * items [g_start[i], g_start[i + 1]), its results at out[i] (a window of dst).
+	 */
+	uint32_t nw;
+	const struct hal_tensor *ws[3];
+	float *out[3];
+	uint32_t g_start[4];
 };
 
 static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
@@ -341,27 +349,43 @@ static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
 	}
 }
 
+/*
+ * The threads share the groups of all the weights as one range of items, each starting on a
+ * contiguous stretch of it: in a fused matmul a thread streams from the end of one weight's
+ * share into the next weight's without waiting for the other threads in between.
+ */
 static void gemm_job(void *arg, uint32_t ith, uint32_t nth)
 {
 	struct mm_job *j = arg;
-	struct cpu_gemm_args g = {
-		.w = j->packed, .a = &j->act, .dst = j->dst->data, .ld = j->dst->ne[0],
-		.n_rows = j->w->ne[1], .t0 = 0, .t1 = j->x->ne[1],
-	};
 	const bool q4 = j->w->type == HAL_TYPE_Q4_0;
 	const size_t group_bytes = hal_row_bytes(j->w->type, j->w->ne[0]) * CPU_GROUP_ROWS;
+	const uint32_t T = j->x->ne[1];
 	/*
 	 * ~32 KiB of weights x tokens per chunk: a CAS per chunk is noise, a late thread's share
 	 * is not (a prefill's group is already T times the work of a decode's)
 	 */
-	const uint64_t work = (uint64_t)group_bytes * g.t1;
+	const uint64_t work = (uint64_t)group_bytes * T;
 	const uint32_t chunk = (uint32_t)((32768 + work - 1) / work);
+	uint32_t lo, hi;
 
-	while (range_take(j->cf, ith, nth, chunk, &g.g0, &g.g1)) {
-		if (q4)
-			j->cf->k->gemm_q4(&g);
-		else
-			j->cf->k->gemm_q8(&g);
+	while (range_take(j->cf, ith, nth, chunk, &lo, &hi)) {
+		for (uint32_t i = 0; i < j->nw && lo < hi; i++) {
+			const uint32_t end = hi < j->g_start[i + 1] ? hi : j->g_start[i + 1];
+
+			if (lo >= end)
+				continue;
+			struct cpu_gemm_args g = {
+				.w = j->ws[i]->data, .a = &j->act, .dst = j->out[i],
+				.ld = j->ws[i]->ne[1], .n_rows = j->ws[i]->ne[1],
+				.g0 = lo - j->g_start[i], .g1 = end - j->g_start[i], .t0 = 0, .t1 = T,
+			};
+
+			if (q4)
+				j->cf->k->gemm_q4(&g);
+			else
+				j->cf->k->gemm_q8(&g);
+			lo = end;
+		}
 	}
 	if (j->cf->k->gemm_done)
 		j->cf->k->gemm_done();
@@ -427,11 +451,14 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	 * the packed copy lives as long as the model's own (released by release_weight or
 	 * when the device is destroyed).
 	 */
-	if (!j->w->owner) {
-		enum hal_status st = cpu_fast_prepare_weight(&cf->base, (struct hal_tensor *)j->w);
+	for (uint32_t i = 0; i < j->nw; i++) {
+		if (!j->ws[i]->owner) {
+			enum hal_status st =
+				cpu_fast_prepare_weight(&cf->base, (struct hal_tensor *)j->ws[i]);
 
-		if (st)
-			return st;
+			if (st)
+				return st;
+		}
 	}
 	s = scratch(cf, act_bytes);
 	if (!s)
@@ -446,7 +473,6 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 		.nb = nb,
 		.n_rows = rows,
 	};
-	j->packed = j->w->data;
 	if (rows > T) {
 		/* the padding rows: zero quants and scales (dt's are zeroed per block below) */
 		const size_t pad_blocks = (size_t)(rows - T) * nb;
@@ -458,17 +484,16 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 			memset(j->act.dt + (size_t)b * rows + T, 0, (rows - T) * sizeof(float));
 	}
 	run_rows_shared(cf, act_quantize_job, j, T, threads_for(cf, T));
-	ranges_init(cf, (j->w->ne[1] + CPU_GROUP_ROWS - 1) / CPU_GROUP_ROWS, cf->n_threads);
+	ranges_init(cf, j->g_start[j->nw], cf->n_threads);
 	tpool_run_shared(cf->pool, gemm_job, j, cf->n_threads);
 	return HAL_OK;
 }
 
-static enum hal_status run_matmul(struct cpu_fast *cf, const struct hal_op *op)
+/* One weight in the file's layout (F32, F16): dot products row by row. */
+static enum hal_status run_matmul_float(struct cpu_fast *cf, const struct hal_op *op)
 {
 	struct mm_job j = { .cf = cf, .w = op->src[0], .x = op->src[1], .dst = op->dst };
 
-	if (is_quant(j.w->type))
-		return run_matmul_quant(cf, &j);
 	if (j.w->type == HAL_TYPE_F16) {
 		j.xh = scratch(cf, (size_t)j.x->ne[0] * j.x->ne[1] * sizeof(float));
 		if (!j.xh)
@@ -478,6 +503,36 @@ static enum hal_status run_matmul(struct cpu_fast *cf, const struct hal_op *op)
 	}
 	run_rows_shared(cf, gemm_float_job, &j, j.w->ne[1], cf->n_threads);
 	return HAL_OK;
+}
+
+/*
+ * Quantized weights, fused or not, in one job: the activations quantized once, the groups of
+ * every weight shared as one range. Float weights weight by weight.
+ */
+static enum hal_status run_matmul(struct cpu_fast *cf, const struct hal_op *op)
+{
+	struct mm_job j = { .cf = cf, .w = op->src[0], .x = op->src[1], .dst = op->dst };
+	char *out = op->dst->data;
+
+	j.nw = hal_matmul_weights(op, j.ws);
+	if (!is_quant(j.w->type)) {
+		enum hal_status st = HAL_OK;
+
+		for (uint32_t i = 0; i < j.nw && !st; i++) {
+			struct hal_op part;
+			struct hal_tensor dst;
+
+			hal_matmul_part(op, i, &part, &dst);
+			st = run_matmul_float(cf, &part);
+		}
+		return st;
+	}
+	for (uint32_t i = 0; i < j.nw; i++) {
+		j.out[i] = (float *)out;
+		out += hal_row_bytes(HAL_TYPE_F32, j.ws[i]->ne[1]) * j.x->ne[1];
+		j.g_start[i + 1] = j.g_start[i] + (j.ws[i]->ne[1] + CPU_GROUP_ROWS - 1) / CPU_GROUP_ROWS;
+	}
+	return run_matmul_quant(cf, &j);
 }
 
 /* ---- EMBED, RMSNORM, ROPE ----------------------------------------------------------------- */
@@ -907,7 +962,7 @@ const struct hal_backend hal_backend_cpu_fast = {
 	.description = "fast CPU backend: SIMD kernels (AMX, AVX-512 VNNI, AVX-VNNI, AVX2, NEON "
 		       "dotprod or scalar), a thread per core",
 	.cls = HAL_CLASS_CPU,
-	.caps = HAL_CAP_ALL_OPS,
+	.caps = HAL_CAP_ALL_OPS | HAL_CAP_FUSED_MATMUL,
 	.create = hal_cpu_fast_create,
 };
 

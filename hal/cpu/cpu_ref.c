@@ -230,7 +230,7 @@ static float dot_row(enum hal_type wtype, const uint8_t *w, const float *a, cons
 	}
 }
 
-static enum hal_status run_matmul(struct hal_device *dev, const struct hal_op *op)
+static enum hal_status run_matmul_one(struct hal_device *dev, const struct hal_op *op)
 {
 	const struct hal_tensor *wt = op->src[0], *act = op->src[1], *dst = op->dst;
 	uint32_t K = wt->ne[0], N = wt->ne[1];
@@ -256,6 +256,23 @@ done:
 	free(a16);
 	free(aq);
 	free(out);
+	return st;
+}
+
+/* The fused form (hal.h) weight by weight: the reference's numerics are per output row. */
+static enum hal_status run_matmul(struct hal_device *dev, const struct hal_op *op)
+{
+	const struct hal_tensor *w[3];
+	const uint32_t nw = hal_matmul_weights(op, w);
+	enum hal_status st = HAL_OK;
+
+	for (uint32_t i = 0; i < nw && !st; i++) {
+		struct hal_op part;
+		struct hal_tensor dst;
+
+		hal_matmul_part(op, i, &part, &dst);
+		st = run_matmul_one(dev, &part);
+	}
 	return st;
 }
 
@@ -514,7 +531,7 @@ enum hal_status hal_cpu_ref_create(struct hal_device **out_dev)
 	cr->base.vt = &cpu_ref_vtable;
 	cr->base.name = "cpu-ref";
 	cr->base.cls = HAL_CLASS_CPU;
-	cr->base.caps = HAL_CAP_ALL_OPS;
+	cr->base.caps = HAL_CAP_ALL_OPS | HAL_CAP_FUSED_MATMUL;
 	*out_dev = &cr->base;
 	return HAL_OK;
 }
@@ -533,6 +550,6 @@ const struct hal_backend hal_backend_cpu_ref = {
 	.name = "cpu-ref",
 	.description = "reference CPU backend: plain C, single thread, the oracle",
 	.cls = HAL_CLASS_CPU,
-	.caps = HAL_CAP_ALL_OPS,
+	.caps = HAL_CAP_ALL_OPS | HAL_CAP_FUSED_MATMUL,
 	.create = cpu_ref_create,
 };

@@ -410,8 +410,24 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 	matmuls(b, m, il, "qkv", qkv_names, wqkv, 3, xn, qkv);
 	struct hal_tensor *q = qkv[0], *k = qkv[1], *v = qkv[2];
 
-	rope(b, hp, il, q, hp->n_head);
-	rope(b, hp, il, k, hp->n_head_kv);
+	/*
+	 * One token's q and k as consecutive windows of the fused matmul's output are one row of
+	 * n_head + n_head_kv heads: one rope, with the same rotation per head as two
+	 */
+	const struct sched_tensor_plan *qp = q ? &b->g->plan[q - b->g->tensors] : NULL;
+	const struct sched_tensor_plan *kp = k ? &b->g->plan[k - b->g->tensors] : NULL;
+	if (b->g->n_tokens == 1 && qp && kp && qp->view_of >= 0 && kp->view_of == qp->view_of &&
+	    kp->view_offset == qp->view_offset + hal_tensor_bytes(q)) {
+		struct hal_tensor *qk = view(b, &b->g->tensors[qp->view_of], 0,
+					     q->ne[0] + k->ne[0], 1, qp->view_offset);
+
+		if (qk)
+			snprintf(b->g->names[qk - b->g->tensors], SCHED_NAME_LEN, "blk.%d.qk", il);
+		rope(b, hp, il, qk, hp->n_head + hp->n_head_kv);
+	} else {
+		rope(b, hp, il, q, hp->n_head);
+		rope(b, hp, il, k, hp->n_head_kv);
+	}
 
 	struct hal_tensor *att = layer_tensor(b, il, "attn", hp->n_embd, b->g->n_tokens);
 	if (!b->positions) {

@@ -66,15 +66,6 @@ static double measure_ceiling(const struct hal_device *cpu, const uint8_t *buf, 
 	return best;
 }
 
-static uint8_t *bw_buffer(void)
-{
-	uint8_t *buf = aligned_alloc(4096, BW_BUF);
-
-	if (buf)
-		memset(buf, 1, BW_BUF); /* fault every page in before timing */
-	return buf;
-}
-
 /* ---- kernels through the device ----------------------------------------------------------- */
 
 struct bench {
@@ -243,7 +234,7 @@ static int cmd_cpu(const struct opts *o)
 		fprintf(stderr, "npu-bench: cpu backend: %s\n", err);
 		return 1;
 	}
-	uint8_t *buf = bw_buffer();
+	uint8_t *buf = hal_cpu_fast_read_buffer(BW_BUF);
 	if (!buf) {
 		hal_device_destroy(b.dev);
 		return 1;
@@ -362,7 +353,7 @@ static int cmd_e2e(const struct opts *o)
 	struct hal_device *cpu = NULL;
 	char err[256];
 	double ceiling = 0.0;
-	uint8_t *buf = bw_buffer();
+	uint8_t *buf = hal_cpu_fast_read_buffer(BW_BUF);
 	if (buf && !hal_cpu_fast_create(&dopts, &cpu, err, sizeof(err)))
 		ceiling = measure_ceiling(cpu, buf, 5);
 	hal_device_destroy(cpu);

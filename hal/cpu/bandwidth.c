@@ -9,6 +9,7 @@
 #include "threadpool.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -74,4 +75,18 @@ double hal_cpu_fast_time_read(const struct hal_device *dev, const void *buf, siz
 
 	tpool_run(pool, bw_part, &j, tpool_size(pool));
 	return 1e-9 * (double)(hal_now_ns() - t0);
+}
+
+void *hal_cpu_fast_read_buffer(size_t len)
+{
+	const size_t huge = (size_t)2 << 20;
+	size_t want = (len + huge - 1) / huge * huge;
+	uint8_t *buf = aligned_alloc(huge, want);
+
+	if (!buf)
+		return NULL;
+	/* the weights' arenas ask for huge pages (cpu_fast.c): a fair ceiling reads the same way */
+	madvise(buf, want, MADV_HUGEPAGE);
+	memset(buf, 1, want); /* fault every page in before timing */
+	return buf;
 }

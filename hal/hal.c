@@ -355,6 +355,7 @@ void hal_matmul_part(const struct hal_op *op, uint32_t i, struct hal_op *part,
 	dst_part->ne[0] = w[i]->ne[1];
 	dst_part->data = (char *)op->dst->data + off;
 	*part = (struct hal_op){ .kind = HAL_OP_MATMUL, .dst = dst_part };
+	part->p.matmul.accumulate = op->p.matmul.accumulate;
 	part->src[0] = (struct hal_tensor *)w[i];
 	part->src[1] = op->src[1];
 }

@@ -95,6 +95,11 @@ enum hal_op_kind {
 	 * T x N3 of src[3], so that each is a contiguous window of dst (Q, K and V of a layer,
 	 * or its FFN gate and up, as one op: one quantization of the activations and one pass of
 	 * the threads over all the weights). Each result is bit-identical to src[i] alone.
+	 *
+	 * Accumulating form (p.matmul.accumulate, also only with HAL_CAP_FUSED_MATMUL): dst is
+	 * read as well and each result added to it, dst = dst + src[1] . src[0]^T, one float
+	 * add per element: the bits of a MATMUL followed by an ADD of dst (the residual stream
+	 * after the attention output and the FFN down projection), in one op.
 	 */
 	HAL_OP_MATMUL,
 	/*
@@ -139,6 +144,9 @@ struct hal_op {
 			uint32_t n_head, n_head_kv, head_dim;
 			float scale;
 		} attn;
+		struct {
+			bool accumulate;
+		} matmul;
 	} p;
 };
 

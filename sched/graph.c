@@ -360,6 +360,26 @@ static void matmuls(struct builder *b, const struct sched_model *m, int32_t il,
 	}
 }
 
+/*
+ * x += w . a, the residual stream: with fused ops one accumulating MATMUL (hal.h: the same
+ * bits), else a MATMUL into a tensor `name` and an ADD.
+ */
+static void residual(struct builder *b, const struct sched_model *m, int32_t il,
+		     const char *name, const struct hal_tensor *w, struct hal_tensor *a,
+		     struct hal_tensor *x)
+{
+	if (m->fuse_matmuls) {
+		struct hal_op *op = add_node(b, HAL_OP_MATMUL, il, x, (struct hal_tensor *)w, a,
+					     NULL);
+
+		if (op)
+			op->p.matmul.accumulate = true;
+		return;
+	}
+	struct hal_tensor *o = matmul(b, il, name, (struct hal_tensor *)w, a);
+	add_node(b, HAL_OP_ADD, il, x, x, o, NULL);
+}
+
 static void rope(struct builder *b, const struct sched_hparams *hp, int32_t il,
 		 struct hal_tensor *x, uint32_t n_head)
 {
@@ -439,16 +459,14 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 				  row_view(b, k, s), row_view(b, v, s), &b->k_caches[s][il],
 				  &b->v_caches[s][il], b->positions[s]);
 	}
-	struct hal_tensor *o = matmul(b, il, "attn_out", (struct hal_tensor *)&l->wo, att);
-	add_node(b, HAL_OP_ADD, il, x, x, o, NULL);
+	residual(b, m, il, "attn_out", &l->wo, att, x);
 
 	struct hal_tensor *fn = rmsnorm(b, il, "ffn_in", x, (struct hal_tensor *)&l->ffn_norm,
 					hp->rms_eps);
 	matmuls(b, m, il, "gate_up", ffn_names, wffn, 2, fn, ffn);
 	struct hal_tensor *h = layer_tensor(b, il, "swiglu", hp->n_ff, b->g->n_tokens);
 	add_node(b, HAL_OP_SWIGLU, il, h, ffn[0], ffn[1], NULL);
-	struct hal_tensor *down = matmul(b, il, "ffn_out", (struct hal_tensor *)&l->w_down, h);
-	add_node(b, HAL_OP_ADD, il, x, x, down, NULL);
+	residual(b, m, il, "ffn_out", &l->w_down, h, x);
 }
 
 /* Places every non-view activation in the arena: first fit among the tensors still alive. */

@@ -382,6 +382,73 @@ START_TEST(test_matmul_fused_same_bits)
 }
 END_TEST
 
+/*
+ * The accumulating MATMUL (hal.h: dst += w . x, the residual stream) is bit for bit the
+ * matmul's result added to dst, on every kernel set, 1 and 3 threads, and on the reference.
+ */
+START_TEST(test_matmul_accumulate_same_bits)
+{
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
+	const uint32_t K = 96, N = 40, Ts[] = { 1, 7, 20 };
+
+	for (size_t ty = 0; ty < 4; ty++) {
+		for (size_t ti = 0; ti < 3; ti++) {
+			const uint32_t T = Ts[ti];
+			uint64_t seed = 200 + ty * 3 + ti;
+			void *wd = make_weight(types[ty], K, N, &seed);
+			float *x = rand_floats((size_t)K * T, &seed, 1.0f);
+			float *d0 = rand_floats((size_t)N * T, &seed, 3.0f);
+
+			for (size_t is = 0; is <= N_ISA; is++) {
+				for (uint32_t th = 1; th <= 3; th += 2) {
+					struct hal_device *dev =
+						is < N_ISA ? fast_dev(isas[is], th) : ref_dev();
+					float *y = malloc(sizeof(float) * N * T);
+					float *plain = calloc((size_t)N * T, sizeof(float));
+
+					if (!dev) {
+						free(y);
+						free(plain);
+						continue;
+					}
+					memcpy(y, d0, sizeof(float) * N * T);
+					struct hal_tensor w = tensor("w", types[ty], K, N, wd);
+					struct hal_tensor tx = tensor("x", HAL_TYPE_F32, K, T, x);
+					struct hal_tensor ty_ = tensor("y", HAL_TYPE_F32, N, T, y);
+					struct hal_tensor tp = tensor("p", HAL_TYPE_F32, N, T, plain);
+					struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &tx },
+							     .dst = &ty_ };
+
+					if (dev->vt->prepare_weight)
+						ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
+					op.p.matmul.accumulate = true;
+					run_ok(dev, &op);
+					op.p.matmul.accumulate = false;
+					op.dst = &tp;
+					run_ok(dev, &op);
+					for (size_t i = 0; i < (size_t)N * T; i++) {
+						float want = d0[i] + plain[i];
+
+						ck_assert_msg(!memcmp(&y[i], &want, sizeof(float)),
+							      "%s %s T=%u threads %u: %zu",
+							      is < N_ISA ? isas[is] : "cpu-ref",
+							      hal_type_name(types[ty]), T, th, i);
+					}
+					if (w.owner)
+						dev->vt->release_weight(dev, &w);
+					hal_device_destroy(dev);
+					free(y);
+					free(plain);
+				}
+			}
+			free(wd);
+			free(x);
+			free(d0);
+		}
+	}
+}
+END_TEST
+
 /* hal_op_check refuses fused matmuls whose weights differ in type or width, or skip a slot. */
 START_TEST(test_matmul_fused_checked)
 {
@@ -897,6 +964,7 @@ static Suite *cpu_fast_suite(void)
 	tcase_add_test(ops, test_threads_identical);
 	tcase_add_test(ops, test_matmul_fused_same_bits);
 	tcase_add_test(ops, test_matmul_fused_checked);
+	tcase_add_test(ops, test_matmul_accumulate_same_bits);
 	tcase_add_test(ops, test_rows_independent_of_batch);
 	tcase_add_test(ops, test_amx_same_bits);
 	tcase_add_test(ops, test_rmsnorm);

@@ -416,6 +416,7 @@ struct mm_job {
 	 * items [g_start[i], g_start[i + 1]), its results at out[i] (a window of dst).
 	 */
 	uint32_t nw;
+	bool accumulate; /* the results added to dst (hal.h's accumulating MATMUL) */
 	const struct hal_tensor *ws[3];
 	float *out[3];
 	uint32_t g_start[4];
@@ -466,6 +467,7 @@ static void gemm_job(void *arg, uint32_t ith, uint32_t nth)
 				.w = j->ws[i]->data, .a = &j->act, .dst = j->out[i],
 				.ld = j->ws[i]->ne[1], .n_rows = j->ws[i]->ne[1],
 				.g0 = lo - j->g_start[i], .g1 = end - j->g_start[i], .t0 = 0, .t1 = T,
+				.accumulate = j->accumulate,
 			};
 
 			if (q4)
@@ -494,10 +496,11 @@ static void gemm_float_job(void *arg, uint32_t ith, uint32_t nth)
 			for (uint32_t t = 0; t < T; t++) {
 				float *out = row_f32(j->dst, t) + n;
 
-				if (j->w->type == HAL_TYPE_F16)
-					*out = j->cf->k->dot_f16(wr, j->xh + (size_t)t * K, K);
-				else
-					*out = j->cf->k->dot_f32(wr, row_f32(j->x, t), K);
+				float y = j->w->type == HAL_TYPE_F16 ?
+						  j->cf->k->dot_f16(wr, j->xh + (size_t)t * K, K) :
+						  j->cf->k->dot_f32(wr, row_f32(j->x, t), K);
+
+				*out = j->accumulate ? *out + y : y;
 			}
 		}
 	}
@@ -580,7 +583,8 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 /* One weight in the file's layout (F32, F16): dot products row by row. */
 static enum hal_status run_matmul_float(struct cpu_fast *cf, const struct hal_op *op)
 {
-	struct mm_job j = { .cf = cf, .w = op->src[0], .x = op->src[1], .dst = op->dst };
+	struct mm_job j = { .cf = cf, .w = op->src[0], .x = op->src[1], .dst = op->dst,
+			    .accumulate = op->p.matmul.accumulate };
 
 	if (j.w->type == HAL_TYPE_F16) {
 		j.xh = scratch(cf, (size_t)j.x->ne[0] * j.x->ne[1] * sizeof(float));
@@ -599,7 +603,8 @@ static enum hal_status run_matmul_float(struct cpu_fast *cf, const struct hal_op
  */
 static enum hal_status run_matmul(struct cpu_fast *cf, const struct hal_op *op)
 {
-	struct mm_job j = { .cf = cf, .w = op->src[0], .x = op->src[1], .dst = op->dst };
+	struct mm_job j = { .cf = cf, .w = op->src[0], .x = op->src[1], .dst = op->dst,
+			    .accumulate = op->p.matmul.accumulate };
 	char *out = op->dst->data;
 
 	j.nw = hal_matmul_weights(op, j.ws);

@@ -247,8 +247,14 @@ static enum hal_status run_matmul_one(struct hal_device *dev, const struct hal_o
 	for (uint64_t t = 0; t < act->ne[1]; t++) {
 		load_row(act, t, a);
 		prepare_activations(wt->type, a, K, a16, aq);
-		for (uint32_t n = 0; n < N; n++)
-			out[n] = dot_row(wt->type, (const uint8_t *)row_ptr(wt, n), a, a16, aq, K);
+		/* accumulating: dst's own value plus the sum, one add (hal.h) */
+		if (op->p.matmul.accumulate)
+			load_row(dst, t, out);
+		for (uint32_t n = 0; n < N; n++) {
+			float y = dot_row(wt->type, (const uint8_t *)row_ptr(wt, n), a, a16, aq, K);
+
+			out[n] = op->p.matmul.accumulate ? out[n] + y : y;
+		}
 		store_row(dst, t, out);
 	}
 done:

@@ -28,6 +28,7 @@
 #ifndef EDGE_NPU_CPU_KERNELS_H
 #define EDGE_NPU_CPU_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,7 @@ struct cpu_gemm_args {
 	size_t ld;
 	uint32_t n_rows;
 	uint32_t g0, g1, t0, t1;
+	bool accumulate; /* dst += the results (hal.h's accumulating MATMUL) instead of = */
 };
 
 struct cpu_kernels {

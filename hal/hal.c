@@ -333,6 +333,19 @@ static enum hal_status check_matmul(struct check *c)
 		return fail(c, w[0], "output '%s' is %u x %u, expected %llu x %u (weight rows x tokens)",
 			    tensor_name(op->dst), op->dst->ne[0], op->dst->ne[1],
 			    (unsigned long long)rows, a->ne[1]);
+	if (op->src[4]) {
+		float eps = op->p.matmul.eps;
+
+		if ((st = check_operand(c, op->src[4], "norm weight", T_F32)))
+			return st;
+		if (elems(op->src[4]) != a->ne[0])
+			return fail(c, op->src[4], "norm weight has %llu elements, rows have %u",
+				    (unsigned long long)elems(op->src[4]), a->ne[0]);
+		if (!(eps >= 0.0f) || !isfinite(eps))
+			return fail(c, a, "eps %g must be finite and >= 0", (double)eps);
+		if ((st = check_alias(c, op->src[4], "norm weight", false)))
+			return st;
+	}
 	/* Every output reads a whole activation row and all weights: no aliasing at all. */
 	for (uint32_t i = 0; i < nw; i++)
 		if ((st = check_alias(c, w[i], role[i], false)))
@@ -355,7 +368,8 @@ void hal_matmul_part(const struct hal_op *op, uint32_t i, struct hal_op *part,
 	dst_part->ne[0] = w[i]->ne[1];
 	dst_part->data = (char *)op->dst->data + off;
 	*part = (struct hal_op){ .kind = HAL_OP_MATMUL, .dst = dst_part };
-	part->p.matmul.accumulate = op->p.matmul.accumulate;
+	part->p.matmul = op->p.matmul;
+	part->src[4] = op->src[4];
 	part->src[0] = (struct hal_tensor *)w[i];
 	part->src[1] = op->src[1];
 }

@@ -100,6 +100,11 @@ enum hal_op_kind {
 	 * read as well and each result added to it, dst = dst + src[1] . src[0]^T, one float
 	 * add per element: the bits of a MATMUL followed by an ADD of dst (the residual stream
 	 * after the attention output and the FFN down projection), in one op.
+	 *
+	 * Normed form (src[4] set, also only with HAL_CAP_FUSED_MATMUL): src[4] is an RMSNorm
+	 * weight (F32 [K x 1]) and the activations are RMSNORM(src[1], src[4], p.matmul.eps),
+	 * computed as the device's RMSNORM op computes them: the bits of an RMSNORM followed by
+	 * the MATMUL, without the normed rows stored (a layer's attention and FFN inputs).
 	 */
 	HAL_OP_MATMUL,
 	/*
@@ -146,6 +151,7 @@ struct hal_op {
 		} attn;
 		struct {
 			bool accumulate;
+			float eps; /* the normed form's RMSNorm epsilon */
 		} matmul;
 	} p;
 };
@@ -168,7 +174,7 @@ static inline uint32_t hal_matmul_weights(const struct hal_op *op, const struct 
 
 /*
  * Part i (< hal_matmul_weights) of a MATMUL as a one-weight MATMUL of its own: *part gets
- * weights w[i], the same activations and dst = *dst_part, the window of op->dst that holds
+ * weights w[i], the same activations (and norm, accumulation) and dst = *dst_part, the window of op->dst that holds
  * w[i]'s results (a backend without a fused kernel runs the parts one after the other).
  */
 void hal_matmul_part(const struct hal_op *op, uint32_t i, struct hal_op *part,

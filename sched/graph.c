@@ -324,32 +324,46 @@ static struct hal_tensor *matmul(struct builder *b, int32_t il, const char *name
 }
 
 /*
- * The n matmuls of weights w[i] over one activation x into out[i] (named names[i]). Where the
- * model allows it, each run of consecutive weights of one type is one fused op (hal.h) whose
- * results are windows of a tensor `fused` (Q, K, V of one type: one op; a V of another type,
- * as in llama.cpp's mixed files: Q, K fused and V alone). Either way out[i] is a contiguous
- * [N_i x T] tensor.
+ * The n matmuls of weights w[i] over one activation x into out[i] (named names[i]), x first
+ * RMS-normed by norm (unless NULL) with the model's epsilon. With fused ops the norm rides in
+ * each matmul (hal.h's normed form) and each run of consecutive weights of one type is one op
+ * whose results are windows of a tensor `fused` (Q, K, V of one type: one op; a V of another
+ * type, as in llama.cpp's mixed files: Q, K fused and V alone); without, an RMSNORM op into
+ * `normed` and one matmul each. Either way out[i] is a contiguous [N_i x T] tensor.
  */
 static void matmuls(struct builder *b, const struct sched_model *m, int32_t il,
-		    const char *fused, const char *const *names, const struct hal_tensor *const *w,
-		    uint32_t n, struct hal_tensor *x, struct hal_tensor **out)
+		    const char *normed, const struct hal_tensor *norm, const char *fused,
+		    const char *const *names, const struct hal_tensor *const *w, uint32_t n,
+		    struct hal_tensor *x, struct hal_tensor **out)
 {
+	if (!m->fuse_matmuls) {
+		if (norm)
+			x = rmsnorm(b, il, normed, x, (struct hal_tensor *)norm, m->hp.rms_eps);
+		for (uint32_t i = 0; i < n; i++)
+			out[i] = matmul(b, il, names[i], (struct hal_tensor *)w[i], x);
+		return;
+	}
 	for (uint32_t i = 0, j; i < n; i = j) {
 		uint32_t rows = w[i]->ne[1];
 
-		for (j = i + 1; m->fuse_matmuls && x && j < n && w[j]->type == w[i]->type; j++)
+		for (j = i + 1; x && j < n && j - i < 3 && w[j]->type == w[i]->type; j++)
 			rows += w[j]->ne[1];
-		if (j == i + 1) {
-			out[i] = matmul(b, il, names[i], (struct hal_tensor *)w[i], x);
-			continue;
-		}
-		struct hal_tensor *y = layer_tensor(b, il, fused, rows, x->ne[1]);
+		struct hal_tensor *y = layer_tensor(b, il, j - i > 1 ? fused : names[i], rows,
+						    x ? x->ne[1] : 0);
 		struct hal_op *op = add_node(b, HAL_OP_MATMUL, il, y, (struct hal_tensor *)w[i], x,
-					     (struct hal_tensor *)w[i + 1]);
+					     j - i > 1 ? (struct hal_tensor *)w[i + 1] : NULL);
 		size_t off = 0;
 
 		if (op && j - i > 2)
 			op->src[3] = (struct hal_tensor *)w[i + 2];
+		if (op && norm) {
+			op->src[4] = (struct hal_tensor *)norm;
+			op->p.matmul.eps = m->hp.rms_eps;
+		}
+		if (j - i == 1) {
+			out[i] = y;
+			continue;
+		}
 		for (uint32_t k = i; k < j; k++) {
 			out[k] = view(b, y, k, w[k]->ne[1], x->ne[1], off);
 			if (out[k])
@@ -419,15 +433,13 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 {
 	const struct sched_hparams *hp = &m->hp;
 	const struct sched_layer *l = &m->layers[il];
-	struct hal_tensor *xn = rmsnorm(b, il, "attn_in", x, (struct hal_tensor *)&l->attn_norm,
-					hp->rms_eps);
 	static const char *const qkv_names[] = { "q", "k", "v" }, *const ffn_names[] = { "gate",
 											  "up" };
 	const struct hal_tensor *wqkv[] = { &l->wq, &l->wk, &l->wv };
 	const struct hal_tensor *wffn[] = { &l->w_gate, &l->w_up };
 	struct hal_tensor *qkv[3], *ffn[2];
 
-	matmuls(b, m, il, "qkv", qkv_names, wqkv, 3, xn, qkv);
+	matmuls(b, m, il, "attn_in", &l->attn_norm, "qkv", qkv_names, wqkv, 3, x, qkv);
 	struct hal_tensor *q = qkv[0], *k = qkv[1], *v = qkv[2];
 
 	/*
@@ -461,9 +473,7 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 	}
 	residual(b, m, il, "attn_out", &l->wo, att, x);
 
-	struct hal_tensor *fn = rmsnorm(b, il, "ffn_in", x, (struct hal_tensor *)&l->ffn_norm,
-					hp->rms_eps);
-	matmuls(b, m, il, "gate_up", ffn_names, wffn, 2, fn, ffn);
+	matmuls(b, m, il, "ffn_in", &l->ffn_norm, "gate_up", ffn_names, wffn, 2, x, ffn);
 	struct hal_tensor *h = layer_tensor(b, il, "swiglu", hp->n_ff, b->g->n_tokens);
 	add_node(b, HAL_OP_SWIGLU, il, h, ffn[0], ffn[1], NULL);
 	residual(b, m, il, "ffn_out", &l->w_down, h, x);

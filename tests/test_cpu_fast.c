@@ -449,7 +449,81 @@ START_TEST(test_matmul_accumulate_same_bits)
 }
 END_TEST
 
-/* hal_op_check refuses fused matmuls whose weights differ in type or width, or skip a slot. */
+/*
+ * The normed MATMUL (hal.h: the activations RMS-normed in the op) is bit for bit the device's
+ * RMSNORM followed by the MATMUL, fused over two weights too, on every kernel set, 1 and 3
+ * threads, and on the reference.
+ */
+START_TEST(test_matmul_normed_same_bits)
+{
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
+	const uint32_t K = 128, N[2] = { 32, 17 }, Ts[] = { 1, 6, 21 };
+
+	for (size_t ty = 0; ty < 4; ty++) {
+		for (size_t ti = 0; ti < 3; ti++) {
+			const uint32_t T = Ts[ti];
+			uint64_t seed = 300 + ty * 3 + ti;
+			void *wd[2] = { make_weight(types[ty], K, N[0], &seed),
+					make_weight(types[ty], K, N[1], &seed) };
+			float *x = rand_floats((size_t)K * T, &seed, 2.0f);
+			float *nw = rand_floats(K, &seed, 1.5f);
+
+			for (size_t is = 0; is <= N_ISA; is++) {
+				for (uint32_t th = 1; th <= 3; th += 2) {
+					struct hal_device *dev =
+						is < N_ISA ? fast_dev(isas[is], th) : ref_dev();
+					const size_t n = (size_t)(N[0] + N[1]) * T;
+					float *xn = malloc(sizeof(float) * K * T);
+					float *y = malloc(sizeof(float) * n), *want = malloc(sizeof(float) * n);
+
+					if (!dev) {
+						free(xn), free(y), free(want);
+						continue;
+					}
+					struct hal_tensor w[2] = { tensor("w0", types[ty], K, N[0], wd[0]),
+								   tensor("w1", types[ty], K, N[1], wd[1]) };
+					struct hal_tensor tx = tensor("x", HAL_TYPE_F32, K, T, x);
+					struct hal_tensor txn = tensor("xn", HAL_TYPE_F32, K, T, xn);
+					struct hal_tensor tn = tensor("norm", HAL_TYPE_F32, K, 1, nw);
+					struct hal_tensor tyy = tensor("y", HAL_TYPE_F32, N[0] + N[1], T, y);
+					struct hal_tensor tw = tensor("want", HAL_TYPE_F32, N[0] + N[1], T,
+								      want);
+					struct hal_op norm = { .kind = HAL_OP_RMSNORM, .src = { &tx, &tn },
+							       .dst = &txn };
+					struct hal_op plain = { .kind = HAL_OP_MATMUL,
+								.src = { &w[0], &txn, &w[1] }, .dst = &tw };
+					struct hal_op normed = { .kind = HAL_OP_MATMUL,
+								 .src = { &w[0], &tx, &w[1], NULL, &tn },
+								 .dst = &tyy };
+
+					norm.p.rmsnorm.eps = 1e-5f;
+					normed.p.matmul.eps = 1e-5f;
+					for (int i = 0; i < 2 && dev->vt->prepare_weight; i++)
+						ck_assert_int_eq(dev->vt->prepare_weight(dev, &w[i]), HAL_OK);
+					run_ok(dev, &norm);
+					run_ok(dev, &plain);
+					run_ok(dev, &normed);
+					ck_assert_msg(!memcmp(y, want, sizeof(float) * n),
+						      "%s %s T=%u threads %u",
+						      is < N_ISA ? isas[is] : "cpu-ref",
+						      hal_type_name(types[ty]), T, th);
+					for (int i = 0; i < 2; i++)
+						if (w[i].owner)
+							dev->vt->release_weight(dev, &w[i]);
+					hal_device_destroy(dev);
+					free(xn), free(y), free(want);
+				}
+			}
+			free(wd[0]), free(wd[1]), free(x), free(nw);
+		}
+	}
+}
+END_TEST
+
+/*
+ * hal_op_check refuses fused matmuls whose weights differ in type or width or that skip a slot,
+ * and normed ones whose norm weight does not fit the rows or whose epsilon is negative.
+ */
 START_TEST(test_matmul_fused_checked)
 {
 	uint64_t seed = 3;
@@ -476,6 +550,17 @@ START_TEST(test_matmul_fused_checked)
 	op.src[2] = &wa; /* rows add up to 48, dst has 32 */
 	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_ERR_INVALID);
 	ty.ne[0] = 48;
+	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_OK);
+	/* a norm weight of another width, then a negative epsilon */
+	float nv[64] = { 0 };
+	struct hal_tensor tn = tensor("norm", HAL_TYPE_F32, 32, 1, nv);
+	op.src[4] = &tn;
+	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_ERR_INVALID);
+	ck_assert_msg(strstr(msg, "norm weight has 32 elements"), "%s", msg);
+	tn.ne[0] = 64;
+	op.p.matmul.eps = -1.0f;
+	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_ERR_INVALID);
+	op.p.matmul.eps = 1e-6f;
 	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_OK);
 	free(a);
 	free(b);
@@ -965,6 +1050,7 @@ static Suite *cpu_fast_suite(void)
 	tcase_add_test(ops, test_matmul_fused_same_bits);
 	tcase_add_test(ops, test_matmul_fused_checked);
 	tcase_add_test(ops, test_matmul_accumulate_same_bits);
+	tcase_add_test(ops, test_matmul_normed_same_bits);
 	tcase_add_test(ops, test_rows_independent_of_batch);
 	tcase_add_test(ops, test_amx_same_bits);
 	tcase_add_test(ops, test_rmsnorm);

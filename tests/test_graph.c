@@ -198,11 +198,14 @@ static void check_shape(uint32_t dim, uint32_t layers, uint32_t heads, uint32_t 
 	const uint32_t ropes = fuse && n_tokens == 1 ? 1 : 2;
 	/* and the residual adds in the attention output's and FFN down's accumulating matmuls */
 	const uint32_t adds = fuse ? 0 : 2;
-	ck_assert_uint_eq(g->n_nodes, (15 - saved - (2 - ropes) - (2 - adds)) * layers + 3);
+	/* and the attention's and FFN's input norms in the matmuls that read them */
+	const uint32_t norms = fuse ? 0 : 2;
+	ck_assert_uint_eq(g->n_nodes,
+			  (15 - saved - (2 - ropes) - (2 - adds) - (2 - norms)) * layers + 3);
 	sched_graph_count_ops(g, counts);
 	ck_assert_uint_eq(counts[HAL_OP_EMBED], 1);
 	ck_assert_uint_eq(counts[HAL_OP_MATMUL], (7 - saved) * layers + 1);
-	ck_assert_uint_eq(counts[HAL_OP_RMSNORM], 2 * layers + 1);
+	ck_assert_uint_eq(counts[HAL_OP_RMSNORM], norms * layers + 1);
 	ck_assert_uint_eq(counts[HAL_OP_ROPE], ropes * layers);
 	ck_assert_uint_eq(counts[HAL_OP_ATTENTION], layers);
 	ck_assert_uint_eq(counts[HAL_OP_SWIGLU], layers);
@@ -239,8 +242,13 @@ static void check_shape(uint32_t dim, uint32_t layers, uint32_t heads, uint32_t 
 		if (op->kind == HAL_OP_MATMUL && !op->src[2] && op->src[0]->name &&
 		    strstr(op->src[0]->name, "ffn_gate"))
 			ck_assert_uint_eq(op->dst->ne[0], ffn);
-		if (op->kind == HAL_OP_MATMUL)
+		if (op->kind == HAL_OP_MATMUL) {
 			ck_assert(op->p.matmul.accumulate == (fuse && !strcmp(op->dst->name, "x")));
+			/* normed: every layer matmul that reads the residual stream x */
+			ck_assert(!op->src[4] == !(fuse && !strcmp(op->src[1]->name, "x")));
+			if (op->src[4])
+				ck_assert(strstr(op->src[4]->name, "_norm") != NULL);
+		}
 		if (op->kind == HAL_OP_ROPE) {
 			ck_assert_ptr_eq(op->dst, op->src[0]);
 			ck_assert_uint_eq(op->p.rope.n_head * (dim / heads), op->dst->ne[0]);

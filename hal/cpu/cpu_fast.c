@@ -171,6 +171,24 @@ static float *row_f32(const struct hal_tensor *t, uint64_t r)
 	return (float *)((char *)t->data + r * hal_row_bytes(t->type, t->ne[0]));
 }
 
+/*
+ * RMSNorm of one row, out = (in * scale) * w (the reference's order; out may be in): what the
+ * RMSNORM op and the normed MATMUL (hal.h) both compute, so that their bits agree.
+ */
+static void norm_row(const struct cpu_kernels *k, const float *in, const float *w, float eps,
+		     uint32_t D, float *out)
+{
+	float mean = k->sumsq(in, D) / (float)D;
+	float scale = 1.0f / sqrtf(mean + eps);
+
+	if (k->scale_mul) {
+		k->scale_mul(out, in, scale, w, D);
+		return;
+	}
+	for (uint32_t i = 0; i < D; i++)
+		out[i] = (in[i] * scale) * w[i];
+}
+
 static int32_t load_i32(const struct hal_tensor *t, uint64_t i)
 {
 	int32_t v;
@@ -417,6 +435,10 @@ struct mm_job {
 	 */
 	uint32_t nw;
 	bool accumulate; /* the results added to dst (hal.h's accumulating MATMUL) */
+	/* the normed form: the norm weight and epsilon, K floats of scratch per thread */
+	const float *norm_w;
+	float eps;
+	float *norm_buf;
 	const struct hal_tensor *ws[3];
 	float *out[3];
 	uint32_t g_start[4];
@@ -430,8 +452,15 @@ static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
 	while (next_rows(j->cf, ith, nth, &lo, &hi)) {
 		for (uint32_t t = lo; t < hi; t++) {
 			const struct cpu_act *a = &j->act;
+			const float *x = row_f32(j->x, t);
 
-			j->cf->k->quantize_act(row_f32(j->x, t), &j->act, t);
+			if (j->norm_w) {
+				float *xn = j->norm_buf + (size_t)ith * j->x->ne[0];
+
+				norm_row(j->cf->k, x, j->norm_w, j->eps, j->x->ne[0], xn);
+				x = xn;
+			}
+			j->cf->k->quantize_act(x, &j->act, t);
 			for (uint32_t b = 0; b < a->nb; b++)
 				a->dt[(size_t)b * a->n_rows + t] = a->d[(size_t)t * a->nb + b];
 		}
@@ -533,7 +562,8 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 {
 	const uint32_t K = j->w->ne[0], T = j->x->ne[1], nb = K / CPU_QK, pad = cf->k->pad_rows;
 	const uint32_t rows = pad && T % pad >= CPU_PAD_MIN ? (T + pad - 1) / pad * pad : T;
-	size_t act_bytes = (size_t)rows * nb * (CPU_QK + 3 * sizeof(float));
+	const size_t act_bytes = ((size_t)rows * nb * (CPU_QK + 3 * sizeof(float)) + 63) / 64 * 64;
+	const size_t norm_bytes = j->norm_w ? (size_t)cf->n_threads * K * sizeof(float) : 0;
 	uint8_t *s;
 
 	/*
@@ -551,7 +581,7 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 				return st;
 		}
 	}
-	s = scratch(cf, act_bytes);
+	s = scratch(cf, act_bytes + norm_bytes);
 	if (!s)
 		return hal_device_fail(&cf->base, HAL_ERR_NOMEM,
 				       "matmul '%s': out of memory for scratch",
@@ -564,6 +594,7 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 		.nb = nb,
 		.n_rows = rows,
 	};
+	j->norm_buf = (float *)(s + act_bytes);
 	if (rows > T) {
 		/* the padding rows: zero quants and scales (dt's are zeroed per block below) */
 		const size_t pad_blocks = (size_t)(rows - T) * nb;
@@ -580,11 +611,15 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	return HAL_OK;
 }
 
-/* One weight in the file's layout (F32, F16): dot products row by row. */
-static enum hal_status run_matmul_float(struct cpu_fast *cf, const struct hal_op *op)
+/*
+ * One weight in the file's layout (F32, F16): dot products row by row; xn, when not NULL, the
+ * activations normed (the normed form) in place of src[1]'s.
+ */
+static enum hal_status run_matmul_float(struct cpu_fast *cf, const struct hal_op *op,
+					const struct hal_tensor *xn)
 {
-	struct mm_job j = { .cf = cf, .w = op->src[0], .x = op->src[1], .dst = op->dst,
-			    .accumulate = op->p.matmul.accumulate };
+	struct mm_job j = { .cf = cf, .w = op->src[0], .x = xn ? xn : op->src[1],
+			    .dst = op->dst, .accumulate = op->p.matmul.accumulate };
 
 	if (j.w->type == HAL_TYPE_F16) {
 		j.xh = scratch(cf, (size_t)j.x->ne[0] * j.x->ne[1] * sizeof(float));
@@ -608,16 +643,30 @@ static enum hal_status run_matmul(struct cpu_fast *cf, const struct hal_op *op)
 	char *out = op->dst->data;
 
 	j.nw = hal_matmul_weights(op, j.ws);
+	if (op->src[4]) {
+		j.norm_w = op->src[4]->data;
+		j.eps = op->p.matmul.eps;
+	}
 	if (!is_quant(j.w->type)) {
+		struct hal_tensor xn = *j.x;
 		enum hal_status st = HAL_OK;
 
+		/* the normed form: the normed rows once, for every weight (float weights are rare) */
+		xn.data = j.norm_w ? malloc(hal_tensor_bytes(j.x)) : NULL;
+		if (j.norm_w && !xn.data)
+			return hal_device_fail(&cf->base, HAL_ERR_NOMEM,
+					       "matmul: out of memory for the normed rows");
+		for (uint32_t t = 0; j.norm_w && t < j.x->ne[1]; t++)
+			norm_row(cf->k, row_f32(j.x, t), j.norm_w, j.eps, j.x->ne[0],
+				 row_f32(&xn, t));
 		for (uint32_t i = 0; i < j.nw && !st; i++) {
 			struct hal_op part;
 			struct hal_tensor dst;
 
 			hal_matmul_part(op, i, &part, &dst);
-			st = run_matmul_float(cf, &part);
+			st = run_matmul_float(cf, &part, j.norm_w ? &xn : NULL);
 		}
+		free(xn.data);
 		return st;
 	}
 	for (uint32_t i = 0; i < j.nw; i++) {
@@ -656,19 +705,8 @@ static void rmsnorm_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t 
 	const struct hal_tensor *x = j->op->src[0];
 	const float *w = j->op->src[1]->data;
 	const uint32_t D = x->ne[0];
-	for (uint32_t t = lo; t < hi; t++) {
-		const float *in = row_f32(x, t);
-		float *out = row_f32(j->op->dst, t);
-		float mean = j->cf->k->sumsq(in, D) / (float)D;
-		float scale = 1.0f / sqrtf(mean + j->op->p.rmsnorm.eps);
-
-		if (j->cf->k->scale_mul) {
-			j->cf->k->scale_mul(out, in, scale, w, D);
-			continue;
-		}
-		for (uint32_t i = 0; i < D; i++)
-			out[i] = (in[i] * scale) * w[i];
-	}
+	for (uint32_t t = lo; t < hi; t++)
+		norm_row(j->cf->k, row_f32(x, t), w, j->op->p.rmsnorm.eps, D, row_f32(j->op->dst, t));
 }
 
 /*

@@ -99,6 +99,21 @@ static enum hal_status run_embed(struct hal_device *dev, const struct hal_op *op
 
 /* ---- RMSNORM ------------------------------------------------------------------------------ */
 
+/* One row in place: ggml's float squares summed in double, the mean back in float. */
+static void rmsnorm_row(float *row, const float *w, uint32_t D, float eps)
+{
+	double sum = 0.0;
+
+	for (uint32_t i = 0; i < D; i++)
+		sum += (double)(row[i] * row[i]);
+	float mean = (float)(sum / D);
+	float scale = 1.0f / sqrtf(mean + eps);
+
+	/* ggml scales, then multiplies by the norm weight in a separate op. */
+	for (uint32_t i = 0; i < D; i++)
+		row[i] = (row[i] * scale) * w[i];
+}
+
 static enum hal_status run_rmsnorm(struct hal_device *dev, const struct hal_op *op)
 {
 	const struct hal_tensor *x = op->src[0], *wt = op->src[1];
@@ -114,18 +129,8 @@ static enum hal_status run_rmsnorm(struct hal_device *dev, const struct hal_op *
 	/* The weight is a vector of D elements whatever its [D x 1] / [1 x D] spelling. */
 	memcpy(w, wt->data, (size_t)D * sizeof(float));
 	for (uint64_t t = 0; t < x->ne[1]; t++) {
-		double sum = 0.0;
-
 		load_row(x, t, row);
-		/* ggml: float squares summed in double, the mean back in float. */
-		for (uint32_t i = 0; i < D; i++)
-			sum += (double)(row[i] * row[i]);
-		float mean = (float)(sum / D);
-		float scale = 1.0f / sqrtf(mean + op->p.rmsnorm.eps);
-
-		/* ggml scales, then multiplies by the norm weight in a separate op. */
-		for (uint32_t i = 0; i < D; i++)
-			row[i] = (row[i] * scale) * w[i];
+		rmsnorm_row(row, w, D, op->p.rmsnorm.eps);
 		store_row(op->dst, t, row);
 	}
 	free(row);
@@ -238,14 +243,20 @@ static enum hal_status run_matmul_one(struct hal_device *dev, const struct hal_o
 	float *a16 = malloc((size_t)K * sizeof(float));
 	void *aq = malloc(hal_row_bytes(HAL_TYPE_Q8_0, K / HAL_QK * HAL_QK) + 1);
 	float *out = malloc((size_t)N * sizeof(float));
+	float *nw = op->src[4] ? malloc((size_t)K * sizeof(float)) : NULL;
 	enum hal_status st = HAL_OK;
 
-	if (!a || !a16 || !aq || !out) {
+	if (!a || !a16 || !aq || !out || (op->src[4] && !nw)) {
 		st = no_memory(dev, op);
 		goto done;
 	}
+	if (nw) /* a vector of K elements whatever its spelling, as run_rmsnorm reads it */
+		memcpy(nw, op->src[4]->data, (size_t)K * sizeof(float));
 	for (uint64_t t = 0; t < act->ne[1]; t++) {
 		load_row(act, t, a);
+		/* the normed form: the row as RMSNORM leaves it */
+		if (nw)
+			rmsnorm_row(a, nw, K, op->p.matmul.eps);
 		prepare_activations(wt->type, a, K, a16, aq);
 		/* accumulating: dst's own value plus the sum, one add (hal.h) */
 		if (op->p.matmul.accumulate)
@@ -262,6 +273,7 @@ done:
 	free(a16);
 	free(aq);
 	free(out);
+	free(nw);
 	return st;
 }
 

@@ -10,7 +10,9 @@
 # llama-bench: --llama-bench PATH or LLAMA_BENCH; build it once with build-llama-bench.sh
 # (which prints its path). Environment: BUILD (default build), THREADS (2), PROMPT (128),
 # GEN (64), REPS (5: repetitions inside each tool's run; npu-bench reports the median,
-# llama-bench the mean), ROUNDS (3), and ENPU_CPU_ISA etc. reach npu-bench unchanged.
+# llama-bench the mean), ROUNDS (3), LLAMA_ARGS (more llama-bench options, e.g. "--poll 0":
+# its threads then sleep instead of spinning while they wait, which a host shared with other
+# work needs), and ENPU_CPU_ISA etc. reach npu-bench unchanged.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -41,7 +43,8 @@ enpu_run() {
 # llama-bench's mean tokens/s of its pp and tg tests: "PP TG" (its CSV quotes every field but
 # the header's).
 llama_run() {
-	"$lb" -m "$1" -t "$threads" -p "$prompt" -n "$gen" -r "$reps" -o csv \
+	# shellcheck disable=SC2086 # LLAMA_ARGS: words to pass as they are
+	"$lb" -m "$1" -t "$threads" -p "$prompt" -n "$gen" -r "$reps" ${LLAMA_ARGS:-} -o csv \
 		>"$out/llama.csv" 2>"$out/llama.err" || { cat "$out/llama.err" >&2; return 1; }
 	awk -F'","' 'NR == 1 { n = split($0, h, ","); for (i = 1; i <= n; i++) col[h[i]] = i; next }
 	     { gsub(/^"|"$/, "") }
@@ -54,7 +57,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "host: ${cpu:-unknown CPU}, $(nproc) CPUs online; $threads threads, prompt $prompt," \
 	"generate $gen, $reps repetitions per run, $rounds interleaved rounds"
 echo "edge-npu: $build/tools/npu-bench e2e${ENPU_CPU_ISA:+ (ENPU_CPU_ISA=$ENPU_CPU_ISA)}"
-echo "llama.cpp: $lb -t $threads -p $prompt -n $gen -r $reps (its defaults otherwise)"
+echo "llama.cpp: $lb -t $threads -p $prompt -n $gen -r $reps ${LLAMA_ARGS:+$LLAMA_ARGS }(its defaults otherwise)"
 : >"$out/all"
 for model in "$@"; do
 	for r in $(seq 1 "$rounds"); do

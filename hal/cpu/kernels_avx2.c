@@ -548,25 +548,25 @@ static void attn_block_avx2(const float *q, size_t ldq, const uint32_t *last, ui
  * The int8 dot of the matmul tiles above on 12 independent accumulators (32 MACs each), each
  * a variable of its own (an array here stayed on the stack and the loop timed store-to-load
  * forwarding; the multiply of loop-invariant operands was hoisted out of the loop, so the
- * AVX2 row timed vpaddw alone). 12 chains cover latency x throughput of vpdpbusd ymm (Zen 4:
- * ~4 cycles x 2 a cycle; Alder Lake and later: 5 x 2) and vpmaddubsw (5 x 2).
+ * AVX2 row timed vpaddw alone). Without VNNI each chain's multiply reads the chain itself:
+ * 12 multiplies of the same operands would be one. 12 chains cover latency x throughput of
+ * vpdpbusd ymm (Zen 4: ~4 cycles x 2 a cycle; Alder Lake and later: 5 x 2) and of vpmaddubsw
+ * + vpaddw (4 x 2).
  */
 static uint64_t peak_macs_avx2(uint64_t rounds, const char **what)
 {
-	__m256i a = _mm256_set1_epi8(3);
-	const __m256i b = _mm256_set1_epi8(-5);
+	const __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-5);
 #define PEAK_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-#define PEAK_ZERO(i) __m256i acc##i = _mm256_setzero_si256();
+#define PEAK_ZERO(i) __m256i acc##i = a;
 #define PEAK_KEEP(i) KEEP(acc##i);
 #if defined(DOT_U8)
 #define PEAK_STEP(i) acc##i = DOT_U8(acc##i, a, b); KEEP(acc##i);
 #else
-#define PEAK_STEP(i) acc##i = _mm256_add_epi16(acc##i, _mm256_maddubs_epi16(a, b)); KEEP(acc##i);
+#define PEAK_STEP(i) acc##i = _mm256_add_epi16(acc##i, _mm256_maddubs_epi16(acc##i, b)); KEEP(acc##i);
 #endif
 
 	PEAK_CHAINS(PEAK_ZERO)
 	for (uint64_t r = 0; r < rounds; r++) {
-		KEEP(a); /* a new value to the compiler each round: the multiplies stay in the loop */
 		PEAK_CHAINS(PEAK_STEP)
 	}
 	PEAK_CHAINS(PEAK_KEEP)

@@ -146,7 +146,7 @@ tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 		__m256 dw[2];
 
 		if (nt == 1)
-			cpu_prefetch_decode(q, CPU_Q8_CHUNK, sc + 32 * b);
+			cpu_prefetch_decode(q, CPU_Q8_CHUNK, sc, b, nb);
 		#pragma GCC unroll 8
 		for (int h = 0; h < 2; h++)
 			dw[h] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc + 32 * b + 16 * h)));
@@ -202,7 +202,7 @@ tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 		const uint8_t *q = qs + (size_t)b * CPU_Q4_CHUNK;
 
 		if (nt == 1)
-			cpu_prefetch_decode(q, CPU_Q4_CHUNK, sc + 32 * b);
+			cpu_prefetch_decode(q, CPU_Q4_CHUNK, sc, b, nb);
 		#pragma GCC unroll 8
 		for (int h = 0; h < 2; h++) {
 			__m256i w[8];

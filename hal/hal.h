@@ -174,8 +174,9 @@ static inline uint32_t hal_matmul_weights(const struct hal_op *op, const struct 
 
 /*
  * Part i (< hal_matmul_weights) of a MATMUL as a one-weight MATMUL of its own: *part gets
- * weights w[i], the same activations (and norm, accumulation) and dst = *dst_part, the window of op->dst that holds
- * w[i]'s results (a backend without a fused kernel runs the parts one after the other).
+ * weights w[i], the same activations (and norm, accumulation) and dst = *dst_part, the
+ * window of op->dst that holds w[i]'s results (a backend without a fused kernel runs the
+ * parts one after the other).
  */
 void hal_matmul_part(const struct hal_op *op, uint32_t i, struct hal_op *part,
 		     struct hal_tensor *dst_part);

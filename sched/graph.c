@@ -548,8 +548,10 @@ static enum sched_status plan_arena(struct sched_graph *g)
 	return SCHED_OK;
 }
 
-/* The graph's arrays: per layer 16 nodes and 12 tensors (14 fused), plus per sequence (n_seq > 1) an
- * attention node and four row views, and a position view each. */
+/*
+ * The graph's arrays: per layer 16 nodes and 12 tensors (14 fused), plus per sequence
+ * (n_seq > 1) an attention node and four row views, and a position view each.
+ */
 static enum sched_status graph_new(struct builder *b, const struct sched_hparams *hp,
 				   uint32_t n_tokens, uint32_t n_seq)
 {

@@ -221,17 +221,23 @@ const struct cpu_kernels *cpu_kernels_by_name(const char *isa);
  * ahead within the group: a group's first scales were then never in cache when its first
  * blocks needed them (perf on a Zen 4 VM: the scale load and the instruction after it held
  * ~40 % of the Q4_0 decode's samples), which cost the short groups of 768-wide matrices most
- * (46-72 % of the read ceiling against 93-95 % for 4096-wide ones). The bandwidth ceiling's
- * read kernel (hal/cpu/bandwidth.c) prefetches its stream the same distance ahead.
+ * (46-72 % of the read ceiling against 93-95 % for 4096-wide ones). The lines go to L2
+ * (prefetcht1), 8 KiB ahead: into L1 each took one of its few miss buffers until its line came
+ * from DRAM, and a thread then had too few lines in flight to stream (the same Zen 4 VM, one
+ * thread, 768-wide GEMVs, min of 100: prefetcht0 at 4 KiB 10-15 GB/s, prefetcht1 at 4 KiB
+ * 16-21, at 8 KiB 17-20; two threads, 8 KiB: 23-35 against 15-30). The bandwidth ceiling's
+ * read kernel (hal/cpu/bandwidth.c) prefetches its stream the same way.
  */
-#define CPU_PREFETCH_BYTES 4096
+#define CPU_PREFETCH_BYTES 8192
+#define CPU_PREFETCH_L2 2 /* __builtin_prefetch's locality for prefetcht1 */
 
 static inline void cpu_prefetch_decode(const uint8_t *q, size_t chunk, const uint8_t *sc,
 				       uint32_t b, uint32_t nb)
 {
 	for (size_t o = 0; o < chunk; o += 64)
-		__builtin_prefetch(q + CPU_PREFETCH_BYTES + o, 0, 3);
-	__builtin_prefetch(sc + (size_t)nb * (chunk + 2 * CPU_GROUP_ROWS) + 32 * (size_t)b, 0, 3);
+		__builtin_prefetch(q + CPU_PREFETCH_BYTES + o, 0, CPU_PREFETCH_L2);
+	__builtin_prefetch(sc + (size_t)nb * (chunk + 2 * CPU_GROUP_ROWS) + 32 * (size_t)b, 0,
+			   CPU_PREFETCH_L2);
 }
 
 /* Scalar helpers shared by every ISA file (kernels_scalar.c). */

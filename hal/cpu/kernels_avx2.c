@@ -562,7 +562,9 @@ static uint64_t peak_macs_avx2(uint64_t rounds, const char **what)
 #if defined(DOT_U8)
 #define PEAK_STEP(i) acc##i = DOT_U8(acc##i, a, b); KEEP(acc##i);
 #else
-#define PEAK_STEP(i) acc##i = _mm256_add_epi16(acc##i, _mm256_maddubs_epi16(acc##i, b)); KEEP(acc##i);
+#define PEAK_STEP(i)								\
+	acc##i = _mm256_add_epi16(acc##i, _mm256_maddubs_epi16(acc##i, b));	\
+	KEEP(acc##i);
 #endif
 
 	PEAK_CHAINS(PEAK_ZERO)

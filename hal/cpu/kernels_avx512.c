@@ -439,8 +439,9 @@ static float dot_f32_avx512(const float *w, const float *a, size_t n)
 
 	for (; i + 32 <= n; i += 32) {
 		/* a weight row streams from memory (rows follow each other): see kernels.h */
-		__builtin_prefetch((const char *)(w + i) + CPU_PREFETCH_BYTES, 0, 3);
-		__builtin_prefetch((const char *)(w + i) + CPU_PREFETCH_BYTES + 64, 0, 3);
+		__builtin_prefetch((const char *)(w + i) + CPU_PREFETCH_BYTES, 0, CPU_PREFETCH_L2);
+		__builtin_prefetch((const char *)(w + i) + CPU_PREFETCH_BYTES + 64, 0,
+				   CPU_PREFETCH_L2);
 		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(a + i), s0);
 		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(a + i + 16), s1);
 	}
@@ -461,7 +462,7 @@ static float dot_f16_avx512(const uint16_t *w, const float *a, size_t n)
 	size_t i = 0;
 
 	for (; i + 32 <= n; i += 32) {
-		__builtin_prefetch((const char *)(w + i) + CPU_PREFETCH_BYTES, 0, 3);
+		__builtin_prefetch((const char *)(w + i) + CPU_PREFETCH_BYTES, 0, CPU_PREFETCH_L2);
 		__m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i)));
 		__m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16)));
 

@@ -334,7 +334,7 @@ static enum hal_status check_matmul(struct check *c)
 			    tensor_name(op->dst), op->dst->ne[0], op->dst->ne[1],
 			    (unsigned long long)rows, a->ne[1]);
 	if (op->src[4]) {
-		float eps = op->p.matmul.eps;
+		float eps = op->matmul.eps;
 
 		if ((st = check_operand(c, op->src[4], "norm weight", T_F32)))
 			return st;
@@ -368,7 +368,7 @@ void hal_matmul_part(const struct hal_op *op, uint32_t i, struct hal_op *part,
 	dst_part->ne[0] = w[i]->ne[1];
 	dst_part->data = (char *)op->dst->data + off;
 	*part = (struct hal_op){ .kind = HAL_OP_MATMUL, .dst = dst_part };
-	part->p.matmul = op->p.matmul;
+	part->matmul = op->matmul;
 	part->src[4] = op->src[4];
 	part->src[0] = (struct hal_tensor *)w[i];
 	part->src[1] = op->src[1];

@@ -96,13 +96,13 @@ enum hal_op_kind {
 	 * or its FFN gate and up, as one op: one quantization of the activations and one pass of
 	 * the threads over all the weights). Each result is bit-identical to src[i] alone.
 	 *
-	 * Accumulating form (p.matmul.accumulate, also only with HAL_CAP_FUSED_MATMUL): dst is
+	 * Accumulating form (matmul.accumulate, also only with HAL_CAP_FUSED_MATMUL): dst is
 	 * read as well and each result added to it, dst = dst + src[1] . src[0]^T, one float
 	 * add per element: the bits of a MATMUL followed by an ADD of dst (the residual stream
 	 * after the attention output and the FFN down projection), in one op.
 	 *
 	 * Normed form (src[4] set, also only with HAL_CAP_FUSED_MATMUL): src[4] is an RMSNorm
-	 * weight (F32 [K x 1]) and the activations are RMSNORM(src[1], src[4], p.matmul.eps),
+	 * weight (F32 [K x 1]) and the activations are RMSNORM(src[1], src[4], matmul.eps),
 	 * computed as the device's RMSNORM op computes them: the bits of an RMSNORM followed by
 	 * the MATMUL, without the normed rows stored (a layer's attention and FFN inputs).
 	 */
@@ -149,11 +149,16 @@ struct hal_op {
 			uint32_t n_head, n_head_kv, head_dim;
 			float scale;
 		} attn;
-		struct {
-			bool accumulate;
-			float eps; /* the normed form's RMSNorm epsilon */
-		} matmul;
 	} p;
+	/*
+	 * MATMUL's accumulating and normed forms; zero for a plain matmul. Outside the union p:
+	 * a MATMUL whose p holds another op's parameters (a builder that sets eps on every op)
+	 * must not turn into an accumulating one.
+	 */
+	struct {
+		bool accumulate;
+		float eps; /* the normed form's RMSNorm epsilon */
+	} matmul;
 };
 
 /*

@@ -358,7 +358,7 @@ static void matmuls(struct builder *b, const struct sched_model *m, int32_t il,
 			op->src[3] = (struct hal_tensor *)w[i + 2];
 		if (op && norm) {
 			op->src[4] = (struct hal_tensor *)norm;
-			op->p.matmul.eps = m->hp.rms_eps;
+			op->matmul.eps = m->hp.rms_eps;
 		}
 		if (j - i == 1) {
 			out[i] = y;
@@ -387,7 +387,7 @@ static void residual(struct builder *b, const struct sched_model *m, int32_t il,
 					     NULL);
 
 		if (op)
-			op->p.matmul.accumulate = true;
+			op->matmul.accumulate = true;
 		return;
 	}
 	struct hal_tensor *o = matmul(b, il, name, (struct hal_tensor *)w, a);

@@ -421,9 +421,9 @@ START_TEST(test_matmul_accumulate_same_bits)
 
 					if (dev->vt->prepare_weight)
 						ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
-					op.p.matmul.accumulate = true;
+					op.matmul.accumulate = true;
 					run_ok(dev, &op);
-					op.p.matmul.accumulate = false;
+					op.matmul.accumulate = false;
 					op.dst = &tp;
 					run_ok(dev, &op);
 					for (size_t i = 0; i < (size_t)N * T; i++) {
@@ -497,7 +497,7 @@ START_TEST(test_matmul_normed_same_bits)
 								 .dst = &tyy };
 
 					norm.p.rmsnorm.eps = 1e-5f;
-					normed.p.matmul.eps = 1e-5f;
+					normed.matmul.eps = 1e-5f;
 					for (int i = 0; i < 2 && dev->vt->prepare_weight; i++)
 						ck_assert_int_eq(dev->vt->prepare_weight(dev, &w[i]), HAL_OK);
 					run_ok(dev, &norm);
@@ -558,9 +558,9 @@ START_TEST(test_matmul_fused_checked)
 	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_ERR_INVALID);
 	ck_assert_msg(strstr(msg, "norm weight has 32 elements"), "%s", msg);
 	tn.ne[0] = 64;
-	op.p.matmul.eps = -1.0f;
+	op.matmul.eps = -1.0f;
 	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_ERR_INVALID);
-	op.p.matmul.eps = 1e-6f;
+	op.matmul.eps = 1e-6f;
 	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_OK);
 	free(a);
 	free(b);

@@ -243,7 +243,7 @@ static void check_shape(uint32_t dim, uint32_t layers, uint32_t heads, uint32_t 
 		    strstr(op->src[0]->name, "ffn_gate"))
 			ck_assert_uint_eq(op->dst->ne[0], ffn);
 		if (op->kind == HAL_OP_MATMUL) {
-			ck_assert(op->p.matmul.accumulate == (fuse && !strcmp(op->dst->name, "x")));
+			ck_assert(op->matmul.accumulate == (fuse && !strcmp(op->dst->name, "x")));
 			/* normed: every layer matmul that reads the residual stream x */
 			ck_assert(!op->src[4] == !(fuse && !strcmp(op->src[1]->name, "x")));
 			if (op->src[4])

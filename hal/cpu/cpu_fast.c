@@ -619,7 +619,7 @@ static enum hal_status run_matmul_float(struct cpu_fast *cf, const struct hal_op
 					const struct hal_tensor *xn)
 {
 	struct mm_job j = { .cf = cf, .w = op->src[0], .x = xn ? xn : op->src[1],
-			    .dst = op->dst, .accumulate = op->p.matmul.accumulate };
+			    .dst = op->dst, .accumulate = op->matmul.accumulate };
 
 	if (j.w->type == HAL_TYPE_F16) {
 		j.xh = scratch(cf, (size_t)j.x->ne[0] * j.x->ne[1] * sizeof(float));
@@ -639,13 +639,13 @@ static enum hal_status run_matmul_float(struct cpu_fast *cf, const struct hal_op
 static enum hal_status run_matmul(struct cpu_fast *cf, const struct hal_op *op)
 {
 	struct mm_job j = { .cf = cf, .w = op->src[0], .x = op->src[1], .dst = op->dst,
-			    .accumulate = op->p.matmul.accumulate };
+			    .accumulate = op->matmul.accumulate };
 	char *out = op->dst->data;
 
 	j.nw = hal_matmul_weights(op, j.ws);
 	if (op->src[4]) {
 		j.norm_w = op->src[4]->data;
-		j.eps = op->p.matmul.eps;
+		j.eps = op->matmul.eps;
 	}
 	if (!is_quant(j.w->type)) {
 		struct hal_tensor xn = *j.x;

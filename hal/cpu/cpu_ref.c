@@ -256,15 +256,15 @@ static enum hal_status run_matmul_one(struct hal_device *dev, const struct hal_o
 		load_row(act, t, a);
 		/* the normed form: the row as RMSNORM leaves it */
 		if (nw)
-			rmsnorm_row(a, nw, K, op->p.matmul.eps);
+			rmsnorm_row(a, nw, K, op->matmul.eps);
 		prepare_activations(wt->type, a, K, a16, aq);
 		/* accumulating: dst's own value plus the sum, one add (hal.h) */
-		if (op->p.matmul.accumulate)
+		if (op->matmul.accumulate)
 			load_row(dst, t, out);
 		for (uint32_t n = 0; n < N; n++) {
 			float y = dot_row(wt->type, (const uint8_t *)row_ptr(wt, n), a, a16, aq, K);
 
-			out[n] = op->p.matmul.accumulate ? out[n] + y : y;
+			out[n] = op->matmul.accumulate ? out[n] + y : y;
 		}
 		store_row(dst, t, out);
 	}

@@ -324,19 +324,35 @@ static struct hal_tensor *matmul(struct builder *b, int32_t il, const char *name
 }
 
 /*
+ * Weight types whose matmuls the fused forms (hal.h) are built for: the CPU backends' fused,
+ * accumulating and normed paths take exactly these. Another type (a K-quant) keeps the
+ * plain ops, so that a backend's kernel for it never meets a form it does not read.
+ */
+static bool fusable(enum hal_type type)
+{
+	return type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0 || type == HAL_TYPE_F16 ||
+	       type == HAL_TYPE_F32;
+}
+
+/*
  * The n matmuls of weights w[i] over one activation x into out[i] (named names[i]), x first
  * RMS-normed by norm (unless NULL) with the model's epsilon. With fused ops the norm rides in
  * each matmul (hal.h's normed form) and each run of consecutive weights of one type is one op
  * whose results are windows of a tensor `fused` (Q, K, V of one type: one op; a V of another
- * type, as in llama.cpp's mixed files: Q, K fused and V alone); without, an RMSNORM op into
- * `normed` and one matmul each. Either way out[i] is a contiguous [N_i x T] tensor.
+ * type: Q, K fused and V alone); without, an RMSNORM op into
+ * `normed` and one matmul each (also where a weight's type is not fusable). Either way out[i]
+ * is a contiguous [N_i x T] tensor.
  */
 static void matmuls(struct builder *b, const struct sched_model *m, int32_t il,
 		    const char *normed, const struct hal_tensor *norm, const char *fused,
 		    const char *const *names, const struct hal_tensor *const *w, uint32_t n,
 		    struct hal_tensor *x, struct hal_tensor **out)
 {
-	if (!m->fuse_matmuls) {
+	bool fuse = m->fuse_matmuls;
+
+	for (uint32_t i = 0; i < n; i++)
+		fuse = fuse && fusable(w[i]->type);
+	if (!fuse) {
 		if (norm)
 			x = rmsnorm(b, il, normed, x, (struct hal_tensor *)norm, m->hp.rms_eps);
 		for (uint32_t i = 0; i < n; i++)
@@ -382,7 +398,7 @@ static void residual(struct builder *b, const struct sched_model *m, int32_t il,
 		     const char *name, const struct hal_tensor *w, struct hal_tensor *a,
 		     struct hal_tensor *x)
 {
-	if (m->fuse_matmuls) {
+	if (m->fuse_matmuls && fusable(w->type)) {
 		struct hal_op *op = add_node(b, HAL_OP_MATMUL, il, x, (struct hal_tensor *)w, a,
 					     NULL);
 

@@ -19,14 +19,15 @@ _npu_run()
 	--placement) COMPREPLY=($(compgen -W "fixed auto" -- "$cur")); return ;;
 	--profile) COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
 	--objective) COMPREPLY=($(compgen -W "latency energy" -- "$cur")); return ;;
+	--cache-type) COMPREPLY=($(compgen -W "f16 q8_0 f32" -- "$cur")); return ;;
 	-p | --prompt | -n | --n-predict | --temp | --top-k | --top-p | --min-p | \
 	--repeat-penalty | --repeat-last-n | -s | --seed | -c | --ctx | --ctx-size | \
 	-t | --threads | --target-ms) return ;;
 	esac
 	COMPREPLY=($(compgen -W "-m --model -p --prompt -f --file -n --n-predict --temp --top-k
 		--top-p --min-p --repeat-penalty --repeat-last-n --ignore-eos -s --seed -c
-		--ctx-size -t --threads --device --placement --profile --objective --target-ms
-		--trace --no-progress -h --help --version" -- "$cur"))
+		--ctx-size --cache-type -t --threads --device --placement --profile --objective
+		--target-ms --trace --no-progress -h --help --version" -- "$cur"))
 }
 
 _npu_mkmodel()
@@ -36,7 +37,8 @@ _npu_mkmodel()
 	case $prev in
 	-o | --output) _filedir gguf; return ;;
 	--vocab) _filedir gguf; return ;;
-	-t | --type) COMPREPLY=($(compgen -W "f32 f16 q8_0 q4_0" -- "$cur")); return ;;
+	-t | --type) COMPREPLY=($(compgen -W "f32 f16 q8_0 q4_0 q4_k q5_k q6_k q4_k_m" -- "$cur"))
+		return ;;
 	--dim | --layers | --heads | --kv-heads | --ffn | --ctx | --seed | --name) return ;;
 	esac
 	COMPREPLY=($(compgen -W "-o --output --dim --layers --heads --kv-heads --ffn --ctx -t
@@ -58,11 +60,12 @@ _npu_bench()
 	-b | --base | --profile)
 		COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
 	-d | --device) COMPREPLY=($(compgen -W "$(_enpu_devices)" -- "$cur")); return ;;
+	--cache-type) COMPREPLY=($(compgen -W "f16 q8_0 f32" -- "$cur")); return ;;
 	esac
 	case ${words[1]} in
 	cpu) COMPREPLY=($(compgen -W "-t --threads -r --reps" -- "$cur")) ;;
 	e2e) COMPREPLY=($(compgen -W "-m --model -t --threads -p --prompt-tokens -n
-		--gen-tokens -r --reps -d --device" -- "$cur")) ;;
+		--gen-tokens -r --reps -d --device --cache-type" -- "$cur")) ;;
 	batch) COMPREPLY=($(compgen -W "-m --model -t --threads -s --sizes --jobs -p
 		--prompt-tokens -n --gen-tokens -r --reps -d --device" -- "$cur")) ;;
 	npu) COMPREPLY=($(compgen -W "-d --device -r --reps" -- "$cur")) ;;

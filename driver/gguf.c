@@ -116,7 +116,8 @@ const char *gguf_tensor_type_name(uint32_t type)
 static bool tensor_type_supported(uint32_t type)
 {
 	return type == GGUF_TENSOR_F32 || type == GGUF_TENSOR_F16 ||
-	       type == GGUF_TENSOR_Q8_0 || type == GGUF_TENSOR_Q4_0 || type == GGUF_TENSOR_Q6_K;
+	       type == GGUF_TENSOR_Q8_0 || type == GGUF_TENSOR_Q4_0 || type == GGUF_TENSOR_Q4_K ||
+	       type == GGUF_TENSOR_Q5_K || type == GGUF_TENSOR_Q6_K;
 }
 
 /* ---- value types ---- */
@@ -675,7 +676,7 @@ static enum gguf_status read_type(struct reader *r, struct gguf_tensor_info *t)
 		printable_name(name, sizeof(name), t->name);
 		/* gguf_tensor_type_name() already says "type 99" for unknown ids */
 		set_err(r, "tensor '%s' (tensor info %" PRIu64 " at byte %" PRIu64 "): %s%s "
-			"is not supported (supported: F32, F16, Q8_0, Q4_0, Q6_K)", name, r->index,
+			"is not supported (supported: F32, F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)", name, r->index,
 			t->info_offset, tensor_type(t->type) ? "type " : "unknown ",
 			gguf_tensor_type_name(t->type));
 		return GGUF_ERR_UNSUPPORTED;

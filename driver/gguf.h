@@ -47,6 +47,8 @@ enum gguf_tensor_type {
 	GGUF_TENSOR_F16 = 1,
 	GGUF_TENSOR_Q4_0 = 2,
 	GGUF_TENSOR_Q8_0 = 8,
+	GGUF_TENSOR_Q4_K = 12,
+	GGUF_TENSOR_Q5_K = 13,
 	GGUF_TENSOR_Q6_K = 14,
 };
 

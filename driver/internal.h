@@ -42,10 +42,6 @@ struct enpu_model {
 	struct sched_model sm;
 	uint32_t n_weights;
 	struct sched_weight *weights; /* one per GGUF tensor, names NUL-terminated copies */
-	/* Q6_K tensors converted to Q8_0 at load: their new bytes, and how many */
-	void **converted;
-	uint32_t n_converted;
-	const char *first_converted;
 	char *names;
 	char name[128];
 	char read_method[96]; /* how the file came into memory (enpu_model_info.read_method) */
@@ -91,7 +87,9 @@ struct enpu_session {
 	enpu_model *model;
 	uint32_t n_ctx;
 	uint32_t n_past;
-	float *kv; /* all K and V caches, one allocation */
+	void *kv; /* all K and V caches, one allocation of kv_bytes */
+	size_t kv_bytes;
+	enum enpu_cache_type cache_type;
 	struct hal_tensor *k_cache, *v_cache;
 	/* A built graph, its dependencies (what the queues order it by) and its run count. */
 	struct graph_slot {
@@ -198,6 +196,9 @@ enpu_status drv_trace_close(enpu_context *ctx, struct enpu_trace *t);
 void drv_trace_begin_run(struct enpu_trace *t, const struct sched_graph *g);
 /* Before g is freed: its address may come back for another graph. t may be NULL. */
 void drv_trace_forget_graph(struct enpu_trace *t, const struct sched_graph *g);
+/* The HAL type of a session's KV cache rows (session.c). */
+enum hal_type drv_cache_hal_type(enum enpu_cache_type type);
+
 /* The executor's observer (user: the trace). */
 void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op_record *r);
 

@@ -41,6 +41,15 @@ static bool hal_type_of(uint32_t gguf_type, enum hal_type *out)
 	case GGUF_TENSOR_Q4_0:
 		*out = HAL_TYPE_Q4_0;
 		return true;
+	case GGUF_TENSOR_Q4_K:
+		*out = HAL_TYPE_Q4_K;
+		return true;
+	case GGUF_TENSOR_Q5_K:
+		*out = HAL_TYPE_Q5_K;
+		return true;
+	case GGUF_TENSOR_Q6_K:
+		*out = HAL_TYPE_Q6_K;
+		return true;
 	default:
 		return false;
 	}
@@ -175,63 +184,44 @@ static enpu_status read_hparams(enpu_model *m, const char *path, struct sched_hp
 	return ENPU_OK;
 }
 
-/*
- * A Q6_K tensor becomes Q8_0 in memory the model owns: every device computes on Q8_0, and
- * 8 bits per value with a scale per 32 hold the 6-bit values with a scale per 16 to within
- * half a Q8_0 step (the same error as quantizing F32 weights to Q8_0).
- */
-static enpu_status convert_q6_k(enpu_model *m, const char *path, struct sched_weight *w)
-{
-	const uint64_t cols = w->ne[0], rows = w->n_dims > 1 ? w->ne[1] * w->ne[2] * w->ne[3] : 1;
-	const size_t row_bytes = hal_row_bytes(HAL_TYPE_Q8_0, cols);
-	float *tmp = malloc(sizeof(float) * cols);
-	void **grown = realloc(m->converted, sizeof(*m->converted) * (m->n_converted + 1));
-	uint8_t *out = rows <= SIZE_MAX / row_bytes ? malloc(row_bytes * rows) : NULL;
-
-	if (grown)
-		m->converted = grown;
-	if (!tmp || !grown || !out) {
-		free(tmp);
-		free(out);
-		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY,
-				    "%s: out of memory converting tensor '%s' from Q6_K to Q8_0", path,
-				    w->name);
-	}
-	const uint8_t *in = w->data;
-	for (uint64_t r = 0; r < rows; r++) {
-		hal_dequantize_row_q6_k(in + r * hal_q6_k_row_bytes(cols), tmp, cols);
-		hal_quantize_row_q8_0(tmp, (struct hal_block_q8_0 *)(out + r * row_bytes), cols);
-	}
-	free(tmp);
-	m->converted[m->n_converted++] = out;
-	w->type = HAL_TYPE_Q8_0;
-	w->data = out;
-	if (!m->first_converted)
-		m->first_converted = w->name;
-	return ENPU_OK;
-}
-
 /* Makes every tensor a sched_weight with a NUL-terminated name the graph can look up. */
 /*
+ * Where a block of type t keeps its fp16 scales: offsets of up to two of them in the block
+ * (Q4_K and Q5_K: d and dmin at its start; Q6_K: d at its end; the others: one at the start).
+ */
+static uint32_t scale_offsets(enum hal_type t, uint32_t off[2])
+{
+	off[0] = t == HAL_TYPE_Q6_K ? offsetof(struct hal_block_q6_k, d) : 0;
+	off[1] = 2;
+	return t == HAL_TYPE_Q4_K || t == HAL_TYPE_Q5_K ? 2 : 1;
+}
+
+/*
  * The first value of w (size bytes as the file holds them) that is NaN or infinite: an F32 or
- * F16 element, or a Q8_0/Q4_0 block's scale. -1 when every one is finite. One pass over the
- * weights, part of the load's first touch of them.
+ * F16 element, or a block's scale. -1 when every one is finite. One pass over the weights,
+ * part of the load's first touch of them.
  */
 static int64_t first_non_finite(const struct sched_weight *w, uint64_t size)
 {
 	const uint8_t *b = w->data;
 	const uint64_t step = w->type == HAL_TYPE_F32 ? 4 : w->type == HAL_TYPE_F16 ? 2 :
 			      hal_type_block_bytes(w->type);
+	uint32_t at[2];
+	const uint32_t n_at = w->type == HAL_TYPE_F32 ? 1 : scale_offsets(w->type, at);
 
-	for (uint64_t off = 0; step && off + 2 <= size; off += step) {
+	if (w->type == HAL_TYPE_F32 || w->type == HAL_TYPE_F16)
+		at[0] = 0;
+	for (uint64_t off = 0; step && off + step <= size; off += step) {
 		uint32_t v = 0;
 
 		if (w->type == HAL_TYPE_F32) {
 			memcpy(&v, b + off, 4);
 			if ((v & 0x7f800000u) == 0x7f800000u)
 				return (int64_t)(off / step);
-		} else {
-			memcpy(&v, b + off, 2); /* an F16 element or a block's fp16 scale */
+			continue;
+		}
+		for (uint32_t k = 0; k < n_at; k++) {
+			memcpy(&v, b + off + at[k], 2); /* an F16 element or a block's fp16 scale */
 			if ((v & 0x7c00u) == 0x7c00u)
 				return (int64_t)(off / step);
 		}
@@ -263,11 +253,7 @@ static enpu_status collect_weights(enpu_model *m, const char *path)
 		w->n_dims = ti->n_dims;
 		memcpy(w->ne, ti->ne, sizeof(w->ne));
 		w->data = ti->data;
-		if (ti->type == GGUF_TENSOR_Q6_K) {
-			enpu_status st = convert_q6_k(m, path, w);
-			if (st)
-				return st;
-		} else if (!hal_type_of(ti->type, &w->type)) {
+		if (!hal_type_of(ti->type, &w->type)) {
 			return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
 					    "%s: tensor '%s' has type %s, which edge-npu does not support",
 					    path, w->name, gguf_tensor_type_name(ti->type));
@@ -551,9 +537,6 @@ void enpu_model_free(enpu_model *m)
 	sched_model_release(&m->sm);
 	tok_vocab_free(m->vocab);
 	gguf_close(m->gguf);
-	for (uint32_t i = 0; i < m->n_converted; i++)
-		free(m->converted[i]);
-	free(m->converted);
 	free(m->weights);
 	free(m->names);
 	pthread_mutex_destroy(&m->copies_lock);
@@ -580,8 +563,8 @@ enpu_status enpu_model_info(const enpu_model *m, struct enpu_model_info *out)
 	out->n_head_kv = hp->n_head_kv;
 	out->n_ff = hp->n_ff;
 	if (out->struct_size >= offsetof(struct enpu_model_info, read_method)) {
-		out->n_converted = m->n_converted;
-		out->converted = m->first_converted;
+		out->n_converted = 0; /* every type is computed as stored: see edge_npu.h */
+		out->converted = NULL;
 	}
 	if (out->struct_size >= sizeof(struct enpu_model_info))
 		out->read_method = m->read_method;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /*
@@ -78,6 +79,8 @@ static struct enpu_session_options read_options(const struct enpu_session_option
 	}
 	if (HAS_FIELD(opts, priority))
 		o.priority = opts->priority;
+	if (HAS_FIELD(opts, cache_type))
+		o.cache_type = opts->cache_type;
 	return o;
 }
 
@@ -95,6 +98,19 @@ static enpu_status check_options(enpu_model *model, struct enpu_session_options 
 				    "enpu_session_create: objective %u needs %s", o->objective,
 				    o->objective > 1 ? "to be 0 (latency) or 1 (energy)"
 						     : "a latency_target_ms above 0");
+	if (!enpu_cache_type_name((enum enpu_cache_type)o->cache_type))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: cache_type %u is not f16 (0), q8_0 (1) or "
+				    "f32 (2)", o->cache_type);
+	const uint32_t hd = sched_head_dim(&model->sm.hp);
+	const enum hal_type ht = drv_cache_hal_type((enum enpu_cache_type)o->cache_type);
+
+	if (hd % hal_type_block_elems(ht))
+		return drv_ctx_fail(ctx, ENPU_ERR_UNSUPPORTED,
+				    "enpu_session_create: a %s KV cache needs a head dimension that "
+				    "is a multiple of %zu; this model's is %u",
+				    enpu_cache_type_name((enum enpu_cache_type)o->cache_type),
+				    hal_type_block_elems(ht), hd);
 	if (o->n_ctx == 0)
 		o->n_ctx = model->n_ctx_train < ENPU_DEFAULT_MAX_CTX ? model->n_ctx_train
 								     : ENPU_DEFAULT_MAX_CTX;
@@ -128,7 +144,8 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 
 	enpu_session *s = calloc(1, sizeof(*s));
 	const uint32_t dkv = hp->n_head_kv * sched_head_dim(hp);
-	const size_t per_cache = (size_t)n_ctx * dkv;
+	const enum hal_type ct = drv_cache_hal_type((enum enpu_cache_type)o.cache_type);
+	const size_t per_cache = (size_t)n_ctx * hal_row_bytes(ct, dkv);
 
 	if (!s)
 		goto nomem;
@@ -147,7 +164,9 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 		}
 	}
 	/* calloc: pages of the cache beyond what a session uses are never touched */
-	s->kv = calloc(2 * (size_t)hp->n_layer * per_cache, sizeof(float));
+	s->cache_type = (enum enpu_cache_type)o.cache_type;
+	s->kv_bytes = 2 * (size_t)hp->n_layer * per_cache;
+	s->kv = calloc(s->kv_bytes, 1);
 	s->k_cache = calloc(hp->n_layer, sizeof(*s->k_cache));
 	s->v_cache = calloc(hp->n_layer, sizeof(*s->v_cache));
 	s->logits = calloc(hp->n_vocab, sizeof(float));
@@ -155,12 +174,12 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 	if (!s->kv || !s->k_cache || !s->v_cache || !s->logits || !s->history)
 		goto nomem;
 	for (uint32_t l = 0; l < hp->n_layer; l++) {
-		s->k_cache[l] = (struct hal_tensor){ .name = "k_cache", .type = HAL_TYPE_F32,
+		s->k_cache[l] = (struct hal_tensor){ .name = "k_cache", .type = ct,
 						     .ne = { dkv, n_ctx },
-						     .data = s->kv + (2 * (size_t)l) * per_cache };
-		s->v_cache[l] = (struct hal_tensor){ .name = "v_cache", .type = HAL_TYPE_F32,
+						     .data = (char *)s->kv + (2 * (size_t)l) * per_cache };
+		s->v_cache[l] = (struct hal_tensor){ .name = "v_cache", .type = ct,
 						     .ne = { dkv, n_ctx },
-						     .data = s->kv + (2 * (size_t)l + 1) * per_cache };
+						     .data = (char *)s->kv + (2 * (size_t)l + 1) * per_cache };
 	}
 	if (!live_add(s))
 		goto nomem;
@@ -170,6 +189,46 @@ nomem:
 	enpu_session_free(s);
 	return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY,
 			    "enpu_session_create: out of memory for a %u-token KV cache", n_ctx);
+}
+
+const char *enpu_cache_type_name(enum enpu_cache_type type)
+{
+	switch (type) {
+	case ENPU_CACHE_F16:
+		return "f16";
+	case ENPU_CACHE_Q8_0:
+		return "q8_0";
+	case ENPU_CACHE_F32:
+		return "f32";
+	}
+	return NULL;
+}
+
+bool enpu_cache_type_parse(const char *name, enum enpu_cache_type *out)
+{
+	for (uint32_t t = 0; name && enpu_cache_type_name((enum enpu_cache_type)t); t++) {
+		if (!strcasecmp(name, enpu_cache_type_name((enum enpu_cache_type)t))) {
+			if (out)
+				*out = (enum enpu_cache_type)t;
+			return true;
+		}
+	}
+	return false;
+}
+
+enum hal_type drv_cache_hal_type(enum enpu_cache_type type)
+{
+	return type == ENPU_CACHE_F32 ? HAL_TYPE_F32
+	       : type == ENPU_CACHE_Q8_0 ? HAL_TYPE_Q8_0 : HAL_TYPE_F16;
+}
+
+size_t enpu_session_cache_bytes(const enpu_session *s, enum enpu_cache_type *out_type)
+{
+	if (!s)
+		return 0;
+	if (out_type)
+		*out_type = s->cache_type;
+	return s->kv_bytes;
 }
 
 static void slot_clear(enpu_session *s, struct graph_slot *slot)

@@ -6,8 +6,12 @@
  *
  * The state format, little-endian as the host: a 48-byte header (magic "ENPUSES1", then u32
  * version, n_layer, kv_dim, n_vocab, n_past, flags (1: a pending token, 2: logits), i32
- * pending token, u32 zero, u64 model fingerprint), then per layer n_past K rows and n_past V
- * rows of kv_dim floats, then n_vocab logits when flag 2 is set. The fingerprint (FNV-1a over
+ * pending token, u32 cache type, u64 model fingerprint), then per layer n_past K rows and
+ * n_past V rows of kv_dim elements as the cache stores them, then n_vocab float logits when
+ * flag 2 is set. The cache type is the rows' hal_type: 0 F32 (what states written before the
+ * field existed hold there), 1 F16, 2 Q8_0 (hal_row_bytes(type, kv_dim) bytes a row). A state
+ * goes back only into a session whose cache has the same type: converting would round the
+ * rows a second time. The fingerprint (FNV-1a over
  * the hyperparameters and each weight's name, type, shape and first bytes) keeps a state from
  * being restored into another model of the same shape.
  */
@@ -29,7 +33,7 @@ struct state_header {
 	char magic[8];
 	uint32_t version, n_layer, kv_dim, n_vocab, n_past, flags;
 	int32_t pending;
-	uint32_t zero;
+	uint32_t cache_type;
 	uint64_t fingerprint;
 };
 _Static_assert(sizeof(struct state_header) == 48, "the header is 48 bytes on every ABI");
@@ -70,9 +74,15 @@ static uint32_t kv_dim(const enpu_session *s)
 }
 
 /* Layer l's K (which 0) or V (1) cache rows. */
-static float *cache_rows(const enpu_session *s, uint32_t l, int which)
+static void *cache_rows(const enpu_session *s, uint32_t l, int which)
 {
 	return which ? s->v_cache[l].data : s->k_cache[l].data;
+}
+
+/* Bytes of n cache rows of the session's type. */
+static size_t rows_bytes(const enpu_session *s, size_t n)
+{
+	return n * hal_row_bytes(s->k_cache[0].type, kv_dim(s));
 }
 
 enpu_status enpu_session_truncate(enpu_session *s, uint32_t n)
@@ -101,10 +111,10 @@ size_t enpu_session_state_size(const enpu_session *s)
 {
 	if (!s)
 		return 0;
-	const size_t rows = 2 * (size_t)s->model->sm.hp.n_layer * s->n_past * kv_dim(s);
+	const size_t rows = 2 * (size_t)s->model->sm.hp.n_layer * s->n_past;
 
-	return sizeof(struct state_header) +
-	       sizeof(float) * (rows + (s->have_logits ? s->model->sm.hp.n_vocab : 0));
+	return sizeof(struct state_header) + rows_bytes(s, rows) +
+	       sizeof(float) * (s->have_logits ? s->model->sm.hp.n_vocab : 0);
 }
 
 static struct state_header header_of(const enpu_session *s)
@@ -117,6 +127,7 @@ static struct state_header header_of(const enpu_session *s)
 		.n_past = s->n_past,
 		.flags = (s->has_pending ? STATE_PENDING : 0) | (s->have_logits ? STATE_LOGITS : 0),
 		.pending = s->has_pending ? s->pending : 0,
+		.cache_type = (uint32_t)s->k_cache[0].type,
 		.fingerprint = fingerprint(s->model),
 	};
 	memcpy(h.magic, STATE_MAGIC, sizeof(h.magic));
@@ -137,7 +148,7 @@ enpu_status enpu_session_state_save(const enpu_session *s, void *buf, size_t cap
 				    "enpu_session_state_save: the state takes %zu bytes, the buffer "
 				    "has %zu", need, buf ? cap : 0);
 	const struct state_header h = header_of(s);
-	const size_t row_bytes = sizeof(float) * h.n_past * h.kv_dim;
+	const size_t row_bytes = rows_bytes(s, h.n_past);
 	char *p = buf;
 
 	memcpy(p, &h, sizeof(h));
@@ -155,7 +166,9 @@ static void check_state(const enpu_session *s, const struct state_header *b, siz
 			char *why, size_t why_len)
 {
 	const struct state_header h = header_of(s);
-	const size_t rows = 2 * (size_t)h.n_layer * b->n_past * h.kv_dim;
+	const size_t rows = 2 * (size_t)h.n_layer * b->n_past;
+	const size_t want = sizeof(*b) + rows_bytes(s, rows) +
+			    sizeof(float) * (b->flags & STATE_LOGITS ? h.n_vocab : 0);
 
 	why[0] = 0;
 	if (memcmp(b->magic, STATE_MAGIC, sizeof(b->magic)))
@@ -166,17 +179,19 @@ static void check_state(const enpu_session *s, const struct state_header *b, siz
 	else if (b->n_layer != h.n_layer || b->kv_dim != h.kv_dim || b->n_vocab != h.n_vocab ||
 		 b->fingerprint != h.fingerprint)
 		snprintf(why, why_len, "the state is of another model");
-	else if (b->flags & ~(STATE_PENDING | STATE_LOGITS) || b->zero)
+	else if (b->flags & ~(STATE_PENDING | STATE_LOGITS))
 		snprintf(why, why_len, "unknown flags 0x%x", b->flags);
+	else if (b->cache_type != h.cache_type)
+		snprintf(why, why_len, "the state's KV cache rows are %s, the session's %s",
+			 b->cache_type < HAL_TYPE_COUNT ? hal_type_name(b->cache_type) : "unknown",
+			 hal_type_name(h.cache_type));
 	else if (b->n_past + !!(b->flags & STATE_PENDING) > s->n_ctx)
 		snprintf(why, why_len, "%u tokens do not fit the session's %u-token context",
 			 b->n_past + !!(b->flags & STATE_PENDING), s->n_ctx);
 	else if ((b->flags & STATE_PENDING) && (b->pending < 0 || (uint32_t)b->pending >= h.n_vocab))
 		snprintf(why, why_len, "pending token %d is outside the vocabulary", b->pending);
-	else if (len != sizeof(*b) + sizeof(float) * (rows + (b->flags & STATE_LOGITS ? h.n_vocab : 0)))
-		snprintf(why, why_len, "%zu bytes, the header says %zu", len,
-			 sizeof(*b) + sizeof(float) *
-					      (rows + (b->flags & STATE_LOGITS ? h.n_vocab : 0)));
+	else if (len != want)
+		snprintf(why, why_len, "%zu bytes, the header says %zu", len, want);
 }
 
 enpu_status enpu_session_state_load(enpu_session *s, const void *buf, size_t len)
@@ -195,7 +210,7 @@ enpu_status enpu_session_state_load(enpu_session *s, const void *buf, size_t len
 	if (why[0])
 		return drv_ctx_fail(s->model->ctx, ENPU_ERR_FORMAT, "enpu_session_state_load: %s",
 				    why);
-	const size_t row_bytes = sizeof(float) * b.n_past * b.kv_dim;
+	const size_t row_bytes = rows_bytes(s, b.n_past);
 	const char *p = (const char *)buf + sizeof(b);
 
 	for (uint32_t l = 0; l < b.n_layer; l++)
@@ -269,8 +284,8 @@ enpu_status enpu_session_load_file(enpu_session *s, const char *path)
 		return io_fail(s, "enpu_session_load_file", err);
 	/* a state is never larger than the session's own at a full context */
 	const size_t most = sizeof(struct state_header) +
-			    sizeof(float) * (2 * (size_t)s->model->sm.hp.n_layer * s->n_ctx *
-						     kv_dim(s) + s->model->sm.hp.n_vocab);
+			    rows_bytes(s, 2 * (size_t)s->model->sm.hp.n_layer * s->n_ctx) +
+			    sizeof(float) * s->model->sm.hp.n_vocab;
 	char *buf = len <= most ? malloc(len ? len : 1) : NULL;
 	enpu_status st = ENPU_OK;
 

@@ -23,6 +23,9 @@ static const struct type_info type_info[HAL_TYPE_COUNT] = {
 	[HAL_TYPE_Q8_0] = { "Q8_0", 32, 34 },
 	[HAL_TYPE_Q4_0] = { "Q4_0", 32, 18 },
 	[HAL_TYPE_I32] = { "I32", 1, 4 },
+	[HAL_TYPE_Q4_K] = { "Q4_K", 256, 144 },
+	[HAL_TYPE_Q5_K] = { "Q5_K", 256, 176 },
+	[HAL_TYPE_Q6_K] = { "Q6_K", 256, 210 },
 };
 
 static const char *const op_names[HAL_OP_COUNT] = {
@@ -91,7 +94,10 @@ enum hal_status hal_device_fail(struct hal_device *dev, enum hal_status st, cons
 #define T_F32 (1u << HAL_TYPE_F32)
 #define T_I32 (1u << HAL_TYPE_I32)
 #define T_WEIGHT ((1u << HAL_TYPE_F32) | (1u << HAL_TYPE_F16) | (1u << HAL_TYPE_Q8_0) | \
-		  (1u << HAL_TYPE_Q4_0))
+		  (1u << HAL_TYPE_Q4_0) | (1u << HAL_TYPE_Q4_K) | (1u << HAL_TYPE_Q5_K) | \
+		  (1u << HAL_TYPE_Q6_K))
+/* KV caches: F32, F16 or Q8_0 rows (the K and V caches of one op of one type). */
+#define T_CACHE ((1u << HAL_TYPE_F32) | (1u << HAL_TYPE_F16) | (1u << HAL_TYPE_Q8_0))
 
 /* Where the message goes; the first failure wins. */
 struct check {
@@ -135,7 +141,9 @@ static const char *type_list(unsigned mask)
 		return "F32";
 	if (mask == T_I32)
 		return "I32";
-	return "F32, F16, Q8_0 or Q4_0";
+	if (mask == T_CACHE)
+		return "F32, F16 or Q8_0";
+	return "F32, F16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K";
 }
 
 /*
@@ -416,8 +424,8 @@ static enum hal_status check_attention(struct check *c)
 	if ((st = check_operand(c, q, "q", T_F32)) ||
 	    (st = check_operand(c, k, "k", T_F32)) ||
 	    (st = check_operand(c, v, "v", T_F32)) ||
-	    (st = check_operand(c, kc, "K cache", T_F32)) ||
-	    (st = check_operand(c, vc, "V cache", T_F32)) ||
+	    (st = check_operand(c, kc, "K cache", T_CACHE)) ||
+	    (st = check_operand(c, vc, "V cache", T_CACHE)) ||
 	    (st = check_operand(c, op->dst, "output", T_F32)))
 		return st;
 	if (!n_head || !n_kv || !hd)
@@ -441,6 +449,13 @@ static enum hal_status check_attention(struct check *c)
 		return fail(c, kc, "cache rows have %u (K) and %u (V) columns, expected n_head_kv %u"
 			    " x head_dim %u = %llu", kc->ne[0], vc->ne[0], n_kv, hd,
 			    (unsigned long long)kv_w);
+	if (vc->type != kc->type)
+		return fail(c, vc, "V cache is %s, K cache '%s' %s", hal_type_name(vc->type),
+			    tensor_name(kc), hal_type_name(kc->type));
+	/* a head's slice of a cache row is read on its own: it must be whole blocks */
+	if (hd % hal_type_block_elems(kc->type))
+		return fail(c, kc, "head_dim %u is not a multiple of the %s block (%zu)", hd,
+			    hal_type_name(kc->type), hal_type_block_elems(kc->type));
 	if (vc->ne[1] != kc->ne[1])
 		return fail(c, vc, "V cache has %u rows, K cache '%s' %u", vc->ne[1],
 			    tensor_name(kc), kc->ne[1]);

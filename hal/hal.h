@@ -29,7 +29,8 @@ enum hal_status {
 };
 
 /*
- * Element types. Quantized types store blocks of 32 elements along a row (ne[0]); the block
+ * Element types. Quantized types store blocks of 32 (K-quants: 256) elements along a row
+ * (ne[0]); the block
  * layouts are the GGUF/ggml ones so that model files map directly (see quant.h).
  */
 enum hal_type {
@@ -38,13 +39,21 @@ enum hal_type {
 	HAL_TYPE_Q8_0,
 	HAL_TYPE_Q4_0,
 	HAL_TYPE_I32,
+	/*
+	 * llama.cpp's K-quants (super-blocks of 256, layouts in quant.h): weights of matmuls and
+	 * embedding tables only. Appended so that the numbers above (saved states, profiles)
+	 * keep their meaning.
+	 */
+	HAL_TYPE_Q4_K,
+	HAL_TYPE_Q5_K,
+	HAL_TYPE_Q6_K,
 	HAL_TYPE_COUNT
 };
 
 const char *hal_type_name(enum hal_type type);
-/* Elements per block: 1 for plain types, 32 for Q8_0/Q4_0. */
+/* Elements per block: 1 for plain types, 32 for Q8_0/Q4_0, 256 for the K-quants. */
 size_t hal_type_block_elems(enum hal_type type);
-/* Bytes per block: 4, 2, 34, 18, 4. */
+/* Bytes per block: 4, 2, 34, 18, 4, then 144, 176, 210 (Q4_K, Q5_K, Q6_K). */
 size_t hal_type_block_bytes(enum hal_type type);
 /* Bytes of one row of n elements; n must be a multiple of the block size. */
 size_t hal_row_bytes(enum hal_type type, uint64_t n);
@@ -85,7 +94,10 @@ enum hal_op_kind {
 	/*
 	 * dst[T x N] = src[1][T x K] . src[0]^T, src[0] the weights [N rows x K] of any type.
 	 * Quantized weights use the standard GGUF numerics: activations are quantized per block of
-	 * 32 to Q8_0 and each integer block dot product is scaled by both block scales; F16
+	 * 32 to Q8_0 and each integer block dot product is scaled by both block scales (K-quants:
+	 * per block of 32 activations, the integer dots of each 16 or 32 weights with their
+	 * sub-block scale, minus the sub-block's min times the activations' sum; see
+	 * hal/cpu/kernels_ext.h). F16
 	 * weights take activations rounded to F16; F32 weights take F32.
 	 *
 	 * Fused form (only to devices with HAL_CAP_FUSED_MATMUL): src[2] and src[3] (optional,
@@ -116,10 +128,14 @@ enum hal_op_kind {
 	/*
 	 * Causal grouped-query attention over a KV cache.
 	 * src[0] q [T x n_head*hd], src[1] k and src[2] v [T x n_head_kv*hd] (k already rotated),
-	 * src[3] K cache and src[4] V cache (F32 [n_ctx x n_head_kv*hd]), src[5] positions (I32 [T]).
-	 * First stores k, v row t at cache row pos[t]; then for token t and head h (kv head
-	 * h / (n_head / n_head_kv)): dst[t, h] = sum_j softmax_j(scale * q.K[j]) V[j] over cache
-	 * rows j = 0 .. pos[t].
+	 * src[3] K cache and src[4] V cache ([n_ctx x n_head_kv*hd], both F32, both F16 or both
+	 * Q8_0; Q8_0 needs hd a multiple of 32 so that each head's slice is whole blocks),
+	 * src[5] positions (I32 [T]).
+	 * First stores k, v row t at cache row pos[t], converted to the cache's type as
+	 * hal_quantize_row does (F16: rounded to half; Q8_0: ggml's blocks of 32); then for token
+	 * t and head h (kv head h / (n_head / n_head_kv)): dst[t, h] = sum_j softmax_j(scale *
+	 * q.K[j]) V[j] over cache rows j = 0 .. pos[t], with K[j] and V[j] the rows as stored
+	 * (dequantized). q stays F32: the cache's rounding is the only difference from F32.
 	 */
 	HAL_OP_ATTENTION,
 	/* dst = silu(src[0]) * src[1], silu(x) = x / (1 + exp(-x)). */

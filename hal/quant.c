@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * quant.c - IEEE half precision and the GGUF Q8_0/Q4_0 blocks.
+ * quant.c - IEEE half precision and the GGUF Q8_0/Q4_0 and K-quant (Q4_K, Q5_K, Q6_K) blocks.
  *
  * The quantizers are ggml's reference C ones (quantize_row_q8_0_ref, quantize_row_q4_0_ref)
  * so that a model quantized here is the model any GGUF runtime would produce. Blocks are
@@ -10,6 +10,7 @@
 #include "quant.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -194,6 +195,8 @@ void hal_quantize_row_q4_0(const float *x, struct hal_block_q4_0 *y, size_t n)
 		quantize_block_q4_0(x + i * HAL_QK, (uint8_t *)&y[i]);
 }
 
+static void quantize_row_k(enum hal_type type, const float *x, uint8_t *out, size_t n);
+
 void hal_quantize_row(enum hal_type type, const float *x, void *y, size_t n)
 {
 	uint8_t *out = y;
@@ -218,6 +221,11 @@ void hal_quantize_row(enum hal_type type, const float *x, void *y, size_t n)
 		for (size_t i = 0; i < n / HAL_QK; i++)
 			quantize_block_q4_0(x + i * HAL_QK,
 					    out + i * sizeof(struct hal_block_q4_0));
+		break;
+	case HAL_TYPE_Q4_K:
+	case HAL_TYPE_Q5_K:
+	case HAL_TYPE_Q6_K:
+		quantize_row_k(type, x, out, n);
 		break;
 	case HAL_TYPE_I32:
 	case HAL_TYPE_COUNT:
@@ -250,6 +258,15 @@ void hal_dequantize_row(enum hal_type type, const void *x, float *y, size_t n)
 		for (size_t i = 0; i < n / HAL_QK; i++)
 			dequantize_block_q4_0(in + i * sizeof(struct hal_block_q4_0),
 					      y + i * HAL_QK);
+		break;
+	case HAL_TYPE_Q4_K:
+		hal_dequantize_row_q4_k(in, y, n);
+		break;
+	case HAL_TYPE_Q5_K:
+		hal_dequantize_row_q5_k(in, y, n);
+		break;
+	case HAL_TYPE_Q6_K:
+		hal_dequantize_row_q6_k(in, y, n);
 		break;
 	case HAL_TYPE_I32:
 	case HAL_TYPE_COUNT:
@@ -332,6 +349,140 @@ void hal_quantize_row_q6_k(const float *x, struct hal_block_q6_k *y, size_t n)
 			q6_k_pos(e, &ql, &sl, &qh, &sh);
 			y->ql[ql] |= (uint8_t)((q & 0xf) << sl);
 			y->qh[qh] |= (uint8_t)((q >> 4) << sh);
+		}
+	}
+}
+
+/* ---- Q4_K, Q5_K ------------------------------------------------------------------------- */
+
+/* The 4 low bits of element e of a Q4_K/Q5_K block's qs (see quant.h). */
+static inline unsigned k_nibble(const uint8_t *qs, size_t e)
+{
+	const uint8_t b = qs[32 * (e / 64) + e % 32];
+
+	return e % 64 < 32 ? b & 15u : b >> 4;
+}
+
+/* Q4_K and Q5_K: scales at byte 4, then (Q5_K) qh, then qs; fifth: whether qh is there. */
+static void dequantize_row_k45(const uint8_t *blk, float *y, size_t n, bool fifth)
+{
+	const size_t bb = fifth ? sizeof(struct hal_block_q5_k) : sizeof(struct hal_block_q4_k);
+
+	for (size_t b = 0; b < n / HAL_QK_K; b++, blk += bb, y += HAL_QK_K) {
+		const uint8_t *sc = blk + 4, *qh = blk + 16;
+		const uint8_t *qs = blk + (fifth ? 16 + HAL_QK_K / 8 : 16);
+		const float d = load_scale(blk), dmin = load_scale(blk + 2);
+
+		for (int j = 0; j < 8; j++) {
+			uint8_t s, m;
+
+			hal_k_scale_min(sc, j, &s, &m);
+			const float ds = d * (float)s, dm = dmin * (float)m;
+			for (size_t e = 32 * (size_t)j; e < 32 * (size_t)j + 32; e++) {
+				unsigned q = k_nibble(qs, e);
+
+				if (fifth && (qh[e % 32] >> (e / 32) & 1))
+					q += 16;
+				y[e] = ds * (float)q - dm;
+			}
+		}
+	}
+}
+
+void hal_dequantize_row_q4_k(const void *x, float *y, size_t n)
+{
+	dequantize_row_k45(x, y, n, false);
+}
+
+void hal_dequantize_row_q5_k(const void *x, float *y, size_t n)
+{
+	dequantize_row_k45(x, y, n, true);
+}
+
+/*
+ * A plain asymmetric quantizer: each sub-block of 32 spans [lo, hi] with lo = min(0, min x)
+ * (so that x = scale * q - min with a min >= 0, as the format stores it), scale = (hi - lo) /
+ * qmax; d and dmin are the largest scale and min over 63, each sub-block's 6-bit scale rounded
+ * up (no value then needs more than qmax steps), its min rounded to the nearest step, and each
+ * value to the nearest q in 0..qmax.
+ */
+static void quantize_block_k45(const float *x, uint8_t *blk, bool fifth)
+{
+	const int qmax = fifth ? 31 : 15;
+	float scale[8], mn[8], top_s = 0, top_m = 0;
+	uint8_t sc[8], m[8];
+
+	for (int j = 0; j < 8; j++) {
+		float lo = 0, hi = -INFINITY;
+
+		for (int i = 0; i < 32; i++) {
+			lo = fminf(lo, x[32 * j + i]);
+			hi = fmaxf(hi, x[32 * j + i]);
+		}
+		scale[j] = (hi - lo) / (float)qmax;
+		mn[j] = -lo;
+		top_s = fmaxf(top_s, scale[j]);
+		top_m = fmaxf(top_m, mn[j]);
+	}
+	uint16_t hd = hal_fp32_to_fp16(top_s / 63), hm = hal_fp32_to_fp16(top_m / 63);
+
+	if (hal_fp16_to_fp32(hd) < top_s / 63)
+		hd++; /* the next half up (>= 0): no sub-block scale above 63 steps */
+	const float d = hal_fp16_to_fp32(hd), dmin = hal_fp16_to_fp32(hm);
+
+	memset(blk, 0, fifth ? sizeof(struct hal_block_q5_k) : sizeof(struct hal_block_q4_k));
+	memcpy(blk, &hd, 2);
+	memcpy(blk + 2, &hm, 2);
+	for (int j = 0; j < 8; j++) {
+		sc[j] = (uint8_t)(d > 0 ? fminf(63, ceilf(scale[j] / d)) : 0);
+		m[j] = (uint8_t)(dmin > 0 ? fminf(63, roundf(mn[j] / dmin)) : 0);
+	}
+	uint8_t *q6 = blk + 4, *qh = blk + 16, *qs = blk + (fifth ? 16 + HAL_QK_K / 8 : 16);
+
+	for (int j = 0; j < 4; j++) {
+		q6[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+		q6[j + 4] = (uint8_t)(m[j] | (m[j + 4] >> 4) << 6);
+		q6[j + 8] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+	}
+	for (size_t e = 0; e < HAL_QK_K; e++) {
+		const int j = (int)(e / 32);
+		const float step = d * (float)sc[j];
+		int q = step > 0 ? (int)roundf((x[e] + dmin * (float)m[j]) / step) : 0;
+
+		q = q < 0 ? 0 : q > qmax ? qmax : q;
+		qs[32 * (e / 64) + e % 32] |= (uint8_t)((q & 15) << (e % 64 < 32 ? 0 : 4));
+		if (fifth && q >= 16)
+			qh[e % 32] |= (uint8_t)(1u << (e / 32));
+	}
+}
+
+void hal_quantize_row_q4_k(const float *x, void *y, size_t n)
+{
+	for (size_t b = 0; b < n / HAL_QK_K; b++)
+		quantize_block_k45(x + b * HAL_QK_K, (uint8_t *)y + b * sizeof(struct hal_block_q4_k),
+				   false);
+}
+
+void hal_quantize_row_q5_k(const float *x, void *y, size_t n)
+{
+	for (size_t b = 0; b < n / HAL_QK_K; b++)
+		quantize_block_k45(x + b * HAL_QK_K, (uint8_t *)y + b * sizeof(struct hal_block_q5_k),
+				   true);
+}
+
+/* Any K-quant row into out, which need not be aligned for the block structs. */
+static void quantize_row_k(enum hal_type type, const float *x, uint8_t *out, size_t n)
+{
+	if (type == HAL_TYPE_Q4_K) {
+		hal_quantize_row_q4_k(x, out, n);
+	} else if (type == HAL_TYPE_Q5_K) {
+		hal_quantize_row_q5_k(x, out, n);
+	} else {
+		for (size_t b = 0; b < n / HAL_QK_K; b++) {
+			struct hal_block_q6_k blk;
+
+			hal_quantize_row_q6_k(x + b * HAL_QK_K, &blk, HAL_QK_K);
+			memcpy(out + b * sizeof(blk), &blk, sizeof(blk));
 		}
 	}
 }

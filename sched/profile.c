@@ -227,7 +227,7 @@ static enum sched_status parse_types(struct parser *ps, const struct key *k, con
 	for (int i = 1; i < l->nw; i++) {
 		int t = type_by_name(l->w[i]);
 		if (t < 0 || t == HAL_TYPE_I32)
-			return perr(ps, "unknown weight type '%s' (f32, f16, q8_0, q4_0)", l->w[i]);
+			return perr(ps, "unknown weight type '%s' (f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k)", l->w[i]);
 		ps->dev->type_mask |= 1u << t;
 	}
 	return SCHED_OK;

@@ -220,6 +220,25 @@ START_TEST(test_matmul_quant)
 }
 END_TEST
 
+/*
+ * K-quants (Q4_K, Q5_K, Q6_K: llama.cpp's layouts, unpacked per row by each kernel set's
+ * kernels_ext.h table) within the quantized matmul's bound of the reference: one and several
+ * super-blocks a row, partial row groups, decode and batches.
+ */
+START_TEST(test_matmul_kquant)
+{
+	const enum hal_type types[] = { HAL_TYPE_Q4_K, HAL_TYPE_Q5_K, HAL_TYPE_Q6_K };
+	const uint32_t shapes[][3] = { { 256, 1, 1 }, { 256, 17, 1 }, { 768, 40, 1 },
+				       { 512, 33, 5 }, { 256, 16, 23 } };
+
+	for (size_t i = 0; i < N_ISA; i++)
+		for (size_t t = 0; t < 3; t++)
+			for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+				check_matmul(types[t], shapes[s][0], shapes[s][1], shapes[s][2],
+					     isas[i], s % 2 ? 3 : 2);
+}
+END_TEST
+
 START_TEST(test_matmul_float)
 {
 	const enum hal_type types[] = { HAL_TYPE_F32, HAL_TYPE_F16 };
@@ -259,11 +278,12 @@ static float *matmul_on(const char *isa, uint32_t threads, enum hal_type type, v
 /* Row splitting must not change any row's arithmetic: 1, 2, 3 threads give the same bits. */
 START_TEST(test_threads_identical)
 {
-	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32,
+					HAL_TYPE_Q4_K, HAL_TYPE_Q6_K };
 	const uint32_t K = 256, N = 83, T = 23; /* a 16-token tile, a 4-token one, 3 single */
 
 	for (size_t i = 0; i < N_ISA; i++) {
-		for (size_t ty = 0; ty < 4; ty++) {
+		for (size_t ty = 0; ty < 6; ty++) {
 			uint64_t seed = 5;
 			void *wd = make_weight(types[ty], K, N, &seed);
 			float *x = rand_floats((size_t)K * T, &seed, 1.0f);
@@ -710,11 +730,16 @@ static void compare_op(struct op_case *c, const char *what)
 			run_ok(ref, &a.op);
 			run_ok(fast, &b.op);
 			/* the caches too: attention writes them */
-			for (int k = 0; k < c->n; k++)
+			for (int k = 0; k < c->n; k++) {
 				if (c->t[k].type == HAL_TYPE_F32)
 					assert_close(b.t[k].data, a.t[k].data,
 						     (size_t)c->t[k].ne[0] * c->t[k].ne[1], what,
 						     isas[i], c->floor);
+				else /* F16 and Q8_0 caches, positions: the same bytes */
+					ck_assert_msg(!memcmp(b.t[k].data, a.t[k].data,
+							      hal_tensor_bytes(&c->t[k])),
+						      "%s %s: tensor %d differs", isas[i], what, k);
+			}
 			free_case(&a);
 			free_case(&b);
 			hal_device_destroy(fast);
@@ -807,6 +832,58 @@ START_TEST(test_attention)
 					.dst = o, .p.attn = { H, Hkv, hd, 0.25f } };
 		compare_op(&c, "attention");
 		free_case(&c);
+	}
+}
+END_TEST
+
+/* A cache of type ct from random values in [-1, 1), as attention would have stored them. */
+static struct hal_tensor *cache_t(struct op_case *c, enum hal_type ct, uint32_t ne0,
+				  uint32_t ne1, uint64_t *seed)
+{
+	struct hal_tensor *t = &c->t[c->n++];
+	float *x = rand_floats((size_t)ne0 * ne1, seed, 1.0f);
+	uint8_t *d = malloc(hal_row_bytes(ct, ne0) * ne1);
+
+	for (uint32_t r = 0; r < ne1; r++)
+		hal_quantize_row(ct, x + (size_t)r * ne0, d + r * hal_row_bytes(ct, ne0), ne0);
+	free(x);
+	*t = tensor("cache", ct, ne0, ne1, d);
+	return t;
+}
+
+/*
+ * Attention over F16 and Q8_0 caches: the rows the op stores are the reference's bytes
+ * exactly (F16C rounds to nearest even as hal_fp32_to_fp16 does; Q8_0 is quantized by the same
+ * code), and the outputs are within the F32 cache's bound (the kernels read the rows as
+ * stored, only float order differs). Decode, a prefill in single queries, and prefills of
+ * 37 that take the 16-query block kernel over rows converted to F32.
+ */
+START_TEST(test_attention_cache_types)
+{
+	const enum hal_type cts[] = { HAL_TYPE_F16, HAL_TYPE_Q8_0 };
+	const uint32_t T[] = { 1, 5, 37, 37, 1 };
+	const int32_t first[] = { 20, 0, 0, 27, 63 };
+	const uint32_t hds[] = { 64, 32, 64, 128, 96 };
+
+	for (size_t ci = 0; ci < 2; ci++) {
+		for (size_t s = 0; s < 5; s++) {
+			const uint32_t H = 4, Hkv = 2, hd = hds[s], n_ctx = 64;
+			struct op_case c = { .n = 0, .floor = 1.0 };
+			uint64_t seed = 71 + s;
+			struct hal_tensor *q = add_t(&c, HAL_TYPE_F32, H * hd, T[s], &seed);
+			struct hal_tensor *k = add_t(&c, HAL_TYPE_F32, Hkv * hd, T[s], &seed);
+			struct hal_tensor *v = add_t(&c, HAL_TYPE_F32, Hkv * hd, T[s], &seed);
+			struct hal_tensor *kc = cache_t(&c, cts[ci], Hkv * hd, n_ctx, &seed);
+			struct hal_tensor *vc = cache_t(&c, cts[ci], Hkv * hd, n_ctx, &seed);
+			struct hal_tensor *p = positions(&c, T[s], first[s]);
+			struct hal_tensor *o = add_t(&c, HAL_TYPE_F32, H * hd, T[s], &seed);
+
+			c.op = (struct hal_op){ .kind = HAL_OP_ATTENTION,
+						.src = { q, k, v, kc, vc, p },
+						.dst = o, .p.attn = { H, Hkv, hd, 0.125f } };
+			compare_op(&c, hal_type_name(cts[ci]));
+			free_case(&c);
+		}
 	}
 }
 END_TEST
@@ -1056,6 +1133,8 @@ static Suite *cpu_fast_suite(void)
 	tcase_add_test(ops, test_rmsnorm);
 	tcase_add_test(ops, test_rope);
 	tcase_add_test(ops, test_attention);
+	tcase_add_test(ops, test_attention_cache_types);
+	tcase_add_test(ops, test_matmul_kquant);
 	tcase_add_test(ops, test_elementwise);
 	tcase_add_test(ops, test_embed_and_ownership);
 	tcase_add_test(ops, test_bad_isa);

@@ -1037,11 +1037,11 @@ START_TEST(test_device)
 	ck_assert_uint_eq(dev->stats.ops, 3);
 	/* The reason of the last failure survives later successful runs. */
 	ck_assert_str_eq(dev->error, "matmul 'w': weights tensor has type I32, "
-				     "expected F32, F16, Q8_0 or Q4_0");
+				     "expected F32, F16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K");
 	run_ok(dev, &op);
 	ck_assert_uint_eq(dev->stats.ops, 4);
 	ck_assert_str_eq(dev->error, "matmul 'w': weights tensor has type I32, "
-				     "expected F32, F16, Q8_0 or Q4_0");
+				     "expected F32, F16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K");
 	ck_assert_uint_eq(dev->stats.bytes_copied, 0);
 	ck_assert_int_eq(hal_cpu_ref_create(NULL), HAL_ERR_INVALID);
 	hal_device_destroy(dev);

@@ -883,9 +883,9 @@ START_TEST(test_unsupported_types)
 	struct bb b = { 0 };
 	char want[200];
 
-	build1(&b, (struct tspec){ "output.weight", 2, { 256, 2 }, 12, 0 });
+	build1(&b, (struct tspec){ "output.weight", 2, { 256, 2 }, 11, 0 });
 	snprintf(want, sizeof(want), "tensor 'output.weight' (tensor info 0 at byte 69): type "
-		 "Q4_K is not supported (supported: F32, F16, Q8_0, Q4_0, Q6_K)");
+		 "Q3_K is not supported (supported: F32, F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)");
 	expect_fail(&b, GGUF_ERR_UNSUPPORTED, want);
 	bb_free(&b);
 	build1(&b, (struct tspec){ "blk.0.x", 1, { 32 }, 99, 0 });

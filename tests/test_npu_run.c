@@ -54,6 +54,96 @@ START_TEST(generates_and_summarises)
 }
 END_TEST
 
+/* How many ops the summary says device ran ("device:    cpu      ran N of ..."). */
+static unsigned long ops_on(const char *summary, const char *device)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "device:    %-8s ran ", device);
+	p = strstr(summary, key);
+	ck_assert_msg(p, "no line for %s in: %s", device, summary);
+	return strtoul(p + strlen(key), NULL, 10);
+}
+
+/*
+ * A Q4_K_M file written by npu-mkmodel (llama.cpp's mix: Q4_K, Q6_K output and some attn_v and
+ * ffn_down) loads at its own size and greedy decoding picks the same tokens on cpu and cpu-ref.
+ * On the NPU, whose integer path takes Q8_0/Q4_0 only, every K-quant matmul falls back to the
+ * CPU; in a Q4_0 file with a Q6_K output the NPU runs the Q4_0 matmuls and the CPU the output.
+ */
+START_TEST(k_quant_files_run)
+{
+	char *path = strdup(tu_tmp_path(".gguf")), *mixed = strdup(tu_tmp_path(".gguf"));
+	struct tu_run m = tu_run("%s -o %s --dim 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 "
+				 "--ctx 128 -t q4_k_m", getenv("NPU_MKMODEL"), path);
+
+	ck_assert_msg(m.status == 0, "npu-mkmodel: %s", m.err);
+	tu_run_free(&m);
+	struct tu_run a = tu_run("%s -m %s -p 'Once upon' -n 12 --ignore-eos", npu_run(), path);
+	struct tu_run b = tu_run("%s -m %s -p 'Once upon' -n 12 --ignore-eos --device cpu-ref",
+				 npu_run(), path);
+
+	ck_assert_msg(a.status == 0 && b.status == 0, "%s\n%s", a.err, b.err);
+	ck_assert_str_eq(a.out, b.out);
+	ck_assert_ptr_nonnull(strstr(a.err, "Q4_K weights"));
+	tu_run_free(&a);
+	tu_run_free(&b);
+
+	struct tu_run n = tu_run("%s -m %s -p 'Once upon' -n 4 --device npu", npu_run(), path);
+	ck_assert_msg(n.status == 0, "%s", n.err);
+	ck_assert_uint_eq(ops_on(n.err, "npu"), 0);
+	tu_run_free(&n);
+
+	m = tu_run("%s -o %s --dim 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 --ctx 128 "
+		   "-t q4_0 --output-q6k", getenv("NPU_MKMODEL"), mixed);
+	ck_assert_msg(m.status == 0, "npu-mkmodel: %s", m.err);
+	tu_run_free(&m);
+	n = tu_run("%s -m %s -p 'Once upon' -n 4 --device npu", npu_run(), mixed);
+	ck_assert_msg(n.status == 0, "%s", n.err);
+	ck_assert_uint_gt(ops_on(n.err, "npu"), 0);
+	ck_assert_uint_gt(ops_on(n.err, "cpu"), 0);
+	tu_run_free(&n);
+	free(path);
+	free(mixed);
+}
+END_TEST
+
+/*
+ * --cache-type: the summary names the format and the bytes of the whole window (2 layers x K
+ * and V x 1024 rows x 128 values: 2 MiB in F32, 1 in F16, 0.53 in Q8_0); a bad name is a usage
+ * error, and Q8_0 on a model with heads of 16 an error that says why.
+ */
+START_TEST(cache_type_option)
+{
+	char *path = strdup(tu_tmp_path(".gguf"));
+	struct tu_run a = tu_run("%s -o %s --dim 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 "
+				 "--ctx 1024", getenv("NPU_MKMODEL"), path);
+	const char *const types[] = { "f32", "f16", "q8_0" }, *const mib[] = { "2.0", "1.0", "0.5" };
+
+	ck_assert_msg(a.status == 0, "npu-mkmodel: %s", a.err);
+	tu_run_free(&a);
+	for (int i = 0; i < 3; i++) {
+		char want[64];
+
+		a = tu_run("%s -m %s -p 'Once upon' -n 4 --cache-type %s", npu_run(), path, types[i]);
+		ck_assert_msg(a.status == 0, "%s", a.err);
+		snprintf(want, sizeof(want), "KV cache:  %s, %s MiB", types[i], mib[i]);
+		ck_assert_msg(strstr(a.err, want), "no '%s' in: %s", want, a.err);
+		tu_run_free(&a);
+	}
+	a = tu_run("%s -m %s -p 'Once upon' -n 4 --cache-type q4_0", npu_run(), path);
+	ck_assert_int_eq(a.status, 2);
+	ck_assert_ptr_nonnull(strstr(a.err, "--cache-type is f16, q8_0 or f32"));
+	tu_run_free(&a);
+	a = tu_run("%s -m %s -p 'Once upon' -n 4 --cache-type q8_0", npu_run(), small_model());
+	ck_assert_int_eq(a.status, 1);
+	ck_assert_ptr_nonnull(strstr(a.err, "multiple of 32"));
+	tu_run_free(&a);
+	free(path);
+}
+END_TEST
+
 START_TEST(deterministic_output)
 {
 	const char *m = small_model();
@@ -353,6 +443,8 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, generates_and_summarises);
 	tcase_add_test(tc, deterministic_output);
+	tcase_add_test(tc, k_quant_files_run);
+	tcase_add_test(tc, cache_type_option);
 	tcase_add_test(tc, full_context_is_reported);
 	tcase_add_test(tc, missing_model_one_line);
 	tcase_add_test(tc, malformed_model_one_line);

@@ -369,6 +369,88 @@ END_TEST
 /* ---- zero rows and the generic row functions ---------------------------------------------- */
 
 /*
+ * Q4_K and Q5_K: a block of arbitrary bytes decodes as ggml's loop reads it: per 64 elements j,
+ * the 32 bytes qs[32j/64 ..] give low nibbles to elements j..j+31 with sub-block 2j's scale and
+ * min, high nibbles to j+32..j+63 with sub-block 2j+1's; Q5_K's bit u1 = 1 << 2j, u2 = 2 << 2j of
+ * qh[l] adds 16. Scales and mins: the 6-bit packing of get_scale_min_k4. A quantized row comes
+ * back within half a step (d * sc) of each sub-block.
+ */
+static void check_k45(enum hal_type t)
+{
+	const bool q5 = t == HAL_TYPE_Q5_K;
+	const size_t bb = q5 ? sizeof(struct hal_block_q5_k) : sizeof(struct hal_block_q4_k);
+	uint8_t b[2 * sizeof(struct hal_block_q5_k)];
+	uint64_t rng = 7 + q5;
+	float got[512];
+
+	for (size_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)tu_rand_u64(&rng);
+	for (int k = 0; k < 2; k++) {
+		uint16_t d = hal_fp32_to_fp16(0.01f * (float)(k + 1)), dm = hal_fp32_to_fp16(0.003f);
+
+		memcpy(b + k * bb, &d, 2);
+		memcpy(b + k * bb + 2, &dm, 2);
+	}
+	hal_dequantize_row(t, b, got, 512);
+	for (int k = 0; k < 2; k++) {
+		const uint8_t *blk = b + k * bb, *sc = blk + 4, *qh = blk + 16;
+		const uint8_t *q = blk + (q5 ? 48 : 16);
+		const float d = 0.01f * (float)(k + 1);
+		uint8_t u1 = 1, u2 = 2;
+
+		for (int j = 0, is = 0; j < 256; j += 64, is += 2, q += 32, u1 <<= 2, u2 <<= 2) {
+			int s[2], m[2];
+
+			for (int h = 0; h < 2; h++) { /* get_scale_min_k4, written out */
+				const int jj = is + h;
+				s[h] = jj < 4 ? sc[jj] & 63 : (sc[jj + 4] & 0xF) | ((sc[jj - 4] >> 6) << 4);
+				m[h] = jj < 4 ? sc[jj + 4] & 63 : (sc[jj + 4] >> 4) | ((sc[jj] >> 6) << 4);
+			}
+			for (int l = 0; l < 32; l++) {
+				const int lo = (q[l] & 0xF) + (q5 && (qh[l] & u1) ? 16 : 0);
+				const int hi = (q[l] >> 4) + (q5 && (qh[l] & u2) ? 16 : 0);
+				const float dd = hal_fp16_to_fp32(hal_fp32_to_fp16(d));
+				const float dmin = hal_fp16_to_fp32(hal_fp32_to_fp16(0.003f));
+
+				ck_assert_float_eq(got[256 * k + j + l], dd * s[0] * lo - dmin * m[0]);
+				ck_assert_float_eq(got[256 * k + j + l + 32],
+						   dd * s[1] * hi - dmin * m[1]);
+			}
+		}
+	}
+
+	float x[512], back[512];
+	for (int i = 0; i < 512; i++)
+		x[i] = tu_rand_f32(&rng) * (i < 256 ? 1.0f : 0.001f) + (i % 64 < 32 ? 0.3f : 0);
+	hal_quantize_row(t, x, b, 512);
+	hal_dequantize_row(t, b, back, 512);
+	for (int i = 0; i < 512; i++) {
+		const uint8_t *blk = b + (i / 256) * bb;
+		uint16_t h;
+		uint8_t sc, m;
+
+		memcpy(&h, blk, 2);
+		hal_k_scale_min(blk + 4, (i % 256) / 32, &sc, &m);
+		const float step = hal_fp16_to_fp32(h) * (float)sc;
+		/* half a step, and the min's own rounding to a step of dmin (at most half of it) */
+		memcpy(&h, blk + 2, 2);
+		const float tol = 0.5f * step + 0.5f * hal_fp16_to_fp32(h) + 1e-6f;
+		ck_assert_msg(fabsf(back[i] - x[i]) <= tol, "%s element %d: %g back as %g (tol %g)",
+			      hal_type_name(t), i, x[i], back[i], tol);
+	}
+}
+
+START_TEST(test_q4_k_q5_k_layout_and_error)
+{
+	check_k45(HAL_TYPE_Q4_K);
+	check_k45(HAL_TYPE_Q5_K);
+	ck_assert_uint_eq(hal_row_bytes(HAL_TYPE_Q4_K, 512), 288);
+	ck_assert_uint_eq(hal_row_bytes(HAL_TYPE_Q5_K, 512), 352);
+	ck_assert_uint_eq(hal_row_bytes(HAL_TYPE_Q6_K, 512), 420);
+}
+END_TEST
+
+/*
  * Q6_K: a block of arbitrary bytes decodes as ggml's loop over the two halves reads it (four
  * values per step: ql low and high nibbles at l and l + 32, qh's four 2-bit fields), and a
  * quantized row comes back within half a step of each sub-block's scale.
@@ -508,6 +590,7 @@ static Suite *quant_suite(void)
 	tcase_add_test(tc, test_q4_0_known_block);
 	tcase_add_test(tc, test_q4_0_error_bound);
 	tcase_add_test(tc, test_q6_k_layout_and_error);
+	tcase_add_test(tc, test_q4_k_q5_k_layout_and_error);
 	tcase_add_test(tc, test_zero_rows);
 	tcase_add_test(tc, test_generic_rows);
 	suite_add_tcase(s, tc);

@@ -25,7 +25,8 @@ bool mkmodel_parse_type(const char *s, enum hal_type *out)
 		enum hal_type type;
 	} types[] = {
 		{ "f32", HAL_TYPE_F32 }, { "f16", HAL_TYPE_F16 },
-		{ "q8_0", HAL_TYPE_Q8_0 }, { "q4_0", HAL_TYPE_Q4_0 },
+		{ "q8_0", HAL_TYPE_Q8_0 }, { "q4_0", HAL_TYPE_Q4_0 }, { "q4_k", HAL_TYPE_Q4_K },
+		{ "q5_k", HAL_TYPE_Q5_K }, { "q6_k", HAL_TYPE_Q6_K },
 	};
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
@@ -45,24 +46,59 @@ static uint32_t gguf_type_of(enum hal_type t)
 		return GGUF_TENSOR_Q8_0;
 	case HAL_TYPE_Q4_0:
 		return GGUF_TENSOR_Q4_0;
+	case HAL_TYPE_Q4_K:
+		return GGUF_TENSOR_Q4_K;
+	case HAL_TYPE_Q5_K:
+		return GGUF_TENSOR_Q5_K;
+	case HAL_TYPE_Q6_K:
+		return GGUF_TENSOR_Q6_K;
 	default:
 		return GGUF_TENSOR_F32;
 	}
 }
 
-/* ggml's file_type numbering (general.file_type), which other runtimes display. */
-static uint32_t file_type_of(enum hal_type t)
+/*
+ * llama.cpp's file_type numbering (general.file_type), which other runtimes display; a file of
+ * one K-quant is its "_S" type (14 Q4_K_S, 16 Q5_K_S; 18 is Q6_K), the mix 15 (Q4_K_M).
+ */
+static uint32_t file_type_of(const struct mkmodel_params *p)
 {
-	switch (t) {
+	switch (p->type) {
 	case HAL_TYPE_F16:
 		return 1;
 	case HAL_TYPE_Q4_0:
 		return 2;
 	case HAL_TYPE_Q8_0:
 		return 7;
+	case HAL_TYPE_Q4_K:
+		return p->q4_k_m ? 15 : 14;
+	case HAL_TYPE_Q5_K:
+		return 16;
+	case HAL_TYPE_Q6_K:
+		return 18;
 	default:
 		return 0;
 	}
+}
+
+/* llama.cpp's use_more_bits: the layers of a Q4_K_M file whose attn_v and ffn_down are Q6_K. */
+static bool more_bits(uint32_t layer, uint32_t n_layer)
+{
+	return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
+/* The type of matrix `name` (norms are F32 and never come here). */
+static enum hal_type matrix_type(const struct mkmodel_params *p, const char *name)
+{
+	unsigned layer;
+	char what[32];
+
+	if ((p->output_q6_k || p->q4_k_m) && !strcmp(name, "output.weight"))
+		return HAL_TYPE_Q6_K;
+	if (p->q4_k_m && sscanf(name, "blk.%u.%31[a-z_]", &layer, what) == 2 &&
+	    (!strcmp(what, "attn_v") || !strcmp(what, "ffn_down")) && more_bits(layer, p->layers))
+		return HAL_TYPE_Q6_K;
+	return p->type;
 }
 
 /* xoshiro256+ seeded by splitmix64: fast and reproducible across platforms. */
@@ -118,7 +154,6 @@ struct tensor_buf {
 	uint32_t n_dims;
 	uint64_t ne[2];
 	enum hal_type type;
-	bool q6_k; /* written as Q6_K instead of type */
 	void *data;
 };
 
@@ -131,7 +166,7 @@ static int fill_tensor(struct tensor_buf *t, uint64_t seed, uint32_t index, floa
 {
 	struct rng r;
 	const uint64_t cols = t->ne[0], rows = t->n_dims > 1 ? t->ne[1] : 1;
-	const size_t row_bytes = t->q6_k ? hal_q6_k_row_bytes(cols) : hal_row_bytes(t->type, cols);
+	const size_t row_bytes = hal_row_bytes(t->type, cols);
 
 	t->data = malloc(row_bytes * rows);
 	if (!t->data)
@@ -147,10 +182,7 @@ static int fill_tensor(struct tensor_buf *t, uint64_t seed, uint32_t index, floa
 			if (j + 1 < cols)
 				row[j + 1] = norm ? 1.0f + 0.1f * b : sigma * b;
 		}
-		if (t->q6_k)
-			hal_quantize_row_q6_k(row, (struct hal_block_q6_k *)dst, cols);
-		else
-			hal_quantize_row(t->type, row, dst, cols);
+		hal_quantize_row(t->type, row, dst, cols);
 	}
 	return 0;
 }
@@ -174,21 +206,19 @@ static int gen_tensor(struct gen *g, const char *name, uint32_t ne0, uint32_t ne
 	tb->n_dims = ne1 > 1 ? 2 : 1;
 	tb->ne[0] = ne0;
 	tb->ne[1] = ne1;
-	tb->type = norm ? HAL_TYPE_F32 : g->p->type;
-	tb->q6_k = g->p->output_q6_k && !strcmp(name, "output.weight");
+	tb->type = norm ? HAL_TYPE_F32 : matrix_type(g->p, name);
 	g->n++;
 	if (fill_tensor(tb, g->p->seed, g->n - 1, sigma, norm, g->row))
 		return -1;
-	return gguf_writer_add_tensor(g->w, tb->name,
-				      tb->q6_k ? GGUF_TENSOR_Q6_K : gguf_type_of(tb->type),
-				      tb->n_dims, tb->ne, tb->data) ? -1 : 0;
+	return gguf_writer_add_tensor(g->w, tb->name, gguf_type_of(tb->type), tb->n_dims, tb->ne,
+				      tb->data) ? -1 : 0;
 }
 
 static void add_meta(struct gguf_writer *w, const struct mkmodel_params *p)
 {
 	gguf_writer_set_str(w, "general.architecture", "llama");
 	gguf_writer_set_str(w, "general.name", p->name ? p->name : "edge-npu random llama");
-	gguf_writer_set_u32(w, "general.file_type", file_type_of(p->type));
+	gguf_writer_set_u32(w, "general.file_type", file_type_of(p));
 	gguf_writer_set_u32(w, "llama.context_length", p->ctx);
 	gguf_writer_set_u32(w, "llama.embedding_length", p->dim);
 	gguf_writer_set_u32(w, "llama.block_count", p->layers);
@@ -217,9 +247,15 @@ static int check_params(const struct mkmodel_params *p, char *err, size_t len)
 			 p->dim, p->ffn, blk, hal_type_name(p->type));
 		return -1;
 	}
-	if (p->output_q6_k && (p->tied || p->dim % HAL_QK_K)) {
-		snprintf(err, len, "a Q6_K output.weight needs an untied output and dim (%u) a "
-			 "multiple of %d", p->dim, HAL_QK_K);
+	/* (the mix's ffn_down rows are ffn wide: the type's own check above covers them) */
+	if ((p->output_q6_k || p->q4_k_m) && (p->tied || p->dim % HAL_QK_K)) {
+		snprintf(err, len, "Q6_K tensors (%s) need an untied output and dim (%u) a "
+			 "multiple of %d", p->q4_k_m ? "the Q4_K_M mix" : "output.weight", p->dim,
+			 HAL_QK_K);
+		return -1;
+	}
+	if (p->q4_k_m && p->type != HAL_TYPE_Q4_K) {
+		snprintf(err, len, "the Q4_K_M mix is of type Q4_K, not %s", hal_type_name(p->type));
 		return -1;
 	}
 	return 0;

@@ -19,6 +19,11 @@ struct mkmodel_params {
 	bool tied;          /* no output.weight: the embedding is the output projection */
 	/* output.weight in Q6_K, as llama.cpp's quantizer writes it in Q4_0 (and other) files */
 	bool output_q6_k;
+	/*
+	 * llama.cpp's Q4_K_M mix (type Q4_K): output.weight Q6_K, and attn_v and ffn_down Q6_K in
+	 * the first and last eighth of the layers and every third layer between, Q4_K elsewhere.
+	 */
+	bool q4_k_m;
 	const char *vocab;  /* GGUF whose tokenizer.* keys are copied; NULL: the built-in one */
 	const char *name;   /* general.name */
 };
@@ -26,7 +31,10 @@ struct mkmodel_params {
 /* The built-in default model of npu-run (dim 512, 8 layers, GQA 8/4 heads, Q8_0). */
 extern const struct mkmodel_params mkmodel_default;
 
-/* Parses "f32", "f16", "q8_0", "q4_0" (any case); false when unknown. */
+/*
+ * Parses "f32", "f16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k" (any case); false when unknown.
+ * ("q4_k_m" is type q4_k with q4_k_m set: npu-mkmodel parses it.)
+ */
 bool mkmodel_parse_type(const char *s, enum hal_type *out);
 
 /* Writes the model to path (atomically: a temporary file renamed). 0 or -1 with err set. */

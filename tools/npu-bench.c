@@ -42,6 +42,7 @@
 
 struct opts {
 	uint32_t threads, reps, prompt, gen;
+	enum enpu_cache_type cache_type; /* e2e's KV cache */
 	const char *model, *device, *output, *base, *sizes;
 	bool no_gpu;
 	bool jobs;
@@ -276,6 +277,11 @@ static int cmd_cpu(const struct opts *o)
 			for (uint32_t T = 1; T <= 128 && !rc; T += 127)
 				rc = bench_matmul(&b, t ? HAL_TYPE_Q4_0 : HAL_TYPE_Q8_0,
 						  shapes[s][0], shapes[s][1], T);
+	/* llama.cpp's K-quants (Q4_K_M files), in the file layout: decode rows */
+	const enum hal_type kq[] = { HAL_TYPE_Q4_K, HAL_TYPE_Q5_K, HAL_TYPE_Q6_K };
+	for (size_t t = 0; t < 3 && !rc; t++)
+		for (size_t s = 0; s < 4 && !rc; s++)
+			rc = bench_matmul(&b, kq[t], shapes[s][0], shapes[s][1], 1);
 	rc = rc ? rc : bench_matmul(&b, HAL_TYPE_F32, 768, 768, 1);
 	rc = rc ? rc : bench_rows(&b, 768, 1);
 	rc = rc ? rc : bench_rows(&b, 768, 128);
@@ -339,8 +345,11 @@ static int cmd_e2e(const struct opts *o)
 		rc = e2e_fail(NULL, "context");
 		goto out;
 	}
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+
+	so.cache_type = o->cache_type;
 	if (enpu_model_load(ctx, o->model, NULL, &m) || enpu_model_info(m, &info) ||
-	    enpu_session_create(m, NULL, &s)) {
+	    enpu_session_create(m, &so, &s)) {
 		rc = e2e_fail(ctx, o->model);
 		goto out;
 	}
@@ -362,6 +371,8 @@ static int cmd_e2e(const struct opts *o)
 	printf("npu-bench e2e: %s, device %s, %u threads, prompt %u, generate %u, median of %u\n",
 	       o->model, o->device ? o->device : "cpu", threads, o->prompt, o->gen, o->reps);
 	printf("bandwidth ceiling (read, 512 MiB): %.1f GB/s\n", ceiling);
+	printf("KV cache: %s, %.1f MiB\n", enpu_cache_type_name(o->cache_type),
+	       (double)enpu_session_cache_bytes(s, NULL) / (1 << 20));
 	for (uint32_t r = 0; r < o->reps + 1; r++) {
 		double a, d;
 
@@ -490,7 +501,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: npu-bench cpu [--threads N] [--reps N]\n"
 		"       npu-bench e2e -m MODEL.gguf [--threads N] [--prompt-tokens N]\n"
-		"                     [--gen-tokens N] [--reps N] [--device D]\n"
+		"                     [--gen-tokens N] [--reps N] [--device D] [--cache-type T]\n"
 		"       npu-bench batch -m MODEL.gguf [--threads N] [--sizes 1,4,8] [--reps N]\n"
 		"                     [--prompt-tokens N] [--gen-tokens N] [--device D]\n"
 		"       npu-bench calibrate [-o FILE] [--base PROFILE] [--reps N] [--threads N]\n"
@@ -530,6 +541,7 @@ static void usage(FILE *f)
 		"  -p, --prompt-tokens N  prefill length (default 128)\n"
 		"  -n, --gen-tokens N     decoded tokens per run (default 64)\n"
 		"  -d, --device D         device for e2e and batch (default cpu)\n"
+		"      --cache-type T     e2e: KV cache f16 (default), q8_0 or f32\n"
 		"  -s, --sizes LIST       batch: numbers of sessions, comma-separated (default 1,4,8)\n"
 		"      --jobs             batch: through async generate jobs (the job thread batches\n"
 		"                         their steps), and one session's against enpu_generate\n"
@@ -554,6 +566,7 @@ int main(int argc, char **argv)
 		{ "no-gpu", no_argument, NULL, 'G' },
 		{ "sizes", required_argument, NULL, 's' },
 		{ "jobs", no_argument, NULL, 'J' },
+		{ "cache-type", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -592,6 +605,13 @@ int main(int argc, char **argv)
 		case 'b': o.base = optarg; break;
 		case 'G': o.no_gpu = true; break;
 		case 'J': o.jobs = true; break;
+		case 'C':
+			if (!enpu_cache_type_parse(optarg, &o.cache_type)) {
+				fprintf(stderr, "npu-bench: --cache-type is f16, q8_0 or f32, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 's': o.sizes = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

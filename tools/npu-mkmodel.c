@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "edge_npu.h"
 #include "mkmodel.h"
@@ -26,10 +27,13 @@ static void usage(FILE *f)
 		"      --kv-heads N    key/value heads, dividing --heads (default %u)\n"
 		"      --ffn N         feed-forward size (default %u)\n"
 		"      --ctx N         context length (default %u)\n"
-		"  -t, --type T        weight type: f32, f16, q8_0, q4_0 (default q8_0); norms are f32\n"
+		"  -t, --type T        weight type: f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k (llama.cpp's\n"
+		"                      K-quants: dim and ffn multiples of 256), or q4_k_m (llama.cpp's\n"
+		"                      Q4_K_M mix: Q4_K, with output, and attn_v and ffn_down of some\n"
+		"                      layers, in Q6_K) (default q8_0); norms are f32\n"
 		"      --tied          no output.weight: the embedding is the output projection\n"
 		"      --output-q6k    output.weight in Q6_K, as llama.cpp's quantizer writes it in\n"
-		"                      Q4_0 files (edge-npu converts it to Q8_0 when loading)\n"
+		"                      Q4_0 files\n"
 		"      --seed N        random seed (default %llu)\n"
 		"      --vocab FILE    GGUF whose tokenizer is used (default: the built-in one)\n"
 		"      --name TEXT     general.name\n"
@@ -83,8 +87,12 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 't':
-			if (!mkmodel_parse_type(optarg, &p.type)) {
-				fprintf(stderr, "npu-mkmodel: unknown --type '%s' (f32, f16, q8_0, q4_0)\n", optarg);
+			p.q4_k_m = !strcasecmp(optarg, "q4_k_m");
+			if (p.q4_k_m) {
+				p.type = HAL_TYPE_Q4_K;
+			} else if (!mkmodel_parse_type(optarg, &p.type)) {
+				fprintf(stderr, "npu-mkmodel: unknown --type '%s' (f32, f16, q8_0, q4_0, "
+					"q4_k, q5_k, q6_k, q4_k_m)\n", optarg);
 				return 2;
 			}
 			break;

@@ -23,6 +23,7 @@ struct args {
 	uint32_t objective;
 	double target_ms;
 	uint32_t n_predict, n_ctx, n_threads;
+	enum enpu_cache_type cache_type;
 	struct enpu_sampler_options sampler;
 	bool progress, prompt_set;
 };
@@ -50,8 +51,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: npu-run [-m MODEL.gguf] [-p TEXT | -f FILE] [-n N] [options]\n"
-		"Generates text with a llama-architecture GGUF model (F32/F16/Q8_0/Q4_0 weights;\n"
-		"Q6_K tensors are converted to Q8_0 while loading).\n"
+		"Generates text with a llama-architecture GGUF model (F32, F16, Q8_0, Q4_0, Q4_K,\n"
+		"Q5_K or Q6_K weights, as llama.cpp's Q4_K_M files mix them).\n"
 		"The text goes to stdout as it is produced; a summary (load time, tokens/s, peak\n"
 		"memory, which device ran what) goes to stderr. Ctrl-C (SIGINT) or SIGTERM stops\n"
 		"the generation: the summary is printed and the trace closed.\n\n"
@@ -74,6 +75,8 @@ static void usage(FILE *f)
 		"      --ignore-eos   never stop at end-of-text: generate all -n tokens\n"
 		"  -c, --ctx-size N   context window in tokens (default: the model's, at most\n"
 		"                     4096; also --ctx)\n"
+		"      --cache-type T KV cache storage: f16 (default, as llama.cpp), q8_0 (half\n"
+		"                     of f16's bytes; head size a multiple of 32) or f32\n"
 		"  -t, --threads N    CPU worker threads (default: one per core)\n"
 		"      --device D     where ops run (default cpu): cpu, cpu-ref (the plain\n"
 		"                     reference backend), gpu (OpenCL), npu (matmuls on the NPU\n"
@@ -142,7 +145,7 @@ static int refuse_foreign_flags(int argc, char **argv)
 }
 
 enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_PENALTY, O_LASTN, O_DEVICE, O_NOPROG, O_PLACE,
-       O_PROF, O_OBJ, O_TARGET, O_TRACE, O_VERSION, O_NOEOS };
+       O_PROF, O_OBJ, O_TARGET, O_TRACE, O_VERSION, O_NOEOS, O_CACHE };
 
 /* The sampler's options; 1 when c is not one of them, 2 on a bad value. */
 static int parse_sampler_opt(int c, const char *arg, struct enpu_sampler_options *o)
@@ -206,6 +209,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "objective", required_argument, 0, O_OBJ },
 		{ "target-ms", required_argument, 0, O_TARGET },
 		{ "trace", required_argument, 0, O_TRACE },
+		{ "cache-type", required_argument, 0, O_CACHE },
 		{ 0, 0, 0, 0 },
 	};
 	double v;
@@ -259,6 +263,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->target_ms = v;
 			break;
 		case O_TRACE: a->trace = optarg; break;
+		case O_CACHE:
+			if (!enpu_cache_type_parse(optarg, &a->cache_type)) {
+				fprintf(stderr, "npu-run: --cache-type is f16, q8_0 or f32, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); exit(0);
 		case O_VERSION: printf("npu-run (edge-npu) %s\n", enpu_version()); exit(0);
 		default: usage(stderr); return 2;
@@ -447,8 +458,11 @@ static double per_s(uint32_t n, uint64_t ns)
 }
 
 static void print_summary(const struct enpu_model_info *mi, uint64_t load_ns,
-			  const struct enpu_generate_stats *st)
+			  const struct enpu_generate_stats *st, const enpu_session *sess)
 {
+	enum enpu_cache_type ct;
+	const size_t kv = enpu_session_cache_bytes(sess, &ct);
+
 	struct rusage ru;
 	uint64_t total_ops = 0;
 
@@ -460,16 +474,14 @@ static void print_summary(const struct enpu_model_info *mi, uint64_t load_ns,
 		mi->name, mi->architecture, mi->weight_type, (double)mi->n_params / 1e6,
 		(double)mi->file_bytes / (1 << 20));
 	fprintf(stderr, "load:      %.1f ms\n", ms(load_ns));
-	if (mi->n_converted)
-		fprintf(stderr, "converted: %u tensor%s from Q6_K to Q8_0 while loading (%s%s)\n",
-			mi->n_converted, mi->n_converted == 1 ? "" : "s", mi->converted,
-			mi->n_converted > 1 ? ", ..." : "");
 	fprintf(stderr, "prompt:    %u tokens in %.1f ms, %.1f tokens/s\n", st->n_prompt,
 		ms(st->prompt_ns), per_s(st->n_prompt, st->prompt_ns));
 	fprintf(stderr, "generate:  %u tokens in %.1f ms, %.1f tokens/s%s\n", st->n_generated,
 		ms(st->generate_ns), per_s(st->n_generated, st->generate_ns),
 		st->stopped_at_eos ? " (stopped at end-of-text)" : "");
 	fprintf(stderr, "peak RSS:  %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
+	fprintf(stderr, "KV cache:  %s, %.1f MiB (K and V of every layer, the whole window)\n",
+		enpu_cache_type_name(ct), (double)kv / (1 << 20));
 	for (uint32_t i = 0; i < st->n_devices; i++) {
 		const struct enpu_device_usage *d = &st->devices[i];
 		fprintf(stderr, "device:    %-8s ran %llu of %llu ops (%.0f%%), busy %.1f ms, %llu bytes copied\n",
@@ -584,6 +596,7 @@ int main(int argc, char **argv)
 	s = enpu_model_load(ctx, a.model, &mopts, &model);
 	uint64_t load_ns = now_ns() - t0;
 	sopts.n_ctx = a.n_ctx;
+	sopts.cache_type = a.cache_type;
 	sopts.placement = a.placement;
 	sopts.profile = a.profile;
 	sopts.objective = a.objective;
@@ -611,7 +624,7 @@ int main(int argc, char **argv)
 		/* what was generated stands: the summary, then why it stopped short */
 		fputc('\n', stdout);
 		fflush(stdout);
-		print_summary(&mi, load_ns, &st);
+		print_summary(&mi, load_ns, &st, sess);
 		fprintf(stderr, "npu-run: stopped early: %s (--ctx sets the window)\n",
 			enpu_last_error(ctx));
 		rc = 1;
@@ -621,7 +634,7 @@ int main(int argc, char **argv)
 	} else {
 		fputc('\n', stdout);
 		fflush(stdout);
-		print_summary(&mi, load_ns, &st);
+		print_summary(&mi, load_ns, &st, sess);
 		if (place_auto)
 			print_schedule(sess, &st);
 		else

@@ -78,6 +78,15 @@ struct enpu_context_options {
 	/*
 	 * The device models run on: one of enpu_device_names(), e.g. "cpu" (default), "cpu-ref"
 	 * (the plain reference backend). Ops the device cannot run fall back to the CPU.
+	 *
+	 * "npu" is the NPU simulated in this process: each context that opens it gets an NPU of
+	 * its own (its device model, SRAM, clock and counters), never shared with another
+	 * process. Sharing one would need a broker process that owns the device model and
+	 * validates every job of every client, as the kernel driver does; a device model in one
+	 * client's memory could be corrupted or stopped by that client, and its jobs would read
+	 * the other clients' buffers. Processes that must share one NPU, with priorities, the
+	 * job timeout and per-client limits, use "npu-drm" (the kernel driver). npu-top lists
+	 * each in-process NPU (npu0, npu1, ...) with the pid of the process that owns it.
 	 */
 	const char *device;
 	/* CPU worker threads; 0 = one per online core. */
@@ -118,6 +127,16 @@ ENPU_API void enpu_context_destroy(enpu_context *ctx);
  */
 ENPU_API const char *enpu_last_error(const enpu_context *ctx);
 
+/*
+ * How this process waits for device completions (NPU jobs in process and through the kernel
+ * driver, OpenCL ops): "io_uring" when they are all watched on one io_uring;
+ * "poll (<why>)" when each wait is a poll() instead, because ENPU_NO_URING=1 asked for it or
+ * the kernel refused io_uring (the refusal is also said once on stderr); "none" while no
+ * context has a device that waits. Results are the same either way. A static string; any
+ * thread may call it.
+ */
+ENPU_API const char *enpu_completion_method(void);
+
 /* ---- model ------------------------------------------------------------------------------ */
 
 /* Called while a model loads with done/total bytes; return false to cancel the load. */
@@ -153,12 +172,16 @@ struct enpu_model_info {
 	size_t struct_size;
 	const char *name;         /* general.name, or the file name */
 	const char *architecture; /* "llama" */
-	const char *weight_type;  /* type of most matmul weights: "Q8_0", "Q4_0", "F16", "F32" */
+	/* type of most matmul weights: "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "F16", "F32" */
+	const char *weight_type;
 	uint64_t n_params;
 	uint64_t file_bytes;
 	uint32_t n_vocab, n_ctx, n_embd, n_layer, n_head, n_head_kv, n_ff;
-	/* Tensors stored in a type no device computes on (Q6_K, as llama.cpp's quantizer gives
-	 * output.weight in Q4_0 files), converted to Q8_0 when loaded, and the first one's name. */
+	/*
+	 * Tensors converted to another type while loading, and the first one's name: 0 and NULL,
+	 * as every type a model may hold (F32, F16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) is computed as
+	 * stored. Kept for callers of earlier versions, which converted Q6_K to Q8_0 here.
+	 */
 	uint32_t n_converted;
 	const char *converted;
 	/* how the file came into memory: "mmap", "io_uring", or "pread (io_uring refused: ...)" */
@@ -190,6 +213,25 @@ ENPU_API enpu_token enpu_token_eos(const enpu_model *model);
 
 /* ---- session ---------------------------------------------------------------------------- */
 
+/*
+ * How a session's KV cache stores its K and V rows (enpu_session_options.cache_type). Every
+ * device computes attention on the cache as stored: F16 rounds each value to half precision,
+ * Q8_0 stores ggml's blocks of 32 int8 values with a half scale (2 + 32 bytes per 32 values:
+ * 0.53 of F16, 0.27 of F32; the model's head dimension must be a multiple of 32). The
+ * session's logits differ from an F32 cache's by the rounding alone (tests/test_kv_cache.c
+ * states the tolerance).
+ */
+enum enpu_cache_type {
+	ENPU_CACHE_F16 = 0, /* the default, as llama.cpp's */
+	ENPU_CACHE_Q8_0 = 1,
+	ENPU_CACHE_F32 = 2,
+};
+
+/* "f16", "q8_0", "f32"; NULL for a value outside the enum. */
+ENPU_API const char *enpu_cache_type_name(enum enpu_cache_type type);
+/* The type named name (as above, case-insensitive); false when there is none. */
+ENPU_API bool enpu_cache_type_parse(const char *name, enum enpu_cache_type *out);
+
 struct enpu_session_options {
 	size_t struct_size;
 	uint32_t n_ctx; /* context window in tokens; 0 = the model's (capped at 4096) */
@@ -213,6 +255,8 @@ struct enpu_session_options {
 	 * running are not preempted.
 	 */
 	int32_t priority;
+	/* The KV cache's storage (enum enpu_cache_type; callers built before it have F16). */
+	uint32_t cache_type;
 };
 #define ENPU_SESSION_OPTIONS_INIT { .struct_size = sizeof(struct enpu_session_options) }
 
@@ -271,6 +315,13 @@ ENPU_API enpu_status enpu_session_eval_many(enpu_session *const *sessions,
 /* The logits (n_vocab floats) of the last evaluated token, valid until the next eval/reset. */
 ENPU_API enpu_status enpu_session_logits(enpu_session *session, const float **out_logits,
 					 size_t *out_n_vocab);
+
+/*
+ * Bytes the session's KV cache holds for its whole context window (K and V of every layer),
+ * and its storage type in *out_type (may be NULL). 0 for a NULL session.
+ */
+ENPU_API size_t enpu_session_cache_bytes(const enpu_session *session,
+					 enum enpu_cache_type *out_type);
 
 /* Tokens evaluated so far (not the token enpu_generate left pending, see there). */
 ENPU_API uint32_t enpu_session_n_past(const enpu_session *session);

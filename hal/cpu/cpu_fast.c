@@ -14,6 +14,7 @@
 
 #include "hal/quant.h"
 #include "kernels.h"
+#include "kernels_ext.h"
 #include "threadpool.h"
 
 #include <errno.h>
@@ -75,6 +76,7 @@ struct range_slot {
 struct cpu_fast {
 	struct hal_device base;
 	const struct cpu_kernels *k;
+	const struct cpu_ext_kernels *x; /* F16/Q8_0 caches, K-quants: the table that goes with k */
 	struct tpool *pool;
 	uint32_t n_threads;
 	struct range_slot *slots; /* n_threads */
@@ -218,6 +220,12 @@ static void *scratch(struct cpu_fast *cf, size_t len)
 static bool is_quant(enum hal_type t)
 {
 	return t == HAL_TYPE_Q8_0 || t == HAL_TYPE_Q4_0;
+}
+
+/* K-quant weights stay in the file layout: each thread unpacks a row at a time (kq_job). */
+static bool is_kquant(enum hal_type t)
+{
+	return t == HAL_TYPE_Q4_K || t == HAL_TYPE_Q5_K || t == HAL_TYPE_Q6_K;
 }
 
 static size_t packed_bytes(enum hal_type type, uint32_t K, uint32_t N)
@@ -428,6 +436,7 @@ struct mm_job {
 	const struct hal_tensor *w, *x, *dst;
 	struct cpu_act act;
 	const float *xh; /* activations rounded to half (F16 weights) */
+	uint8_t *kq_rows; /* each thread's unpacked K-quant row (cpu_kq_row_bytes apart) */
 	/*
 	 * Quantized: the weights of the (fused) matmul, 1 to 3 (w is ws[0]), and where each one's
 	 * 16-row groups start in the one range of work items the threads share: weight i has
@@ -558,6 +567,25 @@ static uint32_t threads_for(const struct cpu_fast *cf, uint64_t rows)
 	return rows > 1 ? cf->n_threads : 1;
 }
 
+/* Quantized activations of rows x nb blocks laid out in s (rows * nb * (32 + 12) bytes). */
+static struct cpu_act act_at(uint8_t *s, uint32_t rows, uint32_t nb)
+{
+	return (struct cpu_act){
+		.qs = (int8_t *)s,
+		.d = (float *)(s + (size_t)rows * nb * CPU_QK),
+		.s = (int32_t *)(s + (size_t)rows * nb * (CPU_QK + sizeof(float))),
+		.dt = (float *)(s + (size_t)rows * nb * (CPU_QK + 2 * sizeof(float))),
+		.nb = nb,
+		.n_rows = rows,
+	};
+}
+
+static enum hal_status scratch_failed(struct cpu_fast *cf, const struct mm_job *j)
+{
+	return hal_device_fail(&cf->base, HAL_ERR_NOMEM, "matmul '%s': out of memory for scratch",
+			       j->dst->name ? j->dst->name : "(unnamed)");
+}
+
 static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 {
 	const uint32_t K = j->w->ne[0], T = j->x->ne[1], nb = K / CPU_QK, pad = cf->k->pad_rows;
@@ -583,17 +611,8 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	}
 	s = scratch(cf, act_bytes + norm_bytes);
 	if (!s)
-		return hal_device_fail(&cf->base, HAL_ERR_NOMEM,
-				       "matmul '%s': out of memory for scratch",
-				       j->dst->name ? j->dst->name : "(unnamed)");
-	j->act = (struct cpu_act){
-		.qs = (int8_t *)s,
-		.d = (float *)(s + (size_t)rows * nb * CPU_QK),
-		.s = (int32_t *)(s + (size_t)rows * nb * (CPU_QK + sizeof(float))),
-		.dt = (float *)(s + (size_t)rows * nb * (CPU_QK + 2 * sizeof(float))),
-		.nb = nb,
-		.n_rows = rows,
-	};
+		return scratch_failed(cf, j);
+	j->act = act_at(s, rows, nb);
 	j->norm_buf = (float *)(s + act_bytes);
 	if (rows > T) {
 		/* the padding rows: zero quants and scales (dt's are zeroed per block below) */
@@ -608,6 +627,49 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	run_rows_shared(cf, act_quantize_job, j, T, threads_for(cf, T));
 	ranges_init(cf, j->g_start[j->nw], cf->n_threads);
 	tpool_run_shared(cf->pool, gemm_job, j, cf->n_threads);
+	return HAL_OK;
+}
+
+/*
+ * A K-quant matmul: activations quantized as for Q8_0/Q4_0 (no padding rows: no tiles here),
+ * then each thread takes weight rows 16 at a time, unpacks each row once into its own scratch
+ * (cpu_kq_row) and dots it with every token's activations.
+ */
+static void kq_job(void *arg, uint32_t ith, uint32_t nth)
+{
+	struct mm_job *j = arg;
+	const uint32_t K = j->w->ne[0], T = j->x->ne[1];
+	const size_t rb = hal_row_bytes(j->w->type, K);
+	const struct cpu_kq_row r = cpu_kq_row_at(j->kq_rows + ith * cpu_kq_row_bytes(K), K);
+	float *y = j->dst->data;
+	uint32_t lo, hi;
+
+	while (range_take(j->cf, ith, nth, CPU_GROUP_ROWS, &lo, &hi)) {
+		for (uint32_t n = lo; n < hi; n++) {
+			const uint8_t *row = (const uint8_t *)j->w->data + n * rb;
+
+			if (n + 1 < hi)
+				for (size_t o = 0; o < rb; o += 64)
+					__builtin_prefetch(row + rb + o, 0, 3);
+			j->cf->x->kq_unpack(j->w->type, row, K, &r);
+			for (uint32_t t = 0; t < T; t++) /* dst is F32: rows of ne[0] floats */
+				y[(size_t)t * j->dst->ne[0] + n] = j->cf->x->kq_dot(&r, &j->act, t);
+		}
+	}
+}
+
+static enum hal_status run_matmul_kq(struct cpu_fast *cf, struct mm_job *j)
+{
+	const uint32_t K = j->w->ne[0], T = j->x->ne[1], nb = K / CPU_QK;
+	const size_t act_bytes = ((size_t)T * nb * (CPU_QK + 3 * sizeof(float)) + 63) / 64 * 64;
+	uint8_t *s = scratch(cf, act_bytes + cf->n_threads * cpu_kq_row_bytes(K));
+
+	if (!s)
+		return scratch_failed(cf, j);
+	j->act = act_at(s, T, nb);
+	j->kq_rows = s + act_bytes;
+	run_rows_shared(cf, act_quantize_job, j, T, threads_for(cf, T));
+	run_rows_shared(cf, kq_job, j, j->w->ne[1], cf->n_threads);
 	return HAL_OK;
 }
 
@@ -646,6 +708,15 @@ static enum hal_status run_matmul(struct cpu_fast *cf, const struct hal_op *op)
 	if (op->src[4]) {
 		j.norm_w = op->src[4]->data;
 		j.eps = op->matmul.eps;
+	}
+	if (is_kquant(j.w->type)) {
+		/* graphs give K-quant weights the plain ops only (sched/graph.c: fusable) */
+		if (j.nw > 1 || j.norm_w || j.accumulate)
+			return hal_device_fail(&cf->base, HAL_ERR_UNSUPPORTED,
+					       "matmul '%s': no fused form for %s weights",
+					       op->dst->name ? op->dst->name : "(unnamed)",
+					       hal_type_name(j.w->type));
+		return run_matmul_kq(cf, &j);
 	}
 	if (!is_quant(j.w->type)) {
 		struct hal_tensor xn = *j.x;
@@ -793,8 +864,25 @@ static void attend(struct row_job *j, float *p, float *acc, uint32_t t, uint32_t
 	const float *kc = (const float *)op->src[3]->data + (size_t)kvh * hd;
 	const float *vc = (const float *)op->src[4]->data + (size_t)kvh * hd;
 	const size_t ld = op->src[3]->ne[0];
+	const enum hal_type ct = op->src[3]->type;
 	float max = -INFINITY;
 
+	if (ct != HAL_TYPE_F32) {
+		/* an F16 or Q8_0 cache: read in its own format by the ext kernels */
+		const size_t lb = hal_row_bytes(ct, ld), off = hal_row_bytes(ct, (size_t)kvh * hd);
+
+		max = j->cf->x->cache_scores(ct, q, (const uint8_t *)op->src[3]->data + off, lb,
+					     last + 1, hd, op->p.attn.scale, p);
+		float inv = 1.0f / k->exp_sum(p, last + 1, max);
+
+		j->cf->x->cache_values(ct, acc, p, (const uint8_t *)op->src[4]->data + off, lb,
+				       last + 1, hd);
+		float *out = row_f32(op->dst, t) + (size_t)h * hd;
+
+		for (uint32_t i = 0; i < hd; i++)
+			out[i] = acc[i] * inv;
+		return;
+	}
 	if (k->attn_scores) {
 		max = k->attn_scores(q, kc, ld, last + 1, hd, op->p.attn.scale, p);
 	} else {
@@ -849,6 +937,7 @@ static void attention_block_job(void *arg, uint32_t ith, uint32_t nth)
 	const uint32_t n_head = op->p.attn.n_head, hd = op->p.attn.head_dim;
 	const uint32_t T = op->dst->ne[1], group = n_head / op->p.attn.n_head_kv;
 	const size_t ld = op->src[3]->ne[0];
+	const enum hal_type ct = op->src[3]->type;
 	float *ws = j->scratch + ith * j->stride;
 	uint32_t lo, hi;
 
@@ -856,15 +945,37 @@ static void attention_block_job(void *arg, uint32_t ith, uint32_t nth)
 		for (uint32_t u = lo; u < hi; u++) {
 			const uint32_t t0 = u / n_head * 16, h = u % n_head, kvh = h / group;
 			const uint32_t nq = T - t0 < 16 ? T - t0 : 16;
-			uint32_t last[16];
+			const float *kc = (const float *)op->src[3]->data + (size_t)kvh * hd;
+			const float *vc = (const float *)op->src[4]->data + (size_t)kvh * hd;
+			size_t kld = ld;
+			uint32_t last[16], n = 0;
 
-			for (uint32_t i = 0; i < nq; i++)
+			for (uint32_t i = 0; i < nq; i++) {
 				last[i] = (uint32_t)load_i32(op->src[5], t0 + i);
+				n = last[i] + 1 > n ? last[i] + 1 : n;
+			}
+			if (ct != HAL_TYPE_F32) {
+				/*
+				 * An F16 or Q8_0 cache: the rows these 16 queries see, of this kv
+				 * head, into F32 after the block kernel's scratch (a 16th of the
+				 * block's multiply-adds), then the F32 kernel over them.
+				 */
+				const size_t lb = hal_row_bytes(ct, ld);
+				const size_t off = hal_row_bytes(ct, (size_t)kvh * hd);
+				float *kf = ws + CPU_ATTN_BLOCK_WS(op->src[3]->ne[1], hd);
+				float *vf = kf + (size_t)op->src[3]->ne[1] * hd;
+
+				j->cf->x->cache_load(ct, (const uint8_t *)op->src[3]->data + off, lb,
+						     n, hd, kf);
+				j->cf->x->cache_load(ct, (const uint8_t *)op->src[4]->data + off, lb,
+						     n, hd, vf);
+				kc = kf;
+				vc = vf;
+				kld = hd;
+			}
 			j->cf->k->attn_block(row_f32(op->src[0], t0) + (size_t)h * hd,
-					     op->src[0]->ne[0], last, nq,
-					     (const float *)op->src[3]->data + (size_t)kvh * hd,
-					     (const float *)op->src[4]->data + (size_t)kvh * hd, ld,
-					     hd, op->p.attn.scale,
+					     op->src[0]->ne[0], last, nq, kc, vc, kld, hd,
+					     op->p.attn.scale,
 					     row_f32(op->dst, t0) + (size_t)h * hd, op->dst->ne[0], ws);
 		}
 	}
@@ -875,11 +986,20 @@ static void cache_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t hi
 {
 	const struct hal_op *op = j->op;
 	const size_t rb = hal_row_bytes(HAL_TYPE_F32, op->src[1]->ne[0]);
+	const enum hal_type ct = op->src[3]->type;
 
 	(void)ith;
 	for (uint32_t t = lo; t < hi; t++) {
 		uint32_t r = (uint32_t)load_i32(op->src[5], t);
 
+		if (ct != HAL_TYPE_F32) {
+			/* row_f32 is the row's address whatever the type */
+			j->cf->x->cache_store(ct, row_f32(op->src[1], t),
+					      (uint8_t *)row_f32(op->src[3], r), op->src[1]->ne[0]);
+			j->cf->x->cache_store(ct, row_f32(op->src[2], t),
+					      (uint8_t *)row_f32(op->src[4], r), op->src[2]->ne[0]);
+			continue;
+		}
 		memcpy(row_f32(op->src[3], r), row_f32(op->src[1], t), rb);
 		memcpy(row_f32(op->src[4], r), row_f32(op->src[2], t), rb);
 	}
@@ -898,7 +1018,11 @@ static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *o
 	const uint32_t T = op->dst->ne[1], n_ctx = op->src[3]->ne[1], hd = op->p.attn.head_dim;
 	const bool blocks = T > 1 && cf->k->attn_block && hd % 16 == 0;
 
-	j.stride = blocks ? CPU_ATTN_BLOCK_WS(n_ctx, hd) : ((size_t)n_ctx + hd + 15) / 16 * 16;
+	/* non-F32 caches' blocks: their K and V rows in F32 after the block kernel's scratch */
+	const size_t conv = op->src[3]->type != HAL_TYPE_F32 ? 2 * (size_t)n_ctx * hd : 0;
+
+	j.stride = blocks ? CPU_ATTN_BLOCK_WS(n_ctx, hd) + conv
+			  : ((size_t)n_ctx + hd + 15) / 16 * 16;
 	j.scratch = scratch(cf, j.stride * cf->n_threads * sizeof(float));
 	if (!j.scratch)
 		return hal_device_fail(&cf->base, HAL_ERR_NOMEM,
@@ -946,7 +1070,7 @@ static void run_binary(struct cpu_fast *cf, const struct hal_op *op)
 
 static bool is_weight_type(enum hal_type type)
 {
-	return type == HAL_TYPE_F32 || type == HAL_TYPE_F16 || is_quant(type);
+	return type == HAL_TYPE_F32 || type == HAL_TYPE_F16 || is_quant(type) || is_kquant(type);
 }
 
 static bool cpu_fast_supports(struct hal_device *dev, const struct hal_op *op)
@@ -1079,6 +1203,7 @@ enum hal_status hal_cpu_fast_create(const struct hal_device_options *opts,
 		return HAL_ERR_NOMEM;
 	}
 	cf->k = k;
+	cf->x = cpu_ext_for(k->isa);
 	cf->n_threads = n;
 	snprintf(cf->name, sizeof(cf->name), "cpu");
 	cf->base.vt = &cpu_fast_vtable;

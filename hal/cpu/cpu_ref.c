@@ -14,6 +14,7 @@
 #include "hal/quant.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,11 +41,20 @@ static void store_row(const struct hal_tensor *t, uint64_t r, const float *in)
 	memcpy(row_ptr(t, r), in, (size_t)t->ne[0] * sizeof(float));
 }
 
-/* Elements [off, off + n) of row r of an F32 tensor: one head of a cache row. */
+/*
+ * Elements [off, off + n) of row r of a cache (F32, F16 or Q8_0; off and n whole blocks,
+ * which hal_op_check ensures): one head of a cache row, as F32.
+ */
 static void load_slice(const struct hal_tensor *t, uint64_t r, uint32_t off, uint32_t n,
 		       float *out)
 {
-	memcpy(out, row_ptr(t, r) + (size_t)off * sizeof(float), (size_t)n * sizeof(float));
+	hal_dequantize_row(t->type, row_ptr(t, r) + hal_row_bytes(t->type, off), out, n);
+}
+
+/* Row r of a cache from F32, rounded or quantized to the cache's type. */
+static void store_cache_row(const struct hal_tensor *t, uint64_t r, const float *in)
+{
+	hal_quantize_row(t->type, in, row_ptr(t, r), t->ne[0]);
 }
 
 static int32_t load_i32(const struct hal_tensor *t, uint64_t i)
@@ -198,6 +208,78 @@ static float dot_q4_0(const uint8_t *w, const uint8_t *a, uint32_t nb)
 }
 
 /*
+ * A K-quant block's integer element e: q (0..15 or 0..31) for Q4_K/Q5_K, q - 32 for Q6_K
+ * (positions as quant.h documents them).
+ */
+static int kq_int(enum hal_type t, const uint8_t *blk, uint32_t e)
+{
+	if (t == HAL_TYPE_Q6_K) {
+		const uint32_t h = e / 128, m = e % 128, l = m % 32, g = m / 32;
+		const int lo = blk[64 * h + l + 32 * (g & 1)] >> (4 * (g >> 1)) & 15;
+		const int hi = blk[HAL_QK_K / 2 + 32 * h + l] >> (2 * g) & 3;
+
+		return (lo | hi << 4) - 32;
+	}
+	const uint8_t *qs = blk + (t == HAL_TYPE_Q5_K ? 16 + HAL_QK_K / 8 : 16);
+	const uint8_t byte = qs[32 * (e / 64) + e % 32];
+	int q = e % 64 < 32 ? byte & 15 : byte >> 4;
+
+	if (t == HAL_TYPE_Q5_K && (blk[16 + e % 32] >> (e / 32) & 1))
+		q += 16;
+	return q;
+}
+
+/* The scale of elements 16i .. 16i + 15 of a K-quant block, and the min of their 32-block. */
+static void kq_scale_min(enum hal_type t, const uint8_t *blk, uint32_t i, float *scale,
+			 float *min)
+{
+	if (t == HAL_TYPE_Q6_K) {
+		*scale = load_f16(blk + offsetof(struct hal_block_q6_k, d)) *
+			 (float)(int8_t)blk[offsetof(struct hal_block_q6_k, scales) + i];
+		*min = 0.0f;
+		return;
+	}
+	uint8_t sc, m;
+
+	hal_k_scale_min(blk + 4, (int)(i / 2), &sc, &m);
+	*scale = load_f16(blk) * (float)sc;
+	*min = load_f16(blk + 2) * (float)m;
+}
+
+/*
+ * K-quant weights against Q8_0 activation blocks (hal.h): per block of 32 activations, the
+ * exact integer dots of its two halves with their scales, minus the block's min times the
+ * activations' integer sum, all scaled by the activation block's scale.
+ */
+static float dot_kq(enum hal_type t, const uint8_t *w, const uint8_t *a, uint32_t K)
+{
+	const size_t bb = hal_type_block_bytes(t);
+	float sumf = 0.0f;
+
+	for (uint32_t b = 0; b < K / HAL_QK; b++, a += sizeof(struct hal_block_q8_0)) {
+		const uint8_t *blk = w + (size_t)(b / 8) * bb;
+		const uint32_t e0 = b % 8 * HAL_QK;
+		float part = 0.0f, scale, min = 0.0f;
+		int asum = 0;
+
+		for (uint32_t half = 0; half < 2; half++) {
+			int sumi = 0;
+
+			for (uint32_t i = 0; i < 16; i++) {
+				const int8_t x = (int8_t)a[2 + 16 * half + i];
+
+				sumi += kq_int(t, blk, e0 + 16 * half + i) * x;
+				asum += x;
+			}
+			kq_scale_min(t, blk, (e0 + 16 * half) / 16, &scale, &min);
+			part += scale * (float)sumi;
+		}
+		sumf += load_f16(a) * (part - min * (float)asum);
+	}
+	return sumf;
+}
+
+/*
  * The activation row in the form the weight type's dot product takes, computed once per row:
  * F32 as is, rounded to half for F16, Q8_0 blocks for quantized weights.
  */
@@ -211,6 +293,9 @@ static void prepare_activations(enum hal_type wtype, const float *a, uint32_t K,
 		break;
 	case HAL_TYPE_Q8_0:
 	case HAL_TYPE_Q4_0:
+	case HAL_TYPE_Q4_K:
+	case HAL_TYPE_Q5_K:
+	case HAL_TYPE_Q6_K:
 		hal_quantize_row(HAL_TYPE_Q8_0, a, aq, K);
 		break;
 	default:
@@ -230,6 +315,10 @@ static float dot_row(enum hal_type wtype, const uint8_t *w, const float *a, cons
 		return dot_q8_0(w, aq, K / HAL_QK);
 	case HAL_TYPE_Q4_0:
 		return dot_q4_0(w, aq, K / HAL_QK);
+	case HAL_TYPE_Q4_K:
+	case HAL_TYPE_Q5_K:
+	case HAL_TYPE_Q6_K:
+		return dot_kq(wtype, w, aq, K);
 	default:
 		return 0.0f; /* excluded by hal_op_check */
 	}
@@ -416,9 +505,9 @@ static enum hal_status run_attention(struct hal_device *dev, const struct hal_op
 		uint32_t row = (uint32_t)load_i32(pos, t);
 
 		load_row(k, t, s.krow);
-		store_row(kc, row, s.krow);
+		store_cache_row(kc, row, s.krow);
 		load_row(v, t, s.krow);
-		store_row(vc, row, s.krow);
+		store_cache_row(vc, row, s.krow);
 	}
 	for (uint64_t t = 0; t < q->ne[1]; t++) {
 		load_row(q, t, s.q);
@@ -474,7 +563,8 @@ static void cpu_ref_destroy(struct hal_device *dev)
 static bool is_weight_type(enum hal_type type)
 {
 	return type == HAL_TYPE_F32 || type == HAL_TYPE_F16 || type == HAL_TYPE_Q8_0 ||
-	       type == HAL_TYPE_Q4_0;
+	       type == HAL_TYPE_Q4_0 || type == HAL_TYPE_Q4_K || type == HAL_TYPE_Q5_K ||
+	       type == HAL_TYPE_Q6_K;
 }
 
 /* Every op of hal.h with every type hal.h allows; malformed ops are run()'s to reject. */

@@ -23,6 +23,7 @@ const char *const ocl_kernel_names[OCL_K_COUNT] = {
 	[OCL_K_SWIGLU] = "swiglu",
 	[OCL_K_ADD] = "add",
 	[OCL_K_EMBED] = "embed",
+	[OCL_K_MATMUL_KQ] = "matmul_kq",
 };
 
 #define TB 4             /* tokens per matmul work-group, as in matmul.cl */
@@ -45,7 +46,8 @@ static size_t type_align(enum hal_type type)
 static bool is_weight_type(enum hal_type type)
 {
 	return type == HAL_TYPE_F32 || type == HAL_TYPE_F16 || type == HAL_TYPE_Q8_0 ||
-	       type == HAL_TYPE_Q4_0;
+	       type == HAL_TYPE_Q4_0 || type == HAL_TYPE_Q4_K || type == HAL_TYPE_Q5_K ||
+	       type == HAL_TYPE_Q6_K;
 }
 
 bool ocl_supports(struct hal_device *dev, const struct hal_op *op)
@@ -235,6 +237,14 @@ static enum hal_status run_matmul(struct ocl_dev *d, const struct hal_op *op)
 		arg_buf(&l, &o[0].a);
 		arg_mem(&l, aq);
 		break;
+	case HAL_TYPE_Q4_K:
+	case HAL_TYPE_Q5_K:
+	case HAL_TYPE_Q6_K:
+		l = kernel(d, OCL_K_MATMUL_KQ);
+		arg_buf(&l, &o[0].a);
+		arg_mem(&l, aq);
+		arg_mem(&l, ad);
+		break;
 	default:
 		l = kernel(d, OCL_K_MATMUL_F32);
 		arg_buf(&l, &o[0].a);
@@ -245,6 +255,8 @@ static enum hal_status run_matmul(struct ocl_dev *d, const struct hal_op *op)
 	arg_u32(&l, K);
 	arg_u32(&l, N);
 	arg_u32(&l, T);
+	if (w->type == HAL_TYPE_Q4_K || w->type == HAL_TYPE_Q5_K || w->type == HAL_TYPE_Q6_K)
+		arg_u32(&l, (uint32_t)w->type); /* which K-quant: a hal_type number */
 	if (row_per_item)
 		global[0] = round_up(N, ROWS_PER_GROUP);
 	if ((st = go(&l, 2, global, row_per_item ? (size_t[2]){ ROWS_PER_GROUP, 1 } : local)))
@@ -323,6 +335,7 @@ static enum hal_status run_attention(struct ocl_dev *d, const struct hal_op *op)
 	arg_buf(&l, &o[4].a);
 	arg_buf(&l, &o[5].a);
 	arg_u32(&l, (size_t)n_kv * hd);
+	arg_u32(&l, (uint32_t)op->src[3]->type); /* the caches' type, a hal_type number */
 	if ((st = go(&l, 2, g_store, NULL)))
 		return st;
 	l = kernel(d, OCL_K_ATTENTION);
@@ -337,6 +350,7 @@ static enum hal_status run_attention(struct ocl_dev *d, const struct hal_op *op)
 	arg_u32(&l, hd);
 	arg_u32(&l, n_ctx);
 	arg_f32(&l, op->p.attn.scale);
+	arg_u32(&l, (uint32_t)op->src[3]->type);
 	arg(&l, (size_t)hd * sizeof(float), NULL); /* __local q of the head */
 	if ((st = go(&l, 2, g_attn, l_attn)))
 		return st;

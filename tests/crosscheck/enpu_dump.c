@@ -48,9 +48,12 @@ static int dump(enpu_context *ctx, enpu_model *m, const char *prompt, int steps)
 	enpu_token ids[4096];
 	enpu_session *s;
 	size_t n;
+	/* an F32 KV cache, as the script asks of llama.cpp: only the weights' numerics differ */
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
 
+	so.cache_type = ENPU_CACHE_F32;
 	if (enpu_tokenize(m, prompt, strlen(prompt), true, ids, 4096, &n) ||
-	    enpu_session_create(m, NULL, &s))
+	    enpu_session_create(m, &so, &s))
 		return fprintf(stderr, "enpu_dump: %s\n", enpu_last_error(ctx)), 1;
 	printf("{\"prompt\":");
 	json_string(prompt);

@@ -72,6 +72,15 @@ void *bench_random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t 
 
 		for (size_t i = 0; i < len; i += bb)
 			memcpy(w + i, &h, 2);
+	} else if (type == HAL_TYPE_Q4_K || type == HAL_TYPE_Q5_K || type == HAL_TYPE_Q6_K) {
+		/* finite super-block scales (d, and dmin where there is one): Q6_K's d is last */
+		uint16_t h = hal_fp32_to_fp16(0.01f);
+
+		for (size_t i = 0; i < len; i += bb) {
+			memcpy(w + i + (type == HAL_TYPE_Q6_K ? bb - 2 : 0), &h, 2);
+			if (type != HAL_TYPE_Q6_K)
+				memcpy(w + i + 2, &h, 2);
+		}
 	} else if (type == HAL_TYPE_F16) {
 		for (size_t i = 0; i < len; i += 2) {
 			uint16_t v = hal_fp32_to_fp16((float)(w[i] % 200) / 100.0f - 1.0f);

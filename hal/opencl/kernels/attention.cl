@@ -3,12 +3,66 @@
  * attention.cl - causal grouped-query attention over the KV cache, in two kernels enqueued
  * in order: kv_store writes the batch's k and v rows into the caches at their positions, then
  * attention computes each (token, head) with one work-group.
+ *
+ * The caches are F32, F16 or Q8_0 (ctype, a hal_type number): rows are written rounded or
+ * quantized as quant.c does it, and read back element by element through cache_at.
  */
+
+/* Bytes of a cache row of w elements. */
+inline size_t cache_row_bytes(uint ctype, size_t w)
+{
+	return ctype == T_F32 ? 4 * w : ctype == T_F16 ? 2 * w : w / QK * Q8_0_BYTES;
+}
+
+/* Element i of cache row r (rows w elements wide), as F32. */
+inline float cache_at(__global const uchar *c, uint ctype, size_t w, size_t r, size_t i)
+{
+	__global const uchar *row = c + r * cache_row_bytes(ctype, w);
+
+	if (ctype == T_F32)
+		return ((__global const float *)row)[i];
+	if (ctype == T_F16)
+		return vload_half(i, (__global const half *)row);
+	__global const uchar *blk = row + i / QK * Q8_0_BYTES;
+
+	return block_scale(blk) * (float)(char)blk[2 + i % QK];
+}
+
+/*
+ * Block i / 32 of row t of x into the Q8_0 cache row r, by the item of its first element:
+ * d = amax / 127, q = round(x / d), as quantize_block_q8_0 does.
+ */
+inline void store_q8_0(__global uchar *c, size_t w, size_t r, __global const float *x, uint i)
+{
+	__global uchar *blk = c + r * cache_row_bytes(T_Q8_0, w) + i / QK * Q8_0_BYTES;
+	float amax = 0.0f;
+
+	for (uint j = 0; j < QK; j++)
+		amax = fmax(amax, fabs(x[i + j]));
+	float d = amax / 127.0f;
+	float id = d != 0.0f ? 1.0f / d : 0.0f;
+
+	vstore_half_rte(d, 0, (__global half *)blk);
+	for (uint j = 0; j < QK; j++)
+		blk[2 + j] = (uchar)(char)round(x[i + j] * id);
+}
+
+/* Element i of row t of x into cache row r. */
+inline void cache_put(__global uchar *c, uint ctype, size_t w, size_t r, __global const float *x,
+		      uint i)
+{
+	if (ctype == T_F32)
+		((__global float *)(c + r * 4 * w))[i] = x[i];
+	else if (ctype == T_F16)
+		vstore_half_rte(x[i], i, (__global half *)(c + r * 2 * w));
+	else if (i % QK == 0)
+		store_q8_0(c, w, r, x, i);
+}
 
 /* Global size (kv_w, T): one item per element of the k and v rows. */
 __kernel void kv_store(__global const uchar *kb, ulong koff, __global const uchar *vb,
 		       ulong voff, __global uchar *kcb, ulong kcoff, __global uchar *vcb,
-		       ulong vcoff, __global const uchar *pb, ulong poff, uint kv_w)
+		       ulong vcoff, __global const uchar *pb, ulong poff, uint kv_w, uint ctype)
 {
 	uint i = get_global_id(0), t = get_global_id(1);
 
@@ -16,8 +70,8 @@ __kernel void kv_store(__global const uchar *kb, ulong koff, __global const ucha
 		return;
 	size_t row = (size_t)((__global const int *)(pb + poff))[t];
 
-	F32_AT(kcb, kcoff)[row * kv_w + i] = CF32_AT(kb, koff)[(size_t)t * kv_w + i];
-	F32_AT(vcb, vcoff)[row * kv_w + i] = CF32_AT(vb, voff)[(size_t)t * kv_w + i];
+	cache_put(kcb + kcoff, ctype, kv_w, row, CF32_AT(kb, koff) + (size_t)t * kv_w, i);
+	cache_put(vcb + vcoff, ctype, kv_w, row, CF32_AT(vb, voff) + (size_t)t * kv_w, i);
 }
 
 /*
@@ -32,15 +86,15 @@ __kernel void attention(__global const uchar *qb, ulong qoff, __global const uch
 			ulong kcoff, __global const uchar *vcb, ulong vcoff,
 			__global const uchar *pb, ulong poff, __global uchar *yb, ulong yoff,
 			__global float *scores, uint n_head, uint n_kv, uint hd, uint n_ctx,
-			float scale, __local float *qs)
+			float scale, uint ctype, __local float *qs)
 {
 	__local float red[WG];
 	uint h = get_group_id(0), t = get_group_id(1), lid = get_local_id(0);
 	uint last = (uint)((__global const int *)(pb + poff))[t];
 	uint kvh = h / (n_head / n_kv);
 	size_t kv_w = (size_t)n_kv * hd, q_w = (size_t)n_head * hd;
-	__global const float *kc = CF32_AT(kcb, kcoff) + (size_t)kvh * hd;
-	__global const float *vc = CF32_AT(vcb, vcoff) + (size_t)kvh * hd;
+	__global const uchar *kc = kcb + kcoff, *vc = vcb + vcoff;
+	size_t h0 = (size_t)kvh * hd;
 	__global float *p = scores + ((size_t)t * n_head + h) * n_ctx;
 	float mx = -INFINITY, sum = 0.0f;
 
@@ -49,11 +103,10 @@ __kernel void attention(__global const uchar *qb, ulong qoff, __global const uch
 	barrier(CLK_LOCAL_MEM_FENCE);
 
 	for (uint j = lid; j <= last; j += WG) {
-		__global const float *k = kc + j * kv_w;
 		float dot = 0.0f;
 
 		for (uint i = 0; i < hd; i++)
-			dot += qs[i] * k[i];
+			dot += qs[i] * cache_at(kc, ctype, kv_w, j, h0 + i);
 		p[j] = scale * dot;
 		mx = fmax(mx, p[j]);
 	}
@@ -73,7 +126,7 @@ __kernel void attention(__global const uchar *qb, ulong qoff, __global const uch
 		float acc = 0.0f;
 
 		for (uint j = 0; j <= last; j++)
-			acc += (p[j] * inv) * vc[j * kv_w + i];
+			acc += (p[j] * inv) * cache_at(vc, ctype, kv_w, j, h0 + i);
 		F32_AT(yb, yoff)[t * q_w + (size_t)h * hd + i] = acc;
 	}
 }

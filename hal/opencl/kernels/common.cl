@@ -29,6 +29,9 @@
 #define T_F16 1
 #define T_Q8_0 2
 #define T_Q4_0 3
+#define T_Q4_K 5
+#define T_Q5_K 6
+#define T_Q6_K 7
 
 #define F32_AT(buf, off) ((__global float *)((buf) + (off)))
 #define CF32_AT(buf, off) ((__global const float *)((buf) + (off)))
@@ -37,6 +40,48 @@
 inline float block_scale(__global const uchar *blk)
 {
 	return vload_half(0, (__global const half *)blk);
+}
+
+/* llama.cpp's K-quants (hal/quant.h): super-blocks of 256 elements. */
+#define QK_K 256
+
+inline uint kq_block_bytes(uint type)
+{
+	return type == T_Q4_K ? 144 : type == T_Q5_K ? 176 : 210;
+}
+
+/* Element e's integer of a K-quant block: q (Q4_K, Q5_K) or q - 32 (Q6_K). */
+inline int kq_int(uint type, __global const uchar *blk, uint e)
+{
+	if (type == T_Q6_K) {
+		uint h = e / 128, m = e % 128, l = m % 32, g = m / 32;
+		int lo = (blk[64 * h + l + 32 * (g & 1)] >> (4 * (g >> 1))) & 15;
+		int hi = (blk[QK_K / 2 + 32 * h + l] >> (2 * g)) & 3;
+
+		return (lo | hi << 4) - 32;
+	}
+	__global const uchar *qs = blk + (type == T_Q5_K ? 16 + QK_K / 8 : 16);
+	uchar byte = qs[32 * (e / 64) + e % 32];
+	int q = e % 64 < 32 ? byte & 15 : byte >> 4;
+
+	if (type == T_Q5_K && ((blk[16 + e % 32] >> (e / 32)) & 1))
+		q += 16;
+	return q;
+}
+
+/* The scale of elements 16i .. 16i + 15 of a K-quant block and the min of their 32. */
+inline float2 kq_scale_min(uint type, __global const uchar *blk, uint i)
+{
+	if (type == T_Q6_K)
+		return (float2)(vload_half(0, (__global const half *)(blk + 208)) *
+					 (float)((__global const char *)blk)[192 + i],
+				 0.0f);
+	uint j = i / 2;
+	__global const uchar *q = blk + 4;
+	uint sc = j < 4 ? q[j] & 63 : (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
+	uint m = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+
+	return (float2)(block_scale(blk) * (float)sc, block_scale(blk + 2) * (float)m);
 }
 
 /* x rounded to half and back, nearest-even: fp16_to_fp32(fp32_to_fp16(x)) of quant.c. */

@@ -41,6 +41,16 @@ inline float table_elem(__global const uchar *tab, uint type, uint D, size_t r, 
 
 		return (float)v * block_scale(blk);
 	}
+	case T_Q4_K:
+	case T_Q5_K:
+	case T_Q6_K: {
+		/* D is a multiple of 256: row r starts at super-block r * D / 256 */
+		size_t e = r * D + i;
+		__global const uchar *blk = tab + e / QK_K * kq_block_bytes(type);
+		float2 sm = kq_scale_min(type, blk, (uint)(e % QK_K) / 16);
+
+		return sm.x * (float)kq_int(type, blk, (uint)(e % QK_K)) - sm.y;
+	}
 	default:
 		return ((__global const float *)tab)[r * D + i];
 	}

@@ -153,6 +153,47 @@ __kernel void matmul_q4_0(__global const uchar *wb, ulong woff, __global const c
 	store_rows(red, acc, F32_AT(yb, yoff), n, N, t0, T);
 }
 
+/*
+ * K-quant weights (type: T_Q4_K, T_Q5_K, T_Q6_K) against Q8_0 activation blocks, as the
+ * reference computes them: per block b of 32, the exact integer dots of its two halves of 16
+ * with their scales, minus the block's min times the activations' integer sum.
+ */
+__kernel void matmul_kq(__global const uchar *wb, ulong woff, __global const char *aq,
+			__global const float *ad, __global uchar *yb, ulong yoff, uint K, uint N,
+			uint T, uint type)
+{
+	__local float red[WG];
+	uint n = ROW_ID(), t0 = get_group_id(1) * TB;
+	uint nb = K / QK;
+	__global const uchar *w = wb + woff + (size_t)n * (K / QK_K) * kq_block_bytes(type);
+	float acc[TB] = { 0.0f, 0.0f, 0.0f, 0.0f };
+
+	ROW_GUARD(n, N);
+
+	for (uint b = LANE(); b < nb; b += LANES) {
+		__global const uchar *blk = w + (size_t)(b / 8) * kq_block_bytes(type);
+		uint e0 = b % 8 * QK;
+		int16 w0, w1;
+
+		for (uint i = 0; i < 16; i++) {
+			w0[i] = kq_int(type, blk, e0 + i);
+			w1[i] = kq_int(type, blk, e0 + 16 + i);
+		}
+		float2 s0 = kq_scale_min(type, blk, e0 / 16), s1 = kq_scale_min(type, blk, e0 / 16 + 1);
+
+		for (uint k = 0; k < TB && t0 + k < T; k++) {
+			size_t ai = (size_t)(t0 + k) * nb + b;
+			__global const char *a = aq + ai * QK;
+			int16 a0 = convert_int16(vload16(0, a)), a1 = convert_int16(vload16(1, a));
+			int asum = dot16(a0, (int16)1) + dot16(a1, (int16)1);
+			float part = s0.x * (float)dot16(w0, a0) + s1.x * (float)dot16(w1, a1);
+
+			acc[k] += ad[ai] * (part - s0.y * (float)asum);
+		}
+	}
+	store_rows(red, acc, F32_AT(yb, yoff), n, N, t0, T);
+}
+
 /* Half weights times half-rounded activations: each product is exact in float. */
 __kernel void matmul_f16(__global const uchar *wb, ulong woff, __global const half *a16,
 			 __global uchar *yb, ulong yoff, uint K, uint N, uint T)

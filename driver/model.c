@@ -495,6 +495,11 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 				    "%s: %s", path, err);
 	if (how == ENPU_READ_MMAP && (st = prefault(m, opts)))
 		return st;
+	/* one op for Q, K, V and one for gate, up where every device runs the fused form */
+	m->sm.fuse_matmuls = true;
+	for (uint32_t i = 0; i < m->ctx->n_devices; i++)
+		if (!(m->ctx->devices[i]->caps & HAL_CAP_FUSED_MATMUL))
+			m->sm.fuse_matmuls = false;
 	return prepare_weights(m);
 }
 

@@ -313,25 +313,73 @@ static enum hal_status check_rmsnorm(struct check *c)
 
 static enum hal_status check_matmul(struct check *c)
 {
+	static const char *const role[3] = { "weights", "second weights", "third weights" };
 	const struct hal_op *op = c->op;
-	const struct hal_tensor *w = op->src[0], *a = op->src[1];
+	const struct hal_tensor *w[3], *a = op->src[1];
+	const uint32_t nw = hal_matmul_weights(op, w);
+	uint64_t rows = 0;
 	enum hal_status st;
 
-	if ((st = check_operand(c, w, "weights", T_WEIGHT)) ||
-	    (st = check_operand(c, a, "activations", T_F32)) ||
+	if (op->src[3] && !op->src[2])
+		return fail(c, op->src[3], "third weights without second weights");
+	for (uint32_t i = 0; i < nw; i++) {
+		if ((st = check_operand(c, w[i], role[i], T_WEIGHT)))
+			return st;
+		if (i && (w[i]->type != w[0]->type || w[i]->ne[0] != w[0]->ne[0]))
+			return fail(c, w[i], "%s are %s [%u x %u], the first %s [%u x %u]", role[i],
+				    hal_type_name(w[i]->type), w[i]->ne[0], w[i]->ne[1],
+				    hal_type_name(w[0]->type), w[0]->ne[0], w[0]->ne[1]);
+		rows += w[i]->ne[1];
+	}
+	if ((st = check_operand(c, a, "activations", T_F32)) ||
 	    (st = check_operand(c, op->dst, "output", T_F32)))
 		return st;
-	if (a->ne[0] != w->ne[0])
-		return fail(c, w, "activations have %u columns, weights %u", a->ne[0], w->ne[0]);
-	if (op->dst->ne[0] != w->ne[1] || op->dst->ne[1] != a->ne[1])
-		return fail(c, w, "output '%s' is %u x %u, expected %u x %u (weight rows x tokens)",
-			    tensor_name(op->dst), op->dst->ne[0], op->dst->ne[1], w->ne[1],
-			    a->ne[1]);
+	if (a->ne[0] != w[0]->ne[0])
+		return fail(c, w[0], "activations have %u columns, weights %u", a->ne[0],
+			    w[0]->ne[0]);
+	if (op->dst->ne[0] != rows || op->dst->ne[1] != a->ne[1])
+		return fail(c, w[0], "output '%s' is %u x %u, expected %llu x %u (weight rows x tokens)",
+			    tensor_name(op->dst), op->dst->ne[0], op->dst->ne[1],
+			    (unsigned long long)rows, a->ne[1]);
+	if (op->src[4]) {
+		float eps = op->matmul.eps;
+
+		if ((st = check_operand(c, op->src[4], "norm weight", T_F32)))
+			return st;
+		if (elems(op->src[4]) != a->ne[0])
+			return fail(c, op->src[4], "norm weight has %llu elements, rows have %u",
+				    (unsigned long long)elems(op->src[4]), a->ne[0]);
+		if (!(eps >= 0.0f) || !isfinite(eps))
+			return fail(c, a, "eps %g must be finite and >= 0", (double)eps);
+		if ((st = check_alias(c, op->src[4], "norm weight", false)))
+			return st;
+	}
 	/* Every output reads a whole activation row and all weights: no aliasing at all. */
-	if ((st = check_alias(c, w, "weights", false)) ||
-	    (st = check_alias(c, a, "activations", false)))
+	for (uint32_t i = 0; i < nw; i++)
+		if ((st = check_alias(c, w[i], role[i], false)))
+			return st;
+	if ((st = check_alias(c, a, "activations", false)))
 		return st;
 	return HAL_OK;
+}
+
+void hal_matmul_part(const struct hal_op *op, uint32_t i, struct hal_op *part,
+		     struct hal_tensor *dst_part)
+{
+	const struct hal_tensor *w[3];
+	size_t off = 0;
+
+	hal_matmul_weights(op, w);
+	for (uint32_t j = 0; j < i; j++)
+		off += hal_row_bytes(HAL_TYPE_F32, w[j]->ne[1]) * op->dst->ne[1];
+	*dst_part = *op->dst;
+	dst_part->ne[0] = w[i]->ne[1];
+	dst_part->data = (char *)op->dst->data + off;
+	*part = (struct hal_op){ .kind = HAL_OP_MATMUL, .dst = dst_part };
+	part->matmul = op->matmul;
+	part->src[4] = op->src[4];
+	part->src[0] = (struct hal_tensor *)w[i];
+	part->src[1] = op->src[1];
 }
 
 static enum hal_status check_rope(struct check *c)

@@ -99,6 +99,24 @@ enum hal_op_kind {
 	 * sub-block scale, minus the sub-block's min times the activations' sum; see
 	 * hal/cpu/kernels_ext.h). F16
 	 * weights take activations rounded to F16; F32 weights take F32.
+	 *
+	 * Fused form (only to devices with HAL_CAP_FUSED_MATMUL): src[2] and src[3] (optional,
+	 * in that order) are further weights [N2 x K], [N3 x K] of src[0]'s type read against
+	 * the same activations, and dst [T x (N + N2 + N3)] holds the stacked results: the
+	 * T x N matrix of src[0] (row-major, as above), then the T x N2 of src[2], then the
+	 * T x N3 of src[3], so that each is a contiguous window of dst (Q, K and V of a layer,
+	 * or its FFN gate and up, as one op: one quantization of the activations and one pass of
+	 * the threads over all the weights). Each result is bit-identical to src[i] alone.
+	 *
+	 * Accumulating form (matmul.accumulate, also only with HAL_CAP_FUSED_MATMUL): dst is
+	 * read as well and each result added to it, dst = dst + src[1] . src[0]^T, one float
+	 * add per element: the bits of a MATMUL followed by an ADD of dst (the residual stream
+	 * after the attention output and the FFN down projection), in one op.
+	 *
+	 * Normed form (src[4] set, also only with HAL_CAP_FUSED_MATMUL): src[4] is an RMSNorm
+	 * weight (F32 [K x 1]) and the activations are RMSNORM(src[1], src[4], matmul.eps),
+	 * computed as the device's RMSNORM op computes them: the bits of an RMSNORM followed by
+	 * the MATMUL, without the normed rows stored (a layer's attention and FFN inputs).
 	 */
 	HAL_OP_MATMUL,
 	/*
@@ -148,7 +166,41 @@ struct hal_op {
 			float scale;
 		} attn;
 	} p;
+	/*
+	 * MATMUL's accumulating and normed forms; zero for a plain matmul. Outside the union p:
+	 * a MATMUL whose p holds another op's parameters (a builder that sets eps on every op)
+	 * must not turn into an accumulating one.
+	 */
+	struct {
+		bool accumulate;
+		float eps; /* the normed form's RMSNorm epsilon */
+	} matmul;
 };
+
+/*
+ * The weights of a MATMUL into w[0..2]: src[0], then src[2] and src[3] while present (the
+ * fused form). Returns how many, 1 to 3.
+ */
+static inline uint32_t hal_matmul_weights(const struct hal_op *op, const struct hal_tensor **w)
+{
+	static const int slot[3] = { 0, 2, 3 };
+	uint32_t n = 0;
+
+	while (n < 3 && op->src[slot[n]]) {
+		w[n] = op->src[slot[n]];
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Part i (< hal_matmul_weights) of a MATMUL as a one-weight MATMUL of its own: *part gets
+ * weights w[i], the same activations (and norm, accumulation) and dst = *dst_part, the
+ * window of op->dst that holds w[i]'s results (a backend without a fused kernel runs the
+ * parts one after the other).
+ */
+void hal_matmul_part(const struct hal_op *op, uint32_t i, struct hal_op *part,
+		     struct hal_tensor *dst_part);
 
 /*
  * Checks the operands of op against the semantics above (types, shapes, non-null data).
@@ -306,6 +358,8 @@ enum hal_device_cap {
 	 * the same time as the CPU backend without taking its cores.
 	 */
 	HAL_CAP_HOST_CORES = 1u << 1,
+	/* Runs the fused form of HAL_OP_MATMUL (several weights); no other device is given one. */
+	HAL_CAP_FUSED_MATMUL = 1u << 2,
 };
 
 struct hal_device {

@@ -146,10 +146,15 @@ static void node_work(const struct hal_op *op, uint32_t ctx_len, struct sched_da
 	nd->out_bytes = (double)hal_tensor_bytes(dst);
 	switch (op->kind) {
 	case HAL_OP_MATMUL: {
-		const double K = s0->ne[0], N = s0->ne[1];
+		/* the fused form (hal.h) reads every weight: their rows add up to dst's */
+		const struct hal_tensor *w[3];
+		const uint32_t nw = hal_matmul_weights(op, w);
+		const double K = s0->ne[0], N = dst->ne[0];
 		nd->wtype = s0->type;
 		nd->ops = 2.0 * K * N * T;
-		nd->bytes = (double)hal_tensor_bytes(s0) + T * (K + N) * f32;
+		nd->bytes = T * (K + N) * f32;
+		for (uint32_t i = 0; i < nw; i++)
+			nd->bytes += (double)hal_tensor_bytes(w[i]);
 		break;
 	}
 	case HAL_OP_ATTENTION: {

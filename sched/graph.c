@@ -323,6 +323,93 @@ static struct hal_tensor *matmul(struct builder *b, int32_t il, const char *name
 	return y;
 }
 
+/*
+ * Weight types whose matmuls the fused forms (hal.h) are built for: the CPU backends' fused,
+ * accumulating and normed paths take exactly these. Another type (a K-quant) keeps the
+ * plain ops, so that a backend's kernel for it never meets a form it does not read.
+ */
+static bool fusable(enum hal_type type)
+{
+	return type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0 || type == HAL_TYPE_F16 ||
+	       type == HAL_TYPE_F32;
+}
+
+/*
+ * The n matmuls of weights w[i] over one activation x into out[i] (named names[i]), x first
+ * RMS-normed by norm (unless NULL) with the model's epsilon. With fused ops the norm rides in
+ * each matmul (hal.h's normed form) and each run of consecutive weights of one type is one op
+ * whose results are windows of a tensor `fused` (Q, K, V of one type: one op; a V of another
+ * type: Q, K fused and V alone); without, an RMSNORM op into
+ * `normed` and one matmul each (also where a weight's type is not fusable). Either way out[i]
+ * is a contiguous [N_i x T] tensor.
+ */
+static void matmuls(struct builder *b, const struct sched_model *m, int32_t il,
+		    const char *normed, const struct hal_tensor *norm, const char *fused,
+		    const char *const *names, const struct hal_tensor *const *w, uint32_t n,
+		    struct hal_tensor *x, struct hal_tensor **out)
+{
+	bool fuse = m->fuse_matmuls;
+
+	for (uint32_t i = 0; i < n; i++)
+		fuse = fuse && fusable(w[i]->type);
+	if (!fuse) {
+		if (norm)
+			x = rmsnorm(b, il, normed, x, (struct hal_tensor *)norm, m->hp.rms_eps);
+		for (uint32_t i = 0; i < n; i++)
+			out[i] = matmul(b, il, names[i], (struct hal_tensor *)w[i], x);
+		return;
+	}
+	for (uint32_t i = 0, j; i < n; i = j) {
+		uint32_t rows = w[i]->ne[1];
+
+		for (j = i + 1; x && j < n && j - i < 3 && w[j]->type == w[i]->type; j++)
+			rows += w[j]->ne[1];
+		struct hal_tensor *y = layer_tensor(b, il, j - i > 1 ? fused : names[i], rows,
+						    x ? x->ne[1] : 0);
+		struct hal_op *op = add_node(b, HAL_OP_MATMUL, il, y, (struct hal_tensor *)w[i], x,
+					     j - i > 1 ? (struct hal_tensor *)w[i + 1] : NULL);
+		size_t off = 0;
+
+		if (op && j - i > 2)
+			op->src[3] = (struct hal_tensor *)w[i + 2];
+		if (op && norm) {
+			op->src[4] = (struct hal_tensor *)norm;
+			op->matmul.eps = m->hp.rms_eps;
+		}
+		if (j - i == 1) {
+			out[i] = y;
+			continue;
+		}
+		for (uint32_t k = i; k < j; k++) {
+			out[k] = view(b, y, k, w[k]->ne[1], x->ne[1], off);
+			if (out[k])
+				snprintf(b->g->names[out[k] - b->g->tensors], SCHED_NAME_LEN,
+					 "blk.%d.%s", il, names[k]);
+			off += hal_row_bytes(HAL_TYPE_F32, w[k]->ne[1]) * x->ne[1];
+		}
+	}
+}
+
+/*
+ * x += w . a, the residual stream: with fused ops one accumulating MATMUL (hal.h: the same
+ * bits), else a MATMUL into a tensor `name` and an ADD.
+ */
+static void residual(struct builder *b, const struct sched_model *m, int32_t il,
+		     const char *name, const struct hal_tensor *w, struct hal_tensor *a,
+		     struct hal_tensor *x)
+{
+	if (m->fuse_matmuls && fusable(w->type)) {
+		struct hal_op *op = add_node(b, HAL_OP_MATMUL, il, x, (struct hal_tensor *)w, a,
+					     NULL);
+
+		if (op)
+			op->matmul.accumulate = true;
+		return;
+	}
+	struct hal_tensor *o = matmul(b, il, name, (struct hal_tensor *)w, a);
+	add_node(b, HAL_OP_ADD, il, x, x, o, NULL);
+}
+
 static void rope(struct builder *b, const struct sched_hparams *hp, int32_t il,
 		 struct hal_tensor *x, uint32_t n_head)
 {
@@ -362,14 +449,33 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 {
 	const struct sched_hparams *hp = &m->hp;
 	const struct sched_layer *l = &m->layers[il];
-	struct hal_tensor *xn = rmsnorm(b, il, "attn_in", x, (struct hal_tensor *)&l->attn_norm,
-					hp->rms_eps);
-	struct hal_tensor *q = matmul(b, il, "q", (struct hal_tensor *)&l->wq, xn);
-	struct hal_tensor *k = matmul(b, il, "k", (struct hal_tensor *)&l->wk, xn);
-	struct hal_tensor *v = matmul(b, il, "v", (struct hal_tensor *)&l->wv, xn);
+	static const char *const qkv_names[] = { "q", "k", "v" }, *const ffn_names[] = { "gate",
+											  "up" };
+	const struct hal_tensor *wqkv[] = { &l->wq, &l->wk, &l->wv };
+	const struct hal_tensor *wffn[] = { &l->w_gate, &l->w_up };
+	struct hal_tensor *qkv[3], *ffn[2];
 
-	rope(b, hp, il, q, hp->n_head);
-	rope(b, hp, il, k, hp->n_head_kv);
+	matmuls(b, m, il, "attn_in", &l->attn_norm, "qkv", qkv_names, wqkv, 3, x, qkv);
+	struct hal_tensor *q = qkv[0], *k = qkv[1], *v = qkv[2];
+
+	/*
+	 * One token's q and k as consecutive windows of the fused matmul's output are one row of
+	 * n_head + n_head_kv heads: one rope, with the same rotation per head as two
+	 */
+	const struct sched_tensor_plan *qp = q ? &b->g->plan[q - b->g->tensors] : NULL;
+	const struct sched_tensor_plan *kp = k ? &b->g->plan[k - b->g->tensors] : NULL;
+	if (b->g->n_tokens == 1 && qp && kp && qp->view_of >= 0 && kp->view_of == qp->view_of &&
+	    kp->view_offset == qp->view_offset + hal_tensor_bytes(q)) {
+		struct hal_tensor *qk = view(b, &b->g->tensors[qp->view_of], 0,
+					     q->ne[0] + k->ne[0], 1, qp->view_offset);
+
+		if (qk)
+			snprintf(b->g->names[qk - b->g->tensors], SCHED_NAME_LEN, "blk.%d.qk", il);
+		rope(b, hp, il, qk, hp->n_head + hp->n_head_kv);
+	} else {
+		rope(b, hp, il, q, hp->n_head);
+		rope(b, hp, il, k, hp->n_head_kv);
+	}
 
 	struct hal_tensor *att = layer_tensor(b, il, "attn", hp->n_embd, b->g->n_tokens);
 	if (!b->positions) {
@@ -381,17 +487,12 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 				  row_view(b, k, s), row_view(b, v, s), &b->k_caches[s][il],
 				  &b->v_caches[s][il], b->positions[s]);
 	}
-	struct hal_tensor *o = matmul(b, il, "attn_out", (struct hal_tensor *)&l->wo, att);
-	add_node(b, HAL_OP_ADD, il, x, x, o, NULL);
+	residual(b, m, il, "attn_out", &l->wo, att, x);
 
-	struct hal_tensor *fn = rmsnorm(b, il, "ffn_in", x, (struct hal_tensor *)&l->ffn_norm,
-					hp->rms_eps);
-	struct hal_tensor *gate = matmul(b, il, "gate", (struct hal_tensor *)&l->w_gate, fn);
-	struct hal_tensor *up = matmul(b, il, "up", (struct hal_tensor *)&l->w_up, fn);
+	matmuls(b, m, il, "ffn_in", &l->ffn_norm, "gate_up", ffn_names, wffn, 2, x, ffn);
 	struct hal_tensor *h = layer_tensor(b, il, "swiglu", hp->n_ff, b->g->n_tokens);
-	add_node(b, HAL_OP_SWIGLU, il, h, gate, up, NULL);
-	struct hal_tensor *down = matmul(b, il, "ffn_out", (struct hal_tensor *)&l->w_down, h);
-	add_node(b, HAL_OP_ADD, il, x, x, down, NULL);
+	add_node(b, HAL_OP_SWIGLU, il, h, ffn[0], ffn[1], NULL);
+	residual(b, m, il, "ffn_out", &l->w_down, h, x);
 }
 
 /* Places every non-view activation in the arena: first fit among the tensors still alive. */
@@ -463,8 +564,10 @@ static enum sched_status plan_arena(struct sched_graph *g)
 	return SCHED_OK;
 }
 
-/* The graph's arrays: per layer 16 nodes and 12 tensors, plus per sequence (n_seq > 1) an
- * attention node and four row views, and a position view each. */
+/*
+ * The graph's arrays: per layer 16 nodes and 12 tensors (14 fused), plus per sequence
+ * (n_seq > 1) an attention node and four row views, and a position view each.
+ */
 static enum sched_status graph_new(struct builder *b, const struct sched_hparams *hp,
 				   uint32_t n_tokens, uint32_t n_seq)
 {
@@ -475,7 +578,7 @@ static enum sched_status graph_new(struct builder *b, const struct sched_hparams
 	if (!g)
 		return SCHED_ERR_NOMEM;
 	b->cap_nodes = (16 + per_seq) * hp->n_layer + 8;
-	b->cap_tensors = (12 + 4 * per_seq) * hp->n_layer + per_seq + 8;
+	b->cap_tensors = (14 + 4 * per_seq) * hp->n_layer + per_seq + 8;
 	g->n_tokens = n_tokens;
 	g->n_seq = n_seq;
 	g->nodes = calloc(b->cap_nodes, sizeof(*g->nodes));

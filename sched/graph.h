@@ -57,6 +57,12 @@ struct sched_model {
 	struct sched_hparams hp;
 	struct hal_tensor tok_embd, output_norm, output;
 	bool tied_output; /* output.weight absent: the embedding table is the output projection */
+	/*
+	 * Graphs fuse the matmuls that read one activation (Q, K, V; FFN gate, up) into the fused
+	 * MATMUL of hal.h where their weights share a type: set it only when every device the
+	 * graphs may run on has HAL_CAP_FUSED_MATMUL. Off after sched_model_bind.
+	 */
+	bool fuse_matmuls;
 	struct sched_layer *layers;
 	uint64_t n_params;
 };

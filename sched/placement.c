@@ -142,14 +142,20 @@ static enum sched_status plan(const struct sched_placer *pr, const struct sched_
 
 /* ---- map and materialise ------------------------------------------------------------------ */
 
-/* The weight of matmul n in the layout of host device k, where the caller has one. */
+/* The weights of matmul n (all of a fused one) in the layout of host device k, where the
+ * caller has them. */
 static void materialise(const struct sched_host *host, struct sched_node *n, uint32_t k)
 {
+	static const int slot[3] = { 0, 2, 3 };
+	const struct hal_tensor *ws[3];
+
 	if (n->op.kind != HAL_OP_MATMUL)
 		return;
-	struct hal_tensor *w = host->weight_for(host->user, n->op.src[0], k);
-	if (w)
-		n->op.src[0] = w;
+	for (uint32_t i = 0; i < hal_matmul_weights(&n->op, ws); i++) {
+		struct hal_tensor *w = host->weight_for(host->user, n->op.src[slot[i]], k);
+		if (w)
+			n->op.src[slot[i]] = w;
+	}
 }
 
 /*

@@ -305,6 +305,291 @@ START_TEST(test_threads_identical)
 END_TEST
 
 /*
+ * The fused MATMUL (hal.h: up to three weights over one activation, results stacked) gives
+ * each weight's results bit for bit as its own matmul does, on every kernel set, 1 and 3
+ * threads, and on the reference: Q/K/V and gate/up fused in a decode step change nothing.
+ */
+START_TEST(test_matmul_fused_same_bits)
+{
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
+	const uint32_t K = 256, N[3] = { 48, 33, 17 }, Ts[] = { 1, 5, 23 };
+	const uint32_t rows = N[0] + N[1] + N[2];
+
+	for (size_t ty = 0; ty < 4; ty++) {
+		for (size_t ti = 0; ti < 3; ti++) {
+			const uint32_t T = Ts[ti];
+			uint64_t seed = 77 + ty * 3 + ti;
+			void *wd[3];
+			float *x, *alone[3];
+
+			for (int i = 0; i < 3; i++)
+				wd[i] = make_weight(types[ty], K, N[i], &seed);
+			x = rand_floats((size_t)K * T, &seed, 1.0f);
+			for (size_t is = 0; is <= N_ISA; is++) {
+				/* is == N_ISA: the reference device */
+				for (uint32_t th = 1; th <= 3; th += 2) {
+					struct hal_device *dev =
+						is < N_ISA ? fast_dev(isas[is], th) : ref_dev();
+					struct hal_tensor w[3], tx, ty_;
+					float *y = calloc((size_t)rows * T, sizeof(float));
+
+					if (!dev) {
+						free(y);
+						continue;
+					}
+					for (int i = 0; i < 3; i++) {
+						alone[i] = NULL;
+						if (is < N_ISA)
+							alone[i] = matmul_on(isas[is], th, types[ty],
+									     wd[i], x, K, N[i], T);
+						w[i] = tensor("w", types[ty], K, N[i], wd[i]);
+						if (dev->vt->prepare_weight)
+							ck_assert_int_eq(dev->vt->prepare_weight(dev, &w[i]),
+									 HAL_OK);
+					}
+					tx = tensor("x", HAL_TYPE_F32, K, T, x);
+					ty_ = tensor("y", HAL_TYPE_F32, rows, T, y);
+					struct hal_op op = { .kind = HAL_OP_MATMUL,
+							     .src = { &w[0], &tx, &w[1], &w[2] },
+							     .dst = &ty_ };
+					run_ok(dev, &op);
+					/* two weights: the first two windows */
+					op.src[3] = NULL;
+					ty_.ne[0] = N[0] + N[1];
+					float *y2 = calloc((size_t)rows * T, sizeof(float));
+					ty_.data = y2;
+					run_ok(dev, &op);
+					size_t off = 0;
+					for (int i = 0; i < 3; i++) {
+						float *want = alone[i];
+						struct hal_op one = { .kind = HAL_OP_MATMUL,
+								      .src = { &w[i], &tx } };
+						struct hal_tensor t1 = tensor("y1", HAL_TYPE_F32,
+									      N[i], T, NULL);
+
+						if (!want) { /* the reference: its own one-weight op */
+							want = calloc((size_t)N[i] * T, sizeof(float));
+							t1.data = want;
+							one.dst = &t1;
+							run_ok(dev, &one);
+						}
+						ck_assert_msg(!memcmp(y + off, want,
+								      sizeof(float) * N[i] * T),
+							      "%s %s T=%u threads %u weight %d",
+							      is < N_ISA ? isas[is] : "cpu-ref",
+							      hal_type_name(types[ty]), T, th, i);
+						/* the two-weight op's layout is its own: T x (N0 + N1) */
+						if (i < 2)
+							ck_assert(!memcmp(y2 + (i ? (size_t)N[0] * T : 0),
+									  want,
+									  sizeof(float) * N[i] * T));
+						off += (size_t)N[i] * T;
+						free(want);
+					}
+					for (int i = 0; i < 3; i++)
+						if (w[i].owner)
+							dev->vt->release_weight(dev, &w[i]);
+					hal_device_destroy(dev);
+					free(y);
+					free(y2);
+				}
+			}
+			for (int i = 0; i < 3; i++)
+				free(wd[i]);
+			free(x);
+		}
+	}
+}
+END_TEST
+
+/*
+ * The accumulating MATMUL (hal.h: dst += w . x, the residual stream) is bit for bit the
+ * matmul's result added to dst, on every kernel set, 1 and 3 threads, and on the reference.
+ */
+START_TEST(test_matmul_accumulate_same_bits)
+{
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
+	const uint32_t K = 96, N = 40, Ts[] = { 1, 7, 20 };
+
+	for (size_t ty = 0; ty < 4; ty++) {
+		for (size_t ti = 0; ti < 3; ti++) {
+			const uint32_t T = Ts[ti];
+			uint64_t seed = 200 + ty * 3 + ti;
+			void *wd = make_weight(types[ty], K, N, &seed);
+			float *x = rand_floats((size_t)K * T, &seed, 1.0f);
+			float *d0 = rand_floats((size_t)N * T, &seed, 3.0f);
+
+			for (size_t is = 0; is <= N_ISA; is++) {
+				for (uint32_t th = 1; th <= 3; th += 2) {
+					struct hal_device *dev =
+						is < N_ISA ? fast_dev(isas[is], th) : ref_dev();
+					float *y = malloc(sizeof(float) * N * T);
+					float *plain = calloc((size_t)N * T, sizeof(float));
+
+					if (!dev) {
+						free(y);
+						free(plain);
+						continue;
+					}
+					memcpy(y, d0, sizeof(float) * N * T);
+					struct hal_tensor w = tensor("w", types[ty], K, N, wd);
+					struct hal_tensor tx = tensor("x", HAL_TYPE_F32, K, T, x);
+					struct hal_tensor ty_ = tensor("y", HAL_TYPE_F32, N, T, y);
+					struct hal_tensor tp = tensor("p", HAL_TYPE_F32, N, T, plain);
+					struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &tx },
+							     .dst = &ty_ };
+
+					if (dev->vt->prepare_weight)
+						ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
+					op.matmul.accumulate = true;
+					run_ok(dev, &op);
+					op.matmul.accumulate = false;
+					op.dst = &tp;
+					run_ok(dev, &op);
+					for (size_t i = 0; i < (size_t)N * T; i++) {
+						float want = d0[i] + plain[i];
+
+						ck_assert_msg(!memcmp(&y[i], &want, sizeof(float)),
+							      "%s %s T=%u threads %u: %zu",
+							      is < N_ISA ? isas[is] : "cpu-ref",
+							      hal_type_name(types[ty]), T, th, i);
+					}
+					if (w.owner)
+						dev->vt->release_weight(dev, &w);
+					hal_device_destroy(dev);
+					free(y);
+					free(plain);
+				}
+			}
+			free(wd);
+			free(x);
+			free(d0);
+		}
+	}
+}
+END_TEST
+
+/*
+ * The normed MATMUL (hal.h: the activations RMS-normed in the op) is bit for bit the device's
+ * RMSNORM followed by the MATMUL, fused over two weights too, on every kernel set, 1 and 3
+ * threads, and on the reference.
+ */
+START_TEST(test_matmul_normed_same_bits)
+{
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
+	const uint32_t K = 128, N[2] = { 32, 17 }, Ts[] = { 1, 6, 21 };
+
+	for (size_t ty = 0; ty < 4; ty++) {
+		for (size_t ti = 0; ti < 3; ti++) {
+			const uint32_t T = Ts[ti];
+			uint64_t seed = 300 + ty * 3 + ti;
+			void *wd[2] = { make_weight(types[ty], K, N[0], &seed),
+					make_weight(types[ty], K, N[1], &seed) };
+			float *x = rand_floats((size_t)K * T, &seed, 2.0f);
+			float *nw = rand_floats(K, &seed, 1.5f);
+
+			for (size_t is = 0; is <= N_ISA; is++) {
+				for (uint32_t th = 1; th <= 3; th += 2) {
+					struct hal_device *dev =
+						is < N_ISA ? fast_dev(isas[is], th) : ref_dev();
+					const size_t n = (size_t)(N[0] + N[1]) * T;
+					float *xn = malloc(sizeof(float) * K * T);
+					float *y = malloc(sizeof(float) * n), *want = malloc(sizeof(float) * n);
+
+					if (!dev) {
+						free(xn), free(y), free(want);
+						continue;
+					}
+					struct hal_tensor w[2] = { tensor("w0", types[ty], K, N[0], wd[0]),
+								   tensor("w1", types[ty], K, N[1], wd[1]) };
+					struct hal_tensor tx = tensor("x", HAL_TYPE_F32, K, T, x);
+					struct hal_tensor txn = tensor("xn", HAL_TYPE_F32, K, T, xn);
+					struct hal_tensor tn = tensor("norm", HAL_TYPE_F32, K, 1, nw);
+					struct hal_tensor tyy = tensor("y", HAL_TYPE_F32, N[0] + N[1], T, y);
+					struct hal_tensor tw = tensor("want", HAL_TYPE_F32, N[0] + N[1], T,
+								      want);
+					struct hal_op norm = { .kind = HAL_OP_RMSNORM, .src = { &tx, &tn },
+							       .dst = &txn };
+					struct hal_op plain = { .kind = HAL_OP_MATMUL,
+								.src = { &w[0], &txn, &w[1] }, .dst = &tw };
+					struct hal_op normed = { .kind = HAL_OP_MATMUL,
+								 .src = { &w[0], &tx, &w[1], NULL, &tn },
+								 .dst = &tyy };
+
+					norm.p.rmsnorm.eps = 1e-5f;
+					normed.matmul.eps = 1e-5f;
+					for (int i = 0; i < 2 && dev->vt->prepare_weight; i++)
+						ck_assert_int_eq(dev->vt->prepare_weight(dev, &w[i]), HAL_OK);
+					run_ok(dev, &norm);
+					run_ok(dev, &plain);
+					run_ok(dev, &normed);
+					ck_assert_msg(!memcmp(y, want, sizeof(float) * n),
+						      "%s %s T=%u threads %u",
+						      is < N_ISA ? isas[is] : "cpu-ref",
+						      hal_type_name(types[ty]), T, th);
+					for (int i = 0; i < 2; i++)
+						if (w[i].owner)
+							dev->vt->release_weight(dev, &w[i]);
+					hal_device_destroy(dev);
+					free(xn), free(y), free(want);
+				}
+			}
+			free(wd[0]), free(wd[1]), free(x), free(nw);
+		}
+	}
+}
+END_TEST
+
+/*
+ * hal_op_check refuses fused matmuls whose weights differ in type or width or that skip a slot,
+ * and normed ones whose norm weight does not fit the rows or whose epsilon is negative.
+ */
+START_TEST(test_matmul_fused_checked)
+{
+	uint64_t seed = 3;
+	void *a = make_weight(HAL_TYPE_Q8_0, 64, 16, &seed), *b = make_weight(HAL_TYPE_Q4_0, 64, 16,
+									       &seed);
+	void *c = make_weight(HAL_TYPE_Q8_0, 32, 16, &seed);
+	float *x = rand_floats(64, &seed, 1.0f), y[48];
+	struct hal_tensor wa = tensor("a", HAL_TYPE_Q8_0, 64, 16, a);
+	struct hal_tensor wb = tensor("b", HAL_TYPE_Q4_0, 64, 16, b);
+	struct hal_tensor wc = tensor("c", HAL_TYPE_Q8_0, 32, 16, c);
+	struct hal_tensor tx = tensor("x", HAL_TYPE_F32, 64, 1, x);
+	struct hal_tensor ty = tensor("y", HAL_TYPE_F32, 32, 1, y);
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &wa, &tx, &wb }, .dst = &ty };
+	char msg[256];
+
+	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_ERR_INVALID);
+	ck_assert_msg(strstr(msg, "second weights"), "%s", msg);
+	op.src[2] = &wc;
+	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_ERR_INVALID);
+	op.src[2] = NULL;
+	op.src[3] = &wa;
+	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_ERR_INVALID);
+	ck_assert_msg(strstr(msg, "third weights without"), "%s", msg);
+	op.src[2] = &wa; /* rows add up to 48, dst has 32 */
+	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_ERR_INVALID);
+	ty.ne[0] = 48;
+	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_OK);
+	/* a norm weight of another width, then a negative epsilon */
+	float nv[64] = { 0 };
+	struct hal_tensor tn = tensor("norm", HAL_TYPE_F32, 32, 1, nv);
+	op.src[4] = &tn;
+	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_ERR_INVALID);
+	ck_assert_msg(strstr(msg, "norm weight has 32 elements"), "%s", msg);
+	tn.ne[0] = 64;
+	op.matmul.eps = -1.0f;
+	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_ERR_INVALID);
+	op.matmul.eps = 1e-6f;
+	ck_assert_int_eq(hal_op_check(&op, msg, sizeof(msg)), HAL_OK);
+	free(a);
+	free(b);
+	free(c);
+	free(x);
+}
+END_TEST
+
+/*
  * A row's result does not depend on the batch around it (batched decoding, driver/batch.c,
  * relies on it): the rows of a 5-, 9- and 23-token matmul (4-token tiles and single rows;
  * with AMX a 16-token tile and one over the padding) are the bits of each row alone (T = 1,
@@ -839,6 +1124,10 @@ static Suite *cpu_fast_suite(void)
 	tcase_add_test(ops, test_matmul_quant);
 	tcase_add_test(ops, test_matmul_float);
 	tcase_add_test(ops, test_threads_identical);
+	tcase_add_test(ops, test_matmul_fused_same_bits);
+	tcase_add_test(ops, test_matmul_fused_checked);
+	tcase_add_test(ops, test_matmul_accumulate_same_bits);
+	tcase_add_test(ops, test_matmul_normed_same_bits);
 	tcase_add_test(ops, test_rows_independent_of_batch);
 	tcase_add_test(ops, test_amx_same_bits);
 	tcase_add_test(ops, test_rmsnorm);

@@ -31,6 +31,9 @@ static void add_weight(struct fake_model *m, const char *name, enum hal_type typ
 					 m->data[i] };
 }
 
+/* Every layer matmul weight Q8_0 (a stock file) instead of the mix below. */
+static bool fake_one_type;
+
 static void fake_init(struct fake_model *m, uint32_t dim, uint32_t layers, uint32_t heads,
 		      uint32_t kv, uint32_t ffn, uint32_t vocab, bool tied)
 {
@@ -58,7 +61,9 @@ static void fake_init(struct fake_model *m, uint32_t dim, uint32_t layers, uint3
 		};
 		for (size_t i = 0; i < sizeof(spec) / sizeof(spec[0]); i++) {
 			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, spec[i].s);
-			add_weight(m, name, spec[i].t, spec[i].a, spec[i].b);
+			add_weight(m, name,
+				   fake_one_type && spec[i].b > 1 ? HAL_TYPE_Q8_0 : spec[i].t,
+				   spec[i].a, spec[i].b);
 		}
 	}
 }
@@ -156,8 +161,13 @@ static void check_arena(const struct sched_graph *g)
 	free(last);
 }
 
+/*
+ * fuse: the model's matmuls over one activation as one op each (Q/K/V, gate/up: 3 matmul
+ * nodes fewer per layer), their results contiguous windows of one tensor; with the mixed
+ * weight types of fake_init only Q and K share one type (1 node fewer).
+ */
 static void check_shape(uint32_t dim, uint32_t layers, uint32_t heads, uint32_t kv, uint32_t ffn,
-			uint32_t vocab, bool tied, uint32_t n_tokens)
+			uint32_t vocab, bool tied, uint32_t n_tokens, bool fuse)
 {
 	struct fake_model fm;
 	struct sched_model m;
@@ -179,17 +189,27 @@ static void check_shape(uint32_t dim, uint32_t layers, uint32_t heads, uint32_t 
 	ck_assert_ptr_eq(mw[0], &m.layers[0].wq);
 	ck_assert_ptr_eq(mw[7 * layers], &m.output);
 	make_caches(&fm.hp, 64, &kc, &vc, &store);
+	m.fuse_matmuls = fuse;
 	ck_assert_int_eq(sched_graph_build(&m, n_tokens, kc, vc, &g, err, sizeof(err)), SCHED_OK);
 
-	ck_assert_uint_eq(g->n_nodes, 15 * layers + 3);
+	/* fused ops per layer: Q, K and V and gate, up in one type; Q, K in the mixed types */
+	const uint32_t saved = fuse ? (fake_one_type ? 3 : 1) : 0;
+	/* and one token's q, k (consecutive windows then) rotated by one rope */
+	const uint32_t ropes = fuse && n_tokens == 1 ? 1 : 2;
+	/* and the residual adds in the attention output's and FFN down's accumulating matmuls */
+	const uint32_t adds = fuse ? 0 : 2;
+	/* and the attention's and FFN's input norms in the matmuls that read them */
+	const uint32_t norms = fuse ? 0 : 2;
+	ck_assert_uint_eq(g->n_nodes,
+			  (15 - saved - (2 - ropes) - (2 - adds) - (2 - norms)) * layers + 3);
 	sched_graph_count_ops(g, counts);
 	ck_assert_uint_eq(counts[HAL_OP_EMBED], 1);
-	ck_assert_uint_eq(counts[HAL_OP_MATMUL], 7 * layers + 1);
-	ck_assert_uint_eq(counts[HAL_OP_RMSNORM], 2 * layers + 1);
-	ck_assert_uint_eq(counts[HAL_OP_ROPE], 2 * layers);
+	ck_assert_uint_eq(counts[HAL_OP_MATMUL], (7 - saved) * layers + 1);
+	ck_assert_uint_eq(counts[HAL_OP_RMSNORM], norms * layers + 1);
+	ck_assert_uint_eq(counts[HAL_OP_ROPE], ropes * layers);
 	ck_assert_uint_eq(counts[HAL_OP_ATTENTION], layers);
 	ck_assert_uint_eq(counts[HAL_OP_SWIGLU], layers);
-	ck_assert_uint_eq(counts[HAL_OP_ADD], 2 * layers);
+	ck_assert_uint_eq(counts[HAL_OP_ADD], adds * layers);
 
 	/* token ids and positions are checked against the table and cache sizes */
 	for (uint32_t t = 0; t < n_tokens; t++) {
@@ -207,12 +227,32 @@ static void check_shape(uint32_t dim, uint32_t layers, uint32_t heads, uint32_t 
 			ck_assert_uint_eq(op->src[2]->ne[0], dkv);
 			ck_assert_uint_eq(op->src[0]->ne[1], n_tokens);
 			ck_assert_uint_eq(op->p.attn.n_head_kv, kv);
+			/* fused: q, k (and v) are consecutive windows of one matmul's output */
+			if (fuse) {
+				const char *q = op->src[0]->data;
+				ck_assert_ptr_eq(op->src[1]->data, q + 4 * (size_t)dim * n_tokens);
+				if (fake_one_type)
+					ck_assert_ptr_eq(op->src[2]->data,
+							 q + 4 * (size_t)(dim + dkv) * n_tokens);
+			}
 		}
-		if (op->kind == HAL_OP_MATMUL && op->src[0]->name &&
+		if (op->kind == HAL_OP_MATMUL && op->src[2])
+			ck_assert_uint_eq(op->dst->ne[0], strstr(op->src[0]->name, "attn_q") ?
+					  dim + (op->src[3] ? 2 : 1) * dkv : 2 * ffn);
+		if (op->kind == HAL_OP_MATMUL && !op->src[2] && op->src[0]->name &&
 		    strstr(op->src[0]->name, "ffn_gate"))
 			ck_assert_uint_eq(op->dst->ne[0], ffn);
-		if (op->kind == HAL_OP_ROPE)
+		if (op->kind == HAL_OP_MATMUL) {
+			ck_assert(op->matmul.accumulate == (fuse && !strcmp(op->dst->name, "x")));
+			/* normed: every layer matmul that reads the residual stream x */
+			ck_assert(!op->src[4] == !(fuse && !strcmp(op->src[1]->name, "x")));
+			if (op->src[4])
+				ck_assert(strstr(op->src[4]->name, "_norm") != NULL);
+		}
+		if (op->kind == HAL_OP_ROPE) {
 			ck_assert_ptr_eq(op->dst, op->src[0]);
+			ck_assert_uint_eq(op->p.rope.n_head * (dim / heads), op->dst->ne[0]);
+		}
 	}
 	ck_assert_uint_eq(g->logits->ne[0], vocab);
 	ck_assert_uint_eq(g->logits->ne[1], 1);
@@ -229,15 +269,23 @@ static void check_shape(uint32_t dim, uint32_t layers, uint32_t heads, uint32_t 
 
 START_TEST(shape_a_gqa_untied)
 {
-	check_shape(64, 2, 4, 2, 128, 96, false, 1);
-	check_shape(64, 2, 4, 2, 128, 96, false, 7);
+	for (int fuse = 0; fuse < 3; fuse++) {
+		fake_one_type = fuse == 2;
+		check_shape(64, 2, 4, 2, 128, 96, false, 1, fuse);
+		check_shape(64, 2, 4, 2, 128, 96, false, 7, fuse);
+	}
+	fake_one_type = false;
 }
 END_TEST
 
 START_TEST(shape_b_mha_tied)
 {
-	check_shape(96, 3, 6, 6, 160, 64, true, 1);
-	check_shape(96, 3, 6, 6, 160, 64, true, 33);
+	for (int fuse = 0; fuse < 3; fuse++) {
+		fake_one_type = fuse == 2;
+		check_shape(96, 3, 6, 6, 160, 64, true, 1, fuse);
+		check_shape(96, 3, 6, 6, 160, 64, true, 33, fuse);
+	}
+	fake_one_type = false;
 }
 END_TEST
 
@@ -346,13 +394,36 @@ START_TEST(multi_sequence_graph)
 	char err[256];
 	uint32_t counts[HAL_OP_COUNT], a = 0;
 
+	fake_one_type = true;
 	fake_init(&fm, 64, L, 4, 2, 128, 96, false);
+	fake_one_type = false;
 	ck_assert_int_eq(sched_model_bind(&fm.hp, fake_lookup, &fm, &m, err, sizeof(err)), SCHED_OK);
 	for (int s = 0; s < S; s++)
 		make_caches(&fm.hp, 16 + 8 * s, &kc[s], &vc[s], &store[s]);
 	ck_assert_int_eq(sched_graph_build_seqs(&m, 1, kc, vc, &g, err, sizeof(err)),
 			 SCHED_ERR_INVALID);
 	ck_assert_ptr_null(g);
+	/* fused matmuls: each sequence's q, k, v rows are rows of the windows */
+	m.fuse_matmuls = true;
+	ck_assert_int_eq(sched_graph_build_seqs(&m, 3, kc, vc, &g, err, sizeof(err)), SCHED_OK);
+	sched_graph_count_ops(g, counts);
+	ck_assert_uint_eq(counts[HAL_OP_MATMUL], 4 * L + 1);
+	for (uint32_t i = 0; i < g->n_nodes; i++) {
+		const struct hal_op *op = &g->nodes[i].op;
+
+		if (op->kind == HAL_OP_ATTENTION) {
+			/* sequence s: q row s at 4 * 64 * s, k row s at 4 * (64 * 3 + 32 * s) */
+			const long s = a % 3;
+
+			ck_assert_int_eq((char *)op->src[1]->data - (char *)op->src[0]->data,
+					 4 * (64 * 3 + 32 * s) - 4 * 64 * s);
+			a++;
+		}
+	}
+	a = 0;
+	check_arena(g);
+	sched_graph_free(g);
+	m.fuse_matmuls = false;
 	ck_assert_int_eq(sched_graph_build_seqs(&m, 3, kc, vc, &g, err, sizeof(err)), SCHED_OK);
 	/* one attention per sequence and layer; the matmuls as many as for one sequence */
 	sched_graph_count_ops(g, counts);

@@ -107,15 +107,6 @@ static double measure_ceiling(const struct hal_device *cpu, const uint8_t *buf, 
 	return best;
 }
 
-static uint8_t *bw_buffer(void)
-{
-	uint8_t *buf = aligned_alloc(4096, BW_BUF);
-
-	if (buf)
-		memset(buf, 1, BW_BUF); /* fault every page in before timing */
-	return buf;
-}
-
 /* ---- kernels through the device ----------------------------------------------------------- */
 
 struct bench {
@@ -375,7 +366,7 @@ static int cpu_threads(struct bench *b, uint32_t threads, uint8_t *buf)
 static int cmd_cpu(const struct opts *o)
 {
 	struct bench_report rep;
-	uint8_t *buf = bw_buffer();
+	uint8_t *buf = hal_cpu_fast_read_buffer(BW_BUF);
 	struct bench b = { .reps = o->reps, .rep = &rep, .bw_buf = buf };
 	int rc = 0;
 
@@ -493,7 +484,7 @@ static double measure_ceiling_threads(uint32_t threads)
 	struct hal_device *cpu = NULL;
 	char err[256];
 	double ceiling = 0.0;
-	uint8_t *buf = bw_buffer();
+	uint8_t *buf = hal_cpu_fast_read_buffer(BW_BUF);
 
 	if (buf && !hal_cpu_fast_create(&dopts, &cpu, err, sizeof(err)))
 		ceiling = measure_ceiling(cpu, buf, 5);

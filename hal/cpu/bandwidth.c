@@ -9,6 +9,7 @@
 #include "threadpool.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -26,8 +27,8 @@ __attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size
 	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
 
 	for (size_t i = 0; i + 128 <= n; i += 128) {
-		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES, 0, 3);
-		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES + 64, 0, 3);
+		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES, 0, CPU_PREFETCH_L2);
+		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES + 64, 0, CPU_PREFETCH_L2);
 		a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(p + i)));
 		a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(p + i + 32)));
 		a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(p + i + 64)));
@@ -43,7 +44,7 @@ static uint64_t read_plain(const uint8_t *p, size_t n)
 	uint64_t a[8] = { 0 }, v;
 
 	for (size_t i = 0; i + 64 <= n; i += 64) {
-		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES, 0, 3);
+		__builtin_prefetch(p + i + CPU_PREFETCH_BYTES, 0, CPU_PREFETCH_L2);
 		for (int j = 0; j < 8; j++) {
 			memcpy(&v, p + i + 8 * j, sizeof(v));
 			a[j] ^= v;
@@ -74,4 +75,18 @@ double hal_cpu_fast_time_read(const struct hal_device *dev, const void *buf, siz
 
 	tpool_run(pool, bw_part, &j, tpool_size(pool));
 	return 1e-9 * (double)(hal_now_ns() - t0);
+}
+
+void *hal_cpu_fast_read_buffer(size_t len)
+{
+	const size_t huge = (size_t)2 << 20;
+	size_t want = (len + huge - 1) / huge * huge;
+	uint8_t *buf = aligned_alloc(huge, want);
+
+	if (!buf)
+		return NULL;
+	/* the weights' arenas ask for huge pages (cpu_fast.c): a fair ceiling reads the same way */
+	madvise(buf, want, MADV_HUGEPAGE);
+	memset(buf, 1, want); /* fault every page in before timing */
+	return buf;
 }

@@ -31,6 +31,11 @@ struct tpool *hal_cpu_fast_pool(const struct hal_device *dev);
  */
 double hal_cpu_fast_time_read(const struct hal_device *dev, const void *buf, size_t len);
 /*
+ * A buffer of len bytes for hal_cpu_fast_time_read, in the huge pages the packed weights live
+ * in (where the kernel gives them), every page faulted in; free() it. NULL when out of memory.
+ */
+void *hal_cpu_fast_read_buffer(size_t len);
+/*
  * The compute ceiling of the device's kernels: int8 multiply-accumulates per second (1e9) of
  * their dot instruction on every thread, best of 5 runs; *what names the instruction. 0 (and
  * *what NULL) when the kernel set has none (scalar).

@@ -109,6 +109,21 @@ static enum hal_status run_embed(struct hal_device *dev, const struct hal_op *op
 
 /* ---- RMSNORM ------------------------------------------------------------------------------ */
 
+/* One row in place: ggml's float squares summed in double, the mean back in float. */
+static void rmsnorm_row(float *row, const float *w, uint32_t D, float eps)
+{
+	double sum = 0.0;
+
+	for (uint32_t i = 0; i < D; i++)
+		sum += (double)(row[i] * row[i]);
+	float mean = (float)(sum / D);
+	float scale = 1.0f / sqrtf(mean + eps);
+
+	/* ggml scales, then multiplies by the norm weight in a separate op. */
+	for (uint32_t i = 0; i < D; i++)
+		row[i] = (row[i] * scale) * w[i];
+}
+
 static enum hal_status run_rmsnorm(struct hal_device *dev, const struct hal_op *op)
 {
 	const struct hal_tensor *x = op->src[0], *wt = op->src[1];
@@ -124,18 +139,8 @@ static enum hal_status run_rmsnorm(struct hal_device *dev, const struct hal_op *
 	/* The weight is a vector of D elements whatever its [D x 1] / [1 x D] spelling. */
 	memcpy(w, wt->data, (size_t)D * sizeof(float));
 	for (uint64_t t = 0; t < x->ne[1]; t++) {
-		double sum = 0.0;
-
 		load_row(x, t, row);
-		/* ggml: float squares summed in double, the mean back in float. */
-		for (uint32_t i = 0; i < D; i++)
-			sum += (double)(row[i] * row[i]);
-		float mean = (float)(sum / D);
-		float scale = 1.0f / sqrtf(mean + op->p.rmsnorm.eps);
-
-		/* ggml scales, then multiplies by the norm weight in a separate op. */
-		for (uint32_t i = 0; i < D; i++)
-			row[i] = (row[i] * scale) * w[i];
+		rmsnorm_row(row, w, D, op->p.rmsnorm.eps);
 		store_row(op->dst, t, row);
 	}
 	free(row);
@@ -319,7 +324,7 @@ static float dot_row(enum hal_type wtype, const uint8_t *w, const float *a, cons
 	}
 }
 
-static enum hal_status run_matmul(struct hal_device *dev, const struct hal_op *op)
+static enum hal_status run_matmul_one(struct hal_device *dev, const struct hal_op *op)
 {
 	const struct hal_tensor *wt = op->src[0], *act = op->src[1], *dst = op->dst;
 	uint32_t K = wt->ne[0], N = wt->ne[1];
@@ -327,17 +332,29 @@ static enum hal_status run_matmul(struct hal_device *dev, const struct hal_op *o
 	float *a16 = malloc((size_t)K * sizeof(float));
 	void *aq = malloc(hal_row_bytes(HAL_TYPE_Q8_0, K / HAL_QK * HAL_QK) + 1);
 	float *out = malloc((size_t)N * sizeof(float));
+	float *nw = op->src[4] ? malloc((size_t)K * sizeof(float)) : NULL;
 	enum hal_status st = HAL_OK;
 
-	if (!a || !a16 || !aq || !out) {
+	if (!a || !a16 || !aq || !out || (op->src[4] && !nw)) {
 		st = no_memory(dev, op);
 		goto done;
 	}
+	if (nw) /* a vector of K elements whatever its spelling, as run_rmsnorm reads it */
+		memcpy(nw, op->src[4]->data, (size_t)K * sizeof(float));
 	for (uint64_t t = 0; t < act->ne[1]; t++) {
 		load_row(act, t, a);
+		/* the normed form: the row as RMSNORM leaves it */
+		if (nw)
+			rmsnorm_row(a, nw, K, op->matmul.eps);
 		prepare_activations(wt->type, a, K, a16, aq);
-		for (uint32_t n = 0; n < N; n++)
-			out[n] = dot_row(wt->type, (const uint8_t *)row_ptr(wt, n), a, a16, aq, K);
+		/* accumulating: dst's own value plus the sum, one add (hal.h) */
+		if (op->matmul.accumulate)
+			load_row(dst, t, out);
+		for (uint32_t n = 0; n < N; n++) {
+			float y = dot_row(wt->type, (const uint8_t *)row_ptr(wt, n), a, a16, aq, K);
+
+			out[n] = op->matmul.accumulate ? out[n] + y : y;
+		}
 		store_row(dst, t, out);
 	}
 done:
@@ -345,6 +362,24 @@ done:
 	free(a16);
 	free(aq);
 	free(out);
+	free(nw);
+	return st;
+}
+
+/* The fused form (hal.h) weight by weight: the reference's numerics are per output row. */
+static enum hal_status run_matmul(struct hal_device *dev, const struct hal_op *op)
+{
+	const struct hal_tensor *w[3];
+	const uint32_t nw = hal_matmul_weights(op, w);
+	enum hal_status st = HAL_OK;
+
+	for (uint32_t i = 0; i < nw && !st; i++) {
+		struct hal_op part;
+		struct hal_tensor dst;
+
+		hal_matmul_part(op, i, &part, &dst);
+		st = run_matmul_one(dev, &part);
+	}
 	return st;
 }
 
@@ -604,7 +639,7 @@ enum hal_status hal_cpu_ref_create(struct hal_device **out_dev)
 	cr->base.vt = &cpu_ref_vtable;
 	cr->base.name = "cpu-ref";
 	cr->base.cls = HAL_CLASS_CPU;
-	cr->base.caps = HAL_CAP_ALL_OPS;
+	cr->base.caps = HAL_CAP_ALL_OPS | HAL_CAP_FUSED_MATMUL;
 	*out_dev = &cr->base;
 	return HAL_OK;
 }
@@ -623,6 +658,6 @@ const struct hal_backend hal_backend_cpu_ref = {
 	.name = "cpu-ref",
 	.description = "reference CPU backend: plain C, single thread, the oracle",
 	.cls = HAL_CLASS_CPU,
-	.caps = HAL_CAP_ALL_OPS,
+	.caps = HAL_CAP_ALL_OPS | HAL_CAP_FUSED_MATMUL,
 	.create = cpu_ref_create,
 };

@@ -11,7 +11,7 @@
 
 #include "kernels.h"
 
-/* Results of a tile into dst, the rows that exist only. */
+/* Results of a tile into dst (or added to it), the rows that exist only. */
 static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t t, int nt,
 			    const float *out)
 {
@@ -21,7 +21,10 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 	for (int j = 0; j < nt; j++) {
 		float *d = g->dst + (size_t)(t + j) * g->ld + n0;
 
-		if (rows == CPU_GROUP_ROWS) /* a constant size: one vector store */
+		if (g->accumulate) {
+			for (uint32_t r = 0; r < rows; r++)
+				d[r] += out[16 * j + r];
+		} else if (rows == CPU_GROUP_ROWS) /* a constant size: one vector store */
 			memcpy(d, out + 16 * j, CPU_GROUP_ROWS * sizeof(float));
 		else
 			memcpy(d, out + 16 * j, rows * sizeof(float));

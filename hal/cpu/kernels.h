@@ -28,6 +28,7 @@
 #ifndef EDGE_NPU_CPU_KERNELS_H
 #define EDGE_NPU_CPU_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,7 @@ struct cpu_gemm_args {
 	size_t ld;
 	uint32_t n_rows;
 	uint32_t g0, g1, t0, t1;
+	bool accumulate; /* dst += the results (hal.h's accumulating MATMUL) instead of = */
 };
 
 struct cpu_kernels {
@@ -209,20 +211,33 @@ const struct cpu_kernels *cpu_kernels_select(char *err, size_t err_len);
 const struct cpu_kernels *cpu_kernels_by_name(const char *isa);
 
 /*
- * Software prefetch for a decode (one token), which streams every weight once: each block's
- * lines are fetched CPU_PREFETCH_BYTES ahead, its scales as many blocks ahead. On this host
- * (Xeon VM, 2 threads, 4096x14336 matrices cycled through 460-870 MB so that the 300 MiB L3
- * holds none) the hardware prefetchers alone streamed Q4_0 at 15-19 GB/s and Q8_0 at 21;
- * with 4 KiB ahead 26 and 29 GB/s (1 KiB: 20; 8 KiB: 25; 16 KiB: 24 for Q4_0). The bandwidth
- * ceiling's read kernel (hal/cpu/bandwidth.c) prefetches the same way, so ratios stay fair.
+ * Software prefetch for a decode (one token), which streams every weight once: at block b of
+ * a group (scales at sc, nb blocks) the block's lines CPU_PREFETCH_BYTES ahead, and the next
+ * group's scales, a block's worth each block, so that they are all in cache a group ahead.
+ * On this host (Xeon VM, 2 threads, 4096x14336 matrices cycled through 460-870 MB so that
+ * the 300 MiB L3 holds none) the hardware prefetchers alone streamed Q4_0 at 15-19 GB/s and
+ * Q8_0 at 21; with 4 KiB ahead 26 and 29 GB/s (1 KiB: 20; 8 KiB: 25; 16 KiB: 24 for Q4_0).
+ * The scales were once fetched as a stream of their own, CPU_PREFETCH_BYTES / chunk blocks
+ * ahead within the group: a group's first scales were then never in cache when its first
+ * blocks needed them (perf on a Zen 4 VM: the scale load and the instruction after it held
+ * ~40 % of the Q4_0 decode's samples), which cost the short groups of 768-wide matrices most
+ * (46-72 % of the read ceiling against 93-95 % for 4096-wide ones). The lines go to L2
+ * (prefetcht1), 8 KiB ahead: into L1 each took one of its few miss buffers until its line came
+ * from DRAM, and a thread then had too few lines in flight to stream (the same Zen 4 VM, one
+ * thread, 768-wide GEMVs, min of 100: prefetcht0 at 4 KiB 10-15 GB/s, prefetcht1 at 4 KiB
+ * 16-21, at 8 KiB 17-20; two threads, 8 KiB: 23-35 against 15-30). The bandwidth ceiling's
+ * read kernel (hal/cpu/bandwidth.c) prefetches its stream the same way.
  */
-#define CPU_PREFETCH_BYTES 4096
+#define CPU_PREFETCH_BYTES 8192
+#define CPU_PREFETCH_L2 2 /* __builtin_prefetch's locality for prefetcht1 */
 
-static inline void cpu_prefetch_decode(const uint8_t *q, size_t chunk, const uint8_t *scales)
+static inline void cpu_prefetch_decode(const uint8_t *q, size_t chunk, const uint8_t *sc,
+				       uint32_t b, uint32_t nb)
 {
 	for (size_t o = 0; o < chunk; o += 64)
-		__builtin_prefetch(q + CPU_PREFETCH_BYTES + o, 0, 3);
-	__builtin_prefetch(scales + 32 * (CPU_PREFETCH_BYTES / chunk), 0, 3);
+		__builtin_prefetch(q + CPU_PREFETCH_BYTES + o, 0, CPU_PREFETCH_L2);
+	__builtin_prefetch(sc + (size_t)nb * (chunk + 2 * CPU_GROUP_ROWS) + 32 * (size_t)b, 0,
+			   CPU_PREFETCH_L2);
 }
 
 /* Scalar helpers shared by every ISA file (kernels_scalar.c). */

@@ -4,6 +4,7 @@
  * run-time choice of the kernel table.
  */
 #include "kernels.h"
+#include "gemm_loop.h"
 
 #include "hal/quant.h"
 
@@ -91,10 +92,6 @@ static void gemm_scalar(const struct cpu_gemm_args *g, bool q4)
 	for (uint32_t gi = g->g0; gi < g->g1; gi++) {
 		const uint8_t *qs = g->w + gi * group;
 		const uint8_t *sc = qs + (size_t)nb * chunk;
-		uint32_t rows = g->n_rows - gi * CPU_GROUP_ROWS;
-
-		if (rows > CPU_GROUP_ROWS)
-			rows = CPU_GROUP_ROWS;
 		for (uint32_t t = g->t0; t < g->t1; t++) {
 			float acc[CPU_GROUP_ROWS] = { 0 };
 			int32_t isum[CPU_GROUP_ROWS];
@@ -112,8 +109,7 @@ static void gemm_scalar(const struct cpu_gemm_args *g, bool q4)
 						  (load_half(sc + 2 * (b * CPU_GROUP_ROWS + r)) *
 						   g->a->d[ai]);
 			}
-			memcpy(g->dst + t * g->ld + (size_t)gi * CPU_GROUP_ROWS, acc,
-			       rows * sizeof(float));
+			put_tile(g, gi, t, 1, acc);
 		}
 	}
 }

@@ -399,13 +399,12 @@ static struct bench_calib_opts with_defaults(const struct bench_calib_opts *opts
 static int measure_ceiling(struct cal *c, double *out)
 {
 	const size_t len = c->o->bw_bytes;
-	uint8_t *buf = aligned_alloc(4096, len);
+	uint8_t *buf = hal_cpu_fast_read_buffer(len);
 
 	if (!buf) {
 		snprintf(c->err, c->err_len, "out of memory (%zu bytes for the bandwidth read)", len);
 		return -1;
 	}
-	memset(buf, 1, len); /* fault every page in before timing */
 	*out = 0;
 	for (uint32_t r = 0; r < 6; r++) {
 		double gbs = (double)len / hal_cpu_fast_time_read(c->dev, buf, len);

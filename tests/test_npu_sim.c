@@ -594,6 +594,43 @@ START_TEST(test_sysfs_opp_changes_model)
 }
 END_TEST
 
+/*
+ * The device's thread stalls in the middle of a job (frozen by the test hook): run() fails with
+ * an error that says so once the device has shown no progress for NPU_SIM_STALL_MS, instead of
+ * waiting forever; later runs fail at once; once the thread comes back it ends the abandoned
+ * job, and the device can be released and destroyed.
+ */
+START_TEST(test_stalled_worker_fails_the_run)
+{
+	struct hal_device *dev = open_npu(0);
+	enum { N = 256, K = 4096 }; /* 1 M MACs: several slices */
+	uint64_t rng = 11;
+	void *wd = make_weights(HAL_TYPE_Q8_0, N, K, &rng);
+	float *x = calloc(K, sizeof(float)), y[N];
+	struct hal_tensor w = { "w", HAL_TYPE_Q8_0, { K, N }, wd, NULL };
+	struct hal_tensor xt = { "x", HAL_TYPE_F32, { K, 1 }, x, NULL };
+	struct hal_tensor yt = { "y", HAL_TYPE_F32, { N, 1 }, y, NULL };
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt };
+
+	ck_assert_ptr_nonnull(x);
+	ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
+	ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK);
+	npu_sim_debug_freeze(dev, true);
+	ck_assert_int_eq(dev->vt->run(dev, &op), HAL_ERR_DEVICE);
+	ck_assert_msg(strstr(dev->error, "made no progress") && strstr(dev->error, "stalled"),
+		      "error: %s", dev->error);
+	ck_assert_int_eq(dev->vt->run(dev, &op), HAL_ERR_DEVICE);
+	ck_assert_msg(strstr(dev->error, "was lost"), "error: %s", dev->error);
+	/* released while the abandoned job may still read it: kept until destroy */
+	dev->vt->release_weight(dev, &w);
+	ck_assert_ptr_eq(w.data, wd);
+	npu_sim_debug_freeze(dev, false);
+	hal_device_destroy(dev);
+	free(wd);
+	free(x);
+}
+END_TEST
+
 /* A value the device cannot parse is ignored, reported, and the knob restored; no crash. */
 START_TEST(test_sysfs_bogus_values)
 {
@@ -1032,6 +1069,7 @@ int main(void)
 	tcase_add_test(tc, test_sysfs_bounds_and_governors);
 	tcase_add_test(tc, test_sysfs_opp_changes_model);
 	tcase_add_test(tc, test_sysfs_bogus_values);
+	tcase_add_test(tc, test_stalled_worker_fails_the_run);
 	tcase_add_test(tc, test_sysfs_preset_by_admin);
 	tcase_add_test(tc, test_sysfs_ondemand);
 	tcase_add_test(tc, test_model_q8_0);

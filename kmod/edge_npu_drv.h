@@ -42,6 +42,7 @@ extern unsigned int enpu_autosuspend_ms;
 extern unsigned int enpu_max_ctxs_per_file;
 extern unsigned int enpu_max_bos_per_file;
 extern unsigned long long enpu_max_bo_bytes_per_file;
+extern unsigned int enpu_max_jobs_per_file;
 
 struct enpu_device;
 
@@ -131,6 +132,15 @@ struct enpu_pm {
  * @queued: jobs submitted and not finished, per context priority.
  * @last_power_uw: modeled power of the last completed job while it ran.
  * @validator: the engine state SUBMIT validates streams against (capabilities only).
+ * @live_files: &struct enpu_file objects not yet freed (open files, and closed ones that
+ *	jobs still reference through their contexts).
+ * @live_ctxs: &struct enpu_ctx objects not yet freed (destroyed ones included until their
+ *	last job is freed).
+ * @live_jobs: &struct enpu_job objects not yet freed (queued, running, or finished and not
+ *	yet freed by the scheduler).
+ *
+ * The live counters (and @bo_count) are what debugfs "live" shows; all are 0 when the device
+ * is released, or the driver leaked.
  */
 struct enpu_device {
 	struct drm_device drm;
@@ -151,6 +161,9 @@ struct enpu_device {
 	atomic_t queued[ENPU_NUM_PRIORITIES];
 	u64 last_power_uw;
 	struct npu_engine *validator;
+	atomic_t live_files;
+	atomic_t live_ctxs;
+	atomic_t live_jobs;
 };
 
 static inline struct enpu_device *to_enpu(struct drm_device *drm)
@@ -169,6 +182,7 @@ static inline struct enpu_device *to_enpu(struct drm_device *drm)
  * @num_ctxs: live contexts (limit: max_ctxs_per_file).
  * @num_bos: GEM handles of this file (limit: max_bos_per_file).
  * @bo_bytes: bytes of the objects behind those handles (limit: max_bo_bytes_per_file).
+ * @num_jobs: jobs submitted and not yet freed (limit: max_jobs_per_file).
  */
 struct enpu_file {
 	struct kref ref;
@@ -180,6 +194,7 @@ struct enpu_file {
 	atomic_t num_ctxs;
 	atomic_t num_bos;
 	atomic64_t bo_bytes;
+	atomic_t num_jobs;
 };
 
 /**

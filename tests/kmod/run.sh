@@ -5,7 +5,7 @@
 # kernel headers (the kernel version is the newest one in /lib/modules with headers and a
 # /boot/vmlinuz, never `uname -r`), builds the in-VM test binaries statically, packs an
 # initramfs (busybox-static, the module's dependencies from the kernel package, the module, the
-# tests), boots that kernel in qemu-system-x86_64 (TCG) and runs tests/kmod/enpu_kmod_test and,
+# tests), boots that kernel in qemu-system-x86_64 (TCG) and runs tests/kmod/enpu_kmod_test, tests/kmod/enpu_hostile (hostile clients and faults) and,
 # when the build has it, an end-to-end npu-run (tests/kmod/init.sh says what runs).
 #
 # Fails if a test fails, the module does not unload cleanly, or the kernel log has an oops,
@@ -90,6 +90,11 @@ $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -I"$ROOT" \
 	-o "$OUT/enpu_kmod_test" "$ROOT/tests/kmod/enpu_kmod_test.c" \
 	"$ROOT/kmod/silicon/npu_engine.c" \
 	$(pkg-config --static --libs libdrm) || fail "test program build failed"
+# shellcheck disable=SC2046
+$CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -I"$ROOT" \
+	$(pkg-config --static --cflags libdrm) \
+	-o "$OUT/enpu_hostile" "$ROOT/tests/kmod/enpu_hostile.c" \
+	$(pkg-config --static --libs libdrm) || fail "hostile test program build failed"
 # the generic-netlink subscriber, through the user-space reader (libnl-genl, static)
 # shellcheck disable=SC2046
 $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$ROOT" \
@@ -115,7 +120,7 @@ for m in drivers/gpu/drm/drm drivers/gpu/drm/drm_shmem_helper \
 	cp "$f" "$RD/lib/modules/"
 done
 cp "$SRC/kmod/edge_npu.ko" "$RD/lib/modules/"
-cp "$OUT/enpu_kmod_test" "$OUT/enpu_genl_test" "$RD/bin/"
+cp "$OUT/enpu_kmod_test" "$OUT/enpu_genl_test" "$OUT/enpu_hostile" "$RD/bin/"
 
 # ---- end-to-end: npu-run, its shared libraries, a small model ------------------------------
 MB=${ENPU_MESON_BUILD:-$OUT/meson}
@@ -168,7 +173,7 @@ secs=$(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }')
 echo "$result"
 
 sed -n '/^ENPU-DMESG-BEGIN/,/^ENPU-DMESG-END/p' "$LOG.txt" >"$OUT/dmesg.txt"
-bad=$(grep -E 'Oops|WARNING:|BUG:|kernel BUG|Call Trace|general protection|circular locking|lockdep|possible recursive locking|UBSAN|KASAN|refcount_t|list_del corruption|removed with [0-9]+ BOs live|soft lockup|blocked for more than|rcu.*stall|Poison overwritten|Redzone|Object padding|slab_out_of_bounds|killed entity' "$OUT/dmesg.txt" "$LOG.txt" || true)
+bad=$(grep -E 'Oops|WARNING:|BUG:|kernel BUG|Call Trace|general protection|circular locking|lockdep|possible recursive locking|UBSAN|KASAN|refcount_t|list_del corruption|removed with [0-9]+ BOs live|removed with objects live|removed with objects live|soft lockup|blocked for more than|rcu.*stall|Poison overwritten|Redzone|Object padding|slab_out_of_bounds|killed entity' "$OUT/dmesg.txt" "$LOG.txt" || true)
 if [ -n "$bad" ]; then
 	echo "$bad" | head -n 20 >&2
 	fail "the kernel logged an oops/WARN/BUG/lockdep report or a leak (see $OUT/dmesg.txt)"

@@ -11,6 +11,8 @@
 #include <check.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -594,6 +596,104 @@ START_TEST(test_sysfs_opp_changes_model)
 }
 END_TEST
 
+struct knob_runner {
+	pthread_t th;
+	struct hal_device *dev;
+	const struct hal_op *op; /* its own dst */
+	const float *want;
+	uint32_t n, runs, failed, wrong;
+	atomic_bool *stop;
+};
+
+/* Runs op until *stop; each result must be bit-identical to want (clocks change time only). */
+static void *knob_run(void *arg)
+{
+	struct knob_runner *r = arg;
+
+	while (!atomic_load(r->stop) || r->runs < 20) {
+		if (r->dev->vt->run(r->dev, r->op) != HAL_OK)
+			r->failed++;
+		else if (memcmp(r->op->dst->data, r->want, r->n * sizeof(float)))
+			r->wrong++;
+		r->runs++;
+	}
+	return NULL;
+}
+
+/*
+ * The DVFS files written (governor, bounds crossed and restored, userspace requests, values
+ * the device refuses) while two threads run matmuls: every run succeeds with the same bits,
+ * and the files end as the admin left them.
+ */
+START_TEST(test_sysfs_changes_under_load)
+{
+	struct hal_device *dev = open_npu(0);
+	const char *d = npu_sim_sysfs_path(dev);
+	enum { N = 128, K = 1024 };
+	uint64_t rng = 13;
+	void *wd = make_weights(HAL_TYPE_Q8_0, N, K, &rng);
+	static float x[K], want[N], y[2][N];
+	struct hal_tensor w = { "w", HAL_TYPE_Q8_0, { K, N }, wd, NULL };
+	struct hal_tensor xt = { "x", HAL_TYPE_F32, { K, 1 }, x, NULL };
+	struct hal_tensor wt = { "want", HAL_TYPE_F32, { N, 1 }, want, NULL };
+	struct hal_tensor yt[2] = { { "y0", HAL_TYPE_F32, { N, 1 }, y[0], NULL },
+				    { "y1", HAL_TYPE_F32, { N, 1 }, y[1], NULL } };
+	struct hal_op ref = { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &wt };
+	struct hal_op ops[2] = { { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt[0] },
+				 { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt[1] } };
+	static const char *const govs[] = { "performance\n", "powersave\n", "userspace\n",
+					    "simple_ondemand\n" };
+	static const char *const hz[] = { "200000000\n", "600000000\n", "1000000000\n" };
+	struct knob_runner r[2];
+	atomic_bool stop;
+	char *t;
+
+	for (int i = 0; i < K; i++)
+		x[i] = tu_rand_f32(&rng);
+	ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
+	ck_assert_int_eq(dev->vt->run(dev, &ref), HAL_OK);
+	atomic_init(&stop, false);
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct knob_runner){ .dev = dev, .op = &ops[i], .want = want, .n = N,
+					     .stop = &stop };
+		ck_assert_int_eq(pthread_create(&r[i].th, NULL, knob_run, &r[i]), 0);
+	}
+	for (int k = 0; k < 40; k++) {
+		write_text(d, "governor", govs[k % 4]);
+		write_text(d, "userspace/set_freq", hz[k % 3]);
+		write_text(d, "max_freq", hz[(k + 1) % 3]);
+		write_text(d, "min_freq", hz[(k + 2) % 3]); /* crossed one time in three */
+		if (k % 5 == 0)
+			write_text(d, "max_freq", "fast\n"); /* refused and restored */
+		usleep(2000);
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(r[i].th, NULL);
+		ck_assert_uint_eq(r[i].failed, 0);
+		ck_assert_uint_eq(r[i].wrong, 0);
+		ck_assert_uint_ge(r[i].runs, 20);
+	}
+	/*
+	 * The admin's last word, once the device has taken in the writes above (a refused value
+	 * read just before an admin's next write can still be restored over it: files are not
+	 * sysfs, whose store is one call).
+	 */
+	ck_assert_int_eq(dev->vt->run(dev, &ops[0]), HAL_OK);
+	write_text(d, "min_freq", hz[0]);
+	write_text(d, "max_freq", hz[2]);
+	write_text(d, "governor", "performance\n");
+	ck_assert_int_eq(dev->vt->run(dev, &ops[0]), HAL_OK);
+	ck_assert_uint_eq(npu_sim_opp(dev), NPU_NUM_OPPS - 1);
+	t = read_text(d, "governor");
+	ck_assert_str_eq(t, "performance\n");
+	free(t);
+	dev->vt->release_weight(dev, &w);
+	hal_device_destroy(dev);
+	free(wd);
+}
+END_TEST
+
 /*
  * The device's thread stalls in the middle of a job (frozen by the test hook): run() fails with
  * an error that says so once the device has shown no progress for NPU_SIM_STALL_MS, instead of
@@ -1069,6 +1169,7 @@ int main(void)
 	tcase_add_test(tc, test_sysfs_bounds_and_governors);
 	tcase_add_test(tc, test_sysfs_opp_changes_model);
 	tcase_add_test(tc, test_sysfs_bogus_values);
+	tcase_add_test(tc, test_sysfs_changes_under_load);
 	tcase_add_test(tc, test_stalled_worker_fails_the_run);
 	tcase_add_test(tc, test_sysfs_preset_by_admin);
 	tcase_add_test(tc, test_sysfs_ondemand);

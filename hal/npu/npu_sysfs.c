@@ -152,6 +152,18 @@ static void put_hz_knob(struct npu_sysfs *s, const char *name, uint64_t hz)
 	put_knob(s, name, buf);
 }
 
+/*
+ * Whether a refused knob still holds the refused text: an admin who wrote again meanwhile must
+ * not see the new value overwritten by the old one (the write's event brings it in next).
+ * What is left is the moment between this read and the restore's write.
+ */
+static bool still_refused(struct npu_sysfs *s, const char *name, const char *refused)
+{
+	char now[64];
+
+	return get_knob(s, name, now, sizeof(now)) && !strcmp(now, refused);
+}
+
 /* Reads one frequency knob; an unparsable value is rejected and overwritten. */
 static void load_hz(struct npu_sysfs *s, const char *name, uint64_t *val)
 {
@@ -162,7 +174,8 @@ static void load_hz(struct npu_sysfs *s, const char *name, uint64_t *val)
 		return;
 	if (parse_hz(buf, &v)) {
 		report(s, "%s: '%.32s' is not a frequency in Hz; kept %" PRIu64, name, buf, *val);
-		put_hz_knob(s, name, *val);
+		if (still_refused(s, name, buf))
+			put_hz_knob(s, name, *val);
 		return;
 	}
 	*val = v;
@@ -182,6 +195,8 @@ static void load_governor(struct npu_sysfs *s)
 	}
 	report(s, "governor: '%.32s' is not one of available_governors; kept %s", buf,
 	       gov_names[s->gov]);
+	if (!still_refused(s, "governor", buf))
+		return;
 	snprintf(buf, sizeof(buf), "%s\n", gov_names[s->gov]);
 	put_knob(s, "governor", buf);
 }

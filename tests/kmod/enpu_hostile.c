@@ -107,7 +107,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- the device and small wrappers -------------------------------------------------------- */
+/* ---- the device and small wrappers ----------------------------------------------------------- */
 
 static int open_npu(int index)
 {
@@ -221,7 +221,7 @@ static int sync_status(int fd, uint32_t sync)
 	return ret;
 }
 
-/* ---- streams and jobs --------------------------------------------------------------------- */
+/* ---- streams and jobs ------------------------------------------------------------------------ */
 
 struct stream {
 	uint8_t data[4096];
@@ -327,7 +327,7 @@ static int job_submit(struct job *j, const struct stream *s)
 	return xioctl(j->fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a);
 }
 
-/* ---- what the driver holds ---------------------------------------------------------------- */
+/* ---- what the driver holds ------------------------------------------------------------------- */
 
 struct live {
 	long files, ctxs, jobs, bos;
@@ -438,7 +438,7 @@ static int read_str(const char *path, char *buf, size_t len)
 #define PARAM(name) "/sys/module/edge_npu/parameters/" name
 #define DEVFREQ0 "/sys/class/devfreq/edge-npu.0/"
 
-/* ---- sizes ---------------------------------------------------------------------------------- */
+/* ---- sizes ----------------------------------------------------------------------------------- */
 
 struct ioc {
 	const char *name;
@@ -584,7 +584,7 @@ static void test_sizes(int fd)
 		   0, "jobs of the size cases");
 }
 
-/* ---- pointers ------------------------------------------------------------------------------- */
+/* ---- pointers -------------------------------------------------------------------------------- */
 
 static uint8_t *g_guard; /* two pages: read-write, then PROT_NONE */
 static uint8_t *g_ro;    /* one read-only page */
@@ -657,7 +657,7 @@ static void test_pointers(int fd)
 	CASE_LIVE(read_live(), before, "after the bad pointers");
 }
 
-/* ---- flags and reserved fields -------------------------------------------------------------- */
+/* ---- flags and reserved fields --------------------------------------------------------------- */
 
 static void test_flags(int fd)
 {
@@ -757,7 +757,7 @@ static void test_flags(int fd)
 	CASE_LIVE(read_live(), before, "after the bad flags");
 }
 
-/* ---- handles -------------------------------------------------------------------------------- */
+/* ---- handles --------------------------------------------------------------------------------- */
 
 #define H_BO 1
 #define H_CTX 2
@@ -888,7 +888,7 @@ static void test_handles(int fd, int fd_other)
 	CASE_LIVE(read_live(), before, "after the bad handles");
 }
 
-/* ---- bounds ----------------------------------------------------------------------------------- */
+/* ---- bounds ---------------------------------------------------------------------------------- */
 
 static void stream_refused(int fd, struct stream *s, uint32_t len, const char *what)
 {
@@ -1043,7 +1043,7 @@ static void test_bounds(int fd)
 	CASE_LIVE(live_settle(before), before, "after the bounds");
 }
 
-/* ---- params ----------------------------------------------------------------------------------- */
+/* ---- params ---------------------------------------------------------------------------------- */
 
 static void test_params(int fd)
 {
@@ -1084,7 +1084,7 @@ static void test_params(int fd)
 	}
 }
 
-/* ---- PRIME -------------------------------------------------------------------------------- */
+/* ---- PRIME ----------------------------------------------------------------------------------- */
 
 static int import(int fd, int dmabuf, uint32_t *handle)
 {
@@ -1199,7 +1199,7 @@ static void test_prime(int fd, int fd2)
 	CASE_LIVE(live_settle(before), before, "after PRIME");
 }
 
-/* ---- isolation across processes ------------------------------------------------------------ */
+/* ---- isolation across processes -------------------------------------------------------------- */
 
 struct foreign {
 	uint32_t bo, ctx, sync;
@@ -1365,7 +1365,7 @@ static void test_isolation(void)
 	CASE_LIVE(live_settle(before), before, "after the isolation tests");
 }
 
-/* ---- exhaustion ---------------------------------------------------------------------------- */
+/* ---- exhaustion ------------------------------------------------------------------------------ */
 
 static void set_limit(const char *name, const char *val, char *old, size_t len)
 {
@@ -1489,7 +1489,7 @@ static void test_exhaustion(void)
 	CASE_LIVE(live_settle(before), before, "after the exhaustion tests");
 }
 
-/* ---- kill and close while jobs run ------------------------------------------------------------ */
+/* ---- kill and close while jobs run ----------------------------------------------------------- */
 
 /*
  * A client with work everywhere: a hung job and jobs behind it on one context, jobs on
@@ -1686,7 +1686,7 @@ static void test_kill(void)
 	}
 }
 
-/* ---- faults --------------------------------------------------------------------------------- */
+/* ---- faults ---------------------------------------------------------------------------------- */
 
 /* Three clients, each a hung job then two jobs behind it, and a job on a second context. */
 static void test_hung_clients(void)
@@ -1941,7 +1941,7 @@ static void test_many(void)
 	CASE_LIVE(live_settle(before), before, "after the many clients");
 }
 
-/* ---- main ----------------------------------------------------------------------------------- */
+/* ---- main ------------------------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
 {

@@ -30,8 +30,9 @@
  *              -ENOSPC, while another client works; the slots come back when freed
  *   kill       clients SIGKILLed with hung and queued jobs, in a submit storm, blocked in
  *              BO_WAIT; a file closed by one thread while another waits on it; BOs closed,
- *              unmapped and contexts destroyed under queued jobs: other clients unaffected,
- *              the driver's live objects back to where they were
+ *              unmapped and contexts destroyed under queued jobs; a CPU mapping that outlives
+ *              its handle and file (and cannot grow): other clients unaffected, the driver's
+ *              live objects back to where they were
  *   faults     hung jobs of three clients at once (each ends -ETIMEDOUT, every other job
  *              completes with its data), devfreq governor, polling interval and bounds changed
  *              (and crossed) under load (no job lost, failed or wrong; the kernel under test
@@ -41,6 +42,7 @@
  *
  * Usage: enpu_hostile [--timeout-ms N]   (the module's job_timeout_ms)
  */
+#define _GNU_SOURCE /* mremap */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1651,6 +1653,31 @@ static void test_kill(void)
 		drmSyncobjDestroy(fd, j.sync);
 		close(fd);
 		CASE_LIVE(live_settle(before), before, "objects dropped under jobs");
+	}
+	/* a CPU mapping outlives its handle and its file; it cannot grow past the BO */
+	{
+		const struct live before = read_live();
+		int fd = open_npu(0);
+		uint32_t h = bo_new(fd, 8192);
+		uint32_t *p = bo_map(fd, h, 8192);
+		void *q;
+
+		CASE(p != NULL, "map");
+		if (p) {
+			p[0] = 0xfeedu;
+			p[2047] = 0xbeefu;
+			q = mremap(p, 8192, 4 * 8192, MREMAP_MAYMOVE);
+			CASE(q == MAP_FAILED, "mremap past the BO");
+			gem_close(fd, h);
+			close(fd);
+			CASE(p[0] == 0xfeedu && p[2047] == 0xbeefu,
+			     "the mapping after its handle and file are gone");
+			p[1] = 1; /* still writable: the pages are the mapping's */
+			munmap(p, 8192);
+		} else {
+			close(fd);
+		}
+		CASE_LIVE(live_settle(before), before, "a mapping outliving its file");
 	}
 	/* a child that inherited the file submits on the parent's context and is killed */
 	{

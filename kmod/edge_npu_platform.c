@@ -8,8 +8,8 @@
  * readl()/writel() on the engine's MMIO window, and the IRQ comes from the platform device's
  * resources instead of being allocated here.
  *
- * Execution context: one kthread per engine runs the model (its ring consumer and the engine's
- * slices, with cond_resched() between slices). The model's lock is a spinlock (its critical
+ * Execution context: one kthread per engine, at nice -20, runs the model (its ring consumer and
+ * the engine's slices, with cond_resched() between slices). The model's lock is a spinlock (its critical
  * sections are register accesses and bookkeeping; engine work runs without it); its sleep is
  * an interruptible wait (an idle device is not a hung task). Interrupt: the model raises it
  * from its kthread through an irq_work, whose hard-IRQ callback injects a Linux interrupt on a

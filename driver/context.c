@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* context.c - contexts: the devices a process uses and the last error message. */
 #include "internal.h"
+#include "hal/completion.h"
 #include "hal/telemetry.h"
 
 #include <stdarg.h>
@@ -103,6 +104,11 @@ const char *const *enpu_device_names(void)
 			names[n++] = hal_backends[i]->name;
 	}
 	return names;
+}
+
+const char *enpu_completion_method(void)
+{
+	return hal_completion_method();
 }
 
 static enpu_context *new_context(void)

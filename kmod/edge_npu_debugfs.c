@@ -32,7 +32,7 @@ static void enpu_debugfs_engine(struct seq_file *m, struct enpu_queue *q)
 		   enpu_reg_read64(hw, NPU_REG_ENERGY_LO));
 	seq_printf(m, "  slices %llu longest %llu ns\n", enpu_reg_read64(hw, NPU_REG_DBG_SLICES_LO),
 		   enpu_reg_read64(hw, NPU_REG_DBG_SLICE_MAX_NS_LO));
-	seq_printf(m, "  hw_jobs_in_flight %d\n", atomic_read(&q->sched.hw_rq_count));
+	seq_printf(m, "  hw_jobs_in_flight %d\n", enpu_sched_hw_jobs(&q->sched));
 }
 
 static int enpu_debugfs_engines(struct seq_file *m, void *data)

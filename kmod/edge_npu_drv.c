@@ -73,7 +73,22 @@ module_param_named(max_jobs_per_file, enpu_max_jobs_per_file, uint, 0644);
 MODULE_PARM_DESC(max_jobs_per_file,
 		 "jobs one open file may have submitted and not yet freed (default 4096)");
 
+/*
+ * Simulation only: each job completes no earlier than its modeled duration at the operating
+ * point it runs at, times this factor (the silicon's SIM_PACE register): 0 off (host speed,
+ * the default, so tests run fast), 1 real time, N a device slowed N times (the host computes
+ * most jobs more slowly than the modeled silicon would, so at 1 only small jobs are held).
+ * Then a lower clock shows in wall time, busy time and fdinfo as in the modeled figures.
+ * Writable at run time, applied to jobs posted after the write. The paced time counts towards
+ * job_timeout_ms, as a slow job on silicon would.
+ */
+unsigned int enpu_pace;
+module_param_named(pace, enpu_pace, uint, 0644);
+MODULE_PARM_DESC(pace, "jobs last N times their modeled time at the current clock (0 off)");
+
+#ifndef ENPU_DRM_SHOW_FDINFO /* later kernels number files themselves (drm_file.client_id) */
 static atomic64_t enpu_next_client_id = ATOMIC64_INIT(0);
+#endif
 
 /* ---- contexts ---------------------------------------------------------------------------- */
 
@@ -90,6 +105,7 @@ static void enpu_ctx_release(struct kref *ref)
 {
 	struct enpu_ctx *ctx = container_of(ref, struct enpu_ctx, ref);
 
+	enpu_vm_destroy(ctx->vm); /* no job is left: each held a reference */
 	atomic_dec(&ctx->efile->edev->live_ctxs);
 	kref_put(&ctx->efile->ref, enpu_file_release);
 	mutex_destroy(&ctx->submit_lock);
@@ -134,6 +150,7 @@ static void enpu_ctx_destroy(struct enpu_ctx *ctx)
 	mutex_unlock(&ctx->submit_lock);
 	/* Waits (bounded) for queued jobs to reach the hardware; running jobs keep ctx alive. */
 	drm_sched_entity_destroy(&ctx->entity);
+	enpu_vm_unmap_user(ctx->vm);
 	atomic_dec(&ctx->efile->num_ctxs);
 	enpu_ctx_put(ctx);
 }
@@ -141,7 +158,7 @@ static void enpu_ctx_destroy(struct enpu_ctx *ctx)
 static int enpu_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_file *file)
 {
 	static const enum drm_sched_priority prio[] = {
-		[DRM_EDGE_NPU_PRIORITY_LOW] = DRM_SCHED_PRIORITY_MIN,
+		[DRM_EDGE_NPU_PRIORITY_LOW] = ENPU_SCHED_PRIORITY_LOWEST,
 		[DRM_EDGE_NPU_PRIORITY_NORMAL] = DRM_SCHED_PRIORITY_NORMAL,
 		[DRM_EDGE_NPU_PRIORITY_HIGH] = DRM_SCHED_PRIORITY_HIGH,
 	};
@@ -170,11 +187,15 @@ static int enpu_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_
 		return -ENOMEM;
 	}
 	kref_init(&ctx->ref);
+	ctx->priority = args->priority;
 	mutex_init(&ctx->submit_lock);
 	spin_lock_init(&ctx->lock);
-	ret = drm_sched_entity_init(&ctx->entity, prio[args->priority], edev->scheds,
-				    edev->num_engines, NULL);
+	ret = enpu_vm_create(edev, &ctx->vm);
+	if (!ret)
+		ret = drm_sched_entity_init(&ctx->entity, prio[args->priority], edev->scheds,
+					    edev->num_engines, NULL);
 	if (ret) {
+		enpu_vm_destroy(ctx->vm);
 		mutex_destroy(&ctx->submit_lock);
 		kfree(ctx);
 		atomic_dec(&efile->num_ctxs);
@@ -220,7 +241,8 @@ static int enpu_ioctl_ctx_query(struct drm_device *drm, void *data, struct drm_f
 	struct enpu_ctx *ctx;
 	u32 handle = args->handle;
 
-	if (args->reserved || args->reserved1)
+	if (args->reserved || args->state || args->fault_addr || args->fault_status ||
+	    args->reserved2)
 		return -EINVAL;
 	ctx = enpu_ctx_lookup(efile, handle);
 	if (!ctx)
@@ -230,7 +252,8 @@ static int enpu_ioctl_ctx_query(struct drm_device *drm, void *data, struct drm_f
 	spin_unlock(&ctx->lock);
 	args->handle = handle;
 	args->reserved = 0;
-	args->reserved1 = 0;
+	args->state = READ_ONCE(ctx->guilty) ? DRM_EDGE_NPU_CTX_GUILTY : 0;
+	args->reserved2 = 0;
 	enpu_ctx_put(ctx);
 	return 0;
 }
@@ -274,7 +297,7 @@ static int enpu_ioctl_get_param(struct drm_device *drm, void *data, struct drm_f
 		args->value = (u64)npu_opp_table[args->index].volt_mv * 1000;
 		break;
 	case DRM_EDGE_NPU_PARAM_CAPABILITIES:
-		args->value = DRM_EDGE_NPU_CAP_PRIME;
+		args->value = DRM_EDGE_NPU_CAP_PRIME | DRM_EDGE_NPU_CAP_VM_BIND;
 		if (enpu_debug_stall)
 			args->value |= DRM_EDGE_NPU_CAP_DEBUG_STALL;
 		if (edev->pm.devfreq)
@@ -307,7 +330,11 @@ static int enpu_open(struct drm_device *drm, struct drm_file *file)
 	kref_init(&efile->ref);
 	efile->edev = to_enpu(drm);
 	atomic_inc(&efile->edev->live_files);
+#ifdef ENPU_DRM_SHOW_FDINFO
+	efile->client_id = file->client_id; /* the id drm_show_fdinfo() prints */
+#else
 	efile->client_id = atomic64_inc_return(&enpu_next_client_id);
+#endif
 	xa_init_flags(&efile->ctxs, XA_FLAGS_ALLOC1);
 	file->driver_priv = efile;
 	return 0;
@@ -336,6 +363,7 @@ static const struct drm_ioctl_desc enpu_ioctls[] = {
 	ENPU_IOCTL(CTX_DESTROY, enpu_ioctl_ctx_destroy),
 	ENPU_IOCTL(SUBMIT, enpu_ioctl_submit),
 	ENPU_IOCTL(CTX_QUERY, enpu_ioctl_ctx_query),
+	ENPU_IOCTL(VM_BIND, enpu_ioctl_vm_bind),
 #undef ENPU_IOCTL
 };
 
@@ -346,7 +374,11 @@ static const struct file_operations enpu_fops = {
 #else
 	DRM_GEM_FOPS,
 #endif
+#ifdef ENPU_DRM_SHOW_FDINFO
+	.show_fdinfo = drm_show_fdinfo, /* drm-driver, drm-client-id, then enpu_fdinfo_keys() */
+#else
 	.show_fdinfo = enpu_show_fdinfo,
+#endif
 };
 
 static const struct drm_driver enpu_drm_driver = {
@@ -360,11 +392,16 @@ static const struct drm_driver enpu_drm_driver = {
 	.ioctls = enpu_ioctls,
 	.num_ioctls = ARRAY_SIZE(enpu_ioctls),
 	.fops = &enpu_fops,
+#ifdef ENPU_DRM_SHOW_FDINFO
+	.show_fdinfo = enpu_fdinfo_keys,
+#endif
 	.gem_create_object = enpu_gem_create_object,
 	.prime_handle_to_fd = drm_gem_prime_handle_to_fd,
 	.prime_fd_to_handle = drm_gem_prime_fd_to_handle,
 	.gem_prime_import_sg_table = enpu_gem_prime_import_sg_table,
+#ifdef ENPU_DRM_GEM_PRIME_MMAP /* later kernels map dma-bufs through GEM without being asked */
 	.gem_prime_mmap = drm_gem_prime_mmap,
+#endif
 	.debugfs_init = enpu_debugfs_init,
 	.name = ENPU_DRIVER_NAME,
 	.desc = "edge-npu simulated NPU",
@@ -452,7 +489,7 @@ err_pm:
  * running finish (a hung one at its timeout) before runtime PM and devfreq, which they use,
  * go away. The schedulers stay until the last file is closed (enpu_drm_release()).
  */
-static int enpu_remove(struct platform_device *pdev)
+static void enpu_remove(struct platform_device *pdev)
 {
 	struct enpu_device *edev = platform_get_drvdata(pdev);
 
@@ -460,12 +497,15 @@ static int enpu_remove(struct platform_device *pdev)
 	drm_dev_unplug(&edev->drm);
 	enpu_queues_drain(edev);
 	enpu_pm_fini(edev);
-	return 0;
 }
 
 static struct platform_driver enpu_platform_driver = {
 	.probe = enpu_probe,
+#ifdef ENPU_PLATFORM_REMOVE_VOID
 	.remove = enpu_remove,
+#else
+	.remove_new = enpu_remove,
+#endif
 	.driver = {
 		.name = ENPU_PDEV_NAME,
 		.pm = &enpu_pm_ops,

@@ -6,8 +6,9 @@
  * (&struct enpu_queue), each a drm_sched scheduler in front of one engine of the silicon,
  * programmed through its registers and command ring (silicon/npu_regs.h; the simulated
  * silicon's device model lives behind enpu_reg_read/enpu_reg_write, edge_npu_platform.c). A file (&struct enpu_file) owns contexts
- * (&struct enpu_ctx), each a drm_sched entity spread over the queues; a job (&struct enpu_job)
- * holds a private copy of its command stream and the kernel mappings of its BOs.
+ * (&struct enpu_ctx), each a drm_sched entity spread over the queues with its own device
+ * address space (&struct enpu_vm, edge_npu_vm.c); a job (&struct enpu_job) holds a private
+ * copy of its command stream and its buffer table of device addresses.
  */
 #ifndef EDGE_NPU_DRV_H
 #define EDGE_NPU_DRV_H
@@ -21,8 +22,10 @@
 #include <drm/drm_device.h>
 #include <drm/drm_file.h>
 #include <drm/drm_gem_shmem_helper.h>
+#include <drm/drm_mm.h>
 #include <drm/gpu_scheduler.h>
 
+#include "edge_npu_compat.h"
 #include "silicon/npu_engine.h"
 #include "silicon/npu_device.h"
 #include "../uapi/drm/edge_npu_drm.h"
@@ -42,12 +45,14 @@ extern unsigned int enpu_autosuspend_ms;
 extern unsigned int enpu_max_ctxs_per_file;
 extern unsigned int enpu_max_bos_per_file;
 extern unsigned long long enpu_max_bo_bytes_per_file;
+extern unsigned int enpu_pace;
 extern unsigned int enpu_max_jobs_per_file;
 
 struct enpu_device;
 
 struct enpu_silicon;
 struct enpu_job;
+struct enpu_mapping;
 
 /**
  * struct enpu_queue - one hardware queue: a scheduler in front of one engine.
@@ -66,6 +71,8 @@ struct enpu_job;
  * @seqno: last hardware fence seqno.
  * @fence_lock: lock of the hardware fences.
  * @resets: engine resets after a timeout.
+ * @as_vm: &enpu_vm.id of the space each address-space slot holds (0: none since the reset).
+ * @as_next: the slot to take next when no slot holds a job's space (round robin).
  */
 struct enpu_queue {
 	struct enpu_device *edev;
@@ -83,6 +90,8 @@ struct enpu_queue {
 	u64 seqno;
 	spinlock_t fence_lock;
 	u64 resets;
+	u64 as_vm[NPU_AS_SLOTS];
+	u32 as_next;
 };
 
 /**
@@ -132,6 +141,9 @@ struct enpu_pm {
  * @queued: jobs submitted and not finished, per context priority.
  * @last_power_uw: modeled power of the last completed job while it ran.
  * @validator: the engine state SUBMIT validates streams against (capabilities only).
+ * @next_vm_id: source of &enpu_vm.id.
+ * @pinned_pages: BO pages pinned by the address spaces' mappings (sysfs pinned_pages).
+ * @mmu_faults: jobs ended by a device MMU fault.
  * @live_files: &struct enpu_file objects not yet freed (open files, and closed ones that
  *	jobs still reference through their contexts).
  * @live_ctxs: &struct enpu_ctx objects not yet freed (destroyed ones included until their
@@ -161,6 +173,9 @@ struct enpu_device {
 	atomic_t queued[ENPU_NUM_PRIORITIES];
 	u64 last_power_uw;
 	struct npu_engine *validator;
+	atomic64_t next_vm_id;
+	atomic64_t pinned_pages;
+	atomic64_t mmu_faults;
 	atomic_t live_files;
 	atomic_t live_ctxs;
 	atomic_t live_jobs;
@@ -198,26 +213,53 @@ struct enpu_file {
 };
 
 /**
- * struct enpu_ctx - a submission context: one drm_sched entity.
+ * struct enpu_vm - a context's device address space (edge_npu_vm.c).
+ * @edev: the device.
+ * @id: unique, never reused (which space an address-space slot holds).
+ * @lock: guards @mm, the tables and @last.
+ * @mm: the mapped ranges (&struct enpu_mapping).
+ * @root: the level-0 table.
+ * @tables: the other table pages (linked by page->lru).
+ * @last: finished fence of the context's newest job (UNMAP waits for it), or NULL.
+ */
+struct enpu_vm {
+	struct enpu_device *edev;
+	u64 id;
+	struct mutex lock;
+	struct drm_mm mm;
+	struct page *root;
+	struct list_head tables;
+	struct dma_fence *last;
+};
+
+/**
+ * struct enpu_ctx - a submission context: one drm_sched entity and one address space.
  * @ref: references: the file's handle table and each job.
  * @efile: the file (a reference).
  * @entity: the scheduler entity.
+ * @priority: DRM_EDGE_NPU_PRIORITY_*, the index of its jobs in &enpu_device.queued (the
+ *	entity's drm_sched priority cannot be: its order differs between kernels).
  * @submit_lock: held by SUBMIT from drm_sched_job_init() to the push, and by CTX_DESTROY
  *	while it marks the context @dead, so that no job is pushed to a destroyed entity.
  * @dead: the entity is (being) destroyed; SUBMIT fails with -ENOENT.
  * @lock: protects @seqno and the statistics.
  * @seqno: last job sequence number.
  * @stats: what &struct drm_edge_npu_ctx_query reports (handle and reserved unused).
+ * @vm: the device address space of its jobs.
+ * @guilty: a job of the context faulted; SUBMIT fails with -ECANCELED.
  */
 struct enpu_ctx {
 	struct kref ref;
 	struct enpu_file *efile;
 	struct drm_sched_entity entity;
+	u32 priority;
 	struct mutex submit_lock;
 	bool dead;
 	spinlock_t lock;
 	u64 seqno;
 	struct drm_edge_npu_ctx_query stats;
+	struct enpu_vm *vm;
+	bool guilty;
 };
 
 /**
@@ -241,11 +283,15 @@ static inline struct enpu_bo *to_enpu_bo(struct drm_gem_object *obj)
  * @ctx: its context (a reference).
  * @stream: private copy of the command stream.
  * @stream_len: bytes at @stream.
- * @num_bos: entries of @bos, @maps and @bufs.
- * @bos: the BOs (references).
- * @maps: their kernel mappings.
- * @bufs: the validator's view of them.
+ * @num_bufs: entries of @bufs and @table.
+ * @bufs: the validator's view of the buffers (device addresses, sizes, flags).
  * @table: the engine's buffer table (device addresses), which the descriptor points at.
+ * @num_bos: entries of @bos and @maps: the buffers named by BO handle.
+ * @bos: those BOs (references), for implicit synchronisation.
+ * @maps: their mappings in the driver's half of the context's space, for the job's life
+ *	(the range of the whole BO; the pages the stream touches mapped).
+ * @bo_write: whether the job writes each of them.
+ * @bo_buf: the buffer (index of @bufs) each of them is.
  * @result: where the engine writes how the job ended.
  * @hw_fence: the hardware fence, allocated at submit, initialised by run_job.
  * @hw_fence_init: whether @hw_fence was initialised (else it is freed with kfree).
@@ -263,11 +309,14 @@ struct enpu_job {
 	struct enpu_ctx *ctx;
 	void *stream;
 	u32 stream_len;
-	u32 num_bos;
-	struct drm_gem_object **bos;
-	struct iosys_map *maps;
+	u32 num_bufs;
 	struct npu_buffer *bufs;
 	struct npu_buf_desc *table;
+	u32 num_bos;
+	struct drm_gem_object **bos;
+	struct enpu_mapping **maps;
+	bool *bo_write;
+	u32 *bo_buf;
 	struct npu_job_result result;
 	struct dma_fence *hw_fence;
 	bool hw_fence_init;
@@ -307,6 +356,22 @@ int enpu_ioctl_bo_create(struct drm_device *drm, void *data, struct drm_file *fi
 int enpu_ioctl_bo_mmap_offset(struct drm_device *drm, void *data, struct drm_file *file);
 int enpu_ioctl_bo_wait(struct drm_device *drm, void *data, struct drm_file *file);
 
+/* edge_npu_vm.c: the contexts' device address spaces */
+int enpu_vm_create(struct enpu_device *edev, struct enpu_vm **out);
+void enpu_vm_destroy(struct enpu_vm *vm);
+void enpu_vm_unmap_user(struct enpu_vm *vm);
+u64 enpu_vm_root(const struct enpu_vm *vm);
+int enpu_vm_reserve(struct enpu_vm *vm, struct drm_gem_object *obj, u64 perm,
+		    struct enpu_mapping **out);
+int enpu_vm_populate(struct enpu_vm *vm, struct enpu_mapping *m, unsigned long first,
+		     unsigned long n);
+void enpu_vm_unmap(struct enpu_vm *vm, struct enpu_mapping *m);
+u64 enpu_vm_mapping_addr(const struct enpu_mapping *m);
+void enpu_vm_set_last(struct enpu_vm *vm, struct dma_fence *fence);
+u64 enpu_vm_range_id(struct enpu_vm *vm, u64 addr, u64 size);
+int enpu_bo_read(struct drm_gem_object *obj, u64 offset, void *dst, size_t len);
+int enpu_ioctl_vm_bind(struct drm_device *drm, void *data, struct drm_file *file);
+
 /* edge_npu_platform.c: the simulated silicon's host and register backend */
 int enpu_silicon_create(u32 caps, struct enpu_silicon **out);
 void enpu_silicon_destroy(struct enpu_silicon *s);
@@ -337,7 +402,11 @@ extern const struct attribute_group *enpu_dev_groups[];
 void enpu_debugfs_init(struct drm_minor *minor);
 
 /* edge_npu_fdinfo.c */
+struct drm_printer;
+void enpu_fdinfo_keys(struct drm_printer *p, struct drm_file *file);
+#ifndef ENPU_DRM_SHOW_FDINFO
 void enpu_show_fdinfo(struct seq_file *m, struct file *f);
+#endif
 
 /* edge_npu_genl.c: the "edge_npu" generic-netlink family (uapi/edge_npu_genl.h) */
 int enpu_genl_init(void);

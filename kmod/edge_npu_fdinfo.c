@@ -14,18 +14,21 @@
  *   drm-total-memory:    KiB of the BOs this file has handles to
  *   drm-resident-memory: KiB of those whose pages are allocated
  *
- * Kernel 6.1 has no drm_show_fdinfo() helper, so the driver's file_operations.show_fdinfo
- * prints the keys itself (the format is the same as the helper's on later kernels).
+ * Kernels with drm_show_fdinfo() (6.5 on) print drm-driver and drm-client-id themselves and
+ * call drm_driver.show_fdinfo for the rest; on 6.1 the driver's file_operations.show_fdinfo
+ * prints all of it in the same format. Either way, the keys after drm-client-id come from
+ * enpu_fdinfo_keys(), so both kernels show the same lines.
  */
 #include <linux/fs.h>
 #include <linux/idr.h>
 #include <linux/seq_file.h>
 #include <drm/drm_file.h>
 #include <drm/drm_gem.h>
+#include <drm/drm_print.h>
 
 #include "edge_npu_drv.h"
 
-static void enpu_fdinfo_memory(struct seq_file *m, struct drm_file *file)
+static void enpu_fdinfo_memory(struct drm_printer *p, struct drm_file *file)
 {
 	struct drm_gem_object *obj;
 	u64 total = 0, resident = 0;
@@ -40,20 +43,30 @@ static void enpu_fdinfo_memory(struct seq_file *m, struct drm_file *file)
 			resident += obj->size;
 	}
 	spin_unlock(&file->table_lock);
-	seq_printf(m, "drm-total-memory:\t%llu KiB\n", total >> 10);
-	seq_printf(m, "drm-resident-memory:\t%llu KiB\n", resident >> 10);
+	drm_printf(p, "drm-total-memory:\t%llu KiB\n", total >> 10);
+	drm_printf(p, "drm-resident-memory:\t%llu KiB\n", resident >> 10);
 }
 
+void enpu_fdinfo_keys(struct drm_printer *p, struct drm_file *file)
+{
+	struct enpu_file *efile = file->driver_priv;
+
+	drm_printf(p, "drm-engine-npu:\t%llu ns\n", (u64)atomic64_read(&efile->engine_ns));
+	drm_printf(p, "drm-engine-capacity-npu:\t%u\n", efile->edev->num_engines);
+	drm_printf(p, "drm-cycles-npu:\t%llu\n", (u64)atomic64_read(&efile->cycles));
+	drm_printf(p, "drm-maxfreq-npu:\t%u MHz\n", npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz);
+	enpu_fdinfo_memory(p, file);
+}
+
+#ifndef ENPU_DRM_SHOW_FDINFO
 void enpu_show_fdinfo(struct seq_file *m, struct file *f)
 {
 	struct drm_file *file = f->private_data;
 	struct enpu_file *efile = file->driver_priv;
+	struct drm_printer p = drm_seq_file_printer(m);
 
-	seq_printf(m, "drm-driver:\t%s\n", ENPU_DRIVER_NAME);
-	seq_printf(m, "drm-client-id:\t%llu\n", efile->client_id);
-	seq_printf(m, "drm-engine-npu:\t%llu ns\n", (u64)atomic64_read(&efile->engine_ns));
-	seq_printf(m, "drm-engine-capacity-npu:\t%u\n", efile->edev->num_engines);
-	seq_printf(m, "drm-cycles-npu:\t%llu\n", (u64)atomic64_read(&efile->cycles));
-	seq_printf(m, "drm-maxfreq-npu:\t%u MHz\n", npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz);
-	enpu_fdinfo_memory(m, file);
+	drm_printf(&p, "drm-driver:\t%s\n", ENPU_DRIVER_NAME);
+	drm_printf(&p, "drm-client-id:\t%llu\n", efile->client_id);
+	enpu_fdinfo_keys(&p, file);
 }
+#endif

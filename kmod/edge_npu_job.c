@@ -4,11 +4,15 @@
  * timeout and engine reset.
  *
  * SUBMIT copies the command stream out of its BO (the engine reads a stream twice, so it must
- * be private), maps the job's BOs, and validates the whole stream against them with the shared
- * validator: a bad stream is refused with -EINVAL and the validator's verdict before anything
- * is queued. The job then waits for its in-syncobjs and for the implicit fences of its BOs,
- * installs its own fence in their reservation objects and in the out-syncobj, and runs on one
- * of the device's engines.
+ * be private), builds the job's buffer table of device addresses in its context's address
+ * space (ranges the caller mapped with VM_BIND, or BOs named by handle, which are mapped whole
+ * into the driver's half of the space for the job's life), and validates the whole stream
+ * against it with the shared validator: a bad stream is refused with -EINVAL and the
+ * validator's verdict before anything is queued. The job then waits for its in-syncobjs and
+ * for the implicit fences of its BOs, installs its own fence in their reservation objects and
+ * in the out-syncobj, and runs on one of the device's engines, which reaches its data through
+ * the MMU in the context's address space (an address-space slot of the engine is bound to it
+ * when the job is posted). A job that faults fails with -EFAULT and its context turns guilty.
  *
  * Each engine is a scheduler with a hardware queue depth of one in front of the engine's
  * command ring (silicon/npu_regs.h). run_job only writes the job's descriptor into the ring and
@@ -26,7 +30,6 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include <linux/version.h>
 #include <linux/ww_mutex.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_gem.h>
@@ -68,14 +71,14 @@ static void enpu_job_release_bos(struct enpu_job *job)
 	u32 i;
 
 	for (i = 0; i < job->num_bos; i++) {
-		if (!job->bos[i])
-			continue;
-		if (job->maps[i].vaddr)
-			drm_gem_shmem_vunmap(to_drm_gem_shmem_obj(job->bos[i]), &job->maps[i]);
+		if (job->maps[i])
+			enpu_vm_unmap(job->ctx->vm, job->maps[i]);
 		drm_gem_object_put(job->bos[i]);
 	}
 	kvfree(job->bos);
 	kvfree(job->maps);
+	kvfree(job->bo_write);
+	kvfree(job->bo_buf);
 	kvfree(job->bufs);
 	kvfree(job->table);
 }
@@ -212,10 +215,33 @@ static void enpu_hw_init(struct enpu_queue *q)
 	enpu_reg_write(q->hw, NPU_REG_RING_BASE_HI, upper_32_bits(base));
 	enpu_reg_write(q->hw, NPU_REG_RING_SIZE, ENPU_RING_SIZE);
 	enpu_reg_write(q->hw, NPU_REG_CLOCK, READ_ONCE(q->edev->pm.cur_opp));
-	enpu_reg_write(q->hw, NPU_REG_IRQ_MASK, NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR);
+	enpu_reg_write(q->hw, NPU_REG_IRQ_MASK,
+		       NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR | NPU_IRQ_MMU_FAULT);
 	enpu_reg_write(q->hw, NPU_REG_CONTROL, NPU_CONTROL_ENABLE);
 	q->tail = 0;
 	q->retired = 0;
+	memset(q->as_vm, 0, sizeof(q->as_vm)); /* the reset emptied the slots */
+}
+
+/*
+ * The address-space slot that holds vm, binding the next slot to it if none does. The ring
+ * is idle when a job is posted (the scheduler's queue depth is one), so no job uses the slot
+ * being taken. q->lock held.
+ */
+static u32 enpu_as_bind(struct enpu_queue *q, struct enpu_vm *vm)
+{
+	u64 root = enpu_vm_root(vm);
+	u32 i;
+
+	for (i = 0; i < NPU_AS_SLOTS; i++)
+		if (q->as_vm[i] == vm->id)
+			return i;
+	i = q->as_next++ % NPU_AS_SLOTS;
+	q->as_vm[i] = vm->id;
+	enpu_reg_write(q->hw, NPU_REG_AS(i, NPU_REG_AS_TRANSTAB_LO), lower_32_bits(root));
+	enpu_reg_write(q->hw, NPU_REG_AS(i, NPU_REG_AS_TRANSTAB_HI), upper_32_bits(root));
+	enpu_reg_write(q->hw, NPU_REG_AS(i, NPU_REG_AS_COMMAND), NPU_AS_COMMAND_FLUSH);
+	return i;
 }
 
 /* Writes the job's descriptor and rings the doorbell; q->lock held. */
@@ -230,7 +256,8 @@ static void enpu_ring_post(struct enpu_queue *q, struct enpu_job *job)
 		.bufs_addr = (uintptr_t)job->table,
 		.result_addr = (uintptr_t)&job->result,
 		.stream_len = job->stream_len,
-		.nbufs = job->num_bos,
+		.nbufs = job->num_bufs,
+		.as = enpu_as_bind(q, job->ctx->vm),
 	};
 	/* the descriptor is in memory before the engine can see the new tail */
 	wmb();
@@ -246,14 +273,43 @@ static int enpu_result_errno(const struct npu_job_result *r)
 		return -EINVAL;
 	case NPU_RESULT_ABORTED:
 		return -ETIMEDOUT;
+	case NPU_RESULT_FAULT:
+		return -EFAULT;
 	default:
 		return -EIO;
 	}
 }
 
+/*
+ * A job of the context faulted in the device MMU: the context is guilty (its later jobs are
+ * refused: what it computes next would build on a result that never came) and keeps the
+ * first fault for CTX_QUERY.
+ */
+static void enpu_job_faulted(struct enpu_job *job)
+{
+	struct enpu_ctx *ctx = job->ctx;
+	struct enpu_device *edev = ctx->efile->edev;
+
+	atomic64_inc(&edev->mmu_faults);
+	spin_lock(&ctx->lock);
+	if (!ctx->stats.fault_status) {
+		ctx->stats.fault_addr = job->result.fault_addr;
+		/* what the uapi documents: the access and the kind, not the device's slot */
+		ctx->stats.fault_status = job->result.fault_status &
+					  (NPU_FAULT_ACCESS_READ | NPU_FAULT_ACCESS_WRITE |
+					   NPU_FAULT_TYPE_MASK);
+	}
+	spin_unlock(&ctx->lock);
+	WRITE_ONCE(ctx->guilty, true);
+	drm_dbg(&edev->drm, "job of pid %u: device MMU fault: %s\n", job->pid,
+		job->result.status.reason);
+}
+
 /* Ends a job the engine is done with: accounts it and signals its hardware fence. */
 static void enpu_job_retire(struct enpu_job *job, int err)
 {
+	if (!err && job->result.state == NPU_RESULT_FAULT)
+		enpu_job_faulted(job);
 	if (!err && job->result.state != NPU_RESULT_DONE)
 		err = enpu_result_errno(&job->result);
 	if (err) {
@@ -384,7 +440,15 @@ static enum drm_gpu_sched_stat enpu_job_timedout(struct drm_sched_job *sched_job
 	}
 	mutex_unlock(&q->lock);
 
-	drm_sched_start(&q->sched, true);
+	/*
+	 * drm_sched_stop() detached the job's hardware fence if it had not signalled; the reset
+	 * has now signalled it with -ETIMEDOUT. Handing it back as the job's parent lets
+	 * drm_sched_start() finish the job with that error on every kernel: without a parent,
+	 * 6.12's scheduler would finish it with -ECANCELED over the error already set.
+	 */
+	if (job->hw_fence_init && !sched_job->s_fence->parent)
+		sched_job->s_fence->parent = dma_fence_get(job->hw_fence);
+	enpu_sched_start(&q->sched);
 	return DRM_GPU_SCHED_STAT_NOMINAL;
 }
 
@@ -429,6 +493,9 @@ static int enpu_queue_sched_init(struct enpu_queue *q)
 #ifdef ENPU_SCHED_INIT_ARGS
 	const struct drm_sched_init_args args = {
 		.ops = &enpu_sched_ops,
+#ifdef ENPU_SCHED_NUM_RQS /* one run queue per priority (the contexts' LOW/NORMAL/HIGH) */
+		.num_rqs = DRM_SCHED_PRIORITY_COUNT,
+#endif
 		.credit_limit = 1,
 		.timeout = timeout,
 		.name = q->name,
@@ -546,62 +613,112 @@ void enpu_queues_fini(struct enpu_device *edev)
 
 /* ---- SUBMIT ------------------------------------------------------------------------------ */
 
-/* Looks up, checks and maps the job's buffer list. */
+/* Reads entry i of the job's buffer list; -EINVAL for undefined flags or fields. */
+static int enpu_job_get_ref(const struct drm_edge_npu_submit *args, u32 i,
+			    struct drm_edge_npu_bo_ref *ref)
+{
+	void __user *uref = u64_to_user_ptr(args->bos + (u64)i * args->bo_ref_size);
+	u32 access = DRM_EDGE_NPU_BO_READ | DRM_EDGE_NPU_BO_WRITE;
+	u64 end;
+	int ret;
+
+	ret = copy_struct_from_user(ref, sizeof(*ref), uref, args->bo_ref_size);
+	if (ret)
+		return ret == -E2BIG ? -EINVAL : ret;
+	if (!(ref->flags & access) || (ref->flags & ~(access | DRM_EDGE_NPU_BO_VA)))
+		return -EINVAL;
+	if (!(ref->flags & DRM_EDGE_NPU_BO_VA))
+		return ref->addr || ref->size ? -EINVAL : 0;
+	if (ref->handle || !ref->addr || !ref->size ||
+	    check_add_overflow(ref->addr, ref->size, &end) || end > DRM_EDGE_NPU_VA_USER_END)
+		return -EINVAL; /* the driver's half holds other jobs' BOs */
+	return 0;
+}
+
+/*
+ * Buffer i, named by handle: looked up (once per job), and given the range of the whole BO in
+ * the driver's half of the context's space for the job's life (its pages are mapped once the
+ * stream says which it uses: enpu_job_map_pages()). Returns its device address.
+ */
+static int enpu_job_map_bo(struct enpu_job *job, struct drm_file *file, u32 i,
+			   const struct drm_edge_npu_bo_ref *ref, u64 *addr)
+{
+	struct drm_gem_object *obj = drm_gem_object_lookup(file, ref->handle);
+	u32 n = job->num_bos, j;
+	int ret;
+
+	if (!obj)
+		return -ENOENT;
+	/* Distinct handles of one file may still name one object (a self-import). */
+	for (j = 0; j < n; j++) {
+		if (job->bos[j] == obj) {
+			drm_gem_object_put(obj);
+			return -EINVAL;
+		}
+	}
+	job->bos[n] = obj;
+	job->bo_write[n] = ref->flags & DRM_EDGE_NPU_BO_WRITE;
+	job->bo_buf[n] = i;
+	job->num_bos++;
+	ret = enpu_vm_reserve(job->ctx->vm, obj,
+			      (ref->flags & DRM_EDGE_NPU_BO_READ ? NPU_PTE_READ : 0) |
+			      (ref->flags & DRM_EDGE_NPU_BO_WRITE ? NPU_PTE_WRITE : 0),
+			      &job->maps[n]);
+	if (!ret)
+		*addr = enpu_vm_mapping_addr(job->maps[n]);
+	return ret;
+}
+
+/* Reads and checks the job's buffer list, and builds its buffer table of device addresses. */
 static int enpu_job_get_bos(struct enpu_job *job, struct drm_file *file,
 			    const struct drm_edge_npu_submit *args)
 {
 	u32 n = args->num_bos, i, j;
-	int ret;
+	struct drm_edge_npu_bo_ref *refs;
+	int ret = 0;
 
 	job->bos = kvcalloc(n ? n : 1, sizeof(*job->bos), GFP_KERNEL_ACCOUNT);
 	job->maps = kvcalloc(n ? n : 1, sizeof(*job->maps), GFP_KERNEL_ACCOUNT);
+	job->bo_write = kvcalloc(n ? n : 1, sizeof(*job->bo_write), GFP_KERNEL_ACCOUNT);
+	job->bo_buf = kvcalloc(n ? n : 1, sizeof(*job->bo_buf), GFP_KERNEL_ACCOUNT);
 	job->bufs = kvcalloc(n ? n : 1, sizeof(*job->bufs), GFP_KERNEL_ACCOUNT);
 	job->table = kvcalloc(n ? n : 1, sizeof(*job->table), GFP_KERNEL_ACCOUNT);
-	if (!job->bos || !job->maps || !job->bufs || !job->table)
+	refs = kvcalloc(n ? n : 1, sizeof(*refs), GFP_KERNEL_ACCOUNT);
+	if (!job->bos || !job->maps || !job->bo_write || !job->bo_buf || !job->bufs ||
+	    !job->table || !refs) {
+		kvfree(refs);
 		return -ENOMEM;
-
-	for (i = 0; i < n; i++) {
-		struct drm_edge_npu_bo_ref ref;
-		void __user *uref = u64_to_user_ptr(args->bos + (u64)i * args->bo_ref_size);
-
-		ret = copy_struct_from_user(&ref, sizeof(ref), uref, args->bo_ref_size);
-		if (ret)
-			return ret == -E2BIG ? -EINVAL : ret;
-		if (!ref.flags || (ref.flags & ~(DRM_EDGE_NPU_BO_READ | DRM_EDGE_NPU_BO_WRITE)))
-			return -EINVAL;
-		for (j = 0; j < i; j++)
-			if (job->bufs[j].id == ref.handle) /* handles, until mapped below */
-				return -EINVAL;
-		job->bufs[i].id = ref.handle;
-		job->bufs[i].flags = (ref.flags & DRM_EDGE_NPU_BO_READ ? ENPU_BUF_F_READ : 0) |
-				     (ref.flags & DRM_EDGE_NPU_BO_WRITE ? ENPU_BUF_F_WRITE : 0);
 	}
-	job->num_bos = n;
-
-	for (i = 0; i < n; i++) {
-		struct drm_gem_object *obj = drm_gem_object_lookup(file, job->bufs[i].id);
-
-		if (!obj)
-			return -ENOENT;
-		job->bos[i] = obj;
+	/* every entry is checked before any BO is looked up or mapped */
+	for (i = 0; i < n && !ret; i++) {
+		ret = enpu_job_get_ref(args, i, &refs[i]);
+		for (j = 0; j < i && !ret; j++)
+			if (refs[i].handle && refs[j].handle == refs[i].handle)
+				ret = -EINVAL;
 	}
-	for (i = 0; i < n; i++) {
-		/* Distinct handles of one file may still name one object (a self-import). */
-		for (j = 0; j < i; j++)
-			if (job->bos[j] == job->bos[i])
-				return -EINVAL;
-		ret = drm_gem_shmem_vmap(to_drm_gem_shmem_obj(job->bos[i]), &job->maps[i]);
-		if (ret)
-			return ret;
-		job->bufs[i].data = job->maps[i].vaddr;
-		job->bufs[i].size = job->bos[i]->size;
-		job->bufs[i].id = to_enpu_bo(job->bos[i])->id;
+	for (i = 0; i < n && !ret; i++) {
+		struct npu_buffer *b = &job->bufs[i];
+
+		b->flags = (refs[i].flags & DRM_EDGE_NPU_BO_READ ? ENPU_BUF_F_READ : 0) |
+			   (refs[i].flags & DRM_EDGE_NPU_BO_WRITE ? ENPU_BUF_F_WRITE : 0);
+		if (refs[i].flags & DRM_EDGE_NPU_BO_VA) {
+			b->addr = refs[i].addr;
+			b->size = refs[i].size;
+			b->id = enpu_vm_range_id(job->ctx->vm, b->addr, b->size);
+		} else {
+			ret = enpu_job_map_bo(job, file, i, &refs[i], &b->addr);
+			if (ret)
+				break;
+			b->size = job->bos[job->num_bos - 1]->size;
+			b->id = to_enpu_bo(job->bos[job->num_bos - 1])->id;
+		}
 		job->table[i] = (struct npu_buf_desc){
-			.addr = (uintptr_t)job->bufs[i].data, .size = job->bufs[i].size,
-			.id = job->bufs[i].id, .flags = job->bufs[i].flags,
+			.addr = b->addr, .size = b->size, .id = b->id, .flags = b->flags,
 		};
 	}
-	return 0;
+	job->num_bufs = n;
+	kvfree(refs);
+	return ret;
 }
 
 /* Copies the stream out of its BO. */
@@ -609,7 +726,6 @@ static int enpu_job_get_stream(struct enpu_job *job, struct drm_file *file,
 			       const struct drm_edge_npu_submit *args)
 {
 	struct drm_gem_object *obj;
-	struct iosys_map map;
 	int ret;
 
 	obj = drm_gem_object_lookup(file, args->cmd_bo);
@@ -624,12 +740,10 @@ static int enpu_job_get_stream(struct enpu_job *job, struct drm_file *file,
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = drm_gem_shmem_vmap(to_drm_gem_shmem_obj(obj), &map);
-	if (ret)
-		goto out;
-	memcpy(job->stream, (u8 *)map.vaddr + args->cmd_offset, args->cmd_size);
-	drm_gem_shmem_vunmap(to_drm_gem_shmem_obj(obj), &map);
-	job->stream_len = args->cmd_size;
+	/* page by page: only the stream's pages, and nothing vmapped */
+	ret = enpu_bo_read(obj, args->cmd_offset, job->stream, args->cmd_size);
+	if (!ret)
+		job->stream_len = args->cmd_size;
 out:
 	drm_gem_object_put(obj);
 	return ret;
@@ -692,7 +806,9 @@ static int enpu_submit_check_args(const struct drm_edge_npu_submit *args)
 		return -EINVAL;
 	if (args->num_bos > DRM_EDGE_NPU_MAX_BOS || args->num_in_syncs > DRM_EDGE_NPU_MAX_IN_SYNCS)
 		return -EINVAL;
-	if (args->num_bos && args->bo_ref_size < sizeof(struct drm_edge_npu_bo_ref))
+	/* the first version of the entry had the handle and the flags only */
+	if (args->num_bos &&
+	    args->bo_ref_size < offsetofend(struct drm_edge_npu_bo_ref, flags))
 		return -EINVAL;
 	if (args->bo_ref_size > PAGE_SIZE)
 		return -EINVAL;
@@ -724,8 +840,7 @@ static int enpu_job_new(struct enpu_file *efile, u32 ctx_id, struct enpu_job **o
 	atomic_inc(&efile->edev->live_jobs);
 	job->ctx = ctx;
 	job->pid = task_tgid_nr(current);
-	/* the entity's drm_sched priority is the context's (MIN, NORMAL, HIGH = LOW..HIGH) */
-	job->prio = min_t(u32, ctx->entity.priority, ENPU_NUM_PRIORITIES - 1);
+	job->prio = ctx->priority;
 	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL_ACCOUNT);
 	if (!job->hw_fence) {
 		enpu_job_free_mem(job);
@@ -735,10 +850,34 @@ static int enpu_job_new(struct enpu_file *efile, u32 ctx_id, struct enpu_job **o
 	return 0;
 }
 
-/* The job's buffers and command stream, and the stream validated against them. */
+/*
+ * Maps, of each BO named by handle, the pages the stream touches (the extents the validator
+ * found): a job that uses one page of a huge BO pins one page.
+ */
+static int enpu_job_map_pages(struct enpu_job *job, const struct npu_extent *ext)
+{
+	u32 j;
+	int ret;
+
+	for (j = 0; j < job->num_bos; j++) {
+		const struct npu_extent *x = &ext[job->bo_buf[j]];
+		unsigned long first = x->start >> PAGE_SHIFT;
+
+		if (x->start >= x->end)
+			continue; /* no command names it */
+		ret = enpu_vm_populate(job->ctx->vm, job->maps[j], first,
+				       DIV_ROUND_UP(x->end, PAGE_SIZE) - first);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* The job's buffers and command stream, the stream validated against them, the pages mapped. */
 static int enpu_job_load(struct enpu_device *edev, struct enpu_job *job, struct drm_file *file,
 			 struct drm_edge_npu_submit *args)
 {
+	struct npu_extent *ext;
 	struct npu_status st;
 	int ret = enpu_job_get_bos(job, file, args);
 
@@ -746,14 +885,20 @@ static int enpu_job_load(struct enpu_device *edev, struct enpu_job *job, struct 
 		ret = enpu_job_get_stream(job, file, args);
 	if (ret)
 		return ret;
-	if (npu_validate(edev->validator, job->stream, job->stream_len, job->bufs, job->num_bos,
-			 &st)) {
+	ext = kvcalloc(job->num_bufs ? job->num_bufs : 1, sizeof(*ext), GFP_KERNEL_ACCOUNT);
+	if (!ext)
+		return -ENOMEM;
+	if (npu_validate_extents(edev->validator, job->stream, job->stream_len, job->bufs,
+				 job->num_bufs, &st, ext)) {
 		args->error_code = st.code;
 		args->error_cmd = st.cmd_index;
 		drm_dbg(&edev->drm, "stream refused: command %u: %s\n", st.cmd_index, st.reason);
-		return -EINVAL;
+		ret = -EINVAL;
+	} else {
+		ret = enpu_job_map_pages(job, ext);
 	}
-	return 0;
+	kvfree(ext);
+	return ret;
 }
 
 /*
@@ -766,12 +911,10 @@ static int enpu_job_lock_bos(struct enpu_job *job, struct ww_acquire_ctx *ticket
 	u32 i;
 
 	for (i = 0; !ret && i < job->num_bos; i++) {
-		bool write = job->bufs[i].flags & ENPU_BUF_F_WRITE;
-
 		ret = dma_resv_reserve_fences(job->bos[i]->resv, 1);
 		if (!ret)
 			ret = drm_sched_job_add_implicit_dependencies(&job->base, job->bos[i],
-								      write);
+								      job->bo_write[i]);
 		if (ret)
 			drm_gem_unlock_reservations(job->bos, job->num_bos, ticket);
 	}
@@ -797,9 +940,9 @@ static struct dma_fence *enpu_job_push(struct enpu_device *edev, struct enpu_ctx
 	job->done = dma_fence_get(done);
 	for (i = 0; i < job->num_bos; i++)
 		dma_resv_add_fence(job->bos[i]->resv, done,
-				   job->bufs[i].flags & ENPU_BUF_F_WRITE ? DMA_RESV_USAGE_WRITE :
-									   DMA_RESV_USAGE_READ);
+				   job->bo_write[i] ? DMA_RESV_USAGE_WRITE : DMA_RESV_USAGE_READ);
 	drm_gem_unlock_reservations(job->bos, job->num_bos, ticket);
+	enpu_vm_set_last(ctx->vm, done); /* UNMAP waits for it */
 	spin_lock(&ctx->lock);
 	args->seqno = ++ctx->seqno;
 	spin_unlock(&ctx->lock);
@@ -859,7 +1002,11 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 		ret = -ENOENT;
 		goto err_unlock;
 	}
-	ret = drm_sched_job_init(&job->base, &ctx->entity, NULL);
+	if (READ_ONCE(ctx->guilty)) {
+		ret = -ECANCELED;
+		goto err_unlock;
+	}
+	ret = enpu_sched_job_init(&job->base, &ctx->entity, file);
 	if (ret)
 		goto err_unlock;
 	sched_inited = true;

@@ -20,6 +20,7 @@
 #include <linux/irq.h>
 #include <linux/irq_work.h>
 #include <linux/kthread.h>
+#include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/wait.h>
@@ -106,9 +107,10 @@ static void enpu_silicon_wait(void *host, u64 timeout_ns)
 	u64 seq = s->wake_seq;
 
 	spin_unlock(&s->lock);
+	/* a high-resolution timeout: a paced job's end is due within microseconds, not jiffies */
 	if (timeout_ns)
-		wait_event_interruptible_timeout(s->wq, READ_ONCE(s->wake_seq) != seq,
-						 nsecs_to_jiffies(timeout_ns) + 1);
+		wait_event_interruptible_hrtimeout(s->wq, READ_ONCE(s->wake_seq) != seq,
+						   ns_to_ktime(timeout_ns));
 	else
 		wait_event_interruptible(s->wq, READ_ONCE(s->wake_seq) != seq);
 	spin_lock(&s->lock);
@@ -137,6 +139,15 @@ static void enpu_silicon_raise_irq(void *host)
 	irq_work_queue(&to_silicon(host)->irq_work);
 }
 
+/*
+ * The device reaches memory by physical address, here through the kernel's direct map: the
+ * driver's page tables hold page_to_phys() of shmem pages and of its own table pages.
+ */
+static void *enpu_silicon_phys_to_ptr(void *host, u64 phys)
+{
+	return pfn_valid(PHYS_PFN(phys)) ? phys_to_virt(phys) : NULL;
+}
+
 static const struct npu_platform_ops enpu_silicon_ops = {
 	.start = enpu_silicon_start,
 	.join = enpu_silicon_join,
@@ -147,6 +158,7 @@ static const struct npu_platform_ops enpu_silicon_ops = {
 	.yield = enpu_silicon_yield,
 	.now_ns = enpu_silicon_now_ns,
 	.irq = enpu_silicon_raise_irq,
+	.phys_to_ptr = enpu_silicon_phys_to_ptr,
 };
 
 /* Hard-IRQ context: the line is asserted; Linux runs the handlers requested on it. */
@@ -251,6 +263,12 @@ u32 enpu_reg_read(struct enpu_silicon *s, u32 off)
  */
 void enpu_reg_write(struct enpu_silicon *s, u32 off, u32 val)
 {
+	/*
+	 * The pace parameter is the simulation's setting, not the driver's: this host hands
+	 * it to the model with each doorbell, so a write to the parameter reaches the next jobs.
+	 */
+	if (off == NPU_REG_DOORBELL)
+		npu_dev_write(&s->dev, NPU_REG_SIM_PACE, READ_ONCE(enpu_pace));
 	npu_dev_write(&s->dev, off, val);
 }
 

@@ -12,6 +12,8 @@
  *   energy_uj      modeled energy of completed jobs, microjoules (root only: 0400)
  *   bo_count       live buffer objects (created or imported)
  *   runtime_suspends  times the device powered off
+ *   pinned_pages   BO pages the contexts' address spaces map (and so pin) now
+ *   mmu_faults     jobs ended by a device MMU fault
  */
 #include <linux/device.h>
 #include <linux/sysfs.h>
@@ -80,6 +82,8 @@ static DEVICE_ATTR_RO(name)
 ENPU_ATOMIC64_ATTR(jobs_completed, jobs_done, 1);
 ENPU_ATOMIC64_ATTR(jobs_failed, jobs_failed, 1);
 ENPU_ATOMIC64_ATTR(busy_cycles, busy_cycles, 1);
+ENPU_ATOMIC64_ATTR(pinned_pages, pinned_pages, 1);
+ENPU_ATOMIC64_ATTR(mmu_faults, mmu_faults, 1);
 
 /*
  * Device-wide energy integrates every client's work: readable by root only (mode 0400), as the
@@ -117,6 +121,8 @@ static struct attribute *enpu_attrs[] = {
 	&dev_attr_bo_count.attr,
 	&dev_attr_runtime_suspends.attr,
 	&dev_attr_max_slice_ns.attr,
+	&dev_attr_pinned_pages.attr,
+	&dev_attr_mmu_faults.attr,
 	NULL,
 };
 

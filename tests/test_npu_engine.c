@@ -24,6 +24,7 @@
 
 #include "hal/hal.h"
 #include "hal/npu_host.h"
+#include "hal/npu/npu_as.h"
 #include "hal/quant.h"
 #include "testutil.h"
 
@@ -517,12 +518,12 @@ static void fixture_init(struct fixture *f)
 	for (size_t i = 0; i < sizeof(f->scratch); i++)
 		f->scratch[i] = (uint8_t)i;
 	memset(f->dst, 0xaa, sizeof(f->dst));
-	f->bufs[FX_W] = (struct npu_buffer){ f->w, sizeof(f->w), 1, ENPU_BUF_F_READ };
-	f->bufs[FX_A] = (struct npu_buffer){ f->a, sizeof(f->a), 2, ENPU_BUF_F_READ };
-	f->bufs[FX_O] = (struct npu_buffer){ f->o, sizeof(f->o), 3, ENPU_BUF_F_WRITE };
+	f->bufs[FX_W] = (struct npu_buffer){ f->w, sizeof(f->w), 1, ENPU_BUF_F_READ, 0 };
+	f->bufs[FX_A] = (struct npu_buffer){ f->a, sizeof(f->a), 2, ENPU_BUF_F_READ, 0 };
+	f->bufs[FX_O] = (struct npu_buffer){ f->o, sizeof(f->o), 3, ENPU_BUF_F_WRITE, 0 };
 	f->bufs[FX_S] = (struct npu_buffer){ f->scratch, sizeof(f->scratch), 4,
-					     ENPU_BUF_F_READ | ENPU_BUF_F_WRITE };
-	f->bufs[FX_D] = (struct npu_buffer){ f->dst, sizeof(f->dst), 5, ENPU_BUF_F_WRITE };
+					     ENPU_BUF_F_READ | ENPU_BUF_F_WRITE, 0 };
+	f->bufs[FX_D] = (struct npu_buffer){ f->dst, sizeof(f->dst), 5, ENPU_BUF_F_WRITE, 0 };
 }
 
 static struct enpu_cmd_matmul fx_matmul(void)
@@ -1182,11 +1183,134 @@ static void run_sliced(struct npu_engine *e, struct npu_stream *s, uint64_t budg
 	free(x);
 }
 
+/* ---- the device MMU ---------------------------------------------------------------------------- */
+
+/* In these tests a "physical" address is the host address of a page, as in hal/npu. */
+static void *test_phys_to_ptr(void *host, uint64_t phys)
+{
+	(void)host;
+	return (void *)(uintptr_t)phys;
+}
+
+static const struct npu_platform_ops test_mmu_ops = { .phys_to_ptr = test_phys_to_ptr };
+
+/*
+ * Memory as the device sees it through its MMU: each buffer of a stream moved to its own
+ * device address (1 GiB apart) onto pages of a pool taken in a shuffled order, so that no
+ * two consecutive device pages are consecutive in host memory.
+ */
+#define SC_MAX_BUFS 8
+
+struct scattered {
+	struct npu_as as;
+	uint8_t *pool;
+	uint64_t npages;
+	uint64_t first[SC_MAX_BUFS]; /* pool page of each buffer's first page */
+	uint64_t *order;                  /* pool page of each page in buffer order */
+	struct npu_mmu *mmu;
+};
+
+#define SC_VA(i) ((uint64_t)((i) + 1) << 30)
+
+static uint64_t pages_of(uint64_t size)
+{
+	return (size + NPU_PAGE_SIZE - 1) / NPU_PAGE_SIZE;
+}
+
+static void scatter(struct scattered *sc, struct npu_stream *s, uint64_t seed)
+{
+	uint64_t n = 0, rng = seed, k = 0;
+
+	for (uint32_t i = 0; i < s->nbufs; i++)
+		n += pages_of(s->bufs[i].size);
+	sc->npages = n;
+	sc->pool = aligned_alloc(NPU_PAGE_SIZE, n * NPU_PAGE_SIZE);
+	sc->order = malloc(n * sizeof(*sc->order));
+	sc->mmu = calloc(1, sizeof(*sc->mmu));
+	ck_assert(sc->pool && sc->order && sc->mmu);
+	for (uint64_t p = 0; p < n; p++)
+		sc->order[p] = p;
+	for (uint64_t p = n - 1; p > 0; p--) {
+		uint64_t q = tu_rand_u64(&rng) % (p + 1), t = sc->order[p];
+
+		sc->order[p] = sc->order[q];
+		sc->order[q] = t;
+	}
+	ck_assert_int_eq(npu_as_init(&sc->as), 0);
+	for (uint32_t i = 0; i < s->nbufs; i++) {
+		struct npu_buffer *b = &s->bufs[i];
+
+		sc->first[i] = k;
+		for (uint64_t p = 0; p < pages_of(b->size); p++, k++) {
+			uint8_t *page = sc->pool + sc->order[k] * NPU_PAGE_SIZE;
+			uint64_t len = b->size - p * NPU_PAGE_SIZE;
+
+			memset(page, 0x5a, NPU_PAGE_SIZE);
+			memcpy(page, (uint8_t *)b->data + p * NPU_PAGE_SIZE,
+			       len < NPU_PAGE_SIZE ? len : NPU_PAGE_SIZE);
+			ck_assert_int_eq(npu_as_map(&sc->as, SC_VA(i) + p * NPU_PAGE_SIZE, page, 1,
+						    NPU_PTE_READ | NPU_PTE_WRITE), 0);
+		}
+	}
+	npu_mmu_init(sc->mmu, &test_mmu_ops, NULL);
+	npu_mmu_bind(sc->mmu, npu_as_root(&sc->as), 3);
+}
+
+/* Copies the buffers' pages back to their host copies and frees the pool. */
+static void gather(struct scattered *sc, struct npu_stream *s)
+{
+	for (uint32_t i = 0; i < s->nbufs; i++) {
+		struct npu_buffer *b = &s->bufs[i];
+
+		for (uint64_t p = 0; p < pages_of(b->size); p++) {
+			uint64_t len = b->size - p * NPU_PAGE_SIZE;
+
+			memcpy((uint8_t *)b->data + p * NPU_PAGE_SIZE,
+			       sc->pool + sc->order[sc->first[i] + p] * NPU_PAGE_SIZE,
+			       len < NPU_PAGE_SIZE ? len : NPU_PAGE_SIZE);
+		}
+	}
+	npu_as_destroy(&sc->as);
+	free(sc->pool);
+	free(sc->order);
+	free(sc->mmu);
+}
+
+/*
+ * Runs a stream in slices of budget with every buffer reached through the MMU at SC_VA(i),
+ * on scattered pages; returns npu_exec_step()'s last code, the verdict in *st.
+ */
+static int run_through_mmu(struct npu_engine *e, struct npu_stream *s, struct scattered *sc,
+			   uint64_t budget, struct npu_job_stats *js, struct npu_status *st)
+{
+	struct npu_buffer host[SC_MAX_BUFS];
+	struct npu_exec *x = calloc(1, sizeof(*x));
+	int rc;
+
+	ck_assert_int_eq(npu_stream_finish(s), HAL_OK);
+	ck_assert_uint_le(s->nbufs, SC_MAX_BUFS);
+	memcpy(host, s->bufs, s->nbufs * sizeof(*host));
+	for (uint32_t i = 0; i < s->nbufs; i++) {
+		s->bufs[i].data = NULL;
+		s->bufs[i].addr = SC_VA(i);
+	}
+	ck_assert_int_eq(npu_exec_begin(e, x, s->data, s->len, s->bufs, s->nbufs), 0);
+	x->mmu = sc->mmu;
+	do
+		rc = npu_exec_step(e, x, budget);
+	while (rc > 0);
+	npu_exec_finish(e, x, js);
+	*st = x->st;
+	memcpy(s->bufs, host, s->nbufs * sizeof(*host));
+	free(x);
+	return rc;
+}
+
 /*
  * Builds and runs one random job on fresh copies of the inputs, whole (budget 0) or in slices
- * of budget work units; returns the outputs.
+ * of budget work units (through the MMU on scattered pages if mmu); returns the outputs.
  */
-static uint8_t *random_job(uint64_t seed, uint64_t budget, struct npu_job_stats *js)
+static uint8_t *random_job_as(uint64_t seed, uint64_t budget, bool mmu, struct npu_job_stats *js)
 {
 	uint64_t rng = seed, pos = 0;
 	uint8_t *in = malloc(RND_IN), *rw = malloc(RND_IN), *out = calloc(1, RND_OUT);
@@ -1209,14 +1333,27 @@ static uint8_t *random_job(uint64_t seed, uint64_t budget, struct npu_job_stats 
 	}
 	ck_assert_uint_le(pos, RND_OUT);
 	npu_engine_init(&e, NULL, 0);
-	if (budget)
+	if (mmu) {
+		struct scattered sc;
+		struct npu_status st;
+
+		scatter(&sc, &s, seed);
+		ck_assert_msg(run_through_mmu(&e, &s, &sc, budget, js, &st) == 0, "%s", st.reason);
+		gather(&sc, &s);
+	} else if (budget) {
 		run_sliced(&e, &s, budget, js);
-	else
+	} else {
 		expect_run_ok(&e, &s, js);
+	}
 	npu_stream_free(&s);
 	free(in);
 	free(rw);
 	return out;
+}
+
+static uint8_t *random_job(uint64_t seed, uint64_t budget, struct npu_job_stats *js)
+{
+	return random_job_as(seed, budget, false, js);
 }
 
 START_TEST(test_random_streams_deterministic)
@@ -1249,6 +1386,128 @@ START_TEST(test_sliced_equals_whole)
 		free(o1);
 		free(o2);
 	}
+}
+END_TEST
+
+/*
+ * Through the MMU, with every page of every buffer somewhere else in host memory (rows that
+ * cross pages are gathered and scattered), a job gives the bytes and counters of the direct
+ * run, whatever the slices.
+ */
+START_TEST(test_mmu_scattered_equals_direct)
+{
+	static const uint64_t budgets[] = { 1, 7, 33, 1000, 4096, ~0ull };
+
+	for (uint64_t seed = 1; seed <= 12; seed++) {
+		struct npu_job_stats j1, j2;
+		uint8_t *o1 = random_job(seed, 0, &j1);
+		uint8_t *o2 = random_job_as(seed, budgets[seed % 6], true, &j2);
+
+		ck_assert_mem_eq(o1, o2, RND_OUT);
+		ck_assert_mem_eq(&j1, &j2, sizeof(j1));
+		free(o1);
+		free(o2);
+	}
+}
+END_TEST
+
+/*
+ * A copy of 3 rows of 2600 bytes from buffer 0 (rows 4000 apart: the last one crosses into
+ * page 2) to buffer 1 (rows 2700 apart: pages 0 and 1), then a fence in page 2 of buffer 1;
+ * each buffer has 3 pages. The test takes pages away from the device or makes them read-only.
+ */
+static void fault_job(struct npu_stream *s, uint8_t *src, uint8_t *dst)
+{
+	for (int i = 0; i < 3 * 4096; i++)
+		src[i] = (uint8_t)(i * 7);
+	memset(dst, 0, 3 * 4096);
+	npu_stream_begin(s);
+	npu_stream_add_buffer(s, src, 3 * 4096, 1, ENPU_BUF_F_READ);
+	npu_stream_add_buffer(s, dst, 3 * 4096, 2, ENPU_BUF_F_READ | ENPU_BUF_F_WRITE);
+	npu_stream_copy(s, npu_operand(0, 100, 4000), npu_operand(1, 0, 2700), 3, 2600);
+	npu_stream_fence(s, 1, 12000, 0xfeed);
+}
+
+/* The bytes of each buffer a stream may touch: what a driver maps for it. */
+START_TEST(test_validate_extents)
+{
+	static uint8_t src[3 * 4096], dst[3 * 4096], unused[64];
+	struct npu_extent ext[3];
+	struct npu_engine e;
+	struct npu_stream s;
+	struct npu_status st;
+
+	npu_engine_init(&e, NULL, 0);
+	fault_job(&s, src, dst);
+	npu_stream_add_buffer(&s, unused, sizeof(unused), 3, ENPU_BUF_F_READ);
+	ck_assert_int_eq(npu_stream_finish(&s), HAL_OK);
+	ck_assert_int_eq(npu_validate_extents(&e, s.data, s.len, s.bufs, s.nbufs, &st, ext), 0);
+	/* rows of 2600 bytes 4000 apart from 100; 2700 apart from 0, and the fence at 12000 */
+	ck_assert_uint_eq(ext[0].start, 100);
+	ck_assert_uint_eq(ext[0].end, 100 + 2 * 4000 + 2600);
+	ck_assert_uint_eq(ext[1].start, 0);
+	ck_assert_uint_eq(ext[1].end, 12004);
+	ck_assert_uint_ge(ext[2].start, ext[2].end); /* named by no command */
+	npu_stream_free(&s);
+}
+END_TEST
+
+/* An unmapped page and a read-only page: the job stops at the access, with its address. */
+START_TEST(test_mmu_faults)
+{
+	static uint8_t src[3 * 4096], dst[3 * 4096];
+	struct npu_engine e;
+	struct npu_stream s;
+	struct scattered sc;
+	struct npu_job_stats js;
+	struct npu_status st;
+
+	npu_engine_init(&e, NULL, 0);
+	/* the source's last page is gone: the copy's third row reads into it (8100..10700) */
+	fault_job(&s, src, dst);
+	scatter(&sc, &s, 7);
+	ck_assert_int_eq(npu_as_map(&sc.as, SC_VA(0) + 2 * 4096, sc.pool, 1, 0), 0);
+	ck_assert_int_eq(run_through_mmu(&e, &s, &sc, ~0ull, &js, &st), -ENPU_ERR_MMU_FAULT);
+	ck_assert_uint_eq(st.code, ENPU_ERR_MMU_FAULT);
+	ck_assert_uint_eq(st.cmd_index, 0);
+	ck_assert_uint_eq(sc.mmu->fault_addr, SC_VA(0) + 2 * 4096);
+	ck_assert_uint_eq(sc.mmu->fault_status, NPU_FAULT_VALID | NPU_FAULT_TRANSLATION |
+						 3u << NPU_FAULT_AS_SHIFT | NPU_FAULT_ACCESS_READ);
+	ck_assert_ptr_nonnull(strstr(st.reason, "copy: src: device MMU fault at 0x40002000"));
+	ck_assert_uint_eq(js.c.errors, 1);
+	gather(&sc, &s);
+	/* the rows before the fault were copied; nothing after it ran */
+	ck_assert_mem_eq(dst, src + 100, 2600);
+	ck_assert_uint_eq(dst[12000], 0);
+	npu_stream_free(&s);
+
+	/* the fence's page is read-only: a permission fault on the write, after the copy */
+	fault_job(&s, src, dst);
+	scatter(&sc, &s, 8);
+	ck_assert_int_eq(npu_as_map(&sc.as, SC_VA(1) + 2 * 4096,
+				    sc.pool + sc.order[sc.first[1] + 2] * NPU_PAGE_SIZE, 1,
+				    NPU_PTE_READ), 0);
+	npu_mmu_bind(sc.mmu, npu_as_root(&sc.as), 3); /* a new job: an empty TLB */
+	ck_assert_int_eq(run_through_mmu(&e, &s, &sc, 1000, &js, &st), -ENPU_ERR_MMU_FAULT);
+	ck_assert_uint_eq(st.cmd_index, 1);
+	ck_assert_uint_eq(sc.mmu->fault_addr, SC_VA(1) + 12000);
+	ck_assert_uint_eq(sc.mmu->fault_status & NPU_FAULT_TYPE_MASK, NPU_FAULT_PERMISSION);
+	ck_assert_uint_eq(sc.mmu->fault_status & NPU_FAULT_ACCESS_WRITE, NPU_FAULT_ACCESS_WRITE);
+	gather(&sc, &s);
+	for (int r = 0; r < 3; r++)
+		ck_assert_mem_eq(dst + r * 2700, src + 100 + r * 4000, 2600);
+	ck_assert_uint_eq(dst[12000], 0);
+	npu_stream_free(&s);
+
+	/* an address past 48 bits and an empty slot (no table): faults, not crashes */
+	npu_mmu_bind(sc.mmu = calloc(1, sizeof(*sc.mmu)), 0, 1);
+	sc.mmu->ops = &test_mmu_ops;
+	ck_assert_ptr_null(npu_mmu_read(sc.mmu, 0, 1ull << 48, 1));
+	ck_assert_uint_eq(sc.mmu->fault_status & NPU_FAULT_TYPE_MASK, NPU_FAULT_ADDR_SIZE);
+	npu_mmu_bind(sc.mmu, 0, 1);
+	ck_assert_ptr_null(npu_mmu_write_begin(sc.mmu, 0, 4096, 4));
+	ck_assert_uint_eq(sc.mmu->fault_status & NPU_FAULT_TYPE_MASK, NPU_FAULT_TRANSLATION);
+	free(sc.mmu);
 }
 END_TEST
 
@@ -1338,6 +1597,9 @@ static Suite *npu_engine_suite(void)
 	tcase_add_test(tc, test_second_step_cheaper);
 	tcase_add_test(tc, test_random_streams_deterministic);
 	tcase_add_test(tc, test_sliced_equals_whole);
+	tcase_add_test(tc, test_mmu_scattered_equals_direct);
+	tcase_add_test(tc, test_mmu_faults);
+	tcase_add_test(tc, test_validate_extents);
 	tcase_add_test(tc, test_requant_from_real);
 	tcase_add_test(tc, test_error_names);
 	tcase_add_test(tc, test_engine_is_kernel_c);

@@ -21,9 +21,13 @@
 #include <unistd.h>
 
 #include "edge_npu.h"
+#include "hal/completion.h"
 #include "hal/hal.h"
 #include "hal/npu_host.h"
 #include "hal/npu/npu_sim.h"
+#include "hal/npu/npu_as.h"
+#include "hal/npu/npu_platform.h"
+#include "kmod/silicon/npu_device.h"
 #include "hal/quant.h"
 #include "hal/telemetry.h"
 #include "testutil.h"
@@ -140,6 +144,140 @@ static enum hal_status run_empty(struct hal_device *dev, struct npu_job_stats *j
 }
 
 /* ---- lifetime -------------------------------------------------------------------------------- */
+
+/* ---- the device MMU, at the registers ------------------------------------------------------- */
+
+static void count_irq(void *ctx)
+{
+	__atomic_add_fetch((int *)ctx, 1, __ATOMIC_RELAXED);
+}
+
+/* A job of one copy of len bytes from device address src to dst, as a driver posts it. */
+struct mmu_job {
+	struct npu_stream s;
+	struct npu_buf_desc table[2];
+	struct npu_job_result result;
+};
+
+static void mmu_job_init(struct mmu_job *j, uint64_t src, uint64_t dst, uint32_t len)
+{
+	static uint8_t dummy[2];
+
+	npu_stream_begin(&j->s);
+	/* the builder's buffers only give the indices: the table below names device addresses */
+	npu_stream_add_buffer(&j->s, dummy, len, 1, ENPU_BUF_F_READ);
+	npu_stream_add_buffer(&j->s, dummy + 1, len, 2, ENPU_BUF_F_WRITE);
+	npu_stream_copy(&j->s, npu_operand(0, 0, len), npu_operand(1, 0, len), 1, len);
+	ck_assert_int_eq(npu_stream_finish(&j->s), HAL_OK);
+	j->table[0] = (struct npu_buf_desc){ src, len, 0, ENPU_BUF_F_READ, 0 };
+	j->table[1] = (struct npu_buf_desc){ dst, len, 0, ENPU_BUF_F_WRITE, 0 };
+	memset(&j->result, 0, sizeof(j->result));
+}
+
+static void set_slot(struct npu_device *dev, uint32_t slot, const struct npu_as *as)
+{
+	npu_dev_write(dev, NPU_REG_AS(slot, NPU_REG_AS_TRANSTAB_LO), (uint32_t)npu_as_root(as));
+	npu_dev_write(dev, NPU_REG_AS(slot, NPU_REG_AS_TRANSTAB_HI),
+		      (uint32_t)(npu_as_root(as) >> 32));
+}
+
+/*
+ * Two address spaces on one device, in slots 1 and 2, with the same device addresses on
+ * different pages: the job of slot 1 reads a page its space lacks and faults (result FAULT,
+ * JOB_ERROR and MMU_FAULT raised, the fault registers say where and which slot), after copying
+ * what it could; the job of slot 2, behind it on the ring, completes with its own data.
+ */
+START_TEST(test_device_mmu_spaces)
+{
+	enum { VA_SRC = 0x10000, VA_DST = 0x40000 };
+	struct npu_device *dev = calloc(1, sizeof(*dev));
+	uint8_t *mem = aligned_alloc(4096, 8 * 4096);
+	uint8_t *src1 = mem, *dst1 = mem + 2 * 4096, *src2 = mem + 4 * 4096, *dst2 = mem + 6 * 4096;
+	struct npu_ring_desc ring[4] = { 0 };
+	struct mmu_job j1, j2;
+	struct npu_pthread_host host;
+	struct npu_as as1, as2;
+	int irqs = 0;
+
+	ck_assert(dev && mem);
+	memset(mem, 0, 8 * 4096);
+	memset(src1, 0x11, 2 * 4096);
+	memset(src2, 0x22, 2 * 4096);
+	ck_assert_int_eq(npu_as_init(&as1), 0);
+	ck_assert_int_eq(npu_as_init(&as2), 0);
+	/* space 1 maps one page of its source: the copy's second page is not there */
+	ck_assert_int_eq(npu_as_map(&as1, VA_SRC, src1, 1, NPU_PTE_READ), 0);
+	ck_assert_int_eq(npu_as_map(&as1, VA_DST, dst1, 2, NPU_PTE_READ | NPU_PTE_WRITE), 0);
+	ck_assert_int_eq(npu_as_map(&as2, VA_SRC, src2, 2, NPU_PTE_READ), 0);
+	ck_assert_int_eq(npu_as_map(&as2, VA_DST, dst2, 2, NPU_PTE_READ | NPU_PTE_WRITE), 0);
+
+	npu_pthread_host_init(&host, count_irq, &irqs);
+	npu_dev_init(dev, &npu_pthread_ops, &host, 0);
+	npu_dev_write(dev, NPU_REG_RING_BASE_LO, (uint32_t)(uintptr_t)ring);
+	npu_dev_write(dev, NPU_REG_RING_BASE_HI, (uint32_t)((uintptr_t)ring >> 32));
+	npu_dev_write(dev, NPU_REG_RING_SIZE, 4);
+	npu_dev_write(dev, NPU_REG_IRQ_MASK, NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR |
+						NPU_IRQ_MMU_FAULT);
+	set_slot(dev, 1, &as1);
+	set_slot(dev, 2, &as2);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_VERSION), 0x00010001);
+	ck_assert_int_eq(npu_dev_start(dev), 0);
+	npu_dev_write(dev, NPU_REG_CONTROL, NPU_CONTROL_ENABLE);
+
+	mmu_job_init(&j1, VA_SRC, VA_DST, 2 * 4096);
+	mmu_job_init(&j2, VA_SRC, VA_DST, 2 * 4096);
+	ring[0] = (struct npu_ring_desc){ .stream_addr = (uintptr_t)j1.s.data,
+					  .bufs_addr = (uintptr_t)j1.table,
+					  .result_addr = (uintptr_t)&j1.result,
+					  .stream_len = (uint32_t)j1.s.len, .nbufs = 2, .as = 1 };
+	ring[1] = (struct npu_ring_desc){ .stream_addr = (uintptr_t)j2.s.data,
+					  .bufs_addr = (uintptr_t)j2.table,
+					  .result_addr = (uintptr_t)&j2.result,
+					  .stream_len = (uint32_t)j2.s.len, .nbufs = 2, .as = 2 };
+	npu_dev_write(dev, NPU_REG_RING_TAIL, 2);
+	npu_dev_write(dev, NPU_REG_DOORBELL, 1);
+	for (int i = 0; i < 5000 && npu_dev_read(dev, NPU_REG_RING_HEAD) != 2; i++)
+		usleep(1000);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_RING_HEAD), 2);
+
+	ck_assert_uint_eq(j1.result.state, NPU_RESULT_FAULT);
+	ck_assert_uint_eq(j1.result.status.code, ENPU_ERR_MMU_FAULT);
+	ck_assert_uint_eq(j1.result.fault_addr, VA_SRC + 4096);
+	ck_assert_uint_eq(j1.result.fault_status, NPU_FAULT_VALID | NPU_FAULT_TRANSLATION |
+						  1u << NPU_FAULT_AS_SHIFT | NPU_FAULT_ACCESS_READ);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_MMU_FAULT_ADDR_LO), VA_SRC + 4096);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_MMU_FAULT_STATUS), j1.result.fault_status);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_IRQ_STATUS) &
+			  (NPU_IRQ_MMU_FAULT | NPU_IRQ_JOB_ERROR | NPU_IRQ_JOB_DONE),
+			  NPU_IRQ_MMU_FAULT | NPU_IRQ_JOB_ERROR | NPU_IRQ_JOB_DONE);
+	ck_assert_int_gt(__atomic_load_n(&irqs, __ATOMIC_RELAXED), 0);
+	/* the first page was copied before the fault; the second was not */
+	ck_assert_uint_eq(dst1[0], 0x11);
+	ck_assert_uint_eq(dst1[4095], 0x11);
+	ck_assert_uint_eq(dst1[4096], 0);
+	/* slot 2: its own pages, whole */
+	ck_assert_uint_eq(j2.result.state, NPU_RESULT_DONE);
+	ck_assert_uint_eq(j2.result.fault_status, 0);
+	for (int i = 0; i < 2 * 4096; i++)
+		ck_assert_uint_eq(dst2[i], 0x22);
+	ck_assert_uint_eq(src1[0], 0x11);
+
+	/* a reset empties the slots (the driver programs them again) */
+	npu_dev_write(dev, NPU_REG_RESET, 1);
+	for (int i = 0; i < 5000 && npu_dev_read(dev, NPU_REG_RESET); i++)
+		usleep(1000);
+	ck_assert_uint_eq(npu_dev_read(dev, NPU_REG_AS(2, NPU_REG_AS_TRANSTAB_LO)), 0);
+
+	npu_dev_stop(dev);
+	npu_pthread_host_destroy(&host);
+	npu_stream_free(&j1.s);
+	npu_stream_free(&j2.s);
+	npu_as_destroy(&as1);
+	npu_as_destroy(&as2);
+	free(mem);
+	free(dev);
+}
+END_TEST
 
 START_TEST(test_create_destroy)
 {
@@ -593,6 +731,143 @@ START_TEST(test_sysfs_opp_changes_model)
 	dev->vt->release_weight(dev, &w);
 	hal_device_destroy(dev);
 	free(wd);
+}
+END_TEST
+
+/* What RUNS runs of one matmul cost at one operating point. */
+struct pace_figures {
+	uint64_t wall_ns, busy_ns, modeled_ns, energy_pj;
+};
+
+/*
+ * Runs a 128x1024 matmul (weights resident) RUNS times at the top operating point
+ * (performance) and at the lowest (powersave) on a device created with pacing factor pace.
+ */
+static void paced_runs(uint32_t pace, struct pace_figures out[2])
+{
+	struct npu_sim_options o = { .pace = pace };
+	struct hal_device *dev = NULL;
+	char err[512] = "";
+	enum { N = 128, K = 1024, RUNS = 4 };
+	uint64_t rng = 9;
+	void *wd = make_weights(HAL_TYPE_Q8_0, N, K, &rng);
+	float x[K], y[N];
+	struct hal_tensor w = { "w", HAL_TYPE_Q8_0, { K, N }, wd, NULL };
+	struct hal_tensor xt = { "x", HAL_TYPE_F32, { K, 1 }, x, NULL };
+	struct hal_tensor yt = { "y", HAL_TYPE_F32, { N, 1 }, y, NULL };
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt };
+
+	ck_assert_msg(npu_sim_create(&o, &dev, err, sizeof(err)) == HAL_OK, "%s", err);
+	for (int i = 0; i < K; i++)
+		x[i] = tu_rand_f32(&rng);
+	ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
+	for (int i = 0; i < 2; i++) {
+		const char *gov = i ? "powersave\n" : "performance\n";
+
+		write_text(npu_sim_sysfs_path(dev), "governor", gov);
+		ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK); /* the clock moves; resident */
+		ck_assert_uint_eq(npu_sim_opp(dev), i ? 0 : NPU_NUM_OPPS - 1);
+		struct hal_device_stats before = dev->stats;
+		uint64_t t0 = mono_ns();
+
+		for (int r = 0; r < RUNS; r++)
+			ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK);
+		out[i] = (struct pace_figures){
+			.wall_ns = mono_ns() - t0,
+			.busy_ns = dev->stats.busy_ns - before.busy_ns,
+			.modeled_ns = dev->stats.modeled_ns - before.modeled_ns,
+			.energy_pj = dev->stats.modeled_energy_pj - before.modeled_energy_pj,
+		};
+	}
+	dev->vt->release_weight(dev, &w);
+	hal_device_destroy(dev);
+	free(wd);
+}
+
+/*
+ * Pacing (npu_sim_options.pace, the SIM_PACE register): a paced job lasts at least pace times
+ * its modeled duration, so the lowest clock's wall and busy time exceed the top clock's by the
+ * model's ratio (the factor makes the modeled time dwarf the host's own computing; bounds are
+ * generous, for a loaded host). Pacing changes no modeled figure: time and energy are those of
+ * the same jobs unpaced, and the lower clock still costs less energy.
+ */
+START_TEST(test_pacing_follows_clock)
+{
+	const uint32_t pace = 10000;
+	struct pace_figures fast[2], paced[2];
+
+	paced_runs(0, fast);
+	paced_runs(pace, paced);
+	for (int i = 0; i < 2; i++) {
+		printf("pace %u, %s: wall %.2f ms, busy %.2f ms, modeled %.2f us x %u = %.2f ms, "
+		       "%llu pJ (unpaced: wall %.2f ms)\n",
+		       pace, i ? "200 MHz" : "1000 MHz", paced[i].wall_ns / 1e6,
+		       paced[i].busy_ns / 1e6, paced[i].modeled_ns / 1e3, pace,
+		       paced[i].modeled_ns * (double)pace / 1e6,
+		       (unsigned long long)paced[i].energy_pj, fast[i].wall_ns / 1e6);
+		ck_assert_uint_eq(paced[i].modeled_ns, fast[i].modeled_ns);
+		ck_assert_uint_eq(paced[i].energy_pj, fast[i].energy_pj);
+		ck_assert_uint_ge(paced[i].wall_ns, paced[i].modeled_ns * pace);
+		ck_assert_uint_ge(paced[i].busy_ns, paced[i].modeled_ns * pace);
+	}
+	double model = (double)paced[1].modeled_ns / paced[0].modeled_ns;
+	double wall = (double)paced[1].wall_ns / paced[0].wall_ns;
+	double busy = (double)paced[1].busy_ns / paced[0].busy_ns;
+
+	printf("200 vs 1000 MHz: modeled %.2fx, wall %.2fx, busy %.2fx\n", model, wall, busy);
+	ck_assert_double_gt(model, 3.0);
+	ck_assert_double_ge(wall, 0.6 * model);
+	ck_assert_double_le(wall, 1.4 * model);
+	ck_assert_double_ge(busy, 0.6 * model);
+	ck_assert_double_le(busy, 1.4 * model);
+	ck_assert_uint_lt(paced[1].energy_pj, paced[0].energy_pj);
+	/* unpaced, the same jobs are not held: the host's speed, far under the paced time */
+	ck_assert_uint_lt(fast[1].wall_ns, paced[1].wall_ns / 2);
+}
+END_TEST
+
+/*
+ * One matmul on a fresh device, its job waited for on the process's io_uring or, with
+ * ENPU_NO_URING=1, by poll() (hal/completion.h); out gets its N results.
+ */
+static void matmul_waited(bool forced_poll, float *out, uint32_t n, uint32_t k)
+{
+	uint64_t rng = 21;
+	void *wd = make_weights(HAL_TYPE_Q8_0, n, k, &rng);
+	float *x = malloc(sizeof(float) * k);
+	struct hal_tensor w = { "w", HAL_TYPE_Q8_0, { k, n }, wd, NULL };
+	struct hal_tensor xt = { "x", HAL_TYPE_F32, { k, 1 }, x, NULL };
+	struct hal_tensor yt = { "y", HAL_TYPE_F32, { n, 1 }, out, NULL };
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt };
+	struct hal_device *dev;
+
+	if (forced_poll)
+		setenv("ENPU_NO_URING", "1", 1);
+	dev = open_npu(0); /* the first device of the process starts the ring, or not */
+	unsetenv("ENPU_NO_URING");
+	printf("npu: completions waited for with %s\n", hal_completion_method());
+	if (forced_poll)
+		ck_assert_str_eq(hal_completion_method(), "poll (ENPU_NO_URING=1)");
+	else
+		ck_assert_str_ne(hal_completion_method(), "poll (ENPU_NO_URING=1)");
+	for (uint32_t i = 0; i < k; i++)
+		x[i] = tu_rand_f32(&rng);
+	ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK);
+	hal_device_destroy(dev);
+	free(x);
+	free(wd);
+}
+
+/* The same job waited for on the ring and by poll(): the same bits. */
+START_TEST(test_completions_ring_and_poll)
+{
+	enum { N = 96, K = 512 };
+	float ring[N], polled[N];
+
+	matmul_waited(false, ring, N, K);
+	matmul_waited(true, polled, N, K);
+	ck_assert_mem_eq(ring, polled, sizeof(ring));
+	ck_assert_str_eq(hal_completion_method(), "none"); /* the last device stopped it */
 }
 END_TEST
 
@@ -1159,6 +1434,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, fresh_sysfs, NULL);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_create_destroy);
+	tcase_add_test(tc, test_device_mmu_spaces);
 	tcase_add_test(tc, test_supports);
 	tcase_add_test(tc, test_matmul_vs_ref);
 	tcase_add_test(tc, test_fence_wait_and_poll);
@@ -1168,6 +1444,8 @@ int main(void)
 	tcase_add_test(tc, test_empty_job_latency);
 	tcase_add_test(tc, test_sysfs_bounds_and_governors);
 	tcase_add_test(tc, test_sysfs_opp_changes_model);
+	tcase_add_test(tc, test_pacing_follows_clock);
+	tcase_add_test(tc, test_completions_ring_and_poll);
 	tcase_add_test(tc, test_sysfs_bogus_values);
 	tcase_add_test(tc, test_sysfs_changes_under_load);
 	tcase_add_test(tc, test_stalled_worker_fails_the_run);

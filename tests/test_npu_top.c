@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_npu_top.c - npu-top as a user runs it, while npu-run works on the in-process NPU:
- * the JSON of -J against its schema (fields present, counters growing with work), the curses
+ * the JSON of -J against its schema (fields present, counters growing with work), two
+ * processes each shown with an in-process NPU of its own, the curses
  * screen driven in tmux and read back, a fake kernel device in a sysfs tree, and clean
  * messages (not crashes) without a device or a terminal.
  *
@@ -174,6 +175,47 @@ START_TEST(json_snapshot_schema_and_growth)
 	ck_assert_int_ne(access(stats, F_OK), 0);
 	tu_run_free(&ra), tu_run_free(&rb), tu_run_free(&chk), tu_run_free(&rc);
 	free(py), free(a), free(b);
+}
+END_TEST
+
+/*
+ * Two processes on the in-process NPU: each gets an NPU of its own, never one shared (see
+ * edge_npu.h), and npu-top -J shows each as such: two in-process devices, each with its
+ * owner's pid, and each process's row naming its own device.
+ */
+static const char *const own_npu_py =
+	"import json, sys\n"
+	"s = json.load(open(sys.argv[1])); pids = [int(p) for p in sys.argv[2:4]]\n"
+	"npus = [d for d in s['devices'] if d['kind'] == 'npu']\n"
+	"assert sorted(d['pid'] for d in npus) == sorted(pids), npus\n"
+	"assert all(d['source'] == 'in-process' for d in npus), npus\n"
+	"assert len(set(d['id'] for d in npus)) == 2, 'one NPU listed for both: %r' % npus\n"
+	"own = {d['pid']: d['id'] for d in npus}\n"
+	"for pid in pids:\n"
+	"    rows = [p for p in s['processes'] if p['pid'] == pid and p['device'].startswith('npu')]\n"
+	"    assert [p['device'] for p in rows] == [own[pid]], (pid, rows, own)\n"
+	"print('ok')\n";
+
+START_TEST(each_process_its_own_npu)
+{
+	pid_t w[2] = { start_worker(), start_worker() };
+	char *py = strdup(tu_tmp_path(".py")), *snap = strdup(tu_tmp_path(".json"));
+
+	tu_write_file(py, own_npu_py, strlen(own_npu_py));
+	wait_for_device(w[0]);
+	wait_for_device(w[1]);
+	struct tu_run r = tu_run("%s -J -s 0.3", npu_top());
+
+	ck_assert_msg(r.status == 0, "npu-top -J: %s", r.err);
+	tu_write_file(snap, r.out, strlen(r.out));
+	struct tu_run chk = tu_run("python3 %s %s %ld %ld", py, snap, (long)w[0], (long)w[1]);
+
+	stop_worker(w[0]);
+	stop_worker(w[1]);
+	ck_assert_msg(chk.status == 0 && !strcmp(chk.out, "ok\n"), "%s%s\n%s", chk.out, chk.err,
+		      r.out);
+	tu_run_free(&r), tu_run_free(&chk);
+	free(py), free(snap);
 }
 END_TEST
 
@@ -351,6 +393,7 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, json_snapshot_schema_and_growth);
 	tcase_add_test(tc, json_lines_count);
+	tcase_add_test(tc, each_process_its_own_npu);
 	tcase_add_test(tc, screen_in_tmux);
 	tcase_add_test(tc, kernel_device_from_sysfs);
 	tcase_add_test(tc, clean_messages_without_device_or_terminal);

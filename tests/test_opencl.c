@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "edge_npu.h"
+#include "hal/completion.h"
 #include "hal/hal.h"
 #include "hal/opencl/opencl.h"
 #include "hal/quant.h"
@@ -868,6 +869,57 @@ START_TEST(model_q4_0_f16)
 }
 END_TEST
 
+/* ---- device completions ------------------------------------------------------------------- */
+
+/*
+ * One Q8_0 matmul on a fresh device in zero-copy or copy mode, its op waited for on the
+ * process's io_uring (a marker's completion callback writes an eventfd) or, with
+ * ENPU_NO_URING=1, by poll() (hal/completion.h). out gets the N x T results.
+ */
+static void matmul_waited(bool forced_poll, bool copy_mode, float *out)
+{
+	uint64_t rng = 31;
+	struct hal_op op = { .kind = HAL_OP_MATMUL };
+	struct hal_device *gpu;
+
+	op.src[0] = tu_weight_rand("w", HAL_TYPE_Q8_0, 256, 130, &rng, NULL);
+	op.src[1] = tu_tensor_rand("a", 256, 5, &rng, 2.0f);
+	op.dst = tu_tensor_new("y", HAL_TYPE_F32, 130, 5);
+	if (forced_poll)
+		setenv("ENPU_NO_URING", "1", 1);
+	if (copy_mode)
+		setenv("ENPU_CL_FORCE_COPY", "1", 1);
+	gpu = gpu_new();
+	unsetenv("ENPU_NO_URING");
+	unsetenv("ENPU_CL_FORCE_COPY");
+	printf("gpu (%s): completions waited for with %s\n", copy_mode ? "copy" : "zero-copy",
+	       hal_completion_method());
+	if (forced_poll)
+		ck_assert_str_eq(hal_completion_method(), "poll (ENPU_NO_URING=1)");
+	else
+		ck_assert_str_ne(hal_completion_method(), "poll (ENPU_NO_URING=1)");
+	run_ok(gpu, &op);
+	memcpy(out, op.dst->data, hal_tensor_bytes(op.dst));
+	hal_device_destroy(gpu);
+}
+
+/*
+ * The same op waited for on the ring and by poll() gives the same bits, in zero-copy mode and
+ * in copy mode, whose downloads after the op must be inside what the wait covers.
+ */
+START_TEST(completions_ring_and_poll)
+{
+	float ring[130 * 5], polled[130 * 5];
+
+	for (int copy = 0; copy < 2; copy++) {
+		matmul_waited(false, copy, ring);
+		matmul_waited(true, copy, polled);
+		ck_assert_mem_eq(ring, polled, sizeof(ring));
+	}
+	ck_assert_str_eq(hal_completion_method(), "none"); /* the last device stopped it */
+}
+END_TEST
+
 /* ---- suite -------------------------------------------------------------------------------- */
 
 static void teardown(void)
@@ -896,6 +948,7 @@ static Suite *opencl_suite(void)
 	tcase_add_test(k, fences_chain);
 	tcase_add_test(k, zero_copy_map);
 	tcase_add_test(k, copy_mode_counts);
+	tcase_add_test(k, completions_ring_and_poll);
 	tcase_add_test(m, model_q8_0);
 	tcase_add_test(m, model_q4_0_f16);
 	tcase_add_test(e, broken_source_build_log);

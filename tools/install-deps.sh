@@ -8,7 +8,8 @@ set -eu
 
 packages="gcc meson ninja-build pkg-config scdoc libdrm-dev liburing-dev libnl-genl-3-dev check
 libncurses-dev tmux ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
-linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static clang libclang-rt-14-dev"
+linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static xz-utils clang
+libclang-rt-14-dev"
 cross=""
 if [ "${1:-}" = "--cross" ]; then
 	packages="$packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static check:arm64"
@@ -23,6 +24,19 @@ for p in $packages; do
 		missing="$missing $p"
 	fi
 done
+# The second kernel the module is tested on: Debian 12 carries 6.12 (with CONFIG_DRM_ACCEL,
+# the accel node) under versioned names only, so take the newest the archive lists unless a
+# 6.12 kernel with headers is installed already.
+if ! ls /boot/vmlinuz-6.12.* >/dev/null 2>&1 || ! ls -d /usr/src/linux-headers-6.12.*-amd64 >/dev/null 2>&1; then
+	k612=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' 2>/dev/null |
+		cut -d' ' -f1 | sed 's/^linux-image-//' | sort -V | tail -n 1)
+	if [ -z "$k612" ] && [ "$(id -u)" -eq 0 ]; then
+		apt-get update -qq
+		k612=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' |
+			cut -d' ' -f1 | sed 's/^linux-image-//' | sort -V | tail -n 1)
+	fi
+	[ -n "$k612" ] && missing="$missing linux-image-$k612 linux-headers-$k612"
+fi
 [ -z "$missing" ] && exit 0
 
 added_arch=""

@@ -375,6 +375,9 @@ struct enpu_cmd_debug_stall {
  * @ENPU_ERR_DEBUG_DISABLED: a debug command on an engine not configured to allow it.
  * @ENPU_ERR_STALLED: the job hung (debug stall); the engine must be reset.
  * @ENPU_ERR_ABORTED: the job was stopped between two slices by an engine reset (a timeout).
+ * @ENPU_ERR_MMU_FAULT: the job touched a device address its context has not mapped, or
+ *	wrote a page mapped read-only (or read one mapped write-only): a device MMU fault
+ *	(kmod/silicon/README.md). The job stopped at that access; what it wrote before is kept.
  */
 enum enpu_error {
 	ENPU_ERR_NONE = 0,
@@ -398,6 +401,7 @@ enum enpu_error {
 	ENPU_ERR_DEBUG_DISABLED = 18,
 	ENPU_ERR_STALLED = 19,
 	ENPU_ERR_ABORTED = 20,
+	ENPU_ERR_MMU_FAULT = 21,
 };
 
 #if defined(__cplusplus)

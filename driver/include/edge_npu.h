@@ -78,6 +78,15 @@ struct enpu_context_options {
 	/*
 	 * The device models run on: one of enpu_device_names(), e.g. "cpu" (default), "cpu-ref"
 	 * (the plain reference backend). Ops the device cannot run fall back to the CPU.
+	 *
+	 * "npu" is the NPU simulated in this process: each context that opens it gets an NPU of
+	 * its own (its device model, SRAM, clock and counters), never shared with another
+	 * process. Sharing one would need a broker process that owns the device model and
+	 * validates every job of every client, as the kernel driver does; a device model in one
+	 * client's memory could be corrupted or stopped by that client, and its jobs would read
+	 * the other clients' buffers. Processes that must share one NPU, with priorities, the
+	 * job timeout and per-client limits, use "npu-drm" (the kernel driver). npu-top lists
+	 * each in-process NPU (npu0, npu1, ...) with the pid of the process that owns it.
 	 */
 	const char *device;
 	/* CPU worker threads; 0 = one per online core. */
@@ -117,6 +126,16 @@ ENPU_API void enpu_context_destroy(enpu_context *ctx);
  * any. With ctx NULL: the last failed enpu_context_create of this thread.
  */
 ENPU_API const char *enpu_last_error(const enpu_context *ctx);
+
+/*
+ * How this process waits for device completions (NPU jobs in process and through the kernel
+ * driver, OpenCL ops): "io_uring" when they are all watched on one io_uring;
+ * "poll (<why>)" when each wait is a poll() instead, because ENPU_NO_URING=1 asked for it or
+ * the kernel refused io_uring (the refusal is also said once on stderr); "none" while no
+ * context has a device that waits. Results are the same either way. A static string; any
+ * thread may call it.
+ */
+ENPU_API const char *enpu_completion_method(void);
 
 /* ---- model ------------------------------------------------------------------------------ */
 

@@ -103,6 +103,13 @@ static void p_irq(void *host)
 	h->irq(h->irq_ctx);
 }
 
+/* In process a "physical" address is the host address of the page: the process's own memory. */
+static void *p_phys_to_ptr(void *host, uint64_t phys)
+{
+	(void)host;
+	return (void *)(uintptr_t)phys;
+}
+
 const struct npu_platform_ops npu_pthread_ops = {
 	.start = p_start,
 	.join = p_join,
@@ -113,6 +120,7 @@ const struct npu_platform_ops npu_pthread_ops = {
 	.yield = p_yield,
 	.now_ns = p_now_ns,
 	.irq = p_irq,
+	.phys_to_ptr = p_phys_to_ptr,
 };
 
 void npu_pthread_host_init(struct npu_pthread_host *h, void (*irq)(void *ctx), void *irq_ctx)

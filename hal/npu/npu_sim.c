@@ -10,6 +10,12 @@
  * signals their fences. A hung job is ended by the device's hang detector (HANG_US), which
  * this driver sets to report a stall at once, as this backend always did.
  *
+ * The device reaches a job's buffers through its MMU only, so this driver builds page tables
+ * too (npu_as.c), in process memory: one address space (slot 0) for the one client, the
+ * process, in which a buffer's device address is its host address. Submit maps the pages of
+ * the job's buffers there, read-write, before posting it; they stay mapped (a page mapped to
+ * itself can only ever name this process's memory), so a buffer used again costs nothing.
+ *
  * Threads: the application thread(s) call the vtable; run() is serialised by run_lock (one
  * scratch area, one weight table). rlock guards the ring (slots, tail, retired count), elock
  * the DVFS state, counters and telemetry. Lock order: rlock, then elock, then the device's.
@@ -24,13 +30,14 @@
  * the CPU, where they are exact and cheap.
  */
 #include "hal/npu/npu_sim.h"
+#include "hal/npu/npu_as.h"
 #include "hal/npu/npu_platform.h"
 #include "kmod/silicon/npu_device.h"
 #include "hal/npu_host.h"
+#include "hal/completion.h"
 #include "hal/telemetry.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -83,7 +90,8 @@ struct npu_sim {
 	struct npu_device *dev; /* the silicon */
 	struct npu_pthread_host host;
 
-	pthread_mutex_t rlock; /* the ring */
+	pthread_mutex_t rlock; /* the ring and the address space */
+	struct npu_as as;      /* the device address space of the process (slot 0) */
 	pthread_cond_t rcond;  /* a slot was retired (ring_waiters), power-on, or stop */
 	struct npu_ring_desc ring[NPU_SIM_RING];
 	struct npu_job *slots[NPU_SIM_RING];
@@ -113,6 +121,7 @@ struct npu_sim {
 	uint8_t *scratch;
 	size_t scratch_cap;
 	uint64_t energy_fj_rem;
+	uint32_t pace; /* SIM_PACE: jobs take their modeled time times this (options.pace) */
 	/*
 	 * The device stopped making progress under a job (its thread stalled): the job was
 	 * abandoned on the ring, and what it reads (scratch, weights) must stay until destroy,
@@ -199,12 +208,12 @@ bool npu_fence_signalled(const struct npu_fence *f)
 	return atomic_load_explicit(&f->signalled, memory_order_acquire);
 }
 
+/* On the process's completion ring (hal/completion.h), the eventfd as an application sees it. */
 enum hal_status npu_fence_wait(struct npu_fence *f, int timeout_ms)
 {
 	uint64_t deadline = timeout_ms < 0 ? 0 : hal_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 
 	while (!npu_fence_signalled(f)) {
-		struct pollfd p = { .fd = f->efd, .events = POLLIN };
 		int left = -1;
 
 		if (timeout_ms >= 0) {
@@ -213,7 +222,8 @@ enum hal_status npu_fence_wait(struct npu_fence *f, int timeout_ms)
 				return HAL_ERR_DEVICE;
 			left = (int)((deadline - t + 999999) / 1000000);
 		}
-		if (poll(&p, 1, left) < 0 && errno != EINTR)
+		/* readable means signalled: the flag is set before the eventfd is written */
+		if (hal_completion_wait(f->efd, left) != HAL_OK && timeout_ms < 0)
 			return HAL_ERR_DEVICE;
 	}
 	return HAL_OK;
@@ -328,8 +338,12 @@ static void hw_init(struct npu_sim *d)
 	npu_dev_write(d->dev, NPU_REG_RING_BASE_LO, (uint32_t)base);
 	npu_dev_write(d->dev, NPU_REG_RING_BASE_HI, (uint32_t)((uint64_t)base >> 32));
 	npu_dev_write(d->dev, NPU_REG_RING_SIZE, NPU_SIM_RING);
+	npu_dev_write(d->dev, NPU_REG_AS(0, NPU_REG_AS_TRANSTAB_LO), (uint32_t)npu_as_root(&d->as));
+	npu_dev_write(d->dev, NPU_REG_AS(0, NPU_REG_AS_TRANSTAB_HI),
+		      (uint32_t)(npu_as_root(&d->as) >> 32));
 	npu_dev_write(d->dev, NPU_REG_HANG_US, 1); /* report a hung job at once */
 	npu_dev_write(d->dev, NPU_REG_IRQ_MASK, NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR);
+	npu_dev_write(d->dev, NPU_REG_SIM_PACE, d->pace);
 	npu_dev_write(d->dev, NPU_REG_CONTROL, NPU_CONTROL_ENABLE);
 }
 
@@ -382,6 +396,14 @@ static struct npu_job *job_new(const void *stream, size_t len, const struct npu_
 	return j;
 }
 
+/* A job that was never posted: both references of its fence and the job go. */
+static void job_drop(struct npu_job *j)
+{
+	npu_fence_put(j->fence);
+	npu_fence_put(j->fence);
+	job_free(j);
+}
+
 /* Writes the job's descriptor into the next slot and rings the doorbell; rlock held. */
 static void post(struct npu_sim *d, struct npu_job *j)
 {
@@ -394,6 +416,7 @@ static void post(struct npu_sim *d, struct npu_job *j)
 		.result_addr = (uintptr_t)&j->result,
 		.stream_len = (uint32_t)j->len,
 		.nbufs = j->nbufs,
+		.as = 0,
 	};
 	npu_dev_write(d->dev, NPU_REG_RING_TAIL, ++d->tail);
 	npu_dev_write(d->dev, NPU_REG_DOORBELL, 1);
@@ -420,10 +443,15 @@ enum hal_status npu_sim_submit(struct hal_device *dev, const void *stream, size_
 	}
 	if (d->stop) {
 		pthread_mutex_unlock(&d->rlock);
-		npu_fence_put(j->fence);
-		npu_fence_put(j->fence);
-		job_free(j);
+		job_drop(j);
 		return HAL_ERR_DEVICE;
+	}
+	for (uint32_t i = 0; i < j->nbufs; i++) {
+		if (npu_as_map_identity(&d->as, bufs[i].data, bufs[i].size)) {
+			pthread_mutex_unlock(&d->rlock);
+			job_drop(j);
+			return HAL_ERR_NOMEM;
+		}
 	}
 	j->fence->seqno = ++d->seqno;
 	j->submit_ns = hal_now_ns();
@@ -806,11 +834,13 @@ static void sim_destroy(struct hal_device *dev)
 	free(d->graveyard);
 	npu_pthread_host_destroy(&d->host);
 	free(d->dev);
+	npu_as_destroy(&d->as);
 	pthread_mutex_destroy(&d->run_lock);
 	pthread_mutex_destroy(&d->elock);
 	pthread_cond_destroy(&d->rcond);
 	pthread_mutex_destroy(&d->rlock);
 	free(d);
+	hal_completion_put();
 }
 
 static const char *sim_devfreq_dir(struct hal_device *dev)
@@ -842,12 +872,29 @@ static void sim_free_early(struct npu_sim *d, bool sysfs_open)
 	npu_pthread_host_destroy(&d->host);
 	if (sysfs_open)
 		npu_sysfs_close(&d->sysfs);
+	npu_as_destroy(&d->as);
 	pthread_mutex_destroy(&d->run_lock);
 	pthread_mutex_destroy(&d->elock);
 	pthread_cond_destroy(&d->rcond);
 	pthread_mutex_destroy(&d->rlock);
 	free(d->dev);
 	free(d);
+}
+
+/* ENPU_NPU_PACE=N: pacing for every in-process NPU (tools, benchmarks); read once per device. */
+static uint32_t pace_from_env(void)
+{
+	const char *v = getenv("ENPU_NPU_PACE");
+	char *end;
+	unsigned long n = v ? strtoul(v, &end, 10) : 0;
+
+	if (!v || !*v || *end || n > NPU_SIM_PACE_MAX) {
+		if (v && *v)
+			fprintf(stderr, "edge-npu: ENPU_NPU_PACE='%s' is not 0 to %d; pacing off\n", v,
+				NPU_SIM_PACE_MAX);
+		return 0;
+	}
+	return (uint32_t)n;
 }
 
 static void init_locks(struct npu_sim *d)
@@ -872,7 +919,11 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 	*out_dev = NULL;
 	if (d)
 		d->dev = calloc(1, sizeof(*d->dev));
-	if (!d || !d->dev) {
+	if (!d || !d->dev || npu_as_init(&d->as)) {
+		if (d) {
+			npu_as_destroy(&d->as);
+			free(d->dev);
+		}
 		free(d);
 		snprintf(err, err_len, "out of memory");
 		return HAL_ERR_NOMEM;
@@ -891,6 +942,7 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 	}
 	d->powered = true;
 	d->last_job_end_ns = hal_now_ns();
+	d->pace = opts && opts->pace ? opts->pace : pace_from_env();
 	hw_init(d);
 	if (npu_dev_start(d->dev)) {
 		snprintf(err, err_len, "cannot start the NPU device model's thread");
@@ -907,6 +959,7 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 	const char *node = strrchr(d->sysfs.path, '/');
 
 	hal_telem_attach(&d->base, HAL_TELEM_KIND_NPU, node ? node + 1 : NULL);
+	hal_completion_get(); /* its fences are waited for on the process's ring */
 	pthread_mutex_lock(&d->elock);
 	publish_engine(d, 0);
 	pthread_mutex_unlock(&d->elock);

@@ -36,6 +36,15 @@ extern const struct hal_backend hal_backend_npu_sim;
 
 struct npu_sim_options {
 	uint32_t caps; /* NPU_CAP_* of the engine (tests: NPU_CAP_DEBUG for stalls) */
+	/*
+	 * Pace each job to its modeled duration at the operating point it runs at, times this
+	 * factor (the device's SIM_PACE register, as edge_npu.ko's pace parameter; see
+	 * kmod/silicon/npu_regs.h): 0 off (host speed, the default, so tests run fast), 1 real
+	 * time, N a device slowed N times, so that wall and busy time follow DVFS as the modeled
+	 * time does even where the host computes a job more slowly than the silicon would. The
+	 * environment variable ENPU_NPU_PACE=N sets it for every in-process NPU it is 0 for.
+	 */
+	uint32_t pace;
 };
 
 /*

@@ -5,8 +5,16 @@
  *
  * Threads: run(), prepare_weight() and release_weight() are serialised by one lock (one set of
  * staging BOs, one weight table, one context whose jobs complete in order).
+ *
+ * Device memory: with a driver that has per-context address spaces (DRM_EDGE_NPU_CAP_VM_BIND)
+ * every BO is mapped whole into the context's space when it is created, at the next free
+ * address of a bump allocator (2^47 bytes of space outlast any run), and unmapped before it is
+ * closed; a job names its buffers by device address, so SUBMIT maps nothing. Each job is
+ * waited for before the next one touches the staging BOs, so no implicit synchronisation is
+ * needed. With an older driver, jobs name the BOs by handle.
  */
 #include "hal/npu_drm/npu_drm.h"
+#include "hal/completion.h"
 #include "hal/npu_host.h"
 #include "uapi/drm/edge_npu_drm.h"
 
@@ -23,11 +31,12 @@
 #include <unistd.h>
 #include <xf86drm.h>
 
-/* A BO and its CPU mapping. */
+/* A BO, its CPU mapping and its device address (0: not mapped in the context's space). */
 struct dbo {
 	uint32_t handle;
 	void *map;
 	size_t size;
+	uint64_t va;
 };
 
 /* A weight converted into a BO at load; found by its (new) data pointer = the mapping. */
@@ -41,6 +50,8 @@ struct npu_drm {
 	int fd;
 	uint32_t ctx;
 	uint32_t sync;
+	bool vm_bind;     /* the driver has VM_BIND: buffers by device address */
+	uint64_t next_va; /* the bump allocator of device addresses */
 	char path[64];
 	char devfreq[512]; /* its devfreq directory in sysfs ("" when it has none) */
 	pthread_mutex_t lock;
@@ -97,23 +108,49 @@ int npu_drm_open_node(uint32_t index, char *path, size_t path_len)
 
 /* ---- BOs --------------------------------------------------------------------------------- */
 
-static void dbo_free(int fd, struct dbo *b)
+static void dbo_free(struct npu_drm *d, struct dbo *b)
 {
+	if (b->va) {
+		struct drm_edge_npu_vm_bind u = { .ctx = d->ctx, .op = DRM_EDGE_NPU_VM_UNMAP,
+						  .addr = b->va, .size = b->size };
+
+		drmIoctl(d->fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &u);
+	}
 	if (b->map)
 		munmap(b->map, b->size);
 	if (b->handle) {
 		struct drm_gem_close c = { .handle = b->handle };
 
-		drmIoctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
+		drmIoctl(d->fd, DRM_IOCTL_GEM_CLOSE, &c);
 	}
 	memset(b, 0, sizeof(*b));
 }
 
-static int dbo_create(int fd, size_t size, struct dbo *b)
+/* Maps all of b into the context's space at the next free device address. */
+static int dbo_bind(struct npu_drm *d, struct dbo *b)
+{
+	struct drm_edge_npu_vm_bind m = {
+		.ctx = d->ctx, .op = DRM_EDGE_NPU_VM_MAP, .handle = b->handle,
+		.flags = DRM_EDGE_NPU_BO_READ | DRM_EDGE_NPU_BO_WRITE, .addr = d->next_va,
+		.size = b->size,
+	};
+	int ret;
+
+	if (b->size > DRM_EDGE_NPU_VA_USER_END - d->next_va)
+		return -ENOSPC;
+	ret = xioctl(d->fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &m);
+	if (!ret) {
+		b->va = d->next_va;
+		d->next_va += b->size;
+	}
+	return ret;
+}
+
+static int dbo_create(struct npu_drm *d, size_t size, struct dbo *b)
 {
 	struct drm_edge_npu_bo_create c = { .size = size };
 	struct drm_edge_npu_bo_mmap_offset m = { 0 };
-	int ret;
+	int fd = d->fd, ret;
 
 	memset(b, 0, sizeof(*b));
 	ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c);
@@ -130,13 +167,15 @@ static int dbo_create(int fd, size_t size, struct dbo *b)
 			ret = -errno;
 		}
 	}
+	if (!ret && d->vm_bind)
+		ret = dbo_bind(d, b);
 	if (ret)
-		dbo_free(fd, b);
+		dbo_free(d, b);
 	return ret;
 }
 
 /* Makes b at least size bytes (contents not kept); grows by powers of two. */
-static int dbo_ensure(int fd, struct dbo *b, size_t size)
+static int dbo_ensure(struct npu_drm *d, struct dbo *b, size_t size)
 {
 	size_t want = 4096;
 
@@ -144,8 +183,18 @@ static int dbo_ensure(int fd, struct dbo *b, size_t size)
 		return 0;
 	while (want < size)
 		want *= 2;
-	dbo_free(fd, b);
-	return dbo_create(fd, want, b);
+	dbo_free(d, b);
+	return dbo_create(d, want, b);
+}
+
+/* A job's buffer list entry for b: its device address range, or its handle. */
+static struct drm_edge_npu_bo_ref dbo_ref(const struct npu_drm *d, const struct dbo *b,
+					  uint32_t access)
+{
+	if (d->vm_bind)
+		return (struct drm_edge_npu_bo_ref){ .flags = access | DRM_EDGE_NPU_BO_VA,
+						     .addr = b->va, .size = b->size };
+	return (struct drm_edge_npu_bo_ref){ .handle = b->handle, .flags = access };
 }
 
 /* ---- ops --------------------------------------------------------------------------------- */
@@ -163,6 +212,28 @@ static struct dweight *find_weight(struct npu_drm *d, const void *data)
 	return NULL;
 }
 
+/* A job's longest wait: far past the module's job timeout, which ends any job. */
+#define JOB_WAIT_MS 60000
+
+int npu_drm_wait_syncobj(int fd, uint32_t sync, int timeout_ms)
+{
+	int sf;
+
+	if (drmSyncobjExportSyncFile(fd, sync, &sf) == 0) {
+		enum hal_status st = hal_completion_wait(sf, timeout_ms);
+
+		close(sf);
+		if (st == HAL_OK)
+			return 0;
+		errno = ETIME;
+		return -1;
+	}
+	int64_t deadline = timeout_ms < 0 ? INT64_MAX
+					  : (int64_t)(hal_now_ns() + timeout_ms * 1000000ull);
+
+	return drmSyncobjWait(fd, &sync, 1, deadline, 0, NULL) ? -1 : 0;
+}
+
 /* Submits the stream over refs, waits, and folds the context's counters into the stats. */
 static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 				   struct drm_edge_npu_bo_ref *refs, uint32_t nrefs,
@@ -171,12 +242,11 @@ static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 	struct drm_edge_npu_submit sub = { 0 };
 	struct drm_edge_npu_ctx_query q = { .handle = d->ctx };
 	enum hal_status st = npu_stream_finish(s);
-	int64_t deadline;
 	int ret;
 
 	if (st != HAL_OK)
 		return hal_device_fail(&d->base, st, "%s: out of memory building the stream", what);
-	if (dbo_ensure(d->fd, &d->cmd, s->len))
+	if (dbo_ensure(d, &d->cmd, s->len))
 		return hal_device_fail(&d->base, HAL_ERR_NOMEM, "%s: no BO for the stream", what);
 	memcpy(d->cmd.map, s->data, s->len);
 
@@ -195,8 +265,7 @@ static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: submit: %s", what,
 				       strerror(-ret));
 
-	deadline = (int64_t)(hal_now_ns() + 60ull * 1000000000ull);
-	if (drmSyncobjWait(d->fd, &d->sync, 1, deadline, 0, NULL))
+	if (npu_drm_wait_syncobj(d->fd, d->sync, JOB_WAIT_MS))
 		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: waiting for the job: %s",
 				       what, strerror(errno));
 	ret = xioctl(d->fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q);
@@ -223,7 +292,8 @@ static enum hal_status run_matmul(struct npu_drm *d, const struct hal_op *op)
 	size_t orow = npu_i32b_row_bytes(n);
 	const struct dweight *nw = w->owner ? find_weight(d, w->data) : NULL;
 	struct drm_edge_npu_bo_ref refs[3];
-	uint32_t wbo, idx[3];
+	const struct dbo *wbo;
+	uint32_t idx[3];
 	enum hal_status st;
 	struct npu_stream s;
 
@@ -231,20 +301,20 @@ static enum hal_status run_matmul(struct npu_drm *d, const struct hal_op *op)
 		return hal_device_fail(&d->base, HAL_ERR_INVALID,
 				       "'%s': weights not prepared by this device", w->name);
 	if (nw) {
-		wbo = nw->bo.handle;
+		wbo = &nw->bo;
 	} else {
-		if (dbo_ensure(d->fd, &d->wtmp, wrow * n))
+		if (dbo_ensure(d, &d->wtmp, wrow * n))
 			return hal_device_fail(&d->base, HAL_ERR_NOMEM,
 					       "'%s': no BO for the weights", op->dst->name);
 		npu_convert_weights(w->type, w->data, k, n, d->wtmp.map, NULL);
-		wbo = d->wtmp.handle;
+		wbo = &d->wtmp;
 	}
-	if (dbo_ensure(d->fd, &d->act, arow * m) || dbo_ensure(d->fd, &d->out, orow * m))
+	if (dbo_ensure(d, &d->act, arow * m) || dbo_ensure(d, &d->out, orow * m))
 		return hal_device_fail(&d->base, HAL_ERR_NOMEM, "'%s': no BOs for activations",
 				       op->dst->name);
 	npu_quantize_act_rows(x->data, m, k, d->act.map);
 
-	/* The builder's buffer list is only used for indices here: the kernel names BOs. */
+	/* The builder's buffer list is only used for indices here: the kernel's list is refs. */
 	npu_stream_begin(&s);
 	npu_stream_matmul_f32(&s, npu_weight_dtype(w->type), NULL, 0, NULL, NULL, m, n, k, idx);
 	/* a builder out of memory hands back UINT32_MAX: never index refs with it */
@@ -253,9 +323,9 @@ static enum hal_status run_matmul(struct npu_drm *d, const struct hal_op *op)
 		return hal_device_fail(&d->base, HAL_ERR_NOMEM,
 				       "'%s': out of memory building the stream", op->dst->name);
 	}
-	refs[idx[0]] = (struct drm_edge_npu_bo_ref){ wbo, DRM_EDGE_NPU_BO_READ };
-	refs[idx[1]] = (struct drm_edge_npu_bo_ref){ d->act.handle, DRM_EDGE_NPU_BO_READ };
-	refs[idx[2]] = (struct drm_edge_npu_bo_ref){ d->out.handle, DRM_EDGE_NPU_BO_WRITE };
+	refs[idx[0]] = dbo_ref(d, wbo, DRM_EDGE_NPU_BO_READ);
+	refs[idx[1]] = dbo_ref(d, &d->act, DRM_EDGE_NPU_BO_READ);
+	refs[idx[2]] = dbo_ref(d, &d->out, DRM_EDGE_NPU_BO_WRITE);
 	st = submit_wait(d, &s, refs, 3, op->dst->name);
 	npu_stream_free(&s);
 	if (st != HAL_OK)
@@ -309,14 +379,14 @@ static enum hal_status drm_prepare_weight(struct hal_device *dev, struct hal_ten
 		d->weights = nw;
 		d->cap_weights = cap;
 	}
-	if (dbo_create(d->fd, bytes, &bo)) {
+	if (dbo_create(d, bytes, &bo)) {
 		st = hal_device_fail(dev, HAL_ERR_NOMEM, "'%s': no BO for %zu bytes of NPU weights",
 				     w->name, bytes);
 		goto out;
 	}
 	st = npu_convert_weights(w->type, w->data, w->ne[0], w->ne[1], bo.map, NULL);
 	if (st != HAL_OK) {
-		dbo_free(d->fd, &bo);
+		dbo_free(d, &bo);
 		hal_device_fail(dev, st, "'%s': cannot convert to the NPU layout", w->name);
 		goto out;
 	}
@@ -338,7 +408,7 @@ static void drm_release_weight(struct hal_device *dev, struct hal_tensor *w)
 	if (nw) {
 		w->data = nw->orig_data;
 		w->owner = NULL;
-		dbo_free(d->fd, &nw->bo);
+		dbo_free(d, &nw->bo);
 		*nw = d->weights[--d->n_weights];
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -350,12 +420,12 @@ static void drm_destroy(struct hal_device *dev)
 	struct drm_edge_npu_ctx_destroy cd = { .handle = d->ctx };
 
 	for (uint32_t i = 0; i < d->n_weights; i++)
-		dbo_free(d->fd, &d->weights[i].bo);
+		dbo_free(d, &d->weights[i].bo);
 	free(d->weights);
-	dbo_free(d->fd, &d->cmd);
-	dbo_free(d->fd, &d->act);
-	dbo_free(d->fd, &d->out);
-	dbo_free(d->fd, &d->wtmp);
+	dbo_free(d, &d->cmd);
+	dbo_free(d, &d->act);
+	dbo_free(d, &d->out);
+	dbo_free(d, &d->wtmp);
 	if (d->sync)
 		drmSyncobjDestroy(d->fd, d->sync);
 	if (d->ctx)
@@ -363,6 +433,7 @@ static void drm_destroy(struct hal_device *dev)
 	close(d->fd);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
+	hal_completion_put();
 }
 
 /*
@@ -481,11 +552,16 @@ static enum hal_status npu_drm_create(const struct hal_device_options *opts,
 	}
 	d->ctx = cc.handle;
 	d->last.handle = cc.handle;
+	p = (struct drm_edge_npu_get_param){ .param = DRM_EDGE_NPU_PARAM_CAPABILITIES };
+	d->vm_bind = !xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &p) &&
+		     (p.value & DRM_EDGE_NPU_CAP_VM_BIND);
+	d->next_va = 1ull << 32; /* any address of the user half; clear of page 0 */
 	find_devfreq(d);
 	pthread_mutex_init(&d->lock, NULL);
 	d->base.vt = &npu_drm_vtable;
 	d->base.name = "npu-drm";
 	d->base.cls = HAL_CLASS_NPU;
+	hal_completion_get(); /* its jobs are waited for on the process's ring */
 	*out_dev = &d->base;
 	return HAL_OK;
 }

@@ -8,8 +8,8 @@
  * dequantized, the same shared engine executing the same stream - so results are
  * bit-identical; only where the engine runs differs (the kernel's scheduler, on the job's GEM
  * buffers). Weights live in GEM BOs, converted once at load; activations, outputs and the
- * command stream in reused BOs; each op is one job on the device's context, waited for
- * through a syncobj. Modeled time and energy come from the context's counters
+ * command stream in reused BOs; each op is one job on the device's context, whose syncobj's
+ * fence is waited for as a sync_file on the process's completion ring (hal/completion.h). Modeled time and energy come from the context's counters
  * (DRM_IOCTL_EDGE_NPU_CTX_QUERY).
  *
  * Device choice (hal_device_options.select): NULL/"" = the first edge_npu node, "N" = the N-th,
@@ -22,7 +22,6 @@
 
 #include "hal/hal.h"
 
-/* The registry entry (hal/backends.c). */
 /* The registry entry (hal/backends.c). */
 extern const struct hal_backend hal_backend_npu_drm;
 
@@ -39,5 +38,13 @@ int npu_drm_export(struct hal_device *dev, uint32_t handle);
 int npu_drm_import(struct hal_device *dev, int dmabuf_fd, uint32_t *out_handle);
 /* The DRM fd of dev (for syncobjs, poll on exported sync files, fdinfo). */
 int npu_drm_fd(struct hal_device *dev);
+
+/*
+ * Waits up to timeout_ms for the fence in syncobj sync of DRM fd: exported as a sync_file and
+ * waited for on the process's completion ring (hal/completion.h), or, where the export fails,
+ * with the syncobj wait ioctl. How the backend waits for each job (and npu-bench npu, so that
+ * it times the same path). Returns 0, or -1 with errno set (ETIME on timeout).
+ */
+int npu_drm_wait_syncobj(int fd, uint32_t sync, int timeout_ms);
 
 #endif

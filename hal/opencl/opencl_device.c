@@ -8,12 +8,17 @@
  * what an asynchronous dispatcher will use.
  */
 #include "ocl_internal.h"
+#include "hal/completion.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kernels_cl.h"
 
@@ -260,6 +265,7 @@ static void ocl_destroy(struct hal_device *dev)
 	if (d->ctx)
 		clReleaseContext(d->ctx);
 	free(d);
+	hal_completion_put();
 }
 
 static enum hal_status ocl_run(struct hal_device *dev, const struct hal_op *op)
@@ -370,6 +376,7 @@ enum hal_status hal_opencl_create(const struct hal_device_options *opts, const c
 		snprintf(err, len, "out of memory");
 		return HAL_ERR_NOMEM;
 	}
+	hal_completion_get(); /* its ops are waited for on the process's ring; ocl_destroy puts */
 	d->base.vt = &ocl_vtable;
 	d->base.name = "gpu";
 	d->base.cls = HAL_CLASS_GPU;
@@ -467,14 +474,66 @@ enum hal_status hal_opencl_enqueue(struct hal_device *dev, const struct hal_op *
 	return HAL_OK;
 }
 
+/* An OpenCL runtime thread: the marker completed; make the waiter's eventfd readable. */
+static void CL_CALLBACK marker_done(cl_event ev, cl_int status, void *user)
+{
+	const uint64_t one = 1;
+	int fd = (int)(intptr_t)user;
+
+	(void)ev;
+	(void)status;
+	/* cannot fail: the counter is far from overflow and the waiter keeps the fd open */
+	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Waits until every command enqueued so far (the op and, in copy mode, the downloads that
+ * follow its event) has completed: a marker behind them whose completion callback writes an
+ * eventfd, waited for on the process's completion ring (hal/completion.h). Where the runtime
+ * gives no marker or callback, clFinish.
+ */
+static cl_int queue_drained(struct ocl_dev *d)
+{
+	cl_event marker = NULL;
+	int efd = eventfd(0, EFD_CLOEXEC);
+	cl_int e = efd < 0 ? CL_OUT_OF_HOST_MEMORY
+			   : clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &marker);
+
+	if (e == CL_SUCCESS)
+		e = clSetEventCallback(marker, CL_COMPLETE, marker_done, (void *)(intptr_t)efd);
+	if (e == CL_SUCCESS) {
+		/*
+		 * The callback will write efd once the marker completes, so efd stays open until
+		 * it has: the marker reaches the device with the flush (or the finish).
+		 */
+		uint64_t n;
+
+		if (clFlush(d->queue) != CL_SUCCESS)
+			clFinish(d->queue);
+		if (hal_completion_wait(efd, -1) != HAL_OK)
+			e = clFinish(d->queue);
+		/* readable: consume the count, which also orders the callback's write before close */
+		while (read(efd, &n, sizeof(n)) < 0 && errno == EINTR)
+			;
+	} else {
+		e = clFinish(d->queue);
+	}
+	if (marker)
+		clReleaseEvent(marker);
+	if (efd >= 0)
+		close(efd);
+	return e;
+}
+
 enum hal_status hal_opencl_event_wait(struct hal_opencl_event *f)
 {
 	cl_int e;
 
 	if (!f)
 		return HAL_ERR_INVALID;
-	/* clFinish rather than the event alone: copy-mode downloads follow the op's event */
-	e = clFinish(f->dev->queue);
+	/* the whole queue rather than the event alone: copy-mode downloads follow the op's event */
+	e = queue_drained(f->dev);
 	if (e == CL_SUCCESS) {
 		cl_int status = CL_COMPLETE;
 

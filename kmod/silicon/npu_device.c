@@ -9,7 +9,10 @@
  */
 #include "npu_device.h"
 
-/* No MMU yet: a device address is the host's address of the memory (see npu_regs.h). */
+/*
+ * The driver's own memory (ring, stream, buffer table, result): at the driver's addresses
+ * (npu_regs.h). Job data goes through the MMU only.
+ */
 static void *dev_ptr(u64 addr)
 {
 	return (void *)(uintptr_t)addr;
@@ -26,6 +29,7 @@ void npu_dev_init(struct npu_device *d, const struct npu_platform_ops *ops, void
 	d->ops = ops;
 	d->host = host;
 	npu_engine_init(&d->engine, NULL, caps);
+	npu_mmu_init(&d->mmu, ops, host);
 	d->power = 1;
 	d->clock = d->engine.opp;
 }
@@ -42,7 +46,14 @@ static u32 end_job(struct npu_device *d, u32 state)
 	if (r) {
 		r->stats = js;
 		r->status = d->job.st;
+		r->fault_addr = state == NPU_RESULT_FAULT ? d->mmu.fault_addr : 0;
+		r->fault_status = state == NPU_RESULT_FAULT ? d->mmu.fault_status : 0;
 		r->state = state;
+	}
+	if (state == NPU_RESULT_FAULT) {
+		d->fault_addr = d->mmu.fault_addr;
+		d->fault_status = d->mmu.fault_status;
+		d->irq_status |= NPU_IRQ_MMU_FAULT;
 	}
 	d->job.state = NPU_EXEC_IDLE;
 	d->stalled_since = 0;
@@ -51,6 +62,36 @@ static u32 end_job(struct npu_device *d, u32 state)
 	d->ring_head++;
 	d->irq_status |= NPU_IRQ_JOB_DONE | (state == NPU_RESULT_DONE ? 0 : NPU_IRQ_JOB_ERROR);
 	return d->irq_status & d->irq_mask;
+}
+
+/*
+ * Pacing (SIM_PACE = N): a job whose computation is done completes only once N times its
+ * modeled duration at its operating point has passed since it started, as on silicon running
+ * at that clock (N = 1), or slowed down N times.
+ * pace_hold() decides at the end of the last slice; pace_wait() then sleeps on the host's wait
+ * (interruptible: a reset or stop wakes it, and the loop looks again) rather than spin.
+ */
+static int pace_hold(struct npu_device *d)
+{
+	u64 due = d->job_start_ns +
+		  npu_cycles_to_ns(d->job.js.c.busy_cycles, d->job.js.opp) * d->pace;
+
+	if (!d->pace || due <= now(d))
+		return 0;
+	d->pace_due_ns = due;
+	return 1;
+}
+
+static u32 pace_wait(struct npu_device *d)
+{
+	u64 t = now(d);
+
+	if (t < d->pace_due_ns) {
+		d->ops->wait(d->host, d->pace_due_ns - t);
+		return 0;
+	}
+	d->pace_due_ns = 0;
+	return end_job(d, NPU_RESULT_DONE);
 }
 
 static int can_fetch(const struct npu_device *d)
@@ -65,10 +106,12 @@ static int load_bufs(struct npu_device *d, const struct npu_ring_desc *desc)
 	const struct npu_buf_desc *t = dev_ptr(desc->bufs_addr);
 	u32 i;
 
-	if (desc->nbufs > NPU_DEV_MAX_BUFS || desc->flags || (desc->nbufs && !t))
+	if (desc->nbufs > NPU_DEV_MAX_BUFS || desc->flags || (desc->nbufs && !t) ||
+	    desc->as >= NPU_AS_SLOTS)
 		return -1;
 	for (i = 0; i < desc->nbufs; i++) {
-		d->bufs[i].data = dev_ptr(t[i].addr);
+		d->bufs[i].data = NULL; /* reached through the MMU only */
+		d->bufs[i].addr = t[i].addr;
 		d->bufs[i].size = t[i].size;
 		d->bufs[i].id = t[i].id;
 		d->bufs[i].flags = t[i].flags;
@@ -88,10 +131,15 @@ static u32 fetch(struct npu_device *d)
 
 	d->job_result = desc.result_addr;
 	npu_engine_set_opp(&d->engine, d->clock);
+	/* the job's address space, latched: a later TRANSTAB write applies to later jobs */
+	npu_mmu_bind(&d->mmu, bad ? 0 : d->as_root[desc.as], bad ? 0 : desc.as);
+	d->tlb_flush = 0;
 	d->job.state = NPU_EXEC_RUNNING; /* the engine is taken while the lock is dropped */
+	d->job_start_ns = now(d);
 	d->ops->unlock(d->host);
 	err = npu_exec_begin(&d->engine, &d->job, bad ? NULL : dev_ptr(desc.stream_addr),
 			     desc.stream_len, d->bufs, bad ? 0 : desc.nbufs);
+	d->job.mmu = &d->mmu;
 	d->ops->lock(d->host);
 	return err ? end_job(d, NPU_RESULT_REFUSED) : 0;
 }
@@ -105,6 +153,10 @@ static u32 run_slice(struct npu_device *d)
 	u64 t0, dt;
 	int rc;
 
+	if (d->tlb_flush) { /* only this context walks the TLB: flushed between slices */
+		npu_mmu_flush(&d->mmu);
+		d->tlb_flush = 0;
+	}
 	d->ops->unlock(d->host);
 	t0 = now(d);
 	rc = npu_exec_step(&d->engine, &d->job, NPU_SLICE_WORK);
@@ -121,6 +173,10 @@ static u32 run_slice(struct npu_device *d)
 		d->stalled_since = now(d) | 1;
 		return 0;
 	}
+	if (rc == -ENPU_ERR_MMU_FAULT)
+		return end_job(d, NPU_RESULT_FAULT);
+	if (!rc && pace_hold(d))
+		return 0;
 	return end_job(d, rc ? NPU_RESULT_REFUSED : NPU_RESULT_DONE);
 }
 
@@ -143,6 +199,11 @@ static u32 hung(struct npu_device *d)
 /* Soft reset: the job on the engine ends ABORTED, the SRAM empties, registers go to reset. */
 static void reset(struct npu_device *d)
 {
+	if (d->pace_due_ns) { /* computed but held: still on the engine, so it is aborted */
+		d->pace_due_ns = 0;
+		d->job.js.c.jobs = 0;
+		d->job.state = NPU_EXEC_RUNNING;
+	}
 	if (d->job.state == NPU_EXEC_RUNNING || d->job.state == NPU_EXEC_STALLED) {
 		npu_exec_abort(&d->job, ENPU_ERR_ABORTED, "aborted by engine reset");
 		end_job(d, NPU_RESULT_ABORTED);
@@ -155,6 +216,10 @@ static void reset(struct npu_device *d)
 	d->ring_tail = 0;
 	d->irq_status = 0;
 	d->irq_mask = 0;
+	memset(d->as_root, 0, sizeof(d->as_root));
+	d->tlb_flush = 0;
+	d->fault_addr = 0;
+	d->fault_status = 0;
 	d->reset = 0;
 }
 
@@ -169,6 +234,8 @@ static void dev_main(void *arg)
 		irq = 0;
 		if (d->reset)
 			reset(d);
+		else if (d->pace_due_ns)
+			irq = pace_wait(d);
 		else if (d->job.state == NPU_EXEC_RUNNING)
 			irq = run_slice(d);
 		else if (d->job.state == NPU_EXEC_STALLED)
@@ -206,7 +273,7 @@ static u32 status(const struct npu_device *d)
 {
 	u32 s = d->power ? NPU_STATUS_POWERED : 0;
 
-	if (d->job.state == NPU_EXEC_RUNNING || d->job.state == NPU_EXEC_STALLED)
+	if (d->job.state == NPU_EXEC_RUNNING || d->job.state == NPU_EXEC_STALLED || d->pace_due_ns)
 		s |= NPU_STATUS_BUSY;
 	if (d->job.state == NPU_EXEC_STALLED)
 		s |= NPU_STATUS_HUNG;
@@ -234,6 +301,18 @@ static u64 counter64(const struct npu_device *d, u32 off)
 	default:
 		return 0;
 	}
+}
+
+/* The TRANSTAB halves of a slot (COMMAND reads 0). */
+static u32 as_read(const struct npu_device *d, u32 off)
+{
+	u32 n = (off - NPU_REG_AS_BASE) / NPU_REG_AS_STRIDE, r = off % NPU_REG_AS_STRIDE;
+
+	if (r == NPU_REG_AS_TRANSTAB_LO)
+		return (u32)d->as_root[n];
+	if (r == NPU_REG_AS_TRANSTAB_HI)
+		return (u32)(d->as_root[n] >> 32);
+	return 0;
 }
 
 static u32 reg_read(const struct npu_device *d, u32 off)
@@ -281,7 +360,17 @@ static u32 reg_read(const struct npu_device *d, u32 off)
 		return d->irq_mask;
 	case NPU_REG_TEMP_MC:
 		return 35000; /* thermal behaviour is not modeled yet: ambient */
+	case NPU_REG_SIM_PACE:
+		return d->pace;
+	case NPU_REG_MMU_FAULT_ADDR_LO:
+		return (u32)d->fault_addr;
+	case NPU_REG_MMU_FAULT_ADDR_HI:
+		return (u32)(d->fault_addr >> 32);
+	case NPU_REG_MMU_FAULT_STATUS:
+		return d->fault_status;
 	default:
+		if (off >= NPU_REG_AS_BASE && off < NPU_REG_AS(NPU_AS_SLOTS, 0))
+			return as_read(d, off);
 		/* 64-bit counters: a driver reads HI around LO until HI is stable */
 		return off & 4 ? (u32)(counter64(d, off - 4) >> 32) : (u32)counter64(d, off);
 	}
@@ -329,6 +418,20 @@ static void reg_write_wake(struct npu_device *d, u32 off, u32 val)
 	d->ops->wake(d->host);
 }
 
+/* A slot's registers: its table root (used by the jobs fetched after), or a TLB flush. */
+static void as_write(struct npu_device *d, u32 off, u32 val)
+{
+	u32 n = (off - NPU_REG_AS_BASE) / NPU_REG_AS_STRIDE, r = off % NPU_REG_AS_STRIDE;
+	u64 *root = &d->as_root[n];
+
+	if (r == NPU_REG_AS_TRANSTAB_LO)
+		*root = (*root & ~0xffffffffull) | (val & (u32)NPU_PTE_ADDR_MASK);
+	else if (r == NPU_REG_AS_TRANSTAB_HI)
+		*root = (*root & 0xffffffffull) | ((u64)val << 32 & NPU_PTE_ADDR_MASK);
+	else if (r == NPU_REG_AS_COMMAND && (val & NPU_AS_COMMAND_FLUSH))
+		d->tlb_flush = 1;
+}
+
 /* Returns the interrupt bits that the write made pending and unmasked. */
 static u32 reg_write(struct npu_device *d, u32 off, u32 val)
 {
@@ -353,6 +456,9 @@ static u32 reg_write(struct npu_device *d, u32 off, u32 val)
 		if (val < NPU_NUM_OPPS)
 			d->clock = val;
 		break;
+	case NPU_REG_SIM_PACE:
+		d->pace = val < NPU_SIM_PACE_MAX ? val : NPU_SIM_PACE_MAX;
+		break;
 	case NPU_REG_RING_BASE_LO:
 	case NPU_REG_RING_BASE_HI:
 	case NPU_REG_RING_SIZE:
@@ -362,12 +468,14 @@ static u32 reg_write(struct npu_device *d, u32 off, u32 val)
 		d->ring_tail = val;
 		break;
 	case NPU_REG_IRQ_MASK:
-		d->irq_mask = val & (NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR);
+		d->irq_mask = val & (NPU_IRQ_JOB_DONE | NPU_IRQ_JOB_ERROR | NPU_IRQ_MMU_FAULT);
 		return d->irq_status & d->irq_mask;
 	case NPU_REG_IRQ_CLEAR:
 		d->irq_status &= ~val;
 		break;
 	default:
+		if (off >= NPU_REG_AS_BASE && off < NPU_REG_AS(NPU_AS_SLOTS, 0))
+			as_write(d, off, val);
 		break;
 	}
 	return 0;

@@ -19,6 +19,7 @@
 #define NPU_DEVICE_H
 
 #include "npu_engine.h"
+#include "npu_mmu.h"
 #include "npu_platform.h"
 #include "npu_regs.h"
 
@@ -28,7 +29,12 @@
  * @host: their argument.
  * @engine: the compute engine and its counters.
  * @job: the job on the engine (@engine's cursor).
- * @bufs: the job's buffers, translated from its buffer table.
+ * @bufs: the job's buffers, from its buffer table (device virtual addresses).
+ * @mmu: the MMU every access of the job goes through (its TLB and staging buffers).
+ * @as_root: AS_n_TRANSTAB of each slot.
+ * @tlb_flush: AS_n_COMMAND FLUSH was written; applied before the next slice.
+ * @fault_addr: MMU_FAULT_ADDR.
+ * @fault_status: MMU_FAULT_STATUS.
  * @job_result: device address of the job's result record.
  * @control: CONTROL.
  * @power: POWER.
@@ -45,6 +51,9 @@
  * @stalled_since: host time the engine hung at (0: not hung).
  * @slice_max_ns: longest slice (debug register).
  * @slices: slices run (debug register).
+ * @pace: SIM_PACE.
+ * @job_start_ns: host time the job on the engine was fetched.
+ * @pace_due_ns: host time a computed job may complete at (0: not held for pacing).
  */
 struct npu_device {
 	const struct npu_platform_ops *ops;
@@ -52,6 +61,11 @@ struct npu_device {
 	struct npu_engine engine;
 	struct npu_exec job;
 	struct npu_buffer bufs[NPU_DEV_MAX_BUFS];
+	struct npu_mmu mmu;
+	u64 as_root[NPU_AS_SLOTS];
+	u32 tlb_flush;
+	u64 fault_addr;
+	u32 fault_status;
 	u64 job_result;
 	u32 control;
 	u32 power;
@@ -68,6 +82,9 @@ struct npu_device {
 	u64 stalled_since;
 	u64 slice_max_ns;
 	u64 slices;
+	u32 pace;
+	u64 job_start_ns;
+	u64 pace_due_ns;
 };
 
 /**

@@ -170,6 +170,7 @@ static const char *const error_names[] = {
 	[ENPU_ERR_DEBUG_DISABLED] = "debug command not allowed",
 	[ENPU_ERR_STALLED] = "engine stalled",
 	[ENPU_ERR_ABORTED] = "aborted by engine reset",
+	[ENPU_ERR_MMU_FAULT] = "device MMU fault",
 };
 
 const char *npu_error_name(u32 code)
@@ -191,13 +192,28 @@ static void reason_add(struct npu_status *st, const char *s)
 	st->reason[n] = 0;
 }
 
-/* Validation context: where we are, and the first failure. */
+/* Appends v in hexadecimal (no leading zeros). */
+static void reason_hex(struct npu_status *st, u64 v)
+{
+	char buf[17];
+	u32 n = 16;
+
+	buf[16] = 0;
+	do {
+		buf[--n] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	reason_add(st, buf + n);
+}
+
+/* Validation context: where we are, the first failure, the extents seen (if wanted). */
 struct vctx {
 	const struct npu_engine *e;
 	const struct npu_buffer *bufs;
 	u32 nbufs;
 	struct npu_status *st;
 	const char *cmd_name;
+	struct npu_extent *ext;
 };
 
 static int fail(struct vctx *v, u32 code, const char *field, const char *rule)
@@ -359,11 +375,20 @@ static int check_operand(struct vctx *v, const struct enpu_operand *o, const cha
 		return fail(v, ENPU_ERR_SHAPE, name, "output stride smaller than a row");
 	if (__builtin_mul_overflow(rows - 1, o->stride, &span) ||
 	    __builtin_add_overflow(span, row_bytes, &span) ||
-	    __builtin_add_overflow(span, o->offset, &end) || end > b->size || !b->data)
+	    __builtin_add_overflow(span, o->offset, &end) || end > b->size ||
+	    (!b->data && !b->addr))
 		return fail(v, ENPU_ERR_OUT_OF_BOUNDS, name, "extends past the end of its buffer");
 	r->buffer = o->buffer;
 	r->start = o->offset;
 	r->end = end;
+	if (v->ext) {
+		struct npu_extent *x = &v->ext[o->buffer];
+
+		if (r->start < x->start)
+			x->start = r->start;
+		if (r->end > x->end)
+			x->end = r->end;
+	}
 	return 0;
 }
 
@@ -589,7 +614,14 @@ static int check_cmd(struct vctx *v, const union npu_cmd *c)
 int npu_validate(const struct npu_engine *e, const void *stream, u64 len,
 		 const struct npu_buffer *bufs, u32 nbufs, struct npu_status *st)
 {
-	struct vctx v = { .e = e, .bufs = bufs, .nbufs = nbufs, .st = st };
+	return npu_validate_extents(e, stream, len, bufs, nbufs, st, NULL);
+}
+
+int npu_validate_extents(const struct npu_engine *e, const void *stream, u64 len,
+			 const struct npu_buffer *bufs, u32 nbufs, struct npu_status *st,
+			 struct npu_extent *ext)
+{
+	struct vctx v = { .e = e, .bufs = bufs, .nbufs = nbufs, .st = st, .ext = ext };
 	const u8 *s = stream;
 	union npu_cmd c;
 	u64 pos = sizeof(struct enpu_stream_header);
@@ -598,6 +630,10 @@ int npu_validate(const struct npu_engine *e, const void *stream, u64 len,
 
 	memset(st, 0, sizeof(*st));
 	st->cmd_index = NPU_CMD_HEADER;
+	for (i = 0; ext && i < nbufs; i++) {
+		ext[i].start = ~0ull;
+		ext[i].end = 0;
+	}
 	if (!stream)
 		return fail(&v, ENPU_ERR_BAD_LENGTH, "stream", "no stream");
 	err = check_stream_header(&v, s, len, &ncmds);
@@ -623,6 +659,65 @@ int npu_validate(const struct npu_engine *e, const void *stream, u64 len,
 	st->reason[0] = 0;
 	reason_add(st, "valid");
 	return 0;
+}
+
+/* ---- execution: memory, directly or through the device MMU ------------------------------ */
+
+/* The MMU's staging lanes: a matmul's weights row, its input row, and outputs. */
+enum lane { LANE_W, LANE_A, LANE_O };
+
+/* Bytes [off, off + len) of buffer buf, to read; NULL if the MMU refused (a fault). */
+static const u8 *mem_read(struct npu_exec *x, u32 lane, u32 buf, u64 off, u64 len)
+{
+	const struct npu_buffer *b = &x->bufs[buf];
+
+	if (!x->mmu)
+		return (const u8 *)b->data + off;
+	return npu_mmu_read(x->mmu, lane, b->addr + off, len);
+}
+
+/* Bytes [off, off + len) of buffer buf, to write all of them, then mem_write_end(). */
+static u8 *mem_write_begin(struct npu_exec *x, u32 lane, u32 buf, u64 off, u64 len)
+{
+	const struct npu_buffer *b = &x->bufs[buf];
+
+	if (!x->mmu)
+		return (u8 *)b->data + off;
+	return npu_mmu_write_begin(x->mmu, lane, b->addr + off, len);
+}
+
+static void mem_write_end(struct npu_exec *x, u32 lane)
+{
+	if (x->mmu)
+		npu_mmu_write_end(x->mmu, lane);
+}
+
+/*
+ * Caps n bytes at [off, ...) of buffer buf to the end of their device page, so that a chunk
+ * of element-wise work is one span per page, never staged (host memory: no cap).
+ */
+static u64 page_cap(const struct npu_exec *x, u32 buf, u64 off, u64 n)
+{
+	u64 left;
+
+	if (!x->mmu)
+		return n;
+	left = npu_mmu_page_left(x->bufs[buf].addr + off);
+	return n < left ? n : left;
+}
+
+/* An access faulted: the job stops before it, with the MMU's address in the verdict. */
+static void mem_fault(struct npu_exec *x, const char *what)
+{
+	x->state = NPU_EXEC_FAULTED;
+	x->js.c.errors = 1;
+	x->st.code = ENPU_ERR_MMU_FAULT;
+	x->st.cmd_index = x->cmd_index;
+	x->st.reason[0] = 0;
+	reason_add(&x->st, what);
+	reason_add(&x->st, ": device MMU fault at 0x");
+	reason_hex(&x->st, x->mmu->fault_addr);
+	reason_add(&x->st, x->mmu->fault_status & NPU_FAULT_ACCESS_WRITE ? " (write)" : " (read)");
 }
 
 /* ---- execution: matmul ------------------------------------------------------------------- */
@@ -742,33 +837,56 @@ static s8 requant_value(s64 acc, s32 exp, const struct enpu_requant *rq)
  * one output (k MACs) at a time. The accumulators of the current block of 32 outputs live in
  * the cursor, so a slice may end inside a block and the results are those of one run.
  */
+/* Writes the outputs [n0, n0 + cnt) of the current row from the accumulators; 0 on a fault. */
+static int emit_outputs(struct npu_exec *x, const struct enpu_cmd_matmul *c, u64 n0, u32 cnt)
+{
+	u64 off = c->output.offset + x->row * c->output.stride;
+	u8 *o;
+	u32 j;
+
+	if (c->out_dtype == ENPU_DT_I32B) {
+		o = mem_write_begin(x, LANE_O, c->output.buffer,
+				    off + n0 / ENPU_QK * sizeof(struct enpu_block_i32),
+				    sizeof(struct enpu_block_i32));
+		if (!o)
+			return 0;
+		emit_i32_block(o, x->acc, x->exp, cnt);
+	} else {
+		o = mem_write_begin(x, LANE_O, c->output.buffer, off + n0, cnt);
+		if (!o)
+			return 0;
+		for (j = 0; j < cnt; j++)
+			o[j] = (u8)requant_value(x->acc[j], x->exp[j], &c->requant);
+	}
+	mem_write_end(x, LANE_O);
+	return 1;
+}
+
 static u64 step_matmul(struct npu_exec *x, const struct enpu_cmd_matmul *c, u64 budget)
 {
-	const struct npu_buffer *bufs = x->bufs;
-	const u8 *w0 = (const u8 *)bufs[c->weights.buffer].data + c->weights.offset;
-	const u8 *a0 = (const u8 *)bufs[c->input.buffer].data + c->input.offset;
-	u8 *o0 = (u8 *)bufs[c->output.buffer].data + c->output.offset;
-	u64 nb = c->k / ENPU_QK, used = 0, n0;
+	u64 nb = c->k / ENPU_QK, used = 0;
+	u64 wrow = nb * block_bytes(c->w_dtype), arow = nb * sizeof(struct enpu_block_q8);
+	const u8 *w, *a;
 	u32 j, cnt;
 
 	while (x->row < c->m && used < budget) {
-		u8 *o = o0 + x->row * c->output.stride;
-
 		j = (u32)x->col & (ENPU_QK - 1);
-		dot_row(c->w_dtype, w0 + x->col * c->weights.stride,
-			a0 + x->row * c->input.stride, nb, &x->acc[j], &x->exp[j]);
+		w = mem_read(x, LANE_W, c->weights.buffer,
+			     c->weights.offset + x->col * c->weights.stride, wrow);
+		a = mem_read(x, LANE_A, c->input.buffer,
+			     c->input.offset + x->row * c->input.stride, arow);
+		if (!w || !a) {
+			mem_fault(x, w ? "matmul: input" : "matmul: weights");
+			break;
+		}
+		dot_row(c->w_dtype, w, a, nb, &x->acc[j], &x->exp[j]);
 		used += c->k;
 		x->col++;
 		if (j == ENPU_QK - 1 || x->col == c->n) {
 			cnt = j + 1;
-			n0 = x->col - cnt;
-			if (c->out_dtype == ENPU_DT_I32B) {
-				emit_i32_block(o + n0 / ENPU_QK * sizeof(struct enpu_block_i32),
-					       x->acc, x->exp, cnt);
-			} else {
-				for (j = 0; j < cnt; j++)
-					o[n0 + j] = (u8)requant_value(x->acc[j], x->exp[j],
-								      &c->requant);
+			if (!emit_outputs(x, c, x->col - cnt, cnt)) {
+				mem_fault(x, "matmul: output");
+				break;
 			}
 		}
 		if (x->col == c->n) {
@@ -822,58 +940,99 @@ static void advance(struct npu_exec *x, u64 cols, u64 n)
 	}
 }
 
+/* Byte offset of the cursor's element in operand o. */
+static u64 cursor_off(const struct npu_exec *x, const struct enpu_operand *o)
+{
+	return o->offset + x->row * o->stride + x->col;
+}
+
 static u64 step_eltwise(struct npu_exec *x, const struct enpu_cmd_eltwise *c, u64 budget)
 {
-	u64 n = chunk(x, c->rows, c->cols, budget), i, r = x->row, c0 = x->col;
+	u64 n = chunk(x, c->rows, c->cols, budget), i;
+	u64 ao = cursor_off(x, &c->a), bo = cursor_off(x, &c->b), oo = cursor_off(x, &c->out);
 	const u8 *a, *b;
 	u8 *o;
 
 	if (!n)
 		return 0;
-	a = (const u8 *)x->bufs[c->a.buffer].data + c->a.offset + r * c->a.stride + c0;
-	b = (const u8 *)x->bufs[c->b.buffer].data + c->b.offset + r * c->b.stride + c0;
-	o = (u8 *)x->bufs[c->out.buffer].data + c->out.offset + r * c->out.stride + c0;
+	n = page_cap(x, c->out.buffer, oo, page_cap(x, c->b.buffer, bo,
+						    page_cap(x, c->a.buffer, ao, n)));
+	a = mem_read(x, LANE_W, c->a.buffer, ao, n);
+	b = mem_read(x, LANE_A, c->b.buffer, bo, n);
+	o = a && b ? mem_write_begin(x, LANE_O, c->out.buffer, oo, n) : NULL;
+	if (!o) {
+		mem_fault(x, !a ? "eltwise: a" : !b ? "eltwise: b" : "eltwise: out");
+		return 0;
+	}
 	/* in place is exact aliasing: element i is read before it is written */
 	for (i = 0; i < n; i++)
 		o[i] = (u8)eltwise_one(c, (s8)a[i], (s8)b[i]);
+	mem_write_end(x, LANE_O);
 	advance(x, c->cols, n);
 	return n;
 }
 
 static u64 step_lut(struct npu_exec *x, const struct enpu_cmd_lut *c, u64 budget)
 {
-	u64 n = chunk(x, c->rows, c->cols, budget), i, r = x->row, c0 = x->col;
-	const u8 *tab = (const u8 *)x->bufs[c->table.buffer].data + c->table.offset;
-	const u8 *in;
+	u64 n = chunk(x, c->rows, c->cols, budget), i;
+	u64 io = cursor_off(x, &c->input), oo = cursor_off(x, &c->output);
+	const u8 *tab, *in;
 	u8 *o;
 
 	if (!n)
 		return 0;
-	in = (const u8 *)x->bufs[c->input.buffer].data + c->input.offset + r * c->input.stride + c0;
-	o = (u8 *)x->bufs[c->output.buffer].data + c->output.offset + r * c->output.stride + c0;
+	n = page_cap(x, c->output.buffer, oo, page_cap(x, c->input.buffer, io, n));
+	tab = mem_read(x, LANE_W, c->table.buffer, c->table.offset, 256);
+	in = mem_read(x, LANE_A, c->input.buffer, io, n);
+	o = tab && in ? mem_write_begin(x, LANE_O, c->output.buffer, oo, n) : NULL;
+	if (!o) {
+		mem_fault(x, !tab ? "lut: table" : !in ? "lut: input" : "lut: output");
+		return 0;
+	}
 	for (i = 0; i < n; i++)
 		o[i] = tab[(u8)(in[i] ^ 0x80)]; /* (s8)in + 128 */
+	mem_write_end(x, LANE_O);
 	advance(x, c->cols, n);
 	return n;
 }
 
 static u64 step_copy(struct npu_exec *x, const struct enpu_cmd_copy *c, u64 budget)
 {
-	u64 n = chunk(x, c->rows, c->row_bytes, budget), r = x->row, c0 = x->col;
+	u64 n = chunk(x, c->rows, c->row_bytes, budget);
+	u64 so = cursor_off(x, &c->src), doff = cursor_off(x, &c->dst);
+	const u8 *src;
+	u8 *dst;
 
 	if (!n)
 		return 0;
-	memcpy((u8 *)x->bufs[c->dst.buffer].data + c->dst.offset + r * c->dst.stride + c0,
-	       (const u8 *)x->bufs[c->src.buffer].data + c->src.offset + r * c->src.stride + c0,
-	       n);
+	n = page_cap(x, c->dst.buffer, doff, page_cap(x, c->src.buffer, so, n));
+	src = mem_read(x, LANE_A, c->src.buffer, so, n);
+	dst = src ? mem_write_begin(x, LANE_O, c->dst.buffer, doff, n) : NULL;
+	if (!dst) {
+		mem_fault(x, src ? "copy: dst" : "copy: src");
+		return 0;
+	}
+	memcpy(dst, src, n);
+	mem_write_end(x, LANE_O);
 	advance(x, c->row_bytes, n);
 	return n;
 }
 
-static void exec_barrier(const struct enpu_cmd_barrier *c, const struct npu_buffer *bufs)
+/* Signals the barrier's word; 0 on a fault. */
+static int exec_barrier(struct npu_exec *x, const struct enpu_cmd_barrier *c)
 {
-	if (c->flags & ENPU_BARRIER_F_SIGNAL)
-		st_u32le((u8 *)bufs[c->buffer].data + c->offset, c->value);
+	u8 *p;
+
+	if (!(c->flags & ENPU_BARRIER_F_SIGNAL))
+		return 1;
+	p = mem_write_begin(x, LANE_O, c->buffer, c->offset, 4);
+	if (!p) {
+		mem_fault(x, "barrier: signal");
+		return 0;
+	}
+	st_u32le(p, c->value);
+	mem_write_end(x, LANE_O);
+	return 1;
 }
 
 /* ---- time and energy model --------------------------------------------------------------- */
@@ -1159,7 +1318,8 @@ static u64 step_cmd(struct npu_exec *x, const union npu_cmd *c, u64 budget)
 	case ENPU_OP_COPY:
 		return step_copy(x, &c->cp, budget);
 	default:
-		exec_barrier(&c->bar, x->bufs);
+		if (!exec_barrier(x, &c->bar))
+			return 0;
 		x->row = 1;
 		return 1;
 	}
@@ -1198,6 +1358,8 @@ static int next_cmd(struct npu_engine *e, struct npu_exec *x)
 	struct cost k;
 
 	decode_cmd(&v, x->stream, x->len, &x->pos, c); /* validated at begin: cannot fail */
+	if (x->mmu)
+		npu_mmu_next_cmd(x->mmu);
 	cost_cmd(e, c, x->bufs, &k);
 	add_cost(&x->js.c, &k);
 	x->row = 0;
@@ -1231,7 +1393,7 @@ int npu_exec_step(struct npu_engine *e, struct npu_exec *x, u64 budget)
 				break;
 		}
 		used += step_cmd(x, cur_cmd(x), budget - used);
-		if (x->row >= cmd_rows(cur_cmd(x))) {
+		if (x->state == NPU_EXEC_RUNNING && x->row >= cmd_rows(cur_cmd(x))) {
 			x->in_cmd = 0;
 			x->cmd_index++;
 		}

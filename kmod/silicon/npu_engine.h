@@ -22,14 +22,18 @@
 #define NPU_ENGINE_H
 
 #include "npu_engine_types.h"
+#include "npu_mmu.h"
 
 /**
  * struct npu_buffer - one entry of a job's buffer list.
- * @data: CPU address of the buffer (kernel: vmap of the GEM object; user: host pointer).
- * @size: bytes at @data.
+ * @data: host address of the buffer, for a job run without MMU (npu_engine_run(), tests);
+ *	NULL for a job whose memory is reached through the device MMU (@addr).
+ * @size: bytes of the buffer.
  * @id: stable identity of the buffer's storage, used to key SRAM residency across jobs (the
  *	GEM object's unique id; in process any id unique among live buffers). 0 = never resident.
  * @flags: %ENPU_BUF_F_READ and/or %ENPU_BUF_F_WRITE.
+ * @addr: device virtual address of the buffer, for a job run through the MMU
+ *	(&npu_exec.mmu); 0 otherwise. A buffer with neither @data nor @addr has no memory.
  *
  * Distinct entries must not alias the same memory (the kernel refuses duplicate handles).
  */
@@ -38,6 +42,7 @@ struct npu_buffer {
 	u64 size;
 	u64 id;
 	u32 flags;
+	u64 addr;
 };
 
 /**
@@ -179,6 +184,8 @@ struct npu_status {
  * @NPU_EXEC_FAILED: refused by the validator; nothing ran.
  * @NPU_EXEC_STALLED: reached %ENPU_OP_DEBUG_STALL; the engine hangs until a reset.
  * @NPU_EXEC_ABORTED: stopped between two slices by a reset (npu_exec_abort()).
+ * @NPU_EXEC_FAULTED: stopped at an access its MMU refused (%ENPU_ERR_MMU_FAULT; the address
+ *	and kind are in the MMU).
  */
 enum npu_exec_state {
 	NPU_EXEC_IDLE,
@@ -187,6 +194,7 @@ enum npu_exec_state {
 	NPU_EXEC_FAILED,
 	NPU_EXEC_STALLED,
 	NPU_EXEC_ABORTED,
+	NPU_EXEC_FAULTED,
 };
 
 /**
@@ -205,6 +213,8 @@ enum npu_exec_state {
  * @len: bytes at @stream.
  * @bufs: the job's buffers.
  * @nbufs: entries in @bufs.
+ * @mmu: NULL: @bufs are host memory (&npu_buffer.data); else every access to a buffer goes
+ *	through this MMU (&npu_buffer.addr). Set by the caller after npu_exec_begin().
  * @ncmds: commands in the stream.
  * @cmd_index: index of the current command.
  * @pos: byte offset of the command after the current one.
@@ -224,6 +234,7 @@ struct npu_exec {
 	u64 len;
 	const struct npu_buffer *bufs;
 	u32 nbufs;
+	struct npu_mmu *mmu;
 	u32 ncmds;
 	u32 cmd_index;
 	u64 pos;
@@ -313,6 +324,33 @@ int npu_validate(const struct npu_engine *e, const void *stream, u64 len,
 		 const struct npu_buffer *bufs, u32 nbufs, struct npu_status *st);
 
 /**
+ * struct npu_extent - the bytes of one buffer a stream's commands may touch.
+ * @start: first byte (~0 if no command names the buffer).
+ * @end: one past the last byte (0 if none).
+ */
+struct npu_extent {
+	u64 start;
+	u64 end;
+};
+
+/**
+ * npu_validate_extents() - npu_validate(), also returning the extent each buffer is touched
+ *	in: what a driver must map for the job, and no more.
+ * @e: as npu_validate().
+ * @stream: as npu_validate().
+ * @len: as npu_validate().
+ * @bufs: as npu_validate().
+ * @nbufs: as npu_validate().
+ * @st: as npu_validate().
+ * @ext: out: @nbufs extents (meaningful when the stream is valid).
+ *
+ * Return: as npu_validate().
+ */
+int npu_validate_extents(const struct npu_engine *e, const void *stream, u64 len,
+			 const struct npu_buffer *bufs, u32 nbufs, struct npu_status *st,
+			 struct npu_extent *ext);
+
+/**
  * npu_engine_run() - validates and, if valid, executes one job.
  * @e: the engine.
  * @stream: the stream bytes (any alignment; not modified).
@@ -355,7 +393,8 @@ int npu_exec_begin(struct npu_engine *e, struct npu_exec *x, const void *stream,
  * Results are bit-identical whatever the budgets: a slice boundary only pauses the cursor.
  *
  * Return: 1 if more remains, 0 when the job completed, -(&enum enpu_error) when it stopped
- * (%ENPU_ERR_STALLED: hung at a debug stall; or the code of a refusal or abort).
+ * (%ENPU_ERR_STALLED: hung at a debug stall; %ENPU_ERR_MMU_FAULT: an access faulted; or the
+ * code of a refusal or abort).
  */
 int npu_exec_step(struct npu_engine *e, struct npu_exec *x, u64 budget);
 

@@ -29,6 +29,9 @@
  * @now_ns: a monotonic clock.
  * @irq: without the lock: asserts the interrupt line (edge); the driver's handler runs later,
  *	on another context, and reads the registers.
+ * @phys_to_ptr: without the lock: where the model reaches the memory at a "physical" address
+ *	its MMU found in a page table (the kernel's direct map of a page; in process the address
+ *	itself); NULL if there is none (the access faults).
  */
 struct npu_platform_ops {
 	int (*start)(void *host, void (*main)(void *arg), void *arg);
@@ -40,6 +43,7 @@ struct npu_platform_ops {
 	void (*yield)(void *host);
 	u64 (*now_ns)(void *host);
 	void (*irq)(void *host);
+	void *(*phys_to_ptr)(void *host, u64 phys);
 };
 
 #endif

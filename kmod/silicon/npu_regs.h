@@ -16,9 +16,15 @@
  * past it and raises %NPU_IRQ_JOB_DONE (and %NPU_IRQ_JOB_ERROR if it failed). The ring is
  * full when RING_TAIL - RING_HEAD == RING_SIZE.
  *
- * Device addresses: until the device has an MMU, a device address is the address at which
- * the host maps the memory (the kernel's vmap, the process's pointer); every access the device
- * makes is bounded by the sizes in the job's buffer table and checked by its validator.
+ * Addresses: the ring, and a descriptor's stream, buffer table and result record are the
+ * driver's own memory, at the addresses the driver knows it by (on silicon: a kernel address
+ * space of the device; here the host's pointers). The data a job's commands touch is reached
+ * only through the device MMU (npu_mmu.h): the buffer table holds device virtual addresses
+ * in the address space of the descriptor's slot (@as), every access is translated there, and
+ * an access to an unmapped page, or against its permissions, is a fault that ends the job
+ * (%NPU_RESULT_FAULT, %NPU_IRQ_MMU_FAULT, MMU_FAULT_* registers). Every access is also
+ * bounded by the buffer table's sizes and checked by the device's validator before the job
+ * runs.
  */
 #ifndef NPU_REGS_H
 #define NPU_REGS_H
@@ -34,7 +40,7 @@
 #define NPU_REG_NUM_OPPS	0x014	/* operating points (CLOCK takes 0..NUM_OPPS-1) */
 
 #define NPU_ID_VALUE		0x4e505530u	/* "NPU0" */
-#define NPU_VERSION_VALUE	0x00010000u	/* 1.0 */
+#define NPU_VERSION_VALUE	0x00010001u	/* 1.1: the MMU */
 #define NPU_CAPS_DEBUG_STALL	(1u << 0)	/* accepts ENPU_OP_DEBUG_STALL */
 
 /* ---- control ------------------------------------------------------------------------------ */
@@ -69,6 +75,7 @@
 
 #define NPU_IRQ_JOB_DONE	(1u << 0)	/* RING_HEAD advanced */
 #define NPU_IRQ_JOB_ERROR	(1u << 1)	/* ... past a job that failed */
+#define NPU_IRQ_MMU_FAULT	(1u << 2)	/* ... past a job that faulted (MMU_FAULT_*) */
 
 /* ---- counters (read-only, cumulative since power-on; 64-bit LO/HI pairs) ------------------ */
 #define NPU_REG_CYCLES_LO	0x080	/* modeled busy cycles */
@@ -81,6 +88,26 @@
 #define NPU_REG_ERRORS_HI	0x09c
 #define NPU_REG_TEMP_MC		0x0a0	/* die temperature, milli-degrees Celsius */
 
+/* ---- the MMU (npu_mmu.h) ------------------------------------------------------------------- */
+#define NPU_REG_MMU_FAULT_ADDR_LO	0x0b0	/* ro: address of the last fault */
+#define NPU_REG_MMU_FAULT_ADDR_HI	0x0b4
+#define NPU_REG_MMU_FAULT_STATUS	0x0b8	/* ro: its NPU_FAULT_* bits (0: none since reset) */
+
+/*
+ * Address-space slots: slot n at NPU_REG_AS_BASE + n * NPU_REG_AS_STRIDE. TRANSTAB is the
+ * physical address of the slot's level-0 table (0: the slot is off; any job naming it faults
+ * at its first access); COMMAND takes NPU_AS_COMMAND_FLUSH (empties the TLB).
+ */
+#define NPU_REG_AS_BASE			0x100
+#define NPU_REG_AS_STRIDE		0x10
+#define NPU_REG_AS_TRANSTAB_LO		0x0	/* rw, relative to the slot */
+#define NPU_REG_AS_TRANSTAB_HI		0x4
+#define NPU_REG_AS_COMMAND		0x8	/* wo */
+#define NPU_AS_COMMAND_FLUSH		1u
+
+/* The register offset of slot n's register r (NPU_REG_AS_*). */
+#define NPU_REG_AS(n, r)	(NPU_REG_AS_BASE + (n) * NPU_REG_AS_STRIDE + (r))
+
 /*
  * Debug registers of the simulated silicon: the longest slice of engine work in host time and
  * the slice count since reset. Silicon has no such thing; they measure the model's
@@ -91,16 +118,32 @@
 #define NPU_REG_DBG_SLICES_LO		0x0f8
 #define NPU_REG_DBG_SLICES_HI		0x0fc
 
-#define NPU_REG_BLOCK_SIZE	0x100
+/*
+ * Simulation control, rw: paces jobs to the clock. The model computes a job at host speed;
+ * with SIM_PACE = N (1 to NPU_SIM_PACE_MAX) it holds the job's completion (result, RING_HEAD,
+ * interrupt) until N times the job's modeled duration at its operating point has passed on the
+ * host's clock since the job started, so that DVFS changes wall time and busy time as it
+ * changes modeled time. N = 1 is real time; a larger N is a slowed-down device, for hosts that
+ * compute the model more slowly than the silicon it models would run (the default MAC array
+ * does 1024 MACs a cycle: most jobs take longer on the host than their modeled time, and are
+ * not held at all at N = 1). The job stays BUSY meanwhile and a reset still aborts it. Read at
+ * each job's end; 0 (off) at power-on, so that tests run fast, and kept across resets (it is
+ * the simulation's setting, not the device's state). Silicon has no such register.
+ */
+#define NPU_REG_SIM_PACE		0x0e0
+#define NPU_SIM_PACE_MAX		1000000
+
+#define NPU_REG_BLOCK_SIZE	0x200
 
 /**
  * struct npu_ring_desc - one job in the ring (64 bytes, little-endian).
- * @stream_addr: device address of the command stream (ISA: uapi/edge_npu_isa.h).
- * @bufs_addr: device address of @nbufs &struct npu_buf_desc, the job's buffer table.
+ * @stream_addr: driver address of the command stream (ISA: uapi/edge_npu_isa.h).
+ * @bufs_addr: driver address of @nbufs &struct npu_buf_desc, the job's buffer table.
  * @result_addr: where the device writes the job's &struct npu_job_result when it ends.
  * @stream_len: bytes of the stream.
  * @nbufs: entries of the buffer table, at most %NPU_DEV_MAX_BUFS.
  * @flags: 0.
+ * @as: the address-space slot (0..%NPU_AS_SLOTS - 1) the buffers' addresses are in.
  * @reserved: 0.
  *
  * The device reads the descriptor, the stream and the table when it starts the job; the driver
@@ -113,14 +156,15 @@ struct npu_ring_desc {
 	u32 stream_len;
 	u32 nbufs;
 	u32 flags;
-	u32 reserved[5];
+	u32 as;
+	u32 reserved[4];
 };
 
 #define NPU_DEV_MAX_BUFS	256
 
 /**
  * struct npu_buf_desc - one entry of a job's buffer table (32 bytes).
- * @addr: device address of the buffer.
+ * @addr: device virtual address of the buffer in the descriptor's address space.
  * @size: its bytes.
  * @id: identity of its storage for SRAM weight residency (&npu_buffer.id; 0 = none).
  * @flags: %ENPU_BUF_F_READ and/or %ENPU_BUF_F_WRITE.
@@ -141,6 +185,7 @@ struct npu_buf_desc {
  * @NPU_RESULT_REFUSED: the stream or descriptor was invalid; nothing ran.
  * @NPU_RESULT_HUNG: the engine hung (debug stall) and the hang detector ended the job.
  * @NPU_RESULT_ABORTED: a reset stopped the job (its result is written before RESET reads 0).
+ * @NPU_RESULT_FAULT: an access of the job faulted in the MMU; the job stopped there.
  */
 enum npu_result_state {
 	NPU_RESULT_PENDING,
@@ -148,20 +193,23 @@ enum npu_result_state {
 	NPU_RESULT_REFUSED,
 	NPU_RESULT_HUNG,
 	NPU_RESULT_ABORTED,
+	NPU_RESULT_FAULT,
 };
 
 /**
  * struct npu_job_result - what the device writes at &npu_ring_desc.result_addr.
  * @state: an &enum npu_result_state.
- * @reserved: 0.
+ * @fault_status: for %NPU_RESULT_FAULT, the fault's NPU_FAULT_* bits (npu_mmu.h); else 0.
  * @status: the engine's verdict (code, command index, reason).
  * @stats: the job's modeled counters.
+ * @fault_addr: for %NPU_RESULT_FAULT, the device address that faulted; else 0.
  */
 struct npu_job_result {
 	u32 state;
-	u32 reserved;
+	u32 fault_status;
 	struct npu_status status;
 	struct npu_job_stats stats;
+	u64 fault_addr;
 };
 
 #endif

@@ -17,6 +17,12 @@ grep '^device:' /tmp/drm.err | sed 's/^/e2e: /'
 grep -q 'npu-drm *ran [1-9]' /tmp/drm.err || { echo "e2e: FAIL npu-drm ran no op"; exit 1; }
 cmp -s /tmp/npu.txt /tmp/drm.txt || { echo "e2e: FAIL outputs differ"; exit 1; }
 echo "e2e: identical output"
+# the driver's job fences waited for by poll() instead of on the io_uring: the same text
+ENPU_NO_URING=1 npu-run "$@" --device npu-drm >/tmp/drm-poll.txt 2>/tmp/drm-poll.err ||
+	{ cat /tmp/drm-poll.err; exit 1; }
+cmp -s /tmp/drm.txt /tmp/drm-poll.txt ||
+	{ echo "e2e: FAIL outputs differ with completions waited for by poll()"; exit 1; }
+echo "e2e: identical output with completions waited for by poll() (ENPU_NO_URING=1)"
 
 # auto placement reads the kernel driver's devfreq bounds (the admin caps the clock first)
 df=/sys/class/devfreq/edge-npu.0
@@ -31,10 +37,18 @@ grep -q "^clock: *npu-drm: devfreq .*/edge-npu.0, governor simple_ondemand, admi
 	cat /tmp/auto.err; exit 1; }
 echo "e2e: auto placement read the admin's devfreq bounds"
 
-# submit-to-complete of an empty job, in process and through the driver (figures, not checks)
+# submit-to-complete of an empty job, in process and through the driver (figures; checked:
+# the waits are on the io_uring)
 if [ -x /bin/npu-bench ]; then
 	for dev in npu npu-drm; do
 		npu-bench npu --device $dev --reps 500 >/tmp/bench.txt 2>&1 ||
+			{ cat /tmp/bench.txt; exit 1; }
+		sed 's/^/e2e: bench: /' /tmp/bench.txt
+		# the kernel in the VM allows io_uring: the driver's fences are waited for on it
+		grep -q "completions waited for with: io_uring" /tmp/bench.txt ||
+			{ echo "e2e: FAIL $dev completions not on the io_uring"; exit 1; }
+		# the same waits by poll(), beside them
+		ENPU_NO_URING=1 npu-bench npu --device $dev --reps 500 >/tmp/bench.txt 2>&1 ||
 			{ cat /tmp/bench.txt; exit 1; }
 		sed 's/^/e2e: bench: /' /tmp/bench.txt
 	done

@@ -7,7 +7,8 @@
  *  - GET_STATS: a dump lists every device with its attributes, consistent with sysfs; a
  *    request for one device works, one for a missing device and one with an attribute the
  *    policy does not allow are refused by the kernel;
- *  - events: a subscriber sees what a faulting job causes (a hung job: JOB_TIMEOUT,
+ *  - events: a subscriber sees what a faulting job causes (a job touching an address its
+ *    context has not mapped: JOB_FAULT with -EFAULT; a hung job: JOB_TIMEOUT,
  *    ENGINE_RESET, JOB_FAULT -ETIMEDOUT; the queue depth while it hangs; the power state
  *    when the device autosuspends after it) and what a frequency change causes (FREQ_CHANGE
  *    with the new clock, after min_freq/max_freq are written);
@@ -305,16 +306,23 @@ static void test_fault_events(struct npu_genl *g, unsigned int timeout_ms)
 		_exit(127);
 	}
 	/*
-	 * The child submits a hung job and one behind it, then closes its fd, which waits for
-	 * them (drm_sched flushes the entity): sample the queue depth meanwhile.
+	 * The child submits a hung job and one behind it, then closes its fd; the close waits
+	 * for them only a bounded time (drm_sched flushes the entity), and the hung job stays in
+	 * flight until the timeout resets the engine. Sample the queue depth while the child runs
+	 * and, after it exited, for one timeout more.
 	 */
 	uint32_t depth = 0;
+	int exited_polls = -1, polls_after_exit = (int)(timeout_ms / 2);
 
-	while (waitpid(child, &status, WNOHANG) == 0) {
+	while (exited_polls < polls_after_exit && !(exited_polls >= 0 && depth)) {
 		int n = npu_genl_get_stats(g, st, 8, err, sizeof(err));
 
 		if (n >= 1 && st[0].queue[1] > depth)
 			depth = st[0].queue[1];
+		if (exited_polls >= 0)
+			exited_polls++;
+		else if (waitpid(child, &status, WNOHANG) != 0)
+			exited_polls = 0;
 		usleep(2000);
 	}
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "submitting a hung job failed");
@@ -333,6 +341,24 @@ static void test_fault_events(struct npu_genl *g, unsigned int timeout_ms)
 	CHECK(wait_event(g, EDGE_NPU_EVENT_POWER_STATE, 3000, &ev) &&
 		      ev.power_state == EDGE_NPU_POWER_OFF,
 	      "no POWER_STATE off event after the reset (state %u)", ev.power_state);
+}
+
+/* A job that touches an unmapped device address: JOB_FAULT, -EFAULT, the submitter's pid. */
+static void test_mmu_fault_event(struct npu_genl *g)
+{
+	struct npu_genl_event ev;
+	int status = -1;
+	pid_t child = fork();
+
+	if (child == 0) {
+		execl("/bin/enpu_kmod_test", "enpu_kmod_test", "--mmu-fault", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(child, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the faulting job did not fault");
+	CHECK(wait_event(g, EDGE_NPU_EVENT_JOB_FAULT, 3000, &ev), "no JOB_FAULT event");
+	CHECK(ev.error == -EFAULT && ev.pid == (uint32_t)child, "fault error %d pid %u",
+	      ev.error, ev.pid);
 }
 
 static void test_freq_events(struct npu_genl *g)
@@ -404,6 +430,7 @@ int main(int argc, char **argv)
 		n_fail++;
 	} else {
 		GROUP("fault events", test_fault_events(g, timeout_ms));
+		GROUP("mmu fault event", test_mmu_fault_event(g));
 		GROUP("frequency events", test_freq_events(g));
 	}
 	npu_genl_close(g);

@@ -21,13 +21,20 @@
  *   limits    per-file limits on contexts, BO count and BO bytes: -ENOSPC, others unaffected
  *   memcg     contexts are charged to the caller's memory cgroup
  *   dep error a job whose in-sync failed fails with the same error and does not run
+ *   mmu       VM_BIND's argument errors and overlaps; jobs by device address; a job touching
+ *             an unmapped or read-only page faults (-EFAULT, context guilty, the fault's
+ *             address) while another context's jobs complete; a 4 KiB window of a 1 GiB BO
+ *             pins one page (sysfs pinned_pages), and a job naming BOs by handle pins the
+ *             pages its stream touches (one of a 1 GiB BO), for its life only
  *   ctx race  CTX_DESTROY racing SUBMIT from several threads: every pushed job signals
  *   leaks     after every fd is closed, no BO is left (sysfs bo_count)
  *   unbind    sysfs unbind of edge-npu.1 with a file open and jobs in flight, then rebind
+ *   pacing    the pace parameter: wall and engine time follow the clock by the model's ratio,
+ *             modeled figures unchanged, a job paced past the timeout is reset
  *
  * Usage: enpu_kmod_test [--timeout-ms N] [--race-secs S]
  *          (the module's job_timeout_ms, for the hang bound; how long the race runs, default 10)
- *        enpu_kmod_test --leave-hung-job | --hold-jobs MS
+ *        enpu_kmod_test --leave-hung-job | --hold-jobs MS | --mmu-fault
  */
 #include <dirent.h>
 #include <errno.h>
@@ -483,7 +490,7 @@ static void test_contract(int fd)
 	cq.handle = 777;
 	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &cq), -ENOENT);
 	cq.handle = ctx;
-	cq.reserved1 = 5;
+	cq.state = 5;
 	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &cq), -EINVAL);
 
 	/* SUBMIT */
@@ -494,8 +501,8 @@ static void test_contract(int fd)
 	s_copy(&s, 0, 1, 256);
 	s_finish(&s);
 	j = (struct job){ .ctx = ctx, .cmd_bo = cmd, .nrefs = 2 };
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ b, DRM_EDGE_NPU_BO_WRITE };
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = a, .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = DRM_EDGE_NPU_BO_WRITE };
 	CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
 
 	sa = (struct drm_edge_npu_submit){
@@ -538,33 +545,56 @@ static void test_contract(int fd)
 		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EFAULT);
 	}
 	{
-		struct drm_edge_npu_bo_ref refs[2] = { { a, DRM_EDGE_NPU_BO_READ },
-						       { 999, DRM_EDGE_NPU_BO_WRITE } };
+		struct drm_edge_npu_bo_ref refs[2] = { { .handle = a, .flags = DRM_EDGE_NPU_BO_READ },
+						       { .handle = 999, .flags = DRM_EDGE_NPU_BO_WRITE } };
 
 		r = sa;
 		r.bos = (uintptr_t)refs;
 		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -ENOENT);
 		refs[1].handle = a; /* duplicate */
 		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
-		refs[1] = (struct drm_edge_npu_bo_ref){ b, 4 }; /* undefined flag */
+		refs[1] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = 8 }; /* undefined flag */
 		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
-		refs[1] = (struct drm_edge_npu_bo_ref){ b, 0 }; /* no access */
+		/* a range entry names no BO, and a BO entry no range */
+		refs[1] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = DRM_EDGE_NPU_BO_VA |
+							DRM_EDGE_NPU_BO_WRITE, .addr = 1 << 20, .size = 1 };
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
+		refs[1] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = DRM_EDGE_NPU_BO_WRITE,
+							.size = 4096 };
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
+		refs[1] = (struct drm_edge_npu_bo_ref){ .flags = DRM_EDGE_NPU_BO_VA |
+							DRM_EDGE_NPU_BO_WRITE, .addr = 1 << 20 };
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL); /* empty range */
+		refs[1] = (struct drm_edge_npu_bo_ref){ .flags = DRM_EDGE_NPU_BO_VA |
+							DRM_EDGE_NPU_BO_WRITE,
+							.addr = (1ull << 48) - 4096, .size = 8192 };
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL); /* past 2^48 */
+		refs[1].addr = DRM_EDGE_NPU_VA_USER_END;
+		refs[1].size = 4096;
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL); /* driver's half */
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
+		refs[1] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = 0 }; /* no access */
 		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
 	}
 	{
 		/* a longer (future) bo_ref: zero tail accepted, nonzero tail refused */
-		uint32_t big[2][4] = { { a, DRM_EDGE_NPU_BO_READ, 0, 0 },
-				       { b, DRM_EDGE_NPU_BO_WRITE, 0, 0 } };
+		uint32_t big[2][8] = { { a, DRM_EDGE_NPU_BO_READ }, { b, DRM_EDGE_NPU_BO_WRITE } };
+		/* the first version (8 bytes), zero-extended */
+		uint32_t small[2][2] = { { a, DRM_EDGE_NPU_BO_READ }, { b, DRM_EDGE_NPU_BO_WRITE } };
 
 		r = sa;
 		r.bos = (uintptr_t)big;
-		r.bo_ref_size = 16;
+		r.bo_ref_size = 32;
 		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), 0);
-		big[1][3] = 1;
+		big[1][7] = 1;
 		r = sa;
 		r.bos = (uintptr_t)big;
-		r.bo_ref_size = 16;
+		r.bo_ref_size = 32;
 		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), -EINVAL);
+		r = sa;
+		r.bos = (uintptr_t)small;
+		r.bo_ref_size = 8;
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &r), 0);
 	}
 	/* invalid streams: the verdict comes back */
 	{
@@ -624,8 +654,8 @@ static void test_isolation(int fd1, int fd2)
 	void *p;
 
 	/* fd2 has BO cmd2 only; fd1's handles mean nothing there */
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ a == cmd2 ? a + 1 : a, DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ a + 7, DRM_EDGE_NPU_BO_WRITE };
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = a == cmd2 ? a + 1 : a, .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = a + 7, .flags = DRM_EDGE_NPU_BO_WRITE };
 	s_begin(&s);
 	s_copy(&s, 0, 1, 64);
 	s_finish(&s);
@@ -712,9 +742,9 @@ static void test_jobs(int fd)
 		s_add(&s, &mm, sizeof(mm), ENPU_OP_MATMUL);
 	}
 	s_finish(&s);
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ w, DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ x, DRM_EDGE_NPU_BO_READ };
-	j.refs[2] = (struct drm_edge_npu_bo_ref){ y, DRM_EDGE_NPU_BO_WRITE };
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = w, .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = x, .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[2] = (struct drm_edge_npu_bo_ref){ .handle = y, .flags = DRM_EDGE_NPU_BO_WRITE };
 	drmSyncobjCreate(fd, 0, &s1);
 	drmSyncobjCreate(fd, 0, &s2);
 	j.out_sync = s1;
@@ -726,8 +756,8 @@ static void test_jobs(int fd)
 	s_begin(&s_b);
 	s_copy(&s_b, 0, 1, (uint32_t)ybytes);
 	s_finish(&s_b);
-	jb.refs[0] = (struct drm_edge_npu_bo_ref){ y, DRM_EDGE_NPU_BO_READ };
-	jb.refs[1] = (struct drm_edge_npu_bo_ref){ z, DRM_EDGE_NPU_BO_WRITE };
+	jb.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = y, .flags = DRM_EDGE_NPU_BO_READ };
+	jb.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = z, .flags = DRM_EDGE_NPU_BO_WRITE };
 	jb.in_syncs[0] = s1;
 	jb.nin = 1;
 	jb.out_sync = s2;
@@ -739,11 +769,11 @@ static void test_jobs(int fd)
 	npu_engine_init(e, NULL, 0);
 	{
 		struct npu_buffer bufs[3] = {
-			{ hw_, wbytes, 1, ENPU_BUF_F_READ }, { hx, xbytes, 2, ENPU_BUF_F_READ },
-			{ hy, ybytes, 3, ENPU_BUF_F_WRITE },
+			{ hw_, wbytes, 1, ENPU_BUF_F_READ, 0 }, { hx, xbytes, 2, ENPU_BUF_F_READ, 0 },
+			{ hy, ybytes, 3, ENPU_BUF_F_WRITE, 0 },
 		};
-		struct npu_buffer bufs2[2] = { { hy, ybytes, 3, ENPU_BUF_F_READ },
-					       { hz, ybytes, 4, ENPU_BUF_F_WRITE } };
+		struct npu_buffer bufs2[2] = { { hy, ybytes, 3, ENPU_BUF_F_READ, 0 },
+					       { hz, ybytes, 4, ENPU_BUF_F_WRITE, 0 } };
 
 		CHECK(npu_engine_run(e, s.data, s.len, bufs, 3, NULL, &st) == 0, "%s", st.reason);
 		CHECK(npu_engine_run(e, s_b.data, s_b.len, bufs2, 2, NULL, &st) == 0, "%s",
@@ -811,10 +841,10 @@ static void test_hang(int fd1, int fd2)
 	drmSyncobjCreate(fd1, 0, &s_hang);
 	drmSyncobjCreate(fd1, 0, &s_next);
 	drmSyncobjCreate(fd2, 0, &s_other);
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ b, DRM_EDGE_NPU_BO_WRITE };
-	jo.refs[0] = (struct drm_edge_npu_bo_ref){ c, DRM_EDGE_NPU_BO_READ };
-	jo.refs[1] = (struct drm_edge_npu_bo_ref){ d, DRM_EDGE_NPU_BO_WRITE };
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = a, .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = DRM_EDGE_NPU_BO_WRITE };
+	jo.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = c, .flags = DRM_EDGE_NPU_BO_READ };
+	jo.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = d, .flags = DRM_EDGE_NPU_BO_WRITE };
 	s_begin(&hang);
 	s_copy(&hang, 0, 1, 64);
 	s_stall(&hang);
@@ -922,10 +952,10 @@ static void test_long_job(int fd1, int fd2)
 
 	drmSyncobjCreate(fd1, 0, &s_long);
 	drmSyncobjCreate(fd2, 0, &s_other);
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ in, DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ out, DRM_EDGE_NPU_BO_WRITE };
-	jo.refs[0] = (struct drm_edge_npu_bo_ref){ c, DRM_EDGE_NPU_BO_READ };
-	jo.refs[1] = (struct drm_edge_npu_bo_ref){ d, DRM_EDGE_NPU_BO_WRITE };
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = in, .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = out, .flags = DRM_EDGE_NPU_BO_WRITE };
+	jo.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = c, .flags = DRM_EDGE_NPU_BO_READ };
+	jo.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = d, .flags = DRM_EDGE_NPU_BO_WRITE };
 	s_begin(&s);
 	s_add(&s, &mm, sizeof(mm), ENPU_OP_MATMUL);
 	s_finish(&s);
@@ -974,8 +1004,8 @@ static void busy_work(int fd, int n)
 	struct stream s;
 
 	drmSyncobjCreate(fd, 0, &sync);
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ b, DRM_EDGE_NPU_BO_WRITE };
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = a, .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = DRM_EDGE_NPU_BO_WRITE };
 	j.out_sync = sync;
 	s_begin(&s);
 	s_copy(&s, 0, 1, 1 << 20);
@@ -1159,8 +1189,8 @@ static void test_prime_pair(int fd_a, int fd_b, const char *what)
 	for (int i = 0; i < 8192; i++)
 		ps[i] = (uint8_t)(i * 7);
 	drmSyncobjCreate(fd_b, 0, &sync);
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ src, DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ imported, DRM_EDGE_NPU_BO_WRITE };
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = src, .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = imported, .flags = DRM_EDGE_NPU_BO_WRITE };
 	j.out_sync = sync;
 	s_begin(&s);
 	s_copy(&s, 0, 1, 8192);
@@ -1191,8 +1221,8 @@ static void job_new(int fd, struct job *j)
 	j->ctx = ctx_new(fd, 1);
 	j->cmd_bo = bo_new(fd, 4096);
 	j->nrefs = 2;
-	j->refs[0] = (struct drm_edge_npu_bo_ref){ bo_new(fd, 4096), DRM_EDGE_NPU_BO_READ };
-	j->refs[1] = (struct drm_edge_npu_bo_ref){ bo_new(fd, 4096), DRM_EDGE_NPU_BO_WRITE };
+	j->refs[0] = (struct drm_edge_npu_bo_ref){ .handle = bo_new(fd, 4096), .flags = DRM_EDGE_NPU_BO_READ };
+	j->refs[1] = (struct drm_edge_npu_bo_ref){ .handle = bo_new(fd, 4096), .flags = DRM_EDGE_NPU_BO_WRITE };
 }
 
 /* A stream that hangs the engine (debug_stall=1) and one that copies 4 KiB from 0 to 1. */
@@ -1214,6 +1244,187 @@ static int set_param(const char *path, const char *val, char *old, size_t len)
 	if (old && read_str(path, old, len))
 		return -1;
 	return write_str(path, val);
+}
+
+/*
+ * What n jobs cost at one clock: host wall time and engine time (fdinfo) in all, and the
+ * modeled time and energy of the cheapest job. The cheapest, because the context's jobs may
+ * run on either engine, and a job on an engine whose SRAM does not hold the weights yet pays
+ * for loading them: the cheapest job is one with its weights resident, at any pace.
+ */
+struct pace_run {
+	uint64_t wall_ns, engine_ns, modeled_ns, job_ns, job_pj;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Pins the device's clock to freq_hz (min = max) and waits until the governor applied it. */
+static void pin_clock(int fd, uint64_t freq_hz)
+{
+	char f[32];
+	uint64_t t0 = now_ms();
+
+	snprintf(f, sizeof(f), "%llu", (unsigned long long)freq_hz);
+	write_str(DEVFREQ0 "max_freq", "1000000000"); /* any order of the two writes is valid */
+	write_str(DEVFREQ0 "min_freq", f);
+	write_str(DEVFREQ0 "max_freq", f);
+	while ((uint64_t)read_num(DEVFREQ0 "cur_freq") != freq_hz && now_ms() - t0 < 3000) {
+		busy_work(fd, 1);
+		usleep(20 * 1000);
+	}
+	CHECK((uint64_t)read_num(DEVFREQ0 "cur_freq") == freq_hz, "cur_freq %lld, pinned %s",
+	      (long long)read_num(DEVFREQ0 "cur_freq"), f);
+}
+
+/* Runs job j (stream s) n times, one after another, each waited for. */
+static struct pace_run pace_jobs(int fd, struct job *j, const struct stream *s, int n)
+{
+	struct drm_edge_npu_ctx_query q0 = { .handle = j->ctx }, q1 = q0;
+	struct fdinfo a = read_fdinfo(fd), b;
+	struct pace_run r = { .job_ns = UINT64_MAX, .job_pj = UINT64_MAX };
+	uint64_t t0 = now_ns();
+
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q0), 0);
+	for (int i = 0; i < n; i++) {
+		CHECK_ERRNO(submit(fd, j, s, NULL), 0);
+		CHECK_ERRNO(sync_wait(fd, j->out_sync, 10000), 0);
+		CHECK(sync_status(fd, j->out_sync) == 1, "job status %d",
+		      sync_status(fd, j->out_sync));
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q1), 0);
+		if (q1.modeled_ns - q0.modeled_ns < r.job_ns)
+			r.job_ns = q1.modeled_ns - q0.modeled_ns;
+		if (q1.energy_pj - q0.energy_pj < r.job_pj)
+			r.job_pj = q1.energy_pj - q0.energy_pj;
+		r.modeled_ns += q1.modeled_ns - q0.modeled_ns;
+		q0 = q1;
+	}
+	r.wall_ns = now_ns() - t0;
+	b = read_fdinfo(fd);
+	r.engine_ns = b.engine_ns - a.engine_ns;
+	return r;
+}
+
+/*
+ * pacing: with the pace parameter at N, a job lasts at least N times its modeled duration at
+ * the clock it runs at, so at the lowest clock fdinfo engine time exceeds the highest clock's
+ * by about the model's ratio, and wall time grows by about what the model adds. N is chosen
+ * so that a job at the lowest clock is
+ * held about 150 ms: long against what QEMU takes to compute it, short of job_timeout_ms; the
+ * bounds are generous. Pacing changes no modeled figure. A job paced past job_timeout_ms is
+ * reset at the timeout like any other, and the engine serves the next job.
+ */
+static void test_pacing(int fd)
+{
+	const uint64_t lo = npu_opp_table[0].freq_mhz * 1000000ull;
+	const uint64_t hi = npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz * 1000000ull;
+	uint32_t ctx = ctx_new(fd, 1), cmd = bo_new(fd, 4096), sync, w, x, y;
+	struct job j = { .ctx = ctx, .cmd_bo = cmd, .nrefs = 3 };
+	struct pace_run fast[2], paced[2];
+	char pace[32];
+	uint64_t t0, dt, n;
+	struct stream s;
+	struct enpu_cmd_matmul mm = {
+		.weights = opnd(0, 0, Q8_ROW), .input = opnd(1, 0, Q8_ROW),
+		.output = opnd(2, 0, I32_ROW), .m = MM_M, .n = MM_N, .k = MM_K,
+		.w_dtype = ENPU_DT_Q8B, .out_dtype = ENPU_DT_I32B,
+	};
+	enum { WARM = 4, RUNS = 3 };
+
+	w = bo_new(fd, MM_N * Q8_ROW);
+	x = bo_new(fd, MM_M * Q8_ROW);
+	y = bo_new(fd, MM_M * I32_ROW);
+	drmSyncobjCreate(fd, 0, &sync);
+	j.out_sync = sync;
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ w, DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ x, DRM_EDGE_NPU_BO_READ };
+	j.refs[2] = (struct drm_edge_npu_bo_ref){ y, DRM_EDGE_NPU_BO_WRITE };
+	s_begin(&s);
+	s_add(&s, &mm, sizeof(mm), ENPU_OP_MATMUL);
+	s_finish(&s);
+
+	for (int i = 0; i < 2; i++) { /* unpaced: the modeled figures the paced runs must keep */
+		pin_clock(fd, i ? lo : hi);
+		pace_jobs(fd, &j, &s, WARM); /* the weights resident on both engines */
+		fast[i] = pace_jobs(fd, &j, &s, RUNS);
+	}
+	n = 150000000ull / (fast[1].modeled_ns / RUNS ? fast[1].modeled_ns / RUNS : 1);
+	snprintf(pace, sizeof(pace), "%llu",
+		 (unsigned long long)(n < 1 ? 1 : n > 1000000 ? 1000000 : n));
+	n = strtoull(pace, NULL, 10);
+	CHECK_ERRNO(set_param(PARAM("pace"), pace, NULL, 0), 0);
+	for (int i = 0; i < 2; i++) {
+		pin_clock(fd, i ? lo : hi);
+		pace_jobs(fd, &j, &s, WARM);
+		paced[i] = pace_jobs(fd, &j, &s, RUNS);
+		printf("  pace %s at %s MHz: wall %.1f ms, engine %.1f ms for %.2f us modeled; "
+		       "a resident job %llu ns, %llu pJ (unpaced: wall %.1f ms, engine %.1f ms, "
+		       "%llu ns, %llu pJ)\n", pace, i ? "200" : "1000", paced[i].wall_ns / 1e6,
+		       paced[i].engine_ns / 1e6, paced[i].modeled_ns / 1e3,
+		       (unsigned long long)paced[i].job_ns, (unsigned long long)paced[i].job_pj,
+		       fast[i].wall_ns / 1e6, fast[i].engine_ns / 1e6,
+		       (unsigned long long)fast[i].job_ns, (unsigned long long)fast[i].job_pj);
+		CHECK(paced[i].job_ns == fast[i].job_ns && paced[i].job_pj == fast[i].job_pj,
+		      "a paced job modeled %llu ns %llu pJ, unpaced %llu ns %llu pJ",
+		      (unsigned long long)paced[i].job_ns, (unsigned long long)paced[i].job_pj,
+		      (unsigned long long)fast[i].job_ns, (unsigned long long)fast[i].job_pj);
+		CHECK(paced[i].wall_ns >= paced[i].modeled_ns * n &&
+		      paced[i].engine_ns >= paced[i].modeled_ns * n,
+		      "wall %llu ns, engine %llu ns: under the paced %llu ns",
+		      (unsigned long long)paced[i].wall_ns, (unsigned long long)paced[i].engine_ns,
+		      (unsigned long long)(paced[i].modeled_ns * n));
+	}
+	double model = (double)paced[1].modeled_ns / paced[0].modeled_ns;
+	double wall = (double)paced[1].wall_ns / paced[0].wall_ns;
+	double eng = (double)paced[1].engine_ns / paced[0].engine_ns;
+
+	printf("  200 vs 1000 MHz paced: modeled %.2fx, wall %.2fx, engine time %.2fx\n", model,
+	       wall, eng);
+	CHECK(model > 3.0, "modeled ratio %.2f", model);
+	CHECK(eng >= 0.5 * model && eng <= 1.4 * model, "engine ratio %.2f, model %.2f", eng,
+	      model);
+	/*
+	 * Wall time also carries each job's way in and out (SUBMIT, the waits, the queries),
+	 * which under TCG on a loaded host is tens of ms and varies: the lowest clock must add
+	 * at least half of what the model adds, and never more wall time than the model says.
+	 */
+	double added = (double)(paced[1].modeled_ns - paced[0].modeled_ns) * n;
+
+	CHECK(paced[1].wall_ns > paced[0].wall_ns &&
+	      (double)(paced[1].wall_ns - paced[0].wall_ns) >= 0.5 * added,
+	      "the lowest clock added %.1f ms of wall time, the model %.1f ms",
+	      ((double)paced[1].wall_ns - (double)paced[0].wall_ns) / 1e6, added / 1e6);
+	CHECK(wall <= 1.4 * model, "wall ratio %.2f, model %.2f", wall, model);
+	CHECK(paced[1].job_pj < paced[0].job_pj, "a job's energy at the lowest clock %llu pJ, "
+	      "at the highest %llu pJ", (unsigned long long)paced[1].job_pj,
+	      (unsigned long long)paced[0].job_pj);
+
+	/* held past the timeout: reset, -ETIMEDOUT within 2 x the timeout, the next job runs */
+	CHECK_ERRNO(set_param(PARAM("pace"), "1000000", NULL, 0), 0);
+	t0 = now_ms();
+	CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, sync, 10000), 0);
+	dt = now_ms() - t0;
+	printf("  a job paced past the %u ms timeout ended after %llu ms, status %d\n", timeout_ms,
+	       (unsigned long long)dt, sync_status(fd, sync));
+	CHECK(sync_status(fd, sync) == -ETIMEDOUT, "status %d", sync_status(fd, sync));
+	CHECK(dt <= 2 * timeout_ms, "ended after %llu ms", (unsigned long long)dt);
+	CHECK_ERRNO(set_param(PARAM("pace"), "0", NULL, 0), 0);
+	pace_jobs(fd, &j, &s, 1);
+
+	write_str(DEVFREQ0 "min_freq", "200000000");
+	write_str(DEVFREQ0 "max_freq", "1000000000");
+	drmSyncobjDestroy(fd, sync);
+	gem_close(fd, w);
+	gem_close(fd, x);
+	gem_close(fd, y);
+	gem_close(fd, cmd);
+	ctx_free(fd, ctx);
 }
 
 static int bo_create_errno(int fd, uint64_t size, uint32_t *handle)
@@ -1361,6 +1572,338 @@ static void test_memcg(void)
 	rmdir(cg);
 }
 
+/* ---- the device MMU ------------------------------------------------------------------- */
+
+static int vm_bind(int fd, uint32_t ctx, uint32_t op, uint32_t bo, uint32_t flags,
+		   uint64_t bo_offset, uint64_t addr, uint64_t size)
+{
+	struct drm_edge_npu_vm_bind b = { .ctx = ctx, .op = op, .handle = bo, .flags = flags,
+					  .bo_offset = bo_offset, .addr = addr, .size = size };
+
+	return xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &b);
+}
+
+static int vm_map(int fd, uint32_t ctx, uint32_t bo, uint32_t flags, uint64_t bo_offset,
+		  uint64_t addr, uint64_t size)
+{
+	return vm_bind(fd, ctx, DRM_EDGE_NPU_VM_MAP, bo, flags, bo_offset, addr, size);
+}
+
+static int vm_unmap(int fd, uint32_t ctx, uint64_t addr, uint64_t size)
+{
+	return vm_bind(fd, ctx, DRM_EDGE_NPU_VM_UNMAP, 0, 0, 0, addr, size);
+}
+
+static struct drm_edge_npu_bo_ref va_ref(uint64_t addr, uint64_t size, uint32_t access)
+{
+	return (struct drm_edge_npu_bo_ref){ .flags = access | DRM_EDGE_NPU_BO_VA, .addr = addr,
+					     .size = size };
+}
+
+#define RD DRM_EDGE_NPU_BO_READ
+#define WR DRM_EDGE_NPU_BO_WRITE
+#define VA1 (1ull << 32)
+
+static void test_vm_bind_contract(int fd)
+{
+	uint32_t ctx = ctx_new(fd, 1), bo = bo_new(fd, 4 * 4096);
+
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, VA1 + 1, 4096), -EINVAL);	/* misaligned */
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, VA1, 4095), -EINVAL);
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 100, VA1, 4096), -EINVAL);
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, VA1, 0), -EINVAL);		/* empty */
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, 0, 4096), -EINVAL);		/* page 0 */
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, DRM_EDGE_NPU_VA_USER_END - 4096, 8192),
+		    -EINVAL);							/* driver's half */
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, ~0ull << 12, 8192), -EINVAL);	/* wraps */
+	CHECK_ERRNO(vm_map(fd, ctx, bo, 0, 0, VA1, 4096), -EINVAL);		/* no access */
+	CHECK_ERRNO(vm_map(fd, ctx, bo, 4, 0, VA1, 4096), -EINVAL);		/* undefined flag */
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 3 * 4096, VA1, 2 * 4096), -EINVAL); /* past the BO */
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, VA1, 5 * 4096), -EINVAL);
+	CHECK_ERRNO(vm_bind(fd, ctx, 2, bo, RD, 0, VA1, 4096), -EINVAL);	/* undefined op */
+	CHECK_ERRNO(vm_map(fd, ctx, 999, RD, 0, VA1, 4096), -ENOENT);
+	CHECK_ERRNO(vm_map(fd, 999, bo, RD, 0, VA1, 4096), -ENOENT);
+	{
+		struct drm_edge_npu_vm_bind b = { .ctx = ctx, .handle = bo, .flags = RD,
+						  .addr = VA1, .size = 4096, .reserved = 1 };
+
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &b), -EINVAL);
+	}
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD | WR, 4096, VA1 + 4096, 2 * 4096), 0);
+	/* overlaps: the same range, one page at either end, around it */
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, VA1 + 4096, 2 * 4096), -EEXIST);
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, VA1, 2 * 4096), -EEXIST);
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, VA1 + 2 * 4096, 2 * 4096), -EEXIST);
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, VA1, 4 * 4096), -EEXIST);
+	/* beside it: fine; the same BO pages twice: fine */
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 0, VA1, 4096), 0);
+	CHECK_ERRNO(vm_map(fd, ctx, bo, RD, 4096, VA1 + 3 * 4096, 4096), 0);
+	/* unmap takes exactly a mapped range */
+	CHECK_ERRNO(vm_unmap(fd, ctx, VA1 + 8 * 4096, 4096), -ENOENT);
+	CHECK_ERRNO(vm_unmap(fd, ctx, VA1 + 2 * 4096, 4096), -ENOENT);
+	CHECK_ERRNO(vm_unmap(fd, ctx, VA1 + 4096, 4096), -EINVAL);
+	CHECK_ERRNO(vm_bind(fd, ctx, DRM_EDGE_NPU_VM_UNMAP, bo, 0, 0, VA1, 4096), -EINVAL);
+	CHECK_ERRNO(vm_unmap(fd, ctx, VA1 + 4096, 2 * 4096), 0);
+	CHECK_ERRNO(vm_unmap(fd, ctx, VA1 + 4096, 2 * 4096), -ENOENT);
+	/* another file's context is not this file's */
+	{
+		int fd2 = open_npu(0);
+
+		CHECK_ERRNO(vm_unmap(fd2, ctx, VA1, 4096), -ENOENT);
+		close(fd2);
+	}
+	/* what stays mapped goes with the context (and the BO with its last reference) */
+	gem_close(fd, bo);
+	ctx_free(fd, ctx);
+}
+
+/*
+ * Jobs by device address; faults. ctx A maps src read-only at VA1 and dst read-write at
+ * VA1 + 1 MiB; a job that writes src, or reads past the mapped pages, faults and makes A
+ * guilty; ctx B (another file) runs the same copy at the same addresses, on its own pages,
+ * throughout.
+ */
+static void test_vm_faults(int fd, int fd2)
+{
+	uint32_t a = ctx_new(fd, 1), b = ctx_new(fd2, 1), sync, sync_b;
+	uint32_t src = bo_new(fd, 8192), dst = bo_new(fd, 8192);
+	uint32_t src_b = bo_new(fd2, 8192), dst_b = bo_new(fd2, 8192);
+	uint8_t *ps = bo_map(fd, src, 8192), *pd = bo_map(fd, dst, 8192);
+	uint8_t *psb = bo_map(fd2, src_b, 8192), *pdb = bo_map(fd2, dst_b, 8192);
+	int64_t faults0 = read_num(NPU_SYSFS(0, "mmu_faults"));
+	struct drm_edge_npu_ctx_query q = { .handle = a };
+	struct job j = { .ctx = a, .cmd_bo = bo_new(fd, 4096), .nrefs = 2 };
+	struct job jb = { .ctx = b, .cmd_bo = bo_new(fd2, 4096), .nrefs = 2 };
+	struct stream s;
+
+	CHECK(ps && pd && psb && pdb, "maps");
+	if (!ps || !pd || !psb || !pdb)
+		return;
+	memset(ps, 0x11, 8192);
+	memset(psb, 0x22, 8192);
+	drmSyncobjCreate(fd, 0, &sync);
+	drmSyncobjCreate(fd2, 0, &sync_b);
+	j.out_sync = sync;
+	jb.out_sync = sync_b;
+	CHECK_ERRNO(vm_map(fd, a, src, RD, 0, VA1, 8192), 0);
+	CHECK_ERRNO(vm_map(fd, a, dst, RD | WR, 0, VA1 + (1 << 20), 8192), 0);
+	CHECK_ERRNO(vm_map(fd2, b, src_b, RD, 0, VA1, 8192), 0);
+	CHECK_ERRNO(vm_map(fd2, b, dst_b, RD | WR, 0, VA1 + (1 << 20), 8192), 0);
+
+	/* a copy of 8 KiB by device addresses, in both contexts */
+	s_begin(&s);
+	s_copy(&s, 0, 1, 8192);
+	s_finish(&s);
+	j.refs[0] = va_ref(VA1, 8192, RD);
+	j.refs[1] = va_ref(VA1 + (1 << 20), 8192, WR);
+	jb.refs[0] = j.refs[0];
+	jb.refs[1] = j.refs[1];
+	CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+	CHECK_ERRNO(submit(fd2, &jb, &s, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, sync, 5000), 0);
+	CHECK_ERRNO(sync_wait(fd2, sync_b, 5000), 0);
+	CHECK(sync_status(fd, sync) == 1 && pd[0] == 0x11 && pd[8191] == 0x11,
+	      "copy by address: status %d, %#x", sync_status(fd, sync), pd[0]);
+	CHECK(pdb[0] == 0x22 && pdb[8191] == 0x22, "the other context's copy: %#x", pdb[0]);
+
+	/* a buffer twice as long as what is mapped: the copy reads the unmapped page */
+	s_begin(&s);
+	s_copy(&s, 0, 1, 3 * 4096);
+	s_finish(&s);
+	j.refs[0] = va_ref(VA1, 4 * 4096, RD);
+	j.refs[1] = va_ref(VA1 + (1 << 20), 4 * 4096, WR);
+	jb.refs[0] = va_ref(VA1, 8192, RD);
+	jb.refs[1] = va_ref(VA1 + (1 << 20), 8192, WR);
+	memset(pd, 0, 8192);
+	CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, sync, 5000), 0);
+	CHECK(sync_status(fd, sync) == -EFAULT, "unmapped page: status %d", sync_status(fd, sync));
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), 0);
+	CHECK(q.state == DRM_EDGE_NPU_CTX_GUILTY && q.last_error == -EFAULT &&
+	      q.fault_addr == VA1 + 8192 && q.fault_status == 0x11,
+	      "query: state %u error %d addr %#llx status %#x", q.state, q.last_error,
+	      (unsigned long long)q.fault_addr, q.fault_status);
+	/* it copied what was mapped: the device stops at the fault */
+	CHECK(pd[0] == 0x11 && pd[8191] == 0x11, "before the fault: %#x", pd[8191]);
+	CHECK(read_num(NPU_SYSFS(0, "mmu_faults")) == faults0 + 1, "mmu_faults %lld",
+	      (long long)read_num(NPU_SYSFS(0, "mmu_faults")));
+	/* guilty: refused */
+	CHECK_ERRNO(submit(fd, &j, &s, NULL), -ECANCELED);
+	/* the other context was not touched and still runs */
+	s_begin(&s);
+	s_copy(&s, 0, 1, 8192);
+	s_finish(&s);
+	memset(pdb, 0, 8192);
+	CHECK_ERRNO(submit(fd2, &jb, &s, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd2, sync_b, 5000), 0);
+	CHECK(sync_status(fd2, sync_b) == 1 && pdb[4096] == 0x22, "other context after: %d %#x",
+	      sync_status(fd2, sync_b), pdb[4096]);
+	CHECK(psb[0] == 0x22, "other context's source: %#x", psb[0]);
+
+	/* a fresh context: writing a page mapped read-only is a permission fault */
+	ctx_free(fd, a);
+	a = ctx_new(fd, 1);
+	j.ctx = a;
+	q = (struct drm_edge_npu_ctx_query){ .handle = a };
+	CHECK_ERRNO(vm_map(fd, a, src, RD, 0, VA1, 8192), 0);
+	CHECK_ERRNO(vm_map(fd, a, dst, RD, 0, VA1 + (1 << 20), 8192), 0);
+	j.refs[0] = va_ref(VA1, 8192, RD);
+	j.refs[1] = va_ref(VA1 + (1 << 20), 8192, WR);
+	CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, sync, 5000), 0);
+	CHECK(sync_status(fd, sync) == -EFAULT, "read-only page: status %d", sync_status(fd, sync));
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), 0);
+	CHECK(q.fault_addr == VA1 + (1 << 20) && q.fault_status == 0x22,
+	      "query: addr %#llx status %#x", (unsigned long long)q.fault_addr, q.fault_status);
+
+	munmap(ps, 8192);
+	munmap(pd, 8192);
+	munmap(psb, 8192);
+	munmap(pdb, 8192);
+	ctx_free(fd, a);
+	ctx_free(fd2, b);
+	drmSyncobjDestroy(fd, sync);
+	drmSyncobjDestroy(fd2, sync_b);
+	gem_close(fd, src);
+	gem_close(fd, dst);
+	gem_close(fd, j.cmd_bo);
+	gem_close(fd2, src_b);
+	gem_close(fd2, dst_b);
+	gem_close(fd2, jb.cmd_bo);
+}
+
+/* Waits (up to 2 s) for sysfs pinned_pages to read want; returns what it read last. */
+static int64_t pinned_settles(int64_t want)
+{
+	int64_t n = -1;
+
+	for (int i = 0; i < 200 && (n = read_num(NPU_SYSFS(0, "pinned_pages"))) != want; i++)
+		usleep(10000);
+	return n;
+}
+
+/*
+ * A job that uses one page of a 1 GiB BO pins that page, nothing else, and maps nothing into
+ * the kernel; a job naming small BOs by handle pins their pages for its life only. (The big BO
+ * is never mmapped: the shmem helper's mmap would pin all of it. Jobs write and read it.)
+ */
+static void test_vm_pinning(int fd)
+{
+	const uint64_t big_size = 1ull << 30, at = 512ull << 20;
+	const uint64_t va_src = VA1, va_big = VA1 + (1 << 20), va_dst = VA1 + (2 << 20);
+	uint32_t ctx = ctx_new(fd, 1), big = bo_new(fd, big_size), sync;
+	uint32_t src = bo_new(fd, 4096), dst = bo_new(fd, 4096);
+	uint8_t *ps = bo_map(fd, src, 4096), *pd = bo_map(fd, dst, 4096);
+	/* the jobs of earlier groups let their BOs go when they are freed, soon after they end */
+	int64_t pinned0 = (usleep(200000), read_num(NPU_SYSFS(0, "pinned_pages")));
+	struct job j = { .ctx = ctx, .cmd_bo = bo_new(fd, 4096), .nrefs = 2 };
+	struct stream s;
+
+	CHECK(big && ps && pd && pinned0 >= 0, "1 GiB BO %u, pinned %lld", big,
+	      (long long)pinned0);
+	if (!big || !ps || !pd)
+		return;
+	memset(ps, 0x5c, 4096);
+	drmSyncobjCreate(fd, 0, &sync);
+	j.out_sync = sync;
+	CHECK_ERRNO(vm_map(fd, ctx, src, RD, 0, va_src, 4096), 0);
+	CHECK_ERRNO(vm_map(fd, ctx, big, RD | WR, at, va_big, 4096), 0);
+	CHECK_ERRNO(vm_map(fd, ctx, dst, RD | WR, 0, va_dst, 4096), 0);
+	CHECK(pinned_settles(pinned0 + 3) == pinned0 + 3, "pinned after map: %lld",
+	      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
+	/* src -> the 1 GiB BO's page at 512 MiB -> dst */
+	s_begin(&s);
+	s_copy(&s, 0, 1, 4096);
+	s_finish(&s);
+	for (int hop = 0; hop < 2; hop++) {
+		j.refs[0] = va_ref(hop ? va_big : va_src, 4096, RD);
+		j.refs[1] = va_ref(hop ? va_dst : va_big, 4096, WR);
+		CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+		CHECK_ERRNO(sync_wait(fd, sync, 5000), 0);
+		CHECK(sync_status(fd, sync) == 1, "hop %d: %d", hop, sync_status(fd, sync));
+	}
+	CHECK(pd[0] == 0x5c && pd[4095] == 0x5c, "through the 1 GiB BO: %#x", pd[0]);
+	/* the stream's page is read at SUBMIT and let go: the jobs pinned nothing more */
+	CHECK(pinned_settles(pinned0 + 3) == pinned0 + 3, "pinned after the jobs: %lld",
+	      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
+	CHECK_ERRNO(vm_unmap(fd, ctx, va_src, 4096), 0);
+	CHECK_ERRNO(vm_unmap(fd, ctx, va_big, 4096), 0);
+	CHECK_ERRNO(vm_unmap(fd, ctx, va_dst, 4096), 0);
+	CHECK(read_num(NPU_SYSFS(0, "pinned_pages")) == pinned0, "pinned after unmap: %lld",
+	      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
+
+	/* by handle: the BOs (2 pages, 1 page) are mapped for the job, and unpinned after */
+	{
+		uint32_t a = bo_new(fd, 8192);
+
+		j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = a, .flags = RD };
+		j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = dst, .flags = WR };
+		CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+		CHECK_ERRNO(sync_wait(fd, sync, 5000), 0);
+		CHECK(sync_status(fd, sync) == 1 && pd[0] == 0, "copy by handle: %d %#x",
+		      sync_status(fd, sync), pd[0]);
+		CHECK(pinned_settles(pinned0) == pinned0, "pinned after the job by handle: %lld",
+		      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
+		gem_close(fd, a);
+	}
+	/*
+	 * by handle, the 1 GiB BO: the job reads the page at 512 MiB into dst, then hangs (debug
+	 * stall) until its timeout; while it hangs, that page and dst's are all it pins
+	 */
+	{
+		struct enpu_cmd_copy c = { .src = opnd(0, at, 4096), .dst = opnd(1, 0, 4096),
+					   .rows = 1, .row_bytes = 4096 };
+		int64_t during;
+
+		s_begin(&s);
+		s_add(&s, &c, sizeof(c), ENPU_OP_COPY);
+		s_stall(&s);
+		s_finish(&s);
+		j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = big, .flags = RD };
+		j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = dst, .flags = WR };
+		CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+		usleep(timeout_ms * 1000 / 3);
+		during = read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0;
+		CHECK(during == 2, "pinned by a job using one page of a 1 GiB BO: %lld",
+		      (long long)during);
+		CHECK_ERRNO(sync_wait(fd, sync, 5000), 0);
+		CHECK(sync_status(fd, sync) == -ETIMEDOUT && pd[0] == 0x5c,
+		      "the stalled job: %d, copied %#x", sync_status(fd, sync), pd[0]);
+		CHECK(pinned_settles(pinned0) == pinned0, "pinned after it: %lld",
+		      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
+	}
+	/* UNMAP waits for the context's jobs: a stalled job that reads the range ends first */
+	{
+		uint64_t t0;
+		int64_t during;
+
+		CHECK_ERRNO(vm_map(fd, ctx, big, RD, at, va_big, 4096), 0);
+		j.refs[0] = va_ref(va_big, 4096, RD);
+		j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = dst, .flags = WR };
+		s_begin(&s);
+		s_copy(&s, 0, 1, 4096);
+		s_stall(&s);
+		s_finish(&s);
+		CHECK_ERRNO(submit(fd, &j, &s, NULL), 0);
+		t0 = now_ms();
+		CHECK_ERRNO(vm_unmap(fd, ctx, va_big, 4096), 0);
+		during = (int64_t)(now_ms() - t0);
+		CHECK(sync_status(fd, sync) == -ETIMEDOUT && during >= timeout_ms / 2,
+		      "UNMAP returned after %lld ms, the job's status %d", (long long)during,
+		      sync_status(fd, sync));
+		CHECK(pinned_settles(pinned0) == pinned0, "pinned after UNMAP: %lld",
+		      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
+	}
+	munmap(ps, 4096);
+	munmap(pd, 4096);
+	drmSyncobjDestroy(fd, sync);
+	ctx_free(fd, ctx);
+	gem_close(fd, big);
+	gem_close(fd, src);
+	gem_close(fd, dst);
+	gem_close(fd, j.cmd_bo);
+}
+
 /*
  * A job whose in-sync failed (a hung job reset with -ETIMEDOUT) fails with the same error and
  * does not run: on another context of the same file and on the failed job's own context.
@@ -1388,12 +1931,12 @@ static void test_dep_error(int fd)
 	drmSyncobjCreate(fd, 0, &s_hang);
 	drmSyncobjCreate(fd, 0, &s_dep);
 	drmSyncobjCreate(fd, 0, &s_same);
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ b, DRM_EDGE_NPU_BO_WRITE };
-	jd.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
-	jd.refs[1] = (struct drm_edge_npu_bo_ref){ c, DRM_EDGE_NPU_BO_WRITE };
-	js.refs[0] = (struct drm_edge_npu_bo_ref){ a, DRM_EDGE_NPU_BO_READ };
-	js.refs[1] = (struct drm_edge_npu_bo_ref){ d, DRM_EDGE_NPU_BO_WRITE };
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = a, .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = DRM_EDGE_NPU_BO_WRITE };
+	jd.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = a, .flags = DRM_EDGE_NPU_BO_READ };
+	jd.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = c, .flags = DRM_EDGE_NPU_BO_WRITE };
+	js.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = a, .flags = DRM_EDGE_NPU_BO_READ };
+	js.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = d, .flags = DRM_EDGE_NPU_BO_WRITE };
 	s_begin(&hang);
 	s_stall(&hang);
 	s_finish(&hang);
@@ -1654,6 +2197,34 @@ static int leave_hung_job(void)
 }
 
 /*
+ * --mmu-fault: runs one job that reads a page its context has not mapped (for the genl test's
+ * JOB_FAULT event with -EFAULT); exits 0 if the job failed with -EFAULT.
+ */
+static int mmu_fault_job(void)
+{
+	int fd = open_npu(0);
+	uint32_t ctx = ctx_new(fd, 1), sync = 0;
+	struct job j = { .ctx = ctx, .cmd_bo = bo_new(fd, 4096), .nrefs = 2 };
+	struct stream s;
+	int status;
+
+	if (fd < 0 || !ctx || drmSyncobjCreate(fd, 0, &sync))
+		return 1;
+	j.out_sync = sync;
+	s_begin(&s);
+	s_copy(&s, 0, 1, 4096);
+	s_finish(&s);
+	j.refs[0] = va_ref(VA1, 4096, RD);
+	j.refs[1] = va_ref(VA1 + 4096, 4096, WR);
+	if (submit(fd, &j, &s, NULL) || sync_wait(fd, sync, 5000))
+		return 1;
+	status = sync_status(fd, sync);
+	close(fd);
+	printf("mmu fault job: status %d\n", status);
+	return status == -EFAULT ? 0 : 1;
+}
+
+/*
  * --hold-jobs: keeps a file open with a hung job and a job behind it for ms milliseconds
  * (init.sh tries rmmod meanwhile: it must fail with EBUSY, cleanly). Prints "holding" once
  * submitted.
@@ -1696,8 +2267,8 @@ static void *load_thread(void *arg)
 	j.ctx = ctx_new(t->fd, t->prio);
 	j.cmd_bo = bo_new(t->fd, 4096);
 	j.nrefs = 2;
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ bo_new(t->fd, 4096), DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ bo_new(t->fd, 4096), DRM_EDGE_NPU_BO_WRITE };
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = bo_new(t->fd, 4096), .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = bo_new(t->fd, 4096), .flags = DRM_EDGE_NPU_BO_WRITE };
 	if (!j.ctx || drmSyncobjCreate(t->fd, 0, &j.out_sync)) {
 		t->failed = t->jobs;
 		return NULL;
@@ -1837,6 +2408,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 1 && !strcmp(argv[1], "--leave-hung-job"))
 		return leave_hung_job();
+	if (argc > 1 && !strcmp(argv[1], "--mmu-fault"))
+		return mmu_fault_job();
 	if (argc > 2 && !strcmp(argv[1], "--hold-jobs"))
 		return hold_jobs((unsigned int)atoi(argv[2]));
 	fd1 = open_npu(0);
@@ -1860,6 +2433,7 @@ int main(int argc, char **argv)
 	GROUP("hang", test_hang(fd1, fd2));
 	GROUP("long job", test_long_job(fd1, fd2));
 	GROUP("devfreq", test_devfreq(fd1));
+	GROUP("pacing", test_pacing(fd1));
 	GROUP("pm", test_pm(fd1, autosuspend_ms));
 	GROUP("fdinfo", test_fdinfo(fd2));
 	GROUP("prime same device", test_prime_pair(fd1, fd2, "same device"));
@@ -1870,6 +2444,9 @@ int main(int argc, char **argv)
 	GROUP("limits", test_limits());
 	GROUP("memcg", test_memcg());
 	GROUP("dep error", test_dep_error(fd1));
+	GROUP("mmu contract", test_vm_bind_contract(fd1));
+	GROUP("mmu faults", test_vm_faults(fd1, fd2));
+	GROUP("mmu pinning", test_vm_pinning(fd1));
 	GROUP("ctx race", test_ctx_race(race_secs));
 	GROUP("load", test_load(load_jobs));
 

@@ -23,7 +23,8 @@ RACE_SECS=${RACE_SECS:-10}
 LOAD_JOBS=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^enpu_load_jobs=//p')
 LOAD_JOBS=${LOAD_JOBS:-1000}
 mods=0
-for m in drm drm_shmem_helper gpu-sched governor_simpleondemand; do
+# the module's dependencies in load order, as run.sh found them in this kernel's package
+for m in $(cat /lib/modules/order); do
 	insmod /lib/modules/$m.ko || mods=1
 done
 insmod /lib/modules/edge_npu.ko num_devices=2 debug_stall=1 job_timeout_ms=$TIMEOUT_MS \

@@ -1,18 +1,20 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# run.sh - the kernel module under QEMU: builds kmod/edge_npu.ko against the installed Debian
-# kernel headers (the kernel version is the newest one in /lib/modules with headers and a
-# /boot/vmlinuz, never `uname -r`), builds the in-VM test binaries statically, packs an
-# initramfs (busybox-static, the module's dependencies from the kernel package, the module, the
-# tests), boots that kernel in qemu-system-x86_64 (TCG) and runs tests/kmod/enpu_kmod_test, tests/kmod/enpu_hostile (hostile clients and faults) and,
-# when the build has it, an end-to-end npu-run (tests/kmod/init.sh says what runs).
+# run.sh - the kernel module under QEMU, on every installed kernel: for each kernel in
+# /lib/modules with headers and a /boot/vmlinuz (never `uname -r`; Debian 12's 6.1, where the
+# device is a render node, and 6.12, where it is an accel node), builds kmod/edge_npu.ko
+# against its headers, packs an initramfs (busybox-static, the module's dependencies from the
+# kernel package in load order, the module, the statically built tests), boots that kernel in
+# qemu-system-x86_64 (TCG) and runs tests/kmod/enpu_kmod_test, tests/kmod/enpu_hostile (hostile
+# clients and faults) and, when the build has it, an end-to-end npu-run (tests/kmod/init.sh says what runs).
 #
 # Fails if a test fails, the module does not unload cleanly, or the kernel log has an oops,
 # WARN, BUG, lockdep report or leaked BOs. Exits 0 with "SKIP: <reason>" only when the VM
 # cannot be run at all on this machine (no qemu, no kernel image or headers).
 #
 # Usage: tests/kmod/run.sh [build-dir]     (default: build-kmod; or $ENPU_KMOD_BUILD)
+#   ENPU_KMOD_KERNELS="<kver> ..."          only these kernels (default: every installed one)
 #   ENPU_MESON_BUILD=<meson build dir>      where npu-run and npu-mkmodel are built (default:
 #                                           <build-dir>/meson, configured and built here)
 #   ENPU_KMOD_TIMEOUT=<seconds>             VM time limit (default 300)
@@ -37,7 +39,7 @@ skip() {
 	exit 0
 }
 fail() {
-	echo "FAIL: $*" >&2
+	echo "FAIL: ${KVER:+$KVER: }$*" >&2
 	exit 1
 }
 
@@ -54,41 +56,33 @@ for b in /bin/busybox /usr/bin/busybox $(command -v busybox 2>/dev/null || true)
 	fi
 done
 [ -n "$BUSYBOX" ] || skip "no static busybox (apt-get install busybox-static)"
+# Headers: the kernel package's build link, or Debian's headers directory when the link is
+# missing (headers installed without the image's link).
+kdir_of() {
+	for d in "/lib/modules/$1/build" "/usr/src/linux-headers-$1"; do
+		[ -e "$d/Makefile" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
 KVER=""
-for v in $(ls -1 /lib/modules 2>/dev/null | sort -V -r); do
-	if [ -e "/lib/modules/$v/build/Makefile" ] && [ -r "/boot/vmlinuz-$v" ]; then
-		KVER=$v
-		break
-	fi
-done
-[ -n "$KVER" ] ||
+KVERS=${ENPU_KMOD_KERNELS:-}
+if [ -z "$KVERS" ]; then
+	for v in $(ls -1 /lib/modules 2>/dev/null | sort -V); do
+		kdir_of "$v" >/dev/null && [ -r "/boot/vmlinuz-$v" ] && KVERS="$KVERS $v"
+	done
+fi
+[ -n "$KVERS" ] ||
 	skip "no kernel with headers and image installed (apt-get install linux-headers-amd64 linux-image-amd64)"
-KMODS=/lib/modules/$KVER/kernel
 
 mkdir -p "$OUT"
-LOG=$OUT/vm.log
-echo "kernel $KVER, build dir $OUT"
-
-# ---- the module, built from a copy so that the source tree stays clean ---------------------
-SRC=$OUT/src
-rm -rf "$SRC"
-mkdir -p "$SRC/kmod/silicon" "$SRC/uapi/drm"
-cp "$ROOT"/kmod/*.c "$ROOT"/kmod/*.h "$ROOT"/kmod/Kbuild "$SRC/kmod/"
-cp "$ROOT"/kmod/silicon/*.c "$ROOT"/kmod/silicon/*.h "$SRC/kmod/silicon/"
-cp "$ROOT"/uapi/*.h "$SRC/uapi/"
-cp "$ROOT"/uapi/drm/*.h "$SRC/uapi/drm/"
-make -s -C "/lib/modules/$KVER/build" M="$SRC/kmod" modules >"$OUT/kbuild.log" 2>&1 ||
-	{ cat "$OUT/kbuild.log" >&2; fail "module build failed"; }
-if grep -E 'warning:' "$OUT/kbuild.log" | grep -v 'Skipping BTF' >&2; then
-	fail "module build has warnings"
-fi
+echo "kernels:$KVERS, build dir $OUT"
 
 # ---- static test binaries ------------------------------------------------------------------
 # shellcheck disable=SC2046
 $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -I"$ROOT" \
 	$(pkg-config --static --cflags libdrm) \
 	-o "$OUT/enpu_kmod_test" "$ROOT/tests/kmod/enpu_kmod_test.c" \
-	"$ROOT/kmod/silicon/npu_engine.c" \
+	"$ROOT/kmod/silicon/npu_engine.c" "$ROOT/kmod/silicon/npu_mmu.c" \
 	$(pkg-config --static --libs libdrm) || fail "test program build failed"
 # shellcheck disable=SC2046
 $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -I"$ROOT" \
@@ -104,8 +98,8 @@ $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$ROOT" \
 	$(pkg-config --static --libs libnl-genl-3.0) 2>"$OUT/genl-build.log" ||
 	{ cat "$OUT/genl-build.log" >&2; fail "genl test program build failed"; }
 
-# ---- initramfs ---------------------------------------------------------------------------
-RD=$OUT/initramfs
+# ---- what every kernel's initramfs holds: busybox, the tests, npu-run and a model ------------
+RD=$OUT/rootfs
 rm -rf "$RD"
 mkdir -p "$RD/bin" "$RD/lib/modules" "$RD/proc" "$RD/sys" "$RD/dev" "$RD/tmp" "$RD/data"
 cp "$BUSYBOX" "$RD/bin/busybox"
@@ -113,13 +107,6 @@ for app in sh mount umount insmod rmmod lsmod dmesg cat echo sleep poweroff ls g
 	cut tr head tail wc cmp test [ uptime sed awk; do
 	ln -s busybox "$RD/bin/$app"
 done
-for m in drivers/gpu/drm/drm drivers/gpu/drm/drm_shmem_helper \
-	drivers/gpu/drm/scheduler/gpu-sched drivers/devfreq/governor_simpleondemand; do
-	f=$KMODS/$m.ko
-	[ -r "$f" ] || fail "missing $f in the kernel package"
-	cp "$f" "$RD/lib/modules/"
-done
-cp "$SRC/kmod/edge_npu.ko" "$RD/lib/modules/"
 cp "$OUT/enpu_kmod_test" "$OUT/enpu_genl_test" "$OUT/enpu_hostile" "$RD/bin/"
 
 # ---- end-to-end: npu-run, its shared libraries, a small model ------------------------------
@@ -146,44 +133,119 @@ cp "$ROOT"/sched/profiles/*.prof "$RD/data/profiles/"
 cp "$ROOT/tests/kmod/e2e.sh" "$RD/data/e2e.sh"
 cp "$ROOT/tests/kmod/init.sh" "$RD/init"
 chmod +x "$RD/init"
-(cd "$RD" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1) >"$OUT/initramfs.gz" ||
-	fail "initramfs"
 
-# ---- boot ----------------------------------------------------------------------------------
-echo "booting $KVER in qemu (TCG), log in $LOG"
-start=$(date +%s.%N)
-set +e
-timeout "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1G \
-	-nographic -no-reboot -nic none -kernel "/boot/vmlinuz-$KVER" -initrd "$OUT/initramfs.gz" \
-	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic slub_debug=FZPU \
+# ---- one kernel: its module, its initramfs, one boot, the verdict ----------------------------
+# The modules edge_npu.ko needs, dependencies first, from the kernel package's modinfo (6.12
+# adds drm_kms_helper under drm_shmem_helper), plus the devfreq governor it asks for by name.
+mod_file() { find "$KMODS" -name "$1.ko" -o -name "$1.ko.xz" -o -name "$1.ko.zst" | head -n 1; }
+mod_order() {
+	local m f # recursion: each level keeps its own (dash and bash have local)
+	for m in "$@"; do
+		case " $ORDER " in *" $m "*) continue ;; esac
+		f=$(mod_file "$m")
+		[ -n "$f" ] || fail "module $m is not in the kernel package"
+		# shellcheck disable=SC2046
+		mod_order $(modinfo -F depends "$f" | tr ',' ' ')
+		ORDER="$ORDER $m"
+	done
+}
+
+boot_kernel() {
+	KVER=$1
+	KMODS=/lib/modules/$KVER/kernel
+	K=$OUT/$KVER
+	LOG=$K/vm.log
+	mkdir -p "$K"
+	echo "== kernel $KVER"
+
+	# the module, built from a copy so that the source tree stays clean
+	SRC=$K/src
+	rm -rf "$SRC"
+	mkdir -p "$SRC/kmod/silicon" "$SRC/uapi/drm"
+	cp "$ROOT"/kmod/*.c "$ROOT"/kmod/*.h "$ROOT"/kmod/Kbuild "$SRC/kmod/"
+	cp "$ROOT"/kmod/silicon/*.c "$ROOT"/kmod/silicon/*.h "$SRC/kmod/silicon/"
+	cp "$ROOT"/uapi/*.h "$SRC/uapi/"
+	cp "$ROOT"/uapi/drm/*.h "$SRC/uapi/drm/"
+	make -s -C "$(kdir_of "$KVER")" M="$SRC/kmod" modules >"$K/kbuild.log" 2>&1 ||
+		{ cat "$K/kbuild.log" >&2; fail "module build failed"; }
+	if grep -E 'warning:' "$K/kbuild.log" | grep -v 'Skipping BTF' >&2; then
+		fail "module build has warnings"
+	fi
+
+	# the initramfs: the common tree, the modules (decompressed: busybox insmod takes plain
+	# .ko files) and their load order for init.sh
+	KRD=$K/initramfs
+	rm -rf "$KRD"
+	cp -a "$RD" "$KRD"
+	ORDER=""
+	# shellcheck disable=SC2046
+	mod_order $(modinfo -F depends "$SRC/kmod/edge_npu.ko" | tr ',' ' ') governor_simpleondemand
+	for m in $ORDER; do
+		f=$(mod_file "$m")
+		case $f in
+		*.xz) xz -dc "$f" >"$KRD/lib/modules/$m.ko" ;;
+		*.zst) zstd -qdc "$f" >"$KRD/lib/modules/$m.ko" ;;
+		*) cp "$f" "$KRD/lib/modules/$m.ko" ;;
+		esac || fail "cannot unpack $f"
+	done
+	echo "$ORDER" >"$KRD/lib/modules/order"
+	cp "$SRC/kmod/edge_npu.ko" "$KRD/lib/modules/"
+	(cd "$KRD" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1) >"$K/initramfs.gz" ||
+		fail "initramfs"
+
+	# boot
+	echo "booting $KVER in qemu (TCG), log in $LOG"
+	start=$(date +%s.%N)
+	set +e
+	timeout "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1G \
+		-nographic -no-reboot -nic none -kernel "/boot/vmlinuz-$KVER" -initrd "$K/initramfs.gz" \
+		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic slub_debug=FZPU \
 sysctl.kernel.hung_task_timeout_secs=30 enpu_race_secs=${ENPU_KMOD_RACE_SECS:-10} \
 enpu_load_jobs=${ENPU_KMOD_LOAD_JOBS:-1000}" \
-	</dev/null >"$LOG" 2>&1
-qrc=$?
-set -e
-end=$(date +%s.%N)
-tr -d '\r' <"$LOG" >"$LOG.txt"
+		</dev/null >"$LOG" 2>&1
+	qrc=$?
+	set -e
+	end=$(date +%s.%N)
+	tr -d '\r' <"$LOG" >"$LOG.txt"
 
-# ---- verdict -------------------------------------------------------------------------------
-sed -n '/^ENPU-TESTS-BEGIN/,/^ENPU-TESTS-END/p' "$LOG.txt" | grep -v '^ENPU-TESTS-'
-result=$(grep '^ENPU-RESULT' "$LOG.txt" | tail -n 1 || true)
-secs=$(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }')
-[ $qrc -eq 124 ] && { tail -n 30 "$LOG.txt" >&2; fail "VM timed out after ${VM_TIMEOUT}s"; }
-[ -n "$result" ] || { tail -n 40 "$LOG.txt" >&2; fail "VM ended without a result (qemu $qrc)"; }
-echo "$result"
+	# the verdict
+	sed -n '/^ENPU-TESTS-BEGIN/,/^ENPU-TESTS-END/p' "$LOG.txt" | grep -v '^ENPU-TESTS-'
+	result=$(grep '^ENPU-RESULT' "$LOG.txt" | tail -n 1 || true)
+	secs=$(echo "$start $end" | awk '{ printf "%.1f", $2 - $1 }')
+	[ $qrc -eq 124 ] && { tail -n 30 "$LOG.txt" >&2; fail "VM timed out after ${VM_TIMEOUT}s"; }
+	[ -n "$result" ] || { tail -n 40 "$LOG.txt" >&2; fail "VM ended without a result (qemu $qrc)"; }
+	echo "$result"
 
-sed -n '/^ENPU-DMESG-BEGIN/,/^ENPU-DMESG-END/p' "$LOG.txt" >"$OUT/dmesg.txt"
-bad=$(grep -E 'Oops|WARNING:|BUG:|kernel BUG|Call Trace|general protection|circular locking|lockdep|possible recursive locking|UBSAN|KASAN|refcount_t|list_del corruption|removed with [0-9]+ BOs live|removed with objects live|removed with objects live|soft lockup|blocked for more than|rcu.*stall|Poison overwritten|Redzone|Object padding|slab_out_of_bounds|killed entity' "$OUT/dmesg.txt" "$LOG.txt" || true)
-if [ -n "$bad" ]; then
-	echo "$bad" | head -n 20 >&2
-	fail "the kernel logged an oops/WARN/BUG/lockdep report or a leak (see $OUT/dmesg.txt)"
-fi
-grep -q 'removed, 0 BOs live' "$OUT/dmesg.txt" || fail "module removal did not report 0 live BOs"
-# the debugging the verdict relies on was on
-grep -q 'slub_debug=FZPU' "$OUT/dmesg.txt" || fail "the kernel did not run with slub_debug=FZPU"
+	sed -n '/^ENPU-DMESG-BEGIN/,/^ENPU-DMESG-END/p' "$LOG.txt" >"$K/dmesg.txt"
+	bad=$(grep -E 'Oops|WARNING:|BUG:|kernel BUG|Call Trace|general protection|circular locking|lockdep|possible recursive locking|UBSAN|KASAN|refcount_t|list_del corruption|removed with [0-9]+ BOs live|removed with objects live|soft lockup|blocked for more than|rcu.*stall|Poison overwritten|Redzone|Object padding|slab_out_of_bounds|killed entity' "$K/dmesg.txt" "$LOG.txt" || true)
+	if [ -n "$bad" ]; then
+		echo "$bad" | head -n 20 >&2
+		fail "the kernel logged an oops/WARN/BUG/lockdep report or a leak (see $K/dmesg.txt)"
+	fi
+	grep -q 'removed, 0 BOs live' "$K/dmesg.txt" || fail "module removal did not report 0 live BOs"
+	# the debugging the verdict relies on was on
+	grep -q 'slub_debug=FZPU' "$K/dmesg.txt" || fail "the kernel did not run with slub_debug=FZPU"
 
-echo "$result" | grep -q 'tests=0 ' || fail "kernel tests failed"
-echo "$result" | grep -q 'rmmod=0 ' || fail "module unload failed"
-echo "$result" | grep -q 'e2e=fail' && fail "end-to-end npu-run failed"
-echo "boot-to-result: ${secs} s (host wall clock, qemu start to power-off)"
-echo "kernel module under QEMU: PASS"
+	echo "$result" | grep -q 'tests=0 ' || fail "kernel tests failed"
+	echo "$result" | grep -q 'rmmod=0 ' || fail "module unload failed"
+	echo "$result" | grep -q 'e2e=fail' && fail "end-to-end npu-run failed"
+	echo "boot-to-result: ${secs} s (host wall clock, qemu start to power-off)"
+	echo "$KVER: kernel module under QEMU: PASS"
+}
+
+# every kernel runs, whatever the one before did: a subshell each, so that fail (or any failed
+# command, set -e) ends only that one; not tested with || or if, which would turn set -e off
+failed=""
+for v in $KVERS; do
+	set +e
+	(
+		set -e
+		boot_kernel "$v"
+	)
+	rc=$?
+	set -e
+	[ $rc -eq 0 ] || failed="$failed $v"
+done
+KVER=""
+[ -z "$failed" ] || fail "the kernel suite failed on$failed"
+echo "kernel module under QEMU: PASS on$KVERS"

@@ -2,6 +2,7 @@
 /* npu_latency.c - submit-to-complete of an empty NPU job (see npu_latency.h). */
 #include "bench/npu_latency.h"
 
+#include "hal/completion.h"
 #include "hal/npu/npu_sim.h"
 #include "hal/npu_drm/npu_drm.h"
 #include "uapi/drm/edge_npu_drm.h"
@@ -128,7 +129,7 @@ static int through_kernel(uint64_t *ns, uint32_t reps)
 
 		ret = drmIoctl(j.fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &s);
 		ioctl_ns[i] = hal_now_ns() - t0;
-		if (ret || drmSyncobjWait(j.fd, &j.sync, 1, INT64_MAX, 0, NULL)) {
+		if (ret || npu_drm_wait_syncobj(j.fd, j.sync, -1)) {
 			ret = -1; /* no figures from a run cut short */
 			fprintf(stderr, "npu-bench npu: job %u: %s\n", i, strerror(errno));
 			break;
@@ -152,7 +153,11 @@ int bench_npu_latency(const char *device, uint32_t reps)
 		return 1;
 	engine_call(ns, reps);
 	report("engine call (no device path)", ns, reps);
+	/* the ring lives while a device holds it: started here, so the method is this run's */
+	hal_completion_get();
+	printf("device completions waited for with: %s\n", hal_completion_method());
 	ret = drm ? through_kernel(ns, reps) : in_process(ns, reps);
+	hal_completion_put();
 	if (!ret)
 		report(drm ? "npu-drm: submit to complete" : "npu: submit to complete", ns, reps);
 	free(ns);

@@ -5,7 +5,20 @@
  * The device is a render node (/dev/dri/renderD*) on kernels without CONFIG_DRM_ACCEL and an
  * accel node (/dev/accel/accel*) where it exists; find it by driver name ("edge_npu", from
  * DRM_IOCTL_VERSION). A job is a command stream of the ISA in <edge_npu_isa.h> held in a
- * buffer object (BO), plus the list of BOs the stream names by index, submitted to a context.
+ * buffer object (BO), plus the list of buffers the stream names by index, submitted to a
+ * context.
+ *
+ * Device memory: each context has its own device virtual address space (48 bits, 4 KiB
+ * pages), whose page tables the driver builds and the device's MMU walks. VM_BIND maps a
+ * range of a BO at an address the caller chooses in the user half
+ * [%DRM_EDGE_NPU_VA_USER_START, %DRM_EDGE_NPU_VA_USER_END), pinning only those pages; a job's
+ * buffer entry then names an address range (%DRM_EDGE_NPU_BO_VA). A job that touches an
+ * address its context has not mapped, or writes a page mapped read-only, is stopped by a
+ * device fault: its fence signals -EFAULT, the context becomes guilty (its later SUBMITs fail
+ * with -ECANCELED; CTX_QUERY reports %DRM_EDGE_NPU_CTX_GUILTY and the address) and nothing of
+ * another context is touched. A buffer entry that names a BO handle (without
+ * %DRM_EDGE_NPU_BO_VA, the interface before VM_BIND) still works: the driver maps the pages
+ * of the BO the stream touches into the context's kernel half for the job's duration.
  *
  * Extensibility follows the kernel's accel drivers: structs only grow at the end (the DRM core
  * zero-extends a shorter struct from older user space), every reserved field and undefined
@@ -33,6 +46,7 @@ extern "C" {
 #define DRM_EDGE_NPU_CTX_DESTROY	0x05
 #define DRM_EDGE_NPU_SUBMIT		0x06
 #define DRM_EDGE_NPU_CTX_QUERY		0x07
+#define DRM_EDGE_NPU_VM_BIND		0x08
 
 /**
  * enum drm_edge_npu_param - what DRM_IOCTL_EDGE_NPU_GET_PARAM reports.
@@ -71,6 +85,13 @@ enum drm_edge_npu_param {
 #define DRM_EDGE_NPU_CAP_DEVFREQ	(1ull << 1)
 /** DRM_EDGE_NPU_CAP_PRIME - BOs can be exported and imported as dma-bufs. */
 #define DRM_EDGE_NPU_CAP_PRIME		(1ull << 2)
+/** DRM_EDGE_NPU_CAP_VM_BIND - per-context address spaces: VM_BIND, %DRM_EDGE_NPU_BO_VA. */
+#define DRM_EDGE_NPU_CAP_VM_BIND	(1ull << 3)
+
+/** DRM_EDGE_NPU_VA_USER_START - lowest address VM_BIND maps (page 0 never maps). */
+#define DRM_EDGE_NPU_VA_USER_START	(1ull << 12)
+/** DRM_EDGE_NPU_VA_USER_END - end of the half VM_BIND maps; the driver's half is above. */
+#define DRM_EDGE_NPU_VA_USER_END	(1ull << 47)
 
 /**
  * struct drm_edge_npu_get_param - DRM_IOCTL_EDGE_NPU_GET_PARAM.
@@ -180,8 +201,13 @@ struct drm_edge_npu_ctx_destroy {
  * @energy_pj: out, modeled energy of the completed jobs, picojoules.
  * @macs: out, int8 multiply-accumulates.
  * @dram_bytes: out, bytes moved between DRAM and the NPU.
- * @last_error: out, the errno (negative) of the most recent failed job, 0 if none.
- * @reserved1: zero on output.
+ * @last_error: out, the errno (negative) of the most recent failed job, 0 if none
+ *	(-EFAULT: a device MMU fault).
+ * @state: out, %DRM_EDGE_NPU_CTX_GUILTY or 0 (in: zero).
+ * @fault_addr: out, the device address of the context's first MMU fault, 0 if none.
+ * @fault_status: out, that fault's kind: bit 0 read, bit 1 write, bits 4-7 1 unmapped,
+ *	2 permission, 3 address beyond 48 bits (kmod/silicon/npu_mmu.h); 0 if none.
+ * @reserved2: zero on output.
  */
 struct drm_edge_npu_ctx_query {
 	__u32 handle;
@@ -194,24 +220,45 @@ struct drm_edge_npu_ctx_query {
 	__u64 macs;
 	__u64 dram_bytes;
 	__s32 last_error;
-	__u32 reserved1;
+	__u32 state;
+	__u64 fault_addr;
+	__u32 fault_status;
+	__u32 reserved2;
 };
+
+/** DRM_EDGE_NPU_CTX_GUILTY - a job of the context faulted; its SUBMITs fail (-ECANCELED). */
+#define DRM_EDGE_NPU_CTX_GUILTY		(1u << 0)
 
 /** DRM_EDGE_NPU_BO_READ - the job's commands read the BO (%ENPU_BUF_F_READ). */
 #define DRM_EDGE_NPU_BO_READ		(1u << 0)
 /** DRM_EDGE_NPU_BO_WRITE - the job's commands write the BO (%ENPU_BUF_F_WRITE). */
 #define DRM_EDGE_NPU_BO_WRITE		(1u << 1)
+/** DRM_EDGE_NPU_BO_VA - the entry is a range of the context's address space, not a BO. */
+#define DRM_EDGE_NPU_BO_VA		(1u << 2)
 
 /**
  * struct drm_edge_npu_bo_ref - one entry of a job's buffer list (index = operand buffer).
- * @handle: the BO; a handle may appear once per job (-EINVAL otherwise).
- * @flags: %DRM_EDGE_NPU_BO_READ and/or %DRM_EDGE_NPU_BO_WRITE, at least one. The job waits
+ * @handle: the BO (without %DRM_EDGE_NPU_BO_VA); a handle may appear once per job (-EINVAL
+ *	otherwise). Zero with %DRM_EDGE_NPU_BO_VA.
+ * @flags: %DRM_EDGE_NPU_BO_READ and/or %DRM_EDGE_NPU_BO_WRITE, at least one, and
+ *	%DRM_EDGE_NPU_BO_VA or not. A BO: the driver maps the pages of it the stream touches
+ *	for the job's life (at an address of its choosing); the job waits
  *	for earlier writers (and, if it writes, readers) of the BO through its reservation
- *	object, and installs its own fence there.
+ *	object, and installs its own fence there. A range (%DRM_EDGE_NPU_BO_VA): the stream's
+ *	operands in this buffer are at @addr + offset; no implicit synchronisation (use the
+ *	syncobjs); the driver does not check that the range is mapped: the device MMU does, and
+ *	an access to an unmapped page faults.
+ * @addr: with %DRM_EDGE_NPU_BO_VA, the device address of the buffer, nonzero; else zero.
+ * @size: with %DRM_EDGE_NPU_BO_VA, its bytes, nonzero, @addr + @size <=
+ *	%DRM_EDGE_NPU_VA_USER_END (the half VM_BIND maps); else zero.
+ *
+ * Versions: the first had @handle and @flags only (8 bytes); the kernel zero-extends it.
  */
 struct drm_edge_npu_bo_ref {
 	__u32 handle;
 	__u32 flags;
+	__u64 addr;
+	__u64 size;
 };
 
 /** DRM_EDGE_NPU_MAX_BOS - largest buffer list of a job. */
@@ -229,7 +276,8 @@ struct drm_edge_npu_bo_ref {
  * @num_bos: in, entries at @bos, 0..%DRM_EDGE_NPU_MAX_BOS.
  * @bos: in, user pointer to @num_bos elements of @bo_ref_size bytes, each a
  *	&struct drm_edge_npu_bo_ref (possibly a longer future version whose tail must be 0).
- * @bo_ref_size: in, sizeof(struct drm_edge_npu_bo_ref) as user space knows it, 8..4096.
+ * @bo_ref_size: in, sizeof(struct drm_edge_npu_bo_ref) as user space knows it, 8..4096
+ *	(8: the first version, without @addr and @size).
  * @num_in_syncs: in, entries at @in_syncs, 0..%DRM_EDGE_NPU_MAX_IN_SYNCS.
  * @in_syncs: in, user pointer to __u32 syncobj handles the job waits for.
  * @out_sync: in, a syncobj that receives the job's done fence, or 0.
@@ -261,6 +309,44 @@ struct drm_edge_npu_submit {
 	__u64 reserved;
 };
 
+/** DRM_EDGE_NPU_VM_MAP - &drm_edge_npu_vm_bind.op: map a range of a BO. */
+#define DRM_EDGE_NPU_VM_MAP		0
+/** DRM_EDGE_NPU_VM_UNMAP - &drm_edge_npu_vm_bind.op: unmap a range mapped before. */
+#define DRM_EDGE_NPU_VM_UNMAP		1
+
+/**
+ * struct drm_edge_npu_vm_bind - DRM_IOCTL_EDGE_NPU_VM_BIND: changes a context's address space.
+ * @ctx: in, the context.
+ * @op: in, %DRM_EDGE_NPU_VM_MAP or %DRM_EDGE_NPU_VM_UNMAP.
+ * @handle: in, MAP: the BO (a PRIME import too); UNMAP: zero.
+ * @flags: in, MAP: %DRM_EDGE_NPU_BO_READ and/or %DRM_EDGE_NPU_BO_WRITE, at least one: what
+ *	the device may do to the pages (a job that does more faults); UNMAP: zero.
+ * @bo_offset: in, MAP: first byte of the BO to map, page-aligned; UNMAP: zero.
+ * @addr: in, device address, page-aligned, in [%DRM_EDGE_NPU_VA_USER_START,
+ *	%DRM_EDGE_NPU_VA_USER_END).
+ * @size: in, bytes, a nonzero multiple of 4096; the range must end by
+ *	%DRM_EDGE_NPU_VA_USER_END and, for MAP, lie inside the BO.
+ * @reserved: zero.
+ *
+ * MAP pins the pages of the range (only those: a 4 KiB window of a 1 GiB BO pins one page),
+ * holds a reference to the BO until UNMAP or the context's end, and writes the page-table
+ * entries. -EEXIST if the range overlaps a mapping of the context. UNMAP takes exactly a
+ * range mapped before (-ENOENT if none starts there, -EINVAL if the size differs), waits for
+ * the context's submitted jobs to end (interruptible: -ERESTARTSYS), clears the entries and
+ * unpins the pages. Other errors: -EINVAL for misaligned, empty or out-of-range addresses,
+ * offsets and sizes, undefined flags or ops; -ENOENT for an unknown context or BO.
+ */
+struct drm_edge_npu_vm_bind {
+	__u32 ctx;
+	__u32 op;
+	__u32 handle;
+	__u32 flags;
+	__u64 bo_offset;
+	__u64 addr;
+	__u64 size;
+	__u64 reserved;
+};
+
 #define DRM_IOCTL_EDGE_NPU_GET_PARAM \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_EDGE_NPU_GET_PARAM, struct drm_edge_npu_get_param)
 #define DRM_IOCTL_EDGE_NPU_BO_CREATE \
@@ -277,6 +363,8 @@ struct drm_edge_npu_submit {
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_EDGE_NPU_SUBMIT, struct drm_edge_npu_submit)
 #define DRM_IOCTL_EDGE_NPU_CTX_QUERY \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_EDGE_NPU_CTX_QUERY, struct drm_edge_npu_ctx_query)
+#define DRM_IOCTL_EDGE_NPU_VM_BIND \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_EDGE_NPU_VM_BIND, struct drm_edge_npu_vm_bind)
 
 #if defined(__cplusplus)
 }

@@ -669,12 +669,15 @@ static uint64_t device_progress(struct npu_sim *d)
 /*
  * Waits for f while the device makes progress. A job may run long (it is sliced, and each slice
  * ends in milliseconds), but a device that ends no slice and no job for NPU_SIM_STALL_MS has a
- * stalled thread: the wait gives up, rather than hang its caller forever.
+ * stalled thread: the wait gives up, rather than hang its caller forever. Not with pacing on:
+ * a paced job is held, with no slice, for as long as its modeled time times the factor.
  */
 static enum hal_status wait_progress(struct npu_sim *d, struct npu_fence *f)
 {
 	uint64_t seen = device_progress(d), since = hal_now_ns();
 
+	if (d->pace)
+		return npu_fence_wait(f, -1);
 	while (npu_fence_wait(f, 100) != HAL_OK) {
 		uint64_t p = device_progress(d), now = hal_now_ns();
 

@@ -103,7 +103,8 @@ uint32_t npu_sim_opp(struct hal_device *dev);
 /*
  * Tests: frozen, the device's thread stops before its next slice or interrupt, as a worker that
  * stalls would; a run() waiting for it then fails after NPU_SIM_STALL_MS without progress and
- * the device is lost (every later run() fails at once). Unfrozen, the thread goes on and ends
+ * the device is lost (every later run() fails at once; not on a paced device, whose held jobs
+ * show no progress either). Unfrozen, the thread goes on and ends
  * the abandoned job, so that the device can be destroyed.
  */
 void npu_sim_debug_freeze(struct hal_device *dev, bool frozen);

@@ -293,8 +293,8 @@ static bool job_init(struct job *j, int fd)
 	j->src = bo_new(fd, 4096);
 	j->dst = bo_new(fd, 4096);
 	j->sync = syncobj_new(fd);
-	j->refs[0] = (struct drm_edge_npu_bo_ref){ j->src, DRM_EDGE_NPU_BO_READ };
-	j->refs[1] = (struct drm_edge_npu_bo_ref){ j->dst, DRM_EDGE_NPU_BO_WRITE };
+	j->refs[0] = (struct drm_edge_npu_bo_ref){ .handle = j->src, .flags = DRM_EDGE_NPU_BO_READ };
+	j->refs[1] = (struct drm_edge_npu_bo_ref){ .handle = j->dst, .flags = DRM_EDGE_NPU_BO_WRITE };
 	return j->ctx && j->cmd && j->src && j->dst && j->sync;
 }
 
@@ -498,7 +498,15 @@ static void fill_ctx_query(uint8_t *b, int fd)
 {
 	(void)fd;
 	*(struct drm_edge_npu_ctx_query *)b = (struct drm_edge_npu_ctx_query){
-		.handle = g_ctx, .reserved1 = 1 };
+		.handle = g_ctx, .reserved2 = 1 };
+}
+
+static void fill_vm_bind(uint8_t *b, int fd)
+{
+	(void)fd;
+	*(struct drm_edge_npu_vm_bind *)b = (struct drm_edge_npu_vm_bind){
+		.ctx = g_ctx, .op = DRM_EDGE_NPU_VM_UNMAP, .addr = DRM_EDGE_NPU_VA_USER_START,
+		.size = 4096, .reserved = 1 };
 }
 
 static void fill_submit(uint8_t *b, int fd)
@@ -520,6 +528,7 @@ static const struct ioc iocs[] = {
 	{ "CTX_DESTROY", DRM_IOCTL_EDGE_NPU_CTX_DESTROY, fill_ctx_destroy },
 	{ "CTX_QUERY", DRM_IOCTL_EDGE_NPU_CTX_QUERY, fill_ctx_query },
 	{ "SUBMIT", DRM_IOCTL_EDGE_NPU_SUBMIT, fill_submit },
+	{ "VM_BIND", DRM_IOCTL_EDGE_NPU_VM_BIND, fill_vm_bind },
 };
 #define N_IOCS (sizeof(iocs) / sizeof(iocs[0]))
 
@@ -691,6 +700,28 @@ static void test_flags(int fd)
 				   "bo_ref flag %d", bit);
 		}
 	}
+	/* VM_BIND: undefined access bits and ops */
+	for (int bit = 2; bit < 32; bit++) {
+		struct drm_edge_npu_vm_bind vb = { .ctx = g_ctx, .op = DRM_EDGE_NPU_VM_MAP,
+						   .handle = g_bo,
+						   .flags = DRM_EDGE_NPU_BO_READ | 1u << bit,
+						   .addr = DRM_EDGE_NPU_VA_USER_START, .size = 4096 };
+
+		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -EINVAL, "vm_bind flag %d",
+			   bit);
+	}
+	{
+		const uint32_t ops[] = { 2, 3, 255, UINT32_MAX };
+
+		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+			struct drm_edge_npu_vm_bind vb = { .ctx = g_ctx, .op = ops[i],
+							   .addr = DRM_EDGE_NPU_VA_USER_START,
+							   .size = 4096 };
+
+			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -EINVAL,
+				   "vm_bind op %u", ops[i]);
+		}
+	}
 	/* every byte of every reserved field */
 	for (int byte = 0; byte < 8; byte++) {
 		struct drm_edge_npu_bo_create bc = { .size = 4096 };
@@ -720,12 +751,16 @@ static void test_flags(int fd)
 		struct drm_edge_npu_ctx_create cc = { .priority = 1 };
 		struct drm_edge_npu_ctx_destroy cd = { .handle = g_ctx };
 		struct drm_edge_npu_ctx_query q0 = { .handle = g_ctx }, q1 = q0;
+		struct drm_edge_npu_vm_bind vb = { .ctx = g_ctx, .op = DRM_EDGE_NPU_VM_MAP,
+						   .handle = g_bo, .flags = DRM_EDGE_NPU_BO_READ,
+						   .addr = DRM_EDGE_NPU_VA_USER_START, .size = 4096 };
 
 		((uint8_t *)&mo.reserved)[byte] = 2;
 		((uint8_t *)&cc.reserved)[byte] = 2;
 		((uint8_t *)&cd.reserved)[byte] = 2;
 		((uint8_t *)&q0.reserved)[byte] = 2;
-		((uint8_t *)&q1.reserved1)[byte] = 2;
+		((uint8_t *)&q1.reserved2)[byte] = 2;
+		((uint8_t *)&vb.reserved)[byte] = 2;
 		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo), -EINVAL,
 			   "mmap reserved %d", byte);
 		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL,
@@ -735,7 +770,9 @@ static void test_flags(int fd)
 		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q0), -EINVAL,
 			   "query reserved %d", byte);
 		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q1), -EINVAL,
-			   "query reserved1 %d", byte);
+			   "query reserved2 %d", byte);
+		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -EINVAL,
+			   "vm_bind reserved %d", byte);
 	}
 	{
 		const uint32_t prios[] = { 3, 4, 255, 0x80000000u, UINT32_MAX };
@@ -750,7 +787,7 @@ static void test_flags(int fd)
 	/* a BO with no access at all */
 	{
 		struct drm_edge_npu_submit sa = job_args(&g_job, &g_copy);
-		struct drm_edge_npu_bo_ref refs[2] = { g_job.refs[0], { g_job.dst, 0 } };
+		struct drm_edge_npu_bo_ref refs[2] = { g_job.refs[0], { .handle = g_job.dst, .flags = 0 } };
 
 		sa.out_sync = 0;
 		sa.bos = (uintptr_t)refs;
@@ -776,7 +813,7 @@ static void handle_cases(int fd, uint32_t h, unsigned int kinds, const char *wha
 	struct drm_edge_npu_ctx_destroy cd = { .handle = h };
 	struct drm_edge_npu_ctx_query q = { .handle = h };
 	struct drm_edge_npu_submit base = job_args(&g_job, &g_copy), a;
-	struct drm_edge_npu_bo_ref refs[2] = { g_job.refs[0], { h, DRM_EDGE_NPU_BO_WRITE } };
+	struct drm_edge_npu_bo_ref refs[2] = { g_job.refs[0], { .handle = h, .flags = DRM_EDGE_NPU_BO_WRITE } };
 	struct drm_gem_close gc = { .handle = h };
 	struct drm_prime_handle ph = { .handle = h, .flags = DRM_CLOEXEC };
 
@@ -793,11 +830,26 @@ static void handle_cases(int fd, uint32_t h, unsigned int kinds, const char *wha
 		a.bos = (uintptr_t)refs;
 		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT, "submit bo %s",
 			   what);
+		{
+			struct drm_edge_npu_vm_bind vb = { .ctx = g_ctx, .op = DRM_EDGE_NPU_VM_MAP,
+							   .handle = h, .flags = DRM_EDGE_NPU_BO_READ,
+							   .addr = DRM_EDGE_NPU_VA_USER_START,
+							   .size = 4096 };
+
+			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -ENOENT,
+				   "vm_bind bo %s", what);
+		}
 		CASE_ERRNO(xioctl(fd, DRM_IOCTL_GEM_CLOSE, &gc), -EINVAL, "gem close %s", what);
 		CASE_ERRNO(xioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &ph), -ENOENT, "export %s",
 			   what);
 	}
 	if (kinds & H_CTX) {
+		struct drm_edge_npu_vm_bind vb = { .ctx = h, .op = DRM_EDGE_NPU_VM_MAP,
+						   .handle = g_bo, .flags = DRM_EDGE_NPU_BO_READ,
+						   .addr = DRM_EDGE_NPU_VA_USER_START, .size = 4096 };
+
+		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -ENOENT, "vm_bind ctx %s",
+			   what);
 		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), -ENOENT, "destroy %s",
 			   what);
 		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), -ENOENT, "query %s", what);

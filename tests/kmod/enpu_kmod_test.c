@@ -1341,9 +1341,9 @@ static void test_pacing(int fd)
 	y = bo_new(fd, MM_M * I32_ROW);
 	drmSyncobjCreate(fd, 0, &sync);
 	j.out_sync = sync;
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ w, DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ x, DRM_EDGE_NPU_BO_READ };
-	j.refs[2] = (struct drm_edge_npu_bo_ref){ y, DRM_EDGE_NPU_BO_WRITE };
+	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = w, .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = x, .flags = DRM_EDGE_NPU_BO_READ };
+	j.refs[2] = (struct drm_edge_npu_bo_ref){ .handle = y, .flags = DRM_EDGE_NPU_BO_WRITE };
 	s_begin(&s);
 	s_add(&s, &mm, sizeof(mm), ENPU_OP_MATMUL);
 	s_finish(&s);

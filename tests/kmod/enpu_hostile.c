@@ -336,41 +336,72 @@ struct live {
 	int dirs; /* debugfs directories with a "live" file */
 };
 
-/* The debugfs "live" counters, summed over every DRM minor of the driver. */
+/* Adds the counters of dir/live to l when dir also has the driver's "engines" file. */
+static void add_live(const char *dir, struct live *l)
+{
+	char path[600], key[16];
+	long v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/engines", dir);
+	if (access(path, R_OK))
+		return;
+	snprintf(path, sizeof(path), "%s/live", dir);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	l->dirs++;
+	while (fscanf(f, "%15s %ld", key, &v) == 2) {
+		if (!strcmp(key, "files"))
+			l->files += v;
+		else if (!strcmp(key, "ctxs"))
+			l->ctxs += v;
+		else if (!strcmp(key, "jobs"))
+			l->jobs += v;
+		else if (!strcmp(key, "bos"))
+			l->bos += v;
+	}
+	fclose(f);
+}
+
+/*
+ * The debugfs "live" counters, summed over every directory the driver put them in: one per
+ * DRM minor under dri/ on 6.1 (render and primary), the accel device's on 6.12, wherever
+ * the kernel puts it (debugfs itself, or two levels below it).
+ */
 static struct live read_live(void)
 {
-	static const char *const roots[] = { "/sys/kernel/debug/dri", "/sys/kernel/debug/accel" };
+	const char *root = "/sys/kernel/debug";
 	struct live l = { 0 };
+	DIR *d = opendir(root);
+	struct dirent *e;
 
-	for (int r = 0; r < 2; r++) {
-		DIR *d = opendir(roots[r]);
-		struct dirent *e;
+	add_live(root, &l);
+	while (d && (e = readdir(d))) {
+		char sub[300];
+		DIR *d2;
+		struct dirent *e2;
 
-		while (d && (e = readdir(d))) {
-			char path[300], key[16];
-			long v;
-			FILE *f;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", root, e->d_name);
+		add_live(sub, &l);
+		if (strcmp(e->d_name, "dri") && strcmp(e->d_name, "accel"))
+			continue;
+		d2 = opendir(sub);
+		while (d2 && (e2 = readdir(d2))) {
+			char leaf[600];
 
-			snprintf(path, sizeof(path), "%s/%s/live", roots[r], e->d_name);
-			f = fopen(path, "r");
-			if (!f)
+			if (e2->d_name[0] == '.')
 				continue;
-			l.dirs++;
-			while (fscanf(f, "%15s %ld", key, &v) == 2) {
-				if (!strcmp(key, "files"))
-					l.files += v;
-				else if (!strcmp(key, "ctxs"))
-					l.ctxs += v;
-				else if (!strcmp(key, "jobs"))
-					l.jobs += v;
-				else if (!strcmp(key, "bos"))
-					l.bos += v;
-			}
-			fclose(f);
+			snprintf(leaf, sizeof(leaf), "%s/%s", sub, e2->d_name);
+			add_live(leaf, &l);
 		}
-		if (d)
-			closedir(d);
+		if (d2)
+			closedir(d2);
 	}
+	if (d)
+		closedir(d);
 	return l;
 }
 
@@ -2039,8 +2070,12 @@ int main(int argc, char **argv)
 	g_ro = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	l = read_live();
 	if (fd < 0 || fd2 < 0 || g_guard == MAP_FAILED || g_ro == MAP_FAILED || !l.dirs) {
-		printf("FAIL: no device, or no debugfs \"live\" counters\n"
-		       "enpu_hostile: 1 cases, 0 passed, 1 failed\n");
+		printf("FAIL: no device (fds %d %d), or no debugfs \"live\" counters (%d dirs); "
+		       "debugfs holds:\n", fd, fd2, l.dirs);
+		if (system("ls /sys/kernel/debug /sys/kernel/debug/dri/* /sys/kernel/debug/accel/* "
+			   "2>&1 | head -n 40"))
+			printf("(ls failed)\n");
+		printf("enpu_hostile: 1 cases, 0 passed, 1 failed\n");
 		return 1;
 	}
 	mprotect(g_guard + page, page, PROT_NONE);

@@ -402,6 +402,26 @@ static struct live read_live(void)
 	}
 	if (d)
 		closedir(d);
+	if (!l.dirs) {
+		/*
+		 * No debugfs files (6.12's accel device has none where 6.1's render node has
+		 * them): the BOs, from sysfs, are what can be counted.
+		 */
+		for (int i = 0; i < 8; i++) {
+			char path[96];
+			long v;
+			FILE *f;
+
+			snprintf(path, sizeof(path), "/sys/bus/platform/devices/edge-npu.%d/npu/bo_count",
+				 i);
+			f = fopen(path, "r");
+			if (!f)
+				continue;
+			if (fscanf(f, "%ld", &v) == 1)
+				l.bos += v;
+			fclose(f);
+		}
+	}
 	return l;
 }
 
@@ -844,7 +864,8 @@ static void handle_cases(int fd, uint32_t h, unsigned int kinds, const char *wha
 	struct drm_edge_npu_ctx_destroy cd = { .handle = h };
 	struct drm_edge_npu_ctx_query q = { .handle = h };
 	struct drm_edge_npu_submit base = job_args(&g_job, &g_copy), a;
-	struct drm_edge_npu_bo_ref refs[2] = { g_job.refs[0], { .handle = h, .flags = DRM_EDGE_NPU_BO_WRITE } };
+	struct drm_edge_npu_bo_ref refs[2] = { g_job.refs[0],
+					       { .handle = h, .flags = DRM_EDGE_NPU_BO_WRITE } };
 	struct drm_gem_close gc = { .handle = h };
 	struct drm_prime_handle ph = { .handle = h, .flags = DRM_CLOEXEC };
 
@@ -2069,15 +2090,13 @@ int main(int argc, char **argv)
 	g_guard = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	g_ro = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	l = read_live();
-	if (fd < 0 || fd2 < 0 || g_guard == MAP_FAILED || g_ro == MAP_FAILED || !l.dirs) {
-		printf("FAIL: no device (fds %d %d), or no debugfs \"live\" counters (%d dirs); "
-		       "debugfs holds:\n", fd, fd2, l.dirs);
-		if (system("ls /sys/kernel/debug /sys/kernel/debug/dri/* /sys/kernel/debug/accel/* "
-			   "2>&1 | head -n 40"))
-			printf("(ls failed)\n");
-		printf("enpu_hostile: 1 cases, 0 passed, 1 failed\n");
+	if (fd < 0 || fd2 < 0 || g_guard == MAP_FAILED || g_ro == MAP_FAILED) {
+		printf("FAIL: no device\nenpu_hostile: 1 cases, 0 passed, 1 failed\n");
 		return 1;
 	}
+	if (!l.dirs)
+		printf("note: no debugfs \"live\" files on this kernel: live counts are the BOs of "
+		       "sysfs bo_count alone\n");
 	mprotect(g_guard + page, page, PROT_NONE);
 	g_bo = bo_new(fd, 4096);
 	g_ctx = ctx_new(fd);

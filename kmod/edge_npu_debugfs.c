@@ -4,6 +4,8 @@
  *
  *   engines  per engine, from its registers: operating point, status, ring, counters, slices
  *   bos      live buffer objects of the device
+ *   live     objects not yet freed: files, contexts, jobs, BOs (all 0 once every client is
+ *            gone and its jobs are freed; tests check it, and removal reports it)
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -53,9 +55,21 @@ static int enpu_debugfs_bos(struct seq_file *m, void *data)
 	return 0;
 }
 
+static int enpu_debugfs_live(struct seq_file *m, void *data)
+{
+	struct drm_info_node *node = m->private;
+	struct enpu_device *edev = to_enpu(node->minor->dev);
+
+	seq_printf(m, "files %d\nctxs %d\njobs %d\nbos %d\n", atomic_read(&edev->live_files),
+		   atomic_read(&edev->live_ctxs), atomic_read(&edev->live_jobs),
+		   atomic_read(&edev->bo_count));
+	return 0;
+}
+
 static const struct drm_info_list enpu_debugfs_list[] = {
 	{ "engines", enpu_debugfs_engines, 0 },
 	{ "bos", enpu_debugfs_bos, 0 },
+	{ "live", enpu_debugfs_live, 0 },
 };
 
 void enpu_debugfs_init(struct drm_minor *minor)

@@ -64,6 +64,16 @@ MODULE_PARM_DESC(max_bo_bytes_per_file,
 		 "bytes of the BOs one open file may hold handles to (default 16 GiB)");
 
 /*
+ * Jobs are bounded too: each holds kernel memory (a copy of its stream, up to
+ * ENPU_MAX_STREAM_BYTES, its BO list and fences) until the scheduler frees it, and a client
+ * that submits behind a job that never finishes would otherwise queue without end.
+ */
+unsigned int enpu_max_jobs_per_file = 4096;
+module_param_named(max_jobs_per_file, enpu_max_jobs_per_file, uint, 0644);
+MODULE_PARM_DESC(max_jobs_per_file,
+		 "jobs one open file may have submitted and not yet freed (default 4096)");
+
+/*
  * Simulation only: each job completes no earlier than its modeled duration at the operating
  * point it runs at, times this factor (the silicon's SIM_PACE register): 0 off (host speed,
  * the default, so tests run fast), 1 real time, N a device slowed N times (the host computes
@@ -86,6 +96,7 @@ static void enpu_file_release(struct kref *ref)
 {
 	struct enpu_file *efile = container_of(ref, struct enpu_file, ref);
 
+	atomic_dec(&efile->edev->live_files);
 	xa_destroy(&efile->ctxs);
 	kfree(efile);
 }
@@ -95,6 +106,7 @@ static void enpu_ctx_release(struct kref *ref)
 	struct enpu_ctx *ctx = container_of(ref, struct enpu_ctx, ref);
 
 	enpu_vm_destroy(ctx->vm); /* no job is left: each held a reference */
+	atomic_dec(&ctx->efile->edev->live_ctxs);
 	kref_put(&ctx->efile->ref, enpu_file_release);
 	mutex_destroy(&ctx->submit_lock);
 	kfree(ctx);
@@ -191,8 +203,14 @@ static int enpu_ioctl_ctx_create(struct drm_device *drm, void *data, struct drm_
 	}
 	kref_get(&efile->ref);
 	ctx->efile = efile;
+	atomic_inc(&edev->live_ctxs);
 
-	ret = xa_alloc(&efile->ctxs, &handle, ctx, xa_limit_32b, GFP_KERNEL_ACCOUNT);
+	/*
+	 * From 1 by the limit, not only by XA_FLAGS_ALLOC1: erasing index 0 (CTX_DESTROY of
+	 * handle 0, which fails) marks it free, and the next context got handle 0, which the
+	 * UAPI promises never to return.
+	 */
+	ret = xa_alloc(&efile->ctxs, &handle, ctx, XA_LIMIT(1, U32_MAX), GFP_KERNEL_ACCOUNT);
 	if (ret) {
 		enpu_ctx_destroy(ctx);
 		return ret == -EBUSY ? -ENOSPC : ret;
@@ -311,6 +329,7 @@ static int enpu_open(struct drm_device *drm, struct drm_file *file)
 		return -ENOMEM;
 	kref_init(&efile->ref);
 	efile->edev = to_enpu(drm);
+	atomic_inc(&efile->edev->live_files);
 #ifdef ENPU_DRM_SHOW_FDINFO
 	efile->client_id = file->client_id; /* the id drm_show_fdinfo() prints */
 #else
@@ -405,6 +424,11 @@ static void enpu_drm_release(struct drm_device *drm, void *data)
 		dev_err(drm->dev, "removed with %d BOs live\n", live);
 	else
 		dev_info(drm->dev, "removed, 0 BOs live\n");
+	if (atomic_read(&edev->live_files) || atomic_read(&edev->live_ctxs) ||
+	    atomic_read(&edev->live_jobs))
+		dev_err(drm->dev, "removed with objects live: %d files, %d contexts, %d jobs\n",
+			atomic_read(&edev->live_files), atomic_read(&edev->live_ctxs),
+			atomic_read(&edev->live_jobs));
 }
 
 static int enpu_probe(struct platform_device *pdev)

@@ -46,6 +46,7 @@ extern unsigned int enpu_max_ctxs_per_file;
 extern unsigned int enpu_max_bos_per_file;
 extern unsigned long long enpu_max_bo_bytes_per_file;
 extern unsigned int enpu_pace;
+extern unsigned int enpu_max_jobs_per_file;
 
 struct enpu_device;
 
@@ -143,6 +144,15 @@ struct enpu_pm {
  * @next_vm_id: source of &enpu_vm.id.
  * @pinned_pages: BO pages pinned by the address spaces' mappings (sysfs pinned_pages).
  * @mmu_faults: jobs ended by a device MMU fault.
+ * @live_files: &struct enpu_file objects not yet freed (open files, and closed ones that
+ *	jobs still reference through their contexts).
+ * @live_ctxs: &struct enpu_ctx objects not yet freed (destroyed ones included until their
+ *	last job is freed).
+ * @live_jobs: &struct enpu_job objects not yet freed (queued, running, or finished and not
+ *	yet freed by the scheduler).
+ *
+ * The live counters (and @bo_count) are what debugfs "live" shows; all are 0 when the device
+ * is released, or the driver leaked.
  */
 struct enpu_device {
 	struct drm_device drm;
@@ -166,6 +176,9 @@ struct enpu_device {
 	atomic64_t next_vm_id;
 	atomic64_t pinned_pages;
 	atomic64_t mmu_faults;
+	atomic_t live_files;
+	atomic_t live_ctxs;
+	atomic_t live_jobs;
 };
 
 static inline struct enpu_device *to_enpu(struct drm_device *drm)
@@ -184,6 +197,7 @@ static inline struct enpu_device *to_enpu(struct drm_device *drm)
  * @num_ctxs: live contexts (limit: max_ctxs_per_file).
  * @num_bos: GEM handles of this file (limit: max_bos_per_file).
  * @bo_bytes: bytes of the objects behind those handles (limit: max_bo_bytes_per_file).
+ * @num_jobs: jobs submitted and not yet freed (limit: max_jobs_per_file).
  */
 struct enpu_file {
 	struct kref ref;
@@ -195,6 +209,7 @@ struct enpu_file {
 	atomic_t num_ctxs;
 	atomic_t num_bos;
 	atomic64_t bo_bytes;
+	atomic_t num_jobs;
 };
 
 /**

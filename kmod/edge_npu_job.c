@@ -135,8 +135,11 @@ static void enpu_job_free_mem(struct enpu_job *job)
 		kfree(job->hw_fence);
 	if (job->done)
 		dma_fence_put(job->done);
-	if (job->ctx)
+	if (job->ctx) {
+		atomic_dec(&job->ctx->efile->num_jobs);
+		atomic_dec(&job->ctx->efile->edev->live_jobs);
 		enpu_ctx_put(job->ctx);
+	}
 	kfree(job);
 }
 
@@ -823,11 +826,18 @@ static int enpu_job_new(struct enpu_file *efile, u32 ctx_id, struct enpu_job **o
 
 	if (!ctx)
 		return -ENOENT;
+	if (atomic_inc_return(&efile->num_jobs) > READ_ONCE(enpu_max_jobs_per_file)) {
+		atomic_dec(&efile->num_jobs);
+		enpu_ctx_put(ctx);
+		return -ENOSPC;
+	}
 	job = kzalloc(sizeof(*job), GFP_KERNEL_ACCOUNT);
 	if (!job) {
+		atomic_dec(&efile->num_jobs);
 		enpu_ctx_put(ctx);
 		return -ENOMEM;
 	}
+	atomic_inc(&efile->edev->live_jobs);
 	job->ctx = ctx;
 	job->pid = task_tgid_nr(current);
 	job->prio = ctx->priority;

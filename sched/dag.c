@@ -100,14 +100,17 @@ struct range {
 
 #define MAX_RANGES (HAL_OP_MAX_SRC + 1)
 
-/* What node i reads and writes, as address ranges (weights included: they are never written). */
+/*
+ * What op reads and writes, as address ranges (weights included: they are never written). An
+ * empty tensor touches no memory, so it has no range.
+ */
 static void node_ranges(const struct hal_op *op, struct range *rd, uint32_t *n_rd,
 			struct range *wr, uint32_t *n_wr)
 {
 	*n_rd = *n_wr = 0;
 	for (int s = 0; s < HAL_OP_MAX_SRC; s++) {
 		const struct hal_tensor *t = op->src[s];
-		if (!t || !t->data)
+		if (!t || !t->data || !hal_tensor_bytes(t))
 			continue;
 		struct range r = { (uintptr_t)t->data, (uintptr_t)t->data + hal_tensor_bytes(t) };
 		/* the attention appends this token's k and v to the caches it reads */
@@ -115,7 +118,7 @@ static void node_ranges(const struct hal_op *op, struct range *rd, uint32_t *n_r
 			wr[(*n_wr)++] = r;
 		rd[(*n_rd)++] = r;
 	}
-	if (op->dst && op->dst->data)
+	if (op->dst && op->dst->data && hal_tensor_bytes(op->dst))
 		wr[(*n_wr)++] = (struct range){ (uintptr_t)op->dst->data,
 						(uintptr_t)op->dst->data + hal_tensor_bytes(op->dst) };
 }
@@ -203,78 +206,382 @@ static void node_work(const struct hal_op *op, uint32_t ctx_len, struct sched_da
 	nd->sig = mix(h, bucket);
 }
 
+/*
+ * The edges of sched_dag_from_graph() for op j, nearest op first:
+ *  - read after write: from every op that wrote memory j reads, back to the first one whose
+ *    write covers the whole range read (a data edge, always kept);
+ *  - write after read or write: from an op that touched memory j writes, unless a path through
+ *    the edges j already has implies it (an ordering edge).
+ * Comparing j with every older op is quadratic; only a few can give an edge. A reader finds
+ * its writers in the writer history of the memory it reads. For memory j writes, only the last
+ * writer and the readers since can give an ordering edge: an older op that touched it precedes
+ * that last writer (an edge or a path, by the same rule when the last writer was added), which
+ * precedes j, so its edge would be implied.
+ * Memory is cut into segments at the ends of every range, so that an op touches a segment
+ * whole or not at all. Each segment keeps its writers, newest first, and its readers since the
+ * last write. Whether an edge i -> j is implied is a walk back from j's predecessors that never
+ * goes below i: edges go from lower to higher indices, so nothing below i leads to i. The
+ * candidates come in falling order, so one walk, kept in a max-heap, serves them all.
+ */
+
+/* A list of ops, newest first, in the build's pool: next is a pool index + 1, 0 ends it. */
+struct cell {
+	uint32_t op, next;
+};
+
+struct build {
+	uint32_t n;
+	struct range (*rd)[MAX_RANGES], (*wr)[MAX_RANGES];
+	uint32_t *n_rd, *n_wr;
+	uintptr_t *pts;                   /* segment s is [pts[s], pts[s + 1]) */
+	uint32_t n_pts;
+	uint32_t *writers, *readers;      /* per segment: list heads */
+	uint32_t *cursor;                 /* per segment: where the writer walk of a read is */
+	struct cell *pool;
+	uint32_t n_pool, cap_pool;
+	uint32_t (*edges)[2];
+	double *bytes;
+	uint32_t ne, cap;
+	uint32_t *first;                  /* first[v]: v's first edge; its edges are contiguous */
+	uint32_t *mark, *seen;            /* per op: j + 1 once a candidate of j, met by j's walk */
+	uint32_t *cand, n_cand;
+	uint32_t *heap, n_heap;
+	uint64_t work;
+};
+
+/* The segments [*a, *c) that r covers. */
+static void segments(const struct build *b, const struct range *r, uint32_t *a, uint32_t *c)
+{
+	uintptr_t key[2] = { r->lo, r->hi };
+	uint32_t out[2];
+
+	for (int k = 0; k < 2; k++) {
+		uint32_t lo = 0, hi = b->n_pts;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (b->pts[mid] < key[k])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		out[k] = lo;
+	}
+	*a = out[0];
+	*c = out[1];
+}
+
+static int cmp_uptr(const void *x, const void *y)
+{
+	uintptr_t a = *(const uintptr_t *)x, b = *(const uintptr_t *)y;
+	return (a > b) - (a < b);
+}
+
+static int cmp_desc(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	return (a < b) - (a > b);
+}
+
+static bool push_op(struct build *b, uint32_t *head, uint32_t op)
+{
+	if (*head && b->pool[*head - 1].op == op)
+		return true; /* op touches the segment through two of its ranges */
+	if (b->n_pool == b->cap_pool) {
+		uint32_t cap = b->cap_pool ? 2 * b->cap_pool : 1024;
+		struct cell *p = realloc(b->pool, sizeof(*p) * cap);
+		if (!p)
+			return false;
+		b->pool = p;
+		b->cap_pool = cap;
+	}
+	b->pool[b->n_pool] = (struct cell){ op, *head };
+	*head = ++b->n_pool;
+	return true;
+}
+
+static void add_cand(struct build *b, uint32_t i, uint32_t j)
+{
+	if (b->mark[i] != j + 1) {
+		b->mark[i] = j + 1;
+		b->cand[b->n_cand++] = i;
+	}
+}
+
+static bool write_covers(const struct build *b, uint32_t i, const struct range *r)
+{
+	for (uint32_t w = 0; w < b->n_wr[i]; w++)
+		if (b->wr[i][w].lo <= r->lo && b->wr[i][w].hi >= r->hi)
+			return true;
+	return false;
+}
+
+/* The writers of r, newest first, down to the first whose write covers r. */
+static void raw_candidates(struct build *b, uint32_t j, const struct range *r)
+{
+	uint32_t a, c;
+
+	segments(b, r, &a, &c);
+	for (uint32_t s = a; s < c; s++)
+		b->cursor[s] = b->writers[s];
+	for (;;) {
+		uint32_t top = 0;
+		bool any = false;
+		for (uint32_t s = a; s < c; s++)
+			if (b->cursor[s] && (!any || b->pool[b->cursor[s] - 1].op > top)) {
+				top = b->pool[b->cursor[s] - 1].op;
+				any = true;
+			}
+		b->work += c - a;
+		if (!any)
+			return;
+		add_cand(b, top, j);
+		for (uint32_t s = a; s < c; s++)
+			if (b->cursor[s] && b->pool[b->cursor[s] - 1].op == top)
+				b->cursor[s] = b->pool[b->cursor[s] - 1].next;
+		if (write_covers(b, top, r))
+			return;
+	}
+}
+
+/* The last writer of r's segments and their readers since. */
+static void order_candidates(struct build *b, uint32_t j, const struct range *r)
+{
+	uint32_t a, c;
+
+	segments(b, r, &a, &c);
+	for (uint32_t s = a; s < c; s++) {
+		if (b->writers[s])
+			add_cand(b, b->pool[b->writers[s] - 1].op, j);
+		for (uint32_t k = b->readers[s]; k; k = b->pool[k - 1].next) {
+			add_cand(b, b->pool[k - 1].op, j);
+			b->work++;
+		}
+	}
+}
+
+static void heap_push(struct build *b, uint32_t v)
+{
+	uint32_t k = b->n_heap++;
+	while (k && b->heap[(k - 1) / 2] < v) {
+		b->heap[k] = b->heap[(k - 1) / 2];
+		k = (k - 1) / 2;
+	}
+	b->heap[k] = v;
+}
+
+static uint32_t heap_pop(struct build *b)
+{
+	uint32_t top = b->heap[0], v = b->heap[--b->n_heap], k = 0;
+
+	for (;;) {
+		uint32_t c = 2 * k + 1;
+		if (c >= b->n_heap)
+			break;
+		if (c + 1 < b->n_heap && b->heap[c + 1] > b->heap[c])
+			c++;
+		if (b->heap[c] <= v)
+			break;
+		b->heap[k] = b->heap[c];
+		k = c;
+	}
+	b->heap[k] = v;
+	return top;
+}
+
+static void meet(struct build *b, uint32_t v, uint32_t j)
+{
+	if (b->seen[v] != j + 1) {
+		b->seen[v] = j + 1;
+		heap_push(b, v);
+	}
+}
+
+/* Whether a path from i reaches an edge j already has: the walk back, down to i. */
+static bool implied(struct build *b, uint32_t i, uint32_t j)
+{
+	while (b->n_heap && b->heap[0] > i) {
+		uint32_t x = heap_pop(b);
+		for (uint32_t e = b->first[x]; e < b->first[x + 1]; e++, b->work++)
+			meet(b, b->edges[e][0], j);
+	}
+	return b->seen[i] == j + 1;
+}
+
+static bool add_edge(struct build *b, uint32_t i, uint32_t j, double data)
+{
+	if (b->ne == b->cap) {
+		uint32_t cap = 2 * b->cap;
+		void *e2 = realloc(b->edges, sizeof(*b->edges) * cap);
+		if (!e2)
+			return false;
+		b->edges = e2;
+		void *b2 = realloc(b->bytes, sizeof(double) * cap);
+		if (!b2)
+			return false;
+		b->bytes = b2;
+		b->cap = cap;
+	}
+	b->edges[b->ne][0] = i;
+	b->edges[b->ne][1] = j;
+	b->bytes[b->ne++] = data;
+	meet(b, i, j);
+	return true;
+}
+
+/* Decides each candidate of j, nearest first. */
+static bool node_edges(struct build *b, uint32_t j)
+{
+	const struct range *rj = b->rd[j];
+	bool covered[MAX_RANGES] = { false };
+
+	qsort(b->cand, b->n_cand, sizeof(uint32_t), cmp_desc);
+	b->n_heap = 0;
+	for (uint32_t c = 0; c < b->n_cand; c++) {
+		const uint32_t i = b->cand[c];
+		double data = 0;
+		bool raw = false;
+
+		b->work++;
+		/* the first writer met for each range j reads is its producer (a data edge) */
+		for (uint32_t r = 0; r < b->n_rd[j]; r++) {
+			if (covered[r])
+				continue;
+			for (uint32_t w = 0; w < b->n_wr[i]; w++) {
+				const struct range *x = &rj[r], *y = &b->wr[i][w];
+				if (!(x->lo < y->hi && y->lo < x->hi))
+					continue;
+				raw = true;
+				data += (double)((x->hi < y->hi ? x->hi : y->hi) -
+						 (x->lo > y->lo ? x->lo : y->lo));
+				if (y->lo <= x->lo && y->hi >= x->hi)
+					covered[r] = true;
+			}
+		}
+		/* older writers of memory the arena reuses only order, unless already implied */
+		if (!raw && !overlap(b->wr[j], b->n_wr[j], b->rd[i], b->n_rd[i]) &&
+		    !overlap(b->wr[j], b->n_wr[j], b->wr[i], b->n_wr[i]))
+			continue;
+		if (!raw && implied(b, i, j))
+			continue;
+		if (!add_edge(b, i, j, data))
+			return false;
+	}
+	return true;
+}
+
+/* Records what j touched, for the ops after it. */
+static bool index_node(struct build *b, uint32_t j)
+{
+	uint32_t a, c;
+
+	for (uint32_t r = 0; r < b->n_rd[j]; r++) {
+		segments(b, &b->rd[j][r], &a, &c);
+		for (uint32_t s = a; s < c; s++)
+			if (!push_op(b, &b->readers[s], j))
+				return false;
+	}
+	for (uint32_t w = 0; w < b->n_wr[j]; w++) {
+		segments(b, &b->wr[j][w], &a, &c);
+		for (uint32_t s = a; s < c; s++) {
+			if (!push_op(b, &b->writers[s], j))
+				return false;
+			b->readers[s] = 0;
+		}
+	}
+	return true;
+}
+
+/* The ranges of every op and the segment ends; false: out of memory. */
+static bool build_init(struct build *b, const struct sched_graph *g)
+{
+	const uint32_t n = g->n_nodes, n1 = n ? n : 1;
+
+	memset(b, 0, sizeof(*b));
+	b->n = n;
+	b->rd = malloc(sizeof(*b->rd) * n1);
+	b->wr = malloc(sizeof(*b->wr) * n1);
+	b->n_rd = malloc(sizeof(uint32_t) * n1);
+	b->n_wr = malloc(sizeof(uint32_t) * n1);
+	b->pts = malloc(sizeof(uintptr_t) * 4 * MAX_RANGES * (size_t)n1);
+	b->cap = 4 * n + 16;
+	b->edges = malloc(sizeof(*b->edges) * b->cap);
+	b->bytes = malloc(sizeof(double) * b->cap);
+	b->first = calloc(n + 1, sizeof(uint32_t));
+	b->mark = calloc(n1, sizeof(uint32_t));
+	b->seen = calloc(n1, sizeof(uint32_t));
+	b->cand = malloc(sizeof(uint32_t) * n1);
+	b->heap = malloc(sizeof(uint32_t) * n1);
+	if (!b->rd || !b->wr || !b->n_rd || !b->n_wr || !b->pts || !b->edges || !b->bytes ||
+	    !b->first || !b->mark || !b->seen || !b->cand || !b->heap)
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		node_ranges(&g->nodes[i].op, b->rd[i], &b->n_rd[i], b->wr[i], &b->n_wr[i]);
+		for (uint32_t r = 0; r < b->n_rd[i]; r++) {
+			b->pts[b->n_pts++] = b->rd[i][r].lo;
+			b->pts[b->n_pts++] = b->rd[i][r].hi;
+		}
+		for (uint32_t w = 0; w < b->n_wr[i]; w++) {
+			b->pts[b->n_pts++] = b->wr[i][w].lo;
+			b->pts[b->n_pts++] = b->wr[i][w].hi;
+		}
+	}
+	qsort(b->pts, b->n_pts, sizeof(uintptr_t), cmp_uptr);
+	uint32_t u = 0;
+	for (uint32_t k = 0; k < b->n_pts; k++)
+		if (!u || b->pts[u - 1] != b->pts[k])
+			b->pts[u++] = b->pts[k];
+	b->n_pts = u;
+	b->writers = calloc(u ? u : 1, sizeof(uint32_t));
+	b->readers = calloc(u ? u : 1, sizeof(uint32_t));
+	b->cursor = calloc(u ? u : 1, sizeof(uint32_t));
+	return b->writers && b->readers && b->cursor;
+}
+
+static void build_free(struct build *b)
+{
+	free(b->rd);
+	free(b->wr);
+	free(b->n_rd);
+	free(b->n_wr);
+	free(b->pts);
+	free(b->writers);
+	free(b->readers);
+	free(b->cursor);
+	free(b->pool);
+	free(b->edges);
+	free(b->bytes);
+	free(b->first);
+	free(b->mark);
+	free(b->seen);
+	free(b->cand);
+	free(b->heap);
+}
+
 enum sched_status sched_dag_from_graph(const struct sched_graph *g, uint32_t ctx_len,
 				       struct sched_dag *out, char *err, size_t err_len)
 {
-	const uint32_t n = g->n_nodes, words = (n + 63) / 64;
-	struct range (*rd)[MAX_RANGES] = malloc(sizeof(*rd) * (n ? n : 1));
-	struct range (*wr)[MAX_RANGES] = malloc(sizeof(*wr) * (n ? n : 1));
-	uint32_t *n_rd = malloc(sizeof(uint32_t) * (n ? n : 1));
-	uint32_t *n_wr = malloc(sizeof(uint32_t) * (n ? n : 1));
-	uint64_t *reach = calloc((size_t)n * words + 1, sizeof(uint64_t));
-	uint32_t cap = 4 * n + 16, ne = 0;
-	uint32_t (*edges)[2] = malloc(sizeof(*edges) * cap);
-	double *bytes = calloc(cap, sizeof(double));
+	const uint32_t n = g->n_nodes;
+	struct build b;
 	enum sched_status st = SCHED_ERR_NOMEM;
 
 	memset(out, 0, sizeof(*out));
-	if (!rd || !wr || !n_rd || !n_wr || !reach || !edges || !bytes)
+	if (!build_init(&b, g))
 		goto done;
-	for (uint32_t i = 0; i < n; i++)
-		node_ranges(&g->nodes[i].op, rd[i], &n_rd[i], wr[i], &n_wr[i]);
 	for (uint32_t j = 0; j < n; j++) {
-		uint64_t *rj = reach + (size_t)j * words;
-		bool covered[MAX_RANGES] = { false };
-		/*
-		 * Nearest first: the first writer met for each range j reads is its producer (a data
-		 * edge); older writers of memory the arena reuses only order, and an ordering edge
-		 * that a path already implies is left out.
-		 */
-		for (uint32_t i = j; i-- > 0;) {
-			double data = 0;
-			bool raw = false;
-			for (uint32_t r = 0; r < n_rd[j]; r++) {
-				if (covered[r])
-					continue;
-				for (uint32_t w = 0; w < n_wr[i]; w++) {
-					const struct range *a = &rd[j][r], *b = &wr[i][w];
-					if (!(a->lo < b->hi && b->lo < a->hi))
-						continue;
-					raw = true;
-					data += (double)((a->hi < b->hi ? a->hi : b->hi) -
-							 (a->lo > b->lo ? a->lo : b->lo));
-					if (b->lo <= a->lo && b->hi >= a->hi)
-						covered[r] = true;
-				}
-			}
-			bool other = overlap(wr[j], n_wr[j], rd[i], n_rd[i]) ||
-				     overlap(wr[j], n_wr[j], wr[i], n_wr[i]);
-			bool implied = rj[i / 64] >> (i % 64) & 1;
-
-			if ((!raw && !other) || (implied && !raw))
-				continue;
-			if (ne == cap) {
-				cap *= 2;
-				void *e2 = realloc(edges, sizeof(*edges) * cap);
-				if (e2)
-					edges = e2;
-				void *b2 = e2 ? realloc(bytes, sizeof(double) * cap) : NULL;
-				if (!b2)
-					goto done;
-				bytes = b2;
-			}
-			edges[ne][0] = i;
-			edges[ne][1] = j;
-			bytes[ne++] = data;
-			const uint64_t *ri = reach + (size_t)i * words;
-			for (uint32_t w = 0; w < words; w++)
-				rj[w] |= ri[w];
-			rj[i / 64] |= 1ull << (i % 64);
-		}
+		b.first[j] = b.ne;
+		b.n_cand = 0;
+		for (uint32_t r = 0; r < b.n_rd[j]; r++)
+			raw_candidates(&b, j, &b.rd[j][r]);
+		for (uint32_t w = 0; w < b.n_wr[j]; w++)
+			order_candidates(&b, j, &b.wr[j][w]);
+		if (!node_edges(&b, j) || !index_node(&b, j))
+			goto done;
 	}
-	st = sched_dag_init(out, n, ne, (const uint32_t(*)[2])edges, bytes);
+	b.first[n] = b.ne;
+	st = sched_dag_init(out, n, b.ne, (const uint32_t(*)[2])b.edges, b.bytes);
 	if (st)
 		goto done;
+	out->build_work = b.work;
 	for (uint32_t i = 0; i < n; i++) {
 		node_work(&g->nodes[i].op, ctx_len, &out->nodes[i]);
 		out->nodes[i].layer = g->nodes[i].layer;
@@ -282,12 +589,6 @@ enum sched_status sched_dag_from_graph(const struct sched_graph *g, uint32_t ctx
 done:
 	if (st)
 		snprintf(err, err_len, "out of memory building the dependency DAG of %u ops", n);
-	free(rd);
-	free(wr);
-	free(n_rd);
-	free(n_wr);
-	free(reach);
-	free(edges);
-	free(bytes);
+	build_free(&b);
 	return st;
 }

@@ -38,13 +38,23 @@ struct sched_dag {
 	/* Optional explicit costs [n * n_dev] in seconds (synthetic DAGs); <0 = unsupported. */
 	double *fixed_time;
 	uint32_t fixed_n_dev;
+	/*
+	 * What sched_dag_from_graph() did to find the edges: candidates decided, index entries
+	 * and predecessor entries visited (0 from sched_dag_init). A test bounds it.
+	 */
+	uint64_t build_work;
 };
 
 /*
  * The dependency DAG of a built graph: edges from every read-after-write, write-after-read
  * and write-after-write over the memory the ops touch (activations share arena memory, so
- * reuse is a dependency too). ctx_len is the attention's context length to cost (decode at
- * position p: p + 1).
+ * reuse is a dependency too). For each op j, looking back from j - 1: an edge from every op
+ * that wrote part of a range j reads, down to the first that wrote all of it (the bytes that
+ * flow: what those writes overlap); an ordering edge (0 bytes) from an op that read or wrote
+ * memory j writes unless a path through j's edges already implies it. Predecessors are listed
+ * nearest first. The build is near-linear in ops and edges on a layered graph: it looks only
+ * at ops that touched the same memory (dag.c says how). ctx_len is the attention's context
+ * length to cost (decode at position p: p + 1).
  */
 enum sched_status sched_dag_from_graph(const struct sched_graph *g, uint32_t ctx_len,
 				       struct sched_dag *out, char *err, size_t err_len);

@@ -29,10 +29,11 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_suite build-ci-asan -Db_sanitize=address,undefined -Db_lundef=false
 echo "== ThreadSanitizer build (build-ci-tsan): the multi-threaded tests and the 8-session stress"
 # Only what runs threads: the dispatcher, async jobs, telemetry's seqlocks, the completion ring
-# (test_completion), and many sessions
-# on every device at once (test_stress). 0 reports: halt_on_error fails the test.
+# (test_completion), many sessions on every device at once (test_stress), and the in-process
+# NPU's thread under DVFS writes and a stall (test_npu_sim). 0 reports: halt_on_error fails
+# the test.
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-tsan_tests="test_exec test_jobs test_telemetry test_stress test_completion"
+tsan_tests="test_exec test_jobs test_telemetry test_stress test_completion test_npu_sim"
 if [ -f build-ci-tsan/build.ninja ]; then
 	meson configure build-ci-tsan -Db_sanitize=thread -Db_lundef=false >/dev/null
 else

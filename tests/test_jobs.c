@@ -4,14 +4,20 @@
  * blocking calls give; jobs of several sessions interleave and each still matches its session
  * alone; a session's jobs run in order; cancel takes effect mid-generation and returns
  * ENPU_ERR_CANCELLED; the context's completion queue delivers every finished job once; and
- * every misuse is a clear error.
+ * every misuse is a clear error; a client killed with a job running on the in-process NPU
+ * leaves nothing that stops the next one.
  */
 #include <check.h>
+#include <dirent.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "edge_npu.h"
+#include "hal/telemetry.h"
 #include "testutil.h"
 #include "tools/mkmodel.h"
 
@@ -335,6 +341,98 @@ START_TEST(example_program_runs)
 }
 END_TEST
 
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
+ * A process with a long generate job running on the in-process NPU (its job thread, the
+ * device's thread) is SIGKILLed mid-job. Its runtime files are left as they were, with their
+ * leases (DVFS directory, telemetry) held by no one: the next client takes the device and runs
+ * to completion, the dead client's telemetry is stale (not listed), and this process's fds are
+ * as many after as before.
+ */
+START_TEST(killed_client_leaves_others_working)
+{
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	int ready[2], fds0;
+	char c;
+	pid_t pid;
+
+	if (!model_path)
+		make_model();
+	ck_assert_int_eq(setenv("ENPU_SYSFS_DIR", tu_tmp_path(".rt"), 1), 0);
+	co.device = "npu";
+	fds0 = count_fds();
+	ck_assert_int_eq(pipe(ready), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		enpu_context *ctx;
+		enpu_model *m;
+		enpu_session *s;
+		struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+		enpu_job *j;
+		struct pollfd p;
+
+		o.kind = ENPU_JOB_GENERATE;
+		o.prompt = "Once upon a time";
+		o.n_predict = 100000;
+		if (enpu_context_create(&co, &ctx) || enpu_model_load(ctx, model_path, NULL, &m) ||
+		    enpu_session_create(m, NULL, &s) || enpu_job_submit(s, &o, &j))
+			_exit(1);
+		p = (struct pollfd){ .fd = enpu_job_fd(j), .events = POLLIN };
+		/* the first token: the job is running */
+		if (poll(&p, 1, 60000) != 1 || write(ready[1], "r", 1) != 1)
+			_exit(2);
+		pause();
+		_exit(3);
+	}
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	close(ready[0]);
+	close(ready[1]);
+
+	struct hal_telem_proc procs[8];
+	int n = hal_telem_scan(NULL, procs, 8, true);
+
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(procs[i].pid != pid, "the killed client is still listed");
+	{
+		enpu_context *ctx;
+		enpu_model *m;
+		enpu_session *s;
+		enpu_job *j;
+		struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+
+		o.kind = ENPU_JOB_GENERATE;
+		o.prompt = "Once upon a time";
+		o.n_predict = 8;
+		ck_assert_int_eq(enpu_context_create(&co, &ctx), ENPU_OK);
+		ck_assert_int_eq(enpu_model_load(ctx, model_path, NULL, &m), ENPU_OK);
+		ck_assert_int_eq(enpu_session_create(m, NULL, &s), ENPU_OK);
+		ck_assert_int_eq(enpu_job_submit(s, &o, &j), ENPU_OK);
+		ck_assert_int_eq(enpu_job_wait(j, -1), ENPU_OK);
+		ck_assert_int_eq(result_of(j).status, ENPU_OK);
+		ck_assert(result_of(j).stats.n_generated == 8 || result_of(j).stats.stopped_at_eos);
+		enpu_job_free(j);
+		enpu_session_free(s);
+		enpu_model_free(m);
+		enpu_context_destroy(ctx);
+	}
+	ck_assert_int_eq(count_fds(), fds0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("jobs");
@@ -350,6 +448,7 @@ int main(void)
 	tcase_add_test(tc, bad_input);
 	tcase_add_test(tc, eval_many_takes_pending_tokens_first);
 	tcase_add_test(tc, example_program_runs);
+	tcase_add_test(tc, killed_client_leaves_others_working);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

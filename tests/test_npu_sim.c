@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -644,6 +646,12 @@ START_TEST(test_sysfs_bounds_and_governors)
 	t = read_text(d, "available_governors");
 	ck_assert_str_eq(t, "performance powersave userspace simple_ondemand\n");
 	free(t);
+	/*
+	 * The bounds under governors that do not measure load: simple_ondemand counts the host
+	 * time since the device opened, long on a loaded machine, as idle (test_sysfs_ondemand
+	 * tests it). The device starts at its highest point, so this is no transition.
+	 */
+	write_text(d, "governor", "performance\n");
 	ck_assert_uint_eq(job_freq(dev, &js), 1000000000);
 	ck_assert_uint_eq(js.opp, NPU_NUM_OPPS - 1);
 	ck_assert_uint_eq(total_transitions(d), 0);
@@ -684,6 +692,7 @@ END_TEST
 /*
  * The same matmul costs more modeled time and less energy at a lower operating point (the
  * core's energy scales with V^2; DRAM energy does not), and the HAL totals carry the figures.
+ * (How simple_ondemand picks a point from the load is test_sysfs_ondemand's subject.)
  */
 START_TEST(test_sysfs_opp_changes_model)
 {
@@ -705,8 +714,12 @@ START_TEST(test_sysfs_opp_changes_model)
 	for (int i = 0; i < 2; i++) {
 		struct hal_device_stats before = dev->stats;
 
-		if (i)
-			write_text(d, "governor", "powersave\n");
+		/*
+		 * Both operating points chosen by a governor that does not measure load: under
+		 * simple_ondemand (the default) the host time spent before this run, long on a
+		 * loaded machine, counts as idle and may already have lowered the clock.
+		 */
+		write_text(d, "governor", i ? "powersave\n" : "performance\n");
 		ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK);
 		ck_assert_uint_eq(npu_sim_opp(dev), i ? 0 : NPU_NUM_OPPS - 1);
 		ns[i] = dev->stats.modeled_ns - before.modeled_ns;
@@ -860,6 +873,143 @@ START_TEST(test_completions_ring_and_poll)
 }
 END_TEST
 
+struct knob_runner {
+	pthread_t th;
+	struct hal_device *dev;
+	const struct hal_op *op; /* its own dst */
+	const float *want;
+	uint32_t n, runs, failed, wrong;
+	atomic_bool *stop;
+};
+
+/* Runs op until *stop; each result must be bit-identical to want (clocks change time only). */
+static void *knob_run(void *arg)
+{
+	struct knob_runner *r = arg;
+
+	while (!atomic_load(r->stop) || r->runs < 20) {
+		if (r->dev->vt->run(r->dev, r->op) != HAL_OK)
+			r->failed++;
+		else if (memcmp(r->op->dst->data, r->want, r->n * sizeof(float)))
+			r->wrong++;
+		r->runs++;
+	}
+	return NULL;
+}
+
+/*
+ * The DVFS files written (governor, bounds crossed and restored, userspace requests, values
+ * the device refuses) while two threads run matmuls: every run succeeds with the same bits,
+ * and the files end as the admin left them.
+ */
+START_TEST(test_sysfs_changes_under_load)
+{
+	/* the plain files, where refused values are written and then restored by the device */
+	setenv("ENPU_DEVFREQ_FUSE", "0", 1);
+	struct hal_device *dev = open_npu(0);
+	const char *d = npu_sim_sysfs_path(dev);
+	enum { N = 128, K = 1024 };
+	uint64_t rng = 13;
+	void *wd = make_weights(HAL_TYPE_Q8_0, N, K, &rng);
+	static float x[K], want[N], y[2][N];
+	struct hal_tensor w = { "w", HAL_TYPE_Q8_0, { K, N }, wd, NULL };
+	struct hal_tensor xt = { "x", HAL_TYPE_F32, { K, 1 }, x, NULL };
+	struct hal_tensor wt = { "want", HAL_TYPE_F32, { N, 1 }, want, NULL };
+	struct hal_tensor yt[2] = { { "y0", HAL_TYPE_F32, { N, 1 }, y[0], NULL },
+				    { "y1", HAL_TYPE_F32, { N, 1 }, y[1], NULL } };
+	struct hal_op ref = { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &wt };
+	struct hal_op ops[2] = { { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt[0] },
+				 { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt[1] } };
+	static const char *const govs[] = { "performance\n", "powersave\n", "userspace\n",
+					    "simple_ondemand\n" };
+	static const char *const hz[] = { "200000000\n", "600000000\n", "1000000000\n" };
+	struct knob_runner r[2];
+	atomic_bool stop;
+	char *t;
+
+	for (int i = 0; i < K; i++)
+		x[i] = tu_rand_f32(&rng);
+	ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
+	ck_assert_int_eq(dev->vt->run(dev, &ref), HAL_OK);
+	atomic_init(&stop, false);
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct knob_runner){ .dev = dev, .op = &ops[i], .want = want, .n = N,
+					     .stop = &stop };
+		ck_assert_int_eq(pthread_create(&r[i].th, NULL, knob_run, &r[i]), 0);
+	}
+	for (int k = 0; k < 40; k++) {
+		write_text(d, "governor", govs[k % 4]);
+		write_text(d, "userspace/set_freq", hz[k % 3]);
+		write_text(d, "max_freq", hz[(k + 1) % 3]);
+		write_text(d, "min_freq", hz[(k + 2) % 3]); /* crossed one time in three */
+		if (k % 5 == 0)
+			write_text(d, "max_freq", "fast\n"); /* refused and restored */
+		usleep(2000);
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(r[i].th, NULL);
+		ck_assert_uint_eq(r[i].failed, 0);
+		ck_assert_uint_eq(r[i].wrong, 0);
+		ck_assert_uint_ge(r[i].runs, 20);
+	}
+	/*
+	 * The admin's last word, once the device has taken in the writes above (a refused value
+	 * read just before an admin's next write can still be restored over it: files are not
+	 * sysfs, whose store is one call).
+	 */
+	ck_assert_int_eq(dev->vt->run(dev, &ops[0]), HAL_OK);
+	write_text(d, "min_freq", hz[0]);
+	write_text(d, "max_freq", hz[2]);
+	write_text(d, "governor", "performance\n");
+	ck_assert_int_eq(dev->vt->run(dev, &ops[0]), HAL_OK);
+	ck_assert_uint_eq(npu_sim_opp(dev), NPU_NUM_OPPS - 1);
+	t = read_text(d, "governor");
+	ck_assert_str_eq(t, "performance\n");
+	free(t);
+	dev->vt->release_weight(dev, &w);
+	hal_device_destroy(dev);
+	free(wd);
+}
+END_TEST
+
+/*
+ * The device's thread stalls in the middle of a job (frozen by the test hook): run() fails with
+ * an error that says so once the device has shown no progress for NPU_SIM_STALL_MS, instead of
+ * waiting forever; later runs fail at once; once the thread comes back it ends the abandoned
+ * job, and the device can be released and destroyed.
+ */
+START_TEST(test_stalled_worker_fails_the_run)
+{
+	struct hal_device *dev = open_npu(0);
+	enum { N = 256, K = 4096 }; /* 1 M MACs: several slices */
+	uint64_t rng = 11;
+	void *wd = make_weights(HAL_TYPE_Q8_0, N, K, &rng);
+	float *x = calloc(K, sizeof(float)), y[N];
+	struct hal_tensor w = { "w", HAL_TYPE_Q8_0, { K, N }, wd, NULL };
+	struct hal_tensor xt = { "x", HAL_TYPE_F32, { K, 1 }, x, NULL };
+	struct hal_tensor yt = { "y", HAL_TYPE_F32, { N, 1 }, y, NULL };
+	struct hal_op op = { .kind = HAL_OP_MATMUL, .src = { &w, &xt }, .dst = &yt };
+
+	ck_assert_ptr_nonnull(x);
+	ck_assert_int_eq(dev->vt->prepare_weight(dev, &w), HAL_OK);
+	ck_assert_int_eq(dev->vt->run(dev, &op), HAL_OK);
+	npu_sim_debug_freeze(dev, true);
+	ck_assert_int_eq(dev->vt->run(dev, &op), HAL_ERR_DEVICE);
+	ck_assert_msg(strstr(dev->error, "made no progress") && strstr(dev->error, "stalled"),
+		      "error: %s", dev->error);
+	ck_assert_int_eq(dev->vt->run(dev, &op), HAL_ERR_DEVICE);
+	ck_assert_msg(strstr(dev->error, "was lost"), "error: %s", dev->error);
+	/* released while the abandoned job may still read it: kept until destroy */
+	dev->vt->release_weight(dev, &w);
+	ck_assert_ptr_eq(w.data, wd);
+	npu_sim_debug_freeze(dev, false);
+	hal_device_destroy(dev);
+	free(wd);
+	free(x);
+}
+END_TEST
+
 /*
  * A value the device cannot parse is ignored, reported, and the knob restored; no crash. This
  * is the device's own check of plain files, what runs where FUSE cannot be mounted: the test
@@ -872,6 +1022,8 @@ START_TEST(test_sysfs_bogus_values)
 	const char *d = npu_sim_sysfs_path(dev);
 	char *t;
 
+	/* not simple_ondemand, which may lower the clock on a loaded machine (see above) */
+	write_text(d, "governor", "performance\n");
 	write_text(d, "max_freq", "400000000\n");
 	ck_assert_uint_eq(job_freq(dev, NULL), 400000000);
 	write_text(d, "max_freq", "fast\n");
@@ -887,7 +1039,7 @@ START_TEST(test_sysfs_bogus_values)
 	ck_assert_msg(strstr(t, "governor") && strstr(t, "turbo"), "last_error: %s", t);
 	free(t);
 	t = read_text(d, "governor");
-	ck_assert_str_eq(t, "simple_ondemand\n");
+	ck_assert_str_eq(t, "performance\n"); /* restored */
 	free(t);
 	/* outside available_frequencies (below the lowest OPP, above the highest): refused */
 	write_text(d, "max_freq", "123\n");
@@ -1417,6 +1569,8 @@ int main(void)
 	tcase_add_test(tc, test_sysfs_bogus_values);
 	tcase_add_test(tc, test_sysfs_fuse_writes_fail_like_sysfs);
 	tcase_add_test(tc, test_devfreq_check);
+	tcase_add_test(tc, test_sysfs_changes_under_load);
+	tcase_add_test(tc, test_stalled_worker_fails_the_run);
 	tcase_add_test(tc, test_sysfs_preset_by_admin);
 	tcase_add_test(tc, test_sysfs_ondemand);
 	tcase_add_test(tc, test_model_q8_0);

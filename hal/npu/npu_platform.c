@@ -80,9 +80,18 @@ static void p_wake(void *host)
 	to_host(host)->wake_pending = true;
 }
 
+/* A frozen device thread waits here (called by it alone, with the device lock released). */
+static void thaw_wait(struct npu_pthread_host *h)
+{
+	const struct timespec ms = { 0, 1000000 };
+
+	while (atomic_load(&h->frozen))
+		nanosleep(&ms, NULL);
+}
+
 static void p_yield(void *host)
 {
-	(void)host;
+	thaw_wait(to_host(host));
 	sched_yield();
 }
 
@@ -90,6 +99,7 @@ static void p_irq(void *host)
 {
 	struct npu_pthread_host *h = to_host(host);
 
+	thaw_wait(h);
 	h->irq(h->irq_ctx);
 }
 
@@ -124,6 +134,7 @@ void npu_pthread_host_init(struct npu_pthread_host *h, void (*irq)(void *ctx), v
 	pthread_condattr_destroy(&ca);
 	h->irq = irq;
 	h->irq_ctx = irq_ctx;
+	atomic_init(&h->frozen, false);
 }
 
 void npu_pthread_host_destroy(struct npu_pthread_host *h)

@@ -9,6 +9,7 @@
 #define EDGE_NPU_NPU_PLATFORM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "kmod/silicon/npu_platform.h"
@@ -23,6 +24,11 @@ struct npu_pthread_host {
 	void *arg;
 	void (*irq)(void *ctx);
 	void *irq_ctx;
+	/*
+	 * Tests: while set, the device's thread stops before its next slice and before raising
+	 * its interrupt, as a worker that stalls would (npu_sim_debug_freeze).
+	 */
+	atomic_bool frozen;
 };
 
 extern const struct npu_platform_ops npu_pthread_ops;

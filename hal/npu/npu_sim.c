@@ -123,11 +123,38 @@ struct npu_sim {
 	size_t scratch_cap;
 	uint64_t energy_fj_rem;
 	uint32_t pace; /* SIM_PACE: jobs take their modeled time times this (options.pace) */
+	/*
+	 * The device stopped making progress under a job (its thread stalled): the job was
+	 * abandoned on the ring, and what it reads (scratch, weights) must stay until destroy,
+	 * in case the thread comes back. graveyard: memory freed meanwhile (run_lock).
+	 */
+	atomic_bool lost;
+	void **graveyard;
+	uint32_t n_graveyard;
 };
 
 static struct npu_sim *to_sim(struct hal_device *dev)
 {
 	return (struct npu_sim *)dev;
+}
+
+/*
+ * Frees memory a job reads. On a lost device, the abandoned job may still read it if the
+ * device's thread comes back, so it is kept until destroy (run_lock held).
+ */
+static void free_job_memory(struct npu_sim *d, void *p)
+{
+	void **g;
+
+	if (!p || !atomic_load(&d->lost)) {
+		free(p);
+		return;
+	}
+	g = realloc(d->graveyard, sizeof(*g) * (d->n_graveyard + 1));
+	if (!g)
+		return; /* leaked rather than freed under a job that may still read it */
+	d->graveyard = g;
+	g[d->n_graveyard++] = p;
 }
 
 /* ---- fences ------------------------------------------------------------------------------- */
@@ -618,7 +645,7 @@ static void sim_release_weight(struct hal_device *dev, struct hal_tensor *w)
 	nw = w->owner == dev ? find_weight(d, w->data) : NULL;
 	if (nw) {
 		/* ids are never reused: the SRAM's entry for it just ages out of the LRU */
-		free(nw->npu_data);
+		free_job_memory(d, nw->npu_data);
 		atomic_fetch_sub(&d->weight_bytes,
 				 npu_weight_row_bytes(w->type, w->ne[0]) * w->ne[1]);
 		w->data = nw->orig_data;
@@ -647,6 +674,43 @@ static uint8_t *scratch(struct npu_sim *d, size_t bytes)
 	return d->scratch;
 }
 
+/* What the device has done: slices run plus descriptors ended (changes while it works). */
+static uint64_t device_progress(struct npu_sim *d)
+{
+	return (uint64_t)npu_dev_read(d->dev, NPU_REG_DBG_SLICES_LO) +
+	       npu_dev_read(d->dev, NPU_REG_RING_HEAD);
+}
+
+/*
+ * Waits for f while the device makes progress. A job may run long (it is sliced, and each slice
+ * ends in milliseconds), but a device that ends no slice and no job for NPU_SIM_STALL_MS has a
+ * stalled thread: the wait gives up, rather than hang its caller forever. Not with pacing on:
+ * a paced job is held, with no slice, for as long as its modeled time times the factor.
+ */
+static enum hal_status wait_progress(struct npu_sim *d, struct npu_fence *f)
+{
+	uint64_t seen = device_progress(d), since = hal_now_ns();
+
+	if (d->pace)
+		return npu_fence_wait(f, -1);
+	while (npu_fence_wait(f, 100) != HAL_OK) {
+		uint64_t p = device_progress(d), now = hal_now_ns();
+
+		if (p != seen) {
+			seen = p;
+			since = now;
+		} else if (now - since >= NPU_SIM_STALL_MS * 1000000ull) {
+			return HAL_ERR_DEVICE;
+		}
+	}
+	return HAL_OK;
+}
+
+void npu_sim_debug_freeze(struct hal_device *dev, bool frozen)
+{
+	atomic_store(&to_sim(dev)->host.frozen, frozen);
+}
+
 /* Submits a built stream and waits; the engine's refusal becomes dev->error. */
 static enum hal_status submit_wait(struct npu_sim *d, struct npu_stream *s, const char *what)
 {
@@ -660,7 +724,15 @@ static enum hal_status submit_wait(struct npu_sim *d, struct npu_stream *s, cons
 	st = npu_sim_submit(&d->base, s->data, s->len, s->bufs, s->nbufs, &f);
 	if (st != HAL_OK)
 		return hal_device_fail(&d->base, st, "%s: cannot submit the job", what);
-	npu_fence_wait(f, -1);
+	if (wait_progress(d, f) != HAL_OK) {
+		/* the ring keeps its reference: a thread that comes back retires the job */
+		atomic_store(&d->lost, true);
+		npu_fence_put(f);
+		return hal_device_fail(&d->base, HAL_ERR_DEVICE,
+				       "%s: the NPU made no progress for %u ms (its thread is "
+				       "stalled); the job is abandoned and the device lost", what,
+				       NPU_SIM_STALL_MS);
+	}
 	st = npu_fence_result(f, &vs, &js);
 	npu_fence_put(f);
 	account(d, &js);
@@ -712,7 +784,7 @@ static enum hal_status run_matmul(struct npu_sim *d, const struct hal_op *op)
 			      n, k, NULL);
 	st = submit_wait(d, &s, op->dst->name);
 	npu_stream_free(&s);
-	free(tmp);
+	free_job_memory(d, tmp);
 	if (st != HAL_OK)
 		return st;
 	npu_dequantize_i32b_rows(out, m, n, op->dst->data);
@@ -735,7 +807,12 @@ static enum hal_status sim_run(struct hal_device *dev, const struct hal_op *op)
 				       "%s '%s': not supported by the NPU", hal_op_name(op->kind),
 				       op->dst->name);
 	pthread_mutex_lock(&d->run_lock);
-	st = run_matmul(d, op);
+	if (atomic_load(&d->lost)) /* before the scratch an abandoned job may still read */
+		st = hal_device_fail(dev, HAL_ERR_DEVICE,
+				     "%s: the NPU was lost (a job stalled); open the device again",
+				     op->dst->name);
+	else
+		st = run_matmul(d, op);
 	if (st == HAL_OK) {
 		dev->stats.ops++;
 		dev->stats.busy_ns += hal_now_ns() - t0;
@@ -770,6 +847,9 @@ static void sim_destroy(struct hal_device *dev)
 		free(d->weights[i].npu_data);
 	free(d->weights);
 	free(d->scratch);
+	for (uint32_t i = 0; i < d->n_graveyard; i++)
+		free(d->graveyard[i]);
+	free(d->graveyard);
 	npu_pthread_host_destroy(&d->host);
 	free(d->dev);
 	npu_as_destroy(&d->as);

@@ -100,6 +100,16 @@ void npu_fence_put(struct npu_fence *f);
 void npu_sim_counters(struct hal_device *dev, struct npu_counters *out);
 /* Index into npu_opp_table of the operating point the last job ran at (or will run at). */
 uint32_t npu_sim_opp(struct hal_device *dev);
+/*
+ * Tests: frozen, the device's thread stops before its next slice or interrupt, as a worker that
+ * stalls would; a run() waiting for it then fails after NPU_SIM_STALL_MS without progress and
+ * the device is lost (every later run() fails at once; not on a paced device, whose held jobs
+ * show no progress either). Unfrozen, the thread goes on and ends
+ * the abandoned job, so that the device can be destroyed.
+ */
+void npu_sim_debug_freeze(struct hal_device *dev, bool frozen);
+/* How long the device may show no progress (no slice, no job ended) before it is lost. */
+#define NPU_SIM_STALL_MS 3000
 /* The device's DVFS directory, "" when it has none. */
 const char *npu_sim_sysfs_path(struct hal_device *dev);
 

@@ -172,6 +172,18 @@ static void put_hz_knob(struct npu_sysfs *s, const char *name, uint64_t hz)
 	put_knob(s, name, buf);
 }
 
+/*
+ * Whether a refused knob still holds the refused text: an admin who wrote again meanwhile must
+ * not see the new value overwritten by the old one (the write's event brings it in next).
+ * What is left is the moment between this read and the restore's write.
+ */
+static bool still_refused(struct npu_sysfs *s, const char *name, const char *refused)
+{
+	char now[64];
+
+	return get_knob(s, name, now, sizeof(now)) && !strcmp(now, refused);
+}
+
 /* Reads one frequency knob; a value the rule refuses is reported and overwritten. */
 static void load_hz(struct npu_sysfs *s, const char *name, uint64_t *val)
 {
@@ -181,7 +193,8 @@ static void load_hz(struct npu_sysfs *s, const char *name, uint64_t *val)
 		return;
 	snprintf(kept, sizeof(kept), "%" PRIu64, *val);
 	if (!knob_ok(s, name, buf, kept)) {
-		put_hz_knob(s, name, *val);
+		if (still_refused(s, name, buf))
+			put_hz_knob(s, name, *val);
 		return;
 	}
 	*val = strtoull(buf, NULL, 10);
@@ -200,6 +213,8 @@ static void load_governor(struct npu_sysfs *s)
 		}
 	}
 	knob_ok(s, "governor", buf, gov_names[s->gov]);
+	if (!still_refused(s, "governor", buf))
+		return;
 	snprintf(buf, sizeof(buf), "%s\n", gov_names[s->gov]);
 	put_knob(s, "governor", buf);
 }

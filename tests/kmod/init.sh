@@ -3,7 +3,7 @@
 #
 # init.sh - /init of the test VM built by tests/kmod/run.sh: loads the DRM modules and
 # edge_npu.ko (two devices, debug stall allowed, 300 ms job timeout), runs the kernel test
-# suite, the generic-netlink test (enpu_genl_test) and, when present, an end-to-end npu-run
+# suite, the generic-netlink test (enpu_genl_test), the hostile-client suite (enpu_hostile) and, when present, an end-to-end npu-run
 # on the NPU through the driver, unloads the module and prints the kernel log and one
 # ENPU-RESULT line for the host to judge.
 export PATH=/bin
@@ -38,6 +38,8 @@ if [ $mods -eq 0 ]; then
 	tests=$?
 	# generic netlink: statistics, and the events of a hung job and a frequency change
 	/bin/enpu_genl_test --timeout-ms $TIMEOUT_MS || tests=1
+	# hostile clients and faults; last of the clients, it ends with no object live
+	/bin/enpu_hostile --timeout-ms $TIMEOUT_MS || tests=1
 fi
 e2e=none
 if [ -x /bin/npu-run ] && [ -x /data/e2e.sh ]; then

@@ -6,8 +6,8 @@
 # device is a render node, and 6.12, where it is an accel node), builds kmod/edge_npu.ko
 # against its headers, packs an initramfs (busybox-static, the module's dependencies from the
 # kernel package in load order, the module, the statically built tests), boots that kernel in
-# qemu-system-x86_64 (TCG) and runs tests/kmod/enpu_kmod_test and, when the build has it, an
-# end-to-end npu-run (tests/kmod/init.sh says what runs).
+# qemu-system-x86_64 (TCG) and runs tests/kmod/enpu_kmod_test, tests/kmod/enpu_hostile (hostile
+# clients and faults) and, when the build has it, an end-to-end npu-run (tests/kmod/init.sh says what runs).
 #
 # Fails if a test fails, the module does not unload cleanly, or the kernel log has an oops,
 # WARN, BUG, lockdep report or leaked BOs. Exits 0 with "SKIP: <reason>" only when the VM
@@ -84,6 +84,11 @@ $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -I"$ROOT" \
 	-o "$OUT/enpu_kmod_test" "$ROOT/tests/kmod/enpu_kmod_test.c" \
 	"$ROOT/kmod/silicon/npu_engine.c" "$ROOT/kmod/silicon/npu_mmu.c" \
 	$(pkg-config --static --libs libdrm) || fail "test program build failed"
+# shellcheck disable=SC2046
+$CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -I"$ROOT" \
+	$(pkg-config --static --cflags libdrm) \
+	-o "$OUT/enpu_hostile" "$ROOT/tests/kmod/enpu_hostile.c" \
+	$(pkg-config --static --libs libdrm) || fail "hostile test program build failed"
 # the generic-netlink subscriber, through the user-space reader (libnl-genl, static)
 # shellcheck disable=SC2046
 $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$ROOT" \
@@ -102,7 +107,7 @@ for app in sh mount umount insmod rmmod lsmod dmesg cat echo sleep poweroff ls g
 	cut tr head tail wc cmp test [ uptime sed awk; do
 	ln -s busybox "$RD/bin/$app"
 done
-cp "$OUT/enpu_kmod_test" "$OUT/enpu_genl_test" "$RD/bin/"
+cp "$OUT/enpu_kmod_test" "$OUT/enpu_genl_test" "$OUT/enpu_hostile" "$RD/bin/"
 
 # ---- end-to-end: npu-run, its shared libraries, a small model ------------------------------
 MB=${ENPU_MESON_BUILD:-$OUT/meson}
@@ -212,7 +217,7 @@ enpu_load_jobs=${ENPU_KMOD_LOAD_JOBS:-1000}" \
 	echo "$result"
 
 	sed -n '/^ENPU-DMESG-BEGIN/,/^ENPU-DMESG-END/p' "$LOG.txt" >"$K/dmesg.txt"
-	bad=$(grep -E 'Oops|WARNING:|BUG:|kernel BUG|Call Trace|general protection|circular locking|lockdep|possible recursive locking|UBSAN|KASAN|refcount_t|list_del corruption|removed with [0-9]+ BOs live|soft lockup|blocked for more than|rcu.*stall|Poison overwritten|Redzone|Object padding|slab_out_of_bounds|killed entity' "$K/dmesg.txt" "$LOG.txt" || true)
+	bad=$(grep -E 'Oops|WARNING:|BUG:|kernel BUG|Call Trace|general protection|circular locking|lockdep|possible recursive locking|UBSAN|KASAN|refcount_t|list_del corruption|removed with [0-9]+ BOs live|removed with objects live|soft lockup|blocked for more than|rcu.*stall|Poison overwritten|Redzone|Object padding|slab_out_of_bounds|killed entity' "$K/dmesg.txt" "$LOG.txt" || true)
 	if [ -n "$bad" ]; then
 		echo "$bad" | head -n 20 >&2
 		fail "the kernel logged an oops/WARN/BUG/lockdep report or a leak (see $K/dmesg.txt)"

@@ -167,9 +167,11 @@ static void commit(enpu_session *const *sessions, const enpu_token *tokens, uint
 
 /* The run's priority (the highest of the sessions') and trace (the first session's that has one). */
 static struct sched_run_options run_options(enpu_session *const *sessions, uint32_t n,
-					    struct sched_usage *usage, struct sched_observer *obs)
+					    struct sched_usage *usage, struct sched_observer *obs,
+					    const int *cancel)
 {
-	struct sched_run_options o = { .priority = sessions[0]->priority, .usage = usage };
+	struct sched_run_options o = { .priority = sessions[0]->priority, .usage = usage,
+				       .cancel = cancel };
 
 	for (uint32_t i = 0; i < n; i++) {
 		if (sessions[i]->priority > o.priority)
@@ -183,7 +185,7 @@ static struct sched_run_options run_options(enpu_session *const *sessions, uint3
 }
 
 static enpu_status run(enpu_session *const *sessions, const enpu_token *tokens, uint32_t n,
-		       struct hal_tensor **kc, struct hal_tensor **vc)
+		       struct hal_tensor **kc, struct hal_tensor **vc, const int *cancel)
 {
 	enpu_model *m = sessions[0]->model;
 	struct drv_batch_slot *slot;
@@ -205,14 +207,15 @@ static enpu_status run(enpu_session *const *sessions, const enpu_token *tokens, 
 		ids[i] = tokens[i];
 		pos[i] = (int32_t)sessions[i]->n_past;
 	}
-	const struct sched_run_options o = run_options(sessions, n, usage, &obs);
+	const struct sched_run_options o = run_options(sessions, n, usage, &obs, cancel);
 	if (o.obs)
 		drv_trace_begin_run(o.obs->user, slot->g);
 	enum sched_status sst = sched_exec_run(m->ctx->exec, slot->g, &slot->deps, &o, &rs, err,
 					       sizeof(err));
 	if (sst)
-		st = drv_ctx_fail(m->ctx, ENPU_ERR_DEVICE, "enpu_session_eval_many: %u sessions: %s",
-				  n, err);
+		st = drv_ctx_fail(m->ctx, sst == SCHED_ERR_CANCELLED ? ENPU_ERR_CANCELLED
+								     : ENPU_ERR_DEVICE,
+				  "enpu_session_eval_many: %u sessions: %s", n, err);
 	else
 		commit(sessions, tokens, n, slot->g, usage, hal_now_ns() - t0, rs.active_ns);
 	pthread_mutex_unlock(&slot->run);
@@ -224,7 +227,7 @@ static enpu_status run(enpu_session *const *sessions, const enpu_token *tokens, 
  * batched run where there are several (each session's sequence stays in order).
  */
 static enpu_status run_pending(enpu_session *const *sessions, uint32_t n,
-			       struct hal_tensor **kc, struct hal_tensor **vc)
+			       struct hal_tensor **kc, struct hal_tensor **vc, const int *cancel)
 {
 	enpu_session *with[ENPU_EVAL_MANY_MAX];
 	enpu_token tok[ENPU_EVAL_MANY_MAX];
@@ -237,17 +240,17 @@ static enpu_status run_pending(enpu_session *const *sessions, uint32_t n,
 		}
 	if (k == 1)
 		return drv_eval_pending(with[0]);
-	enpu_status st = k ? run(with, tok, k, kc, vc) : ENPU_OK;
+	enpu_status st = k ? run(with, tok, k, kc, vc, cancel) : ENPU_OK;
 	for (uint32_t i = 0; !st && i < k; i++)
 		with[i]->has_pending = false;
 	return st;
 }
 
-enpu_status drv_eval_pending_many(enpu_session *const *sessions, uint32_t n)
+enpu_status drv_eval_pending_many(enpu_session *const *sessions, uint32_t n, const int *cancel)
 {
 	struct hal_tensor *kc[ENPU_EVAL_MANY_MAX], *vc[ENPU_EVAL_MANY_MAX];
 
-	return run_pending(sessions, n, kc, vc);
+	return run_pending(sessions, n, kc, vc, cancel);
 }
 
 enpu_status enpu_session_eval_many(enpu_session *const *sessions, const enpu_token *tokens,
@@ -261,6 +264,6 @@ enpu_status enpu_session_eval_many(enpu_session *const *sessions, const enpu_tok
 		return enpu_session_eval(sessions[0], tokens, 1);
 	struct hal_tensor *kc[ENPU_EVAL_MANY_MAX], *vc[ENPU_EVAL_MANY_MAX];
 
-	st = run_pending(sessions, (uint32_t)n, kc, vc);
-	return st ? st : run(sessions, tokens, (uint32_t)n, kc, vc);
+	st = run_pending(sessions, (uint32_t)n, kc, vc, NULL);
+	return st ? st : run(sessions, tokens, (uint32_t)n, kc, vc, NULL);
 }

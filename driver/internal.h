@@ -172,9 +172,10 @@ bool drv_session_alive(const enpu_session *s);
 
 /*
  * batch.c: the pending tokens of n (<= ENPU_EVAL_MANY_MAX) sessions of one model, evaluated
- * as one batched run (what a round of async generate jobs does between tokens).
+ * as one batched run (what a round of async generate jobs does between tokens). cancel (NULL:
+ * none) stops the run within one op once nonzero: ENPU_ERR_CANCELLED, nothing committed.
  */
-enpu_status drv_eval_pending_many(enpu_session *const *sessions, uint32_t n);
+enpu_status drv_eval_pending_many(enpu_session *const *sessions, uint32_t n, const int *cancel);
 
 /* ---- job.c: asynchronous jobs ---- */
 /* Stops the context's job thread (its jobs were freed with their sessions). */

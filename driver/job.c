@@ -46,6 +46,7 @@ struct enpu_job {
 	void *user;
 	int fd;
 	int cancel; /* atomic */
+	struct batch_cancel *batch; /* under jobs->lock: the batched run it is in, if any */
 	/* the job thread's own */
 	bool started;
 	uint64_t rng, t_gen;
@@ -194,13 +195,57 @@ static enpu_status eval_alone(enpu_job *j)
 }
 
 /*
+ * A batched run's cancel flag: the run serves every job in it, so it stops (within one op)
+ * only when all of them are cancelled; a job cancelled alone ends at the next step, when the
+ * run the others need has finished (one decode step later at most). Under jobs->lock but
+ * flag, which the run reads.
+ */
+struct batch_cancel {
+	int flag; /* atomic */
+	uint32_t n, cancelled;
+};
+
+/* Under jobs->lock: one more job of b cancelled; the last one stops the run. */
+static void batch_cancel_one(struct batch_cancel *b)
+{
+	if (++b->cancelled == b->n)
+		__atomic_store_n(&b->flag, 1, __ATOMIC_RELEASE);
+}
+
+/* Under jobs->lock: marks j cancelled (once), counting it in its batched run if it is in one. */
+static void cancel_locked(enpu_job *j)
+{
+	if (__atomic_load_n(&j->cancel, __ATOMIC_ACQUIRE))
+		return;
+	if (j->batch)
+		batch_cancel_one(j->batch);
+	__atomic_store_n(&j->cancel, 1, __ATOMIC_RELEASE);
+}
+
+/* Joins (b) or leaves (NULL) the jobs jobs[idx[0..k-1]] to a batched run. */
+static void batch_join(struct drv_jobs *J, enpu_job *const *jobs, const uint32_t *idx,
+		       uint32_t k, struct batch_cancel *b)
+{
+	pthread_mutex_lock(&J->lock);
+	for (uint32_t m = 0; m < k; m++) {
+		enpu_job *j = jobs[idx[m]];
+
+		j->batch = b;
+		if (b && __atomic_load_n(&j->cancel, __ATOMIC_ACQUIRE))
+			batch_cancel_one(b);
+	}
+	pthread_mutex_unlock(&J->lock);
+}
+
+/*
  * The second phase: the pending token of every job that sampled one. The sessions of one
  * model under the fixed rule go as one batched run (the weights read once for all of them,
  * each session's logits as alone: driver/batch.c); an "auto" session keeps its own placement
- * and runs alone. A batched run is not cancelled midway: a cancel takes effect at the next
- * step, one decode step later at most.
+ * and runs alone. A batched run stops within one op when every job in it is cancelled
+ * (struct batch_cancel).
  */
-static void eval_pending(enpu_job *const *jobs, uint32_t n, enpu_status *st)
+static void eval_pending(struct drv_jobs *J, enpu_job *const *jobs, uint32_t n,
+			 enpu_status *st)
 {
 	bool done[ROUND_MAX] = { false };
 
@@ -218,7 +263,11 @@ static void eval_pending(enpu_job *const *jobs, uint32_t n, enpu_status *st)
 			}
 		drv_ctx_clear_error(jobs[i]->ctx);
 		if (k > 1) {
-			enpu_status r = drv_eval_pending_many(batch, k);
+			struct batch_cancel bc = { .n = k };
+
+			batch_join(J, jobs, idx, k, &bc);
+			enpu_status r = drv_eval_pending_many(batch, k, &bc.flag);
+			batch_join(J, jobs, idx, k, NULL);
 			for (uint32_t m = 0; m < k; m++)
 				st[idx[m]] = r;
 		} else {
@@ -270,7 +319,7 @@ static void run_round(struct drv_jobs *J, enpu_job *const *round, uint32_t n)
 		else if (done)
 			finish(J, round[i], s);
 	}
-	eval_pending(evals, n_eval, st);
+	eval_pending(J, evals, n_eval, st);
 	for (uint32_t i = 0; i < n_eval; i++)
 		if (st[i])
 			finish(J, evals[i], st[i]);
@@ -357,7 +406,7 @@ void drv_jobs_forget_session(enpu_session *s)
 		busy = false;
 		for (enpu_job *j = J->head; j; j = j->next)
 			if (j->s == s) {
-				__atomic_store_n(&j->cancel, 1, __ATOMIC_RELEASE);
+				cancel_locked(j);
 				busy = true;
 			}
 		if (busy) {
@@ -516,7 +565,7 @@ enpu_status enpu_job_cancel(enpu_job *j)
 	pthread_mutex_lock(&J->lock);
 	const bool finished = j->finished;
 	if (!finished) {
-		__atomic_store_n(&j->cancel, 1, __ATOMIC_RELEASE);
+		cancel_locked(j);
 		pthread_cond_signal(&J->work);
 	}
 	pthread_mutex_unlock(&J->lock);
@@ -555,7 +604,7 @@ void enpu_job_free(enpu_job *j)
 	struct drv_jobs *J = j->ctx->jobs;
 
 	pthread_mutex_lock(&J->lock);
-	__atomic_store_n(&j->cancel, 1, __ATOMIC_RELEASE);
+	cancel_locked(j);
 	pthread_cond_signal(&J->work);
 	while (!j->finished)
 		pthread_cond_wait(&J->changed, &J->lock);

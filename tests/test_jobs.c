@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "driver/internal.h"
 #include "edge_npu.h"
 #include "hal/telemetry.h"
 #include "testutil.h"
@@ -324,6 +325,95 @@ START_TEST(eval_many_takes_pending_tokens_first)
 END_TEST
 
 /*
+ * The batched run of the job thread stops within one op once its cancel flag is set (every
+ * job in it cancelled): ENPU_ERR_CANCELLED and nothing committed, so each session still has
+ * its pending token, which a later run evaluates.
+ */
+START_TEST(batched_run_cancels_within_an_op)
+{
+	const char *prompts[3] = { "Once upon a time", "The quick brown fox", "Hello" };
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+	uint32_t past[3];
+	struct rig r;
+	int flag = 1;
+
+	rig_open(&r, 3);
+	for (int i = 0; i < 3; i++) {
+		struct streamed out = { .n = 0 };
+
+		ck_assert_int_eq(enpu_generate(r.s[i], prompts[i], 3, &greedy, keep, &out, NULL),
+				 ENPU_OK);
+		past[i] = enpu_session_n_past(r.s[i]); /* the last token is pending */
+	}
+	ck_assert_int_eq(drv_eval_pending_many(r.s, 3, &flag), ENPU_ERR_CANCELLED);
+	ck_assert_msg(strstr(enpu_last_error(r.ctx), "cancelled"), "%s",
+		      enpu_last_error(r.ctx));
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(enpu_session_n_past(r.s[i]), past[i]);
+	flag = 0;
+	ck_assert_int_eq(drv_eval_pending_many(r.s, 3, &flag), ENPU_OK);
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(enpu_session_n_past(r.s[i]), past[i] + 1);
+	rig_close(&r);
+}
+END_TEST
+
+/*
+ * Generations the job thread batches: cancelling one leaves the others' tokens exactly as
+ * alone; cancelling all ends every one with ENPU_ERR_CANCELLED.
+ */
+START_TEST(cancel_in_a_batch)
+{
+	const char *prompts[3] = { "Once upon a time", "The quick brown fox", "Hello" };
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+	struct streamed want[3];
+	struct rig r;
+	enpu_job *j[3];
+
+	greedy.ignore_eos = true;
+	for (int i = 1; i < 3; i++) {
+		struct rig one;
+
+		want[i].n = 0;
+		rig_open(&one, 1);
+		ck_assert_int_eq(enpu_generate(one.s[0], prompts[i], 24, &greedy, keep, &want[i],
+					       NULL), ENPU_OK);
+		rig_close(&one);
+	}
+	for (int round = 0; round < 2; round++) {
+		rig_open(&r, 3);
+		for (int i = 0; i < 3; i++) {
+			struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+
+			o.kind = ENPU_JOB_GENERATE;
+			o.prompt = prompts[i];
+			/* the jobs to cancel run to the end of the context, so they are still running */
+			o.n_predict = i == 0 || round ? 200 : 24;
+			o.sampler = &greedy;
+			ck_assert_int_eq(enpu_job_submit(r.s[i], &o, &j[i]), ENPU_OK);
+		}
+		for (int i = 0; i < (round ? 3 : 1); i++)
+			ck_assert_int_eq(enpu_job_cancel(j[i]), ENPU_OK);
+		for (int i = 0; i < 3; i++) {
+			ck_assert_int_eq(enpu_job_wait(j[i], 10000), ENPU_OK);
+			struct enpu_job_result res = result_of(j[i]);
+
+			if (i == 0 || round) {
+				ck_assert_int_eq(res.status, ENPU_ERR_CANCELLED);
+			} else {
+				ck_assert_int_eq(res.status, ENPU_OK);
+				ck_assert_uint_eq(res.n_tokens, want[i].n);
+				ck_assert(!memcmp(res.tokens, want[i].t,
+						  want[i].n * sizeof(enpu_token)));
+			}
+			enpu_job_free(j[i]);
+		}
+		rig_close(&r);
+	}
+}
+END_TEST
+
+/*
  * The example program (driver/examples/jobs_epoll.c) as a user runs it: three requests from
  * one epoll loop, each streamed, the third cancelled after its third token.
  */
@@ -447,6 +537,8 @@ int main(void)
 	tcase_add_test(tc, completion_queue_delivers_each_job_once);
 	tcase_add_test(tc, bad_input);
 	tcase_add_test(tc, eval_many_takes_pending_tokens_first);
+	tcase_add_test(tc, batched_run_cancels_within_an_op);
+	tcase_add_test(tc, cancel_in_a_batch);
 	tcase_add_test(tc, example_program_runs);
 	tcase_add_test(tc, killed_client_leaves_others_working);
 	suite_add_tcase(s, tc);

@@ -193,6 +193,8 @@ const struct cpu_ext_kernels *cpu_ext_for(const char *isa)
 		return &cpu_ext_avx512;
 	if (!strcmp(isa, "avx2") || !strcmp(isa, "avxvnni"))
 		return &cpu_ext_avx2;
+#else
+	(void)isa; /* Arm64 and others: the scalar kernels for every set */
 #endif
 	return &cpu_ext_scalar;
 }

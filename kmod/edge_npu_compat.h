@@ -12,8 +12,6 @@
 #define EDGE_NPU_COMPAT_H
 
 #include <drm/drm_file.h>
-#include <drm/drm_gem.h>
-#include <drm/drm_gem_shmem_helper.h>
 #include <drm/gpu_scheduler.h>
 
 /* The lowest-priority run queue: DRM_SCHED_PRIORITY_MIN until the order was reversed (6.8). */
@@ -55,29 +53,6 @@ static inline int enpu_sched_hw_jobs(struct drm_gpu_scheduler *sched)
 	return atomic_read(&sched->credit_count);
 #else
 	return atomic_read(&sched->hw_rq_count);
-#endif
-}
-
-/*
- * A kernel mapping of a whole BO. Later kernels (6.5 on) want the reservation lock held
- * around the shmem helper's vmap, which drm_gem_vmap_unlocked() takes; 6.1's helper locks
- * by itself.
- */
-static inline int enpu_bo_vmap(struct drm_gem_object *obj, struct iosys_map *map)
-{
-#ifdef ENPU_DRM_GEM_VMAP_UNLOCKED
-	return drm_gem_vmap_unlocked(obj, map);
-#else
-	return drm_gem_shmem_vmap(to_drm_gem_shmem_obj(obj), map);
-#endif
-}
-
-static inline void enpu_bo_vunmap(struct drm_gem_object *obj, struct iosys_map *map)
-{
-#ifdef ENPU_DRM_GEM_VMAP_UNLOCKED
-	drm_gem_vunmap_unlocked(obj, map);
-#else
-	drm_gem_shmem_vunmap(to_drm_gem_shmem_obj(obj), map);
 #endif
 }
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_tokenizer.c - the llama SPM tokenizer: every shared test vector of the reference
- * runtime, special tokens, byte fallback, decode round trips, buffer limits, and the
- * refusal of vocabularies that are not llama SPM or are malformed.
+ * test_tokenizer.c - the tokenizers: every shared test vector of the reference runtime (each
+ * vocabulary of ../shared/vocab with .inp/.out files, SentencePiece and byte-level BPE alike),
+ * special tokens, byte fallback, decode round trips, buffer limits, the pre-tokenizer rules,
+ * and the refusal of vocabularies that are not supported or are malformed.
  */
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,7 @@
 #include "vocab.h"
 
 #define SEPARATOR "\n__ggml_vocab_test__\n"
-#define N_VECTORS 46
+#define N_VECTORS 46 /* in the llama SPM file */
 
 /* ---- the shared llama vocabulary ---- */
 
@@ -88,12 +90,14 @@ struct expected {
 	size_t n;
 };
 
+#define MAX_VECTORS 4096
+
 struct vectors {
 	char *inp, *out;
-	const char *text[N_VECTORS + 1];
-	size_t len[N_VECTORS + 1];
+	const char *text[MAX_VECTORS];
+	size_t len[MAX_VECTORS];
 	size_t n_text;
-	struct expected exp[N_VECTORS + 1];
+	struct expected exp[MAX_VECTORS];
 	size_t n_exp;
 };
 
@@ -107,7 +111,7 @@ static void split_texts(struct vectors *vv, size_t size)
 		const char *m = memmem(p, (size_t)(end - p), SEPARATOR, sep);
 
 		ck_assert_msg(m != NULL, "text %zu is not terminated by the separator", vv->n_text);
-		ck_assert_uint_lt(vv->n_text, N_VECTORS + 1);
+		ck_assert_uint_lt(vv->n_text, MAX_VECTORS);
 		vv->text[vv->n_text] = p;
 		vv->len[vv->n_text++] = (size_t)(m - p);
 		p = m + sep;
@@ -141,26 +145,33 @@ static void split_expected(struct vectors *vv)
 
 		ck_assert_ptr_nonnull(nl);
 		*nl = '\0';
-		ck_assert_uint_lt(vv->n_exp, N_VECTORS + 1);
+		ck_assert_uint_lt(vv->n_exp, MAX_VECTORS);
 		parse_line(&vv->exp[vv->n_exp++], line);
 		line = nl + 1;
 	}
 }
 
-static void load_vectors(struct vectors *vv)
+/* The vectors of the vocabulary at gguf_path (its .inp and .out files). */
+static void load_vectors_of(struct vectors *vv, const char *gguf_path)
 {
 	char path[1024];
 	size_t size;
 
 	memset(vv, 0, sizeof(*vv));
-	snprintf(path, sizeof(path), "%s.inp", tu_vocab_path());
+	snprintf(path, sizeof(path), "%s.inp", gguf_path);
 	vv->inp = tu_read_file(path, &size);
 	split_texts(vv, size);
-	snprintf(path, sizeof(path), "%s.out", tu_vocab_path());
+	snprintf(path, sizeof(path), "%s.out", gguf_path);
 	vv->out = tu_read_file(path, &size);
 	split_expected(vv);
+	ck_assert_msg(vv->n_text == vv->n_exp, "%s: %zu texts, %zu expected lines", gguf_path,
+		      vv->n_text, vv->n_exp);
+}
+
+static void load_vectors(struct vectors *vv)
+{
+	load_vectors_of(vv, tu_vocab_path());
 	ck_assert_uint_eq(vv->n_text, N_VECTORS);
-	ck_assert_uint_eq(vv->n_exp, N_VECTORS);
 }
 
 static void free_vectors(struct vectors *vv)
@@ -179,11 +190,11 @@ static void print_ids(const char *what, const int32_t *ids, size_t n)
 	fprintf(stderr, "\n");
 }
 
-static bool check_vector(const struct vectors *vv, size_t i)
+static bool check_vector_of(const struct tok_vocab *v, const struct vectors *vv, size_t i)
 {
 	const struct expected *e = &vv->exp[i];
 	size_t n;
-	int32_t *got = encode(vocab, vv->text[i], vv->len[i], false, &n);
+	int32_t *got = encode(v, vv->text[i], vv->len[i], false, &n);
 	bool ok = n == e->n && (n == 0 || memcmp(got, e->ids, n * sizeof(*got)) == 0);
 
 	if (!ok) {
@@ -194,6 +205,11 @@ static bool check_vector(const struct vectors *vv, size_t i)
 	}
 	free(got);
 	return ok;
+}
+
+static bool check_vector(const struct vectors *vv, size_t i)
+{
+	return check_vector_of(vocab, vv, i);
 }
 
 START_TEST(test_all_vectors)
@@ -401,6 +417,164 @@ START_TEST(test_long_text_is_fast)
 			    5.0);
 	free(ids);
 	free(text);
+}
+END_TEST
+
+
+/* ---- every vocabulary of ../shared/vocab ---- */
+
+/* The directory of the shared vocabularies, in a static buffer. */
+static const char *vocab_dir(void)
+{
+	static char dir[1024];
+	const char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", tu_vocab_path());
+	slash = strrchr(dir, '/');
+	if (slash)
+		dir[slash - dir] = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	return dir;
+}
+
+/* Loads the vocabulary file at path; returns the status, the message in err. */
+static enum tok_status load_vocab_file(const char *path, struct tok_vocab **v, char *err,
+				       size_t err_len)
+{
+	struct gguf_file *f;
+	enum tok_status st;
+
+	ck_assert_msg(gguf_open(path, &f, err, err_len) == GGUF_OK, "%s", err);
+	st = tok_vocab_from_gguf(f, v, err, err_len);
+	gguf_close(f);
+	return st;
+}
+
+/* Encodes, compares with the vector and decodes back to the same bytes (BPE: exactly). */
+static size_t run_vectors(const struct tok_vocab *v, const char *path, bool *round_trip_ok)
+{
+	struct vectors *vv = malloc(sizeof(*vv));
+	size_t passed = 0;
+
+	ck_assert_ptr_nonnull(vv);
+	load_vectors_of(vv, path);
+	*round_trip_ok = true;
+	for (size_t i = 0; i < vv->n_text; i++) {
+		size_t n, len;
+		int32_t *ids;
+		char *back;
+
+		passed += check_vector_of(v, vv, i);
+		if (strcmp(tok_model_name(v), "gpt2") != 0)
+			continue; /* SentencePiece adds a space: test_round_trip */
+		ids = encode(v, vv->text[i], vv->len[i], false, &n);
+		back = decode(v, ids, n, &len);
+		if (len != vv->len[i] || memcmp(back, vv->text[i], len) != 0) {
+			fprintf(stderr, "%s: text %zu does not decode back: \"%s\"\n", path, i, back);
+			*round_trip_ok = false;
+		}
+		free(back);
+		free(ids);
+	}
+	fprintf(stderr, "tokenizer vectors: %s (%s%s%s): %zu/%zu match\n", strrchr(path, '/') + 1,
+		tok_model_name(v), tok_pre_name(v) ? ", pre " : "",
+		tok_pre_name(v) ? tok_pre_name(v) : "", passed, vv->n_text);
+	ck_assert_uint_gt(vv->n_text, 0);
+	passed = passed == vv->n_text;
+	for (size_t i = 0; i < vv->n_exp; i++)
+		free(vv->exp[i].ids);
+	free(vv->inp);
+	free(vv->out);
+	free(vv);
+	return passed;
+}
+
+/*
+ * Every vocabulary beside the llama one that comes with vectors: all must match, whatever
+ * their kind and pre-tokenizer. A vocabulary of a tokenizer model not implemented here
+ * (e.g. "bert") is reported and skipped; the ones shipped to every checkout must be there.
+ */
+START_TEST(test_conformance_all_vocabs)
+{
+	const char *dir = vocab_dir();
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t tested = 0, failed = 0;
+	bool saw_gpt2 = false, saw_deepseek = false;
+
+	ck_assert_msg(d != NULL, "%s", dir);
+	while ((e = readdir(d))) {
+		size_t nl = strlen(e->d_name);
+		char path[2048], err[512] = "";
+		struct tok_vocab *v = NULL;
+		enum tok_status st;
+		bool rt;
+
+		if (nl < 10 || strcmp(e->d_name + nl - 9, ".gguf.inp") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%.*s", dir, (int)(nl - 4), e->d_name);
+		st = load_vocab_file(path, &v, err, sizeof(err));
+		if (st == TOK_ERR_UNSUPPORTED) {
+			fprintf(stderr, "tokenizer vectors: %s: skipped, %s\n", e->d_name, err);
+			continue;
+		}
+		ck_assert_msg(st == TOK_OK, "%s: %s", path, err);
+		failed += !run_vectors(v, path, &rt);
+		failed += !rt;
+		tested++;
+		saw_gpt2 |= strstr(e->d_name, "gpt-2") != NULL;
+		saw_deepseek |= strstr(e->d_name, "deepseek-llm") != NULL;
+		tok_vocab_free(v);
+	}
+	closedir(d);
+	ck_assert_msg(saw_gpt2 && saw_deepseek, "the gpt-2 and deepseek-llm vectors are missing");
+	ck_assert_msg(failed == 0, "%zu of %zu vocabularies do not match", failed, tested);
+}
+END_TEST
+
+/* GPT-NeoX comes without vectors: it loads, and any text decodes back to itself. */
+START_TEST(test_gpt_neox_round_trip)
+{
+	static const char *const texts[] = {
+		"Hello world", " leading and trailing  ", "tabs\tand\nnewlines\r\n\n",
+		"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\xa6\x99 3.14159",
+		"<not a token>between<|im_start|>", "x = y + 42; /* code */ 'll 've 'S",
+		"\xff\xfe invalid \xc0\x80 utf-8 \xe2\x82", "    four spaces\n\n\n",
+	};
+	char path[2048], err[512] = "";
+	struct tok_vocab *v = NULL;
+
+	snprintf(path, sizeof(path), "%s/ggml-vocab-gpt-neox.gguf", vocab_dir());
+	ck_assert_msg(load_vocab_file(path, &v, err, sizeof(err)) == TOK_OK, "%s", err);
+	ck_assert_str_eq(tok_model_name(v), "gpt2");
+	ck_assert_uint_gt(tok_n_tokens(v), 50000);
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		size_t n, len, tl = strlen(texts[i]);
+		int32_t *ids = encode(v, texts[i], tl, false, &n);
+		char *back = decode(v, ids, n, &len);
+
+		ck_assert_uint_gt(n, 0);
+		ck_assert_uint_le(n, tl);
+		ck_assert_msg(len == tl && memcmp(back, texts[i], tl) == 0,
+			      "text %zu does not decode back: \"%s\"", i, back);
+		free(back);
+		free(ids);
+	}
+	/* a control token in the text is that token, and prints as nothing */
+	{
+		size_t n, len;
+		int32_t *ids = encode(v, "a<|endoftext|>b", 15, false, &n);
+		char *back = decode(v, ids, n, &len);
+
+		ck_assert_uint_eq(n, 3);
+		ck_assert_str_eq(tok_token_text(v, ids[1]), "<|endoftext|>");
+		ck_assert(tok_is_eog(v, ids[1]));
+		ck_assert_str_eq(back, "ab");
+		free(back);
+		free(ids);
+	}
+	tok_vocab_free(v);
 }
 END_TEST
 
@@ -650,7 +824,8 @@ static void expect_refusal(enum small_variant var, enum tok_status want, const c
 
 START_TEST(test_small_refusals)
 {
-	expect_refusal(SMALL_GPT2, TOK_ERR_UNSUPPORTED, "gpt2");
+	/* a BPE vocabulary needs its merges */
+	expect_refusal(SMALL_GPT2, TOK_ERR_FORMAT, "tokenizer.ggml.merges: missing");
 	expect_refusal(SMALL_NO_TOKENS, TOK_ERR_FORMAT, "tokenizer.ggml.tokens");
 	expect_refusal(SMALL_NO_SCORES, TOK_ERR_FORMAT, "tokenizer.ggml.scores");
 	expect_refusal(SMALL_SHORT_SCORES, TOK_ERR_FORMAT, "tokenizer.ggml.scores: 13 entries, 14 tokens");
@@ -714,8 +889,8 @@ START_TEST(test_writer_refusals)
 	/* the control: the same arrays under "llama" are accepted */
 	ck_assert_msg(writer_vocab("llama", true, err, sizeof(err)) == TOK_OK, "%s", err);
 
-	ck_assert_int_eq(writer_vocab("gpt2", true, err, sizeof(err)), TOK_ERR_UNSUPPORTED);
-	ck_assert_msg(strstr(err, "tokenizer.ggml.model") && strstr(err, "gpt2"), "%s", err);
+	ck_assert_int_eq(writer_vocab("gpt2", true, err, sizeof(err)), TOK_ERR_FORMAT);
+	ck_assert_msg(strstr(err, "tokenizer.ggml.merges: missing"), "%s", err);
 	ck_assert_int_eq(writer_vocab("bert", true, err, sizeof(err)), TOK_ERR_UNSUPPORTED);
 	ck_assert_msg(strstr(err, "bert"), "%s", err);
 
@@ -858,6 +1033,12 @@ static Suite *tokenizer_suite(void)
 		tcase_add_test(real, test_long_text_is_fast);
 		tcase_add_test(real, test_writer_refusals); /* copies this vocabulary's arrays */
 		suite_add_tcase(s, real);
+		TCase *bpe = tcase_create("bpe-vocabularies");
+
+		tcase_set_timeout(bpe, 120);
+		tcase_add_test(bpe, test_conformance_all_vocabs);
+		tcase_add_test(bpe, test_gpt_neox_round_trip);
+		suite_add_tcase(s, bpe);
 	}
 	tcase_add_test(small, test_small_merges);
 	tcase_add_test(small, test_small_space_prefix);

@@ -23,10 +23,10 @@
  *      rank first (ties: leftmost first); with the Llama-3 rules a word that is a token as a
  *      whole is not merged at all;
  *   4. each symbol is emitted as its token.
- * Decoding maps the characters back to bytes, so ids decode to the bytes they came from.
- * One deliberate difference: the runtime replaces bytes that are not valid UTF-8 by U+FFFD
- * before encoding; here they keep their value (classed as U+FFFD by the pre-tokenizer), so
- * every input decodes back to itself.
+ * Decoding maps the characters back to bytes, so the ids of valid UTF-8 decode to the bytes
+ * they came from. As in the runtime, a byte that starts no valid UTF-8 sequence is encoded as
+ * U+FFFD (byte-level vocabularies need not hold tokens for bytes UTF-8 never uses, such as
+ * 0xFF), and an overlong sequence as its code point's shortest form.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
@@ -1207,8 +1207,8 @@ static bool encode_raw(const struct tok_vocab *v, struct work *w, const char *te
 
 /*
  * A merged BPE symbol that is no token (merges the vocabulary lacks the result of) goes out
- * character by character, i.e. byte by byte; a byte without a token becomes the unknown token
- * when there is one (the runtime drops it).
+ * character by character, i.e. byte by byte; a byte without a token is dropped, as in the
+ * runtime (the unknown token of a byte-level vocabulary is often its end-of-text).
  */
 static void emit_bpe_symbol(const struct tok_vocab *v, const char *text, size_t n,
 			    struct sink *s)
@@ -1223,27 +1223,67 @@ static void emit_bpe_symbol(const struct tok_vocab *v, const char *text, size_t 
 		size_t cl = char_len(text, j, n);
 
 		id = lookup(v, text + j, cl);
-		if (id >= 0 || v->unk >= 0)
-			emit(s, id >= 0 ? id : v->unk);
+		if (id >= 0)
+			emit(s, id);
 		j += cl;
 	}
 }
 
-/* One word: its bytes as GPT-2 characters, one symbol each, merged by rank. */
+/* The shortest UTF-8 form of cp into out (4 bytes); U+FFFD for what is no code point. */
+static size_t utf8_encode(uint32_t cp, uint8_t *out)
+{
+	if (cp > 0x10FFFF)
+		cp = 0xFFFD;
+	if (cp < 0x80) {
+		out[0] = (uint8_t)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (uint8_t)(0xC0 | cp >> 6);
+		out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (uint8_t)(0xE0 | cp >> 12);
+		out[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+		out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	out[0] = (uint8_t)(0xF0 | cp >> 18);
+	out[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
+	out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+	out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/*
+ * One word: the bytes of its characters (re-encoded, see the top of the file) as GPT-2
+ * characters, one symbol per byte, merged by rank. A word of len bytes makes at most 3 * len
+ * symbols (an invalid byte becomes the 3 of U+FFFD) of at most 2 bytes each.
+ */
 static bool encode_bpe_word(const struct tok_vocab *v, struct work *w, const char *word,
 			    size_t len, struct sink *s)
 {
-	size_t n = 0;
+	size_t n = 0, n_sym = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		uint8_t b = (uint8_t)word[i];
+	for (size_t i = 0; i < len;) {
+		uint8_t bytes[4];
+		uint32_t cp;
+		size_t k;
 
-		w->sym[i] = (struct symbol){ .off = n, .n = v->byte_enc_len[b],
-					     .prev = i ? i - 1 : NONE,
-					     .next = i + 1 < len ? i + 1 : NONE };
-		memcpy(w->buf + n, v->byte_enc[b], v->byte_enc_len[b]);
-		n += v->byte_enc_len[b];
+		i += uni_decode(word + i, len - i, &cp);
+		k = utf8_encode(cp, bytes);
+		for (size_t j = 0; j < k; j++, n_sym++) {
+			uint8_t b = bytes[j];
+
+			w->sym[n_sym] = (struct symbol){ .off = n, .n = v->byte_enc_len[b],
+							 .prev = n_sym ? n_sym - 1 : NONE,
+							 .next = n_sym + 1 };
+			memcpy(w->buf + n, v->byte_enc[b], v->byte_enc_len[b]);
+			n += v->byte_enc_len[b];
+		}
 	}
+	w->sym[n_sym - 1].next = NONE;
 	/* Llama-3 style: a word that is a token as a whole is taken as it is */
 	if (pretok_ignore_merges(v->pre)) {
 		int32_t id = lookup(v, w->buf, n);
@@ -1253,7 +1293,7 @@ static bool encode_bpe_word(const struct tok_vocab *v, struct work *w, const cha
 			return true;
 		}
 	}
-	if (!merge_symbols(v, w, len))
+	if (!merge_symbols(v, w, n_sym))
 		return false;
 	for (size_t i = 0; i != NONE; i = w->sym[i].next)
 		emit_bpe_symbol(v, w->buf + w->sym[i].off, w->sym[i].n, s);
@@ -1268,14 +1308,14 @@ static bool encode_bpe(const struct tok_vocab *v, struct work *w, const char *te
 
 	if (!pretok_split(v->pre, pw, text, len))
 		return false;
-	/* a word has at most len bytes: one symbol each */
-	if (len > w->sym_cap) {
-		struct symbol *sym = realloc(w->sym, len * sizeof(*sym));
+	/* a word has at most len bytes: at most 3 symbols each */
+	if (3 * len > w->sym_cap) {
+		struct symbol *sym = realloc(w->sym, 3 * len * sizeof(*sym));
 
 		if (!sym)
 			return false;
 		w->sym = sym;
-		w->sym_cap = len;
+		w->sym_cap = 3 * len;
 	}
 	for (size_t i = 0; i < pw->n_words; i++) {
 		size_t end = pw->off[pw->ends[i]];
@@ -1317,10 +1357,13 @@ static enum tok_status encode_fragments(const struct tok_vocab *v, const char *t
 
 static enum tok_status work_init(struct work *w, size_t len)
 {
-	/* every input byte may become 3 (' ' -> '▁'), plus the prefix */
-	if (len > SIZE_MAX / 3 - 1)
+	/*
+	 * SentencePiece: every input byte may become 3 (' ' -> '▁'), plus the prefix. BPE: 3
+	 * symbols (U+FFFD for an invalid byte) of 2 bytes each.
+	 */
+	if (len > SIZE_MAX / 6 - 1)
 		return TOK_ERR_NOMEM;
-	w->buf = malloc(3 * (len + 1));
+	w->buf = malloc(6 * (len + 1));
 	return w->buf ? TOK_OK : TOK_ERR_NOMEM;
 }
 

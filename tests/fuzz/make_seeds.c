@@ -126,6 +126,44 @@ static void gguf_and_model_seeds(const char *vocab_dir)
 	free(data);
 }
 
+/*
+ * Texts for the byte-level BPE paths: contractions, line breaks, runs of spaces, digits of
+ * several scripts, CJK and Hangul, full-width punctuation, an emoji, invalid UTF-8, a control
+ * token's text.
+ */
+static const char *const bpe_texts[] = {
+	"Hello world, it's 2024!\n",
+	"  leading\tand 'LL 'Re\r\n\r\n  x",
+	"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xed\x95\x9c 12345 \xd9\xa1\xd9\xa2",
+	"\xf0\x9f\xa6\x99 ..., \xe2\x80\xa6 \xe3\x80\x82\xef\xbc\x8c end   ",
+	"x\xff\xc0\x80<|endoftext|>y",
+};
+#define N_BPE_TEXTS (sizeof(bpe_texts) / sizeof(bpe_texts[0]))
+
+/*
+ * fuzz_tokenizer's BPE vocabularies (lines 1 to 3 of its table) and fuzz_bpe's rules (byte 0
+ * picks one of 10): a text each, the first byte naming the line or rule.
+ */
+static void bpe_texts_seeds(void)
+{
+	char seed[256], name[32];
+
+	for (unsigned r = 0; r < 10; r++) {
+		const char *t = bpe_texts[r % N_BPE_TEXTS];
+		size_t len = strlen(t);
+
+		seed[0] = (char)r;
+		memcpy(seed + 1, t, len);
+		snprintf(name, sizeof(name), "rule-%u", r);
+		write_seed("bpe", name, seed, len + 1);
+		if (r >= 1 && r <= 3) {
+			seed[0] = (char)(r | (r == 2 ? 0x80 : 0)); /* BOS on one of them */
+			snprintf(name, sizeof(name), "bpe-%u", r);
+			write_seed("tokenizer", name, seed, len + 1);
+		}
+	}
+}
+
 static void tokenizer_seeds(const char *vocab_dir)
 {
 	static const char sep[] = "\n__ggml_vocab_test__\n";
@@ -157,6 +195,7 @@ static void tokenizer_seeds(const char *vocab_dir)
 	}
 	free(text);
 	write_seed("tokenizer", "spm-special", "\x80<s>Hello</s> world", 20);
+	bpe_texts_seeds();
 }
 
 /* The input of fuzz_npu_validate: the buffer table, then the stream. */

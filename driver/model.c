@@ -615,3 +615,8 @@ enpu_token enpu_token_eos(const enpu_model *m)
 {
 	return m ? tok_eos(m->vocab) : -1;
 }
+
+bool enpu_token_is_eog(const enpu_model *m, enpu_token token)
+{
+	return m && tok_is_eog(m->vocab, token);
+}

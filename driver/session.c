@@ -748,7 +748,7 @@ enpu_status drv_generate_step(enpu_session *s, const struct enpu_sampler_options
 		return rc;
 	s->pending = t;
 	s->has_pending = true;
-	if (t == tok_eos(m->vocab)) {
+	if (tok_is_eog(m->vocab, t)) { /* EOS, or the end of a chat turn */
 		st->stopped_at_eos = true;
 		return ENPU_OK;
 	}

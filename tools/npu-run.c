@@ -14,18 +14,20 @@
 #include "edge_npu.h"
 #include "hal/cpu/kernels.h"
 #include "mkmodel.h"
+#include "run_chat.h"
 #include "vocab.h"
 
 struct args {
 	const char *model, *prompt, *prompt_file, *device;
 	const char *placement, *profile;
 	const char *trace;
+	const char *chat_template;
 	uint32_t objective;
 	double target_ms;
 	uint32_t n_predict, n_ctx, n_threads;
 	enum enpu_cache_type cache_type;
 	struct enpu_sampler_options sampler;
-	bool progress, prompt_set;
+	bool progress, prompt_set, chat;
 };
 
 /* What this build has: the registry's devices and the CPU kernel sets this CPU runs. */
@@ -96,6 +98,13 @@ static void usage(FILE *f)
 		"      --trace FILE   write a Chrome/Perfetto trace of every op (a track per device\n"
 		"                     queue, arrows between devices, frequency and modeled power\n"
 		"                     counters) to FILE; open it in ui.perfetto.dev\n"
+		"      --chat         (also -cnv) a conversation: each line of stdin is a user\n"
+		"                     turn, answered with up to -n tokens; EOF ends it. The KV\n"
+		"                     cache carries on from turn to turn (only the new turn is\n"
+		"                     evaluated). -p or -f gives the system message\n"
+		"      --chat-template T  the chat template: chatml, llama2, llama2-sys, llama3,\n"
+		"                     phi3, gemma, deepseek, deepseek2, deepseek3 (default: the\n"
+		"                     model's tokenizer.chat_template)\n"
 		"      --no-progress  no progress bar while loading\n"
 		"  -h, --help         this help\n"
 		"      --version      the version\n\n"
@@ -145,7 +154,7 @@ static int refuse_foreign_flags(int argc, char **argv)
 }
 
 enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_PENALTY, O_LASTN, O_DEVICE, O_NOPROG, O_PLACE,
-       O_PROF, O_OBJ, O_TARGET, O_TRACE, O_VERSION, O_NOEOS, O_CACHE };
+       O_PROF, O_OBJ, O_TARGET, O_TRACE, O_VERSION, O_NOEOS, O_CACHE, O_CHAT, O_CHAT_TMPL };
 
 /* The sampler's options; 1 when c is not one of them, 2 on a bad value. */
 static int parse_sampler_opt(int c, const char *arg, struct enpu_sampler_options *o)
@@ -210,6 +219,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "target-ms", required_argument, 0, O_TARGET },
 		{ "trace", required_argument, 0, O_TRACE },
 		{ "cache-type", required_argument, 0, O_CACHE },
+		{ "chat", no_argument, 0, O_CHAT },
+		{ "chat-template", required_argument, 0, O_CHAT_TMPL },
 		{ 0, 0, 0, 0 },
 	};
 	double v;
@@ -217,6 +228,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 	if (refuse_foreign_flags(argc, argv))
 		return 2;
+	/* llama.cpp's -cnv, which getopt would read as -c nv */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "-cnv"))
+			argv[i] = "--chat";
 	while ((c = getopt_long(argc, argv, "m:p:f:n:c:t:s:h", opts, NULL)) != -1) {
 		if ((rc = parse_sampler_opt(c, optarg, &a->sampler)) != 1) {
 			if (rc)
@@ -263,6 +278,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->target_ms = v;
 			break;
 		case O_TRACE: a->trace = optarg; break;
+		case O_CHAT: a->chat = true; break;
+		case O_CHAT_TMPL: a->chat_template = optarg; break;
 		case O_CACHE:
 			if (!enpu_cache_type_parse(optarg, &a->cache_type)) {
 				fprintf(stderr, "npu-run: --cache-type is f16, q8_0 or f32, got '%s'\n",
@@ -281,6 +298,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 	}
 	if (a->prompt_file && a->prompt_set) {
 		fprintf(stderr, "npu-run: -p and -f both give the prompt: use one\n");
+		return 2;
+	}
+	if (a->chat_template && !a->chat) {
+		fprintf(stderr, "npu-run: --chat-template applies to --chat only\n");
 		return 2;
 	}
 	if (a->objective && !(a->target_ms > 0)) {
@@ -609,7 +630,14 @@ int main(int argc, char **argv)
 	catch_stop_signals();
 	if (!s && a.trace)
 		tracing = !(s = enpu_session_trace_start(sess, a.trace));
-	if (!s) {
+	if (!s && a.chat) {
+		struct run_chat_options co = {
+			.template_name = a.chat_template, .n_predict = a.n_predict,
+			.system = a.prompt_set || file_prompt ? a.prompt : NULL,
+			.sampler = &a.sampler, .stop = &stop_signal,
+		};
+		s = run_chat(model, sess, &co, stdin, stdout, &st);
+	} else if (!s) {
 		fputs(a.prompt, stdout);
 		fflush(stdout);
 		s = enpu_generate(sess, a.prompt, a.n_predict, &a.sampler, print_token, NULL, &st);

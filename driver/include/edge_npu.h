@@ -461,8 +461,9 @@ struct enpu_generate_stats {
 typedef bool (*enpu_token_fn)(enpu_token token, const char *piece, size_t len, void *user);
 
 /*
- * Tokenizes prompt, evaluates it, then samples up to n_predict tokens, stopping at EOS or when
- * on_token returns false.
+ * Tokenizes prompt, evaluates it, then samples up to n_predict tokens, stopping at an
+ * end-of-generation token (EOS or a chat model's end of turn, enpu_token_is_eog; it is not
+ * streamed) or when on_token returns false.
  *
  * The session continues from its current state (reset it first for a fresh start): BOS is
  * added only when the session is empty, so a second call continues the conversation. The

@@ -848,6 +848,142 @@ START_TEST(test_small_refusals)
 }
 END_TEST
 
+
+/* ---- small byte-level BPE vocabularies built in memory ---- */
+
+#define G "\xc4\xa0" /* 'Ġ', GPT-2's stand-in for ' ' */
+#define BPE_N 13
+static const char *const bpe_tokens[BPE_N] = {
+	"a", "b", "c", G, "ab", "bc", G "a", G "ab", "<|im_start|>", "<|im_end|>", "aa", "abc",
+	"<|endoftext|>",
+};
+static const char *const bpe_merges[] = { "b c", "a b", G " a", G "a b", "a a", "ab c" };
+
+/* A BPE vocabulary with pre-tokenizer pre (NULL: no key), without token types. */
+static enum tok_status bpe_vocab(const char *pre, size_t n_merges, const char *const *merges,
+				 struct tok_vocab **v, char *err, size_t err_len)
+{
+	struct gbuild b = { 0 };
+	struct gguf_file *f;
+	char gerr[256] = "";
+	size_t size;
+	uint8_t *data;
+	enum tok_status st;
+
+	kv_u32(&b, "general.alignment", 32);
+	kv_str(&b, "tokenizer.ggml.model", "gpt2");
+	if (pre)
+		kv_str(&b, "tokenizer.ggml.pre", pre);
+	kv_arr_str(&b, "tokenizer.ggml.tokens", bpe_tokens, BPE_N);
+	if (merges)
+		kv_arr_str(&b, "tokenizer.ggml.merges", merges, n_merges);
+	kv_u32(&b, "tokenizer.ggml.eos_token_id", 12);
+	data = gb_finish(&b, &size);
+	ck_assert_msg(gguf_parse(data, size, &f, gerr, sizeof(gerr)) == GGUF_OK, "%s", gerr);
+	err[0] = '\0';
+	st = tok_vocab_from_gguf(f, v, err, err_len);
+	gguf_close(f);
+	free(data);
+	return st;
+}
+
+#define N_BPE_MERGES (sizeof(bpe_merges) / sizeof(bpe_merges[0]))
+
+START_TEST(test_bpe_merge_order)
+{
+	struct tok_vocab *v;
+	char err[256];
+
+	ck_assert_msg(bpe_vocab("qwen2", N_BPE_MERGES, bpe_merges, &v, err, sizeof(err)) == TOK_OK,
+		      "%s", err);
+	ck_assert_str_eq(tok_model_name(v), "gpt2");
+	ck_assert_str_eq(tok_pre_name(v), "qwen2");
+	ck_assert(!tok_add_bos(v)); /* the qwen2 rule's default */
+	EXPECT(v, "abc", false, 0, 5);   /* "b c" has the lower rank: a + bc, then no "a bc" */
+	EXPECT(v, " ab", false, 3, 4);   /* "a b" before "Ġ a": Ġ + ab, and no "Ġ ab" merge */
+	EXPECT(v, "aaa", false, 10, 0);  /* equal ranks: the leftmost pair first */
+	EXPECT(v, "ab ab", false, 4, 3, 4);
+	/* a text to which no merge applies: one token per byte */
+	EXPECT(v, "cba", false, 2, 1, 0);
+	tok_vocab_free(v);
+}
+END_TEST
+
+/* With the Llama-3 rule a word that is a token is taken whole, whatever the merges say. */
+START_TEST(test_bpe_ignore_merges)
+{
+	struct tok_vocab *v;
+	char err[256];
+
+	ck_assert_msg(bpe_vocab("llama-bpe", N_BPE_MERGES, bpe_merges, &v, err, sizeof(err)) ==
+		      TOK_OK, "%s", err);
+	ck_assert_str_eq(tok_pre_name(v), "llama3");
+	ck_assert(tok_add_bos(v)); /* the Llama-3 rule's default, no BOS id: none added */
+	EXPECT(v, " ab", false, 7);
+	EXPECT(v, "abc", false, 11);
+	tok_vocab_free(v);
+}
+END_TEST
+
+/*
+ * The vocabulary has no token types: all are normal, but the end-of-turn markers the runtime
+ * knows by their text become control tokens, as there: <|im_end|> is cut out of the text
+ * before merging, prints as nothing and ends a generation, while <|im_start|> stays text.
+ */
+START_TEST(test_bpe_special_tokens)
+{
+	struct tok_vocab *v;
+	char err[256], buf[16];
+	size_t len = 9;
+
+	ck_assert_msg(bpe_vocab(NULL, N_BPE_MERGES, bpe_merges, &v, err, sizeof(err)) == TOK_OK,
+		      "%s", err);
+	ck_assert_str_eq(tok_pre_name(v), "default");
+	EXPECT(v, "ab<|im_end|>ab", false, 4, 9, 4);
+	{
+		size_t n;
+		int32_t *ids = encode(v, "<|im_start|>", 12, false, &n);
+
+		/* merged from its bytes (most have no token in this vocabulary: dropped) */
+		for (size_t i = 0; i < n; i++)
+			ck_assert_int_ne(ids[i], 8);
+		free(ids);
+	}
+	ck_assert(tok_is_eog(v, 9));
+	ck_assert(tok_is_eog(v, 12)); /* EOS */
+	ck_assert(!tok_is_eog(v, 8));
+	ck_assert(!tok_is_eog(v, 13));
+	ck_assert_int_eq(tok_decode_token(v, 9, buf, sizeof(buf), &len), TOK_OK);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_int_eq(tok_decode_token(v, 6, buf, sizeof(buf), &len), TOK_OK);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_mem_eq(buf, " a", 2);
+	/* add_bos with add_eos_token unset: no EOS appended, no BOS id (the default 11 is "abc"
+	 * here: the runtime's default for GPT-2 vocabularies) */
+	ck_assert_int_eq(tok_bos(v), 11);
+	tok_vocab_free(v);
+}
+END_TEST
+
+START_TEST(test_bpe_refusals)
+{
+	static const char *const bad_merge[] = { "b c", "abc" };
+	struct tok_vocab *v = NULL;
+	char err[256];
+
+	ck_assert_int_eq(bpe_vocab("gpt-5-turbo", N_BPE_MERGES, bpe_merges, &v, err, sizeof(err)),
+			 TOK_ERR_UNSUPPORTED);
+	ck_assert_ptr_null(v);
+	ck_assert_msg(strstr(err, "tokenizer.ggml.pre") && strstr(err, "\"gpt-5-turbo\"") &&
+		      strstr(err, "llama-bpe"), "%s", err);
+	ck_assert_int_eq(bpe_vocab("gpt-2", 0, NULL, &v, err, sizeof(err)), TOK_ERR_FORMAT);
+	ck_assert_msg(strstr(err, "tokenizer.ggml.merges: missing"), "%s", err);
+	ck_assert_int_eq(bpe_vocab("gpt-2", 2, bad_merge, &v, err, sizeof(err)), TOK_ERR_FORMAT);
+	ck_assert_msg(strstr(err, "tokenizer.ggml.merges: merge 1 is \"abc\""), "%s", err);
+	ck_assert_ptr_null(v);
+}
+END_TEST
+
 /* ---- vocabularies written with the GGUF writer ---- */
 
 /*
@@ -1057,6 +1193,10 @@ static Suite *tokenizer_suite(void)
 	tcase_add_test(small, test_small_merges);
 	tcase_add_test(small, test_small_space_prefix);
 	tcase_add_test(small, test_small_refusals);
+	tcase_add_test(small, test_bpe_merge_order);
+	tcase_add_test(small, test_bpe_ignore_merges);
+	tcase_add_test(small, test_bpe_special_tokens);
+	tcase_add_test(small, test_bpe_refusals);
 	suite_add_tcase(s, small);
 	return s;
 }

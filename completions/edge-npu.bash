@@ -20,6 +20,8 @@ _npu_run()
 	--profile) COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
 	--objective) COMPREPLY=($(compgen -W "latency energy" -- "$cur")); return ;;
 	--cache-type) COMPREPLY=($(compgen -W "f16 q8_0 f32" -- "$cur")); return ;;
+	--chat-template) COMPREPLY=($(compgen -W "chatml llama2 llama2-sys llama2-sys-bos
+		llama2-sys-strip llama3 phi3 gemma deepseek deepseek2 deepseek3" -- "$cur")); return ;;
 	-p | --prompt | -n | --n-predict | --temp | --top-k | --top-p | --min-p | \
 	--repeat-penalty | --repeat-last-n | -s | --seed | -c | --ctx | --ctx-size | \
 	-t | --threads | --target-ms) return ;;
@@ -27,7 +29,8 @@ _npu_run()
 	COMPREPLY=($(compgen -W "-m --model -p --prompt -f --file -n --n-predict --temp --top-k
 		--top-p --min-p --repeat-penalty --repeat-last-n --ignore-eos -s --seed -c
 		--ctx-size --cache-type -t --threads --device --placement --profile --objective
-		--target-ms --trace --no-progress -h --help --version" -- "$cur"))
+		--target-ms --trace --chat -cnv --chat-template --no-progress -h --help --version" \
+		-- "$cur"))
 }
 
 _npu_mkmodel()

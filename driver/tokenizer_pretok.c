@@ -33,6 +33,7 @@ enum pass {
 	 *  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
 	PASS_LLAMA3,
 	PASS_QWEN2,        /* the Llama-3 expression with \p{N} for \p{N}{1,3} */
+	PASS_QWEN35,       /* Qwen2's with [\p{L}\p{M}]+ for \p{L}+ (marks join letters) */
 	PASS_NEWLINE,      /* [\r\n] */
 	PASS_DS_LETTERS,   /* \s?[A-Za-zµÀ-ÖØ-ö... (DeepSeek's cased letters)]+ */
 	PASS_DS_PUNCT,     /* \s?[!-/:-~！-／：-～‘-‟　-。]+ */
@@ -70,6 +71,7 @@ static const struct pretok rules[] = {
 	{ { "dbrx", "smaug-bpe" }, { PASS_LLAMA3 }, false, false },
 	{ { "qwen2", "deepseek-r1-qwen", "megrez", "stablelm2", "hunyuan", "solar-open", "kormo" },
 	  { PASS_QWEN2 }, false, false },
+	{ { "qwen35" }, { PASS_QWEN35 }, false, false },
 	{ { "deepseek-llm" },
 	  { PASS_NEWLINE, PASS_DS_LETTERS, PASS_DS_PUNCT, PASS_TRAILING_WS, PASS_CJK,
 	    PASS_NUMBERS },
@@ -345,14 +347,23 @@ static size_t ws_tail(const struct span *s, size_t pos, bool crlf)
 	return n ? n : 1;
 }
 
-/* [^\s\p{L}\p{N}]+ from p on (unassigned code points included, as in the runtime). */
-static size_t run_other(const struct span *s, size_t p)
+/*
+ * [^\s\p{L}\p{N}]+ (or [^\s\p{L}\p{M}\p{N}]+ with letters = L | M) from p on; unassigned
+ * code points included, as in the runtime.
+ */
+static size_t run_other(const struct span *s, size_t p, uint16_t letters)
 {
 	size_t start = p;
 
-	while (F(s, p) && !(F(s, p) & (WS | L | N)))
+	while (F(s, p) && !(F(s, p) & (WS | letters | N)))
 		p++;
 	return p - start;
+}
+
+static bool cls_letter_mark(uint32_t cp, uint16_t fl)
+{
+	(void)cp;
+	return fl & (L | UNI_MARK);
 }
 
 static size_t match_gpt2(const struct span *s, size_t pos)
@@ -368,12 +379,14 @@ static size_t match_gpt2(const struct span *s, size_t pos)
 	if (f2 & N)
 		return sp + run(s, pos + sp, cls_number);
 	if (f2 && !(f2 & (WS | L | N)))
-		return sp + run_other(s, pos + sp);
+		return sp + run_other(s, pos + sp, L);
 	return ws_tail(s, pos, false);
 }
 
-static size_t match_llama3(const struct span *s, size_t pos, size_t max_digits)
+/* Llama 3 (max_digits 3), Qwen2 (1), Qwen3.5 (1, marks: letters are [\p{L}\p{M}]). */
+static size_t match_llama3(const struct span *s, size_t pos, size_t max_digits, bool marks)
 {
+	const uint16_t letters = marks ? L | UNI_MARK : L;
 	size_t n = contraction(s, pos, true);
 	uint32_t c = C(s, pos);
 	uint16_t f = F(s, pos);
@@ -383,18 +396,18 @@ static size_t match_llama3(const struct span *s, size_t pos, size_t max_digits)
 	if (n)
 		return n;
 	/* [^\r\n\p{L}\p{N}]?\p{L}+ */
-	if (c != '\r' && c != '\n' && !(f & N) && ((f & L) || (F(s, pos + 1) & L)))
-		return 1 + run(s, pos + 1, cls_letter);
+	if (c != '\r' && c != '\n' && !(f & N) && ((f & letters) || (F(s, pos + 1) & letters)))
+		return 1 + run(s, pos + 1, marks ? cls_letter_mark : cls_letter);
 	/* \p{N}{1,max_digits} */
 	if (f & N) {
 		n = run(s, pos, cls_number);
 		return n < max_digits ? n : max_digits;
 	}
 	/*  ?[^\s\p{L}\p{N}]+[\r\n]* ; a lone ' ' at the end of the word is taken here too */
-	if (!(f2 & (WS | L | N)) && f) {
+	if (!(f2 & (WS | letters | N)) && f) {
 		size_t p = pos + sp;
 
-		p += run_other(s, p);
+		p += run_other(s, p, letters);
 		while (C(s, p) == '\r' || C(s, p) == '\n')
 			p++;
 		return p - pos;
@@ -419,9 +432,11 @@ static size_t match(enum pass pass, const struct span *s, size_t pos)
 	case PASS_GPT2:
 		return match_gpt2(s, pos);
 	case PASS_LLAMA3:
-		return match_llama3(s, pos, 3);
+		return match_llama3(s, pos, 3, false);
 	case PASS_QWEN2:
-		return match_llama3(s, pos, 1);
+		return match_llama3(s, pos, 1, false);
+	case PASS_QWEN35:
+		return match_llama3(s, pos, 1, true);
 	case PASS_NEWLINE:
 		return C(s, pos) == '\r' || C(s, pos) == '\n';
 	case PASS_DS_LETTERS:

@@ -29,7 +29,7 @@
 
 static const char *const rule_names[] = {
 	"default", "gpt-2", "llama-bpe", "qwen2", "deepseek-llm", "deepseek-coder", "smollm",
-	"falcon", "bloom", "viking",
+	"falcon", "bloom", "viking", "qwen35",
 };
 #define N_RULES (sizeof(rule_names) / sizeof(rule_names[0]))
 

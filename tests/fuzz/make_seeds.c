@@ -142,13 +142,13 @@ static const char *const bpe_texts[] = {
 
 /*
  * fuzz_tokenizer's BPE vocabularies (lines 1 to 3 of its table) and fuzz_bpe's rules (byte 0
- * picks one of 10): a text each, the first byte naming the line or rule.
+ * picks one of 11): a text each, the first byte naming the line or rule.
  */
 static void bpe_texts_seeds(void)
 {
 	char seed[256], name[32];
 
-	for (unsigned r = 0; r < 10; r++) {
+	for (unsigned r = 0; r < 11; r++) {
 		const char *t = bpe_texts[r % N_BPE_TEXTS];
 		size_t len = strlen(t);
 

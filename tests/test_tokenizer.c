@@ -754,23 +754,33 @@ static uint8_t *small_gguf(enum small_variant var, size_t *size)
 	return gb_finish(&b, size);
 }
 
-/* Builds a vocabulary from a small GGUF; returns its status, the message in err. */
-static enum tok_status small_vocab(enum small_variant var, struct tok_vocab **v, char *err,
-				   size_t err_len)
+/*
+ * Builds a vocabulary from a GGUF image (freed here); returns its status, the message in
+ * err. The file is closed first: the vocabulary must have copied all it needs.
+ */
+static enum tok_status vocab_from_image(uint8_t *data, size_t size, struct tok_vocab **v,
+					char *err, size_t err_len)
 {
 	struct gguf_file *f;
 	char gerr[256] = "";
-	size_t size;
-	uint8_t *data = small_gguf(var, &size);
 	enum tok_status st;
 
 	ck_assert_msg(gguf_parse(data, size, &f, gerr, sizeof(gerr)) == GGUF_OK, "%s", gerr);
 	err[0] = '\0';
 	st = tok_vocab_from_gguf(f, v, err, err_len);
-	/* the vocabulary must have copied all it needs */
 	gguf_close(f);
 	free(data);
 	return st;
+}
+
+/* Builds a vocabulary from a small GGUF; returns its status, the message in err. */
+static enum tok_status small_vocab(enum small_variant var, struct tok_vocab **v, char *err,
+				   size_t err_len)
+{
+	size_t size;
+	uint8_t *data = small_gguf(var, &size);
+
+	return vocab_from_image(data, size, v, err, err_len);
 }
 
 static void expect_ids(const struct tok_vocab *v, const char *text, bool bos,
@@ -864,11 +874,8 @@ static enum tok_status bpe_vocab(const char *pre, size_t n_merges, const char *c
 				 struct tok_vocab **v, char *err, size_t err_len)
 {
 	struct gbuild b = { 0 };
-	struct gguf_file *f;
-	char gerr[256] = "";
 	size_t size;
 	uint8_t *data;
-	enum tok_status st;
 
 	kv_u32(&b, "general.alignment", 32);
 	kv_str(&b, "tokenizer.ggml.model", "gpt2");
@@ -879,12 +886,7 @@ static enum tok_status bpe_vocab(const char *pre, size_t n_merges, const char *c
 		kv_arr_str(&b, "tokenizer.ggml.merges", merges, n_merges);
 	kv_u32(&b, "tokenizer.ggml.eos_token_id", 12);
 	data = gb_finish(&b, &size);
-	ck_assert_msg(gguf_parse(data, size, &f, gerr, sizeof(gerr)) == GGUF_OK, "%s", gerr);
-	err[0] = '\0';
-	st = tok_vocab_from_gguf(f, v, err, err_len);
-	gguf_close(f);
-	free(data);
-	return st;
+	return vocab_from_image(data, size, v, err, err_len);
 }
 
 #define N_BPE_MERGES (sizeof(bpe_merges) / sizeof(bpe_merges[0]))

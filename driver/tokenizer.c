@@ -559,8 +559,11 @@ static enum tok_status load_pre(struct tok_vocab *v, const struct gguf_file *f,
 	s = kv->v.str;
 	v->pre = pretok_find(s.ptr, (size_t)s.len);
 	if (!v->pre) {
+		char known[1024];
+
+		pretok_known_names(known, sizeof(known));
 		set_err(err, err_len, "%s: pre-tokenizer \"%.*s\" is not supported (known: %s)",
-			KEY_PRE, (int)(s.len > 64 ? 64 : s.len), s.ptr, pretok_known_names());
+			KEY_PRE, (int)(s.len > 64 ? 64 : s.len), s.ptr, known);
 		return TOK_ERR_UNSUPPORTED;
 	}
 	return TOK_OK;

@@ -14,6 +14,7 @@
  */
 #include "tokenizer_pretok.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,30 +105,22 @@ const struct pretok *pretok_default(void)
 	return &rules[0];
 }
 
-const char *pretok_known_names(void)
+void pretok_known_names(char *buf, size_t cap)
 {
-	static char list[1024];
+	size_t n = 0;
 
-	if (!list[0]) { /* built once; the rules never change */
-		size_t n = 0;
+	if (!cap)
+		return;
+	buf[0] = '\0';
+	for (size_t r = 0; r < N_RULES; r++) {
+		for (size_t i = 0; i < MAX_NAMES && rules[r].names[i]; i++) {
+			int k = snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", rules[r].names[i]);
 
-		for (size_t r = 0; r < N_RULES; r++) {
-			for (size_t i = 0; i < MAX_NAMES && rules[r].names[i]; i++) {
-				size_t k = strlen(rules[r].names[i]);
-
-				if (n + k + 3 >= sizeof(list))
-					break;
-				if (n) {
-					memcpy(list + n, ", ", 2);
-					n += 2;
-				}
-				memcpy(list + n, rules[r].names[i], k);
-				n += k;
-			}
+			if (k < 0 || (size_t)k >= cap - n)
+				return; /* cut short: snprintf ended it */
+			n += (size_t)k;
 		}
-		list[n] = '\0';
 	}
-	return list;
 }
 
 const char *pretok_name(const struct pretok *p)
@@ -227,6 +220,9 @@ typedef bool (*cp_class)(uint32_t cp, uint16_t fl);
 
 static bool cls_ds_letter(uint32_t cp, uint16_t fl)
 {
+	/* below U+00B5 the class is A-Z and a-z: most text never scans the table */
+	if (cp < 0xB5)
+		return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
 	return !(fl & WS) && IN(cp, ds_letters);
 }
 

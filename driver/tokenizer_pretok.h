@@ -21,8 +21,8 @@ const struct pretok *pretok_find(const char *name, size_t len);
 /* The rule of a vocabulary without tokenizer.ggml.pre ("default"). */
 const struct pretok *pretok_default(void);
 
-/* The names pretok_find knows, comma-separated, for error messages. */
-const char *pretok_known_names(void);
+/* The names pretok_find knows, comma-separated, into buf (cut short to fit cap bytes). */
+void pretok_known_names(char *buf, size_t cap);
 
 /* The rule's canonical name ("gpt-2", "llama3", ...). */
 const char *pretok_name(const struct pretok *p);

@@ -12,10 +12,10 @@
 
 static void tokenize(const char *text, size_t len, void *user)
 {
-	static int32_t ids[1 << 16];
+	static int32_t ids[1 << 22];
 	size_t n = 0;
 
-	if (tok_encode(user, text, len, false, ids, 1 << 16, &n) != TOK_OK) {
+	if (tok_encode(user, text, len, false, ids, 1 << 22, &n) != TOK_OK) {
 		fprintf(stderr, "tok_enpu: encode failed\n");
 		exit(1);
 	}

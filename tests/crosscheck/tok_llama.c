@@ -17,8 +17,8 @@ static void quiet(enum ggml_log_level level, const char *text, void *user)
 static void tokenize(const char *text, size_t len, void *user)
 {
 	const struct llama_vocab *v = user;
-	static llama_token ids[1 << 16];
-	int n = llama_tokenize(v, text, (int32_t)len, ids, 1 << 16, false, true);
+	static llama_token ids[1 << 22];
+	int n = llama_tokenize(v, text, (int32_t)len, ids, 1 << 22, false, true);
 
 	for (int i = 0; i < n; i++)
 		printf("%s%d", i ? " " : "", ids[i]);

@@ -399,7 +399,7 @@ static enum tok_status check_count(const struct gguf_kv *kv, const char *key, ui
 
 /*
  * Scores (what SentencePiece merges by) and token types are required of a llama vocabulary;
- * a BPE vocabulary may go without them, as in the runtime: all scores 0, all tokens normal.
+ * a BPE vocabulary may go without token types, as in the runtime: all tokens normal.
  */
 static bool optional_absent(const struct tok_vocab *v, const struct gguf_file *f,
 			    const char *key)
@@ -413,7 +413,8 @@ static enum tok_status load_scores(struct tok_vocab *v, const struct gguf_file *
 	const struct gguf_kv *kv;
 	enum tok_status st;
 
-	if (optional_absent(v, f, KEY_SCORES))
+	/* BPE merges by rank: its scores (float or integer arrays, when present) are not read */
+	if (v->kind == TOK_KIND_BPE)
 		return TOK_OK;
 	st = find_array(f, KEY_SCORES, GGUF_TYPE_FLOAT32, &kv, err, err_len);
 

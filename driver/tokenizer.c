@@ -397,16 +397,6 @@ static enum tok_status check_count(const struct gguf_kv *kv, const char *key, ui
 	return TOK_ERR_FORMAT;
 }
 
-/*
- * Scores (what SentencePiece merges by) and token types are required of a llama vocabulary;
- * a BPE vocabulary may go without token types, as in the runtime: all tokens normal.
- */
-static bool optional_absent(const struct tok_vocab *v, const struct gguf_file *f,
-			    const char *key)
-{
-	return v->kind == TOK_KIND_BPE && !gguf_find_kv(f, key);
-}
-
 static enum tok_status load_scores(struct tok_vocab *v, const struct gguf_file *f,
 				   char *err, size_t err_len)
 {
@@ -433,7 +423,9 @@ static enum tok_status load_types(struct tok_vocab *v, const struct gguf_file *f
 	const struct gguf_kv *kv;
 	enum tok_status st;
 
-	if (optional_absent(v, f, KEY_TYPES)) {
+	/* required of a llama vocabulary; without them a BPE one's tokens are all normal, as in
+	 * the runtime */
+	if (v->kind == TOK_KIND_BPE && !gguf_find_kv(f, KEY_TYPES)) {
 		for (uint32_t i = 0; i < v->n; i++)
 			v->tok[i].type = TOK_TYPE_NORMAL;
 		return TOK_OK;

@@ -978,6 +978,7 @@ struct bigram {
 /* Scratch memory of one tok_encode call, reused (and grown) from fragment to fragment. */
 struct work {
 	char *buf;
+	size_t buf_cap;
 	struct symbol *sym;
 	size_t sym_cap;
 	struct bigram *heap;
@@ -1300,18 +1301,31 @@ static bool encode_bpe(const struct tok_vocab *v, struct work *w, const char *te
 		       size_t len, struct sink *s)
 {
 	struct pretok_work *pw = &w->pre;
-	size_t start = 0;
+	size_t start = 0, longest = 0;
 
 	if (!pretok_split(v->pre, pw, text, len))
 		return false;
-	/* a word has at most len bytes: at most 3 symbols each */
-	if (3 * len > w->sym_cap) {
-		struct symbol *sym = realloc(w->sym, 3 * len * sizeof(*sym));
+	for (size_t i = 0; i < pw->n_words; i++) {
+		size_t a = i ? pw->off[pw->ends[i - 1]] : 0, b = pw->off[pw->ends[i]];
+
+		longest = b - a > longest ? b - a : longest;
+	}
+	/* room for the longest word: 3 symbols per byte at most, 2 bytes each */
+	if (3 * longest > w->sym_cap) {
+		struct symbol *sym = realloc(w->sym, 3 * longest * sizeof(*sym));
 
 		if (!sym)
 			return false;
 		w->sym = sym;
-		w->sym_cap = 3 * len;
+		w->sym_cap = 3 * longest;
+	}
+	if (6 * longest > w->buf_cap) {
+		char *buf = realloc(w->buf, 6 * longest);
+
+		if (!buf)
+			return false;
+		w->buf = buf;
+		w->buf_cap = 6 * longest;
 	}
 	for (size_t i = 0; i < pw->n_words; i++) {
 		size_t end = pw->off[pw->ends[i]];
@@ -1353,13 +1367,12 @@ static enum tok_status encode_fragments(const struct tok_vocab *v, const char *t
 
 static enum tok_status work_init(struct work *w, size_t len)
 {
-	/*
-	 * SentencePiece: every input byte may become 3 (' ' -> '▁'), plus the prefix. BPE: 3
-	 * symbols (U+FFFD for an invalid byte) of 2 bytes each.
-	 */
+	/* SentencePiece: every input byte may become 3 (' ' -> '▁'), plus the prefix (BPE
+	 * grows it to its longest word's need in encode_bpe) */
 	if (len > SIZE_MAX / 6 - 1)
 		return TOK_ERR_NOMEM;
-	w->buf = malloc(6 * (len + 1));
+	w->buf_cap = 3 * (len + 1);
+	w->buf = malloc(w->buf_cap);
 	return w->buf ? TOK_OK : TOK_ERR_NOMEM;
 }
 

@@ -14,6 +14,7 @@
 
 #include "driver/gguf.h"
 #include "driver/tokenizer.h"
+#include "driver/tokenizer_pretok.h"
 #include "testutil.h"
 #include "vocab.h"
 
@@ -986,6 +987,79 @@ START_TEST(test_bpe_refusals)
 }
 END_TEST
 
+
+/*
+ * The words each pre-tokenizer rule cuts two texts into ('|' between words): contractions in
+ * both cases, runs of digits, spaces, line breaks, an accented word, CJK, Arabic-Indic digits,
+ * a combining mark, an emoji, full-width punctuation, U+3000. The same texts give llama.cpp's
+ * ids under every rule (tests/crosscheck/tokenizer.sh checks the rules on many more).
+ */
+static const char *const pretok_texts[2] = {
+	"I'LL pay 12345 for it's  caf\xc3\xa9!!\n\n  done",
+	"\xe6\x97\xa5\xe6\x9c\xac abc\xd9\xa1\xd9\xa2 x\xcc\x81y \xf0\x9f\xa6\x99\xef\xbc\x81 "
+	"\xe3\x80\x80ok\t\r\n",
+};
+
+static const struct {
+	const char *rule;
+	int text;
+	const char *words;
+} pretok_cases[] = {
+	{ "gpt-2", 0, "I|'|LL| pay| 12345| for| it|'s| | caf\xc3\xa9|!!|\x0a\x0a | done" },
+	{ "gpt-2", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99\xef\xbc\x81| |\xe3\x80\x80|ok|\x09\x0d\x0a" },
+	{ "llama-bpe", 0, "I|'LL| pay| |123|45| for| it|'s| | caf\xc3\xa9|!!\x0a\x0a| | done" },
+	{ "llama-bpe", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1\xd9\xa2| x|\xcc\x81y| \xf0\x9f\xa6\x99\xef\xbc\x81| |\xe3\x80\x80ok|\x09\x0d\x0a" },
+	{ "qwen2", 0, "I|'LL| pay| |1|2|3|4|5| for| it|'s| | caf\xc3\xa9|!!\x0a\x0a| | done" },
+	{ "qwen2", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1|\xd9\xa2| x|\xcc\x81y| \xf0\x9f\xa6\x99\xef\xbc\x81| |\xe3\x80\x80ok|\x09\x0d\x0a" },
+	{ "qwen35", 0, "I|'LL| pay| |1|2|3|4|5| for| it|'s| | caf\xc3\xa9|!!\x0a\x0a| | done" },
+	{ "qwen35", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1|\xd9\xa2| x\xcc\x81y| \xf0\x9f\xa6\x99\xef\xbc\x81| |\xe3\x80\x80ok|\x09\x0d\x0a" },
+	{ "deepseek-llm", 0, "I|'|LL| pay| |12345| for| it|'|s| | caf|\xc3\xa9|!!|\x0a|\x0a| | done" },
+	{ "deepseek-llm", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99|\xef\xbc\x81| |\xe3\x80\x80ok|\x09|\x0d|\x0a" },
+	{ "deepseek-coder", 0, "I|'|LL| pay| |1|2|3|4|5| for| it|'|s| | caf\xc3\xa9|!!|\x0a|\x0a| | done" },
+	{ "deepseek-coder", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1|\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99|\xef\xbc\x81| |\xe3\x80\x80ok|\x09|\x0d|\x0a" },
+	{ "smollm", 0, "I|'|LL| pay| |1|2|3|4|5| for| it|'s| | caf\xc3\xa9|!!|\x0a\x0a | done" },
+	{ "smollm", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1|\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99\xef\xbc\x81| |\xe3\x80\x80|ok|\x09\x0d\x0a" },
+	{ "default", 0, "I|'|LL| pay| |123|45| for| it|'|s| | caf\xc3\xa9|!!|\x0a\x0a | done" },
+	{ "default", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99|\xef\xbc\x81| |\xe3\x80\x80|ok|\x09\x0d\x0a" },
+	{ "falcon", 0, "I|'|LL| pay| |123|45| for| it|'|s| | caf\xc3\xa9|!!|\x0a\x0a | done" },
+	{ "falcon", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99|\xef\xbc\x81| |\xe3\x80\x80|ok|\x09\x0d\x0a" },
+	{ "bloom", 0, "I'LL| pay| 12345| for| it's| | caf\xc3\xa9|!!\x0a\x0a | done" },
+	{ "bloom", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc\xd9\xa1\xd9\xa2| x\xcc\x81y| \xf0\x9f\xa6\x99\xef\xbc\x81| \xe3\x80\x80|ok|\x09\x0d\x0a" },
+	{ "viking", 0, "I'LL| pay| |1|2|3|4|5| for| it's| | caf\xc3\xa9|!!\x0a\x0a | done" },
+	{ "viking", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1|\xd9\xa2| x\xcc\x81y| \xf0\x9f\xa6\x99\xef\xbc\x81| \xe3\x80\x80|ok|\x09\x0d\x0a" },
+};
+
+START_TEST(test_pretok_rules)
+{
+	for (size_t c = 0; c < sizeof(pretok_cases) / sizeof(pretok_cases[0]); c++) {
+		const char *rule = pretok_cases[c].rule, *text = pretok_texts[pretok_cases[c].text];
+		const struct pretok *p = pretok_find(rule, strlen(rule));
+		struct pretok_work w = { 0 };
+		char got[256];
+		size_t n = 0, a = 0;
+
+		ck_assert_msg(p != NULL, "%s", rule);
+		ck_assert(pretok_split(p, &w, text, strlen(text)));
+		for (size_t i = 0; i < w.n_words; i++) {
+			size_t b = w.off[w.ends[i]];
+
+			n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%.*s", i ? "|" : "",
+					      (int)(b - a), text + a);
+			a = b;
+		}
+		ck_assert_msg(!strcmp(got, pretok_cases[c].words), "%s, text %d: \"%s\"", rule,
+			      pretok_cases[c].text, got);
+		pretok_work_free(&w);
+	}
+	/* every alias resolves, and names are compared whole */
+	ck_assert_str_eq(pretok_name(pretok_find("llama3", 6)), "llama3");
+	ck_assert_str_eq(pretok_name(pretok_find("deepseek-r1-qwen", 16)), "qwen2");
+	ck_assert_str_eq(pretok_name(pretok_find("starcoder", 9)), "smollm");
+	ck_assert_ptr_null(pretok_find("gpt-2x", 6));
+	ck_assert_ptr_null(pretok_find("gpt", 3));
+}
+END_TEST
+
 /* ---- vocabularies written with the GGUF writer ---- */
 
 /*
@@ -1199,6 +1273,7 @@ static Suite *tokenizer_suite(void)
 	tcase_add_test(small, test_bpe_ignore_merges);
 	tcase_add_test(small, test_bpe_special_tokens);
 	tcase_add_test(small, test_bpe_refusals);
+	tcase_add_test(small, test_pretok_rules);
 	suite_add_tcase(s, small);
 	return s;
 }

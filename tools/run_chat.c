@@ -133,6 +133,16 @@ static enpu_status close_turn(enpu_model *m, enpu_session *sess, const char *his
 	if (!(ids = malloc((tail_len + 1) * sizeof(*ids))))
 		return ENPU_ERR_NO_MEMORY;
 	st = enpu_tokenize(m, tail, tail_len, false, ids, tail_len + 1, &n);
+	if (st == ENPU_ERR_INVALID_ARG && n > tail_len + 1) { /* more tokens than bytes */
+		enpu_token *more = realloc(ids, n * sizeof(*ids));
+
+		if (!more) {
+			free(ids);
+			return ENPU_ERR_NO_MEMORY;
+		}
+		ids = more;
+		st = enpu_tokenize(m, tail, tail_len, false, ids, n, &n);
+	}
 	/* the pending end-of-turn token is the tail's first when that one prints as nothing */
 	if (!st && n && enpu_token_is_eog(m, ids[0]) &&
 	    !enpu_token_to_piece(m, ids[0], piece, sizeof(piece), &piece_len) && !piece_len) {
@@ -152,6 +162,7 @@ static void add_stats(struct enpu_generate_stats *t, const struct enpu_generate_
 	t->generate_ns += s->generate_ns;
 	t->stopped_at_eos = s->stopped_at_eos;
 	t->stopped_at_ctx_full = s->stopped_at_ctx_full;
+	/* the devices' figures are the session's totals since it was created */
 	t->n_devices = s->n_devices;
 	memcpy(t->devices, s->devices, sizeof(t->devices));
 }

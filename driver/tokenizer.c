@@ -33,6 +33,7 @@
 #endif
 #include "tokenizer.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,7 @@ struct tok_entry {
 	uint8_t type;     /* enum tok_type */
 	uint8_t byte;     /* the value of a TOK_TYPE_BYTE token */
 	bool eog;         /* ends a generation (EOS, end of turn, ...) */
+	bool rstrip;      /* a special token that swallows the white space after it */
 };
 
 /* One pair of tokenizer.ggml.merges: left and right texts stored joined, and its rank. */
@@ -713,6 +715,36 @@ static void force_control(struct tok_vocab *v, const char *const *texts, size_t 
 	}
 }
 
+/*
+ * The runtime gives Phi-3's special tokens (recognised by the model's general.name) the
+ * attribute of swallowing the white space that follows them in a text, except <unk>, <s>
+ * and <|endoftext|>: "<|user|>\nHi" is <|user|> then "Hi". No other family has it.
+ */
+static void set_strip_rules(struct tok_vocab *v, const struct gguf_file *f)
+{
+	static const char *const kept[] = { "<unk>", "<s>", "<|endoftext|>" };
+	const struct gguf_kv *kv = gguf_find_kv(f, "general.name");
+	char name[128];
+	size_t n;
+	int32_t id;
+
+	if (!kv || kv->type != GGUF_TYPE_STRING)
+		return;
+	n = kv->v.str.len < sizeof(name) - 1 ? (size_t)kv->v.str.len : sizeof(name) - 1;
+	for (size_t i = 0; i < n; i++)
+		name[i] = (char)tolower((unsigned char)kv->v.str.ptr[i]);
+	name[n] = '\0';
+	if (!strstr(name, "phi-3") && !strstr(name, "phi3"))
+		return;
+	for (uint32_t k = 0; k < v->n_special; k++)
+		v->tok[v->special[k]].rstrip = true;
+	if ((id = lookup(v, "</s>", 4)) >= 0)
+		v->tok[id].rstrip = true;
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		if ((id = lookup(v, kept[i], strlen(kept[i]))) >= 0)
+			v->tok[id].rstrip = false;
+}
+
 static void mark_eog(struct tok_vocab *v)
 {
 	force_control(v, fim_texts, sizeof(fim_texts) / sizeof(fim_texts[0]), false);
@@ -767,6 +799,8 @@ static enum tok_status load_vocab(struct tok_vocab *v, const struct gguf_file *f
 		mark_eog(v); /* may retype tokens as control: before the special list */
 		st = build_specials(v);
 	}
+	if (st == TOK_OK)
+		set_strip_rules(v, f);
 	if (st == TOK_ERR_NOMEM)
 		set_err(err, err_len, "tokenizer: out of memory");
 	if (st == TOK_OK) {
@@ -920,6 +954,8 @@ static bool split_fragment(const struct tok_vocab *v, const char *text,
 		if (!frag_push(out, at, t->len, id))
 			return false;
 		off = at + t->len;
+		while (t->rstrip && off < end && isspace((unsigned char)text[off]))
+			off++;
 	}
 	return off == end || frag_push(out, off, end - off, -1);
 }

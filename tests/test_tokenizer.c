@@ -721,6 +721,7 @@ enum small_variant {
 	SMALL_SHORT_SCORES,
 	SMALL_LONG_TYPES,
 	SMALL_BAD_BOS,
+	SMALL_PHI3,         /* general.name "Phi-3 mini": special tokens strip spaces after them */
 };
 
 static void add_small_arrays(struct gbuild *b, enum small_variant var)
@@ -743,6 +744,8 @@ static uint8_t *small_gguf(enum small_variant var, size_t *size)
 	struct gbuild b = { 0 };
 
 	kv_u32(&b, "general.alignment", 32);
+	if (var == SMALL_PHI3)
+		kv_str(&b, "general.name", "Phi-3 mini");
 	kv_str(&b, "tokenizer.ggml.model", var == SMALL_GPT2 ? "gpt2" : "llama");
 	add_small_arrays(&b, var);
 	kv_u32(&b, "tokenizer.ggml.bos_token_id", var == SMALL_BAD_BOS ? SMALL_N : 1);
@@ -833,6 +836,25 @@ START_TEST(test_small_space_prefix)
 	EXPECT(v, "a<s>a", false, 13, 1, 13);
 	EXPECT(v, "<s>", false, 1);
 	EXPECT(v, "a", true, 1, 13);
+	tok_vocab_free(v);
+}
+END_TEST
+
+/*
+ * Phi-3's special tokens swallow the white space after them (the runtime's rule for that
+ * family), except <s>; other vocabularies keep it.
+ */
+START_TEST(test_small_phi3_strip)
+{
+	struct tok_vocab *v;
+	char err[256];
+
+	ck_assert_msg(small_vocab(SMALL_PHI3, &v, err, sizeof(err)) == TOK_OK, "%s", err);
+	EXPECT(v, "<sep>  a", false, 11, 13);
+	EXPECT(v, "<s>  a", false, 1, 3, 3, 13);
+	tok_vocab_free(v);
+	ck_assert_msg(small_vocab(SMALL_OK, &v, err, sizeof(err)) == TOK_OK, "%s", err);
+	EXPECT(v, "<sep>  a", false, 11, 3, 3, 13);
 	tok_vocab_free(v);
 }
 END_TEST
@@ -1273,6 +1295,7 @@ static Suite *tokenizer_suite(void)
 	tcase_add_test(small, test_bpe_ignore_merges);
 	tcase_add_test(small, test_bpe_special_tokens);
 	tcase_add_test(small, test_bpe_refusals);
+	tcase_add_test(small, test_small_phi3_strip);
 	tcase_add_test(small, test_pretok_rules);
 	suite_add_tcase(s, small);
 	return s;

@@ -42,7 +42,7 @@ static void fake_init(struct fake_model *m, uint32_t dim, uint32_t layers, uint3
 
 	memset(m, 0, sizeof(*m));
 	m->hp = (struct sched_hparams){ vocab, dim, layers, heads, kv, ffn, dim / heads,
-					10000.0f, 1.0f, 1e-5f };
+					10000.0f, 1.0f, 1e-5f, 0, 0, 0, 0 };
 	add_weight(m, "token_embd.weight", HAL_TYPE_Q8_0, dim, vocab);
 	add_weight(m, "output_norm.weight", HAL_TYPE_F32, dim, 1);
 	if (!tied)

@@ -755,9 +755,14 @@ static void run_embed(const struct hal_op *op)
 	const struct hal_tensor *table = op->src[0], *ids = op->src[1];
 	size_t rb = hal_row_bytes(table->type, table->ne[0]);
 
-	for (uint32_t t = 0; t < op->dst->ne[1]; t++)
+	for (uint32_t t = 0; t < op->dst->ne[1]; t++) {
+		float *y = row_f32(op->dst, t);
+
 		hal_dequantize_row(table->type, (const char *)table->data + rb * load_i32(ids, t),
-				   row_f32(op->dst, t), table->ne[0]);
+				   y, table->ne[0]);
+		for (uint32_t i = 0; op->embed.scale != 0.0f && i < table->ne[0]; i++)
+			y[i] *= op->embed.scale;
+	}
 }
 
 struct row_job {
@@ -788,17 +793,35 @@ static void rope_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t hi)
 {
 	const struct hal_op *op = j->op;
 	const uint32_t hd = op->p.rope.head_dim, n_rot = op->p.rope.n_rot;
+	const float *ff = op->src[2] ? op->src[2]->data : NULL; /* frequency factors */
+	const bool neox = op->p.rope.mode == HAL_ROPE_NEOX;
 	float *cs = j->scratch + ith * j->stride;
 	for (uint32_t t = lo; t < hi; t++) {
 		float theta_base = (float)load_i32(op->src[1], t);
 		float *x = row_f32(op->dst, t);
 
 		for (uint32_t i0 = 0; i0 < n_rot; i0 += 2) {
-			float theta = op->p.rope.freq_scale * theta_base;
+			float theta = op->p.rope.freq_scale *
+				      (ff ? theta_base / ff[i0 / 2] : theta_base);
 
 			cs[i0] = cosf(theta);
 			cs[i0 + 1] = sinf(theta);
 			theta_base *= j->theta_scale;
+		}
+		if (neox) {
+			/* the NeoX pairs (x[i], x[i + n_rot/2]): the angles as above */
+			for (uint32_t h = 0; h < op->p.rope.n_head; h++) {
+				float *xh = x + (size_t)h * hd;
+
+				for (uint32_t i0 = 0; i0 < n_rot; i0 += 2) {
+					float *p0 = xh + i0 / 2, *p1 = xh + i0 / 2 + n_rot / 2;
+					float x0 = *p0, x1 = *p1;
+
+					*p0 = x0 * cs[i0] - x1 * cs[i0 + 1];
+					*p1 = x0 * cs[i0 + 1] + x1 * cs[i0];
+				}
+			}
+			continue;
 		}
 		if (j->cf->k->rope) {
 			j->cf->k->rope(x, cs, n_rot, op->p.rope.n_head, hd);
@@ -1043,10 +1066,15 @@ static void binary_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t h
 	const struct hal_op *op = j->op;
 	const uint32_t D = op->dst->ne[0];
 	for (uint32_t t = lo; t < hi; t++) {
-		const float *a = row_f32(op->src[0], t), *b = row_f32(op->src[1], t);
+		/* one row of src[1]: ADD's bias form, the same row for every row */
+		const float *a = row_f32(op->src[0], t);
+		const float *b = row_f32(op->src[1], op->src[1]->ne[1] == 1 ? 0 : t);
 		float *d = row_f32(op->dst, t);
 
-		if (op->kind == HAL_OP_SWIGLU) {
+		if (op->kind == HAL_OP_SWIGLU && op->glu.act == HAL_GLU_GELU) {
+			for (uint32_t i = 0; i < D; i++)
+				d[i] = hal_gelu(a[i]) * b[i];
+		} else if (op->kind == HAL_OP_SWIGLU) {
 			j->cf->k->swiglu(d, a, b, D);
 		} else if (j->cf->k->add) {
 			j->cf->k->add(d, a, b, D);

@@ -286,13 +286,15 @@ static enum hal_status run_rmsnorm(struct ocl_dev *d, const struct hal_op *op)
 
 static enum hal_status run_rope(struct ocl_dev *d, const struct hal_op *op)
 {
+	/* without frequency factors the positions stand in for their buffer (never read) */
 	struct operand o[] = { { op->src[0], OCL_READ, { 0 } }, { op->src[1], OCL_READ, { 0 } },
-			       { op->dst, OCL_WRITE, { 0 } } };
+			       { op->dst, OCL_WRITE, { 0 } },
+			       { op->src[2] ? op->src[2] : op->src[1], OCL_READ, { 0 } } };
 	uint32_t hd = op->p.rope.head_dim, n_rot = op->p.rope.n_rot;
 	size_t global[3] = { (hd + 1) / 2, op->p.rope.n_head, op->src[0]->ne[1] };
 	/* the same powf as the reference, so that the angles match bit for bit */
 	float theta_scale = powf(op->p.rope.freq_base, -2.0f / (float)n_rot);
-	enum hal_status st = bind(d, o, 3);
+	enum hal_status st = bind(d, o, 4);
 	struct launch l = kernel(d, OCL_K_ROPE);
 
 	if (st)
@@ -304,6 +306,9 @@ static enum hal_status run_rope(struct ocl_dev *d, const struct hal_op *op)
 	arg_u32(&l, n_rot);
 	arg_f32(&l, op->p.rope.freq_scale);
 	arg_f32(&l, theta_scale);
+	arg_u32(&l, op->p.rope.mode == HAL_ROPE_NEOX);
+	arg_buf(&l, &o[3].a);
+	arg_u32(&l, op->src[2] != NULL);
 	if ((st = go(&l, 3, global, NULL)))
 		return st;
 	return drain(d, o, 3);
@@ -371,6 +376,10 @@ static enum hal_status run_binary(struct ocl_dev *d, const struct hal_op *op)
 	arg_buf(&l, &o[1].a);
 	arg_buf(&l, &o[2].a);
 	arg_u32(&l, n);
+	if (op->kind == HAL_OP_SWIGLU)
+		arg_u32(&l, op->glu.act);
+	else
+		arg_u32(&l, (uint64_t)op->src[1]->ne[0] * op->src[1]->ne[1]); /* a bias: one row */
 	if ((st = go(&l, 1, &global, NULL)))
 		return st;
 	return drain(d, o, 3);
@@ -391,6 +400,7 @@ static enum hal_status run_embed(struct ocl_dev *d, const struct hal_op *op)
 	arg_buf(&l, &o[1].a);
 	arg_buf(&l, &o[2].a);
 	arg_u32(&l, op->dst->ne[0]);
+	arg_f32(&l, op->embed.scale);
 	if ((st = go(&l, 2, global, NULL)))
 		return st;
 	return drain(d, o, 3);

@@ -65,15 +65,19 @@ struct drv_arch {
 	enum hal_rope_mode rope_mode;
 	enum hal_glu_act ffn_act;
 	bool embd_scale; /* embeddings times sqrt(n_embd) */
+	bool gemma2;     /* soft-capping and sliding-window keys (Gemma-2's defaults) */
 };
 
 static const struct drv_arch archs[] = {
-	{ "llama", HAL_ROPE_NORM, HAL_GLU_SILU, false },
-	{ "qwen2", HAL_ROPE_NEOX, HAL_GLU_SILU, false },
-	{ "phi3", HAL_ROPE_NEOX, HAL_GLU_SILU, false },
+	{ "llama", HAL_ROPE_NORM, HAL_GLU_SILU, false, false },
+	{ "qwen2", HAL_ROPE_NEOX, HAL_GLU_SILU, false, false },
+	{ "phi3", HAL_ROPE_NEOX, HAL_GLU_SILU, false, false },
 	/* Gemma's norm weights are stored with the 1 of its (1 + w) RMSNorm already added */
-	{ "gemma", HAL_ROPE_NEOX, HAL_GLU_GELU, true },
+	{ "gemma", HAL_ROPE_NEOX, HAL_GLU_GELU, true, false },
+	/* and Gemma-2's post-norms are tensors the graph takes where a file has them */
+	{ "gemma2", HAL_ROPE_NEOX, HAL_GLU_GELU, true, true },
 };
+
 
 /*
  * Reads the hyperparameter "<arch>.<suffix>" into *out_u (an unsigned 32-bit key) or *out_f (a
@@ -119,6 +123,31 @@ static enpu_status get_key_f32(enpu_model *m, const char *path, const char *suff
 			       float *out)
 {
 	return get_hparam(m, path, suffix, false, def, NULL, out);
+}
+
+/*
+ * Gemma-2's keys, with llama.cpp's defaults: scores capped at 50, logits at 30, every other
+ * layer (from the first) a sliding window of 4096. Its scores' scale is 1/sqrt(head_dim), but
+ * n_embd / n_head for the 27B (46 layers), as llama.cpp and Google's reference take it.
+ */
+static enpu_status read_gemma2(enpu_model *m, const char *path, struct sched_hparams *hp)
+{
+	enpu_status st;
+
+	if ((st = get_key_f32(m, path, "attn_logit_softcapping", 50.0f, &hp->attn_softcap)) ||
+	    (st = get_key_f32(m, path, "final_logit_softcapping", 30.0f, &hp->logit_softcap)) ||
+	    (st = get_u32(m, path, "attention.sliding_window", false, 4096, &hp->swa_window)) ||
+	    (st = get_u32(m, path, "attention.sliding_window_pattern", false, 2, &hp->swa_pattern)))
+		return st;
+	if (!(hp->attn_softcap >= 0.0f && hp->attn_softcap <= 1e6f) ||
+	    !(hp->logit_softcap >= 0.0f && hp->logit_softcap <= 1e6f))
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: gemma2.attn_logit_softcapping %g or final_logit_softcapping %g "
+				    "is out of range (0..1e6)", path, hp->attn_softcap,
+				    hp->logit_softcap);
+	if (hp->n_layer == 46)
+		hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+	return ENPU_OK;
 }
 
 /* Llama-3's rope scaling from its keys (llama.cpp's converter writes rope_freqs.weight). */
@@ -260,6 +289,8 @@ static enpu_status read_hparams(enpu_model *m, const char *path, struct sched_hp
 	hp->rope_mode = m->arch->rope_mode;
 	hp->ffn_act = m->arch->ffn_act;
 	hp->embd_scale = m->arch->embd_scale ? sqrtf((float)hp->n_embd) : 0.0f;
+	if (m->arch->gemma2 && (st = read_gemma2(m, path, hp)))
+		return st;
 	/* Phi-3's LongRoPE (128k models) also rescales attention: refused rather than wrong */
 	static const char *const longrope[] = { "rope_factors_long.weight",
 						"rope_factors_short.weight" };
@@ -575,7 +606,7 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 	if (!m->arch)
 		return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
 				    "%s: general.architecture is '%.*s'; edge-npu runs llama, qwen2, "
-				    "phi3 and gemma models", path, (int)s.len, s.ptr);
+				    "phi3, gemma and gemma2 models", path, (int)s.len, s.ptr);
 	if (gguf_get_str(m->gguf, "general.name", &s) == GGUF_OK)
 		snprintf(m->name, sizeof(m->name), "%.*s", (int)s.len, s.ptr);
 	else

@@ -363,6 +363,11 @@ static enum hal_status check_matmul(struct check *c)
 		if ((st = check_alias(c, op->src[4], "norm weight", false)))
 			return st;
 	}
+	if (op->matmul.softcap != 0.0f &&
+	    (!(op->matmul.softcap > 0.0f) || !isfinite(op->matmul.softcap) || nw > 1 ||
+	     op->matmul.accumulate))
+		return fail(c, w[0], "softcap %g must be positive and finite, on one weight, not "
+			    "accumulating", (double)op->matmul.softcap);
 	/* Every output reads a whole activation row and all weights: no aliasing at all. */
 	for (uint32_t i = 0; i < nw; i++)
 		if ((st = check_alias(c, w[i], role[i], false)))
@@ -452,6 +457,8 @@ static enum hal_status check_attention(struct check *c)
 		return fail(c, q, "n_head %u is not a multiple of n_head_kv %u", n_head, n_kv);
 	if (!isfinite(op->p.attn.scale))
 		return fail(c, q, "scale %g is not finite", (double)op->p.attn.scale);
+	if (!(op->p.attn.softcap >= 0.0f) || !isfinite(op->p.attn.softcap))
+		return fail(c, q, "softcap %g must be finite and >= 0", (double)op->p.attn.softcap);
 	q_w = (uint64_t)n_head * hd;
 	kv_w = (uint64_t)n_kv * hd;
 	T = q->ne[1];

@@ -121,6 +121,10 @@ enum hal_op_kind {
 	 * weight (F32 [K x 1]) and the activations are RMSNORM(src[1], src[4], matmul.eps),
 	 * computed as the device's RMSNORM op computes them: the bits of an RMSNORM followed by
 	 * the MATMUL, without the normed rows stored (a layer's attention and FFN inputs).
+	 *
+	 * Capped form (matmul.softcap > 0, one weight, not accumulating; Gemma-2's logits): each
+	 * result y becomes softcap * tanh(y / softcap). A device that does not implement it says
+	 * so in supports().
 	 */
 	HAL_OP_MATMUL,
 	/*
@@ -144,6 +148,9 @@ enum hal_op_kind {
 	 * t and head h (kv head h / (n_head / n_head_kv)): dst[t, h] = sum_j softmax_j(scale *
 	 * q.K[j]) V[j] over cache rows j = 0 .. pos[t], with K[j] and V[j] the rows as stored
 	 * (dequantized). q stays F32: the cache's rounding is the only difference from F32.
+	 * Gemma-2's variants: attn.softcap > 0 caps each score s (scale * q.K[j]) to
+	 * softcap * tanh(s / softcap) before the softmax; attn.window > 0 limits token t to the
+	 * rows pos[t] - window < j <= pos[t] (sliding-window attention).
 	 */
 	HAL_OP_ATTENTION,
 	/*
@@ -173,6 +180,12 @@ static inline float hal_gelu(float x)
 	return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * x * (1.0f + 0.044715f * x * x)));
 }
 
+/* Soft-capping (Gemma-2's scores and logits): cap * tanh(x / cap), in float. */
+static inline float hal_softcap(float x, float cap)
+{
+	return cap * tanhf(x / cap);
+}
+
 const char *hal_op_name(enum hal_op_kind kind);
 
 struct hal_op {
@@ -191,6 +204,8 @@ struct hal_op {
 		struct {
 			uint32_t n_head, n_head_kv, head_dim;
 			float scale;
+			float softcap;   /* 0: none */
+			uint32_t window; /* 0: every row up to pos */
 		} attn;
 	} p;
 	/*
@@ -201,6 +216,7 @@ struct hal_op {
 	struct {
 		bool accumulate;
 		float eps; /* the normed form's RMSNorm epsilon */
+		float softcap; /* the capped form's cap; 0: none */
 	} matmul;
 	/* EMBED's and SWIGLU's attributes, outside p for the same reason; zero: plain */
 	struct {

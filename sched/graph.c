@@ -179,6 +179,9 @@ static enum sched_status bind_layer(struct bind_ctx *b, const struct sched_hpara
 	snprintf(name, sizeof(name), "blk.%u.attn_output.weight", il);
 	if ((st = bind(b, &l->wo, name, nq, d, "n_head*head_dim x n_embd", false)))
 		return st;
+	snprintf(name, sizeof(name), "blk.%u.post_attention_norm.weight", il);
+	if ((st = bind(b, &l->attn_post_norm, name, d, 1, "n_embd", true)))
+		return st;
 	snprintf(name, sizeof(name), "blk.%u.ffn_norm.weight", il);
 	if ((st = bind(b, &l->ffn_norm, name, d, 1, "n_embd", false)))
 		return st;
@@ -201,7 +204,10 @@ static enum sched_status bind_layer(struct bind_ctx *b, const struct sched_hpara
 		return st;
 	}
 	snprintf(name, sizeof(name), "blk.%u.ffn_down.weight", il);
-	return bind(b, &l->w_down, name, f, d, "n_ff x n_embd", false);
+	if ((st = bind(b, &l->w_down, name, f, d, "n_ff x n_embd", false)))
+		return st;
+	snprintf(name, sizeof(name), "blk.%u.post_ffw_norm.weight", il);
+	return bind(b, &l->ffn_post_norm, name, d, 1, "n_embd", true);
 }
 
 enum sched_status sched_model_bind(const struct sched_hparams *hp, sched_weight_fn lookup,
@@ -506,12 +512,21 @@ static void matmuls(struct builder *b, const struct sched_model *m, int32_t il,
 
 /*
  * x += w . a, the residual stream: with fused ops one accumulating MATMUL (hal.h: the same
- * bits), else a MATMUL into a tensor `name` and an ADD.
+ * bits), else a MATMUL into a tensor `name` and an ADD; with a post-norm (Gemma-2: post not
+ * NULL), x += RMSNORM(w . a, post).
  */
 static void residual(struct builder *b, const struct sched_model *m, int32_t il,
 		     const char *name, const struct hal_tensor *w, struct hal_tensor *a,
-		     struct hal_tensor *x)
+		     struct hal_tensor *x, const struct hal_tensor *post)
 {
+	if (post) {
+		struct hal_tensor *o = matmul(b, il, name, (struct hal_tensor *)w, a);
+		struct hal_tensor *on = rmsnorm(b, il, "post_norm", o, (struct hal_tensor *)post,
+						m->hp.rms_eps);
+
+		add_node(b, HAL_OP_ADD, il, x, x, on, NULL);
+		return;
+	}
 	if (m->fuse_matmuls && fusable(w->type)) {
 		struct hal_op *op = add_node(b, HAL_OP_MATMUL, il, x, (struct hal_tensor *)w, a,
 					     NULL);
@@ -559,7 +574,12 @@ static void attention(struct builder *b, const struct sched_hparams *hp, int32_t
 	op->p.attn.n_head = hp->n_head;
 	op->p.attn.n_head_kv = hp->n_head_kv;
 	op->p.attn.head_dim = hd;
-	op->p.attn.scale = 1.0f / sqrtf((float)hd);
+	op->p.attn.scale = hp->attn_scale != 0.0f ? hp->attn_scale : 1.0f / sqrtf((float)hd);
+	op->p.attn.softcap = hp->attn_softcap;
+	/* Gemma-2's sliding layers: il % pattern < pattern - 1 (even layers for a pattern of 2) */
+	if (hp->swa_window && hp->swa_pattern &&
+	    (uint32_t)il % hp->swa_pattern < hp->swa_pattern - 1)
+		op->p.attn.window = hp->swa_window;
 }
 
 static void build_layer(struct builder *b, const struct sched_model *m, int32_t il,
@@ -613,14 +633,16 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 				  row_view(b, k, s), row_view(b, v, s), &b->k_caches[s][il],
 				  &b->v_caches[s][il], b->positions[s]);
 	}
-	residual(b, m, il, "attn_out", &l->wo, att, x);
+	residual(b, m, il, "attn_out", &l->wo, att, x,
+		 l->attn_post_norm.data ? &l->attn_post_norm : NULL);
 
 	matmuls(b, m, il, "ffn_in", &l->ffn_norm, "gate_up", ffn_names, wffn, 2, x, ffn);
 	struct hal_tensor *h = layer_tensor(b, il, "swiglu", hp->n_ff, b->g->n_tokens);
 	struct hal_op *glu = add_node(b, HAL_OP_SWIGLU, il, h, ffn[0], ffn[1], NULL);
 	if (glu)
 		glu->glu.act = hp->ffn_act;
-	residual(b, m, il, "ffn_out", &l->w_down, h, x);
+	residual(b, m, il, "ffn_out", &l->w_down, h, x,
+		 l->ffn_post_norm.data ? &l->ffn_post_norm : NULL);
 }
 
 /* Places every non-view activation in the arena: first fit among the tensors still alive. */
@@ -693,7 +715,7 @@ static enum sched_status plan_arena(struct sched_graph *g)
 }
 
 /*
- * The graph's arrays: per layer 19 nodes (3 bias adds) and 12 tensors (14 fused), plus per sequence
+ * The graph's arrays: per layer 21 nodes (3 bias adds, 2 post-norms) and 14 tensors (16 fused), plus per sequence
  * (n_seq > 1) an attention node and four row views, and a position view each.
  */
 static enum sched_status graph_new(struct builder *b, const struct sched_hparams *hp,
@@ -705,8 +727,8 @@ static enum sched_status graph_new(struct builder *b, const struct sched_hparams
 	b->g = g;
 	if (!g)
 		return SCHED_ERR_NOMEM;
-	b->cap_nodes = (19 + per_seq) * hp->n_layer + 8;
-	b->cap_tensors = (14 + 4 * per_seq) * hp->n_layer + per_seq + 8;
+	b->cap_nodes = (21 + per_seq) * hp->n_layer + 8;
+	b->cap_tensors = (16 + 4 * per_seq) * hp->n_layer + per_seq + 8;
 	g->n_tokens = n_tokens;
 	g->n_seq = n_seq;
 	g->nodes = calloc(b->cap_nodes, sizeof(*g->nodes));
@@ -749,6 +771,8 @@ static enum sched_status build_finish(struct builder *b, const struct sched_mode
 					m->hp.rms_eps);
 
 	g->logits = matmul(b, -1, "logits", (struct hal_tensor *)&m->output, xo);
+	if (g->logits && !b->nomem)
+		g->nodes[g->n_nodes - 1].op.matmul.softcap = m->hp.logit_softcap;
 	/* the caller reads the logits after the last node */
 	if (g->logits)
 		g->plan[g->logits - g->tensors].last = INT32_MAX;

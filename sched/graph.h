@@ -37,6 +37,11 @@ struct sched_hparams {
 	uint32_t rope_mode;  /* enum hal_rope_mode: NeoX for Qwen2, Phi-3, Gemma */
 	uint32_t ffn_act;    /* enum hal_glu_act: GeGLU for Gemma */
 	float embd_scale;    /* the embeddings' factor, 0 for none (Gemma: sqrt(n_embd)) */
+	float attn_scale;    /* the scores' scale; 0: 1 / sqrt(head_dim) */
+	/* Gemma-2: soft-capped scores and logits (0: none) and sliding-window layers */
+	float attn_softcap, logit_softcap;
+	uint32_t swa_window;  /* 0: none */
+	uint32_t swa_pattern; /* layers with il % swa_pattern < swa_pattern - 1 slide */
 };
 
 static inline uint32_t sched_head_dim(const struct sched_hparams *hp)
@@ -60,6 +65,8 @@ struct sched_layer {
 	struct hal_tensor attn_norm, wq, wk, wv, wo;
 	struct hal_tensor ffn_norm, w_gate, w_up, w_down;
 	struct hal_tensor bq, bk, bv; /* Q, K, V biases (Qwen2); data NULL when absent */
+	/* norms of the attention and FFN outputs before the residual add (Gemma-2); optional */
+	struct hal_tensor attn_post_norm, ffn_post_norm;
 };
 
 struct sched_model {
@@ -87,7 +94,8 @@ struct sched_model {
  * The layouts of llama.cpp's converter are all taken, whatever the architecture: Q, K, V as
  * blk.N.attn_qkv.weight (Phi-3) are bound as three windows of its rows, an ffn_up of 2 n_ff
  * rows without ffn_gate (Phi-3) as gate (the first n_ff) and up; biases attn_{q,k,v}.bias or
- * attn_qkv.bias and rope_freqs.weight (frequency factors, Llama-3) are optional.
+ * attn_qkv.bias, post_attention_norm and post_ffw_norm (Gemma-2) and rope_freqs.weight
+ * (frequency factors, Llama-3) are optional.
  */
 enum sched_status sched_model_bind(const struct sched_hparams *hp, sched_weight_fn lookup,
 				   void *user, struct sched_model *out, char *err, size_t err_len);

@@ -19,7 +19,7 @@ const struct mkmodel_params mkmodel_default = {
 	.name = "edge-npu default (random weights)",
 };
 
-const char *const mkmodel_archs[] = { "llama", "qwen2", "phi3", "gemma", NULL };
+const char *const mkmodel_archs[] = { "llama", "qwen2", "phi3", "gemma", "gemma2", NULL };
 
 static const char *arch_of(const struct mkmodel_params *p)
 {
@@ -29,6 +29,11 @@ static const char *arch_of(const struct mkmodel_params *p)
 static bool is_arch(const struct mkmodel_params *p, const char *name)
 {
 	return !strcmp(arch_of(p), name);
+}
+
+static bool is_gemma(const struct mkmodel_params *p)
+{
+	return is_arch(p, "gemma") || is_arch(p, "gemma2");
 }
 
 static uint32_t head_dim_of(const struct mkmodel_params *p)
@@ -261,9 +266,15 @@ static void add_meta(struct gguf_writer *w, const struct mkmodel_params *p)
 	gguf_writer_set_u32(w, key(p, "rope.dimension_count"), head_dim_of(p));
 	gguf_writer_set_f32(w, key(p, "rope.freq_base"), 10000.0f);
 	gguf_writer_set_f32(w, key(p, "attention.layer_norm_rms_epsilon"), 1e-5f);
-	if (is_arch(p, "gemma")) {
+	if (is_gemma(p)) {
 		gguf_writer_set_u32(w, key(p, "attention.key_length"), head_dim_of(p));
 		gguf_writer_set_u32(w, key(p, "attention.value_length"), head_dim_of(p));
+	}
+	if (is_arch(p, "gemma2")) {
+		gguf_writer_set_f32(w, key(p, "attn_logit_softcapping"), 50.0f);
+		gguf_writer_set_f32(w, key(p, "final_logit_softcapping"), 30.0f);
+		gguf_writer_set_u32(w, key(p, "attention.sliding_window"),
+				    p->swa_window ? p->swa_window : 4096);
 	}
 	if (p->rope_scaling && !strcmp(p->rope_scaling, "linear")) {
 		gguf_writer_set_str(w, key(p, "rope.scaling.type"), "linear");
@@ -281,11 +292,16 @@ static int check_params(const struct mkmodel_params *p, char *err, size_t len)
 	for (int i = 0; mkmodel_archs[i]; i++)
 		known |= is_arch(p, mkmodel_archs[i]);
 	if (!known) {
-		snprintf(err, len, "unknown architecture '%s' (llama, qwen2, phi3, gemma)", p->arch);
+		snprintf(err, len, "unknown architecture '%s' (llama, qwen2, phi3, gemma, gemma2)",
+			 p->arch);
 		return -1;
 	}
-	if (p->head_dim && !is_arch(p, "gemma")) {
-		snprintf(err, len, "a head dimension of its own is Gemma's (--arch gemma)");
+	if (p->head_dim && !is_gemma(p)) {
+		snprintf(err, len, "a head dimension of its own is Gemma's (--arch gemma, gemma2)");
+		return -1;
+	}
+	if (p->swa_window && !is_arch(p, "gemma2")) {
+		snprintf(err, len, "sliding windows are Gemma-2's (--arch gemma2)");
 		return -1;
 	}
 	if ((!p->head_dim && p->dim % p->heads) || p->heads % p->kv_heads || head_dim_of(p) % 2) {
@@ -304,7 +320,7 @@ static int check_params(const struct mkmodel_params *p, char *err, size_t len)
 		snprintf(err, len, "linear rope scaling needs a factor in 0.001..10000");
 		return -1;
 	}
-	if (is_arch(p, "gemma") && !p->tied) {
+	if (is_gemma(p) && !p->tied) {
 		snprintf(err, len, "Gemma's output projection is its embedding (--tied)");
 		return -1;
 	}
@@ -381,7 +397,7 @@ int mkmodel_write(const struct mkmodel_params *p, const char *path, char *err, s
 		goto out;
 
 	const uint32_t hd = head_dim_of(p), dkv = p->kv_heads * hd, nq = p->heads * hd;
-	const uint32_t cap = 4 + 12 * p->layers;
+	const uint32_t cap = 4 + 14 * p->layers;
 	t = calloc(cap, sizeof(*t));
 	row = malloc(sizeof(float) * (2 * p->ffn > n_vocab ? 2 * p->ffn : n_vocab) * 2 +
 		     (nq + 2 * dkv) * 2 + p->dim * 2);
@@ -399,6 +415,7 @@ int mkmodel_write(const struct mkmodel_params *p, const char *path, char *err, s
 	 */
 	const float s_out = 3.0f / sqrtf((float)p->dim), s_in = 1.0f / sqrtf((float)p->dim);
 	const bool fused = is_arch(p, "phi3"), bias = is_arch(p, "qwen2");
+	const bool post = is_arch(p, "gemma2");
 	struct {
 		const char *fmt;
 		uint32_t ne0, ne1;
@@ -414,10 +431,12 @@ int mkmodel_write(const struct mkmodel_params *p, const char *path, char *err, s
 		{ "blk.%u.attn_k.bias", dkv, 1, 0.5f, false, bias },
 		{ "blk.%u.attn_v.bias", dkv, 1, 0.5f, false, bias },
 		{ "blk.%u.attn_output.weight", nq, p->dim, 1.0f / sqrtf((float)nq), false, true },
+		{ "blk.%u.post_attention_norm.weight", p->dim, 1, 0, true, post },
 		{ "blk.%u.ffn_norm.weight", p->dim, 1, 0, true, true },
 		{ "blk.%u.ffn_gate.weight", p->dim, p->ffn, s_in, false, !fused },
 		{ "blk.%u.ffn_up.weight", p->dim, fused ? 2 * p->ffn : p->ffn, s_in, false, true },
 		{ "blk.%u.ffn_down.weight", p->ffn, p->dim, 1.0f / sqrtf((float)p->ffn), false, true },
+		{ "blk.%u.post_ffw_norm.weight", p->dim, 1, 0, true, post },
 	};
 
 	struct gen g = { w, t, 0, p, row };

@@ -24,8 +24,10 @@ static void usage(FILE *f)
 		"  -o, --output FILE   where to write the model (required)\n"
 		"      --arch A        llama (default), qwen2 (Q, K, V biases), phi3 (fused attn_qkv,\n"
 		"                      ffn_up holding gate and up) or gemma (GeGLU, scaled and tied\n"
-		"                      embeddings; implies --tied)\n"
-		"      --head-dim N    gemma: attention head size other than dim / heads\n"
+		"                      embeddings; implies --tied) or gemma2 (gemma's, with\n"
+		"                      post-norms, soft-capped scores and logits, sliding windows)\n"
+		"      --head-dim N    gemma, gemma2: attention head size other than dim / heads\n"
+		"      --sliding-window N  gemma2: the window of every other layer (default 4096)\n"
 		"      --rope-scaling S  linear:FACTOR, or llama3 (rope_freqs.weight as the converter\n"
 		"                      writes it for Llama-3.1: factor 8, low 1, high 4, context 8192)\n"
 		"      --dim N         embedding size (default %u)\n"
@@ -70,7 +72,7 @@ static int parse_u32(const char *opt, const char *s, uint32_t *out)
 int main(int argc, char **argv)
 {
 	enum { O_DIM = 256, O_LAYERS, O_HEADS, O_KV, O_FFN, O_CTX, O_TIED, O_SEED, O_VOCAB, O_NAME,
-	       O_OUT_Q6K, O_VERSION, O_ARCH, O_HEAD_DIM, O_ROPE };
+	       O_OUT_Q6K, O_VERSION, O_ARCH, O_HEAD_DIM, O_ROPE, O_SWA };
 	static const struct option opts[] = {
 		{ "output", required_argument, 0, 'o' }, { "type", required_argument, 0, 't' },
 		{ "dim", required_argument, 0, O_DIM }, { "layers", required_argument, 0, O_LAYERS },
@@ -81,6 +83,7 @@ int main(int argc, char **argv)
 		{ "output-q6k", no_argument, 0, O_OUT_Q6K },
 		{ "arch", required_argument, 0, O_ARCH }, { "head-dim", required_argument, 0, O_HEAD_DIM },
 		{ "rope-scaling", required_argument, 0, O_ROPE },
+		{ "sliding-window", required_argument, 0, O_SWA },
 		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, O_VERSION },
 		{ 0, 0, 0, 0 },
 	};
@@ -118,6 +121,7 @@ int main(int argc, char **argv)
 		case O_NAME: p.name = optarg; break;
 		case O_ARCH: p.arch = optarg; break;
 		case O_HEAD_DIM: bad |= parse_u32("--head-dim", optarg, &p.head_dim); break;
+		case O_SWA: bad |= parse_u32("--sliding-window", optarg, &p.swa_window); break;
 		case O_ROPE: {
 			char *colon = strchr(optarg, ':'), *end = NULL;
 
@@ -150,7 +154,7 @@ int main(int argc, char **argv)
 	}
 	if (!kv_set)
 		p.kv_heads = p.heads; /* plain multi-head attention unless asked for GQA */
-	if (p.arch && !strcmp(p.arch, "gemma"))
+	if (p.arch && !strncmp(p.arch, "gemma", 5))
 		p.tied = true; /* Gemma has no output.weight */
 	if (mkmodel_write(&p, out, err, sizeof(err))) {
 		fprintf(stderr, "npu-mkmodel: %s\n", err);

@@ -382,6 +382,10 @@ static enum hal_status run_matmul(struct hal_device *dev, const struct hal_op *o
 		hal_matmul_part(op, i, &part, &dst);
 		st = run_matmul_one(dev, &part);
 	}
+	/* the capped form: one weight, its dst contiguous */
+	for (size_t i = 0; !st && op->matmul.softcap > 0.0f && i < (size_t)op->dst->ne[0] * op->dst->ne[1]; i++)
+		((float *)op->dst->data)[i] = hal_softcap(((float *)op->dst->data)[i],
+							  op->matmul.softcap);
 	return st;
 }
 
@@ -475,19 +479,24 @@ static void attend_head(const struct hal_op *op, struct attn_scratch *s, uint32_
 	uint32_t hd = op->p.attn.head_dim;
 	uint32_t kvh = h / (op->p.attn.n_head / op->p.attn.n_head_kv);
 	const float *q = s->q + (size_t)h * hd;
+	const uint32_t win = op->p.attn.window;
+	/* the first row the token sees: a sliding window's, or row 0 */
+	const uint32_t first = win && last + 1 > win ? last + 1 - win : 0;
 
-	for (uint32_t j = 0; j <= last; j++) {
+	for (uint32_t j = first; j <= last; j++) {
 		double dot = 0.0;
 
 		load_slice(kc, j, kvh * hd, hd, s->krow);
 		for (uint32_t i = 0; i < hd; i++)
 			dot += (double)(q[i] * s->krow[i]);
 		s->p[j] = op->p.attn.scale * (float)dot;
+		if (op->p.attn.softcap > 0.0f)
+			s->p[j] = hal_softcap(s->p[j], op->p.attn.softcap);
 	}
-	softmax(s->p, last + 1);
+	softmax(s->p + first, last + 1 - first);
 	for (uint32_t i = 0; i < hd; i++)
 		s->acc[i] = 0.0;
-	for (uint32_t j = 0; j <= last; j++) {
+	for (uint32_t j = first; j <= last; j++) {
 		load_slice(vc, j, kvh * hd, hd, s->krow);
 		for (uint32_t i = 0; i < hd; i++)
 			s->acc[i] += (double)(s->p[j] * s->krow[i]);

@@ -63,11 +63,17 @@ bool ocl_supports(struct hal_device *dev, const struct hal_op *op)
 		return false;
 	switch (op->kind) {
 	case HAL_OP_MATMUL:
+		/* soft-capped logits (Gemma-2) are the CPU's */
+		return op->src[0] && is_weight_type(op->src[0]->type) && op->matmul.softcap == 0.0f;
 	case HAL_OP_EMBED:
 		return op->src[0] && is_weight_type(op->src[0]->type);
 	case HAL_OP_ATTENTION:
-		/* q of a head and a reduction row live in local memory */
-		return op->p.attn.head_dim <= MAX_HEAD_DIM &&
+		/*
+		 * q of a head and a reduction row live in local memory; Gemma-2's soft-capped
+		 * and sliding-window attention are the CPU's
+		 */
+		return op->p.attn.softcap == 0.0f && !op->p.attn.window &&
+		       op->p.attn.head_dim <= MAX_HEAD_DIM &&
 		       (op->p.attn.head_dim + d->info.caps.work_group) * sizeof(float) <=
 			       d->info.caps.local_mem;
 	default:

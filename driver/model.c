@@ -459,6 +459,12 @@ static enpu_status prepare_weights(enpu_model *m)
 		return ENPU_OK;
 	/* a tied output projection shares the embedding's bytes: it gets its own copy */
 	for (uint32_t i = 0; i < n; i++) {
+		/*
+		 * Gemma-2's capped logits are a matmul form not every device runs: their weight
+		 * stays in the file's layout, readable by the device that placement falls back to
+		 */
+		if (w[i] == &m->sm.output && m->sm.hp.logit_softcap != 0.0f)
+			continue;
 		enum hal_status st = dev->vt->prepare_weight(dev, w[i]);
 		if (st != HAL_OK)
 			return drv_ctx_fail(m->ctx, st == HAL_ERR_NOMEM ? ENPU_ERR_NO_MEMORY

@@ -199,6 +199,10 @@ static enum sched_status bind_layer(struct bind_ctx *b, const struct sched_hpara
 		snprintf(names[3], 48, "blk.%u.ffn_up.weight[gate]", il);
 		window(&l->w_gate, &whole, names[3], 0, f, false);
 		window(&l->w_up, &whole, whole.name, f, f, false);
+	} else if (!gate && !up) {
+		return fail(b->err, b->err_len, SCHED_ERR_INVALID,
+			    "tensors '%s' and '%s' are missing from the model (or one '%s' of 2 n_ff "
+			    "rows holding both)", name, up_name, up_name);
 	} else if ((st = bind_found(b, &l->w_gate, gate, name, d, f, "n_embd x n_ff", false)) ||
 		   (st = bind_found(b, &l->w_up, up, up_name, d, f, "n_embd x n_ff", false))) {
 		return st;

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "driver/gguf.h"
 #include "edge_npu.h"
 #include "hal/hal.h"
 #include "mkmodel.h"
@@ -275,58 +274,25 @@ static const struct layout layouts[] = {
 
 static char *layout_model(const struct layout *l, enum hal_type type)
 {
-	struct mkmodel_params p = mkmodel_default;
-	char err[512];
-	char *path = strdup(tu_tmp_path(".gguf"));
+	struct mkmodel_params p;
 
-	p.dim = 128;
-	p.layers = 2;
-	p.heads = 4;
-	p.kv_heads = 2;
-	p.ffn = 256;
-	p.ctx = 64;
-	p.type = type;
+	tu_small_params(&p, 128, 256, 64, type, 1234, NULL);
 	p.arch = l->arch;
 	p.head_dim = l->head_dim;
 	p.swa_window = l->swa;
 	p.rope_scaling = l->rope;
 	p.rope_factor = l->rope_factor;
 	p.tied = !strncmp(l->arch, "gemma", 5);
-	ck_assert_msg(mkmodel_write(&p, path, err, sizeof(err)) == 0, "%s: %s", l->what, err);
-	return path;
+	return tu_model_of(&p);
 }
 
-struct run {
-	enpu_context *ctx;
-	enpu_model *model;
-	enpu_session *sess;
-};
-
-static bool open_run(struct run *r, const char *path, const char *device)
+/* every device is compared with an F32 KV cache: the weights' and ops' numerics alone */
+static bool open_run(struct tu_session *r, const char *path, const char *device)
 {
-	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
-	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
-
-	co.device = device;
-	co.n_threads = 2;
-	so.cache_type = ENPU_CACHE_F32;
-	if (enpu_context_create(&co, &r->ctx) != ENPU_OK)
-		return false;
-	ck_assert_msg(enpu_model_load(r->ctx, path, NULL, &r->model) == ENPU_OK, "%s",
-		      enpu_last_error(r->ctx));
-	ck_assert_msg(enpu_session_create(r->model, &so, &r->sess) == ENPU_OK, "%s",
-		      enpu_last_error(r->ctx));
-	return true;
+	return tu_session_open(r, path, device, ENPU_CACHE_F32);
 }
 
-static void close_run(struct run *r)
-{
-	enpu_session_free(r->sess);
-	enpu_model_free(r->model);
-	enpu_context_destroy(r->ctx);
-}
-
-static const float *eval(struct run *r, const enpu_token *t, size_t n, size_t *nv)
+static const float *eval(struct tu_session *r, const enpu_token *t, size_t n, size_t *nv)
 {
 	const float *l;
 
@@ -342,14 +308,14 @@ START_TEST(layouts_agree_on_every_device)
 	static const enpu_token toks[11] = { 1, 45, 96, 54, 71, 43, 99, 120, 77, 31, 64 };
 	const struct layout *l = &layouts[_i];
 	char *path = layout_model(l, HAL_TYPE_Q8_0);
-	struct run ref;
+	struct tu_session ref;
 	struct enpu_model_info mi = { .struct_size = sizeof(mi) };
 
 	ck_assert(open_run(&ref, path, "cpu-ref"));
 	ck_assert_int_eq(enpu_model_info(ref.model, &mi), ENPU_OK);
 	ck_assert_str_eq(mi.architecture, l->arch);
 	for (size_t d = 0; d < sizeof(devices) / sizeof(devices[0]); d++) {
-		struct run r;
+		struct tu_session r;
 		double worst = 0, worst_cos = 1;
 
 		if (!open_run(&r, path, devices[d])) {
@@ -381,9 +347,9 @@ START_TEST(layouts_agree_on_every_device)
 		}
 		printf("%s on %s vs cpu-ref: max |diff| %.2e of max |logit|, cosine >= %.7f\n",
 		       l->what, devices[d], worst, worst_cos);
-		close_run(&r);
+		tu_session_close(&r);
 	}
-	close_run(&ref);
+	tu_session_close(&ref);
 	free(path);
 }
 END_TEST
@@ -394,7 +360,7 @@ START_TEST(linear_scaling_changes_logits)
 	static const enpu_token toks[6] = { 1, 45, 96, 54, 71, 43 };
 	char *base = layout_model(&layouts[0], HAL_TYPE_F32);
 	char *scaled = layout_model(&layouts[2], HAL_TYPE_F32);
-	struct run a, b;
+	struct tu_session a, b;
 	size_t na, nb;
 
 	/* same weights (the seeds do not depend on the keys), linear scaling 4: other angles */
@@ -405,75 +371,14 @@ START_TEST(linear_scaling_changes_logits)
 	for (size_t i = 0; i < na; i++)
 		mx = fmax(mx, fabs((double)la[i] - lb[i]));
 	ck_assert_msg(mx > 1e-3, "linear rope scaling changed no logit (max diff %g)", mx);
-	close_run(&a);
-	close_run(&b);
+	tu_session_close(&a);
+	tu_session_close(&b);
 	free(base);
 	free(scaled);
 }
 END_TEST
 
-/*
- * src rewritten: key (a string key) set to str, or a u32/f32 key set, tensor `drop` left out,
- * tensor `from` renamed `to`. NULL arguments: no such edit.
- */
-struct edit {
-	const char *key, *str;
-	const uint32_t *u32;
-	const float *f32;
-	const char *drop, *from, *to;
-};
 
-static char *edited(const char *src, const struct edit *e)
-{
-	struct gguf_file *f;
-	struct gguf_writer *w = gguf_writer_create();
-	char err[256];
-	char *path = strdup(tu_tmp_path(".gguf"));
-	bool set = false;
-
-	ck_assert_int_eq(gguf_open(src, &f, err, sizeof(err)), GGUF_OK);
-	for (uint64_t i = 0; i < f->n_kv; i++) {
-		if (e->key && gguf_str_eq(f->kv[i].key, e->key))
-			continue;
-		ck_assert_int_eq(gguf_writer_copy_kv(w, &f->kv[i]), GGUF_OK);
-	}
-	if (e->key && e->str)
-		set = !gguf_writer_set_str(w, e->key, e->str);
-	if (e->key && e->u32)
-		set = !gguf_writer_set_u32(w, e->key, *e->u32);
-	if (e->key && e->f32)
-		set = !gguf_writer_set_f32(w, e->key, *e->f32);
-	ck_assert(!e->key || set);
-	for (uint64_t i = 0; i < f->n_tensors; i++) {
-		const struct gguf_tensor_info *t = &f->tensors[i];
-		char name[96];
-
-		snprintf(name, sizeof(name), "%.*s", (int)t->name.len, t->name.ptr);
-		if (e->drop && !strcmp(name, e->drop))
-			continue;
-		if (e->from && !strcmp(name, e->from))
-			snprintf(name, sizeof(name), "%s", e->to);
-		ck_assert_int_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data),
-				 GGUF_OK);
-	}
-	ck_assert_int_eq(gguf_writer_write(w, path, err, sizeof(err)), GGUF_OK);
-	gguf_writer_free(w);
-	gguf_close(f);
-	return path;
-}
-
-static void expect_refused(const char *path, enpu_status want, const char *needle)
-{
-	enpu_context *ctx;
-	enpu_model *m = (void *)1;
-
-	ck_assert_int_eq(enpu_context_create(NULL, &ctx), ENPU_OK);
-	ck_assert_int_eq(enpu_model_load(ctx, path, NULL, &m), want);
-	ck_assert_ptr_null(m);
-	ck_assert_msg(strstr(enpu_last_error(ctx), needle), "message '%s' lacks '%s'",
-		      enpu_last_error(ctx), needle);
-	enpu_context_destroy(ctx);
-}
 
 /* Unknown architectures, missing or misshapen tensors, unsupported scaling: named. */
 START_TEST(bad_files_named)
@@ -487,7 +392,7 @@ START_TEST(bad_files_named)
 	const float nan_cap = NAN;
 	const struct {
 		const char *src;
-		struct edit e;
+		struct tu_edit e;
 		enpu_status st;
 		const char *needle;
 	} bad[] = {
@@ -515,9 +420,9 @@ START_TEST(bad_files_named)
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char *path = edited(bad[i].src, &bad[i].e);
+		char *path = tu_model_edited(bad[i].src, &bad[i].e);
 
-		expect_refused(path, bad[i].st, bad[i].needle);
+		tu_expect_load_error(path, bad[i].st, bad[i].needle);
 		free(path);
 	}
 	free(qwen2);
@@ -533,10 +438,10 @@ START_TEST(llama3_keys_equal_tensor)
 {
 	static const enpu_token toks[6] = { 1, 45, 96, 54, 71, 43 };
 	char *tensor = layout_model(&layouts[1], HAL_TYPE_F32);
-	char *keys0 = edited(tensor, &(struct edit){ .key = "llama.rope.scaling.type",
+	char *keys0 = tu_model_edited(tensor, &(struct tu_edit){ .key = "llama.rope.scaling.type",
 						     .str = "llama3" });
-	char *keys = edited(keys0, &(struct edit){ .drop = "rope_freqs.weight" });
-	struct run a, b;
+	char *keys = tu_model_edited(keys0, &(struct tu_edit){ .drop = "rope_freqs.weight" });
+	struct tu_session a, b;
 	size_t na, nb;
 
 	ck_assert(open_run(&a, tensor, "cpu-ref"));
@@ -545,8 +450,8 @@ START_TEST(llama3_keys_equal_tensor)
 	ck_assert_uint_eq(na, nb);
 	for (size_t i = 0; i < na; i++)
 		ck_assert_msg(la[i] == lb[i], "logit %zu: %g (tensor) vs %g (keys)", i, la[i], lb[i]);
-	close_run(&a);
-	close_run(&b);
+	tu_session_close(&a);
+	tu_session_close(&b);
 	free(tensor);
 	free(keys0);
 	free(keys);

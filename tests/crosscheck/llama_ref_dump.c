@@ -16,41 +16,13 @@
 
 #include <llama.h>
 
+#include "dump_json.h"
+
 static void quiet(enum ggml_log_level level, const char *text, void *user)
 {
 	(void)user;
 	if (level >= GGML_LOG_LEVEL_ERROR)
 		fputs(text, stderr);
-}
-
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
-/* The five largest logits, best first (ties: the lower id, as enpu_dump). */
-static void top5(const float *lg, int n, int top[5])
-{
-	for (int k = 0; k < 5; k++) {
-		top[k] = -1;
-		for (int i = 0; i < n; i++) {
-			int taken = 0;
-			for (int j = 0; j < k; j++)
-				taken |= top[j] == i;
-			if (!taken && (top[k] < 0 || lg[i] > lg[top[k]]))
-				top[k] = i;
-		}
-	}
 }
 
 static int dump(struct llama_model *model, const char *prompt, int steps)
@@ -81,17 +53,7 @@ static int dump(struct llama_model *model, const char *prompt, int steps)
 	int rc = llama_decode(ctx, llama_batch_get_one(ids, n));
 	for (int k = 0; k < steps && !rc; k++) {
 		const float *lg = llama_get_logits_ith(ctx, -1);
-		int top[5];
-		double z = 0;
-
-		top5(lg, n_vocab, top);
-		for (int i = 0; i < n_vocab; i++)
-			z += exp(lg[i] - lg[top[0]]);
-		llama_token t = top[0];
-		printf("%s{\"top\":[", k ? "," : "");
-		for (int j = 0; j < 5; j++)
-			printf("%s[%d,%.6f]", j ? "," : "", top[j], lg[top[j]]);
-		printf("],\"p1\":%.6f,\"tok\":%d}", 1.0 / z, t);
+		llama_token t = json_step(k, lg, (size_t)n_vocab, -1);
 		if (t == llama_vocab_eos(vocab))
 			break;
 		rc = llama_decode(ctx, llama_batch_get_one(&t, 1));

@@ -260,6 +260,11 @@ static enpu_status read_hparams(enpu_model *m, const char *path, struct sched_hp
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
 				    "%s: %s.attention.key_length %u is out of range (even, 2..%u)",
 				    path, a, hp->head_dim, MAX_DIM);
+	/* Q's width (and so K's, V's, the attention's output) within the limit of a dimension */
+	if ((uint64_t)hp->n_head * sched_head_dim(hp) > MAX_DIM)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: %s.attention.head_count %u x key_length %u is out of range "
+				    "(at most %u)", path, a, hp->n_head, sched_head_dim(hp), MAX_DIM);
 	uint32_t v_len = 0;
 	if ((st = get_u32(m, path, "attention.value_length", false, 0, &v_len)))
 		return st;

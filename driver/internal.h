@@ -42,6 +42,7 @@ struct enpu_model {
 	struct sched_model sm;
 	uint32_t n_weights;
 	struct sched_weight *weights; /* one per GGUF tensor, names NUL-terminated copies */
+	bool *bound; /* during the load: which weights the graph looked up */
 	char *names;
 	char name[128];
 	const struct drv_arch *arch; /* general.architecture's entry (model.c) */

@@ -409,6 +409,8 @@ static const struct sched_weight *find_weight(void *user, const char *name)
 
 	if (!ti && m->rope_freqs_data && !strcmp(name, m->rope_freqs.name))
 		return &m->rope_freqs; /* computed from the llama3 rope scaling keys */
+	if (ti && m->bound)
+		m->bound[ti - m->gguf->tensors] = true;
 	return ti ? &m->weights[ti - m->gguf->tensors] : NULL;
 }
 
@@ -630,10 +632,21 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 				    "%s: %s", path, err);
 	if ((st = read_hparams(m, path, &hp)) || (st = collect_weights(m, path)))
 		return st;
+	m->bound = calloc(m->n_weights ? m->n_weights : 1, sizeof(*m->bound));
+	if (!m->bound)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "%s: out of memory", path);
 	enum sched_status sst = sched_model_bind(&hp, find_weight, m, &m->sm, err, sizeof(err));
 	if (sst)
 		return drv_ctx_fail(m->ctx, sst == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
 				    "%s: %s", path, err);
+	/* as llama.cpp: a tensor the graph does not use means a model it would compute wrongly */
+	for (uint32_t i = 0; i < m->n_weights; i++)
+		if (!m->bound[i])
+			return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+					    "%s: tensor '%s' is not part of a %s model as edge-npu "
+					    "computes it", path, m->weights[i].name, m->arch->name);
+	free(m->bound);
+	m->bound = NULL;
 	if (how == ENPU_READ_MMAP && (st = prefault(m, opts)))
 		return st;
 	/* one op for Q, K, V and one for gate, up where every device runs the fused form */
@@ -680,6 +693,7 @@ void enpu_model_free(enpu_model *m)
 	gguf_close(m->gguf);
 	free(m->rope_freqs_data);
 	free(m->weights);
+	free(m->bound);
 	free(m->names);
 	pthread_mutex_destroy(&m->copies_lock);
 	pthread_mutex_destroy(&m->batch_lock);

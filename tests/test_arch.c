@@ -380,7 +380,7 @@ END_TEST
 
 
 
-/* Unknown architectures, missing or misshapen tensors, unsupported scaling: named. */
+/* Unknown architectures, missing, misshapen or unused tensors, unsupported scaling: named. */
 START_TEST(bad_files_named)
 {
 	char *qwen2 = layout_model(&layouts[3], HAL_TYPE_Q8_0);
@@ -403,6 +403,8 @@ START_TEST(bad_files_named)
 		{ qwen2, { .from = "blk.0.attn_v.bias", .to = "blk.0.attn_q.bias",
 			   .drop = "blk.0.attn_q.bias" }, ENPU_ERR_FORMAT,
 		  "tensor 'blk.0.attn_q.bias' has shape [64], expected [128]" },
+		{ qwen2, { .from = "blk.0.attn_q.bias", .to = "output.bias" }, ENPU_ERR_UNSUPPORTED,
+		  "tensor 'output.bias' is not part of a qwen2 model" },
 		{ phi3, { .drop = "blk.0.ffn_up.weight" }, ENPU_ERR_FORMAT,
 		  "'blk.0.ffn_up.weight' are missing" },
 		{ phi3, { .from = "blk.1.attn_qkv.weight", .to = "blk.1.attn_q.weight" },

@@ -466,6 +466,7 @@ static Suite *arch_suite(void)
 	TCase *ops = tcase_create("ops"), *models = tcase_create("models");
 
 	tcase_add_checked_fixture(ops, NULL, tu_pool_free);
+	tcase_set_timeout(ops, 300); /* each check opens the OpenCL device (slow under ASan) */
 	tcase_add_test(ops, rope_neox_and_factors);
 	tcase_add_test(ops, geglu_bias_embed_scale);
 	tcase_add_test(ops, softcap_and_window);

@@ -68,12 +68,8 @@ bool ocl_supports(struct hal_device *dev, const struct hal_op *op)
 	case HAL_OP_EMBED:
 		return op->src[0] && is_weight_type(op->src[0]->type);
 	case HAL_OP_ATTENTION:
-		/*
-		 * q of a head and a reduction row live in local memory; Gemma-2's soft-capped
-		 * and sliding-window attention are the CPU's
-		 */
-		return op->p.attn.softcap == 0.0f && !op->p.attn.window &&
-		       op->p.attn.head_dim <= MAX_HEAD_DIM &&
+		/* q of a head and a reduction row live in local memory */
+		return op->p.attn.head_dim <= MAX_HEAD_DIM &&
 		       (op->p.attn.head_dim + d->info.caps.work_group) * sizeof(float) <=
 			       d->info.caps.local_mem;
 	default:
@@ -362,6 +358,8 @@ static enum hal_status run_attention(struct ocl_dev *d, const struct hal_op *op)
 	arg_u32(&l, n_ctx);
 	arg_f32(&l, op->p.attn.scale);
 	arg_u32(&l, (uint32_t)op->src[3]->type);
+	arg_f32(&l, op->p.attn.softcap);
+	arg_u32(&l, op->p.attn.window);
 	arg(&l, (size_t)hd * sizeof(float), NULL); /* __local q of the head */
 	if ((st = go(&l, 2, g_attn, l_attn)))
 		return st;

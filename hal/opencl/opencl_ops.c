@@ -24,6 +24,7 @@ const char *const ocl_kernel_names[OCL_K_COUNT] = {
 	[OCL_K_ADD] = "add",
 	[OCL_K_EMBED] = "embed",
 	[OCL_K_MATMUL_KQ] = "matmul_kq",
+	[OCL_K_SOFTCAP] = "softcap",
 };
 
 #define TB 4             /* tokens per matmul work-group, as in matmul.cl */
@@ -63,8 +64,6 @@ bool ocl_supports(struct hal_device *dev, const struct hal_op *op)
 		return false;
 	switch (op->kind) {
 	case HAL_OP_MATMUL:
-		/* soft-capped logits (Gemma-2) are the CPU's */
-		return op->src[0] && is_weight_type(op->src[0]->type) && op->matmul.softcap == 0.0f;
 	case HAL_OP_EMBED:
 		return op->src[0] && is_weight_type(op->src[0]->type);
 	case HAL_OP_ATTENTION:
@@ -263,6 +262,17 @@ static enum hal_status run_matmul(struct ocl_dev *d, const struct hal_op *op)
 		global[0] = round_up(N, ROWS_PER_GROUP);
 	if ((st = go(&l, 2, global, row_per_item ? (size_t[2]){ ROWS_PER_GROUP, 1 } : local)))
 		return st;
+	if (op->matmul.softcap > 0.0f) {
+		/* the capped form (Gemma-2's logits), after the matmul in the in-order queue */
+		size_t n = (size_t)N * T, g = round_up(n, 64);
+
+		l = kernel(d, OCL_K_SOFTCAP);
+		arg_buf(&l, &o[2].a);
+		arg_u32(&l, n);
+		arg_f32(&l, op->matmul.softcap);
+		if ((st = go(&l, 1, &g, NULL)))
+			return st;
+	}
 	return drain(d, o, 3);
 }
 

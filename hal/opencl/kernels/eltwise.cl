@@ -16,6 +16,15 @@ __kernel void swiglu(__global const uchar *gb, ulong goff, __global const uchar 
 	F32_AT(yb, yoff)[i] = a * CF32_AT(ub, uoff)[i];
 }
 
+/* In place: y = cap * tanh(y / cap) (Gemma-2's logits). */
+__kernel void softcap(__global uchar *yb, ulong yoff, uint n, float cap)
+{
+	uint i = get_global_id(0);
+
+	if (i < n)
+		F32_AT(yb, yoff)[i] = cap * tanh(F32_AT(yb, yoff)[i] / cap);
+}
+
 /* b has nb elements: all n of them, or one row added to every row (a bias). */
 __kernel void add(__global const uchar *ab, ulong aoff, __global const uchar *bb, ulong boff,
 		  __global uchar *yb, ulong yoff, uint n, uint nb)

@@ -42,10 +42,14 @@ _npu_mkmodel()
 	--vocab) _filedir gguf; return ;;
 	-t | --type) COMPREPLY=($(compgen -W "f32 f16 q8_0 q4_0 q4_k q5_k q6_k q4_k_m" -- "$cur"))
 		return ;;
-	--dim | --layers | --heads | --kv-heads | --ffn | --ctx | --seed | --name) return ;;
+	--arch) COMPREPLY=($(compgen -W "llama qwen2 phi3 gemma gemma2" -- "$cur")); return ;;
+	--rope-scaling) COMPREPLY=($(compgen -W "llama3 linear:" -- "$cur")); return ;;
+	--dim | --layers | --heads | --kv-heads | --ffn | --ctx | --seed | --name | --head-dim | \
+		--sliding-window) return ;;
 	esac
 	COMPREPLY=($(compgen -W "-o --output --dim --layers --heads --kv-heads --ffn --ctx -t
-		--type --tied --output-q6k --seed --vocab --name -h --help --version" -- "$cur"))
+		--type --tied --output-q6k --seed --vocab --name --arch --head-dim --sliding-window
+		--rope-scaling -h --help --version" -- "$cur"))
 }
 
 _npu_bench()

@@ -42,8 +42,13 @@ struct enpu_model {
 	struct sched_model sm;
 	uint32_t n_weights;
 	struct sched_weight *weights; /* one per GGUF tensor, names NUL-terminated copies */
+	bool *bound; /* during the load: which weights the graph looked up */
 	char *names;
 	char name[128];
+	const struct drv_arch *arch; /* general.architecture's entry (model.c) */
+	/* Llama-3 rope scaling given by keys, not rope_freqs.weight: the factors computed */
+	struct sched_weight rope_freqs;
+	float *rope_freqs_data;
 	char read_method[96]; /* how the file came into memory (enpu_model_info.read_method) */
 	uint32_t n_ctx_train;
 	/*

@@ -53,8 +53,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: npu-run [-m MODEL.gguf] [-p TEXT | -f FILE] [-n N] [options]\n"
-		"Generates text with a llama-architecture GGUF model (F32, F16, Q8_0, Q4_0, Q4_K,\n"
-		"Q5_K or Q6_K weights, as llama.cpp's Q4_K_M files mix them).\n"
+		"Generates text with a GGUF model of the llama, qwen2, phi3, gemma or gemma2\n"
+		"architecture (F32, F16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K weights, as llama.cpp's\n"
+		"Q4_K_M files mix them).\n"
 		"The text goes to stdout as it is produced; a summary (load time, tokens/s, peak\n"
 		"memory, which device ran what) goes to stderr. Ctrl-C (SIGINT) or SIGTERM stops\n"
 		"the generation: the summary is printed and the trace closed.\n\n"

@@ -158,8 +158,10 @@ struct enpu_model_options {
 #define ENPU_MODEL_OPTIONS_INIT { .struct_size = sizeof(struct enpu_model_options) }
 
 /*
- * Loads a llama-architecture GGUF model (weights F32/F16/Q8_0/Q4_0, "llama" SentencePiece
- * tokenizer). The file is mapped, not copied. Errors: ENPU_ERR_IO (path), ENPU_ERR_FORMAT
+ * Loads a GGUF model (weights F32/F16/Q8_0/Q4_0 or K-quants, "llama" SentencePiece
+ * tokenizer) whose general.architecture is llama, qwen2, phi3, gemma or gemma2, in the tensor
+ * names and keys of llama.cpp's converter (Q/K/V biases, fused attn_qkv and gate/up, GeGLU,
+ * Gemma-2's soft-capping, sliding windows and post-norms, Llama-3 and linear rope scaling). The file is mapped, not copied. Errors: ENPU_ERR_IO (path), ENPU_ERR_FORMAT
  * (malformed file: the message names the field and byte offset, or the tensor or key),
  * ENPU_ERR_UNSUPPORTED (architecture, tensor type or tokenizer not implemented).
  */
@@ -171,7 +173,7 @@ ENPU_API void enpu_model_free(enpu_model *model);
 struct enpu_model_info {
 	size_t struct_size;
 	const char *name;         /* general.name, or the file name */
-	const char *architecture; /* "llama" */
+	const char *architecture; /* general.architecture: "llama", "qwen2", "phi3", "gemma", "gemma2" */
 	/* type of most matmul weights: "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "F16", "F32" */
 	const char *weight_type;
 	uint64_t n_params;

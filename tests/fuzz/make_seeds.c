@@ -97,10 +97,15 @@ static void gguf_and_model_seeds(const char *vocab_dir)
 		enum hal_type type;
 		uint32_t kv_heads;
 		bool tied;
+		const char *arch, *rope; /* the layouts beside llama, Llama-3 rope factors */
 	} models[] = {
-		{ "q8_0.gguf", HAL_TYPE_Q8_0, 2, false },
-		{ "q4_0-gqa.gguf", HAL_TYPE_Q4_0, 1, false },
-		{ "f16-tied.gguf", HAL_TYPE_F16, 2, true },
+		{ "q8_0.gguf", HAL_TYPE_Q8_0, 2, false, NULL, NULL },
+		{ "q4_0-gqa.gguf", HAL_TYPE_Q4_0, 1, false, NULL, NULL },
+		{ "f16-tied.gguf", HAL_TYPE_F16, 2, true, NULL, NULL },
+		{ "qwen2.gguf", HAL_TYPE_Q8_0, 1, false, "qwen2", NULL },
+		{ "phi3.gguf", HAL_TYPE_Q8_0, 2, false, "phi3", NULL },
+		{ "gemma2.gguf", HAL_TYPE_F16, 1, true, "gemma2", NULL },
+		{ "llama3-rope.gguf", HAL_TYPE_Q8_0, 2, false, NULL, "llama3" },
 	};
 	char vocab[4096], path[4096], err[512];
 	size_t len;
@@ -113,6 +118,8 @@ static void gguf_and_model_seeds(const char *vocab_dir)
 			.dim = 32, .layers = 1, .heads = 2, .kv_heads = models[i].kv_heads,
 			.ffn = 64, .ctx = 16, .type = models[i].type, .seed = 1 + i,
 			.tied = models[i].tied, .vocab = vocab, .name = "seed",
+			.arch = models[i].arch, .rope_scaling = models[i].rope,
+			.swa_window = models[i].arch && !strcmp(models[i].arch, "gemma2") ? 4 : 0,
 		};
 
 		snprintf(path, sizeof(path), "%s/model_load/%s", out_dir, models[i].name);

@@ -41,6 +41,16 @@ bool enpu_debug_stall;
 module_param_named(debug_stall, enpu_debug_stall, bool, 0444);
 MODULE_PARM_DESC(debug_stall, "accept the ENPU_OP_DEBUG_STALL hang opcode (tests; default 0)");
 
+/*
+ * Tests only: the timeout handler sleeps this long before it stops the scheduler, widening
+ * the window in which the timed-out job ends anyway and the scheduler starts the next one on
+ * its credit (the kernel suite's "late" test; edge_npu_job.c, enpu_sched_reattach()).
+ */
+unsigned int enpu_debug_tdr_delay_ms;
+module_param_named(debug_tdr_delay_ms, enpu_debug_tdr_delay_ms, uint, 0644);
+MODULE_PARM_DESC(debug_tdr_delay_ms,
+		 "the job timeout handler waits this long (at most 1000) before it stops the engine's queue (tests; default 0)");
+
 unsigned int enpu_autosuspend_ms = 100;
 module_param_named(autosuspend_ms, enpu_autosuspend_ms, uint, 0444);
 MODULE_PARM_DESC(autosuspend_ms, "runtime PM autosuspend delay (default 100)");
@@ -468,6 +478,7 @@ static int enpu_probe(struct platform_device *pdev)
 	ret = drm_dev_register(&edev->drm, 0);
 	if (ret)
 		goto err_pm;
+	enpu_debugfs_register(edev);
 	ret = enpu_genl_add_device(edev);
 	if (ret) {
 		drm_dev_unregister(&edev->drm);

@@ -41,6 +41,7 @@
 extern unsigned int enpu_num_engines;
 extern unsigned int enpu_job_timeout_ms;
 extern bool enpu_debug_stall;
+extern unsigned int enpu_debug_tdr_delay_ms;
 extern unsigned int enpu_autosuspend_ms;
 extern unsigned int enpu_max_ctxs_per_file;
 extern unsigned int enpu_max_bos_per_file;
@@ -266,10 +267,13 @@ struct enpu_ctx {
  * struct enpu_bo - a GEM shmem object with the identity the engine keys SRAM residency by.
  * @base: the shmem object.
  * @id: unique, never reused (&npu_buffer.id).
+ * @mmu_pages: its pages pinned by device-MMU mappings (VM_BIND ranges and the pages jobs
+ *	use), once per mapping: fdinfo counts them resident although the BO has no page array.
  */
 struct enpu_bo {
 	struct drm_gem_shmem_object base;
 	u64 id;
+	atomic_t mmu_pages;
 };
 
 static inline struct enpu_bo *to_enpu_bo(struct drm_gem_object *obj)
@@ -302,7 +306,9 @@ static inline struct enpu_bo *to_enpu_bo(struct drm_gem_object *obj)
  * @queued: counted in &enpu_device.queued until it finishes.
  * @pid: thread-group id of the submitter (genl events).
  * @num_deps: entries of @deps.
- * @deps: the in-syncs' fences, watched for an error (enpu_job_dep_signaled()).
+ * @deps: the fences whose errors fail the job (its in-syncs, and the writers of the BOs it
+ *	reads), a reference each: run_job looks (enpu_job_deps_error()).
+ * @prev: the finished fence of the context's job before it, until run_job (fence order).
  */
 struct enpu_job {
 	struct drm_sched_job base;
@@ -327,20 +333,8 @@ struct enpu_job {
 	bool queued;
 	u32 pid;
 	u32 num_deps;
-	struct enpu_job_dep *deps;
-};
-
-/**
- * struct enpu_job_dep - an in-sync fence of a job and the callback that fails the job when the
- * fence signals an error (kernel 6.1's scheduler does not propagate dependency errors).
- * @cb: callback on @fence.
- * @fence: the fence (a reference).
- * @job: the dependent job.
- */
-struct enpu_job_dep {
-	struct dma_fence_cb cb;
-	struct dma_fence *fence;
-	struct enpu_job *job;
+	struct dma_fence **deps;
+	struct dma_fence *prev;
 };
 
 /* edge_npu_drv.c */
@@ -367,7 +361,7 @@ int enpu_vm_populate(struct enpu_vm *vm, struct enpu_mapping *m, unsigned long f
 		     unsigned long n);
 void enpu_vm_unmap(struct enpu_vm *vm, struct enpu_mapping *m);
 u64 enpu_vm_mapping_addr(const struct enpu_mapping *m);
-void enpu_vm_set_last(struct enpu_vm *vm, struct dma_fence *fence);
+struct dma_fence *enpu_vm_set_last(struct enpu_vm *vm, struct dma_fence *fence);
 u64 enpu_vm_range_id(struct enpu_vm *vm, u64 addr, u64 size);
 int enpu_bo_read(struct drm_gem_object *obj, u64 offset, void *dst, size_t len);
 int enpu_ioctl_vm_bind(struct drm_device *drm, void *data, struct drm_file *file);
@@ -400,6 +394,7 @@ extern const struct attribute_group *enpu_dev_groups[];
 
 /* edge_npu_debugfs.c */
 void enpu_debugfs_init(struct drm_minor *minor);
+void enpu_debugfs_register(struct enpu_device *edev);
 
 /* edge_npu_fdinfo.c */
 struct drm_printer;

@@ -12,7 +12,9 @@
  *   drm-cycles-npu:      modeled NPU cycles of this file's jobs
  *   drm-maxfreq-npu:     the highest operating point, MHz
  *   drm-total-memory:    KiB of the BOs this file has handles to
- *   drm-resident-memory: KiB of those whose pages are allocated
+ *   drm-resident-memory: KiB of those whose pages are allocated: the whole BO once it has
+ *                        its page array (mapped by the CPU, exported, imported), else the
+ *                        pages the device MMU pinned (VM_BIND, the pages jobs use)
  *
  * Kernels with drm_show_fdinfo() (6.5 on) print drm-driver and drm-client-id themselves and
  * call drm_driver.show_fdinfo for the rest; on 6.1 the driver's file_operations.show_fdinfo
@@ -41,6 +43,9 @@ static void enpu_fdinfo_memory(struct drm_printer *p, struct drm_file *file)
 		total += obj->size;
 		if (obj->import_attach || READ_ONCE(shmem->pages))
 			resident += obj->size;
+		else /* pinned page by page through the device MMU: those pages */
+			resident += min_t(u64, obj->size,
+					  (u64)atomic_read(&to_enpu_bo(obj)->mmu_pages) << PAGE_SHIFT);
 	}
 	spin_unlock(&file->table_lock);
 	drm_printf(p, "drm-total-memory:\t%llu KiB\n", total >> 10);

@@ -83,45 +83,63 @@ static void enpu_job_release_bos(struct enpu_job *job)
 	kvfree(job->table);
 }
 
-/*
- * An in-sync fence signalled. Kernel 6.1's scheduler runs a job whose dependency failed as if
- * nothing happened, so the job fails here instead, with the dependency's error: its finished
- * fence carries the error and run_job skips a job whose finished fence has one. The callback
- * runs before the scheduler learns that the dependency signalled (it is added at SUBMIT
- * before the push, so before the scheduler's own callback, or is called at once for a fence
- * that signalled already), so the error is set before run_job looks.
- */
-static void enpu_job_dep_signaled(struct dma_fence *fence, struct dma_fence_cb *cb)
-{
-	struct enpu_job_dep *dep = container_of(cb, struct enpu_job_dep, cb);
-	struct dma_fence *finished = &dep->job->base.s_fence->finished;
-	unsigned long flags;
-
-	if (fence->error >= 0)
-		return;
-	/*
-	 * Under the finished fence's lock: a signalled fence's error must not change. Called
-	 * with the in-sync fence's lock held; that may be another job's scheduler fence, whose
-	 * lock has the same lockdep class, hence the nesting annotation.
-	 */
-	spin_lock_irqsave_nested(finished->lock, flags, SINGLE_DEPTH_NESTING);
-	if (!test_bit(DMA_FENCE_FLAG_SIGNALED_BIT, &finished->flags) && !finished->error)
-		dma_fence_set_error(finished, fence->error);
-	spin_unlock_irqrestore(finished->lock, flags);
-}
-
-/* Removes the in-sync callbacks (before the scheduler fence goes) and drops the fences. */
+/* Drops the job's references to the fences it waited for. */
 static void enpu_job_put_deps(struct enpu_job *job)
 {
 	u32 i;
 
-	for (i = 0; i < job->num_deps; i++) {
-		dma_fence_remove_callback(job->deps[i].fence, &job->deps[i].cb);
-		dma_fence_put(job->deps[i].fence);
-	}
+	for (i = 0; i < job->num_deps; i++)
+		dma_fence_put(job->deps[i]);
 	job->num_deps = 0;
 	kvfree(job->deps);
 	job->deps = NULL;
+}
+
+/* Makes room in job->deps for n more fences. */
+static int enpu_job_grow_deps(struct enpu_job *job, u32 n)
+{
+	struct dma_fence **deps;
+
+	if (!n)
+		return 0;
+	deps = kvcalloc(job->num_deps + n, sizeof(*deps), GFP_KERNEL_ACCOUNT);
+	if (!deps)
+		return -ENOMEM;
+	if (job->num_deps)
+		memcpy(deps, job->deps, job->num_deps * sizeof(*deps));
+	kvfree(job->deps);
+	job->deps = deps;
+	return 0;
+}
+
+/*
+ * The error of a fence the job waited for, 0 if none failed. Kernel 6.1's scheduler runs a
+ * job whose dependency failed as if nothing happened, so run_job looks itself. Every
+ * dependency has signalled by then but one: a job of the same engine, which the scheduler
+ * waits for only until it is on the ring. The ring holds one job, so that one has ended, but
+ * its scheduler fence may not be signalled yet (its hardware fence is, with the error: the
+ * scheduler frees the ring's credit before it signals the job's fence).
+ */
+static int enpu_job_deps_error(struct enpu_job *job)
+{
+	u32 i;
+
+	for (i = 0; i < job->num_deps; i++) {
+		struct dma_fence *f = job->deps[i];
+		struct drm_sched_fence *sf;
+		int st = dma_fence_get_status(f);
+
+		if (st < 0)
+			return st;
+		sf = st ? NULL : to_drm_sched_fence(f);
+		/* not signalled: a job of this engine, whose parent only this engine's reset changes */
+		if (sf && sf->sched == job->base.sched && sf->parent) {
+			st = dma_fence_get_status(sf->parent);
+			if (st < 0)
+				return st;
+		}
+	}
+	return 0;
 }
 
 static void enpu_job_free_mem(struct enpu_job *job)
@@ -135,6 +153,8 @@ static void enpu_job_free_mem(struct enpu_job *job)
 		kfree(job->hw_fence);
 	if (job->done)
 		dma_fence_put(job->done);
+	if (job->prev)
+		dma_fence_put(job->prev);
 	if (job->ctx) {
 		atomic_dec(&job->ctx->efile->num_jobs);
 		atomic_dec(&job->ctx->efile->edev->live_jobs);
@@ -152,12 +172,32 @@ static void enpu_job_unqueue(struct enpu_job *job)
 	}
 }
 
+/*
+ * The engine is done with a job the scheduler frees: retired, or never posted. A job still in
+ * its ring's slots would be read by the engine and by the interrupt thread after the free;
+ * the slot is emptied (the engine may still read the descriptor: the invariant is broken, and
+ * the WARN says so).
+ */
+static void enpu_job_check_off_ring(struct enpu_job *job)
+{
+	struct enpu_queue *q = to_enpu_queue(job->base.sched);
+	u32 i;
+
+	if (!job->hw_fence_init)
+		return;
+	mutex_lock(&q->lock);
+	for (i = 0; i < ENPU_RING_SIZE; i++)
+		if (WARN_ON_ONCE(q->slots[i] == job))
+			q->slots[i] = NULL;
+	mutex_unlock(&q->lock);
+}
+
 static void enpu_job_free(struct drm_sched_job *sched_job)
 {
 	struct enpu_job *job = to_enpu_job(sched_job);
 
+	enpu_job_check_off_ring(job);
 	enpu_job_unqueue(job);
-	enpu_job_put_deps(job);
 	drm_sched_job_cleanup(sched_job);
 	enpu_job_free_mem(job);
 }
@@ -394,6 +434,20 @@ static void enpu_hw_reset(struct enpu_queue *q)
 
 /* ---- scheduler backend ------------------------------------------------------------------- */
 
+/*
+ * A job that fails before it reaches the ring: the scheduler signals its fence at once. The
+ * fences of one context signal in submission order, so it first waits for the context's
+ * previous job, which has left the ring (one job at a time, and a context stays on its
+ * engine while its last job runs) but whose fence the scheduler may still be signalling: it
+ * frees the ring's credit first.
+ */
+static struct dma_fence *enpu_job_fail_early(struct enpu_job *job, int err)
+{
+	if (job->prev)
+		dma_fence_wait(job->prev, false);
+	return err ? ERR_PTR(err) : NULL;
+}
+
 /* Puts the job on the engine's ring; the engine runs it and interrupts when it ends. */
 static struct dma_fence *enpu_job_run(struct drm_sched_job *sched_job)
 {
@@ -403,11 +457,14 @@ static struct dma_fence *enpu_job_run(struct drm_sched_job *sched_job)
 
 	/* A job whose dependencies failed, or that was cancelled, does not run. */
 	if (unlikely(sched_job->s_fence->finished.error))
-		return NULL;
+		return enpu_job_fail_early(job, 0);
+	ret = enpu_job_deps_error(job);
+	if (unlikely(ret))
+		return enpu_job_fail_early(job, ret);
 
 	ret = enpu_pm_job_begin(q->edev);
 	if (ret)
-		return ERR_PTR(ret);
+		return enpu_job_fail_early(job, ret);
 	job->pm_ref = true;
 	job->start = ktime_get();
 
@@ -422,11 +479,40 @@ static struct dma_fence *enpu_job_run(struct drm_sched_job *sched_job)
 	return job->hw_fence;
 }
 
+/*
+ * Gives every job drm_sched_stop() left on the pending list its hardware fence back as its
+ * parent. Stop detached the fences that had not signalled, and drm_sched_start() finishes a
+ * job without a parent at once (6.12: with -ECANCELED) and frees it. That job need not be
+ * the timed-out one: if that one ended just as its timeout fired, the scheduler took its
+ * credit back and posted the next job before the handler stopped it, so the next job is on
+ * the ring, running, and must stay alive until the engine retires it. A reset has signalled
+ * the fences of the jobs it stopped (-ETIMEDOUT), and start finishes those with that error.
+ * The scheduler is stopped: nothing else changes the list.
+ */
+static void enpu_sched_reattach(struct drm_gpu_scheduler *sched)
+{
+	struct drm_sched_job *s_job;
+
+	list_for_each_entry(s_job, &sched->pending_list, list) {
+		struct enpu_job *job = to_enpu_job(s_job);
+
+		if (job->hw_fence_init && !s_job->s_fence->parent)
+			s_job->s_fence->parent = dma_fence_get(job->hw_fence);
+	}
+}
+
+/*
+ * Tests only (debug_tdr_delay_ms): the handler waits before it stops the scheduler, so that
+ * a job ending just as its timeout fires, and the next job started on its credit, are seen.
+ */
 static enum drm_gpu_sched_stat enpu_job_timedout(struct drm_sched_job *sched_job)
 {
 	struct enpu_job *job = to_enpu_job(sched_job);
 	struct enpu_queue *q = to_enpu_queue(sched_job->sched);
+	unsigned int delay_ms = READ_ONCE(enpu_debug_tdr_delay_ms);
 
+	if (delay_ms)
+		msleep(min(delay_ms, 1000u));
 	drm_sched_stop(&q->sched, sched_job);
 
 	mutex_lock(&q->lock);
@@ -440,14 +526,7 @@ static enum drm_gpu_sched_stat enpu_job_timedout(struct drm_sched_job *sched_job
 	}
 	mutex_unlock(&q->lock);
 
-	/*
-	 * drm_sched_stop() detached the job's hardware fence if it had not signalled; the reset
-	 * has now signalled it with -ETIMEDOUT. Handing it back as the job's parent lets
-	 * drm_sched_start() finish the job with that error on every kernel: without a parent,
-	 * 6.12's scheduler would finish it with -ECANCELED over the error already set.
-	 */
-	if (job->hw_fence_init && !sched_job->s_fence->parent)
-		sched_job->s_fence->parent = dma_fence_get(job->hw_fence);
+	enpu_sched_reattach(&q->sched);
 	enpu_sched_start(&q->sched);
 	return DRM_GPU_SCHED_STAT_NOMINAL;
 }
@@ -754,15 +833,9 @@ static int enpu_job_add_in_syncs(struct enpu_job *job, struct drm_file *file,
 {
 	u32 __user *handles = u64_to_user_ptr(args->in_syncs);
 	u32 i;
-	int ret;
+	int ret = enpu_job_grow_deps(job, args->num_in_syncs);
 
-	if (args->num_in_syncs) {
-		job->deps = kvcalloc(args->num_in_syncs, sizeof(*job->deps), GFP_KERNEL_ACCOUNT);
-		if (!job->deps)
-			return -ENOMEM;
-	}
-	for (i = 0; i < args->num_in_syncs; i++) {
-		struct enpu_job_dep *dep = &job->deps[i];
+	for (i = 0; !ret && i < args->num_in_syncs; i++) {
 		struct dma_fence *fence;
 		u32 handle;
 
@@ -771,31 +844,40 @@ static int enpu_job_add_in_syncs(struct enpu_job *job, struct drm_file *file,
 		ret = drm_syncobj_find_fence(file, handle, 0, 0, &fence);
 		if (ret)
 			return ret;
-		/* watched from the arm on (enpu_job_watch_deps()); removable until then */
-		INIT_LIST_HEAD(&dep->cb.node);
-		dep->fence = dma_fence_get(fence);
-		dep->job = job;
-		job->num_deps++;
+		job->deps[job->num_deps++] = dma_fence_get(fence);
 		ret = drm_sched_job_add_dependency(&job->base, fence);
-		if (ret)
-			return ret;
 	}
-	return 0;
+	return ret;
 }
 
 /*
- * Watches the in-sync fences for an error. Called between arm (which initialises the finished
- * fence the callback sets the error on) and push (after which the scheduler adds its own
- * callbacks, behind these).
+ * Adds the fences of obj's reservation object that the job waits for (implicit sync) to the
+ * scheduler's dependencies; obj is locked. Of a BO the job reads, the writers' fences also go
+ * on the job's own list, whose errors fail it: what it would read was never written. The
+ * fences it waits for only to keep order (other readers, or the writers of a BO it only
+ * writes) carry no error to it, or one failed job would fail every later user of its BOs.
  */
-static void enpu_job_watch_deps(struct enpu_job *job)
+static int enpu_job_add_implicit_deps(struct enpu_job *job, struct drm_gem_object *obj,
+				      bool write, bool read)
 {
-	u32 i;
+	struct dma_resv_iter cursor;
+	struct dma_fence *fence;
+	u32 n = 0;
+	int ret;
 
-	for (i = 0; i < job->num_deps; i++)
-		if (dma_fence_add_callback(job->deps[i].fence, &job->deps[i].cb,
-					   enpu_job_dep_signaled))
-			enpu_job_dep_signaled(job->deps[i].fence, &job->deps[i].cb);
+	if (read) {
+		dma_resv_for_each_fence(&cursor, obj->resv, DMA_RESV_USAGE_WRITE, fence)
+			n++;
+		ret = enpu_job_grow_deps(job, n);
+		if (ret)
+			return ret;
+		dma_resv_for_each_fence(&cursor, obj->resv, DMA_RESV_USAGE_WRITE, fence) {
+			if (WARN_ON_ONCE(!n--)) /* obj is locked: its fences do not change */
+				break;
+			job->deps[job->num_deps++] = dma_fence_get(fence);
+		}
+	}
+	return drm_sched_job_add_implicit_dependencies(&job->base, obj, write);
 }
 
 static int enpu_submit_check_args(const struct drm_edge_npu_submit *args)
@@ -913,8 +995,9 @@ static int enpu_job_lock_bos(struct enpu_job *job, struct ww_acquire_ctx *ticket
 	for (i = 0; !ret && i < job->num_bos; i++) {
 		ret = dma_resv_reserve_fences(job->bos[i]->resv, 1);
 		if (!ret)
-			ret = drm_sched_job_add_implicit_dependencies(&job->base, job->bos[i],
-								      job->bo_write[i]);
+			ret = enpu_job_add_implicit_deps(job, job->bos[i], job->bo_write[i],
+							 job->bufs[job->bo_buf[i]].flags &
+								 ENPU_BUF_F_READ);
 		if (ret)
 			drm_gem_unlock_reservations(job->bos, job->num_bos, ticket);
 	}
@@ -935,14 +1018,13 @@ static struct dma_fence *enpu_job_push(struct enpu_device *edev, struct enpu_ctx
 
 	mutex_lock(&edev->sched_lock);
 	drm_sched_job_arm(&job->base);
-	enpu_job_watch_deps(job);
 	done = dma_fence_get(&job->base.s_fence->finished);
 	job->done = dma_fence_get(done);
 	for (i = 0; i < job->num_bos; i++)
 		dma_resv_add_fence(job->bos[i]->resv, done,
 				   job->bo_write[i] ? DMA_RESV_USAGE_WRITE : DMA_RESV_USAGE_READ);
 	drm_gem_unlock_reservations(job->bos, job->num_bos, ticket);
-	enpu_vm_set_last(ctx->vm, done); /* UNMAP waits for it */
+	job->prev = enpu_vm_set_last(ctx->vm, done); /* UNMAP waits for it */
 	spin_lock(&ctx->lock);
 	args->seqno = ++ctx->seqno;
 	spin_unlock(&ctx->lock);
@@ -1034,7 +1116,6 @@ err_unlock:
 err:
 	if (out_sync)
 		drm_syncobj_put(out_sync);
-	enpu_job_put_deps(job); /* before the scheduler fence its callbacks use goes */
 	if (sched_inited)
 		drm_sched_job_cleanup(&job->base);
 	enpu_job_free_mem(job);

@@ -265,6 +265,7 @@ static int enpu_mapping_pin(struct enpu_vm *vm, struct enpu_mapping *m, unsigned
 	m->first = first;
 	m->npages = n;
 	atomic64_add(n, &vm->edev->pinned_pages);
+	atomic_add(n, &to_enpu_bo(m->obj)->mmu_pages);
 	return 0;
 }
 
@@ -273,6 +274,7 @@ static void enpu_mapping_unpin(struct enpu_vm *vm, struct enpu_mapping *m)
 {
 	enpu_put_pages(m->pages, m->npages);
 	atomic64_sub(m->npages, &vm->edev->pinned_pages);
+	atomic_sub(m->npages, &to_enpu_bo(m->obj)->mmu_pages);
 	kvfree(m->pages);
 	m->pages = NULL;
 	m->npages = 0;
@@ -487,14 +489,18 @@ u64 enpu_vm_mapping_addr(const struct enpu_mapping *m)
  * enpu_vm_set_last() - records the context's newest job, which UNMAP waits for.
  * @vm: the space.
  * @fence: the job's finished fence (the space takes a reference).
+ *
+ * Return: the job before it (its finished fence, the reference passed to the caller), or NULL.
  */
-void enpu_vm_set_last(struct enpu_vm *vm, struct dma_fence *fence)
+struct dma_fence *enpu_vm_set_last(struct enpu_vm *vm, struct dma_fence *fence)
 {
+	struct dma_fence *prev;
+
 	mutex_lock(&vm->lock);
-	if (vm->last)
-		dma_fence_put(vm->last);
+	prev = vm->last;
 	vm->last = dma_fence_get(fence);
 	mutex_unlock(&vm->lock);
+	return prev;
 }
 
 /**

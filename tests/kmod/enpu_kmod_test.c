@@ -62,6 +62,7 @@
 
 #include "uapi/drm/edge_npu_drm.h"
 #include "kmod/silicon/npu_engine.h"
+#include "tests/kmod/enpu_kmod_common.h"
 
 static int n_pass, n_fail;
 static unsigned int timeout_ms = 500;
@@ -91,67 +92,9 @@ static int xioctl(int fd, unsigned long req, void *arg)
 		      (want), strerror(-(want)));                                        \
 	} while (0)
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- device discovery ------------------------------------------------------------------ */
 
-/* Opens the index-th edge_npu node among render and accel nodes; -1 if none. */
-static int open_npu(int index)
-{
-	static const char *const dirs[] = { "/dev/accel", "/dev/dri" };
-	int found = 0;
-
-	for (size_t d = 0; d < 2; d++) {
-		for (int minor = 0; minor < 256; minor++) {
-			char path[64];
-			int fd;
-
-			if (d == 0)
-				snprintf(path, sizeof(path), "%s/accel%d", dirs[d], minor);
-			else
-				snprintf(path, sizeof(path), "%s/renderD%d", dirs[d], 128 + minor);
-			fd = open(path, O_RDWR | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			drmVersionPtr v = drmGetVersion(fd);
-			bool ours = v && !strcmp(v->name, "edge_npu");
-
-			drmFreeVersion(v);
-			if (ours && found++ == index)
-				return fd;
-			close(fd);
-		}
-	}
-	return -1;
-}
-
 /* ---- small wrappers ------------------------------------------------------------------- */
-
-static uint32_t bo_new(int fd, uint64_t size)
-{
-	struct drm_edge_npu_bo_create c = { .size = size };
-
-	if (xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c))
-		return 0;
-	return c.handle;
-}
-
-static void *bo_map(int fd, uint32_t handle, size_t size)
-{
-	struct drm_edge_npu_bo_mmap_offset m = { .handle = handle };
-	void *p;
-
-	if (xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &m))
-		return NULL;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, m.offset);
-	return p == MAP_FAILED ? NULL : p;
-}
 
 static uint32_t ctx_new(int fd, uint32_t prio)
 {
@@ -186,38 +129,6 @@ static uint64_t get_param(int fd, uint32_t param, uint32_t index)
 }
 
 /* ---- streams ---------------------------------------------------------------------------- */
-
-struct stream {
-	uint8_t data[4096];
-	uint32_t len, ncmds;
-};
-
-static void s_begin(struct stream *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->len = sizeof(struct enpu_stream_header);
-}
-
-static void s_add(struct stream *s, void *cmd, uint32_t size, uint16_t op)
-{
-	struct enpu_cmd_header *h = cmd;
-
-	h->opcode = op;
-	h->size = size;
-	memcpy(s->data + s->len, cmd, size);
-	s->len += size;
-	s->ncmds++;
-}
-
-static void s_finish(struct stream *s)
-{
-	struct enpu_stream_header h = {
-		.magic = ENPU_STREAM_MAGIC, .version = ENPU_ISA_VERSION,
-		.size = s->len, .num_cmds = s->ncmds,
-	};
-
-	memcpy(s->data, &h, sizeof(h));
-}
 
 static struct enpu_operand opnd(uint32_t buffer, uint64_t offset, uint64_t stride)
 {
@@ -272,29 +183,6 @@ static int submit(int fd, struct job *j, const struct stream *s,
 	ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a);
 	if (out)
 		*out = a;
-	return ret;
-}
-
-static int sync_wait(int fd, uint32_t sync, uint64_t ms)
-{
-	int64_t deadline;
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + (int64_t)ms * 1000000;
-	return drmSyncobjWait(fd, &sync, 1, deadline, 0, NULL) ? -errno : 0;
-}
-
-/* The status of a syncobj's fence: 1 signalled ok, <0 the fence error, 0 pending. */
-static int sync_status(int fd, uint32_t sync)
-{
-	struct sync_file_info info = { 0 };
-	int sf, ret;
-
-	if (drmSyncobjExportSyncFile(fd, sync, &sf))
-		return -999;
-	ret = ioctl(sf, SYNC_IOC_FILE_INFO, &info) ? -998 : info.status;
-	close(sf);
 	return ret;
 }
 
@@ -1427,6 +1315,163 @@ static void test_pacing(int fd)
 	ctx_free(fd, ctx);
 }
 
+/*
+ * A job that ends just as its timeout fires, with the next job started on its credit: the
+ * timeout handler (held debug_tdr_delay_ms before it stops the queue) finds the timed-out job
+ * done and the next one on the ring, running. The next job must run to its end and succeed:
+ * 6.12's scheduler finished it with -ECANCELED and freed it while the engine still ran it
+ * (the driver's free path WARNs on a job still on the ring; the suite fails on a WARN).
+ * Pacing makes job A last about 1.5 timeouts (ending inside the handler's delay of one
+ * timeout) and job B, of the same context so on the same engine, about 0.75 of one (still
+ * on the ring when the handler stops the queue, done before its own timeout).
+ */
+static void test_late_completion(int fd)
+{
+	const uint64_t hi = npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz * 1000000ull;
+	uint32_t ctx = ctx_new(fd, 1), cmd = bo_new(fd, 4096), cmd2 = bo_new(fd, 4096);
+	uint32_t w = bo_new(fd, MM_N * Q8_ROW), x = bo_new(fd, MM_M * Q8_ROW);
+	uint32_t ya = bo_new(fd, MM_M * I32_ROW), yb = bo_new(fd, MM_M * I32_ROW), sa, sb;
+	struct job a = { .ctx = ctx, .cmd_bo = cmd, .nrefs = 3 }, b;
+	struct enpu_cmd_matmul mm = {
+		.weights = opnd(0, 0, Q8_ROW), .input = opnd(1, 0, Q8_ROW),
+		.output = opnd(2, 0, I32_ROW), .m = MM_M, .n = MM_N, .k = MM_K,
+		.w_dtype = ENPU_DT_Q8B, .out_dtype = ENPU_DT_I32B,
+	};
+	uint8_t *pw = bo_map(fd, w, MM_N * Q8_ROW), *px = bo_map(fd, x, MM_M * Q8_ROW);
+	uint8_t *pa = bo_map(fd, ya, MM_M * I32_ROW), *pb = bo_map(fd, yb, MM_M * I32_ROW);
+	char pace[32], delay[32];
+	struct stream sa_s, sb_s;
+	unsigned int seed = 7, hits = 0;
+	uint64_t n, t0, ta;
+	struct pace_run r;
+	enum { A_CMDS = 6, B_CMDS = 3, ROUNDS = 3 };
+
+	if (!pw || !px || !pa || !pb) {
+		CHECK(0, "maps");
+		return;
+	}
+	fill_q8((void *)pw, MM_N * MM_K / ENPU_QK, &seed);
+	fill_q8((void *)px, MM_M * MM_K / ENPU_QK, &seed);
+	drmSyncobjCreate(fd, 0, &sa);
+	drmSyncobjCreate(fd, 0, &sb);
+	a.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = w, .flags = DRM_EDGE_NPU_BO_READ };
+	a.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = x, .flags = DRM_EDGE_NPU_BO_READ };
+	a.refs[2] = (struct drm_edge_npu_bo_ref){ .handle = ya, .flags = DRM_EDGE_NPU_BO_WRITE };
+	b = a;
+	b.cmd_bo = cmd2;
+	b.refs[2].handle = yb;
+	s_begin(&sa_s);
+	for (int i = 0; i < A_CMDS; i++)
+		s_add(&sa_s, &mm, sizeof(mm), ENPU_OP_MATMUL);
+	s_finish(&sa_s);
+	s_begin(&sb_s);
+	for (int i = 0; i < B_CMDS; i++)
+		s_add(&sb_s, &mm, sizeof(mm), ENPU_OP_MATMUL);
+	s_finish(&sb_s);
+
+	/* A's modeled time with its weights resident, at a pinned clock: the pace for 1.5 x */
+	pin_clock(fd, hi);
+	a.out_sync = sa;
+	pace_jobs(fd, &a, &sa_s, 4);
+	r = pace_jobs(fd, &a, &sa_s, 3);
+	n = (uint64_t)timeout_ms * 1500000ull / (r.job_ns ? r.job_ns : 1);
+	snprintf(pace, sizeof(pace), "%llu",
+		 (unsigned long long)(n < 1 ? 1 : n > 1000000 ? 1000000 : n));
+	snprintf(delay, sizeof(delay), "%u", timeout_ms);
+	CHECK_ERRNO(set_param(PARAM("debug_tdr_delay_ms"), delay, NULL, 0), 0);
+	for (int round = 0; round < ROUNDS; round++) {
+		memset(pa, 0, MM_M * I32_ROW);
+		memset(pb, 0, MM_M * I32_ROW);
+		CHECK_ERRNO(set_param(PARAM("pace"), pace, NULL, 0), 0);
+		t0 = now_ms();
+		a.out_sync = sa;
+		CHECK_ERRNO(submit(fd, &a, &sa_s, NULL), 0);
+		b.out_sync = sb;
+		CHECK_ERRNO(submit(fd, &b, &sb_s, NULL), 0);
+		CHECK_ERRNO(sync_wait(fd, sa, 10000), 0);
+		ta = now_ms() - t0;
+		CHECK_ERRNO(sync_wait(fd, sb, 10000), 0);
+		printf("  round %d: A (%s x %llu ns) %d after %llu ms, B %d after %llu ms\n", round,
+		       pace, (unsigned long long)r.job_ns, sync_status(fd, sa),
+		       (unsigned long long)ta, sync_status(fd, sb),
+		       (unsigned long long)(now_ms() - t0));
+		CHECK(sync_status(fd, sb) == 1, "round %d: the job behind one that ended at its "
+		      "timeout: status %d", round, sync_status(fd, sb));
+		if (sync_status(fd, sa) == 1 && ta > timeout_ms) {
+			hits++;
+			CHECK(!memcmp(pa, pb, MM_M * I32_ROW), "round %d: B's result differs", round);
+		}
+		CHECK_ERRNO(set_param(PARAM("pace"), "0", NULL, 0), 0);
+	}
+	/* the window was reached: A outlived its timeout and still succeeded */
+	CHECK(hits > 0, "no round had A end after its %u ms timeout and succeed", timeout_ms);
+	CHECK_ERRNO(set_param(PARAM("debug_tdr_delay_ms"), "0", NULL, 0), 0);
+
+	write_str(DEVFREQ0 "min_freq", "200000000");
+	write_str(DEVFREQ0 "max_freq", "1000000000");
+	munmap(pw, MM_N * Q8_ROW);
+	munmap(px, MM_M * Q8_ROW);
+	munmap(pa, MM_M * I32_ROW);
+	munmap(pb, MM_M * I32_ROW);
+	drmSyncobjDestroy(fd, sa);
+	drmSyncobjDestroy(fd, sb);
+	gem_close(fd, w);
+	gem_close(fd, x);
+	gem_close(fd, ya);
+	gem_close(fd, yb);
+	gem_close(fd, cmd);
+	gem_close(fd, cmd2);
+	ctx_free(fd, ctx);
+}
+
+/*
+ * debugfs: every device has its "engines", "bos" and "live" files, on 6.1 in each DRM minor's
+ * directory under dri/, on 6.12 in the accel device's directory under accel/. The engines'
+ * longest slice (DBG_SLICE_MAX_NS: how long the engine held a CPU at once) is printed.
+ */
+static void test_debugfs(int ndevs)
+{
+	const char *const parents[] = { "/sys/kernel/debug/dri", "/sys/kernel/debug/accel" };
+	unsigned long long longest = 0, v;
+	long files = 0, n;
+	int dirs = 0;
+
+	for (int p = 0; p < 2; p++) {
+		DIR *d = opendir(parents[p]);
+		struct dirent *e;
+
+		while (d && (e = readdir(d))) {
+			char path[600], buf[4096], *at;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/engines", parents[p], e->d_name);
+			if (read_str(path, buf, sizeof(buf)))
+				continue;
+			dirs++;
+			CHECK(!strncmp(buf, "engine 0: opp ", 14), "%s: %.40s", path, buf);
+			for (at = buf; (at = strstr(at, "longest ")); at++)
+				if (sscanf(at, "longest %llu ns", &v) == 1 && v > longest)
+					longest = v;
+			snprintf(path, sizeof(path), "%s/%s/live", parents[p], e->d_name);
+			n = 0;
+			CHECK(!read_str(path, buf, sizeof(buf)) && sscanf(buf, "files %ld", &n) == 1,
+			      "%s: %.40s", path, buf);
+			files += n;
+			snprintf(path, sizeof(path), "%s/%s/bos", parents[p], e->d_name);
+			CHECK(!read_str(path, buf, sizeof(buf)) && sscanf(buf, "%ld", &n) == 1,
+			      "%s: %.40s", path, buf);
+		}
+		if (d)
+			closedir(d);
+	}
+	CHECK(dirs >= ndevs, "%d debugfs directories with the driver's files, %d devices", dirs,
+	      ndevs);
+	CHECK(files >= 2, "debugfs live: %ld files open, the test holds 2", files);
+	printf("  %d debugfs directories; the engines' longest slice so far %.1f us\n", dirs,
+	       longest / 1e3);
+}
+
 static int bo_create_errno(int fd, uint64_t size, uint32_t *handle)
 {
 	struct drm_edge_npu_bo_create c = { .size = size };
@@ -1798,6 +1843,7 @@ static void test_vm_pinning(int fd)
 	int64_t pinned0 = (usleep(200000), read_num(NPU_SYSFS(0, "pinned_pages")));
 	struct job j = { .ctx = ctx, .cmd_bo = bo_new(fd, 4096), .nrefs = 2 };
 	struct stream s;
+	uint64_t res0;
 
 	CHECK(big && ps && pd && pinned0 >= 0, "1 GiB BO %u, pinned %lld", big,
 	      (long long)pinned0);
@@ -1806,11 +1852,19 @@ static void test_vm_pinning(int fd)
 	memset(ps, 0x5c, 4096);
 	drmSyncobjCreate(fd, 0, &sync);
 	j.out_sync = sync;
+	/*
+	 * fdinfo counts the pages the MMU pins resident: the 1 GiB BO, never mapped by the CPU,
+	 * adds its one mapped page (src and dst are resident already, mapped by the CPU).
+	 */
+	res0 = read_fdinfo(fd).resident_kib;
 	CHECK_ERRNO(vm_map(fd, ctx, src, RD, 0, va_src, 4096), 0);
 	CHECK_ERRNO(vm_map(fd, ctx, big, RD | WR, at, va_big, 4096), 0);
 	CHECK_ERRNO(vm_map(fd, ctx, dst, RD | WR, 0, va_dst, 4096), 0);
 	CHECK(pinned_settles(pinned0 + 3) == pinned0 + 3, "pinned after map: %lld",
 	      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
+	CHECK(read_fdinfo(fd).resident_kib == res0 + 4, "fdinfo resident after VM_BIND: "
+	      "%llu KiB, before %llu KiB", (unsigned long long)read_fdinfo(fd).resident_kib,
+	      (unsigned long long)res0);
 	/* src -> the 1 GiB BO's page at 512 MiB -> dst */
 	s_begin(&s);
 	s_copy(&s, 0, 1, 4096);
@@ -1831,6 +1885,10 @@ static void test_vm_pinning(int fd)
 	CHECK_ERRNO(vm_unmap(fd, ctx, va_dst, 4096), 0);
 	CHECK(read_num(NPU_SYSFS(0, "pinned_pages")) == pinned0, "pinned after unmap: %lld",
 	      (long long)(read_num(NPU_SYSFS(0, "pinned_pages")) - pinned0));
+	/* the 1 GiB BO's page is not (the stream BO's pages went with SUBMIT's CPU mapping) */
+	CHECK(read_fdinfo(fd).resident_kib == res0, "fdinfo resident after unmap: %llu KiB, "
+	      "before the maps %llu KiB", (unsigned long long)read_fdinfo(fd).resident_kib,
+	      (unsigned long long)res0);
 
 	/* by handle: the BOs (2 pages, 1 page) are mapped for the job, and unpinned after */
 	{
@@ -1906,31 +1964,40 @@ static void test_vm_pinning(int fd)
 
 /*
  * A job whose in-sync failed (a hung job reset with -ETIMEDOUT) fails with the same error and
- * does not run: on another context of the same file and on the failed job's own context.
+ * does not run: on another context of the same file and on the failed job's own context. So
+ * does a job that waits for it implicitly, reading a BO the failed job writes (no in-sync).
  */
 static void test_dep_error(int fd)
 {
 	uint32_t ctx = ctx_new(fd, 1), ctx2 = ctx_new(fd, 1);
 	uint32_t cmd = bo_new(fd, 4096), cmd2 = bo_new(fd, 4096), cmd3 = bo_new(fd, 4096);
 	uint32_t a = bo_new(fd, 4096), b = bo_new(fd, 4096), c = bo_new(fd, 4096);
-	uint32_t d = bo_new(fd, 4096);
+	uint32_t d = bo_new(fd, 4096), e = bo_new(fd, 4096), cmd4 = bo_new(fd, 4096);
 	uint8_t *pa = bo_map(fd, a, 4096), *pc = bo_map(fd, c, 4096), *pd = bo_map(fd, d, 4096);
-	uint32_t s_hang, s_dep, s_same;
+	uint8_t *pe = bo_map(fd, e, 4096);
+	uint32_t s_hang, s_dep, s_same, s_impl;
+	struct job ji = { .ctx = ctx2, .cmd_bo = cmd4, .nrefs = 2 };
 	struct job j = { .ctx = ctx, .cmd_bo = cmd, .nrefs = 2 };
 	struct job jd = { .ctx = ctx2, .cmd_bo = cmd2, .nrefs = 2, .nin = 1 };
 	struct job js = { .ctx = ctx, .cmd_bo = cmd3, .nrefs = 2, .nin = 1 };
 	struct stream hang, ok;
 
-	if (!pa || !pc || !pd) {
+	if (!pa || !pc || !pd || !pe) {
 		CHECK(0, "maps");
 		return;
 	}
 	memset(pa, 0x5a, 4096);
 	memset(pc, 0, 4096);
 	memset(pd, 0, 4096);
+	memset(pe, 0, 4096);
 	drmSyncobjCreate(fd, 0, &s_hang);
 	drmSyncobjCreate(fd, 0, &s_dep);
 	drmSyncobjCreate(fd, 0, &s_same);
+	drmSyncobjCreate(fd, 0, &s_impl);
+	/* reads b, which the hung job writes: waits for it through b's reservation object */
+	ji.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = DRM_EDGE_NPU_BO_READ };
+	ji.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = e, .flags = DRM_EDGE_NPU_BO_WRITE };
+	ji.out_sync = s_impl;
 	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = a, .flags = DRM_EDGE_NPU_BO_READ };
 	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = DRM_EDGE_NPU_BO_WRITE };
 	jd.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = a, .flags = DRM_EDGE_NPU_BO_READ };
@@ -1952,6 +2019,7 @@ static void test_dep_error(int fd)
 	js.in_syncs[0] = s_hang;
 	js.out_sync = s_same;
 	CHECK_ERRNO(submit(fd, &js, &ok, NULL), 0);
+	CHECK_ERRNO(submit(fd, &ji, &ok, NULL), 0);
 	CHECK_ERRNO(sync_wait(fd, s_dep, timeout_ms * 4 + 5000), 0);
 	CHECK_ERRNO(sync_wait(fd, s_same, 5000), 0);
 	CHECK(sync_status(fd, s_hang) == -ETIMEDOUT, "hung job %d", sync_status(fd, s_hang));
@@ -1961,6 +2029,17 @@ static void test_dep_error(int fd)
 	      sync_status(fd, s_same), -ETIMEDOUT);
 	CHECK(pc[0] == 0 && pc[4095] == 0, "the dependent job ran (other context)");
 	CHECK(pd[0] == 0 && pd[4095] == 0, "the dependent job ran (same context)");
+	CHECK_ERRNO(sync_wait(fd, s_impl, 5000), 0);
+	CHECK(sync_status(fd, s_impl) == -ETIMEDOUT, "implicitly dependent job %d, want %d",
+	      sync_status(fd, s_impl), -ETIMEDOUT);
+	CHECK(pe[0] == 0 && pe[4095] == 0, "the implicitly dependent job ran");
+	/* one that only writes b waits for the failed writer but does not fail: no cascade */
+	ji.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = a, .flags = DRM_EDGE_NPU_BO_READ };
+	ji.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = b, .flags = DRM_EDGE_NPU_BO_WRITE };
+	CHECK_ERRNO(submit(fd, &ji, &ok, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, s_impl, 5000), 0);
+	CHECK(sync_status(fd, s_impl) == 1, "a job writing the failed job's BO: %d",
+	      sync_status(fd, s_impl));
 	/* a job after an in-sync that succeeded still runs */
 	jd.in_syncs[0] = s_dep;
 	jd.nin = 0;
@@ -1973,6 +2052,8 @@ static void test_dep_error(int fd)
 	munmap(pa, 4096);
 	munmap(pc, 4096);
 	munmap(pd, 4096);
+	munmap(pe, 4096);
+	drmSyncobjDestroy(fd, s_impl);
 	drmSyncobjDestroy(fd, s_hang);
 	drmSyncobjDestroy(fd, s_dep);
 	drmSyncobjDestroy(fd, s_same);
@@ -1983,8 +2064,82 @@ static void test_dep_error(int fd)
 	gem_close(fd, b);
 	gem_close(fd, c);
 	gem_close(fd, d);
+	gem_close(fd, e);
+	gem_close(fd, cmd4);
 	ctx_free(fd, ctx);
 	ctx_free(fd, ctx2);
+}
+
+/* When a syncobj's fence signalled (CLOCK_MONOTONIC ns), 0 if it has not. */
+static uint64_t sync_stamp(int fd, uint32_t sync)
+{
+	struct sync_fence_info fi = { 0 };
+	struct sync_file_info info = { .num_fences = 1, .sync_fence_info = (uintptr_t)&fi };
+	int sf;
+
+	if (drmSyncobjExportSyncFile(fd, sync, &sf))
+		return 0;
+	if (ioctl(sf, SYNC_IOC_FILE_INFO, &info))
+		fi.timestamp_ns = 0;
+	close(sf);
+	return fi.timestamp_ns;
+}
+
+/*
+ * The fences of one context signal in submission order, also when some of its jobs fail
+ * before they reach the ring (an in-sync that failed: a job that faulted in the MMU, on
+ * another context) between jobs that run: the signal times never go back.
+ */
+static void test_fence_order(int fd)
+{
+	enum { N = 24 };
+	uint32_t ctx = ctx_new(fd, 1), fctx = ctx_new(fd, 1), s_fault, syncs[N];
+	uint32_t cmd[N], src = bo_new(fd, 65536), dst = bo_new(fd, 65536);
+	struct job f = { .ctx = fctx, .cmd_bo = bo_new(fd, 4096), .nrefs = 2 };
+	struct stream copy, fault;
+	uint64_t prev = 0, t;
+	int status;
+
+	drmSyncobjCreate(fd, 0, &s_fault);
+	s_begin(&fault);
+	s_copy(&fault, 0, 1, 4096);
+	s_finish(&fault);
+	f.refs[0] = va_ref(VA1, 4096, RD); /* nothing mapped there */
+	f.refs[1] = va_ref(VA1 + 4096, 4096, WR);
+	f.out_sync = s_fault;
+	CHECK_ERRNO(submit(fd, &f, &fault, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, s_fault, 5000), 0);
+	CHECK(sync_status(fd, s_fault) == -EFAULT, "faulting job %d", sync_status(fd, s_fault));
+	s_begin(&copy);
+	s_copy(&copy, 0, 1, 65536);
+	s_finish(&copy);
+	for (int i = 0; i < N; i++) { /* every third job waits for the failed fence */
+		struct job j = { .ctx = ctx, .cmd_bo = cmd[i] = bo_new(fd, 4096), .nrefs = 2,
+				 .nin = i % 3 == 1, .in_syncs = { s_fault } };
+
+		drmSyncobjCreate(fd, 0, &syncs[i]);
+		j.out_sync = syncs[i];
+		j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = src, .flags = RD };
+		j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = dst, .flags = WR };
+		CHECK_ERRNO(submit(fd, &j, &copy, NULL), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		CHECK_ERRNO(sync_wait(fd, syncs[i], 5000), 0);
+		status = sync_status(fd, syncs[i]);
+		t = sync_stamp(fd, syncs[i]);
+		CHECK(status == (i % 3 == 1 ? -EFAULT : 1), "job %d: status %d", i, status);
+		CHECK(t && t >= prev, "job %d signalled at %llu ns, the one before it at %llu ns", i,
+		      (unsigned long long)t, (unsigned long long)prev);
+		prev = t;
+		drmSyncobjDestroy(fd, syncs[i]);
+		gem_close(fd, cmd[i]);
+	}
+	drmSyncobjDestroy(fd, s_fault);
+	gem_close(fd, f.cmd_bo);
+	gem_close(fd, src);
+	gem_close(fd, dst);
+	ctx_free(fd, ctx);
+	ctx_free(fd, fctx);
 }
 
 /* CTX_DESTROY racing SUBMIT: destroyer and submitter threads on one file. */
@@ -2246,92 +2401,25 @@ static int hold_jobs(unsigned int ms)
 #define LOAD_PROCS 8
 #define LOAD_THREADS 2
 
-struct load_thread {
-	int fd;
-	uint32_t prio, jobs, tag;
-	uint32_t ok, failed, lost, wrong; /* results of this thread's jobs */
-};
-
-/*
- * One thread's jobs, one after another on a context of its own: a 4 KiB copy of a pattern
- * that names the thread and the job; each must complete once, succeed and copy exactly that.
- */
-static void *load_thread(void *arg)
-{
-	struct load_thread *t = arg;
-	struct job j;
-	struct stream s;
-	uint32_t *in, *out;
-
-	memset(&j, 0, sizeof(j));
-	j.ctx = ctx_new(t->fd, t->prio);
-	j.cmd_bo = bo_new(t->fd, 4096);
-	j.nrefs = 2;
-	j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = bo_new(t->fd, 4096), .flags = DRM_EDGE_NPU_BO_READ };
-	j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = bo_new(t->fd, 4096), .flags = DRM_EDGE_NPU_BO_WRITE };
-	if (!j.ctx || drmSyncobjCreate(t->fd, 0, &j.out_sync)) {
-		t->failed = t->jobs;
-		return NULL;
-	}
-	in = bo_map(t->fd, j.refs[0].handle, 4096);
-	out = bo_map(t->fd, j.refs[1].handle, 4096);
-	s_begin(&s);
-	s_copy(&s, 0, 1, 4096);
-	s_finish(&s);
-	for (uint32_t k = 0; k < t->jobs && in && out; k++) {
-		const uint32_t mark = t->tag << 20 | k;
-
-		for (int w = 0; w < 1024; w++)
-			in[w] = mark ^ (uint32_t)w;
-		drmSyncobjReset(t->fd, &j.out_sync, 1);
-		if (submit(t->fd, &j, &s, NULL)) {
-			t->failed++;
-			continue;
-		}
-		if (sync_wait(t->fd, j.out_sync, 30000)) {
-			t->lost++;
-			continue;
-		}
-		if (sync_status(t->fd, j.out_sync) != 1) {
-			t->failed++;
-			continue;
-		}
-		bool same = true;
-		for (int w = 0; w < 1024; w++)
-			same &= out[w] == (mark ^ (uint32_t)w);
-		if (same)
-			t->ok++;
-		else
-			t->wrong++;
-	}
-	if (in)
-		munmap(in, 4096);
-	if (out)
-		munmap(out, 4096);
-	drmSyncobjDestroy(t->fd, j.out_sync);
-	return NULL;
-}
-
 /* One process: its own file, LOAD_THREADS threads; its totals written to the pipe. */
 static void load_process(int index, uint32_t jobs, int pipe_w)
 {
-	struct load_thread t[LOAD_THREADS];
-	pthread_t th[LOAD_THREADS];
+	struct copy_load t[LOAD_THREADS];
 	bool started[LOAD_THREADS] = { false };
 	uint32_t sum[4] = { 0 };
 	int fd = open_npu(0);
 
 	for (int i = 0; i < LOAD_THREADS; i++) {
 		/* the three priorities across the processes (HIGH needs CAP_SYS_NICE: root here) */
-		t[i] = (struct load_thread){ .fd = fd, .prio = (uint32_t)(index % 3), .jobs = jobs,
-					     .tag = (uint32_t)(index * LOAD_THREADS + i) };
-		started[i] = fd >= 0 && !pthread_create(&th[i], NULL, load_thread, &t[i]);
+		t[i] = (struct copy_load){ .fd = fd, .prio = (uint32_t)(index % 3), .jobs = jobs,
+					   .tag = (uint32_t)(index * LOAD_THREADS + i) };
+		started[i] = fd >= 0 && !pthread_create(&t[i].th, NULL, copy_load_run, &t[i]);
 		if (!started[i])
 			t[i].failed = jobs;
 	}
 	for (int i = 0; i < LOAD_THREADS; i++) {
 		if (started[i])
-			pthread_join(th[i], NULL);
+			pthread_join(t[i].th, NULL);
 		sum[0] += t[i].ok;
 		sum[1] += t[i].failed;
 		sum[2] += t[i].lost;
@@ -2434,6 +2522,7 @@ int main(int argc, char **argv)
 	GROUP("long job", test_long_job(fd1, fd2));
 	GROUP("devfreq", test_devfreq(fd1));
 	GROUP("pacing", test_pacing(fd1));
+	GROUP("late completion", test_late_completion(fd1));
 	GROUP("pm", test_pm(fd1, autosuspend_ms));
 	GROUP("fdinfo", test_fdinfo(fd2));
 	GROUP("prime same device", test_prime_pair(fd1, fd2, "same device"));
@@ -2447,8 +2536,10 @@ int main(int argc, char **argv)
 	GROUP("mmu contract", test_vm_bind_contract(fd1));
 	GROUP("mmu faults", test_vm_faults(fd1, fd2));
 	GROUP("mmu pinning", test_vm_pinning(fd1));
+	GROUP("fence order", test_fence_order(fd1));
 	GROUP("ctx race", test_ctx_race(race_secs));
 	GROUP("load", test_load(load_jobs));
+	GROUP("debugfs", test_debugfs(fd_dev1 >= 0 ? 2 : 1));
 
 	close(fd1);
 	close(fd2);

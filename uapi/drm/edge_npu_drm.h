@@ -290,6 +290,9 @@ struct drm_edge_npu_bo_ref {
  * The whole stream is validated against the buffer list before the job is queued; a refused
  * stream returns -EINVAL with @error_code and @error_cmd set, and nothing runs. A job that
  * hangs is reset after the module's job_timeout_ms: its fence signals with -ETIMEDOUT.
+ * A job whose in-sync fence failed, or that reads a BO (by handle) whose last writer failed,
+ * does not run: its fence signals with that error. The fences of one context signal in
+ * submission order.
  */
 struct drm_edge_npu_submit {
 	__u32 ctx;

@@ -97,7 +97,7 @@ END_TEST
 /* Parameters: a smaller C speeds the same curve up; R and C are clamped; the rise is kept. */
 START_TEST(test_parameters)
 {
-	struct npu_thermal_params p = { .r_mk_per_w = 250000, .c_uj_per_k = 40, .ambient_mc = 25000 };
+	struct npu_thermal_params p = { .r_mk_per_w = 250000, .c_nj_per_k = 40000, .ambient_mc = 25000 };
 	struct npu_thermal t;
 
 	npu_thermal_init(&t, &p); /* tau = 10 ms */
@@ -108,10 +108,12 @@ START_TEST(test_parameters)
 	npu_thermal_set(&t, &p);
 	ck_assert_int_ge(npu_thermal_temp_mc(&t), 45000 + 31000);
 	p.r_mk_per_w = 0;
-	p.c_uj_per_k = 0;
+	p.c_nj_per_k = 0;
 	npu_thermal_set(&t, &p);
 	ck_assert_uint_eq(t.p.r_mk_per_w, 1);
-	ck_assert_uint_eq(t.p.c_uj_per_k, 1);
+	ck_assert_uint_eq(t.p.c_nj_per_k, 1);
+	npu_thermal_step(&t, 1000, 1000000); /* tau below 1 ns: settles at once, at 1 mW x 1 mK/W */
+	ck_assert_uint_eq(t.rise_uk, 1);
 	p.r_mk_per_w = UINT32_MAX;
 	npu_thermal_set(&t, &p);
 	ck_assert_uint_eq(t.p.r_mk_per_w, NPU_THERM_R_MAX_MK_PER_W);

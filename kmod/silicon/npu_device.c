@@ -427,7 +427,7 @@ static u32 reg_read(const struct npu_device *d, u32 off)
 	case NPU_REG_SIM_THERM_R:
 		return d->therm.p.r_mk_per_w;
 	case NPU_REG_SIM_THERM_C:
-		return d->therm.p.c_uj_per_k;
+		return d->therm.p.c_nj_per_k;
 	case NPU_REG_SIM_THERM_AMBIENT:
 		return (u32)d->therm.p.ambient_mc;
 	case NPU_REG_SIM_PACE:
@@ -517,7 +517,7 @@ static void therm_write(struct npu_device *d, u32 off, u32 val)
 	if (off == NPU_REG_SIM_THERM_R)
 		p.r_mk_per_w = val;
 	else if (off == NPU_REG_SIM_THERM_C)
-		p.c_uj_per_k = val;
+		p.c_nj_per_k = val;
 	else
 		p.ambient_mc = (s32)val;
 	npu_thermal_set(&d->therm, &p);

@@ -144,7 +144,7 @@
 
 /*
  * Simulation control, rw: the thermal path of the die (npu_thermal.h), which on silicon is
- * the package and board's, not a register: R in mK/W, C in uJ/K, ambient in mdegC. Power-on
+ * the package and board's, not a register: R in mK/W, C in nJ/K, ambient in mdegC. Power-on
  * values are npu_default_thermal's; a write takes effect from the next step of the model (the
  * temperature above ambient is kept) and is kept across resets. The model advances in
  * modeled time: a job's modeled duration at its clock while it runs (its core energy spread

@@ -6,7 +6,7 @@
 
 const struct npu_thermal_params npu_default_thermal = {
 	.r_mk_per_w = 250000,
-	.c_uj_per_k = 400000,
+	.c_nj_per_k = 400000000,
 	.ambient_mc = 35000,
 };
 
@@ -21,7 +21,7 @@ static u32 clamp_param(u32 v, u32 max)
 void npu_thermal_set(struct npu_thermal *t, const struct npu_thermal_params *p)
 {
 	t->p.r_mk_per_w = clamp_param(p->r_mk_per_w, NPU_THERM_R_MAX_MK_PER_W);
-	t->p.c_uj_per_k = clamp_param(p->c_uj_per_k, 0xffffffffu);
+	t->p.c_nj_per_k = clamp_param(p->c_nj_per_k, 0xffffffffu);
 	t->p.ambient_mc = p->ambient_mc;
 }
 
@@ -81,12 +81,12 @@ static u64 steady_rise_uk(const struct npu_thermal *t, u64 power_nw)
 
 void npu_thermal_step(struct npu_thermal *t, u64 dt_ns, u64 energy_fj)
 {
-	u64 tau = (u64)t->p.r_mk_per_w * t->p.c_uj_per_k; /* mK/W x uJ/K = ns */
+	u64 tau = npu_div_u64((u64)t->p.r_mk_per_w * t->p.c_nj_per_k, 1000); /* mK/W x nJ/K = ps */
 	u64 power_nw, target, f, d, move;
 
 	if (!dt_ns) {
-		/* heat at once: E / C (fJ / (uJ/K) = 1e-3 uK) */
-		t->rise_uk += npu_div_u64(energy_fj, (u64)t->p.c_uj_per_k * 1000);
+		/* heat at once: E / C (fJ / (nJ/K) = uK) */
+		t->rise_uk += npu_div_u64(energy_fj, t->p.c_nj_per_k);
 		if (t->rise_uk > NPU_THERM_RISE_MAX_UK)
 			t->rise_uk = NPU_THERM_RISE_MAX_UK;
 		return;
@@ -96,7 +96,7 @@ void npu_thermal_step(struct npu_thermal *t, u64 dt_ns, u64 energy_fj)
 					     : npu_div_u64(energy_fj, dt_ns) * 1000;
 	t->power_uw = npu_div_u64(power_nw, 1000);
 	target = steady_rise_uk(t, power_nw);
-	f = npu_thermal_exp_neg_q30(ratio_q32(dt_ns, tau));
+	f = npu_thermal_exp_neg_q30(ratio_q32(dt_ns, tau ? tau : 1));
 	/*
 	 * The distance to the target shrinks by (1 - f), rounded to nearest but by at least 1 uK:
 	 * else a long run of steps much shorter than tau would stop short of the target.

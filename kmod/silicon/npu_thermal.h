@@ -32,13 +32,14 @@
 /**
  * struct npu_thermal_params - the thermal path of one die.
  * @r_mk_per_w: thermal resistance junction to ambient, mK/W (250000 = 250 K/W), >= 1.
- * @c_uj_per_k: thermal capacitance, uJ/K (400000 = 0.4 J/K), >= 1. tau = R C, in ns:
- *	@r_mk_per_w x @c_uj_per_k.
+ * @c_nj_per_k: thermal capacitance, nJ/K (400000000 = 0.4 J/K), >= 1. tau = R C, in ns:
+ *	@r_mk_per_w x @c_nj_per_k / 1000 (a C of a few hundred nJ/K makes tau microseconds of
+ *	modeled time: what a test under an emulator can cover).
  * @ambient_mc: ambient temperature, mdegC.
  */
 struct npu_thermal_params {
 	u32 r_mk_per_w;
-	u32 c_uj_per_k;
+	u32 c_nj_per_k;
 	s32 ambient_mc;
 };
 

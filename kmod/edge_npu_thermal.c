@@ -109,7 +109,7 @@ u32 enpu_thermal_state(struct enpu_device *edev, u32 *cooling_state)
 static void enpu_thermal_events(struct enpu_device *edev, int temp)
 {
 	struct enpu_thermal *th = &edev->thermal;
-	unsigned long state = 0, min_hz, max_hz;
+	unsigned long state = 0;
 	int i;
 
 	for (i = 0; i < ENPU_THERMAL_TRIPS; i++) {
@@ -127,10 +127,11 @@ static void enpu_thermal_events(struct enpu_device *edev, int temp)
 		bool start = !th->cooling_state;
 
 		WRITE_ONCE(th->cooling_state, state);
-		if (start || !state) {
-			enpu_pm_freq_bounds(edev, &min_hz, &max_hz);
-			enpu_genl_thermal_throttle(edev, state, temp, max_hz);
-		}
+		/* the cap of state n is the n-th OPP from the top (devfreq_cooling's mapping) */
+		if (start || !state)
+			enpu_genl_thermal_throttle(edev, state, temp,
+				(u64)npu_opp_table[NPU_NUM_OPPS - 1 - min_t(unsigned long, state,
+					NPU_NUM_OPPS - 1)].freq_mhz * 1000000);
 	}
 }
 
@@ -249,8 +250,9 @@ static struct thermal_zone_device_ops enpu_tz_ops = {
 /* ---- the power model ------------------------------------------------------------------- */
 
 /*
- * The EM's callback: the lowest OPP at or above *freq, and its full-load power in uW (the
- * domain is registered in microwatts) for all engines.
+ * The EM's callback, in the units of the OPP library's own (dev_pm_opp_of_register_em()):
+ * *freq in kHz, the lowest OPP at or above it; *power in uW (the domain is registered in
+ * microwatts), its full-load power for all engines.
  */
 static int enpu_em_active_power(struct device *dev, unsigned long *power, unsigned long *freq)
 {
@@ -258,10 +260,10 @@ static int enpu_em_active_power(struct device *dev, unsigned long *power, unsign
 	u32 i;
 
 	for (i = 0; i < NPU_NUM_OPPS; i++) {
-		unsigned long hz = (unsigned long)npu_opp_table[i].freq_mhz * 1000000;
+		unsigned long khz = (unsigned long)npu_opp_table[i].freq_mhz * 1000;
 
-		if (hz >= *freq) {
-			*freq = hz;
+		if (khz >= *freq) {
+			*freq = khz;
 			*power = npu_thermal_opp_power_uw(&npu_default_hw, i) * edev->num_engines;
 			return 0;
 		}

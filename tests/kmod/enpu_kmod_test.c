@@ -2403,7 +2403,8 @@ static void test_load(uint32_t jobs)
  * capacity until its time constant is a few us of modeled time (seconds of host time), and
  * pace jobs so that the idle gaps between them (SUBMIT, the waits) do not dominate.
  */
-#define HEAT_C_NJ_PER_K "40"	/* tau = 250 K/W x 40 nJ/K = 10 us */
+#define HEAT_R_MK_PER_W "1000000"	/* 1000 K/W: a rise of tens of K at the jobs' duty */
+#define HEAT_C_NJ_PER_K "40"	/* tau = 1000 K/W x 40 nJ/K = 40 us */
 #define HEAT_PACE "20000"
 #define HEAT_M 8
 #define HEAT_N 128
@@ -2507,11 +2508,12 @@ static int heat_for(int fd, struct heat_job *h, uint64_t ms)
 
 /* The thermal knobs the tests change, and their values before. */
 struct heat_knobs {
-	char c[32], pace[32], trip[32];
+	char r[32], c[32], pace[32], trip[32];
 };
 
 static void heat_setup(const char *zone, struct heat_knobs *k, const char *trip_mc)
 {
+	set_param(PARAM("thermal_r_mk_per_w"), HEAT_R_MK_PER_W, k->r, sizeof(k->r));
 	set_param(PARAM("thermal_c_nj_per_k"), HEAT_C_NJ_PER_K, k->c, sizeof(k->c));
 	set_param(PARAM("pace"), HEAT_PACE, k->pace, sizeof(k->pace));
 	snprintf(k->trip, sizeof(k->trip), "%lld", (long long)zone_num(zone, "trip_point_0_temp"));
@@ -2524,6 +2526,7 @@ static void heat_restore(const char *zone, const struct heat_knobs *k)
 	zone_write(zone, "trip_point_0_temp", k->trip);
 	set_param(PARAM("pace"), k->pace, NULL, 0);
 	set_param(PARAM("thermal_c_nj_per_k"), k->c, NULL, 0);
+	set_param(PARAM("thermal_r_mk_per_w"), k->r, NULL, 0);
 }
 
 /* The cooling device bound to the zone's passive trip (its cdevN link): its directory. */
@@ -2554,7 +2557,7 @@ static void test_thermal(int fd)
 		return;
 	/* the zone: temperature at ambient idle, a passive and a critical trip */
 	int64_t t0 = zone_num(zone, "temp");
-	char path[400];
+	char path[1024];
 
 	snprintf(path, sizeof(path), "%s/trip_point_0_type", zone);
 	CHECK(!read_str(path, buf, sizeof(buf)) && !strcmp(buf, "passive"), "trip 0 is %s", buf);
@@ -2598,9 +2601,9 @@ static void test_thermal(int fd)
 		      (long long)zone_num(zone, "temp"));
 	}
 
-	/* heating: a sustained load at the top clock warms the die */
+	/* heating: a sustained load at the top clock warms the die (the trip out of its way) */
 	heat_job_new(fd, &h);
-	heat_setup(zone, &k, NULL);
+	heat_setup(zone, &k, "90000");
 	CHECK(!zone_write(zone, "policy", "step_wise"), "policy step_wise");
 	int fails = heat_for(fd, &h, 2500);
 	int64_t hot = zone_num(zone, "temp"), f_hot = read_num(DEVFREQ0 "cur_freq");

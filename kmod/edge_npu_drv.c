@@ -567,16 +567,21 @@ static int __init enpu_init(void)
 	return 0;
 
 err:
-	enpu_destroy_devices();
 	platform_driver_unregister(&enpu_platform_driver);
+	enpu_destroy_devices();
 	enpu_genl_exit();
 	return ret;
 }
 
+/*
+ * The driver goes first, so that each device is unbound while still registered: deleting a
+ * bound platform device destroys its PM QoS constraints (dpm_sysfs_remove) before the driver's
+ * remove runs, and the devfreq cooling device's max-frequency request would go with them.
+ */
 static void __exit enpu_exit(void)
 {
-	enpu_destroy_devices();
 	platform_driver_unregister(&enpu_platform_driver);
+	enpu_destroy_devices();
 	enpu_genl_exit();
 	pr_info("edge_npu: unloaded\n");
 }

@@ -1546,6 +1546,77 @@ static void fresh_sysfs(void)
 	setenv("ENPU_SYSFS_DIR", sysfs_base, 1);
 }
 
+/* ---- thermal: the silicon's RC model heats under load, the governor caps the clock ---------- */
+
+/*
+ * A die with a short time constant (400 K/W x 200 nJ/K = 80 us of modeled time) and paced
+ * jobs (so that the host's gaps between jobs count little): a sustained load of MAC-bound
+ * matmuls at the top clock would settle tens of K above ambient; with the passive trip 10 K
+ * above ambient the step-wise governor caps the clock (jobs run at lower operating points) and
+ * the die stays near the trip. The "temp" and "thermal" files say so.
+ */
+START_TEST(test_thermal_throttling)
+{
+	const struct npu_thermal_params tp = { .r_mk_per_w = 400000, .c_nj_per_k = 200,
+					       .ambient_mc = 35000 };
+	struct npu_sim_options o = { .pace = 200, .thermal = &tp, .passive_mc = 45000 };
+	struct hal_device *dev = NULL;
+	char err[512] = "";
+	enum { M = 8, N = 128, K = 256 };
+	static struct enpu_block_q8 w[N * K / ENPU_QK], x[M * K / ENPU_QK];
+	static struct enpu_block_i32 y[M * N / ENPU_QK];
+	uint32_t lowest = NPU_NUM_OPPS - 1, max_state = 0, jobs = 0;
+	int32_t peak = 0, first = 0;
+
+	ck_assert_msg(npu_sim_create(&o, &dev, err, sizeof(err)) == HAL_OK, "%s", err);
+	memset(w, 0, sizeof(w));
+	memset(x, 0, sizeof(x));
+	const char *dir = npu_sim_sysfs_path(dev);
+	/* the top clock unless capped: what runs lower is the thermal governor's doing */
+	write_text(dir, "governor", "performance\n");
+	uint32_t state = 0;
+	uint64_t t0 = hal_now_ns();
+	while (hal_now_ns() - t0 < 1500000000ull) {
+		struct npu_stream s;
+		struct npu_status st;
+		struct npu_job_stats js;
+
+		npu_stream_begin(&s);
+		uint32_t bw = npu_stream_add_buffer(&s, w, sizeof(w), 1, ENPU_BUF_F_READ);
+		uint32_t bx = npu_stream_add_buffer(&s, x, sizeof(x), 2, ENPU_BUF_F_READ);
+		uint32_t by = npu_stream_add_buffer(&s, y, sizeof(y), 3, ENPU_BUF_F_WRITE);
+		npu_stream_matmul(&s, ENPU_DT_Q8B, npu_operand(bw, 0, K / ENPU_QK * sizeof(w[0])),
+				  npu_operand(bx, 0, K / ENPU_QK * sizeof(x[0])),
+				  npu_operand(by, 0, N / ENPU_QK * sizeof(y[0])), ENPU_DT_I32B, M, N,
+				  K, NULL);
+		ck_assert_int_eq(run_stream(dev, &s, &st, &js), HAL_OK);
+		npu_stream_free(&s);
+		jobs++;
+		if (js.opp < lowest)
+			lowest = js.opp;
+		/* at or below the cap seen before it, but for the one step its poll may lift */
+		ck_assert_uint_le(js.opp, NPU_NUM_OPPS - 1 - (state ? state - 1 : 0));
+		char *t = read_text(dir, "thermal");
+		const char *cs = strstr(t, "cooling_state ");
+		state = cs ? (uint32_t)strtoul(cs + 14, NULL, 10) : 0;
+		free(t);
+		int32_t temp = (int32_t)read_u64(dir, "temp");
+		if (!first)
+			first = temp;
+		peak = temp > peak ? temp : peak;
+		max_state = state > max_state ? state : max_state;
+	}
+	printf("thermal: %u jobs in 1.5 s; die %d -> peak %d mdegC (trip 45000); cooling state up "
+	       "to %u; lowest OPP run %u\n", jobs, first, peak, max_state, lowest);
+	ck_assert_int_ge(peak, 45000);           /* it heated past the trip */
+	ck_assert_uint_gt(max_state, 0);         /* the governor throttled */
+	ck_assert_uint_lt(lowest, NPU_NUM_OPPS - 1); /* and capped jobs below the top clock */
+	/* the cap holds the die near the trip: far below the ~35 + 0.09 W x 400 K/W it would reach */
+	ck_assert_int_lt(peak, 60000);
+	hal_device_destroy(dev);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("npu_sim");
@@ -1578,6 +1649,7 @@ int main(void)
 	tcase_add_test(tc, test_power_manager_clocks);
 	tcase_add_test(tc, test_autosuspend);
 	tcase_add_test(tc, test_devfreq_read);
+	tcase_add_test(tc, test_thermal_throttling);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -403,6 +403,7 @@ START_TEST(near_exhaustive_optimum_on_small_dags)
 	uint32_t count = 0;
 
 	p.budget_w = 0;
+	p.thermal_r_kw = 0; /* no thermal budget either */
 	for (uint32_t i = 0; i < 40; i++) {
 		uint32_t n = 3 + i % 6;
 		struct sched_dag d;
@@ -606,6 +607,7 @@ START_TEST(energy_mode_meets_target_below_max_clocks)
 	char err[256];
 
 	p.budget_w = 0;
+	p.thermal_r_kw = 0; /* no thermal budget either */
 	ck_assert_int_eq(bench_model_dag(&hp, HAL_TYPE_Q8_0, 1, 32, &d, err, sizeof(err)),
 			 SCHED_OK);
 	ck_assert_int_eq(sched_plan_alloc(&pl, d.n), SCHED_OK);

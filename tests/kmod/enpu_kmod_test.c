@@ -2552,6 +2552,8 @@ static void test_thermal(int fd)
 	DIR *d;
 	struct dirent *e;
 
+	int64_t bos0 = read_num(NPU_SYSFS(0, "bo_count"));
+
 	CHECK(thermal_zone_dir(zone, sizeof(zone)), "no thermal zone of type edge-npu.0");
 	if (!zone[0])
 		return;
@@ -2650,6 +2652,13 @@ static void test_thermal(int fd)
 		usleep(100 * 1000);
 	CHECK(read_num(path) == 0, "cooling state %lld after the load", (long long)read_num(path));
 	heat_job_free(fd, &h);
+	/* the load's BOs go with its last job */
+	int64_t bos;
+	tc = now_ms();
+	while ((bos = read_num(NPU_SYSFS(0, "bo_count"))) != bos0 && now_ms() - tc < 5000)
+		usleep(20 * 1000);
+	CHECK(bos == bos0, "bo_count %lld after the thermal test, %lld before", (long long)bos,
+	      (long long)bos0);
 }
 
 /*

@@ -314,6 +314,18 @@ static const struct hwmon_chip_info enpu_hwmon_chip = {
 
 /* ---- setup ----------------------------------------------------------------------------- */
 
+/* A trip point writable in sysfs (6.12: its flag; 6.1: the zone's mask at registration). */
+static void enpu_trip_init(struct thermal_trip *t, int temp, enum thermal_trip_type type)
+{
+	memset(t, 0, sizeof(*t));
+	t->temperature = temp;
+	t->hysteresis = ENPU_TRIP_HYST_MC;
+	t->type = type;
+#ifdef ENPU_THERMAL_TRIP_FLAGS
+	t->flags = THERMAL_TRIP_FLAG_RW_TEMP;
+#endif
+}
+
 /**
  * enpu_thermal_init() - registers the cooling device (with devfreq), the thermal zone and
  *	hwmon. After enpu_pm_init(): the cooling device is devfreq's.
@@ -330,22 +342,9 @@ int enpu_thermal_init(struct enpu_device *edev)
 	struct thermal_zone_device *tz;
 	int ret, r_k;
 
-	th->trips[ENPU_TRIP_PASSIVE] = (struct thermal_trip){
-		.temperature = enpu_thermal_passive,
-		.hysteresis = ENPU_TRIP_HYST_MC,
-		.type = THERMAL_TRIP_PASSIVE,
-#ifdef ENPU_THERMAL_TRIP_FLAGS
-		.flags = THERMAL_TRIP_FLAG_RW_TEMP,
-#endif
-	};
-	th->trips[ENPU_TRIP_CRITICAL] = (struct thermal_trip){
-		.temperature = enpu_thermal_critical,
-		.hysteresis = ENPU_TRIP_HYST_MC,
-		.type = THERMAL_TRIP_CRITICAL,
-#ifdef ENPU_THERMAL_TRIP_FLAGS
-		.flags = THERMAL_TRIP_FLAG_RW_TEMP,
-#endif
-	};
+	enpu_trip_init(&th->trips[ENPU_TRIP_PASSIVE], enpu_thermal_passive, THERMAL_TRIP_PASSIVE);
+	enpu_trip_init(&th->trips[ENPU_TRIP_CRITICAL], enpu_thermal_critical,
+		       THERMAL_TRIP_CRITICAL);
 	/* power_allocator's budget: what the thermal path carries at the passive trip, mW */
 	r_k = max(1u, READ_ONCE(enpu_thermal_r) / 1000);
 	th->tzp.sustainable_power =

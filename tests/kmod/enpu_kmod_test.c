@@ -2645,6 +2645,27 @@ static void test_thermal(int fd)
 	      trip);
 	CHECK(min_f < f_hot, "cur_freq never went below %lld Hz", (long long)f_hot);
 	CHECK(!fails, "%d jobs failed while throttled", fails);
+	/*
+	 * power_allocator: the power model (the energy model's OPP powers, the zone's
+	 * sustainable power) makes it grant the NPU less than its top OPP draws above the trip.
+	 */
+	CHECK(!zone_write(zone, "policy", "power_allocator"), "policy power_allocator");
+	snprintf(path, sizeof(path), "%s/policy", zone);
+	CHECK(!read_str(path, buf, sizeof(buf)) && !strcmp(buf, "power_allocator"), "policy %s",
+	      buf);
+	snprintf(path, sizeof(path), "%s/cur_state", cdev);
+	int64_t pa_state = 0, pa_min_f = f_hot;
+	for (int i = 0; i < 15; i++) {
+		fails += heat_for(fd, &h, 200);
+		int64_t st = read_num(path), f = read_num(DEVFREQ0 "cur_freq");
+		pa_state = st > pa_state ? st : pa_state;
+		pa_min_f = f < pa_min_f ? f : pa_min_f;
+	}
+	printf("  thermal: power_allocator: cooling state up to %lld, cur_freq down to %lld Hz, "
+	       "die %lld mdegC\n", (long long)pa_state, (long long)pa_min_f,
+	       (long long)zone_num(zone, "temp"));
+	CHECK(pa_state > 0 && pa_min_f < f_hot, "power_allocator never throttled");
+	CHECK(!zone_write(zone, "policy", "step_wise"), "policy step_wise again");
 	/* cooled and the trip back: the cap is lifted */
 	heat_restore(zone, &k);
 	uint64_t tc = now_ms();

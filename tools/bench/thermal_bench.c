@@ -16,7 +16,9 @@
  * 2 K below: state n caps every device n operating points below its top, as the devfreq
  * cooling device does. The "best sustainable" rate is the exhaustive search over the
  * placement's clock combinations of the fastest period whose average power fits the
- * sustained power. Every figure is MODELED.
+ * sustained power. A third run, the unaware placement with every device at its top clock
+ * (no power manager at all), shows what the governor's cap does to a plan that leaves it
+ * something to cut. Every figure is MODELED.
  */
 #include "thermal_bench.h"
 #include "sched_bench.h"
@@ -313,11 +315,12 @@ int bench_thermal_main(int argc, char **argv)
 		return 1;
 
 	struct sched_dag d;
-	struct sched_plan pl[2];
-	struct sched_sim_result r[2];
-	double period[2];
-	struct capped *by_state[2] = { NULL, NULL };
-	struct thermal_run run[2];
+	struct sched_plan pl[3];
+	struct sched_sim_result r[3];
+	double period[3];
+	struct capped *by_state[3] = { NULL, NULL, NULL };
+	struct thermal_run run[3];
+	static const char *const label[3] = { "unaware", "aware", "maxclk" };
 	const uint32_t max_state = top_state(&p);
 	FILE *trace = NULL;
 	int rc = 1;
@@ -326,7 +329,8 @@ int bench_thermal_main(int argc, char **argv)
 		fprintf(stderr, "npu-bench thermal: %s\n", err);
 		return 1;
 	}
-	if (sched_plan_alloc(&pl[0], d.n) || sched_plan_alloc(&pl[1], d.n)) {
+	if (sched_plan_alloc(&pl[0], d.n) || sched_plan_alloc(&pl[1], d.n) ||
+	    sched_plan_alloc(&pl[2], d.n)) {
 		fprintf(stderr, "npu-bench thermal: out of memory\n");
 		goto out;
 	}
@@ -336,14 +340,21 @@ int bench_thermal_main(int argc, char **argv)
 	}
 	if (trace)
 		fprintf(trace, "plan,t_s,temp_c,cooling_state,npu_mhz,power_w\n");
-	for (int aware = 0; aware < 2; aware++) {
+	for (int aware = 0; aware < 3; aware++) {
 		struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .contention = true,
-						.improve = true, .thermal_unaware = !aware };
-		if (sched_partition(&p, &d, &o, &pl[aware], NULL, err, sizeof(err))) {
+						.improve = true, .thermal_unaware = aware != 1 };
+		struct sched_sim_options so = { .contention = true };
+		if (aware == 2) { /* the unaware placement, every clock at the top */
+			sched_plan_copy(&pl[2], &pl[0]);
+			sched_power_max(&p, NULL, &pl[2]);
+			sched_simulate(&p, &d, &pl[2], &so, &r[2]);
+			period[2] = r[2].makespan_s;
+		} else if (sched_partition(&p, &d, &o, &pl[aware], NULL, err, sizeof(err))) {
 			fprintf(stderr, "npu-bench thermal: %s\n", err);
 			goto out;
+		} else {
+			period[aware] = sched_power_sustain(&p, &d, &o, &pl[aware], &r[aware]);
 		}
-		period[aware] = sched_power_sustain(&p, &d, &o, &pl[aware], &r[aware]);
 		by_state[aware] = calloc(max_state + 1, sizeof(struct capped));
 		if (!by_state[aware]) {
 			fprintf(stderr, "npu-bench thermal: out of memory\n");
@@ -351,8 +362,7 @@ int bench_thermal_main(int argc, char **argv)
 		}
 		for (uint32_t s = 0; s <= max_state; s++)
 			by_state[aware][s] = cap_plan(&p, &d, &pl[aware], period[aware], s);
-		run[aware] = run_plan(&p, by_state[aware], max_state, seconds,
-				      aware ? "aware" : "unaware", trace);
+		run[aware] = run_plan(&p, by_state[aware], max_state, seconds, label[aware], trace);
 	}
 	double best = best_sustainable_period(&p, &d, &pl[1], sustained);
 
@@ -362,9 +372,9 @@ int bench_thermal_main(int argc, char **argv)
 	       "sustained %.3f W; supply budget %.3g W\n",
 	       p.thermal_r_kw, p.thermal_c_jk, p.thermal_r_kw * p.thermal_c_jk, p.ambient_c,
 	       p.passive_c, sustained, p.budget_w);
-	for (int aware = 0; aware < 2; aware++) {
-		printf("   %s plan: %.3f ms/token at full rate, period %.3f ms, %.3f W average;"
-		       " clocks", aware ? "aware  " : "unaware", 1e3 * r[aware].makespan_s,
+	for (int aware = 0; aware < 3; aware++) {
+		printf("   %-7s plan: %.3f ms/token at full rate, period %.3f ms, %.3f W average;"
+		       " clocks", label[aware], 1e3 * r[aware].makespan_s,
 		       1e3 * period[aware], by_state[aware][0].avg_w);
 		for (uint32_t k = 0; k < p.n_dev; k++)
 			if (r[aware].dev_ops[k])
@@ -374,6 +384,7 @@ int bench_thermal_main(int argc, char **argv)
 	}
 	print_run("unaware", &run[0], seconds, p.passive_c);
 	print_run("aware", &run[1], seconds, p.passive_c);
+	print_run("maxclk", &run[2], seconds, p.passive_c);
 	double ratio = (run[1].tokens / seconds) * best;
 	printf("  best sustainable (exhaustive over the clocks of that placement): %.1f tokens/s;"
 	       " aware at %.1f %% of it (target >= 90 %%: %s)\n", 1 / best, 100 * ratio,
@@ -387,10 +398,10 @@ out:
 		fprintf(stderr, "npu-bench thermal: writing the trace '%s' failed\n", trace_path);
 		rc = 1;
 	}
-	free(by_state[0]);
-	free(by_state[1]);
-	sched_plan_free(&pl[0]);
-	sched_plan_free(&pl[1]);
+	for (int i = 0; i < 3; i++) {
+		free(by_state[i]);
+		sched_plan_free(&pl[i]);
+	}
 	sched_dag_free(&d);
 	return rc;
 }

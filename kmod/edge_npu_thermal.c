@@ -332,7 +332,8 @@ static void enpu_trip_init(struct thermal_trip *t, int temp, enum thermal_trip_t
  * @edev: the device.
  *
  * Return: 0 or a negative errno. Without devfreq the zone is registered with no cooling
- * device (the silicon's own limit still protects it).
+ * device, and without the thermal framework there is no zone (the silicon's own limit
+ * still protects the die; hwmon still reads it).
  */
 int enpu_thermal_init(struct enpu_device *edev)
 {
@@ -371,12 +372,16 @@ int enpu_thermal_init(struct enpu_device *edev)
 #endif
 						     edev, &enpu_tz_ops, &th->tzp,
 						     enpu_thermal_poll_ms, enpu_thermal_poll_ms);
-	if (IS_ERR(tz)) {
+	if (IS_ERR(tz) && PTR_ERR(tz) == -ENODEV) {
+		/* a kernel without CONFIG_THERMAL: the silicon's own limit and hwmon remain */
+		dev_info(dev, "no thermal framework: no thermal zone\n");
+		tz = NULL;
+	} else if (IS_ERR(tz)) {
 		ret = PTR_ERR(tz);
 		goto err_cdev;
 	}
 	th->tz = tz;
-	ret = thermal_zone_device_enable(tz);
+	ret = tz ? thermal_zone_device_enable(tz) : 0;
 	if (ret)
 		goto err_tz;
 	th->hwmon = hwmon_device_register_with_info(dev, "edge_npu", edev, &enpu_hwmon_chip, NULL);
@@ -388,7 +393,8 @@ int enpu_thermal_init(struct enpu_device *edev)
 	return 0;
 
 err_tz:
-	thermal_zone_device_unregister(tz);
+	if (tz)
+		thermal_zone_device_unregister(tz);
 	th->tz = NULL;
 err_cdev:
 	if (th->cdev)

@@ -11,6 +11,11 @@
  * (one down and another up): on random two-device chains the single-device descent alone
  * missed the least-energy combination in 7 % of the cases, by up to 23 %.
  *
+ * The power it plans within is sched_power_budget(): the supply's budget, and on a profile
+ * with a thermal path no more than that path sustains below the passive trip, so that a long
+ * decode is not throttled by the thermal governor; sched_power_sustain() also paces the
+ * tokens when even the cheapest clocks draw more than that at full rate.
+ *
  * What it cannot remove: on a memory-bound decode most of the energy is the memory traffic
  * (30 pJ/byte x the weights on the phone profile), the same at every clock, so against the
  * same placement at the top clocks DVFS saves 23-45 % there, while against the fastest

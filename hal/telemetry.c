@@ -351,6 +351,8 @@ void hal_telem_update_engine(const struct hal_device *dev, const struct hal_tele
 		s->queue_depth = e->queue_depth;
 		s->queue_ns = e->queue_ns;
 		s->temp_mc = e->temp_mc;
+		s->thermal_state = e->thermal_state;
+		s->cooling_state = e->cooling_state;
 		memset(s->governor, 0, sizeof(s->governor));
 		if (e->governor)
 			snprintf(s->governor, sizeof(s->governor), "%s", e->governor);

@@ -63,6 +63,13 @@ enum hal_telem_power {
 	HAL_TELEM_POWER_ACTIVE = 3,
 };
 
+/* Where the die is against the device's passive trip (the values of edge_npu_thermal_state). */
+enum hal_telem_thermal {
+	HAL_TELEM_THERMAL_NORMAL = 0,
+	HAL_TELEM_THERMAL_PASSIVE = 1, /* at or above the passive trip: the clock is capped */
+	HAL_TELEM_THERMAL_CRITICAL = 2,
+};
+
 /* hal_telem_slot.flags */
 #define HAL_TELEM_F_ENGINE (1u << 0) /* the engine fields below are published */
 
@@ -105,7 +112,9 @@ struct hal_telem_slot {
 	 */
 	uint64_t queue_ns;
 	uint32_t temp_mc;        /* the device's die temperature, milli-degrees C; 0 unknown */
-	uint8_t reserved[256 - 244];
+	uint32_t thermal_state;  /* enum hal_telem_thermal */
+	uint32_t cooling_state;  /* the thermal governor caps the clock this many OPPs down */
+	uint8_t reserved[256 - 252];
 };
 
 struct hal_telem_file {
@@ -147,6 +156,7 @@ struct hal_telem_engine {
 	uint32_t queue_depth;
 	uint64_t queue_ns;
 	uint32_t temp_mc;
+	uint32_t thermal_state, cooling_state;
 	const char *governor;
 };
 void hal_telem_update_engine(const struct hal_device *dev, const struct hal_telem_engine *e);

@@ -475,20 +475,25 @@ static int enpu_probe(struct platform_device *pdev)
 	ret = enpu_pm_init(edev);
 	if (ret)
 		return ret;
-	ret = drm_dev_register(&edev->drm, 0);
+	ret = enpu_thermal_init(edev);
 	if (ret)
 		goto err_pm;
+	ret = drm_dev_register(&edev->drm, 0);
+	if (ret)
+		goto err_thermal;
 	enpu_debugfs_register(edev);
 	ret = enpu_genl_add_device(edev);
 	if (ret) {
 		drm_dev_unregister(&edev->drm);
-		goto err_pm;
+		goto err_thermal;
 	}
 	dev_info(&pdev->dev, "%u engines, %s node, debug_stall %d, timeout %u ms\n",
 		 edev->num_engines, IS_ENABLED(CONFIG_DRM_ACCEL) ? "accel" : "render",
 		 enpu_debug_stall, enpu_job_timeout_ms);
 	return 0;
 
+err_thermal:
+	enpu_thermal_fini(edev);
 err_pm:
 	enpu_pm_fini(edev);
 	return ret;
@@ -507,6 +512,7 @@ static void enpu_remove(struct platform_device *pdev)
 	enpu_genl_remove_device(edev);
 	drm_dev_unplug(&edev->drm);
 	enpu_queues_drain(edev);
+	enpu_thermal_fini(edev);
 	enpu_pm_fini(edev);
 }
 
@@ -572,16 +578,21 @@ static int __init enpu_init(void)
 	return 0;
 
 err:
-	enpu_destroy_devices();
 	platform_driver_unregister(&enpu_platform_driver);
+	enpu_destroy_devices();
 	enpu_genl_exit();
 	return ret;
 }
 
+/*
+ * The driver goes first, so that each device is unbound while still registered: deleting a
+ * bound platform device destroys its PM QoS constraints (dpm_sysfs_remove) before the driver's
+ * remove runs, and the devfreq cooling device's max-frequency request would go with them.
+ */
 static void __exit enpu_exit(void)
 {
-	enpu_destroy_devices();
 	platform_driver_unregister(&enpu_platform_driver);
+	enpu_destroy_devices();
 	enpu_genl_exit();
 	pr_info("edge_npu: unloaded\n");
 }

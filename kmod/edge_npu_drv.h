@@ -25,6 +25,8 @@
 #include <drm/drm_mm.h>
 #include <drm/gpu_scheduler.h>
 
+#include <linux/thermal.h>
+
 #include "edge_npu_compat.h"
 #include "silicon/npu_engine.h"
 #include "silicon/npu_device.h"
@@ -48,6 +50,9 @@ extern unsigned int enpu_max_bos_per_file;
 extern unsigned long long enpu_max_bo_bytes_per_file;
 extern unsigned int enpu_pace;
 extern unsigned int enpu_max_jobs_per_file;
+extern unsigned int enpu_thermal_r;
+extern unsigned int enpu_thermal_c;
+extern int enpu_thermal_ambient;
 
 struct enpu_device;
 
@@ -121,6 +126,30 @@ struct enpu_pm {
 	bool throttled;
 };
 
+#define ENPU_THERMAL_TRIPS 2	/* passive, critical */
+
+/**
+ * struct enpu_thermal - the thermal zone, its cooling device and hwmon (edge_npu_thermal.c).
+ * @tz: the thermal zone, of type "edge-npu.N" (the platform device), NULL if none.
+ * @tzp: its parameters (sustainable power).
+ * @trips: passive and critical trip points, as the zone uses them (sysfs writes mirrored).
+ * @above: the temperature is at or above each trip (with hysteresis), for the trip events.
+ * @cdev: the devfreq cooling device, NULL without devfreq.
+ * @cooling_state: its state at the zone's last reading (0: not throttling).
+ * @em: an energy-model performance domain (the power model) is registered.
+ * @hwmon: the hwmon device (temp1_input).
+ */
+struct enpu_thermal {
+	struct thermal_zone_device *tz;
+	struct thermal_zone_params tzp;
+	struct thermal_trip trips[ENPU_THERMAL_TRIPS];
+	bool above[ENPU_THERMAL_TRIPS];
+	struct thermal_cooling_device *cdev;
+	unsigned long cooling_state;
+	bool em;
+	struct device *hwmon;
+};
+
 /**
  * struct enpu_device - one edge-npu device.
  * @drm: the DRM device.
@@ -129,6 +158,7 @@ struct enpu_pm {
  * @scheds: the schedulers of @queues, the list every context's entity uses.
  * @sched_lock: keeps job arming and pushing in one order.
  * @pm: power and frequency state.
+ * @thermal: thermal zone, cooling and hwmon.
  * @bo_count: live GEM objects of this device (created or imported).
  * @next_bo_id: source of &enpu_bo.id (never reused).
  * @next_client_id: source of &enpu_file.client_id.
@@ -162,6 +192,7 @@ struct enpu_device {
 	struct drm_gpu_scheduler *scheds[ENPU_MAX_ENGINES];
 	struct mutex sched_lock;
 	struct enpu_pm pm;
+	struct enpu_thermal thermal;
 	atomic_t bo_count;
 	atomic64_t next_bo_id;
 	atomic64_t jobs_done;
@@ -389,6 +420,12 @@ u32 enpu_pm_cur_freq_mhz(struct enpu_device *edev);
 void enpu_pm_freq_bounds(struct enpu_device *edev, unsigned long *min_hz, unsigned long *max_hz);
 extern const struct dev_pm_ops enpu_pm_ops;
 
+/* edge_npu_thermal.c: thermal zone, devfreq cooling with a power model, hwmon */
+int enpu_thermal_init(struct enpu_device *edev);
+void enpu_thermal_fini(struct enpu_device *edev);
+int enpu_thermal_temp_mc(struct enpu_device *edev);
+u32 enpu_thermal_state(struct enpu_device *edev, u32 *cooling_state);
+
 /* edge_npu_sysfs.c */
 extern const struct attribute_group *enpu_dev_groups[];
 
@@ -414,5 +451,8 @@ void enpu_genl_engine_reset(struct enpu_device *edev, u32 engine);
 void enpu_genl_power_state(struct enpu_device *edev, bool on);
 void enpu_genl_freq_change(struct enpu_device *edev, u64 old_hz, u64 new_hz);
 void enpu_genl_throttle(struct enpu_device *edev, bool throttled, u64 cur_hz, u64 max_hz);
+void enpu_genl_thermal_trip(struct enpu_device *edev, int temp_mc, u32 trip, int trip_mc,
+			    bool crossed);
+void enpu_genl_thermal_throttle(struct enpu_device *edev, u32 state, int temp_mc, u64 max_hz);
 
 #endif

@@ -49,6 +49,7 @@ static int enpu_genl_fill_stats(struct sk_buff *msg, struct enpu_device *edev, u
 {
 	unsigned long min_hz, max_hz;
 	struct nlattr *queue;
+	u32 thermal, cooling;
 	void *hdr;
 	int p;
 
@@ -56,6 +57,7 @@ static int enpu_genl_fill_stats(struct sk_buff *msg, struct enpu_device *edev, u
 	if (!hdr)
 		return -EMSGSIZE;
 	enpu_pm_freq_bounds(edev, &min_hz, &max_hz);
+	thermal = enpu_thermal_state(edev, &cooling);
 	if (nla_put_u32(msg, EDGE_NPU_A_DEVICE, edev->index) ||
 	    nla_put_string(msg, EDGE_NPU_A_DEV_NAME, dev_name(edev->drm.dev)) ||
 	    nla_put_u32(msg, EDGE_NPU_A_ENGINES, edev->num_engines) ||
@@ -74,7 +76,10 @@ static int enpu_genl_fill_stats(struct sk_buff *msg, struct enpu_device *edev, u
 	    enpu_genl_put_u64(msg, EDGE_NPU_A_JOBS_COMPLETED, atomic64_read(&edev->jobs_done)) ||
 	    enpu_genl_put_u64(msg, EDGE_NPU_A_JOBS_FAILED, atomic64_read(&edev->jobs_failed)) ||
 	    enpu_genl_put_u64(msg, EDGE_NPU_A_JOBS_RESET, enpu_genl_resets(edev)) ||
-	    enpu_genl_put_u64(msg, EDGE_NPU_A_MEM_USED, atomic64_read(&edev->bo_bytes)))
+	    enpu_genl_put_u64(msg, EDGE_NPU_A_MEM_USED, atomic64_read(&edev->bo_bytes)) ||
+	    nla_put_s32(msg, EDGE_NPU_A_TEMP_MC, enpu_thermal_temp_mc(edev)) ||
+	    nla_put_u32(msg, EDGE_NPU_A_THERMAL_STATE, thermal) ||
+	    nla_put_u32(msg, EDGE_NPU_A_COOLING_STATE, cooling))
 		goto cancel;
 	queue = nla_nest_start(msg, EDGE_NPU_A_QUEUE);
 	if (!queue)
@@ -295,6 +300,35 @@ void enpu_genl_throttle(struct enpu_device *edev, bool throttled, u64 cur_hz, u6
 		enpu_genl_event_send(msg, hdr,
 				     nla_put_u32(msg, EDGE_NPU_A_THROTTLED, throttled) ||
 				     enpu_genl_put_u64(msg, EDGE_NPU_A_CUR_FREQ_HZ, cur_hz) ||
+				     enpu_genl_put_u64(msg, EDGE_NPU_A_MAX_FREQ_HZ, max_hz));
+}
+
+void enpu_genl_thermal_trip(struct enpu_device *edev, int temp_mc, u32 trip, int trip_mc,
+			    bool crossed)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = enpu_genl_event_begin(edev, EDGE_NPU_EVENT_THERMAL_TRIP, &hdr);
+	if (msg)
+		enpu_genl_event_send(msg, hdr,
+				     nla_put_s32(msg, EDGE_NPU_A_TEMP_MC, temp_mc) ||
+				     nla_put_u32(msg, EDGE_NPU_A_TRIP, trip) ||
+				     nla_put_s32(msg, EDGE_NPU_A_TRIP_TEMP_MC, trip_mc) ||
+				     nla_put_u32(msg, EDGE_NPU_A_CROSSED, crossed));
+}
+
+void enpu_genl_thermal_throttle(struct enpu_device *edev, u32 state, int temp_mc, u64 max_hz)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = enpu_genl_event_begin(edev, EDGE_NPU_EVENT_THERMAL_THROTTLE, &hdr);
+	if (msg)
+		enpu_genl_event_send(msg, hdr,
+				     nla_put_u32(msg, EDGE_NPU_A_THROTTLED, state != 0) ||
+				     nla_put_u32(msg, EDGE_NPU_A_COOLING_STATE, state) ||
+				     nla_put_s32(msg, EDGE_NPU_A_TEMP_MC, temp_mc) ||
 				     enpu_genl_put_u64(msg, EDGE_NPU_A_MAX_FREQ_HZ, max_hz));
 }
 

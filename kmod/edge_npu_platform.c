@@ -264,11 +264,16 @@ u32 enpu_reg_read(struct enpu_silicon *s, u32 off)
 void enpu_reg_write(struct enpu_silicon *s, u32 off, u32 val)
 {
 	/*
-	 * The pace parameter is the simulation's setting, not the driver's: this host hands
-	 * it to the model with each doorbell, so a write to the parameter reaches the next jobs.
+	 * The pace and thermal_* parameters are the simulation's settings, not the driver's:
+	 * this host hands them to the model with each doorbell, so a write to a parameter
+	 * reaches the next jobs.
 	 */
-	if (off == NPU_REG_DOORBELL)
+	if (off == NPU_REG_DOORBELL) {
 		npu_dev_write(&s->dev, NPU_REG_SIM_PACE, READ_ONCE(enpu_pace));
+		npu_dev_write(&s->dev, NPU_REG_SIM_THERM_R, READ_ONCE(enpu_thermal_r));
+		npu_dev_write(&s->dev, NPU_REG_SIM_THERM_C, READ_ONCE(enpu_thermal_c));
+		npu_dev_write(&s->dev, NPU_REG_SIM_THERM_AMBIENT, READ_ONCE(enpu_thermal_ambient));
+	}
 	npu_dev_write(&s->dev, off, val);
 }
 

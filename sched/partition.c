@@ -864,7 +864,7 @@ enum sched_status sched_partition(const struct sched_profile *p, const struct sc
 	s.so.contention = o->contention;
 	s.so.history = o->history;
 	s.so.period_s = o->objective == SCHED_MIN_ENERGY ? o->latency_target_s : 0;
-	s.budget = o->budget_w > 0 ? o->budget_w : p->budget_w;
+	s.budget = sched_power_budget(p, o);
 	s.max_evals = o->max_evals ? o->max_evals : 40000;
 	if (o->objective == SCHED_MIN_ENERGY && !(o->latency_target_s > 0)) {
 		snprintf(err, err_len, "minimising energy needs a latency target");

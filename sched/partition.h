@@ -25,7 +25,8 @@ enum sched_objective {
 
 struct sched_part_options {
 	enum sched_objective objective;
-	double budget_w;         /* SCHED_MIN_LATENCY (0: the profile's) */
+	double budget_w;         /* SCHED_MIN_LATENCY (0: the profile's; see sched_power_budget) */
+	bool thermal_unaware;    /* plan to budget_w alone, not within the sustained power */
 	double latency_target_s; /* SCHED_MIN_ENERGY (required) */
 	bool contention;
 	bool improve;            /* false: HEFT alone (the baseline) */

@@ -11,6 +11,11 @@
  * (one down and another up): on random two-device chains the single-device descent alone
  * missed the least-energy combination in 7 % of the cases, by up to 23 %.
  *
+ * The power it plans within is sched_power_budget(): the supply's budget, and on a profile
+ * with a thermal path no more than that path sustains below the passive trip, so that a long
+ * decode is not throttled by the thermal governor; sched_power_sustain() also paces the
+ * tokens when even the cheapest clocks draw more than that at full rate.
+ *
  * What it cannot remove: on a memory-bound decode most of the energy is the memory traffic
  * (30 pJ/byte x the weights on the phone profile), the same at every clock, so against the
  * same placement at the top clocks DVFS saves 23-45 % there, while against the fastest
@@ -166,7 +171,7 @@ void sched_power_choose(const struct sched_profile *p, const struct sched_dag *d
 {
 	struct sched_sim_options so = { 0 };
 	struct sched_sim_result best;
-	const double budget = o->budget_w > 0 ? o->budget_w : p->budget_w;
+	const double budget = sched_power_budget(p, o);
 	bool used[SCHED_MAX_DEVS] = { false };
 
 	so.contention = o->contention;
@@ -183,4 +188,77 @@ void sched_power_choose(const struct sched_profile *p, const struct sched_dag *d
 			break;
 	if (out)
 		*out = best;
+}
+
+double sched_power_sustained_w(const struct sched_profile *p)
+{
+	if (!(p->thermal_r_kw > 0) || !(p->passive_c > p->ambient_c))
+		return 0;
+	return (p->passive_c - p->ambient_c) / p->thermal_r_kw;
+}
+
+double sched_power_budget(const struct sched_profile *p, const struct sched_part_options *o)
+{
+	double budget = o && o->budget_w > 0 ? o->budget_w : p->budget_w;
+	double sustained = o && o->thermal_unaware ? 0 : sched_power_sustained_w(p);
+
+	if (sustained > 0 && (!(budget > 0) || sustained < budget))
+		budget = sustained;
+	return budget > 0 ? budget : 0;
+}
+
+/* The least-energy clocks for one run every period_s; their result in *r. */
+static void choose_for_period(const struct sched_profile *p, const struct sched_dag *d,
+			      const struct sched_part_options *o, double period_s,
+			      struct sched_plan *pl, struct sched_sim_result *r)
+{
+	struct sched_part_options e = *o;
+
+	e.objective = SCHED_MIN_ENERGY;
+	e.latency_target_s = period_s;
+	sched_power_choose(p, d, &e, pl, r);
+}
+
+double sched_power_sustain(const struct sched_profile *p, const struct sched_dag *d,
+			   const struct sched_part_options *o, struct sched_plan *pl,
+			   struct sched_sim_result *out)
+{
+	struct sched_part_options lat = *o;
+	struct sched_sim_result r;
+	const double budget = sched_power_budget(p, o);
+	uint32_t keep[SCHED_MAX_DEVS];
+
+	lat.objective = SCHED_MIN_LATENCY;
+	sched_power_choose(p, d, &lat, pl, &r);
+	if (!(budget > 0) || r.avg_w <= budget) {
+		*out = r;
+		return r.makespan_s;
+	}
+	/*
+	 * Over budget at full rate: the average power falls as the period grows (idle costs less
+	 * than computing), so bisect for the shortest period that fits, each candidate judged
+	 * with its own least-energy clocks. A budget below the idle power is never met: the
+	 * longest period tried (64 makespans) is returned with its result.
+	 */
+	double lo = r.makespan_s, hi = 64 * r.makespan_s;
+
+	choose_for_period(p, d, o, hi, pl, &r);
+	memcpy(keep, pl->opp, sizeof(keep));
+	*out = r;
+	if (r.avg_w > budget)
+		return hi;
+	for (int i = 0; i < 24 && hi - lo > 1e-4 * lo; i++) {
+		double mid = 0.5 * (lo + hi);
+
+		choose_for_period(p, d, o, mid, pl, &r);
+		if (r.avg_w <= budget) {
+			hi = mid;
+			*out = r;
+			memcpy(keep, pl->opp, sizeof(keep));
+		} else {
+			lo = mid;
+		}
+	}
+	memcpy(pl->opp, keep, sizeof(keep));
+	return hi;
 }

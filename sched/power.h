@@ -24,6 +24,26 @@
 void sched_power_choose(const struct sched_profile *p, const struct sched_dag *d,
 			const struct sched_part_options *o, struct sched_plan *pl,
 			struct sched_sim_result *out);
+/*
+ * The power the profile's thermal path sustains without crossing the passive trip:
+ * (passive_c - ambient_c) / thermal_r_kw, in W; 0 when the profile has no thermal path.
+ */
+double sched_power_sustained_w(const struct sched_profile *p);
+/*
+ * The average power a plan may draw: o->budget_w (or the profile's budget_w), and no more
+ * than the sustained power unless o->thermal_unaware; 0: no limit.
+ */
+double sched_power_budget(const struct sched_profile *p, const struct sched_part_options *o);
+/*
+ * Plans a repeated graph (a decode step) within the power budget (sched_power_budget): the
+ * clocks of sched_power_choose for the fastest period, and when even the cheapest clocks
+ * draw more on average than the budget over the makespan, the shortest period (time from one
+ * run to the next, idle after the graph) whose least-energy clocks fit it. Returns that
+ * period in seconds (its result in *out; pl->opp set); the makespan when nothing limits.
+ */
+double sched_power_sustain(const struct sched_profile *p, const struct sched_dag *d,
+			   const struct sched_part_options *o, struct sched_plan *pl,
+			   struct sched_sim_result *out);
 /* Sets every device to its highest OPP within the bounds. */
 void sched_power_max(const struct sched_profile *p, const struct sched_part_options *o,
 		     struct sched_plan *pl);

@@ -322,6 +322,10 @@ static const struct key keys[] = {
 	PROFILE_KEY("memory", parse_memory),
 	PROFILE_NUM("dram_pj_per_byte", 1e-12, 0, dram_j_per_byte),
 	PROFILE_NUM("budget_mw", 1e-3, 0, budget_w),
+	PROFILE_NUM("thermal_r_kw", 1, 0, thermal_r_kw),
+	PROFILE_NUM("thermal_c_jk", 1, 0, thermal_c_jk),
+	PROFILE_NUM("ambient_c", 1, -273.15, ambient_c),
+	PROFILE_NUM("passive_c", 1, -273.15, passive_c),
 	PROFILE_KEY("device", parse_device),
 	DEVICE_KEY("ops", parse_ops),
 	DEVICE_KEY("types", parse_types),
@@ -398,6 +402,9 @@ static enum sched_status check_profile(struct parser *ps)
 	}
 	if (!fallback)
 		return perr(ps, "no cpu device runs every op and weight type (the fallback)");
+	if (p->thermal_r_kw > 0 && !(p->thermal_c_jk > 0 && p->passive_c > p->ambient_c))
+		return perr(ps, "a thermal path (thermal_r_kw) needs thermal_c_jk > 0 and a "
+			    "passive_c above ambient_c");
 	return SCHED_OK;
 }
 
@@ -566,6 +573,9 @@ static void print_profile(FILE *f, const struct sched_profile *p, const char *no
 		fprintf(f, "memory discrete %.3f copy %.3f\n", p->mem_bw / 1e9, p->copy_bw / 1e9);
 	fprintf(f, "dram_pj_per_byte %.3f\nbudget_mw %.1f\n", p->dram_j_per_byte * 1e12,
 		p->budget_w * 1e3);
+	if (p->thermal_r_kw > 0)
+		fprintf(f, "thermal_r_kw %.6g\nthermal_c_jk %.6g\nambient_c %.6g\npassive_c %.6g\n",
+			p->thermal_r_kw, p->thermal_c_jk, p->ambient_c, p->passive_c);
 	for (uint32_t i = 0; i < p->n_dev; i++) {
 		const struct sched_dev_profile *d = &p->dev[i];
 

@@ -65,7 +65,17 @@ struct sched_profile {
 	double mem_bw;          /* shared memory bandwidth, bytes/s (contention across devices) */
 	double copy_bw;         /* bytes/s of a copy between devices when memory is not unified */
 	double dram_j_per_byte; /* energy of moving one byte to or from memory */
-	double budget_w;        /* sustained power budget */
+	double budget_w;        /* power budget (the supply's; the thermal path may allow less) */
+	/*
+	 * The SoC's thermal path (all devices heat one die), a first-order RC to ambient as the
+	 * NPU silicon models it (kmod/silicon/npu_thermal.h): 0 thermal_r_kw: none. The power it
+	 * sustains below the passive trip is (passive_c - ambient_c) / thermal_r_kw
+	 * (sched_power_sustained_w()).
+	 */
+	double thermal_r_kw;    /* K/W, junction to ambient */
+	double thermal_c_jk;    /* J/K, heat capacity */
+	double ambient_c;       /* °C */
+	double passive_c;       /* °C, the thermal governor's passive trip */
 	uint32_t n_dev;
 	struct sched_dev_profile dev[SCHED_MAX_DEVS];
 };

@@ -28,14 +28,15 @@ fail() {
 	exit 1
 }
 
-SILICON="npu_engine npu_device npu_mmu"
+SILICON="npu_engine npu_device npu_mmu npu_thermal"
 for f in $SILICON; do
 	# shellcheck disable=SC2086
 	$CC $FLAGS -fcallgraph-info -c "$ROOT/kmod/silicon/$f.c" -o "$TMP/$f.o" \
 		-dumpdir "$TMP/" 2>"$TMP/err" || { cat "$TMP/err" >&2; fail "$f.c does not build"; }
 done
 # the device model calls the engine (and its host through a table): link them as one object
-ld -r -o "$TMP/silicon.o" "$TMP/npu_engine.o" "$TMP/npu_device.o" "$TMP/npu_mmu.o"
+ld -r -o "$TMP/silicon.o" "$TMP/npu_engine.o" "$TMP/npu_device.o" "$TMP/npu_mmu.o" \
+	"$TMP/npu_thermal.o"
 undef=$(nm -u "$TMP/silicon.o" | awk '{print $2}' | grep -v -x -e memcpy -e memset \
 	-e div64_u64 || true)
 [ -z "$undef" ] || fail "silicon uses symbols outside the kernel subset: $undef"
@@ -56,7 +57,8 @@ find_cycle() {
 }
 
 # one call graph for both files (calls through the platform table are not edges: the host's)
-cat "$TMP/npu_engine.ci" "$TMP/npu_device.ci" "$TMP/npu_mmu.ci" >"$TMP/silicon.ci"
+cat "$TMP/npu_engine.ci" "$TMP/npu_device.ci" "$TMP/npu_mmu.ci" "$TMP/npu_thermal.ci" \
+	>"$TMP/silicon.ci"
 ci="$TMP/silicon.ci"
 [ -s "$ci" ] || fail "no call graph produced"
 grep -q '^edge:' "$ci" || fail "empty call graph"
@@ -93,4 +95,4 @@ $CC -O0 -fcallgraph-info -c "$TMP/rec.c" -o "$TMP/rec.o" -dumpdir "$TMP/"
 [ -n "$(find_cycle "$TMP/rec.ci")" ] ||
 	fail "negative control 'recursion' not detected: the check is blind"
 
-echo "npu_kernel_subset: ok (kmod/silicon/{npu_engine,npu_device,npu_mmu}.c are kernel C: no float, libc, VLA, recursion)"
+echo "npu_kernel_subset: ok (kmod/silicon/{npu_engine,npu_device,npu_mmu,npu_thermal}.c are kernel C: no float, libc, VLA, recursion)"

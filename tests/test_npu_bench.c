@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/report.h"
 #include "testutil.h"
@@ -234,6 +235,63 @@ static void refused(const char *args, const char *msg)
 	tu_run_free(&r);
 }
 
+/*
+ * thermal: a sustained decode on the phone profile, planned without and with the thermal
+ * budget: the aware plan stays under the passive trip within 10 % of the best sustainable
+ * rate; the unaware plan crosses it and is throttled; the trace has both plans' rows.
+ */
+START_TEST(thermal_aware_vs_unaware)
+{
+	char *m = tu_small_model(256, 512, 1024, HAL_TYPE_Q8_0, 4, NULL);
+	char trace[512], prof[512];
+
+	/*
+	 * The phone with a thermal path tight enough for this small model (~0.8 W at full rate):
+	 * 30 K/W, 1 J/K (tau 30 s), so 0.5 W sustained below the 50 C trip.
+	 */
+	snprintf(trace, sizeof(trace), "%s", tu_tmp_path("-thermal.csv"));
+	snprintf(prof, sizeof(prof), "%s", tu_tmp_path("-phone.prof"));
+	size_t plen;
+	char *phone = tu_read_file(ENPU_SOURCE_ROOT "/sched/profiles/phone.prof", &plen);
+	FILE *pf = fopen(prof, "w");
+	ck_assert_ptr_nonnull(pf);
+	fprintf(pf, "%s\nthermal_r_kw 30\nthermal_c_jk 1\n", phone);
+	ck_assert_int_eq(fclose(pf), 0);
+	free(phone);
+	struct tu_run r = tu_run("%s thermal -m %s --profile %s --seconds 60 --trace %s", bench(),
+				 m, prof, trace);
+	ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
+	const char *u = strstr(r.out, "\n  unaware "), *a = strstr(r.out, "\n  aware ");
+	ck_assert_msg(u && a, "%s", r.out);
+	ck_assert_msg(strstr(u, "crossed the 50 C trip") < a && strstr(u, "crossed") != NULL,
+		      "%s", r.out);
+	ck_assert_msg(strstr(a, "under the 50 C trip") && strstr(a, "throttled   0.0 s"), "%s",
+		      r.out);
+	ck_assert_msg(strstr(r.out, "(target >= 90 %: met)"), "%s", r.out);
+	tu_run_free(&r);
+	size_t len;
+	char *csv = tu_read_file(trace, &len);
+	ck_assert_msg(!strncmp(csv, "plan,t_s,temp_c,cooling_state,npu_mhz,power_w\n", 45), "%s",
+		      csv);
+	ck_assert_ptr_nonnull(strstr(csv, "\nunaware,"));
+	ck_assert_ptr_nonnull(strstr(csv, "\naware,"));
+	free(csv);
+	unlink(trace);
+	unlink(prof);
+	/* refused: no model, a profile without a thermal path, a bad duration */
+	r = tu_run("%s thermal --profile phone", bench());
+	ck_assert_msg(r.status == 2 && strstr(r.err, "-m MODEL is required"), "%s", r.err);
+	tu_run_free(&r);
+	r = tu_run("%s thermal -m %s --profile mw", bench(), m);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "has no thermal path"), "%s", r.err);
+	tu_run_free(&r);
+	r = tu_run("%s thermal -m %s --seconds -1", bench(), m);
+	ck_assert_msg(r.status == 2 && strstr(r.err, "--seconds '-1'"), "%s", r.err);
+	tu_run_free(&r);
+	free(m);
+}
+END_TEST
+
 START_TEST(options_refused_by_name)
 {
 	refused("load -m x.gguf -p 5", "npu-bench load: --prompt-tokens (-p) does not apply to load");
@@ -268,6 +326,7 @@ int main(void)
 	tcase_add_test(tc, npu_and_load_formats);
 	tcase_add_test(tc, sched_formats);
 	tcase_add_test(tc, options_refused_by_name);
+	tcase_add_test(tc, thermal_aware_vs_unaware);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

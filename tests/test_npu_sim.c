@@ -1546,6 +1546,121 @@ static void fresh_sysfs(void)
 	setenv("ENPU_SYSFS_DIR", sysfs_base, 1);
 }
 
+/* ---- thermal: the silicon's RC model heats under load, the governor caps the clock ---------- */
+
+/*
+ * A die with a short time constant (600 K/W x 50 nJ/K = 30 us of modeled time) and paced
+ * jobs (20000: each held ~7 ms, so the host's gaps between jobs, slower under sanitizers,
+ * count little in the modeled time, which idle advances by host time / pace): a
+ * sustained load of MAC-bound matmuls at the top clock would settle ~50 K above ambient;
+ * with the passive trip 10 K
+ * above ambient the step-wise governor caps the clock (jobs run at lower operating points) and
+ * the die stays near the trip. The "temp" and "thermal" files say so.
+ */
+/* What a heating run saw: the die (first and peak), the governor, the clocks jobs ran at. */
+struct heat_seen {
+	uint32_t jobs, lowest, max_state;
+	int32_t first, peak;
+};
+
+/*
+ * MAC-bound matmuls (8 x 128 x 256) back to back for ms at the performance governor's top
+ * clock, so that a job below it is the thermal governor's or the silicon's doing; after each,
+ * the "temp" and "thermal" files. Each job runs at or below the cap seen before it, but for
+ * the one step the governor's next poll may lift.
+ */
+static struct heat_seen heat_run(struct hal_device *dev, uint64_t ms)
+{
+	enum { M = 8, N = 128, K = 256 };
+	static struct enpu_block_q8 w[N * K / ENPU_QK], x[M * K / ENPU_QK];
+	static struct enpu_block_i32 y[M * N / ENPU_QK];
+	struct heat_seen h = { .lowest = NPU_NUM_OPPS - 1 };
+	const char *dir = npu_sim_sysfs_path(dev);
+	uint32_t state = 0;
+
+	write_text(dir, "governor", "performance\n");
+	for (uint64_t t0 = hal_now_ns(); hal_now_ns() - t0 < ms * 1000000ull;) {
+		struct npu_stream s;
+		struct npu_status st;
+		struct npu_job_stats js;
+
+		npu_stream_begin(&s);
+		uint32_t bw = npu_stream_add_buffer(&s, w, sizeof(w), 1, ENPU_BUF_F_READ);
+		uint32_t bx = npu_stream_add_buffer(&s, x, sizeof(x), 2, ENPU_BUF_F_READ);
+		uint32_t by = npu_stream_add_buffer(&s, y, sizeof(y), 3, ENPU_BUF_F_WRITE);
+		npu_stream_matmul(&s, ENPU_DT_Q8B, npu_operand(bw, 0, K / ENPU_QK * sizeof(w[0])),
+				  npu_operand(bx, 0, K / ENPU_QK * sizeof(x[0])),
+				  npu_operand(by, 0, N / ENPU_QK * sizeof(y[0])), ENPU_DT_I32B, M, N,
+				  K, NULL);
+		ck_assert_int_eq(run_stream(dev, &s, &st, &js), HAL_OK);
+		npu_stream_free(&s);
+		h.jobs++;
+		h.lowest = js.opp < h.lowest ? js.opp : h.lowest;
+		ck_assert_uint_le(js.opp, NPU_NUM_OPPS - 1 - (state ? state - 1 : 0));
+		char *t = read_text(dir, "thermal");
+		const char *cs = strstr(t, "cooling_state ");
+		state = cs ? (uint32_t)strtoul(cs + 14, NULL, 10) : 0;
+		free(t);
+		int32_t temp = (int32_t)read_u64(dir, "temp");
+		h.first = h.first ? h.first : temp;
+		h.peak = temp > h.peak ? temp : h.peak;
+		h.max_state = state > h.max_state ? state : h.max_state;
+	}
+	printf("thermal: %u jobs; die %d -> peak %d mdegC; cooling state up to %u; lowest OPP run "
+	       "%u\n", h.jobs, h.first, h.peak, h.max_state, h.lowest);
+	return h;
+}
+
+/*
+ * A die with a short time constant (600 K/W x 50 nJ/K = 30 us of modeled time) and paced
+ * jobs (20000: each held ~7 ms, so the host's gaps between jobs, slower under sanitizers,
+ * count little in the modeled time, which idle advances by host time / pace): the load at the
+ * top clock would settle ~50 K above ambient; with the passive trip 10 K above ambient the
+ * step-wise governor caps the clock and the die stays near the trip.
+ */
+START_TEST(test_thermal_throttling)
+{
+	const struct npu_thermal_params tp = { .r_mk_per_w = 600000, .c_nj_per_k = 50,
+					       .ambient_mc = 35000 };
+	struct npu_sim_options o = { .pace = 20000, .thermal = &tp, .passive_mc = 45000 };
+	struct hal_device *dev = NULL;
+	char err[512] = "";
+
+	ck_assert_msg(npu_sim_create(&o, &dev, err, sizeof(err)) == HAL_OK, "%s", err);
+	struct heat_seen h = heat_run(dev, 2000);
+	ck_assert_int_ge(h.peak, 45000);             /* it heated past the trip */
+	ck_assert_uint_gt(h.max_state, 0);           /* the governor throttled */
+	ck_assert_uint_lt(h.lowest, NPU_NUM_OPPS - 1); /* and capped jobs below the top clock */
+	/* the cap holds the die near the trip: far below the ~35 + 0.09 W x 600 K/W it would reach */
+	ck_assert_int_lt(h.peak, 60000);
+	hal_device_destroy(dev);
+}
+END_TEST
+
+/*
+ * The silicon's own limit (THERM_CRIT_MC, 105 C): with the governor's trip out of reach and a
+ * die that would settle far above 105 C at the top clock (2000 K/W), jobs still run at the
+ * lowest clock once it is reached, and the die stays near it.
+ */
+START_TEST(test_thermal_silicon_limit)
+{
+	const struct npu_thermal_params tp = { .r_mk_per_w = 2000000, .c_nj_per_k = 15,
+					       .ambient_mc = 35000 };
+	struct npu_sim_options o = { .pace = 20000, .thermal = &tp, .passive_mc = 200000 };
+	struct hal_device *dev = NULL;
+	char err[512] = "";
+
+	ck_assert_msg(npu_sim_create(&o, &dev, err, sizeof(err)) == HAL_OK, "%s", err);
+	struct heat_seen h = heat_run(dev, 2000);
+	ck_assert_uint_eq(h.max_state, 0);  /* the governor never acted */
+	/* "temp" is the governor's 100 ms poll: it may have missed the top of the swing */
+	ck_assert_int_ge(h.peak, NPU_THERM_CRIT_DEFAULT_MC - 10000);
+	ck_assert_uint_eq(h.lowest, 0);     /* the silicon dropped to its lowest clock */
+	ck_assert_int_lt(h.peak, NPU_THERM_CRIT_DEFAULT_MC + 30000);
+	hal_device_destroy(dev);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("npu_sim");
@@ -1578,6 +1693,8 @@ int main(void)
 	tcase_add_test(tc, test_power_manager_clocks);
 	tcase_add_test(tc, test_autosuspend);
 	tcase_add_test(tc, test_devfreq_read);
+	tcase_add_test(tc, test_thermal_throttling);
+	tcase_add_test(tc, test_thermal_silicon_limit);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

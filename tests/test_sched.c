@@ -92,8 +92,14 @@ START_TEST(profiles_in_tree_load)
 	ck_assert_double_eq_tol(p.dev[0].opp[p.dev[0].n_opp - 1].freq_hz, 1.4e9, 1);
 	/* 45 TOPS: rate x top clock */
 	ck_assert_double_le(fabs(p.dev[0].rate[HAL_OP_MATMUL] * 1.4e9 - 44.8e12), 1e9);
+	/* its thermal path sustains (50 - 35) C / 12 K/W = 1.25 W: the plan's budget, not 4 W */
+	ck_assert_double_eq_tol(sched_power_sustained_w(&p), 1.25, 1e-12);
+	ck_assert_double_eq_tol(sched_power_budget(&p, NULL), 1.25, 1e-12);
+	struct sched_part_options un = { .thermal_unaware = true };
+	ck_assert_double_eq_tol(sched_power_budget(&p, &un), 4.0, 1e-12);
 	p = load("mw");
 	ck_assert_double_le(p.budget_w, 0.010);
+	ck_assert_double_eq(sched_power_sustained_w(&p), 0); /* no thermal path */
 	p = load("host");
 	ck_assert_uint_ge(p.n_dev, 1);
 }
@@ -124,6 +130,11 @@ START_TEST(profile_errors_name_file_and_line)
 	expect_error("profile x\nmemory unified 10\ndevice c cpu\nops all\ntypes f32 f16 q8_0 q4_0\n"
 		     "bandwidth_gbs 1\nopp 100 500\n", "bad.prof:3: device 'c' runs embed but has no");
 	expect_error("profile x\nmemory unified 10\ndevice c tpu\n", "bad.prof:3: device 'c': class");
+	/* a thermal path needs its capacity and a passive trip above ambient */
+	expect_error("profile x\nmemory unified 10\nthermal_r_kw 10\nambient_c 40\npassive_c 30\n"
+		     "thermal_c_jk 1\ndevice c cpu\nops all\ntypes f32 f16 q8_0 q4_0\nrate * 1\n"
+		     "bandwidth_gbs 1\nopp 100 500\n", "passive_c above ambient_c");
+	expect_error("profile x\nmemory unified 10\nthermal_r_kw -1\n", "'thermal_r_kw': -1 is below 0");
 }
 END_TEST
 
@@ -155,6 +166,10 @@ START_TEST(profile_write_round_trip)
 		ck_assert_double_eq_tol(q.dev[k].rate[HAL_OP_MATMUL], p.dev[k].rate[HAL_OP_MATMUL],
 					1e-3);
 	}
+	/* the thermal path too */
+	ck_assert_double_eq_tol(q.thermal_r_kw, p.thermal_r_kw, 1e-9);
+	ck_assert_double_eq_tol(q.thermal_c_jk, p.thermal_c_jk, 1e-9);
+	ck_assert_double_eq_tol(q.passive_c - q.ambient_c, p.passive_c - p.ambient_c, 1e-9);
 }
 END_TEST
 
@@ -403,6 +418,7 @@ START_TEST(near_exhaustive_optimum_on_small_dags)
 	uint32_t count = 0;
 
 	p.budget_w = 0;
+	p.thermal_r_kw = 0; /* no thermal budget either */
 	for (uint32_t i = 0; i < 40; i++) {
 		uint32_t n = 3 + i % 6;
 		struct sched_dag d;
@@ -606,6 +622,7 @@ START_TEST(energy_mode_meets_target_below_max_clocks)
 	char err[256];
 
 	p.budget_w = 0;
+	p.thermal_r_kw = 0; /* no thermal budget either */
 	ck_assert_int_eq(bench_model_dag(&hp, HAL_TYPE_Q8_0, 1, 32, &d, err, sizeof(err)),
 			 SCHED_OK);
 	ck_assert_int_eq(sched_plan_alloc(&pl, d.n), SCHED_OK);

@@ -32,6 +32,7 @@
 #include "bench/npu_latency.h"
 #include "bench/report.h"
 #include "bench/sched_bench.h"
+#include "bench/thermal_bench.h"
 #include "edge_npu.h"
 #include "hal/cpu/cpu_fast.h"
 #include "hal/hal.h"
@@ -746,6 +747,7 @@ static void usage(FILE *f)
 		"       npu-bench cancel -m MODEL.gguf [--prompt-tokens N] [--device D] [--threads N]\n"
 		"                     [--reps N] [-o FMT]\n"
 		"       npu-bench sched [-o FMT] (sched --help lists its options)\n"
+		"       npu-bench thermal -m MODEL [--profile P] [--seconds S] [--trace F.csv]\n"
 		"\n"
 		"cpu: the memory-bandwidth ceiling (read of a 512 MiB buffer) and every kernel of\n"
 		"     the fast CPU backend on a 4096x14336 layer and the ~130 M model's shapes:\n"
@@ -1001,12 +1003,15 @@ int main(int argc, char **argv)
 	/* sched: the scheduler's modeled comparisons; its options live in tools/bench/sched_bench.c */
 	if (!strcmp(argv[1], "sched"))
 		return bench_sched_main(argc - 1, argv + 1);
+	/* thermal: a modeled sustained decode with and without the thermal budget */
+	if (!strcmp(argv[1], "thermal"))
+		return bench_thermal_main(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		if (!strcmp(argv[1], subcommands[i].name))
 			sub = &subcommands[i];
 	if (!sub) {
 		fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, batch, npu, load, "
-			"cancel, calibrate, sched)\n", argv[1]);
+			"cancel, calibrate, sched, thermal)\n", argv[1]);
 		usage(stderr);
 		return 2;
 	}

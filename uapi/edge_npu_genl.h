@@ -66,6 +66,16 @@ enum edge_npu_genl_cmd {
  * @EDGE_NPU_A_THROTTLED: u32, THROTTLE: 1 when the max_freq bound starts holding back a busy
  *	device, 0 when it stops.
  * @EDGE_NPU_A_PAD: padding for 64-bit attributes.
+ * @EDGE_NPU_A_TEMP_MC: s32, die temperature in m°C (the hottest engine; the device's thermal
+ *	zone reads the same). In GET_STATS replies and thermal events.
+ * @EDGE_NPU_A_TRIP: u32, THERMAL_TRIP: the trip point's index in the thermal zone (0 passive,
+ *	1 critical).
+ * @EDGE_NPU_A_TRIP_TEMP_MC: s32, THERMAL_TRIP: that trip point's temperature, m°C.
+ * @EDGE_NPU_A_CROSSED: u32, THERMAL_TRIP: 1 when the temperature rose to the trip point, 0
+ *	when it fell below it again (by the trip's hysteresis).
+ * @EDGE_NPU_A_COOLING_STATE: u32, THERMAL_THROTTLE: the devfreq cooling device's state (0: no
+ *	limit; n: the n-th highest operating point is the cap), and in GET_STATS replies.
+ * @EDGE_NPU_A_THERMAL_STATE: u32, GET_STATS: an &enum edge_npu_thermal_state.
  */
 enum edge_npu_genl_attr {
 	EDGE_NPU_A_UNSPEC,
@@ -92,6 +102,12 @@ enum edge_npu_genl_attr {
 	EDGE_NPU_A_OLD_FREQ_HZ,
 	EDGE_NPU_A_THROTTLED,
 	EDGE_NPU_A_PAD,
+	EDGE_NPU_A_TEMP_MC,
+	EDGE_NPU_A_TRIP,
+	EDGE_NPU_A_TRIP_TEMP_MC,
+	EDGE_NPU_A_CROSSED,
+	EDGE_NPU_A_COOLING_STATE,
+	EDGE_NPU_A_THERMAL_STATE,
 	__EDGE_NPU_A_MAX,
 };
 #define EDGE_NPU_A_MAX (__EDGE_NPU_A_MAX - 1)
@@ -121,6 +137,11 @@ enum edge_npu_power_state {
  * @EDGE_NPU_EVENT_FREQ_CHANGE: the engines' clock changed; OLD_FREQ_HZ, CUR_FREQ_HZ.
  * @EDGE_NPU_EVENT_THROTTLE: the max_freq bound started or stopped holding back a busy device;
  *	THROTTLED, CUR_FREQ_HZ, MAX_FREQ_HZ.
+ * @EDGE_NPU_EVENT_THERMAL_TRIP: the die temperature crossed a trip point of the device's
+ *	thermal zone; TEMP_MC, TRIP, TRIP_TEMP_MC, CROSSED.
+ * @EDGE_NPU_EVENT_THERMAL_THROTTLE: the thermal governor started (cooling state from 0 to
+ *	more) or stopped (back to 0) capping the clock through the devfreq cooling device;
+ *	THROTTLED, COOLING_STATE, TEMP_MC, MAX_FREQ_HZ (the cap in force).
  */
 enum edge_npu_event {
 	EDGE_NPU_EVENT_JOB_FAULT = 1,
@@ -129,6 +150,21 @@ enum edge_npu_event {
 	EDGE_NPU_EVENT_POWER_STATE = 4,
 	EDGE_NPU_EVENT_FREQ_CHANGE = 5,
 	EDGE_NPU_EVENT_THROTTLE = 6,
+	EDGE_NPU_EVENT_THERMAL_TRIP = 7,
+	EDGE_NPU_EVENT_THERMAL_THROTTLE = 8,
+};
+
+/**
+ * enum edge_npu_thermal_state - where the die is against its thermal zone's trip points.
+ * @EDGE_NPU_THERMAL_NORMAL: below the passive trip (or no thermal zone).
+ * @EDGE_NPU_THERMAL_PASSIVE: at or above the passive trip: the governor caps the clock.
+ * @EDGE_NPU_THERMAL_CRITICAL: at or above the critical trip: the silicon itself also runs at
+ *	its lowest clock once its own limit (THERM_CRIT_MC) is reached.
+ */
+enum edge_npu_thermal_state {
+	EDGE_NPU_THERMAL_NORMAL = 0,
+	EDGE_NPU_THERMAL_PASSIVE = 1,
+	EDGE_NPU_THERMAL_CRITICAL = 2,
 };
 
 #endif

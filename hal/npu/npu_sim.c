@@ -285,6 +285,9 @@ static void publish_engine(struct npu_sim *d)
 		.queue_depth = queued,
 		.queue_ns = d->queue_ns,
 		.temp_mc = npu_dev_read(d->dev, NPU_REG_TEMP_MC),
+		.thermal_state = d->sysfs.cooling_state ? HAL_TELEM_THERMAL_PASSIVE
+							: HAL_TELEM_THERMAL_NORMAL,
+		.cooling_state = d->sysfs.cooling_state,
 		.governor = npu_governor_name(d->sysfs.gov),
 	};
 
@@ -363,7 +366,10 @@ static void hw_init(struct npu_sim *d)
 /* Applies the DVFS policy for the next job and powers the device up; rlock and elock held. */
 static void prepare_device(struct npu_sim *d, uint64_t now)
 {
-	uint32_t opp = npu_sysfs_pick_opp(&d->sysfs, now);
+	uint32_t opp;
+
+	npu_sysfs_thermal(&d->sysfs, (int32_t)npu_dev_read(d->dev, NPU_REG_TEMP_MC), now);
+	opp = npu_sysfs_pick_opp(&d->sysfs, now);
 
 	if (!d->powered) { /* resumed: its SRAM starts empty after a suspend */
 		npu_dev_write(d->dev, NPU_REG_POWER, 1);
@@ -961,6 +967,13 @@ enum hal_status npu_sim_create(const struct npu_sim_options *opts, struct hal_de
 	d->powered = true;
 	d->last_job_end_ns = hal_now_ns();
 	d->pace = opts && opts->pace ? opts->pace : pace_from_env();
+	if (opts && opts->thermal) {
+		npu_dev_write(d->dev, NPU_REG_SIM_THERM_R, opts->thermal->r_mk_per_w);
+		npu_dev_write(d->dev, NPU_REG_SIM_THERM_C, opts->thermal->c_nj_per_k);
+		npu_dev_write(d->dev, NPU_REG_SIM_THERM_AMBIENT, (uint32_t)opts->thermal->ambient_mc);
+	}
+	if (opts && opts->passive_mc)
+		d->sysfs.passive_mc = opts->passive_mc;
 	hw_init(d);
 	if (npu_dev_start(d->dev)) {
 		snprintf(err, err_len, "cannot start the NPU device model's thread");

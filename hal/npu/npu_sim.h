@@ -30,6 +30,7 @@
 
 #include "hal/hal.h"
 #include "kmod/silicon/npu_engine.h"
+#include "kmod/silicon/npu_thermal.h"
 
 /* The registry entry (hal/backends.c). */
 extern const struct hal_backend hal_backend_npu_sim;
@@ -45,6 +46,14 @@ struct npu_sim_options {
 	 * environment variable ENPU_NPU_PACE=N sets it for every in-process NPU it is 0 for.
 	 */
 	uint32_t pace;
+	/*
+	 * The die's thermal path (kmod/silicon/npu_thermal.h; NULL: the silicon's default, 250 K/W,
+	 * 0.4 J/K, 35 C) and the passive trip of the device's step-wise thermal governor, m°C
+	 * (0: 60000), which caps the clock one operating point per 100 ms while the die is at or
+	 * above it, and lifts the cap once it is 2 K below.
+	 */
+	const struct npu_thermal_params *thermal;
+	int32_t passive_mc;
 };
 
 /*
@@ -171,6 +180,11 @@ struct npu_sysfs {
 	uint64_t win_start_ns, win_busy_ns;
 	char last_error[256];
 	void *fuse; /* npu_fuse_serve's mount over path, NULL: the plain files */
+	/* the thermal governor (npu_sysfs_thermal): step-wise on the die's TEMP_MC */
+	int32_t temp_mc, passive_mc;
+	uint32_t cooling_state;      /* the clock is capped this many OPPs below the top */
+	uint64_t therm_poll_ns;      /* its last poll */
+	uint64_t throttled_ns;       /* time spent with a cap (cumulative) */
 };
 
 /*
@@ -212,6 +226,12 @@ static inline int npu_fuse_detach_dead(const char *path)
  * with err saying why when none is writable.
  */
 int npu_sysfs_open(struct npu_sysfs *s, uint32_t opp, char *err, size_t err_len);
+/*
+ * The thermal governor's poll (at most every 100 ms; before each job): the die at temp_mc
+ * against the passive trip moves the cooling state, which caps npu_sysfs_pick_opp; the
+ * "thermal" status file says where it is. Returns the cooling state.
+ */
+uint32_t npu_sysfs_thermal(struct npu_sysfs *s, int32_t temp_mc, uint64_t now_ns);
 /* The operating point the next job should run at (re-reads the knobs when they changed). */
 uint32_t npu_sysfs_pick_opp(struct npu_sysfs *s, uint64_t now_ns);
 /* Records that the engine now runs at opp (a transition when it differs). */

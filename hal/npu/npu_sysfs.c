@@ -280,6 +280,9 @@ static void allowed_range(const struct npu_sysfs *s, uint32_t *lo, uint32_t *hi)
 	for (uint32_t i = NPU_NUM_OPPS; i-- > 0;)
 		if (opp_hz(i) >= s->min_hz)
 			l = i;
+	/* the thermal governor's cap binds the admin's range as devfreq cooling's QoS does */
+	if (h > NPU_NUM_OPPS - 1 - s->cooling_state)
+		h = NPU_NUM_OPPS - 1 - s->cooling_state;
 	*lo = l < h ? l : h;
 	*hi = h;
 }
@@ -342,6 +345,43 @@ uint32_t npu_sysfs_pick_opp(struct npu_sysfs *s, uint64_t now_ns)
 		break;
 	}
 	return opp < lo ? lo : opp > hi ? hi : opp;
+}
+
+/* ---- thermal ------------------------------------------------------------------------------- */
+
+#define THERMAL_POLL_NS 100000000ull /* the kernel zone's polling period */
+#define THERMAL_HYST_MC 2000
+
+static void write_thermal(struct npu_sysfs *s)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "%d\n", s->temp_mc);
+	put_status(s, "temp", buf);
+	snprintf(buf, sizeof(buf),
+		 "temp_mc %d\npassive_mc %d\nstate %s\ncooling_state %u\nthrottled_ms %" PRIu64
+		 "\n", s->temp_mc, s->passive_mc, s->temp_mc >= s->passive_mc ? "passive" : "normal",
+		 s->cooling_state, s->throttled_ns / 1000000);
+	put_status(s, "thermal", buf);
+}
+
+uint32_t npu_sysfs_thermal(struct npu_sysfs *s, int32_t temp_mc, uint64_t now_ns)
+{
+	uint64_t dt = now_ns - s->therm_poll_ns;
+
+	if (s->therm_poll_ns && dt < THERMAL_POLL_NS)
+		return s->cooling_state;
+	if (s->therm_poll_ns && s->cooling_state)
+		s->throttled_ns += dt;
+	s->therm_poll_ns = now_ns;
+	s->temp_mc = temp_mc;
+	/* step_wise: one state per poll, up at or above the trip, down below it by the hysteresis */
+	if (temp_mc >= s->passive_mc && s->cooling_state < NPU_NUM_OPPS - 1)
+		s->cooling_state++;
+	else if (temp_mc < s->passive_mc - THERMAL_HYST_MC && s->cooling_state)
+		s->cooling_state--;
+	write_thermal(s);
+	return s->cooling_state;
 }
 
 /* ---- status files ------------------------------------------------------------------------- */
@@ -523,6 +563,8 @@ int npu_sysfs_open(struct npu_sysfs *s, uint32_t opp, char *err, size_t err_len)
 	s->max_hz = opp_hz(NPU_NUM_OPPS - 1);
 	s->set_hz = opp_hz(s->opp);
 	s->state_since_ns = s->win_start_ns = s->stats_written_ns = now;
+	s->passive_mc = 60000; /* the kernel driver's default trip (npu_sim_create may change it) */
+	s->temp_mc = npu_default_thermal.ambient_mc;
 
 	for (int i = 0; i < nc; i++) {
 		bool tmp = i == nc - 1;

@@ -56,6 +56,8 @@ const char *npu_genl_event_name(uint32_t event)
 		[EDGE_NPU_EVENT_POWER_STATE] = "power_state",
 		[EDGE_NPU_EVENT_FREQ_CHANGE] = "freq_change",
 		[EDGE_NPU_EVENT_THROTTLE] = "throttle",
+		[EDGE_NPU_EVENT_THERMAL_TRIP] = "thermal_trip",
+		[EDGE_NPU_EVENT_THERMAL_THROTTLE] = "thermal_throttle",
 	};
 
 	return event < sizeof(names) / sizeof(names[0]) && names[event] ? names[event] : "?";
@@ -92,6 +94,12 @@ static struct nla_policy policy[EDGE_NPU_A_MAX + 1] = {
 	[EDGE_NPU_A_OLD_FREQ_HZ] = U64,
 	[EDGE_NPU_A_THROTTLED] = U32,
 	[EDGE_NPU_A_PAD] = { .type = NLA_UNSPEC },
+	[EDGE_NPU_A_TEMP_MC] = S32,
+	[EDGE_NPU_A_TRIP] = U32,
+	[EDGE_NPU_A_TRIP_TEMP_MC] = S32,
+	[EDGE_NPU_A_CROSSED] = U32,
+	[EDGE_NPU_A_COOLING_STATE] = U32,
+	[EDGE_NPU_A_THERMAL_STATE] = U32,
 };
 
 static struct nla_policy queue_policy[EDGE_NPU_QUEUE_MAX + 1] = {
@@ -206,6 +214,9 @@ int npu_genl_parse_stats(const void *msg, size_t len, struct npu_genl_stats *out
 	out->jobs_failed = get_u64(tb, EDGE_NPU_A_JOBS_FAILED);
 	out->jobs_reset = get_u64(tb, EDGE_NPU_A_JOBS_RESET);
 	out->mem_used = get_u64(tb, EDGE_NPU_A_MEM_USED);
+	out->temp_mc = (int32_t)get_u32(tb, EDGE_NPU_A_TEMP_MC);
+	out->thermal_state = get_u32(tb, EDGE_NPU_A_THERMAL_STATE);
+	out->cooling_state = get_u32(tb, EDGE_NPU_A_COOLING_STATE);
 	out->have = have_bits(tb);
 	return 0;
 }
@@ -233,6 +244,11 @@ int npu_genl_parse_event(const void *msg, size_t len, struct npu_genl_event *out
 	out->cur_freq_hz = get_u64(tb, EDGE_NPU_A_CUR_FREQ_HZ);
 	out->max_freq_hz = get_u64(tb, EDGE_NPU_A_MAX_FREQ_HZ);
 	out->jobs_reset = get_u64(tb, EDGE_NPU_A_JOBS_RESET);
+	out->temp_mc = (int32_t)get_u32(tb, EDGE_NPU_A_TEMP_MC);
+	out->trip = get_u32(tb, EDGE_NPU_A_TRIP);
+	out->trip_temp_mc = (int32_t)get_u32(tb, EDGE_NPU_A_TRIP_TEMP_MC);
+	out->crossed = get_u32(tb, EDGE_NPU_A_CROSSED);
+	out->cooling_state = get_u32(tb, EDGE_NPU_A_COOLING_STATE);
 	out->have = have_bits(tb);
 	return 0;
 }

@@ -34,6 +34,9 @@ struct npu_genl_stats {
 	uint32_t queue[EDGE_NPU_NUM_PRIORITIES]; /* low, normal, high */
 	uint64_t jobs_completed, jobs_failed, jobs_reset;
 	uint64_t mem_used;
+	int32_t temp_mc;                  /* die temperature, m°C */
+	uint32_t thermal_state;           /* enum edge_npu_thermal_state */
+	uint32_t cooling_state;           /* devfreq cooling device state (0: not throttling) */
 	uint64_t have;                    /* bit (1 << EDGE_NPU_A_*) for each attribute present */
 };
 
@@ -48,6 +51,11 @@ struct npu_genl_event {
 	uint32_t throttled;
 	uint64_t old_freq_hz, cur_freq_hz, max_freq_hz;
 	uint64_t jobs_reset;
+	int32_t temp_mc;                  /* THERMAL_*: die temperature, m°C */
+	uint32_t trip;                    /* THERMAL_TRIP: 0 passive, 1 critical */
+	int32_t trip_temp_mc;             /* THERMAL_TRIP: the trip point, m°C */
+	uint32_t crossed;                 /* THERMAL_TRIP: 1 rose to it, 0 fell below */
+	uint32_t cooling_state;           /* THERMAL_THROTTLE */
 	uint64_t have;
 };
 

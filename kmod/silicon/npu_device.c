@@ -18,7 +18,7 @@ static void *dev_ptr(u64 addr)
 	return (void *)(uintptr_t)addr;
 }
 
-static u64 now(struct npu_device *d)
+static u64 now(const struct npu_device *d)
 {
 	return d->ops->now_ns(d->host);
 }
@@ -32,6 +32,62 @@ void npu_dev_init(struct npu_device *d, const struct npu_platform_ops *ops, void
 	npu_mmu_init(&d->mmu, ops, host);
 	d->power = 1;
 	d->clock = d->engine.opp;
+	npu_thermal_init(&d->therm, NULL);
+	d->therm_ns = now(d);
+	d->therm_crit_mc = NPU_THERM_CRIT_DEFAULT_MC;
+}
+
+/* ---- temperature ---------------------------------------------------------------------------- */
+
+/*
+ * Idle time since the model was last advanced, in modeled time: the host's, slowed down as
+ * SIM_PACE slows jobs down, so that a paced device's duty cycle is the same in both.
+ */
+static u64 idle_ns(const struct npu_device *d, u64 t)
+{
+	u64 dt = t > d->therm_ns ? t - d->therm_ns : 0;
+
+	return d->pace > 1 ? npu_div_u64(dt, d->pace) : dt;
+}
+
+/* Advances the model over the idle time up to now (only while no job is on the engine). */
+static void therm_idle(struct npu_device *d)
+{
+	u64 t = now(d);
+
+	npu_thermal_step(&d->therm, idle_ns(d, t), 0);
+	d->therm_ns = t;
+}
+
+/* The die after a job: its core energy over its modeled duration. */
+static void therm_job(struct npu_device *d, const struct npu_job_stats *js)
+{
+	npu_thermal_step(&d->therm, js->time_ns, npu_thermal_core_energy_fj(&d->engine.hw, js));
+	d->therm_ns = now(d);
+}
+
+/* TEMP_MC: a running job's heat counts when it ends; idle cooling counts up to now. */
+static s32 temp_now(const struct npu_device *d)
+{
+	struct npu_thermal t = d->therm;
+
+	if (d->job.state == NPU_EXEC_IDLE && !d->pace_due_ns)
+		npu_thermal_step(&t, idle_ns(d, now(d)), 0);
+	return npu_thermal_temp_mc(&t);
+}
+
+/* The device's own protection, decided at each fetch (with hysteresis). */
+static u32 therm_clock(struct npu_device *d)
+{
+	s32 temp = npu_thermal_temp_mc(&d->therm);
+
+	if (!d->therm_crit_mc)
+		d->hot = 0;
+	else if (temp >= d->therm_crit_mc)
+		d->hot = 1;
+	else if (temp < d->therm_crit_mc - NPU_THERM_CRIT_HYST_MC)
+		d->hot = 0;
+	return d->hot ? 0 : d->clock;
 }
 
 /* ---- the job on the engine ----------------------------------------------------------------- */
@@ -43,6 +99,7 @@ static u32 end_job(struct npu_device *d, u32 state)
 	struct npu_job_stats js;
 
 	npu_exec_finish(&d->engine, &d->job, &js);
+	therm_job(d, &js);
 	if (r) {
 		r->stats = js;
 		r->status = d->job.st;
@@ -130,7 +187,8 @@ static u32 fetch(struct npu_device *d)
 	int bad = load_bufs(d, &desc), err;
 
 	d->job_result = desc.result_addr;
-	npu_engine_set_opp(&d->engine, d->clock);
+	therm_idle(d);
+	npu_engine_set_opp(&d->engine, therm_clock(d));
 	/* the job's address space, latched: a later TRANSTAB write applies to later jobs */
 	npu_mmu_bind(&d->mmu, bad ? 0 : d->as_root[desc.as], bad ? 0 : desc.as);
 	d->tlb_flush = 0;
@@ -279,6 +337,8 @@ static u32 status(const struct npu_device *d)
 		s |= NPU_STATUS_HUNG;
 	if (d->reset)
 		s |= NPU_STATUS_RESETTING;
+	if (d->hot)
+		s |= NPU_STATUS_THERMAL;
 	return s;
 }
 
@@ -359,7 +419,17 @@ static u32 reg_read(const struct npu_device *d, u32 off)
 	case NPU_REG_IRQ_MASK:
 		return d->irq_mask;
 	case NPU_REG_TEMP_MC:
-		return 35000; /* thermal behaviour is not modeled yet: ambient */
+		return (u32)temp_now(d);
+	case NPU_REG_THERM_POWER_UW:
+		return d->therm.power_uw > 0xffffffffull ? 0xffffffffu : (u32)d->therm.power_uw;
+	case NPU_REG_THERM_CRIT_MC:
+		return (u32)d->therm_crit_mc;
+	case NPU_REG_SIM_THERM_R:
+		return d->therm.p.r_mk_per_w;
+	case NPU_REG_SIM_THERM_C:
+		return d->therm.p.c_nj_per_k;
+	case NPU_REG_SIM_THERM_AMBIENT:
+		return (u32)d->therm.p.ambient_mc;
 	case NPU_REG_SIM_PACE:
 		return d->pace;
 	case NPU_REG_MMU_FAULT_ADDR_LO:
@@ -432,6 +502,27 @@ static void as_write(struct npu_device *d, u32 off, u32 val)
 		d->tlb_flush = 1;
 }
 
+/* Idle cooling up to now is due under the settings in force so far. */
+static void therm_settle(struct npu_device *d)
+{
+	if (d->job.state == NPU_EXEC_IDLE && !d->pace_due_ns)
+		therm_idle(d);
+}
+
+static void therm_write(struct npu_device *d, u32 off, u32 val)
+{
+	struct npu_thermal_params p = d->therm.p;
+
+	therm_settle(d);
+	if (off == NPU_REG_SIM_THERM_R)
+		p.r_mk_per_w = val;
+	else if (off == NPU_REG_SIM_THERM_C)
+		p.c_nj_per_k = val;
+	else
+		p.ambient_mc = (s32)val;
+	npu_thermal_set(&d->therm, &p);
+}
+
 /* Returns the interrupt bits that the write made pending and unmasked. */
 static u32 reg_write(struct npu_device *d, u32 off, u32 val)
 {
@@ -457,7 +548,16 @@ static u32 reg_write(struct npu_device *d, u32 off, u32 val)
 			d->clock = val;
 		break;
 	case NPU_REG_SIM_PACE:
+		therm_settle(d); /* the idle time so far at the old pace */
 		d->pace = val < NPU_SIM_PACE_MAX ? val : NPU_SIM_PACE_MAX;
+		break;
+	case NPU_REG_THERM_CRIT_MC:
+		d->therm_crit_mc = (s32)val;
+		break;
+	case NPU_REG_SIM_THERM_R:
+	case NPU_REG_SIM_THERM_C:
+	case NPU_REG_SIM_THERM_AMBIENT:
+		therm_write(d, off, val);
 		break;
 	case NPU_REG_RING_BASE_LO:
 	case NPU_REG_RING_BASE_HI:

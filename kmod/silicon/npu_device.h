@@ -22,6 +22,7 @@
 #include "npu_mmu.h"
 #include "npu_platform.h"
 #include "npu_regs.h"
+#include "npu_thermal.h"
 
 /**
  * struct npu_device - one engine's device model; plain data owned by the host.
@@ -54,6 +55,10 @@
  * @pace: SIM_PACE.
  * @job_start_ns: host time the job on the engine was fetched.
  * @pace_due_ns: host time a computed job may complete at (0: not held for pacing).
+ * @therm: the die's thermal model (SIM_THERM_*, TEMP_MC).
+ * @therm_ns: host time up to which @therm has been advanced (idle time after it is not yet).
+ * @therm_crit_mc: THERM_CRIT_MC.
+ * @hot: the device's protection is engaged (STATUS.THERMAL).
  */
 struct npu_device {
 	const struct npu_platform_ops *ops;
@@ -85,6 +90,10 @@ struct npu_device {
 	u32 pace;
 	u64 job_start_ns;
 	u64 pace_due_ns;
+	struct npu_thermal therm;
+	u64 therm_ns;
+	s32 therm_crit_mc;
+	u32 hot;
 };
 
 /**

@@ -58,6 +58,7 @@
 #define NPU_STATUS_HUNG		(1u << 1)	/* the engine stopped making progress */
 #define NPU_STATUS_RESETTING	(1u << 2)
 #define NPU_STATUS_POWERED	(1u << 3)
+#define NPU_STATUS_THERMAL	(1u << 4)	/* TEMP_MC reached THERM_CRIT_MC: lowest clock */
 
 /* ---- the ring ----------------------------------------------------------------------------- */
 #define NPU_REG_RING_BASE_LO	0x040	/* rw: device address of slot 0 */
@@ -86,7 +87,16 @@
 #define NPU_REG_JOBS_HI		0x094
 #define NPU_REG_ERRORS_LO	0x098	/* jobs failed, hung or aborted */
 #define NPU_REG_ERRORS_HI	0x09c
-#define NPU_REG_TEMP_MC		0x0a0	/* die temperature, milli-degrees Celsius */
+#define NPU_REG_TEMP_MC		0x0a0	/* ro: die temperature, mdegC (npu_thermal.h) */
+#define NPU_REG_THERM_POWER_UW	0x0a4	/* ro: core power the die last heated with, uW */
+/*
+ * rw: the device's own protection, mdegC (0: off). From the first job fetched at or above it,
+ * jobs run at the lowest operating point whatever CLOCK says, and STATUS.THERMAL is set,
+ * until the die is NPU_THERM_CRIT_HYST_MC below it. 105 degC at power-on; kept across resets.
+ */
+#define NPU_REG_THERM_CRIT_MC	0x0a8
+#define NPU_THERM_CRIT_DEFAULT_MC	105000
+#define NPU_THERM_CRIT_HYST_MC		5000
 
 /* ---- the MMU (npu_mmu.h) ------------------------------------------------------------------- */
 #define NPU_REG_MMU_FAULT_ADDR_LO	0x0b0	/* ro: address of the last fault */
@@ -131,6 +141,18 @@
  * the simulation's setting, not the device's state). Silicon has no such register.
  */
 #define NPU_REG_SIM_PACE		0x0e0
+
+/*
+ * Simulation control, rw: the thermal path of the die (npu_thermal.h), which on silicon is
+ * the package and board's, not a register: R in mK/W, C in nJ/K, ambient in mdegC. Power-on
+ * values are npu_default_thermal's; a write takes effect from the next step of the model (the
+ * temperature above ambient is kept) and is kept across resets. The model advances in
+ * modeled time: a job's modeled duration at its clock while it runs (its core energy spread
+ * over it), and the host's time divided by SIM_PACE (when set) while idle.
+ */
+#define NPU_REG_SIM_THERM_R	0x0c0
+#define NPU_REG_SIM_THERM_C	0x0c4
+#define NPU_REG_SIM_THERM_AMBIENT	0x0c8
 #define NPU_SIM_PACE_MAX		1000000
 
 #define NPU_REG_BLOCK_SIZE	0x200

@@ -11,7 +11,9 @@
  *    context has not mapped: JOB_FAULT with -EFAULT; a hung job: JOB_TIMEOUT,
  *    ENGINE_RESET, JOB_FAULT -ETIMEDOUT; the queue depth while it hangs; the power state
  *    when the device autosuspends after it) and what a frequency change causes (FREQ_CHANGE
- *    with the new clock, after min_freq/max_freq are written);
+ *    with the new clock, after min_freq/max_freq are written) and what heating does
+ *    (THERMAL_TRIP on the passive trip, THERMAL_THROTTLE when the governor caps the clock
+ *    and when it lifts the cap);
  *  - access: a request with genlmsghdr.reserved set is refused; an unprivileged user cannot
  *    join the events group or read the device-wide energy (genl or sysfs), but gets GET_STATS.
  *
@@ -90,23 +92,27 @@ static void print_stats(const struct npu_genl_stats *s)
 	printf("  GET_STATS %s: device %u engines %u busy_ns %llu cycles %llu cur_freq_hz %llu "
 	       "min_freq_hz %llu max_freq_hz %llu power_uw %llu energy_uj %llu power_state %u "
 	       "queue low/normal/high %u/%u/%u jobs_completed %llu jobs_failed %llu jobs_reset "
-	       "%llu mem_used %llu\n", s->name, s->device, s->engines,
+	       "%llu mem_used %llu temp_mc %d thermal_state %u cooling_state %u\n", s->name,
+	       s->device, s->engines,
 	       (unsigned long long)s->busy_ns, (unsigned long long)s->cycles,
 	       (unsigned long long)s->cur_freq_hz, (unsigned long long)s->min_freq_hz,
 	       (unsigned long long)s->max_freq_hz, (unsigned long long)s->power_uw,
 	       (unsigned long long)s->energy_uj, s->power_state, s->queue[0], s->queue[1],
 	       s->queue[2], (unsigned long long)s->jobs_completed,
 	       (unsigned long long)s->jobs_failed, (unsigned long long)s->jobs_reset,
-	       (unsigned long long)s->mem_used);
+	       (unsigned long long)s->mem_used, s->temp_mc, s->thermal_state, s->cooling_state);
 }
 
 static void print_event(const struct npu_genl_event *e)
 {
 	printf("  event %-12s device %u engine %u error %d pid %u power_state %u throttled %u "
-	       "old_freq_hz %llu cur_freq_hz %llu jobs_reset %llu\n", npu_genl_event_name(e->event),
-	       e->device, e->engine, e->error, e->pid, e->power_state, e->throttled,
-	       (unsigned long long)e->old_freq_hz, (unsigned long long)e->cur_freq_hz,
-	       (unsigned long long)e->jobs_reset);
+	       "old_freq_hz %llu cur_freq_hz %llu max_freq_hz %llu jobs_reset %llu temp_mc %d "
+	       "trip %u trip_temp_mc %d crossed %u cooling_state %u\n",
+	       npu_genl_event_name(e->event), e->device, e->engine, e->error, e->pid,
+	       e->power_state, e->throttled, (unsigned long long)e->old_freq_hz,
+	       (unsigned long long)e->cur_freq_hz, (unsigned long long)e->max_freq_hz,
+	       (unsigned long long)e->jobs_reset, e->temp_mc, e->trip, e->trip_temp_mc,
+	       e->crossed, e->cooling_state);
 }
 
 /*
@@ -244,6 +250,10 @@ static void test_stats(struct npu_genl *g)
 		      (unsigned long long)st[i].max_freq_hz);
 		CHECK(st[i].power_state <= EDGE_NPU_POWER_ON, "power state %u", st[i].power_state);
 		CHECK(st[i].have & (1ull << EDGE_NPU_A_QUEUE), "no queue depths");
+		CHECK((st[i].have & (1ull << EDGE_NPU_A_TEMP_MC)) && st[i].temp_mc >= 35000 &&
+			      st[i].temp_mc < 95000 &&
+			      st[i].thermal_state <= EDGE_NPU_THERMAL_CRITICAL,
+		      "temperature %d mdegC, thermal state %u", st[i].temp_mc, st[i].thermal_state);
 	}
 	if (n >= 1) {
 		/* device 0 ran enpu_kmod_test's jobs: the counters agree with sysfs */
@@ -403,6 +413,39 @@ static void test_freq_events(struct npu_genl *g)
 	write_str(DEVFREQ(0, "max_freq"), num);
 }
 
+/*
+ * A load that crosses the passive trip (enpu_kmod_test --heat lowers it to 1 K above ambient):
+ * THERMAL_TRIP rising on trip 0, then THERMAL_THROTTLE as the governor caps the clock; after
+ * the load, with the trip restored, both fall back.
+ */
+static void test_thermal_events(struct npu_genl *g)
+{
+	struct npu_genl_event ev;
+	int status = -1;
+	pid_t child = fork();
+
+	if (child == 0) {
+		execl("/bin/enpu_kmod_test", "enpu_kmod_test", "--heat", "4000", (char *)NULL);
+		_exit(127);
+	}
+	bool trip = wait_event(g, EDGE_NPU_EVENT_THERMAL_TRIP, 6000, &ev);
+
+	CHECK(trip && ev.trip == 0 && ev.crossed == 1 && ev.temp_mc >= ev.trip_temp_mc &&
+		      ev.trip_temp_mc == 36000,
+	      "THERMAL_TRIP rising on the passive trip: got %d, trip %u crossed %u at %d mdegC "
+	      "(trip %d)", trip, ev.trip, ev.crossed, ev.temp_mc, ev.trip_temp_mc);
+	bool thr = wait_event(g, EDGE_NPU_EVENT_THERMAL_THROTTLE, 6000, &ev);
+
+	CHECK(thr && ev.throttled == 1 && ev.cooling_state > 0 && ev.max_freq_hz < 1000000000ull,
+	      "THERMAL_THROTTLE start: got %d, throttled %u state %u cap %llu Hz", thr,
+	      ev.throttled, ev.cooling_state, (unsigned long long)ev.max_freq_hz);
+	waitpid(child, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the heating load failed");
+	thr = wait_event(g, EDGE_NPU_EVENT_THERMAL_THROTTLE, 8000, &ev);
+	CHECK(thr && ev.throttled == 0 && ev.cooling_state == 0,
+	      "THERMAL_THROTTLE stop after the load: got %d, throttled %u", thr, ev.throttled);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned int timeout_ms = 500;
@@ -432,6 +475,7 @@ int main(int argc, char **argv)
 		GROUP("fault events", test_fault_events(g, timeout_ms));
 		GROUP("mmu fault event", test_mmu_fault_event(g));
 		GROUP("frequency events", test_freq_events(g));
+		GROUP("thermal events", test_thermal_events(g));
 	}
 	npu_genl_close(g);
 	printf("enpu_genl_test: %d passed, %d failed\n", n_pass, n_fail);

@@ -31,10 +31,14 @@
  *   unbind    sysfs unbind of edge-npu.1 with a file open and jobs in flight, then rebind
  *   pacing    the pace parameter: wall and engine time follow the clock by the model's ratio,
  *             modeled figures unchanged, a job paced past the timeout is reset
+ *   thermal   the thermal zone edge-npu.0 (passive and critical trips, writable), its devfreq
+ *             cooling device on the passive trip, sustainable power, hwmon temp1_input; a
+ *             sustained load warms the die; with the passive trip lowered under it, step_wise
+ *             raises the cooling state and cur_freq drops; the cap lifts once it cools
  *
  * Usage: enpu_kmod_test [--timeout-ms N] [--race-secs S]
  *          (the module's job_timeout_ms, for the hang bound; how long the race runs, default 10)
- *        enpu_kmod_test --leave-hung-job | --hold-jobs MS | --mmu-fault
+ *        enpu_kmod_test --leave-hung-job | --hold-jobs MS | --mmu-fault | --heat MS
  */
 #include <dirent.h>
 #include <errno.h>
@@ -2478,6 +2482,317 @@ static void test_load(uint32_t jobs)
 	CHECK(read_num(NPU_SYSFS(0, "jobs_failed")) == failed0, "jobs failed during the load");
 }
 
+/* ---- thermal: the zone, its trips, the cooling device, hwmon, throttling -------------------- */
+
+/*
+ * The silicon's thermal model runs in modeled time (kmod/silicon/npu_thermal.h): a job counts
+ * its modeled duration, idle time counts host time / pace. Under TCG a job's modeled time is
+ * ~10^4 times shorter than the host takes to compute it, so the tests shrink the die's heat
+ * capacity until its time constant is a few us of modeled time (seconds of host time), and
+ * pace jobs so that the idle gaps between them (SUBMIT, the waits) do not dominate.
+ */
+#define HEAT_R_MK_PER_W "1000000"	/* 1000 K/W: a rise of tens of K at the jobs' duty */
+#define HEAT_C_NJ_PER_K "40"	/* tau = 1000 K/W x 40 nJ/K = 40 us */
+#define HEAT_PACE "20000"
+#define HEAT_M 8
+#define HEAT_N 128
+#define HEAT_K 256
+
+/* The thermal zone of device 0 ("edge-npu.0"): its sysfs directory in dir; false if none. */
+static bool thermal_zone_dir(char *dir, size_t len)
+{
+	DIR *d = opendir("/sys/class/thermal");
+	struct dirent *e;
+	bool found = false;
+	char path[300], type[64];
+
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d))) {
+		if (strncmp(e->d_name, "thermal_zone", 12))
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/thermal/%s/type", e->d_name);
+		if (!read_str(path, type, sizeof(type)) && !strcmp(type, "edge-npu.0")) {
+			snprintf(dir, len, "/sys/class/thermal/%s", e->d_name);
+			found = true;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static int64_t zone_num(const char *zone, const char *file)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/%s", zone, file);
+	return read_num(path);
+}
+
+static int zone_write(const char *zone, const char *file, const char *val)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/%s", zone, file);
+	return write_str(path, val);
+}
+
+/* A MAC-bound job (a 8 x 128 x 256 matmul, its weights resident after the first run). */
+struct heat_job {
+	struct job j;
+	struct stream s;
+	uint32_t w, x, y;
+};
+
+static void heat_job_new(int fd, struct heat_job *h)
+{
+	struct enpu_cmd_matmul mm = {
+		.weights = opnd(0, 0, HEAT_K / ENPU_QK * sizeof(struct enpu_block_q8)),
+		.input = opnd(1, 0, HEAT_K / ENPU_QK * sizeof(struct enpu_block_q8)),
+		.output = opnd(2, 0, HEAT_N / ENPU_QK * sizeof(struct enpu_block_i32)),
+		.m = HEAT_M, .n = HEAT_N, .k = HEAT_K,
+		.w_dtype = ENPU_DT_Q8B, .out_dtype = ENPU_DT_I32B,
+	};
+
+	memset(h, 0, sizeof(*h));
+	h->j.ctx = ctx_new(fd, 1);
+	h->j.cmd_bo = bo_new(fd, 4096);
+	h->w = bo_new(fd, HEAT_N * HEAT_K / ENPU_QK * sizeof(struct enpu_block_q8));
+	h->x = bo_new(fd, HEAT_M * HEAT_K / ENPU_QK * sizeof(struct enpu_block_q8));
+	h->y = bo_new(fd, HEAT_M * HEAT_N / ENPU_QK * sizeof(struct enpu_block_i32));
+	h->j.nrefs = 3;
+	h->j.refs[0] = (struct drm_edge_npu_bo_ref){ .handle = h->w, .flags = DRM_EDGE_NPU_BO_READ };
+	h->j.refs[1] = (struct drm_edge_npu_bo_ref){ .handle = h->x, .flags = DRM_EDGE_NPU_BO_READ };
+	h->j.refs[2] = (struct drm_edge_npu_bo_ref){ .handle = h->y, .flags = DRM_EDGE_NPU_BO_WRITE };
+	drmSyncobjCreate(fd, 0, &h->j.out_sync);
+	s_begin(&h->s);
+	s_add(&h->s, &mm, sizeof(mm), ENPU_OP_MATMUL);
+	s_finish(&h->s);
+}
+
+static void heat_job_free(int fd, struct heat_job *h)
+{
+	drmSyncobjDestroy(fd, h->j.out_sync);
+	gem_close(fd, h->w);
+	gem_close(fd, h->x);
+	gem_close(fd, h->y);
+	gem_close(fd, h->j.cmd_bo);
+	ctx_free(fd, h->j.ctx);
+}
+
+/* Runs jobs back to back for ms; returns the jobs that failed. */
+static int heat_for(int fd, struct heat_job *h, uint64_t ms)
+{
+	uint64_t end = now_ms() + ms;
+	int failed = 0;
+
+	while (now_ms() < end) {
+		if (submit(fd, &h->j, &h->s, NULL) || sync_wait(fd, h->j.out_sync, 10000) ||
+		    sync_status(fd, h->j.out_sync) != 1)
+			failed++;
+	}
+	return failed;
+}
+
+/* The thermal knobs the tests change, and their values before. */
+struct heat_knobs {
+	char r[32], c[32], pace[32], trip[32];
+};
+
+static void heat_setup(const char *zone, struct heat_knobs *k, const char *trip_mc)
+{
+	set_param(PARAM("thermal_r_mk_per_w"), HEAT_R_MK_PER_W, k->r, sizeof(k->r));
+	set_param(PARAM("thermal_c_nj_per_k"), HEAT_C_NJ_PER_K, k->c, sizeof(k->c));
+	set_param(PARAM("pace"), HEAT_PACE, k->pace, sizeof(k->pace));
+	snprintf(k->trip, sizeof(k->trip), "%lld", (long long)zone_num(zone, "trip_point_0_temp"));
+	if (trip_mc)
+		zone_write(zone, "trip_point_0_temp", trip_mc);
+}
+
+static void heat_restore(const char *zone, const struct heat_knobs *k)
+{
+	zone_write(zone, "trip_point_0_temp", k->trip);
+	set_param(PARAM("pace"), k->pace, NULL, 0);
+	set_param(PARAM("thermal_c_nj_per_k"), k->c, NULL, 0);
+	set_param(PARAM("thermal_r_mk_per_w"), k->r, NULL, 0);
+}
+
+/* The cooling device bound to the zone's passive trip (its cdevN link): its directory. */
+static bool zone_cdev(const char *zone, char *dir, size_t len)
+{
+	char link[400], target[400];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "%s/cdev0", zone);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = 0;
+	snprintf(dir, len, "%s/%s", zone, target);
+	return true;
+}
+
+static void test_thermal(int fd)
+{
+	char zone[300], cdev[800], buf[128], hwmon[400] = "";
+	struct heat_knobs k;
+	struct heat_job h;
+	DIR *d;
+	struct dirent *e;
+
+	int64_t bos0 = read_num(NPU_SYSFS(0, "bo_count"));
+
+	CHECK(thermal_zone_dir(zone, sizeof(zone)), "no thermal zone of type edge-npu.0");
+	if (!zone[0])
+		return;
+	/* the zone: temperature at ambient idle, a passive and a critical trip */
+	int64_t t0 = zone_num(zone, "temp");
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/trip_point_0_type", zone);
+	CHECK(!read_str(path, buf, sizeof(buf)) && !strcmp(buf, "passive"), "trip 0 is %s", buf);
+	snprintf(path, sizeof(path), "%s/trip_point_1_type", zone);
+	CHECK(!read_str(path, buf, sizeof(buf)) && !strcmp(buf, "critical"), "trip 1 is %s", buf);
+	CHECK(zone_num(zone, "trip_point_0_temp") == 60000 &&
+		      zone_num(zone, "trip_point_1_temp") == 95000,
+	      "trips %lld, %lld mdegC", (long long)zone_num(zone, "trip_point_0_temp"),
+	      (long long)zone_num(zone, "trip_point_1_temp"));
+	CHECK(t0 >= 35000 && t0 < 60000, "idle die at %lld mdegC", (long long)t0);
+	/* the cooling device: devfreq's, on the passive trip, with states for the OPPs */
+	CHECK(zone_cdev(zone, cdev, sizeof(cdev)), "no cooling device bound to %s", zone);
+	CHECK(zone_num(zone, "cdev0_trip_point") == 0, "cooling device on trip %lld",
+	      (long long)zone_num(zone, "cdev0_trip_point"));
+	snprintf(path, sizeof(path), "%s/type", cdev);
+	CHECK(!read_str(path, buf, sizeof(buf)) && strstr(buf, "devfreq"), "cooling device %s",
+	      buf);
+	snprintf(path, sizeof(path), "%s/max_state", cdev);
+	CHECK(read_num(path) == NPU_NUM_OPPS - 1, "cooling max_state %lld",
+	      (long long)read_num(path));
+	/* the power model: power_allocator's sustainable power, (60 - 35) C / 250 K/W */
+	CHECK(zone_num(zone, "sustainable_power") == 100, "sustainable_power %lld mW",
+	      (long long)zone_num(zone, "sustainable_power"));
+	/* hwmon: temp1_input under the device */
+	d = opendir("/sys/bus/platform/devices/edge-npu.0/hwmon");
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, "hwmon", 5))
+			snprintf(hwmon, sizeof(hwmon),
+				 "/sys/bus/platform/devices/edge-npu.0/hwmon/%s/", e->d_name);
+	if (d)
+		closedir(d);
+	CHECK(hwmon[0], "no hwmon device under edge-npu.0");
+	if (hwmon[0]) {
+		snprintf(path, sizeof(path), "%sname", hwmon);
+		CHECK(!read_str(path, buf, sizeof(buf)) && !strcmp(buf, "edge_npu"), "hwmon name %s",
+		      buf);
+		snprintf(path, sizeof(path), "%stemp1_input", hwmon);
+		int64_t ht = read_num(path);
+		CHECK(ht >= 35000 && ht < 60000 && llabs(ht - zone_num(zone, "temp")) < 5000,
+		      "hwmon temp1_input %lld, zone %lld", (long long)ht,
+		      (long long)zone_num(zone, "temp"));
+	}
+
+	/* heating: a sustained load at the top clock warms the die (the trip out of its way) */
+	heat_job_new(fd, &h);
+	heat_setup(zone, &k, "90000");
+	CHECK(!zone_write(zone, "policy", "step_wise"), "policy step_wise");
+	int fails = heat_for(fd, &h, 2500);
+	int64_t hot = zone_num(zone, "temp"), f_hot = read_num(DEVFREQ0 "cur_freq");
+	printf("  thermal: idle %lld mdegC; after 2.5 s of load %lld mdegC at %lld Hz\n",
+	       (long long)t0, (long long)hot, (long long)f_hot);
+	CHECK(!fails, "%d jobs failed", fails);
+	CHECK(hot > t0 + 2000, "the load warmed the die from %lld to %lld mdegC only",
+	      (long long)t0, (long long)hot);
+	/*
+	 * throttling: a passive trip half way up makes step_wise cap the clock through the
+	 * devfreq cooling device; the die then stays near the trip instead of the load's
+	 * steady state.
+	 */
+	char trip[32];
+	int64_t min_f = f_hot, max_state = 0, peak = 0;
+
+	snprintf(trip, sizeof(trip), "%lld", (long long)(35000 + (hot - 35000) / 2));
+	CHECK(!zone_write(zone, "trip_point_0_temp", trip), "writing trip_point_0_temp");
+	CHECK(zone_num(zone, "trip_point_0_temp") == atoll(trip), "trip 0 reads %lld",
+	      (long long)zone_num(zone, "trip_point_0_temp"));
+	snprintf(path, sizeof(path), "%s/cur_state", cdev);
+	for (int i = 0; i < 30; i++) {
+		fails += heat_for(fd, &h, 200);
+		int64_t f = read_num(DEVFREQ0 "cur_freq"), st = read_num(path);
+		int64_t t = zone_num(zone, "temp");
+		if (i % 5 == 0)
+			printf("  thermal: t+%.1f s trip %s: %lld mdegC, cooling state %lld, "
+			       "cur_freq %lld Hz\n", (i + 1) * 0.2, trip, (long long)t,
+			       (long long)st, (long long)f);
+		min_f = f < min_f ? f : min_f;
+		max_state = st > max_state ? st : max_state;
+		peak = t > peak ? t : peak;
+	}
+	printf("  thermal: trip %s mdegC: cooling state up to %lld, cur_freq down to %lld Hz\n",
+	       trip, (long long)max_state, (long long)min_f);
+	CHECK(max_state > 0, "the governor never throttled (die %lld, trip %s)", (long long)peak,
+	      trip);
+	CHECK(min_f < f_hot, "cur_freq never went below %lld Hz", (long long)f_hot);
+	CHECK(!fails, "%d jobs failed while throttled", fails);
+	/*
+	 * power_allocator: the power model (the energy model's OPP powers, the zone's
+	 * sustainable power) makes it grant the NPU less than its top OPP draws above the trip.
+	 */
+	CHECK(!zone_write(zone, "policy", "power_allocator"), "policy power_allocator");
+	snprintf(path, sizeof(path), "%s/policy", zone);
+	CHECK(!read_str(path, buf, sizeof(buf)) && !strcmp(buf, "power_allocator"), "policy %s",
+	      buf);
+	snprintf(path, sizeof(path), "%s/cur_state", cdev);
+	int64_t pa_state = 0, pa_min_f = f_hot;
+	for (int i = 0; i < 15; i++) {
+		fails += heat_for(fd, &h, 200);
+		int64_t st = read_num(path), f = read_num(DEVFREQ0 "cur_freq");
+		pa_state = st > pa_state ? st : pa_state;
+		pa_min_f = f < pa_min_f ? f : pa_min_f;
+	}
+	printf("  thermal: power_allocator: cooling state up to %lld, cur_freq down to %lld Hz, "
+	       "die %lld mdegC\n", (long long)pa_state, (long long)pa_min_f,
+	       (long long)zone_num(zone, "temp"));
+	CHECK(pa_state > 0 && pa_min_f < f_hot, "power_allocator never throttled");
+	CHECK(!zone_write(zone, "policy", "step_wise"), "policy step_wise again");
+	/* cooled and the trip back: the cap is lifted */
+	heat_restore(zone, &k);
+	uint64_t tc = now_ms();
+	while (read_num(path) > 0 && now_ms() - tc < 5000)
+		usleep(100 * 1000);
+	CHECK(read_num(path) == 0, "cooling state %lld after the load", (long long)read_num(path));
+	heat_job_free(fd, &h);
+	/* the load's BOs go with its last job */
+	int64_t bos;
+	tc = now_ms();
+	while ((bos = read_num(NPU_SYSFS(0, "bo_count"))) != bos0 && now_ms() - tc < 5000)
+		usleep(20 * 1000);
+	CHECK(bos == bos0, "bo_count %lld after the thermal test, %lld before", (long long)bos,
+	      (long long)bos0);
+}
+
+/*
+ * --heat MS: the genl test's load: lowers the passive trip to 1 K above ambient, runs the
+ * heating load for ms (the trip is crossed, the governor throttles), then restores the knobs.
+ */
+static int heat_mode(unsigned int ms)
+{
+	int fd = open_npu(0), fails;
+	char zone[300];
+	struct heat_knobs k;
+	struct heat_job h;
+
+	if (fd < 0 || !thermal_zone_dir(zone, sizeof(zone)))
+		return 1;
+	heat_job_new(fd, &h);
+	heat_setup(zone, &k, "36000");
+	zone_write(zone, "policy", "step_wise");
+	fails = heat_for(fd, &h, ms);
+	heat_restore(zone, &k);
+	heat_job_free(fd, &h);
+	close(fd);
+	return fails ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned int autosuspend_ms = 300, race_secs = 10, load_jobs = 1000;
@@ -2500,6 +2815,8 @@ int main(int argc, char **argv)
 		return mmu_fault_job();
 	if (argc > 2 && !strcmp(argv[1], "--hold-jobs"))
 		return hold_jobs((unsigned int)atoi(argv[2]));
+	if (argc > 2 && !strcmp(argv[1], "--heat"))
+		return heat_mode((unsigned int)atoi(argv[2]));
 	fd1 = open_npu(0);
 	fd2 = open_npu(0);
 	fd_dev1 = open_npu(1);
@@ -2523,6 +2840,7 @@ int main(int argc, char **argv)
 	GROUP("devfreq", test_devfreq(fd1));
 	GROUP("pacing", test_pacing(fd1));
 	GROUP("late completion", test_late_completion(fd1));
+	GROUP("thermal", test_thermal(fd1));
 	GROUP("pm", test_pm(fd1, autosuspend_ms));
 	GROUP("fdinfo", test_fdinfo(fd2));
 	GROUP("prime same device", test_prime_pair(fd1, fd2, "same device"));

@@ -323,6 +323,7 @@ static int bench_small(const struct sched_profile *p, uint32_t count, uint64_t s
 	struct sched_profile nob = *p;
 
 	nob.budget_w = 0; /* no power budget: the comparison is about latency */
+	nob.thermal_r_kw = 0;
 	say("\n== random DAGs of 4..10 ops on '%s' (%u devices): modeled makespan against the "
 	       "exact optimum\n   (like with like: both contention-free, top clocks, no power "
 	       "budget)\n",
@@ -428,6 +429,7 @@ static int bench_model(const struct sched_profile *p, const char *name,
 	/* latency without a budget first: the comparison with HEFT, which has none */
 	struct sched_profile nob = *p;
 	nob.budget_w = 0;
+	nob.thermal_r_kw = 0;
 	double t0 = bench_now_s();
 	if (sched_partition(&nob, &d, &o, &pl, &ps, err, sizeof(err))) {
 		fprintf(stderr, "npu-bench sched: %s\n", err);
@@ -475,14 +477,15 @@ static int bench_model(const struct sched_profile *p, const char *name,
 	if (verbose) {
 		say("      fastest placement: %.2f W average, %.2f W peak\n", r.avg_w, r.peak_w);
 		count_line(p, &d, &pl);
-		/* the same under the profile's sustained budget */
+		/* the same under the profile's budget (the supply's, or the sustained power) */
 		struct sched_sim_result rb;
+		const double budget = sched_power_budget(p, &o);
 		o.improve = true;
 		if (!sched_partition(p, &d, &o, &pl, NULL, err, sizeof(err))) {
 			sched_simulate(p, &d, &pl, &so, &rb);
 			say("      under the %.3g W budget: %.3f ms, %.3f W average (%s)\n",
-			       p->budget_w, 1e3 * rb.makespan_s, rb.avg_w,
-			       rb.avg_w <= p->budget_w * 1.0001 ? "fits" : "over");
+			       budget, 1e3 * rb.makespan_s, rb.avg_w,
+			       rb.avg_w <= budget * 1.0001 ? "fits" : "over");
 			count_line(p, &d, &pl);
 		}
 	}
@@ -519,6 +522,7 @@ static int bench_power(const struct sched_profile *p, const char *name,
 	}
 	struct sched_profile nob = *p;
 	nob.budget_w = 0; /* the fastest placement defines what targets are reachable */
+	nob.thermal_r_kw = 0;
 	if (sched_partition(&nob, &d, &o, &fast, NULL, err, sizeof(err))) {
 		fprintf(stderr, "npu-bench sched: %s\n", err);
 		return 1;

@@ -58,3 +58,10 @@ struct client *add_client(struct sample *s)
 	memset(c, 0, sizeof(*c));
 	return c;
 }
+
+const char *thermal_name(uint32_t thermal_state)
+{
+	static const char *const names[] = { "normal", "passive", "critical" };
+
+	return thermal_state < 3 ? names[thermal_state] : "?";
+}

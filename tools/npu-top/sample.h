@@ -56,6 +56,9 @@ struct dev {
 	bool has_queue_ns;
 	uint64_t queue_ns;    /* the integral of the queue depth (jobs x ns), for its average */
 	uint32_t temp_mc;     /* die temperature, milli-degrees C; 0: unknown */
+	bool has_thermal;     /* the thermal state below is known */
+	uint32_t thermal_state; /* enum hal_telem_thermal (= edge_npu_thermal_state) */
+	uint32_t cooling_state; /* the thermal governor caps the clock this many OPPs down */
 };
 
 struct client {
@@ -106,6 +109,8 @@ struct dev *add_dev(struct sample *s, const char *id);
 struct client *add_client(struct sample *s);
 /* Lookups by id and key, NULL when absent; non-const like strchr, for the sources. */
 struct dev *find_dev(const struct sample *s, const char *id);
+/* "normal", "passive" (the clock is capped), "critical": a struct dev's thermal_state. */
+const char *thermal_name(uint32_t thermal_state);
 const struct client *find_client(const struct sample *s, const char *key);
 
 /* ---- the sources, in the order take_sample() runs them ------------------------------------ */

@@ -82,6 +82,13 @@ static void read_genl_dev(struct dev *d, const struct npu_genl_stats *st)
 		d->mem_bytes = st->mem_used;
 	if (st->engines)
 		d->engines = (int)st->engines;
+	if (st->have & (1ull << EDGE_NPU_A_TEMP_MC) && st->temp_mc > 0)
+		d->temp_mc = (uint32_t)st->temp_mc;
+	if (st->have & (1ull << EDGE_NPU_A_THERMAL_STATE)) {
+		d->has_thermal = true;
+		d->thermal_state = st->thermal_state;
+		d->cooling_state = st->cooling_state;
+	}
 }
 
 void scan_genl(struct sample *s)

@@ -169,6 +169,9 @@ static void read_slot_engine(struct dev *d, long pid, const struct hal_telem_slo
 	d->has_queue_ns = true;
 	d->queue_ns = sl->queue_ns;
 	d->temp_mc = sl->temp_mc;
+	d->has_thermal = true;
+	d->thermal_state = sl->thermal_state;
+	d->cooling_state = sl->cooling_state;
 	if (!d->governor[0])
 		strf(d->governor, sizeof(d->governor), "%s", sl->governor);
 	strf(d->power, sizeof(d->power), "%s", power_name(sl->power));

@@ -165,6 +165,10 @@ static void draw_dev_figures(int *row, const struct dev_view *v)
 		flow_field(&f, 0, "energy %.3f mJ", (double)d->energy_pj / 1e9);
 	if (d->temp_mc)
 		flow_field(&f, 0, "temp %.1f C", d->temp_mc / 1e3);
+	if (d->has_thermal && (d->thermal_state || d->cooling_state))
+		flow_field(&f, C_TEMP, "%s, throttled %u step%s",
+			   thermal_name(d->thermal_state), d->cooling_state,
+			   d->cooling_state == 1 ? "" : "s");
 	if (v->has_jobs_rate)
 		flow_field(&f, 0, "jobs/s %.0f", v->jobs_per_s);
 	if (v->has_queue_avg)

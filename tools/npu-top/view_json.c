@@ -62,6 +62,12 @@ static void json_dev(FILE *f, const struct dev_view *v)
 	json_num(f, d->has_energy, (double)d->energy_pj / 1e6);
 	fputs(",\"temperature_c\":", f);
 	json_num(f, d->temp_mc > 0, d->temp_mc / 1e3);
+	if (d->has_thermal) {
+		json_key_str(f, "thermal_state", thermal_name(d->thermal_state));
+		fprintf(f, ",\"cooling_state\":%u", d->cooling_state);
+	} else {
+		fputs(",\"thermal_state\":null,\"cooling_state\":null", f);
+	}
 	fputs(",\"jobs\":", f);
 	json_u64(f, d->has_jobs, d->jobs);
 	fputs(",\"jobs_failed\":", f);

@@ -489,12 +489,19 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 				    "%s: %s", path, err);
 	if ((st = read_hparams(m, path, &hp)) || (st = collect_weights(m, path)))
 		return st;
-	enum sched_status sst = sched_model_bind(&hp, find_weight, m, &m->sm, err, sizeof(err));
+	if (how == ENPU_READ_MMAP && (st = prefault(m, opts)))
+		return st;
+	return drv_model_bind(m, path, &hp);
+}
+
+enpu_status drv_model_bind(enpu_model *m, const char *path, const struct sched_hparams *hp)
+{
+	char err[512];
+	enum sched_status sst = sched_model_bind(hp, find_weight, m, &m->sm, err, sizeof(err));
+
 	if (sst)
 		return drv_ctx_fail(m->ctx, sst == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
 				    "%s: %s", path, err);
-	if (how == ENPU_READ_MMAP && (st = prefault(m, opts)))
-		return st;
 	/* one op for Q, K, V and one for gate, up where every device runs the fused form */
 	m->sm.fuse_matmuls = true;
 	for (uint32_t i = 0; i < m->ctx->n_devices; i++)
@@ -535,10 +542,13 @@ void enpu_model_free(enpu_model *m)
 	drv_batch_release(m); /* its graphs point at the weights */
 	release_weights(m);
 	sched_model_release(&m->sm);
-	tok_vocab_free(m->vocab);
-	gguf_close(m->gguf);
+	if (!m->base) { /* a draft borrows its model's file, vocabulary and names */
+		tok_vocab_free(m->vocab);
+		gguf_close(m->gguf);
+		free(m->names);
+	}
+	free(m->draft_data);
 	free(m->weights);
-	free(m->names);
 	pthread_mutex_destroy(&m->copies_lock);
 	pthread_mutex_destroy(&m->batch_lock);
 	free(m);

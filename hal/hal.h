@@ -164,6 +164,12 @@ struct hal_op {
 		struct {
 			uint32_t n_head, n_head_kv, head_dim;
 			float scale;
+			/*
+			 * Each token's result has the bits of the same token in a one-token op
+			 * (a backend that attends several queries at once must not here):
+			 * speculative decoding's verifier compares its rows with decode steps.
+			 */
+			bool rowwise;
 		} attn;
 	} p;
 	/*

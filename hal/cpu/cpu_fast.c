@@ -1016,7 +1016,7 @@ static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *o
 	 */
 	run_rows_shared(cf, rows_job, &j, op->src[1]->ne[1], threads_for(cf, op->src[1]->ne[1]));
 	const uint32_t T = op->dst->ne[1], n_ctx = op->src[3]->ne[1], hd = op->p.attn.head_dim;
-	const bool blocks = T > 1 && cf->k->attn_block && hd % 16 == 0;
+	const bool blocks = T > 1 && !op->p.attn.rowwise && cf->k->attn_block && hd % 16 == 0;
 
 	/* non-F32 caches' blocks: their K and V rows in F32 after the block kernel's scratch */
 	const size_t conv = op->src[3]->type != HAL_TYPE_F32 ? 2 * (size_t)n_ctx * hd : 0;

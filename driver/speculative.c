@@ -292,6 +292,8 @@ enpu_status enpu_session_spec_stats(const enpu_session *s, struct enpu_spec_stat
 	out->k = sp->k;
 	out->draft_ms = (double)sp->draft_ns / 1e6;
 	out->verify_ms = (double)sp->verify_ns / 1e6;
+	out->alpha = alpha_of(sp);
+	out->n_devices = enpu_session_device_usage(sp->draft, out->draft_devices, ENPU_MAX_DEVICES);
 	const double t_dec = step_s(s), t_draft = step_s(sp->draft);
 	out->predicted_speedup = t_dec > 0.0 && t_draft > 0.0 && sp->have_row
 		? sched_spec_speedup(alpha_of(sp), sp->k, 0, t_dec, t_draft, sp->t_row, false, NULL)

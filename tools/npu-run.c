@@ -472,6 +472,8 @@ static void print_spec(const enpu_session *sess, const struct enpu_generate_stat
 		return;
 	for (uint32_t i = 0; i < st->n_devices; i++)
 		pj += st->devices[i].modeled_energy_pj;
+	for (uint32_t i = 0; i < ss.n_devices; i++)
+		pj += ss.draft_devices[i].modeled_energy_pj;
 	fprintf(stderr, "speculate: draft %s; %llu verifications, %llu of %llu drafted tokens "
 		"accepted (%.1f%%), %.2f accepted per verification, k now %u\n", draft_name,
 		(unsigned long long)ss.verifications, (unsigned long long)ss.accepted,
@@ -482,6 +484,13 @@ static void print_spec(const enpu_session *sess, const struct enpu_generate_stat
 		"modeled speed-up %.2fx (cost model at this acceptance, k and step times)\n",
 		ss.draft_ms, ss.verify_ms, (unsigned long long)ss.plain_steps,
 		ss.predicted_speedup);
+	for (uint32_t i = 0; i < ss.n_devices; i++)
+		if (ss.draft_devices[i].ops)
+			fprintf(stderr, "           draft ran %llu ops on %s, busy %.1f ms%s\n",
+				(unsigned long long)ss.draft_devices[i].ops,
+				ss.draft_devices[i].device, (double)ss.draft_devices[i].busy_ns / 1e6,
+				ss.draft_devices[i].modeled_ns ? " (and modeled on the simulated "
+								 "silicon)" : "");
 	if (pj)
 		fprintf(stderr, "           modeled %.3f mJ/token (draft and verifier on the "
 			"simulated devices)\n", st->n_generated ? (double)pj / 1e9 / st->n_generated

@@ -486,6 +486,12 @@ struct enpu_spec_stats {
 	/* the cost model's speed-up over plain decoding at today's acceptance rate, k and
 	 * measured step times (sched_spec_speedup) */
 	double predicted_speedup;
+	/* the running per-token acceptance estimate the cost model uses (decayed counts of
+	 * accepted against rejected proposals) */
+	double alpha;
+	/* where the draft's ops ran (its own session's totals, as enpu_session_device_usage) */
+	uint32_t n_devices;
+	struct enpu_device_usage draft_devices[ENPU_MAX_DEVICES];
 };
 #define ENPU_SPEC_STATS_INIT { .struct_size = sizeof(struct enpu_spec_stats) }
 

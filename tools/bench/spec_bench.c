@@ -154,11 +154,11 @@ static void model_note(struct run *r, const struct bench_spec_options *o)
 		enpu_session_free(d);
 		return;
 	}
-	const double alpha = ss.drafted ? (double)ss.accepted / ss.drafted : 0.0;
+	const double alpha = ss.alpha;
 	const double t1 = eval_time(r->plain, r->prompt, o->prompt, 1);
 	const double td = eval_time(d, r->prompt, o->prompt, 1);
-	fprintf(f, "steps: model %.2f ms, draft %.2f ms (%.2f of the model's); acceptance %.3f "
-		"(a first-rejection rate: the cost model's alpha, which understates it at large k)\n",
+	fprintf(f, "steps: model %.2f ms, draft %.2f ms (%.2f of the model's); per-token "
+		"acceptance alpha %.3f (the session's running estimate)\n",
 		t1 * 1e3, td * 1e3, t1 > 0 ? td / t1 : 0.0, alpha);
 	for (uint32_t k = 1; k <= 8; k *= 2) {
 		const double tv = eval_time(r->plain, r->prompt, o->prompt, k + 1);

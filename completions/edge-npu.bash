@@ -77,7 +77,7 @@ _npu_bench()
 		--gen-tokens -r --reps -d --device --cache-type -o --output" -- "$cur")) ;;
 	batch) COMPREPLY=($(compgen -W "-m --model -t --threads -s --sizes --jobs -p
 		--prompt-tokens -n --gen-tokens -r --reps -d --device -o --output" -- "$cur")) ;;
-	spec) COMPREPLY=($(compgen -W "-m --model --draft-type --draft --spec-k -t --threads
+	spec) COMPREPLY=($(compgen -W "-m --model --draft-type --draft --spec-k --profile -t --threads
 		-p --prompt-tokens -n --gen-tokens -r --reps -d --device -o --output" -- "$cur")) ;;
 	npu) COMPREPLY=($(compgen -W "-d --device -r --reps -o --output" -- "$cur")) ;;
 	load) COMPREPLY=($(compgen -W "-m --model -d --device -r --reps -o --output" -- "$cur")) ;;

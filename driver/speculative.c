@@ -280,24 +280,28 @@ enpu_status enpu_session_spec_stats(const enpu_session *s, struct enpu_spec_stat
 	if (!s)
 		return ENPU_ERR_INVALID_ARG;
 	const struct drv_spec *sp = s->spec;
+	struct enpu_spec_stats o = ENPU_SPEC_STATS_INIT;
 
-	if (!out || out->struct_size < sizeof(*out) || !sp)
+	/* the struct's first version: a caller's must hold all of it */
+	if (!out || out->struct_size < sizeof(o) || !sp)
 		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
 				    "enpu_session_spec_stats: %s", sp ? "bad output struct"
 								      : "the session has no draft");
-	out->verifications = sp->verifications;
-	out->drafted = sp->drafted;
-	out->accepted = sp->accepted;
-	out->plain_steps = sp->plain_steps;
-	out->k = sp->k;
-	out->draft_ms = (double)sp->draft_ns / 1e6;
-	out->verify_ms = (double)sp->verify_ns / 1e6;
-	out->alpha = alpha_of(sp);
-	out->n_devices = enpu_session_device_usage(sp->draft, out->draft_devices, ENPU_MAX_DEVICES);
+	o.verifications = sp->verifications;
+	o.drafted = sp->drafted;
+	o.accepted = sp->accepted;
+	o.plain_steps = sp->plain_steps;
+	o.k = sp->k;
+	o.draft_ms = (double)sp->draft_ns / 1e6;
+	o.verify_ms = (double)sp->verify_ns / 1e6;
+	o.alpha = alpha_of(sp);
+	o.n_devices = enpu_session_device_usage(sp->draft, o.draft_devices, ENPU_MAX_DEVICES);
 	const double t_dec = step_s(s), t_draft = step_s(sp->draft);
-	out->predicted_speedup = t_dec > 0.0 && t_draft > 0.0 && sp->have_row
-		? sched_spec_speedup(alpha_of(sp), sp->k, 0, t_dec, t_draft, sp->t_row, false, NULL)
+	o.predicted_speedup = t_dec > 0.0 && t_draft > 0.0 && sp->have_row
+		? sched_spec_speedup(o.alpha, sp->k, 0, t_dec, t_draft, sp->t_row, false, NULL)
 		: 0.0;
+	o.struct_size = out->struct_size;
+	memcpy(out, &o, sizeof(o));
 	return ENPU_OK;
 }
 

@@ -70,6 +70,7 @@ struct opts {
 	bool no_gpu;
 	bool jobs;
 	const char *draft, *draft_type; /* spec: a draft file, or the model requantized */
+	const char *profile;            /* spec: the modeled comparison's profile */
 	uint32_t spec_k;                /* spec: 0 adaptive, else fixed */
 };
 
@@ -635,7 +636,8 @@ static int cmd_spec(const struct opts *o)
 		.model = one_str(&o->model), .device = one_str(&o->device), .draft = o->draft,
 		.draft_type = o->draft_type, .threads = one_u32(&o->threads, 0),
 		.reps = o->reps ? o->reps : 3, .prompt = one_u32(&o->prompt, 16),
-		.gen = one_u32(&o->gen, 128), .spec_k = o->spec_k, .fmt = o->fmt,
+		.gen = one_u32(&o->gen, 128), .spec_k = o->spec_k, .profile = o->profile,
+		.fmt = o->fmt,
 	};
 
 	if (o->draft && o->draft_type) {
@@ -762,6 +764,7 @@ static void usage(FILE *f)
 		"                     [--reps N] [--prompt-tokens N] [--gen-tokens N] [--device D]\n"
 		"                     [-o FMT]\n"
 		"       npu-bench spec -m MODEL.gguf [--draft-type T | --draft FILE] [--spec-k K]\n"
+		"                     [--profile P]\n"
 		"                     [--threads N] [--prompt-tokens N] [--gen-tokens N]\n"
 		"                     [--reps N] [--device D] [-o FMT]\n"
 		"       npu-bench calibrate [-w FILE] [--base PROFILE] [--reps N] [--threads N]\n"
@@ -818,6 +821,8 @@ static void usage(FILE *f)
 		"      --draft-type T     spec: the model requantized to T as the draft\n"
 		"      --draft FILE       spec: a draft model of the same vocabulary\n"
 		"      --spec-k K         spec: draft tokens per verification (1..16; default adaptive)\n"
+		"      --profile P        spec: also the comparison modeled on profile P (phone, mw,\n"
+		"                         host or a .prof file)\n"
 		"  -w, --write FILE       calibrate: profile to write (default ./host.prof)\n"
 		"  -b, --base PROFILE     calibrate: name or path of the profile to start from\n"
 		"      --no-gpu           calibrate: do not open the OpenCL device\n"
@@ -838,7 +843,7 @@ static const struct subcommand {
 	{ "load", "mdro", "" },
 	{ "cancel", "mpdtro", "" },
 	{ "calibrate", "rtwbGo", "" },
-	{ "spec", "trmpndoTFK", "" },
+	{ "spec", "trmpndoTFKP", "" },
 };
 
 static const struct option longopts[] = {
@@ -858,6 +863,7 @@ static const struct option longopts[] = {
 	{ "draft-type", required_argument, NULL, 'T' },
 	{ "draft", required_argument, NULL, 'F' },
 	{ "spec-k", required_argument, NULL, 'K' },
+	{ "profile", required_argument, NULL, 'P' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -971,6 +977,7 @@ static int take_option(const struct subcommand *sub, int c, const char *arg, str
 		return 0;
 	case 's': o->sizes = arg; return 0;
 	case 'T': o->draft_type = arg; return 0;
+	case 'P': o->profile = arg; return 0;
 	case 'F': o->draft = arg; return 0;
 	case 'K': {
 		struct u32_list k;

@@ -270,7 +270,9 @@ struct enpu_session_options {
 	 * again now and then to measure. Greedy output is the output without speculation token
 	 * for token (the verifier's rows are bit-identical to one-token evaluations); with a
 	 * temperature, rejection sampling keeps the sampler's distribution. The draft model
-	 * must outlive the session. enpu_session_spec_stats() reports what it did.
+	 * must outlive the session. A session restored from a saved state decodes plainly until
+	 * reset (the draft cannot know the tokens of the state). enpu_session_spec_stats()
+	 * reports what it did.
 	 */
 	enpu_model *draft;
 	uint32_t spec_k;

@@ -6,6 +6,7 @@
 #include "edge_npu.h"
 #include "sched/cost.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,75 @@ static void model_note(struct run *r, const struct bench_spec_options *o)
 	enpu_session_free(d);
 }
 
+/*
+ * The modeled time (s) and energy (J) of one evaluation of n tokens of m, placed "auto" on
+ * profile: a fresh session's first graph (n == 1: the decode graph), its schedule report.
+ */
+static int modeled(enpu_model *m, const char *profile, const enpu_token *prompt,
+		   uint32_t n_prompt, uint32_t n, double *t, double *e)
+{
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct enpu_schedule_report r = ENPU_SCHEDULE_REPORT_INIT;
+	enpu_token toks[17];
+	enpu_session *s = NULL;
+
+	so.n_ctx = n + 1;
+	so.placement = "auto";
+	so.profile = profile;
+	for (uint32_t i = 0; i < n; i++)
+		toks[i] = prompt[i % n_prompt];
+	int rc = enpu_session_create(m, &so, &s) || enpu_session_eval(s, toks, n) ||
+		 enpu_session_schedule_report(s, &r) || r.n_tokens != n ? -1 : 0;
+	enpu_session_free(s);
+	*t = r.modeled_ms / 1e3;
+	*e = r.modeled_mj / 1e3;
+	return rc;
+}
+
+/*
+ * On the profile's silicon: plain decoding against speculation at the measured acceptance,
+ * per k, from the placed graphs' simulated time and energy; the plan the cost model picks.
+ */
+static int model_profile(struct run *r, const struct bench_spec_options *o)
+{
+	FILE *f = o->fmt == BENCH_FMT_TEXT ? stdout : stderr;
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+	double t1, e1, td, ed;
+
+	if (enpu_session_spec_stats(r->spec, &ss) ||
+	    modeled(r->m, o->profile, r->prompt, o->prompt, 1, &t1, &e1) ||
+	    modeled(r->d, o->profile, r->prompt, o->prompt, 1, &td, &ed))
+		return -1;
+	const double a = ss.alpha;
+	fprintf(f, "modeled on profile '%s' (each graph placed by the scheduler and simulated; "
+		"alpha %.3f as measured): plain %.1f tokens/s, %.3f mJ/token; draft step %.3f ms, "
+		"%.3f mJ\n", o->profile, a, 1.0 / t1, e1 * 1e3, td * 1e3, ed * 1e3);
+	double best = 1.0;
+	uint32_t best_k = 0;
+	for (uint32_t k = 1; k <= 8; k *= 2) {
+		double tv, ev;
+		if (modeled(r->m, o->profile, r->prompt, o->prompt, k + 1, &tv, &ev))
+			return -1;
+		const double tokens = (1.0 - pow(a, k + 1)) / (1.0 - (a < 1.0 ? a : 0.999999));
+		const double row = tv > t1 ? (tv - t1) / k : 0.0;
+		const double gain = sched_spec_speedup(a, k, 0, t1, td, row, false, NULL);
+		fprintf(f, "  k %u: verify of %u tokens %.3f ms, %.3f mJ; speculation %.1f tokens/s "
+			"(%.2fx), %.3f mJ/token (%.2fx plain's); overlapped on two devices %.2fx\n",
+			k, k + 1, tv * 1e3, ev * 1e3, gain / t1, gain, (k * ed + ev) / tokens * 1e3,
+			(k * ed + ev) / tokens / e1,
+			sched_spec_speedup(a, k, 0, t1, td, row, true, NULL));
+		if (gain > best) {
+			best = gain;
+			best_k = k;
+		}
+	}
+	if (best_k)
+		fprintf(f, "  plan: speculate with k %u (modeled %.2fx)\n", best_k, best);
+	else
+		fprintf(f, "  plan: decode plainly (no k wins at this acceptance)\n");
+	return 0;
+}
+
 int bench_spec_main(const struct bench_spec_options *o)
 {
 	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
@@ -227,6 +297,9 @@ int bench_spec_main(const struct bench_spec_options *o)
 	}
 	report(&r, o, o->draft ? "file" : type);
 	model_note(&r, o);
+	if (o->profile && model_profile(&r, o))
+		fprintf(stderr, "npu-bench spec: profile '%s': %s\n", o->profile,
+			enpu_last_error(ctx));
 	rc = r.same ? 0 : 1;
 	if (!r.same)
 		fprintf(stderr, "npu-bench spec: greedy tokens with speculation differ from "

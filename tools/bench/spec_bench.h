@@ -17,6 +17,7 @@ struct bench_spec_options {
 	uint32_t prompt;        /* prompt tokens before the timed generation */
 	uint32_t gen;           /* tokens generated (greedy, end-of-text ignored) */
 	uint32_t spec_k;        /* 0: adaptive; else fixed */
+	const char *profile;    /* also the modeled comparison on this profile, or NULL */
 	enum bench_format fmt;
 };
 
@@ -27,7 +28,10 @@ struct bench_spec_options {
  * the acceptance rate, accepted tokens per verification and whether every round's tokens
  * were the same. Then the step times the cost model weighs (a decode step of the model and
  * of the draft, a batched evaluation of k + 1 tokens) and the speed-up it predicts from them
- * at the measured acceptance rate. 1 when a round's tokens differ (greedy must be exact).
+ * at the measured acceptance rate. With a profile, the same on its modeled silicon: each
+ * graph placed by the scheduler ("auto") and simulated, the tokens/s and mJ/token of the
+ * plain plan and of speculation per k, and the plan the cost model picks (speculation only
+ * where it wins). 1 when a round's tokens differ (greedy must be exact).
  */
 int bench_spec_main(const struct bench_spec_options *o);
 

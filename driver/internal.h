@@ -141,6 +141,7 @@ struct enpu_session {
 	 * all-logits graphs of 2 .. DRV_SPEC_MAX_K + 1 tokens, built when first used */
 	struct drv_spec *spec;
 	struct graph_slot verify[DRV_SPEC_MAX_K + 2];
+	bool is_draft; /* a speculating session's draft: its steps trace as "draft step" */
 };
 
 /* ---- speculative.c: a draft proposes tokens, the session verifies them in one batch ---- */

@@ -445,8 +445,8 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 
 		snprintf(args, sizeof(args), "\"n_past\":%u,\"n_tokens\":%u,\"ops\":%u", s->n_past,
 			 n, g->n_nodes);
-		drv_trace_span(s->trace, all ? "verify" : n == 1 ? "decode step" : "prefill", "step",
-			       t0, t1, args);
+		drv_trace_span(s->trace, all ? "verify" : s->is_draft ? "draft step"
+						: n == 1 ? "decode step" : "prefill", "step", t0, t1, args);
 		drv_trace_step_end(s->trace, t1);
 	}
 	memcpy(s->history + s->n_past, tokens, sizeof(*tokens) * n);

@@ -232,7 +232,10 @@ enpu_status drv_spec_create(enpu_session *s, const struct enpu_session_options *
 	d.n_ctx = s->n_ctx;
 	d.cache_type = s->cache_type;
 	d.priority = s->priority;
-	return enpu_session_create(o->draft, &d, &sp->draft);
+	enpu_status st2 = enpu_session_create(o->draft, &d, &sp->draft);
+	if (!st2)
+		sp->draft->is_draft = true;
+	return st2;
 }
 
 void drv_spec_free(enpu_session *s)

@@ -5,7 +5,8 @@
  * (most proposals accepted) and with an unrelated draft (most rejected), at fixed and
  * adaptive k, across generate calls and near the end of the context; with a temperature the
  * tokens follow the sampler's distribution (a chi-square test of 3-token sequences against
- * the exact probabilities); a draft of another vocabulary and bad options are refused.
+ * the exact probabilities); a trace shows the draft and verify slices; a draft of another
+ * vocabulary and bad options are refused.
  */
 #include <check.h>
 #include <math.h>
@@ -288,6 +289,36 @@ START_TEST(sampling_keeps_distribution)
 }
 END_TEST
 
+/* A trace of a speculative generation: draft and verify slices, the draft's steps and ops. */
+START_TEST(trace_shows_draft_and_verify)
+{
+	struct enpu_sampler_options so = ENPU_SAMPLER_OPTIONS_INIT;
+	enpu_session *spec = session(self_draft, 3, true, 256);
+	const char *path = tu_tmp_path(".json");
+	size_t len;
+
+	so.ignore_eos = true;
+	ck_assert_int_eq(enpu_session_trace_start(spec, path), ENPU_OK);
+	ck_assert_int_eq(enpu_generate(spec, "Once upon a time", 40, &so, NULL, NULL, NULL),
+			 ENPU_OK);
+	ck_assert_int_eq(enpu_session_trace_stop(spec), ENPU_OK);
+	char *json = tu_read_file(path, &len);
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"draft\",\"cat\":\"spec\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"verify\",\"cat\":\"step\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"draft step\",\"cat\":\"step\""));
+	/* the verifications evaluated k + 1 = 4 tokens each */
+	ck_assert_ptr_nonnull(strstr(json, "\"n_tokens\":4"));
+	free(json);
+	remove(path);
+	/* the draft's graphs are forgotten by a stopped trace: another trace starts clean */
+	ck_assert_int_eq(enpu_session_trace_start(spec, path), ENPU_OK);
+	ck_assert_int_eq(enpu_generate(spec, "", 10, &so, NULL, NULL, NULL), ENPU_OK);
+	ck_assert_int_eq(enpu_session_trace_stop(spec), ENPU_OK);
+	remove(path);
+	enpu_session_free(spec);
+}
+END_TEST
+
 START_TEST(bad_drafts_refused)
 {
 	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
@@ -339,6 +370,7 @@ int main(void)
 	tcase_add_test(tc, context_end);
 	tcase_add_test(tc, truncate_then_continue);
 	tcase_add_test(tc, sampling_keeps_distribution);
+	tcase_add_test(tc, trace_shows_draft_and_verify);
 	tcase_add_test(tc, bad_drafts_refused);
 	suite_add_tcase(su, tc);
 	return tu_run_suite(su);

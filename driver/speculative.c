@@ -346,9 +346,23 @@ static enpu_status sync_draft(enpu_session *s, bool *ok)
 	enpu_status st = enpu_session_truncate(d, c);
 	for (uint32_t i = c; !st && i < s->n_past; i++)
 		sp->sync[n++] = s->history[i];
+	const uint32_t n_hist = n;
 	if (s->has_pending)
 		sp->sync[n++] = s->pending;
-	return st ? st : n ? drv_eval_tokens(d, sp->sync, n) : ENPU_OK;
+	if (st || n == 0)
+		return st;
+	/*
+	 * Evaluated as the model evaluated (or will evaluate) them, so that a draft of the same
+	 * weights has the model's bits and proposes exactly its greedy tokens: a token the last
+	 * verification accepted and the pending one row by row, as the verifier does (one pass
+	 * over the draft's weights); a prompt as a batch, then the pending token alone.
+	 */
+	const float *rows;
+	if (n_hist <= 1)
+		return n == 1 ? drv_eval_tokens(d, sp->sync, 1)
+			      : drv_eval_all_logits(d, sp->sync, n, &rows);
+	st = drv_eval_tokens(d, sp->sync, n_hist);
+	return st || n == n_hist ? st : drv_eval_tokens(d, sp->sync + n_hist, 1);
 }
 
 /* The verifier's row i (the prediction after i + 1 of toks) as s's logits, at its position. */
@@ -411,7 +425,6 @@ static enpu_status round_(enpu_session *s, uint32_t k, const struct enpu_sampler
 	t0 = hal_now_ns();
 	sp->verify_ns += t0 - t1;
 	sp->verifications++;
-	sp->drafted += k;
 	const double t_dec = step_s(s);
 	if (measure && t_dec > 0.0) {
 		double row = ((double)(t0 - t1) / 1e9 - t_dec) / k;
@@ -419,7 +432,8 @@ static enpu_status round_(enpu_session *s, uint32_t k, const struct enpu_sampler
 		sp->t_row = sp->have_row ? 0.8 * sp->t_row + 0.2 * row : row;
 		sp->have_row = true;
 	}
-	uint32_t m = 0;
+	uint32_t m = 0, decided = 0; /* accepted; judged (the generation may end before k) */
+	bool rejected = false;
 	*more = true;
 	for (uint32_t i = 1; i <= k && *more && !rc; i++) {
 		const enpu_token dt = sp->toks[i];
@@ -451,15 +465,18 @@ static enpu_status round_(enpu_session *s, uint32_t k, const struct enpu_sampler
 		if (rc)
 			break;
 		m += accept;
+		decided++;
+		rejected = !accept;
 		rc = drv_emit_token(s, y, n_predict, on_token, user, st, more);
 		if (!accept)
 			break;
 		if (i == k && *more && !rc) /* all accepted: the last row predicts the next token */
 			position(s, n, rows, k);
 	}
+	sp->drafted += decided;
 	sp->accepted += m;
 	sp->acc = SPEC_DECAY * sp->acc + m;
-	sp->rej = SPEC_DECAY * sp->rej + (m < k);
+	sp->rej = SPEC_DECAY * sp->rej + rejected;
 	return rc;
 }
 
@@ -492,9 +509,13 @@ enpu_status drv_spec_generate(enpu_session *s, uint32_t n_predict,
 			sp->plain_left = SPEC_PLAIN_RUN; /* "auto": it does not pay; look again later */
 		/* the first steps plain: they measure the one-token step the model weighs against */
 		if (k == 0 || sp->plain_left || s->steps < 2) {
+			bool ok;
+			/* the first steps: the draft in step too (its step time, the same bits) */
+			if (!sp->plain_left && k)
+				rc = sync_draft(s, &ok);
 			sp->plain_left -= sp->plain_left > 0;
 			sp->plain_steps++;
-			rc = drv_eval_pending(s);
+			rc = rc ? rc : drv_eval_pending(s);
 			continue;
 		}
 		rc = round_(s, k, &o, &rng, n_predict, on_token, user, st, &more);

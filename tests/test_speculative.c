@@ -129,6 +129,19 @@ START_TEST(greedy_self_draft_equals_plain)
 }
 END_TEST
 
+/* A draft of the same weights (Q8_0 of a Q8_0 model) with the same arithmetic: all accepted. */
+START_TEST(identical_draft_accepts_all)
+{
+	enpu_model *same;
+	double acc;
+
+	ck_assert_int_eq(enpu_model_make_draft(target, "q8_0", &same), ENPU_OK);
+	check_greedy(same, 5, true, 400, 400, &acc);
+	ck_assert_msg(acc == 1.0, "a draft of the model's own weights had %.4f accepted", acc);
+	enpu_model_free(same);
+}
+END_TEST
+
 START_TEST(greedy_other_draft_equals_plain)
 {
 	double acc;
@@ -366,6 +379,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, greedy_self_draft_equals_plain);
+	tcase_add_test(tc, identical_draft_accepts_all);
 	tcase_add_test(tc, greedy_other_draft_equals_plain);
 	tcase_add_test(tc, context_end);
 	tcase_add_test(tc, truncate_then_continue);

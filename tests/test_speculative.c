@@ -302,6 +302,41 @@ START_TEST(sampling_keeps_distribution)
 }
 END_TEST
 
+/*
+ * "auto" placement: with an unrelated draft (nearly nothing accepted) the cost model finds
+ * that speculation does not pay and the session decodes plainly, drafting again now and then;
+ * the tokens are still plain decoding's.
+ */
+START_TEST(auto_stops_when_it_does_not_pay)
+{
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct enpu_sampler_options sa = ENPU_SAMPLER_OPTIONS_INIT;
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+	enpu_session *plain = session(NULL, 0, false, 512), *spec;
+	struct tokens a, b;
+
+	so.n_ctx = 512;
+	so.placement = "auto";
+	so.draft = other_draft;
+	ck_assert_msg(enpu_session_create(target, &so, &spec) == ENPU_OK, "%s",
+		      enpu_last_error(ctx));
+	sa.ignore_eos = true;
+	generate(plain, 300, 300, &sa, &a);
+	generate(spec, 300, 300, &sa, &b);
+	ck_assert_mem_eq(a.t, b.t, sizeof(enpu_token) * 300);
+	ck_assert_int_eq(enpu_session_spec_stats(spec, &ss), ENPU_OK);
+	ck_assert_msg(ss.plain_steps > 2 * ss.verifications,
+		      "%llu plain steps, %llu verifications at acceptance %.3f",
+		      (unsigned long long)ss.plain_steps, (unsigned long long)ss.verifications,
+		      ss.alpha);
+	ck_assert(ss.predicted_speedup < 1.0);
+	free(a.t);
+	free(b.t);
+	enpu_session_free(plain);
+	enpu_session_free(spec);
+}
+END_TEST
+
 /* A trace of a speculative generation: draft and verify slices, the draft's steps and ops. */
 START_TEST(trace_shows_draft_and_verify)
 {
@@ -384,6 +419,7 @@ int main(void)
 	tcase_add_test(tc, context_end);
 	tcase_add_test(tc, truncate_then_continue);
 	tcase_add_test(tc, sampling_keeps_distribution);
+	tcase_add_test(tc, auto_stops_when_it_does_not_pay);
 	tcase_add_test(tc, trace_shows_draft_and_verify);
 	tcase_add_test(tc, bad_drafts_refused);
 	suite_add_tcase(su, tc);

@@ -432,7 +432,7 @@ static enpu_status round_(enpu_session *s, uint32_t k, const struct enpu_sampler
 		sp->t_row = sp->have_row ? 0.8 * sp->t_row + 0.2 * row : row;
 		sp->have_row = true;
 	}
-	uint32_t m = 0, decided = 0; /* accepted; judged (the generation may end before k) */
+	uint32_t m = 0, decided = 0; /* accepted; judged before a rejection or the end */
 	bool rejected = false;
 	*more = true;
 	for (uint32_t i = 1; i <= k && *more && !rc; i++) {
@@ -473,7 +473,8 @@ static enpu_status round_(enpu_session *s, uint32_t k, const struct enpu_sampler
 		if (i == k && *more && !rc) /* all accepted: the last row predicts the next token */
 			position(s, n, rows, k);
 	}
-	sp->drafted += decided;
+	/* every proposal counts (a rejection wastes the rest) unless the generation ended first */
+	sp->drafted += rejected || *more ? k : decided;
 	sp->accepted += m;
 	sp->acc = SPEC_DECAY * sp->acc + m;
 	sp->rej = SPEC_DECAY * sp->rej + rejected;

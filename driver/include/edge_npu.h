@@ -480,8 +480,8 @@ ENPU_API uint32_t enpu_session_device_usage(const enpu_session *session,
 struct enpu_spec_stats {
 	size_t struct_size;
 	uint64_t verifications; /* batched evaluations of drafted tokens */
-	uint64_t drafted;       /* tokens the draft proposed and the verifier judged (a generation
-				 * that ends mid-block leaves the rest unjudged) */
+	uint64_t drafted;       /* tokens the draft proposed (but for those after the point where
+				 * a generation ended: they were never needed) */
 	uint64_t accepted;      /* ... and the verifier accepted */
 	uint64_t plain_steps;   /* decode steps without a draft ("auto": speculation did not pay) */
 	uint32_t k;             /* the draft length the next verification will use */

@@ -22,6 +22,8 @@ _npu_run()
 	--profile) COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
 	--objective) COMPREPLY=($(compgen -W "latency energy" -- "$cur")); return ;;
 	--cache-type) COMPREPLY=($(compgen -W "f16 q8_0 f32" -- "$cur")); return ;;
+	--chat-template) COMPREPLY=($(compgen -W "chatml llama2 llama2-sys llama2-sys-bos
+		llama2-sys-strip llama3 phi3 gemma deepseek deepseek2 deepseek3" -- "$cur")); return ;;
 	-p | --prompt | -n | --n-predict | --temp | --top-k | --top-p | --min-p | \
 	--repeat-penalty | --repeat-last-n | -s | --seed | -c | --ctx | --ctx-size | \
 	-t | --threads | --target-ms | --spec-k) return ;;
@@ -29,8 +31,8 @@ _npu_run()
 	COMPREPLY=($(compgen -W "-m --model -p --prompt -f --file -n --n-predict --temp --top-k
 		--top-p --min-p --repeat-penalty --repeat-last-n --ignore-eos -s --seed -c
 		--ctx-size --cache-type -t --threads --device --placement --profile --objective
-		--target-ms --trace --draft --draft-type --spec-k --spec-compare --no-progress -h
-		--help --version" -- "$cur"))
+		--target-ms --trace --chat -cnv --chat-template --draft --draft-type --spec-k
+		--spec-compare --no-progress -h --help --version" -- "$cur"))
 }
 
 _npu_mkmodel()
@@ -42,10 +44,14 @@ _npu_mkmodel()
 	--vocab) _filedir gguf; return ;;
 	-t | --type) COMPREPLY=($(compgen -W "f32 f16 q8_0 q4_0 q4_k q5_k q6_k q4_k_m" -- "$cur"))
 		return ;;
-	--dim | --layers | --heads | --kv-heads | --ffn | --ctx | --seed | --name) return ;;
+	--arch) COMPREPLY=($(compgen -W "llama qwen2 phi3 gemma gemma2" -- "$cur")); return ;;
+	--rope-scaling) COMPREPLY=($(compgen -W "llama3 linear:" -- "$cur")); return ;;
+	--dim | --layers | --heads | --kv-heads | --ffn | --ctx | --seed | --name | --head-dim | \
+		--sliding-window) return ;;
 	esac
 	COMPREPLY=($(compgen -W "-o --output --dim --layers --heads --kv-heads --ffn --ctx -t
-		--type --tied --output-q6k --seed --vocab --name -h --help --version" -- "$cur"))
+		--type --tied --output-q6k --seed --vocab --name --arch --head-dim --sliding-window
+		--rope-scaling -h --help --version" -- "$cur"))
 }
 
 _npu_bench()

@@ -44,8 +44,13 @@ struct enpu_model {
 	struct sched_model sm;
 	uint32_t n_weights;
 	struct sched_weight *weights; /* one per GGUF tensor, names NUL-terminated copies */
+	bool *bound; /* during the load: which weights the graph looked up */
 	char *names;
 	char name[128];
+	const struct drv_arch *arch; /* general.architecture's entry (model.c) */
+	/* Llama-3 rope scaling given by keys, not rope_freqs.weight: the factors computed */
+	struct sched_weight rope_freqs;
+	float *rope_freqs_data;
 	char read_method[96]; /* how the file came into memory (enpu_model_info.read_method) */
 	uint32_t n_ctx_train;
 	/*
@@ -66,8 +71,9 @@ struct enpu_model {
 	struct drv_batch_slot *batch[ENPU_EVAL_MANY_MAX + 1];
 	pthread_mutex_t batch_lock; /* guards batch[] (each slot has its own run lock) */
 	/*
-	 * A draft made of base's weights at lower precision (enpu_model_make_draft): gguf, vocab
-	 * and names are base's; draft_data holds the requantized weights. NULL for a loaded model.
+	 * A draft made of base's weights at lower precision (enpu_model_make_draft): gguf, vocab,
+	 * names and rope_freqs_data are base's; draft_data holds the requantized weights. NULL
+	 * for a loaded model.
 	 */
 	enpu_model *base;
 	void *draft_data;

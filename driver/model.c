@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* model.c - loading a llama-architecture GGUF: metadata, weights, tokenizer, graph binding. */
+/* model.c - loading a transformer GGUF: metadata, weights, tokenizer, graph binding. */
 #include "internal.h"
 #include "hal/quant.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,30 @@ static bool hal_type_of(uint32_t gguf_type, enum hal_type *out)
 }
 
 /*
- * Reads the hyperparameter "llama.<suffix>" into *out_u (an unsigned 32-bit key) or *out_f (a
+ * The architectures (general.architecture) and what they set in the graph's attributes: the
+ * tensors are the same names for all (llama.cpp's converter), the keys "<name>.<suffix>".
+ */
+struct drv_arch {
+	const char *name;
+	enum hal_rope_mode rope_mode;
+	enum hal_glu_act ffn_act;
+	bool embd_scale; /* embeddings times sqrt(n_embd) */
+	bool gemma2;     /* soft-capping and sliding-window keys (Gemma-2's defaults) */
+};
+
+static const struct drv_arch archs[] = {
+	{ "llama", HAL_ROPE_NORM, HAL_GLU_SILU, false, false },
+	{ "qwen2", HAL_ROPE_NEOX, HAL_GLU_SILU, false, false },
+	{ "phi3", HAL_ROPE_NEOX, HAL_GLU_SILU, false, false },
+	/* Gemma's norm weights are stored with the 1 of its (1 + w) RMSNorm already added */
+	{ "gemma", HAL_ROPE_NEOX, HAL_GLU_GELU, true, false },
+	/* and Gemma-2's post-norms are tensors the graph takes where a file has them */
+	{ "gemma2", HAL_ROPE_NEOX, HAL_GLU_GELU, true, true },
+};
+
+
+/*
+ * Reads the hyperparameter "<arch>.<suffix>" into *out_u (an unsigned 32-bit key) or *out_f (a
  * float key); an absent optional key takes def.
  */
 static enpu_status get_hparam(enpu_model *m, const char *path, const char *suffix, bool required,
@@ -65,7 +89,7 @@ static enpu_status get_hparam(enpu_model *m, const char *path, const char *suffi
 	char key[96];
 	enum gguf_status st;
 
-	snprintf(key, sizeof(key), "llama.%s", suffix);
+	snprintf(key, sizeof(key), "%s.%s", m->arch->name, suffix);
 	st = out_u ? gguf_get_u32(m->gguf, key, out_u) : gguf_get_f32(m->gguf, key, out_f);
 	if (st == GGUF_ERR_NOT_FOUND && !required) {
 		if (out_u)
@@ -95,26 +119,99 @@ static enpu_status get_f32(enpu_model *m, const char *path, const char *suffix, 
 	return get_hparam(m, path, suffix, required, def, NULL, out);
 }
 
-/* Linear RoPE scaling is supported; the others change the rotation itself. */
-static enpu_status read_rope_scaling(enpu_model *m, const char *path, float *freq_scale)
+static enpu_status get_key_f32(enpu_model *m, const char *path, const char *suffix, float def,
+			       float *out)
 {
+	return get_hparam(m, path, suffix, false, def, NULL, out);
+}
+
+/*
+ * Gemma-2's keys, with llama.cpp's defaults: scores capped at 50, logits at 30, every other
+ * layer (from the first) a sliding window of 4096. Its scores' scale is 1/sqrt(head_dim), but
+ * n_embd / n_head for the 27B (46 layers), as llama.cpp and Google's reference take it.
+ */
+static enpu_status read_gemma2(enpu_model *m, const char *path, struct sched_hparams *hp)
+{
+	enpu_status st;
+
+	if ((st = get_key_f32(m, path, "attn_logit_softcapping", 50.0f, &hp->attn_softcap)) ||
+	    (st = get_key_f32(m, path, "final_logit_softcapping", 30.0f, &hp->logit_softcap)) ||
+	    (st = get_u32(m, path, "attention.sliding_window", false, 4096, &hp->swa_window)) ||
+	    (st = get_u32(m, path, "attention.sliding_window_pattern", false, 2, &hp->swa_pattern)))
+		return st;
+	if (!(hp->attn_softcap >= 0.0f && hp->attn_softcap <= 1e6f) ||
+	    !(hp->logit_softcap >= 0.0f && hp->logit_softcap <= 1e6f))
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: gemma2.attn_logit_softcapping %g or final_logit_softcapping %g "
+				    "is out of range (0..1e6)", path, hp->attn_softcap,
+				    hp->logit_softcap);
+	if (hp->n_layer == 46)
+		hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+	return ENPU_OK;
+}
+
+/* Llama-3's rope scaling from its keys (llama.cpp's converter writes rope_freqs.weight). */
+static enpu_status llama3_factors(enpu_model *m, const char *path, const struct sched_hparams *hp)
+{
+	float factor, lo, hi;
+	uint32_t orig;
+	enpu_status st;
+
+	if ((st = get_key_f32(m, path, "rope.scaling.factor", 8.0f, &factor)) ||
+	    (st = get_key_f32(m, path, "rope.scaling.low_freq_factor", 1.0f, &lo)) ||
+	    (st = get_key_f32(m, path, "rope.scaling.high_freq_factor", 4.0f, &hi)) ||
+	    (st = get_u32(m, path, "rope.scaling.original_context_length", false, 8192, &orig)))
+		return st;
+	if (!(factor >= 1e-3f && factor <= 1e4f) || !(lo > 0.0f && lo < hi && hi <= 1e4f) ||
+	    orig == 0)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: %s.rope.scaling (llama3): factor %g, low_freq_factor %g, "
+				    "high_freq_factor %g, original_context_length %u are out of range",
+				    path, m->arch->name, factor, lo, hi, orig);
+	m->rope_freqs_data = malloc(sizeof(float) * (hp->n_rot / 2));
+	if (!m->rope_freqs_data)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "%s: out of memory", path);
+	sched_rope_llama3_factors(hp->rope_freq_base, hp->n_rot, factor, lo, hi, orig,
+				  m->rope_freqs_data);
+	m->rope_freqs = (struct sched_weight){ "rope_freqs.weight", HAL_TYPE_F32, 1,
+					       { hp->n_rot / 2, 1, 1, 1 }, m->rope_freqs_data };
+	return ENPU_OK;
+}
+
+/*
+ * RoPE scaling: linear (a frequency scale), llama3 (frequency factors: the file's
+ * rope_freqs.weight as llama.cpp's converter writes them, or computed from the keys); the
+ * others change the rotation itself and are refused.
+ */
+static enpu_status read_rope_scaling(enpu_model *m, const char *path, struct sched_hparams *hp)
+{
+	char key[96];
 	struct gguf_str type;
 	float factor = 1.0f;
+	bool llama3 = false;
 
-	*freq_scale = 1.0f;
-	if (gguf_get_str(m->gguf, "llama.rope.scaling.type", &type) == GGUF_OK &&
-	    !gguf_str_eq(type, "none") && !gguf_str_eq(type, "linear"))
-		return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
-				    "%s: llama.rope.scaling.type '%.*s' is not supported (none, linear)",
-				    path, (int)type.len, type.ptr);
-	if (gguf_get_f32(m->gguf, "llama.rope.scaling.factor", &factor) != GGUF_OK &&
-	    gguf_get_f32(m->gguf, "llama.rope.scale_linear", &factor) != GGUF_OK)
-		factor = 1.0f;
+	hp->rope_freq_scale = 1.0f;
+	snprintf(key, sizeof(key), "%s.rope.scaling.type", m->arch->name);
+	if (gguf_get_str(m->gguf, key, &type) == GGUF_OK) {
+		llama3 = gguf_str_eq(type, "llama3");
+		if (!llama3 && !gguf_str_eq(type, "none") && !gguf_str_eq(type, "linear"))
+			return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+					    "%s: %s '%.*s' is not supported (none, linear, llama3)",
+					    path, key, (int)type.len, type.ptr);
+	}
+	if (llama3)
+		return gguf_find_tensor(m->gguf, "rope_freqs.weight") ? ENPU_OK
+								       : llama3_factors(m, path, hp);
+	snprintf(key, sizeof(key), "%s.rope.scaling.factor", m->arch->name);
+	if (gguf_get_f32(m->gguf, key, &factor) != GGUF_OK) {
+		snprintf(key, sizeof(key), "%s.rope.scale_linear", m->arch->name);
+		if (gguf_get_f32(m->gguf, key, &factor) != GGUF_OK)
+			factor = 1.0f;
+	}
 	if (!(factor >= 1e-3f && factor <= 1e4f)) /* NaN and inf fail too */
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				    "%s: llama.rope.scaling.factor %g is out of range (0.001..10000)",
-				    path, factor);
-	*freq_scale = 1.0f / factor;
+				    "%s: %s %g is out of range (0.001..10000)", path, key, factor);
+	hp->rope_freq_scale = 1.0f / factor;
 	return ENPU_OK;
 }
 
@@ -137,50 +234,83 @@ static enpu_status read_hparams(enpu_model *m, const char *path, struct sched_hp
 	    (st = get_u32(m, path, "vocab_size", false, 0, &n_vocab_key)) ||
 	    (st = get_f32(m, path, "attention.layer_norm_rms_epsilon", true, 0, &hp->rms_eps)) ||
 	    (st = get_f32(m, path, "rope.freq_base", false, 10000.0f, &hp->rope_freq_base)) ||
-	    (st = read_rope_scaling(m, path, &hp->rope_freq_scale)))
+	    (st = get_u32(m, path, "attention.key_length", false, 0, &hp->head_dim)))
 		return st;
+	const char *a = m->arch->name;
 
 	if (hp->n_embd == 0 || hp->n_embd > MAX_DIM)
-		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.embedding_length %u is out of range (1..%u)",
-				    path, hp->n_embd, MAX_DIM);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: %s.embedding_length %u is out of range (1..%u)",
+				    path, a, hp->n_embd, MAX_DIM);
 	if (hp->n_layer == 0 || hp->n_layer > MAX_LAYERS)
-		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.block_count %u is out of range (1..%u)",
-				    path, hp->n_layer, MAX_LAYERS);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: %s.block_count %u is out of range (1..%u)",
+				    path, a, hp->n_layer, MAX_LAYERS);
 	if (hp->n_ff == 0 || hp->n_ff > 4 * MAX_DIM)
-		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.feed_forward_length %u is out of range",
-				    path, hp->n_ff);
-	if (hp->n_head == 0 || hp->n_embd % hp->n_head)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: %s.feed_forward_length %u is out of range",
+				    path, a, hp->n_ff);
+	/* without a key_length the head dimension is n_embd / n_head */
+	if (hp->n_head == 0 || hp->n_head > MAX_DIM || (!hp->head_dim && hp->n_embd % hp->n_head))
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				    "%s: llama.attention.head_count (%u) does not divide llama.embedding_length (%u)",
-				    path, hp->n_head, hp->n_embd);
+				    "%s: %s.attention.head_count (%u) does not divide %s.embedding_length (%u)",
+				    path, a, hp->n_head, a, hp->n_embd);
 	if (hp->n_head_kv == 0 || hp->n_head % hp->n_head_kv)
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				    "%s: llama.attention.head_count_kv (%u) does not divide llama.attention.head_count (%u)",
-				    path, hp->n_head_kv, hp->n_head);
+				    "%s: %s.attention.head_count_kv (%u) does not divide %s.attention.head_count (%u)",
+				    path, a, hp->n_head_kv, a, hp->n_head);
+	if (hp->head_dim > MAX_DIM || (hp->head_dim && hp->head_dim % 2))
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: %s.attention.key_length %u is out of range (even, 2..%u)",
+				    path, a, hp->head_dim, MAX_DIM);
+	/* Q's width (and so K's, V's, the attention's output) within the limit of a dimension */
+	if ((uint64_t)hp->n_head * sched_head_dim(hp) > MAX_DIM)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+				    "%s: %s.attention.head_count %u x key_length %u is out of range "
+				    "(at most %u)", path, a, hp->n_head, sched_head_dim(hp), MAX_DIM);
+	uint32_t v_len = 0;
+	if ((st = get_u32(m, path, "attention.value_length", false, 0, &v_len)))
+		return st;
+	if (v_len && v_len != sched_head_dim(hp))
+		return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+				    "%s: %s.attention.value_length %u differs from the key length %u",
+				    path, a, v_len, sched_head_dim(hp));
 	if (get_u32(m, path, "rope.dimension_count", false, sched_head_dim(hp), &hp->n_rot))
 		return ENPU_ERR_FORMAT;
 	if (hp->n_rot == 0 || hp->n_rot % 2 || hp->n_rot > sched_head_dim(hp))
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				    "%s: llama.rope.dimension_count (%u) must be even and at most the head dimension (%u)",
-				    path, hp->n_rot, sched_head_dim(hp));
+				    "%s: %s.rope.dimension_count (%u) must be even and at most the head dimension (%u)",
+				    path, a, hp->n_rot, sched_head_dim(hp));
 	/* written so that NaN fails them too */
 	if (!(hp->rms_eps > 0.0f && hp->rms_eps < 1.0f))
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				    "%s: llama.attention.layer_norm_rms_epsilon %g is out of range (0..1)",
-				    path, hp->rms_eps);
+				    "%s: %s.attention.layer_norm_rms_epsilon %g is out of range (0..1)",
+				    path, a, hp->rms_eps);
 	if (!(hp->rope_freq_base > 0.0f && hp->rope_freq_base <= 1e9f))
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				    "%s: llama.rope.freq_base %g is out of range (0..1e9)", path,
+				    "%s: %s.rope.freq_base %g is out of range (0..1e9)", path, a,
 				    hp->rope_freq_base);
 	if (m->n_ctx_train == 0)
-		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: llama.context_length is 0", path);
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: %s.context_length is 0", path, a);
+	if ((st = read_rope_scaling(m, path, hp)))
+		return st;
+	hp->rope_mode = m->arch->rope_mode;
+	hp->ffn_act = m->arch->ffn_act;
+	hp->embd_scale = m->arch->embd_scale ? sqrtf((float)hp->n_embd) : 0.0f;
+	if (m->arch->gemma2 && (st = read_gemma2(m, path, hp)))
+		return st;
+	/* Phi-3's LongRoPE (128k models) also rescales attention: refused rather than wrong */
+	static const char *const longrope[] = { "rope_factors_long.weight",
+						"rope_factors_short.weight" };
+	for (size_t i = 0; i < sizeof(longrope) / sizeof(longrope[0]); i++)
+		if (gguf_find_tensor(m->gguf, longrope[i]))
+			return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+					    "%s: tensor '%s' (LongRoPE scaling) is not supported",
+					    path, longrope[i]);
 
 	/* the vocabulary size comes from the tokenizer; a vocab_size key must agree with it */
 	hp->n_vocab = tok_n_tokens(m->vocab);
 	if (n_vocab_key && n_vocab_key != hp->n_vocab)
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
-				    "%s: llama.vocab_size (%u) differs from the %u tokens of tokenizer.ggml.tokens",
-				    path, n_vocab_key, hp->n_vocab);
+				    "%s: %s.vocab_size (%u) differs from the %u tokens of tokenizer.ggml.tokens",
+				    path, a, n_vocab_key, hp->n_vocab);
 	return ENPU_OK;
 }
 
@@ -277,6 +407,10 @@ static const struct sched_weight *find_weight(void *user, const char *name)
 	enpu_model *m = user;
 	const struct gguf_tensor_info *ti = gguf_find_tensor(m->gguf, name);
 
+	if (!ti && m->rope_freqs_data && !strcmp(name, m->rope_freqs.name))
+		return &m->rope_freqs; /* computed from the llama3 rope scaling keys */
+	if (ti && m->bound)
+		m->bound[ti - m->gguf->tensors] = true;
 	return ti ? &m->weights[ti - m->gguf->tensors] : NULL;
 }
 
@@ -332,6 +466,12 @@ static enpu_status prepare_weights(enpu_model *m)
 		return ENPU_OK;
 	/* a tied output projection shares the embedding's bytes: it gets its own copy */
 	for (uint32_t i = 0; i < n; i++) {
+		/*
+		 * Gemma-2's capped logits are a matmul form not every device runs: their weight
+		 * stays in the file's layout, readable by the device that placement falls back to
+		 */
+		if (w[i] == &m->sm.output && m->sm.hp.logit_softcap != 0.0f)
+			continue;
 		enum hal_status st = dev->vt->prepare_weight(dev, w[i]);
 		if (st != HAL_OK)
 			return drv_ctx_fail(m->ctx, st == HAL_ERR_NOMEM ? ENPU_ERR_NO_MEMORY
@@ -473,10 +613,13 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
 				    "%s: required key 'general.architecture' is missing or not a string",
 				    path);
-	if (!gguf_str_eq(s, "llama"))
+	for (size_t i = 0; i < sizeof(archs) / sizeof(archs[0]) && !m->arch; i++)
+		if (gguf_str_eq(s, archs[i].name))
+			m->arch = &archs[i];
+	if (!m->arch)
 		return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
-				    "%s: general.architecture is '%.*s'; edge-npu runs 'llama' models",
-				    path, (int)s.len, s.ptr);
+				    "%s: general.architecture is '%.*s'; edge-npu runs llama, qwen2, "
+				    "phi3, gemma and gemma2 models", path, (int)s.len, s.ptr);
 	if (gguf_get_str(m->gguf, "general.name", &s) == GGUF_OK)
 		snprintf(m->name, sizeof(m->name), "%.*s", (int)s.len, s.ptr);
 	else
@@ -497,11 +640,22 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 enpu_status drv_model_bind(enpu_model *m, const char *path, const struct sched_hparams *hp)
 {
 	char err[512];
-	enum sched_status sst = sched_model_bind(hp, find_weight, m, &m->sm, err, sizeof(err));
 
+	m->bound = calloc(m->n_weights ? m->n_weights : 1, sizeof(*m->bound));
+	if (!m->bound)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "%s: out of memory", path);
+	enum sched_status sst = sched_model_bind(hp, find_weight, m, &m->sm, err, sizeof(err));
 	if (sst)
 		return drv_ctx_fail(m->ctx, sst == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
 				    "%s: %s", path, err);
+	/* as llama.cpp: a tensor the graph does not use means a model it would compute wrongly */
+	for (uint32_t i = 0; i < m->n_weights; i++)
+		if (!m->bound[i])
+			return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+					    "%s: tensor '%s' is not part of a %s model as edge-npu "
+					    "computes it", path, m->weights[i].name, m->arch->name);
+	free(m->bound);
+	m->bound = NULL;
 	/* one op for Q, K, V and one for gate, up where every device runs the fused form */
 	m->sm.fuse_matmuls = true;
 	for (uint32_t i = 0; i < m->ctx->n_devices; i++)
@@ -542,13 +696,15 @@ void enpu_model_free(enpu_model *m)
 	drv_batch_release(m); /* its graphs point at the weights */
 	release_weights(m);
 	sched_model_release(&m->sm);
-	if (!m->base) { /* a draft borrows its model's file, vocabulary and names */
+	if (!m->base) { /* a draft borrows its model's file, vocabulary, names, rope factors */
 		tok_vocab_free(m->vocab);
 		gguf_close(m->gguf);
 		free(m->names);
+		free(m->rope_freqs_data);
 	}
 	free(m->draft_data);
 	free(m->weights);
+	free(m->bound);
 	pthread_mutex_destroy(&m->copies_lock);
 	pthread_mutex_destroy(&m->batch_lock);
 	free(m);
@@ -561,7 +717,7 @@ enpu_status enpu_model_info(const enpu_model *m, struct enpu_model_info *out)
 	const struct sched_hparams *hp = &m->sm.hp;
 
 	out->name = m->name;
-	out->architecture = "llama";
+	out->architecture = m->arch->name;
 	out->weight_type = hal_type_name(m->sm.layers[0].wq.type);
 	out->n_params = m->sm.n_params;
 	out->file_bytes = m->gguf->size;
@@ -624,4 +780,9 @@ enpu_token enpu_token_bos(const enpu_model *m)
 enpu_token enpu_token_eos(const enpu_model *m)
 {
 	return m ? tok_eos(m->vocab) : -1;
+}
+
+bool enpu_token_is_eog(const enpu_model *m, enpu_token token)
+{
+	return m && tok_is_eog(m->vocab, token);
 }

@@ -48,10 +48,9 @@ const float *drv_sampler_logits(const enpu_session *s, const struct enpu_sampler
 {
 	const uint32_t n_vocab = s->model->sm.hp.n_vocab;
 	const bool penalty = o->repeat_penalty != 1.0f && o->repeat_last_n;
-	const int32_t eos = o->ignore_eos ? tok_eos(s->model->vocab) : -1;
 
 	*copy = NULL;
-	if (!penalty && eos < 0)
+	if (!penalty && !o->ignore_eos)
 		return s->logits;
 	if (!(*copy = malloc(sizeof(float) * n_vocab)))
 		return NULL;
@@ -69,7 +68,12 @@ const float *drv_sampler_logits(const enpu_session *s, const struct enpu_sampler
 				     o->repeat_penalty);
 		free(recent);
 	}
-	if (eos >= 0 && (uint32_t)eos < n_vocab)
-		(*copy)[eos] = -INFINITY; /* below every finite logit: never the argmax or drawn */
+	if (o->ignore_eos) {
+		/* below every finite logit: never the argmax or drawn; every token that would end
+		 * the generation (EOS, a chat model's end of turn) */
+		for (uint32_t t = 0; t < n_vocab; t++)
+			if (tok_is_eog(s->model->vocab, (int32_t)t))
+				(*copy)[t] = -INFINITY;
+	}
 	return *copy;
 }

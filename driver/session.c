@@ -831,7 +831,7 @@ enpu_status drv_emit_token(enpu_session *s, enpu_token t, uint32_t n_predict,
 	*more = false;
 	s->pending = t;
 	s->has_pending = true;
-	if (t == tok_eos(m->vocab)) {
+	if (tok_is_eog(m->vocab, t)) { /* EOS, or the end of a chat turn */
 		st->stopped_at_eos = true;
 		return ENPU_OK;
 	}

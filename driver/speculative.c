@@ -118,6 +118,9 @@ enpu_status enpu_model_make_draft(enpu_model *model, const char *type, enpu_mode
 	d->gguf = model->gguf;
 	d->vocab = model->vocab;
 	d->names = model->names;
+	d->arch = model->arch;
+	d->rope_freqs = model->rope_freqs; /* its data, when computed, stays the model's */
+	d->rope_freqs_data = model->rope_freqs_data;
 	d->n_ctx_train = model->n_ctx_train;
 	snprintf(d->name, sizeof(d->name), "%.100s (%s draft)", model->name, hal_type_name(t));
 	snprintf(d->read_method, sizeof(d->read_method), "%s", model->read_method);

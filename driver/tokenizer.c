@@ -1,27 +1,46 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tokenizer.c - the SentencePiece-style ("llama") tokenizer of GGUF vocabularies.
+ * tokenizer.c - the tokenizers of GGUF vocabularies: SentencePiece-style ("llama") and
+ * byte-level BPE ("gpt2").
  *
- * The algorithm follows the reference GGUF runtime (llama.cpp's SPM tokenizer) step by step,
- * because the point is to produce the very same ids as the runtime the models were made for:
+ * Both follow the reference GGUF runtime (llama.cpp) step by step, because the point is to
+ * produce the very same ids as the runtime the models were made for. Common to both: the text
+ * is first split on the texts of special tokens (control, user-defined, unknown), longest
+ * token first, exactly the way the runtime partitions it. Then each raw fragment goes:
  *
- *   1. the text is split on the texts of special tokens (control, user-defined, unknown),
- *      longest token first, exactly the way the runtime partitions it;
- *   2. each raw fragment gets a leading ' ' when it starts the text or follows a special
- *      token, and every ' ' becomes U+2581 '▁';
- *   3. the fragment is cut into UTF-8 characters and adjacent pairs that form a vocabulary
- *      token are merged, best score first (ties: leftmost first);
- *   4. what is left is emitted as tokens, or byte by byte as <0xXX> tokens.
+ * SentencePiece:
+ *   1. it gets a leading ' ' when it starts the text or follows a special token, and every
+ *      ' ' becomes U+2581 '▁';
+ *   2. it is cut into UTF-8 characters and adjacent pairs that form a vocabulary token are
+ *      merged, best score first (ties: leftmost first);
+ *   3. what is left is emitted as tokens, or byte by byte as <0xXX> tokens.
+ *
+ * Byte-level BPE:
+ *   1. the pre-tokenizer named by tokenizer.ggml.pre cuts it into words (tokenizer_pretok.c);
+ *   2. every byte of a word becomes the printable character GPT-2's byte-to-unicode table
+ *      gives it, one symbol per byte;
+ *   3. adjacent symbols are merged by the rank of their pair in tokenizer.ggml.merges, lowest
+ *      rank first (ties: leftmost first); with the Llama-3 rules a word that is a token as a
+ *      whole is not merged at all;
+ *   4. each symbol is emitted as its token.
+ * Decoding maps the characters back to bytes, so the ids of valid UTF-8 decode to the bytes
+ * they came from. As in the runtime, a byte that starts no valid UTF-8 sequence is encoded as
+ * U+FFFD (byte-level vocabularies need not hold tokens for bytes UTF-8 never uses, such as
+ * 0xFF), and an overlong sequence as its code point's shortest form.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
 #endif
 #include "tokenizer.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "tokenizer_pretok.h"
+#include "tokenizer_unicode.h"
 
 /* tokenizer.ggml.token_type values (llama.cpp's llama_token_type). */
 enum tok_type {
@@ -43,6 +62,17 @@ enum tok_type {
 #define KEY_UNK "tokenizer.ggml.unknown_token_id"
 #define KEY_ADD_BOS "tokenizer.ggml.add_bos_token"
 #define KEY_SPACE_PREFIX "tokenizer.ggml.add_space_prefix"
+#define KEY_ADD_EOS "tokenizer.ggml.add_eos_token"
+#define KEY_MERGES "tokenizer.ggml.merges"
+#define KEY_PRE "tokenizer.ggml.pre"
+
+enum tok_kind {
+	TOK_KIND_SPM, /* "llama" */
+	TOK_KIND_BPE, /* "gpt2" */
+};
+
+/* GPT-2's byte-to-unicode table maps the bytes to code points below this. */
+#define BYTE_CP_END 0x144
 
 /* U+2581 LOWER ONE EIGHTH BLOCK: SentencePiece's visible stand-in for ' '. */
 static const char SPACE_MARK[] = "\xe2\x96\x81";
@@ -54,6 +84,15 @@ struct tok_entry {
 	float score;
 	uint8_t type;     /* enum tok_type */
 	uint8_t byte;     /* the value of a TOK_TYPE_BYTE token */
+	bool eog;         /* ends a generation (EOS, end of turn, ...) */
+	bool rstrip;      /* a special token that swallows the white space after it */
+};
+
+/* One pair of tokenizer.ggml.merges: left and right texts stored joined, and its rank. */
+struct merge {
+	size_t off;       /* into tok_vocab.merge_pool */
+	uint32_t left_len;
+	uint32_t len;     /* left + right */
 };
 
 struct tok_vocab {
@@ -69,7 +108,18 @@ struct tok_vocab {
 	int32_t *special;
 	uint32_t n_special;
 	int32_t bos, eos, unk;
-	bool add_bos, add_space_prefix;
+	bool add_bos, add_eos, add_space_prefix;
+	enum tok_kind kind;
+	/* byte-level BPE: the pre-tokenizer, the merges (rank = index) and their hash table */
+	const struct pretok *pre;
+	char *merge_pool;
+	struct merge *merges;
+	uint32_t n_merges;
+	uint32_t *merge_slots; /* merge index, UINT32_MAX marks a free slot */
+	size_t merge_mask;
+	char byte_enc[256][2]; /* the UTF-8 of each byte's printable stand-in */
+	uint8_t byte_enc_len[256];
+	int16_t byte_dec[BYTE_CP_END]; /* and back: code point -> byte, -1 for none */
 };
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...)
@@ -219,7 +269,8 @@ static enum tok_status build_specials(struct tok_vocab *v)
 	return TOK_OK;
 }
 
-static enum tok_status check_model(const struct gguf_file *f, char *err, size_t err_len)
+static enum tok_status check_model(struct tok_vocab *v, const struct gguf_file *f,
+				   char *err, size_t err_len)
 {
 	const struct gguf_kv *kv = gguf_find_kv(f, KEY_MODEL);
 	struct gguf_str s;
@@ -234,8 +285,13 @@ static enum tok_status check_model(const struct gguf_file *f, char *err, size_t 
 		return TOK_ERR_FORMAT;
 	}
 	s = kv->v.str;
-	if (!gguf_str_eq(s, "llama")) {
-		set_err(err, err_len, "%s: \"%.*s\" is not supported (only \"llama\")", KEY_MODEL,
+	if (gguf_str_eq(s, "llama")) {
+		v->kind = TOK_KIND_SPM;
+	} else if (gguf_str_eq(s, "gpt2")) {
+		v->kind = TOK_KIND_BPE;
+	} else {
+		set_err(err, err_len,
+			"%s: \"%.*s\" is not supported (only \"llama\" and \"gpt2\")", KEY_MODEL,
 			(int)(s.len > 64 ? 64 : s.len), s.ptr);
 		return TOK_ERR_UNSUPPORTED;
 	}
@@ -347,7 +403,12 @@ static enum tok_status load_scores(struct tok_vocab *v, const struct gguf_file *
 				   char *err, size_t err_len)
 {
 	const struct gguf_kv *kv;
-	enum tok_status st = find_array(f, KEY_SCORES, GGUF_TYPE_FLOAT32, &kv, err, err_len);
+	enum tok_status st;
+
+	/* BPE merges by rank: its scores (float or integer arrays, when present) are not read */
+	if (v->kind == TOK_KIND_BPE)
+		return TOK_OK;
+	st = find_array(f, KEY_SCORES, GGUF_TYPE_FLOAT32, &kv, err, err_len);
 
 	if (st == TOK_OK)
 		st = check_count(kv, KEY_SCORES, v->n, err, err_len);
@@ -362,7 +423,16 @@ static enum tok_status load_types(struct tok_vocab *v, const struct gguf_file *f
 				  char *err, size_t err_len)
 {
 	const struct gguf_kv *kv;
-	enum tok_status st = find_array(f, KEY_TYPES, GGUF_TYPE_INT32, &kv, err, err_len);
+	enum tok_status st;
+
+	/* required of a llama vocabulary; without them a BPE one's tokens are all normal, as in
+	 * the runtime */
+	if (v->kind == TOK_KIND_BPE && !gguf_find_kv(f, KEY_TYPES)) {
+		for (uint32_t i = 0; i < v->n; i++)
+			v->tok[i].type = TOK_TYPE_NORMAL;
+		return TOK_OK;
+	}
+	st = find_array(f, KEY_TYPES, GGUF_TYPE_INT32, &kv, err, err_len);
 
 	if (st == TOK_OK)
 		st = check_count(kv, KEY_TYPES, v->n, err, err_len);
@@ -394,8 +464,8 @@ static enum tok_status load_types(struct tok_vocab *v, const struct gguf_file *f
 }
 
 /*
- * A token id key: def when absent (the runtime's defaults for llama vocabularies, kept only
- * when they exist in this vocabulary), -1 for a stored -1 ("none").
+ * A token id key: def when absent (the runtime's defaults for the vocabulary's kind, kept
+ * only when they exist in this vocabulary), -1 for a stored -1 ("none").
  */
 static enum tok_status load_id(const struct tok_vocab *v, const struct gguf_file *f,
 			       const char *key, int32_t def, int32_t *out,
@@ -445,18 +515,242 @@ static enum tok_status load_bool(const struct gguf_file *f, const char *key, boo
 static enum tok_status load_settings(struct tok_vocab *v, const struct gguf_file *f,
 				     char *err, size_t err_len)
 {
+	/* the runtime's defaults: llama <s> 1, </s> 2, <unk> 0; GPT-2's <|endoftext|> 11 */
+	const bool spm = v->kind == TOK_KIND_SPM;
+	const bool bos_default = spm || pretok_add_bos(v->pre);
 	enum tok_status st;
 
-	st = load_id(v, f, KEY_BOS, 1, &v->bos, err, err_len);
+	st = load_id(v, f, KEY_BOS, spm ? 1 : 11, &v->bos, err, err_len);
 	if (st == TOK_OK)
-		st = load_id(v, f, KEY_EOS, 2, &v->eos, err, err_len);
+		st = load_id(v, f, KEY_EOS, spm ? 2 : 11, &v->eos, err, err_len);
 	if (st == TOK_OK)
-		st = load_id(v, f, KEY_UNK, 0, &v->unk, err, err_len);
+		st = load_id(v, f, KEY_UNK, spm ? 0 : -1, &v->unk, err, err_len);
 	if (st == TOK_OK)
-		st = load_bool(f, KEY_ADD_BOS, true, &v->add_bos, err, err_len);
+		st = load_bool(f, KEY_ADD_BOS, bos_default, &v->add_bos, err, err_len);
 	if (st == TOK_OK)
-		st = load_bool(f, KEY_SPACE_PREFIX, true, &v->add_space_prefix, err, err_len);
+		st = load_bool(f, KEY_ADD_EOS, false, &v->add_eos, err, err_len);
+	if (st == TOK_OK)
+		st = load_bool(f, KEY_SPACE_PREFIX, spm, &v->add_space_prefix, err, err_len);
 	return st;
+}
+
+/* ---- byte-level BPE: pre-tokenizer, merges, byte table ---- */
+
+/* tokenizer.ggml.pre names the pre-tokenizer; without it the runtime uses "default". */
+static enum tok_status load_pre(struct tok_vocab *v, const struct gguf_file *f,
+				char *err, size_t err_len)
+{
+	const struct gguf_kv *kv = gguf_find_kv(f, KEY_PRE);
+	struct gguf_str s;
+
+	if (!kv) {
+		v->pre = pretok_default();
+		return TOK_OK;
+	}
+	if (kv->type != GGUF_TYPE_STRING) {
+		set_err(err, err_len, "%s: %s, expected a string", KEY_PRE, gguf_type_name(kv->type));
+		return TOK_ERR_FORMAT;
+	}
+	s = kv->v.str;
+	v->pre = pretok_find(s.ptr, (size_t)s.len);
+	if (!v->pre) {
+		char known[1024];
+
+		pretok_known_names(known, sizeof(known));
+		set_err(err, err_len, "%s: pre-tokenizer \"%.*s\" is not supported (known: %s)",
+			KEY_PRE, (int)(s.len > 64 ? 64 : s.len), s.ptr, known);
+		return TOK_ERR_UNSUPPORTED;
+	}
+	return TOK_OK;
+}
+
+static uint64_t merge_hash(const char *s, size_t len, size_t left_len)
+{
+	return fnv1a(s, len) ^ (left_len * 0x9e3779b97f4a7c15ull);
+}
+
+/* The slot of the pair (s[0..left_len), s[left_len..len)), or the free slot for it. */
+static size_t find_merge_slot(const struct tok_vocab *v, const char *s, size_t len,
+			      size_t left_len)
+{
+	size_t i = (size_t)merge_hash(s, len, left_len) & v->merge_mask;
+
+	for (;;) {
+		uint32_t m = v->merge_slots[i];
+		const struct merge *e;
+
+		if (m == UINT32_MAX)
+			return i;
+		e = &v->merges[m];
+		if (e->len == len && e->left_len == left_len &&
+		    memcmp(v->merge_pool + e->off, s, len) == 0)
+			return i;
+		i = (i + 1) & v->merge_mask;
+	}
+}
+
+/* The rank of merging the adjacent texts s[0..left_len) and s[left_len..len), or -1. */
+static int32_t merge_rank(const struct tok_vocab *v, const char *s, size_t len, size_t left_len)
+{
+	return (int32_t)v->merge_slots[find_merge_slot(v, s, len, left_len)];
+}
+
+/*
+ * Each entry is "left right", cut at the first ' ' after the first byte (a pair may start
+ * with a space); the rank is the index. A pair listed twice keeps its first rank, as in the
+ * runtime. Ranks order the merge queue as floats, so there may be at most 2^24.
+ */
+static enum tok_status load_merges(struct tok_vocab *v, const struct gguf_file *f,
+				   char *err, size_t err_len)
+{
+	const struct gguf_kv *kv;
+	enum tok_status st = find_array(f, KEY_MERGES, GGUF_TYPE_STRING, &kv, err, err_len);
+	size_t total = 0, cap = 16, used = 0;
+
+	if (st != TOK_OK)
+		return st;
+	if (kv->v.arr.n > (1u << 24)) {
+		set_err(err, err_len, "%s: %llu merges, at most %u supported", KEY_MERGES,
+			(unsigned long long)kv->v.arr.n, 1u << 24);
+		return TOK_ERR_FORMAT;
+	}
+	v->n_merges = (uint32_t)kv->v.arr.n;
+	for (uint32_t i = 0; i < v->n_merges; i++)
+		total += (size_t)gguf_arr_str(kv, i).len;
+	while (cap < (size_t)v->n_merges * 2)
+		cap *= 2;
+	v->merge_pool = malloc(total ? total : 1);
+	v->merges = malloc((v->n_merges ? v->n_merges : 1) * sizeof(*v->merges));
+	v->merge_slots = malloc(cap * sizeof(*v->merge_slots));
+	if (!v->merge_pool || !v->merges || !v->merge_slots)
+		return TOK_ERR_NOMEM;
+	memset(v->merge_slots, 0xff, cap * sizeof(*v->merge_slots));
+	v->merge_mask = cap - 1;
+	for (uint32_t i = 0; i < v->n_merges; i++) {
+		struct gguf_str m = gguf_arr_str(kv, i);
+		const char *sp = m.len > 1 ? memchr(m.ptr + 1, ' ', (size_t)m.len - 1) : NULL;
+		size_t left, right, slot;
+
+		if (!sp) {
+			set_err(err, err_len, "%s: merge %u is \"%.*s\", not \"left right\"",
+				KEY_MERGES, i, (int)(m.len > 32 ? 32 : m.len), m.ptr);
+			return TOK_ERR_FORMAT;
+		}
+		left = (size_t)(sp - m.ptr);
+		right = (size_t)m.len - left - 1;
+		memcpy(v->merge_pool + used, m.ptr, left);
+		memcpy(v->merge_pool + used + left, sp + 1, right);
+		v->merges[i] = (struct merge){ .off = used, .left_len = (uint32_t)left,
+					       .len = (uint32_t)(left + right) };
+		slot = find_merge_slot(v, v->merge_pool + used, left + right, left);
+		if (v->merge_slots[slot] == UINT32_MAX)
+			v->merge_slots[slot] = i;
+		used += left + right;
+	}
+	return TOK_OK;
+}
+
+/*
+ * GPT-2's byte-to-unicode table: the printable bytes ! to ~, ¡ to ¬ and ® to ÿ stand for
+ * themselves, the other 68 take the code points from U+0100 on, in byte order.
+ */
+static void build_byte_map(struct tok_vocab *v)
+{
+	uint32_t next = 0x100;
+
+	for (int i = 0; i < BYTE_CP_END; i++)
+		v->byte_dec[i] = -1;
+	for (unsigned b = 0; b < 256; b++) {
+		bool printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || b >= 0xae;
+		uint32_t cp = printable ? b : next++;
+
+		if (cp < 0x80) {
+			v->byte_enc[b][0] = (char)cp;
+			v->byte_enc_len[b] = 1;
+		} else {
+			v->byte_enc[b][0] = (char)(0xc0 | (cp >> 6));
+			v->byte_enc[b][1] = (char)(0x80 | (cp & 0x3f));
+			v->byte_enc_len[b] = 2;
+		}
+		v->byte_dec[cp] = (int16_t)b;
+	}
+}
+
+/* ---- end of generation ---- */
+
+/*
+ * The texts of the tokens that end a turn or a text in the families the runtime knows (it
+ * finds them by text too: the files do not say). Besides the EOS id, these end a generation;
+ * the runtime also makes them control tokens when the file typed them otherwise, which
+ * changes how a text holding them is split, so this does the same.
+ */
+static const char *const eog_texts[] = {
+	"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+	"<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|eom_id|>", "</s>", "<eos>",
+	"<\xef\xbd\x9c" "end\xe2\x96\x81" "of\xe2\x96\x81" "sentence\xef\xbd\x9c>",
+	"<end_of_utterance>", "<|return|>", "<|call|>",
+	/* fill-in-the-middle padding, repository and file separators */
+	"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
+	"<reponame>", "<|file_sep|>",
+};
+
+/* Fill-in-the-middle markers: control tokens, but they do not end a generation. */
+static const char *const fim_texts[] = {
+	"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<|fim_suffix|>", "<fim-suffix>",
+	"<fim_suffix>", "<|fim_middle|>", "<fim-middle>", "<fim_middle>",
+	"<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
+	"<\xef\xbd\x9c" "fim\xe2\x96\x81" "hole\xef\xbd\x9c>",
+	"<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>",
+};
+
+static void force_control(struct tok_vocab *v, const char *const *texts, size_t n, bool eog)
+{
+	for (size_t i = 0; i < n; i++) {
+		int32_t id = lookup(v, texts[i], strlen(texts[i]));
+
+		if (id < 0)
+			continue;
+		v->tok[id].type = TOK_TYPE_CONTROL;
+		v->tok[id].eog = eog;
+	}
+}
+
+/*
+ * The runtime gives Phi-3's special tokens (recognised by the model's general.name) the
+ * attribute of swallowing the white space that follows them in a text, except <unk>, <s>
+ * and <|endoftext|>: "<|user|>\nHi" is <|user|> then "Hi". No other family has it.
+ */
+static void set_strip_rules(struct tok_vocab *v, const struct gguf_file *f)
+{
+	static const char *const kept[] = { "<unk>", "<s>", "<|endoftext|>" };
+	const struct gguf_kv *kv = gguf_find_kv(f, "general.name");
+	char name[128];
+	size_t n;
+	int32_t id;
+
+	if (!kv || kv->type != GGUF_TYPE_STRING)
+		return;
+	n = kv->v.str.len < sizeof(name) - 1 ? (size_t)kv->v.str.len : sizeof(name) - 1;
+	for (size_t i = 0; i < n; i++)
+		name[i] = (char)tolower((unsigned char)kv->v.str.ptr[i]);
+	name[n] = '\0';
+	if (!strstr(name, "phi-3") && !strstr(name, "phi3"))
+		return;
+	for (uint32_t k = 0; k < v->n_special; k++)
+		v->tok[v->special[k]].rstrip = true;
+	if ((id = lookup(v, "</s>", 4)) >= 0)
+		v->tok[id].rstrip = true;
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		if ((id = lookup(v, kept[i], strlen(kept[i]))) >= 0)
+			v->tok[id].rstrip = false;
+}
+
+static void mark_eog(struct tok_vocab *v)
+{
+	force_control(v, fim_texts, sizeof(fim_texts) / sizeof(fim_texts[0]), false);
+	force_control(v, eog_texts, sizeof(eog_texts) / sizeof(eog_texts[0]), true);
+	if (v->eos >= 0)
+		v->tok[v->eos].eog = true;
 }
 
 static enum tok_status load_tokens(struct tok_vocab *v, const struct gguf_file *f,
@@ -483,8 +777,12 @@ static enum tok_status load_tokens(struct tok_vocab *v, const struct gguf_file *
 static enum tok_status load_vocab(struct tok_vocab *v, const struct gguf_file *f,
 				  char *err, size_t err_len)
 {
-	enum tok_status st = check_model(f, err, err_len);
+	enum tok_status st = check_model(v, f, err, err_len);
+	const bool bpe = v->kind == TOK_KIND_BPE;
 
+	/* the pre-tokenizer first: a BPE vocabulary's add_bos default depends on it */
+	if (st == TOK_OK && bpe)
+		st = load_pre(v, f, err, err_len);
 	if (st == TOK_OK)
 		st = load_tokens(v, f, err, err_len);
 	if (st == TOK_OK)
@@ -493,14 +791,22 @@ static enum tok_status load_vocab(struct tok_vocab *v, const struct gguf_file *f
 		st = load_types(v, f, err, err_len);
 	if (st == TOK_OK)
 		st = load_settings(v, f, err, err_len);
+	if (st == TOK_OK && bpe)
+		st = load_merges(v, f, err, err_len);
 	if (st == TOK_OK)
 		st = build_index(v);
-	if (st == TOK_OK)
+	if (st == TOK_OK) {
+		mark_eog(v); /* may retype tokens as control: before the special list */
 		st = build_specials(v);
+	}
+	if (st == TOK_OK)
+		set_strip_rules(v, f);
 	if (st == TOK_ERR_NOMEM)
 		set_err(err, err_len, "tokenizer: out of memory");
-	if (st == TOK_OK)
+	if (st == TOK_OK) {
 		build_byte_ids(v);
+		build_byte_map(v);
+	}
 	return st;
 }
 
@@ -530,6 +836,9 @@ void tok_vocab_free(struct tok_vocab *v)
 	if (!v)
 		return;
 	free(v->special);
+	free(v->merge_slots);
+	free(v->merges);
+	free(v->merge_pool);
 	free(v->slots);
 	free(v->pool);
 	free(v->tok);
@@ -554,6 +863,26 @@ int32_t tok_eos(const struct tok_vocab *v)
 bool tok_add_bos(const struct tok_vocab *v)
 {
 	return v->add_bos;
+}
+
+bool tok_add_eos(const struct tok_vocab *v)
+{
+	return v->add_eos;
+}
+
+bool tok_is_eog(const struct tok_vocab *v, int32_t id)
+{
+	return id >= 0 && (uint32_t)id < v->n && v->tok[id].eog;
+}
+
+const char *tok_model_name(const struct tok_vocab *v)
+{
+	return v->kind == TOK_KIND_SPM ? "llama" : "gpt2";
+}
+
+const char *tok_pre_name(const struct tok_vocab *v)
+{
+	return v->pre ? pretok_name(v->pre) : NULL;
 }
 
 const char *tok_token_text(const struct tok_vocab *v, int32_t id)
@@ -625,6 +954,8 @@ static bool split_fragment(const struct tok_vocab *v, const char *text,
 		if (!frag_push(out, at, t->len, id))
 			return false;
 		off = at + t->len;
+		while (t->rstrip && off < end && isspace((unsigned char)text[off]))
+			off++;
 	}
 	return off == end || frag_push(out, off, end - off, -1);
 }
@@ -669,7 +1000,11 @@ struct symbol {
 	size_t prev, next;
 };
 
-/* A candidate merge of symbols left and right into a token of that score. */
+/*
+ * A candidate merge of symbols left and right into a token of that score: SentencePiece's
+ * token score, or minus the BPE rank (exact in a float up to 2^24), so that both pop best
+ * first with the same queue.
+ */
 struct bigram {
 	float score;
 	size_t left, right;
@@ -679,10 +1014,12 @@ struct bigram {
 /* Scratch memory of one tok_encode call, reused (and grown) from fragment to fragment. */
 struct work {
 	char *buf;
+	size_t buf_cap;
 	struct symbol *sym;
 	size_t sym_cap;
 	struct bigram *heap;
 	size_t heap_n, heap_cap;
+	struct pretok_work pre; /* byte-level BPE: the words of a fragment */
 };
 
 /* Whether a pops before b: higher score, then the leftmost pair (the runtime's order). */
@@ -742,22 +1079,31 @@ static struct bigram heap_pop(struct work *w)
 	return top;
 }
 
-/* Queues the pair (left, right) when their joined text is a token. */
+/* Queues the pair (left, right) when their joined text is a token (SPM) or a merge (BPE). */
 static bool try_add_bigram(const struct tok_vocab *v, struct work *w, size_t left,
 			   size_t right)
 {
+	const char *text;
 	size_t size;
+	float score;
 	int32_t id;
 
 	if (left == NONE || right == NONE)
 		return true;
 	/* neighbours are contiguous in buf, so the joined text starts at left */
+	text = w->buf + w->sym[left].off;
 	size = w->sym[left].n + w->sym[right].n;
-	id = lookup(v, w->buf + w->sym[left].off, size);
+	if (v->kind == TOK_KIND_BPE) {
+		id = merge_rank(v, text, size, w->sym[left].n);
+		score = -(float)id;
+	} else {
+		id = lookup(v, text, size);
+		score = id >= 0 ? v->tok[id].score : 0;
+	}
 	if (id < 0)
 		return true;
-	return heap_push(w, (struct bigram){ .score = v->tok[id].score, .left = left,
-					     .right = right, .size = size });
+	return heap_push(w, (struct bigram){ .score = score, .left = left, .right = right,
+					     .size = size });
 }
 
 /* Leading byte of a UTF-8 sequence -> its length; stray continuation bytes count as 1. */
@@ -892,6 +1238,141 @@ static bool encode_raw(const struct tok_vocab *v, struct work *w, const char *te
 	return true;
 }
 
+/*
+ * A merged BPE symbol that is no token (merges the vocabulary lacks the result of) goes out
+ * character by character, i.e. byte by byte; a byte without a token is dropped, as in the
+ * runtime (the unknown token of a byte-level vocabulary is often its end-of-text).
+ */
+static void emit_bpe_symbol(const struct tok_vocab *v, const char *text, size_t n,
+			    struct sink *s)
+{
+	int32_t id = lookup(v, text, n);
+
+	if (id >= 0) {
+		emit(s, id);
+		return;
+	}
+	for (size_t j = 0; j < n;) {
+		size_t cl = char_len(text, j, n);
+
+		id = lookup(v, text + j, cl);
+		if (id >= 0)
+			emit(s, id);
+		j += cl;
+	}
+}
+
+/* The shortest UTF-8 form of cp into out (4 bytes); U+FFFD for what is no code point. */
+static size_t utf8_encode(uint32_t cp, uint8_t *out)
+{
+	if (cp > 0x10FFFF)
+		cp = 0xFFFD;
+	if (cp < 0x80) {
+		out[0] = (uint8_t)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (uint8_t)(0xC0 | cp >> 6);
+		out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (uint8_t)(0xE0 | cp >> 12);
+		out[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+		out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	out[0] = (uint8_t)(0xF0 | cp >> 18);
+	out[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
+	out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+	out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/*
+ * One word: the bytes of its characters (re-encoded, see the top of the file) as GPT-2
+ * characters, one symbol per byte, merged by rank. A word of len bytes makes at most 3 * len
+ * symbols (an invalid byte becomes the 3 of U+FFFD) of at most 2 bytes each.
+ */
+static bool encode_bpe_word(const struct tok_vocab *v, struct work *w, const char *word,
+			    size_t len, struct sink *s)
+{
+	size_t n = 0, n_sym = 0;
+
+	for (size_t i = 0; i < len;) {
+		uint8_t bytes[4];
+		uint32_t cp;
+		size_t k;
+
+		i += uni_decode(word + i, len - i, &cp);
+		k = utf8_encode(cp, bytes);
+		for (size_t j = 0; j < k; j++, n_sym++) {
+			uint8_t b = bytes[j];
+
+			w->sym[n_sym] = (struct symbol){ .off = n, .n = v->byte_enc_len[b],
+							 .prev = n_sym ? n_sym - 1 : NONE,
+							 .next = n_sym + 1 };
+			memcpy(w->buf + n, v->byte_enc[b], v->byte_enc_len[b]);
+			n += v->byte_enc_len[b];
+		}
+	}
+	w->sym[n_sym - 1].next = NONE;
+	/* Llama-3 style: a word that is a token as a whole is taken as it is */
+	if (pretok_ignore_merges(v->pre)) {
+		int32_t id = lookup(v, w->buf, n);
+
+		if (id >= 0) {
+			emit(s, id);
+			return true;
+		}
+	}
+	if (!merge_symbols(v, w, n_sym))
+		return false;
+	for (size_t i = 0; i != NONE; i = w->sym[i].next)
+		emit_bpe_symbol(v, w->buf + w->sym[i].off, w->sym[i].n, s);
+	return true;
+}
+
+static bool encode_bpe(const struct tok_vocab *v, struct work *w, const char *text,
+		       size_t len, struct sink *s)
+{
+	struct pretok_work *pw = &w->pre;
+	size_t start = 0, longest = 0;
+
+	if (!pretok_split(v->pre, pw, text, len))
+		return false;
+	for (size_t i = 0; i < pw->n_words; i++) {
+		size_t a = i ? pw->off[pw->ends[i - 1]] : 0, b = pw->off[pw->ends[i]];
+
+		longest = b - a > longest ? b - a : longest;
+	}
+	/* room for the longest word: 3 symbols per byte at most, 2 bytes each */
+	if (3 * longest > w->sym_cap) {
+		struct symbol *sym = realloc(w->sym, 3 * longest * sizeof(*sym));
+
+		if (!sym)
+			return false;
+		w->sym = sym;
+		w->sym_cap = 3 * longest;
+	}
+	if (6 * longest > w->buf_cap) {
+		char *buf = realloc(w->buf, 6 * longest);
+
+		if (!buf)
+			return false;
+		w->buf = buf;
+		w->buf_cap = 6 * longest;
+	}
+	for (size_t i = 0; i < pw->n_words; i++) {
+		size_t end = pw->off[pw->ends[i]];
+
+		if (!encode_bpe_word(v, w, text + start, end - start, s))
+			return false;
+		start = end;
+	}
+	return true;
+}
+
 static enum tok_status encode_fragments(const struct tok_vocab *v, const char *text,
 					const struct frag_list *l, struct work *w,
 					struct sink *s)
@@ -907,6 +1388,11 @@ static enum tok_status encode_fragments(const struct tok_vocab *v, const char *t
 			prev_special = true;
 			continue;
 		}
+		if (v->kind == TOK_KIND_BPE) {
+			if (!encode_bpe(v, w, text + fr->off, fr->len, s))
+				return TOK_ERR_NOMEM;
+			continue;
+		}
 		if (!encode_raw(v, w, text + fr->off, fr->len,
 				v->add_space_prefix && prev_special, s))
 			return TOK_ERR_NOMEM;
@@ -917,10 +1403,12 @@ static enum tok_status encode_fragments(const struct tok_vocab *v, const char *t
 
 static enum tok_status work_init(struct work *w, size_t len)
 {
-	/* every input byte may become 3 (' ' -> '▁'), plus the prefix */
-	if (len > SIZE_MAX / 3 - 1)
+	/* SentencePiece: every input byte may become 3 (' ' -> '▁'), plus the prefix (BPE
+	 * grows it to its longest word's need in encode_bpe) */
+	if (len > SIZE_MAX / 6 - 1)
 		return TOK_ERR_NOMEM;
-	w->buf = malloc(3 * (len + 1));
+	w->buf_cap = 3 * (len + 1);
+	w->buf = malloc(w->buf_cap);
 	return w->buf ? TOK_OK : TOK_ERR_NOMEM;
 }
 
@@ -945,9 +1433,12 @@ enum tok_status tok_encode(const struct tok_vocab *v, const char *text, size_t l
 		if (st == TOK_OK)
 			st = encode_fragments(v, text, &cur, &w, &s);
 	}
+	if (st == TOK_OK && add_bos && v->add_eos && v->eos >= 0)
+		emit(&s, v->eos);
 	free(w.buf);
 	free(w.sym);
 	free(w.heap);
+	pretok_work_free(&w.pre);
 	free(cur.f);
 	free(tmp.f);
 	if (st != TOK_OK)
@@ -991,6 +1482,35 @@ static enum tok_status put_unescaped(const struct tok_entry *t, char *buf, size_
 	return n > cap ? TOK_ERR_RANGE : TOK_OK;
 }
 
+/*
+ * A BPE token's text with every GPT-2 stand-in character turned back into its byte; other
+ * characters (which byte-level vocabularies should not hold) are copied as they are.
+ */
+static enum tok_status put_bytes_decoded(const struct tok_vocab *v, const struct tok_entry *t,
+					 char *buf, size_t cap, size_t *len_out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->len;) {
+		uint32_t cp;
+		size_t cl = uni_decode(t->text + i, t->len - i, &cp);
+
+		if (cp < BYTE_CP_END && v->byte_dec[cp] >= 0) {
+			if (buf && n < cap)
+				buf[n] = (char)v->byte_dec[cp];
+			n++;
+		} else {
+			for (size_t j = 0; j < cl; j++, n++) {
+				if (buf && n < cap)
+					buf[n] = t->text[i + j];
+			}
+		}
+		i += cl;
+	}
+	*len_out = n;
+	return n > cap ? TOK_ERR_RANGE : TOK_OK;
+}
+
 enum tok_status tok_decode_token(const struct tok_vocab *v, int32_t id, char *buf, size_t cap,
 				 size_t *len_out)
 {
@@ -1002,7 +1522,13 @@ enum tok_status tok_decode_token(const struct tok_vocab *v, int32_t id, char *bu
 	t = &v->tok[id];
 	switch (t->type) {
 	case TOK_TYPE_NORMAL:
+		if (v->kind == TOK_KIND_BPE)
+			return put_bytes_decoded(v, t, buf, cap, len_out);
+		return put_unescaped(t, buf, cap, len_out);
 	case TOK_TYPE_USER_DEFINED:
+		/* added tokens are stored as plain text in both kinds */
+		if (v->kind == TOK_KIND_BPE)
+			return put_bytes(t->text, t->len, buf, cap, len_out);
 		return put_unescaped(t, buf, cap, len_out);
 	case TOK_TYPE_BYTE:
 		return put_bytes((const char *)&t->byte, 1, buf, cap, len_out);

@@ -253,7 +253,14 @@ static enum hal_status check_binary(struct check *c, const char *a_role, const c
 	    (st = check_operand(c, op->src[1], b_role, T_F32)) ||
 	    (st = check_operand(c, op->dst, "output", T_F32)))
 		return st;
-	if (op->src[1]->ne[0] != op->src[0]->ne[0] || op->src[1]->ne[1] != op->src[0]->ne[1])
+	/* ADD's bias form: one row added to every row */
+	const bool bias = op->kind == HAL_OP_ADD && op->src[1]->ne[1] == 1 && op->src[0]->ne[1] > 1;
+
+	if (op->kind == HAL_OP_SWIGLU && op->glu.act != HAL_GLU_SILU &&
+	    op->glu.act != HAL_GLU_GELU)
+		return fail(c, op->src[0], "glu.act %u is not an activation (silu 0, gelu 1)",
+			    op->glu.act);
+	if (op->src[1]->ne[0] != op->src[0]->ne[0] || (op->src[1]->ne[1] != op->src[0]->ne[1] && !bias))
 		return fail(c, op->src[1], "%s is %u x %u but %s '%s' is %u x %u", b_role,
 			    op->src[1]->ne[0], op->src[1]->ne[1], a_role,
 			    tensor_name(op->src[0]), op->src[0]->ne[0], op->src[0]->ne[1]);
@@ -261,7 +268,7 @@ static enum hal_status check_binary(struct check *c, const char *a_role, const c
 		return st;
 	/* Element-wise: reading each element before writing it makes exact aliasing safe. */
 	if ((st = check_alias(c, op->src[0], a_role, true)) ||
-	    (st = check_alias(c, op->src[1], b_role, true)))
+	    (st = check_alias(c, op->src[1], b_role, !bias)))
 		return st;
 	return HAL_OK;
 }
@@ -278,6 +285,8 @@ static enum hal_status check_embed(struct check *c)
 	if (dst->ne[0] != table->ne[0])
 		return fail(c, table, "output rows have %u columns, table rows %u", dst->ne[0],
 			    table->ne[0]);
+	if (!isfinite(op->embed.scale))
+		return fail(c, table, "scale %g is not finite", (double)op->embed.scale);
 	if ((st = check_index(c, op->src[1], "ids", dst->ne[1], table->ne[1], "table rows")))
 		return st;
 	if ((st = check_alias(c, table, "table", false)) ||
@@ -354,6 +363,11 @@ static enum hal_status check_matmul(struct check *c)
 		if ((st = check_alias(c, op->src[4], "norm weight", false)))
 			return st;
 	}
+	if (op->matmul.softcap != 0.0f &&
+	    (!(op->matmul.softcap > 0.0f) || !isfinite(op->matmul.softcap) || nw > 1 ||
+	     op->matmul.accumulate))
+		return fail(c, w[0], "softcap %g must be positive and finite, on one weight, not "
+			    "accumulating", (double)op->matmul.softcap);
 	/* Every output reads a whole activation row and all weights: no aliasing at all. */
 	for (uint32_t i = 0; i < nw; i++)
 		if ((st = check_alias(c, w[i], role[i], false)))
@@ -403,6 +417,14 @@ static enum hal_status check_rope(struct check *c)
 	if (!(base > 0.0f) || !isfinite(base) || !isfinite(fscale))
 		return fail(c, x, "freq_base %g must be positive and freq_scale %g finite",
 			    (double)base, (double)fscale);
+	if (op->p.rope.mode != HAL_ROPE_NORM && op->p.rope.mode != HAL_ROPE_NEOX)
+		return fail(c, x, "mode %u is not a rope mode (normal 0, neox 1)", op->p.rope.mode);
+	if (op->src[2] && ((st = check_operand(c, op->src[2], "frequency factors", T_F32)) ||
+			   (st = check_alias(c, op->src[2], "frequency factors", false))))
+		return st;
+	if (op->src[2] && elems(op->src[2]) != n_rot / 2)
+		return fail(c, op->src[2], "frequency factors have %llu elements, n_rot/2 is %u",
+			    (unsigned long long)elems(op->src[2]), n_rot / 2);
 	/* Any position is a valid angle: no range limit. */
 	if ((st = check_index(c, op->src[1], "positions", x->ne[1], -1, NULL)) ||
 	    (st = check_shape(c, op->dst, "output", x->ne[0], x->ne[1])) ||
@@ -435,6 +457,8 @@ static enum hal_status check_attention(struct check *c)
 		return fail(c, q, "n_head %u is not a multiple of n_head_kv %u", n_head, n_kv);
 	if (!isfinite(op->p.attn.scale))
 		return fail(c, q, "scale %g is not finite", (double)op->p.attn.scale);
+	if (!(op->p.attn.softcap >= 0.0f) || !isfinite(op->p.attn.softcap))
+		return fail(c, q, "softcap %g must be finite and >= 0", (double)op->p.attn.softcap);
 	q_w = (uint64_t)n_head * hd;
 	kv_w = (uint64_t)n_kv * hd;
 	T = q->ne[1];

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <time.h>
 
 enum hal_status {
@@ -87,7 +88,10 @@ static inline size_t hal_tensor_bytes(const struct hal_tensor *t)
  * Activations are F32 unless stated.
  */
 enum hal_op_kind {
-	/* dst[T x D] row t = src[0] (table [V x D], any type) row src[1][t] (I32 [T x 1]). */
+	/*
+	 * dst[T x D] row t = src[0] (table [V x D], any type) row src[1][t] (I32 [T x 1]), times
+	 * embed.scale unless that is 0 (Gemma scales its embeddings by sqrt(D)).
+	 */
 	HAL_OP_EMBED,
 	/* dst[t,:] = src[0][t,:] / sqrt(mean_i(src[0][t,i]^2) + eps) * src[1] (F32 [D x 1]). */
 	HAL_OP_RMSNORM,
@@ -117,12 +121,20 @@ enum hal_op_kind {
 	 * weight (F32 [K x 1]) and the activations are RMSNORM(src[1], src[4], matmul.eps),
 	 * computed as the device's RMSNORM op computes them: the bits of an RMSNORM followed by
 	 * the MATMUL, without the normed rows stored (a layer's attention and FFN inputs).
+	 *
+	 * Capped form (matmul.softcap > 0, one weight, not accumulating; Gemma-2's logits): each
+	 * result y becomes softcap * tanh(y / softcap). A device that does not implement it says
+	 * so in supports().
 	 */
 	HAL_OP_MATMUL,
 	/*
 	 * In place on dst (== src[0], F32 [T x n_head*head_dim]) with positions src[1] (I32 [T x 1]):
 	 * in each head, the pairs (x[2i], x[2i+1]) for 2i < n_rot are rotated by the angle
 	 * pos * freq_scale * freq_base^(-2i/n_rot) (llama's "normal" mode, adjacent pairs).
+	 * rope.mode HAL_ROPE_NEOX rotates the pairs (x[i], x[i + n_rot/2]) instead, with the angle
+	 * of pair i as above (GPT-NeoX's layout: Qwen2, Phi-3, Gemma). Optional src[2], F32
+	 * [n_rot/2 x 1]: frequency factors, the angle of pair i divided by src[2][i] (Llama-3's
+	 * rope scaling, as the converter stores it in rope_freqs.weight).
 	 */
 	HAL_OP_ROPE,
 	/*
@@ -136,16 +148,43 @@ enum hal_op_kind {
 	 * t and head h (kv head h / (n_head / n_head_kv)): dst[t, h] = sum_j softmax_j(scale *
 	 * q.K[j]) V[j] over cache rows j = 0 .. pos[t], with K[j] and V[j] the rows as stored
 	 * (dequantized). q stays F32: the cache's rounding is the only difference from F32.
+	 * Gemma-2's variants: attn.softcap > 0 caps each score s (scale * q.K[j]) to
+	 * softcap * tanh(s / softcap) before the softmax; attn.window > 0 limits token t to the
+	 * rows pos[t] - window < j <= pos[t] (sliding-window attention).
 	 */
 	HAL_OP_ATTENTION,
-	/* dst = silu(src[0]) * src[1], silu(x) = x / (1 + exp(-x)). */
+	/*
+	 * dst = silu(src[0]) * src[1], silu(x) = x / (1 + exp(-x)); with glu.act HAL_GLU_GELU
+	 * dst = gelu(src[0]) * src[1] (GeGLU, Gemma), gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi)
+	 * (x + 0.044715 x^3))).
+	 */
 	HAL_OP_SWIGLU,
-	/* dst = src[0] + src[1] (same shape; dst may alias src[0]). */
+	/*
+	 * dst = src[0] + src[1] (same shape; dst may alias src[0]), or src[1] one row [D x 1]
+	 * added to every row of src[0] (a bias: Qwen2's Q, K, V).
+	 */
 	HAL_OP_ADD,
 	HAL_OP_COUNT
 };
 
 #define HAL_OP_MAX_SRC 6
+
+/* ROPE's pair layouts (rope.mode). */
+enum hal_rope_mode { HAL_ROPE_NORM = 0, HAL_ROPE_NEOX = 1 };
+/* SWIGLU's activation of the gate (glu.act). */
+enum hal_glu_act { HAL_GLU_SILU = 0, HAL_GLU_GELU = 1 };
+
+/* The tanh form of GELU that HAL_GLU_GELU specifies, in float as the CPU backends compute it. */
+static inline float hal_gelu(float x)
+{
+	return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * x * (1.0f + 0.044715f * x * x)));
+}
+
+/* Soft-capping (Gemma-2's scores and logits): cap * tanh(x / cap), in float. */
+static inline float hal_softcap(float x, float cap)
+{
+	return cap * tanhf(x / cap);
+}
 
 const char *hal_op_name(enum hal_op_kind kind);
 
@@ -160,10 +199,13 @@ struct hal_op {
 		struct {
 			uint32_t n_head, head_dim, n_rot;
 			float freq_base, freq_scale;
+			uint32_t mode; /* enum hal_rope_mode */
 		} rope;
 		struct {
 			uint32_t n_head, n_head_kv, head_dim;
 			float scale;
+			float softcap;   /* 0: none */
+			uint32_t window; /* 0: every row up to pos */
 			/*
 			 * Each token's result has the bits of the same token in a one-token op
 			 * (a backend that attends several queries at once must not here):
@@ -180,7 +222,15 @@ struct hal_op {
 	struct {
 		bool accumulate;
 		float eps; /* the normed form's RMSNorm epsilon */
+		float softcap; /* the capped form's cap; 0: none */
 	} matmul;
+	/* EMBED's and SWIGLU's attributes, outside p for the same reason; zero: plain */
+	struct {
+		float scale; /* 0: none */
+	} embed;
+	struct {
+		uint32_t act; /* enum hal_glu_act */
+	} glu;
 };
 
 /*

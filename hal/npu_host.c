@@ -507,7 +507,8 @@ bool npu_matmul_op_ok(const struct hal_device *dev, const struct hal_op *op)
 {
 	const struct hal_tensor *w = op->src[0], *x = op->src[1];
 
-	if (op->kind != HAL_OP_MATMUL || !w || !x || !op->dst)
+	/* the capped form (Gemma-2's logits) is left to the CPU */
+	if (op->kind != HAL_OP_MATMUL || !w || !x || !op->dst || op->matmul.softcap != 0.0f)
 		return false;
 	if (w->owner && w->owner != dev)
 		return false;

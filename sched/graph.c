@@ -42,10 +42,10 @@ static void format_shape(char *buf, size_t len, uint32_t n_dims, const uint64_t 
  * Binds the weight `name` expecting [ne0 x ne1] (ne1 == 1: a vector); what explains the
  * expected shape in terms of hyperparameters. Norm vectors must be F32.
  */
-static enum sched_status bind(struct bind_ctx *b, struct hal_tensor *t, const char *name,
-			      uint32_t ne0, uint32_t ne1, const char *what, bool optional)
+static enum sched_status bind_found(struct bind_ctx *b, struct hal_tensor *t,
+				    const struct sched_weight *w, const char *name, uint32_t ne0,
+				    uint32_t ne1, const char *what, bool optional)
 {
-	const struct sched_weight *w = b->lookup(b->user, name);
 	uint64_t want[2] = { ne0, ne1 };
 	bool vector = ne1 == 1;
 	char got[96], exp[64];
@@ -86,35 +86,132 @@ static enum sched_status bind(struct bind_ctx *b, struct hal_tensor *t, const ch
 	return SCHED_OK;
 }
 
-static enum sched_status bind_layer(struct bind_ctx *b, const struct sched_hparams *hp,
-				    uint32_t il, struct sched_layer *l)
+/* bind_found of the weight that name looks up. */
+static enum sched_status bind(struct bind_ctx *b, struct hal_tensor *t, const char *name,
+			      uint32_t ne0, uint32_t ne1, const char *what, bool optional)
 {
-	const uint32_t d = hp->n_embd, dkv = hp->n_head_kv * sched_head_dim(hp), f = hp->n_ff;
-	const struct {
-		struct hal_tensor *t;
-		const char *suffix;
-		uint32_t ne0, ne1;
-		const char *what;
-	} w[] = {
-		{ &l->attn_norm, "attn_norm", d, 1, "n_embd" },
-		{ &l->wq, "attn_q", d, d, "n_embd x n_embd" },
-		{ &l->wk, "attn_k", d, dkv, "n_embd x n_head_kv*head_dim" },
-		{ &l->wv, "attn_v", d, dkv, "n_embd x n_head_kv*head_dim" },
-		{ &l->wo, "attn_output", d, d, "n_embd x n_embd" },
-		{ &l->ffn_norm, "ffn_norm", d, 1, "n_embd" },
-		{ &l->w_gate, "ffn_gate", d, f, "n_embd x n_ff" },
-		{ &l->w_up, "ffn_up", d, f, "n_embd x n_ff" },
-		{ &l->w_down, "ffn_down", f, d, "n_ff x n_embd" },
-	};
-	char name[64];
+	return bind_found(b, t, b->lookup(b->user, name), name, ne0, ne1, what, optional);
+}
 
-	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
-		snprintf(name, sizeof(name), "blk.%u.%s.weight", il, w[i].suffix);
-		enum sched_status st = bind(b, w[i].t, name, w[i].ne0, w[i].ne1, w[i].what, false);
-		if (st)
+/*
+ * Rows [row0, row0 + rows) of the bound matrix (or elements of the vector) whole, as a tensor
+ * of its own named name (a window: the same bytes, counted once in n_params).
+ */
+static void window(struct hal_tensor *t, const struct hal_tensor *whole, const char *name,
+		   uint32_t row0, uint32_t rows, bool vector)
+{
+	*t = *whole;
+	t->name = name;
+	if (vector) {
+		t->ne[0] = rows;
+		t->data = (char *)whole->data + (size_t)row0 * sizeof(float);
+	} else {
+		t->ne[1] = rows;
+		t->data = (char *)whole->data + hal_row_bytes(whole->type, whole->ne[0]) * row0;
+	}
+}
+
+/*
+ * Q, K, V: separate (attn_q, attn_k, attn_v) or fused (attn_qkv, Phi-3) weights, and their
+ * optional biases, separate or fused the same way.
+ */
+static enum sched_status bind_qkv(struct bind_ctx *b, uint32_t il, uint32_t d, uint32_t nq,
+				  uint32_t nkv, struct sched_layer *l, char names[4][48])
+{
+	struct hal_tensor *w[3] = { &l->wq, &l->wk, &l->wv }, *bias[3] = { &l->bq, &l->bk, &l->bv };
+	static const char *const part[3] = { "q", "k", "v" };
+	const uint32_t rows[3] = { nq, nkv, nkv }, off[3] = { 0, nq, nq + nkv };
+	struct hal_tensor whole;
+	char name[64];
+	enum sched_status st;
+
+	snprintf(name, sizeof(name), "blk.%u.attn_qkv.weight", il);
+	const struct sched_weight *qkv = b->lookup(b->user, name);
+	if (qkv) {
+		if ((st = bind_found(b, &whole, qkv, name, d, nq + 2 * nkv,
+				     "n_embd x (n_head + 2 n_head_kv)*head_dim", false)))
+			return st;
+		for (int i = 0; i < 3; i++) {
+			snprintf(names[i], 48, "blk.%u.attn_qkv.weight[%s]", il, part[i]);
+			window(w[i], &whole, names[i], off[i], rows[i], false);
+		}
+	} else {
+		for (int i = 0; i < 3; i++) {
+			snprintf(name, sizeof(name), "blk.%u.attn_%s.weight", il, part[i]);
+			if ((st = bind(b, w[i], name, d, rows[i],
+				       i ? "n_embd x n_head_kv*head_dim" : "n_embd x n_head*head_dim",
+				       false)))
+				return st;
+		}
+	}
+	snprintf(name, sizeof(name), "blk.%u.attn_qkv.bias", il);
+	const struct sched_weight *qkv_b = b->lookup(b->user, name);
+	if (qkv_b) {
+		if ((st = bind_found(b, &whole, qkv_b, name, nq + 2 * nkv, 1,
+				     "(n_head + 2 n_head_kv)*head_dim", false)))
+			return st;
+		for (int i = 0; i < 3; i++)
+			window(bias[i], &whole, whole.name, off[i], rows[i], true);
+		return SCHED_OK;
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "blk.%u.attn_%s.bias", il, part[i]);
+		if ((st = bind(b, bias[i], name, rows[i], 1,
+			       i ? "n_head_kv*head_dim" : "n_head*head_dim", true)))
 			return st;
 	}
 	return SCHED_OK;
+}
+
+static enum sched_status bind_layer(struct bind_ctx *b, const struct sched_hparams *hp,
+				    uint32_t il, struct sched_layer *l, char names[4][48])
+{
+	const uint32_t d = hp->n_embd, hd = sched_head_dim(hp), dkv = hp->n_head_kv * hd;
+	const uint32_t nq = hp->n_head * hd, f = hp->n_ff;
+	char name[64];
+	enum sched_status st;
+
+	/* in the file's order, so that the first bad tensor is the one named */
+	snprintf(name, sizeof(name), "blk.%u.attn_norm.weight", il);
+	if ((st = bind(b, &l->attn_norm, name, d, 1, "n_embd", false)) ||
+	    (st = bind_qkv(b, il, d, nq, dkv, l, names)))
+		return st;
+	snprintf(name, sizeof(name), "blk.%u.attn_output.weight", il);
+	if ((st = bind(b, &l->wo, name, nq, d, "n_head*head_dim x n_embd", false)))
+		return st;
+	snprintf(name, sizeof(name), "blk.%u.post_attention_norm.weight", il);
+	if ((st = bind(b, &l->attn_post_norm, name, d, 1, "n_embd", true)))
+		return st;
+	snprintf(name, sizeof(name), "blk.%u.ffn_norm.weight", il);
+	if ((st = bind(b, &l->ffn_norm, name, d, 1, "n_embd", false)))
+		return st;
+	/* gate and up, or (Phi-3) an ffn_up of 2 n_ff rows holding the gate, then up */
+	char up_name[64];
+	snprintf(name, sizeof(name), "blk.%u.ffn_gate.weight", il);
+	snprintf(up_name, sizeof(up_name), "blk.%u.ffn_up.weight", il);
+	const struct sched_weight *gate = b->lookup(b->user, name);
+	const struct sched_weight *up = b->lookup(b->user, up_name);
+	if (!gate && up && up->n_dims == 2 && up->ne[1] == 2 * (uint64_t)f) {
+		struct hal_tensor whole;
+
+		if ((st = bind_found(b, &whole, up, up_name, d, 2 * f, "n_embd x 2 n_ff", false)))
+			return st;
+		snprintf(names[3], 48, "blk.%u.ffn_up.weight[gate]", il);
+		window(&l->w_gate, &whole, names[3], 0, f, false);
+		window(&l->w_up, &whole, whole.name, f, f, false);
+	} else if (!gate && !up) {
+		return fail(b->err, b->err_len, SCHED_ERR_INVALID,
+			    "tensors '%s' and '%s' are missing from the model (or one '%s' of 2 n_ff "
+			    "rows holding both)", name, up_name, up_name);
+	} else if ((st = bind_found(b, &l->w_gate, gate, name, d, f, "n_embd x n_ff", false)) ||
+		   (st = bind_found(b, &l->w_up, up, up_name, d, f, "n_embd x n_ff", false))) {
+		return st;
+	}
+	snprintf(name, sizeof(name), "blk.%u.ffn_down.weight", il);
+	if ((st = bind(b, &l->w_down, name, f, d, "n_ff x n_embd", false)))
+		return st;
+	snprintf(name, sizeof(name), "blk.%u.post_ffw_norm.weight", il);
+	return bind(b, &l->ffn_post_norm, name, d, 1, "n_embd", true);
 }
 
 enum sched_status sched_model_bind(const struct sched_hparams *hp, sched_weight_fn lookup,
@@ -133,6 +230,9 @@ enum sched_status sched_model_bind(const struct sched_hparams *hp, sched_weight_
 	if (!st)
 		st = bind(&b, &out->output, "output.weight", hp->n_embd, hp->n_vocab,
 			  "n_embd x n_vocab", true);
+	if (!st)
+		st = bind(&b, &out->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 1, "n_rot/2",
+			  true);
 	if (st)
 		return st;
 	out->tied_output = out->output.data == NULL;
@@ -140,11 +240,14 @@ enum sched_status sched_model_bind(const struct sched_hparams *hp, sched_weight_
 		out->output = out->tok_embd;
 
 	out->layers = calloc(hp->n_layer, sizeof(*out->layers));
-	if (!out->layers)
+	out->window_names = calloc(hp->n_layer, sizeof(*out->window_names));
+	if (!out->layers || !out->window_names) {
+		sched_model_release(out);
 		return fail(err, err_len, SCHED_ERR_NOMEM, "out of memory binding %u layers",
 			    hp->n_layer);
+	}
 	for (uint32_t il = 0; il < hp->n_layer; il++) {
-		st = bind_layer(&b, hp, il, &out->layers[il]);
+		st = bind_layer(&b, hp, il, &out->layers[il], out->window_names[il]);
 		if (st) {
 			sched_model_release(out);
 			return st;
@@ -154,10 +257,31 @@ enum sched_status sched_model_bind(const struct sched_hparams *hp, sched_weight_
 	return SCHED_OK;
 }
 
+void sched_rope_llama3_factors(float base, uint32_t n_rot, float factor, float low, float high,
+			       uint32_t orig_ctx, float *out)
+{
+	const double orig = orig_ctx;
+
+	for (uint32_t i = 0; i < n_rot / 2; i++) {
+		double wavelen = 2.0 * M_PI / pow(base, -(double)(2 * i) / n_rot);
+
+		if (wavelen < orig / high) {
+			out[i] = 1.0f;
+		} else if (wavelen > orig / low) {
+			out[i] = factor;
+		} else {
+			double smooth = (orig / wavelen - low) / (high - low);
+			out[i] = (float)(1.0 / ((1.0 - smooth) / factor + smooth));
+		}
+	}
+}
+
 void sched_model_release(struct sched_model *m)
 {
 	free(m->layers);
+	free(m->window_names);
 	m->layers = NULL;
+	m->window_names = NULL;
 }
 
 uint32_t sched_model_matmul_weights(struct sched_model *m, struct hal_tensor **out, uint32_t cap)
@@ -392,12 +516,21 @@ static void matmuls(struct builder *b, const struct sched_model *m, int32_t il,
 
 /*
  * x += w . a, the residual stream: with fused ops one accumulating MATMUL (hal.h: the same
- * bits), else a MATMUL into a tensor `name` and an ADD.
+ * bits), else a MATMUL into a tensor `name` and an ADD; with a post-norm (Gemma-2: post not
+ * NULL), x += RMSNORM(w . a, post).
  */
 static void residual(struct builder *b, const struct sched_model *m, int32_t il,
 		     const char *name, const struct hal_tensor *w, struct hal_tensor *a,
-		     struct hal_tensor *x)
+		     struct hal_tensor *x, const struct hal_tensor *post)
 {
+	if (post) {
+		struct hal_tensor *o = matmul(b, il, name, (struct hal_tensor *)w, a);
+		struct hal_tensor *on = rmsnorm(b, il, "post_norm", o, (struct hal_tensor *)post,
+						m->hp.rms_eps);
+
+		add_node(b, HAL_OP_ADD, il, x, x, on, NULL);
+		return;
+	}
 	if (m->fuse_matmuls && fusable(w->type)) {
 		struct hal_op *op = add_node(b, HAL_OP_MATMUL, il, x, (struct hal_tensor *)w, a,
 					     NULL);
@@ -410,12 +543,16 @@ static void residual(struct builder *b, const struct sched_model *m, int32_t il,
 	add_node(b, HAL_OP_ADD, il, x, x, o, NULL);
 }
 
-static void rope(struct builder *b, const struct sched_hparams *hp, int32_t il,
+static void rope(struct builder *b, const struct sched_model *m, int32_t il,
 		 struct hal_tensor *x, uint32_t n_head)
 {
-	struct hal_op *op = add_node(b, HAL_OP_ROPE, il, x, x, b->g->inp_pos, NULL);
+	const struct sched_hparams *hp = &m->hp;
+	struct hal_op *op = add_node(b, HAL_OP_ROPE, il, x, x, b->g->inp_pos,
+				     m->rope_freqs.data ? (struct hal_tensor *)&m->rope_freqs
+							: NULL);
 
 	if (op) {
+		op->p.rope.mode = hp->rope_mode;
 		op->p.rope.n_head = n_head;
 		op->p.rope.head_dim = sched_head_dim(hp);
 		op->p.rope.n_rot = hp->n_rot;
@@ -441,7 +578,12 @@ static void attention(struct builder *b, const struct sched_hparams *hp, int32_t
 	op->p.attn.n_head = hp->n_head;
 	op->p.attn.n_head_kv = hp->n_head_kv;
 	op->p.attn.head_dim = hd;
-	op->p.attn.scale = 1.0f / sqrtf((float)hd);
+	op->p.attn.scale = hp->attn_scale != 0.0f ? hp->attn_scale : 1.0f / sqrtf((float)hd);
+	op->p.attn.softcap = hp->attn_softcap;
+	/* Gemma-2's sliding layers: il % pattern < pattern - 1 (even layers for a pattern of 2) */
+	if (hp->swa_window && hp->swa_pattern &&
+	    (uint32_t)il % hp->swa_pattern < hp->swa_pattern - 1)
+		op->p.attn.window = hp->swa_window;
 }
 
 static void build_layer(struct builder *b, const struct sched_model *m, int32_t il,
@@ -457,6 +599,13 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 
 	matmuls(b, m, il, "attn_in", &l->attn_norm, "qkv", qkv_names, wqkv, 3, x, qkv);
 	struct hal_tensor *q = qkv[0], *k = qkv[1], *v = qkv[2];
+	const struct hal_tensor *bias[3] = { &l->bq, &l->bk, &l->bv };
+
+	/* Q, K, V biases (Qwen2): each added in place, one row to every token's */
+	for (int i = 0; i < 3; i++)
+		if (bias[i]->data)
+			add_node(b, HAL_OP_ADD, il, qkv[i], qkv[i], (struct hal_tensor *)bias[i],
+				 NULL);
 
 	/*
 	 * One token's q and k as consecutive windows of the fused matmul's output are one row of
@@ -471,13 +620,14 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 
 		if (qk)
 			snprintf(b->g->names[qk - b->g->tensors], SCHED_NAME_LEN, "blk.%d.qk", il);
-		rope(b, hp, il, qk, hp->n_head + hp->n_head_kv);
+		rope(b, m, il, qk, hp->n_head + hp->n_head_kv);
 	} else {
-		rope(b, hp, il, q, hp->n_head);
-		rope(b, hp, il, k, hp->n_head_kv);
+		rope(b, m, il, q, hp->n_head);
+		rope(b, m, il, k, hp->n_head_kv);
 	}
 
-	struct hal_tensor *att = layer_tensor(b, il, "attn", hp->n_embd, b->g->n_tokens);
+	struct hal_tensor *att = layer_tensor(b, il, "attn", hp->n_head * sched_head_dim(hp),
+					      b->g->n_tokens);
 	if (!b->positions) {
 		attention(b, hp, il, att, q, k, v, kc, vc, b->g->inp_pos);
 	} else {
@@ -487,12 +637,16 @@ static void build_layer(struct builder *b, const struct sched_model *m, int32_t 
 				  row_view(b, k, s), row_view(b, v, s), &b->k_caches[s][il],
 				  &b->v_caches[s][il], b->positions[s]);
 	}
-	residual(b, m, il, "attn_out", &l->wo, att, x);
+	residual(b, m, il, "attn_out", &l->wo, att, x,
+		 l->attn_post_norm.data ? &l->attn_post_norm : NULL);
 
 	matmuls(b, m, il, "ffn_in", &l->ffn_norm, "gate_up", ffn_names, wffn, 2, x, ffn);
 	struct hal_tensor *h = layer_tensor(b, il, "swiglu", hp->n_ff, b->g->n_tokens);
-	add_node(b, HAL_OP_SWIGLU, il, h, ffn[0], ffn[1], NULL);
-	residual(b, m, il, "ffn_out", &l->w_down, h, x);
+	struct hal_op *glu = add_node(b, HAL_OP_SWIGLU, il, h, ffn[0], ffn[1], NULL);
+	if (glu)
+		glu->glu.act = hp->ffn_act;
+	residual(b, m, il, "ffn_out", &l->w_down, h, x,
+		 l->ffn_post_norm.data ? &l->ffn_post_norm : NULL);
 }
 
 /* Places every non-view activation in the arena: first fit among the tensors still alive. */
@@ -565,7 +719,7 @@ static enum sched_status plan_arena(struct sched_graph *g)
 }
 
 /*
- * The graph's arrays: per layer 16 nodes and 12 tensors (14 fused), plus per sequence
+ * The graph's arrays: per layer 21 nodes (3 bias adds, 2 post-norms) and 14 tensors (16 fused), plus per sequence
  * (n_seq > 1) an attention node and four row views, and a position view each.
  */
 static enum sched_status graph_new(struct builder *b, const struct sched_hparams *hp,
@@ -577,8 +731,8 @@ static enum sched_status graph_new(struct builder *b, const struct sched_hparams
 	b->g = g;
 	if (!g)
 		return SCHED_ERR_NOMEM;
-	b->cap_nodes = (16 + per_seq) * hp->n_layer + 8;
-	b->cap_tensors = (14 + 4 * per_seq) * hp->n_layer + per_seq + 8;
+	b->cap_nodes = (21 + per_seq) * hp->n_layer + 8;
+	b->cap_tensors = (16 + 4 * per_seq) * hp->n_layer + per_seq + 8;
 	g->n_tokens = n_tokens;
 	g->n_seq = n_seq;
 	g->nodes = calloc(b->cap_nodes, sizeof(*g->nodes));
@@ -602,7 +756,10 @@ static struct hal_tensor *build_layers(struct builder *b, const struct sched_mod
 	struct sched_graph *g = b->g;
 	struct hal_tensor *x = new_tensor(b, "x", hp->n_embd, g->n_tokens, HAL_TYPE_F32);
 
-	add_node(b, HAL_OP_EMBED, -1, x, (struct hal_tensor *)&m->tok_embd, g->inp_tokens, NULL);
+	struct hal_op *embed = add_node(b, HAL_OP_EMBED, -1, x, (struct hal_tensor *)&m->tok_embd,
+					g->inp_tokens, NULL);
+	if (embed)
+		embed->embed.scale = hp->embd_scale;
 	for (uint32_t il = 0; il < hp->n_layer && x; il++)
 		build_layer(b, m, (int32_t)il, x, &b->k_caches[0][il], &b->v_caches[0][il]);
 	return x;
@@ -618,6 +775,8 @@ static enum sched_status build_finish(struct builder *b, const struct sched_mode
 					m->hp.rms_eps);
 
 	g->logits = matmul(b, -1, "logits", (struct hal_tensor *)&m->output, xo);
+	if (g->logits && !b->nomem)
+		g->nodes[g->n_nodes - 1].op.matmul.softcap = m->hp.logit_softcap;
 	/* the caller reads the logits after the last node */
 	if (g->logits)
 		g->plan[g->logits - g->tensors].last = INT32_MAX;

@@ -29,11 +29,24 @@ struct sched_hparams {
 	float rope_freq_base;
 	float rope_freq_scale; /* 1 / linear scaling factor */
 	float rms_eps;
+	/*
+	 * What the families differ in, each an attribute of the ops (hal.h) rather than a graph
+	 * of its own; zero is llama. head_dim: 0 is n_embd / n_head (Gemma's differs).
+	 */
+	uint32_t head_dim;
+	uint32_t rope_mode;  /* enum hal_rope_mode: NeoX for Qwen2, Phi-3, Gemma */
+	uint32_t ffn_act;    /* enum hal_glu_act: GeGLU for Gemma */
+	float embd_scale;    /* the embeddings' factor, 0 for none (Gemma: sqrt(n_embd)) */
+	float attn_scale;    /* the scores' scale; 0: 1 / sqrt(head_dim) */
+	/* Gemma-2: soft-capped scores and logits (0: none) and sliding-window layers */
+	float attn_softcap, logit_softcap;
+	uint32_t swa_window;  /* 0: none */
+	uint32_t swa_pattern; /* layers with il % swa_pattern < swa_pattern - 1 slide */
 };
 
 static inline uint32_t sched_head_dim(const struct sched_hparams *hp)
 {
-	return hp->n_embd / hp->n_head;
+	return hp->head_dim ? hp->head_dim : hp->n_embd / hp->n_head;
 }
 
 /* A weight as a model file holds it; ne[0] is the innermost dimension. */
@@ -51,11 +64,15 @@ typedef const struct sched_weight *(*sched_weight_fn)(void *user, const char *na
 struct sched_layer {
 	struct hal_tensor attn_norm, wq, wk, wv, wo;
 	struct hal_tensor ffn_norm, w_gate, w_up, w_down;
+	struct hal_tensor bq, bk, bv; /* Q, K, V biases (Qwen2); data NULL when absent */
+	/* norms of the attention and FFN outputs before the residual add (Gemma-2); optional */
+	struct hal_tensor attn_post_norm, ffn_post_norm;
 };
 
 struct sched_model {
 	struct sched_hparams hp;
 	struct hal_tensor tok_embd, output_norm, output;
+	struct hal_tensor rope_freqs; /* rope frequency factors [n_rot/2]; data NULL: none */
 	bool tied_output; /* output.weight absent: the embedding table is the output projection */
 	/*
 	 * Graphs fuse the matmuls that read one activation (Q, K, V; FFN gate, up) into the fused
@@ -65,6 +82,8 @@ struct sched_model {
 	bool fuse_matmuls;
 	struct sched_layer *layers;
 	uint64_t n_params;
+	/* per layer: the names of the windows of fused weights (Q, K, V; the gate) */
+	char (*window_names)[4][48];
 };
 
 /*
@@ -72,10 +91,24 @@ struct sched_model {
  * output.weight optional) and checks type and shape, e.g. "tensor 'blk.3.attn_k.weight' has
  * shape [768 x 768], expected [768 x 256] (n_embd x n_head_kv*head_dim)". Norm weights must be
  * F32. The weight names and data must outlive the model. Free with sched_model_release().
+ * The layouts of llama.cpp's converter are all taken, whatever the architecture: Q, K, V as
+ * blk.N.attn_qkv.weight (Phi-3) are bound as three windows of its rows, an ffn_up of 2 n_ff
+ * rows without ffn_gate (Phi-3) as gate (the first n_ff) and up; biases attn_{q,k,v}.bias or
+ * attn_qkv.bias, post_attention_norm and post_ffw_norm (Gemma-2) and rope_freqs.weight
+ * (frequency factors, Llama-3) are optional.
  */
 enum sched_status sched_model_bind(const struct sched_hparams *hp, sched_weight_fn lookup,
 				   void *user, struct sched_model *out, char *err, size_t err_len);
 void sched_model_release(struct sched_model *m);
+
+/*
+ * Llama-3's rope scaling as frequency factors out[0 .. n_rot/2) (a ROPE's src[2]), the way
+ * llama.cpp's converter computes the rope_freqs.weight it stores: pair i, of wavelength
+ * 2 pi / base^(-2i/n_rot), keeps factor 1 when shorter than orig_ctx / high, takes factor when
+ * longer than orig_ctx / low, and a smooth mix between. Needs 0 < low < high.
+ */
+void sched_rope_llama3_factors(float base, uint32_t n_rot, float factor, float low, float high,
+			       uint32_t orig_ctx, float *out);
 
 /* One node of the graph: an op, the layer it belongs to (-1 outside layers), its device. */
 struct sched_node {

@@ -1044,15 +1044,7 @@ END_TEST
 
 static void expect_load_error(const char *path, enpu_status want, const char *needle)
 {
-	enpu_context *ctx;
-	enpu_model *m = (void *)1;
-
-	ck_assert_int_eq(enpu_context_create(NULL, &ctx), ENPU_OK);
-	ck_assert_int_eq(enpu_model_load(ctx, path, NULL, &m), want);
-	ck_assert_ptr_null(m);
-	ck_assert_msg(strstr(enpu_last_error(ctx), needle), "message '%s' lacks '%s'",
-		      enpu_last_error(ctx), needle);
-	enpu_context_destroy(ctx);
+	tu_expect_load_error(path, want, needle);
 }
 
 /* Rewrites a generated model with one key changed or dropped. */
@@ -1060,33 +1052,7 @@ static void expect_load_error(const char *path, enpu_status want, const char *ne
 static char *model_edited(const char *src, const char *key, const uint32_t *u32,
 			  const float *f32)
 {
-	struct gguf_file *f;
-	struct gguf_writer *w = gguf_writer_create();
-	char err[256];
-	char *path = strdup(tu_tmp_path(".gguf"));
-
-	ck_assert_int_eq(gguf_open(src, &f, err, sizeof(err)), GGUF_OK);
-	for (uint64_t i = 0; i < f->n_kv; i++) {
-		if (gguf_str_eq(f->kv[i].key, key)) {
-			if (u32)
-				gguf_writer_set_u32(w, key, *u32);
-			if (f32)
-				gguf_writer_set_f32(w, key, *f32);
-			continue;
-		}
-		ck_assert_int_eq(gguf_writer_copy_kv(w, &f->kv[i]), GGUF_OK);
-	}
-	for (uint64_t i = 0; i < f->n_tensors; i++) {
-		const struct gguf_tensor_info *t = &f->tensors[i];
-		char name[96];
-		snprintf(name, sizeof(name), "%.*s", (int)t->name.len, t->name.ptr);
-		ck_assert_int_eq(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data),
-				 GGUF_OK);
-	}
-	ck_assert_int_eq(gguf_writer_write(w, path, err, sizeof(err)), GGUF_OK);
-	gguf_writer_free(w);
-	gguf_close(f);
-	return path;
+	return tu_model_edited(src, &(struct tu_edit){ .key = key, .u32 = u32, .f32 = f32 });
 }
 
 /* src with key set to value (a u32), or removed (value < 0). */

@@ -41,8 +41,7 @@ static void fake_init(struct fake_model *m, uint32_t dim, uint32_t layers, uint3
 	char name[48];
 
 	memset(m, 0, sizeof(*m));
-	m->hp = (struct sched_hparams){ vocab, dim, layers, heads, kv, ffn, dim / heads,
-					10000.0f, 1.0f, 1e-5f };
+	m->hp = (struct sched_hparams){ .n_vocab = vocab, .n_embd = dim, .n_layer = layers, .n_head = heads, .n_head_kv = kv, .n_ff = ffn, .n_rot = dim / heads, .rope_freq_base = 10000.0f, .rope_freq_scale = 1.0f, .rms_eps = 1e-5f };
 	add_weight(m, "token_embd.weight", HAL_TYPE_Q8_0, dim, vocab);
 	add_weight(m, "output_norm.weight", HAL_TYPE_F32, dim, 1);
 	if (!tied)

@@ -25,35 +25,10 @@
 
 static const char *const devices[] = { "cpu-ref", "cpu", "gpu", "npu" };
 
-struct run {
-	enpu_context *ctx;
-	enpu_model *model;
-	enpu_session *sess;
-};
-
-/* false (and nothing open) when the device is not available on this machine. */
-static bool open_run(struct run *r, const char *path, const char *device, enum enpu_cache_type ct)
+static bool open_run(struct tu_session *r, const char *path, const char *device,
+		     enum enpu_cache_type ct)
 {
-	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
-	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
-
-	co.device = device;
-	co.n_threads = 2;
-	so.cache_type = ct;
-	if (enpu_context_create(&co, &r->ctx) != ENPU_OK)
-		return false;
-	ck_assert_msg(enpu_model_load(r->ctx, path, NULL, &r->model) == ENPU_OK, "%s",
-		      enpu_last_error(r->ctx));
-	ck_assert_msg(enpu_session_create(r->model, &so, &r->sess) == ENPU_OK, "%s",
-		      enpu_last_error(r->ctx));
-	return true;
-}
-
-static void close_run(struct run *r)
-{
-	enpu_session_free(r->sess);
-	enpu_model_free(r->model);
-	enpu_context_destroy(r->ctx);
+	return tu_session_open(r, path, device, ct);
 }
 
 static const float *logits(enpu_session *s, size_t *n)
@@ -64,7 +39,7 @@ static const float *logits(enpu_session *s, size_t *n)
 	return l;
 }
 
-static void eval(struct run *r, const enpu_token *t, size_t n)
+static void eval(struct tu_session *r, const enpu_token *t, size_t n)
 {
 	ck_assert_msg(enpu_session_eval(r->sess, t, n) == ENPU_OK, "%s", enpu_last_error(r->ctx));
 }
@@ -85,7 +60,7 @@ START_TEST(logits_close_to_f32_on_every_device)
 	const double max_rel[] = { 0.025, 0.03 }, min_cos[] = { 0.9998, 0.9997 };
 
 	for (size_t d = 0; d < sizeof(devices) / sizeof(devices[0]); d++) {
-		struct run f32, got[2];
+		struct tu_session f32, got[2];
 
 		if (!open_run(&f32, path, devices[d], ENPU_CACHE_F32)) {
 			printf("%s: not available here, skipped\n", devices[d]);
@@ -127,9 +102,9 @@ START_TEST(logits_close_to_f32_on_every_device)
 			printf("%s, %s cache vs f32: max |diff| %.4f of max |logit|, cosine >= %.7f\n",
 			       devices[d],
 			       enpu_cache_type_name(types[t]), worst[t], worst_cos[t]);
-			close_run(&got[t]);
+			tu_session_close(&got[t]);
 		}
-		close_run(&f32);
+		tu_session_close(&f32);
 	}
 	free(path);
 }
@@ -143,13 +118,13 @@ START_TEST(cache_bytes_by_type)
 	const enum enpu_cache_type types[] = { ENPU_CACHE_F32, ENPU_CACHE_F16, ENPU_CACHE_Q8_0 };
 
 	for (int t = 0; t < 3; t++) {
-		struct run r;
+		struct tu_session r;
 		enum enpu_cache_type got;
 
 		ck_assert(open_run(&r, path, "cpu", types[t]));
 		bytes[t] = enpu_session_cache_bytes(r.sess, &got);
 		ck_assert_int_eq(got, types[t]);
-		close_run(&r);
+		tu_session_close(&r);
 	}
 	/* 2 layers x K and V x 128 rows x 2 kv heads x 64 */
 	ck_assert_uint_eq(bytes[0], 2 * 2 * 128 * 128 * sizeof(float));
@@ -173,7 +148,7 @@ START_TEST(state_and_truncate_per_format)
 	size_t sizes[3];
 
 	for (int t = 0; t < 3; t++) {
-		struct run a, b;
+		struct tu_session a, b;
 		size_t nv, len;
 
 		ck_assert(open_run(&a, path, "cpu", types[t]));
@@ -203,16 +178,16 @@ START_TEST(state_and_truncate_per_format)
 		ck_assert(!memcmp(logits(a.sess, &nv), want, nv * sizeof(float)));
 
 		/* into a session whose cache has another format: refused, saying why */
-		struct run other;
+		struct tu_session other;
 		ck_assert(open_run(&other, path, "cpu", types[(t + 1) % 3]));
 		ck_assert_int_eq(enpu_session_state_load(other.sess, buf, len), ENPU_ERR_FORMAT);
 		ck_assert_msg(strstr(enpu_last_error(other.ctx), "KV cache rows are"), "%s",
 			      enpu_last_error(other.ctx));
-		close_run(&other);
+		tu_session_close(&other);
 		free(want);
 		free(buf);
-		close_run(&a);
-		close_run(&b);
+		tu_session_close(&a);
+		tu_session_close(&b);
 	}
 	/* a state is the header, the rows as stored and the logits: smaller with the cache */
 	ck_assert_uint_lt(sizes[1], sizes[0]);
@@ -241,7 +216,7 @@ START_TEST(q8_0_needs_heads_of_32)
 	ck_assert_int_eq(enpu_session_create(m, &so, &s), ENPU_ERR_INVALID_ARG);
 	so.cache_type = ENPU_CACHE_F16;
 	ck_assert_int_eq(enpu_session_create(m, &so, &s), ENPU_OK);
-	eval(&(struct run){ ctx, m, s }, prompt, 3);
+	eval(&(struct tu_session){ ctx, m, s }, prompt, 3);
 	enpu_session_free(s);
 	enpu_model_free(m);
 	enpu_context_destroy(ctx);

@@ -435,6 +435,86 @@ START_TEST(man_pages_and_completion_cover_options)
 }
 END_TEST
 
+/* The numbers of a "[turn N: P prompt tokens evaluated, G generated..., C in context]" line. */
+static void turn_figures(const char *err, unsigned turn, unsigned *p, unsigned *g, unsigned *c)
+{
+	char key[32];
+	const char *l;
+
+	snprintf(key, sizeof(key), "[turn %u: ", turn);
+	l = strstr(err, key);
+	ck_assert_msg(l, "no line for turn %u in: %s", turn, err);
+	ck_assert_int_eq(sscanf(l + strlen(key), "%u prompt tokens evaluated, %u generated", p, g),
+			 2);
+	l = strstr(l, " generated");
+	ck_assert_ptr_nonnull(l);
+	l = strchr(l, ',');
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(sscanf(l, ", %u in context]", c), 1);
+}
+
+/*
+ * --chat reads a turn per line until EOF and answers each on one session: the second turn
+ * evaluates only its own text, the first turn's tokens stay in the KV cache.
+ */
+START_TEST(chat_continues_the_session)
+{
+	char *in = strdup(tu_tmp_path(".txt")), *sys = strdup(tu_tmp_path(".txt"));
+	unsigned p1, g1, c1, p2, g2, c2;
+	const char *second;
+	struct tu_run r;
+
+	/* tu_run gives the command /dev/null as stdin: the conversation goes through sh */
+	tu_write_file(in, "Hello there\nAnd how are you today?\n", 35);
+	tu_write_file(sys, "You are terse.\n", 15);
+	r = tu_run("sh -c '%s -m %s -cnv --chat-template chatml -f %s -n 4 < %s'", npu_run(),
+		   small_model(), sys, in);
+	free(in);
+	free(sys);
+
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	/* a "> " before each turn and before the EOF that ended the conversation */
+	ck_assert_msg(!strncmp(r.out, "> ", 2), "stdout: %s", r.out);
+	second = strstr(r.out + 2, "\n> ");
+	ck_assert_msg(second && strstr(second + 3, "\n> "), "stdout: %s", r.out);
+	turn_figures(r.err, 1, &p1, &g1, &c1);
+	turn_figures(r.err, 2, &p2, &g2, &c2);
+	ck_assert_ptr_null(strstr(r.err, "[turn 3:"));
+	/* turn 1: the system message and the first question, with ChatML's markers */
+	ck_assert_uint_gt(p1, 20);
+	ck_assert_uint_le(g1, 4);
+	/* turn 2 evaluates fewer tokens than the session already holds: not the history */
+	ck_assert_msg(p2 < c1, "turn 2 evaluated %u tokens, the session held %u", p2, c1);
+	ck_assert_uint_gt(p2, 5);
+	/* and the context grew by about that: the new turn, the pending token, the reply */
+	ck_assert_msg(c2 + 1 > c1 + p2 && c2 <= c1 + p2 + g2 + 1, "context %u -> %u (+%u, +%u)",
+		      c1, c2, p2, g2);
+	ck_assert_ptr_nonnull(strstr(r.err, "--- npu-run summary"));
+	tu_run_free(&r);
+}
+END_TEST
+
+START_TEST(chat_refuses_missing_templates)
+{
+	/* the built-in vocabulary has no chat template: the user is told to name one */
+	struct tu_run r = tu_run("%s -m %s --chat -n 2", npu_run(), small_model());
+
+	/* refused before the first line is read (stdin is /dev/null here) */
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "tokenizer.chat_template") && strstr(r.err, "chatml"), "%s",
+		      r.err);
+	tu_run_free(&r);
+	r = tu_run("%s -m %s --chat --chat-template vicuna -n 2", npu_run(), small_model());
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "\"vicuna\" is not supported"), "%s", r.err);
+	tu_run_free(&r);
+	r = tu_run("%s -m %s --chat-template chatml -n 2", npu_run(), small_model());
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "--chat-template applies to --chat only"), "%s", r.err);
+	tu_run_free(&r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("npu-run");
@@ -442,6 +522,8 @@ int main(void)
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, generates_and_summarises);
+	tcase_add_test(tc, chat_continues_the_session);
+	tcase_add_test(tc, chat_refuses_missing_templates);
 	tcase_add_test(tc, deterministic_output);
 	tcase_add_test(tc, k_quant_files_run);
 	tcase_add_test(tc, cache_type_option);

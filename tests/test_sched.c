@@ -162,7 +162,7 @@ END_TEST
 
 START_TEST(model_dag_shape_and_edges)
 {
-	const struct sched_hparams hp = { 256, 64, 3, 4, 2, 128, 16, 10000, 1, 1e-5f };
+	const struct sched_hparams hp = { .n_vocab = 256, .n_embd = 64, .n_layer = 3, .n_head = 4, .n_head_kv = 2, .n_ff = 128, .n_rot = 16, .rope_freq_base = 10000, .rope_freq_scale = 1, .rms_eps = 1e-5f };
 	struct sched_dag d;
 	char err[256];
 
@@ -596,7 +596,7 @@ END_TEST
 START_TEST(energy_mode_meets_target_below_max_clocks)
 {
 	struct sched_profile p = load("phone");
-	const struct sched_hparams hp = { 2048, 256, 2, 4, 4, 512, 64, 10000, 1, 1e-5f };
+	const struct sched_hparams hp = { .n_vocab = 2048, .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 4, .n_ff = 512, .n_rot = 64, .rope_freq_base = 10000, .rope_freq_scale = 1, .rms_eps = 1e-5f };
 	struct sched_dag d;
 	struct sched_plan pl, fast;
 	struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .improve = true,
@@ -649,7 +649,7 @@ START_TEST(admin_bounds_honoured)
 	ck_assert_uint_eq(lo, 4);
 	ck_assert_uint_eq(hi, 4);
 
-	const struct sched_hparams hp = { 512, 128, 2, 4, 4, 256, 32, 10000, 1, 1e-5f };
+	const struct sched_hparams hp = { .n_vocab = 512, .n_embd = 128, .n_layer = 2, .n_head = 4, .n_head_kv = 4, .n_ff = 256, .n_rot = 32, .rope_freq_base = 10000, .rope_freq_scale = 1, .rms_eps = 1e-5f };
 	struct sched_dag d;
 	struct sched_plan pl;
 	char err[256];
@@ -680,7 +680,7 @@ END_TEST
 START_TEST(power_budget_respected)
 {
 	struct sched_profile p = load("phone");
-	const struct sched_hparams hp = { 2048, 256, 2, 4, 4, 512, 64, 10000, 1, 1e-5f };
+	const struct sched_hparams hp = { .n_vocab = 2048, .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 4, .n_ff = 512, .n_rot = 64, .rope_freq_base = 10000, .rope_freq_scale = 1, .rms_eps = 1e-5f };
 	struct sched_dag d;
 	struct sched_plan pl;
 	struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .improve = true,

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_tokenizer.c - the llama SPM tokenizer: every shared test vector of the reference
- * runtime, special tokens, byte fallback, decode round trips, buffer limits, and the
- * refusal of vocabularies that are not llama SPM or are malformed.
+ * test_tokenizer.c - the tokenizers: every shared test vector of the reference runtime (each
+ * vocabulary of ../shared/vocab with .inp/.out files, SentencePiece and byte-level BPE alike),
+ * special tokens, byte fallback, decode round trips, buffer limits, the pre-tokenizer rules,
+ * and the refusal of vocabularies that are not supported or are malformed.
  */
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +14,12 @@
 
 #include "driver/gguf.h"
 #include "driver/tokenizer.h"
+#include "driver/tokenizer_pretok.h"
 #include "testutil.h"
 #include "vocab.h"
 
 #define SEPARATOR "\n__ggml_vocab_test__\n"
-#define N_VECTORS 46
+#define N_VECTORS 46 /* in the llama SPM file */
 
 /* ---- the shared llama vocabulary ---- */
 
@@ -88,12 +91,14 @@ struct expected {
 	size_t n;
 };
 
+#define MAX_VECTORS 4096
+
 struct vectors {
 	char *inp, *out;
-	const char *text[N_VECTORS + 1];
-	size_t len[N_VECTORS + 1];
+	const char *text[MAX_VECTORS];
+	size_t len[MAX_VECTORS];
 	size_t n_text;
-	struct expected exp[N_VECTORS + 1];
+	struct expected exp[MAX_VECTORS];
 	size_t n_exp;
 };
 
@@ -107,7 +112,7 @@ static void split_texts(struct vectors *vv, size_t size)
 		const char *m = memmem(p, (size_t)(end - p), SEPARATOR, sep);
 
 		ck_assert_msg(m != NULL, "text %zu is not terminated by the separator", vv->n_text);
-		ck_assert_uint_lt(vv->n_text, N_VECTORS + 1);
+		ck_assert_uint_lt(vv->n_text, MAX_VECTORS);
 		vv->text[vv->n_text] = p;
 		vv->len[vv->n_text++] = (size_t)(m - p);
 		p = m + sep;
@@ -141,26 +146,33 @@ static void split_expected(struct vectors *vv)
 
 		ck_assert_ptr_nonnull(nl);
 		*nl = '\0';
-		ck_assert_uint_lt(vv->n_exp, N_VECTORS + 1);
+		ck_assert_uint_lt(vv->n_exp, MAX_VECTORS);
 		parse_line(&vv->exp[vv->n_exp++], line);
 		line = nl + 1;
 	}
 }
 
-static void load_vectors(struct vectors *vv)
+/* The vectors of the vocabulary at gguf_path (its .inp and .out files). */
+static void load_vectors_of(struct vectors *vv, const char *gguf_path)
 {
 	char path[1024];
 	size_t size;
 
 	memset(vv, 0, sizeof(*vv));
-	snprintf(path, sizeof(path), "%s.inp", tu_vocab_path());
+	snprintf(path, sizeof(path), "%s.inp", gguf_path);
 	vv->inp = tu_read_file(path, &size);
 	split_texts(vv, size);
-	snprintf(path, sizeof(path), "%s.out", tu_vocab_path());
+	snprintf(path, sizeof(path), "%s.out", gguf_path);
 	vv->out = tu_read_file(path, &size);
 	split_expected(vv);
+	ck_assert_msg(vv->n_text == vv->n_exp, "%s: %zu texts, %zu expected lines", gguf_path,
+		      vv->n_text, vv->n_exp);
+}
+
+static void load_vectors(struct vectors *vv)
+{
+	load_vectors_of(vv, tu_vocab_path());
 	ck_assert_uint_eq(vv->n_text, N_VECTORS);
-	ck_assert_uint_eq(vv->n_exp, N_VECTORS);
 }
 
 static void free_vectors(struct vectors *vv)
@@ -179,11 +191,11 @@ static void print_ids(const char *what, const int32_t *ids, size_t n)
 	fprintf(stderr, "\n");
 }
 
-static bool check_vector(const struct vectors *vv, size_t i)
+static bool check_vector_of(const struct tok_vocab *v, const struct vectors *vv, size_t i)
 {
 	const struct expected *e = &vv->exp[i];
 	size_t n;
-	int32_t *got = encode(vocab, vv->text[i], vv->len[i], false, &n);
+	int32_t *got = encode(v, vv->text[i], vv->len[i], false, &n);
 	bool ok = n == e->n && (n == 0 || memcmp(got, e->ids, n * sizeof(*got)) == 0);
 
 	if (!ok) {
@@ -194,6 +206,11 @@ static bool check_vector(const struct vectors *vv, size_t i)
 	}
 	free(got);
 	return ok;
+}
+
+static bool check_vector(const struct vectors *vv, size_t i)
+{
+	return check_vector_of(vocab, vv, i);
 }
 
 START_TEST(test_all_vectors)
@@ -404,6 +421,178 @@ START_TEST(test_long_text_is_fast)
 }
 END_TEST
 
+
+/* ---- every vocabulary of ../shared/vocab ---- */
+
+/* The directory of the shared vocabularies, in a static buffer. */
+static const char *vocab_dir(void)
+{
+	static char dir[1024];
+	const char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", tu_vocab_path());
+	slash = strrchr(dir, '/');
+	if (slash)
+		dir[slash - dir] = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	return dir;
+}
+
+/* Loads the vocabulary file at path; returns the status, the message in err. */
+static enum tok_status load_vocab_file(const char *path, struct tok_vocab **v, char *err,
+				       size_t err_len)
+{
+	struct gguf_file *f;
+	enum tok_status st;
+
+	ck_assert_msg(gguf_open(path, &f, err, err_len) == GGUF_OK, "%s", err);
+	st = tok_vocab_from_gguf(f, v, err, err_len);
+	gguf_close(f);
+	return st;
+}
+
+/* Encodes, compares with the vector and decodes back to the same bytes (BPE: exactly). */
+static size_t run_vectors(const struct tok_vocab *v, const char *path, bool *round_trip_ok)
+{
+	struct vectors *vv = malloc(sizeof(*vv));
+	size_t passed = 0;
+
+	ck_assert_ptr_nonnull(vv);
+	load_vectors_of(vv, path);
+	*round_trip_ok = true;
+	for (size_t i = 0; i < vv->n_text; i++) {
+		size_t n, len;
+		int32_t *ids;
+		char *back;
+
+		passed += check_vector_of(v, vv, i);
+		if (strcmp(tok_model_name(v), "gpt2") != 0)
+			continue; /* SentencePiece adds a space: test_round_trip */
+		ids = encode(v, vv->text[i], vv->len[i], false, &n);
+		back = decode(v, ids, n, &len);
+		if (len != vv->len[i] || memcmp(back, vv->text[i], len) != 0) {
+			fprintf(stderr, "%s: text %zu does not decode back: \"%s\"\n", path, i, back);
+			*round_trip_ok = false;
+		}
+		free(back);
+		free(ids);
+	}
+	fprintf(stderr, "tokenizer vectors: %s (%s%s%s): %zu/%zu match\n", strrchr(path, '/') + 1,
+		tok_model_name(v), tok_pre_name(v) ? ", pre " : "",
+		tok_pre_name(v) ? tok_pre_name(v) : "", passed, vv->n_text);
+	ck_assert_uint_gt(vv->n_text, 0);
+	passed = passed == vv->n_text;
+	for (size_t i = 0; i < vv->n_exp; i++)
+		free(vv->exp[i].ids);
+	free(vv->inp);
+	free(vv->out);
+	free(vv);
+	return passed;
+}
+
+/*
+ * Every vocabulary beside the llama one that comes with vectors: all must match, whatever
+ * their kind and pre-tokenizer. A vocabulary of a tokenizer model not implemented here
+ * (e.g. "bert") is reported and skipped; the ones shipped to every checkout must be there.
+ */
+START_TEST(test_conformance_all_vocabs)
+{
+	const char *dir = vocab_dir();
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t tested = 0, failed = 0;
+	bool saw_gpt2 = false, saw_deepseek = false;
+
+	ck_assert_msg(d != NULL, "%s", dir);
+	while ((e = readdir(d))) {
+		size_t nl = strlen(e->d_name);
+		char path[2048], err[512] = "";
+		struct tok_vocab *v = NULL;
+		enum tok_status st;
+		bool rt;
+
+		if (nl < 10 || strcmp(e->d_name + nl - 9, ".gguf.inp") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%.*s", dir, (int)(nl - 4), e->d_name);
+		st = load_vocab_file(path, &v, err, sizeof(err));
+		if (st == TOK_ERR_UNSUPPORTED) {
+			fprintf(stderr, "tokenizer vectors: %s: skipped, %s\n", e->d_name, err);
+			continue;
+		}
+		ck_assert_msg(st == TOK_OK, "%s: %s", path, err);
+		failed += !run_vectors(v, path, &rt);
+		failed += !rt;
+		tested++;
+		saw_gpt2 |= strstr(e->d_name, "gpt-2") != NULL;
+		saw_deepseek |= strstr(e->d_name, "deepseek-llm") != NULL;
+		tok_vocab_free(v);
+	}
+	closedir(d);
+	ck_assert_msg(saw_gpt2 && saw_deepseek, "the gpt-2 and deepseek-llm vectors are missing");
+	ck_assert_msg(failed == 0, "%zu of %zu vocabularies do not match", failed, tested);
+}
+END_TEST
+
+/* GPT-NeoX comes without vectors: it loads, and any text decodes back to itself. */
+START_TEST(test_gpt_neox_round_trip)
+{
+	static const char *const texts[] = {
+		"Hello world", " leading and trailing  ", "tabs\tand\nnewlines\r\n\n",
+		"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\xa6\x99 3.14159",
+		"<not a token>between<|im_start|>", "x = y + 42; /* code */ 'll 've 'S",
+		"    four spaces\n\n\n",
+	};
+	char path[2048], err[512] = "";
+	struct tok_vocab *v = NULL;
+
+	snprintf(path, sizeof(path), "%s/ggml-vocab-gpt-neox.gguf", vocab_dir());
+	ck_assert_msg(load_vocab_file(path, &v, err, sizeof(err)) == TOK_OK, "%s", err);
+	ck_assert_str_eq(tok_model_name(v), "gpt2");
+	ck_assert_uint_gt(tok_n_tokens(v), 50000);
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		size_t n, len, tl = strlen(texts[i]);
+		int32_t *ids = encode(v, texts[i], tl, false, &n);
+		char *back = decode(v, ids, n, &len);
+
+		ck_assert_uint_gt(n, 0);
+		ck_assert_uint_le(n, tl);
+		ck_assert_msg(len == tl && memcmp(back, texts[i], tl) == 0,
+			      "text %zu does not decode back: \"%s\"", i, back);
+		free(back);
+		free(ids);
+	}
+	/*
+	 * bytes that start no valid UTF-8 sequence are encoded as U+FFFD, as in the runtime (the
+	 * vocabulary has no token for 0xFF); an overlong NUL as NUL
+	 */
+	{
+		size_t n, len;
+		int32_t *ids = encode(v, "\xff" "a\xc0\x80" "b\xe2\x82", 7, false, &n);
+		char *back = decode(v, ids, n, &len);
+
+		ck_assert_uint_eq(len, 12);
+		ck_assert_mem_eq(back, "\xef\xbf\xbd" "a\0b\xef\xbf\xbd\xef\xbf\xbd", 12);
+		free(back);
+		free(ids);
+	}
+	/* a control token in the text is that token, and prints as nothing */
+	{
+		size_t n, len;
+		int32_t *ids = encode(v, "a<|endoftext|>b", 15, false, &n);
+		char *back = decode(v, ids, n, &len);
+
+		ck_assert_uint_eq(n, 3);
+		ck_assert_str_eq(tok_token_text(v, ids[1]), "<|endoftext|>");
+		ck_assert(tok_is_eog(v, ids[1]));
+		ck_assert_str_eq(back, "ab");
+		free(back);
+		free(ids);
+	}
+	tok_vocab_free(v);
+}
+END_TEST
+
 /* ---- small vocabularies built in memory ---- */
 
 /* A GGUF v3 image without tensors, key/values appended one by one. */
@@ -532,6 +721,7 @@ enum small_variant {
 	SMALL_SHORT_SCORES,
 	SMALL_LONG_TYPES,
 	SMALL_BAD_BOS,
+	SMALL_PHI3,         /* general.name "Phi-3 mini": special tokens strip spaces after them */
 };
 
 static void add_small_arrays(struct gbuild *b, enum small_variant var)
@@ -554,6 +744,8 @@ static uint8_t *small_gguf(enum small_variant var, size_t *size)
 	struct gbuild b = { 0 };
 
 	kv_u32(&b, "general.alignment", 32);
+	if (var == SMALL_PHI3)
+		kv_str(&b, "general.name", "Phi-3 mini");
 	kv_str(&b, "tokenizer.ggml.model", var == SMALL_GPT2 ? "gpt2" : "llama");
 	add_small_arrays(&b, var);
 	kv_u32(&b, "tokenizer.ggml.bos_token_id", var == SMALL_BAD_BOS ? SMALL_N : 1);
@@ -566,23 +758,33 @@ static uint8_t *small_gguf(enum small_variant var, size_t *size)
 	return gb_finish(&b, size);
 }
 
-/* Builds a vocabulary from a small GGUF; returns its status, the message in err. */
-static enum tok_status small_vocab(enum small_variant var, struct tok_vocab **v, char *err,
-				   size_t err_len)
+/*
+ * Builds a vocabulary from a GGUF image (freed here); returns its status, the message in
+ * err. The file is closed first: the vocabulary must have copied all it needs.
+ */
+static enum tok_status vocab_from_image(uint8_t *data, size_t size, struct tok_vocab **v,
+					char *err, size_t err_len)
 {
 	struct gguf_file *f;
 	char gerr[256] = "";
-	size_t size;
-	uint8_t *data = small_gguf(var, &size);
 	enum tok_status st;
 
 	ck_assert_msg(gguf_parse(data, size, &f, gerr, sizeof(gerr)) == GGUF_OK, "%s", gerr);
 	err[0] = '\0';
 	st = tok_vocab_from_gguf(f, v, err, err_len);
-	/* the vocabulary must have copied all it needs */
 	gguf_close(f);
 	free(data);
 	return st;
+}
+
+/* Builds a vocabulary from a small GGUF; returns its status, the message in err. */
+static enum tok_status small_vocab(enum small_variant var, struct tok_vocab **v, char *err,
+				   size_t err_len)
+{
+	size_t size;
+	uint8_t *data = small_gguf(var, &size);
+
+	return vocab_from_image(data, size, v, err, err_len);
 }
 
 static void expect_ids(const struct tok_vocab *v, const char *text, bool bos,
@@ -638,6 +840,25 @@ START_TEST(test_small_space_prefix)
 }
 END_TEST
 
+/*
+ * Phi-3's special tokens swallow the white space after them (the runtime's rule for that
+ * family), except <s>; other vocabularies keep it.
+ */
+START_TEST(test_small_phi3_strip)
+{
+	struct tok_vocab *v;
+	char err[256];
+
+	ck_assert_msg(small_vocab(SMALL_PHI3, &v, err, sizeof(err)) == TOK_OK, "%s", err);
+	EXPECT(v, "<sep>  a", false, 11, 13);
+	EXPECT(v, "<s>  a", false, 1, 3, 3, 13);
+	tok_vocab_free(v);
+	ck_assert_msg(small_vocab(SMALL_OK, &v, err, sizeof(err)) == TOK_OK, "%s", err);
+	EXPECT(v, "<sep>  a", false, 11, 3, 3, 13);
+	tok_vocab_free(v);
+}
+END_TEST
+
 static void expect_refusal(enum small_variant var, enum tok_status want, const char *needle)
 {
 	struct tok_vocab *v = NULL;
@@ -650,12 +871,214 @@ static void expect_refusal(enum small_variant var, enum tok_status want, const c
 
 START_TEST(test_small_refusals)
 {
-	expect_refusal(SMALL_GPT2, TOK_ERR_UNSUPPORTED, "gpt2");
+	/* a BPE vocabulary needs its merges */
+	expect_refusal(SMALL_GPT2, TOK_ERR_FORMAT, "tokenizer.ggml.merges: missing");
 	expect_refusal(SMALL_NO_TOKENS, TOK_ERR_FORMAT, "tokenizer.ggml.tokens");
 	expect_refusal(SMALL_NO_SCORES, TOK_ERR_FORMAT, "tokenizer.ggml.scores");
 	expect_refusal(SMALL_SHORT_SCORES, TOK_ERR_FORMAT, "tokenizer.ggml.scores: 13 entries, 14 tokens");
 	expect_refusal(SMALL_LONG_TYPES, TOK_ERR_FORMAT, "tokenizer.ggml.token_type: 15 entries");
 	expect_refusal(SMALL_BAD_BOS, TOK_ERR_FORMAT, "tokenizer.ggml.bos_token_id");
+}
+END_TEST
+
+
+/* ---- small byte-level BPE vocabularies built in memory ---- */
+
+#define G "\xc4\xa0" /* 'Ġ', GPT-2's stand-in for ' ' */
+#define BPE_N 13
+static const char *const bpe_tokens[BPE_N] = {
+	"a", "b", "c", G, "ab", "bc", G "a", G "ab", "<|im_start|>", "<|im_end|>", "aa", "abc",
+	"<|endoftext|>",
+};
+static const char *const bpe_merges[] = { "b c", "a b", G " a", G "a b", "a a", "ab c" };
+
+/* A BPE vocabulary with pre-tokenizer pre (NULL: no key), without token types. */
+static enum tok_status bpe_vocab(const char *pre, size_t n_merges, const char *const *merges,
+				 struct tok_vocab **v, char *err, size_t err_len)
+{
+	struct gbuild b = { 0 };
+	size_t size;
+	uint8_t *data;
+
+	kv_u32(&b, "general.alignment", 32);
+	kv_str(&b, "tokenizer.ggml.model", "gpt2");
+	if (pre)
+		kv_str(&b, "tokenizer.ggml.pre", pre);
+	kv_arr_str(&b, "tokenizer.ggml.tokens", bpe_tokens, BPE_N);
+	if (merges)
+		kv_arr_str(&b, "tokenizer.ggml.merges", merges, n_merges);
+	kv_u32(&b, "tokenizer.ggml.eos_token_id", 12);
+	data = gb_finish(&b, &size);
+	return vocab_from_image(data, size, v, err, err_len);
+}
+
+#define N_BPE_MERGES (sizeof(bpe_merges) / sizeof(bpe_merges[0]))
+
+START_TEST(test_bpe_merge_order)
+{
+	struct tok_vocab *v;
+	char err[256];
+
+	ck_assert_msg(bpe_vocab("qwen2", N_BPE_MERGES, bpe_merges, &v, err, sizeof(err)) == TOK_OK,
+		      "%s", err);
+	ck_assert_str_eq(tok_model_name(v), "gpt2");
+	ck_assert_str_eq(tok_pre_name(v), "qwen2");
+	ck_assert(!tok_add_bos(v)); /* the qwen2 rule's default */
+	EXPECT(v, "abc", false, 0, 5);   /* "b c" has the lower rank: a + bc, then no "a bc" */
+	EXPECT(v, " ab", false, 3, 4);   /* "a b" before "Ġ a": Ġ + ab, and no "Ġ ab" merge */
+	EXPECT(v, "aaa", false, 10, 0);  /* equal ranks: the leftmost pair first */
+	EXPECT(v, "ab ab", false, 4, 3, 4);
+	/* a text to which no merge applies: one token per byte */
+	EXPECT(v, "cba", false, 2, 1, 0);
+	tok_vocab_free(v);
+}
+END_TEST
+
+/* With the Llama-3 rule a word that is a token is taken whole, whatever the merges say. */
+START_TEST(test_bpe_ignore_merges)
+{
+	struct tok_vocab *v;
+	char err[256];
+
+	ck_assert_msg(bpe_vocab("llama-bpe", N_BPE_MERGES, bpe_merges, &v, err, sizeof(err)) ==
+		      TOK_OK, "%s", err);
+	ck_assert_str_eq(tok_pre_name(v), "llama3");
+	ck_assert(tok_add_bos(v)); /* the Llama-3 rule's default, no BOS id: none added */
+	EXPECT(v, " ab", false, 7);
+	EXPECT(v, "abc", false, 11);
+	tok_vocab_free(v);
+}
+END_TEST
+
+/*
+ * The vocabulary has no token types: all are normal, but the end-of-turn markers the runtime
+ * knows by their text become control tokens, as there: <|im_end|> is cut out of the text
+ * before merging, prints as nothing and ends a generation, while <|im_start|> stays text.
+ */
+START_TEST(test_bpe_special_tokens)
+{
+	struct tok_vocab *v;
+	char err[256], buf[16];
+	size_t len = 9;
+
+	ck_assert_msg(bpe_vocab(NULL, N_BPE_MERGES, bpe_merges, &v, err, sizeof(err)) == TOK_OK,
+		      "%s", err);
+	ck_assert_str_eq(tok_pre_name(v), "default");
+	EXPECT(v, "ab<|im_end|>ab", false, 4, 9, 4);
+	{
+		size_t n;
+		int32_t *ids = encode(v, "<|im_start|>", 12, false, &n);
+
+		/* merged from its bytes (most have no token in this vocabulary: dropped) */
+		for (size_t i = 0; i < n; i++)
+			ck_assert_int_ne(ids[i], 8);
+		free(ids);
+	}
+	ck_assert(tok_is_eog(v, 9));
+	ck_assert(tok_is_eog(v, 12)); /* EOS */
+	ck_assert(!tok_is_eog(v, 8));
+	ck_assert(!tok_is_eog(v, 13));
+	ck_assert_int_eq(tok_decode_token(v, 9, buf, sizeof(buf), &len), TOK_OK);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_int_eq(tok_decode_token(v, 6, buf, sizeof(buf), &len), TOK_OK);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_mem_eq(buf, " a", 2);
+	/* add_bos with add_eos_token unset: no EOS appended, no BOS id (the default 11 is "abc"
+	 * here: the runtime's default for GPT-2 vocabularies) */
+	ck_assert_int_eq(tok_bos(v), 11);
+	tok_vocab_free(v);
+}
+END_TEST
+
+START_TEST(test_bpe_refusals)
+{
+	static const char *const bad_merge[] = { "b c", "abc" };
+	struct tok_vocab *v = NULL;
+	char err[256];
+
+	ck_assert_int_eq(bpe_vocab("gpt-5-turbo", N_BPE_MERGES, bpe_merges, &v, err, sizeof(err)),
+			 TOK_ERR_UNSUPPORTED);
+	ck_assert_ptr_null(v);
+	ck_assert_msg(strstr(err, "tokenizer.ggml.pre") && strstr(err, "\"gpt-5-turbo\"") &&
+		      strstr(err, "llama-bpe"), "%s", err);
+	ck_assert_int_eq(bpe_vocab("gpt-2", 0, NULL, &v, err, sizeof(err)), TOK_ERR_FORMAT);
+	ck_assert_msg(strstr(err, "tokenizer.ggml.merges: missing"), "%s", err);
+	ck_assert_int_eq(bpe_vocab("gpt-2", 2, bad_merge, &v, err, sizeof(err)), TOK_ERR_FORMAT);
+	ck_assert_msg(strstr(err, "tokenizer.ggml.merges: merge 1 is \"abc\""), "%s", err);
+	ck_assert_ptr_null(v);
+}
+END_TEST
+
+
+/*
+ * The words each pre-tokenizer rule cuts two texts into ('|' between words): contractions in
+ * both cases, runs of digits, spaces, line breaks, an accented word, CJK, Arabic-Indic digits,
+ * a combining mark, an emoji, full-width punctuation, U+3000. The same texts give llama.cpp's
+ * ids under every rule (tests/crosscheck/tokenizer.sh checks the rules on many more).
+ */
+static const char *const pretok_texts[2] = {
+	"I'LL pay 12345 for it's  caf\xc3\xa9!!\n\n  done",
+	"\xe6\x97\xa5\xe6\x9c\xac abc\xd9\xa1\xd9\xa2 x\xcc\x81y \xf0\x9f\xa6\x99\xef\xbc\x81 "
+	"\xe3\x80\x80ok\t\r\n",
+};
+
+static const struct {
+	const char *rule;
+	int text;
+	const char *words;
+} pretok_cases[] = {
+	{ "gpt-2", 0, "I|'|LL| pay| 12345| for| it|'s| | caf\xc3\xa9|!!|\x0a\x0a | done" },
+	{ "gpt-2", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99\xef\xbc\x81| |\xe3\x80\x80|ok|\x09\x0d\x0a" },
+	{ "llama-bpe", 0, "I|'LL| pay| |123|45| for| it|'s| | caf\xc3\xa9|!!\x0a\x0a| | done" },
+	{ "llama-bpe", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1\xd9\xa2| x|\xcc\x81y| \xf0\x9f\xa6\x99\xef\xbc\x81| |\xe3\x80\x80ok|\x09\x0d\x0a" },
+	{ "qwen2", 0, "I|'LL| pay| |1|2|3|4|5| for| it|'s| | caf\xc3\xa9|!!\x0a\x0a| | done" },
+	{ "qwen2", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1|\xd9\xa2| x|\xcc\x81y| \xf0\x9f\xa6\x99\xef\xbc\x81| |\xe3\x80\x80ok|\x09\x0d\x0a" },
+	{ "qwen35", 0, "I|'LL| pay| |1|2|3|4|5| for| it|'s| | caf\xc3\xa9|!!\x0a\x0a| | done" },
+	{ "qwen35", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1|\xd9\xa2| x\xcc\x81y| \xf0\x9f\xa6\x99\xef\xbc\x81| |\xe3\x80\x80ok|\x09\x0d\x0a" },
+	{ "deepseek-llm", 0, "I|'|LL| pay| |12345| for| it|'|s| | caf|\xc3\xa9|!!|\x0a|\x0a| | done" },
+	{ "deepseek-llm", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99|\xef\xbc\x81| |\xe3\x80\x80ok|\x09|\x0d|\x0a" },
+	{ "deepseek-coder", 0, "I|'|LL| pay| |1|2|3|4|5| for| it|'|s| | caf\xc3\xa9|!!|\x0a|\x0a| | done" },
+	{ "deepseek-coder", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1|\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99|\xef\xbc\x81| |\xe3\x80\x80ok|\x09|\x0d|\x0a" },
+	{ "smollm", 0, "I|'|LL| pay| |1|2|3|4|5| for| it|'s| | caf\xc3\xa9|!!|\x0a\x0a | done" },
+	{ "smollm", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1|\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99\xef\xbc\x81| |\xe3\x80\x80|ok|\x09\x0d\x0a" },
+	{ "default", 0, "I|'|LL| pay| |123|45| for| it|'|s| | caf\xc3\xa9|!!|\x0a\x0a | done" },
+	{ "default", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99|\xef\xbc\x81| |\xe3\x80\x80|ok|\x09\x0d\x0a" },
+	{ "falcon", 0, "I|'|LL| pay| |123|45| for| it|'|s| | caf\xc3\xa9|!!|\x0a\x0a | done" },
+	{ "falcon", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1\xd9\xa2| x|\xcc\x81|y| \xf0\x9f\xa6\x99|\xef\xbc\x81| |\xe3\x80\x80|ok|\x09\x0d\x0a" },
+	{ "bloom", 0, "I'LL| pay| 12345| for| it's| | caf\xc3\xa9|!!\x0a\x0a | done" },
+	{ "bloom", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc\xd9\xa1\xd9\xa2| x\xcc\x81y| \xf0\x9f\xa6\x99\xef\xbc\x81| \xe3\x80\x80|ok|\x09\x0d\x0a" },
+	{ "viking", 0, "I'LL| pay| |1|2|3|4|5| for| it's| | caf\xc3\xa9|!!\x0a\x0a | done" },
+	{ "viking", 1, "\xe6\x97\xa5\xe6\x9c\xac| abc|\xd9\xa1|\xd9\xa2| x\xcc\x81y| \xf0\x9f\xa6\x99\xef\xbc\x81| \xe3\x80\x80|ok|\x09\x0d\x0a" },
+};
+
+START_TEST(test_pretok_rules)
+{
+	for (size_t c = 0; c < sizeof(pretok_cases) / sizeof(pretok_cases[0]); c++) {
+		const char *rule = pretok_cases[c].rule, *text = pretok_texts[pretok_cases[c].text];
+		const struct pretok *p = pretok_find(rule, strlen(rule));
+		struct pretok_work w = { 0 };
+		char got[256];
+		size_t n = 0, a = 0;
+
+		ck_assert_msg(p != NULL, "%s", rule);
+		ck_assert(pretok_split(p, &w, text, strlen(text)));
+		for (size_t i = 0; i < w.n_words; i++) {
+			size_t b = w.off[w.ends[i]];
+
+			n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%.*s", i ? "|" : "",
+					      (int)(b - a), text + a);
+			a = b;
+		}
+		ck_assert_msg(!strcmp(got, pretok_cases[c].words), "%s, text %d: \"%s\"", rule,
+			      pretok_cases[c].text, got);
+		pretok_work_free(&w);
+	}
+	/* every alias resolves, and names are compared whole */
+	ck_assert_str_eq(pretok_name(pretok_find("llama3", 6)), "llama3");
+	ck_assert_str_eq(pretok_name(pretok_find("deepseek-r1-qwen", 16)), "qwen2");
+	ck_assert_str_eq(pretok_name(pretok_find("starcoder", 9)), "smollm");
+	ck_assert_ptr_null(pretok_find("gpt-2x", 6));
+	ck_assert_ptr_null(pretok_find("gpt", 3));
 }
 END_TEST
 
@@ -714,8 +1137,8 @@ START_TEST(test_writer_refusals)
 	/* the control: the same arrays under "llama" are accepted */
 	ck_assert_msg(writer_vocab("llama", true, err, sizeof(err)) == TOK_OK, "%s", err);
 
-	ck_assert_int_eq(writer_vocab("gpt2", true, err, sizeof(err)), TOK_ERR_UNSUPPORTED);
-	ck_assert_msg(strstr(err, "tokenizer.ggml.model") && strstr(err, "gpt2"), "%s", err);
+	ck_assert_int_eq(writer_vocab("gpt2", true, err, sizeof(err)), TOK_ERR_FORMAT);
+	ck_assert_msg(strstr(err, "tokenizer.ggml.merges: missing"), "%s", err);
 	ck_assert_int_eq(writer_vocab("bert", true, err, sizeof(err)), TOK_ERR_UNSUPPORTED);
 	ck_assert_msg(strstr(err, "bert"), "%s", err);
 
@@ -858,10 +1281,22 @@ static Suite *tokenizer_suite(void)
 		tcase_add_test(real, test_long_text_is_fast);
 		tcase_add_test(real, test_writer_refusals); /* copies this vocabulary's arrays */
 		suite_add_tcase(s, real);
+		TCase *bpe = tcase_create("bpe-vocabularies");
+
+		tcase_set_timeout(bpe, 120);
+		tcase_add_test(bpe, test_conformance_all_vocabs);
+		tcase_add_test(bpe, test_gpt_neox_round_trip);
+		suite_add_tcase(s, bpe);
 	}
 	tcase_add_test(small, test_small_merges);
 	tcase_add_test(small, test_small_space_prefix);
 	tcase_add_test(small, test_small_refusals);
+	tcase_add_test(small, test_bpe_merge_order);
+	tcase_add_test(small, test_bpe_ignore_merges);
+	tcase_add_test(small, test_bpe_special_tokens);
+	tcase_add_test(small, test_bpe_refusals);
+	tcase_add_test(small, test_small_phi3_strip);
+	tcase_add_test(small, test_pretok_rules);
 	suite_add_tcase(s, small);
 	return s;
 }

@@ -63,6 +63,42 @@ const char *tu_profile_slow_cpu(bool without_gpu);
  */
 char *tu_small_model(uint32_t dim, uint32_t ffn, uint32_t ctx, enum hal_type type,
 		     uint64_t seed, const char *vocab);
+/* The parameters of that model into *p, for a test that changes more of them. */
+struct mkmodel_params;
+void tu_small_params(struct mkmodel_params *p, uint32_t dim, uint32_t ffn, uint32_t ctx,
+		     enum hal_type type, uint64_t seed, const char *vocab);
+/* The model of parameters p written to a fresh temporary path (free() it). */
+char *tu_model_of(const struct mkmodel_params *p);
+
+/*
+ * A context on device (co.device, 2 threads), the model at path and a session with a KV
+ * cache of type cache_type (an enum enpu_cache_type): false, nothing open, when the device is
+ * not available here; a load or session failure fails the test with the library's message.
+ */
+struct enpu_context;
+struct enpu_model;
+struct enpu_session;
+struct tu_session {
+	struct enpu_context *ctx;
+	struct enpu_model *model;
+	struct enpu_session *sess;
+};
+bool tu_session_open(struct tu_session *r, const char *path, const char *device, int cache_type);
+void tu_session_close(struct tu_session *r);
+/*
+ * The GGUF src rewritten to a fresh temporary path (free() it): key set to the string str or
+ * the u32/f32 value (none of them: the key removed), tensor drop left out, tensor from renamed
+ * to. NULL members: no such edit.
+ */
+struct tu_edit {
+	const char *key, *str;
+	const uint32_t *u32;
+	const float *f32;
+	const char *drop, *from, *to;
+};
+char *tu_model_edited(const char *src, const struct tu_edit *e);
+/* Loading path fails with status want and a message that contains needle. */
+void tu_expect_load_error(const char *path, int want, const char *needle);
 
 /* system(cmd) as an exit status: the command's, or 128 + the signal that ended it. */
 int tu_system(const char *cmd);

@@ -10,6 +10,7 @@
 
 #include "driver/gguf.h"
 #include "hal/quant.h"
+#include "sched/graph.h"
 #include "vocab.h"
 
 const struct mkmodel_params mkmodel_default = {
@@ -17,6 +18,28 @@ const struct mkmodel_params mkmodel_default = {
 	.type = HAL_TYPE_Q8_0, .seed = 1234, .tied = false, .vocab = NULL,
 	.name = "edge-npu default (random weights)",
 };
+
+const char *const mkmodel_archs[] = { "llama", "qwen2", "phi3", "gemma", "gemma2", NULL };
+
+static const char *arch_of(const struct mkmodel_params *p)
+{
+	return p->arch ? p->arch : "llama";
+}
+
+static bool is_arch(const struct mkmodel_params *p, const char *name)
+{
+	return !strcmp(arch_of(p), name);
+}
+
+static bool is_gemma(const struct mkmodel_params *p)
+{
+	return is_arch(p, "gemma") || is_arch(p, "gemma2");
+}
+
+static uint32_t head_dim_of(const struct mkmodel_params *p)
+{
+	return p->head_dim ? p->head_dim : p->dim / p->heads;
+}
 
 bool mkmodel_parse_type(const char *s, enum hal_type *out)
 {
@@ -196,7 +219,10 @@ struct gen {
 	float *row;
 };
 
-/* Generates one tensor ([ne0] when ne1 == 1) and hands it to the writer. */
+/*
+ * Generates one tensor ([ne0] when ne1 == 1) and hands it to the writer. A vector is a norm
+ * (around 1) when norm, else a bias of N(0, sigma^2); vectors are F32.
+ */
 static int gen_tensor(struct gen *g, const char *name, uint32_t ne0, uint32_t ne1, float sigma,
 		      bool norm)
 {
@@ -206,7 +232,7 @@ static int gen_tensor(struct gen *g, const char *name, uint32_t ne0, uint32_t ne
 	tb->n_dims = ne1 > 1 ? 2 : 1;
 	tb->ne[0] = ne0;
 	tb->ne[1] = ne1;
-	tb->type = norm ? HAL_TYPE_F32 : matrix_type(g->p, name);
+	tb->type = norm || ne1 == 1 ? HAL_TYPE_F32 : matrix_type(g->p, name);
 	g->n++;
 	if (fill_tensor(tb, g->p->seed, g->n - 1, sigma, norm, g->row))
 		return -1;
@@ -214,20 +240,46 @@ static int gen_tensor(struct gen *g, const char *name, uint32_t ne0, uint32_t ne
 				      tb->data) ? -1 : 0;
 }
 
+/* "<arch>.<suffix>" */
+static const char *key(const struct mkmodel_params *p, const char *suffix)
+{
+	static char buf[96];
+
+	snprintf(buf, sizeof(buf), "%s.%s", arch_of(p), suffix);
+	return buf;
+}
+
 static void add_meta(struct gguf_writer *w, const struct mkmodel_params *p)
 {
-	gguf_writer_set_str(w, "general.architecture", "llama");
-	gguf_writer_set_str(w, "general.name", p->name ? p->name : "edge-npu random llama");
+	char name[64];
+
+	snprintf(name, sizeof(name), "edge-npu random %s", arch_of(p));
+	gguf_writer_set_str(w, "general.architecture", arch_of(p));
+	gguf_writer_set_str(w, "general.name", p->name ? p->name : name);
 	gguf_writer_set_u32(w, "general.file_type", file_type_of(p));
-	gguf_writer_set_u32(w, "llama.context_length", p->ctx);
-	gguf_writer_set_u32(w, "llama.embedding_length", p->dim);
-	gguf_writer_set_u32(w, "llama.block_count", p->layers);
-	gguf_writer_set_u32(w, "llama.feed_forward_length", p->ffn);
-	gguf_writer_set_u32(w, "llama.attention.head_count", p->heads);
-	gguf_writer_set_u32(w, "llama.attention.head_count_kv", p->kv_heads);
-	gguf_writer_set_u32(w, "llama.rope.dimension_count", p->dim / p->heads);
-	gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
-	gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+	gguf_writer_set_u32(w, key(p, "context_length"), p->ctx);
+	gguf_writer_set_u32(w, key(p, "embedding_length"), p->dim);
+	gguf_writer_set_u32(w, key(p, "block_count"), p->layers);
+	gguf_writer_set_u32(w, key(p, "feed_forward_length"), p->ffn);
+	gguf_writer_set_u32(w, key(p, "attention.head_count"), p->heads);
+	gguf_writer_set_u32(w, key(p, "attention.head_count_kv"), p->kv_heads);
+	gguf_writer_set_u32(w, key(p, "rope.dimension_count"), head_dim_of(p));
+	gguf_writer_set_f32(w, key(p, "rope.freq_base"), 10000.0f);
+	gguf_writer_set_f32(w, key(p, "attention.layer_norm_rms_epsilon"), 1e-5f);
+	if (is_gemma(p)) {
+		gguf_writer_set_u32(w, key(p, "attention.key_length"), head_dim_of(p));
+		gguf_writer_set_u32(w, key(p, "attention.value_length"), head_dim_of(p));
+	}
+	if (is_arch(p, "gemma2")) {
+		gguf_writer_set_f32(w, key(p, "attn_logit_softcapping"), 50.0f);
+		gguf_writer_set_f32(w, key(p, "final_logit_softcapping"), 30.0f);
+		gguf_writer_set_u32(w, key(p, "attention.sliding_window"),
+				    p->swa_window ? p->swa_window : 4096);
+	}
+	if (p->rope_scaling && !strcmp(p->rope_scaling, "linear")) {
+		gguf_writer_set_str(w, key(p, "rope.scaling.type"), "linear");
+		gguf_writer_set_f32(w, key(p, "rope.scaling.factor"), p->rope_factor);
+	}
 }
 
 static int check_params(const struct mkmodel_params *p, char *err, size_t len)
@@ -236,15 +288,47 @@ static int check_params(const struct mkmodel_params *p, char *err, size_t len)
 		snprintf(err, len, "dim, layers, heads, kv-heads, ffn and ctx must all be positive");
 		return -1;
 	}
-	if (p->dim % p->heads || p->heads % p->kv_heads || (p->dim / p->heads) % 2) {
+	bool known = false;
+	for (int i = 0; mkmodel_archs[i]; i++)
+		known |= is_arch(p, mkmodel_archs[i]);
+	if (!known) {
+		snprintf(err, len, "unknown architecture '%s' (llama, qwen2, phi3, gemma, gemma2)",
+			 p->arch);
+		return -1;
+	}
+	if (p->head_dim && !is_gemma(p)) {
+		snprintf(err, len, "a head dimension of its own is Gemma's (--arch gemma, gemma2)");
+		return -1;
+	}
+	if (p->swa_window && !is_arch(p, "gemma2")) {
+		snprintf(err, len, "sliding windows are Gemma-2's (--arch gemma2)");
+		return -1;
+	}
+	if ((!p->head_dim && p->dim % p->heads) || p->heads % p->kv_heads || head_dim_of(p) % 2) {
 		snprintf(err, len, "heads (%u) must divide dim (%u) into even head sizes, and "
 			 "kv-heads (%u) must divide heads", p->heads, p->dim, p->kv_heads);
 		return -1;
 	}
+	if (p->rope_scaling && strcmp(p->rope_scaling, "none") &&
+	    strcmp(p->rope_scaling, "linear") && strcmp(p->rope_scaling, "llama3")) {
+		snprintf(err, len, "unknown rope scaling '%s' (none, linear, llama3)",
+			 p->rope_scaling);
+		return -1;
+	}
+	if (p->rope_scaling && !strcmp(p->rope_scaling, "linear") &&
+	    !(p->rope_factor >= 1e-3f && p->rope_factor <= 1e4f)) {
+		snprintf(err, len, "linear rope scaling needs a factor in 0.001..10000");
+		return -1;
+	}
+	if (is_gemma(p) && !p->tied) {
+		snprintf(err, len, "Gemma's output projection is its embedding (--tied)");
+		return -1;
+	}
 	size_t blk = hal_type_block_elems(p->type);
-	if (p->dim % blk || p->ffn % blk) {
-		snprintf(err, len, "dim (%u) and ffn (%u) must be multiples of %zu for %s",
-			 p->dim, p->ffn, blk, hal_type_name(p->type));
+	if (p->dim % blk || p->ffn % blk || (p->heads * head_dim_of(p)) % blk) {
+		snprintf(err, len, "dim (%u), ffn (%u) and heads x head-dim (%u) must be multiples "
+			 "of %zu for %s", p->dim, p->ffn, p->heads * head_dim_of(p), blk,
+			 hal_type_name(p->type));
 		return -1;
 	}
 	/* (the mix's ffn_down rows are ffn wide: the type's own check above covers them) */
@@ -312,10 +396,11 @@ int mkmodel_write(const struct mkmodel_params *p, const char *path, char *err, s
 	if (add_tokenizer(w, p->vocab, &vocab, &n_vocab, err, err_len))
 		goto out;
 
-	const uint32_t hd = p->dim / p->heads, dkv = p->kv_heads * hd;
-	const uint32_t cap = 3 + 9 * p->layers;
+	const uint32_t hd = head_dim_of(p), dkv = p->kv_heads * hd, nq = p->heads * hd;
+	const uint32_t cap = 4 + 14 * p->layers;
 	t = calloc(cap, sizeof(*t));
-	row = malloc(sizeof(float) * (p->ffn > n_vocab ? p->ffn : n_vocab) * 2 + p->dim * 2);
+	row = malloc(sizeof(float) * (2 * p->ffn > n_vocab ? 2 * p->ffn : n_vocab) * 2 +
+		     (nq + 2 * dkv) * 2 + p->dim * 2);
 	if (!t || !row) {
 		snprintf(err, err_len, "out of memory");
 		goto out;
@@ -324,31 +409,62 @@ int mkmodel_write(const struct mkmodel_params *p, const char *path, char *err, s
 	/*
 	 * Scales: projections N(0, 1/fan_in) keep activation variance steady through the layers;
 	 * the output projection is scaled so that logits have a standard deviation of about 3
-	 * (a clear but not one-hot next-token distribution).
+	 * (a clear but not one-hot next-token distribution); a tied embedding is that output
+	 * projection (Gemma's rows, which it multiplies by sqrt(dim), start the residual stream
+	 * at N(0, 9)). Biases are N(0, 0.25).
 	 */
-	const float s_out = 3.0f / sqrtf((float)p->dim);
+	const float s_out = 3.0f / sqrtf((float)p->dim), s_in = 1.0f / sqrtf((float)p->dim);
+	const bool fused = is_arch(p, "phi3"), bias = is_arch(p, "qwen2");
+	const bool post = is_arch(p, "gemma2");
 	struct {
 		const char *fmt;
 		uint32_t ne0, ne1;
 		float sigma;
-		bool norm;
+		bool norm, on;
 	} spec[] = {
-		{ "blk.%u.attn_norm.weight", p->dim, 1, 0, true },
-		{ "blk.%u.attn_q.weight", p->dim, p->dim, 1.0f / sqrtf((float)p->dim), false },
-		{ "blk.%u.attn_k.weight", p->dim, dkv, 1.0f / sqrtf((float)p->dim), false },
-		{ "blk.%u.attn_v.weight", p->dim, dkv, 1.0f / sqrtf((float)p->dim), false },
-		{ "blk.%u.attn_output.weight", p->dim, p->dim, 1.0f / sqrtf((float)p->dim), false },
-		{ "blk.%u.ffn_norm.weight", p->dim, 1, 0, true },
-		{ "blk.%u.ffn_gate.weight", p->dim, p->ffn, 1.0f / sqrtf((float)p->dim), false },
-		{ "blk.%u.ffn_up.weight", p->dim, p->ffn, 1.0f / sqrtf((float)p->dim), false },
-		{ "blk.%u.ffn_down.weight", p->ffn, p->dim, 1.0f / sqrtf((float)p->ffn), false },
+		{ "blk.%u.attn_norm.weight", p->dim, 1, 0, true, true },
+		{ "blk.%u.attn_qkv.weight", p->dim, nq + 2 * dkv, s_in, false, fused },
+		{ "blk.%u.attn_q.weight", p->dim, nq, s_in, false, !fused },
+		{ "blk.%u.attn_k.weight", p->dim, dkv, s_in, false, !fused },
+		{ "blk.%u.attn_v.weight", p->dim, dkv, s_in, false, !fused },
+		{ "blk.%u.attn_q.bias", nq, 1, 0.5f, false, bias },
+		{ "blk.%u.attn_k.bias", dkv, 1, 0.5f, false, bias },
+		{ "blk.%u.attn_v.bias", dkv, 1, 0.5f, false, bias },
+		{ "blk.%u.attn_output.weight", nq, p->dim, 1.0f / sqrtf((float)nq), false, true },
+		{ "blk.%u.post_attention_norm.weight", p->dim, 1, 0, true, post },
+		{ "blk.%u.ffn_norm.weight", p->dim, 1, 0, true, true },
+		{ "blk.%u.ffn_gate.weight", p->dim, p->ffn, s_in, false, !fused },
+		{ "blk.%u.ffn_up.weight", p->dim, fused ? 2 * p->ffn : p->ffn, s_in, false, true },
+		{ "blk.%u.ffn_down.weight", p->ffn, p->dim, 1.0f / sqrtf((float)p->ffn), false, true },
+		{ "blk.%u.post_ffw_norm.weight", p->dim, 1, 0, true, post },
 	};
 
 	struct gen g = { w, t, 0, p, row };
-	int bad = gen_tensor(&g, "token_embd.weight", p->dim, n_vocab, p->tied ? s_out : 1.0f, false);
+	int bad = gen_tensor(&g, "token_embd.weight", p->dim, n_vocab, p->tied ? s_out : 1.0f,
+			     false);
+	if (!bad && p->rope_scaling && !strcmp(p->rope_scaling, "llama3")) {
+		/* the converter's form of Llama-3's scaling, with Llama-3.1's parameters */
+		struct tensor_buf *tb = &t[g.n++];
+
+		snprintf(tb->name, sizeof(tb->name), "rope_freqs.weight");
+		tb->n_dims = 1;
+		tb->ne[0] = hd / 2;
+		tb->ne[1] = 1;
+		tb->type = HAL_TYPE_F32;
+		tb->data = malloc(sizeof(float) * (hd / 2));
+		bad = !tb->data;
+		if (!bad) {
+			sched_rope_llama3_factors(10000.0f, hd, 8.0f, 1.0f, 4.0f, 8192, tb->data);
+			bad = gguf_writer_add_tensor(w, tb->name, GGUF_TENSOR_F32, 1, tb->ne,
+						     tb->data) ? -1 : 0;
+		}
+	}
 	for (uint32_t l = 0; l < p->layers && !bad; l++)
 		for (size_t i = 0; i < sizeof(spec) / sizeof(spec[0]) && !bad; i++) {
 			char name[64];
+
+			if (!spec[i].on)
+				continue;
 			snprintf(name, sizeof(name), spec[i].fmt, l);
 			bad = gen_tensor(&g, name, spec[i].ne0, spec[i].ne1, spec[i].sigma, spec[i].norm);
 		}

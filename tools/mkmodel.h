@@ -26,7 +26,22 @@ struct mkmodel_params {
 	bool q4_k_m;
 	const char *vocab;  /* GGUF whose tokenizer.* keys are copied; NULL: the built-in one */
 	const char *name;   /* general.name */
+	/*
+	 * The layout, in the tensor names and keys of llama.cpp's converter: "llama" (NULL),
+	 * "qwen2" (Q, K, V biases), "phi3" (fused attn_qkv, ffn_up holding gate and up),
+	 * "gemma" (tied, GeGLU, head_dim of its own when head_dim is set), "gemma2" (gemma's,
+	 * with post-norms, soft-capping at 50 and 30, sliding windows of swa_window tokens).
+	 */
+	const char *arch;
+	uint32_t head_dim;  /* 0: dim / heads */
+	uint32_t swa_window; /* gemma2's attention.sliding_window; 0: 4096 */
+	/* NULL/"none"; "linear" (factor rope_factor); "llama3" (rope_freqs.weight, factor 8) */
+	const char *rope_scaling;
+	float rope_factor;
 };
+
+/* The layouts mkmodel writes ("llama", "qwen2", "phi3", "gemma", "gemma2"), NULL-terminated. */
+extern const char *const mkmodel_archs[];
 
 /* The built-in default model of npu-run (dim 512, 8 layers, GQA 8/4 heads, Q8_0). */
 extern const struct mkmodel_params mkmodel_default;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* npu-mkmodel - writes a llama GGUF model with seeded random weights. */
+/* npu-mkmodel - writes a GGUF model (llama, qwen2, phi3, gemma) with seeded random weights. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -17,10 +17,19 @@ static void usage(FILE *f)
 
 	fprintf(f,
 		"usage: npu-mkmodel -o FILE [options]\n"
-		"Writes a llama-architecture GGUF model with seeded random weights, for tests, demos\n"
-		"and benchmarks. Its tokenizer is edge-npu's own English vocabulary (%u pieces at\n"
-		"most, with byte fallback), or that of the vocabulary GGUF --vocab names.\n\n"
+		"Writes a GGUF model with seeded random weights, for tests, demos and benchmarks, in\n"
+		"the layout llama.cpp's converter writes for the architecture. Its tokenizer is\n"
+		"edge-npu's own English vocabulary (%u pieces at most, with byte fallback), or that\n"
+		"of the vocabulary GGUF --vocab names.\n\n"
 		"  -o, --output FILE   where to write the model (required)\n"
+		"      --arch A        llama (default), qwen2 (Q, K, V biases), phi3 (fused attn_qkv,\n"
+		"                      ffn_up holding gate and up) or gemma (GeGLU, scaled and tied\n"
+		"                      embeddings; implies --tied) or gemma2 (gemma's, with\n"
+		"                      post-norms, soft-capped scores and logits, sliding windows)\n"
+		"      --head-dim N    gemma, gemma2: attention head size other than dim / heads\n"
+		"      --sliding-window N  gemma2: the window of every other layer (default 4096)\n"
+		"      --rope-scaling S  linear:FACTOR, or llama3 (rope_freqs.weight as the converter\n"
+		"                      writes it for Llama-3.1: factor 8, low 1, high 4, context 8192)\n"
 		"      --dim N         embedding size (default %u)\n"
 		"      --layers N      transformer blocks (default %u)\n"
 		"      --heads N       attention heads (default %u)\n"
@@ -63,7 +72,7 @@ static int parse_u32(const char *opt, const char *s, uint32_t *out)
 int main(int argc, char **argv)
 {
 	enum { O_DIM = 256, O_LAYERS, O_HEADS, O_KV, O_FFN, O_CTX, O_TIED, O_SEED, O_VOCAB, O_NAME,
-	       O_OUT_Q6K, O_VERSION };
+	       O_OUT_Q6K, O_VERSION, O_ARCH, O_HEAD_DIM, O_ROPE, O_SWA };
 	static const struct option opts[] = {
 		{ "output", required_argument, 0, 'o' }, { "type", required_argument, 0, 't' },
 		{ "dim", required_argument, 0, O_DIM }, { "layers", required_argument, 0, O_LAYERS },
@@ -72,6 +81,9 @@ int main(int argc, char **argv)
 		{ "tied", no_argument, 0, O_TIED }, { "seed", required_argument, 0, O_SEED },
 		{ "vocab", required_argument, 0, O_VOCAB }, { "name", required_argument, 0, O_NAME },
 		{ "output-q6k", no_argument, 0, O_OUT_Q6K },
+		{ "arch", required_argument, 0, O_ARCH }, { "head-dim", required_argument, 0, O_HEAD_DIM },
+		{ "rope-scaling", required_argument, 0, O_ROPE },
+		{ "sliding-window", required_argument, 0, O_SWA },
 		{ "help", no_argument, 0, 'h' }, { "version", no_argument, 0, O_VERSION },
 		{ 0, 0, 0, 0 },
 	};
@@ -107,6 +119,24 @@ int main(int argc, char **argv)
 		case O_SEED: bad |= parse_u32("--seed", optarg, &seed32); p.seed = seed32; break;
 		case O_VOCAB: p.vocab = optarg; break;
 		case O_NAME: p.name = optarg; break;
+		case O_ARCH: p.arch = optarg; break;
+		case O_HEAD_DIM: bad |= parse_u32("--head-dim", optarg, &p.head_dim); break;
+		case O_SWA: bad |= parse_u32("--sliding-window", optarg, &p.swa_window); break;
+		case O_ROPE: {
+			char *colon = strchr(optarg, ':'), *end = NULL;
+
+			p.rope_scaling = optarg;
+			if (colon) {
+				*colon = 0;
+				p.rope_factor = strtof(colon + 1, &end);
+			}
+			if (!strcmp(optarg, "linear") && (!colon || *end || end == colon + 1)) {
+				fprintf(stderr, "npu-mkmodel: --rope-scaling linear:FACTOR needs a "
+					"number, got '%s'\n", colon ? colon + 1 : "");
+				return 2;
+			}
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		case O_VERSION: printf("npu-mkmodel (edge-npu) %s\n", enpu_version()); return 0;
 		default: usage(stderr); return 2;
@@ -124,6 +154,8 @@ int main(int argc, char **argv)
 	}
 	if (!kv_set)
 		p.kv_heads = p.heads; /* plain multi-head attention unless asked for GQA */
+	if (p.arch && !strncmp(p.arch, "gemma", 5))
+		p.tied = true; /* Gemma has no output.weight */
 	if (mkmodel_write(&p, out, err, sizeof(err))) {
 		fprintf(stderr, "npu-mkmodel: %s\n", err);
 		return 1;

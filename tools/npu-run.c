@@ -14,18 +14,20 @@
 #include "edge_npu.h"
 #include "hal/cpu/kernels.h"
 #include "mkmodel.h"
+#include "run_chat.h"
 #include "vocab.h"
 
 struct args {
 	const char *model, *prompt, *prompt_file, *device;
 	const char *placement, *profile;
 	const char *trace;
+	const char *chat_template;
 	uint32_t objective;
 	double target_ms;
 	uint32_t n_predict, n_ctx, n_threads;
 	enum enpu_cache_type cache_type;
 	struct enpu_sampler_options sampler;
-	bool progress, prompt_set;
+	bool progress, prompt_set, chat;
 	/* speculative decoding: a draft file or a self-draft type, k, and the plain rerun */
 	const char *draft, *draft_type;
 	uint32_t spec_k;
@@ -55,8 +57,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: npu-run [-m MODEL.gguf] [-p TEXT | -f FILE] [-n N] [options]\n"
-		"Generates text with a llama-architecture GGUF model (F32, F16, Q8_0, Q4_0, Q4_K,\n"
-		"Q5_K or Q6_K weights, as llama.cpp's Q4_K_M files mix them).\n"
+		"Generates text with a GGUF model of the llama, qwen2, phi3, gemma or gemma2\n"
+		"architecture (F32, F16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K weights, as llama.cpp's\n"
+		"Q4_K_M files mix them).\n"
 		"The text goes to stdout as it is produced; a summary (load time, tokens/s, peak\n"
 		"memory, which device ran what) goes to stderr. Ctrl-C (SIGINT) or SIGTERM stops\n"
 		"the generation: the summary is printed and the trace closed.\n\n"
@@ -109,6 +112,13 @@ static void usage(FILE *f)
 		"                     to 8; given: fixed at N)\n"
 		"      --spec-compare after the run, generate again without speculation and print\n"
 		"                     both speeds and whether the tokens are the same\n"
+		"      --chat         (also -cnv) a conversation: each line of stdin is a user\n"
+		"                     turn, answered with up to -n tokens; EOF ends it. The KV\n"
+		"                     cache carries on from turn to turn (only the new turn is\n"
+		"                     evaluated). -p or -f gives the system message\n"
+		"      --chat-template T  the chat template: chatml, llama2, llama2-sys, llama3,\n"
+		"                     phi3, gemma, deepseek, deepseek2, deepseek3 (default: the\n"
+		"                     model's tokenizer.chat_template)\n"
 		"      --no-progress  no progress bar while loading\n"
 		"  -h, --help         this help\n"
 		"      --version      the version\n\n"
@@ -158,8 +168,8 @@ static int refuse_foreign_flags(int argc, char **argv)
 }
 
 enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_PENALTY, O_LASTN, O_DEVICE, O_NOPROG, O_PLACE,
-       O_PROF, O_OBJ, O_TARGET, O_TRACE, O_VERSION, O_NOEOS, O_CACHE, O_DRAFT, O_DRAFT_TYPE,
-       O_SPEC_K, O_SPEC_COMPARE };
+       O_PROF, O_OBJ, O_TARGET, O_TRACE, O_VERSION, O_NOEOS, O_CACHE, O_CHAT, O_CHAT_TMPL,
+       O_DRAFT, O_DRAFT_TYPE, O_SPEC_K, O_SPEC_COMPARE };
 
 /* The sampler's options; 1 when c is not one of them, 2 on a bad value. */
 static int parse_sampler_opt(int c, const char *arg, struct enpu_sampler_options *o)
@@ -228,6 +238,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "draft-type", required_argument, 0, O_DRAFT_TYPE },
 		{ "spec-k", required_argument, 0, O_SPEC_K },
 		{ "spec-compare", no_argument, 0, O_SPEC_COMPARE },
+		{ "chat", no_argument, 0, O_CHAT },
+		{ "chat-template", required_argument, 0, O_CHAT_TMPL },
 		{ 0, 0, 0, 0 },
 	};
 	double v;
@@ -235,6 +247,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 	if (refuse_foreign_flags(argc, argv))
 		return 2;
+	/* llama.cpp's -cnv, which getopt would read as -c nv */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "-cnv"))
+			argv[i] = "--chat";
 	while ((c = getopt_long(argc, argv, "m:p:f:n:c:t:s:h", opts, NULL)) != -1) {
 		if ((rc = parse_sampler_opt(c, optarg, &a->sampler)) != 1) {
 			if (rc)
@@ -281,6 +297,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->target_ms = v;
 			break;
 		case O_TRACE: a->trace = optarg; break;
+		case O_CHAT: a->chat = true; break;
+		case O_CHAT_TMPL: a->chat_template = optarg; break;
 		case O_CACHE:
 			if (!enpu_cache_type_parse(optarg, &a->cache_type)) {
 				fprintf(stderr, "npu-run: --cache-type is f16, q8_0 or f32, got '%s'\n",
@@ -315,6 +333,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 	if ((a->spec_k || a->spec_compare) && !a->draft && !a->draft_type) {
 		fprintf(stderr, "npu-run: --spec-k and --spec-compare need a draft (--draft FILE or "
 			"--draft-type q4_0)\n");
+		return 2;
+	}
+	if (a->chat_template && !a->chat) {
+		fprintf(stderr, "npu-run: --chat-template applies to --chat only\n");
 		return 2;
 	}
 	if (a->objective && !(a->target_ms > 0)) {
@@ -745,7 +767,14 @@ int main(int argc, char **argv)
 	catch_stop_signals();
 	if (!s && a.trace)
 		tracing = !(s = enpu_session_trace_start(sess, a.trace));
-	if (!s) {
+	if (!s && a.chat) {
+		struct run_chat_options co = {
+			.template_name = a.chat_template, .n_predict = a.n_predict,
+			.system = a.prompt_set || file_prompt ? a.prompt : NULL,
+			.sampler = &a.sampler, .stop = &stop_signal,
+		};
+		s = run_chat(model, sess, &co, stdin, stdout, &st);
+	} else if (!s) {
 		fputs(a.prompt, stdout);
 		fflush(stdout);
 		s = enpu_generate(sess, a.prompt, a.n_predict, &a.sampler, print_token,

@@ -158,8 +158,10 @@ struct enpu_model_options {
 #define ENPU_MODEL_OPTIONS_INIT { .struct_size = sizeof(struct enpu_model_options) }
 
 /*
- * Loads a llama-architecture GGUF model (weights F32/F16/Q8_0/Q4_0, "llama" SentencePiece
- * tokenizer). The file is mapped, not copied. Errors: ENPU_ERR_IO (path), ENPU_ERR_FORMAT
+ * Loads a GGUF model (weights F32/F16/Q8_0/Q4_0 or K-quants, "llama" SentencePiece
+ * tokenizer) whose general.architecture is llama, qwen2, phi3, gemma or gemma2, in the tensor
+ * names and keys of llama.cpp's converter (Q/K/V biases, fused attn_qkv and gate/up, GeGLU,
+ * Gemma-2's soft-capping, sliding windows and post-norms, Llama-3 and linear rope scaling). The file is mapped, not copied. Errors: ENPU_ERR_IO (path), ENPU_ERR_FORMAT
  * (malformed file: the message names the field and byte offset, or the tensor or key),
  * ENPU_ERR_UNSUPPORTED (architecture, tensor type or tokenizer not implemented).
  */
@@ -171,7 +173,7 @@ ENPU_API void enpu_model_free(enpu_model *model);
 struct enpu_model_info {
 	size_t struct_size;
 	const char *name;         /* general.name, or the file name */
-	const char *architecture; /* "llama" */
+	const char *architecture; /* general.architecture: "llama", "qwen2", "phi3", "gemma", "gemma2" */
 	/* type of most matmul weights: "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "F16", "F32" */
 	const char *weight_type;
 	uint64_t n_params;
@@ -210,6 +212,44 @@ ENPU_API enpu_status enpu_token_to_piece(enpu_model *model, enpu_token token, ch
 
 ENPU_API enpu_token enpu_token_bos(const enpu_model *model);
 ENPU_API enpu_token enpu_token_eos(const enpu_model *model);
+
+/*
+ * Whether token ends a generation: the EOS token, or an end-of-turn token of the model's
+ * family (<|im_end|>, <|eot_id|>, <|end|>, <end_of_turn>, ...), which enpu_generate also
+ * stops at. False for a NULL model or a token outside the vocabulary.
+ */
+ENPU_API bool enpu_token_is_eog(const enpu_model *model, enpu_token token);
+
+/* ---- chat templates --------------------------------------------------------------------- */
+
+/* One message of a conversation: role "system", "user" or "assistant", and its text. */
+struct enpu_chat_message {
+	const char *role;
+	const char *content;
+};
+
+/*
+ * Formats a conversation into the prompt text a chat model was trained on, with the template
+ * tmpl: one of "chatml" (Qwen2, SmolLM, ...), "llama2", "llama2-sys", "llama2-sys-bos",
+ * "llama2-sys-strip", "llama3", "phi3", "gemma" (Gemma and Gemma 2), "deepseek" (Coder),
+ * "deepseek2", "deepseek3", or a template's Jinja source; NULL for the model's own
+ * (tokenizer.chat_template). A Jinja source is recognised by its distinctive markers, as
+ * llama.cpp does: no Jinja engine runs. With add_assistant the text ends with the opening of
+ * the assistant's turn, for the model to answer. The text holds special-token texts (such as
+ * "<|im_start|>") that enpu_tokenize turns into those tokens; it starts without BOS (the
+ * tokenizer adds it where the model wants it).
+ *
+ * Writes the text and a NUL to buf (cap bytes) and its length (without the NUL) to *out_len.
+ * When cap is too small: ENPU_ERR_INVALID_ARG, the first cap bytes written and *out_len the
+ * length (call again with *out_len + 1). ENPU_ERR_UNSUPPORTED when the template is not one of
+ * these (the message names the family recognised, e.g. "mistral-v7", or quotes the start of
+ * the text) or the model has no template and tmpl is NULL; ENPU_ERR_FORMAT when
+ * tokenizer.chat_template is not a string.
+ */
+ENPU_API enpu_status enpu_chat_apply_template(const enpu_model *model, const char *tmpl,
+					      const struct enpu_chat_message *msgs, size_t n_msgs,
+					      bool add_assistant, char *buf, size_t cap,
+					      size_t *out_len);
 
 /* ---- session ---------------------------------------------------------------------------- */
 
@@ -408,7 +448,8 @@ struct enpu_sampler_options {
 	 * negative; 1: off. repeat_last_n 0: none looked at */
 	float repeat_penalty;
 	uint32_t repeat_last_n;
-	bool ignore_eos; /* never picks the end-of-text token: generation runs n_predict tokens */
+	bool ignore_eos; /* never picks end-of-text or end-of-turn tokens (enpu_token_is_eog):
+			  * generation runs n_predict tokens */
 };
 #define ENPU_SAMPLER_OPTIONS_INIT \
 	{ .struct_size = sizeof(struct enpu_sampler_options), .temperature = 0.0f, .top_k = 0, \
@@ -453,8 +494,9 @@ struct enpu_generate_stats {
 typedef bool (*enpu_token_fn)(enpu_token token, const char *piece, size_t len, void *user);
 
 /*
- * Tokenizes prompt, evaluates it, then samples up to n_predict tokens, stopping at EOS or when
- * on_token returns false.
+ * Tokenizes prompt, evaluates it, then samples up to n_predict tokens, stopping at an
+ * end-of-generation token (EOS or a chat model's end of turn, enpu_token_is_eog; it is not
+ * streamed) or when on_token returns false.
  *
  * The session continues from its current state (reset it first for a fresh start): BOS is
  * added only when the session is empty, so a second call continues the conversation. The

@@ -755,9 +755,14 @@ static void run_embed(const struct hal_op *op)
 	const struct hal_tensor *table = op->src[0], *ids = op->src[1];
 	size_t rb = hal_row_bytes(table->type, table->ne[0]);
 
-	for (uint32_t t = 0; t < op->dst->ne[1]; t++)
+	for (uint32_t t = 0; t < op->dst->ne[1]; t++) {
+		float *y = row_f32(op->dst, t);
+
 		hal_dequantize_row(table->type, (const char *)table->data + rb * load_i32(ids, t),
-				   row_f32(op->dst, t), table->ne[0]);
+				   y, table->ne[0]);
+		for (uint32_t i = 0; op->embed.scale != 0.0f && i < table->ne[0]; i++)
+			y[i] *= op->embed.scale;
+	}
 }
 
 struct row_job {
@@ -788,17 +793,35 @@ static void rope_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t hi)
 {
 	const struct hal_op *op = j->op;
 	const uint32_t hd = op->p.rope.head_dim, n_rot = op->p.rope.n_rot;
+	const float *ff = op->src[2] ? op->src[2]->data : NULL; /* frequency factors */
+	const bool neox = op->p.rope.mode == HAL_ROPE_NEOX;
 	float *cs = j->scratch + ith * j->stride;
 	for (uint32_t t = lo; t < hi; t++) {
 		float theta_base = (float)load_i32(op->src[1], t);
 		float *x = row_f32(op->dst, t);
 
 		for (uint32_t i0 = 0; i0 < n_rot; i0 += 2) {
-			float theta = op->p.rope.freq_scale * theta_base;
+			float theta = op->p.rope.freq_scale *
+				      (ff ? theta_base / ff[i0 / 2] : theta_base);
 
 			cs[i0] = cosf(theta);
 			cs[i0 + 1] = sinf(theta);
 			theta_base *= j->theta_scale;
+		}
+		if (neox) {
+			/* the NeoX pairs (x[i], x[i + n_rot/2]): the angles as above */
+			for (uint32_t h = 0; h < op->p.rope.n_head; h++) {
+				float *xh = x + (size_t)h * hd;
+
+				for (uint32_t i0 = 0; i0 < n_rot; i0 += 2) {
+					float *p0 = xh + i0 / 2, *p1 = xh + i0 / 2 + n_rot / 2;
+					float x0 = *p0, x1 = *p1;
+
+					*p0 = x0 * cs[i0] - x1 * cs[i0 + 1];
+					*p1 = x0 * cs[i0 + 1] + x1 * cs[i0];
+				}
+			}
+			continue;
 		}
 		if (j->cf->k->rope) {
 			j->cf->k->rope(x, cs, n_rot, op->p.rope.n_head, hd);
@@ -848,6 +871,18 @@ static enum hal_status run_rows(struct cpu_fast *cf, const struct hal_op *op,
 
 /* ---- ATTENTION ---------------------------------------------------------------------------- */
 
+/* Gemma-2's soft-capped scores, in place; returns their new maximum. */
+static float softcap_scores(float *p, uint32_t n, float cap)
+{
+	float max = -INFINITY;
+
+	for (uint32_t r = 0; r < n; r++) {
+		p[r] = hal_softcap(p[r], cap);
+		max = fmaxf(max, p[r]);
+	}
+	return max;
+}
+
 /*
  * One (token, head): scores against cache rows 0 .. last into a per-thread vector (one row
  * of n_ctx floats, never a T x n_ctx matrix), softmax fused into the exp pass, V accumulated
@@ -859,24 +894,28 @@ static void attend(struct row_job *j, float *p, float *acc, uint32_t t, uint32_t
 	const struct cpu_kernels *k = j->cf->k;
 	const uint32_t hd = op->p.attn.head_dim;
 	const uint32_t kvh = h / (op->p.attn.n_head / op->p.attn.n_head_kv);
-	const uint32_t last = (uint32_t)load_i32(op->src[5], t);
+	const uint32_t last = (uint32_t)load_i32(op->src[5], t), win = op->p.attn.window;
+	/* a sliding window's rows first .. last: the cache from row first on, n rows of it */
+	const uint32_t first = win && last + 1 > win ? last + 1 - win : 0, n = last + 1 - first;
+	const float cap = op->p.attn.softcap;
 	const float *q = row_f32(op->src[0], t) + (size_t)h * hd;
-	const float *kc = (const float *)op->src[3]->data + (size_t)kvh * hd;
-	const float *vc = (const float *)op->src[4]->data + (size_t)kvh * hd;
 	const size_t ld = op->src[3]->ne[0];
+	const float *kc = (const float *)op->src[3]->data + (size_t)kvh * hd + first * ld;
+	const float *vc = (const float *)op->src[4]->data + (size_t)kvh * hd + first * ld;
 	const enum hal_type ct = op->src[3]->type;
 	float max = -INFINITY;
 
 	if (ct != HAL_TYPE_F32) {
 		/* an F16 or Q8_0 cache: read in its own format by the ext kernels */
 		const size_t lb = hal_row_bytes(ct, ld), off = hal_row_bytes(ct, (size_t)kvh * hd);
+		const uint8_t *kb = (const uint8_t *)op->src[3]->data + off + first * lb;
+		const uint8_t *vb = (const uint8_t *)op->src[4]->data + off + first * lb;
 
-		max = j->cf->x->cache_scores(ct, q, (const uint8_t *)op->src[3]->data + off, lb,
-					     last + 1, hd, op->p.attn.scale, p);
-		float inv = 1.0f / k->exp_sum(p, last + 1, max);
+		max = j->cf->x->cache_scores(ct, q, kb, lb, n, hd, op->p.attn.scale, p);
+		max = cap > 0.0f ? softcap_scores(p, n, cap) : max;
+		float inv = 1.0f / k->exp_sum(p, n, max);
 
-		j->cf->x->cache_values(ct, acc, p, (const uint8_t *)op->src[4]->data + off, lb,
-				       last + 1, hd);
+		j->cf->x->cache_values(ct, acc, p, vb, lb, n, hd);
 		float *out = row_f32(op->dst, t) + (size_t)h * hd;
 
 		for (uint32_t i = 0; i < hd; i++)
@@ -884,20 +923,21 @@ static void attend(struct row_job *j, float *p, float *acc, uint32_t t, uint32_t
 		return;
 	}
 	if (k->attn_scores) {
-		max = k->attn_scores(q, kc, ld, last + 1, hd, op->p.attn.scale, p);
+		max = k->attn_scores(q, kc, ld, n, hd, op->p.attn.scale, p);
 	} else {
-		for (uint32_t r = 0; r <= last; r++) {
+		for (uint32_t r = 0; r < n; r++) {
 			p[r] = op->p.attn.scale * k->dot_f32(q, kc + r * ld, hd);
 			max = fmaxf(max, p[r]);
 		}
 	}
-	float inv = 1.0f / k->exp_sum(p, last + 1, max);
+	max = cap > 0.0f ? softcap_scores(p, n, cap) : max;
+	float inv = 1.0f / k->exp_sum(p, n, max);
 
 	if (k->attn_values) {
-		k->attn_values(acc, p, vc, ld, last + 1, hd);
+		k->attn_values(acc, p, vc, ld, n, hd);
 	} else {
 		memset(acc, 0, hd * sizeof(float));
-		for (uint32_t r = 0; r <= last; r++)
+		for (uint32_t r = 0; r < n; r++)
 			k->axpy(acc, p[r], vc + r * ld, hd);
 	}
 	float *out = row_f32(op->dst, t) + (size_t)h * hd;
@@ -1016,7 +1056,10 @@ static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *o
 	 */
 	run_rows_shared(cf, rows_job, &j, op->src[1]->ne[1], threads_for(cf, op->src[1]->ne[1]));
 	const uint32_t T = op->dst->ne[1], n_ctx = op->src[3]->ne[1], hd = op->p.attn.head_dim;
-	const bool blocks = T > 1 && !op->p.attn.rowwise && cf->k->attn_block && hd % 16 == 0;
+	/* (the block kernel knows neither soft-capping nor windows: Gemma-2 takes attend's path;
+	 * nor a decode step's bits, which a speculative verifier's rows must have) */
+	const bool blocks = T > 1 && cf->k->attn_block && hd % 16 == 0 &&
+			    op->p.attn.softcap == 0.0f && !op->p.attn.window && !op->p.attn.rowwise;
 
 	/* non-F32 caches' blocks: their K and V rows in F32 after the block kernel's scratch */
 	const size_t conv = op->src[3]->type != HAL_TYPE_F32 ? 2 * (size_t)n_ctx * hd : 0;
@@ -1043,10 +1086,15 @@ static void binary_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t h
 	const struct hal_op *op = j->op;
 	const uint32_t D = op->dst->ne[0];
 	for (uint32_t t = lo; t < hi; t++) {
-		const float *a = row_f32(op->src[0], t), *b = row_f32(op->src[1], t);
+		/* one row of src[1]: ADD's bias form, the same row for every row */
+		const float *a = row_f32(op->src[0], t);
+		const float *b = row_f32(op->src[1], op->src[1]->ne[1] == 1 ? 0 : t);
 		float *d = row_f32(op->dst, t);
 
-		if (op->kind == HAL_OP_SWIGLU) {
+		if (op->kind == HAL_OP_SWIGLU && op->glu.act == HAL_GLU_GELU) {
+			for (uint32_t i = 0; i < D; i++)
+				d[i] = hal_gelu(a[i]) * b[i];
+		} else if (op->kind == HAL_OP_SWIGLU) {
 			j->cf->k->swiglu(d, a, b, D);
 		} else if (j->cf->k->add) {
 			j->cf->k->add(d, a, b, D);
@@ -1097,8 +1145,16 @@ static enum hal_status dispatch(struct cpu_fast *cf, const struct hal_op *op)
 		return HAL_OK;
 	case HAL_OP_RMSNORM:
 		return run_rows(cf, op, rmsnorm_rows, 0);
-	case HAL_OP_MATMUL:
-		return run_matmul(cf, op);
+	case HAL_OP_MATMUL: {
+		enum hal_status st = run_matmul(cf, op);
+		float *y = op->dst->data;
+
+		/* the capped form (the logits): one weight, its dst contiguous */
+		for (size_t i = 0; !st && op->matmul.softcap > 0.0f &&
+				   i < (size_t)op->dst->ne[0] * op->dst->ne[1]; i++)
+			y[i] = hal_softcap(y[i], op->matmul.softcap);
+		return st;
+	}
 	case HAL_OP_ROPE:
 		return run_rows(cf, op, rope_rows, op->p.rope.n_rot + 16);
 	case HAL_OP_ATTENTION:

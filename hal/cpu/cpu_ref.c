@@ -101,6 +101,8 @@ static enum hal_status run_embed(struct hal_device *dev, const struct hal_op *op
 		/* ids were range-checked by hal_op_check */
 		hal_dequantize_row(table->type, row_ptr(table, (uint64_t)load_i32(ids, t)), row,
 				   table->ne[0]);
+		for (uint32_t i = 0; op->embed.scale != 0.0f && i < table->ne[0]; i++)
+			row[i] *= op->embed.scale;
 		store_row(dst, t, row);
 	}
 	free(row);
@@ -380,26 +382,34 @@ static enum hal_status run_matmul(struct hal_device *dev, const struct hal_op *o
 		hal_matmul_part(op, i, &part, &dst);
 		st = run_matmul_one(dev, &part);
 	}
+	/* the capped form: one weight, its dst contiguous */
+	for (size_t i = 0; !st && op->matmul.softcap > 0.0f && i < (size_t)op->dst->ne[0] * op->dst->ne[1]; i++)
+		((float *)op->dst->data)[i] = hal_softcap(((float *)op->dst->data)[i],
+							  op->matmul.softcap);
 	return st;
 }
 
 /* ---- ROPE --------------------------------------------------------------------------------- */
 
 /*
- * ggml's rope "normal" mode (llama): adjacent pairs, theta_i = freq_scale * pos * ts^i with
- * ts = freq_base^(-2/n_rot), the power built by repeated multiplication as ggml does.
+ * ggml's rope: theta_i = freq_scale * pos * ts^i / ff[i] with ts = freq_base^(-2/n_rot) (the
+ * power built by repeated multiplication as ggml does) and ff the frequency factors (1 when
+ * there are none); pair i is (x[2i], x[2i+1]) in the normal mode, (x[i], x[i + n_rot/2]) in
+ * the NeoX one.
  */
-static void rope_head(float *x, uint32_t n_rot, float pos, float freq_scale, float theta_scale)
+static void rope_head(float *x, uint32_t n_rot, float pos, float freq_scale, float theta_scale,
+		      const float *ff, bool neox)
 {
 	float theta_base = pos;
 
 	for (uint32_t i0 = 0; i0 < n_rot; i0 += 2) {
-		float theta = freq_scale * theta_base;
+		float theta = freq_scale * (ff ? theta_base / ff[i0 / 2] : theta_base);
 		float c = cosf(theta), s = sinf(theta);
-		float x0 = x[i0], x1 = x[i0 + 1];
+		const uint32_t a = neox ? i0 / 2 : i0, b = neox ? i0 / 2 + n_rot / 2 : i0 + 1;
+		float x0 = x[a], x1 = x[b];
 
-		x[i0] = x0 * c - x1 * s;
-		x[i0 + 1] = x0 * s + x1 * c;
+		x[a] = x0 * c - x1 * s;
+		x[b] = x0 * s + x1 * c;
 		theta_base *= theta_scale;
 	}
 }
@@ -410,19 +420,26 @@ static enum hal_status run_rope(struct hal_device *dev, const struct hal_op *op)
 	uint32_t hd = op->p.rope.head_dim, n_rot = op->p.rope.n_rot;
 	float theta_scale = powf(op->p.rope.freq_base, -2.0f / (float)n_rot);
 	float *row = malloc((size_t)x->ne[0] * sizeof(float));
+	float *ff = op->src[2] ? malloc((size_t)n_rot / 2 * sizeof(float)) : NULL;
 
-	if (!row)
+	if (!row || (op->src[2] && !ff)) {
+		free(row);
+		free(ff);
 		return no_memory(dev, op);
+	}
+	if (ff)
+		load_row(op->src[2], 0, ff);
 	for (uint64_t t = 0; t < x->ne[1]; t++) {
 		float pos = (float)load_i32(op->src[1], t);
 
 		load_row(x, t, row);
 		for (uint32_t h = 0; h < op->p.rope.n_head; h++)
 			rope_head(row + (size_t)h * hd, n_rot, pos, op->p.rope.freq_scale,
-				  theta_scale);
+				  theta_scale, ff, op->p.rope.mode == HAL_ROPE_NEOX);
 		store_row(op->dst, t, row);
 	}
 	free(row);
+	free(ff);
 	return HAL_OK;
 }
 
@@ -462,19 +479,24 @@ static void attend_head(const struct hal_op *op, struct attn_scratch *s, uint32_
 	uint32_t hd = op->p.attn.head_dim;
 	uint32_t kvh = h / (op->p.attn.n_head / op->p.attn.n_head_kv);
 	const float *q = s->q + (size_t)h * hd;
+	const uint32_t win = op->p.attn.window;
+	/* the first row the token sees: a sliding window's, or row 0 */
+	const uint32_t first = win && last + 1 > win ? last + 1 - win : 0;
 
-	for (uint32_t j = 0; j <= last; j++) {
+	for (uint32_t j = first; j <= last; j++) {
 		double dot = 0.0;
 
 		load_slice(kc, j, kvh * hd, hd, s->krow);
 		for (uint32_t i = 0; i < hd; i++)
 			dot += (double)(q[i] * s->krow[i]);
 		s->p[j] = op->p.attn.scale * (float)dot;
+		if (op->p.attn.softcap > 0.0f)
+			s->p[j] = hal_softcap(s->p[j], op->p.attn.softcap);
 	}
-	softmax(s->p, last + 1);
+	softmax(s->p + first, last + 1 - first);
 	for (uint32_t i = 0; i < hd; i++)
 		s->acc[i] = 0.0;
-	for (uint32_t j = 0; j <= last; j++) {
+	for (uint32_t j = first; j <= last; j++) {
 		load_slice(vc, j, kvh * hd, hd, s->krow);
 		for (uint32_t i = 0; i < hd; i++)
 			s->acc[i] += (double)(s->p[j] * s->krow[i]);
@@ -537,11 +559,15 @@ static enum hal_status run_binary(struct hal_device *dev, const struct hal_op *o
 		free(b);
 		return no_memory(dev, op);
 	}
+	const bool gelu = op->kind == HAL_OP_SWIGLU && op->glu.act == HAL_GLU_GELU;
+
 	for (uint64_t t = 0; t < x->ne[1]; t++) {
 		load_row(x, t, a);
-		load_row(y, t, b);
+		load_row(y, y->ne[1] == 1 ? 0 : t, b); /* one row of y: a bias for every row */
 		for (uint32_t i = 0; i < x->ne[0]; i++) {
-			if (op->kind == HAL_OP_SWIGLU)
+			if (gelu)
+				a[i] = hal_gelu(a[i]) * b[i];
+			else if (op->kind == HAL_OP_SWIGLU)
 				a[i] = a[i] / (1.0f + expf(-a[i])) * b[i]; /* ggml_silu_f32 */
 			else
 				a[i] = a[i] + b[i];

@@ -24,6 +24,7 @@ enum ocl_kernel {
 	OCL_K_ADD,
 	OCL_K_EMBED,
 	OCL_K_MATMUL_KQ,
+	OCL_K_SOFTCAP,
 	OCL_K_COUNT
 };
 

@@ -24,6 +24,7 @@ const char *const ocl_kernel_names[OCL_K_COUNT] = {
 	[OCL_K_ADD] = "add",
 	[OCL_K_EMBED] = "embed",
 	[OCL_K_MATMUL_KQ] = "matmul_kq",
+	[OCL_K_SOFTCAP] = "softcap",
 };
 
 #define TB 4             /* tokens per matmul work-group, as in matmul.cl */
@@ -261,6 +262,17 @@ static enum hal_status run_matmul(struct ocl_dev *d, const struct hal_op *op)
 		global[0] = round_up(N, ROWS_PER_GROUP);
 	if ((st = go(&l, 2, global, row_per_item ? (size_t[2]){ ROWS_PER_GROUP, 1 } : local)))
 		return st;
+	if (op->matmul.softcap > 0.0f) {
+		/* the capped form (Gemma-2's logits), after the matmul in the in-order queue */
+		size_t n = (size_t)N * T, g = round_up(n, 64);
+
+		l = kernel(d, OCL_K_SOFTCAP);
+		arg_buf(&l, &o[2].a);
+		arg_u32(&l, n);
+		arg_f32(&l, op->matmul.softcap);
+		if ((st = go(&l, 1, &g, NULL)))
+			return st;
+	}
 	return drain(d, o, 3);
 }
 
@@ -286,13 +298,15 @@ static enum hal_status run_rmsnorm(struct ocl_dev *d, const struct hal_op *op)
 
 static enum hal_status run_rope(struct ocl_dev *d, const struct hal_op *op)
 {
+	/* without frequency factors the positions stand in for their buffer (never read) */
 	struct operand o[] = { { op->src[0], OCL_READ, { 0 } }, { op->src[1], OCL_READ, { 0 } },
-			       { op->dst, OCL_WRITE, { 0 } } };
+			       { op->dst, OCL_WRITE, { 0 } },
+			       { op->src[2] ? op->src[2] : op->src[1], OCL_READ, { 0 } } };
 	uint32_t hd = op->p.rope.head_dim, n_rot = op->p.rope.n_rot;
 	size_t global[3] = { (hd + 1) / 2, op->p.rope.n_head, op->src[0]->ne[1] };
 	/* the same powf as the reference, so that the angles match bit for bit */
 	float theta_scale = powf(op->p.rope.freq_base, -2.0f / (float)n_rot);
-	enum hal_status st = bind(d, o, 3);
+	enum hal_status st = bind(d, o, 4);
 	struct launch l = kernel(d, OCL_K_ROPE);
 
 	if (st)
@@ -304,6 +318,9 @@ static enum hal_status run_rope(struct ocl_dev *d, const struct hal_op *op)
 	arg_u32(&l, n_rot);
 	arg_f32(&l, op->p.rope.freq_scale);
 	arg_f32(&l, theta_scale);
+	arg_u32(&l, op->p.rope.mode == HAL_ROPE_NEOX);
+	arg_buf(&l, &o[3].a);
+	arg_u32(&l, op->src[2] != NULL);
 	if ((st = go(&l, 3, global, NULL)))
 		return st;
 	return drain(d, o, 3);
@@ -351,6 +368,8 @@ static enum hal_status run_attention(struct ocl_dev *d, const struct hal_op *op)
 	arg_u32(&l, n_ctx);
 	arg_f32(&l, op->p.attn.scale);
 	arg_u32(&l, (uint32_t)op->src[3]->type);
+	arg_f32(&l, op->p.attn.softcap);
+	arg_u32(&l, op->p.attn.window);
 	arg(&l, (size_t)hd * sizeof(float), NULL); /* __local q of the head */
 	if ((st = go(&l, 2, g_attn, l_attn)))
 		return st;
@@ -371,6 +390,10 @@ static enum hal_status run_binary(struct ocl_dev *d, const struct hal_op *op)
 	arg_buf(&l, &o[1].a);
 	arg_buf(&l, &o[2].a);
 	arg_u32(&l, n);
+	if (op->kind == HAL_OP_SWIGLU)
+		arg_u32(&l, op->glu.act);
+	else
+		arg_u32(&l, (uint64_t)op->src[1]->ne[0] * op->src[1]->ne[1]); /* a bias: one row */
 	if ((st = go(&l, 1, &global, NULL)))
 		return st;
 	return drain(d, o, 3);
@@ -391,6 +414,7 @@ static enum hal_status run_embed(struct ocl_dev *d, const struct hal_op *op)
 	arg_buf(&l, &o[1].a);
 	arg_buf(&l, &o[2].a);
 	arg_u32(&l, op->dst->ne[0]);
+	arg_f32(&l, op->embed.scale);
 	if ((st = go(&l, 2, global, NULL)))
 		return st;
 	return drain(d, o, 3);

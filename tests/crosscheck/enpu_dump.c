@@ -13,35 +13,7 @@
 
 #include <edge_npu.h>
 
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
-/* The five largest logits, best first. */
-static void top5(const float *lg, size_t n, int top[5])
-{
-	for (int k = 0; k < 5; k++) {
-		top[k] = -1;
-		for (size_t i = 0; i < n; i++) {
-			int taken = 0;
-			for (int j = 0; j < k; j++)
-				taken |= top[j] == (int)i;
-			if (!taken && (top[k] < 0 || lg[i] > lg[top[k]]))
-				top[k] = (int)i;
-		}
-	}
-}
+#include "dump_json.h"
 
 static int dump(enpu_context *ctx, enpu_model *m, const char *prompt, int steps)
 {
@@ -65,19 +37,11 @@ static int dump(enpu_context *ctx, enpu_model *m, const char *prompt, int steps)
 	for (int k = 0; k < steps && !st; k++) {
 		const float *lg;
 		size_t nv;
-		int top[5];
 		enpu_token t;
-		double z = 0;
 
 		enpu_session_logits(s, &lg, &nv);
-		top5(lg, nv, top);
-		for (size_t i = 0; i < nv; i++)
-			z += exp(lg[i] - lg[top[0]]);
 		enpu_sample(s, NULL, NULL, &t);
-		printf("%s{\"top\":[", k ? "," : "");
-		for (int j = 0; j < 5; j++)
-			printf("%s[%d,%.6f]", j ? "," : "", top[j], lg[top[j]]);
-		printf("],\"p1\":%.6f,\"tok\":%d}", 1.0 / z, t);
+		json_step(k, lg, nv, t);
 		if (t == enpu_token_eos(m))
 			break;
 		st = enpu_session_eval(s, &t, 1);

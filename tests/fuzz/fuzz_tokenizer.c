@@ -28,6 +28,9 @@ static struct fuzz_vocab {
 	struct tok_vocab *v;
 } vocabs[] = {
 	{ "llama (SentencePiece)", "ggml-vocab-llama-spm.gguf", NULL },
+	{ "gpt-2 (byte-level BPE)", "ggml-vocab-gpt-2.gguf", NULL },
+	{ "deepseek-llm (byte-level BPE)", "ggml-vocab-deepseek-llm.gguf", NULL },
+	{ "gpt-neox (byte-level BPE)", "ggml-vocab-gpt-neox.gguf", NULL },
 };
 #define N_VOCABS (sizeof(vocabs) / sizeof(vocabs[0]))
 

@@ -97,10 +97,15 @@ static void gguf_and_model_seeds(const char *vocab_dir)
 		enum hal_type type;
 		uint32_t kv_heads;
 		bool tied;
+		const char *arch, *rope; /* the layouts beside llama, Llama-3 rope factors */
 	} models[] = {
-		{ "q8_0.gguf", HAL_TYPE_Q8_0, 2, false },
-		{ "q4_0-gqa.gguf", HAL_TYPE_Q4_0, 1, false },
-		{ "f16-tied.gguf", HAL_TYPE_F16, 2, true },
+		{ "q8_0.gguf", HAL_TYPE_Q8_0, 2, false, NULL, NULL },
+		{ "q4_0-gqa.gguf", HAL_TYPE_Q4_0, 1, false, NULL, NULL },
+		{ "f16-tied.gguf", HAL_TYPE_F16, 2, true, NULL, NULL },
+		{ "qwen2.gguf", HAL_TYPE_Q8_0, 1, false, "qwen2", NULL },
+		{ "phi3.gguf", HAL_TYPE_Q8_0, 2, false, "phi3", NULL },
+		{ "gemma2.gguf", HAL_TYPE_F16, 1, true, "gemma2", NULL },
+		{ "llama3-rope.gguf", HAL_TYPE_Q8_0, 2, false, NULL, "llama3" },
 	};
 	char vocab[4096], path[4096], err[512];
 	size_t len;
@@ -113,6 +118,8 @@ static void gguf_and_model_seeds(const char *vocab_dir)
 			.dim = 32, .layers = 1, .heads = 2, .kv_heads = models[i].kv_heads,
 			.ffn = 64, .ctx = 16, .type = models[i].type, .seed = 1 + i,
 			.tied = models[i].tied, .vocab = vocab, .name = "seed",
+			.arch = models[i].arch, .rope_scaling = models[i].rope,
+			.swa_window = models[i].arch && !strcmp(models[i].arch, "gemma2") ? 4 : 0,
 		};
 
 		snprintf(path, sizeof(path), "%s/model_load/%s", out_dir, models[i].name);
@@ -124,6 +131,44 @@ static void gguf_and_model_seeds(const char *vocab_dir)
 	data = read_file(path, &len);
 	write_seed("gguf", "model-q8_0.gguf", data, len);
 	free(data);
+}
+
+/*
+ * Texts for the byte-level BPE paths: contractions, line breaks, runs of spaces, digits of
+ * several scripts, CJK and Hangul, full-width punctuation, an emoji, invalid UTF-8, a control
+ * token's text.
+ */
+static const char *const bpe_texts[] = {
+	"Hello world, it's 2024!\n",
+	"  leading\tand 'LL 'Re\r\n\r\n  x",
+	"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xed\x95\x9c 12345 \xd9\xa1\xd9\xa2",
+	"\xf0\x9f\xa6\x99 ..., \xe2\x80\xa6 \xe3\x80\x82\xef\xbc\x8c end   ",
+	"x\xff\xc0\x80<|endoftext|>y",
+};
+#define N_BPE_TEXTS (sizeof(bpe_texts) / sizeof(bpe_texts[0]))
+
+/*
+ * fuzz_tokenizer's BPE vocabularies (lines 1 to 3 of its table) and fuzz_bpe's rules (byte 0
+ * picks one of 11): a text each, the first byte naming the line or rule.
+ */
+static void bpe_texts_seeds(void)
+{
+	char seed[256], name[32];
+
+	for (unsigned r = 0; r < 11; r++) {
+		const char *t = bpe_texts[r % N_BPE_TEXTS];
+		size_t len = strlen(t);
+
+		seed[0] = (char)r;
+		memcpy(seed + 1, t, len);
+		snprintf(name, sizeof(name), "rule-%u", r);
+		write_seed("bpe", name, seed, len + 1);
+		if (r >= 1 && r <= 3) {
+			seed[0] = (char)(r | (r == 2 ? 0x80 : 0)); /* BOS on one of them */
+			snprintf(name, sizeof(name), "bpe-%u", r);
+			write_seed("tokenizer", name, seed, len + 1);
+		}
+	}
 }
 
 static void tokenizer_seeds(const char *vocab_dir)
@@ -157,6 +202,7 @@ static void tokenizer_seeds(const char *vocab_dir)
 	}
 	free(text);
 	write_seed("tokenizer", "spm-special", "\x80<s>Hello</s> world", 20);
+	bpe_texts_seeds();
 }
 
 /* The input of fuzz_npu_validate: the buffer table, then the stream. */

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 out=${1:-build-fuzz}
 seconds=${ENPU_FUZZ_SECONDS:-8}
 jobs=${ENPU_FUZZ_JOBS:-2}
-targets="gguf model_load tokenizer npu_validate profile genl"
+targets="gguf model_load tokenizer bpe npu_validate profile genl"
 
 if ! command -v clang >/dev/null; then
 	echo "SKIP: clang is not installed (tools/install-deps.sh)" >&2

@@ -116,6 +116,10 @@ static const struct sched_weight *shape_lookup(void *user, const char *name)
 	uint64_t ne0 = d, ne1 = 1;
 	enum hal_type t = m->type;
 
+	/* a llama model: no fused Q/K/V, biases or rope factors (other families' tensors) */
+	if (strstr(name, "attn_qkv") || strstr(name, ".bias") || strstr(name, "rope_freqs") ||
+	    strstr(name, "post_"))
+		return NULL;
 	if (strstr(name, "norm")) {
 		t = HAL_TYPE_F32;
 	} else if (!strcmp(name, "token_embd.weight") || !strcmp(name, "output.weight")) {
@@ -182,9 +186,9 @@ static const struct {
 	struct sched_hparams hp;
 	enum hal_type type;
 } models[] = {
-	{ "default-512x8 Q8_0", { 32000, 512, 8, 8, 4, 1408, 64, 10000, 1, 1e-5f }, HAL_TYPE_Q8_0 },
-	{ "130M Q8_0", { 32000, 768, 12, 12, 12, 2048, 64, 10000, 1, 1e-5f }, HAL_TYPE_Q8_0 },
-	{ "130M Q4_0", { 32000, 768, 12, 12, 12, 2048, 64, 10000, 1, 1e-5f }, HAL_TYPE_Q4_0 },
+	{ "default-512x8 Q8_0", { .n_vocab = 32000, .n_embd = 512, .n_layer = 8, .n_head = 8, .n_head_kv = 4, .n_ff = 1408, .n_rot = 64, .rope_freq_base = 10000, .rope_freq_scale = 1, .rms_eps = 1e-5f }, HAL_TYPE_Q8_0 },
+	{ "130M Q8_0", { .n_vocab = 32000, .n_embd = 768, .n_layer = 12, .n_head = 12, .n_head_kv = 12, .n_ff = 2048, .n_rot = 64, .rope_freq_base = 10000, .rope_freq_scale = 1, .rms_eps = 1e-5f }, HAL_TYPE_Q8_0 },
+	{ "130M Q4_0", { .n_vocab = 32000, .n_embd = 768, .n_layer = 12, .n_head = 12, .n_head_kv = 12, .n_ff = 2048, .n_rot = 64, .rope_freq_base = 10000, .rope_freq_scale = 1, .rms_eps = 1e-5f }, HAL_TYPE_Q4_0 },
 };
 
 /* ---- npu-bench sched -------------------------------------------------------------------- */

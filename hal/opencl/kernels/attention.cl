@@ -81,16 +81,19 @@ __kernel void kv_store(__global const uchar *kb, ulong koff, __global const ucha
  * normalisation is two group reductions (max, sum), and each item then owns head dimensions
  * i = lid, lid + WG, ... and sums p[j] * V[j][i] over j in order, as the reference does.
  * dst may alias q: each group reads its own q slice before writing the same slice.
+ * Gemma-2: softcap > 0 caps each score to softcap * tanh(score / softcap); window > 0 starts
+ * the rows at pos[t] + 1 - window.
  */
 __kernel void attention(__global const uchar *qb, ulong qoff, __global const uchar *kcb,
 			ulong kcoff, __global const uchar *vcb, ulong vcoff,
 			__global const uchar *pb, ulong poff, __global uchar *yb, ulong yoff,
 			__global float *scores, uint n_head, uint n_kv, uint hd, uint n_ctx,
-			float scale, uint ctype, __local float *qs)
+			float scale, uint ctype, float softcap, uint window, __local float *qs)
 {
 	__local float red[WG];
 	uint h = get_group_id(0), t = get_group_id(1), lid = get_local_id(0);
 	uint last = (uint)((__global const int *)(pb + poff))[t];
+	uint first = window && last + 1 > window ? last + 1 - window : 0;
 	uint kvh = h / (n_head / n_kv);
 	size_t kv_w = (size_t)n_kv * hd, q_w = (size_t)n_head * hd;
 	__global const uchar *kc = kcb + kcoff, *vc = vcb + vcoff;
@@ -102,16 +105,18 @@ __kernel void attention(__global const uchar *qb, ulong qoff, __global const uch
 		qs[i] = CF32_AT(qb, qoff)[t * q_w + (size_t)h * hd + i];
 	barrier(CLK_LOCAL_MEM_FENCE);
 
-	for (uint j = lid; j <= last; j += WG) {
+	for (uint j = first + lid; j <= last; j += WG) {
 		float dot = 0.0f;
 
 		for (uint i = 0; i < hd; i++)
 			dot += qs[i] * cache_at(kc, ctype, kv_w, j, h0 + i);
 		p[j] = scale * dot;
+		if (softcap > 0.0f)
+			p[j] = softcap * tanh(p[j] / softcap);
 		mx = fmax(mx, p[j]);
 	}
 	mx = wg_max(red, mx);
-	for (uint j = lid; j <= last; j += WG) {
+	for (uint j = first + lid; j <= last; j += WG) {
 		float e = exp(p[j] - mx);
 
 		p[j] = e;
@@ -125,7 +130,7 @@ __kernel void attention(__global const uchar *qb, ulong qoff, __global const uch
 	for (uint i = lid; i < hd; i += WG) {
 		float acc = 0.0f;
 
-		for (uint j = 0; j <= last; j++)
+		for (uint j = first; j <= last; j++)
 			acc += (p[j] * inv) * cache_at(vc, ctype, kv_w, j, h0 + i);
 		F32_AT(yb, yoff)[t * q_w + (size_t)h * hd + i] = acc;
 	}

@@ -1,25 +1,38 @@
 /* SPDX-License-Identifier: MIT */
 /* eltwise.cl - SwiGLU, add and the embedding lookup: one work-item per element. */
 
+/* act 0: SwiGLU, silu(g) * u; 1: GeGLU, gelu(g) * u (the tanh form). */
 __kernel void swiglu(__global const uchar *gb, ulong goff, __global const uchar *ub,
-		     ulong uoff, __global uchar *yb, ulong yoff, uint n)
+		     ulong uoff, __global uchar *yb, ulong yoff, uint n, uint act)
 {
 	uint i = get_global_id(0);
 
 	if (i >= n)
 		return;
 	float g = CF32_AT(gb, goff)[i];
+	float a = act ? 0.5f * g * (1.0f + tanh(0.7978845608028654f * g * (1.0f + 0.044715f * g * g)))
+		      : g / (1.0f + exp(-g));
 
-	F32_AT(yb, yoff)[i] = g / (1.0f + exp(-g)) * CF32_AT(ub, uoff)[i];
+	F32_AT(yb, yoff)[i] = a * CF32_AT(ub, uoff)[i];
 }
 
-__kernel void add(__global const uchar *ab, ulong aoff, __global const uchar *bb, ulong boff,
-		  __global uchar *yb, ulong yoff, uint n)
+/* In place: y = cap * tanh(y / cap) (Gemma-2's logits). */
+__kernel void softcap(__global uchar *yb, ulong yoff, uint n, float cap)
 {
 	uint i = get_global_id(0);
 
 	if (i < n)
-		F32_AT(yb, yoff)[i] = CF32_AT(ab, aoff)[i] + CF32_AT(bb, boff)[i];
+		F32_AT(yb, yoff)[i] = cap * tanh(F32_AT(yb, yoff)[i] / cap);
+}
+
+/* b has nb elements: all n of them, or one row added to every row (a bias). */
+__kernel void add(__global const uchar *ab, ulong aoff, __global const uchar *bb, ulong boff,
+		  __global uchar *yb, ulong yoff, uint n, uint nb)
+{
+	uint i = get_global_id(0);
+
+	if (i < n)
+		F32_AT(yb, yoff)[i] = CF32_AT(ab, aoff)[i] + CF32_AT(bb, boff)[i % nb];
 }
 
 /* Element i of row r of a table of type type, decoded as dequantize_row does. */
@@ -56,9 +69,9 @@ inline float table_elem(__global const uchar *tab, uint type, uint D, size_t r, 
 	}
 }
 
-/* Global size (D, T): dst row t = table row ids[t]. */
+/* Global size (D, T): dst row t = table row ids[t], times scale unless it is 0. */
 __kernel void embed(__global const uchar *tb, ulong toff, uint type, __global const uchar *ib,
-		    ulong ioff, __global uchar *yb, ulong yoff, uint D)
+		    ulong ioff, __global uchar *yb, ulong yoff, uint D, float scale)
 {
 	uint i = get_global_id(0), t = get_global_id(1);
 
@@ -66,5 +79,7 @@ __kernel void embed(__global const uchar *tb, ulong toff, uint type, __global co
 		return;
 	size_t r = (size_t)((__global const int *)(ib + ioff))[t];
 
-	F32_AT(yb, yoff)[(size_t)t * D + i] = table_elem(tb + toff, type, D, r, i);
+	float v = table_elem(tb + toff, type, D, r, i);
+
+	F32_AT(yb, yoff)[(size_t)t * D + i] = scale != 0.0f ? v * scale : v;
 }

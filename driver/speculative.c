@@ -385,9 +385,10 @@ static void position(enpu_session *s, uint32_t n, const float *rows, uint32_t i)
  * its own token instead (pending afterwards). When all are accepted, s has evaluated them all
  * and has no pending token: the caller samples the next from the last row.
  */
-static enpu_status round_(enpu_session *s, uint32_t k, const struct enpu_sampler_options *o,
-			  uint64_t *rng, uint32_t n_predict, enpu_token_fn on_token, void *user,
-			  struct enpu_generate_stats *st, bool *more)
+static enpu_status speculate_round(enpu_session *s, uint32_t k,
+				   const struct enpu_sampler_options *o, uint64_t *rng,
+				   uint32_t n_predict, enpu_token_fn on_token, void *user,
+				   struct enpu_generate_stats *st, bool *more)
 {
 	struct drv_spec *sp = s->spec;
 	enpu_session *d = sp->draft;
@@ -522,7 +523,7 @@ enpu_status drv_spec_generate(enpu_session *s, uint32_t n_predict,
 			rc = rc ? rc : drv_eval_pending(s);
 			continue;
 		}
-		rc = round_(s, k, &o, &rng, n_predict, on_token, user, st, &more);
+		rc = speculate_round(s, k, &o, &rng, n_predict, on_token, user, st, &more);
 	}
 	if (s->trace) { /* the trace must not keep the draft's graphs by address */
 		drv_trace_forget_graph(s->trace, d->decode.g);

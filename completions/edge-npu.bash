@@ -15,6 +15,8 @@ _npu_run()
 	case $prev in
 	-m | --model) _filedir gguf; return ;;
 	-f | --file | --trace) _filedir; return ;;
+	--draft) _filedir gguf; return ;;
+	--draft-type) COMPREPLY=($(compgen -W "q4_0 q4_k q5_k q6_k q8_0" -- "$cur")); return ;;
 	--device) COMPREPLY=($(compgen -W "$(_enpu_devices)" -- "$cur")); return ;;
 	--placement) COMPREPLY=($(compgen -W "fixed auto" -- "$cur")); return ;;
 	--profile) COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
@@ -24,13 +26,13 @@ _npu_run()
 		llama2-sys-strip llama3 phi3 gemma deepseek deepseek2 deepseek3" -- "$cur")); return ;;
 	-p | --prompt | -n | --n-predict | --temp | --top-k | --top-p | --min-p | \
 	--repeat-penalty | --repeat-last-n | -s | --seed | -c | --ctx | --ctx-size | \
-	-t | --threads | --target-ms) return ;;
+	-t | --threads | --target-ms | --spec-k) return ;;
 	esac
 	COMPREPLY=($(compgen -W "-m --model -p --prompt -f --file -n --n-predict --temp --top-k
 		--top-p --min-p --repeat-penalty --repeat-last-n --ignore-eos -s --seed -c
 		--ctx-size --cache-type -t --threads --device --placement --profile --objective
-		--target-ms --trace --chat -cnv --chat-template --no-progress -h --help --version" \
-		-- "$cur"))
+		--target-ms --trace --chat -cnv --chat-template --draft --draft-type --spec-k
+		--spec-compare --no-progress -h --help --version" -- "$cur"))
 }
 
 _npu_mkmodel()
@@ -57,7 +59,7 @@ _npu_bench()
 	local cur prev words cword
 	_init_completion || return
 	if [ "$cword" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "cpu e2e batch npu load cancel calibrate sched --help
+		COMPREPLY=($(compgen -W "cpu e2e batch spec npu load cancel calibrate sched --help
 			--version" -- "$cur"))
 		return
 	fi
@@ -71,6 +73,9 @@ _npu_bench()
 		COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
 	-d | --device) COMPREPLY=($(compgen -W "$(_enpu_devices)" -- "$cur")); return ;;
 	--cache-type) COMPREPLY=($(compgen -W "f16 q8_0 f32" -- "$cur")); return ;;
+	--draft) _filedir gguf; return ;;
+	--draft-type) COMPREPLY=($(compgen -W "q4_0 q4_k q5_k q6_k q8_0" -- "$cur")); return ;;
+	--spec-k) return ;;
 	esac
 	case ${words[1]} in
 	cpu) COMPREPLY=($(compgen -W "-t --threads -r --reps -o --output" -- "$cur")) ;;
@@ -78,6 +83,8 @@ _npu_bench()
 		--gen-tokens -r --reps -d --device --cache-type -o --output" -- "$cur")) ;;
 	batch) COMPREPLY=($(compgen -W "-m --model -t --threads -s --sizes --jobs -p
 		--prompt-tokens -n --gen-tokens -r --reps -d --device -o --output" -- "$cur")) ;;
+	spec) COMPREPLY=($(compgen -W "-m --model --draft-type --draft --spec-k --profile -t --threads
+		-p --prompt-tokens -n --gen-tokens -r --reps -d --device -o --output" -- "$cur")) ;;
 	npu) COMPREPLY=($(compgen -W "-d --device -r --reps -o --output" -- "$cur")) ;;
 	load) COMPREPLY=($(compgen -W "-m --model -d --device -r --reps -o --output" -- "$cur")) ;;
 	cancel) COMPREPLY=($(compgen -W "-m --model -p --prompt-tokens -d --device -r --reps

@@ -23,6 +23,8 @@
 /* Prefill is split into batches of at most this many tokens (bounds activation memory). */
 #define ENPU_MAX_BATCH 256
 #define ENPU_DEFAULT_MAX_CTX 4096
+/* The most tokens a draft proposes for one verification (enpu_session_options.spec_k). */
+#define DRV_SPEC_MAX_K 16
 _Static_assert(ENPU_MAX_DEVICES <= SCHED_MAX_HOST_DEVS, "placement covers a context's devices");
 
 struct enpu_context {
@@ -68,7 +70,20 @@ struct enpu_model {
 	/* enpu_session_eval_many's graphs, one per number of sessions (batch.c) */
 	struct drv_batch_slot *batch[ENPU_EVAL_MANY_MAX + 1];
 	pthread_mutex_t batch_lock; /* guards batch[] (each slot has its own run lock) */
+	/*
+	 * A draft made of base's weights at lower precision (enpu_model_make_draft): gguf, vocab,
+	 * names and rope_freqs_data are base's; draft_data holds the requantized weights. NULL
+	 * for a loaded model.
+	 */
+	enpu_model *base;
+	void *draft_data;
 };
+
+/*
+ * model.c: binds m's weights (m->weights, found by name in m->gguf) to the graph model for
+ * hyperparameters hp and prepares the matmul weights for the context's preferred device.
+ */
+enpu_status drv_model_bind(enpu_model *m, const char *path, const struct sched_hparams *hp);
 
 /*
  * The version of matmul weight w (the model's, or a copy of it) that dev can run: the model's
@@ -128,7 +143,44 @@ struct enpu_session {
 	 * history_from are unknown (a restored state carries no tokens) */
 	enpu_token *history;
 	uint32_t history_from;
+	/* speculative decoding (speculative.c): its state, NULL when off; the verifier's
+	 * all-logits graphs of 2 .. DRV_SPEC_MAX_K + 1 tokens, built when first used */
+	struct drv_spec *spec;
+	struct graph_slot verify[DRV_SPEC_MAX_K + 2];
+	bool is_draft; /* a speculating session's draft: its steps trace as "draft step" */
 };
+
+/* ---- speculative.c: a draft proposes tokens, the session verifies them in one batch ---- */
+/* Sets up speculation on s with the options' draft (ENPU_OK and nothing done without one). */
+enpu_status drv_spec_create(enpu_session *s, const struct enpu_session_options *o);
+void drv_spec_free(enpu_session *s);
+/* enpu_generate's token loop on a speculating session (generate_tokens' contract). */
+enpu_status drv_spec_generate(enpu_session *s, uint32_t n_predict,
+			      const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
+			      void *user, struct enpu_generate_stats *st);
+/*
+ * session.c, for the verifier: evaluates n tokens (2 .. DRV_SPEC_MAX_K + 1) as one batch and
+ * points *logits at every row's logits ([n_vocab x n], valid until s's next evaluation).
+ */
+enpu_status drv_eval_all_logits(enpu_session *s, const enpu_token *tokens, uint32_t n,
+				const float **logits);
+/* Evaluates n tokens in batches of at most ENPU_MAX_BATCH (the pending token untouched). */
+enpu_status drv_eval_tokens(enpu_session *s, const enpu_token *tokens, size_t n);
+/*
+ * The rest of a generation step once token t is chosen: makes it the pending token, counts
+ * and streams it (drv_generate_step's contract for *more and the context's end).
+ */
+enpu_status drv_emit_token(enpu_session *s, enpu_token t, uint32_t n_predict,
+			   enpu_token_fn on_token, void *user, struct enpu_generate_stats *st,
+			   bool *more);
+/*
+ * The probability of each token (n_vocab floats into probs) that enpu_sample draws from s's
+ * logits with options o (checked by the caller): one-hot on the argmax when greedy.
+ */
+enpu_status drv_sampler_probs(enpu_session *s, const struct enpu_sampler_options *o,
+			      float *probs);
+/* A uniform double in [0, 1) from the sampler's random stream. */
+double drv_rng_uniform(uint64_t *state);
 
 /* ---- batch.c: several sessions' decode steps as one graph run (enpu_session_eval_many) ---- */
 /* Frees the multi-sequence graphs m keeps (enpu_model_free; no run may be in flight). */

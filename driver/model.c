@@ -632,10 +632,19 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 				    "%s: %s", path, err);
 	if ((st = read_hparams(m, path, &hp)) || (st = collect_weights(m, path)))
 		return st;
+	if (how == ENPU_READ_MMAP && (st = prefault(m, opts)))
+		return st;
+	return drv_model_bind(m, path, &hp);
+}
+
+enpu_status drv_model_bind(enpu_model *m, const char *path, const struct sched_hparams *hp)
+{
+	char err[512];
+
 	m->bound = calloc(m->n_weights ? m->n_weights : 1, sizeof(*m->bound));
 	if (!m->bound)
 		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "%s: out of memory", path);
-	enum sched_status sst = sched_model_bind(&hp, find_weight, m, &m->sm, err, sizeof(err));
+	enum sched_status sst = sched_model_bind(hp, find_weight, m, &m->sm, err, sizeof(err));
 	if (sst)
 		return drv_ctx_fail(m->ctx, sst == SCHED_ERR_NOMEM ? ENPU_ERR_NO_MEMORY : ENPU_ERR_FORMAT,
 				    "%s: %s", path, err);
@@ -647,8 +656,6 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 					    "computes it", path, m->weights[i].name, m->arch->name);
 	free(m->bound);
 	m->bound = NULL;
-	if (how == ENPU_READ_MMAP && (st = prefault(m, opts)))
-		return st;
 	/* one op for Q, K, V and one for gate, up where every device runs the fused form */
 	m->sm.fuse_matmuls = true;
 	for (uint32_t i = 0; i < m->ctx->n_devices; i++)
@@ -689,12 +696,15 @@ void enpu_model_free(enpu_model *m)
 	drv_batch_release(m); /* its graphs point at the weights */
 	release_weights(m);
 	sched_model_release(&m->sm);
-	tok_vocab_free(m->vocab);
-	gguf_close(m->gguf);
-	free(m->rope_freqs_data);
+	if (!m->base) { /* a draft borrows its model's file, vocabulary, names, rope factors */
+		tok_vocab_free(m->vocab);
+		gguf_close(m->gguf);
+		free(m->names);
+		free(m->rope_freqs_data);
+	}
+	free(m->draft_data);
 	free(m->weights);
 	free(m->bound);
-	free(m->names);
 	pthread_mutex_destroy(&m->copies_lock);
 	pthread_mutex_destroy(&m->batch_lock);
 	free(m);

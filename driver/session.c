@@ -81,6 +81,12 @@ static struct enpu_session_options read_options(const struct enpu_session_option
 		o.priority = opts->priority;
 	if (HAS_FIELD(opts, cache_type))
 		o.cache_type = opts->cache_type;
+	/* the speculation fields came in one version: all or none */
+	if (HAS_FIELD(opts, spec_fixed_k)) {
+		o.draft = opts->draft;
+		o.spec_k = opts->spec_k;
+		o.spec_fixed_k = opts->spec_fixed_k;
+	}
 	return o;
 }
 
@@ -183,6 +189,10 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 	}
 	if (!live_add(s))
 		goto nomem;
+	if ((st = drv_spec_create(s, &o))) {
+		enpu_session_free(s);
+		return st;
+	}
 	*out_session = s;
 	return ENPU_OK;
 nomem:
@@ -249,8 +259,11 @@ void enpu_session_free(enpu_session *s)
 	/* the trace is a valid file even when the caller forgot to stop it */
 	drv_trace_close(s->model->ctx, s->trace);
 	s->trace = NULL;
+	drv_spec_free(s);
 	slot_clear(s, &s->decode);
 	slot_clear(s, &s->batch);
+	for (uint32_t i = 0; i < DRV_SPEC_MAX_K + 2; i++)
+		slot_clear(s, &s->verify[i]);
 	free(s->kv);
 	free(s->k_cache);
 	free(s->v_cache);
@@ -345,12 +358,13 @@ static enpu_status place_auto(enpu_session *s, struct graph_slot *slot, bool aga
 }
 
 /*
- * The graph for a batch of n tokens: the decode graph is kept, the last prefill size too;
- * placed once, and again when measured history says the cost model has changed.
+ * The graph for a batch of n tokens: the decode graph is kept, the last prefill size too, and
+ * the verifier's all-logits graphs (all) of every size; placed once, and again when measured
+ * history says the cost model has changed.
  */
-static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **out)
+static enpu_status graph_for(enpu_session *s, uint32_t n, bool all, struct graph_slot **out)
 {
-	struct graph_slot *slot = n == 1 ? &s->decode : &s->batch;
+	struct graph_slot *slot = all ? &s->verify[n] : n == 1 ? &s->decode : &s->batch;
 	enpu_context *ctx = s->model->ctx;
 	char err[256];
 
@@ -366,8 +380,8 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **ou
 		return ENPU_OK;
 	}
 	slot_clear(s, slot); /* the trace forgets the graph before its address is reused */
-	enum sched_status st = sched_graph_build(&s->model->sm, n, s->k_cache, s->v_cache,
-						 &slot->g, err, sizeof(err));
+	enum sched_status st = (all ? sched_graph_build_all : sched_graph_build)(
+		&s->model->sm, n, s->k_cache, s->v_cache, &slot->g, err, sizeof(err));
 	if (!st)
 		st = sched_dag_from_graph(slot->g, s->n_past + n, &slot->deps, err, sizeof(err));
 	if (st) {
@@ -387,12 +401,12 @@ static enpu_status graph_for(enpu_session *s, uint32_t n, struct graph_slot **ou
 	return ENPU_OK;
 }
 
-static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_t n)
+static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_t n, bool all)
 {
 	enpu_context *ctx = s->model->ctx;
 	struct graph_slot *slot = NULL;
 	char err[512];
-	enpu_status st = graph_for(s, n, &slot);
+	enpu_status st = graph_for(s, n, all, &slot);
 
 	if (st)
 		return st;
@@ -431,12 +445,15 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 
 		snprintf(args, sizeof(args), "\"n_past\":%u,\"n_tokens\":%u,\"ops\":%u", s->n_past,
 			 n, g->n_nodes);
-		drv_trace_span(s->trace, n == 1 ? "decode step" : "prefill", "step", t0, t1, args);
+		drv_trace_span(s->trace, all ? "verify" : s->is_draft ? "draft step"
+						: n == 1 ? "decode step" : "prefill", "step", t0, t1, args);
 		drv_trace_step_end(s->trace, t1);
 	}
 	memcpy(s->history + s->n_past, tokens, sizeof(*tokens) * n);
 	s->n_past += n;
-	memcpy(s->logits, g->logits->data, sizeof(float) * s->model->sm.hp.n_vocab);
+	const uint32_t n_vocab = s->model->sm.hp.n_vocab;
+	memcpy(s->logits, (const float *)g->logits->data + (all ? (size_t)(n - 1) * n_vocab : 0),
+	       sizeof(float) * n_vocab);
 	s->have_logits = true;
 	if (n == 1) {
 		const uint64_t wall = hal_now_ns() - t0;
@@ -447,11 +464,32 @@ static enpu_status eval_batch(enpu_session *s, const enpu_token *tokens, uint32_
 	return ENPU_OK;
 }
 
+enpu_status drv_eval_all_logits(enpu_session *s, const enpu_token *tokens, uint32_t n,
+				const float **logits)
+{
+	enpu_status st = eval_batch(s, tokens, n, true);
+
+	*logits = st ? NULL : s->verify[n].g->logits->data;
+	return st;
+}
+
+enpu_status drv_eval_tokens(enpu_session *s, const enpu_token *tokens, size_t n)
+{
+	for (size_t done = 0; done < n;) {
+		uint32_t b = n - done > ENPU_MAX_BATCH ? ENPU_MAX_BATCH : (uint32_t)(n - done);
+		enpu_status st = eval_batch(s, tokens + done, b, false);
+		if (st)
+			return st;
+		done += b;
+	}
+	return ENPU_OK;
+}
+
 enpu_status drv_eval_pending(enpu_session *s)
 {
 	if (!s->has_pending)
 		return ENPU_OK;
-	enpu_status st = eval_batch(s, &s->pending, 1);
+	enpu_status st = eval_batch(s, &s->pending, 1, false);
 	if (!st)
 		s->has_pending = false;
 	return st;
@@ -478,16 +516,7 @@ enpu_status enpu_session_eval(enpu_session *s, const enpu_token *tokens, size_t 
 					    "enpu_session_eval: token %zu is %d, outside the vocabulary (0..%u)",
 					    i, tokens[i], n_vocab - 1);
 	enpu_status st = drv_eval_pending(s);
-	if (st)
-		return st;
-	for (size_t done = 0; done < n;) {
-		uint32_t b = n - done > ENPU_MAX_BATCH ? ENPU_MAX_BATCH : (uint32_t)(n - done);
-		st = eval_batch(s, tokens + done, b);
-		if (st)
-			return st;
-		done += b;
-	}
-	return ENPU_OK;
+	return st ? st : drv_eval_tokens(s, tokens, n);
 }
 
 enpu_status enpu_session_logits(enpu_session *s, const float **out_logits, size_t *out_n_vocab)
@@ -513,6 +542,11 @@ static uint64_t splitmix64(uint64_t *state)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+double drv_rng_uniform(uint64_t *state)
+{
+	return (double)(splitmix64(state) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 struct candidate {
@@ -582,6 +616,69 @@ static uint32_t min_p_keep(const struct candidate *c, uint32_t keep, const float
 	return keep;
 }
 
+/*
+ * The candidates temperature sampling draws from: every token at the temperature, sorted by
+ * logit, cut by top-k, top-p and min-p to the first (returned) count, *sum the sum of their
+ * exp(logit - the largest), their weights.
+ */
+static uint32_t sampler_candidates(const float *logits, uint32_t n,
+				   const struct enpu_sampler_options *o, struct candidate *c,
+				   double *out_sum)
+{
+	for (uint32_t i = 0; i < n; i++)
+		c[i] = (struct candidate){ logits[i] / o->temperature, (int32_t)i };
+	qsort(c, n, sizeof(*c), by_logit_desc);
+
+	uint32_t keep = o->top_k && o->top_k < n ? o->top_k : n;
+	double sum = 0.0;
+	for (uint32_t i = 0; i < keep; i++)
+		sum += exp((double)(c[i].logit - c[0].logit));
+	/* top-p: the smallest prefix whose probability mass reaches top_p */
+	if (o->top_p < 1.0f) {
+		double mass = 0.0;
+		for (uint32_t i = 0; i < keep; i++) {
+			mass += exp((double)(c[i].logit - c[0].logit)) / sum;
+			if (mass >= o->top_p) {
+				keep = i + 1;
+				break;
+			}
+		}
+	}
+	keep = min_p_keep(c, keep, logits, o->min_p);
+	sum = 0.0;
+	for (uint32_t i = 0; i < keep; i++)
+		sum += exp((double)(c[i].logit - c[0].logit));
+	*out_sum = sum;
+	return keep;
+}
+
+enpu_status drv_sampler_probs(enpu_session *s, const struct enpu_sampler_options *o,
+			      float *probs)
+{
+	const uint32_t n = s->model->sm.hp.n_vocab;
+	float *penalized;
+	const float *logits = drv_sampler_logits(s, o, &penalized);
+	struct candidate *c = logits && o->temperature > 0.0f ? malloc(sizeof(*c) * n) : NULL;
+
+	if (!logits || (!c && o->temperature > 0.0f)) {
+		free(penalized);
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_NO_MEMORY, "sampling: out of memory");
+	}
+	memset(probs, 0, sizeof(*probs) * n);
+	if (!c) {
+		probs[argmax(logits, n)] = 1.0f;
+	} else {
+		double sum;
+		const uint32_t keep = sampler_candidates(logits, n, o, c, &sum);
+
+		for (uint32_t i = 0; i < keep; i++)
+			probs[c[i].id] = (float)(exp((double)(c[i].logit - c[0].logit)) / sum);
+	}
+	free(c);
+	free(penalized);
+	return ENPU_OK;
+}
+
 enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts,
 			uint64_t *rng_state, enpu_token *out_token)
 {
@@ -624,30 +721,9 @@ enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts
 				    rng_state ? "enpu_sample: out of memory"
 					      : "enpu_sample: temperature sampling needs rng_state");
 	}
-	for (uint32_t i = 0; i < n; i++)
-		c[i] = (struct candidate){ logits[i] / o.temperature, (int32_t)i };
-	qsort(c, n, sizeof(*c), by_logit_desc);
-
-	uint32_t keep = o.top_k && o.top_k < n ? o.top_k : n;
-	double sum = 0.0;
-	for (uint32_t i = 0; i < keep; i++)
-		sum += exp((double)(c[i].logit - c[0].logit));
-	/* top-p: the smallest prefix whose probability mass reaches top_p */
-	if (o.top_p < 1.0f) {
-		double mass = 0.0;
-		for (uint32_t i = 0; i < keep; i++) {
-			mass += exp((double)(c[i].logit - c[0].logit)) / sum;
-			if (mass >= o.top_p) {
-				keep = i + 1;
-				break;
-			}
-		}
-	}
-	keep = min_p_keep(c, keep, logits, o.min_p);
-	sum = 0.0;
-	for (uint32_t i = 0; i < keep; i++)
-		sum += exp((double)(c[i].logit - c[0].logit));
-	double r = (double)(splitmix64(rng_state) >> 11) * (1.0 / 9007199254740992.0) * sum;
+	double sum;
+	const uint32_t keep = sampler_candidates(logits, n, &o, c, &sum);
+	double r = drv_rng_uniform(rng_state) * sum;
 	int32_t pick = c[keep - 1].id;
 	for (uint32_t i = 0; i < keep; i++) {
 		r -= exp((double)(c[i].logit - c[0].logit));
@@ -737,15 +813,22 @@ enpu_status drv_generate_step(enpu_session *s, const struct enpu_sampler_options
 			      uint64_t *rng, uint32_t n_predict, enpu_token_fn on_token, void *user,
 			      struct enpu_generate_stats *st, bool *more)
 {
-	enpu_model *m = s->model;
-	char piece[256];
-	size_t len = 0;
 	enpu_token t;
 	enpu_status rc = enpu_sample(s, sampler, rng, &t);
 
 	*more = false;
-	if (rc)
-		return rc;
+	return rc ? rc : drv_emit_token(s, t, n_predict, on_token, user, st, more);
+}
+
+enpu_status drv_emit_token(enpu_session *s, enpu_token t, uint32_t n_predict,
+			   enpu_token_fn on_token, void *user, struct enpu_generate_stats *st,
+			   bool *more)
+{
+	enpu_model *m = s->model;
+	char piece[256];
+	size_t len = 0;
+
+	*more = false;
 	s->pending = t;
 	s->has_pending = true;
 	if (tok_is_eog(m->vocab, t)) { /* EOS, or the end of a chat turn */
@@ -775,6 +858,9 @@ static enpu_status generate_tokens(enpu_session *s, uint32_t n_predict,
 	uint64_t rng = sampler ? sampler->seed : 0;
 	bool more = n_predict > 0;
 	enpu_status rc = ENPU_OK;
+
+	if (s->spec)
+		return drv_spec_generate(s, n_predict, sampler, on_token, user, st);
 
 	while (more && !rc) {
 		const uint64_t t0 = hal_now_ns();

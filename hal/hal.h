@@ -206,6 +206,12 @@ struct hal_op {
 			float scale;
 			float softcap;   /* 0: none */
 			uint32_t window; /* 0: every row up to pos */
+			/*
+			 * Each token's result has the bits of the same token in a one-token op
+			 * (a backend that attends several queries at once must not here):
+			 * speculative decoding's verifier compares its rows with decode steps.
+			 */
+			bool rowwise;
 		} attn;
 	} p;
 	/*

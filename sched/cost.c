@@ -168,3 +168,36 @@ double sched_history_factor(const struct sched_history *h, uint64_t sig, uint32_
 	}
 	return n && sum > 0 ? exp(sum / n) : 1.0;
 }
+
+/* The tokens one verification yields: 1 + alpha + ... + alpha^k. */
+static double spec_tokens(double alpha, uint32_t k)
+{
+	double sum = 0.0, a = 1.0;
+
+	for (uint32_t i = 0; i <= k; i++, a *= alpha)
+		sum += a;
+	return sum;
+}
+
+double sched_spec_speedup(double alpha, uint32_t k, uint32_t k_max, double t_decode,
+			  double t_draft, double t_row, bool overlapped, uint32_t *best_k)
+{
+	const uint32_t lo = k_max ? 1 : k, hi = k_max ? k_max : k;
+	double best = 0.0;
+	uint32_t arg = lo;
+
+	alpha = alpha < 0.0 ? 0.0 : alpha > 1.0 ? 1.0 : alpha;
+	for (uint32_t j = lo; j <= hi; j++) {
+		const double draft = j * t_draft, verify = t_decode + j * t_row;
+		const double t = overlapped ? (draft > verify ? draft : verify) : draft + verify;
+		const double gain = t > 0.0 ? spec_tokens(alpha, j) * t_decode / t : 0.0;
+
+		if (gain > best) {
+			best = gain;
+			arg = j;
+		}
+	}
+	if (best_k)
+		*best_k = arg;
+	return best;
+}

@@ -71,4 +71,18 @@ double sched_cost_leak_w(const struct sched_dev_profile *dp, uint32_t opp);
 double sched_cost_edge(const struct sched_profile *p, uint32_t a, uint32_t b, double bytes,
 		       double *energy_j, double *copied);
 
+/*
+ * Speculative decoding's modeled speed-up over plain decoding (one step t_decode a token). A
+ * draft proposes k tokens, each accepted with probability alpha independently of the others
+ * until the first rejection, so a verification yields (1 - alpha^(k+1)) / (1 - alpha) tokens
+ * (the accepted ones and the verifier's own next token). A round costs k draft steps of
+ * t_draft and one verification of k + 1 tokens, t_verify = t_decode + k * t_row (a batched
+ * evaluation reads the weights once: each row adds only its compute): one after the other,
+ * or, overlapped (the draft on another device drafting the next block while the current one
+ * is verified), the longer of the two. *best_k (may be NULL) gets the k in 1..k_max with the
+ * largest speed-up, which is returned; with k_max 0, k itself is evaluated.
+ */
+double sched_spec_speedup(double alpha, uint32_t k, uint32_t k_max, double t_decode,
+			  double t_draft, double t_row, bool overlapped, uint32_t *best_k);
+
 #endif

@@ -819,6 +819,27 @@ enum sched_status sched_graph_build(const struct sched_model *m, uint32_t n_toke
 	return build_finish(&b, m, last, out, err, err_len);
 }
 
+enum sched_status sched_graph_build_all(const struct sched_model *m, uint32_t n_tokens,
+					struct hal_tensor *k_cache, struct hal_tensor *v_cache,
+					struct sched_graph **out, char *err, size_t err_len)
+{
+	struct builder b = { .k_caches = &k_cache, .v_caches = &v_cache };
+
+	*out = NULL;
+	if (n_tokens == 0)
+		return fail(err, err_len, SCHED_ERR_INVALID, "a batch needs at least one token");
+	if (graph_new(&b, &m->hp, n_tokens, 1)) {
+		sched_graph_free(b.g);
+		return fail(err, err_len, SCHED_ERR_NOMEM, "out of memory building a graph");
+	}
+	/* every row's logits, each with the bits of a decode step: the verifier reads them all */
+	struct hal_tensor *x = build_layers(&b, m);
+	for (uint32_t i = 0; i < b.g->n_nodes; i++)
+		if (b.g->nodes[i].op.kind == HAL_OP_ATTENTION)
+			b.g->nodes[i].op.p.attn.rowwise = true;
+	return build_finish(&b, m, x, out, err, err_len);
+}
+
 enum sched_status sched_graph_build_seqs(const struct sched_model *m, uint32_t n_seq,
 					 struct hal_tensor *const *k_caches,
 					 struct hal_tensor *const *v_caches,

@@ -154,6 +154,15 @@ enum sched_status sched_graph_build(const struct sched_model *m, uint32_t n_toke
 void sched_graph_free(struct sched_graph *g);
 
 /*
+ * sched_graph_build's graph with the logits of every token, not only the last: logits is
+ * [n_vocab x n_tokens] (speculative decoding verifies each drafted token's prediction), and
+ * attention rowwise (hal.h): each row's logits have the bits of that token decoded alone.
+ */
+enum sched_status sched_graph_build_all(const struct sched_model *m, uint32_t n_tokens,
+					struct hal_tensor *k_cache, struct hal_tensor *v_cache,
+					struct sched_graph **out, char *err, size_t err_len);
+
+/*
  * The decode graph of n_seq >= 2 sequences at once: one token of sequence s in row s of
  * inp_tokens and inp_pos (each sequence at its own position), against sequence s's caches
  * k_caches[s][l] and v_caches[s][l] (n_layer each, as for sched_graph_build). Every row-wise op

@@ -207,7 +207,7 @@ START_TEST(softcap_and_window)
 
 	struct hal_op op = { .kind = HAL_OP_ATTENTION,
 			     .src = { q, k, v, kc, vc, tu_tensor_i32("pos", pos, T) }, .dst = out };
-	op.p.attn = (typeof(op.p.attn)){ n_head, n_kv, hd, scale, cap, win };
+	op.p.attn = (typeof(op.p.attn)){ n_head, n_kv, hd, scale, cap, win, false };
 	for (uint32_t t = 0; t < T; t++)
 		for (uint32_t h = 0; h < n_head; h++) {
 			const uint32_t first = t + 1 > win ? t + 1 - win : 0;

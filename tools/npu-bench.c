@@ -32,6 +32,7 @@
 #include "bench/npu_latency.h"
 #include "bench/report.h"
 #include "bench/sched_bench.h"
+#include "bench/spec_bench.h"
 #include "bench/thermal_bench.h"
 #include "edge_npu.h"
 #include "hal/cpu/cpu_fast.h"
@@ -69,6 +70,9 @@ struct opts {
 	enum enpu_cache_type cache_type; /* e2e's KV cache (0: f16, the default) */
 	bool no_gpu;
 	bool jobs;
+	const char *draft, *draft_type; /* spec: a draft file, or the model requantized */
+	const char *profile;            /* spec: the modeled comparison's profile */
+	uint32_t spec_k;                /* spec: 0 adaptive, else fixed */
 };
 
 /* The one value of a list option, or dflt when it was not given. */
@@ -625,6 +629,26 @@ static int cmd_batch(const struct opts *o)
 	return bench_batch_main(&b);
 }
 
+/* ---- spec -------------------------------------------------------------------------------- */
+
+static int cmd_spec(const struct opts *o)
+{
+	struct bench_spec_options b = {
+		.model = one_str(&o->model), .device = one_str(&o->device), .draft = o->draft,
+		.draft_type = o->draft_type, .threads = one_u32(&o->threads, 0),
+		.reps = o->reps ? o->reps : 3, .prompt = one_u32(&o->prompt, 16),
+		.gen = one_u32(&o->gen, 128), .spec_k = o->spec_k, .profile = o->profile,
+		.fmt = o->fmt,
+	};
+
+	if (o->draft && o->draft_type) {
+		fprintf(stderr, "npu-bench spec: --draft and --draft-type both give the draft: "
+			"use one\n");
+		return 2;
+	}
+	return bench_spec_main(&b);
+}
+
 /* ---- calibrate ---------------------------------------------------------------------------- */
 
 static const char calib_notes[] =
@@ -740,6 +764,10 @@ static void usage(FILE *f)
 		"       npu-bench batch -m MODEL.gguf [--threads N] [--sizes 1,4,8] [--jobs]\n"
 		"                     [--reps N] [--prompt-tokens N] [--gen-tokens N] [--device D]\n"
 		"                     [-o FMT]\n"
+		"       npu-bench spec -m MODEL.gguf [--draft-type T | --draft FILE] [--spec-k K]\n"
+		"                     [--profile P]\n"
+		"                     [--threads N] [--prompt-tokens N] [--gen-tokens N]\n"
+		"                     [--reps N] [--device D] [-o FMT]\n"
 		"       npu-bench calibrate [-w FILE] [--base PROFILE] [--reps N] [--threads N]\n"
 		"                     [--no-gpu] [-o FMT]\n"
 		"       npu-bench npu [--device npu|npu-drm] [--reps N] [-o FMT]\n"
@@ -761,6 +789,13 @@ static void usage(FILE *f)
 		"     tokens/s per n and its ratio to one session in the same round (mean ± stddev\n"
 		"     over --reps rounds, the sizes interleaved; defaults: 32 prompt tokens, 32\n"
 		"     steps, 5 rounds).\n"
+		"spec: greedy decode tokens/s with speculative decoding (a draft proposes tokens, the\n"
+		"     model verifies them in one batch) against without, back to back in each of\n"
+		"     --reps rounds (3): the ratio, the acceptance rate, whether the tokens are the\n"
+		"     same (exit 1 when not); then the step times and the cost model's speed-up.\n"
+		"     Draft: the model requantized to --draft-type (q4_0 default, q4_k, q5_k, q6_k,\n"
+		"     q8_0) or --draft FILE; --spec-k K fixes k (default adaptive up to 8).\n"
+		"     Defaults: 16 prompt tokens, 128 generated.\n"
 		"cancel: an async eval job of --prompt-tokens (512) cancelled halfway: how long\n"
 		"     from the cancel until the job has finished (over --reps runs, 10).\n"
 		"load: enpu_model_load with the file mapped and read through io_uring, cold (its\n"
@@ -785,6 +820,11 @@ static void usage(FILE *f)
 		"  -s, --sizes LIST       batch: numbers of sessions, comma-separated (default 1,4,8)\n"
 		"      --jobs             batch: through async generate jobs (the job thread batches\n"
 		"                         their steps), and one session's against enpu_generate\n"
+		"      --draft-type T     spec: the model requantized to T as the draft\n"
+		"      --draft FILE       spec: a draft model of the same vocabulary\n"
+		"      --spec-k K         spec: draft tokens per verification (1..16; default adaptive)\n"
+		"      --profile P        spec: also the comparison modeled on profile P (phone, mw,\n"
+		"                         host or a .prof file)\n"
 		"  -w, --write FILE       calibrate: profile to write (default ./host.prof)\n"
 		"  -b, --base PROFILE     calibrate: name or path of the profile to start from\n"
 		"      --no-gpu           calibrate: do not open the OpenCL device\n"
@@ -805,6 +845,7 @@ static const struct subcommand {
 	{ "load", "mdro", "" },
 	{ "cancel", "mpdtro", "" },
 	{ "calibrate", "rtwbGo", "" },
+	{ "spec", "trmpndoTFKP", "" },
 };
 
 static const struct option longopts[] = {
@@ -821,6 +862,10 @@ static const struct option longopts[] = {
 	{ "sizes", required_argument, NULL, 's' },
 	{ "jobs", no_argument, NULL, 'J' },
 	{ "cache-type", required_argument, NULL, 'C' },
+	{ "draft-type", required_argument, NULL, 'T' },
+	{ "draft", required_argument, NULL, 'F' },
+	{ "spec-k", required_argument, NULL, 'K' },
+	{ "profile", required_argument, NULL, 'P' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -933,6 +978,20 @@ static int take_option(const struct subcommand *sub, int c, const char *arg, str
 		}
 		return 0;
 	case 's': o->sizes = arg; return 0;
+	case 'T': o->draft_type = arg; return 0;
+	case 'P': o->profile = arg; return 0;
+	case 'F': o->draft = arg; return 0;
+	case 'K': {
+		struct u32_list k;
+
+		if (parse_u32_list(arg, &k) || k.n != 1 || k.v[0] > 16) {
+			fprintf(stderr, "npu-bench %s: --spec-k '%s': a number from 1 to 16\n",
+				sub->name, arg);
+			return 2;
+		}
+		o->spec_k = k.v[0];
+		return 0;
+	}
 	}
 	return 2;
 bad_number:
@@ -975,6 +1034,8 @@ static int run(const struct subcommand *sub, struct opts *o)
 		return cmd_e2e(o);
 	if (!strcmp(name, "batch"))
 		return cmd_batch(o);
+	if (!strcmp(name, "spec"))
+		return cmd_spec(o);
 	if (!strcmp(name, "cancel"))
 		return bench_cancel_main(one_str(&o->model), one_str(&o->device),
 					 one_u32(&o->threads, 0), one_u32(&o->prompt, 512), o->reps,
@@ -1011,7 +1072,7 @@ int main(int argc, char **argv)
 			sub = &subcommands[i];
 	if (!sub) {
 		fprintf(stderr, "npu-bench: unknown command '%s' (cpu, e2e, batch, npu, load, "
-			"cancel, calibrate, sched, thermal)\n", argv[1]);
+			"cancel, calibrate, spec, sched, thermal)\n", argv[1]);
 		usage(stderr);
 		return 2;
 	}

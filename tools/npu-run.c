@@ -28,6 +28,10 @@ struct args {
 	enum enpu_cache_type cache_type;
 	struct enpu_sampler_options sampler;
 	bool progress, prompt_set, chat;
+	/* speculative decoding: a draft file or a self-draft type, k, and the plain rerun */
+	const char *draft, *draft_type;
+	uint32_t spec_k;
+	bool spec_compare;
 };
 
 /* What this build has: the registry's devices and the CPU kernel sets this CPU runs. */
@@ -99,6 +103,15 @@ static void usage(FILE *f)
 		"      --trace FILE   write a Chrome/Perfetto trace of every op (a track per device\n"
 		"                     queue, arrows between devices, frequency and modeled power\n"
 		"                     counters) to FILE; open it in ui.perfetto.dev\n"
+		"      --draft FILE   speculative decoding: FILE (a model of the same vocabulary)\n"
+		"                     proposes tokens that the model verifies in one batch;\n"
+		"                     greedy output is the same as without it\n"
+		"      --draft-type T speculative decoding with the model itself requantized to T\n"
+		"                     (q4_0, q4_k, q5_k, q6_k, q8_0) as the draft\n"
+		"      --spec-k N     draft tokens per verification, 1..16 (default: adaptive up\n"
+		"                     to 8; given: fixed at N)\n"
+		"      --spec-compare after the run, generate again without speculation and print\n"
+		"                     both speeds and whether the tokens are the same\n"
 		"      --chat         (also -cnv) a conversation: each line of stdin is a user\n"
 		"                     turn, answered with up to -n tokens; EOF ends it. The KV\n"
 		"                     cache carries on from turn to turn (only the new turn is\n"
@@ -155,7 +168,8 @@ static int refuse_foreign_flags(int argc, char **argv)
 }
 
 enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_PENALTY, O_LASTN, O_DEVICE, O_NOPROG, O_PLACE,
-       O_PROF, O_OBJ, O_TARGET, O_TRACE, O_VERSION, O_NOEOS, O_CACHE, O_CHAT, O_CHAT_TMPL };
+       O_PROF, O_OBJ, O_TARGET, O_TRACE, O_VERSION, O_NOEOS, O_CACHE, O_CHAT, O_CHAT_TMPL,
+       O_DRAFT, O_DRAFT_TYPE, O_SPEC_K, O_SPEC_COMPARE };
 
 /* The sampler's options; 1 when c is not one of them, 2 on a bad value. */
 static int parse_sampler_opt(int c, const char *arg, struct enpu_sampler_options *o)
@@ -220,6 +234,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "target-ms", required_argument, 0, O_TARGET },
 		{ "trace", required_argument, 0, O_TRACE },
 		{ "cache-type", required_argument, 0, O_CACHE },
+		{ "draft", required_argument, 0, O_DRAFT },
+		{ "draft-type", required_argument, 0, O_DRAFT_TYPE },
+		{ "spec-k", required_argument, 0, O_SPEC_K },
+		{ "spec-compare", no_argument, 0, O_SPEC_COMPARE },
 		{ "chat", no_argument, 0, O_CHAT },
 		{ "chat-template", required_argument, 0, O_CHAT_TMPL },
 		{ 0, 0, 0, 0 },
@@ -288,6 +306,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return 2;
 			}
 			break;
+		case O_DRAFT: a->draft = optarg; break;
+		case O_DRAFT_TYPE: a->draft_type = optarg; break;
+		case O_SPEC_K:
+			if (parse_num("--spec-k", optarg, 1, 16, &v)) return 2;
+			a->spec_k = (uint32_t)v;
+			break;
+		case O_SPEC_COMPARE: a->spec_compare = true; break;
 		case 'h': usage(stdout); exit(0);
 		case O_VERSION: printf("npu-run (edge-npu) %s\n", enpu_version()); exit(0);
 		default: usage(stderr); return 2;
@@ -299,6 +324,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 	}
 	if (a->prompt_file && a->prompt_set) {
 		fprintf(stderr, "npu-run: -p and -f both give the prompt: use one\n");
+		return 2;
+	}
+	if (a->draft && a->draft_type) {
+		fprintf(stderr, "npu-run: --draft and --draft-type both give the draft: use one\n");
+		return 2;
+	}
+	if ((a->spec_k || a->spec_compare) && !a->draft && !a->draft_type) {
+		fprintf(stderr, "npu-run: --spec-k and --spec-compare need a draft (--draft FILE or "
+			"--draft-type q4_0)\n");
 		return 2;
 	}
 	if (a->chat_template && !a->chat) {
@@ -425,13 +459,64 @@ static void catch_stop_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+/* The tokens of a run, kept for --spec-compare. */
+struct token_list {
+	enpu_token *t;
+	uint32_t n, cap;
+};
+
+static bool keep_token(enpu_token token, const char *piece, size_t len, void *user)
+{
+	struct token_list *l = user;
+
+	(void)piece;
+	(void)len;
+	if (l && l->n < l->cap)
+		l->t[l->n++] = token;
+	return !stop_signal;
+}
+
 static bool print_token(enpu_token token, const char *piece, size_t len, void *user)
 {
-	(void)token;
-	(void)user;
 	fwrite(piece, 1, len, stdout);
 	fflush(stdout);
-	return !stop_signal;
+	return keep_token(token, piece, len, user);
+}
+
+/* What speculation did: acceptance, tokens per verification, speeds and modeled energy. */
+static void print_spec(const enpu_session *sess, const struct enpu_generate_stats *st,
+		       const char *draft_name)
+{
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+	uint64_t pj = 0;
+
+	if (enpu_session_spec_stats(sess, &ss))
+		return;
+	for (uint32_t i = 0; i < st->n_devices; i++)
+		pj += st->devices[i].modeled_energy_pj;
+	for (uint32_t i = 0; i < ss.n_devices; i++)
+		pj += ss.draft_devices[i].modeled_energy_pj;
+	fprintf(stderr, "speculate: draft %s; %llu verifications, %llu of %llu drafted tokens "
+		"accepted (%.1f%%), %.2f accepted per verification, k now %u\n", draft_name,
+		(unsigned long long)ss.verifications, (unsigned long long)ss.accepted,
+		(unsigned long long)ss.drafted,
+		ss.drafted ? 100.0 * (double)ss.accepted / (double)ss.drafted : 0.0,
+		ss.verifications ? (double)ss.accepted / (double)ss.verifications : 0.0, ss.k);
+	fprintf(stderr, "           drafting %.1f ms, verifying %.1f ms, %llu plain steps; "
+		"modeled speed-up %.2fx (cost model at this acceptance, k and step times)\n",
+		ss.draft_ms, ss.verify_ms, (unsigned long long)ss.plain_steps,
+		ss.predicted_speedup);
+	for (uint32_t i = 0; i < ss.n_devices; i++)
+		if (ss.draft_devices[i].ops)
+			fprintf(stderr, "           draft ran %llu ops on %s, busy %.1f ms%s\n",
+				(unsigned long long)ss.draft_devices[i].ops,
+				ss.draft_devices[i].device, (double)ss.draft_devices[i].busy_ns / 1e6,
+				ss.draft_devices[i].modeled_ns ? " (and modeled on the simulated "
+								 "silicon)" : "");
+	if (pj)
+		fprintf(stderr, "           modeled %.3f mJ/token (draft and verifier on the "
+			"simulated devices)\n", st->n_generated ? (double)pj / 1e9 / st->n_generated
+							      : 0.0);
 }
 
 /* The prompt of -f FILE, malloc'd, without one trailing newline (as llama.cpp reads it). */
@@ -564,6 +649,42 @@ static void print_schedule(enpu_session *sess, const struct enpu_generate_stats 
 		r.place_total_ms, r.replacements, r.replacements == 1 ? "" : "s");
 }
 
+/*
+ * --spec-compare: the same generation on a session without a draft; both speeds, and whether
+ * the tokens match (they must when greedy). Nonzero when a greedy run's tokens differ.
+ */
+static int compare_plain(enpu_model *model, const struct enpu_session_options *o,
+			 const struct args *a, const struct enpu_generate_stats *spec,
+			 const struct token_list *spec_toks)
+{
+	struct enpu_generate_stats st = ENPU_GENERATE_STATS_INIT;
+	struct token_list toks = { malloc(sizeof(enpu_token) * ((size_t)a->n_predict + 1)), 0,
+				   a->n_predict };
+	enpu_session *plain = NULL;
+	enpu_status s = toks.t ? enpu_session_create(model, o, &plain) : ENPU_ERR_NO_MEMORY;
+
+	if (!s)
+		s = enpu_generate(plain, a->prompt, a->n_predict, &a->sampler, keep_token, &toks, &st);
+	enpu_session_free(plain);
+	if (s) {
+		fprintf(stderr, "compare:   the run without speculation failed: %s\n",
+			enpu_status_name(s));
+		free(toks.t);
+		return 1;
+	}
+	const double with = per_s(spec->n_generated, spec->generate_ns);
+	const double without = per_s(st.n_generated, st.generate_ns);
+	const bool same = toks.n == spec_toks->n &&
+			  !memcmp(toks.t, spec_toks->t, sizeof(enpu_token) * toks.n);
+	const bool greedy = !(a->sampler.temperature > 0.0f);
+	fprintf(stderr, "compare:   %.1f tokens/s with speculation, %.1f without: %.2fx; tokens "
+		"%s%s\n", with, without, without > 0 ? with / without : 0.0,
+		same ? "identical" : "differ",
+		greedy ? "" : " (sampled: the same distribution, not the same draws)");
+	free(toks.t);
+	return greedy && !same;
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -582,8 +703,9 @@ int main(int argc, char **argv)
 	struct enpu_model_info mi = ENPU_MODEL_INFO_INIT;
 	struct enpu_generate_stats st = ENPU_GENERATE_STATS_INIT;
 	enpu_context *ctx = NULL;
-	enpu_model *model = NULL;
+	enpu_model *model = NULL, *draft = NULL;
 	enpu_session *sess = NULL;
+	struct token_list spec_toks = { 0 };
 	char default_path[4200];
 	int rc = parse_args(argc, argv, &a);
 	enpu_status s;
@@ -625,8 +747,22 @@ int main(int argc, char **argv)
 	sopts.latency_target_ms = a.target_ms;
 	if (!s)
 		s = enpu_model_info(model, &mi);
+	if (!s && a.draft)
+		s = enpu_model_load(ctx, a.draft, &mopts, &draft);
+	else if (!s && a.draft_type)
+		s = enpu_model_make_draft(model, a.draft_type, &draft);
+	struct enpu_session_options plain_opts = sopts;
+	sopts.draft = draft;
+	sopts.spec_k = a.spec_k;
+	sopts.spec_fixed_k = a.spec_k > 0;
 	if (!s)
 		s = enpu_session_create(model, &sopts, &sess);
+	if (!s && a.spec_compare &&
+	    !(spec_toks.t = malloc(sizeof(enpu_token) * ((size_t)a.n_predict + 1)))) {
+		fprintf(stderr, "npu-run: out of memory\n");
+		s = ENPU_ERR_NO_MEMORY;
+	}
+	spec_toks.cap = a.n_predict;
 	bool tracing = false;
 	catch_stop_signals();
 	if (!s && a.trace)
@@ -641,7 +777,8 @@ int main(int argc, char **argv)
 	} else if (!s) {
 		fputs(a.prompt, stdout);
 		fflush(stdout);
-		s = enpu_generate(sess, a.prompt, a.n_predict, &a.sampler, print_token, NULL, &st);
+		s = enpu_generate(sess, a.prompt, a.n_predict, &a.sampler, print_token,
+				  spec_toks.t ? &spec_toks : NULL, &st);
 	}
 	/* stopped even after a failed run: the ops up to the failure are what one wants to see */
 	if (tracing) {
@@ -668,6 +805,12 @@ int main(int argc, char **argv)
 			print_schedule(sess, &st);
 		else
 			print_overhead(sess);
+		if (draft) {
+			struct enpu_model_info di = ENPU_MODEL_INFO_INIT;
+			print_spec(sess, &st, enpu_model_info(draft, &di) ? "?" : di.name);
+		}
+		if (spec_toks.t && compare_plain(model, &plain_opts, &a, &st, &spec_toks))
+			rc = 1;
 		if (a.trace)
 			fprintf(stderr, "trace:     %s (open in ui.perfetto.dev)\n", a.trace);
 	}
@@ -677,8 +820,10 @@ int main(int argc, char **argv)
 		rc = 128 + stop_signal;
 	}
 	enpu_session_free(sess);
+	enpu_model_free(draft);
 	enpu_model_free(model);
 	enpu_context_destroy(ctx);
 	free(file_prompt);
+	free(spec_toks.t);
 	return rc;
 }

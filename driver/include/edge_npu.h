@@ -297,8 +297,39 @@ struct enpu_session_options {
 	int32_t priority;
 	/* The KV cache's storage (enum enpu_cache_type; callers built before it have F16). */
 	uint32_t cache_type;
+	/*
+	 * Speculative decoding (enpu_generate only; NULL: off). A model of the same vocabulary
+	 * (token for token, checked: ENPU_ERR_INVALID_ARG naming the first difference), loaded
+	 * in the same context, e.g. enpu_model_make_draft()'s low-precision copy of this model:
+	 * a session of it, made and kept with this one (same n_ctx and cache type, the fixed
+	 * placement, hence the context's last device), proposes up to spec_k tokens (0: 8; at
+	 * most 16), which this session verifies in one batched evaluation; both roll back past
+	 * the first token rejected. The next draft length follows the running acceptance rate
+	 * through the cost model (sched_spec_speedup), unless spec_fixed_k; with "auto"
+	 * placement, a session whose modeled speed-up is below 1 decodes plainly and drafts
+	 * again now and then to measure. Greedy output is the output without speculation token
+	 * for token (the verifier's rows are bit-identical to one-token evaluations); with a
+	 * temperature, rejection sampling keeps the sampler's distribution. The draft model
+	 * must outlive the session. A session restored from a saved state decodes plainly until
+	 * reset (the draft cannot know the tokens of the state). enpu_session_spec_stats()
+	 * reports what it did.
+	 */
+	enpu_model *draft;
+	uint32_t spec_k;
+	bool spec_fixed_k;
 };
 #define ENPU_SESSION_OPTIONS_INIT { .struct_size = sizeof(struct enpu_session_options) }
+
+/*
+ * A draft for speculative decoding (enpu_session_options.draft) made from model itself: the
+ * same tensors, its matmul weights requantized to type ("q4_0", "q4_k", "q5_k", "q6_k" or
+ * "q8_0", case-insensitive) from whatever type the file holds; a weight already of that type,
+ * or whose rows do not divide into the type's blocks, is shared as it is. The draft shares
+ * model's file and vocabulary: free it (enpu_model_free) before model. ENPU_ERR_INVALID_ARG
+ * for another type name.
+ */
+ENPU_API enpu_status enpu_model_make_draft(enpu_model *model, const char *type,
+					   enpu_model **out_draft);
 
 /* A session holds a KV cache and the logits of the last evaluated token. */
 ENPU_API enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_options *opts,
@@ -486,6 +517,32 @@ ENPU_API enpu_status enpu_generate(enpu_session *session, const char *prompt, ui
 /* Fills usage with the session's per-device totals since creation; returns the count. */
 ENPU_API uint32_t enpu_session_device_usage(const enpu_session *session,
 					    struct enpu_device_usage *usage, uint32_t cap);
+
+/* What speculative decoding did on a session since it was created (measured on this host). */
+struct enpu_spec_stats {
+	size_t struct_size;
+	uint64_t verifications; /* batched evaluations of drafted tokens */
+	uint64_t drafted;       /* tokens the draft proposed (but for those after the point where
+				 * a generation ended: they were never needed) */
+	uint64_t accepted;      /* ... and the verifier accepted */
+	uint64_t plain_steps;   /* decode steps without a draft ("auto": speculation did not pay) */
+	uint32_t k;             /* the draft length the next verification will use */
+	double draft_ms, verify_ms; /* wall time drafting and verifying, in total */
+	/* the cost model's speed-up over plain decoding at today's acceptance rate, k and
+	 * measured step times (sched_spec_speedup) */
+	double predicted_speedup;
+	/* the running per-token acceptance estimate the cost model uses (decayed counts of
+	 * accepted against rejected proposals) */
+	double alpha;
+	/* where the draft's ops ran (its own session's totals, as enpu_session_device_usage) */
+	uint32_t n_devices;
+	struct enpu_device_usage draft_devices[ENPU_MAX_DEVICES];
+};
+#define ENPU_SPEC_STATS_INIT { .struct_size = sizeof(struct enpu_spec_stats) }
+
+/* Fills *out; ENPU_ERR_INVALID_ARG when the session has no draft. */
+ENPU_API enpu_status enpu_session_spec_stats(const enpu_session *session,
+					     struct enpu_spec_stats *out);
 
 /*
  * What the automatic placement chose and what it models, for the last decode graph (one

@@ -1056,9 +1056,10 @@ static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *o
 	 */
 	run_rows_shared(cf, rows_job, &j, op->src[1]->ne[1], threads_for(cf, op->src[1]->ne[1]));
 	const uint32_t T = op->dst->ne[1], n_ctx = op->src[3]->ne[1], hd = op->p.attn.head_dim;
-	/* (the block kernel knows neither soft-capping nor windows: Gemma-2 takes attend's path) */
+	/* (the block kernel knows neither soft-capping nor windows: Gemma-2 takes attend's path;
+	 * nor a decode step's bits, which a speculative verifier's rows must have) */
 	const bool blocks = T > 1 && cf->k->attn_block && hd % 16 == 0 &&
-			    op->p.attn.softcap == 0.0f && !op->p.attn.window;
+			    op->p.attn.softcap == 0.0f && !op->p.attn.window && !op->p.attn.rowwise;
 
 	/* non-F32 caches' blocks: their K and V rows in F32 after the block kernel's scratch */
 	const size_t conv = op->src[3]->type != HAL_TYPE_F32 ? 2 * (size_t)n_ctx * hd : 0;

@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * speculative.c - speculative decoding: a draft model (the same weights at lower precision,
+ * enpu_model_make_draft, or another model of the same vocabulary) proposes up to k tokens one
+ * by one; the session evaluates the token it sampled last and all k proposals as one batch
+ * with every row's logits (a decode that reads the weights once for k + 1 tokens), accepts
+ * the proposals its own sampler agrees with, and both sessions roll back past the first one
+ * rejected (a rollback is only a shorter n_past: rows beyond it are overwritten later).
+ *
+ * Greedy: a proposal is accepted when it is the token enpu_sample picks from the verifier's
+ * row, and the first disagreement emits the verifier's pick: the output is plain decoding's
+ * as long as a row of a batched evaluation has the bits of a one-token one (the CPU paths
+ * compute every row alone; tests/test_speculative.c checks it over thousands of steps).
+ * With a temperature: the standard rejection rule (draft token d drawn from the draft's
+ * distribution q is kept with probability min(1, p(d)/q(d)), p the verifier's; on rejection
+ * the token is drawn from max(0, p - q) normalised), which leaves the sampler's distribution
+ * unchanged. p and q are what enpu_sample draws from (penalty, top-k, top-p, min-p and the
+ * temperature applied), so the guarantee holds for every sampler option.
+ */
+#include "hal/quant.h"
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SPEC_DEFAULT_K 8
+/* "auto": plain decode steps taken when speculation does not pay, before drafting again */
+#define SPEC_PLAIN_RUN 32
+/* the acceptance estimate's memory: each round's counts decay by this much */
+#define SPEC_DECAY 0.9
+
+struct drv_spec {
+	enpu_session *draft;
+	uint32_t k_max, k;
+	bool fixed_k;
+	/* decayed counts of accepted and rejected proposals: alpha = acc / (acc + rej) */
+	double acc, rej;
+	/* measured (exponential averages, seconds): a draft step, one verified row's cost
+	 * above a one-token step */
+	double t_row;
+	bool have_row;
+	uint32_t plain_left; /* "auto": plain steps still to take before drafting again */
+	uint64_t verifications, drafted, accepted, plain_steps, draft_ns, verify_ns;
+	float *p;  /* n_vocab: the verifier's distribution at a row */
+	float *q;  /* k_max x n_vocab: the draft's distribution behind each proposal */
+	enpu_token toks[DRV_SPEC_MAX_K + 1];
+	enpu_token *sync; /* n_ctx + 1: tokens the draft has not evaluated yet */
+};
+
+/* ---- the draft model -------------------------------------------------------------------- */
+
+static bool draft_type_parse(const char *name, enum hal_type *out)
+{
+	static const enum hal_type types[] = { HAL_TYPE_Q4_0, HAL_TYPE_Q4_K, HAL_TYPE_Q5_K,
+					       HAL_TYPE_Q6_K, HAL_TYPE_Q8_0 };
+
+	for (size_t i = 0; name && i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcasecmp(name, hal_type_name(types[i]))) {
+			*out = types[i];
+			return true;
+		}
+	return false;
+}
+
+/* Whether weight w (of m's file) is one of m's matmul weights, as the file holds them. */
+static bool is_matmul_weight(const enpu_model *m, const struct sched_weight *w)
+{
+	for (uint32_t i = 0; i < m->n_mm; i++)
+		if (m->mm_orig[i].data == w->data && m->mm_orig[i].type == w->type)
+			return true;
+	return false;
+}
+
+/* Whether w becomes type t in the draft: a matmul weight of another type whose rows divide. */
+static bool requantizes(const enpu_model *m, const struct sched_weight *w, enum hal_type t)
+{
+	return w->type != t && w->n_dims == 2 && w->ne[0] % hal_type_block_elems(t) == 0 &&
+	       is_matmul_weight(m, w);
+}
+
+enpu_status enpu_model_make_draft(enpu_model *model, const char *type, enpu_model **out)
+{
+	if (!model)
+		return ENPU_ERR_INVALID_ARG;
+	enpu_context *ctx = model->ctx;
+	enum hal_type t;
+
+	drv_ctx_clear_error(ctx);
+	if (!out)
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_model_make_draft: out_draft is NULL");
+	*out = NULL;
+	if (!draft_type_parse(type, &t))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_model_make_draft: type '%s' is not q4_0, q4_k, q5_k, q6_k "
+				    "or q8_0", type ? type : "(null)");
+	if (model->base)
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_model_make_draft: '%s' is itself a draft", model->name);
+	size_t bytes = 0, max_row = 0;
+	for (uint32_t i = 0; i < model->n_weights; i++) {
+		const struct sched_weight *w = &model->weights[i];
+		if (requantizes(model, w, t)) {
+			bytes += hal_row_bytes(t, w->ne[0]) * w->ne[1];
+			max_row = w->ne[0] > max_row ? w->ne[0] : max_row;
+		}
+	}
+	enpu_model *d = calloc(1, sizeof(*d));
+	float *row = malloc(sizeof(float) * (max_row ? max_row : 1));
+	if (!d || !row) {
+		free(d);
+		free(row);
+		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_model_make_draft: out of memory");
+	}
+	d->ctx = ctx;
+	d->base = model;
+	d->gguf = model->gguf;
+	d->vocab = model->vocab;
+	d->names = model->names;
+	d->arch = model->arch;
+	d->rope_freqs = model->rope_freqs; /* its data, when computed, stays the model's */
+	d->rope_freqs_data = model->rope_freqs_data;
+	d->n_ctx_train = model->n_ctx_train;
+	snprintf(d->name, sizeof(d->name), "%.100s (%s draft)", model->name, hal_type_name(t));
+	snprintf(d->read_method, sizeof(d->read_method), "%s", model->read_method);
+	pthread_mutex_init(&d->copies_lock, NULL);
+	pthread_mutex_init(&d->batch_lock, NULL);
+	d->weights = malloc(sizeof(*d->weights) * (model->n_weights ? model->n_weights : 1));
+	d->draft_data = malloc(bytes ? bytes : 1);
+	if (!d->weights || !d->draft_data) {
+		free(row);
+		enpu_model_free(d);
+		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY,
+				    "enpu_model_make_draft: out of memory for %zu bytes of %s weights",
+				    bytes, hal_type_name(t));
+	}
+	memcpy(d->weights, model->weights, sizeof(*d->weights) * model->n_weights);
+	d->n_weights = model->n_weights;
+	char *dst = d->draft_data;
+	for (uint32_t i = 0; i < d->n_weights; i++) {
+		struct sched_weight *w = &d->weights[i];
+		if (!requantizes(model, w, t))
+			continue;
+		const size_t src_row = hal_row_bytes(w->type, w->ne[0]);
+		const size_t dst_row = hal_row_bytes(t, w->ne[0]);
+		for (uint32_t r = 0; r < w->ne[1]; r++) {
+			hal_dequantize_row(w->type, (const char *)w->data + r * src_row, row, w->ne[0]);
+			hal_quantize_row(t, row, dst + r * dst_row, w->ne[0]);
+		}
+		w->data = dst;
+		w->type = t;
+		dst += dst_row * w->ne[1];
+	}
+	free(row);
+	enpu_status st = drv_model_bind(d, d->name, &model->sm.hp);
+	if (st) {
+		enpu_model_free(d);
+		return st;
+	}
+	*out = d;
+	return ENPU_OK;
+}
+
+/* ENPU_OK when draft's vocabulary is model's token for token, else why not (the first token). */
+static enpu_status same_vocabulary(enpu_model *model, enpu_model *draft)
+{
+	const struct tok_vocab *a = model->vocab, *b = draft->vocab;
+	enpu_context *ctx = model->ctx;
+
+	if (a == b)
+		return ENPU_OK;
+	if (tok_n_tokens(a) != tok_n_tokens(b))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: draft '%s' has %u tokens, the model '%s' %u: "
+				    "speculation needs the same vocabulary", draft->name,
+				    tok_n_tokens(b), model->name, tok_n_tokens(a));
+	for (uint32_t i = 0; i < tok_n_tokens(a); i++)
+		if (strcmp(tok_token_text(a, (int32_t)i), tok_token_text(b, (int32_t)i)))
+			return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+					    "enpu_session_create: token %u is '%s' in the model '%s' "
+					    "but '%s' in draft '%s': speculation needs the same "
+					    "vocabulary", i, tok_token_text(a, (int32_t)i), model->name,
+					    tok_token_text(b, (int32_t)i), draft->name);
+	if (tok_bos(a) != tok_bos(b) || tok_eos(a) != tok_eos(b))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: draft '%s' has BOS %d and EOS %d, the model "
+				    "'%s' %d and %d", draft->name, tok_bos(b), tok_eos(b), model->name,
+				    tok_bos(a), tok_eos(a));
+	return ENPU_OK;
+}
+
+/* ---- the session's speculation state ---------------------------------------------------- */
+
+enpu_status drv_spec_create(enpu_session *s, const struct enpu_session_options *o)
+{
+	enpu_model *m = s->model;
+	enpu_context *ctx = m->ctx;
+
+	if (!o->draft)
+		return ENPU_OK;
+	if (o->draft == m || o->draft->ctx != ctx)
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: the draft must be another model of the "
+				    "same context");
+	if (o->spec_k > DRV_SPEC_MAX_K)
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: spec_k %u is above the most, %u", o->spec_k,
+				    DRV_SPEC_MAX_K);
+	enpu_status st = same_vocabulary(m, o->draft);
+	if (st)
+		return st;
+	if (o->draft->n_ctx_train < s->n_ctx)
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_create: draft '%s' has a %u-token context, the "
+				    "session %u", o->draft->name, o->draft->n_ctx_train, s->n_ctx);
+	struct drv_spec *sp = calloc(1, sizeof(*sp));
+	const uint32_t n_vocab = m->sm.hp.n_vocab;
+	if (!sp)
+		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_create: out of memory");
+	s->spec = sp;
+	sp->k_max = o->spec_k ? o->spec_k : SPEC_DEFAULT_K;
+	sp->k = sp->k_max < 4 ? sp->k_max : 4; /* until step times are measured */
+	sp->fixed_k = o->spec_fixed_k;
+	if (sp->fixed_k)
+		sp->k = sp->k_max;
+	sp->acc = 1.4; /* a prior of alpha 0.7 worth two proposals */
+	sp->rej = 0.6;
+	sp->p = malloc(sizeof(float) * n_vocab);
+	sp->q = malloc(sizeof(float) * n_vocab * sp->k_max);
+	sp->sync = malloc(sizeof(enpu_token) * ((size_t)s->n_ctx + 1));
+	if (!sp->p || !sp->q || !sp->sync)
+		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_create: out of memory");
+	struct enpu_session_options d = ENPU_SESSION_OPTIONS_INIT;
+	d.n_ctx = s->n_ctx;
+	d.cache_type = s->cache_type;
+	d.priority = s->priority;
+	enpu_status st2 = enpu_session_create(o->draft, &d, &sp->draft);
+	if (!st2)
+		sp->draft->is_draft = true;
+	return st2;
+}
+
+void drv_spec_free(enpu_session *s)
+{
+	struct drv_spec *sp = s->spec;
+
+	if (!sp)
+		return;
+	enpu_session_free(sp->draft);
+	free(sp->p);
+	free(sp->q);
+	free(sp->sync);
+	free(sp);
+	s->spec = NULL;
+}
+
+static double alpha_of(const struct drv_spec *sp)
+{
+	return sp->acc / (sp->acc + sp->rej);
+}
+
+/* Seconds a one-token step of s took on average (0: none measured). */
+static double step_s(const enpu_session *s)
+{
+	return s->steps ? (double)s->step_wall_ns / (double)s->steps / 1e9 : 0.0;
+}
+
+/* The cost model's speed-up at the next round's k (chosen here unless fixed). */
+static double plan_round(enpu_session *s)
+{
+	struct drv_spec *sp = s->spec;
+	const double t_dec = step_s(s), t_draft = step_s(sp->draft);
+
+	if (!(t_dec > 0.0 && t_draft > 0.0 && sp->have_row))
+		return 0.0; /* not measured yet: keep the k in force */
+	uint32_t best = sp->k;
+	double gain = sched_spec_speedup(alpha_of(sp), sp->k, sp->fixed_k ? 0 : sp->k_max, t_dec,
+					 t_draft, sp->t_row, false, &best);
+	sp->k = best;
+	return gain;
+}
+
+enpu_status enpu_session_spec_stats(const enpu_session *s, struct enpu_spec_stats *out)
+{
+	if (!s)
+		return ENPU_ERR_INVALID_ARG;
+	const struct drv_spec *sp = s->spec;
+	struct enpu_spec_stats o = ENPU_SPEC_STATS_INIT;
+
+	/* the struct's first version: a caller's must hold all of it */
+	if (!out || out->struct_size < sizeof(o) || !sp)
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_session_spec_stats: %s", sp ? "bad output struct"
+								      : "the session has no draft");
+	o.verifications = sp->verifications;
+	o.drafted = sp->drafted;
+	o.accepted = sp->accepted;
+	o.plain_steps = sp->plain_steps;
+	o.k = sp->k;
+	o.draft_ms = (double)sp->draft_ns / 1e6;
+	o.verify_ms = (double)sp->verify_ns / 1e6;
+	o.alpha = alpha_of(sp);
+	o.n_devices = enpu_session_device_usage(sp->draft, o.draft_devices, ENPU_MAX_DEVICES);
+	const double t_dec = step_s(s), t_draft = step_s(sp->draft);
+	o.predicted_speedup = t_dec > 0.0 && t_draft > 0.0 && sp->have_row
+		? sched_spec_speedup(o.alpha, sp->k, 0, t_dec, t_draft, sp->t_row, false, NULL)
+		: 0.0;
+	o.struct_size = out->struct_size;
+	memcpy(out, &o, sizeof(o));
+	return ENPU_OK;
+}
+
+/* ---- one round: draft, verify, accept ---------------------------------------------------- */
+
+/* A token drawn from probs (n entries summing to about 1, or to sum when given). */
+static enpu_token draw(const float *probs, uint32_t n, double sum, uint64_t *rng)
+{
+	double r = drv_rng_uniform(rng) * sum;
+	enpu_token last = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (!(probs[i] > 0.0f))
+			continue;
+		last = (enpu_token)i;
+		r -= probs[i];
+		if (r < 0.0)
+			break;
+	}
+	return last;
+}
+
+/*
+ * Brings the draft session to s's sequence (its evaluated tokens and the pending one): keeps
+ * the longest common prefix, evaluates the rest. false when s's sequence has tokens nobody
+ * knows (a restored state): the draft cannot follow it.
+ */
+static enpu_status sync_draft(enpu_session *s, bool *ok)
+{
+	struct drv_spec *sp = s->spec;
+	enpu_session *d = sp->draft;
+	uint32_t c = 0, n = 0;
+
+	*ok = s->history_from == 0;
+	if (!*ok)
+		return ENPU_OK;
+	while (c < d->n_past && c < s->n_past && d->history[c] == s->history[c])
+		c++;
+	enpu_status st = enpu_session_truncate(d, c);
+	for (uint32_t i = c; !st && i < s->n_past; i++)
+		sp->sync[n++] = s->history[i];
+	const uint32_t n_hist = n;
+	if (s->has_pending)
+		sp->sync[n++] = s->pending;
+	if (st || n == 0)
+		return st;
+	/*
+	 * Evaluated as the model evaluated (or will evaluate) them, so that a draft of the same
+	 * weights has the model's bits and proposes exactly its greedy tokens: a token the last
+	 * verification accepted and the pending one row by row, as the verifier does (one pass
+	 * over the draft's weights); a prompt as a batch, then the pending token alone.
+	 */
+	const float *rows;
+	if (n_hist <= 1)
+		return n == 1 ? drv_eval_tokens(d, sp->sync, 1)
+			      : drv_eval_all_logits(d, sp->sync, n, &rows);
+	st = drv_eval_tokens(d, sp->sync, n_hist);
+	return st || n == n_hist ? st : drv_eval_tokens(d, sp->sync + n_hist, 1);
+}
+
+/* The verifier's row i (the prediction after i + 1 of toks) as s's logits, at its position. */
+static void position(enpu_session *s, uint32_t n, const float *rows, uint32_t i)
+{
+	const uint32_t n_vocab = s->model->sm.hp.n_vocab;
+
+	s->n_past = n + i + 1;
+	s->has_pending = false;
+	memcpy(s->logits, rows + (size_t)i * n_vocab, sizeof(float) * n_vocab);
+	s->have_logits = true;
+}
+
+/*
+ * s has a pending token t0 at position n (s->n_past): the draft proposes k tokens after it,
+ * s evaluates t0 and them at once and emits the accepted ones and, at the first rejection,
+ * its own token instead (pending afterwards). When all are accepted, s has evaluated them all
+ * and has no pending token: the caller samples the next from the last row.
+ */
+static enpu_status speculate_round(enpu_session *s, uint32_t k,
+				   const struct enpu_sampler_options *o, uint64_t *rng,
+				   uint32_t n_predict, enpu_token_fn on_token, void *user,
+				   struct enpu_generate_stats *st, bool *more)
+{
+	struct drv_spec *sp = s->spec;
+	enpu_session *d = sp->draft;
+	const uint32_t n_vocab = s->model->sm.hp.n_vocab, n = s->n_past;
+	const bool greedy = !(o->temperature > 0.0f);
+	bool ok;
+	uint64_t t0 = hal_now_ns();
+	enpu_status rc = sync_draft(s, &ok);
+
+	if (rc || !ok) {
+		*more = true;
+		return rc ? rc : drv_eval_pending(s);
+	}
+	sp->toks[0] = s->pending;
+	for (uint32_t i = 1; i <= k && !rc; i++) {
+		float *q = sp->q + (size_t)(i - 1) * n_vocab;
+		if (i > 1)
+			rc = drv_eval_tokens(d, &sp->toks[i - 1], 1);
+		if (!rc && greedy)
+			rc = enpu_sample(d, o, rng, &sp->toks[i]);
+		else if (!rc && !(rc = drv_sampler_probs(d, o, q)))
+			sp->toks[i] = draw(q, n_vocab, 1.0, rng);
+	}
+	if (rc)
+		return rc;
+	uint64_t t1 = hal_now_ns();
+	sp->draft_ns += t1 - t0;
+	if (s->trace) {
+		char args[64];
+		snprintf(args, sizeof(args), "\"n_past\":%u,\"k\":%u", n, k);
+		drv_trace_span(s->trace, "draft", "spec", t0, t1, args);
+	}
+	const bool measure = s->verify[k + 1].runs > 0; /* the first run builds the graph */
+	const float *rows;
+	s->has_pending = false;
+	if ((rc = drv_eval_all_logits(s, sp->toks, k + 1, &rows)))
+		return rc;
+	t0 = hal_now_ns();
+	sp->verify_ns += t0 - t1;
+	sp->verifications++;
+	const double t_dec = step_s(s);
+	if (measure && t_dec > 0.0) {
+		double row = ((double)(t0 - t1) / 1e9 - t_dec) / k;
+		row = row > 0.0 ? row : 0.0;
+		sp->t_row = sp->have_row ? 0.8 * sp->t_row + 0.2 * row : row;
+		sp->have_row = true;
+	}
+	uint32_t m = 0, decided = 0; /* accepted; judged before a rejection or the end */
+	bool rejected = false;
+	*more = true;
+	for (uint32_t i = 1; i <= k && *more && !rc; i++) {
+		const enpu_token dt = sp->toks[i];
+		enpu_token y = dt;
+		bool accept;
+
+		position(s, n, rows, i - 1);
+		if (greedy) {
+			rc = enpu_sample(s, o, rng, &y);
+			accept = !rc && y == dt;
+		} else {
+			const float *q = sp->q + (size_t)(i - 1) * n_vocab;
+			if ((rc = drv_sampler_probs(s, o, sp->p)))
+				break;
+			accept = drv_rng_uniform(rng) * q[dt] < sp->p[dt];
+			if (!accept) {
+				/* the residual max(0, p - q), drawn from unnormalised */
+				double sum = 0.0;
+				for (uint32_t v = 0; v < n_vocab; v++) {
+					const float r = sp->p[v] - q[v];
+					sp->p[v] = r > 0.0f ? r : 0.0f;
+					sum += sp->p[v];
+				}
+				if (!(sum > 0.0)) /* p == q to rounding: p itself */
+					rc = drv_sampler_probs(s, o, sp->p), sum = 1.0;
+				y = draw(sp->p, n_vocab, sum, rng);
+			}
+		}
+		if (rc)
+			break;
+		m += accept;
+		decided++;
+		rejected = !accept;
+		rc = drv_emit_token(s, y, n_predict, on_token, user, st, more);
+		if (!accept)
+			break;
+		if (i == k && *more && !rc) /* all accepted: the last row predicts the next token */
+			position(s, n, rows, k);
+	}
+	/* every proposal counts (a rejection wastes the rest) unless the generation ended first */
+	sp->drafted += rejected || *more ? k : decided;
+	sp->accepted += m;
+	sp->acc = SPEC_DECAY * sp->acc + m;
+	sp->rej = SPEC_DECAY * sp->rej + rejected;
+	return rc;
+}
+
+enpu_status drv_spec_generate(enpu_session *s, uint32_t n_predict,
+			      const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
+			      void *user, struct enpu_generate_stats *st)
+{
+	struct enpu_sampler_options o = ENPU_SAMPLER_OPTIONS_INIT;
+	struct drv_spec *sp = s->spec;
+	enpu_session *d = sp->draft;
+	uint64_t rng = sampler ? sampler->seed : 0;
+	bool more = n_predict > 0;
+	enpu_status rc = ENPU_OK;
+
+	if (sampler)
+		memcpy(&o, sampler,
+		       sampler->struct_size < sizeof(o) ? sampler->struct_size : sizeof(o));
+	d->trace = s->trace; /* the draft's ops on their devices' tracks too */
+	while (more && !rc) {
+		if (!s->has_pending) {
+			rc = drv_generate_step(s, sampler, &rng, n_predict, on_token, user, st, &more);
+			continue;
+		}
+		const double gain = plan_round(s);
+		uint32_t k = sp->k;
+		/* the verification's k + 1 rows must fit the context */
+		if (s->n_ctx - s->n_past < k + 1)
+			k = s->n_ctx - s->n_past - 1;
+		if (s->placer && gain > 0.0 && gain < 1.0 && !sp->plain_left)
+			sp->plain_left = SPEC_PLAIN_RUN; /* "auto": it does not pay; look again later */
+		/* the first steps plain: they measure the one-token step the model weighs against */
+		if (k == 0 || sp->plain_left || s->steps < 2) {
+			bool ok;
+			/* the first steps: the draft in step too (its step time, the same bits) */
+			if (!sp->plain_left && k)
+				rc = sync_draft(s, &ok);
+			sp->plain_left -= sp->plain_left > 0;
+			sp->plain_steps++;
+			rc = rc ? rc : drv_eval_pending(s);
+			continue;
+		}
+		rc = speculate_round(s, k, &o, &rng, n_predict, on_token, user, st, &more);
+	}
+	if (s->trace) { /* the trace must not keep the draft's graphs by address */
+		drv_trace_forget_graph(s->trace, d->decode.g);
+		drv_trace_forget_graph(s->trace, d->batch.g);
+	}
+	d->trace = NULL;
+	return rc;
+}

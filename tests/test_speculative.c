@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_speculative.c - speculative decoding (enpu_session_options.draft): greedy output is
+ * plain greedy decoding's token for token over thousands of steps, with a Q4_0 self-draft
+ * (most proposals accepted) and with an unrelated draft (most rejected), at fixed and
+ * adaptive k, across generate calls and near the end of the context; with a temperature the
+ * tokens follow the sampler's distribution (a chi-square test of 3-token sequences against
+ * the exact probabilities); a trace shows the draft and verify slices; a draft of another
+ * vocabulary and bad options are refused.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge_npu.h"
+#include "testutil.h"
+
+static enpu_context *ctx;
+static enpu_model *target, *self_draft, *other_draft;
+static char *target_path, *other_path;
+
+static void setup(void)
+{
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+
+	co.device = "cpu";
+	ck_assert_int_eq(enpu_context_create(&co, &ctx), ENPU_OK);
+	target_path = tu_small_model(128, 256, 2048, HAL_TYPE_Q8_0, 11, NULL);
+	other_path = tu_small_model(128, 256, 2048, HAL_TYPE_Q8_0, 12, NULL);
+	ck_assert_msg(enpu_model_load(ctx, target_path, NULL, &target) == ENPU_OK, "%s",
+		      enpu_last_error(ctx));
+	ck_assert_msg(enpu_model_load(ctx, other_path, NULL, &other_draft) == ENPU_OK, "%s",
+		      enpu_last_error(ctx));
+	ck_assert_msg(enpu_model_make_draft(target, "q4_0", &self_draft) == ENPU_OK, "%s",
+		      enpu_last_error(ctx));
+}
+
+static void teardown(void)
+{
+	enpu_model_free(self_draft);
+	enpu_model_free(other_draft);
+	enpu_model_free(target);
+	enpu_context_destroy(ctx);
+	remove(target_path);
+	remove(other_path);
+	free(target_path);
+	free(other_path);
+}
+
+static enpu_session *session(enpu_model *draft, uint32_t k, bool fixed, uint32_t n_ctx)
+{
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	enpu_session *s;
+
+	so.n_ctx = n_ctx;
+	so.draft = draft;
+	so.spec_k = k;
+	so.spec_fixed_k = fixed;
+	ck_assert_msg(enpu_session_create(target, &so, &s) == ENPU_OK, "%s", enpu_last_error(ctx));
+	return s;
+}
+
+struct tokens {
+	enpu_token *t;
+	uint32_t n, cap;
+};
+
+static bool collect(enpu_token token, const char *piece, size_t len, void *user)
+{
+	struct tokens *c = user;
+
+	(void)piece;
+	(void)len;
+	ck_assert_uint_lt(c->n, c->cap);
+	c->t[c->n++] = token;
+	return true;
+}
+
+/* Generates in calls of `chunk` tokens (each continuing the last) up to n tokens in all. */
+static void generate(enpu_session *s, uint32_t n, uint32_t chunk,
+		     const struct enpu_sampler_options *so, struct tokens *out)
+{
+	out->t = malloc(sizeof(*out->t) * n);
+	out->cap = n;
+	out->n = 0;
+	for (const char *prompt = "Once upon a time"; out->n < n; prompt = "") {
+		const uint32_t want = n - out->n < chunk ? n - out->n : chunk;
+		enpu_status st = enpu_generate(s, prompt, want, so, collect, out, NULL);
+		ck_assert_msg(st == ENPU_OK, "%s", enpu_last_error(ctx));
+	}
+}
+
+/* Greedy speculation with draft at k (fixed or adaptive) against plain greedy, n tokens. */
+static void check_greedy(enpu_model *draft, uint32_t k, bool fixed, uint32_t n, uint32_t chunk,
+			 double *acceptance)
+{
+	struct enpu_sampler_options so = ENPU_SAMPLER_OPTIONS_INIT;
+	enpu_session *plain = session(NULL, 0, false, 2048), *spec = session(draft, k, fixed, 2048);
+	struct tokens a, b;
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+
+	so.ignore_eos = true;
+	generate(plain, n, chunk, &so, &a);
+	generate(spec, n, chunk, &so, &b);
+	for (uint32_t i = 0; i < n; i++)
+		ck_assert_msg(a.t[i] == b.t[i], "token %u: %d without speculation, %d with (k %u%s)",
+			      i, a.t[i], b.t[i], k, fixed ? "" : " adaptive");
+	ck_assert_uint_eq(enpu_session_n_past(plain), enpu_session_n_past(spec));
+	ck_assert_int_eq(enpu_session_spec_stats(spec, &ss), ENPU_OK);
+	ck_assert_uint_gt(ss.verifications, 0);
+	ck_assert_uint_le(ss.accepted, ss.drafted);
+	*acceptance = (double)ss.accepted / (double)ss.drafted;
+	free(a.t);
+	free(b.t);
+	enpu_session_free(plain);
+	enpu_session_free(spec);
+}
+
+START_TEST(greedy_self_draft_equals_plain)
+{
+	double acc;
+
+	/* 1900 tokens in calls of 97: every call boundary leaves a pending token */
+	check_greedy(self_draft, 4, true, 1900, 97, &acc);
+	ck_assert_msg(acc > 0.3, "a Q4_0 copy of the model agrees with it on %.2f only", acc);
+	check_greedy(self_draft, 16, false, 1900, 1900, &acc);
+}
+END_TEST
+
+/* A draft of the same weights (Q8_0 of a Q8_0 model) with the same arithmetic: all accepted. */
+START_TEST(identical_draft_accepts_all)
+{
+	enpu_model *same;
+	double acc;
+
+	ck_assert_int_eq(enpu_model_make_draft(target, "q8_0", &same), ENPU_OK);
+	check_greedy(same, 5, true, 400, 400, &acc);
+	ck_assert_msg(acc == 1.0, "a draft of the model's own weights had %.4f accepted", acc);
+	enpu_model_free(same);
+}
+END_TEST
+
+START_TEST(greedy_other_draft_equals_plain)
+{
+	double acc;
+
+	/* an unrelated model: nearly every proposal rejected, the verifier's token emitted */
+	check_greedy(other_draft, 3, true, 1500, 1500, &acc);
+	check_greedy(other_draft, 8, false, 600, 61, &acc);
+}
+END_TEST
+
+/* Near the end of the context: k shrinks to fit, and the context-full error is plain's. */
+START_TEST(context_end)
+{
+	struct enpu_sampler_options so = ENPU_SAMPLER_OPTIONS_INIT;
+	enpu_session *plain = session(NULL, 0, false, 64), *spec = session(self_draft, 8, true, 64);
+	struct enpu_generate_stats sa = ENPU_GENERATE_STATS_INIT, sb = ENPU_GENERATE_STATS_INIT;
+	struct tokens a = { malloc(sizeof(enpu_token) * 100), 0, 100 };
+	struct tokens b = { malloc(sizeof(enpu_token) * 100), 0, 100 };
+
+	so.ignore_eos = true;
+	ck_assert_int_eq(enpu_generate(plain, "Once upon a time", 100, &so, collect, &a, &sa),
+			 ENPU_ERR_CONTEXT_FULL);
+	ck_assert_int_eq(enpu_generate(spec, "Once upon a time", 100, &so, collect, &b, &sb),
+			 ENPU_ERR_CONTEXT_FULL);
+	ck_assert_uint_eq(a.n, b.n);
+	ck_assert_uint_eq(sa.n_generated, sb.n_generated);
+	ck_assert(sb.stopped_at_ctx_full);
+	ck_assert_mem_eq(a.t, b.t, sizeof(enpu_token) * a.n);
+	ck_assert_uint_eq(enpu_session_n_past(plain), enpu_session_n_past(spec));
+	free(a.t);
+	free(b.t);
+	enpu_session_free(plain);
+	enpu_session_free(spec);
+}
+END_TEST
+
+/* After a truncate the draft follows the session's new sequence. */
+START_TEST(truncate_then_continue)
+{
+	struct enpu_sampler_options so = ENPU_SAMPLER_OPTIONS_INIT;
+	enpu_session *plain = session(NULL, 0, false, 512), *spec = session(self_draft, 6, false, 512);
+	struct tokens a, b;
+
+	so.ignore_eos = true;
+	generate(plain, 100, 100, &so, &a);
+	generate(spec, 100, 100, &so, &b);
+	ck_assert_int_eq(enpu_session_truncate(plain, 40), ENPU_OK);
+	ck_assert_int_eq(enpu_session_truncate(spec, 40), ENPU_OK);
+	free(a.t);
+	free(b.t);
+	generate(plain, 150, 150, &so, &a);
+	generate(spec, 150, 150, &so, &b);
+	ck_assert_mem_eq(a.t, b.t, sizeof(enpu_token) * 150);
+	free(a.t);
+	free(b.t);
+	enpu_session_free(plain);
+	enpu_session_free(spec);
+}
+END_TEST
+
+/* Top-3 probabilities (temperature 1) of s's logits: ids into id[], probabilities into p[]. */
+static void top3(enpu_session *s, enpu_token id[3], double p[3])
+{
+	const float *lg;
+	size_t n;
+
+	ck_assert_int_eq(enpu_session_logits(s, &lg, &n), ENPU_OK);
+	for (int j = 0; j < 3; j++) {
+		id[j] = -1;
+		for (size_t i = 0; i < n; i++) {
+			bool taken = false;
+			for (int t = 0; t < j; t++)
+				taken |= id[t] == (enpu_token)i;
+			if (!taken && (id[j] < 0 || lg[i] > lg[id[j]]))
+				id[j] = (enpu_token)i;
+		}
+	}
+	double sum = 0.0;
+	for (int j = 0; j < 3; j++)
+		sum += p[j] = exp((double)(lg[id[j]] - lg[id[0]]));
+	for (int j = 0; j < 3; j++)
+		p[j] /= sum;
+}
+
+/*
+ * Temperature 1, top-k 3: the first three tokens generated after a prompt take 27 values;
+ * their exact probabilities come from plain evaluations of every branch. Sequences drawn
+ * with speculation (an unrelated draft: its proposals are often rejected, so the residual
+ * draws count) must fit them: chi-square with 26 degrees of freedom below 54.05 (p = 0.001).
+ */
+START_TEST(sampling_keeps_distribution)
+{
+	const char *prompt = "The cat";
+	enpu_session *ref = session(NULL, 0, false, 64);
+	enpu_token prompt_toks[16], id1[3], id2[3][3], id3[3][3][3];
+	double p1[3], p2[3][3], p3[3][3][3];
+	size_t n_prompt;
+
+	ck_assert_int_eq(enpu_tokenize(target, prompt, strlen(prompt), true, prompt_toks, 16,
+				       &n_prompt), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(ref, prompt_toks, n_prompt), ENPU_OK);
+	top3(ref, id1, p1);
+	for (int a = 0; a < 3; a++) {
+		ck_assert_int_eq(enpu_session_truncate(ref, (uint32_t)n_prompt), ENPU_OK);
+		ck_assert_int_eq(enpu_session_eval(ref, &id1[a], 1), ENPU_OK);
+		top3(ref, id2[a], p2[a]);
+		for (int b = 0; b < 3; b++) {
+			ck_assert_int_eq(enpu_session_truncate(ref, (uint32_t)n_prompt + 1), ENPU_OK);
+			ck_assert_int_eq(enpu_session_eval(ref, &id2[a][b], 1), ENPU_OK);
+			top3(ref, id3[a][b], p3[a][b]);
+		}
+	}
+	enpu_session_free(ref);
+
+	enum { DRAWS = 6000 };
+	uint32_t count[27] = { 0 };
+	struct enpu_sampler_options so = ENPU_SAMPLER_OPTIONS_INIT;
+	enpu_session *spec = session(other_draft, 2, true, 64);
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+
+	so.temperature = 1.0f;
+	so.top_k = 3;
+	so.ignore_eos = true;
+	for (uint32_t d = 0; d < DRAWS; d++) {
+		enpu_token t[3];
+		struct tokens c = { t, 0, 3 };
+		int a = -1, b = -1, e = -1;
+
+		so.seed = 1000 + d;
+		ck_assert_int_eq(enpu_session_reset(spec), ENPU_OK);
+		ck_assert_int_eq(enpu_generate(spec, prompt, 3, &so, collect, &c, NULL), ENPU_OK);
+		ck_assert_uint_eq(c.n, 3);
+		for (int j = 0; j < 3; j++)
+			a = id1[j] == t[0] ? j : a;
+		ck_assert_int_ge(a, 0);
+		for (int j = 0; j < 3; j++)
+			b = id2[a][j] == t[1] ? j : b;
+		ck_assert_int_ge(b, 0);
+		for (int j = 0; j < 3; j++)
+			e = id3[a][b][j] == t[2] ? j : e;
+		ck_assert_int_ge(e, 0);
+		count[9 * a + 3 * b + e]++;
+	}
+	double chi2 = 0.0;
+	for (int a = 0; a < 3; a++)
+		for (int b = 0; b < 3; b++)
+			for (int e = 0; e < 3; e++) {
+				const double want = DRAWS * p1[a] * p2[a][b] * p3[a][b][e];
+				const double diff = count[9 * a + 3 * b + e] - want;
+				chi2 += diff * diff / want;
+			}
+	ck_assert_int_eq(enpu_session_spec_stats(spec, &ss), ENPU_OK);
+	/* the residual path ran: many proposals were rejected */
+	ck_assert_uint_gt(ss.drafted - ss.accepted, DRAWS / 10);
+	ck_assert_msg(chi2 < 54.05, "chi-square %.1f over 27 sequences (26 df, p = 0.001: 54.05)",
+		      chi2);
+	enpu_session_free(spec);
+}
+END_TEST
+
+/*
+ * "auto" placement: with an unrelated draft (nearly nothing accepted) the cost model finds
+ * that speculation does not pay and the session decodes plainly, drafting again now and then;
+ * the tokens are still plain decoding's.
+ */
+START_TEST(auto_stops_when_it_does_not_pay)
+{
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct enpu_sampler_options sa = ENPU_SAMPLER_OPTIONS_INIT;
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+	enpu_session *plain = session(NULL, 0, false, 512), *spec;
+	struct tokens a, b;
+
+	so.n_ctx = 512;
+	so.placement = "auto";
+	so.draft = other_draft;
+	ck_assert_msg(enpu_session_create(target, &so, &spec) == ENPU_OK, "%s",
+		      enpu_last_error(ctx));
+	sa.ignore_eos = true;
+	generate(plain, 300, 300, &sa, &a);
+	generate(spec, 300, 300, &sa, &b);
+	ck_assert_mem_eq(a.t, b.t, sizeof(enpu_token) * 300);
+	ck_assert_int_eq(enpu_session_spec_stats(spec, &ss), ENPU_OK);
+	ck_assert_msg(ss.plain_steps > 2 * ss.verifications,
+		      "%llu plain steps, %llu verifications at acceptance %.3f",
+		      (unsigned long long)ss.plain_steps, (unsigned long long)ss.verifications,
+		      ss.alpha);
+	ck_assert(ss.predicted_speedup < 1.0);
+	free(a.t);
+	free(b.t);
+	enpu_session_free(plain);
+	enpu_session_free(spec);
+}
+END_TEST
+
+/* A trace of a speculative generation: draft and verify slices, the draft's steps and ops. */
+START_TEST(trace_shows_draft_and_verify)
+{
+	struct enpu_sampler_options so = ENPU_SAMPLER_OPTIONS_INIT;
+	enpu_session *spec = session(self_draft, 3, true, 256);
+	const char *path = tu_tmp_path(".json");
+	size_t len;
+
+	so.ignore_eos = true;
+	ck_assert_int_eq(enpu_session_trace_start(spec, path), ENPU_OK);
+	ck_assert_int_eq(enpu_generate(spec, "Once upon a time", 40, &so, NULL, NULL, NULL),
+			 ENPU_OK);
+	ck_assert_int_eq(enpu_session_trace_stop(spec), ENPU_OK);
+	char *json = tu_read_file(path, &len);
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"draft\",\"cat\":\"spec\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"verify\",\"cat\":\"step\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"draft step\",\"cat\":\"step\""));
+	/* the verifications evaluated k + 1 = 4 tokens each */
+	ck_assert_ptr_nonnull(strstr(json, "\"n_tokens\":4"));
+	free(json);
+	remove(path);
+	/* the draft's graphs are forgotten by a stopped trace: another trace starts clean */
+	ck_assert_int_eq(enpu_session_trace_start(spec, path), ENPU_OK);
+	ck_assert_int_eq(enpu_generate(spec, "", 10, &so, NULL, NULL, NULL), ENPU_OK);
+	ck_assert_int_eq(enpu_session_trace_stop(spec), ENPU_OK);
+	remove(path);
+	enpu_session_free(spec);
+}
+END_TEST
+
+START_TEST(bad_drafts_refused)
+{
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	enpu_session *s = NULL;
+	enpu_model *d;
+
+	ck_assert_int_eq(enpu_model_make_draft(target, "q3_x", &d), ENPU_ERR_INVALID_ARG);
+	ck_assert_ptr_nonnull(strstr(enpu_last_error(ctx), "q3_x"));
+	ck_assert_int_eq(enpu_model_make_draft(self_draft, "q4_0", &d), ENPU_ERR_INVALID_ARG);
+	so.draft = target;
+	ck_assert_int_eq(enpu_session_create(target, &so, &s), ENPU_ERR_INVALID_ARG);
+	ck_assert_ptr_null(s);
+	so.draft = self_draft;
+	so.spec_k = 17;
+	ck_assert_int_eq(enpu_session_create(target, &so, &s), ENPU_ERR_INVALID_ARG);
+	ck_assert_ptr_nonnull(strstr(enpu_last_error(ctx), "spec_k 17"));
+	if (tu_have_shared_vocab()) {
+		/* the 32000-token llama vocabulary against the built-in one */
+		char *path = tu_small_model(128, 256, 2048, HAL_TYPE_Q8_0, 11, tu_vocab_path());
+		enpu_model *llama;
+
+		ck_assert_int_eq(enpu_model_load(ctx, path, NULL, &llama), ENPU_OK);
+		so.draft = llama;
+		so.spec_k = 0;
+		ck_assert_int_eq(enpu_session_create(target, &so, &s), ENPU_ERR_INVALID_ARG);
+		ck_assert_msg(strstr(enpu_last_error(ctx), "same vocabulary"), "%s",
+			      enpu_last_error(ctx));
+		enpu_model_free(llama);
+		remove(path);
+		free(path);
+	}
+	/* a session without a draft has no speculation statistics */
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+	s = session(NULL, 0, false, 64);
+	ck_assert_int_eq(enpu_session_spec_stats(s, &ss), ENPU_ERR_INVALID_ARG);
+	enpu_session_free(s);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("speculative");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, greedy_self_draft_equals_plain);
+	tcase_add_test(tc, identical_draft_accepts_all);
+	tcase_add_test(tc, greedy_other_draft_equals_plain);
+	tcase_add_test(tc, context_end);
+	tcase_add_test(tc, truncate_then_continue);
+	tcase_add_test(tc, sampling_keeps_distribution);
+	tcase_add_test(tc, auto_stops_when_it_does_not_pay);
+	tcase_add_test(tc, trace_shows_draft_and_verify);
+	tcase_add_test(tc, bad_drafts_refused);
+	suite_add_tcase(su, tc);
+	return tu_run_suite(su);
+}

@@ -59,7 +59,7 @@ _npu_bench()
 	local cur prev words cword
 	_init_completion || return
 	if [ "$cword" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "cpu e2e batch spec npu load cancel calibrate sched --help
+		COMPREPLY=($(compgen -W "cpu e2e batch spec npu load cancel calibrate sched thermal --help
 			--version" -- "$cur"))
 		return
 	fi
@@ -75,7 +75,8 @@ _npu_bench()
 	--cache-type) COMPREPLY=($(compgen -W "f16 q8_0 f32" -- "$cur")); return ;;
 	--draft) _filedir gguf; return ;;
 	--draft-type) COMPREPLY=($(compgen -W "q4_0 q4_k q5_k q6_k q8_0" -- "$cur")); return ;;
-	--spec-k) return ;;
+	--spec-k | --seconds | --ctx) return ;;
+	--trace) _filedir csv; return ;;
 	esac
 	case ${words[1]} in
 	cpu) COMPREPLY=($(compgen -W "-t --threads -r --reps -o --output" -- "$cur")) ;;
@@ -92,6 +93,8 @@ _npu_bench()
 	calibrate) COMPREPLY=($(compgen -W "-w --write -b --base -r --reps -t --threads
 		--no-gpu -o --output" -- "$cur")) ;;
 	sched) COMPREPLY=($(compgen -W "--profile --dags --seed -o --output --help" -- "$cur")) ;;
+	thermal) COMPREPLY=($(compgen -W "-m --model --profile --seconds --ctx --trace --help" \
+		-- "$cur")) ;;
 	esac
 }
 

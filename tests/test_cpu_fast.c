@@ -221,8 +221,8 @@ START_TEST(test_matmul_quant)
 END_TEST
 
 /*
- * K-quants (Q4_K, Q5_K, Q6_K: llama.cpp's layouts, unpacked per row by each kernel set's
- * kernels_ext.h table) within the quantized matmul's bound of the reference: one and several
+ * K-quants (Q4_K, Q5_K, Q6_K: llama.cpp's layouts, packed at load into kernels_ext.h's groups
+ * of 16 rows) within the quantized matmul's bound of the reference: one and several
  * super-blocks a row, partial row groups, decode and batches.
  */
 START_TEST(test_matmul_kquant)

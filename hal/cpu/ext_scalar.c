@@ -8,6 +8,7 @@
 #include "hal/quant.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 static float load_half(const uint8_t *p)
@@ -83,97 +84,74 @@ static void cache_store_scalar(enum hal_type t, const float *x, uint8_t *dst, si
 	hal_quantize_row(t, x, dst, n);
 }
 
-/* ---- K-quant rows ------------------------------------------------------------------------- */
+/* ---- packed K-quant matmul ----------------------------------------------------------------- */
 
-/* A Q4_K/Q5_K block's scales and mins as floats: fs (16, each sub-block's twice), fm (8). */
-static void k45_scales(const uint8_t *blk, float *fs, float *fm)
+/* Element e (0..31) of row r of a packed block of type t (kernels_ext.h), q unsigned. */
+static int kq_q(enum hal_type t, const uint8_t *blk, uint32_t r, uint32_t e)
 {
-	const float d = load_half(blk), dmin = load_half(blk + 2);
+	const uint32_t k = e % 16 / 4, i = e % 4, hi = e >= 16;
+	const uint8_t nib = blk[k * 64 + r * 4 + i];
+	int q = hi ? nib >> 4 : nib & 15;
 
-	for (int j = 0; j < 8; j++) {
-		uint8_t sc, m;
-
-		hal_k_scale_min(blk + 4, j, &sc, &m);
-		fs[2 * j] = fs[2 * j + 1] = d * (float)sc;
-		fm[j] = dmin * (float)m;
-	}
+	if (t == HAL_TYPE_Q5_K)
+		q |= (blk[256 + r * 4 + i] >> (k + 4 * hi) & 1) << 4;
+	else if (t == HAL_TYPE_Q6_K)
+		q |= (blk[256 + 64 * hi + r * 4 + i] >> (2 * k) & 3) << 4;
+	return q;
 }
 
-/* Q6_K's 16 scales (and no mins) of one block. */
-static void unpack_q6_k_scales(const uint8_t *blk, float *fs, float *fm)
+static void gemm_kq_scalar(enum hal_type t, const struct cpu_gemm_args *g)
 {
-	const float d = load_half(blk + offsetof(struct hal_block_q6_k, d));
-	const int8_t *sc = (const int8_t *)(blk + offsetof(struct hal_block_q6_k, scales));
+	const struct cpu_act *A = g->a;
+	const uint32_t nb = A->nb, nsb = nb / 8;
+	const size_t blk_bytes = cpu_kq_block_bytes(t), sb_bytes = cpu_kq_sb_bytes(t);
+	const bool q6 = t == HAL_TYPE_Q6_K;
 
-	for (int j = 0; j < 16; j++)
-		fs[j] = d * (float)sc[j];
-	for (int j = 0; j < 8; j++)
-		fm[j] = 0.0f;
-}
+	for (uint32_t gi = g->g0; gi < g->g1; gi++) {
+		const uint8_t *w = g->w + (size_t)gi * nsb * sb_bytes;
 
-/* The 16 scales of a block (one per 16 elements) as its 64 lane scales. */
-static void kq_lanes(const float *fs, float *fsl)
-{
-	for (int i = 0; i < 64; i++)
-		fsl[i] = fs[i / 4];
-}
+		for (uint32_t tk = g->t0; tk < g->t1; tk++) {
+			float acc[CPU_GROUP_ROWS] = { 0 };
 
-static void kq_unpack_scalar(enum hal_type t, const uint8_t *row, uint32_t K,
-			      const struct cpu_kq_row *r)
-{
-	const size_t bb = hal_type_block_bytes(t);
+			for (uint32_t sb = 0; sb < nsb; sb++) {
+				const uint8_t *h = w + (size_t)sb * sb_bytes;
 
-	for (uint32_t b = 0; b < K / HAL_QK_K; b++, row += bb) {
-		int8_t *v = r->v + (size_t)b * HAL_QK_K;
-		float fs[16];
+				for (uint32_t j = 0; j < 8; j++) {
+					const uint8_t *blk = h + CPU_KQ_HDR + j * blk_bytes;
+					const size_t ai = (size_t)tk * nb + sb * 8 + j;
+					const int8_t *a = A->qs + ai * CPU_QK;
 
-		if (t == HAL_TYPE_Q6_K) {
-			unpack_q6_k_scales(row, fs, r->fm + 8 * b);
-			kq_lanes(fs, r->fsl + 64 * b);
-			const uint8_t *ql = row, *qh = row + HAL_QK_K / 2;
+					for (uint32_t r = 0; r < CPU_GROUP_ROWS; r++) {
+						const float d = load_half(h + 2 * r);
+						int32_t s[2] = { 0, 0 }, isum;
 
-			for (size_t e = 0; e < HAL_QK_K; e++) {
-				const size_t h = e / 128, m = e % 128, l = m % 32, g = m / 32;
-				const int lo = ql[64 * h + l + 32 * (g & 1)] >> (4 * (g >> 1)) & 15;
-				const int hi = qh[32 * h + l] >> (2 * g) & 3;
+						for (uint32_t e = 0; e < CPU_QK; e++)
+							s[e / 16] += kq_q(t, blk, r, e) * a[e];
+						if (q6) {
+							const int8_t *sc = (const int8_t *)h + 64 + 32 * j;
 
-				v[e] = (int8_t)((lo | hi << 4) - 32);
+							isum = sc[r] * (s[0] - 32 * A->s16[2 * ai]) +
+							       sc[16 + r] * (s[1] - 32 * A->s16[2 * ai + 1]);
+							acc[r] += (float)isum * (d * A->d[ai]);
+							continue;
+						}
+						isum = h[64 + 16 * j + r] * (s[0] + s[1]);
+						acc[r] += (float)isum * (d * A->d[ai]);
+						acc[r] -= (float)h[192 + 16 * j + r] *
+							  (load_half(h + 32 + 2 * r) *
+							   (A->d[ai] * (float)A->s[ai]));
+					}
+				}
 			}
-			continue;
-		}
-		const bool q5 = t == HAL_TYPE_Q5_K;
-		const uint8_t *qh = row + 16, *qs = row + (q5 ? 16 + HAL_QK_K / 8 : 16);
+			const uint32_t n0 = gi * CPU_GROUP_ROWS;
 
-		k45_scales(row, fs, r->fm + 8 * b);
-		kq_lanes(fs, r->fsl + 64 * b);
-		for (size_t e = 0; e < HAL_QK_K; e++) {
-			const uint8_t byte = qs[32 * (e / 64) + e % 32];
-			int q = e % 64 < 32 ? byte & 15 : byte >> 4;
+			for (uint32_t r = 0; r < CPU_GROUP_ROWS && n0 + r < g->n_rows; r++) {
+				float *y = g->dst + (size_t)tk * g->ld + n0 + r;
 
-			if (q5 && (qh[e % 32] >> (e / 32) & 1))
-				q += 16;
-			v[e] = (int8_t)q;
+				*y = g->accumulate ? *y + acc[r] : acc[r];
+			}
 		}
 	}
-}
-
-static float kq_dot_scalar(const struct cpu_kq_row *r, const struct cpu_act *a, uint32_t row)
-{
-	float sum = 0.0f;
-
-	for (uint32_t b = 0; b < a->nb; b++) {
-		const size_t ab = (size_t)row * a->nb + b;
-		const int8_t *x = a->qs + ab * CPU_QK, *v = r->v + (size_t)b * CPU_QK;
-		int32_t s0 = 0, s1 = 0;
-
-		for (int i = 0; i < 16; i++) {
-			s0 += v[i] * x[i];
-			s1 += v[16 + i] * x[16 + i];
-		}
-		sum += a->d[ab] * (r->fsl[8 * b] * (float)s0 + r->fsl[8 * b + 4] * (float)s1 -
-				   r->fm[b] * (float)a->s[ab]);
-	}
-	return sum;
 }
 
 const struct cpu_ext_kernels cpu_ext_scalar = {
@@ -182,8 +160,7 @@ const struct cpu_ext_kernels cpu_ext_scalar = {
 	.cache_values = cpu_ext_cache_values_scalar,
 	.cache_load = cache_load_scalar,
 	.cache_store = cache_store_scalar,
-	.kq_unpack = kq_unpack_scalar,
-	.kq_dot = kq_dot_scalar,
+	.gemm_kq = gemm_kq_scalar,
 };
 
 const struct cpu_ext_kernels *cpu_ext_for(const char *isa)

@@ -36,7 +36,8 @@ trap 'rm -rf "$out"' EXIT
 # name), as llama-bench's mean: "PP TG".
 enpu_run() {
 	"$build/tools/npu-bench" e2e -m "$1" --threads "$threads" --prompt-tokens "$prompt" \
-		--gen-tokens "$gen" --reps "$reps" -o csv >"$out/enpu.csv"
+		--gen-tokens "$gen" --reps "$reps" -o csv >"$out/enpu.csv" 2>"$out/enpu.err" ||
+		{ cat "$out/enpu.err" >&2; return 1; }
 	awk -F, '/^model,/ { for (i = 1; i <= NF; i++) col[$i] = i; next }
 	     !("test" in col) { next }
 	     $col["test"] ~ /^pp/ { pp = $col["tps_mean"] }

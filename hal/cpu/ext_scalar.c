@@ -86,19 +86,31 @@ static void cache_store_scalar(enum hal_type t, const float *x, uint8_t *dst, si
 
 /* ---- packed K-quant matmul ----------------------------------------------------------------- */
 
-/* Element e (0..31) of row r of a packed block of type t (kernels_ext.h), q unsigned. */
-static int kq_q(enum hal_type t, const uint8_t *blk, uint32_t r, uint32_t e)
+/* The unsigned q of a packed block of type t (kernels_ext.h): v[r][e], row r, element e. */
+static void kq_block_values(enum hal_type t, const uint8_t *blk, uint8_t v[CPU_GROUP_ROWS][CPU_QK])
 {
-	const uint32_t k = e % 16 / 4, i = e % 4, hi = e >= 16;
-	const uint8_t nib = blk[k * 64 + r * 4 + i];
-	int q = hi ? nib >> 4 : nib & 15;
+	for (uint32_t k = 0; k < 4; k++) {
+		for (uint32_t r = 0; r < CPU_GROUP_ROWS; r++) {
+			for (uint32_t i = 0; i < 4; i++) {
+				const uint32_t p = r * 4 + i;
+				const uint8_t nib = blk[k * 64 + p];
+				uint8_t lo = nib & 15, hi = nib >> 4;
 
-	if (t == HAL_TYPE_Q5_K)
-		q |= (blk[256 + r * 4 + i] >> (k + 4 * hi) & 1) << 4;
-	else if (t == HAL_TYPE_Q6_K)
-		q |= (blk[256 + 64 * hi + r * 4 + i] >> (2 * k) & 3) << 4;
-	return q;
+				if (t == HAL_TYPE_Q5_K) {
+					lo |= (uint8_t)((blk[256 + p] >> k & 1) << 4);
+					hi |= (uint8_t)((blk[256 + p] >> (4 + k) & 1) << 4);
+				} else if (t == HAL_TYPE_Q6_K) {
+					lo |= (uint8_t)((blk[256 + p] >> (2 * k) & 3) << 4);
+					hi |= (uint8_t)((blk[320 + p] >> (2 * k) & 3) << 4);
+				}
+				v[r][4 * k + i] = lo;
+				v[r][16 + 4 * k + i] = hi;
+			}
+		}
+	}
 }
+
+#define KQ_NT 4 /* tokens per pass over a group: each block's values unpacked once for them */
 
 static void gemm_kq_scalar(enum hal_type t, const struct cpu_gemm_args *g)
 {
@@ -106,49 +118,58 @@ static void gemm_kq_scalar(enum hal_type t, const struct cpu_gemm_args *g)
 	const uint32_t nb = A->nb, nsb = nb / 8;
 	const size_t blk_bytes = cpu_kq_block_bytes(t), sb_bytes = cpu_kq_sb_bytes(t);
 	const bool q6 = t == HAL_TYPE_Q6_K;
+	uint8_t v[CPU_GROUP_ROWS][CPU_QK];
 
 	for (uint32_t gi = g->g0; gi < g->g1; gi++) {
 		const uint8_t *w = g->w + (size_t)gi * nsb * sb_bytes;
 
-		for (uint32_t tk = g->t0; tk < g->t1; tk++) {
-			float acc[CPU_GROUP_ROWS] = { 0 };
+		for (uint32_t t0 = g->t0; t0 < g->t1; t0 += KQ_NT) {
+			const uint32_t nt = g->t1 - t0 < KQ_NT ? g->t1 - t0 : KQ_NT;
+			float acc[KQ_NT][CPU_GROUP_ROWS] = { { 0 } };
 
 			for (uint32_t sb = 0; sb < nsb; sb++) {
 				const uint8_t *h = w + (size_t)sb * sb_bytes;
 
 				for (uint32_t j = 0; j < 8; j++) {
-					const uint8_t *blk = h + CPU_KQ_HDR + j * blk_bytes;
-					const size_t ai = (size_t)tk * nb + sb * 8 + j;
-					const int8_t *a = A->qs + ai * CPU_QK;
+					kq_block_values(t, h + CPU_KQ_HDR + j * blk_bytes, v);
+					for (uint32_t tk = 0; tk < nt; tk++) {
+						const size_t ai = (size_t)(t0 + tk) * nb + sb * 8 + j;
+						const int8_t *a = A->qs + ai * CPU_QK;
 
-					for (uint32_t r = 0; r < CPU_GROUP_ROWS; r++) {
-						const float d = load_half(h + 2 * r);
-						int32_t s[2] = { 0, 0 }, isum;
+						for (uint32_t r = 0; r < CPU_GROUP_ROWS; r++) {
+							const float d = load_half(h + 2 * r);
+							int32_t s0 = 0, s1 = 0, isum;
 
-						for (uint32_t e = 0; e < CPU_QK; e++)
-							s[e / 16] += kq_q(t, blk, r, e) * a[e];
-						if (q6) {
-							const int8_t *sc = (const int8_t *)h + 64 + 32 * j;
+							for (uint32_t e = 0; e < 16; e++) {
+								s0 += v[r][e] * a[e];
+								s1 += v[r][16 + e] * a[16 + e];
+							}
+							if (q6) {
+								const int8_t *sc = (const int8_t *)h + 64 + 32 * j;
 
-							isum = sc[r] * (s[0] - 32 * A->s16[2 * ai]) +
-							       sc[16 + r] * (s[1] - 32 * A->s16[2 * ai + 1]);
-							acc[r] += (float)isum * (d * A->d[ai]);
-							continue;
+								isum = sc[r] * (s0 - 32 * A->s16[2 * ai]) +
+								       sc[16 + r] *
+									       (s1 - 32 * A->s16[2 * ai + 1]);
+								acc[tk][r] += (float)isum * (d * A->d[ai]);
+								continue;
+							}
+							isum = h[64 + 16 * j + r] * (s0 + s1);
+							acc[tk][r] += (float)isum * (d * A->d[ai]);
+							acc[tk][r] -= (float)h[192 + 16 * j + r] *
+								      (load_half(h + 32 + 2 * r) *
+								       (A->d[ai] * (float)A->s[ai]));
 						}
-						isum = h[64 + 16 * j + r] * (s[0] + s[1]);
-						acc[r] += (float)isum * (d * A->d[ai]);
-						acc[r] -= (float)h[192 + 16 * j + r] *
-							  (load_half(h + 32 + 2 * r) *
-							   (A->d[ai] * (float)A->s[ai]));
 					}
 				}
 			}
 			const uint32_t n0 = gi * CPU_GROUP_ROWS;
 
-			for (uint32_t r = 0; r < CPU_GROUP_ROWS && n0 + r < g->n_rows; r++) {
-				float *y = g->dst + (size_t)tk * g->ld + n0 + r;
+			for (uint32_t tk = 0; tk < nt; tk++) {
+				for (uint32_t r = 0; r < CPU_GROUP_ROWS && n0 + r < g->n_rows; r++) {
+					float *y = g->dst + (size_t)(t0 + tk) * g->ld + n0 + r;
 
-				*y = g->accumulate ? *y + acc[r] : acc[r];
+					*y = g->accumulate ? *y + acc[tk][r] : acc[tk][r];
+				}
 			}
 		}
 	}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cpu_fast.c - the fast CPU backend ("cpu"): SIMD kernels chosen at run time (kernels.h), a
- * persistent thread pool (threadpool.h), Q8_0/Q4_0 weights repacked once at load.
+ * persistent thread pool (threadpool.h), Q8_0/Q4_0 and K-quant weights repacked once at load.
  *
  * Numerics are the reference backend's (cpu_ref.c) up to float summation order: activations
  * are quantized with hal_quantize_row_q8_0's rules, block dots are exact integers scaled by both

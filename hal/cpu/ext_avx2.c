@@ -395,35 +395,9 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_
 	}
 }
 
-static inline __attribute__((always_inline)) void gemm_kq_type(const int type,
-							       const struct cpu_gemm_args *g)
-{
-	const size_t group = (size_t)g->a->nb / 8 * cpu_kq_sb_bytes(type);
-	float out[16 * NT] __attribute__((aligned(64)));
-
-	for (uint32_t gi = g->g0; gi < g->g1; gi++) {
-		const uint8_t *w = g->w + gi * group;
-		uint32_t t = g->t0;
-
-		for (; t + NT <= g->t1; t += NT) {
-			tile_kq(type, g, w, t, NT, out);
-			put_tile(g, gi, t, NT, out);
-		}
-		for (; t < g->t1; t++) {
-			tile_kq(type, g, w, t, 1, out);
-			put_tile(g, gi, t, 1, out);
-		}
-	}
-}
-
 static void gemm_kq_avx2(enum hal_type t, const struct cpu_gemm_args *g)
 {
-	if (t == HAL_TYPE_Q4_K)
-		gemm_kq_type(HAL_TYPE_Q4_K, g);
-	else if (t == HAL_TYPE_Q5_K)
-		gemm_kq_type(HAL_TYPE_Q5_K, g);
-	else
-		gemm_kq_type(HAL_TYPE_Q6_K, g);
+	GEMM_KQ_BODY(tile_kq)
 }
 
 const struct cpu_ext_kernels cpu_ext_avx2 = {

@@ -2,7 +2,7 @@
 /*
  * kernels_ext.h - the fast CPU backend's kernels for the formats beside Q8_0/Q4_0 weights
  * and F32 caches: KV caches stored as F16 or Q8_0, and matmuls over llama.cpp's K-quant
- * weights (Q4_K, Q5_K, Q6_K) in their file layout.
+ * weights (Q4_K, Q5_K, Q6_K), repacked at load.
  *
  * One table per instruction set, like kernels.h's, kept apart from it so that the matmul
  * kernel sets stay as they are: cpu_ext_for() gives the table that goes with the cpu_kernels

@@ -883,146 +883,80 @@ static enum hal_status run_rows(struct cpu_fast *cf, const struct hal_op *op,
 /* ---- ATTENTION ---------------------------------------------------------------------------- */
 
 /*
- * Cache rows a query's heads read together: one block's slice of every head of a thread's
- * range (a decode's 6 heads of 64 F16: 768 contiguous bytes a row) is fetched into L2 while
- * the block before it is read, and each head then reads its part from there. Reading head by
- * head over the whole context instead fetched one head's 128 bytes a row at a stride of the
- * row (1.5 KiB), 4096 rows deep, and decoded at 4096 context at a fraction of the bandwidth.
- * The block bounds are fixed (multiples of ATTN_ROWS from row 0), so a head's sums do not
- * depend on which heads or thread share the work.
+ * One (token, head): scores against cache rows 0 .. last into a per-thread vector (one row
+ * of n_ctx floats, never a T x n_ctx matrix), softmax fused into the exp pass, V accumulated
+ * with the unnormalised weights and scaled once at the end.
  */
-#define ATTN_ROWS 64
-
-/* The rows [r0, r0 + n) of the cache bytes [off, off + len) of each row into L2. */
-static void prefetch_rows(const uint8_t *c, size_t lb, uint32_t r0, uint32_t n, size_t off,
-			  size_t len)
-{
-	for (uint32_t r = r0; r < r0 + n; r++)
-		for (size_t o = 0; o < len; o += 64)
-			__builtin_prefetch(c + r * lb + off + o, 0, CPU_PREFETCH_L2);
-}
-
-/* scores (p[r] = scale q . k_r, returns their max) or values (acc = sum_r p[r] v_r) of a head */
-static float attn_part(const struct row_job *j, bool values, const float *q, const uint8_t *c,
-		       size_t lb, uint32_t n, float *p, float *acc)
+static void attend(struct row_job *j, float *p, float *acc, uint32_t t, uint32_t h)
 {
 	const struct hal_op *op = j->op;
 	const struct cpu_kernels *k = j->cf->k;
 	const uint32_t hd = op->p.attn.head_dim;
+	const uint32_t kvh = h / (op->p.attn.n_head / op->p.attn.n_head_kv);
+	const uint32_t last = (uint32_t)load_i32(op->src[5], t);
+	const float *q = row_f32(op->src[0], t) + (size_t)h * hd;
+	const float *kc = (const float *)op->src[3]->data + (size_t)kvh * hd;
+	const float *vc = (const float *)op->src[4]->data + (size_t)kvh * hd;
+	const size_t ld = op->src[3]->ne[0];
 	const enum hal_type ct = op->src[3]->type;
-	const size_t ld = lb / sizeof(float);
 	float max = -INFINITY;
 
-	if (ct != HAL_TYPE_F32) { /* F16 or Q8_0: read in its own format by the ext kernels */
-		if (values)
-			j->cf->x->cache_values(ct, acc, p, c, lb, n, hd);
-		else
-			max = j->cf->x->cache_scores(ct, q, c, lb, n, hd, op->p.attn.scale, p);
-	} else if (values && k->attn_values) {
-		k->attn_values(acc, p, (const float *)c, ld, n, hd);
-	} else if (values) {
-		memset(acc, 0, hd * sizeof(float));
-		for (uint32_t r = 0; r < n; r++)
-			k->axpy(acc, p[r], (const float *)c + r * ld, hd);
-	} else if (k->attn_scores) {
-		max = k->attn_scores(q, (const float *)c, ld, n, hd, op->p.attn.scale, p);
+	if (ct != HAL_TYPE_F32) {
+		/* an F16 or Q8_0 cache: read in its own format by the ext kernels */
+		const size_t lb = hal_row_bytes(ct, ld), off = hal_row_bytes(ct, (size_t)kvh * hd);
+
+		max = j->cf->x->cache_scores(ct, q, (const uint8_t *)op->src[3]->data + off, lb,
+					     last + 1, hd, op->p.attn.scale, p);
+		float inv = 1.0f / k->exp_sum(p, last + 1, max);
+
+		j->cf->x->cache_values(ct, acc, p, (const uint8_t *)op->src[4]->data + off, lb,
+				       last + 1, hd);
+		float *out = row_f32(op->dst, t) + (size_t)h * hd;
+
+		for (uint32_t i = 0; i < hd; i++)
+			out[i] = acc[i] * inv;
+		return;
+	}
+	if (k->attn_scores) {
+		max = k->attn_scores(q, kc, ld, last + 1, hd, op->p.attn.scale, p);
 	} else {
-		for (uint32_t r = 0; r < n; r++) {
-			p[r] = op->p.attn.scale * k->dot_f32(q, (const float *)c + r * ld, hd);
+		for (uint32_t r = 0; r <= last; r++) {
+			p[r] = op->p.attn.scale * k->dot_f32(q, kc + r * ld, hd);
 			max = fmaxf(max, p[r]);
 		}
 	}
-	return max;
-}
+	float inv = 1.0f / k->exp_sum(p, last + 1, max);
 
-/*
- * Token t's heads [h0, h1): p holds (h1 - h0) x the cache's rows, acc h1 - h0 + hd floats.
- * Scores block by block for every head, the softmax of each, then the values block by block.
- */
-static void attend(struct row_job *j, float *p, float *acc, uint32_t t, uint32_t h0,
-		   uint32_t h1)
-{
-	const struct hal_op *op = j->op;
-	const uint32_t hd = op->p.attn.head_dim, n_ctx = op->src[3]->ne[1];
-	const uint32_t group = op->p.attn.n_head / op->p.attn.n_head_kv;
-	const uint32_t n = (uint32_t)load_i32(op->src[5], t) + 1;
-	const enum hal_type ct = op->src[3]->type;
-	const size_t lb = hal_row_bytes(ct, op->src[3]->ne[0]);
-	/* the bytes of the kv heads this range reads, within a row */
-	const size_t off = hal_row_bytes(ct, (size_t)(h0 / group) * hd);
-	const size_t len = hal_row_bytes(ct, (size_t)((h1 - 1) / group + 1) * hd) - off;
-	float *part = acc + (h1 - h0); /* a block's values; acc[h - h0]: head h's max, 1 / sum */
-
-	for (int pass = 0; pass < 2; pass++) {
-		const uint8_t *c = op->src[3 + pass]->data;
-
-		for (uint32_t r0 = 0; r0 < n; r0 += ATTN_ROWS) {
-			const uint32_t m = n - r0 < ATTN_ROWS ? n - r0 : ATTN_ROWS;
-
-			if (r0 + m < n)
-				prefetch_rows(c, lb, r0 + m,
-					      n - r0 - m < ATTN_ROWS ? n - r0 - m : ATTN_ROWS, off,
-					      len);
-			for (uint32_t h = h0; h < h1; h++) {
-				const uint8_t *ch = c + hal_row_bytes(ct, (size_t)(h / group) * hd) +
-						    r0 * lb;
-				const float *q = row_f32(op->src[0], t) + (size_t)h * hd;
-				float *ph = p + (size_t)(h - h0) * n_ctx;
-				float *out = row_f32(op->dst, t) + (size_t)h * hd;
-
-				if (pass == 0) {
-					float mx = attn_part(j, false, q, ch, lb, m, ph + r0, NULL);
-
-					acc[h - h0] = r0 == 0 ? mx : fmaxf(acc[h - h0], mx);
-					continue;
-				}
-				attn_part(j, true, NULL, ch, lb, m, ph + r0, r0 ? part : out);
-				for (uint32_t i = 0; r0 && i < hd; i++)
-					out[i] += part[i];
-			}
-		}
-		for (uint32_t h = h0; h < h1; h++) {
-			float *ph = p + (size_t)(h - h0) * n_ctx;
-			float *out = row_f32(op->dst, t) + (size_t)h * hd;
-
-			if (pass == 0) {
-				acc[h - h0] = 1.0f / j->cf->k->exp_sum(ph, n, acc[h - h0]);
-				continue;
-			}
-			for (uint32_t i = 0; i < hd; i++)
-				out[i] *= acc[h - h0];
-		}
+	if (k->attn_values) {
+		k->attn_values(acc, p, vc, ld, last + 1, hd);
+	} else {
+		memset(acc, 0, hd * sizeof(float));
+		for (uint32_t r = 0; r <= last; r++)
+			k->axpy(acc, p[r], vc + r * ld, hd);
 	}
+	float *out = row_f32(op->dst, t) + (size_t)h * hd;
+
+	for (uint32_t i = 0; i < hd; i++)
+		out[i] = acc[i] * inv;
 }
 
-/*
- * A decode (one token): each thread one contiguous range of heads (an even split; a thread
- * that ends first takes heads from the back of the other's). A batch without a block kernel:
- * one (token, head) item at a time.
- */
 static void attention_job(void *arg, uint32_t ith, uint32_t nth)
 {
 	struct row_job *j = arg;
-	const uint32_t n_head = j->op->p.attn.n_head, T = j->op->dst->ne[1];
+	const uint32_t n_head = j->op->p.attn.n_head;
 	float *p = j->scratch + ith * j->stride;
-	float *acc = p + (size_t)(T == 1 ? n_head : 1) * j->op->src[3]->ne[1];
-	const uint32_t items = T * n_head;
+	float *acc = p + j->op->src[3]->ne[1];
+	const uint32_t items = j->op->dst->ne[1] * n_head;
 	/*
-	 * a 64th of a thread's share at a time (one item) in a batch: later tokens attend to
-	 * more rows, and each take waits for the stores before it to drain
+	 * a 64th of a thread's share at a time (one item in a decode): in a prefill later tokens
+	 * attend to more rows, and each take waits for the stores before it to drain
 	 */
-	const uint32_t chunk = T == 1 ? (n_head + nth - 1) / nth
-			       : items / (64 * nth) ? items / (64 * nth) : 1;
+	const uint32_t chunk = items / (64 * nth) ? items / (64 * nth) : 1;
 	uint32_t lo, hi;
 
-	while (range_take(j->cf, ith, nth, chunk, &lo, &hi)) {
-		if (T == 1) {
-			attend(j, p, acc, 0, lo, hi);
-			continue;
-		}
+	while (range_take(j->cf, ith, nth, chunk, &lo, &hi))
 		for (uint32_t u = lo; u < hi; u++)
-			attend(j, p, acc, u / n_head, u % n_head, u % n_head + 1);
-	}
+			attend(j, p, acc, u / n_head, u % n_head);
 }
 
 /*
@@ -1121,11 +1055,8 @@ static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *o
 	/* non-F32 caches' blocks: their K and V rows in F32 after the block kernel's scratch */
 	const size_t conv = op->src[3]->type != HAL_TYPE_F32 ? 2 * (size_t)n_ctx * hd : 0;
 
-	/* attend's: scores of every head (a decode) or of one, each head's max and sum, hd floats */
-	const size_t heads = T == 1 ? op->p.attn.n_head : 1;
-
 	j.stride = blocks ? CPU_ATTN_BLOCK_WS(n_ctx, hd) + conv
-			  : (heads * n_ctx + heads + (size_t)hd + 15) / 16 * 16;
+			  : ((size_t)n_ctx + hd + 15) / 16 * 16;
 	j.scratch = scratch(cf, j.stride * cf->n_threads * sizeof(float));
 	if (!j.scratch)
 		return hal_device_fail(&cf->base, HAL_ERR_NOMEM,

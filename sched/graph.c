@@ -449,13 +449,15 @@ static struct hal_tensor *matmul(struct builder *b, int32_t il, const char *name
 
 /*
  * Weight types whose matmuls the fused forms (hal.h) are built for: the CPU backends' fused,
- * accumulating and normed paths take exactly these. Another type (a K-quant) keeps the
- * plain ops, so that a backend's kernel for it never meets a form it does not read.
+ * accumulating and normed paths take exactly these (K-quants packed like Q8_0/Q4_0 on the
+ * fast one). Another type keeps the plain ops, so that a backend's kernel for it never meets
+ * a form it does not read.
  */
 static bool fusable(enum hal_type type)
 {
 	return type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0 || type == HAL_TYPE_F16 ||
-	       type == HAL_TYPE_F32;
+	       type == HAL_TYPE_F32 || type == HAL_TYPE_Q4_K || type == HAL_TYPE_Q5_K ||
+	       type == HAL_TYPE_Q6_K;
 }
 
 /*

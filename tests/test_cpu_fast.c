@@ -221,8 +221,8 @@ START_TEST(test_matmul_quant)
 END_TEST
 
 /*
- * K-quants (Q4_K, Q5_K, Q6_K: llama.cpp's layouts, unpacked per row by each kernel set's
- * kernels_ext.h table) within the quantized matmul's bound of the reference: one and several
+ * K-quants (Q4_K, Q5_K, Q6_K: llama.cpp's layouts, packed at load into kernels_ext.h's groups
+ * of 16 rows) within the quantized matmul's bound of the reference: one and several
  * super-blocks a row, partial row groups, decode and batches.
  */
 START_TEST(test_matmul_kquant)
@@ -311,11 +311,12 @@ END_TEST
  */
 START_TEST(test_matmul_fused_same_bits)
 {
-	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32,
+					HAL_TYPE_Q4_K, HAL_TYPE_Q5_K, HAL_TYPE_Q6_K };
 	const uint32_t K = 256, N[3] = { 48, 33, 17 }, Ts[] = { 1, 5, 23 };
 	const uint32_t rows = N[0] + N[1] + N[2];
 
-	for (size_t ty = 0; ty < 4; ty++) {
+	for (size_t ty = 0; ty < sizeof(types) / sizeof(types[0]); ty++) {
 		for (size_t ti = 0; ti < 3; ti++) {
 			const uint32_t T = Ts[ti];
 			uint64_t seed = 77 + ty * 3 + ti;
@@ -408,10 +409,11 @@ END_TEST
  */
 START_TEST(test_matmul_accumulate_same_bits)
 {
-	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
-	const uint32_t K = 96, N = 40, Ts[] = { 1, 7, 20 };
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32,
+					HAL_TYPE_Q4_K, HAL_TYPE_Q5_K, HAL_TYPE_Q6_K };
+	const uint32_t K = 256, N = 40, Ts[] = { 1, 7, 20 }; /* K: one K-quant super-block */
 
-	for (size_t ty = 0; ty < 4; ty++) {
+	for (size_t ty = 0; ty < sizeof(types) / sizeof(types[0]); ty++) {
 		for (size_t ti = 0; ti < 3; ti++) {
 			const uint32_t T = Ts[ti];
 			uint64_t seed = 200 + ty * 3 + ti;
@@ -476,10 +478,11 @@ END_TEST
  */
 START_TEST(test_matmul_normed_same_bits)
 {
-	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
-	const uint32_t K = 128, N[2] = { 32, 17 }, Ts[] = { 1, 6, 21 };
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32,
+					HAL_TYPE_Q4_K, HAL_TYPE_Q5_K, HAL_TYPE_Q6_K };
+	const uint32_t K = 256, N[2] = { 32, 17 }, Ts[] = { 1, 6, 21 }; /* K: a K-quant block */
 
-	for (size_t ty = 0; ty < 4; ty++) {
+	for (size_t ty = 0; ty < sizeof(types) / sizeof(types[0]); ty++) {
 		for (size_t ti = 0; ti < 3; ti++) {
 			const uint32_t T = Ts[ti];
 			uint64_t seed = 300 + ty * 3 + ti;

@@ -286,18 +286,20 @@ static int bench_rows(struct bench *b, uint32_t D, uint32_t T)
 	return rc;
 }
 
-/* T new tokens at positions ctx - T .. ctx - 1 over a cache of ctx rows. */
+/* T new tokens at positions ctx - T .. ctx - 1 over a cache of ctx rows of type ct. */
 static int bench_attention(struct bench *b, uint32_t n_head, uint32_t hd, uint32_t T,
-			   uint32_t ctx)
+			   uint32_t ctx, enum hal_type ct)
 {
 	const uint32_t D = n_head * hd;
 	struct bench_attention a;
 	char shape[48];
 
-	if (bench_attention_init(&a, n_head, hd, T, ctx))
+	if (bench_attention_init(&a, n_head, hd, T, ctx, ct))
 		return -1;
-	snprintf(shape, sizeof(shape), "%uh T=%u ctx=%u", n_head, T, ctx);
-	int rc = bench_op(b, &a.op, "attention", shape, T == 1 ? 8.0 * D * ctx : 0.0,
+	snprintf(shape, sizeof(shape), "%uh T=%u ctx=%u%s%s", n_head, T, ctx,
+		 ct == HAL_TYPE_F32 ? "" : " ", ct == HAL_TYPE_F32 ? "" : hal_type_name(ct));
+	int rc = bench_op(b, &a.op, "attention", shape,
+			  T == 1 ? 2.0 * (double)hal_row_bytes(ct, D) * ctx : 0.0,
 			  4.0 * a.cache_rows * D);
 	bench_attention_free(&a);
 	return rc;
@@ -356,9 +358,12 @@ static int cpu_threads(struct bench *b, uint32_t threads, uint8_t *buf)
 	rc = rc ? rc : bench_rows(b, 768, 1);
 	rc = rc ? rc : bench_rows(b, 768, 128);
 	rc = rc ? rc : bench_rows(b, 2048, 128);
-	rc = rc ? rc : bench_attention(b, 12, 64, 1, 512);
-	rc = rc ? rc : bench_attention(b, 12, 64, 128, 128);
-	rc = rc ? rc : bench_attention(b, 12, 64, 1, 4096);
+	rc = rc ? rc : bench_attention(b, 12, 64, 1, 512, HAL_TYPE_F32);
+	rc = rc ? rc : bench_attention(b, 12, 64, 128, 128, HAL_TYPE_F32);
+	rc = rc ? rc : bench_attention(b, 12, 64, 1, 4096, HAL_TYPE_F32);
+	/* the decode at a long context in the KV cache types sessions use (F16 the default) */
+	rc = rc ? rc : bench_attention(b, 12, 64, 1, 4096, HAL_TYPE_F16);
+	rc = rc ? rc : bench_attention(b, 12, 64, 1, 4096, HAL_TYPE_Q8_0);
 	if (!rc)
 		bench_report_note(b->rep, "%u threads: bandwidth ceiling again at the end: %.1f GB/s "
 				  "(drift: compare with %.1f)\n", nt, measure_ceiling(b->dev, buf, 3),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cpu_fast.c - the fast CPU backend ("cpu"): SIMD kernels chosen at run time (kernels.h), a
- * persistent thread pool (threadpool.h), Q8_0/Q4_0 weights repacked once at load.
+ * persistent thread pool (threadpool.h), Q8_0/Q4_0 and K-quant weights repacked once at load.
  *
  * Numerics are the reference backend's (cpu_ref.c) up to float summation order: activations
  * are quantized with hal_quantize_row_q8_0's rules, block dots are exact integers scaled by both
@@ -217,22 +217,30 @@ static void *scratch(struct cpu_fast *cf, size_t len)
 
 /* ---- weight packing ----------------------------------------------------------------------- */
 
-static bool is_quant(enum hal_type t)
-{
-	return t == HAL_TYPE_Q8_0 || t == HAL_TYPE_Q4_0;
-}
-
-/* K-quant weights stay in the file layout: each thread unpacks a row at a time (kq_job). */
 static bool is_kquant(enum hal_type t)
 {
 	return t == HAL_TYPE_Q4_K || t == HAL_TYPE_Q5_K || t == HAL_TYPE_Q6_K;
+}
+
+/* The weight types packed at load (kernels.h, kernels_ext.h). */
+static bool is_quant(enum hal_type t)
+{
+	return t == HAL_TYPE_Q8_0 || t == HAL_TYPE_Q4_0 || is_kquant(t);
+}
+
+/* Bytes of one packed group of 16 rows of K elements. */
+static size_t group_bytes(enum hal_type type, uint32_t K)
+{
+	if (is_kquant(type))
+		return (size_t)K / HAL_QK_K * cpu_kq_sb_bytes(type);
+	return CPU_GROUP_ROWS * hal_row_bytes(type, K);
 }
 
 static size_t packed_bytes(enum hal_type type, uint32_t K, uint32_t N)
 {
 	size_t groups = (N + CPU_GROUP_ROWS - 1) / CPU_GROUP_ROWS;
 
-	return groups * CPU_GROUP_ROWS * hal_row_bytes(type, K);
+	return groups * group_bytes(type, K);
 }
 
 /* Rows [16 gi, +16) of src (file layout) into the packed group at dst; missing rows are 0. */
@@ -266,13 +274,77 @@ static void pack_group(enum hal_type type, const uint8_t *src, uint32_t K, uint3
 	}
 }
 
+/* The unsigned q of element e of a K-quant super-block in the file's layout (hal/quant.h). */
+static int file_kq_q(enum hal_type type, const uint8_t *blk, uint32_t e)
+{
+	if (type == HAL_TYPE_Q6_K) {
+		const uint32_t h = e / 128, m = e % 128, l = m % 32, g = m / 32;
+		const int lo = blk[64 * h + l + 32 * (g & 1)] >> (4 * (g >> 1)) & 15;
+
+		return lo | (blk[HAL_QK_K / 2 + 32 * h + l] >> (2 * g) & 3) << 4;
+	}
+	const bool q5 = type == HAL_TYPE_Q5_K;
+	const uint8_t byte = blk[(q5 ? 48 : 16) + 32 * (e / 64) + e % 32];
+	int q = e % 64 < 32 ? byte & 15 : byte >> 4;
+
+	if (q5)
+		q |= (blk[16 + e % 32] >> (e / 32) & 1) << 4;
+	return q;
+}
+
+/* A K-quant group (kernels_ext.h's packed layout); missing rows are 0 (d = 0). */
+static void pack_group_kq(enum hal_type type, const uint8_t *src, uint32_t K, uint32_t N,
+			  uint32_t gi, uint8_t *dst)
+{
+	const uint32_t nsb = K / HAL_QK_K;
+	const size_t rb = hal_row_bytes(type, K), bb = hal_type_block_bytes(type);
+	const size_t blk_bytes = cpu_kq_block_bytes(type), sb_bytes = cpu_kq_sb_bytes(type);
+	const bool q6 = type == HAL_TYPE_Q6_K;
+
+	memset(dst, 0, nsb * sb_bytes);
+	for (uint32_t r = 0; r < CPU_GROUP_ROWS && gi * CPU_GROUP_ROWS + r < N; r++) {
+		for (uint32_t sb = 0; sb < nsb; sb++) {
+			const uint8_t *f = src + (size_t)(gi * CPU_GROUP_ROWS + r) * rb + sb * bb;
+			uint8_t *h = dst + sb * sb_bytes;
+
+			if (q6) {
+				memcpy(h + 2 * r, f + offsetof(struct hal_block_q6_k, d), 2);
+				for (uint32_t k = 0; k < 16; k++)
+					h[64 + 16 * k + r] =
+						f[offsetof(struct hal_block_q6_k, scales) + k];
+			} else {
+				memcpy(h + 2 * r, f, 2);
+				memcpy(h + 32 + 2 * r, f + 2, 2);
+				for (int j = 0; j < 8; j++)
+					hal_k_scale_min(f + 4, j, &h[64 + 16 * j + r],
+							&h[192 + 16 * j + r]);
+			}
+			for (uint32_t e = 0; e < HAL_QK_K; e++) {
+				const int q = file_kq_q(type, f, e);
+				const uint32_t k = e % 16 / 4, i = e % 4, hi = e % 32 >= 16;
+				uint8_t *blk = h + CPU_KQ_HDR + e / 32 * blk_bytes;
+
+				blk[k * 64 + r * 4 + i] |= (uint8_t)((q & 15) << (4 * hi));
+				if (type == HAL_TYPE_Q5_K)
+					blk[256 + r * 4 + i] |= (uint8_t)((q >> 4 & 1) << (k + 4 * hi));
+				else if (q6)
+					blk[256 + 64 * hi + r * 4 + i] |= (uint8_t)((q >> 4) << (2 * k));
+			}
+		}
+	}
+}
+
 static void pack_all(enum hal_type type, const uint8_t *src, uint32_t K, uint32_t N,
 		     uint8_t *dst)
 {
-	size_t gb = CPU_GROUP_ROWS * hal_row_bytes(type, K);
+	size_t gb = group_bytes(type, K);
 
-	for (uint32_t gi = 0; gi * CPU_GROUP_ROWS < N; gi++)
-		pack_group(type, src, K, N, gi, dst + gi * gb);
+	for (uint32_t gi = 0; gi * CPU_GROUP_ROWS < N; gi++) {
+		if (is_kquant(type))
+			pack_group_kq(type, src, K, N, gi, dst + gi * gb);
+		else
+			pack_group(type, src, K, N, gi, dst + gi * gb);
+	}
 }
 
 /*
@@ -391,7 +463,8 @@ static enum hal_status cpu_fast_prepare_weight(struct hal_device *dev, struct ha
 	struct packed *pk;
 	size_t len;
 
-	if (!w || !w->data || w->owner || !is_quant(w->type) || w->ne[0] % CPU_QK)
+	if (!w || !w->data || w->owner || !is_quant(w->type) || w->ne[0] % CPU_QK ||
+	    (is_kquant(w->type) && w->ne[0] % HAL_QK_K))
 		return HAL_OK; /* used as the file holds it */
 	len = packed_bytes(w->type, w->ne[0], w->ne[1]);
 	pk = arena_take(cf, PACKED_HDR + (len + 63) / 64 * 64);
@@ -436,7 +509,6 @@ struct mm_job {
 	const struct hal_tensor *w, *x, *dst;
 	struct cpu_act act;
 	const float *xh; /* activations rounded to half (F16 weights) */
-	uint8_t *kq_rows; /* each thread's unpacked K-quant row (cpu_kq_row_bytes apart) */
 	/*
 	 * Quantized: the weights of the (fused) matmul, 1 to 3 (w is ws[0]), and where each one's
 	 * 16-row groups start in the one range of work items the threads share: weight i has
@@ -472,6 +544,14 @@ static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
 			j->cf->k->quantize_act(x, &j->act, t);
 			for (uint32_t b = 0; b < a->nb; b++)
 				a->dt[(size_t)b * a->n_rows + t] = a->d[(size_t)t * a->nb + b];
+			for (size_t h = 0; a->s16 && h < 2 * (size_t)a->nb; h++) {
+				const int8_t *q = a->qs + ((size_t)t * a->nb * CPU_QK + 16 * h);
+				int32_t sum = 0;
+
+				for (int i = 0; i < 16; i++)
+					sum += q[i];
+				a->s16[2 * (size_t)t * a->nb + h] = sum;
+			}
 		}
 	}
 }
@@ -484,14 +564,12 @@ static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
 static void gemm_job(void *arg, uint32_t ith, uint32_t nth)
 {
 	struct mm_job *j = arg;
-	const bool q4 = j->w->type == HAL_TYPE_Q4_0;
-	const size_t group_bytes = hal_row_bytes(j->w->type, j->w->ne[0]) * CPU_GROUP_ROWS;
 	const uint32_t T = j->x->ne[1];
 	/*
 	 * ~32 KiB of weights x tokens per chunk: a CAS per chunk is noise, a late thread's share
 	 * is not (a prefill's group is already T times the work of a decode's)
 	 */
-	const uint64_t work = (uint64_t)group_bytes * T;
+	const uint64_t work = (uint64_t)group_bytes(j->w->type, j->w->ne[0]) * T;
 	const uint32_t chunk = (uint32_t)((32768 + work - 1) / work);
 	uint32_t lo, hi;
 
@@ -508,7 +586,11 @@ static void gemm_job(void *arg, uint32_t ith, uint32_t nth)
 				.accumulate = j->accumulate,
 			};
 
-			if (q4)
+			const enum hal_type type = j->ws[i]->type;
+
+			if (is_kquant(type))
+				j->cf->x->gemm_kq(type, &g);
+			else if (type == HAL_TYPE_Q4_0)
 				j->cf->k->gemm_q4(&g);
 			else
 				j->cf->k->gemm_q8(&g);
@@ -592,6 +674,7 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	const uint32_t rows = pad && T % pad >= CPU_PAD_MIN ? (T + pad - 1) / pad * pad : T;
 	const size_t act_bytes = ((size_t)rows * nb * (CPU_QK + 3 * sizeof(float)) + 63) / 64 * 64;
 	const size_t norm_bytes = j->norm_w ? (size_t)cf->n_threads * K * sizeof(float) : 0;
+	bool q6 = false;
 	uint8_t *s;
 
 	/*
@@ -601,6 +684,7 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	 * when the device is destroyed).
 	 */
 	for (uint32_t i = 0; i < j->nw; i++) {
+		q6 = q6 || j->ws[i]->type == HAL_TYPE_Q6_K;
 		if (!j->ws[i]->owner) {
 			enum hal_status st =
 				cpu_fast_prepare_weight(&cf->base, (struct hal_tensor *)j->ws[i]);
@@ -609,11 +693,13 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 				return st;
 		}
 	}
-	s = scratch(cf, act_bytes + norm_bytes);
+	s = scratch(cf, act_bytes + norm_bytes + (q6 ? (size_t)T * nb * 2 * sizeof(int32_t) : 0));
 	if (!s)
 		return scratch_failed(cf, j);
 	j->act = act_at(s, rows, nb);
 	j->norm_buf = (float *)(s + act_bytes);
+	if (q6) /* the half-block sums Q6_K's bias needs (kernels_ext.h), tokens only */
+		j->act.s16 = (int32_t *)(s + act_bytes + norm_bytes);
 	if (rows > T) {
 		/* the padding rows: zero quants and scales (dt's are zeroed per block below) */
 		const size_t pad_blocks = (size_t)(rows - T) * nb;
@@ -627,49 +713,6 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	run_rows_shared(cf, act_quantize_job, j, T, threads_for(cf, T));
 	ranges_init(cf, j->g_start[j->nw], cf->n_threads);
 	tpool_run_shared(cf->pool, gemm_job, j, cf->n_threads);
-	return HAL_OK;
-}
-
-/*
- * A K-quant matmul: activations quantized as for Q8_0/Q4_0 (no padding rows: no tiles here),
- * then each thread takes weight rows 16 at a time, unpacks each row once into its own scratch
- * (cpu_kq_row) and dots it with every token's activations.
- */
-static void kq_job(void *arg, uint32_t ith, uint32_t nth)
-{
-	struct mm_job *j = arg;
-	const uint32_t K = j->w->ne[0], T = j->x->ne[1];
-	const size_t rb = hal_row_bytes(j->w->type, K);
-	const struct cpu_kq_row r = cpu_kq_row_at(j->kq_rows + ith * cpu_kq_row_bytes(K), K);
-	float *y = j->dst->data;
-	uint32_t lo, hi;
-
-	while (range_take(j->cf, ith, nth, CPU_GROUP_ROWS, &lo, &hi)) {
-		for (uint32_t n = lo; n < hi; n++) {
-			const uint8_t *row = (const uint8_t *)j->w->data + n * rb;
-
-			if (n + 1 < hi)
-				for (size_t o = 0; o < rb; o += 64)
-					__builtin_prefetch(row + rb + o, 0, 3);
-			j->cf->x->kq_unpack(j->w->type, row, K, &r);
-			for (uint32_t t = 0; t < T; t++) /* dst is F32: rows of ne[0] floats */
-				y[(size_t)t * j->dst->ne[0] + n] = j->cf->x->kq_dot(&r, &j->act, t);
-		}
-	}
-}
-
-static enum hal_status run_matmul_kq(struct cpu_fast *cf, struct mm_job *j)
-{
-	const uint32_t K = j->w->ne[0], T = j->x->ne[1], nb = K / CPU_QK;
-	const size_t act_bytes = ((size_t)T * nb * (CPU_QK + 3 * sizeof(float)) + 63) / 64 * 64;
-	uint8_t *s = scratch(cf, act_bytes + cf->n_threads * cpu_kq_row_bytes(K));
-
-	if (!s)
-		return scratch_failed(cf, j);
-	j->act = act_at(s, T, nb);
-	j->kq_rows = s + act_bytes;
-	run_rows_shared(cf, act_quantize_job, j, T, threads_for(cf, T));
-	run_rows_shared(cf, kq_job, j, j->w->ne[1], cf->n_threads);
 	return HAL_OK;
 }
 
@@ -708,15 +751,6 @@ static enum hal_status run_matmul(struct cpu_fast *cf, const struct hal_op *op)
 	if (op->src[4]) {
 		j.norm_w = op->src[4]->data;
 		j.eps = op->matmul.eps;
-	}
-	if (is_kquant(j.w->type)) {
-		/* graphs give K-quant weights the plain ops only (sched/graph.c: fusable) */
-		if (j.nw > 1 || j.norm_w || j.accumulate)
-			return hal_device_fail(&cf->base, HAL_ERR_UNSUPPORTED,
-					       "matmul '%s': no fused form for %s weights",
-					       op->dst->name ? op->dst->name : "(unnamed)",
-					       hal_type_name(j.w->type));
-		return run_matmul_kq(cf, &j);
 	}
 	if (!is_quant(j.w->type)) {
 		struct hal_tensor xn = *j.x;
@@ -1118,7 +1152,7 @@ static void run_binary(struct cpu_fast *cf, const struct hal_op *op)
 
 static bool is_weight_type(enum hal_type type)
 {
-	return type == HAL_TYPE_F32 || type == HAL_TYPE_F16 || is_quant(type) || is_kquant(type);
+	return type == HAL_TYPE_F32 || type == HAL_TYPE_F16 || is_quant(type);
 }
 
 static bool cpu_fast_supports(struct hal_device *dev, const struct hal_op *op)

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ext_avx2.c - kernels_ext.h on AVX2 + FMA + F16C: F16 cache rows through vcvtph2ps, Q8_0 rows
- * widened to float per block of 32, K-quant rows unpacked with byte masks and their dots with
- * vpmaddubsw (|w| x sign(a, w), exact: |w| <= 32, |a| <= 127) then vpmaddwd.
+ * widened to float per block of 32; the packed K-quant matmul (kernels_ext.h) with vpmaddubsw
+ * on the unsigned q then vpmaddwd, each 32-byte half of a 64-byte vector 8 rows.
  *
- * The unpacking and cache functions are shared with the AVX-512 table (ext_avx512.c), which
- * only replaces the dot product.
+ * The cache functions are shared with the AVX-512 table (ext_avx512.c), which only replaces
+ * the matmul.
  */
 #include "ext_x86.h"
 
@@ -238,168 +238,166 @@ void cpu_ext_avx2_cache_store(enum hal_type t, const float *x, uint8_t *dst, siz
 		hal_quantize_row(t, x + i, dst + 2 * i, n - i);
 }
 
-/* ---- K-quant rows ------------------------------------------------------------------------- */
+/* ---- packed K-quant matmul ----------------------------------------------------------------- */
 
-/* Q4_K/Q5_K: 4 x 64 elements, each 32 bytes of qs giving 32 low then 32 high nibbles. */
-static void unpack_k45(const uint8_t *blk, bool q5, int8_t *v)
+#define NT 2
+
+#include "gemm_loop.h"
+
+static inline __m256i bcast(const int8_t *a, int k)
 {
-	const uint8_t *qh = blk + 16, *qs = blk + (q5 ? 16 + HAL_QK_K / 8 : 16);
-	const __m256i m4 = _mm256_set1_epi8(15), sixteen = _mm256_set1_epi8(16);
-	const __m256i h = q5 ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+	int32_t v;
 
-	for (int c = 0; c < 4; c++) {
-		__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-		__m256i lo = _mm256_and_si256(q, m4);
-		__m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-
-		if (q5) {
-			const __m256i bl = _mm256_set1_epi8((char)(1 << (2 * c)));
-			const __m256i bh = _mm256_set1_epi8((char)(1 << (2 * c + 1)));
-
-			lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(
-						_mm256_and_si256(h, bl), bl), sixteen));
-			hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(
-						_mm256_and_si256(h, bh), bh), sixteen));
-		}
-		_mm256_storeu_si256((__m256i *)(v + 64 * c), lo);
-		_mm256_storeu_si256((__m256i *)(v + 64 * c + 32), hi);
-	}
+	memcpy(&v, a + 4 * k, sizeof(v));
+	return _mm256_set1_epi32(v);
 }
 
-/* Q6_K: per half of 128, four groups of 32 from two 32-byte ql runs and one qh run. */
-static void unpack_q6_k(const uint8_t *blk, int8_t *v)
+/* x shifted left by s bits (right by -s) in 16-bit lanes: the bits kept never cross a byte. */
+static inline __m256i shift(__m256i x, int s)
 {
-	const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
-	const __m256i off = _mm256_set1_epi8(32);
+	return s >= 0 ? _mm256_slli_epi16(x, s) : _mm256_srli_epi16(x, -s);
+}
 
-	for (int h = 0; h < 2; h++) {
-		const __m256i l0 = _mm256_loadu_si256((const __m256i *)(blk + 64 * h));
-		const __m256i l1 = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32));
-		const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
-		const __m256i lo[4] = { _mm256_and_si256(l0, m4), _mm256_and_si256(l1, m4),
-					_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-					_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4) };
+/*
+ * The unsigned q of rows 8h .. 8h + 7 of one packed block (kernels_ext.h): lo[k] elements
+ * 4k + i, hi[k] elements 16 + 4k + i.
+ */
+static inline __attribute__((always_inline)) void
+kq_values(const int t, const uint8_t *q, int h, __m256i *lo, __m256i *hi)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f);
 
-		for (int g = 0; g < 4; g++) {
-			__m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m2);
-			__m256i q = _mm256_or_si256(lo[g], _mm256_slli_epi16(hb, 4));
+	#pragma GCC unroll 4
+	for (int k = 0; k < 4; k++) {
+		const __m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * k + 32 * h));
 
-			_mm256_storeu_si256((__m256i *)(v + 128 * h + 32 * g),
-					    _mm256_sub_epi8(q, off));
+		lo[k] = _mm256_and_si256(v, m4);
+		hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+	}
+	if (t == HAL_TYPE_Q5_K) {
+		const __m256i x = _mm256_loadu_si256((const __m256i *)(q + 256 + 32 * h));
+		const __m256i b4 = _mm256_set1_epi8(0x10);
+
+		#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			lo[k] = _mm256_or_si256(lo[k], _mm256_and_si256(shift(x, 4 - k), b4));
+			hi[k] = _mm256_or_si256(hi[k], _mm256_and_si256(shift(x, -k), b4));
+		}
+	} else if (t == HAL_TYPE_Q6_K) {
+		const __m256i x0 = _mm256_loadu_si256((const __m256i *)(q + 256 + 32 * h));
+		const __m256i x1 = _mm256_loadu_si256((const __m256i *)(q + 320 + 32 * h));
+		const __m256i b45 = _mm256_set1_epi8(0x30);
+
+		#pragma GCC unroll 4
+		for (int k = 0; k < 4; k++) {
+			lo[k] = _mm256_or_si256(lo[k], _mm256_and_si256(shift(x0, 4 - 2 * k), b45));
+			hi[k] = _mm256_or_si256(hi[k], _mm256_and_si256(shift(x1, 4 - 2 * k), b45));
 		}
 	}
 }
 
 /*
- * A Q4_K/Q5_K block's 8 scales and 8 mins without branches: the 12 bytes as three words a, b,
- * c (bytes j, j + 4, j + 8 of each sub-block pair j, j + 4), the 6-bit fields masked out of
- * all four bytes of a word at once (the packing hal_k_scale_min documents), then widened to
- * floats; each scale is stored 8 times (fsl is per 4 elements, a scale covers 32).
+ * The 8 rows' sum over 16 elements, v[k] (unsigned, < 64) against activation words k0 .. k0 +
+ * 3: vpmaddubsw pairs stay below 2^15 (63 x 127 x 2); Q4_K/Q5_K (q < 32) add four of them in
+ * int16 (31 x 127 x 8 < 2^15), Q6_K two.
  */
-static void k45_scales(const uint8_t *blk, float *fsl, float *fm)
+static inline __attribute__((always_inline)) __m256i half_sum(const int t, const __m256i *v,
+							      const int8_t *a, int k0)
 {
-	uint32_t a, b, c;
+	const __m256i one = _mm256_set1_epi16(1);
+	__m256i p[4];
 
-	memcpy(&a, blk + 4, 4);
-	memcpy(&b, blk + 8, 4);
-	memcpy(&c, blk + 12, 4);
-	const uint64_t sc = (uint64_t)(a & 0x3f3f3f3fu) |
-			    (uint64_t)((c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
-	const uint64_t mn = (uint64_t)(b & 0x3f3f3f3fu) |
-			    (uint64_t)(((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)) << 32;
-	const __m256 s = _mm256_mul_ps(_mm256_set1_ps(load_half(blk)),
-				       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-					       _mm_cvtsi64_si128((long long)sc))));
-
-	for (int j = 0; j < 8; j++)
-		_mm256_store_ps(fsl + 8 * j, _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(j)));
-	_mm256_storeu_ps(fm, _mm256_mul_ps(_mm256_set1_ps(load_half(blk + 2)),
-					   _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-						   _mm_cvtsi64_si128((long long)mn)))));
+	#pragma GCC unroll 4
+	for (int k = 0; k < 4; k++)
+		p[k] = _mm256_maddubs_epi16(v[k], bcast(a, k0 + k));
+	if (t == HAL_TYPE_Q6_K)
+		return _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(p[0], p[1]), one),
+					_mm256_madd_epi16(_mm256_add_epi16(p[2], p[3]), one));
+	return _mm256_madd_epi16(
+		_mm256_add_epi16(_mm256_add_epi16(p[0], p[1]), _mm256_add_epi16(p[2], p[3])), one);
 }
 
-void cpu_ext_avx2_kq_unpack(enum hal_type t, const uint8_t *row, uint32_t K,
-			    const struct cpu_kq_row *r)
+/* Group rows against tokens t .. t + nt - 1 (t and nt constants after inlining). */
+static inline __attribute__((always_inline)) void
+tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_t t,
+	const int nt, float *out)
 {
-	const size_t bb = hal_type_block_bytes(t);
+	const struct cpu_act *A = g->a;
+	const uint32_t nb = A->nb;
+	const size_t blk_bytes = cpu_kq_block_bytes(type), sb_bytes = cpu_kq_sb_bytes(type);
+	__m256 facc[NT][2];
 
-	for (uint32_t b = 0; b < K / HAL_QK_K; b++, row += bb) {
-		float *fsl = r->fsl + 64 * b, *fm = r->fm + 8 * b;
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++)
+		facc[j][0] = facc[j][1] = _mm256_setzero_ps();
+	for (uint32_t sb = 0; sb < nb / 8; sb++) {
+		const uint8_t *hd = w + sb * sb_bytes;
 
-		if (t == HAL_TYPE_Q6_K) {
-			const float d = load_half(row + offsetof(struct hal_block_q6_k, d));
-			const int8_t *sc = (const int8_t *)(row + offsetof(struct hal_block_q6_k,
-									   scales));
-			const __m256 dv = _mm256_set1_ps(d);
-			const __m128i s8 = _mm_loadu_si128((const __m128i *)sc);
-			const __m256 s[2] = {
-				_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(s8))),
-				_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
-							  _mm_srli_si128(s8, 8)))),
-			};
-			/* lanes of 4: scale i of 16 twice in each 8 */
-			for (int j = 0; j < 8; j++)
-				_mm256_store_ps(fsl + 8 * j, _mm256_permutevar8x32_ps(
-						s[j / 4], _mm256_setr_epi32(2 * (j % 4), 2 * (j % 4),
-									    2 * (j % 4), 2 * (j % 4),
-									    2 * (j % 4) + 1, 2 * (j % 4) + 1,
-									    2 * (j % 4) + 1,
-									    2 * (j % 4) + 1)));
-			_mm256_storeu_ps(fm, _mm256_setzero_ps());
-			unpack_q6_k(row, r->v + (size_t)b * HAL_QK_K);
-			continue;
+		if (nt == 1) /* a decode streams the weights once: keep them coming (kernels.h) */
+			for (size_t o = 0; o < sb_bytes; o += 64)
+				__builtin_prefetch(hd + CPU_PREFETCH_BYTES + o, 0, CPU_PREFETCH_L2);
+		for (uint32_t jb = 0; jb < 8; jb++) {
+			const uint32_t b = sb * 8 + jb;
+
+			#pragma GCC unroll 2
+			for (int h = 0; h < 2; h++) {
+				const __m256 d = f16x8_ps(hd + 16 * h);
+				__m256i lo[4], hi[4], sc0, sc1 = _mm256_setzero_si256();
+				__m256 mins = _mm256_setzero_ps();
+
+				kq_values(type, hd + CPU_KQ_HDR + jb * blk_bytes, h, lo, hi);
+				if (type == HAL_TYPE_Q6_K) {
+					sc0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(
+						(const __m128i *)(hd + 64 + 32 * jb + 8 * h)));
+					sc1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(
+						(const __m128i *)(hd + 80 + 32 * jb + 8 * h)));
+				} else {
+					sc0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+						(const __m128i *)(hd + 64 + 16 * jb + 8 * h)));
+					mins = _mm256_mul_ps(
+						f16x8_ps(hd + 32 + 16 * h),
+						_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(
+							(const __m128i *)(hd + 192 + 16 * jb + 8 * h)))));
+				}
+				#pragma GCC unroll 8
+				for (int j = 0; j < nt; j++) {
+					const size_t ai = (size_t)(t + j) * nb + b;
+					const int8_t *a = A->qs + ai * CPU_QK;
+					__m256i s0 = half_sum(type, lo, a, 0);
+					__m256i s1 = half_sum(type, hi, a, 4), is;
+
+					if (type == HAL_TYPE_Q6_K) {
+						s0 = _mm256_sub_epi32(
+							s0, _mm256_set1_epi32(32 * A->s16[2 * ai]));
+						s1 = _mm256_sub_epi32(
+							s1, _mm256_set1_epi32(32 * A->s16[2 * ai + 1]));
+						is = _mm256_add_epi32(_mm256_mullo_epi32(s0, sc0),
+								      _mm256_mullo_epi32(s1, sc1));
+					} else {
+						is = _mm256_mullo_epi32(_mm256_add_epi32(s0, s1), sc0);
+					}
+					facc[j][h] = _mm256_fmadd_ps(
+						_mm256_cvtepi32_ps(is),
+						_mm256_mul_ps(d, _mm256_set1_ps(A->d[ai])), facc[j][h]);
+					if (type != HAL_TYPE_Q6_K)
+						facc[j][h] = _mm256_fnmadd_ps(
+							mins,
+							_mm256_set1_ps(A->d[ai] * (float)A->s[ai]),
+							facc[j][h]);
+				}
+			}
 		}
-		k45_scales(row, fsl, fm);
-		unpack_k45(row, t == HAL_TYPE_Q5_K, r->v + (size_t)b * HAL_QK_K);
+	}
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++) {
+		_mm256_storeu_ps(out + 16 * j, facc[j][0]);
+		_mm256_storeu_ps(out + 16 * j + 8, facc[j][1]);
 	}
 }
 
-/*
- * sum_b d[b] fm[b] s[b] over a row's nb blocks (a multiple of 8: 8 blocks a super-block),
- * shared with the AVX-512 dot.
- */
-float cpu_ext_avx2_kq_mins(const float *fm, const float *d, const int32_t *s, uint32_t nb)
+static void gemm_kq_avx2(enum hal_type t, const struct cpu_gemm_args *g)
 {
-	__m256 acc = _mm256_setzero_ps();
-
-	for (uint32_t b = 0; b < nb; b += 8)
-		acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_load_ps(fm + b), _mm256_loadu_ps(d + b)),
-				      _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(s + b))),
-				      acc);
-	return hsum(acc);
-}
-
-/*
- * Each block's 8 int32 sums of 4 products meet their lane scales in one load (lanes 0-3
- * elements 0-15, lanes 4-7 elements 16-31); two chains fill the FMA latency.
- */
-static inline __m256 kq_block(const struct cpu_kq_row *r, const int8_t *x, const float *d,
-			      uint32_t b, __m256 acc)
-{
-	const __m256i w = _mm256_load_si256((const __m256i *)(r->v + (size_t)b * CPU_QK));
-	const __m256i y = _mm256_loadu_si256((const __m256i *)(x + (size_t)b * CPU_QK));
-	const __m256i p = _mm256_madd_epi16(
-		_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w)),
-		_mm256_set1_epi16(1));
-	const __m256 sc = _mm256_mul_ps(_mm256_broadcast_ss(d + b),
-					_mm256_load_ps(r->fsl + 8 * (size_t)b));
-
-	return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sc, acc);
-}
-
-static float kq_dot_avx2(const struct cpu_kq_row *r, const struct cpu_act *a, uint32_t row)
-{
-	const int8_t *x = a->qs + (size_t)row * a->nb * CPU_QK;
-	const float *d = a->d + (size_t)row * a->nb;
-	const int32_t *s = a->s + (size_t)row * a->nb;
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-
-	/* nb is a multiple of 8 (8 blocks a super-block) */
-	for (uint32_t b = 0; b < a->nb; b += 2) {
-		acc0 = kq_block(r, x, d, b, acc0);
-		acc1 = kq_block(r, x, d, b + 1, acc1);
-	}
-	return hsum(_mm256_add_ps(acc0, acc1)) - cpu_ext_avx2_kq_mins(r->fm, d, s, a->nb);
+	GEMM_KQ_BODY(tile_kq)
 }
 
 const struct cpu_ext_kernels cpu_ext_avx2 = {
@@ -408,6 +406,5 @@ const struct cpu_ext_kernels cpu_ext_avx2 = {
 	.cache_values = cpu_ext_avx2_cache_values,
 	.cache_load = cpu_ext_avx2_cache_load,
 	.cache_store = cpu_ext_avx2_cache_store,
-	.kq_unpack = cpu_ext_avx2_kq_unpack,
-	.kq_dot = kq_dot_avx2,
+	.gemm_kq = gemm_kq_avx2,
 };

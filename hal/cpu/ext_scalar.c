@@ -8,6 +8,7 @@
 #include "hal/quant.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 static float load_half(const uint8_t *p)
@@ -83,97 +84,95 @@ static void cache_store_scalar(enum hal_type t, const float *x, uint8_t *dst, si
 	hal_quantize_row(t, x, dst, n);
 }
 
-/* ---- K-quant rows ------------------------------------------------------------------------- */
+/* ---- packed K-quant matmul ----------------------------------------------------------------- */
 
-/* A Q4_K/Q5_K block's scales and mins as floats: fs (16, each sub-block's twice), fm (8). */
-static void k45_scales(const uint8_t *blk, float *fs, float *fm)
+/* The unsigned q of a packed block of type t (kernels_ext.h): v[r][e], row r, element e. */
+static void kq_block_values(enum hal_type t, const uint8_t *blk, uint8_t v[CPU_GROUP_ROWS][CPU_QK])
 {
-	const float d = load_half(blk), dmin = load_half(blk + 2);
+	for (uint32_t k = 0; k < 4; k++) {
+		for (uint32_t r = 0; r < CPU_GROUP_ROWS; r++) {
+			for (uint32_t i = 0; i < 4; i++) {
+				const uint32_t p = r * 4 + i;
+				const uint8_t nib = blk[k * 64 + p];
+				uint8_t lo = nib & 15, hi = nib >> 4;
 
-	for (int j = 0; j < 8; j++) {
-		uint8_t sc, m;
-
-		hal_k_scale_min(blk + 4, j, &sc, &m);
-		fs[2 * j] = fs[2 * j + 1] = d * (float)sc;
-		fm[j] = dmin * (float)m;
-	}
-}
-
-/* Q6_K's 16 scales (and no mins) of one block. */
-static void unpack_q6_k_scales(const uint8_t *blk, float *fs, float *fm)
-{
-	const float d = load_half(blk + offsetof(struct hal_block_q6_k, d));
-	const int8_t *sc = (const int8_t *)(blk + offsetof(struct hal_block_q6_k, scales));
-
-	for (int j = 0; j < 16; j++)
-		fs[j] = d * (float)sc[j];
-	for (int j = 0; j < 8; j++)
-		fm[j] = 0.0f;
-}
-
-/* The 16 scales of a block (one per 16 elements) as its 64 lane scales. */
-static void kq_lanes(const float *fs, float *fsl)
-{
-	for (int i = 0; i < 64; i++)
-		fsl[i] = fs[i / 4];
-}
-
-static void kq_unpack_scalar(enum hal_type t, const uint8_t *row, uint32_t K,
-			      const struct cpu_kq_row *r)
-{
-	const size_t bb = hal_type_block_bytes(t);
-
-	for (uint32_t b = 0; b < K / HAL_QK_K; b++, row += bb) {
-		int8_t *v = r->v + (size_t)b * HAL_QK_K;
-		float fs[16];
-
-		if (t == HAL_TYPE_Q6_K) {
-			unpack_q6_k_scales(row, fs, r->fm + 8 * b);
-			kq_lanes(fs, r->fsl + 64 * b);
-			const uint8_t *ql = row, *qh = row + HAL_QK_K / 2;
-
-			for (size_t e = 0; e < HAL_QK_K; e++) {
-				const size_t h = e / 128, m = e % 128, l = m % 32, g = m / 32;
-				const int lo = ql[64 * h + l + 32 * (g & 1)] >> (4 * (g >> 1)) & 15;
-				const int hi = qh[32 * h + l] >> (2 * g) & 3;
-
-				v[e] = (int8_t)((lo | hi << 4) - 32);
+				if (t == HAL_TYPE_Q5_K) {
+					lo |= (uint8_t)((blk[256 + p] >> k & 1) << 4);
+					hi |= (uint8_t)((blk[256 + p] >> (4 + k) & 1) << 4);
+				} else if (t == HAL_TYPE_Q6_K) {
+					lo |= (uint8_t)((blk[256 + p] >> (2 * k) & 3) << 4);
+					hi |= (uint8_t)((blk[320 + p] >> (2 * k) & 3) << 4);
+				}
+				v[r][4 * k + i] = lo;
+				v[r][16 + 4 * k + i] = hi;
 			}
-			continue;
-		}
-		const bool q5 = t == HAL_TYPE_Q5_K;
-		const uint8_t *qh = row + 16, *qs = row + (q5 ? 16 + HAL_QK_K / 8 : 16);
-
-		k45_scales(row, fs, r->fm + 8 * b);
-		kq_lanes(fs, r->fsl + 64 * b);
-		for (size_t e = 0; e < HAL_QK_K; e++) {
-			const uint8_t byte = qs[32 * (e / 64) + e % 32];
-			int q = e % 64 < 32 ? byte & 15 : byte >> 4;
-
-			if (q5 && (qh[e % 32] >> (e / 32) & 1))
-				q += 16;
-			v[e] = (int8_t)q;
 		}
 	}
 }
 
-static float kq_dot_scalar(const struct cpu_kq_row *r, const struct cpu_act *a, uint32_t row)
+#define KQ_NT 4 /* tokens per pass over a group: each block's values unpacked once for them */
+
+static void gemm_kq_scalar(enum hal_type t, const struct cpu_gemm_args *g)
 {
-	float sum = 0.0f;
+	const struct cpu_act *A = g->a;
+	const uint32_t nb = A->nb, nsb = nb / 8;
+	const size_t blk_bytes = cpu_kq_block_bytes(t), sb_bytes = cpu_kq_sb_bytes(t);
+	const bool q6 = t == HAL_TYPE_Q6_K;
+	uint8_t v[CPU_GROUP_ROWS][CPU_QK];
 
-	for (uint32_t b = 0; b < a->nb; b++) {
-		const size_t ab = (size_t)row * a->nb + b;
-		const int8_t *x = a->qs + ab * CPU_QK, *v = r->v + (size_t)b * CPU_QK;
-		int32_t s0 = 0, s1 = 0;
+	for (uint32_t gi = g->g0; gi < g->g1; gi++) {
+		const uint8_t *w = g->w + (size_t)gi * nsb * sb_bytes;
 
-		for (int i = 0; i < 16; i++) {
-			s0 += v[i] * x[i];
-			s1 += v[16 + i] * x[16 + i];
+		for (uint32_t t0 = g->t0; t0 < g->t1; t0 += KQ_NT) {
+			const uint32_t nt = g->t1 - t0 < KQ_NT ? g->t1 - t0 : KQ_NT;
+			float acc[KQ_NT][CPU_GROUP_ROWS] = { { 0 } };
+
+			for (uint32_t sb = 0; sb < nsb; sb++) {
+				const uint8_t *h = w + (size_t)sb * sb_bytes;
+
+				for (uint32_t j = 0; j < 8; j++) {
+					kq_block_values(t, h + CPU_KQ_HDR + j * blk_bytes, v);
+					for (uint32_t tk = 0; tk < nt; tk++) {
+						const size_t ai = (size_t)(t0 + tk) * nb + sb * 8 + j;
+						const int8_t *a = A->qs + ai * CPU_QK;
+
+						for (uint32_t r = 0; r < CPU_GROUP_ROWS; r++) {
+							const float d = load_half(h + 2 * r);
+							int32_t s0 = 0, s1 = 0, isum;
+
+							for (uint32_t e = 0; e < 16; e++) {
+								s0 += v[r][e] * a[e];
+								s1 += v[r][16 + e] * a[16 + e];
+							}
+							if (q6) {
+								const int8_t *sc = (const int8_t *)h + 64 + 32 * j;
+
+								isum = sc[r] * (s0 - 32 * A->s16[2 * ai]) +
+								       sc[16 + r] *
+									       (s1 - 32 * A->s16[2 * ai + 1]);
+								acc[tk][r] += (float)isum * (d * A->d[ai]);
+								continue;
+							}
+							isum = h[64 + 16 * j + r] * (s0 + s1);
+							acc[tk][r] += (float)isum * (d * A->d[ai]);
+							acc[tk][r] -= (float)h[192 + 16 * j + r] *
+								      (load_half(h + 32 + 2 * r) *
+								       (A->d[ai] * (float)A->s[ai]));
+						}
+					}
+				}
+			}
+			const uint32_t n0 = gi * CPU_GROUP_ROWS;
+
+			for (uint32_t tk = 0; tk < nt; tk++) {
+				for (uint32_t r = 0; r < CPU_GROUP_ROWS && n0 + r < g->n_rows; r++) {
+					float *y = g->dst + (size_t)(t0 + tk) * g->ld + n0 + r;
+
+					*y = g->accumulate ? *y + acc[tk][r] : acc[tk][r];
+				}
+			}
 		}
-		sum += a->d[ab] * (r->fsl[8 * b] * (float)s0 + r->fsl[8 * b + 4] * (float)s1 -
-				   r->fm[b] * (float)a->s[ab]);
 	}
-	return sum;
 }
 
 const struct cpu_ext_kernels cpu_ext_scalar = {
@@ -182,8 +181,7 @@ const struct cpu_ext_kernels cpu_ext_scalar = {
 	.cache_values = cpu_ext_cache_values_scalar,
 	.cache_load = cache_load_scalar,
 	.cache_store = cache_store_scalar,
-	.kq_unpack = kq_unpack_scalar,
-	.kq_dot = kq_dot_scalar,
+	.gemm_kq = gemm_kq_scalar,
 };
 
 const struct cpu_ext_kernels *cpu_ext_for(const char *isa)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ext_x86.h - the AVX2 pieces of kernels_ext.h that the AVX-512 table (ext_avx512.c) takes as
- * they are: only the K-quant dot product differs between the two.
+ * they are: only the K-quant matmul differs between the two.
  */
 #ifndef EDGE_NPU_CPU_EXT_X86_H
 #define EDGE_NPU_CPU_EXT_X86_H
@@ -15,8 +15,5 @@ void cpu_ext_avx2_cache_values(enum hal_type t, float *acc, const float *p, cons
 void cpu_ext_avx2_cache_load(enum hal_type t, const uint8_t *src, size_t ld, size_t n,
 			     size_t hd, float *dst);
 void cpu_ext_avx2_cache_store(enum hal_type t, const float *x, uint8_t *dst, size_t n);
-float cpu_ext_avx2_kq_mins(const float *fm, const float *d, const int32_t *s, uint32_t nb);
-void cpu_ext_avx2_kq_unpack(enum hal_type t, const uint8_t *row, uint32_t K,
-			    const struct cpu_kq_row *r);
 
 #endif

@@ -60,4 +60,37 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 #define GEMM_NO_BIG(g, qs, sc, gi, t0) (t0)
 #define GEMM_BODY(tile, chunk) GEMM_BODY_BIG(GEMM_NO_BIG, tile, chunk)
 
+/*
+ * The same loop over packed K-quant groups (kernels_ext.h: no separate scales) for one type,
+ * a constant, with tile(type, g, group bytes, t, nt, out); GEMM_KQ_BODY(tile) is the body of
+ * gemm_kq_<isa>(t, g): one copy of the loop per type, each with its tile inlined.
+ */
+#define GEMM_KQ_TYPE(tile, type)							\
+	do {										\
+		const size_t group = (size_t)g->a->nb / 8 * cpu_kq_sb_bytes(type);	\
+		float out[16 * NT] __attribute__((aligned(64)));			\
+											\
+		for (uint32_t gi = g->g0; gi < g->g1; gi++) {				\
+			const uint8_t *w = g->w + gi * group;				\
+			uint32_t t = g->t0;						\
+											\
+			for (; t + NT <= g->t1; t += NT) {				\
+				tile(type, g, w, t, NT, out);				\
+				put_tile(g, gi, t, NT, out);				\
+			}								\
+			for (; t < g->t1; t++) {					\
+				tile(type, g, w, t, 1, out);				\
+				put_tile(g, gi, t, 1, out);				\
+			}								\
+		}									\
+	} while (0)
+
+#define GEMM_KQ_BODY(tile)								\
+	if (t == HAL_TYPE_Q4_K)								\
+		GEMM_KQ_TYPE(tile, HAL_TYPE_Q4_K);					\
+	else if (t == HAL_TYPE_Q5_K)							\
+		GEMM_KQ_TYPE(tile, HAL_TYPE_Q5_K);					\
+	else										\
+		GEMM_KQ_TYPE(tile, HAL_TYPE_Q6_K);
+
 #endif

@@ -50,6 +50,8 @@ struct cpu_act {
 	float *d;
 	int32_t *s;
 	float *dt;       /* d by block: dt[b * n_rows + t] = d[t * nb + b] */
+	/* for Q6_K weights (kernels_ext.h), else NULL: s16[2 (t * nb + b) + h] = sum of half h */
+	int32_t *s16;
 	uint32_t nb;     /* blocks per row */
 	/*
 	 * Rows stored: the tokens, then zero rows up to the ISA's pad_rows multiple (so that a

@@ -2,7 +2,7 @@
 /*
  * kernels_ext.h - the fast CPU backend's kernels for the formats beside Q8_0/Q4_0 weights
  * and F32 caches: KV caches stored as F16 or Q8_0, and matmuls over llama.cpp's K-quant
- * weights (Q4_K, Q5_K, Q6_K) in their file layout.
+ * weights (Q4_K, Q5_K, Q6_K), repacked at load.
  *
  * One table per instruction set, like kernels.h's, kept apart from it so that the matmul
  * kernel sets stay as they are: cpu_ext_for() gives the table that goes with the cpu_kernels
@@ -13,16 +13,28 @@
  * element kvh * hd (F16: 2 bytes an element; Q8_0: 34-byte blocks of 32, hd a multiple of 32).
  * Rows are ld bytes apart.
  *
- * K-quants: a weight row (the file's bytes, any alignment) is first unpacked into the form
- * every kernel set's dot product takes (struct cpu_kq_row): one signed byte per element, the
- * float scale of each group of 4 elements (fsl: each scale of 16 elements 4 times over, so
- * that a vector of int32 sums of 4 products meets its scales in one load) and a float to
- * subtract per 32 (Q4_K and Q5_K store x = d * sc * q - dmin * m per sub-block of 32; Q6_K
- * x = d * sc * (q - 32) per 16). The dot with an activation row quantized to Q8_0 blocks
- * (struct cpu_act) is then, per block b of 32, with fs(e) = fsl[e / 4]:
- *   a.d[b] * (fs(32b) * sum_{i<16} v[i] a[i] + fs(32b+16) * sum_{i>=16} v[i] a[i]
- *             - fm[b] * a.s[b])
- * with exact integer sums: the reference backend's numerics (cpu_ref.c) up to float order.
+ * K-quants: weights are repacked at load (cpu_fast.c) in groups of 16 rows like Q8_0/Q4_0's
+ * (kernels.h), so that one vector holds the same 4 elements of 16 rows and an int8 dot product
+ * leaves one row's sum in each lane. A group of K elements is K / 256 super-blocks of
+ * cpu_kq_sb_bytes(t) bytes, each a header then 8 blocks of 32 elements:
+ *   header (CPU_KQ_HDR bytes): the 16 rows' d (half floats) at 0, dmin at 32 (Q4_K, Q5_K),
+ *     Q4_K/Q5_K: sub-block j's 6-bit scale of row r at byte 64 + 16j + r, its min at 192 + 16j + r;
+ *     Q6_K: half h's (16 elements) signed scale of row r at byte 64 + 16h + r;
+ *   block: 256 bytes of low nibbles as Q4_0's packed chunk (byte k*64 + r*4 + i: low nibble
+ *     the low 4 bits of element 4k + i, high nibble those of element 16 + 4k + i), then
+ *     Q5_K 64 bytes, byte r*4 + i: bit k the fifth bit of element 4k + i, bit 4 + k that of
+ *       element 16 + 4k + i;
+ *     Q6_K 128 bytes, byte r*4 + i of the first 64: bits 2k, 2k + 1 the top two bits of
+ *       element 4k + i; of the second 64, those of element 16 + 4k + i.
+ * so that q is 0..15 (Q4_K), 0..31 (Q5_K) or 0..63 (Q6_K) unsigned and the value is
+ * d * sc * q - dmin * m (Q4_K, Q5_K: one sc and m per 32) or d * sc * (q - 32) (Q6_K: one sc
+ * per 16). A row takes 148, 180 and 212 bytes per 256 elements (the file's 144, 176, 210).
+ * Against an activation block b quantized to Q8_0 (struct cpu_act; Q6_K also needs s16, the
+ * sums of each half block's quants), with S0, S1 the exact integer sums over the two halves:
+ *   Q4_K/Q5_K: a.d[b] * (d * (sc * (S0 + S1)) - dmin * m * a.s[b])
+ *   Q6_K:      a.d[b] * d * (sc0 * (S0 - 32 s16[2b]) + sc1 * (S1 - 32 s16[2b + 1]))
+ * with the integer products exact: the reference backend's numerics (cpu_ref.c) up to float
+ * order.
  */
 #ifndef EDGE_NPU_CPU_KERNELS_EXT_H
 #define EDGE_NPU_CPU_KERNELS_EXT_H
@@ -33,36 +45,18 @@
 #include "hal/hal.h"
 #include "kernels.h"
 
-/* A K-quant row unpacked: K elements, K / 4 lane scales, K / 32 mins; 64-byte aligned. */
-struct cpu_kq_row {
-	int8_t *v;
-	float *fsl;
-	float *fm;
-};
+#define CPU_KQ_HDR 320
 
-static inline size_t cpu_kq_round64(size_t n)
+/* Bytes of one packed block of 32 elements x 16 rows of type t (a K-quant). */
+static inline size_t cpu_kq_block_bytes(enum hal_type t)
 {
-	return (n + 63) / 64 * 64;
+	return 256 + (t == HAL_TYPE_Q5_K ? 64 : t == HAL_TYPE_Q6_K ? 128 : 0);
 }
 
-/* Bytes of scratch an unpacked row of K elements needs: the three arrays, each 64-aligned. */
-static inline size_t cpu_kq_row_bytes(uint32_t K)
+/* Bytes of one packed super-block (256 elements) of a group of 16 rows. */
+static inline size_t cpu_kq_sb_bytes(enum hal_type t)
 {
-	return cpu_kq_round64(K) + cpu_kq_round64((size_t)K / 4 * sizeof(float)) +
-	       cpu_kq_round64((size_t)K / 32 * sizeof(float));
-}
-
-/* The three arrays of a row in scratch of cpu_kq_row_bytes(K) bytes, 64-byte aligned. */
-static inline struct cpu_kq_row cpu_kq_row_at(void *scratch, uint32_t K)
-{
-	uint8_t *p = scratch;
-	struct cpu_kq_row r = { .v = (int8_t *)p };
-
-	p += cpu_kq_round64(K);
-	r.fsl = (float *)p;
-	p += cpu_kq_round64((size_t)K / 4 * sizeof(float));
-	r.fm = (float *)p;
-	return r;
+	return CPU_KQ_HDR + 8 * cpu_kq_block_bytes(t);
 }
 
 struct cpu_ext_kernels {
@@ -81,11 +75,11 @@ struct cpu_ext_kernels {
 			   float *dst);
 	/* One row of n floats into type t (F16 or Q8_0), as hal_quantize_row does it. */
 	void (*cache_store)(enum hal_type t, const float *x, uint8_t *dst, size_t n);
-	/* A K-quant row of type t (Q4_K, Q5_K, Q6_K) of K elements into r. */
-	void (*kq_unpack)(enum hal_type t, const uint8_t *row, uint32_t K,
-			  const struct cpu_kq_row *r);
-	/* The dot of an unpacked row with activation row `row` of a (see above). */
-	float (*kq_dot)(const struct cpu_kq_row *r, const struct cpu_act *a, uint32_t row);
+	/*
+	 * A matmul slice over packed K-quant weights of type t (Q4_K, Q5_K, Q6_K): the groups
+	 * and tokens of g (g->w: the packed groups, cpu_kq_sb_bytes(t) * K / 256 bytes each).
+	 */
+	void (*gemm_kq)(enum hal_type t, const struct cpu_gemm_args *g);
 };
 
 extern const struct cpu_ext_kernels cpu_ext_scalar;

@@ -9,8 +9,8 @@
 # usage: tests/crosscheck/speed.sh [--llama-bench PATH] MODEL.gguf...
 # llama-bench: --llama-bench PATH or LLAMA_BENCH; build it once with build-llama-bench.sh
 # (which prints its path). Environment: BUILD (default build), THREADS (2), PROMPT (128),
-# GEN (64), REPS (5: repetitions inside each tool's run; npu-bench reports the median,
-# llama-bench the mean), ROUNDS (3), LLAMA_ARGS (more llama-bench options, e.g. "--poll 0":
+# GEN (64), REPS (5: repetitions inside each tool's run, of which both report the mean),
+# ROUNDS (3), LLAMA_ARGS (more llama-bench options, e.g. "--poll 0":
 # its threads then sleep instead of spinning while they wait, which a host shared with other
 # work needs), and ENPU_CPU_ISA etc. reach npu-bench unchanged.
 set -eu
@@ -32,14 +32,18 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# npu-bench e2e's median tokens/s of prefill and decode: "PP TG".
+# npu-bench e2e's mean tokens/s of prefill and decode (its CSV rows ppN and tgN, by column
+# name), as llama-bench's mean: "PP TG".
 enpu_run() {
 	"$build/tools/npu-bench" e2e -m "$1" --threads "$threads" --prompt-tokens "$prompt" \
-		--gen-tokens "$gen" --reps "$reps" >"$out/enpu.txt"
-	awk '/^prefill:/ { pp = $2 } /^decode:/ { tg = $2 }
-	     END { if (pp == "" || tg == "") exit 1; print pp, tg }' "$out/enpu.txt"
+		--gen-tokens "$gen" --reps "$reps" -o csv >"$out/enpu.csv" 2>"$out/enpu.err" ||
+		{ cat "$out/enpu.err" >&2; return 1; }
+	awk -F, '/^model,/ { for (i = 1; i <= NF; i++) col[$i] = i; next }
+	     !("test" in col) { next }
+	     $col["test"] ~ /^pp/ { pp = $col["tps_mean"] }
+	     $col["test"] ~ /^tg/ { tg = $col["tps_mean"] }
+	     END { if (pp == "" || tg == "") exit 1; print pp, tg }' "$out/enpu.csv"
 }
-
 # llama-bench's mean tokens/s of its pp and tg tests: "PP TG" (its CSV quotes every field but
 # the header's).
 llama_run() {
@@ -61,12 +65,13 @@ echo "llama.cpp: $lb -t $threads -p $prompt -n $gen -r $reps ${LLAMA_ARGS:+$LLAM
 : >"$out/all"
 for model in "$@"; do
 	for r in $(seq 1 "$rounds"); do
+		load=$(cut -d' ' -f1-3 /proc/loadavg)
 		e=$(enpu_run "$model") || { echo "speed.sh: npu-bench failed on $model" >&2; exit 1; }
 		l=$(llama_run "$model") || { echo "speed.sh: llama-bench failed on $model" >&2; exit 1; }
 		echo "$model $r $e $l" >>"$out/all"
-		echo "$e $l" | awk -v m="$model" -v r="$r" '{
-			printf "%s round %d: prefill %.0f vs %.0f tok/s (%.2fx), decode %.1f vs %.1f tok/s (%.2fx)\n",
-			       m, r, $1, $3, $1 / $3, $2, $4, $2 / $4 }'
+		echo "$e $l" | awk -v m="$model" -v r="$r" -v load="$load" '{
+			printf "%s round %d: prefill %.0f vs %.0f tok/s (%.2fx), decode %.1f vs %.1f tok/s (%.2fx), load average before %s\n",
+			       m, r, $1, $3, $1 / $3, $2, $4, $2 / $4, load }'
 	done
 done
 echo

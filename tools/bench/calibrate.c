@@ -240,7 +240,7 @@ static int measure_attention(struct cal *c, uint32_t D, uint32_t T, struct measu
 	double t;
 	int rc = -1;
 
-	if (bench_attention_init(&a, nh, hd, T, T)) {
+	if (bench_attention_init(&a, nh, hd, T, T, HAL_TYPE_F32)) {
 		snprintf(c->err, c->err_len, "out of memory");
 		return -1;
 	}

@@ -96,7 +96,7 @@ void *bench_random_weights(enum hal_type type, uint32_t K, uint32_t N, uint64_t 
 }
 
 int bench_attention_init(struct bench_attention *a, uint32_t n_head, uint32_t hd, uint32_t T,
-			 uint32_t ctx)
+			 uint32_t ctx, enum hal_type cache_type)
 {
 	const uint32_t D = n_head * hd;
 	uint64_t seed = 9;
@@ -114,6 +114,22 @@ int bench_attention_init(struct bench_attention *a, uint32_t n_head, uint32_t hd
 	for (int i = 0; i < 6; i++)
 		if (!f32[i]->data)
 			pos = NULL;
+	/* the caches in their type: each row of random floats converted as the model stores it */
+	for (int i = 4; i < 6 && pos && cache_type != HAL_TYPE_F32; i++) {
+		const size_t rb = hal_row_bytes(cache_type, D);
+		uint8_t *c = malloc(rb * ctx);
+
+		if (!c) {
+			pos = NULL;
+			break;
+		}
+		for (uint32_t r = 0; r < ctx; r++)
+			hal_quantize_row(cache_type, (const float *)f32[i]->data + (size_t)r * D,
+					 c + r * rb, D);
+		free(f32[i]->data);
+		f32[i]->data = c;
+		f32[i]->type = cache_type;
+	}
 	if (!pos) {
 		bench_attention_free(a);
 		return -1;

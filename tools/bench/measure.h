@@ -69,7 +69,8 @@ void bench_rows_free(struct bench_rows *r);
 
 /*
  * An attention op of n_head heads of hd over random q, k, v: T new tokens at positions
- * ctx - T .. ctx - 1 over a cache of ctx rows (as a model's decode or prefill sees it).
+ * ctx - T .. ctx - 1 over a cache of ctx rows (as a model's decode or prefill sees it), the
+ * caches of cache_type (F32, F16 or Q8_0).
  */
 struct bench_attention {
 	struct hal_tensor q, k, v, out, k_cache, v_cache, pos;
@@ -79,7 +80,7 @@ struct bench_attention {
 
 /* Fills *a (its buffers allocated); -1 when out of memory (nothing left allocated). */
 int bench_attention_init(struct bench_attention *a, uint32_t n_head, uint32_t hd, uint32_t T,
-			 uint32_t ctx);
+			 uint32_t ctx, enum hal_type cache_type);
 void bench_attention_free(struct bench_attention *a);
 
 #endif

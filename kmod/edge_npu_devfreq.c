@@ -18,7 +18,8 @@
  * job's start changes it, the driver re-evaluates devfreq at once (update_devfreq), and the
  * target callback puts the request in force, clamped to the bounds devfreq's core enforces
  * (sysfs min_freq/max_freq, PM QoS and thermal cooling, disabled OPPs), in place of the load
- * governor's choice: the admin's bounds win over the request, the request over the load.
+ * governor's choice: the admin's bounds win over the request, the request over the load. A
+ * governor the admin set in place of simple_ondemand (where the kernel has another) wins too.
  * Every change goes through devfreq's core, so cur_freq and trans_stat show it.
  *
  * Runtime PM: a job takes a reference for as long as it runs; the device autosuspends
@@ -279,7 +280,9 @@ static int enpu_devfreq_target(struct device *dev, unsigned long *freq, u32 flag
 	struct dev_pm_opp *opp;
 	u32 i;
 
-	if (req != ENPU_NO_FREQ_REQUEST) {
+	/* a governor the admin chose instead of the load-driven one wins too */
+	if (req != ENPU_NO_FREQ_REQUEST && edev->pm.devfreq &&
+	    edev->pm.devfreq->governor == edev->pm.ondemand) {
 		unsigned long min_hz, max_hz;
 
 		enpu_pm_freq_bounds_locked(edev, &min_hz, &max_hz);
@@ -360,6 +363,7 @@ static int enpu_devfreq_init(struct enpu_device *edev)
 		return 0;
 	}
 	edev->pm.devfreq = devfreq;
+	edev->pm.ondemand = devfreq->governor;
 	return 0;
 }
 

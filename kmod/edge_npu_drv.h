@@ -138,6 +138,7 @@ struct enpu_queue {
  * @req_running: running jobs with a clock request, per requested OPP.
  * @req_last: the request of the job that started last (%ENPU_NO_FREQ_REQUEST: none).
  * @req_applied: the request in force when devfreq last re-evaluated for a job's start.
+ * @ondemand: the simple_ondemand governor, under which requests are honoured.
  */
 struct enpu_pm {
 	struct devfreq *devfreq;
@@ -153,6 +154,7 @@ struct enpu_pm {
 	u32 req_running[NPU_NUM_OPPS];
 	int req_last;
 	int req_applied;
+	const struct devfreq_governor *ondemand;
 };
 
 /* A job without a clock request (&enpu_job.freq_req). */

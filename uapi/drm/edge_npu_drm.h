@@ -322,7 +322,8 @@ struct drm_edge_npu_bo_ref {
  *	requests run, it runs at the highest of their requests; after them it stays at the
  *	most recently started job's request until a job without a request starts or the device
  *	suspends, so that back-to-back jobs asking the same clock cause no transitions (without
- *	devfreq, i.e. no governor module, the request sets the clock directly). The
+ *	devfreq, i.e. no governor module, the request sets the clock directly; under a
+ *	governor the admin set in place of simple_ondemand, the governor decides). The
  *	clock a job ran at is in &drm_edge_npu_ctx_query.last_freq_khz; devfreq's cur_freq and
  *	trans_stat show the changes.
  * @reserved2: zero.

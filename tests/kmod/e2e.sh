@@ -35,7 +35,17 @@ grep '^clock:' /tmp/auto.err | sed 's/^/e2e: /'
 grep -q "^clock: *npu-drm: devfreq .*/edge-npu.0, governor simple_ondemand, admin bounds [0-9]*\.\.400 MHz" \
 	/tmp/auto.err || { echo "e2e: FAIL auto placement did not read the devfreq bounds"; \
 	cat /tmp/auto.err; exit 1; }
-echo "e2e: auto placement read the admin's devfreq bounds"
+grep -q "^clock: *npu-drm: .*asked for [0-9]* MHz" /tmp/auto.err ||
+	{ echo "e2e: FAIL the power manager asked the kernel driver for no clock"; exit 1; }
+echo "e2e: auto placement read the admin's devfreq bounds and asked the driver for a clock"
+
+# sessions' priorities pick the kernel contexts, the power manager's clock is the jobs'
+if [ -x /bin/enpu_session_prio ]; then
+	enpu_session_prio /data/model.gguf /data/profiles/phone.prof >/tmp/prio.txt 2>&1
+	rc=$?
+	sed 's/^/e2e: /' /tmp/prio.txt
+	[ $rc -eq 0 ] || { echo "e2e: FAIL session priorities and clocks"; exit 1; }
+fi
 
 # submit-to-complete of an empty job, in process and through the driver (figures; checked:
 # the waits are on the io_uring)

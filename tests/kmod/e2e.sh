@@ -7,6 +7,9 @@
 # Then npu-bench npu prints the submit-to-complete time of an empty job both ways, and
 # npu-top -J while npu-run works through the driver must list the kernel device and the
 # process as a DRM client (fdinfo of the render node).
+# Auto placement reads the admin's devfreq bounds and asks the driver for a clock; sessions'
+# priorities pick the kernel contexts and the power manager's clock is the jobs'
+# (enpu_session_prio, through the library).
 export XDG_RUNTIME_DIR=/tmp
 set -- -m /data/model.gguf -p "Once upon a time" -n 16 -t 2 --no-progress
 npu-run "$@" --device npu >/tmp/npu.txt 2>/tmp/npu.err || { cat /tmp/npu.err; exit 1; }

@@ -242,7 +242,7 @@ static int enpu_ioctl_ctx_query(struct drm_device *drm, void *data, struct drm_f
 	u32 handle = args->handle;
 
 	if (args->reserved || args->state || args->fault_addr || args->fault_status ||
-	    args->reserved2 || args->last_freq_khz || args->priority)
+	    args->reserved2)
 		return -EINVAL;
 	ctx = enpu_ctx_lookup(efile, handle);
 	if (!ctx)

@@ -224,9 +224,9 @@ struct drm_edge_npu_ctx_destroy {
  *	2 permission, 3 address beyond 48 bits (kmod/silicon/npu_mmu.h); 0 if none.
  * @reserved2: zero on output.
  * @last_freq_khz: out, the clock the context's most recent completed job ran at (what the
- *	device reports in the job's result), kHz; 0 before the first (in: zero). Needs
+ *	device reports in the job's result), kHz; 0 before the first (ignored on input). Needs
  *	%DRM_EDGE_NPU_CAP_SUBMIT_FREQ.
- * @priority: out, the context's &enum drm_edge_npu_priority (in: zero). Needs
+ * @priority: out, the context's &enum drm_edge_npu_priority (ignored on input). Needs
  *	%DRM_EDGE_NPU_CAP_SUBMIT_FREQ.
  *
  * Versions: the first ended at @reserved2 (88 bytes); the kernel fills only what the

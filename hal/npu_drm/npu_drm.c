@@ -18,9 +18,9 @@
  * Device memory: with a driver that has per-context address spaces (DRM_EDGE_NPU_CAP_VM_BIND)
  * every BO is mapped whole into each context's space when it is created (and into a context
  * created later, when it is), at the same address, the next free one of a bump allocator (2^47
- * bytes of space outlast any run), and unmapped before it is closed; a job names its buffers by device address, so SUBMIT maps nothing. Each job is
- * waited for before the next one touches the staging BOs, so no implicit synchronisation is
- * needed. With an older driver, jobs name the BOs by handle.
+ * bytes of space outlast any run), and unmapped before it is closed; a job names its buffers
+ * by device address, so SUBMIT maps nothing. Each job is waited for before the next one
+ * touches the staging BOs, so no implicit synchronisation is needed. With an older driver, jobs name the BOs by handle.
  */
 #include "hal/npu_drm/npu_drm.h"
 #include "hal/completion.h"

@@ -412,10 +412,16 @@ static int enpu_runtime_suspend(struct device *dev)
 	unsigned long flags;
 	u32 i;
 
-	/* An idle device forgets the last job's clock request: the governor decides again. */
+	/*
+	 * An idle device forgets the last job's clock request: the governor decides again, and
+	 * the next job with a request puts it in force again. Without requests nothing changes:
+	 * jobs start without re-evaluating devfreq, as before requests existed.
+	 */
 	spin_lock_irqsave(&edev->pm.lock, flags);
-	edev->pm.req_last = ENPU_NO_FREQ_REQUEST;
-	edev->pm.req_applied = ENPU_FREQ_REQUEST_STALE;
+	if (edev->pm.req_last != ENPU_NO_FREQ_REQUEST) {
+		edev->pm.req_last = ENPU_NO_FREQ_REQUEST;
+		edev->pm.req_applied = ENPU_FREQ_REQUEST_STALE;
+	}
 	spin_unlock_irqrestore(&edev->pm.lock, flags);
 	/* Power off: the SRAM forgets its resident weights. */
 	for (i = 0; i < edev->num_engines; i++)

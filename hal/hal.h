@@ -389,6 +389,13 @@ struct hal_device_vtable {
 	const char *(*devfreq_dir)(struct hal_device *dev);
 	void (*freq_hint)(struct hal_device *dev, uint64_t hz);
 	/*
+	 * Optional (NULL: the device serves one process in order). The priority of the ops that
+	 * follow, set before each op as freq_hint is: the priority of the session that runs them
+	 * (enpu_session_options.priority: 0 normal, negative background, positive ahead). A device
+	 * that other processes share (the kernel driver's) orders its jobs among theirs by it.
+	 */
+	void (*priority)(struct hal_device *dev, int32_t priority);
+	/*
 	 * Optional: whether threads of the device may spin waiting for its next op (true, the
 	 * default) or must sleep at once because other devices' threads need the cores (a run
 	 * placed across devices on a host whose other devices also compute on its CPU).

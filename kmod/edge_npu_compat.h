@@ -21,6 +21,16 @@
 #define ENPU_SCHED_PRIORITY_LOWEST DRM_SCHED_PRIORITY_LOW
 #endif
 
+/*
+ * The backend op the scheduler asks, before running a job, for a fence to wait for first:
+ * dependency until 6.2 renamed it prepare_job (same arguments and contract).
+ */
+#ifdef ENPU_SCHED_PREPARE_JOB
+#define ENPU_SCHED_OP_PREPARE_JOB prepare_job
+#else
+#define ENPU_SCHED_OP_PREPARE_JOB dependency
+#endif
+
 /* A job takes one credit of the scheduler's limit (credit_limit = 1: one job on the ring). */
 static inline int enpu_sched_job_init(struct drm_sched_job *job, struct drm_sched_entity *entity,
 				      struct drm_file *file)

@@ -264,6 +264,7 @@ static int enpu_ioctl_ctx_query(struct drm_device *drm, void *data, struct drm_f
 	args->reserved = 0;
 	args->state = READ_ONCE(ctx->guilty) ? DRM_EDGE_NPU_CTX_GUILTY : 0;
 	args->reserved2 = 0;
+	args->priority = ctx->priority;
 	enpu_ctx_put(ctx);
 	return 0;
 }
@@ -307,7 +308,8 @@ static int enpu_ioctl_get_param(struct drm_device *drm, void *data, struct drm_f
 		args->value = (u64)npu_opp_table[args->index].volt_mv * 1000;
 		break;
 	case DRM_EDGE_NPU_PARAM_CAPABILITIES:
-		args->value = DRM_EDGE_NPU_CAP_PRIME | DRM_EDGE_NPU_CAP_VM_BIND;
+		args->value = DRM_EDGE_NPU_CAP_PRIME | DRM_EDGE_NPU_CAP_VM_BIND |
+			      DRM_EDGE_NPU_CAP_SUBMIT_FREQ;
 		if (enpu_debug_stall)
 			args->value |= DRM_EDGE_NPU_CAP_DEBUG_STALL;
 		if (edev->pm.devfreq)

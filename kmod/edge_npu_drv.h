@@ -13,6 +13,7 @@
 #ifndef EDGE_NPU_DRV_H
 #define EDGE_NPU_DRV_H
 
+#include <linux/hrtimer.h>
 #include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -61,6 +62,32 @@ struct enpu_job;
 struct enpu_mapping;
 
 /**
+ * struct enpu_age - an engine's priority ageing (edge_npu_prio.c).
+ * @lock: guards the rest (irq-safe: the timer runs in hard interrupt context).
+ * @waiting: jobs pushed to the engine and not started, per priority.
+ * @passed: per priority, jobs of higher priorities started since one of its jobs waits.
+ * @gate: the fence higher-priority jobs wait for while a starved job goes first, or NULL.
+ * @gate_prio: the lowest starved priority @gate holds the others back for.
+ * @gate_deadline: when @gate opens even if no job of @gate_prio started.
+ * @timer: fires at @gate_deadline.
+ * @fence_lock: lock of the gate fences.
+ * @fence_context: their dma-fence context.
+ * @seqno: last gate seqno.
+ */
+struct enpu_age {
+	spinlock_t lock;
+	u32 waiting[ENPU_NUM_PRIORITIES];
+	u32 passed[ENPU_NUM_PRIORITIES];
+	struct dma_fence *gate;
+	u32 gate_prio;
+	ktime_t gate_deadline;
+	struct hrtimer timer;
+	spinlock_t fence_lock;
+	u64 fence_context;
+	u64 seqno;
+};
+
+/**
  * struct enpu_queue - one hardware queue: a scheduler in front of one engine.
  * @edev: the device.
  * @index: engine number.
@@ -79,6 +106,7 @@ struct enpu_mapping;
  * @resets: engine resets after a timeout.
  * @as_vm: &enpu_vm.id of the space each address-space slot holds (0: none since the reset).
  * @as_next: the slot to take next when no slot holds a job's space (round robin).
+ * @age: priority ageing among the jobs waiting for this engine.
  */
 struct enpu_queue {
 	struct enpu_device *edev;
@@ -98,6 +126,7 @@ struct enpu_queue {
 	u64 resets;
 	u64 as_vm[NPU_AS_SLOTS];
 	u32 as_next;
+	struct enpu_age age;
 };
 
 /**
@@ -112,6 +141,10 @@ struct enpu_queue {
  * @powered: the modeled power state (true = on; runtime PM resumed).
  * @suspends: runtime suspends so far.
  * @throttled: the max_freq bound holds back a busy device (genl THROTTLE events).
+ * @req_running: running jobs with a clock request, per requested OPP.
+ * @req_last: the request of the job that started last (%ENPU_NO_FREQ_REQUEST: none).
+ * @req_applied: the request in force when devfreq last re-evaluated for a job's start.
+ * @ondemand: the simple_ondemand governor, under which requests are honoured.
  */
 struct enpu_pm {
 	struct devfreq *devfreq;
@@ -124,6 +157,10 @@ struct enpu_pm {
 	bool powered;
 	u64 suspends;
 	bool throttled;
+	u32 req_running[NPU_NUM_OPPS];
+	int req_last;
+	int req_applied;
+	const struct devfreq_governor *ondemand;
 };
 
 #define ENPU_THERMAL_TRIPS 2	/* passive, critical */
@@ -149,6 +186,9 @@ struct enpu_thermal {
 	bool em;
 	struct device *hwmon;
 };
+
+/* A job without a clock request (&enpu_job.freq_req). */
+#define ENPU_NO_FREQ_REQUEST	(-1)
 
 /**
  * struct enpu_device - one edge-npu device.
@@ -181,6 +221,7 @@ struct enpu_thermal {
  *	last job is freed).
  * @live_jobs: &struct enpu_job objects not yet freed (queued, running, or finished and not
  *	yet freed by the scheduler).
+ * @prio_aged: jobs that started ahead of higher-priority ones by ageing (sysfs prio_aged).
  *
  * The live counters (and @bo_count) are what debugfs "live" shows; all are 0 when the device
  * is released, or the driver leaked.
@@ -211,6 +252,7 @@ struct enpu_device {
 	atomic_t live_files;
 	atomic_t live_ctxs;
 	atomic_t live_jobs;
+	atomic64_t prio_aged;
 };
 
 static inline struct enpu_device *to_enpu(struct drm_device *drm)
@@ -335,6 +377,9 @@ static inline struct enpu_bo *to_enpu_bo(struct drm_gem_object *obj)
  * @pm_ref: the job holds a runtime PM reference and a devfreq busy mark.
  * @prio: its context's priority (index of &enpu_device.queued).
  * @queued: counted in &enpu_device.queued until it finishes.
+ * @freq_req: the OPP its SUBMIT asked for, or %ENPU_NO_FREQ_REQUEST (edge_npu_devfreq.c).
+ * @age_waiting: counted as waiting on its engine for priority ageing (edge_npu_prio.c),
+ *	from the push until it starts or is freed unstarted.
  * @pid: thread-group id of the submitter (genl events).
  * @num_deps: entries of @deps.
  * @deps: the fences whose errors fail the job (its in-syncs, and the writers of the BOs it
@@ -362,6 +407,8 @@ struct enpu_job {
 	bool pm_ref;
 	u8 prio;
 	bool queued;
+	s8 freq_req;
+	bool age_waiting;
 	u32 pid;
 	u32 num_deps;
 	struct dma_fence **deps;
@@ -411,11 +458,21 @@ void enpu_queues_drain(struct enpu_device *edev);
 void enpu_queues_fini(struct enpu_device *edev);
 int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file);
 
+/* edge_npu_prio.c: priority ageing across contexts */
+extern unsigned int enpu_prio_age_jobs;
+void enpu_age_init(struct enpu_age *a);
+void enpu_age_fini(struct enpu_age *a);
+void enpu_age_pushed(struct enpu_age *a, struct enpu_job *job);
+struct dma_fence *enpu_age_gate(struct enpu_age *a, struct enpu_job *job);
+void enpu_age_started(struct enpu_age *a, struct enpu_job *job, atomic64_t *aged);
+void enpu_age_dropped(struct enpu_age *a, struct enpu_job *job);
+
 /* edge_npu_devfreq.c: devfreq, runtime PM and the modeled power state */
 int enpu_pm_init(struct enpu_device *edev);
 void enpu_pm_fini(struct enpu_device *edev);
-int enpu_pm_job_begin(struct enpu_device *edev);
-void enpu_pm_job_end(struct enpu_device *edev);
+int enpu_pm_freq_request(u32 khz);
+int enpu_pm_job_begin(struct enpu_device *edev, int req);
+void enpu_pm_job_end(struct enpu_device *edev, int req);
 u32 enpu_pm_cur_freq_mhz(struct enpu_device *edev);
 void enpu_pm_freq_bounds(struct enpu_device *edev, unsigned long *min_hz, unsigned long *max_hz);
 extern const struct dev_pm_ops enpu_pm_ops;

@@ -197,6 +197,8 @@ static void enpu_job_free(struct drm_sched_job *sched_job)
 	struct enpu_job *job = to_enpu_job(sched_job);
 
 	enpu_job_check_off_ring(job);
+	/* not started, if its entity was torn down: it waits no more */
+	enpu_age_dropped(&to_enpu_queue(sched_job->sched)->age, job);
 	enpu_job_unqueue(job);
 	drm_sched_job_cleanup(sched_job);
 	enpu_job_free_mem(job);
@@ -220,6 +222,8 @@ static void enpu_job_account(struct enpu_job *job, const struct npu_job_stats *s
 		ctx->stats.energy_pj += stats->c.energy_pj;
 		ctx->stats.macs += stats->c.macs;
 		ctx->stats.dram_bytes += stats->c.dram_bytes;
+		ctx->stats.last_freq_khz = npu_opp_table[min_t(u32, stats->opp, NPU_NUM_OPPS - 1)]
+						   .freq_mhz * 1000;
 	} else {
 		ctx->stats.errors++;
 		ctx->stats.last_error = err;
@@ -240,7 +244,7 @@ static void enpu_job_account(struct enpu_job *job, const struct npu_job_stats *s
 	}
 	if (job->pm_ref) {
 		job->pm_ref = false;
-		enpu_pm_job_end(edev);
+		enpu_pm_job_end(edev, job->freq_req);
 	}
 }
 
@@ -455,6 +459,7 @@ static struct dma_fence *enpu_job_run(struct drm_sched_job *sched_job)
 	struct enpu_queue *q = to_enpu_queue(sched_job->sched);
 	int ret;
 
+	enpu_age_started(&q->age, job, &q->edev->prio_aged);
 	/* A job whose dependencies failed, or that was cancelled, does not run. */
 	if (unlikely(sched_job->s_fence->finished.error))
 		return enpu_job_fail_early(job, 0);
@@ -462,7 +467,8 @@ static struct dma_fence *enpu_job_run(struct drm_sched_job *sched_job)
 	if (unlikely(ret))
 		return enpu_job_fail_early(job, ret);
 
-	ret = enpu_pm_job_begin(q->edev);
+	/* the job's clock request takes effect before the engine sees the job */
+	ret = enpu_pm_job_begin(q->edev, job->freq_req);
 	if (ret)
 		return enpu_job_fail_early(job, ret);
 	job->pm_ref = true;
@@ -531,7 +537,15 @@ static enum drm_gpu_sched_stat enpu_job_timedout(struct drm_sched_job *sched_job
 	return DRM_GPU_SCHED_STAT_NOMINAL;
 }
 
+/* Priority ageing: a job may be held back for a starved lower-priority one (edge_npu_prio.c). */
+static struct dma_fence *enpu_job_prepare(struct drm_sched_job *sched_job,
+					  struct drm_sched_entity *entity)
+{
+	return enpu_age_gate(&to_enpu_queue(sched_job->sched)->age, to_enpu_job(sched_job));
+}
+
 static const struct drm_sched_backend_ops enpu_sched_ops = {
+	.ENPU_SCHED_OP_PREPARE_JOB = enpu_job_prepare,
 	.run_job = enpu_job_run,
 	.timedout_job = enpu_job_timedout,
 	.free_job = enpu_job_free,
@@ -601,6 +615,7 @@ static int enpu_queue_init(struct enpu_device *edev, u32 i, u32 caps)
 	mutex_init(&q->lock);
 	spin_lock_init(&q->fence_lock);
 	q->fence_context = dma_fence_context_alloc(1);
+	enpu_age_init(&q->age);
 	edev->queues[i] = q; /* enpu_queues_fini() undoes a partial init */
 	ret = enpu_queue_hw_init(q, caps);
 	if (ret)
@@ -681,6 +696,7 @@ void enpu_queues_fini(struct enpu_device *edev)
 			drm_sched_fini(&q->sched);
 		}
 		enpu_queue_hw_fini(q);
+		enpu_age_fini(&q->age);
 		mutex_destroy(&q->lock);
 		kfree(q);
 		edev->queues[i] = NULL;
@@ -882,7 +898,9 @@ static int enpu_job_add_implicit_deps(struct enpu_job *job, struct drm_gem_objec
 
 static int enpu_submit_check_args(const struct drm_edge_npu_submit *args)
 {
-	if (args->flags || args->reserved)
+	if (args->flags || args->reserved || args->reserved2)
+		return -EINVAL;
+	if (enpu_pm_freq_request(args->freq_khz) == -EINVAL)
 		return -EINVAL;
 	if (!args->cmd_size || args->cmd_size > ENPU_MAX_STREAM_BYTES || args->cmd_offset % 8)
 		return -EINVAL;
@@ -923,6 +941,7 @@ static int enpu_job_new(struct enpu_file *efile, u32 ctx_id, struct enpu_job **o
 	job->ctx = ctx;
 	job->pid = task_tgid_nr(current);
 	job->prio = ctx->priority;
+	job->freq_req = ENPU_NO_FREQ_REQUEST;
 	job->hw_fence = kzalloc(sizeof(*job->hw_fence), GFP_KERNEL_ACCOUNT);
 	if (!job->hw_fence) {
 		enpu_job_free_mem(job);
@@ -1018,6 +1037,7 @@ static struct dma_fence *enpu_job_push(struct enpu_device *edev, struct enpu_ctx
 
 	mutex_lock(&edev->sched_lock);
 	drm_sched_job_arm(&job->base);
+	enpu_age_pushed(&to_enpu_queue(job->base.sched)->age, job);
 	done = dma_fence_get(&job->base.s_fence->finished);
 	job->done = dma_fence_get(done);
 	for (i = 0; i < job->num_bos; i++)
@@ -1065,6 +1085,7 @@ int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file)
 		return ret;
 	}
 	ctx = job->ctx;
+	job->freq_req = enpu_pm_freq_request(args->freq_khz); /* checked above */
 
 	ret = enpu_job_load(edev, job, file, args);
 	if (ret)

@@ -84,6 +84,7 @@ ENPU_ATOMIC64_ATTR(jobs_failed, jobs_failed, 1);
 ENPU_ATOMIC64_ATTR(busy_cycles, busy_cycles, 1);
 ENPU_ATOMIC64_ATTR(pinned_pages, pinned_pages, 1);
 ENPU_ATOMIC64_ATTR(mmu_faults, mmu_faults, 1);
+ENPU_ATOMIC64_ATTR(prio_aged, prio_aged, 1);
 
 /*
  * Device-wide energy integrates every client's work: readable by root only (mode 0400), as the
@@ -123,6 +124,7 @@ static struct attribute *enpu_attrs[] = {
 	&dev_attr_max_slice_ns.attr,
 	&dev_attr_pinned_pages.attr,
 	&dev_attr_mmu_faults.attr,
+	&dev_attr_prio_aged.attr,
 	NULL,
 };
 

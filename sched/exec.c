@@ -121,7 +121,7 @@ static uint32_t pick(struct queue *q, struct run **out_run, enum hal_status *fai
 /*
  * Runs node v of r on q's device (outside mu, on q's worker or a helping submitter: one op at
  * a time per device); returns the status its fence carries. The run's clock for the device goes with the op, so that each op runs at the
- * clock its own session's power manager chose.
+ * clock its own session's power manager chose, and so does the run's priority.
  */
 static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run *r, uint32_t v,
 			       uint64_t *out_t0, uint64_t *out_t1)
@@ -135,6 +135,8 @@ static enum hal_status execute(struct sched_exec *x, struct queue *q, struct run
 		dev->vt->freq_hint(dev, hint);
 		q->hint_hz = hint;
 	}
+	if (dev->vt->priority)
+		dev->vt->priority(dev, r->o.priority);
 	const struct hal_device_stats before = dev->stats;
 	uint64_t t0 = hal_now_ns();
 	enum hal_status st = dev->vt->run(dev, &n->op);

@@ -292,7 +292,9 @@ struct enpu_session_options {
 	/*
 	 * Sessions of one context share its devices' queues: a device runs the ready ops of the
 	 * session with the highest priority first (0 = normal; negative = background). Ops already
-	 * running are not preempted.
+	 * running are not preempted. On "npu-drm" it also orders the session's jobs among other
+	 * processes': they run on a kernel context of priority LOW (negative), NORMAL (0) or HIGH
+	 * (positive; needs CAP_SYS_NICE, else NORMAL), see kmod/README.md.
 	 */
 	int32_t priority;
 	/* The KV cache's storage (enum enpu_cache_type; callers built before it have F16). */

@@ -4,14 +4,23 @@
  * npu_drm.h.
  *
  * Threads: run(), prepare_weight() and release_weight() are serialised by one lock (one set of
- * staging BOs, one weight table, one context whose jobs complete in order).
+ * staging BOs, one weight table; each job is waited for before the next).
+ *
+ * Priorities: the kernel orders the jobs of all processes by context priority, so the device
+ * keeps one kernel context per priority level its ops were asked to run at (the session's
+ * priority, hal priority(): negative LOW, 0 NORMAL, positive HIGH), created on first use.
+ * HIGH needs CAP_SYS_NICE; without it those ops run at NORMAL (said once on stderr).
+ *
+ * Clocks: the scheduler's power manager's clock (hal freq_hint) goes with every job as its
+ * SUBMIT clock request (DRM_EDGE_NPU_CAP_SUBMIT_FREQ), which the driver applies within the
+ * admin's devfreq bounds when the job starts.
  *
  * Device memory: with a driver that has per-context address spaces (DRM_EDGE_NPU_CAP_VM_BIND)
- * every BO is mapped whole into the context's space when it is created, at the next free
- * address of a bump allocator (2^47 bytes of space outlast any run), and unmapped before it is
- * closed; a job names its buffers by device address, so SUBMIT maps nothing. Each job is
- * waited for before the next one touches the staging BOs, so no implicit synchronisation is
- * needed. With an older driver, jobs name the BOs by handle.
+ * every BO is mapped whole into each context's space when it is created (and into a context
+ * created later, when it is), at the same address, the next free one of a bump allocator (2^47
+ * bytes of space outlast any run), and unmapped before it is closed; a job names its buffers
+ * by device address, so SUBMIT maps nothing. Each job is waited for before the next one
+ * touches the staging BOs, so no implicit synchronisation is needed. With an older driver, jobs name the BOs by handle.
  */
 #include "hal/npu_drm/npu_drm.h"
 #include "hal/completion.h"
@@ -45,10 +54,18 @@ struct dweight {
 	void *orig_data;
 };
 
+/* The kernel contexts, one per DRM_EDGE_NPU_PRIORITY_* level. */
+#define N_PRIO 3
+
 struct npu_drm {
 	struct hal_device base;
+	struct hal_device_vtable vt; /* npu_drm_vtable, less what the driver cannot do */
 	int fd;
-	uint32_t ctx;
+	uint32_t ctx[N_PRIO]; /* by priority level; 0: not created yet */
+	int32_t priority;     /* of the next ops (hal priority), any thread */
+	uint64_t hint_hz;     /* the clock asked for the next jobs (hal freq_hint), any thread */
+	bool submit_freq;     /* the driver takes a clock request (DRM_EDGE_NPU_CAP_SUBMIT_FREQ) */
+	bool high_refused;    /* HIGH needs CAP_SYS_NICE: those ops run at NORMAL */
 	uint32_t sync;
 	bool vm_bind;     /* the driver has VM_BIND: buffers by device address */
 	uint64_t next_va; /* the bump allocator of device addresses */
@@ -58,7 +75,7 @@ struct npu_drm {
 	struct dbo cmd, act, out, wtmp;
 	struct dweight *weights;
 	uint32_t n_weights, cap_weights;
-	struct drm_edge_npu_ctx_query last; /* counters already folded into base.stats */
+	struct drm_edge_npu_ctx_query last[N_PRIO]; /* counters already folded into base.stats */
 };
 
 static struct npu_drm *to_drm(struct hal_device *dev)
@@ -110,11 +127,12 @@ int npu_drm_open_node(uint32_t index, char *path, size_t path_len)
 
 static void dbo_free(struct npu_drm *d, struct dbo *b)
 {
-	if (b->va) {
-		struct drm_edge_npu_vm_bind u = { .ctx = d->ctx, .op = DRM_EDGE_NPU_VM_UNMAP,
+	for (int l = 0; b->va && l < N_PRIO; l++) {
+		struct drm_edge_npu_vm_bind u = { .ctx = d->ctx[l], .op = DRM_EDGE_NPU_VM_UNMAP,
 						  .addr = b->va, .size = b->size };
 
-		drmIoctl(d->fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &u);
+		if (d->ctx[l])
+			drmIoctl(d->fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &u);
 	}
 	if (b->map)
 		munmap(b->map, b->size);
@@ -126,24 +144,31 @@ static void dbo_free(struct npu_drm *d, struct dbo *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Maps all of b into the context's space at the next free device address. */
-static int dbo_bind(struct npu_drm *d, struct dbo *b)
+/* Maps all of b, at b->va, into the space of context ctx. */
+static int dbo_map(struct npu_drm *d, uint32_t ctx, const struct dbo *b)
 {
 	struct drm_edge_npu_vm_bind m = {
-		.ctx = d->ctx, .op = DRM_EDGE_NPU_VM_MAP, .handle = b->handle,
-		.flags = DRM_EDGE_NPU_BO_READ | DRM_EDGE_NPU_BO_WRITE, .addr = d->next_va,
+		.ctx = ctx, .op = DRM_EDGE_NPU_VM_MAP, .handle = b->handle,
+		.flags = DRM_EDGE_NPU_BO_READ | DRM_EDGE_NPU_BO_WRITE, .addr = b->va,
 		.size = b->size,
 	};
-	int ret;
+
+	return xioctl(d->fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &m);
+}
+
+/* Maps all of b into every context's space at the next free device address. */
+static int dbo_bind(struct npu_drm *d, struct dbo *b)
+{
+	int ret = 0;
 
 	if (b->size > DRM_EDGE_NPU_VA_USER_END - d->next_va)
 		return -ENOSPC;
-	ret = xioctl(d->fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &m);
-	if (!ret) {
-		b->va = d->next_va;
-		d->next_va += b->size;
-	}
-	return ret;
+	b->va = d->next_va;
+	d->next_va += b->size;
+	for (int l = 0; l < N_PRIO && !ret; l++)
+		if (d->ctx[l])
+			ret = dbo_map(d, d->ctx[l], b);
+	return ret; /* on failure dbo_free() unmaps what was mapped (UNMAP of nothing: ENOENT) */
 }
 
 static int dbo_create(struct npu_drm *d, size_t size, struct dbo *b)
@@ -234,13 +259,70 @@ int npu_drm_wait_syncobj(int fd, uint32_t sync, int timeout_ms)
 	return drmSyncobjWait(fd, &sync, 1, deadline, 0, NULL) ? -1 : 0;
 }
 
+static void drm_destroy_ctx(struct npu_drm *d, uint32_t ctx)
+{
+	struct drm_edge_npu_ctx_destroy cd = { .handle = ctx };
+
+	drmIoctl(d->fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd);
+}
+
+/*
+ * Creates the kernel context of priority level l, with every BO of the device mapped into its
+ * space (VM_BIND) at the addresses they have in the others'.
+ */
+static int drm_create_ctx(struct npu_drm *d, uint32_t l)
+{
+	struct drm_edge_npu_ctx_create cc = { .priority = l };
+	const struct dbo *bos[] = { &d->cmd, &d->act, &d->out, &d->wtmp };
+	int ret = xioctl(d->fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc);
+
+	for (size_t i = 0; !ret && d->vm_bind && i < sizeof(bos) / sizeof(bos[0]); i++)
+		if (bos[i]->va)
+			ret = dbo_map(d, cc.handle, bos[i]);
+	for (uint32_t i = 0; !ret && d->vm_bind && i < d->n_weights; i++)
+		ret = dbo_map(d, cc.handle, &d->weights[i].bo);
+	if (ret) {
+		if (cc.handle)
+			drm_destroy_ctx(d, cc.handle); /* its mappings go with it */
+		return ret;
+	}
+	d->ctx[l] = cc.handle;
+	d->last[l] = (struct drm_edge_npu_ctx_query){ .handle = cc.handle };
+	return 0;
+}
+
+/*
+ * The context level of the next job: the priority asked (hal priority) as a kernel level,
+ * created on first use; NORMAL when HIGH is refused (no CAP_SYS_NICE) or another level cannot
+ * be created.
+ */
+static uint32_t drm_prio_level(struct npu_drm *d)
+{
+	int32_t p = __atomic_load_n(&d->priority, __ATOMIC_RELAXED);
+	uint32_t l = p < 0 ? DRM_EDGE_NPU_PRIORITY_LOW
+			   : p > 0 ? DRM_EDGE_NPU_PRIORITY_HIGH : DRM_EDGE_NPU_PRIORITY_NORMAL;
+	int ret;
+
+	if (d->ctx[l] || (l == DRM_EDGE_NPU_PRIORITY_HIGH && d->high_refused))
+		return d->ctx[l] ? l : DRM_EDGE_NPU_PRIORITY_NORMAL;
+	ret = drm_create_ctx(d, l);
+	if (ret == -EACCES && l == DRM_EDGE_NPU_PRIORITY_HIGH) {
+		d->high_refused = true;
+		fprintf(stderr, "edge-npu: npu-drm: %s: a high-priority session's jobs run at "
+			"NORMAL priority (HIGH needs CAP_SYS_NICE)\n", d->path);
+	}
+	return ret ? DRM_EDGE_NPU_PRIORITY_NORMAL : l;
+}
+
 /* Submits the stream over refs, waits, and folds the context's counters into the stats. */
 static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 				   struct drm_edge_npu_bo_ref *refs, uint32_t nrefs,
 				   const char *what)
 {
+	const uint32_t l = drm_prio_level(d);
 	struct drm_edge_npu_submit sub = { 0 };
-	struct drm_edge_npu_ctx_query q = { .handle = d->ctx };
+	struct drm_edge_npu_ctx_query q = { .handle = d->ctx[l] };
+	const uint64_t hint = __atomic_load_n(&d->hint_hz, __ATOMIC_RELAXED);
 	enum hal_status st = npu_stream_finish(s);
 	int ret;
 
@@ -250,13 +332,16 @@ static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 		return hal_device_fail(&d->base, HAL_ERR_NOMEM, "%s: no BO for the stream", what);
 	memcpy(d->cmd.map, s->data, s->len);
 
-	sub.ctx = d->ctx;
+	sub.ctx = d->ctx[l];
 	sub.cmd_bo = d->cmd.handle;
 	sub.cmd_size = (uint32_t)s->len;
 	sub.num_bos = nrefs;
 	sub.bos = (uintptr_t)refs;
 	sub.bo_ref_size = sizeof(*refs);
 	sub.out_sync = d->sync;
+	/* within the device's operating points (the hint is one of available_frequencies) */
+	if (d->submit_freq && hint)
+		sub.freq_khz = (uint32_t)(hint / 1000);
 	ret = xioctl(d->fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sub);
 	if (ret == -EINVAL && sub.error_code)
 		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: npu command %u refused: %s",
@@ -272,15 +357,15 @@ static enum hal_status submit_wait(struct npu_drm *d, struct npu_stream *s,
 	if (ret)
 		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: context query: %s", what,
 				       strerror(-ret));
-	d->base.stats.modeled_ns += q.modeled_ns - d->last.modeled_ns;
-	d->base.stats.modeled_energy_pj += q.energy_pj - d->last.energy_pj;
-	if (q.errors != d->last.errors) {
-		d->last = q;
+	d->base.stats.modeled_ns += q.modeled_ns - d->last[l].modeled_ns;
+	d->base.stats.modeled_energy_pj += q.energy_pj - d->last[l].energy_pj;
+	if (q.errors != d->last[l].errors) {
+		d->last[l] = q;
 		return hal_device_fail(&d->base, HAL_ERR_DEVICE, "%s: the job failed: %s%s", what,
 				       strerror(-q.last_error),
 				       q.last_error == -ETIMEDOUT ? " (engine reset)" : "");
 	}
-	d->last = q;
+	d->last[l] = q;
 	return HAL_OK;
 }
 
@@ -417,7 +502,6 @@ static void drm_release_weight(struct hal_device *dev, struct hal_tensor *w)
 static void drm_destroy(struct hal_device *dev)
 {
 	struct npu_drm *d = to_drm(dev);
-	struct drm_edge_npu_ctx_destroy cd = { .handle = d->ctx };
 
 	for (uint32_t i = 0; i < d->n_weights; i++)
 		dbo_free(d, &d->weights[i].bo);
@@ -428,8 +512,9 @@ static void drm_destroy(struct hal_device *dev)
 	dbo_free(d, &d->wtmp);
 	if (d->sync)
 		drmSyncobjDestroy(d->fd, d->sync);
-	if (d->ctx)
-		drmIoctl(d->fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd);
+	for (int l = 0; l < N_PRIO; l++)
+		if (d->ctx[l])
+			drm_destroy_ctx(d, d->ctx[l]);
 	close(d->fd);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
@@ -467,14 +552,26 @@ static const char *drm_devfreq_dir(struct hal_device *dev)
 	return to_drm(dev)->devfreq[0] ? to_drm(dev)->devfreq : NULL;
 }
 
+/* The power manager's clock for the next jobs: each one's SUBMIT asks for it. */
+static void drm_freq_hint(struct hal_device *dev, uint64_t hz)
+{
+	__atomic_store_n(&to_drm(dev)->hint_hz, hz, __ATOMIC_RELAXED);
+}
+
+static void drm_priority(struct hal_device *dev, int32_t priority)
+{
+	__atomic_store_n(&to_drm(dev)->priority, priority, __ATOMIC_RELAXED);
+}
+
 static const struct hal_device_vtable npu_drm_vtable = {
 	.destroy = drm_destroy,
 	.supports = drm_supports,
 	.run = drm_run,
 	.prepare_weight = drm_prepare_weight,
 	.release_weight = drm_release_weight,
-	/* no freq_hint: the kernel driver has no per-job clock request yet */
 	.devfreq_dir = drm_devfreq_dir,
+	.freq_hint = drm_freq_hint,
+	.priority = drm_priority,
 };
 
 int npu_drm_export(struct hal_device *dev, uint32_t handle)
@@ -501,7 +598,6 @@ static enum hal_status npu_drm_create(const struct hal_device_options *opts,
 {
 	const char *sel = opts ? opts->select : NULL;
 	struct drm_edge_npu_get_param p = { .param = DRM_EDGE_NPU_PARAM_ISA_VERSION };
-	struct drm_edge_npu_ctx_create cc = { .priority = DRM_EDGE_NPU_PRIORITY_NORMAL };
 	struct npu_drm *d;
 	int fd, ret;
 
@@ -535,30 +631,31 @@ static enum hal_status npu_drm_create(const struct hal_device_options *opts,
 		free(d);
 		return HAL_ERR_DEVICE;
 	}
-	ret = xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc);
+	p = (struct drm_edge_npu_get_param){ .param = DRM_EDGE_NPU_PARAM_CAPABILITIES };
+	if (!xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &p)) {
+		d->vm_bind = p.value & DRM_EDGE_NPU_CAP_VM_BIND;
+		d->submit_freq = p.value & DRM_EDGE_NPU_CAP_SUBMIT_FREQ;
+	}
+	/* the NORMAL context now (the device's own check); the others when first asked for */
+	ret = drm_create_ctx(d, DRM_EDGE_NPU_PRIORITY_NORMAL);
 	if (!ret && drmSyncobjCreate(fd, 0, &d->sync))
 		ret = -errno;
 	if (ret) {
 		snprintf(err, err_len, "npu-drm: %s: cannot create a context: %s", d->path,
 			 strerror(-ret));
-		if (cc.handle) {
-			struct drm_edge_npu_ctx_destroy cd = { .handle = cc.handle };
-
-			drmIoctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd);
-		}
+		if (d->ctx[DRM_EDGE_NPU_PRIORITY_NORMAL])
+			drm_destroy_ctx(d, d->ctx[DRM_EDGE_NPU_PRIORITY_NORMAL]);
 		close(fd);
 		free(d);
 		return HAL_ERR_DEVICE;
 	}
-	d->ctx = cc.handle;
-	d->last.handle = cc.handle;
-	p = (struct drm_edge_npu_get_param){ .param = DRM_EDGE_NPU_PARAM_CAPABILITIES };
-	d->vm_bind = !xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &p) &&
-		     (p.value & DRM_EDGE_NPU_CAP_VM_BIND);
 	d->next_va = 1ull << 32; /* any address of the user half; clear of page 0 */
 	find_devfreq(d);
 	pthread_mutex_init(&d->lock, NULL);
-	d->base.vt = &npu_drm_vtable;
+	d->vt = npu_drm_vtable;
+	if (!d->submit_freq)
+		d->vt.freq_hint = NULL; /* an older module takes no clock request */
+	d->base.vt = &d->vt;
 	d->base.name = "npu-drm";
 	d->base.cls = HAL_CLASS_NPU;
 	hal_completion_get(); /* its jobs are waited for on the process's ring */

@@ -7,6 +7,9 @@
 # Then npu-bench npu prints the submit-to-complete time of an empty job both ways, and
 # npu-top -J while npu-run works through the driver must list the kernel device and the
 # process as a DRM client (fdinfo of the render node).
+# Auto placement reads the admin's devfreq bounds; sessions' priorities pick the kernel
+# contexts and the power manager's clock is the jobs' (enpu_session_prio, through the library,
+# on the mW profile, whose plan gives the NPU the matmuls of the small test model).
 export XDG_RUNTIME_DIR=/tmp
 set -- -m /data/model.gguf -p "Once upon a time" -n 16 -t 2 --no-progress
 npu-run "$@" --device npu >/tmp/npu.txt 2>/tmp/npu.err || { cat /tmp/npu.err; exit 1; }
@@ -36,6 +39,14 @@ grep -q "^clock: *npu-drm: devfreq .*/edge-npu.0, governor simple_ondemand, admi
 	/tmp/auto.err || { echo "e2e: FAIL auto placement did not read the devfreq bounds"; \
 	cat /tmp/auto.err; exit 1; }
 echo "e2e: auto placement read the admin's devfreq bounds"
+
+# sessions' priorities pick the kernel contexts, the power manager's clock is the jobs'
+if [ -x /bin/enpu_session_prio ]; then
+	enpu_session_prio /data/model.gguf /data/profiles/mw.prof >/tmp/prio.txt 2>&1
+	rc=$?
+	sed 's/^/e2e: /' /tmp/prio.txt
+	[ $rc -eq 0 ] || { echo "e2e: FAIL session priorities and clocks"; exit 1; }
+fi
 
 # submit-to-complete of an empty job, in process and through the driver (figures; checked:
 # the waits are on the io_uring)

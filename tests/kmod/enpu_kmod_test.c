@@ -36,9 +36,13 @@
  *             sustained load warms the die; with the passive trip lowered under it, step_wise
  *             raises the cooling state and cur_freq drops; the cap lifts once it cools
  *
+ * With --qos (the module loaded with num_engines=1): clock requests (SUBMIT freq_khz applied,
+ * admin bounds win, bad values refused, the old struct sizes work) and priorities across two
+ * processes (HIGH first under contention, LOW still progresses by ageing, no job lost).
+ *
  * Usage: enpu_kmod_test [--timeout-ms N] [--race-secs S]
  *          (the module's job_timeout_ms, for the hang bound; how long the race runs, default 10)
- *        enpu_kmod_test --leave-hung-job | --hold-jobs MS | --mmu-fault | --heat MS
+ *        enpu_kmod_test --leave-hung-job | --hold-jobs MS | --mmu-fault | --heat MS | --qos
  */
 #include <dirent.h>
 #include <errno.h>
@@ -165,6 +169,7 @@ struct job {
 	uint32_t in_syncs[4];
 	uint32_t nin;
 	uint32_t out_sync;
+	uint32_t freq_khz; /* the job's clock request, 0 none */
 };
 
 static int submit(int fd, struct job *j, const struct stream *s,
@@ -175,7 +180,7 @@ static int submit(int fd, struct job *j, const struct stream *s,
 		.num_bos = j->nrefs, .bos = (uintptr_t)j->refs,
 		.bo_ref_size = sizeof(struct drm_edge_npu_bo_ref),
 		.num_in_syncs = j->nin, .in_syncs = (uintptr_t)j->in_syncs,
-		.out_sync = j->out_sync,
+		.out_sync = j->out_sync, .freq_khz = j->freq_khz,
 	};
 	void *p = bo_map(fd, j->cmd_bo, 4096);
 	int ret;
@@ -2400,6 +2405,462 @@ static int hold_jobs(unsigned int ms)
 	return 0;
 }
 
+/* ---- issue 15: per-job clock requests, priorities across processes ------------------------ */
+
+static uint32_t opp_khz(int i)
+{
+	return npu_opp_table[i].freq_mhz * 1000;
+}
+
+/* Writes devfreq's min_freq and max_freq (Hz); any order of the two writes is valid. */
+static void set_bounds(uint64_t min_hz, uint64_t max_hz)
+{
+	char a[32], b[32];
+
+	snprintf(a, sizeof(a), "%llu", (unsigned long long)min_hz);
+	snprintf(b, sizeof(b), "%llu", (unsigned long long)max_hz);
+	CHECK_ERRNO(write_str(DEVFREQ0 "min_freq", a), 0);
+	CHECK_ERRNO(write_str(DEVFREQ0 "max_freq", b), 0);
+}
+
+/* Runs j (stream s) once asking for khz (0: no request), waited for; the clock it ran at. */
+static uint32_t run_at(int fd, struct job *j, const struct stream *s, uint32_t khz)
+{
+	struct drm_edge_npu_ctx_query q = { .handle = j->ctx };
+
+	j->freq_khz = khz;
+	CHECK_ERRNO(submit(fd, j, s, NULL), 0);
+	j->freq_khz = 0;
+	CHECK_ERRNO(sync_wait(fd, j->out_sync, 10000), 0);
+	CHECK(sync_status(fd, j->out_sync) == 1, "job asking %u kHz: status %d", khz,
+	      sync_status(fd, j->out_sync));
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), 0);
+	CHECK(q.priority == DRM_EDGE_NPU_PRIORITY_NORMAL, "priority %u", q.priority);
+	return q.last_freq_khz;
+}
+
+/* devfreq's count of clock transitions (trans_stat's last line). */
+static int64_t trans_total(void)
+{
+	char buf[2048];
+	const char *t;
+
+	if (read_str(DEVFREQ0 "trans_stat", buf, sizeof(buf)) || !(t = strstr(buf, "Total transition")))
+		return -1;
+	t = strchr(t, ':');
+	return t ? strtoll(t + 1, NULL, 10) : -1;
+}
+
+/*
+ * The SUBMIT and CTX_QUERY of user space built before the clock request: the ioctl numbers
+ * carry the old sizes (80 and 88 bytes), the kernel zero-extends and writes back no more.
+ */
+#define SUBMIT_V1_SIZE offsetof(struct drm_edge_npu_submit, freq_khz)
+#define CTX_QUERY_V1_SIZE offsetof(struct drm_edge_npu_ctx_query, last_freq_khz)
+#define IOWR_SIZED(nr, size) \
+	_IOC(_IOC_READ | _IOC_WRITE, DRM_IOCTL_BASE, DRM_COMMAND_BASE + (nr), (size))
+
+static void test_old_sizes(int fd, struct job *j, const struct stream *s)
+{
+	struct drm_edge_npu_submit a = {
+		.ctx = j->ctx, .cmd_bo = j->cmd_bo, .cmd_size = s->len, .num_bos = j->nrefs,
+		.bos = (uintptr_t)j->refs, .bo_ref_size = sizeof(struct drm_edge_npu_bo_ref),
+		.out_sync = j->out_sync,
+	};
+	struct drm_edge_npu_ctx_query q = { .handle = j->ctx };
+	uint8_t buf[128], guard[128];
+	uint64_t jobs0;
+
+	_Static_assert(SUBMIT_V1_SIZE == 80 && CTX_QUERY_V1_SIZE == 88, "first versions' sizes");
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), 0);
+	jobs0 = q.jobs;
+	memset(buf, 0x5a, sizeof(buf));
+	memcpy(buf, &a, SUBMIT_V1_SIZE);
+	memcpy(guard, buf, sizeof(buf));
+	CHECK_ERRNO(xioctl(fd, IOWR_SIZED(DRM_EDGE_NPU_SUBMIT, SUBMIT_V1_SIZE), buf), 0);
+	memcpy(&a, buf, SUBMIT_V1_SIZE);
+	CHECK(a.seqno > 0, "old-size SUBMIT: seqno %llu", (unsigned long long)a.seqno);
+	CHECK(!memcmp(buf + SUBMIT_V1_SIZE, guard + SUBMIT_V1_SIZE, sizeof(buf) - SUBMIT_V1_SIZE),
+	      "old-size SUBMIT: bytes past its 80 written");
+	CHECK_ERRNO(sync_wait(fd, j->out_sync, 10000), 0);
+	CHECK(sync_status(fd, j->out_sync) == 1, "old-size job: status %d",
+	      sync_status(fd, j->out_sync));
+
+	memset(buf, 0x5a, sizeof(buf));
+	memset(&q, 0, sizeof(q));
+	q.handle = j->ctx;
+	memcpy(buf, &q, CTX_QUERY_V1_SIZE);
+	memcpy(guard, buf, sizeof(buf));
+	CHECK_ERRNO(xioctl(fd, IOWR_SIZED(DRM_EDGE_NPU_CTX_QUERY, CTX_QUERY_V1_SIZE), buf), 0);
+	memcpy(&q, buf, CTX_QUERY_V1_SIZE);
+	CHECK(q.jobs == jobs0 + 1, "old-size CTX_QUERY: jobs %llu, before %llu",
+	      (unsigned long long)q.jobs, (unsigned long long)jobs0);
+	CHECK(!memcmp(buf + CTX_QUERY_V1_SIZE, guard + CTX_QUERY_V1_SIZE,
+		      sizeof(buf) - CTX_QUERY_V1_SIZE), "old-size CTX_QUERY: bytes past its 88 written");
+}
+
+/*
+ * Per-job clock requests: every operating point asked for is the one the job ran at (the
+ * device's result, CTX_QUERY) and cur_freq after it, through devfreq (trans_stat counts the
+ * changes); a request between two points gets the upper one; the admin's max_freq below the
+ * request and min_freq above it win; values outside the device's points are refused; a
+ * SUBMIT and a CTX_QUERY of the old sizes still work.
+ */
+static void test_freq_request(int fd)
+{
+	const uint64_t lo = npu_opp_table[0].freq_mhz * 1000000ull;
+	const uint64_t hi = npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz * 1000000ull;
+	const uint32_t bad[] = { 1, opp_khz(0) - 1, opp_khz(NPU_NUM_OPPS - 1) + 1, UINT32_MAX };
+	struct stream hang, ok;
+	struct job j;
+	int64_t t0, cur;
+	uint32_t got;
+	char seq[256];
+	size_t n = 0;
+
+	CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_CAPABILITIES, 0) & DRM_EDGE_NPU_CAP_SUBMIT_FREQ,
+	      "no DRM_EDGE_NPU_CAP_SUBMIT_FREQ");
+	job_new(fd, &j);
+	drmSyncobjCreate(fd, 0, &j.out_sync);
+	streams_hang_ok(&hang, &ok);
+	set_bounds(lo, hi);
+
+	t0 = trans_total();
+	for (int i = NPU_NUM_OPPS - 1; i >= 0; i--) {
+		got = run_at(fd, &j, &ok, opp_khz(i));
+		cur = read_num(DEVFREQ0 "cur_freq");
+		n += (size_t)snprintf(seq + n, sizeof(seq) - n, " %u->%u/%lld", opp_khz(i) / 1000,
+				      got / 1000, (long long)(cur / 1000000));
+		CHECK(got == opp_khz(i), "asked %u kHz, ran at %u kHz", opp_khz(i), got);
+		CHECK(cur == (int64_t)opp_khz(i) * 1000, "asked %u kHz: cur_freq %lld", opp_khz(i),
+		      (long long)cur);
+	}
+	printf("  asked -> ran at / cur_freq (MHz):%s; trans_stat transitions +%lld\n", seq,
+	       (long long)(trans_total() - t0));
+	CHECK(trans_total() - t0 >= NPU_NUM_OPPS - 1, "trans_stat: %lld transitions",
+	      (long long)(trans_total() - t0));
+
+	got = run_at(fd, &j, &ok, (opp_khz(0) + opp_khz(1)) / 2);
+	CHECK(got == opp_khz(1), "between two points: ran at %u kHz, want %u", got, opp_khz(1));
+
+	/* the admin wins: max_freq below the request, min_freq above it */
+	set_bounds(lo, npu_opp_table[1].freq_mhz * 1000000ull);
+	got = run_at(fd, &j, &ok, opp_khz(NPU_NUM_OPPS - 1));
+	cur = read_num(DEVFREQ0 "cur_freq");
+	printf("  max_freq %u MHz, asked %u MHz: ran at %u MHz, cur_freq %lld MHz\n",
+	       opp_khz(1) / 1000, opp_khz(NPU_NUM_OPPS - 1) / 1000, got / 1000,
+	       (long long)(cur / 1000000));
+	CHECK(got == opp_khz(1) && cur == (int64_t)opp_khz(1) * 1000,
+	      "max_freq %u kHz: ran at %u kHz, cur_freq %lld", opp_khz(1), got, (long long)cur);
+	set_bounds(npu_opp_table[3].freq_mhz * 1000000ull, hi);
+	got = run_at(fd, &j, &ok, opp_khz(0));
+	CHECK(got == opp_khz(3), "min_freq %u kHz: ran at %u kHz", opp_khz(3), got);
+	set_bounds(lo, hi);
+
+	/* nonsense is refused, and nothing runs */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct drm_edge_npu_submit out = { 0 };
+
+		j.freq_khz = bad[i];
+		CHECK_ERRNO(submit(fd, &j, &ok, &out), -EINVAL);
+		CHECK(out.seqno == 0, "refused request %u kHz got seqno %llu", bad[i],
+		      (unsigned long long)out.seqno);
+	}
+	j.freq_khz = 0;
+	{
+		struct drm_edge_npu_submit a = {
+			.ctx = j.ctx, .cmd_bo = j.cmd_bo, .cmd_size = ok.len, .num_bos = j.nrefs,
+			.bos = (uintptr_t)j.refs, .bo_ref_size = sizeof(j.refs[0]),
+			.freq_khz = opp_khz(0), .reserved2 = 1,
+		};
+
+		CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EINVAL);
+	}
+	test_old_sizes(fd, &j, &ok);
+
+	drmSyncobjDestroy(fd, j.out_sync);
+	gem_close(fd, j.refs[0].handle);
+	gem_close(fd, j.refs[1].handle);
+	gem_close(fd, j.cmd_bo);
+	ctx_free(fd, j.ctx);
+}
+
+/* What one client of the priority test did, in memory its parent shares. */
+#define PRIO_MAX_JOBS 128
+struct prio_client {
+	uint32_t prio, n;
+	uint64_t submit_ns[PRIO_MAX_JOBS], done_ns[PRIO_MAX_JOBS];
+	int status[PRIO_MAX_JOBS];
+	uint64_t ctx_jobs, ctx_errors;
+	int setup; /* 0, or the errno of a failed step */
+};
+
+struct prio_waiter {
+	int fd;
+	uint32_t *syncs;
+	struct prio_client *c;
+};
+
+/* Records when each job of the client completes (in order: one context). */
+static void *prio_waiter(void *arg)
+{
+	struct prio_waiter *w = arg;
+
+	for (uint32_t i = 0; i < w->c->n; i++) {
+		int64_t deadline = (int64_t)now_ns() + 60ll * 1000000000;
+
+		/* WAIT_FOR_SUBMIT: the syncobj gets its fence when the job is submitted */
+		if (drmSyncobjWait(w->fd, &w->syncs[i], 1, deadline,
+				   DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, NULL)) {
+			w->c->status[i] = -errno;
+			continue;
+		}
+		w->c->done_ns[i] = now_ns();
+		w->c->status[i] = sync_status(w->fd, w->syncs[i]);
+	}
+	return NULL;
+}
+
+/*
+ * A client process: a context of priority c->prio on its own fd and c->n copy jobs, each with
+ * its own syncobj; submits them all when a byte arrives on go, says so on done, and records
+ * submit and completion times.
+ */
+static void prio_client_run(struct prio_client *c, int go, int done)
+{
+	struct prio_waiter w = { .c = c };
+	uint32_t syncs[PRIO_MAX_JOBS];
+	struct stream hang, ok;
+	pthread_t thread;
+	struct job j;
+	char b;
+
+	w.fd = open_npu(0);
+	if (w.fd < 0) {
+		c->setup = ENODEV;
+		return;
+	}
+	job_new(w.fd, &j);
+	ctx_free(w.fd, j.ctx);
+	j.ctx = ctx_new(w.fd, c->prio);
+	streams_hang_ok(&hang, &ok);
+	for (uint32_t i = 0; i < c->n; i++)
+		if (drmSyncobjCreate(w.fd, 0, &syncs[i]))
+			c->setup = errno;
+	if (!j.ctx || !j.cmd_bo || c->setup) {
+		c->setup = c->setup ? c->setup : EIO;
+		return;
+	}
+	w.syncs = syncs;
+	pthread_create(&thread, NULL, prio_waiter, &w);
+	if (read(go, &b, 1) != 1)
+		c->setup = EPIPE;
+	for (uint32_t i = 0; i < c->n && !c->setup; i++) {
+		j.out_sync = syncs[i];
+		c->submit_ns[i] = now_ns();
+		c->status[i] = submit(w.fd, &j, &ok, NULL);
+	}
+	if (write(done, "s", 1) != 1)
+		c->setup = EPIPE;
+	pthread_join(thread, NULL);
+	{
+		struct drm_edge_npu_ctx_query q = { .handle = j.ctx };
+
+		if (xioctl(w.fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q))
+			c->setup = EIO;
+		c->ctx_jobs = q.jobs;
+		c->ctx_errors = q.errors;
+		if (q.priority != c->prio)
+			c->setup = EINVAL;
+	}
+	close(w.fd); /* the rest goes with the file */
+}
+
+struct prio_figures {
+	double hi_last_ms, lo_last_ms, hi_mean_ms, lo_mean_ms;
+	uint32_t lo_during; /* LOW jobs completed after HIGH's first submit, by its last completion */
+	int64_t aged;       /* sysfs prio_aged: jobs started ahead by ageing */
+};
+
+static double mean_latency_ms(const struct prio_client *c)
+{
+	double sum = 0;
+
+	for (uint32_t i = 0; i < c->n; i++)
+		sum += (double)(c->done_ns[i] - c->submit_ns[i]);
+	return sum / c->n / 1e6;
+}
+
+/*
+ * Two processes on the device's one engine: LOW queues n_lo jobs first, then HIGH queues n_hi.
+ * Every job must complete once and succeed; returns the figures.
+ */
+static struct prio_figures prio_run(uint32_t n_lo, uint32_t n_hi)
+{
+	struct prio_client *c = mmap(NULL, 2 * sizeof(*c), PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct prio_figures f = { 0 };
+	int go[2][2], done[2][2];
+	int64_t aged0 = read_num(NPU_SYSFS(0, "prio_aged"));
+	pid_t pid[2];
+	uint64_t t0 = 0, hi_first = UINT64_MAX, hi_last = 0, lo_last = 0;
+	char b;
+
+	if (c == MAP_FAILED) {
+		CHECK(0, "mmap: %s", strerror(errno));
+		return f;
+	}
+	memset(c, 0, 2 * sizeof(*c));
+	c[0].prio = DRM_EDGE_NPU_PRIORITY_LOW;
+	c[0].n = n_lo;
+	c[1].prio = DRM_EDGE_NPU_PRIORITY_HIGH;
+	c[1].n = n_hi;
+	for (int k = 0; k < 2; k++) {
+		if (pipe(go[k]) || pipe(done[k])) {
+			CHECK(0, "pipe: %s", strerror(errno));
+			return f;
+		}
+		pid[k] = fork();
+		if (pid[k] == 0) {
+			prio_client_run(&c[k], go[k][0], done[k][1]);
+			_exit(0);
+		}
+	}
+	/* LOW's queue first, then HIGH's behind it */
+	for (int k = 0; k < 2; k++) {
+		if (k == 0)
+			t0 = now_ns();
+		CHECK(write(go[k][1], "g", 1) == 1, "go %d", k);
+		CHECK(read(done[k][0], &b, 1) == 1, "client %d did not submit", k);
+	}
+	for (int k = 0; k < 2; k++) {
+		int st = 0;
+
+		waitpid(pid[k], &st, 0);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client %d status %#x", k, st);
+		CHECK(!c[k].setup, "client %d: %s", k, strerror(c[k].setup));
+		close(go[k][0]);
+		close(go[k][1]);
+		close(done[k][0]);
+		close(done[k][1]);
+		/* no job lost: each completed once, successfully, and the context counted it */
+		for (uint32_t i = 0; i < c[k].n; i++)
+			CHECK(c[k].status[i] == 1 && c[k].done_ns[i], "client %d job %u: status %d", k,
+			      i, c[k].status[i]);
+		CHECK(c[k].ctx_jobs == c[k].n && !c[k].ctx_errors, "client %d: %llu jobs, %llu "
+		      "errors of %u", k, (unsigned long long)c[k].ctx_jobs,
+		      (unsigned long long)c[k].ctx_errors, c[k].n);
+	}
+	for (uint32_t i = 0; i < c[1].n; i++) {
+		hi_first = c[1].submit_ns[i] < hi_first ? c[1].submit_ns[i] : hi_first;
+		hi_last = c[1].done_ns[i] > hi_last ? c[1].done_ns[i] : hi_last;
+	}
+	for (uint32_t i = 0; i < c[0].n; i++) {
+		lo_last = c[0].done_ns[i] > lo_last ? c[0].done_ns[i] : lo_last;
+		f.lo_during += c[0].done_ns[i] > hi_first && c[0].done_ns[i] <= hi_last;
+	}
+	f.hi_last_ms = (double)(hi_last - t0) / 1e6;
+	f.lo_last_ms = (double)(lo_last - t0) / 1e6;
+	f.hi_mean_ms = mean_latency_ms(&c[1]);
+	f.lo_mean_ms = mean_latency_ms(&c[0]);
+	f.aged = read_num(NPU_SYSFS(0, "prio_aged")) - aged0;
+	munmap(c, 2 * sizeof(*c));
+	return f;
+}
+
+/*
+ * Priorities across processes (the module loaded with one engine per device, so that both
+ * clients contend for it): LOW queues 24 jobs, then HIGH queues 64; each job is held about
+ * 10 ms (pace), long against a SUBMIT, so that HIGH's queue never runs dry. HIGH's jobs finish
+ * first and wait less; with ageing every prio_age_jobs = 8 HIGH jobs, LOW keeps progressing
+ * while HIGH runs (about 64 / 9 of its jobs); with prio_age_jobs = 0 (strict) it does not.
+ */
+static void test_priorities(int fd)
+{
+	enum { N_LO = 24, N_HI = 64, AGE = 8 };
+	struct drm_edge_npu_ctx_query q0, q1;
+	struct prio_figures f[2];
+	struct stream hang, ok;
+	char pace[32], age[16];
+	struct job j;
+
+	CHECK(get_param(fd, DRM_EDGE_NPU_PARAM_NUM_ENGINES, 0) == 1,
+	      "the priority test wants num_engines=1, the device has %llu",
+	      (unsigned long long)get_param(fd, DRM_EDGE_NPU_PARAM_NUM_ENGINES, 0));
+	/* the pace that holds a job about 10 ms at the highest clock */
+	pin_clock(fd, npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz * 1000000ull);
+	job_new(fd, &j);
+	drmSyncobjCreate(fd, 0, &j.out_sync);
+	streams_hang_ok(&hang, &ok);
+	q0 = (struct drm_edge_npu_ctx_query){ .handle = j.ctx };
+	q1 = q0;
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q0), 0);
+	run_at(fd, &j, &ok, 0);
+	CHECK_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q1), 0);
+	snprintf(pace, sizeof(pace), "%llu",
+		 (unsigned long long)(10000000ull / (q1.modeled_ns - q0.modeled_ns + 1) + 1));
+	CHECK_ERRNO(set_param(PARAM("pace"), pace, NULL, 0), 0);
+
+	for (int r = 0; r < 2; r++) {
+		snprintf(age, sizeof(age), "%d", r ? 0 : AGE);
+		CHECK_ERRNO(set_param(PARAM("prio_age_jobs"), age, NULL, 0), 0);
+		f[r] = prio_run(N_LO, N_HI);
+		printf("  prio_age_jobs=%s, pace %s (a job ~10 ms), one engine: LOW queued %d jobs, "
+		       "then HIGH %d: HIGH all done at %.0f ms (mean latency %.1f ms), LOW at %.0f "
+		       "ms (mean %.1f ms); LOW jobs completed while HIGH ran: %u, started by "
+		       "ageing: %lld\n", age, pace, N_LO, N_HI, f[r].hi_last_ms, f[r].hi_mean_ms,
+		       f[r].lo_last_ms, f[r].lo_mean_ms, f[r].lo_during, (long long)f[r].aged);
+		CHECK(f[r].hi_last_ms < f[r].lo_last_ms, "HIGH done at %.0f ms, LOW at %.0f ms",
+		      f[r].hi_last_ms, f[r].lo_last_ms);
+		CHECK(f[r].hi_mean_ms < f[r].lo_mean_ms, "mean latency HIGH %.1f ms, LOW %.1f ms",
+		      f[r].hi_mean_ms, f[r].lo_mean_ms);
+	}
+	/* ageing: LOW progressed while HIGH ran, about once per AGE + 1 jobs; strict: it did not */
+	CHECK(f[0].lo_during >= N_HI / (AGE + 1) - 2 && f[0].lo_during <= N_HI / AGE + 2,
+	      "with ageing every %d, %u LOW jobs completed while HIGH ran %d", AGE, f[0].lo_during,
+	      N_HI);
+	CHECK(f[0].aged >= N_HI / (AGE + 1) - 2, "prio_aged +%lld", (long long)f[0].aged);
+	CHECK(f[1].lo_during <= 2 && f[1].aged == 0, "strict: %u LOW jobs completed while HIGH "
+	      "ran, prio_aged +%lld", f[1].lo_during, (long long)f[1].aged);
+
+	CHECK_ERRNO(set_param(PARAM("pace"), "0", NULL, 0), 0);
+	snprintf(age, sizeof(age), "%d", AGE);
+	CHECK_ERRNO(set_param(PARAM("prio_age_jobs"), age, NULL, 0), 0);
+	set_bounds(npu_opp_table[0].freq_mhz * 1000000ull,
+		   npu_opp_table[NPU_NUM_OPPS - 1].freq_mhz * 1000000ull);
+	drmSyncobjDestroy(fd, j.out_sync);
+	gem_close(fd, j.refs[0].handle);
+	gem_close(fd, j.refs[1].handle);
+	gem_close(fd, j.cmd_bo);
+	ctx_free(fd, j.ctx);
+}
+
+/*
+ * --qos: the module loaded again with num_engines=1 (tests/kmod/init.sh): clock requests and
+ * priorities across processes.
+ */
+static int qos_tests(void)
+{
+	int fd = open_npu(0);
+
+	if (fd < 0) {
+		printf("FAIL: no edge_npu device node\nenpu_kmod_test --qos: 0 passed, 1 failed\n");
+		return 1;
+	}
+	{
+		int f0 = n_fail;
+
+		test_freq_request(fd);
+		printf("%s clock requests\n", n_fail == f0 ? "ok  " : "FAIL");
+		f0 = n_fail;
+		test_priorities(fd);
+		printf("%s priorities across processes\n", n_fail == f0 ? "ok  " : "FAIL");
+	}
+	close(fd);
+	printf("enpu_kmod_test --qos: %d passed, %d failed\n", n_pass, n_fail);
+	return n_fail ? 1 : 0;
+}
+
 /* ---- load: many processes and threads, every completion once ------------------------------ */
 
 #define LOAD_PROCS 8
@@ -2817,6 +3278,8 @@ int main(int argc, char **argv)
 		return hold_jobs((unsigned int)atoi(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "--heat"))
 		return heat_mode((unsigned int)atoi(argv[2]));
+	if (argc > 1 && !strcmp(argv[1], "--qos"))
+		return qos_tests();
 	fd1 = open_npu(0);
 	fd2 = open_npu(0);
 	fd_dev1 = open_npu(1);

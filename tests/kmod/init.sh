@@ -4,7 +4,8 @@
 # init.sh - /init of the test VM built by tests/kmod/run.sh: loads the DRM modules and
 # edge_npu.ko (two devices, debug stall allowed, 300 ms job timeout), runs the kernel test
 # suite, the generic-netlink test (enpu_genl_test), the hostile-client suite (enpu_hostile) and, when present, an end-to-end npu-run
-# on the NPU through the driver, unloads the module and prints the kernel log and one
+# on the NPU through the driver, unloads the module, loads it again with one engine per device
+# for the clock-request and priority tests (enpu_kmod_test --qos), unloads it and prints the kernel log and one
 # ENPU-RESULT line for the host to judge.
 export PATH=/bin
 mount -t proc proc /proc
@@ -65,10 +66,22 @@ fi
 wait $hold || tests=1
 # unload with work in flight: a hung job and one behind it, their fd already closed
 /bin/enpu_kmod_test --leave-hung-job || tests=1
-echo "ENPU-TESTS-END"
 
 rmmod edge_npu
 rmmod_rc=$?
+# clock requests and priorities across processes: the module again with one engine per
+# device, so that two processes contend for it (enpu_kmod_test --qos)
+if [ $rmmod_rc -eq 0 ]; then
+	if insmod /lib/modules/edge_npu.ko num_engines=1 job_timeout_ms=$TIMEOUT_MS \
+		autosuspend_ms=$AUTOSUSPEND_MS; then
+		/bin/enpu_kmod_test --qos || tests=1
+		rmmod edge_npu || rmmod_rc=1
+	else
+		echo "FAIL insmod edge_npu num_engines=1"
+		tests=1
+	fi
+fi
+echo "ENPU-TESTS-END"
 echo "ENPU-DMESG-BEGIN"
 dmesg
 echo "ENPU-DMESG-END"

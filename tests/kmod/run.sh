@@ -118,13 +118,21 @@ if [ ! -f "$MB/build.ninja" ]; then
 	meson setup "$MB" "$ROOT" >"$OUT/meson.log" 2>&1 ||
 		{ cat "$OUT/meson.log" >&2; fail "meson setup for npu-run failed"; }
 fi
-ninja -C "$MB" tools/npu-run tools/npu-mkmodel tools/npu-top tools/npu-bench >"$OUT/ninja.log" 2>&1 ||
+ninja -C "$MB" tools/npu-run tools/npu-mkmodel tools/npu-top tools/npu-bench \
+	driver/libedge-npu.so.0.1.0 >"$OUT/ninja.log" 2>&1 ||
 	{ cat "$OUT/ninja.log" >&2; fail "building npu-run failed"; }
+# sessions' priorities and clocks reaching the kernel, through the public API (the shared
+# library, found at its build path in the VM as on the host)
+# shellcheck disable=SC2046
+$CC -std=gnu11 -O2 -Wall -Wextra -Werror -I"$ROOT" $(pkg-config --cflags libdrm) \
+	-o "$OUT/enpu_session_prio" "$ROOT/tests/kmod/enpu_session_prio.c" -L"$MB/driver" \
+	-ledge-npu -Wl,-rpath,"$MB/driver" $(pkg-config --libs libdrm) ||
+	fail "session priority test build failed"
 "$MB/tools/npu-mkmodel" -o "$RD/data/model.gguf" --dim 128 --layers 2 --heads 4 --ffn 256 \
 	--ctx 128 -t q8_0 >/dev/null || fail "npu-mkmodel failed"
-cp "$MB/tools/npu-run" "$MB/tools/npu-top" "$MB/tools/npu-bench" "$RD/bin/"
+cp "$MB/tools/npu-run" "$MB/tools/npu-top" "$MB/tools/npu-bench" "$OUT/enpu_session_prio" "$RD/bin/"
 # the dynamic loader and libraries, at their paths
-for lib in $(ldd "$MB/tools/npu-run" "$MB/tools/npu-top" "$MB/tools/npu-bench" |
+for lib in $(ldd "$MB/tools/npu-run" "$MB/tools/npu-top" "$MB/tools/npu-bench" "$OUT/enpu_session_prio" |
 	awk '/:$/ { next } /=> \// { print $3 } /^[[:space:]]*\// { print $1 }' | sort -u); do
 	mkdir -p "$RD$(dirname "$lib")"
 	cp -L "$lib" "$RD$lib"

@@ -87,6 +87,13 @@ enum drm_edge_npu_param {
 #define DRM_EDGE_NPU_CAP_PRIME		(1ull << 2)
 /** DRM_EDGE_NPU_CAP_VM_BIND - per-context address spaces: VM_BIND, %DRM_EDGE_NPU_BO_VA. */
 #define DRM_EDGE_NPU_CAP_VM_BIND	(1ull << 3)
+/**
+ * DRM_EDGE_NPU_CAP_SUBMIT_FREQ - SUBMIT takes a clock request (&drm_edge_npu_submit.freq_khz)
+ * and CTX_QUERY reports the clock and priority (&drm_edge_npu_ctx_query.last_freq_khz,
+ * &drm_edge_npu_ctx_query.priority). A kernel without it ignores those fields (the DRM core
+ * drops the tail of a struct longer than the kernel's), so user space checks this bit first.
+ */
+#define DRM_EDGE_NPU_CAP_SUBMIT_FREQ	(1ull << 4)
 
 /** DRM_EDGE_NPU_VA_USER_START - lowest address VM_BIND maps (page 0 never maps). */
 #define DRM_EDGE_NPU_VA_USER_START	(1ull << 12)
@@ -156,6 +163,14 @@ struct drm_edge_npu_bo_wait {
  * @DRM_EDGE_NPU_PRIORITY_LOW: background work.
  * @DRM_EDGE_NPU_PRIORITY_NORMAL: the default.
  * @DRM_EDGE_NPU_PRIORITY_HIGH: needs CAP_SYS_NICE (-EACCES otherwise).
+ *
+ * On each engine, a job of a higher priority that is ready runs before one of a lower
+ * priority (jobs already running are not preempted), across all files. Ageing keeps the lower
+ * ones moving: once the module parameter prio_age_jobs (default 8; 0 = strict order) jobs of
+ * higher priorities have started on an engine while a job of a lower priority waited there,
+ * the higher ones are held back until a job of that lower priority has started. A waiting job
+ * that cannot start (its in-syncs or implicit fences not signalled) releases them after 20 ms,
+ * and its count starts again.
  */
 enum drm_edge_npu_priority {
 	DRM_EDGE_NPU_PRIORITY_LOW = 0,
@@ -208,6 +223,14 @@ struct drm_edge_npu_ctx_destroy {
  * @fault_status: out, that fault's kind: bit 0 read, bit 1 write, bits 4-7 1 unmapped,
  *	2 permission, 3 address beyond 48 bits (kmod/silicon/npu_mmu.h); 0 if none.
  * @reserved2: zero on output.
+ * @last_freq_khz: out, the clock the context's most recent completed job ran at (what the
+ *	device reports in the job's result), kHz; 0 before the first (ignored on input). Needs
+ *	%DRM_EDGE_NPU_CAP_SUBMIT_FREQ.
+ * @priority: out, the context's &enum drm_edge_npu_priority (ignored on input). Needs
+ *	%DRM_EDGE_NPU_CAP_SUBMIT_FREQ.
+ *
+ * Versions: the first ended at @reserved2 (88 bytes); the kernel fills only what the
+ * caller's size covers.
  */
 struct drm_edge_npu_ctx_query {
 	__u32 handle;
@@ -224,6 +247,8 @@ struct drm_edge_npu_ctx_query {
 	__u64 fault_addr;
 	__u32 fault_status;
 	__u32 reserved2;
+	__u32 last_freq_khz;
+	__u32 priority;
 };
 
 /** DRM_EDGE_NPU_CTX_GUILTY - a job of the context faulted; its SUBMITs fail (-ECANCELED). */
@@ -286,6 +311,25 @@ struct drm_edge_npu_bo_ref {
  * @error_code: out, when the stream is refused (-EINVAL): the &enum enpu_error; else 0.
  * @error_cmd: out, index of the first bad command (0xffffffff: the stream header).
  * @reserved: zero.
+ * @freq_khz: in, the clock the job asks to run at, kHz (%DRM_EDGE_NPU_CAP_SUBMIT_FREQ), or 0
+ *	for no request (the devfreq governor decides from the load). Valid requests lie within
+ *	the device's operating points: from the lowest to the highest
+ *	%DRM_EDGE_NPU_PARAM_OPP_FREQ_HZ, else -EINVAL. A value between two points asks for
+ *	the higher one. The clock is set when the job starts on an engine,
+ *	within the bounds in force then: devfreq's min_freq/max_freq in sysfs and the limits of
+ *	PM QoS and thermal cooling (the administrator wins: a request above max_freq runs at
+ *	max_freq's point). The device has one clock for all its engines: while jobs with
+ *	requests run, it runs at the highest of their requests; after them it stays at the
+ *	most recently started job's request until a job without a request starts or the device
+ *	suspends, so that back-to-back jobs asking the same clock cause no transitions (without
+ *	devfreq, i.e. no governor module, the request sets the clock directly; under a
+ *	governor the admin set in place of simple_ondemand, the governor decides). The
+ *	clock a job ran at is in &drm_edge_npu_ctx_query.last_freq_khz; devfreq's cur_freq and
+ *	trans_stat show the changes.
+ * @reserved2: zero.
+ *
+ * Versions: the first ended at @reserved (80 bytes); the DRM core zero-extends it, so an
+ * older caller asks for no clock.
  *
  * The whole stream is validated against the buffer list before the job is queued; a refused
  * stream returns -EINVAL with @error_code and @error_cmd set, and nothing runs. A job that
@@ -310,6 +354,8 @@ struct drm_edge_npu_submit {
 	__u32 error_code;
 	__u32 error_cmd;
 	__u64 reserved;
+	__u32 freq_khz;
+	__u32 reserved2;
 };
 
 /** DRM_EDGE_NPU_VM_MAP - &drm_edge_npu_vm_bind.op: map a range of a BO. */

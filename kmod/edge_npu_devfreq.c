@@ -189,8 +189,10 @@ u32 enpu_pm_cur_freq_mhz(struct enpu_device *edev)
 }
 
 /*
- * Exported by devfreq's core for governors; its prototype is in drivers/devfreq/governor.h,
- * which the kernel's header packages do not ship. The range every governor must keep to:
+ * Exported by devfreq's core for governors (EXPORT_SYMBOL in 6.1 and 6.12, the same signature);
+ * its prototype is in drivers/devfreq/governor.h, which the kernel's header packages do not
+ * ship, and the PM QoS reader it is built on is not exported, so it is the one way to honour
+ * thermal cooling's cap. The range every governor must keep to:
  * sysfs min_freq/max_freq and other PM QoS frequency requests (thermal cooling), and the
  * OPPs enabled. Needs devfreq->lock.
  */

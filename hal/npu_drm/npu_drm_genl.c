@@ -27,7 +27,7 @@ struct npu_genl {
 	int family;
 	struct npu_genl_event ring[EV_RING];
 	unsigned int head, count;
-	unsigned int dropped;  /* events lost because the ring was full */
+	unsigned int dropped;  /* events lost: the ring was full, or the socket overran */
 	int bad;               /* a malformed event was received: -EINVAL until reported */
 	char bad_why[160];
 };
@@ -396,6 +396,9 @@ int npu_genl_subscribe(struct npu_genl *g, char *err, size_t err_len)
 	rc = nl_socket_add_membership(g->ev_sk, grp);
 	if (rc >= 0)
 		rc = nl_socket_set_nonblocking(g->ev_sk);
+	/* room for a burst of events between two reads (the kernel may cap it lower) */
+	if (rc >= 0)
+		rc = nl_socket_set_buffer_size(g->ev_sk, 1 << 20, 0);
 	if (rc < 0) {
 		nl_socket_free(g->ev_sk);
 		g->ev_sk = NULL;
@@ -431,6 +434,15 @@ int npu_genl_read_event(struct npu_genl *g, struct npu_genl_event *ev, int timeo
 		if (rc == 0)
 			return 0;
 		rc = nl_recvmsgs_default(g->ev_sk);
+		/*
+		 * ENOBUFS (libnl's NLE_NOMEM): the kernel dropped events because the socket's
+		 * buffer was full, as a burst of frequency changes under throttling can do. The
+		 * events after it still come: count the loss, as for the ring, and go on.
+		 */
+		if (rc == -NLE_NOMEM) {
+			g->dropped++;
+			continue;
+		}
 		if (rc < 0 && rc != -NLE_AGAIN)
 			return fail(err, err_len, -EIO, "receiving events: %s", nl_geterror(rc));
 	}

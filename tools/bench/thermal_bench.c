@@ -222,10 +222,12 @@ static int model_shape(const char *path, struct sched_hparams *hp, enum hal_type
 	if (enpu_model_load(ctx, path, NULL, &m) || enpu_model_info(m, &info)) {
 		fprintf(stderr, "npu-bench thermal: %s: %s\n", path, enpu_last_error(ctx));
 	} else {
-		*hp = (struct sched_hparams){ info.n_vocab, info.n_embd, info.n_layer, info.n_head,
-					      info.n_head_kv, info.n_ff,
-					      info.n_head ? info.n_embd / info.n_head : 0, 10000, 1,
-					      1e-5f };
+		*hp = (struct sched_hparams){
+			.n_vocab = info.n_vocab, .n_embd = info.n_embd, .n_layer = info.n_layer,
+			.n_head = info.n_head, .n_head_kv = info.n_head_kv, .n_ff = info.n_ff,
+			.n_rot = info.n_head ? info.n_embd / info.n_head : 0,
+			.rope_freq_base = 10000, .rope_freq_scale = 1, .rms_eps = 1e-5f,
+		};
 		*type = type_of(info.weight_type);
 		snprintf(name, name_len, "%s %s", info.name, info.weight_type);
 		rc = 0;

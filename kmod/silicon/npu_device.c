@@ -71,7 +71,7 @@ static s32 temp_now(const struct npu_device *d)
 {
 	struct npu_thermal t = d->therm;
 
-	if (d->job.state == NPU_EXEC_IDLE && !d->pace_due_ns)
+	if (!d->busy)
 		npu_thermal_step(&t, idle_ns(d, now(d)), 0);
 	return npu_thermal_temp_mc(&t);
 }
@@ -113,6 +113,7 @@ static u32 end_job(struct npu_device *d, u32 state)
 		d->irq_status |= NPU_IRQ_MMU_FAULT;
 	}
 	d->job.state = NPU_EXEC_IDLE;
+	d->busy = 0;
 	d->stalled_since = 0;
 	if (state == NPU_RESULT_ABORTED)
 		return 0; /* the reset that aborted it empties the ring */
@@ -154,7 +155,7 @@ static u32 pace_wait(struct npu_device *d)
 static int can_fetch(const struct npu_device *d)
 {
 	return (d->control & NPU_CONTROL_ENABLE) && d->power && d->ring_size &&
-	       d->ring_head != d->ring_tail && d->job.state == NPU_EXEC_IDLE;
+	       d->ring_head != d->ring_tail && !d->busy;
 }
 
 /* Copies the buffer table into the engine's view; -1 if the descriptor is malformed. */
@@ -193,6 +194,7 @@ static u32 fetch(struct npu_device *d)
 	npu_mmu_bind(&d->mmu, bad ? 0 : d->as_root[desc.as], bad ? 0 : desc.as);
 	d->tlb_flush = 0;
 	d->job.state = NPU_EXEC_RUNNING; /* the engine is taken while the lock is dropped */
+	d->busy = 1;
 	d->job_start_ns = now(d);
 	d->ops->unlock(d->host);
 	err = npu_exec_begin(&d->engine, &d->job, bad ? NULL : dev_ptr(desc.stream_addr),
@@ -331,9 +333,9 @@ static u32 status(const struct npu_device *d)
 {
 	u32 s = d->power ? NPU_STATUS_POWERED : 0;
 
-	if (d->job.state == NPU_EXEC_RUNNING || d->job.state == NPU_EXEC_STALLED || d->pace_due_ns)
+	if (d->busy)
 		s |= NPU_STATUS_BUSY;
-	if (d->job.state == NPU_EXEC_STALLED)
+	if (d->stalled_since)
 		s |= NPU_STATUS_HUNG;
 	if (d->reset)
 		s |= NPU_STATUS_RESETTING;
@@ -505,7 +507,7 @@ static void as_write(struct npu_device *d, u32 off, u32 val)
 /* Idle cooling up to now is due under the settings in force so far. */
 static void therm_settle(struct npu_device *d)
 {
-	if (d->job.state == NPU_EXEC_IDLE && !d->pace_due_ns)
+	if (!d->busy)
 		therm_idle(d);
 }
 
@@ -538,7 +540,7 @@ static u32 reg_write(struct npu_device *d, u32 off, u32 val)
 		if (val) {
 			d->power = 1;
 			d->ops->wake(d->host); /* jobs may be waiting on the ring */
-		} else if (d->job.state == NPU_EXEC_IDLE && d->power) {
+		} else if (!d->busy && d->power) {
 			d->power = 0;
 			npu_engine_reset(&d->engine);
 		}

@@ -29,7 +29,10 @@
  * @ops: the host's services.
  * @host: their argument.
  * @engine: the compute engine and its counters.
- * @job: the job on the engine (@engine's cursor).
+ * @job: the job on the engine (@engine's cursor). Only the device's context reads it: the
+ *   engine writes it with the lock released.
+ * @busy: a job holds the engine, from its fetch to its end (under the lock: what register
+ *   reads and writes from the host look at instead of @job's state).
  * @bufs: the job's buffers, from its buffer table (device virtual addresses).
  * @mmu: the MMU every access of the job goes through (its TLB and staging buffers).
  * @as_root: AS_n_TRANSTAB of each slot.
@@ -65,6 +68,7 @@ struct npu_device {
 	void *host;
 	struct npu_engine engine;
 	struct npu_exec job;
+	u32 busy;
 	struct npu_buffer bufs[NPU_DEV_MAX_BUFS];
 	struct npu_mmu mmu;
 	u64 as_root[NPU_AS_SLOTS];

@@ -276,9 +276,20 @@ enpu_status drv_spec_create(enpu_session *s, const struct enpu_session_options *
 	d.cache_type = s->cache_type;
 	d.priority = s->priority;
 	enpu_status st2 = enpu_session_create(o->draft, &d, &sp->draft);
-	if (!st2)
-		sp->draft->is_draft = true;
-	return st2;
+	if (st2)
+		return st2;
+	sp->draft->is_draft = true;
+	/*
+	 * Overlapped with "auto" placement: the draft runs by the fixed rule on the context's
+	 * last device; the verifier's plans leave that device's class out, so that the two run
+	 * side by side instead of queueing on it (the CPU, everyone's fallback, stays shared).
+	 */
+	const enum hal_device_class cls = ctx->devices[ctx->n_devices - 1]->cls;
+	char err[256];
+	if (sp->overlap && s->placer && cls != HAL_CLASS_CPU &&
+	    sched_placer_reserve(s->placer, cls, err, sizeof(err)))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_create: %s", err);
+	return ENPU_OK;
 }
 
 void drv_spec_free(enpu_session *s)

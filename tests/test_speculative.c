@@ -397,6 +397,63 @@ START_TEST(overlapped_greedy_equals_plain)
 END_TEST
 
 /*
+ * Overlapped under "auto" placement on the phone profile, on a context with the GPU and the
+ * in-process NPU: the draft runs on the NPU (the fixed rule: the context's last device),
+ * pre-drafts beside the verification, and no op of the verifier runs on the NPU. (This test
+ * model is small enough that its plan keeps off the NPU anyway; test_sched's
+ * reserved_class_left_out_of_plans shows the reservation moving ops off it.)
+ */
+START_TEST(overlapped_verifier_keeps_off_the_drafts_device)
+{
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct enpu_sampler_options sa = ENPU_SAMPLER_OPTIONS_INIT;
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+	struct enpu_device_usage u[ENPU_MAX_DEVICES];
+	enpu_context *c3;
+	enpu_model *m, *d;
+	enpu_session *s;
+
+	co.devices = "gpu,npu"; /* with the CPU */
+	ck_assert_msg(enpu_context_create(&co, &c3) == ENPU_OK, "%s", enpu_last_error(NULL));
+	ck_assert_msg(enpu_model_load(c3, target_path, NULL, &m) == ENPU_OK, "%s",
+		      enpu_last_error(c3));
+	ck_assert_int_eq(enpu_model_make_draft(m, "q8_0", &d), ENPU_OK);
+	so.n_ctx = 256;
+	so.placement = "auto";
+	so.profile = "phone";
+	so.draft = d;
+	so.spec_k = 3;
+	so.spec_fixed_k = true;
+	so.spec_overlap = true;
+	ck_assert_msg(enpu_session_create(m, &so, &s) == ENPU_OK, "%s", enpu_last_error(c3));
+	sa.ignore_eos = true;
+	ck_assert_msg(enpu_generate(s, "Once upon a time", 60, &sa, NULL, NULL, NULL) == ENPU_OK,
+		      "%s", enpu_last_error(c3));
+	const uint32_t n = enpu_session_device_usage(s, u, ENPU_MAX_DEVICES);
+	uint64_t ops = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		ck_assert_msg(strcmp(u[i].device, "npu") || u[i].ops == 0,
+			      "the verifier ran %llu ops on the draft's NPU",
+			      (unsigned long long)u[i].ops);
+		ops += u[i].ops;
+	}
+	ck_assert_uint_gt(ops, 0);
+	ck_assert_int_eq(enpu_session_spec_stats(s, &ss), ENPU_OK);
+	ck_assert_uint_gt(ss.verifications, 0);
+	ck_assert_uint_gt(ss.predrafted, 0);
+	uint64_t npu_ops = 0;
+	for (uint32_t i = 0; i < ss.n_devices; i++)
+		npu_ops += strcmp(ss.draft_devices[i].device, "npu") ? 0 : ss.draft_devices[i].ops;
+	ck_assert_msg(npu_ops > 0, "the draft ran nothing on the NPU");
+	enpu_session_free(s);
+	enpu_model_free(d);
+	enpu_model_free(m);
+	enpu_context_destroy(c3);
+}
+END_TEST
+
+/*
  * The overlapped cost model: at alpha 1 a round is the longer of the verification and the
  * pre-draft, at alpha 0 it is the sequential round, and between them it never loses to it
  * while the pre-draft fits in the verification (else it may: the session then does not
@@ -541,6 +598,7 @@ int main(void)
 	tcase_add_test(tc, overlapped_greedy_equals_plain);
 	tcase_add_test(tc, overlapped_sampling_keeps_distribution);
 	tcase_add_test(tc, overlapped_cost_model);
+	tcase_add_test(tc, overlapped_verifier_keeps_off_the_drafts_device);
 	tcase_add_test(tc, auto_stops_when_it_does_not_pay);
 	tcase_add_test(tc, trace_shows_draft_and_verify);
 	tcase_add_test(tc, bad_drafts_refused);

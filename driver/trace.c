@@ -6,7 +6,9 @@
  * The process's real pid; a track per thread by its real thread id: the session's caller,
  * with a slice per prefill and per decode step (the graph run of its tokens) and, under
  * enpu_generate, a slice per generated token around its sampling and its decode step; and
- * each device queue's worker, with an "X" slice per op. A flow ("s" then "f" bound to the
+ * each device queue's worker, with an "X" slice per op; overlapped speculation's draft
+ * thread, with a "pre-draft" slice around the draft steps it takes while the session
+ * verifies (both threads write: the writer is locked). A flow ("s" then "f" bound to the
  * enclosing slice) per data dependency between ops on different devices. Counters per device:
  * its clock, sampled at every op where it changes and at the end of every step (so the track
  * has a value per step however steady the clock), and its modeled power (the op's modeled

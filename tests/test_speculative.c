@@ -540,6 +540,23 @@ START_TEST(trace_shows_draft_and_verify)
 	ck_assert_int_eq(enpu_session_trace_stop(spec), ENPU_OK);
 	remove(path);
 	enpu_session_free(spec);
+	/* overlapped: the draft's thread has pre-draft slices beside the verifications */
+	spec = session_ov(self_draft, 3, true, 256, true);
+	ck_assert_int_eq(enpu_session_trace_start(spec, path), ENPU_OK);
+	ck_assert_int_eq(enpu_generate(spec, "Once upon a time", 40, &so, NULL, NULL, NULL),
+			 ENPU_OK);
+	ck_assert_int_eq(enpu_session_trace_stop(spec), ENPU_OK);
+	json = tu_read_file(path, &len);
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"pre-draft\",\"cat\":\"spec\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"verify\",\"cat\":\"step\""));
+	free(json);
+	/* two threads wrote it: still well formed, slices nested on each track */
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/trace_check.py '%s' </dev/null",
+		 ENPU_SOURCE_ROOT, path);
+	ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+	remove(path);
+	enpu_session_free(spec);
 }
 END_TEST
 

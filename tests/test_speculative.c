@@ -22,6 +22,17 @@
 #include "sched/cost.h"
 #include "testutil.h"
 
+/*
+ * Under ThreadSanitizer (tests/run-all.sh runs this suite there for the overlapped draft's
+ * thread) every generation is 5 times shorter: the races would be in each round, not in the
+ * length, and TSan's tenfold slowdown would take the suite past its timeout.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SCALE(n) ((n) / 5)
+#else
+#define SCALE(n) (n)
+#endif
+
 static enpu_context *ctx;
 static enpu_model *target, *self_draft, *other_draft;
 static char *target_path, *other_path;
@@ -117,6 +128,7 @@ static void check_greedy_ov(enpu_model *draft, uint32_t k, bool fixed, bool over
 	struct tokens a, b;
 	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
 
+	n = SCALE(n);
 	so.ignore_eos = true;
 	generate(plain, n, chunk, &so, &a);
 	generate(spec, n, chunk, &so, &b);
@@ -275,6 +287,7 @@ static void check_distribution(enpu_model *draft, uint32_t k, bool overlap, int 
 	int n_seq = 1;
 
 	ck_assert_int_le(depth, MAX_DEPTH);
+	draws = SCALE(draws);
 	ck_assert_int_eq(enpu_tokenize(target, prompt, strlen(prompt), true, prompt_toks, 16,
 				       &n_prompt), ENPU_OK);
 	for (int l = 0; l < depth; l++, n_seq *= 3)
@@ -347,7 +360,7 @@ START_TEST(sampling_keeps_distribution)
 
 	check_distribution(other_draft, 2, false, 3, 6000, 54.05, &ss);
 	/* the residual path ran: many proposals were rejected */
-	ck_assert_uint_gt(ss.drafted - ss.accepted, 6000 / 10);
+	ck_assert_uint_gt(ss.drafted - ss.accepted, SCALE(6000) / 10);
 }
 END_TEST
 
@@ -361,7 +374,7 @@ START_TEST(overlapped_sampling_keeps_distribution)
 	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
 
 	check_distribution(self_draft, 1, true, 4, 6000, 124.84, &ss);
-	ck_assert_msg(ss.predraft_used > 6000 / 10, "%llu of %llu pre-drafted blocks used",
+	ck_assert_msg(ss.predraft_used > SCALE(6000) / 10, "%llu of %llu pre-drafted blocks used",
 		      (unsigned long long)ss.predraft_used, (unsigned long long)ss.predrafted);
 	ck_assert_uint_le(ss.predraft_used, ss.predrafted);
 }
@@ -387,7 +400,7 @@ START_TEST(overlapped_greedy_equals_plain)
 	check_greedy_ov(same, 5, true, true, 600, 600, &acc, &ss);
 	ck_assert_msg(acc == 1.0, "a draft of the model's own weights had %.4f accepted", acc);
 	/* all accepted and the guess right: all but the blocks near the end used */
-	ck_assert_msg(ss.predraft_used + 2 >= ss.predrafted && ss.predraft_used > 50,
+	ck_assert_msg(ss.predraft_used + 2 >= ss.predrafted && ss.predraft_used > SCALE(600) / 12,
 		      "%llu of %llu pre-drafted blocks used", (unsigned long long)ss.predraft_used,
 		      (unsigned long long)ss.predrafted);
 	ck_assert(ss.overlap_ms > 0.0);

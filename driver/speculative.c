@@ -74,6 +74,13 @@ struct drv_spec {
 	uint32_t next_k;
 	bool have_next;
 	uint64_t predrafted, predraft_used, overlap_ns;
+	/* the draft's thread (started at the first pre-draft, kept until the session is freed:
+	 * one trace track for all its pre-drafts): a job at a time, job_done when it ended */
+	pthread_t thread;
+	bool thread_live, quit, job_done;
+	struct predraft *job;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
 };
 
 /* A pre-draft running on the draft's thread while the session verifies (overlapped). */
@@ -298,6 +305,15 @@ void drv_spec_free(enpu_session *s)
 
 	if (!sp)
 		return;
+	if (sp->thread_live) { /* no job is in flight: every round waits for its own */
+		pthread_mutex_lock(&sp->lock);
+		sp->quit = true;
+		pthread_cond_broadcast(&sp->cond);
+		pthread_mutex_unlock(&sp->lock);
+		pthread_join(sp->thread, NULL);
+		pthread_mutex_destroy(&sp->lock);
+		pthread_cond_destroy(&sp->cond);
+	}
 	enpu_session_free(sp->draft);
 	free(sp->p);
 	free(sp->q);
@@ -484,9 +500,8 @@ static enpu_status propose(enpu_session *d, const struct enpu_sampler_options *o
  * The draft's thread during a verification: evaluates next[0] (the block's last proposal),
  * draws the guess next[1] and k proposals after it (q_next), from the draft's own stream.
  */
-static void *predraft_main(void *arg)
+static void predraft_run(struct predraft *pd)
 {
-	struct predraft *pd = arg;
 	struct drv_spec *sp = pd->sp;
 	enpu_session *d = sp->draft;
 
@@ -501,7 +516,63 @@ static void *predraft_main(void *arg)
 		snprintf(args, sizeof(args), "\"k\":%u,\"drawn\":%u", pd->k, pd->drawn);
 		drv_trace_span(d->trace, "pre-draft", "spec", pd->t0, pd->t1, args);
 	}
+}
+
+/* The draft's thread: runs each job posted to it until the session is freed. */
+static void *predraft_thread(void *arg)
+{
+	struct drv_spec *sp = arg;
+
+	pthread_mutex_lock(&sp->lock);
+	for (;;) {
+		while (!sp->job && !sp->quit)
+			pthread_cond_wait(&sp->cond, &sp->lock);
+		if (!sp->job)
+			break;
+		struct predraft *pd = sp->job;
+		pthread_mutex_unlock(&sp->lock);
+		predraft_run(pd);
+		pthread_mutex_lock(&sp->lock);
+		sp->job = NULL;
+		sp->job_done = true;
+		pthread_cond_broadcast(&sp->cond);
+	}
+	pthread_mutex_unlock(&sp->lock);
 	return NULL;
+}
+
+/* Posts pd to the draft's thread (started the first time); false when it cannot start. */
+static bool predraft_post(struct drv_spec *sp, struct predraft *pd)
+{
+	if (!sp->thread_live) {
+		if (pthread_mutex_init(&sp->lock, NULL))
+			return false;
+		if (pthread_cond_init(&sp->cond, NULL)) {
+			pthread_mutex_destroy(&sp->lock);
+			return false;
+		}
+		if (pthread_create(&sp->thread, NULL, predraft_thread, sp)) {
+			pthread_cond_destroy(&sp->cond);
+			pthread_mutex_destroy(&sp->lock);
+			return false;
+		}
+		sp->thread_live = true;
+	}
+	pthread_mutex_lock(&sp->lock);
+	sp->job = pd;
+	sp->job_done = false;
+	pthread_cond_broadcast(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+	return true;
+}
+
+/* Waits for the job predraft_post gave the draft's thread. */
+static void predraft_wait(struct drv_spec *sp)
+{
+	pthread_mutex_lock(&sp->lock);
+	while (!sp->job_done)
+		pthread_cond_wait(&sp->cond, &sp->lock);
+	pthread_mutex_unlock(&sp->lock);
 }
 
 /* Whether the block pre-drafted during the last verification is the one to verify now. */
@@ -573,11 +644,10 @@ static enpu_status speculate_round(enpu_session *s, uint32_t k, uint32_t k_next,
 	if (s->n_ctx - n < k + 1 + k_next + 1 || st->n_generated + k + 1 >= n_predict)
 		k_next = 0;
 	struct predraft pd = { .sp = sp, .o = o, .k = k_next };
-	pthread_t th;
 	bool threaded = false;
 	if (k_next) {
 		sp->next[0] = sp->toks[k];
-		threaded = !pthread_create(&th, NULL, predraft_main, &pd); /* else: not overlapped */
+		threaded = predraft_post(sp, &pd); /* else: not overlapped */
 	}
 	const bool measure = s->verify[k + 1].runs > 0; /* the first run builds the graph */
 	const float *rows;
@@ -648,7 +718,7 @@ join:
 		return rc;
 	if (rc || !*more)
 		__atomic_store_n(&pd.stop, 1, __ATOMIC_RELEASE);
-	pthread_join(th, NULL);
+	predraft_wait(sp);
 	sp->predrafted++;
 	sp->draft_ns += pd.t1 - pd.t0;
 	/* the time the draft's thread and the verification were both busy */

@@ -338,7 +338,8 @@ static double step_s(const enpu_session *s)
  * The cost model's speed-up at the next round's k (chosen here unless fixed). Overlapped, the
  * round pre-drafts when the overlapped form predicts more than the sequential one: with a
  * slow draft and a low acceptance, waiting for a pre-draft that is seldom used costs more
- * than it saves.
+ * than it saves. A fixed k fixes that too: every round pre-drafts (what the caller asked,
+ * whatever the step times measured on a loaded host say).
  */
 static double plan_round(enpu_session *s)
 {
@@ -355,7 +356,7 @@ static double plan_round(enpu_session *s)
 	double gain = sp->overlap ? sched_spec_speedup(alpha_of(sp), sp->k, k_max, t_dec, t_draft,
 						       sp->t_row, true, &best)
 				  : 0.0;
-	sp->predraft = gain > seq;
+	sp->predraft = sp->overlap && (sp->fixed_k || gain > seq);
 	if (!sp->predraft) {
 		gain = seq;
 		best = best_seq;

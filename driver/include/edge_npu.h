@@ -322,11 +322,12 @@ struct enpu_session_options {
 	 * (on a thread of its own, on its own device) drafts the next one as if the block were
 	 * all accepted and the verifier's next token were the draft's own choice; the block is
 	 * used when that turns out true, else dropped (the draft rolls back as on a rejection).
-	 * k and "auto"'s choice follow the overlapped cost model. With "auto" placement the
-	 * session's graphs are placed on the devices but the draft's (its device class left out
-	 * of the plan), so the two do not queue behind each other. Output as without it:
-	 * greedy token for token, with a temperature the same distribution (the draft draws
-	 * from a random stream of its own).
+	 * k, whether to pre-draft at all and "auto"'s choice follow the overlapped cost model
+	 * where it predicts more than the sequential one (with spec_fixed_k every round
+	 * pre-drafts). With "auto" placement the session's graphs are placed on the devices
+	 * but the draft's (its device class left out of the plan), so the two do not queue
+	 * behind each other. Output as without it: greedy token for token, with a temperature
+	 * the same distribution (the draft draws from a random stream of its own).
 	 */
 	bool spec_overlap;
 };

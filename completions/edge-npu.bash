@@ -32,7 +32,7 @@ _npu_run()
 		--top-p --min-p --repeat-penalty --repeat-last-n --ignore-eos -s --seed -c
 		--ctx-size --cache-type -t --threads --device --placement --profile --objective
 		--target-ms --trace --chat -cnv --chat-template --draft --draft-type --spec-k
-		--spec-compare --no-progress -h --help --version" -- "$cur"))
+		--spec-compare --spec-overlap --no-progress -h --help --version" -- "$cur"))
 }
 
 _npu_mkmodel()

@@ -87,6 +87,8 @@ static struct enpu_session_options read_options(const struct enpu_session_option
 		o.spec_k = opts->spec_k;
 		o.spec_fixed_k = opts->spec_fixed_k;
 	}
+	if (HAS_FIELD(opts, spec_overlap))
+		o.spec_overlap = opts->spec_overlap;
 	return o;
 }
 

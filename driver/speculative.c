@@ -16,10 +16,24 @@
  * the token is drawn from max(0, p - q) normalised), which leaves the sampler's distribution
  * unchanged. p and q are what enpu_sample draws from (penalty, top-k, top-p, min-p and the
  * temperature applied), so the guarantee holds for every sampler option.
+ *
+ * Overlapped (spec_overlap): while the session verifies block toks[0..k], a thread of the
+ * draft's evaluates toks[k], draws its own guess g of the verifier's next token and drafts
+ * k proposals after g (a "pre-drafted" block). The next round uses it, without drafting, when
+ * the verifier accepted all k and its own next token is g; else it is dropped and the draft
+ * rolls back as after a rejection (sync_draft). A rejection stops the thread after the draft
+ * step it is in. Why the output is unchanged: the verifier still draws its next token from
+ * its own row, by its own random stream, and keeps or rejects proposals by the rule above;
+ * the pre-drafted proposals were drawn (from the draft's stream, apart from the verifier's)
+ * from the draft's distribution after exactly the prefix the next round verifies, and
+ * whether the block is used depends on g and the verifier's draws only, not on them. With
+ * overlap on, the draft always draws from its own stream (seeded from the sampler's seed).
  */
 #include "hal/quant.h"
 #include "internal.h"
 
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +58,40 @@ struct drv_spec {
 	uint32_t plain_left; /* "auto": plain steps still to take before drafting again */
 	uint64_t verifications, drafted, accepted, plain_steps, draft_ns, verify_ns;
 	float *p;  /* n_vocab: the verifier's distribution at a row */
-	float *q;  /* k_max x n_vocab: the draft's distribution behind each proposal */
+	/* (k_max + 1) x n_vocab: the draft's distribution behind each proposal (overlapped:
+	 * from row 1 when the round's block was pre-drafted) */
+	float *q;
 	enpu_token toks[DRV_SPEC_MAX_K + 1];
 	enpu_token *sync; /* n_ctx + 1: tokens the draft has not evaluated yet */
+	/* overlapped: the draft's random stream; the pre-drafted block (next[1] the guess of
+	 * the verifier's next token, next[2..next_k + 1] the proposals after it) and the
+	 * distributions behind it (q_next, rows as next[1..]) */
+	bool overlap;
+	bool predraft; /* the next round pre-drafts (plan_round) */
+	uint64_t drng;
+	float *q_next;
+	enpu_token next[DRV_SPEC_MAX_K + 2];
+	uint32_t next_k;
+	bool have_next;
+	uint64_t predrafted, predraft_used, overlap_ns;
+	/* the draft's thread (started at the first pre-draft, kept until the session is freed:
+	 * one trace track for all its pre-drafts): a job at a time, job_done when it ended */
+	pthread_t thread;
+	bool thread_live, quit, job_done;
+	struct predraft *job;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+/* A pre-draft running on the draft's thread while the session verifies (overlapped). */
+struct predraft {
+	struct drv_spec *sp;
+	const struct enpu_sampler_options *o;
+	uint32_t k;
+	int stop; /* set (atomically) by the session on a rejection: the block is not needed */
+	enpu_status rc;
+	uint32_t drawn; /* next[1..drawn] were drawn before it ended */
+	uint64_t t0, t1;
 };
 
 /* ---- the draft model -------------------------------------------------------------------- */
@@ -222,23 +267,36 @@ enpu_status drv_spec_create(enpu_session *s, const struct enpu_session_options *
 	sp->k_max = o->spec_k ? o->spec_k : SPEC_DEFAULT_K;
 	sp->k = sp->k_max < 4 ? sp->k_max : 4; /* until step times are measured */
 	sp->fixed_k = o->spec_fixed_k;
+	sp->overlap = o->spec_overlap;
 	if (sp->fixed_k)
 		sp->k = sp->k_max;
 	sp->acc = 1.4; /* a prior of alpha 0.7 worth two proposals */
 	sp->rej = 0.6;
 	sp->p = malloc(sizeof(float) * n_vocab);
-	sp->q = malloc(sizeof(float) * n_vocab * sp->k_max);
+	sp->q = malloc(sizeof(float) * n_vocab * (sp->k_max + 1));
+	sp->q_next = sp->overlap ? malloc(sizeof(float) * n_vocab * (sp->k_max + 1)) : NULL;
 	sp->sync = malloc(sizeof(enpu_token) * ((size_t)s->n_ctx + 1));
-	if (!sp->p || !sp->q || !sp->sync)
+	if (!sp->p || !sp->q || !sp->sync || (sp->overlap && !sp->q_next))
 		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_create: out of memory");
 	struct enpu_session_options d = ENPU_SESSION_OPTIONS_INIT;
 	d.n_ctx = s->n_ctx;
 	d.cache_type = s->cache_type;
 	d.priority = s->priority;
 	enpu_status st2 = enpu_session_create(o->draft, &d, &sp->draft);
-	if (!st2)
-		sp->draft->is_draft = true;
-	return st2;
+	if (st2)
+		return st2;
+	sp->draft->is_draft = true;
+	/*
+	 * Overlapped with "auto" placement: the draft runs by the fixed rule on the context's
+	 * last device; the verifier's plans leave that device's class out, so that the two run
+	 * side by side instead of queueing on it (the CPU, everyone's fallback, stays shared).
+	 */
+	const enum hal_device_class cls = ctx->devices[ctx->n_devices - 1]->cls;
+	char err[256];
+	if (sp->overlap && s->placer && cls != HAL_CLASS_CPU &&
+	    sched_placer_reserve(s->placer, cls, err, sizeof(err)))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_create: %s", err);
+	return ENPU_OK;
 }
 
 void drv_spec_free(enpu_session *s)
@@ -247,9 +305,19 @@ void drv_spec_free(enpu_session *s)
 
 	if (!sp)
 		return;
+	if (sp->thread_live) { /* no job is in flight: every round waits for its own */
+		pthread_mutex_lock(&sp->lock);
+		sp->quit = true;
+		pthread_cond_broadcast(&sp->cond);
+		pthread_mutex_unlock(&sp->lock);
+		pthread_join(sp->thread, NULL);
+		pthread_mutex_destroy(&sp->lock);
+		pthread_cond_destroy(&sp->cond);
+	}
 	enpu_session_free(sp->draft);
 	free(sp->p);
 	free(sp->q);
+	free(sp->q_next);
 	free(sp->sync);
 	free(sp);
 	s->spec = NULL;
@@ -266,17 +334,33 @@ static double step_s(const enpu_session *s)
 	return s->steps ? (double)s->step_wall_ns / (double)s->steps / 1e9 : 0.0;
 }
 
-/* The cost model's speed-up at the next round's k (chosen here unless fixed). */
+/*
+ * The cost model's speed-up at the next round's k (chosen here unless fixed). Overlapped, the
+ * round pre-drafts when the overlapped form predicts more than the sequential one: with a
+ * slow draft and a low acceptance, waiting for a pre-draft that is seldom used costs more
+ * than it saves. A fixed k fixes that too: every round pre-drafts (what the caller asked,
+ * whatever the step times measured on a loaded host say).
+ */
 static double plan_round(enpu_session *s)
 {
 	struct drv_spec *sp = s->spec;
 	const double t_dec = step_s(s), t_draft = step_s(sp->draft);
 
+	sp->predraft = sp->overlap;
 	if (!(t_dec > 0.0 && t_draft > 0.0 && sp->have_row))
 		return 0.0; /* not measured yet: keep the k in force */
-	uint32_t best = sp->k;
-	double gain = sched_spec_speedup(alpha_of(sp), sp->k, sp->fixed_k ? 0 : sp->k_max, t_dec,
-					 t_draft, sp->t_row, false, &best);
+	const uint32_t k_max = sp->fixed_k ? 0 : sp->k_max;
+	uint32_t best = sp->k, best_seq = sp->k;
+	const double seq = sched_spec_speedup(alpha_of(sp), sp->k, k_max, t_dec, t_draft,
+					      sp->t_row, false, &best_seq);
+	double gain = sp->overlap ? sched_spec_speedup(alpha_of(sp), sp->k, k_max, t_dec, t_draft,
+						       sp->t_row, true, &best)
+				  : 0.0;
+	sp->predraft = sp->overlap && (sp->fixed_k || gain > seq);
+	if (!sp->predraft) {
+		gain = seq;
+		best = best_seq;
+	}
 	sp->k = best;
 	return gain;
 }
@@ -288,8 +372,10 @@ enpu_status enpu_session_spec_stats(const enpu_session *s, struct enpu_spec_stat
 	const struct drv_spec *sp = s->spec;
 	struct enpu_spec_stats o = ENPU_SPEC_STATS_INIT;
 
-	/* the struct's first version: a caller's must hold all of it */
-	if (!out || out->struct_size < sizeof(o) || !sp)
+	/* a caller's struct must hold the first version (up to draft_devices); the overlap
+	 * counters came later */
+	const size_t first = offsetof(struct enpu_spec_stats, predrafted);
+	if (!out || out->struct_size < first || !sp)
 		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
 				    "enpu_session_spec_stats: %s", sp ? "bad output struct"
 								      : "the session has no draft");
@@ -304,10 +390,13 @@ enpu_status enpu_session_spec_stats(const enpu_session *s, struct enpu_spec_stat
 	o.n_devices = enpu_session_device_usage(sp->draft, o.draft_devices, ENPU_MAX_DEVICES);
 	const double t_dec = step_s(s), t_draft = step_s(sp->draft);
 	o.predicted_speedup = t_dec > 0.0 && t_draft > 0.0 && sp->have_row
-		? sched_spec_speedup(o.alpha, sp->k, 0, t_dec, t_draft, sp->t_row, false, NULL)
+		? sched_spec_speedup(o.alpha, sp->k, 0, t_dec, t_draft, sp->t_row, sp->predraft, NULL)
 		: 0.0;
+	o.predrafted = sp->predrafted;
+	o.predraft_used = sp->predraft_used;
+	o.overlap_ms = (double)sp->overlap_ns / 1e6;
 	o.struct_size = out->struct_size;
-	memcpy(out, &o, sizeof(o));
+	memcpy(out, &o, out->struct_size < sizeof(o) ? out->struct_size : sizeof(o));
 	return ENPU_OK;
 }
 
@@ -380,12 +469,136 @@ static void position(enpu_session *s, uint32_t n, const float *rows, uint32_t i)
 }
 
 /*
- * s has a pending token t0 at position n (s->n_past): the draft proposes k tokens after it,
- * s evaluates t0 and them at once and emits the accepted ones and, at the first rejection,
- * its own token instead (pending afterwards). When all are accepted, s has evaluated them all
- * and has no pending token: the caller samples the next from the last row.
+ * The draft d has evaluated toks[0] (its logits predict what follows): draws toks[1..k], each
+ * after evaluating the one before; with a temperature q's row i - 1 gets toks[i]'s
+ * distribution. Stops early (*drawn < k) once *stop (may be NULL) is set.
  */
-static enpu_status speculate_round(enpu_session *s, uint32_t k,
+static enpu_status propose(enpu_session *d, const struct enpu_sampler_options *o,
+			   uint64_t *rng, enpu_token *toks, float *q, uint32_t k, const int *stop,
+			   uint32_t *drawn)
+{
+	const uint32_t n_vocab = d->model->sm.hp.n_vocab;
+	const bool greedy = !(o->temperature > 0.0f);
+	enpu_status rc = ENPU_OK;
+
+	*drawn = 0;
+	for (uint32_t i = 1; i <= k && !rc; i++) {
+		float *qi = q + (size_t)(i - 1) * n_vocab;
+		if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
+			break;
+		if (i > 1)
+			rc = drv_eval_tokens(d, &toks[i - 1], 1);
+		if (!rc && greedy)
+			rc = enpu_sample(d, o, rng, &toks[i]);
+		else if (!rc && !(rc = drv_sampler_probs(d, o, qi)))
+			toks[i] = draw(qi, n_vocab, 1.0, rng);
+		*drawn = rc ? *drawn : i;
+	}
+	return rc;
+}
+
+/*
+ * The draft's thread during a verification: evaluates next[0] (the block's last proposal),
+ * draws the guess next[1] and k proposals after it (q_next), from the draft's own stream.
+ */
+static void predraft_run(struct predraft *pd)
+{
+	struct drv_spec *sp = pd->sp;
+	enpu_session *d = sp->draft;
+
+	pd->t0 = hal_now_ns();
+	pd->rc = drv_eval_tokens(d, &sp->next[0], 1);
+	if (!pd->rc)
+		pd->rc = propose(d, pd->o, &sp->drng, sp->next, sp->q_next, pd->k + 1, &pd->stop,
+				 &pd->drawn);
+	pd->t1 = hal_now_ns();
+	if (d->trace) { /* on the draft thread's track, beside the verification's */
+		char args[64];
+		snprintf(args, sizeof(args), "\"k\":%u,\"drawn\":%u", pd->k, pd->drawn);
+		drv_trace_span(d->trace, "pre-draft", "spec", pd->t0, pd->t1, args);
+	}
+}
+
+/* The draft's thread: runs each job posted to it until the session is freed. */
+static void *predraft_thread(void *arg)
+{
+	struct drv_spec *sp = arg;
+
+	pthread_mutex_lock(&sp->lock);
+	for (;;) {
+		while (!sp->job && !sp->quit)
+			pthread_cond_wait(&sp->cond, &sp->lock);
+		if (!sp->job)
+			break;
+		struct predraft *pd = sp->job;
+		pthread_mutex_unlock(&sp->lock);
+		predraft_run(pd);
+		pthread_mutex_lock(&sp->lock);
+		sp->job = NULL;
+		sp->job_done = true;
+		pthread_cond_broadcast(&sp->cond);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	return NULL;
+}
+
+/* Posts pd to the draft's thread (started the first time); false when it cannot start. */
+static bool predraft_post(struct drv_spec *sp, struct predraft *pd)
+{
+	if (!sp->thread_live) {
+		if (pthread_mutex_init(&sp->lock, NULL))
+			return false;
+		if (pthread_cond_init(&sp->cond, NULL)) {
+			pthread_mutex_destroy(&sp->lock);
+			return false;
+		}
+		if (pthread_create(&sp->thread, NULL, predraft_thread, sp)) {
+			pthread_cond_destroy(&sp->cond);
+			pthread_mutex_destroy(&sp->lock);
+			return false;
+		}
+		sp->thread_live = true;
+	}
+	pthread_mutex_lock(&sp->lock);
+	sp->job = pd;
+	sp->job_done = false;
+	pthread_cond_broadcast(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+	return true;
+}
+
+/* Waits for the job predraft_post gave the draft's thread. */
+static void predraft_wait(struct drv_spec *sp)
+{
+	pthread_mutex_lock(&sp->lock);
+	while (!sp->job_done)
+		pthread_cond_wait(&sp->cond, &sp->lock);
+	pthread_mutex_unlock(&sp->lock);
+}
+
+/* Whether the block pre-drafted during the last verification is the one to verify now. */
+static bool predraft_fits(const enpu_session *s)
+{
+	const struct drv_spec *sp = s->spec;
+	const enpu_session *d = sp->draft;
+	const uint32_t n = s->n_past;
+
+	/* the verifier's next token is the guess; the draft has evaluated the guess and all
+	 * proposals but the last; the rows fit the context */
+	return sp->have_next && s->has_pending && s->pending == sp->next[1] &&
+	       d->n_past == n + sp->next_k && d->history[n] == s->pending &&
+	       s->n_ctx - n >= sp->next_k + 1;
+}
+
+/*
+ * s has a pending token t0 at position n (s->n_past): the draft proposes k tokens after it
+ * (or the block pre-drafted during the last verification is used, with its own k), s
+ * evaluates t0 and them at once and emits the accepted ones and, at the first rejection,
+ * its own token instead (pending afterwards). When all are accepted, s has evaluated them all
+ * and has no pending token: the caller samples the next from the last row. Overlapped, the
+ * draft pre-drafts the next block of k_next tokens meanwhile (0: not).
+ */
+static enpu_status speculate_round(enpu_session *s, uint32_t k, uint32_t k_next,
 				   const struct enpu_sampler_options *o, uint64_t *rng,
 				   uint32_t n_predict, enpu_token_fn on_token, void *user,
 				   struct enpu_generate_stats *st, bool *more)
@@ -394,40 +607,60 @@ static enpu_status speculate_round(enpu_session *s, uint32_t k,
 	enpu_session *d = sp->draft;
 	const uint32_t n_vocab = s->model->sm.hp.n_vocab, n = s->n_past;
 	const bool greedy = !(o->temperature > 0.0f);
-	bool ok;
+	const bool use_next = predraft_fits(s);
 	uint64_t t0 = hal_now_ns();
-	enpu_status rc = sync_draft(s, &ok);
+	enpu_status rc = ENPU_OK;
+	const float *q = sp->q;
 
-	if (rc || !ok) {
-		*more = true;
-		return rc ? rc : drv_eval_pending(s);
+	sp->have_next = false;
+	if (use_next) {
+		k = sp->next_k;
+		memcpy(sp->toks, sp->next + 1, sizeof(enpu_token) * (k + 1));
+		float *t = sp->q; /* the pre-draft's rows become the round's; the next pre-draft */
+		sp->q = sp->q_next; /* writes into the other buffer */
+		sp->q_next = t;
+		q = sp->q + n_vocab;
+		sp->predraft_used++;
+	} else {
+		bool ok;
+		uint32_t drawn;
+		rc = sync_draft(s, &ok);
+		if (rc || !ok) {
+			*more = true;
+			return rc ? rc : drv_eval_pending(s);
+		}
+		sp->toks[0] = s->pending;
+		if ((rc = propose(d, o, sp->overlap ? &sp->drng : rng, sp->toks, sp->q, k, NULL,
+				  &drawn)))
+			return rc;
 	}
-	sp->toks[0] = s->pending;
-	for (uint32_t i = 1; i <= k && !rc; i++) {
-		float *q = sp->q + (size_t)(i - 1) * n_vocab;
-		if (i > 1)
-			rc = drv_eval_tokens(d, &sp->toks[i - 1], 1);
-		if (!rc && greedy)
-			rc = enpu_sample(d, o, rng, &sp->toks[i]);
-		else if (!rc && !(rc = drv_sampler_probs(d, o, q)))
-			sp->toks[i] = draw(q, n_vocab, 1.0, rng);
-	}
-	if (rc)
-		return rc;
 	uint64_t t1 = hal_now_ns();
 	sp->draft_ns += t1 - t0;
-	if (s->trace) {
+	if (s->trace && !use_next) {
 		char args[64];
 		snprintf(args, sizeof(args), "\"n_past\":%u,\"k\":%u", n, k);
 		drv_trace_span(s->trace, "draft", "spec", t0, t1, args);
 	}
+	/* overlapped: the next block's room in the context, and tokens still to generate */
+	if (s->n_ctx - n < k + 1 + k_next + 1 || st->n_generated + k + 1 >= n_predict)
+		k_next = 0;
+	struct predraft pd = { .sp = sp, .o = o, .k = k_next };
+	bool threaded = false;
+	if (k_next) {
+		sp->next[0] = sp->toks[k];
+		threaded = predraft_post(sp, &pd); /* else: not overlapped */
+	}
 	const bool measure = s->verify[k + 1].runs > 0; /* the first run builds the graph */
 	const float *rows;
 	s->has_pending = false;
-	if ((rc = drv_eval_all_logits(s, sp->toks, k + 1, &rows)))
-		return rc;
+	rc = drv_eval_all_logits(s, sp->toks, k + 1, &rows);
 	t0 = hal_now_ns();
 	sp->verify_ns += t0 - t1;
+	uint32_t m = 0, decided = 0; /* accepted; judged before a rejection or the end */
+	bool rejected = false;
+	*more = true;
+	if (rc)
+		goto join;
 	sp->verifications++;
 	const double t_dec = step_s(s);
 	if (measure && t_dec > 0.0) {
@@ -436,9 +669,6 @@ static enpu_status speculate_round(enpu_session *s, uint32_t k,
 		sp->t_row = sp->have_row ? 0.8 * sp->t_row + 0.2 * row : row;
 		sp->have_row = true;
 	}
-	uint32_t m = 0, decided = 0; /* accepted; judged before a rejection or the end */
-	bool rejected = false;
-	*more = true;
 	for (uint32_t i = 1; i <= k && *more && !rc; i++) {
 		const enpu_token dt = sp->toks[i];
 		enpu_token y = dt;
@@ -449,15 +679,15 @@ static enpu_status speculate_round(enpu_session *s, uint32_t k,
 			rc = enpu_sample(s, o, rng, &y);
 			accept = !rc && y == dt;
 		} else {
-			const float *q = sp->q + (size_t)(i - 1) * n_vocab;
+			const float *qi = q + (size_t)(i - 1) * n_vocab;
 			if ((rc = drv_sampler_probs(s, o, sp->p)))
 				break;
-			accept = drv_rng_uniform(rng) * q[dt] < sp->p[dt];
+			accept = drv_rng_uniform(rng) * qi[dt] < sp->p[dt];
 			if (!accept) {
 				/* the residual max(0, p - q), drawn from unnormalised */
 				double sum = 0.0;
 				for (uint32_t v = 0; v < n_vocab; v++) {
-					const float r = sp->p[v] - q[v];
+					const float r = sp->p[v] - qi[v];
 					sp->p[v] = r > 0.0f ? r : 0.0f;
 					sum += sp->p[v];
 				}
@@ -468,6 +698,8 @@ static enpu_status speculate_round(enpu_session *s, uint32_t k,
 		}
 		if (rc)
 			break;
+		if (!accept) /* the pre-drafted block will not be needed */
+			__atomic_store_n(&pd.stop, 1, __ATOMIC_RELEASE);
 		m += accept;
 		decided++;
 		rejected = !accept;
@@ -482,7 +714,20 @@ static enpu_status speculate_round(enpu_session *s, uint32_t k,
 	sp->accepted += m;
 	sp->acc = SPEC_DECAY * sp->acc + m;
 	sp->rej = SPEC_DECAY * sp->rej + rejected;
-	return rc;
+join:
+	if (!threaded)
+		return rc;
+	if (rc || !*more)
+		__atomic_store_n(&pd.stop, 1, __ATOMIC_RELEASE);
+	predraft_wait(sp);
+	sp->predrafted++;
+	sp->draft_ns += pd.t1 - pd.t0;
+	/* the time the draft's thread and the verification were both busy */
+	const uint64_t a = pd.t0 > t1 ? pd.t0 : t1, b = pd.t1 < t0 ? pd.t1 : t0;
+	sp->overlap_ns += b > a ? b - a : 0;
+	sp->have_next = !rc && !pd.rc && *more && m == k && pd.drawn == k_next + 1;
+	sp->next_k = k_next;
+	return rc ? rc : pd.rc;
 }
 
 enpu_status drv_spec_generate(enpu_session *s, uint32_t n_predict,
@@ -500,6 +745,9 @@ enpu_status drv_spec_generate(enpu_session *s, uint32_t n_predict,
 		memcpy(&o, sampler,
 		       sampler->struct_size < sizeof(o) ? sampler->struct_size : sizeof(o));
 	d->trace = s->trace; /* the draft's ops on their devices' tracks too */
+	/* overlapped: the draft's own stream, apart from the verifier's, from the same seed */
+	sp->drng = rng ^ 0x9e3779b97f4a7c15ull;
+	sp->have_next = false; /* a block pre-drafted in an earlier call: the session moved on */
 	while (more && !rc) {
 		if (!s->has_pending) {
 			rc = drv_generate_step(s, sampler, &rng, n_predict, on_token, user, st, &more);
@@ -520,10 +768,12 @@ enpu_status drv_spec_generate(enpu_session *s, uint32_t n_predict,
 				rc = sync_draft(s, &ok);
 			sp->plain_left -= sp->plain_left > 0;
 			sp->plain_steps++;
+			sp->have_next = false;
 			rc = rc ? rc : drv_eval_pending(s);
 			continue;
 		}
-		rc = speculate_round(s, k, &o, &rng, n_predict, on_token, user, st, &more);
+		rc = speculate_round(s, k, sp->predraft ? sp->k : 0, &o, &rng, n_predict, on_token,
+				     user, st, &more);
 	}
 	if (s->trace) { /* the trace must not keep the draft's graphs by address */
 		drv_trace_forget_graph(s->trace, d->decode.g);

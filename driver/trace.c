@@ -6,7 +6,9 @@
  * The process's real pid; a track per thread by its real thread id: the session's caller,
  * with a slice per prefill and per decode step (the graph run of its tokens) and, under
  * enpu_generate, a slice per generated token around its sampling and its decode step; and
- * each device queue's worker, with an "X" slice per op. A flow ("s" then "f" bound to the
+ * each device queue's worker, with an "X" slice per op; overlapped speculation's draft
+ * thread, with a "pre-draft" slice around the draft steps it takes while the session
+ * verifies (both threads write: the writer is locked). A flow ("s" then "f" bound to the
  * enclosing slice) per data dependency between ops on different devices. Counters per device:
  * its clock, sampled at every op where it changes and at the end of every step (so the track
  * has a value per step however steady the clock), and its modeled power (the op's modeled
@@ -23,6 +25,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +47,9 @@ struct enpu_trace {
 	char *path;
 	int pid;
 	uint64_t t0_ns;
+	/* a speculating session's draft runs on a thread of its own while the session verifies
+	 * (spec_overlap): both write here, so every writer holds the lock */
+	pthread_mutex_t lock;
 	uint64_t n_events;
 	uint64_t next_flow;
 	struct hal_device *const *devs;
@@ -54,7 +60,6 @@ struct enpu_trace {
 	uint64_t freq_hz[ENPU_MAX_DEVICES]; /* last frequency counter value emitted */
 	struct trace_graph cache[2];       /* a session keeps two graphs: decode and prefill */
 	uint32_t evict;
-	struct trace_graph *cur;
 	bool nomem; /* a dependency DAG could not be built: flows are missing */
 };
 
@@ -113,6 +118,7 @@ enpu_status drv_trace_open(enpu_context *ctx, const char *path, struct enpu_trac
 		return drv_ctx_fail(ctx, ENPU_ERR_IO, "enpu_session_trace_start: cannot create '%s': %s",
 				    path, strerror(e));
 	}
+	pthread_mutex_init(&t->lock, NULL);
 	t->devs = ctx->devices;
 	t->n_devs = ctx->n_devices;
 	t->pid = (int)getpid();
@@ -136,11 +142,22 @@ static void graph_clear(struct trace_graph *c)
 
 void drv_trace_forget_graph(struct enpu_trace *t, const struct sched_graph *g)
 {
-	for (int i = 0; t && i < 2; i++)
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	for (int i = 0; i < 2; i++)
 		if (t->cache[i].g == g)
 			graph_clear(&t->cache[i]);
-	if (t && t->cur && !t->cur->g)
-		t->cur = NULL;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* g's cached dependencies (NULL: not cached, or they could not be built). */
+static struct trace_graph *graph_find(struct enpu_trace *t, const struct sched_graph *g)
+{
+	for (int i = 0; i < 2; i++)
+		if (t->cache[i].g == g && t->cache[i].n_nodes == g->n_nodes)
+			return &t->cache[i];
+	return NULL;
 }
 
 /* Keeps the data edges of g's dependency DAG (built once per graph: it is quadratic). */
@@ -175,20 +192,17 @@ static bool graph_build(struct trace_graph *c, const struct sched_graph *g)
 
 void drv_trace_begin_run(struct enpu_trace *t, const struct sched_graph *g)
 {
-	t->cur = NULL;
-	for (int i = 0; i < 2; i++)
-		if (t->cache[i].g == g && t->cache[i].n_nodes == g->n_nodes)
-			t->cur = &t->cache[i];
-	if (t->cur)
-		return;
-	struct trace_graph *c = !t->cache[0].g ? &t->cache[0]
-			      : !t->cache[1].g ? &t->cache[1]
-					       : &t->cache[t->evict++ % 2];
-	graph_clear(c);
-	if (graph_build(c, g))
-		t->cur = c;
-	else
-		t->nomem = true; /* slices and counters still; stop reports the missing flows */
+	pthread_mutex_lock(&t->lock);
+	if (!graph_find(t, g)) {
+		/* two graphs run at once at most (a verification and a draft step): two slots */
+		struct trace_graph *c = !t->cache[0].g ? &t->cache[0]
+				      : !t->cache[1].g ? &t->cache[1]
+						       : &t->cache[t->evict++ % 2];
+		graph_clear(c);
+		if (!graph_build(c, g))
+			t->nomem = true; /* slices and counters still; stop reports the missing flows */
+	}
+	pthread_mutex_unlock(&t->lock);
 }
 
 /* Device dev's clock counter at ts (µs): the last clock its ops reported. */
@@ -206,19 +220,23 @@ void drv_trace_span(struct enpu_trace *t, const char *name, const char *cat, uin
 	const long tid = this_tid();
 	const double ts = us(t, t0_ns), te = us(t, t1_ns);
 
+	pthread_mutex_lock(&t->lock);
 	name_thread(t, tid, "session", "", 0);
 	fprintf(ev(t), "{\"name\":\"");
 	hal_json_escape(t->f, name, false);
 	fprintf(t->f, "\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%ld,\"ts\":%.3f,"
 		"\"dur\":%.3f,\"args\":{%s}}", cat, t->pid, tid, ts, te - ts, args ? args : "");
+	pthread_mutex_unlock(&t->lock);
 }
 
 void drv_trace_step_end(struct enpu_trace *t, uint64_t now_ns)
 {
 	/* every device that has reported a clock, once a step: the counter is sampled */
+	pthread_mutex_lock(&t->lock);
 	for (uint32_t d = 0; d < t->n_devs && d < ENPU_MAX_DEVICES; d++)
 		if (t->freq_hz[d])
 			freq_counter(t, d, us(t, now_ns));
+	pthread_mutex_unlock(&t->lock);
 }
 
 void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op_record *r)
@@ -231,6 +249,7 @@ void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op
 	const double ts = us(t, r->t_start_ns), te = us(t, r->t_end_ns);
 	FILE *f;
 
+	pthread_mutex_lock(&t->lock);
 	name_thread(t, tid, t->devs[r->device]->name, " queue", r->device + 1);
 	if (r->device < ENPU_MAX_DEVICES)
 		t->dev_tid[r->device] = tid;
@@ -248,9 +267,9 @@ void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op
 	fputs("}}", f);
 
 	/* an arrow from each producer on another device; both ends written now, so they pair */
-	if (t->cur && t->cur->g == g && r->node < t->cur->n_nodes) {
-		const struct trace_graph *c = t->cur;
-		t->cur->t_start[r->node] = r->t_start_ns;
+	const struct trace_graph *c = graph_find(t, g);
+	if (c && r->node < c->n_nodes) {
+		c->t_start[r->node] = r->t_start_ns;
 		for (uint32_t e = c->pred_off[r->node]; e < c->pred_off[r->node + 1]; e++) {
 			const uint32_t a = c->pred[e], da = g->nodes[a].device;
 			/* the producer's track: the thread its device's ops ran on */
@@ -282,6 +301,7 @@ void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op
 				"\"args\":{\"W\":%.6f}}", t->pid, k ? te : ts, k ? 0.0 : w);
 		}
 	}
+	pthread_mutex_unlock(&t->lock);
 }
 
 enpu_status drv_trace_close(enpu_context *ctx, struct enpu_trace *t)
@@ -305,6 +325,7 @@ enpu_status drv_trace_close(enpu_context *ctx, struct enpu_trace *t)
 				  "but lacks dependency arrows: out of memory building a DAG", t->path);
 	for (int i = 0; i < 2; i++)
 		graph_clear(&t->cache[i]);
+	pthread_mutex_destroy(&t->lock);
 	free(t->path);
 	free(t);
 	return st;

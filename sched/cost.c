@@ -189,7 +189,15 @@ double sched_spec_speedup(double alpha, uint32_t k, uint32_t k_max, double t_dec
 	alpha = alpha < 0.0 ? 0.0 : alpha > 1.0 ? 1.0 : alpha;
 	for (uint32_t j = lo; j <= hi; j++) {
 		const double draft = j * t_draft, verify = t_decode + j * t_row;
-		const double t = overlapped ? (draft > verify ? draft : verify) : draft + verify;
+		double t = draft + verify;
+		if (overlapped) {
+			/* all j accepted: the pre-draft's j + 1 steps run out beside the verification;
+			 * the block is used when the verifier's next token is also the draft's guess */
+			const double all = pow(alpha, j), used = all * alpha;
+			const double pre = (j + 1) * t_draft;
+			t = (1.0 - used) * draft + all * (pre > verify ? pre : verify) +
+			    (1.0 - all) * verify;
+		}
 		const double gain = t > 0.0 ? spec_tokens(alpha, j) * t_decode / t : 0.0;
 
 		if (gain > best) {

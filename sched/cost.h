@@ -77,9 +77,18 @@ double sched_cost_edge(const struct sched_profile *p, uint32_t a, uint32_t b, do
  * until the first rejection, so a verification yields (1 - alpha^(k+1)) / (1 - alpha) tokens
  * (the accepted ones and the verifier's own next token). A round costs k draft steps of
  * t_draft and one verification of k + 1 tokens, t_verify = t_decode + k * t_row (a batched
- * evaluation reads the weights once: each row adds only its compute): one after the other,
- * or, overlapped (the draft on another device drafting the next block while the current one
- * is verified), the longer of the two. *best_k (may be NULL) gets the k in 1..k_max with the
+ * evaluation reads the weights once: each row adds only its compute), one after the other.
+ * Overlapped (driver/speculative.c: the draft, on another device, drafts the next block while
+ * the current one is verified, as if all k were accepted and the verifier's next token were
+ * the draft's guess): a round whose block was pre-drafted (probability alpha^(k+1), in the
+ * steady state) drafts nothing first; a round with all k accepted waits for the longer of the
+ * verification and the pre-draft's k + 1 steps; a rejection stops the pre-draft (the round
+ * costs the verification):
+ *   t = (1 - alpha^(k+1)) k t_draft + alpha^k max(t_verify, (k+1) t_draft)
+ *       + (1 - alpha^k) t_verify.
+ * So at alpha 1 it is the longer of the two, and at alpha 0 the sequential form. Two devices
+ * are assumed to run the two sides at their own rates (on one shared device they do not).
+ * *best_k (may be NULL) gets the k in 1..k_max with the
  * largest speed-up, which is returned; with k_max 0, k itself is evaluated.
  */
 double sched_spec_speedup(double alpha, uint32_t k, uint32_t k_max, double t_decode,

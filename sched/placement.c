@@ -68,6 +68,22 @@ enum sched_status sched_placer_init(struct sched_placer *pr, const char *profile
 	return SCHED_OK;
 }
 
+enum sched_status sched_placer_reserve(struct sched_placer *pr, enum hal_device_class cls,
+				       char *err, size_t err_len)
+{
+	if (cls == HAL_CLASS_CPU) {
+		snprintf(err, err_len, "profile '%s': the CPU is every plan's fallback and cannot "
+			 "be reserved", pr->profile.name);
+		return SCHED_ERR_INVALID;
+	}
+	for (uint32_t k = 0; k < pr->profile.n_dev; k++)
+		if (pr->profile.dev[k].cls == cls) {
+			pr->profile.dev[k].op_mask = 0;
+			pr->profile.dev[k].type_mask = 0;
+		}
+	return SCHED_OK;
+}
+
 /* ---- plan ---------------------------------------------------------------------------------- */
 
 static double top_hz(const struct sched_dev_profile *dp)

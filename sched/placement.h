@@ -79,6 +79,17 @@ enum sched_status sched_placer_init(struct sched_placer *pr, const char *profile
 				    bool min_energy, double latency_target_s, char *err,
 				    size_t err_len);
 
+/*
+ * Leaves the profile devices of class cls out of pr's plans from now on (their op sets
+ * emptied in pr's copy of the profile): a stream that runs beside another on a device of that
+ * class (speculative decoding's verifier beside its draft, driver/speculative.c) keeps off it
+ * rather than queueing behind it. The CPU cannot be reserved (it is every plan's fallback):
+ * SCHED_ERR_INVALID with err saying so; nothing changes then. A profile without a device of
+ * cls is left as it is.
+ */
+enum sched_status sched_placer_reserve(struct sched_placer *pr, enum hal_device_class cls,
+				       char *err, size_t err_len);
+
 /* Per node of a placed graph: what the cost model predicted where the plan put it. */
 struct sched_placed_node {
 	uint64_t sig;      /* the op's signature (the history's key) */

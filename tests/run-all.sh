@@ -31,9 +31,9 @@ echo "== ThreadSanitizer build (build-ci-tsan): the multi-threaded tests and the
 # Only what runs threads: the dispatcher, async jobs, telemetry's seqlocks, the completion ring
 # (test_completion), many sessions on every device at once (test_stress), and the in-process
 # NPU's thread under DVFS writes and a stall (test_npu_sim). 0 reports: halt_on_error fails
-# the test.
+# the test. test_speculative: the draft pre-drafting on its own thread beside the verifier.
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-tsan_tests="test_exec test_jobs test_telemetry test_stress test_completion test_npu_sim"
+tsan_tests="test_exec test_jobs test_telemetry test_stress test_completion test_npu_sim test_speculative"
 if [ -f build-ci-tsan/build.ninja ]; then
 	meson configure build-ci-tsan -Db_sanitize=thread -Db_lundef=false >/dev/null
 else

@@ -17,6 +17,7 @@
 
 #include "bench/sched_bench.h"
 #include "sched/cost.h"
+#include "sched/placement.h"
 #include "sched/dag.h"
 #include "sched/partition.h"
 #include "sched/power.h"
@@ -446,6 +447,49 @@ START_TEST(near_exhaustive_optimum_on_small_dags)
 }
 END_TEST
 
+/*
+ * A reserved device class (speculative decoding's draft device, sched_placer_reserve) is left
+ * out of the placer's plans: on the phone profile random DAGs that use the NPU before use it
+ * no more after, and the plans stay valid. The CPU cannot be reserved.
+ */
+START_TEST(reserved_class_left_out_of_plans)
+{
+	struct sched_placer pr;
+	char err[256];
+	uint32_t npu_before = 0, npu_after = 0;
+
+	ck_assert_int_eq(sched_placer_init(&pr, "phone", false, 0, err, sizeof(err)), SCHED_OK);
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t seed = 7;
+		if (pass)
+			ck_assert_int_eq(sched_placer_reserve(&pr, HAL_CLASS_NPU, err, sizeof(err)),
+					 SCHED_OK);
+		for (uint32_t i = 0; i < 30; i++) {
+			struct sched_dag d;
+			struct sched_plan pl;
+			const uint32_t n = 4 + i % 8;
+
+			ck_assert_int_eq(bench_random_dag(&seed, n, &d), SCHED_OK);
+			ck_assert_int_eq(sched_plan_alloc(&pl, n), SCHED_OK);
+			ck_assert_int_eq(sched_partition(&pr.profile, &d, &pr.part, &pl, NULL, err,
+							 sizeof(err)), SCHED_OK);
+			ck_assert_msg(sched_plan_valid(&pr.profile, &d, &pl, err, sizeof(err)), "%s",
+				      err);
+			for (uint32_t v = 0; v < n; v++)
+				if (pr.profile.dev[pl.dev[v]].cls == HAL_CLASS_NPU)
+					*(pass ? &npu_after : &npu_before) += 1;
+			sched_plan_free(&pl);
+			sched_dag_free(&d);
+		}
+	}
+	ck_assert_uint_gt(npu_before, 0);
+	ck_assert_uint_eq(npu_after, 0);
+	ck_assert_int_eq(sched_placer_reserve(&pr, HAL_CLASS_CPU, err, sizeof(err)),
+			 SCHED_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(err, "fallback"));
+}
+END_TEST
+
 /* ---- power manager ------------------------------------------------------------------------- */
 
 /* A CPU-class device with three OPPs (name, cap_nf, leak_mw, idle_mw), suspending at once. */
@@ -830,6 +874,7 @@ int main(void)
 	tcase_add_test(tc, greedy_trap_needs_pair_move);
 	tcase_add_test(tc, three_node_trap_left_by_kicks_and_exact_step);
 	tcase_add_test(tc, near_exhaustive_optimum_on_small_dags);
+	tcase_add_test(tc, reserved_class_left_out_of_plans);
 	tcase_add_test(tc, memory_bound_runs_at_low_clock);
 	tcase_add_test(tc, leaky_compute_bound_races_to_idle);
 	tcase_add_test(tc, power_choose_jointly_optimal_within_bounds);

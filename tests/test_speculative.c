@@ -6,7 +6,11 @@
  * adaptive k, across generate calls and near the end of the context; with a temperature the
  * tokens follow the sampler's distribution (a chi-square test of 3-token sequences against
  * the exact probabilities); a trace shows the draft and verify slices; a draft of another
- * vocabulary and bad options are refused.
+ * vocabulary and bad options are refused. Overlapped (spec_overlap: the draft pre-drafts the
+ * next block on a thread of its own while the session verifies) the same: greedy output equal
+ * to plain decoding's over thousands of tokens, pre-drafted blocks used, and with a
+ * temperature 4-token sequences (the 4th often from a pre-drafted block) fit their exact
+ * probabilities. The cost model's overlapped form at its limits.
  */
 #include <check.h>
 #include <math.h>
@@ -15,7 +19,19 @@
 #include <string.h>
 
 #include "edge_npu.h"
+#include "sched/cost.h"
 #include "testutil.h"
+
+/*
+ * Under ThreadSanitizer (tests/run-all.sh runs this suite there for the overlapped draft's
+ * thread) every generation is 5 times shorter: the races would be in each round, not in the
+ * length, and TSan's tenfold slowdown would take the suite past its timeout.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SCALE(n) ((n) / 5)
+#else
+#define SCALE(n) (n)
+#endif
 
 static enpu_context *ctx;
 static enpu_model *target, *self_draft, *other_draft;
@@ -49,7 +65,8 @@ static void teardown(void)
 	free(other_path);
 }
 
-static enpu_session *session(enpu_model *draft, uint32_t k, bool fixed, uint32_t n_ctx)
+static enpu_session *session_ov(enpu_model *draft, uint32_t k, bool fixed, uint32_t n_ctx,
+				bool overlap)
 {
 	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
 	enpu_session *s;
@@ -58,8 +75,14 @@ static enpu_session *session(enpu_model *draft, uint32_t k, bool fixed, uint32_t
 	so.draft = draft;
 	so.spec_k = k;
 	so.spec_fixed_k = fixed;
+	so.spec_overlap = overlap;
 	ck_assert_msg(enpu_session_create(target, &so, &s) == ENPU_OK, "%s", enpu_last_error(ctx));
 	return s;
+}
+
+static enpu_session *session(enpu_model *draft, uint32_t k, bool fixed, uint32_t n_ctx)
+{
+	return session_ov(draft, k, fixed, n_ctx, false);
 }
 
 struct tokens {
@@ -92,30 +115,44 @@ static void generate(enpu_session *s, uint32_t n, uint32_t chunk,
 	}
 }
 
-/* Greedy speculation with draft at k (fixed or adaptive) against plain greedy, n tokens. */
-static void check_greedy(enpu_model *draft, uint32_t k, bool fixed, uint32_t n, uint32_t chunk,
-			 double *acceptance)
+/*
+ * Greedy speculation with draft at k (fixed or adaptive, overlapped or not) against plain
+ * greedy, n tokens; *ss gets the speculation's statistics.
+ */
+static void check_greedy_ov(enpu_model *draft, uint32_t k, bool fixed, bool overlap, uint32_t n,
+			    uint32_t chunk, double *acceptance, struct enpu_spec_stats *out)
 {
 	struct enpu_sampler_options so = ENPU_SAMPLER_OPTIONS_INIT;
-	enpu_session *plain = session(NULL, 0, false, 2048), *spec = session(draft, k, fixed, 2048);
+	enpu_session *plain = session(NULL, 0, false, 2048);
+	enpu_session *spec = session_ov(draft, k, fixed, 2048, overlap);
 	struct tokens a, b;
 	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
 
+	n = SCALE(n);
 	so.ignore_eos = true;
 	generate(plain, n, chunk, &so, &a);
 	generate(spec, n, chunk, &so, &b);
 	for (uint32_t i = 0; i < n; i++)
-		ck_assert_msg(a.t[i] == b.t[i], "token %u: %d without speculation, %d with (k %u%s)",
-			      i, a.t[i], b.t[i], k, fixed ? "" : " adaptive");
+		ck_assert_msg(a.t[i] == b.t[i], "token %u: %d without speculation, %d with (k %u%s%s)",
+			      i, a.t[i], b.t[i], k, fixed ? "" : " adaptive",
+			      overlap ? " overlapped" : "");
 	ck_assert_uint_eq(enpu_session_n_past(plain), enpu_session_n_past(spec));
 	ck_assert_int_eq(enpu_session_spec_stats(spec, &ss), ENPU_OK);
 	ck_assert_uint_gt(ss.verifications, 0);
 	ck_assert_uint_le(ss.accepted, ss.drafted);
 	*acceptance = (double)ss.accepted / (double)ss.drafted;
+	if (out)
+		*out = ss;
 	free(a.t);
 	free(b.t);
 	enpu_session_free(plain);
 	enpu_session_free(spec);
+}
+
+static void check_greedy(enpu_model *draft, uint32_t k, bool fixed, uint32_t n, uint32_t chunk,
+			 double *acceptance)
+{
+	check_greedy_ov(draft, k, fixed, false, n, chunk, acceptance, NULL);
 }
 
 START_TEST(greedy_self_draft_equals_plain)
@@ -226,79 +263,231 @@ static void top3(enpu_session *s, enpu_token id[3], double p[3])
 		p[j] /= sum;
 }
 
+/* The most tokens a distribution check follows (3^MAX_DEPTH sequences). */
+#define MAX_DEPTH 4
+#define MAX_SEQ 81 /* 3^MAX_DEPTH */
+
 /*
- * Temperature 1, top-k 3: the first three tokens generated after a prompt take 27 values;
- * their exact probabilities come from plain evaluations of every branch. Sequences drawn
- * with speculation (an unrelated draft: its proposals are often rejected, so the residual
- * draws count) must fit them: chi-square with 26 degrees of freedom below 54.05 (p = 0.001).
+ * Temperature 1, top-k 3: the first `depth` tokens generated after a prompt take 3^depth
+ * values; their exact probabilities come from plain evaluations of every branch. `draws`
+ * sequences drawn with speculation (draft, k fixed, overlapped or not) must fit them:
+ * chi-square below chi2_max (3^depth - 1 degrees of freedom, p = 0.001). *out gets the
+ * speculation's statistics.
  */
-START_TEST(sampling_keeps_distribution)
+static void check_distribution(enpu_model *draft, uint32_t k, bool overlap, int depth,
+			       uint32_t draws, double chi2_max, struct enpu_spec_stats *out)
 {
 	const char *prompt = "The cat";
 	enpu_session *ref = session(NULL, 0, false, 64);
-	enpu_token prompt_toks[16], id1[3], id2[3][3], id3[3][3][3];
-	double p1[3], p2[3][3], p3[3][3][3];
+	/* level l, prefix index (the first l tokens' top-3 ranks in base 3): the top 3 next */
+	static enpu_token id[MAX_DEPTH][MAX_SEQ / 3][3];
+	static double p[MAX_DEPTH][MAX_SEQ / 3][3];
+	enpu_token prompt_toks[16];
 	size_t n_prompt;
+	int n_seq = 1;
 
+	ck_assert_int_le(depth, MAX_DEPTH);
+	draws = SCALE(draws);
 	ck_assert_int_eq(enpu_tokenize(target, prompt, strlen(prompt), true, prompt_toks, 16,
 				       &n_prompt), ENPU_OK);
-	ck_assert_int_eq(enpu_session_eval(ref, prompt_toks, n_prompt), ENPU_OK);
-	top3(ref, id1, p1);
-	for (int a = 0; a < 3; a++) {
-		ck_assert_int_eq(enpu_session_truncate(ref, (uint32_t)n_prompt), ENPU_OK);
-		ck_assert_int_eq(enpu_session_eval(ref, &id1[a], 1), ENPU_OK);
-		top3(ref, id2[a], p2[a]);
-		for (int b = 0; b < 3; b++) {
-			ck_assert_int_eq(enpu_session_truncate(ref, (uint32_t)n_prompt + 1), ENPU_OK);
-			ck_assert_int_eq(enpu_session_eval(ref, &id2[a][b], 1), ENPU_OK);
-			top3(ref, id3[a][b], p3[a][b]);
+	for (int l = 0; l < depth; l++, n_seq *= 3)
+		for (int pi = 0; pi < n_seq; pi++) {
+			enpu_token seq[MAX_DEPTH];
+			ck_assert_int_eq(enpu_session_truncate(ref, 0), ENPU_OK);
+			ck_assert_int_eq(enpu_session_eval(ref, prompt_toks, n_prompt), ENPU_OK);
+			/* the prefix's tokens, from the first: digit j of pi (most significant
+			 * first) is token j's rank */
+			for (int j = 0, up = 0, div = n_seq / 3; j < l; j++, div /= 3) {
+				const int r = pi / (div ? div : 1) % 3;
+				seq[j] = id[j][up][r];
+				up = up * 3 + r;
+				ck_assert_int_eq(enpu_session_eval(ref, &seq[j], 1), ENPU_OK);
+			}
+			top3(ref, id[l][pi], p[l][pi]);
 		}
-	}
 	enpu_session_free(ref);
 
-	enum { DRAWS = 6000 };
-	uint32_t count[27] = { 0 };
+	uint32_t count[MAX_SEQ] = { 0 };
 	struct enpu_sampler_options so = ENPU_SAMPLER_OPTIONS_INIT;
-	enpu_session *spec = session(other_draft, 2, true, 64);
-	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+	enpu_session *spec = session_ov(draft, k, true, 64, overlap);
 
 	so.temperature = 1.0f;
 	so.top_k = 3;
 	so.ignore_eos = true;
-	for (uint32_t d = 0; d < DRAWS; d++) {
-		enpu_token t[3];
-		struct tokens c = { t, 0, 3 };
-		int a = -1, b = -1, e = -1;
+	for (uint32_t d = 0; d < draws; d++) {
+		enpu_token t[MAX_DEPTH];
+		struct tokens c = { t, 0, (uint32_t)depth };
+		int pi = 0;
 
 		so.seed = 1000 + d;
 		ck_assert_int_eq(enpu_session_reset(spec), ENPU_OK);
-		ck_assert_int_eq(enpu_generate(spec, prompt, 3, &so, collect, &c, NULL), ENPU_OK);
-		ck_assert_uint_eq(c.n, 3);
-		for (int j = 0; j < 3; j++)
-			a = id1[j] == t[0] ? j : a;
-		ck_assert_int_ge(a, 0);
-		for (int j = 0; j < 3; j++)
-			b = id2[a][j] == t[1] ? j : b;
-		ck_assert_int_ge(b, 0);
-		for (int j = 0; j < 3; j++)
-			e = id3[a][b][j] == t[2] ? j : e;
-		ck_assert_int_ge(e, 0);
-		count[9 * a + 3 * b + e]++;
+		ck_assert_int_eq(enpu_generate(spec, prompt, (uint32_t)depth, &so, collect, &c, NULL),
+				 ENPU_OK);
+		ck_assert_uint_eq(c.n, (uint32_t)depth);
+		for (int l = 0; l < depth; l++) {
+			int r = -1;
+			for (int j = 0; j < 3; j++)
+				r = id[l][pi][j] == t[l] ? j : r;
+			ck_assert_msg(r >= 0, "token %d of draw %u is not in the top 3", l, d);
+			pi = pi * 3 + r;
+		}
+		count[pi]++;
 	}
 	double chi2 = 0.0;
-	for (int a = 0; a < 3; a++)
-		for (int b = 0; b < 3; b++)
-			for (int e = 0; e < 3; e++) {
-				const double want = DRAWS * p1[a] * p2[a][b] * p3[a][b][e];
-				const double diff = count[9 * a + 3 * b + e] - want;
-				chi2 += diff * diff / want;
-			}
-	ck_assert_int_eq(enpu_session_spec_stats(spec, &ss), ENPU_OK);
-	/* the residual path ran: many proposals were rejected */
-	ck_assert_uint_gt(ss.drafted - ss.accepted, DRAWS / 10);
-	ck_assert_msg(chi2 < 54.05, "chi-square %.1f over 27 sequences (26 df, p = 0.001: 54.05)",
-		      chi2);
+	for (int pi = 0; pi < n_seq; pi++) {
+		double want = draws;
+		for (int l = 0, up = 0, div = n_seq / 3; l < depth; l++, div /= 3) {
+			const int r = pi / (div ? div : 1) % 3;
+			want *= p[l][up][r];
+			up = up * 3 + r;
+		}
+		const double diff = count[pi] - want;
+		chi2 += diff * diff / want;
+	}
+	ck_assert_int_eq(enpu_session_spec_stats(spec, out), ENPU_OK);
+	ck_assert_msg(chi2 < chi2_max, "chi-square %.1f over %d sequences (%d df, p = 0.001: %.2f)",
+		      chi2, n_seq, n_seq - 1, chi2_max);
 	enpu_session_free(spec);
+}
+
+/*
+ * An unrelated draft: its proposals are often rejected, so the residual draws count. 27
+ * sequences, 26 degrees of freedom.
+ */
+START_TEST(sampling_keeps_distribution)
+{
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+
+	check_distribution(other_draft, 2, false, 3, 6000, 54.05, &ss);
+	/* the residual path ran: many proposals were rejected */
+	ck_assert_uint_gt(ss.drafted - ss.accepted, SCALE(6000) / 10);
+}
+END_TEST
+
+/*
+ * Overlapped, k 1, 4 tokens: the first is a plain step, the second and third one
+ * verification, the fourth often from the block the draft pre-drafted during it (when the
+ * verifier's third token was the draft's guess). 81 sequences, 80 degrees of freedom.
+ */
+START_TEST(overlapped_sampling_keeps_distribution)
+{
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+
+	check_distribution(self_draft, 1, true, 4, 6000, 124.84, &ss);
+	ck_assert_msg(ss.predraft_used > SCALE(6000) / 10, "%llu of %llu pre-drafted blocks used",
+		      (unsigned long long)ss.predraft_used, (unsigned long long)ss.predrafted);
+	ck_assert_uint_le(ss.predraft_used, ss.predrafted);
+}
+END_TEST
+
+/*
+ * Overlapped greedy: plain decoding's tokens with a Q4_0 self-draft (calls of 97 tokens:
+ * every call boundary drops a pre-drafted block), adaptive k, a draft of the model's own
+ * weights (every block accepted and pre-drafted blocks used) and an unrelated one (nearly
+ * every pre-draft stopped by a rejection).
+ */
+START_TEST(overlapped_greedy_equals_plain)
+{
+	struct enpu_spec_stats ss;
+	enpu_model *same;
+	double acc;
+
+	check_greedy_ov(self_draft, 4, true, true, 1900, 97, &acc, &ss);
+	ck_assert_msg(acc > 0.3, "a Q4_0 copy of the model agrees with it on %.2f only", acc);
+	ck_assert_uint_gt(ss.predrafted, 0);
+	check_greedy_ov(self_draft, 16, false, true, 1900, 1900, &acc, &ss);
+	ck_assert_int_eq(enpu_model_make_draft(target, "q8_0", &same), ENPU_OK);
+	check_greedy_ov(same, 5, true, true, 600, 600, &acc, &ss);
+	ck_assert_msg(acc == 1.0, "a draft of the model's own weights had %.4f accepted", acc);
+	/* all accepted and the guess right: all but the blocks near the end used */
+	ck_assert_msg(ss.predraft_used + 2 >= ss.predrafted && ss.predraft_used > SCALE(600) / 12,
+		      "%llu of %llu pre-drafted blocks used", (unsigned long long)ss.predraft_used,
+		      (unsigned long long)ss.predrafted);
+	ck_assert(ss.overlap_ms > 0.0);
+	enpu_model_free(same);
+	check_greedy_ov(other_draft, 3, true, true, 1200, 1200, &acc, &ss);
+}
+END_TEST
+
+/*
+ * Overlapped under "auto" placement on the phone profile, on a context with the GPU and the
+ * in-process NPU: the draft runs on the NPU (the fixed rule: the context's last device),
+ * pre-drafts beside the verification, and no op of the verifier runs on the NPU. (This test
+ * model is small enough that its plan keeps off the NPU anyway; test_sched's
+ * reserved_class_left_out_of_plans shows the reservation moving ops off it.)
+ */
+START_TEST(overlapped_verifier_keeps_off_the_drafts_device)
+{
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct enpu_sampler_options sa = ENPU_SAMPLER_OPTIONS_INIT;
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+	struct enpu_device_usage u[ENPU_MAX_DEVICES];
+	enpu_context *c3;
+	enpu_model *m, *d;
+	enpu_session *s;
+
+	co.devices = "gpu,npu"; /* with the CPU */
+	ck_assert_msg(enpu_context_create(&co, &c3) == ENPU_OK, "%s", enpu_last_error(NULL));
+	ck_assert_msg(enpu_model_load(c3, target_path, NULL, &m) == ENPU_OK, "%s",
+		      enpu_last_error(c3));
+	ck_assert_int_eq(enpu_model_make_draft(m, "q8_0", &d), ENPU_OK);
+	so.n_ctx = 256;
+	so.placement = "auto";
+	so.profile = "phone";
+	so.draft = d;
+	so.spec_k = 3;
+	so.spec_fixed_k = true;
+	so.spec_overlap = true;
+	ck_assert_msg(enpu_session_create(m, &so, &s) == ENPU_OK, "%s", enpu_last_error(c3));
+	sa.ignore_eos = true;
+	ck_assert_msg(enpu_generate(s, "Once upon a time", 60, &sa, NULL, NULL, NULL) == ENPU_OK,
+		      "%s", enpu_last_error(c3));
+	const uint32_t n = enpu_session_device_usage(s, u, ENPU_MAX_DEVICES);
+	uint64_t ops = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		ck_assert_msg(strcmp(u[i].device, "npu") || u[i].ops == 0,
+			      "the verifier ran %llu ops on the draft's NPU",
+			      (unsigned long long)u[i].ops);
+		ops += u[i].ops;
+	}
+	ck_assert_uint_gt(ops, 0);
+	ck_assert_int_eq(enpu_session_spec_stats(s, &ss), ENPU_OK);
+	ck_assert_uint_gt(ss.verifications, 0);
+	ck_assert_uint_gt(ss.predrafted, 0);
+	uint64_t npu_ops = 0;
+	for (uint32_t i = 0; i < ss.n_devices; i++)
+		npu_ops += strcmp(ss.draft_devices[i].device, "npu") ? 0 : ss.draft_devices[i].ops;
+	ck_assert_msg(npu_ops > 0, "the draft ran nothing on the NPU");
+	enpu_session_free(s);
+	enpu_model_free(d);
+	enpu_model_free(m);
+	enpu_context_destroy(c3);
+}
+END_TEST
+
+/*
+ * The overlapped cost model: at alpha 1 a round is the longer of the verification and the
+ * pre-draft, at alpha 0 it is the sequential round, and between them it never loses to it
+ * while the pre-draft fits in the verification (else it may: the session then does not
+ * pre-draft).
+ */
+START_TEST(overlapped_cost_model)
+{
+	const double t_dec = 10e-3, t_draft = 1.5e-3, t_row = 0.5e-3;
+
+	for (uint32_t k = 1; k <= 8; k++) {
+		const double tv = t_dec + k * t_row, pre = (k + 1) * t_draft;
+		const double one = sched_spec_speedup(1.0, k, 0, t_dec, t_draft, t_row, true, NULL);
+		ck_assert_double_eq_tol(one, (k + 1) * t_dec / (tv > pre ? tv : pre), 1e-9);
+		ck_assert_double_eq_tol(sched_spec_speedup(0.0, k, 0, t_dec, t_draft, t_row, true,
+							   NULL),
+					sched_spec_speedup(0.0, k, 0, t_dec, t_draft, t_row, false,
+							   NULL), 1e-9);
+		for (double a = 0.1; a < 1.0 && pre <= tv; a += 0.2)
+			ck_assert(sched_spec_speedup(a, k, 0, t_dec, t_draft, t_row, true, NULL) >=
+				  sched_spec_speedup(a, k, 0, t_dec, t_draft, t_row, false, NULL));
+	}
 }
 END_TEST
 
@@ -364,6 +553,23 @@ START_TEST(trace_shows_draft_and_verify)
 	ck_assert_int_eq(enpu_session_trace_stop(spec), ENPU_OK);
 	remove(path);
 	enpu_session_free(spec);
+	/* overlapped: the draft's thread has pre-draft slices beside the verifications */
+	spec = session_ov(self_draft, 3, true, 256, true);
+	ck_assert_int_eq(enpu_session_trace_start(spec, path), ENPU_OK);
+	ck_assert_int_eq(enpu_generate(spec, "Once upon a time", 40, &so, NULL, NULL, NULL),
+			 ENPU_OK);
+	ck_assert_int_eq(enpu_session_trace_stop(spec), ENPU_OK);
+	json = tu_read_file(path, &len);
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"pre-draft\",\"cat\":\"spec\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"verify\",\"cat\":\"step\""));
+	free(json);
+	/* two threads wrote it: still well formed, slices nested on each track */
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/trace_check.py '%s' </dev/null",
+		 ENPU_SOURCE_ROOT, path);
+	ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+	remove(path);
+	enpu_session_free(spec);
 }
 END_TEST
 
@@ -419,6 +625,10 @@ int main(void)
 	tcase_add_test(tc, context_end);
 	tcase_add_test(tc, truncate_then_continue);
 	tcase_add_test(tc, sampling_keeps_distribution);
+	tcase_add_test(tc, overlapped_greedy_equals_plain);
+	tcase_add_test(tc, overlapped_sampling_keeps_distribution);
+	tcase_add_test(tc, overlapped_cost_model);
+	tcase_add_test(tc, overlapped_verifier_keeps_off_the_drafts_device);
 	tcase_add_test(tc, auto_stops_when_it_does_not_pay);
 	tcase_add_test(tc, trace_shows_draft_and_verify);
 	tcase_add_test(tc, bad_drafts_refused);

@@ -132,6 +132,8 @@ def main(argv):
             if cat == "token":
                 n_tokens += 1
                 continue
+            if cat == "spec":  # speculation's draft and pre-draft slices around draft steps
+                continue
             args = e.get("args", {})
             for k in ("shape", "device", "layer"):
                 if k not in args:

@@ -32,6 +32,7 @@ struct args {
 	const char *draft, *draft_type;
 	uint32_t spec_k;
 	bool spec_compare;
+	bool spec_overlap;
 };
 
 /* What this build has: the registry's devices and the CPU kernel sets this CPU runs. */
@@ -112,6 +113,9 @@ static void usage(FILE *f)
 		"                     to 8; given: fixed at N)\n"
 		"      --spec-compare after the run, generate again without speculation and print\n"
 		"                     both speeds and whether the tokens are the same\n"
+		"      --spec-overlap draft the next block (on the draft's thread and device) while\n"
+		"                     the model verifies the current one; with --placement auto the\n"
+		"                     model's ops keep off the draft's device\n"
 		"      --chat         (also -cnv) a conversation: each line of stdin is a user\n"
 		"                     turn, answered with up to -n tokens; EOF ends it. The KV\n"
 		"                     cache carries on from turn to turn (only the new turn is\n"
@@ -169,7 +173,7 @@ static int refuse_foreign_flags(int argc, char **argv)
 
 enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_PENALTY, O_LASTN, O_DEVICE, O_NOPROG, O_PLACE,
        O_PROF, O_OBJ, O_TARGET, O_TRACE, O_VERSION, O_NOEOS, O_CACHE, O_CHAT, O_CHAT_TMPL,
-       O_DRAFT, O_DRAFT_TYPE, O_SPEC_K, O_SPEC_COMPARE };
+       O_DRAFT, O_DRAFT_TYPE, O_SPEC_K, O_SPEC_COMPARE, O_SPEC_OVERLAP };
 
 /* The sampler's options; 1 when c is not one of them, 2 on a bad value. */
 static int parse_sampler_opt(int c, const char *arg, struct enpu_sampler_options *o)
@@ -238,6 +242,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "draft-type", required_argument, 0, O_DRAFT_TYPE },
 		{ "spec-k", required_argument, 0, O_SPEC_K },
 		{ "spec-compare", no_argument, 0, O_SPEC_COMPARE },
+		{ "spec-overlap", no_argument, 0, O_SPEC_OVERLAP },
 		{ "chat", no_argument, 0, O_CHAT },
 		{ "chat-template", required_argument, 0, O_CHAT_TMPL },
 		{ 0, 0, 0, 0 },
@@ -313,6 +318,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->spec_k = (uint32_t)v;
 			break;
 		case O_SPEC_COMPARE: a->spec_compare = true; break;
+		case O_SPEC_OVERLAP: a->spec_overlap = true; break;
 		case 'h': usage(stdout); exit(0);
 		case O_VERSION: printf("npu-run (edge-npu) %s\n", enpu_version()); exit(0);
 		default: usage(stderr); return 2;
@@ -330,9 +336,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "npu-run: --draft and --draft-type both give the draft: use one\n");
 		return 2;
 	}
-	if ((a->spec_k || a->spec_compare) && !a->draft && !a->draft_type) {
-		fprintf(stderr, "npu-run: --spec-k and --spec-compare need a draft (--draft FILE or "
-			"--draft-type q4_0)\n");
+	if ((a->spec_k || a->spec_compare || a->spec_overlap) && !a->draft && !a->draft_type) {
+		fprintf(stderr, "npu-run: --spec-k, --spec-compare and --spec-overlap need a draft "
+			"(--draft FILE or --draft-type q4_0)\n");
 		return 2;
 	}
 	if (a->chat_template && !a->chat) {
@@ -506,6 +512,11 @@ static void print_spec(const enpu_session *sess, const struct enpu_generate_stat
 		"modeled speed-up %.2fx (cost model at this acceptance, k and step times)\n",
 		ss.draft_ms, ss.verify_ms, (unsigned long long)ss.plain_steps,
 		ss.predicted_speedup);
+	if (ss.predrafted)
+		fprintf(stderr, "           overlapped: %llu blocks pre-drafted during a verification, "
+			"%llu used; both sides busy at once %.1f ms (%.0f%% of verifying)\n",
+			(unsigned long long)ss.predrafted, (unsigned long long)ss.predraft_used,
+			ss.overlap_ms, ss.verify_ms > 0 ? 100.0 * ss.overlap_ms / ss.verify_ms : 0.0);
 	for (uint32_t i = 0; i < ss.n_devices; i++)
 		if (ss.draft_devices[i].ops)
 			fprintf(stderr, "           draft ran %llu ops on %s, busy %.1f ms%s\n",
@@ -755,6 +766,7 @@ int main(int argc, char **argv)
 	sopts.draft = draft;
 	sopts.spec_k = a.spec_k;
 	sopts.spec_fixed_k = a.spec_k > 0;
+	sopts.spec_overlap = a.spec_overlap;
 	if (!s)
 		s = enpu_session_create(model, &sopts, &sess);
 	if (!s && a.spec_compare &&

@@ -319,6 +319,19 @@ struct enpu_session_options {
 	enpu_model *draft;
 	uint32_t spec_k;
 	bool spec_fixed_k;
+	/*
+	 * Overlapped speculation (with a draft): while the session verifies a block, the draft
+	 * (on a thread of its own, on its own device) drafts the next one as if the block were
+	 * all accepted and the verifier's next token were the draft's own choice; the block is
+	 * used when that turns out true, else dropped (the draft rolls back as on a rejection).
+	 * k, whether to pre-draft at all and "auto"'s choice follow the overlapped cost model
+	 * where it predicts more than the sequential one (with spec_fixed_k every round
+	 * pre-drafts). With "auto" placement the session's graphs are placed on the devices
+	 * but the draft's (its device class left out of the plan), so the two do not queue
+	 * behind each other. Output as without it: greedy token for token, with a temperature
+	 * the same distribution (the draft draws from a random stream of its own).
+	 */
+	bool spec_overlap;
 };
 #define ENPU_SESSION_OPTIONS_INIT { .struct_size = sizeof(struct enpu_session_options) }
 
@@ -538,7 +551,10 @@ struct enpu_spec_stats {
 	double alpha;
 	/* where the draft's ops ran (its own session's totals, as enpu_session_device_usage) */
 	uint32_t n_devices;
-	struct enpu_device_usage draft_devices[ENPU_MAX_DEVICES];
+	struct enpu_device_usage draft_devices[ENPU_MAX_DEVICES];	/* overlapped speculation (spec_overlap): blocks drafted during a verification, those
+	 * the next verification used, and the wall time both sides were busy at once */
+	uint64_t predrafted, predraft_used;
+	double overlap_ms;
 };
 #define ENPU_SPEC_STATS_INIT { .struct_size = sizeof(struct enpu_spec_stats) }
 

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* spec_bench.c - `npu-bench spec`: speculative decoding's tokens/s against plain decoding. */
+/*
+ * spec_bench.c - `npu-bench spec`: speculative decoding's tokens/s against plain decoding,
+ * drafting and verifying one after the other and overlapped (spec_overlap: the draft
+ * pre-drafts the next block on its own thread while the model verifies).
+ */
 #include "bench/spec_bench.h"
 
 #include "bench/measure.h"
@@ -74,7 +78,8 @@ static double eval_time(enpu_session *s, const enpu_token *prompt, uint32_t n_pr
 	return bench_median(t, 5);
 }
 
-enum { S_MODE, S_DRAFT, S_K, S_TPS, S_RATIO, S_ACCEPT, S_PER_VERIFY, S_SAME };
+enum { S_MODE, S_DRAFT, S_K, S_TPS, S_RATIO, S_ACCEPT, S_PER_VERIFY, S_OVERLAP, S_USED,
+       S_SAME };
 
 static const struct bench_col spec_cols[] = {
 	[S_MODE] = { "mode", NULL, BENCH_COL_STR, 6, 0, NULL },
@@ -84,18 +89,23 @@ static const struct bench_col spec_cols[] = {
 	[S_RATIO] = { "vs_plain", "vs plain", BENCH_COL_STAT, 13, 2, "x" },
 	[S_ACCEPT] = { "accept_pct", "accepted %", BENCH_COL_NUM, 10, 1, NULL },
 	[S_PER_VERIFY] = { "accepted_per_verify", "per verify", BENCH_COL_NUM, 10, 2, NULL },
+	/* overlapped: the share of verifying time the draft's thread was busy too, and the
+	 * share of pre-drafted blocks the next verification used */
+	[S_OVERLAP] = { "overlap_pct", "overlap %", BENCH_COL_NUM, 9, 1, NULL },
+	[S_USED] = { "predraft_used_pct", "pre-used %", BENCH_COL_NUM, 10, 1, NULL },
 	[S_SAME] = { "identical", NULL, BENCH_COL_STR, 9, 0, NULL },
 };
 
 struct run {
 	enpu_model *m, *d;
-	enpu_session *plain, *spec;
+	enpu_session *plain, *spec, *over;
 	enpu_token *prompt;
 	struct tokens a, b;
-	double *tps_plain, *tps_spec, *ratio;
+	double *tps_plain, *tps_spec, *ratio, *tps_over, *ratio_over;
 	bool same;
 };
 
+/* Plain, speculative and overlapped back to back in each round; all must give plain's tokens. */
 static int rounds(struct run *r, const struct bench_spec_options *o)
 {
 	r->same = true;
@@ -106,17 +116,45 @@ static int rounds(struct run *r, const struct bench_spec_options *o)
 		r->ratio[i] = r->tps_spec[i] / r->tps_plain[i];
 		r->same = r->same && r->a.n == r->b.n &&
 			  !memcmp(r->a.t, r->b.t, sizeof(enpu_token) * r->a.n);
+		if (generate(r->over, r->prompt, o, &r->b, &r->tps_over[i]))
+			return -1;
+		r->ratio_over[i] = r->tps_over[i] / r->tps_plain[i];
+		r->same = r->same && r->a.n == r->b.n &&
+			  !memcmp(r->a.t, r->b.t, sizeof(enpu_token) * r->a.n);
 	}
 	return 0;
 }
 
-static void report(const struct run *r, const struct bench_spec_options *o, const char *draft)
+/* A speculating session's row: its tokens/s, ratio to plain, acceptance (and overlap). */
+static void spec_row(struct bench_report *rep, enpu_session *s, const char *mode,
+		     const char *draft, const char *k, const double *tps, const double *ratio,
+		     uint32_t reps, bool same)
 {
 	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+
+	enpu_session_spec_stats(s, &ss);
+	bench_report_str(rep, S_MODE, mode);
+	bench_report_str(rep, S_DRAFT, draft);
+	bench_report_str(rep, S_K, k);
+	bench_report_stat(rep, S_TPS, tps, reps);
+	bench_report_stat(rep, S_RATIO, ratio, reps);
+	bench_report_num(rep, S_ACCEPT, ss.drafted ? 100.0 * ss.accepted / ss.drafted : 0.0);
+	bench_report_num(rep, S_PER_VERIFY,
+			 ss.verifications ? (double)ss.accepted / ss.verifications : 0.0);
+	if (ss.predrafted) {
+		bench_report_num(rep, S_OVERLAP,
+				 ss.verify_ms > 0 ? 100.0 * ss.overlap_ms / ss.verify_ms : 0.0);
+		bench_report_num(rep, S_USED, 100.0 * ss.predraft_used / ss.predrafted);
+	}
+	bench_report_str(rep, S_SAME, same ? "yes" : "NO");
+	bench_report_row(rep);
+}
+
+static void report(const struct run *r, const struct bench_spec_options *o, const char *draft)
+{
 	struct bench_report rep;
 	char k[16];
 
-	enpu_session_spec_stats(r->spec, &ss);
 	snprintf(k, sizeof(k), o->spec_k ? "%u" : "auto", o->spec_k);
 	bench_report_begin(&rep, o->fmt, stdout, spec_cols, sizeof(spec_cols) / sizeof(spec_cols[0]));
 	bench_report_str(&rep, S_MODE, "plain");
@@ -124,16 +162,8 @@ static void report(const struct run *r, const struct bench_spec_options *o, cons
 	bench_report_str(&rep, S_K, "-");
 	bench_report_stat(&rep, S_TPS, r->tps_plain, o->reps);
 	bench_report_row(&rep);
-	bench_report_str(&rep, S_MODE, "spec");
-	bench_report_str(&rep, S_DRAFT, draft);
-	bench_report_str(&rep, S_K, k);
-	bench_report_stat(&rep, S_TPS, r->tps_spec, o->reps);
-	bench_report_stat(&rep, S_RATIO, r->ratio, o->reps);
-	bench_report_num(&rep, S_ACCEPT, ss.drafted ? 100.0 * ss.accepted / ss.drafted : 0.0);
-	bench_report_num(&rep, S_PER_VERIFY,
-			 ss.verifications ? (double)ss.accepted / ss.verifications : 0.0);
-	bench_report_str(&rep, S_SAME, r->same ? "yes" : "NO");
-	bench_report_row(&rep);
+	spec_row(&rep, r->spec, "spec", draft, k, r->tps_spec, r->ratio, o->reps, r->same);
+	spec_row(&rep, r->over, "overlap", draft, k, r->tps_over, r->ratio_over, o->reps, r->same);
 	bench_report_end(&rep);
 }
 
@@ -177,8 +207,8 @@ static void model_note(struct run *r, const struct bench_spec_options *o)
  * The modeled time (s) and energy (J) of one evaluation of n tokens of m, placed "auto" on
  * profile: a fresh session's first graph (n == 1: the decode graph), its schedule report.
  */
-static int modeled(enpu_model *m, const char *profile, const enpu_token *prompt,
-		   uint32_t n_prompt, uint32_t n, double *t, double *e)
+static int modeled(enpu_model *m, enpu_model *overlap_draft, const char *profile,
+		   const enpu_token *prompt, uint32_t n_prompt, uint32_t n, double *t, double *e)
 {
 	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
 	struct enpu_schedule_report r = ENPU_SCHEDULE_REPORT_INIT;
@@ -188,6 +218,9 @@ static int modeled(enpu_model *m, const char *profile, const enpu_token *prompt,
 	so.n_ctx = n + 1;
 	so.placement = "auto";
 	so.profile = profile;
+	/* a verifier beside this draft, overlapped: placed without the draft's device class */
+	so.draft = overlap_draft;
+	so.spec_overlap = overlap_draft != NULL;
 	for (uint32_t i = 0; i < n; i++)
 		toks[i] = prompt[i % n_prompt];
 	int rc = enpu_session_create(m, &so, &s) || enpu_session_eval(s, toks, n) ||
@@ -209,8 +242,8 @@ static int model_profile(struct run *r, const struct bench_spec_options *o)
 	double t1, e1, td, ed;
 
 	if (enpu_session_spec_stats(r->spec, &ss) ||
-	    modeled(r->m, o->profile, r->prompt, o->prompt, 1, &t1, &e1) ||
-	    modeled(r->d, o->profile, r->prompt, o->prompt, 1, &td, &ed))
+	    modeled(r->m, NULL, o->profile, r->prompt, o->prompt, 1, &t1, &e1) ||
+	    modeled(r->d, NULL, o->profile, r->prompt, o->prompt, 1, &td, &ed))
 		return -1;
 	const double a = ss.alpha;
 	fprintf(f, "modeled on profile '%s' (each graph placed by the scheduler and simulated; "
@@ -218,25 +251,31 @@ static int model_profile(struct run *r, const struct bench_spec_options *o)
 		"%.3f mJ\n", o->profile, a, 1.0 / t1, e1 * 1e3, td * 1e3, ed * 1e3);
 	double best = 1.0;
 	uint32_t best_k = 0;
+	bool best_over = false;
 	for (uint32_t k = 1; k <= 8; k *= 2) {
-		double tv, ev;
-		if (modeled(r->m, o->profile, r->prompt, o->prompt, k + 1, &tv, &ev))
+		double tv, ev, tvo, evo;
+		if (modeled(r->m, NULL, o->profile, r->prompt, o->prompt, k + 1, &tv, &ev) ||
+		    modeled(r->m, r->d, o->profile, r->prompt, o->prompt, k + 1, &tvo, &evo))
 			return -1;
+		const double row_o = tvo > t1 ? (tvo - t1) / k : 0.0;
 		const double tokens = (1.0 - pow(a, k + 1)) / (1.0 - (a < 1.0 ? a : 0.999999));
 		const double row = tv > t1 ? (tv - t1) / k : 0.0;
 		const double gain = sched_spec_speedup(a, k, 0, t1, td, row, false, NULL);
+		const double gain_o = sched_spec_speedup(a, k, 0, t1, td, row_o, true, NULL);
 		fprintf(f, "  k %u: verify of %u tokens %.3f ms, %.3f mJ; speculation %.1f tokens/s "
-			"(%.2fx), %.3f mJ/token (%.2fx plain's); overlapped on two devices %.2fx\n",
+			"(%.2fx), %.3f mJ/token (%.2fx plain's); overlapped (verify %.3f ms placed "
+			"beside the draft's device) %.1f tokens/s (%.2fx)\n",
 			k, k + 1, tv * 1e3, ev * 1e3, gain / t1, gain, (k * ed + ev) / tokens * 1e3,
-			(k * ed + ev) / tokens / e1,
-			sched_spec_speedup(a, k, 0, t1, td, row, true, NULL));
-		if (gain > best) {
-			best = gain;
+			(k * ed + ev) / tokens / e1, tvo * 1e3, gain_o / t1, gain_o);
+		if (gain > best || gain_o > best) {
+			best_over = gain_o > gain;
+			best = best_over ? gain_o : gain;
 			best_k = k;
 		}
 	}
 	if (best_k)
-		fprintf(f, "  plan: speculate with k %u (modeled %.2fx)\n", best_k, best);
+		fprintf(f, "  plan: speculate with k %u%s (modeled %.2fx)\n", best_k,
+			best_over ? ", overlapped" : "", best);
 	else
 		fprintf(f, "  plan: decode plainly (no k wins at this acceptance)\n");
 	return 0;
@@ -279,7 +318,14 @@ int bench_spec_main(const struct bench_spec_options *o)
 	so.draft = r.d;
 	so.spec_k = o->spec_k;
 	so.spec_fixed_k = o->spec_k > 0;
-	if (enpu_session_create(r.m, &so, &r.spec)) {
+	r.tps_over = calloc(o->reps, sizeof(double));
+	r.ratio_over = calloc(o->reps, sizeof(double));
+	if (!r.tps_over || !r.ratio_over || enpu_session_create(r.m, &so, &r.spec)) {
+		fprintf(stderr, "npu-bench spec: %s\n", enpu_last_error(ctx));
+		goto out;
+	}
+	so.spec_overlap = true;
+	if (enpu_session_create(r.m, &so, &r.over)) {
 		fprintf(stderr, "npu-bench spec: %s\n", enpu_last_error(ctx));
 		goto out;
 	}
@@ -287,7 +333,8 @@ int bench_spec_main(const struct bench_spec_options *o)
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	fprintf(o->fmt == BENCH_FMT_TEXT ? stdout : stderr,
 		"npu-bench spec: %s, device %s, %u threads, prompt %u, %u greedy tokens, draft %s, "
-		"plain and speculative back to back in each of %u rounds (mean ± stddev)\n",
+		"plain, speculative and overlapped back to back in each of %u rounds (mean ± "
+		"stddev)\n",
 		o->model, o->device ? o->device : "cpu",
 		o->threads ? o->threads : (uint32_t)(online > 0 ? online : 1), o->prompt, o->gen,
 		o->draft ? o->draft : type, o->reps);
@@ -305,6 +352,7 @@ int bench_spec_main(const struct bench_spec_options *o)
 		fprintf(stderr, "npu-bench spec: greedy tokens with speculation differ from "
 			"without\n");
 out:
+	enpu_session_free(r.over);
 	enpu_session_free(r.spec);
 	enpu_session_free(r.plain);
 	enpu_model_free(r.d);
@@ -316,5 +364,7 @@ out:
 	free(r.tps_plain);
 	free(r.tps_spec);
 	free(r.ratio);
+	free(r.tps_over);
+	free(r.ratio_over);
 	return rc;
 }

@@ -403,7 +403,11 @@ START_TEST(overlapped_greedy_equals_plain)
 	ck_assert_msg(ss.predraft_used + 2 >= ss.predrafted && ss.predraft_used > SCALE(600) / 12,
 		      "%llu of %llu pre-drafted blocks used", (unsigned long long)ss.predraft_used,
 		      (unsigned long long)ss.predrafted);
-	ck_assert(ss.overlap_ms > 0.0);
+	/*
+	 * How long both sides were busy at once (ss.overlap_ms) depends on the host's scheduler:
+	 * on a loaded or one-core machine the draft thread may never run beside the verifier.
+	 * It is a figure npu-bench spec reports, not a property to assert.
+	 */
 	enpu_model_free(same);
 	check_greedy_ov(other_draft, 3, true, true, 1200, 1200, &acc, &ss);
 }

@@ -55,7 +55,7 @@ static inline __m256 f16x8_ps(const uint8_t *p)
 #define CACHE_AHEAD 16
 
 /* Columns c .. c + 7 of a chunk starting at row pointer k, as floats (Q8_0: unscaled). */
-static inline __m256 cols8(enum hal_type t, const uint8_t *k, int c)
+static inline __attribute__((always_inline)) __m256 cols8(enum hal_type t, const uint8_t *k, int c)
 {
 	if (t == HAL_TYPE_F16)
 		return f16x8_ps(k + 2 * c);
@@ -68,9 +68,11 @@ static inline __attribute__((always_inline)) __m256 chunk_dot(enum hal_type t, c
 {
 	__m256 acc = _mm256_setzero_ps();
 
+	#pragma GCC unroll 2
 	for (int b = 0; b < CH / HAL_QK; b++) {
 		__m256 part = _mm256_mul_ps(qv[4 * b], cols8(t, k, HAL_QK * b));
 
+		#pragma GCC unroll 4
 		for (int c = 1; c < 4; c++)
 			part = _mm256_fmadd_ps(qv[4 * b + c], cols8(t, k, HAL_QK * b + 8 * c), part);
 		acc = t == HAL_TYPE_F16 ? _mm256_add_ps(acc, part)
@@ -96,11 +98,13 @@ scores_chunk(enum hal_type t, const float *q, const uint8_t *k, size_t ld, size_
 	__m256 qv[CH / 8];
 	size_t r = 0;
 
+	#pragma GCC unroll 8
 	for (int c = 0; c < CH / 8; c++)
 		qv[c] = _mm256_loadu_ps(q + 8 * c);
 	for (; r + 4 <= n; r += 4) {
 		__m256 a[4];
 
+		#pragma GCC unroll 4
 		for (int j = 0; j < 4; j++) {
 			const uint8_t *row = k + (r + j) * ld;
 
@@ -127,8 +131,9 @@ static size_t col_bytes(enum hal_type t, size_t c)
 	return t == HAL_TYPE_F16 ? 2 * c : c / HAL_QK * sizeof(struct hal_block_q8_0);
 }
 
-float cpu_ext_avx2_cache_scores(enum hal_type t, const float *q, const uint8_t *k, size_t ld,
-				size_t n, size_t hd, float scale, float *p)
+static inline __attribute__((always_inline)) float
+scores_all(const int t, const float *q, const uint8_t *k, size_t ld, size_t n, size_t hd,
+	   float scale, float *p)
 {
 	__m256 vmax = _mm256_set1_ps(-INFINITY);
 	float max = -INFINITY;
@@ -157,6 +162,15 @@ float cpu_ext_avx2_cache_scores(enum hal_type t, const float *q, const uint8_t *
 	return fmaxf(max, _mm_cvtss_f32(m));
 }
 
+/* The type a constant in each copy: no test of it between a row's loads. */
+float cpu_ext_avx2_cache_scores(enum hal_type t, const float *q, const uint8_t *k, size_t ld,
+				size_t n, size_t hd, float scale, float *p)
+{
+	if (t == HAL_TYPE_F16)
+		return scores_all(HAL_TYPE_F16, q, k, ld, n, hd, scale, p);
+	return scores_all(HAL_TYPE_Q8_0, q, k, ld, n, hd, scale, p);
+}
+
 /* out[0..CH) = sum_r p[r] row_r[chunk] with the sums in registers. */
 static inline __attribute__((always_inline)) void
 values_chunk(enum hal_type t, float *out, const float *p, const uint8_t *v, size_t ld, size_t n,
@@ -164,6 +178,7 @@ values_chunk(enum hal_type t, float *out, const float *p, const uint8_t *v, size
 {
 	__m256 acc[CH / 8];
 
+	#pragma GCC unroll 8
 	for (int c = 0; c < CH / 8; c++)
 		acc[c] = _mm256_setzero_ps();
 	for (size_t r = 0; r < n; r++) {
@@ -171,22 +186,26 @@ values_chunk(enum hal_type t, float *out, const float *p, const uint8_t *v, size
 
 		__builtin_prefetch(row + CACHE_AHEAD * ld, 0, 0);
 		__builtin_prefetch(row + CACHE_AHEAD * ld + 64, 0, 0);
+		#pragma GCC unroll 2
 		for (int b = 0; b < CH / HAL_QK; b++) {
 			const __m256 w = _mm256_set1_ps(
 				t == HAL_TYPE_F16 ? p[r]
 						  : p[r] * load_half(row + b * sizeof(struct hal_block_q8_0)));
 
+			#pragma GCC unroll 4
 			for (int c = 0; c < 4; c++)
 				acc[4 * b + c] = _mm256_fmadd_ps(w, cols8(t, row, HAL_QK * b + 8 * c),
 								 acc[4 * b + c]);
 		}
 	}
+	#pragma GCC unroll 8
 	for (int c = 0; c < CH / 8; c++)
 		_mm256_storeu_ps(out + 8 * c, acc[c]);
 }
 
-void cpu_ext_avx2_cache_values(enum hal_type t, float *acc, const float *p, const uint8_t *v,
-			       size_t ld, size_t n, size_t hd)
+static inline __attribute__((always_inline)) void
+values_all(const int t, float *acc, const float *p, const uint8_t *v, size_t ld, size_t n,
+	   size_t hd)
 {
 	size_t c = 0;
 
@@ -198,6 +217,15 @@ void cpu_ext_avx2_cache_values(enum hal_type t, float *acc, const float *p, cons
 		values_chunk(t, acc + c, p, v + col_bytes(t, c), ld, n, 64);
 	if (c < hd)
 		values_chunk(t, acc + c, p, v + col_bytes(t, c), ld, n, 32);
+}
+
+void cpu_ext_avx2_cache_values(enum hal_type t, float *acc, const float *p, const uint8_t *v,
+			       size_t ld, size_t n, size_t hd)
+{
+	if (t == HAL_TYPE_F16)
+		values_all(HAL_TYPE_F16, acc, p, v, ld, n, hd);
+	else
+		values_all(HAL_TYPE_Q8_0, acc, p, v, ld, n, hd);
 }
 
 void cpu_ext_avx2_cache_load(enum hal_type t, const uint8_t *src, size_t ld, size_t n,

@@ -2,12 +2,16 @@
 /*
  * ext_avx512.c - kernels_ext.h with AVX-512 VNNI: the packed K-quant matmul, one block of 16
  * rows in 8 vectors against NT tokens, vpdpbusd leaving row r's sum in lane r as in
- * kernels_avx512.c; the caches are the AVX2 table's (ext_x86.h), which gain nothing from wider
- * vectors at a head's 64-128 elements.
+ * kernels_avx512.c; F16 and Q8_0 KV caches at head sizes 64 and 128 with the query (or the
+ * output) in registers as kernels_avx512.c's F32 cache, other head sizes through the AVX2
+ * table's (ext_x86.h).
  */
 #include "ext_x86.h"
 
+#include "hal/quant.h"
+
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define NT 4
@@ -137,6 +141,132 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_
 		_mm512_storeu_ps(out + 16 * j, facc[j]);
 }
 
+/* ---- KV caches ---------------------------------------------------------------------------- */
+
+/*
+ * A decode's cache rows come from memory (the weights streamed since the last token evicted
+ * them), one head's 128-256 bytes every ld bytes: fetch the rows CACHE_AHEAD ahead, or each
+ * row's load waits out the DRAM latency (the F16 cache ran at half the F32 cache's speed).
+ */
+#define CACHE_AHEAD 16
+
+static inline float load_half(const uint8_t *p)
+{
+	uint16_t h;
+
+	memcpy(&h, p, sizeof(h));
+	return _cvtsh_ss(h);
+}
+
+/* Columns 16c .. 16c + 15 of a cache row as floats, Q8_0's block scale applied. */
+static inline __attribute__((always_inline)) __m512 cols16(const int t, const uint8_t *row,
+							    int c)
+{
+	if (t == HAL_TYPE_F16)
+		return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 32 * c)));
+	const uint8_t *blk = row + (c / 2) * sizeof(struct hal_block_q8_0);
+	const __m512 x = _mm512_cvtepi32_ps(
+		_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2 + 16 * (c % 2)))));
+
+	return _mm512_mul_ps(_mm512_set1_ps(load_half(blk)), x);
+}
+
+static inline __attribute__((always_inline)) void fetch_row(const uint8_t *row, const int HD,
+							     const int t)
+{
+	const int bytes = t == HAL_TYPE_F16 ? 2 * HD : HD / HAL_QK * 34;
+
+	#pragma GCC unroll 4
+	for (int o = 0; o < bytes; o += 64)
+		__builtin_prefetch(row + o, 0, 0);
+}
+
+/* One row's dot with q (HD / 16 vectors in registers), the same steps wherever the row is. */
+static inline __attribute__((always_inline)) float row_dot(const int t, const __m512 *qv,
+							    const uint8_t *row, const int HD)
+{
+	__m512 a = _mm512_mul_ps(qv[0], cols16(t, row, 0));
+
+	#pragma GCC unroll 8
+	for (int c = 1; c < HD / 16; c++)
+		a = _mm512_fmadd_ps(qv[c], cols16(t, row, c), a);
+	return _mm512_reduce_add_ps(a);
+}
+
+static inline __attribute__((always_inline)) float
+scores_hd(const int t, const float *q, const uint8_t *k, size_t ld, size_t n, float scale,
+	  float *p, const int HD)
+{
+	__m512 qv[HD / 16];
+	float max = -INFINITY;
+
+	#pragma GCC unroll 8
+	for (int c = 0; c < HD / 16; c++)
+		qv[c] = _mm512_loadu_ps(q + 16 * c);
+	for (size_t r = 0; r < n; r++) {
+		const uint8_t *row = k + r * ld;
+
+		fetch_row(row + CACHE_AHEAD * ld, HD, t);
+		p[r] = scale * row_dot(t, qv, row, HD);
+		max = fmaxf(max, p[r]);
+	}
+	return max;
+}
+
+static float cache_scores_avx512(enum hal_type t, const float *q, const uint8_t *k, size_t ld,
+				 size_t n, size_t hd, float scale, float *p)
+{
+	if (t == HAL_TYPE_F16 && hd == 64)
+		return scores_hd(HAL_TYPE_F16, q, k, ld, n, scale, p, 64);
+	if (t == HAL_TYPE_F16 && hd == 128)
+		return scores_hd(HAL_TYPE_F16, q, k, ld, n, scale, p, 128);
+	if (t == HAL_TYPE_Q8_0 && hd == 64)
+		return scores_hd(HAL_TYPE_Q8_0, q, k, ld, n, scale, p, 64);
+	if (t == HAL_TYPE_Q8_0 && hd == 128)
+		return scores_hd(HAL_TYPE_Q8_0, q, k, ld, n, scale, p, 128);
+	return cpu_ext_avx2_cache_scores(t, q, k, ld, n, hd, scale, p);
+}
+
+/* acc = sum_r p[r] row_r, two rows a step into two sets of accumulators. */
+static inline __attribute__((always_inline)) void
+values_hd(const int t, float *acc, const float *p, const uint8_t *v, size_t ld, size_t n,
+	  const int HD)
+{
+	__m512 a[2][HD / 16];
+	size_t r = 0;
+
+	#pragma GCC unroll 8
+	for (int c = 0; c < HD / 16; c++)
+		a[0][c] = a[1][c] = _mm512_setzero_ps();
+	for (; r < n; r++) {
+		const uint8_t *row = v + r * ld;
+		const __m512 pr = _mm512_set1_ps(p[r]);
+
+		fetch_row(row + CACHE_AHEAD * ld, HD, t);
+		#pragma GCC unroll 8
+		for (int c = 0; c < HD / 16; c++)
+			a[r & 1][c] = _mm512_fmadd_ps(pr, cols16(t, row, c), a[r & 1][c]);
+	}
+	#pragma GCC unroll 8
+	for (int c = 0; c < HD / 16; c++)
+		_mm512_storeu_ps(acc + 16 * c, _mm512_add_ps(a[0][c], a[1][c]));
+}
+
+static void cache_values_avx512(enum hal_type t, float *acc, const float *p, const uint8_t *v,
+				size_t ld, size_t n, size_t hd)
+{
+	if (t == HAL_TYPE_F16 && hd == 64)
+		values_hd(HAL_TYPE_F16, acc, p, v, ld, n, 64);
+	else if (t == HAL_TYPE_F16 && hd == 128)
+		values_hd(HAL_TYPE_F16, acc, p, v, ld, n, 128);
+	else if (t == HAL_TYPE_Q8_0 && hd == 64)
+		values_hd(HAL_TYPE_Q8_0, acc, p, v, ld, n, 64);
+	else if (t == HAL_TYPE_Q8_0 && hd == 128)
+		values_hd(HAL_TYPE_Q8_0, acc, p, v, ld, n, 128);
+	else
+		cpu_ext_avx2_cache_values(t, acc, p, v, ld, n, hd);
+}
+
 static void gemm_kq_avx512(enum hal_type t, const struct cpu_gemm_args *g)
 {
 	GEMM_KQ_BODY(tile_kq)
@@ -144,8 +274,8 @@ static void gemm_kq_avx512(enum hal_type t, const struct cpu_gemm_args *g)
 
 const struct cpu_ext_kernels cpu_ext_avx512 = {
 	.isa = "avx512",
-	.cache_scores = cpu_ext_avx2_cache_scores,
-	.cache_values = cpu_ext_avx2_cache_values,
+	.cache_scores = cache_scores_avx512,
+	.cache_values = cache_values_avx512,
 	.cache_load = cpu_ext_avx2_cache_load,
 	.cache_store = cpu_ext_avx2_cache_store,
 	.gemm_kq = gemm_kq_avx512,

@@ -161,14 +161,17 @@ START_TEST(e2e_sweeps_in_every_format)
 
 	snprintf(args, sizeof(args), "e2e -m %s -p 8,16 -n 4 -t 1,2 -r 3", m);
 	check_format(args, "json", 6, "model,device,threads,cache_type,test,n_prompt,n_gen,tps");
-	check_format(args, "csv", 6, "test,n_prompt,n_gen,tps_mean,tps_stddev");
+	check_format(args, "csv", 6, "test,n_prompt,n_gen,n_depth,tps_mean,tps_stddev");
 	check_format(args, "md", 6, "test,t/s");
 
-	/* the rows: pp8, pp16 and tg4 for 1 then 2 threads (the default F16 cache), in order */
+	/*
+	 * the rows: pp8, pp16 and tg4 for 1 then 2 threads (the default F16 cache), in order, each
+	 * from an empty cache as llama-bench's (n_depth 0)
+	 */
 	struct tu_run r = tu_run("%s %s -o csv", bench(), args);
 	ck_assert_int_eq(r.status, 0);
-	const char *tests[] = { ",1,f16,pp8,8,0,", ",1,f16,pp16,16,0,", ",1,f16,tg4,8,4,",
-				",2,f16,pp8,8,0,", ",2,f16,pp16,16,0,", ",2,f16,tg4,8,4," };
+	const char *tests[] = { ",1,f16,pp8,8,0,0,", ",1,f16,pp16,16,0,0,", ",1,f16,tg4,0,4,0,",
+				",2,f16,pp8,8,0,0,", ",2,f16,pp16,16,0,0,", ",2,f16,tg4,0,4,0," };
 	const char *p = r.out;
 	for (int i = 0; i < 6; i++) {
 		p = strstr(p, tests[i]);
@@ -185,6 +188,16 @@ START_TEST(e2e_sweeps_in_every_format)
 	ck_assert_msg(strstr(r.out, "npu-bench e2e:") < strstr(r.out, "\nmodel "), "%s", r.out);
 	ck_assert_msg(strstr(r.out, " pp8 ") && strstr(r.out, " tg4 ") && strstr(r.out, " ± "),
 		      "%s", r.out);
+	tu_run_free(&r);
+
+	/* --depth: the tests after that many tokens (the session's context holds them all) */
+	r = tu_run("%s e2e -m %s -p 8 -n 4 -t 1 -r 2 --depth 20 -o csv", bench(), m);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.out, ",pp8,8,0,20,") && strstr(r.out, ",tg4,0,4,20,"), "%s", r.out);
+	tu_run_free(&r);
+	r = tu_run("%s e2e -m %s --depth many", bench(), m);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "--depth 'many'"), "%s", r.err);
 	tu_run_free(&r);
 	free(m);
 }

@@ -73,6 +73,7 @@ struct opts {
 	const char *draft, *draft_type; /* spec: a draft file, or the model requantized */
 	const char *profile;            /* spec: the modeled comparison's profile */
 	uint32_t spec_k;                /* spec: 0 adaptive, else fixed */
+	uint32_t depth;                 /* e2e: tokens in the cache before each test */
 };
 
 /* The one value of a list option, or dflt when it was not given. */
@@ -401,8 +402,8 @@ static int cmd_cpu(const struct opts *o)
 
 /* ---- end to end --------------------------------------------------------------------------- */
 
-enum { E_MODEL, E_MIB, E_DEVICE, E_THREADS, E_CACHE, E_TEST, E_PROMPT, E_GEN, E_TPS, E_WGBS,
-       E_CEIL, E_CEILGBS, E_KV_MIB };
+enum { E_MODEL, E_MIB, E_DEVICE, E_THREADS, E_CACHE, E_TEST, E_PROMPT, E_GEN, E_DEPTH, E_TPS,
+       E_WGBS, E_CEIL, E_CEILGBS, E_KV_MIB };
 
 static const struct bench_col e2e_cols[] = {
 	[E_MODEL] = { "model", NULL, BENCH_COL_STR, 16, 0, NULL },
@@ -413,6 +414,7 @@ static const struct bench_col e2e_cols[] = {
 	[E_TEST] = { "test", NULL, BENCH_COL_STR, 7, 0, NULL },
 	[E_PROMPT] = { "n_prompt", NULL, BENCH_COL_INT, 8, 0, NULL },
 	[E_GEN] = { "n_gen", NULL, BENCH_COL_INT, 5, 0, NULL },
+	[E_DEPTH] = { "n_depth", NULL, BENCH_COL_INT, 7, 0, NULL },
 	[E_TPS] = { "tps", "t/s", BENCH_COL_STAT, 20, 2, NULL },
 	[E_WGBS] = { "weights_gbs", "GB/s", BENCH_COL_NUM, 6, 1, NULL },
 	[E_CEIL] = { "ceiling_pct", "%ceil", BENCH_COL_NUM, 5, 0, NULL },
@@ -446,6 +448,7 @@ static void e2e_row(const struct e2e_run *e, const char *test, uint32_t n_prompt
 	bench_report_str(r, E_TEST, test);
 	bench_report_int(r, E_PROMPT, n_prompt);
 	bench_report_int(r, E_GEN, n_gen);
+	bench_report_int(r, E_DEPTH, e->o->depth);
 	bench_report_stat(r, E_TPS, tps, e->o->reps);
 	if (e->ceiling > 0)
 		bench_report_num(r, E_CEILGBS, e->ceiling);
@@ -463,24 +466,27 @@ static void e2e_row(const struct e2e_run *e, const char *test, uint32_t n_prompt
 }
 
 /*
- * ppN: N prompt tokens evaluated at once from an empty cache. tgN: N tokens decoded one at a
- * time (greedy) after a prefill of n_prompt tokens, the prefill not timed. reps timed runs
- * after one untimed (it faults pages and builds the graphs of these sizes).
+ * As llama-bench's tests: ppN, N prompt tokens evaluated at once; tgN, N tokens decoded one at
+ * a time (greedy here, random there), the first after the prompt's first token; each from a
+ * cache holding --depth tokens (untimed; 0, an empty cache, is llama-bench's default -d 0).
+ * reps timed runs after one untimed (it faults pages and builds the graphs of these sizes).
  */
 static int e2e_test(const struct e2e_run *e, uint32_t n_prompt, uint32_t n_gen, double *tps)
 {
 	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+	const uint32_t depth = e->o->depth;
 
 	for (uint32_t r = 0; r < e->o->reps + 1; r++) {
-		enpu_token tok;
-		double t0 = bench_now_s();
+		enpu_token tok = e->prompt[depth];
+		double t0;
 
-		if (enpu_session_reset(e->s) || enpu_session_eval(e->s, e->prompt, n_prompt))
+		if (enpu_session_reset(e->s) || (depth && enpu_session_eval(e->s, e->prompt, depth)))
 			return -1;
-		if (n_gen)
-			t0 = bench_now_s();
+		t0 = bench_now_s();
+		if (n_prompt && enpu_session_eval(e->s, e->prompt + depth, n_prompt))
+			return -1;
 		for (uint32_t i = 0; i < n_gen; i++)
-			if (enpu_sample(e->s, &greedy, NULL, &tok) || enpu_session_eval(e->s, &tok, 1))
+			if (enpu_session_eval(e->s, &tok, 1) || enpu_sample(e->s, &greedy, NULL, &tok))
 				return -1;
 		if (r > 0)
 			tps[r - 1] = (n_gen ? n_gen : n_prompt) / (bench_now_s() - t0);
@@ -527,7 +533,7 @@ static int e2e_config(struct e2e_run *e, double *tps)
 
 	co.device = e->device;
 	co.n_threads = e->threads;
-	so.n_ctx = list_max(&o->prompt) + list_max(&o->gen) + 1;
+	so.n_ctx = o->depth + list_max(&o->prompt) + list_max(&o->gen) + 1;
 	so.cache_type = o->cache_type;
 	if (enpu_context_create(&co, &ctx)) {
 		fprintf(stderr, "npu-bench e2e: %s\n", enpu_last_error(NULL));
@@ -538,7 +544,7 @@ static int e2e_config(struct e2e_run *e, double *tps)
 		fprintf(stderr, "npu-bench e2e: %s: %s\n", e->model, enpu_last_error(ctx));
 		goto out;
 	}
-	for (uint32_t i = 0; i < list_max(&o->prompt); i++)
+	for (uint32_t i = 0; i < o->depth + list_max(&o->prompt) + 1; i++)
 		e->prompt[i] = (enpu_token)(3 + bench_rng_next(&seed) % (info.n_vocab - 3));
 	/* at a long context, what the cache's format saves: its bytes for this session */
 	e->kv_bytes = (double)enpu_session_cache_bytes(e->s, NULL);
@@ -549,10 +555,10 @@ static int e2e_config(struct e2e_run *e, double *tps)
 		e2e_row(e, test, o->prompt.v[i], 0, tps);
 	}
 	for (uint32_t i = 0; i < o->gen.n; i++) {
-		if (e2e_test(e, o->prompt.v[0], o->gen.v[i], tps))
+		if (e2e_test(e, 0, o->gen.v[i], tps))
 			goto fail;
 		snprintf(test, sizeof(test), "tg%u", o->gen.v[i]);
-		e2e_row(e, test, o->prompt.v[0], o->gen.v[i], tps);
+		e2e_row(e, test, 0, o->gen.v[i], tps);
 	}
 	rc = 0;
 	goto out;
@@ -586,7 +592,7 @@ static int cmd_e2e(const struct opts *o)
 	double ceilings[MAX_LIST];
 	int rc = 0;
 
-	e.prompt = calloc(list_max(&o->prompt), sizeof(enpu_token));
+	e.prompt = calloc(o->depth + list_max(&o->prompt) + 1, sizeof(enpu_token));
 	if (!tps || !e.prompt) {
 		free(tps);
 		free(e.prompt);
@@ -594,8 +600,8 @@ static int cmd_e2e(const struct opts *o)
 	}
 	bench_report_begin(&rep, o->fmt, stdout, e2e_cols, sizeof(e2e_cols) / sizeof(e2e_cols[0]));
 	bench_report_note(&rep, "npu-bench e2e: t/s is the mean ± stddev of %u runs after an "
-			  "untimed one; ppN: N prompt tokens at once, tgN: N tokens decoded after "
-			  "n_prompt;\nGB/s: the weights a decoded token reads, %%ceil: of the "
+			  "untimed one; ppN: N prompt tokens at once, tgN: N tokens decoded one by one, "
+			  "each test from a cache of n_depth tokens (as llama-bench's);\nGB/s: the weights a decoded token reads, %%ceil: of the "
 			  "bandwidth ceiling (read of 512 MiB, best of 5)\n", o->reps);
 	for (uint32_t t = 0; t < o->threads.n; t++)
 		ceilings[t] = measure_ceiling_threads(real_threads(o->threads.v[t]));
@@ -789,7 +795,8 @@ static void usage(FILE *f)
 		"     prefill (and on AMX the rate of the blocks' float scaling alone).\n"
 		"     ENPU_CPU_ISA=scalar|avx2|avxvnni|avx512|amx|neon picks the kernels.\n"
 		"e2e: prefill (ppN) and decode (tgN) tokens/s through the public API, mean ± stddev\n"
-		"     of --reps runs, as llama-bench prints them; every combination of the lists.\n"
+		"     of --reps runs, as llama-bench prints them (tgN from an empty cache, or one of\n"
+		"     --depth tokens); every combination of the lists.\n"
 		"batch: n sessions decoding together, one enpu_session_eval_many per step: aggregate\n"
 		"     tokens/s per n and its ratio to one session in the same round (mean ± stddev\n"
 		"     over --reps rounds, the sizes interleaved; defaults: 32 prompt tokens, 32\n"
@@ -822,6 +829,8 @@ static void usage(FILE *f)
 		"  -n, --gen-tokens N,...     decoded tokens per run (e2e default 64)\n"
 		"  -d, --device D,...     device (default cpu)\n"
 		"      --cache-type T     e2e: KV cache f16 (default), q8_0 or f32\n"
+		"      --depth N          e2e: tokens in the cache before each test (default 0, as\n"
+		"                         llama-bench's -d)\n"
 		"  -s, --sizes LIST       batch: numbers of sessions, comma-separated (default 1,4,8)\n"
 		"      --jobs             batch: through async generate jobs (the job thread batches\n"
 		"                         their steps), and one session's against enpu_generate\n"
@@ -844,7 +853,7 @@ static const struct subcommand {
 	const char *name, *takes, *lists;
 } subcommands[] = {
 	{ "cpu", "tro", "t" },
-	{ "e2e", "trmpndoC", "tmpnd" },
+	{ "e2e", "trmpndoCD", "tmpnd" },
 	{ "batch", "trmpndsJo", "" },
 	{ "npu", "dro", "" },
 	{ "load", "mdro", "" },
@@ -867,6 +876,7 @@ static const struct option longopts[] = {
 	{ "sizes", required_argument, NULL, 's' },
 	{ "jobs", no_argument, NULL, 'J' },
 	{ "cache-type", required_argument, NULL, 'C' },
+	{ "depth", required_argument, NULL, 'D' },
 	{ "draft-type", required_argument, NULL, 'T' },
 	{ "draft", required_argument, NULL, 'F' },
 	{ "spec-k", required_argument, NULL, 'K' },
@@ -995,6 +1005,20 @@ static int take_option(const struct subcommand *sub, int c, const char *arg, str
 			return 2;
 		}
 		o->spec_k = k.v[0];
+		return 0;
+	}
+	case 'D': {
+		char *end;
+
+		errno = 0;
+		unsigned long d = strtoul(arg, &end, 10);
+
+		if (errno || *end || end == arg || *arg == '-' || d > 65536) {
+			fprintf(stderr, "npu-bench %s: --depth '%s': a number of tokens from 0 to "
+				"65536\n", sub->name, arg);
+			return 2;
+		}
+		o->depth = (uint32_t)d;
 		return 0;
 	}
 	}

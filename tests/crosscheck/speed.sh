@@ -9,7 +9,8 @@
 # usage: tests/crosscheck/speed.sh [--llama-bench PATH] MODEL.gguf...
 # llama-bench: --llama-bench PATH or LLAMA_BENCH; build it once with build-llama-bench.sh
 # (which prints its path). Environment: BUILD (default build), THREADS (2), PROMPT (128),
-# GEN (64), REPS (5: repetitions inside each tool's run, of which both report the mean),
+# GEN (64), DEPTH (0: both tools' tests from an empty cache; N: from N tokens, npu-bench's
+# --depth and llama-bench's -d), REPS (5: repetitions inside each tool's run, of which both report the mean),
 # ROUNDS (3), LLAMA_ARGS (more llama-bench options, e.g. "--poll 0":
 # its threads then sleep instead of spinning while they wait, which a host shared with other
 # work needs), and ENPU_CPU_ISA etc. reach npu-bench unchanged.
@@ -18,6 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${BUILD:-$root/build}
 threads=${THREADS:-2} prompt=${PROMPT:-128} gen=${GEN:-64} reps=${REPS:-5} rounds=${ROUNDS:-3}
+depth=${DEPTH:-0}
 lb=${LLAMA_BENCH:-}
 if [ "${1:-}" = "--llama-bench" ]; then
 	lb=${2:?--llama-bench needs a path}
@@ -36,7 +38,7 @@ trap 'rm -rf "$out"' EXIT
 # name), as llama-bench's mean: "PP TG".
 enpu_run() {
 	"$build/tools/npu-bench" e2e -m "$1" --threads "$threads" --prompt-tokens "$prompt" \
-		--gen-tokens "$gen" --reps "$reps" -o csv >"$out/enpu.csv" 2>"$out/enpu.err" ||
+		--gen-tokens "$gen" --depth "$depth" --reps "$reps" -o csv >"$out/enpu.csv" 2>"$out/enpu.err" ||
 		{ cat "$out/enpu.err" >&2; return 1; }
 	awk -F, '/^model,/ { for (i = 1; i <= NF; i++) col[$i] = i; next }
 	     !("test" in col) { next }
@@ -48,7 +50,7 @@ enpu_run() {
 # the header's).
 llama_run() {
 	# shellcheck disable=SC2086 # LLAMA_ARGS: words to pass as they are
-	"$lb" -m "$1" -t "$threads" -p "$prompt" -n "$gen" -r "$reps" ${LLAMA_ARGS:-} -o csv \
+	"$lb" -m "$1" -t "$threads" -p "$prompt" -n "$gen" -d "$depth" -r "$reps" ${LLAMA_ARGS:-} -o csv \
 		>"$out/llama.csv" 2>"$out/llama.err" || { cat "$out/llama.err" >&2; return 1; }
 	awk -F'","' 'NR == 1 { n = split($0, h, ","); for (i = 1; i <= n; i++) col[h[i]] = i; next }
 	     { gsub(/^"|"$/, "") }
@@ -59,9 +61,9 @@ llama_run() {
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "host: ${cpu:-unknown CPU}, $(nproc) CPUs online; $threads threads, prompt $prompt," \
-	"generate $gen, $reps repetitions per run, $rounds interleaved rounds"
+	"generate $gen, depth $depth, $reps repetitions per run, $rounds interleaved rounds"
 echo "edge-npu: $build/tools/npu-bench e2e${ENPU_CPU_ISA:+ (ENPU_CPU_ISA=$ENPU_CPU_ISA)}"
-echo "llama.cpp: $lb -t $threads -p $prompt -n $gen -r $reps ${LLAMA_ARGS:+$LLAMA_ARGS }(its defaults otherwise)"
+echo "llama.cpp: $lb -t $threads -p $prompt -n $gen -d $depth -r $reps ${LLAMA_ARGS:+$LLAMA_ARGS }(its defaults otherwise)"
 : >"$out/all"
 for model in "$@"; do
 	for r in $(seq 1 "$rounds"); do

@@ -121,15 +121,12 @@ static inline __m256i bcast(const int8_t *a, int k)
 #define KERNELS_ISA "avx2"
 #endif
 
-/* Signed Q8 bytes (stored + 128) against activation bytes: 8 dword sums. */
-static inline __m256i dot_q8(__m256i u, __m256i a)
-{
-	__m256i w = _mm256_xor_si256(u, _mm256_set1_epi8((char)0x80));
-	__m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
-
-	return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
+/*
+ * Per block, half h (8 rows) at a time and the NT tokens' sums side by side: each weight vector
+ * is loaded, and without VNNI made signed and split into |w| and sign once, for all NT tokens;
+ * everything live fits the 16 ymm registers (the compiler spilled the whole block's |w| to the
+ * stack when all 16 vectors were converted first).
+ */
 static inline __attribute__((always_inline)) void
 tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
 	const int nt, float *out)
@@ -143,39 +140,53 @@ tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 		facc[j][0] = facc[j][1] = _mm256_setzero_ps();
 	for (uint32_t b = 0; b < nb; b++) {
 		const uint8_t *q = qs + (size_t)b * CPU_Q8_CHUNK;
-		__m256 dw[2];
 
 		if (nt == 1)
 			cpu_prefetch_decode(q, CPU_Q8_CHUNK, sc, b, nb);
-		#pragma GCC unroll 8
-		for (int h = 0; h < 2; h++)
-			dw[h] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc + 32 * b + 16 * h)));
-		#pragma GCC unroll 8
-		for (int j = 0; j < nt; j++) {
-			size_t ai = (size_t)(t + j) * nb + b;
-			const int8_t *a = A->qs + ai * CPU_QK;
-			__m256 d = _mm256_set1_ps(A->d[ai]);
+		#pragma GCC unroll 2
+		for (int h = 0; h < 2; h++) {
+			__m256i s[NT];
 
 			#pragma GCC unroll 8
-			for (int h = 0; h < 2; h++) {
-				__m256i s = _mm256_setzero_si256();
+			for (int j = 0; j < nt; j++)
+				s[j] = _mm256_setzero_si256();
+			#pragma GCC unroll 8
+			for (int k = 0; k < 8; k++) {
+				const __m256i w = _mm256_loadu_si256(
+					(const __m256i *)(q + 64 * k + 32 * h));
+#if !defined(DOT_U8)
+				/* stored + 128 back to signed; |w| against a with w's sign */
+				const __m256i ws = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));
+				const __m256i wa = _mm256_abs_epi8(ws);
+#endif
 
 				#pragma GCC unroll 8
-				for (int k = 0; k < 8; k++) {
-					__m256i w = _mm256_loadu_si256(
-						(const __m256i *)(q + 64 * k + 32 * h));
-
+				for (int j = 0; j < nt; j++) {
+					const int8_t *a = A->qs + ((size_t)(t + j) * nb + b) * CPU_QK;
 #if defined(DOT_U8)
-					s = DOT_U8(s, w, bcast(a, k));
+					s[j] = DOT_U8(s[j], w, bcast(a, k));
 #else
-					s = _mm256_add_epi32(s, dot_q8(w, bcast(a, k)));
+					const __m256i p = _mm256_maddubs_epi16(
+						wa, _mm256_sign_epi8(bcast(a, k), ws));
+
+					s[j] = _mm256_add_epi32(
+						s[j], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 #endif
 				}
+			}
+			const __m256 dw = _mm256_cvtph_ps(
+				_mm_loadu_si128((const __m128i *)(sc + 32 * b + 16 * h)));
+
+			#pragma GCC unroll 8
+			for (int j = 0; j < nt; j++) {
+				const size_t ai = (size_t)(t + j) * nb + b;
+
 #if defined(DOT_U8)
-				s = _mm256_sub_epi32(s, _mm256_set1_epi32(128 * A->s[ai]));
+				s[j] = _mm256_sub_epi32(s[j], _mm256_set1_epi32(128 * A->s[ai]));
 #endif
-				facc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
-							     _mm256_mul_ps(dw[h], d), facc[j][h]);
+				facc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[j]),
+							     _mm256_mul_ps(dw, _mm256_set1_ps(A->d[ai])),
+							     facc[j][h]);
 			}
 		}
 	}

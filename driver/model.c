@@ -732,8 +732,15 @@ enpu_status enpu_model_info(const enpu_model *m, struct enpu_model_info *out)
 		out->n_converted = 0; /* every type is computed as stored: see edge_npu.h */
 		out->converted = NULL;
 	}
-	if (out->struct_size >= sizeof(struct enpu_model_info))
+	if (out->struct_size >= offsetof(struct enpu_model_info, decode_bytes))
 		out->read_method = m->read_method;
+	if (out->struct_size >= sizeof(struct enpu_model_info)) {
+		const struct hal_tensor *e = &m->sm.tok_embd;
+		const uint64_t table = (uint64_t)hal_row_bytes(e->type, e->ne[0]) * e->ne[1];
+
+		out->decode_bytes = m->gguf->size - (m->sm.tied_output || table > m->gguf->size
+							     ? 0 : table - hal_row_bytes(e->type, e->ne[0]));
+	}
 	return ENPU_OK;
 }
 

@@ -374,8 +374,22 @@ START_TEST(q6_k_output_matches_double_forward)
 	ck_assert_int_eq(enpu_model_info(l.model, &mi), ENPU_OK);
 	ck_assert_uint_eq(mi.n_converted, 0);
 	ck_assert_ptr_null(mi.converted);
+	/* a decoded token reads one row of the (Q4_0) embedding table, and all of the rest */
+	ck_assert_uint_eq(mi.decode_bytes,
+			  mi.file_bytes - (uint64_t)(mi.n_vocab - 1) * (p.dim / 32 * 18));
 	unload(&l);
 	free(path);
+	/* tied: the table is the output projection, read whole */
+	p.output_q6_k = false;
+	p.tied = true;
+	path = make_model(&p);
+	load_on(&l, path, "cpu");
+	ck_assert_int_eq(enpu_model_info(l.model, &mi), ENPU_OK);
+	ck_assert_uint_eq(mi.decode_bytes, mi.file_bytes);
+	unload(&l);
+	free(path);
+	p.output_q6_k = true;
+	p.tied = false;
 	against_reference_of(&p, "cpu-ref", 0.999, 0.25);
 	against_reference_of(&p, "cpu", 0.999, 0.25);
 }

@@ -429,7 +429,7 @@ struct e2e_run {
 	enpu_session *s;
 	enpu_token *prompt; /* the longest prompt; shorter tests take its start */
 	const char *model, *device;
-	double file_bytes, ceiling, kv_bytes;
+	double file_bytes, decode_bytes, ceiling, kv_bytes;
 	uint32_t threads;
 };
 
@@ -452,14 +452,14 @@ static void e2e_row(const struct e2e_run *e, const char *test, uint32_t n_prompt
 	bench_report_stat(r, E_TPS, tps, e->o->reps);
 	if (e->ceiling > 0)
 		bench_report_num(r, E_CEILGBS, e->ceiling);
-	if (n_gen && e->file_bytes > 0) {
+	if (n_gen && e->decode_bytes > 0) {
 		struct bench_stat st;
 
-		/* a decoded token reads every weight once: the file's bytes per token */
+		/* a decoded token reads every weight once, one row of the embedding table */
 		bench_stat_of(tps, e->o->reps, &st);
-		bench_report_num(r, E_WGBS, e->file_bytes * st.mean / 1e9);
+		bench_report_num(r, E_WGBS, e->decode_bytes * st.mean / 1e9);
 		if (e->ceiling > 0)
-			bench_report_num(r, E_CEIL, 100.0 * e->file_bytes * st.mean / 1e9 /
+			bench_report_num(r, E_CEIL, 100.0 * e->decode_bytes * st.mean / 1e9 /
 					 e->ceiling);
 	}
 	bench_report_row(r);
@@ -546,6 +546,7 @@ static int e2e_config(struct e2e_run *e, double *tps)
 	}
 	for (uint32_t i = 0; i < o->depth + list_max(&o->prompt) + 1; i++)
 		e->prompt[i] = (enpu_token)(3 + bench_rng_next(&seed) % (info.n_vocab - 3));
+	e->decode_bytes = (double)info.decode_bytes;
 	/* at a long context, what the cache's format saves: its bytes for this session */
 	e->kv_bytes = (double)enpu_session_cache_bytes(e->s, NULL);
 	for (uint32_t i = 0; i < o->prompt.n; i++) {
@@ -601,7 +602,8 @@ static int cmd_e2e(const struct opts *o)
 	bench_report_begin(&rep, o->fmt, stdout, e2e_cols, sizeof(e2e_cols) / sizeof(e2e_cols[0]));
 	bench_report_note(&rep, "npu-bench e2e: t/s is the mean ± stddev of %u runs after an "
 			  "untimed one; ppN: N prompt tokens at once, tgN: N tokens decoded one by one, "
-			  "each test from a cache of n_depth tokens (as llama-bench's);\nGB/s: the weights a decoded token reads, %%ceil: of the "
+			  "each test from a cache of n_depth tokens (as llama-bench's);\nGB/s: the weights a "
+			  "decoded token reads (one row of the embedding table), %%ceil: of the "
 			  "bandwidth ceiling (read of 512 MiB, best of 5)\n", o->reps);
 	for (uint32_t t = 0; t < o->threads.n; t++)
 		ceilings[t] = measure_ceiling_threads(real_threads(o->threads.v[t]));

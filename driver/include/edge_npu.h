@@ -188,6 +188,12 @@ struct enpu_model_info {
 	const char *converted;
 	/* how the file came into memory: "mmap", "io_uring", or "pread (io_uring refused: ...)" */
 	const char *read_method;
+	/*
+	 * Bytes of weights one decoded token reads: the file's tensors but the token embedding
+	 * table, of which it reads one row (unless the output projection is that table). Decode's
+	 * tokens/s times this is the bandwidth it draws.
+	 */
+	uint64_t decode_bytes;
 };
 #define ENPU_MODEL_INFO_INIT { .struct_size = sizeof(struct enpu_model_info) }
 

@@ -75,13 +75,13 @@ _npu_bench()
 	--cache-type) COMPREPLY=($(compgen -W "f16 q8_0 f32" -- "$cur")); return ;;
 	--draft) _filedir gguf; return ;;
 	--draft-type) COMPREPLY=($(compgen -W "q4_0 q4_k q5_k q6_k q8_0" -- "$cur")); return ;;
-	--spec-k | --seconds | --ctx) return ;;
+	--spec-k | --seconds | --ctx | --depth) return ;;
 	--trace) _filedir csv; return ;;
 	esac
 	case ${words[1]} in
 	cpu) COMPREPLY=($(compgen -W "-t --threads -r --reps -o --output" -- "$cur")) ;;
 	e2e) COMPREPLY=($(compgen -W "-m --model -t --threads -p --prompt-tokens -n
-		--gen-tokens -r --reps -d --device --cache-type -o --output" -- "$cur")) ;;
+		--gen-tokens -r --reps -d --device --cache-type --depth -o --output" -- "$cur")) ;;
 	batch) COMPREPLY=($(compgen -W "-m --model -t --threads -s --sizes --jobs -p
 		--prompt-tokens -n --gen-tokens -r --reps -d --device -o --output" -- "$cur")) ;;
 	spec) COMPREPLY=($(compgen -W "-m --model --draft-type --draft --spec-k --profile -t --threads

@@ -56,7 +56,7 @@ struct drv_spec {
 	double t_row;
 	bool have_row;
 	uint32_t plain_left; /* "auto": plain steps still to take before drafting again */
-	uint64_t verifications, drafted, accepted, plain_steps, draft_ns, verify_ns;
+	uint64_t verifications, drafted, accepted, rejections, plain_steps, draft_ns, verify_ns;
 	float *p;  /* n_vocab: the verifier's distribution at a row */
 	/* (k_max + 1) x n_vocab: the draft's distribution behind each proposal (overlapped:
 	 * from row 1 when the round's block was pre-drafted) */
@@ -395,6 +395,7 @@ enpu_status enpu_session_spec_stats(const enpu_session *s, struct enpu_spec_stat
 	o.predrafted = sp->predrafted;
 	o.predraft_used = sp->predraft_used;
 	o.overlap_ms = (double)sp->overlap_ns / 1e6;
+	o.rejected = sp->rejections;
 	o.struct_size = out->struct_size;
 	memcpy(out, &o, out->struct_size < sizeof(o) ? out->struct_size : sizeof(o));
 	return ENPU_OK;
@@ -712,6 +713,7 @@ static enpu_status speculate_round(enpu_session *s, uint32_t k, uint32_t k_next,
 	/* every proposal counts (a rejection wastes the rest) unless the generation ended first */
 	sp->drafted += rejected || *more ? k : decided;
 	sp->accepted += m;
+	sp->rejections += rejected;
 	sp->acc = SPEC_DECAY * sp->acc + m;
 	sp->rej = SPEC_DECAY * sp->rej + rejected;
 join:

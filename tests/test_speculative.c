@@ -140,6 +140,9 @@ static void check_greedy_ov(enpu_model *draft, uint32_t k, bool fixed, bool over
 	ck_assert_int_eq(enpu_session_spec_stats(spec, &ss), ENPU_OK);
 	ck_assert_uint_gt(ss.verifications, 0);
 	ck_assert_uint_le(ss.accepted, ss.drafted);
+	/* at most one rejection a verification; a verification accepts k or stops at one */
+	ck_assert_uint_le(ss.rejected, ss.verifications);
+	ck_assert_uint_eq(ss.drafted - ss.accepted > 0, ss.rejected > 0);
 	*acceptance = (double)ss.accepted / (double)ss.drafted;
 	if (out)
 		*out = ss;

@@ -561,6 +561,12 @@ struct enpu_spec_stats {
 	 * the next verification used, and the wall time both sides were busy at once */
 	uint64_t predrafted, predraft_used;
 	double overlap_ms;
+	/*
+	 * verifications that ended at a rejected token (the others accepted all k): the whole
+	 * run's per-token acceptance is accepted / (accepted + rejected), where alpha above
+	 * weighs the last rounds most
+	 */
+	uint64_t rejected;
 };
 #define ENPU_SPEC_STATS_INIT { .struct_size = sizeof(struct enpu_spec_stats) }
 

@@ -168,6 +168,17 @@ static void report(const struct run *r, const struct bench_spec_options *o, cons
 }
 
 /*
+ * The per-token acceptance over the whole run (each verification's accepted tokens, then a
+ * rejection or the end of its block), not the session's estimate that weighs the last rounds.
+ */
+static double run_alpha(const struct enpu_spec_stats *ss)
+{
+	const double n = (double)ss->accepted + (double)ss->rejected;
+
+	return n > 0 ? (double)ss->accepted / n : ss->alpha;
+}
+
+/*
  * The cost model's inputs measured apart (a decode step of each model, a batch of k + 1
  * tokens of the model) and its predicted speed-up at the measured acceptance, per k.
  */
@@ -185,11 +196,11 @@ static void model_note(struct run *r, const struct bench_spec_options *o)
 		enpu_session_free(d);
 		return;
 	}
-	const double alpha = ss.alpha;
+	const double alpha = run_alpha(&ss);
 	const double t1 = eval_time(r->plain, r->prompt, o->prompt, 1);
 	const double td = eval_time(d, r->prompt, o->prompt, 1);
 	fprintf(f, "steps: model %.2f ms, draft %.2f ms (%.2f of the model's); per-token "
-		"acceptance alpha %.3f (the session's running estimate)\n",
+		"acceptance alpha %.3f (the run's: accepted / (accepted + rejections))\n",
 		t1 * 1e3, td * 1e3, t1 > 0 ? td / t1 : 0.0, alpha);
 	for (uint32_t k = 1; k <= 8; k *= 2) {
 		const double tv = eval_time(r->plain, r->prompt, o->prompt, k + 1);
@@ -245,7 +256,7 @@ static int model_profile(struct run *r, const struct bench_spec_options *o)
 	    modeled(r->m, NULL, o->profile, r->prompt, o->prompt, 1, &t1, &e1) ||
 	    modeled(r->d, NULL, o->profile, r->prompt, o->prompt, 1, &td, &ed))
 		return -1;
-	const double a = ss.alpha;
+	const double a = run_alpha(&ss);
 	fprintf(f, "modeled on profile '%s' (each graph placed by the scheduler and simulated; "
 		"alpha %.3f as measured): plain %.1f tokens/s, %.3f mJ/token; draft step %.3f ms, "
 		"%.3f mJ\n", o->profile, a, 1.0 / t1, e1 * 1e3, td * 1e3, ed * 1e3);

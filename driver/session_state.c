@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * session_state.c - a session's sequence as data: rewinding it (truncate), and saving and
- * restoring it (the evaluated tokens' K and V rows of every layer, the pending token and the
- * logits) to a buffer or a file.
+ * restoring it (the evaluated tokens' K and V rows of every layer, the tokens themselves, the
+ * pending token and the logits) to a buffer or a file.
  *
  * The state format, little-endian as the host: a 48-byte header (magic "ENPUSES1", then u32
  * version, n_layer, kv_dim, n_vocab, n_past, flags (1: a pending token, 2: logits), i32
  * pending token, u32 cache type, u64 model fingerprint), then per layer n_past K rows and
- * n_past V rows of kv_dim elements as the cache stores them, then n_vocab float logits when
- * flag 2 is set. The cache type is the rows' hal_type: 0 F32 (what states written before the
+ * n_past V rows of kv_dim elements as the cache stores them, then the n_past token ids (i32)
+ * when flag 4 is set, then n_vocab float logits when flag 2 is set. The tokens are saved
+ * whenever the session knows them all (not when it was itself restored from a state without
+ * them): a speculative session's draft re-reads them, and the repetition penalty sees them.
+ * A state without flag 4, as every state before the flag existed, restores the rows alone. The cache type is the rows' hal_type: 0 F32 (what states written before the
  * field existed hold there), 1 F16, 2 Q8_0 (hal_row_bytes(type, kv_dim) bytes a row). A state
  * goes back only into a session whose cache has the same type: converting would round the
  * rows a second time. The fingerprint (FNV-1a over
@@ -28,6 +31,7 @@
 #define STATE_VERSION 1u
 #define STATE_PENDING 1u
 #define STATE_LOGITS 2u
+#define STATE_TOKENS 4u
 
 struct state_header {
 	char magic[8];
@@ -114,6 +118,7 @@ size_t enpu_session_state_size(const enpu_session *s)
 	const size_t rows = 2 * (size_t)s->model->sm.hp.n_layer * s->n_past;
 
 	return sizeof(struct state_header) + rows_bytes(s, rows) +
+	       (s->history_from == 0 ? sizeof(int32_t) * s->n_past : 0) +
 	       sizeof(float) * (s->have_logits ? s->model->sm.hp.n_vocab : 0);
 }
 
@@ -125,7 +130,8 @@ static struct state_header header_of(const enpu_session *s)
 		.kv_dim = kv_dim(s),
 		.n_vocab = s->model->sm.hp.n_vocab,
 		.n_past = s->n_past,
-		.flags = (s->has_pending ? STATE_PENDING : 0) | (s->have_logits ? STATE_LOGITS : 0),
+		.flags = (s->has_pending ? STATE_PENDING : 0) | (s->have_logits ? STATE_LOGITS : 0) |
+			 (s->history_from == 0 ? STATE_TOKENS : 0),
 		.pending = s->has_pending ? s->pending : 0,
 		.cache_type = (uint32_t)s->k_cache[0].type,
 		.fingerprint = fingerprint(s->model),
@@ -156,18 +162,24 @@ enpu_status enpu_session_state_save(const enpu_session *s, void *buf, size_t cap
 	for (uint32_t l = 0; l < h.n_layer; l++)
 		for (int which = 0; which < 2; which++, p += row_bytes)
 			memcpy(p, cache_rows(s, l, which), row_bytes);
+	if (h.flags & STATE_TOKENS) {
+		_Static_assert(sizeof(enpu_token) == sizeof(int32_t), "tokens are saved as i32");
+		memcpy(p, s->history, sizeof(int32_t) * h.n_past);
+		p += sizeof(int32_t) * h.n_past;
+	}
 	if (s->have_logits)
 		memcpy(p, s->logits, sizeof(float) * h.n_vocab);
 	return ENPU_OK;
 }
 
-/* Why buffer b of len bytes is not a state s can take ("" when it is). */
-static void check_state(const enpu_session *s, const struct state_header *b, size_t len,
-			char *why, size_t why_len)
+/* Why buffer buf of len bytes, header b, is not a state s can take ("" when it is). */
+static void check_state(const enpu_session *s, const struct state_header *b, const void *buf,
+			size_t len, char *why, size_t why_len)
 {
 	const struct state_header h = header_of(s);
 	const size_t rows = 2 * (size_t)h.n_layer * b->n_past;
 	const size_t want = sizeof(*b) + rows_bytes(s, rows) +
+			    (b->flags & STATE_TOKENS ? sizeof(int32_t) * (size_t)b->n_past : 0) +
 			    sizeof(float) * (b->flags & STATE_LOGITS ? h.n_vocab : 0);
 
 	why[0] = 0;
@@ -179,7 +191,7 @@ static void check_state(const enpu_session *s, const struct state_header *b, siz
 	else if (b->n_layer != h.n_layer || b->kv_dim != h.kv_dim || b->n_vocab != h.n_vocab ||
 		 b->fingerprint != h.fingerprint)
 		snprintf(why, why_len, "the state is of another model");
-	else if (b->flags & ~(STATE_PENDING | STATE_LOGITS))
+	else if (b->flags & ~(STATE_PENDING | STATE_LOGITS | STATE_TOKENS))
 		snprintf(why, why_len, "unknown flags 0x%x", b->flags);
 	else if (b->cache_type != h.cache_type)
 		snprintf(why, why_len, "the state's KV cache rows are %s, the session's %s",
@@ -192,6 +204,20 @@ static void check_state(const enpu_session *s, const struct state_header *b, siz
 		snprintf(why, why_len, "pending token %d is outside the vocabulary", b->pending);
 	else if (len != want)
 		snprintf(why, why_len, "%zu bytes, the header says %zu", len, want);
+	else if (b->flags & STATE_TOKENS) {
+		const char *t = (const char *)buf + sizeof(*b) + rows_bytes(s, rows);
+
+		for (uint32_t i = 0; i < b->n_past; i++) {
+			int32_t v;
+
+			memcpy(&v, t + sizeof(v) * i, sizeof(v));
+			if (v < 0 || (uint32_t)v >= h.n_vocab) {
+				snprintf(why, why_len, "token %u of the sequence, %d, is outside the "
+					 "vocabulary", i, v);
+				break;
+			}
+		}
+	}
 }
 
 enpu_status enpu_session_state_load(enpu_session *s, const void *buf, size_t len)
@@ -206,7 +232,7 @@ enpu_status enpu_session_state_load(enpu_session *s, const void *buf, size_t len
 				    "enpu_session_state_load: %zu bytes, shorter than a state header",
 				    buf ? len : 0);
 	memcpy(&b, buf, sizeof(b));
-	check_state(s, &b, len, why, sizeof(why));
+	check_state(s, &b, buf, len, why, sizeof(why));
 	if (why[0])
 		return drv_ctx_fail(s->model->ctx, ENPU_ERR_FORMAT, "enpu_session_state_load: %s",
 				    why);
@@ -216,11 +242,17 @@ enpu_status enpu_session_state_load(enpu_session *s, const void *buf, size_t len
 	for (uint32_t l = 0; l < b.n_layer; l++)
 		for (int which = 0; which < 2; which++, p += row_bytes)
 			memcpy(cache_rows(s, l, which), p, row_bytes);
+	/* without its tokens, the penalty sees only new ones and a draft cannot follow */
+	s->history_from = b.n_past;
+	if (b.flags & STATE_TOKENS) {
+		memcpy(s->history, p, sizeof(int32_t) * b.n_past);
+		p += sizeof(int32_t) * b.n_past;
+		s->history_from = 0;
+	}
 	s->have_logits = b.flags & STATE_LOGITS;
 	if (s->have_logits)
 		memcpy(s->logits, p, sizeof(float) * b.n_vocab);
 	s->n_past = b.n_past;
-	s->history_from = b.n_past; /* a state holds no tokens: the penalty sees only new ones */
 	s->has_pending = b.flags & STATE_PENDING;
 	s->pending = b.pending;
 	return ENPU_OK;

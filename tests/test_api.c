@@ -968,6 +968,20 @@ START_TEST(state_save_and_restore)
 		      enpu_last_error(d.ctx));
 	ck_assert_int_eq(enpu_session_state_load(b.sess, buf, len - 4), ENPU_ERR_FORMAT);
 	ck_assert_int_eq(enpu_session_state_load(b.sess, buf, 10), ENPU_ERR_FORMAT);
+	/* the sequence's token ids (flag 4, before the logits) must be of the vocabulary */
+	uint32_t n_vocab, n_past, flags;
+	memcpy(&n_vocab, buf + 20, 4);
+	memcpy(&n_past, buf + 24, 4);
+	memcpy(&flags, buf + 28, 4);
+	ck_assert(flags & 4);
+	char *bad = malloc(len);
+	memcpy(bad, buf, len);
+	const int32_t outside = (int32_t)n_vocab;
+	memcpy(bad + len - (flags & 2 ? 4 * n_vocab : 0) - 4 * n_past, &outside, 4);
+	ck_assert_int_eq(enpu_session_state_load(b.sess, bad, len), ENPU_ERR_FORMAT);
+	ck_assert_msg(strstr(enpu_last_error(b.ctx), "token 0 of the sequence"), "%s",
+		      enpu_last_error(b.ctx));
+	free(bad);
 	snprintf(fifo, sizeof(fifo), "%s", tu_tmp_path(".fifo"));
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 	ck_assert_int_eq(enpu_session_load_file(b.sess, fifo), ENPU_ERR_IO);

@@ -126,12 +126,34 @@ START_TEST(recent_tokens_window)
 	ck_assert_uint_eq(drv_recent_tokens(r.s, 8, out), 2);
 	ck_assert(!memcmp(out, r.prompt, 2 * sizeof(*out)));
 
-	/* a restored state has no tokens: only those evaluated after it count */
+	/* a restored state brings its tokens back */
 	state = enpu_session_state_size(r.s);
 	buf = malloc(state);
 	ck_assert_int_eq(enpu_session_state_save(r.s, buf, state, NULL), ENPU_OK);
+	ck_assert_int_eq(enpu_session_reset(r.s), ENPU_OK);
 	ck_assert_int_eq(enpu_session_state_load(r.s, buf, state), ENPU_OK);
+	ck_assert_uint_eq(drv_recent_tokens(r.s, 8, out), 2);
+	ck_assert(!memcmp(out, r.prompt, 2 * sizeof(*out)));
+
+	/*
+	 * one without them (flag 4 off, no token ids: as states were written before they were
+	 * saved): only the tokens evaluated after it count, and a state saved from that session
+	 * has no tokens either
+	 */
+	uint32_t flags, n_past, n_vocab;
+	memcpy(&n_vocab, (char *)buf + 20, 4);
+	memcpy(&n_past, (char *)buf + 24, 4);
+	memcpy(&flags, (char *)buf + 28, 4);
+	ck_assert_uint_eq(n_past, 2);
+	ck_assert(flags & 4);
+	const size_t logits = flags & 2 ? sizeof(float) * n_vocab : 0;
+	const size_t ids = state - logits - 4 * n_past;
+	memmove((char *)buf + ids, (char *)buf + ids + 4 * n_past, logits);
+	flags &= ~4u;
+	memcpy((char *)buf + 28, &flags, 4);
+	ck_assert_int_eq(enpu_session_state_load(r.s, buf, state - 4 * n_past), ENPU_OK);
 	ck_assert_uint_eq(drv_recent_tokens(r.s, 8, out), 0);
+	ck_assert_uint_eq(enpu_session_state_size(r.s), state - 4 * n_past);
 	ck_assert_int_eq(enpu_session_eval(r.s, r.prompt + 2, 1), ENPU_OK);
 	ck_assert_uint_eq(drv_recent_tokens(r.s, 8, out), 1);
 	ck_assert_int_eq(out[0], r.prompt[2]);

@@ -242,6 +242,48 @@ START_TEST(truncate_then_continue)
 }
 END_TEST
 
+/*
+ * A state saved in the middle of a speculative generation and restored into a new session
+ * (its draft fresh) carries its tokens: the draft re-reads them and speculation goes on,
+ * greedy output still plain decoding's.
+ */
+START_TEST(restored_state_keeps_speculating)
+{
+	struct enpu_sampler_options so = ENPU_SAMPLER_OPTIONS_INIT;
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+	enpu_session *plain = session(NULL, 0, false, 512), *spec = session(self_draft, 4, true, 512);
+	enpu_session *back = session(self_draft, 4, true, 512);
+	struct tokens a, b, c;
+	size_t len;
+
+	so.ignore_eos = true;
+	generate(plain, 160, 160, &so, &a);
+	generate(spec, 60, 60, &so, &b);
+	len = enpu_session_state_size(spec);
+	void *buf = malloc(len);
+	ck_assert_int_eq(enpu_session_state_save(spec, buf, len, NULL), ENPU_OK);
+	ck_assert_msg(enpu_session_state_load(back, buf, len) == ENPU_OK, "%s",
+		      enpu_last_error(ctx));
+	c.t = malloc(sizeof(*c.t) * 100);
+	c.cap = 100;
+	c.n = 0;
+	ck_assert_int_eq(enpu_generate(back, "", 100, &so, collect, &c, NULL), ENPU_OK);
+	ck_assert_mem_eq(a.t, b.t, sizeof(enpu_token) * 60);
+	ck_assert_mem_eq(a.t + 60, c.t, sizeof(enpu_token) * 100);
+	ck_assert_int_eq(enpu_session_spec_stats(back, &ss), ENPU_OK);
+	/* plain only while the new session measures its one-token step (two steps at most) */
+	ck_assert_uint_gt(ss.verifications, 10);
+	ck_assert_uint_le(ss.plain_steps, 2);
+	free(buf);
+	free(a.t);
+	free(b.t);
+	free(c.t);
+	enpu_session_free(plain);
+	enpu_session_free(spec);
+	enpu_session_free(back);
+}
+END_TEST
+
 /* Top-3 probabilities (temperature 1) of s's logits: ids into id[], probabilities into p[]. */
 static void top3(enpu_session *s, enpu_token id[3], double p[3])
 {
@@ -631,6 +673,7 @@ int main(void)
 	tcase_add_test(tc, greedy_other_draft_equals_plain);
 	tcase_add_test(tc, context_end);
 	tcase_add_test(tc, truncate_then_continue);
+	tcase_add_test(tc, restored_state_keeps_speculating);
 	tcase_add_test(tc, sampling_keeps_distribution);
 	tcase_add_test(tc, overlapped_greedy_equals_plain);
 	tcase_add_test(tc, overlapped_sampling_keeps_distribution);

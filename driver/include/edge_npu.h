@@ -318,9 +318,11 @@ struct enpu_session_options {
 	 * again now and then to measure. Greedy output is the output without speculation token
 	 * for token (the verifier's rows are bit-identical to one-token evaluations); with a
 	 * temperature, rejection sampling keeps the sampler's distribution. The draft model
-	 * must outlive the session. A session restored from a saved state decodes plainly until
-	 * reset (the draft cannot know the tokens of the state). enpu_session_spec_stats()
-	 * reports what it did.
+	 * must outlive the session. A session restored from a saved state speculates on (the
+	 * state carries the sequence's tokens: the draft evaluates them); one restored from a
+	 * state without them (saved by a library before they were kept, or from a session that
+	 * was itself restored from such a state) decodes plainly until reset.
+	 * enpu_session_spec_stats() reports what it did.
 	 */
 	enpu_model *draft;
 	uint32_t spec_k;
@@ -427,8 +429,8 @@ ENPU_API uint32_t enpu_session_n_past(const enpu_session *session);
 ENPU_API enpu_status enpu_session_truncate(enpu_session *session, uint32_t n);
 
 /*
- * Saving and restoring a session: the evaluated tokens' KV cache, the pending token and the
- * logits, so that a conversation can be resumed later (in this process or another) on the
+ * Saving and restoring a session: the evaluated tokens (their ids and KV cache rows), the
+ * pending token and the logits, so that a conversation can be resumed later (in this process or another) on the
  * same model. The state is plain bytes (format in driver/session_state.c); restoring it into
  * a session of another model, or of a context too small for it, is ENPU_ERR_FORMAT.
  *

@@ -159,6 +159,18 @@ enpu_status drv_spec_generate(enpu_session *s, uint32_t n_predict,
 			      const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
 			      void *user, struct enpu_generate_stats *st);
 /*
+ * The same loop a step at a time, for async generate jobs: drv_spec_begin once a generation
+ * starts (the sampler's seed), drv_spec_step until *more is false or it fails (one plain step,
+ * or a round of drafting and verifying that streams 1 .. k + 1 tokens; a token it leaves
+ * pending is the next step's to evaluate, not the caller's), drv_spec_end when the generation
+ * ends however it ends.
+ */
+void drv_spec_begin(enpu_session *s, uint64_t seed);
+enpu_status drv_spec_step(enpu_session *s, const struct enpu_sampler_options *sampler,
+			  uint64_t *rng, uint32_t n_predict, enpu_token_fn on_token, void *user,
+			  struct enpu_generate_stats *st, bool *more);
+void drv_spec_end(enpu_session *s);
+/*
  * session.c, for the verifier: evaluates n tokens (2 .. DRV_SPEC_MAX_K + 1) as one batch and
  * points *logits at every row's logits ([n_vocab x n], valid until s's next evaluation).
  */

@@ -135,6 +135,8 @@ static enpu_status start(enpu_job *j, bool *done)
 	j->rng = j->sampler.seed;
 	j->t_gen = hal_now_ns();
 	*done = st || j->n_predict == 0;
+	if (!*done && j->s->spec)
+		drv_spec_begin(j->s, j->rng);
 	return st;
 }
 
@@ -143,16 +145,21 @@ static void close_stats(enpu_job *j)
 {
 	j->stats.generate_ns = hal_now_ns() - j->t_gen;
 	j->stats.n_devices = enpu_session_device_usage(j->s, j->stats.devices, ENPU_MAX_DEVICES);
+	if (j->s->spec)
+		drv_spec_end(j->s);
 }
 
 /*
- * One token of a generation, sampled and streamed; *more when it must be evaluated before the
- * next (the round's second phase does that, for every such job together).
+ * One token of a generation, sampled and streamed; *more when another step follows. A
+ * speculating session's step is a whole round of drafting and verifying (one or more tokens),
+ * evaluation included.
  */
 static enpu_status sample_step(enpu_job *j, bool *more)
 {
-	enpu_status st = drv_generate_step(j->s, &j->sampler, &j->rng, j->n_predict, on_token, j,
-					   &j->stats, more);
+	enpu_status st = j->s->spec ? drv_spec_step(j->s, &j->sampler, &j->rng, j->n_predict,
+						    on_token, j, &j->stats, more)
+				    : drv_generate_step(j->s, &j->sampler, &j->rng, j->n_predict,
+							on_token, j, &j->stats, more);
 
 	if (st || !*more)
 		close_stats(j);
@@ -162,7 +169,7 @@ static enpu_status sample_step(enpu_job *j, bool *more)
 /*
  * The first phase of a round on j (outside the lock): its start, or its next token.
  * *done when it finished (with the status returned); *eval when its pending token awaits
- * the second phase.
+ * the second phase (never a speculating session's: its steps evaluate their own tokens).
  */
 static enpu_status advance(enpu_job *j, bool *done, bool *eval)
 {
@@ -172,12 +179,17 @@ static enpu_status advance(enpu_job *j, bool *done, bool *eval)
 	drv_ctx_clear_error(j->ctx);
 	if (__atomic_load_n(&j->cancel, __ATOMIC_ACQUIRE)) {
 		*done = true;
+		if (j->started && j->kind != ENPU_JOB_EVAL && j->s->spec)
+			drv_spec_end(j->s);
 		return drv_ctx_fail(j->ctx, ENPU_ERR_CANCELLED, "the job was cancelled");
 	}
 	j->s->cancel = &j->cancel;
 	if (j->started) {
-		st = sample_step(j, eval);
-		*done = st || !*eval;
+		bool more;
+
+		st = sample_step(j, &more);
+		*done = st || !more;
+		*eval = !*done && !j->s->spec;
 	} else {
 		st = start(j, done);
 	}

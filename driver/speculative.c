@@ -732,55 +732,73 @@ join:
 	return rc ? rc : pd.rc;
 }
 
-enpu_status drv_spec_generate(enpu_session *s, uint32_t n_predict,
-			      const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
-			      void *user, struct enpu_generate_stats *st)
+void drv_spec_begin(enpu_session *s, uint64_t seed)
+{
+	struct drv_spec *sp = s->spec;
+
+	sp->draft->trace = s->trace; /* the draft's ops on their devices' tracks too */
+	/* overlapped: the draft's own stream, apart from the verifier's, from the same seed */
+	sp->drng = seed ^ 0x9e3779b97f4a7c15ull;
+	sp->have_next = false; /* a block pre-drafted in an earlier call: the session moved on */
+}
+
+void drv_spec_end(enpu_session *s)
+{
+	enpu_session *d = s->spec->draft;
+
+	if (d->trace) { /* the trace must not keep the draft's graphs by address */
+		drv_trace_forget_graph(d->trace, d->decode.g);
+		drv_trace_forget_graph(d->trace, d->batch.g);
+	}
+	d->trace = NULL;
+}
+
+enpu_status drv_spec_step(enpu_session *s, const struct enpu_sampler_options *sampler,
+			  uint64_t *rng, uint32_t n_predict, enpu_token_fn on_token, void *user,
+			  struct enpu_generate_stats *st, bool *more)
 {
 	struct enpu_sampler_options o = ENPU_SAMPLER_OPTIONS_INIT;
 	struct drv_spec *sp = s->spec;
-	enpu_session *d = sp->draft;
-	uint64_t rng = sampler ? sampler->seed : 0;
-	bool more = n_predict > 0;
 	enpu_status rc = ENPU_OK;
 
 	if (sampler)
 		memcpy(&o, sampler,
 		       sampler->struct_size < sizeof(o) ? sampler->struct_size : sizeof(o));
-	d->trace = s->trace; /* the draft's ops on their devices' tracks too */
-	/* overlapped: the draft's own stream, apart from the verifier's, from the same seed */
-	sp->drng = rng ^ 0x9e3779b97f4a7c15ull;
-	sp->have_next = false; /* a block pre-drafted in an earlier call: the session moved on */
-	while (more && !rc) {
-		if (!s->has_pending) {
-			rc = drv_generate_step(s, sampler, &rng, n_predict, on_token, user, st, &more);
-			continue;
-		}
-		const double gain = plan_round(s);
-		uint32_t k = sp->k;
-		/* the verification's k + 1 rows must fit the context */
-		if (s->n_ctx - s->n_past < k + 1)
-			k = s->n_ctx - s->n_past - 1;
-		if (s->placer && gain > 0.0 && gain < 1.0 && !sp->plain_left)
-			sp->plain_left = SPEC_PLAIN_RUN; /* "auto": it does not pay; look again later */
-		/* the first steps plain: they measure the one-token step the model weighs against */
-		if (k == 0 || sp->plain_left || s->steps < 2) {
-			bool ok;
-			/* the first steps: the draft in step too (its step time, the same bits) */
-			if (!sp->plain_left && k)
-				rc = sync_draft(s, &ok);
-			sp->plain_left -= sp->plain_left > 0;
-			sp->plain_steps++;
-			sp->have_next = false;
-			rc = rc ? rc : drv_eval_pending(s);
-			continue;
-		}
-		rc = speculate_round(s, k, sp->predraft ? sp->k : 0, &o, &rng, n_predict, on_token,
-				     user, st, &more);
+	if (!s->has_pending)
+		return drv_generate_step(s, sampler, rng, n_predict, on_token, user, st, more);
+	const double gain = plan_round(s);
+	uint32_t k = sp->k;
+	/* the verification's k + 1 rows must fit the context */
+	if (s->n_ctx - s->n_past < k + 1)
+		k = s->n_ctx - s->n_past - 1;
+	if (s->placer && gain > 0.0 && gain < 1.0 && !sp->plain_left)
+		sp->plain_left = SPEC_PLAIN_RUN; /* "auto": it does not pay; look again later */
+	/* the first steps plain: they measure the one-token step the model weighs against */
+	if (k == 0 || sp->plain_left || s->steps < 2) {
+		bool ok;
+		/* the first steps: the draft in step too (its step time, the same bits) */
+		if (!sp->plain_left && k)
+			rc = sync_draft(s, &ok);
+		sp->plain_left -= sp->plain_left > 0;
+		sp->plain_steps++;
+		sp->have_next = false;
+		return rc ? rc : drv_eval_pending(s);
 	}
-	if (s->trace) { /* the trace must not keep the draft's graphs by address */
-		drv_trace_forget_graph(s->trace, d->decode.g);
-		drv_trace_forget_graph(s->trace, d->batch.g);
-	}
-	d->trace = NULL;
+	return speculate_round(s, k, sp->predraft ? sp->k : 0, &o, rng, n_predict, on_token, user,
+			       st, more);
+}
+
+enpu_status drv_spec_generate(enpu_session *s, uint32_t n_predict,
+			      const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
+			      void *user, struct enpu_generate_stats *st)
+{
+	uint64_t rng = sampler ? sampler->seed : 0;
+	bool more = n_predict > 0;
+	enpu_status rc = ENPU_OK;
+
+	drv_spec_begin(s, rng);
+	while (more && !rc)
+		rc = drv_spec_step(s, sampler, &rng, n_predict, on_token, user, st, &more);
+	drv_spec_end(s);
 	return rc;
 }

@@ -284,6 +284,84 @@ START_TEST(restored_state_keeps_speculating)
 }
 END_TEST
 
+/* Submits a generate job of n greedy tokens on s (prompt "Once upon a time"). */
+static enpu_job *job_generate(enpu_session *s, uint32_t n, const struct enpu_sampler_options *so)
+{
+	struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+	enpu_job *j;
+
+	o.kind = ENPU_JOB_GENERATE;
+	o.prompt = "Once upon a time";
+	o.n_predict = n;
+	o.sampler = so;
+	ck_assert_int_eq(enpu_job_submit(s, &o, &j), ENPU_OK);
+	return j;
+}
+
+/* j's result once it finished, its tokens n and plain decoding's ref. */
+static void job_check(enpu_job *j, uint32_t n, const struct tokens *ref)
+{
+	struct enpu_job_result r = ENPU_JOB_RESULT_INIT;
+
+	ck_assert_int_eq(enpu_job_wait(j, -1), ENPU_OK);
+	ck_assert_int_eq(enpu_job_result(j, &r), ENPU_OK);
+	ck_assert_msg(r.status == ENPU_OK, "%s", r.error);
+	ck_assert_uint_eq(r.n_tokens, n);
+	ck_assert_mem_eq(r.tokens, ref->t, sizeof(enpu_token) * n);
+	enpu_job_free(j);
+}
+
+/*
+ * Async generate jobs speculate as enpu_generate does: two speculating sessions' jobs and a
+ * plain one's in the same rounds of the job thread give plain decoding's greedy tokens, with
+ * verifications counted; a cancelled speculative job leaves a session that generates on.
+ */
+START_TEST(async_jobs_speculate)
+{
+	enpu_session *plain = session(NULL, 0, false, 512), *a = session(self_draft, 4, true, 512);
+	enpu_session *b = session_ov(other_draft, 3, false, 512, true);
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+	struct tokens ref;
+	struct enpu_sampler_options so = ENPU_SAMPLER_OPTIONS_INIT;
+	enpu_job *ja;
+	const uint32_t n = SCALE(150);
+
+	so.ignore_eos = true;
+	generate(plain, n, n, &so, &ref);
+	ck_assert_int_eq(enpu_session_reset(plain), ENPU_OK);
+	/* all three queued before any is waited for: the job thread's rounds take them together */
+	enpu_job *j[3] = { job_generate(plain, n, &so), job_generate(a, n, &so),
+			   job_generate(b, n, &so) };
+	for (int i = 0; i < 3; i++)
+		job_check(j[i], n, &ref);
+	ck_assert_int_eq(enpu_session_spec_stats(a, &ss), ENPU_OK);
+	ck_assert_uint_gt(ss.verifications, 5);
+	ck_assert_int_eq(enpu_session_spec_stats(b, &ss), ENPU_OK);
+	ck_assert_uint_gt(ss.verifications, 5);
+
+	/* submitted and cancelled at once, then generate again from where it stopped */
+	struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+	struct enpu_job_result r = ENPU_JOB_RESULT_INIT;
+	o.kind = ENPU_JOB_GENERATE;
+	o.prompt = "";
+	o.n_predict = 200;
+	o.sampler = &so;
+	ck_assert_int_eq(enpu_job_submit(a, &o, &ja), ENPU_OK);
+	enpu_job_cancel(ja); /* ENPU_ERR_INVALID_ARG if it already finished: either is fine */
+	ck_assert_int_eq(enpu_job_wait(ja, -1), ENPU_OK);
+	ck_assert_int_eq(enpu_job_result(ja, &r), ENPU_OK);
+	ck_assert(r.status == ENPU_OK || r.status == ENPU_ERR_CANCELLED);
+	enpu_job_free(ja);
+	struct tokens more;
+	generate(a, 20, 20, &so, &more);
+	free(more.t);
+	free(ref.t);
+	enpu_session_free(plain);
+	enpu_session_free(a);
+	enpu_session_free(b);
+}
+END_TEST
+
 /* Top-3 probabilities (temperature 1) of s's logits: ids into id[], probabilities into p[]. */
 static void top3(enpu_session *s, enpu_token id[3], double p[3])
 {
@@ -674,6 +752,7 @@ int main(void)
 	tcase_add_test(tc, context_end);
 	tcase_add_test(tc, truncate_then_continue);
 	tcase_add_test(tc, restored_state_keeps_speculating);
+	tcase_add_test(tc, async_jobs_speculate);
 	tcase_add_test(tc, sampling_keeps_distribution);
 	tcase_add_test(tc, overlapped_greedy_equals_plain);
 	tcase_add_test(tc, overlapped_sampling_keeps_distribution);

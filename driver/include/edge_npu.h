@@ -306,10 +306,10 @@ struct enpu_session_options {
 	/* The KV cache's storage (enum enpu_cache_type; callers built before it have F16). */
 	uint32_t cache_type;
 	/*
-	 * Speculative decoding (enpu_generate only; NULL: off). A model of the same vocabulary
-	 * (token for token, checked: ENPU_ERR_INVALID_ARG naming the first difference), loaded
-	 * in the same context, e.g. enpu_model_make_draft()'s low-precision copy of this model:
-	 * a session of it, made and kept with this one (same n_ctx and cache type, the fixed
+	 * Speculative decoding (enpu_generate and async generate jobs; NULL: off). A model of
+	 * the same vocabulary (token for token, checked: ENPU_ERR_INVALID_ARG naming the first
+	 * difference), loaded in the same context, e.g. enpu_model_make_draft()'s low-precision
+	 * copy of this model: a session of it, made and kept with this one (same n_ctx and cache type, the fixed
 	 * placement, hence the context's last device), proposes up to spec_k tokens (0: 8; at
 	 * most 16), which this session verifies in one batched evaluation; both roll back past
 	 * the first token rejected. The next draft length follows the running acceptance rate

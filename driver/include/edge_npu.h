@@ -306,23 +306,23 @@ struct enpu_session_options {
 	/* The KV cache's storage (enum enpu_cache_type; callers built before it have F16). */
 	uint32_t cache_type;
 	/*
-	 * Speculative decoding (enpu_generate and async generate jobs; NULL: off). A model of
-	 * the same vocabulary (token for token, checked: ENPU_ERR_INVALID_ARG naming the first
+	 * Speculative decoding (enpu_generate and async generate jobs; NULL: off). A model of the
+	 * same vocabulary (token for token, checked: ENPU_ERR_INVALID_ARG naming the first
 	 * difference), loaded in the same context, e.g. enpu_model_make_draft()'s low-precision
-	 * copy of this model: a session of it, made and kept with this one (same n_ctx and cache type, the fixed
-	 * placement, hence the context's last device), proposes up to spec_k tokens (0: 8; at
-	 * most 16), which this session verifies in one batched evaluation; both roll back past
-	 * the first token rejected. The next draft length follows the running acceptance rate
-	 * through the cost model (sched_spec_speedup), unless spec_fixed_k; with "auto"
-	 * placement, a session whose modeled speed-up is below 1 decodes plainly and drafts
-	 * again now and then to measure. Greedy output is the output without speculation token
-	 * for token (the verifier's rows are bit-identical to one-token evaluations); with a
-	 * temperature, rejection sampling keeps the sampler's distribution. The draft model
-	 * must outlive the session. A session restored from a saved state speculates on (the
-	 * state carries the sequence's tokens: the draft evaluates them); one restored from a
-	 * state without them (saved by a library before they were kept, or from a session that
-	 * was itself restored from such a state) decodes plainly until reset.
-	 * enpu_session_spec_stats() reports what it did.
+	 * copy of this model: a session of it, made and kept with this one (same n_ctx and cache
+	 * type, the fixed placement, hence the context's last device), proposes up to spec_k tokens
+	 * (0: 8; at most 16), which this session verifies in one batched evaluation; both roll back
+	 * past the first token rejected. The next draft length follows the running acceptance rate
+	 * through the cost model (sched_spec_speedup), unless spec_fixed_k; with "auto" placement,
+	 * a session whose modeled speed-up is below 1 decodes plainly and drafts again now and then
+	 * to measure. Greedy output is the output without speculation token for token (the
+	 * verifier's rows are bit-identical to one-token evaluations); with a temperature,
+	 * rejection sampling keeps the sampler's distribution. The draft model must outlive the
+	 * session. A session restored from a saved state speculates on (the state carries the
+	 * sequence's tokens: the draft evaluates them); one restored from a state without them
+	 * (saved by a library before they were kept, or from a session that was itself restored
+	 * from such a state) decodes plainly until reset. enpu_session_spec_stats() reports what it
+	 * did.
 	 */
 	enpu_model *draft;
 	uint32_t spec_k;

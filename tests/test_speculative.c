@@ -362,6 +362,65 @@ START_TEST(async_jobs_speculate)
 }
 END_TEST
 
+/*
+ * The verifier's rows equal one-token steps on the NPU (in process) and on the GPU (OpenCL,
+ * when the machine has one) too: greedy speculation with a Q4_0 draft gives plain decoding's
+ * tokens on each.
+ */
+START_TEST(greedy_equals_plain_on_npu_and_gpu)
+{
+	static const char *const devices[] = { "npu", "gpu" };
+
+	for (int i = 0; i < 2; i++) {
+		struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+		struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+		struct enpu_sampler_options sa = ENPU_SAMPLER_OPTIONS_INIT;
+		struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+		enpu_context *c;
+		enpu_model *m, *d;
+		enpu_session *plain, *spec;
+		struct tokens a, b;
+		const uint32_t n = SCALE(200);
+
+		co.device = devices[i];
+		if (enpu_context_create(&co, &c) != ENPU_OK) {
+			ck_assert_msg(i == 1, "no npu context: %s", enpu_last_error(NULL));
+			printf("greedy_equals_plain_on_npu_and_gpu: no GPU here (%s)\n",
+			       enpu_last_error(NULL));
+			continue;
+		}
+		ck_assert_msg(enpu_model_load(c, target_path, NULL, &m) == ENPU_OK, "%s",
+			      enpu_last_error(c));
+		ck_assert_msg(enpu_model_make_draft(m, "q4_0", &d) == ENPU_OK, "%s",
+			      enpu_last_error(c));
+		so.n_ctx = 512;
+		ck_assert_int_eq(enpu_session_create(m, &so, &plain), ENPU_OK);
+		so.draft = d;
+		so.spec_k = 4;
+		ck_assert_int_eq(enpu_session_create(m, &so, &spec), ENPU_OK);
+		sa.ignore_eos = true;
+		a = (struct tokens){ malloc(sizeof(enpu_token) * n), 0, n };
+		b = (struct tokens){ malloc(sizeof(enpu_token) * n), 0, n };
+		ck_assert_int_eq(enpu_generate(plain, "Once upon a time", n, &sa, collect, &a, NULL),
+				 ENPU_OK);
+		ck_assert_msg(enpu_generate(spec, "Once upon a time", n, &sa, collect, &b, NULL) ==
+			      ENPU_OK, "%s: %s", devices[i], enpu_last_error(c));
+		for (uint32_t t = 0; t < n; t++)
+			ck_assert_msg(a.t[t] == b.t[t], "%s, token %u: %d plain, %d speculating",
+				      devices[i], t, a.t[t], b.t[t]);
+		ck_assert_int_eq(enpu_session_spec_stats(spec, &ss), ENPU_OK);
+		ck_assert_uint_gt(ss.verifications, 5);
+		free(a.t);
+		free(b.t);
+		enpu_session_free(spec);
+		enpu_session_free(plain);
+		enpu_model_free(d);
+		enpu_model_free(m);
+		enpu_context_destroy(c);
+	}
+}
+END_TEST
+
 /* Top-3 probabilities (temperature 1) of s's logits: ids into id[], probabilities into p[]. */
 static void top3(enpu_session *s, enpu_token id[3], double p[3])
 {
@@ -753,6 +812,7 @@ int main(void)
 	tcase_add_test(tc, truncate_then_continue);
 	tcase_add_test(tc, restored_state_keeps_speculating);
 	tcase_add_test(tc, async_jobs_speculate);
+	tcase_add_test(tc, greedy_equals_plain_on_npu_and_gpu);
 	tcase_add_test(tc, sampling_keeps_distribution);
 	tcase_add_test(tc, overlapped_greedy_equals_plain);
 	tcase_add_test(tc, overlapped_sampling_keeps_distribution);

@@ -613,10 +613,12 @@ START_TEST(overlapped_verifier_keeps_off_the_drafts_device)
 	enpu_model *m, *d;
 	enpu_session *s;
 
+	/* wide enough that the phone plan gives the NPU matmuls (the suite's model is not) */
+	char *wide = tu_small_model(512, 1024, 256, HAL_TYPE_Q8_0, 13, NULL);
+
 	co.devices = "gpu,npu"; /* with the CPU */
 	ck_assert_msg(enpu_context_create(&co, &c3) == ENPU_OK, "%s", enpu_last_error(NULL));
-	ck_assert_msg(enpu_model_load(c3, target_path, NULL, &m) == ENPU_OK, "%s",
-		      enpu_last_error(c3));
+	ck_assert_msg(enpu_model_load(c3, wide, NULL, &m) == ENPU_OK, "%s", enpu_last_error(c3));
 	ck_assert_int_eq(enpu_model_make_draft(m, "q8_0", &d), ENPU_OK);
 	so.n_ctx = 256;
 	so.placement = "auto";
@@ -646,9 +648,24 @@ START_TEST(overlapped_verifier_keeps_off_the_drafts_device)
 		npu_ops += strcmp(ss.draft_devices[i].device, "npu") ? 0 : ss.draft_devices[i].ops;
 	ck_assert_msg(npu_ops > 0, "the draft ran nothing on the NPU");
 	enpu_session_free(s);
+
+	/* without the draft, the same plan puts ops on the NPU: the reservation kept them off */
+	so.draft = NULL;
+	so.spec_overlap = false;
+	ck_assert_msg(enpu_session_create(m, &so, &s) == ENPU_OK, "%s", enpu_last_error(c3));
+	ck_assert_int_eq(enpu_generate(s, "Once upon a time", 20, &sa, NULL, NULL, NULL), ENPU_OK);
+	const uint32_t n_plain = enpu_session_device_usage(s, u, ENPU_MAX_DEVICES);
+	npu_ops = 0;
+	for (uint32_t i = 0; i < n_plain; i++)
+		npu_ops += strcmp(u[i].device, "npu") ? 0 : u[i].ops;
+	ck_assert_msg(npu_ops > 0, "the plan without a draft leaves the NPU out too: the test "
+		      "shows nothing");
+	enpu_session_free(s);
 	enpu_model_free(d);
 	enpu_model_free(m);
 	enpu_context_destroy(c3);
+	remove(wide);
+	free(wide);
 }
 END_TEST
 

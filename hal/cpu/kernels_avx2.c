@@ -19,7 +19,7 @@
 #include <math.h>
 #include <string.h>
 
-#define NT 2
+#define NT 4
 
 static inline int32_t load_i32(const int8_t *p)
 {
@@ -128,8 +128,8 @@ static inline __m256i bcast(const int8_t *a, int k)
  * stack when all 16 vectors were converted first).
  */
 static inline __attribute__((always_inline)) void
-tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
-	const int nt, float *out)
+tile_q8_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
+	const int nt, float *out, const int h0, const int h1)
 {
 	const struct cpu_act *A = g->a;
 	const uint32_t nb = A->nb;
@@ -144,7 +144,7 @@ tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 		if (nt == 1)
 			cpu_prefetch_decode(q, CPU_Q8_CHUNK, sc, b, nb);
 		#pragma GCC unroll 2
-		for (int h = 0; h < 2; h++) {
+		for (int h = h0; h < h1; h++) {
 			__m256i s[NT];
 
 			#pragma GCC unroll 8
@@ -191,15 +191,33 @@ tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 		}
 	}
 	#pragma GCC unroll 8
-	for (int j = 0; j < nt; j++) {
-		_mm256_storeu_ps(out + 16 * j, facc[j][0]);
-		_mm256_storeu_ps(out + 16 * j + 8, facc[j][1]);
+	for (int j = 0; j < nt; j++)
+		#pragma GCC unroll 2
+		for (int h = h0; h < h1; h++)
+			_mm256_storeu_ps(out + 16 * j + 8 * h, facc[j][h]);
+}
+
+/*
+ * A decode (nt 1) streams the weights once: both halves of each block while it is in cache.
+ * A prefill tile takes the 8 rows of one half through every block, then the other's: with
+ * half the accumulators and weight vectors live, nothing spills (the group's weights are
+ * read again from L1/L2).
+ */
+static inline __attribute__((always_inline)) void
+tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
+	const int nt, float *out)
+{
+	if (nt == 1) {
+		tile_q8_h(g, qs, sc, t, nt, out, 0, 2);
+	} else {
+		tile_q8_h(g, qs, sc, t, nt, out, 0, 1);
+		tile_q8_h(g, qs, sc, t, nt, out, 1, 2);
 	}
 }
 
 static inline __attribute__((always_inline)) void
-tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
-	const int nt, float *out)
+tile_q4_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
+	const int nt, float *out, const int h0, const int h1)
 {
 	const struct cpu_act *A = g->a;
 	const uint32_t nb = A->nb;
@@ -215,7 +233,7 @@ tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 		if (nt == 1)
 			cpu_prefetch_decode(q, CPU_Q4_CHUNK, sc, b, nb);
 		#pragma GCC unroll 8
-		for (int h = 0; h < 2; h++) {
+		for (int h = h0; h < h1; h++) {
 			__m256i w[8];
 			__m256 dw = _mm256_cvtph_ps(
 				_mm_loadu_si128((const __m128i *)(sc + 32 * b + 16 * h)));
@@ -254,9 +272,27 @@ tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 		}
 	}
 	#pragma GCC unroll 8
-	for (int j = 0; j < nt; j++) {
-		_mm256_storeu_ps(out + 16 * j, facc[j][0]);
-		_mm256_storeu_ps(out + 16 * j + 8, facc[j][1]);
+	for (int j = 0; j < nt; j++)
+		#pragma GCC unroll 2
+		for (int h = h0; h < h1; h++)
+			_mm256_storeu_ps(out + 16 * j + 8 * h, facc[j][h]);
+}
+
+/*
+ * A decode (nt 1) streams the weights once: both halves of each block while it is in cache.
+ * A prefill tile takes the 8 rows of one half through every block, then the other's: with
+ * half the accumulators and weight vectors live, nothing spills (the group's weights are
+ * read again from L1/L2).
+ */
+static inline __attribute__((always_inline)) void
+tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
+	const int nt, float *out)
+{
+	if (nt == 1) {
+		tile_q4_h(g, qs, sc, t, nt, out, 0, 2);
+	} else {
+		tile_q4_h(g, qs, sc, t, nt, out, 0, 1);
+		tile_q4_h(g, qs, sc, t, nt, out, 1, 2);
 	}
 }
 

@@ -268,7 +268,7 @@ void cpu_ext_avx2_cache_store(enum hal_type t, const float *x, uint8_t *dst, siz
 
 /* ---- packed K-quant matmul ----------------------------------------------------------------- */
 
-#define NT 2
+#define NT 4
 
 #include "gemm_loop.h"
 
@@ -345,10 +345,13 @@ static inline __attribute__((always_inline)) __m256i half_sum(const int t, const
 		_mm256_add_epi16(_mm256_add_epi16(p[0], p[1]), _mm256_add_epi16(p[2], p[3])), one);
 }
 
-/* Group rows against tokens t .. t + nt - 1 (t and nt constants after inlining). */
+/*
+ * Rows 8 h0 .. 8 h1 - 1 of the group against tokens t .. t + nt - 1 (all constants after
+ * inlining).
+ */
 static inline __attribute__((always_inline)) void
-tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_t t,
-	const int nt, float *out)
+tile_kq_h(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_t t,
+	  const int nt, float *out, const int h0, const int h1)
 {
 	const struct cpu_act *A = g->a;
 	const uint32_t nb = A->nb;
@@ -368,7 +371,7 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_
 			const uint32_t b = sb * 8 + jb;
 
 			#pragma GCC unroll 2
-			for (int h = 0; h < 2; h++) {
+			for (int h = h0; h < h1; h++) {
 				const __m256 d = f16x8_ps(hd + 16 * h);
 				__m256i lo[4], hi[4], sc0, sc1 = _mm256_setzero_si256();
 				__m256 mins = _mm256_setzero_ps();
@@ -417,9 +420,22 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_
 		}
 	}
 	#pragma GCC unroll 8
-	for (int j = 0; j < nt; j++) {
-		_mm256_storeu_ps(out + 16 * j, facc[j][0]);
-		_mm256_storeu_ps(out + 16 * j + 8, facc[j][1]);
+	for (int j = 0; j < nt; j++)
+		#pragma GCC unroll 2
+		for (int h = h0; h < h1; h++)
+			_mm256_storeu_ps(out + 16 * j + 8 * h, facc[j][h]);
+}
+
+/* A decode both halves per block (the weights streamed once), a prefill one half at a time. */
+static inline __attribute__((always_inline)) void
+tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_t t,
+	const int nt, float *out)
+{
+	if (nt == 1) {
+		tile_kq_h(type, g, w, t, nt, out, 0, 2);
+	} else {
+		tile_kq_h(type, g, w, t, nt, out, 0, 1);
+		tile_kq_h(type, g, w, t, nt, out, 1, 2);
 	}
 }
 

@@ -426,17 +426,11 @@ tile_kq_h(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint3
 			_mm256_storeu_ps(out + 16 * j + 8 * h, facc[j][h]);
 }
 
-/* A decode both halves per block (the weights streamed once), a prefill one half at a time. */
 static inline __attribute__((always_inline)) void
 tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_t t,
 	const int nt, float *out)
 {
-	if (nt == 1) {
-		tile_kq_h(type, g, w, t, nt, out, 0, 2);
-	} else {
-		tile_kq_h(type, g, w, t, nt, out, 0, 1);
-		tile_kq_h(type, g, w, t, nt, out, 1, 2);
-	}
+	GEMM_TILE_BY_HALVES(tile_kq_h, nt, type, g, w, t, nt, out);
 }
 
 static void gemm_kq_avx2(enum hal_type t, const struct cpu_gemm_args *g)

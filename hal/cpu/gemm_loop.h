@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gemm_loop.h - the loop over packed 16-row weight groups and activation tiles that every SIMD
- * quantized matmul shares. Included by each kernels_<isa>.c after it defines NT and its
- * tile_q8/tile_q4, so that the tiles inline into a loop compiled with that file's ISA flags.
+ * quantized matmul shares. Included by each kernels_<isa>.c after it defines NT; the loop
+ * macros expand where the file uses them, after its tile_q8/tile_q4, so that the tiles inline
+ * into a loop compiled with that file's ISA flags.
  */
 #ifndef EDGE_NPU_CPU_GEMM_LOOP_H
 #define EDGE_NPU_CPU_GEMM_LOOP_H
@@ -56,6 +57,23 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 			put_tile(g, gi, t, 1, out);					\
 		}									\
 	}
+
+/*
+ * The tile of a kernel written per 8-row half of a group (tile_h(args..., h0, h1): rows
+ * 8 h0 .. 8 h1 - 1; nt the tokens, a constant): a decode (nt 1) takes both halves of each
+ * block while the block is in cache, so the weights stream once; a prefill takes one half
+ * through every block, then the other (the group's weights read again from L1/L2), so that
+ * half the accumulators and weight vectors are live and nothing spills on 16 ymm registers.
+ */
+#define GEMM_TILE_BY_HALVES(tile_h, nt, ...)						\
+	do {										\
+		if ((nt) == 1) {							\
+			tile_h(__VA_ARGS__, 0, 2);					\
+		} else {								\
+			tile_h(__VA_ARGS__, 0, 1);					\
+			tile_h(__VA_ARGS__, 1, 2);					\
+		}									\
+	} while (0)
 
 #define GEMM_NO_BIG(g, qs, sc, gi, t0) (t0)
 #define GEMM_BODY(tile, chunk) GEMM_BODY_BIG(GEMM_NO_BIG, tile, chunk)

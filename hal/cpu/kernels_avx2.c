@@ -21,6 +21,8 @@
 
 #define NT 4
 
+#include "gemm_loop.h"
+
 static inline int32_t load_i32(const int8_t *p)
 {
 	int32_t v;
@@ -197,22 +199,11 @@ tile_q8_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, u
 			_mm256_storeu_ps(out + 16 * j + 8 * h, facc[j][h]);
 }
 
-/*
- * A decode (nt 1) streams the weights once: both halves of each block while it is in cache.
- * A prefill tile takes the 8 rows of one half through every block, then the other's: with
- * half the accumulators and weight vectors live, nothing spills (the group's weights are
- * read again from L1/L2).
- */
 static inline __attribute__((always_inline)) void
 tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
 	const int nt, float *out)
 {
-	if (nt == 1) {
-		tile_q8_h(g, qs, sc, t, nt, out, 0, 2);
-	} else {
-		tile_q8_h(g, qs, sc, t, nt, out, 0, 1);
-		tile_q8_h(g, qs, sc, t, nt, out, 1, 2);
-	}
+	GEMM_TILE_BY_HALVES(tile_q8_h, nt, g, qs, sc, t, nt, out);
 }
 
 static inline __attribute__((always_inline)) void
@@ -278,25 +269,13 @@ tile_q4_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, u
 			_mm256_storeu_ps(out + 16 * j + 8 * h, facc[j][h]);
 }
 
-/*
- * A decode (nt 1) streams the weights once: both halves of each block while it is in cache.
- * A prefill tile takes the 8 rows of one half through every block, then the other's: with
- * half the accumulators and weight vectors live, nothing spills (the group's weights are
- * read again from L1/L2).
- */
 static inline __attribute__((always_inline)) void
 tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
 	const int nt, float *out)
 {
-	if (nt == 1) {
-		tile_q4_h(g, qs, sc, t, nt, out, 0, 2);
-	} else {
-		tile_q4_h(g, qs, sc, t, nt, out, 0, 1);
-		tile_q4_h(g, qs, sc, t, nt, out, 1, 2);
-	}
+	GEMM_TILE_BY_HALVES(tile_q4_h, nt, g, qs, sc, t, nt, out);
 }
 
-#include "gemm_loop.h"
 
 static void gemm_q8_avx2(const struct cpu_gemm_args *g)
 {

@@ -24,14 +24,6 @@ static inline float hsum(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-static inline float load_half(const uint8_t *p)
-{
-	uint16_t h;
-
-	memcpy(&h, p, sizeof(h));
-	return _cvtsh_ss(h);
-}
-
 /* 8 int8 at p as 8 floats. */
 static inline __m256 i8x8_ps(const uint8_t *p)
 {

@@ -150,14 +150,6 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_
  */
 #define CACHE_AHEAD 16
 
-static inline float load_half(const uint8_t *p)
-{
-	uint16_t h;
-
-	memcpy(&h, p, sizeof(h));
-	return _cvtsh_ss(h);
-}
-
 /* Columns 16c .. 16c + 15 of a cache row as floats, Q8_0's block scale applied. */
 static inline __attribute__((always_inline)) __m512 cols16(const int t, const uint8_t *row,
 							    int c)

@@ -179,8 +179,8 @@ static enpu_status advance(enpu_job *j, bool *done, bool *eval)
 	drv_ctx_clear_error(j->ctx);
 	if (__atomic_load_n(&j->cancel, __ATOMIC_ACQUIRE)) {
 		*done = true;
-		if (j->started && j->kind != ENPU_JOB_EVAL && j->s->spec)
-			drv_spec_end(j->s);
+		if (j->started && j->kind != ENPU_JOB_EVAL)
+			close_stats(j); /* its time and devices until now; a draft's end */
 		return drv_ctx_fail(j->ctx, ENPU_ERR_CANCELLED, "the job was cancelled");
 	}
 	j->s->cancel = &j->cancel;

@@ -111,15 +111,11 @@ enpu_status enpu_session_truncate(enpu_session *s, uint32_t n)
 	return ENPU_OK;
 }
 
-size_t enpu_session_state_size(const enpu_session *s)
+/* What a state of s holds beside the rows (tokens only when the session knows them all). */
+static uint32_t state_flags(const enpu_session *s)
 {
-	if (!s)
-		return 0;
-	const size_t rows = 2 * (size_t)s->model->sm.hp.n_layer * s->n_past;
-
-	return sizeof(struct state_header) + rows_bytes(s, rows) +
-	       (s->history_from == 0 ? sizeof(int32_t) * s->n_past : 0) +
-	       sizeof(float) * (s->have_logits ? s->model->sm.hp.n_vocab : 0);
+	return (s->has_pending ? STATE_PENDING : 0) | (s->have_logits ? STATE_LOGITS : 0) |
+	       (s->history_from == 0 ? STATE_TOKENS : 0);
 }
 
 static struct state_header header_of(const enpu_session *s)
@@ -130,14 +126,25 @@ static struct state_header header_of(const enpu_session *s)
 		.kv_dim = kv_dim(s),
 		.n_vocab = s->model->sm.hp.n_vocab,
 		.n_past = s->n_past,
-		.flags = (s->has_pending ? STATE_PENDING : 0) | (s->have_logits ? STATE_LOGITS : 0) |
-			 (s->history_from == 0 ? STATE_TOKENS : 0),
+		.flags = state_flags(s),
 		.pending = s->has_pending ? s->pending : 0,
 		.cache_type = (uint32_t)s->k_cache[0].type,
 		.fingerprint = fingerprint(s->model),
 	};
 	memcpy(h.magic, STATE_MAGIC, sizeof(h.magic));
 	return h;
+}
+
+size_t enpu_session_state_size(const enpu_session *s)
+{
+	if (!s)
+		return 0;
+	const size_t rows = 2 * (size_t)s->model->sm.hp.n_layer * s->n_past;
+	const uint32_t flags = state_flags(s);
+
+	return sizeof(struct state_header) + rows_bytes(s, rows) +
+	       (flags & STATE_TOKENS ? sizeof(int32_t) * s->n_past : 0) +
+	       sizeof(float) * (flags & STATE_LOGITS ? s->model->sm.hp.n_vocab : 0);
 }
 
 enpu_status enpu_session_state_save(const enpu_session *s, void *buf, size_t cap,
@@ -317,7 +324,7 @@ enpu_status enpu_session_load_file(enpu_session *s, const char *path)
 	/* a state is never larger than the session's own at a full context */
 	const size_t most = sizeof(struct state_header) +
 			    rows_bytes(s, 2 * (size_t)s->model->sm.hp.n_layer * s->n_ctx) +
-			    sizeof(float) * s->model->sm.hp.n_vocab;
+			    sizeof(int32_t) * s->n_ctx + sizeof(float) * s->model->sm.hp.n_vocab;
 	char *buf = len <= most ? malloc(len ? len : 1) : NULL;
 	enpu_status st = ENPU_OK;
 

@@ -782,6 +782,7 @@ enpu_status drv_spec_step(enpu_session *s, const struct enpu_sampler_options *sa
 		sp->plain_left -= sp->plain_left > 0;
 		sp->plain_steps++;
 		sp->have_next = false;
+		*more = true; /* the pending token evaluated, a token to sample follows */
 		return rc ? rc : drv_eval_pending(s);
 	}
 	return speculate_round(s, k, sp->predraft ? sp->k : 0, &o, rng, n_predict, on_token, user,

@@ -988,6 +988,22 @@ START_TEST(state_save_and_restore)
 	ck_assert_msg(strstr(enpu_last_error(b.ctx), "FIFO"), "%s", enpu_last_error(b.ctx));
 	ck_assert_int_eq(enpu_session_save_file(b.sess, fifo), ENPU_ERR_IO);
 	unlink(fifo);
+
+	/* a state of a full context (rows, tokens and logits: the largest there is) loads back */
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	enpu_session *full, *back;
+	enpu_token toks[16];
+	so.n_ctx = 16;
+	for (int i = 0; i < 16; i++)
+		toks[i] = (enpu_token)(5 + i);
+	ck_assert_int_eq(enpu_session_create(a.model, &so, &full), ENPU_OK);
+	ck_assert_int_eq(enpu_session_create(a.model, &so, &back), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(full, toks, 16), ENPU_OK);
+	ck_assert_msg(enpu_session_save_file(full, file) == ENPU_OK, "%s", enpu_last_error(a.ctx));
+	ck_assert_msg(enpu_session_load_file(back, file) == ENPU_OK, "%s", enpu_last_error(a.ctx));
+	ck_assert_uint_eq(enpu_session_n_past(back), 16);
+	enpu_session_free(full);
+	enpu_session_free(back);
 	unlink(file);
 	free(buf);
 	unload(&a);

@@ -230,14 +230,18 @@ values_hd(const int t, float *acc, const float *p, const uint8_t *v, size_t ld, 
 	#pragma GCC unroll 8
 	for (int c = 0; c < HD / 16; c++)
 		a[0][c] = a[1][c] = _mm512_setzero_ps();
-	for (; r < n; r++) {
-		const uint8_t *row = v + r * ld;
-		const __m512 pr = _mm512_set1_ps(p[r]);
+	for (; r < n; r += 2) {
+		/* the odd last row against a weight of 0 in the second set */
+		#pragma GCC unroll 2
+		for (int i = 0; i < 2; i++) {
+			const uint8_t *row = v + (r + i < n ? r + i : r) * ld;
+			const __m512 pr = _mm512_set1_ps(r + i < n ? p[r + i] : 0.0f);
 
-		fetch_row(row + CACHE_AHEAD * ld, HD, t);
-		#pragma GCC unroll 8
-		for (int c = 0; c < HD / 16; c++)
-			a[r & 1][c] = _mm512_fmadd_ps(pr, cols16(t, row, c), a[r & 1][c]);
+			fetch_row(row + CACHE_AHEAD * ld, HD, t);
+			#pragma GCC unroll 8
+			for (int c = 0; c < HD / 16; c++)
+				a[i][c] = _mm512_fmadd_ps(pr, cols16(t, row, c), a[i][c]);
+		}
 	}
 	#pragma GCC unroll 8
 	for (int c = 0; c < HD / 16; c++)

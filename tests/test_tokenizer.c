@@ -1238,7 +1238,10 @@ END_TEST
 START_TEST(test_builtin_deterministic)
 {
 	char err[256] = "";
-	const char *a = tu_tmp_path(".gguf"), *b = tu_tmp_path(".gguf");
+	/* two files (tu_tmp_path's buffer is reused by the next call) */
+	char *a = strdup(tu_tmp_path(".gguf")), *b = strdup(tu_tmp_path(".gguf"));
+
+	ck_assert_str_ne(a, b);
 
 	for (int k = 0; k < 2; k++) {
 		struct gguf_writer *w = gguf_writer_create();
@@ -1252,6 +1255,8 @@ START_TEST(test_builtin_deterministic)
 	ck_assert(la == lb && !memcmp(da, db, la));
 	free(da);
 	free(db);
+	free(a);
+	free(b);
 }
 END_TEST
 

@@ -96,40 +96,34 @@ static long page;
 		}                                                                       \
 	} while (0)
 
-/* ioctl returning -errno (0 on success); no restart on EINTR/EAGAIN, unlike drmIoctl. */
-static int xioctl(int fd, unsigned long req, void *arg)
-{
-	return ioctl(fd, req, arg) ? -errno : 0;
-}
-
 /* ---- the device and small wrappers ----------------------------------------------------------- */
 
 static uint64_t bo_offset(int fd, uint32_t handle)
 {
 	struct drm_edge_npu_bo_mmap_offset m = { .handle = handle };
 
-	return xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &m) ? 0 : m.offset;
+	return enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &m) ? 0 : m.offset;
 }
 
 static uint32_t ctx_new(int fd)
 {
 	struct drm_edge_npu_ctx_create c = { .priority = DRM_EDGE_NPU_PRIORITY_NORMAL };
 
-	return xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c) ? 0 : c.handle;
+	return enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c) ? 0 : c.handle;
 }
 
 static int ctx_destroy(int fd, uint32_t handle)
 {
 	struct drm_edge_npu_ctx_destroy d = { .handle = handle };
 
-	return xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &d);
+	return enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &d);
 }
 
 static int gem_close(int fd, uint32_t handle)
 {
 	struct drm_gem_close c = { .handle = handle };
 
-	return xioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
+	return enpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
 }
 
 static uint32_t syncobj_new(int fd)
@@ -212,7 +206,7 @@ static int job_submit(struct job *j, const struct stream *s)
 {
 	struct drm_edge_npu_submit a = job_args(j, s);
 
-	return xioctl(j->fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a);
+	return enpu_ioctl(j->fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a);
 }
 
 /* ---- what the driver holds ------------------------------------------------------------------- */
@@ -462,8 +456,8 @@ static void size_case(int fd, const struct ioc *c, unsigned int dir, unsigned in
 	/* the reference: the driver's own command on the zero-extended prefix */
 	memset(ref, 0, sizeof(ref));
 	memcpy(ref, user, in < ksize ? in : ksize);
-	got = xioctl(fd, cmd, user);
-	want = xioctl(fd, c->cmd, ref);
+	got = enpu_ioctl(fd, cmd, user);
+	want = enpu_ioctl(fd, c->cmd, ref);
 	CASE(got == want, "%s dir %u size %u: got %d (%s), the zero-extended struct gives %d",
 	     c->name, dir, size, got, strerror(-got), want);
 	if (out && size > ksize) {
@@ -495,7 +489,7 @@ static void test_sizes(int fd)
 	CASE_ERRNO(({
 			   struct drm_edge_npu_bo_wait w = { .handle = g_job.dst,
 							     .timeout_ns = INT64_MAX };
-			   xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &w);
+			   enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &w);
 		   }),
 		   0, "jobs of the size cases");
 }
@@ -522,7 +516,7 @@ static void test_pointers(int fd)
 		c->fill(whole, fd);
 		memcpy(straddle, whole, ks / 2);
 		for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++)
-			CASE_ERRNO(xioctl(fd, c->cmd, bad[b]), -EFAULT, "%s arg %zu", c->name, b);
+			CASE_ERRNO(enpu_ioctl(fd, c->cmd, bad[b]), -EFAULT, "%s arg %zu", c->name, b);
 	}
 	/* read-only memory: read in fine, the write back fails (the ioctls that write back) */
 	{
@@ -532,11 +526,11 @@ static void test_pointers(int fd)
 		mprotect(g_ro, page, PROT_READ | PROT_WRITE);
 		memcpy(g_ro, &p, sizeof(p));
 		mprotect(g_ro, page, PROT_READ);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, g_ro), -EFAULT, "GET_PARAM ro");
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, g_ro), -EFAULT, "GET_PARAM ro");
 		mprotect(g_ro, page, PROT_READ | PROT_WRITE);
 		memcpy(g_ro, &q, sizeof(q));
 		mprotect(g_ro, page, PROT_READ);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, g_ro), -EFAULT, "CTX_QUERY ro");
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, g_ro), -EFAULT, "CTX_QUERY ro");
 	}
 	/* SUBMIT's embedded pointers */
 	{
@@ -549,26 +543,26 @@ static void test_pointers(int fd)
 		for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
 			a = base;
 			a.bos = (uintptr_t)bad[b];
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EFAULT, "bos %zu", b);
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EFAULT, "bos %zu", b);
 			a = base;
 			a.num_in_syncs = 1;
 			a.in_syncs = (uintptr_t)bad[b];
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EFAULT, "in_syncs %zu",
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EFAULT, "in_syncs %zu",
 				   b);
 		}
 		/* the first element readable, the second in the guard page */
 		*edge = g_job.refs[0];
 		a = base;
 		a.bos = (uintptr_t)edge;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EFAULT, "bos straddling");
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EFAULT, "bos straddling");
 		a.bo_ref_size = 4096; /* one long element running into the guard page */
 		a.num_bos = 1;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EFAULT, "long bo_ref");
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EFAULT, "long bo_ref");
 		*sync_edge = g_job.sync;
 		a = base;
 		a.num_in_syncs = 2;
 		a.in_syncs = (uintptr_t)sync_edge;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EFAULT, "syncs straddling");
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EFAULT, "syncs straddling");
 	}
 	CASE_LIVE(read_live(), before, "after the bad pointers");
 }
@@ -586,22 +580,22 @@ static void test_flags(int fd)
 		struct drm_edge_npu_submit sa = job_args(&g_job, &g_copy);
 		struct drm_edge_npu_bo_ref refs[2] = { g_job.refs[0], g_job.refs[1] };
 
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &bc), -EINVAL, "bo flag %d",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &bc), -EINVAL, "bo flag %d",
 			   bit);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL, "ctx flag %d",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL, "ctx flag %d",
 			   bit);
 		if (bw.flags != DRM_EDGE_NPU_BO_WAIT_READ_ONLY)
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &bw), -EINVAL,
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &bw), -EINVAL,
 				   "wait flag %d", bit);
 		sa.out_sync = 0;
 		sa.flags = 1u << bit;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sa), -EINVAL, "submit flag %d",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sa), -EINVAL, "submit flag %d",
 			   bit);
 		if (bit >= 2) {
 			sa.flags = 0;
 			refs[1].flags |= 1u << bit;
 			sa.bos = (uintptr_t)refs;
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sa), -EINVAL,
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sa), -EINVAL,
 				   "bo_ref flag %d", bit);
 		}
 	}
@@ -612,7 +606,7 @@ static void test_flags(int fd)
 						   .flags = DRM_EDGE_NPU_BO_READ | 1u << bit,
 						   .addr = DRM_EDGE_NPU_VA_USER_START, .size = 4096 };
 
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -EINVAL, "vm_bind flag %d",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -EINVAL, "vm_bind flag %d",
 			   bit);
 	}
 	{
@@ -623,7 +617,7 @@ static void test_flags(int fd)
 							   .addr = DRM_EDGE_NPU_VA_USER_START,
 							   .size = 4096 };
 
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -EINVAL,
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -EINVAL,
 				   "vm_bind op %u", ops[i]);
 		}
 	}
@@ -633,11 +627,11 @@ static void test_flags(int fd)
 		struct drm_edge_npu_submit sa = job_args(&g_job, &g_copy);
 
 		((uint8_t *)&bc.reserved)[byte] = 0x40;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &bc), -EINVAL, "bo reserved %d",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &bc), -EINVAL, "bo reserved %d",
 			   byte);
 		sa.out_sync = 0;
 		((uint8_t *)&sa.reserved)[byte] = 1;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sa), -EINVAL,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sa), -EINVAL,
 			   "submit reserved %d", byte);
 		/* the tail of a longer (future) bo_ref */
 		uint8_t big[2][16] = { { 0 } };
@@ -648,7 +642,7 @@ static void test_flags(int fd)
 		sa.reserved = 0;
 		sa.bos = (uintptr_t)big;
 		sa.bo_ref_size = 16;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sa), -EINVAL, "bo_ref tail %d",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sa), -EINVAL, "bo_ref tail %d",
 			   byte);
 	}
 	for (int byte = 0; byte < 4; byte++) {
@@ -666,17 +660,17 @@ static void test_flags(int fd)
 		((uint8_t *)&q0.reserved)[byte] = 2;
 		((uint8_t *)&q1.reserved2)[byte] = 2;
 		((uint8_t *)&vb.reserved)[byte] = 2;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo), -EINVAL,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo), -EINVAL,
 			   "mmap reserved %d", byte);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL,
 			   "ctx reserved %d", byte);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), -EINVAL,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), -EINVAL,
 			   "destroy reserved %d", byte);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q0), -EINVAL,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q0), -EINVAL,
 			   "query reserved %d", byte);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q1), -EINVAL,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q1), -EINVAL,
 			   "query reserved2 %d", byte);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -EINVAL,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -EINVAL,
 			   "vm_bind reserved %d", byte);
 	}
 	{
@@ -685,7 +679,7 @@ static void test_flags(int fd)
 		for (size_t i = 0; i < sizeof(prios) / sizeof(prios[0]); i++) {
 			struct drm_edge_npu_ctx_create cc = { .priority = prios[i] };
 
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL,
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &cc), -EINVAL,
 				   "priority %u", prios[i]);
 		}
 	}
@@ -696,7 +690,7 @@ static void test_flags(int fd)
 
 		sa.out_sync = 0;
 		sa.bos = (uintptr_t)refs;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sa), -EINVAL, "no access");
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &sa), -EINVAL, "no access");
 	}
 	CASE_LIVE(read_live(), before, "after the bad flags");
 }
@@ -725,16 +719,16 @@ static void handle_cases(int fd, uint32_t h, unsigned int kinds, const char *wha
 
 	base.out_sync = 0;
 	if (kinds & H_BO) {
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo), -ENOENT, "mmap %s",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo), -ENOENT, "mmap %s",
 			   what);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &bw), -ENOENT, "wait %s", what);
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &bw), -ENOENT, "wait %s", what);
 		a = base;
 		a.cmd_bo = h;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT, "submit cmd_bo %s",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT, "submit cmd_bo %s",
 			   what);
 		a = base;
 		a.bos = (uintptr_t)refs;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT, "submit bo %s",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT, "submit bo %s",
 			   what);
 		{
 			struct drm_edge_npu_vm_bind vb = { .ctx = g_ctx, .op = DRM_EDGE_NPU_VM_MAP,
@@ -742,11 +736,11 @@ static void handle_cases(int fd, uint32_t h, unsigned int kinds, const char *wha
 							   .addr = DRM_EDGE_NPU_VA_USER_START,
 							   .size = 4096 };
 
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -ENOENT,
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -ENOENT,
 				   "vm_bind bo %s", what);
 		}
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_GEM_CLOSE, &gc), -EINVAL, "gem close %s", what);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &ph), -ENOENT, "export %s",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE, &gc), -EINVAL, "gem close %s", what);
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &ph), -ENOENT, "export %s",
 			   what);
 	}
 	if (kinds & H_CTX) {
@@ -754,26 +748,26 @@ static void handle_cases(int fd, uint32_t h, unsigned int kinds, const char *wha
 						   .handle = g_bo, .flags = DRM_EDGE_NPU_BO_READ,
 						   .addr = DRM_EDGE_NPU_VA_USER_START, .size = 4096 };
 
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -ENOENT, "vm_bind ctx %s",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &vb), -ENOENT, "vm_bind ctx %s",
 			   what);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), -ENOENT, "destroy %s",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), -ENOENT, "destroy %s",
 			   what);
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), -ENOENT, "query %s", what);
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), -ENOENT, "query %s", what);
 		a = base;
 		a.ctx = h;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT, "submit ctx %s",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT, "submit ctx %s",
 			   what);
 	}
 	if (kinds & H_SYNC) {
 		a = base;
 		a.num_in_syncs = 1;
 		a.in_syncs = (uintptr_t)&h;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT, "submit in_sync %s",
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT, "submit in_sync %s",
 			   what);
 		if (h) { /* out_sync 0 is "none" */
 			a = base;
 			a.out_sync = h;
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT,
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT,
 				   "submit out_sync %s", what);
 		}
 	}
@@ -791,9 +785,9 @@ static uint32_t foreign_handle(int fd, int other, unsigned int kind, uint32_t *m
 		if (!h)
 			return 0;
 		made[(*n)++] = h;
-		if (kind == H_BO && xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo) == -ENOENT)
+		if (kind == H_BO && enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo) == -ENOENT)
 			return h;
-		if (kind == H_CTX && xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q) == -ENOENT)
+		if (kind == H_CTX && enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q) == -ENOENT)
 			return h;
 		if (kind == H_SYNC && drmSyncobjWait(fd, &h, 1, 0, 0, NULL) && errno == ENOENT)
 			return h;
@@ -856,7 +850,7 @@ static void stream_refused(int fd, struct stream *s, uint32_t len, const char *w
 
 	a.out_sync = 0;
 	a.cmd_size = len;
-	CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EINVAL, "stream: %s", what);
+	CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EINVAL, "stream: %s", what);
 	CASE(a.error_code != 0, "stream: %s: no error code", what);
 }
 
@@ -870,7 +864,7 @@ static void test_bounds(int fd)
 	do {                                                                               \
 		a = base;                                                                  \
 		a.field = value;                                                           \
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), want, #field " %llu", \
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), want, #field " %llu", \
 			   (unsigned long long)(value));                                   \
 	} while (0)
 	BOUND(cmd_offset, 4096, -EINVAL);
@@ -902,7 +896,7 @@ static void test_bounds(int fd)
 		a = base;
 		a.num_in_syncs = 1;
 		a.in_syncs = (uintptr_t)&empty;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EINVAL, "fenceless sync");
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -EINVAL, "fenceless sync");
 		drmSyncobjDestroy(fd, empty);
 	}
 	/* BO sizes */
@@ -912,12 +906,12 @@ static void test_bounds(int fd)
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			struct drm_edge_npu_bo_create c = { .size = bad[i] };
 
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c), -EINVAL,
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c), -EINVAL,
 				   "bo size %llu", (unsigned long long)bad[i]);
 		}
 		struct drm_edge_npu_bo_create c = { .size = 1ull << 32 };
 
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c), 0, "bo of 4 GiB");
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c), 0, "bo of 4 GiB");
 		CASE(c.actual_size == 1ull << 32, "actual size %llu",
 		     (unsigned long long)c.actual_size);
 		gem_close(fd, c.handle);
@@ -951,13 +945,13 @@ static void test_bounds(int fd)
 		for (size_t i = 0; i < sizeof(past) / sizeof(past[0]); i++) {
 			struct drm_edge_npu_bo_wait w = { .handle = h.dst, .timeout_ns = past[i] };
 
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &w), want[i],
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &w), want[i],
 				   "wait with deadline %lld", (long long)past[i]);
 		}
 		{
 			struct drm_edge_npu_bo_wait w = { .handle = h.dst };
 
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &w), -EBUSY, "poll");
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &w), -EBUSY, "poll");
 		}
 		CASE_ERRNO(sync_wait(fd, h.sync, 4 * timeout_ms + 5000), 0, "the hung job ends");
 		job_fini(&h);
@@ -1009,20 +1003,20 @@ static void test_params(int fd)
 {
 	struct drm_edge_npu_get_param np = { .param = DRM_EDGE_NPU_PARAM_NUM_OPPS };
 
-	CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &np), 0, "number of OPPs");
+	CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &np), 0, "number of OPPs");
 	for (uint32_t p = 0; p < 64; p++) {
 		struct drm_edge_npu_get_param a = { .param = p };
 		const bool known = p <= DRM_EDGE_NPU_PARAM_CUR_FREQ_HZ;
 		const bool indexed = p == DRM_EDGE_NPU_PARAM_OPP_FREQ_HZ ||
 				     p == DRM_EDGE_NPU_PARAM_OPP_VOLT_UV;
 
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &a), known ? 0 : -EINVAL,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &a), known ? 0 : -EINVAL,
 			   "param %u", p);
 		a.index = indexed ? (uint32_t)np.value : 1;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &a), -EINVAL,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &a), -EINVAL,
 			   "param %u index %u", p, a.index);
 		a.index = UINT32_MAX;
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &a), -EINVAL,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &a), -EINVAL,
 			   "param %u index UINT32_MAX", p);
 	}
 	{
@@ -1031,7 +1025,7 @@ static void test_params(int fd)
 		for (size_t i = 0; i < sizeof(far) / sizeof(far[0]); i++) {
 			struct drm_edge_npu_get_param a = { .param = far[i] };
 
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &a), -EINVAL,
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_GET_PARAM, &a), -EINVAL,
 				   "param %u", far[i]);
 		}
 	}
@@ -1039,7 +1033,7 @@ static void test_params(int fd)
 	for (unsigned int nr = 8; nr < 0x40; nr += 7) {
 		struct drm_edge_npu_get_param a = { 0 };
 
-		CASE_ERRNO(xioctl(fd, DRM_IOWR(DRM_COMMAND_BASE + nr, struct drm_edge_npu_get_param),
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOWR(DRM_COMMAND_BASE + nr, struct drm_edge_npu_get_param),
 				  &a), -EINVAL, "ioctl nr 0x%x", nr);
 	}
 }
@@ -1049,7 +1043,7 @@ static void test_params(int fd)
 static int import(int fd, int dmabuf, uint32_t *handle)
 {
 	struct drm_prime_handle p = { .fd = dmabuf };
-	int r = xioctl(fd, DRM_IOCTL_PRIME_FD_TO_HANDLE, &p);
+	int r = enpu_ioctl(fd, DRM_IOCTL_PRIME_FD_TO_HANDLE, &p);
 
 	*handle = p.handle;
 	return r;
@@ -1058,7 +1052,7 @@ static int import(int fd, int dmabuf, uint32_t *handle)
 static int export(int fd, uint32_t handle, uint32_t flags, int *dmabuf)
 {
 	struct drm_prime_handle p = { .handle = handle, .flags = flags, .fd = -1 };
-	int r = xioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p);
+	int r = enpu_ioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p);
 
 	*dmabuf = p.fd;
 	return r;
@@ -1264,13 +1258,13 @@ static void test_isolation(void)
 		struct stream s;
 		void *p;
 
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo), -ENOENT,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &mo), -ENOENT,
 			   "another process's BO");
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), -ENOENT,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_QUERY, &q), -ENOENT,
 			   "another process's context");
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), -ENOENT,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &cd), -ENOENT,
 			   "destroying another process's context");
-		CASE_ERRNO(xioctl(fd, DRM_IOCTL_GEM_CLOSE, &gc), -EINVAL,
+		CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE, &gc), -EINVAL,
 			   "closing another process's BO");
 		CASE(drmSyncobjWait(fd, &sync, 1, 0, 0, NULL) != 0, "another process's syncobj");
 		p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, (off_t)f.offset);
@@ -1286,12 +1280,12 @@ static void test_isolation(void)
 
 			j.refs[0].handle = j.src;
 			a.ctx = f.ctx;
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT,
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT,
 				   "a job on another process's context");
 			a = job_args(&j, &s);
 			a.num_in_syncs = 1;
 			a.in_syncs = (uintptr_t)&sync;
-			CASE_ERRNO(xioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT,
+			CASE_ERRNO(enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_SUBMIT, &a), -ENOENT,
 				   "a job waiting for another process's syncobj");
 		}
 		/* the dma-buf the child chose to share is the way in, and it works */
@@ -1381,7 +1375,7 @@ static void test_exhaustion(void)
 		CASE((h[n] = ctx_new(fd)) != 0, "context %d", n);
 	CASE_ERRNO(({
 			   struct drm_edge_npu_ctx_create c = { .priority = 1 };
-			   xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c);
+			   enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c);
 		   }),
 		   -ENOSPC, "context past the limit");
 	other_client_works("contexts full");
@@ -1395,7 +1389,7 @@ static void test_exhaustion(void)
 		CASE((h[n] = bo_new(fd, 256 << 10)) != 0, "256 KiB BO %d", n);
 	CASE_ERRNO(({
 			   struct drm_edge_npu_bo_create c = { .size = 4096 };
-			   xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c);
+			   enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c);
 		   }),
 		   -ENOSPC, "a BO past the byte limit");
 	other_client_works("bytes full");
@@ -1407,7 +1401,7 @@ static void test_exhaustion(void)
 		CASE((h[n] = bo_new(fd, 4096)) != 0, "BO %d", n);
 	CASE_ERRNO(({
 			   struct drm_edge_npu_bo_create c = { .size = 4096 };
-			   xioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c);
+			   enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c);
 		   }),
 		   -ENOSPC, "a BO past the count limit");
 	other_client_works("BOs full");
@@ -1531,7 +1525,7 @@ static void *wait_thread(void *arg)
 	struct blocked_wait *w = arg;
 	struct drm_edge_npu_bo_wait a = { .handle = w->bo, .timeout_ns = INT64_MAX };
 
-	w->ret = xioctl(w->fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &a);
+	w->ret = enpu_ioctl(w->fd, DRM_IOCTL_EDGE_NPU_BO_WAIT, &a);
 	return NULL;
 }
 
@@ -1703,7 +1697,7 @@ static void test_hung_clients(void)
 			struct drm_edge_npu_submit a = job_args(&hung[c], &ok);
 
 			a.out_sync = after[c][k];
-			CASE_ERRNO(xioctl(fds[c], DRM_IOCTL_EDGE_NPU_SUBMIT, &a), 0,
+			CASE_ERRNO(enpu_ioctl(fds[c], DRM_IOCTL_EDGE_NPU_SUBMIT, &a), 0,
 				   "client %d job %d behind", c, k);
 		}
 		CASE_ERRNO(job_submit(&side[c], &ok), 0, "client %d side job", c);

@@ -90,15 +90,15 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 											\
 		for (uint32_t gi = g->g0; gi < g->g1; gi++) {				\
 			const uint8_t *w = g->w + gi * group;				\
-			uint32_t t = g->t0;						\
+			uint32_t tok = g->t0;						\
 											\
-			for (; t + NT <= g->t1; t += NT) {				\
-				tile(type, g, w, t, NT, out);				\
-				put_tile(g, gi, t, NT, out);				\
+			for (; tok + NT <= g->t1; tok += NT) {				\
+				tile(type, g, w, tok, NT, out);				\
+				put_tile(g, gi, tok, NT, out);				\
 			}								\
-			for (; t < g->t1; t++) {					\
-				tile(type, g, w, t, 1, out);				\
-				put_tile(g, gi, t, 1, out);				\
+			for (; tok < g->t1; tok++) {					\
+				tile(type, g, w, tok, 1, out);				\
+				put_tile(g, gi, tok, 1, out);				\
 			}								\
 		}									\
 	} while (0)

@@ -144,27 +144,25 @@ END_TEST
 
 /* ---- matmul ------------------------------------------------------------------------------- */
 
-/* |fast - ref| within 1e-5 of sum_k |w x| for every output. */
-static void check_matmul(enum hal_type type, uint32_t K, uint32_t N, uint32_t T, const char *isa,
-			 uint32_t threads)
+/* |fast - ref| within 1e-5 of sum_k |w x| for every output, of weight wd against x. */
+static void compare_matmul(enum hal_type type, uint32_t K, uint32_t N, uint32_t T,
+			   const char *isa, uint32_t threads, const void *wd, const float *x)
 {
 	struct hal_device *fast = fast_dev(isa, threads), *ref;
-	uint64_t seed = 1000 + K * 7 + N * 3 + T;
-	void *wd, *wd2;
-	float *x, *yr, *yf, *wf;
+	void *wd2;
+	float *yr, *yf, *wf;
 
 	if (!fast)
 		return;
 	ref = ref_dev();
-	wd = make_weight(type, K, N, &seed);
 	wd2 = malloc(hal_row_bytes(type, K) * N);
 	memcpy(wd2, wd, hal_row_bytes(type, K) * N);
-	x = rand_floats((size_t)K * T, &seed, 2.0f);
 	yr = calloc((size_t)N * T, sizeof(float));
 	yf = calloc((size_t)N * T, sizeof(float));
 	wf = malloc((size_t)K * sizeof(float));
-	struct hal_tensor w = tensor("w", type, K, N, wd), w2 = tensor("w", type, K, N, wd2);
-	struct hal_tensor tx = tensor("x", HAL_TYPE_F32, K, T, x);
+	struct hal_tensor w = tensor("w", type, K, N, (void *)wd);
+	struct hal_tensor w2 = tensor("w", type, K, N, wd2);
+	struct hal_tensor tx = tensor("x", HAL_TYPE_F32, K, T, (float *)x);
 	struct hal_tensor tyr = tensor("yr", HAL_TYPE_F32, N, T, yr);
 	struct hal_tensor tyf = tensor("yf", HAL_TYPE_F32, N, T, yf);
 	struct hal_op opr = { .kind = HAL_OP_MATMUL, .src = { &w, &tx }, .dst = &tyr };
@@ -192,12 +190,23 @@ static void check_matmul(enum hal_type type, uint32_t K, uint32_t N, uint32_t T,
 	ck_assert_ptr_null(w2.owner);
 	hal_device_destroy(fast);
 	hal_device_destroy(ref);
-	free(wd);
 	free(wd2);
-	free(x);
 	free(yr);
 	free(yf);
 	free(wf);
+}
+
+/* compare_matmul on a random weight and activations. */
+static void check_matmul(enum hal_type type, uint32_t K, uint32_t N, uint32_t T, const char *isa,
+			 uint32_t threads)
+{
+	uint64_t seed = 1000 + K * 7 + N * 3 + T;
+	void *wd = make_weight(type, K, N, &seed);
+	float *x = rand_floats((size_t)K * T, &seed, 2.0f);
+
+	compare_matmul(type, K, N, T, isa, threads, wd, x);
+	free(wd);
+	free(x);
 }
 
 static const uint32_t mm_shapes[][3] = {
@@ -236,6 +245,46 @@ START_TEST(test_matmul_kquant)
 			for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
 				check_matmul(types[t], shapes[s][0], shapes[s][1], shapes[s][2],
 					     isas[i], s % 2 ? 3 : 2);
+}
+END_TEST
+
+/*
+ * The K-quant kernels add products in int16 before widening (kernels_ext.h): every quant at
+ * its largest value, every scale and minimum at its largest (Q6_K's scales at 127 and at
+ * -128), against activations all at +127, all at -127 and alternating, must not overflow.
+ */
+START_TEST(test_matmul_kquant_extremes)
+{
+	const enum hal_type types[] = { HAL_TYPE_Q4_K, HAL_TYPE_Q5_K, HAL_TYPE_Q6_K,
+					HAL_TYPE_Q6_K };
+	const uint32_t K = 512, N = 33, T = 5;
+	float *x = malloc(sizeof(float) * K * T);
+
+	for (size_t ty = 0; ty < 4; ty++) {
+		const size_t rb = hal_row_bytes(types[ty], K), bb = rb / (K / 256);
+		uint8_t *wd = malloc(rb * N);
+
+		memset(wd, 0xff, rb * N);
+		for (size_t b = 0; b < rb * N / bb; b++) {
+			uint8_t *blk = wd + b * bb;
+
+			if (types[ty] == HAL_TYPE_Q6_K) { /* ql, qh, scales[16], d */
+				memset(blk + 192, ty == 2 ? 0x7f : 0x80, 16);
+				blk[208] = 0x00, blk[209] = 0x3c; /* d = 1 */
+			} else { /* d, dmin, scales and minimums, ... */
+				blk[0] = 0x00, blk[1] = 0x3c;
+				blk[2] = 0x00, blk[3] = 0x38; /* dmin = 0.5 */
+			}
+		}
+		for (int pat = 0; pat < 3; pat++) {
+			for (uint32_t i = 0; i < K * T; i++)
+				x[i] = pat == 0 ? 1.0f : pat == 1 ? -1.0f : i % 2 ? 1.0f : -1.0f;
+			for (size_t i = 0; i < N_ISA; i++)
+				compare_matmul(types[ty], K, N, T, isas[i], 2, wd, x);
+		}
+		free(wd);
+	}
+	free(x);
 }
 END_TEST
 
@@ -1138,6 +1187,7 @@ static Suite *cpu_fast_suite(void)
 	tcase_add_test(ops, test_attention);
 	tcase_add_test(ops, test_attention_cache_types);
 	tcase_add_test(ops, test_matmul_kquant);
+	tcase_add_test(ops, test_matmul_kquant_extremes);
 	tcase_add_test(ops, test_elementwise);
 	tcase_add_test(ops, test_embed_and_ownership);
 	tcase_add_test(ops, test_bad_isa);

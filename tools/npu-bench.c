@@ -238,7 +238,7 @@ static int bench_matmul(struct bench *b, enum hal_type type, uint32_t K, uint32_
 	snprintf(shape, sizeof(shape), "%ux%u", K, N);
 	kernel_row(b, what, shape, times, (double)wbytes, 2.0 * K * N * T,
 		   (double)wbytes / bench_median(reads, b->reps) / 1e9,
-		   T > 1 && (type == HAL_TYPE_Q8_0 || type == HAL_TYPE_Q4_0));
+		   T > 1 && type != HAL_TYPE_F16 && type != HAL_TYPE_F32);
 	rc = 0;
 out:
 	for (uint32_t c = 0; w && c < copies; c++) {
@@ -350,11 +350,12 @@ static int cpu_threads(struct bench *b, uint32_t threads, uint8_t *buf)
 			for (uint32_t T = 1; T <= 128 && !rc; T += 127)
 				rc = bench_matmul(b, t ? HAL_TYPE_Q4_0 : HAL_TYPE_Q8_0,
 						  shapes[s][0], shapes[s][1], T);
-	/* llama.cpp's K-quants (Q4_K_M files), in the file layout: decode rows */
+	/* llama.cpp's K-quants (Q4_K_M files), in the file layout */
 	const enum hal_type kq[] = { HAL_TYPE_Q4_K, HAL_TYPE_Q5_K, HAL_TYPE_Q6_K };
 	for (size_t t = 0; t < 3 && !rc; t++)
 		for (size_t s = 0; s < 4 && !rc; s++)
-			rc = bench_matmul(b, kq[t], shapes[s][0], shapes[s][1], 1);
+			for (uint32_t T = 1; T <= 128 && !rc; T += 127)
+				rc = bench_matmul(b, kq[t], shapes[s][0], shapes[s][1], T);
 	rc = rc ? rc : bench_matmul(b, HAL_TYPE_F32, 768, 768, 1);
 	rc = rc ? rc : bench_rows(b, 768, 1);
 	rc = rc ? rc : bench_rows(b, 768, 128);

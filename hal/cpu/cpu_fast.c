@@ -552,6 +552,8 @@ static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
 					sum += q[i];
 				a->s16[2 * (size_t)t * a->nb + h] = sum;
 			}
+			for (size_t b = (size_t)t * a->nb; a->ds && b < (size_t)(t + 1) * a->nb; b++)
+				a->ds[b] = a->d[b] * (float)a->s[b];
 		}
 	}
 }
@@ -674,7 +676,7 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	const uint32_t rows = pad && T % pad >= CPU_PAD_MIN ? (T + pad - 1) / pad * pad : T;
 	const size_t act_bytes = ((size_t)rows * nb * (CPU_QK + 3 * sizeof(float)) + 63) / 64 * 64;
 	const size_t norm_bytes = j->norm_w ? (size_t)cf->n_threads * K * sizeof(float) : 0;
-	bool q6 = false;
+	bool kq = false;
 	uint8_t *s;
 
 	/*
@@ -684,7 +686,7 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	 * when the device is destroyed).
 	 */
 	for (uint32_t i = 0; i < j->nw; i++) {
-		q6 = q6 || j->ws[i]->type == HAL_TYPE_Q6_K;
+		kq = kq || is_kquant(j->ws[i]->type);
 		if (!j->ws[i]->owner) {
 			enum hal_status st =
 				cpu_fast_prepare_weight(&cf->base, (struct hal_tensor *)j->ws[i]);
@@ -693,13 +695,15 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 				return st;
 		}
 	}
-	s = scratch(cf, act_bytes + norm_bytes + (q6 ? (size_t)T * nb * 2 * sizeof(int32_t) : 0));
+	s = scratch(cf, act_bytes + norm_bytes + (kq ? (size_t)T * nb * 3 * sizeof(int32_t) : 0));
 	if (!s)
 		return scratch_failed(cf, j);
 	j->act = act_at(s, rows, nb);
 	j->norm_buf = (float *)(s + act_bytes);
-	if (q6) /* the half-block sums Q6_K's bias needs (kernels_ext.h), tokens only */
+	if (kq) { /* what the K-quant kernels need beside (kernels_ext.h), tokens only */
 		j->act.s16 = (int32_t *)(s + act_bytes + norm_bytes);
+		j->act.ds = (float *)(j->act.s16 + (size_t)T * nb * 2);
+	}
 	if (rows > T) {
 		/* the padding rows: zero quants and scales (dt's are zeroed per block below) */
 		const size_t pad_blocks = (size_t)(rows - T) * nb;

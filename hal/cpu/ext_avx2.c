@@ -278,63 +278,119 @@ static inline __m256i shift(__m256i x, int s)
 	return s >= 0 ? _mm256_slli_epi16(x, s) : _mm256_srli_epi16(x, -s);
 }
 
+/* 8 bytes at p, one per row, each twice as int16: vpmaddwd's factor for both pair sums of a row. */
+static inline __m256i row_pairs(const uint8_t *p, const bool is_signed)
+{
+	const __m128i x = _mm_loadl_epi64((const __m128i *)p);
+
+	return is_signed ? _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(x, x))
+			 : _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x, x));
+}
+
+/* Activation words k and k + 4 (elements 4k .. 4k + 3, 16 + 4k ..) against lo and hi: 8 rows. */
+static inline __m256i pair_sums(__m256i lo, __m256i hi, const int8_t *a, int k)
+{
+	return _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast(a, k)),
+				_mm256_maddubs_epi16(hi, bcast(a, k + 4)));
+}
+
 /*
- * The unsigned q of rows 8h .. 8h + 7 of one packed block (kernels_ext.h): lo[k] elements
- * 4k + i, hi[k] elements 16 + 4k + i.
+ * Q4_K/Q5_K, rows 8h .. 8h + 7 of packed block q against nt tokens' block b: is[j] = sc *
+ * (S0 + S1), each row's scale applied by vpmaddwd. The four weight vectors are decoded one
+ * at a time with the tokens inner (all four and their high halves would not fit beside the
+ * accumulators); the int16 pair sums stay below 2^15: Q4_K 8 x 15 x 127 x 2, Q5_K 4 x 31 x
+ * 127 x 2 (its sums go to int32 halfway).
  */
 static inline __attribute__((always_inline)) void
-kq_values(const int t, const uint8_t *q, int h, __m256i *lo, __m256i *hi)
+kq45_sums(const int type, const uint8_t *q, const uint8_t *sc_bytes, int h, const int8_t *a0,
+	  size_t a_stride, const int nt, __m256i *is)
 {
-	const __m256i m4 = _mm256_set1_epi8(0x0f);
+	const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
+	const __m256i sc = row_pairs(sc_bytes, false);
+	__m256i x = _mm256_setzero_si256(), p[NT];
+
+	if (type == HAL_TYPE_Q5_K)
+		x = _mm256_loadu_si256((const __m256i *)(q + 256 + 32 * h));
+	#pragma GCC unroll 4
+	for (int k = 0; k < 4; k++) {
+		const __m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * k + 32 * h));
+		__m256i lo = _mm256_and_si256(v, m4);
+		__m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+
+		if (type == HAL_TYPE_Q5_K) {
+			lo = _mm256_or_si256(lo, _mm256_and_si256(shift(x, 4 - k), b4));
+			hi = _mm256_or_si256(hi, _mm256_and_si256(shift(x, -k), b4));
+		}
+		#pragma GCC unroll 8
+		for (int j = 0; j < nt; j++) {
+			const __m256i ps = pair_sums(lo, hi, a0 + j * a_stride, k);
+
+			p[j] = k % 2 == 0 && (k == 0 || type == HAL_TYPE_Q5_K)
+				       ? ps : _mm256_add_epi16(p[j], ps);
+		}
+		if (type == HAL_TYPE_Q5_K && k == 1)
+			#pragma GCC unroll 8
+			for (int j = 0; j < nt; j++)
+				is[j] = _mm256_madd_epi16(p[j], sc);
+	}
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++)
+		is[j] = type == HAL_TYPE_Q5_K ? _mm256_add_epi32(is[j], _mm256_madd_epi16(p[j], sc))
+					      : _mm256_madd_epi16(p[j], sc);
+}
+
+/*
+ * Q6_K, rows 8h .. 8h + 7 of packed block q against nt tokens' block b: is[j] = sc0 * (S0 - 32
+ * s16[0]) + sc1 * (S1 - 32 s16[1]). Its 6-bit q take two weight loads each, so the block is
+ * decoded once for all tokens; int16 pair sums of two words stay below 2^15 (2 x 63 x 127 x 2).
+ */
+static inline __attribute__((always_inline)) void
+kq6_sums(const uint8_t *q, const uint8_t *sc_bytes, int h, const int8_t *a0,
+	 const int32_t *s16, size_t a_stride, const int nt, __m256i *is)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f), b45 = _mm256_set1_epi8(0x30);
+	const __m256i x0 = _mm256_loadu_si256((const __m256i *)(q + 256 + 32 * h));
+	const __m256i x1 = _mm256_loadu_si256((const __m256i *)(q + 320 + 32 * h));
+	const __m256i sc0 = row_pairs(sc_bytes, true), sc1 = row_pairs(sc_bytes + 16, true);
+	/* (sc0, sc1) of each row as an int16 pair, for the bias */
+	const __m256i sc01 = _mm256_cvtepi8_epi16(
+		_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)sc_bytes),
+				  _mm_loadl_epi64((const __m128i *)(sc_bytes + 16))));
+	__m256i lo[4], hi[4];
 
 	#pragma GCC unroll 4
 	for (int k = 0; k < 4; k++) {
 		const __m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * k + 32 * h));
 
-		lo[k] = _mm256_and_si256(v, m4);
-		hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+		lo[k] = _mm256_or_si256(_mm256_and_si256(v, m4),
+					_mm256_and_si256(shift(x0, 4 - 2 * k), b45));
+		hi[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+					_mm256_and_si256(shift(x1, 4 - 2 * k), b45));
 	}
-	if (t == HAL_TYPE_Q5_K) {
-		const __m256i x = _mm256_loadu_si256((const __m256i *)(q + 256 + 32 * h));
-		const __m256i b4 = _mm256_set1_epi8(0x10);
+	#pragma GCC unroll 8
+	for (int j = 0; j < nt; j++) {
+		const int8_t *a = a0 + j * a_stride;
+		const int32_t *s = s16 + j * a_stride / CPU_QK * 2;
+		__m256i acc = _mm256_setzero_si256();
 
-		#pragma GCC unroll 4
-		for (int k = 0; k < 4; k++) {
-			lo[k] = _mm256_or_si256(lo[k], _mm256_and_si256(shift(x, 4 - k), b4));
-			hi[k] = _mm256_or_si256(hi[k], _mm256_and_si256(shift(x, -k), b4));
-		}
-	} else if (t == HAL_TYPE_Q6_K) {
-		const __m256i x0 = _mm256_loadu_si256((const __m256i *)(q + 256 + 32 * h));
-		const __m256i x1 = _mm256_loadu_si256((const __m256i *)(q + 320 + 32 * h));
-		const __m256i b45 = _mm256_set1_epi8(0x30);
+		#pragma GCC unroll 2
+		for (int k = 0; k < 4; k += 2) {
+			const __m256i pl = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], bcast(a, k)),
+							    _mm256_maddubs_epi16(lo[k + 1],
+										 bcast(a, k + 1)));
+			const __m256i ph = _mm256_add_epi16(
+				_mm256_maddubs_epi16(hi[k], bcast(a, k + 4)),
+				_mm256_maddubs_epi16(hi[k + 1], bcast(a, k + 5)));
 
-		#pragma GCC unroll 4
-		for (int k = 0; k < 4; k++) {
-			lo[k] = _mm256_or_si256(lo[k], _mm256_and_si256(shift(x0, 4 - 2 * k), b45));
-			hi[k] = _mm256_or_si256(hi[k], _mm256_and_si256(shift(x1, 4 - 2 * k), b45));
+			acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(pl, sc0),
+								     _mm256_madd_epi16(ph, sc1)));
 		}
+		/* the bias: 32 (sc0 s16[0] + sc1 s16[1]), |s16| <= 16 x 127 fits int16 */
+		const __m256i sp = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)s[0] |
+							       (uint32_t)s[1] << 16));
+
+		is[j] = _mm256_sub_epi32(acc, _mm256_slli_epi32(_mm256_madd_epi16(sc01, sp), 5));
 	}
-}
-
-/*
- * The 8 rows' sum over 16 elements, v[k] (unsigned, < 64) against activation words k0 .. k0 +
- * 3: vpmaddubsw pairs stay below 2^15 (63 x 127 x 2); Q4_K/Q5_K (q < 32) add four of them in
- * int16 (31 x 127 x 8 < 2^15), Q6_K two.
- */
-static inline __attribute__((always_inline)) __m256i half_sum(const int t, const __m256i *v,
-							      const int8_t *a, int k0)
-{
-	const __m256i one = _mm256_set1_epi16(1);
-	__m256i p[4];
-
-	#pragma GCC unroll 4
-	for (int k = 0; k < 4; k++)
-		p[k] = _mm256_maddubs_epi16(v[k], bcast(a, k0 + k));
-	if (t == HAL_TYPE_Q6_K)
-		return _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(p[0], p[1]), one),
-					_mm256_madd_epi16(_mm256_add_epi16(p[2], p[3]), one));
-	return _mm256_madd_epi16(
-		_mm256_add_epi16(_mm256_add_epi16(p[0], p[1]), _mm256_add_epi16(p[2], p[3])), one);
 }
 
 /*
@@ -361,52 +417,38 @@ tile_kq_h(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint3
 				__builtin_prefetch(hd + CPU_PREFETCH_BYTES + o, 0, CPU_PREFETCH_L2);
 		for (uint32_t jb = 0; jb < 8; jb++) {
 			const uint32_t b = sb * 8 + jb;
+			const uint8_t *q = hd + CPU_KQ_HDR + jb * blk_bytes;
+			const size_t a0 = (size_t)t * nb + b;
 
 			#pragma GCC unroll 2
 			for (int h = h0; h < h1; h++) {
+				__m256i is[NT];
+
+				if (type == HAL_TYPE_Q6_K)
+					kq6_sums(q, hd + 64 + 32 * jb + 8 * h, h, A->qs + a0 * CPU_QK,
+						 A->s16 + 2 * a0, (size_t)nb * CPU_QK, nt, is);
+				else
+					kq45_sums(type, q, hd + 64 + 16 * jb + 8 * h, h,
+						  A->qs + a0 * CPU_QK, (size_t)nb * CPU_QK, nt, is);
+
 				const __m256 d = f16x8_ps(hd + 16 * h);
-				__m256i lo[4], hi[4], sc0, sc1 = _mm256_setzero_si256();
 				__m256 mins = _mm256_setzero_ps();
 
-				kq_values(type, hd + CPU_KQ_HDR + jb * blk_bytes, h, lo, hi);
-				if (type == HAL_TYPE_Q6_K) {
-					sc0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(
-						(const __m128i *)(hd + 64 + 32 * jb + 8 * h)));
-					sc1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(
-						(const __m128i *)(hd + 80 + 32 * jb + 8 * h)));
-				} else {
-					sc0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
-						(const __m128i *)(hd + 64 + 16 * jb + 8 * h)));
+				if (type != HAL_TYPE_Q6_K)
 					mins = _mm256_mul_ps(
 						f16x8_ps(hd + 32 + 16 * h),
 						_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(
 							(const __m128i *)(hd + 192 + 16 * jb + 8 * h)))));
-				}
 				#pragma GCC unroll 8
 				for (int j = 0; j < nt; j++) {
-					const size_t ai = (size_t)(t + j) * nb + b;
-					const int8_t *a = A->qs + ai * CPU_QK;
-					__m256i s0 = half_sum(type, lo, a, 0);
-					__m256i s1 = half_sum(type, hi, a, 4), is;
+					const size_t ai = a0 + (size_t)j * nb;
 
-					if (type == HAL_TYPE_Q6_K) {
-						s0 = _mm256_sub_epi32(
-							s0, _mm256_set1_epi32(32 * A->s16[2 * ai]));
-						s1 = _mm256_sub_epi32(
-							s1, _mm256_set1_epi32(32 * A->s16[2 * ai + 1]));
-						is = _mm256_add_epi32(_mm256_mullo_epi32(s0, sc0),
-								      _mm256_mullo_epi32(s1, sc1));
-					} else {
-						is = _mm256_mullo_epi32(_mm256_add_epi32(s0, s1), sc0);
-					}
 					facc[j][h] = _mm256_fmadd_ps(
-						_mm256_cvtepi32_ps(is),
+						_mm256_cvtepi32_ps(is[j]),
 						_mm256_mul_ps(d, _mm256_set1_ps(A->d[ai])), facc[j][h]);
 					if (type != HAL_TYPE_Q6_K)
 						facc[j][h] = _mm256_fnmadd_ps(
-							mins,
-							_mm256_set1_ps(A->d[ai] * (float)A->s[ai]),
-							facc[j][h]);
+							mins, _mm256_set1_ps(A->ds[ai]), facc[j][h]);
 				}
 			}
 		}

@@ -131,7 +131,7 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_
 							  facc[j]);
 				if (type != HAL_TYPE_Q6_K)
 					facc[j] = _mm512_fnmadd_ps(
-						mins, _mm512_set1_ps(A->d[ai] * (float)A->s[ai]),
+						mins, _mm512_set1_ps(A->ds[ai]),
 						facc[j]);
 			}
 		}

@@ -157,7 +157,7 @@ static void gemm_kq_scalar(enum hal_type t, const struct cpu_gemm_args *g)
 							acc[tk][r] += (float)isum * (d * A->d[ai]);
 							acc[tk][r] -= (float)h[192 + 16 * j + r] *
 								      (load_half(h + 32 + 2 * r) *
-								       (A->d[ai] * (float)A->s[ai]));
+								       A->ds[ai]);
 						}
 					}
 				}

@@ -50,8 +50,13 @@ struct cpu_act {
 	float *d;
 	int32_t *s;
 	float *dt;       /* d by block: dt[b * n_rows + t] = d[t * nb + b] */
-	/* for Q6_K weights (kernels_ext.h), else NULL: s16[2 (t * nb + b) + h] = sum of half h */
+	/*
+	 * For K-quant weights (kernels_ext.h), else NULL: s16[2 (t * nb + b) + h] the sum of half
+	 * h (Q6_K's bias), ds[t * nb + b] = d * s (Q4_K/Q5_K's minimums), once per activation
+	 * rather than once per weight row group.
+	 */
 	int32_t *s16;
+	float *ds;
 	uint32_t nb;     /* blocks per row */
 	/*
 	 * Rows stored: the tokens, then zero rows up to the ISA's pad_rows multiple (so that a

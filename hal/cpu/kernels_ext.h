@@ -30,8 +30,9 @@
  * d * sc * q - dmin * m (Q4_K, Q5_K: one sc and m per 32) or d * sc * (q - 32) (Q6_K: one sc
  * per 16). A row takes 148, 180 and 212 bytes per 256 elements (the file's 144, 176, 210).
  * Against an activation block b quantized to Q8_0 (struct cpu_act; Q6_K also needs s16, the
- * sums of each half block's quants), with S0, S1 the exact integer sums over the two halves:
- *   Q4_K/Q5_K: a.d[b] * (d * (sc * (S0 + S1)) - dmin * m * a.s[b])
+ * sums of each half block's quants, Q4_K/Q5_K ds = d * s), with S0, S1 the exact integer sums
+ * over the two halves:
+ *   Q4_K/Q5_K: a.d[b] * d * (sc * (S0 + S1)) - dmin * m * a.ds[b]
  *   Q6_K:      a.d[b] * d * (sc0 * (S0 - 32 s16[2b]) + sc1 * (S1 - 32 s16[2b + 1]))
  * with the integer products exact: the reference backend's numerics (cpu_ref.c) up to float
  * order.

@@ -91,8 +91,8 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_
 				__builtin_prefetch(h + CPU_PREFETCH_BYTES + o, 0, CPU_PREFETCH_L2);
 		for (uint32_t jb = 0; jb < 8; jb++) {
 			const uint32_t b = sb * 8 + jb;
-			__m512i lo[4], hi[4], sc0, sc1 = _mm512_setzero_si512();
-			__m512 mins = _mm512_setzero_ps();
+			__m512i lo[4], hi[4], sc0 = _mm512_setzero_si512(), sc1 = sc0;
+			__m512 mins = _mm512_setzero_ps(), dsc = d;
 
 			kq_values(type, h + CPU_KQ_HDR + jb * blk_bytes, lo, hi);
 			if (type == HAL_TYPE_Q6_K) {
@@ -101,8 +101,12 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_
 				sc1 = _mm512_cvtepi8_epi32(
 					_mm_loadu_si128((const __m128i *)(h + 80 + 32 * jb)));
 			} else {
-				sc0 = _mm512_cvtepu8_epi32(
-					_mm_loadu_si128((const __m128i *)(h + 64 + 16 * jb)));
+				/*
+				 * d x sc exactly (11 x 6 bits) in float, so that a token's sum
+				 * needs no vpmulld: the multiplier's ports are vpdpbusd's
+				 */
+				dsc = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+					_mm_loadu_si128((const __m128i *)(h + 64 + 16 * jb)))));
 				mins = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
 					_mm_loadu_si128((const __m128i *)(h + 192 + 16 * jb)))));
 			}
@@ -125,9 +129,9 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_
 					is = _mm512_add_epi32(_mm512_mullo_epi32(s0, sc0),
 							      _mm512_mullo_epi32(s1, sc1));
 				else
-					is = _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc0);
+					is = _mm512_add_epi32(s0, s1);
 				facc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is),
-							  _mm512_mul_ps(d, _mm512_set1_ps(A->d[ai])),
+							  _mm512_mul_ps(dsc, _mm512_set1_ps(A->d[ai])),
 							  facc[j]);
 				if (type != HAL_TYPE_Q6_K)
 					facc[j] = _mm512_fnmadd_ps(

@@ -346,9 +346,11 @@ static double plan_round(enpu_session *s)
 	struct drv_spec *sp = s->spec;
 	const double t_dec = step_s(s), t_draft = step_s(sp->draft);
 
-	sp->predraft = sp->overlap;
-	if (!(t_dec > 0.0 && t_draft > 0.0 && sp->have_row))
-		return 0.0; /* not measured yet: keep the k in force */
+	if (!(t_dec > 0.0 && t_draft > 0.0 && sp->have_row)) {
+		sp->predraft = sp->overlap; /* not measured yet: keep the k and mode in force */
+		return 0.0;
+	}
+	/* the model's gains drafting in turn and, when the session overlaps, beside */
 	const uint32_t k_max = sp->fixed_k ? 0 : sp->k_max;
 	uint32_t best = sp->k, best_seq = sp->k;
 	const double seq = sched_spec_speedup(alpha_of(sp), sp->k, k_max, t_dec, t_draft,

@@ -545,8 +545,9 @@ ENPU_API uint32_t enpu_session_device_usage(const enpu_session *session,
 struct enpu_spec_stats {
 	size_t struct_size;
 	uint64_t verifications; /* batched evaluations of drafted tokens */
-	uint64_t drafted;       /* tokens the draft proposed (but for those after the point where
-				 * a generation ended: they were never needed) */
+	uint64_t drafted;       /* tokens the draft proposed: a block rejected at one token
+				 * counts all its k, but the tokens past the point where a
+				 * generation ended count not (they were never needed) */
 	uint64_t accepted;      /* ... and the verifier accepted */
 	uint64_t plain_steps;   /* decode steps without a draft ("auto": speculation did not pay) */
 	uint32_t k;             /* the draft length the next verification will use */
@@ -559,7 +560,8 @@ struct enpu_spec_stats {
 	double alpha;
 	/* where the draft's ops ran (its own session's totals, as enpu_session_device_usage) */
 	uint32_t n_devices;
-	struct enpu_device_usage draft_devices[ENPU_MAX_DEVICES];	/* overlapped speculation (spec_overlap): blocks drafted during a verification, those
+	struct enpu_device_usage draft_devices[ENPU_MAX_DEVICES];
+	/* overlapped speculation (spec_overlap): blocks drafted during a verification, those
 	 * the next verification used, and the wall time both sides were busy at once */
 	uint64_t predrafted, predraft_used;
 	double overlap_ms;

@@ -35,6 +35,7 @@
 #include <netlink/netlink.h>
 
 #include "hal/npu_drm/npu_drm_genl.h"
+#include "tests/kmod/enpu_kmod_common.h"
 
 static int n_pass, n_fail;
 
@@ -52,40 +53,6 @@ static int n_pass, n_fail;
 
 #define DEVFREQ(n, f) "/sys/class/devfreq/edge-npu." #n "/" f
 #define NPU_SYSFS(n, f) "/sys/bus/platform/devices/edge-npu." #n "/npu/" f
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int64_t read_num(const char *path)
-{
-	char buf[64] = "";
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return buf[0] ? strtoll(buf, NULL, 10) : -1;
-}
-
-static int write_str(const char *path, const char *s)
-{
-	FILE *f = fopen(path, "w");
-	int rc;
-
-	if (!f)
-		return -errno;
-	rc = fputs(s, f) < 0 ? -EIO : 0;
-	if (fclose(f))
-		rc = -errno;
-	return rc;
-}
 
 static void print_stats(const struct npu_genl_stats *s)
 {
@@ -452,9 +419,7 @@ int main(int argc, char **argv)
 	struct npu_genl *g = NULL;
 	char err[256] = "";
 
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "--timeout-ms"))
-			timeout_ms = (unsigned int)atoi(argv[++i]);
+	timeout_ms = arg_timeout_ms(argc, argv, timeout_ms);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (npu_genl_open(&g, err, sizeof(err))) {
 		printf("FAIL genl open: %s\nenpu_genl_test: 0 passed, 1 failed\n", err);

@@ -105,25 +105,11 @@ static uint64_t bo_offset(int fd, uint32_t handle)
 	return enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_MMAP_OFFSET, &m) ? 0 : m.offset;
 }
 
-static uint32_t ctx_new(int fd)
-{
-	struct drm_edge_npu_ctx_create c = { .priority = DRM_EDGE_NPU_PRIORITY_NORMAL };
-
-	return enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c) ? 0 : c.handle;
-}
-
 static int ctx_destroy(int fd, uint32_t handle)
 {
 	struct drm_edge_npu_ctx_destroy d = { .handle = handle };
 
 	return enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &d);
-}
-
-static int gem_close(int fd, uint32_t handle)
-{
-	struct drm_gem_close c = { .handle = handle };
-
-	return enpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
 }
 
 static uint32_t syncobj_new(int fd)
@@ -168,7 +154,7 @@ static bool job_init(struct job *j, int fd)
 {
 	memset(j, 0, sizeof(*j));
 	j->fd = fd;
-	j->ctx = ctx_new(fd);
+	j->ctx = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
 	j->cmd = bo_new(fd, 4096);
 	j->src = bo_new(fd, 4096);
 	j->dst = bo_new(fd, 4096);
@@ -306,35 +292,6 @@ static struct live live_settle(struct live want)
 	     "%s: files/ctxs/jobs/bos %ld/%ld/%ld/%ld, want %ld/%ld/%ld/%ld", what,       \
 	     (got).files, (got).ctxs, (got).jobs, (got).bos, (want).files, (want).ctxs,   \
 	     (want).jobs, (want).bos)
-
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static int read_str(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = 0;
-	return 0;
-}
 
 #define PARAM(name) "/sys/module/edge_npu/parameters/" name
 #define DEVFREQ0 "/sys/class/devfreq/edge-npu.0/"
@@ -777,8 +734,9 @@ static void handle_cases(int fd, uint32_t h, unsigned int kinds, const char *wha
 static uint32_t foreign_handle(int fd, int other, unsigned int kind, uint32_t *made, int *n)
 {
 	for (*n = 0; *n < 128;) {
-		uint32_t h = kind == H_BO ? bo_new(other, 4096) :
-			     kind == H_CTX ? ctx_new(other) : syncobj_new(other);
+		uint32_t h = kind == H_BO    ? bo_new(other, 4096) :
+			     kind == H_CTX ? ctx_new(other, DRM_EDGE_NPU_PRIORITY_NORMAL) :
+					     syncobj_new(other);
 		struct drm_edge_npu_bo_mmap_offset mo = { .handle = h };
 		struct drm_edge_npu_ctx_query q = { .handle = h };
 
@@ -798,7 +756,8 @@ static uint32_t foreign_handle(int fd, int other, unsigned int kind, uint32_t *m
 static void test_handles(int fd, int fd_other)
 {
 	const struct live before = read_live();
-	uint32_t closed = bo_new(fd, 4096), dead = ctx_new(fd), sync = syncobj_new(fd);
+	uint32_t closed = bo_new(fd, 4096), sync = syncobj_new(fd);
+	uint32_t dead = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
 	static const unsigned int kinds[] = { H_BO, H_CTX, H_SYNC };
 	static const char *const kind_names[] = { "another file's BO", "another file's context",
 						  "another file's syncobj" };
@@ -806,7 +765,7 @@ static void test_handles(int fd, int fd_other)
 	handle_cases(fd, 0, H_BO | H_CTX | H_SYNC, "0");
 	/* erasing handle 0 (above) once marked it free, and the next context got handle 0 */
 	{
-		uint32_t c = ctx_new(fd);
+		uint32_t c = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
 
 		CASE(c != 0, "a context after CTX_DESTROY(0) has handle 0");
 		ctx_destroy(fd, c);
@@ -1213,8 +1172,8 @@ static void foreign_child(int sock)
 		bo_new(fd, 4096);
 	f.bo = bo_new(fd, 4096);
 	for (int i = 0; i < 20; i++)
-		ctx_new(fd);
-	f.ctx = ctx_new(fd);
+		ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
+	f.ctx = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
 	for (int i = 0; i < 20; i++)
 		syncobj_new(fd);
 	f.sync = syncobj_new(fd);
@@ -1372,7 +1331,7 @@ static void test_exhaustion(void)
 
 	/* contexts */
 	for (n = 0; n < 8; n++)
-		CASE((h[n] = ctx_new(fd)) != 0, "context %d", n);
+		CASE((h[n] = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL)) != 0, "context %d", n);
 	CASE_ERRNO(({
 			   struct drm_edge_npu_ctx_create c = { .priority = 1 };
 			   enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c);
@@ -1380,7 +1339,7 @@ static void test_exhaustion(void)
 		   -ENOSPC, "context past the limit");
 	other_client_works("contexts full");
 	ctx_destroy(fd, h[0]);
-	CASE((h[0] = ctx_new(fd)) != 0, "a freed context slot comes back");
+	CASE((h[0] = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL)) != 0, "a freed context slot comes back");
 	for (n = 0; n < 8; n++)
 		ctx_destroy(fd, h[n]);
 
@@ -1871,9 +1830,7 @@ int main(int argc, char **argv)
 	int fd, fd2, groups_failed = 0;
 	struct live l;
 
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "--timeout-ms"))
-			timeout_ms = (unsigned int)atoi(argv[++i]);
+	timeout_ms = arg_timeout_ms(argc, argv, timeout_ms);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	page = sysconf(_SC_PAGESIZE);
@@ -1893,7 +1850,7 @@ int main(int argc, char **argv)
 	}
 	mprotect(g_guard + page, page, PROT_NONE);
 	g_bo = bo_new(fd, 4096);
-	g_ctx = ctx_new(fd);
+	g_ctx = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
 	job_init(&g_job, fd);
 	s_job(&g_copy, false);
 	/* g_job.sync gets a fence: the in_syncs cases name it */

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * enpu_kmod_common.h - what the two kernel test programs (enpu_kmod_test.c, the functional
- * suite, and enpu_hostile.c, the hostile clients) need alike: opening the device, BOs,
- * command streams, syncobj waits, the count of open files, and the load loop both drive the
- * device with.
+ * enpu_kmod_common.h - what the kernel test programs (enpu_kmod_test.c, the functional
+ * suite, enpu_hostile.c, the hostile clients, and enpu_genl_test.c, the telemetry subscriber)
+ * need alike: their --timeout-ms option, opening the device, contexts, BOs, command streams,
+ * syncobj waits, sysfs attributes, the count of open files, and the load loop the first two
+ * drive the device with.
  *
  * The load loop: a context of its own copies a 4 KiB pattern that names the loop and the job,
  * one job after another; each job must complete once, succeed and copy exactly its pattern.
@@ -21,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -44,6 +46,56 @@ static inline uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* --timeout-ms N among the arguments (the module's job_timeout_ms, which bounds a hang), or def. */
+static inline unsigned int arg_timeout_ms(int argc, char **argv, unsigned int def)
+{
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--timeout-ms"))
+			def = (unsigned int)atoi(argv[++i]);
+	return def;
+}
+
+/* A sysfs attribute's value without its trailing newline or spaces; -errno if unreadable. */
+static inline int read_str(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	return 0;
+}
+
+/* A numeric sysfs attribute (decimal or 0x hex); -1 if unreadable or empty. */
+static inline int64_t read_num(const char *path)
+{
+	char buf[64];
+
+	if (read_str(path, buf, sizeof(buf)) || !buf[0])
+		return -1;
+	return strtoll(buf, NULL, 0);
+}
+
+/* Stores s in a sysfs attribute in one write(2), so that the store's refusal is its -errno. */
+static inline int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
 }
 
 /* Files this process has open. */
@@ -90,6 +142,21 @@ static inline int open_npu(int index)
 }
 
 /* ---- BOs and syncobjs ------------------------------------------------------------------- */
+
+/* A context of priority prio (DRM_EDGE_NPU_PRIORITY_*); 0 if refused. */
+static inline uint32_t ctx_new(int fd, uint32_t prio)
+{
+	struct drm_edge_npu_ctx_create c = { .priority = prio };
+
+	return enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c) ? 0 : c.handle;
+}
+
+static inline int gem_close(int fd, uint32_t handle)
+{
+	struct drm_gem_close c = { .handle = handle };
+
+	return enpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
+}
 
 static inline uint32_t bo_new(int fd, uint64_t size)
 {

@@ -104,27 +104,11 @@ static int xioctl(int fd, unsigned long req, void *arg)
 
 /* ---- small wrappers ------------------------------------------------------------------- */
 
-static uint32_t ctx_new(int fd, uint32_t prio)
-{
-	struct drm_edge_npu_ctx_create c = { .priority = prio };
-
-	if (xioctl(fd, DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c))
-		return 0;
-	return c.handle;
-}
-
 static void ctx_free(int fd, uint32_t handle)
 {
 	struct drm_edge_npu_ctx_destroy d = { .handle = handle };
 
 	drmIoctl(fd, DRM_IOCTL_EDGE_NPU_CTX_DESTROY, &d);
-}
-
-static void gem_close(int fd, uint32_t handle)
-{
-	struct drm_gem_close c = { .handle = handle };
-
-	drmIoctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
 }
 
 static uint64_t get_param(int fd, uint32_t param, uint32_t index)
@@ -229,44 +213,6 @@ static int kmsg_count_loud(int fd)
 }
 
 /* ---- sysfs ---------------------------------------------------------------------------- */
-
-static int read_str(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, len - 1, f);
-	buf[n] = 0;
-	fclose(f);
-	while (n && buf[n - 1] == '\n')
-		buf[--n] = 0;
-	return 0;
-}
-
-static int64_t read_num(const char *path)
-{
-	char buf[64];
-
-	if (read_str(path, buf, sizeof(buf)))
-		return -1;
-	return strtoll(buf, NULL, 0);
-}
-
-static int write_str(const char *path, const char *s)
-{
-	FILE *f = fopen(path, "w");
-	int ret = 0;
-
-	if (!f)
-		return -errno;
-	if (fputs(s, f) < 0)
-		ret = -errno;
-	if (fclose(f))
-		ret = -errno;
-	return ret;
-}
 
 #define NPU_SYSFS(dev, attr) "/sys/bus/platform/devices/edge-npu." #dev "/npu/" attr
 #define DEVFREQ0 "/sys/class/devfreq/edge-npu.0/"
@@ -3264,10 +3210,9 @@ int main(int argc, char **argv)
 	unsigned int autosuspend_ms = 300, race_secs = 10, load_jobs = 1000;
 	int fd1, fd2, fd_dev1;
 
+	timeout_ms = arg_timeout_ms(argc, argv, timeout_ms);
 	for (int i = 1; i + 1 < argc; i++) {
-		if (!strcmp(argv[i], "--timeout-ms"))
-			timeout_ms = (unsigned int)atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--autosuspend-ms"))
+		if (!strcmp(argv[i], "--autosuspend-ms"))
 			autosuspend_ms = (unsigned int)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--race-secs"))
 			race_secs = (unsigned int)atoi(argv[++i]);

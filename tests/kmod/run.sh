@@ -94,7 +94,7 @@ $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -pthread -I"$ROOT" \
 # the generic-netlink subscriber, through the user-space reader (libnl-genl, static)
 # shellcheck disable=SC2046
 $CC -std=gnu11 -O2 -Wall -Wextra -Werror -static -I"$ROOT" \
-	$(pkg-config --static --cflags libnl-genl-3.0) \
+	$(pkg-config --static --cflags libnl-genl-3.0 libdrm) \
 	-o "$OUT/enpu_genl_test" "$ROOT/tests/kmod/enpu_genl_test.c" \
 	"$ROOT/hal/npu_drm/npu_drm_genl.c" \
 	$(pkg-config --static --libs libnl-genl-3.0) 2>"$OUT/genl-build.log" ||

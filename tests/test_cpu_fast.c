@@ -257,7 +257,7 @@ START_TEST(test_matmul_kquant_extremes)
 {
 	const enum hal_type types[] = { HAL_TYPE_Q4_K, HAL_TYPE_Q5_K, HAL_TYPE_Q6_K,
 					HAL_TYPE_Q6_K };
-	const uint32_t K = 512, N = 33, T = 5;
+	const uint32_t K = 512, N = 33, T = 9; /* two 4-token tiles and one token */
 	float *x = malloc(sizeof(float) * K * T);
 
 	for (size_t ty = 0; ty < 4; ty++) {

@@ -523,6 +523,9 @@ struct mm_job {
 	const struct hal_tensor *ws[3];
 	float *out[3];
 	uint32_t g_start[4];
+	/* K-quant prefills: each thread's room for a decoded group (kernels.h), dec_bytes apart */
+	uint8_t *dec;
+	size_t dec_bytes;
 };
 
 static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
@@ -586,6 +589,7 @@ static void gemm_job(void *arg, uint32_t ith, uint32_t nth)
 				.ld = j->ws[i]->ne[1], .n_rows = j->ws[i]->ne[1],
 				.g0 = lo - j->g_start[i], .g1 = end - j->g_start[i], .t0 = 0, .t1 = T,
 				.accumulate = j->accumulate,
+				.scratch = j->dec ? j->dec + ith * j->dec_bytes : NULL,
 			};
 
 			const enum hal_type type = j->ws[i]->type;
@@ -695,7 +699,10 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 				return st;
 		}
 	}
-	s = scratch(cf, act_bytes + norm_bytes + (kq ? (size_t)T * nb * 3 * sizeof(int32_t) : 0));
+	const size_t kq_bytes = kq ? ((size_t)T * nb * 3 * sizeof(int32_t) + 63) / 64 * 64 : 0;
+	/* a prefill's decoded groups: one per thread (a decode decodes as it streams) */
+	j->dec_bytes = kq && T > 1 ? (cpu_kq_dec_bytes(nb) + 63) / 64 * 64 : 0;
+	s = scratch(cf, act_bytes + norm_bytes + kq_bytes + j->dec_bytes * cf->n_threads);
 	if (!s)
 		return scratch_failed(cf, j);
 	j->act = act_at(s, rows, nb);
@@ -704,6 +711,7 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 		j->act.s16 = (int32_t *)(s + act_bytes + norm_bytes);
 		j->act.ds = (float *)(j->act.s16 + (size_t)T * nb * 2);
 	}
+	j->dec = j->dec_bytes ? s + act_bytes + norm_bytes + kq_bytes : NULL;
 	if (rows > T) {
 		/* the padding rows: zero quants and scales (dt's are zeroed per block below) */
 		const size_t pad_blocks = (size_t)(rows - T) * nb;

@@ -295,32 +295,119 @@ static inline __m256i pair_sums(__m256i lo, __m256i hi, const int8_t *a, int k)
 }
 
 /*
- * Q4_K/Q5_K, rows 8h .. 8h + 7 of packed block q against nt tokens' block b: is[j] = sc *
- * (S0 + S1), each row's scale applied by vpmaddwd. The four weight vectors are decoded one
- * at a time with the tokens inner (all four and their high halves would not fit beside the
- * accumulators); the int16 pair sums stay below 2^15: Q4_K 8 x 15 x 127 x 2, Q5_K 4 x 31 x
- * 127 x 2 (its sums go to int32 halfway).
+ * A prefill decodes each group once into the thread's scratch (struct cpu_gemm_args), for all
+ * its token tiles: per block and half, 384 bytes: lo[0..3], hi[0..3] (the unsigned q), then
+ * Q4_K/Q5_K the scale pairs and dmin x m as floats, Q6_K the sc0, sc1 and (sc0, sc1) pairs.
+ */
+#define KQ_DEC_HALF 384
+
+/* lo[k] and hi[k] of rows 8h .. 8h + 7 of packed block q (or of its decoded half dec). */
+static inline __attribute__((always_inline)) void
+kq_vec(const int type, const uint8_t *q, const uint8_t *dec, int h, int k, __m256i *lo,
+       __m256i *hi)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f);
+
+	if (dec) {
+		*lo = _mm256_load_si256((const __m256i *)(dec + 32 * k));
+		*hi = _mm256_load_si256((const __m256i *)(dec + 128 + 32 * k));
+		return;
+	}
+	const __m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * k + 32 * h));
+
+	*lo = _mm256_and_si256(v, m4);
+	*hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+	if (type == HAL_TYPE_Q5_K) {
+		const __m256i x = _mm256_loadu_si256((const __m256i *)(q + 256 + 32 * h));
+		const __m256i b4 = _mm256_set1_epi8(0x10);
+
+		*lo = _mm256_or_si256(*lo, _mm256_and_si256(shift(x, 4 - k), b4));
+		*hi = _mm256_or_si256(*hi, _mm256_and_si256(shift(x, -k), b4));
+	} else if (type == HAL_TYPE_Q6_K) {
+		const __m256i x0 = _mm256_loadu_si256((const __m256i *)(q + 256 + 32 * h));
+		const __m256i x1 = _mm256_loadu_si256((const __m256i *)(q + 320 + 32 * h));
+		const __m256i b45 = _mm256_set1_epi8(0x30);
+
+		*lo = _mm256_or_si256(*lo, _mm256_and_si256(shift(x0, 4 - 2 * k), b45));
+		*hi = _mm256_or_si256(*hi, _mm256_and_si256(shift(x1, 4 - 2 * k), b45));
+	}
+}
+
+/* Header bytes of block jb's scales for half h in super-block header hd. */
+static inline const uint8_t *kq_scales(const int type, const uint8_t *hd, uint32_t jb, int h)
+{
+	return hd + 64 + (type == HAL_TYPE_Q6_K ? 32 : 16) * jb + 8 * h;
+}
+
+/* (sc0, sc1) of each row as an int16 pair (Q6_K's bias), from the two scale rows at sc. */
+static inline __m256i q6_scale_pairs(const uint8_t *sc)
+{
+	return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)sc),
+						      _mm_loadl_epi64((const __m128i *)(sc + 16))));
+}
+
+/* dmin x m of rows 8h .. 8h + 7 for block jb (Q4_K/Q5_K). */
+static inline __m256 kq_mins(const uint8_t *hd, uint32_t jb, int h)
+{
+	return _mm256_mul_ps(f16x8_ps(hd + 32 + 16 * h),
+			     _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(
+				     (const __m128i *)(hd + 192 + 16 * jb + 8 * h)))));
+}
+
+/* The group's blocks (nb of them) decoded into dec, KQ_DEC_HALF bytes per block and half. */
+static inline __attribute__((always_inline)) void kq_decode(const int type, const uint8_t *w,
+							     uint32_t nb, uint8_t *dec)
+{
+	const size_t blk_bytes = cpu_kq_block_bytes(type), sb_bytes = cpu_kq_sb_bytes(type);
+
+	for (uint32_t b = 0; b < nb; b++) {
+		const uint8_t *hd = w + b / 8 * sb_bytes;
+		const uint8_t *q = hd + CPU_KQ_HDR + b % 8 * blk_bytes;
+
+		for (int h = 0; h < 2; h++) {
+			uint8_t *o = dec + (2 * (size_t)b + h) * KQ_DEC_HALF;
+			const uint8_t *sc = kq_scales(type, hd, b % 8, h);
+
+			#pragma GCC unroll 4
+			for (int k = 0; k < 4; k++) {
+				__m256i lo, hi;
+
+				kq_vec(type, q, NULL, h, k, &lo, &hi);
+				_mm256_store_si256((__m256i *)(o + 32 * k), lo);
+				_mm256_store_si256((__m256i *)(o + 128 + 32 * k), hi);
+			}
+			if (type == HAL_TYPE_Q6_K) {
+				_mm256_store_si256((__m256i *)(o + 256), row_pairs(sc, true));
+				_mm256_store_si256((__m256i *)(o + 288), row_pairs(sc + 16, true));
+				_mm256_store_si256((__m256i *)(o + 320), q6_scale_pairs(sc));
+			} else {
+				_mm256_store_si256((__m256i *)(o + 256), row_pairs(sc, false));
+				_mm256_store_ps((float *)(o + 288), kq_mins(hd, b % 8, h));
+			}
+		}
+	}
+}
+
+/*
+ * Q4_K/Q5_K, rows 8h .. 8h + 7 of packed block q (or its decoded half dec) against nt tokens'
+ * block b: is[j] = sc * (S0 + S1), each row's scale applied by vpmaddwd. The four weight
+ * vectors are taken one at a time with the tokens inner (all four and their high halves would
+ * not fit beside the accumulators); the int16 pair sums stay below 2^15: Q4_K 8 x 15 x 127 x
+ * 2, Q5_K 4 x 31 x 127 x 2 (its sums go to int32 halfway).
  */
 static inline __attribute__((always_inline)) void
-kq45_sums(const int type, const uint8_t *q, const uint8_t *sc_bytes, int h, const int8_t *a0,
-	  size_t a_stride, const int nt, __m256i *is)
+kq45_sums(const int type, const uint8_t *q, const uint8_t *dec, const uint8_t *sc_bytes, int h,
+	  const int8_t *a0, size_t a_stride, const int nt, __m256i *is)
 {
-	const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
-	const __m256i sc = row_pairs(sc_bytes, false);
-	__m256i x = _mm256_setzero_si256(), p[NT];
+	const __m256i sc = dec ? _mm256_load_si256((const __m256i *)(dec + 256))
+			       : row_pairs(sc_bytes, false);
+	__m256i p[NT];
 
-	if (type == HAL_TYPE_Q5_K)
-		x = _mm256_loadu_si256((const __m256i *)(q + 256 + 32 * h));
 	#pragma GCC unroll 4
 	for (int k = 0; k < 4; k++) {
-		const __m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * k + 32 * h));
-		__m256i lo = _mm256_and_si256(v, m4);
-		__m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+		__m256i lo, hi;
 
-		if (type == HAL_TYPE_Q5_K) {
-			lo = _mm256_or_si256(lo, _mm256_and_si256(shift(x, 4 - k), b4));
-			hi = _mm256_or_si256(hi, _mm256_and_si256(shift(x, -k), b4));
-		}
+		kq_vec(type, q, dec, h, k, &lo, &hi);
 		#pragma GCC unroll 8
 		for (int j = 0; j < nt; j++) {
 			const __m256i ps = pair_sums(lo, hi, a0 + j * a_stride, k);
@@ -340,33 +427,26 @@ kq45_sums(const int type, const uint8_t *q, const uint8_t *sc_bytes, int h, cons
 }
 
 /*
- * Q6_K, rows 8h .. 8h + 7 of packed block q against nt tokens' block b: is[j] = sc0 * (S0 - 32
- * s16[0]) + sc1 * (S1 - 32 s16[1]). Its 6-bit q take two weight loads each, so the block is
- * decoded once for all tokens; int16 pair sums of two words stay below 2^15 (2 x 63 x 127 x 2).
+ * Q6_K, rows 8h .. 8h + 7 of packed block q (or its decoded half dec) against nt tokens'
+ * block b: is[j] = sc0 * (S0 - 32 s16[0]) + sc1 * (S1 - 32 s16[1]). Its 6-bit q take two
+ * weight loads each, so the block is decoded once for all tokens; int16 pair sums of two
+ * words stay below 2^15 (2 x 63 x 127 x 2).
  */
 static inline __attribute__((always_inline)) void
-kq6_sums(const uint8_t *q, const uint8_t *sc_bytes, int h, const int8_t *a0,
+kq6_sums(const uint8_t *q, const uint8_t *dec, const uint8_t *sc_bytes, int h, const int8_t *a0,
 	 const int32_t *s16, size_t a_stride, const int nt, __m256i *is)
 {
-	const __m256i m4 = _mm256_set1_epi8(0x0f), b45 = _mm256_set1_epi8(0x30);
-	const __m256i x0 = _mm256_loadu_si256((const __m256i *)(q + 256 + 32 * h));
-	const __m256i x1 = _mm256_loadu_si256((const __m256i *)(q + 320 + 32 * h));
-	const __m256i sc0 = row_pairs(sc_bytes, true), sc1 = row_pairs(sc_bytes + 16, true);
-	/* (sc0, sc1) of each row as an int16 pair, for the bias */
-	const __m256i sc01 = _mm256_cvtepi8_epi16(
-		_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)sc_bytes),
-				  _mm_loadl_epi64((const __m128i *)(sc_bytes + 16))));
+	const __m256i sc0 = dec ? _mm256_load_si256((const __m256i *)(dec + 256))
+				: row_pairs(sc_bytes, true);
+	const __m256i sc1 = dec ? _mm256_load_si256((const __m256i *)(dec + 288))
+				: row_pairs(sc_bytes + 16, true);
+	const __m256i sc01 = dec ? _mm256_load_si256((const __m256i *)(dec + 320))
+				 : q6_scale_pairs(sc_bytes);
 	__m256i lo[4], hi[4];
 
 	#pragma GCC unroll 4
-	for (int k = 0; k < 4; k++) {
-		const __m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * k + 32 * h));
-
-		lo[k] = _mm256_or_si256(_mm256_and_si256(v, m4),
-					_mm256_and_si256(shift(x0, 4 - 2 * k), b45));
-		hi[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
-					_mm256_and_si256(shift(x1, 4 - 2 * k), b45));
-	}
+	for (int k = 0; k < 4; k++)
+		kq_vec(HAL_TYPE_Q6_K, q, dec, h, k, &lo[k], &hi[k]);
 	#pragma GCC unroll 8
 	for (int j = 0; j < nt; j++) {
 		const int8_t *a = a0 + j * a_stride;
@@ -398,8 +478,8 @@ kq6_sums(const uint8_t *q, const uint8_t *sc_bytes, int h, const int8_t *a0,
  * inlining).
  */
 static inline __attribute__((always_inline)) void
-tile_kq_h(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_t t,
-	  const int nt, float *out, const int h0, const int h1)
+tile_kq_h(const int type, const struct cpu_gemm_args *g, const uint8_t *w, const uint8_t *dec,
+	  uint32_t t, const int nt, float *out, const int h0, const int h1)
 {
 	const struct cpu_act *A = g->a;
 	const uint32_t nb = A->nb;
@@ -422,23 +502,23 @@ tile_kq_h(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint3
 
 			#pragma GCC unroll 2
 			for (int h = h0; h < h1; h++) {
+				const uint8_t *dh = dec ? dec + (2 * (size_t)b + h) * KQ_DEC_HALF : NULL;
+				const uint8_t *sc = kq_scales(type, hd, jb, h);
 				__m256i is[NT];
 
 				if (type == HAL_TYPE_Q6_K)
-					kq6_sums(q, hd + 64 + 32 * jb + 8 * h, h, A->qs + a0 * CPU_QK,
-						 A->s16 + 2 * a0, (size_t)nb * CPU_QK, nt, is);
+					kq6_sums(q, dh, sc, h, A->qs + a0 * CPU_QK, A->s16 + 2 * a0,
+						 (size_t)nb * CPU_QK, nt, is);
 				else
-					kq45_sums(type, q, hd + 64 + 16 * jb + 8 * h, h,
-						  A->qs + a0 * CPU_QK, (size_t)nb * CPU_QK, nt, is);
+					kq45_sums(type, q, dh, sc, h, A->qs + a0 * CPU_QK,
+						  (size_t)nb * CPU_QK, nt, is);
 
 				const __m256 d = f16x8_ps(hd + 16 * h);
 				__m256 mins = _mm256_setzero_ps();
 
 				if (type != HAL_TYPE_Q6_K)
-					mins = _mm256_mul_ps(
-						f16x8_ps(hd + 32 + 16 * h),
-						_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(
-							(const __m128i *)(hd + 192 + 16 * jb + 8 * h)))));
+					mins = dh ? _mm256_load_ps((const float *)(dh + 288))
+						  : kq_mins(hd, jb, h);
 				#pragma GCC unroll 8
 				for (int j = 0; j < nt; j++) {
 					const size_t ai = a0 + (size_t)j * nb;
@@ -460,16 +540,47 @@ tile_kq_h(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint3
 			_mm256_storeu_ps(out + 16 * j + 8 * h, facc[j][h]);
 }
 
+/* The group at w against the tokens of g, its weights decoded once first when dec is given. */
 static inline __attribute__((always_inline)) void
-tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, uint32_t t,
-	const int nt, float *out)
+group_kq(const int type, const struct cpu_gemm_args *g, uint32_t gi, const uint8_t *w,
+	 uint8_t *dec, float *out)
 {
-	GEMM_TILE_BY_HALVES(tile_kq_h, nt, type, g, w, t, nt, out);
+	uint32_t t = g->t0;
+
+	if (dec)
+		kq_decode(type, w, g->a->nb, dec);
+	for (; t + NT <= g->t1; t += NT) {
+		GEMM_TILE_BY_HALVES(tile_kq_h, NT, type, g, w, dec, t, NT, out);
+		put_tile(g, gi, t, NT, out);
+	}
+	for (; t < g->t1; t++) {
+		tile_kq_h(type, g, w, NULL, t, 1, out, 0, 2);
+		put_tile(g, gi, t, 1, out);
+	}
 }
+
+/*
+ * One copy of the loop per type. A group's weights are decoded once into g->scratch when two
+ * or more token tiles will read them (a prefill); a decode decodes as it streams.
+ */
+#define GEMM_KQ_AVX2(type)									\
+	do {											\
+		const size_t group = (size_t)g->a->nb / 8 * cpu_kq_sb_bytes(type);		\
+		uint8_t *dec = g->scratch && g->t1 - g->t0 >= 2 * NT ? g->scratch : NULL;	\
+		float out[16 * NT] __attribute__((aligned(64)));				\
+												\
+		for (uint32_t gi = g->g0; gi < g->g1; gi++)					\
+			group_kq(type, g, gi, g->w + gi * group, dec, out);			\
+	} while (0)
 
 static void gemm_kq_avx2(enum hal_type t, const struct cpu_gemm_args *g)
 {
-	GEMM_KQ_BODY(tile_kq)
+	if (t == HAL_TYPE_Q4_K)
+		GEMM_KQ_AVX2(HAL_TYPE_Q4_K);
+	else if (t == HAL_TYPE_Q5_K)
+		GEMM_KQ_AVX2(HAL_TYPE_Q5_K);
+	else
+		GEMM_KQ_AVX2(HAL_TYPE_Q6_K);
 }
 
 const struct cpu_ext_kernels cpu_ext_avx2 = {

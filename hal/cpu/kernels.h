@@ -77,6 +77,11 @@ struct cpu_gemm_args {
 	uint32_t n_rows;
 	uint32_t g0, g1, t0, t1;
 	bool accumulate; /* dst += the results (hal.h's accumulating MATMUL) instead of = */
+	/*
+	 * This thread's room (64-byte aligned, cpu_kq_dec_bytes(a->nb)) for a K-quant group
+	 * decoded once for all its token tiles, or NULL (kernels_ext.h)
+	 */
+	uint8_t *scratch;
 };
 
 struct cpu_kernels {

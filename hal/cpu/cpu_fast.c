@@ -523,7 +523,7 @@ struct mm_job {
 	const struct hal_tensor *ws[3];
 	float *out[3];
 	uint32_t g_start[4];
-	/* K-quant prefills: each thread's room for a decoded group (kernels.h), dec_bytes apart */
+	/* prefills: each thread's room for a decoded group (kernels.h), dec_bytes apart */
 	uint8_t *dec;
 	size_t dec_bytes;
 };
@@ -701,7 +701,7 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	}
 	const size_t kq_bytes = kq ? ((size_t)T * nb * 3 * sizeof(int32_t) + 63) / 64 * 64 : 0;
 	/* a prefill's decoded groups: one per thread (a decode decodes as it streams) */
-	j->dec_bytes = kq && T > 1 ? (cpu_kq_dec_bytes(nb) + 63) / 64 * 64 : 0;
+	j->dec_bytes = T > 1 ? (cpu_dec_bytes(nb) + 63) / 64 * 64 : 0;
 	s = scratch(cf, act_bytes + norm_bytes + kq_bytes + j->dec_bytes * cf->n_threads);
 	if (!s)
 		return scratch_failed(cf, j);

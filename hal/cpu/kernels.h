@@ -78,11 +78,17 @@ struct cpu_gemm_args {
 	uint32_t g0, g1, t0, t1;
 	bool accumulate; /* dst += the results (hal.h's accumulating MATMUL) instead of = */
 	/*
-	 * This thread's room (64-byte aligned, cpu_kq_dec_bytes(a->nb)) for a K-quant group
-	 * decoded once for all its token tiles, or NULL (kernels_ext.h)
+	 * A prefill's room on this thread (64-byte aligned, cpu_dec_bytes(a->nb)) for a weight
+	 * group decoded once for all its token tiles, or NULL
 	 */
 	uint8_t *scratch;
 };
+
+/* Bytes of struct cpu_gemm_args's scratch for nb blocks a row: at most 1 KiB a block. */
+static inline size_t cpu_dec_bytes(uint32_t nb)
+{
+	return (size_t)nb * 1024;
+}
 
 struct cpu_kernels {
 	const char *isa;

@@ -124,19 +124,28 @@ static inline __m256i bcast(const int8_t *a, int k)
 #endif
 
 /*
+ * Without VNNI a Q8_0 prefill decodes each group once into the thread's scratch (struct
+ * cpu_gemm_args) for all its 4-token tiles, which would each make it signed and take |w|
+ * again: per block and half, the 8 vectors w, then the 8 |w| (npu-bench cpu, avx2 on Zen 4,
+ * T=128: 0-15 % faster; Q4_0's nibbles cost too little to gain from it).
+ */
+#define Q8_DEC_HALF 512
+
+/*
  * Per block, half h (8 rows) at a time and the NT tokens' sums side by side: each weight vector
  * is loaded, and without VNNI made signed and split into |w| and sign once, for all NT tokens;
  * everything live fits the 16 ymm registers (the compiler spilled the whole block's |w| to the
  * stack when all 16 vectors were converted first).
  */
 static inline __attribute__((always_inline)) void
-tile_q8_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
-	const int nt, float *out, const int h0, const int h1)
+tile_q8_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
+	  const uint8_t *dec, uint32_t t, const int nt, float *out, const int h0, const int h1)
 {
 	const struct cpu_act *A = g->a;
 	const uint32_t nb = A->nb;
 	__m256 facc[NT][2];
 
+	(void)dec; /* vpdpbusd takes the stored bytes */
 	#pragma GCC unroll 8
 	for (int j = 0; j < nt; j++)
 		facc[j][0] = facc[j][1] = _mm256_setzero_ps();
@@ -158,8 +167,14 @@ tile_q8_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, u
 					(const __m256i *)(q + 64 * k + 32 * h));
 #if !defined(DOT_U8)
 				/* stored + 128 back to signed; |w| against a with w's sign */
-				const __m256i ws = _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));
-				const __m256i wa = _mm256_abs_epi8(ws);
+				const uint8_t *dh =
+					dec ? dec + (2 * (size_t)b + h) * Q8_DEC_HALF : NULL;
+				const __m256i ws =
+					dh ? _mm256_load_si256((const __m256i *)(dh + 32 * k))
+					   : _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));
+				const __m256i wa =
+					dh ? _mm256_load_si256((const __m256i *)(dh + 256 + 32 * k))
+					   : _mm256_abs_epi8(ws);
 #endif
 
 				#pragma GCC unroll 8
@@ -203,7 +218,7 @@ static inline __attribute__((always_inline)) void
 tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
 	const int nt, float *out)
 {
-	GEMM_TILE_BY_HALVES(tile_q8_h, nt, g, qs, sc, t, nt, out);
+	GEMM_TILE_BY_HALVES(tile_q8_h, nt, g, qs, sc, NULL, t, nt, out);
 }
 
 static inline __attribute__((always_inline)) void
@@ -276,10 +291,54 @@ tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 	GEMM_TILE_BY_HALVES(tile_q4_h, nt, g, qs, sc, t, nt, out);
 }
 
+static inline __attribute__((always_inline)) void decode_q8(const uint8_t *qs, uint32_t nb,
+							     uint8_t *dec)
+{
+	for (size_t bh = 0; bh < 2 * (size_t)nb; bh++) {
+		const uint8_t *q = qs + bh / 2 * CPU_Q8_CHUNK + 32 * (bh % 2);
+
+		for (int k = 0; k < 8; k++) {
+			const __m256i ws = _mm256_xor_si256(
+				_mm256_loadu_si256((const __m256i *)(q + 64 * k)),
+				_mm256_set1_epi8((char)0x80));
+
+			_mm256_store_si256((__m256i *)(dec + bh * Q8_DEC_HALF + 32 * k), ws);
+			_mm256_store_si256((__m256i *)(dec + bh * Q8_DEC_HALF + 256 + 32 * k),
+					   _mm256_abs_epi8(ws));
+		}
+	}
+}
+
+/*
+ * GEMM_BODY_BIG's first step: with two or more whole tiles of tokens and the room, decode
+ * the group and run those tiles from it; returns the first token left.
+ */
+#define DECODED_TILES(name, decode, tile_h)						\
+	static inline __attribute__((always_inline)) uint32_t				\
+	name(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,	\
+	     uint32_t gi, uint32_t t)							\
+	{										\
+		float out[16 * NT] __attribute__((aligned(64)));			\
+											\
+		if (!g->scratch || g->t1 - t < 2 * NT)					\
+			return t;							\
+		decode(qs, g->a->nb, g->scratch);					\
+		for (; t + NT <= g->t1; t += NT) {					\
+			GEMM_TILE_BY_HALVES(tile_h, NT, g, qs, sc, g->scratch, t, NT, out); \
+			put_tile(g, gi, t, NT, out);					\
+		}									\
+		return t;								\
+	}
+
+#if !defined(DOT_U8)
+DECODED_TILES(decoded_q8, decode_q8, tile_q8_h)
+#else
+#define decoded_q8 GEMM_NO_BIG /* vpdpbusd takes the stored bytes as they are */
+#endif
 
 static void gemm_q8_avx2(const struct cpu_gemm_args *g)
 {
-	GEMM_BODY(tile_q8, CPU_Q8_CHUNK)
+	GEMM_BODY_BIG(decoded_q8, tile_q8, CPU_Q8_CHUNK)
 }
 
 static void gemm_q4_avx2(const struct cpu_gemm_args *g)

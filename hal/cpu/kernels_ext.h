@@ -54,15 +54,6 @@ static inline size_t cpu_kq_block_bytes(enum hal_type t)
 	return 256 + (t == HAL_TYPE_Q5_K ? 64 : t == HAL_TYPE_Q6_K ? 128 : 0);
 }
 
-/*
- * Bytes a kernel set may use per thread to hold one group of nb blocks decoded for a prefill
- * (struct cpu_gemm_args's scratch): 768 per block.
- */
-static inline size_t cpu_kq_dec_bytes(uint32_t nb)
-{
-	return (size_t)nb * 768;
-}
-
 /* Bytes of one packed super-block (256 elements) of a group of 16 rows. */
 static inline size_t cpu_kq_sb_bytes(enum hal_type t)
 {

@@ -355,8 +355,8 @@ static inline __m256 kq_mins(const uint8_t *hd, uint32_t jb, int h)
 }
 
 /* The group's blocks (nb of them) decoded into dec, KQ_DEC_HALF bytes per block and half. */
-static inline __attribute__((always_inline)) void kq_decode(const int type, const uint8_t *w,
-							     uint32_t nb, uint8_t *dec)
+static inline __attribute__((always_inline)) const uint8_t *
+kq_decode(const int type, const uint8_t *w, uint32_t nb, uint8_t *dec)
 {
 	const size_t blk_bytes = cpu_kq_block_bytes(type), sb_bytes = cpu_kq_sb_bytes(type);
 
@@ -386,6 +386,7 @@ static inline __attribute__((always_inline)) void kq_decode(const int type, cons
 			}
 		}
 	}
+	return dec;
 }
 
 /*
@@ -492,7 +493,7 @@ tile_kq_h(const int type, const struct cpu_gemm_args *g, const uint8_t *w, const
 	for (uint32_t sb = 0; sb < nb / 8; sb++) {
 		const uint8_t *hd = w + sb * sb_bytes;
 
-		if (nt == 1) /* a decode streams the weights once: keep them coming (kernels.h) */
+		if (nt == 1 && !dec) /* a decode streams the weights once: keep them coming */
 			for (size_t o = 0; o < sb_bytes; o += 64)
 				__builtin_prefetch(hd + CPU_PREFETCH_BYTES + o, 0, CPU_PREFETCH_L2);
 		for (uint32_t jb = 0; jb < 8; jb++) {
@@ -540,47 +541,16 @@ tile_kq_h(const int type, const struct cpu_gemm_args *g, const uint8_t *w, const
 			_mm256_storeu_ps(out + 16 * j + 8 * h, facc[j][h]);
 }
 
-/* The group at w against the tokens of g, its weights decoded once first when dec is given. */
 static inline __attribute__((always_inline)) void
-group_kq(const int type, const struct cpu_gemm_args *g, uint32_t gi, const uint8_t *w,
-	 uint8_t *dec, float *out)
+tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w, const uint8_t *dec,
+	uint32_t t, const int nt, float *out)
 {
-	uint32_t t = g->t0;
-
-	if (dec)
-		kq_decode(type, w, g->a->nb, dec);
-	for (; t + NT <= g->t1; t += NT) {
-		GEMM_TILE_BY_HALVES(tile_kq_h, NT, type, g, w, dec, t, NT, out);
-		put_tile(g, gi, t, NT, out);
-	}
-	for (; t < g->t1; t++) {
-		tile_kq_h(type, g, w, NULL, t, 1, out, 0, 2);
-		put_tile(g, gi, t, 1, out);
-	}
+	GEMM_TILE_BY_HALVES(tile_kq_h, nt, type, g, w, dec, t, nt, out);
 }
-
-/*
- * One copy of the loop per type. A group's weights are decoded once into g->scratch when two
- * or more token tiles will read them (a prefill); a decode decodes as it streams.
- */
-#define GEMM_KQ_AVX2(type)									\
-	do {											\
-		const size_t group = (size_t)g->a->nb / 8 * cpu_kq_sb_bytes(type);		\
-		uint8_t *dec = g->scratch && g->t1 - g->t0 >= 2 * NT ? g->scratch : NULL;	\
-		float out[16 * NT] __attribute__((aligned(64)));				\
-												\
-		for (uint32_t gi = g->g0; gi < g->g1; gi++)					\
-			group_kq(type, g, gi, g->w + gi * group, dec, out);			\
-	} while (0)
 
 static void gemm_kq_avx2(enum hal_type t, const struct cpu_gemm_args *g)
 {
-	if (t == HAL_TYPE_Q4_K)
-		GEMM_KQ_AVX2(HAL_TYPE_Q4_K);
-	else if (t == HAL_TYPE_Q5_K)
-		GEMM_KQ_AVX2(HAL_TYPE_Q5_K);
-	else
-		GEMM_KQ_AVX2(HAL_TYPE_Q6_K);
+	GEMM_KQ_BODY(kq_decode, tile_kq)
 }
 
 const struct cpu_ext_kernels cpu_ext_avx2 = {

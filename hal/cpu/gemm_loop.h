@@ -80,35 +80,41 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 
 /*
  * The same loop over packed K-quant groups (kernels_ext.h: no separate scales) for one type,
- * a constant, with tile(type, g, group bytes, t, nt, out); GEMM_KQ_BODY(tile) is the body of
- * gemm_kq_<isa>(t, g): one copy of the loop per type, each with its tile inlined.
+ * a constant, with decode(type, w, nb, room) and tile(type, g, w, dec, t, nt, out);
+ * GEMM_KQ_BODY(decode, tile) is the body of gemm_kq_<isa>(t, g): one copy of the loop per
+ * type, each with its tile inlined. With two or more whole tiles of tokens (a prefill) decode
+ * may decode each group once into g->scratch for all its tiles, and returns it (dec);
+ * otherwise, or when decode returns NULL, the tile decodes the packed blocks as it goes (a
+ * decode streams the weights once).
  */
-#define GEMM_KQ_TYPE(tile, type)							\
+#define GEMM_KQ_TYPE(decode, tile, type)						\
 	do {										\
 		const size_t group = (size_t)g->a->nb / 8 * cpu_kq_sb_bytes(type);	\
+		uint8_t *room = g->scratch && g->t1 - g->t0 >= 2 * NT ? g->scratch : NULL; \
 		float out[16 * NT] __attribute__((aligned(64)));			\
 											\
 		for (uint32_t gi = g->g0; gi < g->g1; gi++) {				\
 			const uint8_t *w = g->w + gi * group;				\
+			const uint8_t *dec = room ? decode(type, w, g->a->nb, room) : NULL; \
 			uint32_t tok = g->t0;						\
 											\
 			for (; tok + NT <= g->t1; tok += NT) {				\
-				tile(type, g, w, tok, NT, out);				\
+				tile(type, g, w, dec, tok, NT, out);			\
 				put_tile(g, gi, tok, NT, out);				\
 			}								\
 			for (; tok < g->t1; tok++) {					\
-				tile(type, g, w, tok, 1, out);				\
+				tile(type, g, w, dec, tok, 1, out);			\
 				put_tile(g, gi, tok, 1, out);				\
 			}								\
 		}									\
 	} while (0)
 
-#define GEMM_KQ_BODY(tile)								\
+#define GEMM_KQ_BODY(decode, tile)							\
 	if (t == HAL_TYPE_Q4_K)								\
-		GEMM_KQ_TYPE(tile, HAL_TYPE_Q4_K);					\
+		GEMM_KQ_TYPE(decode, tile, HAL_TYPE_Q4_K);				\
 	else if (t == HAL_TYPE_Q5_K)							\
-		GEMM_KQ_TYPE(tile, HAL_TYPE_Q5_K);					\
+		GEMM_KQ_TYPE(decode, tile, HAL_TYPE_Q5_K);				\
 	else										\
-		GEMM_KQ_TYPE(tile, HAL_TYPE_Q6_K);
+		GEMM_KQ_TYPE(decode, tile, HAL_TYPE_Q6_K);
 
 #endif

@@ -124,12 +124,13 @@ static inline __m256i bcast(const int8_t *a, int k)
 #endif
 
 /*
- * Without VNNI a Q8_0 prefill decodes each group once into the thread's scratch (struct
- * cpu_gemm_args) for all its 4-token tiles, which would each make it signed and take |w|
- * again: per block and half, the 8 vectors w, then the 8 |w| (npu-bench cpu, avx2 on Zen 4,
- * T=128: 0-15 % faster; Q4_0's nibbles cost too little to gain from it).
+ * Without VNNI a prefill decodes each group once into the thread's scratch (struct
+ * cpu_gemm_args) for all its 4-token tiles, which would each decode it again: per block and
+ * half, Q8_0's 8 vectors w made signed, then the 8 |w|; Q4_0's low then high nibbles
+ * (npu-bench cpu, avx2 on Zen 4, T=128: Q8_0 0-15 %, Q4_0 5-14 % faster).
  */
 #define Q8_DEC_HALF 512
+#define Q4_DEC_HALF 256
 
 /*
  * Per block, half h (8 rows) at a time and the NT tokens' sums side by side: each weight vector
@@ -222,8 +223,8 @@ tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 }
 
 static inline __attribute__((always_inline)) void
-tile_q4_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
-	const int nt, float *out, const int h0, const int h1)
+tile_q4_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
+	  const uint8_t *dec, uint32_t t, const int nt, float *out, const int h0, const int h1)
 {
 	const struct cpu_act *A = g->a;
 	const uint32_t nb = A->nb;
@@ -240,9 +241,50 @@ tile_q4_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, u
 			cpu_prefetch_decode(q, CPU_Q4_CHUNK, sc, b, nb);
 		#pragma GCC unroll 8
 		for (int h = h0; h < h1; h++) {
-			__m256i w[8];
 			__m256 dw = _mm256_cvtph_ps(
 				_mm_loadu_si128((const __m128i *)(sc + 32 * b + 16 * h)));
+#if !defined(DOT_U8)
+			/*
+			 * A weight vector at a time with the tokens inner: four int16 sums live
+			 * instead of the eight decoded vectors (which spilled beside the sums)
+			 */
+			__m256i p[NT];
+
+			const uint8_t *dh = dec ? dec + (2 * (size_t)b + h) * Q4_DEC_HALF : NULL;
+
+			#pragma GCC unroll 4
+			for (int m = 0; m < 4; m++) {
+				const __m256i v =
+					_mm256_loadu_si256((const __m256i *)(q + 64 * m + 32 * h));
+				const __m256i lo =
+					dh ? _mm256_load_si256((const __m256i *)(dh + 32 * m))
+					   : _mm256_and_si256(v, m4);
+				const __m256i hi =
+					dh ? _mm256_load_si256((const __m256i *)(dh + 128 + 32 * m))
+					   : _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+
+				#pragma GCC unroll 8
+				for (int j = 0; j < nt; j++) {
+					const int8_t *a = A->qs + ((size_t)(t + j) * nb + b) * CPU_QK;
+					const __m256i ps =
+						_mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast(a, m)),
+								 _mm256_maddubs_epi16(hi, bcast(a, m + 4)));
+
+					p[j] = m ? _mm256_add_epi16(p[j], ps) : ps;
+				}
+			}
+			#pragma GCC unroll 8
+			for (int j = 0; j < nt; j++) {
+				size_t ai = (size_t)(t + j) * nb + b;
+				__m256i s = _mm256_sub_epi32(_mm256_madd_epi16(p[j], _mm256_set1_epi16(1)),
+							     _mm256_set1_epi32(8 * A->s[ai]));
+				__m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(A->d[ai]));
+
+				facc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, facc[j][h]);
+			}
+#else
+			(void)dec;
+			__m256i w[8];
 
 			#pragma GCC unroll 8
 			for (int m = 0; m < 4; m++) {
@@ -255,26 +297,17 @@ tile_q4_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, u
 			for (int j = 0; j < nt; j++) {
 				size_t ai = (size_t)(t + j) * nb + b;
 				const int8_t *a = A->qs + ai * CPU_QK;
-#if defined(DOT_U8)
 				__m256i s = _mm256_setzero_si256();
 
 				#pragma GCC unroll 8
 				for (int k = 0; k < 8; k++)
 					s = DOT_U8(s, w[k], bcast(a, k));
 				s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * A->s[ai]));
-#else
-				__m256i s16 = _mm256_maddubs_epi16(w[0], bcast(a, 0));
-
-				#pragma GCC unroll 8
-				for (int k = 1; k < 8; k++)
-					s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[k], bcast(a, k)));
-				__m256i s = _mm256_sub_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)),
-							     _mm256_set1_epi32(8 * A->s[ai]));
-#endif
 				__m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(A->d[ai]));
 
 				facc[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, facc[j][h]);
 			}
+#endif
 		}
 	}
 	#pragma GCC unroll 8
@@ -288,7 +321,26 @@ static inline __attribute__((always_inline)) void
 tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
 	const int nt, float *out)
 {
-	GEMM_TILE_BY_HALVES(tile_q4_h, nt, g, qs, sc, t, nt, out);
+	GEMM_TILE_BY_HALVES(tile_q4_h, nt, g, qs, sc, NULL, t, nt, out);
+}
+
+static inline __attribute__((always_inline)) void decode_q4(const uint8_t *qs, uint32_t nb,
+							     uint8_t *dec)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f);
+
+	for (size_t bh = 0; bh < 2 * (size_t)nb; bh++) {
+		const uint8_t *q = qs + bh / 2 * CPU_Q4_CHUNK + 32 * (bh % 2);
+
+		for (int m = 0; m < 4; m++) {
+			const __m256i v = _mm256_loadu_si256((const __m256i *)(q + 64 * m));
+
+			_mm256_store_si256((__m256i *)(dec + bh * Q4_DEC_HALF + 32 * m),
+					   _mm256_and_si256(v, m4));
+			_mm256_store_si256((__m256i *)(dec + bh * Q4_DEC_HALF + 128 + 32 * m),
+					   _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+		}
+	}
 }
 
 static inline __attribute__((always_inline)) void decode_q8(const uint8_t *qs, uint32_t nb,
@@ -331,8 +383,10 @@ static inline __attribute__((always_inline)) void decode_q8(const uint8_t *qs, u
 	}
 
 #if !defined(DOT_U8)
+DECODED_TILES(decoded_q4, decode_q4, tile_q4_h)
 DECODED_TILES(decoded_q8, decode_q8, tile_q8_h)
 #else
+#define decoded_q4 GEMM_NO_BIG
 #define decoded_q8 GEMM_NO_BIG /* vpdpbusd takes the stored bytes as they are */
 #endif
 
@@ -343,7 +397,7 @@ static void gemm_q8_avx2(const struct cpu_gemm_args *g)
 
 static void gemm_q4_avx2(const struct cpu_gemm_args *g)
 {
-	GEMM_BODY(tile_q4, CPU_Q4_CHUNK)
+	GEMM_BODY_BIG(decoded_q4, tile_q4, CPU_Q4_CHUNK)
 }
 
 /* ---- float vectors ------------------------------------------------------------------------ */

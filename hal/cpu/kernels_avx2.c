@@ -579,12 +579,16 @@ block8_values(const float *st, const float *v, size_t ld, const int32_t *lastv,
 
 			/* rows both queries see, then the rows only one does (as in AVX-512) */
 			cpu_attn_rows(lastv, i0, 2, nq, &lo, &hi);
+			#pragma GCC unroll 2
 			for (int i = 0; i < 2; i++)
+				#pragma GCC unroll 4
 				for (int c = 0; c < NV; c++)
 					a[i][c] = _mm256_setzero_ps();
 			for (uint32_t r = lo; r < hi; r++)
+				#pragma GCC unroll 2
 				for (uint32_t i = 0; i < 2 && i0 + i < nq; i++)
 					if ((int32_t)r <= lastv[i0 + i])
+						#pragma GCC unroll 4
 						for (int c = 0; c < NV; c++)
 							a[i][c] = _mm256_fmadd_ps(
 								_mm256_broadcast_ss(st + 8 * r + i0 + i),
@@ -594,16 +598,21 @@ block8_values(const float *st, const float *v, size_t ld, const int32_t *lastv,
 				const float *vr = v + r * ld + d0;
 				__m256 x[4];
 
+				#pragma GCC unroll 4
 				for (int c = 0; c < NV; c++)
 					x[c] = _mm256_loadu_ps(vr + 8 * c);
+				#pragma GCC unroll 2
 				for (int i = 0; i < 2; i++) {
 					__m256 pr = _mm256_broadcast_ss(st + 8 * r + i0 + i);
 
+					#pragma GCC unroll 4
 					for (int c = 0; c < NV; c++)
 						a[i][c] = _mm256_fmadd_ps(pr, x[c], a[i][c]);
 				}
 			}
+			#pragma GCC unroll 2
 			for (uint32_t i = 0; i < 2 && i0 + i < nq; i++)
+				#pragma GCC unroll 4
 				for (int c = 0; c < NV; c++)
 					_mm256_storeu_ps(out + (i0 + i) * ldo + d0 + 8 * c,
 							 _mm256_mul_ps(a[i][c],
@@ -625,6 +634,7 @@ static void attn_block8(const float *q, size_t ldq, const uint32_t *last, uint32
 	for (size_t d0 = 0; d0 < hd; d0 += 8) {
 		__m256 qr[8];
 
+		#pragma GCC unroll 8
 		for (int c = 0; c < 8; c++)
 			qr[c] = _mm256_loadu_ps(qt + 8 * (d0 + c));
 		for (uint32_t r = 0; r < n; r++) {
@@ -632,6 +642,7 @@ static void attn_block8(const float *q, size_t ldq, const uint32_t *last, uint32
 			__m256 s0 = _mm256_mul_ps(qr[0], _mm256_broadcast_ss(kr));
 			__m256 s1 = _mm256_mul_ps(qr[1], _mm256_broadcast_ss(kr + 1));
 
+			#pragma GCC unroll 4
 			for (int c = 2; c < 8; c += 2) {
 				s0 = _mm256_fmadd_ps(qr[c], _mm256_broadcast_ss(kr + c), s0);
 				s1 = _mm256_fmadd_ps(qr[c + 1], _mm256_broadcast_ss(kr + c + 1), s1);

@@ -586,8 +586,8 @@ block8_values(const float *st, const float *v, size_t ld, const int32_t *lastv,
 					a[i][c] = _mm256_setzero_ps();
 			for (uint32_t r = lo; r < hi; r++)
 				#pragma GCC unroll 2
-				for (uint32_t i = 0; i < 2 && i0 + i < nq; i++)
-					if ((int32_t)r <= lastv[i0 + i])
+				for (uint32_t i = 0; i < 2; i++) /* constant counts: a[][] in registers */
+					if (i0 + i < nq && (int32_t)r <= lastv[i0 + i])
 						#pragma GCC unroll 4
 						for (int c = 0; c < NV; c++)
 							a[i][c] = _mm256_fmadd_ps(
@@ -611,12 +611,13 @@ block8_values(const float *st, const float *v, size_t ld, const int32_t *lastv,
 				}
 			}
 			#pragma GCC unroll 2
-			for (uint32_t i = 0; i < 2 && i0 + i < nq; i++)
+			for (uint32_t i = 0; i < 2; i++)
 				#pragma GCC unroll 4
 				for (int c = 0; c < NV; c++)
-					_mm256_storeu_ps(out + (i0 + i) * ldo + d0 + 8 * c,
-							 _mm256_mul_ps(a[i][c],
-								       _mm256_set1_ps(inv[i0 + i])));
+					if (i0 + i < nq)
+						_mm256_storeu_ps(out + (i0 + i) * ldo + d0 + 8 * c,
+								 _mm256_mul_ps(a[i][c], _mm256_set1_ps(
+									 inv[i0 + i])));
 		}
 	}
 }

@@ -300,6 +300,7 @@ static inline __m256i pair_sums(__m256i lo, __m256i hi, const int8_t *a, int k)
  * Q4_K/Q5_K the scale pairs and dmin x m as floats, Q6_K the sc0, sc1 and (sc0, sc1) pairs.
  */
 #define KQ_DEC_HALF 384
+_Static_assert(2 * KQ_DEC_HALF <= CPU_DEC_BLOCK_BYTES, "a decoded block fits the scratch");
 
 /* lo[k] and hi[k] of rows 8h .. 8h + 7 of packed block q (or of its decoded half dec). */
 static inline __attribute__((always_inline)) void

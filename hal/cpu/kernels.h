@@ -85,9 +85,10 @@ struct cpu_gemm_args {
 };
 
 /* Bytes of struct cpu_gemm_args's scratch for nb blocks a row: at most 1 KiB a block. */
+#define CPU_DEC_BLOCK_BYTES 1024
 static inline size_t cpu_dec_bytes(uint32_t nb)
 {
-	return (size_t)nb * 1024;
+	return (size_t)nb * CPU_DEC_BLOCK_BYTES;
 }
 
 struct cpu_kernels {

@@ -131,6 +131,7 @@ static inline __m256i bcast(const int8_t *a, int k)
  */
 #define Q8_DEC_HALF 512
 #define Q4_DEC_HALF 256
+_Static_assert(2 * Q8_DEC_HALF <= CPU_DEC_BLOCK_BYTES, "a decoded block fits the scratch");
 
 /*
  * Per block, half h (8 rows) at a time and the NT tokens' sums side by side: each weight vector

@@ -151,16 +151,9 @@ static void ctx_teardown(void)
 /* A small model whose vocabulary (the built-in one) carries chat_template when not NULL. */
 static enpu_model *model_with(const char *chat_template)
 {
-	struct gguf_writer *w = gguf_writer_create();
-	char *vocab_path = strdup(tu_tmp_path(".gguf")), *path, err[256] = "";
+	char *vocab_path = tu_builtin_vocab(chat_template, NULL), *path;
 	enpu_model *m = NULL;
 
-	ck_assert_msg(vocab_write_builtin(w, NULL, err, sizeof(err)) == 0, "%s", err);
-	if (chat_template)
-		ck_assert_int_eq(gguf_writer_set_str(w, "tokenizer.chat_template", chat_template),
-				 GGUF_OK);
-	ck_assert_msg(gguf_writer_write(w, vocab_path, err, sizeof(err)) == GGUF_OK, "%s", err);
-	gguf_writer_free(w);
 	path = tu_small_model(32, 64, 64, HAL_TYPE_F32, 7, vocab_path);
 	ck_assert_int_eq(enpu_model_load(ctx, path, NULL, &m), ENPU_OK);
 	free(path);

@@ -12,6 +12,7 @@
 #include "edge_npu.h"
 #include "testutil.h"
 #include "tools/mkmodel.h"
+#include "tools/vocab.h"
 
 void tu_small_params(struct mkmodel_params *p, uint32_t dim, uint32_t ffn, uint32_t ctx,
 		     enum hal_type type, uint64_t seed, const char *vocab)
@@ -45,6 +46,22 @@ char *tu_small_model(uint32_t dim, uint32_t ffn, uint32_t ctx, enum hal_type typ
 
 	tu_small_params(&p, dim, ffn, ctx, type, seed, vocab);
 	return tu_model_of(&p);
+}
+
+char *tu_builtin_vocab(const char *chat_template, uint32_t *n_tokens)
+{
+	struct gguf_writer *w = gguf_writer_create();
+	char *path = strdup(tu_tmp_path(".gguf")), err[256] = "";
+
+	ck_assert_ptr_nonnull(w);
+	ck_assert_ptr_nonnull(path);
+	ck_assert_msg(vocab_write_builtin(w, n_tokens, err, sizeof(err)) == 0, "%s", err);
+	if (chat_template)
+		ck_assert_int_eq(gguf_writer_set_str(w, "tokenizer.chat_template", chat_template),
+				 GGUF_OK);
+	ck_assert_msg(gguf_writer_write(w, path, err, sizeof(err)) == GGUF_OK, "%s", err);
+	gguf_writer_free(w);
+	return path;
 }
 
 bool tu_session_open(struct tu_session *r, const char *path, const char *device, int cache_type)

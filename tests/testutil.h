@@ -69,6 +69,12 @@ void tu_small_params(struct mkmodel_params *p, uint32_t dim, uint32_t ffn, uint3
 		     enum hal_type type, uint64_t seed, const char *vocab);
 /* The model of parameters p written to a fresh temporary path (free() it). */
 char *tu_model_of(const struct mkmodel_params *p);
+/*
+ * edge-npu's built-in vocabulary (tools/vocab.c) as a GGUF of its own at a fresh temporary
+ * path (free() it), with tokenizer.chat_template when chat_template is not NULL; *n_tokens
+ * its size when n_tokens is not NULL. Aborts the test on failure.
+ */
+char *tu_builtin_vocab(const char *chat_template, uint32_t *n_tokens);
 
 /*
  * A context on device (co.device, 2 threads), the model at path and a session with a KV

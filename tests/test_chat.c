@@ -10,10 +10,8 @@
 #include <string.h>
 
 #include "driver/chat_template.h"
-#include "driver/gguf.h"
 #include "edge_npu.h"
 #include "testutil.h"
-#include "vocab.h"
 
 /* Sketches of the families' Jinja sources: each holds the markers their real ones hold. */
 static const char qwen2_jinja[] =

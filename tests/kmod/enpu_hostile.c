@@ -287,6 +287,25 @@ static struct live live_settle(struct live want)
 	return l;
 }
 
+/*
+ * A scenario's baseline: the counters once no job is live and two reads 50 ms apart agree.
+ * The scenario before may have closed files whose finished jobs the scheduler has yet to
+ * free, and whose contexts and BOs go with them (a baseline read then counts them live).
+ */
+static struct live live_quiet(void)
+{
+	const uint64_t t0 = now_ms();
+	struct live l = read_live(), m;
+
+	for (;;) {
+		usleep(50 * 1000);
+		m = read_live();
+		if ((live_eq(l, m) && !m.jobs) || now_ms() - t0 >= 4 * timeout_ms + 5000)
+			return m;
+		l = m;
+	}
+}
+
 #define CASE_LIVE(got, want, what)                                                        \
 	CASE(live_eq(got, want),                                                          \
 	     "%s: files/ctxs/jobs/bos %ld/%ld/%ld/%ld, want %ld/%ld/%ld/%ld", what,       \
@@ -458,7 +477,7 @@ static uint8_t *g_ro;    /* one read-only page */
 
 static void test_pointers(int fd)
 {
-	const struct live before = read_live();
+	const struct live before = live_quiet();
 	uint8_t *kernel = (uint8_t *)0xffffffff81000000ull;
 
 	for (size_t i = 0; i < N_IOCS; i++) {
@@ -528,7 +547,7 @@ static void test_pointers(int fd)
 
 static void test_flags(int fd)
 {
-	const struct live before = read_live();
+	const struct live before = live_quiet();
 
 	for (int bit = 0; bit < 32; bit++) {
 		struct drm_edge_npu_bo_create bc = { .size = 4096, .flags = 1u << bit };
@@ -755,7 +774,7 @@ static uint32_t foreign_handle(int fd, int other, unsigned int kind, uint32_t *m
 
 static void test_handles(int fd, int fd_other)
 {
-	const struct live before = read_live();
+	const struct live before = live_quiet();
 	uint32_t closed = bo_new(fd, 4096), sync = syncobj_new(fd);
 	uint32_t dead = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
 	static const unsigned int kinds[] = { H_BO, H_CTX, H_SYNC };
@@ -815,7 +834,7 @@ static void stream_refused(int fd, struct stream *s, uint32_t len, const char *w
 
 static void test_bounds(int fd)
 {
-	const struct live before = read_live();
+	const struct live before = live_quiet();
 	struct drm_edge_npu_submit base = job_args(&g_job, &g_copy), a;
 
 	base.out_sync = 0;
@@ -1019,7 +1038,7 @@ static int export(int fd, uint32_t handle, uint32_t flags, int *dmabuf)
 
 static void test_prime(int fd, int fd2)
 {
-	const struct live before = read_live();
+	const struct live before = live_quiet();
 	int pipefd[2], efd = eventfd(0, EFD_CLOEXEC), file = open("/proc/self/stat", O_RDONLY);
 	int sync_fd = -1, syncobj_fd = -1, dmabuf = -1, dmabuf2 = -1;
 	uint32_t h, h2, sync = syncobj_new(fd);
@@ -1191,7 +1210,7 @@ static void foreign_child(int sock)
 
 static void test_isolation(void)
 {
-	const struct live before = read_live();
+	const struct live before = live_quiet();
 	int sv[2], fd = open_npu(0), status = 0;
 	struct foreign f;
 	pid_t pid;
@@ -1320,7 +1339,7 @@ static void other_client_works(const char *what)
 static void test_exhaustion(void)
 {
 	char o_ctxs[32], o_bos[32], o_bytes[32], o_jobs[32];
-	const struct live before = read_live();
+	const struct live before = live_quiet();
 	int fd = open_npu(0), n;
 	uint32_t h[64];
 
@@ -1451,7 +1470,7 @@ static bool reap(pid_t pid)
 
 static void kill_busy_child(bool storm, const char *what)
 {
-	const struct live before = read_live();
+	const struct live before = live_quiet();
 	int p[2];
 	char c;
 	pid_t pid;
@@ -1495,7 +1514,7 @@ static void test_kill(void)
 
 	/* a process killed while blocked in BO_WAIT on a hung job's BO */
 	{
-		const struct live before = read_live();
+		const struct live before = live_quiet();
 		pid_t pid = fork();
 
 		if (pid == 0) {
@@ -1519,7 +1538,7 @@ static void test_kill(void)
 	}
 	/* one thread closes the file while another waits on it */
 	{
-		const struct live before = read_live();
+		const struct live before = live_quiet();
 		int fd = open_npu(0);
 		struct job j;
 		struct stream hang;
@@ -1539,7 +1558,7 @@ static void test_kill(void)
 	}
 	/* objects dropped under queued jobs: the jobs hold what they need */
 	{
-		const struct live before = read_live();
+		const struct live before = live_quiet();
 		int fd = open_npu(0);
 		struct job j;
 		struct stream hang, ok;
@@ -1567,7 +1586,7 @@ static void test_kill(void)
 	}
 	/* a CPU mapping outlives its handle and its file; it cannot grow past the BO */
 	{
-		const struct live before = read_live();
+		const struct live before = live_quiet();
 		int fd = open_npu(0);
 		uint32_t h = bo_new(fd, 8192);
 		uint32_t *p = bo_map(fd, h, 8192);
@@ -1592,7 +1611,7 @@ static void test_kill(void)
 	}
 	/* a child that inherited the file submits on the parent's context and is killed */
 	{
-		const struct live before = read_live();
+		const struct live before = live_quiet();
 		int fd = open_npu(0), p[2];
 		struct job j;
 		struct stream ok;
@@ -1629,7 +1648,7 @@ static void test_kill(void)
 /* Three clients, each a hung job then two jobs behind it, and a job on a second context. */
 static void test_hung_clients(void)
 {
-	const struct live before = read_live();
+	const struct live before = live_quiet();
 	int fds[3];
 	struct job hung[3], side[3];
 	uint32_t after[3][2];
@@ -1786,7 +1805,7 @@ static void many_process(int index, int pipe_w)
 
 static void test_many(void)
 {
-	const struct live before = read_live();
+	const struct live before = live_quiet();
 	const int fds0 = count_fds();
 	int32_t total[4] = { 0 }, fd_changed = 0;
 	int p[2];

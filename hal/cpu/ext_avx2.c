@@ -8,6 +8,7 @@
  * the matmul.
  */
 #include "ext_x86.h"
+#include "x86_int8.h"
 
 #include "hal/quant.h"
 
@@ -264,14 +265,6 @@ void cpu_ext_avx2_cache_store(enum hal_type t, const float *x, uint8_t *dst, siz
 
 #include "gemm_loop.h"
 
-static inline __m256i bcast(const int8_t *a, int k)
-{
-	int32_t v;
-
-	memcpy(&v, a + 4 * k, sizeof(v));
-	return _mm256_set1_epi32(v);
-}
-
 /* x shifted left by s bits (right by -s) in 16-bit lanes: the bits kept never cross a byte. */
 static inline __m256i shift(__m256i x, int s)
 {
@@ -285,13 +278,6 @@ static inline __m256i row_pairs(const uint8_t *p, const bool is_signed)
 
 	return is_signed ? _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(x, x))
 			 : _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x, x));
-}
-
-/* Activation words k and k + 4 (elements 4k .. 4k + 3, 16 + 4k ..) against lo and hi: 8 rows. */
-static inline __m256i pair_sums(__m256i lo, __m256i hi, const int8_t *a, int k)
-{
-	return _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast(a, k)),
-				_mm256_maddubs_epi16(hi, bcast(a, k + 4)));
 }
 
 /*
@@ -457,12 +443,12 @@ kq6_sums(const uint8_t *q, const uint8_t *dec, const uint8_t *sc_bytes, int h, c
 
 		#pragma GCC unroll 2
 		for (int k = 0; k < 4; k += 2) {
-			const __m256i pl = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], bcast(a, k)),
+			const __m256i pl = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], bcast256(a, k)),
 							    _mm256_maddubs_epi16(lo[k + 1],
-										 bcast(a, k + 1)));
+										 bcast256(a, k + 1)));
 			const __m256i ph = _mm256_add_epi16(
-				_mm256_maddubs_epi16(hi[k], bcast(a, k + 4)),
-				_mm256_maddubs_epi16(hi[k + 1], bcast(a, k + 5)));
+				_mm256_maddubs_epi16(hi[k], bcast256(a, k + 4)),
+				_mm256_maddubs_epi16(hi[k + 1], bcast256(a, k + 5)));
 
 			acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(pl, sc0),
 								     _mm256_madd_epi16(ph, sc1)));
@@ -535,11 +521,7 @@ tile_kq_h(const int type, const struct cpu_gemm_args *g, const uint8_t *w, const
 			}
 		}
 	}
-	#pragma GCC unroll 8
-	for (int j = 0; j < nt; j++)
-		#pragma GCC unroll 2
-		for (int h = h0; h < h1; h++)
-			_mm256_storeu_ps(out + 16 * j + 8 * h, facc[j][h]);
+	GEMM_STORE_HALVES(_mm256_storeu_ps, out, facc, nt, h0, h1);
 }
 
 static inline __attribute__((always_inline)) void

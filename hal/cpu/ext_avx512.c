@@ -7,6 +7,7 @@
  * table's (ext_x86.h).
  */
 #include "ext_x86.h"
+#include "x86_int8.h"
 
 #include "hal/quant.h"
 
@@ -17,14 +18,6 @@
 #define NT 4
 
 #include "gemm_loop.h"
-
-static inline __m512i bcast(const int8_t *a, int k)
-{
-	int32_t v;
-
-	memcpy(&v, a + 4 * k, sizeof(v));
-	return _mm512_set1_epi32(v);
-}
 
 /* x shifted left by s bits (right by -s) in 16-bit lanes: the bits kept never cross a byte. */
 static inline __m512i shift(__m512i x, int s)
@@ -132,8 +125,8 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w,
 				}
 				#pragma GCC unroll 4
 				for (int k = 0; k < 4; k++) {
-					s0 = _mm512_dpbusd_epi32(s0, lo[k], bcast(a, k));
-					s1 = _mm512_dpbusd_epi32(s1, hi[k], bcast(a, k + 4));
+					s0 = _mm512_dpbusd_epi32(s0, lo[k], bcast512(a, k));
+					s1 = _mm512_dpbusd_epi32(s1, hi[k], bcast512(a, k + 4));
 				}
 				if (type == HAL_TYPE_Q6_K)
 					is = _mm512_add_epi32(_mm512_mullo_epi32(s0, sc0),

@@ -75,6 +75,20 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 		}									\
 	} while (0)
 
+/* A tile_h's accumulators facc[j][h] (8 rows each) into out as tile() leaves them. */
+#define GEMM_STORE_HALVES(store, out, facc, nt, h0, h1)				\
+	_Pragma("GCC unroll 8")								\
+	for (int j_ = 0; j_ < (nt); j_++)						\
+		_Pragma("GCC unroll 2")							\
+		for (int h_ = (h0); h_ < (h1); h_++)					\
+			store((out) + 16 * j_ + 8 * h_, (facc)[j_][h_])
+
+/*
+ * The thread's room to decode a group once for all its token tiles (struct cpu_gemm_args's
+ * scratch), when two or more whole tiles of tokens from t on will read it; else NULL.
+ */
+#define GEMM_DECODE_ROOM(g, t) ((g)->scratch && (g)->t1 - (t) >= 2 * NT ? (g)->scratch : NULL)
+
 #define GEMM_NO_BIG(g, qs, sc, gi, t0) (t0)
 #define GEMM_BODY(tile, chunk) GEMM_BODY_BIG(GEMM_NO_BIG, tile, chunk)
 
@@ -90,7 +104,7 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 #define GEMM_KQ_TYPE(decode, tile, type)						\
 	do {										\
 		const size_t group = (size_t)g->a->nb / 8 * cpu_kq_sb_bytes(type);	\
-		uint8_t *room = g->scratch && g->t1 - g->t0 >= 2 * NT ? g->scratch : NULL; \
+		uint8_t *room = GEMM_DECODE_ROOM(g, g->t0);				\
 		float out[16 * NT] __attribute__((aligned(64)));			\
 											\
 		for (uint32_t gi = g->g0; gi < g->g1; gi++) {				\

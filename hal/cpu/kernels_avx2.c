@@ -14,6 +14,7 @@
  * on the stored unsigned bytes, with the AVX-512 path's bias correction (bias x sum(a)).
  */
 #include "kernels.h"
+#include "x86_int8.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -22,14 +23,6 @@
 #define NT 4
 
 #include "gemm_loop.h"
-
-static inline int32_t load_i32(const int8_t *p)
-{
-	int32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
 
 static inline float hsum256(__m256 v)
 {
@@ -108,11 +101,6 @@ static void quantize_act_avx2(const float *x, struct cpu_act *a, uint32_t row)
 
 /* ---- quantized matmul --------------------------------------------------------------------- */
 
-static inline __m256i bcast(const int8_t *a, int k)
-{
-	return _mm256_set1_epi32(load_i32(a + 4 * k));
-}
-
 #if defined(__AVXVNNI__)
 #define KERNELS cpu_kernels_avxvnni
 #define KERNELS_ISA "avxvnni"
@@ -147,7 +135,9 @@ tile_q8_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 	const uint32_t nb = A->nb;
 	__m256 facc[NT][2];
 
+#if defined(DOT_U8)
 	(void)dec; /* vpdpbusd takes the stored bytes */
+#endif
 	#pragma GCC unroll 8
 	for (int j = 0; j < nt; j++)
 		facc[j][0] = facc[j][1] = _mm256_setzero_ps();
@@ -158,6 +148,9 @@ tile_q8_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 			cpu_prefetch_decode(q, CPU_Q8_CHUNK, sc, b, nb);
 		#pragma GCC unroll 2
 		for (int h = h0; h < h1; h++) {
+#if !defined(DOT_U8)
+			const uint8_t *dh = dec ? dec + (2 * (size_t)b + h) * Q8_DEC_HALF : NULL;
+#endif
 			__m256i s[NT];
 
 			#pragma GCC unroll 8
@@ -168,9 +161,7 @@ tile_q8_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 				const __m256i w = _mm256_loadu_si256(
 					(const __m256i *)(q + 64 * k + 32 * h));
 #if !defined(DOT_U8)
-				/* stored + 128 back to signed; |w| against a with w's sign */
-				const uint8_t *dh =
-					dec ? dec + (2 * (size_t)b + h) * Q8_DEC_HALF : NULL;
+				/* stored + 128 back to signed (or decoded so); |w| against a, w's sign */
 				const __m256i ws =
 					dh ? _mm256_load_si256((const __m256i *)(dh + 32 * k))
 					   : _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80));
@@ -183,10 +174,10 @@ tile_q8_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 				for (int j = 0; j < nt; j++) {
 					const int8_t *a = A->qs + ((size_t)(t + j) * nb + b) * CPU_QK;
 #if defined(DOT_U8)
-					s[j] = DOT_U8(s[j], w, bcast(a, k));
+					s[j] = DOT_U8(s[j], w, bcast256(a, k));
 #else
 					const __m256i p = _mm256_maddubs_epi16(
-						wa, _mm256_sign_epi8(bcast(a, k), ws));
+						wa, _mm256_sign_epi8(bcast256(a, k), ws));
 
 					s[j] = _mm256_add_epi32(
 						s[j], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
@@ -209,11 +200,7 @@ tile_q8_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 			}
 		}
 	}
-	#pragma GCC unroll 8
-	for (int j = 0; j < nt; j++)
-		#pragma GCC unroll 2
-		for (int h = h0; h < h1; h++)
-			_mm256_storeu_ps(out + 16 * j + 8 * h, facc[j][h]);
+	GEMM_STORE_HALVES(_mm256_storeu_ps, out, facc, nt, h0, h1);
 }
 
 static inline __attribute__((always_inline)) void
@@ -266,10 +253,8 @@ tile_q4_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 
 				#pragma GCC unroll 8
 				for (int j = 0; j < nt; j++) {
-					const int8_t *a = A->qs + ((size_t)(t + j) * nb + b) * CPU_QK;
-					const __m256i ps =
-						_mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast(a, m)),
-								 _mm256_maddubs_epi16(hi, bcast(a, m + 4)));
+					const __m256i ps = pair_sums(
+						lo, hi, A->qs + ((size_t)(t + j) * nb + b) * CPU_QK, m);
 
 					p[j] = m ? _mm256_add_epi16(p[j], ps) : ps;
 				}
@@ -302,7 +287,7 @@ tile_q4_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 
 				#pragma GCC unroll 8
 				for (int k = 0; k < 8; k++)
-					s = DOT_U8(s, w[k], bcast(a, k));
+					s = DOT_U8(s, w[k], bcast256(a, k));
 				s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * A->s[ai]));
 				__m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(A->d[ai]));
 
@@ -311,11 +296,7 @@ tile_q4_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 #endif
 		}
 	}
-	#pragma GCC unroll 8
-	for (int j = 0; j < nt; j++)
-		#pragma GCC unroll 2
-		for (int h = h0; h < h1; h++)
-			_mm256_storeu_ps(out + 16 * j + 8 * h, facc[j][h]);
+	GEMM_STORE_HALVES(_mm256_storeu_ps, out, facc, nt, h0, h1);
 }
 
 static inline __attribute__((always_inline)) void
@@ -373,7 +354,7 @@ static inline __attribute__((always_inline)) void decode_q8(const uint8_t *qs, u
 	{										\
 		float out[16 * NT] __attribute__((aligned(64)));			\
 											\
-		if (!g->scratch || g->t1 - t < 2 * NT)					\
+		if (!GEMM_DECODE_ROOM(g, t))						\
 			return t;							\
 		decode(qs, g->a->nb, g->scratch);					\
 		for (; t + NT <= g->t1; t += NT) {					\

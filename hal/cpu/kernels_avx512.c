@@ -8,20 +8,13 @@
  * leaves row r's partial sum in lane r, so no horizontal sums are needed anywhere.
  */
 #include "kernels.h"
+#include "x86_int8.h"
 
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
 #define NT 4 /* activation rows per tile: 4 x 2 int + 4 float accumulators + 8 weights */
-
-static inline int32_t load_i32(const int8_t *p)
-{
-	int32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
 
 /* ---- activation quantization -------------------------------------------------------------- */
 
@@ -67,11 +60,6 @@ static void quantize_act_avx512(const float *x, struct cpu_act *a, uint32_t row)
 
 /* ---- quantized matmul --------------------------------------------------------------------- */
 
-static inline __m512i bcast(const int8_t *a, int k)
-{
-	return _mm512_set1_epi32(load_i32(a + 4 * k));
-}
-
 /* Rows [16 gi, +16) against activation rows t .. t + nt - 1 (nt a constant after inlining). */
 static inline __attribute__((always_inline)) void
 tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32_t t,
@@ -104,8 +92,8 @@ tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 			/* two chains halve the dependency on vpdpbusd's latency */
 			#pragma GCC unroll 8
 			for (int k = 0; k < 8; k += 2) {
-				s0 = _mm512_dpbusd_epi32(s0, w[k], bcast(a, k));
-				s1 = _mm512_dpbusd_epi32(s1, w[k + 1], bcast(a, k + 1));
+				s0 = _mm512_dpbusd_epi32(s0, w[k], bcast512(a, k));
+				s1 = _mm512_dpbusd_epi32(s1, w[k + 1], bcast512(a, k + 1));
 			}
 			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(A->d[ai]));
 
@@ -154,8 +142,8 @@ tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 				__m512i l4 = _mm512_and_si512(v, m4);
 				__m512i h4 = _mm512_andnot_si512(m4, v);
 
-				lo = _mm512_dpbusd_epi32(lo, l4, bcast(a, m));
-				hi = _mm512_dpbusd_epi32(hi, h4, bcast(a, m + 4));
+				lo = _mm512_dpbusd_epi32(lo, l4, bcast512(a, m));
+				hi = _mm512_dpbusd_epi32(hi, h4, bcast512(a, m + 4));
 			}
 			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(A->d[ai]));
 			__m512i s = _mm512_add_epi32(lo, _mm512_srai_epi32(hi, 4));
@@ -179,8 +167,8 @@ tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 
 			#pragma GCC unroll 8
 			for (int k = 0; k < 8; k += 2) {
-				s0 = _mm512_dpbusd_epi32(s0, w[k], bcast(a, k));
-				s1 = _mm512_dpbusd_epi32(s1, w[k + 1], bcast(a, k + 1));
+				s0 = _mm512_dpbusd_epi32(s0, w[k], bcast512(a, k));
+				s1 = _mm512_dpbusd_epi32(s1, w[k + 1], bcast512(a, k + 1));
 			}
 			__m512 sc2 = _mm512_mul_ps(dw, _mm512_set1_ps(A->d[ai]));
 

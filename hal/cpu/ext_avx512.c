@@ -226,7 +226,22 @@ static float cache_scores_avx512(enum hal_type t, const float *q, const uint8_t 
 	return cpu_ext_avx2_cache_scores(t, q, k, ld, n, hd, scale, p);
 }
 
-/* acc = sum_r p[r] row_r, two rows a step into two sets of accumulators. */
+/* a[c] += p_r row_r (fetching the row CACHE_AHEAD rows on). */
+static inline __attribute__((always_inline)) void
+value_row(const int t, __m512 *a, float p_r, const uint8_t *row, size_t ld, const int HD)
+{
+	const __m512 pr = _mm512_set1_ps(p_r);
+
+	fetch_row(row + CACHE_AHEAD * ld, HD, t);
+	#pragma GCC unroll 8
+	for (int c = 0; c < HD / 16; c++)
+		a[c] = _mm512_fmadd_ps(pr, cols16(t, row, c), a[c]);
+}
+
+/*
+ * acc = sum_r p[r] row_r, two rows a step into two sets of accumulators; an odd last row
+ * into the first set alone (a row read again at weight 0 would carry a non-finite V in).
+ */
 static inline __attribute__((always_inline)) void
 values_hd(const int t, float *acc, const float *p, const uint8_t *v, size_t ld, size_t n,
 	  const int HD)
@@ -237,19 +252,12 @@ values_hd(const int t, float *acc, const float *p, const uint8_t *v, size_t ld, 
 	#pragma GCC unroll 8
 	for (int c = 0; c < HD / 16; c++)
 		a[0][c] = a[1][c] = _mm512_setzero_ps();
-	for (; r < n; r += 2) {
-		/* the odd last row against a weight of 0 in the second set */
-		#pragma GCC unroll 2
-		for (int i = 0; i < 2; i++) {
-			const uint8_t *row = v + (r + i < n ? r + i : r) * ld;
-			const __m512 pr = _mm512_set1_ps(r + i < n ? p[r + i] : 0.0f);
-
-			fetch_row(row + CACHE_AHEAD * ld, HD, t);
-			#pragma GCC unroll 8
-			for (int c = 0; c < HD / 16; c++)
-				a[i][c] = _mm512_fmadd_ps(pr, cols16(t, row, c), a[i][c]);
-		}
+	for (; r + 2 <= n; r += 2) {
+		value_row(t, a[0], p[r], v + r * ld, ld, HD);
+		value_row(t, a[1], p[r + 1], v + (r + 1) * ld, ld, HD);
 	}
+	if (r < n)
+		value_row(t, a[0], p[r], v + r * ld, ld, HD);
 	#pragma GCC unroll 8
 	for (int c = 0; c < HD / 16; c++)
 		_mm512_storeu_ps(acc + 16 * c, _mm512_add_ps(a[0][c], a[1][c]));

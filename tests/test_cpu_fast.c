@@ -856,13 +856,14 @@ START_TEST(test_attention)
 	 * T = 1 (decode at position 20) and T = 5 (prefill 0..4); GQA 4 heads over 2. Head
 	 * sizes 16 (the generic loop), 64 and 128 (kernels with q in registers), with 16-row
 	 * batches and leftover rows. A prefill of 37 tokens takes blocks of 16 queries (the
-	 * AVX-512 kernel) twice and 5 queries once.
+	 * AVX-512 kernel) twice and 5 queries once. Decodes of 37 and 46 rows take the
+	 * kernels' batches of 8 or 16 rows and the rows left over.
 	 */
-	const uint32_t T[] = { 1, 5, 3, 1, 2, 7, 37, 37, 37 };
-	const int32_t first[] = { 20, 0, 61, 36, 61, 9, 0, 27, 0 };
-	const uint32_t hds[] = { 16, 16, 16, 64, 64, 128, 64, 16, 64 };
+	const uint32_t T[] = { 1, 5, 3, 1, 2, 7, 37, 37, 37, 1 };
+	const int32_t first[] = { 20, 0, 61, 36, 61, 9, 0, 27, 0, 45 };
+	const uint32_t hds[] = { 16, 16, 16, 64, 64, 128, 64, 16, 64, 128 };
 
-	for (size_t s = 0; s < 9; s++) {
+	for (size_t s = 0; s < sizeof(T) / sizeof(T[0]); s++) {
 		const uint32_t H = 4, Hkv = 2, hd = hds[s], n_ctx = 64;
 		struct op_case c = { .n = 0, .floor = 1e-3 };
 		uint64_t seed = 21 + s;

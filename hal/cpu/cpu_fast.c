@@ -968,7 +968,9 @@ static void attend(struct row_job *j, float *p, float *acc, uint32_t t, uint32_t
 			out[i] = acc[i] * inv;
 		return;
 	}
-	if (k->attn_scores) {
+	const bool kernel_hd = hd == 64 || hd == 128; /* attn_scores, attn_values (kernels.h) */
+
+	if (k->attn_scores && kernel_hd) {
 		max = k->attn_scores(q, kc, ld, n, hd, op->p.attn.scale, p);
 	} else {
 		for (uint32_t r = 0; r < n; r++) {
@@ -979,7 +981,7 @@ static void attend(struct row_job *j, float *p, float *acc, uint32_t t, uint32_t
 	max = cap > 0.0f ? softcap_scores(p, n, cap) : max;
 	float inv = 1.0f / k->exp_sum(p, n, max);
 
-	if (k->attn_values) {
+	if (k->attn_values && kernel_hd) {
 		k->attn_values(acc, p, vc, ld, n, hd);
 	} else {
 		memset(acc, 0, hd * sizeof(float));

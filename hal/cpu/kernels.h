@@ -130,7 +130,8 @@ struct cpu_kernels {
 	 * One query head against n cache rows (row r at k + r * ld, hd floats):
 	 * attn_scores: p[r] = scale * dot(q, k_r), returns the max of p;
 	 * attn_values: acc[i] = sum_r p[r] * v_r[i].
-	 * NULL where the ISA has none: the device then loops over dot_f32 and axpy.
+	 * For hd 64 and 128 only. Other head sizes, and ISAs with none (NULL), take the
+	 * device's loops over dot_f32 and axpy.
 	 */
 	float (*attn_scores)(const float *q, const float *k, size_t ld, size_t n, size_t hd,
 			     float scale, float *p);

@@ -545,6 +545,102 @@ static void rope_avx2(float *x, const float *cs, uint32_t n_rot, uint32_t n_head
 	}
 }
 
+/* ---- decode attention (one query against the F32 cache) ---------------------------------- */
+
+/* One cache row's dot product with q (HD floats) as a vector of partial sums. */
+static inline __attribute__((always_inline)) __m256
+row_dot(const float *q, const float *kr, const int HD)
+{
+	__m256 a = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(kr));
+
+	#pragma GCC unroll 16
+	for (int c = 1; c < HD / 8; c++)
+		a = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), _mm256_loadu_ps(kr + 8 * c), a);
+	return a;
+}
+
+/*
+ * Eight cache rows' dot products with q (HD a constant: the loops unroll) as one vector of
+ * eight scores: the sums are reduced together by hadd, pair by pair as the rows come (fewer
+ * registers live), not one horizontal sum per row.
+ */
+static inline __attribute__((always_inline)) __m256
+scores8(const float *q, const float *k, size_t ld, const int HD)
+{
+	__m256 h[4];
+
+	#pragma GCC unroll 4
+	for (int j = 0; j < 4; j++)
+		h[j] = _mm256_hadd_ps(row_dot(q, k + 2 * j * ld, HD),
+				      row_dot(q, k + (2 * j + 1) * ld, HD));
+	/* lanes: rows 0-3 of each half, then rows 4-7; the two halves added last */
+	__m256 h0 = _mm256_hadd_ps(h[0], h[1]), h1 = _mm256_hadd_ps(h[2], h[3]);
+
+	return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20),
+			     _mm256_permute2f128_ps(h0, h1, 0x31));
+}
+
+static inline __attribute__((always_inline)) float
+scores_hd(const float *q, const float *k, size_t ld, size_t n, float scale, float *p,
+	  const int HD)
+{
+	const __m256 vs = _mm256_set1_ps(scale);
+	__m256 vmax = _mm256_set1_ps(-INFINITY);
+	float max = -INFINITY;
+	size_t r = 0;
+
+	for (; r + 8 <= n; r += 8) {
+		__m256 v = _mm256_mul_ps(vs, scores8(q, k + r * ld, ld, HD));
+
+		_mm256_storeu_ps(p + r, v);
+		vmax = _mm256_max_ps(v, vmax); /* a NaN score is passed over, as by fmaxf */
+	}
+	for (; r < n; r++) {
+		p[r] = scale * dot_f32_avx2(q, k + r * ld, HD);
+		max = fmaxf(max, p[r]);
+	}
+	__m128 m = _mm_max_ps(_mm256_extractf128_ps(vmax, 1), _mm256_castps256_ps128(vmax));
+
+	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_max_ss(m, _mm_movehdup_ps(m));
+	return fmaxf(max, _mm_cvtss_f32(m));
+}
+
+static float attn_scores_avx2(const float *q, const float *k, size_t ld, size_t n, size_t hd,
+			      float scale, float *p)
+{
+	return hd == 64 ? scores_hd(q, k, ld, n, scale, p, 64)
+			: scores_hd(q, k, ld, n, scale, p, 128);
+}
+
+/*
+ * acc = sum_r p[r] v_r, 64 columns at a time: eight accumulators (eight independent FMA chains,
+ * latency 4 x 2 a cycle) leave the other eight registers free, where a whole head of 128
+ * would spill.
+ */
+static void attn_values_avx2(float *acc, const float *p, const float *v, size_t ld, size_t n,
+			     size_t hd)
+{
+	for (size_t d0 = 0; d0 < hd; d0 += 64) {
+		__m256 a[8];
+
+		#pragma GCC unroll 8
+		for (int c = 0; c < 8; c++)
+			a[c] = _mm256_setzero_ps();
+		for (size_t r = 0; r < n; r++) {
+			const __m256 pr = _mm256_broadcast_ss(p + r);
+			const float *vr = v + r * ld + d0;
+
+			#pragma GCC unroll 8
+			for (int c = 0; c < 8; c++)
+				a[c] = _mm256_fmadd_ps(pr, _mm256_loadu_ps(vr + 8 * c), a[c]);
+		}
+		#pragma GCC unroll 8
+		for (int c = 0; c < 8; c++)
+			_mm256_storeu_ps(acc + d0 + 8 * c, a[c]);
+	}
+}
+
 /*
  * A prefill's attention for 8 queries of one head with the queries in the lanes, as the
  * AVX-512 file's attn_block does for 16 (see there); attn_block_avx2 takes a block of 16 as
@@ -727,6 +823,8 @@ const struct cpu_kernels KERNELS = {
 	.scale_mul = scale_mul_avx2,
 	.add = add_avx2,
 	.rope = rope_avx2,
+	.attn_scores = attn_scores_avx2,
+	.attn_values = attn_values_avx2,
 	.attn_block = attn_block_avx2,
 	.peak_macs = peak_macs_avx2,
 };

@@ -634,17 +634,8 @@ scores_hd(const float *q, const float *k, size_t ld, size_t n, float scale, floa
 static float attn_scores_avx512(const float *q, const float *k, size_t ld, size_t n, size_t hd,
 				float scale, float *p)
 {
-	float max = -INFINITY;
-
-	if (hd == 64)
-		return scores_hd(q, k, ld, n, scale, p, 64);
-	if (hd == 128)
-		return scores_hd(q, k, ld, n, scale, p, 128);
-	for (size_t r = 0; r < n; r++) {
-		p[r] = scale * dot_f32_avx512(q, k + r * ld, hd);
-		max = fmaxf(max, p[r]);
-	}
-	return max;
+	return hd == 64 ? scores_hd(q, k, ld, n, scale, p, 64)
+			: scores_hd(q, k, ld, n, scale, p, 128);
 }
 
 static inline __attribute__((always_inline)) void
@@ -689,17 +680,10 @@ values_hd(float *acc, const float *p, const float *v, size_t ld, size_t n, const
 static void attn_values_avx512(float *acc, const float *p, const float *v, size_t ld, size_t n,
 			       size_t hd)
 {
-	if (hd == 64) {
+	if (hd == 64)
 		values_hd(acc, p, v, ld, n, 64);
-		return;
-	}
-	if (hd == 128) {
+	else
 		values_hd(acc, p, v, ld, n, 128);
-		return;
-	}
-	memset(acc, 0, hd * sizeof(float));
-	for (size_t r = 0; r < n; r++)
-		axpy_avx512(acc, p[r], v + r * ld, hd);
 }
 
 /*

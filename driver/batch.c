@@ -263,7 +263,16 @@ enpu_status enpu_session_eval_many(enpu_session *const *sessions, const enpu_tok
 	if (n == 1)
 		return enpu_session_eval(sessions[0], tokens, 1);
 	struct hal_tensor *kc[ENPU_EVAL_MANY_MAX], *vc[ENPU_EVAL_MANY_MAX];
+	bool took[ENPU_EVAL_MANY_MAX] = { false };
+	size_t in = 0;
 
-	st = run_pending(sessions, (uint32_t)n, kc, vc, NULL);
-	return st ? st : run(sessions, tokens, (uint32_t)n, kc, vc, NULL);
+	for (; !st && in < n; in++)
+		st = drv_session_enter(sessions[in], "enpu_session_eval_many", &took[in]);
+	if (!st)
+		st = run_pending(sessions, (uint32_t)n, kc, vc, NULL);
+	if (!st)
+		st = run(sessions, tokens, (uint32_t)n, kc, vc, NULL);
+	for (size_t i = 0; i < in; i++)
+		drv_session_leave(sessions[i], took[i]);
+	return st;
 }

@@ -247,7 +247,15 @@ void enpu_context_destroy(enpu_context *ctx)
 
 const char *enpu_last_error(const enpu_context *ctx)
 {
+	/* another thread may be writing ctx->error: this thread reads a copy taken under the lock */
+	static _Thread_local char snapshot[ENPU_ERROR_LEN];
+
 	if (!ctx)
 		return create_error;
-	return thread_ctx == ctx ? thread_error : ctx->error;
+	if (thread_ctx == ctx)
+		return thread_error;
+	pthread_mutex_lock((pthread_mutex_t *)&ctx->error_lock);
+	memcpy(snapshot, ctx->error, sizeof(snapshot));
+	pthread_mutex_unlock((pthread_mutex_t *)&ctx->error_lock);
+	return snapshot;
 }

@@ -129,6 +129,11 @@ struct enpu_session {
 	enpu_token pending;
 	bool has_pending;
 	const int *cancel; /* a job's cancel flag while a job runs the session (job.c), else NULL */
+	/*
+	 * The thread in a synchronous call that changes the session (drv_session_enter), else
+	 * NULL; atomic.
+	 */
+	const void *caller;
 	struct sched_usage usage[ENPU_MAX_DEVICES];
 	/* "auto" placement: the profile, objective and history (NULL: the fixed rule) */
 	struct sched_placer *placer;
@@ -230,6 +235,13 @@ size_t drv_recent_tokens(const enpu_session *s, uint32_t last_n, enpu_token *out
 void drv_penalize_repeats(float *logits, uint32_t n_vocab, enpu_token *recent, size_t n,
 			  float penalty);
 /*
+ * Checks a caller's sampler options (NULL: the defaults) before anything runs: a refused call
+ * leaves the session as it was. fn names the public call in the message.
+ */
+enpu_status drv_check_sampler(enpu_context *ctx, const char *fn,
+			      const struct enpu_sampler_options *opts);
+
+/*
  * The logits enpu_sample picks from: s's own, or (with a penalty or ignore_eos in o) an
  * adjusted copy in *copy (malloc'd, for the caller to free). NULL when out of memory.
  */
@@ -251,6 +263,29 @@ enpu_status drv_eval_pending_many(enpu_session *const *sessions, uint32_t n, con
 void drv_jobs_destroy(enpu_context *ctx);
 /* Before s is freed: cancels its unfinished jobs and waits until they have finished. */
 void drv_jobs_forget_session(enpu_session *s);
+/*
+ * A public call that changes s (eval, generate, reset, truncate, state load) starts: refused
+ * with ENPU_ERR_INVALID_ARG while s has unfinished jobs or another thread is in such a call on
+ * it, where the two would run s at once. Nested calls of one thread and the job thread's own
+ * pass. *took: whether this call took s, for drv_session_leave.
+ */
+enpu_status drv_session_enter(enpu_session *s, const char *fn, bool *took);
+void drv_session_leave(enpu_session *s, bool took);
+
+/* A public call that changes s, fn: body (a call returning enpu_status) inside enter .. leave. */
+#define DRV_SESSION_CALL(s, fn, body)                                   \
+	do {                                                            \
+		bool took_;                                             \
+		enpu_status st_;                                        \
+									\
+		if (!(s))                                               \
+			return ENPU_ERR_INVALID_ARG;                    \
+		st_ = drv_session_enter((s), (fn), &took_);             \
+		if (!st_)                                               \
+			st_ = (body);                                   \
+		drv_session_leave((s), took_);                          \
+		return st_;                                             \
+	} while (0)
 
 /* ---- schedule_report.c: the "auto" placement as enpu_session_schedule_report tells it ---- */
 /* After slot's graph was placed: the report's table and clock lines from slot->placed. */

@@ -34,6 +34,22 @@ struct drv_jobs {
 	int fd;                        /* semaphore eventfd: one count per job in fin */
 };
 
+/*
+ * The context's job queue, NULL before its first job. jobs_of() publishes it once its thread
+ * runs: a thread that has not submitted (enpu_context_next_finished, a session's free) reads
+ * it without the init lock. Sequentially consistent: drv_session_enter's store of the caller
+ * then load of the queue, against a first submission's store of the queue then load of the
+ * caller, so that one of the two sees the other.
+ */
+static struct drv_jobs *jobs_get(const enpu_context *ctx)
+{
+	return __atomic_load_n(&ctx->jobs, __ATOMIC_SEQ_CST);
+}
+
+/* This thread's address for enpu_session.caller; whether it is a context's job thread. */
+static _Thread_local char thread_token;
+static _Thread_local bool in_job_thread;
+
 struct enpu_job {
 	enpu_context *ctx;
 	enpu_session *s;
@@ -80,8 +96,8 @@ static void drain(int fd)
 
 /* ---- the job thread --------------------------------------------------------------------- */
 
-/* Under lock: the job is done: off the run list, onto the finished queue, everyone told. */
-static void finish_locked(struct drv_jobs *J, enpu_job *j, enpu_status st)
+/* Under lock: the job off the run list. */
+static void unlink_locked(struct drv_jobs *J, enpu_job *j)
 {
 	enpu_job **link = &J->head;
 
@@ -93,6 +109,12 @@ static void finish_locked(struct drv_jobs *J, enpu_job *j, enpu_status st)
 		for (enpu_job *k = J->head; k; k = k->next)
 			J->tail = k;
 	}
+}
+
+/* Under lock: the job is done: off the run list, onto the finished queue, everyone told. */
+static void finish_locked(struct drv_jobs *J, enpu_job *j, enpu_status st)
+{
+	unlink_locked(J, j);
 	j->status = st;
 	snprintf(j->error, sizeof(j->error), "%s", st ? enpu_last_error(j->ctx) : "");
 	j->finished = true;
@@ -339,10 +361,10 @@ static void run_round(struct drv_jobs *J, enpu_job *const *round, uint32_t n)
 
 static void *job_thread(void *arg)
 {
-	enpu_context *ctx = arg;
-	struct drv_jobs *J = ctx->jobs;
+	struct drv_jobs *J = arg;
 	enpu_job *round[ROUND_MAX];
 
+	in_job_thread = true;
 	pthread_mutex_lock(&J->lock);
 	while (!J->stop) {
 		uint32_t n = runnable(J, round, ROUND_MAX);
@@ -372,12 +394,16 @@ static enpu_status jobs_of(enpu_context *ctx, struct drv_jobs **out)
 		pthread_cond_init(&J->work, NULL);
 		pthread_cond_init(&J->changed, NULL);
 		J->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
-		ctx->jobs = J;
-		if (J->fd < 0 || pthread_create(&J->thread, NULL, job_thread, ctx)) {
+		if (J->fd >= 0 && !pthread_create(&J->thread, NULL, job_thread, J)) {
+			__atomic_store_n(&ctx->jobs, J, __ATOMIC_SEQ_CST);
+		} else {
 			if (J->fd >= 0)
 				close(J->fd);
+			pthread_cond_destroy(&J->work);
+			pthread_cond_destroy(&J->changed);
+			pthread_mutex_destroy(&J->lock);
 			free(J);
-			ctx->jobs = J = NULL;
+			J = NULL;
 		}
 	}
 	pthread_mutex_unlock(&ctx->jobs_init_lock);
@@ -408,7 +434,7 @@ void drv_jobs_destroy(enpu_context *ctx)
 
 void drv_jobs_forget_session(enpu_session *s)
 {
-	struct drv_jobs *J = s->model->ctx->jobs;
+	struct drv_jobs *J = jobs_get(s->model->ctx);
 	bool busy = true;
 
 	if (!J)
@@ -427,6 +453,42 @@ void drv_jobs_forget_session(enpu_session *s)
 		}
 	}
 	pthread_mutex_unlock(&J->lock);
+}
+
+enpu_status drv_session_enter(enpu_session *s, const char *fn, bool *took)
+{
+	const void *none = NULL;
+	uint32_t live = 0;
+
+	*took = false;
+	if (in_job_thread || __atomic_load_n(&s->caller, __ATOMIC_RELAXED) == &thread_token)
+		return ENPU_OK;
+	if (!__atomic_compare_exchange_n(&s->caller, &none, &thread_token, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "%s: another thread is in a call on this session", fn);
+	struct drv_jobs *J = jobs_get(s->model->ctx);
+
+	if (J) {
+		pthread_mutex_lock(&J->lock);
+		for (enpu_job *j = J->head; j; j = j->next)
+			live += j->s == s;
+		pthread_mutex_unlock(&J->lock);
+	}
+	if (live) {
+		__atomic_store_n(&s->caller, NULL, __ATOMIC_RELEASE);
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "%s: the session has %u unfinished job%s (wait for or cancel "
+				    "them first)", fn, live, live == 1 ? "" : "s");
+	}
+	*took = true;
+	return ENPU_OK;
+}
+
+void drv_session_leave(enpu_session *s, bool took)
+{
+	if (took)
+		__atomic_store_n(&s->caller, NULL, __ATOMIC_RELEASE);
 }
 
 /* ---- the API ------------------------------------------------------------------------------ */
@@ -449,6 +511,9 @@ static enpu_status take_options(enpu_session *s, const struct enpu_job_options *
 		if (n < offsetof(struct enpu_sampler_options, seed) + sizeof(uint64_t))
 			return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
 					    "enpu_job_submit: sampler of an unknown size %zu", n);
+		enpu_status st = drv_check_sampler(ctx, "enpu_job_submit", o->sampler);
+		if (st)
+			return st;
 		memcpy(&j->sampler, o->sampler, n < sizeof(j->sampler) ? n : sizeof(j->sampler));
 		j->sampler.struct_size = sizeof(j->sampler);
 	}
@@ -526,11 +591,24 @@ enpu_status enpu_job_submit(enpu_session *s, const struct enpu_job_options *o, e
 		return st;
 	}
 	pthread_mutex_lock(&J->lock);
+	/*
+	 * Queued, then the session's caller read: a call that takes the session after this
+	 * finds the job (drv_session_enter). A job's own callback may queue more; a
+	 * synchronous call's callback may not (the job would run the session beside it).
+	 */
 	if (J->tail)
 		J->tail->next = j;
 	else
 		J->head = j;
 	J->tail = j;
+	if (__atomic_load_n(&s->caller, __ATOMIC_SEQ_CST) && !in_job_thread) {
+		unlink_locked(J, j);
+		pthread_mutex_unlock(&J->lock);
+		job_release(j);
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_job_submit: the session is in a call (enpu_generate, "
+				    "enpu_session_eval, ...) that has not returned");
+	}
 	pthread_cond_signal(&J->work);
 	pthread_mutex_unlock(&J->lock);
 	*out = j;
@@ -546,7 +624,7 @@ enpu_status enpu_job_wait(enpu_job *j, int timeout_ms)
 {
 	if (!j)
 		return ENPU_ERR_INVALID_ARG;
-	struct drv_jobs *J = j->ctx->jobs;
+	struct drv_jobs *J = jobs_get(j->ctx);
 	struct timespec until;
 	int rc = 0;
 
@@ -572,7 +650,7 @@ enpu_status enpu_job_cancel(enpu_job *j)
 {
 	if (!j)
 		return ENPU_ERR_INVALID_ARG;
-	struct drv_jobs *J = j->ctx->jobs;
+	struct drv_jobs *J = jobs_get(j->ctx);
 
 	pthread_mutex_lock(&J->lock);
 	const bool finished = j->finished;
@@ -593,7 +671,7 @@ enpu_status enpu_job_result(enpu_job *j, struct enpu_job_result *out)
 	if (!out || out->struct_size < sizeof(*out))
 		return drv_ctx_fail(j->ctx, ENPU_ERR_INVALID_ARG,
 				    "enpu_job_result: out is NULL or of an unknown size");
-	struct drv_jobs *J = j->ctx->jobs;
+	struct drv_jobs *J = jobs_get(j->ctx);
 
 	drain(j->fd);
 	pthread_mutex_lock(&J->lock);
@@ -613,7 +691,7 @@ void enpu_job_free(enpu_job *j)
 {
 	if (!j)
 		return;
-	struct drv_jobs *J = j->ctx->jobs;
+	struct drv_jobs *J = jobs_get(j->ctx);
 
 	pthread_mutex_lock(&J->lock);
 	cancel_locked(j);
@@ -647,7 +725,7 @@ int enpu_context_job_fd(enpu_context *ctx)
 
 enpu_job *enpu_context_next_finished(enpu_context *ctx)
 {
-	struct drv_jobs *J = ctx ? ctx->jobs : NULL;
+	struct drv_jobs *J = ctx ? jobs_get(ctx) : NULL;
 	enpu_job *j = NULL;
 
 	if (!J)

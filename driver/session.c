@@ -275,15 +275,18 @@ void enpu_session_free(enpu_session *s)
 	free(s);
 }
 
-enpu_status enpu_session_reset(enpu_session *s)
+static enpu_status session_reset(enpu_session *s)
 {
-	if (!s)
-		return ENPU_ERR_INVALID_ARG;
 	s->n_past = 0;
 	s->history_from = 0;
 	s->have_logits = false;
 	s->has_pending = false;
 	return ENPU_OK;
+}
+
+enpu_status enpu_session_reset(enpu_session *s)
+{
+	DRV_SESSION_CALL(s, "enpu_session_reset", session_reset(s));
 }
 
 uint32_t enpu_session_n_past(const enpu_session *s)
@@ -497,17 +500,15 @@ enpu_status drv_eval_pending(enpu_session *s)
 	return st;
 }
 
-enpu_status enpu_session_eval(enpu_session *s, const enpu_token *tokens, size_t n)
+static enpu_status session_eval(enpu_session *s, const enpu_token *tokens, size_t n)
 {
-	if (!s)
-		return ENPU_ERR_INVALID_ARG;
 	enpu_context *ctx = s->model->ctx;
 	const uint32_t n_vocab = s->model->sm.hp.n_vocab;
 
 	drv_ctx_clear_error(ctx);
 	if (!tokens || n == 0)
 		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_eval: no tokens given");
-	if (n + s->has_pending > s->n_ctx - s->n_past)
+	if (n > s->n_ctx || n + s->has_pending > s->n_ctx - s->n_past)
 		return drv_ctx_fail(ctx, ENPU_ERR_CONTEXT_FULL,
 				    "enpu_session_eval: %zu tokens after %u%s do not fit the %u-token context",
 				    n, s->n_past, s->has_pending ? " and the last one generated" : "",
@@ -519,6 +520,11 @@ enpu_status enpu_session_eval(enpu_session *s, const enpu_token *tokens, size_t 
 					    i, tokens[i], n_vocab - 1);
 	enpu_status st = drv_eval_pending(s);
 	return st ? st : drv_eval_tokens(s, tokens, n);
+}
+
+enpu_status enpu_session_eval(enpu_session *s, const enpu_token *tokens, size_t n)
+{
+	DRV_SESSION_CALL(s, "enpu_session_eval", session_eval(s, tokens, n));
 }
 
 enpu_status enpu_session_logits(enpu_session *s, const float **out_logits, size_t *out_n_vocab)
@@ -627,8 +633,16 @@ static uint32_t sampler_candidates(const float *logits, uint32_t n,
 				   const struct enpu_sampler_options *o, struct candidate *c,
 				   double *out_sum)
 {
+	/*
+	 * Logits less the largest, then divided: a tiny temperature takes every other token to
+	 * -inf (weight 0), where logit / temperature alone overflows to inf - inf = NaN.
+	 */
+	float top = -INFINITY;
 	for (uint32_t i = 0; i < n; i++)
-		c[i] = (struct candidate){ logits[i] / o->temperature, (int32_t)i };
+		top = fmaxf(top, logits[i]);
+	top = isfinite(top) ? top : 0.0f;
+	for (uint32_t i = 0; i < n; i++)
+		c[i] = (struct candidate){ (logits[i] - top) / o->temperature, (int32_t)i };
 	qsort(c, n, sizeof(*c), by_logit_desc);
 
 	uint32_t keep = o->top_k && o->top_k < n ? o->top_k : n;
@@ -681,6 +695,30 @@ enpu_status drv_sampler_probs(enpu_session *s, const struct enpu_sampler_options
 	return ENPU_OK;
 }
 
+enpu_status drv_check_sampler(enpu_context *ctx, const char *fn,
+			      const struct enpu_sampler_options *opts)
+{
+	struct enpu_sampler_options o = ENPU_SAMPLER_OPTIONS_INIT;
+
+	/* the first version of the struct ends at min_p: the later fields keep their defaults */
+	if (!opts)
+		return ENPU_OK;
+	if (opts->struct_size < offsetof(struct enpu_sampler_options, min_p))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "%s: sampler of an unknown size %zu",
+				    fn, opts->struct_size);
+	memcpy(&o, opts, opts->struct_size < sizeof(o) ? opts->struct_size : sizeof(o));
+	if (isnan(o.temperature) || isinf(o.temperature) || isnan(o.top_p))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "%s: temperature %g and top_p %g must be numbers, the "
+				    "temperature finite", fn, o.temperature, o.top_p);
+	if (!(o.min_p >= 0.0f && o.min_p <= 1.0f) || !(o.repeat_penalty > 0.0f) ||
+	    isinf(o.repeat_penalty))
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
+				    "%s: min_p %g must be in [0, 1] and repeat_penalty %g "
+				    "positive and finite", fn, o.min_p, o.repeat_penalty);
+	return ENPU_OK;
+}
+
 enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts,
 			uint64_t *rng_state, enpu_token *out_token)
 {
@@ -688,23 +726,17 @@ enpu_status enpu_sample(enpu_session *s, const struct enpu_sampler_options *opts
 
 	if (!s)
 		return ENPU_ERR_INVALID_ARG;
-	/* the first version of the struct ends at min_p: the later fields keep their defaults */
-	if (!out_token || (opts && opts->struct_size < offsetof(struct enpu_sampler_options, min_p)))
-		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG, "enpu_sample: bad arguments");
+	if (!out_token)
+		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_sample: out_token is NULL");
+	enpu_status st = drv_check_sampler(s->model->ctx, "enpu_sample", opts);
+	if (st)
+		return st;
 	if (!s->have_logits)
 		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
 				    "enpu_sample: no token has been evaluated yet");
 	if (opts)
 		memcpy(&o, opts, opts->struct_size < sizeof(o) ? opts->struct_size : sizeof(o));
-	if (isnan(o.temperature) || isinf(o.temperature) || isnan(o.top_p))
-		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
-				    "enpu_sample: temperature %g and top_p %g must be numbers, the "
-				    "temperature finite", o.temperature, o.top_p);
-	if (!(o.min_p >= 0.0f && o.min_p <= 1.0f) || !(o.repeat_penalty > 0.0f) ||
-	    isinf(o.repeat_penalty))
-		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
-				    "enpu_sample: min_p %g must be in [0, 1] and repeat_penalty %g "
-				    "positive and finite", o.min_p, o.repeat_penalty);
 	const uint32_t n = s->model->sm.hp.n_vocab;
 	float *penalized;
 	const float *logits = drv_sampler_logits(s, &o, &penalized);
@@ -883,12 +915,10 @@ static enpu_status generate_tokens(enpu_session *s, uint32_t n_predict,
 	return rc;
 }
 
-enpu_status enpu_generate(enpu_session *s, const char *prompt, uint32_t n_predict,
-			  const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
-			  void *user, struct enpu_generate_stats *stats)
+static enpu_status generate(enpu_session *s, const char *prompt, uint32_t n_predict,
+			    const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
+			    void *user, struct enpu_generate_stats *stats)
 {
-	if (!s)
-		return ENPU_ERR_INVALID_ARG;
 	enpu_context *ctx = s->model->ctx;
 	struct enpu_generate_stats st = ENPU_GENERATE_STATS_INIT;
 
@@ -897,7 +927,11 @@ enpu_status enpu_generate(enpu_session *s, const char *prompt, uint32_t n_predic
 		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: prompt is NULL");
 	if (stats && stats->struct_size < offsetof(struct enpu_generate_stats, stopped_at_ctx_full))
 		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_generate: stats struct too small");
-	enpu_status rc = drv_eval_prompt(s, prompt, &st);
+	/* before the prompt: a refused call leaves the session as it was */
+	enpu_status rc = drv_check_sampler(ctx, "enpu_generate", sampler);
+	if (rc)
+		return rc;
+	rc = drv_eval_prompt(s, prompt, &st);
 	if (rc)
 		return rc;
 	const uint64_t t0 = hal_now_ns();
@@ -910,4 +944,12 @@ enpu_status enpu_generate(enpu_session *s, const char *prompt, uint32_t n_predic
 		memcpy(stats, &st, size);
 	}
 	return rc;
+}
+
+enpu_status enpu_generate(enpu_session *s, const char *prompt, uint32_t n_predict,
+			  const struct enpu_sampler_options *sampler, enpu_token_fn on_token,
+			  void *user, struct enpu_generate_stats *stats)
+{
+	DRV_SESSION_CALL(s, "enpu_generate",
+			 generate(s, prompt, n_predict, sampler, on_token, user, stats));
 }

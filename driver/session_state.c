@@ -89,10 +89,8 @@ static size_t rows_bytes(const enpu_session *s, size_t n)
 	return n * hal_row_bytes(s->k_cache[0].type, kv_dim(s));
 }
 
-enpu_status enpu_session_truncate(enpu_session *s, uint32_t n)
+static enpu_status session_truncate(enpu_session *s, uint32_t n)
 {
-	if (!s)
-		return ENPU_ERR_INVALID_ARG;
 	const uint32_t len = s->n_past + s->has_pending;
 
 	if (n > len)
@@ -109,6 +107,11 @@ enpu_status enpu_session_truncate(enpu_session *s, uint32_t n)
 	if (s->history_from > n)
 		s->history_from = n; /* positions below n stay unknown; those after are new */
 	return ENPU_OK;
+}
+
+enpu_status enpu_session_truncate(enpu_session *s, uint32_t n)
+{
+	DRV_SESSION_CALL(s, "enpu_session_truncate", session_truncate(s, n));
 }
 
 /* What a state of s holds beside the rows (tokens only when the session knows them all). */
@@ -204,9 +207,9 @@ static void check_state(const enpu_session *s, const struct state_header *b, con
 		snprintf(why, why_len, "the state's KV cache rows are %s, the session's %s",
 			 b->cache_type < HAL_TYPE_COUNT ? hal_type_name(b->cache_type) : "unknown",
 			 hal_type_name(h.cache_type));
-	else if (b->n_past + !!(b->flags & STATE_PENDING) > s->n_ctx)
-		snprintf(why, why_len, "%u tokens do not fit the session's %u-token context",
-			 b->n_past + !!(b->flags & STATE_PENDING), s->n_ctx);
+	else if (b->n_past > s->n_ctx || b->n_past + !!(b->flags & STATE_PENDING) > s->n_ctx)
+		snprintf(why, why_len, "%llu tokens do not fit the session's %u-token context",
+			 (unsigned long long)b->n_past + !!(b->flags & STATE_PENDING), s->n_ctx);
 	else if ((b->flags & STATE_PENDING) && (b->pending < 0 || (uint32_t)b->pending >= h.n_vocab))
 		snprintf(why, why_len, "pending token %d is outside the vocabulary", b->pending);
 	else if (len != want)
@@ -227,10 +230,8 @@ static void check_state(const enpu_session *s, const struct state_header *b, con
 	}
 }
 
-enpu_status enpu_session_state_load(enpu_session *s, const void *buf, size_t len)
+static enpu_status state_load(enpu_session *s, const void *buf, size_t len)
 {
-	if (!s)
-		return ENPU_ERR_INVALID_ARG;
 	struct state_header b;
 	char why[160];
 
@@ -263,6 +264,11 @@ enpu_status enpu_session_state_load(enpu_session *s, const void *buf, size_t len
 	s->has_pending = b.flags & STATE_PENDING;
 	s->pending = b.pending;
 	return ENPU_OK;
+}
+
+enpu_status enpu_session_state_load(enpu_session *s, const void *buf, size_t len)
+{
+	DRV_SESSION_CALL(s, "enpu_session_state_load", state_load(s, buf, len));
 }
 
 static enpu_status io_fail(const enpu_session *s, const char *call, const char *err)

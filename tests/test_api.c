@@ -1207,6 +1207,10 @@ START_TEST(session_errors)
 	ck_assert_int_eq(enpu_session_eval(s, ok, 4), ENPU_OK);
 	ck_assert_int_eq(enpu_session_eval(s, ok, 1), ENPU_ERR_CONTEXT_FULL);
 	ck_assert_int_eq(enpu_session_reset(s), ENPU_OK);
+	/* a count that wraps with the pending token is still too many (not read past ok) */
+	ck_assert_int_eq(enpu_generate(s, "", 1, NULL, NULL, NULL, NULL), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(s, ok, SIZE_MAX), ENPU_ERR_CONTEXT_FULL);
+	ck_assert_int_eq(enpu_session_reset(s), ENPU_OK);
 	ck_assert_int_eq(enpu_session_eval(s, ok, 1), ENPU_OK);
 	/* NULL where an array belongs, NaN where a number belongs, a buffer too small */
 	ck_assert_uint_eq(enpu_session_device_usage(s, NULL, 4), 0);

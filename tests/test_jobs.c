@@ -9,7 +9,9 @@
  */
 #include <check.h>
 #include <dirent.h>
+#include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +268,17 @@ START_TEST(bad_input)
 		      enpu_last_error(r.ctx));
 	o.kind = 7;
 	ck_assert_int_eq(enpu_job_submit(r.s[0], &o, &j), ENPU_ERR_INVALID_ARG);
+	/* a sampler the job could not use is refused at submission, not when the job runs */
+	struct enpu_sampler_options nan_temp = ENPU_SAMPLER_OPTIONS_INIT;
+	nan_temp.temperature = NAN;
+	o.kind = ENPU_JOB_GENERATE;
+	o.prompt = "x";
+	o.sampler = &nan_temp;
+	ck_assert_int_eq(enpu_job_submit(r.s[0], &o, &j), ENPU_ERR_INVALID_ARG);
+	ck_assert_ptr_null(j);
+	ck_assert_msg(strstr(enpu_last_error(r.ctx), "enpu_job_submit: temperature"), "%s",
+		      enpu_last_error(r.ctx));
+	o.sampler = NULL;
 	o.kind = ENPU_JOB_GENERATE;
 	o.prompt = NULL;
 	ck_assert_int_eq(enpu_job_submit(r.s[0], &o, &j), ENPU_ERR_INVALID_ARG);
@@ -291,6 +304,126 @@ START_TEST(bad_input)
 	enpu_job *b = submit_generate(r.s[0], "more", 50);
 	enpu_job_free(b);
 	enpu_job_free(a);
+	rig_close(&r);
+}
+END_TEST
+
+/* A token callback of enpu_generate that tries to queue a job on the generating session. */
+struct nested_submit {
+	enpu_session *s;
+	enpu_status st;
+	bool tried;
+};
+
+static bool submit_from_callback(enpu_token t, const char *piece, size_t len, void *user)
+{
+	struct nested_submit *n = user;
+	struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+	enpu_job *j = NULL;
+
+	(void)t, (void)piece, (void)len;
+	if (!n->tried) {
+		o.kind = ENPU_JOB_GENERATE;
+		o.prompt = "x";
+		n->st = enpu_job_submit(n->s, &o, &j);
+		n->tried = true;
+		enpu_job_free(j);
+	}
+	return true;
+}
+
+/*
+ * A session is run by its jobs or by a synchronous call, never by both at once: a call that
+ * changes a session with unfinished jobs is refused and leaves it as it was, and so is a job
+ * queued from inside a synchronous call on it. Once the jobs are done, calls pass again.
+ */
+START_TEST(session_busy_with_jobs_refuses_calls)
+{
+	struct rig r;
+	const enpu_token tok = 5;
+	struct nested_submit n = { .st = ENPU_OK };
+
+	rig_open(&r, 2);
+	enpu_job *busy = submit_generate(r.s[0], "Once upon a time", 40);
+	enpu_status st = enpu_session_eval(r.s[0], &tok, 1);
+	/* the job may have ended already on a fast machine: then the call passes */
+	if (st != ENPU_OK) {
+		ck_assert_int_eq(st, ENPU_ERR_INVALID_ARG);
+		ck_assert_msg(strstr(enpu_last_error(r.ctx), "enpu_session_eval: the session has 1 "
+							     "unfinished job"),
+			      "%s", enpu_last_error(r.ctx));
+	}
+	ck_assert_int_eq(enpu_job_wait(busy, -1), ENPU_OK);
+	enpu_job_free(busy);
+	busy = submit_generate(r.s[0], "Once upon a time", 200);
+	ck_assert_int_eq(enpu_session_reset(r.s[0]), ENPU_ERR_INVALID_ARG);
+	ck_assert_int_eq(enpu_session_truncate(r.s[0], 0), ENPU_ERR_INVALID_ARG);
+	ck_assert_int_eq(enpu_generate(r.s[0], "x", 1, NULL, NULL, NULL, NULL),
+			 ENPU_ERR_INVALID_ARG);
+	enpu_session *both[2] = { r.s[1], r.s[0] };
+	const enpu_token two[2] = { 5, 6 };
+	ck_assert_int_eq(enpu_session_eval_many(both, two, 2), ENPU_ERR_INVALID_ARG);
+	ck_assert_uint_eq(enpu_session_n_past(r.s[1]), 0); /* the other one untouched too */
+	ck_assert_int_eq(enpu_job_cancel(busy), ENPU_OK);
+	enpu_job_wait(busy, -1);
+	enpu_job_free(busy);
+	ck_assert_int_eq(enpu_session_eval_many(both, two, 2), ENPU_OK);
+	const uint32_t past = enpu_session_n_past(r.s[0]);
+
+	n.s = r.s[0];
+	ck_assert_int_eq(enpu_generate(r.s[0], " and", 3, NULL, submit_from_callback, &n, NULL),
+			 ENPU_OK);
+	ck_assert(n.tried);
+	ck_assert_int_eq(n.st, ENPU_ERR_INVALID_ARG);
+	ck_assert_uint_gt(enpu_session_n_past(r.s[0]), past);
+	rig_close(&r);
+}
+END_TEST
+
+/*
+ * Threads that never submitted read the context's completion queue and its last error while
+ * others submit the context's first jobs and fail calls (the ThreadSanitizer build checks
+ * the queue's publication and the error's copy).
+ */
+struct poller {
+	enpu_context *ctx;
+	int stop;
+	uint32_t seen;
+};
+
+static void *poll_context(void *arg)
+{
+	struct poller *p = arg;
+
+	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+		enpu_job *j = enpu_context_next_finished(p->ctx);
+
+		p->seen += j != NULL;
+		p->seen += strlen(enpu_last_error(p->ctx)) > 0;
+	}
+	return NULL;
+}
+
+START_TEST(first_jobs_and_errors_seen_by_other_threads)
+{
+	struct rig r;
+	struct poller p = { .stop = 0 };
+	pthread_t th;
+	const enpu_token bad = 1 << 30;
+
+	rig_open(&r, 3);
+	p.ctx = r.ctx;
+	ck_assert_int_eq(pthread_create(&th, NULL, poll_context, &p), 0);
+	enpu_job *a = submit_generate(r.s[0], "Hi", 2);
+	enpu_job *b = submit_generate(r.s[1], "Hi", 2);
+	for (int i = 0; i < 50; i++)
+		ck_assert_int_eq(enpu_session_eval(r.s[2], &bad, 1), ENPU_ERR_INVALID_ARG);
+	ck_assert_int_eq(enpu_job_wait(a, -1), ENPU_OK);
+	ck_assert_int_eq(enpu_job_wait(b, -1), ENPU_OK);
+	__atomic_store_n(&p.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	enpu_job_free(a);
+	enpu_job_free(b);
 	rig_close(&r);
 }
 END_TEST
@@ -540,6 +673,8 @@ int main(void)
 	tcase_add_test(tc, batched_run_cancels_within_an_op);
 	tcase_add_test(tc, cancel_in_a_batch);
 	tcase_add_test(tc, example_program_runs);
+	tcase_add_test(tc, session_busy_with_jobs_refuses_calls);
+	tcase_add_test(tc, first_jobs_and_errors_seen_by_other_threads);
 	tcase_add_test(tc, killed_client_leaves_others_working);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -6,6 +6,7 @@
  * ../shared needed.
  */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,6 +311,54 @@ START_TEST(ignore_eos_never_draws_it)
 }
 END_TEST
 
+/*
+ * Temperatures down to the smallest float draw the argmax: logit / temperature alone
+ * overflowed to inf - inf = NaN weights, and the draw fell through to a low-ranked token.
+ */
+START_TEST(tiny_temperature_draws_the_argmax)
+{
+	struct rig r;
+	struct enpu_sampler_options o = ENPU_SAMPLER_OPTIONS_INIT;
+	const float temps[] = { 1e-3f, 1e-30f, FLT_MIN, 1e-45f };
+	enpu_token t;
+
+	rig_open(&r, "once upon a time");
+	const enpu_token best = (enpu_token)argmax(r.logits, r.n_vocab);
+	for (size_t i = 0; i < sizeof(temps) / sizeof(temps[0]); i++)
+		for (uint64_t d = 1; d < 50; d++) {
+			uint64_t rng = d;
+			o.temperature = temps[i];
+			ck_assert_int_eq(enpu_sample(r.s, &o, &rng, &t), ENPU_OK);
+			ck_assert_msg(t == best, "temperature %g drew %d, the argmax is %d",
+				      temps[i], t, best);
+		}
+	rig_close(&r);
+}
+END_TEST
+
+/* Bad sampler options are refused before the prompt runs: the session is as it was. */
+START_TEST(bad_options_leave_the_session)
+{
+	struct rig r;
+	struct enpu_sampler_options o = ENPU_SAMPLER_OPTIONS_INIT;
+
+	rig_open(&r, "the end");
+	const uint32_t past = enpu_session_n_past(r.s);
+	o.temperature = NAN;
+	ck_assert_int_eq(enpu_generate(r.s, " more words", 4, &o, NULL, NULL, NULL),
+			 ENPU_ERR_INVALID_ARG);
+	ck_assert_msg(strstr(enpu_last_error(r.ctx), "enpu_generate: temperature"), "%s",
+		      enpu_last_error(r.ctx));
+	ck_assert_uint_eq(enpu_session_n_past(r.s), past);
+	o.temperature = 0.5f;
+	o.min_p = 2.0f;
+	ck_assert_int_eq(enpu_generate(r.s, " more words", 4, &o, NULL, NULL, NULL),
+			 ENPU_ERR_INVALID_ARG);
+	ck_assert_uint_eq(enpu_session_n_past(r.s), past);
+	rig_close(&r);
+}
+END_TEST
+
 START_TEST(version_string)
 {
 	unsigned a, b, c;
@@ -332,6 +381,8 @@ int main(void)
 	tcase_add_test(tc, min_p_keeps_exactly);
 	tcase_add_test(tc, first_struct_version);
 	tcase_add_test(tc, ignore_eos_never_draws_it);
+	tcase_add_test(tc, tiny_temperature_draws_the_argmax);
+	tcase_add_test(tc, bad_options_leave_the_session);
 	tcase_add_test(tc, version_string);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);

@@ -719,6 +719,10 @@ static enum gguf_status read_tensor_info(struct reader *r, struct gguf_file *f,
 		return st;
 	if (!t->name.len)
 		return fail(r, GGUF_ERR_FORMAT, "empty name at byte %" PRIu64, t->info_offset);
+	/* the name is looked up and printed as a C string: a NUL in it would hide the rest */
+	if (memchr(t->name.ptr, 0, t->name.len))
+		return fail(r, GGUF_ERR_FORMAT, "tensor name with a NUL byte at byte %" PRIu64,
+			    t->info_offset);
 	r->name = t->name;
 	dup = index_add(&priv->tensors, i);
 	if (dup != UINT64_MAX)

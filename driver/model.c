@@ -65,17 +65,21 @@ struct drv_arch {
 	enum hal_rope_mode rope_mode;
 	enum hal_glu_act ffn_act;
 	bool embd_scale; /* embeddings times sqrt(n_embd) */
-	bool gemma2;     /* soft-capping and sliding-window keys (Gemma-2's defaults) */
+	/*
+	 * Soft-capping and sliding-window keys (Gemma-2's defaults), and the post-norms every
+	 * layer must have (no other architecture may)
+	 */
+	bool gemma2;
+	bool qkv_bias; /* Q, K and V biases in every layer (Qwen2); optional elsewhere */
 };
 
 static const struct drv_arch archs[] = {
-	{ "llama", HAL_ROPE_NORM, HAL_GLU_SILU, false, false },
-	{ "qwen2", HAL_ROPE_NEOX, HAL_GLU_SILU, false, false },
-	{ "phi3", HAL_ROPE_NEOX, HAL_GLU_SILU, false, false },
+	{ "llama", HAL_ROPE_NORM, HAL_GLU_SILU, false, false, false },
+	{ "qwen2", HAL_ROPE_NEOX, HAL_GLU_SILU, false, false, true },
+	{ "phi3", HAL_ROPE_NEOX, HAL_GLU_SILU, false, false, false },
 	/* Gemma's norm weights are stored with the 1 of its (1 + w) RMSNorm already added */
-	{ "gemma", HAL_ROPE_NEOX, HAL_GLU_GELU, true, false },
-	/* and Gemma-2's post-norms are tensors the graph takes where a file has them */
-	{ "gemma2", HAL_ROPE_NEOX, HAL_GLU_GELU, true, true },
+	{ "gemma", HAL_ROPE_NEOX, HAL_GLU_GELU, true, false, false },
+	{ "gemma2", HAL_ROPE_NEOX, HAL_GLU_GELU, true, true, false },
 };
 
 
@@ -192,7 +196,12 @@ static enpu_status read_rope_scaling(enpu_model *m, const char *path, struct sch
 
 	hp->rope_freq_scale = 1.0f;
 	snprintf(key, sizeof(key), "%s.rope.scaling.type", m->arch->name);
-	if (gguf_get_str(m->gguf, key, &type) == GGUF_OK) {
+	enum gguf_status gs = gguf_get_str(m->gguf, key, &type);
+
+	if (gs != GGUF_OK && gs != GGUF_ERR_NOT_FOUND)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: key '%s' is not a string", path,
+				    key);
+	if (gs == GGUF_OK) {
 		llama3 = gguf_str_eq(type, "llama3");
 		if (!llama3 && !gguf_str_eq(type, "none") && !gguf_str_eq(type, "linear"))
 			return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
@@ -203,11 +212,17 @@ static enpu_status read_rope_scaling(enpu_model *m, const char *path, struct sch
 		return gguf_find_tensor(m->gguf, "rope_freqs.weight") ? ENPU_OK
 								       : llama3_factors(m, path, hp);
 	snprintf(key, sizeof(key), "%s.rope.scaling.factor", m->arch->name);
-	if (gguf_get_f32(m->gguf, key, &factor) != GGUF_OK) {
+	gs = gguf_get_f32(m->gguf, key, &factor);
+	if (gs == GGUF_ERR_NOT_FOUND) {
 		snprintf(key, sizeof(key), "%s.rope.scale_linear", m->arch->name);
-		if (gguf_get_f32(m->gguf, key, &factor) != GGUF_OK)
-			factor = 1.0f;
+		gs = gguf_get_f32(m->gguf, key, &factor);
 	}
+	/* of another type, the file meant a scaling we would silently drop */
+	if (gs != GGUF_OK && gs != GGUF_ERR_NOT_FOUND)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT, "%s: key '%s' is not a float", path,
+				    key);
+	if (gs == GGUF_ERR_NOT_FOUND || factor == 0.0f) /* 0: unset, as llama.cpp reads it */
+		factor = 1.0f;
 	if (!(factor >= 1e-3f && factor <= 1e4f)) /* NaN and inf fail too */
 		return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
 				    "%s: %s %g is out of range (0.001..10000)", path, key, factor);
@@ -637,6 +652,41 @@ static enpu_status load(enpu_model *m, const char *path, const struct enpu_model
 	return drv_model_bind(m, path, &hp);
 }
 
+/*
+ * The graph takes biases and post-norms where a file has them; the architecture says which it
+ * must have, as llama.cpp loads it (a file without them, or a llama with Gemma-2's post-norms,
+ * would be computed as another model).
+ */
+static enpu_status check_arch_tensors(enpu_model *m, const char *path)
+{
+	static const char *const bias[3] = { "attn_q.bias", "attn_k.bias", "attn_v.bias" };
+	static const char *const post[2] = { "post_attention_norm.weight", "post_ffw_norm.weight" };
+
+	for (uint32_t il = 0; il < m->sm.hp.n_layer; il++) {
+		const struct sched_layer *l = &m->sm.layers[il];
+		const bool has_bias[3] = { l->bq.data, l->bk.data, l->bv.data };
+		const bool has_post[2] = { l->attn_post_norm.data, l->ffn_post_norm.data };
+
+		for (int i = 0; i < 3; i++)
+			if (m->arch->qkv_bias && !has_bias[i])
+				return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+						    "%s: tensor 'blk.%u.%s' is missing (a %s model has "
+						    "Q, K and V biases)", path, il, bias[i],
+						    m->arch->name);
+		for (int i = 0; i < 2; i++) {
+			if (m->arch->gemma2 && !has_post[i])
+				return drv_ctx_fail(m->ctx, ENPU_ERR_FORMAT,
+						    "%s: tensor 'blk.%u.%s' is missing (a %s model has "
+						    "post-norms)", path, il, post[i], m->arch->name);
+			if (!m->arch->gemma2 && has_post[i])
+				return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+						    "%s: tensor 'blk.%u.%s' is not part of a %s model",
+						    path, il, post[i], m->arch->name);
+		}
+	}
+	return ENPU_OK;
+}
+
 enpu_status drv_model_bind(enpu_model *m, const char *path, const struct sched_hparams *hp)
 {
 	char err[512];
@@ -656,6 +706,9 @@ enpu_status drv_model_bind(enpu_model *m, const char *path, const struct sched_h
 					    "computes it", path, m->weights[i].name, m->arch->name);
 	free(m->bound);
 	m->bound = NULL;
+	enpu_status st = check_arch_tensors(m, path);
+	if (st)
+		return st;
 	/* one op for Q, K, V and one for gate, up where every device runs the fused form */
 	m->sm.fuse_matmuls = true;
 	for (uint32_t i = 0; i < m->ctx->n_devices; i++)
@@ -712,8 +765,11 @@ void enpu_model_free(enpu_model *m)
 
 enpu_status enpu_model_info(const enpu_model *m, struct enpu_model_info *out)
 {
-	if (!m || !out || out->struct_size < offsetof(struct enpu_model_info, n_converted))
+	if (!m)
 		return ENPU_ERR_INVALID_ARG;
+	if (!out || out->struct_size < offsetof(struct enpu_model_info, n_converted))
+		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
+				    "enpu_model_info: out is NULL or of an unknown size");
 	const struct sched_hparams *hp = &m->sm.hp;
 
 	out->name = m->name;
@@ -755,6 +811,11 @@ enpu_status enpu_tokenize(enpu_model *m, const char *text, size_t len, bool add_
 	if (st == TOK_ERR_RANGE)
 		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
 				    "enpu_tokenize: %zu tokens do not fit in %zu", *out_n, cap);
+	if (st == TOK_ERR_NO_TOKEN)
+		return drv_ctx_fail(m->ctx, ENPU_ERR_UNSUPPORTED,
+				    "enpu_tokenize: the text has a byte the vocabulary cannot encode: "
+				    "it has no <0xXX> byte piece for it and no unknown token "
+				    "(tokenizer.ggml.unknown_token_id)");
 	if (st)
 		return drv_ctx_fail(m->ctx, ENPU_ERR_NO_MEMORY, "enpu_tokenize: out of memory");
 	return ENPU_OK;

@@ -193,7 +193,8 @@ static enum tok_status build_index(struct tok_vocab *v)
 
 /*
  * The runtime's byte_to_token: "<0xXX>" (uppercase hex), else the byte itself as a one-byte
- * token; we fall back to the unknown token where the runtime would throw.
+ * token; we fall back to the unknown token where the runtime would throw, and with no unknown
+ * token either (-1) tok_encode refuses the text.
  */
 static void build_byte_ids(struct tok_vocab *v)
 {
@@ -899,6 +900,7 @@ struct sink {
 	int32_t *out;
 	size_t cap;
 	size_t n;
+	bool no_token; /* a byte had no id: nothing to emit for it (tok_encode fails) */
 };
 
 static void emit(struct sink *s, int32_t id)
@@ -1196,8 +1198,13 @@ static void emit_symbols(const struct tok_vocab *v, const struct work *w, struct
 			emit(s, id);
 			continue;
 		}
-		for (size_t j = 0; j < sym->n; j++)
-			emit(s, v->byte_id[(uint8_t)w->buf[sym->off + j]]);
+		for (size_t j = 0; j < sym->n; j++) {
+			id = v->byte_id[(uint8_t)w->buf[sym->off + j]];
+			if (id < 0)
+				s->no_token = true;
+			else
+				emit(s, id);
+		}
 	}
 }
 
@@ -1443,6 +1450,8 @@ enum tok_status tok_encode(const struct tok_vocab *v, const char *text, size_t l
 	free(tmp.f);
 	if (st != TOK_OK)
 		return st;
+	if (s.no_token)
+		return TOK_ERR_NO_TOKEN;
 	*n_out = s.n;
 	return s.n > s.cap ? TOK_ERR_RANGE : TOK_OK;
 }

@@ -22,6 +22,7 @@ enum tok_status {
 	TOK_ERR_UNSUPPORTED = -2, /* a tokenizer model or pre-tokenizer not implemented */
 	TOK_ERR_NOMEM = -3,
 	TOK_ERR_RANGE = -4,       /* token id out of range / output buffer too small */
+	TOK_ERR_NO_TOKEN = -5,    /* a byte of the text has no token (no byte piece, no unknown) */
 };
 
 struct tok_vocab;

@@ -67,7 +67,7 @@ static enum sched_status bind_found(struct bind_ctx *b, struct hal_tensor *t,
 	}
 	if (vector && w->type != HAL_TYPE_F32)
 		return fail(b->err, b->err_len, SCHED_ERR_INVALID,
-			    "tensor '%s' has type %s, expected F32 (norm weights are F32)", name,
+			    "tensor '%s' has type %s, expected F32 (norm and bias vectors are F32)", name,
 			    hal_type_name(w->type));
 	if (!vector && w->type == HAL_TYPE_I32)
 		return fail(b->err, b->err_len, SCHED_ERR_INVALID,

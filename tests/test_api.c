@@ -1179,7 +1179,12 @@ START_TEST(load_errors_named)
 	expect_load_error(m3, ENPU_ERR_FORMAT, "blk.0.attn_k.weight");
 	char *m4 = model_with(good, "llama.feed_forward_length", 96);
 	expect_load_error(m4, ENPU_ERR_FORMAT, "blk.0.ffn_gate.weight");
-	free(m1), free(m2), free(m3), free(m4), free(bytes), free(good);
+	/* rope scaling keys of another type: refused, not run without the scaling they meant */
+	char *m5 = model_with(good, "llama.rope.scaling.factor", 4);
+	expect_load_error(m5, ENPU_ERR_FORMAT, "key 'llama.rope.scaling.factor' is not a float");
+	char *m6 = model_with(good, "llama.rope.scaling.type", 2);
+	expect_load_error(m6, ENPU_ERR_FORMAT, "key 'llama.rope.scaling.type' is not a string");
+	free(m1), free(m2), free(m3), free(m4), free(m5), free(m6), free(bytes), free(good);
 }
 END_TEST
 

@@ -415,6 +415,11 @@ START_TEST(bad_files_named)
 		  ENPU_ERR_UNSUPPORTED, "gemma.attention.value_length 32 differs from the key length 48" },
 		{ gemma, { .drop = "blk.1.ffn_down.weight" }, ENPU_ERR_FORMAT,
 		  "tensor 'blk.1.ffn_down.weight' is missing" },
+		/* tensors the architecture has in every layer, not only where a file has them */
+		{ qwen2, { .drop = "blk.1.attn_k.bias" }, ENPU_ERR_FORMAT,
+		  "tensor 'blk.1.attn_k.bias' is missing (a qwen2 model has Q, K and V biases)" },
+		{ gemma2, { .drop = "blk.1.post_ffw_norm.weight" }, ENPU_ERR_FORMAT,
+		  "tensor 'blk.1.post_ffw_norm.weight' is missing (a gemma2 model has post-norms)" },
 		{ gemma2, { .key = "gemma2.final_logit_softcapping", .f32 = &nan_cap },
 		  ENPU_ERR_FORMAT, "final_logit_softcapping nan" },
 		{ llama3, { .from = "rope_freqs.weight", .to = "rope_factors_long.weight" },

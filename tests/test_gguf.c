@@ -812,6 +812,16 @@ START_TEST(test_tensor_errors)
 	build1(&b, (struct tspec){ "", 1, { 4 }, GGUF_TENSOR_F32, 0 });
 	expect_fail(&b, GGUF_ERR_FORMAT, "empty name");
 	bb_free(&b);
+	/* "t\0x": found as "t", named as "t" in every message */
+	build1(&b, (struct tspec){ "t#x", 1, { 4 }, GGUF_TENSOR_F32, 0 });
+	{
+		uint8_t *hash = memmem(b.p, b.len, "t#x", 3);
+
+		ck_assert_ptr_nonnull(hash);
+		hash[1] = 0;
+	}
+	expect_fail(&b, GGUF_ERR_FORMAT, "tensor name with a NUL byte");
+	bb_free(&b);
 
 	/* data past the end of the file, by size and by offset */
 	{

@@ -722,6 +722,7 @@ enum small_variant {
 	SMALL_LONG_TYPES,
 	SMALL_BAD_BOS,
 	SMALL_PHI3,         /* general.name "Phi-3 mini": special tokens strip spaces after them */
+	SMALL_NO_UNK,       /* no unknown token: 'Z' has no id at all */
 };
 
 static void add_small_arrays(struct gbuild *b, enum small_variant var)
@@ -750,7 +751,12 @@ static uint8_t *small_gguf(enum small_variant var, size_t *size)
 	add_small_arrays(&b, var);
 	kv_u32(&b, "tokenizer.ggml.bos_token_id", var == SMALL_BAD_BOS ? SMALL_N : 1);
 	kv_u32(&b, "tokenizer.ggml.eos_token_id", 2);
-	kv_u32(&b, "tokenizer.ggml.unknown_token_id", 0);
+	if (var == SMALL_NO_UNK) { /* -1, as an int32 (the writers' "none") */
+		gb_key(&b, "tokenizer.ggml.unknown_token_id", GGUF_TYPE_INT32);
+		gb_u32(&b, UINT32_MAX);
+	} else {
+		kv_u32(&b, "tokenizer.ggml.unknown_token_id", 0);
+	}
 	if (var == SMALL_NO_PREFIX) {
 		kv_bool(&b, "tokenizer.ggml.add_bos_token", false);
 		kv_bool(&b, "tokenizer.ggml.add_space_prefix", false);
@@ -821,6 +827,23 @@ START_TEST(test_small_merges)
 	EXPECT(v, "a b", false, 4, 3, 5);
 	EXPECT(v, "<s>>", false, 12);    /* the longer special text wins */
 	EXPECT(v, "<s><sep>a", true, 1, 1, 11, 4);
+	tok_vocab_free(v);
+}
+END_TEST
+
+/* A byte with neither a byte piece nor an unknown token to stand for it: the text is refused. */
+START_TEST(test_small_no_token_for_a_byte)
+{
+	struct tok_vocab *v;
+	char err[256];
+	int32_t ids[8];
+	size_t n = 99;
+
+	ck_assert_msg(small_vocab(SMALL_NO_UNK, &v, err, sizeof(err)) == TOK_OK, "%s", err);
+	EXPECT(v, "A", false, 3, 10);
+	ck_assert_int_eq(tok_encode(v, "aZ", 2, false, ids, 8, &n), TOK_ERR_NO_TOKEN);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(tok_encode(v, "a\xc3\xa9", 3, false, ids, 8, &n), TOK_ERR_NO_TOKEN);
 	tok_vocab_free(v);
 }
 END_TEST
@@ -1280,6 +1303,7 @@ static Suite *tokenizer_suite(void)
 		suite_add_tcase(s, bpe);
 	}
 	tcase_add_test(small, test_small_merges);
+	tcase_add_test(small, test_small_no_token_for_a_byte);
 	tcase_add_test(small, test_small_space_prefix);
 	tcase_add_test(small, test_small_refusals);
 	tcase_add_test(small, test_bpe_merge_order);

@@ -392,7 +392,13 @@ static enpu_status jobs_of(enpu_context *ctx, struct drv_jobs **out)
 	if (!J && (J = calloc(1, sizeof(*J)))) {
 		pthread_mutex_init(&J->lock, NULL);
 		pthread_cond_init(&J->work, NULL);
-		pthread_cond_init(&J->changed, NULL);
+		/* waits time out on the monotonic clock: a wall-clock jump does not move them */
+		pthread_condattr_t mono;
+
+		pthread_condattr_init(&mono);
+		pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+		pthread_cond_init(&J->changed, &mono);
+		pthread_condattr_destroy(&mono);
 		J->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
 		if (J->fd >= 0 && !pthread_create(&J->thread, NULL, job_thread, J)) {
 			__atomic_store_n(&ctx->jobs, J, __ATOMIC_SEQ_CST);
@@ -628,7 +634,7 @@ enpu_status enpu_job_wait(enpu_job *j, int timeout_ms)
 	struct timespec until;
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	if (timeout_ms > 0) {
 		until.tv_sec += timeout_ms / 1000;
 		until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;

@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -201,8 +202,17 @@ int tpool_create(uint32_t n_threads, struct tpool **out)
 		return -ENOMEM;
 	p->n = n_threads;
 	p->spin_ns = TPOOL_SPIN_NS_DEFAULT;
-	if (spin_us)
-		p->spin_ns = strtoull(spin_us, NULL, 10) * 1000ull;
+	if (spin_us) {
+		char *end;
+		unsigned long long us = strtoull(spin_us, &end, 10);
+
+		/* at most a second: a spin that never ends would keep a core busy while idle */
+		if (end == spin_us || *end || spin_us[0] == '-' || us > 1000000)
+			fprintf(stderr, "edge-npu: ENPU_CPU_SPIN_US='%s' is not 0 to 1000000; "
+				"spinning %llu us\n", spin_us, TPOOL_SPIN_NS_DEFAULT / 1000ull);
+		else
+			p->spin_ns = us * 1000ull;
+	}
 	p->workers = calloc(n_threads, sizeof(*p->workers));
 	if (!p->workers) {
 		free(p);

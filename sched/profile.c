@@ -611,8 +611,8 @@ static void print_profile(FILE *f, const struct sched_profile *p, const char *no
 int sched_profile_write_notes(const struct sched_profile *p, const char *path,
 			      const char *notes, char *err, size_t err_len)
 {
-	char *tmp = malloc(strlen(path) + 8);
-	int fd = tmp ? hal_file_create(path, tmp, strlen(path) + 8, err, err_len) : -1;
+	char *tmp = malloc(HAL_FILE_TMP_LEN(path));
+	int fd = tmp ? hal_file_create(path, tmp, HAL_FILE_TMP_LEN(path), err, err_len) : -1;
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 
 	if (!f) {

@@ -689,14 +689,14 @@ enum gguf_status gguf_writer_write(struct gguf_writer *w, const char *path, char
 			snprintf(err, err_len, "%s: not written: %s", path, w->msg);
 		return w->status;
 	}
-	tmp = malloc(strlen(path) + 8);
+	tmp = malloc(HAL_FILE_TMP_LEN(path));
 	if (!tmp) {
 		if (err && err_len)
 			snprintf(err, err_len, "%s: out of memory", path);
 		return GGUF_ERR_NOMEM;
 	}
 	/* never through a symlink or into a FIFO or device at path, never a half-written path */
-	int fd = hal_file_create(path, tmp, strlen(path) + 8, err, err_len);
+	int fd = hal_file_create(path, tmp, HAL_FILE_TMP_LEN(path), err, err_len);
 	st = fd < 0 ? GGUF_ERR_IO : write_file(w, fd, tmp, path, alignment, err, err_len);
 	free(tmp);
 	return st;

@@ -18,6 +18,7 @@
 #include "tokenizer.h"
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #define ENPU_ERROR_LEN 1024
 /* Prefill is split into batches of at most this many tokens (bounds activation memory). */
@@ -52,6 +53,10 @@ struct enpu_model {
 	struct sched_weight rope_freqs;
 	float *rope_freqs_data;
 	char read_method[96]; /* how the file came into memory (enpu_model_info.read_method) */
+	/* the file's identity when loaded (st_dev, st_ino): a trace may not replace it */
+	bool have_file_id;
+	dev_t file_dev;
+	ino_t file_ino;
 	uint32_t n_ctx_train;
 	/*
 	 * The matmul weights (sched_model_matmul_weights order), as the file holds them before the

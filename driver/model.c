@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static enpu_status from_gguf(enum gguf_status st)
@@ -591,6 +592,12 @@ static enpu_status open_file(enpu_model *m, const char *path, enum enpu_read_met
 		return drv_ctx_fail(m->ctx, ENPU_ERR_INVALID_ARG,
 				    "enpu_model_load: read method %d is not one of enpu_read_method",
 				    (int)how);
+	struct stat sb;
+	if (!stat(path, &sb)) {
+		m->have_file_id = true;
+		m->file_dev = sb.st_dev;
+		m->file_ino = sb.st_ino;
+	}
 	if (how == ENPU_READ_MMAP) {
 		snprintf(m->read_method, sizeof(m->read_method), "mmap");
 		gst = gguf_open(path, &m->gguf, err, sizeof(err));

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /*
@@ -305,6 +306,12 @@ enpu_status enpu_session_trace_start(enpu_session *s, const char *path)
 	if (s->trace)
 		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
 				    "enpu_session_trace_start: the session is already tracing");
+	/* the trace replaces what is at path: never the model's own file */
+	struct stat sb;
+	if (s->model->have_file_id && !stat(path, &sb) && sb.st_dev == s->model->file_dev &&
+	    sb.st_ino == s->model->file_ino)
+		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_trace_start: '%s' is the "
+				    "model's file; refusing to replace it with the trace", path);
 	return drv_trace_open(ctx, path, &s->trace);
 }
 

@@ -283,7 +283,7 @@ enpu_status enpu_session_save_file(const enpu_session *s, const char *path)
 					"enpu_session_save_file: no path given")
 			 : ENPU_ERR_INVALID_ARG;
 	const size_t len = enpu_session_state_size(s);
-	char *buf = malloc(len), *tmp = malloc(strlen(path) + 8), err[512];
+	char *buf = malloc(len), *tmp = malloc(HAL_FILE_TMP_LEN(path)), err[512];
 
 	if (!buf || !tmp) {
 		free(buf);
@@ -292,7 +292,7 @@ enpu_status enpu_session_save_file(const enpu_session *s, const char *path)
 				    "enpu_session_save_file: out of memory for %zu bytes", len);
 	}
 	enpu_status st = enpu_session_state_save(s, buf, len, NULL);
-	int fd = st ? -1 : hal_file_create(path, tmp, strlen(path) + 8, err, sizeof(err));
+	int fd = st ? -1 : hal_file_create(path, tmp, HAL_FILE_TMP_LEN(path), err, sizeof(err));
 
 	if (!st && fd < 0)
 		st = io_fail(s, "enpu_session_save_file", err);

@@ -12,15 +12,16 @@
  * enclosing slice) per data dependency between ops on different devices. Counters per device:
  * its clock, sampled at every op where it changes and at the end of every step (so the track
  * has a value per step however steady the clock), and its modeled power (the op's modeled
- * energy over its modeled time, held for the op's host slice). Events are streamed to the file
- * as ops complete (stdio buffers them), so a long trace costs no memory; the closing bracket
- * is written at stop.
+ * energy over its modeled time, held for the op's host slice). Events are streamed to a
+ * temporary file beside the path as ops complete (stdio buffers them), so a long trace costs
+ * no memory; the closing bracket is written at stop, and the file renamed to its path.
  *
  * Ordering, which tests/trace_check.py verifies: on each thread's track a slice is written
  * when it ends, so the ends are monotonic in file order and slices nest (a step inside its
  * token, an op inside the step that ran it); a counter's samples are monotonic in time.
  */
 #include "internal.h"
+#include "hal/files.h"
 #include "hal/json.h"
 
 #include <errno.h>
@@ -43,8 +44,10 @@ struct trace_graph {
 };
 
 struct enpu_trace {
-	FILE *f;
-	char *path;
+	FILE *f;   /* writes to fd through trace_write, which keeps the first write's errno */
+	int fd;    /* the temporary beside path, renamed to path at stop (hal/files.h) */
+	int werr;  /* errno of the first failed write, 0 while none */
+	char *path, *tmp;
 	int pid;
 	uint64_t t0_ns;
 	/* a speculating session's draft runs on a thread of its own while the session verifies
@@ -102,21 +105,65 @@ static void name_thread(struct enpu_trace *t, long tid, const char *name, const 
 		"\"args\":{\"sort_index\":%u}}", t->pid, tid, sort);
 }
 
+/* The stream's writes: all of buf to the temporary, or 0 with the errno kept (fopencookie). */
+static ssize_t trace_write(void *cookie, const char *buf, size_t len)
+{
+	struct enpu_trace *t = cookie;
+	size_t done = 0;
+
+	while (done < len && !t->werr) {
+		ssize_t n = write(t->fd, buf + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			t->werr = n < 0 ? errno : EIO;
+		else
+			done += (size_t)n;
+	}
+	return t->werr ? 0 : (ssize_t)len;
+}
+
+/* Closing the stream leaves fd open: hal_file_commit syncs and closes it. */
+static int trace_close_stream(void *cookie)
+{
+	(void)cookie;
+	return 0;
+}
+
+static void trace_free(struct enpu_trace *t)
+{
+	free(t->path);
+	free(t->tmp);
+	free(t);
+}
+
 enpu_status drv_trace_open(enpu_context *ctx, const char *path, struct enpu_trace **out)
 {
 	struct enpu_trace *t = calloc(1, sizeof(*t));
+	char err[600];
 
-	if (!t || !(t->path = strdup(path))) {
-		free(t);
+	if (!t || !(t->path = strdup(path)) || !(t->tmp = malloc(HAL_FILE_TMP_LEN(path)))) {
+		if (t)
+			trace_free(t);
 		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_trace_start: out of memory");
 	}
-	t->f = fopen(path, "w");
+	/*
+	 * Written to a temporary beside path and renamed at stop: a symlink, FIFO or device at
+	 * path is refused, a file there (even a model that is mapped) is never truncated in
+	 * place, and two sessions tracing to one path each publish a whole file.
+	 */
+	t->fd = hal_file_create(path, t->tmp, HAL_FILE_TMP_LEN(path), err, sizeof(err));
+	if (t->fd < 0) {
+		trace_free(t);
+		return drv_ctx_fail(ctx, ENPU_ERR_IO, "enpu_session_trace_start: %s", err);
+	}
+	t->f = fopencookie(t, "w", (cookie_io_functions_t){ .write = trace_write,
+							    .close = trace_close_stream });
 	if (!t->f) {
-		int e = errno;
-		free(t->path);
-		free(t);
-		return drv_ctx_fail(ctx, ENPU_ERR_IO, "enpu_session_trace_start: cannot create '%s': %s",
-				    path, strerror(e));
+		hal_file_abandon(t->fd, t->tmp);
+		trace_free(t);
+		return drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_trace_start: out of memory");
 	}
 	pthread_mutex_init(&t->lock, NULL);
 	t->devs = ctx->devices;
@@ -307,26 +354,26 @@ void drv_trace_op(void *user, const struct sched_graph *g, const struct sched_op
 enpu_status drv_trace_close(enpu_context *ctx, struct enpu_trace *t)
 {
 	enpu_status st = ENPU_OK;
+	char err[700];
 
 	if (!t)
 		return ENPU_OK;
 	fputs("\n]}\n", t->f);
-	bool werr = ferror(t->f) != 0;
-	int e = werr ? EIO : 0;
-	if (fclose(t->f) && !werr) {
-		werr = true;
-		e = errno;
-	}
-	if (werr)
+	/* fclose flushes through trace_write: werr is the first failed write's errno */
+	bool werr = fclose(t->f) != 0 || t->werr;
+	if (werr) {
+		hal_file_abandon(t->fd, t->tmp); /* nothing is left under the real name */
 		st = drv_ctx_fail(ctx, ENPU_ERR_IO, "enpu_session_trace_stop: writing '%s': %s", t->path,
-				  strerror(e));
-	else if (t->nomem)
+				  strerror(t->werr ? t->werr : EIO));
+	} else if (hal_file_commit(t->fd, t->tmp, t->path, err, sizeof(err))) {
+		st = drv_ctx_fail(ctx, ENPU_ERR_IO, "enpu_session_trace_stop: %s", err);
+	} else if (t->nomem) {
 		st = drv_ctx_fail(ctx, ENPU_ERR_NO_MEMORY, "enpu_session_trace_stop: '%s' is written "
 				  "but lacks dependency arrows: out of memory building a DAG", t->path);
+	}
 	for (int i = 0; i < 2; i++)
 		graph_clear(&t->cache[i]);
 	pthread_mutex_destroy(&t->lock);
-	free(t->path);
-	free(t);
+	trace_free(t);
 	return st;
 }

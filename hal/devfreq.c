@@ -6,29 +6,31 @@
  * admin's tool.
  */
 #include "hal.h"
+#include "files.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Reads dir/name into buf without the trailing newline; -1 with err set when it cannot. */
 static int read_attr(const char *dir, const char *name, char *buf, size_t len, char *err,
 		     size_t err_len)
 {
 	char path[512];
-	FILE *f;
-	size_t n;
+	size_t size, n = 0;
+	ssize_t r;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+	/* a FIFO there is refused at once; sysfs attributes are regular files */
+	int fd = hal_file_open_regular(path, &size, err, err_len);
+	if (fd < 0)
 		return -1;
-	}
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
+	while (n < len - 1 && ((r = read(fd, buf + n, len - 1 - n)) > 0 || (r < 0 && errno == EINTR)))
+		n += r > 0 ? (size_t)r : 0;
+	close(fd);
 	buf[n] = 0;
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = 0;

@@ -29,20 +29,36 @@ int hal_file_create(const char *path, char *tmp, size_t tmp_len, char *err, size
 {
 	struct stat sb;
 	char what[96];
+	bool exists = !lstat(path, &sb);
 
-	if (!lstat(path, &sb) && !S_ISREG(sb.st_mode)) {
+	if (exists && !S_ISREG(sb.st_mode)) {
 		snprintf(what, sizeof(what), "is %s; refusing to replace it", kind_of(sb.st_mode));
 		return fail(err, err_len, path, what, 0);
 	}
-	if ((size_t)snprintf(tmp, tmp_len, "%s.XXXXXX", path) >= tmp_len)
+	/* a short name in path's directory: path + a suffix would pass NAME_MAX for a long name */
+	const char *slash = strrchr(path, '/');
+	int dir_len = slash ? (int)(slash - path + 1) : 0;
+	if ((size_t)snprintf(tmp, tmp_len, "%.*s%s", dir_len, path, HAL_FILE_TMP_NAME) >= tmp_len)
 		return fail(err, err_len, path, "path too long", 0);
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return fail(err, err_len, path, "cannot create", errno);
-	/* mkstemp makes it 0600; a saved file gets what the umask allows, as fopen would */
-	mode_t mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask)) {
+	/*
+	 * mkstemp makes it 0600. A file replaced keeps its mode (a private file stays private)
+	 * and, for root, its owner; a new one gets what the umask allows, as fopen would.
+	 */
+	mode_t mode;
+	if (exists) {
+		mode = sb.st_mode & 07777;
+		if (!geteuid() && fchown(fd, sb.st_uid, sb.st_gid)) {
+			/* best effort: the owner could not be kept (a file system without owners) */
+		}
+	} else {
+		mode_t mask = umask(0);
+		umask(mask);
+		mode = 0666 & ~mask;
+	}
+	if (fchmod(fd, mode)) {
 		int e = errno;
 		hal_file_abandon(fd, tmp);
 		return fail(err, err_len, tmp, "cannot set its mode", e);

@@ -8,13 +8,20 @@
 #define EDGE_NPU_HAL_FILES_H
 
 #include <stddef.h>
+#include <string.h>
+
+/* The temporary's name in the destination's directory, and the room its path needs. */
+#define HAL_FILE_TMP_NAME ".enpu-XXXXXX"
+#define HAL_FILE_TMP_LEN(path) (strlen(path) + sizeof(HAL_FILE_TMP_NAME))
 
 /*
  * A new file for path: refused (-1, err says why) when path exists and is not a regular file
  * (a symlink, FIFO, device or directory); else a fresh temporary beside it, created
- * exclusively (so a link planted at its name is never followed). Returns its descriptor and
- * its name in tmp (tmp_len >= strlen(path) + 8); finish with hal_file_commit or
- * hal_file_abandon.
+ * exclusively (so a link planted at its name is never followed) as HAL_FILE_TMP_NAME in
+ * path's directory (a short name: a file name of NAME_MAX bytes still gets one). It has the
+ * mode of the file it replaces (and, for root, its owner), else 0666 less the umask. Returns
+ * its descriptor and its name in tmp (tmp_len >= HAL_FILE_TMP_LEN(path)); finish with
+ * hal_file_commit or hal_file_abandon.
  */
 int hal_file_create(const char *path, char *tmp, size_t tmp_len, char *err, size_t err_len);
 /* Syncs and closes fd, then renames tmp to path. 0, or -1 with tmp removed and err set. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef ENPU_PROFILE_SRC_DIR
@@ -463,24 +464,37 @@ enum sched_status sched_profile_parse(const char *text, const char *fname,
 enum sched_status sched_profile_load(const char *path, struct sched_profile *out, char *err,
 				     size_t err_len)
 {
-	FILE *f = fopen(path, "rb");
+	char why[600];
+	size_t size = 0, done = 0;
+	/* a FIFO, device or directory is refused at once, never opened for a blocking read */
+	int fd = hal_file_open_regular(path, &size, why, sizeof(why));
 	char *buf = NULL;
-	long size = 0;
 
-	if (!f) {
-		snprintf(err, err_len, "cannot open profile %s: %s", path, strerror(errno));
+	if (fd < 0) {
+		snprintf(err, err_len, "cannot open profile %s", why);
 		return SCHED_ERR_INVALID;
 	}
-	if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) ||
-	    size > (1 << 20) || !(buf = malloc((size_t)size + 1)) ||
-	    fread(buf, 1, (size_t)size, f) != (size_t)size) {
+	if (size > (1 << 20) || !(buf = malloc(size + 1))) {
 		snprintf(err, err_len, "cannot read profile %s%s", path,
-			 size > (1 << 20) ? " (larger than 1 MiB)" : "");
-		free(buf);
-		fclose(f);
+			 size > (1 << 20) ? " (larger than 1 MiB)" : ": out of memory");
+		close(fd);
 		return SCHED_ERR_INVALID;
 	}
-	fclose(f);
+	while (done < size) {
+		ssize_t n = read(fd, buf + done, size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, err_len, "cannot read profile %s: %s", path,
+				 n < 0 ? strerror(errno) : "it was truncated while read");
+			free(buf);
+			close(fd);
+			return SCHED_ERR_INVALID;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
 	buf[size] = 0;
 	const char *base = strrchr(path, '/');
 	enum sched_status st = sched_profile_parse(buf, base ? base + 1 : path, out, err, err_len);
@@ -514,17 +528,18 @@ static enum sched_status builtin_profile(const char *name, struct sched_profile 
 	return SCHED_ERR_INVALID;
 }
 
-/* <dir>/<name>.prof when it exists: loaded (SCHED_OK or the parse error); else -1. */
+/* <dir>/<name>.prof when it exists: loaded (SCHED_OK or the error); else 1. */
 static int profile_in_dir(const char *dir, const char *name, struct sched_profile *out,
 			  char *err, size_t err_len)
 {
 	char path[512];
 
+	struct stat sb;
+
 	snprintf(path, sizeof(path), "%s/%s.prof", dir, name);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -1;
-	fclose(f);
+	/* there, whatever it is: a FIFO is refused by the load, not opened here */
+	if (stat(path, &sb))
+		return 1;
 	return sched_profile_load(path, out, err, err_len);
 }
 
@@ -537,11 +552,12 @@ enum sched_status sched_profile_find(const char *name, struct sched_profile *out
 
 	if (strchr(name, '/') || (n > 5 && !strcmp(name + n - 5, ".prof")))
 		return sched_profile_load(name, out, err, err_len);
-	if (env && *env && (rc = profile_in_dir(env, name, out, err, err_len)) >= 0)
+	/* one there that fails is said (SCHED_ERR_INVALID is -1: it was taken for "none") */
+	if (env && *env && (rc = profile_in_dir(env, name, out, err, err_len)) != 1)
 		return (enum sched_status)rc;
 	if (builtin_profile(name, out, err, err_len) == SCHED_OK)
 		return SCHED_OK;
-	if ((rc = profile_in_dir(ENPU_PROFILE_DATA_DIR, name, out, err, err_len)) >= 0)
+	if ((rc = profile_in_dir(ENPU_PROFILE_DATA_DIR, name, out, err, err_len)) != 1)
 		return (enum sched_status)rc;
 	snprintf(err, err_len, "no profile '%s' (looked for %s.prof in $ENPU_PROFILE_DIR, among "
 		 "the built-in ones (phone, mw, host) and in %s)", name, name,
@@ -611,8 +627,8 @@ static void print_profile(FILE *f, const struct sched_profile *p, const char *no
 int sched_profile_write_notes(const struct sched_profile *p, const char *path,
 			      const char *notes, char *err, size_t err_len)
 {
-	char *tmp = malloc(strlen(path) + 8);
-	int fd = tmp ? hal_file_create(path, tmp, strlen(path) + 8, err, err_len) : -1;
+	char *tmp = malloc(HAL_FILE_TMP_LEN(path));
+	int fd = tmp ? hal_file_create(path, tmp, HAL_FILE_TMP_LEN(path), err, err_len) : -1;
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 
 	if (!f) {

@@ -49,6 +49,7 @@ ENPU_MESON_BUILD=build-ci tests/kmod/run.sh build-ci-kmod
 echo "== Debian packages (tests/deb/build.sh: dpkg-buildpackage, lintian; install-check.sh: a clean chroot)"
 tools/install-deps.sh --deb
 deb_out=$(mktemp -d /tmp/edge-npu-deb.XXXXXX)
+trap 'rm -rf "$deb_out"' EXIT
 tests/deb/build.sh "$deb_out" >"$deb_out/summary.txt"
 tests/deb/install-check.sh "$deb_out" || { rc=$?; [ "$rc" -eq 77 ] || exit "$rc"; }
 echo "== fast CPU kernels for Arm64 (tests/cross/aarch64.sh: neon and scalar under qemu-user)"

@@ -5,6 +5,7 @@
  * of exactly its size so that AddressSanitizer catches any read past its end.
  */
 #include <check.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1166,6 +1167,72 @@ START_TEST(test_writer_replace)
 }
 END_TEST
 
+/* The names left in the directory of path other than its own (a temporary left behind). */
+static int others_in_dir(const char *path)
+{
+	char dir[600];
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = 0;
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	for (struct dirent *e; (e = readdir(d));)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    strcmp(e->d_name, strrchr(path, '/') + 1))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * hal_file_create (hal/files.h), through the writer: a file replaced keeps its mode (a 0600
+ * file stays private whatever the umask), a new one gets 0666 less the umask, and a file name
+ * of NAME_MAX bytes can be written (the temporary has a short name of its own).
+ */
+START_TEST(test_writer_mode_and_long_name)
+{
+	struct gguf_writer *w = gguf_writer_create();
+	char err[512], dir[600], path[900];
+	struct stat sb;
+
+	gguf_writer_set_u32(w, "a", 1);
+	snprintf(dir, sizeof(dir), "%s", tu_tmp_path(".d"));
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/private.gguf", dir);
+	mode_t old = umask(022);
+	ck_assert_msg(gguf_writer_write(w, path, err, sizeof(err)) == GGUF_OK, "%s", err);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0644);
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	ck_assert_msg(gguf_writer_write(w, path, err, sizeof(err)) == GGUF_OK, "%s", err);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0600);
+	umask(old);
+	ck_assert_int_eq(others_in_dir(path), 0);
+	unlink(path);
+
+	/* a name of 255 bytes, and a relative path without a directory */
+	int n = snprintf(path, sizeof(path), "%s/", dir);
+	memset(path + n, 'm', 250);
+	strcpy(path + n + 250, ".gguf");
+	ck_assert_uint_eq(strlen(strrchr(path, '/') + 1), 255);
+	ck_assert_msg(gguf_writer_write(w, path, err, sizeof(err)) == GGUF_OK, "%s", err);
+	ck_assert_int_eq(access(path, R_OK), 0);
+	ck_assert_int_eq(others_in_dir(path), 0);
+	unlink(path);
+	char cwd[600];
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_msg(gguf_writer_write(w, "r.gguf", err, sizeof(err)) == GGUF_OK, "%s", err);
+	ck_assert_int_eq(access("r.gguf", R_OK), 0);
+	unlink("r.gguf");
+	ck_assert_int_eq(chdir(cwd), 0);
+	gguf_writer_free(w);
+	rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("gguf");
@@ -1194,6 +1261,7 @@ int main(void)
 	tcase_add_test(api, test_writer_errors);
 	tcase_add_test(api, test_special_files);
 	tcase_add_test(api, test_writer_replace);
+	tcase_add_test(api, test_writer_mode_and_long_name);
 	suite_add_tcase(s, good);
 	suite_add_tcase(s, bad);
 	suite_add_tcase(s, api);

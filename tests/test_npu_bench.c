@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bench/report.h"
@@ -290,6 +291,37 @@ START_TEST(thermal_aware_vs_unaware)
 	ck_assert_ptr_nonnull(strstr(csv, "\naware,"));
 	free(csv);
 	unlink(trace);
+	/* a FIFO or a symlink as the trace: refused at once, the link's target untouched */
+	char fifo[512], link[512], victim[512];
+	snprintf(fifo, sizeof(fifo), "%s", tu_tmp_path(".fifo"));
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	r = tu_run("timeout 20 %s thermal -m %s --profile %s --seconds 1 --trace %s", bench(), m,
+		   prof, fifo);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "is a FIFO"), "%d (124: blocked): %s",
+		      r.status, r.err);
+	tu_run_free(&r);
+	snprintf(victim, sizeof(victim), "%s", tu_tmp_path(".victim"));
+	snprintf(link, sizeof(link), "%s", tu_tmp_path(".link"));
+	tu_write_file(victim, "keep", 4);
+	ck_assert_int_eq(symlink(victim, link), 0);
+	r = tu_run("%s thermal -m %s --profile %s --seconds 1 --trace %s", bench(), m, prof, link);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "symbolic link"), "%s", r.err);
+	tu_run_free(&r);
+	csv = tu_read_file(victim, &len);
+	ck_assert(len == 4 && !memcmp(csv, "keep", 4));
+	free(csv);
+	/* a FIFO as the model of e2e and load: refused at once (file_bytes, drop_cache) */
+	r = tu_run("timeout 20 %s e2e -m %s -p 8 -n 4 -t 1 -r 1", bench(), fifo);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "is a FIFO"), "%d (124: blocked): %s",
+		      r.status, r.err);
+	tu_run_free(&r);
+	r = tu_run("timeout 20 %s load -m %s -r 1", bench(), fifo);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "is a FIFO"), "%d (124: blocked): %s",
+		      r.status, r.err);
+	tu_run_free(&r);
+	unlink(fifo);
+	unlink(link);
+	unlink(victim);
 	unlink(prof);
 	/* refused: no model, a profile without a thermal path, a bad duration */
 	r = tu_run("%s thermal --profile phone", bench());

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -275,6 +277,53 @@ START_TEST(default_model_cached)
 }
 END_TEST
 
+/*
+ * The default model in a cache of its own: four runs generating it at once all succeed; a
+ * temporary a killed generation left (not written to for a minute) is removed at the next
+ * generation, a fresh one (another run's) kept; a corrupt cached model is generated again.
+ */
+START_TEST(default_model_regenerated)
+{
+	char cache[512], model[700];
+	snprintf(cache, sizeof(cache), "%s", tu_tmp_path("-xdg"));
+	ck_assert_int_eq(mkdir(cache, 0700), 0);
+	struct tu_run r = tu_run("cd %s && mkdir edge-npu && touch -d '-2 minutes' "
+				 "edge-npu/.enpu-Stale1 && touch edge-npu/.enpu-Fresh1 && "
+				 "for i in 1 2 3 4; do (XDG_CACHE_HOME=%s %s -p Hi -n 2 >out$i 2>&1; "
+				 "echo \"exit $?\" >>out$i) & done; wait", cache, cache, npu_run());
+	ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
+	tu_run_free(&r);
+	for (int i = 1; i <= 4; i++) {
+		char out[600];
+		snprintf(out, sizeof(out), "%s/out%d", cache, i);
+		size_t len;
+		char *t = tu_read_file(out, &len);
+		ck_assert_msg(strstr(t, "edge-npu default") && strstr(t, "exit 0\n"), "%s", t);
+		free(t);
+	}
+	snprintf(model, sizeof(model), "%s/edge-npu/.enpu-Stale1", cache);
+	ck_assert_int_ne(access(model, F_OK), 0);
+	snprintf(model, sizeof(model), "%s/edge-npu/.enpu-Fresh1", cache);
+	ck_assert_int_eq(access(model, F_OK), 0);
+	unlink(model);
+	r = tu_run("ls -A %s/edge-npu", cache);
+	ck_assert_msg(!strstr(r.out, ".enpu-"), "a temporary left: %s", r.out);
+	tu_run_free(&r);
+
+	/* truncated to its first 100 bytes: generated again, and the run succeeds */
+	r = tu_run("f=$(ls %s/edge-npu/default-*.gguf) && truncate -s 100 \"$f\" && "
+		   "XDG_CACHE_HOME=%s %s -p Hi -n 2", cache, cache, npu_run());
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_msg(strstr(r.err, "generating it again"), "%s", r.err);
+	tu_run_free(&r);
+	r = tu_run("XDG_CACHE_HOME=%s %s -p Hi -n 2", cache, npu_run());
+	ck_assert_msg(r.status == 0 && !strstr(r.err, "generating"), "%s", r.err);
+	tu_run_free(&r);
+	r = tu_run("rm -rf %s", cache);
+	tu_run_free(&r);
+}
+END_TEST
+
 /* A model with a long context, for runs stopped by a signal long before it fills. */
 static const char *long_model(void)
 {
@@ -532,6 +581,7 @@ int main(void)
 	tcase_add_test(tc, malformed_model_one_line);
 	tcase_add_test(tc, usage_errors);
 	tcase_add_test(tc, default_model_cached);
+	tcase_add_test(tc, default_model_regenerated);
 	tcase_add_test(tc, sigint_prints_summary_and_closes_trace);
 	tcase_add_test(tc, sigterm_prints_summary_and_closes_trace);
 	tcase_add_test(tc, llama_cpp_flags);

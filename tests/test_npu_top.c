@@ -630,6 +630,21 @@ START_TEST(admin_set_kernel_device)
 	ck_assert_str_eq(t, "400000000\n");
 	free(t);
 	set_expect("edge-npu.7 max_freq=400000000", 1, "--set edge-npu.7: no such device");
+
+	/* FIFOs planted as the attribute written and as one read to check it: refused at once */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	r = tu_run("timeout 20 %s --set edge-npu.0 max_freq=400000000", npu_top());
+	ck_assert_msg(r.status == 1 && strstr(r.err, "not a regular file"),
+		      "status %d (124: it blocked): %s", r.status, r.err);
+	tu_run_free(&r);
+	snprintf(path, sizeof(path), "%s/available_governors", df);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	r = tu_run("timeout 20 %s --set edge-npu.0 governor=userspace", npu_top());
+	ck_assert_msg(r.status == 1 && strstr(r.err, "is a FIFO"),
+		      "status %d (124: it blocked): %s", r.status, r.err);
+	tu_run_free(&r);
 }
 END_TEST
 

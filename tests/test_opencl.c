@@ -729,6 +729,68 @@ START_TEST(program_cache)
 	dev = gpu_info(&c);
 	hal_device_destroy(dev);
 	ck_assert_msg(c.program_from_cache, "the rebuilt binary was not stored");
+
+	/* a FIFO as the cache file: refused at once (not opened for reading), left alone */
+	char path[700], victim[600], link[800];
+	snprintf(path, sizeof(path), "%s", a.cache_path);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	dev = gpu_info(&c);
+	hal_device_destroy(dev);
+	ck_assert(!c.program_from_cache);
+	struct stat sb;
+	ck_assert_int_eq(lstat(path, &sb), 0);
+	ck_assert(S_ISFIFO(sb.st_mode));
+	ck_assert_int_eq(unlink(path), 0);
+	/* a symlink planted at the cache file or at the old temporary's name is not written through */
+	snprintf(victim, sizeof(victim), "%s", tu_tmp_path(".victim"));
+	tu_write_file(victim, "keep", 4);
+	ck_assert_int_eq(symlink(victim, path), 0);
+	snprintf(link, sizeof(link), "%s.%ld.tmp", path, (long)getpid());
+	ck_assert_int_eq(symlink(victim, link), 0);
+	dev = gpu_info(&c);
+	hal_device_destroy(dev);
+	char *kept = tu_read_file(victim, &len);
+	ck_assert(len == 4 && !memcmp(kept, "keep", 4));
+	free(kept);
+	unlink(path);
+	unlink(link);
+
+	/* a directory name too long for the cache path: no cache, not a truncated directory */
+	char longdir[700];
+	int n = snprintf(longdir, sizeof(longdir), "%s/", dir);
+	memset(longdir + n, 'd', 500 - n);
+	longdir[500] = 0;
+	setenv("ENPU_CL_CACHE_DIR", longdir, 1);
+	dev = gpu_info(&c);
+	hal_device_destroy(dev);
+	ck_assert_msg(!c.cache_path[0], "%s", c.cache_path);
+
+	/* a relative XDG_CACHE_HOME is ignored (XDG spec): HOME's, made private */
+	char home[600], *xdg = getenv("XDG_CACHE_HOME"), *oldhome = getenv("HOME");
+	xdg = xdg ? strdup(xdg) : NULL;
+	oldhome = oldhome ? strdup(oldhome) : NULL;
+	snprintf(home, sizeof(home), "%s", tu_tmp_path("-home"));
+	ck_assert_int_eq(mkdir(home, 0700), 0);
+	unsetenv("ENPU_CL_CACHE_DIR");
+	setenv("XDG_CACHE_HOME", "relative-cache", 1);
+	setenv("HOME", home, 1);
+	dev = gpu_info(&c);
+	hal_device_destroy(dev);
+	snprintf(path, sizeof(path), "%s/.cache/edge-npu/cl/", home);
+	ck_assert_msg(!strncmp(c.cache_path, path, strlen(path)), "%s", c.cache_path);
+	path[strlen(path) - 1] = 0;
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0700);
+	ck_assert_int_ne(access("relative-cache", F_OK), 0);
+	if (xdg)
+		setenv("XDG_CACHE_HOME", xdg, 1);
+	else
+		unsetenv("XDG_CACHE_HOME");
+	if (oldhome)
+		setenv("HOME", oldhome, 1);
+	free(xdg);
+	free(oldhome);
 	free(file);
 	if (saved)
 		setenv("ENPU_CL_CACHE_DIR", saved, 1);

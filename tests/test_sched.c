@@ -158,6 +158,22 @@ START_TEST(profile_write_round_trip)
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 	ck_assert_int_eq(sched_profile_write(&p, fifo, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "is a FIFO"), "%s", err);
+	/* and read: a FIFO is refused at once (it blocked in fopen), a directory said to be one */
+	ck_assert_int_eq(sched_profile_load(fifo, &q, err, sizeof(err)), SCHED_ERR_INVALID);
+	ck_assert_msg(strstr(err, "is a FIFO, not a file"), "%s", err);
+	ck_assert_int_eq(sched_profile_load("/tmp", &q, err, sizeof(err)), SCHED_ERR_INVALID);
+	ck_assert_msg(strstr(err, "is a directory") && !strstr(err, "1 MiB"), "%s", err);
+	/* ENPU_PROFILE_DIR/host.prof a FIFO: refused, not blocked on */
+	char pdir[] = "/tmp/test_sched_dir_XXXXXX", hostp[64];
+	ck_assert_ptr_nonnull(mkdtemp(pdir));
+	snprintf(hostp, sizeof(hostp), "%s/host.prof", pdir);
+	ck_assert_int_eq(mkfifo(hostp, 0600), 0);
+	setenv("ENPU_PROFILE_DIR", pdir, 1);
+	ck_assert_int_eq(sched_profile_find("host", &q, err, sizeof(err)), SCHED_ERR_INVALID);
+	ck_assert_msg(strstr(err, "is a FIFO"), "%s", err);
+	unsetenv("ENPU_PROFILE_DIR");
+	unlink(hostp);
+	rmdir(pdir);
 	unlink(fifo);
 	ck_assert_uint_eq(q.n_dev, p.n_dev);
 	for (uint32_t k = 0; k < p.n_dev; k++) {

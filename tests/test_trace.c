@@ -6,9 +6,13 @@
  * npu-run --trace.
  */
 #include <check.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -191,6 +195,73 @@ START_TEST(api_errors)
 }
 END_TEST
 
+/*
+ * Where the trace goes: written to a temporary and renamed at stop. A FIFO is refused at once
+ * (never opened), a symlink refused and its target untouched, the model's own file refused; a
+ * file already at the path stays whole until the trace replaces it; a failed write reports its
+ * errno and leaves nothing under the name.
+ */
+START_TEST(special_paths)
+{
+	struct loaded l;
+	const enpu_token t[] = { 3, 4 };
+	char fifo[512], link[512], target[512], old[512];
+
+	load(&l, "cpu");
+	snprintf(fifo, sizeof(fifo), "%s", tmp_json());
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(enpu_session_trace_start(l.sess, fifo), ENPU_ERR_IO);
+	ck_assert_msg(strstr(enpu_last_error(l.ctx), "is a FIFO"), "%s", enpu_last_error(l.ctx));
+
+	snprintf(target, sizeof(target), "%s", tmp_json());
+	snprintf(link, sizeof(link), "%s", tmp_json());
+	tu_write_file(target, "keep", 4);
+	ck_assert_int_eq(symlink(target, link), 0);
+	ck_assert_int_eq(enpu_session_trace_start(l.sess, link), ENPU_ERR_IO);
+	ck_assert_msg(strstr(enpu_last_error(l.ctx), "symbolic link"), "%s", enpu_last_error(l.ctx));
+	size_t len;
+	char *kept = tu_read_file(target, &len);
+	ck_assert(len == 4 && !memcmp(kept, "keep", 4));
+	free(kept);
+
+	/* the model it runs: refused, and the model is still whole (it is mapped) */
+	ck_assert_int_eq(enpu_session_trace_start(l.sess, model_path()), ENPU_ERR_INVALID_ARG);
+	ck_assert_msg(strstr(enpu_last_error(l.ctx), "model's file"), "%s", enpu_last_error(l.ctx));
+	ck_assert_int_eq(enpu_session_eval(l.sess, t, 2), ENPU_OK);
+
+	/* an older trace stays whole until the new one is complete */
+	snprintf(old, sizeof(old), "%s", tmp_json());
+	tu_write_file(old, "old", 3);
+	ck_assert_int_eq(enpu_session_trace_start(l.sess, old), ENPU_OK);
+	ck_assert_int_eq(enpu_session_eval(l.sess, t, 1), ENPU_OK);
+	kept = tu_read_file(old, &len);
+	ck_assert(len == 3 && !memcmp(kept, "old", 3));
+	free(kept);
+	ck_assert_int_eq(enpu_session_trace_stop(l.sess), ENPU_OK);
+	ck_assert_int_eq(check_trace(old, ""), 0);
+
+	/* a write that fails (the file size limit: EFBIG, as ENOSPC would be on a full disk) */
+	const char *big = tmp_json();
+	struct rlimit rl, small = { 4096, 0 };
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	small.rlim_max = rl.rlim_max;
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(enpu_session_trace_start(l.sess, big), ENPU_OK);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(enpu_session_eval(l.sess, t, 1), ENPU_OK);
+	ck_assert_int_eq(enpu_session_trace_stop(l.sess), ENPU_ERR_IO);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	ck_assert_msg(strstr(enpu_last_error(l.ctx), strerror(EFBIG)), "%s", enpu_last_error(l.ctx));
+	ck_assert_int_ne(access(big, F_OK), 0);
+	unlink(fifo);
+	unlink(link);
+	unlink(target);
+	unload(&l);
+}
+END_TEST
+
 /* The checker must reject what a viewer would choke on, or the tests above prove nothing. */
 START_TEST(checker_rejects_malformed)
 {
@@ -251,6 +322,15 @@ START_TEST(npu_run_trace)
 		 "</dev/null >/dev/null 2>&1", getenv("NPU_RUN"), model_path());
 	st = system(cmd);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "unwritable trace: status %d", st);
+	/* the model as the trace: refused, the model whole (it used to be truncated: SIGBUS) */
+	struct stat before, after;
+	ck_assert_int_eq(stat(model_path(), &before), 0);
+	snprintf(cmd, sizeof(cmd), "%s -m %s -n 1 --no-progress --trace %s </dev/null "
+		 ">/dev/null 2>&1", getenv("NPU_RUN"), model_path(), model_path());
+	st = system(cmd);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "--trace MODEL: status %d", st);
+	ck_assert_int_eq(stat(model_path(), &after), 0);
+	ck_assert(after.st_ino == before.st_ino && after.st_size == before.st_size);
 }
 END_TEST
 
@@ -263,6 +343,7 @@ int main(void)
 	tcase_add_test(tc, api_npu_trace_is_valid);
 	tcase_add_test(tc, free_finishes_trace);
 	tcase_add_test(tc, api_errors);
+	tcase_add_test(tc, special_paths);
 	tcase_add_test(tc, checker_rejects_malformed);
 	tcase_add_test(tc, npu_run_trace);
 	suite_add_tcase(s, tc);

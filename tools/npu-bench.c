@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -574,16 +575,12 @@ out:
 	return rc;
 }
 
+/* The model file's size; 0 for anything but a regular file (stat: a FIFO is never opened). */
 static double file_bytes(const char *path)
 {
-	long size = 0;
-	FILE *f = fopen(path, "rb");
+	struct stat sb;
 
-	if (f && !fseek(f, 0, SEEK_END))
-		size = ftell(f);
-	if (f)
-		fclose(f);
-	return size > 0 ? (double)size : 0.0;
+	return !stat(path, &sb) && S_ISREG(sb.st_mode) ? (double)sb.st_size : 0.0;
 }
 
 static int cmd_e2e(const struct opts *o)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* npu-run - run a GGUF model: stream the generated text, then a summary of where time went. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 
 #include "edge_npu.h"
 #include "hal/cpu/kernels.h"
+#include "hal/files.h"
 #include "mkmodel.h"
 #include "run_chat.h"
 #include "vocab.h"
@@ -410,16 +412,49 @@ static int default_model_path(char *buf, size_t len)
 	return 0;
 }
 
-static int ensure_default_model(char *path, size_t len)
+/*
+ * Removes the temporaries (hal/files.h) a generation killed mid-write left in the model
+ * cache: those not written to for a minute. One being written now is younger (a generation
+ * writes its 26 MB in well under a minute), so runs generating at once are left alone.
+ */
+static void remove_stale_temporaries(const char *path)
+{
+	char dir[4096], tmp[4200];
+	const char *slash = strrchr(path, '/');
+	const size_t stem = strlen(HAL_FILE_TMP_NAME) - 6; /* ".enpu-" */
+	struct stat sb;
+	DIR *d;
+
+	if (!slash || (size_t)snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path) >=
+			      sizeof(dir) || !(d = opendir(dir)))
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (strlen(e->d_name) != strlen(HAL_FILE_TMP_NAME) ||
+		    strncmp(e->d_name, HAL_FILE_TMP_NAME, stem))
+			continue;
+		snprintf(tmp, sizeof(tmp), "%s/%s", dir, e->d_name);
+		if (!lstat(tmp, &sb) && S_ISREG(sb.st_mode) && time(NULL) - sb.st_mtime > 60)
+			unlink(tmp);
+	}
+	closedir(d);
+}
+
+/* The default model's path, generated when missing (or when regenerate: it did not load). */
+static int ensure_default_model(char *path, size_t len, bool regenerate)
 {
 	const struct mkmodel_params *p = &mkmodel_default;
 	char err[512];
 
 	if (default_model_path(path, len))
 		return -1;
-	if (access(path, R_OK) == 0)
+	if (!regenerate && access(path, R_OK) == 0)
 		return 0;
-	fprintf(stderr, "npu-run: generating the built-in default model (dim %u, %u layers, %s, "
+	remove_stale_temporaries(path);
+	if (regenerate)
+		fprintf(stderr, "npu-run: the cached default model %s did not load; generating it "
+			"again\n", path);
+	else
+		fprintf(stderr, "npu-run: generating the built-in default model (dim %u, %u layers, %s, "
 		"random weights) into %s (first run only)\n", p->dim, p->layers,
 		hal_type_name(p->type), path);
 	if (mkmodel_write(p, path, err, sizeof(err))) {
@@ -729,7 +764,7 @@ int main(int argc, char **argv)
 	if (file_prompt)
 		a.prompt = file_prompt;
 	if (!a.model) {
-		if (ensure_default_model(default_path, sizeof(default_path)))
+		if (ensure_default_model(default_path, sizeof(default_path), false))
 			return 1;
 		a.model = default_path;
 	}
@@ -749,6 +784,12 @@ int main(int argc, char **argv)
 		mopts.progress = draw_progress;
 	uint64_t t0 = now_ns();
 	s = enpu_model_load(ctx, a.model, &mopts, &model);
+	/* a corrupt or truncated cached default model is generated again, once */
+	if ((s == ENPU_ERR_FORMAT || s == ENPU_ERR_IO) && a.model == default_path) {
+		fprintf(stderr, "npu-run: %s\n", enpu_last_error(ctx));
+		if (!ensure_default_model(default_path, sizeof(default_path), true))
+			s = enpu_model_load(ctx, a.model, &mopts, &model);
+	}
 	uint64_t load_ns = now_ns() - t0;
 	sopts.n_ctx = a.n_ctx;
 	sopts.cache_type = a.cache_type;

@@ -735,17 +735,20 @@ ENPU_API enpu_job *enpu_context_next_finished(enpu_context *ctx);
  * result tensor (args: shape, device, layer, node index, modeled time and energy where the
  * device models them), arrows for data dependencies between ops on different devices, and
  * per-device counters of clock frequency and MODELED power. Timestamps are microseconds since
- * the start of the trace. Events stream to the file as ops complete; the file is complete
- * (valid JSON) only once tracing stops.
+ * the start of the trace. Events stream to a temporary file beside path as ops complete; it
+ * is renamed to path once tracing stops, complete (valid JSON), so path never holds half a
+ * trace and a file already there is replaced whole, never truncated in place.
  *
- * Errors: ENPU_ERR_INVALID_ARG (no path, already tracing), ENPU_ERR_IO (path cannot be
- * created; the message names it and why). Same thread-safety rules as enpu_session_eval.
+ * Errors: ENPU_ERR_INVALID_ARG (no path, already tracing, path is the model's own file),
+ * ENPU_ERR_IO (path cannot be created, or is a symlink, FIFO, device or directory; the
+ * message names it and why). Same thread-safety rules as enpu_session_eval.
  */
 ENPU_API enpu_status enpu_session_trace_start(enpu_session *session, const char *path);
 
 /*
- * Finishes and closes the trace file. ENPU_ERR_INVALID_ARG when the session is not tracing,
- * ENPU_ERR_IO when the file could not be written in full (e.g. disk full), ENPU_ERR_NO_MEMORY
+ * Finishes the trace file and renames it to its path. ENPU_ERR_INVALID_ARG when the session
+ * is not tracing, ENPU_ERR_IO when the file could not be written in full (the message has the
+ * write's error, e.g. no space left on the device; nothing is left at the path), ENPU_ERR_NO_MEMORY
  * when the file is complete but lacks dependency arrows. Tracing has stopped in every case.
  */
 ENPU_API enpu_status enpu_session_trace_stop(enpu_session *session);

@@ -51,7 +51,7 @@ enum hal_status hal_opencl_check_caps(const struct hal_opencl_caps *caps, char *
  * enumeration order) or by a case-insensitive substring of "<platform> <device>"; by default
  * the first GPU, else accelerator, else any device. The kernels come from source (NULL: the
  * embedded ones; a test passes a broken source to see the build log in err) through the
- * program cache (ENPU_CL_CACHE_DIR, else $XDG_CACHE_HOME/edge-npu/cl, else
+ * program cache (ENPU_CL_CACHE_DIR, else $XDG_CACHE_HOME/edge-npu/cl when absolute, else
  * ~/.cache/edge-npu/cl). ENPU_CL_FORCE_COPY=1 makes a unified-memory device behave like a
  * discrete one (explicit, counted copies), for tests.
  */

@@ -13,6 +13,7 @@
  * binary. Written to a temporary file and renamed, so readers never see half a file.
  */
 #include "ocl_internal.h"
+#include "hal/files.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ static uint64_t fnv1a(const void *data, size_t n, uint64_t h)
 
 #define FNV_INIT 0xcbf29ce484222325ull
 
-/* mkdir -p; false when the directory cannot be made. */
+/* mkdir -p, private (0700) as npu-run's cache; false when the directory cannot be made. */
 static bool make_dirs(const char *path)
 {
 	char tmp[512];
@@ -47,25 +48,32 @@ static bool make_dirs(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(tmp, 0755) && errno != EEXIST)
+		if (mkdir(tmp, 0700) && errno != EEXIST)
 			return false;
 		*p = '/';
 	}
-	return !mkdir(tmp, 0755) || errno == EEXIST;
+	return !mkdir(tmp, 0700) || errno == EEXIST;
 }
 
-/* The cache directory by precedence: ENPU_CL_CACHE_DIR, XDG_CACHE_HOME, HOME; "" if none. */
+/*
+ * The cache directory by precedence: ENPU_CL_CACHE_DIR, XDG_CACHE_HOME (only an absolute
+ * path, as the XDG base directory spec says), HOME; "" if none, or if the name does not fit
+ * (a truncated name would be another directory).
+ */
 static void cache_dir(char *out, size_t len)
 {
 	const char *env = getenv("ENPU_CL_CACHE_DIR");
+	int n = 0;
 
 	out[0] = '\0';
 	if (env && env[0])
-		snprintf(out, len, "%s", env);
-	else if ((env = getenv("XDG_CACHE_HOME")) && env[0])
-		snprintf(out, len, "%s/edge-npu/cl", env);
+		n = snprintf(out, len, "%s", env);
+	else if ((env = getenv("XDG_CACHE_HOME")) && env[0] == '/')
+		n = snprintf(out, len, "%s/edge-npu/cl", env);
 	else if ((env = getenv("HOME")) && env[0])
-		snprintf(out, len, "%s/.cache/edge-npu/cl", env);
+		n = snprintf(out, len, "%s/.cache/edge-npu/cl", env);
+	if (n < 0 || (size_t)n >= len)
+		out[0] = '\0';
 }
 
 static void cache_key(const struct ocl_dev *d, const char *source, const char *options,
@@ -78,26 +86,36 @@ static void cache_key(const struct ocl_dev *d, const char *source, const char *o
 		 (unsigned long long)fnv1a(source, strlen(source), FNV_INIT));
 }
 
-/* The whole file, or NULL; small files and missing files alike are simply "no cache". */
+/*
+ * The whole file, or NULL; small files and missing files alike are simply "no cache". A FIFO
+ * or device is refused without blocking (hal_file_open_regular).
+ */
 static unsigned char *read_all(const char *path, size_t *out_len)
 {
-	FILE *f = fopen(path, "rb");
+	char err[600];
+	size_t n = 0, done = 0;
+	int fd = hal_file_open_regular(path, &n, err, sizeof(err));
 	unsigned char *buf = NULL;
-	long n;
 
-	if (!f)
+	if (fd < 0)
 		return NULL;
-	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 || (unsigned long)n > CACHE_MAX_BYTES ||
-	    fseek(f, 0, SEEK_SET))
+	if (n == 0 || n > CACHE_MAX_BYTES || !(buf = malloc(n)))
 		goto out;
-	buf = malloc((size_t)n);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
+	while (done < n) {
+		ssize_t r = read(fd, buf + done, n - done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			free(buf);
+			buf = NULL;
+			goto out;
+		}
+		done += (size_t)r;
 	}
-	*out_len = (size_t)n;
+	*out_len = n;
 out:
-	fclose(f);
+	close(fd);
 	return buf;
 }
 
@@ -151,12 +169,33 @@ static cl_program load_cached(struct ocl_dev *d, const char *path, const char *k
 	return prog;
 }
 
+/* Writes all of len bytes to fd; false on a failed write. */
+static bool put(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * Written to a temporary beside path (hal_file_create: exclusively, so a symlink planted at
+ * its name is never followed; a symlink or FIFO at path is refused) and renamed into place.
+ */
 static void store_cached(struct ocl_dev *d, const char *dir, const char *path, const char *key)
 {
 	size_t bin_len = 0, klen = strlen(key);
 	unsigned char *bin = NULL;
-	char tmp[600];
-	FILE *f;
+	char tmp[sizeof(d->info.cache_path) + sizeof(HAL_FILE_TMP_NAME)], err[1200];
 
 	if (clGetProgramInfo(d->program, CL_PROGRAM_BINARY_SIZES, sizeof(bin_len), &bin_len,
 			     NULL) != CL_SUCCESS || !bin_len || !make_dirs(dir))
@@ -165,18 +204,18 @@ static void store_cached(struct ocl_dev *d, const char *dir, const char *path, c
 	if (!bin || clGetProgramInfo(d->program, CL_PROGRAM_BINARIES, sizeof(bin), &bin,
 				     NULL) != CL_SUCCESS)
 		goto out;
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	f = fopen(tmp, "wb");
-	if (!f)
+	int fd = hal_file_create(path, tmp, sizeof(tmp), err, sizeof(err));
+	if (fd < 0)
 		goto out;
 	uint32_t k32 = (uint32_t)klen;
 	uint64_t b64 = bin_len, h = fnv1a(bin, bin_len, FNV_INIT);
-	bool ok = fwrite(CACHE_MAGIC, 1, 8, f) == 8 && fwrite(&k32, 4, 1, f) == 1 &&
-		  fwrite(key, 1, klen, f) == klen && fwrite(&b64, 8, 1, f) == 1 &&
-		  fwrite(&h, 8, 1, f) == 1 && fwrite(bin, 1, bin_len, f) == bin_len;
+	bool ok = put(fd, CACHE_MAGIC, 8) && put(fd, &k32, 4) && put(fd, key, klen) &&
+		  put(fd, &b64, 8) && put(fd, &h, 8) && put(fd, bin, bin_len);
 
-	if (fclose(f) || !ok || rename(tmp, path))
-		unlink(tmp);
+	if (!ok)
+		hal_file_abandon(fd, tmp);
+	else
+		hal_file_commit(fd, tmp, path, err, sizeof(err)); /* a failure: no cache next time */
 out:
 	free(bin);
 }
@@ -232,9 +271,12 @@ enum hal_status ocl_program_get(struct ocl_dev *d, const char *source, const cha
 	cache_dir(dir, sizeof(dir));
 	cache_key(d, source, options, key, sizeof(key));
 	d->info.cache_path[0] = '\0';
-	if (dir[0])
-		snprintf(d->info.cache_path, sizeof(d->info.cache_path), "%s/%016llx.clbin", dir,
-			 (unsigned long long)fnv1a(key, strlen(key), FNV_INIT));
+	/* a name cut short would be another file: no cache then */
+	if (dir[0] && (size_t)snprintf(d->info.cache_path, sizeof(d->info.cache_path),
+				       "%s/%016llx.clbin", dir,
+				       (unsigned long long)fnv1a(key, strlen(key), FNV_INIT)) >=
+			      sizeof(d->info.cache_path))
+		d->info.cache_path[0] = '\0';
 	if (d->info.cache_path[0]) {
 		d->program = load_cached(d, d->info.cache_path, key, options);
 		if (d->program) {

@@ -4,6 +4,7 @@
 
 #include "bench/measure.h"
 #include "edge_npu.h"
+#include "hal/files.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -12,10 +13,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Drops the file's pages from the page cache: the next load reads it from the disk. */
+/*
+ * Drops the file's pages from the page cache: the next load reads it from the disk. A FIFO or
+ * device is left alone without blocking (the load then says what it is).
+ */
 static void drop_cache(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char err[600];
+	size_t size;
+	int fd = hal_file_open_regular(path, &size, err, sizeof(err));
 
 	if (fd >= 0) {
 		fdatasync(fd);

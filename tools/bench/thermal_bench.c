@@ -30,11 +30,15 @@
 #include "sched/profile.h"
 #include "sched/simulate.h"
 
+#include "hal/files.h"
+
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define POLL_S 0.1		/* the governor's polling period (the zone's passive delay) */
 #define HYST_C 2.0		/* the trip's hysteresis */
@@ -101,6 +105,9 @@ static double die_c(const struct npu_thermal *t)
 	return npu_thermal_temp_mc(t) / 1e3;
 }
 
+/* errno of the first failed write to the trace (0 while none): stdio forgets it */
+static int trace_errno;
+
 static struct thermal_run run_plan(const struct sched_profile *p, const struct capped *by_state,
 				   uint32_t max_state, double seconds, const char *label, FILE *trace)
 {
@@ -134,9 +141,9 @@ static struct thermal_run run_plan(const struct sched_profile *p, const struct c
 			state--;
 		if (state > r.max_state)
 			r.max_state = state;
-		if (trace)
-			fprintf(trace, "%s,%.3f,%.3f,%u,%u,%.4f\n", label, t, temp, state,
-				by_state[state].npu_mhz, win_e / win_t);
+		if (trace && fprintf(trace, "%s,%.3f,%.3f,%u,%u,%.4f\n", label, t, temp, state,
+				     by_state[state].npu_mhz, win_e / win_t) < 0 && !trace_errno)
+			trace_errno = errno ? errno : EIO;
 		win_e = win_t = 0;
 		while (next_poll <= t)
 			next_poll += POLL_S;
@@ -325,7 +332,8 @@ int bench_thermal_main(int argc, char **argv)
 	static const char *const label[3] = { "unaware", "aware", "maxclk" };
 	const uint32_t max_state = top_state(&p);
 	FILE *trace = NULL;
-	int rc = 1;
+	char *trace_tmp = NULL, terr[1200];
+	int trace_fd = -1, rc = 1;
 
 	if (bench_model_dag(&hp, type, 1, ctx, &d, err, sizeof(err))) {
 		fprintf(stderr, "npu-bench thermal: %s\n", err);
@@ -336,12 +344,33 @@ int bench_thermal_main(int argc, char **argv)
 		fprintf(stderr, "npu-bench thermal: out of memory\n");
 		goto out;
 	}
-	if (trace_path && !(trace = fopen(trace_path, "w"))) {
-		fprintf(stderr, "npu-bench thermal: cannot write the trace '%s'\n", trace_path);
-		goto out;
+	/*
+	 * A temporary beside the trace, renamed once complete (hal/files.h): a symlink, FIFO or
+	 * device there is refused without being opened, a failed run leaves no half file.
+	 */
+	if (trace_path) {
+		trace_errno = 0;
+		trace_tmp = malloc(HAL_FILE_TMP_LEN(trace_path));
+		if (!trace_tmp) {
+			fprintf(stderr, "npu-bench thermal: out of memory\n");
+			goto out;
+		}
+		trace_fd = hal_file_create(trace_path, trace_tmp, HAL_FILE_TMP_LEN(trace_path), terr,
+					   sizeof(terr));
+		if (trace_fd < 0) {
+			fprintf(stderr, "npu-bench thermal: cannot write the trace: %s\n", terr);
+			goto out;
+		}
+		if (!(trace = fdopen(trace_fd, "w"))) {
+			fprintf(stderr, "npu-bench thermal: cannot write the trace '%s': %s\n",
+				trace_path, strerror(errno));
+			hal_file_abandon(trace_fd, trace_tmp);
+			goto out;
+		}
 	}
-	if (trace)
-		fprintf(trace, "plan,t_s,temp_c,cooling_state,npu_mhz,power_w\n");
+	if (trace && fprintf(trace, "plan,t_s,temp_c,cooling_state,npu_mhz,power_w\n") < 0 &&
+	    !trace_errno)
+		trace_errno = errno ? errno : EIO;
 	for (int aware = 0; aware < 3; aware++) {
 		struct sched_part_options o = { .objective = SCHED_MIN_LATENCY, .contention = true,
 						.improve = true, .thermal_unaware = aware != 1 };
@@ -396,10 +425,25 @@ int bench_thermal_main(int argc, char **argv)
 		       "power): %s\n", POLL_S * 1e3, trace_path);
 	rc = 0;
 out:
-	if (trace && fclose(trace) && !rc) {
-		fprintf(stderr, "npu-bench thermal: writing the trace '%s' failed\n", trace_path);
-		rc = 1;
+	if (trace) {
+		int e = trace_errno;
+
+		if (!e && (fflush(trace) || fsync(trace_fd)))
+			e = errno;
+		if (fclose(trace) && !e)
+			e = errno;
+		if (rc || e)
+			unlink(trace_tmp);
+		if (e) {
+			fprintf(stderr, "npu-bench thermal: writing the trace '%s' failed: %s\n",
+				trace_path, strerror(e));
+			rc = 1;
+		} else if (!rc && hal_file_publish(trace_tmp, trace_path, terr, sizeof(terr))) {
+			fprintf(stderr, "npu-bench thermal: %s\n", terr);
+			rc = 1;
+		}
 	}
+	free(trace_tmp);
 	for (int i = 0; i < 3; i++) {
 		free(by_state[i]);
 		sched_plan_free(&pl[i]);

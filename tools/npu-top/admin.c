@@ -18,19 +18,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hal/hal.h"
 #include "view.h"
 
-/* Writes "value\n" to path in one write(); the errno of the refusal, or 0. */
+/* The errno write_attr gives for a path that is not a regular file (a FIFO, a device). */
+#define NOT_REGULAR (-1)
+
+/*
+ * Writes "value\n" to path in one write(); the errno of the refusal, NOT_REGULAR, or 0. Opened
+ * without blocking and checked first: a FIFO planted there is refused, never waited on (sysfs
+ * attributes are regular files per stat).
+ */
 static int write_attr(const char *path, const char *value)
 {
 	char buf[128];
-	int fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC), e = 0;
+	struct stat sb;
+	int fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), e = 0;
 
 	if (fd < 0)
-		return errno;
+		return errno == ENXIO ? NOT_REGULAR : errno; /* ENXIO: a FIFO without a reader */
+	if (fstat(fd, &sb))
+		e = errno;
+	else if (!S_ISREG(sb.st_mode))
+		e = NOT_REGULAR;
+	if (e) {
+		close(fd);
+		return e;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	snprintf(buf, sizeof(buf), "%s\n", value);
 	if (write(fd, buf, strlen(buf)) != (ssize_t)strlen(buf))
 		e = errno ? errno : EIO;
@@ -63,7 +81,8 @@ static int set_one(const char *dev, const char *dir, bool kernel, const char *as
 	}
 	int e = write_attr(path, value);
 	if (e) {
-		fprintf(stderr, "npu-top: %s: %s: '%s': %s\n", dev, knob, value, strerror(e));
+		fprintf(stderr, "npu-top: %s: %s: '%s': %s\n", dev, knob, value,
+			e == NOT_REGULAR ? "not a regular file; refusing to write it" : strerror(e));
 		return 1;
 	}
 	printf("%s: %s = %s%s\n", dev, knob, value,

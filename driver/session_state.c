@@ -278,7 +278,7 @@ static enpu_status io_fail(const enpu_session *s, const char *call, const char *
 
 enpu_status enpu_session_save_file(const enpu_session *s, const char *path)
 {
-	if (!s || !path)
+	if (!s || !path || !*path)
 		return s ? drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
 					"enpu_session_save_file: no path given")
 			 : ENPU_ERR_INVALID_ARG;
@@ -317,7 +317,7 @@ enpu_status enpu_session_save_file(const enpu_session *s, const char *path)
 
 enpu_status enpu_session_load_file(enpu_session *s, const char *path)
 {
-	if (!s || !path)
+	if (!s || !path || !*path)
 		return s ? drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
 					"enpu_session_load_file: no path given")
 			 : ENPU_ERR_INVALID_ARG;

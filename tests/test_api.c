@@ -1237,6 +1237,9 @@ START_TEST(session_errors)
 	ck_assert_int_eq(enpu_token_to_piece(m, -3, piece, sizeof(piece), &len),
 			 ENPU_ERR_INVALID_ARG);
 	ck_assert_uint_eq(len, 0);
+	ck_assert_int_eq(enpu_session_save_file(s, ""), ENPU_ERR_INVALID_ARG);
+	ck_assert_ptr_nonnull(strstr(enpu_last_error(ctx), "no path given"));
+	ck_assert_int_eq(enpu_session_load_file(s, ""), ENPU_ERR_INVALID_ARG);
 	enpu_session_free(s);
 	so.n_ctx = 100000;
 	ck_assert_int_eq(enpu_session_create(m, &so, &s), ENPU_ERR_INVALID_ARG);

@@ -18,6 +18,7 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/xarray.h>
+#include <linux/wait.h>
 #include <linux/ktime.h>
 #include <linux/iosys-map.h>
 #include <drm/drm_device.h>
@@ -220,7 +221,9 @@ struct enpu_thermal {
  * @live_ctxs: &struct enpu_ctx objects not yet freed (destroyed ones included until their
  *	last job is freed).
  * @live_jobs: &struct enpu_job objects not yet freed (queued, running, or finished and not
- *	yet freed by the scheduler).
+ *	yet freed by the scheduler). A job's last access to the device is its decrement.
+ * @jobs_freed: woken when @live_jobs drops to 0, under its lock, which the teardown that
+ *	waits for it takes once it saw 0 (enpu_queues_fini()).
  * @prio_aged: jobs that started ahead of higher-priority ones by ageing (sysfs prio_aged).
  *
  * The live counters (and @bo_count) are what debugfs "live" shows; all are 0 when the device
@@ -252,6 +255,7 @@ struct enpu_device {
 	atomic_t live_files;
 	atomic_t live_ctxs;
 	atomic_t live_jobs;
+	wait_queue_head_t jobs_freed;
 	atomic64_t prio_aged;
 };
 

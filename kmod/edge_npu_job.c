@@ -142,8 +142,28 @@ static int enpu_job_deps_error(struct enpu_job *job)
 	return 0;
 }
 
+/*
+ * A job is gone: its last access to the device. enpu_queues_fini() frees the queues, and the
+ * device goes after it, once live_jobs reads 0; the job's free may run on a work item after
+ * the last file is closed (a job its entity's teardown killed). The decrement and the wake-up
+ * are one step under the wait queue's lock, which the teardown takes once it has seen 0: it
+ * cannot free the device between them (enpu_jobs_wait_freed()).
+ */
+static void enpu_job_gone(struct enpu_device *edev)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&edev->jobs_freed.lock, flags);
+	if (atomic_dec_and_test(&edev->live_jobs))
+		wake_up_locked(&edev->jobs_freed);
+	spin_unlock_irqrestore(&edev->jobs_freed.lock, flags);
+}
+
 static void enpu_job_free_mem(struct enpu_job *job)
 {
+	/* the context (and its file) may go below: the device is looked up first */
+	struct enpu_device *edev = job->ctx ? job->ctx->efile->edev : NULL;
+
 	enpu_job_put_deps(job);
 	enpu_job_release_bos(job);
 	kvfree(job->stream);
@@ -157,10 +177,11 @@ static void enpu_job_free_mem(struct enpu_job *job)
 		dma_fence_put(job->prev);
 	if (job->ctx) {
 		atomic_dec(&job->ctx->efile->num_jobs);
-		atomic_dec(&job->ctx->efile->edev->live_jobs);
 		enpu_ctx_put(job->ctx);
 	}
 	kfree(job);
+	if (edev)
+		enpu_job_gone(edev); /* last: nothing of the job or the device is touched after it */
 }
 
 /* The job left its priority's queue depth (finished, failed or cancelled). */
@@ -633,6 +654,7 @@ int enpu_queues_init(struct enpu_device *edev)
 	u32 i;
 	int ret;
 
+	init_waitqueue_head(&edev->jobs_freed);
 	edev->validator = kzalloc(sizeof(*edev->validator), GFP_KERNEL);
 	if (!edev->validator)
 		return -ENOMEM;
@@ -682,19 +704,46 @@ void enpu_queues_drain(struct enpu_device *edev)
 			enpu_queue_drain(edev->queues[i]);
 }
 
+/*
+ * Waits (bounded) until every job is freed. The scheduler frees the jobs of its pending list
+ * itself, but a job that never reached it, killed by its entity's teardown (CTX_DESTROY, a
+ * file's close), is freed later by a work item (6.12: once its dependencies signalled), which
+ * uses its queue (ageing, q->lock) and the device: neither may go before.
+ */
+static void enpu_jobs_wait_freed(struct enpu_device *edev)
+{
+	long left;
+
+	left = wait_event_timeout(edev->jobs_freed, !atomic_read(&edev->live_jobs),
+				  msecs_to_jiffies(4 * enpu_job_timeout_ms + 2000));
+	/* the job that took the count to 0 did under this lock: it is out of it, and done */
+	spin_lock_irq(&edev->jobs_freed.lock);
+	spin_unlock_irq(&edev->jobs_freed.lock);
+	if (!left)
+		dev_err(edev->drm.dev,
+			"%d jobs not freed at removal: their free will use freed memory\n",
+			atomic_read(&edev->live_jobs));
+}
+
+/**
+ * enpu_queues_fini() - tears the queues down once no job is left.
+ * @edev: the device: no file open (its release), or not registered yet (probe's unwind).
+ */
 void enpu_queues_fini(struct enpu_device *edev)
 {
 	u32 i;
 
+	for (i = 0; i < edev->num_engines; i++)
+		if (edev->queues[i] && edev->scheds[i])
+			enpu_queue_drain(edev->queues[i]);
+	enpu_jobs_wait_freed(edev);
 	for (i = 0; i < edev->num_engines; i++) {
 		struct enpu_queue *q = edev->queues[i];
 
 		if (!q)
 			continue;
-		if (edev->scheds[i]) {
-			enpu_queue_drain(q);
+		if (edev->scheds[i])
 			drm_sched_fini(&q->sched);
-		}
 		enpu_queue_hw_fini(q);
 		enpu_age_fini(&q->age);
 		mutex_destroy(&q->lock);

@@ -105,6 +105,8 @@ struct enpu_age {
  * @seqno: last hardware fence seqno.
  * @fence_lock: lock of the hardware fences.
  * @resets: engine resets after a timeout.
+ * @resetting: a RESET written after a timeout has not completed yet (enpu_hw_reset()): the
+ *	jobs stay on the ring, which is neither retired nor programmed until it has.
  * @as_vm: &enpu_vm.id of the space each address-space slot holds (0: none since the reset).
  * @as_next: the slot to take next when no slot holds a job's space (round robin).
  * @age: priority ageing among the jobs waiting for this engine.
@@ -125,6 +127,7 @@ struct enpu_queue {
 	u64 seqno;
 	spinlock_t fence_lock;
 	u64 resets;
+	bool resetting;
 	u64 as_vm[NPU_AS_SLOTS];
 	u32 as_next;
 	struct enpu_age age;

@@ -390,8 +390,12 @@ static void enpu_job_retire(struct enpu_job *job, int err)
 /* Retires every descriptor the engine has ended (RING_HEAD); q->lock held. */
 static void enpu_ring_retire(struct enpu_queue *q)
 {
-	u32 head = enpu_reg_read(q->hw, NPU_REG_RING_HEAD);
+	u32 head;
 
+	/* a reset is pending: the engine may still write the ring's results, and resets HEAD */
+	if (q->resetting)
+		return;
+	head = enpu_reg_read(q->hw, NPU_REG_RING_HEAD);
 	rmb(); /* results are read after the head that covers them */
 	while (q->retired != head) {
 		u32 slot = q->retired++ % ENPU_RING_SIZE;
@@ -430,21 +434,35 @@ static irqreturn_t enpu_irq_thread(int irq, void *arg)
  * Soft-resets the engine: the job on it stops at its next slice boundary (the model's slices
  * are bounded, so this takes at most one slice). Fails the jobs still on the ring with
  * -ETIMEDOUT and programs the engine again. q->lock held.
+ *
+ * Returns false if RESET still reads 1 after 2 s. The engine has then not reset yet, and when
+ * it does it writes the result record of the job it aborts, and reads the ring: the ring's
+ * jobs must stay alive, so they are not retired (their memory would be freed) and the ring is
+ * not programmed again. The engine is marked resetting, which stops retirement (the reset
+ * moves RING_HEAD back to 0); the timed-out job keeps its fence, the scheduler's timeout fires
+ * again and this is tried again, until the reset completes. Waiting here instead would hold
+ * q->lock, and the timeout worker that teardown waits for, for as long as the engine is stuck.
  */
-static void enpu_hw_reset(struct enpu_queue *q)
+static bool enpu_hw_reset(struct enpu_queue *q)
 {
 	ktime_t deadline = ktime_add_ms(ktime_get(), 2000);
 	u32 i;
 
-	enpu_reg_write(q->hw, NPU_REG_RESET, 1);
+	enpu_reg_write(q->hw, NPU_REG_RESET, 1); /* again, if resetting: RESET is w1 */
 	while (enpu_reg_read(q->hw, NPU_REG_RESET)) {
 		if (ktime_after(ktime_get(), deadline)) {
-			dev_err(q->edev->drm.dev, "engine %u: reset did not complete\n",
-				q->index);
-			break;
+			if (!q->resetting)
+				dev_err(q->edev->drm.dev,
+					"engine %u: reset did not complete in 2 s; its jobs stay on the ring until it does\n",
+					q->index);
+			q->resetting = true;
+			return false;
 		}
 		usleep_range(50, 200);
 	}
+	if (q->resetting)
+		dev_info(q->edev->drm.dev, "engine %u: reset completed late\n", q->index);
+	q->resetting = false;
 	WRITE_ONCE(q->resets, q->resets + 1);
 	enpu_genl_engine_reset(q->edev, q->index);
 	for (i = q->retired; i != q->tail; i++) {
@@ -455,6 +473,7 @@ static void enpu_hw_reset(struct enpu_queue *q)
 			enpu_job_retire(job, -ETIMEDOUT);
 	}
 	enpu_hw_init(q);
+	return true;
 }
 
 /* ---- scheduler backend ------------------------------------------------------------------- */
@@ -546,10 +565,10 @@ static enum drm_gpu_sched_stat enpu_job_timedout(struct drm_sched_job *sched_job
 	enpu_ring_retire(q); /* it may have ended before its interrupt was handled */
 	if (job->hw_fence_init && !dma_fence_is_signaled(job->hw_fence)) {
 		enpu_genl_job_timeout(q->edev, q->index, job->pid);
-		enpu_hw_reset(q);
-		dev_warn_ratelimited(q->edev->drm.dev,
-				     "engine %u: job timed out after %u ms, engine reset\n",
-				     q->index, enpu_job_timeout_ms);
+		if (enpu_hw_reset(q))
+			dev_warn_ratelimited(q->edev->drm.dev,
+					     "engine %u: job timed out after %u ms, engine reset\n",
+					     q->index, enpu_job_timeout_ms);
 	}
 	mutex_unlock(&q->lock);
 

@@ -149,6 +149,7 @@ struct enpu_queue {
  * @req_last: the request of the job that started last (%ENPU_NO_FREQ_REQUEST: none).
  * @req_applied: the request in force when devfreq last re-evaluated for a job's start.
  * @ondemand: the simple_ondemand governor, under which requests are honoured.
+ * @opp_lock: without devfreq, orders the jobs' starts' clock changes (enpu_pm_apply_request()).
  */
 struct enpu_pm {
 	struct devfreq *devfreq;
@@ -165,6 +166,7 @@ struct enpu_pm {
 	int req_last;
 	int req_applied;
 	const struct devfreq_governor *ondemand;
+	struct mutex opp_lock;
 };
 
 #define ENPU_THERMAL_TRIPS 2	/* passive, critical */

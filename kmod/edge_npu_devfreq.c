@@ -100,11 +100,15 @@ static void enpu_set_opp(struct enpu_device *edev, u32 opp);
 /*
  * Puts a new request in force now, before the job that changed it is posted: through
  * devfreq's core (its target callback picks the request within the bounds), or, without
- * devfreq, directly (the highest OPP when there is no request, as without DVFS).
+ * devfreq, directly (the highest OPP when there is no request, as without DVFS). Either way
+ * the request is read again under a lock that orders the changes: two engines' jobs starting
+ * at once computed theirs under pm->lock, but would apply them in either order after it, and
+ * the older could win (devfreq's target reads it under df->lock; here, opp_lock).
  */
-static void enpu_pm_apply_request(struct enpu_device *edev, int req)
+static void enpu_pm_apply_request(struct enpu_device *edev)
 {
 	struct devfreq *df = edev->pm.devfreq;
+	int req;
 
 	if (df) {
 		mutex_lock(&df->lock);
@@ -112,7 +116,10 @@ static void enpu_pm_apply_request(struct enpu_device *edev, int req)
 		mutex_unlock(&df->lock);
 		return;
 	}
+	mutex_lock(&edev->pm.opp_lock);
+	req = enpu_pm_request(&edev->pm);
 	enpu_set_opp(edev, req == ENPU_NO_FREQ_REQUEST ? NPU_NUM_OPPS - 1 : req);
+	mutex_unlock(&edev->pm.opp_lock);
 }
 
 /**
@@ -149,7 +156,7 @@ int enpu_pm_job_begin(struct enpu_device *edev, int req)
 	edev->pm.req_applied = want;
 	spin_unlock_irqrestore(&edev->pm.lock, flags);
 	if (changed)
-		enpu_pm_apply_request(edev, want);
+		enpu_pm_apply_request(edev);
 	return 0;
 }
 
@@ -373,13 +380,16 @@ static int enpu_devfreq_init(struct enpu_device *edev)
  * enpu_pm_init() - sets up runtime PM (device starts powered off) and devfreq.
  * @edev: the device.
  *
- * Return: 0 or a negative errno. Missing devfreq governors are not an error.
+ * Return: 0 or a negative errno (runtime PM then disabled again). Missing devfreq governors
+ * are not an error.
  */
 int enpu_pm_init(struct enpu_device *edev)
 {
 	struct device *dev = edev->drm.dev;
+	int ret;
 
 	spin_lock_init(&edev->pm.lock);
+	mutex_init(&edev->pm.opp_lock);
 	edev->pm.time_last_update = ktime_get();
 	edev->pm.cur_opp = NPU_NUM_OPPS - 1;
 	edev->pm.req_last = ENPU_NO_FREQ_REQUEST;
@@ -388,7 +398,12 @@ int enpu_pm_init(struct enpu_device *edev)
 	pm_runtime_set_autosuspend_delay(dev, enpu_autosuspend_ms);
 	pm_runtime_use_autosuspend(dev);
 	pm_runtime_enable(dev);
-	return enpu_devfreq_init(edev);
+	ret = enpu_devfreq_init(edev);
+	if (ret) { /* a failed init leaves nothing behind: probe does not call enpu_pm_fini() */
+		pm_runtime_dont_use_autosuspend(dev);
+		pm_runtime_disable(dev);
+	}
+	return ret;
 }
 
 /**

@@ -18,6 +18,7 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/xarray.h>
+#include <linux/wait.h>
 #include <linux/ktime.h>
 #include <linux/iosys-map.h>
 #include <drm/drm_device.h>
@@ -104,6 +105,8 @@ struct enpu_age {
  * @seqno: last hardware fence seqno.
  * @fence_lock: lock of the hardware fences.
  * @resets: engine resets after a timeout.
+ * @resetting: a RESET written after a timeout has not completed yet (enpu_hw_reset()): the
+ *	jobs stay on the ring, which is neither retired nor programmed until it has.
  * @as_vm: &enpu_vm.id of the space each address-space slot holds (0: none since the reset).
  * @as_next: the slot to take next when no slot holds a job's space (round robin).
  * @age: priority ageing among the jobs waiting for this engine.
@@ -124,6 +127,7 @@ struct enpu_queue {
 	u64 seqno;
 	spinlock_t fence_lock;
 	u64 resets;
+	bool resetting;
 	u64 as_vm[NPU_AS_SLOTS];
 	u32 as_next;
 	struct enpu_age age;
@@ -145,6 +149,7 @@ struct enpu_queue {
  * @req_last: the request of the job that started last (%ENPU_NO_FREQ_REQUEST: none).
  * @req_applied: the request in force when devfreq last re-evaluated for a job's start.
  * @ondemand: the simple_ondemand governor, under which requests are honoured.
+ * @opp_lock: without devfreq, orders the jobs' starts' clock changes (enpu_pm_apply_request()).
  */
 struct enpu_pm {
 	struct devfreq *devfreq;
@@ -161,6 +166,7 @@ struct enpu_pm {
 	int req_last;
 	int req_applied;
 	const struct devfreq_governor *ondemand;
+	struct mutex opp_lock;
 };
 
 #define ENPU_THERMAL_TRIPS 2	/* passive, critical */
@@ -220,7 +226,9 @@ struct enpu_thermal {
  * @live_ctxs: &struct enpu_ctx objects not yet freed (destroyed ones included until their
  *	last job is freed).
  * @live_jobs: &struct enpu_job objects not yet freed (queued, running, or finished and not
- *	yet freed by the scheduler).
+ *	yet freed by the scheduler). A job's last access to the device is its decrement.
+ * @jobs_freed: woken when @live_jobs drops to 0, under its lock, which the teardown that
+ *	waits for it takes once it saw 0 (enpu_queues_fini()).
  * @prio_aged: jobs that started ahead of higher-priority ones by ageing (sysfs prio_aged).
  *
  * The live counters (and @bo_count) are what debugfs "live" shows; all are 0 when the device
@@ -252,6 +260,7 @@ struct enpu_device {
 	atomic_t live_files;
 	atomic_t live_ctxs;
 	atomic_t live_jobs;
+	wait_queue_head_t jobs_freed;
 	atomic64_t prio_aged;
 };
 

@@ -88,11 +88,31 @@ struct drm_gem_object *enpu_gem_create_object(struct drm_device *drm, size_t siz
 	return &bo->base.base;
 }
 
+/*
+ * PRIME import of a dma-buf that is not a BO of this device (a BO of this device imports as
+ * itself: drm_gem_prime_import() never calls this then). The device reaches memory through
+ * struct pages (its page tables hold their physical addresses, SUBMIT copies streams out of
+ * them), but the dma-buf contract gives an importer only the DMA addresses of its sg table:
+ * an exporter may have no struct pages behind it at all (device memory, carve-outs), or pages
+ * it does not expect anyone to pin. So only BOs of another edge_npu device are taken, whose
+ * pages are the exporter's shmem pages (enpu_bo_get_pages()); every other exporter is
+ * refused. drm_gem_prime_export() makes this driver's dma-bufs: owned by this module (the
+ * owner of its fops) with the exporting GEM object as priv.
+ */
 struct drm_gem_object *enpu_gem_prime_import_sg_table(struct drm_device *drm,
 						      struct dma_buf_attachment *attach,
 						      struct sg_table *sgt)
 {
-	struct drm_gem_object *obj = drm_gem_shmem_prime_import_sg_table(drm, attach, sgt);
+	struct dma_buf *dmabuf = attach->dmabuf;
+	struct drm_gem_object *obj;
+
+	if (dmabuf->owner != THIS_MODULE ||
+	    ((struct drm_gem_object *)dmabuf->priv)->funcs != &enpu_gem_funcs) {
+		drm_dbg(drm, "import of a dma-buf of %s refused: only edge_npu BOs are imported\n",
+			dmabuf->exp_name);
+		return ERR_PTR(-EOPNOTSUPP);
+	}
+	obj = drm_gem_shmem_prime_import_sg_table(drm, attach, sgt);
 
 	if (!IS_ERR(obj)) {
 		atomic_inc(&to_enpu(drm)->bo_count);

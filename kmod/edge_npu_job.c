@@ -142,8 +142,28 @@ static int enpu_job_deps_error(struct enpu_job *job)
 	return 0;
 }
 
+/*
+ * A job is gone: its last access to the device. enpu_queues_fini() frees the queues, and the
+ * device goes after it, once live_jobs reads 0; the job's free may run on a work item after
+ * the last file is closed (a job its entity's teardown killed). The decrement and the wake-up
+ * are one step under the wait queue's lock, which the teardown takes once it has seen 0: it
+ * cannot free the device between them (enpu_jobs_wait_freed()).
+ */
+static void enpu_job_gone(struct enpu_device *edev)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&edev->jobs_freed.lock, flags);
+	if (atomic_dec_and_test(&edev->live_jobs))
+		wake_up_locked(&edev->jobs_freed);
+	spin_unlock_irqrestore(&edev->jobs_freed.lock, flags);
+}
+
 static void enpu_job_free_mem(struct enpu_job *job)
 {
+	/* the context (and its file) may go below: the device is looked up first */
+	struct enpu_device *edev = job->ctx ? job->ctx->efile->edev : NULL;
+
 	enpu_job_put_deps(job);
 	enpu_job_release_bos(job);
 	kvfree(job->stream);
@@ -157,10 +177,11 @@ static void enpu_job_free_mem(struct enpu_job *job)
 		dma_fence_put(job->prev);
 	if (job->ctx) {
 		atomic_dec(&job->ctx->efile->num_jobs);
-		atomic_dec(&job->ctx->efile->edev->live_jobs);
 		enpu_ctx_put(job->ctx);
 	}
 	kfree(job);
+	if (edev)
+		enpu_job_gone(edev); /* last: nothing of the job or the device is touched after it */
 }
 
 /* The job left its priority's queue depth (finished, failed or cancelled). */
@@ -369,8 +390,12 @@ static void enpu_job_retire(struct enpu_job *job, int err)
 /* Retires every descriptor the engine has ended (RING_HEAD); q->lock held. */
 static void enpu_ring_retire(struct enpu_queue *q)
 {
-	u32 head = enpu_reg_read(q->hw, NPU_REG_RING_HEAD);
+	u32 head;
 
+	/* a reset is pending: the engine may still write the ring's results, and resets HEAD */
+	if (q->resetting)
+		return;
+	head = enpu_reg_read(q->hw, NPU_REG_RING_HEAD);
 	rmb(); /* results are read after the head that covers them */
 	while (q->retired != head) {
 		u32 slot = q->retired++ % ENPU_RING_SIZE;
@@ -409,21 +434,35 @@ static irqreturn_t enpu_irq_thread(int irq, void *arg)
  * Soft-resets the engine: the job on it stops at its next slice boundary (the model's slices
  * are bounded, so this takes at most one slice). Fails the jobs still on the ring with
  * -ETIMEDOUT and programs the engine again. q->lock held.
+ *
+ * Returns false if RESET still reads 1 after 2 s. The engine has then not reset yet, and when
+ * it does it writes the result record of the job it aborts, and reads the ring: the ring's
+ * jobs must stay alive, so they are not retired (their memory would be freed) and the ring is
+ * not programmed again. The engine is marked resetting, which stops retirement (the reset
+ * moves RING_HEAD back to 0); the timed-out job keeps its fence, the scheduler's timeout fires
+ * again and this is tried again, until the reset completes. Waiting here instead would hold
+ * q->lock, and the timeout worker that teardown waits for, for as long as the engine is stuck.
  */
-static void enpu_hw_reset(struct enpu_queue *q)
+static bool enpu_hw_reset(struct enpu_queue *q)
 {
 	ktime_t deadline = ktime_add_ms(ktime_get(), 2000);
 	u32 i;
 
-	enpu_reg_write(q->hw, NPU_REG_RESET, 1);
+	enpu_reg_write(q->hw, NPU_REG_RESET, 1); /* again, if resetting: RESET is w1 */
 	while (enpu_reg_read(q->hw, NPU_REG_RESET)) {
 		if (ktime_after(ktime_get(), deadline)) {
-			dev_err(q->edev->drm.dev, "engine %u: reset did not complete\n",
-				q->index);
-			break;
+			if (!q->resetting)
+				dev_err(q->edev->drm.dev,
+					"engine %u: reset did not complete in 2 s; its jobs stay on the ring until it does\n",
+					q->index);
+			q->resetting = true;
+			return false;
 		}
 		usleep_range(50, 200);
 	}
+	if (q->resetting)
+		dev_info(q->edev->drm.dev, "engine %u: reset completed late\n", q->index);
+	q->resetting = false;
 	WRITE_ONCE(q->resets, q->resets + 1);
 	enpu_genl_engine_reset(q->edev, q->index);
 	for (i = q->retired; i != q->tail; i++) {
@@ -434,6 +473,7 @@ static void enpu_hw_reset(struct enpu_queue *q)
 			enpu_job_retire(job, -ETIMEDOUT);
 	}
 	enpu_hw_init(q);
+	return true;
 }
 
 /* ---- scheduler backend ------------------------------------------------------------------- */
@@ -525,10 +565,10 @@ static enum drm_gpu_sched_stat enpu_job_timedout(struct drm_sched_job *sched_job
 	enpu_ring_retire(q); /* it may have ended before its interrupt was handled */
 	if (job->hw_fence_init && !dma_fence_is_signaled(job->hw_fence)) {
 		enpu_genl_job_timeout(q->edev, q->index, job->pid);
-		enpu_hw_reset(q);
-		dev_warn_ratelimited(q->edev->drm.dev,
-				     "engine %u: job timed out after %u ms, engine reset\n",
-				     q->index, enpu_job_timeout_ms);
+		if (enpu_hw_reset(q))
+			dev_warn_ratelimited(q->edev->drm.dev,
+					     "engine %u: job timed out after %u ms, engine reset\n",
+					     q->index, enpu_job_timeout_ms);
 	}
 	mutex_unlock(&q->lock);
 
@@ -633,6 +673,7 @@ int enpu_queues_init(struct enpu_device *edev)
 	u32 i;
 	int ret;
 
+	init_waitqueue_head(&edev->jobs_freed);
 	edev->validator = kzalloc(sizeof(*edev->validator), GFP_KERNEL);
 	if (!edev->validator)
 		return -ENOMEM;
@@ -682,19 +723,46 @@ void enpu_queues_drain(struct enpu_device *edev)
 			enpu_queue_drain(edev->queues[i]);
 }
 
+/*
+ * Waits (bounded) until every job is freed. The scheduler frees the jobs of its pending list
+ * itself, but a job that never reached it, killed by its entity's teardown (CTX_DESTROY, a
+ * file's close), is freed later by a work item (6.12: once its dependencies signalled), which
+ * uses its queue (ageing, q->lock) and the device: neither may go before.
+ */
+static void enpu_jobs_wait_freed(struct enpu_device *edev)
+{
+	long left;
+
+	left = wait_event_timeout(edev->jobs_freed, !atomic_read(&edev->live_jobs),
+				  msecs_to_jiffies(4 * enpu_job_timeout_ms + 2000));
+	/* the job that took the count to 0 did under this lock: it is out of it, and done */
+	spin_lock_irq(&edev->jobs_freed.lock);
+	spin_unlock_irq(&edev->jobs_freed.lock);
+	if (!left)
+		dev_err(edev->drm.dev,
+			"%d jobs not freed at removal: their free will use freed memory\n",
+			atomic_read(&edev->live_jobs));
+}
+
+/**
+ * enpu_queues_fini() - tears the queues down once no job is left.
+ * @edev: the device: no file open (its release), or not registered yet (probe's unwind).
+ */
 void enpu_queues_fini(struct enpu_device *edev)
 {
 	u32 i;
 
+	for (i = 0; i < edev->num_engines; i++)
+		if (edev->queues[i] && edev->scheds[i])
+			enpu_queue_drain(edev->queues[i]);
+	enpu_jobs_wait_freed(edev);
 	for (i = 0; i < edev->num_engines; i++) {
 		struct enpu_queue *q = edev->queues[i];
 
 		if (!q)
 			continue;
-		if (edev->scheds[i]) {
-			enpu_queue_drain(q);
+		if (edev->scheds[i])
 			drm_sched_fini(&q->sched);
-		}
 		enpu_queue_hw_fini(q);
 		enpu_age_fini(&q->age);
 		mutex_destroy(&q->lock);

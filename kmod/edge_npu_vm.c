@@ -23,11 +23,11 @@
  * Locking: &enpu_vm.lock guards the tables, the drm_mm and &enpu_vm.last. Taken inside
  * &enpu_device.sched_lock by SUBMIT's push; never held while waiting for a fence.
  */
+#include <linux/dma-buf.h>
 #include <linux/dma-fence.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
-#include <linux/scatterlist.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <drm/drm_gem.h>
@@ -68,43 +68,44 @@ static u64 enpu_mapping_va(const struct enpu_mapping *m, unsigned long i)
 
 /* ---- BO pages ------------------------------------------------------------------------------ */
 
-static void enpu_put_pages(struct page **pages, unsigned long n)
+/*
+ * Drops the references of n pages. Pages the device may have written (dirty) are marked so
+ * first, as drm_gem_put_pages(..., dirty) does: the device writes them by physical address,
+ * which the page cache never sees, and a clean shmem page may be dropped or swapped out
+ * without its new contents.
+ */
+static void enpu_put_pages(struct page **pages, unsigned long n, bool dirty)
 {
-	while (n)
-		put_page(pages[--n]);
+	while (n) {
+		struct page *p = pages[--n];
+
+		if (dirty) {
+			set_page_dirty_lock(p);
+			mark_page_accessed(p);
+		}
+		put_page(p);
+	}
 }
 
 /*
- * Takes a reference on n pages of obj from page first: shmem pages (read in as needed) or,
- * for an import from another device, the pages of its attachment.
+ * Takes a reference on n pages of obj from page first: shmem pages (read in as needed). An
+ * import is of a BO of another edge_npu device (enpu_gem_prime_import_sg_table() refuses
+ * every other exporter): its pages are those of the exporter's shmem object, which the
+ * dma-buf the import holds keeps alive. The importer's sg table is not walked for pages: an
+ * importer may use only its DMA addresses.
  */
 static int enpu_bo_get_pages(struct drm_gem_object *obj, pgoff_t first, unsigned long n,
 			     struct page **pages)
 {
-	unsigned long i = 0;
+	unsigned long i;
 
-	if (obj->import_attach) {
-		struct sg_table *sgt = to_drm_gem_shmem_obj(obj)->sgt;
-		struct sg_page_iter it;
-
-		if (!sgt)
-			return -EINVAL;
-		for_each_sgtable_page(sgt, &it, first) {
-			if (i == n)
-				break;
-			pages[i] = sg_page_iter_page(&it);
-			get_page(pages[i++]);
-		}
-		if (i == n)
-			return 0;
-		enpu_put_pages(pages, i);
-		return -EINVAL;
-	}
+	if (obj->import_attach)
+		obj = obj->import_attach->dmabuf->priv;
 	for (i = 0; i < n; i++) {
 		struct page *p = shmem_read_mapping_page(obj->filp->f_mapping, first + i);
 
 		if (IS_ERR(p)) {
-			enpu_put_pages(pages, i);
+			enpu_put_pages(pages, i, false);
 			return PTR_ERR(p);
 		}
 		pages[i] = p;
@@ -269,10 +270,10 @@ static int enpu_mapping_pin(struct enpu_vm *vm, struct enpu_mapping *m, unsigned
 	return 0;
 }
 
-/* Unpins m's pages (none of them mapped). */
+/* Unpins m's pages (none of them mapped); the device may have written those it could. */
 static void enpu_mapping_unpin(struct enpu_vm *vm, struct enpu_mapping *m)
 {
-	enpu_put_pages(m->pages, m->npages);
+	enpu_put_pages(m->pages, m->npages, m->perm & NPU_PTE_WRITE);
 	atomic64_sub(m->npages, &vm->edev->pinned_pages);
 	atomic_sub(m->npages, &to_enpu_bo(m->obj)->mmu_pages);
 	kvfree(m->pages);

@@ -39,7 +39,7 @@ in_root sh -c 'man -w npu-run edge_npu npu-top && pkg-config --libs --static edg
 # DKMS only registers the module; tests/kmod/ builds and loads it)
 in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	/debs/edge-npu-dkms_*.deb >/tmp/apt-dkms.log 2>&1' || { tail -20 "$root/tmp/apt-dkms.log"; exit 1; }
-in_root sh -c 'getent group npu && ls /lib/udev/rules.d/99-edge-npu.rules \
+in_root sh -c 'getent group npu && ls /lib/udev/rules.d/72-edge-npu.rules \
 	/usr/src/edge-npu-0.1.0/dkms.conf && dkms status'
 echo "== installed: $(in_root dpkg-query -W -f '${Package} ${Version}, ' 'libedge-npu*' \
 	'edge-npu-*')"

@@ -23,7 +23,8 @@
  *   params     every GET_PARAM number 0..63 and far ones, every index
  *   prime      imports of what is not a dma-buf (-1, a pipe, a file, the device, a syncobj and
  *              a sync_file fd), bad export flags and handles, re-imports, dma-bufs that outlive
- *              their exporter's handle and file
+ *              their exporter's handle and file; a dma-buf of another driver (the system
+ *              dma-heap, where the kernel has one) is refused with -EOPNOTSUPP
  *   isolation  another process's handles, contexts, syncobjs and mmap offsets are refused; a
  *              dma-buf passed over a socket is the one way to share, and it works
  *   exhaustion one client at each per-file limit (contexts, BOs, BO bytes, jobs in flight):
@@ -62,6 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/dma-heap.h>
 #include <xf86drm.h>
 
 #include "uapi/drm/edge_npu_drm.h"
@@ -1064,6 +1066,29 @@ static void test_prime(int fd, int fd2)
 		int r = import(fd, not_bufs[i], &h);
 
 		CASE(r == -EBADF || r == -EINVAL, "import of %s: %d", names[i], r);
+	}
+	/*
+	 * A dma-buf of another exporter: the driver reaches memory through struct pages, which
+	 * the dma-buf contract does not promise an importer, so only edge_npu BOs are imported.
+	 * The system dma-heap (6.12; 6.1 as Debian builds it has none) is such an exporter.
+	 */
+	{
+		int heap = open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC);
+
+		if (heap >= 0) {
+			struct dma_heap_allocation_data a = { .len = 8192, .fd_flags = O_RDWR | O_CLOEXEC };
+
+			CASE(ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &a) == 0, "dma-heap alloc: %s",
+			     strerror(errno));
+			if (a.fd > 0) {
+				CASE_ERRNO(import(fd, (int)a.fd, &h), -EOPNOTSUPP,
+					   "import of a dma-heap buffer");
+				close((int)a.fd);
+			}
+			close(heap);
+		} else {
+			printf("  (no /dev/dma_heap/system: the import of another driver's dma-buf is not tried)\n");
+		}
 	}
 	CASE_LIVE(live_settle(before), before, "after refused imports");
 	/* exports with bad flags or handles */

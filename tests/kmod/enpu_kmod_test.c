@@ -2293,14 +2293,29 @@ static int open_with_hung_jobs(void)
 
 /*
  * --leave-hung-job: submits a hung job and a job behind it, then closes the fd at once, so that
- * the module is unloaded (by init.sh, right after) with work in flight.
+ * the module is unloaded (by init.sh, right after) with work in flight. Five hung jobs more
+ * queue on a second context: each holds its engine for the job timeout, so the close (which
+ * waits up to 1 s for each entity to empty) kills those still queued, and the scheduler frees
+ * them later, from a work item (6.12: once the job on the engine ended). The module's removal
+ * must wait for those frees before it frees the queues and the device (slub_debug poisons
+ * freed objects: a late free writes into the poison, and the run fails).
  */
 static int leave_hung_job(void)
 {
 	int fd = open_with_hung_jobs();
+	struct stream hang, ok;
+	struct job j;
 
 	if (fd < 0)
 		return 1;
+	job_new(fd, &j);
+	streams_hang_ok(&hang, &ok);
+	for (int i = 0; i < 5; i++) {
+		if (submit(fd, &j, &hang, NULL)) {
+			close(fd);
+			return 1;
+		}
+	}
 	close(fd);
 	printf("left a hung job in flight\n");
 	return 0;

@@ -553,7 +553,7 @@ static void act_quantize_job(void *arg, uint32_t ith, uint32_t nth)
 
 				for (int i = 0; i < 16; i++)
 					sum += q[i];
-				a->s16[2 * (size_t)t * a->nb + h] = sum;
+				a->s16[2 * (size_t)t * a->nb + h] = (int16_t)sum;
 			}
 			for (size_t b = (size_t)t * a->nb; a->ds && b < (size_t)(t + 1) * a->nb; b++)
 				a->ds[b] = a->d[b] * (float)a->s[b];
@@ -699,7 +699,8 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 				return st;
 		}
 	}
-	const size_t kq_bytes = kq ? ((size_t)T * nb * 3 * sizeof(int32_t) + 63) / 64 * 64 : 0;
+	const size_t kq_bytes =
+		kq ? ((size_t)T * nb * (2 * sizeof(int16_t) + sizeof(float)) + 63) / 64 * 64 : 0;
 	/* a prefill's decoded groups: one per thread (a decode decodes as it streams) */
 	j->dec_bytes = T > 1 ? (cpu_dec_bytes(nb) + 63) / 64 * 64 : 0;
 	s = scratch(cf, act_bytes + norm_bytes + kq_bytes + j->dec_bytes * cf->n_threads);
@@ -708,7 +709,7 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 	j->act = act_at(s, rows, nb);
 	j->norm_buf = (float *)(s + act_bytes);
 	if (kq) { /* what the K-quant kernels need beside (kernels_ext.h), tokens only */
-		j->act.s16 = (int32_t *)(s + act_bytes + norm_bytes);
+		j->act.s16 = (int16_t *)(s + act_bytes + norm_bytes);
 		j->act.ds = (float *)(j->act.s16 + (size_t)T * nb * 2);
 	}
 	j->dec = j->dec_bytes ? s + act_bytes + norm_bytes + kq_bytes : NULL;

@@ -422,7 +422,7 @@ kq45_sums(const int type, const uint8_t *q, const uint8_t *dec, const uint8_t *s
  */
 static inline __attribute__((always_inline)) void
 kq6_sums(const uint8_t *q, const uint8_t *dec, const uint8_t *sc_bytes, int h, const int8_t *a0,
-	 const int32_t *s16, size_t a_stride, const int nt, __m256i *is)
+	 const int16_t *s16, size_t a_stride, const int nt, __m256i *is)
 {
 	const __m256i sc0 = dec ? _mm256_load_si256((const __m256i *)(dec + 256))
 				: row_pairs(sc_bytes, true);
@@ -438,7 +438,7 @@ kq6_sums(const uint8_t *q, const uint8_t *dec, const uint8_t *sc_bytes, int h, c
 	#pragma GCC unroll 8
 	for (int j = 0; j < nt; j++) {
 		const int8_t *a = a0 + j * a_stride;
-		const int32_t *s = s16 + j * a_stride / CPU_QK * 2;
+		const int16_t *s = s16 + j * a_stride / CPU_QK * 2;
 		__m256i acc = _mm256_setzero_si256();
 
 		#pragma GCC unroll 2
@@ -453,9 +453,8 @@ kq6_sums(const uint8_t *q, const uint8_t *dec, const uint8_t *sc_bytes, int h, c
 			acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(pl, sc0),
 								     _mm256_madd_epi16(ph, sc1)));
 		}
-		/* the bias: 32 (sc0 s16[0] + sc1 s16[1]), |s16| <= 16 x 127 fits int16 */
-		const __m256i sp = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)s[0] |
-							       (uint32_t)s[1] << 16));
+		/* the bias: 32 (sc0 s16[0] + sc1 s16[1]), the pair broadcast as one word */
+		const __m256i sp = bcast256((const int8_t *)s, 0);
 
 		is[j] = _mm256_sub_epi32(acc, _mm256_slli_epi32(_mm256_madd_epi16(sc01, sp), 5));
 	}

@@ -52,10 +52,11 @@ struct cpu_act {
 	float *dt;       /* d by block: dt[b * n_rows + t] = d[t * nb + b] */
 	/*
 	 * For K-quant weights (kernels_ext.h), else NULL: s16[2 (t * nb + b) + h] the sum of half
-	 * h (Q6_K's bias), ds[t * nb + b] = d * s (Q4_K/Q5_K's minimums), once per activation
-	 * rather than once per weight row group.
+	 * h (Q6_K's bias; |sum| <= 16 x 128, so two make the int16 pair AVX2 broadcasts as one
+	 * word), ds[t * nb + b] = d * s (Q4_K/Q5_K's minimums), once per activation rather than
+	 * once per weight row group.
 	 */
-	int32_t *s16;
+	int16_t *s16;
 	float *ds;
 	uint32_t nb;     /* blocks per row */
 	/*

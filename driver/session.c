@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -172,10 +173,18 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 			return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG, "enpu_session_create: %s", err);
 		}
 	}
-	/* calloc: pages of the cache beyond what a session uses are never touched */
 	s->cache_type = (enum enpu_cache_type)o.cache_type;
 	s->kv_bytes = 2 * (size_t)hp->n_layer * per_cache;
-	s->kv = calloc(s->kv_bytes, 1);
+	s->kv_map_bytes = s->kv_bytes;
+	s->kv = hal_huge_alloc(&s->kv_map_bytes);
+	/*
+	 * In huge pages, touched now (as llama.cpp clears its cache at creation): a decode reads
+	 * every layer's rows of every position, and in 4 KiB pages each step took a TLB walk
+	 * every ~3 positions of each layer's K and V, and a page fault for each new page. A
+	 * kernel without MADV_POPULATE_WRITE (before 5.14) gives the pages on first use instead.
+	 */
+	if (s->kv)
+		(void)madvise(s->kv, s->kv_map_bytes, MADV_POPULATE_WRITE);
 	s->k_cache = calloc(hp->n_layer, sizeof(*s->k_cache));
 	s->v_cache = calloc(hp->n_layer, sizeof(*s->v_cache));
 	s->logits = calloc(hp->n_vocab, sizeof(float));
@@ -267,7 +276,7 @@ void enpu_session_free(enpu_session *s)
 	slot_clear(s, &s->batch);
 	for (uint32_t i = 0; i < DRV_SPEC_MAX_K + 2; i++)
 		slot_clear(s, &s->verify[i]);
-	free(s->kv);
+	hal_huge_free(s->kv, s->kv_map_bytes);
 	free(s->k_cache);
 	free(s->v_cache);
 	free(s->logits);

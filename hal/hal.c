@@ -8,8 +8,10 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct type_info {
 	const char *name;
@@ -528,4 +530,34 @@ enum hal_status hal_op_check(const struct hal_op *op, char *msg, size_t len)
 		break;
 	}
 	return fail(&c, NULL, "unknown op kind %d", (int)op->kind);
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *hal_huge_alloc(size_t *len)
+{
+	const size_t want = (*len + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+
+	if (!want || want < *len)
+		return NULL;
+	/* one huge page more, to cut an aligned run out of it */
+	uint8_t *p = mmap(NULL, want + HUGE_PAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+
+	if (lo > (uintptr_t)p)
+		munmap(p, lo - (uintptr_t)p);
+	munmap((uint8_t *)lo + want, (uintptr_t)p + HUGE_PAGE - lo);
+	madvise((void *)lo, want, MADV_HUGEPAGE);
+	*len = want;
+	return (void *)lo;
+}
+
+void hal_huge_free(void *p, size_t len)
+{
+	if (p)
+		munmap(p, len);
 }

@@ -49,7 +49,6 @@ struct arena {
 };
 
 #define ARENA_BYTES ((size_t)64 << 20)
-#define HUGE_PAGE ((size_t)2 << 20)
 
 /* A packed weight: this header, then the packed bytes at a 64-byte boundary. */
 struct packed {
@@ -390,7 +389,7 @@ static void drop_original(const void *p, size_t len)
 
 static void arena_unmap(struct arena *a)
 {
-	munmap(a->base, a->len);
+	hal_huge_free(a->base, a->len);
 	free(a);
 }
 
@@ -398,27 +397,15 @@ static void arena_unmap(struct arena *a)
 static struct arena *arena_new(size_t len)
 {
 	struct arena *a = calloc(1, sizeof(*a));
-	size_t want = ((len > ARENA_BYTES ? len : ARENA_BYTES) + HUGE_PAGE - 1) / HUGE_PAGE *
-		      HUGE_PAGE;
-	uint8_t *p;
 
 	if (!a)
 		return NULL;
-	/* one huge page more, to cut an aligned run out of it */
-	p = mmap(NULL, want + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		 -1, 0);
-	if (p == MAP_FAILED) {
+	a->len = len > ARENA_BYTES ? len : ARENA_BYTES;
+	a->base = hal_huge_alloc(&a->len);
+	if (!a->base) {
 		free(a);
 		return NULL;
 	}
-	uintptr_t lo = ((uintptr_t)p + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-	if (lo > (uintptr_t)p)
-		munmap(p, lo - (uintptr_t)p);
-	munmap((uint8_t *)lo + want, (uintptr_t)p + HUGE_PAGE - lo);
-	a->base = (uint8_t *)lo;
-	a->len = want;
-	/* a hint: without transparent huge pages the arena works in small pages */
-	madvise(a->base, a->len, MADV_HUGEPAGE);
 	return a;
 }
 

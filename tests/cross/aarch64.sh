@@ -32,7 +32,7 @@ cflags="$cflags -I. -Ihal/cpu -Idriver/include"
 # testutil.c wants the vocabulary's path; the op tests never read it
 vocab="$PWD/../shared/vocab/ggml-vocab-llama-spm.gguf"
 objs=""
-for src in hal/hal.c hal/quant.c hal/fence.c hal/devfreq.c hal/cpu/cpu_fast.c \
+for src in hal/hal.c hal/quant.c hal/fence.c hal/devfreq.c hal/files.c hal/cpu/cpu_fast.c \
 	hal/cpu/cpu_ref.c hal/cpu/threadpool.c hal/cpu/kernels_scalar.c hal/cpu/ext_scalar.c \
 	tests/test_cpu_fast.c tests/testutil.c; do
 	obj="$out/$(echo "$src" | tr / _).o"

@@ -970,6 +970,40 @@ START_TEST(test_cost_matmul_hand_computed)
 }
 END_TEST
 
+/*
+ * A command an abort interrupts is charged for the outputs it produced, not in full (its cost
+ * is charged when it starts): 10 of a 4 x 64 matmul's 256 outputs, then the reset.
+ */
+START_TEST(test_abort_charges_work_done)
+{
+	static uint8_t w[64 * 72], act[4 * 72], out[4 * 264];
+	struct npu_job_stats full, part;
+	struct npu_engine e;
+	struct npu_stream s;
+	struct npu_exec *x = calloc(1, sizeof(*x));
+
+	npu_engine_init(&e, NULL, 0);
+	npu_stream_begin(&s);
+	uint32_t bw = npu_stream_add_buffer(&s, w, sizeof(w), 0, ENPU_BUF_F_READ);
+	uint32_t ba = npu_stream_add_buffer(&s, act, sizeof(act), 0, ENPU_BUF_F_READ);
+	uint32_t bo = npu_stream_add_buffer(&s, out, sizeof(out), 0, ENPU_BUF_F_WRITE);
+	npu_stream_matmul(&s, ENPU_DT_Q8B, npu_operand(bw, 0, 72), npu_operand(ba, 0, 72),
+			  npu_operand(bo, 0, 264), ENPU_DT_I32B, 4, 64, 64, NULL);
+	expect_run_ok(&e, &s, &full);
+	ck_assert_uint_eq(full.c.macs, 4 * 64 * 64);
+	ck_assert_int_eq(npu_exec_begin(&e, x, s.data, s.len, s.bufs, s.nbufs), 0);
+	ck_assert_int_eq(npu_exec_step(&e, x, 10 * 64), 1);
+	npu_exec_abort(x, ENPU_ERR_ABORTED, "aborted by engine reset");
+	npu_exec_finish(&e, x, &part);
+	ck_assert_uint_eq(part.c.macs, 10 * 64);
+	ck_assert_uint_eq(part.c.errors, 1);
+	ck_assert_uint_lt(part.c.busy_cycles, full.c.busy_cycles / 20);
+	ck_assert_uint_lt(part.energy_fj, full.energy_fj / 20);
+	free(x);
+	npu_stream_free(&s);
+}
+END_TEST
+
 START_TEST(test_cost_eltwise_copy_barrier)
 {
 	static int8_t a[400], b[400], o[400];
@@ -1591,6 +1625,7 @@ static Suite *npu_engine_suite(void)
 	tcase_add_test(tc, test_validator_fuzz);
 	tcase_add_test(tc, test_debug_stall);
 	tcase_add_test(tc, test_cost_matmul_hand_computed);
+	tcase_add_test(tc, test_abort_charges_work_done);
 	tcase_add_test(tc, test_cost_eltwise_copy_barrier);
 	tcase_add_test(tc, test_weight_residency_lru);
 	tcase_add_test(tc, test_residency_invalidated_by_write);

@@ -1361,6 +1361,7 @@ static int next_cmd(struct npu_engine *e, struct npu_exec *x)
 	if (x->mmu)
 		npu_mmu_next_cmd(x->mmu);
 	cost_cmd(e, c, x->bufs, &k);
+	x->cmd_start = x->js.c;
 	add_cost(&x->js.c, &k);
 	x->row = 0;
 	x->col = 0;
@@ -1404,10 +1405,53 @@ int npu_exec_step(struct npu_engine *e, struct npu_exec *x, u64 budget)
 	return x->state == NPU_EXEC_DONE ? 0 : -(int)x->st.code;
 }
 
+/* part / whole of full (part <= whole), in 16-bit fixed point: no u64 overflows. */
+static u64 share_of(u64 full, u64 part, u64 whole)
+{
+	u64 q16;
+
+	while (whole >= 1ull << 47) {
+		whole >>= 1;
+		part >>= 1;
+	}
+	q16 = whole ? npu_div_u64(part << 16, whole) : 0;
+	return (full >> 16) * q16 + (((full & 0xffff) * q16) >> 16);
+}
+
+/*
+ * The command an abort interrupts is charged for the part it ran, not in full: its cost was
+ * charged when it started, and one huge matmul stopped at the timeout would otherwise count
+ * (and heat the modeled die by) all the work it never did.
+ */
+static void refund_unrun(struct npu_exec *x)
+{
+	const union npu_cmd *c = cur_cmd(x);
+	struct npu_counters *j = &x->js.c;
+	const struct npu_counters *s = &x->cmd_start;
+	u64 done, whole;
+
+	if (c->hdr.opcode == ENPU_OP_MATMUL) {
+		whole = (u64)c->mm.m * c->mm.n;
+		done = x->row * c->mm.n + x->col;
+	} else {
+		whole = cmd_rows(c);
+		done = x->row;
+	}
+	if (done >= whole)
+		return;
+	j->busy_cycles = s->busy_cycles + share_of(j->busy_cycles - s->busy_cycles, done, whole);
+	j->macs = s->macs + share_of(j->macs - s->macs, done, whole);
+	j->vector_ops = s->vector_ops + share_of(j->vector_ops - s->vector_ops, done, whole);
+	j->dram_bytes = s->dram_bytes + share_of(j->dram_bytes - s->dram_bytes, done, whole);
+	j->sram_bytes = s->sram_bytes + share_of(j->sram_bytes - s->sram_bytes, done, whole);
+}
+
 void npu_exec_abort(struct npu_exec *x, u32 code, const char *reason)
 {
 	if (x->state != NPU_EXEC_RUNNING && x->state != NPU_EXEC_STALLED)
 		return;
+	if (x->state == NPU_EXEC_RUNNING && x->in_cmd)
+		refund_unrun(x);
 	if (x->state == NPU_EXEC_RUNNING) {
 		x->js.c.errors = 1;
 		x->st.code = code;

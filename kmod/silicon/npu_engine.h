@@ -246,6 +246,7 @@ struct npu_exec {
 	s64 acc[ENPU_QK];
 	s32 exp[ENPU_QK];
 	u64 cmd[32];
+	struct npu_counters cmd_start; /* js.c before the command in progress was charged */
 	struct npu_job_stats js;
 	struct npu_status st;
 };

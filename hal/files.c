@@ -29,6 +29,8 @@ int hal_file_create(const char *path, char *tmp, size_t tmp_len, char *err, size
 {
 	struct stat sb;
 	char what[96];
+	if (!*path)
+		return fail(err, err_len, "\"\"", "no path given", 0);
 	bool exists = !lstat(path, &sb);
 
 	if (exists && !S_ISREG(sb.st_mode)) {
@@ -61,7 +63,7 @@ int hal_file_create(const char *path, char *tmp, size_t tmp_len, char *err, size
 	if (fchmod(fd, mode)) {
 		int e = errno;
 		hal_file_abandon(fd, tmp);
-		return fail(err, err_len, tmp, "cannot set its mode", e);
+		return fail(err, err_len, path, "cannot set its temporary's mode", e);
 	}
 	return fd;
 }
@@ -72,12 +74,12 @@ int hal_file_commit(int fd, const char *tmp, const char *path, char *err, size_t
 	if (fsync(fd)) {
 		int e = errno;
 		hal_file_abandon(fd, tmp);
-		return fail(err, err_len, tmp, "write failed", e);
+		return fail(err, err_len, path, "write failed", e);
 	}
 	if (close(fd)) {
 		int e = errno;
 		unlink(tmp);
-		return fail(err, err_len, tmp, "write failed", e);
+		return fail(err, err_len, path, "write failed", e);
 	}
 	return hal_file_publish(tmp, path, err, err_len);
 }
@@ -87,7 +89,7 @@ int hal_file_publish(const char *tmp, const char *path, char *err, size_t err_le
 	if (rename(tmp, path)) {
 		int e = errno;
 		unlink(tmp);
-		return fail(err, err_len, tmp, "cannot rename to its final name", e);
+		return fail(err, err_len, path, "cannot move the written temporary into place", e);
 	}
 	return 0;
 }

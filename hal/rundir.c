@@ -27,7 +27,7 @@ int hal_rundir_bases(char out[][HAL_RUNDIR_PATH_MAX], int max)
 		return 0;
 	if (over)
 		snprintf(out[n++], HAL_RUNDIR_PATH_MAX, "%s", over);
-	else if (xdg && *xdg)
+	else if (xdg && xdg[0] == '/') /* the XDG spec: a relative path is ignored */
 		snprintf(out[n++], HAL_RUNDIR_PATH_MAX, "%s/edge-npu", xdg);
 	if (n < max)
 		snprintf(out[n++], HAL_RUNDIR_PATH_MAX, "/tmp/edge-npu-%ld", (long)getuid());

@@ -229,7 +229,18 @@ START_TEST(usage_errors)
 	tu_run_free(&r);
 	r = tu_run("%s -n lots", npu_run());
 	ck_assert_int_eq(r.status, 2);
-	ck_assert_ptr_nonnull(strstr(r.err, "-n expects a number"));
+	ck_assert_ptr_nonnull(strstr(r.err, "-n expects a whole number"));
+	tu_run_free(&r);
+	/* counts are whole decimal numbers: no fraction, no hex; a 64-bit seed is whole */
+	for (const char *bad = "-n 5.7\0-n 0x10\0-t 1.5\0--top-k 2.5\0--repeat-last-n -0.5\0"
+			       "--seed 1e3\0--profile phone\0--draft-type q3_k\0";
+	     *bad; bad += strlen(bad) + 1) {
+		r = tu_run("%s %s", npu_run(), bad);
+		ck_assert_msg(r.status == 2, "%s: exit %d: %s", bad, r.status, r.err);
+		tu_run_free(&r);
+	}
+	r = tu_run("%s -m %s -n 1 --seed 18446744073709551615", npu_run(), small_model());
+	ck_assert_msg(r.status == 0, "%s", r.err);
 	tu_run_free(&r);
 	r = tu_run("%s --device tpu", npu_run());
 	ck_assert_int_eq(r.status, 2);
@@ -253,9 +264,21 @@ START_TEST(usage_errors)
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "--kv-heads"));
 	tu_run_free(&r);
+	/* a shape that cannot be made is a usage error, as a malformed number is */
 	r = tu_run("%s -o /tmp/x.gguf --dim 100 --heads 3", getenv("NPU_MKMODEL"));
-	ck_assert_int_eq(r.status, 1);
+	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "heads"));
+	tu_run_free(&r);
+	r = tu_run("%s -o /tmp/x.gguf --rope-scaling llama3:5", getenv("NPU_MKMODEL"));
+	ck_assert_int_eq(r.status, 2);
+	tu_run_free(&r);
+	r = tu_run("%s -o ''", getenv("NPU_MKMODEL"));
+	ck_assert_int_eq(r.status, 2);
+	tu_run_free(&r);
+	/* the write itself failing is not: exit 1 */
+	r = tu_run("%s -o /proc/nope/x.gguf --dim 64 --layers 1 --heads 2 --ffn 128",
+		   getenv("NPU_MKMODEL"));
+	ck_assert_int_eq(r.status, 1);
 	tu_run_free(&r);
 }
 END_TEST
@@ -543,6 +566,31 @@ START_TEST(chat_continues_the_session)
 }
 END_TEST
 
+/* A turn too long for the context is left out, said on stderr; the next one is answered. */
+START_TEST(chat_leaves_out_a_turn_too_long)
+{
+	char *in = strdup(tu_tmp_path(".txt"));
+	char line[2000];
+	FILE *f = fopen(in, "w");
+
+	ck_assert_ptr_nonnull(f);
+	memset(line, 0, sizeof(line));
+	for (size_t i = 0; i + 6 < sizeof(line); i += 5)
+		memcpy(line + i, "word ", 5);
+	fprintf(f, "%s\nHello\n", line);
+	fclose(f);
+	struct tu_run r = tu_run("sh -c '%s -m %s -cnv --chat-template chatml -c 128 -n 4 < %s'",
+				 npu_run(), small_model(), in);
+	free(in);
+	ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "[turn 1 left out: ") && strstr(r.err, "128-token context"),
+		      "%s", r.err);
+	ck_assert_msg(strstr(r.err, "[turn 1: "), "the next turn was not answered: %s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.err, "--- npu-run summary"));
+	tu_run_free(&r);
+}
+END_TEST
+
 START_TEST(chat_refuses_missing_templates)
 {
 	/* the built-in vocabulary has no chat template: the user is told to name one */
@@ -572,6 +620,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, generates_and_summarises);
 	tcase_add_test(tc, chat_continues_the_session);
+	tcase_add_test(tc, chat_leaves_out_a_turn_too_long);
 	tcase_add_test(tc, chat_refuses_missing_templates);
 	tcase_add_test(tc, deterministic_output);
 	tcase_add_test(tc, k_quant_files_run);

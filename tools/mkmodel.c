@@ -282,7 +282,7 @@ static void add_meta(struct gguf_writer *w, const struct mkmodel_params *p)
 	}
 }
 
-static int check_params(const struct mkmodel_params *p, char *err, size_t len)
+int mkmodel_check(const struct mkmodel_params *p, char *err, size_t len)
 {
 	if (!p->dim || !p->layers || !p->heads || !p->kv_heads || !p->ffn || !p->ctx) {
 		snprintf(err, len, "dim, layers, heads, kv-heads, ffn and ctx must all be positive");
@@ -385,7 +385,7 @@ int mkmodel_write(const struct mkmodel_params *p, const char *path, char *err, s
 	uint32_t n = 0, n_vocab = 0;
 	int rc = -1;
 
-	if (check_params(p, err, err_len))
+	if (mkmodel_check(p, err, err_len))
 		return -1;
 	w = gguf_writer_create();
 	if (!w) {

@@ -52,6 +52,9 @@ extern const struct mkmodel_params mkmodel_default;
  */
 bool mkmodel_parse_type(const char *s, enum hal_type *out);
 
+/* Whether p describes a model mkmodel_write can make: -1 with the reason in err if not. */
+int mkmodel_check(const struct mkmodel_params *p, char *err, size_t len);
+
 /* Writes the model to path (atomically: a temporary file renamed). 0 or -1 with err set. */
 int mkmodel_write(const struct mkmodel_params *p, const char *path, char *err, size_t err_len);
 

@@ -33,7 +33,7 @@ static void usage(FILE *f)
 		"      --dim N         embedding size (default %u)\n"
 		"      --layers N      transformer blocks (default %u)\n"
 		"      --heads N       attention heads (default %u)\n"
-		"      --kv-heads N    key/value heads, dividing --heads (default %u)\n"
+		"      --kv-heads N    key/value heads, dividing --heads (default: --heads)\n"
 		"      --ffn N         feed-forward size (default %u)\n"
 		"      --ctx N         context length (default %u)\n"
 		"  -t, --type T        weight type: f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k (llama.cpp's\n"
@@ -50,7 +50,7 @@ static void usage(FILE *f)
 		"      --version       the version\n\n"
 		"The ~130 M-parameter model of the benchmarks:\n"
 		"  npu-mkmodel -o m.gguf --dim 768 --layers 12 --heads 12 --kv-heads 12 --ffn 2048\n",
-		VOCAB_MAX_TOKENS, d->dim, d->layers, d->heads, d->kv_heads, d->ffn, d->ctx,
+		VOCAB_MAX_TOKENS, d->dim, d->layers, d->heads, d->ffn, d->ctx,
 		(unsigned long long)d->seed);
 }
 
@@ -130,7 +130,14 @@ int main(int argc, char **argv)
 				*colon = 0;
 				p.rope_factor = strtof(colon + 1, &end);
 			}
-			if (!strcmp(optarg, "linear") && (!colon || *end || end == colon + 1)) {
+			if (colon && strcmp(optarg, "linear")) {
+				fprintf(stderr, "npu-mkmodel: --rope-scaling %s takes no ':' value (only "
+					"linear:FACTOR does)\n", optarg);
+				return 2;
+			}
+			/* a decimal factor: strtof would read hex (0x10) and inf too */
+			if (!strcmp(optarg, "linear") &&
+			    (!colon || *end || end == colon + 1 || strpbrk(colon + 1, "xXnN"))) {
 				fprintf(stderr, "npu-mkmodel: --rope-scaling linear:FACTOR needs a "
 					"number, got '%s'\n", colon ? colon + 1 : "");
 				return 2;
@@ -148,7 +155,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "npu-mkmodel: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (!out) {
+	if (!out || !*out) {
 		fprintf(stderr, "npu-mkmodel: -o FILE is required (see --help)\n");
 		return 2;
 	}
@@ -156,6 +163,10 @@ int main(int argc, char **argv)
 		p.kv_heads = p.heads; /* plain multi-head attention unless asked for GQA */
 	if (p.arch && !strncmp(p.arch, "gemma", 5))
 		p.tied = true; /* Gemma has no output.weight */
+	if (mkmodel_check(&p, err, sizeof(err))) { /* a bad combination of options: usage */
+		fprintf(stderr, "npu-mkmodel: %s\n", err);
+		return 2;
+	}
 	if (mkmodel_write(&p, out, err, sizeof(err))) {
 		fprintf(stderr, "npu-mkmodel: %s\n", err);
 		return 1;

@@ -99,7 +99,8 @@ static void usage(FILE *f)
 		"                     npu (all opened); prints the placement table and the modeled\n"
 		"                     ms/token, mJ/token, tokens/J and peak power beside the measured\n"
 		"                     wall time\n"
-		"      --profile P    phone, mw, host (default) or a .prof file\n"
+		"      --profile P    phone, mw, host (default) or a .prof file (this and the next\n"
+		"                     two: with --placement auto only)\n"
 		"      --objective O  latency (default: least latency under the profile's power\n"
 		"                     budget) or energy (least energy within --target-ms)\n"
 		"      --target-ms T  modeled latency target per token for --objective energy\n"
@@ -122,9 +123,10 @@ static void usage(FILE *f)
 		"                     turn, answered with up to -n tokens; EOF ends it. The KV\n"
 		"                     cache carries on from turn to turn (only the new turn is\n"
 		"                     evaluated). -p or -f gives the system message\n"
-		"      --chat-template T  the chat template: chatml, llama2, llama2-sys, llama3,\n"
-		"                     phi3, gemma, deepseek, deepseek2, deepseek3 (default: the\n"
-		"                     model's tokenizer.chat_template)\n"
+		"      --chat-template T  the chat template: chatml, llama2, llama2-sys,\n"
+		"                     llama2-sys-bos, llama2-sys-strip, llama3, phi3, gemma,\n"
+		"                     deepseek, deepseek2, deepseek3 (default: the model's\n"
+		"                     tokenizer.chat_template)\n"
 		"      --no-progress  no progress bar while loading\n"
 		"  -h, --help         this help\n"
 		"      --version      the version\n\n"
@@ -143,6 +145,21 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 	*out = strtod(s, &end);
 	if (errno || *end || end == s || !(*out >= lo && *out <= hi)) { /* NaN fails too */
 		fprintf(stderr, "npu-run: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
+		return -1;
+	}
+	return 0;
+}
+
+/* A whole number in decimal digits only (no sign, fraction, exponent or hex), in [lo, hi]. */
+static int parse_uint(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (*s < '0' || *s > '9' || errno || *end || *out < lo || *out > hi) {
+		fprintf(stderr, "npu-run: %s expects a whole number in [%llu, %llu], got '%s'\n",
+			opt, (unsigned long long)lo, (unsigned long long)hi, s);
 		return -1;
 	}
 	return 0;
@@ -181,6 +198,7 @@ enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_PENALTY, O_LASTN, O_DEVICE, O_NOP
 static int parse_sampler_opt(int c, const char *arg, struct enpu_sampler_options *o)
 {
 	double v;
+	uint64_t u;
 
 	switch (c) {
 	case O_TEMP:
@@ -188,8 +206,8 @@ static int parse_sampler_opt(int c, const char *arg, struct enpu_sampler_options
 		o->temperature = (float)v;
 		return 0;
 	case O_TOPK:
-		if (parse_num("--top-k", arg, 0, 1e9, &v)) return 2;
-		o->top_k = (uint32_t)v;
+		if (parse_uint("--top-k", arg, 0, 1000000000, &u)) return 2;
+		o->top_k = (uint32_t)u;
 		return 0;
 	case O_TOPP:
 		if (parse_num("--top-p", arg, 0, 1, &v)) return 2;
@@ -204,12 +222,13 @@ static int parse_sampler_opt(int c, const char *arg, struct enpu_sampler_options
 		o->repeat_penalty = (float)v;
 		return 0;
 	case O_LASTN: /* -1: the whole context, as in llama.cpp */
-		if (parse_num("--repeat-last-n", arg, -1, 1 << 20, &v)) return 2;
-		o->repeat_last_n = v < 0 ? UINT32_MAX : (uint32_t)v;
+		if (strcmp(arg, "-1") && parse_uint("--repeat-last-n (or -1)", arg, 0, 1 << 20, &u))
+			return 2;
+		o->repeat_last_n = strcmp(arg, "-1") ? (uint32_t)u : UINT32_MAX;
 		return 0;
 	case 's':
-		if (parse_num("--seed", arg, 0, 1.8e19, &v)) return 2;
-		o->seed = (uint64_t)v;
+		if (parse_uint("--seed", arg, 0, UINT64_MAX, &u)) return 2;
+		o->seed = u;
 		return 0;
 	case O_NOEOS:
 		o->ignore_eos = true;
@@ -250,6 +269,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ 0, 0, 0, 0 },
 	};
 	double v;
+	uint64_t u;
 	int c, rc;
 
 	if (refuse_foreign_flags(argc, argv))
@@ -269,16 +289,16 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'p': a->prompt = optarg, a->prompt_set = true; break;
 		case 'f': a->prompt_file = optarg; break;
 		case 'n':
-			if (parse_num("-n", optarg, 0, 1e6, &v)) return 2;
-			a->n_predict = (uint32_t)v;
+			if (parse_uint("-n", optarg, 0, 1000000, &u)) return 2;
+			a->n_predict = (uint32_t)u;
 			break;
 		case 'c':
-			if (parse_num("--ctx", optarg, 1, 1 << 20, &v)) return 2;
-			a->n_ctx = (uint32_t)v;
+			if (parse_uint("--ctx", optarg, 1, 1 << 20, &u)) return 2;
+			a->n_ctx = (uint32_t)u;
 			break;
 		case 't':
-			if (parse_num("--threads", optarg, 1, 1024, &v)) return 2;
-			a->n_threads = (uint32_t)v;
+			if (parse_uint("--threads", optarg, 1, 1024, &u)) return 2;
+			a->n_threads = (uint32_t)u;
 			break;
 		case O_DEVICE: a->device = optarg; break;
 		case O_NOPROG: a->progress = false; break;
@@ -316,8 +336,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case O_DRAFT: a->draft = optarg; break;
 		case O_DRAFT_TYPE: a->draft_type = optarg; break;
 		case O_SPEC_K:
-			if (parse_num("--spec-k", optarg, 1, 16, &v)) return 2;
-			a->spec_k = (uint32_t)v;
+			if (parse_uint("--spec-k", optarg, 1, 16, &u)) return 2;
+			a->spec_k = (uint32_t)u;
 			break;
 		case O_SPEC_COMPARE: a->spec_compare = true; break;
 		case O_SPEC_OVERLAP: a->spec_overlap = true; break;
@@ -346,6 +366,24 @@ static int parse_args(int argc, char **argv, struct args *a)
 	if (a->chat_template && !a->chat) {
 		fprintf(stderr, "npu-run: --chat-template applies to --chat only\n");
 		return 2;
+	}
+	if ((a->profile || a->objective || a->target_ms > 0) &&
+	    (!a->placement || strcmp(a->placement, "auto"))) {
+		fprintf(stderr, "npu-run: --profile, --objective and --target-ms apply to "
+			"--placement auto only\n");
+		return 2;
+	}
+	if (a->draft_type) {
+		static const char *const types[] = { "q4_0", "q4_k", "q5_k", "q6_k", "q8_0" };
+		bool known = false;
+
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+			known = known || !strcmp(a->draft_type, types[i]);
+		if (!known) {
+			fprintf(stderr, "npu-run: --draft-type is q4_0, q4_k, q5_k, q6_k or q8_0, "
+				"got '%s'\n", a->draft_type);
+			return 2;
+		}
 	}
 	if (a->objective && !(a->target_ms > 0)) {
 		fprintf(stderr, "npu-run: --objective energy needs --target-ms\n");
@@ -824,7 +862,7 @@ int main(int argc, char **argv)
 		struct run_chat_options co = {
 			.template_name = a.chat_template, .n_predict = a.n_predict,
 			.system = a.prompt_set || file_prompt ? a.prompt : NULL,
-			.sampler = &a.sampler, .stop = &stop_signal,
+			.sampler = &a.sampler, .stop = &stop_signal, .ctx = ctx,
 		};
 		s = run_chat(model, sess, &co, stdin, stdout, &st);
 	} else if (!s) {
@@ -868,8 +906,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "trace:     %s (open in ui.perfetto.dev)\n", a.trace);
 	}
 	if (stop_signal && rc != 1) {
-		fprintf(stderr, "npu-run: stopped by %s after %u of %u tokens\n",
-			stop_signal == SIGINT ? "SIGINT" : "SIGTERM", st.n_generated, a.n_predict);
+		if (a.chat)
+			fprintf(stderr, "npu-run: stopped by %s after %u tokens generated in the "
+				"conversation\n", stop_signal == SIGINT ? "SIGINT" : "SIGTERM",
+				st.n_generated);
+		else
+			fprintf(stderr, "npu-run: stopped by %s after %u of %u tokens\n",
+				stop_signal == SIGINT ? "SIGINT" : "SIGTERM", st.n_generated,
+				a.n_predict);
 		rc = 128 + stop_signal;
 	}
 	enpu_session_free(sess);

@@ -14,6 +14,7 @@
  */
 #include "run_chat.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,41 @@ static char *read_line(FILE *in)
 		line[--n] = '\0';
 	if (n && line[n - 1] == '\r')
 		line[--n] = '\0';
+	return line;
+}
+
+/*
+ * While the prompt waits for a line, SIGINT and SIGTERM interrupt the read (their handlers
+ * without SA_RESTART): Ctrl-C at "> " ends the conversation instead of waiting for a line.
+ * During a reply they restart as npu-run installed them, and end the reply at its next token.
+ */
+static void stop_interrupts_read(bool on)
+{
+	static const int sigs[] = { SIGINT, SIGTERM };
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction sa;
+
+		if (sigaction(sigs[i], NULL, &sa) || sa.sa_handler == SIG_DFL ||
+		    sa.sa_handler == SIG_IGN)
+			continue;
+		if (on)
+			sa.sa_flags &= ~SA_RESTART;
+		else
+			sa.sa_flags |= SA_RESTART;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+static char *prompt_line(FILE *in, FILE *out)
+{
+	char *line;
+
+	fputs("> ", out);
+	fflush(out);
+	stop_interrupts_read(true);
+	line = read_line(in);
+	stop_interrupts_read(false);
 	return line;
 }
 
@@ -183,7 +219,7 @@ enpu_status run_chat(enpu_model *model, enpu_session *sess, const struct run_cha
 	st = ENPU_OK;
 	if (o->system && !add_message(&h, "system", strdup(o->system)))
 		return ENPU_ERR_NO_MEMORY;
-	while (!*o->stop && (fputs("> ", out), fflush(out), line = read_line(in))) {
+	while (!*o->stop && (line = prompt_line(in, out)) && !*o->stop) {
 		struct enpu_generate_stats gs = ENPU_GENERATE_STATS_INIT;
 		struct reply r = { .out = out, .stop = o->stop };
 		size_t hist_len;
@@ -207,6 +243,16 @@ enpu_status run_chat(enpu_model *model, enpu_session *sess, const struct run_cha
 		if (!st)
 			st = enpu_generate(sess, prompt + covered, o->n_predict, o->sampler, on_piece,
 					   &r, &gs);
+		if (st == ENPU_ERR_CONTEXT_FULL) {
+			/* the turn is left out (the session is as it was); the conversation goes on */
+			fprintf(stderr, "[turn %u left out: %s]\n", turn,
+				enpu_last_error(o->ctx));
+			free((char *)h.m[--h.n].content);
+			free(prompt);
+			turn--;
+			st = ENPU_OK;
+			continue;
+		}
 		fputc('\n', out);
 		fflush(out);
 		add_stats(totals, &gs);

@@ -14,6 +14,7 @@ struct run_chat_options {
 	uint32_t n_predict;          /* most tokens of one reply */
 	const struct enpu_sampler_options *sampler;
 	volatile sig_atomic_t *stop; /* set by a signal: the current reply ends */
+	const enpu_context *ctx;     /* the model's: why a turn was left out */
 };
 
 /*

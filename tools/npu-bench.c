@@ -67,12 +67,13 @@ struct opts {
 	struct u32_list threads, prompt, gen;
 	struct str_list model, device;
 	uint32_t reps;
-	const char *profile_out, *base, *sizes;
+	const char *profile_out, *base;
+	struct u32_list sizes;          /* batch: numbers of sessions (none given: 1,4,8) */
 	enum enpu_cache_type cache_type; /* e2e's KV cache (0: f16, the default) */
 	bool no_gpu;
 	bool jobs;
 	const char *draft, *draft_type; /* spec: a draft file, or the model requantized */
-	const char *profile;            /* spec: the modeled comparison's profile */
+	const char *profile;            /* spec: the modeled comparison's profile (found) */
 	uint32_t spec_k;                /* spec: 0 adaptive, else fixed */
 	uint32_t depth;                 /* e2e: tokens in the cache before each test */
 };
@@ -632,11 +633,12 @@ static int cmd_batch(const struct opts *o)
 		.fmt = o->fmt,
 	};
 
-	if (bench_batch_parse_sizes(o->sizes ? o->sizes : "1,4,8", &b)) {
-		fprintf(stderr, "npu-bench batch: --sizes '%s': numbers 1..%d separated by commas, "
-			"at most %d\n", o->sizes, ENPU_EVAL_MANY_MAX, BENCH_BATCH_MAX_SIZES);
+	static const uint32_t dflt[] = { 1, 4, 8 };
+
+	/* --sizes was checked as it was parsed (take_option) */
+	if (o->sizes.n ? bench_batch_set_sizes(o->sizes.v, o->sizes.n, &b)
+		       : bench_batch_set_sizes(dflt, 3, &b))
 		return 2;
-	}
 	return bench_batch_main(&b);
 }
 
@@ -992,9 +994,35 @@ static int take_option(const struct subcommand *sub, int c, const char *arg, str
 			return 2;
 		}
 		return 0;
-	case 's': o->sizes = arg; return 0;
+	case 's': {
+		struct bench_batch_options b;
+
+		/* the list parser of -t, -p and -n: no empty list, no empty entry */
+		if (parse_u32_list(arg, &o->sizes) ||
+		    bench_batch_set_sizes(o->sizes.v, o->sizes.n, &b)) {
+			fprintf(stderr, "npu-bench %s: --sizes (-s) '%s': numbers from 1 to %d "
+				"separated by commas, at most %d besides 1\n", sub->name, arg,
+				ENPU_EVAL_MANY_MAX, BENCH_BATCH_MAX_SIZES - 1);
+			return 2;
+		}
+		return 0;
+	}
 	case 'T': o->draft_type = arg; return 0;
-	case 'P': o->profile = arg; return 0;
+	case 'P': {
+		/* found now, so that a wrong name is refused before minutes of measuring */
+		struct sched_profile *p = malloc(sizeof(*p));
+		char err[512];
+		int bad = !p || sched_profile_find(arg, p, err, sizeof(err));
+
+		if (bad)
+			fprintf(stderr, "npu-bench %s: --profile '%s': %s\n", sub->name, arg,
+				p ? err : "out of memory");
+		free(p);
+		if (bad)
+			return 2;
+		o->profile = arg;
+		return 0;
+	}
 	case 'F': o->draft = arg; return 0;
 	case 'K': {
 		struct u32_list k;
@@ -1049,7 +1077,8 @@ static int defaults(const struct subcommand *sub, struct opts *o)
 	}
 	if (!o->reps)
 		o->reps = !strcmp(sub->name, "cpu") || !strcmp(sub->name, "calibrate") ? 10
-			  : !strcmp(sub->name, "npu") ? 2000 : !strcmp(sub->name, "cancel") ? 10 : 5;
+			  : !strcmp(sub->name, "npu") ? 2000 : !strcmp(sub->name, "cancel") ? 10
+			  : !strcmp(sub->name, "spec") ? 3 : 5;
 	return 0;
 }
 
@@ -1090,12 +1119,19 @@ int main(int argc, char **argv)
 		printf("npu-bench (edge-npu) %s\n", enpu_version());
 		return 0;
 	}
-	/* sched: the scheduler's modeled comparisons; its options live in tools/bench/sched_bench.c */
-	if (!strcmp(argv[1], "sched"))
+	/*
+	 * sched: the scheduler's modeled comparisons; its options live in tools/bench/sched_bench.c.
+	 * thermal: a modeled sustained decode with and without the thermal budget. Their argv[0]
+	 * is what getopt names in its messages ("npu-bench sched: unrecognized option").
+	 */
+	if (!strcmp(argv[1], "sched")) {
+		argv[1] = (char *)"npu-bench sched";
 		return bench_sched_main(argc - 1, argv + 1);
-	/* thermal: a modeled sustained decode with and without the thermal budget */
-	if (!strcmp(argv[1], "thermal"))
+	}
+	if (!strcmp(argv[1], "thermal")) {
+		argv[1] = (char *)"npu-bench thermal";
 		return bench_thermal_main(argc - 1, argv + 1);
+	}
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		if (!strcmp(argv[1], subcommands[i].name))
 			sub = &subcommands[i];

@@ -30,7 +30,7 @@ _npu_run()
 	esac
 	COMPREPLY=($(compgen -W "-m --model -p --prompt -f --file -n --n-predict --temp --top-k
 		--top-p --min-p --repeat-penalty --repeat-last-n --ignore-eos -s --seed -c
-		--ctx-size --cache-type -t --threads --device --placement --profile --objective
+		--ctx-size --ctx --cache-type -t --threads --device --placement --profile --objective
 		--target-ms --trace --chat -cnv --chat-template --draft --draft-type --spec-k
 		--spec-compare --spec-overlap --no-progress -h --help --version" -- "$cur"))
 }
@@ -45,7 +45,9 @@ _npu_mkmodel()
 	-t | --type) COMPREPLY=($(compgen -W "f32 f16 q8_0 q4_0 q4_k q5_k q6_k q4_k_m" -- "$cur"))
 		return ;;
 	--arch) COMPREPLY=($(compgen -W "llama qwen2 phi3 gemma gemma2" -- "$cur")); return ;;
-	--rope-scaling) COMPREPLY=($(compgen -W "llama3 linear:" -- "$cur")); return ;;
+	--rope-scaling) COMPREPLY=($(compgen -W "none llama3 linear:" -- "$cur"))
+		[[ $COMPREPLY == linear: ]] && compopt -o nospace
+		return ;;
 	--dim | --layers | --heads | --kv-heads | --ffn | --ctx | --seed | --name | --head-dim | \
 		--sliding-window) return ;;
 	esac
@@ -68,14 +70,14 @@ _npu_bench()
 	-o | --output) COMPREPLY=($(compgen -W "text csv json md" -- "$cur")); return ;;
 	-w | --write) _filedir prof; return ;;
 	-t | --threads | -p | --prompt-tokens | -n | --gen-tokens | -r | --reps | -s | --sizes)
-		return ;;
+		return ;; # -s: batch's --sizes, thermal's --seconds; both take a number
 	-b | --base | --profile)
 		COMPREPLY=($(compgen -W "phone mw host" -- "$cur")); _filedir prof; return ;;
 	-d | --device) COMPREPLY=($(compgen -W "$(_enpu_devices)" -- "$cur")); return ;;
 	--cache-type) COMPREPLY=($(compgen -W "f16 q8_0 f32" -- "$cur")); return ;;
 	--draft) _filedir gguf; return ;;
 	--draft-type) COMPREPLY=($(compgen -W "q4_0 q4_k q5_k q6_k q8_0" -- "$cur")); return ;;
-	--spec-k | --seconds | --ctx | --depth) return ;;
+	--spec-k | --seconds | --ctx | --depth | --dags | --seed) return ;;
 	--trace) _filedir csv; return ;;
 	esac
 	case ${words[1]} in
@@ -93,7 +95,7 @@ _npu_bench()
 	calibrate) COMPREPLY=($(compgen -W "-w --write -b --base -r --reps -t --threads
 		--no-gpu -o --output" -- "$cur")) ;;
 	sched) COMPREPLY=($(compgen -W "--profile --dags --seed -o --output --help" -- "$cur")) ;;
-	thermal) COMPREPLY=($(compgen -W "-m --model --profile --seconds --ctx --trace --help" \
+	thermal) COMPREPLY=($(compgen -W "-m --model --profile -s --seconds --ctx --trace --help" \
 		-- "$cur")) ;;
 	esac
 }

@@ -289,7 +289,7 @@ START_TEST(bench_batch_runs)
 	tu_run_free(&r);
 	r = tu_run("%s batch -m %s -s 4,x", getenv("NPU_BENCH"), path);
 	ck_assert_int_eq(r.status, 2);
-	ck_assert_msg(strstr(r.err, "--sizes '4,x'"), "%s", r.err);
+	ck_assert_msg(strstr(r.err, "--sizes (-s) '4,x'"), "%s", r.err);
 	tu_run_free(&r);
 	free(path);
 }

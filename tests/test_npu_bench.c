@@ -355,6 +355,40 @@ START_TEST(options_refused_by_name)
 	refused("npu --device cpu", "--device 'cpu': npu or npu-drm");
 	refused("load -m x.gguf --cache-type f16", "npu-bench load: --cache-type does not apply");
 	refused("e2e -m x.gguf --cache-type q4_0", "--cache-type is f16, q8_0 or f32, got 'q4_0'");
+	/* batch's --sizes: the list parser of -t/-p/-n (no empty list, no empty entry) */
+	refused("batch -m x.gguf --sizes ''", "npu-bench batch: --sizes (-s) ''");
+	refused("batch -m x.gguf -s 1,", "npu-bench batch: --sizes (-s) '1,'");
+	refused("batch -m x.gguf -s ,4", "--sizes (-s) ',4'");
+	refused("batch -m x.gguf -s 0", "--sizes (-s) '0'");
+	refused("batch -m x.gguf -s 1,65", "--sizes (-s) '1,65'");
+	refused("batch -m x.gguf extra", "npu-bench batch: unexpected argument 'extra'");
+	/* sched: numbers checked, no stray words, the profiles found before any section runs */
+	refused("sched --dags abc", "npu-bench sched: --dags 'abc'");
+	refused("sched --dags -1", "npu-bench sched: --dags '-1'");
+	refused("sched --dags ''", "npu-bench sched: --dags ''");
+	refused("sched --dags 4294967297", "npu-bench sched: --dags '4294967297'");
+	refused("sched --dags 5x", "npu-bench sched: --dags '5x'");
+	refused("sched --seed xyz", "npu-bench sched: --seed 'xyz'");
+	refused("sched --seed -1", "npu-bench sched: --seed '-1'");
+	refused("sched --seed 18446744073709551616", "npu-bench sched: --seed '18446744073709551616'");
+	refused("sched extra", "npu-bench sched: unexpected argument 'extra'");
+	refused("sched --dags 4 --profile mw --profile bogus", "npu-bench sched: --profile 'bogus'");
+	refused("sched --bogus", "npu-bench sched: unrecognized option '--bogus'");
+	/* thermal: --ctx range-checked before it is narrowed (2^32 + 1 is not 1) */
+	refused("thermal -m x.gguf --ctx 4294967297", "npu-bench thermal: --ctx '4294967297'");
+	refused("thermal -m x.gguf --ctx -1", "npu-bench thermal: --ctx '-1'");
+	refused("thermal -m x.gguf --ctx 0", "npu-bench thermal: --ctx '0'");
+	refused("thermal -m x.gguf extra", "npu-bench thermal: unexpected argument 'extra'");
+	refused("thermal -m x.gguf --profile bogus", "npu-bench thermal: --profile 'bogus'");
+	refused("thermal -m", "npu-bench thermal: option requires an argument");
+	/* spec: the profile is found before measuring, not after (the model need not exist) */
+	refused("spec -m x.gguf --profile bogus", "npu-bench spec: --profile 'bogus'");
+	refused("spec -m x.gguf extra", "npu-bench spec: unexpected argument 'extra'");
+	refused("cancel -m x.gguf extra", "npu-bench cancel: unexpected argument 'extra'");
+	refused("load -m x.gguf extra", "npu-bench load: unexpected argument 'extra'");
+	refused("npu extra", "npu-bench npu: unexpected argument 'extra'");
+	refused("cpu extra", "npu-bench cpu: unexpected argument 'extra'");
+	refused("calibrate extra", "npu-bench calibrate: unexpected argument 'extra'");
 }
 END_TEST
 

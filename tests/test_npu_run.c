@@ -470,14 +470,48 @@ START_TEST(version_and_build)
 END_TEST
 
 /*
+ * Whether word (an option, "--ctx") is in text as a whole word: not only as the start of a
+ * longer one ("--ctx-size"), which a plain strstr would take for it.
+ */
+static bool has_word(const char *text, const char *end, const char *word)
+{
+	const size_t len = strlen(word);
+
+	for (const char *p = text; (p = strstr(p, word)) && p < end; p += len)
+		if ((p == text || !strchr("abcdefghijklmnopqrstuvwxyz-", p[-1])) &&
+		    !strchr("abcdefghijklmnopqrstuvwxyz-", p[len]))
+			return true;
+	return false;
+}
+
+/*
+ * Whether the completion function [fn, end) offers opt: a whole word of one of its
+ * compgen -W "..." word lists (naming it in the case of options taking a value is not enough).
+ */
+static bool offered(const char *fn, const char *end, const char *opt)
+{
+	for (const char *w = fn; (w = strstr(w, "compgen -W \"")) && w < end;) {
+		w += strlen("compgen -W \"");
+		const char *q = strchr(w, '"');
+
+		if (q && has_word(w, q, opt))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Every long option a tool's --help names is in its man page (built by scdoc) and in the
- * bash completion, so that neither falls behind the code.
+ * tool's own function of the bash completion, as a whole word, so that neither falls behind
+ * the code (npu-bench's sched and thermal too: the main --help lists their options).
  */
 START_TEST(man_pages_and_completion_cover_options)
 {
-	static const char *const tools[][2] = {
-		{ "NPU_RUN", "npu-run" }, { "NPU_MKMODEL", "npu-mkmodel" },
-		{ "NPU_TOP", "npu-top" }, { "NPU_BENCH", "npu-bench" },
+	static const char *const tools[][3] = {
+		{ "NPU_RUN", "npu-run", "\n_npu_run()" },
+		{ "NPU_MKMODEL", "npu-mkmodel", "\n_npu_mkmodel()" },
+		{ "NPU_TOP", "npu-top", "\n_npu_top()" },
+		{ "NPU_BENCH", "npu-bench", "\n_npu_bench()" },
 	};
 	char path[1024];
 	size_t n;
@@ -488,16 +522,20 @@ START_TEST(man_pages_and_completion_cover_options)
 		struct tu_run h = tu_run("%s --help", getenv(tools[t][0]));
 		snprintf(path, sizeof(path), "%s/%s.1", getenv("ENPU_MAN_DIR"), tools[t][1]);
 		char *man = tu_read_file(path, &n);
+		const char *fn = strstr(completion, tools[t][2]);
+		ck_assert_msg(fn, "the completion has no %s", tools[t][2] + 1);
+		const char *fn_end = strstr(fn, "\n}\n");
+		ck_assert_ptr_nonnull(fn_end);
 		ck_assert_ptr_nonnull(strstr(man, ".TH"));
 		for (const char *o = strstr(h.out, "--"); o; o = strstr(o + 2, "--")) {
 			char opt[40];
 			size_t len = strspn(o + 2, "abcdefghijklmnopqrstuvwxyz-");
-			if (!len || o[-1] != ' ')
+			if (!len || !strchr(" (", o[-1]))
 				continue;
 			snprintf(opt, sizeof(opt), "--%.*s", (int)len, o + 2);
-			ck_assert_msg(strstr(man, opt), "%s(1) does not document %s", tools[t][1],
-				      opt);
-			ck_assert_msg(strstr(completion, opt), "the completion lacks %s %s",
+			ck_assert_msg(has_word(man, man + strlen(man), opt),
+				      "%s(1) does not document %s", tools[t][1], opt);
+			ck_assert_msg(offered(fn, fn_end, opt), "the completion does not offer %s %s",
 				      tools[t][1], opt);
 		}
 		free(man);

@@ -67,12 +67,13 @@ struct opts {
 	struct u32_list threads, prompt, gen;
 	struct str_list model, device;
 	uint32_t reps;
-	const char *profile_out, *base, *sizes;
+	const char *profile_out, *base;
+	struct u32_list sizes;          /* batch: numbers of sessions (none given: 1,4,8) */
 	enum enpu_cache_type cache_type; /* e2e's KV cache (0: f16, the default) */
 	bool no_gpu;
 	bool jobs;
 	const char *draft, *draft_type; /* spec: a draft file, or the model requantized */
-	const char *profile;            /* spec: the modeled comparison's profile */
+	const char *profile;            /* spec: the modeled comparison's profile (found) */
 	uint32_t spec_k;                /* spec: 0 adaptive, else fixed */
 	uint32_t depth;                 /* e2e: tokens in the cache before each test */
 };
@@ -632,11 +633,12 @@ static int cmd_batch(const struct opts *o)
 		.fmt = o->fmt,
 	};
 
-	if (bench_batch_parse_sizes(o->sizes ? o->sizes : "1,4,8", &b)) {
-		fprintf(stderr, "npu-bench batch: --sizes '%s': numbers 1..%d separated by commas, "
-			"at most %d\n", o->sizes, ENPU_EVAL_MANY_MAX, BENCH_BATCH_MAX_SIZES);
+	static const uint32_t dflt[] = { 1, 4, 8 };
+
+	/* --sizes was checked as it was parsed (take_option) */
+	if (o->sizes.n ? bench_batch_set_sizes(o->sizes.v, o->sizes.n, &b)
+		       : bench_batch_set_sizes(dflt, 3, &b))
 		return 2;
-	}
 	return bench_batch_main(&b);
 }
 
@@ -771,7 +773,7 @@ static void usage(FILE *f)
 		"usage: npu-bench cpu [--threads N,...] [--reps N] [-o FMT]\n"
 		"       npu-bench e2e -m MODEL.gguf,... [--threads N,...] [--prompt-tokens N,...]\n"
 		"                     [--gen-tokens N,...] [--reps N] [--device D,...]\n"
-		"                     [--cache-type T] [-o FMT]\n"
+		"                     [--cache-type T] [--depth N] [-o FMT]\n"
 		"       npu-bench batch -m MODEL.gguf [--threads N] [--sizes 1,4,8] [--jobs]\n"
 		"                     [--reps N] [--prompt-tokens N] [--gen-tokens N] [--device D]\n"
 		"                     [-o FMT]\n"
@@ -785,8 +787,9 @@ static void usage(FILE *f)
 		"       npu-bench load -m MODEL.gguf [--device D] [--reps N] [-o FMT]\n"
 		"       npu-bench cancel -m MODEL.gguf [--prompt-tokens N] [--device D] [--threads N]\n"
 		"                     [--reps N] [-o FMT]\n"
-		"       npu-bench sched [-o FMT] (sched --help lists its options)\n"
-		"       npu-bench thermal -m MODEL [--profile P] [--seconds S] [--trace F.csv]\n"
+		"       npu-bench sched [--profile P]... [--dags N] [--seed S] [-o FMT]\n"
+		"       npu-bench thermal -m MODEL [--profile P] [--seconds S] [--ctx N]\n"
+		"                     [--trace FILE.csv]\n"
 		"\n"
 		"cpu: the memory-bandwidth ceiling (read of a 512 MiB buffer) and every kernel of\n"
 		"     the fast CPU backend on a 4096x14336 layer and the ~130 M model's shapes:\n"
@@ -820,14 +823,25 @@ static void usage(FILE *f)
 		"     writes a device profile from the base profile (default: host), whose power\n"
 		"     figures and opps are kept as estimates; the npu device gets the engine model's\n"
 		"     figures. The file is parsed back, and its devices' figures printed.\n"
+		"sched: the partitioner against the exhaustive optimum on --dags small random\n"
+		"     graphs, and against HEFT, all-on-CPU and all-on-NPU on the transformer\n"
+		"     graphs; the power manager at latency targets; per --profile (phone and mw by\n"
+		"     default). All modeled; prose for people, a row per figure with -o.\n"
+		"thermal: a modeled sustained decode of MODEL's shape (context --ctx) for\n"
+		"     --seconds on a profile with a thermal path (phone by default), planned within\n"
+		"     the supply budget alone and within the thermal budget, under a step-wise\n"
+		"     governor: tokens/s, mJ/token, peak temperature, time throttled per plan.\n"
 		"\n"
 		"  -o, --output FMT       text (default, a table for people), csv, json or md\n"
 		"  -t, --threads N,...    threads (default: one per online core)\n"
-		"  -r, --reps N           repetitions (default 10 cpu, 5 e2e)\n"
-		"  -m, --model FILE,...   model (make one with npu-mkmodel)\n"
-		"  -p, --prompt-tokens N,...  prefill lengths (e2e default 128)\n"
-		"  -n, --gen-tokens N,...     decoded tokens per run (e2e default 64)\n"
-		"  -d, --device D,...     device (default cpu)\n"
+		"  -r, --reps N           repetitions (default 10 cpu, calibrate and cancel; 5 e2e,\n"
+		"                         batch and load; 3 spec; 2000 npu)\n"
+		"  -m, --model FILE,...   model (make one with npu-mkmodel); thermal: its shape\n"
+		"  -p, --prompt-tokens N,...  prefill lengths (default 128 e2e, 32 batch, 16 spec,\n"
+		"                         512 cancel)\n"
+		"  -n, --gen-tokens N,...     decoded tokens per run (default 64 e2e, 32 batch,\n"
+		"                         128 spec)\n"
+		"  -d, --device D,...     device (default cpu; npu for npu)\n"
 		"      --cache-type T     e2e: KV cache f16 (default), q8_0 or f32\n"
 		"      --depth N          e2e: tokens in the cache before each test (default 0, as\n"
 		"                         llama-bench's -d)\n"
@@ -837,8 +851,16 @@ static void usage(FILE *f)
 		"      --draft-type T     spec: the model requantized to T as the draft\n"
 		"      --draft FILE       spec: a draft model of the same vocabulary\n"
 		"      --spec-k K         spec: draft tokens per verification (1..16; default adaptive)\n"
-		"      --profile P        spec: also the comparison modeled on profile P (phone, mw,\n"
-		"                         host or a .prof file)\n"
+		"      --profile P        a profile (phone, mw, host or a .prof file): spec: also\n"
+		"                         the comparison modeled on P; sched: one to compare on\n"
+		"                         (repeatable; default phone and mw); thermal: the\n"
+		"                         silicon and its thermal path (default phone)\n"
+		"      --dags N           sched: small random graphs compared with the optimum\n"
+		"                         (default 200; 0 skips it; at most 100000)\n"
+		"      --seed S           sched: the random graphs' seed (default 42)\n"
+		"  -s, --seconds S        thermal: modeled seconds of decoding (default 60)\n"
+		"      --ctx N            thermal: the context each token attends to (default 128)\n"
+		"      --trace FILE.csv   thermal: the governor's view every 100 ms, as CSV\n"
 		"  -w, --write FILE       calibrate: profile to write (default ./host.prof)\n"
 		"  -b, --base PROFILE     calibrate: name or path of the profile to start from\n"
 		"      --no-gpu           calibrate: do not open the OpenCL device\n"
@@ -992,9 +1014,35 @@ static int take_option(const struct subcommand *sub, int c, const char *arg, str
 			return 2;
 		}
 		return 0;
-	case 's': o->sizes = arg; return 0;
+	case 's': {
+		struct bench_batch_options b;
+
+		/* the list parser of -t, -p and -n: no empty list, no empty entry */
+		if (parse_u32_list(arg, &o->sizes) ||
+		    bench_batch_set_sizes(o->sizes.v, o->sizes.n, &b)) {
+			fprintf(stderr, "npu-bench %s: --sizes (-s) '%s': numbers from 1 to %d "
+				"separated by commas, at most %d besides 1\n", sub->name, arg,
+				ENPU_EVAL_MANY_MAX, BENCH_BATCH_MAX_SIZES - 1);
+			return 2;
+		}
+		return 0;
+	}
 	case 'T': o->draft_type = arg; return 0;
-	case 'P': o->profile = arg; return 0;
+	case 'P': {
+		/* found now, so that a wrong name is refused before minutes of measuring */
+		struct sched_profile *p = malloc(sizeof(*p));
+		char err[512];
+		int bad = !p || sched_profile_find(arg, p, err, sizeof(err));
+
+		if (bad)
+			fprintf(stderr, "npu-bench %s: --profile '%s': %s\n", sub->name, arg,
+				p ? err : "out of memory");
+		free(p);
+		if (bad)
+			return 2;
+		o->profile = arg;
+		return 0;
+	}
 	case 'F': o->draft = arg; return 0;
 	case 'K': {
 		struct u32_list k;
@@ -1049,7 +1097,8 @@ static int defaults(const struct subcommand *sub, struct opts *o)
 	}
 	if (!o->reps)
 		o->reps = !strcmp(sub->name, "cpu") || !strcmp(sub->name, "calibrate") ? 10
-			  : !strcmp(sub->name, "npu") ? 2000 : !strcmp(sub->name, "cancel") ? 10 : 5;
+			  : !strcmp(sub->name, "npu") ? 2000 : !strcmp(sub->name, "cancel") ? 10
+			  : !strcmp(sub->name, "spec") ? 3 : 5;
 	return 0;
 }
 
@@ -1090,12 +1139,19 @@ int main(int argc, char **argv)
 		printf("npu-bench (edge-npu) %s\n", enpu_version());
 		return 0;
 	}
-	/* sched: the scheduler's modeled comparisons; its options live in tools/bench/sched_bench.c */
-	if (!strcmp(argv[1], "sched"))
+	/*
+	 * sched: the scheduler's modeled comparisons; its options live in tools/bench/sched_bench.c.
+	 * thermal: a modeled sustained decode with and without the thermal budget. Their argv[0]
+	 * is what getopt names in its messages ("npu-bench sched: unrecognized option").
+	 */
+	if (!strcmp(argv[1], "sched")) {
+		argv[1] = (char *)"npu-bench sched";
 		return bench_sched_main(argc - 1, argv + 1);
-	/* thermal: a modeled sustained decode with and without the thermal budget */
-	if (!strcmp(argv[1], "thermal"))
+	}
+	if (!strcmp(argv[1], "thermal")) {
+		argv[1] = (char *)"npu-bench thermal";
 		return bench_thermal_main(argc - 1, argv + 1);
+	}
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		if (!strcmp(argv[1], subcommands[i].name))
 			sub = &subcommands[i];

@@ -10,23 +10,19 @@
 #include <string.h>
 #include <unistd.h>
 
-int bench_batch_parse_sizes(const char *list, struct bench_batch_options *o)
+int bench_batch_set_sizes(const uint32_t *v, uint32_t n, struct bench_batch_options *o)
 {
-	const char *p = list;
-
 	o->n_sizes = 1;
 	o->sizes[0] = 1;
-	while (*p) {
-		char *end;
-		unsigned long v = strtoul(p, &end, 10);
-
-		if (end == p || v < 1 || v > ENPU_EVAL_MANY_MAX || (*end && *end != ','))
+	if (!n)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		if (v[i] < 1 || v[i] > ENPU_EVAL_MANY_MAX)
 			return -1;
-		if (v > 1 && o->n_sizes == BENCH_BATCH_MAX_SIZES)
+		if (v[i] > 1 && o->n_sizes == BENCH_BATCH_MAX_SIZES)
 			return -1;
-		if (v > 1)
-			o->sizes[o->n_sizes++] = (uint32_t)v;
-		p = *end ? end + 1 : end;
+		if (v[i] > 1)
+			o->sizes[o->n_sizes++] = v[i];
 	}
 	return 0;
 }

@@ -29,10 +29,11 @@ struct bench_batch_options {
 };
 
 /*
- * Parses a list such as "1,4,8" into o->sizes (1 first, added when missing; each 1 ..
- * ENPU_EVAL_MANY_MAX). -1 when the list is malformed.
+ * The n numbers of sessions v (as npu-bench parsed "1,4,8") into o->sizes: 1 first, added
+ * when missing; each 1 .. ENPU_EVAL_MANY_MAX, at most BENCH_BATCH_MAX_SIZES with the 1.
+ * -1 when n is 0 or a number or the count is out of range.
  */
-int bench_batch_parse_sizes(const char *list, struct bench_batch_options *o);
+int bench_batch_set_sizes(const uint32_t *v, uint32_t n, struct bench_batch_options *o);
 
 /*
  * For each round, for each size n: n sessions prefill distinct prompts of the same length

@@ -2,6 +2,7 @@
 /* measure.c - medians, seeded random inputs and benchmark ops (measure.h). */
 #include "measure.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,4 +229,20 @@ void bench_rows_free(struct bench_rows *r)
 		free(all[i]->data);
 		all[i]->data = NULL;
 	}
+}
+
+int bench_parse_u64(const char *s, uint64_t max, uint64_t *v)
+{
+	char *end;
+
+	/* strtoull would take "-1" as 2^64 - 1, and " 5" or "" without a word */
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long long n = strtoull(s, &end, 10);
+
+	if (errno || *end || n > max)
+		return -1;
+	*v = n;
+	return 0;
 }

@@ -27,6 +27,12 @@ double bench_median(double *v, uint32_t n);
 /* xorshift64 step of *s (nonzero): the random numbers of the measurements. */
 uint64_t bench_rng_next(uint64_t *s);
 
+/*
+ * A whole number in decimal, 0 .. max, into *v: digits only (no sign, no leading blank, no
+ * trailing text), not out of range. 0, or -1 when s is not one.
+ */
+int bench_parse_u64(const char *s, uint64_t max, uint64_t *v);
+
 /* bytes of 64-byte aligned memory (free()), the length rounded up; NULL when out of memory. */
 void *bench_alloc64(size_t bytes);
 

@@ -595,6 +595,9 @@ static int bench_power(const struct sched_profile *p, const char *name,
 	return 0;
 }
 
+/* --dags: enough for any comparison, few enough to end (each is an exhaustive search) */
+#define SCHED_MAX_DAGS 100000u
+
 int bench_sched_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -607,7 +610,7 @@ int bench_sched_main(int argc, char **argv)
 	};
 	const char *profiles[8] = { 0 };
 	uint32_t n_prof = 0, dags = 200;
-	uint64_t seed = 42;
+	uint64_t seed = 42, n;
 	static struct bench_report report;
 	enum bench_format fmt = BENCH_FMT_TEXT;
 	int c, rc = 0;
@@ -615,12 +618,37 @@ int bench_sched_main(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'P':
-			if (n_prof < 8)
-				profiles[n_prof++] = optarg;
+		case 'P': {
+			/* found now: a wrong name is refused before any section is run */
+			struct sched_profile p;
+			char err[512];
+
+			if (n_prof == 8) {
+				fprintf(stderr, "npu-bench sched: --profile: at most 8\n");
+				return 2;
+			}
+			if (sched_profile_find(optarg, &p, err, sizeof(err))) {
+				fprintf(stderr, "npu-bench sched: --profile '%s': %s\n", optarg, err);
+				return 2;
+			}
+			profiles[n_prof++] = optarg;
 			break;
-		case 'D': dags = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'S': seed = strtoull(optarg, NULL, 10); break;
+		}
+		case 'D':
+			if (bench_parse_u64(optarg, SCHED_MAX_DAGS, &n)) {
+				fprintf(stderr, "npu-bench sched: --dags '%s': a number of graphs from "
+					"0 to %u\n", optarg, SCHED_MAX_DAGS);
+				return 2;
+			}
+			dags = (uint32_t)n;
+			break;
+		case 'S':
+			if (bench_parse_u64(optarg, UINT64_MAX, &seed)) {
+				fprintf(stderr, "npu-bench sched: --seed '%s': a number from 0 to "
+					"%llu\n", optarg, (unsigned long long)UINT64_MAX);
+				return 2;
+			}
+			break;
 		case 'o':
 			if (bench_format_parse(optarg, &fmt)) {
 				fprintf(stderr, "npu-bench sched: -o '%s': text, csv, json or md\n",
@@ -632,10 +660,20 @@ int bench_sched_main(int argc, char **argv)
 			printf("usage: npu-bench sched [--profile NAME|FILE]... [--dags N] [--seed S] "
 			       "[-o FMT]\n"
 			       "Modeled comparisons of the partitioner and the power manager (profiles:\n"
-			       "phone and mw by default; see sched/profiles/README.md).\n");
+			       "phone and mw by default; see sched/profiles/README.md).\n"
+			       "  --profile P   a profile to compare on (name or .prof file; up to 8)\n"
+			       "  --dags N      random small graphs compared with the exhaustive optimum\n"
+			       "                (default 200; 0 skips that comparison; at most %u)\n"
+			       "  --seed S      the random graphs' seed (default 42)\n"
+			       "  -o, --output FMT  text (default: prose), csv, json or md (rows)\n",
+			       SCHED_MAX_DAGS);
 			return 0;
 		default: return 2;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "npu-bench sched: unexpected argument '%s'\n", argv[optind]);
+		return 2;
 	}
 	if (!n_prof) {
 		profiles[n_prof++] = "phone";

@@ -355,10 +355,13 @@ int bench_spec_main(const struct bench_spec_options *o)
 	}
 	report(&r, o, o->draft ? "file" : type);
 	model_note(&r, o);
-	if (o->profile && model_profile(&r, o))
+	rc = r.same ? 0 : 1;
+	/* the profile was found before measuring (npu-bench.c); failing here is an error too */
+	if (o->profile && model_profile(&r, o)) {
 		fprintf(stderr, "npu-bench spec: profile '%s': %s\n", o->profile,
 			enpu_last_error(ctx));
-	rc = r.same ? 0 : 1;
+		rc = 1;
+	}
 	if (!r.same)
 		fprintf(stderr, "npu-bench spec: greedy tokens with speculation differ from "
 			"without\n");

@@ -22,6 +22,7 @@
  */
 #include "thermal_bench.h"
 #include "sched_bench.h"
+#include "measure.h"
 
 #include "edge_npu.h"
 #include "kmod/silicon/npu_thermal.h"
@@ -284,22 +285,37 @@ int bench_thermal_main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'c':
-			ctx = (uint32_t)strtoul(optarg, &end, 10);
-			if (*end || !ctx || ctx > 1u << 20) {
+		case 'c': {
+			uint64_t n;
+
+			/* range-checked before it is narrowed: 2^32 + 1 is not 1 */
+			if (bench_parse_u64(optarg, 1u << 20, &n) || !n) {
 				fprintf(stderr, "npu-bench thermal: --ctx '%s': 1 to 1048576\n", optarg);
 				return 2;
 			}
+			ctx = (uint32_t)n;
 			break;
+		}
 		case 'T': trace_path = optarg; break;
 		case 'h':
 			printf("usage: npu-bench thermal -m MODEL [--profile NAME|FILE] [--seconds S] "
 			       "[--ctx N] [--trace FILE.csv]\n"
 			       "A modeled sustained decode of MODEL's shape on a profile with a thermal "
-			       "path\n(phone by default), planned without and with the thermal budget.\n");
+			       "path\n(phone by default), planned without and with the thermal budget.\n"
+			       "  -m, --model FILE    the model whose shape is decoded (required)\n"
+			       "  --profile P         a profile with a thermal path (default phone)\n"
+			       "  -s, --seconds S     modeled seconds of decoding (default 60; at most "
+			       "86400)\n"
+			       "  --ctx N             the context each token attends to (default 128; "
+			       "1..1048576)\n"
+			       "  --trace FILE.csv    the governor's view every 100 ms, as CSV\n");
 			return 0;
 		default: return 2;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "npu-bench thermal: unexpected argument '%s'\n", argv[optind]);
+		return 2;
 	}
 	if (!model) {
 		fprintf(stderr, "npu-bench thermal: -m MODEL is required\n");
@@ -311,8 +327,8 @@ int bench_thermal_main(int argc, char **argv)
 	char err[512], name[128];
 
 	if (sched_profile_find(profile, &p, err, sizeof(err))) {
-		fprintf(stderr, "npu-bench thermal: %s\n", err);
-		return 1;
+		fprintf(stderr, "npu-bench thermal: --profile '%s': %s\n", profile, err);
+		return 2;
 	}
 	const double sustained = sched_power_sustained_w(&p);
 	if (!(sustained > 0)) {

@@ -113,8 +113,17 @@ _npu_top()
 		compopt -o nospace
 		return
 	fi
-	COMPREPLY=($(compgen -W "-J --json -l --json-lines -n --count -s --interval -d
-		--device -m --mono --set -h --help --version" -- "$cur"))
+	# -J and -l exclude each other, and -n counts -l's lines: offer what may go together
+	local out=" ${words[*]:0:cword} " opts="-s --interval -d --device -m --mono --set -h
+		--help --version"
+	if [[ $out == *" -l "* || $out == *" --json-lines "* ]]; then
+		opts+=" -n --count"
+	elif [[ $out == *" -J "* || $out == *" --json "* ]]; then
+		:
+	else
+		opts+=" -J --json -l --json-lines"
+	fi
+	COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 }
 
 complete -F _npu_run npu-run

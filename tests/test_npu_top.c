@@ -103,13 +103,14 @@ static void wait_for_device(pid_t pid)
 static const char *const schema_py =
 	"import json, sys\n"
 	"a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2])); pid = int(sys.argv[3])\n"
-	"num = (int, float); opt = (int, float, type(None))\n"
+	"num = (int, float); opt = (int, float, type(None)); oint = (int, type(None))\n"
+	"ostr = (str, type(None))\n"
 	"top = {'version': int, 'time': num, 'interval_s': num, 'devices': list,\n"
 	"       'processes': list, 'warnings': list}\n"
-	"dev = {'id': str, 'kind': str, 'source': str, 'driver': str, 'node': str, 'pid': int,\n"
+	"dev = {'id': str, 'kind': str, 'source': str, 'driver': str, 'node': str, 'pid': oint,\n"
 	"       'engines': int,\n"
-	"       'busy_pct': opt, 'cur_freq_hz': int, 'min_freq_hz': int, 'max_freq_hz': int,\n"
-	"       'governor': str, 'power_state': str, 'power_mw': opt, 'energy_uj': opt,\n"
+	"       'busy_pct': opt, 'cur_freq_hz': oint, 'min_freq_hz': oint, 'max_freq_hz': oint,\n"
+	"       'governor': ostr, 'power_state': ostr, 'power_mw': opt, 'energy_uj': opt,\n"
 	"       'temperature_c': opt, 'jobs': opt, 'jobs_failed': opt, 'resets': opt,\n"
 	"       'jobs_per_s': opt, 'cycles': opt, 'busy_ns': int, 'memory_bytes': int,\n"
 	"       'queue_depth': int, 'queue_avg': opt}\n"
@@ -152,6 +153,11 @@ static const char *const schema_py =
 	"assert any(p['device'] == 'npu@%d' % pid and p['name'] == 'npu-run' and p['source'] == 'shm'\n"
 	"           and p['jobs'] > 0 and p['memory_bytes'] > 0 for p in procs), procs\n"
 	"assert any(p['device'] == 'cpu' for p in procs), 'the CPU share is missing: %r' % procs\n"
+	"# absent is null, never 0 or '': the CPU backend has no clock, governor, power state or pid\n"
+	"cpu = [d for d in b['devices'] if d['id'] == 'cpu']\n"
+	"assert len(cpu) == 1, b['devices']\n"
+	"for k in ('pid', 'cur_freq_hz', 'min_freq_hz', 'max_freq_hz', 'governor', 'power_state'):\n"
+	"    assert cpu[0][k] is None, 'cpu %s: %r, not null' % (k, cpu[0][k])\n"
 	"print('ok')\n";
 
 START_TEST(json_snapshot_schema_and_growth)
@@ -261,16 +267,25 @@ static const char *tmux_server(void)
 	return name;
 }
 
-/* npu-top in a new tmux window of cols x rows, with env (VAR=value ...) before it. */
-static void tmux_start(const char *session, int cols, int rows, const char *env)
+/*
+ * npu-top args in a new tmux window of cols x rows, with env (VAR=value ...) before it; once
+ * it exits, its status and the terminal's modes (stty -a) are shown.
+ */
+static void tmux_start_args(const char *session, int cols, int rows, const char *env,
+			    const char *args)
 {
 	struct tu_run r = tu_run("tmux -L %s new-session -d -s %s -x %d -y %d "
-				 "'ENPU_SYSFS_DIR=%s ENPU_SYSFS_ROOT=%s LANG=C.UTF-8 %s %s -s 0.3; "
-				 "sleep 30'", tmux_server(), session, cols, rows, rt, sysroot, env,
-				 npu_top());
+				 "'ENPU_SYSFS_DIR=%s ENPU_SYSFS_ROOT=%s LANG=C.UTF-8 %s %s %s; "
+				 "echo exit=$?; stty -a; sleep 30'", tmux_server(), session, cols,
+				 rows, rt, sysroot, env, npu_top(), args);
 
 	ck_assert_msg(r.status == 0, "tmux: %s", r.err);
 	tu_run_free(&r);
+}
+
+static void tmux_start(const char *session, int cols, int rows, const char *env)
+{
+	tmux_start_args(session, cols, rows, env, "-s 0.3");
 }
 
 /*
@@ -419,6 +434,120 @@ START_TEST(screen_in_tmux)
 	struct tu_run k = tu_run("tmux -L %s kill-server", tmux_server());
 	tu_run_free(&k);
 	stop_worker(w);
+}
+END_TEST
+
+/* The energy figure ("energy X mJ") of a screen, -1 without one. */
+static double screen_energy(const char *screen)
+{
+	const char *p = strstr(screen, "energy ");
+	double mj = -1;
+
+	if (p && sscanf(p, "energy %lf mJ", &mj) != 1)
+		mj = -1;
+	return mj;
+}
+
+/*
+ * Keys do not hold the next sample back: with -s 1 and a key every ~100 ms for 4 s, the
+ * figures still move (they came from a new sample; a key redraws the same two). It used to
+ * restart the interval at each key, so that a sample came only after a second without one.
+ */
+START_TEST(keys_do_not_hold_back_samples)
+{
+	char dev[64], *screen;
+	double before, after;
+	pid_t w;
+
+	ck_assert_msg(system("tmux -V >/dev/null 2>&1") == 0, "tmux is missing");
+	w = start_worker();
+	wait_for_device(w);
+	snprintf(dev, sizeof(dev), "npu@%ld", (long)w);
+	tmux_start_args("keys", 200, 50, "TERM=xterm-256color", "-s 1");
+	screen = tmux_screen("keys", false, dev, "energy ", NULL);
+	before = screen_energy(screen);
+	ck_assert_msg(before >= 0, "no energy figure:\n%s", screen);
+	free(screen);
+	for (int i = 0; i < 40; i++) {
+		tmux_keys("keys", i % 2 ? "r" : "e");
+		usleep(100000);
+	}
+	screen = tmux_screen("keys", false, dev, "energy ", NULL);
+	after = screen_energy(screen);
+	ck_assert_msg(after > before, "no new sample while keys came: energy %.3f -> %.3f mJ\n%s",
+		      before, after, screen);
+	free(screen);
+	struct tu_run k = tu_run("tmux -L %s kill-server", tmux_server());
+	tu_run_free(&k);
+	stop_worker(w);
+}
+END_TEST
+
+/*
+ * + and - keep to the range of -s (0.05 .. 3600 s) and never move the interval against the
+ * key: -s 60 and + gave 10 s (the keys clamped to 0.1 .. 10). Each sequence ends with a key
+ * whose result shows where the one before it left the interval.
+ */
+START_TEST(interval_keys_keep_to_s_range)
+{
+	static const struct {
+		const char *args, *start, *keys, *want;
+	} cases[] = {
+		{ "-s 60", "interval 60s ", "+", "interval 120s " },
+		{ "-s 60", "interval 60s ", "- - -", "interval 7.5s " },
+		{ "-s 3000", "interval 3000s ", "+", "interval 3600s " },
+		{ "-s 3000", "interval 3000s ", "+ + -", "interval 1800s " },
+		{ "-s 0.05", "interval 0.05s ", "- +", "interval 0.1s " },
+		{ "-s 0.07", "interval 0.07s ", "- -", "interval 0.05s " },
+	};
+
+	ck_assert_msg(system("tmux -V >/dev/null 2>&1") == 0, "tmux is missing");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char session[16], *screen;
+
+		snprintf(session, sizeof(session), "iv%zu", i);
+		tmux_start_args(session, 120, 24, "TERM=xterm-256color", cases[i].args);
+		screen = tmux_screen(session, false, cases[i].start, NULL);
+		ck_assert_msg(strstr(screen, cases[i].start), "%s:\n%s", cases[i].args, screen);
+		free(screen);
+		tmux_keys(session, cases[i].keys);
+		screen = tmux_screen(session, false, cases[i].want, NULL);
+		ck_assert_msg(strstr(screen, cases[i].want), "%s, keys %s: not '%s':\n%s",
+			      cases[i].args, cases[i].keys, cases[i].want, screen);
+		free(screen);
+	}
+	struct tu_run k = tu_run("tmux -L %s kill-server", tmux_server());
+	tu_run_free(&k);
+}
+END_TEST
+
+/*
+ * TERM=dumb: keys act as typed, without Enter, and are not echoed; the terminal's modes are
+ * back at exit (here by SIGINT, ^C). curses set cbreak and noecho on /dev/null, where it
+ * draws, and the keys waited for Enter and echoed.
+ */
+START_TEST(dumb_terminal_keys)
+{
+	char *screen;
+
+	ck_assert_msg(system("tmux -V >/dev/null 2>&1") == 0, "tmux is missing");
+	tmux_start_args("dumbk", 80, 40, "TERM=dumb", "-s 60");
+	screen = tmux_screen("dumbk", false, "interval 60s", NULL);
+	free(screen);
+	tmux_keys("dumbk", "Z '?'"); /* Z: no such key, a redraw */
+	screen = tmux_screen("dumbk", false, "npu-top keys", NULL);
+	ck_assert_msg(strstr(screen, "npu-top keys"), "? without Enter: no help:\n%s", screen);
+	ck_assert_msg(!strchr(screen, 'Z'), "a key echoed:\n%s", screen);
+	free(screen);
+	tmux_keys("dumbk", "C-c");
+	screen = tmux_screen("dumbk", false, "exit=0", " icanon", NULL);
+	ck_assert_msg(strstr(screen, "exit=0"), "no exit after ^C:\n%s", screen);
+	ck_assert_msg(strstr(screen, " icanon") && !strstr(screen, "-icanon") &&
+		      strstr(screen, " echo ") && !strstr(screen, "-echo "),
+		      "the terminal's modes are not restored:\n%s", screen);
+	free(screen);
+	struct tu_run k = tu_run("tmux -L %s kill-server", tmux_server());
+	tu_run_free(&k);
 }
 END_TEST
 
@@ -597,13 +726,27 @@ START_TEST(kernel_device_from_sysfs)
 	r = tu_run("%s -J -s 0.05", npu_top());
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	ck_assert_msg(strstr(r.out, "{\"id\":\"edge-npu.0\",\"kind\":\"npu\",\"source\":\"kernel\","
-				    "\"driver\":\"edge_npu\",\"node\":\"\",\"pid\":0,\"engines\":2,"), "%s", r.out);
+				    "\"driver\":\"edge_npu\",\"node\":\"\",\"pid\":null,\"engines\":2,"), "%s", r.out);
 	ck_assert_msg(strstr(r.out, "\"cur_freq_hz\":400000000,\"min_freq_hz\":200000000,"
 				    "\"max_freq_hz\":1000000000,\"governor\":\"simple_ondemand\","
 				    "\"power_state\":\"off\""), "%s", r.out);
 	ck_assert_msg(strstr(r.out, "\"energy_uj\":3.000"), "%s", r.out);
 	ck_assert_msg(strstr(r.out, "\"jobs\":10,\"jobs_failed\":1,\"resets\":1"), "%s", r.out);
 	ck_assert_msg(strstr(r.out, "\"warnings\":[]"), "%s", r.out);
+	tu_run_free(&r);
+
+	/* a device without devfreq or power state: null for each, not 0 or "" */
+	snprintf(npu, sizeof(npu), "%s/bus/platform/devices/edge-npu.1/npu", sysroot);
+	r = tu_run("mkdir -p %s", npu);
+	tu_run_free(&r);
+	put(npu, "jobs_completed", "0\n");
+	r = tu_run("%s -J -s 0.05 -d edge-npu.1", npu_top());
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_msg(strstr(r.out, "\"id\":\"edge-npu.1\""), "%s", r.out);
+	ck_assert_msg(strstr(r.out, "\"pid\":null,"), "%s", r.out);
+	ck_assert_msg(strstr(r.out, "\"cur_freq_hz\":null,\"min_freq_hz\":null,"
+				    "\"max_freq_hz\":null,\"governor\":null,\"power_state\":null,"),
+		      "%s", r.out);
 	tu_run_free(&r);
 }
 END_TEST
@@ -671,6 +814,20 @@ START_TEST(clean_messages_without_device_or_terminal)
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "usage: npu-top"));
 	tu_run_free(&r);
+
+	/* options that would be ignored are refused, as a usage error: -n without -l, -J -l */
+	static const char *const refused[][2] = {
+		{ "-n 3", "-n counts the lines of -l" },
+		{ "-J -n 3", "-n counts the lines of -l" },
+		{ "-J -l", "-J (one snapshot) and -l (a line per interval) exclude each other" },
+		{ "-l -J -n 2", "exclude each other" },
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		r = tu_run("timeout 20 %s %s -s 0.05", npu_top(), refused[i][0]);
+		ck_assert_msg(r.status == 2 && strstr(r.err, refused[i][1]) && !r.out[0],
+			      "%s: status %d: %s%s", refused[i][0], r.status, r.err, r.out);
+		tu_run_free(&r);
+	}
 }
 END_TEST
 
@@ -711,6 +868,9 @@ int main(void)
 	tcase_add_test(tc, json_lines_count);
 	tcase_add_test(tc, each_process_its_own_npu);
 	tcase_add_test(tc, screen_in_tmux);
+	tcase_add_test(tc, keys_do_not_hold_back_samples);
+	tcase_add_test(tc, interval_keys_keep_to_s_range);
+	tcase_add_test(tc, dumb_terminal_keys);
 	tcase_add_test(tc, admin_writes_refused_like_sysfs);
 	tcase_add_test(tc, admin_writes_refused_plain_files);
 	tcase_add_test(tc, kernel_device_from_sysfs);

@@ -44,8 +44,8 @@ static void usage(FILE *f)
 		"                    npu@1234, npu0, cpu)\n"
 		"  -m, --mono        no colour (also with NO_COLOR set, or TERM=dumb)\n"
 		"  -J, --json        one JSON snapshot (two samples S apart) on stdout, then exit\n"
-		"  -l, --json-lines  a JSON snapshot per interval, one per line\n"
-		"  -n, --count N     with -l: stop after N lines\n"
+		"  -l, --json-lines  a JSON snapshot per interval, one per line (not with -J)\n"
+		"  -n, --count N     with -l (only): stop after N lines\n"
 		"      --set DEV KNOB=VALUE...  write devfreq attributes (governor, min_freq,\n"
 		"                    max_freq, userspace/set_freq) of DEV (npu@PID, npuN,\n"
 		"                    edge-npu.N); a refused value is an error (exit 1), as sysfs\n"
@@ -55,7 +55,7 @@ static void usage(FILE *f)
 		"      --version     the version\n\n"
 		"Keys: q quit, h or ? help (every key), e/p/m/j/n sort by engine%%/pid/memory/\n"
 		"jobs/name, r reverse, f cycle a device filter, i hide idle processes, g graphs\n"
-		"(blocks, braille, off), c colour, +/- interval.\n"
+		"(blocks, braille, off), c colour, +/- interval (twice or half, 0.05 .. 3600 s).\n"
 		"An in-process NPU is npu@PID, its owner's pid (its devfreq directory npuN is\n"
 		"shown beside it: N is the next free number when the process started).\n"
 		"Busy %% is delta busy time over delta wall time, clamped to 100 (per engine).\n"
@@ -134,6 +134,16 @@ static int parse_args(int argc, char **argv, struct mode *m)
 			return r;
 	if (optind < argc && !m->set) {
 		fprintf(stderr, "npu-top: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	/* what would otherwise be ignored without a word */
+	if (m->json && m->lines) {
+		fprintf(stderr, "npu-top: -J (one snapshot) and -l (a line per interval) exclude "
+			"each other\n");
+		return 2;
+	}
+	if (m->count > 0 && !m->lines) {
+		fprintf(stderr, "npu-top: -n counts the lines of -l; use -l -n N\n");
 		return 2;
 	}
 	return -1;

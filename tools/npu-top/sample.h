@@ -48,8 +48,9 @@ struct dev {
 	uint64_t energy_pj;
 	bool has_jobs;
 	uint64_t jobs, jobs_failed, resets;
+	bool has_cur_hz, has_min_hz, has_max_hz; /* the device has a clock (devfreq) */
 	uint64_t cur_hz, min_hz, max_hz;
-	char governor[32];
+	char governor[32];    /* "" none */
 	char power[16];       /* on, off, active, idle, "" unknown */
 	uint64_t mem_bytes;
 	unsigned int queue;   /* jobs waiting or running when sampled */

@@ -35,9 +35,9 @@ static void read_kernel_dev(struct dev *d, const char *dir, const char *name)
 		strf(d->power, sizeof(d->power), "%s", buf);
 #undef NPU_ATTR
 #define DF(attr) (strf(path, sizeof(path), "%s/class/devfreq/%s/" attr, opt.sysfs, name), path)
-	read_u64(DF("cur_freq"), &d->cur_hz);
-	read_u64(DF("min_freq"), &d->min_hz);
-	read_u64(DF("max_freq"), &d->max_hz);
+	d->has_cur_hz = read_u64(DF("cur_freq"), &d->cur_hz);
+	d->has_min_hz = read_u64(DF("min_freq"), &d->min_hz);
+	d->has_max_hz = read_u64(DF("max_freq"), &d->max_hz);
 	if (!read_text(DF("governor"), buf, sizeof(buf)))
 		strf(d->governor, sizeof(d->governor), "%s", buf);
 #undef DF

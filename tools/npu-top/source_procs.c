@@ -81,9 +81,9 @@ static void read_sim_dev(struct dev *d, const char *dir, const char *name)
 	strf(d->driver, sizeof(d->driver), "npu-sim");
 	d->engines = 1;
 #define F(file) (strf(path, sizeof(path), "%s/%s/" file, dir, name), path)
-	read_u64(F("cur_freq"), &d->cur_hz);
-	read_u64(F("min_freq"), &d->min_hz);
-	read_u64(F("max_freq"), &d->max_hz);
+	d->has_cur_hz = read_u64(F("cur_freq"), &d->cur_hz);
+	d->has_min_hz = read_u64(F("min_freq"), &d->min_hz);
+	d->has_max_hz = read_u64(F("max_freq"), &d->max_hz);
 	if (!read_text(F("governor"), buf, sizeof(buf)))
 		strf(d->governor, sizeof(d->governor), "%s", buf);
 	if (!read_text(F("stats"), buf, sizeof(buf))) {
@@ -92,8 +92,10 @@ static void read_sim_dev(struct dev *d, const char *dir, const char *name)
 		kv_u64(buf, "stalls", &d->resets);
 		d->has_cycles = kv_u64(buf, "busy_cycles", &d->cycles);
 		d->has_energy = kv_u64(buf, "energy_pj", &d->energy_pj);
-		if (kv_u64(buf, "cur_freq", &v))
+		if (kv_u64(buf, "cur_freq", &v)) {
+			d->has_cur_hz = true;
 			d->cur_hz = v;
+		}
 	}
 #undef F
 }
@@ -163,6 +165,7 @@ static void read_slot_engine(struct dev *d, long pid, const struct hal_telem_slo
 	d->cycles = sl->cycles;
 	d->has_energy = true;
 	d->energy_pj = sl->energy_pj;
+	d->has_cur_hz = true;
 	d->cur_hz = sl->cur_freq_hz;
 	d->mem_bytes = sl->mem_bytes;
 	d->queue = sl->queue_depth;

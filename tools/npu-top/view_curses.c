@@ -3,7 +3,8 @@
  * view_curses.c - the live view: per device a line of figures and its history as graphs
  * (busy, clock, power, temperature), then the processes using the devices; keys sort, filter,
  * change the interval and the graphs, and h or ? lists them all. A key redraws at once from
- * the same two samples; a new sample is taken when the interval passes without one.
+ * the same two samples; a new sample is taken when the interval since the last one has passed,
+ * keys or not.
  *
  * Nothing is cut at any width: a device's figures flow onto as many lines as the terminal
  * needs (at 80 columns, two), and the graphs take the width that is left. Colour where the
@@ -17,9 +18,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "graph.h"
+#include "hal/hal.h"
 #include "view.h"
 
 static const char *const sort_names[SORT_COUNT] = { "engine", "pid", "memory", "jobs", "name" };
@@ -42,6 +45,12 @@ static struct {
 	 * /dev/null) and each frame is printed from it as plain lines, one frame an interval.
 	 */
 	FILE *dumb_out;
+	/*
+	 * ... so cbreak() and noecho() set /dev/null's terminal, not the one keys come from:
+	 * npu-top turns off line buffering and echo on stdin itself, and restores this at exit.
+	 */
+	struct termios dumb_saved;
+	bool dumb_tty_set;
 } ui;
 
 enum { C_HEAD = 1, C_BUSY, C_CLOCK, C_POWER, C_TEMP, C_LOW, C_MID, C_HIGH };
@@ -265,7 +274,7 @@ static const struct {
 	{ "i", "hide idle processes (or show them again)" },
 	{ "g", "graphs: blocks, braille (two samples a column), off" },
 	{ "c", "colour on or off" },
-	{ "+ -", "interval twice or half as long (0.1 .. 10 s)" },
+	{ "+ -", "interval twice or half as long (0.05 .. 3600 s, as -s)" },
 };
 
 static void draw_help(void)
@@ -289,7 +298,7 @@ static void draw_header(int *row, int nd, int nc)
 
 	flow_field(&f, A_BOLD, "npu-top - %d device%s, %d client%s", nd, nd == 1 ? "" : "s", nc,
 		   nc == 1 ? "" : "s");
-	flow_field(&f, 0, "interval %.1fs", opt.interval);
+	flow_field(&f, 0, "interval %gs", opt.interval);
 	flow_field(&f, 0, "sort: %s%s", sort_names[opt.sort], opt.reverse ? " (rev)" : "");
 	flow_field(&f, 0, "filter: %s", opt.dev_filter ? opt.dev_filter : "all");
 	if (opt.hide_idle)
@@ -349,6 +358,10 @@ static void next_filter(const struct sample *cur)
 	}
 }
 
+/* The range of -s (main.c), which + and - keep to. */
+#define INTERVAL_MIN 0.05
+#define INTERVAL_MAX 3600.0
+
 static void on_key(int ch, const struct sample *cur)
 {
 	if (ui.help && ch != ERR) { /* any key closes the help (q too: it is not a quit here) */
@@ -367,8 +380,8 @@ static void on_key(int ch, const struct sample *cur)
 	case 'i': opt.hide_idle = !opt.hide_idle; break;
 	case 'g': ui.graph = (enum graph_style)((ui.graph + 1) % GRAPH_STYLES); break;
 	case 'c': ui.colour = !ui.colour && has_colors() && !opt.mono; break;
-	case '+': opt.interval = opt.interval * 2 > 10 ? 10 : opt.interval * 2; break;
-	case '-': opt.interval = opt.interval / 2 < 0.1 ? 0.1 : opt.interval / 2; break;
+	case '+': opt.interval = fmin(fmax(opt.interval, opt.interval * 2), INTERVAL_MAX); break;
+	case '-': opt.interval = fmax(fmin(opt.interval, opt.interval / 2), INTERVAL_MIN); break;
 	case 'f': next_filter(cur); break;
 	default: break;
 	}
@@ -415,6 +428,14 @@ static SCREEN *open_screen(void)
 	}
 	cbreak();
 	noecho();
+	if (ui.dumb_out && !tcgetattr(STDIN_FILENO, &ui.dumb_saved)) {
+		struct termios t = ui.dumb_saved;
+
+		t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		t.c_cc[VMIN] = 1;
+		t.c_cc[VTIME] = 0;
+		ui.dumb_tty_set = !tcsetattr(STDIN_FILENO, TCSANOW, &t);
+	}
 	keypad(stdscr, TRUE);
 	curs_set(0);
 	init_colours();
@@ -444,6 +465,29 @@ static void print_frame(void)
 	fflush(stdout);
 }
 
+/*
+ * Keys until the next sample is due (the interval after cur was taken, whatever keys came in
+ * between): true when it is, false after a key (handled: the screen is to be redrawn) or when
+ * stopped.
+ */
+static bool wait_for_sample(const struct sample *cur)
+{
+	while (!stop) {
+		uint64_t due = cur->t_ns + (uint64_t)(opt.interval * 1e9), now = hal_now_ns();
+		int ch;
+
+		if (now >= due)
+			return true;
+		timeout((int)((due - now + 999999) / 1000000));
+		ch = getch();
+		if (ch != ERR) {
+			on_key(ch, cur); /* + and - move the next sample too: due is recomputed */
+			return false;
+		}
+	}
+	return false;
+}
+
 int run_curses(void)
 {
 	static struct sample a, b;
@@ -458,17 +502,12 @@ int run_curses(void)
 	/* a short first interval so that the screen has rates at once */
 	napms(200);
 	while (!stop) {
-		int ch;
-
 		if (fresh)
 			take_sample(cur);
 		draw(prev, cur, fresh);
 		if (ui.dumb_out)
 			print_frame();
-		timeout((int)(opt.interval * 1000));
-		ch = getch();
-		on_key(ch, cur);
-		fresh = ch == ERR;
+		fresh = wait_for_sample(cur);
 		if (!fresh)
 			continue; /* a key: redraw at once with the same pair of samples */
 		t = prev;
@@ -477,6 +516,8 @@ int run_curses(void)
 	}
 	endwin();
 	delscreen(scr);
+	if (ui.dumb_tty_set)
+		tcsetattr(STDIN_FILENO, TCSANOW, &ui.dumb_saved);
 	if (ui.dumb_out)
 		fclose(ui.dumb_out);
 	return 0;

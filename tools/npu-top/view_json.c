@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * view_json.c - the JSON view (-J, -l): one object per snapshot on one line, for scripts and
- * tests. Absent figures are null, never 0, so that "no data" and "idle" differ.
+ * tests. Absent figures are null, never 0, so that "no data" and "idle" differ: so are a
+ * device's clock, governor and power state where it has none, and its pid where no process
+ * owns it (the kernel's devices, the CPU and GPU backends).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -40,6 +42,15 @@ static void json_key_str(FILE *f, const char *key, const char *s)
 	json_str(f, s);
 }
 
+/* ,"key": then the string s, or null where there is none (NULL or "") */
+static void json_key_str_opt(FILE *f, const char *key, const char *s)
+{
+	if (s && s[0])
+		json_key_str(f, key, s);
+	else
+		fprintf(f, ",\"%s\":null", key);
+}
+
 static void json_dev(FILE *f, const struct dev_view *v)
 {
 	const struct dev *d = v->d;
@@ -50,12 +61,18 @@ static void json_dev(FILE *f, const struct dev_view *v)
 	json_key_str(f, "source", d->source);
 	json_key_str(f, "driver", d->driver);
 	json_key_str(f, "node", d->node);
-	fprintf(f, ",\"pid\":%ld,\"engines\":%d,\"busy_pct\":", d->pid, d->engines);
+	fputs(",\"pid\":", f);
+	json_u64(f, d->pid > 0, (uint64_t)d->pid);
+	fprintf(f, ",\"engines\":%d,\"busy_pct\":", d->engines);
 	json_num(f, v->has_busy, v->busy_pct);
-	fprintf(f, ",\"cur_freq_hz\":%" PRIu64 ",\"min_freq_hz\":%" PRIu64
-		",\"max_freq_hz\":%" PRIu64, d->cur_hz, d->min_hz, d->max_hz);
-	json_key_str(f, "governor", d->governor);
-	json_key_str(f, "power_state", v->power);
+	fputs(",\"cur_freq_hz\":", f);
+	json_u64(f, d->has_cur_hz, d->cur_hz);
+	fputs(",\"min_freq_hz\":", f);
+	json_u64(f, d->has_min_hz, d->min_hz);
+	fputs(",\"max_freq_hz\":", f);
+	json_u64(f, d->has_max_hz, d->max_hz);
+	json_key_str_opt(f, "governor", d->governor);
+	json_key_str_opt(f, "power_state", v->power);
 	fputs(",\"power_mw\":", f);
 	json_num(f, v->has_power, v->power_mw);
 	fputs(",\"energy_uj\":", f);

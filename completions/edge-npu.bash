@@ -114,16 +114,17 @@ _npu_top()
 		return
 	fi
 	# -J and -l exclude each other, and -n counts -l's lines: offer what may go together
-	local out=" ${words[*]:0:cword} " opts="-s --interval -d --device -m --mono --set -h
-		--help --version"
+	local out=" ${words[*]:0:cword} "
 	if [[ $out == *" -l "* || $out == *" --json-lines "* ]]; then
-		opts+=" -n --count"
+		COMPREPLY=($(compgen -W "-s --interval -d --device -m --mono --set -h --help
+			--version -n --count" -- "$cur"))
 	elif [[ $out == *" -J "* || $out == *" --json "* ]]; then
-		:
+		COMPREPLY=($(compgen -W "-s --interval -d --device -m --mono --set -h --help
+			--version" -- "$cur"))
 	else
-		opts+=" -J --json -l --json-lines"
+		COMPREPLY=($(compgen -W "-s --interval -d --device -m --mono --set -h --help
+			--version -J --json -l --json-lines" -- "$cur"))
 	fi
-	COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 }
 
 complete -F _npu_run npu-run

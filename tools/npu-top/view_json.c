@@ -35,6 +35,19 @@ static void json_num(FILE *f, bool have, double v)
 		fputs("null", f);
 }
 
+/* ,"key": then the number, or null where the figure is absent */
+static void json_key_u64(FILE *f, const char *key, bool have, uint64_t v)
+{
+	fprintf(f, ",\"%s\":", key);
+	json_u64(f, have, v);
+}
+
+static void json_key_num(FILE *f, const char *key, bool have, double v)
+{
+	fprintf(f, ",\"%s\":", key);
+	json_num(f, have, v);
+}
+
 /* ,"key": then the string s */
 static void json_key_str(FILE *f, const char *key, const char *s)
 {
@@ -61,40 +74,28 @@ static void json_dev(FILE *f, const struct dev_view *v)
 	json_key_str(f, "source", d->source);
 	json_key_str(f, "driver", d->driver);
 	json_key_str(f, "node", d->node);
-	fputs(",\"pid\":", f);
-	json_u64(f, d->pid > 0, (uint64_t)d->pid);
+	json_key_u64(f, "pid", d->pid > 0, (uint64_t)d->pid);
 	fprintf(f, ",\"engines\":%d,\"busy_pct\":", d->engines);
 	json_num(f, v->has_busy, v->busy_pct);
-	fputs(",\"cur_freq_hz\":", f);
-	json_u64(f, d->has_cur_hz, d->cur_hz);
-	fputs(",\"min_freq_hz\":", f);
-	json_u64(f, d->has_min_hz, d->min_hz);
-	fputs(",\"max_freq_hz\":", f);
-	json_u64(f, d->has_max_hz, d->max_hz);
+	json_key_u64(f, "cur_freq_hz", d->has_cur_hz, d->cur_hz);
+	json_key_u64(f, "min_freq_hz", d->has_min_hz, d->min_hz);
+	json_key_u64(f, "max_freq_hz", d->has_max_hz, d->max_hz);
 	json_key_str_opt(f, "governor", d->governor);
 	json_key_str_opt(f, "power_state", v->power);
-	fputs(",\"power_mw\":", f);
-	json_num(f, v->has_power, v->power_mw);
-	fputs(",\"energy_uj\":", f);
-	json_num(f, d->has_energy, (double)d->energy_pj / 1e6);
-	fputs(",\"temperature_c\":", f);
-	json_num(f, d->temp_mc > 0, d->temp_mc / 1e3);
+	json_key_num(f, "power_mw", v->has_power, v->power_mw);
+	json_key_num(f, "energy_uj", d->has_energy, (double)d->energy_pj / 1e6);
+	json_key_num(f, "temperature_c", d->temp_mc > 0, d->temp_mc / 1e3);
 	if (d->has_thermal) {
 		json_key_str(f, "thermal_state", thermal_name(d->thermal_state));
 		fprintf(f, ",\"cooling_state\":%u", d->cooling_state);
 	} else {
 		fputs(",\"thermal_state\":null,\"cooling_state\":null", f);
 	}
-	fputs(",\"jobs\":", f);
-	json_u64(f, d->has_jobs, d->jobs);
-	fputs(",\"jobs_failed\":", f);
-	json_u64(f, d->has_jobs, d->jobs_failed);
-	fputs(",\"resets\":", f);
-	json_u64(f, d->has_jobs, d->resets);
-	fputs(",\"jobs_per_s\":", f);
-	json_num(f, v->has_jobs_rate, v->jobs_per_s);
-	fputs(",\"cycles\":", f);
-	json_u64(f, d->has_cycles, d->cycles);
+	json_key_u64(f, "jobs", d->has_jobs, d->jobs);
+	json_key_u64(f, "jobs_failed", d->has_jobs, d->jobs_failed);
+	json_key_u64(f, "resets", d->has_jobs, d->resets);
+	json_key_num(f, "jobs_per_s", v->has_jobs_rate, v->jobs_per_s);
+	json_key_u64(f, "cycles", d->has_cycles, d->cycles);
 	fprintf(f, ",\"busy_ns\":%" PRIu64 ",\"memory_bytes\":%" PRIu64
 		",\"queue_depth\":%u,\"queue_avg\":", d->busy_ns, d->mem_bytes, d->queue);
 	json_num(f, v->has_queue_avg, v->queue_avg);
@@ -109,13 +110,11 @@ static void json_client(FILE *f, const struct client_view *v)
 	json_str(f, c->comm);
 	json_key_str(f, "device", c->dev);
 	json_key_str(f, "source", c->source);
-	fputs(",\"engine_pct\":", f);
-	json_num(f, true, v->busy_pct);
+	json_key_num(f, "engine_pct", true, v->busy_pct);
 	fprintf(f, ",\"busy_ns\":%" PRIu64 ",\"memory_bytes\":%" PRIu64 ",\"jobs\":",
 		c->busy_ns, c->mem_bytes);
 	json_u64(f, c->has_jobs, c->jobs);
-	fputs(",\"jobs_per_s\":", f);
-	json_num(f, v->has_jobs_rate, v->jobs_per_s);
+	json_key_num(f, "jobs_per_s", v->has_jobs_rate, v->jobs_per_s);
 	fputc('}', f);
 }
 

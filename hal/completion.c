@@ -138,6 +138,9 @@ static void start(void)
 		C.method = "poll (ENPU_NO_URING=1)";
 		return;
 	}
+	if (off && *off && strcmp(off, "0"))
+		fprintf(stderr, "edge-npu: ENPU_NO_URING='%s' is neither 1 nor 0; using io_uring\n",
+			off);
 	rc = ring_init();
 	if (rc == 0) {
 		C.running = true;

@@ -93,7 +93,7 @@ struct enpu_context_options {
 	 * each in-process NPU (npu0, npu1, ...) with the pid of the process that owns it.
 	 */
 	const char *device;
-	/* CPU worker threads; 0 = one per online core. */
+	/* CPU worker threads; 0 = one per online core; more than 256 count as 256. */
 	uint32_t n_threads;
 	/* Which physical device a backend opens when there are several (e.g. an OpenCL device
 	 * name or index); NULL = the backend's choice. */

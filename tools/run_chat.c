@@ -83,6 +83,12 @@ static char *read_line(FILE *in)
 		line[--n] = '\0';
 	if (n && line[n - 1] == '\r')
 		line[--n] = '\0';
+	/* a NUL would cut the turn short unseen: it becomes a space, and stderr says so */
+	if (memchr(line, 0, (size_t)n)) {
+		for (ssize_t i = 0; i < n; i++)
+			line[i] = line[i] ? line[i] : ' ';
+		fputs("[a NUL byte in the line read as a space]\n", stderr);
+	}
 	return line;
 }
 

@@ -73,7 +73,7 @@ static void json_dev(FILE *f, const struct dev_view *v)
 	json_key_str(f, "kind", d->kind);
 	json_key_str(f, "source", d->source);
 	json_key_str(f, "driver", d->driver);
-	json_key_str(f, "node", d->node);
+	json_key_str_opt(f, "node", d->node);
 	json_key_u64(f, "pid", d->pid > 0, (uint64_t)d->pid);
 	fprintf(f, ",\"engines\":%d,\"busy_pct\":", d->engines);
 	json_num(f, v->has_busy, v->busy_pct);

@@ -112,8 +112,8 @@ struct enpu_session {
 	enpu_model *model;
 	uint32_t n_ctx;
 	uint32_t n_past;
-	void *kv; /* all K and V caches, kv_bytes of a hal_huge_alloc of kv_map_bytes */
-	size_t kv_bytes, kv_map_bytes;
+	void *kv; /* all K and V caches, kv_bytes (hal_huge_alloc) */
+	size_t kv_bytes;
 	enum enpu_cache_type cache_type;
 	struct hal_tensor *k_cache, *v_cache;
 	/* A built graph, its dependencies (what the queues order it by) and its run count. */

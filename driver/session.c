@@ -175,8 +175,9 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 	}
 	s->cache_type = (enum enpu_cache_type)o.cache_type;
 	s->kv_bytes = 2 * (size_t)hp->n_layer * per_cache;
-	s->kv_map_bytes = s->kv_bytes;
-	s->kv = hal_huge_alloc(&s->kv_map_bytes);
+	size_t map_bytes = s->kv_bytes;
+
+	s->kv = hal_huge_alloc(&map_bytes);
 	/*
 	 * In huge pages, touched now (as llama.cpp clears its cache at creation): a decode reads
 	 * every layer's rows of every position, and in 4 KiB pages each step took a TLB walk
@@ -184,7 +185,7 @@ enpu_status enpu_session_create(enpu_model *model, const struct enpu_session_opt
 	 * kernel without MADV_POPULATE_WRITE (before 5.14) gives the pages on first use instead.
 	 */
 	if (s->kv)
-		(void)madvise(s->kv, s->kv_map_bytes, MADV_POPULATE_WRITE);
+		(void)madvise(s->kv, map_bytes, MADV_POPULATE_WRITE);
 	s->k_cache = calloc(hp->n_layer, sizeof(*s->k_cache));
 	s->v_cache = calloc(hp->n_layer, sizeof(*s->v_cache));
 	s->logits = calloc(hp->n_vocab, sizeof(float));
@@ -276,7 +277,7 @@ void enpu_session_free(enpu_session *s)
 	slot_clear(s, &s->batch);
 	for (uint32_t i = 0; i < DRV_SPEC_MAX_K + 2; i++)
 		slot_clear(s, &s->verify[i]);
-	hal_huge_free(s->kv, s->kv_map_bytes);
+	hal_huge_free(s->kv, s->kv_bytes);
 	free(s->k_cache);
 	free(s->v_cache);
 	free(s->logits);

@@ -559,5 +559,5 @@ void *hal_huge_alloc(size_t *len)
 void hal_huge_free(void *p, size_t len)
 {
 	if (p)
-		munmap(p, len);
+		munmap(p, (len + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE);
 }

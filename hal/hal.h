@@ -270,7 +270,8 @@ enum hal_status hal_op_check(const struct hal_op *op, char *msg, size_t len);
  * Zeroed memory for what a decode streams or walks every token (packed weights, KV caches):
  * *len rounded up to whole 2 MiB huge pages, 2 MiB-aligned, with MADV_HUGEPAGE (a hint:
  * without transparent huge pages it works in small pages). In 4 KiB pages each 4 KiB read
- * costs a TLB walk. NULL when out of memory; free with hal_huge_free(p, *len).
+ * costs a TLB walk. NULL when out of memory; free with hal_huge_free(p, len), len as asked
+ * or as rounded.
  */
 void *hal_huge_alloc(size_t *len);
 void hal_huge_free(void *p, size_t len);

@@ -296,17 +296,11 @@ enpu_status enpu_session_save_file(const enpu_session *s, const char *path)
 
 	if (!st && fd < 0)
 		st = io_fail(s, "enpu_session_save_file", err);
-	for (size_t off = 0; !st && off < len;) {
-		ssize_t n = write(fd, buf + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(err, sizeof(err), "%s: write failed: %s", tmp,
-				 n < 0 ? strerror(errno) : "no progress");
-			hal_file_abandon(fd, tmp);
-			st = io_fail(s, "enpu_session_save_file", err);
-		}
-		off += n > 0 ? (size_t)n : 0;
+	int e = st ? 0 : hal_file_write_all(fd, buf, len);
+	if (e) {
+		snprintf(err, sizeof(err), "%s: write failed: %s", path, strerror(e));
+		hal_file_abandon(fd, tmp);
+		st = io_fail(s, "enpu_session_save_file", err);
 	}
 	if (!st && hal_file_commit(fd, tmp, path, err, sizeof(err)))
 		st = io_fail(s, "enpu_session_save_file", err);
@@ -341,16 +335,10 @@ enpu_status enpu_session_load_file(enpu_session *s, const char *path)
 	else if (!buf)
 		st = drv_ctx_fail(s->model->ctx, ENPU_ERR_NO_MEMORY,
 				  "enpu_session_load_file: out of memory for %zu bytes", len);
-	for (size_t off = 0; !st && off < len;) {
-		ssize_t n = read(fd, buf + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			st = drv_ctx_fail(s->model->ctx, ENPU_ERR_IO,
-					  "enpu_session_load_file: %s: %s", path,
-					  n < 0 ? strerror(errno) : "shorter than when opened");
-		off += n > 0 ? (size_t)n : 0;
-	}
+	int e = st ? 0 : hal_file_read_all(fd, buf, len);
+	if (e)
+		st = drv_ctx_fail(s->model->ctx, ENPU_ERR_IO, "enpu_session_load_file: %s: %s", path,
+				  e == ENODATA ? "shorter than when opened" : strerror(e));
 	close(fd);
 	if (!st)
 		st = enpu_session_state_load(s, buf, len);

@@ -109,18 +109,9 @@ static void name_thread(struct enpu_trace *t, long tid, const char *name, const 
 static ssize_t trace_write(void *cookie, const char *buf, size_t len)
 {
 	struct enpu_trace *t = cookie;
-	size_t done = 0;
 
-	while (done < len && !t->werr) {
-		ssize_t n = write(t->fd, buf + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			t->werr = n < 0 ? errno : EIO;
-		else
-			done += (size_t)n;
-	}
+	if (!t->werr)
+		t->werr = hal_file_write_all(t->fd, buf, len);
 	return t->werr ? 0 : (ssize_t)len;
 }
 

@@ -125,3 +125,37 @@ int hal_file_open_regular(const char *path, size_t *out_size, char *err, size_t 
 	*out_size = (size_t)sb.st_size;
 	return fd;
 }
+
+int hal_file_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int hal_file_read_all(int fd, void *data, size_t len)
+{
+	char *p = data;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : ENODATA;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -37,4 +37,12 @@ void hal_file_abandon(int fd, const char *tmp);
  */
 int hal_file_open_regular(const char *path, size_t *out_size, char *err, size_t err_len);
 
+/*
+ * All len bytes to or from fd, read and write retried after EINTR and short counts. Return 0,
+ * or the errno of the failed call (EIO for a write that made no progress, ENODATA for a read
+ * that met the end of the file first).
+ */
+int hal_file_write_all(int fd, const void *data, size_t len);
+int hal_file_read_all(int fd, void *data, size_t len);
+
 #endif

@@ -93,7 +93,7 @@ static void cache_key(const struct ocl_dev *d, const char *source, const char *o
 static unsigned char *read_all(const char *path, size_t *out_len)
 {
 	char err[600];
-	size_t n = 0, done = 0;
+	size_t n = 0;
 	int fd = hal_file_open_regular(path, &n, err, sizeof(err));
 	unsigned char *buf = NULL;
 
@@ -101,17 +101,10 @@ static unsigned char *read_all(const char *path, size_t *out_len)
 		return NULL;
 	if (n == 0 || n > CACHE_MAX_BYTES || !(buf = malloc(n)))
 		goto out;
-	while (done < n) {
-		ssize_t r = read(fd, buf + done, n - done);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			free(buf);
-			buf = NULL;
-			goto out;
-		}
-		done += (size_t)r;
+	if (hal_file_read_all(fd, buf, n)) {
+		free(buf);
+		buf = NULL;
+		goto out;
 	}
 	*out_len = n;
 out:
@@ -169,24 +162,6 @@ static cl_program load_cached(struct ocl_dev *d, const char *path, const char *k
 	return prog;
 }
 
-/* Writes all of len bytes to fd; false on a failed write. */
-static bool put(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 /*
  * Written to a temporary beside path (hal_file_create: exclusively, so a symlink planted at
  * its name is never followed; a symlink or FIFO at path is refused) and renamed into place.
@@ -209,8 +184,9 @@ static void store_cached(struct ocl_dev *d, const char *dir, const char *path, c
 		goto out;
 	uint32_t k32 = (uint32_t)klen;
 	uint64_t b64 = bin_len, h = fnv1a(bin, bin_len, FNV_INIT);
-	bool ok = put(fd, CACHE_MAGIC, 8) && put(fd, &k32, 4) && put(fd, key, klen) &&
-		  put(fd, &b64, 8) && put(fd, &h, 8) && put(fd, bin, bin_len);
+	bool ok = !hal_file_write_all(fd, CACHE_MAGIC, 8) && !hal_file_write_all(fd, &k32, 4) &&
+		  !hal_file_write_all(fd, key, klen) && !hal_file_write_all(fd, &b64, 8) &&
+		  !hal_file_write_all(fd, &h, 8) && !hal_file_write_all(fd, bin, bin_len);
 
 	if (!ok)
 		hal_file_abandon(fd, tmp);

@@ -98,11 +98,6 @@ static enpu_status check_one(enpu_session *const *sessions, const enpu_token *to
 			return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
 					    "enpu_session_eval_many: session %zu is session %zu again",
 					    i, j);
-	/* room for the token, after the one a generation left pending */
-	if (s->n_past + s->has_pending >= s->n_ctx)
-		return drv_ctx_fail(ctx, ENPU_ERR_CONTEXT_FULL,
-				    "enpu_session_eval_many: session %zu's %u-token context is full",
-				    i, s->n_ctx);
 	if (tokens[i] < 0 || (uint32_t)tokens[i] >= n_vocab)
 		return drv_ctx_fail(ctx, ENPU_ERR_INVALID_ARG,
 				    "enpu_session_eval_many: token %zu is %d, outside the vocabulary (0..%u)",
@@ -268,6 +263,12 @@ enpu_status enpu_session_eval_many(enpu_session *const *sessions, const enpu_tok
 
 	for (; !st && in < n; in++)
 		st = drv_session_enter(sessions[in], "enpu_session_eval_many", &took[in]);
+	/* room for each token after the one a generation left pending: read once entered */
+	for (size_t i = 0; !st && i < n; i++)
+		if (sessions[i]->n_past + sessions[i]->has_pending >= sessions[i]->n_ctx)
+			st = drv_ctx_fail(sessions[0]->model->ctx, ENPU_ERR_CONTEXT_FULL,
+					  "enpu_session_eval_many: session %zu's %u-token context is "
+					  "full", i, sessions[i]->n_ctx);
 	if (!st)
 		st = run_pending(sessions, (uint32_t)n, kc, vc, NULL);
 	if (!st)

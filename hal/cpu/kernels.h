@@ -232,32 +232,47 @@ const struct cpu_kernels *cpu_kernels_select(char *err, size_t err_len);
 const struct cpu_kernels *cpu_kernels_by_name(const char *isa);
 
 /*
- * Software prefetch for a decode (one token), which streams every weight once: at block b of
- * a group (scales at sc, nb blocks) the block's lines CPU_PREFETCH_BYTES ahead, and the next
- * group's scales, a block's worth each block, so that they are all in cache a group ahead.
- * On this host (Xeon VM, 2 threads, 4096x14336 matrices cycled through 460-870 MB so that
- * the 300 MiB L3 holds none) the hardware prefetchers alone streamed Q4_0 at 15-19 GB/s and
- * Q8_0 at 21; with 4 KiB ahead 26 and 29 GB/s (1 KiB: 20; 8 KiB: 25; 16 KiB: 24 for Q4_0).
- * The scales were once fetched as a stream of their own, CPU_PREFETCH_BYTES / chunk blocks
- * ahead within the group: a group's first scales were then never in cache when its first
- * blocks needed them (perf on a Zen 4 VM: the scale load and the instruction after it held
- * ~40 % of the Q4_0 decode's samples), which cost the short groups of 768-wide matrices most
- * (46-72 % of the read ceiling against 93-95 % for 4096-wide ones). The lines go to L2
- * (prefetcht1), 8 KiB ahead: into L1 each took one of its few miss buffers until its line came
- * from DRAM, and a thread then had too few lines in flight to stream (the same Zen 4 VM, one
- * thread, 768-wide GEMVs, min of 100: prefetcht0 at 4 KiB 10-15 GB/s, prefetcht1 at 4 KiB
- * 16-21, at 8 KiB 17-20; two threads, 8 KiB: 23-35 against 15-30). The bandwidth ceiling's
- * read kernel (hal/cpu/bandwidth.c) prefetches its stream the same way.
+ * Software prefetch for a decode (one token), which streams every weight once. A group is its
+ * nb blocks' quants, then their scales (2 x 16 bytes a block); the kernel consumes block b's
+ * quants and scales together, so "CPU_PREFETCH_BYTES ahead" is counted in that order: at
+ * block b, the quants and scales of the block CPU_PREFETCH_BYTES / (chunk + 32) blocks on,
+ * in this group or the next ones (a thread's groups are contiguous; past the end of the
+ * matrix a prefetch is dropped, never a fault).
+ * - Counted in address order instead (q + CPU_PREFETCH_BYTES, the previous scheme), the
+ *   target ran into the group's own scales, then past the start of the next group: 3 of a
+ *   768-wide Q4_0 group's 24 blocks and 16 of a 4096-wide group's 128 were never prefetched.
+ *   Fixing that (Zen 4 VM, 2 threads, `npu-bench e2e` tg64 on the ~130 M files, old and new
+ *   interleaved): Q4_0 489-493 -> 651-695 tokens/s with the AVX2 kernels, 564-580 -> 673-741
+ *   with AVX-512; Q8_0 246-283 -> 272-296 (AVX2), unchanged with AVX-512. One thread, AVX2:
+ *   768-wide Q4_0 GEMVs 63-94 % -> 102-116 % of the read (npu-bench cpu).
+ * - Earlier, without any software prefetch (Xeon VM, 2 threads, 4096x14336 matrices cycled
+ *   through 460-870 MB so that the 300 MiB L3 holds none), the hardware prefetchers streamed
+ *   Q4_0 at 15-19 GB/s and Q8_0 at 21; with 4 KiB ahead 26 and 29 GB/s (1 KiB: 20; 8 KiB:
+ *   25; 16 KiB: 24 for Q4_0).
+ * - The lines go to L2 (prefetcht1): into L1 each took one of its few miss buffers until its
+ *   line came from DRAM, and a thread then had too few lines in flight to stream (Zen 4 VM,
+ *   one thread, 768-wide GEMVs, min of 100: prefetcht0 at 4 KiB 10-15 GB/s, prefetcht1 at
+ *   4 KiB 16-21, at 8 KiB 17-20; two threads, 8 KiB: 23-35 against 15-30).
+ * The bandwidth ceiling's read kernel (hal/cpu/bandwidth.c) prefetches its stream the same
+ * distance ahead.
  */
 #define CPU_PREFETCH_BYTES 8192
 #define CPU_PREFETCH_L2 2 /* __builtin_prefetch's locality for prefetcht1 */
 
-static inline void cpu_prefetch_decode(const uint8_t *q, size_t chunk, const uint8_t *sc,
-				       uint32_t b, uint32_t nb)
+/* At block b of the group at qs (chunk bytes of quants a block): see above. */
+static inline void cpu_prefetch_decode(const uint8_t *qs, size_t chunk, uint32_t b, uint32_t nb)
 {
+	const size_t blk = chunk + 2 * CPU_GROUP_ROWS, group = (size_t)nb * blk;
+	const uint8_t *g = qs;
+	uint32_t t = b + (uint32_t)(CPU_PREFETCH_BYTES / blk);
+
+	while (t >= nb) { /* a block of a later group: one step per group passed */
+		t -= nb;
+		g += group;
+	}
 	for (size_t o = 0; o < chunk; o += 64)
-		__builtin_prefetch(q + CPU_PREFETCH_BYTES + o, 0, CPU_PREFETCH_L2);
-	__builtin_prefetch(sc + (size_t)nb * (chunk + 2 * CPU_GROUP_ROWS) + 32 * (size_t)b, 0,
+		__builtin_prefetch(g + (size_t)t * chunk + o, 0, CPU_PREFETCH_L2);
+	__builtin_prefetch(g + (size_t)nb * chunk + 2 * CPU_GROUP_ROWS * (size_t)t, 0,
 			   CPU_PREFETCH_L2);
 }
 

@@ -145,7 +145,7 @@ tile_q8_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 		const uint8_t *q = qs + (size_t)b * CPU_Q8_CHUNK;
 
 		if (nt == 1)
-			cpu_prefetch_decode(q, CPU_Q8_CHUNK, sc, b, nb);
+			cpu_prefetch_decode(qs, CPU_Q8_CHUNK, b, nb);
 		#pragma GCC unroll 2
 		for (int h = h0; h < h1; h++) {
 #if !defined(DOT_U8)
@@ -226,7 +226,7 @@ tile_q4_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 		const uint8_t *q = qs + (size_t)b * CPU_Q4_CHUNK;
 
 		if (nt == 1)
-			cpu_prefetch_decode(q, CPU_Q4_CHUNK, sc, b, nb);
+			cpu_prefetch_decode(qs, CPU_Q4_CHUNK, b, nb);
 		#pragma GCC unroll 8
 		for (int h = h0; h < h1; h++) {
 			__m256 dw = _mm256_cvtph_ps(

@@ -78,7 +78,7 @@ tile_q8(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 		__m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32 * b)));
 
 		if (nt == 1)
-			cpu_prefetch_decode(q, CPU_Q8_CHUNK, sc, b, nb);
+			cpu_prefetch_decode(qs, CPU_Q8_CHUNK, b, nb);
 		#pragma GCC unroll 8
 		for (int k = 0; k < 8; k++)
 			w[k] = _mm512_loadu_si512(q + 64 * k);
@@ -133,7 +133,7 @@ tile_q4(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uin
 			const int8_t *a = A->qs + ai * CPU_QK;
 			__m512i lo = _mm512_set1_epi32(-8 * A->s[ai]), hi = _mm512_setzero_si512();
 
-			cpu_prefetch_decode(q, CPU_Q4_CHUNK, sc, b, nb);
+			cpu_prefetch_decode(qs, CPU_Q4_CHUNK, b, nb);
 
 			#pragma GCC unroll 4
 			for (int m = 0; m < 4; m++) {

@@ -110,7 +110,7 @@ tile(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc, uint32
 		float32x4_t dw[4];
 
 		if (nt == 1)
-			cpu_prefetch_decode(q, chunk, sc, b, nb);
+			cpu_prefetch_decode(qs, chunk, b, nb);
 		for (int j = 0; j < nt; j++) {
 			const int8_t *ap = A->qs + ((size_t)(t + j) * nb + b) * CPU_QK;
 

@@ -66,12 +66,13 @@ MODULE_PARM_DESC(max_ctxs_per_file, "contexts one open file may hold (default 25
 
 unsigned int enpu_max_bos_per_file = 16384;
 module_param_named(max_bos_per_file, enpu_max_bos_per_file, uint, 0644);
-MODULE_PARM_DESC(max_bos_per_file, "GEM handles one open file may hold (default 16384)");
+MODULE_PARM_DESC(max_bos_per_file,
+		 "BOs one open file may keep alive, by handles or VM_BIND mappings (default 16384)");
 
 unsigned long long enpu_max_bo_bytes_per_file = 16ull << 30;
 module_param_named(max_bo_bytes_per_file, enpu_max_bo_bytes_per_file, ullong, 0644);
 MODULE_PARM_DESC(max_bo_bytes_per_file,
-		 "bytes of the BOs one open file may hold handles to (default 16 GiB)");
+		 "bytes of the BOs one open file may keep alive (default 16 GiB)");
 
 /*
  * Jobs are bounded too: each holds kernel memory (a copy of its stream, up to
@@ -108,6 +109,10 @@ static void enpu_file_release(struct kref *ref)
 
 	atomic_dec(&efile->edev->live_files);
 	xa_destroy(&efile->ctxs);
+	/* every handle was closed and every context's space destroyed, each unkeeping its own */
+	WARN_ON(!xa_empty(&efile->kept));
+	xa_destroy(&efile->kept);
+	mutex_destroy(&efile->keep_lock);
 	kfree(efile);
 }
 
@@ -348,6 +353,8 @@ static int enpu_open(struct drm_device *drm, struct drm_file *file)
 	efile->client_id = atomic64_inc_return(&enpu_next_client_id);
 #endif
 	xa_init_flags(&efile->ctxs, XA_FLAGS_ALLOC1);
+	mutex_init(&efile->keep_lock);
+	xa_init(&efile->kept);
 	file->driver_priv = efile;
 	return 0;
 }

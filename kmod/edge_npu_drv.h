@@ -278,8 +278,11 @@ static inline struct enpu_device *to_enpu(struct drm_device *drm)
  * @engine_ns: wall time the engines spent on this file's jobs.
  * @cycles: modeled cycles of this file's jobs.
  * @num_ctxs: live contexts (limit: max_ctxs_per_file).
- * @num_bos: GEM handles of this file (limit: max_bos_per_file).
- * @bo_bytes: bytes of the objects behind those handles (limit: max_bo_bytes_per_file).
+ * @keep_lock: guards @kept, @num_bos and @bo_bytes.
+ * @kept: the objects this file keeps alive, by id: how many handles and VM_BIND mappings of
+ *	the file hold each (enpu_file_keep()).
+ * @num_bos: objects in @kept (limit: max_bos_per_file).
+ * @bo_bytes: their bytes (limit: max_bo_bytes_per_file).
  * @num_jobs: jobs submitted and not yet freed (limit: max_jobs_per_file).
  */
 struct enpu_file {
@@ -290,8 +293,10 @@ struct enpu_file {
 	atomic64_t engine_ns;
 	atomic64_t cycles;
 	atomic_t num_ctxs;
-	atomic_t num_bos;
-	atomic64_t bo_bytes;
+	struct mutex keep_lock;
+	struct xarray kept;
+	u32 num_bos;
+	u64 bo_bytes;
 	atomic_t num_jobs;
 };
 
@@ -430,6 +435,8 @@ void enpu_ctx_put(struct enpu_ctx *ctx);
 
 /* edge_npu_gem.c */
 struct drm_gem_object *enpu_gem_create_object(struct drm_device *drm, size_t size);
+int enpu_file_keep(struct enpu_file *efile, struct drm_gem_object *obj);
+void enpu_file_unkeep(struct enpu_file *efile, struct drm_gem_object *obj);
 struct drm_gem_object *enpu_gem_prime_import_sg_table(struct drm_device *drm,
 						      struct dma_buf_attachment *attach,
 						      struct sg_table *sgt);

@@ -24,36 +24,79 @@ static void enpu_gem_free(struct drm_gem_object *obj)
 	atomic_dec(&edev->bo_count);
 }
 
-/*
- * A handle of a file is created (BO_CREATE, PRIME import, also of an object another file
- * created): charge the object to the file, within the per-file limits. Charging handles rather
- * than creations also covers imports, and what a file holds is what it can keep alive.
+/**
+ * enpu_file_keep() - one more way of @efile to keep @obj alive: a handle (BO_CREATE, PRIME
+ *	import, also of an object another file created) or a VM_BIND mapping in one of its
+ *	contexts. The first one charges the object to the file, within the per-file limits.
+ * @efile: the file.
+ * @obj: the object.
+ *
+ * What a file can keep alive is what it is charged for, once per object however many handles
+ * and mappings it holds: charging handles alone let a file keep objects, and their mmap
+ * offsets, past its limits (map a window of a BO, close its handle, again).
+ *
+ * Return: 0, -ENOSPC past a limit, -ENOMEM.
  */
+int enpu_file_keep(struct enpu_file *efile, struct drm_gem_object *obj)
+{
+	/* ids count up from 1: an index of 32 bits wraps only after 2^32 objects */
+	const unsigned long id = (unsigned long)to_enpu_bo(obj)->id;
+	void *n;
+	int ret = 0;
+
+	mutex_lock(&efile->keep_lock);
+	n = xa_load(&efile->kept, id);
+	if (n) /* replaces the entry: allocates nothing, cannot fail */
+		xa_store(&efile->kept, id, xa_mk_value(xa_to_value(n) + 1), GFP_KERNEL);
+	else if (efile->num_bos >= READ_ONCE(enpu_max_bos_per_file) ||
+		 efile->bo_bytes + obj->size > READ_ONCE(enpu_max_bo_bytes_per_file))
+		ret = -ENOSPC;
+	else
+		ret = xa_err(xa_store(&efile->kept, id, xa_mk_value(1), GFP_KERNEL_ACCOUNT));
+	if (!n && !ret) {
+		efile->num_bos++;
+		efile->bo_bytes += obj->size;
+	}
+	mutex_unlock(&efile->keep_lock);
+	return ret;
+}
+
+/**
+ * enpu_file_unkeep() - undoes one successful enpu_file_keep(); the last one uncharges.
+ * @efile: the file.
+ * @obj: the object.
+ */
+void enpu_file_unkeep(struct enpu_file *efile, struct drm_gem_object *obj)
+{
+	const unsigned long id = (unsigned long)to_enpu_bo(obj)->id;
+	unsigned long n;
+
+	mutex_lock(&efile->keep_lock);
+	n = xa_to_value(xa_load(&efile->kept, id));
+	if (WARN_ON(!n)) {
+		mutex_unlock(&efile->keep_lock);
+		return;
+	}
+	if (n > 1) {
+		xa_store(&efile->kept, id, xa_mk_value(n - 1), GFP_KERNEL);
+	} else {
+		xa_erase(&efile->kept, id);
+		efile->num_bos--;
+		efile->bo_bytes -= obj->size;
+	}
+	mutex_unlock(&efile->keep_lock);
+}
+
+/* A handle of a file is created: the file keeps the object (charged if it did not yet). */
 static int enpu_gem_open(struct drm_gem_object *obj, struct drm_file *file)
 {
-	struct enpu_file *efile = file->driver_priv;
-
-	if (atomic_inc_return(&efile->num_bos) > READ_ONCE(enpu_max_bos_per_file))
-		goto err_count;
-	if (atomic64_add_return(obj->size, &efile->bo_bytes) >
-	    READ_ONCE(enpu_max_bo_bytes_per_file))
-		goto err_bytes;
-	return 0;
-
-err_bytes:
-	atomic64_sub(obj->size, &efile->bo_bytes);
-err_count:
-	atomic_dec(&efile->num_bos);
-	return -ENOSPC;
+	return enpu_file_keep(file->driver_priv, obj);
 }
 
 /* The handle is gone (GEM_CLOSE or the file's close); called only after a successful open. */
 static void enpu_gem_close(struct drm_gem_object *obj, struct drm_file *file)
 {
-	struct enpu_file *efile = file->driver_priv;
-
-	atomic64_sub(obj->size, &efile->bo_bytes);
-	atomic_dec(&efile->num_bos);
+	enpu_file_unkeep(file->driver_priv, obj);
 }
 
 static const struct drm_gem_object_funcs enpu_gem_funcs = {

@@ -44,6 +44,8 @@ static_assert(PAGE_SIZE == NPU_PAGE_SIZE);
  * struct enpu_mapping - a range of a context's address space backed by BO pages.
  * @node: the range in &enpu_vm.mm.
  * @obj: the BO (a reference).
+ * @keeper: for a VM_BIND mapping, the file it keeps @obj alive for (enpu_file_keep()), else
+ *	NULL (a job's range: the job holds its BOs).
  * @perm: %NPU_PTE_READ and/or %NPU_PTE_WRITE.
  * @bo_offset: byte of @obj at @node.start.
  * @first: the first page of the range that is mapped.
@@ -53,6 +55,7 @@ static_assert(PAGE_SIZE == NPU_PAGE_SIZE);
 struct enpu_mapping {
 	struct drm_mm_node node;
 	struct drm_gem_object *obj;
+	struct enpu_file *keeper;
 	u64 perm;
 	u64 bo_offset;
 	unsigned long first;
@@ -285,6 +288,8 @@ static void enpu_mapping_unpin(struct enpu_vm *vm, struct enpu_mapping *m)
 static void enpu_mapping_free(struct enpu_vm *vm, struct enpu_mapping *m)
 {
 	enpu_mapping_unpin(vm, m);
+	if (m->keeper)
+		enpu_file_unkeep(m->keeper, m->obj);
 	drm_gem_object_put(m->obj);
 	kfree(m);
 }
@@ -441,17 +446,24 @@ int enpu_vm_populate(struct enpu_vm *vm, struct enpu_mapping *m, unsigned long f
 }
 
 /*
- * VM_BIND's MAP: pins [bo_offset, bo_offset + size) of the BO, then places and maps it at va
- * in one hold of the lock. Returns 0, -EEXIST if the range overlaps a mapping, -ENOMEM.
+ * VM_BIND's MAP for efile's context: pins [bo_offset, bo_offset + size) of the BO, then places
+ * and maps it at va in one hold of the lock; the mapping keeps the BO alive for efile. Returns
+ * 0, -EEXIST if the range overlaps a mapping, -ENOSPC past efile's limits, -ENOMEM.
  */
-static int enpu_vm_map(struct enpu_vm *vm, struct drm_gem_object *obj, u64 bo_offset, u64 va,
-		       u64 size, u64 perm)
+static int enpu_vm_map(struct enpu_vm *vm, struct enpu_file *efile, struct drm_gem_object *obj,
+		       u64 bo_offset, u64 va, u64 size, u64 perm)
 {
 	struct enpu_mapping *m = enpu_mapping_new(obj, bo_offset, perm);
 	int ret;
 
 	if (!m)
 		return -ENOMEM;
+	ret = enpu_file_keep(efile, obj);
+	if (ret) {
+		enpu_mapping_free(vm, m);
+		return ret;
+	}
+	m->keeper = efile;
 	ret = enpu_mapping_pin(vm, m, 0, size >> PAGE_SHIFT);
 	if (!ret) {
 		mutex_lock(&vm->lock);
@@ -593,7 +605,8 @@ static int enpu_vm_bind_map(struct enpu_vm *vm, struct drm_file *file,
 	if (!obj)
 		return -ENOENT;
 	if (args->bo_offset <= obj->size && args->size <= obj->size - args->bo_offset)
-		ret = enpu_vm_map(vm, obj, args->bo_offset, args->addr, args->size, perm);
+		ret = enpu_vm_map(vm, file->driver_priv, obj, args->bo_offset, args->addr,
+				  args->size, perm);
 	drm_gem_object_put(obj);
 	return ret;
 }

@@ -1399,6 +1399,47 @@ static void test_exhaustion(void)
 	for (n = 0; n < 4; n++)
 		gem_close(fd, h[n]);
 
+	/*
+	 * A BO that a VM_BIND mapping keeps alive stays charged once its handle is closed (else
+	 * map a window, close, again: past every limit, the mmap-offset space too); a BO mapped
+	 * twice and held by a handle counts once.
+	 */
+	{
+		const uint64_t va = DRM_EDGE_NPU_VA_USER_START;
+		const uint32_t c = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
+
+		for (n = 0; n < 4; n++) {
+			h[n] = bo_new(fd, 256 << 10);
+			CASE(h[n] && !vm_map(fd, c, h[n], DRM_EDGE_NPU_BO_READ, 0,
+					     va + 2 * 4096 * (uint64_t)n, 4096),
+			     "256 KiB BO %d mapped", n);
+			if (n == 0)
+				CASE_ERRNO(vm_map(fd, c, h[n], DRM_EDGE_NPU_BO_READ, 4096,
+						  va + 4096, 4096),
+					   0, "a second window of the same BO, no new charge");
+			gem_close(fd, h[n]);
+		}
+		CASE_ERRNO(({
+				   struct drm_edge_npu_bo_create cr = { .size = 4096 };
+				   enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &cr);
+			   }),
+			   -ENOSPC, "a BO past the byte limit, the others mapped but closed");
+		CASE_ERRNO(vm_unmap(fd, c, va, 4096), 0, "unmap the first BO's first window");
+		CASE_ERRNO(({
+				   struct drm_edge_npu_bo_create cr = { .size = 4096 };
+				   enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &cr);
+			   }),
+			   -ENOSPC, "still full: its second window keeps the first BO");
+		CASE_ERRNO(vm_unmap(fd, c, va + 4096, 4096), 0, "unmap its second window");
+		CASE((h[0] = bo_new(fd, 256 << 10)) != 0, "its 256 KiB are free again");
+		gem_close(fd, h[0]);
+		ctx_destroy(fd, c); /* its space unmaps the other three */
+		for (n = 0; n < 4; n++)
+			CASE((h[n] = bo_new(fd, 256 << 10)) != 0, "256 KiB BO %d once unmapped", n);
+		for (n = 0; n < 4; n++)
+			gem_close(fd, h[n]);
+	}
+
 	/* BO count */
 	for (n = 0; n < 48; n++)
 		CASE((h[n] = bo_new(fd, 4096)) != 0, "BO %d", n);

@@ -158,6 +158,27 @@ static inline int gem_close(int fd, uint32_t handle)
 	return enpu_ioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
 }
 
+/* VM_BIND: op on [addr, addr + size) of context ctx; 0 or -errno. */
+static inline int vm_bind(int fd, uint32_t ctx, uint32_t op, uint32_t bo, uint32_t flags,
+			  uint64_t bo_offset, uint64_t addr, uint64_t size)
+{
+	struct drm_edge_npu_vm_bind b = { .ctx = ctx, .op = op, .handle = bo, .flags = flags,
+					  .bo_offset = bo_offset, .addr = addr, .size = size };
+
+	return enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &b);
+}
+
+static inline int vm_map(int fd, uint32_t ctx, uint32_t bo, uint32_t flags, uint64_t bo_offset,
+			 uint64_t addr, uint64_t size)
+{
+	return vm_bind(fd, ctx, DRM_EDGE_NPU_VM_MAP, bo, flags, bo_offset, addr, size);
+}
+
+static inline int vm_unmap(int fd, uint32_t ctx, uint64_t addr, uint64_t size)
+{
+	return vm_bind(fd, ctx, DRM_EDGE_NPU_VM_UNMAP, 0, 0, 0, addr, size);
+}
+
 static inline uint32_t bo_new(int fd, uint64_t size)
 {
 	struct drm_edge_npu_bo_create c = { .size = size };

@@ -1574,26 +1574,6 @@ static void test_memcg(void)
 
 /* ---- the device MMU ------------------------------------------------------------------- */
 
-static int vm_bind(int fd, uint32_t ctx, uint32_t op, uint32_t bo, uint32_t flags,
-		   uint64_t bo_offset, uint64_t addr, uint64_t size)
-{
-	struct drm_edge_npu_vm_bind b = { .ctx = ctx, .op = op, .handle = bo, .flags = flags,
-					  .bo_offset = bo_offset, .addr = addr, .size = size };
-
-	return xioctl(fd, DRM_IOCTL_EDGE_NPU_VM_BIND, &b);
-}
-
-static int vm_map(int fd, uint32_t ctx, uint32_t bo, uint32_t flags, uint64_t bo_offset,
-		  uint64_t addr, uint64_t size)
-{
-	return vm_bind(fd, ctx, DRM_EDGE_NPU_VM_MAP, bo, flags, bo_offset, addr, size);
-}
-
-static int vm_unmap(int fd, uint32_t ctx, uint64_t addr, uint64_t size)
-{
-	return vm_bind(fd, ctx, DRM_EDGE_NPU_VM_UNMAP, 0, 0, 0, addr, size);
-}
-
 static struct drm_edge_npu_bo_ref va_ref(uint64_t addr, uint64_t size, uint32_t access)
 {
 	return (struct drm_edge_npu_bo_ref){ .flags = access | DRM_EDGE_NPU_BO_VA, .addr = addr,

@@ -67,12 +67,12 @@ MODULE_PARM_DESC(max_ctxs_per_file, "contexts one open file may hold (default 25
 unsigned int enpu_max_bos_per_file = 16384;
 module_param_named(max_bos_per_file, enpu_max_bos_per_file, uint, 0644);
 MODULE_PARM_DESC(max_bos_per_file,
-		 "BOs one open file may keep alive, by handles or VM_BIND mappings (default 16384)");
+		 "BOs one open file may be charged for, and GEM handles it may hold (default 16384)");
 
 unsigned long long enpu_max_bo_bytes_per_file = 16ull << 30;
 module_param_named(max_bo_bytes_per_file, enpu_max_bo_bytes_per_file, ullong, 0644);
 MODULE_PARM_DESC(max_bo_bytes_per_file,
-		 "bytes of the BOs one open file may keep alive (default 16 GiB)");
+		 "bytes of the BOs one open file may be charged for (default 16 GiB)");
 
 /*
  * Jobs are bounded too: each holds kernel memory (a copy of its stream, up to
@@ -109,11 +109,18 @@ static void enpu_file_release(struct kref *ref)
 
 	atomic_dec(&efile->edev->live_files);
 	xa_destroy(&efile->ctxs);
-	/* every handle was closed and every context's space destroyed, each unkeeping its own */
-	WARN_ON(!xa_empty(&efile->kept));
+	/* every handle, mapping and created BO that kept anything was undone first */
+	if (!xa_empty(&efile->kept))
+		drm_warn_once(&efile->edev->drm, "a file released while charged for BOs\n");
 	xa_destroy(&efile->kept);
 	mutex_destroy(&efile->keep_lock);
 	kfree(efile);
+}
+
+/* Drops a reference of the file's: its drm_file's, a context's or a created BO's. */
+void enpu_file_put(struct enpu_file *efile)
+{
+	kref_put(&efile->ref, enpu_file_release);
 }
 
 static void enpu_ctx_release(struct kref *ref)
@@ -122,7 +129,7 @@ static void enpu_ctx_release(struct kref *ref)
 
 	enpu_vm_destroy(ctx->vm); /* no job is left: each held a reference */
 	atomic_dec(&ctx->efile->edev->live_ctxs);
-	kref_put(&ctx->efile->ref, enpu_file_release);
+	enpu_file_put(ctx->efile);
 	mutex_destroy(&ctx->submit_lock);
 	kfree(ctx);
 }
@@ -369,7 +376,7 @@ static void enpu_postclose(struct drm_device *drm, struct drm_file *file)
 		xa_erase(&efile->ctxs, handle);
 		enpu_ctx_destroy(ctx);
 	}
-	kref_put(&efile->ref, enpu_file_release);
+	enpu_file_put(efile);
 }
 
 static const struct drm_ioctl_desc enpu_ioctls[] = {

@@ -279,10 +279,12 @@ static inline struct enpu_device *to_enpu(struct drm_device *drm)
  * @cycles: modeled cycles of this file's jobs.
  * @num_ctxs: live contexts (limit: max_ctxs_per_file).
  * @keep_lock: guards @kept, @num_bos and @bo_bytes.
- * @kept: the objects this file keeps alive, by id: how many handles and VM_BIND mappings of
- *	the file hold each (enpu_file_keep()).
+ * @kept: the objects this file is charged for, by id: how many of its handles and VM_BIND
+ *	mappings hold each, plus one for each it created while it lives (enpu_file_keep()).
  * @num_bos: objects in @kept (limit: max_bos_per_file).
  * @bo_bytes: their bytes (limit: max_bo_bytes_per_file).
+ * @num_handles: GEM handles of the file (limit: max_bos_per_file too: GEM_OPEN of a flink
+ *	name on 6.1's primary node gives one object many handles).
  * @num_jobs: jobs submitted and not yet freed (limit: max_jobs_per_file).
  */
 struct enpu_file {
@@ -297,6 +299,7 @@ struct enpu_file {
 	struct xarray kept;
 	u32 num_bos;
 	u64 bo_bytes;
+	atomic_t num_handles;
 	atomic_t num_jobs;
 };
 
@@ -356,11 +359,14 @@ struct enpu_ctx {
  * @id: unique, never reused (&npu_buffer.id).
  * @mmu_pages: its pages pinned by device-MMU mappings (VM_BIND ranges and the pages jobs
  *	use), once per mapping: fdinfo counts them resident although the BO has no page array.
+ * @creator: the file whose BO_CREATE made it (a reference), which keeps it charged until it
+ *	is freed, whoever holds it by then (an exported dma-buf, another file); NULL for imports.
  */
 struct enpu_bo {
 	struct drm_gem_shmem_object base;
 	u64 id;
 	atomic_t mmu_pages;
+	struct enpu_file *creator;
 };
 
 static inline struct enpu_bo *to_enpu_bo(struct drm_gem_object *obj)
@@ -435,6 +441,7 @@ void enpu_ctx_put(struct enpu_ctx *ctx);
 
 /* edge_npu_gem.c */
 struct drm_gem_object *enpu_gem_create_object(struct drm_device *drm, size_t size);
+void enpu_file_put(struct enpu_file *efile);
 int enpu_file_keep(struct enpu_file *efile, struct drm_gem_object *obj);
 void enpu_file_unkeep(struct enpu_file *efile, struct drm_gem_object *obj);
 struct drm_gem_object *enpu_gem_prime_import_sg_table(struct drm_device *drm,

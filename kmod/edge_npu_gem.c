@@ -15,31 +15,40 @@
 
 #include "edge_npu_drv.h"
 
+/* kept objects are keyed by id: an unsigned long index holds it (and the device is 64-bit) */
+static_assert(sizeof(unsigned long) == sizeof(u64));
+
 static void enpu_gem_free(struct drm_gem_object *obj)
 {
 	struct enpu_device *edev = to_enpu(obj->dev);
+	struct enpu_file *creator = to_enpu_bo(obj)->creator;
 
+	if (creator)
+		enpu_file_unkeep(creator, obj);
 	atomic64_sub(obj->size, &edev->bo_bytes);
 	drm_gem_shmem_free(to_drm_gem_shmem_obj(obj));
 	atomic_dec(&edev->bo_count);
+	if (creator)
+		enpu_file_put(creator);
 }
 
 /**
- * enpu_file_keep() - one more way of @efile to keep @obj alive: a handle (BO_CREATE, PRIME
- *	import, also of an object another file created) or a VM_BIND mapping in one of its
- *	contexts. The first one charges the object to the file, within the per-file limits.
+ * enpu_file_keep() - one more reason to charge @obj to @efile: a handle of the file (BO_CREATE,
+ *	PRIME import, also of an object another file created), a VM_BIND mapping in one of its
+ *	contexts, or its creation by the file (until the object is freed). The first one charges
+ *	the object, within the per-file limits.
  * @efile: the file.
  * @obj: the object.
  *
  * What a file can keep alive is what it is charged for, once per object however many handles
- * and mappings it holds: charging handles alone let a file keep objects, and their mmap
- * offsets, past its limits (map a window of a BO, close its handle, again).
+ * and mappings it holds. Charging handles alone let a file keep objects, and their mmap
+ * offsets, past its limits: map a window of a BO and close its handle, or export it as a
+ * dma-buf and close its handle; again and again.
  *
  * Return: 0, -ENOSPC past a limit, -ENOMEM.
  */
 int enpu_file_keep(struct enpu_file *efile, struct drm_gem_object *obj)
 {
-	/* ids count up from 1: an index of 32 bits wraps only after 2^32 objects */
 	const unsigned long id = (unsigned long)to_enpu_bo(obj)->id;
 	void *n;
 	int ret = 0;
@@ -73,8 +82,9 @@ void enpu_file_unkeep(struct enpu_file *efile, struct drm_gem_object *obj)
 
 	mutex_lock(&efile->keep_lock);
 	n = xa_to_value(xa_load(&efile->kept, id));
-	if (WARN_ON(!n)) {
+	if (!n) { /* a core that ran .close before .open (drm_gem_handle_create_tail's old race) */
 		mutex_unlock(&efile->keep_lock);
+		drm_warn_once(&efile->edev->drm, "BO %lu unkept but not kept\n", id);
 		return;
 	}
 	if (n > 1) {
@@ -87,16 +97,26 @@ void enpu_file_unkeep(struct enpu_file *efile, struct drm_gem_object *obj)
 	mutex_unlock(&efile->keep_lock);
 }
 
-/* A handle of a file is created: the file keeps the object (charged if it did not yet). */
+/* A handle of a file is created: counted, and the file keeps the object (charged if new). */
 static int enpu_gem_open(struct drm_gem_object *obj, struct drm_file *file)
 {
-	return enpu_file_keep(file->driver_priv, obj);
+	struct enpu_file *efile = file->driver_priv;
+	int ret = -ENOSPC;
+
+	if (atomic_inc_return(&efile->num_handles) <= READ_ONCE(enpu_max_bos_per_file))
+		ret = enpu_file_keep(efile, obj);
+	if (ret)
+		atomic_dec(&efile->num_handles);
+	return ret;
 }
 
 /* The handle is gone (GEM_CLOSE or the file's close); called only after a successful open. */
 static void enpu_gem_close(struct drm_gem_object *obj, struct drm_file *file)
 {
-	enpu_file_unkeep(file->driver_priv, obj);
+	struct enpu_file *efile = file->driver_priv;
+
+	enpu_file_unkeep(efile, obj);
+	atomic_dec(&efile->num_handles);
 }
 
 static const struct drm_gem_object_funcs enpu_gem_funcs = {
@@ -167,6 +187,7 @@ struct drm_gem_object *enpu_gem_prime_import_sg_table(struct drm_device *drm,
 int enpu_ioctl_bo_create(struct drm_device *drm, void *data, struct drm_file *file)
 {
 	struct drm_edge_npu_bo_create *args = data;
+	struct enpu_file *efile = file->driver_priv;
 	struct drm_gem_shmem_object *shmem;
 	int ret;
 
@@ -181,7 +202,13 @@ int enpu_ioctl_bo_create(struct drm_device *drm, void *data, struct drm_file *fi
 	atomic_inc(&to_enpu(drm)->bo_count);
 	atomic64_add(shmem->base.size, &to_enpu(drm)->bo_bytes);
 
-	ret = drm_gem_handle_create(file, &shmem->base, &args->handle);
+	/* charged to its creator until it is freed (enpu_gem_free() undoes this) */
+	ret = enpu_file_keep(efile, &shmem->base);
+	if (!ret) {
+		kref_get(&efile->ref);
+		to_enpu_bo(&shmem->base)->creator = efile;
+		ret = drm_gem_handle_create(file, &shmem->base, &args->handle);
+	}
 	/* the handle holds the object now (or, on error, nothing does) */
 	drm_gem_object_put(&shmem->base);
 	if (ret)

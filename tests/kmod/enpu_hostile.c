@@ -1400,44 +1400,63 @@ static void test_exhaustion(void)
 		gem_close(fd, h[n]);
 
 	/*
-	 * A BO that a VM_BIND mapping keeps alive stays charged once its handle is closed (else
-	 * map a window, close, again: past every limit, the mmap-offset space too); a BO mapped
-	 * twice and held by a handle counts once.
+	 * What keeps a BO alive keeps it charged (else map a window, or export a dma-buf, close
+	 * the handle, again: past every limit, the mmap-offset space too). Mapped twice while
+	 * its handle is held, a BO counts once: the maps of a full file all succeed.
 	 */
 	{
 		const uint64_t va = DRM_EDGE_NPU_VA_USER_START;
 		const uint32_t c = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
+		int dmabuf = -1;
 
-		for (n = 0; n < 4; n++) {
-			h[n] = bo_new(fd, 256 << 10);
-			CASE(h[n] && !vm_map(fd, c, h[n], DRM_EDGE_NPU_BO_READ, 0,
-					     va + 2 * 4096 * (uint64_t)n, 4096),
-			     "256 KiB BO %d mapped", n);
-			if (n == 0)
-				CASE_ERRNO(vm_map(fd, c, h[n], DRM_EDGE_NPU_BO_READ, 4096,
-						  va + 4096, 4096),
-					   0, "a second window of the same BO, no new charge");
+		CASE(c != 0, "a context for the mappings");
+		for (n = 0; n < 4; n++)
+			CASE((h[n] = bo_new(fd, 256 << 10)) != 0, "256 KiB BO %d", n);
+		for (n = 0; n < 3; n++)
+			CASE_ERRNO(vm_map(fd, c, h[n], DRM_EDGE_NPU_BO_READ, 0,
+					  va + 2 * 4096 * (uint64_t)n, 4096),
+				   0, "BO %d mapped in a full file", n);
+		CASE_ERRNO(vm_map(fd, c, h[0], DRM_EDGE_NPU_BO_READ, 4096, va + 4096, 4096), 0,
+			   "a second window of BO 0");
+		CASE_ERRNO(export(fd, h[3], DRM_CLOEXEC, &dmabuf), 0, "BO 3 exported");
+		for (n = 0; n < 4; n++)
 			gem_close(fd, h[n]);
-		}
 		CASE_ERRNO(({
 				   struct drm_edge_npu_bo_create cr = { .size = 4096 };
 				   enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &cr);
 			   }),
-			   -ENOSPC, "a BO past the byte limit, the others mapped but closed");
-		CASE_ERRNO(vm_unmap(fd, c, va, 4096), 0, "unmap the first BO's first window");
+			   -ENOSPC, "a BO past the byte limit, the others mapped or exported, closed");
+		CASE_ERRNO(vm_unmap(fd, c, va, 4096), 0, "unmap BO 0's first window");
 		CASE_ERRNO(({
 				   struct drm_edge_npu_bo_create cr = { .size = 4096 };
 				   enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &cr);
 			   }),
-			   -ENOSPC, "still full: its second window keeps the first BO");
+			   -ENOSPC, "still full: its second window keeps BO 0");
 		CASE_ERRNO(vm_unmap(fd, c, va + 4096, 4096), 0, "unmap its second window");
-		CASE((h[0] = bo_new(fd, 256 << 10)) != 0, "its 256 KiB are free again");
+		CASE((h[0] = bo_new(fd, 256 << 10)) != 0, "BO 0's 256 KiB are free again");
 		gem_close(fd, h[0]);
-		ctx_destroy(fd, c); /* its space unmaps the other three */
+		if (dmabuf >= 0)
+			close(dmabuf);
+		CASE((h[0] = bo_new(fd, 256 << 10)) != 0, "BO 3's too, once its dma-buf is closed");
+		gem_close(fd, h[0]);
+		if (c)
+			ctx_destroy(fd, c); /* its space unmaps BOs 1 and 2 */
 		for (n = 0; n < 4; n++)
 			CASE((h[n] = bo_new(fd, 256 << 10)) != 0, "256 KiB BO %d once unmapped", n);
 		for (n = 0; n < 4; n++)
 			gem_close(fd, h[n]);
+	}
+	/* a file closed with mappings live: its contexts' spaces uncharge at its release */
+	{
+		int fd2 = open_npu(0);
+		uint32_t c = fd2 >= 0 ? ctx_new(fd2, DRM_EDGE_NPU_PRIORITY_NORMAL) : 0;
+		uint32_t b = fd2 >= 0 ? bo_new(fd2, 4096) : 0;
+
+		CASE(c && b && !vm_map(fd2, c, b, DRM_EDGE_NPU_BO_READ, 0,
+				      DRM_EDGE_NPU_VA_USER_START, 4096),
+		     "a second file's BO mapped");
+		if (fd2 >= 0)
+			close(fd2);
 	}
 
 	/* BO count */
@@ -1451,6 +1470,27 @@ static void test_exhaustion(void)
 	other_client_works("BOs full");
 	for (n = 0; n < 48; n++)
 		gem_close(fd, h[n]);
+	/* the count holds mapped BOs whose handles are closed */
+	{
+		const uint32_t c = ctx_new(fd, DRM_EDGE_NPU_PRIORITY_NORMAL);
+		int mapped = 0;
+
+		for (n = 0; n < 48; n++) {
+			const uint32_t b = bo_new(fd, 4096);
+
+			mapped += b && !vm_map(fd, c, b, DRM_EDGE_NPU_BO_READ, 0,
+					       DRM_EDGE_NPU_VA_USER_START + 4096 * (uint64_t)n, 4096);
+			gem_close(fd, b);
+		}
+		CASE(c && mapped == 48, "48 BOs mapped, their handles closed: %d", mapped);
+		CASE_ERRNO(({
+				   struct drm_edge_npu_bo_create cr = { .size = 4096 };
+				   enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &cr);
+			   }),
+			   -ENOSPC, "a BO past the count limit, the others mapped and closed");
+		if (c)
+			ctx_destroy(fd, c);
+	}
 
 	/* jobs in flight: 16 behind a hung job, the 17th refused */
 	{

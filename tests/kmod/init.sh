@@ -6,7 +6,7 @@
 # suite, the generic-netlink test (enpu_genl_test), the hostile-client suite (enpu_hostile) and, when present, an end-to-end npu-run
 # on the NPU through the driver, unloads the module, loads it again with one engine per device
 # for the clock-request and priority tests (enpu_kmod_test --qos), unloads it and prints the kernel log and one
-# ENPU-RESULT line for the host to judge.
+# ENPU-RESULT line for the host to judge. The udev rule is judged first (udev.sh).
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -34,6 +34,13 @@ insmod /lib/modules/edge_npu.ko num_devices=2 debug_stall=1 job_timeout_ms=$TIME
 echo "ENPU-TESTS-BEGIN"
 tests=1
 if [ $mods -eq 0 ]; then
+	# the udev rule on the nodes of the loaded module (udev.sh is there when the host has udevadm)
+	udev=0
+	if [ -f /data/udev.sh ]; then
+		sh /data/udev.sh || udev=1
+	else
+		echo "udev: skipped (no udevadm on the host)"
+	fi
 	/bin/enpu_kmod_test --timeout-ms $TIMEOUT_MS --autosuspend-ms $AUTOSUSPEND_MS \
 		--race-secs "$RACE_SECS" --load-jobs "$LOAD_JOBS"
 	tests=$?
@@ -41,6 +48,7 @@ if [ $mods -eq 0 ]; then
 	/bin/enpu_genl_test --timeout-ms $TIMEOUT_MS || tests=1
 	# hostile clients and faults; last of the clients, it ends with no object live
 	/bin/enpu_hostile --timeout-ms $TIMEOUT_MS || tests=1
+	[ $udev -eq 0 ] || tests=1
 fi
 e2e=none
 if [ -x /bin/npu-run ] && [ -x /data/e2e.sh ]; then

@@ -77,7 +77,7 @@ fi
 	skip "no kernel with headers and image installed (apt-get install linux-headers-amd64 linux-image-amd64)"
 
 mkdir -p "$OUT"
-echo "kernels:$KVERS, build dir $OUT"
+echo "kernels: ${KVERS# }, build dir $OUT"
 
 # ---- static test binaries ------------------------------------------------------------------
 # shellcheck disable=SC2046
@@ -131,8 +131,22 @@ $CC -std=gnu11 -O2 -Wall -Wextra -Werror -I"$ROOT" $(pkg-config --cflags libdrm)
 "$MB/tools/npu-mkmodel" -o "$RD/data/model.gguf" --dim 128 --layers 2 --heads 4 --ffn 256 \
 	--ctx 128 -t q8_0 >/dev/null || fail "npu-mkmodel failed"
 cp "$MB/tools/npu-run" "$MB/tools/npu-top" "$MB/tools/npu-bench" "$OUT/enpu_session_prio" "$RD/bin/"
+# the udev rule, judged in the VM by udevadm test beside the Debian rules it works with
+UDEVADM=$(command -v udevadm || true)
+if [ -n "$UDEVADM" ]; then
+	cp -L "$UDEVADM" "$RD/bin/udevadm"
+	mkdir -p "$RD/usr/lib/udev/rules.d" "$RD/etc/udev/rules.d" "$RD/run"
+	for r in 50-udev-default 70-uaccess 71-seat 73-seat-late; do
+		cp "/usr/lib/udev/rules.d/$r.rules" "$RD/usr/lib/udev/rules.d/" ||
+			fail "no /usr/lib/udev/rules.d/$r.rules (package udev)"
+	done
+	cp "$ROOT/kmod/72-edge-npu.rules" "$ROOT/tests/kmod/udev.sh" "$RD/data/"
+	printf 'root:x:0:0:root:/:/bin/sh\n' >"$RD/etc/passwd"
+	printf 'root:x:0:\nvideo:x:44:\nrender:x:105:\nnpu:x:990:\n' >"$RD/etc/group"
+fi
 # the dynamic loader and libraries, at their paths
-for lib in $(ldd "$MB/tools/npu-run" "$MB/tools/npu-top" "$MB/tools/npu-bench" "$OUT/enpu_session_prio" |
+for lib in $(ldd "$MB/tools/npu-run" "$MB/tools/npu-top" "$MB/tools/npu-bench" "$OUT/enpu_session_prio" \
+	${UDEVADM:+"$UDEVADM"} |
 	awk '/:$/ { next } /=> \// { print $3 } /^[[:space:]]*\// { print $1 }' | sort -u); do
 	mkdir -p "$RD$(dirname "$lib")"
 	cp -L "$lib" "$RD$lib"
@@ -284,4 +298,4 @@ for v in $KVERS; do
 done
 KVER=""
 [ -z "$failed" ] || fail "the kernel suite failed on$failed"
-echo "kernel module under QEMU: PASS on$KVERS"
+echo "kernel module under QEMU: PASS on ${KVERS# }"

@@ -382,8 +382,11 @@ struct drm_edge_npu_submit {
  * entries. -EEXIST if the range overlaps a mapping of the context. UNMAP takes exactly a
  * range mapped before (-ENOENT if none starts there, -EINVAL if the size differs), waits for
  * the context's submitted jobs to end (interruptible: -ERESTARTSYS), clears the entries and
- * unpins the pages. Other errors: -EINVAL for misaligned, empty or out-of-range addresses,
- * offsets and sizes, undefined flags or ops; -ENOENT for an unknown context or BO.
+ * unpins the pages. A mapped BO stays charged to the file (its per-file limits) until UNMAP,
+ * its handle closed or not; MAP fails with -ENOSPC if that charge does not fit (only when
+ * the handle was closed meanwhile). Other errors: -EINVAL for misaligned, empty or
+ * out-of-range addresses, offsets and sizes, undefined flags or ops; -ENOENT for an unknown
+ * context or BO.
  */
 struct drm_edge_npu_vm_bind {
 	__u32 ctx;

@@ -29,6 +29,11 @@
  *              dma-buf passed over a socket is the one way to share, and it works
  *   exhaustion one client at each per-file limit (contexts, BOs, BO bytes, jobs in flight):
  *              -ENOSPC, while another client works; the slots come back when freed
+ *   keep race  threads over two files for 3 s: BOs created, windows mapped and unmapped, handles
+ *              closed while mapped, exported and imported into the other file, dma-bufs
+ *              closed, contexts destroyed with mappings live, the second file replaced; small
+ *              limits: only 0, -ENOSPC, -ENOENT, -EEXIST, -EINVAL; emptied, each file and a new
+ *              one fill their limits exactly, the live objects settle, the kernel log is quiet
  *   kill       clients SIGKILLed with hung and queued jobs, in a submit storm, blocked in
  *              BO_WAIT; a file closed by one thread while another waits on it; BOs closed,
  *              unmapped and contexts destroyed under queued jobs; a CPU mapping that outlives
@@ -1527,6 +1532,364 @@ static void test_exhaustion(void)
 	CASE_LIVE(live_settle(before), before, "after the exhaustion tests");
 }
 
+/* ---- keep race ------------------------------------------------------------------------------- */
+
+/*
+ * What keeps a BO charged to a file (its handles, VM_BIND mappings in its contexts, its creation
+ * by the file) changing from several threads at once, over two files of one device: BOs
+ * created, windows of them mapped and unmapped in contexts of their file, handles closed (the
+ * one a thread is mapping right now among them), exported and imported into the other file,
+ * dma-bufs closed, contexts destroyed with mappings live, and the second file replaced under
+ * the others (dup3 onto its fd number: the old file goes once the ioctls in flight on it
+ * return). The limits are small, so ENOSPC comes often. Every result must be 0, -ENOSPC,
+ * -ENOENT, -EEXIST or -EINVAL. Then every context and handle of both files goes: each fills its
+ * byte and count limits exactly again, as does a new file once both are closed, the live
+ * objects are back where they were and the kernel logged nothing above info.
+ */
+#define KR_MS 3000		/* the race */
+#define KR_REOPEN_MS 150	/* the second file replaced every ... */
+#define KR_SLOTS 16		/* handles of each file the threads share: more than fit */
+#define KR_CTXS 3		/* contexts of each file they share */
+#define KR_VAS 8		/* the addresses windows map at, 64 KiB apart */
+#define KR_BOS 24		/* max_bos_per_file */
+#define KR_BYTES (512u << 10)	/* max_bo_bytes_per_file: 8 BOs of 64 KiB */
+#define KR_MAKERS 2
+
+enum { KR_CREATE, KR_CTX, KR_MAP, KR_UNMAP, KR_CLOSE, KR_DESTROY, KR_EXPORT, KR_IMPORT,
+       KR_DMABUF_CLOSE, KR_REOPEN, KR_OPS };
+static const char *const kr_names[KR_OPS] = {
+	"BO_CREATE", "CTX_CREATE", "MAP", "UNMAP", "GEM_CLOSE", "CTX_DESTROY", "export",
+	"import", "dma-buf close", "reopen",
+};
+
+static struct {
+	int fd[2];		/* the second one is replaced under the threads */
+	uint32_t bo[2][KR_SLOTS]; /* handles (0: none), and the bytes their BO had */
+	uint32_t size[2][KR_SLOTS];
+	uint32_t ctx[2][KR_CTXS];
+	uint32_t mapping[2];	/* the handle a thread maps now */
+	uint32_t n[KR_OPS][4];	/* 0, -ENOSPC, -ENOENT/-EEXIST/-EINVAL, anything else */
+	int first_bad[KR_OPS];
+	volatile bool stop;
+} kr;
+
+/* Counts a result of op; prints the first few that are none of those allowed. */
+static void kr_tally(int op, int r)
+{
+	static int printed;
+	const bool fine = r == -ENOENT || r == -EEXIST || r == -EINVAL;
+	const int k = !r ? 0 : r == -ENOSPC ? 1 : fine ? 2 : 3;
+
+	__atomic_add_fetch(&kr.n[op][k], 1, __ATOMIC_RELAXED);
+	if (k == 3) {
+		int none = 0;
+
+		__atomic_compare_exchange_n(&kr.first_bad[op], &none, r, false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+		if (__atomic_add_fetch(&printed, 1, __ATOMIC_RELAXED) <= 8)
+			printf("  %s: %d (%s)\n", kr_names[op], r, strerror(-r));
+	}
+}
+
+/* Shares handle h of file f (its BO's bytes: size, 0 if unknown); closes the one it displaces. */
+static void kr_publish(unsigned int *seed, int f, uint32_t h, uint32_t size)
+{
+	const int s = (int)(rand_r(seed) % KR_SLOTS);
+	uint32_t old;
+
+	__atomic_store_n(&kr.size[f][s], size, __ATOMIC_RELAXED);
+	old = __atomic_exchange_n(&kr.bo[f][s], h, __ATOMIC_RELAXED);
+	if (old && old != h)
+		kr_tally(KR_CLOSE, gem_close(kr.fd[f], old));
+}
+
+/* A BO of 4 to 64 KiB in file f, shared. */
+static void kr_make_bo(unsigned int *seed, int f)
+{
+	struct drm_edge_npu_bo_create c = { .size = 4096 * (1 + rand_r(seed) % 16) };
+	int r = enpu_ioctl(kr.fd[f], DRM_IOCTL_EDGE_NPU_BO_CREATE, &c);
+
+	kr_tally(KR_CREATE, r);
+	if (!r)
+		kr_publish(seed, f, c.handle, (uint32_t)c.size);
+}
+
+/* A context of file f, shared; the one it displaces is destroyed with its mappings. */
+static void kr_make_ctx(unsigned int *seed, int f)
+{
+	struct drm_edge_npu_ctx_create c = { .priority = DRM_EDGE_NPU_PRIORITY_NORMAL };
+	int r = enpu_ioctl(kr.fd[f], DRM_IOCTL_EDGE_NPU_CTX_CREATE, &c);
+	uint32_t old;
+
+	kr_tally(KR_CTX, r);
+	if (r)
+		return;
+	old = __atomic_exchange_n(&kr.ctx[f][rand_r(seed) % KR_CTXS], c.handle, __ATOMIC_RELAXED);
+	if (old)
+		kr_tally(KR_DESTROY, ctx_destroy(kr.fd[f], old));
+}
+
+/*
+ * Maps a window of a shared BO of file f in a shared context of f, or unmaps one. Windows are
+ * of 1 to 4 pages by address: a second map at an address in a context overlaps the first.
+ */
+static void kr_map(unsigned int *seed, int f, bool map)
+{
+	const int s = (int)(rand_r(seed) % KR_SLOTS), v = (int)(rand_r(seed) % KR_VAS);
+	const uint64_t va = DRM_EDGE_NPU_VA_USER_START + ((uint64_t)v << 16);
+	const uint32_t len = 4096u * (uint32_t)(1 + v % 4);
+	const uint32_t c = __atomic_load_n(&kr.ctx[f][rand_r(seed) % KR_CTXS], __ATOMIC_RELAXED);
+	const uint32_t h = __atomic_load_n(&kr.bo[f][s], __ATOMIC_RELAXED);
+	const uint32_t size = __atomic_load_n(&kr.size[f][s], __ATOMIC_RELAXED);
+	uint64_t off = 0;
+
+	if (!c || (map && !h))
+		return;
+	if (!map) {
+		kr_tally(KR_UNMAP, vm_unmap(kr.fd[f], c, va, len));
+		return;
+	}
+	if (size > len)
+		off = 4096 * (uint64_t)(rand_r(seed) % ((size - len) / 4096 + 1));
+	__atomic_store_n(&kr.mapping[f], h, __ATOMIC_RELAXED);
+	kr_tally(KR_MAP, vm_map(kr.fd[f], c, h, DRM_EDGE_NPU_BO_READ | DRM_EDGE_NPU_BO_WRITE, off,
+				va, len));
+}
+
+/* Creates BOs and contexts, maps windows of the files' BOs in their contexts and unmaps them. */
+static void *kr_maker(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg;
+
+	while (!kr.stop) {
+		const int f = rand_r(&seed) & 1, op = rand_r(&seed) % 8;
+
+		if (op < 3)
+			kr_make_bo(&seed, f);
+		else if (op == 3)
+			kr_make_ctx(&seed, f);
+		else
+			kr_map(&seed, f, op < 6);
+	}
+	return NULL;
+}
+
+/* Closes handles (the one being mapped too) and destroys contexts, mappings live. */
+static void *kr_closer(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg;
+
+	while (!kr.stop) {
+		const int f = rand_r(&seed) & 1, fd = kr.fd[f], op = rand_r(&seed) % 6;
+		const int s = (int)(rand_r(&seed) % KR_SLOTS);
+		uint32_t h;
+
+		if (op < 2) {
+			h = __atomic_exchange_n(&kr.mapping[f], 0, __ATOMIC_RELAXED);
+		} else if (op < 4) {
+			h = __atomic_exchange_n(&kr.bo[f][s], 0, __ATOMIC_RELAXED);
+		} else if (op == 4) {
+			h = __atomic_load_n(&kr.bo[f][s], __ATOMIC_RELAXED); /* left in its slot */
+		} else {
+			h = __atomic_exchange_n(&kr.ctx[f][rand_r(&seed) % KR_CTXS], 0,
+						__ATOMIC_RELAXED);
+			if (h)
+				kr_tally(KR_DESTROY, ctx_destroy(fd, h));
+			continue;
+		}
+		if (h)
+			kr_tally(KR_CLOSE, gem_close(fd, h));
+		else
+			sched_yield();
+	}
+	return NULL;
+}
+
+/* Exports the files' BOs and imports them, mostly into the other file; closes the dma-bufs. */
+static void *kr_prime(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg;
+	int held[8];
+
+	for (int i = 0; i < 8; i++)
+		held[i] = -1;
+	while (!kr.stop) {
+		const int f = rand_r(&seed) & 1, s = (int)(rand_r(&seed) % KR_SLOTS);
+		const int to = rand_r(&seed) % 4 ? 1 - f : f;
+		const uint32_t h = __atomic_load_n(&kr.bo[f][s], __ATOMIC_RELAXED);
+		const uint32_t size = __atomic_load_n(&kr.size[f][s], __ATOMIC_RELAXED);
+		uint32_t h2;
+		int dmabuf, r, i;
+
+		if (!h) {
+			sched_yield();
+			continue;
+		}
+		r = export(kr.fd[f], h, DRM_CLOEXEC | (rand_r(&seed) & 1 ? DRM_RDWR : 0), &dmabuf);
+		kr_tally(KR_EXPORT, r);
+		if (r)
+			continue;
+		r = import(kr.fd[to], dmabuf, &h2);
+		kr_tally(KR_IMPORT, r);
+		if (!r)
+			kr_publish(&seed, to, h2, size);
+		/* closed at once, or later: its BO lives on meanwhile */
+		i = rand_r(&seed) % 16;
+		if (i < 8) {
+			if (held[i] >= 0)
+				kr_tally(KR_DMABUF_CLOSE, close(held[i]) ? -errno : 0);
+			held[i] = dmabuf;
+		} else {
+			kr_tally(KR_DMABUF_CLOSE, close(dmabuf) ? -errno : 0);
+		}
+	}
+	for (int i = 0; i < 8; i++)
+		if (held[i] >= 0)
+			kr_tally(KR_DMABUF_CLOSE, close(held[i]) ? -errno : 0);
+	return NULL;
+}
+
+/* Replaces the second file under the others: a new file takes its fd number. */
+static void *kr_reopen(void *arg)
+{
+	(void)arg;
+	while (!kr.stop) {
+		int fd;
+
+		usleep(KR_REOPEN_MS * 1000);
+		fd = open_npu(0);
+		if (fd < 0) {
+			kr_tally(KR_REOPEN, -ENODEV);
+			continue;
+		}
+		kr_tally(KR_REOPEN, dup3(fd, kr.fd[1], O_CLOEXEC) < 0 ? -errno : 0);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Each file's charge is nothing: it fills its byte limit, then its count limit, exactly. */
+static void kr_fill(int fd, const char *what)
+{
+	struct drm_edge_npu_bo_create c = { .size = 4096 };
+	uint32_t h[KR_BOS];
+	int n, r;
+
+	for (n = 0; n < 8 && (h[n] = bo_new(fd, 64 << 10)); n++)
+		;
+	r = enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c);
+	CASE(n == 8 && r == -ENOSPC, "%s: %d of 8 64 KiB BOs, then a 4 KiB one: %d", what, n, r);
+	for (int i = 0; i < n; i++)
+		gem_close(fd, h[i]);
+	if (!r)
+		gem_close(fd, c.handle);
+	for (n = 0; n < KR_BOS && (h[n] = bo_new(fd, 4096)); n++)
+		;
+	r = enpu_ioctl(fd, DRM_IOCTL_EDGE_NPU_BO_CREATE, &c);
+	CASE(n == KR_BOS && r == -ENOSPC, "%s: %d of %d 4 KiB BOs, then one more: %d", what, n,
+	     KR_BOS, r);
+	for (int i = 0; i < n; i++)
+		gem_close(fd, h[i]);
+	if (!r)
+		gem_close(fd, c.handle);
+}
+
+/* Kernel log records above info from fd (/dev/kmsg read from its end) on, printed. */
+static int kmsg_loud(int fd)
+{
+	char rec[1024];
+	ssize_t len;
+	int n = 0;
+
+	while (fd >= 0 &&
+	       ((len = read(fd, rec, sizeof(rec) - 1)) > 0 || (len < 0 && errno == EPIPE))) {
+		if (len <= 0)
+			continue;
+		rec[len] = 0;
+		/* what a slow host makes an emulated CPU say about itself is not the driver's */
+		if (strstr(rec, "hrtimer: interrupt took") || strstr(rec, "clocksource"))
+			continue;
+		if ((atoi(rec) & 7) < 6) {
+			printf("  kernel: %s", strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
+			n++;
+		}
+	}
+	return n;
+}
+
+static void test_keep_race(void)
+{
+	char o_bos[32], o_bytes[32], val[32];
+	const struct live before = live_quiet();
+	const int kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	pthread_t th[KR_MAKERS + 3];
+	uint32_t sum = 0;
+	int n = 0, fd;
+
+	if (kmsg >= 0)
+		lseek(kmsg, 0, SEEK_END);
+	snprintf(val, sizeof(val), "%d", KR_BOS);
+	set_limit("max_bos_per_file", val, o_bos, sizeof(o_bos));
+	snprintf(val, sizeof(val), "%u", KR_BYTES);
+	set_limit("max_bo_bytes_per_file", val, o_bytes, sizeof(o_bytes));
+	memset(&kr, 0, sizeof(kr));
+	kr.fd[0] = open_npu(0);
+	kr.fd[1] = open_npu(0);
+	CASE(kr.fd[0] >= 0 && kr.fd[1] >= 0, "two files");
+	if (kr.fd[0] >= 0 && kr.fd[1] >= 0) {
+		for (int i = 0; i < KR_MAKERS; i++)
+			pthread_create(&th[n++], NULL, kr_maker, (void *)(uintptr_t)(i + 1));
+		pthread_create(&th[n++], NULL, kr_closer, (void *)(uintptr_t)11);
+		pthread_create(&th[n++], NULL, kr_prime, (void *)(uintptr_t)12);
+		pthread_create(&th[n++], NULL, kr_reopen, NULL);
+		usleep(KR_MS * 1000);
+		kr.stop = true;
+		for (int i = 0; i < n; i++)
+			pthread_join(th[i], NULL);
+	}
+	for (int op = 0; op < KR_OPS; op++) {
+		printf("  %-13s %6u ok, %5u ENOSPC, %5u ENOENT/EEXIST/EINVAL, %u other\n",
+		       kr_names[op], kr.n[op][0], kr.n[op][1], kr.n[op][2], kr.n[op][3]);
+		CASE(!kr.n[op][3], "%s: %u results other than those (the first: %d)", kr_names[op],
+		     kr.n[op][3], kr.first_bad[op]);
+		sum += kr.n[op][0];
+	}
+	CASE(kr.n[KR_CREATE][0] && kr.n[KR_MAP][0] && kr.n[KR_UNMAP][0] && kr.n[KR_CLOSE][0] &&
+	     kr.n[KR_DESTROY][0] && kr.n[KR_IMPORT][0] && kr.n[KR_REOPEN][0],
+	     "every kind of operation succeeded at times (%u in all)", sum);
+	/* (MAP of a BO its file holds a handle to charges nothing new: it meets them seldom) */
+	CASE(kr.n[KR_CREATE][1] && kr.n[KR_IMPORT][1], "BO_CREATE, import met the limits: %u, %u",
+	     kr.n[KR_CREATE][1], kr.n[KR_IMPORT][1]);
+
+	/* every context and handle of both files goes (ids are the lowest free ones) */
+	for (int f = 0; f < 2; f++) {
+		if (kr.fd[f] < 0)
+			continue;
+		for (uint32_t h = 1; h <= 512; h++)
+			ctx_destroy(kr.fd[f], h);
+		for (uint32_t h = 1; h <= 1024; h++)
+			gem_close(kr.fd[f], h);
+	}
+	for (int f = 0; f < 2; f++)
+		if (kr.fd[f] >= 0)
+			kr_fill(kr.fd[f], f ? "the second file emptied" : "the first file emptied");
+	for (int f = 0; f < 2; f++)
+		if (kr.fd[f] >= 0)
+			close(kr.fd[f]);
+	fd = open_npu(0);
+	CASE(fd >= 0, "a new file");
+	if (fd >= 0) {
+		kr_fill(fd, "a new file");
+		close(fd);
+	}
+	set_limit("max_bos_per_file", o_bos, NULL, 0);
+	set_limit("max_bo_bytes_per_file", o_bytes, NULL, 0);
+	CASE_LIVE(live_settle(before), before, "after the keep race");
+	CASE(kmsg >= 0 && kmsg_loud(kmsg) == 0, "the kernel logged nothing above info");
+	if (kmsg >= 0)
+		close(kmsg);
+}
+
 /* ---- kill and close while jobs run ----------------------------------------------------------- */
 
 /*
@@ -2000,6 +2363,7 @@ int main(int argc, char **argv)
 	GROUP("prime", test_prime(fd, fd2));
 	GROUP("isolation", test_isolation());
 	GROUP("exhaustion", test_exhaustion());
+	GROUP("keep race", test_keep_race());
 	GROUP("kill", test_kill());
 	GROUP("hung", test_hung_clients());
 	GROUP("devfreq", test_devfreq_under_load());

@@ -114,6 +114,10 @@ cp "$OUT/enpu_kmod_test" "$OUT/enpu_genl_test" "$OUT/enpu_hostile" "$RD/bin/"
 # ---- end-to-end: npu-run, its shared libraries, a small model ------------------------------
 MB=${ENPU_MESON_BUILD:-$OUT/meson}
 case $MB in /*) ;; *) MB=$ROOT/$MB ;; esac
+# the guest mounts a tmpfs on /tmp (init.sh), which would hide the libraries copied there
+case $MB in
+/tmp/*) fail "meson build dir $MB: the VM covers /tmp with a tmpfs; use one elsewhere" ;;
+esac
 if [ ! -f "$MB/build.ninja" ]; then
 	meson setup "$MB" "$ROOT" >"$OUT/meson.log" 2>&1 ||
 		{ cat "$OUT/meson.log" >&2; fail "meson setup for npu-run failed"; }

@@ -141,6 +141,40 @@ static inline int open_npu(int index)
 	return -1;
 }
 
+/* ---- kernel log ------------------------------------------------------------------------- */
+
+/* /dev/kmsg read from its end on (-1 if it cannot be opened). */
+static inline int kmsg_open_at_end(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/* Counts records above info (level < 6) since kmsg_open_at_end(), printing them. */
+static inline int kmsg_count_loud(int fd)
+{
+	char rec[1024];
+	int n = 0;
+	ssize_t len;
+
+	while ((len = read(fd, rec, sizeof(rec) - 1)) > 0 || (len < 0 && errno == EPIPE)) {
+		if (len <= 0)
+			continue;
+		rec[len] = 0;
+		/* what a slow host makes an emulated CPU say about itself is not the driver's */
+		if (strstr(rec, "hrtimer: interrupt took") || strstr(rec, "clocksource"))
+			continue;
+		if ((atoi(rec) & 7) < 6) {
+			printf("  kernel: %s", strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
+			n++;
+		}
+	}
+	return n;
+}
+
 /* ---- BOs and syncobjs ------------------------------------------------------------------- */
 
 /* A context of priority prio (DRM_EDGE_NPU_PRIORITY_*); 0 if refused. */

@@ -179,39 +179,6 @@ static int submit(int fd, struct job *j, const struct stream *s,
 	return ret;
 }
 
-/* ---- kernel log ------------------------------------------------------------------------- */
-
-static int kmsg_open_at_end(void)
-{
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-
-	if (fd >= 0)
-		lseek(fd, 0, SEEK_END);
-	return fd;
-}
-
-/* Counts records above info (level < 6) since kmsg_open_at_end(), printing them. */
-static int kmsg_count_loud(int fd)
-{
-	char rec[1024];
-	int n = 0;
-	ssize_t len;
-
-	while ((len = read(fd, rec, sizeof(rec) - 1)) > 0 || (len < 0 && errno == EPIPE)) {
-		if (len <= 0)
-			continue;
-		rec[len] = 0;
-		/* what a slow host makes an emulated CPU say about itself is not the driver's */
-		if (strstr(rec, "hrtimer: interrupt took") || strstr(rec, "clocksource"))
-			continue;
-		if ((atoi(rec) & 7) < 6) {
-			printf("  kernel: %s", strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
-			n++;
-		}
-	}
-	return n;
-}
-
 /* ---- sysfs ---------------------------------------------------------------------------- */
 
 #define NPU_SYSFS(dev, attr) "/sys/bus/platform/devices/edge-npu." #dev "/npu/" attr

@@ -438,10 +438,10 @@ struct enpu_job {
 /* edge_npu_drv.c */
 struct enpu_ctx *enpu_ctx_lookup(struct enpu_file *efile, u32 handle);
 void enpu_ctx_put(struct enpu_ctx *ctx);
+void enpu_file_put(struct enpu_file *efile);
 
 /* edge_npu_gem.c */
 struct drm_gem_object *enpu_gem_create_object(struct drm_device *drm, size_t size);
-void enpu_file_put(struct enpu_file *efile);
 int enpu_file_keep(struct enpu_file *efile, struct drm_gem_object *obj);
 void enpu_file_unkeep(struct enpu_file *efile, struct drm_gem_object *obj);
 struct drm_gem_object *enpu_gem_prime_import_sg_table(struct drm_device *drm,

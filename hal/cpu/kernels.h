@@ -253,6 +253,15 @@ const struct cpu_kernels *cpu_kernels_by_name(const char *isa);
  *   line came from DRAM, and a thread then had too few lines in flight to stream (Zen 4 VM,
  *   one thread, 768-wide GEMVs, min of 100: prefetcht0 at 4 KiB 10-15 GB/s, prefetcht1 at
  *   4 KiB 16-21, at 8 KiB 17-20; two threads, 8 KiB: 23-35 against 15-30).
+ * - With one thread on a Zen 4 VM the AVX-512 Q8_0 GEMVs stream at 18-20 GB/s where the AVX2
+ *   ones, three times the instructions a block, take 23-25, and padding the AVX-512 kernel
+ *   with useless multiplies made it faster (26-28): the fewer cycles a block, the more of the
+ *   kernel's own loads miss L1 while their line is on its way. With two threads (what a
+ *   model runs) both reach 85-95 % of the read and decode at the same rate, so nothing
+ *   follows from it. Tried and dropped: a second prefetcht0 2 KiB ahead (the L2 -> L1 step;
+ *   Q8_0/Q4_0 no faster, K-quant decodes 25 -> 14 GB/s with AVX2), 256-bit vpdpbusd in the
+ *   AVX-512 decode, interleaving the prefetches with the loads, prefetcht2/prefetchnta,
+ *   every other line only (the adjacent-line prefetcher does not fill in: 12-16 GB/s).
  * The bandwidth ceiling's read kernel (hal/cpu/bandwidth.c) prefetches its stream the same
  * distance ahead.
  */

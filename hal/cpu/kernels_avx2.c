@@ -259,6 +259,13 @@ tile_q4_h(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 					p[j] = m ? _mm256_add_epi16(p[j], ps) : ps;
 				}
 			}
+			/*
+			 * The bias 8 x sum(a) costs a scalar shift, a move and a broadcast per
+			 * token and block. Neither its broadcast from memory and a vector shift
+			 * nor its float form (d * sum(a) precomputed per activation block, one
+			 * fnmadd by 8 dw) made the T=128 rows faster (Zen 4, npu-bench cpu,
+			 * interleaved rounds): this tile is not bound by its instruction count.
+			 */
 			#pragma GCC unroll 8
 			for (int j = 0; j < nt; j++) {
 				size_t ai = (size_t)(t + j) * nb + b;

@@ -655,6 +655,16 @@ START_TEST(chat_leaves_out_a_turn_too_long)
 	ck_assert_msg(strstr(r.err, "[turn 1: "), "the next turn was not answered: %s", r.err);
 	ck_assert_ptr_nonnull(strstr(r.err, "--- npu-run summary"));
 	tu_run_free(&r);
+	/*
+	 * A line without end (17 MiB of NULs, as < /dev/zero): read up to 16 MiB, the rest of it
+	 * skipped, the turn left out; getline grew it until memory ran out
+	 */
+	r = tu_run("sh -c '(head -c 17M /dev/zero; echo; echo Hello) | timeout 120 %s -m %s -cnv "
+		   "--chat-template chatml -c 128 -n 4'", npu_run(), small_model());
+	ck_assert_msg(r.status == 0 && strstr(r.err, "[a line longer than 16 MiB: ") &&
+		      strstr(r.err, "[turn 1 left out: ") && strstr(r.err, "[turn 1: "),
+		      "exit %d: %.2000s", r.status, r.err);
+	tu_run_free(&r);
 }
 END_TEST
 

@@ -3,9 +3,9 @@
  * gguf_writer.c - GGUF v3 writer.
  *
  * Key/values are serialised as soon as they are set (so copied arrays need not outlive the
- * source file), tensors are only referenced. The file is written to "<path>.tmp" and renamed
- * over path at the end, so a failed or interrupted write never leaves a half file under the
- * real name.
+ * source file), tensors are only referenced. The file is written to a temporary beside path
+ * (hal/files.h) and renamed over path at the end, so a failed or interrupted write never
+ * leaves a half file under the real name.
  *
  * The setters have no error buffer, so the first failure is remembered and reported again by
  * gguf_writer_write(): a caller that ignores a setter's status still cannot write a file that
@@ -648,7 +648,7 @@ static enum gguf_status write_file(struct gguf_writer *w, int fd, const char *tm
 	if (!o.fp) {
 		int e = errno;
 		hal_file_abandon(fd, tmp);
-		return io_err(err, err_len, "cannot write", tmp, e);
+		return io_err(err, err_len, "cannot write", path, e);
 	}
 	write_all(w, &o, alignment);
 	if (!o.err && fflush(o.fp))
@@ -659,9 +659,10 @@ static enum gguf_status write_file(struct gguf_writer *w, int fd, const char *tm
 	int e = fclose(o.fp) ? errno : 0;
 	if (!o.err && e)
 		o.err = e;
+	/* the user named path: the temporary's name, gone by now, would say nothing to them */
 	if (o.err) {
 		unlink(tmp);
-		return io_err(err, err_len, "write failed", tmp, o.err);
+		return io_err(err, err_len, "write failed", path, o.err);
 	}
 	if (hal_file_publish(tmp, path, err, err_len))
 		return GGUF_ERR_IO;

@@ -100,6 +100,19 @@ void hal_file_abandon(int fd, const char *tmp)
 	unlink(tmp);
 }
 
+int hal_file_probe(const char *path, char *err, size_t err_len)
+{
+	char *tmp = malloc(HAL_FILE_TMP_LEN(path));
+	int fd = tmp ? hal_file_create(path, tmp, HAL_FILE_TMP_LEN(path), err, err_len) : -1;
+
+	if (!tmp)
+		fail(err, err_len, path, "out of memory", 0);
+	if (fd >= 0)
+		hal_file_abandon(fd, tmp);
+	free(tmp);
+	return fd < 0 ? -1 : 0;
+}
+
 int hal_file_open_regular(const char *path, size_t *out_size, char *err, size_t err_len)
 {
 	struct stat sb;

@@ -30,6 +30,12 @@ int hal_file_commit(int fd, const char *tmp, const char *path, char *err, size_t
 int hal_file_publish(const char *tmp, const char *path, char *err, size_t err_len);
 /* Closes fd and removes tmp (a write failed). */
 void hal_file_abandon(int fd, const char *tmp);
+/*
+ * Whether hal_file_create would succeed for path (0, else -1 with err set), by creating its
+ * temporary and removing it at once: path itself is left as it is, so a file that a long
+ * run is to replace stays there until the run has its replacement.
+ */
+int hal_file_probe(const char *path, char *err, size_t err_len);
 
 /*
  * Opens path for reading: a FIFO or device is refused at once (it is opened without blocking

@@ -646,7 +646,7 @@ int sched_profile_write_notes(const struct sched_profile *p, const char *path,
 	int rc = e ? -1 : hal_file_publish(tmp, path, err, err_len);
 	if (e) {
 		unlink(tmp);
-		snprintf(err, err_len, "%s: write failed: %s", tmp, strerror(e));
+		snprintf(err, err_len, "%s: write failed: %s", path, strerror(e));
 	}
 	free(tmp);
 	return rc;

@@ -1085,6 +1085,30 @@ START_TEST(test_special_files)
 }
 END_TEST
 
+/*
+ * A write that fails part way (EFBIG past RLIMIT_FSIZE, as on a full disk) names the path the
+ * caller gave, not the temporary (gone by then), and leaves neither behind.
+ */
+START_TEST(test_writer_full_disk)
+{
+	static const float data[4096];
+	const uint64_t ne[] = { 4096 };
+	struct gguf_writer *w = gguf_writer_create();
+	char err[512], path[600];
+
+	ck_assert_int_eq(gguf_writer_add_tensor(w, "t", GGUF_TENSOR_F32, 1, ne, data), GGUF_OK);
+	snprintf(path, sizeof(path), "%s", tu_tmp_path("-full.gguf"));
+	tu_limit_file_size(4096);
+	enum gguf_status st = gguf_writer_write(w, path, err, sizeof(err));
+	tu_limit_file_size(0);
+	ck_assert_int_eq(st, GGUF_ERR_IO);
+	ck_assert_msg(!strncmp(err, path, strlen(path)) && strstr(err, ": write failed: ") &&
+		      !strstr(err, ".enpu-"), "%s", err);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	gguf_writer_free(w);
+}
+END_TEST
+
 START_TEST(test_writer_errors)
 {
 	static const float data[64];
@@ -1260,6 +1284,7 @@ int main(void)
 	tcase_add_test(api, test_open_errors);
 	tcase_add_test(api, test_writer_errors);
 	tcase_add_test(api, test_special_files);
+	tcase_add_test(api, test_writer_full_disk);
 	tcase_add_test(api, test_writer_replace);
 	tcase_add_test(api, test_writer_mode_and_long_name);
 	suite_add_tcase(s, good);

@@ -337,6 +337,36 @@ START_TEST(thermal_aware_vs_unaware)
 }
 END_TEST
 
+/*
+ * calibrate -w FILE: a run that fails (here at once: kernels this CPU cannot run) leaves the
+ * profile there as it was; it used to write the base profile over it first, as the check
+ * that the path can be written, so a failed or interrupted calibration lost a good profile
+ */
+START_TEST(calibrate_failure_keeps_profile)
+{
+	char prof[512], dir[512];
+	size_t len;
+
+	snprintf(prof, sizeof(prof), "%s", tu_tmp_path("-kept.prof"));
+	tu_write_file(prof, "# calibrated\n", 13);
+	struct tu_run r = tu_run("ENPU_CPU_ISA=bogus %s calibrate --no-gpu -r 1 -w %s", bench(),
+				 prof);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "ENPU_CPU_ISA=bogus"), "%d: %s", r.status,
+		      r.err);
+	tu_run_free(&r);
+	char *kept = tu_read_file(prof, &len);
+	ck_assert_msg(len == 13 && !memcmp(kept, "# calibrated\n", 13), "%.*s", (int)len, kept);
+	free(kept);
+	unlink(prof);
+	/* a path that cannot be written is still refused before any measuring */
+	snprintf(dir, sizeof(dir), "%s", tu_tmp_path("-no-such-dir/host.prof"));
+	r = tu_run("%s calibrate --no-gpu -r 1 -w %s", bench(), dir);
+	ck_assert_msg(r.status == 1 && strstr(r.err, "cannot create") && !strstr(r.out, "median"),
+		      "%d: %s%s", r.status, r.out, r.err);
+	tu_run_free(&r);
+}
+END_TEST
+
 START_TEST(options_refused_by_name)
 {
 	refused("load -m x.gguf -p 5", "npu-bench load: --prompt-tokens (-p) does not apply to load");
@@ -406,6 +436,7 @@ int main(void)
 	tcase_add_test(tc, sched_formats);
 	tcase_add_test(tc, options_refused_by_name);
 	tcase_add_test(tc, thermal_aware_vs_unaware);
+	tcase_add_test(tc, calibrate_failure_keeps_profile);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

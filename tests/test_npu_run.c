@@ -215,6 +215,35 @@ START_TEST(malformed_model_one_line)
 }
 END_TEST
 
+/*
+ * -f FILE: a FIFO that nothing writes to yet is said to be waited on, then read once written
+ * (it hung silently in fopen); the prompt read is freed on the early exits, so a failure
+ * there is one line, not one and a LeakSanitizer report.
+ */
+START_TEST(prompt_file_fifo_and_early_exit)
+{
+	char fifo[512], txt[512];
+
+	snprintf(fifo, sizeof(fifo), "%s", tu_tmp_path(".fifo"));
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	struct tu_run r = tu_run("(sleep 1; echo 'Once upon' > %s) & timeout 60 %s -m %s -f %s -n 2",
+				 fifo, npu_run(), small_model(), fifo);
+	ck_assert_msg(r.status == 0 && strstr(r.err, "waiting for its writer") &&
+		      !strncmp(r.out, "Once upon", 9), "%d (124: blocked): %s%s", r.status, r.out,
+		      r.err);
+	tu_run_free(&r);
+	unlink(fifo);
+
+	snprintf(txt, sizeof(txt), "%s", tu_tmp_path(".txt"));
+	tu_write_file(txt, "hi\n", 3);
+	r = tu_run("XDG_CACHE_HOME=/dev/null/x %s -f %s", npu_run(), txt);
+	ck_assert_msg(r.status == 1 && count_lines(r.err) == 1 &&
+		      strstr(r.err, "cannot create the model cache"), "%d: %s", r.status, r.err);
+	tu_run_free(&r);
+	unlink(txt);
+}
+END_TEST
+
 START_TEST(usage_errors)
 {
 	struct tu_run h = tu_run("%s --help", npu_run());
@@ -626,6 +655,16 @@ START_TEST(chat_leaves_out_a_turn_too_long)
 	ck_assert_msg(strstr(r.err, "[turn 1: "), "the next turn was not answered: %s", r.err);
 	ck_assert_ptr_nonnull(strstr(r.err, "--- npu-run summary"));
 	tu_run_free(&r);
+	/*
+	 * A line without end (17 MiB of NULs, as < /dev/zero): read up to 16 MiB, the rest of it
+	 * skipped, the turn left out; getline grew it until memory ran out
+	 */
+	r = tu_run("sh -c '(head -c 17M /dev/zero; echo; echo Hello) | timeout 120 %s -m %s -cnv "
+		   "--chat-template chatml -c 128 -n 4'", npu_run(), small_model());
+	ck_assert_msg(r.status == 0 && strstr(r.err, "[a line longer than 16 MiB: ") &&
+		      strstr(r.err, "[turn 1 left out: ") && strstr(r.err, "[turn 1: "),
+		      "exit %d: %.2000s", r.status, r.err);
+	tu_run_free(&r);
 }
 END_TEST
 
@@ -667,6 +706,7 @@ int main(void)
 	tcase_add_test(tc, missing_model_one_line);
 	tcase_add_test(tc, malformed_model_one_line);
 	tcase_add_test(tc, usage_errors);
+	tcase_add_test(tc, prompt_file_fifo_and_early_exit);
 	tcase_add_test(tc, default_model_cached);
 	tcase_add_test(tc, default_model_regenerated);
 	tcase_add_test(tc, sigint_prints_summary_and_closes_trace);

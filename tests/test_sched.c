@@ -149,6 +149,13 @@ START_TEST(profile_write_round_trip)
 	close(fd);
 	ck_assert_msg(sched_profile_write(&p, path, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(sched_profile_load(path, &q, err, sizeof(err)) == SCHED_OK, "%s", err);
+	/* a write that fails (EFBIG here, a full disk alike) names the path, not the temporary */
+	tu_limit_file_size(64);
+	int wrc = sched_profile_write(&p, path, err, sizeof(err));
+	tu_limit_file_size(0);
+	ck_assert_int_eq(wrc, -1);
+	ck_assert_msg(!strncmp(err, path, strlen(path)) && strstr(err, ": write failed: "), "%s",
+		      err);
 	unlink(path);
 	/* a FIFO or a symlink where the profile goes is refused, never written through */
 	char fifo[] = "/tmp/test_sched_fifo_XXXXXX";

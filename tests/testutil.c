@@ -5,10 +5,12 @@
 
 #include <check.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,6 +91,16 @@ void *tu_read_file(const char *path, size_t *len)
 	fclose(f);
 	*len = (size_t)n;
 	return buf;
+}
+
+void tu_limit_file_size(size_t bytes)
+{
+	struct rlimit rl;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	rl.rlim_cur = bytes ? (rlim_t)bytes : rl.rlim_max;
+	signal(SIGXFSZ, bytes ? SIG_IGN : SIG_DFL);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
 }
 
 uint64_t tu_rand_u64(uint64_t *state)

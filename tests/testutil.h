@@ -24,6 +24,11 @@ const char *tu_tmp_path(const char *suffix);
 void tu_write_file(const char *path, const void *data, size_t len);
 /* Reads a whole file (malloc'd, NUL-terminated beyond *len); aborts the test on failure. */
 void *tu_read_file(const char *path, size_t *len);
+/*
+ * Files this process writes fail past bytes (RLIMIT_FSIZE, SIGXFSZ ignored: write() fails
+ * with EFBIG), as on a full disk; 0 lifts the limit again.
+ */
+void tu_limit_file_size(size_t bytes);
 /* Deterministic pseudo-random numbers (splitmix64) for test data. */
 uint64_t tu_rand_u64(uint64_t *state);
 /* Uniform in [-1, 1). */

@@ -36,6 +36,7 @@
 #include "bench/thermal_bench.h"
 #include "edge_npu.h"
 #include "hal/cpu/cpu_fast.h"
+#include "hal/files.h"
 #include "hal/hal.h"
 #include "sched/profile.h"
 
@@ -735,8 +736,11 @@ static int cmd_calibrate(const struct opts *o)
 		fprintf(stderr, "npu-bench calibrate: base profile: %s\n", err);
 		goto done;
 	}
-	/* a path that cannot be written is said now, not after minutes of measuring */
-	if (sched_profile_write(base, path, err, sizeof(err))) {
+	/*
+	 * A path that cannot be written is said now, not after minutes of measuring; probed
+	 * without replacing it, so a failed or interrupted run leaves the profile there as it was
+	 */
+	if (hal_file_probe(path, err, sizeof(err))) {
 		fprintf(stderr, "npu-bench calibrate: %s\n", err);
 		goto done;
 	}

@@ -2,7 +2,9 @@
 /* npu-run - run a GGUF model: stream the generated text, then a summary of where time went. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -603,10 +605,35 @@ static void print_spec(const enpu_session *sess, const struct enpu_generate_stat
 							      : 0.0);
 }
 
+/*
+ * -f FILE opened for reading. A FIFO is opened without blocking and, when nothing comes from
+ * it for a moment, said to be waited on: a blocking open of one that no program writes to
+ * hung silently. Reads block as usual from then on (a pipe, -f <(...), reads as a file).
+ */
+static FILE *open_prompt_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct stat sb;
+
+	if (fd < 0)
+		return NULL;
+	if (!fstat(fd, &sb) && S_ISFIFO(sb.st_mode) && !poll(&p, 1, 200)) {
+		fprintf(stderr, "npu-run: -f %s: a FIFO that nothing has written to yet: waiting "
+			"for its writer (Ctrl-C stops)\n", path);
+		poll(&p, 1, -1);
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	FILE *f = fdopen(fd, "rb");
+	if (!f)
+		close(fd);
+	return f;
+}
+
 /* The prompt of -f FILE, malloc'd, without one trailing newline (as llama.cpp reads it). */
 static char *read_prompt_file(const char *path)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f = open_prompt_file(path);
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap);
 
@@ -802,8 +829,10 @@ int main(int argc, char **argv)
 	if (file_prompt)
 		a.prompt = file_prompt;
 	if (!a.model) {
-		if (ensure_default_model(default_path, sizeof(default_path), false))
+		if (ensure_default_model(default_path, sizeof(default_path), false)) {
+			free(file_prompt);
 			return 1;
+		}
 		a.model = default_path;
 	}
 	copts.device = a.device;
@@ -816,6 +845,7 @@ int main(int argc, char **argv)
 	s = enpu_context_create(&copts, &ctx);
 	if (s) {
 		fprintf(stderr, "npu-run: %s\n", enpu_last_error(NULL));
+		free(file_prompt);
 		return 1;
 	}
 	if (a.progress && isatty(STDERR_FILENO))

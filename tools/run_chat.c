@@ -68,19 +68,40 @@ static char *render(enpu_model *m, const char *tmpl, const struct enpu_chat_mess
 	return s;
 }
 
-/* One line of in, without its newline, malloc'd; NULL at EOF. */
+/* The longest turn read: 4x the largest context (1 Mi tokens) at ~4 bytes a token */
+#define MAX_LINE ((size_t)16 << 20)
+
+/*
+ * One line of in, without its newline, malloc'd; NULL at EOF. At most MAX_LINE bytes: an
+ * input without newlines (< /dev/zero) made getline grow one line until memory ran out.
+ */
 static char *read_line(FILE *in)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n = getline(&line, &cap, in);
+	size_t cap = 4096;
+	ssize_t n = 0;
+	char *line = malloc(cap);
+	int c = 0;
 
-	if (n < 0) {
+	while (line && (size_t)n < MAX_LINE && (c = getc(in)) != EOF && c != '\n') {
+		char *more = (size_t)n + 1 < cap ? line : realloc(line, cap *= 2);
+
+		if (!more)
+			free(line);
+		line = more;
+		if (line)
+			line[n++] = (char)c;
+	}
+	if (!line || (c == EOF && !n)) {
 		free(line);
 		return NULL;
 	}
-	if (n && line[n - 1] == '\n')
-		line[--n] = '\0';
+	line[n] = '\0';
+	if ((size_t)n == MAX_LINE) {
+		while ((c = getc(in)) != EOF && c != '\n')
+			;
+		fprintf(stderr, "[a line longer than %zu MiB: the rest of it left unread]\n",
+			MAX_LINE >> 20);
+	}
 	if (n && line[n - 1] == '\r')
 		line[--n] = '\0';
 	/* a NUL would cut the turn short unseen: it becomes a space, and stderr says so */

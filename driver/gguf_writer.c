@@ -661,7 +661,7 @@ static enum gguf_status write_file(struct gguf_writer *w, int fd, const char *tm
 		o.err = e;
 	/* the user named path: the temporary's name, gone by now, would say nothing to them */
 	if (o.err) {
-		unlink(tmp);
+		hal_file_discard(tmp);
 		return io_err(err, err_len, "write failed", path, o.err);
 	}
 	if (hal_file_publish(tmp, path, err, err_len))

@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,80 @@ static const char *kind_of(mode_t mode)
 	return S_ISLNK(mode) ? "a symbolic link" : S_ISFIFO(mode) ? "a FIFO" :
 	       S_ISDIR(mode) ? "a directory" : S_ISCHR(mode) || S_ISBLK(mode) ? "a device" :
 	       S_ISSOCK(mode) ? "a socket" : "not a regular file";
+}
+
+/*
+ * The pending temporaries: copies of their names. Threads add and drop them under the lock;
+ * a signal handler takes them with an exchange, without the lock, and never frees one (a
+ * name it took is dropped by nobody: its owner's compare-exchange fails, and it is left to
+ * the process's end).
+ */
+static char *_Atomic pending[HAL_FILE_PENDING_MAX];
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void remember(const char *tmp)
+{
+	char *copy = strdup(tmp);
+
+	pthread_mutex_lock(&pending_lock);
+	for (size_t i = 0; copy && i < HAL_FILE_PENDING_MAX; i++) {
+		char *none = NULL;
+
+		if (atomic_compare_exchange_strong(&pending[i], &none, copy))
+			copy = NULL;
+	}
+	pthread_mutex_unlock(&pending_lock);
+	free(copy); /* all slots taken: this one is not removed at a signal */
+}
+
+static void forget(const char *tmp)
+{
+	pthread_mutex_lock(&pending_lock);
+	for (size_t i = 0; i < HAL_FILE_PENDING_MAX; i++) {
+		char *p = atomic_load(&pending[i]);
+
+		if (p && !strcmp(p, tmp) && atomic_compare_exchange_strong(&pending[i], &p, NULL)) {
+			free(p);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pending_lock);
+}
+
+void hal_file_remove_temporaries(void)
+{
+	int e = errno;
+
+	for (size_t i = 0; i < HAL_FILE_PENDING_MAX; i++) {
+		char *p = atomic_exchange(&pending[i], NULL);
+
+		if (p)
+			unlink(p);
+	}
+	errno = e;
+}
+
+static void clean_and_end(int sig)
+{
+	hal_file_remove_temporaries();
+	signal(sig, SIG_DFL);
+	raise(sig); /* blocked while its handler runs: delivered as it returns */
+}
+
+void hal_file_clean_on_signal(int sig)
+{
+	struct sigaction sa = { .sa_handler = clean_and_end }, old;
+
+	sigemptyset(&sa.sa_mask);
+	if (!sigaction(sig, NULL, &old) && old.sa_handler != SIG_IGN)
+		sigaction(sig, &sa, NULL);
+}
+
+void hal_file_clean_on_end_signals(void)
+{
+	hal_file_clean_on_signal(SIGHUP);
+	hal_file_clean_on_signal(SIGINT);
+	hal_file_clean_on_signal(SIGTERM);
 }
 
 int hal_file_create(const char *path, char *tmp, size_t tmp_len, char *err, size_t err_len)
@@ -45,6 +122,7 @@ int hal_file_create(const char *path, char *tmp, size_t tmp_len, char *err, size
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return fail(err, err_len, path, "cannot create", errno);
+	remember(tmp);
 	/*
 	 * mkstemp makes it 0600. A file replaced keeps its mode (a private file stays private)
 	 * and, for root, its owner; a new one gets what the umask allows, as fopen would.
@@ -78,7 +156,7 @@ int hal_file_commit(int fd, const char *tmp, const char *path, char *err, size_t
 	}
 	if (close(fd)) {
 		int e = errno;
-		unlink(tmp);
+		hal_file_discard(tmp);
 		return fail(err, err_len, path, "write failed", e);
 	}
 	return hal_file_publish(tmp, path, err, err_len);
@@ -88,16 +166,23 @@ int hal_file_publish(const char *tmp, const char *path, char *err, size_t err_le
 {
 	if (rename(tmp, path)) {
 		int e = errno;
-		unlink(tmp);
+		hal_file_discard(tmp);
 		return fail(err, err_len, path, "cannot move the written temporary into place", e);
 	}
+	forget(tmp);
 	return 0;
 }
 
 void hal_file_abandon(int fd, const char *tmp)
 {
 	close(fd);
+	hal_file_discard(tmp);
+}
+
+void hal_file_discard(const char *tmp)
+{
 	unlink(tmp);
+	forget(tmp);
 }
 
 int hal_file_probe(const char *path, char *err, size_t err_len)

@@ -30,12 +30,31 @@ int hal_file_commit(int fd, const char *tmp, const char *path, char *err, size_t
 int hal_file_publish(const char *tmp, const char *path, char *err, size_t err_len);
 /* Closes fd and removes tmp (a write failed). */
 void hal_file_abandon(int fd, const char *tmp);
+/* Removes tmp, whose descriptor the caller closed (a stdio stream's write failed). */
+void hal_file_discard(const char *tmp);
 /*
  * Whether hal_file_create would succeed for path (0, else -1 with err set), by creating its
  * temporary and removing it at once: path itself is left as it is, so a file that a long
  * run is to replace stays there until the run has its replacement.
  */
 int hal_file_probe(const char *path, char *err, size_t err_len);
+
+/*
+ * The temporaries not yet committed, published, abandoned or discarded are remembered (up
+ * to HAL_FILE_PENDING_MAX at a time), so that a signal ending the process need not leave
+ * them behind: a model half written is as big as the model.
+ * - hal_file_remove_temporaries() removes them; async-signal-safe, for a handler;
+ * - hal_file_clean_on_signal(sig) makes sig (one whose default ends the process) remove
+ *   them, then end the process as it would have; a signal ignored (nohup's SIGHUP) stays
+ *   ignored. A handler of a tool's own may call it (sigaction is async-signal-safe) so that
+ *   the next one cleans up and ends the process;
+ * - hal_file_clean_on_end_signals() does it for SIGHUP, SIGINT and SIGTERM: what a tool that
+ *   writes files calls first.
+ */
+#define HAL_FILE_PENDING_MAX 32
+void hal_file_remove_temporaries(void);
+void hal_file_clean_on_signal(int sig);
+void hal_file_clean_on_end_signals(void);
 
 /*
  * Opens path for reading: a FIFO or device is refused at once (it is opened without blocking

@@ -645,7 +645,7 @@ int sched_profile_write_notes(const struct sched_profile *p, const char *path,
 		e = errno;
 	int rc = e ? -1 : hal_file_publish(tmp, path, err, err_len);
 	if (e) {
-		unlink(tmp);
+		hal_file_discard(tmp);
 		snprintf(err, err_len, "%s: write failed: %s", path, strerror(e));
 	}
 	free(tmp);

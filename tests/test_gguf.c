@@ -7,13 +7,16 @@
 #include <check.h>
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "driver/gguf.h"
+#include "hal/files.h"
 #include "testutil.h"
 
 /* ---- a byte builder for hand-made files ---- */
@@ -1257,6 +1260,50 @@ START_TEST(test_writer_mode_and_long_name)
 }
 END_TEST
 
+/*
+ * hal_file_clean_on_end_signals: a signal that ends the process removes the temporaries not
+ * yet committed or abandoned and ends it by that signal; one the process ignores (nohup's
+ * SIGHUP) stays ignored; a committed file is no temporary any more and stays.
+ */
+START_TEST(test_signal_removes_temporaries)
+{
+	char dir[600], path[3][700];
+	int status;
+
+	snprintf(dir, sizeof(dir), "%s", tu_tmp_path(".d"));
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	for (int i = 0; i < 3; i++)
+		snprintf(path[i], sizeof(path[i]), "%s/%c.gguf", dir, 'a' + i);
+	pid_t pid = fork();
+
+	if (!pid) {
+		char tmp[3][800], err[512];
+		int fd[3];
+
+		signal(SIGHUP, SIG_IGN);
+		hal_file_clean_on_end_signals();
+		for (int i = 0; i < 3; i++)
+			if ((fd[i] = hal_file_create(path[i], tmp[i], sizeof(tmp[i]), err,
+						     sizeof(err))) < 0 ||
+			    write(fd[i], "x", 1) != 1)
+				_exit(1);
+		if (hal_file_commit(fd[2], tmp[2], path[2], err, sizeof(err)))
+			_exit(2);
+		raise(SIGHUP);
+		if (access(tmp[0], F_OK) || access(tmp[1], F_OK))
+			_exit(3);
+		raise(SIGTERM);
+		_exit(4);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "status %#x", status);
+	ck_assert_int_eq(access(path[2], F_OK), 0);
+	ck_assert_int_eq(others_in_dir(path[2]), 0);
+	unlink(path[2]);
+	rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("gguf");
@@ -1287,6 +1334,7 @@ int main(void)
 	tcase_add_test(api, test_writer_full_disk);
 	tcase_add_test(api, test_writer_replace);
 	tcase_add_test(api, test_writer_mode_and_long_name);
+	tcase_add_test(api, test_signal_removes_temporaries);
 	suite_add_tcase(s, good);
 	suite_add_tcase(s, bad);
 	suite_add_tcase(s, api);

@@ -418,6 +418,29 @@ static void stopped_by(const char *sig, int status)
 	tu_run_free(&r);
 }
 
+/*
+ * npu-mkmodel killed while it writes a model (SIGTERM as soon as the temporary beside -o
+ * appears): it ends by the signal, and neither the model nor its half-written temporary
+ * (as big as the model, ~130 MB here) is left in the directory.
+ */
+START_TEST(sigterm_mid_write_leaves_no_temporary)
+{
+	char dir[512];
+
+	snprintf(dir, sizeof(dir), "%s", tu_tmp_path(".d"));
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	struct tu_run r = tu_run(
+		"( %s -o %s/m.gguf --dim 512 --layers 8 --ffn 2048 -t f32 > /dev/null & pid=$!; "
+		"while ! ls -A %s | grep -q '^[.]enpu-'; do kill -0 $pid || break; done; "
+		"kill -TERM $pid; wait $pid; echo $?; ls -A %s )",
+		getenv("NPU_MKMODEL"), dir, dir, dir);
+
+	ck_assert_msg(!strcmp(r.out, "143\n"), "exit status and files left: %s (%s)", r.out, r.err);
+	tu_run_free(&r);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(sigint_prints_summary_and_closes_trace)
 {
 	stopped_by("INT", 130);
@@ -709,6 +732,7 @@ int main(void)
 	tcase_add_test(tc, prompt_file_fifo_and_early_exit);
 	tcase_add_test(tc, default_model_cached);
 	tcase_add_test(tc, default_model_regenerated);
+	tcase_add_test(tc, sigterm_mid_write_leaves_no_temporary);
 	tcase_add_test(tc, sigint_prints_summary_and_closes_trace);
 	tcase_add_test(tc, sigterm_prints_summary_and_closes_trace);
 	tcase_add_test(tc, llama_cpp_flags);

@@ -1143,6 +1143,7 @@ int main(int argc, char **argv)
 		printf("npu-bench (edge-npu) %s\n", enpu_version());
 		return 0;
 	}
+	hal_file_clean_on_end_signals(); /* no temporary of -w or --trace left behind */
 	/*
 	 * sched: the scheduler's modeled comparisons; its options live in tools/bench/sched_bench.c.
 	 * thermal: a modeled sustained decode with and without the thermal budget. Their argv[0]

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "edge_npu.h"
+#include "hal/files.h"
 #include "mkmodel.h"
 #include "vocab.h"
 
@@ -95,6 +96,7 @@ int main(int argc, char **argv)
 	int c, bad = 0;
 	char err[512];
 
+	hal_file_clean_on_end_signals(); /* no half-written model left beside -o */
 	p.name = "edge-npu random llama";
 	while ((c = getopt_long(argc, argv, "o:t:h", opts, NULL)) != -1) {
 		switch (c) {

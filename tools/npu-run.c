@@ -525,11 +525,13 @@ static volatile sig_atomic_t stop_signal;
 static void on_stop_signal(int sig)
 {
 	stop_signal = sig;
+	hal_file_clean_on_signal(sig);
 }
 
 /*
  * From here on, SIGINT and SIGTERM end the generation at the next token instead of the
- * process, so that the summary is printed and the trace closed; a second one kills as usual.
+ * process, so that the summary is printed and the trace closed; a second one kills as usual
+ * (and removes the files not yet written whole, hal/files.h).
  */
 static void catch_stop_signals(void)
 {
@@ -823,6 +825,7 @@ int main(int argc, char **argv)
 
 	if (rc)
 		return rc;
+	hal_file_clean_on_end_signals(); /* the default model, a trace, a state: none left half */
 	char *file_prompt = a.prompt_file ? read_prompt_file(a.prompt_file) : NULL;
 	if (a.prompt_file && !file_prompt)
 		return 1;

@@ -449,7 +449,7 @@ out:
 		if (fclose(trace) && !e)
 			e = errno;
 		if (rc || e)
-			unlink(trace_tmp);
+			hal_file_discard(trace_tmp);
 		if (e) {
 			fprintf(stderr, "npu-bench thermal: writing the trace '%s' failed: %s\n",
 				trace_path, strerror(e));

@@ -816,12 +816,13 @@ START_TEST(clean_messages_without_device_or_terminal)
 	ck_assert_ptr_nonnull(strstr(r.err, "usage: npu-top"));
 	tu_run_free(&r);
 
-	/* options that would be ignored are refused, as a usage error: -n without -l, -J -l */
+	/* options that would be ignored (-n without -l, -J -l) or out of range are usage errors */
 	static const char *const refused[][2] = {
 		{ "-n 3", "-n counts the lines of -l" },
 		{ "-J -n 3", "-n counts the lines of -l" },
 		{ "-J -l", "-J (one snapshot) and -l (a line per interval) exclude each other" },
 		{ "-l -J -n 2", "exclude each other" },
+		{ "-l -n 99999999999999999999", "-n 99999999999999999999: a positive count, at most" },
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		r = tu_run("timeout 20 %s %s -s 0.05", npu_top(), refused[i][0]);

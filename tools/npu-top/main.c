@@ -7,7 +7,9 @@
  * as JSON lines (-l), the latter two without a terminal. Missing devices or unreadable
  * processes are reported, never fatal.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,9 +96,11 @@ static int parse_option(int c, const char *arg, struct mode *m)
 		m->lines = true;
 		return -1;
 	case 'n':
+		errno = 0;
 		m->count = strtol(arg, &end, 10);
-		if (*end || m->count < 1) {
-			fprintf(stderr, "npu-top: -n %s: a positive count\n", arg);
+		if (*end || m->count < 1 || errno) { /* ERANGE: not LONG_MAX in silence */
+			fprintf(stderr, "npu-top: -n %s: a positive count, at most %ld\n", arg,
+				LONG_MAX);
 			return 2;
 		}
 		return -1;

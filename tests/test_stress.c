@@ -5,8 +5,8 @@
  * CPU, the GPU and the NPU on the phone profile), four on contexts of their own (the CPU, the
  * NPU in process), while a job thread
  * runs async jobs and npu-top's reader scans the telemetry. Every thread must produce what
- * its session gives alone. Run under ThreadSanitizer by tests/run-all.sh, where it must
- * report nothing.
+ * its session gives alone; and threads that make their first contexts at the same moment.
+ * Run under ThreadSanitizer by tests/run-all.sh, where it must report nothing.
  */
 #include <check.h>
 #include <pthread.h>
@@ -161,6 +161,61 @@ START_TEST(eight_sessions_every_device)
 }
 END_TEST
 
+/* Threads that start at once, each making its own contexts. */
+struct starter {
+	pthread_barrier_t *go;
+	int names;
+	const char *device;
+	int rounds;
+	enpu_status st;
+	char err[256];
+};
+
+static void *first_calls(void *arg)
+{
+	struct starter *t = arg;
+	enpu_context *ctx;
+
+	pthread_barrier_wait(t->go);
+	for (const char *const *n = enpu_device_names(); *n; n++)
+		t->names++;
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	co.device = "cpu";
+	co.n_threads = 1;
+	t->st = enpu_context_create(&co, &ctx);
+	enpu_context_destroy(ctx);
+	return NULL;
+}
+
+/*
+ * The process-wide state the first calls fill in (the device name list, the CPU's ISA) is
+ * filled once, whichever threads get there together: enpu_device_names() could hand a thread
+ * the list half-written, and ThreadSanitizer saw both races.
+ */
+START_TEST(first_calls_at_once)
+{
+	pthread_barrier_t go;
+	struct starter t[4];
+	pthread_t th[4];
+	int want = 0;
+
+	pthread_barrier_init(&go, NULL, 4);
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct starter){ .go = &go };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, first_calls, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (const char *const *n = enpu_device_names(); *n; n++)
+		want++;
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(t[i].st, ENPU_OK);
+		ck_assert_int_eq(t[i].names, want);
+	}
+}
+END_TEST
+
 static void make_model(void)
 {
 	/* the built-in vocabulary: the test needs no ../shared */
@@ -177,6 +232,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, make_model, NULL);
 	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, eight_sessions_every_device);
+	tcase_add_test(tc, first_calls_at_once);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -889,7 +889,10 @@ enpu_status drv_emit_token(enpu_session *s, enpu_token t, uint32_t n_predict,
 	st->n_generated++;
 	if (tok_decode_token(m->vocab, t, piece, sizeof(piece), &len))
 		len = 0;
-	if ((on_token && !on_token(t, piece, len, user)) || st->n_generated == n_predict)
+	s->in_token_fn = true;
+	const bool go_on = !on_token || on_token(t, piece, len, user);
+	s->in_token_fn = false;
+	if (!go_on || st->n_generated == n_predict)
 		return ENPU_OK;
 	if (s->n_past >= s->n_ctx) {
 		st->stopped_at_ctx_full = true;

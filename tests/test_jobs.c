@@ -366,6 +366,10 @@ START_TEST(session_busy_with_jobs_refuses_calls)
 	enpu_job_free(busy);
 	busy = submit_generate(r.s[0], "Once upon a time", 200);
 	ck_assert_int_eq(enpu_session_reset(r.s[0]), ENPU_ERR_INVALID_ARG);
+	/* the job's ops write to a trace as they run: stopping it under them freed it */
+	ck_assert_int_eq(enpu_session_trace_start(r.s[0], tu_tmp_path(".json")),
+			 ENPU_ERR_INVALID_ARG);
+	ck_assert_int_eq(enpu_session_trace_stop(r.s[0]), ENPU_ERR_INVALID_ARG);
 	ck_assert_int_eq(enpu_session_truncate(r.s[0], 0), ENPU_ERR_INVALID_ARG);
 	ck_assert_int_eq(enpu_generate(r.s[0], "x", 1, NULL, NULL, NULL, NULL),
 			 ENPU_ERR_INVALID_ARG);

@@ -94,16 +94,23 @@ static enpu_status open_device(enpu_context *ctx, const struct hal_backend *b,
 	return ENPU_OK;
 }
 
+static const char *device_names[ENPU_MAX_DEVICES + 2];
+
+static void device_names_fill(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; hal_backends[i] && n < ENPU_MAX_DEVICES + 1; i++)
+		device_names[n++] = hal_backends[i]->name;
+}
+
 const char *const *enpu_device_names(void)
 {
-	static const char *names[ENPU_MAX_DEVICES + 2];
+	/* filled once: threads that call it first at the same time must not see it half-filled */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-	if (!names[0]) {
-		size_t n = 0;
-		for (size_t i = 0; hal_backends[i] && n < ENPU_MAX_DEVICES + 1; i++)
-			names[n++] = hal_backends[i]->name;
-	}
-	return names;
+	pthread_once(&once, device_names_fill);
+	return device_names;
 }
 
 const char *enpu_completion_method(void)

@@ -139,6 +139,9 @@ struct enpu_session {
 	 * NULL; atomic.
 	 */
 	const void *caller;
+	/* the caller's token callback runs (drv_emit_token): a call of its own on the session is
+	 * refused, as it would change the session under the generation that called it */
+	bool in_token_fn;
 	struct sched_usage usage[ENPU_MAX_DEVICES];
 	/* "auto" placement: the profile, objective and history (NULL: the fixed rule) */
 	struct sched_placer *placer;

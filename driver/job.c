@@ -467,8 +467,17 @@ enpu_status drv_session_enter(enpu_session *s, const char *fn, bool *took)
 	uint32_t live = 0;
 
 	*took = false;
-	if (in_job_thread || __atomic_load_n(&s->caller, __ATOMIC_RELAXED) == &thread_token)
+	if (in_job_thread)
 		return ENPU_OK;
+	if (__atomic_load_n(&s->caller, __ATOMIC_RELAXED) == &thread_token) {
+		/* the library's own calls nest (enpu_generate evaluates its prompt); the caller's
+		 * from its token callback would change the session in the middle of a step (with
+		 * overlapped speculation, beside the draft's thread) */
+		if (s->in_token_fn)
+			return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
+					    "%s: called from the session's own token callback", fn);
+		return ENPU_OK;
+	}
 	if (!__atomic_compare_exchange_n(&s->caller, &none, &thread_token, false,
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,

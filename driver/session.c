@@ -305,10 +305,8 @@ uint32_t enpu_session_n_past(const enpu_session *s)
 	return s ? s->n_past : 0;
 }
 
-enpu_status enpu_session_trace_start(enpu_session *s, const char *path)
+static enpu_status trace_start(enpu_session *s, const char *path)
 {
-	if (!s)
-		return ENPU_ERR_INVALID_ARG;
 	enpu_context *ctx = s->model->ctx;
 
 	if (!path || !*path)
@@ -325,10 +323,17 @@ enpu_status enpu_session_trace_start(enpu_session *s, const char *path)
 	return drv_trace_open(ctx, path, &s->trace);
 }
 
-enpu_status enpu_session_trace_stop(enpu_session *s)
+/*
+ * Refused as the calls that change the session are: a job's or another thread's run writes
+ * to the trace as it goes (stopping it under one freed it under the run).
+ */
+enpu_status enpu_session_trace_start(enpu_session *s, const char *path)
 {
-	if (!s)
-		return ENPU_ERR_INVALID_ARG;
+	DRV_SESSION_CALL(s, "enpu_session_trace_start", trace_start(s, path));
+}
+
+static enpu_status trace_stop(enpu_session *s)
+{
 	if (!s->trace)
 		return drv_ctx_fail(s->model->ctx, ENPU_ERR_INVALID_ARG,
 				    "enpu_session_trace_stop: the session is not tracing");
@@ -336,6 +341,11 @@ enpu_status enpu_session_trace_stop(enpu_session *s)
 
 	s->trace = NULL;
 	return drv_trace_close(s->model->ctx, t);
+}
+
+enpu_status enpu_session_trace_stop(enpu_session *s)
+{
+	DRV_SESSION_CALL(s, "enpu_session_trace_stop", trace_stop(s));
 }
 
 /*
@@ -889,7 +899,10 @@ enpu_status drv_emit_token(enpu_session *s, enpu_token t, uint32_t n_predict,
 	st->n_generated++;
 	if (tok_decode_token(m->vocab, t, piece, sizeof(piece), &len))
 		len = 0;
-	if ((on_token && !on_token(t, piece, len, user)) || st->n_generated == n_predict)
+	s->in_token_fn = true;
+	const bool go_on = !on_token || on_token(t, piece, len, user);
+	s->in_token_fn = false;
+	if (!go_on || st->n_generated == n_predict)
 		return ENPU_OK;
 	if (s->n_past >= s->n_ctx) {
 		st->stopped_at_ctx_full = true;

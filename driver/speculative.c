@@ -755,9 +755,9 @@ void drv_spec_end(enpu_session *s)
 	d->trace = NULL;
 }
 
-enpu_status drv_spec_step(enpu_session *s, const struct enpu_sampler_options *sampler,
-			  uint64_t *rng, uint32_t n_predict, enpu_token_fn on_token, void *user,
-			  struct enpu_generate_stats *st, bool *more)
+static enpu_status spec_step(enpu_session *s, const struct enpu_sampler_options *sampler,
+			     uint64_t *rng, uint32_t n_predict, enpu_token_fn on_token, void *user,
+			     struct enpu_generate_stats *st, bool *more)
 {
 	struct enpu_sampler_options o = ENPU_SAMPLER_OPTIONS_INIT;
 	struct drv_spec *sp = s->spec;
@@ -789,6 +789,22 @@ enpu_status drv_spec_step(enpu_session *s, const struct enpu_sampler_options *sa
 	}
 	return speculate_round(s, k, sp->predraft ? sp->k : 0, &o, rng, n_predict, on_token, user,
 			       st, more);
+}
+
+enpu_status drv_spec_step(enpu_session *s, const struct enpu_sampler_options *sampler,
+			  uint64_t *rng, uint32_t n_predict, enpu_token_fn on_token, void *user,
+			  struct enpu_generate_stats *st, bool *more)
+{
+	enpu_session *d = s->spec->draft;
+
+	/*
+	 * A job's cancel flag (job.c) stops the draft's ops too: a step may have the draft catch
+	 * up on the whole prompt, and a cancel must take effect within one op of the job's.
+	 */
+	d->cancel = s->cancel;
+	enpu_status rc = spec_step(s, sampler, rng, n_predict, on_token, user, st, more);
+	d->cancel = NULL;
+	return rc;
 }
 
 enpu_status drv_spec_generate(enpu_session *s, uint32_t n_predict,

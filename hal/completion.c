@@ -65,10 +65,15 @@ static void reap(void)
 	struct io_uring_cqe *cqe;
 	unsigned int head, seen = 0;
 
-	(void)__atomic_load_n(&C.queued, __ATOMIC_ACQUIRE);
 	io_uring_for_each_cqe(&C.ring, head, cqe) {
 		uint64_t tag = io_uring_cqe_get_data64(cqe);
 
+		/*
+		 * Read after this entry, not once before the loop: an entry that arrived during
+		 * the loop may be of a wait queued after that read (ThreadSanitizer saw the
+		 * reaper's signal race with the waiter's earlier use of its stack).
+		 */
+		(void)__atomic_load_n(&C.queued, __ATOMIC_ACQUIRE);
 		seen++;
 		if (tag != TAG_TIMEOUT) {
 			struct waiter *w = (struct waiter *)(uintptr_t)tag;

@@ -883,7 +883,11 @@ static bool bind_seqs(struct sched_graph *g, struct hal_tensor *const *k_caches,
 		const uint32_t l = i / g->n_seq, s = i % g->n_seq;
 		struct hal_tensor *kc = &k_caches[s][l], *vc = &v_caches[s][l];
 		i++;
-		if (!apply && (kc->ne[0] != op->src[3]->ne[0] || vc->ne[0] != op->src[4]->ne[0]))
+		/*
+		 * Against the new row's width (src[1], src[2]: the graph's own), not the cache
+		 * bound last: that one may be a freed session's (the graph is the model's).
+		 */
+		if (!apply && (kc->ne[0] != op->src[1]->ne[0] || vc->ne[0] != op->src[2]->ne[0]))
 			return false;
 		if (apply) {
 			op->src[3] = kc;

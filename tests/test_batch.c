@@ -3,7 +3,7 @@
  * test_batch.c - batched decoding (enpu_session_eval_many): every session's logits are
  * bit-identical to evaluating its token alone, for 1 to 8 sessions at different positions, on
  * the fast CPU, the reference CPU and the NPU; and every bad input is refused with nothing
- * evaluated.
+ * evaluated; the model's batched graph serves new sessions after the old ones are freed.
  */
 #include <check.h>
 #include <pthread.h>
@@ -216,6 +216,32 @@ START_TEST(concurrent_batches)
 }
 END_TEST
 
+/*
+ * The model keeps its graph for n sessions after they are freed: binding it to new sessions
+ * must not read the freed ones' caches (it did, checking their row width: AddressSanitizer
+ * reports a heap use after free in the sanitizer build).
+ */
+START_TEST(graph_outlives_its_sessions)
+{
+	char *path = make_model(HAL_TYPE_Q8_0);
+	enpu_context *ctx = open_ctx("cpu");
+	enpu_model *m = load(ctx, path);
+	const enpu_token tok[2] = { 5, 6 };
+
+	for (int round = 0; round < 3; round++) {
+		enpu_session *ab[2] = { session_at(m, 64, 3, round), session_at(m, 64, 2, 7) };
+
+		ck_assert_int_eq(enpu_session_eval_many(ab, tok, 2), ENPU_OK);
+		ck_assert_uint_eq(enpu_session_n_past(ab[0]), 4);
+		enpu_session_free(ab[0]);
+		enpu_session_free(ab[1]);
+	}
+	enpu_model_free(m);
+	enpu_context_destroy(ctx);
+	free(path);
+}
+END_TEST
+
 /* The call fails with want and a message containing needle; nothing was evaluated. */
 static void refused(enpu_session *const *s, const enpu_token *tok, size_t n, enpu_status want,
 		    enpu_context *ctx, const char *needle, enpu_session *const *watch)
@@ -307,6 +333,7 @@ int main(void)
 	tcase_add_test(tc, bit_identical_cpu_ref);
 	tcase_add_test(tc, bit_identical_npu);
 	tcase_add_test(tc, concurrent_batches);
+	tcase_add_test(tc, graph_outlives_its_sessions);
 	tcase_add_test(tc, bad_input_refused);
 	tcase_add_test(tc, bench_batch_runs);
 	suite_add_tcase(s, tc);

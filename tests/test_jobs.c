@@ -308,10 +308,15 @@ START_TEST(bad_input)
 }
 END_TEST
 
-/* A token callback of enpu_generate that tries to queue a job on the generating session. */
+/*
+ * A token callback of enpu_generate that tries to queue a job on the generating session, and
+ * to change it with calls of its own (accepted before: a reset made the generation fail, an
+ * eval slipped tokens into it, a nested generate on an overlapped speculating session raced
+ * with the draft's thread under ThreadSanitizer).
+ */
 struct nested_submit {
 	enpu_session *s;
-	enpu_status st;
+	enpu_status st, calls[3];
 	bool tried;
 };
 
@@ -328,14 +333,18 @@ static bool submit_from_callback(enpu_token t, const char *piece, size_t len, vo
 		n->st = enpu_job_submit(n->s, &o, &j);
 		n->tried = true;
 		enpu_job_free(j);
+		n->calls[0] = enpu_session_reset(n->s);
+		n->calls[1] = enpu_session_eval(n->s, &t, 1);
+		n->calls[2] = enpu_generate(n->s, "y", 2, NULL, NULL, NULL, NULL);
 	}
 	return true;
 }
 
 /*
  * A session is run by its jobs or by a synchronous call, never by both at once: a call that
- * changes a session with unfinished jobs is refused and leaves it as it was, and so is a job
- * queued from inside a synchronous call on it. Once the jobs are done, calls pass again.
+ * changes a session with unfinished jobs is refused and leaves it as it was, and so are a job
+ * queued and a call that changes it from inside a synchronous call on it. Once the jobs are
+ * done, calls pass again.
  */
 START_TEST(session_busy_with_jobs_refuses_calls)
 {
@@ -357,6 +366,10 @@ START_TEST(session_busy_with_jobs_refuses_calls)
 	enpu_job_free(busy);
 	busy = submit_generate(r.s[0], "Once upon a time", 200);
 	ck_assert_int_eq(enpu_session_reset(r.s[0]), ENPU_ERR_INVALID_ARG);
+	/* the job's ops write to a trace as they run: stopping it under them freed it */
+	ck_assert_int_eq(enpu_session_trace_start(r.s[0], tu_tmp_path(".json")),
+			 ENPU_ERR_INVALID_ARG);
+	ck_assert_int_eq(enpu_session_trace_stop(r.s[0]), ENPU_ERR_INVALID_ARG);
 	ck_assert_int_eq(enpu_session_truncate(r.s[0], 0), ENPU_ERR_INVALID_ARG);
 	ck_assert_int_eq(enpu_generate(r.s[0], "x", 1, NULL, NULL, NULL, NULL),
 			 ENPU_ERR_INVALID_ARG);
@@ -371,11 +384,19 @@ START_TEST(session_busy_with_jobs_refuses_calls)
 	const uint32_t past = enpu_session_n_past(r.s[0]);
 
 	n.s = r.s[0];
-	ck_assert_int_eq(enpu_generate(r.s[0], " and", 3, NULL, submit_from_callback, &n, NULL),
+	struct enpu_generate_stats gs = ENPU_GENERATE_STATS_INIT;
+	ck_assert_int_eq(enpu_generate(r.s[0], " and", 3, NULL, submit_from_callback, &n, &gs),
 			 ENPU_OK);
 	ck_assert(n.tried);
 	ck_assert_int_eq(n.st, ENPU_ERR_INVALID_ARG);
-	ck_assert_uint_gt(enpu_session_n_past(r.s[0]), past);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(n.calls[i], ENPU_ERR_INVALID_ARG);
+	ck_assert_msg(strstr(enpu_last_error(r.ctx), "enpu_generate: called from the session's "
+						       "own token callback"),
+		      "%s", enpu_last_error(r.ctx));
+	/* the prompt's tokens and the generated ones but the pending last: nothing slipped in */
+	ck_assert_uint_eq(gs.n_generated, 3);
+	ck_assert_uint_eq(enpu_session_n_past(r.s[0]), past + gs.n_prompt + 2);
 	rig_close(&r);
 }
 END_TEST

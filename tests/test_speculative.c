@@ -10,10 +10,13 @@
  * next block on a thread of its own while the session verifies) the same: greedy output equal
  * to plain decoding's over thousands of tokens, pre-drafted blocks used, and with a
  * temperature 4-token sequences (the 4th often from a pre-drafted block) fit their exact
- * probabilities. The cost model's overlapped form at its limits.
+ * probabilities. The cost model's overlapped form at its limits. A speculating job's cancel
+ * stops the draft's catch-up on the prompt within an op.
  */
 #include <check.h>
+#include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,6 +362,60 @@ START_TEST(async_jobs_speculate)
 	enpu_session_free(plain);
 	enpu_session_free(a);
 	enpu_session_free(b);
+}
+END_TEST
+
+/* Every device's ops in usage[0..n). */
+static uint64_t ops_of(const struct enpu_device_usage *usage, uint32_t n)
+{
+	uint64_t ops = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		ops += usage[i].ops;
+	return ops;
+}
+
+/*
+ * A speculating job cancelled right after its first token stops within an op, as a plain
+ * one does: its next step has the draft catch up on the whole prompt, and the draft's ops did
+ * not see the job's cancel flag (the cancel took as long as that prefill).
+ */
+START_TEST(cancel_stops_the_drafts_prefill)
+{
+	enpu_session *a = session(self_draft, 4, true, 2048);
+	struct enpu_sampler_options so = ENPU_SAMPLER_OPTIONS_INIT;
+	struct enpu_job_options o = ENPU_JOB_OPTIONS_INIT;
+	struct enpu_job_result r = ENPU_JOB_RESULT_INIT;
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+	struct enpu_device_usage usage[ENPU_MAX_DEVICES];
+	char prompt[4096] = "";
+	enpu_job *j;
+
+	for (int i = 0; i < 150; i++)
+		strcat(prompt, "the cat sat on a mat ");
+	so.ignore_eos = true;
+	o.kind = ENPU_JOB_GENERATE;
+	o.prompt = prompt;
+	o.n_predict = 20;
+	o.sampler = &so;
+	ck_assert_int_eq(enpu_job_submit(a, &o, &j), ENPU_OK);
+	do {
+		struct pollfd p = { .fd = enpu_job_fd(j), .events = POLLIN };
+		ck_assert_int_eq(poll(&p, 1, -1), 1);
+		ck_assert_int_eq(enpu_job_result(j, &r), ENPU_OK);
+	} while (!r.n_tokens && !r.finished);
+	ck_assert_int_eq(enpu_job_cancel(j), ENPU_OK);
+	ck_assert_int_eq(enpu_job_wait(j, -1), ENPU_OK);
+	ck_assert_int_eq(enpu_job_result(j, &r), ENPU_OK);
+	ck_assert_int_eq(r.status, ENPU_ERR_CANCELLED);
+	enpu_job_free(j);
+	/* the session's own prefill ran in full; the draft's stopped within its first graph */
+	const uint64_t own = ops_of(usage, enpu_session_device_usage(a, usage, ENPU_MAX_DEVICES));
+	ck_assert_int_eq(enpu_session_spec_stats(a, &ss), ENPU_OK);
+	const uint64_t draft = ops_of(ss.draft_devices, ss.n_devices);
+	ck_assert_msg(draft * 3 < own, "the draft ran %" PRIu64 " ops after the cancel, the "
+		      "session's prefill %" PRIu64, draft, own);
+	enpu_session_free(a);
 }
 END_TEST
 
@@ -829,6 +886,7 @@ int main(void)
 	tcase_add_test(tc, truncate_then_continue);
 	tcase_add_test(tc, restored_state_keeps_speculating);
 	tcase_add_test(tc, async_jobs_speculate);
+	tcase_add_test(tc, cancel_stops_the_drafts_prefill);
 	tcase_add_test(tc, greedy_equals_plain_on_npu_and_gpu);
 	tcase_add_test(tc, sampling_keeps_distribution);
 	tcase_add_test(tc, overlapped_greedy_equals_plain);

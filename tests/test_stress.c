@@ -5,11 +5,13 @@
  * CPU, the GPU and the NPU on the phone profile), four on contexts of their own (the CPU, the
  * NPU in process), while a job thread
  * runs async jobs and npu-top's reader scans the telemetry. Every thread must produce what
- * its session gives alone. Run under ThreadSanitizer by tests/run-all.sh, where it must
- * report nothing.
+ * its session gives alone; threads that make their first contexts at the same moment, and
+ * in-process NPUs made and destroyed by several threads at once.
+ * Run under ThreadSanitizer by tests/run-all.sh, where it must report nothing.
  */
 #include <check.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +163,118 @@ START_TEST(eight_sessions_every_device)
 }
 END_TEST
 
+/* Threads that start at once, each making its own contexts. */
+struct starter {
+	pthread_barrier_t *go;
+	int names;
+	const char *device;
+	int rounds;
+	enpu_status st;
+	char err[256];
+};
+
+static void *first_calls(void *arg)
+{
+	struct starter *t = arg;
+	enpu_context *ctx;
+
+	pthread_barrier_wait(t->go);
+	for (const char *const *n = enpu_device_names(); *n; n++)
+		t->names++;
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	co.device = "cpu";
+	co.n_threads = 1;
+	t->st = enpu_context_create(&co, &ctx);
+	enpu_context_destroy(ctx);
+	return NULL;
+}
+
+/*
+ * The process-wide state the first calls fill in (the device name list, the CPU's ISA) is
+ * filled once, whichever threads get there together: enpu_device_names() could hand a thread
+ * the list half-written, and ThreadSanitizer saw both races.
+ */
+START_TEST(first_calls_at_once)
+{
+	pthread_barrier_t go;
+	struct starter t[4];
+	pthread_t th[4];
+	int want = 0;
+
+	pthread_barrier_init(&go, NULL, 4);
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct starter){ .go = &go };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, first_calls, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (const char *const *n = enpu_device_names(); *n; n++)
+		want++;
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(t[i].st, ENPU_OK);
+		ck_assert_int_eq(t[i].names, want);
+	}
+}
+END_TEST
+
+/* Rounds of an NPU context of its own: made, a short generation, destroyed. */
+static void *npu_rounds(void *arg)
+{
+	struct starter *t = arg;
+	struct enpu_sampler_options greedy = ENPU_SAMPLER_OPTIONS_INIT;
+
+	pthread_barrier_wait(t->go);
+	for (int r = 0; r < t->rounds && !t->st; r++) {
+		struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+		enpu_context *ctx;
+		enpu_model *m = NULL;
+		enpu_session *s = NULL;
+
+		co.device = t->device;
+		co.n_threads = 1;
+		if ((t->st = enpu_context_create(&co, &ctx))) {
+			snprintf(t->err, sizeof(t->err), "round %d: %s", r, enpu_last_error(NULL));
+			break;
+		}
+		if (!(t->st = enpu_model_load(ctx, model_path, NULL, &m)) &&
+		    !(t->st = enpu_session_create(m, NULL, &s)))
+			t->st = enpu_generate(s, "The", 2, &greedy, NULL, NULL, NULL);
+		if (t->st)
+			snprintf(t->err, sizeof(t->err), "round %d: %s", r, enpu_last_error(ctx));
+		enpu_session_free(s);
+		enpu_model_free(m);
+		enpu_context_destroy(ctx);
+	}
+	return NULL;
+}
+
+/*
+ * In-process NPUs made and destroyed by several threads at once: a context made while
+ * another's NPU was unmounting its devfreq directory found the mount half gone and refused
+ * the device ("no writable runtime directory ...: Software caused connection abort"), and
+ * the io_uring reaper, which signals every context's waits, raced (for ThreadSanitizer) with
+ * a waiter's earlier use of the stack its wait lives on.
+ */
+START_TEST(npu_contexts_come_and_go)
+{
+	pthread_barrier_t go;
+	struct starter t[4];
+	pthread_t th[4];
+
+	pthread_barrier_init(&go, NULL, 4);
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct starter){ .go = &go, .device = "npu", .rounds = 6 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, npu_rounds, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(t[i].st == ENPU_OK, "thread %d: %s", i, t[i].err);
+}
+END_TEST
+
 static void make_model(void)
 {
 	/* the built-in vocabulary: the test needs no ../shared */
@@ -177,6 +291,8 @@ int main(void)
 	tcase_add_checked_fixture(tc, make_model, NULL);
 	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, eight_sessions_every_device);
+	tcase_add_test(tc, first_calls_at_once);
+	tcase_add_test(tc, npu_contexts_come_and_go);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -24,9 +24,10 @@
  * last failure (enpu_last_error). Calls on one session must not overlap, and model
  * loading and freeing and context destruction must not overlap with any other call. A call
  * that changes a session (enpu_session_eval, _eval_many, enpu_generate, _reset, _truncate,
- * _state_load) is refused with ENPU_ERR_INVALID_ARG, the session left as it was, while the
- * session has unfinished jobs or another thread is in such a call on it; so is a job
- * submitted to a session from inside such a call (its token callback).
+ * _state_load, _trace_start, _trace_stop) is refused with ENPU_ERR_INVALID_ARG, the session
+ * left as it was, while the session has unfinished jobs or another thread is in such a call
+ * on it; so are a job submitted to a session and such a call on it from inside such a call
+ * (its token callback).
  *
  * Extensibility: option and result structs begin with struct_size (set it to sizeof the
  * struct you were compiled with, or use the *_INIT macros); the library reads and writes only

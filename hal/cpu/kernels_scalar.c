@@ -204,14 +204,17 @@ const struct cpu_kernels cpu_kernels_scalar = {
  */
 static bool amx_usable(void)
 {
+	/* atomic: contexts are created in several threads at once; asking twice is harmless */
 	static int ok = -1;
+	int v = __atomic_load_n(&ok, __ATOMIC_RELAXED);
 	unsigned int a, b, c, d;
 
-	if (ok < 0) {
-		ok = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) && (d >> 25 & 1) &&
-		     syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+	if (v < 0) {
+		v = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) && (d >> 25 & 1) &&
+		    syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+		__atomic_store_n(&ok, v, __ATOMIC_RELAXED);
 	}
-	return ok;
+	return v;
 }
 #endif
 

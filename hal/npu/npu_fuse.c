@@ -431,6 +431,29 @@ fail:
 	return NULL;
 }
 
+static void *destroy(void *fuse)
+{
+	fuse_destroy(fuse);
+	return NULL;
+}
+
+/*
+ * fuse_destroy on a thread of its own, joined: it leaves a context of libfuse's in the calling
+ * thread's TLS, which is freed when that thread ends only while libfuse's key lives, and the
+ * key goes with the process's last instance: a program's thread that destroyed one NPU
+ * context while another lived leaked it (LeakSanitizer, contexts made and destroyed by
+ * several threads at once). npu_sysfs.c's lease lock keeps these threads apart.
+ */
+static void destroy_fuse(struct fuse *fuse)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, destroy, fuse))
+		fuse_destroy(fuse);
+	else
+		pthread_join(t, NULL);
+}
+
 void npu_fuse_stop(void *handle)
 {
 	struct npu_fuse *f = handle;
@@ -445,7 +468,7 @@ void npu_fuse_stop(void *handle)
 	pthread_join(f->thread, NULL);
 	fuse_unmount(f->fuse);
 	end_watcher(f);
-	fuse_destroy(f->fuse);
+	destroy_fuse(f->fuse);
 	close(f->dirfd);
 	close(f->stopfd);
 	free(f);

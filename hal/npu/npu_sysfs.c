@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -461,6 +462,14 @@ void npu_sysfs_job_done(struct npu_sysfs *s, uint64_t busy_ns, const struct npu_
 
 /* ---- the directory ------------------------------------------------------------------------ */
 
+/*
+ * Held from a lease to its mount and from the unmount to the lease's end: a context created
+ * while another in this process is destroyed would find that one's mount half gone (open
+ * fails with ECONNABORTED or ENOTCONN), refuse the device, or detach the mount under its
+ * owner (whose unmount then fails and leaks).
+ */
+static pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* Leases npu<N> under base/devfreq: 0, or -1 with errno. */
 static int lease(struct npu_sysfs *s, const char *base)
 {
@@ -476,6 +485,9 @@ static int lease(struct npu_sysfs *s, const char *base)
 		/* a dead FUSE mount of a killed program: detached, the directory is free again */
 		if (dfd < 0 && errno == ENOTCONN && !npu_fuse_detach_dead(s->path))
 			dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		/* a mount whose owner (another process) is unmounting it: it holds the lease */
+		if (dfd < 0 && errno == ECONNABORTED)
+			continue;
 		if (dfd < 0)
 			return -1;
 		lfd = openat(dfd, "owner", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -566,6 +578,7 @@ int npu_sysfs_open(struct npu_sysfs *s, uint32_t opp, char *err, size_t err_len)
 	s->passive_mc = 60000; /* the kernel driver's default trip (npu_sim_create may change it) */
 	s->temp_mc = npu_default_thermal.ambient_mc;
 
+	pthread_mutex_lock(&lease_lock);
 	for (int i = 0; i < nc; i++) {
 		bool tmp = i == nc - 1;
 
@@ -583,8 +596,10 @@ int npu_sysfs_open(struct npu_sysfs *s, uint32_t opp, char *err, size_t err_len)
 		s->fuse = npu_fuse_serve(s->path, s->dirfd);
 		/* a mount takes a while (fusermount3): simple_ondemand's first window starts now */
 		s->win_start_ns = mono_ns();
+		pthread_mutex_unlock(&lease_lock);
 		return 0;
 	}
+	pthread_mutex_unlock(&lease_lock);
 	snprintf(err, err_len, "no writable runtime directory for the DVFS files (tried %s%s%s: "
 		 "%s); set ENPU_SYSFS_DIR", cand[0], nc > 1 ? " and " : "", nc > 1 ? cand[1] : "",
 		 strerror(saved));
@@ -596,6 +611,7 @@ void npu_sysfs_close(struct npu_sysfs *s)
 {
 	uint64_t now = mono_ns();
 
+	pthread_mutex_lock(&lease_lock);
 	npu_fuse_stop(s->fuse);
 	s->fuse = NULL;
 	if (s->dirfd >= 0) {
@@ -607,4 +623,5 @@ void npu_sysfs_close(struct npu_sysfs *s)
 	if (s->lockfd >= 0)
 		close(s->lockfd); /* releases the lease */
 	s->dirfd = s->lockfd = s->inofd = -1;
+	pthread_mutex_unlock(&lease_lock);
 }

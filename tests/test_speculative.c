@@ -365,13 +365,13 @@ START_TEST(async_jobs_speculate)
 }
 END_TEST
 
-/* Every device's ops in usage[0..n). */
-static uint64_t ops_of(const struct enpu_device_usage *usage, uint32_t n)
+/* The ops in usage[0..n) of device (every device's: NULL). */
+static uint64_t ops_of(const struct enpu_device_usage *usage, uint32_t n, const char *device)
 {
 	uint64_t ops = 0;
 
 	for (uint32_t i = 0; i < n; i++)
-		ops += usage[i].ops;
+		ops += !device || !strcmp(usage[i].device, device) ? usage[i].ops : 0;
 	return ops;
 }
 
@@ -410,9 +410,10 @@ START_TEST(cancel_stops_the_drafts_prefill)
 	ck_assert_int_eq(r.status, ENPU_ERR_CANCELLED);
 	enpu_job_free(j);
 	/* the session's own prefill ran in full; the draft's stopped within its first graph */
-	const uint64_t own = ops_of(usage, enpu_session_device_usage(a, usage, ENPU_MAX_DEVICES));
+	const uint64_t own =
+		ops_of(usage, enpu_session_device_usage(a, usage, ENPU_MAX_DEVICES), NULL);
 	ck_assert_int_eq(enpu_session_spec_stats(a, &ss), ENPU_OK);
-	const uint64_t draft = ops_of(ss.draft_devices, ss.n_devices);
+	const uint64_t draft = ops_of(ss.draft_devices, ss.n_devices, NULL);
 	ck_assert_msg(draft * 3 < own, "the draft ran %" PRIu64 " ops after the cancel, the "
 		      "session's prefill %" PRIu64, draft, own);
 	enpu_session_free(a);
@@ -700,10 +701,8 @@ START_TEST(overlapped_verifier_keeps_off_the_drafts_device)
 	ck_assert_int_eq(enpu_session_spec_stats(s, &ss), ENPU_OK);
 	ck_assert_uint_gt(ss.verifications, 0);
 	ck_assert_uint_gt(ss.predrafted, 0);
-	uint64_t npu_ops = 0;
-	for (uint32_t i = 0; i < ss.n_devices; i++)
-		npu_ops += strcmp(ss.draft_devices[i].device, "npu") ? 0 : ss.draft_devices[i].ops;
-	ck_assert_msg(npu_ops > 0, "the draft ran nothing on the NPU");
+	ck_assert_msg(ops_of(ss.draft_devices, ss.n_devices, "npu") > 0,
+		      "the draft ran nothing on the NPU");
 	enpu_session_free(s);
 
 	/* without the draft, the same plan puts ops on the NPU: the reservation kept them off */
@@ -712,11 +711,8 @@ START_TEST(overlapped_verifier_keeps_off_the_drafts_device)
 	ck_assert_msg(enpu_session_create(m, &so, &s) == ENPU_OK, "%s", enpu_last_error(c3));
 	ck_assert_int_eq(enpu_generate(s, "Once upon a time", 20, &sa, NULL, NULL, NULL), ENPU_OK);
 	const uint32_t n_plain = enpu_session_device_usage(s, u, ENPU_MAX_DEVICES);
-	npu_ops = 0;
-	for (uint32_t i = 0; i < n_plain; i++)
-		npu_ops += strcmp(u[i].device, "npu") ? 0 : u[i].ops;
-	ck_assert_msg(npu_ops > 0, "the plan without a draft leaves the NPU out too: the test "
-		      "shows nothing");
+	ck_assert_msg(ops_of(u, n_plain, "npu") > 0, "the plan without a draft leaves the NPU "
+		      "out too: the test shows nothing");
 	enpu_session_free(s);
 	enpu_model_free(d);
 	enpu_model_free(m);

@@ -173,6 +173,24 @@ struct starter {
 	char err[256];
 };
 
+#define STARTERS 4
+
+/* fn on STARTERS threads, each with its t[i] (go set here), released together; joined. */
+static void run_starters(void *(*fn)(void *), struct starter *t)
+{
+	pthread_barrier_t go;
+	pthread_t th[STARTERS];
+
+	pthread_barrier_init(&go, NULL, STARTERS);
+	for (int i = 0; i < STARTERS; i++) {
+		t[i].go = &go;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, fn, &t[i]), 0);
+	}
+	for (int i = 0; i < STARTERS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+}
+
 static void *first_calls(void *arg)
 {
 	struct starter *t = arg;
@@ -196,22 +214,13 @@ static void *first_calls(void *arg)
  */
 START_TEST(first_calls_at_once)
 {
-	pthread_barrier_t go;
-	struct starter t[4];
-	pthread_t th[4];
+	struct starter t[STARTERS] = { 0 };
 	int want = 0;
 
-	pthread_barrier_init(&go, NULL, 4);
-	for (int i = 0; i < 4; i++) {
-		t[i] = (struct starter){ .go = &go };
-		ck_assert_int_eq(pthread_create(&th[i], NULL, first_calls, &t[i]), 0);
-	}
-	for (int i = 0; i < 4; i++)
-		pthread_join(th[i], NULL);
-	pthread_barrier_destroy(&go);
+	run_starters(first_calls, t);
 	for (const char *const *n = enpu_device_names(); *n; n++)
 		want++;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < STARTERS; i++) {
 		ck_assert_int_eq(t[i].st, ENPU_OK);
 		ck_assert_int_eq(t[i].names, want);
 	}
@@ -258,19 +267,12 @@ static void *npu_rounds(void *arg)
  */
 START_TEST(npu_contexts_come_and_go)
 {
-	pthread_barrier_t go;
-	struct starter t[4];
-	pthread_t th[4];
+	struct starter t[STARTERS];
 
-	pthread_barrier_init(&go, NULL, 4);
-	for (int i = 0; i < 4; i++) {
-		t[i] = (struct starter){ .go = &go, .device = "npu", .rounds = 6 };
-		ck_assert_int_eq(pthread_create(&th[i], NULL, npu_rounds, &t[i]), 0);
-	}
-	for (int i = 0; i < 4; i++)
-		pthread_join(th[i], NULL);
-	pthread_barrier_destroy(&go);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < STARTERS; i++)
+		t[i] = (struct starter){ .device = "npu", .rounds = 6 };
+	run_starters(npu_rounds, t);
+	for (int i = 0; i < STARTERS; i++)
 		ck_assert_msg(t[i].st == ENPU_OK, "thread %d: %s", i, t[i].err);
 }
 END_TEST

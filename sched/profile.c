@@ -6,6 +6,7 @@
 #include "sched/profile.h"
 #include "sched/profile_builtin.h"
 #include "hal/files.h"
+#include "hal/numbers.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -69,14 +70,10 @@ static int type_by_name(const char *s)
 static enum sched_status num(struct parser *ps, const char *key, const char *s, double lo,
 			     double *out)
 {
-	char *end;
-
 	if (!s)
 		return perr(ps, "'%s' needs a value", key);
-	errno = 0;
-	*out = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(*out))
-		return perr(ps, "'%s': '%s' is not a number", key, s);
+	if (hal_parse_decimal(s, out))
+		return perr(ps, "'%s': '%s' is not a decimal number", key, s);
 	if (*out < lo)
 		return perr(ps, "'%s': %s is below %g", key, s, lo);
 	return SCHED_OK;

@@ -333,6 +333,9 @@ START_TEST(thermal_aware_vs_unaware)
 	r = tu_run("%s thermal -m %s --seconds -1", bench(), m);
 	ck_assert_msg(r.status == 2 && strstr(r.err, "--seconds '-1'"), "%s", r.err);
 	tu_run_free(&r);
+	r = tu_run("%s thermal -m %s --seconds 0x10", bench(), m);
+	ck_assert_msg(r.status == 2 && strstr(r.err, "--seconds '0x10'"), "%s", r.err);
+	tu_run_free(&r);
 	free(m);
 }
 END_TEST

@@ -823,6 +823,8 @@ START_TEST(clean_messages_without_device_or_terminal)
 		{ "-J -l", "-J (one snapshot) and -l (a line per interval) exclude each other" },
 		{ "-l -J -n 2", "exclude each other" },
 		{ "-l -n 99999999999999999999", "-n 99999999999999999999: a positive count, at most" },
+		/* hex is not taken for seconds (refused before the loop's own -s 0.05) */
+		{ "-l -n 1 -s 0x1", "-s 0x1: the interval is seconds" },
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		r = tu_run("timeout 20 %s %s -s 0.05", npu_top(), refused[i][0]);

@@ -7,6 +7,7 @@
  * race to idle under heavy leakage) and the measured-history correction.
  */
 #include <check.h>
+#include <locale.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <math.h>
@@ -120,7 +121,11 @@ START_TEST(profile_errors_name_file_and_line)
 {
 	expect_error("profile x\nmemory unified 10\ndevice c cpu\nbandwdith_gbs 3\n",
 		     "bad.prof:4: unknown key 'bandwdith_gbs'");
-	expect_error("profile x\nmemory unified ten\n", "bad.prof:2: 'memory': 'ten' is not a number");
+	expect_error("profile x\nmemory unified ten\n",
+		     "bad.prof:2: 'memory': 'ten' is not a decimal number");
+	/* strtod's other forms are not numbers a profile means */
+	expect_error("profile x\nmemory unified 0x10\n", "bad.prof:2: 'memory': '0x10' is not a");
+	expect_error("profile x\nmemory unified inf\n", "bad.prof:2: 'memory': 'inf' is not a");
 	expect_error("profile x\nops all\n", "bad.prof:2: 'ops' outside a device");
 	expect_error("profile x\nmemory unified 10\ndevice c cpu\nops all\ntypes f32 f16 q8_0 q4_0\n"
 		     "rate * 1\nbandwidth_gbs 1\nopp 100 500\nopp 50 400\n",
@@ -136,6 +141,37 @@ START_TEST(profile_errors_name_file_and_line)
 		     "thermal_c_jk 1\ndevice c cpu\nops all\ntypes f32 f16 q8_0 q4_0\nrate * 1\n"
 		     "bandwidth_gbs 1\nopp 100 500\n", "passive_c above ambient_c");
 	expect_error("profile x\nmemory unified 10\nthermal_r_kw -1\n", "'thermal_r_kw': -1 is below 0");
+}
+END_TEST
+
+/*
+ * An application may run in a locale whose radix is ',' (de_DE): a profile's "0.15" is still
+ * 0.15, not 0 with the rest refused. The locale is compiled from Debian's locales package
+ * into a temporary LOCPATH (no locale but C is installed on a fresh machine).
+ */
+START_TEST(profile_numbers_in_any_locale)
+{
+	char dir[] = "/tmp/test_sched_loc_XXXXXX", err[512];
+	struct sched_profile c, de;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	struct tu_run r = tu_run("localedef -i de_DE -f UTF-8 %s/de_DE.UTF-8", dir);
+	ck_assert_msg(r.status == 0, "localedef (package locales): %s", r.err);
+	tu_run_free(&r);
+	ck_assert_int_eq(setenv("LOCPATH", dir, 1), 0);
+	c = load("phone");
+	ck_assert_ptr_nonnull(setlocale(LC_NUMERIC, "de_DE.UTF-8"));
+	ck_assert(strtod("0.15", NULL) == 0); /* the locale is in force: strtod stops at '.' */
+	ck_assert_msg(sched_profile_find("phone", &de, err, sizeof(err)) == SCHED_OK, "%s", err);
+	setlocale(LC_NUMERIC, "C");
+	unsetenv("LOCPATH");
+	ck_assert_int_eq(de.n_dev, c.n_dev);
+	for (uint32_t d = 0; d < c.n_dev; d++) {
+		ck_assert(de.dev[d].stall_activity == c.dev[d].stall_activity);
+		ck_assert(de.dev[d].stall_activity > 0 && de.dev[d].stall_activity < 1);
+	}
+	r = tu_run("rm -rf %s", dir);
+	tu_run_free(&r);
 }
 END_TEST
 
@@ -887,6 +923,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, profiles_in_tree_load);
 	tcase_add_test(tc, profile_errors_name_file_and_line);
+	tcase_add_test(tc, profile_numbers_in_any_locale);
 	tcase_add_test(tc, profile_write_round_trip);
 	tcase_add_test(tc, profiles_parse_in_parallel);
 	tcase_add_test(tc, model_dag_shape_and_edges);

@@ -9,7 +9,7 @@ set -eu
 packages="gcc meson ninja-build pkg-config scdoc libdrm-dev liburing-dev libnl-genl-3-dev check
 libncurses-dev tmux ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd libfuse3-dev fuse3
 linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static xz-utils clang
-libclang-rt-14-dev udev"
+libclang-rt-14-dev udev locales"
 cross=""
 if [ "${1:-}" = "--cross" ]; then
 	packages="$packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static check:arm64"

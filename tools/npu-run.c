@@ -17,6 +17,7 @@
 #include "edge_npu.h"
 #include "hal/cpu/kernels.h"
 #include "hal/files.h"
+#include "hal/numbers.h"
 #include "mkmodel.h"
 #include "run_chat.h"
 #include "vocab.h"
@@ -141,11 +142,7 @@ static void usage(FILE *f)
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
 {
-	char *end;
-
-	errno = 0;
-	*out = strtod(s, &end);
-	if (errno || *end || end == s || !(*out >= lo && *out <= hi)) { /* NaN fails too */
+	if (hal_parse_decimal(s, out) || !(*out >= lo && *out <= hi)) {
 		fprintf(stderr, "npu-run: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
 		return -1;
 	}

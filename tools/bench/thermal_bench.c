@@ -32,6 +32,7 @@
 #include "sched/simulate.h"
 
 #include "hal/files.h"
+#include "hal/numbers.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -269,7 +270,6 @@ int bench_thermal_main(int argc, char **argv)
 	const char *model = NULL, *profile = "phone", *trace_path = NULL;
 	double seconds = 60;
 	uint32_t ctx = 128;
-	char *end;
 	int c;
 
 	optind = 1;
@@ -278,8 +278,8 @@ int bench_thermal_main(int argc, char **argv)
 		case 'm': model = optarg; break;
 		case 'P': profile = optarg; break;
 		case 's':
-			seconds = strtod(optarg, &end);
-			if (*end || !(seconds > 0 && seconds <= 86400)) {
+			if (hal_parse_decimal(optarg, &seconds) ||
+			    !(seconds > 0 && seconds <= 86400)) {
 				fprintf(stderr, "npu-bench thermal: --seconds '%s': a duration in "
 					"(0, 86400]\n", optarg);
 				return 2;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "view.h"
+#include "hal/numbers.h"
 
 struct options opt = { .interval = 1.0, .sort = SORT_ENGINE, .sysfs = "/sys", .proc = "/proc" };
 
@@ -73,8 +74,8 @@ static int parse_option(int c, const char *arg, struct mode *m)
 
 	switch (c) {
 	case 's':
-		opt.interval = strtod(arg, &end);
-		if (*end || !(opt.interval >= 0.05 && opt.interval <= 3600)) {
+		if (hal_parse_decimal(arg, &opt.interval) ||
+		    !(opt.interval >= 0.05 && opt.interval <= 3600)) {
 			fprintf(stderr, "npu-top: -s %s: the interval is seconds, 0.05 to 3600\n",
 				arg);
 			return 2;

@@ -679,20 +679,26 @@ START_TEST(test_rows_independent_of_batch)
 }
 END_TEST
 
-/* The AMX tiles do the AVX-512 path's arithmetic: the same bits, token by token. */
+/*
+ * The AMX tiles do the AVX-512 path's arithmetic: the same bits, token by token. Q4_K and Q5_K
+ * on AMX too (Q6_K stays on the VNNI tile, checked here all the same).
+ */
 START_TEST(test_amx_same_bits)
 {
-	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0 };
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_Q4_K, HAL_TYPE_Q5_K,
+					HAL_TYPE_Q6_K };
 	/*
 	 * odd block counts; 34 blocks: two chunks of unpacked B. Tokens past the whole tiles: 37
 	 * = 2 tiles + 5 on the VNNI tile; 150 = 9 tiles + 6 and 27 = 1 + 11 in a last AMX tile
-	 * over the zero padding.
+	 * over the zero padding. The K-quants' rows are whole super-blocks: 512, 1280 and 256.
 	 */
 	const uint32_t shapes[][3] = { { 160, 50, 37 }, { 1088, 20, 150 }, { 256, 40, 27 } };
+	const uint32_t kq_k[] = { 512, 1280, 256 };
 
-	for (size_t ty = 0; ty < 2; ty++) {
+	for (size_t ty = 0; ty < sizeof(types) / sizeof(types[0]); ty++) {
 		for (size_t sh = 0; sh < 3; sh++) {
-			const uint32_t K = shapes[sh][0], N = shapes[sh][1], T = shapes[sh][2];
+			const uint32_t K = ty >= 2 ? kq_k[sh] : shapes[sh][0];
+			const uint32_t N = shapes[sh][1], T = shapes[sh][2];
 			uint64_t seed = 11;
 			void *wd = make_weight(types[ty], K, N, &seed);
 			float *x = rand_floats((size_t)K * T, &seed, 1.0f);
@@ -700,7 +706,8 @@ START_TEST(test_amx_same_bits)
 			float *b = matmul_on("avx512", 2, types[ty], wd, x, K, N, T);
 
 			if (a && b)
-				ck_assert(!memcmp(a, b, sizeof(float) * N * T));
+				ck_assert_msg(!memcmp(a, b, sizeof(float) * N * T), "%s K %u T %u",
+					      hal_type_name(types[ty]), K, T);
 			free(a);
 			free(b);
 			free(wd);

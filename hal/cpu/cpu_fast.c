@@ -687,7 +687,7 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 		}
 	}
 	const size_t kq_bytes =
-		kq ? ((size_t)T * nb * (2 * sizeof(int16_t) + sizeof(float)) + 63) / 64 * 64 : 0;
+		kq ? ((size_t)rows * nb * (2 * sizeof(int16_t) + sizeof(float)) + 63) / 64 * 64 : 0;
 	/* a prefill's decoded groups: one per thread (a decode decodes as it streams) */
 	j->dec_bytes = T > 1 ? (cpu_dec_bytes(nb) + 63) / 64 * 64 : 0;
 	s = scratch(cf, act_bytes + norm_bytes + kq_bytes + j->dec_bytes * cf->n_threads);
@@ -695,9 +695,9 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 		return scratch_failed(cf, j);
 	j->act = act_at(s, rows, nb);
 	j->norm_buf = (float *)(s + act_bytes);
-	if (kq) { /* what the K-quant kernels need beside (kernels_ext.h), tokens only */
+	if (kq) { /* what the K-quant kernels need beside (kernels_ext.h), padding rows too */
 		j->act.s16 = (int16_t *)(s + act_bytes + norm_bytes);
-		j->act.ds = (float *)(j->act.s16 + (size_t)T * nb * 2);
+		j->act.ds = (float *)(j->act.s16 + (size_t)rows * nb * 2);
 	}
 	j->dec = j->dec_bytes ? s + act_bytes + norm_bytes + kq_bytes : NULL;
 	if (rows > T) {
@@ -707,6 +707,10 @@ static enum hal_status run_matmul_quant(struct cpu_fast *cf, struct mm_job *j)
 		memset(j->act.qs + (size_t)T * nb * CPU_QK, 0, pad_blocks * CPU_QK);
 		memset(j->act.d + (size_t)T * nb, 0, pad_blocks * sizeof(float));
 		memset(j->act.s + (size_t)T * nb, 0, pad_blocks * sizeof(int32_t));
+		if (kq) {
+			memset(j->act.s16 + (size_t)T * nb * 2, 0, pad_blocks * 2 * sizeof(int16_t));
+			memset(j->act.ds + (size_t)T * nb, 0, pad_blocks * sizeof(float));
+		}
 		for (uint32_t b = 0; b < nb; b++)
 			memset(j->act.dt + (size_t)b * rows + T, 0, (rows - T) * sizeof(float));
 	}

@@ -148,6 +148,132 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w,
 		_mm512_storeu_ps(out + 16 * j, facc[j]);
 }
 
+#if defined(ENPU_AMX_ON)
+/*
+ * AMX for Q4_K and Q5_K prefills. A block's unsigned q as kq_values leaves them (lo[0..3],
+ * hi[0..3]) are AMX's B operand for K = 32, and tdpbsud (signed activations x unsigned q)
+ * leaves tile_kq's exact sums S0 + S1 of 16 tokens x 16 rows in C; the float epilogue is
+ * tile_kq's, in its order: the same bits as the AVX-512 path. Each group is decoded once into
+ * the thread's scratch for all its 16-token tiles, per block: B (512 bytes), then the 16 rows'
+ * d x sc and dmin x m (64 bytes each). Q6_K keeps the VNNI tile: its scales change every 16
+ * elements, half a tile's depth.
+ */
+#define AMX_KQ_BLOCK 640
+
+_Static_assert(AMX_KQ_BLOCK <= CPU_DEC_BLOCK_BYTES, "a decoded block must fit the scratch");
+
+static void amx_kq_decode(const int type, const uint8_t *w, uint32_t nb, uint8_t *dec)
+{
+	const size_t blk_bytes = cpu_kq_block_bytes(type), sb_bytes = cpu_kq_sb_bytes(type);
+
+	for (uint32_t sb = 0; sb < nb / 8; sb++) {
+		const uint8_t *h = w + sb * sb_bytes;
+		const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+		const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + 32)));
+
+		for (uint32_t jb = 0; jb < 8; jb++) {
+			uint8_t *o = dec + (size_t)(sb * 8 + jb) * AMX_KQ_BLOCK;
+			__m512i lo[4], hi[4];
+
+			kq_values(type, h + CPU_KQ_HDR + jb * blk_bytes, lo, hi);
+			#pragma GCC unroll 4
+			for (int k = 0; k < 4; k++) {
+				_mm512_store_si512(o + 64 * k, lo[k]);
+				_mm512_store_si512(o + 64 * (k + 4), hi[k]);
+			}
+			/* tile_kq's dsc and mins, the same products */
+			_mm512_store_ps(o + 512, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+				_mm_loadu_si128((const __m128i *)(h + 64 + 16 * jb))))));
+			_mm512_store_ps(o + 576, _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(
+				_mm512_cvtepu8_epi32(_mm_loadu_si128(
+					(const __m128i *)(h + 192 + 16 * jb))))));
+		}
+	}
+}
+
+/* Block b's sums c of tokens t .. t + 15 into facc, as tile_kq adds one block. */
+static inline __attribute__((always_inline)) void
+amx_kq_scale(const struct cpu_act *A, const int32_t *c, const uint8_t *o, uint32_t t,
+	     uint32_t b, __m512 facc[16])
+{
+	const __m512 dsc = _mm512_load_ps((const float *)(o + 512));
+	const __m512 mins = _mm512_load_ps((const float *)(o + 576));
+
+	#pragma GCC unroll 16
+	for (int j = 0; j < 16; j++) {
+		const size_t ai = (size_t)(t + j) * A->nb + b;
+
+		facc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * j)),
+					  _mm512_mul_ps(dsc, _mm512_set1_ps(A->d[ai])), facc[j]);
+		facc[j] = _mm512_fnmadd_ps(mins, _mm512_set1_ps(A->ds[ai]), facc[j]);
+	}
+}
+
+/* A x B of block i into the tile set (a, bt, c); tile numbers are immediates. */
+#define AMX_KQ_MUL(a, bt, c, i)								\
+	do {										\
+		_tile_loadd(a, A->qs + ((size_t)t * nb + (i)) * CPU_QK, stride);	\
+		_tile_loadd(bt, dec + (size_t)(i) * AMX_KQ_BLOCK, 64);			\
+		_tile_zero(c);								\
+		_tile_dpbsud(c, a, bt);							\
+	} while (0)
+
+/* Block i's sums c scaled into the accumulators (CPU_AMX_BLOCKS's SCALE). */
+#define AMX_KQ_SCALE(c, i) amx_kq_scale(A, c, dec + (size_t)(i) * AMX_KQ_BLOCK, t, i, facc)
+
+/* Tokens t .. t + 15 against every block of the decoded group, into out (16 x 16 floats). */
+static void amx_kq_tile(const struct cpu_act *A, const uint8_t *dec, uint32_t t, float *out)
+{
+	const uint32_t nb = A->nb;
+	const size_t stride = (size_t)nb * CPU_QK;
+	int32_t cbuf[2][16 * 16] __attribute__((aligned(64)));
+	__m512 facc[16];
+
+	#pragma GCC unroll 16
+	for (int j = 0; j < 16; j++)
+		facc[j] = _mm512_setzero_ps();
+	CPU_AMX_BLOCKS(nb, cbuf, AMX_KQ_MUL, AMX_KQ_SCALE);
+	#pragma GCC unroll 16
+	for (int j = 0; j < 16; j++)
+		_mm512_store_ps(out + 16 * j, facc[j]);
+}
+
+/*
+ * GEMM_KQ_TYPE_BIG's big step: group gi's tokens from t0 in whole 16-token tiles (and a last
+ * one over the activations' zero padding, as kernels_avx512.c's amx_group), when the thread
+ * has its scratch (a prefill). Returns the first token left for tile_kq.
+ */
+static uint32_t amx_kq_group(const int type, const struct cpu_gemm_args *g, const uint8_t *w,
+			     uint32_t gi, uint32_t t0)
+{
+	const struct cpu_act *A = g->a;
+	const uint32_t tiles = gemm_unit_tiles(g, t0);
+	float acc[16 * 16] __attribute__((aligned(64)));
+
+	if (!tiles || !g->scratch)
+		return t0;
+	cpu_amx_config();
+	amx_kq_decode(type, w, A->nb, g->scratch);
+	for (uint32_t i = 0; i < tiles; i++) {
+		const uint32_t t = t0 + 16 * i;
+
+		amx_kq_tile(A, g->scratch, t, acc);
+		put_tile(g, gi, t, g->t1 - t < 16 ? (int)(g->t1 - t) : 16, acc);
+	}
+	return t0 + 16 * tiles < g->t1 ? t0 + 16 * tiles : g->t1;
+}
+
+static void gemm_kq_amx(enum hal_type t, const struct cpu_gemm_args *g)
+{
+	if (t == HAL_TYPE_Q4_K)
+		GEMM_KQ_TYPE_BIG(amx_kq_group, kq_packed, tile_kq, HAL_TYPE_Q4_K);
+	else if (t == HAL_TYPE_Q5_K)
+		GEMM_KQ_TYPE_BIG(amx_kq_group, kq_packed, tile_kq, HAL_TYPE_Q5_K);
+	else
+		GEMM_KQ_TYPE(kq_packed, tile_kq, HAL_TYPE_Q6_K);
+}
+#endif
+
 /* ---- KV caches ---------------------------------------------------------------------------- */
 
 /*
@@ -291,3 +417,15 @@ const struct cpu_ext_kernels cpu_ext_avx512 = {
 	.cache_store = cpu_ext_avx2_cache_store,
 	.gemm_kq = gemm_kq_avx512,
 };
+
+#if defined(ENPU_AMX_ON)
+/* The "amx" kernel set's: the AVX-512 table with the Q4_K and Q5_K prefills on the tiles. */
+const struct cpu_ext_kernels cpu_ext_amx = {
+	.isa = "amx",
+	.cache_scores = cache_scores_avx512,
+	.cache_values = cache_values_avx512,
+	.cache_load = cpu_ext_avx2_cache_load,
+	.cache_store = cpu_ext_avx2_cache_store,
+	.gemm_kq = gemm_kq_amx,
+};
+#endif

@@ -187,6 +187,10 @@ const struct cpu_ext_kernels cpu_ext_scalar = {
 const struct cpu_ext_kernels *cpu_ext_for(const char *isa)
 {
 #if defined(__x86_64__)
+#if defined(ENPU_HAVE_AMX)
+	if (!strcmp(isa, "amx"))
+		return &cpu_ext_amx;
+#endif
 	if (!strcmp(isa, "avx512") || !strcmp(isa, "amx"))
 		return &cpu_ext_avx512;
 	if (!strcmp(isa, "avx2") || !strcmp(isa, "avxvnni"))

@@ -33,6 +33,18 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 }
 
 /*
+ * A matrix unit's 16-token tiles of g's tokens from t0: the whole ones, and one more over
+ * the activations' zero padding when CPU_PAD_MIN or more tokens are left and the padding
+ * rows exist (kernels.h's pad_rows). The last tile may then run past t1.
+ */
+static inline uint32_t gemm_unit_tiles(const struct cpu_gemm_args *g, uint32_t t0)
+{
+	const uint32_t left = (g->t1 - t0) % 16;
+
+	return (g->t1 - t0) / 16 + (left >= CPU_PAD_MIN && g->t1 - left + 16 <= g->a->n_rows);
+}
+
+/*
  * The body of gemm_<type>_<isa>(g): per group, big(g, qs, sc, gi, t0) first takes the tokens
  * it wants (a matrix unit's whole tiles) and returns the first one it left; then NT tokens per
  * tile() while they last, then one at a time. Every token's sums are the same arithmetic
@@ -99,18 +111,19 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
  * type, each with its tile inlined. With two or more whole tiles of tokens (a prefill) decode
  * may decode each group once into g->scratch for all its tiles, and returns it (dec);
  * otherwise, or when decode returns NULL, the tile decodes the packed blocks as it goes (a
- * decode streams the weights once).
+ * decode streams the weights once). GEMM_KQ_TYPE_BIG's big(type, g, w, gi, t0) first takes
+ * the tokens a matrix unit wants, as GEMM_BODY_BIG's, and returns the first one it left.
  */
-#define GEMM_KQ_TYPE(decode, tile, type)						\
+#define GEMM_KQ_TYPE_BIG(big, decode, tile, type)					\
 	do {										\
 		const size_t group = (size_t)g->a->nb / 8 * cpu_kq_sb_bytes(type);	\
-		uint8_t *room = GEMM_DECODE_ROOM(g, g->t0);				\
 		float out[16 * NT] __attribute__((aligned(64)));			\
 											\
 		for (uint32_t gi = g->g0; gi < g->g1; gi++) {				\
 			const uint8_t *w = g->w + gi * group;				\
+			uint32_t tok = big(type, g, w, gi, g->t0);			\
+			uint8_t *room = GEMM_DECODE_ROOM(g, tok);			\
 			const uint8_t *dec = room ? decode(type, w, g->a->nb, room) : NULL; \
-			uint32_t tok = g->t0;						\
 											\
 			for (; tok + NT <= g->t1; tok += NT) {				\
 				tile(type, g, w, dec, tok, NT, out);			\
@@ -122,6 +135,9 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 			}								\
 		}									\
 	} while (0)
+
+#define GEMM_KQ_NO_BIG(type, g, w, gi, t0) (t0)
+#define GEMM_KQ_TYPE(decode, tile, type) GEMM_KQ_TYPE_BIG(GEMM_KQ_NO_BIG, decode, tile, type)
 
 #define GEMM_KQ_BODY(decode, tile)							\
 	if (t == HAL_TYPE_Q4_K)								\

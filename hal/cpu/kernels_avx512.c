@@ -195,15 +195,6 @@ static void gemm_q4_avx512(const struct cpu_gemm_args *g)
 
 /* ---- AMX: 16 tokens x 16 rows per tile multiply ------------------------------------------- */
 
-/*
- * Whether -mamx-tile -mamx-int8 are on: meson passes them when the compiler takes them and
- * kernels_scalar.c then expects cpu_kernels_amx. gcc and clang spell the macros differently.
- */
-#if (defined(__AMX_TILE__) || defined(__AMXTILE__)) && \
-	(defined(__AMX_INT8__) || defined(__AMXINT8__))
-#define ENPU_AMX_ON 1
-#endif
-
 #if defined(ENPU_AMX_ON)
 /*
  * One packed block of a group is, once made signed, exactly AMX's B operand for K = 32:
@@ -235,7 +226,7 @@ static const struct amx_cfg amx_cfg __attribute__((aligned(64))) = {
  */
 static __thread int amx_ready;
 
-static void amx_config(void)
+void cpu_amx_config(void)
 {
 	if (!amx_ready) {
 		/* a constant in memory: the intrinsic's asm tells the compiler of 8 bytes read */
@@ -291,7 +282,6 @@ amx_b(const uint8_t *q, int q4, int8_t *b)
 		_tile_dpbssd(c, a, bt);							\
 	} while (0)
 
-/* C of block b0 + i (stored in cbuf[i & 1] one step before) scaled into the accumulators. */
 /*
  * One 16 x 16 tile of block sums c (token rows) into the accumulators: facc[j] += c[j] *
  * (dw * da[j]), dw the 16 weight rows' scales and da[j] token j's.
@@ -308,20 +298,19 @@ amx_scale_tile(const int32_t *c, __m512 dw, const float *da, __m512 facc[16])
 	}
 }
 
-#define AMX_SCALE(i)									\
+/* Block b0 + i's sums c scaled into the accumulators (CPU_AMX_BLOCKS's SCALE). */
+#define AMX_SCALE(c, i)									\
 	do {										\
 		const size_t blk = b0 + (i);						\
 		__m512 dw = _mm512_cvtph_ps(						\
 			_mm256_loadu_si256((const __m256i *)(sc + 32 * blk)));		\
 											\
-		amx_scale_tile(cbuf[(i) & 1], dw, A->dt + blk * A->n_rows + t, facc);	\
+		amx_scale_tile(c, dw, A->dt + blk * A->n_rows + t, facc);		\
 	} while (0)
 
 /*
  * Tokens t .. t + 15 against blocks b0 .. b0 + n - 1 (unpacked in bq), accumulated into acc
- * (16 x 16 floats). Blocks alternate between two tile sets, and each block's sums are read
- * back one step after they were stored: the next multiply and the store run while the vector
- * units scale the block before.
+ * (16 x 16 floats).
  */
 static void amx_span(const struct cpu_act *A, const int8_t *bq, const uint8_t *sc, uint32_t t,
 		     uint32_t b0, uint32_t n, float *acc)
@@ -334,22 +323,7 @@ static void amx_span(const struct cpu_act *A, const int8_t *bq, const uint8_t *s
 	#pragma GCC unroll 16
 	for (int j = 0; j < 16; j++)
 		facc[j] = _mm512_load_ps(acc + 16 * j);
-	AMX_MUL(0, 1, 2, 0);
-	for (uint32_t i = 0; i < n; i += 2) {
-		/* even blocks in tiles 0-2, odd ones in 3-5 */
-		if (i + 1 < n)
-			AMX_MUL(3, 4, 5, i + 1);
-		_tile_stored(2, cbuf[0], 64);
-		if (i > 0)
-			AMX_SCALE(i - 1);
-		if (i + 1 < n) {
-			if (i + 2 < n)
-				AMX_MUL(0, 1, 2, i + 2);
-			_tile_stored(5, cbuf[1], 64);
-			AMX_SCALE(i);
-		}
-	}
-	AMX_SCALE(n - 1);
+	CPU_AMX_BLOCKS(n, cbuf, AMX_MUL, AMX_SCALE);
 	#pragma GCC unroll 16
 	for (int j = 0; j < 16; j++)
 		_mm512_store_ps(acc + 16 * j, facc[j]);
@@ -364,15 +338,13 @@ static void amx_span(const struct cpu_act *A, const int8_t *bq, const uint8_t *s
 static uint32_t amx_group(const struct cpu_gemm_args *g, const uint8_t *qs, const uint8_t *sc,
 			  uint32_t gi, uint32_t t0, const int q4)
 {
-	const uint32_t nb = g->a->nb, left = (g->t1 - t0) % 16;
-	const uint32_t tiles = (g->t1 - t0) / 16 +
-			       (left >= CPU_PAD_MIN && g->t1 - left + 16 <= g->a->n_rows);
+	const uint32_t nb = g->a->nb, tiles = gemm_unit_tiles(g, t0);
 	const size_t chunk = q4 ? CPU_Q4_CHUNK : CPU_Q8_CHUNK;
 	int8_t bq[AMX_KB * 512] __attribute__((aligned(64)));
 	float acc[AMX_TT][16 * 16] __attribute__((aligned(64)));
 
 	if (tiles)
-		amx_config();
+		cpu_amx_config();
 
 	for (uint32_t tc = 0; tc < tiles; tc += AMX_TT) {
 		uint32_t ntt = tiles - tc < AMX_TT ? tiles - tc : AMX_TT;

@@ -6,8 +6,9 @@
  *
  * One table per instruction set, like kernels.h's, kept apart from it so that the matmul
  * kernel sets stay as they are: cpu_ext_for() gives the table that goes with the cpu_kernels
- * the device chose (so ENPU_CPU_ISA picks both): "avx512"/"amx" -> avx512, "avx2"/"avxvnni" ->
- * avx2, anything else -> scalar.
+ * the device chose (so ENPU_CPU_ISA picks both): "amx" -> amx (avx512's, with the Q4_K and
+ * Q5_K prefills on AMX tiles), "avx512" -> avx512, "avx2"/"avxvnni" -> avx2, anything else ->
+ * scalar.
  *
  * KV caches: a cache row of kv_w elements holds every kv head; one head's slice starts at
  * element kvh * hd (F16: 2 bytes an element; Q8_0: 34-byte blocks of 32, hd a multiple of 32).
@@ -87,6 +88,9 @@ extern const struct cpu_ext_kernels cpu_ext_scalar;
 #if defined(__x86_64__)
 extern const struct cpu_ext_kernels cpu_ext_avx2;
 extern const struct cpu_ext_kernels cpu_ext_avx512;
+#endif
+#if defined(__x86_64__) && defined(ENPU_HAVE_AMX)
+extern const struct cpu_ext_kernels cpu_ext_amx;
 #endif
 
 /* The table that goes with the matmul kernel set named isa (see above). */

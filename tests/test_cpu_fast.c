@@ -680,8 +680,8 @@ START_TEST(test_rows_independent_of_batch)
 END_TEST
 
 /*
- * The AMX tiles do the AVX-512 path's arithmetic: the same bits, token by token. Q4_K and Q5_K
- * on AMX too (Q6_K stays on the VNNI tile, checked here all the same).
+ * The AMX tiles do the AVX-512 path's arithmetic: the same bits, token by token, for every
+ * quantized type (Q6_K's two scales a block included).
  */
 START_TEST(test_amx_same_bits)
 {

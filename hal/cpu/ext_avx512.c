@@ -155,12 +155,39 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w,
  * leaves tile_kq's exact sums S0 + S1 of 16 tokens x 16 rows in C; the float epilogue is
  * tile_kq's, in its order: the same bits as the AVX-512 path. Each group is decoded once into
  * the thread's scratch for all its 16-token tiles, per block: B (512 bytes), then the 16 rows'
- * d x sc and dmin x m (64 bytes each). Q6_K keeps the VNNI tile: its scales change every 16
- * elements, half a tile's depth.
+ * d x sc and dmin x m (64 bytes each).
+ *
+ * Q6_K's scales change every 16 elements, half a block: its decoded block is q - 32 (signed,
+ * for tdpbssd) of elements 0-15, 256 zero bytes, then those of elements 16-31, so that the
+ * B tiles at 0 and at 256 give each half's exact sums from the whole block's A tile; then the
+ * rows' two scales and d (64 bytes each, floats). tile_kq's integer s0 sc0 + s1 sc1 is below
+ * 2^24, so the float products and their sum are that integer exactly.
  */
 #define AMX_KQ_BLOCK 640
+#define AMX_Q6K_BLOCK 960
 
-_Static_assert(AMX_KQ_BLOCK <= CPU_DEC_BLOCK_BYTES, "a decoded block must fit the scratch");
+_Static_assert(AMX_KQ_BLOCK <= CPU_DEC_BLOCK_BYTES && AMX_Q6K_BLOCK <= CPU_DEC_BLOCK_BYTES,
+	       "a decoded block must fit the scratch");
+
+/* Q6_K block jb of the super-block at h (q: kq_values's) into its decoded form at o. */
+static inline __attribute__((always_inline)) void
+amx_q6k_block(const uint8_t *h, uint32_t jb, __m512 d, const __m512i lo[4], const __m512i hi[4],
+	      uint8_t *o)
+{
+	const __m512i x32 = _mm512_set1_epi8(32);
+
+	#pragma GCC unroll 4
+	for (int k = 0; k < 4; k++) {
+		_mm512_store_si512(o + 64 * k, _mm512_sub_epi8(lo[k], x32));
+		_mm512_store_si512(o + 256 + 64 * k, _mm512_setzero_si512());
+		_mm512_store_si512(o + 512 + 64 * k, _mm512_sub_epi8(hi[k], x32));
+	}
+	_mm512_store_ps(o + 768, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+		_mm_loadu_si128((const __m128i *)(h + 64 + 32 * jb)))));
+	_mm512_store_ps(o + 832, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+		_mm_loadu_si128((const __m128i *)(h + 80 + 32 * jb)))));
+	_mm512_store_ps(o + 896, d);
+}
 
 static void amx_kq_decode(const int type, const uint8_t *w, uint32_t nb, uint8_t *dec)
 {
@@ -172,10 +199,16 @@ static void amx_kq_decode(const int type, const uint8_t *w, uint32_t nb, uint8_t
 		const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + 32)));
 
 		for (uint32_t jb = 0; jb < 8; jb++) {
-			uint8_t *o = dec + (size_t)(sb * 8 + jb) * AMX_KQ_BLOCK;
 			__m512i lo[4], hi[4];
 
 			kq_values(type, h + CPU_KQ_HDR + jb * blk_bytes, lo, hi);
+			if (type == HAL_TYPE_Q6_K) {
+				amx_q6k_block(h, jb, d, lo, hi,
+					      dec + (size_t)(sb * 8 + jb) * AMX_Q6K_BLOCK);
+				continue;
+			}
+			uint8_t *o = dec + (size_t)(sb * 8 + jb) * AMX_KQ_BLOCK;
+
 			#pragma GCC unroll 4
 			for (int k = 0; k < 4; k++) {
 				_mm512_store_si512(o + 64 * k, lo[k]);
@@ -238,6 +271,68 @@ static void amx_kq_tile(const struct cpu_act *A, const uint8_t *dec, uint32_t t,
 		_mm512_store_ps(out + 16 * j, facc[j]);
 }
 
+/* Q6_K: block b's half sums c0, c1 into facc, as tile_kq adds one block. */
+static inline __attribute__((always_inline)) void
+amx_q6k_scale(const struct cpu_act *A, const int32_t *c0, const int32_t *c1, const uint8_t *o,
+	      uint32_t t, uint32_t b, __m512 facc[16])
+{
+	const __m512 sc0 = _mm512_load_ps((const float *)(o + 768));
+	const __m512 sc1 = _mm512_load_ps((const float *)(o + 832));
+	const __m512 d = _mm512_load_ps((const float *)(o + 896));
+
+	#pragma GCC unroll 16
+	for (int j = 0; j < 16; j++) {
+		const __m512 is = _mm512_fmadd_ps(
+			_mm512_cvtepi32_ps(_mm512_load_si512(c1 + 16 * j)), sc1,
+			_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c0 + 16 * j)), sc0));
+
+		facc[j] = _mm512_fmadd_ps(is, _mm512_mul_ps(d, _mm512_set1_ps(A->d[(size_t)(t + j) *
+										    A->nb + b])),
+					  facc[j]);
+	}
+}
+
+/* Q6_K: both halves of block i, one A tile against the two zero-padded B tiles. */
+#define AMX_Q6K_MUL(i)									\
+	do {										\
+		const uint8_t *o_ = dec + (size_t)(i) * AMX_Q6K_BLOCK;			\
+											\
+		_tile_loadd(0, A->qs + ((size_t)t * nb + (i)) * CPU_QK, stride);	\
+		_tile_loadd(1, o_, 64);							\
+		_tile_loadd(4, o_ + 256, 64);						\
+		_tile_zero(2);								\
+		_tile_zero(5);								\
+		_tile_dpbssd(2, 0, 1);							\
+		_tile_dpbssd(5, 0, 4);							\
+	} while (0)
+
+/*
+ * Q6_K's amx_kq_tile: each block's two half sums are stored, the next block's multiplies
+ * issued, then the block scaled while they run.
+ */
+static void amx_q6k_tile(const struct cpu_act *A, const uint8_t *dec, uint32_t t, float *out)
+{
+	const uint32_t nb = A->nb;
+	const size_t stride = (size_t)nb * CPU_QK;
+	int32_t cbuf[2][16 * 16] __attribute__((aligned(64)));
+	__m512 facc[16];
+
+	#pragma GCC unroll 16
+	for (int j = 0; j < 16; j++)
+		facc[j] = _mm512_setzero_ps();
+	AMX_Q6K_MUL(0);
+	for (uint32_t i = 0; i < nb; i++) {
+		_tile_stored(2, cbuf[0], 64);
+		_tile_stored(5, cbuf[1], 64);
+		if (i + 1 < nb)
+			AMX_Q6K_MUL(i + 1);
+		amx_q6k_scale(A, cbuf[0], cbuf[1], dec + (size_t)i * AMX_Q6K_BLOCK, t, i, facc);
+	}
+	#pragma GCC unroll 16
+	for (int j = 0; j < 16; j++)
+		_mm512_store_ps(out + 16 * j, facc[j]);
+}
+
 /*
  * GEMM_KQ_TYPE_BIG's big step: group gi's tokens from t0 in whole 16-token tiles (and a last
  * one over the activations' zero padding, as kernels_avx512.c's amx_group), when the thread
@@ -257,7 +352,10 @@ static uint32_t amx_kq_group(const int type, const struct cpu_gemm_args *g, cons
 	for (uint32_t i = 0; i < tiles; i++) {
 		const uint32_t t = t0 + 16 * i;
 
-		amx_kq_tile(A, g->scratch, t, acc);
+		if (type == HAL_TYPE_Q6_K)
+			amx_q6k_tile(A, g->scratch, t, acc);
+		else
+			amx_kq_tile(A, g->scratch, t, acc);
 		put_tile(g, gi, t, g->t1 - t < 16 ? (int)(g->t1 - t) : 16, acc);
 	}
 	return t0 + 16 * tiles < g->t1 ? t0 + 16 * tiles : g->t1;
@@ -270,7 +368,7 @@ static void gemm_kq_amx(enum hal_type t, const struct cpu_gemm_args *g)
 	else if (t == HAL_TYPE_Q5_K)
 		GEMM_KQ_TYPE_BIG(amx_kq_group, kq_packed, tile_kq, HAL_TYPE_Q5_K);
 	else
-		GEMM_KQ_TYPE(kq_packed, tile_kq, HAL_TYPE_Q6_K);
+		GEMM_KQ_TYPE_BIG(amx_kq_group, kq_packed, tile_kq, HAL_TYPE_Q6_K);
 }
 #endif
 
@@ -419,7 +517,7 @@ const struct cpu_ext_kernels cpu_ext_avx512 = {
 };
 
 #if defined(ENPU_AMX_ON)
-/* The "amx" kernel set's: the AVX-512 table with the Q4_K and Q5_K prefills on the tiles. */
+/* The "amx" kernel set's: the AVX-512 table with the K-quant prefills on the tiles. */
 const struct cpu_ext_kernels cpu_ext_amx = {
 	.isa = "amx",
 	.cache_scores = cache_scores_avx512,

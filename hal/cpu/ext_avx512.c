@@ -254,23 +254,6 @@ amx_kq_scale(const struct cpu_act *A, const int32_t *c, const uint8_t *o, uint32
 /* Block i's sums c scaled into the accumulators (CPU_AMX_BLOCKS's SCALE). */
 #define AMX_KQ_SCALE(c, i) amx_kq_scale(A, c, dec + (size_t)(i) * AMX_KQ_BLOCK, t, i, facc)
 
-/* Tokens t .. t + 15 against every block of the decoded group, into out (16 x 16 floats). */
-static void amx_kq_tile(const struct cpu_act *A, const uint8_t *dec, uint32_t t, float *out)
-{
-	const uint32_t nb = A->nb;
-	const size_t stride = (size_t)nb * CPU_QK;
-	int32_t cbuf[2][16 * 16] __attribute__((aligned(64)));
-	__m512 facc[16];
-
-	#pragma GCC unroll 16
-	for (int j = 0; j < 16; j++)
-		facc[j] = _mm512_setzero_ps();
-	CPU_AMX_BLOCKS(nb, cbuf, AMX_KQ_MUL, AMX_KQ_SCALE);
-	#pragma GCC unroll 16
-	for (int j = 0; j < 16; j++)
-		_mm512_store_ps(out + 16 * j, facc[j]);
-}
-
 /* Q6_K: block b's half sums c0, c1 into facc, as tile_kq adds one block. */
 static inline __attribute__((always_inline)) void
 amx_q6k_scale(const struct cpu_act *A, const int32_t *c0, const int32_t *c1, const uint8_t *o,
@@ -307,10 +290,12 @@ amx_q6k_scale(const struct cpu_act *A, const int32_t *c0, const int32_t *c1, con
 	} while (0)
 
 /*
- * Q6_K's amx_kq_tile: each block's two half sums are stored, the next block's multiplies
- * issued, then the block scaled while they run.
+ * Tokens t .. t + 15 against every block of the decoded group, into out (16 x 16 floats).
+ * Q6_K: each block's two half sums are stored, the next block's multiplies issued, then the
+ * block scaled while they run.
  */
-static void amx_q6k_tile(const struct cpu_act *A, const uint8_t *dec, uint32_t t, float *out)
+static void amx_kq_tile(const int type, const struct cpu_act *A, const uint8_t *dec,
+			uint32_t t, float *out)
 {
 	const uint32_t nb = A->nb;
 	const size_t stride = (size_t)nb * CPU_QK;
@@ -320,13 +305,18 @@ static void amx_q6k_tile(const struct cpu_act *A, const uint8_t *dec, uint32_t t
 	#pragma GCC unroll 16
 	for (int j = 0; j < 16; j++)
 		facc[j] = _mm512_setzero_ps();
-	AMX_Q6K_MUL(0);
-	for (uint32_t i = 0; i < nb; i++) {
-		_tile_stored(2, cbuf[0], 64);
-		_tile_stored(5, cbuf[1], 64);
-		if (i + 1 < nb)
-			AMX_Q6K_MUL(i + 1);
-		amx_q6k_scale(A, cbuf[0], cbuf[1], dec + (size_t)i * AMX_Q6K_BLOCK, t, i, facc);
+	if (type == HAL_TYPE_Q6_K) {
+		AMX_Q6K_MUL(0);
+		for (uint32_t i = 0; i < nb; i++) {
+			_tile_stored(2, cbuf[0], 64);
+			_tile_stored(5, cbuf[1], 64);
+			if (i + 1 < nb)
+				AMX_Q6K_MUL(i + 1);
+			amx_q6k_scale(A, cbuf[0], cbuf[1], dec + (size_t)i * AMX_Q6K_BLOCK, t, i,
+				      facc);
+		}
+	} else {
+		CPU_AMX_BLOCKS(nb, cbuf, AMX_KQ_MUL, AMX_KQ_SCALE);
 	}
 	#pragma GCC unroll 16
 	for (int j = 0; j < 16; j++)
@@ -352,10 +342,7 @@ static uint32_t amx_kq_group(const int type, const struct cpu_gemm_args *g, cons
 	for (uint32_t i = 0; i < tiles; i++) {
 		const uint32_t t = t0 + 16 * i;
 
-		if (type == HAL_TYPE_Q6_K)
-			amx_q6k_tile(A, g->scratch, t, acc);
-		else
-			amx_kq_tile(A, g->scratch, t, acc);
+		amx_kq_tile(type, A, g->scratch, t, acc);
 		put_tile(g, gi, t, g->t1 - t < 16 ? (int)(g->t1 - t) : 16, acc);
 	}
 	return t0 + 16 * tiles < g->t1 ? t0 + 16 * tiles : g->t1;

@@ -337,11 +337,14 @@ static uint32_t amx_kq_group(const int type, const struct cpu_gemm_args *g, cons
 
 	if (!tiles || !g->scratch)
 		return t0;
+	const size_t group = (size_t)A->nb / 8 * cpu_kq_sb_bytes(type);
+
 	cpu_amx_config();
 	amx_kq_decode(type, w, A->nb, g->scratch);
 	for (uint32_t i = 0; i < tiles; i++) {
 		const uint32_t t = t0 + 16 * i;
 
+		gemm_prefetch_slice(w + group, group, i, tiles); /* the next group */
 		amx_kq_tile(type, A, g->scratch, t, acc);
 		put_tile(g, gi, t, g->t1 - t < 16 ? (int)(g->t1 - t) : 16, acc);
 	}

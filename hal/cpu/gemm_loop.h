@@ -33,6 +33,17 @@ static inline void put_tile(const struct cpu_gemm_args *g, uint32_t gi, uint32_t
 }
 
 /*
+ * Slice i of n of the bytes [p, p + len) fetched into L2: a matrix unit's next weights, asked
+ * for a slice per tile while it computes on the current ones, so that its unpacking of them
+ * does not wait on memory (no hardware prefetcher runs that far ahead of the reads).
+ */
+static inline void gemm_prefetch_slice(const uint8_t *p, size_t len, uint32_t i, uint32_t n)
+{
+	for (size_t o = len * i / n / 64 * 64; o < len * (i + 1) / n; o += 64)
+		__builtin_prefetch(p + o, 0, CPU_PREFETCH_L2);
+}
+
+/*
  * A matrix unit's 16-token tiles of g's tokens from t0: the whole ones, and one more over
  * the activations' zero padding when CPU_PAD_MIN or more tokens are left and the padding
  * rows exist (kernels.h's pad_rows). The last tile may then run past t1.

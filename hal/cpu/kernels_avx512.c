@@ -355,8 +355,11 @@ static uint32_t amx_group(const struct cpu_gemm_args *g, const uint8_t *qs, cons
 
 			for (uint32_t i = 0; i < nk; i++)
 				amx_b(qs + (size_t)(kb + i) * chunk, q4, bq + (size_t)i * 512);
-			for (uint32_t i = 0; i < ntt; i++)
+			for (uint32_t i = 0; i < ntt; i++) {
+				/* the next chunk, or past the last one the next group */
+				gemm_prefetch_slice(qs + (size_t)(kb + nk) * chunk, nk * chunk, i, ntt);
 				amx_span(g->a, bq, sc, t0 + 16 * (tc + i), kb, nk, acc[i]);
+			}
 		}
 		for (uint32_t i = 0; i < ntt; i++) {
 			uint32_t t = t0 + 16 * (tc + i);

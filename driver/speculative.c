@@ -92,6 +92,8 @@ struct predraft {
 	enpu_status rc;
 	uint32_t drawn; /* next[1..drawn] were drawn before it ended */
 	uint64_t t0, t1;
+	/* rc's message, which the draft's thread left in its own copy (context.c) */
+	char error[ENPU_ERROR_LEN];
 };
 
 /* ---- the draft model -------------------------------------------------------------------- */
@@ -515,6 +517,8 @@ static void predraft_run(struct predraft *pd)
 		pd->rc = propose(d, pd->o, &sp->drng, sp->next, sp->q_next, pd->k + 1, &pd->stop,
 				 &pd->drawn);
 	pd->t1 = hal_now_ns();
+	if (pd->rc)
+		snprintf(pd->error, sizeof(pd->error), "%s", enpu_last_error(d->model->ctx));
 	if (d->trace) { /* on the draft thread's track, beside the verification's */
 		char args[64];
 		snprintf(args, sizeof(args), "\"k\":%u,\"drawn\":%u", pd->k, pd->drawn);
@@ -731,7 +735,10 @@ join:
 	sp->overlap_ns += b > a ? b - a : 0;
 	sp->have_next = !rc && !pd.rc && *more && m == k && pd.drawn == k_next + 1;
 	sp->next_k = k_next;
-	return rc ? rc : pd.rc;
+	if (!rc && pd.rc) /* the draft's failure, with its message on the caller's thread */
+		return drv_ctx_fail(s->model->ctx, pd.rc, "%s", pd.error[0] ? pd.error :
+				    "the draft's pre-draft failed without a message");
+	return rc;
 }
 
 void drv_spec_begin(enpu_session *s, uint64_t seed)

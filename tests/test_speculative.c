@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver/internal.h"
 #include "edge_npu.h"
+#include "hal/npu/npu_sim.h"
 #include "sched/cost.h"
 #include "testutil.h"
 
@@ -374,6 +376,78 @@ static uint64_t ops_of(const struct enpu_device_usage *usage, uint32_t n, const 
 		ops += !device || !strcmp(usage[i].device, device) ? usage[i].ops : 0;
 	return ops;
 }
+
+/*
+ * A token callback that stops the NPU's thread (npu_sim_debug_freeze) at the first token of
+ * verification `at`: the verifier's batch is done, the draft's pre-draft of the next block
+ * (posted before it) still runs.
+ */
+struct freeze_at {
+	enpu_session *s;
+	struct hal_device *npu;
+	uint64_t at, seen;
+	uint32_t n;
+};
+
+static bool freeze_npu_at(enpu_token token, const char *piece, size_t len, void *user)
+{
+	struct freeze_at *f = user;
+	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
+
+	(void)token, (void)piece, (void)len;
+	f->n++;
+	ck_assert_int_eq(enpu_session_spec_stats(f->s, &ss), ENPU_OK);
+	if (ss.verifications == f->at && f->seen < f->at)
+		npu_sim_debug_freeze(f->npu, true);
+	f->seen = ss.verifications;
+	return true;
+}
+
+/*
+ * Overlapped, the draft pre-drafts on a thread of its own, here on the NPU (the context's
+ * last device; the verifier's "auto" plan leaves the draft's class out, so it runs on the
+ * CPU). The draft is the model itself (its Q8_0 weights shared), so that every block is
+ * accepted and the main thread leaves the draft to its thread. The NPU stops at the first
+ * token of the second verification, while the draft pre-drafts the next block (nine NPU
+ * evaluations against the verifier's one batch on the CPU): the draft's thread fails, and the
+ * caller gets that failure with its message on its own thread (the message stayed in the
+ * draft thread's copy: enpu_last_error() of the caller was empty).
+ */
+START_TEST(draft_thread_failure_is_reported)
+{
+	struct enpu_context_options co = ENPU_CONTEXT_OPTIONS_INIT;
+	struct enpu_session_options so = ENPU_SESSION_OPTIONS_INIT;
+	struct enpu_sampler_options sa = ENPU_SAMPLER_OPTIONS_INIT;
+	enpu_context *c;
+	enpu_model *m, *d;
+	enpu_session *s;
+
+	co.devices = "cpu,npu";
+	ck_assert_int_eq(enpu_context_create(&co, &c), ENPU_OK);
+	ck_assert_msg(enpu_model_load(c, target_path, NULL, &m) == ENPU_OK, "%s",
+		      enpu_last_error(c));
+	ck_assert_msg(enpu_model_make_draft(m, "q8_0", &d) == ENPU_OK, "%s", enpu_last_error(c));
+	so.n_ctx = 512;
+	so.placement = "auto";
+	so.draft = d;
+	so.spec_k = 8;
+	so.spec_fixed_k = true;
+	so.spec_overlap = true;
+	ck_assert_msg(enpu_session_create(m, &so, &s) == ENPU_OK, "%s", enpu_last_error(c));
+	struct freeze_at f = { .s = s, .npu = c->devices[c->n_devices - 1], .at = 2 };
+	ck_assert_str_eq(f.npu->name, "npu");
+	sa.ignore_eos = true;
+	enpu_status st = enpu_generate(s, "Once upon a time", 64, &sa, freeze_npu_at, &f, NULL);
+	const char *e = enpu_last_error(c);
+	ck_assert_msg(st != ENPU_OK && (strstr(e, "stalled") || strstr(e, "lost")),
+		      "status %d after %u tokens: '%s'", st, f.n, e);
+	npu_sim_debug_freeze(f.npu, false);
+	enpu_session_free(s);
+	enpu_model_free(d);
+	enpu_model_free(m);
+	enpu_context_destroy(c);
+}
+END_TEST
 
 /*
  * A speculating job cancelled right after its first token stops within an op, as a plain
@@ -883,6 +957,7 @@ int main(void)
 	tcase_add_test(tc, restored_state_keeps_speculating);
 	tcase_add_test(tc, async_jobs_speculate);
 	tcase_add_test(tc, cancel_stops_the_drafts_prefill);
+	tcase_add_test(tc, draft_thread_failure_is_reported);
 	tcase_add_test(tc, greedy_equals_plain_on_npu_and_gpu);
 	tcase_add_test(tc, sampling_keeps_distribution);
 	tcase_add_test(tc, overlapped_greedy_equals_plain);

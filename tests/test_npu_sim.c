@@ -1125,6 +1125,68 @@ START_TEST(test_sysfs_fuse_writes_fail_like_sysfs)
 }
 END_TEST
 
+/* The minor device number of the FUSE mount at dir (its fusectl connection), 0 if none. */
+static unsigned fuse_connection(const char *dir)
+{
+	char line[2048], mnt[1024];
+	unsigned major, minor, found = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %*s %u:%u %*s %1023s", &major, &minor, mnt) == 3 &&
+		    !strcmp(mnt, dir) && strstr(line, " - fuse"))
+			found = minor;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * A FUSE mount answers ENOTCONN both when its program was killed and, for a moment, while its
+ * owner is still unmounting it. Only the first may be detached by a device looking for a free
+ * npu<N>: detaching the second makes its owner's unmount fail ("fuse: failed to unmount").
+ * The connection is aborted here through fusectl (root), which a live owner's mount answers
+ * the same way: a second device leases npu1, and the first device's mount stays until the
+ * first device ends it.
+ */
+START_TEST(test_sysfs_live_mount_not_detached)
+{
+	if (access("/dev/fuse", R_OK | W_OK) || access("/usr/bin/fusermount3", X_OK) ||
+	    geteuid() != 0) {
+		fprintf(stderr, "test_npu_sim: no /dev/fuse, fusermount3 or root here: a live "
+			"owner's aborted mount is not tested\n");
+		return;
+	}
+	{ /* fusectl, where the connections' abort files are */
+		struct tu_run m = tu_run("(mountpoint -q /sys/fs/fuse/connections || "
+					 "mount -t fusectl fusectl /sys/fs/fuse/connections)");
+		ck_assert_msg(m.status == 0, "mounting fusectl: %s", m.err);
+		tu_run_free(&m);
+	}
+	struct hal_device *dev = open_npu(0);
+	char dir[700], abort_path[128];
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", npu_sim_sysfs_path(dev));
+	const unsigned conn = fuse_connection(dir);
+	ck_assert_msg(conn, "%s is not served through FUSE", dir);
+	snprintf(abort_path, sizeof(abort_path), "/sys/fs/fuse/connections/%u/abort", conn);
+	tu_write_file(abort_path, "1", 1);
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	ck_assert_msg(fd < 0 && errno == ENOTCONN, "%s after the abort: %d %s", dir, fd,
+		      strerror(errno));
+
+	struct hal_device *second = open_npu(0);
+
+	ck_assert_msg(strstr(npu_sim_sysfs_path(second), "/devfreq/npu1"), "%s",
+		      npu_sim_sysfs_path(second));
+	ck_assert_msg(tu_is_fuse_mount(dir), "%s was detached under its live owner", dir);
+	hal_device_destroy(second);
+	hal_device_destroy(dev);
+	ck_assert_msg(!tu_is_fuse_mount(dir), "%s still mounted after the device is gone", dir);
+}
+END_TEST
+
 /* hal_devfreq_check, the rule of the device's files and of npu-top --set. */
 START_TEST(test_devfreq_check)
 {
@@ -1683,6 +1745,7 @@ int main(void)
 	tcase_add_test(tc, test_completions_ring_and_poll);
 	tcase_add_test(tc, test_sysfs_bogus_values);
 	tcase_add_test(tc, test_sysfs_fuse_writes_fail_like_sysfs);
+	tcase_add_test(tc, test_sysfs_live_mount_not_detached);
 	tcase_add_test(tc, test_devfreq_check);
 	tcase_add_test(tc, test_sysfs_changes_under_load);
 	tcase_add_test(tc, test_stalled_worker_fails_the_run);

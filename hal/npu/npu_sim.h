@@ -161,6 +161,7 @@ enum npu_governor {
 struct npu_sysfs {
 	int dirfd;  /* the device directory, -1 when there is none */
 	int lockfd; /* the flock'ed "owner" file */
+	int leasefd; /* the flock'ed ".npu<N>.lock" beside the directory (npu_sysfs.c's lease) */
 	int inofd;  /* inotify on the knobs, -1: re-read them before every job */
 	bool dirty; /* knobs changed since last read */
 	char path[512];

@@ -470,38 +470,80 @@ void npu_sysfs_job_done(struct npu_sysfs *s, uint64_t busy_ns, const struct npu_
  */
 static pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * base/devfreq/.npu<i>.lock, flock'ed (fd, or -1 with errno: EWOULDBLOCK when another device
+ * holds it). It sits beside the directory, outside the mount that hides "owner", and is held
+ * as long as the device: a mount that answers ENOTCONN is then a killed program's (its lock
+ * went with it) only when this lock is free; while its owner is still unmounting it, the
+ * lock is taken and the mount is left to it.
+ */
+static int lease_lock_file(const char *base, int i)
+{
+	char path[sizeof(((struct npu_sysfs *)0)->path) + 16];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/devfreq/.npu%d.lock", base, i) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB)) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 /* Leases npu<N> under base/devfreq: 0, or -1 with errno. */
 static int lease(struct npu_sysfs *s, const char *base)
 {
 	for (int i = 0; i < MAX_DEVICES; i++) {
-		int dfd, lfd;
+		int dfd, lfd, kfd;
 
 		if (snprintf(s->path, sizeof(s->path), "%s/devfreq/npu%d", base, i) >=
 		    (int)sizeof(s->path))
 			return -1;
 		if (hal_rundir_mkdirs(s->path))
 			return -1;
+		kfd = lease_lock_file(base, i);
+		if (kfd < 0 && errno == EWOULDBLOCK)
+			continue; /* another device's, in this process or another */
+		if (kfd < 0)
+			return -1;
 		dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		/* a dead FUSE mount of a killed program: detached, the directory is free again */
+		/* a dead FUSE mount of a killed program (its lock is free): detached */
 		if (dfd < 0 && errno == ENOTCONN && !npu_fuse_detach_dead(s->path))
 			dfd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		/* a mount whose owner (another process) is unmounting it: it holds the lease */
-		if (dfd < 0 && errno == ECONNABORTED)
+		/*
+		 * a mount whose owner unmounts it while holding "owner" (a library from before the
+		 * lock file, which does not take it)
+		 */
+		if (dfd < 0 && errno == ECONNABORTED) {
+			close(kfd);
 			continue;
-		if (dfd < 0)
+		}
+		if (dfd < 0) {
+			close(kfd);
 			return -1;
+		}
 		lfd = openat(dfd, "owner", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (lfd < 0) {
 			close(dfd);
+			close(kfd);
 			return -1;
 		}
 		if (!flock(lfd, LOCK_EX | LOCK_NB)) {
 			s->dirfd = dfd;
 			s->lockfd = lfd;
+			s->leasefd = kfd;
 			return 0;
 		}
 		close(lfd);
 		close(dfd);
+		close(kfd);
 	}
 	errno = EBUSY;
 	return -1;
@@ -568,7 +610,7 @@ int npu_sysfs_open(struct npu_sysfs *s, uint32_t opp, char *err, size_t err_len)
 	int nc = hal_rundir_bases(cand, 2), saved = 0;
 
 	memset(s, 0, sizeof(*s));
-	s->dirfd = s->lockfd = s->inofd = -1;
+	s->dirfd = s->lockfd = s->leasefd = s->inofd = -1;
 	s->opp = opp < NPU_NUM_OPPS ? opp : NPU_NUM_OPPS - 1;
 	s->gov = NPU_GOV_ONDEMAND; /* the kernel driver's default too */
 	s->min_hz = opp_hz(0);
@@ -622,6 +664,8 @@ void npu_sysfs_close(struct npu_sysfs *s)
 		close(s->inofd);
 	if (s->lockfd >= 0)
 		close(s->lockfd); /* releases the lease */
-	s->dirfd = s->lockfd = s->inofd = -1;
+	if (s->leasefd >= 0)
+		close(s->leasefd); /* after the unmount: the mount is gone or no longer ours */
+	s->dirfd = s->lockfd = s->leasefd = s->inofd = -1;
 	pthread_mutex_unlock(&lease_lock);
 }

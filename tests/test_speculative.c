@@ -452,7 +452,10 @@ END_TEST
 /*
  * A speculating job cancelled right after its first token stops within an op, as a plain
  * one does: its next step has the draft catch up on the whole prompt, and the draft's ops did
- * not see the job's cancel flag (the cancel took as long as that prefill).
+ * not see the job's cancel flag (the cancel took as long as that prefill). The prompt is long
+ * (~1700 of the 2048 positions) so that each of the draft's prefill ops lasts: on a loaded
+ * host the cancel lands a few ms after the first token, which at 900 tokens was most of the
+ * draft's graph once (32 of its ops).
  */
 START_TEST(cancel_stops_the_drafts_prefill)
 {
@@ -462,10 +465,10 @@ START_TEST(cancel_stops_the_drafts_prefill)
 	struct enpu_job_result r = ENPU_JOB_RESULT_INIT;
 	struct enpu_spec_stats ss = ENPU_SPEC_STATS_INIT;
 	struct enpu_device_usage usage[ENPU_MAX_DEVICES];
-	char prompt[4096] = "";
+	char prompt[8192] = "";
 	enpu_job *j;
 
-	for (int i = 0; i < 150; i++)
+	for (int i = 0; i < 280; i++)
 		strcat(prompt, "the cat sat on a mat ");
 	so.ignore_eos = true;
 	o.kind = ENPU_JOB_GENERATE;

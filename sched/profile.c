@@ -501,9 +501,9 @@ enum sched_status sched_profile_load(const char *path, struct sched_profile *out
 	return st;
 }
 
-/* A profile compiled in (profile_builtin.h) by name; SCHED_ERR_INVALID when none has it. */
-static enum sched_status builtin_profile(const char *name, struct sched_profile *out, char *err,
-					 size_t err_len)
+/* A profile compiled in (profile_builtin.h) by name: loaded (SCHED_OK or the error); else 1. */
+static int builtin_profile(const char *name, struct sched_profile *out, char *err,
+			   size_t err_len)
 {
 	char file[80];
 
@@ -522,7 +522,7 @@ static enum sched_status builtin_profile(const char *name, struct sched_profile 
 			snprintf(out->path, sizeof(out->path), "(built in) %s", file);
 		return st;
 	}
-	return SCHED_ERR_INVALID;
+	return 1;
 }
 
 /* <dir>/<name>.prof when it exists: loaded (SCHED_OK or the error); else 1. */
@@ -552,8 +552,9 @@ enum sched_status sched_profile_find(const char *name, struct sched_profile *out
 	/* one there that fails is said (SCHED_ERR_INVALID is -1: it was taken for "none") */
 	if (env && *env && (rc = profile_in_dir(env, name, out, err, err_len)) != 1)
 		return (enum sched_status)rc;
-	if (builtin_profile(name, out, err, err_len) == SCHED_OK)
-		return SCHED_OK;
+	/* a built-in one that fails says why (the parser's rules changed under it) */
+	if ((rc = builtin_profile(name, out, err, err_len)) != 1)
+		return (enum sched_status)rc;
 	if ((rc = profile_in_dir(ENPU_PROFILE_DATA_DIR, name, out, err, err_len)) != 1)
 		return (enum sched_status)rc;
 	snprintf(err, err_len, "no profile '%s' (looked for %s.prof in $ENPU_PROFILE_DIR, among "

@@ -78,6 +78,16 @@ struct drv_spec {
 	 * one trace track for all its pre-drafts): a job at a time, job_done when it ended */
 	pthread_t thread;
 	bool thread_live, quit, job_done;
+	/*
+	 * While a pre-draft runs (set and read on the session's own thread only): what
+	 * enpu_session_spec_stats() reports of the draft, taken as it was posted, since the
+	 * draft's thread and the executor's workers write the live figures meanwhile (a token
+	 * callback asking for the statistics raced them)
+	 */
+	bool predraft_running;
+	struct enpu_device_usage draft_usage[ENPU_MAX_DEVICES];
+	uint32_t n_draft_usage;
+	double draft_step_s;
 	struct predraft *job;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -391,8 +401,14 @@ enpu_status enpu_session_spec_stats(const enpu_session *s, struct enpu_spec_stat
 	o.draft_ms = (double)sp->draft_ns / 1e6;
 	o.verify_ms = (double)sp->verify_ns / 1e6;
 	o.alpha = alpha_of(sp);
-	o.n_devices = enpu_session_device_usage(sp->draft, o.draft_devices, ENPU_MAX_DEVICES);
-	const double t_dec = step_s(s), t_draft = step_s(sp->draft);
+	if (sp->predraft_running)
+		memcpy(o.draft_devices, sp->draft_usage,
+		       sizeof(o.draft_devices[0]) * (o.n_devices = sp->n_draft_usage));
+	else
+		o.n_devices = enpu_session_device_usage(sp->draft, o.draft_devices,
+							ENPU_MAX_DEVICES);
+	const double t_dec = step_s(s);
+	const double t_draft = sp->predraft_running ? sp->draft_step_s : step_s(sp->draft);
 	o.predicted_speedup = t_dec > 0.0 && t_draft > 0.0 && sp->have_row
 		? sched_spec_speedup(o.alpha, sp->k, 0, t_dec, t_draft, sp->t_row, sp->predraft, NULL)
 		: 0.0;
@@ -655,7 +671,11 @@ static enpu_status speculate_round(enpu_session *s, uint32_t k, uint32_t k_next,
 	bool threaded = false;
 	if (k_next) {
 		sp->next[0] = sp->toks[k];
+		sp->n_draft_usage = enpu_session_device_usage(d, sp->draft_usage,
+							      ENPU_MAX_DEVICES);
+		sp->draft_step_s = step_s(d);
 		threaded = predraft_post(sp, &pd); /* else: not overlapped */
+		sp->predraft_running = threaded;
 	}
 	const bool measure = s->verify[k + 1].runs > 0; /* the first run builds the graph */
 	const float *rows;
@@ -728,6 +748,7 @@ join:
 	if (rc || !*more)
 		__atomic_store_n(&pd.stop, 1, __ATOMIC_RELEASE);
 	predraft_wait(sp);
+	sp->predraft_running = false;
 	sp->predrafted++;
 	sp->draft_ns += pd.t1 - pd.t0;
 	/* the time the draft's thread and the verification were both busy */

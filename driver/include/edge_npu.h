@@ -579,7 +579,12 @@ struct enpu_spec_stats {
 };
 #define ENPU_SPEC_STATS_INIT { .struct_size = sizeof(struct enpu_spec_stats) }
 
-/* Fills *out; ENPU_ERR_INVALID_ARG when the session has no draft. */
+/*
+ * Fills *out; ENPU_ERR_INVALID_ARG when the session has no draft. It may be called from the
+ * session's token callback: while the draft pre-drafts on its own thread (spec_overlap), the
+ * draft's figures (draft_devices, and the draft step behind predicted_speedup) are those of
+ * when that pre-draft began.
+ */
 ENPU_API enpu_status enpu_session_spec_stats(const enpu_session *session,
 					     struct enpu_spec_stats *out);
 

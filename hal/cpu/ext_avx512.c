@@ -150,8 +150,8 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w,
 
 #if defined(ENPU_AMX_ON)
 /*
- * AMX for Q4_K and Q5_K prefills. A block's unsigned q as kq_values leaves them (lo[0..3],
- * hi[0..3]) are AMX's B operand for K = 32, and tdpbsud (signed activations x unsigned q)
+ * AMX for the K-quant prefills. Q4_K, Q5_K: a block's unsigned q as kq_values leaves them
+ * (lo[0..3], hi[0..3]) are AMX's B operand for K = 32, and tdpbsud (signed activations x q)
  * leaves tile_kq's exact sums S0 + S1 of 16 tokens x 16 rows in C; the float epilogue is
  * tile_kq's, in its order: the same bits as the AVX-512 path. Each group is decoded once into
  * the thread's scratch for all its 16-token tiles, per block: B (512 bytes), then the 16 rows'

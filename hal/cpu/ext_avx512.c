@@ -353,12 +353,7 @@ static uint32_t amx_kq_group(const int type, const struct cpu_gemm_args *g, cons
 
 static void gemm_kq_amx(enum hal_type t, const struct cpu_gemm_args *g)
 {
-	if (t == HAL_TYPE_Q4_K)
-		GEMM_KQ_TYPE_BIG(amx_kq_group, kq_packed, tile_kq, HAL_TYPE_Q4_K);
-	else if (t == HAL_TYPE_Q5_K)
-		GEMM_KQ_TYPE_BIG(amx_kq_group, kq_packed, tile_kq, HAL_TYPE_Q5_K);
-	else
-		GEMM_KQ_TYPE_BIG(amx_kq_group, kq_packed, tile_kq, HAL_TYPE_Q6_K);
+	GEMM_KQ_BODY_BIG(amx_kq_group, kq_packed, tile_kq)
 }
 #endif
 

@@ -122,7 +122,7 @@ static inline uint32_t gemm_unit_tiles(const struct cpu_gemm_args *g, uint32_t t
  * type, each with its tile inlined. With two or more whole tiles of tokens (a prefill) decode
  * may decode each group once into g->scratch for all its tiles, and returns it (dec);
  * otherwise, or when decode returns NULL, the tile decodes the packed blocks as it goes (a
- * decode streams the weights once). GEMM_KQ_TYPE_BIG's big(type, g, w, gi, t0) first takes
+ * decode streams the weights once). GEMM_KQ_BODY_BIG's big(type, g, w, gi, t0) first takes
  * the tokens a matrix unit wants, as GEMM_BODY_BIG's, and returns the first one it left.
  */
 #define GEMM_KQ_TYPE_BIG(big, decode, tile, type)					\
@@ -148,14 +148,15 @@ static inline uint32_t gemm_unit_tiles(const struct cpu_gemm_args *g, uint32_t t
 	} while (0)
 
 #define GEMM_KQ_NO_BIG(type, g, w, gi, t0) (t0)
-#define GEMM_KQ_TYPE(decode, tile, type) GEMM_KQ_TYPE_BIG(GEMM_KQ_NO_BIG, decode, tile, type)
 
-#define GEMM_KQ_BODY(decode, tile)							\
+#define GEMM_KQ_BODY_BIG(big, decode, tile)						\
 	if (t == HAL_TYPE_Q4_K)								\
-		GEMM_KQ_TYPE(decode, tile, HAL_TYPE_Q4_K);				\
+		GEMM_KQ_TYPE_BIG(big, decode, tile, HAL_TYPE_Q4_K);			\
 	else if (t == HAL_TYPE_Q5_K)							\
-		GEMM_KQ_TYPE(decode, tile, HAL_TYPE_Q5_K);				\
+		GEMM_KQ_TYPE_BIG(big, decode, tile, HAL_TYPE_Q5_K);			\
 	else										\
-		GEMM_KQ_TYPE(decode, tile, HAL_TYPE_Q6_K);
+		GEMM_KQ_TYPE_BIG(big, decode, tile, HAL_TYPE_Q6_K);
+
+#define GEMM_KQ_BODY(decode, tile) GEMM_KQ_BODY_BIG(GEMM_KQ_NO_BIG, decode, tile)
 
 #endif

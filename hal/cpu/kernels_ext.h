@@ -6,8 +6,8 @@
  *
  * One table per instruction set, like kernels.h's, kept apart from it so that the matmul
  * kernel sets stay as they are: cpu_ext_for() gives the table that goes with the cpu_kernels
- * the device chose (so ENPU_CPU_ISA picks both): "amx" -> amx (avx512's, with the Q4_K and
- * Q5_K prefills on AMX tiles), "avx512" -> avx512, "avx2"/"avxvnni" -> avx2, anything else ->
+ * the device chose (so ENPU_CPU_ISA picks both): "amx" -> amx (avx512's, with the K-quant
+ * prefills on AMX tiles), "avx512" -> avx512, "avx2"/"avxvnni" -> avx2, anything else ->
  * scalar.
  *
  * KV caches: a cache row of kv_w elements holds every kv head; one head's slice starts at

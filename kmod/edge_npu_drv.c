@@ -51,6 +51,15 @@ module_param_named(debug_tdr_delay_ms, enpu_debug_tdr_delay_ms, uint, 0644);
 MODULE_PARM_DESC(debug_tdr_delay_ms,
 		 "the job timeout handler waits this long (at most 1000) before it stops the engine's queue (tests; default 0)");
 
+/*
+ * Tests only: each job's free waits this long first, so that it comes after its file was
+ * closed and its device unbound (the kernel suite's "unbind, late free" test).
+ */
+unsigned int enpu_debug_free_delay_ms;
+module_param_named(debug_free_delay_ms, enpu_debug_free_delay_ms, uint, 0644);
+MODULE_PARM_DESC(debug_free_delay_ms,
+		 "each job's free waits this long (at most 30000) first (tests; default 0)");
+
 unsigned int enpu_autosuspend_ms = 100;
 module_param_named(autosuspend_ms, enpu_autosuspend_ms, uint, 0444);
 MODULE_PARM_DESC(autosuspend_ms, "runtime PM autosuspend delay (default 100)");
@@ -519,7 +528,8 @@ err_pm:
  * Unbind (or module removal): files may stay open. Unplugging first makes every ioctl and
  * every later job start fail with -ENODEV (they run inside drm_dev_enter()); the jobs already
  * running finish (a hung one at its timeout) before runtime PM and devfreq, which they use,
- * go away. The schedulers stay until the last file is closed (enpu_drm_release()).
+ * go away. The schedulers stay until the last file is closed and the last job freed
+ * (enpu_drm_release()).
  */
 static void enpu_remove(struct platform_device *pdev)
 {
@@ -569,13 +579,16 @@ static int __init enpu_init(void)
 		pr_err("edge_npu: num_devices must be 1..%d\n", ENPU_MAX_DEVICES);
 		return -EINVAL;
 	}
-	ret = enpu_genl_init();
+	ret = enpu_jobs_module_init();
 	if (ret)
 		return ret;
+	ret = enpu_genl_init();
+	if (ret)
+		goto err_jobs;
 	ret = platform_driver_register(&enpu_platform_driver);
 	if (ret) {
 		enpu_genl_exit();
-		return ret;
+		goto err_jobs;
 	}
 	for (i = 0; i < num_devices; i++) {
 		struct platform_device *pdev;
@@ -597,6 +610,8 @@ err:
 	platform_driver_unregister(&enpu_platform_driver);
 	enpu_destroy_devices();
 	enpu_genl_exit();
+err_jobs:
+	enpu_jobs_module_exit();
 	return ret;
 }
 
@@ -610,6 +625,7 @@ static void __exit enpu_exit(void)
 	platform_driver_unregister(&enpu_platform_driver);
 	enpu_destroy_devices();
 	enpu_genl_exit();
+	enpu_jobs_module_exit();
 	pr_info("edge_npu: unloaded\n");
 }
 

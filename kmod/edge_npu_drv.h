@@ -46,6 +46,7 @@ extern unsigned int enpu_num_engines;
 extern unsigned int enpu_job_timeout_ms;
 extern bool enpu_debug_stall;
 extern unsigned int enpu_debug_tdr_delay_ms;
+extern unsigned int enpu_debug_free_delay_ms;
 extern unsigned int enpu_autosuspend_ms;
 extern unsigned int enpu_max_ctxs_per_file;
 extern unsigned int enpu_max_bos_per_file;
@@ -227,8 +228,9 @@ struct enpu_thermal {
  *	last job is freed).
  * @live_jobs: &struct enpu_job objects not yet freed (queued, running, or finished and not
  *	yet freed by the scheduler). A job's last access to the device is its decrement.
- * @jobs_freed: woken when @live_jobs drops to 0, under its lock, which the teardown that
- *	waits for it takes once it saw 0 (enpu_queues_fini()).
+ *	While it is not 0, the jobs hold a reference on the device and on the module.
+ * @jobs_refs: those references that the last job gone left to drop.
+ * @jobs_put: drops them, on a workqueue of the module's (edge_npu_job.c).
  * @prio_aged: jobs that started ahead of higher-priority ones by ageing (sysfs prio_aged).
  *
  * The live counters (and @bo_count) are what debugfs "live" shows; all are 0 when the device
@@ -260,7 +262,8 @@ struct enpu_device {
 	atomic_t live_files;
 	atomic_t live_ctxs;
 	atomic_t live_jobs;
-	wait_queue_head_t jobs_freed;
+	atomic_t jobs_refs;
+	struct work_struct jobs_put;
 	atomic64_t prio_aged;
 };
 
@@ -479,6 +482,8 @@ u64 enpu_reg_read64(struct enpu_silicon *s, u32 lo);
 int enpu_queues_init(struct enpu_device *edev);
 void enpu_queues_drain(struct enpu_device *edev);
 void enpu_queues_fini(struct enpu_device *edev);
+int enpu_jobs_module_init(void);
+void enpu_jobs_module_exit(void);
 int enpu_ioctl_submit(struct drm_device *drm, void *data, struct drm_file *file);
 
 /* edge_npu_prio.c: priority ageing across contexts */

@@ -143,20 +143,56 @@ static int enpu_job_deps_error(struct enpu_job *job)
 }
 
 /*
- * A job is gone: its last access to the device. enpu_queues_fini() frees the queues, and the
- * device goes after it, once live_jobs reads 0; the job's free may run on a work item after
- * the last file is closed (a job its entity's teardown killed). The decrement and the wake-up
- * are one step under the wait queue's lock, which the teardown takes once it has seen 0: it
- * cannot free the device between them (enpu_jobs_wait_freed()).
+ * Jobs keep their device, and this module, until the last of them is freed. The scheduler
+ * frees a job on its own work item (or thread) after the job's fence signalled, and a job
+ * its entity's teardown killed on a work item of its own: either may run after the job's file
+ * was closed and its device removed, and a free uses the queue and the device. The first live
+ * job takes one reference on each (enpu_job_new()), the last one gone drops them from
+ * enpu_put_wq: never on the scheduler's own work or thread, which the device's release stops
+ * (drm_sched_fini()). While jobs live, rmmod says the module is in use.
  */
+static struct workqueue_struct *enpu_put_wq;
+
+int enpu_jobs_module_init(void)
+{
+	enpu_put_wq = alloc_workqueue("edge_npu_put", 0, 0);
+	return enpu_put_wq ? 0 : -ENOMEM;
+}
+
+/* Module exit: no job is left (they hold the module), but a put may still be returning. */
+void enpu_jobs_module_exit(void)
+{
+	destroy_workqueue(enpu_put_wq);
+}
+
+static void enpu_jobs_put_work(struct work_struct *work)
+{
+	struct enpu_device *edev = container_of(work, struct enpu_device, jobs_put);
+	int n = atomic_xchg(&edev->jobs_refs, 0);
+
+	/* the last put may release the device, this work item with it: nothing after it */
+	while (n-- > 0) {
+		drm_dev_put(&edev->drm);
+		module_put(THIS_MODULE);
+	}
+}
+
+/* A job is created: the first live one holds the device and the module. */
+static void enpu_job_live(struct enpu_device *edev)
+{
+	if (atomic_inc_return(&edev->live_jobs) == 1) {
+		drm_dev_get(&edev->drm);
+		__module_get(THIS_MODULE); /* inside an ioctl: the open file holds the module */
+	}
+}
+
+/* A job is gone: its last access to the device. The last one lets the device go. */
 static void enpu_job_gone(struct enpu_device *edev)
 {
-	unsigned long flags;
-
-	spin_lock_irqsave(&edev->jobs_freed.lock, flags);
-	if (atomic_dec_and_test(&edev->live_jobs))
-		wake_up_locked(&edev->jobs_freed);
-	spin_unlock_irqrestore(&edev->jobs_freed.lock, flags);
+	if (atomic_dec_and_test(&edev->live_jobs)) {
+		atomic_inc(&edev->jobs_refs);
+		queue_work(enpu_put_wq, &edev->jobs_put);
+	}
 }
 
 static void enpu_job_free_mem(struct enpu_job *job)
@@ -216,7 +252,10 @@ static void enpu_job_check_off_ring(struct enpu_job *job)
 static void enpu_job_free(struct drm_sched_job *sched_job)
 {
 	struct enpu_job *job = to_enpu_job(sched_job);
+	unsigned int delay_ms = READ_ONCE(enpu_debug_free_delay_ms);
 
+	if (delay_ms) /* tests only */
+		msleep(min(delay_ms, 30000U));
 	enpu_job_check_off_ring(job);
 	/* not started, if its entity was torn down: it waits no more */
 	enpu_age_dropped(&to_enpu_queue(sched_job->sched)->age, job);
@@ -673,7 +712,7 @@ int enpu_queues_init(struct enpu_device *edev)
 	u32 i;
 	int ret;
 
-	init_waitqueue_head(&edev->jobs_freed);
+	INIT_WORK(&edev->jobs_put, enpu_jobs_put_work);
 	edev->validator = kzalloc(sizeof(*edev->validator), GFP_KERNEL);
 	if (!edev->validator)
 		return -ENOMEM;
@@ -723,39 +762,15 @@ void enpu_queues_drain(struct enpu_device *edev)
 			enpu_queue_drain(edev->queues[i]);
 }
 
-/*
- * Waits (bounded) until every job is freed. The scheduler frees the jobs of its pending list
- * itself, but a job that never reached it, killed by its entity's teardown (CTX_DESTROY, a
- * file's close), is freed later by a work item (6.12: once its dependencies signalled), which
- * uses its queue (ageing, q->lock) and the device: neither may go before.
- */
-static void enpu_jobs_wait_freed(struct enpu_device *edev)
-{
-	long left;
-
-	left = wait_event_timeout(edev->jobs_freed, !atomic_read(&edev->live_jobs),
-				  msecs_to_jiffies(4 * enpu_job_timeout_ms + 2000));
-	/* the job that took the count to 0 did under this lock: it is out of it, and done */
-	spin_lock_irq(&edev->jobs_freed.lock);
-	spin_unlock_irq(&edev->jobs_freed.lock);
-	if (!left)
-		dev_err(edev->drm.dev,
-			"%d jobs not freed at removal: their free will use freed memory\n",
-			atomic_read(&edev->live_jobs));
-}
-
 /**
- * enpu_queues_fini() - tears the queues down once no job is left.
- * @edev: the device: no file open (its release), or not registered yet (probe's unwind).
+ * enpu_queues_fini() - tears the queues down.
+ * @edev: the device at its release (no job is left: live jobs hold the device), or not
+ *	registered yet (probe's unwind).
  */
 void enpu_queues_fini(struct enpu_device *edev)
 {
 	u32 i;
 
-	for (i = 0; i < edev->num_engines; i++)
-		if (edev->queues[i] && edev->scheds[i])
-			enpu_queue_drain(edev->queues[i]);
-	enpu_jobs_wait_freed(edev);
 	for (i = 0; i < edev->num_engines; i++) {
 		struct enpu_queue *q = edev->queues[i];
 
@@ -1005,7 +1020,7 @@ static int enpu_job_new(struct enpu_file *efile, u32 ctx_id, struct enpu_job **o
 		enpu_ctx_put(ctx);
 		return -ENOMEM;
 	}
-	atomic_inc(&efile->edev->live_jobs);
+	enpu_job_live(efile->edev);
 	job->ctx = ctx;
 	job->pid = task_tgid_nr(current);
 	job->prio = ctx->priority;

@@ -28,7 +28,9 @@
  *             pages its stream touches (one of a 1 GiB BO), for its life only
  *   ctx race  CTX_DESTROY racing SUBMIT from several threads: every pushed job signals
  *   leaks     after every fd is closed, no BO is left (sysfs bo_count)
- *   unbind    sysfs unbind of edge-npu.1 with a file open and jobs in flight, then rebind
+ *   unbind    sysfs unbind of edge-npu.1 with a file open and jobs in flight, then rebind;
+ *             and with a closed file's job whose free is held (debug_free_delay_ms) past the
+ *             unbind: it holds the device and the module until it is freed
  *   pacing    the pace parameter: wall and engine time follow the clock by the model's ratio,
  *             modeled figures unchanged, a job paced past the timeout is reset
  *   thermal   the thermal zone edge-npu.0 (passive and critical trips, writable), its devfreq
@@ -2154,6 +2156,28 @@ static int sync_file_wait(int sf, int ms)
 	return ioctl(sf, SYNC_IOC_FILE_INFO, &info) ? -998 : info.status;
 }
 
+/* Binds edge-npu.1 again: its node comes back and the job stream ok completes on it. */
+static void rebind_works(const struct stream *ok)
+{
+	struct job j;
+	uint32_t out;
+	int fd;
+
+	CHECK(write_str("/sys/bus/platform/drivers/edge-npu/bind", "edge-npu.1") == 0,
+	      "bind again");
+	fd = open_npu(1);
+	CHECK(fd >= 0, "no node after rebind");
+	if (fd < 0)
+		return;
+	job_new(fd, &j);
+	drmSyncobjCreate(fd, 0, &out);
+	j.out_sync = out;
+	CHECK_ERRNO(submit(fd, &j, ok, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, out, 5000), 0);
+	CHECK(sync_status(fd, out) == 1, "job after rebind %d", sync_status(fd, out));
+	close(fd);
+}
+
 /*
  * Unbind edge-npu.1 through sysfs while a file is open with a hung job and jobs behind it: the
  * jobs end, the open file's ioctls fail with -ENODEV, closing it is clean, and a rebound
@@ -2203,21 +2227,58 @@ static void test_unbind(void)
 	      "GET_PARAM after unbind: errno %d", errno);
 	close(fd); /* postclose destroys the contexts on the unbound device */
 
-	CHECK(write_str("/sys/bus/platform/drivers/edge-npu/bind", "edge-npu.1") == 0,
-	      "bind again");
-	fd = open_npu(1);
-	CHECK(fd >= 0, "no node after rebind");
-	if (fd >= 0) {
-		uint32_t s1;
+	rebind_works(&ok);
+}
 
-		job_new(fd, &j);
-		drmSyncobjCreate(fd, 0, &s1);
-		j.out_sync = s1;
-		CHECK_ERRNO(submit(fd, &j, &ok, NULL), 0);
-		CHECK_ERRNO(sync_wait(fd, s1, 5000), 0);
-		CHECK(sync_status(fd, s1) == 1, "job after rebind %d", sync_status(fd, s1));
-		close(fd);
+/*
+ * A job freed after its file was closed and its device unbound: debug_free_delay_ms holds
+ * its free past the old teardown's bound (4 job timeouts + 2 s), which then logged "not freed
+ * at removal" and freed the queues under it. The job holds the device and the module
+ * (refcnt) until it is freed; the device is released after it (run.sh fails the run on that
+ * message and on "objects live"), and a rebound device works.
+ */
+static void test_unbind_late_free(void)
+{
+	const char *refcnt = "/sys/module/edge_npu/refcnt";
+	const unsigned int delay_ms = 4 * timeout_ms + 3000;
+	int64_t held, after = -1;
+	int fd = open_npu(1);
+	struct stream hang, ok;
+	struct job j;
+	uint32_t out;
+	char delay[16];
+	uint64_t t0, unbind_ms;
+
+	if (fd < 0) {
+		printf("  (skipped: needs a second device)\n");
+		return;
 	}
+	snprintf(delay, sizeof(delay), "%u", delay_ms);
+	CHECK_ERRNO(set_param(PARAM("debug_free_delay_ms"), delay, NULL, 0), 0);
+	job_new(fd, &j);
+	streams_hang_ok(&hang, &ok);
+	drmSyncobjCreate(fd, 0, &out);
+	j.out_sync = out;
+	CHECK_ERRNO(submit(fd, &j, &ok, NULL), 0);
+	CHECK_ERRNO(sync_wait(fd, out, 5000), 0);
+	close(fd);
+	t0 = now_ms();
+	CHECK(write_str("/sys/bus/platform/drivers/edge-npu/unbind", "edge-npu.1") == 0,
+	      "unbind");
+	unbind_ms = now_ms() - t0;
+	held = read_num(refcnt);
+	while (now_ms() - t0 < delay_ms + 5000 && (after = read_num(refcnt)) >= held)
+		usleep(20 * 1000);
+	printf("  unbind took %llu ms; module refcnt %lld while the job's free was held %u ms, "
+	       "%lld %llu ms after the unbind\n", (unsigned long long)unbind_ms, (long long)held,
+	       delay_ms, (long long)after, (unsigned long long)(now_ms() - t0));
+	/* the free began before the unbind: it ends about delay_ms after the job did */
+	CHECK(after == held - 1 && now_ms() - t0 + 1000 >= delay_ms,
+	      "the job's free did not hold the module: refcnt %lld, then %lld after %llu ms",
+	      (long long)held, (long long)after, (unsigned long long)(now_ms() - t0));
+	CHECK_ERRNO(set_param(PARAM("debug_free_delay_ms"), "0", NULL, 0), 0);
+
+	rebind_works(&ok);
 }
 
 /* Opens device 0 and submits a hung job and a job behind it on one context: the fd, or -1. */
@@ -2243,9 +2304,8 @@ static int open_with_hung_jobs(void)
  * the module is unloaded (by init.sh, right after) with work in flight. Five hung jobs more
  * queue on a second context: each holds its engine for the job timeout, so the close (which
  * waits up to 1 s for each entity to empty) kills those still queued, and the scheduler frees
- * them later, from a work item (6.12: once the job on the engine ended). The module's removal
- * must wait for those frees before it frees the queues and the device (slub_debug poisons
- * freed objects: a late free writes into the poison, and the run fails).
+ * them later, from a work item (6.12: once the job on the engine ended). Live jobs hold the
+ * module: init.sh's rmmod is refused (in use) until the last is freed, and retried.
  */
 static int leave_hung_job(void)
 {
@@ -3256,6 +3316,7 @@ int main(int argc, char **argv)
 				     (long long)n1));
 	}
 	GROUP("unbind", test_unbind());
+	GROUP("unbind, late free", test_unbind_late_free());
 	printf("enpu_kmod_test: %d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }

@@ -24,6 +24,20 @@ RACE_SECS=${RACE_SECS:-10}
 LOAD_JOBS=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^enpu_load_jobs=//p')
 LOAD_JOBS=${LOAD_JOBS:-1000}
 mods=0
+# rmmod edge_npu, retried while the module is in use: live jobs hold it until they are freed
+# (each within the job timeout, once its file is closed)
+unload() {
+	n=0
+	until rmmod edge_npu 2>/dev/null; do
+		n=$((n + 1))
+		if [ $n -ge 30 ]; then
+			rmmod edge_npu # again, for its message
+			return 1
+		fi
+		sleep 1
+	done
+	[ $n -eq 0 ] || echo "rmmod refused $n times while jobs lived"
+}
 # the module's dependencies in load order, as run.sh found them in this kernel's package
 for m in $(cat /lib/modules/order); do
 	insmod /lib/modules/$m.ko || mods=1
@@ -72,10 +86,11 @@ else
 	echo "ok   rmmod with an open file and jobs in flight refused"
 fi
 wait $hold || tests=1
-# unload with work in flight: a hung job and one behind it, their fd already closed
+# unload with work in flight: a hung job and jobs behind it, their fd already closed. The
+# jobs hold the module until the last is freed (each hung one within the job timeout): rmmod
+# is refused (in use) until then.
 /bin/enpu_kmod_test --leave-hung-job || tests=1
-
-rmmod edge_npu
+unload
 rmmod_rc=$?
 # clock requests and priorities across processes: the module again with one engine per
 # device, so that two processes contend for it (enpu_kmod_test --qos)
@@ -83,7 +98,7 @@ if [ $rmmod_rc -eq 0 ]; then
 	if insmod /lib/modules/edge_npu.ko num_engines=1 job_timeout_ms=$TIMEOUT_MS \
 		autosuspend_ms=$AUTOSUSPEND_MS; then
 		/bin/enpu_kmod_test --qos || tests=1
-		rmmod edge_npu || rmmod_rc=1
+		unload || rmmod_rc=1
 	else
 		echo "FAIL insmod edge_npu num_engines=1"
 		tests=1

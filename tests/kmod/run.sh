@@ -246,7 +246,7 @@ enpu_load_jobs=${ENPU_KMOD_LOAD_JOBS:-1000}" \
 	echo "$result"
 
 	sed -n '/^ENPU-DMESG-BEGIN/,/^ENPU-DMESG-END/p' "$LOG.txt" >"$K/dmesg.txt"
-	bad=$(grep -E 'Oops|WARNING:|BUG:|kernel BUG|Call Trace|general protection|circular locking|lockdep|possible recursive locking|UBSAN|KASAN|refcount_t|list_del corruption|removed with [0-9]+ BOs live|removed with objects live|soft lockup|blocked for more than|rcu.*stall|Poison overwritten|Redzone|Object padding|slab_out_of_bounds|killed entity' "$K/dmesg.txt" "$LOG.txt" || true)
+	bad=$(grep -E 'Oops|WARNING:|BUG:|kernel BUG|Call Trace|general protection|circular locking|lockdep|possible recursive locking|UBSAN|KASAN|refcount_t|list_del corruption|removed with [0-9]+ BOs live|removed with objects live|not freed at removal|soft lockup|blocked for more than|rcu.*stall|Poison overwritten|Redzone|Object padding|slab_out_of_bounds|killed entity' "$K/dmesg.txt" "$LOG.txt" || true)
 	if [ -n "$bad" ]; then
 		echo "$bad" | head -n 20 >&2
 		fail "the kernel logged an oops/WARN/BUG/lockdep report or a leak (see $K/dmesg.txt)"

@@ -479,13 +479,13 @@ tile_kq_h(const int type, const struct cpu_gemm_args *g, const uint8_t *w, const
 	for (uint32_t sb = 0; sb < nb / 8; sb++) {
 		const uint8_t *hd = w + sb * sb_bytes;
 
-		if (nt == 1 && !dec) /* a decode streams the weights once: keep them coming */
-			for (size_t o = 0; o < sb_bytes; o += 64)
-				__builtin_prefetch(hd + CPU_PREFETCH_BYTES + o, 0, CPU_PREFETCH_L2);
 		for (uint32_t jb = 0; jb < 8; jb++) {
 			const uint32_t b = sb * 8 + jb;
 			const uint8_t *q = hd + CPU_KQ_HDR + jb * blk_bytes;
 			const size_t a0 = (size_t)t * nb + b;
+
+			if (nt == 1 && !dec) /* a decode streams the weights once */
+				cpu_kq_prefetch(hd, sb_bytes, jb);
 
 			#pragma GCC unroll 2
 			for (int h = h0; h < h1; h++) {

@@ -89,14 +89,13 @@ tile_kq(const int type, const struct cpu_gemm_args *g, const uint8_t *w,
 		const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
 		const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + 32)));
 
-		if (nt == 1) /* a decode streams the weights once: keep them coming (kernels.h) */
-			for (size_t o = 0; o < sb_bytes; o += 64)
-				__builtin_prefetch(h + CPU_PREFETCH_BYTES + o, 0, CPU_PREFETCH_L2);
 		for (uint32_t jb = 0; jb < 8; jb++) {
 			const uint32_t b = sb * 8 + jb;
 			__m512i lo[4], hi[4], sc0 = _mm512_setzero_si512(), sc1 = sc0;
 			__m512 mins = _mm512_setzero_ps(), dsc = d;
 
+			if (nt == 1) /* a decode streams the weights once: keep them coming */
+				cpu_kq_prefetch(h, sb_bytes, jb);
 			kq_values(type, h + CPU_KQ_HDR + jb * blk_bytes, lo, hi);
 			if (type == HAL_TYPE_Q6_K) {
 				sc0 = _mm512_cvtepi8_epi32(

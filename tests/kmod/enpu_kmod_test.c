@@ -2300,12 +2300,13 @@ static int open_with_hung_jobs(void)
 }
 
 /*
- * --leave-hung-job: submits a hung job and a job behind it, then closes the fd at once, so that
+ * --leave-hung-job: submits a hung job and a job behind it, then exits with the fd open, so that
  * the module is unloaded (by init.sh, right after) with work in flight. Five hung jobs more
- * queue on a second context: each holds its engine for the job timeout, so the close (which
- * waits up to 1 s for each entity to empty) kills those still queued, and the scheduler frees
- * them later, from a work item (6.12: once the job on the engine ended). Live jobs hold the
- * module: init.sh's rmmod is refused (in use) until the last is freed, and retried.
+ * queue on a second context: each holds its engine for the job timeout, so the exit's close
+ * (an exiting process waits at most 1 s for each entity to empty; a close() would wait until
+ * it is empty) kills those still queued. The context's teardown then waits for its last job's
+ * fence, and the killed jobs are freed from work items right after: init.sh's rmmod may come
+ * before the last free. Live jobs hold the module: a refused rmmod is retried.
  */
 static int leave_hung_job(void)
 {
@@ -2323,9 +2324,9 @@ static int leave_hung_job(void)
 			return 1;
 		}
 	}
-	close(fd);
 	printf("left a hung job in flight\n");
-	return 0;
+	fflush(stdout);
+	_exit(0); /* the fd open: the exit closes it */
 }
 
 /*

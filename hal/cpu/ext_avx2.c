@@ -283,7 +283,8 @@ static inline __m256i row_pairs(const uint8_t *p, const bool is_signed)
 /*
  * A prefill decodes each group once into the thread's scratch (struct cpu_gemm_args), for all
  * its token tiles: per block and half, 384 bytes: lo[0..3], hi[0..3] (the unsigned q), then
- * Q4_K/Q5_K the scale pairs and dmin x m as floats, Q6_K the sc0, sc1 and (sc0, sc1) pairs.
+ * Q4_K/Q5_K the scale pairs and dmin x m as floats, Q6_K the sc0, sc1 and -32 x (sc0, sc1)
+ * pairs (its bias's factors, at most 2^12).
  */
 #define KQ_DEC_HALF 384
 _Static_assert(2 * KQ_DEC_HALF <= CPU_DEC_BLOCK_BYTES, "a decoded block fits the scratch");
@@ -366,7 +367,9 @@ kq_decode(const int type, const uint8_t *w, uint32_t nb, uint8_t *dec)
 			if (type == HAL_TYPE_Q6_K) {
 				_mm256_store_si256((__m256i *)(o + 256), row_pairs(sc, true));
 				_mm256_store_si256((__m256i *)(o + 288), row_pairs(sc + 16, true));
-				_mm256_store_si256((__m256i *)(o + 320), q6_scale_pairs(sc));
+				_mm256_store_si256((__m256i *)(o + 320),
+						   _mm256_mullo_epi16(q6_scale_pairs(sc),
+								      _mm256_set1_epi16(-32)));
 			} else {
 				_mm256_store_si256((__m256i *)(o + 256), row_pairs(sc, false));
 				_mm256_store_ps((float *)(o + 288), kq_mins(hd, b % 8, h));
@@ -428,7 +431,7 @@ kq6_sums(const uint8_t *q, const uint8_t *dec, const uint8_t *sc_bytes, int h, c
 				: row_pairs(sc_bytes, true);
 	const __m256i sc1 = dec ? _mm256_load_si256((const __m256i *)(dec + 288))
 				: row_pairs(sc_bytes + 16, true);
-	const __m256i sc01 = dec ? _mm256_load_si256((const __m256i *)(dec + 320))
+	const __m256i sc01 = dec ? _mm256_load_si256((const __m256i *)(dec + 320)) /* x -32 */
 				 : q6_scale_pairs(sc_bytes);
 	__m256i lo[4], hi[4];
 
@@ -439,7 +442,11 @@ kq6_sums(const uint8_t *q, const uint8_t *dec, const uint8_t *sc_bytes, int h, c
 	for (int j = 0; j < nt; j++) {
 		const int8_t *a = a0 + j * a_stride;
 		const int16_t *s = s16 + j * a_stride / CPU_QK * 2;
-		__m256i acc = _mm256_setzero_si256();
+		/* the bias first: -32 (sc0 s16[0] + sc1 s16[1]), the pair broadcast as one word */
+		const __m256i sp = bcast256((const int8_t *)s, 0);
+		__m256i acc = dec ? _mm256_madd_epi16(sc01, sp)
+				  : _mm256_sub_epi32(_mm256_setzero_si256(),
+						     _mm256_slli_epi32(_mm256_madd_epi16(sc01, sp), 5));
 
 		#pragma GCC unroll 2
 		for (int k = 0; k < 4; k += 2) {
@@ -453,10 +460,7 @@ kq6_sums(const uint8_t *q, const uint8_t *dec, const uint8_t *sc_bytes, int h, c
 			acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(pl, sc0),
 								     _mm256_madd_epi16(ph, sc1)));
 		}
-		/* the bias: 32 (sc0 s16[0] + sc1 s16[1]), the pair broadcast as one word */
-		const __m256i sp = bcast256((const int8_t *)s, 0);
-
-		is[j] = _mm256_sub_epi32(acc, _mm256_slli_epi32(_mm256_madd_epi16(sc01, sp), 5));
+		is[j] = acc;
 	}
 }
 

@@ -115,15 +115,22 @@ int bench_attention_init(struct bench_attention *a, uint32_t n_head, uint32_t hd
 	for (int i = 0; i < 6; i++)
 		if (!f32[i]->data)
 			pos = NULL;
-	/* the caches in their type: each row of random floats converted as the model stores it */
-	for (int i = 4; i < 6 && pos && cache_type != HAL_TYPE_F32; i++) {
-		const size_t rb = hal_row_bytes(cache_type, D);
-		uint8_t *c = malloc(rb * ctx);
+	/*
+	 * The caches in their type, each row of random floats converted as the model stores it,
+	 * and in huge pages as a session keeps them: in 4 KiB pages a long context takes a TLB
+	 * walk every few rows, which a decode does not.
+	 */
+	const size_t rb = hal_row_bytes(cache_type, D);
+
+	for (int i = 4; i < 6 && pos; i++) {
+		size_t len = rb * ctx;
+		uint8_t *c = hal_huge_alloc(&len);
 
 		if (!c) {
 			pos = NULL;
 			break;
 		}
+		a->cache_len[i - 4] = len;
 		for (uint32_t r = 0; r < ctx; r++)
 			hal_quantize_row(cache_type, (const float *)f32[i]->data + (size_t)r * D,
 					 c + r * rb, D);
@@ -152,7 +159,10 @@ void bench_attention_free(struct bench_attention *a)
 				     &a->pos };
 
 	for (int i = 0; i < 7; i++) {
-		free(all[i]->data);
+		if ((i == 4 || i == 5) && a->cache_len[i - 4])
+			hal_huge_free(all[i]->data, a->cache_len[i - 4]);
+		else
+			free(all[i]->data);
 		all[i]->data = NULL;
 	}
 }

@@ -82,6 +82,7 @@ struct bench_attention {
 	struct hal_tensor q, k, v, out, k_cache, v_cache, pos;
 	struct hal_op op;
 	double cache_rows; /* sum over the tokens of the cache rows each reads */
+	size_t cache_len[2]; /* K, V in huge pages as a session's (hal_huge_alloc), 0: malloc */
 };
 
 /* Fills *a (its buffers allocated); -1 when out of memory (nothing left allocated). */

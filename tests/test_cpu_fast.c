@@ -864,14 +864,16 @@ START_TEST(test_attention)
 	 * sizes 16 (the generic loop), 64 and 128 (kernels with q in registers), with 16-row
 	 * batches and leftover rows. A prefill of 37 tokens takes blocks of 16 queries (the
 	 * AVX-512 kernel) twice and 5 queries once. Decodes of 37 and 46 rows take the
-	 * kernels' batches of 8 or 16 rows and the rows left over.
+	 * kernels' batches of 8 or 16 rows and the rows left over. Contexts past one chunk of
+	 * rows (ATTN_CHUNK, 64): decodes at 250 and 129 and 3 queries from 198, whose softmax
+	 * goes on from chunk to chunk.
 	 */
-	const uint32_t T[] = { 1, 5, 3, 1, 2, 7, 37, 37, 37, 1 };
-	const int32_t first[] = { 20, 0, 61, 36, 61, 9, 0, 27, 0, 45 };
-	const uint32_t hds[] = { 16, 16, 16, 64, 64, 128, 64, 16, 64, 128 };
+	const uint32_t T[] = { 1, 5, 3, 1, 2, 7, 37, 37, 37, 1, 1, 1, 3 };
+	const int32_t first[] = { 20, 0, 61, 36, 61, 9, 0, 27, 0, 45, 250, 129, 198 };
+	const uint32_t hds[] = { 16, 16, 16, 64, 64, 128, 64, 16, 64, 128, 64, 16, 128 };
 
 	for (size_t s = 0; s < sizeof(T) / sizeof(T[0]); s++) {
-		const uint32_t H = 4, Hkv = 2, hd = hds[s], n_ctx = 64;
+		const uint32_t H = 4, Hkv = 2, hd = hds[s], n_ctx = first[s] + T[s] > 64 ? 256 : 64;
 		struct op_case c = { .n = 0, .floor = 1e-3 };
 		uint64_t seed = 21 + s;
 		struct hal_tensor *q = add_t(&c, HAL_TYPE_F32, H * hd, T[s], &seed);
@@ -955,13 +957,14 @@ END_TEST
 START_TEST(test_attention_cache_types)
 {
 	const enum hal_type cts[] = { HAL_TYPE_F16, HAL_TYPE_Q8_0 };
-	const uint32_t T[] = { 1, 5, 37, 37, 1 };
-	const int32_t first[] = { 20, 0, 0, 27, 63 };
-	const uint32_t hds[] = { 64, 32, 64, 128, 96 };
+	const uint32_t T[] = { 1, 5, 37, 37, 1, 1, 2 };
+	const int32_t first[] = { 20, 0, 0, 27, 63, 200, 130 };
+	const uint32_t hds[] = { 64, 32, 64, 128, 96, 64, 128 };
 
 	for (size_t ci = 0; ci < 2; ci++) {
-		for (size_t s = 0; s < 5; s++) {
-			const uint32_t H = 4, Hkv = 2, hd = hds[s], n_ctx = 64;
+		for (size_t s = 0; s < sizeof(T) / sizeof(T[0]); s++) {
+			const uint32_t H = 4, Hkv = 2, hd = hds[s];
+			const uint32_t n_ctx = first[s] + T[s] > 64 ? 256 : 64;
 			struct op_case c = { .n = 0, .floor = 1.0 };
 			uint64_t seed = 71 + s;
 			struct hal_tensor *q = add_t(&c, HAL_TYPE_F32, H * hd, T[s], &seed);

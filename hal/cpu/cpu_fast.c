@@ -1032,13 +1032,6 @@ static void attend_heads(struct row_job *j, float *ws, uint32_t t, uint32_t h0, 
 	const uint32_t kh0 = h0 / group, kh1 = (h1 - 1) / group + 1;
 	float *p = ws, *part = p + ATTN_CHUNK, *state = part + hd;
 
-	for (uint32_t h = h0; h < h1; h++) {
-		float *st = state + (h - h0) * ATTN_HEAD_STATE(hd);
-
-		st[0] = -INFINITY;
-		st[1] = 0.0f;
-		memset(st + 2, 0, hd * sizeof(float));
-	}
 	for (uint32_t r0 = 0; r0 < n; r0 += ATTN_CHUNK) {
 		const uint32_t len = n - r0 < ATTN_CHUNK ? n - r0 : ATTN_CHUNK;
 
@@ -1050,7 +1043,13 @@ static void attend_heads(struct row_job *j, float *ws, uint32_t t, uint32_t h0, 
 			const float *q = row_f32(op->src[0], t) + (size_t)h * hd;
 			const float max = attn_chunk_scores(j, &c, q, h / group, r0, len, p);
 
-			if (max > st[0]) { /* the running sums to the new max (0 at the first chunk) */
+			if (r0 == 0) { /* the first chunk: its sums are the running ones */
+				st[0] = max;
+				st[1] = k->exp_sum(p, len, max);
+				attn_chunk_values(j, &c, p, h / group, r0, len, acc);
+				continue;
+			}
+			if (max > st[0]) { /* the running sums to the new max */
 				const float f = expf(st[0] - max);
 
 				st[1] *= f;
@@ -1097,7 +1096,8 @@ static void attention_job(void *arg, uint32_t ith, uint32_t nth)
 /*
  * A prefill in blocks of 16 consecutive rows of the batch, one head at a time (the ISA's
  * attn_block, which puts the queries in the vector lanes; their positions may be any, each
- * query sees the cache rows up to its own): the item is (block, head).
+ * query sees the cache rows up to its own): the item is (head, block), a head's blocks in a
+ * row.
  */
 static void attention_block_job(void *arg, uint32_t ith, uint32_t nth)
 {
@@ -1107,12 +1107,15 @@ static void attention_block_job(void *arg, uint32_t ith, uint32_t nth)
 	const uint32_t T = op->dst->ne[1], group = n_head / op->p.attn.n_head_kv;
 	const size_t ld = op->src[3]->ne[0];
 	const enum hal_type ct = op->src[3]->type;
+	const uint32_t blocks = (T + 15) / 16;
 	float *ws = j->scratch + ith * j->stride;
+	/* the kv head whose rows 0 .. conv_n - 1 this thread has in F32 (non-F32 caches) */
+	uint32_t conv_kvh = UINT32_MAX, conv_n = 0;
 	uint32_t lo, hi;
 
 	while (range_take(j->cf, ith, nth, 1, &lo, &hi)) {
 		for (uint32_t u = lo; u < hi; u++) {
-			const uint32_t t0 = u / n_head * 16, h = u % n_head, kvh = h / group;
+			const uint32_t t0 = u % blocks * 16, h = u / blocks, kvh = h / group;
 			const uint32_t nq = T - t0 < 16 ? T - t0 : 16;
 			const float *kc = (const float *)op->src[3]->data + (size_t)kvh * hd;
 			const float *vc = (const float *)op->src[4]->data + (size_t)kvh * hd;
@@ -1126,18 +1129,28 @@ static void attention_block_job(void *arg, uint32_t ith, uint32_t nth)
 			if (ct != HAL_TYPE_F32) {
 				/*
 				 * An F16 or Q8_0 cache: the rows these 16 queries see, of this kv
-				 * head, into F32 after the block kernel's scratch (a 16th of the
-				 * block's multiply-adds), then the F32 kernel over them.
+				 * head, into F32 after the block kernel's scratch, then the F32
+				 * kernel over them. The items go head by head (run_attention), so
+				 * a thread converts a kv head's rows once for all its blocks and
+				 * query heads: at a long context the conversion, once a block, took
+				 * a quarter of the block's time.
 				 */
 				const size_t lb = hal_row_bytes(ct, ld);
 				const size_t off = hal_row_bytes(ct, (size_t)kvh * hd);
 				float *kf = ws + CPU_ATTN_BLOCK_WS(op->src[3]->ne[1], hd);
 				float *vf = kf + (size_t)op->src[3]->ne[1] * hd;
 
-				j->cf->x->cache_load(ct, (const uint8_t *)op->src[3]->data + off, lb,
-						     n, hd, kf);
-				j->cf->x->cache_load(ct, (const uint8_t *)op->src[4]->data + off, lb,
-						     n, hd, vf);
+				if (kvh != conv_kvh)
+					conv_kvh = kvh, conv_n = 0;
+				if (n > conv_n) {
+					const size_t o = off + conv_n * lb;
+
+					j->cf->x->cache_load(ct, (const uint8_t *)op->src[3]->data + o,
+							     lb, n - conv_n, hd, kf + (size_t)conv_n * hd);
+					j->cf->x->cache_load(ct, (const uint8_t *)op->src[4]->data + o,
+							     lb, n - conv_n, hd, vf + (size_t)conv_n * hd);
+					conv_n = n;
+				}
 				kc = kf;
 				vc = vf;
 				kld = hd;

@@ -369,6 +369,8 @@ static int cpu_threads(struct bench *b, uint32_t threads, uint8_t *buf)
 	/* the decode at a long context in the KV cache types sessions use (F16 the default) */
 	rc = rc ? rc : bench_attention(b, 12, 64, 1, 4096, HAL_TYPE_F16);
 	rc = rc ? rc : bench_attention(b, 12, 64, 1, 4096, HAL_TYPE_Q8_0);
+	/* and a prefill's 128 tokens after 4096 in the default cache */
+	rc = rc ? rc : bench_attention(b, 12, 64, 128, 4224, HAL_TYPE_F16);
 	if (!rc)
 		bench_report_note(b->rep, "%u threads: bandwidth ceiling again at the end: %.1f GB/s "
 				  "(drift: compare with %.1f)\n", nt, measure_ceiling(b->dev, buf, 3),

@@ -811,7 +811,6 @@ struct row_job {
 	float theta_scale;
 	float *scratch; /* per-thread, `stride` floats each */
 	size_t stride;
-	uint32_t heads_per_item; /* attention_job's */
 };
 
 static void rmsnorm_rows(struct row_job *j, uint32_t ith, uint32_t lo, uint32_t hi)
@@ -1074,14 +1073,25 @@ static void attend_heads(struct row_job *j, float *ws, uint32_t t, uint32_t h0, 
 }
 
 /*
- * Items (token, heads of one range); a range is whole kv heads' queries where the heads
- * allow, so that one thread reads each of its kv heads' rows once (run_attention).
+ * Heads an attend_heads item takes: a thread's share of a token's heads, rounded up to whole
+ * kv heads' query groups when every thread still gets some (so that one thread reads each of
+ * its kv heads' rows once); a decode of 12 heads on 2 threads: 6.
  */
+static uint32_t attn_heads_per_item(const struct cpu_fast *cf, const struct hal_op *op)
+{
+	const uint32_t n_head = op->p.attn.n_head, group = n_head / op->p.attn.n_head_kv;
+	const uint32_t per = (n_head + cf->n_threads - 1) / cf->n_threads;
+	const uint32_t whole = (per + group - 1) / group * group;
+
+	return whole * (cf->n_threads - 1) < n_head ? whole : per;
+}
+
+/* Items (token, range of attn_heads_per_item heads). */
 static void attention_job(void *arg, uint32_t ith, uint32_t nth)
 {
 	struct row_job *j = arg;
 	float *ws = j->scratch + ith * j->stride;
-	const uint32_t n_head = j->op->p.attn.n_head, per = j->heads_per_item;
+	const uint32_t n_head = j->op->p.attn.n_head, per = attn_heads_per_item(j->cf, j->op);
 	const uint32_t ranges = (n_head + per - 1) / per;
 	uint32_t lo, hi;
 
@@ -1206,16 +1216,8 @@ static enum hal_status run_attention(struct cpu_fast *cf, const struct hal_op *o
 	/* non-F32 caches' blocks: their K and V rows in F32 after the block kernel's scratch */
 	const size_t conv = op->src[3]->type != HAL_TYPE_F32 ? 2 * (size_t)n_ctx * hd : 0;
 
-	/*
-	 * attend_heads' items: a thread's share of the heads of a token, whole kv heads' query
-	 * groups where the count allows (a decode: 12 heads, 2 threads, 6 heads an item)
-	 */
-	const uint32_t n_head = op->p.attn.n_head, group = n_head / op->p.attn.n_head_kv;
-	uint32_t per = (n_head + cf->n_threads - 1) / cf->n_threads;
+	const uint32_t n_head = op->p.attn.n_head, per = attn_heads_per_item(cf, op);
 
-	if (per % group && (per + group - 1) / group * group * (cf->n_threads - 1) < n_head)
-		per = (per + group - 1) / group * group;
-	j.heads_per_item = per;
 	j.stride = blocks ? CPU_ATTN_BLOCK_WS(n_ctx, hd) + conv
 			  : (ATTN_CHUNK + hd + per * ATTN_HEAD_STATE(hd) + 15) / 16 * 16;
 	j.scratch = scratch(cf, j.stride * cf->n_threads * sizeof(float));

@@ -644,17 +644,19 @@ END_TEST
 
 /*
  * A row's result does not depend on the batch around it (batched decoding, driver/batch.c,
- * relies on it): the rows of a 5-, 9- and 23-token matmul (4-token tiles and single rows;
- * with AMX a 16-token tile and one over the padding) are the bits of each row alone (T = 1,
- * the decode path).
+ * relies on it): the rows of a 5-, 9-, 13- and 23-token matmul (tiles of 8 and 4 tokens and
+ * single rows; with AMX a 16-token tile and one over the padding) are the bits of each row
+ * alone (T = 1, the decode path).
  */
 START_TEST(test_rows_independent_of_batch)
 {
-	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32 };
-	const uint32_t K = 160, N = 40, Ts[] = { 5, 9, 23 }, T_MAX = 23;
+	const enum hal_type types[] = { HAL_TYPE_Q8_0, HAL_TYPE_Q4_0, HAL_TYPE_F16, HAL_TYPE_F32,
+					HAL_TYPE_Q4_K, HAL_TYPE_Q5_K, HAL_TYPE_Q6_K };
+	const uint32_t N = 40, Ts[] = { 5, 9, 13, 23 }, T_MAX = 23;
 
 	for (size_t i = 0; i < N_ISA; i++) {
-		for (size_t ty = 0; ty < 4; ty++) {
+		for (size_t ty = 0; ty < sizeof(types) / sizeof(types[0]); ty++) {
+			const uint32_t K = ty >= 4 ? 256 : 160; /* K-quants: a super-block */
 			uint64_t seed = 11;
 			void *wd = make_weight(types[ty], K, N, &seed);
 			float *x = rand_floats((size_t)K * T_MAX, &seed, 1.0f);
@@ -662,7 +664,7 @@ START_TEST(test_rows_independent_of_batch)
 
 			for (uint32_t t = 0; t < T_MAX; t++)
 				alone[t] = matmul_on(isas[i], 2, types[ty], wd, x + (size_t)t * K, K, N, 1);
-			for (size_t k = 0; k < 3 && alone[0]; k++) {
+			for (size_t k = 0; k < 4 && alone[0]; k++) {
 				float *y = matmul_on(isas[i], 2, types[ty], wd, x, K, N, Ts[k]);
 				for (uint32_t t = 0; t < Ts[k]; t++)
 					ck_assert_msg(!memcmp(y + (size_t)t * N, alone[t], sizeof(float) * N),

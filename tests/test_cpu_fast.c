@@ -664,7 +664,7 @@ START_TEST(test_rows_independent_of_batch)
 
 			for (uint32_t t = 0; t < T_MAX; t++)
 				alone[t] = matmul_on(isas[i], 2, types[ty], wd, x + (size_t)t * K, K, N, 1);
-			for (size_t k = 0; k < 4 && alone[0]; k++) {
+			for (size_t k = 0; k < sizeof(Ts) / sizeof(Ts[0]) && alone[0]; k++) {
 				float *y = matmul_on(isas[i], 2, types[ty], wd, x, K, N, Ts[k]);
 				for (uint32_t t = 0; t < Ts[k]; t++)
 					ck_assert_msg(!memcmp(y + (size_t)t * N, alone[t], sizeof(float) * N),

@@ -120,8 +120,8 @@ static inline uint32_t gemm_unit_tiles(const struct cpu_gemm_args *g, uint32_t t
  * a constant, with decode(type, w, nb, room) and tile(type, g, w, dec, t, nt, out);
  * GEMM_KQ_BODY(decode, tile) is the body of gemm_kq_<isa>(t, g): one copy of the loop per
  * type, each with its tile inlined; tiles of NT tokens, then (when NT > 4) one of 4, then
- * one token at a time. With two or more whole tiles of tokens (a prefill) decode
- * may decode each group once into g->scratch for all its tiles, and returns it (dec);
+ * one token at a time. With two or more whole tiles of tokens (a prefill) decode may decode
+ * each group once into g->scratch for all its tiles, and returns it (dec);
  * otherwise, or when decode returns NULL, the tile decodes the packed blocks as it goes (a
  * decode streams the weights once). GEMM_KQ_BODY_BIG's big(type, g, w, gi, t0) first takes
  * the tokens a matrix unit wants, as GEMM_BODY_BIG's, and returns the first one it left.

@@ -942,7 +942,16 @@ struct attn_rows {
 	const uint8_t *k, *v; /* row `first` of the caches, at kv head 0 */
 	size_t ld;            /* bytes a cache row */
 	size_t head_bytes;    /* bytes of one kv head's slice of a row */
+	enum hal_type type;   /* the caches' (F32, F16 or Q8_0) */
+	uint32_t hd;          /* floats of a head */
 };
+
+/* Row r0 of cache base (c->k or c->v), at kv head kvh's slice. */
+static const uint8_t *attn_slice(const struct attn_rows *c, const uint8_t *base, uint32_t kvh,
+				 uint32_t r0)
+{
+	return base + r0 * c->ld + kvh * c->head_bytes;
+}
 
 /* A head's q against kv head kvh's rows r0 .. r0 + n - 1 (of the item's) into p; their max. */
 static float attn_chunk_scores(struct row_job *j, const struct attn_rows *c, const float *q,
@@ -950,13 +959,12 @@ static float attn_chunk_scores(struct row_job *j, const struct attn_rows *c, con
 {
 	const struct hal_op *op = j->op;
 	const struct cpu_kernels *k = j->cf->k;
-	const uint32_t hd = op->p.attn.head_dim;
-	const enum hal_type ct = op->src[3]->type;
-	const uint8_t *kb = c->k + r0 * c->ld + kvh * c->head_bytes;
+	const uint32_t hd = c->hd;
+	const uint8_t *kb = attn_slice(c, c->k, kvh, r0);
 	float max = -INFINITY;
 
-	if (ct != HAL_TYPE_F32) /* an F16 or Q8_0 cache: read in its own format */
-		max = j->cf->x->cache_scores(ct, q, kb, c->ld, n, hd, op->p.attn.scale, p);
+	if (c->type != HAL_TYPE_F32) /* an F16 or Q8_0 cache: read in its own format */
+		max = j->cf->x->cache_scores(c->type, q, kb, c->ld, n, hd, op->p.attn.scale, p);
 	else if (k->attn_scores && (hd == 64 || hd == 128)) /* attn_scores' sizes (kernels.h) */
 		max = k->attn_scores(q, (const float *)kb, c->ld / sizeof(float), n, hd,
 				     op->p.attn.scale, p);
@@ -973,14 +981,12 @@ static float attn_chunk_scores(struct row_job *j, const struct attn_rows *c, con
 static void attn_chunk_values(struct row_job *j, const struct attn_rows *c, const float *p,
 			      uint32_t kvh, uint32_t r0, uint32_t n, float *out)
 {
-	const struct hal_op *op = j->op;
 	const struct cpu_kernels *k = j->cf->k;
-	const uint32_t hd = op->p.attn.head_dim;
-	const enum hal_type ct = op->src[3]->type;
-	const uint8_t *vb = c->v + r0 * c->ld + kvh * c->head_bytes;
+	const uint32_t hd = c->hd;
+	const uint8_t *vb = attn_slice(c, c->v, kvh, r0);
 
-	if (ct != HAL_TYPE_F32) {
-		j->cf->x->cache_values(ct, out, p, vb, c->ld, n, hd);
+	if (c->type != HAL_TYPE_F32) {
+		j->cf->x->cache_values(c->type, out, p, vb, c->ld, n, hd);
 	} else if (k->attn_values && (hd == 64 || hd == 128)) {
 		k->attn_values(out, p, (const float *)vb, c->ld / sizeof(float), n, hd);
 	} else {
@@ -998,8 +1004,8 @@ static void attn_fetch(const struct attn_rows *c, uint32_t kh0, uint32_t kh1, ui
 
 	for (uint32_t r = r0; r < r0 + n; r++)
 		for (size_t o = lo; o < hi; o += 64) {
-			__builtin_prefetch(c->k + r * c->ld + o, 0, CPU_PREFETCH_L2);
-			__builtin_prefetch(c->v + r * c->ld + o, 0, CPU_PREFETCH_L2);
+			__builtin_prefetch(attn_slice(c, c->k, 0, r) + o, 0, CPU_PREFETCH_L2);
+			__builtin_prefetch(attn_slice(c, c->v, 0, r) + o, 0, CPU_PREFETCH_L2);
 		}
 }
 
@@ -1027,16 +1033,17 @@ static void attend_heads(struct row_job *j, float *ws, uint32_t t, uint32_t h0, 
 		.v = (const uint8_t *)op->src[4]->data + first * lb,
 		.ld = lb,
 		.head_bytes = hal_row_bytes(ct, hd),
+		.type = ct,
+		.hd = hd,
 	};
 	const uint32_t kh0 = h0 / group, kh1 = (h1 - 1) / group + 1;
 	float *p = ws, *part = p + ATTN_CHUNK, *state = part + hd;
 
 	for (uint32_t r0 = 0; r0 < n; r0 += ATTN_CHUNK) {
-		const uint32_t len = n - r0 < ATTN_CHUNK ? n - r0 : ATTN_CHUNK;
+		const uint32_t len = n - r0 < ATTN_CHUNK ? n - r0 : ATTN_CHUNK, next = r0 + len;
 
-		if (r0 + len < n && ct != HAL_TYPE_F32)
-			attn_fetch(&c, kh0, kh1, r0 + len,
-				   n - r0 - len < ATTN_CHUNK ? n - r0 - len : ATTN_CHUNK);
+		if (next < n && ct != HAL_TYPE_F32)
+			attn_fetch(&c, kh0, kh1, next, n - next < ATTN_CHUNK ? n - next : ATTN_CHUNK);
 		for (uint32_t h = h0; h < h1; h++) {
 			float *st = state + (h - h0) * ATTN_HEAD_STATE(hd), *acc = st + 2;
 			const float *q = row_f32(op->src[0], t) + (size_t)h * hd;
